@@ -1,0 +1,241 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * pw-bench-core: the consensus core's throughput with no network.
+ *
+ * N real replicas live in this process, joined by in-memory queues (tests/harness).
+ * Each message is encoded by its sender and decoded by its receiver with the real
+ * codec, so the figure covers everything a replica does per command except the NIC:
+ * batching at the leader, ACCEPT encode/decode, the acceptors' step, ACCEPTED, the
+ * quorum count, commit, and applying every command through the session table and the
+ * key-value service on every replica. All of it runs on one core, so ns_per_cmd is the
+ * whole cluster's work for one command.
+ *
+ * One JSON object per line per configuration, e.g.
+ *   {"bench":"core","replicas":3,"batch":32,"cmd_bytes":16,"cmds_per_s":...,...}
+ * The figure is the median of --reps runs of --seconds each.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "pw_kv.h"
+#include "px.h"
+#include "pxh.h"
+
+#define CLIENTS 1024u
+#define CMDS_MAX 256u
+
+struct workload {
+	uint32_t cmd_bytes;
+	uint32_t batch;
+	uint8_t bodies[CMDS_MAX][256];
+	struct px_cmd_ref refs[CMDS_MAX];
+	uint64_t seq[CLIENTS];
+	uint64_t next_client;
+};
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* A put of exactly cmd_bytes bytes: 12-byte header, 4-byte key, the rest value. Keys
+ * cycle over a set of 4096 so the store stays warm and bounded. */
+static void fill(struct workload *w)
+{
+	for (uint32_t i = 0; i < w->batch; i++) {
+		uint64_t c = w->next_client++ % CLIENTS;
+		char key[4];
+		uint32_t k = (uint32_t)(w->next_client % 4096u);
+		memcpy(key, &k, 4);
+		uint8_t val[256];
+		uint32_t vlen = w->cmd_bytes - PW_KV_CMD_HDR_BYTES - 4;
+		memset(val, (int)(w->next_client & 0xff), vlen);
+		uint32_t len = pw_kv_encode_put(w->bodies[i], sizeof(w->bodies[i]), key, 4, val,
+						vlen);
+		if (len != w->cmd_bytes) {
+			fprintf(stderr, "pw-bench-core: cannot build a %u-byte command\n",
+				w->cmd_bytes);
+			exit(2);
+		}
+		w->refs[i].client_id = c + 1;
+		w->refs[i].seq = ++w->seq[c];
+		w->refs[i].len = len;
+		w->refs[i].body = w->bodies[i];
+	}
+}
+
+struct result {
+	double cmds_per_s;
+	double ns_per_cmd;
+	uint64_t cmds;
+	uint64_t slots;
+	double bytes_per_cmd;
+};
+
+static int run_once(uint8_t n, uint32_t batch, uint32_t cmd_bytes, double seconds,
+		    struct result *res)
+{
+	struct pxh_opts o;
+	pxh_opts_default(&o, n);
+	o.window_slots = 1024;
+	o.pipeline_slots = 256;
+	o.batch_cmds_max = batch;
+	o.kv_keys = 8192;
+	o.queue_msgs = 64;
+	struct pxh_cluster *c = pxh_new(&o);
+	uint8_t l = pxh_elect(c, 1000);
+	if (l == PX_NODE_NONE) {
+		fprintf(stderr, "pw-bench-core: no leader elected\n");
+		pxh_free(c);
+		return -1;
+	}
+	struct workload *w = calloc(1, sizeof(*w));
+	w->cmd_bytes = cmd_bytes;
+	w->batch = batch;
+	uint64_t applied0 = pxh_stats(c)->applied_cmds;
+	uint64_t bytes0 = pxh_stats(c)->bytes;
+	uint64_t proposed = 0, slots = 0;
+	double t0 = now_s(), t1 = t0;
+	for (uint64_t it = 1;; it++) {
+		fill(w);
+		uint32_t k = pxh_propose(c, l, w->refs, batch);
+		if (k != batch) {
+			fprintf(stderr, "pw-bench-core: leader took %u of %u commands\n", k, batch);
+			free(w);
+			pxh_free(c);
+			return -1;
+		}
+		proposed += k;
+		slots++;
+		pxh_deliver_all(c, 1000);
+		if ((it & 255) == 0) {
+			/* Time moves too: heartbeats and the check-quorum timer run. */
+			pxh_tick(c, PX_NODE_NONE);
+			pxh_deliver_all(c, 1000);
+			t1 = now_s();
+			if (t1 - t0 >= seconds)
+				break;
+		}
+	}
+	/* Followers learn the last commit point from the next heartbeat. */
+	for (int t = 0; t < 3 * 2; t++) {
+		pxh_tick(c, PX_NODE_NONE);
+		pxh_deliver_all(c, 1000);
+	}
+	uint64_t applied = pxh_stats(c)->applied_cmds - applied0;
+	if (pxh_leader(c) != l || applied != proposed * n) {
+		fprintf(stderr, "pw-bench-core: lost work: %llu applied of %llu x %u\n",
+			(unsigned long long)applied, (unsigned long long)proposed, n);
+		free(w);
+		pxh_free(c);
+		return -1;
+	}
+	/* Every replica ends with the same state. */
+	for (uint8_t i = 1; i < n; i++) {
+		if (pxh_kv_hash(c, i) != pxh_kv_hash(c, 0)) {
+			fprintf(stderr, "pw-bench-core: replicas diverged\n");
+			free(w);
+			pxh_free(c);
+			return -1;
+		}
+	}
+	double dt = t1 - t0;
+	res->cmds = proposed;
+	res->slots = slots;
+	res->cmds_per_s = (double)proposed / dt;
+	res->ns_per_cmd = dt * 1e9 / (double)proposed;
+	res->bytes_per_cmd = (double)(pxh_stats(c)->bytes - bytes0) / (double)proposed;
+	free(w);
+	pxh_free(c);
+	return 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: pw-bench-core [--replicas 3,5] [--batch 1,8,32,128] [--cmd-bytes 16]\n"
+		"                     [--seconds 1.0] [--reps 5]\n"
+		"Prints one JSON object per configuration (median of --reps runs).\n");
+}
+
+static uint32_t parse_list(const char *s, uint32_t *out, uint32_t max)
+{
+	uint32_t n = 0;
+	char *dup = strdup(s), *save = NULL;
+	for (char *t = strtok_r(dup, ",", &save); t && n < max; t = strtok_r(NULL, ",", &save))
+		out[n++] = (uint32_t)strtoul(t, NULL, 10);
+	free(dup);
+	return n;
+}
+
+int main(int argc, char **argv)
+{
+	uint32_t reps_list[8] = {3, 5}, n_rep = 2;
+	uint32_t batches[8] = {1, 8, 32, 128}, n_batch = 4;
+	uint32_t cmd_bytes = 16, reps = 5;
+	double seconds = 1.0;
+	static const struct option opts[] = {
+		{"replicas", required_argument, NULL, 'r'},
+		{"batch", required_argument, NULL, 'b'},
+		{"cmd-bytes", required_argument, NULL, 'c'},
+		{"seconds", required_argument, NULL, 's'},
+		{"reps", required_argument, NULL, 'n'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int ch;
+	while ((ch = getopt_long(argc, argv, "r:b:c:s:n:h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'r': n_rep = parse_list(optarg, reps_list, 8); break;
+		case 'b': n_batch = parse_list(optarg, batches, 8); break;
+		case 'c': cmd_bytes = (uint32_t)strtoul(optarg, NULL, 10); break;
+		case 's': seconds = strtod(optarg, NULL); break;
+		case 'n': reps = (uint32_t)strtoul(optarg, NULL, 10); break;
+		case 'h': usage(); return 0;
+		default: usage(); return 2;
+		}
+	}
+	if (cmd_bytes < PW_KV_CMD_HDR_BYTES + 4 || cmd_bytes > 256 || reps < 1 || reps > 99 ||
+	    seconds <= 0) {
+		fprintf(stderr, "pw-bench-core: --cmd-bytes must be in [16, 256], --reps in "
+				"[1, 99], --seconds > 0\n");
+		return 2;
+	}
+	for (uint32_t ri = 0; ri < n_rep; ri++) {
+		for (uint32_t bi = 0; bi < n_batch; bi++) {
+			uint32_t b = batches[bi];
+			if (b < 1 || b > CMDS_MAX || b > PX_BATCH_CMDS_MAX) {
+				fprintf(stderr, "pw-bench-core: batch must be in [1, 256]\n");
+				return 2;
+			}
+			double cps[99];
+			struct result r = {0};
+			for (uint32_t k = 0; k < reps; k++) {
+				if (run_once((uint8_t)reps_list[ri], b, cmd_bytes, seconds, &r) != 0)
+					return 1;
+				cps[k] = r.cmds_per_s;
+			}
+			qsort(cps, reps, sizeof(double), cmp_double);
+			double med = cps[reps / 2];
+			printf("{\"bench\":\"core\",\"replicas\":%u,\"batch\":%u,\"cmd_bytes\":%u,"
+			       "\"cmds_per_s\":%.0f,\"ns_per_cmd\":%.1f,\"min_cmds_per_s\":%.0f,"
+			       "\"max_cmds_per_s\":%.0f,\"reps\":%u,\"seconds\":%.2f,"
+			       "\"wire_bytes_per_cmd\":%.1f,\"cmds\":%llu}\n",
+			       reps_list[ri], b, cmd_bytes, med, 1e9 / med, cps[0], cps[reps - 1],
+			       reps, seconds, r.bytes_per_cmd, (unsigned long long)r.cmds);
+			fflush(stdout);
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,310 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * paxwire consensus core: a pure, deterministic Multi-Paxos replica.
+ *
+ * The replica never touches a clock, socket, thread, mbuf or the allocator after init
+ * (see docs/architecture.md). Input is one of: a decoded message (px_step), a tick
+ * (px_tick), a batch of client commands (px_propose), a persisted notice (px_persisted),
+ * an applied notice (px_applied). Output is one batch of effects in struct px_out:
+ * messages to send, a persist request, the committed range to apply, role changes.
+ *
+ * Effects reference memory owned by the replica (log slot values): they stay valid
+ * until the next call into the same replica. Encode or copy them before that.
+ */
+#ifndef PX_H
+#define PX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "px_batch.h"
+#include "px_limits.h"
+
+/* ---------------------------------------------------------------------------------- */
+/* Ballots                                                                             */
+
+/** A ballot is (round, node id) in one u64: round in the high 56 bits. 0 = none. */
+static inline uint64_t px_ballot_make(uint64_t round, uint8_t node)
+{
+	return (round << 8) | node;
+}
+static inline uint64_t px_ballot_round(uint64_t b) { return b >> 8; }
+static inline uint8_t px_ballot_node(uint64_t b) { return (uint8_t)(b & 0xff); }
+
+#define PX_NODE_NONE 0xffu  /**< no node / broadcast destination */
+
+/* ---------------------------------------------------------------------------------- */
+/* Configuration                                                                       */
+
+enum px_durability {
+	/** The embedder persists promises and accepted slots before confirming. */
+	PX_DURABLE = 1,
+	/** Durability by replication; a restarted replica runs the recovery protocol. */
+	PX_MEMORY = 2,
+};
+
+struct px_config {
+	uint32_t cluster_id;
+	uint32_t config_epoch;
+	uint8_t n_replicas;          /**< 3, 5, 7 or 9 */
+	uint8_t self;                /**< this replica's id, < n_replicas */
+	enum px_durability durability;
+	uint32_t window_slots;       /**< log ring size, power of two, PX_WINDOW_MIN..MAX */
+	uint32_t pipeline_slots;     /**< W: proposed-but-uncommitted bound, <= window/2 */
+	uint32_t slot_bytes;         /**< max bytes of one slot value (encoded batch) */
+	uint32_t batch_cmds_max;     /**< max commands packed into one slot */
+	uint32_t heartbeat_ticks;    /**< leader heartbeat period */
+	uint32_t election_ticks;     /**< election timeout is uniform in [e, 2e) */
+	uint64_t seed;               /**< randomises election timeouts (deterministic) */
+	/** Memory mode only: true when this start follows a crash of this replica (it lost
+	 *  its promises), false for the first start of a new cluster. */
+	bool restarted;
+	/** Memory mode restart: a nonce unique to this start (random from the embedder). */
+	uint64_t boot_nonce;
+	/** Deliberate protocol bugs (enum px_bug bit set), honoured only in builds with
+	 *  PX_BUGS defined (the simulator's); ignored otherwise. Proves the checks can fail. */
+	uint32_t bugs;
+};
+
+/** Deliberately broken protocol steps for the simulator (pw-sim --bug NAME). */
+enum px_bug {
+	PX_BUG_SKIP_RECOVERY = 1u << 0,    /**< new leader ignores promised values (no-ops) */
+	PX_BUG_MINORITY_COMMIT = 1u << 1,  /**< commit counted on a minority */
+	PX_BUG_ACCEPT_LOWER = 1u << 2,     /**< acceptor accepts a ballot below its promise */
+	PX_BUG_FORGET_PROMISES = 1u << 3,  /**< memory-mode restart skips the recovery protocol */
+	PX_BUG_COMMIT_STALE = 1u << 4,     /**< follower applies slots accepted at an older ballot */
+};
+
+/** Fills sensible defaults for n replicas with this node id. */
+void px_config_default(struct px_config *cfg, uint8_t n_replicas, uint8_t self);
+
+/** Returns 0, or -EINVAL with *why set to a static string naming the bad field. */
+int px_config_check(const struct px_config *cfg, const char **why);
+
+/* ---------------------------------------------------------------------------------- */
+/* Messages (decoded form; see px_codec.h for the wire format)                         */
+
+enum px_msg_type {
+	PX_MSG_PREVOTE = 1,        /**< would you vote for me? (no state change) */
+	PX_MSG_PREVOTE_REPLY = 2,
+	PX_MSG_PREPARE = 3,        /**< phase 1a: ballot, from slot */
+	PX_MSG_PROMISE = 4,        /**< phase 1b: accepted entries from slot (paged) */
+	PX_MSG_ACCEPT = 5,         /**< phase 2a: entries at ballot + commit point; heartbeat if empty */
+	PX_MSG_ACCEPTED = 6,       /**< phase 2b: cumulative ack */
+	PX_MSG_NACK = 7,           /**< your ballot is stale: here is my promised ballot */
+	PX_MSG_TIMEOUT_NOW = 8,    /**< leadership transfer: start phase 1 at once */
+	PX_MSG_STATE_NEEDED = 9,   /**< the slots you need left my window: state transfer */
+	PX_MSG_RECOVER = 10,       /**< memory-mode restart: query (round 1) or announce (round 2) */
+	PX_MSG_RECOVER_REPLY = 11,
+	PX_MSG_REQUEST = 20,       /**< client -> replica: one command */
+	PX_MSG_REPLY = 21,         /**< replica -> client */
+	PX_MSG_TYPE_MAX = 22,
+};
+
+/** Message flags (bit set, meaning depends on type). */
+#define PX_MF_LAST 0x01u      /**< PROMISE/RECOVER_REPLY: no more entries after this page */
+#define PX_MF_GRANT 0x02u     /**< PREVOTE_REPLY: granted */
+#define PX_MF_FORCE 0x04u     /**< PREPARE: leadership transfer, skip the lease check */
+#define PX_MF_NORMAL 0x08u    /**< RECOVER_REPLY: responder is in normal status */
+#define PX_MF_LEADER 0x10u    /**< RECOVER_REPLY: responder leads at its promised ballot */
+#define PX_MF_ANNOUNCE 0x20u  /**< RECOVER: round 2, carries the new incarnation */
+
+/** Entry flags. */
+#define PX_EF_CHOSEN 0x01u    /**< the sender knows this slot is chosen */
+
+/** One log entry in a message: a slot, the ballot its value was accepted at, the value.
+ *  `value` points into the sender's log (outgoing) or the receive buffer (incoming). */
+struct px_entry {
+	uint64_t slot;
+	uint64_t vballot;
+	uint32_t len;
+	uint8_t flags;
+	const uint8_t *value;
+};
+
+/** Client reply status. */
+enum px_status {
+	PX_OK = 0,
+	PX_NOT_LEADER = 1,       /**< `leader_hint` names the leader if known */
+	PX_SESSION_EXPIRED = 2,  /**< the client's session was evicted: outcome unknown */
+	PX_BUSY = 3,             /**< pipeline full; retry */
+	PX_BAD_COMMAND = 4,      /**< the service rejected the command */
+	PX_STATUS_MAX = 5,
+};
+
+struct px_msg {
+	uint8_t type;          /**< enum px_msg_type */
+	uint8_t flags;         /**< PX_MF_* */
+	uint8_t from;          /**< sender node id (clients: PX_NODE_NONE) */
+	uint8_t to;            /**< destination node id, PX_NODE_NONE = every peer */
+	uint32_t cluster_id;
+	uint32_t config_epoch;
+	uint64_t ballot;       /**< sender's ballot (promised, proposing, or candidate) */
+	/** Crash vector (DISC 2017): incarnation[i] = newest incarnation of node i the sender
+	 *  knows of; incarnation[from] is the sender's own. n_inc entries. */
+	uint8_t n_inc;
+	uint32_t incarnation[PX_REPLICAS_MAX];
+
+	/* Body fields; which ones are meaningful depends on type (docs/protocol.md). */
+	uint64_t slot_lo;      /**< PREPARE/PROMISE/RECOVER_REPLY: first slot covered */
+	uint64_t slot_hi;      /**< PROMISE/RECOVER_REPLY: next slot to ask for;
+	                            ACCEPTED: cumulative ack (every slot <= it accepted) */
+	uint64_t commit;       /**< sender's commit point (highest slot known chosen, prefix) */
+	uint64_t nonce;        /**< RECOVER/RECOVER_REPLY: boot nonce of the recovering node */
+	uint32_t n_entries;
+	struct px_entry entries[PX_MSG_ENTRIES_MAX];
+
+	/* Client messages (REQUEST/REPLY). */
+	uint64_t client_id;
+	uint64_t seq;
+	uint8_t status;        /**< REPLY: enum px_status */
+	uint8_t leader_hint;   /**< REPLY: leader node id or PX_NODE_NONE */
+	uint32_t body_len;
+	const uint8_t *body;   /**< REQUEST: command; REPLY: reply bytes */
+};
+
+/* ---------------------------------------------------------------------------------- */
+/* Effects                                                                             */
+
+enum px_role {
+	PX_FOLLOWER = 0,
+	PX_PRECANDIDATE = 1,
+	PX_CANDIDATE = 2,
+	PX_LEADER = 3,
+	PX_RECOVERING = 4,
+};
+
+struct px_out {
+	uint32_t n_msgs;
+	struct px_msg msgs[PX_OUT_MSGS_MAX];
+	/** Durable mode: persist (promised ballot, slots [persist_lo, persist_hi]) then call
+	 *  px_persisted(persist_seq). persist_seq == 0: nothing to persist. Requests are
+	 *  cumulative: a later seq covers everything an earlier one asked for. */
+	uint64_t persist_seq;
+	uint64_t persist_ballot;
+	uint64_t persist_lo, persist_hi;
+	/** Chosen slots now ready to apply, in order: [apply_lo, apply_hi]; empty if lo > hi.
+	 *  Read them with px_slot_value() and report progress with px_applied(). */
+	uint64_t apply_lo, apply_hi;
+	bool role_changed;
+	enum px_role role;
+	bool state_transfer_needed;  /**< this replica fell behind the window: see docs */
+	uint32_t dropped;            /**< input messages dropped by this call (stale, etc.) */
+};
+
+static inline void px_out_reset(struct px_out *out)
+{
+	out->n_msgs = 0;
+	out->persist_seq = 0;
+	out->persist_ballot = 0;
+	out->persist_lo = 1;
+	out->persist_hi = 0;
+	out->apply_lo = 1;
+	out->apply_hi = 0;
+	out->role_changed = false;
+	out->state_transfer_needed = false;
+	out->dropped = 0;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Counters (all monotonic; read by the dataplane's telemetry)                         */
+
+enum px_drop {
+	PX_DROP_STALE_BALLOT,      /**< ballot below the promised one */
+	PX_DROP_STALE_INCARNATION, /**< sent by an earlier incarnation of its sender */
+	PX_DROP_NOT_LEADER,        /**< leader-only message at a non-leader */
+	PX_DROP_WRONG_ROLE,        /**< message meaningless in our current role */
+	PX_DROP_OUT_OF_WINDOW,     /**< slot beyond what the window can hold */
+	PX_DROP_BAD_FIELD,         /**< decoded fine, but a field is impossible (sender id, ...) */
+	PX_DROP_RECOVERING,        /**< we are recovering and may not answer */
+	PX_DROP_MAX,
+};
+
+struct px_counters {
+	uint64_t drops[PX_DROP_MAX];
+	uint64_t elections_started;
+	uint64_t prevotes_started;
+	uint64_t leaderships_won;
+	uint64_t stepdowns_check_quorum;
+	uint64_t proposals;          /**< slots proposed */
+	uint64_t commands_proposed;
+	uint64_t commits;            /**< slots committed (chosen, known here) */
+	uint64_t catchup_entries_sent;
+	uint64_t state_transfer_needed;
+	uint64_t recoveries_completed;
+	uint64_t transfers;
+};
+
+/* ---------------------------------------------------------------------------------- */
+/* The replica                                                                         */
+
+struct px_replica;
+
+/** Bytes of arena px_replica_init needs for this config. */
+size_t px_replica_arena_bytes(const struct px_config *cfg);
+
+/**
+ * Builds a replica inside `arena` (len >= px_replica_arena_bytes). Nothing is allocated
+ * later. Returns NULL and sets errno (EINVAL: bad config; ENOSPC: arena too small).
+ * In memory mode with cfg->restarted, the replica starts in PX_RECOVERING: it answers no
+ * PREPARE/ACCEPT until the recovery protocol has completed (docs/consistency.md).
+ */
+struct px_replica *px_replica_init(const struct px_config *cfg, void *arena, size_t len);
+
+/**
+ * Durable mode restart: reloads what the embedder persisted before px_tick/px_step.
+ * Call once for the promise, then once per persisted slot, in any order.
+ * @return 0, or -EINVAL if the slot cannot be held by the window.
+ */
+int px_restore_promise(struct px_replica *r, uint64_t promised_ballot);
+int px_restore_slot(struct px_replica *r, uint64_t slot, uint64_t vballot,
+		    const uint8_t *value, uint32_t len);
+
+/**
+ * Proposes client commands (leader only). Each cmds[i] is an encoded command
+ * (px_batch.h: client id, seq, body). Packs them into slots of at most
+ * cfg.batch_cmds_max commands and cfg.slot_bytes bytes, and sends one ACCEPT per slot.
+ * @return the number of commands taken (a prefix of cmds): 0 if not leader, or the
+ *         pipeline is full. px_leader_hint() says where to redirect.
+ */
+uint32_t px_propose(struct px_replica *r, const struct px_cmd_ref *cmds, uint32_t n,
+		    struct px_out *out);
+
+/** Handles one decoded message from a peer (client messages go to the embedder). */
+void px_step(struct px_replica *r, const struct px_msg *m, struct px_out *out);
+
+/** Advances logical time by one tick. */
+void px_tick(struct px_replica *r, struct px_out *out);
+
+/** Durable mode: everything asked for up to persist request `seq` is on stable storage. */
+void px_persisted(struct px_replica *r, uint64_t seq, struct px_out *out);
+
+/** The embedder applied every chosen slot up to `slot`; their log memory may be reused. */
+void px_applied(struct px_replica *r, uint64_t slot);
+
+/** Leader only: hand leadership to `target` once it is caught up. -EINVAL/-EAGAIN. */
+int px_transfer_leadership(struct px_replica *r, uint8_t target, struct px_out *out);
+
+/** The value of a chosen slot in [applied+1, commit]: NULL if not held. */
+const uint8_t *px_slot_value(const struct px_replica *r, uint64_t slot, uint32_t *len);
+
+enum px_role px_role(const struct px_replica *r);
+uint8_t px_leader_hint(const struct px_replica *r);     /**< PX_NODE_NONE if unknown */
+uint64_t px_promised(const struct px_replica *r);
+uint64_t px_commit(const struct px_replica *r);         /**< highest chosen slot (prefix) */
+uint64_t px_applied_slot(const struct px_replica *r);
+uint64_t px_last_slot(const struct px_replica *r);      /**< highest slot held */
+bool px_needs_state_transfer(const struct px_replica *r);
+const struct px_counters *px_counters(const struct px_replica *r);
+
+/**
+ * Test builds: checks every internal invariant; returns NULL or a static string naming
+ * the first violated one. Always compiled (cheap enough to call from tests).
+ */
+const char *px_check_invariants(const struct px_replica *r);
+
+/** Debug view of one slot for simulators and tests. false if not in the window. */
+bool px_slot_peek(const struct px_replica *r, uint64_t slot, uint64_t *vballot,
+		  bool *chosen, const uint8_t **value, uint32_t *len);
+
+#endif /* PX_H */

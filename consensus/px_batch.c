@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Batch encoding of a slot's value (layout in px_batch.h and docs/protocol.md).
+ *
+ * px_batch_add and px_batch_next run once per client command on every replica, so they
+ * do a fixed amount of work per command: one bounds check, three header loads or stores
+ * and one memcpy of the body. px_batch_valid is the only function that trusts nothing;
+ * the others assume a batch that it accepted (or that px_batch_add built).
+ */
+#include <assert.h>
+#include <endian.h>
+#include <string.h>
+
+#include "px_batch.h"
+
+/* Byte-wise little-endian access: memcpy keeps it legal at any alignment, and compiles
+ * to a single load or store on the machines we run on. (The same helpers live in
+ * px_codec.c; they are five lines each and not worth a shared private header.) */
+static inline uint32_t ld32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return le32toh(v);
+}
+
+static inline uint64_t ld64(const uint8_t *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return le64toh(v);
+}
+
+static inline void st32(uint8_t *p, uint32_t v)
+{
+	v = htole32(v);
+	memcpy(p, &v, sizeof(v));
+}
+
+static inline void st64(uint8_t *p, uint64_t v)
+{
+	v = htole64(v);
+	memcpy(p, &v, sizeof(v));
+}
+
+/* Offsets inside one command header. */
+#define CMD_OFF_CLIENT 0u
+#define CMD_OFF_SEQ 8u
+#define CMD_OFF_LEN 16u
+
+_Static_assert(CMD_OFF_LEN + 4u == PX_CMD_HDR_BYTES, "command header layout");
+_Static_assert(PX_BATCH_HDR_BYTES == 4u, "batch header is one u32");
+_Static_assert((uint64_t)PX_BATCH_CMDS_MAX * (PX_CMD_HDR_BYTES + PX_CMD_BYTES_MAX) +
+		       PX_BATCH_HDR_BYTES < UINT32_MAX,
+	       "a maximal batch's length fits the u32 arithmetic of px_batch_valid");
+
+uint32_t px_batch_noop(uint8_t *buf)
+{
+	assert(buf != NULL);
+	st32(buf, 0);
+	return PX_BATCH_HDR_BYTES;
+}
+
+uint32_t px_batch_begin(uint8_t *buf, uint32_t cap)
+{
+	assert(buf != NULL);
+	if (cap < PX_BATCH_HDR_BYTES)
+		return 0;
+	st32(buf, 0);
+	return PX_BATCH_HDR_BYTES;
+}
+
+uint32_t px_batch_add(uint8_t *buf, uint32_t len, uint32_t cap, const struct px_cmd_ref *c)
+{
+	uint32_t n;
+	uint8_t *p;
+
+	assert(buf != NULL);
+	assert(c != NULL);
+	assert(len >= PX_BATCH_HDR_BYTES);
+	assert(len <= cap);
+	/* An oversized command is the caller's bug: REQUEST decoding already rejects one. */
+	assert(c->len <= PX_CMD_BYTES_MAX);
+	assert(c->len == 0 || c->body != NULL);
+
+	n = ld32(buf);
+	if (n >= PX_BATCH_CMDS_MAX)
+		return 0;
+	/* Subtraction, not len + need > cap: cannot wrap since len <= cap. */
+	if (cap - len < PX_CMD_HDR_BYTES || cap - len - PX_CMD_HDR_BYTES < c->len)
+		return 0;
+
+	p = buf + len;
+	st64(p + CMD_OFF_CLIENT, c->client_id);
+	st64(p + CMD_OFF_SEQ, c->seq);
+	st32(p + CMD_OFF_LEN, c->len);
+	if (c->len != 0)
+		memcpy(p + PX_CMD_HDR_BYTES, c->body, c->len);
+	st32(buf, n + 1);
+	return len + PX_CMD_HDR_BYTES + c->len;
+}
+
+bool px_batch_valid(const uint8_t *buf, uint32_t len)
+{
+	uint32_t n, i, off, left, clen;
+
+	if (buf == NULL || len < PX_BATCH_HDR_BYTES)
+		return false;
+	n = ld32(buf);
+	if (n > PX_BATCH_CMDS_MAX)
+		return false;
+	off = PX_BATCH_HDR_BYTES;
+	/* Bounded by n <= PX_BATCH_CMDS_MAX; every comparison is against what is left,
+	 * so no sum can overflow whatever the length fields say. */
+	for (i = 0; i < n; i++) {
+		left = len - off;
+		if (left < PX_CMD_HDR_BYTES)
+			return false;
+		clen = ld32(buf + off + CMD_OFF_LEN);
+		if (clen > PX_CMD_BYTES_MAX || clen > left - PX_CMD_HDR_BYTES)
+			return false;
+		off += PX_CMD_HDR_BYTES + clen;
+	}
+	/* Exact: trailing bytes would make two encodings of one batch. */
+	return off == len;
+}
+
+uint32_t px_batch_count(const uint8_t *buf)
+{
+	assert(buf != NULL);
+	return ld32(buf);
+}
+
+bool px_batch_next(const uint8_t *buf, uint32_t len, uint32_t *off, struct px_cmd_ref *c)
+{
+	const uint8_t *p;
+	uint32_t o;
+
+	assert(buf != NULL);
+	assert(off != NULL);
+	assert(c != NULL);
+	assert(len >= PX_BATCH_HDR_BYTES);
+
+	o = *off == 0 ? PX_BATCH_HDR_BYTES : *off;
+	if (o >= len) {
+		*off = len;
+		return false;
+	}
+	/* The batch was validated: these hold unless the caller broke the contract. */
+	assert(len - o >= PX_CMD_HDR_BYTES);
+	p = buf + o;
+	c->client_id = ld64(p + CMD_OFF_CLIENT);
+	c->seq = ld64(p + CMD_OFF_SEQ);
+	c->len = ld32(p + CMD_OFF_LEN);
+	c->body = p + PX_CMD_HDR_BYTES;
+	assert(c->len <= len - o - PX_CMD_HDR_BYTES);
+	*off = o + PX_CMD_HDR_BYTES + c->len;
+	return true;
+}

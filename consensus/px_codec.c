@@ -1,0 +1,537 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Wire codec (docs/protocol.md has the layout, field by field).
+ *
+ * Encoding is canonical: every field of the wire form maps to one field of struct px_msg
+ * and back, reserved bytes are zero, lengths are exact. So decode accepts exactly the
+ * images of encode, and encode(decode(b)) == b for every accepted b; the fuzz harness
+ * and the byte-flip test check that property.
+ *
+ * Decoding treats the buffer as hostile: every read is preceded by a check of the bytes
+ * left, counts are bounded before they drive a loop, and nothing is asserted on input.
+ * Values and bodies are not copied: they point into the buffer.
+ */
+#include <assert.h>
+#include <endian.h>
+#include <string.h>
+
+#include "px_codec.h"
+
+/* Byte-wise little-endian access (the twins are in px_batch.c). memcpy keeps it legal at
+ * any alignment and compiles to one load or store. */
+static inline uint16_t ld16(const uint8_t *p)
+{
+	uint16_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return le16toh(v);
+}
+
+static inline uint32_t ld32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return le32toh(v);
+}
+
+static inline uint64_t ld64(const uint8_t *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return le64toh(v);
+}
+
+static inline void st16(uint8_t *p, uint16_t v)
+{
+	v = htole16(v);
+	memcpy(p, &v, sizeof(v));
+}
+
+static inline void st32(uint8_t *p, uint32_t v)
+{
+	v = htole32(v);
+	memcpy(p, &v, sizeof(v));
+}
+
+static inline void st64(uint8_t *p, uint64_t v)
+{
+	v = htole64(v);
+	memcpy(p, &v, sizeof(v));
+}
+
+_Static_assert(PX_WIRE_OFF_RESERVED + 8u == PX_WIRE_HDR_BYTES, "header layout fills 40 bytes");
+_Static_assert(PX_WIRE_OFF_BODY_LEN + 4u == PX_WIRE_OFF_RESERVED, "header layout");
+_Static_assert(PX_WIRE_OFF_TOTAL_LEN + 4u == PX_WIRE_OFF_BODY_LEN, "header layout");
+_Static_assert(PX_WIRE_OFF_BALLOT + 8u == PX_WIRE_OFF_TOTAL_LEN, "header layout");
+/* The largest message px_encode can produce: full crash vector, the REPLY body or
+ * PX_MSG_ENTRIES_MAX maximal entries, whichever is longer. It must fit the u32
+ * total_len field; PX_MSG_BYTES_MAX is the transport's bound, enforced by the sender. */
+_Static_assert((uint64_t)PX_WIRE_HDR_BYTES + 4u * PX_REPLICAS_MAX + 36u +
+		       (uint64_t)PX_MSG_ENTRIES_MAX *
+			       (PX_WIRE_ENTRY_HDR_BYTES + PX_SLOT_BYTES_MAX) < UINT32_MAX,
+	       "total_len fits a u32");
+
+/* Fixed body bytes per type, before entries or a variable body. */
+#define BODY_SLOT_COMMIT 16u   /* PREVOTE, PREVOTE_REPLY, PREPARE, STATE_NEEDED, ACCEPTED */
+#define BODY_PROMISE 28u       /* slot_lo, slot_hi, commit, n_entries */
+#define BODY_RECOVER_REPLY 36u /* slot_lo, slot_hi, commit, nonce, n_entries */
+#define BODY_ACCEPT 12u        /* commit, n_entries */
+#define BODY_RECOVER 8u        /* nonce */
+#define BODY_REQUEST 20u       /* client_id, seq, body_len */
+#define BODY_REPLY 22u         /* client_id, seq, status, leader_hint, body_len */
+
+uint8_t px_wire_type_flags(uint8_t type)
+{
+	switch (type) {
+	case PX_MSG_PREVOTE:
+		/* Leadership transfer skips the lease check at pre-vote too. */
+		return PX_MF_FORCE;
+	case PX_MSG_PREVOTE_REPLY:
+		return PX_MF_GRANT;
+	case PX_MSG_PREPARE:
+		return PX_MF_FORCE;
+	case PX_MSG_PROMISE:
+		return PX_MF_LAST;
+	case PX_MSG_RECOVER:
+		return PX_MF_ANNOUNCE;
+	case PX_MSG_RECOVER_REPLY:
+		return PX_MF_LAST | PX_MF_NORMAL | PX_MF_LEADER | PX_MF_ANNOUNCE;
+	default:
+		return 0;
+	}
+}
+
+static bool type_known(uint8_t type)
+{
+	return (type >= PX_MSG_PREVOTE && type <= PX_MSG_RECOVER_REPLY) ||
+	       type == PX_MSG_REQUEST || type == PX_MSG_REPLY;
+}
+
+static bool type_is_client(uint8_t type)
+{
+	return type == PX_MSG_REQUEST || type == PX_MSG_REPLY;
+}
+
+static bool type_has_entries(uint8_t type)
+{
+	return type == PX_MSG_PROMISE || type == PX_MSG_ACCEPT || type == PX_MSG_RECOVER_REPLY;
+}
+
+const char *px_wire_err_name(enum px_wire_err e)
+{
+	static const char *const names[PX_WIRE_E_MAX] = {
+		[PX_WIRE_OK] = "ok",
+		[PX_WIRE_E_SHORT] = "short",
+		[PX_WIRE_E_MAGIC] = "magic",
+		[PX_WIRE_E_VERSION] = "version",
+		[PX_WIRE_E_TYPE] = "type",
+		[PX_WIRE_E_CLUSTER] = "cluster",
+		[PX_WIRE_E_SENDER] = "sender",
+		[PX_WIRE_E_LENGTH] = "length",
+		[PX_WIRE_E_INC_COUNT] = "inc_count",
+		[PX_WIRE_E_BODY] = "body",
+		[PX_WIRE_E_ENTRIES] = "entries",
+		[PX_WIRE_E_ENTRY_LEN] = "entry_len",
+		[PX_WIRE_E_BATCH] = "batch",
+		[PX_WIRE_E_CMD_LEN] = "cmd_len",
+		[PX_WIRE_E_TRAILING] = "trailing",
+		[PX_WIRE_E_FIELD] = "field",
+	};
+
+	if ((unsigned)e >= PX_WIRE_E_MAX)
+		return "unknown";
+	return names[e];
+}
+
+/* Fixed part of the body; the variable part follows (entries, or a request/reply body). */
+static uint32_t body_fixed_bytes(uint8_t type)
+{
+	switch (type) {
+	case PX_MSG_PREVOTE:
+	case PX_MSG_PREVOTE_REPLY:
+	case PX_MSG_PREPARE:
+	case PX_MSG_ACCEPTED:
+	case PX_MSG_STATE_NEEDED:
+		return BODY_SLOT_COMMIT;
+	case PX_MSG_PROMISE:
+		return BODY_PROMISE;
+	case PX_MSG_RECOVER_REPLY:
+		return BODY_RECOVER_REPLY;
+	case PX_MSG_ACCEPT:
+		return BODY_ACCEPT;
+	case PX_MSG_RECOVER:
+		return BODY_RECOVER;
+	case PX_MSG_REQUEST:
+		return BODY_REQUEST;
+	case PX_MSG_REPLY:
+		return BODY_REPLY;
+	case PX_MSG_NACK:
+	case PX_MSG_TIMEOUT_NOW:
+	default:
+		return 0;
+	}
+}
+
+/* Programmer errors only: m is built by the replica, the applier or a client library. */
+static void check_encodable(const struct px_msg *m)
+{
+	uint64_t prev = 0;
+
+	assert(type_known(m->type));
+	assert((m->flags & (uint8_t)~px_wire_type_flags(m->type)) == 0);
+	assert(m->n_inc <= PX_REPLICAS_MAX);
+	if (type_has_entries(m->type)) {
+		assert(m->n_entries <= PX_MSG_ENTRIES_MAX);
+		for (uint32_t i = 0; i < m->n_entries; i++) {
+			const struct px_entry *e = &m->entries[i];
+
+			assert(e->slot > prev);
+			assert(e->len <= PX_SLOT_BYTES_MAX);
+			assert(e->value != NULL);
+			assert((e->flags & (uint8_t)~PX_EF_CHOSEN) == 0);
+#ifdef PX_INVARIANTS
+			/* A linear walk of the batch: test builds only. */
+			assert(px_batch_valid(e->value, e->len));
+#endif
+			prev = e->slot;
+		}
+	}
+	if (m->type == PX_MSG_REQUEST) {
+		assert(m->from == PX_NODE_NONE);
+		assert(m->body_len <= PX_CMD_BYTES_MAX);
+		assert(m->body_len == 0 || m->body != NULL);
+	}
+	if (m->type == PX_MSG_REPLY) {
+		assert(m->status < PX_STATUS_MAX);
+		assert(m->body_len <= PX_REPLY_BYTES_MAX);
+		assert(m->body_len == 0 || m->body != NULL);
+	}
+	(void)prev;
+}
+
+static uint32_t body_bytes(const struct px_msg *m)
+{
+	uint32_t n = body_fixed_bytes(m->type);
+
+	if (type_has_entries(m->type)) {
+		for (uint32_t i = 0; i < m->n_entries; i++)
+			n += PX_WIRE_ENTRY_HDR_BYTES + m->entries[i].len;
+	} else if (type_is_client(m->type)) {
+		n += m->body_len;
+	}
+	return n;
+}
+
+size_t px_encoded_len(const struct px_msg *m)
+{
+	assert(m != NULL);
+	check_encodable(m);
+	return PX_WIRE_HDR_BYTES + 4u * (size_t)m->n_inc + body_bytes(m);
+}
+
+static uint8_t *put_entries(uint8_t *p, const struct px_msg *m)
+{
+	st32(p, m->n_entries);
+	p += 4;
+	for (uint32_t i = 0; i < m->n_entries; i++) {
+		const struct px_entry *e = &m->entries[i];
+
+		st64(p, e->slot);
+		st64(p + 8, e->vballot);
+		p[16] = e->flags;
+		st32(p + 17, e->len);
+		p += PX_WIRE_ENTRY_HDR_BYTES;
+		/* The one copy of a value on the send path. */
+		memcpy(p, e->value, e->len);
+		p += e->len;
+	}
+	return p;
+}
+
+size_t px_encode(const struct px_msg *m, uint8_t *buf, size_t cap)
+{
+	uint32_t body_len;
+	size_t total;
+	uint8_t *p;
+
+	assert(m != NULL);
+	assert(buf != NULL || cap == 0);
+	check_encodable(m);
+	body_len = body_bytes(m);
+	total = PX_WIRE_HDR_BYTES + 4u * (size_t)m->n_inc + body_len;
+	if (cap < total)
+		return 0;
+
+	st16(buf + PX_WIRE_OFF_MAGIC, PX_WIRE_MAGIC);
+	buf[PX_WIRE_OFF_VERSION] = PX_WIRE_VERSION;
+	buf[PX_WIRE_OFF_TYPE] = m->type;
+	buf[PX_WIRE_OFF_FLAGS] = m->flags;
+	buf[PX_WIRE_OFF_FROM] = m->from;
+	buf[PX_WIRE_OFF_TO] = m->to;
+	buf[PX_WIRE_OFF_N_INC] = m->n_inc;
+	st32(buf + PX_WIRE_OFF_CLUSTER, m->cluster_id);
+	st32(buf + PX_WIRE_OFF_EPOCH, m->config_epoch);
+	st64(buf + PX_WIRE_OFF_BALLOT, m->ballot);
+	st32(buf + PX_WIRE_OFF_TOTAL_LEN, (uint32_t)total);
+	st32(buf + PX_WIRE_OFF_BODY_LEN, body_len);
+	st64(buf + PX_WIRE_OFF_RESERVED, 0);
+	p = buf + PX_WIRE_HDR_BYTES;
+	for (uint32_t i = 0; i < m->n_inc; i++, p += 4)
+		st32(p, m->incarnation[i]);
+
+	switch (m->type) {
+	case PX_MSG_PREVOTE:
+	case PX_MSG_PREVOTE_REPLY:
+	case PX_MSG_PREPARE:
+	case PX_MSG_STATE_NEEDED:
+		st64(p, m->slot_lo);
+		st64(p + 8, m->commit);
+		p += 16;
+		break;
+	case PX_MSG_ACCEPTED:
+		st64(p, m->slot_hi);
+		st64(p + 8, m->commit);
+		p += 16;
+		break;
+	case PX_MSG_PROMISE:
+		st64(p, m->slot_lo);
+		st64(p + 8, m->slot_hi);
+		st64(p + 16, m->commit);
+		p = put_entries(p + 24, m);
+		break;
+	case PX_MSG_RECOVER_REPLY:
+		st64(p, m->slot_lo);
+		st64(p + 8, m->slot_hi);
+		st64(p + 16, m->commit);
+		st64(p + 24, m->nonce);
+		p = put_entries(p + 32, m);
+		break;
+	case PX_MSG_ACCEPT:
+		st64(p, m->commit);
+		p = put_entries(p + 8, m);
+		break;
+	case PX_MSG_RECOVER:
+		st64(p, m->nonce);
+		p += 8;
+		break;
+	case PX_MSG_REQUEST:
+		st64(p, m->client_id);
+		st64(p + 8, m->seq);
+		st32(p + 16, m->body_len);
+		p += BODY_REQUEST;
+		if (m->body_len != 0)
+			memcpy(p, m->body, m->body_len);
+		p += m->body_len;
+		break;
+	case PX_MSG_REPLY:
+		st64(p, m->client_id);
+		st64(p + 8, m->seq);
+		p[16] = m->status;
+		p[17] = m->leader_hint;
+		st32(p + 18, m->body_len);
+		p += BODY_REPLY;
+		if (m->body_len != 0)
+			memcpy(p, m->body, m->body_len);
+		p += m->body_len;
+		break;
+	case PX_MSG_NACK:
+	case PX_MSG_TIMEOUT_NOW:
+	default:
+		break;
+	}
+	assert((size_t)(p - buf) == total);
+	return total;
+}
+
+/* Reads n_entries and the entries from p[0..left). Entries must be in strictly
+ * increasing slot order from slot 1 and each value must be a valid batch. */
+static enum px_wire_err get_entries(const uint8_t *p, uint32_t left, struct px_msg *m,
+				    uint32_t *used)
+{
+	uint32_t n, i, vlen, off;
+	uint64_t prev = 0;
+
+	/* The caller checked the fixed body, n_entries included. */
+	assert(left >= 4);
+	n = ld32(p);
+	if (n > PX_MSG_ENTRIES_MAX)
+		return PX_WIRE_E_ENTRIES;
+	off = 4;
+	for (i = 0; i < n; i++) {
+		struct px_entry *e = &m->entries[i];
+
+		if (left - off < PX_WIRE_ENTRY_HDR_BYTES)
+			return PX_WIRE_E_BODY;
+		e->slot = ld64(p + off);
+		e->vballot = ld64(p + off + 8);
+		e->flags = p[off + 16];
+		vlen = ld32(p + off + 17);
+		off += PX_WIRE_ENTRY_HDR_BYTES;
+		if (vlen > PX_SLOT_BYTES_MAX || vlen > left - off)
+			return PX_WIRE_E_ENTRY_LEN;
+		if (e->slot == 0 || e->slot <= prev)
+			return PX_WIRE_E_FIELD;
+		if ((e->flags & (uint8_t)~PX_EF_CHOSEN) != 0)
+			return PX_WIRE_E_FIELD;
+		if (!px_batch_valid(p + off, vlen))
+			return PX_WIRE_E_BATCH;
+		e->len = vlen;
+		e->value = p + off;
+		off += vlen;
+		prev = e->slot;
+	}
+	m->n_entries = n;
+	*used = off;
+	return PX_WIRE_OK;
+}
+
+/* Reads a REQUEST or REPLY body of at most max bytes from p[0..left). */
+static enum px_wire_err get_client_body(const uint8_t *p, uint32_t left, uint32_t max,
+					struct px_msg *m, uint32_t *used)
+{
+	if (m->body_len > max)
+		return PX_WIRE_E_CMD_LEN;
+	if (m->body_len > left)
+		return PX_WIRE_E_BODY;
+	/* NULL for an empty body, as a sender would set it: decode(encode(m)) == m. */
+	m->body = m->body_len != 0 ? p : NULL;
+	*used = m->body_len;
+	return PX_WIRE_OK;
+}
+
+enum px_wire_err px_decode(const uint8_t *buf, size_t len, uint32_t cluster_id,
+			   uint8_t n_replicas, struct px_msg *m)
+{
+	uint8_t type, from, to, n_inc, flags;
+	uint32_t total, body_len, fixed, used = 0;
+	enum px_wire_err err = PX_WIRE_OK;
+	const uint8_t *p;
+
+	assert(m != NULL);
+	assert(n_replicas >= 1);
+	assert(n_replicas <= PX_REPLICAS_MAX);
+
+	if (buf == NULL || len < PX_WIRE_HDR_BYTES)
+		return PX_WIRE_E_SHORT;
+	if (ld16(buf + PX_WIRE_OFF_MAGIC) != PX_WIRE_MAGIC)
+		return PX_WIRE_E_MAGIC;
+	if (buf[PX_WIRE_OFF_VERSION] != PX_WIRE_VERSION)
+		return PX_WIRE_E_VERSION;
+	type = buf[PX_WIRE_OFF_TYPE];
+	if (!type_known(type))
+		return PX_WIRE_E_TYPE;
+	if (ld32(buf + PX_WIRE_OFF_CLUSTER) != cluster_id)
+		return PX_WIRE_E_CLUSTER;
+
+	from = buf[PX_WIRE_OFF_FROM];
+	if (type == PX_MSG_REQUEST ? from != PX_NODE_NONE : from >= n_replicas)
+		return PX_WIRE_E_SENDER;
+	to = buf[PX_WIRE_OFF_TO];
+	if (to != PX_NODE_NONE && to >= n_replicas)
+		return PX_WIRE_E_FIELD;
+	n_inc = buf[PX_WIRE_OFF_N_INC];
+	/* Clients know nothing of incarnations and may send an empty vector; replicas
+	 * always send the whole one (its size is also a cheap cluster-size check). */
+	if (type_is_client(type) ? n_inc != 0 && n_inc != n_replicas : n_inc != n_replicas)
+		return PX_WIRE_E_INC_COUNT;
+
+	total = ld32(buf + PX_WIRE_OFF_TOTAL_LEN);
+	body_len = ld32(buf + PX_WIRE_OFF_BODY_LEN);
+	if ((size_t)total != len)
+		return PX_WIRE_E_LENGTH;
+	/* In u64: body_len is attacker-controlled and could wrap a u32 sum. */
+	if ((uint64_t)PX_WIRE_HDR_BYTES + 4u * (uint64_t)n_inc + body_len != (uint64_t)total)
+		return PX_WIRE_E_LENGTH;
+	if (ld64(buf + PX_WIRE_OFF_RESERVED) != 0)
+		return PX_WIRE_E_FIELD;
+	flags = buf[PX_WIRE_OFF_FLAGS];
+	if ((flags & (uint8_t)~px_wire_type_flags(type)) != 0)
+		return PX_WIRE_E_FIELD;
+	fixed = body_fixed_bytes(type);
+	if (body_len < fixed)
+		return PX_WIRE_E_BODY;
+
+	/* Whole struct, padding included: a decoded message is a function of the bytes. */
+	memset(m, 0, sizeof(*m));
+	m->type = type;
+	m->flags = flags;
+	m->from = from;
+	m->to = to;
+	m->cluster_id = cluster_id;
+	m->config_epoch = ld32(buf + PX_WIRE_OFF_EPOCH);
+	m->ballot = ld64(buf + PX_WIRE_OFF_BALLOT);
+	m->n_inc = n_inc;
+	p = buf + PX_WIRE_HDR_BYTES;
+	for (uint32_t i = 0; i < n_inc; i++, p += 4)
+		m->incarnation[i] = ld32(p);
+
+	/* From here p[0..body_len) is the body and body_len >= fixed. */
+	switch (type) {
+	case PX_MSG_PREVOTE:
+	case PX_MSG_PREVOTE_REPLY:
+	case PX_MSG_PREPARE:
+	case PX_MSG_STATE_NEEDED:
+		m->slot_lo = ld64(p);
+		m->commit = ld64(p + 8);
+		break;
+	case PX_MSG_ACCEPTED:
+		m->slot_hi = ld64(p);
+		m->commit = ld64(p + 8);
+		break;
+	case PX_MSG_PROMISE:
+		m->slot_lo = ld64(p);
+		m->slot_hi = ld64(p + 8);
+		m->commit = ld64(p + 16);
+		err = get_entries(p + 24, body_len - 24, m, &used);
+		used += 24;
+		break;
+	case PX_MSG_RECOVER_REPLY:
+		m->slot_lo = ld64(p);
+		m->slot_hi = ld64(p + 8);
+		m->commit = ld64(p + 16);
+		m->nonce = ld64(p + 24);
+		err = get_entries(p + 32, body_len - 32, m, &used);
+		used += 32;
+		break;
+	case PX_MSG_ACCEPT:
+		m->commit = ld64(p);
+		err = get_entries(p + 8, body_len - 8, m, &used);
+		used += 8;
+		break;
+	case PX_MSG_RECOVER:
+		m->nonce = ld64(p);
+		break;
+	case PX_MSG_REQUEST:
+		m->client_id = ld64(p);
+		m->seq = ld64(p + 8);
+		m->body_len = ld32(p + 16);
+		err = get_client_body(p + fixed, body_len - fixed, PX_CMD_BYTES_MAX, m, &used);
+		used += fixed;
+		break;
+	case PX_MSG_REPLY:
+		m->client_id = ld64(p);
+		m->seq = ld64(p + 8);
+		m->status = p[16];
+		m->leader_hint = p[17];
+		m->body_len = ld32(p + 18);
+		if (m->status >= PX_STATUS_MAX)
+			return PX_WIRE_E_FIELD;
+		if (m->leader_hint != PX_NODE_NONE && m->leader_hint >= n_replicas)
+			return PX_WIRE_E_FIELD;
+		err = get_client_body(p + fixed, body_len - fixed, PX_REPLY_BYTES_MAX, m, &used);
+		used += fixed;
+		break;
+	case PX_MSG_NACK:
+	case PX_MSG_TIMEOUT_NOW:
+	default:
+		break;
+	}
+	if (err != PX_WIRE_OK)
+		return err;
+	if (!type_has_entries(type) && !type_is_client(type))
+		used = fixed;
+	if (used != body_len)
+		return PX_WIRE_E_TRAILING;
+	return PX_WIRE_OK;
+}

@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Every bound of the consensus core, in one place, with the relations between them
+ * checked at compile time (TigerBeetle's constants.zig). A run-time config may choose
+ * smaller values; px_config_check() rejects larger ones.
+ */
+#ifndef PX_LIMITS_H
+#define PX_LIMITS_H
+
+#include <stdint.h>
+
+/** Replicas in one cluster: 3, 5, 7 or 9 (2f+1). Node ids are 0..n-1. */
+#define PX_REPLICAS_MIN 3
+#define PX_REPLICAS_MAX 9
+
+/** Slots of the in-memory log window (ring). A power of two. */
+#define PX_WINDOW_MAX 4096u
+#define PX_WINDOW_MIN 16u
+
+/** Slots a leader may have proposed but not yet committed (the pipeline, W). */
+#define PX_PIPELINE_MAX 1024u
+
+/** Client commands packed into one slot (one batch). */
+#define PX_BATCH_CMDS_MAX 256u
+
+/** Bytes of one client command body (service-defined encoding). */
+#define PX_CMD_BYTES_MAX 4096u
+
+/** Bytes of one slot's value: the encoded batch (header + commands). */
+#define PX_SLOT_BYTES_MAX 16384u
+
+/** Bytes of one encoded wire message (header included). Fits a jumbo-frame UDP datagram. */
+#define PX_MSG_BYTES_MAX 17408u
+
+/** Log entries carried by one message (ACCEPT, PROMISE, RECOVER_REPLY). */
+#define PX_MSG_ENTRIES_MAX 64u
+
+/** Messages one call into the core may emit. */
+#define PX_OUT_MSGS_MAX 64u
+
+/** Client replies one call into the applier may emit. */
+#define PX_OUT_REPLIES_MAX (PX_BATCH_CMDS_MAX * 4u)
+
+/** Bytes of a cached reply kept per client session (exactly-once retries). */
+#define PX_REPLY_BYTES_MAX 4096u
+
+/** Client sessions kept by the applier (LRU, evicted deterministically at apply). */
+#define PX_SESSIONS_MAX 65536u
+
+/** Slots a leader re-sends to one lagging follower per heartbeat (catch-up). */
+#define PX_CATCHUP_SLOTS_MAX 32u
+
+/** Encoded size of one command inside a batch: client id, seq, length. */
+#define PX_CMD_HDR_BYTES 20u
+/** Encoded size of a batch header: command count. */
+#define PX_BATCH_HDR_BYTES 4u
+
+/** Ticks: every timeout is counted in calls to px_tick(). */
+#define PX_TICKS_MAX 1000000u
+
+_Static_assert(PX_REPLICAS_MAX < 255, "node ids fit a u8 with 255 reserved for broadcast");
+_Static_assert((PX_WINDOW_MAX & (PX_WINDOW_MAX - 1)) == 0, "window is a power of two");
+_Static_assert((PX_WINDOW_MIN & (PX_WINDOW_MIN - 1)) == 0, "window is a power of two");
+_Static_assert(PX_WINDOW_MAX >= 2 * PX_PIPELINE_MAX,
+               "the window holds the pipeline twice: in flight plus history for catch-up");
+_Static_assert(PX_SLOT_BYTES_MAX >= PX_BATCH_HDR_BYTES + PX_CMD_HDR_BYTES + PX_CMD_BYTES_MAX,
+               "one maximal command fits a slot");
+_Static_assert(PX_MSG_BYTES_MAX >= PX_SLOT_BYTES_MAX + 1024,
+               "one maximal slot fits a message with its headers");
+_Static_assert(PX_OUT_MSGS_MAX >= 2 * PX_REPLICAS_MAX + 4,
+               "one step can answer or address every peer twice");
+_Static_assert(PX_CATCHUP_SLOTS_MAX <= PX_MSG_ENTRIES_MAX, "catch-up entries fit a message");
+_Static_assert(PX_REPLY_BYTES_MAX <= PX_MSG_BYTES_MAX - 256, "a reply fits a message");
+
+#endif /* PX_LIMITS_H */

@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * pxh: an in-process cluster of real replicas joined by in-memory message queues.
+ *
+ * Every message goes through the real codec (px_encode at the sender, px_decode at the
+ * receiver), as it would on a wire. Each replica has its applier and a key-value
+ * service. Used by the unit tests, the scripted interaction tests, the core
+ * microbenchmark (pw-bench-core) and, until real processes exist, the demo.
+ * Allocates at creation only.
+ */
+#ifndef PXH_H
+#define PXH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "px.h"
+#include "px_apply.h"
+
+#define PXH_NODES_MAX PX_REPLICAS_MAX
+/** A message in flight. */
+struct pxh_msg {
+	uint8_t from, to;
+	uint32_t len;
+	uint8_t *bytes;
+};
+
+struct pxh_opts {
+	uint8_t n;
+	enum px_durability durability;
+	uint32_t window_slots;
+	uint32_t pipeline_slots;
+	uint32_t batch_cmds_max;
+	uint32_t heartbeat_ticks;
+	uint32_t election_ticks;
+	uint64_t seed;
+	uint32_t kv_keys;
+	uint32_t queue_msgs;       /**< messages in flight at most */
+	/** Durable mode: confirm persist requests at once (true) or only by pxh_persist(). */
+	bool auto_persist;
+	/** Run px_check_invariants on a replica after every call into it (abort on failure). */
+	bool check_invariants;
+	/** Optional observer of every delivered message (golden traces). */
+	void (*trace)(void *ctx, const struct px_msg *m, uint8_t to);
+	void *trace_ctx;
+	/** Optional observer of replies a leader sends to clients. */
+	void (*on_reply)(void *ctx, uint8_t node, const struct px_reply *rep);
+	void *reply_ctx;
+};
+
+struct pxh_cluster;
+struct pw_kv;
+
+void pxh_opts_default(struct pxh_opts *o, uint8_t n);
+struct pxh_cluster *pxh_new(const struct pxh_opts *o);
+void pxh_free(struct pxh_cluster *c);
+
+struct px_replica *pxh_replica(struct pxh_cluster *c, uint8_t i);
+struct px_applier *pxh_applier(struct pxh_cluster *c, uint8_t i);
+uint64_t pxh_kv_hash(struct pxh_cluster *c, uint8_t i);
+struct pw_kv *pxh_kv(struct pxh_cluster *c, uint8_t i);
+bool pxh_is_up(const struct pxh_cluster *c, uint8_t i);
+
+/** Ticks one node (if up), or every node if i == PX_NODE_NONE. */
+void pxh_tick(struct pxh_cluster *c, uint8_t i);
+/** Delivers the oldest queued message. false: queue empty. */
+bool pxh_deliver_one(struct pxh_cluster *c);
+/** Delivers until the queue is empty or max messages went. Returns the count. */
+uint32_t pxh_deliver_all(struct pxh_cluster *c, uint32_t max);
+/** Drops every queued message (optionally only from/to a node; PX_NODE_NONE = any). */
+uint32_t pxh_drop(struct pxh_cluster *c, uint8_t from, uint8_t to);
+uint32_t pxh_queued(const struct pxh_cluster *c);
+/** Peeks at queued message k (0 = oldest). */
+const struct pxh_msg *pxh_peek(const struct pxh_cluster *c, uint32_t k);
+/** Removes queued message k without delivering it. */
+void pxh_remove(struct pxh_cluster *c, uint32_t k);
+/** Delivers queued message k out of order. */
+void pxh_deliver_at(struct pxh_cluster *c, uint32_t k);
+/** Re-queues a copy of message k (duplication). */
+void pxh_duplicate(struct pxh_cluster *c, uint32_t k);
+
+/** Cuts (or restores) the link from -> to: messages on a cut link are dropped at send. */
+void pxh_cut(struct pxh_cluster *c, uint8_t from, uint8_t to, bool cut);
+/** Isolates a node both ways (or heals it). */
+void pxh_isolate(struct pxh_cluster *c, uint8_t i, bool cut);
+
+/** Proposes at node i; returns commands taken. */
+uint32_t pxh_propose(struct pxh_cluster *c, uint8_t i, const struct px_cmd_ref *cmds,
+		     uint32_t n);
+/** Durable mode with auto_persist off: confirms node i's outstanding persist request. */
+void pxh_persist(struct pxh_cluster *c, uint8_t i);
+
+/** Crash: the node's process is gone; queued messages to it are dropped on delivery. */
+void pxh_crash(struct pxh_cluster *c, uint8_t i);
+/** Restart: durable mode keeps what was persisted; memory mode keeps nothing. */
+void pxh_restart(struct pxh_cluster *c, uint8_t i);
+
+/** The node that is leader (lowest id if several claim it), or PX_NODE_NONE. */
+uint8_t pxh_leader(const struct pxh_cluster *c);
+/** Ticks and delivers until a leader exists (at most max_ticks). */
+uint8_t pxh_elect(struct pxh_cluster *c, uint32_t max_ticks);
+
+/** Counters of the harness itself. */
+struct pxh_stats {
+	uint64_t delivered;
+	uint64_t dropped;
+	uint64_t decode_errors;
+	uint64_t bytes;
+	uint64_t applied_cmds;
+};
+const struct pxh_stats *pxh_stats(const struct pxh_cluster *c);
+
+#endif /* PXH_H */

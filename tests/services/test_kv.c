@@ -1,0 +1,613 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * pw_kv: PUT/GET/DEL/CAS semantics, a full table, every kind of malformed command,
+ * an order-independent state hash, and a long random run against a reference model.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "px_apply.h"
+#include "px_batch.h"
+#include "pw_kv.h"
+
+struct kvt {
+	void *arena;
+	struct pw_kv *kv;
+	uint8_t cmd[PX_CMD_BYTES_MAX];
+	uint8_t reply[PX_REPLY_BYTES_MAX];
+	uint32_t reply_len;
+	uint8_t status;
+	struct pw_kv_reply r;
+};
+
+static struct kvt *kvt_new(uint32_t max_keys, uint32_t kbytes, uint32_t vbytes)
+{
+	struct kvt *t = calloc(1, sizeof(*t));
+	size_t len = pw_kv_arena_bytes(max_keys, kbytes, vbytes);
+
+	assert_non_null(t);
+	assert_true(len > 0);
+	t->arena = malloc(len);
+	assert_non_null(t->arena);
+	t->kv = pw_kv_init(max_keys, kbytes, vbytes, t->arena, len);
+	assert_non_null(t->kv);
+	return t;
+}
+
+static void kvt_free(struct kvt *t)
+{
+	free(t->arena);
+	free(t);
+}
+
+/** Runs a raw command; decodes the reply. */
+static void kvt_run(struct kvt *t, const uint8_t *cmd, uint32_t len)
+{
+	memset(t->reply, 0xaa, sizeof(t->reply));
+	t->status = 0xee;
+	t->reply_len = pw_kv_apply(t->kv, cmd, len, t->reply, sizeof(t->reply), &t->status);
+	assert_int_equal(pw_kv_decode_reply(t->reply, t->reply_len, &t->r), 0);
+	assert_true(t->status == PX_OK || t->status == PX_BAD_COMMAND);
+	assert_int_equal(t->status == PX_BAD_COMMAND, t->r.result == PW_KV_R_BAD);
+}
+
+static uint8_t put(struct kvt *t, const char *k, const char *v)
+{
+	uint32_t n = pw_kv_encode_put(t->cmd, sizeof(t->cmd), k, (uint8_t)strlen(k), v,
+				      (uint32_t)strlen(v));
+
+	assert_true(n > 0);
+	kvt_run(t, t->cmd, n);
+	assert_int_equal(t->r.value_len, 0);
+	return t->r.result;
+}
+
+static uint8_t get(struct kvt *t, const char *k)
+{
+	uint32_t n = pw_kv_encode_get(t->cmd, sizeof(t->cmd), k, (uint8_t)strlen(k));
+
+	assert_true(n > 0);
+	kvt_run(t, t->cmd, n);
+	return t->r.result;
+}
+
+static uint8_t del(struct kvt *t, const char *k)
+{
+	uint32_t n = pw_kv_encode_del(t->cmd, sizeof(t->cmd), k, (uint8_t)strlen(k));
+
+	assert_true(n > 0);
+	kvt_run(t, t->cmd, n);
+	assert_int_equal(t->r.value_len, 0);
+	return t->r.result;
+}
+
+/** expect NULL: expect absent. */
+static uint8_t cas(struct kvt *t, const char *k, const char *v, const char *expect)
+{
+	uint32_t n = pw_kv_encode_cas(t->cmd, sizeof(t->cmd), k, (uint8_t)strlen(k), v,
+				      (uint32_t)strlen(v), expect,
+				      expect ? (uint32_t)strlen(expect) : 0);
+
+	assert_true(n > 0);
+	kvt_run(t, t->cmd, n);
+	return t->r.result;
+}
+
+static void assert_value(struct kvt *t, const char *k, const char *v)
+{
+	const uint8_t *p;
+	uint32_t n;
+
+	assert_int_equal(get(t, k), PW_KV_R_OK);
+	assert_int_equal(t->r.value_len, strlen(v));
+	assert_memory_equal(t->r.value, v, strlen(v));
+	assert_true(pw_kv_get_direct(t->kv, k, (uint8_t)strlen(k), &p, &n));
+	assert_int_equal(n, strlen(v));
+	assert_memory_equal(p, v, n);
+}
+
+/* ---------------------------------------------------------------------------------- */
+
+static void test_init_errors(void **state)
+{
+	size_t len = pw_kv_arena_bytes(8, 16, 64);
+	void *arena = malloc(len);
+
+	(void)state;
+	assert_int_equal(pw_kv_arena_bytes(0, 16, 64), 0);
+	assert_int_equal(pw_kv_arena_bytes(8, 0, 64), 0);
+	assert_int_equal(pw_kv_arena_bytes(8, 256, 64), 0);
+	assert_int_equal(pw_kv_arena_bytes(8, 16, PW_KV_VALUE_BYTES_MAX + 1), 0);
+	assert_int_equal(pw_kv_arena_bytes(PW_KV_KEYS_MAX + 1, 16, 64), 0);
+	errno = 0;
+	assert_null(pw_kv_init(8, 0, 64, arena, len));
+	assert_int_equal(errno, EINVAL);
+	errno = 0;
+	assert_null(pw_kv_init(8, 16, 64, arena, len - 1));
+	assert_int_equal(errno, ENOSPC);
+	assert_non_null(pw_kv_init(8, 16, 64, arena, len));
+	free(arena);
+}
+
+static void test_put_get_del(void **state)
+{
+	struct kvt *t = kvt_new(16, 16, 64);
+
+	(void)state;
+	assert_int_equal(get(t, "a"), PW_KV_R_NOT_FOUND);
+	assert_int_equal(t->r.value_len, 0);
+	assert_int_equal(del(t, "a"), PW_KV_R_NOT_FOUND);
+	assert_false(pw_kv_get_direct(t->kv, "a", 1, NULL, NULL));
+
+	assert_int_equal(put(t, "a", "one"), PW_KV_R_OK);
+	assert_value(t, "a", "one");
+	assert_int_equal(put(t, "a", "uno, longer"), PW_KV_R_OK);   /* overwrite */
+	assert_value(t, "a", "uno, longer");
+	assert_int_equal(put(t, "a", "1"), PW_KV_R_OK);             /* and shorter */
+	assert_value(t, "a", "1");
+	assert_int_equal(pw_kv_count(t->kv), 1);
+
+	/* The empty key and the empty value are ordinary. */
+	assert_int_equal(put(t, "", "empty key"), PW_KV_R_OK);
+	assert_value(t, "", "empty key");
+	assert_int_equal(put(t, "b", ""), PW_KV_R_OK);
+	assert_value(t, "b", "");
+	assert_int_equal(pw_kv_count(t->kv), 3);
+
+	assert_int_equal(del(t, "a"), PW_KV_R_OK);
+	assert_int_equal(get(t, "a"), PW_KV_R_NOT_FOUND);
+	assert_int_equal(del(t, "a"), PW_KV_R_NOT_FOUND);
+	assert_value(t, "b", "");
+	assert_value(t, "", "empty key");
+	assert_int_equal(pw_kv_count(t->kv), 2);
+
+	/* Maximal key and value for this store. */
+	char k[17], v[65];
+	memset(k, 'k', 16);
+	k[16] = 0;
+	memset(v, 'v', 64);
+	v[64] = 0;
+	assert_int_equal(put(t, k, v), PW_KV_R_OK);
+	assert_value(t, k, v);
+	kvt_free(t);
+}
+
+static void test_cas(void **state)
+{
+	struct kvt *t = kvt_new(16, 16, 64);
+
+	(void)state;
+	/* Expecting a value of an absent key. */
+	assert_int_equal(cas(t, "k", "v1", "v0"), PW_KV_R_NOT_FOUND);
+	assert_int_equal(t->r.value_len, 0);
+	assert_int_equal(get(t, "k"), PW_KV_R_NOT_FOUND);
+
+	/* Expect absent, and it is: stored. */
+	assert_int_equal(cas(t, "k", "v1", NULL), PW_KV_R_OK);
+	assert_value(t, "k", "v1");
+
+	/* Expect absent, but it is there: mismatch, with the current value. */
+	assert_int_equal(cas(t, "k", "v2", NULL), PW_KV_R_CAS_MISMATCH);
+	assert_int_equal(t->r.value_len, 2);
+	assert_memory_equal(t->r.value, "v1", 2);
+	assert_value(t, "k", "v1");
+
+	/* Wrong expectation (same length, and a prefix): mismatch, current value. */
+	assert_int_equal(cas(t, "k", "v2", "v9"), PW_KV_R_CAS_MISMATCH);
+	assert_memory_equal(t->r.value, "v1", 2);
+	assert_int_equal(cas(t, "k", "v2", "v"), PW_KV_R_CAS_MISMATCH);
+	assert_value(t, "k", "v1");
+
+	/* Right expectation: swapped. */
+	assert_int_equal(cas(t, "k", "v2-long", "v1"), PW_KV_R_OK);
+	assert_int_equal(t->r.value_len, 0);
+	assert_value(t, "k", "v2-long");
+
+	/* The empty value is a value, not absence. */
+	assert_int_equal(put(t, "e", ""), PW_KV_R_OK);
+	assert_int_equal(cas(t, "e", "x", NULL), PW_KV_R_CAS_MISMATCH);
+	assert_int_equal(t->r.value_len, 0);
+	assert_int_equal(cas(t, "e", "x", ""), PW_KV_R_OK);
+	assert_value(t, "e", "x");
+
+	/* Encoder: a real expect cannot claim the "absent" length. */
+	assert_int_equal(pw_kv_encode_cas(t->cmd, sizeof(t->cmd), "k", 1, "v", 1, "x",
+					  PW_KV_EXPECT_ABSENT), 0);
+	kvt_free(t);
+}
+
+static void test_full_table(void **state)
+{
+	struct kvt *t = kvt_new(4, 8, 16);
+	uint64_t h;
+
+	(void)state;
+	assert_int_equal(put(t, "k1", "1"), PW_KV_R_OK);
+	assert_int_equal(put(t, "k2", "2"), PW_KV_R_OK);
+	assert_int_equal(put(t, "k3", "3"), PW_KV_R_OK);
+	assert_int_equal(cas(t, "k4", "4", NULL), PW_KV_R_OK);
+	h = pw_kv_hash(t->kv);
+
+	assert_int_equal(put(t, "k5", "5"), PW_KV_R_FULL);
+	assert_int_equal(cas(t, "k5", "5", NULL), PW_KV_R_FULL);
+	assert_int_equal(get(t, "k5"), PW_KV_R_NOT_FOUND);
+	assert_int_equal(pw_kv_count(t->kv), 4);
+	assert_int_equal(pw_kv_hash(t->kv), h);
+
+	/* Existing keys still change in a full table. */
+	assert_int_equal(put(t, "k1", "one"), PW_KV_R_OK);
+	assert_int_equal(cas(t, "k2", "two", "2"), PW_KV_R_OK);
+	assert_value(t, "k1", "one");
+	assert_value(t, "k2", "two");
+
+	/* A delete makes room; the freed entry is reused. */
+	assert_int_equal(del(t, "k3"), PW_KV_R_OK);
+	assert_int_equal(put(t, "k5", "5"), PW_KV_R_OK);
+	assert_value(t, "k5", "5");
+	assert_int_equal(put(t, "k6", "6"), PW_KV_R_FULL);
+	assert_value(t, "k1", "one");
+	assert_value(t, "k4", "4");
+	kvt_free(t);
+}
+
+static void hdr(uint8_t *b, uint8_t op, uint8_t klen, uint16_t rsv, uint32_t vlen,
+		uint32_t elen)
+{
+	b[0] = op;
+	b[1] = klen;
+	memcpy(b + 2, &rsv, 2);   /* the tests run little-endian */
+	memcpy(b + 4, &vlen, 4);
+	memcpy(b + 8, &elen, 4);
+}
+
+static void test_malformed(void **state)
+{
+	struct kvt *t = kvt_new(8, 8, 16);
+	uint8_t b[256];
+	uint64_t h;
+	uint32_t n;
+	struct {
+		const char *what;
+		uint8_t op, klen;
+		uint16_t rsv;
+		uint32_t vlen, elen, len;
+	} cases[] = {
+		{ "empty", PW_KV_PUT, 1, 0, 1, 0, 0 },
+		{ "short header", PW_KV_PUT, 1, 0, 1, 0, 11 },
+		{ "op 0", 0, 1, 0, 0, 0, 13 },
+		{ "op 5", 5, 1, 0, 0, 0, 13 },
+		{ "op 255", 255, 1, 0, 0, 0, 13 },
+		{ "reserved set", PW_KV_GET, 1, 1, 0, 0, 13 },
+		{ "put truncated", PW_KV_PUT, 1, 0, 4, 0, 16 },
+		{ "put trailing", PW_KV_PUT, 1, 0, 2, 0, 16 },
+		{ "put with expect", PW_KV_PUT, 1, 0, 1, 1, 15 },
+		{ "put expect absent", PW_KV_PUT, 1, 0, 1, PW_KV_EXPECT_ABSENT, 14 },
+		{ "get with value", PW_KV_GET, 1, 0, 1, 0, 14 },
+		{ "get with expect", PW_KV_GET, 1, 0, 0, 1, 14 },
+		{ "get key truncated", PW_KV_GET, 3, 0, 0, 0, 14 },
+		{ "del with value", PW_KV_DEL, 1, 0, 1, 0, 14 },
+		{ "del trailing", PW_KV_DEL, 1, 0, 0, 0, 14 },
+		{ "cas truncated expect", PW_KV_CAS, 1, 0, 1, 3, 16 },
+		{ "cas absent + trailing", PW_KV_CAS, 1, 0, 1, PW_KV_EXPECT_ABSENT, 15 },
+		{ "value_len overflows", PW_KV_PUT, 1, 0, UINT32_MAX, 0, 13 },
+		{ "value + expect overflow u32", PW_KV_CAS, 1, 0, 0x80000000u, 0x80000000u, 13 },
+		{ "expect_len near absent", PW_KV_CAS, 1, 0, 0, UINT32_MAX - 1, 13 },
+		{ "key over store limit", PW_KV_GET, 9, 0, 0, 0, 21 },
+		{ "value over store limit", PW_KV_PUT, 1, 0, 17, 0, 30 },
+		{ "expect over store limit", PW_KV_CAS, 1, 0, 1, 17, 31 },
+	};
+
+	(void)state;
+	assert_int_equal(put(t, "a", "b"), PW_KV_R_OK);
+	h = pw_kv_hash(t->kv);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memset(b, 'a', sizeof(b));
+		hdr(b, cases[i].op, cases[i].klen, cases[i].rsv, cases[i].vlen, cases[i].elen);
+		kvt_run(t, b, cases[i].len);
+		if (t->status != PX_BAD_COMMAND)
+			fail_msg("case '%s' was accepted", cases[i].what);
+		assert_int_equal(t->r.result, PW_KV_R_BAD);
+		assert_int_equal(t->r.value_len, 0);
+		assert_int_equal(pw_kv_hash(t->kv), h);
+		assert_int_equal(pw_kv_count(t->kv), 1);
+	}
+	/* A NULL command of length 0 (an empty body) too. */
+	kvt_run(t, NULL, 0);
+	assert_int_equal(t->status, PX_BAD_COMMAND);
+
+	/* The same shapes, well formed, are accepted: the cases above fail for their flaw. */
+	hdr(b, PW_KV_CAS, 1, 0, 1, 3);
+	kvt_run(t, b, 17);
+	assert_int_equal(t->status, PX_OK);
+	assert_int_equal(t->r.result, PW_KV_R_CAS_MISMATCH);   /* key "a" holds "b" */
+	assert_int_equal(t->r.value_len, 1);
+	assert_memory_equal(t->r.value, "b", 1);
+	n = pw_kv_encode_get(b, sizeof(b), "abcdefgh", 8);
+	kvt_run(t, b, n);
+	assert_int_equal(t->status, PX_OK);
+
+	/* Random bytes never crash, and a rejected one never changes anything. */
+	uint64_t rng = 99;
+	for (uint32_t i = 0; i < 200000; i++) {
+		uint32_t len = (uint32_t)((rng = rng * 6364136223846793005ull + 1) >> 59) + 10;
+		for (uint32_t j = 0; j < len; j++)
+			b[j] = (uint8_t)((rng = rng * 6364136223846793005ull + 1) >> 56);
+		/* Bias toward plausible headers so the length checks get exercised. */
+		b[0] &= 7;
+		b[1] &= 7;
+		b[2] = b[3] = 0;
+		b[5] = b[6] = b[7] = 0;
+		if (b[0] != PW_KV_CAS)
+			b[9] = b[10] = b[11] = 0;
+		h = pw_kv_hash(t->kv);
+		n = pw_kv_count(t->kv);
+		kvt_run(t, b, len);
+		if (t->status == PX_BAD_COMMAND) {
+			assert_int_equal(pw_kv_hash(t->kv), h);
+			assert_int_equal(pw_kv_count(t->kv), n);
+		}
+	}
+	kvt_free(t);
+}
+
+static void test_codec(void **state)
+{
+	uint8_t b[64];
+	struct pw_kv_cmd c;
+	struct pw_kv_reply r;
+
+	(void)state;
+	assert_int_equal(pw_kv_encode_put(b, 12 + 3 + 4 - 1, "key", 3, "valu", 4), 0);
+	assert_int_equal(pw_kv_encode_put(b, 19, "key", 3, "valu", 4), 19);
+	assert_int_equal(pw_kv_decode_cmd(b, 19, &c), 0);
+	assert_int_equal(c.op, PW_KV_PUT);
+	assert_int_equal(c.key_len, 3);
+	assert_memory_equal(c.key, "key", 3);
+	assert_int_equal(c.value_len, 4);
+	assert_memory_equal(c.value, "valu", 4);
+
+	assert_int_equal(pw_kv_encode_cas(b, sizeof(b), "k", 1, "new", 3, NULL, 7), 16);
+	assert_int_equal(pw_kv_decode_cmd(b, 16, &c), 0);
+	assert_null(c.expect);
+	assert_int_equal(c.expect_len, PW_KV_EXPECT_ABSENT);
+	assert_int_equal(pw_kv_encode_cas(b, sizeof(b), "k", 1, "new", 3, "old", 3), 19);
+	assert_int_equal(pw_kv_decode_cmd(b, 19, &c), 0);
+	assert_memory_equal(c.expect, "old", 3);
+	assert_int_equal(pw_kv_encode_get(b, 12, "k", 1), 0);
+	assert_int_equal(pw_kv_encode_del(b, 13, "k", 1), 13);
+
+	/* Replies: exact length, known result. */
+	b[0] = PW_KV_R_OK;
+	memcpy(b + 1, "\x02\x00\x00\x00", 4);
+	b[5] = 'h';
+	b[6] = 'i';
+	assert_int_equal(pw_kv_decode_reply(b, 7, &r), 0);
+	assert_int_equal(r.value_len, 2);
+	assert_memory_equal(r.value, "hi", 2);
+	assert_int_equal(pw_kv_decode_reply(b, 6, &r), -EINVAL);
+	assert_int_equal(pw_kv_decode_reply(b, 8, &r), -EINVAL);
+	assert_int_equal(pw_kv_decode_reply(b, 4, &r), -EINVAL);
+	b[0] = PW_KV_R_BAD + 1;
+	assert_int_equal(pw_kv_decode_reply(b, 7, &r), -EINVAL);
+}
+
+static void key_of(char *k, uint32_t i)
+{
+	snprintf(k, 16, "key-%u", i);
+}
+
+static void test_hash_ignores_order(void **state)
+{
+	enum { N = 200 };
+	struct kvt *a = kvt_new(N, 16, 32), *b = kvt_new(N, 16, 32), *c = kvt_new(N, 16, 32);
+	char k[16], v[32];
+	uint32_t i;
+
+	(void)state;
+	assert_int_equal(pw_kv_hash(a->kv), pw_kv_hash(b->kv));
+	for (i = 0; i < N; i++) {
+		key_of(k, i);
+		snprintf(v, sizeof(v), "value-%u", i * 7);
+		assert_int_equal(put(a, k, v), PW_KV_R_OK);
+	}
+	/* b: reverse order, with churn (deletes and re-puts move entries around). */
+	for (i = N; i-- > 0;) {
+		key_of(k, i);
+		assert_int_equal(put(b, k, "junk"), PW_KV_R_OK);
+	}
+	for (i = 0; i < N; i += 3) {
+		key_of(k, i);
+		assert_int_equal(del(b, k), PW_KV_R_OK);
+	}
+	for (i = N; i-- > 0;) {
+		key_of(k, i);
+		snprintf(v, sizeof(v), "value-%u", i * 7);
+		assert_int_equal(put(b, k, v), PW_KV_R_OK);
+	}
+	assert_int_equal(pw_kv_count(a->kv), pw_kv_count(b->kv));
+	assert_int_equal(pw_kv_hash(a->kv), pw_kv_hash(b->kv));
+
+	/* c: the same keys but one value differs, then one key missing. */
+	for (i = 0; i < N; i++) {
+		key_of(k, i);
+		snprintf(v, sizeof(v), "value-%u", i == 123 ? 0 : i * 7);
+		assert_int_equal(put(c, k, v), PW_KV_R_OK);
+	}
+	assert_true(pw_kv_hash(a->kv) != pw_kv_hash(c->kv));
+	key_of(k, 123);
+	assert_int_equal(del(c, k), PW_KV_R_OK);
+	assert_true(pw_kv_hash(a->kv) != pw_kv_hash(c->kv));
+	snprintf(v, sizeof(v), "value-%u", 123 * 7);
+	assert_int_equal(put(c, k, v), PW_KV_R_OK);
+	assert_int_equal(pw_kv_hash(a->kv), pw_kv_hash(c->kv));
+
+	/* Swapping values between two keys changes the hash. */
+	assert_int_equal(put(c, "key-1", "value-14"), PW_KV_R_OK);
+	assert_int_equal(put(c, "key-2", "value-7"), PW_KV_R_OK);
+	assert_true(pw_kv_hash(a->kv) != pw_kv_hash(c->kv));
+	kvt_free(a);
+	kvt_free(b);
+	kvt_free(c);
+}
+
+/* A long random run against a plain array, small enough to hit FULL and to exercise
+ * backward-shift deletion on long probe runs. */
+static void test_matches_model(void **state)
+{
+	enum { KEYS = 48, SPACE = 64, STEPS = 100000 };
+	struct kvt *t = kvt_new(KEYS, 16, 24);
+	struct {
+		bool present;
+		uint32_t len;
+		char v[24];
+	} model[SPACE] = { 0 };
+	uint64_t rng = 1234;
+	uint32_t held = 0, i, kidx, op, vlen, n;
+	char k[16], v[24];
+
+	(void)state;
+	for (uint32_t step = 0; step < STEPS; step++) {
+		rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+		kidx = (uint32_t)(rng >> 33) % SPACE;
+		op = (uint32_t)(rng >> 20) % 4;
+		vlen = (uint32_t)(rng >> 40) % 24;
+		key_of(k, kidx);
+		for (i = 0; i < vlen; i++)
+			v[i] = (char)('a' + (step + i) % 26);
+		if (op == 0) {
+			n = pw_kv_encode_put(t->cmd, sizeof(t->cmd), k, (uint8_t)strlen(k), v, vlen);
+			kvt_run(t, t->cmd, n);
+			if (!model[kidx].present && held == KEYS) {
+				assert_int_equal(t->r.result, PW_KV_R_FULL);
+			} else {
+				assert_int_equal(t->r.result, PW_KV_R_OK);
+				held += !model[kidx].present;
+				model[kidx].present = true;
+				model[kidx].len = vlen;
+				memcpy(model[kidx].v, v, vlen);
+			}
+		} else if (op == 1) {
+			assert_int_equal(get(t, k), model[kidx].present ? PW_KV_R_OK :
+									  PW_KV_R_NOT_FOUND);
+			if (model[kidx].present) {
+				assert_int_equal(t->r.value_len, model[kidx].len);
+				assert_memory_equal(t->r.value, model[kidx].v, model[kidx].len);
+			}
+		} else if (op == 2) {
+			assert_int_equal(del(t, k), model[kidx].present ? PW_KV_R_OK :
+									  PW_KV_R_NOT_FOUND);
+			held -= model[kidx].present;
+			model[kidx].present = false;
+		} else {
+			/* CAS expecting the model's value half of the time, absent otherwise. */
+			bool expect_cur = (rng >> 50) & 1;
+			const char *e = expect_cur && model[kidx].present ? model[kidx].v : NULL;
+			uint32_t elen = e ? model[kidx].len : 0;
+
+			n = pw_kv_encode_cas(t->cmd, sizeof(t->cmd), k, (uint8_t)strlen(k), v, vlen,
+					     e, elen);
+			kvt_run(t, t->cmd, n);
+			if (e != NULL || !model[kidx].present) {
+				if (!model[kidx].present && held == KEYS) {
+					assert_int_equal(t->r.result, PW_KV_R_FULL);
+					continue;
+				}
+				assert_int_equal(t->r.result, PW_KV_R_OK);
+				held += !model[kidx].present;
+				model[kidx].present = true;
+				model[kidx].len = vlen;
+				memcpy(model[kidx].v, v, vlen);
+			} else {
+				assert_int_equal(t->r.result, PW_KV_R_CAS_MISMATCH);
+				assert_int_equal(t->r.value_len, model[kidx].len);
+				assert_memory_equal(t->r.value, model[kidx].v, model[kidx].len);
+			}
+		}
+		assert_int_equal(pw_kv_count(t->kv), held);
+	}
+	for (i = 0; i < SPACE; i++) {
+		key_of(k, i);
+		assert_int_equal(pw_kv_get_direct(t->kv, k, (uint8_t)strlen(k), NULL, NULL),
+				 model[i].present);
+	}
+	kvt_free(t);
+}
+
+/* Two replicas: applier + kv each, fed the same slots, agree on state and chain. */
+static void test_through_applier(void **state)
+{
+	struct px_apply_out *out = malloc(sizeof(*out));
+	struct kvt *s[2] = { kvt_new(32, 16, 32), kvt_new(32, 16, 32) };
+	struct px_applier *a[2];
+	void *arena[2];
+	struct px_service svc;
+	uint8_t batch[PX_SLOT_BYTES_MAX], cmd[64];
+	uint32_t blen, n, r, seq = 0;
+	struct px_cmd_ref c;
+	struct pw_kv_reply rep;
+	char k[16];
+
+	(void)state;
+	assert_non_null(out);
+	for (r = 0; r < 2; r++) {
+		arena[r] = malloc(px_applier_arena_bytes(8));
+		pw_kv_service(s[r]->kv, &svc);
+		a[r] = px_applier_init(8, &svc, arena[r], px_applier_arena_bytes(8));
+		assert_non_null(a[r]);
+	}
+	for (uint64_t slot = 1; slot <= 50; slot++) {
+		blen = px_batch_begin(batch, sizeof(batch));
+		seq++;
+		for (uint32_t i = 0; i < 4; i++) {
+			key_of(k, (uint32_t)(slot * 3 + i) % 40);
+			n = i == 3 ? pw_kv_encode_get(cmd, sizeof(cmd), k, (uint8_t)strlen(k)) :
+				     pw_kv_encode_put(cmd, sizeof(cmd), k, (uint8_t)strlen(k), k, 5);
+			c = (struct px_cmd_ref){ .client_id = i, .seq = seq, .len = n, .body = cmd };
+			blen = px_batch_add(batch, blen, sizeof(batch), &c);
+			assert_true(blen > 0);
+		}
+		for (r = 0; r < 2; r++) {
+			px_apply_slot(a[r], slot, batch, blen, out);
+			assert_int_equal(out->n, 4);
+			for (uint32_t i = 0; i < 4; i++) {
+				assert_int_equal(out->replies[i].status, PX_OK);
+				assert_int_equal(pw_kv_decode_reply(out->replies[i].data,
+								    out->replies[i].len, &rep), 0);
+			}
+		}
+	}
+	assert_int_equal(pw_kv_hash(s[0]->kv), pw_kv_hash(s[1]->kv));
+	assert_int_equal(px_applier_chain(a[0]), px_applier_chain(a[1]));
+	/* 32 keys fit, 40 were written: the table filled, and both saw FULL the same way. */
+	assert_int_equal(pw_kv_count(s[0]->kv), 32);
+	assert_int_equal(pw_kv_count(s[1]->kv), 32);
+	for (r = 0; r < 2; r++) {
+		free(arena[r]);
+		kvt_free(s[r]);
+	}
+	free(out);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_init_errors),
+		cmocka_unit_test(test_put_get_del),
+		cmocka_unit_test(test_cas),
+		cmocka_unit_test(test_full_table),
+		cmocka_unit_test(test_malformed),
+		cmocka_unit_test(test_codec),
+		cmocka_unit_test(test_hash_ignores_order),
+		cmocka_unit_test(test_matches_model),
+		cmocka_unit_test(test_through_applier),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,192 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Cluster-wide safety checks, run after every step (delivery, tick, persist, propose,
+ * apply). Each one states a property of Paxos or of the embedder contract that no fault
+ * may break (Lamport, "Paxos Made Simple", section 2; Van Renesse and Altinbuken,
+ * "Paxos Made Moderately Complex", section 3 for the replica invariants):
+ *
+ *   agreement   the first value seen at a slot (committed or applied, by any replica)
+ *               is recorded; a replica holding a different value there fails the seed.
+ *   validity    every chosen value is a no-op or a batch of commands that clients sent,
+ *               byte for byte.
+ *   prefix      applied logs are prefixes of one history: the applier's hash chain after
+ *               slot s, and the kv hash, are the same on every replica.
+ *   exactly-once  each (client, seq) reaches a state machine at most once (sim_node.c
+ *               wraps the service), and every replica produces the same reply to it.
+ *   monotonic   per replica: the promise never decreases (across durable restarts too),
+ *               nor do the commit and apply points (a restart starts them over).
+ *   invariants  px_check_invariants() returns NULL.
+ */
+#include <inttypes.h>
+#include <string.h>
+
+#include "sim_pvt.h"
+
+static void check_validity(struct sim *s, const struct sim_node *n, uint64_t slot,
+			   const uint8_t *value, uint32_t len)
+{
+	const struct sim_cmd_rec *rec;
+	struct px_cmd_ref c;
+	uint32_t off = 0;
+
+	if (!px_batch_valid(value, len))
+		sim_fail(s, "validity", "node %u slot %" PRIu64 ": value is not a valid batch",
+			 n->id, slot);
+	/* Bounded by the batch's command count. */
+	while (px_batch_next(value, len, &off, &c)) {
+		rec = sim_cmd_lookup(s, c.client_id, c.seq);
+		if (rec == NULL)
+			sim_fail(s, "validity",
+				 "node %u slot %" PRIu64 ": command (client %" PRIu64 ", seq %" PRIu64
+				 ") was never sent by a client",
+				 n->id, slot, c.client_id, c.seq);
+		if (rec->len != c.len || memcmp(rec->body, c.body, c.len) != 0)
+			sim_fail(s, "validity",
+				 "node %u slot %" PRIu64 ": command (client %" PRIu64 ", seq %" PRIu64
+				 ") differs from what the client sent",
+				 n->id, slot, c.client_id, c.seq);
+	}
+}
+
+void sim_check_chosen(struct sim *s, const struct sim_node *n, uint64_t slot,
+		      const uint8_t *value, uint32_t len, const char *how)
+{
+	struct sim_slot_rec *rec;
+	uint64_t h;
+
+	if (slot == 0 || slot > SIM_SLOTS_MAX)
+		sim_fail(s, "sim-limit", "node %u %s slot %" PRIu64 " (limit %u)", n->id, how, slot,
+			 SIM_SLOTS_MAX);
+	h = px_hash_bytes(PX_HASH_SEED, value, len);
+	rec = &s->slots[slot];
+	if (!rec->value_known) {
+		/* First sighting: this is the value the cluster chose. Validity is checked
+		 * once; every later sighting must be byte-identical (same hash and length). */
+		check_validity(s, n, slot, value, len);
+		rec->value_known = true;
+		rec->value_hash = h;
+		rec->len = len;
+		rec->value_node = n->id;
+		if (slot > s->slot_hi)
+			s->slot_hi = slot;
+		return;
+	}
+	if (rec->value_hash != h || rec->len != len)
+		sim_fail(s, "agreement",
+			 "slot %" PRIu64 ": node %u %s a value (%u bytes, %u cmds, hash %016" PRIx64
+			 ") but node %u first showed one of %u bytes, hash %016" PRIx64,
+			 slot, n->id, how, len,
+			 px_batch_valid(value, len) ? px_batch_count(value) : 0, h,
+			 rec->value_node, rec->len, rec->value_hash);
+}
+
+void sim_check_applied(struct sim *s, const struct sim_node *n, uint64_t slot,
+		       uint64_t chain, uint64_t kv_hash)
+{
+	struct sim_slot_rec *rec = &s->slots[slot];
+
+	if (!rec->chain_known) {
+		rec->chain_known = true;
+		rec->chain = chain;
+		rec->kv_hash = kv_hash;
+		return;
+	}
+	if (rec->chain != chain)
+		sim_fail(s, "prefix",
+			 "node %u applied slot %" PRIu64 " with chain %016" PRIx64
+			 ", another replica had %016" PRIx64 ": the applied logs diverge",
+			 n->id, slot, chain, rec->chain);
+	if (rec->kv_hash != kv_hash)
+		sim_fail(s, "state-machine",
+			 "node %u kv hash %016" PRIx64 " after slot %" PRIu64
+			 ", another replica had %016" PRIx64 " (same log, different state)",
+			 n->id, kv_hash, slot, rec->kv_hash);
+}
+
+void sim_check_reply(struct sim *s, const struct sim_node *n, const struct px_reply *r)
+{
+	struct sim_cmd_rec *rec = sim_cmd_lookup(s, r->client_id, r->seq);
+	uint64_t h;
+
+	if (rec == NULL)
+		sim_fail(s, "validity", "node %u replies to (client %" PRIu64 ", seq %" PRIu64
+			 ") that no client sent", n->id, r->client_id, r->seq);
+	if (r->status == PX_SESSION_EXPIRED)
+		return;  /* a stale duplicate of an answered command: nothing applied */
+	if (r->status != PX_OK)
+		sim_fail(s, "service",
+			 "node %u: client %" PRIu64 " seq %" PRIu64 " got status %u from the "
+			 "applier (the workload only sends well-formed commands)",
+			 n->id, r->client_id, r->seq, r->status);
+	h = px_hash_bytes(PX_HASH_SEED, &r->status, 1);
+	h = px_hash_bytes(h, r->data, r->len);
+	if (!rec->reply_known) {
+		rec->reply_known = true;
+		rec->reply_status = r->status;
+		rec->reply_hash = h;
+		return;
+	}
+	if (rec->reply_hash != h)
+		sim_fail(s, "exactly-once",
+			 "node %u: reply to client %" PRIu64 " seq %" PRIu64
+			 " differs from the one another replica (or an earlier apply) produced",
+			 n->id, r->client_id, r->seq);
+}
+
+/** Commit advanced from commit_seen to c: the values now committed must agree. */
+static void check_committed(struct sim *s, struct sim_node *n, uint64_t c)
+{
+	const uint8_t *value;
+	uint64_t slot, vballot, lo = n->commit_seen + 1;
+	uint32_t len;
+	bool chosen;
+
+	/* Only the window can be held; below it there is nothing to peek. */
+	if (c >= s->o.window_slots && lo < c - s->o.window_slots + 1)
+		lo = c - s->o.window_slots + 1;
+	for (slot = lo; slot <= c; slot++) {
+		if (!px_slot_peek(n->r, slot, &vballot, &chosen, &value, &len))
+			continue;
+		if (value == NULL)
+			continue;
+		sim_check_chosen(s, n, slot, value, len, "committed");
+	}
+}
+
+void sim_check_node(struct sim *s, struct sim_node *n, const char *step)
+{
+	const char *why;
+	uint64_t p, c, a;
+
+	s->steps++;
+	why = px_check_invariants(n->r);
+	if (why != NULL)
+		sim_fail(s, "invariants", "node %u after %s: %s", n->id, step, why);
+
+	p = px_promised(n->r);
+	if (p < n->promised_seen)
+		sim_fail(s, "promise-monotonic",
+			 "node %u after %s: promised ballot went from 0x%" PRIx64 " to 0x%" PRIx64,
+			 n->id, step, n->promised_seen, p);
+	n->promised_seen = p;
+
+	c = px_commit(n->r);
+	if (c < n->commit_seen)
+		sim_fail(s, "commit-monotonic",
+			 "node %u after %s: commit went from %" PRIu64 " to %" PRIu64, n->id, step,
+			 n->commit_seen, c);
+	if (c > n->commit_seen) {
+		check_committed(s, n, c);
+		n->commit_seen = c;
+	}
+
+	a = px_applied_slot(n->r);
+	if (a < n->applied_seen)
+		sim_fail(s, "apply-monotonic",
+			 "node %u after %s: applied went from %" PRIu64 " to %" PRIu64, n->id, step,
+			 n->applied_seen, a);
+	n->applied_seen = a;
+	if (a > c)
+		sim_fail(s, "apply-monotonic",
+			 "node %u after %s: applied %" PRIu64 " beyond commit %" PRIu64, n->id,
+			 step, a, c);
+}

@@ -1,0 +1,452 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Simulated clients and their history.
+ *
+ * Each client has one operation outstanding, named (client id, seq) with seq + 1 per new
+ * operation, and resends the same (client id, seq) and bytes on timeout, to the hinted
+ * leader or else the next replica: the applier's sessions make that exactly-once. The
+ * workload is the kv store's get/put/del/cas over a few keys so that clients conflict;
+ * every value written is unique ("client.seq"), which keeps the linearizability search
+ * small and makes a lost or duplicated write visible.
+ *
+ * Every operation goes into the history with its call and return times (simulated
+ * time); at the end the pw-lincheck checker decides whether the history is linearizable
+ * for a register per key. A client accepts only a reply whose bytes some replica
+ * produced when it applied that (client, seq) (sim_check_reply recorded it).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "lincheck.h"
+#include "sim_pvt.h"
+
+#define SIM_CLIENT_ID_BASE 0x1000u
+/** Backoff after BUSY or a NOT_LEADER without a hint, in time units. */
+#define SIM_CLIENT_BACKOFF 3u
+/** Time limit of the linearizability search: a budget, not part of the verdict's
+ *  determinism (running out gives LC_UNKNOWN, which is reported, never a failure). */
+#define SIM_LINCHECK_SECONDS 5.0
+
+int sim_client_index(const struct sim *s, uint64_t client_id)
+{
+	if (client_id < SIM_CLIENT_ID_BASE || client_id >= SIM_CLIENT_ID_BASE + s->o.n_clients)
+		return -1;
+	return (int)(client_id - SIM_CLIENT_ID_BASE);
+}
+
+struct sim_cmd_rec *sim_cmd_lookup(struct sim *s, uint64_t client_id, uint64_t seq)
+{
+	int ci = sim_client_index(s, client_id);
+	struct sim_client *c;
+
+	if (ci < 0)
+		return NULL;
+	c = &s->clients[ci];
+	if (seq == 0 || seq > c->seq)
+		return NULL;
+	return &c->cmds[seq];
+}
+
+void sim_clients_setup(struct sim *s)
+{
+	struct sim_client *c;
+	uint32_t i;
+
+	for (i = 0; i < s->o.n_clients; i++) {
+		c = &s->clients[i];
+		memset(c, 0, sizeof(*c));
+		c->idx = (uint8_t)i;
+		c->ep = sim_ep_client(s, i);
+		c->client_id = SIM_CLIENT_ID_BASE + i;
+		c->next_op_at = sim_rng_range(&s->rng_work, 0, s->o.think_max);
+		c->target = (uint8_t)(i % s->o.n_replicas);
+		c->hint = PX_NODE_NONE;
+	}
+}
+
+bool sim_clients_idle(const struct sim *s)
+{
+	uint32_t i;
+
+	for (i = 0; i < s->o.n_clients; i++)
+		if (s->clients[i].waiting)
+			return false;
+	return true;
+}
+
+/** Values are "client.seq": unique per write. */
+static uint32_t value_make(const struct sim_client *c, uint64_t seq)
+{
+	return ((uint32_t)(c->idx + 1) << 16) | (uint32_t)seq;
+}
+
+static int value_fmt(char *buf, size_t len, uint32_t v)
+{
+	return snprintf(buf, len, "%u.%u", v >> 16, v & 0xffffu);
+}
+
+/** Parses "a.b" back; false if the bytes are not a value some client wrote. */
+static bool value_parse(const uint8_t *p, uint32_t len, uint32_t *v)
+{
+	uint32_t a = 0, b = 0, i = 0;
+
+	if (len == 0 || len > 16)
+		return false;
+	for (; i < len && p[i] >= '0' && p[i] <= '9'; i++)
+		a = a * 10 + (p[i] - '0');
+	if (i == 0 || i >= len || p[i] != '.')
+		return false;
+	for (i++; i < len && p[i] >= '0' && p[i] <= '9'; i++)
+		b = b * 10 + (p[i] - '0');
+	if (i != len || a == 0 || a > SIM_CLIENTS_MAX || b == 0 || b > 0xffffu)
+		return false;
+	*v = (a << 16) | b;
+	return true;
+}
+
+static void send_request(struct sim *s, struct sim_client *c)
+{
+	struct px_msg *m = &s->reply_msg;
+	const struct sim_cmd_rec *rec = &c->cmds[c->seq];
+	uint8_t buf[PX_WIRE_HDR_BYTES + 64 + SIM_CMD_BYTES_MAX];
+	size_t len;
+
+	memset(m, 0, offsetof(struct px_msg, entries));
+	m->type = PX_MSG_REQUEST;
+	m->from = PX_NODE_NONE;
+	m->to = c->target;
+	m->cluster_id = SIM_CLUSTER_ID;
+	m->config_epoch = SIM_CONFIG_EPOCH;
+	m->n_inc = 0;
+	m->client_id = c->client_id;
+	m->seq = c->seq;
+	m->body_len = rec->len;
+	m->body = rec->body;
+	len = px_encode(m, buf, sizeof(buf));
+	if (len == 0)
+		sim_fail(s, "codec", "client %u: REQUEST does not encode", c->idx);
+	sim_net_send(s, c->ep, c->target, buf, (uint32_t)len);
+	c->resend_at = s->now + s->o.client_timeout;
+}
+
+static uint8_t pick_kind(struct sim *s)
+{
+	const struct sim_opts *o = &s->o;
+	uint32_t v = sim_rng_below(&s->rng_work, o->mix_get + o->mix_put + o->mix_del +
+							 o->mix_cas);
+
+	if (v < o->mix_get)
+		return SIM_OP_GET;
+	v -= o->mix_get;
+	if (v < o->mix_put)
+		return SIM_OP_PUT;
+	v -= o->mix_put;
+	if (v < o->mix_del)
+		return SIM_OP_DEL;
+	return SIM_OP_CAS;
+}
+
+/** Sets op's expectation to the client's last observation of op->key. */
+static void expect_last_seen(const struct sim_client *c, struct sim_op *op)
+{
+	const struct sim_op *prev;
+	uint32_t i;
+
+	op->expect_absent = true;
+	op->expect = 0;
+	for (i = c->n_ops; i-- > 0;) {
+		prev = &c->ops[i];
+		if (prev->key != op->key || prev->ok != 1)
+			continue;
+		if (prev->kind == SIM_OP_GET) {
+			op->expect_absent = prev->result_absent;
+			op->expect = prev->result;
+		} else if (prev->kind == SIM_OP_PUT || prev->kind == SIM_OP_CAS) {
+			op->expect_absent = false;
+			op->expect = prev->value;
+		}
+		return;
+	}
+}
+
+/** Starts the client's next operation: encode, record, send. */
+static void start_op(struct sim *s, struct sim_client *c)
+{
+	struct sim_op *op = &c->ops[c->n_ops];
+	struct sim_cmd_rec *rec;
+	char key[8], val[24], exp[24];
+	uint8_t klen, vlen, elen;
+	uint32_t len = 0;
+
+	memset(op, 0, sizeof(*op));
+	c->seq++;
+	rec = &c->cmds[c->seq];
+	memset(rec, 0, sizeof(*rec));
+	op->kind = pick_kind(s);
+	op->key = (uint8_t)sim_rng_below(&s->rng_work, s->o.keys);
+	op->value = value_make(c, c->seq);
+	op->call = s->now;
+	op->ok = -1;
+	klen = (uint8_t)snprintf(key, sizeof(key), "k%u", op->key);
+	vlen = (uint8_t)value_fmt(val, sizeof(val), op->value);
+	switch (op->kind) {
+	case SIM_OP_GET:
+		len = pw_kv_encode_get(rec->body, sizeof(rec->body), key, klen);
+		break;
+	case SIM_OP_PUT:
+		len = pw_kv_encode_put(rec->body, sizeof(rec->body), key, klen, val, vlen);
+		break;
+	case SIM_OP_DEL:
+		len = pw_kv_encode_del(rec->body, sizeof(rec->body), key, klen);
+		break;
+	case SIM_OP_CAS:
+		/* Expect what this client last saw of the key (often still current, so
+		 * swaps succeed), and one time in four the opposite guess (absent vs
+		 * some value: "1.1" is likely stale), so comparisons fail too. */
+		expect_last_seen(c, op);
+		if (sim_rng_below(&s->rng_work, 4) == 0) {
+			op->expect = op->expect_absent ? value_make(&s->clients[0], 1) : 0;
+			op->expect_absent = !op->expect_absent;
+		}
+		if (op->expect_absent) {
+			len = pw_kv_encode_cas(rec->body, sizeof(rec->body), key, klen, val, vlen,
+					       NULL, 0);
+		} else {
+			elen = (uint8_t)value_fmt(exp, sizeof(exp), op->expect);
+			len = pw_kv_encode_cas(rec->body, sizeof(rec->body), key, klen, val, vlen,
+					       exp, elen);
+		}
+		break;
+	default:
+		break;
+	}
+	if (len == 0)
+		sim_fail(s, "sim", "client %u: kv command does not encode", c->idx);
+	rec->len = len;
+	c->n_ops++;
+	c->waiting = true;
+	c->target = c->hint != PX_NODE_NONE ? c->hint : c->target;
+	send_request(s, c);
+}
+
+void sim_client_step(struct sim *s, struct sim_client *c)
+{
+	if (c->waiting) {
+		if (s->now < c->resend_at)
+			return;
+		/* Timed out: the hinted leader, else the next replica in turn. The hint is
+		 * used once: if it was wrong, the next timeout moves on. */
+		if (c->hint != PX_NODE_NONE && c->hint != c->target)
+			c->target = c->hint;
+		else
+			c->target = (uint8_t)((c->target + 1) % s->o.n_replicas);
+		c->hint = PX_NODE_NONE;
+		c->resends++;
+		send_request(s, c);
+		return;
+	}
+	if (s->liveness || c->n_ops == SIM_OPS_PER_CLIENT_MAX || s->now < c->next_op_at)
+		return;
+	start_op(s, c);
+}
+
+/** The reply to the current op, accepted: decode it into the history. */
+static void complete(struct sim *s, struct sim_client *c, const struct px_msg *m)
+{
+	struct sim_op *op = &c->ops[c->n_ops - 1];
+	struct sim_cmd_rec *rec = &c->cmds[c->seq];
+	struct pw_kv_reply r;
+	uint64_t h;
+
+	/* The reply must be exactly what the replicas produced applying this command. */
+	h = px_hash_bytes(PX_HASH_SEED, &m->status, 1);
+	h = px_hash_bytes(h, m->body, m->body_len);
+	if (!rec->reply_known)
+		sim_fail(s, "reply",
+			 "client %u seq %" PRIu64 ": got an OK reply but no replica applied it",
+			 c->idx, c->seq);
+	if (rec->reply_hash != h)
+		sim_fail(s, "reply",
+			 "client %u seq %" PRIu64 ": accepted reply differs from the one applied",
+			 c->idx, c->seq);
+	if (pw_kv_decode_reply(m->body, m->body_len, &r) != 0)
+		sim_fail(s, "reply", "client %u seq %" PRIu64 ": kv reply does not decode",
+			 c->idx, c->seq);
+
+	op->ret = s->now;
+	op->ok = 1;
+	switch (op->kind) {
+	case SIM_OP_GET:
+		if (r.result == PW_KV_R_NOT_FOUND) {
+			op->result_absent = true;
+		} else if (r.result != PW_KV_R_OK ||
+			   !value_parse(r.value, r.value_len, &op->result)) {
+			sim_fail(s, "reply", "client %u seq %" PRIu64 ": get returned result %u",
+				 c->idx, c->seq, r.result);
+		}
+		break;
+	case SIM_OP_PUT:
+		if (r.result != PW_KV_R_OK)
+			sim_fail(s, "reply", "client %u seq %" PRIu64 ": put returned result %u",
+				 c->idx, c->seq, r.result);
+		break;
+	case SIM_OP_DEL:
+		if (r.result != PW_KV_R_OK && r.result != PW_KV_R_NOT_FOUND)
+			sim_fail(s, "reply", "client %u seq %" PRIu64 ": del returned result %u",
+				 c->idx, c->seq, r.result);
+		break;
+	case SIM_OP_CAS:
+		/* Applied either way: a failed comparison is ok == 0, a read (lincheck.h). */
+		if (r.result == PW_KV_R_OK)
+			op->ok = 1;
+		else if (r.result == PW_KV_R_CAS_MISMATCH || r.result == PW_KV_R_NOT_FOUND)
+			op->ok = 0;
+		else
+			sim_fail(s, "reply", "client %u seq %" PRIu64 ": cas returned result %u",
+				 c->idx, c->seq, r.result);
+		break;
+	default:
+		break;
+	}
+	c->waiting = false;
+	c->next_op_at = s->now + sim_rng_range(&s->rng_work, 0, s->o.think_max);
+	s->ops_done++;
+}
+
+void sim_client_deliver(struct sim *s, struct sim_client *c, const uint8_t *buf, uint32_t len)
+{
+	struct px_msg *m = &s->msg;
+	enum px_wire_err err;
+
+	err = px_decode(buf, len, SIM_CLUSTER_ID, s->o.n_replicas, m);
+	if (err != PX_WIRE_OK)
+		sim_fail(s, "codec", "client %u: px_decode of a %u-byte reply: %s", c->idx, len,
+			 px_wire_err_name(err));
+	if (m->type != PX_MSG_REPLY || m->client_id != c->client_id)
+		sim_fail(s, "sim", "client %u got message type %u for client %" PRIu64, c->idx,
+			 m->type, m->client_id);
+	if (!c->waiting || m->seq != c->seq)
+		return;  /* a late or duplicated reply to an earlier op */
+
+	switch (m->status) {
+	case PX_OK:
+		complete(s, c, m);
+		break;
+	case PX_NOT_LEADER:
+		c->not_leader++;
+		c->hint = m->leader_hint;
+		if (c->hint != PX_NODE_NONE && c->hint != m->from) {
+			c->target = c->hint;
+			send_request(s, c);
+		} else {
+			c->hint = PX_NODE_NONE;
+			c->resend_at = s->now + SIM_CLIENT_BACKOFF;
+		}
+		break;
+	case PX_BUSY:
+		c->busy++;
+		c->resend_at = s->now + SIM_CLIENT_BACKOFF;
+		c->hint = m->from;
+		break;
+	default:
+		/* SESSION_EXPIRED: sessions outnumber clients, so none is ever evicted and
+		 * a client only ever resends its current seq. BAD_COMMAND: the workload
+		 * sends well-formed commands. Either is a bug. */
+		sim_fail(s, "reply", "client %u seq %" PRIu64 ": status %u from node %u", c->idx,
+			 c->seq, m->status, m->from);
+	}
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* History                                                                             */
+
+static int add_op(struct lc_history *h, const struct sim_client *c, const struct sim_op *op)
+{
+	char key[8], val[24], exp[24], res[24];
+	struct lc_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	snprintf(key, sizeof(key), "k%u", op->key);
+	value_fmt(val, sizeof(val), op->value);
+	ev.client = c->idx;
+	ev.key = key;
+	ev.call_ns = op->call;
+	ev.return_ns = op->ok == -1 ? op->call : op->ret;
+	ev.ok = op->ok;
+	switch (op->kind) {
+	case SIM_OP_GET:
+		ev.op = LC_GET;
+		if (op->ok == 1 && !op->result_absent) {
+			value_fmt(res, sizeof(res), op->result);
+			ev.result = res;
+		}
+		break;
+	case SIM_OP_PUT:
+		ev.op = LC_PUT;
+		ev.value = val;
+		break;
+	case SIM_OP_DEL:
+		ev.op = LC_DEL;
+		break;
+	case SIM_OP_CAS:
+		ev.op = LC_CAS;
+		ev.value = val;
+		if (!op->expect_absent) {
+			value_fmt(exp, sizeof(exp), op->expect);
+			ev.expect = exp;
+		}
+		break;
+	default:
+		return -EINVAL;
+	}
+	return lc_history_add(h, &ev);
+}
+
+int sim_history_check(struct sim *s, char *why, size_t why_len)
+{
+	struct lc_history *h = lc_history_new();
+	struct lc_witness w;
+	enum lc_result res;
+	size_t i, off;
+	uint32_t ci, k;
+	int rc;
+
+	why[0] = '\0';
+	if (h == NULL) {
+		snprintf(why, why_len, "lc_history_new: %s", strerror(errno));
+		return LC_UNKNOWN;
+	}
+	for (ci = 0; ci < s->o.n_clients; ci++) {
+		const struct sim_client *c = &s->clients[ci];
+
+		for (k = 0; k < c->n_ops; k++) {
+			rc = add_op(h, c, &c->ops[k]);
+			if (rc != 0) {
+				snprintf(why, why_len, "lc_history_add: %s", strerror(-rc));
+				lc_history_free(h);
+				return LC_UNKNOWN;
+			}
+		}
+	}
+	memset(&w, 0, sizeof(w));
+	res = lc_check(h, SIM_LINCHECK_SECONDS, &w);
+	if (res == LC_NOT_LINEARIZABLE) {
+		off = (size_t)snprintf(why, why_len, "key %.*s (%zu ops):", (int)w.key_len, w.key,
+				       w.key_ops);
+		for (i = 0; i < w.n_ops && off < why_len; i++) {
+			off += (size_t)snprintf(why + off, why_len - off, " [");
+			if (off >= why_len)
+				break;
+			lc_history_format_op(h, w.ops[i], why + off, why_len - off);
+			off += strlen(why + off);
+			if (off < why_len)
+				off += (size_t)snprintf(why + off, why_len - off, "]");
+		}
+		lc_witness_free(&w);
+	} else if (res == LC_UNKNOWN) {
+		snprintf(why, why_len, "search gave up (time or memory limit)");
+	}
+	lc_history_free(h);
+	return (int)res;
+}

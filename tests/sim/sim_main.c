@@ -1,0 +1,407 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * pw-sim: command line and parallel seed ranges.
+ *
+ *   pw-sim --seed N [-v] [--bug NAME]          one seed; -v prints options and summary
+ *   pw-sim --seeds A:B [--jobs N] [--bug NAME] [--expect-failure] [--twice]
+ *   pw-sim --list-bugs
+ *
+ * A range forks N workers; worker k runs the seeds s with (s - A) % N == k, in order,
+ * and writes one fixed-size struct sim_result per seed to its pipe. A worker that dies
+ * (an assert in the core aborts it) is reported as a failure of the seed it was running
+ * and replaced by a worker that continues with its next seed.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lincheck.h"
+#include "sim_pvt.h"
+
+#define SIM_JOBS_MAX 256u
+
+struct sim_args {
+	uint64_t lo, hi;        /**< seed range, inclusive */
+	uint32_t jobs;
+	uint32_t bugs;
+	const char *bug_name;
+	bool verbose;
+	bool single;
+	bool expect_failure;
+	bool twice;             /**< run each seed twice in one process, compare hashes */
+};
+
+struct sim_worker {
+	pid_t pid;
+	int fd;
+	uint64_t next;          /**< the seed it is running (or will run next) */
+	bool done;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: pw-sim --seed N [-v] [--bug NAME]\n"
+		"       pw-sim --seeds A:B [--jobs N] [--bug NAME] [--expect-failure] [--twice]"
+		" [-v]\n"
+		"       pw-sim --list-bugs\n"
+		"\n"
+		"Runs the paxwire consensus core in a deterministic simulated cluster: one seed\n"
+		"decides topology, faults and workload; safety is checked after every step and\n"
+		"liveness after the faults heal. See docs/testing.md.\n"
+		"\n"
+		"  --seed N          run one seed (replay)\n"
+		"  --seeds A:B       run seeds A..B inclusive\n"
+		"  --jobs N          worker processes for a range (default 1)\n"
+		"  --bug NAME        plant a protocol bug in every replica (--list-bugs)\n"
+		"  --expect-failure  exit 0 iff some seed fails; stop at the first failure\n"
+		"  --twice           run every seed twice and fail if the runs differ\n"
+		"  -v                print each seed's options and a summary\n");
+}
+
+static uint32_t bug_bit(const char *name)
+{
+	uint32_t i;
+
+	for (i = 0; i < sim_bug_count; i++)
+		if (strcmp(sim_bug_names[i].name, name) == 0)
+			return sim_bug_names[i].bit;
+	return 0;
+}
+
+static bool parse_u64(const char *p, uint64_t *v)
+{
+	char *end;
+
+	errno = 0;
+	*v = strtoull(p, &end, 10);
+	return errno == 0 && end != p && *end == '\0' && p[0] != '-';
+}
+
+static int parse_args(int argc, char **argv, struct sim_args *a)
+{
+	uint64_t v;
+	char *colon;
+	int i;
+
+	memset(a, 0, sizeof(*a));
+	a->lo = 1;
+	a->hi = 100;
+	a->jobs = 1;
+	for (i = 1; i < argc; i++) {
+		const char *arg = argv[i];
+		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (strcmp(arg, "--list-bugs") == 0) {
+			for (uint32_t b = 0; b < sim_bug_count; b++)
+				printf("%s\n", sim_bug_names[b].name);
+			exit(0);
+		} else if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+			usage(stdout);
+			exit(0);
+		} else if (strcmp(arg, "-v") == 0 || strcmp(arg, "--verbose") == 0) {
+			a->verbose = true;
+		} else if (strcmp(arg, "--expect-failure") == 0) {
+			a->expect_failure = true;
+		} else if (strcmp(arg, "--twice") == 0) {
+			a->twice = true;
+		} else if (strcmp(arg, "--seed") == 0 && val != NULL) {
+			if (!parse_u64(val, &a->lo))
+				goto bad;
+			a->hi = a->lo;
+			a->single = true;
+			i++;
+		} else if (strcmp(arg, "--seeds") == 0 && val != NULL) {
+			colon = strchr(val, ':');
+			if (colon == NULL)
+				goto bad;
+			*colon = '\0';
+			if (!parse_u64(val, &a->lo) || !parse_u64(colon + 1, &a->hi) || a->hi < a->lo)
+				goto bad;
+			a->single = false;
+			i++;
+		} else if (strcmp(arg, "--jobs") == 0 && val != NULL) {
+			if (!parse_u64(val, &v) || v == 0 || v > SIM_JOBS_MAX)
+				goto bad;
+			a->jobs = (uint32_t)v;
+			i++;
+		} else if (strcmp(arg, "--bug") == 0 && val != NULL) {
+			a->bugs |= bug_bit(val);
+			if (bug_bit(val) == 0) {
+				fprintf(stderr, "pw-sim: unknown bug '%s' (see --list-bugs)\n", val);
+				return -1;
+			}
+			a->bug_name = val;
+			i++;
+		} else {
+			goto bad;
+		}
+	}
+	return 0;
+bad:
+	fprintf(stderr, "pw-sim: bad argument '%s'\n", argv[i]);
+	usage(stderr);
+	return -1;
+}
+
+static void print_replay(const struct sim_args *a, uint64_t seed)
+{
+	uint32_t i;
+
+	printf("  replay: pw-sim --seed %" PRIu64, seed);
+	for (i = 0; i < sim_bug_count; i++)
+		if (a->bugs & sim_bug_names[i].bit)
+			printf(" --bug %s", sim_bug_names[i].name);
+	printf(" -v\n");
+}
+
+/** Prints a failed seed: the check, the seed, its options, the time, the replay line. */
+static void report_failure(const struct sim_args *a, const struct sim_result *r)
+{
+	struct sim_opts o;
+
+	memset(&o, 0, sizeof(o));
+	o.seed = r->seed;
+	o.bugs = a->bugs;
+	sim_opts_derive(&o);
+	printf("FAIL seed=%" PRIu64 " check=%s tick=%" PRIu64 "\n", r->seed, r->check,
+	       r->fail_time);
+	printf("  %s\n", r->detail);
+	sim_opts_print(&o, "  option ");
+	print_replay(a, r->seed);
+	fflush(stdout);
+}
+
+/** Runs one seed (twice with --twice) into r. */
+static void run_seed(const struct sim_args *a, uint64_t seed, struct sim_result *r)
+{
+	struct sim_result again;
+
+	sim_run(seed, a->bugs, a->verbose, r);
+	if (!a->twice || r->failed)
+		return;
+	sim_run(seed, a->bugs, false, &again);
+	if (again.failed || again.state_hash != r->state_hash || again.steps != r->steps) {
+		r->failed = 1;
+		snprintf(r->check, sizeof(r->check), "replay");
+		snprintf(r->detail, sizeof(r->detail),
+			 "second run differs: hash %016" PRIx64 " vs %016" PRIx64 ", steps %" PRIu64
+			 " vs %" PRIu64 "%s",
+			 r->state_hash, again.state_hash, r->steps, again.steps,
+			 again.failed ? " (second run failed)" : "");
+	}
+}
+
+static int run_single(const struct sim_args *a)
+{
+	struct sim_result r;
+
+	if (a->verbose)
+		printf("seed %" PRIu64 ":\n", a->lo);
+	run_seed(a, a->lo, &r);
+	if (r.failed) {
+		report_failure(a, &r);
+		return a->expect_failure ? 0 : 1;
+	}
+	printf("ok seed=%" PRIu64 " hash=%016" PRIx64 " steps=%" PRIu64 " lincheck=%s\n", r.seed,
+	       r.state_hash, r.steps, r.lincheck < 0 ? "-" : lc_result_str(r.lincheck));
+	return a->expect_failure ? 1 : 0;
+}
+
+/** Worker: runs seeds first, first + jobs, ... up to hi; one result per seed. */
+static void worker(const struct sim_args *a, uint64_t first, int fd)
+{
+	struct sim_result r;
+	uint64_t seed;
+	ssize_t w;
+
+	for (seed = first; seed <= a->hi; seed += a->jobs) {
+		run_seed(a, seed, &r);
+		/* One write per result, smaller than PIPE_BUF: never torn. */
+		w = write(fd, &r, sizeof(r));
+		if (w != (ssize_t)sizeof(r))
+			_exit(3);
+		if (seed > UINT64_MAX - a->jobs)
+			break;
+	}
+	_exit(0);
+}
+
+_Static_assert(sizeof(struct sim_result) <= 4096, "a result is one atomic pipe write");
+
+static int spawn(const struct sim_args *a, struct sim_worker *w, uint64_t first)
+{
+	int fds[2];
+	pid_t pid;
+
+	w->next = first;
+	w->done = first > a->hi;
+	w->pid = -1;
+	w->fd = -1;
+	if (w->done)
+		return 0;
+	if (pipe(fds) != 0) {
+		perror("pw-sim: pipe");
+		return -1;
+	}
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	if (pid < 0) {
+		perror("pw-sim: fork");
+		return -1;
+	}
+	if (pid == 0) {
+		close(fds[0]);
+		worker(a, first, fds[1]);
+	}
+	close(fds[1]);
+	w->pid = pid;
+	w->fd = fds[0];
+	return 0;
+}
+
+static void stop_all(struct sim_worker *ws, uint32_t n)
+{
+	uint32_t i;
+
+	for (i = 0; i < n; i++) {
+		if (ws[i].pid > 0) {
+			kill(ws[i].pid, SIGKILL);
+			waitpid(ws[i].pid, NULL, 0);
+			ws[i].pid = -1;
+		}
+		if (ws[i].fd >= 0) {
+			close(ws[i].fd);
+			ws[i].fd = -1;
+		}
+	}
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int run_range(const struct sim_args *a)
+{
+	struct sim_worker ws[SIM_JOBS_MAX];
+	struct pollfd pfd[SIM_JOBS_MAX];
+	uint64_t total = a->hi - a->lo + 1, done = 0, failed = 0, unknown = 0, steps = 0;
+	uint32_t jobs = a->jobs, i, live;
+	struct sim_result r;
+	double t0 = now_s(), dt;
+	ssize_t got;
+	int status;
+
+	if (jobs > total)
+		jobs = (uint32_t)total;
+	for (i = 0; i < jobs; i++)
+		if (spawn(a, &ws[i], a->lo + i) != 0)
+			return 2;
+
+	for (;;) {
+		live = 0;
+		for (i = 0; i < jobs; i++) {
+			pfd[i].fd = ws[i].done ? -1 : ws[i].fd;
+			pfd[i].events = POLLIN;
+			pfd[i].revents = 0;
+			live += !ws[i].done;
+		}
+		if (live == 0)
+			break;
+		if (poll(pfd, jobs, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			perror("pw-sim: poll");
+			stop_all(ws, jobs);
+			return 2;
+		}
+		for (i = 0; i < jobs; i++) {
+			if (ws[i].done || pfd[i].revents == 0)
+				continue;
+			got = read(ws[i].fd, &r, sizeof(r));
+			if (got == (ssize_t)sizeof(r)) {
+				done++;
+				steps += r.steps;
+				ws[i].next = r.seed + a->jobs;
+				unknown += r.lincheck == LC_UNKNOWN;
+				if (r.failed) {
+					failed++;
+					report_failure(a, &r);
+					if (a->expect_failure) {
+						stop_all(ws, jobs);
+						goto out;
+					}
+				}
+				continue;
+			}
+			/* EOF: the worker finished, or died in the middle of ws[i].next. */
+			close(ws[i].fd);
+			ws[i].fd = -1;
+			waitpid(ws[i].pid, &status, 0);
+			ws[i].pid = -1;
+			if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && ws[i].next > a->hi) {
+				ws[i].done = true;
+				continue;
+			}
+			memset(&r, 0, sizeof(r));
+			r.seed = ws[i].next;
+			r.failed = 1;
+			snprintf(r.check, sizeof(r.check), "crash");
+			if (WIFSIGNALED(status))
+				snprintf(r.detail, sizeof(r.detail),
+					 "the process died of signal %d (an assert in the core or "
+					 "the simulator; replay to see it)", WTERMSIG(status));
+			else
+				snprintf(r.detail, sizeof(r.detail), "the process exited with %d",
+					 WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+			done++;
+			failed++;
+			report_failure(a, &r);
+			if (a->expect_failure) {
+				stop_all(ws, jobs);
+				goto out;
+			}
+			if (spawn(a, &ws[i], r.seed + a->jobs) != 0) {
+				stop_all(ws, jobs);
+				return 2;
+			}
+		}
+	}
+out:
+	dt = now_s() - t0;
+	printf("pw-sim: %" PRIu64 " of %" PRIu64 " seeds run, %" PRIu64 " failed, %" PRIu64
+	       " lincheck unknown; %.1f s, %.1f seeds/s, %.0f steps/s (%u jobs)%s%s\n",
+	       done, total, failed, unknown, dt, dt > 0 ? (double)done / dt : 0.0,
+	       dt > 0 ? (double)steps / dt : 0.0, jobs, a->bug_name ? ", bug " : "",
+	       a->bug_name ? a->bug_name : "");
+	if (a->expect_failure) {
+		if (failed == 0)
+			printf("pw-sim: expected a failure (bug %s) but every seed passed: the "
+			       "checks missed a planted bug\n", a->bug_name ? a->bug_name : "none");
+		return failed > 0 ? 0 : 1;
+	}
+	return failed > 0 ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct sim_args a;
+
+	if (parse_args(argc, argv, &a) != 0)
+		return 2;
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (a.single)
+		return run_single(&a);
+	return run_range(&a);
+}

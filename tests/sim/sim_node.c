@@ -1,0 +1,660 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * The embedder loop of one simulated replica: what the real dataplane does around the
+ * consensus core, with the network, disk and clock replaced by the simulator's.
+ *
+ *   - every px_out is handled at once, in this order: the persist request is staged
+ *     (its slot values copied: they live in the replica's log and change later), the
+ *     messages are encoded with the real codec and handed to the network, and the
+ *     committed range is applied through the real applier and kv service, the leader
+ *     replying to clients, each slot followed by px_applied(). Effects point into the
+ *     replica's memory, valid until the next call into it: the order keeps every read
+ *     before the call (px_applied) that may release what it reads.
+ *   - client REQUESTs queue at the leader and are proposed at its next tick or when a
+ *     batch is full (adaptive batching: whatever arrived); a non-leader answers
+ *     NOT_LEADER with its hint.
+ *   - the disk (durable mode) keeps what persist requests wrote, in request order,
+ *     landing either when its completion fires or, at a crash, a random prefix of the
+ *     writes still in flight (a write may reach the platter before its completion is
+ *     seen). A restart gets back exactly what landed.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sim_pvt.h"
+
+/** kv store bounds: keys "k0".."k7", values "client.seq". */
+#define SIM_KV_KEYS (2u * SIM_KEYS_MAX)
+#define SIM_KV_KEY_BYTES 8u
+#define SIM_KV_VALUE_BYTES 24u
+
+static void handle_out(struct sim *s, struct sim_node *n, const char *step);
+
+static void *xcalloc(size_t count, size_t size)
+{
+	void *p = calloc(count, size);
+
+	if (p == NULL) {
+		fprintf(stderr, "pw-sim: out of memory (%zu x %zu bytes)\n", count, size);
+		exit(2);
+	}
+	return p;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* The kv service, wrapped: exactly-once is checked where commands reach the store.     */
+
+/**
+ * struct px_service apply() in front of pw_kv_apply. The applier passes each command's
+ * body as a pointer into the slot value it is applying (px_batch_next does not copy),
+ * so the command is found by its address in the batch, which names its (client, seq).
+ * Then: a state machine applies each client command at most once and in seq order.
+ */
+static uint32_t sim_kv_apply(void *ctx, const uint8_t *cmd, uint32_t len, uint8_t *reply,
+			     uint32_t cap, uint8_t *status)
+{
+	struct sim_node *n = ctx;
+	struct sim *s = n->sim;
+	struct px_cmd_ref c;
+	uint32_t off = 0;
+	bool found = false;
+	int ci;
+
+	/* Bounded by the batch's command count. */
+	while (px_batch_next(n->cur_value, n->cur_len, &off, &c)) {
+		if (c.body == cmd && c.len == len) {
+			found = true;
+			break;
+		}
+	}
+	if (!found)
+		sim_fail(s, "applier-contract",
+			 "node %u slot %" PRIu64 ": service called with a command that is "
+			 "not in the slot being applied",
+			 n->id, n->cur_slot);
+	ci = sim_client_index(s, c.client_id);
+	if (ci < 0)
+		sim_fail(s, "validity", "node %u slot %" PRIu64 ": unknown client %" PRIu64,
+			 n->id, n->cur_slot, c.client_id);
+	if (c.seq <= n->sm_last_seq[ci])
+		sim_fail(s, "exactly-once",
+			 "node %u slot %" PRIu64 ": client %" PRIu64 " seq %" PRIu64
+			 " reaches the state machine after seq %" PRIu64
+			 " (applied twice or out of order)",
+			 n->id, n->cur_slot, c.client_id, c.seq, n->sm_last_seq[ci]);
+	n->sm_last_seq[ci] = c.seq;
+	return n->kv_svc.apply(n->kv_svc.ctx, cmd, len, reply, cap, status);
+}
+
+static uint64_t sim_kv_hash(const void *ctx)
+{
+	const struct sim_node *n = ctx;
+
+	return n->kv_svc.hash(n->kv_svc.ctx);
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Setup and lifecycle                                                                 */
+
+static void node_config(struct sim *s, struct sim_node *n, bool restart)
+{
+	struct px_config *cfg = &n->cfg;
+	const char *why = NULL;
+
+	px_config_default(cfg, s->o.n_replicas, n->id);
+	cfg->cluster_id = SIM_CLUSTER_ID;
+	cfg->config_epoch = SIM_CONFIG_EPOCH;
+	cfg->durability = s->o.durability;
+	cfg->window_slots = s->o.window_slots;
+	cfg->pipeline_slots = s->o.pipeline_slots;
+	cfg->slot_bytes = s->o.slot_bytes;
+	cfg->batch_cmds_max = s->o.batch_cmds_max;
+	cfg->heartbeat_ticks = s->o.heartbeat_ticks;
+	cfg->election_ticks = s->o.election_ticks;
+	cfg->seed = sim_rng_next(&s->rng_node);
+	cfg->restarted = restart && s->o.durability == PX_MEMORY;
+	/* Never 0: a zero nonce could read as "none". */
+	cfg->boot_nonce = sim_rng_next(&s->rng_node) | 1;
+	cfg->bugs = s->o.bugs;
+	if (px_config_check(cfg, &why) != 0)
+		sim_fail(s, "config", "node %u: px_config_check rejects the derived config: %s",
+			 n->id, why != NULL ? why : "?");
+}
+
+void sim_node_setup(struct sim *s, struct sim_node *n, uint8_t id)
+{
+	uint32_t i, w = s->o.window_slots;
+	size_t need;
+
+	memset(n, 0, sizeof(*n));
+	n->sim = s;
+	n->id = id;
+	node_config(s, n, false);
+
+	need = px_replica_arena_bytes(&n->cfg);
+	if (need == 0)
+		sim_fail(s, "config", "node %u: px_replica_arena_bytes is 0", id);
+	n->arena = xcalloc(1, need);
+	n->arena_len = need;
+
+	n->app_len = px_applier_arena_bytes(SIM_CLIENTS_MAX);
+	n->app_arena = xcalloc(1, n->app_len);
+	n->kv_len = pw_kv_arena_bytes(SIM_KV_KEYS, SIM_KV_KEY_BYTES, SIM_KV_VALUE_BYTES);
+	if (n->kv_len == 0)
+		sim_fail(s, "config", "pw_kv_arena_bytes rejects the simulator's bounds");
+	n->kv_arena = xcalloc(1, n->kv_len);
+
+	/* The disk and the staging ring hold one window each: a replica never has more
+	 * than a window of slots to persist (px_restore_slot takes no more). */
+	n->disk = xcalloc(w, sizeof(*n->disk));
+	n->staging_cap = 2 * w;
+	n->staging = xcalloc(n->staging_cap, sizeof(*n->staging));
+	/* One block each: calloc maps it lazily, so only the pages written cost. */
+	n->disk_values = xcalloc(w, s->o.slot_bytes);
+	n->staging_values = xcalloc(n->staging_cap, s->o.slot_bytes);
+	for (i = 0; i < w; i++)
+		n->disk[i].value = n->disk_values + (size_t)i * s->o.slot_bytes;
+	for (i = 0; i < n->staging_cap; i++)
+		n->staging[i].value = n->staging_values + (size_t)i * s->o.slot_bytes;
+	n->role = PX_FOLLOWER;
+}
+
+void sim_node_free(struct sim_node *n)
+{
+	free(n->disk_values);
+	free(n->staging_values);
+	free(n->disk);
+	free(n->staging);
+	free(n->arena);
+	free(n->app_arena);
+	free(n->kv_arena);
+	memset(n, 0, sizeof(*n));
+}
+
+/** Restores the durable state from the disk into a fresh replica. */
+static void restore_from_disk(struct sim *s, struct sim_node *n)
+{
+	struct sim_disk_slot *d;
+	uint32_t i;
+	int rc;
+
+	rc = px_restore_promise(n->r, n->disk_promised);
+	if (rc != 0)
+		sim_fail(s, "restore", "node %u: px_restore_promise(%" PRIu64 ") = %d", n->id,
+			 n->disk_promised, rc);
+	for (i = 0; i < s->o.window_slots; i++) {
+		d = &n->disk[i];
+		if (d->slot == 0)
+			continue;
+		rc = px_restore_slot(n->r, d->slot, d->vballot, d->value, d->len);
+		/* The disk never holds more than one window (it is a ring of that size),
+		 * so the replica must be able to take every slot back: an accepted value
+		 * it refused would be forgotten, which durable mode exists to prevent. */
+		if (rc != 0)
+			sim_fail(s, "restore",
+				 "node %u: px_restore_slot(slot %" PRIu64 ", vballot 0x%" PRIx64
+				 ") = %d",
+				 n->id, d->slot, d->vballot, rc);
+	}
+}
+
+void sim_node_start(struct sim *s, struct sim_node *n, bool restart)
+{
+	struct px_service svc;
+
+	node_config(s, n, restart);
+	n->r = px_replica_init(&n->cfg, n->arena, n->arena_len);
+	if (n->r == NULL)
+		sim_fail(s, "init", "node %u: px_replica_init: %s", n->id, strerror(errno));
+	if (restart && s->o.durability == PX_DURABLE)
+		restore_from_disk(s, n);
+
+	/* The state machine starts empty in both modes and is rebuilt from the log. */
+	n->kv = pw_kv_init(SIM_KV_KEYS, SIM_KV_KEY_BYTES, SIM_KV_VALUE_BYTES, n->kv_arena,
+			   n->kv_len);
+	if (n->kv == NULL)
+		sim_fail(s, "init", "node %u: pw_kv_init: %s", n->id, strerror(errno));
+	pw_kv_service(n->kv, &n->kv_svc);
+	svc.apply = sim_kv_apply;
+	svc.hash = sim_kv_hash;
+	svc.ctx = n;
+	n->applier = px_applier_init(SIM_CLIENTS_MAX, &svc, n->app_arena, n->app_len);
+	if (n->applier == NULL)
+		sim_fail(s, "init", "node %u: px_applier_init: %s", n->id, strerror(errno));
+	memset(n->sm_last_seq, 0, sizeof(n->sm_last_seq));
+	n->st_needed = false;
+
+	/* Commit and apply points start over with the replica and the state machine.
+	 * The promise does too in memory mode (that is what the mode loses); in durable
+	 * mode it came back from the disk and the check holds it to the old value. */
+	n->commit_seen = 0;
+	n->applied_seen = 0;
+	if (s->o.durability == PX_MEMORY)
+		n->promised_seen = 0;
+	n->role = px_role(n->r);
+	n->n_queue = 0;
+	n->persist_head = 0;
+	n->persist_n = 0;
+	n->staging_head = 0;
+	n->staging_n = 0;
+	n->up = true;
+	if (restart)
+		n->restarts++;
+	sim_check_node(s, n, restart ? "restart" : "init");
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Disk                                                                                */
+
+static void land(struct sim *s, struct sim_node *n, struct sim_persist *p)
+{
+	struct sim_disk_slot *src, *dst;
+	uint32_t i, w = s->o.window_slots;
+
+	if (p->landed)
+		return;
+	p->landed = true;
+	n->disk_promised = p->ballot;
+	for (i = 0; i < p->n; i++) {
+		src = &n->staging[(p->first + i) % n->staging_cap];
+		dst = &n->disk[src->slot % w];
+		dst->slot = src->slot;
+		dst->vballot = src->vballot;
+		dst->len = src->len;
+		memcpy(dst->value, src->value, src->len);
+	}
+}
+
+/** Releases a landed request's staging copies: the oldest ones in the ring. */
+static void release_staging(struct sim_node *n, struct sim_persist *p)
+{
+	assert(p->landed);
+	if (p->n == 0)
+		return;
+	assert(p->first == n->staging_head);
+	n->staging_head = (n->staging_head + p->n) % n->staging_cap;
+	n->staging_n -= p->n;
+	p->n = 0;
+}
+
+static void stage(struct sim *s, struct sim_node *n)
+{
+	const struct px_out *out = &s->out;
+	struct sim_persist *p, *last;
+	struct sim_disk_slot *st;
+	const uint8_t *value;
+	uint64_t slot, vballot;
+	uint32_t span, idx, i;
+	bool chosen;
+
+	if (out->persist_seq == 0)
+		return;
+	if (out->persist_lo <= out->persist_hi &&
+	    out->persist_hi - out->persist_lo >= s->o.window_slots)
+		sim_fail(s, "persist-contract",
+			 "node %u: persist range [%" PRIu64 ", %" PRIu64 "] exceeds the window",
+			 n->id, out->persist_lo, out->persist_hi);
+	if (n->persist_n == SIM_PERSIST_MAX)
+		sim_fail(s, "sim-limit", "node %u: more than %u persist requests in flight",
+			 n->id, SIM_PERSIST_MAX);
+	span = out->persist_lo <= out->persist_hi ?
+		       (uint32_t)(out->persist_hi - out->persist_lo + 1) :
+		       0;
+
+	/* Make room: pending writes land early, oldest first (a fast disk may finish a
+	 * write long before its completion is reaped), releasing their copies. */
+	for (i = 0; i < n->persist_n && n->staging_cap - n->staging_n < span; i++) {
+		p = &n->persist[(n->persist_head + i) % SIM_PERSIST_MAX];
+		land(s, n, p);
+		release_staging(n, p);
+	}
+	assert(n->staging_cap - n->staging_n >= span);
+
+	idx = (n->persist_head + n->persist_n) % SIM_PERSIST_MAX;
+	p = &n->persist[idx];
+	memset(p, 0, sizeof(*p));
+	p->seq = out->persist_seq;
+	p->ballot = out->persist_ballot;
+	p->lo = out->persist_lo;
+	p->hi = out->persist_hi;
+	p->first = (n->staging_head + n->staging_n) % n->staging_cap;
+	p->n = 0;
+	/* Completions come back in request order: a write never overtakes an earlier one. */
+	p->due = s->now + sim_rng_range(&s->rng_disk, 0, s->o.persist_delay_max);
+	if (n->persist_n > 0) {
+		last = &n->persist[(n->persist_head + n->persist_n - 1) % SIM_PERSIST_MAX];
+		if (p->due < last->due)
+			p->due = last->due;
+	}
+	for (slot = out->persist_lo; span != 0 && slot <= out->persist_hi; slot++) {
+		uint32_t len;
+
+		if (!px_slot_peek(n->r, slot, &vballot, &chosen, &value, &len))
+			sim_fail(s, "persist-contract",
+				 "node %u: persist asks for slot %" PRIu64 " outside the window",
+				 n->id, slot);
+		if (value == NULL || vballot == 0)
+			continue;  /* nothing accepted there: nothing to write */
+		if (len > s->o.slot_bytes)
+			sim_fail(s, "persist-contract",
+				 "node %u: slot %" PRIu64 " value %u bytes > slot_bytes %u", n->id,
+				 slot, len, s->o.slot_bytes);
+		st = &n->staging[(p->first + p->n) % n->staging_cap];
+		st->slot = slot;
+		st->vballot = vballot;
+		st->len = len;
+		memcpy(st->value, value, len);
+		p->n++;
+	}
+	n->staging_n += p->n;
+	n->persist_n++;
+	/* Memory mode persists nothing; the core may still ask, so complete at once. */
+	if (s->o.durability == PX_MEMORY)
+		p->due = s->now;
+}
+
+void sim_node_disk_step(struct sim *s, struct sim_node *n)
+{
+	struct sim_persist *p;
+	uint64_t seq;
+
+	/* Bounded: each pass removes one request. */
+	while (n->up && n->persist_n > 0) {
+		p = &n->persist[n->persist_head];
+		if (p->due > s->now)
+			break;
+		land(s, n, p);
+		seq = p->seq;
+		release_staging(n, p);
+		n->persist_head = (n->persist_head + 1) % SIM_PERSIST_MAX;
+		n->persist_n--;
+		px_out_reset(&s->out);
+		px_persisted(n->r, seq, &s->out);
+		handle_out(s, n, "persisted");
+	}
+}
+
+void sim_node_crash(struct sim *s, struct sim_node *n)
+{
+	uint32_t i, land_n;
+
+	assert(n->up);
+	/* Writes in flight: a random prefix reached the disk, the rest is lost. */
+	land_n = sim_rng_range(&s->rng_disk, 0, n->persist_n);
+	for (i = 0; i < land_n; i++)
+		land(s, n, &n->persist[(n->persist_head + i) % SIM_PERSIST_MAX]);
+	n->persist_n = 0;
+	n->staging_n = 0;
+	n->n_queue = 0;
+	n->up = false;
+	n->r = NULL;
+	if (s->o.durability == PX_MEMORY) {
+		/* Memory mode: the disk holds nothing a restart may use. */
+		n->disk_promised = 0;
+		for (i = 0; i < s->o.window_slots; i++)
+			n->disk[i].slot = 0;
+	}
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Effects                                                                             */
+
+static void send_msgs(struct sim *s, struct sim_node *n)
+{
+	const struct px_out *out = &s->out;
+	const struct px_msg *m;
+	size_t len;
+	uint32_t i;
+	uint8_t d;
+
+	for (i = 0; i < out->n_msgs; i++) {
+		m = &out->msgs[i];
+		if (m->from != n->id)
+			sim_fail(s, "effects", "node %u sends a message (type %u) from %u", n->id,
+				 m->type, m->from);
+		if (m->to != PX_NODE_NONE && (m->to >= s->o.n_replicas || m->to == n->id))
+			sim_fail(s, "effects", "node %u sends a message (type %u) to %u", n->id,
+				 m->type, m->to);
+		len = px_encode(m, s->wire, sizeof(s->wire));
+		if (len == 0 || len != px_encoded_len(m))
+			sim_fail(s, "codec",
+				 "node %u: px_encode of type %u (%u entries) failed or disagrees "
+				 "with px_encoded_len",
+				 n->id, m->type, m->n_entries);
+		n->msgs_out++;
+		if (m->to != PX_NODE_NONE) {
+			sim_net_send(s, n->id, m->to, s->wire, (uint32_t)len);
+			continue;
+		}
+		for (d = 0; d < s->o.n_replicas; d++)
+			if (d != n->id)
+				sim_net_send(s, n->id, d, s->wire, (uint32_t)len);
+	}
+}
+
+void sim_node_reply(struct sim *s, struct sim_node *n, uint8_t client_ep, uint64_t client_id,
+		    uint64_t seq, uint8_t status, const uint8_t *data, uint32_t len)
+{
+	/* Not s->msg: a REQUEST being delivered may still be read after we reply. */
+	struct px_msg *m = &s->reply_msg;
+	uint8_t buf[PX_WIRE_HDR_BYTES + 64 + SIM_KV_VALUE_BYTES + 64];
+	size_t wl;
+
+	memset(m, 0, offsetof(struct px_msg, entries));
+	m->type = PX_MSG_REPLY;
+	m->from = n->id;
+	m->to = PX_NODE_NONE;
+	m->cluster_id = SIM_CLUSTER_ID;
+	m->config_epoch = SIM_CONFIG_EPOCH;
+	m->ballot = px_promised(n->r);
+	m->n_inc = 0;         /* client messages may carry no crash vector */
+	m->n_entries = 0;
+	m->client_id = client_id;
+	m->seq = seq;
+	m->status = status;
+	m->leader_hint = px_leader_hint(n->r);
+	m->body_len = len;
+	m->body = data;
+	if (m->leader_hint != PX_NODE_NONE && m->leader_hint >= s->o.n_replicas)
+		sim_fail(s, "effects", "node %u: leader hint %u out of range", n->id,
+			 m->leader_hint);
+	wl = px_encode(m, buf, sizeof(buf));
+	if (wl == 0)
+		sim_fail(s, "codec", "node %u: REPLY of %u bytes does not encode", n->id, len);
+	sim_net_send(s, n->id, client_ep, buf, (uint32_t)wl);
+}
+
+/** Applies [apply_lo, apply_hi], checking every slot; stops for state transfer. */
+static void apply_range(struct sim *s, struct sim_node *n, uint64_t lo, uint64_t hi)
+{
+	const struct px_reply *rp;
+	const uint8_t *value;
+	uint64_t slot, last;
+	uint32_t len, i;
+	int ci;
+
+	for (slot = lo; slot <= hi; slot++) {
+		if (n->st_needed)
+			return;
+		last = px_applier_last_slot(n->applier);
+		if (slot <= last)
+			sim_fail(s, "apply-order",
+				 "node %u: asked to apply slot %" PRIu64 " but slot %" PRIu64
+				 " is already applied",
+				 n->id, slot, last);
+		if (slot != last + 1) {
+			/* The replica skipped slots this state machine never saw. It must
+			 * say so (state_transfer_needed); treat it as that either way, and
+			 * count it so the report shows it. */
+			n->st_needed = true;
+			n->st_events++;
+			return;
+		}
+		value = px_slot_value(n->r, slot, &len);
+		if (value == NULL)
+			sim_fail(s, "apply-contract",
+				 "node %u: px_slot_value(%" PRIu64 ") is NULL inside the apply "
+				 "range [%" PRIu64 ", %" PRIu64 "] (commit %" PRIu64 ")",
+				 n->id, slot, lo, hi, px_commit(n->r));
+		sim_check_chosen(s, n, slot, value, len, "applied");
+
+		n->cur_value = value;
+		n->cur_len = len;
+		n->cur_slot = slot;
+		px_apply_slot(n->applier, slot, value, len, &s->aout);
+		n->cur_value = NULL;
+		for (i = 0; i < s->aout.n; i++) {
+			rp = &s->aout.replies[i];
+			sim_check_reply(s, n, rp);
+			ci = sim_client_index(s, rp->client_id);
+			if (ci < 0)
+				sim_fail(s, "validity", "node %u: reply to unknown client", n->id);
+			/* Only the leader answers: followers apply silently. */
+			if (px_role(n->r) == PX_LEADER)
+				sim_node_reply(s, n, sim_ep_client(s, (uint32_t)ci),
+					       rp->client_id, rp->seq, rp->status, rp->data,
+					       rp->len);
+		}
+		sim_check_applied(s, n, slot, px_applier_chain(n->applier),
+				  n->kv_svc.hash(n->kv_svc.ctx));
+		px_applied(n->r, slot);
+		n->applied_slots++;
+		sim_check_node(s, n, "applied");
+	}
+}
+
+static void drop_queue(struct sim *s, struct sim_node *n)
+{
+	struct sim_req *q;
+	uint32_t i;
+	int ci;
+
+	for (i = 0; i < n->n_queue; i++) {
+		q = &n->queue[i];
+		ci = sim_client_index(s, q->client_id);
+		assert(ci >= 0);
+		sim_node_reply(s, n, sim_ep_client(s, (uint32_t)ci), q->client_id, q->seq,
+			       PX_NOT_LEADER, NULL, 0);
+	}
+	n->n_queue = 0;
+}
+
+static void handle_out(struct sim *s, struct sim_node *n, const char *step)
+{
+	struct px_out *out = &s->out;
+	uint64_t lo = out->apply_lo, hi = out->apply_hi;
+
+	stage(s, n);
+	send_msgs(s, n);
+	if (out->role_changed) {
+		if (out->role != px_role(n->r))
+			sim_fail(s, "effects", "node %u: out.role %d but px_role %d", n->id,
+				 out->role, px_role(n->r));
+		n->role = out->role;
+	}
+	if (px_role(n->r) != PX_LEADER && n->n_queue > 0)
+		drop_queue(s, n);
+	if (out->state_transfer_needed && !n->st_needed) {
+		n->st_needed = true;
+		n->st_events++;
+	}
+	/* The checks see the step's result before the apply loop runs more steps. */
+	sim_check_node(s, n, step);
+	if (lo <= hi)
+		apply_range(s, n, lo, hi);
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Inputs                                                                              */
+
+static void propose(struct sim *s, struct sim_node *n)
+{
+	uint32_t i, taken;
+
+	if (n->n_queue == 0 || px_role(n->r) != PX_LEADER)
+		return;
+	for (i = 0; i < n->n_queue; i++) {
+		s->cmd_refs[i].client_id = n->queue[i].client_id;
+		s->cmd_refs[i].seq = n->queue[i].seq;
+		s->cmd_refs[i].len = n->queue[i].len;
+		s->cmd_refs[i].body = n->queue[i].body;
+	}
+	px_out_reset(&s->out);
+	taken = px_propose(n->r, s->cmd_refs, n->n_queue, &s->out);
+	if (taken > n->n_queue)
+		sim_fail(s, "effects", "node %u: px_propose took %u of %u commands", n->id, taken,
+			 n->n_queue);
+	/* px_propose copied the bodies into the log: the queue entries are free. */
+	memmove(&n->queue[0], &n->queue[taken], (n->n_queue - taken) * sizeof(n->queue[0]));
+	n->n_queue -= taken;
+	handle_out(s, n, "propose");
+}
+
+static void on_request(struct sim *s, struct sim_node *n, const struct px_msg *m,
+		       uint8_t src_ep)
+{
+	struct sim_req *q;
+	uint32_t i;
+	int ci = sim_client_index(s, m->client_id);
+
+	/* Requests come from our clients; anything else is a simulator bug. */
+	if (ci < 0 || sim_ep_client(s, (uint32_t)ci) != src_ep)
+		sim_fail(s, "sim", "request from endpoint %u names client %" PRIu64, src_ep,
+			 m->client_id);
+	if (px_role(n->r) != PX_LEADER) {
+		sim_node_reply(s, n, src_ep, m->client_id, m->seq, PX_NOT_LEADER, NULL, 0);
+		return;
+	}
+	for (i = 0; i < n->n_queue; i++)
+		if (n->queue[i].client_id == m->client_id && n->queue[i].seq == m->seq)
+			return;  /* a resend of a request still queued */
+	if (n->n_queue == SIM_QUEUE_MAX || m->body_len > SIM_CMD_BYTES_MAX) {
+		sim_node_reply(s, n, src_ep, m->client_id, m->seq, PX_BUSY, NULL, 0);
+		return;
+	}
+	q = &n->queue[n->n_queue++];
+	q->client_id = m->client_id;
+	q->seq = m->seq;
+	q->len = m->body_len;
+	memcpy(q->body, m->body, m->body_len);
+	if (n->n_queue >= s->o.batch_cmds_max)
+		propose(s, n);
+}
+
+void sim_node_deliver(struct sim *s, struct sim_node *n, const uint8_t *buf, uint32_t len,
+		      uint8_t src_ep)
+{
+	struct px_msg *m = &s->msg;
+	enum px_wire_err err;
+
+	assert(n->up);
+	err = px_decode(buf, len, SIM_CLUSTER_ID, s->o.n_replicas, m);
+	if (err != PX_WIRE_OK)
+		sim_fail(s, "codec", "node %u: px_decode of a %u-byte message from endpoint %u: %s",
+			 n->id, len, src_ep, px_wire_err_name(err));
+	n->msgs_in++;
+	if (m->type == PX_MSG_REQUEST) {
+		on_request(s, n, m, src_ep);
+		return;
+	}
+	if (m->type == PX_MSG_REPLY || m->from != src_ep)
+		sim_fail(s, "codec", "node %u: message type %u from %u arrived from endpoint %u",
+			 n->id, m->type, m->from, src_ep);
+	px_out_reset(&s->out);
+	px_step(n->r, m, &s->out);
+	handle_out(s, n, "step");
+}
+
+void sim_node_tick(struct sim *s, struct sim_node *n)
+{
+	assert(n->up);
+	n->ticks++;
+	px_out_reset(&s->out);
+	px_tick(n->r, &s->out);
+	handle_out(s, n, "tick");
+	/* Adaptive batching: whatever arrived since the last tick goes in one proposal. */
+	propose(s, n);
+}

@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Seed -> options. Swarm testing (Groce et al., ISSTA 2012): each seed switches every
+ * kind of fault on or off and draws its own rates, so some seeds run a calm network with
+ * a crash storm, others a lossy, reordering network and no crashes. A seed with every
+ * fault at once tends to lose every message and test nothing.
+ *
+ * The draws below are made in a fixed order from the options stream only: adding an
+ * option at the end keeps every earlier option of every seed unchanged.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+
+#include "sim_pvt.h"
+
+const struct sim_bug_name sim_bug_names[] = {
+	{"skip-recovery", PX_BUG_SKIP_RECOVERY},
+	{"minority-commit", PX_BUG_MINORITY_COMMIT},
+	{"accept-lower", PX_BUG_ACCEPT_LOWER},
+	{"forget-promises", PX_BUG_FORGET_PROMISES},
+	{"commit-stale", PX_BUG_COMMIT_STALE},
+};
+const uint32_t sim_bug_count = sizeof(sim_bug_names) / sizeof(sim_bug_names[0]);
+
+static uint32_t pick_max(uint32_t a, uint32_t b)
+{
+	return a > b ? a : b;
+}
+
+static uint32_t pick_min(uint32_t a, uint32_t b)
+{
+	return a < b ? a : b;
+}
+
+void sim_opts_derive(struct sim_opts *o)
+{
+	struct sim_rng rng;
+	struct sim_rng *r = &rng;
+	uint32_t v, i;
+
+	sim_rng_seed(r, o->seed, SIM_STREAM_OPTS);
+
+	/* Topology. Three replicas most often: the smallest cluster has the least slack,
+	 * so quorum bugs show there first. */
+	v = sim_rng_below(r, 100);
+	o->n_replicas = v < 50 ? 3 : v < 85 ? 5 : 7;
+	o->n_clients = (uint8_t)sim_rng_range(r, 1, SIM_CLIENTS_MAX);
+	o->durability = sim_rng_below(r, 2) ? PX_MEMORY : PX_DURABLE;
+
+	/* Timeouts: an election timeout of at least three heartbeats so a healthy leader
+	 * is not deposed by one late heartbeat. */
+	o->heartbeat_ticks = sim_rng_range(r, 1, 4);
+	o->election_ticks = sim_rng_range(r, pick_max(3 * o->heartbeat_ticks, 5),
+					  pick_max(10 * o->heartbeat_ticks, 12));
+
+	/* Log geometry: small windows make catch-up and state transfer happen. */
+	o->window_slots = 64u << sim_rng_below(r, 4);             /* 64..512 */
+	o->pipeline_slots = sim_rng_range(r, 1, pick_min(o->window_slots / 2, 32));
+	o->batch_cmds_max = sim_rng_range(r, 1, 16);
+	/* The core wants room for one maximal command in a slot; our commands are small,
+	 * so batch_cmds_max (not bytes) bounds a batch. */
+	o->slot_bytes = PX_BATCH_HDR_BYTES + PX_CMD_HDR_BYTES + PX_CMD_BYTES_MAX;
+
+	o->fault_time = sim_rng_range(r, 1500, 5000);
+	o->liveness_time = 0;  /* set below, once the slowest clock is known */
+
+	/* Network. */
+	o->loss_pm = sim_rng_below(r, 2) ? sim_rng_range(r, 1, 300) : 0;
+	o->dup_pm = sim_rng_below(r, 10) < 3 ? sim_rng_range(r, 1, 500) : 0;
+	o->delay_min = sim_rng_range(r, 1, 2);
+	o->delay_max = sim_rng_below(r, 10) < 6 ?
+			       o->delay_min + sim_rng_range(r, 1, o->election_ticks) :
+			       o->delay_min;
+	o->link_queue_max = sim_rng_below(r, 2) ? sim_rng_range(r, 4, 128) : 1024;
+
+	/* Partitions: each kind enabled on its own. */
+	o->part_kinds = 0;
+	for (i = 0; i < 4; i++)
+		if (sim_rng_below(r, 10) < 3)
+			o->part_kinds |= 1u << i;
+	o->part_gap_max = sim_rng_range(r, 20, 800);
+	o->part_len_max = sim_rng_range(r, 10, 400);
+
+	/* Crashes. */
+	o->crash_pm = sim_rng_below(r, 2) ? sim_rng_range(r, 1, 20) : 0;
+	o->down_max = sim_rng_range(r, 1, 400);
+	o->leader_storm_pm = sim_rng_below(r, 10) < 3 ? sim_rng_range(r, 300, 1000) : 0;
+	o->persist_delay_max = sim_rng_range(r, 0, 5);
+
+	/* Pauses and clock skew. */
+	o->pause_pm = sim_rng_below(r, 10) < 3 ? sim_rng_range(r, 1, 10) : 0;
+	o->pause_len_max = sim_rng_range(r, 5, 200);
+	v = sim_rng_below(r, 10) < 3;
+	for (i = 0; i < SIM_NODES_MAX; i++)
+		o->tick_every[i] = (uint8_t)(v ? sim_rng_range(r, 1, 3) : 1);
+
+	/* Workload: a small key space so that operations conflict. */
+	o->keys = sim_rng_range(r, 1, SIM_KEYS_MAX);
+	o->think_max = sim_rng_range(r, 0, 20);
+	o->client_timeout = sim_rng_range(r, 2 * o->election_ticks, 8 * o->election_ticks);
+	o->mix_get = sim_rng_range(r, 0, 10);
+	o->mix_put = sim_rng_range(r, 1, 10);   /* >= 1: something must be written */
+	o->mix_del = sim_rng_range(r, 0, 4);
+	o->mix_cas = sim_rng_range(r, 0, 10);
+
+	/*
+	 * A planted bug only shows under the faults that exercise its code path: a
+	 * recovery bug needs leader changes, forget-promises needs memory-mode restarts.
+	 * With --bug, make sure each seed has such faults. This only raises fault rates
+	 * that the seed drew anyway (same draws as without --bug); the checks are the same.
+	 */
+	if (o->bugs != 0) {
+		if (o->crash_pm == 0)
+			o->crash_pm = 2 + (uint32_t)(o->seed % 8);
+		if (o->part_kinds == 0)
+			o->part_kinds = SIM_PART_ISOLATE | SIM_PART_SPLIT;
+		if (o->loss_pm < 50)
+			o->loss_pm += 50;
+		if (o->leader_storm_pm < 500)
+			o->leader_storm_pm = 500;
+	}
+	if (o->bugs & PX_BUG_FORGET_PROMISES) {
+		/* The bug lives in the memory-mode restart path. */
+		o->durability = PX_MEMORY;
+		o->crash_pm = pick_max(o->crash_pm, 8);
+		o->down_max = pick_min(o->down_max, 50);
+	}
+
+	/* The liveness bound: recovery, catch-up of a whole window at the slowest clock,
+	 * and a few client timeouts. Generous, but bounded. */
+	v = 1;
+	for (i = 0; i < o->n_replicas; i++)
+		v = pick_max(v, o->tick_every[i]);
+	o->liveness_time = 2000 + v * (20 * o->election_ticks +
+				       (o->window_slots / PX_CATCHUP_SLOTS_MAX + 4) *
+					       o->heartbeat_ticks * 4) +
+			   4 * o->client_timeout;
+}
+
+void sim_opts_print(const struct sim_opts *o, const char *p)
+{
+	uint32_t i;
+
+	printf("%sseed=%" PRIu64 "\n", p, o->seed);
+	printf("%sbugs=0x%x", p, o->bugs);
+	for (i = 0; i < sim_bug_count; i++)
+		if (o->bugs & sim_bug_names[i].bit)
+			printf(" %s", sim_bug_names[i].name);
+	printf("\n");
+	printf("%sreplicas=%u clients=%u durability=%s\n", p, o->n_replicas, o->n_clients,
+	       o->durability == PX_DURABLE ? "durable" : "memory");
+	printf("%sheartbeat_ticks=%u election_ticks=%u\n", p, o->heartbeat_ticks,
+	       o->election_ticks);
+	printf("%swindow_slots=%u pipeline_slots=%u batch_cmds_max=%u slot_bytes=%u\n", p,
+	       o->window_slots, o->pipeline_slots, o->batch_cmds_max, o->slot_bytes);
+	printf("%sfault_time=%u liveness_time=%u\n", p, o->fault_time, o->liveness_time);
+	printf("%sloss_pm=%u dup_pm=%u delay=%u..%u link_queue_max=%u\n", p, o->loss_pm,
+	       o->dup_pm, o->delay_min, o->delay_max, o->link_queue_max);
+	printf("%spartitions=%s%s%s%s%s gap_max=%u len_max=%u\n", p,
+	       o->part_kinds == 0 ? "none" : "",
+	       o->part_kinds & SIM_PART_ISOLATE ? "isolate," : "",
+	       o->part_kinds & SIM_PART_SPLIT ? "split," : "",
+	       o->part_kinds & SIM_PART_ASYM ? "asym," : "",
+	       o->part_kinds & SIM_PART_SWIZZLE ? "swizzle," : "", o->part_gap_max,
+	       o->part_len_max);
+	printf("%scrash_pm=%u down_max=%u leader_storm_pm=%u persist_delay_max=%u\n", p,
+	       o->crash_pm, o->down_max, o->leader_storm_pm, o->persist_delay_max);
+	printf("%spause_pm=%u pause_len_max=%u tick_every=", p, o->pause_pm,
+	       o->pause_len_max);
+	for (i = 0; i < o->n_replicas; i++)
+		printf("%s%u", i ? "," : "", o->tick_every[i]);
+	printf("\n");
+	printf("%skeys=%u think_max=%u client_timeout=%u mix(get,put,del,cas)=%u,%u,%u,%u\n",
+	       p, o->keys, o->think_max, o->client_timeout, o->mix_get, o->mix_put,
+	       o->mix_del, o->mix_cas);
+}

@@ -1,0 +1,449 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * pw-sim internals: a deterministic cluster simulator (TigerBeetle's VOPR, FoundationDB's
+ * simulation testing) that runs the real consensus core, codec, applier and kv service
+ * for N replicas and M clients over a simulated network, disk and clock.
+ *
+ * One u64 seed decides everything: topology, timeouts, workload and the fault mix
+ * (swarm testing, Groce et al. ISSTA 2012: each seed enables its own subset of faults at
+ * its own rates, which finds more bugs than every fault at once). A run is a fault phase
+ * followed by a liveness phase; safety is checked after every step of either.
+ *
+ * Module map:
+ *   sim_opts.c    seed -> struct sim_opts, and printing them
+ *   sim_net.c     the network: bounded message pool, delivery heap, faults on links
+ *   sim_node.c    the embedder loop of one replica: effects, disk, applier, requests
+ *   sim_client.c  clients, the kv workload and the history for the linearizability check
+ *   sim_check.c   cluster-wide safety checks (agreement, validity, exactly-once, ...)
+ *   sim_run.c     one seed: fault schedule, phases, liveness, final hash
+ *   sim_main.c    command line, parallel seed ranges (fork + pipes)
+ */
+#ifndef SIM_PVT_H
+#define SIM_PVT_H
+
+#include <setjmp.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "px.h"
+#include "px_apply.h"
+#include "px_codec.h"
+#include "pw_kv.h"
+#include "sim_rng.h"
+
+/* ---------------------------------------------------------------------------------- */
+/* Bounds. Everything the simulator holds is bounded; these are the bounds.            */
+
+#define SIM_NODES_MAX 7u
+#define SIM_CLIENTS_MAX 16u
+/** Network endpoints: replicas 0..n-1, then clients n..n+m-1. */
+#define SIM_EP_MAX (SIM_NODES_MAX + SIM_CLIENTS_MAX)
+/** Messages in flight at once, the whole network. Beyond it a send is dropped. */
+#define SIM_MSGS_MAX 8192u
+/** Bytes of encoded messages in flight at once (size-classed pool carved from it). */
+#define SIM_NET_BYTES (24u << 20)
+/** Size classes of message buffers: 128 << k bytes for k < SIM_NET_CLASSES. */
+#define SIM_NET_CLASSES 9u
+/** Keys of the kv workload: few, so that clients conflict. */
+#define SIM_KEYS_MAX 8u
+/** Bytes of one encoded kv command the workload builds (key "kN", value "c.s"). */
+#define SIM_CMD_BYTES_MAX 64u
+/** Operations one client may issue in one seed (it stops issuing after that). */
+#define SIM_OPS_PER_CLIENT_MAX 1024u
+/** Client requests a leader queues between proposals. */
+#define SIM_QUEUE_MAX 64u
+/** Slots a seed may reach; a leader that goes beyond it is a runaway: the seed fails. */
+#define SIM_SLOTS_MAX (1u << 16)
+/** The simulated cluster's identity on the wire. */
+#define SIM_CLUSTER_ID 0x70770001u
+#define SIM_CONFIG_EPOCH 1u
+/** Persist requests a node may have in flight to its disk. */
+#define SIM_PERSIST_MAX 256u
+
+_Static_assert(SIM_NODES_MAX <= PX_REPLICAS_MAX, "the core holds our largest cluster");
+_Static_assert(SIM_EP_MAX < 64, "link matrix indexes fit");
+_Static_assert((128u << (SIM_NET_CLASSES - 1)) >= PX_MSG_BYTES_MAX,
+	       "the largest size class holds a maximal wire message");
+_Static_assert(SIM_QUEUE_MAX <= PX_BATCH_CMDS_MAX, "one queue fits one px_propose call");
+_Static_assert(PW_KV_CMD_HDR_BYTES + 8 + 24 <= SIM_CMD_BYTES_MAX,
+	       "a workload command fits its buffer");
+
+/* ---------------------------------------------------------------------------------- */
+/* Options: everything derived from the seed.                                          */
+
+/** Partition kinds (bit set: a seed enables some of them). */
+enum sim_part {
+	SIM_PART_ISOLATE = 1u << 0,  /**< one node loses every link */
+	SIM_PART_SPLIT = 1u << 1,    /**< random two-way split of replicas and clients */
+	SIM_PART_ASYM = 1u << 2,     /**< one node's links cut in one direction only */
+	SIM_PART_SWIZZLE = 1u << 3,  /**< cut nodes one by one, heal in random order */
+};
+
+struct sim_opts {
+	uint64_t seed;
+	uint32_t bugs;                  /**< enum px_bug bit set (--bug) */
+
+	/* Topology and the core's configuration. */
+	uint8_t n_replicas;
+	uint8_t n_clients;
+	enum px_durability durability;
+	uint32_t heartbeat_ticks;
+	uint32_t election_ticks;
+	uint32_t window_slots;
+	uint32_t pipeline_slots;
+	uint32_t batch_cmds_max;
+	uint32_t slot_bytes;
+
+	/* Phases, in simulated time units. */
+	uint32_t fault_time;
+	uint32_t liveness_time;         /**< bound on the liveness phase */
+
+	/* Network faults. */
+	uint32_t loss_pm;               /**< per mille of sends lost, 0..300 */
+	uint32_t dup_pm;                /**< per mille of sends duplicated, 0..500 */
+	uint32_t delay_min;             /**< delivery delay, time units */
+	uint32_t delay_max;             /**< > delay_min: messages reorder */
+	uint32_t link_queue_max;        /**< messages in flight per directed link */
+
+	/* Partitions. */
+	uint32_t part_kinds;            /**< enum sim_part bit set; 0 = none */
+	uint32_t part_gap_max;          /**< healthy time between partitions */
+	uint32_t part_len_max;          /**< time a partition lasts */
+
+	/* Crashes. */
+	uint32_t crash_pm;              /**< per mille chance per time unit of a crash */
+	uint32_t down_max;              /**< time a crashed node stays down */
+	uint32_t leader_storm_pm;       /**< per mille of crashes aimed at the leader */
+	uint32_t persist_delay_max;     /**< disk latency, time units (durable mode) */
+
+	/* Pauses and clocks. */
+	uint32_t pause_pm;              /**< per mille chance per time unit of a pause */
+	uint32_t pause_len_max;
+	uint8_t tick_every[SIM_NODES_MAX];  /**< node i ticks every k-th time unit */
+
+	/* Workload. */
+	uint32_t keys;
+	uint32_t think_max;             /**< client idle time between operations */
+	uint32_t client_timeout;        /**< resend after this long without a reply */
+	uint32_t mix_get, mix_put, mix_del, mix_cas;  /**< operation weights */
+};
+
+/** Derives every option from opts->seed (and opts->bugs, which biases the fault mix). */
+void sim_opts_derive(struct sim_opts *o);
+
+/** Prints every option, one "name=value" per line, each line prefixed with `prefix`. */
+void sim_opts_print(const struct sim_opts *o, const char *prefix);
+
+/* ---------------------------------------------------------------------------------- */
+/* Network                                                                             */
+
+struct sim_msg {
+	uint64_t deliver_at;
+	uint64_t order;     /**< tie-break among equal deliver_at: send order (FIFO) */
+	uint8_t src;        /**< endpoint */
+	uint8_t dst;
+	uint8_t cls;        /**< size class of buf */
+	uint32_t len;
+	uint8_t *buf;
+};
+
+struct sim_net {
+	struct sim_msg msgs[SIM_MSGS_MAX];
+	uint32_t free_idx[SIM_MSGS_MAX];
+	uint32_t n_free;
+	/** Min-heap of message indexes on (deliver_at, order). */
+	uint32_t heap[SIM_MSGS_MAX];
+	uint32_t n_heap;
+	uint64_t order_next;
+
+	/** Byte pool: bump allocation from arena, then per-class free lists. */
+	uint8_t *arena;
+	size_t arena_used;
+	uint8_t *class_free[SIM_NET_CLASSES];
+
+	/** link_up[a][b]: messages from endpoint a reach b. */
+	bool link_up[SIM_EP_MAX][SIM_EP_MAX];
+	uint16_t link_inflight[SIM_EP_MAX][SIM_EP_MAX];
+
+	/* Fault rates now in force (the liveness phase clears loss and queue drops). */
+	uint32_t loss_pm, dup_pm, delay_min, delay_max, link_queue_max;
+
+	/* Counters. */
+	uint64_t sent, delivered, lost, duplicated, dropped_link, dropped_queue,
+		 dropped_pool, dropped_down;
+};
+
+/* ---------------------------------------------------------------------------------- */
+/* Replicas and their embedder                                                         */
+
+/** One slot on the simulated disk (durable mode). */
+struct sim_disk_slot {
+	uint64_t slot;       /**< 0: empty */
+	uint64_t vballot;
+	uint32_t len;
+	uint8_t *value;      /**< slot_bytes */
+};
+
+/** A persist request on its way to the disk: data copied at request time. */
+struct sim_persist {
+	uint64_t seq;
+	uint64_t ballot;
+	uint64_t lo, hi;
+	uint64_t due;        /**< time the write completes and px_persisted is called */
+	bool landed;         /**< already on the disk (a write can land before its ack) */
+	uint32_t n;          /**< slots copied */
+	uint32_t first;      /**< index of the first copy in the node's staging ring */
+};
+
+/** A client request queued at a leader until its next proposal. */
+struct sim_req {
+	uint64_t client_id;
+	uint64_t seq;
+	uint32_t len;
+	uint8_t body[SIM_CMD_BYTES_MAX];
+};
+
+struct sim;
+
+struct sim_node {
+	struct sim *sim;
+	uint8_t id;
+	bool up;
+	uint64_t down_until;       /**< restart time while !up */
+	uint64_t paused_until;     /**< no ticks before this time */
+	struct px_config cfg;
+	struct px_replica *r;
+	void *arena;
+	size_t arena_len;
+
+	/* State machine: applier + kv, rebuilt from empty at every restart. */
+	struct px_applier *applier;
+	void *app_arena;
+	size_t app_len;
+	struct pw_kv *kv;
+	void *kv_arena;
+	size_t kv_len;
+	struct px_service kv_svc;  /**< the real kv service, behind our wrapper */
+	/** State transfer needed: the node stops applying (it must never apply wrong data). */
+	bool st_needed;
+	/** The batch now being applied, to map service calls to (client, seq). */
+	const uint8_t *cur_value;
+	uint32_t cur_len;
+	uint64_t cur_slot;
+	/** Highest seq applied per client by this state machine (exactly-once check). */
+	uint64_t sm_last_seq[SIM_CLIENTS_MAX];
+
+	/* Disk (durable mode): what a restart gets back. */
+	uint64_t disk_promised;
+	struct sim_disk_slot *disk;       /**< window_slots entries, slot % window */
+	struct sim_persist persist[SIM_PERSIST_MAX];  /**< FIFO of requests */
+	uint32_t persist_head, persist_n;
+	uint8_t *disk_values;             /**< window_slots x slot_bytes */
+	struct sim_disk_slot *staging;    /**< ring of copies for pending requests */
+	uint8_t *staging_values;
+	uint32_t staging_cap, staging_head, staging_n;
+
+	/* Leader-side request queue. */
+	struct sim_req queue[SIM_QUEUE_MAX];
+	uint32_t n_queue;
+
+	/* Monotonicity tracking (reset by restarts as the check's rules say). */
+	uint64_t promised_seen;
+	uint64_t commit_seen;
+	uint64_t applied_seen;
+	enum px_role role;
+
+	/* Counters for the summary and the final hash. */
+	uint64_t ticks, msgs_in, msgs_out, restarts, st_events, applied_slots;
+};
+
+/* ---------------------------------------------------------------------------------- */
+/* Clients and history                                                                 */
+
+enum sim_op_kind {
+	SIM_OP_GET = 0,
+	SIM_OP_PUT,
+	SIM_OP_DEL,
+	SIM_OP_CAS,
+};
+
+/** One operation as its client saw it (the linearizability history). */
+struct sim_op {
+	uint8_t kind;          /**< enum sim_op_kind */
+	uint8_t key;
+	bool expect_absent;    /**< cas: expect the key absent */
+	int8_t ok;             /**< 1 ok, 0 cas compare failed, -1 outcome unknown */
+	bool result_absent;    /**< get: key absent */
+	uint32_t value;        /**< put/cas: value written; encoded as "c.s" below */
+	uint32_t expect;       /**< cas: expected value (if !expect_absent) */
+	uint32_t result;       /**< get: value read */
+	uint64_t call, ret;    /**< simulated time; ret valid when ok != -1 */
+};
+
+/** A command a client sent, for validity and reply checks: keyed by (client, seq). */
+struct sim_cmd_rec {
+	uint32_t len;
+	uint8_t body[SIM_CMD_BYTES_MAX];
+	bool reply_known;      /**< some replica applied it: reply_hash is its reply */
+	uint8_t reply_status;
+	uint64_t reply_hash;
+};
+
+struct sim_client {
+	uint8_t idx;
+	uint8_t ep;                /**< network endpoint */
+	uint64_t client_id;
+	uint64_t seq;              /**< current (or last) op's seq; 0 before the first */
+	bool waiting;              /**< an op is outstanding */
+	uint64_t next_op_at;       /**< idle: when to issue the next op */
+	uint64_t resend_at;        /**< waiting: when to resend */
+	uint8_t target;            /**< replica the last send went to */
+	uint8_t hint;              /**< leader hint, PX_NODE_NONE if none */
+	uint32_t n_ops;
+	struct sim_op ops[SIM_OPS_PER_CLIENT_MAX];
+	struct sim_cmd_rec cmds[SIM_OPS_PER_CLIENT_MAX + 1];  /**< by seq */
+	uint64_t resends, not_leader, busy;
+};
+
+/* ---------------------------------------------------------------------------------- */
+/* Cluster-wide check state                                                            */
+
+/** What the cluster has decided about one slot: the first observation wins. */
+struct sim_slot_rec {
+	bool value_known;
+	bool chain_known;
+	uint8_t value_node;     /**< who first reported it (for the failure message) */
+	uint32_t len;
+	uint64_t value_hash;
+	uint64_t chain;         /**< applier chain after this slot */
+	uint64_t kv_hash;       /**< kv hash after this slot */
+};
+
+/* ---------------------------------------------------------------------------------- */
+/* The simulation                                                                      */
+
+struct sim {
+	struct sim_opts o;
+	bool verbose;
+	uint64_t now;
+	bool liveness;             /**< in the liveness phase */
+	struct sim_rng rng_net, rng_fault, rng_work, rng_node, rng_disk;
+
+	struct sim_node nodes[SIM_NODES_MAX];
+	struct sim_client clients[SIM_CLIENTS_MAX];
+	struct sim_net net;
+
+	struct sim_slot_rec *slots;    /**< SIM_SLOTS_MAX + 1, by slot */
+	uint64_t slot_hi;              /**< highest slot recorded */
+
+	/* Fault schedule state. */
+	uint32_t part_active;          /**< enum sim_part of the partition in force, 0 none */
+	uint64_t part_until;           /**< partition ends (or swizzle steps) at */
+	uint64_t part_next;            /**< next partition may start at */
+	uint8_t swizzle_order[SIM_NODES_MAX];
+	uint8_t swizzle_step;          /**< cut so far; then restored so far */
+	bool swizzle_restoring;
+
+	/* Scratch (too big for the stack; one call into the core at a time). */
+	struct px_out out;
+	struct px_msg msg;         /**< a delivered message, decoded */
+	struct px_msg reply_msg;   /**< a REPLY being built (while msg may be in use) */
+	struct px_apply_out aout;
+	uint8_t wire[PX_MSG_BYTES_MAX];
+	struct px_cmd_ref cmd_refs[SIM_QUEUE_MAX];
+
+	/* Failure: sim_fail() fills these and longjmps to the run. */
+	jmp_buf fail_jmp;
+	char fail_check[64];
+	char fail_detail[512];
+
+	/* Summary. */
+	uint64_t ops_done, ops_unknown, crashes, partitions, pauses, st_nodes;
+	uint64_t recover_wait;         /**< time the liveness phase took */
+	uint64_t steps;                /**< deliveries + ticks + applies + persists */
+	int lincheck;                  /**< enum lc_result, or -1 if not run */
+};
+
+/* sim_net.c */
+void sim_net_reset(struct sim *s);
+/** Queues a copy of buf (len bytes) from endpoint src to dst, subject to faults. */
+void sim_net_send(struct sim *s, uint8_t src, uint8_t dst, const uint8_t *buf, uint32_t len);
+/** Pops the next message due at or before now; false if none. Release with _free. */
+bool sim_net_next(struct sim *s, struct sim_msg **m);
+void sim_net_free(struct sim *s, struct sim_msg *m);
+/** Every link up (heal). */
+void sim_net_heal(struct sim *s);
+uint32_t sim_net_inflight(const struct sim *s);
+
+/* sim_node.c */
+void sim_node_setup(struct sim *s, struct sim_node *n, uint8_t id);
+void sim_node_start(struct sim *s, struct sim_node *n, bool restart);
+void sim_node_crash(struct sim *s, struct sim_node *n);
+void sim_node_deliver(struct sim *s, struct sim_node *n, const uint8_t *buf, uint32_t len,
+		      uint8_t src_ep);
+void sim_node_tick(struct sim *s, struct sim_node *n);
+void sim_node_disk_step(struct sim *s, struct sim_node *n);
+/** Sends one REPLY to a client endpoint (also used for NOT_LEADER and BUSY). */
+void sim_node_reply(struct sim *s, struct sim_node *n, uint8_t client_ep, uint64_t client_id,
+		    uint64_t seq, uint8_t status, const uint8_t *data, uint32_t len);
+void sim_node_free(struct sim_node *n);
+
+/* sim_client.c */
+void sim_clients_setup(struct sim *s);
+void sim_client_step(struct sim *s, struct sim_client *c);
+void sim_client_deliver(struct sim *s, struct sim_client *c, const uint8_t *buf, uint32_t len);
+/** Every client idle (nothing outstanding). */
+bool sim_clients_idle(const struct sim *s);
+/** Runs the linearizability checker; returns enum lc_result and fills why. */
+int sim_history_check(struct sim *s, char *why, size_t why_len);
+/** The client record of (client_id, seq), NULL if no client sent it. */
+struct sim_cmd_rec *sim_cmd_lookup(struct sim *s, uint64_t client_id, uint64_t seq);
+/** Client index of a client id, or -1. */
+int sim_client_index(const struct sim *s, uint64_t client_id);
+
+/* sim_check.c */
+/** A slot value seen chosen (commit) or applied by node n: agreement and validity. */
+void sim_check_chosen(struct sim *s, const struct sim_node *n, uint64_t slot,
+		      const uint8_t *value, uint32_t len, const char *how);
+/** After node n applied slot: applied logs are prefixes of one history. */
+void sim_check_applied(struct sim *s, const struct sim_node *n, uint64_t slot,
+		       uint64_t chain, uint64_t kv_hash);
+/** A reply the applier produced at node n (every replica's must agree). */
+void sim_check_reply(struct sim *s, const struct sim_node *n, const struct px_reply *r);
+/** After every step at node n: invariants and monotonic points. */
+void sim_check_node(struct sim *s, struct sim_node *n, const char *step);
+
+/* sim_run.c */
+/** Records a failed check and unwinds the run. Never returns. */
+__attribute__((noreturn, format(printf, 3, 4)))
+void sim_fail(struct sim *s, const char *check, const char *fmt, ...);
+/** Endpoint of replica i / client j. */
+static inline uint8_t sim_ep_client(const struct sim *s, uint32_t j)
+{
+	return (uint8_t)(s->o.n_replicas + j);
+}
+
+/** Result of one seed. */
+struct sim_result {
+	uint64_t seed;
+	int failed;              /**< 0 pass, 1 failed */
+	int lincheck;            /**< enum lc_result or -1 */
+	uint64_t state_hash;
+	uint64_t steps;
+	uint64_t fail_time;      /**< simulated time of the failed check */
+	char check[64];
+	char detail[512];
+};
+
+/** Runs one seed. bugs: enum px_bug set. Returns 0 pass, 1 fail. */
+int sim_run(uint64_t seed, uint32_t bugs, bool verbose, struct sim_result *res);
+
+/** Bug names <-> bits. */
+struct sim_bug_name {
+	const char *name;
+	uint32_t bit;
+};
+extern const struct sim_bug_name sim_bug_names[];
+extern const uint32_t sim_bug_count;
+
+#endif /* SIM_PVT_H */

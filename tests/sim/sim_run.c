@@ -1,0 +1,541 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * One seed, start to finish.
+ *
+ * Time advances in units. In each unit, in this order: the fault schedule acts (fault
+ * phase only), crashed nodes whose downtime is over restart, every message due is
+ * delivered (one step each), disk completions fire, every node whose clock ticks in this
+ * unit ticks (clock skew: node i ticks every tick_every[i] units; a paused node does
+ * not tick), and clients act. Safety checks run after every step.
+ *
+ * Fault phase: o.fault_time units under the seed's fault mix.
+ * Liveness phase: everything heals (no loss, no partitions, crashed nodes restart,
+ * paused nodes resume); within o.liveness_time units every outstanding request must
+ * complete and every replica's state machine (but those that need a state transfer,
+ * which are counted) must reach the same slot, chain and kv hash. Then the history
+ * must be linearizable.
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lincheck.h"
+#include "sim_pvt.h"
+
+void sim_fail(struct sim *s, const char *check, const char *fmt, ...)
+{
+	va_list ap;
+
+	snprintf(s->fail_check, sizeof(s->fail_check), "%s", check);
+	va_start(ap, fmt);
+	vsnprintf(s->fail_detail, sizeof(s->fail_detail), fmt, ap);
+	va_end(ap);
+	longjmp(s->fail_jmp, 1);
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Fault schedule                                                                      */
+
+/** The node that leads at the highest ballot, or NULL. */
+static struct sim_node *leader(struct sim *s)
+{
+	struct sim_node *best = NULL;
+	uint32_t i;
+
+	for (i = 0; i < s->o.n_replicas; i++) {
+		struct sim_node *n = &s->nodes[i];
+
+		if (n->up && px_role(n->r) == PX_LEADER &&
+		    (best == NULL || px_promised(n->r) > px_promised(best->r)))
+			best = n;
+	}
+	return best;
+}
+
+/** Cuts every link between replica x and every other endpoint, both directions. */
+static void isolate(struct sim *s, uint32_t x)
+{
+	uint32_t e, n_ep = s->o.n_replicas + s->o.n_clients;
+
+	for (e = 0; e < n_ep; e++) {
+		s->net.link_up[x][e] = false;
+		s->net.link_up[e][x] = false;
+	}
+}
+
+static void partition_start(struct sim *s)
+{
+	struct sim_rng *r = &s->rng_fault;
+	uint32_t kinds[4], n_kinds = 0, i, j, t, n = s->o.n_replicas;
+	uint32_t n_ep = n + s->o.n_clients;
+	bool side[SIM_EP_MAX];
+	uint32_t kind, x;
+
+	for (i = 0; i < 4; i++)
+		if (s->o.part_kinds & (1u << i))
+			kinds[n_kinds++] = 1u << i;
+	kind = kinds[sim_rng_below(r, n_kinds)];
+	s->part_active = kind;
+	s->part_until = s->now + sim_rng_range(r, 1, s->o.part_len_max);
+	s->partitions++;
+
+	switch (kind) {
+	case SIM_PART_ISOLATE:
+		isolate(s, sim_rng_below(r, n));
+		break;
+	case SIM_PART_SPLIT:
+		/* Replicas: a random non-trivial split; clients land on either side. */
+		do {
+			for (i = 0; i < n; i++)
+				side[i] = sim_rng_below(r, 2);
+			for (j = 0, t = 0; j < n; j++)
+				t += side[j];
+		} while (t == 0 || t == n);
+		for (i = n; i < n_ep; i++)
+			side[i] = sim_rng_below(r, 2);
+		for (i = 0; i < n_ep; i++)
+			for (j = 0; j < n_ep; j++)
+				if (side[i] != side[j])
+					s->net.link_up[i][j] = false;
+		break;
+	case SIM_PART_ASYM:
+		/* One node hears but is not heard (or the reverse): the case that breaks
+		 * naive failure detectors and leader leases. */
+		x = sim_rng_below(r, n);
+		t = sim_rng_below(r, 2);
+		for (i = 0; i < n; i++) {
+			if (i == x)
+				continue;
+			if (t)
+				s->net.link_up[x][i] = false;
+			else
+				s->net.link_up[i][x] = false;
+		}
+		break;
+	case SIM_PART_SWIZZLE:
+		/* TigerBeetle's swizzle clog: cut nodes one at a time in a random order,
+		 * then restore them one at a time in another random order. */
+		for (i = 0; i < n; i++)
+			s->swizzle_order[i] = (uint8_t)i;
+		for (i = n - 1; i > 0; i--) {
+			j = sim_rng_below(r, i + 1);
+			t = s->swizzle_order[i];
+			s->swizzle_order[i] = s->swizzle_order[j];
+			s->swizzle_order[j] = (uint8_t)t;
+		}
+		s->swizzle_step = 0;
+		s->swizzle_restoring = false;
+		s->part_until = s->now;  /* first cut at once */
+		break;
+	default:
+		break;
+	}
+}
+
+/** Recomputes links for swizzle: nodes swizzle_order[0..cut) are cut off. */
+static void swizzle_apply(struct sim *s, uint32_t lo, uint32_t hi)
+{
+	uint32_t i;
+
+	sim_net_heal(s);
+	for (i = lo; i < hi; i++)
+		isolate(s, s->swizzle_order[i]);
+}
+
+static void swizzle_step(struct sim *s)
+{
+	struct sim_rng *r = &s->rng_fault;
+	uint32_t n = s->o.n_replicas, i, j, t;
+
+	s->part_until = s->now + sim_rng_range(r, 1, s->o.part_len_max / 2 + 1);
+	if (!s->swizzle_restoring) {
+		s->swizzle_step++;
+		swizzle_apply(s, 0, s->swizzle_step);
+		if (s->swizzle_step == n) {
+			/* All cut: restore in a fresh random order. */
+			for (i = n - 1; i > 0; i--) {
+				j = sim_rng_below(r, i + 1);
+				t = s->swizzle_order[i];
+				s->swizzle_order[i] = s->swizzle_order[j];
+				s->swizzle_order[j] = (uint8_t)t;
+			}
+			s->swizzle_restoring = true;
+			s->swizzle_step = 0;
+		}
+		return;
+	}
+	s->swizzle_step++;
+	swizzle_apply(s, s->swizzle_step, n);
+	if (s->swizzle_step == n) {
+		s->part_active = 0;
+		s->part_next = s->now + sim_rng_range(r, 1, s->o.part_gap_max);
+	}
+}
+
+static void partitions(struct sim *s)
+{
+	if (s->o.part_kinds == 0)
+		return;
+	if (s->part_active == 0) {
+		if (s->now >= s->part_next)
+			partition_start(s);
+		return;
+	}
+	if (s->now < s->part_until)
+		return;
+	if (s->part_active == SIM_PART_SWIZZLE) {
+		swizzle_step(s);
+		return;
+	}
+	sim_net_heal(s);
+	s->part_active = 0;
+	s->part_next = s->now + sim_rng_range(&s->rng_fault, 1, s->o.part_gap_max);
+}
+
+/** Nodes that are down or still running memory-mode recovery. */
+static uint32_t nodes_out(const struct sim *s)
+{
+	uint32_t i, k = 0;
+
+	for (i = 0; i < s->o.n_replicas; i++)
+		if (!s->nodes[i].up || px_role(s->nodes[i].r) == PX_RECOVERING)
+			k++;
+	return k;
+}
+
+static void crashes(struct sim *s)
+{
+	struct sim_rng *r = &s->rng_fault;
+	struct sim_node *victim = NULL, *l;
+	uint32_t f = (s->o.n_replicas - 1) / 2, i, k, up = 0;
+	bool storm, hit;
+
+	if (s->o.crash_pm == 0)
+		return;
+	/* Both draws every unit keep the stream aligned whatever happens. */
+	hit = sim_rng_chance(r, s->o.crash_pm);
+	storm = sim_rng_chance(r, s->o.leader_storm_pm);
+	if (!hit)
+		return;
+	/* Memory mode keeps its promises by replication only: it is safe while at most
+	 * f replicas are down or recovering at once (the fault model of the recovery
+	 * protocol, docs/consistency.md). Durable mode may lose every node at once. */
+	if (s->o.durability == PX_MEMORY && nodes_out(s) >= f)
+		return;
+	l = leader(s);
+	if (storm && l != NULL) {
+		victim = l;
+	} else {
+		for (i = 0; i < s->o.n_replicas; i++)
+			up += s->nodes[i].up;
+		if (up == 0)
+			return;
+		k = sim_rng_below(r, up);
+		for (i = 0; i < s->o.n_replicas; i++) {
+			if (!s->nodes[i].up)
+				continue;
+			if (k-- == 0) {
+				victim = &s->nodes[i];
+				break;
+			}
+		}
+	}
+	sim_node_crash(s, victim);
+	victim->down_until = s->now + sim_rng_range(r, 1, s->o.down_max);
+	s->crashes++;
+}
+
+static void pauses(struct sim *s)
+{
+	struct sim_rng *r = &s->rng_fault;
+	struct sim_node *n;
+
+	if (s->o.pause_pm == 0 || !sim_rng_chance(r, s->o.pause_pm))
+		return;
+	n = &s->nodes[sim_rng_below(r, s->o.n_replicas)];
+	if (!n->up || n->paused_until > s->now)
+		return;
+	n->paused_until = s->now + sim_rng_range(r, 1, s->o.pause_len_max);
+	s->pauses++;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Time                                                                                */
+
+static void step_time(struct sim *s)
+{
+	struct sim_msg *m;
+	struct sim_node *n;
+	uint32_t i;
+
+	if (!s->liveness) {
+		partitions(s);
+		crashes(s);
+		pauses(s);
+	}
+	for (i = 0; i < s->o.n_replicas; i++) {
+		n = &s->nodes[i];
+		if (!n->up && s->now >= n->down_until)
+			sim_node_start(s, n, true);
+	}
+	/* Ends: every message sent now is due at now + delay_min or later, delay_min >= 1. */
+	while (sim_net_next(s, &m)) {
+		if (m->dst < s->o.n_replicas)
+			sim_node_deliver(s, &s->nodes[m->dst], m->buf, m->len, m->src);
+		else
+			sim_client_deliver(s, &s->clients[m->dst - s->o.n_replicas], m->buf,
+					   m->len);
+		sim_net_free(s, m);
+	}
+	for (i = 0; i < s->o.n_replicas; i++)
+		sim_node_disk_step(s, &s->nodes[i]);
+	for (i = 0; i < s->o.n_replicas; i++) {
+		n = &s->nodes[i];
+		if (!n->up || n->paused_until > s->now)
+			continue;
+		if ((s->now + i) % s->o.tick_every[i] != 0)
+			continue;
+		sim_node_tick(s, n);
+	}
+	for (i = 0; i < s->o.n_clients; i++)
+		sim_client_step(s, &s->clients[i]);
+}
+
+/** Heals every fault for the liveness phase. */
+static void heal(struct sim *s)
+{
+	uint32_t i;
+
+	s->liveness = true;
+	s->net.loss_pm = 0;
+	s->net.dup_pm = 0;
+	s->net.link_queue_max = 1024;
+	s->part_active = 0;
+	sim_net_heal(s);
+	for (i = 0; i < s->o.n_replicas; i++) {
+		s->nodes[i].paused_until = 0;
+		if (!s->nodes[i].up)
+			s->nodes[i].down_until = s->now;
+	}
+}
+
+/** True once the cluster has converged; fills why with what is missing otherwise. */
+static bool converged(struct sim *s, char *why, size_t len)
+{
+	const struct sim_node *ref = NULL, *n;
+	uint64_t chain, kvh;
+	uint32_t i;
+
+	for (i = 0; i < s->o.n_clients; i++) {
+		if (s->clients[i].waiting) {
+			snprintf(why, len, "client %u seq %" PRIu64 " still outstanding (%" PRIu64
+				 " resends, last to node %u)", i, s->clients[i].seq,
+				 s->clients[i].resends, s->clients[i].target);
+			return false;
+		}
+	}
+	for (i = 0; i < s->o.n_replicas; i++) {
+		n = &s->nodes[i];
+		if (!n->up) {
+			snprintf(why, len, "node %u down", i);
+			return false;
+		}
+		if (n->st_needed)
+			continue;
+		if (px_applier_last_slot(n->applier) != px_commit(n->r) ||
+		    px_applied_slot(n->r) != px_commit(n->r)) {
+			snprintf(why, len, "node %u applied %" PRIu64 " of commit %" PRIu64
+				 " (role %d)", i, px_applier_last_slot(n->applier),
+				 px_commit(n->r), px_role(n->r));
+			return false;
+		}
+		if (ref == NULL) {
+			ref = n;
+			continue;
+		}
+		chain = px_applier_chain(n->applier);
+		kvh = n->kv_svc.hash(n->kv_svc.ctx);
+		if (px_applier_last_slot(n->applier) != px_applier_last_slot(ref->applier) ||
+		    chain != px_applier_chain(ref->applier) ||
+		    kvh != ref->kv_svc.hash(ref->kv_svc.ctx)) {
+			snprintf(why, len, "node %u at slot %" PRIu64 " vs node %u at slot %" PRIu64,
+				 i, px_applier_last_slot(n->applier), ref->id,
+				 px_applier_last_slot(ref->applier));
+			return false;
+		}
+	}
+	return true;
+}
+
+static uint64_t mix(uint64_t h, uint64_t v)
+{
+	return px_hash_bytes(h, &v, sizeof(v));
+}
+
+/** A hash of the final state: equal across replays of one seed, bit for bit. */
+static uint64_t state_hash(const struct sim *s)
+{
+	const struct sim_node *n;
+	uint64_t h = PX_HASH_SEED;
+	uint32_t i;
+
+	for (i = 0; i < s->o.n_replicas; i++) {
+		n = &s->nodes[i];
+		h = mix(h, n->up);
+		if (n->up) {
+			h = mix(h, px_applier_chain(n->applier));
+			h = mix(h, px_applier_last_slot(n->applier));
+			h = mix(h, px_commit(n->r));
+			h = mix(h, px_promised(n->r));
+			h = mix(h, n->kv_svc.hash(n->kv_svc.ctx));
+		}
+		h = mix(h, n->msgs_in);
+		h = mix(h, n->msgs_out);
+		h = mix(h, n->ticks);
+		h = mix(h, n->restarts);
+	}
+	h = mix(h, s->net.sent);
+	h = mix(h, s->net.delivered);
+	for (i = 0; i < s->o.n_clients; i++) {
+		h = mix(h, s->clients[i].seq);
+		h = mix(h, s->clients[i].resends);
+	}
+	h = mix(h, s->steps);
+	h = mix(h, s->now);
+	return h;
+}
+
+static void summary(const struct sim *s, uint64_t hash)
+{
+	const struct sim_node *n;
+	uint32_t i;
+
+	printf("  time=%" PRIu64 " (fault %u, liveness %" PRIu64 ") steps=%" PRIu64 "\n",
+	       s->now, s->o.fault_time, s->recover_wait, s->steps);
+	printf("  net: sent=%" PRIu64 " delivered=%" PRIu64 " lost=%" PRIu64 " dup=%" PRIu64
+	       " cut=%" PRIu64 " queue_drop=%" PRIu64 " pool_drop=%" PRIu64 " to_down=%" PRIu64
+	       "\n",
+	       s->net.sent, s->net.delivered, s->net.lost, s->net.duplicated,
+	       s->net.dropped_link, s->net.dropped_queue, s->net.dropped_pool,
+	       s->net.dropped_down);
+	printf("  faults: crashes=%" PRIu64 " partitions=%" PRIu64 " pauses=%" PRIu64 "\n",
+	       s->crashes, s->partitions, s->pauses);
+	for (i = 0; i < s->o.n_replicas; i++) {
+		n = &s->nodes[i];
+		if (!n->up) {
+			printf("  node %u: down\n", i);
+			continue;
+		}
+		printf("  node %u: role=%d promised=0x%" PRIx64 " commit=%" PRIu64
+		       " applied=%" PRIu64 " chain=%016" PRIx64 " restarts=%" PRIu64
+		       " ticks=%" PRIu64 " in=%" PRIu64 " out=%" PRIu64 "%s\n",
+		       i, px_role(n->r), px_promised(n->r), px_commit(n->r),
+		       px_applier_last_slot(n->applier), px_applier_chain(n->applier),
+		       n->restarts, n->ticks, n->msgs_in, n->msgs_out,
+		       n->st_needed ? " STATE-TRANSFER-NEEDED" : "");
+	}
+	printf("  clients: ops=%" PRIu64 " slots=%" PRIu64 " state_transfer_nodes=%" PRIu64
+	       " lincheck=%s\n",
+	       s->ops_done, s->slot_hi, s->st_nodes,
+	       s->lincheck < 0 ? "not run" : lc_result_str((enum lc_result)s->lincheck));
+	printf("  final state hash=%016" PRIx64 "\n", hash);
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* One seed                                                                            */
+
+static void run_phases(struct sim *s)
+{
+	char why[256];
+	uint64_t t0;
+	uint32_t i;
+	int lc;
+
+	for (i = 0; i < s->o.n_replicas; i++)
+		sim_node_setup(s, &s->nodes[i], (uint8_t)i);
+	for (i = 0; i < s->o.n_replicas; i++)
+		sim_node_start(s, &s->nodes[i], false);
+	sim_clients_setup(s);
+
+	for (s->now = 0; s->now < s->o.fault_time; s->now++)
+		step_time(s);
+
+	heal(s);
+	t0 = s->now;
+	why[0] = '\0';
+	for (; s->now < t0 + s->o.liveness_time; s->now++) {
+		step_time(s);
+		if (converged(s, why, sizeof(why)))
+			break;
+	}
+	s->recover_wait = s->now - t0;
+	if (s->now >= t0 + s->o.liveness_time)
+		sim_fail(s, "liveness", "no convergence %u units after healing: %s",
+			 s->o.liveness_time, why);
+	for (i = 0; i < s->o.n_replicas; i++)
+		s->st_nodes += s->nodes[i].st_needed;
+
+	lc = sim_history_check(s, why, sizeof(why));
+	s->lincheck = lc;
+	if (lc == LC_NOT_LINEARIZABLE)
+		sim_fail(s, "linearizability", "history not linearizable: %s", why);
+}
+
+int sim_run(uint64_t seed, uint32_t bugs, bool verbose, struct sim_result *res)
+{
+	struct sim *s = calloc(1, sizeof(*s));
+	volatile int failed = 0;
+	uint32_t i;
+
+	if (s == NULL) {
+		fprintf(stderr, "pw-sim: out of memory for the simulation state\n");
+		exit(2);
+	}
+	s->slots = calloc(SIM_SLOTS_MAX + 1, sizeof(*s->slots));
+	if (s->slots == NULL) {
+		fprintf(stderr, "pw-sim: out of memory for the slot table\n");
+		exit(2);
+	}
+	s->o.seed = seed;
+	s->o.bugs = bugs;
+	s->verbose = verbose;
+	s->lincheck = -1;
+	sim_opts_derive(&s->o);
+	sim_rng_seed(&s->rng_net, seed, SIM_STREAM_NET);
+	sim_rng_seed(&s->rng_fault, seed, SIM_STREAM_FAULT);
+	sim_rng_seed(&s->rng_work, seed, SIM_STREAM_WORK);
+	sim_rng_seed(&s->rng_node, seed, SIM_STREAM_NODE);
+	sim_rng_seed(&s->rng_disk, seed, SIM_STREAM_DISK);
+	sim_net_reset(s);
+	if (verbose)
+		sim_opts_print(&s->o, "  ");
+
+	memset(res, 0, sizeof(*res));
+	res->seed = seed;
+	if (setjmp(s->fail_jmp) == 0)
+		run_phases(s);
+	else
+		failed = 1;
+
+	res->failed = failed;
+	res->lincheck = s->lincheck;
+	res->steps = s->steps;
+	res->fail_time = s->now;
+	if (failed) {
+		snprintf(res->check, sizeof(res->check), "%s", s->fail_check);
+		snprintf(res->detail, sizeof(res->detail), "%s", s->fail_detail);
+	} else {
+		res->state_hash = state_hash(s);
+	}
+	if (verbose)
+		summary(s, res->state_hash);
+
+	for (i = 0; i < SIM_NODES_MAX; i++)
+		if (s->nodes[i].sim != NULL)
+			sim_node_free(&s->nodes[i]);
+	free(s->net.arena);
+	free(s->slots);
+	free(s);
+	return failed;
+}
