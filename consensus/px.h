@@ -146,7 +146,7 @@ struct px_msg {
 	uint32_t incarnation[PX_REPLICAS_MAX];
 
 	/* Body fields; which ones are meaningful depends on type (docs/protocol.md). */
-	uint64_t slot_lo;      /**< PREPARE/PROMISE/RECOVER_REPLY: first slot covered */
+	uint64_t slot_lo;      /**< PREPARE/PROMISE/RECOVER/RECOVER_REPLY: first slot covered */
 	uint64_t slot_hi;      /**< PROMISE/RECOVER_REPLY: next slot to ask for;
 	                            ACCEPTED: cumulative ack (every slot <= it accepted) */
 	uint64_t commit;       /**< sender's commit point (highest slot known chosen, prefix) */

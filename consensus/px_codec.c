@@ -77,7 +77,7 @@ _Static_assert((uint64_t)PX_WIRE_HDR_BYTES + 4u * PX_REPLICAS_MAX + 36u +
 #define BODY_PROMISE 28u       /* slot_lo, slot_hi, commit, n_entries */
 #define BODY_RECOVER_REPLY 36u /* slot_lo, slot_hi, commit, nonce, n_entries */
 #define BODY_ACCEPT 12u        /* commit, n_entries */
-#define BODY_RECOVER 8u        /* nonce */
+#define BODY_RECOVER 16u       /* slot_lo, nonce */
 #define BODY_REQUEST 20u       /* client_id, seq, body_len */
 #define BODY_REPLY 22u         /* client_id, seq, status, leader_hint, body_len */
 
@@ -96,6 +96,7 @@ uint8_t px_wire_type_flags(uint8_t type)
 	case PX_MSG_RECOVER:
 		return PX_MF_ANNOUNCE;
 	case PX_MSG_RECOVER_REPLY:
+		/* ANNOUNCE marks a reply to round 2, whose pages carry the log. */
 		return PX_MF_LAST | PX_MF_NORMAL | PX_MF_LEADER | PX_MF_ANNOUNCE;
 	default:
 		return 0;
@@ -312,8 +313,9 @@ size_t px_encode(const struct px_msg *m, uint8_t *buf, size_t cap)
 		p = put_entries(p + 8, m);
 		break;
 	case PX_MSG_RECOVER:
-		st64(p, m->nonce);
-		p += 8;
+		st64(p, m->slot_lo);
+		st64(p + 8, m->nonce);
+		p += 16;
 		break;
 	case PX_MSG_REQUEST:
 		st64(p, m->client_id);
@@ -500,7 +502,8 @@ enum px_wire_err px_decode(const uint8_t *buf, size_t len, uint32_t cluster_id,
 		used += 8;
 		break;
 	case PX_MSG_RECOVER:
-		m->nonce = ld64(p);
+		m->slot_lo = ld64(p);
+		m->nonce = ld64(p + 8);
 		break;
 	case PX_MSG_REQUEST:
 		m->client_id = ld64(p);

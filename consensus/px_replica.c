@@ -466,7 +466,9 @@ static void persist_kick(struct px_replica *r, struct px_out *out)
 	r->inflight_promised = r->promised;
 	out->persist_seq = r->persist_seq;
 	out->persist_ballot = r->promised;
-	out->persist_lo = r->dirty_lo;
+	/* Slots that left the window meanwhile were applied (hence chosen): there is
+	 * nothing left to write for them. */
+	out->persist_lo = r->dirty_lo < r->base ? r->base : r->dirty_lo;
 	out->persist_hi = r->dirty_hi;
 	r->dirty_promise = 0;
 	r->dirty_lo = 1;

@@ -155,6 +155,7 @@ static void sample(uint8_t type, enum variant v, struct px_msg *m)
 		m->commit = v == V_MAX ? big_u64 - 1 : (v == V_REP ? 1000 : 0);
 		break;
 	case PX_MSG_RECOVER:
+		m->slot_lo = v == V_MAX ? big_u64 : (v == V_REP ? 33 : 0);
 		m->nonce = v == V_MAX ? big_u64 : (v == V_REP ? 0x1234567890abcdefull : 0);
 		break;
 	case PX_MSG_PROMISE:
@@ -424,6 +425,12 @@ static void test_body_layouts(void **state)
 	assert_int_equal(ld32(b + 0), 1040);               /* slot_hi */
 	assert_int_equal(ld32(b + 8), 1000);               /* commit */
 
+	sample(PX_MSG_RECOVER, V_REP, &m);
+	assert_int_equal(px_encode(&m, big, sizeof(big)), PX_WIRE_HDR_BYTES + 12 + 16);
+	assert_int_equal(ld32(b + 0), 33);                 /* slot_lo */
+	assert_int_equal(ld32(b + 8), 0x90abcdef);         /* nonce (low word) */
+	assert_int_equal(ld32(b + 12), 0x12345678);        /* nonce (high word) */
+
 	sample(PX_MSG_REPLY, V_REP, &m);
 	px_encode(&m, big, sizeof(big));
 	b = big + PX_WIRE_HDR_BYTES;                       /* no crash vector */
@@ -487,7 +494,8 @@ static void test_deterministic(void **state)
 			dirty.incarnation[i] = 0xdead;
 		if (type != PX_MSG_PROMISE && type != PX_MSG_RECOVER_REPLY &&
 		    type != PX_MSG_PREVOTE && type != PX_MSG_PREVOTE_REPLY &&
-		    type != PX_MSG_PREPARE && type != PX_MSG_STATE_NEEDED)
+		    type != PX_MSG_PREPARE && type != PX_MSG_STATE_NEEDED &&
+		    type != PX_MSG_RECOVER)
 			dirty.slot_lo = 0xdead;
 		if (type != PX_MSG_PROMISE && type != PX_MSG_RECOVER_REPLY &&
 		    type != PX_MSG_ACCEPTED)

@@ -93,7 +93,9 @@ lc_history_new(void)
 	h->strs = calloc(h->cap_strs, sizeof(*h->strs));
 	h->n_slots = LC_INTERN_SLOTS_MIN;
 	h->slots = calloc(h->n_slots, sizeof(*h->slots));
-	if (h->strs == NULL || h->slots == NULL) {
+	h->cap_bytes = 4096;
+	h->bytes = malloc(h->cap_bytes);
+	if (h->strs == NULL || h->slots == NULL || h->bytes == NULL) {
 		lc_history_free(h);
 		errno = ENOMEM;
 		return NULL;
@@ -162,7 +164,7 @@ lc_intern(struct lc_history *h, const char *p, size_t len, int *rc)
 		h->cap_strs *= 2;
 	}
 	if (h->n_bytes + len > h->cap_bytes) {
-		size_t cap = h->cap_bytes ? h->cap_bytes : 4096;
+		size_t cap = h->cap_bytes;
 		char *nb;
 
 		while (cap < h->n_bytes + len)
@@ -212,9 +214,9 @@ lc_history_add(struct lc_history *h, const struct lc_event *ev)
 	if ((ev->op == LC_PUT || ev->op == LC_CAS) && ev->value == NULL)
 		return -EINVAL;
 	if (lc_len(ev->key, ev->key_len) > LC_STR_LEN_MAX ||
-			(ev->value != NULL && lc_len(ev->value, ev->value_len) > LC_STR_LEN_MAX) ||
-			(ev->expect != NULL && lc_len(ev->expect, ev->expect_len) > LC_STR_LEN_MAX) ||
-			(ev->result != NULL && lc_len(ev->result, ev->result_len) > LC_STR_LEN_MAX))
+			(ev->value && lc_len(ev->value, ev->value_len) > LC_STR_LEN_MAX) ||
+			(ev->expect && lc_len(ev->expect, ev->expect_len) > LC_STR_LEN_MAX) ||
+			(ev->result && lc_len(ev->result, ev->result_len) > LC_STR_LEN_MAX))
 		return -EINVAL;
 	if (h->n_recs >= LC_OPS_MAX)
 		return -EINVAL;
@@ -282,8 +284,10 @@ lc_str_get(const struct lc_history *h, uint32_t id, const char **p, size_t *len)
 		*len = 0;
 		return;
 	}
-	*p = h->bytes + h->strs[id].off;
+	/* The empty string is returned as "" so that the "length 0 means NUL-terminated"
+	 * convention of lc_event still reads it right if the event is added again. */
 	*len = h->strs[id].len;
+	*p = *len == 0 ? "" : h->bytes + h->strs[id].off;
 }
 
 int
@@ -874,8 +878,8 @@ lc_history_load_jsonl(struct lc_history *h, FILE *f, char *err, size_t errlen)
 		rc = lc_history_add(h, &ev);
 		if (rc != 0) {
 			if (err != NULL)
-				snprintf(err, errlen, "line %zu: %s", lineno,
-						rc == -ENOMEM ? "out of memory" : "invalid operation");
+				snprintf(err, errlen, "line %zu: %s", lineno, rc == -ENOMEM ?
+						"out of memory" : "invalid operation");
 			break;
 		}
 	}
@@ -1167,9 +1171,10 @@ lc_ctx_init(struct lc_ctx *c, size_t cap, uint32_t n_strs, size_t cache_bytes_ma
 	c->zob = malloc(cap * sizeof(*c->zob));
 	c->bits = malloc(((cap + 63) / 64) * sizeof(*c->bits));
 	c->stack = malloc(cap * sizeof(*c->stack));
-	if (c->mark == NULL || c->rd == NULL || c->wr == NULL || c->ops == NULL || c->ents == NULL || c->next == NULL ||
-			c->prev == NULL || c->ret_ent == NULL || c->zob == NULL ||
-			c->bits == NULL || c->stack == NULL) {
+	if (c->mark == NULL || c->rd == NULL || c->wr == NULL || c->ops == NULL ||
+			c->ents == NULL || c->next == NULL || c->prev == NULL ||
+			c->ret_ent == NULL || c->zob == NULL || c->bits == NULL ||
+			c->stack == NULL) {
 		lc_ctx_free(c);
 		return -ENOMEM;
 	}
@@ -1366,7 +1371,8 @@ lc_search(struct lc_ctx *c, uint32_t n)
 		c->ents[ne++] = (struct lc_ent){ .t = ops[i].call_ns, .op = i, .is_ret = 0 };
 		c->ret_ent[i] = LC_NONE;
 		if (ops[i].return_ns != LC_INF) {
-			c->ents[ne++] = (struct lc_ent){ .t = ops[i].return_ns, .op = i, .is_ret = 1 };
+			c->ents[ne++] = (struct lc_ent){
+				.t = ops[i].return_ns, .op = i, .is_ret = 1 };
 			n_mand++;
 		}
 		lc_count(c, &ops[i], +1);
@@ -1421,7 +1427,8 @@ lc_search(struct lc_ctx *c, uint32_t n)
 				op = c->ents[x].op;
 				c->bits[op >> 6] |= 1ull << (op & 63);
 				zh ^= c->zob[op];
-				r = lc_cache_insert(&c->cache, c->bits, zh ^ lc_mix64(state), state);
+				r = lc_cache_insert(&c->cache, c->bits, zh ^ lc_mix64(state),
+						state);
 				if (r > 0) {
 					lc_linearize(c, op, state, x, true, &sp, &state, &done);
 					fresh = true;
@@ -1524,7 +1531,8 @@ lc_key_ops(const struct lc_history *h, const size_t *idx, size_t n, struct lc_ko
 			o.kind = LC_K_DEL;
 			break;
 		case LC_CAS:
-			o.kind = r->ok == 1 ? LC_K_CAS_OK : r->ok == 0 ? LC_K_CAS_FAIL : LC_K_CAS_ANY;
+			o.kind = r->ok == 1 ? LC_K_CAS_OK :
+					r->ok == 0 ? LC_K_CAS_FAIL : LC_K_CAS_ANY;
 			o.a = r->expect;
 			o.b = r->value;
 			break;
@@ -1802,7 +1810,6 @@ lc_check_limits(const struct lc_history *h, const struct lc_limits *lim,
 		size_t b = key == 0 ? 0 : start[key - 1];
 		uint32_t n = lc_key_ops(h, order + b, start[key] - b, kops);
 		enum lc_result r = lc_check_set(&c, kops, n);
-		if (getenv("LC_DEBUG")) fprintf(stderr, "key %u n %u r %d steps %llu cache %zu full %d to %d\n", key, n, r, (unsigned long long)c.steps, c.cache.n, c.cache_full, c.timed_out);
 
 		if (r == LC_NOT_LINEARIZABLE) {
 			res = r;

@@ -9,8 +9,19 @@
  * linearizes minimal calls, memoised on (set of linearized operations, register
  * value), the algorithm of the Porcupine checker (anishathalye/porcupine).
  *
+ * Two sound prunings are added (lc_search in lincheck.c): a legal minimal read is
+ * taken without branching, and a write that would leave a pending read unable ever
+ * to see its value is not tried. Timed-out writes whose value nothing reads are
+ * dropped before the search. A differential test checks all of this against brute
+ * force on small random histories.
+ *
  * This is a test tool, not data plane code: it allocates freely. Searches are bounded
- * by a time limit and a cap on the memo cache; hitting either gives LC_UNKNOWN.
+ * by a time limit and a cap on the memo cache; hitting either gives LC_UNKNOWN. A memo
+ * entry holds one bit per operation on the key, so a key with 10,000 operations costs
+ * about 1.3 KB per entry. Measured: 10,000 operations over 100 keys from 16 clients
+ * take milliseconds, and so does one key with 2,000 operations from 16 clients (or
+ * 10,000 from 16); one key with 2,000 operations from 64 always-busy clients does not
+ * finish (LC_UNKNOWN).
  *
  * Operation semantics (what the checker assumes the store promised):
  *   put(k, v)        always succeeds; afterwards k = v.
@@ -22,7 +33,7 @@
  *                    ok == 1: the swap happened, so k was e just before.
  *                    ok == 0: the cas WAS applied and the comparison failed, so k != e
  *                    at its linearization point; it acts as a read. (A cas that was
- *                    rejected without being applied must not be recorded as ok == 0.)
+ *                    rejected without being applied is left out of the history.)
  *                    ok == -1: timed out; it may or may not have been applied.
  * ok == 0 for put/get/del means the operation definitely did not take effect (for
  * example the request was rejected): it is dropped before checking.
@@ -161,8 +172,8 @@ size_t lc_history_key_count(const struct lc_history *h);
 
 /**
  * Reads back operation idx. String pointers point into h: valid until h is added to
- * or freed, and not NUL-terminated (the lengths are set, never 0 for a non-empty
- * string).
+ * or freed, and not NUL-terminated; the lengths are set, and an empty string is
+ * returned as "" (length 0), so the event can be passed to lc_history_add as is.
  * @return 0, or -ERANGE if idx >= lc_history_size(h).
  */
 int lc_history_event(const struct lc_history *h, size_t idx, struct lc_event *ev);
@@ -175,9 +186,12 @@ int lc_history_event(const struct lc_history *h, size_t idx, struct lc_event *ev
 int lc_history_format_op(const struct lc_history *h, size_t idx, char *buf, size_t len);
 
 /**
- * Checks h with a time limit (<= 0: none) and the default cache cap.
+ * Checks h with a time limit (<= 0: none) and the default cache cap. Keys are checked
+ * in order of first appearance and the check stops at the first key that fails.
  * @param out if not NULL and the result is LC_NOT_LINEARIZABLE, filled with a witness
- *   (release with lc_witness_free); otherwise zeroed.
+ *   (release with lc_witness_free); otherwise zeroed. Finding and reducing the
+ *   witness gets a budget of time_limit_s of its own.
+ * @return the verdict; LC_UNKNOWN also when memory ran out.
  */
 enum lc_result lc_check(const struct lc_history *h, double time_limit_s,
 		struct lc_witness *out);

@@ -52,9 +52,8 @@ print_witness(const struct lc_history *h, const struct lc_witness *w)
 	else
 		printf("key \"%.*s\": its %zu operations cannot be linearized;\n",
 				(int)w->key_len, w->key, w->key_ops);
-	printf("%s %zu operations that cannot be ordered (by call time):\n",
-			w->reduced ? "a minimal set of" : "a set (not fully reduced: out of time) of",
-			w->n_ops);
+	printf("%s %zu operations that cannot be ordered (by call time):\n", w->reduced ?
+			"a minimal set of" : "a set (not fully reduced: out of time) of", w->n_ops);
 	for (size_t i = 0; i < w->n_ops; i++) {
 		lc_history_format_op(h, w->ops[i], line, sizeof(line));
 		printf("  %s\n", line);

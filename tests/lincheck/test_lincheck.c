@@ -390,6 +390,29 @@ test_add_rejects(void **state)
 		assert_int_equal(lc_history_event(h, 2, &back), -ERANGE);
 	}
 	lc_history_free(h);
+
+	/* The empty string is a value like any other, distinct from absent, and reads
+	 * back as a NUL-terminated "" so that the event can be added again as is. */
+	h = lc_history_new();
+	add(h, 1, LC_PUT, "", "", NULL, NULL, 0, 10, 1);
+	add(h, 2, LC_GET, "", NULL, NULL, "", 20, 30, 1);
+	assert_int_equal(lc_check(h, 10.0, NULL), LC_LINEARIZABLE);
+	{
+		struct lc_history *h2 = lc_history_new();
+		struct lc_event back;
+
+		for (size_t i = 0; i < 2; i++) {
+			assert_int_equal(lc_history_event(h, i, &back), 0);
+			assert_int_equal(back.key_len, 0);
+			assert_string_equal(back.key, "");
+			assert_int_equal(lc_history_add(h2, &back), 0);
+		}
+		assert_int_equal(lc_check(h2, 10.0, NULL), LC_LINEARIZABLE);
+		add(h2, 2, LC_GET, "", NULL, NULL, NULL, 40, 50, 1);
+		assert_int_equal(lc_check(h2, 10.0, NULL), LC_NOT_LINEARIZABLE);
+		lc_history_free(h2);
+	}
+	lc_history_free(h);
 }
 
 /* ------------------------------------------------------------------------------ */
@@ -407,7 +430,8 @@ test_parse_ok(void **state)
 	assert_int_equal(load_text(h,
 		"# comment\n"
 		"\n"
-		"  { \"op\" : \"put\", \"key\":\"k\\\"1\", \"value\":\"a\\\\b\\n\\t\\u00e9\\ud83d\\ude00\","
+		"  { \"op\" : \"put\", \"key\":\"k\\\"1\","
+		" \"value\":\"a\\\\b\\n\\t\\u00e9\\ud83d\\ude00\","
 		" \"call_ns\":1, \"return_ns\":2, \"ok\":true, \"extra\":{} }\r\n",
 		err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "line 3"));
@@ -418,7 +442,8 @@ test_parse_ok(void **state)
 	assert_int_equal(load_text(h,
 		"# comment\n"
 		"\n"
-		"  { \"op\" : \"put\", \"key\":\"k\\\"1\", \"value\":\"a\\\\b\\n\\t\\u00e9\\ud83d\\ude00\","
+		"  { \"op\" : \"put\", \"key\":\"k\\\"1\","
+		" \"value\":\"a\\\\b\\n\\t\\u00e9\\ud83d\\ude00\","
 		" \"call_ns\":1, \"return_ns\":2, \"ok\":true, \"extra\":[1] , \"x\":1}\r\n",
 		err, sizeof(err)), -EINVAL);
 	lc_history_free(h);
@@ -427,7 +452,8 @@ test_parse_ok(void **state)
 	assert_int_equal(load_text(h,
 		"# comment\n"
 		"\n"
-		"  { \"op\" : \"put\", \"key\":\"k\\\"1\", \"value\":\"a\\\\b\\n\\t\\u00e9\\ud83d\\ude00\","
+		"  { \"op\" : \"put\", \"key\":\"k\\\"1\","
+		" \"value\":\"a\\\\b\\n\\t\\u00e9\\ud83d\\ude00\","
 		" \"call_ns\":1, \"return_ns\":2, \"ok\":true, \"note\":\"x\", \"n\":-1.5e3 }\r\n"
 		"{\"op\":\"get\",\"key\":7,\"result\":null,\"call_ns\":3,\"return_ns\":4.0}\n"
 		"{\"op\":\"delete\",\"key\":\"k\",\"call_ns\":5}\n"
@@ -481,7 +507,8 @@ test_parse_errors(void **state)
 	} cases[] = {
 		{ "{\"op\":\"put\",\"key\":\"k\",\"value\":\"v\",\"call_ns\":1,\"return_ns\":2,}\n",
 		  "line 1" },
-		{ "\n{\"op\":\"put\",\"key\":\"k\",\"call_ns\":1,\"return_ns\":2}\n", "line 2: put" },
+		{ "\n{\"op\":\"put\",\"key\":\"k\",\"call_ns\":1,\"return_ns\":2}\n",
+		  "line 2: put" },
 		{ "{\"op\":\"get\",\"key\":\"k\",\"call_ns\":1,\"return_ns\":2,\"ok\":true}\n",
 		  "result" },
 		{ "{\"op\":\"cas\",\"key\":\"k\",\"value\":\"v\",\"call_ns\":1,\"return_ns\":2}\n",

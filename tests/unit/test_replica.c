@@ -516,6 +516,31 @@ static void test_memory_restart_recovers(void **state)
 	pxh_free(c);
 }
 
+/* Memory-mode recovery reads the responders' logs page by page (more slots than one
+ * message holds). */
+static void test_memory_recovery_pages(void **state)
+{
+	(void)state;
+	struct pxh_cluster *c = cluster(3, PX_MEMORY, 83);
+	uint8_t l = pxh_elect(c, 500);
+	uint64_t seq = 1;
+	for (int t = 0; t < 200; t++) {
+		struct cmdbuf b;
+		make_puts(&b, 1, seq, 1, 7);
+		seq += pxh_propose(c, l, b.refs, 1);
+		pxh_deliver_all(c, 10000);
+	}
+	run(c, 3);
+	assert_true(px_commit(pxh_replica(c, l)) >= 200);
+	uint8_t f = (uint8_t)((l + 1) % 3);
+	pxh_restart(c, f);
+	run(c, 30);
+	assert_int_equal(px_counters(pxh_replica(c, f))->recoveries_completed, 1);
+	assert_false(px_needs_state_transfer(pxh_replica(c, f)));
+	assert_converged(c, 3);
+	pxh_free(c);
+}
+
 /* Durable mode: acks wait for the persist notice; a restart reloads the journal. */
 static void test_durable_acks_wait(void **state)
 {
@@ -606,6 +631,7 @@ int main(void)
 		cmocka_unit_test(test_state_transfer_needed),
 		cmocka_unit_test(test_transfer_leadership),
 		cmocka_unit_test(test_memory_restart_recovers),
+		cmocka_unit_test(test_memory_recovery_pages),
 		cmocka_unit_test(test_durable_acks_wait),
 		cmocka_unit_test(test_no_leader_without_quorum),
 	};
