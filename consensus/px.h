@@ -183,6 +183,10 @@ struct px_out {
 	uint64_t persist_seq;
 	uint64_t persist_ballot;
 	uint64_t persist_lo, persist_hi;
+	/** The commit point to record with this request (every slot <= it is chosen). On
+	 *  restart the embedder rebuilds its state machine by applying its journal's slots
+	 *  up to the recorded commit point, then calls px_restore_applied(). */
+	uint64_t persist_commit;
 	/** Chosen slots now ready to apply, in order: [apply_lo, apply_hi]; empty if lo > hi.
 	 *  Read them with px_slot_value() and report progress with px_applied(). */
 	uint64_t apply_lo, apply_hi;
@@ -199,6 +203,7 @@ static inline void px_out_reset(struct px_out *out)
 	out->persist_ballot = 0;
 	out->persist_lo = 1;
 	out->persist_hi = 0;
+	out->persist_commit = 0;
 	out->apply_lo = 1;
 	out->apply_hi = 0;
 	out->role_changed = false;
@@ -259,6 +264,13 @@ struct px_replica *px_replica_init(const struct px_config *cfg, void *arena, siz
 int px_restore_promise(struct px_replica *r, uint64_t promised_ballot);
 int px_restore_slot(struct px_replica *r, uint64_t slot, uint64_t vballot,
 		    const uint8_t *value, uint32_t len);
+/**
+ * Durable mode restart: the embedder rebuilt its state machine by applying its journal
+ * up to `slot` (at most the last persist_commit it recorded). Call after
+ * px_restore_promise and before px_restore_slot; slots up to `slot` are then chosen,
+ * applied and no longer held. @return 0, or -EINVAL (wrong mode, or called late).
+ */
+int px_restore_applied(struct px_replica *r, uint64_t slot);
 
 /**
  * Proposes client commands (leader only). Each cmds[i] is an encoded command

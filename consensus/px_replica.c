@@ -113,6 +113,7 @@ struct px_replica {
 	uint64_t dirty_lo, dirty_hi; /**< slots changed since the in-flight request */
 	uint64_t durable_ack_hi;     /**< ack_hi covered by a confirmed request */
 	uint64_t durable_promised;
+	uint64_t commit_recorded;    /**< commit point sent with the last persist request */
 	uint64_t promise_pending[PX_REPLICAS_MAX]; /**< from-slot of a deferred PROMISE, 0 none */
 	uint8_t ack_pending;         /**< an ACCEPTED is owed to the leader once durable */
 
@@ -414,17 +415,40 @@ int px_restore_promise(struct px_replica *r, uint64_t promised_ballot)
 	return 0;
 }
 
+int px_restore_applied(struct px_replica *r, uint64_t slot)
+{
+	if (r->cfg.durability != PX_DURABLE || r->last != 0 || r->applied != 0)
+		return -EINVAL;
+	r->base = slot + 1;
+	r->commit = slot;
+	r->applied = slot;
+	r->apply_sent = slot;
+	r->ack_hi = slot;
+	r->durable_ack_hi = slot;
+	r->commit_recorded = slot;
+	r->last = slot;
+	return 0;
+}
+
 int px_restore_slot(struct px_replica *r, uint64_t slot, uint64_t vballot, const uint8_t *value,
 		    uint32_t len)
 {
 	if (r->cfg.durability != PX_DURABLE || slot == 0 || len > r->cfg.slot_bytes ||
 	    !px_batch_valid(value, len))
 		return -EINVAL;
-	/* A restarted replica has applied nothing: the window holds [1, window]. Slots
-	 * beyond it are left to catch-up (they stay safe: their votes are reported by the
-	 * other members of any quorum that chose them). */
-	if (slot >= r->base + r->cfg.window_slots)
-		return -EINVAL;
+	if (slot < r->base)
+		return 0; /* below a window a later slot already moved us to: chosen, applied */
+	if (slot >= r->base + r->cfg.window_slots) {
+		/* Before the crash every slot held was inside one window, and every slot below
+		 * that window was applied, hence chosen: dropping the lower ones loses no vote
+		 * that matters. But this replica can no longer rebuild its state machine from
+		 * slot 1 through its own window: it needs state transfer (docs/consistency.md). */
+		if (!r->state_transfer)
+			r->ctr.state_transfer_needed++;
+		r->state_transfer = 1;
+		bool ok = window_make_room(r, slot);
+		PX_ASSERT(ok);
+	}
 	struct px_slot *e = slot_claim(r, slot);
 	PX_ASSERT(e != NULL);
 	if (vballot >= e->vballot) {
@@ -458,7 +482,7 @@ static void persist_kick(struct px_replica *r, struct px_out *out)
 	if (memory_mode(r) || r->persist_inflight)
 		return;
 	if (!r->dirty_promise && r->dirty_lo > r->dirty_hi &&
-	    r->durable_ack_hi >= r->ack_hi)
+	    r->durable_ack_hi >= r->ack_hi && r->commit_recorded >= r->commit)
 		return;
 	r->persist_inflight = 1;
 	r->persist_seq++;
@@ -470,6 +494,8 @@ static void persist_kick(struct px_replica *r, struct px_out *out)
 	 * nothing left to write for them. */
 	out->persist_lo = r->dirty_lo < r->base ? r->base : r->dirty_lo;
 	out->persist_hi = r->dirty_hi;
+	out->persist_commit = r->commit;
+	r->commit_recorded = r->commit;
 	r->dirty_promise = 0;
 	r->dirty_lo = 1;
 	r->dirty_hi = 0;
@@ -687,7 +713,7 @@ static void on_prevote(struct px_replica *r, const struct px_msg *m, struct px_o
 
 static void on_prevote_reply(struct px_replica *r, const struct px_msg *m, struct px_out *out)
 {
-	if (r->role != PX_PRECANDIDATE || m->ballot != r->prevote_ballot) {
+	if (r->role != PX_PRECANDIDATE || m->ballot != r->prevote_ballot || r->state_transfer) {
 		out->dropped++;
 		r->ctr.drops[PX_DROP_WRONG_ROLE]++;
 		return;
@@ -790,8 +816,11 @@ static void send_promise_page(struct px_replica *r, uint8_t to, uint64_t from, u
 		return;
 	struct px_msg *m = msg_new(r, out, type, to);
 	m->nonce = nonce;
+	/* slot_lo echoes the request, so that the asker can tell a lost page from a
+	 * window that starts above what it asked for (slots below our base are chosen and
+	 * applied here, and are not sent). */
+	m->slot_lo = from;
 	uint64_t s = from < r->base ? r->base : from;
-	m->slot_lo = s;
 	uint32_t bytes = MSG_WIRE_OVERHEAD;
 	for (; s <= r->last; s++) {
 		struct px_slot *e = slot_get(r, s);
@@ -1150,7 +1179,7 @@ int px_transfer_leadership(struct px_replica *r, uint8_t target, struct px_out *
 static void on_timeout_now(struct px_replica *r, const struct px_msg *m, struct px_out *out)
 {
 	if (r->role != PX_FOLLOWER || m->ballot != r->promised ||
-	    px_ballot_node(r->promised) != m->from) {
+	    px_ballot_node(r->promised) != m->from || r->state_transfer) {
 		r->ctr.drops[PX_DROP_WRONG_ROLE]++;
 		out->dropped++;
 		return;
@@ -1440,6 +1469,12 @@ void px_tick(struct px_replica *r, struct px_out *out)
 		break;
 	case PX_FOLLOWER:
 	case PX_PRECANDIDATE:
+		/* A replica that cannot rebuild its state cannot lead: it only votes. */
+		if (r->state_transfer) {
+			if (r->role == PX_PRECANDIDATE)
+				become_follower(r, out);
+			break;
+		}
 		if (++r->election_elapsed >= r->election_timeout) {
 			if (r->role == PX_FOLLOWER)
 				r->leader = PX_NODE_NONE;

@@ -2,13 +2,21 @@
  * pw_kv: a replicated key-value store (encodings in pw_kv.h).
  *
  * Memory, all in the arena:
- *   - index[cap]: open-addressing buckets {low 32 bits of the key hash, entry}, linear
- *     probing, cap = next power of two >= 2 * max_keys (load <= 1/2, so there is
- *     always an empty bucket and every probe ends), backward-shift deletion;
+ *   - index[cap]: open-addressing buckets {32-bit key hash, entry}, linear probing,
+ *     cap = next power of two >= 2 * max_keys (load <= 1/2, so there is always an empty
+ *     bucket and every probe ends), backward-shift deletion. The hash's top bits pick
+ *     the home bucket; all 32 rule out most non-matching keys without reading an entry;
  *   - entries[max_keys]: fixed-stride records holding the key and the value inline.
  * Entries are handed out 0, 1, 2, ... and then from a free list of deleted ones.
  * Where an entry lives is invisible from outside (replies and hash() depend only on
  * the contents), so replicas that placed entries differently still agree.
+ *
+ * Short keys (up to SHORT_KEY_BYTES, the common case) take a faster road: the key is
+ * read as two little-endian words, zero-padded, with loads that stay inside the key;
+ * the index hash is two multiplies of those words; and a stored short key is kept
+ * zero-padded to 16 bytes, so matching one is two word compares, not a memcmp call.
+ * PUT, by far the most frequent command, is recognised straight from its header and
+ * runs without the general decoder. Neither changes what any command does.
  *
  * Every command is validated before anything changes; a rejected one changes nothing.
  */
@@ -21,19 +29,25 @@
 
 #define ENTRY_NIL UINT32_MAX
 #define HASH_MUL 0x9e3779b97f4a7c15ull
+/* A second odd multiplier (xxhash's PRIME64_2) for the short-key hash's second word. */
+#define HASH_MUL2 0xc2b2ae3d27d4eb4full
 
-/** One stored key and value; the key is at data[0], the value at data[max_key_bytes]. */
+/** Keys of at most this many bytes are short: compared and hashed as two words. */
+#define SHORT_KEY_BYTES 16u
+
+/** One stored key and value; the key is at data[0], the value at data[key_room]. */
 struct kv_entry {
 	/** In use: the value's length. Free: the next free entry (ENTRY_NIL ends). */
 	uint32_t value_len;
 	uint32_t key_len;
+	/** A short key is followed by zeros up to SHORT_KEY_BYTES (so it reads as two
+	 *  whole words); a longer one fills key_len bytes. Then the value. 8-aligned. */
 	uint8_t data[];
 };
 
 /** One index bucket. entry == ENTRY_NIL: empty. */
 struct kv_bucket {
-	uint32_t hash32;   /* low 32 bits of the key hash: picks the home bucket, and
-	                    * rules out most non-matching keys without reading the entry */
+	uint32_t hash32;   /* the key's 32-bit hash: home bucket = hash32 >> home_shift */
 	uint32_t entry;
 };
 
@@ -42,10 +56,13 @@ struct pw_kv {
 	uint32_t max_key_bytes;
 	uint32_t max_value_bytes;
 	uint32_t stride;       /**< bytes per entry, a multiple of 8 */
+	uint32_t key_room;     /**< bytes before an entry's value: >= 16, a multiple of 8 */
+	uint32_t short_key_max; /**< min(max_key_bytes, SHORT_KEY_BYTES) */
 	uint32_t n_keys;       /**< Invariant: n_keys <= max_keys */
 	uint32_t n_fresh;      /**< entries [n_fresh, max_keys) were never used */
 	uint32_t free_head;    /**< deleted entries, linked through value_len */
 	uint32_t index_mask;
+	uint32_t home_shift;   /**< 32 - log2(index buckets) */
 	struct kv_bucket *index;
 	uint8_t *entries;
 };
@@ -69,6 +86,14 @@ static inline uint32_t ld32(const uint8_t *p)
 	return le32toh(v);
 }
 
+static inline uint64_t ld64(const uint8_t *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return le64toh(v);
+}
+
 static inline void st16(uint8_t *p, uint16_t v)
 {
 	v = htole16(v);
@@ -79,6 +104,68 @@ static inline void st32(uint8_t *p, uint32_t v)
 {
 	v = htole32(v);
 	memcpy(p, &v, sizeof(v));
+}
+
+static inline void st64(uint8_t *p, uint64_t v)
+{
+	v = htole64(v);
+	memcpy(p, &v, sizeof(v));
+}
+
+/**
+ * The n <= 8 bytes at p as a little-endian word, zero-padded; reads only p[0, n).
+ * Overlapping loads (the first and last 4 bytes, or the first, middle and last byte)
+ * instead of a byte loop or a variable-length memcpy, which is a library call.
+ */
+static inline uint64_t ld_upto8(const uint8_t *p, uint32_t n)
+{
+	assert(n <= 8);
+	if (n >= 4)
+		return ld32(p) | (uint64_t)ld32(p + n - 4) << (8 * (n - 4));
+	if (n == 0)
+		return 0;
+	return p[0] | (uint64_t)p[n / 2] << (8 * (n / 2)) | (uint64_t)p[n - 1] << (8 * (n - 1));
+}
+
+/** A short key (n <= 16) as two little-endian words, zero-padded; reads only p[0, n). */
+static inline void short_key_words(const uint8_t *p, uint32_t n, uint64_t *w0, uint64_t *w1)
+{
+	assert(n <= SHORT_KEY_BYTES);
+	if (n > 8) {
+		*w0 = ld64(p);
+		/* The last 8 bytes, less the (16 - n) that belong to w0. */
+		*w1 = ld64(p + n - 8) >> (8 * (16 - n));
+	} else {
+		*w0 = ld_upto8(p, n);
+		*w1 = 0;
+	}
+}
+
+/** memcpy, with n <= 16 done inline by overlapping loads and stores. */
+static inline void copy_bytes(uint8_t *dst, const uint8_t *src, uint32_t n)
+{
+	uint64_t x, y;
+	uint32_t u, v;
+
+	if (n == 0)
+		return;
+	if (n > 16) {
+		memcpy(dst, src, n);
+	} else if (n >= 8) {
+		memcpy(&x, src, 8);
+		memcpy(&y, src + n - 8, 8);
+		memcpy(dst, &x, 8);
+		memcpy(dst + n - 8, &y, 8);
+	} else if (n >= 4) {
+		memcpy(&u, src, 4);
+		memcpy(&v, src + n - 4, 4);
+		memcpy(dst, &u, 4);
+		memcpy(dst + n - 4, &v, 4);
+	} else {
+		dst[0] = src[0];
+		dst[n / 2] = src[n / 2];
+		dst[n - 1] = src[n - 1];
+	}
 }
 
 /* murmur3's fmix64. */
@@ -95,27 +182,35 @@ static inline uint64_t mix64(uint64_t k)
 /** Continues h over (len, bytes), 8 bytes per step; deterministic on any host. */
 static uint64_t hash_words(uint64_t h, const uint8_t *p, uint32_t len)
 {
-	uint64_t w;
 	uint32_t i;
 
 	h = (h ^ len) * HASH_MUL;
 	for (i = 0; i + 8 <= len; i += 8) {
-		memcpy(&w, p + i, 8);
-		h = (h ^ le64toh(w)) * HASH_MUL;
+		h = (h ^ ld64(p + i)) * HASH_MUL;
 		h ^= h >> 29;
 	}
 	if (i < len) {
-		w = 0;
-		memcpy(&w, p + i, len - i);
-		h = (h ^ le64toh(w)) * HASH_MUL;
+		h = (h ^ ld_upto8(p + i, len - i)) * HASH_MUL;
 		h ^= h >> 29;
 	}
 	return h;
 }
 
-static inline uint64_t key_hash(const uint8_t *key, uint32_t klen)
+/* The index hash of a short key: one multiply per word, the products XORed, and their
+ * top 32 bits kept, which every bit of both words reaches (Fibonacci hashing, Knuth
+ * 6.4); the home bucket is the top bits of those. Two multiplies rather than a full
+ * finalizer (fmix64) because this runs on every command; it spreads counters, ASCII
+ * and random keys. Not keyed, like every hash that replicas must share: clients that
+ * choose colliding keys on purpose lengthen probe runs (bounded by the index size),
+ * nothing more. */
+static inline uint32_t short_key_hash32(uint64_t w0, uint64_t w1, uint32_t klen)
 {
-	return mix64(hash_words(0x6b76u, key, klen));
+	return (uint32_t)((w0 * HASH_MUL ^ (w1 ^ klen) * HASH_MUL2) >> 32);
+}
+
+static inline uint32_t long_key_hash32(const uint8_t *key, uint32_t klen)
+{
+	return (uint32_t)(mix64(hash_words(0x6b76u, key, klen)) >> 32);
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -126,10 +221,17 @@ static inline size_t align64(size_t n)
 	return (n + 63u) & ~(size_t)63u;
 }
 
+static uint32_t key_room(uint32_t max_key_bytes)
+{
+	uint32_t room = (max_key_bytes + 7u) & ~7u;
+
+	return room < SHORT_KEY_BYTES ? SHORT_KEY_BYTES : room;
+}
+
 static uint32_t entry_stride(uint32_t max_key_bytes, uint32_t max_value_bytes)
 {
-	return (uint32_t)((sizeof(struct kv_entry) + max_key_bytes + max_value_bytes + 7u) &
-			  ~7u);
+	return (uint32_t)((sizeof(struct kv_entry) + key_room(max_key_bytes) +
+			   max_value_bytes + 7u) & ~7u);
 }
 
 static uint32_t index_buckets(uint32_t max_keys)
@@ -143,6 +245,8 @@ static uint32_t index_buckets(uint32_t max_keys)
 }
 
 _Static_assert(PW_KV_KEYS_MAX <= (UINT32_MAX >> 2), "index size fits a u32");
+_Static_assert(sizeof(struct kv_entry) % 8 == 0, "entry data is 8-aligned");
+_Static_assert(SHORT_KEY_BYTES == 16, "a short key is two words");
 
 static bool config_ok(uint32_t max_keys, uint32_t max_key_bytes, uint32_t max_value_bytes)
 {
@@ -189,10 +293,14 @@ struct pw_kv *pw_kv_init(uint32_t max_keys, uint32_t max_key_bytes, uint32_t max
 	kv->max_key_bytes = max_key_bytes;
 	kv->max_value_bytes = max_value_bytes;
 	kv->stride = entry_stride(max_key_bytes, max_value_bytes);
+	kv->key_room = key_room(max_key_bytes);
+	kv->short_key_max = max_key_bytes < SHORT_KEY_BYTES ? max_key_bytes : SHORT_KEY_BYTES;
 	kv->n_keys = 0;
 	kv->n_fresh = 0;
 	kv->free_head = ENTRY_NIL;
 	kv->index_mask = buckets - 1;
+	/* buckets is 2^k with 1 <= k <= 25 (max_keys >= 1 gives at least 2 buckets). */
+	kv->home_shift = 32u - (uint32_t)__builtin_ctz(buckets);
 	for (i = 0; i < buckets; i++) {
 		kv->index[i].hash32 = 0;
 		kv->index[i].entry = ENTRY_NIL;
@@ -208,32 +316,96 @@ static inline struct kv_entry *entry_at(const struct pw_kv *kv, uint32_t e)
 
 static inline uint8_t *entry_value(const struct pw_kv *kv, struct kv_entry *en)
 {
-	return en->data + kv->max_key_bytes;
+	return en->data + kv->key_room;
 }
 
 /* ---------------------------------------------------------------------------------- */
 /* Index                                                                               */
 
-/** The bucket holding key, or the empty bucket where it would go. */
-static uint32_t index_probe(const struct pw_kv *kv, uint32_t h32, const uint8_t *key,
-			    uint32_t klen)
-{
-	const struct kv_bucket *bk;
-	const struct kv_entry *en;
-	uint32_t b = h32 & kv->index_mask;
+/** A key as the index sees it. Short keys (len <= short_key_max) carry their words. */
+struct kv_key {
+	const uint8_t *p;
+	uint32_t len;
+	uint32_t hash32;
+	uint64_t w0, w1;      /* short keys only: the key, zero-padded to 16 bytes */
+};
 
+static inline void key_make_short(struct kv_key *k, const uint8_t *p, uint32_t len)
+{
+	k->p = p;
+	k->len = len;
+	short_key_words(p, len, &k->w0, &k->w1);
+	k->hash32 = short_key_hash32(k->w0, k->w1, len);
+}
+
+static void key_make(const struct pw_kv *kv, struct kv_key *k, const uint8_t *p, uint32_t len)
+{
+	if (len <= kv->short_key_max) {
+		key_make_short(k, p, len);
+	} else {
+		k->p = p;
+		k->len = len;
+		k->hash32 = long_key_hash32(p, len);
+		k->w0 = 0;
+		k->w1 = 0;
+	}
+}
+
+/** The bucket holding the short key (w0, w1, klen) of hash h32, or the empty bucket
+ *  where it would go. A stored key matches iff its length and both padded words do;
+ *  for klen <= 8 (wide false) the second word is zero in both, so it is not read. */
+static inline __attribute__((always_inline)) uint32_t
+probe_short(const struct pw_kv *kv, uint32_t h32, uint64_t w0, uint64_t w1, uint32_t klen,
+	    bool wide)
+{
+	const struct kv_bucket *index = kv->index;
+	const struct kv_entry *en;
+	uint32_t b = h32 >> kv->home_shift, e;
+
+	/* klen <= short_key_max: the callers' condition for taking this road. */
+	assert(wide || (klen <= 8 && w1 == 0));
 	/* Ends: the load is at most 1/2, so an empty bucket exists. */
 	for (;;) {
-		bk = &kv->index[b];
-		if (bk->entry == ENTRY_NIL)
+		e = index[b].entry;
+		if (e == ENTRY_NIL)
 			return b;
-		if (bk->hash32 == h32) {
-			en = entry_at(kv, bk->entry);
+		if (index[b].hash32 == h32) {
+			en = entry_at(kv, e);
+			if (en->key_len == klen && ld64(en->data) == w0 &&
+			    (!wide || ld64(en->data + 8) == w1))
+				return b;
+		}
+		b = (b + 1) & kv->index_mask;
+	}
+}
+
+/** The same for a key longer than short_key_max: the stored bytes are compared. */
+static uint32_t probe_long(const struct pw_kv *kv, uint32_t h32, const uint8_t *key,
+			   uint32_t klen)
+{
+	const struct kv_entry *en;
+	uint32_t b = h32 >> kv->home_shift, e;
+
+	assert(klen > kv->short_key_max);
+	for (;;) {
+		e = kv->index[b].entry;
+		if (e == ENTRY_NIL)
+			return b;
+		if (kv->index[b].hash32 == h32) {
+			en = entry_at(kv, e);
 			if (en->key_len == klen && memcmp(en->data, key, klen) == 0)
 				return b;
 		}
 		b = (b + 1) & kv->index_mask;
 	}
+}
+
+/** The bucket holding key k, or the empty bucket where it would go. */
+static uint32_t index_probe(const struct pw_kv *kv, const struct kv_key *k)
+{
+	if (k->len <= kv->short_key_max)
+		return probe_short(kv, k->hash32, k->w0, k->w1, k->len, true);
+	return probe_long(kv, k->hash32, k->p, k->len);
 }
 
 /** Empties bucket b and shifts later members of its cluster back (Knuth 6.4 R). */
@@ -243,7 +415,7 @@ static void index_remove(struct pw_kv *kv, uint32_t b)
 	uint32_t hole = b, i = (b + 1) & mask, home;
 
 	while (kv->index[i].entry != ENTRY_NIL) {
-		home = kv->index[i].hash32 & mask;
+		home = kv->index[i].hash32 >> kv->home_shift;
 		/* i's entry may fill the hole iff the hole lies on its probe path [home, i]. */
 		if (((i - home) & mask) >= ((i - hole) & mask)) {
 			kv->index[hole] = kv->index[i];
@@ -255,14 +427,16 @@ static void index_remove(struct pw_kv *kv, uint32_t b)
 	kv->index[hole].hash32 = 0;
 }
 
-/** Stores a new key at empty bucket b. The caller checked n_keys < max_keys. */
-static void kv_insert(struct pw_kv *kv, uint32_t b, uint32_t h32, const struct pw_kv_cmd *c)
+/** Stores key k with a value at empty bucket b. The caller checked n_keys < max_keys. */
+static void kv_insert(struct pw_kv *kv, uint32_t b, const struct kv_key *k,
+		      const uint8_t *value, uint32_t value_len)
 {
 	struct kv_entry *en;
 	uint32_t e;
 
 	assert(kv->n_keys < kv->max_keys);
 	assert(kv->index[b].entry == ENTRY_NIL);
+	assert(value_len <= kv->max_value_bytes);
 	if (kv->free_head != ENTRY_NIL) {
 		e = kv->free_head;
 		kv->free_head = entry_at(kv, e)->value_len;
@@ -271,12 +445,17 @@ static void kv_insert(struct pw_kv *kv, uint32_t b, uint32_t h32, const struct p
 		e = kv->n_fresh++;
 	}
 	en = entry_at(kv, e);
-	en->key_len = c->key_len;
-	en->value_len = c->value_len;
-	memcpy(en->data, c->key, c->key_len);
-	if (c->value_len != 0)
-		memcpy(entry_value(kv, en), c->value, c->value_len);
-	kv->index[b].hash32 = h32;
+	en->key_len = k->len;
+	en->value_len = value_len;
+	if (k->len <= kv->short_key_max) {
+		st64(en->data, k->w0);
+		st64(en->data + 8, k->w1);
+	} else {
+		assert(k->len <= kv->key_room);
+		memcpy(en->data, k->p, k->len);
+	}
+	copy_bytes(entry_value(kv, en), value, value_len);
+	kv->index[b].hash32 = k->hash32;
 	kv->index[b].entry = e;
 	kv->n_keys++;
 }
@@ -336,12 +515,19 @@ int pw_kv_decode_cmd(const uint8_t *cmd, uint32_t len, struct pw_kv_cmd *c)
 	return 0;
 }
 
+/** A reply with no value: result, then value_len 0. */
+static inline uint32_t put_reply_empty(uint8_t *reply, uint8_t result)
+{
+	reply[0] = result;
+	st32(reply + 1, 0);
+	return PW_KV_REPLY_HDR_BYTES;
+}
+
 static uint32_t put_reply(uint8_t *reply, uint8_t result, const uint8_t *value, uint32_t vlen)
 {
 	reply[0] = result;
 	st32(reply + 1, vlen);
-	if (vlen != 0)
-		memcpy(reply + PW_KV_REPLY_HDR_BYTES, value, vlen);
+	copy_bytes(reply + PW_KV_REPLY_HDR_BYTES, value, vlen);
 	return PW_KV_REPLY_HDR_BYTES + vlen;
 }
 
@@ -352,20 +538,39 @@ static bool within_limits(const struct pw_kv *kv, const struct pw_kv_cmd *c)
 	return c->expect == NULL || c->expect_len <= kv->max_value_bytes;
 }
 
-/** CAS on a key found at bucket b (ENTRY_NIL entry: absent). */
-static uint32_t kv_cas(struct pw_kv *kv, uint32_t b, uint32_t h32, const struct pw_kv_cmd *c,
-		       uint8_t *reply)
+/** PUT of key k (validated, within limits) found at bucket b (ENTRY_NIL: absent). */
+static inline uint32_t kv_put(struct pw_kv *kv, uint32_t b, const struct kv_key *k,
+			      const uint8_t *value, uint32_t vlen, uint8_t *reply)
+{
+	struct kv_entry *en;
+	uint32_t e = kv->index[b].entry;
+
+	if (e == ENTRY_NIL) {
+		if (kv->n_keys == kv->max_keys)
+			return put_reply_empty(reply, PW_KV_R_FULL);
+		kv_insert(kv, b, k, value, vlen);
+	} else {
+		en = entry_at(kv, e);
+		en->value_len = vlen;
+		copy_bytes(entry_value(kv, en), value, vlen);
+	}
+	return put_reply_empty(reply, PW_KV_R_OK);
+}
+
+/** CAS on key k found at bucket b (ENTRY_NIL entry: absent). */
+static uint32_t kv_cas(struct pw_kv *kv, uint32_t b, const struct kv_key *k,
+		       const struct pw_kv_cmd *c, uint8_t *reply)
 {
 	struct kv_entry *en;
 	uint8_t *val;
 
 	if (kv->index[b].entry == ENTRY_NIL) {
 		if (c->expect != NULL)
-			return put_reply(reply, PW_KV_R_NOT_FOUND, NULL, 0);
+			return put_reply_empty(reply, PW_KV_R_NOT_FOUND);
 		if (kv->n_keys == kv->max_keys)
-			return put_reply(reply, PW_KV_R_FULL, NULL, 0);
-		kv_insert(kv, b, h32, c);
-		return put_reply(reply, PW_KV_R_OK, NULL, 0);
+			return put_reply_empty(reply, PW_KV_R_FULL);
+		kv_insert(kv, b, k, c->value, c->value_len);
+		return put_reply_empty(reply, PW_KV_R_OK);
 	}
 	en = entry_at(kv, kv->index[b].entry);
 	val = entry_value(kv, en);
@@ -373,63 +578,125 @@ static uint32_t kv_cas(struct pw_kv *kv, uint32_t b, uint32_t h32, const struct 
 	    memcmp(val, c->expect, c->expect_len) != 0)
 		return put_reply(reply, PW_KV_R_CAS_MISMATCH, val, en->value_len);
 	en->value_len = c->value_len;
-	if (c->value_len != 0)
-		memcpy(val, c->value, c->value_len);
-	return put_reply(reply, PW_KV_R_OK, NULL, 0);
+	copy_bytes(val, c->value, c->value_len);
+	return put_reply_empty(reply, PW_KV_R_OK);
+}
+
+/** Every command but a short-key PUT: the general decoder, then the op. */
+static uint32_t kv_apply_general(struct pw_kv *kv, const uint8_t *cmd, uint32_t len,
+				 uint8_t *reply, uint8_t *status)
+{
+	struct pw_kv_cmd c;
+	struct kv_entry *en;
+	struct kv_key k;
+	uint32_t b;
+
+	if (pw_kv_decode_cmd(cmd, len, &c) != 0 || !within_limits(kv, &c)) {
+		*status = PX_BAD_COMMAND;
+		return put_reply_empty(reply, PW_KV_R_BAD);
+	}
+	*status = PX_OK;
+	key_make(kv, &k, c.key, c.key_len);
+	b = index_probe(kv, &k);
+
+	switch (c.op) {
+	case PW_KV_PUT:
+		return kv_put(kv, b, &k, c.value, c.value_len, reply);
+	case PW_KV_GET:
+		if (kv->index[b].entry == ENTRY_NIL)
+			return put_reply_empty(reply, PW_KV_R_NOT_FOUND);
+		en = entry_at(kv, kv->index[b].entry);
+		return put_reply(reply, PW_KV_R_OK, entry_value(kv, en), en->value_len);
+	case PW_KV_DEL:
+		if (kv->index[b].entry == ENTRY_NIL)
+			return put_reply_empty(reply, PW_KV_R_NOT_FOUND);
+		kv_delete(kv, b);
+		return put_reply_empty(reply, PW_KV_R_OK);
+	case PW_KV_CAS:
+		return kv_cas(kv, b, &k, &c, reply);
+	default:
+		/* pw_kv_decode_cmd accepted only the four ops above. */
+		assert(!"unreachable op");
+		return 0;
+	}
+}
+
+/** A short-key PUT whose key is absent (bucket b is empty): kept out of the fast path.
+ *  Status PX_OK is already set; the reply is OK, or FULL when the table is. */
+static __attribute__((noinline)) uint32_t
+put_new_short(struct pw_kv *kv, uint32_t b, const uint8_t *key, uint32_t klen,
+	      uint32_t vlen, uint8_t *reply)
+{
+	struct kv_key k;
+
+	key_make_short(&k, key, klen);
+	assert(kv->index[b].entry == ENTRY_NIL);
+	return kv_put(kv, b, &k, key + klen, vlen, reply);
+}
+
+static __attribute__((noinline)) uint32_t
+apply_general(struct pw_kv *kv, const uint8_t *cmd, uint32_t len, uint8_t *reply,
+	      uint8_t *status)
+{
+	return kv_apply_general(kv, cmd, len, reply, status);
+}
+
+/** The rest of a validated short-key PUT, whose reply is already written: wide false
+ *  for keys of up to 8 bytes (one word), true for 9 to 16. */
+static inline __attribute__((always_inline)) uint32_t
+put_short(struct pw_kv *kv, const uint8_t *key, uint32_t klen, uint32_t vlen, uint8_t *reply,
+	  bool wide)
+{
+	struct kv_entry *en;
+	uint32_t h32, b, e;
+	uint64_t w0, w1;
+
+	short_key_words(key, klen, &w0, &w1);
+	h32 = short_key_hash32(w0, w1, klen);
+	b = probe_short(kv, h32, w0, w1, klen, wide);
+	e = kv->index[b].entry;
+	if (e == ENTRY_NIL)
+		return put_new_short(kv, b, key, klen, vlen, reply);
+	en = entry_at(kv, e);
+	en->value_len = vlen;
+	copy_bytes(entry_value(kv, en), key + klen, vlen);
+	return PW_KV_REPLY_HDR_BYTES;
 }
 
 uint32_t pw_kv_apply(void *ctx, const uint8_t *cmd, uint32_t len, uint8_t *reply,
 		     uint32_t cap, uint8_t *status)
 {
 	struct pw_kv *kv = ctx;
-	struct pw_kv_cmd c;
-	struct kv_entry *en;
-	uint32_t h32, b;
+	const uint8_t *key;
+	uint32_t hdr, klen, vlen;
 
+	/* Every path writes reply and status: a NULL one faults there, no assert needed. */
 	assert(kv != NULL);
-	assert(reply != NULL);
-	assert(status != NULL);
 	/* The caller's contract (the applier passes PX_REPLY_BYTES_MAX), not input. */
 	assert(cap >= PW_KV_REPLY_HDR_BYTES + kv->max_value_bytes);
 
-	if (pw_kv_decode_cmd(cmd, len, &c) != 0 || !within_limits(kv, &c)) {
-		*status = PX_BAD_COMMAND;
-		return put_reply(reply, PW_KV_R_BAD, NULL, 0);
-	}
-	*status = PX_OK;
-	h32 = (uint32_t)key_hash(c.key, c.key_len);
-	b = index_probe(kv, h32, c.key, c.key_len);
+	/* A well-formed PUT of a short key within this store's limits: op PUT, reserved 0,
+	 * no expect, lengths that add up. The same checks pw_kv_decode_cmd and
+	 * within_limits make for a PUT, on the header read as three words. */
+	if (cmd == NULL || len < PW_KV_CMD_HDR_BYTES)
+		return apply_general(kv, cmd, len, reply, status);
+	hdr = ld32(cmd);
+	klen = (hdr >> 8) & 0xffu;
+	vlen = ld32(cmd + 4);
+	if ((hdr & 0xffff00ffu) != PW_KV_PUT || ld32(cmd + 8) != 0 ||
+	    klen > kv->short_key_max || vlen > kv->max_value_bytes ||
+	    PW_KV_CMD_HDR_BYTES + klen + vlen != len)
+		return apply_general(kv, cmd, len, reply, status);
 
-	switch (c.op) {
-	case PW_KV_PUT:
-		if (kv->index[b].entry == ENTRY_NIL) {
-			if (kv->n_keys == kv->max_keys)
-				return put_reply(reply, PW_KV_R_FULL, NULL, 0);
-			kv_insert(kv, b, h32, &c);
-		} else {
-			en = entry_at(kv, kv->index[b].entry);
-			en->value_len = c.value_len;
-			if (c.value_len != 0)
-				memcpy(entry_value(kv, en), c.value, c.value_len);
-		}
-		return put_reply(reply, PW_KV_R_OK, NULL, 0);
-	case PW_KV_GET:
-		if (kv->index[b].entry == ENTRY_NIL)
-			return put_reply(reply, PW_KV_R_NOT_FOUND, NULL, 0);
-		en = entry_at(kv, kv->index[b].entry);
-		return put_reply(reply, PW_KV_R_OK, entry_value(kv, en), en->value_len);
-	case PW_KV_DEL:
-		if (kv->index[b].entry == ENTRY_NIL)
-			return put_reply(reply, PW_KV_R_NOT_FOUND, NULL, 0);
-		kv_delete(kv, b);
-		return put_reply(reply, PW_KV_R_OK, NULL, 0);
-	case PW_KV_CAS:
-		return kv_cas(kv, b, h32, &c, reply);
-	default:
-		/* pw_kv_decode_cmd accepted only the four ops above. */
-		assert(!"unreachable op");
-		return 0;
-	}
+	/* A PUT answers OK unless its key is new and the table full, which put_new_short
+	 * answers anew. Written first, so reply and status need no register below. */
+	*status = PX_OK;
+	put_reply_empty(reply, PW_KV_R_OK);
+
+	key = cmd + PW_KV_CMD_HDR_BYTES;
+	if (klen <= 8)
+		return put_short(kv, key, klen, vlen, reply, false);
+	return put_short(kv, key, klen, vlen, reply, true);
 }
 
 uint64_t pw_kv_hash(const void *ctx)
@@ -471,12 +738,13 @@ bool pw_kv_get_direct(const struct pw_kv *kv, const void *key, uint8_t key_len,
 		      const uint8_t **value, uint32_t *value_len)
 {
 	struct kv_entry *en;
-	uint32_t h32, b;
+	struct kv_key k;
+	uint32_t b;
 
 	assert(kv != NULL);
 	assert(key != NULL || key_len == 0);
-	h32 = (uint32_t)key_hash(key, key_len);
-	b = index_probe(kv, h32, key, key_len);
+	key_make(kv, &k, key, key_len);
+	b = index_probe(kv, &k);
 	if (kv->index[b].entry == ENTRY_NIL)
 		return false;
 	en = entry_at(kv, kv->index[b].entry);

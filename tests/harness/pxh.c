@@ -10,12 +10,21 @@
 #include "pw_kv.h"
 #include "pxh.h"
 
+/* The journal of a durable-mode node: every accepted slot ever written (by slot, the
+ * latest write wins), the promise, and the last recorded commit point. Grows as needed:
+ * this is a test harness, not the data plane. */
+struct pxh_rec {
+	uint64_t vballot;
+	uint32_t len;
+	uint8_t *value;   /* NULL: never written */
+};
+
 struct pxh_disk {
 	uint64_t promised;
-	uint64_t *vballot;   /* per ring index */
-	uint64_t *slot;
-	uint32_t *len;
-	uint8_t *values;
+	uint64_t commit;
+	uint64_t hi;         /* highest slot written */
+	uint64_t cap;
+	struct pxh_rec *recs; /* indexed by slot */
 };
 
 struct pxh_node {
@@ -99,11 +108,6 @@ static void node_boot(struct pxh_cluster *c, uint8_t i, bool restarted)
 		nd->kv_arena = xcalloc(1, nd->kv_len);
 		nd->apply_len = px_applier_arena_bytes(1024);
 		nd->apply_arena = xcalloc(1, nd->apply_len);
-		size_t w = cfg->window_slots;
-		nd->disk.vballot = xcalloc(w, sizeof(uint64_t));
-		nd->disk.slot = xcalloc(w, sizeof(uint64_t));
-		nd->disk.len = xcalloc(w, sizeof(uint32_t));
-		nd->disk.values = xcalloc(w, cfg->slot_bytes);
 	}
 	nd->r = px_replica_init(cfg, nd->arena, nd->arena_len);
 	if (nd->r == NULL) {
@@ -118,13 +122,22 @@ static void node_boot(struct pxh_cluster *c, uint8_t i, bool restarted)
 	if (nd->a == NULL)
 		abort();
 	if (c->o.durability == PX_DURABLE && restarted) {
-		px_restore_promise(nd->r, nd->disk.promised);
-		for (uint32_t k = 0; k < cfg->window_slots; k++) {
-			if (nd->disk.slot[k] == 0)
-				continue;
-			px_restore_slot(nd->r, nd->disk.slot[k], nd->disk.vballot[k],
-					nd->disk.values + (size_t)k * cfg->slot_bytes,
-					nd->disk.len[k]);
+		/* Rebuild the state machine from the journal's chosen prefix, then hand the
+		 * replica its promise and the votes above it. */
+		struct pxh_disk *d = &nd->disk;
+		uint64_t applied = 0;
+		for (uint64_t s = 1; s <= d->commit && s <= d->hi && d->recs[s].value; s++) {
+			px_apply_slot(nd->a, s, d->recs[s].value, d->recs[s].len, &c->aout);
+			applied = s;
+		}
+		px_restore_promise(nd->r, d->promised);
+		if (applied > 0 && px_restore_applied(nd->r, applied) != 0)
+			abort();
+		for (uint64_t s = applied + 1; s <= d->hi; s++) {
+			if (d->recs[s].value != NULL &&
+			    px_restore_slot(nd->r, s, d->recs[s].vballot, d->recs[s].value,
+					    d->recs[s].len) != 0)
+				abort();
 		}
 	}
 	nd->persist_pending = 0;
@@ -154,10 +167,9 @@ void pxh_free(struct pxh_cluster *c)
 		free(nd->arena);
 		free(nd->kv_arena);
 		free(nd->apply_arena);
-		free(nd->disk.vballot);
-		free(nd->disk.slot);
-		free(nd->disk.len);
-		free(nd->disk.values);
+		for (uint64_t k = 0; k < nd->disk.cap; k++)
+			free(nd->disk.recs[k].value);
+		free(nd->disk.recs);
 	}
 	free(c->q);
 	free(c->free_bufs);
@@ -244,19 +256,35 @@ static void apply_range(struct pxh_cluster *c, uint8_t i, uint64_t lo, uint64_t 
 static void disk_write(struct pxh_cluster *c, uint8_t i, const struct px_out *out)
 {
 	struct pxh_node *nd = &c->nodes[i];
-	nd->disk.promised = out->persist_ballot;
+	struct pxh_disk *d = &nd->disk;
+	d->promised = out->persist_ballot;
+	if (out->persist_commit > d->commit)
+		d->commit = out->persist_commit;
 	for (uint64_t s = out->persist_lo; s <= out->persist_hi; s++) {
 		uint64_t vb;
 		bool chosen;
 		const uint8_t *v;
 		uint32_t len;
-		if (!px_slot_peek(nd->r, s, &vb, &chosen, &v, &len))
+		if (!px_slot_peek(nd->r, s, &vb, &chosen, &v, &len) || vb == 0)
 			continue;
-		uint32_t k = (uint32_t)(s & (nd->cfg.window_slots - 1));
-		nd->disk.slot[k] = s;
-		nd->disk.vballot[k] = vb;
-		nd->disk.len[k] = len;
-		memcpy(nd->disk.values + (size_t)k * nd->cfg.slot_bytes, v, len);
+		if (s >= d->cap) {
+			uint64_t ncap = d->cap ? d->cap : 1024;
+			while (ncap <= s)
+				ncap *= 2;
+			d->recs = realloc(d->recs, ncap * sizeof(*d->recs));
+			if (d->recs == NULL)
+				abort();
+			memset(d->recs + d->cap, 0, (ncap - d->cap) * sizeof(*d->recs));
+			d->cap = ncap;
+		}
+		struct pxh_rec *rec = &d->recs[s];
+		if (rec->value == NULL)
+			rec->value = xcalloc(1, nd->cfg.slot_bytes);
+		memcpy(rec->value, v, len);
+		rec->len = len;
+		rec->vballot = vb;
+		if (s > d->hi)
+			d->hi = s;
 	}
 }
 
@@ -443,11 +471,7 @@ void pxh_crash(struct pxh_cluster *c, uint8_t i)
 	struct pxh_node *nd = &c->nodes[i];
 	nd->up = false;
 	nd->persist_pending = 0;
-	if (c->o.durability == PX_MEMORY) {
-		/* Nothing survives; memory mode keeps no disk. */
-		memset(nd->disk.slot, 0, sizeof(uint64_t) * nd->cfg.window_slots);
-		nd->disk.promised = 0;
-	}
+	/* Memory mode keeps no disk (nothing was ever written to it). */
 }
 
 void pxh_restart(struct pxh_cluster *c, uint8_t i)

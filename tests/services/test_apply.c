@@ -570,6 +570,59 @@ static void test_full_out_cuts_reply_cache_keeps_it(void **state)
 	rig_free(r);
 }
 
+/* Short replies (<= 16 bytes take a fixed-size copy) are cut like long ones when out is
+ * nearly full, duplicates included, and never write past out's buffer. */
+static void test_nearly_full_out_cuts_short_replies(void **state)
+{
+	enum { BIG = PX_APPLY_OUT_BYTES / PX_REPLY_BYTES_MAX - 1 };
+	struct rig *r = rig_new(64);
+	static uint8_t filler[PX_REPLY_BYTES_MAX - 8 - 10];
+	const struct px_reply *rp;
+	struct batch b;
+	uint64_t counter;
+	uint32_t i;
+
+	(void)state;
+	batch_begin(&b);
+	for (i = 0; i < BIG; i++)
+		batch_add(&b, 100 + i, 1, "\xfe", 1);
+	memset(filler, 'f', sizeof(filler));
+	batch_add(&b, 200, 1, filler, sizeof(filler));   /* leaves 10 bytes of room */
+	batch_add(&b, 202, 1, "", 0);                     /* 8 bytes: fits, 2 left */
+	batch_add(&b, 201, 1, "abcd", 4);                 /* 12 bytes: cut to 2 */
+	batch_add(&b, 203, 1, "xyz", 3);                  /* 11 bytes: cut to 0 */
+	batch_add(&b, 201, 1, "abcd", 4);                 /* duplicate: cut to 0 */
+	rig_apply(r, &b);
+
+	assert_int_equal(r->out.n, BIG + 5);
+	assert_int_equal(r->out.replies[BIG].len, PX_REPLY_BYTES_MAX - 10);
+	rp = &r->out.replies[BIG + 1];
+	assert_int_equal(rp->status, PX_OK);
+	assert_int_equal(rp->len, 8);
+	counter = BIG + 2;
+	assert_memory_equal(rp->data, &counter, 8);
+	rp = &r->out.replies[BIG + 2];
+	assert_int_equal(rp->len, 2);
+	counter = BIG + 3;
+	assert_memory_equal(rp->data, &counter, 2);
+	assert_int_equal(r->out.replies[BIG + 3].len, 0);
+	assert_int_equal(r->out.replies[BIG + 4].len, 0);
+	assert_int_equal(r->out.replies[BIG + 4].status, PX_OK);
+	assert_int_equal(r->out.used, PX_APPLY_OUT_BYTES);
+	assert_int_equal(px_applier_counters(r->a)->replies_cut, 3);
+	assert_int_equal(px_applier_counters(r->a)->duplicates, 1);
+
+	/* Alone, the retry gets the whole cached reply. */
+	rp = rig_one(r, 201, 1, "abcd");
+	assert_int_equal(rp->len, 12);
+	counter = BIG + 3;
+	assert_memory_equal(rp->data, &counter, 8);
+	assert_memory_equal(rp->data + 8, "abcd", 4);
+	assert_int_equal(r->out.used, 12);
+	assert_int_equal(r->svc_state.applied, BIG + 4);
+	rig_free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -586,6 +639,7 @@ int main(void)
 		cmocka_unit_test(test_chain_tells_logs_apart),
 		cmocka_unit_test(test_noop_slot),
 		cmocka_unit_test(test_full_out_cuts_reply_cache_keeps_it),
+		cmocka_unit_test(test_nearly_full_out_cuts_short_replies),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

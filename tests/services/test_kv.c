@@ -540,6 +540,157 @@ static void test_matches_model(void **state)
 	kvt_free(t);
 }
 
+/* Raw keys (any bytes, zeros included) for the key-length tests. */
+static uint8_t raw_put(struct kvt *t, const uint8_t *k, uint32_t klen, const uint8_t *v,
+		       uint32_t vlen)
+{
+	uint32_t n = pw_kv_encode_put(t->cmd, sizeof(t->cmd), k, (uint8_t)klen, v, vlen);
+
+	assert_true(n > 0);
+	kvt_run(t, t->cmd, n);
+	return t->r.result;
+}
+
+static uint8_t raw_get(struct kvt *t, const uint8_t *k, uint32_t klen)
+{
+	uint32_t n = pw_kv_encode_get(t->cmd, sizeof(t->cmd), k, (uint8_t)klen);
+
+	assert_true(n > 0);
+	kvt_run(t, t->cmd, n);
+	return t->r.result;
+}
+
+static uint8_t raw_del(struct kvt *t, const uint8_t *k, uint32_t klen)
+{
+	uint32_t n = pw_kv_encode_del(t->cmd, sizeof(t->cmd), k, (uint8_t)klen);
+
+	assert_true(n > 0);
+	kvt_run(t, t->cmd, n);
+	return t->r.result;
+}
+
+/*
+ * Keys of every length from 0 to 40, across the short (<= 16 bytes, compared as words)
+ * and long (compared bytewise) roads: keys that are prefixes of each other, that differ
+ * only in trailing zero bytes, or only in their last byte are all distinct keys; a
+ * deleted entry is reused by a key of the other kind; and the state hash does not
+ * depend on which road or entry a key took.
+ */
+static void test_key_lengths(void **state)
+{
+	enum { MAXK = 40, KINDS = 3, N = (MAXK + 1) * KINDS };
+	struct kvt *t = kvt_new(N, MAXK, 8), *u = kvt_new(N, MAXK, 8);
+	uint8_t keys[N][MAXK], v[8];
+	uint32_t lens[N], i, j, len;
+	const uint8_t *p;
+
+	(void)state;
+	/* Kind 0: "abc..." of length len (each a prefix of the next); kind 1: all zeros
+	 * (so only the length tells them apart); kind 2: kind 0 with its last byte +1. */
+	for (len = 0; len <= MAXK; len++) {
+		for (j = 0; j < KINDS; j++) {
+			i = len * KINDS + j;
+			lens[i] = len;
+			for (uint32_t b = 0; b < len; b++)
+				keys[i][b] = j == 1 ? 0 : (uint8_t)('a' + b % 26);
+			if (j == 2 && len > 0)
+				keys[i][len - 1]++;
+		}
+	}
+	for (i = 0; i < N; i++) {
+		if (lens[i] == 0 && i % KINDS != 0)
+			continue;   /* the empty key is one key */
+		memcpy(v, &i, sizeof(i));
+		memset(v + 4, (int)i, 4);
+		assert_int_equal(raw_put(t, keys[i], lens[i], v, 8), PW_KV_R_OK);
+	}
+	assert_int_equal(pw_kv_count(t->kv), N - (KINDS - 1));
+	for (i = 0; i < N; i++) {
+		uint32_t want = lens[i] == 0 ? 0 : i;
+
+		assert_int_equal(raw_get(t, keys[i], lens[i]), PW_KV_R_OK);
+		assert_int_equal(t->r.value_len, 8);
+		assert_memory_equal(t->r.value, &want, 4);
+		assert_true(pw_kv_get_direct(t->kv, keys[i], (uint8_t)lens[i], &p, &len));
+		assert_int_equal(len, 8);
+		assert_memory_equal(p, &want, 4);
+	}
+
+	/* Overwrite every other key with a value of another length, then delete the
+	 * short keys of kind 1 and let long keys of a new kind take their entries. */
+	for (i = 1; i < N; i += 2) {
+		if (lens[i] == 0)
+			continue;   /* the empty key keeps kind 0's value */
+		assert_int_equal(raw_put(t, keys[i], lens[i], (const uint8_t *)"xyz", 3),
+				 PW_KV_R_OK);
+	}
+	for (len = 1; len <= 16; len++)
+		assert_int_equal(raw_del(t, keys[len * KINDS + 1], len), PW_KV_R_OK);
+	assert_int_equal(raw_get(t, keys[5 * KINDS + 1], 5), PW_KV_R_NOT_FOUND);
+	for (len = 17; len <= 32; len++) {
+		uint8_t k[MAXK];
+
+		memset(k, 0xff, len);
+		assert_int_equal(raw_put(t, k, len, (const uint8_t *)"new", 3), PW_KV_R_OK);
+	}
+	for (len = 17; len <= MAXK; len++) {
+		/* The all-zero long keys survived the deletes of their short namesakes. */
+		assert_int_equal(raw_get(t, keys[len * KINDS + 1], len), PW_KV_R_OK);
+	}
+
+	/* The same contents built in another order, with no deletes: the same hash. */
+	for (i = N; i-- > 0;) {
+		if (lens[i] == 0 && i % KINDS != 0)
+			continue;
+		if (i % KINDS == 1 && lens[i] >= 1 && lens[i] <= 16)
+			continue;
+		if (i % 2 == 1) {
+			assert_int_equal(raw_put(u, keys[i], lens[i], (const uint8_t *)"xyz", 3),
+					 PW_KV_R_OK);
+		} else {
+			memcpy(v, &i, sizeof(i));
+			memset(v + 4, (int)i, 4);
+			assert_int_equal(raw_put(u, keys[i], lens[i], v, 8), PW_KV_R_OK);
+		}
+	}
+	for (len = 32; len >= 17; len--) {
+		uint8_t k[MAXK];
+
+		memset(k, 0xff, len);
+		assert_int_equal(raw_put(u, k, len, (const uint8_t *)"new", 3), PW_KV_R_OK);
+	}
+	assert_int_equal(pw_kv_count(u->kv), pw_kv_count(t->kv));
+	assert_int_equal(pw_kv_hash(u->kv), pw_kv_hash(t->kv));
+	kvt_free(t);
+	kvt_free(u);
+}
+
+/* A store whose keys are all short (max_key_bytes < 16) keeps them apart too. */
+static void test_small_max_key(void **state)
+{
+	struct kvt *t = kvt_new(8, 5, 4);
+	const uint8_t z[6] = { 0 };
+
+	(void)state;
+	assert_int_equal(raw_put(t, z, 0, (const uint8_t *)"0", 1), PW_KV_R_OK);
+	assert_int_equal(raw_put(t, z, 1, (const uint8_t *)"1", 1), PW_KV_R_OK);
+	assert_int_equal(raw_put(t, z, 5, (const uint8_t *)"5", 1), PW_KV_R_OK);
+	assert_int_equal(raw_put(t, (const uint8_t *)"abcde", 5, (const uint8_t *)"e", 1),
+			 PW_KV_R_OK);
+	assert_int_equal(pw_kv_count(t->kv), 4);
+	assert_int_equal(raw_get(t, z, 1), PW_KV_R_OK);
+	assert_memory_equal(t->r.value, "1", 1);
+	assert_int_equal(raw_get(t, z, 5), PW_KV_R_OK);
+	assert_memory_equal(t->r.value, "5", 1);
+	assert_int_equal(raw_get(t, z, 2), PW_KV_R_NOT_FOUND);
+	assert_int_equal(raw_get(t, (const uint8_t *)"abcd", 4), PW_KV_R_NOT_FOUND);
+	/* One byte over this store's key limit: rejected, nothing changes. */
+	assert_int_equal(raw_put(t, z, 6, (const uint8_t *)"6", 1), PW_KV_R_BAD);
+	assert_int_equal(t->status, PX_BAD_COMMAND);
+	assert_int_equal(pw_kv_count(t->kv), 4);
+	kvt_free(t);
+}
+
 /* Two replicas: applier + kv each, fed the same slots, agree on state and chain. */
 static void test_through_applier(void **state)
 {
@@ -606,6 +757,8 @@ int main(void)
 		cmocka_unit_test(test_codec),
 		cmocka_unit_test(test_hash_ignores_order),
 		cmocka_unit_test(test_matches_model),
+		cmocka_unit_test(test_key_lengths),
+		cmocka_unit_test(test_small_max_key),
 		cmocka_unit_test(test_through_applier),
 	};
 
