@@ -30,7 +30,6 @@
 struct workload {
 	uint32_t cmd_bytes;
 	uint32_t batch;
-	uint8_t bodies[CMDS_MAX][256];
 	struct px_cmd_ref refs[CMDS_MAX];
 	uint64_t seq[CLIENTS];
 	uint64_t next_client;
@@ -43,29 +42,37 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* A put of exactly cmd_bytes bytes: 12-byte header, 4-byte key, the rest value. Keys
- * cycle over a set of 4096 so the store stays warm and bounded. */
-static void fill(struct workload *w)
+/* Puts of exactly cmd_bytes bytes: 12-byte header, 4-byte key, the rest value. Keys
+ * cycle over a set of 4096 so the store stays warm and bounded. The bodies are built
+ * once: making commands is the clients' work, not the replicas', so the timed loop
+ * only assigns each command its client and sequence number. */
+#define BODIES 4096u
+
+static void build_bodies(uint8_t (*bodies)[256], uint32_t cmd_bytes)
 {
-	for (uint32_t i = 0; i < w->batch; i++) {
-		uint64_t c = w->next_client++ % CLIENTS;
+	for (uint32_t i = 0; i < BODIES; i++) {
 		char key[4];
-		uint32_t k = (uint32_t)(w->next_client % 4096u);
-		memcpy(key, &k, 4);
+		memcpy(key, &i, 4);
 		uint8_t val[256];
-		uint32_t vlen = w->cmd_bytes - PW_KV_CMD_HDR_BYTES - 4;
-		memset(val, (int)(w->next_client & 0xff), vlen);
-		uint32_t len = pw_kv_encode_put(w->bodies[i], sizeof(w->bodies[i]), key, 4, val,
-						vlen);
-		if (len != w->cmd_bytes) {
-			fprintf(stderr, "pw-bench-core: cannot build a %u-byte command\n",
-				w->cmd_bytes);
+		uint32_t vlen = cmd_bytes - PW_KV_CMD_HDR_BYTES - 4;
+		memset(val, (int)(i & 0xff), vlen);
+		uint32_t len = pw_kv_encode_put(bodies[i], 256, key, 4, val, vlen);
+		if (len != cmd_bytes) {
+			fprintf(stderr, "pw-bench-core: cannot build a %u-byte command\n", cmd_bytes);
 			exit(2);
 		}
+	}
+}
+
+static void fill(struct workload *w, uint8_t (*bodies)[256])
+{
+	for (uint32_t i = 0; i < w->batch; i++) {
+		uint64_t k = w->next_client++;
+		uint64_t c = k % CLIENTS;
 		w->refs[i].client_id = c + 1;
 		w->refs[i].seq = ++w->seq[c];
-		w->refs[i].len = len;
-		w->refs[i].body = w->bodies[i];
+		w->refs[i].len = w->cmd_bytes;
+		w->refs[i].body = bodies[k % BODIES];
 	}
 }
 
@@ -77,15 +84,19 @@ struct result {
 	double bytes_per_cmd;
 };
 
-static int run_once(uint8_t n, uint32_t batch, uint32_t cmd_bytes, double seconds,
-		    struct result *res)
+static int run_once(uint8_t n, uint32_t batch, uint32_t cmd_bytes, uint32_t window,
+		    double seconds, struct result *res)
 {
 	struct pxh_opts o;
 	pxh_opts_default(&o, n);
-	o.window_slots = 1024;
-	o.pipeline_slots = 256;
+	o.window_slots = window;
+	o.pipeline_slots = window / 4;
 	o.batch_cmds_max = batch;
+	/* The store is sized for this workload, as a user would configure it: 4-byte keys,
+	 * values of at most cmd_bytes. */
 	o.kv_keys = 8192;
+	o.kv_key_bytes = 16;
+	o.kv_value_bytes = cmd_bytes;
 	o.queue_msgs = 64;
 	struct pxh_cluster *c = pxh_new(&o);
 	uint8_t l = pxh_elect(c, 1000);
@@ -97,12 +108,14 @@ static int run_once(uint8_t n, uint32_t batch, uint32_t cmd_bytes, double second
 	struct workload *w = calloc(1, sizeof(*w));
 	w->cmd_bytes = cmd_bytes;
 	w->batch = batch;
+	static uint8_t bodies[BODIES][256];
+	build_bodies(bodies, cmd_bytes);
 	uint64_t applied0 = pxh_stats(c)->applied_cmds;
 	uint64_t bytes0 = pxh_stats(c)->bytes;
 	uint64_t proposed = 0, slots = 0;
 	double t0 = now_s(), t1 = t0;
 	for (uint64_t it = 1;; it++) {
-		fill(w);
+		fill(w, bodies);
 		uint32_t k = pxh_propose(c, l, w->refs, batch);
 		if (k != batch) {
 			fprintf(stderr, "pw-bench-core: leader took %u of %u commands\n", k, batch);
@@ -165,7 +178,7 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: pw-bench-core [--replicas 3,5] [--batch 1,8,32,128] [--cmd-bytes 16]\n"
-		"                     [--seconds 1.0] [--reps 5]\n"
+		"                     [--seconds 1.0] [--reps 5] [--window 1024]\n"
 		"Prints one JSON object per configuration (median of --reps runs).\n");
 }
 
@@ -183,7 +196,7 @@ int main(int argc, char **argv)
 {
 	uint32_t reps_list[8] = {3, 5}, n_rep = 2;
 	uint32_t batches[8] = {1, 8, 32, 128}, n_batch = 4;
-	uint32_t cmd_bytes = 16, reps = 5;
+	uint32_t cmd_bytes = 16, reps = 5, window = 1024;
 	double seconds = 1.0;
 	static const struct option opts[] = {
 		{"replicas", required_argument, NULL, 'r'},
@@ -191,25 +204,27 @@ int main(int argc, char **argv)
 		{"cmd-bytes", required_argument, NULL, 'c'},
 		{"seconds", required_argument, NULL, 's'},
 		{"reps", required_argument, NULL, 'n'},
+		{"window", required_argument, NULL, 'w'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	int ch;
-	while ((ch = getopt_long(argc, argv, "r:b:c:s:n:h", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "r:b:c:s:n:w:h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'r': n_rep = parse_list(optarg, reps_list, 8); break;
 		case 'b': n_batch = parse_list(optarg, batches, 8); break;
 		case 'c': cmd_bytes = (uint32_t)strtoul(optarg, NULL, 10); break;
 		case 's': seconds = strtod(optarg, NULL); break;
 		case 'n': reps = (uint32_t)strtoul(optarg, NULL, 10); break;
+		case 'w': window = (uint32_t)strtoul(optarg, NULL, 10); break;
 		case 'h': usage(); return 0;
 		default: usage(); return 2;
 		}
 	}
 	if (cmd_bytes < PW_KV_CMD_HDR_BYTES + 4 || cmd_bytes > 256 || reps < 1 || reps > 99 ||
-	    seconds <= 0) {
+	    seconds <= 0 || window < 16 || window > PX_WINDOW_MAX || (window & (window - 1))) {
 		fprintf(stderr, "pw-bench-core: --cmd-bytes must be in [16, 256], --reps in "
-				"[1, 99], --seconds > 0\n");
+				"[1, 99], --seconds > 0, --window a power of two in [16, 4096]\n");
 		return 2;
 	}
 	for (uint32_t ri = 0; ri < n_rep; ri++) {
@@ -222,7 +237,7 @@ int main(int argc, char **argv)
 			double cps[99];
 			struct result r = {0};
 			for (uint32_t k = 0; k < reps; k++) {
-				if (run_once((uint8_t)reps_list[ri], b, cmd_bytes, seconds, &r) != 0)
+				if (run_once((uint8_t)reps_list[ri], b, cmd_bytes, window, seconds, &r) != 0)
 					return 1;
 				cps[k] = r.cmds_per_s;
 			}
@@ -231,9 +246,9 @@ int main(int argc, char **argv)
 			printf("{\"bench\":\"core\",\"replicas\":%u,\"batch\":%u,\"cmd_bytes\":%u,"
 			       "\"cmds_per_s\":%.0f,\"ns_per_cmd\":%.1f,\"min_cmds_per_s\":%.0f,"
 			       "\"max_cmds_per_s\":%.0f,\"reps\":%u,\"seconds\":%.2f,"
-			       "\"wire_bytes_per_cmd\":%.1f,\"cmds\":%llu}\n",
+			       "\"wire_bytes_per_cmd\":%.1f,\"cmds\":%llu,\"window\":%u}\n",
 			       reps_list[ri], b, cmd_bytes, med, 1e9 / med, cps[0], cps[reps - 1],
-			       reps, seconds, r.bytes_per_cmd, (unsigned long long)r.cmds);
+			       reps, seconds, r.bytes_per_cmd, (unsigned long long)r.cmds, window);
 			fflush(stdout);
 		}
 	}

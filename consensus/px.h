@@ -151,8 +151,6 @@ struct px_msg {
 	                            ACCEPTED: cumulative ack (every slot <= it accepted) */
 	uint64_t commit;       /**< sender's commit point (highest slot known chosen, prefix) */
 	uint64_t nonce;        /**< RECOVER/RECOVER_REPLY: boot nonce of the recovering node */
-	uint32_t n_entries;
-	struct px_entry entries[PX_MSG_ENTRIES_MAX];
 
 	/* Client messages (REQUEST/REPLY). */
 	uint64_t client_id;
@@ -161,6 +159,11 @@ struct px_msg {
 	uint8_t leader_hint;   /**< REPLY: leader node id or PX_NODE_NONE */
 	uint32_t body_len;
 	const uint8_t *body;   /**< REQUEST: command; REPLY: reply bytes */
+
+	/* Last: the entries array is large and only its first n_entries are meaningful, so
+	 * that building or decoding a message touches only the cache lines it uses. */
+	uint32_t n_entries;
+	struct px_entry entries[PX_MSG_ENTRIES_MAX];
 };
 
 /* ---------------------------------------------------------------------------------- */

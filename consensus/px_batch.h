@@ -34,6 +34,14 @@ uint32_t px_batch_begin(uint8_t *buf, uint32_t cap);
 /** Appends one command; returns the new length or 0 if it does not fit (nothing written). */
 uint32_t px_batch_add(uint8_t *buf, uint32_t len, uint32_t cap, const struct px_cmd_ref *c);
 
+/**
+ * Writes a whole batch into buf (cap bytes): as many of cmds[0..n) as fit, at most
+ * max_cmds, in order. The leader's hot path: one call per slot.
+ * @return commands taken (0 if even the first does not fit); *len is the batch length.
+ */
+uint32_t px_batch_fill(uint8_t *buf, uint32_t cap, const struct px_cmd_ref *cmds, uint32_t n,
+		       uint32_t max_cmds, uint32_t *len);
+
 /** Checks a batch's structure: counts and lengths agree with len, bounds respected.
  *  Returns true if every command can be iterated safely. */
 bool px_batch_valid(const uint8_t *buf, uint32_t len);

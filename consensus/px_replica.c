@@ -980,17 +980,10 @@ uint32_t px_propose(struct px_replica *r, const struct px_cmd_ref *cmds, uint32_
 		struct px_slot *e = slot_claim(r, s);
 		if (e == NULL)
 			break;
-		uint32_t len = px_batch_begin(e->value, r->cfg.slot_bytes);
-		PX_ASSERT(len > 0);
-		uint32_t k = 0;
-		while (taken < n && k < r->cfg.batch_cmds_max) {
-			uint32_t nl = px_batch_add(e->value, len, r->cfg.slot_bytes, &cmds[taken]);
-			if (nl == 0)
-				break;
-			len = nl;
-			k++;
-			taken++;
-		}
+		uint32_t len = 0;
+		uint32_t k = px_batch_fill(e->value, r->cfg.slot_bytes, cmds + taken, n - taken,
+					   r->cfg.batch_cmds_max, &len);
+		taken += k;
 		if (k == 0) {
 			/* A command larger than a slot: the embedder should have refused it. */
 			e->slot = 0;

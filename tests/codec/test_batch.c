@@ -131,6 +131,48 @@ static void test_roundtrip_32x16(void **state)
 	check_walk(buf, len, 32, 16);
 }
 
+/* px_batch_fill (the leader's one-call path) writes the same bytes as begin + add, stops
+ * at the command bound and at the capacity, and copies bodies of every small length. */
+static void test_fill_matches_add(void **state)
+{
+	static uint8_t a[BUF_BYTES], b[BUF_BYTES];
+	static uint8_t bodies[40][40];
+	struct px_cmd_ref cmds[40];
+	uint32_t la, lb, k;
+
+	(void)state;
+	for (uint32_t i = 0; i < 40; i++) {
+		for (uint32_t j = 0; j < 40; j++)
+			bodies[i][j] = (uint8_t)(i * 7 + j);
+		cmds[i] = (struct px_cmd_ref){.client_id = 100 + i, .seq = i + 1, .len = i,
+					      .body = bodies[i]};
+	}
+	/* All fit. */
+	k = px_batch_fill(a, sizeof(a), cmds, 40, 256, &la);
+	assert_int_equal(k, 40);
+	lb = px_batch_begin(b, sizeof(b));
+	for (uint32_t i = 0; i < 40; i++)
+		lb = px_batch_add(b, lb, sizeof(b), &cmds[i]);
+	assert_int_equal(la, lb);
+	assert_memory_equal(a, b, la);
+	assert_true(px_batch_valid(a, la));
+	/* The command bound. */
+	k = px_batch_fill(a, sizeof(a), cmds, 40, 7, &la);
+	assert_int_equal(k, 7);
+	assert_int_equal(px_batch_count(a), 7);
+	assert_true(px_batch_valid(a, la));
+	/* The capacity: room for exactly the first three commands (bodies 0, 1, 2). */
+	uint32_t cap = PX_BATCH_HDR_BYTES + 3 * PX_CMD_HDR_BYTES + 0 + 1 + 2;
+	k = px_batch_fill(a, cap, cmds, 40, 256, &la);
+	assert_int_equal(k, 3);
+	assert_int_equal(la, cap);
+	assert_true(px_batch_valid(a, la));
+	/* Nothing fits: an empty (no-op shaped) batch and 0 taken. */
+	k = px_batch_fill(a, PX_BATCH_HDR_BYTES + 4, &cmds[10], 1, 256, &la);
+	assert_int_equal(k, 0);
+	assert_int_equal(la, PX_BATCH_HDR_BYTES);
+}
+
 static void test_layout_bytes(void **state)
 {
 	/* The documented layout, byte by byte: u32 n, u64 client, u64 seq, u32 len, body. */
@@ -326,6 +368,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_noop_and_begin),
 		cmocka_unit_test(test_roundtrip_32x16),
+		cmocka_unit_test(test_fill_matches_add),
 		cmocka_unit_test(test_layout_bytes),
 		cmocka_unit_test(test_full_batch),
 		cmocka_unit_test(test_cap_boundaries),

@@ -83,6 +83,8 @@ void pxh_opts_default(struct pxh_opts *o, uint8_t n)
 	o->election_ticks = 10;
 	o->seed = 1;
 	o->kv_keys = 4096;
+	o->kv_key_bytes = 64;
+	o->kv_value_bytes = 256;
 	o->queue_msgs = 1024;
 	o->auto_persist = true;
 }
@@ -104,7 +106,7 @@ static void node_boot(struct pxh_cluster *c, uint8_t i, bool restarted)
 	if (nd->arena == NULL) {
 		nd->arena_len = px_replica_arena_bytes(cfg);
 		nd->arena = xcalloc(1, nd->arena_len);
-		nd->kv_len = pw_kv_arena_bytes(c->o.kv_keys, 64, 256);
+		nd->kv_len = pw_kv_arena_bytes(c->o.kv_keys, c->o.kv_key_bytes, c->o.kv_value_bytes);
 		nd->kv_arena = xcalloc(1, nd->kv_len);
 		nd->apply_len = px_applier_arena_bytes(1024);
 		nd->apply_arena = xcalloc(1, nd->apply_len);
@@ -114,7 +116,8 @@ static void node_boot(struct pxh_cluster *c, uint8_t i, bool restarted)
 		fprintf(stderr, "pxh: px_replica_init: %s\n", strerror(errno));
 		abort();
 	}
-	nd->kv = pw_kv_init(c->o.kv_keys, 64, 256, nd->kv_arena, nd->kv_len);
+	nd->kv = pw_kv_init(c->o.kv_keys, c->o.kv_key_bytes, c->o.kv_value_bytes, nd->kv_arena,
+			    nd->kv_len);
 	if (nd->kv == NULL)
 		abort();
 	pw_kv_service(nd->kv, &nd->svc);

@@ -34,6 +34,8 @@ struct pxh_opts {
 	uint32_t election_ticks;
 	uint64_t seed;
 	uint32_t kv_keys;
+	uint32_t kv_key_bytes;     /**< largest key the store holds */
+	uint32_t kv_value_bytes;   /**< largest value the store holds */
 	uint32_t queue_msgs;       /**< messages in flight at most */
 	/** Durable mode: confirm persist requests at once (true) or only by pxh_persist(). */
 	bool auto_persist;
