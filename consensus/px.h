@@ -267,6 +267,10 @@ struct px_replica *px_replica_init(const struct px_config *cfg, void *arena, siz
 int px_restore_promise(struct px_replica *r, uint64_t promised_ballot);
 int px_restore_slot(struct px_replica *r, uint64_t slot, uint64_t vballot,
 		    const uint8_t *value, uint32_t len);
+/* px_restore_slot also takes history after px_restore_applied(a): slots a, a-1, a-2, ...
+ * in that (descending) order are kept as chosen so that this replica can serve catch-up;
+ * it returns -ENOSPC once the window is full. */
+
 /**
  * Durable mode restart: the embedder rebuilt its state machine by applying its journal
  * up to `slot` (at most the last persist_commit it recorded). Call after

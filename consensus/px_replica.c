@@ -436,6 +436,20 @@ int px_restore_slot(struct px_replica *r, uint64_t slot, uint64_t vballot, const
 	if (r->cfg.durability != PX_DURABLE || slot == 0 || len > r->cfg.slot_bytes ||
 	    !px_batch_valid(value, len))
 		return -EINVAL;
+	if (slot + 1 == r->base && slot <= r->applied && slot > 0) {
+		/* History: an applied (chosen) slot just below the window, restored in
+		 * descending order so that this replica can serve catch-up after a restart.
+		 * Only while the window can still hold every slot above it. */
+		if (r->last >= slot + r->cfg.window_slots)
+			return -ENOSPC;
+		struct px_slot *h = slot_at(r, slot);
+		PX_ASSERT(h->slot == 0);
+		h->slot = slot;
+		slot_set(h, vballot, value, len);
+		h->chosen = 1;
+		r->base = slot;
+		return 0;
+	}
 	if (slot < r->base)
 		return 0; /* below a window a later slot already moved us to: chosen, applied */
 	if (slot >= r->base + r->cfg.window_slots) {
@@ -541,6 +555,11 @@ static void advance_ack(struct px_replica *r)
 {
 	if (r->ack_hi < r->commit)
 		r->ack_hi = r->commit;
+	/* A replica waiting for state transfer holds no slot below its base, but every one
+	 * of them is chosen (it skipped them only because they had left a window): it
+	 * acknowledges from its base, so it keeps voting usefully. */
+	if (r->state_transfer && r->ack_hi + 1 < r->base)
+		r->ack_hi = r->base - 1;
 	for (;;) {
 		struct px_slot *e = slot_get(r, r->ack_hi + 1);
 		if (e == NULL || !(e->chosen || (e->vballot == r->promised && e->len > 0)))
@@ -626,6 +645,8 @@ static void set_role(struct px_replica *r, enum px_role role, struct px_out *out
 static void become_follower(struct px_replica *r, struct px_out *out)
 {
 	set_role(r, PX_FOLLOWER, out);
+	if (r->leader == r->cfg.self)
+		r->leader = PX_NODE_NONE;
 	r->ballot = r->promised;
 	r->transfer_target = PX_NODE_NONE;
 	reset_election_timer(r);
@@ -1078,9 +1099,10 @@ static void on_accepted(struct px_replica *r, const struct px_msg *m, struct px_
 	p->heard = 1;
 	p->replied = 1;
 	p->commit = m->commit;
-	uint64_t a = m->slot_hi < r->last ? m->slot_hi : r->last;
-	if (a > p->ack_hi)
-		p->ack_hi = a;
+	/* Taken as reported, even when lower: a durable replica that restarted has lost
+	 * what it knew chosen, and its ack goes back; catch-up must start from there. (A
+	 * reordered older ack only causes a harmless re-send; commit never goes back.) */
+	p->ack_hi = m->slot_hi < r->last ? m->slot_hi : r->last;
 	leader_update_commit(r, out);
 	if (r->transfer_target == m->from)
 		maybe_transfer(r, out);
@@ -1462,10 +1484,13 @@ void px_tick(struct px_replica *r, struct px_out *out)
 		break;
 	case PX_FOLLOWER:
 	case PX_PRECANDIDATE:
-		/* A replica that cannot rebuild its state cannot lead: it only votes. */
+		/* A replica that cannot rebuild its state cannot lead: it only votes. Its
+		 * timer still runs: it tells when the leader went quiet (pre-vote grants). */
 		if (r->state_transfer) {
 			if (r->role == PX_PRECANDIDATE)
 				become_follower(r, out);
+			if (r->election_elapsed < PX_TICKS_MAX)
+				r->election_elapsed++;
 			break;
 		}
 		if (++r->election_elapsed >= r->election_timeout) {
@@ -1583,7 +1608,10 @@ const char *px_check_invariants(const struct px_replica *r)
 		if (e == NULL || !e->chosen || e->len == 0)
 			return "every slot in [base, commit] is held and chosen";
 	}
-	for (uint64_t s = r->commit + 1; s <= r->ack_hi; s++) {
+	uint64_t ack_lo = r->commit + 1;
+	if (r->state_transfer && ack_lo < r->base)
+		ack_lo = r->base;
+	for (uint64_t s = ack_lo; s <= r->ack_hi; s++) {
 		struct px_slot *e = slot_get(r, s);
 		if (e == NULL || !(e->chosen || e->vballot == r->promised))
 			return "every slot in (commit, ack_hi] is chosen or at the promise";

@@ -142,6 +142,13 @@ static void node_boot(struct pxh_cluster *c, uint8_t i, bool restarted)
 					    d->recs[s].len) != 0)
 				abort();
 		}
+		/* History below the applied point, newest first, while the window holds it:
+		 * this replica can then serve catch-up for it. */
+		for (uint64_t s = applied; s >= 1 && d->recs[s].value != NULL; s--) {
+			if (px_restore_slot(nd->r, s, d->recs[s].vballot, d->recs[s].value,
+					    d->recs[s].len) != 0)
+				break;
+		}
 	}
 	nd->persist_pending = 0;
 	nd->up = true;

@@ -158,6 +158,12 @@ void sim_check_node(struct sim *s, struct sim_node *n, const char *step)
 	uint64_t p, c, a;
 
 	s->steps++;
+	/* The replica may decide it needs a state transfer without saying so in an effect
+	 * (at restore): from then on this node's state machine stops. */
+	if (!n->st_needed && px_needs_state_transfer(n->r)) {
+		n->st_needed = true;
+		n->st_events++;
+	}
 	why = px_check_invariants(n->r);
 	if (why != NULL)
 		sim_fail(s, "invariants", "node %u after %s: %s", n->id, step, why);
@@ -175,6 +181,7 @@ void sim_check_node(struct sim *s, struct sim_node *n, const char *step)
 			 "node %u after %s: commit went from %" PRIu64 " to %" PRIu64, n->id, step,
 			 n->commit_seen, c);
 	if (c > n->commit_seen) {
+		sim_trace(s, "n%u commit %" PRIu64 " -> %" PRIu64, n->id, n->commit_seen, c);
 		check_committed(s, n, c);
 		n->commit_seen = c;
 	}

@@ -2,11 +2,11 @@
  * Simulated clients and their history.
  *
  * Each client has one operation outstanding, named (client id, seq) with seq + 1 per new
- * operation, and resends the same (client id, seq) and bytes on timeout, to the hinted
- * leader or else the next replica: the applier's sessions make that exactly-once. The
- * workload is the kv store's get/put/del/cas over a few keys so that clients conflict;
- * every value written is unique ("client.seq"), which keeps the linearizability search
- * small and makes a lost or duplicated write visible.
+ * operation. It follows NOT_LEADER hints at once, and on timeout resends the same
+ * (client id, seq) and bytes to the next replica: the applier's sessions make that
+ * exactly-once. The workload is the kv store's get/put/del/cas over a few keys so that
+ * clients conflict; every value written is unique ("client.seq"), which keeps the
+ * linearizability search small and makes a lost or duplicated write visible.
  *
  * Every operation goes into the history with its call and return times (simulated
  * time); at the end the pw-lincheck checker decides whether the history is linearizable
@@ -61,7 +61,6 @@ void sim_clients_setup(struct sim *s)
 		c->client_id = SIM_CLIENT_ID_BASE + i;
 		c->next_op_at = sim_rng_range(&s->rng_work, 0, s->o.think_max);
 		c->target = (uint8_t)(i % s->o.n_replicas);
-		c->hint = PX_NODE_NONE;
 	}
 }
 
@@ -226,7 +225,7 @@ static void start_op(struct sim *s, struct sim_client *c)
 	rec->len = len;
 	c->n_ops++;
 	c->waiting = true;
-	c->target = c->hint != PX_NODE_NONE ? c->hint : c->target;
+	c->backoff = false;
 	send_request(s, c);
 }
 
@@ -235,18 +234,17 @@ void sim_client_step(struct sim *s, struct sim_client *c)
 	if (c->waiting) {
 		if (s->now < c->resend_at)
 			return;
-		/* Timed out: the hinted leader, else the next replica in turn. The hint is
-		 * used once: if it was wrong, the next timeout moves on. */
-		if (c->hint != PX_NODE_NONE && c->hint != c->target)
-			c->target = c->hint;
-		else
+		/* A backoff (BUSY, or NOT_LEADER with no hint) already chose the target.
+		 * A timeout means the target is gone or cut off: try the next replica (a
+		 * NOT_LEADER reply will point at the leader). */
+		if (!c->backoff)
 			c->target = (uint8_t)((c->target + 1) % s->o.n_replicas);
-		c->hint = PX_NODE_NONE;
+		c->backoff = false;
 		c->resends++;
 		send_request(s, c);
 		return;
 	}
-	if (s->liveness || c->n_ops == SIM_OPS_PER_CLIENT_MAX || s->now < c->next_op_at)
+	if (s->liveness || c->n_ops >= s->o.ops_per_client || s->now < c->next_op_at)
 		return;
 	start_op(s, c);
 }
@@ -310,6 +308,8 @@ static void complete(struct sim *s, struct sim_client *c, const struct px_msg *m
 		break;
 	}
 	c->waiting = false;
+	c->backoff = false;
+	c->target = m->from;  /* the leader that answered: the next op goes there */
 	c->next_op_at = s->now + sim_rng_range(&s->rng_work, 0, s->o.think_max);
 	s->ops_done++;
 }
@@ -323,6 +323,7 @@ void sim_client_deliver(struct sim *s, struct sim_client *c, const uint8_t *buf,
 	if (err != PX_WIRE_OK)
 		sim_fail(s, "codec", "client %u: px_decode of a %u-byte reply: %s", c->idx, len,
 			 px_wire_err_name(err));
+	s->window_by_type[m->type]++;
 	if (m->type != PX_MSG_REPLY || m->client_id != c->client_id)
 		sim_fail(s, "sim", "client %u got message type %u for client %" PRIu64, c->idx,
 			 m->type, m->client_id);
@@ -335,19 +336,23 @@ void sim_client_deliver(struct sim *s, struct sim_client *c, const uint8_t *buf,
 		break;
 	case PX_NOT_LEADER:
 		c->not_leader++;
-		c->hint = m->leader_hint;
-		if (c->hint != PX_NODE_NONE && c->hint != m->from) {
-			c->target = c->hint;
+		if (m->leader_hint != PX_NODE_NONE && m->leader_hint != m->from) {
+			c->target = m->leader_hint;
+			c->backoff = false;
 			send_request(s, c);
 		} else {
-			c->hint = PX_NODE_NONE;
+			/* No leader known there: try the next replica after a pause. */
+			c->target = (uint8_t)((m->from + 1) % s->o.n_replicas);
+			c->backoff = true;
 			c->resend_at = s->now + SIM_CLIENT_BACKOFF;
 		}
 		break;
 	case PX_BUSY:
+		/* The leader's pipeline or queue is full: the same leader, a little later. */
 		c->busy++;
+		c->target = m->from;
+		c->backoff = true;
 		c->resend_at = s->now + SIM_CLIENT_BACKOFF;
-		c->hint = m->from;
 		break;
 	default:
 		/* SESSION_EXPIRED: sessions outnumber clients, so none is ever evicted and

@@ -35,6 +35,7 @@ struct sim_args {
 	bool single;
 	bool expect_failure;
 	bool twice;             /**< run each seed twice in one process, compare hashes */
+	bool trace;
 };
 
 struct sim_worker {
@@ -62,7 +63,8 @@ static void usage(FILE *f)
 		"  --bug NAME        plant a protocol bug in every replica (--list-bugs)\n"
 		"  --expect-failure  exit 0 iff some seed fails; stop at the first failure\n"
 		"  --twice           run every seed twice and fail if the runs differ\n"
-		"  -v                print each seed's options and a summary\n");
+		"  -v                print each seed's options and a summary\n"
+		"  --trace           print every message, crash and state change (replays)\n");
 }
 
 static uint32_t bug_bit(const char *name)
@@ -109,6 +111,8 @@ static int parse_args(int argc, char **argv, struct sim_args *a)
 			a->verbose = true;
 		} else if (strcmp(arg, "--expect-failure") == 0) {
 			a->expect_failure = true;
+		} else if (strcmp(arg, "--trace") == 0) {
+			a->trace = true;
 		} else if (strcmp(arg, "--twice") == 0) {
 			a->twice = true;
 		} else if (strcmp(arg, "--seed") == 0 && val != NULL) {
@@ -169,6 +173,7 @@ static void report_failure(const struct sim_args *a, const struct sim_result *r)
 	memset(&o, 0, sizeof(o));
 	o.seed = r->seed;
 	o.bugs = a->bugs;
+	o.planted = true;
 	sim_opts_derive(&o);
 	printf("FAIL seed=%" PRIu64 " check=%s tick=%" PRIu64 "\n", r->seed, r->check,
 	       r->fail_time);
@@ -178,23 +183,120 @@ static void report_failure(const struct sim_args *a, const struct sim_result *r)
 	fflush(stdout);
 }
 
-/** Runs one seed (twice with --twice) into r. */
+/** Two results of one seed agree: same verdict, and the same state or failure. */
+static bool same_result(const struct sim_result *a, const struct sim_result *b)
+{
+	if (a->failed != b->failed || a->steps != b->steps)
+		return false;
+	if (a->failed)
+		return a->fail_time == b->fail_time && strcmp(a->check, b->check) == 0 &&
+		       strcmp(a->detail, b->detail) == 0;
+	return a->state_hash == b->state_hash;
+}
+
+/**
+ * Runs one seed into r (with twice: twice in the same process, and a difference is a
+ * failure: state leaking from one run into the next, or nondeterminism).
+ */
+static void run_here(uint64_t seed, uint32_t bugs, bool control, bool twice,
+		     struct sim_result *r)
+{
+	struct sim_result again;
+
+	sim_run(seed, bugs, control, false, false, r);
+	if (!twice)
+		return;
+	sim_run(seed, bugs, control, false, false, &again);
+	if (same_result(r, &again))
+		return;
+	snprintf(again.detail, sizeof(again.detail),
+		 "the second run in one process differs: %s hash %016" PRIx64 " steps %" PRIu64
+		 " then %s hash %016" PRIx64 " steps %" PRIu64,
+		 r->failed ? r->check : "ok", r->state_hash, r->steps,
+		 again.failed ? again.check : "ok", again.state_hash, again.steps);
+	memcpy(r->detail, again.detail, sizeof(r->detail));
+	r->failed = 1;
+	snprintf(r->check, sizeof(r->check), "replay");
+}
+
+/**
+ * Runs one seed in a child process, so that an assertion in the core (abort) becomes
+ * a failed result (check "crash") instead of ending the caller.
+ */
+static void run_isolated(uint64_t seed, uint32_t bugs, bool control, bool twice,
+			 struct sim_result *r)
+{
+	int fds[2], status;
+	ssize_t got = 0;
+	pid_t pid;
+
+	memset(r, 0, sizeof(*r));
+	r->seed = seed;
+	r->lincheck = -1;
+	if (pipe(fds) != 0) {
+		perror("pw-sim: pipe");
+		exit(2);
+	}
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	if (pid < 0) {
+		perror("pw-sim: fork");
+		exit(2);
+	}
+	if (pid == 0) {
+		close(fds[0]);
+		run_here(seed, bugs, control, twice, r);
+		got = write(fds[1], r, sizeof(*r));
+		_exit(got == (ssize_t)sizeof(*r) ? 0 : 3);
+	}
+	close(fds[1]);
+	got = read(fds[0], r, sizeof(*r));
+	close(fds[0]);
+	waitpid(pid, &status, 0);
+	if (got == (ssize_t)sizeof(*r) && WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return;
+	memset(r, 0, sizeof(*r));
+	r->seed = seed;
+	r->failed = 1;
+	r->lincheck = -1;
+	snprintf(r->check, sizeof(r->check), "crash");
+	if (WIFSIGNALED(status))
+		snprintf(r->detail, sizeof(r->detail),
+			 "the run died of signal %d (%s): an assertion in the core or the "
+			 "simulator; the replay shows it",
+			 WTERMSIG(status), strsignal(WTERMSIG(status)));
+	else
+		snprintf(r->detail, sizeof(r->detail), "the run exited with status %d",
+			 WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+}
+
+/** Runs one seed into r, as the arguments say. */
 static void run_seed(const struct sim_args *a, uint64_t seed, struct sim_result *r)
 {
 	struct sim_result again;
 
-	sim_run(seed, a->bugs, a->verbose, r);
-	if (!a->twice || r->failed)
+	/* A single seed runs in this process: a replay under a debugger, or one that
+	 * aborts, shows everything. A range isolates each seed in a child. */
+	if (a->single && !a->twice)
+		sim_run(seed, a->bugs, false, a->verbose, a->trace, r);
+	else if (a->single)
+		run_here(seed, a->bugs, false, true, r);
+	else
+		run_isolated(seed, a->bugs, false, a->twice, r);
+	if (!r->failed || a->bugs == 0)
 		return;
-	sim_run(seed, a->bugs, false, &again);
-	if (again.failed || again.state_hash != r->state_hash || again.steps != r->steps) {
-		r->failed = 1;
-		snprintf(r->check, sizeof(r->check), "replay");
-		snprintf(r->detail, sizeof(r->detail),
-			 "second run differs: hash %016" PRIx64 " vs %016" PRIx64 ", steps %" PRIu64
-			 " vs %" PRIu64 "%s",
-			 r->state_hash, again.state_hash, r->steps, again.steps,
-			 again.failed ? " (second run failed)" : "");
+	/*
+	 * A planted bug is caught only if the failure is the bug's: the same seed, same
+	 * options and fault bias, with correct replicas, must pass. Otherwise the failure
+	 * is the core's own and proves nothing about the checks.
+	 */
+	run_isolated(seed, a->bugs, true, false, &again);
+	if (again.failed) {
+		r->failed = 0;
+		r->baseline_failed = 1;
+		snprintf(r->detail, sizeof(r->detail), "fails without the bug too (%s: %.400s)",
+			 again.check, again.detail);
 	}
 }
 
@@ -209,8 +311,14 @@ static int run_single(const struct sim_args *a)
 		report_failure(a, &r);
 		return a->expect_failure ? 0 : 1;
 	}
-	printf("ok seed=%" PRIu64 " hash=%016" PRIx64 " steps=%" PRIu64 " lincheck=%s\n", r.seed,
-	       r.state_hash, r.steps, r.lincheck < 0 ? "-" : lc_result_str(r.lincheck));
+	if (r.baseline_failed) {
+		printf("not caught: seed=%" PRIu64 " check=%s %s\n", r.seed, r.check, r.detail);
+		print_replay(a, r.seed);
+		return 1;
+	}
+	printf("ok seed=%" PRIu64 " hash=%016" PRIx64 " steps=%" PRIu64 " lincheck=%s%s\n", r.seed,
+	       r.state_hash, r.steps, r.lincheck < 0 ? "-" : lc_result_str(r.lincheck),
+	       r.excused ? " liveness=excused(state-transfer)" : "");
 	return a->expect_failure ? 1 : 0;
 }
 
@@ -297,6 +405,7 @@ static int run_range(const struct sim_args *a)
 	struct sim_worker ws[SIM_JOBS_MAX];
 	struct pollfd pfd[SIM_JOBS_MAX];
 	uint64_t total = a->hi - a->lo + 1, done = 0, failed = 0, unknown = 0, steps = 0;
+	uint64_t baseline = 0, excused = 0;
 	uint32_t jobs = a->jobs, i, live;
 	struct sim_result r;
 	double t0 = now_s(), dt;
@@ -335,6 +444,10 @@ static int run_range(const struct sim_args *a)
 				steps += r.steps;
 				ws[i].next = r.seed + a->jobs;
 				unknown += r.lincheck == LC_UNKNOWN;
+				baseline += r.baseline_failed;
+				excused += r.excused;
+				if (r.baseline_failed && a->verbose)
+					printf("not counted: seed=%" PRIu64 " %s\n", r.seed, r.detail);
 				if (r.failed) {
 					failed++;
 					report_failure(a, &r);
@@ -385,6 +498,12 @@ out:
 	       done, total, failed, unknown, dt, dt > 0 ? (double)done / dt : 0.0,
 	       dt > 0 ? (double)steps / dt : 0.0, jobs, a->bug_name ? ", bug " : "",
 	       a->bug_name ? a->bug_name : "");
+	if (excused > 0)
+		printf("pw-sim: %" PRIu64 " seeds excused from liveness: every replica needed a state "
+		       "transfer (not implemented), so none could lead\n", excused);
+	if (baseline > 0)
+		printf("pw-sim: %" PRIu64 " seeds failed with and without the bug: not counted as "
+		       "caught (the core fails them by itself; -v lists them)\n", baseline);
 	if (a->expect_failure) {
 		if (failed == 0)
 			printf("pw-sim: expected a failure (bug %s) but every seed passed: the "

@@ -118,7 +118,7 @@ static void node_config(struct sim *s, struct sim_node *n, bool restart)
 	cfg->restarted = restart && s->o.durability == PX_MEMORY;
 	/* Never 0: a zero nonce could read as "none". */
 	cfg->boot_nonce = sim_rng_next(&s->rng_node) | 1;
-	cfg->bugs = s->o.bugs;
+	cfg->bugs = s->o.planted ? s->o.bugs : 0;
 	if (px_config_check(cfg, &why) != 0)
 		sim_fail(s, "config", "node %u: px_config_check rejects the derived config: %s",
 			 n->id, why != NULL ? why : "?");
@@ -147,16 +147,16 @@ void sim_node_setup(struct sim *s, struct sim_node *n, uint8_t id)
 		sim_fail(s, "config", "pw_kv_arena_bytes rejects the simulator's bounds");
 	n->kv_arena = xcalloc(1, n->kv_len);
 
-	/* The disk and the staging ring hold one window each: a replica never has more
-	 * than a window of slots to persist (px_restore_slot takes no more). */
-	n->disk = xcalloc(w, sizeof(*n->disk));
+	/* The journal is indexed by slot; its bytes grow by doubling (rarely: values are
+	 * small). The staging ring holds two windows: a request never covers more than
+	 * one (the core persists only what its window holds). */
+	n->journal = xcalloc(SIM_SLOTS_MAX + 1, sizeof(*n->journal));
+	n->journal_cap = 1u << 16;
+	n->journal_bytes = xcalloc(1, n->journal_cap);
 	n->staging_cap = 2 * w;
 	n->staging = xcalloc(n->staging_cap, sizeof(*n->staging));
-	/* One block each: calloc maps it lazily, so only the pages written cost. */
-	n->disk_values = xcalloc(w, s->o.slot_bytes);
+	/* One block: calloc maps it lazily, so only the pages written cost. */
 	n->staging_values = xcalloc(n->staging_cap, s->o.slot_bytes);
-	for (i = 0; i < w; i++)
-		n->disk[i].value = n->disk_values + (size_t)i * s->o.slot_bytes;
 	for (i = 0; i < n->staging_cap; i++)
 		n->staging[i].value = n->staging_values + (size_t)i * s->o.slot_bytes;
 	n->role = PX_FOLLOWER;
@@ -164,9 +164,9 @@ void sim_node_setup(struct sim *s, struct sim_node *n, uint8_t id)
 
 void sim_node_free(struct sim_node *n)
 {
-	free(n->disk_values);
+	free(n->journal);
+	free(n->journal_bytes);
 	free(n->staging_values);
-	free(n->disk);
 	free(n->staging);
 	free(n->arena);
 	free(n->app_arena);
@@ -174,31 +174,78 @@ void sim_node_free(struct sim_node *n)
 	memset(n, 0, sizeof(*n));
 }
 
-/** Restores the durable state from the disk into a fresh replica. */
+/** Restores the durable state from the disk into a fresh replica: the promise, then
+ *  every slot of the journal, as a real embedder replays its journal. */
 static void restore_from_disk(struct sim *s, struct sim_node *n)
 {
-	struct sim_disk_slot *d;
-	uint32_t i;
+	const struct sim_journal_slot *d;
+	uint64_t slot;
 	int rc;
 
 	rc = px_restore_promise(n->r, n->disk_promised);
 	if (rc != 0)
 		sim_fail(s, "restore", "node %u: px_restore_promise(%" PRIu64 ") = %d", n->id,
 			 n->disk_promised, rc);
-	for (i = 0; i < s->o.window_slots; i++) {
-		d = &n->disk[i];
-		if (d->slot == 0)
+	/* The state machine is rebuilt from the journal's chosen prefix (every slot up to
+	 * the recorded commit point), checked like any other application. */
+	uint64_t applied = 0;
+	for (slot = 1; slot <= n->disk_commit && slot <= n->journal_hi; slot++) {
+		d = &n->journal[slot];
+		if (d->len == 0)
+			break;
+		const uint8_t *value = n->journal_bytes + d->off;
+		sim_check_chosen(s, n, slot, value, d->len, "replayed");
+		n->cur_value = value;
+		n->cur_len = d->len;
+		n->cur_slot = slot;
+		px_apply_slot(n->applier, slot, value, d->len, &s->aout);
+		n->cur_value = NULL;
+		for (uint32_t i = 0; i < s->aout.n; i++)
+			sim_check_reply(s, n, &s->aout.replies[i]);
+		sim_check_applied(s, n, slot, px_applier_chain(n->applier),
+				  n->kv_svc.hash(n->kv_svc.ctx));
+		applied = slot;
+	}
+	if (applied > 0) {
+		rc = px_restore_applied(n->r, applied);
+		if (rc != 0)
+			sim_fail(s, "restore", "node %u: px_restore_applied(%" PRIu64 ") = %d",
+				 n->id, applied, rc);
+		n->replayed_slots += applied;
+	}
+	for (slot = applied + 1; slot <= n->journal_hi; slot++) {
+		d = &n->journal[slot];
+		if (d->len == 0)
 			continue;
-		rc = px_restore_slot(n->r, d->slot, d->vballot, d->value, d->len);
-		/* The disk never holds more than one window (it is a ring of that size),
-		 * so the replica must be able to take every slot back: an accepted value
-		 * it refused would be forgotten, which durable mode exists to prevent. */
+		rc = px_restore_slot(n->r, slot, d->vballot, n->journal_bytes + d->off, d->len);
+		/* -EINVAL: the replica cannot hold the slot (beyond [1, window] after a
+		 * restart). Durable mode then forgets an accepted value; the agreement
+		 * check is what tells whether that matters, so count it and go on. */
+		if (rc == -EINVAL) {
+			n->restore_rejected++;
+			s->restore_rejected++;
+			continue;
+		}
 		if (rc != 0)
 			sim_fail(s, "restore",
 				 "node %u: px_restore_slot(slot %" PRIu64 ", vballot 0x%" PRIx64
 				 ") = %d",
-				 n->id, d->slot, d->vballot, rc);
+				 n->id, slot, d->vballot, rc);
 	}
+	/* History below the applied point, newest first, while the window holds it: the
+	 * restarted replica can then serve catch-up for it (as a leader must). */
+	for (slot = applied; slot >= 1 && n->journal[slot].len != 0; slot--) {
+		d = &n->journal[slot];
+		if (px_restore_slot(n->r, slot, d->vballot, n->journal_bytes + d->off, d->len) != 0)
+			break;
+	}
+	/* What the replica told others before the crash, it must still hold: every
+	 * PROMISE and ACCEPTED it sent carried its promise, made durable first. */
+	if (px_promised(n->r) < n->vouched_ballot)
+		sim_fail(s, "durable-promise",
+			 "node %u restarted with promise 0x%" PRIx64 " but had sent PROMISE or "
+			 "ACCEPTED at 0x%" PRIx64 " before it crashed",
+			 n->id, px_promised(n->r), n->vouched_ballot);
 }
 
 void sim_node_start(struct sim *s, struct sim_node *n, bool restart)
@@ -209,9 +256,6 @@ void sim_node_start(struct sim *s, struct sim_node *n, bool restart)
 	n->r = px_replica_init(&n->cfg, n->arena, n->arena_len);
 	if (n->r == NULL)
 		sim_fail(s, "init", "node %u: px_replica_init: %s", n->id, strerror(errno));
-	if (restart && s->o.durability == PX_DURABLE)
-		restore_from_disk(s, n);
-
 	/* The state machine starts empty in both modes and is rebuilt from the log. */
 	n->kv = pw_kv_init(SIM_KV_KEYS, SIM_KV_KEY_BYTES, SIM_KV_VALUE_BYTES, n->kv_arena,
 			   n->kv_len);
@@ -226,14 +270,19 @@ void sim_node_start(struct sim *s, struct sim_node *n, bool restart)
 		sim_fail(s, "init", "node %u: px_applier_init: %s", n->id, strerror(errno));
 	memset(n->sm_last_seq, 0, sizeof(n->sm_last_seq));
 	n->st_needed = false;
+	n->commit_seen = 0;
+	n->applied_seen = 0;
+	if (restart && s->o.durability == PX_DURABLE)
+		restore_from_disk(s, n);
 
 	/* Commit and apply points start over with the replica and the state machine.
 	 * The promise does too in memory mode (that is what the mode loses); in durable
 	 * mode it came back from the disk and the check holds it to the old value. */
 	n->commit_seen = 0;
 	n->applied_seen = 0;
+	n->promised_seen = s->o.durability == PX_DURABLE ? n->vouched_ballot : 0;
 	if (s->o.durability == PX_MEMORY)
-		n->promised_seen = 0;
+		n->vouched_ballot = 0;
 	n->role = px_role(n->r);
 	n->n_queue = 0;
 	n->persist_head = 0;
@@ -243,29 +292,54 @@ void sim_node_start(struct sim *s, struct sim_node *n, bool restart)
 	n->up = true;
 	if (restart)
 		n->restarts++;
+	sim_trace(s, "n%u START restart=%d promised=%" PRIx64 " last=%" PRIu64 " %s st=%d",
+		  n->id, restart, px_promised(n->r), px_last_slot(n->r),
+		  sim_role_name(px_role(n->r)), px_needs_state_transfer(n->r));
 	sim_check_node(s, n, restart ? "restart" : "init");
 }
 
 /* ---------------------------------------------------------------------------------- */
 /* Disk                                                                                */
 
+static void journal_write(struct sim *s, struct sim_node *n, const struct sim_disk_slot *src)
+{
+	struct sim_journal_slot *dst;
+	uint8_t *p;
+
+	if (src->slot > SIM_SLOTS_MAX)
+		sim_fail(s, "sim-limit", "node %u persists slot %" PRIu64 " (limit %u)", n->id,
+			 src->slot, SIM_SLOTS_MAX);
+	while (n->journal_cap - n->journal_used < src->len) {
+		p = realloc(n->journal_bytes, 2 * n->journal_cap);
+		if (p == NULL) {
+			fprintf(stderr, "pw-sim: out of memory for a journal\n");
+			exit(2);
+		}
+		n->journal_bytes = p;
+		n->journal_cap *= 2;
+	}
+	dst = &n->journal[src->slot];
+	dst->vballot = src->vballot;
+	dst->len = src->len;
+	dst->off = (uint32_t)n->journal_used;
+	memcpy(n->journal_bytes + n->journal_used, src->value, src->len);
+	n->journal_used += src->len;
+	if (src->slot > n->journal_hi)
+		n->journal_hi = src->slot;
+}
+
 static void land(struct sim *s, struct sim_node *n, struct sim_persist *p)
 {
-	struct sim_disk_slot *src, *dst;
-	uint32_t i, w = s->o.window_slots;
+	uint32_t i;
 
 	if (p->landed)
 		return;
 	p->landed = true;
 	n->disk_promised = p->ballot;
-	for (i = 0; i < p->n; i++) {
-		src = &n->staging[(p->first + i) % n->staging_cap];
-		dst = &n->disk[src->slot % w];
-		dst->slot = src->slot;
-		dst->vballot = src->vballot;
-		dst->len = src->len;
-		memcpy(dst->value, src->value, src->len);
-	}
+	if (p->commit > n->disk_commit)
+		n->disk_commit = p->commit;
+	for (i = 0; i < p->n; i++)
+		journal_write(s, n, &n->staging[(p->first + i) % n->staging_cap]);
 }
 
 /** Releases a landed request's staging copies: the oldest ones in the ring. */
@@ -320,6 +394,7 @@ static void stage(struct sim *s, struct sim_node *n)
 	p->ballot = out->persist_ballot;
 	p->lo = out->persist_lo;
 	p->hi = out->persist_hi;
+	p->commit = out->persist_commit;
 	p->first = (n->staging_head + n->staging_n) % n->staging_cap;
 	p->n = 0;
 	/* Completions come back in request order: a write never overtakes an earlier one. */
@@ -332,10 +407,9 @@ static void stage(struct sim *s, struct sim_node *n)
 	for (slot = out->persist_lo; span != 0 && slot <= out->persist_hi; slot++) {
 		uint32_t len;
 
+		/* The dirty range may span slots that hold nothing (holes): skip them. */
 		if (!px_slot_peek(n->r, slot, &vballot, &chosen, &value, &len))
-			sim_fail(s, "persist-contract",
-				 "node %u: persist asks for slot %" PRIu64 " outside the window",
-				 n->id, slot);
+			continue;
 		if (value == NULL || vballot == 0)
 			continue;  /* nothing accepted there: nothing to write */
 		if (len > s->o.slot_bytes)
@@ -351,6 +425,8 @@ static void stage(struct sim *s, struct sim_node *n)
 	}
 	n->staging_n += p->n;
 	n->persist_n++;
+	sim_trace(s, "n%u persist seq=%" PRIu64 " b=%" PRIx64 " [%" PRIu64 ",%" PRIu64 "] due=%" PRIu64,
+		  n->id, p->seq, p->ballot, p->lo, p->hi, p->due);
 	/* Memory mode persists nothing; the core may still ask, so complete at once. */
 	if (s->o.durability == PX_MEMORY)
 		p->due = s->now;
@@ -372,6 +448,7 @@ void sim_node_disk_step(struct sim *s, struct sim_node *n)
 		n->persist_head = (n->persist_head + 1) % SIM_PERSIST_MAX;
 		n->persist_n--;
 		px_out_reset(&s->out);
+		sim_trace(s, "n%u persisted seq=%" PRIu64, n->id, seq);
 		px_persisted(n->r, seq, &s->out);
 		handle_out(s, n, "persisted");
 	}
@@ -394,8 +471,9 @@ void sim_node_crash(struct sim *s, struct sim_node *n)
 	if (s->o.durability == PX_MEMORY) {
 		/* Memory mode: the disk holds nothing a restart may use. */
 		n->disk_promised = 0;
-		for (i = 0; i < s->o.window_slots; i++)
-			n->disk[i].slot = 0;
+		memset(n->journal, 0, (n->journal_hi + 1) * sizeof(*n->journal));
+		n->journal_hi = 0;
+		n->journal_used = 0;
 	}
 }
 
@@ -425,6 +503,10 @@ static void send_msgs(struct sim *s, struct sim_node *n)
 				 "with px_encoded_len",
 				 n->id, m->type, m->n_entries);
 		n->msgs_out++;
+		sim_trace_msg(s, "send", n->id, m);
+		if ((m->type == PX_MSG_PROMISE || m->type == PX_MSG_ACCEPTED) &&
+		    m->ballot > n->vouched_ballot)
+			n->vouched_ballot = m->ballot;
 		if (m->to != PX_NODE_NONE) {
 			sim_net_send(s, n->id, m->to, s->wire, (uint32_t)len);
 			continue;
@@ -500,6 +582,7 @@ static void apply_range(struct sim *s, struct sim_node *n, uint64_t lo, uint64_t
 				 "range [%" PRIu64 ", %" PRIu64 "] (commit %" PRIu64 ")",
 				 n->id, slot, lo, hi, px_commit(n->r));
 		sim_check_chosen(s, n, slot, value, len, "applied");
+		sim_trace(s, "n%u apply %" PRIu64 " (%u cmds)", n->id, slot, px_batch_count(value));
 
 		n->cur_value = value;
 		n->cur_len = len;
@@ -550,6 +633,8 @@ static void handle_out(struct sim *s, struct sim_node *n, const char *step)
 	stage(s, n);
 	send_msgs(s, n);
 	if (out->role_changed) {
+		sim_trace(s, "n%u role %s promised=%" PRIx64 " commit=%" PRIu64 " last=%" PRIu64,
+			  n->id, sim_role_name(out->role), px_promised(n->r), px_commit(n->r), px_last_slot(n->r));
 		if (out->role != px_role(n->r))
 			sim_fail(s, "effects", "node %u: out.role %d but px_role %d", n->id,
 				 out->role, px_role(n->r));
@@ -636,6 +721,9 @@ void sim_node_deliver(struct sim *s, struct sim_node *n, const uint8_t *buf, uin
 		sim_fail(s, "codec", "node %u: px_decode of a %u-byte message from endpoint %u: %s",
 			 n->id, len, src_ep, px_wire_err_name(err));
 	n->msgs_in++;
+	s->window_by_type[m->type]++;
+	if (m->type != PX_MSG_REQUEST)
+		sim_trace_msg(s, "recv", n->id, m);
 	if (m->type == PX_MSG_REQUEST) {
 		on_request(s, n, m, src_ep);
 		return;

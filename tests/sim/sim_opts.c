@@ -52,8 +52,14 @@ void sim_opts_derive(struct sim_opts *o)
 	o->election_ticks = sim_rng_range(r, pick_max(3 * o->heartbeat_ticks, 5),
 					  pick_max(10 * o->heartbeat_ticks, 12));
 
-	/* Log geometry: small windows make catch-up and state transfer happen. */
-	o->window_slots = 64u << sim_rng_below(r, 4);             /* 64..512 */
+	/* Log geometry. A replica that restarts after the log has outgrown its window needs
+	 * a state transfer, which does not exist yet; if every replica needs one, none may
+	 * lead and the cluster is unavailable by design. Most seeds therefore keep the log
+	 * (about one slot per operation) within half a window, in a larger window; the
+	 * long_log rest runs small windows long, through catch-up and state transfer. */
+	o->long_log = sim_rng_below(r, 10) < 3;
+	o->window_slots = o->long_log ? 64u << sim_rng_below(r, 4) :  /* 64..512 */
+				    256u << sim_rng_below(r, 3);  /* 256..1024 */
 	o->pipeline_slots = sim_rng_range(r, 1, pick_min(o->window_slots / 2, 32));
 	o->batch_cmds_max = sim_rng_range(r, 1, 16);
 	/* The core wants room for one maximal command in a slot; our commands are small,
@@ -102,6 +108,9 @@ void sim_opts_derive(struct sim_opts *o)
 	o->mix_del = sim_rng_range(r, 0, 4);
 	o->mix_cas = sim_rng_range(r, 0, 10);
 
+	o->ops_per_client = o->long_log ? SIM_OPS_PER_CLIENT_MAX :
+			    pick_max(1, o->window_slots / 2 / o->n_clients);
+
 	/*
 	 * A planted bug only shows under the faults that exercise its code path: a
 	 * recovery bug needs leader changes, forget-promises needs memory-mode restarts.
@@ -117,6 +126,11 @@ void sim_opts_derive(struct sim_opts *o)
 			o->loss_pm += 50;
 		if (o->leader_storm_pm < 500)
 			o->leader_storm_pm = 500;
+	}
+	if (o->bugs & PX_BUG_ACCEPT_LOWER) {
+		/* The bug needs an ACCEPT from a deposed leader to arrive after a newer
+		 * promise: long, reordering delays make such stragglers common. */
+		o->delay_max = pick_max(o->delay_max, o->delay_min + 2 * o->election_ticks);
 	}
 	if (o->bugs & PX_BUG_FORGET_PROMISES) {
 		/* The bug lives in the memory-mode restart path. */
@@ -145,7 +159,7 @@ void sim_opts_print(const struct sim_opts *o, const char *p)
 	for (i = 0; i < sim_bug_count; i++)
 		if (o->bugs & sim_bug_names[i].bit)
 			printf(" %s", sim_bug_names[i].name);
-	printf("\n");
+	printf("%s\n", o->bugs != 0 && !o->planted ? " (control run: not planted)" : "");
 	printf("%sreplicas=%u clients=%u durability=%s\n", p, o->n_replicas, o->n_clients,
 	       o->durability == PX_DURABLE ? "durable" : "memory");
 	printf("%sheartbeat_ticks=%u election_ticks=%u\n", p, o->heartbeat_ticks,
@@ -172,4 +186,5 @@ void sim_opts_print(const struct sim_opts *o, const char *p)
 	printf("%skeys=%u think_max=%u client_timeout=%u mix(get,put,del,cas)=%u,%u,%u,%u\n",
 	       p, o->keys, o->think_max, o->client_timeout, o->mix_get, o->mix_put,
 	       o->mix_del, o->mix_cas);
+	printf("%slong_log=%d ops_per_client=%u\n", p, o->long_log, o->ops_per_client);
 }

@@ -57,6 +57,12 @@
 /** The simulated cluster's identity on the wire. */
 #define SIM_CLUSTER_ID 0x70770001u
 #define SIM_CONFIG_EPOCH 1u
+/** Message storm check: at most SIM_STORM_PER_EP x endpoints deliveries per endpoint
+ *  per time unit, averaged over SIM_STORM_WINDOW units. A healthy cluster delivers a
+ *  few per endpoint per unit (heartbeats, one request and reply per client); a storm
+ *  (a reply that triggers more than one new request) grows until the pool saturates. */
+#define SIM_STORM_WINDOW 100u
+#define SIM_STORM_PER_EP 16u
 /** Persist requests a node may have in flight to its disk. */
 #define SIM_PERSIST_MAX 256u
 
@@ -81,7 +87,10 @@ enum sim_part {
 
 struct sim_opts {
 	uint64_t seed;
-	uint32_t bugs;                  /**< enum px_bug bit set (--bug) */
+	uint32_t bugs;                  /**< enum px_bug bit set (--bug): biases the faults */
+	/** The bugs are planted in the replicas. false: a control run, same options (and
+	 *  fault bias) with correct replicas, to tell a bug's failures from the core's. */
+	bool planted;
 
 	/* Topology and the core's configuration. */
 	uint8_t n_replicas;
@@ -126,6 +135,10 @@ struct sim_opts {
 	uint32_t think_max;             /**< client idle time between operations */
 	uint32_t client_timeout;        /**< resend after this long without a reply */
 	uint32_t mix_get, mix_put, mix_del, mix_cas;  /**< operation weights */
+	/** Operations each client issues at most. Most seeds keep the whole log inside
+	 *  one window (no replica ever needs a state transfer); long_log seeds do not. */
+	bool long_log;
+	uint32_t ops_per_client;
 };
 
 /** Derives every option from opts->seed (and opts->bugs, which biases the fault mix). */
@@ -176,7 +189,7 @@ struct sim_net {
 /* ---------------------------------------------------------------------------------- */
 /* Replicas and their embedder                                                         */
 
-/** One slot on the simulated disk (durable mode). */
+/** One slot copy on its way to the disk (staging). */
 struct sim_disk_slot {
 	uint64_t slot;       /**< 0: empty */
 	uint64_t vballot;
@@ -184,11 +197,19 @@ struct sim_disk_slot {
 	uint8_t *value;      /**< slot_bytes */
 };
 
+/** One slot of the journal on disk: the newest write of that slot wins. */
+struct sim_journal_slot {
+	uint64_t vballot;
+	uint32_t len;        /**< 0: never written */
+	uint32_t off;        /**< value bytes at journal_bytes + off */
+};
+
 /** A persist request on its way to the disk: data copied at request time. */
 struct sim_persist {
 	uint64_t seq;
 	uint64_t ballot;
 	uint64_t lo, hi;
+	uint64_t commit;     /**< commit point recorded with the request */
 	uint64_t due;        /**< time the write completes and px_persisted is called */
 	bool landed;         /**< already on the disk (a write can land before its ack) */
 	uint32_t n;          /**< slots copied */
@@ -233,12 +254,16 @@ struct sim_node {
 	/** Highest seq applied per client by this state machine (exactly-once check). */
 	uint64_t sm_last_seq[SIM_CLIENTS_MAX];
 
-	/* Disk (durable mode): what a restart gets back. */
+	/* Disk (durable mode): a journal of every slot ever persisted, as a real one keeps
+	 * without snapshots; what it returns at a restart is the core's to take or refuse. */
 	uint64_t disk_promised;
-	struct sim_disk_slot *disk;       /**< window_slots entries, slot % window */
+	uint64_t disk_commit;              /**< highest commit point recorded on disk */
+	struct sim_journal_slot *journal;  /**< SIM_SLOTS_MAX + 1, by slot */
+	uint64_t journal_hi;               /**< highest slot written */
+	uint8_t *journal_bytes;            /**< append-only value bytes */
+	size_t journal_used, journal_cap;
 	struct sim_persist persist[SIM_PERSIST_MAX];  /**< FIFO of requests */
 	uint32_t persist_head, persist_n;
-	uint8_t *disk_values;             /**< window_slots x slot_bytes */
 	struct sim_disk_slot *staging;    /**< ring of copies for pending requests */
 	uint8_t *staging_values;
 	uint32_t staging_cap, staging_head, staging_n;
@@ -247,14 +272,18 @@ struct sim_node {
 	struct sim_req queue[SIM_QUEUE_MAX];
 	uint32_t n_queue;
 
-	/* Monotonicity tracking (reset by restarts as the check's rules say). */
+	/* Monotonicity tracking (reset by restarts as the check's rules say). The promise
+	 * may fall back at a durable restart to what was persisted, but never below the
+	 * highest ballot the node vouched for in a PROMISE or ACCEPTED it sent. */
 	uint64_t promised_seen;
+	uint64_t vouched_ballot;
 	uint64_t commit_seen;
 	uint64_t applied_seen;
 	enum px_role role;
 
 	/* Counters for the summary and the final hash. */
-	uint64_t ticks, msgs_in, msgs_out, restarts, st_events, applied_slots;
+	uint64_t ticks, msgs_in, msgs_out, restarts, st_events, applied_slots, replayed_slots;
+	uint64_t restore_rejected;   /**< durable slots px_restore_slot refused */
 };
 
 /* ---------------------------------------------------------------------------------- */
@@ -297,8 +326,8 @@ struct sim_client {
 	bool waiting;              /**< an op is outstanding */
 	uint64_t next_op_at;       /**< idle: when to issue the next op */
 	uint64_t resend_at;        /**< waiting: when to resend */
-	uint8_t target;            /**< replica the last send went to */
-	uint8_t hint;              /**< leader hint, PX_NODE_NONE if none */
+	bool backoff;              /**< the resend at resend_at goes to target as is */
+	uint8_t target;            /**< replica the next (re)send goes to */
 	uint32_t n_ops;
 	struct sim_op ops[SIM_OPS_PER_CLIENT_MAX];
 	struct sim_cmd_rec cmds[SIM_OPS_PER_CLIENT_MAX + 1];  /**< by seq */
@@ -325,6 +354,7 @@ struct sim_slot_rec {
 struct sim {
 	struct sim_opts o;
 	bool verbose;
+	bool trace;                /**< print every event (--trace): for replays */
 	uint64_t now;
 	bool liveness;             /**< in the liveness phase */
 	struct sim_rng rng_net, rng_fault, rng_work, rng_node, rng_disk;
@@ -359,9 +389,16 @@ struct sim {
 
 	/* Summary. */
 	uint64_t ops_done, ops_unknown, crashes, partitions, pauses, st_nodes;
+	uint64_t restore_rejected;
 	uint64_t recover_wait;         /**< time the liveness phase took */
 	uint64_t steps;                /**< deliveries + ticks + applies + persists */
+	uint64_t unit_deliveries_max;  /**< most messages delivered in one time unit */
+	uint64_t window_deliveries;    /**< delivered in the current storm window */
+	uint64_t window_by_type[PX_MSG_TYPE_MAX];  /**< the same, by message type */
 	int lincheck;                  /**< enum lc_result, or -1 if not run */
+	/** Liveness excused: every replica needs a state transfer, so none may lead
+	 *  (by design until snapshots exist). Reported, never silent. */
+	bool excused;
 };
 
 /* sim_net.c */
@@ -414,6 +451,15 @@ void sim_check_reply(struct sim *s, const struct sim_node *n, const struct px_re
 void sim_check_node(struct sim *s, struct sim_node *n, const char *step);
 
 /* sim_run.c */
+/** Prints one event line when tracing (--trace), prefixed with the time. */
+__attribute__((format(printf, 2, 3)))
+void sim_trace(const struct sim *s, const char *fmt, ...);
+/** Name of a replica role, for traces and summaries. */
+const char *sim_role_name(enum px_role r);
+/** Short name of a message type, for traces. */
+const char *sim_msg_name(uint8_t type);
+/** One-line description of a message, for traces. */
+void sim_trace_msg(const struct sim *s, const char *dir, uint8_t node, const struct px_msg *m);
 /** Records a failed check and unwinds the run. Never returns. */
 __attribute__((noreturn, format(printf, 3, 4)))
 void sim_fail(struct sim *s, const char *check, const char *fmt, ...);
@@ -427,6 +473,9 @@ static inline uint8_t sim_ep_client(const struct sim *s, uint32_t j)
 struct sim_result {
 	uint64_t seed;
 	int failed;              /**< 0 pass, 1 failed */
+	/** --bug: failed, but the control run without the bug failed too (not counted) */
+	int baseline_failed;
+	int excused;             /**< liveness excused (struct sim.excused) */
 	int lincheck;            /**< enum lc_result or -1 */
 	uint64_t state_hash;
 	uint64_t steps;
@@ -435,8 +484,12 @@ struct sim_result {
 	char detail[512];
 };
 
-/** Runs one seed. bugs: enum px_bug set. Returns 0 pass, 1 fail. */
-int sim_run(uint64_t seed, uint32_t bugs, bool verbose, struct sim_result *res);
+/**
+ * Runs one seed. bugs: enum px_bug set; control: derive the options as for bugs but do
+ * not plant them (px_config.bugs = 0). Returns 0 pass, 1 fail.
+ */
+int sim_run(uint64_t seed, uint32_t bugs, bool control, bool verbose, bool trace,
+	    struct sim_result *res);
 
 /** Bug names <-> bits. */
 struct sim_bug_name {
