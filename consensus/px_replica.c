@@ -910,12 +910,15 @@ static void on_promise(struct px_replica *r, const struct px_msg *m, struct px_o
 			return;
 		}
 	}
-	if (m->slot_hi > p->promise_next)
+	bool advanced = m->slot_hi > p->promise_next;
+	if (advanced)
 		p->promise_next = m->slot_hi;
 	if (m->flags & PX_MF_LAST) {
 		p->promise_done = 1;
 		candidate_check_quorum(r, out);
-	} else {
+	} else if (advanced) {
+		/* Ask for the next page only when this one was new: a duplicated page must
+		 * not multiply the requests (the heartbeat-period re-send covers losses). */
 		send_prepare(r, m->from, p->promise_next, out);
 	}
 }
@@ -1350,14 +1353,16 @@ static void on_recover_reply(struct px_replica *r, const struct px_msg *m, struc
 	if (m->ballot > r->promised)
 		set_promised(r, m->ballot);
 	note_ballot(r, m->ballot);
-	if (m->slot_hi > p->recover_next)
+	bool advanced = m->slot_hi > p->recover_next;
+	if (advanced)
 		p->recover_next = m->slot_hi;
 	if (m->flags & PX_MF_LAST)
 		p->recover_done = 1;
 	/* f + 1 responders, ourselves excluded: they intersect every quorum's other f. */
 	if (count_flags(r, offsetof(struct px_peer, recover_done)) >= r->quorum)
 		finish_recovery(r, out);
-	else if (!(m->flags & PX_MF_LAST) && out_room(out, 1)) {
+	else if (!(m->flags & PX_MF_LAST) && advanced && out_room(out, 1)) {
+		/* Next page only for a new page (duplicates must not multiply requests). */
 		struct px_msg *x = msg_new(r, out, PX_MSG_RECOVER, m->from);
 		x->nonce = r->cfg.boot_nonce;
 		x->flags |= PX_MF_ANNOUNCE;

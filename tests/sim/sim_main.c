@@ -499,8 +499,8 @@ out:
 	       dt > 0 ? (double)steps / dt : 0.0, jobs, a->bug_name ? ", bug " : "",
 	       a->bug_name ? a->bug_name : "");
 	if (excused > 0)
-		printf("pw-sim: %" PRIu64 " seeds excused from liveness: every replica needed a state "
-		       "transfer (not implemented), so none could lead\n", excused);
+		printf("pw-sim: %" PRIu64 " seeds excused from liveness: a majority of replicas "
+		       "needed a state transfer (not implemented yet)\n", excused);
 	if (baseline > 0)
 		printf("pw-sim: %" PRIu64 " seeds failed with and without the bug: not counted as "
 		       "caught (the core fails them by itself; -v lists them)\n", baseline);
