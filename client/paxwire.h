@@ -1,0 +1,400 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * libpaxwire-client: the client library of paxwire, over plain UDP (kernel sockets, no
+ * DPDK). pkg-config name: paxwire-client.
+ *
+ * A client object is one session of the replicated service: it sends one command at a
+ * time as a REQUEST (client id, seq, command) and waits for the REPLY with the same
+ * (client id, seq) (docs/protocol.md, section 8.5). Every operation here is
+ * synchronous and has at most one command outstanding, which is what the replicas'
+ * sessions require (docs/consistency.md, "Client sessions").
+ *
+ * Threads: a client object is NOT thread safe. Use one per thread, or serialise calls
+ * to it; distinct client objects are independent.
+ *
+ * Finding the leader: the first command goes to the member given by the client id
+ * (spreading clients out), later ones to the last member that answered as leader. A
+ * member that is not the leader answers NOT_LEADER with a hint, which the client follows.
+ *
+ * Retries and exactly-once: a command is re-sent, with the SAME (client id, seq) and
+ * bytes, when an attempt times out (to the next member), when the leader is busy (after
+ * a short backoff) and when a member redirects. The replicas apply a given
+ * (client id, seq) at most once and answer retries from the session's cached reply, so a
+ * retried command takes effect once. Retries stop after retries_max re-sends or at the
+ * operation's deadline, whichever comes first; the operation then returns PW_E_TIMEOUT
+ * (or PW_E_NO_LEADER) and its outcome is UNKNOWN: it may have been applied, or may still
+ * be applied later.
+ *
+ * Reads (pw_get, pw_read) go through the replicated log like writes, so they are
+ * linearizable, at the cost of one commit each. A read-index fast path is not built yet.
+ *
+ * Memory: everything is allocated by pw_client_open; operations allocate nothing.
+ */
+#ifndef PAXWIRE_H
+#define PAXWIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------------------------- */
+/* Limits (the library checks them at compile time against the protocol's own)         */
+
+/** Members (replicas) of one cluster. */
+#define PW_MEMBERS_MAX 9
+/** Longest key, in bytes. */
+#define PW_KEY_BYTES_MAX 255
+/** Longest command body sent by pw_execute, in bytes. */
+#define PW_CMD_BYTES_MAX 4096
+/** Longest reply body pw_execute can return, in bytes. */
+#define PW_REPLY_BYTES_MAX 4096
+/** Bytes of key + value (+ expected value, for cas) that one kv command can carry: they
+ *  share it with a 12-byte header. The cluster's kv_value_bytes (at most 3829) bounds the
+ *  value further: the store answers a longer one PW_E_BAD_COMMAND. */
+#define PW_KV_BYTES_MAX (PW_CMD_BYTES_MAX - 12)
+/** Longest record pw_append can carry (one record must fit one read reply). */
+#define PW_RECORD_BYTES_MAX 4076
+
+/* ---------------------------------------------------------------------------------- */
+/* Errors                                                                              */
+
+/** What an operation returns: PW_OK (0) or one of these positive codes. */
+enum pw_err {
+	PW_OK = 0,
+	/** get/del: the key is absent. cas: a value was expected and the key is absent
+	 *  (the cas was applied; nothing changed). */
+	PW_E_NOT_FOUND = 1,
+	/** cas: applied, the key holds something other than what was expected (or holds
+	 *  a value while absence was expected). Nothing changed. */
+	PW_E_CAS_MISMATCH = 2,
+	/** put/cas of a new key: the store is full. Nothing changed. */
+	PW_E_FULL = 3,
+	/** The service rejected the command (malformed, or beyond the store's limits, e.g.
+	 *  a value longer than the cluster's configured maximum). Nothing changed. */
+	PW_E_BAD_COMMAND = 4,
+	/** read: the offset asked for was overwritten; *next is the oldest offset held. */
+	PW_E_TRUNCATED = 5,
+	/** read: the offset asked for is past the end; *next is the next to be assigned. */
+	PW_E_BEYOND = 6,
+	/** Retries or the deadline ran out after some member answered (a redirect, BUSY).
+	 *  OUTCOME UNKNOWN: the command may or may not have been applied. */
+	PW_E_TIMEOUT = 7,
+	/** Retries or the deadline ran out and no member answered at all, or every answer
+	 *  was "not the leader, and I know of none". Check that the cluster is up and the
+	 *  addresses are right. OUTCOME UNKNOWN, as for PW_E_TIMEOUT. */
+	PW_E_NO_LEADER = 8,
+	/** The replicas evicted this client's session, so they cannot vouch for what
+	 *  happened to it: OUTCOME UNKNOWN. The client starts a new session (new client id,
+	 *  seq 1) for its next operation by itself. */
+	PW_E_SESSION_EXPIRED = 9,
+	/** An argument exceeds a limit (key, value, record or command length). Nothing
+	 *  was sent. */
+	PW_E_TOO_LARGE = 10,
+	/** The operation succeeded but its result does not fit the caller's buffer;
+	 *  the length it needs is returned (*len), nothing is copied. */
+	PW_E_BUFFER = 11,
+	/** A bad argument (NULL pointer where one is needed), or an operation of the other
+	 *  service than the one the cluster file names (kv or stream). Nothing was sent. */
+	PW_E_INVAL = 12,
+	/** The reply to this command is not what the service sends (e.g. the cluster runs
+	 *  another service). The command was applied by something: OUTCOME UNKNOWN. */
+	PW_E_PROTOCOL = 13,
+	/** A system call failed (errno says why). OUTCOME UNKNOWN if anything was sent. */
+	PW_E_SYS = 14,
+	PW_E_MAX = 15,
+};
+
+/**
+ * @param err an enum pw_err value.
+ * @return a static one-line description ("timeout: outcome unknown ...");
+ *         "unknown error" for a value that is not an enum pw_err.
+ */
+const char *pw_strerror(int err);
+
+/**
+ * @param err an enum pw_err value.
+ * @return true if an operation that returned err may or may not have taken effect
+ *         (PW_E_TIMEOUT, PW_E_NO_LEADER, PW_E_SESSION_EXPIRED, PW_E_PROTOCOL, PW_E_SYS).
+ */
+bool pw_err_outcome_unknown(int err);
+
+/* ---------------------------------------------------------------------------------- */
+/* Opening a client                                                                    */
+
+struct pw_client;
+
+/** How to reach the cluster and how hard to try. Fill with pw_client_opts_default()
+ *  first, then set what differs. */
+struct pw_client_opts {
+	/** Cluster file (config/pw_config.h format). If set, the members and the cluster
+	 *  id come from it and `members`, `n_members`, `cluster_id` are ignored. */
+	const char *config_path;
+	/** Member addresses "IPv4:port" or "hostname:port" (resolved once, IPv4), indexed
+	 *  by node id: members[i] is replica i. Used when config_path is NULL. */
+	const char *const *members;
+	/** Entries in members: 1..PW_MEMBERS_MAX. */
+	uint8_t n_members;
+	/** The cluster's id (REPLYs of other clusters are dropped). */
+	uint32_t cluster_id;
+	/** This client's session id; 0 (the default) picks a random nonzero 64-bit id with
+	 *  getrandom(2). Two clients with one id break each other's sessions. */
+	uint64_t client_id;
+	/** One attempt's wait for a reply before re-sending to the next member.
+	 *  Default 100 ms. Must be > 0. */
+	uint32_t attempt_timeout_ms;
+	/** An operation's total time, retries included. Default 3000 ms. Must be > 0. */
+	uint32_t deadline_ms;
+	/** Re-sends after the first send of an operation (redirects and BUSY included).
+	 *  Default 32. */
+	uint32_t retries_max;
+	/** First backoff after BUSY, "no leader known", or a second redirect in one
+	 *  operation; it doubles per backoff within an operation, up to
+	 *  attempt_timeout_ms. Default 2 ms; 0: none. */
+	uint32_t backoff_ms;
+	/** The "client" number written in history lines (pw_client_set_history). 0 (the
+	 *  default): the low 32 bits of the first client id. */
+	uint32_t history_client;
+};
+
+/**
+ * Fills o with the defaults (no members, cluster id 0, random client id, 100 ms per
+ * attempt, 3000 ms per operation, 32 retries, 2 ms first backoff).
+ * @param o options to fill.
+ */
+void pw_client_opts_default(struct pw_client_opts *o);
+
+/**
+ * Opens a client: resolves the members, opens one UDP socket (IPv4, ephemeral port).
+ * Sends nothing.
+ * @param o options (see struct pw_client_opts).
+ * @param err if not NULL, receives a one-line reason on failure (e.g. the config
+ *            file's "FILE:LINE: what is wrong; fix: ...").
+ * @param errlen size of err.
+ * @return the client, or NULL with errno set: EINVAL (bad options, bad address, bad
+ *         cluster file), ENOTSUP (config_path given but this build has no config
+ *         parser), ENOMEM, or a socket error.
+ */
+struct pw_client *pw_client_open(const struct pw_client_opts *o, char *err, size_t errlen);
+
+/**
+ * Closes the socket and frees the client. Does not flush or close the history FILE.
+ * @param c client, or NULL (nothing happens).
+ */
+void pw_client_close(struct pw_client *c);
+
+/**
+ * @param c client.
+ * @return the current session's client id (it changes after PW_E_SESSION_EXPIRED, see
+ *         pw_client_new_session).
+ */
+uint64_t pw_client_id(const struct pw_client *c);
+
+/**
+ * @param c client.
+ * @return the number of members (node ids are 0 .. n-1).
+ */
+uint8_t pw_client_members(const struct pw_client *c);
+
+/**
+ * @param c client.
+ * @return the node id of the member that last answered as leader, or -1 if unknown.
+ */
+int pw_client_leader(const struct pw_client *c);
+
+/**
+ * Starts a new session: a new random client id, sequence numbers from 1 again. The
+ * library does this by itself after PW_E_SESSION_EXPIRED, and before the next
+ * operation when the session's very first command timed out (the replicas create a
+ * session only when seq 1 is applied, so later seqs of a session that never got started
+ * would be refused). Call it yourself only to drop a session on purpose.
+ * @param c client.
+ * @return PW_OK, or PW_E_SYS if getrandom failed.
+ */
+int pw_client_new_session(struct pw_client *c);
+
+/**
+ * Records every key-value operation (put, get, del, cas) in f, one JSON object per line,
+ * in the pw-lincheck format (tests/lincheck/lincheck.h), flushed per line:
+ *   {"client":3,"op":"put","key":"k1","value":"v7","call_ns":1200,"return_ns":5400,"ok":true}
+ * call_ns is taken before the first send, return_ns when the reply arrived, both from
+ * CLOCK_MONOTONIC (shared by every process of one machine). get lines carry "result"
+ * (null: absent); cas lines "expect" (null: expect absent) and "value"; an operation
+ * whose outcome is unknown has "ok":null and "return_ns":null; "ok":false marks a
+ * command that definitely did nothing (FULL, BAD_COMMAND) and a cas that was applied but
+ * whose comparison failed. A cas refused without effect (FULL, BAD_COMMAND) is left out,
+ * as the format requires. Operations rejected before sending (PW_E_TOO_LARGE, ...) are
+ * not recorded. Keys and values are JSON strings; bytes outside printable ASCII are
+ * written as \u00XX.
+ * @param c client.
+ * @param f history file, or NULL to stop recording.
+ */
+void pw_client_set_history(struct pw_client *c, FILE *f);
+
+/** Counters of one client (monotonic since open). */
+struct pw_client_stats {
+	uint64_t ops;              /**< operations that sent a command */
+	uint64_t sends;            /**< REQUEST datagrams sent (first sends and retries) */
+	uint64_t send_errors;      /**< sendto failures (treated as a lost datagram) */
+	uint64_t attempt_timeouts; /**< attempts that got no answer in time */
+	uint64_t redirects;        /**< NOT_LEADER answers */
+	uint64_t busy;             /**< BUSY answers */
+	uint64_t replies;          /**< REPLYs matching the command in flight */
+	uint64_t stale;            /**< REPLYs for this client but another seq (late
+	                                duplicates of earlier commands), ignored */
+	uint64_t foreign;          /**< REPLYs for another client id, ignored */
+	uint64_t undecodable;      /**< datagrams that are not a valid message of this
+	                                cluster (garbage, other cluster, truncated), ignored */
+	uint64_t not_reply;        /**< valid messages that are not REPLYs, ignored */
+	uint64_t timeouts;         /**< operations that ended PW_E_TIMEOUT/PW_E_NO_LEADER */
+	uint64_t new_sessions;     /**< sessions started after the first */
+};
+
+/**
+ * @param c client.
+ * @param st filled with the counters.
+ */
+void pw_client_stats(const struct pw_client *c, struct pw_client_stats *st);
+
+/* ---------------------------------------------------------------------------------- */
+/* Key-value operations (a cluster running the kv service)                             */
+
+/**
+ * Stores key = val.
+ * @param c client.
+ * @param key key bytes (any bytes; may be NULL when klen is 0).
+ * @param klen key length, <= PW_KEY_BYTES_MAX.
+ * @param val value bytes (may be NULL when vlen is 0).
+ * @param vlen value length; klen + vlen <= PW_KV_BYTES_MAX.
+ * @return PW_OK, PW_E_FULL, PW_E_BAD_COMMAND, PW_E_TOO_LARGE, or an outcome-unknown
+ *         error (PW_E_TIMEOUT, ...).
+ */
+int pw_put(struct pw_client *c, const void *key, size_t klen, const void *val, size_t vlen);
+
+/**
+ * Reads a key (through the log: linearizable).
+ * @param c client.
+ * @param key key bytes.
+ * @param klen key length, <= PW_KEY_BYTES_MAX.
+ * @param buf receives the value (may be NULL when cap is 0).
+ * @param cap size of buf.
+ * @param len receives the value's length (on PW_OK and PW_E_BUFFER). Required.
+ * @return PW_OK, PW_E_NOT_FOUND, PW_E_BUFFER (value longer than cap: *len says how
+ *         long, nothing copied), PW_E_BAD_COMMAND, PW_E_TOO_LARGE, or an error.
+ */
+int pw_get(struct pw_client *c, const void *key, size_t klen, void *buf, size_t cap,
+	   size_t *len);
+
+/**
+ * Removes a key.
+ * @param c client.
+ * @param key key bytes.
+ * @param klen key length, <= PW_KEY_BYTES_MAX.
+ * @return PW_OK (it was there), PW_E_NOT_FOUND (it was not), or an error.
+ */
+int pw_del(struct pw_client *c, const void *key, size_t klen);
+
+/**
+ * Compare-and-swap: key = val if key currently holds expect (or, with expect NULL, if
+ * key is absent).
+ * @param c client.
+ * @param key key bytes.
+ * @param klen key length, <= PW_KEY_BYTES_MAX.
+ * @param expect expected value, or NULL for "only if absent".
+ * @param elen expected value's length (ignored when expect is NULL).
+ * @param val new value.
+ * @param vlen new value's length; klen + vlen + elen <= PW_KV_BYTES_MAX.
+ * @return PW_OK (swapped), PW_E_CAS_MISMATCH, PW_E_NOT_FOUND (a value was expected,
+ *         the key is absent), PW_E_FULL, or an error.
+ */
+int pw_cas(struct pw_client *c, const void *key, size_t klen, const void *expect,
+	   size_t elen, const void *val, size_t vlen);
+
+/* ---------------------------------------------------------------------------------- */
+/* Stream operations (a cluster running the stream service)                            */
+
+/**
+ * Appends one record.
+ * @param c client.
+ * @param payload record bytes (may be NULL when len is 0).
+ * @param len record length, <= PW_RECORD_BYTES_MAX.
+ * @param offset if not NULL, receives the offset assigned to the record.
+ * @return PW_OK, PW_E_TOO_LARGE, PW_E_BAD_COMMAND, or an error.
+ */
+int pw_append(struct pw_client *c, const void *payload, size_t len, uint64_t *offset);
+
+/** Called by pw_read for each record, in offset order. data is valid during the call. */
+typedef void (*pw_record_fn)(void *arg, uint64_t offset, const void *data, size_t len);
+
+/**
+ * Reads records from an offset on (through the log: linearizable). One reply carries
+ * as many as fit max_bytes (4 + len per record) and one datagram, and at least one if
+ * any is there; call again from *next to go on.
+ * @param c client.
+ * @param from first offset wanted.
+ * @param max_bytes soft bound on the records' bytes in the reply.
+ * @param fn called once per record (may be NULL to only learn *next).
+ * @param arg passed to fn.
+ * @param next receives the offset to read next (PW_OK; == from: caught up), the oldest
+ *        offset held (PW_E_TRUNCATED) or the next offset to be assigned (PW_E_BEYOND).
+ *        Required.
+ * @return PW_OK, PW_E_TRUNCATED, PW_E_BEYOND, PW_E_BAD_COMMAND, or an error.
+ */
+int pw_read(struct pw_client *c, uint64_t from, uint32_t max_bytes, pw_record_fn fn,
+	    void *arg, uint64_t *next);
+
+/* ---------------------------------------------------------------------------------- */
+/* Any service                                                                         */
+
+/**
+ * Runs one command in the service's own encoding (services/pw_kv.h,
+ * services/pw_stream.h, or a service of your own) and returns its reply bytes. Not
+ * recorded in the history.
+ * @param c client.
+ * @param cmd command bytes (may be NULL when len is 0).
+ * @param len command length, <= PW_CMD_BYTES_MAX.
+ * @param reply receives the reply (may be NULL when cap is 0).
+ * @param cap size of reply.
+ * @param reply_len receives the reply's length (PW_OK, PW_E_BAD_COMMAND, PW_E_BUFFER).
+ *        Required.
+ * @return PW_OK, PW_E_BAD_COMMAND (the service rejected it; its reply is returned
+ *         too), PW_E_BUFFER (reply longer than cap: nothing copied), or an error.
+ */
+int pw_execute(struct pw_client *c, const void *cmd, size_t len, void *reply, size_t cap,
+	       size_t *reply_len);
+
+/* ---------------------------------------------------------------------------------- */
+/* Members                                                                             */
+
+/** What pw_probe learned about one member. */
+struct pw_member_status {
+	char addr[64];        /**< "ip:port" as resolved */
+	bool answered;        /**< it answered the probe */
+	bool leads;           /**< it answered as the leader (anything but NOT_LEADER) */
+	int leader_hint;      /**< a follower's hint: the leader's id, -1 if none or unknown */
+	uint64_t rtt_ns;      /**< from the probe's first send to its answer */
+};
+
+/**
+ * Asks every member, in parallel, whether it leads. The protocol has no status message
+ * yet, so the probe is a REQUEST with seq 0 and an empty command: a member that is not
+ * the leader answers NOT_LEADER (with its hint); the leader puts the probe through the
+ * log like any command, and the applier refuses seq 0 (BAD_COMMAND) without touching the
+ * service or any session. So a probe costs the leader one command in a slot and
+ * changes no state. The probe is sent up to 3 times, attempt_timeout_ms apart, to the
+ * members that have not answered, within the deadline. The leader found is cached.
+ * @param c client.
+ * @param st receives one entry per member, indexed by node id: pw_client_members(c)
+ *        entries (at most PW_MEMBERS_MAX).
+ * @return PW_OK (whoever answered), or PW_E_SYS.
+ */
+int pw_probe(struct pw_client *c, struct pw_member_status *st);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PAXWIRE_H */

@@ -1,0 +1,1037 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * libpaxwire-client: one UDP socket, one command in flight, retries with the same
+ * (client id, seq) so that the replicas' sessions apply each command once
+ * (docs/protocol.md 8.5, docs/consistency.md "Client sessions"). See paxwire.h.
+ *
+ * Input from the network is never trusted: every datagram is decoded by the consensus
+ * codec (px_decode: exact lengths, this cluster's id, a sender id within the cluster),
+ * and a REPLY counts only if it names this client id and the seq in flight. Everything
+ * else is counted by reason and dropped.
+ */
+#include <arpa/inet.h>
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "paxwire.h"
+#include "pw_kv.h"
+#include "pw_stream.h"
+#include "px.h"
+#include "px_codec.h"
+#ifdef PW_CLIENT_HAVE_CONFIG
+#include "pw_config.h"
+#endif
+
+/* The public header repeats these bounds as plain numbers (it cannot include the
+ * consensus headers, which are not installed): keep them equal. */
+_Static_assert(PW_MEMBERS_MAX == PX_REPLICAS_MAX, "members bound = replicas bound");
+_Static_assert(PW_KEY_BYTES_MAX == PW_KV_KEY_BYTES_MAX, "key bound = the kv store's");
+_Static_assert(PW_CMD_BYTES_MAX == PX_CMD_BYTES_MAX, "command bound = the protocol's");
+_Static_assert(PW_REPLY_BYTES_MAX == PX_REPLY_BYTES_MAX, "reply bound = the protocol's");
+_Static_assert(PW_KV_BYTES_MAX == PX_CMD_BYTES_MAX - PW_KV_CMD_HDR_BYTES,
+	       "key + value + expect share one kv command");
+_Static_assert(PW_RECORD_BYTES_MAX == PW_STREAM_PAYLOAD_MAX, "record bound = the stream's");
+_Static_assert(PW_E_MAX == 15, "pw_strerror covers every code");
+
+#define PW_ATTEMPT_TIMEOUT_MS_DEFAULT 100u
+#define PW_DEADLINE_MS_DEFAULT 3000u
+#define PW_RETRIES_DEFAULT 32u
+#define PW_BACKOFF_MS_DEFAULT 2u
+/** pw_probe sends to each silent member at most this many times. */
+#define PW_PROBE_ROUNDS 3u
+
+/** A REQUEST carrying the largest command, without a crash vector. */
+#define TX_BYTES (PX_WIRE_HDR_BYTES + 20u + PX_CMD_BYTES_MAX)
+/** One byte over the largest message, so that an oversized datagram shows (MSG_TRUNC). */
+#define RX_BYTES (PX_MSG_BYTES_MAX + 1u)
+_Static_assert(TX_BYTES <= PX_MSG_BYTES_MAX, "a REQUEST fits one message");
+
+#define NS_PER_MS 1000000ull
+
+/* Services, as config/pw_config.h's enum pw_service numbers them. */
+#define SERVICE_KV 1u
+#define SERVICE_STREAM 2u
+#ifdef PW_CLIENT_HAVE_CONFIG
+_Static_assert(SERVICE_KV == PW_SERVICE_KV && SERVICE_STREAM == PW_SERVICE_STREAM,
+	       "service numbers as in the cluster file");
+#endif
+
+struct pw_client {
+	int fd;
+	uint32_t cluster_id;
+	uint8_t n_members;                /**< 1..PW_MEMBERS_MAX */
+	/** The service the cluster runs, from its cluster file; 0 if not known (members
+	 *  given by hand). Operations of the other service are refused unsent. */
+	uint8_t service;
+	/** The member that last answered as leader, PX_NODE_NONE if unknown.
+	 *  Invariant: PX_NODE_NONE or < n_members. */
+	uint8_t leader;
+	/** A command of this session got PX_OK: the replicas hold its session. */
+	bool session_started;
+	/** Start a new session before the next command (expired, or never started). */
+	bool session_renew;
+	uint64_t client_id;               /**< nonzero */
+	/** Last seq sent in this session; 0 before the first. */
+	uint64_t seq;
+	uint64_t attempt_ns, deadline_ns, backoff_ns;
+	uint32_t retries_max;
+	FILE *history;
+	uint32_t history_client;
+	struct pw_client_stats st;
+
+	/* The command in flight and what became of it. */
+	bool sent;                        /**< at least one datagram of it went out */
+	uint64_t call_ns, return_ns;
+	uint8_t status;                   /**< PX_OK or PX_BAD_COMMAND once answered */
+	uint32_t cmd_len, reply_len;
+	uint8_t cmd[PX_CMD_BYTES_MAX];
+	uint8_t reply[PX_REPLY_BYTES_MAX];
+
+	struct sockaddr_in addr[PW_MEMBERS_MAX];
+	char addr_str[PW_MEMBERS_MAX][64];
+	uint8_t tx[TX_BYTES];
+	uint32_t tx_len;
+	uint8_t rx[RX_BYTES];
+	struct px_msg msg;                /**< the last decoded datagram; body points into rx */
+};
+
+/* ---------------------------------------------------------------------------------- */
+/* Errors                                                                              */
+
+const char *pw_strerror(int err)
+{
+	static const char *const names[PW_E_MAX] = {
+		[PW_OK] = "ok",
+		[PW_E_NOT_FOUND] = "not found",
+		[PW_E_CAS_MISMATCH] = "cas mismatch: the key holds another value",
+		[PW_E_FULL] = "store full: nothing changed",
+		[PW_E_BAD_COMMAND] = "bad command: the service rejected it, nothing changed",
+		[PW_E_TRUNCATED] = "truncated: the offset was overwritten",
+		[PW_E_BEYOND] = "beyond: the offset is past the end of the stream",
+		[PW_E_TIMEOUT] = "timeout: outcome unknown (it may or may not have been applied)",
+		[PW_E_NO_LEADER] = "no leader: no member answered, or none knows a leader; "
+				   "outcome unknown",
+		[PW_E_SESSION_EXPIRED] = "session expired: outcome unknown; a new session "
+					 "starts with the next operation",
+		[PW_E_TOO_LARGE] = "too large: an argument exceeds a limit, nothing sent",
+		[PW_E_BUFFER] = "buffer too small for the result",
+		[PW_E_INVAL] = "invalid argument, or a command of another service than the "
+			       "cluster runs; nothing sent",
+		[PW_E_PROTOCOL] = "unexpected reply from the service; outcome unknown",
+		[PW_E_SYS] = "system error (see errno)",
+	};
+
+	if (err < 0 || err >= PW_E_MAX)
+		return "unknown error";
+	return names[err];
+}
+
+bool pw_err_outcome_unknown(int err)
+{
+	return err == PW_E_TIMEOUT || err == PW_E_NO_LEADER || err == PW_E_SESSION_EXPIRED ||
+	       err == PW_E_PROTOCOL || err == PW_E_SYS;
+}
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Time, ids, addresses                                                                */
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/** A random nonzero id other than `avoid`. 0 or -errno. */
+static int random_id(uint64_t avoid, uint64_t *id)
+{
+	do {
+		ssize_t n = getrandom(id, sizeof(*id), 0);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n != (ssize_t)sizeof(*id))
+			return n < 0 ? -errno : -EIO;
+	} while (*id == 0 || *id == avoid);
+	return 0;
+}
+
+/** Parses "host:port" (IPv4 or a name resolved to IPv4). 0 or -EINVAL. */
+static int resolve(const char *s, struct sockaddr_in *sa, char *err, size_t errlen)
+{
+	struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_DGRAM };
+	struct addrinfo *res = NULL;
+	const char *colon = strrchr(s, ':');
+	char host[256];
+	unsigned long port;
+	char *end;
+	int rc;
+
+	if (colon == NULL || colon == s || (size_t)(colon - s) >= sizeof(host)) {
+		set_err(err, errlen, "member \"%s\": expected HOST:PORT, e.g. 127.0.0.1:7100", s);
+		return -EINVAL;
+	}
+	errno = 0;
+	port = strtoul(colon + 1, &end, 10);
+	if (errno != 0 || end == colon + 1 || *end != '\0' || port == 0 || port > 65535) {
+		set_err(err, errlen, "member \"%s\": port must be 1..65535", s);
+		return -EINVAL;
+	}
+	memcpy(host, s, (size_t)(colon - s));
+	host[colon - s] = '\0';
+	rc = getaddrinfo(host, NULL, &hints, &res);
+	if (rc != 0 || res == NULL) {
+		set_err(err, errlen, "member \"%s\": cannot resolve \"%s\" to IPv4: %s", s, host,
+			gai_strerror(rc));
+		if (res != NULL)
+			freeaddrinfo(res);
+		return -EINVAL;
+	}
+	memcpy(sa, res->ai_addr, sizeof(*sa));
+	sa->sin_port = htons((uint16_t)port);
+	freeaddrinfo(res);
+	return 0;
+}
+
+static void addr_format(const struct sockaddr_in *sa, char *buf, size_t len)
+{
+	char ip[INET_ADDRSTRLEN];
+
+	inet_ntop(AF_INET, &sa->sin_addr, ip, sizeof(ip));
+	snprintf(buf, len, "%s:%u", ip, (unsigned)ntohs(sa->sin_port));
+}
+
+/** Fills the members and the cluster id from the options. 0 or -errno. */
+static int load_members(struct pw_client *c, const struct pw_client_opts *o, char *err,
+			size_t errlen)
+{
+	if (o->config_path != NULL) {
+#ifdef PW_CLIENT_HAVE_CONFIG
+		struct pw_cluster_cfg cfg;
+		int rc = pw_config_load(o->config_path, &cfg, err, errlen);
+
+		if (rc != 0)
+			return rc < 0 ? rc : -EINVAL;
+		if (cfg.n_replicas < 1 || cfg.n_replicas > PW_MEMBERS_MAX) {
+			set_err(err, errlen, "%s: %u replicas; fix: 1..%d", o->config_path,
+				(unsigned)cfg.n_replicas, PW_MEMBERS_MAX);
+			return -EINVAL;
+		}
+		c->cluster_id = cfg.cluster_id;
+		c->n_members = cfg.n_replicas;
+		c->service = (uint8_t)cfg.service;
+		for (uint8_t i = 0; i < cfg.n_replicas; i++) {
+			c->addr[i] = (struct sockaddr_in){
+				.sin_family = AF_INET,
+				.sin_port = htons(cfg.members[i].port),
+				.sin_addr.s_addr = cfg.members[i].ip_be,
+			};
+		}
+		return 0;
+#else
+		set_err(err, errlen, "%s: this build of libpaxwire-client has no cluster-file "
+			"parser; fix: pass the members and cluster id instead", o->config_path);
+		return -ENOTSUP;
+#endif
+	}
+	if (o->members == NULL || o->n_members < 1 || o->n_members > PW_MEMBERS_MAX) {
+		set_err(err, errlen, "%u members given; fix: 1..%d addresses, or a config path",
+			(unsigned)o->n_members, PW_MEMBERS_MAX);
+		return -EINVAL;
+	}
+	c->cluster_id = o->cluster_id;
+	c->n_members = o->n_members;
+	for (uint8_t i = 0; i < o->n_members; i++) {
+		if (o->members[i] == NULL) {
+			set_err(err, errlen, "member %u: NULL address", (unsigned)i);
+			return -EINVAL;
+		}
+		if (resolve(o->members[i], &c->addr[i], err, errlen) != 0)
+			return -EINVAL;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Opening                                                                             */
+
+void pw_client_opts_default(struct pw_client_opts *o)
+{
+	*o = (struct pw_client_opts){
+		.attempt_timeout_ms = PW_ATTEMPT_TIMEOUT_MS_DEFAULT,
+		.deadline_ms = PW_DEADLINE_MS_DEFAULT,
+		.retries_max = PW_RETRIES_DEFAULT,
+		.backoff_ms = PW_BACKOFF_MS_DEFAULT,
+	};
+}
+
+struct pw_client *pw_client_open(const struct pw_client_opts *o, char *err, size_t errlen)
+{
+	struct sockaddr_in any = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_ANY) };
+	struct pw_client *c;
+	int rc;
+
+	if (o == NULL || o->attempt_timeout_ms == 0 || o->deadline_ms == 0) {
+		set_err(err, errlen, "options: attempt_timeout_ms and deadline_ms must be > 0; "
+			"fix: start from pw_client_opts_default()");
+		errno = EINVAL;
+		return NULL;
+	}
+	c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		set_err(err, errlen, "out of memory");
+		errno = ENOMEM;
+		return NULL;
+	}
+	c->fd = -1;
+	rc = load_members(c, o, err, errlen);
+	if (rc != 0)
+		goto fail;
+	for (uint8_t i = 0; i < c->n_members; i++)
+		addr_format(&c->addr[i], c->addr_str[i], sizeof(c->addr_str[i]));
+
+	c->client_id = o->client_id;
+	if (c->client_id == 0 && (rc = random_id(0, &c->client_id)) != 0) {
+		set_err(err, errlen, "getrandom: %s", strerror(-rc));
+		goto fail;
+	}
+	c->history_client = o->history_client != 0 ? o->history_client
+						   : (uint32_t)c->client_id;
+	c->leader = PX_NODE_NONE;
+	c->attempt_ns = o->attempt_timeout_ms * NS_PER_MS;
+	c->deadline_ns = o->deadline_ms * NS_PER_MS;
+	c->backoff_ns = o->backoff_ms * NS_PER_MS;
+	c->retries_max = o->retries_max;
+
+	c->fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (c->fd < 0 || bind(c->fd, (const struct sockaddr *)&any, sizeof(any)) != 0) {
+		rc = -errno;
+		set_err(err, errlen, "UDP socket: %s", strerror(errno));
+		goto fail;
+	}
+	return c;
+fail:
+	pw_client_close(c);
+	errno = -rc;
+	return NULL;
+}
+
+void pw_client_close(struct pw_client *c)
+{
+	if (c == NULL)
+		return;
+	if (c->fd >= 0)
+		close(c->fd);
+	free(c);
+}
+
+uint64_t pw_client_id(const struct pw_client *c)
+{
+	return c->client_id;
+}
+
+uint8_t pw_client_members(const struct pw_client *c)
+{
+	return c->n_members;
+}
+
+int pw_client_leader(const struct pw_client *c)
+{
+	return c->leader == PX_NODE_NONE ? -1 : c->leader;
+}
+
+int pw_client_new_session(struct pw_client *c)
+{
+	uint64_t id;
+	int rc = random_id(c->client_id, &id);
+
+	if (rc != 0) {
+		errno = -rc;
+		return PW_E_SYS;
+	}
+	c->client_id = id;
+	c->seq = 0;
+	c->session_started = false;
+	c->session_renew = false;
+	c->st.new_sessions++;
+	return PW_OK;
+}
+
+void pw_client_set_history(struct pw_client *c, FILE *f)
+{
+	c->history = f;
+}
+
+void pw_client_stats(const struct pw_client *c, struct pw_client_stats *st)
+{
+	*st = c->st;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* One command: send, wait, retry                                                      */
+
+/** Encodes a REQUEST for (client id, seq, body) into c->tx, addressed to `to`. */
+static void encode_request(struct pw_client *c, uint64_t seq, const uint8_t *body,
+			   uint32_t len, uint8_t to)
+{
+	/* A small struct px_msg would do, but px_encode takes the full one; zeroed so that
+	 * no stale field reaches the wire. */
+	struct px_msg *m = &c->msg;
+
+	memset(m, 0, offsetof(struct px_msg, entries));
+	m->type = PX_MSG_REQUEST;
+	m->from = PX_NODE_NONE;
+	m->to = to;
+	m->cluster_id = c->cluster_id;
+	m->client_id = c->client_id;
+	m->seq = seq;
+	m->body_len = len;
+	m->body = len != 0 ? body : NULL;
+	c->tx_len = (uint32_t)px_encode(m, c->tx, sizeof(c->tx));
+	assert(c->tx_len != 0);
+}
+
+/** Sends c->tx to member `to`, setting its `to` byte. A failure counts as a lost
+ *  datagram: the attempt then times out and the next member is tried. */
+static void send_to(struct pw_client *c, uint8_t to)
+{
+	ssize_t n;
+
+	assert(to < c->n_members);
+	c->tx[PX_WIRE_OFF_TO] = to;
+	do {
+		n = sendto(c->fd, c->tx, c->tx_len, 0, (const struct sockaddr *)&c->addr[to],
+			   sizeof(c->addr[to]));
+	} while (n < 0 && errno == EINTR);
+	c->st.sends++;
+	if (n != (ssize_t)c->tx_len)
+		c->st.send_errors++;
+}
+
+/**
+ * Reads the datagrams already queued until one is a REPLY for (c->client_id, seq), which
+ * is left decoded in c->msg. Everything else is counted and dropped.
+ * @return 1 (found), 0 (queue empty), or -errno.
+ */
+static int recv_match(struct pw_client *c, uint64_t seq)
+{
+	for (;;) {
+		ssize_t n = recv(c->fd, c->rx, sizeof(c->rx), MSG_DONTWAIT | MSG_TRUNC);
+
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return 0;
+			if (errno == EINTR || errno == ECONNREFUSED)
+				continue;
+			return -errno;
+		}
+		if ((size_t)n > PX_MSG_BYTES_MAX ||
+		    px_decode(c->rx, (size_t)n, c->cluster_id, c->n_members, &c->msg) !=
+			    PX_WIRE_OK) {
+			c->st.undecodable++;
+			continue;
+		}
+		if (c->msg.type != PX_MSG_REPLY) {
+			c->st.not_reply++;
+			continue;
+		}
+		if (c->msg.client_id != c->client_id) {
+			c->st.foreign++;
+			continue;
+		}
+		if (c->msg.seq != seq) {
+			c->st.stale++;
+			continue;
+		}
+		return 1;
+	}
+}
+
+/** Waits until a REPLY for (client id, seq) arrives (1, in c->msg) or until `until`
+ *  (0). -errno on a socket error. */
+static int await_reply(struct pw_client *c, uint64_t seq, uint64_t until)
+{
+	for (;;) {
+		struct pollfd p = { .fd = c->fd, .events = POLLIN };
+		struct timespec ts;
+		uint64_t now, left;
+		int rc = recv_match(c, seq);
+
+		if (rc != 0)
+			return rc;
+		now = now_ns();
+		if (now >= until)
+			return 0;
+		left = until - now;
+		ts.tv_sec = (time_t)(left / 1000000000ull);
+		ts.tv_nsec = (long)(left % 1000000000ull);
+		if (ppoll(&p, 1, &ts, NULL) < 0 && errno != EINTR)
+			return -errno;
+	}
+}
+
+/** The current backoff, doubled for next time up to one attempt's timeout. */
+static uint64_t backoff_next(const struct pw_client *c, uint64_t *backoff)
+{
+	uint64_t b = *backoff;
+
+	*backoff = b * 2 < c->attempt_ns ? b * 2 : c->attempt_ns;
+	return b;
+}
+
+/**
+ * Runs the command in c->cmd[0..c->cmd_len) to its final REPLY: on PW_OK, c->status is
+ * PX_OK or PX_BAD_COMMAND and c->reply holds the reply. Retries re-send the same bytes
+ * (same client id and seq) and change only the `to` byte.
+ * @return PW_OK, PW_E_TIMEOUT, PW_E_NO_LEADER, PW_E_SESSION_EXPIRED or PW_E_SYS.
+ */
+static int run_cmd(struct pw_client *c)
+{
+	uint64_t deadline, next_send, attempt_end = 0, backoff = c->backoff_ns;
+	bool awaiting = false, leader_named = false, redirected = false;
+	uint32_t sends = 0;
+	uint8_t target;
+	int rc;
+
+	c->sent = false;
+	if (c->session_renew && (rc = pw_client_new_session(c)) != PW_OK)
+		return rc;
+	c->seq++;
+	c->st.ops++;
+	/* The first command of a client goes to a member picked by its id, which spreads
+	 * clients over the members until they learn the leader. */
+	target = c->leader != PX_NODE_NONE ? c->leader : (uint8_t)(c->client_id % c->n_members);
+	encode_request(c, c->seq, c->cmd, c->cmd_len, target);
+	c->call_ns = now_ns();
+	deadline = c->call_ns + c->deadline_ns;
+	next_send = c->call_ns;
+
+	for (;;) {
+		const struct px_msg *m = &c->msg;
+		uint64_t now = now_ns(), wake;
+
+		if (now >= deadline)
+			break;
+		if (!awaiting) {
+			if (sends > c->retries_max)
+				break;
+			if (now >= next_send) {
+				send_to(c, target);
+				c->sent = true;
+				sends++;
+				awaiting = true;
+				attempt_end = now + c->attempt_ns;
+			}
+		}
+		wake = awaiting ? attempt_end : next_send;
+		rc = await_reply(c, c->seq, wake < deadline ? wake : deadline);
+		if (rc < 0) {
+			errno = -rc;
+			rc = PW_E_SYS;
+			goto unknown;
+		}
+		now = now_ns();
+		if (rc == 0) {
+			if (awaiting && now >= attempt_end) {
+				/* Silence: the member is down or slow, or the datagrams were
+				 * lost. Try the next one; a follower will redirect. */
+				c->st.attempt_timeouts++;
+				awaiting = false;
+				c->leader = PX_NODE_NONE;
+				target = (uint8_t)((target + 1) % c->n_members);
+				next_send = now;
+			}
+			continue;
+		}
+		c->st.replies++;
+		switch (m->status) {
+		case PX_OK:
+		case PX_BAD_COMMAND:
+			/* Whoever answered finally applied it: the leader, or a member that
+			 * led when an earlier attempt reached it. */
+			c->return_ns = now;
+			c->leader = m->from;
+			c->status = m->status;
+			assert(m->body_len <= sizeof(c->reply));
+			c->reply_len = m->body_len;
+			if (m->body_len != 0)
+				memcpy(c->reply, m->body, m->body_len);
+			if (m->status == PX_OK)
+				c->session_started = true;
+			return PW_OK;
+		case PX_SESSION_EXPIRED:
+			c->leader = m->from;
+			c->session_renew = true;
+			return PW_E_SESSION_EXPIRED;
+		case PX_NOT_LEADER:
+			c->st.redirects++;
+			if (!awaiting || m->from != target)
+				continue;   /* about an earlier attempt: the current one stands */
+			awaiting = false;
+			if (m->leader_hint < c->n_members && m->leader_hint != m->from) {
+				/* Follow a hint at once the first time; a second redirect in
+				 * one operation suggests an election, so back off. */
+				leader_named = true;
+				target = c->leader = m->leader_hint;
+				next_send = redirected ? now + backoff_next(c, &backoff) : now;
+				redirected = true;
+			} else {
+				/* No leader known there: ask the next member after a pause. */
+				c->leader = PX_NODE_NONE;
+				target = (uint8_t)((m->from + 1) % c->n_members);
+				next_send = now + backoff_next(c, &backoff);
+			}
+			continue;
+		case PX_BUSY:
+			c->st.busy++;
+			if (!awaiting || m->from != target)
+				continue;
+			awaiting = false;
+			leader_named = true;
+			c->leader = m->from;
+			next_send = now + backoff_next(c, &backoff);
+			continue;
+		default:
+			/* px_decode accepts only status < PX_STATUS_MAX. */
+			assert(0 && "REPLY status out of range");
+			continue;
+		}
+	}
+	c->st.timeouts++;
+	rc = leader_named ? PW_E_TIMEOUT : PW_E_NO_LEADER;
+unknown:
+	/* The replicas create a session only when its seq 1 is applied. If nothing of this
+	 * session is known to have been applied, later seqs could be refused as expired:
+	 * start afresh instead (the unknown command may still apply under the old id). */
+	if (!c->session_started)
+		c->session_renew = true;
+	return rc;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* History (pw-lincheck JSON Lines)                                                    */
+
+/** One operation's line. A NULL pointer with has_* true means JSON null (absent). */
+struct hist_line {
+	const char *op;
+	const uint8_t *key;
+	size_t klen;
+	bool has_value;
+	const uint8_t *value;
+	size_t vlen;
+	bool has_expect;
+	const uint8_t *expect;    /**< NULL: expect absent */
+	size_t elen;
+	bool has_result;
+	const uint8_t *result;    /**< NULL: absent */
+	size_t rlen;
+};
+
+/** Writes p[0..n) as a JSON string; bytes outside printable ASCII as \u00XX. */
+static void json_str(FILE *f, const uint8_t *p, size_t n)
+{
+	fputc('"', f);
+	for (size_t i = 0; i < n; i++) {
+		uint8_t b = p[i];
+
+		if (b == '"' || b == '\\')
+			fprintf(f, "\\%c", b);
+		else if (b >= 0x20 && b < 0x7f)
+			fputc(b, f);
+		else
+			fprintf(f, "\\u%04x", (unsigned)b);
+	}
+	fputc('"', f);
+}
+
+static void json_str_or_null(FILE *f, const uint8_t *p, size_t n)
+{
+	if (p == NULL)
+		fputs("null", f);
+	else
+		json_str(f, p, n);
+}
+
+/**
+ * Appends one line for the operation just run. ok: 1 done, 0 definitely did nothing
+ * (or, for cas, applied with a failed comparison), -1 outcome unknown.
+ */
+static void history_write(struct pw_client *c, const struct hist_line *h, int ok)
+{
+	FILE *f = c->history;
+
+	if (f == NULL || !c->sent)
+		return;
+	fprintf(f, "{\"client\":%" PRIu32 ",\"op\":\"%s\",\"key\":", c->history_client, h->op);
+	json_str(f, h->key, h->klen);
+	if (h->has_expect) {
+		fputs(",\"expect\":", f);
+		json_str_or_null(f, h->expect, h->elen);
+	}
+	if (h->has_value) {
+		fputs(",\"value\":", f);
+		json_str(f, h->value, h->vlen);
+	}
+	if (h->has_result && ok == 1) {
+		fputs(",\"result\":", f);
+		json_str_or_null(f, h->result, h->rlen);
+	}
+	fprintf(f, ",\"call_ns\":%" PRIu64 ",", c->call_ns);
+	if (ok < 0)
+		fputs("\"return_ns\":null,\"ok\":null}\n", f);
+	else
+		fprintf(f, "\"return_ns\":%" PRIu64 ",\"ok\":%s}\n", c->return_ns,
+			ok ? "true" : "false");
+	fflush(f);
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Key-value operations                                                                */
+
+/** Runs the kv command in c->cmd and decodes its reply into r.
+ *  PW_OK (r filled), PW_E_BAD_COMMAND, PW_E_PROTOCOL, or run_cmd's errors. */
+static int kv_call(struct pw_client *c, uint32_t len, struct pw_kv_reply *r)
+{
+	int rc;
+
+	c->cmd_len = len;
+	rc = run_cmd(c);
+	if (rc != PW_OK)
+		return rc;
+	if (c->status == PX_BAD_COMMAND)
+		return PW_E_BAD_COMMAND;
+	if (pw_kv_decode_reply(c->reply, c->reply_len, r) != 0 || r->result == PW_KV_R_BAD)
+		return PW_E_PROTOCOL;
+	return PW_OK;
+}
+
+/** The history's ok for a kv operation that ended with rc. */
+static int kv_hist_ok(int rc)
+{
+	if (pw_err_outcome_unknown(rc))
+		return -1;
+	return rc == PW_OK || rc == PW_E_NOT_FOUND || rc == PW_E_BUFFER;
+}
+
+/** The service the cluster runs, if known, is `svc`. */
+static bool service_ok(const struct pw_client *c, uint8_t svc)
+{
+	return c->service == 0 || c->service == svc;
+}
+
+static bool kv_args_ok(const struct pw_client *c, const void *key, size_t klen)
+{
+	return c != NULL && service_ok(c, SERVICE_KV) && (key != NULL || klen == 0);
+}
+
+int pw_put(struct pw_client *c, const void *key, size_t klen, const void *val, size_t vlen)
+{
+	struct hist_line h = { .op = "put", .key = key, .klen = klen, .has_value = true,
+			       .value = val, .vlen = vlen };
+	struct pw_kv_reply r;
+	uint32_t len;
+	int rc;
+
+	if (!kv_args_ok(c, key, klen) || (val == NULL && vlen != 0))
+		return PW_E_INVAL;
+	if (klen > PW_KEY_BYTES_MAX || vlen > PW_KV_BYTES_MAX)
+		return PW_E_TOO_LARGE;
+	len = pw_kv_encode_put(c->cmd, sizeof(c->cmd), key, (uint8_t)klen, val, (uint32_t)vlen);
+	if (len == 0)
+		return PW_E_TOO_LARGE;
+	rc = kv_call(c, len, &r);
+	if (rc == PW_OK && r.result != PW_KV_R_OK)
+		rc = r.result == PW_KV_R_FULL ? PW_E_FULL : PW_E_PROTOCOL;
+	history_write(c, &h, kv_hist_ok(rc));
+	return rc;
+}
+
+int pw_get(struct pw_client *c, const void *key, size_t klen, void *buf, size_t cap,
+	   size_t *len)
+{
+	struct hist_line h = { .op = "get", .key = key, .klen = klen, .has_result = true };
+	struct pw_kv_reply r;
+	uint32_t n;
+	int rc;
+
+	if (!kv_args_ok(c, key, klen) || len == NULL || (buf == NULL && cap != 0))
+		return PW_E_INVAL;
+	if (klen > PW_KEY_BYTES_MAX)
+		return PW_E_TOO_LARGE;
+	n = pw_kv_encode_get(c->cmd, sizeof(c->cmd), key, (uint8_t)klen);
+	assert(n != 0);
+	rc = kv_call(c, n, &r);
+	if (rc == PW_OK) {
+		if (r.result == PW_KV_R_OK) {
+			/* value points into c->reply: "" rather than NULL when empty. */
+			h.result = r.value != NULL ? r.value : (const uint8_t *)"";
+			h.rlen = r.value_len;
+			*len = r.value_len;
+			if (r.value_len > cap)
+				rc = PW_E_BUFFER;
+			else if (r.value_len != 0)
+				memcpy(buf, r.value, r.value_len);
+		} else {
+			rc = r.result == PW_KV_R_NOT_FOUND ? PW_E_NOT_FOUND : PW_E_PROTOCOL;
+		}
+	}
+	history_write(c, &h, kv_hist_ok(rc));
+	return rc;
+}
+
+int pw_del(struct pw_client *c, const void *key, size_t klen)
+{
+	struct hist_line h = { .op = "del", .key = key, .klen = klen };
+	struct pw_kv_reply r;
+	uint32_t n;
+	int rc;
+
+	if (!kv_args_ok(c, key, klen))
+		return PW_E_INVAL;
+	if (klen > PW_KEY_BYTES_MAX)
+		return PW_E_TOO_LARGE;
+	n = pw_kv_encode_del(c->cmd, sizeof(c->cmd), key, (uint8_t)klen);
+	assert(n != 0);
+	rc = kv_call(c, n, &r);
+	if (rc == PW_OK && r.result != PW_KV_R_OK)
+		rc = r.result == PW_KV_R_NOT_FOUND ? PW_E_NOT_FOUND : PW_E_PROTOCOL;
+	history_write(c, &h, kv_hist_ok(rc));
+	return rc;
+}
+
+int pw_cas(struct pw_client *c, const void *key, size_t klen, const void *expect,
+	   size_t elen, const void *val, size_t vlen)
+{
+	struct hist_line h = { .op = "cas", .key = key, .klen = klen, .has_value = true,
+			       .value = val, .vlen = vlen, .has_expect = true,
+			       .expect = expect, .elen = elen };
+	struct pw_kv_reply r;
+	uint32_t n;
+	int rc;
+
+	if (expect == NULL)
+		elen = 0;
+	else if (elen == 0)
+		h.expect = (const uint8_t *)"";   /* present and empty, not absent */
+	if (!kv_args_ok(c, key, klen) || (val == NULL && vlen != 0))
+		return PW_E_INVAL;
+	if (klen > PW_KEY_BYTES_MAX || vlen > PW_KV_BYTES_MAX || elen > PW_KV_BYTES_MAX)
+		return PW_E_TOO_LARGE;
+	n = pw_kv_encode_cas(c->cmd, sizeof(c->cmd), key, (uint8_t)klen, val, (uint32_t)vlen,
+			     expect, (uint32_t)elen);
+	if (n == 0)
+		return PW_E_TOO_LARGE;
+	rc = kv_call(c, n, &r);
+	if (rc == PW_OK) {
+		switch (r.result) {
+		case PW_KV_R_OK:
+			break;
+		case PW_KV_R_CAS_MISMATCH:
+			rc = PW_E_CAS_MISMATCH;
+			break;
+		case PW_KV_R_NOT_FOUND:
+			rc = expect != NULL ? PW_E_NOT_FOUND : PW_E_PROTOCOL;
+			break;
+		case PW_KV_R_FULL:
+			rc = expect == NULL ? PW_E_FULL : PW_E_PROTOCOL;
+			break;
+		default:
+			rc = PW_E_PROTOCOL;
+			break;
+		}
+	}
+	/* ok:false for a cas means "applied, comparison failed" (it acts as a read); a cas
+	 * that did nothing for another reason is left out of the history. */
+	if (rc == PW_OK)
+		history_write(c, &h, 1);
+	else if (rc == PW_E_CAS_MISMATCH || rc == PW_E_NOT_FOUND)
+		history_write(c, &h, 0);
+	else if (pw_err_outcome_unknown(rc))
+		history_write(c, &h, -1);
+	return rc;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Stream operations                                                                   */
+
+/** Runs the stream command in c->cmd and decodes its reply into r. */
+static int stream_call(struct pw_client *c, uint32_t len, struct pw_stream_reply *r)
+{
+	int rc;
+
+	c->cmd_len = len;
+	rc = run_cmd(c);
+	if (rc != PW_OK)
+		return rc;
+	if (c->status == PX_BAD_COMMAND)
+		return PW_E_BAD_COMMAND;
+	if (pw_stream_decode_reply(c->reply, c->reply_len, r) != 0 ||
+	    r->result == PW_STREAM_R_BAD)
+		return PW_E_PROTOCOL;
+	return PW_OK;
+}
+
+int pw_append(struct pw_client *c, const void *payload, size_t len, uint64_t *offset)
+{
+	struct pw_stream_reply r;
+	uint32_t n;
+	int rc;
+
+	if (c == NULL || !service_ok(c, SERVICE_STREAM) || (payload == NULL && len != 0))
+		return PW_E_INVAL;
+	if (len > PW_RECORD_BYTES_MAX)
+		return PW_E_TOO_LARGE;
+	n = pw_stream_encode_append(c->cmd, sizeof(c->cmd), payload, (uint32_t)len);
+	if (n == 0)
+		return PW_E_TOO_LARGE;
+	rc = stream_call(c, n, &r);
+	if (rc != PW_OK)
+		return rc;
+	if (r.result != PW_STREAM_R_OK || r.n_records != 0)
+		return PW_E_PROTOCOL;
+	if (offset != NULL)
+		*offset = r.offset;
+	return PW_OK;
+}
+
+int pw_read(struct pw_client *c, uint64_t from, uint32_t max_bytes, pw_record_fn fn,
+	    void *arg, uint64_t *next)
+{
+	struct pw_stream_reply r;
+	const uint8_t *data;
+	uint32_t n, off = 0, dlen;
+	uint64_t at = from;
+	int rc;
+
+	if (c == NULL || !service_ok(c, SERVICE_STREAM) || next == NULL)
+		return PW_E_INVAL;
+	n = pw_stream_encode_read(c->cmd, sizeof(c->cmd), from, max_bytes);
+	assert(n != 0);
+	rc = stream_call(c, n, &r);
+	if (rc != PW_OK)
+		return rc;
+	switch (r.result) {
+	case PW_STREAM_R_OK:
+		if (r.offset != from + r.n_records)
+			return PW_E_PROTOCOL;
+		while (pw_stream_reply_next(&r, &off, &data, &dlen)) {
+			if (fn != NULL)
+				fn(arg, at, data, dlen);
+			at++;
+		}
+		*next = r.offset;
+		return PW_OK;
+	case PW_STREAM_R_TRUNCATED:
+		*next = r.offset;
+		return PW_E_TRUNCATED;
+	case PW_STREAM_R_BEYOND:
+		*next = r.offset;
+		return PW_E_BEYOND;
+	default:
+		return PW_E_PROTOCOL;
+	}
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Any service                                                                         */
+
+int pw_execute(struct pw_client *c, const void *cmd, size_t len, void *reply, size_t cap,
+	       size_t *reply_len)
+{
+	int rc;
+
+	if (c == NULL || (cmd == NULL && len != 0) || reply_len == NULL ||
+	    (reply == NULL && cap != 0))
+		return PW_E_INVAL;
+	if (len > PW_CMD_BYTES_MAX)
+		return PW_E_TOO_LARGE;
+	if (len != 0)
+		memcpy(c->cmd, cmd, len);
+	c->cmd_len = (uint32_t)len;
+	rc = run_cmd(c);
+	if (rc != PW_OK)
+		return rc;
+	*reply_len = c->reply_len;
+	if (c->reply_len > cap)
+		return PW_E_BUFFER;
+	if (c->reply_len != 0)
+		memcpy(reply, c->reply, c->reply_len);
+	return c->status == PX_OK ? PW_OK : PW_E_BAD_COMMAND;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Members                                                                             */
+
+int pw_probe(struct pw_client *c, struct pw_member_status *st)
+{
+	const uint64_t t0 = now_ns(), deadline = t0 + c->deadline_ns;
+	uint8_t left = c->n_members;
+
+	for (uint8_t i = 0; i < c->n_members; i++) {
+		st[i] = (struct pw_member_status){ .leader_hint = -1 };
+		memcpy(st[i].addr, c->addr_str[i], sizeof(st[i].addr));
+	}
+	/* seq 0: the applier refuses it without touching the service or a session. */
+	encode_request(c, 0, NULL, 0, PX_NODE_NONE);
+	for (uint32_t round = 0; round < PW_PROBE_ROUNDS && left > 0; round++) {
+		uint64_t now = now_ns(), end;
+
+		if (now >= deadline)
+			break;
+		for (uint8_t i = 0; i < c->n_members; i++) {
+			if (!st[i].answered)
+				send_to(c, i);
+		}
+		end = now + c->attempt_ns < deadline ? now + c->attempt_ns : deadline;
+		while (left > 0) {
+			const struct px_msg *m = &c->msg;
+			int rc = await_reply(c, 0, end);
+
+			if (rc < 0) {
+				errno = -rc;
+				return PW_E_SYS;
+			}
+			if (rc == 0)
+				break;
+			c->st.replies++;
+			if (st[m->from].answered)
+				continue;   /* the answer to an earlier round's probe */
+			st[m->from].answered = true;
+			st[m->from].rtt_ns = now_ns() - t0;
+			left--;
+			if (m->status == PX_NOT_LEADER) {
+				if (m->leader_hint < c->n_members)
+					st[m->from].leader_hint = m->leader_hint;
+			} else {
+				st[m->from].leads = true;
+				c->leader = m->from;
+			}
+		}
+	}
+	return PW_OK;
+}

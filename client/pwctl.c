@@ -1,0 +1,388 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * pwctl: one paxwire operation from the command line, through libpaxwire-client.
+ * Each run is one fresh client session (random client id). See usage() for the
+ * commands and exit codes, and client/README.md.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "paxwire.h"
+
+/* Exit codes (documented in usage() and client/README.md). */
+#define EXIT_DONE 0      /* done; the answer is "yes" */
+#define EXIT_NO 1        /* a definite "no": nothing changed, or the member does not lead */
+#define EXIT_UNKNOWN 2   /* outcome unknown, or no leader known */
+#define EXIT_USAGE 3     /* usage, configuration or system error; not supported yet */
+
+static void usage(FILE *f)
+{
+	fputs(
+"usage: pwctl (--config FILE | --member HOST:PORT... --cluster ID) [options] COMMAND [ARGS]\n"
+"\n"
+"  --config FILE        cluster file: members and cluster id (config/pw_config.h)\n"
+"  --member HOST:PORT   a member's address, once per replica in id order (no --config)\n"
+"  --cluster ID         the cluster id (with --member)\n"
+"  --timeout MS         total time for the operation, retries included (default 3000)\n"
+"  --attempt MS         wait per attempt before trying the next member (default 100,\n"
+"                       at most the timeout)\n"
+"  --history FILE       append the operation to FILE in the pw-lincheck format\n"
+"  --help               this text\n"
+"\n"
+"commands (kv cluster):\n"
+"  put KEY VALUE        store KEY = VALUE\n"
+"  get KEY              print the value (raw bytes and a newline)\n"
+"  del KEY              remove KEY\n"
+"  cas KEY EXPECT|- NEW set KEY = NEW if it holds EXPECT ('-': if KEY is absent)\n"
+"commands (stream cluster):\n"
+"  append DATA          append a record; print its offset\n"
+"  read OFFSET [MAX]    print records from OFFSET on, one per line: OFFSET<TAB>DATA\n"
+"                       (\\\\ and non-printable bytes escaped as \\xNN), at most about MAX\n"
+"                       bytes (default 4096); the next offset to read goes to stderr\n"
+"commands (any cluster):\n"
+"  status               probe every member: does it answer, does it lead\n"
+"  leader               print the id of the member that answers as leader\n"
+"  is-leader N          exit 0 if member N answers as leader, 1 if it answers that it\n"
+"                       does not, 2 if it does not answer (for health checks)\n"
+"  transfer-leader N    not supported yet (the protocol has no admin message)\n"
+"\n"
+"The probe (status, leader, is-leader) is a REQUEST with seq 0: followers answer\n"
+"NOT_LEADER, the leader puts it through the log and the applier refuses it without\n"
+"changing any state. Reads (get, read) go through the log: linearizable.\n"
+"\n"
+"exit status:\n"
+"  0  done: stored, found, swapped, removed, appended; a leader answered;\n"
+"     is-leader: N leads\n"
+"  1  a definite no, nothing changed: not found, cas mismatch, store full, bad command,\n"
+"     offset truncated or beyond the end; is-leader: N says it does not lead\n"
+"  2  outcome unknown: timeout, no leader, session expired, unexpected reply\n"
+"     (the operation may or may not have been applied); status/leader: no leader\n"
+"     answered; is-leader: N did not answer\n"
+"  3  usage, configuration or system error; command not supported yet\n",
+	      f);
+}
+
+/** Exit code for an operation's result. */
+static int exit_for(int rc)
+{
+	switch (rc) {
+	case PW_OK:
+		return EXIT_DONE;
+	case PW_E_NOT_FOUND:
+	case PW_E_CAS_MISMATCH:
+	case PW_E_FULL:
+	case PW_E_BAD_COMMAND:
+	case PW_E_TRUNCATED:
+	case PW_E_BEYOND:
+		return EXIT_NO;
+	case PW_E_TOO_LARGE:
+	case PW_E_INVAL:
+		return EXIT_USAGE;
+	default:
+		return pw_err_outcome_unknown(rc) ? EXIT_UNKNOWN : EXIT_USAGE;
+	}
+}
+
+static int report(const char *cmd, int rc)
+{
+	if (rc != PW_OK)
+		fprintf(stderr, "pwctl %s: %s\n", cmd, pw_strerror(rc));
+	return exit_for(rc);
+}
+
+static bool parse_u64(const char *s, uint64_t *v)
+{
+	char *end;
+
+	errno = 0;
+	*v = strtoull(s, &end, 0);
+	return errno == 0 && end != s && *end == '\0' && s[0] != '-';
+}
+
+static bool parse_u32(const char *s, uint32_t *v)
+{
+	uint64_t u;
+
+	if (!parse_u64(s, &u) || u > UINT32_MAX)
+		return false;
+	*v = (uint32_t)u;
+	return true;
+}
+
+/** Writes data as one line: backslash and bytes outside printable ASCII as \xNN. */
+static void print_escaped(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] == '\\')
+			fputs("\\\\", stdout);
+		else if (p[i] >= 0x20 && p[i] < 0x7f)
+			putchar(p[i]);
+		else
+			printf("\\x%02x", (unsigned)p[i]);
+	}
+}
+
+static void print_record(void *arg, uint64_t offset, const void *data, size_t len)
+{
+	(void)arg;
+	printf("%" PRIu64 "\t", offset);
+	print_escaped(data, len);
+	putchar('\n');
+}
+
+/** Parses a member id argument: 0 .. members-1. */
+static bool parse_member(const struct pw_client *c, const char *s, uint8_t *id)
+{
+	uint32_t v;
+
+	if (!parse_u32(s, &v) || v >= pw_client_members(c)) {
+		fprintf(stderr, "pwctl: member \"%s\": expected 0..%u\n", s,
+			(unsigned)pw_client_members(c) - 1);
+		return false;
+	}
+	*id = (uint8_t)v;
+	return true;
+}
+
+static int cmd_status(struct pw_client *c, const char *what, const char *arg)
+{
+	struct pw_member_status st[PW_MEMBERS_MAX];
+	int leader = -1, rc;
+	uint8_t n = pw_client_members(c), want = 0;
+
+	if (strcmp(what, "is-leader") == 0 && !parse_member(c, arg, &want))
+		return EXIT_USAGE;
+	rc = pw_probe(c, st);
+	if (rc != PW_OK) {
+		fprintf(stderr, "pwctl %s: %s: %s\n", what, pw_strerror(rc), strerror(errno));
+		return EXIT_USAGE;
+	}
+	for (uint8_t i = 0; i < n; i++) {
+		if (st[i].leads && leader < 0)
+			leader = i;
+	}
+	if (strcmp(what, "is-leader") == 0) {
+		if (!st[want].answered) {
+			fprintf(stderr, "pwctl is-leader: member %u (%s) did not answer\n",
+				(unsigned)want, st[want].addr);
+			return EXIT_UNKNOWN;
+		}
+		return st[want].leads ? EXIT_DONE : EXIT_NO;
+	}
+	if (strcmp(what, "leader") == 0) {
+		if (leader < 0) {
+			fprintf(stderr, "pwctl leader: no member answered as leader\n");
+			return EXIT_UNKNOWN;
+		}
+		printf("%d\n", leader);
+		return EXIT_DONE;
+	}
+	printf("%-6s %-22s %s\n", "member", "address", "state");
+	for (uint8_t i = 0; i < n; i++) {
+		char state[96];
+
+		if (!st[i].answered)
+			snprintf(state, sizeof(state), "no answer");
+		else if (st[i].leads)
+			snprintf(state, sizeof(state), "leader (%.2f ms)", st[i].rtt_ns / 1e6);
+		else if (st[i].leader_hint >= 0)
+			snprintf(state, sizeof(state), "follower, says the leader is %d (%.2f ms)",
+				 st[i].leader_hint, st[i].rtt_ns / 1e6);
+		else
+			snprintf(state, sizeof(state), "follower, knows no leader (%.2f ms)",
+				 st[i].rtt_ns / 1e6);
+		printf("%-6u %-22s %s\n", (unsigned)i, st[i].addr, state);
+	}
+	return leader >= 0 ? EXIT_DONE : EXIT_UNKNOWN;
+}
+
+/** Runs one command; argv[0] is its name. Returns the exit code. */
+static int run(struct pw_client *c, int argc, char **argv)
+{
+	const char *cmd = argv[0];
+	uint8_t buf[PW_REPLY_BYTES_MAX];
+	uint64_t off, next;
+	uint32_t max = PW_REPLY_BYTES_MAX;
+	size_t len;
+	int rc;
+
+#define NEED(n)                                                                           \
+	do {                                                                              \
+		if (argc != (n) + 1) {                                                    \
+			fprintf(stderr, "pwctl %s: expected %d argument%s (pwctl --help)\n", \
+				cmd, (n), (n) == 1 ? "" : "s");                           \
+			return EXIT_USAGE;                                                \
+		}                                                                         \
+	} while (0)
+
+	if (strcmp(cmd, "put") == 0) {
+		NEED(2);
+		return report(cmd, pw_put(c, argv[1], strlen(argv[1]), argv[2], strlen(argv[2])));
+	}
+	if (strcmp(cmd, "get") == 0) {
+		NEED(1);
+		rc = pw_get(c, argv[1], strlen(argv[1]), buf, sizeof(buf), &len);
+		if (rc == PW_OK) {
+			fwrite(buf, 1, len, stdout);
+			putchar('\n');
+		}
+		return report(cmd, rc);
+	}
+	if (strcmp(cmd, "del") == 0) {
+		NEED(1);
+		return report(cmd, pw_del(c, argv[1], strlen(argv[1])));
+	}
+	if (strcmp(cmd, "cas") == 0) {
+		bool absent;
+
+		NEED(3);
+		absent = strcmp(argv[2], "-") == 0;
+		return report(cmd, pw_cas(c, argv[1], strlen(argv[1]), absent ? NULL : argv[2],
+					  absent ? 0 : strlen(argv[2]), argv[3], strlen(argv[3])));
+	}
+	if (strcmp(cmd, "append") == 0) {
+		NEED(1);
+		rc = pw_append(c, argv[1], strlen(argv[1]), &off);
+		if (rc == PW_OK)
+			printf("%" PRIu64 "\n", off);
+		return report(cmd, rc);
+	}
+	if (strcmp(cmd, "read") == 0) {
+		if (argc != 2 && argc != 3) {
+			fprintf(stderr, "pwctl read: expected OFFSET [MAX] (pwctl --help)\n");
+			return EXIT_USAGE;
+		}
+		if (!parse_u64(argv[1], &off) || (argc == 3 && !parse_u32(argv[2], &max))) {
+			fprintf(stderr, "pwctl read: OFFSET and MAX are unsigned numbers\n");
+			return EXIT_USAGE;
+		}
+		rc = pw_read(c, off, max, print_record, NULL, &next);
+		if (rc == PW_OK || rc == PW_E_TRUNCATED || rc == PW_E_BEYOND)
+			fprintf(stderr, "%s offset: %" PRIu64 "\n",
+				rc == PW_OK ? "next" : rc == PW_E_TRUNCATED ? "oldest held" :
+				"end of stream", next);
+		return report(cmd, rc);
+	}
+	if (strcmp(cmd, "status") == 0 || strcmp(cmd, "leader") == 0) {
+		NEED(0);
+		return cmd_status(c, cmd, NULL);
+	}
+	if (strcmp(cmd, "is-leader") == 0) {
+		NEED(1);
+		return cmd_status(c, cmd, argv[1]);
+	}
+	if (strcmp(cmd, "transfer-leader") == 0) {
+		NEED(1);
+		fprintf(stderr, "pwctl transfer-leader: not supported yet: the protocol has no "
+			"admin message to ask a leader to hand over (the core can transfer: "
+			"px_transfer_leadership)\n");
+		return EXIT_USAGE;
+	}
+	fprintf(stderr, "pwctl: unknown command \"%s\" (pwctl --help)\n", cmd);
+	return EXIT_USAGE;
+#undef NEED
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "member", required_argument, NULL, 'm' },
+		{ "cluster", required_argument, NULL, 'i' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "attempt", required_argument, NULL, 'a' },
+		{ "history", required_argument, NULL, 'H' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *members[PW_MEMBERS_MAX];
+	const char *history_path = NULL;
+	struct pw_client_opts o;
+	struct pw_client *c;
+	bool attempt_set = false;
+	FILE *history = NULL;
+	char err[512] = "";
+	int opt, rc;
+
+	pw_client_opts_default(&o);
+	o.members = members;
+	/* '+': stop at the command, so that its arguments may start with '-' (cas K - V). */
+	while ((opt = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			o.config_path = optarg;
+			break;
+		case 'm':
+			if (o.n_members == PW_MEMBERS_MAX) {
+				fprintf(stderr, "pwctl: at most %d --member\n", PW_MEMBERS_MAX);
+				return EXIT_USAGE;
+			}
+			members[o.n_members++] = optarg;
+			break;
+		case 'i':
+			if (!parse_u32(optarg, &o.cluster_id)) {
+				fprintf(stderr, "pwctl: --cluster: expected a u32\n");
+				return EXIT_USAGE;
+			}
+			break;
+		case 't':
+			if (!parse_u32(optarg, &o.deadline_ms) || o.deadline_ms == 0) {
+				fprintf(stderr, "pwctl: --timeout: expected milliseconds > 0\n");
+				return EXIT_USAGE;
+			}
+			break;
+		case 'a':
+			if (!parse_u32(optarg, &o.attempt_timeout_ms) || o.attempt_timeout_ms == 0) {
+				fprintf(stderr, "pwctl: --attempt: expected milliseconds > 0\n");
+				return EXIT_USAGE;
+			}
+			attempt_set = true;
+			break;
+		case 'H':
+			history_path = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return EXIT_DONE;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if ((o.config_path == NULL) == (o.n_members == 0)) {
+		fprintf(stderr, "pwctl: give either --config FILE or --member HOST:PORT "
+			"(pwctl --help)\n");
+		return EXIT_USAGE;
+	}
+	if (!attempt_set && o.attempt_timeout_ms > o.deadline_ms)
+		o.attempt_timeout_ms = o.deadline_ms;
+
+	c = pw_client_open(&o, err, sizeof(err));
+	if (c == NULL) {
+		fprintf(stderr, "pwctl: %s\n", err[0] != '\0' ? err : strerror(errno));
+		return EXIT_USAGE;
+	}
+	if (history_path != NULL) {
+		history = fopen(history_path, "a");
+		if (history == NULL) {
+			fprintf(stderr, "pwctl: --history %s: %s\n", history_path, strerror(errno));
+			pw_client_close(c);
+			return EXIT_USAGE;
+		}
+		pw_client_set_history(c, history);
+	}
+	rc = run(c, argc - optind, argv + optind);
+	pw_client_close(c);
+	if (history != NULL)
+		fclose(history);
+	if (fflush(stdout) != 0)
+		return EXIT_USAGE;
+	return rc;
+}

@@ -1,0 +1,1048 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * libpaxwire-client against in-process fake replicas: three UDP sockets on 127.0.0.1,
+ * each served by a thread that decodes REQUESTs with the real codec and answers REPLYs.
+ * The member that leads runs the real applier (sessions) and kv store or stream, so
+ * exactly-once is the real thing; a script per member makes it redirect, drop requests
+ * (before or after applying), answer BUSY or SESSION_EXPIRED, or send junk first.
+ *
+ * argv[1], if given, is the pwctl program: its commands and exit codes are checked too.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "lincheck.h"
+#include "paxwire.h"
+#include "pw_kv.h"
+#include "pw_stream.h"
+#include "px.h"
+#include "px_apply.h"
+#include "px_batch.h"
+#include "px_codec.h"
+
+#define N_FAKES 3
+#define CLUSTER_ID 77u
+#define SEEN_MAX 256
+#define SESSIONS 64
+
+static const char *pwctl_path;
+
+/* The fakes' threads cannot use cmocka's asserts (they jump to the test's context). */
+#define FAKE_CHECK(x)                                                                    \
+	do {                                                                             \
+		if (!(x)) {                                                              \
+			fprintf(stderr, "%s:%d: fake replica: %s\n", __FILE__, __LINE__, #x); \
+			abort();                                                         \
+		}                                                                        \
+	} while (0)
+
+/* Changes a fake's script under the lock its thread reads it under. */
+#define SCRIPT(cl, stmt)                          \
+	do {                                      \
+		pthread_mutex_lock(&(cl)->mu);    \
+		stmt;                             \
+		pthread_mutex_unlock(&(cl)->mu);  \
+	} while (0)
+
+/** One request a fake saw. */
+struct seen {
+	uint64_t client_id;
+	uint64_t seq;
+	uint8_t to;
+};
+
+/** One fake member. Script and log fields are under cluster.mu. */
+struct fake {
+	struct cluster *cl;
+	uint8_t id;
+	int fd;
+	char addr[32];
+	pthread_t th;
+	atomic_bool stop;
+
+	/* Script. */
+	bool leads;
+	uint8_t hint;           /**< NOT_LEADER's hint when !leads (PX_NODE_NONE: none) */
+	uint32_t drop_before;   /**< drop this many requests without applying them */
+	uint32_t drop_after;    /**< apply, then drop the reply: this many */
+	uint32_t busy;          /**< answer BUSY (not applied) this many times */
+	uint32_t expire;        /**< answer SESSION_EXPIRED (not applied) this many times */
+	uint32_t junk;          /**< before this many replies, send junk first */
+	uint32_t bad_body;      /**< apply, then answer PX_OK with an empty (invalid) body */
+
+	/* Log. */
+	uint32_t n_seen;
+	struct seen seen[SEEN_MAX];
+
+	struct px_msg in, out;  /**< only the fake's thread touches these */
+};
+
+/** The replicated state the leading fake applies to (one log, as a real cluster has). */
+struct cluster {
+	pthread_mutex_t mu;
+	struct fake f[N_FAKES];
+	const char *addrs[N_FAKES];
+	struct px_applier *ap;
+	void *ap_arena, *svc_arena;
+	struct pw_kv *kv;
+	struct pw_stream *stream;
+	uint64_t slot;
+	struct px_apply_out out;
+};
+
+/* ---- fake replicas ---- */
+
+static void fake_send(struct fake *f, const struct sockaddr_in *to, const struct px_msg *m,
+		      uint32_t cluster_id)
+{
+	uint8_t buf[PX_MSG_BYTES_MAX];
+	struct px_msg copy = *m;
+	size_t n;
+
+	copy.cluster_id = cluster_id;
+	n = px_encode(&copy, buf, sizeof(buf));
+	FAKE_CHECK(n > 0);
+	sendto(f->fd, buf, n, 0, (const struct sockaddr *)to, sizeof(*to));
+}
+
+/** Fills f->out with a REPLY. */
+static void fake_build_reply(struct fake *f, uint64_t client_id, uint64_t seq, uint8_t status,
+			     const uint8_t *body, uint32_t len)
+{
+	struct px_msg *m = &f->out;
+
+	memset(m, 0, offsetof(struct px_msg, entries));
+	m->type = PX_MSG_REPLY;
+	m->from = f->id;
+	m->to = PX_NODE_NONE;
+	m->client_id = client_id;
+	m->seq = seq;
+	m->status = status;
+	m->leader_hint = f->leads ? f->id : f->hint;
+	m->body_len = len;
+	m->body = len != 0 ? body : NULL;
+}
+
+static void fake_reply(struct fake *f, const struct sockaddr_in *to, uint64_t client_id,
+		       uint64_t seq, uint8_t status, const uint8_t *body, uint32_t len)
+{
+	fake_build_reply(f, client_id, seq, status, body, len);
+	fake_send(f, to, &f->out, CLUSTER_ID);
+}
+
+/** Junk before a real reply: garbage, another cluster's REPLY, a REPLY for another
+ *  client, one for another seq, and a message that is not a REPLY. */
+static void fake_junk(struct fake *f, const struct sockaddr_in *to, uint64_t client_id,
+		      uint64_t seq)
+{
+	static const uint8_t garbage[] = "garbage!";
+	struct px_msg *m = &f->out;
+
+	sendto(f->fd, garbage, sizeof(garbage), 0, (const struct sockaddr *)to, sizeof(*to));
+	fake_build_reply(f, client_id, seq, PX_OK, NULL, 0);
+	fake_send(f, to, m, CLUSTER_ID + 1);                 /* another cluster */
+	fake_reply(f, to, client_id ^ 0x5a5a, seq, PX_OK, NULL, 0);
+	fake_reply(f, to, client_id, seq + 1000, PX_OK, NULL, 0);
+	memset(m, 0, offsetof(struct px_msg, entries));
+	m->type = PX_MSG_REQUEST;
+	m->from = PX_NODE_NONE;
+	m->to = PX_NODE_NONE;
+	m->client_id = client_id;
+	m->seq = seq;
+	fake_send(f, to, m, CLUSTER_ID);
+}
+
+/** Applies one command through the applier as the next slot; *r is its reply. */
+static void cluster_apply(struct cluster *cl, const struct px_msg *m, struct px_reply *r)
+{
+	struct px_cmd_ref cmd = { .client_id = m->client_id, .seq = m->seq,
+				  .len = m->body_len, .body = m->body };
+	uint8_t batch[PX_SLOT_BYTES_MAX];
+	uint32_t len = px_batch_begin(batch, sizeof(batch));
+
+	len = px_batch_add(batch, len, sizeof(batch), &cmd);
+	FAKE_CHECK(len > 0);
+	px_apply_slot(cl->ap, ++cl->slot, batch, len, &cl->out);
+	FAKE_CHECK(cl->out.n == 1);
+	*r = cl->out.replies[0];
+}
+
+static void fake_handle(struct fake *f, const uint8_t *buf, size_t n,
+			const struct sockaddr_in *from)
+{
+	struct cluster *cl = f->cl;
+	struct px_msg *m = &f->in;
+	struct px_reply r;
+
+	if (px_decode(buf, n, CLUSTER_ID, N_FAKES, m) != PX_WIRE_OK ||
+	    m->type != PX_MSG_REQUEST)
+		return;
+	pthread_mutex_lock(&cl->mu);
+	if (f->n_seen < SEEN_MAX)
+		f->seen[f->n_seen++] = (struct seen){ m->client_id, m->seq, m->to };
+	if (f->drop_before > 0) {
+		f->drop_before--;
+	} else if (!f->leads) {
+		fake_reply(f, from, m->client_id, m->seq, PX_NOT_LEADER, NULL, 0);
+	} else if (f->busy > 0) {
+		f->busy--;
+		fake_reply(f, from, m->client_id, m->seq, PX_BUSY, NULL, 0);
+	} else if (f->expire > 0) {
+		f->expire--;
+		fake_reply(f, from, m->client_id, m->seq, PX_SESSION_EXPIRED, NULL, 0);
+	} else {
+		cluster_apply(cl, m, &r);
+		if (f->drop_after > 0) {
+			f->drop_after--;
+		} else if (f->bad_body > 0) {
+			f->bad_body--;
+			fake_reply(f, from, r.client_id, r.seq, PX_OK, NULL, 0);
+		} else {
+			if (f->junk > 0) {
+				f->junk--;
+				fake_junk(f, from, m->client_id, m->seq);
+			}
+			fake_reply(f, from, r.client_id, r.seq, r.status, r.data, r.len);
+		}
+	}
+	pthread_mutex_unlock(&cl->mu);
+}
+
+static void *fake_main(void *arg)
+{
+	struct fake *f = arg;
+	static _Thread_local uint8_t buf[PX_MSG_BYTES_MAX];
+
+	while (!atomic_load_explicit(&f->stop, memory_order_acquire)) {
+		struct pollfd p = { .fd = f->fd, .events = POLLIN };
+		struct sockaddr_in from;
+		socklen_t fl = sizeof(from);
+		ssize_t n;
+
+		if (poll(&p, 1, 5) <= 0)
+			continue;
+		n = recvfrom(f->fd, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
+		if (n > 0)
+			fake_handle(f, buf, (size_t)n, &from);
+	}
+	return NULL;
+}
+
+/** Three fakes; member `leader` leads, the others hint at it. service: 1 kv, 2 stream. */
+static struct cluster *cluster_start(uint8_t leader, int service)
+{
+	struct cluster *cl = calloc(1, sizeof(*cl));
+	struct px_service svc;
+	size_t len;
+
+	assert_non_null(cl);
+	pthread_mutex_init(&cl->mu, NULL);
+	if (service == 1) {
+		len = pw_kv_arena_bytes(1024, PW_KV_KEY_BYTES_MAX, PW_KV_VALUE_BYTES_MAX);
+		cl->svc_arena = malloc(len);
+		cl->kv = pw_kv_init(1024, PW_KV_KEY_BYTES_MAX, PW_KV_VALUE_BYTES_MAX,
+				    cl->svc_arena, len);
+		assert_non_null(cl->kv);
+		pw_kv_service(cl->kv, &svc);
+	} else {
+		len = pw_stream_arena_bytes(1024, 1u << 16);
+		cl->svc_arena = malloc(len);
+		cl->stream = pw_stream_init(1024, 1u << 16, cl->svc_arena, len);
+		assert_non_null(cl->stream);
+		pw_stream_service(cl->stream, &svc);
+	}
+	len = px_applier_arena_bytes(SESSIONS);
+	cl->ap_arena = malloc(len);
+	cl->ap = px_applier_init(SESSIONS, &svc, cl->ap_arena, len);
+	assert_non_null(cl->ap);
+
+	for (uint8_t i = 0; i < N_FAKES; i++) {
+		struct fake *f = &cl->f[i];
+		struct sockaddr_in sa = { .sin_family = AF_INET,
+					  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		socklen_t sl = sizeof(sa);
+
+		f->cl = cl;
+		f->id = i;
+		f->leads = i == leader;
+		f->hint = leader;
+		f->fd = socket(AF_INET, SOCK_DGRAM, 0);
+		assert_true(f->fd >= 0);
+		assert_int_equal(bind(f->fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+		assert_int_equal(getsockname(f->fd, (struct sockaddr *)&sa, &sl), 0);
+		snprintf(f->addr, sizeof(f->addr), "127.0.0.1:%u", (unsigned)ntohs(sa.sin_port));
+		cl->addrs[i] = f->addr;
+		atomic_init(&f->stop, false);
+		assert_int_equal(pthread_create(&f->th, NULL, fake_main, f), 0);
+	}
+	return cl;
+}
+
+static void cluster_stop(struct cluster *cl)
+{
+	for (uint8_t i = 0; i < N_FAKES; i++) {
+		atomic_store_explicit(&cl->f[i].stop, true, memory_order_release);
+		pthread_join(cl->f[i].th, NULL);
+		close(cl->f[i].fd);
+	}
+	pthread_mutex_destroy(&cl->mu);
+	free(cl->ap_arena);
+	free(cl->svc_arena);
+	free(cl);
+}
+
+/** Copies fake i's log (under the lock). */
+static uint32_t fake_seen(struct cluster *cl, uint8_t i, struct seen *out)
+{
+	uint32_t n;
+
+	pthread_mutex_lock(&cl->mu);
+	n = cl->f[i].n_seen;
+	memcpy(out, cl->f[i].seen, n * sizeof(*out));
+	pthread_mutex_unlock(&cl->mu);
+	return n;
+}
+
+static struct px_apply_counters applier_counters(struct cluster *cl)
+{
+	struct px_apply_counters c;
+
+	pthread_mutex_lock(&cl->mu);
+	c = *px_applier_counters(cl->ap);
+	pthread_mutex_unlock(&cl->mu);
+	return c;
+}
+
+/** kv value of key in the fakes' store, as a NUL-terminated string ("" if absent). */
+static bool kv_value(struct cluster *cl, const char *key, char *buf, size_t cap)
+{
+	const uint8_t *v;
+	uint32_t vl;
+	bool found;
+
+	pthread_mutex_lock(&cl->mu);
+	found = pw_kv_get_direct(cl->kv, key, (uint8_t)strlen(key), &v, &vl);
+	if (found) {
+		assert_true(vl < cap);
+		memcpy(buf, v, vl);
+		buf[vl] = '\0';
+	}
+	pthread_mutex_unlock(&cl->mu);
+	return found;
+}
+
+/* ---- helpers ---- */
+
+static struct pw_client *open_client_retries(struct cluster *cl, uint64_t client_id,
+					     uint32_t attempt_ms, uint32_t deadline_ms,
+					     uint32_t retries_max)
+{
+	struct pw_client_opts o;
+	struct pw_client *c;
+	char err[256] = "";
+
+	pw_client_opts_default(&o);
+	o.members = cl->addrs;
+	o.n_members = N_FAKES;
+	o.cluster_id = CLUSTER_ID;
+	o.client_id = client_id;
+	o.attempt_timeout_ms = attempt_ms;
+	o.deadline_ms = deadline_ms;
+	o.retries_max = retries_max;
+	c = pw_client_open(&o, err, sizeof(err));
+	if (c == NULL)
+		fail_msg("pw_client_open: %s", err);
+	return c;
+}
+
+static struct pw_client *open_client(struct cluster *cl, uint64_t client_id,
+				     uint32_t attempt_ms, uint32_t deadline_ms)
+{
+	return open_client_retries(cl, client_id, attempt_ms, deadline_ms, 32);
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Client ids chosen so that the first command goes to a known member (id % 3). */
+#define ID_TO_0 300u
+#define ID_TO_1 301u
+
+/* ---- tests ---- */
+
+/** The first target (0) is a follower: its hint leads the client to member 2, which it
+ *  then caches, so the next command goes to 2 directly. */
+static void test_leader_found_via_hint(void **state)
+{
+	struct cluster *cl = cluster_start(2, 1);
+	struct pw_client *c = open_client(cl, ID_TO_0, 200, 3000);
+	struct pw_client_stats st;
+	struct seen s[SEEN_MAX];
+	char v[64];
+
+	(void)state;
+	assert_int_equal(pw_client_leader(c), -1);
+	assert_int_equal(pw_put(c, "k1", 2, "v1", 2), PW_OK);
+	assert_int_equal(pw_client_leader(c), 2);
+	assert_int_equal(fake_seen(cl, 0, s), 1);
+	assert_int_equal(s[0].to, 0);
+	assert_int_equal(fake_seen(cl, 1, s), 0);
+	assert_int_equal(fake_seen(cl, 2, s), 1);
+	assert_int_equal(s[0].client_id, ID_TO_0);
+	assert_int_equal(s[0].seq, 1);
+	assert_int_equal(s[0].to, 2);
+
+	assert_int_equal(pw_put(c, "k1", 2, "v2", 2), PW_OK);
+	assert_int_equal(fake_seen(cl, 0, s), 1);   /* straight to the cached leader */
+	assert_int_equal(fake_seen(cl, 2, s), 2);
+	assert_int_equal(s[1].seq, 2);
+	assert_true(kv_value(cl, "k1", v, sizeof(v)));
+	assert_string_equal(v, "v2");
+
+	pw_client_stats(c, &st);
+	assert_int_equal(st.ops, 2);
+	assert_int_equal(st.sends, 3);
+	assert_int_equal(st.redirects, 1);
+	assert_int_equal(st.attempt_timeouts, 0);
+	pw_client_close(c);
+	cluster_stop(cl);
+}
+
+/** The leader loses the first two requests unseen: each attempt times out, the client
+ *  moves on (and is redirected back); every send carries the same (client id, seq). */
+static void test_lost_request_retried_same_seq(void **state)
+{
+	struct cluster *cl = cluster_start(0, 1);
+	struct pw_client *c = open_client(cl, ID_TO_0, 100, 3000);
+	struct pw_client_stats st;
+	struct seen s[SEEN_MAX];
+	uint32_t n0, n1;
+
+	(void)state;
+	SCRIPT(cl, cl->f[0].drop_before = 2);
+	assert_int_equal(pw_put(c, "k", 1, "v", 1), PW_OK);
+	n0 = fake_seen(cl, 0, s);
+	assert_int_equal(n0, 3);
+	for (uint32_t i = 0; i < n0; i++) {
+		assert_int_equal(s[i].client_id, ID_TO_0);
+		assert_int_equal(s[i].seq, 1);
+		assert_int_equal(s[i].to, 0);
+	}
+	n1 = fake_seen(cl, 1, s);
+	assert_int_equal(n1, 2);   /* after each timeout: member 1, which redirects to 0 */
+	for (uint32_t i = 0; i < n1; i++) {
+		assert_int_equal(s[i].client_id, ID_TO_0);
+		assert_int_equal(s[i].seq, 1);
+	}
+	assert_int_equal(applier_counters(cl).commands, 1);
+	pw_client_stats(c, &st);
+	assert_int_equal(st.attempt_timeouts, 2);
+	assert_int_equal(st.sends, 5);
+	pw_client_close(c);
+	cluster_stop(cl);
+}
+
+/** The leader applies a cas and its reply is lost: the retry (same seq) is answered
+ *  from the session's cache, so the client sees the swap it made (PW_OK), not a
+ *  mismatch with its own write, and the store applied it once. */
+static void test_lost_reply_exactly_once(void **state)
+{
+	struct cluster *cl = cluster_start(1, 1);
+	struct pw_client *c = open_client(cl, ID_TO_1, 100, 3000);
+	struct px_apply_counters ac;
+	char v[64];
+
+	(void)state;
+	SCRIPT(cl, cl->f[1].drop_after = 1);
+	assert_int_equal(pw_cas(c, "k", 1, NULL, 0, "mine", 4), PW_OK);
+	ac = applier_counters(cl);
+	assert_int_equal(ac.commands, 1);
+	assert_int_equal(ac.duplicates, 1);
+	assert_true(kv_value(cl, "k", v, sizeof(v)));
+	assert_string_equal(v, "mine");
+	/* A fresh cas expecting absence now mismatches: the first one did happen. */
+	assert_int_equal(pw_cas(c, "k", 1, NULL, 0, "again", 5), PW_E_CAS_MISMATCH);
+	pw_client_close(c);
+	cluster_stop(cl);
+}
+
+/** BUSY once: a short backoff, the same command again, then success. */
+static void test_busy_then_ok(void **state)
+{
+	struct cluster *cl = cluster_start(0, 1);
+	struct pw_client *c = open_client(cl, ID_TO_0, 200, 3000);
+	struct pw_client_stats st;
+	struct seen s[SEEN_MAX];
+
+	(void)state;
+	SCRIPT(cl, cl->f[0].busy = 1);
+	assert_int_equal(pw_put(c, "k", 1, "v", 1), PW_OK);
+	assert_int_equal(fake_seen(cl, 0, s), 2);
+	assert_int_equal(s[0].seq, s[1].seq);
+	assert_int_equal(s[0].client_id, s[1].client_id);
+	pw_client_stats(c, &st);
+	assert_int_equal(st.busy, 1);
+	assert_int_equal(st.attempt_timeouts, 0);
+	assert_int_equal(applier_counters(cl).commands, 1);
+	pw_client_close(c);
+	cluster_stop(cl);
+}
+
+/** Junk before the real reply is counted by kind and ignored; the answer is right. */
+static void test_junk_counted_and_ignored(void **state)
+{
+	struct cluster *cl = cluster_start(0, 1);
+	struct pw_client *c = open_client(cl, ID_TO_0, 200, 3000);
+	struct pw_client_stats st;
+	char buf[16];
+	size_t len = 0;
+
+	(void)state;
+	assert_int_equal(pw_put(c, "k", 1, "v1", 2), PW_OK);
+	SCRIPT(cl, cl->f[0].junk = 1);
+	assert_int_equal(pw_get(c, "k", 1, buf, sizeof(buf), &len), PW_OK);
+	assert_int_equal(len, 2);
+	assert_memory_equal(buf, "v1", 2);
+	pw_client_stats(c, &st);
+	assert_int_equal(st.undecodable, 2);   /* garbage, another cluster's REPLY */
+	assert_int_equal(st.foreign, 1);
+	assert_int_equal(st.stale, 1);
+	assert_int_equal(st.not_reply, 1);
+	assert_int_equal(st.replies, 2);
+	assert_int_equal(st.sends, 2);
+
+	/* A REPLY for this very command whose body the kv store would never send: the
+	 * command was applied by something, so the outcome is unknown. */
+	SCRIPT(cl, cl->f[0].bad_body = 1);
+	assert_int_equal(pw_get(c, "k", 1, buf, sizeof(buf), &len), PW_E_PROTOCOL);
+	assert_true(pw_err_outcome_unknown(PW_E_PROTOCOL));
+	pw_client_close(c);
+	cluster_stop(cl);
+}
+
+/** Nobody answers: PW_E_NO_LEADER within the deadline. A leader that stays BUSY:
+ *  PW_E_TIMEOUT. Both are "outcome unknown". Retries are bounded. */
+static void test_timeouts(void **state)
+{
+	struct cluster *cl = cluster_start(0, 1);
+	struct pw_client *c = open_client(cl, ID_TO_0, 20, 150);
+	struct pw_client_stats st;
+	uint64_t t0, dt;
+
+	(void)state;
+	for (uint8_t i = 0; i < N_FAKES; i++)
+		SCRIPT(cl, cl->f[i].drop_before = 1000);
+	t0 = mono_ns();
+	assert_int_equal(pw_put(c, "k", 1, "v", 1), PW_E_NO_LEADER);
+	dt = mono_ns() - t0;
+	assert_true(dt >= 150000000ull);
+	assert_true(dt < 1000000000ull);
+	assert_true(pw_err_outcome_unknown(PW_E_NO_LEADER));
+	pw_client_stats(c, &st);
+	assert_int_equal(st.timeouts, 1);
+	assert_true(st.attempt_timeouts >= 2);   /* 7 when the machine is idle */
+	for (uint8_t i = 0; i < N_FAKES; i++)
+		SCRIPT(cl, cl->f[i].drop_before = 0);
+
+	SCRIPT(cl, cl->f[0].busy = 1000);
+	assert_int_equal(pw_put(c, "k", 1, "v", 1), PW_E_TIMEOUT);
+	assert_true(pw_err_outcome_unknown(PW_E_TIMEOUT));
+	pw_client_close(c);
+
+	/* retries_max bounds the sends: 1 + 3 here, long before the deadline. */
+	{
+		struct pw_client_opts o;
+
+		pw_client_opts_default(&o);
+		o.members = cl->addrs;
+		o.n_members = N_FAKES;
+		o.cluster_id = CLUSTER_ID;
+		o.client_id = ID_TO_0;
+		o.retries_max = 3;
+		o.backoff_ms = 1;
+		c = pw_client_open(&o, NULL, 0);
+		assert_non_null(c);
+		assert_int_equal(pw_put(c, "k", 1, "v", 1), PW_E_TIMEOUT);
+		pw_client_stats(c, &st);
+		assert_int_equal(st.sends, 4);
+		assert_int_equal(st.busy, 4);
+		pw_client_close(c);
+	}
+	cluster_stop(cl);
+}
+
+/** SESSION_EXPIRED: reported, then the client starts a new session (new id, seq 1). */
+static void test_session_expired_renews(void **state)
+{
+	struct cluster *cl = cluster_start(0, 1);
+	struct pw_client *c = open_client(cl, ID_TO_0, 200, 3000);
+	struct pw_client_stats st;
+	struct seen s[SEEN_MAX];
+	uint32_t n;
+
+	(void)state;
+	assert_int_equal(pw_put(c, "a", 1, "1", 1), PW_OK);
+	SCRIPT(cl, cl->f[0].expire = 1);
+	assert_int_equal(pw_put(c, "a", 1, "2", 1), PW_E_SESSION_EXPIRED);
+	assert_int_equal(pw_client_id(c), ID_TO_0);
+	assert_int_equal(pw_put(c, "a", 1, "3", 1), PW_OK);
+	assert_int_not_equal(pw_client_id(c), ID_TO_0);
+	n = fake_seen(cl, 0, s);
+	assert_int_equal(n, 3);
+	assert_int_equal(s[2].client_id, pw_client_id(c));
+	assert_int_equal(s[2].seq, 1);
+	pw_client_stats(c, &st);
+	assert_int_equal(st.new_sessions, 1);
+	pw_client_close(c);
+	cluster_stop(cl);
+}
+
+/** The very first command times out unapplied: the replicas hold no session, so a seq 2
+ *  would be refused as expired. The client starts over with a new id at seq 1. */
+static void test_first_timeout_renews_session(void **state)
+{
+	struct cluster *cl = cluster_start(0, 1);
+	/* 3 sends of 50 ms for the op that fails; a long deadline for the one that must
+	 * succeed, so that a loaded machine does not fail the test. */
+	struct pw_client *c = open_client_retries(cl, ID_TO_0, 50, 3000, 2);
+	struct seen s[SEEN_MAX];
+	uint32_t n;
+
+	(void)state;
+	SCRIPT(cl, cl->f[0].drop_before = 1000);
+	assert_int_equal(pw_put(c, "a", 1, "1", 1), PW_E_TIMEOUT);
+	SCRIPT(cl, cl->f[0].drop_before = 0);
+	assert_int_equal(pw_put(c, "a", 1, "2", 1), PW_OK);
+	assert_int_not_equal(pw_client_id(c), ID_TO_0);
+	n = fake_seen(cl, 0, s);
+	assert_int_equal(s[n - 1].client_id, pw_client_id(c));
+	assert_int_equal(s[n - 1].seq, 1);
+	assert_int_equal(applier_counters(cl).expired, 0);
+	pw_client_close(c);
+	cluster_stop(cl);
+}
+
+/** Each kv operation's outcome, and the errors caught before sending. */
+static void test_kv_operations(void **state)
+{
+	struct cluster *cl = cluster_start(0, 1);
+	struct pw_client *c = open_client(cl, ID_TO_0, 200, 3000);
+	struct pw_client_stats st;
+	static uint8_t big[PW_CMD_BYTES_MAX + 1];
+	char buf[8];
+	size_t len = 0;
+	uint64_t off;
+
+	(void)state;
+	assert_int_equal(pw_get(c, "x", 1, buf, sizeof(buf), &len), PW_E_NOT_FOUND);
+	assert_int_equal(pw_del(c, "x", 1), PW_E_NOT_FOUND);
+	assert_int_equal(pw_put(c, "x", 1, "0123456789", 10), PW_OK);
+	assert_int_equal(pw_get(c, "x", 1, buf, sizeof(buf), &len), PW_E_BUFFER);
+	assert_int_equal(len, 10);
+	assert_int_equal(pw_get(c, "x", 1, NULL, 0, &len), PW_E_BUFFER);
+	assert_int_equal(pw_cas(c, "x", 1, "nope", 4, "y", 1), PW_E_CAS_MISMATCH);
+	assert_int_equal(pw_cas(c, "x", 1, "0123456789", 10, "y", 1), PW_OK);
+	assert_int_equal(pw_get(c, "x", 1, buf, sizeof(buf), &len), PW_OK);
+	assert_int_equal(len, 1);
+	assert_int_equal(buf[0], 'y');
+	assert_int_equal(pw_cas(c, "z", 1, "y", 1, "w", 1), PW_E_NOT_FOUND);
+	assert_int_equal(pw_del(c, "x", 1), PW_OK);
+	assert_int_equal(pw_put(c, "", 0, "", 0), PW_OK);   /* empty key and value */
+	assert_int_equal(pw_get(c, "", 0, buf, sizeof(buf), &len), PW_OK);
+	assert_int_equal(len, 0);
+
+	pw_client_stats(c, &st);
+	assert_int_equal(pw_put(c, big, PW_KEY_BYTES_MAX + 1, "v", 1), PW_E_TOO_LARGE);
+	assert_int_equal(pw_put(c, "k", 1, big, PW_KV_BYTES_MAX), PW_E_TOO_LARGE);
+	assert_int_equal(pw_put(c, NULL, 3, "v", 1), PW_E_INVAL);
+	assert_int_equal(pw_get(c, "k", 1, buf, sizeof(buf), NULL), PW_E_INVAL);
+	assert_int_equal(pw_append(c, big, PW_RECORD_BYTES_MAX + 1, &off), PW_E_TOO_LARGE);
+	{
+		struct pw_client_stats st2;
+
+		pw_client_stats(c, &st2);
+		assert_int_equal(st2.sends, st.sends);   /* none of those was sent */
+	}
+	/* A value the store's configuration refuses: the service says BAD_COMMAND. */
+	{
+		static uint8_t v[PW_KV_BYTES_MAX - 1];
+
+		assert_int_equal(pw_put(c, "k", 1, v, sizeof(v)), PW_E_BAD_COMMAND);
+	}
+	pw_client_close(c);
+	cluster_stop(cl);
+}
+
+struct records {
+	uint32_t n;
+	uint64_t offsets[16];
+	char data[16][16];
+};
+
+static void collect(void *arg, uint64_t offset, const void *data, size_t len)
+{
+	struct records *r = arg;
+
+	assert_true(r->n < 16 && len < 16);
+	r->offsets[r->n] = offset;
+	memcpy(r->data[r->n], data, len);
+	r->data[r->n][len] = '\0';
+	r->n++;
+}
+
+static void test_stream(void **state)
+{
+	struct cluster *cl = cluster_start(0, 2);
+	struct pw_client *c = open_client(cl, ID_TO_0, 200, 3000);
+	struct records r = { 0 };
+	uint64_t off = 99, next = 0;
+
+	(void)state;
+	assert_int_equal(pw_append(c, "a", 1, &off), PW_OK);
+	assert_int_equal(off, 0);
+	assert_int_equal(pw_append(c, "bb", 2, &off), PW_OK);
+	assert_int_equal(pw_append(c, "", 0, &off), PW_OK);
+	assert_int_equal(off, 2);
+	assert_int_equal(pw_read(c, 1, 4096, collect, &r, &next), PW_OK);
+	assert_int_equal(r.n, 2);
+	assert_int_equal(r.offsets[0], 1);
+	assert_string_equal(r.data[0], "bb");
+	assert_int_equal(r.offsets[1], 2);
+	assert_string_equal(r.data[1], "");
+	assert_int_equal(next, 3);
+	assert_int_equal(pw_read(c, 3, 4096, NULL, NULL, &next), PW_OK);   /* caught up */
+	assert_int_equal(next, 3);
+	assert_int_equal(pw_read(c, 7, 4096, NULL, NULL, &next), PW_E_BEYOND);
+	assert_int_equal(next, 3);
+	pw_client_close(c);
+	cluster_stop(cl);
+}
+
+/** pw_execute passes bytes through, and the service's rejection comes back as such. */
+static void test_execute(void **state)
+{
+	struct cluster *cl = cluster_start(0, 1);
+	struct pw_client *c = open_client(cl, ID_TO_0, 200, 3000);
+	uint8_t cmd[64], reply[64];
+	struct pw_kv_reply r;
+	size_t rl = 0;
+	uint32_t n;
+
+	(void)state;
+	n = pw_kv_encode_put(cmd, sizeof(cmd), "e", 1, "f", 1);
+	assert_int_equal(pw_execute(c, cmd, n, reply, sizeof(reply), &rl), PW_OK);
+	assert_int_equal(pw_kv_decode_reply(reply, (uint32_t)rl, &r), 0);
+	assert_int_equal(r.result, PW_KV_R_OK);
+	assert_int_equal(pw_execute(c, "\x09", 1, reply, sizeof(reply), &rl), PW_E_BAD_COMMAND);
+	assert_int_equal(pw_kv_decode_reply(reply, (uint32_t)rl, &r), 0);
+	assert_int_equal(r.result, PW_KV_R_BAD);
+	assert_int_equal(pw_execute(c, cmd, n, reply, 1, &rl), PW_E_BUFFER);
+	pw_client_close(c);
+	cluster_stop(cl);
+}
+
+/** The probe: who answers, who leads, what followers say; it changes no state. */
+static void test_probe(void **state)
+{
+	struct cluster *cl = cluster_start(2, 1);
+	struct pw_client *c = open_client(cl, ID_TO_0, 100, 3000);
+	struct pw_member_status st[PW_MEMBERS_MAX];
+	struct px_apply_counters ac;
+
+	(void)state;
+	SCRIPT(cl, cl->f[1].drop_before = 1000);
+	assert_int_equal(pw_probe(c, st), PW_OK);
+	assert_true(st[0].answered);
+	assert_false(st[0].leads);
+	assert_int_equal(st[0].leader_hint, 2);
+	assert_false(st[1].answered);
+	assert_true(st[2].answered);
+	assert_true(st[2].leads);
+	assert_string_equal(st[2].addr, cl->addrs[2]);
+	assert_int_equal(pw_client_leader(c), 2);
+	ac = applier_counters(cl);
+	assert_int_equal(ac.bad_seq, 1);      /* refused by the applier ... */
+	assert_int_equal(ac.commands, 0);     /* ... without reaching the service */
+	pthread_mutex_lock(&cl->mu);
+	assert_int_equal(px_applier_sessions(cl->ap), 0);
+	assert_int_equal(cl->f[1].n_seen, 3);   /* three rounds to the silent member */
+	pthread_mutex_unlock(&cl->mu);
+	pw_client_close(c);
+	cluster_stop(cl);
+}
+
+/** Histories: every line parses with pw-lincheck's loader, the fields are what the
+ *  operations saw, and the history is linearizable. */
+static void test_history_lincheck(void **state)
+{
+	struct cluster *cl = cluster_start(0, 1);
+	struct pw_client_opts o;
+	struct pw_client *c;
+	struct lc_history *h;
+	struct lc_event ev;
+	char buf[64], err[256] = "", line[512];
+	size_t len;
+	FILE *f = tmpfile();
+	int nlines = 0;
+
+	(void)state;
+	assert_non_null(f);
+	pw_client_opts_default(&o);
+	o.members = cl->addrs;
+	o.n_members = N_FAKES;
+	o.cluster_id = CLUSTER_ID;
+	o.client_id = ID_TO_0;
+	o.attempt_timeout_ms = 100;   /* the lost op: 3 sends of 100 ms */
+	o.deadline_ms = 3000;
+	o.retries_max = 2;
+	o.history_client = 7;
+	c = pw_client_open(&o, NULL, 0);
+	assert_non_null(c);
+	pw_client_set_history(c, f);
+
+	assert_int_equal(pw_put(c, "k1", 2, "v1", 2), PW_OK);                 /* 1 */
+	assert_int_equal(pw_get(c, "k1", 2, buf, sizeof(buf), &len), PW_OK);  /* 2 */
+	assert_int_equal(pw_get(c, "k2", 2, buf, sizeof(buf), &len),
+			 PW_E_NOT_FOUND);                                      /* 3 */
+	assert_int_equal(pw_cas(c, "k1", 2, "v1", 2, "v2", 2), PW_OK);        /* 4 */
+	assert_int_equal(pw_cas(c, "k1", 2, "v1", 2, "v3", 2),
+			 PW_E_CAS_MISMATCH);                                   /* 5 */
+	assert_int_equal(pw_cas(c, "k2", 2, NULL, 0, "v4", 2), PW_OK);        /* 6 */
+	assert_int_equal(pw_del(c, "k2", 2), PW_OK);                          /* 7 */
+	assert_int_equal(pw_put(c, "q\"\\\x01\xff", 5, "\n", 1), PW_OK);      /* 8 */
+	pthread_mutex_lock(&cl->mu);
+	cl->f[0].drop_before = 1000;
+	cl->f[1].drop_before = 1000;
+	cl->f[2].drop_before = 1000;
+	pthread_mutex_unlock(&cl->mu);
+	assert_int_equal(pw_put(c, "k1", 2, "lost", 4), PW_E_NO_LEADER);      /* 9 */
+	pthread_mutex_lock(&cl->mu);
+	for (int i = 0; i < N_FAKES; i++)
+		cl->f[i].drop_before = 0;
+	pthread_mutex_unlock(&cl->mu);
+	assert_int_equal(pw_get(c, "k1", 2, buf, sizeof(buf), &len), PW_OK); /* 10 */
+	assert_int_equal(pw_put(c, "k9", 2, NULL, PW_KV_BYTES_MAX + 1),
+			 PW_E_INVAL);                                          /* no line */
+
+	rewind(f);
+	while (fgets(line, sizeof(line), f) != NULL)
+		nlines++;
+	assert_int_equal(nlines, 10);
+	rewind(f);
+	h = lc_history_new();
+	assert_non_null(h);
+	if (lc_history_load_jsonl(h, f, err, sizeof(err)) != 0)
+		fail_msg("history does not parse: %s", err);
+	assert_int_equal(lc_history_size(h), 10);
+
+	assert_int_equal(lc_history_event(h, 1, &ev), 0);   /* get k1 -> v1 */
+	assert_int_equal(ev.op, LC_GET);
+	assert_int_equal(ev.client, 7);
+	assert_int_equal(ev.ok, 1);
+	assert_int_equal(ev.result_len, 2);
+	assert_memory_equal(ev.result, "v1", 2);
+	assert_true(ev.call_ns <= ev.return_ns);
+	assert_int_equal(lc_history_event(h, 2, &ev), 0);   /* get k2 -> absent */
+	assert_null(ev.result);
+	assert_int_equal(ev.ok, 1);
+	assert_int_equal(lc_history_event(h, 4, &ev), 0);   /* cas mismatch: ok false */
+	assert_int_equal(ev.op, LC_CAS);
+	assert_int_equal(ev.ok, 0);
+	assert_int_equal(lc_history_event(h, 5, &ev), 0);   /* cas from absent */
+	assert_null(ev.expect);
+	assert_int_equal(ev.ok, 1);
+	assert_int_equal(lc_history_event(h, 7, &ev), 0);   /* escaped key and value */
+	assert_int_equal(ev.key_len, 6);   /* \u00ff reads back as the 2-byte UTF-8 form */
+	assert_memory_equal(ev.key, "q\"\\\x01\xc3\xbf", 6);
+	assert_int_equal(ev.value_len, 1);
+	assert_int_equal(ev.value[0], '\n');
+	assert_int_equal(lc_history_event(h, 8, &ev), 0);   /* timed out */
+	assert_int_equal(ev.ok, -1);
+	assert_int_equal(lc_history_event(h, 9, &ev), 0);
+	assert_memory_equal(ev.result, "v2", 2);
+	assert_int_equal(lc_check(h, 10.0, NULL), LC_LINEARIZABLE);
+	lc_history_free(h);
+	fclose(f);
+	pw_client_close(c);
+	cluster_stop(cl);
+}
+
+/** A cluster file instead of addresses; its service (kv) rules out stream commands. */
+static void test_config_file(void **state)
+{
+	struct cluster *cl = cluster_start(1, 1);
+	char path[] = "/tmp/pw-client-test-XXXXXX";
+	struct pw_client_opts o;
+	struct pw_client *c;
+	char err[512] = "";
+	uint64_t off;
+	FILE *f;
+	int fd = mkstemp(path);
+
+	(void)state;
+	assert_true(fd >= 0);
+	f = fdopen(fd, "w");
+	assert_non_null(f);
+	fprintf(f, "[cluster]\nid = %u\nreplicas = 3\nservice = kv\n", CLUSTER_ID);
+	for (int i = 0; i < N_FAKES; i++)
+		fprintf(f, "[replica.%d]\nip = 127.0.0.1\nport = %s\n", i,
+			strchr(cl->addrs[i], ':') + 1);
+	fclose(f);
+
+	pw_client_opts_default(&o);
+	o.config_path = path;
+	c = pw_client_open(&o, err, sizeof(err));
+	if (c == NULL && errno == ENOTSUP) {
+		unlink(path);
+		cluster_stop(cl);
+		skip();
+	}
+	if (c == NULL)
+		fail_msg("pw_client_open: %s", err);
+	assert_int_equal(pw_client_members(c), 3);
+	assert_int_equal(pw_put(c, "k", 1, "v", 1), PW_OK);
+	assert_int_equal(pw_client_leader(c), 1);
+	assert_int_equal(pw_append(c, "r", 1, &off), PW_E_INVAL);
+	pw_client_close(c);
+	unlink(path);
+
+	/* A missing file: NULL, and the message names the file. */
+	o.config_path = "/nonexistent/pw.ini";
+	assert_null(pw_client_open(&o, err, sizeof(err)));
+	assert_non_null(strstr(err, "/nonexistent/pw.ini"));
+	cluster_stop(cl);
+}
+
+static void test_open_errors(void **state)
+{
+	const char *bad[] = { "127.0.0.1" };
+	const char *badport[] = { "127.0.0.1:0" };
+	struct pw_client_opts o;
+	char err[256] = "";
+
+	(void)state;
+	pw_client_opts_default(&o);
+	assert_null(pw_client_open(&o, err, sizeof(err)));   /* no members */
+	assert_int_equal(errno, EINVAL);
+	o.members = bad;
+	o.n_members = 1;
+	assert_null(pw_client_open(&o, err, sizeof(err)));
+	assert_int_equal(errno, EINVAL);
+	assert_non_null(strstr(err, "HOST:PORT"));
+	o.members = badport;
+	assert_null(pw_client_open(&o, err, sizeof(err)));
+	assert_int_equal(errno, EINVAL);
+	o.members = bad;
+	o.n_members = PW_MEMBERS_MAX + 1;
+	assert_null(pw_client_open(&o, err, sizeof(err)));
+	for (int e = 0; e < PW_E_MAX; e++)
+		assert_string_not_equal(pw_strerror(e), "unknown error");
+	assert_string_equal(pw_strerror(PW_E_MAX), "unknown error");
+	assert_string_equal(pw_strerror(-1), "unknown error");
+}
+
+/** Runs pwctl with the fakes' addresses; returns its exit code, stdout in out. */
+static int pwctl(struct cluster *cl, char *out, size_t cap, const char *args)
+{
+	char cmd[1024];
+	size_t n;
+	FILE *p;
+	int st;
+
+	snprintf(cmd, sizeof(cmd), "%s --member %s --member %s --member %s --cluster %u "
+		 "--attempt 100 --timeout 1000 %s 2>/dev/null",
+		 pwctl_path, cl->addrs[0], cl->addrs[1], cl->addrs[2], CLUSTER_ID, args);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	n = fread(out, 1, cap - 1, p);
+	out[n] = '\0';
+	st = pclose(p);
+	assert_true(WIFEXITED(st));
+	return WEXITSTATUS(st);
+}
+
+/** pwctl's commands and exit codes (0 done, 1 definite no, 2 unknown, 3 usage). */
+static void test_pwctl(void **state)
+{
+	struct cluster *cl;
+	char out[256];
+
+	(void)state;
+	if (pwctl_path == NULL)
+		skip();
+	cl = cluster_start(2, 1);
+	assert_int_equal(pwctl(cl, out, sizeof(out), "put k1 v1"), 0);
+	assert_int_equal(pwctl(cl, out, sizeof(out), "get k1"), 0);
+	assert_string_equal(out, "v1\n");
+	assert_int_equal(pwctl(cl, out, sizeof(out), "get nope"), 1);
+	assert_int_equal(pwctl(cl, out, sizeof(out), "cas k1 - v2"), 1);
+	assert_int_equal(pwctl(cl, out, sizeof(out), "cas k1 v1 v2"), 0);
+	assert_int_equal(pwctl(cl, out, sizeof(out), "del k1"), 0);
+	assert_int_equal(pwctl(cl, out, sizeof(out), "del k1"), 1);
+	assert_int_equal(pwctl(cl, out, sizeof(out), "leader"), 0);
+	assert_string_equal(out, "2\n");
+	assert_int_equal(pwctl(cl, out, sizeof(out), "is-leader 2"), 0);
+	assert_int_equal(pwctl(cl, out, sizeof(out), "is-leader 0"), 1);
+	assert_int_equal(pwctl(cl, out, sizeof(out), "is-leader 9"), 3);
+	assert_int_equal(pwctl(cl, out, sizeof(out), "status"), 0);
+	assert_non_null(strstr(out, "leader"));
+	assert_int_equal(pwctl(cl, out, sizeof(out), "transfer-leader 1"), 3);
+	assert_int_equal(pwctl(cl, out, sizeof(out), "put onlykey"), 3);
+	assert_int_equal(pwctl(cl, out, sizeof(out), "frobnicate"), 3);
+	pthread_mutex_lock(&cl->mu);
+	for (int i = 0; i < N_FAKES; i++)
+		cl->f[i].drop_before = 1000;
+	pthread_mutex_unlock(&cl->mu);
+	assert_int_equal(pwctl(cl, out, sizeof(out), "put k v"), 2);
+	assert_int_equal(pwctl(cl, out, sizeof(out), "is-leader 2"), 2);
+	assert_int_equal(pwctl(cl, out, sizeof(out), "leader"), 2);
+	cluster_stop(cl);
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_leader_found_via_hint),
+		cmocka_unit_test(test_lost_request_retried_same_seq),
+		cmocka_unit_test(test_lost_reply_exactly_once),
+		cmocka_unit_test(test_busy_then_ok),
+		cmocka_unit_test(test_junk_counted_and_ignored),
+		cmocka_unit_test(test_timeouts),
+		cmocka_unit_test(test_session_expired_renews),
+		cmocka_unit_test(test_first_timeout_renews_session),
+		cmocka_unit_test(test_kv_operations),
+		cmocka_unit_test(test_stream),
+		cmocka_unit_test(test_execute),
+		cmocka_unit_test(test_probe),
+		cmocka_unit_test(test_history_lincheck),
+		cmocka_unit_test(test_config_file),
+		cmocka_unit_test(test_open_errors),
+		cmocka_unit_test(test_pwctl),
+	};
+
+	if (argc > 1)
+		pwctl_path = argv[1];
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,727 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Cluster file loader (pw_config.h). inih does the tokenizing; this file does the
+ * rest: line numbers, section bookkeeping, value checks and the checks between values.
+ *
+ * inih gives its handler no line number, so the loader feeds inih through its own
+ * fgets-style reader (ini_parse_stream) and counts physical lines there: the handler for
+ * a key runs while inih processes the line the reader returned last, so `line` in the
+ * context is that key's line. The reader also sees every section header (inih calls no
+ * handler for them) and refuses the lines inih would misread (indented continuation
+ * lines, over-long lines) before inih sees them. After the first error the reader
+ * returns NULL, which ends inih's loop, so the first error is the one reported.
+ */
+#include "pw_config.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "px.h"
+
+/* ---------------------------------------------------------------------------------- */
+/* Keys                                                                                */
+
+enum key_kind {
+	K_U32,          /* a uint32_t field of struct pw_cluster_cfg at `off` */
+	K_REPLICAS,
+	K_TRANSPORT,
+	K_DURABILITY,
+	K_IDLE,
+	K_SERVICE,
+};
+
+struct cluster_key {
+	const char *name;
+	enum key_kind kind;
+	uint32_t min, max;
+	bool pow2;
+	size_t off;
+};
+
+#define U32(name, field, lo, hi, p2) \
+	{ name, K_U32, lo, hi, p2, offsetof(struct pw_cluster_cfg, field) }
+
+/* The index into this table is also the index into struct ld's cluster_line. */
+static const struct cluster_key cluster_keys[] = {
+	U32("id", cluster_id, 1, UINT32_MAX, false),
+	{ "replicas", K_REPLICAS, 1, PX_REPLICAS_MAX, false, 0 },
+	{ "transport", K_TRANSPORT, 0, 0, false, 0 },
+	{ "durability", K_DURABILITY, 0, 0, false, 0 },
+	U32("heartbeat_ms", heartbeat_ms, 1, PW_CONFIG_HEARTBEAT_MS_MAX, false),
+	U32("election_ms", election_ms, 2, PW_CONFIG_ELECTION_MS_MAX, false),
+	U32("tick_us", tick_us, PW_CONFIG_TICK_US_MIN, PW_CONFIG_TICK_US_MAX, false),
+	U32("window_slots", window_slots, PX_WINDOW_MIN, PX_WINDOW_MAX, true),
+	U32("pipeline_slots", pipeline_slots, 1, PX_PIPELINE_MAX, false),
+	U32("batch_cmds_max", batch_cmds_max, 1, PX_BATCH_CMDS_MAX, false),
+	U32("slot_bytes", slot_bytes, PX_BATCH_HDR_BYTES + PX_CMD_HDR_BYTES + PX_CMD_BYTES_MAX,
+	    PX_SLOT_BYTES_MAX, false),
+	U32("sessions", sessions, 1, PX_SESSIONS_MAX, false),
+	U32("kv_keys", kv_keys, 1, PW_CONFIG_KV_KEYS_MAX, false),
+	{ "idle", K_IDLE, 0, 0, false, 0 },
+	{ "service", K_SERVICE, 0, 0, false, 0 },
+	U32("kv_key_bytes", kv_key_bytes, 1, PW_CONFIG_KV_KEY_BYTES_MAX, false),
+	U32("kv_value_bytes", kv_value_bytes, 0, PW_CONFIG_KV_VALUE_BYTES_MAX, false),
+	U32("stream_records", stream_records, 1, PW_CONFIG_STREAM_RECORDS_MAX, true),
+	U32("stream_bytes", stream_bytes, PW_CONFIG_STREAM_BYTES_MIN, PW_CONFIG_STREAM_BYTES_MAX,
+	    false),
+};
+#undef U32
+
+#define N_CLUSTER_KEYS (sizeof(cluster_keys) / sizeof(cluster_keys[0]))
+
+enum ck {  /* indices of the keys the cross-checks name */
+	CK_ID = 0,
+	CK_REPLICAS = 1,
+	CK_TRANSPORT = 2,
+	CK_HEARTBEAT = 4,
+	CK_ELECTION = 5,
+	CK_TICK = 6,
+	CK_WINDOW = 7,
+	CK_PIPELINE = 8,
+};
+
+enum mk { MK_IP, MK_PORT, MK_MAC, MK_PORT_INDEX, MK_MAX };
+static const char *const member_keys[MK_MAX] = { "ip", "port", "mac", "port_index" };
+
+#define CLUSTER_KEY_LIST                                                                 \
+	"id, replicas, transport, durability, heartbeat_ms, election_ms, tick_us, "        \
+	"window_slots, pipeline_slots, batch_cmds_max, slot_bytes, sessions, kv_keys, "     \
+	"idle, service, kv_key_bytes, kv_value_bytes, stream_records, stream_bytes"
+
+/* ---------------------------------------------------------------------------------- */
+/* Loader context                                                                      */
+
+enum sec { SEC_NONE, SEC_CLUSTER, SEC_MEMBER };
+
+struct ld {
+	struct pw_cluster_cfg *cfg;
+	const char *path;
+	FILE *f;
+	char *err;
+	size_t errlen;
+	bool failed;
+	uint32_t line;       /**< physical line of the chunk the reader returned last */
+	uint32_t next_line;  /**< line the next chunk starts on */
+	bool key_since_sec;  /**< a key was read since the last section header (inih's
+	                          prev_name: an indented line would continue it) */
+	enum sec sec;        /**< section of the line being read */
+	uint8_t member;      /**< SEC_MEMBER: its id */
+	/* Where things were seen; 0 = not seen. */
+	uint32_t cluster_sec_line;
+	uint32_t cluster_line[N_CLUSTER_KEYS];
+	uint32_t member_sec_line[PX_REPLICAS_MAX];
+	uint32_t member_line[PX_REPLICAS_MAX][MK_MAX];
+};
+
+__attribute__((format(printf, 3, 4))) static int fail(struct ld *l, uint32_t line,
+						      const char *fmt, ...)
+{
+	if (l->failed)
+		return 0;
+	l->failed = true;
+	if (l->err == NULL || l->errlen == 0)
+		return 0;
+	int n = snprintf(l->err, l->errlen, "%s:%" PRIu32 ": ", l->path, line);
+	if (n >= 0 && (size_t)n < l->errlen) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(l->err + n, l->errlen - (size_t)n, fmt, ap);
+		va_end(ap);
+	}
+	return 0;  /* inih: a handler's 0 means "error" */
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Value parsing                                                                       */
+
+/** Strict decimal u32: digits only, no sign, no spaces, no trailing text. */
+static bool parse_u32(const char *v, uint32_t *out)
+{
+	if (*v == '\0' || strlen(v) > 10)
+		return false;
+	uint64_t x = 0;
+	for (const char *p = v; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return false;
+		x = x * 10u + (uint64_t)(*p - '0');
+	}
+	if (x > UINT32_MAX)
+		return false;
+	*out = (uint32_t)x;
+	return true;
+}
+
+static bool is_pow2(uint32_t x) { return x != 0 && (x & (x - 1)) == 0; }
+
+static bool parse_mac(const char *v, uint8_t mac[6])
+{
+	if (strlen(v) != 17)
+		return false;
+	for (int i = 0; i < 6; i++) {
+		const char *p = v + 3 * i;
+		if (!isxdigit((unsigned char)p[0]) || !isxdigit((unsigned char)p[1]))
+			return false;
+		if (i < 5 && p[2] != ':')
+			return false;
+		char hex[3] = { p[0], p[1], '\0' };
+		mac[i] = (uint8_t)strtoul(hex, NULL, 16);
+	}
+	return true;
+}
+
+/** An example value of a u32 key for fix texts: its default, or its minimum for the
+ *  keys without a default (id). */
+static uint32_t key_example(const struct cluster_key *k)
+{
+	struct pw_cluster_cfg d;
+	pw_config_defaults(&d);
+	uint32_t v;
+	memcpy(&v, (const uint8_t *)&d + k->off, sizeof(v));
+	return v < k->min ? k->min : v;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Handler: one key = value                                                            */
+
+static int on_cluster_key(struct ld *l, const char *name, const char *value)
+{
+	size_t i;
+	for (i = 0; i < N_CLUSTER_KEYS; i++)
+		if (strcmp(cluster_keys[i].name, name) == 0)
+			break;
+	if (i == N_CLUSTER_KEYS)
+		return fail(l, l->line, "unknown key '%s' in [cluster]; fix: use one of " CLUSTER_KEY_LIST,
+			    name);
+	const struct cluster_key *k = &cluster_keys[i];
+	if (l->cluster_line[i] != 0)
+		return fail(l, l->line, "duplicate key '%s' (first on line %" PRIu32 "); fix: keep one '%s' line in [cluster]",
+			    name, l->cluster_line[i], name);
+	l->cluster_line[i] = l->line;
+	struct pw_cluster_cfg *c = l->cfg;
+	uint32_t x = 0;
+
+	switch (k->kind) {
+	case K_U32:
+		if (!parse_u32(value, &x) || x < k->min || x > k->max || (k->pow2 && !is_pow2(x)))
+			return fail(l, l->line, "%s = %s: not a whole number %sin [%" PRIu32 ", %" PRIu32 "]; fix: %s = <%s%" PRIu32 "..%" PRIu32 ">, e.g. %s = %" PRIu32,
+				    name, value, k->pow2 ? "that is a power of two " : "",
+				    k->min, k->max, name, k->pow2 ? "power of two, " : "",
+				    k->min, k->max, name, key_example(k));
+		memcpy((uint8_t *)c + k->off, &x, sizeof(x));
+		return 1;
+	case K_REPLICAS:
+		if (!parse_u32(value, &x) ||
+		    !(x == 1 || x == 3 || x == 5 || x == 7 || x == 9))
+			return fail(l, l->line, "replicas = %s: a cluster has 3, 5, 7 or 9 replicas (1 for the unreplicated baseline); fix: replicas = 3",
+				    value);
+		c->n_replicas = (uint8_t)x;
+		return 1;
+	case K_TRANSPORT:
+		if (strcmp(value, "udp") == 0)
+			c->transport = PW_TRANSPORT_UDP;
+		else if (strcmp(value, "dpdk") == 0)
+			c->transport = PW_TRANSPORT_DPDK;
+		else
+			return fail(l, l->line, "transport = %s: unknown transport; fix: transport = udp (kernel sockets) or transport = dpdk",
+				    value);
+		return 1;
+	case K_DURABILITY:
+		if (strcmp(value, "memory") == 0) {
+			c->durability = PX_MEMORY;
+			return 1;
+		}
+		if (strcmp(value, "durable") == 0)
+			return fail(l, l->line, "durability = durable: the on-disk journal is not built yet, so durable mode cannot run; fix: durability = memory (durability by replication; see docs/consistency.md)");
+		return fail(l, l->line, "durability = %s: unknown durability mode; fix: durability = memory",
+			    value);
+	case K_IDLE:
+		if (strcmp(value, "poll") == 0)
+			c->idle = PW_IDLE_POLL;
+		else if (strcmp(value, "adaptive") == 0)
+			c->idle = PW_IDLE_ADAPTIVE;
+		else
+			return fail(l, l->line, "idle = %s: unknown idle policy; fix: idle = poll (busy-poll, lowest latency) or idle = adaptive (shares cores)",
+				    value);
+		return 1;
+	case K_SERVICE:
+		if (strcmp(value, "kv") == 0)
+			c->service = PW_SERVICE_KV;
+		else if (strcmp(value, "stream") == 0)
+			c->service = PW_SERVICE_STREAM;
+		else
+			return fail(l, l->line, "service = %s: unknown service; fix: service = kv or service = stream",
+				    value);
+		return 1;
+	}
+	return fail(l, l->line, "internal error: key kind %d", (int)k->kind);
+}
+
+static int on_member_key(struct ld *l, const char *name, const char *value)
+{
+	uint8_t id = l->member;
+	struct pw_member *m = &l->cfg->members[id];
+	int i;
+	for (i = 0; i < MK_MAX; i++)
+		if (strcmp(member_keys[i], name) == 0)
+			break;
+	if (i == MK_MAX)
+		return fail(l, l->line, "unknown key '%s' in [replica.%u]; fix: use ip, port, mac or port_index",
+			    name, id);
+	if (l->member_line[id][i] != 0)
+		return fail(l, l->line, "duplicate key '%s' (first on line %" PRIu32 "); fix: keep one '%s' line in [replica.%u]",
+			    name, l->member_line[id][i], name, id);
+	l->member_line[id][i] = l->line;
+	uint32_t x = 0;
+
+	switch (i) {
+	case MK_IP: {
+		struct in_addr a;
+		if (strlen(value) >= sizeof(m->ip) || inet_pton(AF_INET, value, &a) != 1)
+			return fail(l, l->line, "ip = %s: not an IPv4 address; fix: ip = <dotted quad>, e.g. ip = 127.0.0.1",
+				    value);
+		uint32_t h = ntohl(a.s_addr);
+		if (h == 0 || h == 0xffffffffu || (h >> 28) == 0xe)
+			return fail(l, l->line, "ip = %s: not a unicast address a peer can send to; fix: ip = the address replica %u is reachable at, e.g. ip = 127.0.0.1",
+				    value, id);
+		memcpy(m->ip, value, strlen(value) + 1);
+		m->ip_be = a.s_addr;
+		return 1;
+	}
+	case MK_PORT:
+		if (!parse_u32(value, &x) || x < 1 || x > 65535)
+			return fail(l, l->line, "port = %s: not a UDP port in [1, 65535]; fix: port = <1..65535>, e.g. port = %u",
+				    value, 7100u + id);
+		m->port = (uint16_t)x;
+		return 1;
+	case MK_MAC:
+		if (!parse_mac(value, m->mac))
+			return fail(l, l->line, "mac = %s: not a MAC address; fix: mac = xx:xx:xx:xx:xx:xx, e.g. mac = 02:00:00:00:00:%02x",
+				    value, id + 1u);
+		if ((m->mac[0] & 1u) != 0 ||
+		    (m->mac[0] | m->mac[1] | m->mac[2] | m->mac[3] | m->mac[4] | m->mac[5]) == 0)
+			return fail(l, l->line, "mac = %s: not a unicast address (multicast bit set, or all zero); fix: a unicast MAC, e.g. mac = 02:00:00:00:00:%02x",
+				    value, id + 1u);
+		m->has_mac = true;
+		return 1;
+	case MK_PORT_INDEX:
+		if (!parse_u32(value, &x) || x > PW_CONFIG_PORT_INDEX_MAX)
+			return fail(l, l->line, "port_index = %s: not an ethdev port in [0, %u]; fix: port_index = 0",
+				    value, PW_CONFIG_PORT_INDEX_MAX);
+		m->port_index = (uint16_t)x;
+		return 1;
+	}
+	return fail(l, l->line, "internal error: member key %d", i);
+}
+
+static int on_key(void *user, const char *section, const char *name, const char *value)
+{
+	struct ld *l = user;
+	if (l->failed)
+		return 0;
+	/* The reader tracked the section (l->sec) with the line it started on; it must
+	 * agree with inih's view, or the line numbers would be wrong. */
+	char want[16] = "";
+	if (l->sec == SEC_CLUSTER)
+		snprintf(want, sizeof(want), "cluster");
+	else if (l->sec == SEC_MEMBER)
+		snprintf(want, sizeof(want), "replica.%u", l->member);
+	if (strcmp(section, want) != 0)
+		return fail(l, l->line, "internal error: section [%s] read as [%s]; fix: report this file to the paxwire developers",
+			    section, want);
+	l->key_since_sec = true;
+	if (*name == '\0')
+		return fail(l, l->line, "a line with '=' but no key name; fix: write key = value");
+	if (*value == '\0')
+		return fail(l, l->line, "%s has an empty value; fix: write %s = <value> or remove the line",
+			    name, name);
+	switch (l->sec) {
+	case SEC_CLUSTER:
+		return on_cluster_key(l, name, value);
+	case SEC_MEMBER:
+		return on_member_key(l, name, value);
+	case SEC_NONE:
+		break;
+	}
+	return fail(l, l->line, "key '%s' before any section; fix: put it under [cluster] or [replica.N]",
+		    name);
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Reader: physical lines, section headers, lines inih would misread                   */
+
+/** inih's find_chars_or_comment with inline ';' comments (Debian's build default). */
+static const char *find_chars_or_comment(const char *s, const char *chars)
+{
+	bool was_space = false;
+	while (*s && !strchr(chars, *s) && !(was_space && *s == ';')) {
+		was_space = isspace((unsigned char)*s) != 0;
+		s++;
+	}
+	return s;
+}
+
+static void on_section(struct ld *l, const char *name)
+{
+	if (strcmp(name, "cluster") == 0) {
+		if (l->cluster_sec_line != 0) {
+			fail(l, l->line, "duplicate section [cluster] (first on line %" PRIu32 "); fix: keep one [cluster] section",
+			     l->cluster_sec_line);
+			return;
+		}
+		l->cluster_sec_line = l->line;
+		l->sec = SEC_CLUSTER;
+		return;
+	}
+	if (strncmp(name, "replica.", 8) == 0) {
+		const char *d = name + 8;
+		uint32_t id;
+		bool digits = *d != '\0' && strspn(d, "0123456789") == strlen(d) &&
+			      !(d[0] == '0' && d[1] != '\0');
+		if (!digits || !parse_u32(d, &id)) {
+			fail(l, l->line, "section [%s]: the replica id must be a number; fix: [replica.N] with N in 0..%u",
+			     name, PX_REPLICAS_MAX - 1);
+			return;
+		}
+		if (id >= PX_REPLICAS_MAX) {
+			fail(l, l->line, "section [%s]: replica ids are 0..%u (at most %u replicas); fix: [replica.N] with N in 0..%u",
+			     name, PX_REPLICAS_MAX - 1, PX_REPLICAS_MAX, PX_REPLICAS_MAX - 1);
+			return;
+		}
+		if (l->member_sec_line[id] != 0) {
+			fail(l, l->line, "duplicate section [replica.%" PRIu32 "] (first on line %" PRIu32 "); fix: keep one section per replica id",
+			     id, l->member_sec_line[id]);
+			return;
+		}
+		l->member_sec_line[id] = l->line;
+		l->cfg->members[id].id = (uint8_t)id;
+		l->sec = SEC_MEMBER;
+		l->member = (uint8_t)id;
+		return;
+	}
+	fail(l, l->line, "unknown section [%s]; fix: [cluster] or [replica.N] with N in 0..%u", name,
+	     PX_REPLICAS_MAX - 1);
+}
+
+/** Looks at one physical line before inih parses it. */
+static void check_line(struct ld *l, char *buf)
+{
+	const char *s = buf;
+	if (l->line == 1 && (uint8_t)s[0] == 0xef && (uint8_t)s[1] == 0xbb &&
+	    (uint8_t)s[2] == 0xbf)
+		s += 3;  /* UTF-8 BOM, which inih skips too */
+	const char *start = s;
+	while (*start && isspace((unsigned char)*start))
+		start++;
+	if (*start == '\0' || *start == ';' || *start == '#')
+		return;  /* blank or comment */
+	if (start > s) {
+		/* inih reads an indented line as the continuation of the previous key's
+		 * value (or, right after a header, as a key): refuse it either way. */
+		fail(l, l->line, "line starts with whitespace (inih would read it as the continuation of the previous value); fix: remove the indentation");
+		return;
+	}
+	if (*start == '[') {
+		const char *end = find_chars_or_comment(start + 1, "]");
+		if (*end != ']') {
+			fail(l, l->line, "section header without ']'; fix: write [cluster] or [replica.N]");
+			return;
+		}
+		char name[64];
+		size_t n = (size_t)(end - (start + 1));
+		if (n >= sizeof(name)) {
+			fail(l, l->line, "section name too long; fix: write [cluster] or [replica.N]");
+			return;
+		}
+		memcpy(name, start + 1, n);
+		name[n] = '\0';
+		l->key_since_sec = false;
+		on_section(l, name);
+		return;
+	}
+	const char *eq = find_chars_or_comment(start, "=:");
+	if (*eq != '=' && *eq != ':')
+		fail(l, l->line, "not a 'key = value' line or a [section] header; fix: write key = value");
+}
+
+static char *reader(char *buf, int n, void *stream)
+{
+	struct ld *l = stream;
+	if (l->failed)
+		return NULL;  /* ends inih's loop: the first error is the one reported */
+	if (fgets(buf, n, l->f) == NULL)
+		return NULL;
+	l->line = l->next_line;
+	size_t len = strlen(buf);
+	if (len > 0 && buf[len - 1] == '\n') {
+		l->next_line++;
+	} else {
+		int c = getc(l->f);
+		if (c != EOF) {
+			fail(l, l->line, "line longer than %d characters; fix: shorten it (comments included)",
+			     n - 2);
+			return NULL;
+		}
+	}
+	check_line(l, buf);
+	return l->failed ? NULL : buf;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Checks between values                                                               */
+
+static int check_cluster(struct ld *l)
+{
+	struct pw_cluster_cfg *c = l->cfg;
+	const uint32_t *kl = l->cluster_line;
+
+	if (l->cluster_sec_line == 0)
+		return fail(l, 0, "no [cluster] section; fix: add [cluster] with id = <cluster id> and replicas = 3");
+	if (kl[CK_ID] == 0)
+		return fail(l, l->cluster_sec_line, "[cluster] has no id; fix: add id = <1..4294967295> under [cluster] (the same on every member and client)");
+	if (kl[CK_REPLICAS] == 0)
+		return fail(l, l->cluster_sec_line, "[cluster] has no replicas; fix: add replicas = 3 (or 5, 7, 9) under [cluster]");
+
+	/* Timing: every timeout must be at least one tick, the election timeout at least two
+	 * heartbeats (a follower must hear a heartbeat before it suspects the leader). */
+	if (c->election_ms < 2u * c->heartbeat_ms) {
+		uint32_t line = kl[CK_ELECTION] ? kl[CK_ELECTION] : kl[CK_HEARTBEAT];
+		return fail(l, line, "election_ms = %" PRIu32 " is less than 2 x heartbeat_ms = %" PRIu32 "; fix: election_ms = %" PRIu32 " or more (or a smaller heartbeat_ms)",
+			    c->election_ms, 2u * c->heartbeat_ms, 2u * c->heartbeat_ms);
+	}
+	if ((uint64_t)c->heartbeat_ms * 1000u < c->tick_us) {
+		uint32_t line = kl[CK_TICK] ? kl[CK_TICK] : kl[CK_HEARTBEAT];
+		return fail(l, line, "tick_us = %" PRIu32 " is longer than heartbeat_ms = %" PRIu32 " (a heartbeat must last at least one tick); fix: tick_us = %" PRIu32 " or less",
+			    c->tick_us, c->heartbeat_ms, c->heartbeat_ms * 1000u);
+	}
+	uint64_t election_ticks = (uint64_t)c->election_ms * 1000u / c->tick_us;
+	if (election_ticks > PX_TICKS_MAX) {
+		uint32_t line = kl[CK_TICK] ? kl[CK_TICK] : kl[CK_ELECTION];
+		return fail(l, line, "election_ms = %" PRIu32 " is %" PRIu64 " ticks of tick_us = %" PRIu32 ", above the core's %u; fix: a larger tick_us (e.g. tick_us = 1000) or a smaller election_ms",
+			    c->election_ms, election_ticks, c->tick_us, PX_TICKS_MAX);
+	}
+	if (c->pipeline_slots > c->window_slots / 2u) {
+		uint32_t line = kl[CK_PIPELINE] ? kl[CK_PIPELINE] : kl[CK_WINDOW];
+		return fail(l, line, "pipeline_slots = %" PRIu32 " is more than window_slots / 2 = %" PRIu32 " (the window holds the pipeline twice: in flight plus history for catch-up); fix: pipeline_slots = %" PRIu32 " or less, or window_slots = %" PRIu32,
+			    c->pipeline_slots, c->window_slots / 2u, c->window_slots / 2u,
+			    2u * c->pipeline_slots <= PX_WINDOW_MAX && is_pow2(2u * c->pipeline_slots)
+				    ? 2u * c->pipeline_slots
+				    : PX_WINDOW_MAX);
+	}
+	return 1;
+}
+
+static int check_members(struct ld *l)
+{
+	struct pw_cluster_cfg *c = l->cfg;
+	uint8_t n = c->n_replicas;
+
+	for (uint8_t i = n; i < PX_REPLICAS_MAX; i++)
+		if (l->member_sec_line[i] != 0)
+			return fail(l, l->member_sec_line[i], "section [replica.%u] but replicas = %u (ids are 0..%u); fix: remove [replica.%u] or raise replicas (line %" PRIu32 ")",
+				    i, n, n - 1u, i, l->cluster_line[CK_REPLICAS]);
+	for (uint8_t i = 0; i < n; i++) {
+		uint32_t sl = l->member_sec_line[i];
+		if (sl == 0)
+			return fail(l, l->cluster_line[CK_REPLICAS], "replicas = %u but there is no [replica.%u]; fix: add a [replica.%u] section with ip and port, or lower replicas",
+				    n, i, i);
+		if (l->member_line[i][MK_IP] == 0)
+			return fail(l, sl, "[replica.%u] has no ip; fix: add ip = <IPv4 address> under [replica.%u]",
+				    i, i);
+		if (l->member_line[i][MK_PORT] == 0)
+			return fail(l, sl, "[replica.%u] has no port; fix: add port = <UDP port> under [replica.%u], e.g. port = %u",
+				    i, i, 7100u + i);
+		if (c->transport == PW_TRANSPORT_DPDK && !c->members[i].has_mac)
+			return fail(l, sl, "[replica.%u] has no mac, which transport = dpdk needs; fix: add mac = xx:xx:xx:xx:xx:xx under [replica.%u]",
+				    i, i);
+	}
+	for (uint8_t j = 1; j < n; j++) {
+		const struct pw_member *b = &c->members[j];
+		for (uint8_t i = 0; i < j; i++) {
+			const struct pw_member *a = &c->members[i];
+			if (a->ip_be == b->ip_be && a->port == b->port)
+				return fail(l, l->member_line[j][MK_PORT], "[replica.%u] uses %s:%u like [replica.%u] (line %" PRIu32 "); fix: give each replica on one IP its own port",
+					    j, b->ip, b->port, i, l->member_line[i][MK_PORT]);
+			if (c->transport == PW_TRANSPORT_DPDK &&
+			    memcmp(a->mac, b->mac, sizeof(a->mac)) == 0)
+				return fail(l, l->member_line[j][MK_MAC], "[replica.%u] has the same mac as [replica.%u] (line %" PRIu32 "); fix: give each replica its own MAC address",
+					    j, i, l->member_line[i][MK_MAC]);
+		}
+	}
+	return 1;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Public API                                                                          */
+
+void pw_config_defaults(struct pw_cluster_cfg *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->cluster_id = 0;   /* required: no default */
+	cfg->n_replicas = 0;   /* required: no default */
+	cfg->transport = PW_TRANSPORT_UDP;
+	cfg->durability = PX_MEMORY;
+	cfg->heartbeat_ms = 5;
+	cfg->election_ms = 50;
+	cfg->tick_us = 1000;
+	cfg->window_slots = 1024;
+	cfg->pipeline_slots = 256;
+	cfg->batch_cmds_max = 64;
+	cfg->slot_bytes = 8192;
+	cfg->sessions = 4096;
+	cfg->kv_keys = 65536;
+	cfg->idle = PW_IDLE_ADAPTIVE;
+	cfg->service = PW_SERVICE_KV;
+	cfg->kv_key_bytes = 64;
+	cfg->kv_value_bytes = 1024;
+	cfg->stream_records = 65536;
+	cfg->stream_bytes = 16u << 20;
+	for (uint8_t i = 0; i < PX_REPLICAS_MAX; i++)
+		cfg->members[i].id = i;
+}
+
+int pw_config_load(const char *path, struct pw_cluster_cfg *cfg, char *err, size_t errlen)
+{
+	struct ld ld;
+	struct ld *l = &ld;
+
+	memset(l, 0, sizeof(*l));
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	pw_config_defaults(cfg);
+	l->cfg = cfg;
+	l->path = path;
+	l->err = err;
+	l->errlen = errlen;
+	l->next_line = 1;
+	l->sec = SEC_NONE;
+
+	if (strlen(path) >= sizeof(cfg->path)) {
+		fail(l, 0, "path longer than %zu characters; fix: a shorter path to the cluster file",
+		     sizeof(cfg->path) - 1);
+		return -EINVAL;
+	}
+	memcpy(cfg->path, path, strlen(path) + 1);
+	l->f = fopen(path, "r");
+	if (l->f == NULL) {
+		fail(l, 0, "cannot open: %s; fix: give the path of a readable cluster file (see deploy/)",
+		     strerror(errno));
+		return -EINVAL;
+	}
+	int r = ini_parse_stream(reader, l, on_key, l);
+	if (!l->failed && ferror(l->f))
+		fail(l, l->line, "read error; fix: check the file");
+	if (!l->failed && r > 0)  /* a syntax error the reader did not foresee */
+		fail(l, (uint32_t)r, "cannot parse this line; fix: write key = value or a [section] header");
+	if (!l->failed && r < 0)
+		fail(l, 0, "inih failed (%d); fix: check the file", r);
+	fclose(l->f);
+	if (l->failed || !check_cluster(l) || !check_members(l))
+		return -EINVAL;
+	return 0;
+}
+
+void pw_config_to_px(const struct pw_cluster_cfg *cfg, uint8_t self, struct px_config *px)
+{
+	memset(px, 0, sizeof(*px));
+	px->cluster_id = cfg->cluster_id;
+	px->config_epoch = 1;
+	px->n_replicas = cfg->n_replicas;
+	px->self = self;
+	px->durability = (enum px_durability)cfg->durability;
+	px->window_slots = cfg->window_slots;
+	px->pipeline_slots = cfg->pipeline_slots;
+	px->slot_bytes = cfg->slot_bytes;
+	px->batch_cmds_max = cfg->batch_cmds_max;
+	px->heartbeat_ticks = (uint32_t)((uint64_t)cfg->heartbeat_ms * 1000u / cfg->tick_us);
+	px->election_ticks = (uint32_t)((uint64_t)cfg->election_ms * 1000u / cfg->tick_us);
+	px->restarted = false;
+}
+
+/** Trims ASCII whitespace at both ends, in place. */
+static char *trim(char *s)
+{
+	while (*s && isspace((unsigned char)*s))
+		s++;
+	size_t n = strlen(s);
+	while (n > 0 && isspace((unsigned char)s[n - 1]))
+		s[--n] = '\0';
+	return s;
+}
+
+uint32_t pw_config_key_line(const char *path, const char *section, const char *key)
+{
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return 0;
+	char buf[512];
+	char sec[64] = "";
+	uint32_t line = 0, found = 0;
+	bool at_line_start = true;
+	while (found == 0 && fgets(buf, sizeof(buf), f) != NULL) {
+		bool whole = strchr(buf, '\n') != NULL;
+		bool starts = at_line_start;
+		at_line_start = whole;
+		if (!starts)
+			continue;  /* the tail of a long line */
+		line++;
+		char *s = trim(buf);
+		if (*s == '[') {
+			char *end = strchr(s, ']');
+			if (end != NULL) {
+				*end = '\0';
+				snprintf(sec, sizeof(sec), "%s", s + 1);
+			}
+			continue;
+		}
+		if (*s == ';' || *s == '#' || strcmp(sec, section) != 0)
+			continue;
+		char *eq = strpbrk(s, "=:");
+		if (eq == NULL)
+			continue;
+		*eq = '\0';
+		if (strcmp(trim(s), key) == 0)
+			found = line;
+	}
+	fclose(f);
+	return found;
+}
+
+const char *pw_transport_name(enum pw_transport t)
+{
+	switch (t) {
+	case PW_TRANSPORT_UDP:
+		return "udp";
+	case PW_TRANSPORT_DPDK:
+		return "dpdk";
+	}
+	return "?";
+}
+
+const char *pw_idle_name(enum pw_idle i)
+{
+	switch (i) {
+	case PW_IDLE_POLL:
+		return "poll";
+	case PW_IDLE_ADAPTIVE:
+		return "adaptive";
+	}
+	return "?";
+}
+
+const char *pw_service_name(enum pw_service s)
+{
+	switch (s) {
+	case PW_SERVICE_KV:
+		return "kv";
+	case PW_SERVICE_STREAM:
+		return "stream";
+	}
+	return "?";
+}

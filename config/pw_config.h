@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * The cluster configuration file (one INI file per cluster), shared by paxwired, the
+ * client library's tools and the tests. Parsed with inih (Debian's libinih); every
+ * error names the file, the line and the fix.
+ *
+ *   [cluster]
+ *   id = 1                  ; cluster id (u32, > 0); messages of other clusters are dropped
+ *   replicas = 3            ; 3, 5, 7 or 9 (1: unreplicated baseline)
+ *   transport = udp         ; udp (kernel sockets) | dpdk
+ *   durability = memory     ; memory | durable (durable is refused until the journal exists)
+ *   heartbeat_ms = 5
+ *   election_ms = 50        ; >= 2 x heartbeat_ms
+ *   tick_us = 1000          ; one consensus tick; timeouts are converted to ticks
+ *   window_slots = 1024
+ *   pipeline_slots = 256
+ *   batch_cmds_max = 64
+ *   slot_bytes = 8192
+ *   sessions = 4096         ; client sessions kept by each replica
+ *   kv_keys = 65536         ; key-value store capacity
+ *   idle = adaptive         ; poll | adaptive
+ *   service = kv            ; kv | stream: the replicated state machine
+ *   kv_key_bytes = 64       ; kv: longest key (1..255)
+ *   kv_value_bytes = 1024   ; kv: longest value (0..3829)
+ *   stream_records = 65536  ; stream: records held (power of two)
+ *   stream_bytes = 16777216 ; stream: payload bytes held
+ *
+ *   [replica.0]             ; one section per member, ids 0 .. replicas-1
+ *   ip = 127.0.0.1
+ *   port = 7100             ; UDP port for peers and clients
+ *   mac = 02:00:00:00:00:01 ; dpdk transport only
+ *   port_index = 0          ; dpdk transport only: the ethdev port
+ *
+ * [cluster] must set id and replicas; every other key has the default shown above
+ * (pw_config_defaults). transport = dpdk needs mac in every [replica.N]. Keys must not
+ * be indented: inih reads an indented line as the continuation of the previous value,
+ * so the loader refuses indented lines.
+ */
+#ifndef PW_CONFIG_H
+#define PW_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "px_limits.h"
+
+enum pw_transport { PW_TRANSPORT_UDP = 1, PW_TRANSPORT_DPDK = 2 };
+enum pw_idle { PW_IDLE_POLL = 1, PW_IDLE_ADAPTIVE = 2 };
+enum pw_service { PW_SERVICE_KV = 1, PW_SERVICE_STREAM = 2 };
+
+struct pw_member {
+	uint8_t id;
+	char ip[64];          /**< as written */
+	uint32_t ip_be;       /**< IPv4, network order */
+	uint16_t port;        /**< host order */
+	uint8_t mac[6];
+	bool has_mac;
+	uint16_t port_index;
+};
+
+struct pw_cluster_cfg {
+	char path[256];
+	uint32_t cluster_id;
+	uint8_t n_replicas;
+	enum pw_transport transport;
+	int durability;       /**< enum px_durability */
+	uint32_t heartbeat_ms, election_ms, tick_us;
+	uint32_t window_slots, pipeline_slots, batch_cmds_max, slot_bytes;
+	uint32_t sessions, kv_keys;
+	enum pw_idle idle;
+	struct pw_member members[PX_REPLICAS_MAX];
+	/* Added after the first version of this header (appended, so existing users keep
+	 * their layout assumptions). */
+	enum pw_service service;
+	uint32_t kv_key_bytes, kv_value_bytes;     /**< kv: bounds of one key and value */
+	uint32_t stream_records, stream_bytes;     /**< stream: ring capacity */
+};
+
+/* Bounds the loader checks. The service bounds repeat services/pw_kv.h and
+ * services/pw_stream.h (the config library does not depend on services/); paxwired
+ * asserts at compile time that they agree. */
+#define PW_CONFIG_HEARTBEAT_MS_MAX 60000u
+#define PW_CONFIG_ELECTION_MS_MAX 600000u
+#define PW_CONFIG_TICK_US_MIN 10u
+#define PW_CONFIG_TICK_US_MAX 1000000u
+#define PW_CONFIG_KV_KEYS_MAX (1u << 24)
+#define PW_CONFIG_KV_KEY_BYTES_MAX 255u
+#define PW_CONFIG_KV_VALUE_BYTES_MAX 3829u
+#define PW_CONFIG_STREAM_RECORDS_MAX (1u << 24)
+#define PW_CONFIG_STREAM_BYTES_MIN 4076u
+#define PW_CONFIG_STREAM_BYTES_MAX (1u << 30)
+#define PW_CONFIG_PORT_INDEX_MAX 1023u
+
+struct px_config;
+
+/** Defaults for everything but the members. */
+void pw_config_defaults(struct pw_cluster_cfg *cfg);
+
+/**
+ * Loads and checks a cluster file. @return 0, or -EINVAL with err holding one line:
+ * "FILE:LINE: what is wrong; fix: what to write instead" (LINE 0 when the problem is a
+ * missing key or section).
+ */
+int pw_config_load(const char *path, struct pw_cluster_cfg *cfg, char *err, size_t errlen);
+
+/**
+ * Fills the core's configuration for replica `self` of a loaded cluster: timeouts in
+ * ticks (heartbeat_ms * 1000 / tick_us, rounded down; the loader guarantees >= 1 and
+ * election >= 2 x heartbeat), memory durability, restarted = false. The caller sets
+ * seed, restarted and boot_nonce.
+ */
+void pw_config_to_px(const struct pw_cluster_cfg *cfg, uint8_t self, struct px_config *px);
+
+/**
+ * Line of `key` in `[section]` of the file at path, 1-based; 0 if the file cannot be
+ * read or the key is not there. For messages about a loaded value ("FILE:LINE: ...").
+ */
+uint32_t pw_config_key_line(const char *path, const char *section, const char *key);
+
+/** Static names for logs and telemetry ("udp", "adaptive", "kv"). */
+const char *pw_transport_name(enum pw_transport t);
+const char *pw_idle_name(enum pw_idle i);
+const char *pw_service_name(enum pw_service s);
+
+#endif /* PW_CONFIG_H */

@@ -1,0 +1,388 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Unit tests of the cluster file loader: a good file loads with the right values, and
+ * every kind of error names the right line, says what is wrong and how to fix it.
+ * (Lives in config/ rather than tests/ because of folder ownership; suite 'unit'.)
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <arpa/inet.h>
+
+#include "pw_config.h"
+#include "px.h"
+
+static char dir[64];
+static char path[128];
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(dir, sizeof(dir), "/tmp/pw-test-config-XXXXXX");
+	if (mkdtemp(dir) == NULL)
+		return -1;
+	snprintf(path, sizeof(path), "%s/c.ini", dir);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	unlink(path);
+	rmdir(dir);
+	return 0;
+}
+
+static void write_file(const char *text)
+{
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	assert_int_equal(fputs(text, f) >= 0, 1);
+	assert_int_equal(fclose(f), 0);
+}
+
+#define MEMBERS3                                                                         \
+	"[replica.0]\nip = 127.0.0.1\nport = 7100\n"                                         \
+	"[replica.1]\nip = 127.0.0.1\nport = 7101\n"                                         \
+	"[replica.2]\nip = 127.0.0.1\nport = 7102\n"
+
+static void test_good_file(void **state)
+{
+	(void)state;
+	write_file("; a comment\n"
+		   "# another\n"
+		   "\n"
+		   "[cluster]\n"
+		   "id = 42            ; inline comment\n"
+		   "replicas = 3\n"
+		   "transport = udp\n"
+		   "durability = memory\n"
+		   "heartbeat_ms = 10\n"
+		   "election_ms = 100\n"
+		   "tick_us = 500\n"
+		   "window_slots = 512\n"
+		   "pipeline_slots = 128\n"
+		   "batch_cmds_max = 32\n"
+		   "slot_bytes = 16384\n"
+		   "sessions = 100\n"
+		   "kv_keys = 1000\n"
+		   "idle = poll\n"
+		   "service = stream\n"
+		   "kv_key_bytes = 32\n"
+		   "kv_value_bytes = 0\n"
+		   "stream_records = 1024\n"
+		   "stream_bytes = 65536\n"
+		   "[replica.1]\nip = 10.0.0.2\nport = 7100\nmac = 02:00:00:00:00:02\n"
+		   "port_index = 1\n"
+		   "[replica.0]\nip = 10.0.0.1\nport = 7100\n"
+		   "[replica.2]\nip: 10.0.0.3\nport = 7100\n");
+	struct pw_cluster_cfg c;
+	char err[512];
+	int rc = pw_config_load(path, &c, err, sizeof(err));
+	if (rc != 0)
+		fail_msg("%s", err);
+	assert_int_equal(c.cluster_id, 42);
+	assert_int_equal(c.n_replicas, 3);
+	assert_int_equal(c.transport, PW_TRANSPORT_UDP);
+	assert_int_equal(c.durability, PX_MEMORY);
+	assert_int_equal(c.heartbeat_ms, 10);
+	assert_int_equal(c.election_ms, 100);
+	assert_int_equal(c.tick_us, 500);
+	assert_int_equal(c.window_slots, 512);
+	assert_int_equal(c.pipeline_slots, 128);
+	assert_int_equal(c.batch_cmds_max, 32);
+	assert_int_equal(c.slot_bytes, 16384);
+	assert_int_equal(c.sessions, 100);
+	assert_int_equal(c.kv_keys, 1000);
+	assert_int_equal(c.idle, PW_IDLE_POLL);
+	assert_int_equal(c.service, PW_SERVICE_STREAM);
+	assert_int_equal(c.kv_key_bytes, 32);
+	assert_int_equal(c.kv_value_bytes, 0);
+	assert_int_equal(c.stream_records, 1024);
+	assert_int_equal(c.stream_bytes, 65536);
+	assert_string_equal(c.path, path);
+	for (uint8_t i = 0; i < 3; i++) {
+		char ip[32];
+		snprintf(ip, sizeof(ip), "10.0.0.%u", i + 1u);
+		assert_int_equal(c.members[i].id, i);
+		assert_string_equal(c.members[i].ip, ip);
+		assert_int_equal(c.members[i].ip_be, inet_addr(ip));
+		assert_int_equal(c.members[i].port, 7100);
+	}
+	assert_true(c.members[1].has_mac);
+	assert_false(c.members[0].has_mac);
+	assert_int_equal(c.members[1].mac[5], 2);
+	assert_int_equal(c.members[1].port_index, 1);
+
+	struct px_config px;
+	pw_config_to_px(&c, 2, &px);
+	assert_int_equal(px.cluster_id, 42);
+	assert_int_equal(px.n_replicas, 3);
+	assert_int_equal(px.self, 2);
+	assert_int_equal(px.heartbeat_ticks, 20);   /* 10 ms / 500 us */
+	assert_int_equal(px.election_ticks, 200);
+	assert_int_equal(px.window_slots, 512);
+	assert_int_equal(px.durability, PX_MEMORY);
+	assert_false(px.restarted);
+
+	assert_int_equal(pw_config_key_line(path, "cluster", "tick_us"), 11);
+	assert_int_equal(pw_config_key_line(path, "replica.2", "ip"), 33);
+	assert_int_equal(pw_config_key_line(path, "replica.0", "mac"), 0);
+	assert_string_equal(pw_transport_name(c.transport), "udp");
+	assert_string_equal(pw_idle_name(c.idle), "poll");
+	assert_string_equal(pw_service_name(c.service), "stream");
+}
+
+static void test_defaults(void **state)
+{
+	(void)state;
+	write_file("[cluster]\nid = 7\nreplicas = 3\n" MEMBERS3);
+	struct pw_cluster_cfg c, d;
+	char err[512];
+	int rc = pw_config_load(path, &c, err, sizeof(err));
+	if (rc != 0)
+		fail_msg("%s", err);
+	pw_config_defaults(&d);
+	assert_int_equal(c.heartbeat_ms, d.heartbeat_ms);
+	assert_int_equal(c.election_ms, d.election_ms);
+	assert_int_equal(c.tick_us, d.tick_us);
+	assert_int_equal(c.window_slots, d.window_slots);
+	assert_int_equal(c.idle, PW_IDLE_ADAPTIVE);
+	assert_int_equal(c.service, PW_SERVICE_KV);
+	assert_int_equal(c.transport, PW_TRANSPORT_UDP);
+	assert_int_equal(c.durability, PX_MEMORY);
+	assert_int_equal(c.members[2].port, 7102);
+}
+
+/** One bad file: the error must name this line and contain both fragments. */
+struct bad {
+	const char *name;
+	const char *text;
+	uint32_t line;
+	const char *what;
+	const char *fix;
+};
+
+#define CL "[cluster]\nid = 1\nreplicas = 3\n"  /* lines 1-3 */
+
+static const struct bad bads[] = {
+	{ "durable", CL "durability = durable\n" MEMBERS3, 4,
+	  "on-disk journal is not built yet", "fix: durability = memory" },
+	{ "unknown durability", CL "durability = sometimes\n" MEMBERS3, 4,
+	  "unknown durability", "fix: durability = memory" },
+	{ "unknown key", CL "heartbeat = 5\n" MEMBERS3, 4, "unknown key 'heartbeat'",
+	  "fix: use one of id, replicas" },
+	{ "duplicate key", CL "tick_us = 100\ntick_us = 200\n" MEMBERS3, 5,
+	  "duplicate key 'tick_us' (first on line 4)", "fix: keep one 'tick_us'" },
+	{ "not a number", CL "heartbeat_ms = 5ms\n" MEMBERS3, 4, "heartbeat_ms = 5ms: not a whole number",
+	  "fix: heartbeat_ms = <1..60000>, e.g. heartbeat_ms = 5" },
+	{ "negative", CL "sessions = -1\n" MEMBERS3, 4, "not a whole number",
+	  "fix: sessions = <1..65536>" },
+	{ "out of range", CL "batch_cmds_max = 257\n" MEMBERS3, 4, "in [1, 256]",
+	  "fix: batch_cmds_max = <1..256>" },
+	{ "slot too small", CL "slot_bytes = 4000\n" MEMBERS3, 4, "in [4120, 16384]",
+	  "e.g. slot_bytes = 8192" },
+	{ "window not a power of two", CL "window_slots = 1000\n" MEMBERS3, 4,
+	  "power of two", "fix: window_slots = <power of two, 16..4096>" },
+	{ "id zero", "[cluster]\nid = 0\nreplicas = 3\n" MEMBERS3, 2, "id = 0",
+	  "e.g. id = 1" },
+	{ "replicas even", "[cluster]\nid = 1\nreplicas = 4\n" MEMBERS3, 3,
+	  "3, 5, 7 or 9", "fix: replicas = 3" },
+	{ "pipeline above half the window", CL "window_slots = 64\npipeline_slots = 33\n" MEMBERS3, 5,
+	  "more than window_slots / 2 = 32", "fix: pipeline_slots = 32 or less" },
+	{ "pipeline default above a small window", CL "window_slots = 256\n" MEMBERS3, 4,
+	  "pipeline_slots = 256 is more than window_slots / 2 = 128",
+	  "fix: pipeline_slots = 128 or less, or window_slots = 512" },
+	{ "election below two heartbeats", CL "heartbeat_ms = 10\nelection_ms = 15\n" MEMBERS3, 5,
+	  "less than 2 x heartbeat_ms = 20", "fix: election_ms = 20 or more" },
+	{ "heartbeat raised above half the default election", CL "heartbeat_ms = 30\n" MEMBERS3, 4,
+	  "election_ms = 50 is less than 2 x heartbeat_ms = 60", "fix: election_ms = 60 or more" },
+	{ "tick longer than heartbeat", CL "heartbeat_ms = 1\nelection_ms = 2\ntick_us = 2000\n" MEMBERS3,
+	  6, "a heartbeat must last at least one tick", "fix: tick_us = 1000 or less" },
+	{ "too many ticks", CL "election_ms = 600000\ntick_us = 10\n" MEMBERS3, 5,
+	  "60000000 ticks", "fix: a larger tick_us" },
+	{ "unknown transport", CL "transport = tcp\n" MEMBERS3, 4, "unknown transport",
+	  "fix: transport = udp" },
+	{ "unknown idle", CL "idle = sleepy\n" MEMBERS3, 4, "unknown idle policy",
+	  "fix: idle = poll" },
+	{ "unknown service", CL "service = sql\n" MEMBERS3, 4, "unknown service",
+	  "fix: service = kv or service = stream" },
+	{ "stream records not a power of two", CL "stream_records = 1000\n" MEMBERS3, 4,
+	  "power of two", "fix: stream_records = <power of two" },
+	{ "kv value too long", CL "kv_value_bytes = 4000\n" MEMBERS3, 4, "in [0, 3829]",
+	  "fix: kv_value_bytes = <0..3829>" },
+	{ "empty value", CL "tick_us =\n" MEMBERS3, 4, "tick_us has an empty value",
+	  "fix: write tick_us = <value>" },
+	{ "no key name", CL "= 5\n" MEMBERS3, 4, "no key name", "fix: write key = value" },
+	{ "not key = value", CL "tick_us 1000\n" MEMBERS3, 4, "not a 'key = value' line",
+	  "fix: write key = value" },
+	{ "indented", CL "tick_us = 1000\n  election_ms = 50\n" MEMBERS3, 5,
+	  "starts with whitespace", "fix: remove the indentation" },
+	{ "key before any section", "id = 1\n" CL MEMBERS3, 1, "before any section",
+	  "fix: put it under [cluster]" },
+	{ "unknown section", CL "[replicas.1]\nip = 1.2.3.4\n" MEMBERS3, 4,
+	  "unknown section [replicas.1]", "fix: [cluster] or [replica.N]" },
+	{ "section without bracket", CL "[replica.0\n" MEMBERS3, 4, "without ']'",
+	  "fix: write [cluster]" },
+	{ "replica id not a number", CL "[replica.x]\n" MEMBERS3, 4,
+	  "replica id must be a number", "fix: [replica.N] with N in 0..8" },
+	{ "replica id too big", CL "[replica.9]\n" MEMBERS3, 4, "ids are 0..8",
+	  "fix: [replica.N] with N in 0..8" },
+	{ "duplicate cluster section", CL MEMBERS3 "[cluster]\n", 13,
+	  "duplicate section [cluster] (first on line 1)", "fix: keep one [cluster]" },
+	{ "duplicate member section", CL MEMBERS3 "[replica.1]\n", 13,
+	  "duplicate section [replica.1] (first on line 7)", "fix: keep one section per replica id" },
+	{ "member key unknown", CL "[replica.0]\nip = 127.0.0.1\nport = 7100\nhost = x\n"
+	  "[replica.1]\nip = 127.0.0.1\nport = 7101\n[replica.2]\nip = 127.0.0.1\nport = 7102\n",
+	  7, "unknown key 'host' in [replica.0]", "fix: use ip, port, mac or port_index" },
+	{ "member duplicate key", CL "[replica.0]\nip = 127.0.0.1\nport = 7100\nport = 7103\n"
+	  "[replica.1]\nip = 127.0.0.1\nport = 7101\n[replica.2]\nip = 127.0.0.1\nport = 7102\n",
+	  7, "duplicate key 'port' (first on line 6)", "fix: keep one 'port' line in [replica.0]" },
+	{ "bad ip", CL "[replica.0]\nip = 127.0.0.256\nport = 7100\n"
+	  "[replica.1]\nip = 127.0.0.1\nport = 7101\n[replica.2]\nip = 127.0.0.1\nport = 7102\n",
+	  5, "not an IPv4 address", "fix: ip = <dotted quad>" },
+	{ "ip any", CL "[replica.0]\nip = 0.0.0.0\nport = 7100\n"
+	  "[replica.1]\nip = 127.0.0.1\nport = 7101\n[replica.2]\nip = 127.0.0.1\nport = 7102\n",
+	  5, "not a unicast address", "fix: ip = the address replica 0 is reachable at" },
+	{ "bad port", CL "[replica.0]\nip = 127.0.0.1\nport = 70000\n"
+	  "[replica.1]\nip = 127.0.0.1\nport = 7101\n[replica.2]\nip = 127.0.0.1\nport = 7102\n",
+	  6, "not a UDP port", "fix: port = <1..65535>" },
+	{ "bad mac", CL "[replica.0]\nip = 127.0.0.1\nport = 7100\nmac = 02:00:00:00:00\n"
+	  "[replica.1]\nip = 127.0.0.1\nport = 7101\n[replica.2]\nip = 127.0.0.1\nport = 7102\n",
+	  7, "not a MAC address", "fix: mac = xx:xx:xx:xx:xx:xx" },
+	{ "multicast mac", CL "[replica.0]\nip = 127.0.0.1\nport = 7100\nmac = 01:00:5e:00:00:01\n"
+	  "[replica.1]\nip = 127.0.0.1\nport = 7101\n[replica.2]\nip = 127.0.0.1\nport = 7102\n",
+	  7, "not a unicast address", "fix: a unicast MAC" },
+	{ "port index", CL "[replica.0]\nip = 127.0.0.1\nport = 7100\nport_index = 5000\n"
+	  "[replica.1]\nip = 127.0.0.1\nport = 7101\n[replica.2]\nip = 127.0.0.1\nport = 7102\n",
+	  7, "not an ethdev port", "fix: port_index = 0" },
+	{ "duplicate ip:port", CL "[replica.0]\nip = 127.0.0.1\nport = 7100\n"
+	  "[replica.1]\nip = 127.0.0.1\nport = 7101\n[replica.2]\nip = 127.0.0.1\nport = 7100\n",
+	  12, "[replica.2] uses 127.0.0.1:7100 like [replica.0] (line 6)",
+	  "fix: give each replica on one IP its own port" },
+	{ "member beyond replicas", CL MEMBERS3 "[replica.3]\nip = 127.0.0.1\nport = 7103\n", 13,
+	  "section [replica.3] but replicas = 3 (ids are 0..2)", "fix: remove [replica.3] or raise replicas (line 3)" },
+	{ "member missing", CL "[replica.0]\nip = 127.0.0.1\nport = 7100\n"
+	  "[replica.2]\nip = 127.0.0.1\nport = 7102\n", 3,
+	  "replicas = 3 but there is no [replica.1]", "fix: add a [replica.1] section with ip and port" },
+	{ "member without port", CL "[replica.0]\nip = 127.0.0.1\nport = 7100\n"
+	  "[replica.1]\nip = 127.0.0.1\n[replica.2]\nip = 127.0.0.1\nport = 7102\n", 7,
+	  "[replica.1] has no port", "fix: add port = <UDP port> under [replica.1], e.g. port = 7101" },
+	{ "member without ip", CL "[replica.0]\nip = 127.0.0.1\nport = 7100\n"
+	  "[replica.1]\nport = 7101\n[replica.2]\nip = 127.0.0.1\nport = 7102\n", 7,
+	  "[replica.1] has no ip", "fix: add ip = <IPv4 address> under [replica.1]" },
+	{ "dpdk without mac", CL "transport = dpdk\n" MEMBERS3, 5, "[replica.0] has no mac",
+	  "fix: add mac = xx:xx:xx:xx:xx:xx under [replica.0]" },
+	{ "no cluster section", MEMBERS3, 0, "no [cluster] section", "fix: add [cluster]" },
+	{ "no id", "[cluster]\nreplicas = 3\n" MEMBERS3, 1, "[cluster] has no id",
+	  "fix: add id = <1..4294967295> under [cluster]" },
+	{ "no replicas", "[cluster]\nid = 3\n" MEMBERS3, 1, "[cluster] has no replicas",
+	  "fix: add replicas = 3" },
+};
+
+static void check_bad(const struct bad *b)
+{
+	write_file(b->text);
+	struct pw_cluster_cfg c;
+	char err[512];
+	int rc = pw_config_load(path, &c, err, sizeof(err));
+	if (rc != -EINVAL)
+		fail_msg("%s: loaded (rc %d) but should fail", b->name, rc);
+	char where[320];
+	snprintf(where, sizeof(where), "%s:%u: ", path, b->line);
+	if (strncmp(err, where, strlen(where)) != 0)
+		fail_msg("%s: expected '%s...', got '%s'", b->name, where, err);
+	if (strstr(err, b->what) == NULL)
+		fail_msg("%s: '%s' not in '%s'", b->name, b->what, err);
+	if (strstr(err, "; fix: ") == NULL || strstr(err, b->fix) == NULL)
+		fail_msg("%s: fix '%s' not in '%s'", b->name, b->fix, err);
+	if (strchr(err, '\n') != NULL)
+		fail_msg("%s: the message is not one line: '%s'", b->name, err);
+}
+
+static void test_each_error(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(bads) / sizeof(bads[0]); i++)
+		check_bad(&bads[i]);
+}
+
+static void test_long_line(void **state)
+{
+	(void)state;
+	char text[1024];
+	char pad[400];
+	memset(pad, 'x', sizeof(pad) - 1);
+	pad[sizeof(pad) - 1] = '\0';
+	snprintf(text, sizeof(text), CL "; %s\n" MEMBERS3, pad);
+	const struct bad b = { "long line", text, 4, "line longer than", "fix: shorten it" };
+	check_bad(&b);
+}
+
+static void test_missing_file(void **state)
+{
+	(void)state;
+	struct pw_cluster_cfg c;
+	char err[512];
+	char p[160];
+	snprintf(p, sizeof(p), "%s/nope.ini", dir);
+	assert_int_equal(pw_config_load(p, &c, err, sizeof(err)), -EINVAL);
+	char where[320];
+	snprintf(where, sizeof(where), "%s:0: cannot open: No such file or directory; fix:", p);
+	if (strncmp(err, where, strlen(where)) != 0)
+		fail_msg("got '%s'", err);
+	assert_int_equal(pw_config_key_line(p, "cluster", "id"), 0);
+}
+
+static void test_last_line_without_newline(void **state)
+{
+	(void)state;
+	write_file(CL MEMBERS3 "[replica.3]");
+	struct pw_cluster_cfg c;
+	char err[512];
+	assert_int_equal(pw_config_load(path, &c, err, sizeof(err)), -EINVAL);
+	char where[320];
+	snprintf(where, sizeof(where), "%s:13: section [replica.3] but replicas = 3", path);
+	if (strncmp(err, where, strlen(where)) != 0)
+		fail_msg("got '%s'", err);
+}
+
+static void test_deploy_files(void **state)
+{
+	(void)state;
+	/* The example configs shipped in deploy/ must load. */
+	static const char *const files[] = { "local-3-udp.ini", "local-5-udp.ini" };
+	const char *src = getenv("PW_DEPLOY_DIR");
+	if (src == NULL)
+		skip();
+	for (size_t i = 0; i < 2; i++) {
+		char p[512];
+		snprintf(p, sizeof(p), "%s/%s", src, files[i]);
+		struct pw_cluster_cfg c;
+		char err[512];
+		if (pw_config_load(p, &c, err, sizeof(err)) != 0)
+			fail_msg("%s", err);
+		assert_int_equal(c.n_replicas, i == 0 ? 3 : 5);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_good_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_each_error, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_long_line, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_missing_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_last_line_without_newline, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deploy_files, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

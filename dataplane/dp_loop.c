@@ -1,0 +1,322 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * The run-to-completion loop of one replica (STYLE 8, DPDK l2fwd's shape):
+ *
+ *   rx burst -> for each datagram: decode; a replica message goes to px_step (its
+ *   effects are sent at once); a REQUEST is queued (leader) or answered NOT_LEADER
+ *   -> px_propose the queue (adaptive batching: whatever this burst brought; what the
+ *   pipeline refuses is answered BUSY) -> ticks due by the clock -> one tx flush ->
+ *   idle policy when the burst was empty.
+ *
+ * Effects of every call into the core (struct px_out) are handled before the next call,
+ * because its messages point into the replica's log: messages are encoded straight into
+ * transmit buffers; the committed range is applied slot by slot (px_slot_value ->
+ * px_apply_slot -> REPLY to each client if this replica leads -> px_applied).
+ * Memory durability only: the core never asks to persist (asserted).
+ */
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dp_pvt.h"
+
+uint64_t dp_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Transmit                                                                            */
+
+/** Encodes m into a transmit buffer for dst. false: no buffer (counted). */
+static bool send_to(struct dp_ctx *d, const struct px_msg *m, const struct nic_addr *dst)
+{
+	uint32_t cap = 0;
+	uint8_t *buf = nic_tx_buf(d->port, &cap);
+	if (buf == NULL) {
+		d->c.tx_no_buf++;
+		return false;
+	}
+	size_t len = px_encode(m, buf, cap);
+	/* The core keeps every message within PX_MSG_BYTES_MAX and a buffer holds that
+	 * much (dp_init), so a failed encode is our bug, not input. */
+	assert(len > 0);
+	nic_tx_commit(d->port, (uint32_t)len, dst);
+	return true;
+}
+
+/** A message of the core: to one peer, or to every other member. */
+static void send_msg(struct dp_ctx *d, const struct px_msg *m)
+{
+	if (m->to != PX_NODE_NONE) {
+		assert(m->to < d->pxc.n_replicas && m->to != d->self);
+		send_to(d, m, &d->peers[m->to]);
+		return;
+	}
+	/* Encoded once per peer rather than copied from a first encoding: encoding is a
+	 * header plus one memcpy per value, and it keeps each buffer independent of when
+	 * the port recycles the others (ethdev: mbufs owned by the NIC after a flush). */
+	for (uint8_t j = 0; j < d->pxc.n_replicas; j++)
+		if (j != d->self)
+			send_to(d, m, &d->peers[j]);
+}
+
+static void send_reply(struct dp_ctx *d, const struct nic_addr *dst, uint64_t client_id,
+		       uint64_t seq, uint8_t status, const uint8_t *body, uint32_t len)
+{
+	struct px_msg *m = d->reply;   /* header fields set once by dp_init */
+	m->ballot = px_promised(d->r);
+	m->client_id = client_id;
+	m->seq = seq;
+	m->status = status;
+	m->leader_hint = px_leader_hint(d->r);
+	m->body_len = len;
+	m->body = len > 0 ? body : NULL;
+	send_to(d, m, dst);
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Effects                                                                             */
+
+static void apply_range(struct dp_ctx *d, uint64_t lo, uint64_t hi)
+{
+	/* Bounded by the window: the core hands out at most window_slots chosen slots. */
+	for (uint64_t s = lo; s <= hi; s++) {
+		uint32_t len = 0;
+		const uint8_t *v = px_slot_value(d->r, s, &len);
+		if (v == NULL) {
+			dp_log(d, DP_LOG_ERROR, "slot %" PRIu64 " to apply is not held (core bug)", s);
+			abort();
+		}
+		px_apply_slot(d->a, s, v, len, d->aout);
+		/* Only the leader answers: followers apply the same log silently. */
+		if (px_role(d->r) == PX_LEADER) {
+			for (uint32_t k = 0; k < d->aout->n; k++) {
+				const struct px_reply *rp = &d->aout->replies[k];
+				const struct nic_addr *to = dp_clients_get(&d->clients, rp->client_id);
+				if (to == NULL) {
+					d->c.reply_no_addr++;
+					continue;
+				}
+				send_reply(d, to, rp->client_id, rp->seq, rp->status, rp->data, rp->len);
+				d->c.replies++;
+			}
+		}
+		px_applied(d->r, s);
+	}
+}
+
+static void on_role(struct dp_ctx *d, enum px_role role)
+{
+	d->c.role_changes++;
+	enum px_role was = d->role;
+	d->role = role;
+	uint64_t b = px_promised(d->r);
+	/* Info: leadership won or lost, recovery done; the rest (pre-vote, candidacy) is
+	 * debug, as it can be frequent on a flaky network. */
+	bool notable = role == PX_LEADER || was == PX_LEADER || was == PX_RECOVERING;
+	dp_log(d, notable ? DP_LOG_INFO : DP_LOG_DEBUG,
+	       "role %s -> %s (ballot %" PRIu64 ".%u, commit %" PRIu64 ")%s", dp_role_name(was),
+	       dp_role_name(role), px_ballot_round(b), px_ballot_node(b), px_commit(d->r),
+	       was == PX_RECOVERING ? ": recovered, voting again" : "");
+}
+
+/** Handles everything the last call into the core produced. */
+static void handle_out(struct dp_ctx *d)
+{
+	struct px_out *o = d->out;
+	/* Memory mode: the core confirms nothing through storage (docs/consistency.md). */
+	assert(o->persist_seq == 0);
+	for (uint32_t i = 0; i < o->n_msgs; i++)
+		send_msg(d, &o->msgs[i]);
+	if (o->role_changed)
+		on_role(d, o->role);
+	if (o->state_transfer_needed && !d->warned_state_transfer) {
+		d->warned_state_transfer = true;
+		dp_log(d, DP_LOG_WARN,
+		       "this replica fell behind the leader's window and needs state transfer, which is not built yet: it keeps voting but stops applying; rebuild it (stop it, start it again without --bootstrap once snapshots exist)");
+	}
+	if (o->apply_lo <= o->apply_hi)
+		apply_range(d, o->apply_lo, o->apply_hi);
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Receive                                                                             */
+
+static void on_request(struct dp_ctx *d, const struct px_msg *m, const struct nic_addr *src)
+{
+	d->c.requests++;
+	if (px_role(d->r) != PX_LEADER) {
+		/* The hint names a replica; its address is in the client's copy of the config. */
+		send_reply(d, src, m->client_id, m->seq, PX_NOT_LEADER, NULL, 0);
+		d->c.not_leader++;
+		return;
+	}
+	/* The codec bounded body_len by PX_CMD_BYTES_MAX; one REQUEST per datagram keeps the
+	 * queue within DP_CMDS_MAX; both checks are there for the bound, not for input. */
+	if (d->n_cmds == DP_CMDS_MAX || d->cmd_used + m->body_len > DP_CMD_BYTES) {
+		send_reply(d, src, m->client_id, m->seq, PX_BUSY, NULL, 0);
+		d->c.busy++;
+		return;
+	}
+	uint8_t *body = d->cmd_bytes + d->cmd_used;
+	if (m->body_len > 0)
+		memcpy(body, m->body, m->body_len);
+	d->cmd_used += m->body_len;
+	struct px_cmd_ref *c = &d->cmds[d->n_cmds];
+	c->client_id = m->client_id;
+	c->seq = m->seq;
+	c->len = m->body_len;
+	c->body = body;
+	d->cmd_src[d->n_cmds] = *src;
+	d->n_cmds++;
+}
+
+static void on_datagram(struct dp_ctx *d, const struct nic_pkt *pk)
+{
+	struct px_msg *m = d->msg;
+	enum px_wire_err e = px_decode(pk->data, pk->len, d->pxc.cluster_id, d->pxc.n_replicas, m);
+	if (e != PX_WIRE_OK) {
+		d->c.decode_drops[e]++;
+		return;
+	}
+	switch (m->type) {
+	case PX_MSG_REQUEST:
+		on_request(d, m, &pk->src);
+		return;
+	case PX_MSG_REPLY:
+		d->c.unexpected++;
+		return;
+	default:
+		break;
+	}
+	if (m->to != PX_NODE_NONE && m->to != d->self) {
+		d->c.misaddressed++;
+		return;
+	}
+	d->c.steps++;
+	px_out_reset(d->out);
+	px_step(d->r, m, d->out);
+	handle_out(d);
+}
+
+/** Proposes what this burst queued; answers what the pipeline did not take. */
+static void propose_queued(struct dp_ctx *d)
+{
+	px_out_reset(d->out);
+	uint32_t took = px_propose(d->r, d->cmds, d->n_cmds, d->out);
+	assert(took <= d->n_cmds);
+	/* Addresses first: a 1-replica cluster commits and applies within this call. */
+	for (uint32_t i = 0; i < took; i++)
+		dp_clients_put(&d->clients, d->cmds[i].client_id, &d->cmd_src[i]);
+	d->c.proposed += took;
+	handle_out(d);
+	bool leader = px_role(d->r) == PX_LEADER;
+	for (uint32_t i = took; i < d->n_cmds; i++) {
+		const struct px_cmd_ref *c = &d->cmds[i];
+		send_reply(d, &d->cmd_src[i], c->client_id, c->seq,
+			   leader ? PX_BUSY : PX_NOT_LEADER, NULL, 0);
+		if (leader)
+			d->c.busy++;
+		else
+			d->c.not_leader++;
+	}
+	d->n_cmds = 0;
+	d->cmd_used = 0;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Time                                                                                */
+
+static void run_ticks(struct dp_ctx *d, uint64_t now)
+{
+	if (now < d->next_tick_ns)
+		return;
+	uint64_t due = (now - d->next_tick_ns) / d->tick_ns + 1;
+	uint64_t run = due < DP_TICKS_CATCHUP_MAX ? due : DP_TICKS_CATCHUP_MAX;
+	for (uint64_t i = 0; i < run; i++) {
+		px_out_reset(d->out);
+		px_tick(d->r, d->out);
+		handle_out(d);
+	}
+	d->c.ticks += run;
+	d->c.ticks_skipped += due - run;
+	d->next_tick_ns += due * d->tick_ns;
+}
+
+static void periodic(struct dp_ctx *d, uint64_t now)
+{
+	/* Pairs with nothing: the handler's store and this exchange run on this thread;
+	 * the atomic only makes the handler's write well defined. */
+	if (atomic_exchange_explicit(d->stats_now, false, memory_order_relaxed))
+		dp_stats_print(d, stdout, now, false);
+	if (d->stats_interval_ns != 0 && now >= d->next_stats_ns) {
+		dp_stats_print(d, stdout, now, false);
+		d->next_stats_ns = now + d->stats_interval_ns;
+	}
+	if (!d->warned_recovering && px_role(d->r) == PX_RECOVERING &&
+	    now - d->start_ns > 5000000000ull) {
+		d->warned_recovering = true;
+		dp_log(d, DP_LOG_WARN,
+		       "still recovering after 5 s: recovery needs answers from f + 1 = %u of the %u other replicas, running normally. If this is the first start of a new cluster, start every replica with --bootstrap",
+		       d->pxc.n_replicas / 2u + 1u, d->pxc.n_replicas - 1u);
+	}
+}
+
+/** Adaptive idle: keep polling for DP_IDLE_SPIN_NS after the last datagram (traffic
+ *  comes in trains), then sleep in poll() until a datagram arrives or the next tick (or
+ *  stats line) is due. A wake-up for a tick alone goes straight back to sleep. */
+static void idle(struct dp_ctx *d, uint64_t now)
+{
+	if (now - d->last_rx_ns < DP_IDLE_SPIN_NS)
+		return;
+	uint64_t until = d->next_tick_ns;
+	if (d->stats_interval_ns != 0 && d->next_stats_ns < until)
+		until = d->next_stats_ns;
+	if (until <= now)
+		return;
+	uint64_t wait = until - now;
+	if (wait > DP_IDLE_SLEEP_NS_MAX)
+		wait = DP_IDLE_SLEEP_NS_MAX;
+	d->c.idle_sleeps++;
+	int r = nic_wait_rx(d->port, wait);
+	if (r < 0)
+		dp_log(d, DP_LOG_WARN, "poll: %s", strerror(-r));
+}
+
+int dp_run(struct dp_ctx *d)
+{
+	uint64_t now = dp_now_ns();
+	d->start_ns = now;
+	d->next_tick_ns = now + d->tick_ns;
+	d->next_stats_ns = now + d->stats_interval_ns;
+	d->last_rx_ns = now;
+	d->role = px_role(d->r);
+
+	/* The stop flag is set by a signal handler on this same thread; acquire pairs with
+	 * the handler's release store (and costs nothing on x86). */
+	while (!atomic_load_explicit(d->stop, memory_order_acquire)) {
+		d->c.iterations++;
+		uint16_t n = nic_rx_burst(d->port, d->pkts, DP_RX_BURST);
+		for (uint16_t i = 0; i < n; i++)
+			on_datagram(d, &d->pkts[i]);
+		nic_rx_done(d->port);
+		if (d->n_cmds > 0)
+			propose_queued(d);
+		now = dp_now_ns();
+		if (n > 0)
+			d->last_rx_ns = now;
+		run_ticks(d, now);
+		nic_tx_flush(d->port);
+		periodic(d, now);
+		if (n == 0 && d->cfg->idle == PW_IDLE_ADAPTIVE)
+			idle(d, now);
+	}
+	nic_tx_flush(d->port);
+	return 0;
+}

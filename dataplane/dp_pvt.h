@@ -1,0 +1,179 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * paxwired internals (prefix dp_): the bounds of the poll loop, the per-lcore context,
+ * the client address table.
+ *
+ * One context drives one replica in one run-to-completion loop (dp_loop.c):
+ *   rx burst -> decode -> px_step / queue REQUESTs -> px_propose the queue ->
+ *   effects (encode to peers, apply, REPLY to clients) -> ticks -> tx flush -> idle.
+ * Everything is allocated by dp_init (paxwired.c); the loop allocates nothing.
+ */
+#ifndef DP_PVT_H
+#define DP_PVT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "nic.h"
+#include "pw_config.h"
+#include "px.h"
+#include "px_apply.h"
+#include "px_codec.h"
+
+/* ---------------------------------------------------------------------------------- */
+/* Bounds (STYLE 4: every loop and queue bounded, relations checked at compile time)    */
+
+/** Datagrams one loop iteration receives. */
+#define DP_RX_BURST 32u
+/** Client commands queued per iteration: one REQUEST per datagram, so one burst. */
+#define DP_CMDS_MAX DP_RX_BURST
+/** Bytes of queued command bodies per iteration. */
+#define DP_CMD_BYTES (DP_CMDS_MAX * PX_CMD_BYTES_MAX)
+/** Transmit buffers of the port; a fuller queue is flushed by nic_tx_buf itself. */
+#define DP_TX_BUFS 512u
+/** Ticks run at once after a stall (a descheduled process); the rest are skipped,
+ *  which only makes timeouts longer, never shorter. */
+#define DP_TICKS_CATCHUP_MAX 16u
+/** Adaptive idle: spin this long on an empty socket before sleeping in poll(). */
+#define DP_IDLE_SPIN_NS 50000u
+/** Longest single sleep of the adaptive idle policy (a tick is usually shorter). */
+#define DP_IDLE_SLEEP_NS_MAX 100000000u
+/** Client address table: probes per lookup (open addressing, bounded). */
+#define DP_CLIENT_PROBES 8u
+/** Smallest client address table (entries, power of two). */
+#define DP_CLIENTS_MIN 64u
+/** Requested kernel socket buffer (capped by net.core.rmem_max / wmem_max). */
+#define DP_SOCK_BUF_BYTES (4u << 20)
+
+_Static_assert(DP_RX_BURST <= NIC_BURST_MAX, "the rx burst fits the nic's bound");
+_Static_assert(DP_TX_BUFS >= DP_RX_BURST && DP_TX_BUFS <= NIC_TX_BUFS_MAX,
+	       "the tx queue holds a burst and fits one sendmmsg");
+_Static_assert(DP_TX_BUFS >= PX_REPLICAS_MAX * 8u,
+	       "a handful of broadcasts to every peer fit before a flush");
+_Static_assert(DP_CMDS_MAX >= DP_RX_BURST, "every REQUEST of a burst can be queued");
+_Static_assert(PX_MSG_BYTES_MAX <= NIC_BUF_BYTES_MAX, "a message fits one datagram");
+_Static_assert((DP_CLIENTS_MIN & (DP_CLIENTS_MIN - 1)) == 0, "table size is a power of two");
+_Static_assert(DP_CLIENT_PROBES <= DP_CLIENTS_MIN, "probes stay within the table");
+
+/* ---------------------------------------------------------------------------------- */
+/* Client address table: client_id -> where its last REQUEST came from                 */
+
+struct dp_client {
+	uint64_t client_id;
+	uint64_t stamp;          /**< 0: empty; else the table's clock when last used */
+	struct nic_addr addr;
+};
+
+struct dp_clients {
+	struct dp_client *t;
+	uint32_t mask;           /**< entries - 1; entries a power of two */
+	uint64_t clock;          /**< Invariant: > every entry's stamp */
+	uint64_t evictions;      /**< a live entry was overwritten (table or probe window full) */
+};
+
+/** Entries for max_sessions client sessions (twice as many, power of two). */
+uint32_t dp_clients_entries(uint32_t max_sessions);
+/** t has `entries` zeroed elements (calloc). */
+void dp_clients_init(struct dp_clients *c, struct dp_client *t, uint32_t entries);
+/** Remembers addr for client_id; evicts the least recently used of its probe window. */
+void dp_clients_put(struct dp_clients *c, uint64_t client_id, const struct nic_addr *addr);
+/** The address of client_id, or NULL if it is not (or no longer) known. */
+const struct nic_addr *dp_clients_get(const struct dp_clients *c, uint64_t client_id);
+
+/* ---------------------------------------------------------------------------------- */
+/* Counters                                                                            */
+
+struct dp_counters {
+	uint64_t iterations;
+	uint64_t decode_drops[PX_WIRE_E_MAX];   /**< by enum px_wire_err */
+	uint64_t misaddressed;     /**< replica message for another replica: dropped */
+	uint64_t unexpected;       /**< a REPLY sent to a replica: dropped */
+	uint64_t steps;            /**< messages given to px_step */
+	uint64_t requests;         /**< REQUESTs decoded */
+	uint64_t proposed;         /**< commands px_propose took */
+	uint64_t not_leader;       /**< REPLY PX_NOT_LEADER sent */
+	uint64_t busy;             /**< REPLY PX_BUSY sent (pipeline full, queue full) */
+	uint64_t replies;          /**< REPLYs of applied commands sent */
+	uint64_t reply_no_addr;    /**< applied reply for a client whose address is unknown */
+	uint64_t tx_no_buf;        /**< messages not sent for want of a tx buffer */
+	uint64_t ticks;
+	uint64_t ticks_skipped;    /**< beyond DP_TICKS_CATCHUP_MAX after a stall */
+	uint64_t idle_sleeps;      /**< adaptive idle: poll() calls */
+	uint64_t role_changes;
+	uint64_t stats_lines;
+};
+
+/* ---------------------------------------------------------------------------------- */
+/* Context                                                                             */
+
+enum dp_log_level { DP_LOG_ERROR = 0, DP_LOG_WARN = 1, DP_LOG_INFO = 2, DP_LOG_DEBUG = 3 };
+
+/** One replica's loop state. Owned by the thread running dp_run (no sharing). */
+struct dp_ctx {
+	/* Configuration (read-only after dp_init). Cache-aligned: one context per lcore. */
+	_Alignas(64) const struct pw_cluster_cfg *cfg;
+	struct px_config pxc;
+	uint8_t self;
+	enum dp_log_level log_level;
+	uint64_t tick_ns;
+	uint64_t stats_interval_ns;          /**< 0: no periodic stats */
+
+	/* The replica, its applier and service (arenas from dp_init) */
+	struct px_replica *r;
+	struct px_applier *a;
+	struct px_service svc;
+
+	/* I/O */
+	struct nic_port *port;
+	struct nic_addr peers[PX_REPLICAS_MAX];   /**< members' addresses; [self] unused */
+	struct nic_pkt pkts[DP_RX_BURST];
+
+	/* Scratch, allocated once: effects of one call into the core, replies of one
+	 * applied slot, one decoded message, one REPLY being built. */
+	struct px_out *out;
+	struct px_apply_out *aout;
+	struct px_msg *msg;
+	struct px_msg *reply;
+
+	/* Commands queued by this iteration's burst; bodies copied into cmd_bytes. */
+	uint32_t n_cmds;
+	uint32_t cmd_used;                    /**< Invariant: <= DP_CMD_BYTES */
+	struct px_cmd_ref cmds[DP_CMDS_MAX];
+	struct nic_addr cmd_src[DP_CMDS_MAX];
+	uint8_t *cmd_bytes;
+
+	struct dp_clients clients;
+
+	/* Time */
+	uint64_t start_ns;
+	uint64_t next_tick_ns;
+	uint64_t next_stats_ns;
+	uint64_t last_rx_ns;                  /**< adaptive idle: spin this long after it */
+	enum px_role role;                    /**< as last reported by the core */
+	bool warned_recovering;
+	bool warned_state_transfer;
+
+	/* Signals (set by handlers in paxwired.c; the only state shared with them) */
+	atomic_bool *stop;
+	atomic_bool *stats_now;
+
+	struct dp_counters c;
+};
+
+/** Runs the loop until *stop. Returns 0. */
+int dp_run(struct dp_ctx *d);
+
+/** Prints one JSON line of every counter to f (and flushes it). */
+void dp_stats_print(struct dp_ctx *d, FILE *f, uint64_t now_ns, bool final);
+
+/** Monotonic nanoseconds. */
+uint64_t dp_now_ns(void);
+
+__attribute__((format(printf, 3, 4))) void dp_log(const struct dp_ctx *d,
+						  enum dp_log_level lvl, const char *fmt, ...);
+
+const char *dp_role_name(enum px_role role);
+
+#endif /* DP_PVT_H */

@@ -1,0 +1,413 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * paxwired: one paxwire replica over kernel UDP.
+ *
+ * Start-up: parse arguments, load the cluster file, build the core's config, allocate
+ * every arena (replica, applier, service, scratch, client table) and open the port;
+ * then dp_run (dp_loop.c) until SIGINT/SIGTERM, print the final counters, exit 0.
+ * Every start-up failure exits 1 with one line naming the cause and the fix.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "dp_pvt.h"
+#include "pw_kv.h"
+#include "pw_stream.h"
+
+/* The loader checks the service bounds without depending on services/: they must agree. */
+_Static_assert(PW_CONFIG_KV_KEYS_MAX == PW_KV_KEYS_MAX, "kv_keys bound");
+_Static_assert(PW_CONFIG_KV_KEY_BYTES_MAX == PW_KV_KEY_BYTES_MAX, "kv_key_bytes bound");
+_Static_assert(PW_CONFIG_KV_VALUE_BYTES_MAX == PW_KV_VALUE_BYTES_MAX, "kv_value_bytes bound");
+_Static_assert(PW_CONFIG_STREAM_RECORDS_MAX == PW_STREAM_RECORDS_MAX, "stream_records bound");
+_Static_assert(PW_CONFIG_STREAM_BYTES_MIN == PW_STREAM_PAYLOAD_MAX, "stream_bytes minimum");
+_Static_assert(PW_CONFIG_STREAM_BYTES_MAX == PW_STREAM_DATA_BYTES_MAX, "stream_bytes bound");
+
+/* The only mutable globals: what the signal handlers set. Lock-free atomics are
+ * async-signal-safe; the loop reads them (dp_run, periodic). */
+static atomic_bool g_stop;
+static atomic_bool g_stats_now;
+
+static void on_stop_signal(int sig)
+{
+	(void)sig;
+	/* release: pairs with the acquire load at the top of each loop iteration */
+	atomic_store_explicit(&g_stop, true, memory_order_release);
+}
+
+static void on_stats_signal(int sig)
+{
+	(void)sig;
+	/* relaxed: read by an exchange on this same thread (dp_loop.c, periodic) */
+	atomic_store_explicit(&g_stats_now, true, memory_order_relaxed);
+}
+
+static const char usage_text[] =
+	"usage: paxwired [--] --config FILE --id N [--bootstrap] [--stats-interval-ms MS]\n"
+	"                [--log-level error|warn|info|debug]\n"
+	"\n"
+	"Runs replica N of the paxwire cluster described in FILE over kernel UDP: it binds\n"
+	"the ip:port of [replica.N], talks to the other members and answers clients there.\n"
+	"\n"
+	"  -c, --config FILE           cluster file (INI; examples in deploy/)\n"
+	"  -i, --id N                  this replica's id, 0 .. replicas-1\n"
+	"  -b, --bootstrap             this is the first start of a NEW cluster (see below)\n"
+	"  -s, --stats-interval-ms MS  print one JSON line of counters to stdout every MS ms\n"
+	"                              (default 0: never; SIGUSR1 prints one at any time)\n"
+	"  -l, --log-level LEVEL       error, warn, info (default) or debug; logs go to stderr\n"
+	"  -h, --help                  this text\n"
+	"\n"
+	"Bootstrap rule (durability = memory: nothing is kept on disk):\n"
+	"  - Start every replica of a new cluster with --bootstrap.\n"
+	"  - Restart a replica that stopped or crashed WITHOUT --bootstrap. It has lost its\n"
+	"    promises and votes, so it runs the recovery protocol before it votes again; that\n"
+	"    needs f + 1 of the other replicas running normally (3 replicas: both others;\n"
+	"    5 replicas: 3 of the 4 others).\n"
+	"  - Never give --bootstrap to a replica joining a running cluster: it would forget\n"
+	"    promises it made, and two different values could be chosen for one slot.\n"
+	"  - If a majority stopped at once, the replicated state is gone: start a new cluster\n"
+	"    (every replica with --bootstrap); clients start over.\n"
+	"\n"
+	"SIGINT or SIGTERM stops it cleanly (final counters on stdout, exit 0).\n"
+	"A leading \"--\" is ignored: the DPDK build will take \"[EAL args] -- [app args]\".\n";
+
+struct args {
+	const char *config;
+	long id;
+	bool bootstrap;
+	uint32_t stats_interval_ms;
+	enum dp_log_level log_level;
+};
+
+static bool parse_ulong(const char *s, unsigned long max, unsigned long *out)
+{
+	if (s == NULL || *s < '0' || *s > '9')
+		return false;
+	char *end = NULL;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+/** @return 0, or the exit code (2: usage error, -1: --help printed). */
+static int parse_args(int argc, char **argv, struct args *a)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "id", required_argument, NULL, 'i' },
+		{ "bootstrap", no_argument, NULL, 'b' },
+		{ "stats-interval-ms", required_argument, NULL, 's' },
+		{ "log-level", required_argument, NULL, 'l' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	a->config = NULL;
+	a->id = -1;
+	a->bootstrap = false;
+	a->stats_interval_ms = 0;
+	a->log_level = DP_LOG_INFO;
+	int o;
+	unsigned long v;
+	while ((o = getopt_long(argc, argv, "c:i:bs:l:h", opts, NULL)) != -1) {
+		switch (o) {
+		case 'c':
+			a->config = optarg;
+			break;
+		case 'i':
+			if (!parse_ulong(optarg, 255, &v)) {
+				fprintf(stderr, "paxwired: --id %s: not a replica id; fix: --id N with N in 0..replicas-1\n",
+					optarg);
+				return 2;
+			}
+			a->id = (long)v;
+			break;
+		case 'b':
+			a->bootstrap = true;
+			break;
+		case 's':
+			if (!parse_ulong(optarg, 86400000ul, &v)) {
+				fprintf(stderr, "paxwired: --stats-interval-ms %s: not a number of milliseconds; fix: --stats-interval-ms 1000 (0: off)\n",
+					optarg);
+				return 2;
+			}
+			a->stats_interval_ms = (uint32_t)v;
+			break;
+		case 'l':
+			if (strcmp(optarg, "error") == 0)
+				a->log_level = DP_LOG_ERROR;
+			else if (strcmp(optarg, "warn") == 0)
+				a->log_level = DP_LOG_WARN;
+			else if (strcmp(optarg, "info") == 0)
+				a->log_level = DP_LOG_INFO;
+			else if (strcmp(optarg, "debug") == 0)
+				a->log_level = DP_LOG_DEBUG;
+			else {
+				fprintf(stderr, "paxwired: --log-level %s: unknown level; fix: --log-level error, warn, info or debug\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			return -1;
+		default:
+			fprintf(stderr, "paxwired: see paxwired --help\n");
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "paxwired: unexpected argument '%s'; fix: see paxwired --help\n",
+			argv[optind]);
+		return 2;
+	}
+	if (a->config == NULL || a->id < 0) {
+		fprintf(stderr, "paxwired: %s is required; fix: paxwired --config FILE --id N [--bootstrap] (see --help)\n",
+			a->config == NULL ? "--config FILE" : "--id N");
+		return 2;
+	}
+	return 0;
+}
+
+static uint64_t random_u64(void)
+{
+	uint64_t v = 0;
+	ssize_t r = getrandom(&v, sizeof(v), 0);
+	if (r != (ssize_t)sizeof(v)) {
+		fprintf(stderr, "paxwired: getrandom: %s; fix: a Linux kernel >= 3.17 with a seeded entropy pool\n",
+			r < 0 ? strerror(errno) : "short read");
+		exit(1);
+	}
+	return v;
+}
+
+/** calloc, or exit with a message naming what and how much. */
+static void *alloc_or_die(size_t n, const char *what)
+{
+	void *p = calloc(1, n);
+	if (p == NULL) {
+		fprintf(stderr, "paxwired: cannot allocate %zu bytes for %s; fix: free memory, or lower the sizes in the cluster file (window_slots, slot_bytes, sessions, kv_keys, ...)\n",
+			n, what);
+		exit(1);
+	}
+	return p;
+}
+
+struct arenas {
+	void *replica, *applier, *service, *clients;
+};
+
+static void die_open(const struct pw_cluster_cfg *cfg, uint8_t id, int e, const char *err)
+{
+	const char *path = cfg->path;
+	char sec[32];
+	snprintf(sec, sizeof(sec), "replica.%u", id);
+	uint32_t port_line = pw_config_key_line(path, sec, "port");
+	uint32_t ip_line = pw_config_key_line(path, sec, "ip");
+	switch (e) {
+	case EADDRINUSE:
+		fprintf(stderr, "paxwired: %s; is another paxwired running with this --id? fix: stop it, or give [replica.%u] another port (%s:%" PRIu32 ")\n",
+			err, id, path, port_line);
+		break;
+	case EADDRNOTAVAIL:
+		fprintf(stderr, "paxwired: %s; %s is not an address of this host; fix: run --id %u on the host that owns it, or correct ip (%s:%" PRIu32 ")\n",
+			err, cfg->members[id].ip, id, path, ip_line);
+		break;
+	case EACCES:
+		fprintf(stderr, "paxwired: %s; fix: use a port >= 1024 (%s:%" PRIu32 ") or grant CAP_NET_BIND_SERVICE\n",
+			err, path, port_line);
+		break;
+	default:
+		fprintf(stderr, "paxwired: %s; fix: check [replica.%u] in %s and the host's network setup\n",
+			err, id, path);
+		break;
+	}
+	exit(1);
+}
+
+/** Builds everything dp_run needs. Exits with a message on any failure. */
+static void dp_init(struct dp_ctx *d, const struct pw_cluster_cfg *cfg, const struct args *a,
+		    struct arenas *ar)
+{
+	uint8_t id = (uint8_t)a->id;
+	d->cfg = cfg;
+	d->self = id;
+	d->log_level = a->log_level;
+	d->tick_ns = (uint64_t)cfg->tick_us * 1000u;
+	d->stats_interval_ns = (uint64_t)a->stats_interval_ms * 1000000u;
+	d->stop = &g_stop;
+	d->stats_now = &g_stats_now;
+
+	/* The core */
+	pw_config_to_px(cfg, id, &d->pxc);
+	d->pxc.seed = random_u64();
+	d->pxc.restarted = !a->bootstrap;
+	d->pxc.boot_nonce = a->bootstrap ? 0 : (random_u64() | 1u);
+	const char *why = NULL;
+	if (px_config_check(&d->pxc, &why) != 0) {
+		fprintf(stderr, "paxwired: %s: the core refuses this configuration: %s; fix: correct it in the file\n",
+			cfg->path, why);
+		exit(1);
+	}
+	size_t rlen = px_replica_arena_bytes(&d->pxc);
+	ar->replica = alloc_or_die(rlen, "the replica's log window");
+	d->r = px_replica_init(&d->pxc, ar->replica, rlen);
+	if (d->r == NULL) {
+		fprintf(stderr, "paxwired: px_replica_init: %s; fix: check the [cluster] sizes\n",
+			strerror(errno));
+		exit(1);
+	}
+
+	/* The service */
+	if (cfg->service == PW_SERVICE_KV) {
+		size_t len = pw_kv_arena_bytes(cfg->kv_keys, cfg->kv_key_bytes, cfg->kv_value_bytes);
+		ar->service = alloc_or_die(len, "the key-value store");
+		struct pw_kv *kv = pw_kv_init(cfg->kv_keys, cfg->kv_key_bytes, cfg->kv_value_bytes,
+					      ar->service, len);
+		if (kv == NULL) {
+			fprintf(stderr, "paxwired: pw_kv_init: %s; fix: check kv_keys, kv_key_bytes, kv_value_bytes\n",
+				strerror(errno));
+			exit(1);
+		}
+		pw_kv_service(kv, &d->svc);
+	} else {
+		size_t len = pw_stream_arena_bytes(cfg->stream_records, cfg->stream_bytes);
+		ar->service = alloc_or_die(len, "the stream");
+		struct pw_stream *s = pw_stream_init(cfg->stream_records, cfg->stream_bytes,
+						     ar->service, len);
+		if (s == NULL) {
+			fprintf(stderr, "paxwired: pw_stream_init: %s; fix: check stream_records, stream_bytes\n",
+				strerror(errno));
+			exit(1);
+		}
+		pw_stream_service(s, &d->svc);
+	}
+	size_t alen = px_applier_arena_bytes(cfg->sessions);
+	ar->applier = alloc_or_die(alen, "the client sessions");
+	d->a = px_applier_init(cfg->sessions, &d->svc, ar->applier, alen);
+	if (d->a == NULL) {
+		fprintf(stderr, "paxwired: px_applier_init: %s; fix: check sessions\n", strerror(errno));
+		exit(1);
+	}
+
+	/* Scratch for the loop */
+	d->out = alloc_or_die(sizeof(*d->out), "px_out");
+	d->aout = alloc_or_die(sizeof(*d->aout), "px_apply_out");
+	d->msg = alloc_or_die(sizeof(*d->msg), "a decoded message");
+	d->reply = alloc_or_die(sizeof(*d->reply), "a reply");
+	d->cmd_bytes = alloc_or_die(DP_CMD_BYTES, "the command queue");
+	struct px_msg *m = d->reply;
+	m->type = PX_MSG_REPLY;
+	m->flags = 0;
+	m->from = id;
+	m->to = PX_NODE_NONE;
+	m->cluster_id = d->pxc.cluster_id;
+	m->config_epoch = d->pxc.config_epoch;
+	m->n_inc = 0;   /* clients know nothing of incarnations */
+	m->n_entries = 0;
+
+	uint32_t entries = dp_clients_entries(cfg->sessions);
+	ar->clients = alloc_or_die((size_t)entries * sizeof(struct dp_client), "client addresses");
+	dp_clients_init(&d->clients, ar->clients, entries);
+
+	/* The port */
+	for (uint8_t j = 0; j < cfg->n_replicas; j++)
+		d->peers[j] = nic_addr_make(cfg->members[j].ip_be, cfg->members[j].port);
+	struct nic_conf nc = {
+		.backend = NIC_BACKEND_UDP,
+		.local = d->peers[id],
+		.burst = DP_RX_BURST,
+		.buf_bytes = PX_MSG_BYTES_MAX,
+		.tx_bufs = DP_TX_BUFS,
+		.sock_buf_bytes = DP_SOCK_BUF_BYTES,
+	};
+	char err[256];
+	d->port = nic_open(&nc, err, sizeof(err));
+	if (d->port == NULL)
+		die_open(cfg, id, errno, err);
+}
+
+int main(int argc, char **argv)
+{
+	/* Forward compatibility with "paxwired [EAL args] -- [app args]": a leading "--"
+	 * is dropped (getopt would otherwise stop at it). */
+	if (argc > 1 && strcmp(argv[1], "--") == 0) {
+		argv[1] = argv[0];
+		argv++;
+		argc--;
+	}
+	struct args a;
+	int rc = parse_args(argc, argv, &a);
+	if (rc != 0)
+		return rc < 0 ? 0 : rc;
+
+	static struct pw_cluster_cfg cfg;
+	char err[512];
+	if (pw_config_load(a.config, &cfg, err, sizeof(err)) != 0) {
+		fprintf(stderr, "paxwired: %s\n", err);
+		return 1;
+	}
+	if (cfg.transport != PW_TRANSPORT_UDP) {
+		fprintf(stderr, "paxwired: %s:%" PRIu32 ": transport = %s: this paxwired has no DPDK backend yet; fix: transport = udp\n",
+			cfg.path, pw_config_key_line(cfg.path, "cluster", "transport"),
+			pw_transport_name(cfg.transport));
+		return 1;
+	}
+	if (a.id >= cfg.n_replicas) {
+		fprintf(stderr, "paxwired: --id %ld: %s has replicas = %u (ids 0..%u); fix: --id N with N in 0..%u\n",
+			a.id, cfg.path, cfg.n_replicas, cfg.n_replicas - 1u, cfg.n_replicas - 1u);
+		return 1;
+	}
+
+	struct dp_ctx *d = aligned_alloc(64, (sizeof(*d) + 63u) & ~(size_t)63u);
+	if (d == NULL) {
+		fprintf(stderr, "paxwired: out of memory; fix: free memory\n");
+		return 1;
+	}
+	memset(d, 0, sizeof(*d));
+	struct arenas ar = { 0 };
+	dp_init(d, &cfg, &a, &ar);
+
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = on_stop_signal;  /* no SA_RESTART: poll() returns on a signal */
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sa.sa_handler = on_stats_signal;
+	sigaction(SIGUSR1, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	char where[32];
+	nic_addr_format(&d->peers[d->self], where, sizeof(where));
+	dp_log(d, DP_LOG_INFO,
+	       "replica %u of %u, cluster %" PRIu32 ", udp %s, service %s, idle %s, tick %" PRIu32 " us (heartbeat %" PRIu32 ", election %" PRIu32 " ticks), %s",
+	       d->self, cfg.n_replicas, cfg.cluster_id, where, pw_service_name(cfg.service),
+	       pw_idle_name(cfg.idle), cfg.tick_us, d->pxc.heartbeat_ticks, d->pxc.election_ticks,
+	       a.bootstrap ? "bootstrap: first start of a new cluster"
+			   : "restart: recovering from the other replicas before voting");
+
+	dp_run(d);
+
+	dp_stats_print(d, stdout, dp_now_ns(), true);
+	dp_log(d, DP_LOG_INFO, "stopped");
+	nic_close(d->port);
+	free(d->out);
+	free(d->aout);
+	free(d->msg);
+	free(d->reply);
+	free(d->cmd_bytes);
+	free(ar.replica);
+	free(ar.applier);
+	free(ar.service);
+	free(ar.clients);
+	free(d);
+	return 0;
+}

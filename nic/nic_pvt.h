@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * nic internals shared by the dispatch (nic.c) and the backends (nic_*.c).
+ * A backend embeds struct nic_port first in its own port and fills ops.
+ */
+#ifndef NIC_PVT_H
+#define NIC_PVT_H
+
+#include "nic.h"
+
+struct nic_ops {
+	uint16_t (*rx_burst)(struct nic_port *p, struct nic_pkt *pkts, uint16_t n);
+	void (*rx_done)(struct nic_port *p);
+	/** Returns the next free transmit buffer or NULL; the dispatch flushes first when
+	 *  tx_pending == conf.tx_bufs. */
+	uint8_t *(*tx_buf)(struct nic_port *p);
+	void (*tx_commit)(struct nic_port *p, uint32_t len, const struct nic_addr *dst);
+	uint32_t (*tx_flush)(struct nic_port *p);
+	int (*wait_rx)(struct nic_port *p, uint64_t timeout_ns);
+	void (*close)(struct nic_port *p);
+};
+
+struct nic_port {
+	const struct nic_ops *ops;
+	struct nic_conf conf;
+	struct nic_addr local;       /**< as bound */
+	/** Invariant: tx_pending <= conf.tx_bufs. */
+	uint32_t tx_pending;
+	struct nic_stats stats;
+};
+
+/* Backend constructors: NULL + errno, err filled. */
+struct nic_port *nic_udp_open(const struct nic_conf *conf, char *err, size_t errlen);
+
+#endif /* NIC_PVT_H */
