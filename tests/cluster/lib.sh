@@ -1,0 +1,91 @@
+# Shared by the cluster tests: start and stop local paxwired processes, and make sure
+# every process this test started is gone when it ends, even on failure.
+# Usage: . lib.sh BUILD_DIR   (then call cluster_start N)
+set -euo pipefail
+BUILD=$(cd "$1" && pwd)
+PAXWIRED=$BUILD/dataplane/paxwired
+PWCTL=$BUILD/client/pwctl
+PWLOAD=$BUILD/tests/cluster/pw-load
+LINCHECK=$BUILD/tests/lincheck/pw-lincheck
+TMP=$(mktemp -d /tmp/pw-cluster.XXXXXX)
+declare -a PIDS=()
+EXTRA_CLEANUP=${EXTRA_CLEANUP:-}
+
+cleanup() {
+	local rc=$?
+	for p in "${PIDS[@]:-}"; do
+		[ -n "$p" ] && kill -9 "$p" 2>/dev/null || true
+	done
+	[ -n "$EXTRA_CLEANUP" ] && eval "$EXTRA_CLEANUP" || true
+	if [ $rc -ne 0 ]; then
+		echo "--- logs kept in $TMP; their last lines:"
+		for f in "$TMP"/*.log; do echo "== $f"; tail -c 1500 "$f"; echo; done 2>/dev/null || true
+	else
+		rm -rf "$TMP"
+	fi
+	exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+say() { echo "[$(date +%T.%3N)] $*"; }
+
+# A free block of UDP ports (one per replica) derived from the PID; the bind fails
+# loudly if one is taken after all.
+BASE_PORT=$((20000 + ($$ % 2000) * 10))
+
+# write_config N IP0 IP1 ... : a cluster file for N replicas.
+write_config() {
+	local n=$1; shift
+	{
+		echo "[cluster]"
+		echo "id = $((($$ % 60000) + 1))"
+		echo "replicas = $n"
+		echo "transport = udp"
+		echo "durability = memory"
+		echo "heartbeat_ms = 10"
+		echo "election_ms = 150"
+		echo "tick_us = 1000"
+		echo "window_slots = 4096"
+		echo "pipeline_slots = 256"
+		echo "idle = adaptive"
+		echo "service = kv"
+		for i in $(seq 0 $((n - 1))); do
+			echo "[replica.$i]"
+			echo "ip = ${1:-127.0.0.1}"
+			[ $# -gt 0 ] && shift
+			echo "port = $((BASE_PORT + i))"
+		done
+	} > "$TMP/cluster.ini"
+	CONFIG=$TMP/cluster.ini
+}
+
+# start_replica I [--bootstrap] [PREFIX...]: PREFIX runs it (e.g. ip netns exec NS)
+start_replica() {
+	local i=$1; shift
+	local boot=""
+	if [ "${1:-}" = "--bootstrap" ]; then boot=--bootstrap; shift; fi
+	"$@" "$PAXWIRED" --config "$CONFIG" --id "$i" $boot --stats-interval-ms 200 \
+		>> "$TMP/replica$i.log" 2>&1 &
+	PIDS[$i]=$!
+}
+
+# leader: prints the leader's id as pwctl sees it, or nothing
+leader() { "$PWCTL" --config "$CONFIG" leader 2>/dev/null || true; }
+
+# wait_leader SECONDS [NOT]: waits for a leader (other than NOT); prints its id
+wait_leader() {
+	local deadline=$(( $(date +%s%N) + $1 * 1000000000 )) not=${2:-}
+	while [ "$(date +%s%N)" -lt $deadline ]; do
+		local l; l=$(leader)
+		if [ -n "$l" ] && [ "$l" != "$not" ]; then echo "$l"; return 0; fi
+		sleep 0.05
+	done
+	return 1
+}
+
+# stat_of I FIELD: the latest value of a numeric field in replica I's stats lines
+stat_of() {
+	grep -o "\"$2\":[0-9]*" "$TMP/replica$1.log" | tail -n 1 | cut -d: -f2
+}
