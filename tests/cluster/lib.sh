@@ -69,6 +69,7 @@ start_replica() {
 	"$@" "$PAXWIRED" --config "$CONFIG" --id "$i" $boot --stats-interval-ms 200 \
 		>> "$TMP/replica$i.log" 2>&1 &
 	PIDS[$i]=$!
+	disown $!   # killed on purpose: no job-control notice
 }
 
 # leader: prints the leader's id as pwctl sees it, or nothing
