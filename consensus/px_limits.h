@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0
  * Every bound of the consensus core, in one place, with the relations between them
- * checked at compile time (TigerBeetle's constants.zig). A run-time config may choose
+ * checked when compiling (TigerBeetle's constants.zig). A run-time config may choose
  * smaller values; px_config_check() rejects larger ones.
  */
 #ifndef PX_LIMITS_H
