@@ -48,7 +48,7 @@ static void on_stats_signal(int sig)
 }
 
 static const char usage_text[] =
-	"usage: paxwired [--] --config FILE --id N [--bootstrap] [--stats-interval-ms MS]\n"
+	"usage: paxwired [[EAL args] --] --config FILE --id N [--bootstrap] [--stats-interval-ms MS]\n"
 	"                [--log-level error|warn|info|debug]\n"
 	"\n"
 	"Runs replica N of the paxwire cluster described in FILE over kernel UDP: it binds\n"
@@ -74,7 +74,9 @@ static const char usage_text[] =
 	"    (every replica with --bootstrap); clients start over.\n"
 	"\n"
 	"SIGINT or SIGTERM stops it cleanly (final counters on stdout, exit 0).\n"
-	"A leading \"--\" is ignored: the DPDK build will take \"[EAL args] -- [app args]\".\n";
+	"transport = dpdk: paxwired [EAL args] -- [app args]; the EAL args (before the first\n"
+	"\"--\") go to rte_eal_init, e.g. --no-huge --no-pci --vdev=net_memif0,... (see\n"
+	"nic/README.md). transport = udp takes no EAL args; a leading \"--\" is ignored.\n";
 
 struct args {
 	const char *config;
@@ -318,10 +320,17 @@ static void dp_init(struct dp_ctx *d, const struct pw_cluster_cfg *cfg, const st
 	dp_clients_init(&d->clients, ar->clients, entries);
 
 	/* The port */
-	for (uint8_t j = 0; j < cfg->n_replicas; j++)
+	bool dpdk = cfg->transport == PW_TRANSPORT_DPDK;
+	for (uint8_t j = 0; j < cfg->n_replicas; j++) {
 		d->peers[j] = nic_addr_make(cfg->members[j].ip_be, cfg->members[j].port);
+		/* dpdk: frames to a member go to its configured MAC (no ARP client here). */
+		if (dpdk && cfg->members[j].has_mac)
+			memcpy(d->peers[j].mac, cfg->members[j].mac, sizeof(d->peers[j].mac));
+	}
 	struct nic_conf nc = {
-		.backend = NIC_BACKEND_UDP,
+		.backend = dpdk ? NIC_BACKEND_DPDK : NIC_BACKEND_UDP,
+		.eth_port = cfg->members[id].port_index,
+		.eth_mac_set = dpdk && cfg->members[id].has_mac,
 		.local = d->peers[id],
 		.burst = DP_RX_BURST,
 		.buf_bytes = PX_MSG_BYTES_MAX,
@@ -336,12 +345,19 @@ static void dp_init(struct dp_ctx *d, const struct pw_cluster_cfg *cfg, const st
 
 int main(int argc, char **argv)
 {
-	/* Forward compatibility with "paxwired [EAL args] -- [app args]": a leading "--"
-	 * is dropped (getopt would otherwise stop at it). */
-	if (argc > 1 && strcmp(argv[1], "--") == 0) {
-		argv[1] = argv[0];
-		argv++;
-		argc--;
+	/* "paxwired [EAL args] -- [app args]": the EAL args (before the first "--") are
+	 * kept for rte_eal_init, used only when transport = dpdk. Without any "--", every
+	 * argument is an app argument (the udp command line as before). */
+	int eal_argc = 0;
+	char **eal_argv = argv;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0) {
+			eal_argc = i;          /* argv[0 .. i): program name + EAL args */
+			argv[i] = argv[0];
+			argv += i;
+			argc -= i;
+			break;
+		}
 	}
 	struct args a;
 	int rc = parse_args(argc, argv, &a);
@@ -354,16 +370,32 @@ int main(int argc, char **argv)
 		fprintf(stderr, "paxwired: %s\n", err);
 		return 1;
 	}
-	if (cfg.transport != PW_TRANSPORT_UDP) {
-		fprintf(stderr, "paxwired: %s:%" PRIu32 ": transport = %s: this paxwired has no DPDK backend yet; fix: transport = udp\n",
-			cfg.path, pw_config_key_line(cfg.path, "cluster", "transport"),
-			pw_transport_name(cfg.transport));
+	if (cfg.transport == PW_TRANSPORT_DPDK && !nic_dpdk_built()) {
+		fprintf(stderr, "paxwired: %s:%" PRIu32 ": transport = dpdk: this paxwired was built without DPDK (meson did not find libdpdk); fix: install DPDK (pkg-config libdpdk) and rebuild, or transport = udp\n",
+			cfg.path, pw_config_key_line(cfg.path, "cluster", "transport"));
 		return 1;
+	}
+	if (cfg.transport == PW_TRANSPORT_UDP && eal_argc > 1) {
+		fprintf(stderr, "paxwired: EAL arguments given ('%s' ...) but %s has transport = udp; fix: drop everything before \"--\", or set transport = dpdk\n",
+			eal_argv[1], cfg.path);
+		return 2;
 	}
 	if (a.id >= cfg.n_replicas) {
 		fprintf(stderr, "paxwired: --id %ld: %s has replicas = %u (ids 0..%u); fix: --id N with N in 0..%u\n",
 			a.id, cfg.path, cfg.n_replicas, cfg.n_replicas - 1u, cfg.n_replicas - 1u);
 		return 1;
+	}
+	if (cfg.transport == PW_TRANSPORT_DPDK) {
+		if (eal_argc < 2) {
+			fprintf(stderr, "paxwired: transport = dpdk needs EAL arguments before \"--\"; fix: paxwired --no-huge --no-pci --vdev=net_memif0,role=server,socket=/tmp/pw.sock -- --config %s --id %ld ...\n",
+				cfg.path, a.id);
+			return 2;
+		}
+		if (nic_eal_init(eal_argc, eal_argv, err, sizeof(err)) != 0) {
+			fprintf(stderr, "paxwired: %s; fix: correct the EAL arguments before \"--\" (see dpdk-testpmd --help for their syntax)\n",
+				err);
+			return 1;
+		}
 	}
 
 	struct dp_ctx *d = aligned_alloc(64, (sizeof(*d) + 63u) & ~(size_t)63u);
@@ -388,8 +420,9 @@ int main(int argc, char **argv)
 	char where[32];
 	nic_addr_format(&d->peers[d->self], where, sizeof(where));
 	dp_log(d, DP_LOG_INFO,
-	       "replica %u of %u, cluster %" PRIu32 ", udp %s, service %s, idle %s, tick %" PRIu32 " us (heartbeat %" PRIu32 ", election %" PRIu32 " ticks), %s",
-	       d->self, cfg.n_replicas, cfg.cluster_id, where, pw_service_name(cfg.service),
+	       "replica %u of %u, cluster %" PRIu32 ", %s %s, service %s, idle %s, tick %" PRIu32 " us (heartbeat %" PRIu32 ", election %" PRIu32 " ticks), %s",
+	       d->self, cfg.n_replicas, cfg.cluster_id, pw_transport_name(cfg.transport), where,
+	       pw_service_name(cfg.service),
 	       pw_idle_name(cfg.idle), cfg.tick_us, d->pxc.heartbeat_ticks, d->pxc.election_ticks,
 	       a.bootstrap ? "bootstrap: first start of a new cluster"
 			   : "restart: recovering from the other replicas before voting");
@@ -409,5 +442,7 @@ int main(int argc, char **argv)
 	free(ar.service);
 	free(ar.clients);
 	free(d);
+	if (cfg.transport == PW_TRANSPORT_DPDK)
+		nic_eal_cleanup();
 	return 0;
 }

@@ -15,8 +15,12 @@
 static bool conf_ok(const struct nic_conf *c, char *err, size_t errlen)
 {
 	const char *why = NULL;
-	if (c->backend != NIC_BACKEND_UDP)
-		why = "unknown backend (only udp is built)";
+	if (c->backend != NIC_BACKEND_UDP && c->backend != NIC_BACKEND_DPDK)
+		why = "unknown backend";
+#ifndef PW_HAVE_DPDK
+	else if (c->backend == NIC_BACKEND_DPDK)
+		why = "the dpdk backend is not built (meson did not find libdpdk)";
+#endif
 	else if (c->burst < 1 || c->burst > NIC_BURST_MAX)
 		why = "burst must be in [1, NIC_BURST_MAX]";
 	else if (c->buf_bytes < 1 || c->buf_bytes > NIC_BUF_BYTES_MAX)
@@ -38,8 +42,32 @@ struct nic_port *nic_open(const struct nic_conf *conf, char *err, size_t errlen)
 		errno = EINVAL;
 		return NULL;
 	}
+#ifdef PW_HAVE_DPDK
+	if (conf->backend == NIC_BACKEND_DPDK)
+		return nic_dpdk_open(conf, err, errlen);
+#endif
 	return nic_udp_open(conf, err, errlen);
 }
+
+#ifndef PW_HAVE_DPDK
+bool nic_dpdk_built(void)
+{
+	return false;
+}
+
+int nic_eal_init(int argc, char **argv, char *err, size_t errlen)
+{
+	(void)argc;
+	(void)argv;
+	if (err != NULL && errlen > 0)
+		snprintf(err, errlen, "this build has no DPDK (meson did not find libdpdk)");
+	return -ENOTSUP;
+}
+
+void nic_eal_cleanup(void)
+{
+}
+#endif
 
 void nic_close(struct nic_port *p)
 {
@@ -129,6 +157,18 @@ const char *nic_drop_name(enum nic_drop d)
 		return "tx_full";
 	case NIC_DROP_TX_ERROR:
 		return "tx_error";
+	case NIC_DROP_RX_NOT_IPV4:
+		return "rx_not_ipv4";
+	case NIC_DROP_RX_BAD_HDR:
+		return "rx_bad_hdr";
+	case NIC_DROP_RX_NOT_FOR_US:
+		return "rx_not_for_us";
+	case NIC_DROP_RX_NOT_UDP:
+		return "rx_not_udp";
+	case NIC_DROP_RX_FRAG:
+		return "rx_frag";
+	case NIC_DROP_RX_SHORT:
+		return "rx_short";
 	case NIC_DROP_MAX:
 		break;
 	}

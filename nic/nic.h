@@ -3,12 +3,14 @@
  *
  * A port is one local address (IPv4 + UDP port) that receives and sends datagrams in
  * bursts. The caller sees UDP payloads only: a backend hides how they travel.
- *   - built:  kernel UDP (nic_udp.c): one socket, recvmmsg/sendmmsg, nonblocking.
- *   - to come: DPDK ethdev (memif, AF_XDP, PCI PMDs, ring/null) with Eth/IPv4/UDP framing
- *     done in the backend (and ARP/ICMP echo answered there); rx views then point into
- *     mbufs, which nic_rx_done releases, and tx buffers are mbuf data areas past the
- *     headers. That is why the interface has an explicit rx_done, hands out tx buffers
- *     rather than taking caller memory, and carries a MAC in struct nic_addr.
+ *   - kernel UDP (nic_udp.c): one socket, recvmmsg/sendmmsg, nonblocking. Always built.
+ *   - DPDK ethdev (nic_dpdk.c, only when built with libdpdk): any ethdev port (memif,
+ *     af_packet, ring, PCI PMDs) with Eth/IPv4/UDP framing done in the backend, ARP
+ *     requests and ICMP echo requests for the local IP answered there; rx views point
+ *     into mbufs, which nic_rx_done releases, and tx buffers are mbuf data areas past
+ *     the headers. That is why the interface has an explicit rx_done, hands out tx
+ *     buffers rather than taking caller memory, and carries a MAC in struct nic_addr.
+ *     The process calls nic_eal_init once before opening such a port.
  *
  * Receive:  n = nic_rx_burst(p, pkts, max): up to max views {payload, len, source}.
  *           The views stay valid until the next nic_rx_burst or nic_rx_done on p.
@@ -44,7 +46,7 @@ _Static_assert(NIC_TX_BUFS_MAX <= 1024u, "one sendmmsg takes at most UIO_MAXIOV 
 
 enum nic_backend {
 	NIC_BACKEND_UDP = 1,     /**< kernel UDP socket */
-	/* NIC_BACKEND_ETHDEV = 2: DPDK (memif, AF_XDP, PCI), not built yet */
+	NIC_BACKEND_DPDK = 2,    /**< DPDK ethdev port (nic_dpdk_built() tells if built) */
 };
 
 /** A datagram endpoint: a replica or a client. */
@@ -79,6 +81,11 @@ struct nic_conf {
 	/** UDP: SO_RCVBUF/SO_SNDBUF to ask for (the kernel caps it at net.core.rmem_max /
 	 *  wmem_max); 0 keeps the kernel's default. */
 	uint32_t sock_buf_bytes;
+	/** DPDK: the ethdev port id (EAL order of --vdev / PCI devices). */
+	uint16_t eth_port;
+	/** DPDK: set local.mac as the port's MAC; false keeps the port's own (then
+	 *  nic_local_addr reports it). */
+	bool eth_mac_set;
 };
 
 /** Why a datagram was dropped inside the port. */
@@ -89,6 +96,13 @@ enum nic_drop {
 	NIC_DROP_TX_NOBUF,       /**< no transmit buffer (ethdev: mempool empty) */
 	NIC_DROP_TX_FULL,        /**< kernel send buffer full (EAGAIN, ENOBUFS) */
 	NIC_DROP_TX_ERROR,       /**< other send errors (unreachable, message too long) */
+	/* DPDK ethdev framing (the UDP backend never counts these). */
+	NIC_DROP_RX_NOT_IPV4,    /**< not IPv4 (and not an ARP request for us) */
+	NIC_DROP_RX_BAD_HDR,     /**< IPv4/UDP header invalid: version, IHL, checksum, lengths */
+	NIC_DROP_RX_NOT_FOR_US,  /**< IPv4 dst is not ours, or UDP dst port is not ours */
+	NIC_DROP_RX_NOT_UDP,     /**< IPv4 but neither UDP nor an ICMP echo request */
+	NIC_DROP_RX_FRAG,        /**< IPv4 fragment (not reassembled) */
+	NIC_DROP_RX_SHORT,       /**< frame shorter than its headers say (truncated) */
 	NIC_DROP_MAX,
 };
 
@@ -102,6 +116,10 @@ struct nic_stats {
 	uint64_t waits;          /**< nic_wait_rx calls */
 	uint64_t wakeups;        /**< ... that found something readable */
 	uint64_t drops[NIC_DROP_MAX];
+	/* DPDK ethdev only: control traffic answered inside the backend. */
+	uint64_t arp_replies;    /**< ARP requests for our IP answered */
+	uint64_t icmp_replies;   /**< ICMP echo requests to our IP answered */
+	uint64_t ctl_tx_drops;   /**< those replies the NIC refused (freed) */
 };
 
 struct nic_port;
@@ -157,6 +175,19 @@ uint32_t nic_tx_flush(struct nic_port *p);
 int nic_wait_rx(struct nic_port *p, uint64_t timeout_ns);
 
 const struct nic_stats *nic_stats(const struct nic_port *p);
+
+/** Whether this build has the DPDK ethdev backend (meson found libdpdk). */
+bool nic_dpdk_built(void);
+
+/**
+ * DPDK builds: initializes the EAL once per process with argv[0..argc) ("prog",
+ * EAL args...). @return 0, or -ENOTSUP when built without DPDK, or -errno with err
+ * holding one line (rte_eal_init failed).
+ */
+int nic_eal_init(int argc, char **argv, char *err, size_t errlen);
+
+/** Releases the EAL (after every DPDK port is closed). No-op without DPDK. */
+void nic_eal_cleanup(void);
 
 /** Static counter name of a drop reason ("rx_trunc", ...). */
 const char *nic_drop_name(enum nic_drop d);

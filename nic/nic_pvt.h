@@ -30,5 +30,8 @@ struct nic_port {
 
 /* Backend constructors: NULL + errno, err filled. */
 struct nic_port *nic_udp_open(const struct nic_conf *conf, char *err, size_t errlen);
+#ifdef PW_HAVE_DPDK
+struct nic_port *nic_dpdk_open(const struct nic_conf *conf, char *err, size_t errlen);
+#endif
 
 #endif /* NIC_PVT_H */
