@@ -5,7 +5,7 @@
  *   pw-load --config FILE [--clients 4] [--seconds 5] [--keys 16] [--value-bytes 8]
  *           [--mix put,get,cas,del percentages, default 40,40,15,5]
  *           [--history FILE] [--final-reads] [--attempt-ms 100] [--deadline-ms 3000]
- *           [--think-us 0]
+ *           [--think-us 0] [--max-ops N]
  *
  * Each client is a thread with its own pw_client (one command outstanding), doing
  * random operations on --keys keys. With --history every operation is recorded in the
@@ -44,6 +44,7 @@ struct opts {
 	bool final_reads;
 	uint32_t attempt_ms, deadline_ms;
 	uint32_t think_us;      /* pause between a client's operations */
+	uint64_t max_ops;       /* stop after this many operations in all (0: no limit) */
 };
 
 struct worker {
@@ -62,6 +63,7 @@ struct worker {
 };
 
 static _Atomic bool stop_flag;
+static _Atomic uint64_t ops_done;
 
 static uint64_t now_ns(void)
 {
@@ -157,6 +159,10 @@ static void *worker_main(void *arg)
 		if (rc == PW_E_NOT_FOUND)
 			rc = PW_OK; /* a get of an absent key is an answer */
 		record(w, t0, rc);
+		/* Pairs with the acquire load at the top of the loop (any thread's). */
+		if (o->max_ops != 0 &&
+		    atomic_fetch_add_explicit(&ops_done, 1, memory_order_relaxed) + 1 >= o->max_ops)
+			atomic_store_explicit(&stop_flag, true, memory_order_release);
 		if (o->think_us > 0) {
 			struct timespec ts = {.tv_sec = o->think_us / 1000000u,
 					      .tv_nsec = (long)(o->think_us % 1000000u) * 1000};
@@ -178,7 +184,7 @@ static void usage(void)
 	fprintf(stderr, "usage: pw-load --config FILE [--clients N] [--seconds S] [--keys K]\n"
 			"               [--value-bytes B] [--mix P,G,C,D] [--history FILE]\n"
 			"               [--final-reads] [--attempt-ms MS] [--deadline-ms MS]\n"
-			"               [--think-us US]\n");
+			"               [--think-us US] [--max-ops N]\n");
 }
 
 int main(int argc, char **argv)
@@ -193,9 +199,10 @@ int main(int argc, char **argv)
 		{"attempt-ms", required_argument, NULL, 'a'},
 		{"deadline-ms", required_argument, NULL, 'd'}, {"help", no_argument, NULL, 'h'},
 		{"think-us", required_argument, NULL, 't'},
+		{"max-ops", required_argument, NULL, 'M'},
 		{NULL, 0, NULL, 0}};
 	int ch;
-	while ((ch = getopt_long(argc, argv, "c:n:s:k:v:m:H:fa:d:t:h", lo, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:n:s:k:v:m:H:fa:d:t:M:h", lo, NULL)) != -1) {
 		switch (ch) {
 		case 'c': o.config = optarg; break;
 		case 'n': o.clients = (uint32_t)strtoul(optarg, NULL, 10); break;
@@ -214,6 +221,7 @@ int main(int argc, char **argv)
 		case 'a': o.attempt_ms = (uint32_t)strtoul(optarg, NULL, 10); break;
 		case 'd': o.deadline_ms = (uint32_t)strtoul(optarg, NULL, 10); break;
 		case 't': o.think_us = (uint32_t)strtoul(optarg, NULL, 10); break;
+		case 'M': o.max_ops = strtoull(optarg, NULL, 10); break;
 		case 'h': usage(); return 0;
 		default: usage(); return 2;
 		}
@@ -248,9 +256,12 @@ int main(int argc, char **argv)
 	uint64_t t_start = now_ns();
 	for (uint32_t i = 0; i < o.clients; i++)
 		pthread_create(&ws[i].th, NULL, worker_main, &ws[i]);
-	struct timespec nap = {.tv_sec = (time_t)o.seconds,
-			       .tv_nsec = (long)((o.seconds - (double)(time_t)o.seconds) * 1e9)};
-	nanosleep(&nap, NULL);
+	/* Until the time is up or --max-ops operations are done. */
+	uint64_t t_stop = t_start + (uint64_t)(o.seconds * 1e9);
+	while (now_ns() < t_stop && !atomic_load_explicit(&stop_flag, memory_order_acquire)) {
+		struct timespec nap = {.tv_sec = 0, .tv_nsec = 5000000};
+		nanosleep(&nap, NULL);
+	}
 	atomic_store_explicit(&stop_flag, true, memory_order_release);
 	for (uint32_t i = 0; i < o.clients; i++)
 		pthread_join(ws[i].th, NULL);
