@@ -90,3 +90,32 @@ wait_leader() {
 stat_of() {
 	grep -o "\"$2\":[0-9]*" "$TMP/replica$1.log" | tail -n 1 | cut -d: -f2
 }
+
+# start_load CLIENTS SECONDS KEYS: a recorded workload in the background (LOAD = pid).
+# Clients pause between operations: until snapshots exist a replica catches up only
+# while the log fits the window.
+start_load() {
+	"$PWLOAD" --config "$CONFIG" --clients "$1" --seconds "$2" --keys "$3" --think-us 5000 \
+		--history "$TMP/history.jsonl" --final-reads > "$TMP/load.json" 2> "$TMP/load.log" &
+	LOAD=$!
+	PIDS+=($LOAD)
+}
+
+# finish_load_and_check I LEADER: waits for the workload; replica I must reach the
+# leader's commit point; enough operations succeeded; the history is linearizable.
+finish_load_and_check() {
+	local i=$1 l=$2 c="" c2=""
+	wait $LOAD || fail "pw-load failed: $(cat "$TMP/load.log")"
+	cat "$TMP/load.json"
+	for _ in $(seq 1 100); do
+		c2=$(stat_of "$l" commit); c=$(stat_of "$i" applied)
+		[ -n "$c" ] && [ -n "$c2" ] && [ "$c" -ge "$c2" ] && break
+		sleep 0.1
+	done
+	[ -n "$c" ] && [ -n "$c2" ] && [ "$c" -ge "$c2" ] ||
+		fail "replica $i applied ${c:-?}, leader committed ${c2:-?}"
+	say "replica $i applied $c (leader's commit $c2)"
+	local ok; ok=$(grep -o '"ok":[0-9]*' "$TMP/load.json" | cut -d: -f2)
+	[ "${ok:-0}" -gt 100 ] || fail "only ${ok:-0} operations succeeded"
+	"$LINCHECK" --timeout 60 "$TMP/history.jsonl" || fail "history is not linearizable"
+}

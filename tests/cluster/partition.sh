@@ -28,10 +28,7 @@ for i in 0 1 2; do start_replica $i --bootstrap ip netns exec "$S-$i"; done
 L=$(wait_leader 15) || fail "no leader within 15 s"
 say "leader is $L"
 
-"$PWLOAD" --config "$CONFIG" --clients 3 --seconds 9 --keys 8 --think-us 5000 \
-	--history "$TMP/history.jsonl" --final-reads > "$TMP/load.json" 2> "$TMP/load.log" &
-LOAD=$!
-PIDS+=($LOAD)
+start_load 3 9 8
 sleep 2
 L=$(wait_leader 5) || fail "no leader under load"
 say "cut leader $L's link"
@@ -51,14 +48,5 @@ say "write through the minority refused: $(tr '\n' ' ' < "$TMP/minority.out")"
 sleep 1
 say "restore the link"
 ip link set "$S-v$L" up
-wait $LOAD || fail "pw-load failed: $(cat "$TMP/load.log")"
-cat "$TMP/load.json"
-for _ in $(seq 1 100); do
-	c2=$(stat_of "$L2" commit); c=$(stat_of "$L" applied)
-	[ -n "$c" ] && [ -n "$c2" ] && [ "$c" -ge "$c2" ] && break
-	sleep 0.1
-done
-[ "$c" -ge "$c2" ] || fail "rejoined replica $L applied $c, leader committed $c2"
-say "replica $L rejoined: applied $c (leader's commit $c2)"
-"$LINCHECK" --timeout 60 "$TMP/history.jsonl" || fail "history is not linearizable"
+finish_load_and_check "$L" "$L2"
 echo "1 passed, 0 failed"
