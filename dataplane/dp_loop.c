@@ -259,6 +259,19 @@ static void periodic(struct dp_ctx *d, uint64_t now)
 		dp_stats_print(d, stdout, now, false);
 		d->next_stats_ns = now + d->stats_interval_ns;
 	}
+	if (d->pub != NULL) {
+		/* relaxed: want carries no data; a reader waits for seq to move, and the
+		 * seqlock's acquire/release pairs (dp_pub_write) order the snapshot itself. */
+		bool asked = atomic_load_explicit(&d->pub->want, memory_order_relaxed);
+		if (asked || now >= d->next_pub_ns) {
+			if (asked)
+				atomic_store_explicit(&d->pub->want, false, memory_order_relaxed);
+			struct dp_snap s;
+			dp_snap_fill(d, now, &s);
+			dp_pub_write(d->pub, &s);
+			d->next_pub_ns = now + DP_PUB_INTERVAL_NS;
+		}
+	}
 	if (!d->warned_recovering && px_role(d->r) == PX_RECOVERING &&
 	    now - d->start_ns > 5000000000ull) {
 		d->warned_recovering = true;
@@ -278,6 +291,8 @@ static void idle(struct dp_ctx *d, uint64_t now)
 	uint64_t until = d->next_tick_ns;
 	if (d->stats_interval_ns != 0 && d->next_stats_ns < until)
 		until = d->next_stats_ns;
+	if (d->pub != NULL && d->next_pub_ns < until)
+		until = d->next_pub_ns;
 	if (until <= now)
 		return;
 	uint64_t wait = until - now;
@@ -295,6 +310,7 @@ int dp_run(struct dp_ctx *d)
 	d->start_ns = now;
 	d->next_tick_ns = now + d->tick_ns;
 	d->next_stats_ns = now + d->stats_interval_ns;
+	d->next_pub_ns = now;   /* publish on the first iteration */
 	d->last_rx_ns = now;
 	d->role = px_role(d->r);
 

@@ -106,6 +106,52 @@ struct dp_counters {
 };
 
 /* ---------------------------------------------------------------------------------- */
+/* Published snapshot (read off-thread, e.g. by DPDK telemetry: dp_telemetry.c)         */
+
+/** Publish a snapshot this often (and when a reader asks for one). */
+#define DP_PUB_INTERVAL_NS 100000000u
+
+/** Every field of the JSON stats line, copied by the loop. Only uint64_t members, so
+ *  that it can be copied word by word through atomics (dp_pub_write / dp_pub_read). */
+struct dp_snap {
+	uint64_t t_ms;                 /**< since dp_run started */
+	uint64_t self, cluster;
+	uint64_t role;                 /**< enum px_role */
+	uint64_t leader;               /**< PX_NODE_NONE if unknown */
+	uint64_t ballot_round, ballot_node;
+	uint64_t commit, applied, last_slot;
+	uint64_t state_transfer_needed;   /**< 0 or 1 */
+	struct nic_stats nic;
+	struct dp_counters dp;
+	uint64_t client_evictions;
+	struct px_counters px;
+	struct px_apply_counters apply;
+	uint64_t sessions;
+};
+
+#define DP_SNAP_WORDS (sizeof(struct dp_snap) / sizeof(uint64_t))
+_Static_assert(sizeof(struct dp_snap) % sizeof(uint64_t) == 0, "the snapshot is whole words");
+
+/** A seqlock: one writer (the loop, never blocks), any readers (retry on a torn read).
+ *  seq is odd while a write is in progress; words are atomics accessed relaxed, so a
+ *  racing read is a retried read, not a data race. */
+struct dp_pub {
+	_Alignas(64) atomic_uint_fast64_t seq;
+	atomic_bool want;              /**< a reader asks for a fresh snapshot */
+	_Alignas(64) _Atomic uint64_t words[DP_SNAP_WORDS];
+};
+
+struct dp_ctx;
+
+/** Copies every counter of d into s (loop thread). */
+void dp_snap_fill(const struct dp_ctx *d, uint64_t now_ns, struct dp_snap *s);
+/** Writer side (the loop thread only). */
+void dp_pub_write(struct dp_pub *p, const struct dp_snap *s);
+/** Reader side (any thread): a consistent copy into s. Returns false if every one of
+ *  a bounded number of tries raced a write (s then undefined). */
+bool dp_pub_read(struct dp_pub *p, struct dp_snap *s);
+
+/* ---------------------------------------------------------------------------------- */
 /* Context                                                                             */
 
 enum dp_log_level { DP_LOG_ERROR = 0, DP_LOG_WARN = 1, DP_LOG_INFO = 2, DP_LOG_DEBUG = 3 };
@@ -159,6 +205,10 @@ struct dp_ctx {
 	atomic_bool *stop;
 	atomic_bool *stats_now;
 
+	/* Snapshot for off-thread readers (NULL: nobody reads one, nothing published) */
+	struct dp_pub *pub;
+	uint64_t next_pub_ns;
+
 	struct dp_counters c;
 };
 
@@ -175,5 +225,12 @@ __attribute__((format(printf, 3, 4))) void dp_log(const struct dp_ctx *d,
 						  enum dp_log_level lvl, const char *fmt, ...);
 
 const char *dp_role_name(enum px_role role);
+/** The JSON key of a px_drop reason ("stale_ballot", ...). */
+const char *dp_px_drop_name(enum px_drop drop);
+
+/* dp_telemetry.c (DPDK builds only): registers /paxwire/stats and /paxwire/role with
+ * DPDK telemetry, reading p (which must outlive the EAL). After nic_eal_init.
+ * Returns 0 or a negative errno. */
+int dp_telemetry_register(struct dp_pub *p);
 
 #endif /* DP_PVT_H */

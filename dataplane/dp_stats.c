@@ -3,8 +3,10 @@
  * stdout, and log lines to stderr. Off the per-packet path.
  */
 #include <inttypes.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "dp_pvt.h"
 
@@ -19,6 +21,11 @@ static const char *const px_drop_names[PX_DROP_MAX] = {
 	[PX_DROP_RECOVERING] = "recovering",
 };
 _Static_assert(PX_DROP_MAX == 7, "name every px_drop above");
+
+const char *dp_px_drop_name(enum px_drop drop)
+{
+	return (unsigned)drop < PX_DROP_MAX ? px_drop_names[drop] : "?";
+}
 
 const char *dp_role_name(enum px_role role)
 {
@@ -159,4 +166,77 @@ void dp_stats_print(struct dp_ctx *d, FILE *f, uint64_t now_ns, bool final)
 	U64("sessions", px_applier_sessions(d->a));
 	fprintf(f, "}}\n");
 	fflush(f);
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Snapshot for off-thread readers                                                     */
+
+void dp_snap_fill(const struct dp_ctx *d, uint64_t now_ns, struct dp_snap *s)
+{
+	uint64_t b = px_promised(d->r);
+	memset(s, 0, sizeof(*s));
+	s->t_ms = (now_ns - d->start_ns) / 1000000u;
+	s->self = d->self;
+	s->cluster = d->pxc.cluster_id;
+	s->role = (uint64_t)px_role(d->r);
+	s->leader = px_leader_hint(d->r);
+	s->ballot_round = px_ballot_round(b);
+	s->ballot_node = px_ballot_node(b);
+	s->commit = px_commit(d->r);
+	s->applied = px_applied_slot(d->r);
+	s->last_slot = px_last_slot(d->r);
+	s->state_transfer_needed = px_needs_state_transfer(d->r) ? 1u : 0u;
+	s->nic = *nic_stats(d->port);
+	s->dp = d->c;
+	s->client_evictions = d->clients.evictions;
+	s->px = *px_counters(d->r);
+	s->apply = *px_applier_counters(d->a);
+	s->sessions = px_applier_sessions(d->a);
+}
+
+void dp_pub_write(struct dp_pub *p, const struct dp_snap *s)
+{
+	uint64_t w[DP_SNAP_WORDS];
+	memcpy(w, s, sizeof(w));
+	/* Only this thread writes seq: a relaxed load sees its own last store. */
+	uint_fast64_t q = atomic_load_explicit(&p->seq, memory_order_relaxed);
+	atomic_store_explicit(&p->seq, q + 1u, memory_order_relaxed);   /* odd: writing */
+	/* RELEASE fence (pairs with the reader's ACQUIRE fence in dp_pub_read): orders the
+	 * odd seq before every word store below, so a reader that loads any new word and
+	 * then re-reads seq sees it changed. */
+	atomic_thread_fence(memory_order_release);
+	for (size_t i = 0; i < DP_SNAP_WORDS; i++)
+		atomic_store_explicit(&p->words[i], w[i], memory_order_relaxed);
+	/* RELEASE store (pairs with the reader's first ACQUIRE load of seq): a reader that
+	 * sees this even seq sees every word stored above. */
+	atomic_store_explicit(&p->seq, q + 2u, memory_order_release);
+}
+
+/** Tries of dp_pub_read before it gives up (a write takes well under a microsecond). */
+#define DP_PUB_READ_TRIES 1000u
+
+bool dp_pub_read(struct dp_pub *p, struct dp_snap *s)
+{
+	uint64_t w[DP_SNAP_WORDS];
+	for (unsigned t = 0; t < DP_PUB_READ_TRIES; t++) {
+		/* ACQUIRE load (pairs with the writer's final RELEASE store of seq). */
+		uint_fast64_t q1 = atomic_load_explicit(&p->seq, memory_order_acquire);
+		if (q1 & 1u) {
+			sched_yield();   /* a write is in progress (the writer may be descheduled) */
+			continue;
+		}
+		for (size_t i = 0; i < DP_SNAP_WORDS; i++)
+			w[i] = atomic_load_explicit(&p->words[i], memory_order_relaxed);
+		/* ACQUIRE fence (pairs with the writer's RELEASE fence after its odd store):
+		 * if any word load above saw a store of a newer write, the re-read of seq
+		 * below sees that write's odd seq (or later). */
+		atomic_thread_fence(memory_order_acquire);
+		uint_fast64_t q2 = atomic_load_explicit(&p->seq, memory_order_relaxed);
+		if (q1 == q2) {
+			memcpy(s, w, sizeof(w));
+			return q1 != 0;   /* 0: nothing published yet */
+		}
+		sched_yield();
+	}
+	return false;
 }

@@ -406,6 +406,18 @@ int main(int argc, char **argv)
 	memset(d, 0, sizeof(*d));
 	struct arenas ar = { 0 };
 	dp_init(d, &cfg, &a, &ar);
+#if defined(PW_HAVE_DPDK)
+	if (cfg.transport == PW_TRANSPORT_DPDK) {
+		/* Static: DPDK's telemetry thread may read it until the process exits. */
+		static struct dp_pub pub;
+		int tr = dp_telemetry_register(&pub);
+		if (tr != 0)
+			dp_log(d, DP_LOG_WARN, "DPDK telemetry: /paxwire/* not registered (%s); counters still go to stdout",
+			       strerror(-tr));
+		else
+			d->pub = &pub;
+	}
+#endif
 
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));

@@ -1,0 +1,206 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * DPDK builds, transport = dpdk: paxwired's counters as DPDK telemetry commands
+ * (dpdk-telemetry.py, Telegraf's dpdk input, ...) on the EAL's telemetry socket
+ * (/var/run/dpdk/<file-prefix>/dpdk_telemetry.v2):
+ *   /paxwire/stats  every field of the JSON stats line (dp_stats_print), one dict;
+ *                   nested groups one level deep (DPDK 22.11 telemetry nests no deeper),
+ *                   so nic.drops and px.drops are the dicts nic_drops and px_drops.
+ *   /paxwire/role   id, role, leader, ballot.
+ * The callbacks run on DPDK's telemetry thread: they never touch the loop's state, only
+ * the snapshot the loop publishes through the seqlock of struct dp_pub (dp_stats.c).
+ */
+#include <errno.h>
+#include <stdatomic.h>
+#include <time.h>
+
+#include <rte_telemetry.h>
+
+#include "dp_pvt.h"
+
+/* The snapshot the loop publishes; set once by dp_telemetry_register, before the
+ * loop starts, and never freed (the EAL's thread may call us until the process exits). */
+static struct dp_pub *g_pub;
+
+/** A fresh snapshot waits at most this long (the loop sleeps at most one tick, and
+ *  publishes every DP_PUB_INTERVAL_NS regardless); after that the last one is used. */
+#define DP_TEL_WAIT_STEPS 200u
+#define DP_TEL_WAIT_STEP_NS 1000000L
+
+/** Asks the loop for a fresh snapshot, waits for it (bounded), and reads it. */
+static int snap_get(struct dp_snap *s)
+{
+	struct dp_pub *p = g_pub;
+	if (p == NULL)
+		return -ENODEV;
+	/* relaxed: only compared with later values of seq below; the snapshot's
+	 * ordering comes from dp_pub_read's own acquire pairs. */
+	uint_fast64_t q0 = atomic_load_explicit(&p->seq, memory_order_relaxed);
+	atomic_store_explicit(&p->want, true, memory_order_relaxed);
+	for (unsigned i = 0; i < DP_TEL_WAIT_STEPS; i++) {
+		uint_fast64_t q = atomic_load_explicit(&p->seq, memory_order_relaxed);
+		if (q != q0 && !(q & 1u))
+			break;
+		struct timespec ts = { .tv_sec = 0, .tv_nsec = DP_TEL_WAIT_STEP_NS };
+		nanosleep(&ts, NULL);
+	}
+	return dp_pub_read(p, s) ? 0 : -EAGAIN;
+}
+
+#define ADD_U64(t, s, f) rte_tel_data_add_dict_u64((t), #f, (s)->f)
+
+static void add_head(struct rte_tel_data *t, const struct dp_snap *s)
+{
+	rte_tel_data_add_dict_u64(t, "id", s->self);
+	rte_tel_data_add_dict_u64(t, "cluster", s->cluster);
+	rte_tel_data_add_dict_u64(t, "t_ms", s->t_ms);
+	rte_tel_data_add_dict_string(t, "role", dp_role_name((enum px_role)s->role));
+	/* -1: no leader known (the JSON line's null) */
+	rte_tel_data_add_dict_int(t, "leader", s->leader == PX_NODE_NONE ? -1 : (int)s->leader);
+	rte_tel_data_add_dict_u64(t, "ballot", (s->ballot_round << 8) | s->ballot_node);
+	ADD_U64(t, s, ballot_round);
+	ADD_U64(t, s, ballot_node);
+}
+
+static int cb_role(const char *cmd, const char *params, struct rte_tel_data *t)
+{
+	(void)cmd;
+	(void)params;
+	struct dp_snap s;
+	int r = snap_get(&s);
+	if (r != 0)
+		return r;
+	rte_tel_data_start_dict(t);
+	add_head(t, &s);
+	return 0;
+}
+
+/** A nested dict, or NULL (then the group is left out). */
+static struct rte_tel_data *dict_new(void)
+{
+	struct rte_tel_data *c = rte_tel_data_alloc();
+	if (c != NULL)
+		rte_tel_data_start_dict(c);
+	return c;
+}
+
+/** Adds c to t as name; t owns it from here (keep = 0: freed with t). */
+static void dict_put(struct rte_tel_data *t, const char *name, struct rte_tel_data *c)
+{
+	if (c != NULL && rte_tel_data_add_dict_container(t, name, c, 0) != 0)
+		rte_tel_data_free(c);
+}
+
+static int cb_stats(const char *cmd, const char *params, struct rte_tel_data *t)
+{
+	(void)cmd;
+	(void)params;
+	struct dp_snap s;
+	int r = snap_get(&s);
+	if (r != 0)
+		return r;
+	rte_tel_data_start_dict(t);
+	add_head(t, &s);
+	ADD_U64(t, &s, commit);
+	ADD_U64(t, &s, applied);
+	ADD_U64(t, &s, last_slot);
+	rte_tel_data_add_dict_int(t, "state_transfer_needed", s.state_transfer_needed != 0);
+
+	struct rte_tel_data *c = dict_new();
+	if (c != NULL) {
+		const struct nic_stats *n = &s.nic;
+		ADD_U64(c, n, rx_pkts);
+		ADD_U64(c, n, rx_bytes);
+		ADD_U64(c, n, rx_polls);
+		ADD_U64(c, n, rx_bursts);
+		ADD_U64(c, n, tx_pkts);
+		ADD_U64(c, n, tx_bytes);
+		ADD_U64(c, n, tx_flushes);
+		ADD_U64(c, n, waits);
+		ADD_U64(c, n, wakeups);
+		ADD_U64(c, n, arp_replies);
+		ADD_U64(c, n, icmp_replies);
+		ADD_U64(c, n, ctl_tx_drops);
+	}
+	dict_put(t, "nic", c);
+	c = dict_new();
+	for (int i = 0; c != NULL && i < NIC_DROP_MAX; i++)
+		rte_tel_data_add_dict_u64(c, nic_drop_name((enum nic_drop)i), s.nic.drops[i]);
+	dict_put(t, "nic_drops", c);
+
+	c = dict_new();
+	for (int i = 1; c != NULL && i < PX_WIRE_E_MAX; i++)
+		rte_tel_data_add_dict_u64(c, px_wire_err_name((enum px_wire_err)i),
+					  s.dp.decode_drops[i]);
+	dict_put(t, "decode_drops", c);
+
+	c = dict_new();
+	if (c != NULL) {
+		const struct dp_counters *k = &s.dp;
+		ADD_U64(c, k, iterations);
+		ADD_U64(c, k, steps);
+		ADD_U64(c, k, requests);
+		ADD_U64(c, k, proposed);
+		ADD_U64(c, k, replies);
+		ADD_U64(c, k, not_leader);
+		ADD_U64(c, k, busy);
+		ADD_U64(c, k, reply_no_addr);
+		ADD_U64(c, k, misaddressed);
+		ADD_U64(c, k, unexpected);
+		ADD_U64(c, k, tx_no_buf);
+		ADD_U64(c, k, ticks);
+		ADD_U64(c, k, ticks_skipped);
+		ADD_U64(c, k, idle_sleeps);
+		ADD_U64(c, k, role_changes);
+		rte_tel_data_add_dict_u64(c, "client_evictions", s.client_evictions);
+	}
+	dict_put(t, "dp", c);
+
+	c = dict_new();
+	if (c != NULL) {
+		const struct px_counters *k = &s.px;
+		ADD_U64(c, k, elections_started);
+		ADD_U64(c, k, prevotes_started);
+		ADD_U64(c, k, leaderships_won);
+		ADD_U64(c, k, stepdowns_check_quorum);
+		ADD_U64(c, k, proposals);
+		ADD_U64(c, k, commands_proposed);
+		ADD_U64(c, k, commits);
+		ADD_U64(c, k, catchup_entries_sent);
+		ADD_U64(c, k, state_transfer_needed);
+		ADD_U64(c, k, recoveries_completed);
+		ADD_U64(c, k, transfers);
+	}
+	dict_put(t, "px", c);
+	c = dict_new();
+	for (int i = 0; c != NULL && i < PX_DROP_MAX; i++)
+		rte_tel_data_add_dict_u64(c, dp_px_drop_name((enum px_drop)i), s.px.drops[i]);
+	dict_put(t, "px_drops", c);
+
+	c = dict_new();
+	if (c != NULL) {
+		const struct px_apply_counters *k = &s.apply;
+		ADD_U64(c, k, slots);
+		ADD_U64(c, k, commands);
+		ADD_U64(c, k, duplicates);
+		ADD_U64(c, k, stale);
+		ADD_U64(c, k, expired);
+		ADD_U64(c, k, evictions);
+		ADD_U64(c, k, noops);
+		ADD_U64(c, k, bad_seq);
+		ADD_U64(c, k, replies_cut);
+		rte_tel_data_add_dict_u64(c, "sessions", s.sessions);
+	}
+	dict_put(t, "apply", c);
+	return 0;
+}
+
+int dp_telemetry_register(struct dp_pub *p)
+{
+	g_pub = p;
+	int r = rte_telemetry_register_cmd("/paxwire/stats", cb_stats,
+		"paxwired's counters (the JSON stats line's fields). No parameters");
+	if (r != 0)
+		return r;
+	return rte_telemetry_register_cmd("/paxwire/role", cb_role,
+		"paxwired's id, role, leader and ballot. No parameters");
+}
