@@ -113,6 +113,24 @@ struct dp_counters {
 
 /** Every field of the JSON stats line, copied by the loop. Only uint64_t members, so
  *  that it can be copied word by word through atomics (dp_pub_write / dp_pub_read). */
+/* The counters of each group, listed once: the JSON stats line and the telemetry
+ * commands are both generated from these lists (X is applied to every field name). */
+#define DP_NIC_FIELDS(X)                                                                 \
+	X(rx_pkts) X(rx_bytes) X(rx_polls) X(rx_bursts) X(tx_pkts) X(tx_bytes)          \
+	X(tx_flushes) X(waits) X(wakeups) X(arp_replies) X(icmp_replies) X(ctl_tx_drops)
+#define DP_LOOP_FIELDS(X)                                                                \
+	X(iterations) X(steps) X(requests) X(proposed) X(replies) X(not_leader) X(busy)  \
+	X(reply_no_addr) X(misaddressed) X(unexpected) X(tx_no_buf) X(ticks)             \
+	X(ticks_skipped) X(idle_sleeps) X(role_changes)
+#define DP_PX_FIELDS(X)                                                                  \
+	X(elections_started) X(prevotes_started) X(leaderships_won)                      \
+	X(stepdowns_check_quorum) X(proposals) X(commands_proposed) X(commits)           \
+	X(catchup_entries_sent) X(state_transfer_needed) X(recoveries_completed)         \
+	X(transfers)
+#define DP_APPLY_FIELDS(X)                                                               \
+	X(slots) X(commands) X(duplicates) X(stale) X(expired) X(evictions) X(noops)     \
+	X(bad_seq) X(replies_cut)
+
 struct dp_snap {
 	uint64_t t_ms;                 /**< since dp_run started */
 	uint64_t self, cluster;

@@ -58,112 +58,60 @@ void dp_log(const struct dp_ctx *d, enum dp_log_level lvl, const char *fmt, ...)
 	va_end(ap);
 }
 
-#define U64(name, v) fprintf(f, "\"%s\":%" PRIu64, name, (uint64_t)(v))
+/* One JSON member: a comma before every member but the first of its object. */
+static void json_u64(FILE *f, bool *first, const char *name, uint64_t v)
+{
+	fprintf(f, "%s\"%s\":%" PRIu64, *first ? "" : ",", name, v);
+	*first = false;
+}
 
 void dp_stats_print(struct dp_ctx *d, FILE *f, uint64_t now_ns, bool final)
 {
-	const struct dp_counters *c = &d->c;
-	const struct nic_stats *ns = nic_stats(d->port);
-	const struct px_counters *pc = px_counters(d->r);
-	const struct px_apply_counters *ac = px_applier_counters(d->a);
-	uint64_t b = px_promised(d->r);
-	uint8_t hint = px_leader_hint(d->r);
+	struct dp_snap s;
+	bool first;
 
 	d->c.stats_lines++;
-	fprintf(f, "{\"paxwired\":{\"id\":%u,\"cluster\":%" PRIu32 ",\"t_ms\":%" PRIu64 ",\"final\":%s},",
-		d->self, d->pxc.cluster_id, (now_ns - d->start_ns) / 1000000u,
-		final ? "true" : "false");
-	fprintf(f, "\"role\":\"%s\",", dp_role_name(px_role(d->r)));
-	if (hint == PX_NODE_NONE)
+	dp_snap_fill(d, now_ns, &s);
+	fprintf(f, "{\"paxwired\":{\"id\":%" PRIu64 ",\"cluster\":%" PRIu64 ",\"t_ms\":%" PRIu64
+		",\"final\":%s},", s.self, s.cluster, s.t_ms, final ? "true" : "false");
+	fprintf(f, "\"role\":\"%s\",", dp_role_name((enum px_role)s.role));
+	if (s.leader == PX_NODE_NONE)
 		fprintf(f, "\"leader\":null,");
 	else
-		fprintf(f, "\"leader\":%u,", hint);
-	U64("ballot_round", px_ballot_round(b));
-	fprintf(f, ",\"ballot_node\":%u,", px_ballot_node(b));
-	U64("commit", px_commit(d->r));
-	fputc(',', f);
-	U64("applied", px_applied_slot(d->r));
-	fputc(',', f);
-	U64("last_slot", px_last_slot(d->r));
-	fprintf(f, ",\"state_transfer_needed\":%s,",
-		px_needs_state_transfer(d->r) ? "true" : "false");
+		fprintf(f, "\"leader\":%" PRIu64 ",", s.leader);
+	fprintf(f, "\"ballot_round\":%" PRIu64 ",\"ballot_node\":%" PRIu64 ",\"commit\":%" PRIu64
+		",\"applied\":%" PRIu64 ",\"last_slot\":%" PRIu64 ",\"state_transfer_needed\":%s,",
+		s.ballot_round, s.ballot_node, s.commit, s.applied, s.last_slot,
+		s.state_transfer_needed ? "true" : "false");
 
+#define F(field) json_u64(f, &first, #field, grp->field);
 	fprintf(f, "\"nic\":{");
-	U64("rx_pkts", ns->rx_pkts); fputc(',', f);
-	U64("rx_bytes", ns->rx_bytes); fputc(',', f);
-	U64("rx_polls", ns->rx_polls); fputc(',', f);
-	U64("rx_bursts", ns->rx_bursts); fputc(',', f);
-	U64("tx_pkts", ns->tx_pkts); fputc(',', f);
-	U64("tx_bytes", ns->tx_bytes); fputc(',', f);
-	U64("tx_flushes", ns->tx_flushes); fputc(',', f);
-	U64("waits", ns->waits); fputc(',', f);
-	U64("wakeups", ns->wakeups);
+	first = true;
+	{ const struct nic_stats *grp = &s.nic; DP_NIC_FIELDS(F) }
 	fprintf(f, ",\"drops\":{");
-	for (int i = 0; i < NIC_DROP_MAX; i++) {
-		if (i > 0)
-			fputc(',', f);
-		U64(nic_drop_name((enum nic_drop)i), ns->drops[i]);
-	}
-	fprintf(f, "}},");
-
-	fprintf(f, "\"decode_drops\":{");
-	for (int i = 1; i < PX_WIRE_E_MAX; i++) {
-		if (i > 1)
-			fputc(',', f);
-		U64(px_wire_err_name((enum px_wire_err)i), c->decode_drops[i]);
-	}
-	fprintf(f, "},");
-
-	fprintf(f, "\"dp\":{");
-	U64("iterations", c->iterations); fputc(',', f);
-	U64("steps", c->steps); fputc(',', f);
-	U64("requests", c->requests); fputc(',', f);
-	U64("proposed", c->proposed); fputc(',', f);
-	U64("replies", c->replies); fputc(',', f);
-	U64("not_leader", c->not_leader); fputc(',', f);
-	U64("busy", c->busy); fputc(',', f);
-	U64("reply_no_addr", c->reply_no_addr); fputc(',', f);
-	U64("misaddressed", c->misaddressed); fputc(',', f);
-	U64("unexpected", c->unexpected); fputc(',', f);
-	U64("tx_no_buf", c->tx_no_buf); fputc(',', f);
-	U64("ticks", c->ticks); fputc(',', f);
-	U64("ticks_skipped", c->ticks_skipped); fputc(',', f);
-	U64("idle_sleeps", c->idle_sleeps); fputc(',', f);
-	U64("role_changes", c->role_changes); fputc(',', f);
-	U64("client_evictions", d->clients.evictions);
-	fprintf(f, "},");
-
-	fprintf(f, "\"px\":{\"drops\":{");
-	for (int i = 0; i < PX_DROP_MAX; i++) {
-		if (i > 0)
-			fputc(',', f);
-		U64(px_drop_names[i], pc->drops[i]);
-	}
-	fprintf(f, "},");
-	U64("elections_started", pc->elections_started); fputc(',', f);
-	U64("prevotes_started", pc->prevotes_started); fputc(',', f);
-	U64("leaderships_won", pc->leaderships_won); fputc(',', f);
-	U64("stepdowns_check_quorum", pc->stepdowns_check_quorum); fputc(',', f);
-	U64("proposals", pc->proposals); fputc(',', f);
-	U64("commands_proposed", pc->commands_proposed); fputc(',', f);
-	U64("commits", pc->commits); fputc(',', f);
-	U64("catchup_entries_sent", pc->catchup_entries_sent); fputc(',', f);
-	U64("state_transfer_needed", pc->state_transfer_needed); fputc(',', f);
-	U64("recoveries_completed", pc->recoveries_completed); fputc(',', f);
-	U64("transfers", pc->transfers);
-	fprintf(f, "},");
-
-	fprintf(f, "\"apply\":{");
-	U64("slots", ac->slots); fputc(',', f);
-	U64("commands", ac->commands); fputc(',', f);
-	U64("duplicates", ac->duplicates); fputc(',', f);
-	U64("stale", ac->stale); fputc(',', f);
-	U64("expired", ac->expired); fputc(',', f);
-	U64("evictions", ac->evictions); fputc(',', f);
-	U64("noops", ac->noops); fputc(',', f);
-	U64("bad_seq", ac->bad_seq); fputc(',', f);
-	U64("replies_cut", ac->replies_cut); fputc(',', f);
-	U64("sessions", px_applier_sessions(d->a));
+	first = true;
+	for (int i = 0; i < NIC_DROP_MAX; i++)
+		json_u64(f, &first, nic_drop_name((enum nic_drop)i), s.nic.drops[i]);
+	fprintf(f, "}},\"decode_drops\":{");
+	first = true;
+	for (int i = 1; i < PX_WIRE_E_MAX; i++)
+		json_u64(f, &first, px_wire_err_name((enum px_wire_err)i), s.dp.decode_drops[i]);
+	fprintf(f, "},\"dp\":{");
+	first = true;
+	{ const struct dp_counters *grp = &s.dp; DP_LOOP_FIELDS(F) }
+	json_u64(f, &first, "client_evictions", s.client_evictions);
+	fprintf(f, "},\"px\":{\"drops\":{");
+	first = true;
+	for (int i = 0; i < PX_DROP_MAX; i++)
+		json_u64(f, &first, px_drop_names[i], s.px.drops[i]);
+	fprintf(f, "}");
+	first = false;
+	{ const struct px_counters *grp = &s.px; DP_PX_FIELDS(F) }
+	fprintf(f, "},\"apply\":{");
+	first = true;
+	{ const struct px_apply_counters *grp = &s.apply; DP_APPLY_FIELDS(F) }
+	json_u64(f, &first, "sessions", s.sessions);
+#undef F
 	fprintf(f, "}}\n");
 	fflush(f);
 }

@@ -105,21 +105,12 @@ static int cb_stats(const char *cmd, const char *params, struct rte_tel_data *t)
 	ADD_U64(t, &s, last_slot);
 	rte_tel_data_add_dict_int(t, "state_transfer_needed", s.state_transfer_needed != 0);
 
-	struct rte_tel_data *c = dict_new();
+	struct rte_tel_data *c;
+#define F(field) rte_tel_data_add_dict_u64(c, #field, grp->field);
+	c = dict_new();
 	if (c != NULL) {
-		const struct nic_stats *n = &s.nic;
-		ADD_U64(c, n, rx_pkts);
-		ADD_U64(c, n, rx_bytes);
-		ADD_U64(c, n, rx_polls);
-		ADD_U64(c, n, rx_bursts);
-		ADD_U64(c, n, tx_pkts);
-		ADD_U64(c, n, tx_bytes);
-		ADD_U64(c, n, tx_flushes);
-		ADD_U64(c, n, waits);
-		ADD_U64(c, n, wakeups);
-		ADD_U64(c, n, arp_replies);
-		ADD_U64(c, n, icmp_replies);
-		ADD_U64(c, n, ctl_tx_drops);
+		const struct nic_stats *grp = &s.nic;
+		DP_NIC_FIELDS(F)
 	}
 	dict_put(t, "nic", c);
 	c = dict_new();
@@ -135,40 +126,16 @@ static int cb_stats(const char *cmd, const char *params, struct rte_tel_data *t)
 
 	c = dict_new();
 	if (c != NULL) {
-		const struct dp_counters *k = &s.dp;
-		ADD_U64(c, k, iterations);
-		ADD_U64(c, k, steps);
-		ADD_U64(c, k, requests);
-		ADD_U64(c, k, proposed);
-		ADD_U64(c, k, replies);
-		ADD_U64(c, k, not_leader);
-		ADD_U64(c, k, busy);
-		ADD_U64(c, k, reply_no_addr);
-		ADD_U64(c, k, misaddressed);
-		ADD_U64(c, k, unexpected);
-		ADD_U64(c, k, tx_no_buf);
-		ADD_U64(c, k, ticks);
-		ADD_U64(c, k, ticks_skipped);
-		ADD_U64(c, k, idle_sleeps);
-		ADD_U64(c, k, role_changes);
+		const struct dp_counters *grp = &s.dp;
+		DP_LOOP_FIELDS(F)
 		rte_tel_data_add_dict_u64(c, "client_evictions", s.client_evictions);
 	}
 	dict_put(t, "dp", c);
 
 	c = dict_new();
 	if (c != NULL) {
-		const struct px_counters *k = &s.px;
-		ADD_U64(c, k, elections_started);
-		ADD_U64(c, k, prevotes_started);
-		ADD_U64(c, k, leaderships_won);
-		ADD_U64(c, k, stepdowns_check_quorum);
-		ADD_U64(c, k, proposals);
-		ADD_U64(c, k, commands_proposed);
-		ADD_U64(c, k, commits);
-		ADD_U64(c, k, catchup_entries_sent);
-		ADD_U64(c, k, state_transfer_needed);
-		ADD_U64(c, k, recoveries_completed);
-		ADD_U64(c, k, transfers);
+		const struct px_counters *grp = &s.px;
+		DP_PX_FIELDS(F)
 	}
 	dict_put(t, "px", c);
 	c = dict_new();
@@ -178,18 +145,11 @@ static int cb_stats(const char *cmd, const char *params, struct rte_tel_data *t)
 
 	c = dict_new();
 	if (c != NULL) {
-		const struct px_apply_counters *k = &s.apply;
-		ADD_U64(c, k, slots);
-		ADD_U64(c, k, commands);
-		ADD_U64(c, k, duplicates);
-		ADD_U64(c, k, stale);
-		ADD_U64(c, k, expired);
-		ADD_U64(c, k, evictions);
-		ADD_U64(c, k, noops);
-		ADD_U64(c, k, bad_seq);
-		ADD_U64(c, k, replies_cut);
+		const struct px_apply_counters *grp = &s.apply;
+		DP_APPLY_FIELDS(F)
 		rte_tel_data_add_dict_u64(c, "sessions", s.sessions);
 	}
+#undef F
 	dict_put(t, "apply", c);
 	return 0;
 }
