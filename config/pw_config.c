@@ -35,6 +35,7 @@ enum key_kind {
 	K_DURABILITY,
 	K_IDLE,
 	K_SERVICE,
+	K_CLIENTS,
 };
 
 struct cluster_key {
@@ -71,10 +72,12 @@ static const struct cluster_key cluster_keys[] = {
 	U32("stream_records", stream_records, 1, PW_CONFIG_STREAM_RECORDS_MAX, true),
 	U32("stream_bytes", stream_bytes, PW_CONFIG_STREAM_BYTES_MIN, PW_CONFIG_STREAM_BYTES_MAX,
 	    false),
+	{ "clients", K_CLIENTS, 0, 0, false, 0 },
 };
 #undef U32
 
 #define N_CLUSTER_KEYS (sizeof(cluster_keys) / sizeof(cluster_keys[0]))
+_Static_assert(N_CLUSTER_KEYS == 20, "CK_CLIENTS below is the last key's index");
 
 enum ck {  /* indices of the keys the cross-checks name */
 	CK_ID = 0,
@@ -85,6 +88,7 @@ enum ck {  /* indices of the keys the cross-checks name */
 	CK_TICK = 6,
 	CK_WINDOW = 7,
 	CK_PIPELINE = 8,
+	CK_CLIENTS = 19,
 };
 
 enum mk { MK_IP, MK_PORT, MK_MAC, MK_PORT_INDEX, MK_MAX };
@@ -93,7 +97,8 @@ static const char *const member_keys[MK_MAX] = { "ip", "port", "mac", "port_inde
 #define CLUSTER_KEY_LIST                                                                 \
 	"id, replicas, transport, durability, heartbeat_ms, election_ms, tick_us, "        \
 	"window_slots, pipeline_slots, batch_cmds_max, slot_bytes, sessions, kv_keys, "     \
-	"idle, service, kv_key_bytes, kv_value_bytes, stream_records, stream_bytes"
+	"idle, service, kv_key_bytes, kv_value_bytes, stream_records, stream_bytes, "  \
+	"clients"
 
 /* ---------------------------------------------------------------------------------- */
 /* Loader context                                                                      */
@@ -118,6 +123,7 @@ struct ld {
 	uint32_t cluster_line[N_CLUSTER_KEYS];
 	uint32_t member_sec_line[PX_REPLICAS_MAX];
 	uint32_t member_line[PX_REPLICAS_MAX][MK_MAX];
+	uint32_t link_line[PX_REPLICAS_MAX][PX_REPLICAS_MAX];   /**< [member][peer] */
 };
 
 __attribute__((format(printf, 3, 4))) static int fail(struct ld *l, uint32_t line,
@@ -259,20 +265,53 @@ static int on_cluster_key(struct ld *l, const char *name, const char *value)
 			return fail(l, l->line, "service = %s: unknown service; fix: service = kv or service = stream",
 				    value);
 		return 1;
+	case K_CLIENTS:
+		if (strcmp(value, "dpdk") == 0)
+			c->clients = PW_CLIENTS_DPDK;
+		else if (strcmp(value, "udp") == 0)
+			c->clients = PW_CLIENTS_UDP;
+		else
+			return fail(l, l->line, "clients = %s: unknown client transport; fix: clients = dpdk (clients reach the DPDK ports) or clients = udp (a kernel socket at ip:port)",
+				    value);
+		return 1;
 	}
 	return fail(l, l->line, "internal error: key kind %d", (int)k->kind);
+}
+
+/** link.J = K: member id reaches member J on ethdev port K. */
+static int on_link_key(struct ld *l, const char *name, const char *value)
+{
+	uint8_t id = l->member;
+	uint32_t j = 0, x = 0;
+	if (!parse_u32(name + 5, &j) || j >= PX_REPLICAS_MAX)
+		return fail(l, l->line, "key '%s' in [replica.%u]: link.J needs a replica id J in 0..%u; fix: link.1 = <ethdev port index>",
+			    name, id, PX_REPLICAS_MAX - 1u);
+	if (j == id)
+		return fail(l, l->line, "%s in [replica.%u]: a replica has no link to itself; fix: remove the line",
+			    name, id);
+	if (l->link_line[id][j] != 0)
+		return fail(l, l->line, "duplicate key '%s' (first on line %" PRIu32 "); fix: keep one '%s' line in [replica.%u]",
+			    name, l->link_line[id][j], name, id);
+	if (!parse_u32(value, &x) || x > PW_CONFIG_PORT_INDEX_MAX)
+		return fail(l, l->line, "%s = %s: not an ethdev port in [0, %u]; fix: %s = <the port index of the link to replica %" PRIu32 ">",
+			    name, value, PW_CONFIG_PORT_INDEX_MAX, name, j);
+	l->link_line[id][j] = l->line;
+	l->cfg->members[id].link[j] = (uint16_t)x;
+	return 1;
 }
 
 static int on_member_key(struct ld *l, const char *name, const char *value)
 {
 	uint8_t id = l->member;
 	struct pw_member *m = &l->cfg->members[id];
+	if (strncmp(name, "link.", 5) == 0)
+		return on_link_key(l, name, value);
 	int i;
 	for (i = 0; i < MK_MAX; i++)
 		if (strcmp(member_keys[i], name) == 0)
 			break;
 	if (i == MK_MAX)
-		return fail(l, l->line, "unknown key '%s' in [replica.%u]; fix: use ip, port, mac or port_index",
+		return fail(l, l->line, "unknown key '%s' in [replica.%u]; fix: use ip, port, mac, port_index or link.J",
 			    name, id);
 	if (l->member_line[id][i] != 0)
 		return fail(l, l->line, "duplicate key '%s' (first on line %" PRIu32 "); fix: keep one '%s' line in [replica.%u]",
@@ -488,6 +527,12 @@ static int check_cluster(struct ld *l)
 	if (kl[CK_REPLICAS] == 0)
 		return fail(l, l->cluster_sec_line, "[cluster] has no replicas; fix: add replicas = 3 (or 5, 7, 9) under [cluster]");
 
+	if (kl[CK_CLIENTS] != 0 && c->transport != PW_TRANSPORT_DPDK)
+		return fail(l, kl[CK_CLIENTS], "clients = %s: only transport = dpdk chooses where clients are heard (udp replicas always use their socket); fix: remove the line",
+			    c->clients == PW_CLIENTS_UDP ? "udp" : "dpdk");
+	if (kl[CK_CLIENTS] == 0)
+		c->clients = c->transport == PW_TRANSPORT_DPDK ? PW_CLIENTS_DPDK : PW_CLIENTS_UDP;
+
 	/* Timing: every timeout must be at least one tick, the election timeout at least two
 	 * heartbeats (a follower must hear a heartbeat before it suspects the leader). */
 	if (c->election_ms < 2u * c->heartbeat_ms) {
@@ -540,6 +585,19 @@ static int check_members(struct ld *l)
 		if (c->transport == PW_TRANSPORT_DPDK && !c->members[i].has_mac)
 			return fail(l, sl, "[replica.%u] has no mac, which transport = dpdk needs; fix: add mac = xx:xx:xx:xx:xx:xx under [replica.%u]",
 				    i, i);
+		for (uint8_t j = 0; j < PX_REPLICAS_MAX; j++) {
+			uint32_t ll = l->link_line[i][j];
+			if (ll == 0) {
+				c->members[i].link[j] = c->members[i].port_index;
+				continue;
+			}
+			if (c->transport != PW_TRANSPORT_DPDK)
+				return fail(l, ll, "link.%u: links are ethdev ports, which only transport = dpdk has; fix: remove link.%u, or set transport = dpdk",
+					    j, j);
+			if (j >= n)
+				return fail(l, ll, "link.%u but replicas = %u (ids are 0..%u); fix: remove link.%u",
+					    j, n, n - 1u, j);
+		}
 	}
 	for (uint8_t j = 1; j < n; j++) {
 		const struct pw_member *b = &c->members[j];
@@ -722,6 +780,17 @@ const char *pw_service_name(enum pw_service s)
 		return "kv";
 	case PW_SERVICE_STREAM:
 		return "stream";
+	}
+	return "?";
+}
+
+const char *pw_clients_name(enum pw_clients c)
+{
+	switch (c) {
+	case PW_CLIENTS_DPDK:
+		return "dpdk";
+	case PW_CLIENTS_UDP:
+		return "udp";
 	}
 	return "?";
 }

@@ -23,12 +23,18 @@
  *   kv_value_bytes = 1024   ; kv: longest value (0..3829)
  *   stream_records = 65536  ; stream: records held (power of two)
  *   stream_bytes = 16777216 ; stream: payload bytes held
+ *   clients = dpdk          ; dpdk transport: dpdk (clients reach the DPDK ports) |
+ *                           ; udp (a kernel UDP socket at each member's ip:port serves
+ *                           ; clients; peers still talk over the DPDK ports)
  *
  *   [replica.0]             ; one section per member, ids 0 .. replicas-1
  *   ip = 127.0.0.1
  *   port = 7100             ; UDP port for peers and clients
  *   mac = 02:00:00:00:00:01 ; dpdk transport only
- *   port_index = 0          ; dpdk transport only: the ethdev port
+ *   port_index = 0          ; dpdk transport only: the ethdev port for clients, and for
+ *                           ; peers without a link.M line
+ *   link.1 = 0              ; dpdk transport only: the ethdev port that leads to replica 1
+ *                           ; (a mesh of point-to-point links such as memif: one per peer)
  *
  * [cluster] must set id and replicas; every other key has the default shown above
  * (pw_config_defaults). transport = dpdk needs mac in every [replica.N]. Keys must not
@@ -47,6 +53,10 @@
 enum pw_transport { PW_TRANSPORT_UDP = 1, PW_TRANSPORT_DPDK = 2 };
 enum pw_idle { PW_IDLE_POLL = 1, PW_IDLE_ADAPTIVE = 2 };
 enum pw_service { PW_SERVICE_KV = 1, PW_SERVICE_STREAM = 2 };
+/** Where a dpdk replica hears its clients: on its DPDK ports (clients are DPDK processes,
+ *  or kernel clients behind a NIC/bridge), or on a kernel UDP socket at its ip:port
+ *  (kernel clients on the same host, while peers talk over memif links). */
+enum pw_clients { PW_CLIENTS_DPDK = 1, PW_CLIENTS_UDP = 2 };
 
 struct pw_member {
 	uint8_t id;
@@ -56,6 +66,9 @@ struct pw_member {
 	uint8_t mac[6];
 	bool has_mac;
 	uint16_t port_index;
+	/** dpdk: link[j] is the ethdev port this member reaches member j on (a memif link
+	 *  per peer); port_index unless [replica.N] sets link.j. */
+	uint16_t link[PX_REPLICAS_MAX];
 };
 
 struct pw_cluster_cfg {
@@ -74,6 +87,7 @@ struct pw_cluster_cfg {
 	enum pw_service service;
 	uint32_t kv_key_bytes, kv_value_bytes;     /**< kv: bounds of one key and value */
 	uint32_t stream_records, stream_bytes;     /**< stream: ring capacity */
+	enum pw_clients clients;                   /**< dpdk: where clients are heard */
 };
 
 /* Bounds the loader checks. The service bounds repeat services/pw_kv.h and
@@ -121,5 +135,6 @@ uint32_t pw_config_key_line(const char *path, const char *section, const char *k
 const char *pw_transport_name(enum pw_transport t);
 const char *pw_idle_name(enum pw_idle i);
 const char *pw_service_name(enum pw_service s);
+const char *pw_clients_name(enum pw_clients c);
 
 #endif /* PW_CONFIG_H */

@@ -140,6 +140,33 @@ static void test_good_file(void **state)
 	assert_string_equal(pw_service_name(c.service), "stream");
 }
 
+static void test_links(void **state)
+{
+	(void)state;
+	write_file("[cluster]\nid = 7\nreplicas = 3\ntransport = dpdk\nclients = udp\n"
+		   "[replica.0]\nip = 127.0.0.1\nport = 7100\nmac = 02:00:00:00:00:01\n"
+		   "port_index = 2\nlink.1 = 0\n"
+		   "[replica.1]\nip = 127.0.0.1\nport = 7101\nmac = 02:00:00:00:00:02\n"
+		   "[replica.2]\nip = 127.0.0.1\nport = 7102\nmac = 02:00:00:00:00:03\n"
+		   "link.0 = 1\nlink.1 = 3\n");
+	struct pw_cluster_cfg c;
+	char err[512];
+	if (pw_config_load(path, &c, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_int_equal(c.clients, PW_CLIENTS_UDP);
+	assert_int_equal(c.members[0].link[1], 0);   /* set */
+	assert_int_equal(c.members[0].link[2], 2);   /* port_index */
+	assert_int_equal(c.members[1].link[0], 0);   /* port_index default 0 */
+	assert_int_equal(c.members[2].link[0], 1);
+	assert_int_equal(c.members[2].link[1], 3);
+	/* dpdk without a clients line hears clients on its ports */
+	write_file("[cluster]\nid = 7\nreplicas = 1\ntransport = dpdk\n"
+		   "[replica.0]\nip = 127.0.0.1\nport = 7100\nmac = 02:00:00:00:00:01\n");
+	if (pw_config_load(path, &c, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_int_equal(c.clients, PW_CLIENTS_DPDK);
+}
+
 static void test_defaults(void **state)
 {
 	(void)state;
@@ -159,6 +186,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c.transport, PW_TRANSPORT_UDP);
 	assert_int_equal(c.durability, PX_MEMORY);
 	assert_int_equal(c.members[2].port, 7102);
+	assert_int_equal(c.clients, PW_CLIENTS_UDP);
 }
 
 /** One bad file: the error must name this line and contain both fragments. */
@@ -241,7 +269,7 @@ static const struct bad bads[] = {
 	  "duplicate section [replica.1] (first on line 7)", "fix: keep one section per replica id" },
 	{ "member key unknown", CL "[replica.0]\nip = 127.0.0.1\nport = 7100\nhost = x\n"
 	  "[replica.1]\nip = 127.0.0.1\nport = 7101\n[replica.2]\nip = 127.0.0.1\nport = 7102\n",
-	  7, "unknown key 'host' in [replica.0]", "fix: use ip, port, mac or port_index" },
+	  7, "unknown key 'host' in [replica.0]", "fix: use ip, port, mac, port_index or link.J" },
 	{ "member duplicate key", CL "[replica.0]\nip = 127.0.0.1\nport = 7100\nport = 7103\n"
 	  "[replica.1]\nip = 127.0.0.1\nport = 7101\n[replica.2]\nip = 127.0.0.1\nport = 7102\n",
 	  7, "duplicate key 'port' (first on line 6)", "fix: keep one 'port' line in [replica.0]" },
@@ -280,6 +308,22 @@ static const struct bad bads[] = {
 	  "[replica.1] has no ip", "fix: add ip = <IPv4 address> under [replica.1]" },
 	{ "dpdk without mac", CL "transport = dpdk\n" MEMBERS3, 5, "[replica.0] has no mac",
 	  "fix: add mac = xx:xx:xx:xx:xx:xx under [replica.0]" },
+	{ "clients with udp transport", CL "clients = udp\n" MEMBERS3, 4,
+	  "only transport = dpdk chooses", "fix: remove the line" },
+	{ "unknown clients", CL "transport = dpdk\nclients = tcp\n" MEMBERS3, 5,
+	  "unknown client transport", "fix: clients = dpdk" },
+	{ "link with udp transport", CL "[replica.0]\nip = 127.0.0.1\nport = 7100\nlink.1 = 1\n"
+	  "[replica.1]\nip = 127.0.0.1\nport = 7101\n[replica.2]\nip = 127.0.0.1\nport = 7102\n",
+	  7, "only transport = dpdk has", "fix: remove link.1" },
+	{ "link to self", CL "[replica.0]\nip = 127.0.0.1\nport = 7100\nlink.0 = 1\n"
+	  "[replica.1]\nip = 127.0.0.1\nport = 7101\n[replica.2]\nip = 127.0.0.1\nport = 7102\n",
+	  7, "no link to itself", "fix: remove the line" },
+	{ "link not a replica id", CL "[replica.0]\nip = 127.0.0.1\nport = 7100\nlink.x = 1\n"
+	  "[replica.1]\nip = 127.0.0.1\nport = 7101\n[replica.2]\nip = 127.0.0.1\nport = 7102\n",
+	  7, "link.J needs a replica id", "fix: link.1 = <ethdev port index>" },
+	{ "link bad port", CL "[replica.0]\nip = 127.0.0.1\nport = 7100\nlink.1 = 9999\n"
+	  "[replica.1]\nip = 127.0.0.1\nport = 7101\n[replica.2]\nip = 127.0.0.1\nport = 7102\n",
+	  7, "not an ethdev port", "fix: link.1 = <the port index of the link to replica 1>" },
 	{ "no cluster section", MEMBERS3, 0, "no [cluster] section", "fix: add [cluster]" },
 	{ "no id", "[cluster]\nreplicas = 3\n" MEMBERS3, 1, "[cluster] has no id",
 	  "fix: add id = <1..4294967295> under [cluster]" },
@@ -358,18 +402,21 @@ static void test_deploy_files(void **state)
 {
 	(void)state;
 	/* The example configs shipped in deploy/ must load. */
-	static const char *const files[] = { "local-3-udp.ini", "local-5-udp.ini" };
+	static const char *const files[] = { "local-3-udp.ini", "local-5-udp.ini",
+					     "local-3-memif.ini", "local-5-memif.ini",
+					     "local-3-afpacket.ini" };
+	static const uint8_t replicas[] = { 3, 5, 3, 5, 3 };
 	const char *src = getenv("PW_DEPLOY_DIR");
 	if (src == NULL)
 		skip();
-	for (size_t i = 0; i < 2; i++) {
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
 		char p[512];
 		snprintf(p, sizeof(p), "%s/%s", src, files[i]);
 		struct pw_cluster_cfg c;
 		char err[512];
 		if (pw_config_load(p, &c, err, sizeof(err)) != 0)
 			fail_msg("%s", err);
-		assert_int_equal(c.n_replicas, i == 0 ? 3 : 5);
+		assert_int_equal(c.n_replicas, replicas[i]);
 	}
 }
 
@@ -378,6 +425,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_good_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_links, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_each_error, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_long_line, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_file, setup, teardown),

@@ -37,7 +37,8 @@ static uint32_t home(const struct dp_clients *c, uint64_t id)
 	return (uint32_t)((id * 0x9e3779b97f4a7c15ull) >> 32) & c->mask;
 }
 
-void dp_clients_put(struct dp_clients *c, uint64_t client_id, const struct nic_addr *addr)
+void dp_clients_put(struct dp_clients *c, uint64_t client_id, const struct nic_addr *addr,
+		    uint8_t port)
 {
 	uint32_t h = home(c, client_id);
 	struct dp_client *victim = NULL;
@@ -54,16 +55,17 @@ void dp_clients_put(struct dp_clients *c, uint64_t client_id, const struct nic_a
 		c->evictions++;
 	victim->client_id = client_id;
 	victim->addr = *addr;
+	victim->port = port;
 	victim->stamp = c->clock++;
 }
 
-const struct nic_addr *dp_clients_get(const struct dp_clients *c, uint64_t client_id)
+const struct dp_client *dp_clients_get(const struct dp_clients *c, uint64_t client_id)
 {
 	uint32_t h = home(c, client_id);
 	for (uint32_t i = 0; i < DP_CLIENT_PROBES; i++) {
 		const struct dp_client *e = &c->t[(h + i) & c->mask];
 		if (e->stamp != 0 && e->client_id == client_id)
-			return &e->addr;
+			return e;
 	}
 	return NULL;
 }

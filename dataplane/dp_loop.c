@@ -33,11 +33,14 @@ uint64_t dp_now_ns(void)
 /* ---------------------------------------------------------------------------------- */
 /* Transmit                                                                            */
 
-/** Encodes m into a transmit buffer for dst. false: no buffer (counted). */
-static bool send_to(struct dp_ctx *d, const struct px_msg *m, const struct nic_addr *dst)
+/** Encodes m into a transmit buffer of port slot `port` for dst. false: no buffer
+ *  (counted). */
+static bool send_to(struct dp_ctx *d, const struct px_msg *m, uint8_t port,
+		    const struct nic_addr *dst)
 {
+	struct nic_port *p = d->ports[port];
 	uint32_t cap = 0;
-	uint8_t *buf = nic_tx_buf(d->port, &cap);
+	uint8_t *buf = nic_tx_buf(p, &cap);
 	if (buf == NULL) {
 		d->c.tx_no_buf++;
 		return false;
@@ -46,7 +49,7 @@ static bool send_to(struct dp_ctx *d, const struct px_msg *m, const struct nic_a
 	/* The core keeps every message within PX_MSG_BYTES_MAX and a buffer holds that
 	 * much (dp_init), so a failed encode is our bug, not input. */
 	assert(len > 0);
-	nic_tx_commit(d->port, (uint32_t)len, dst);
+	nic_tx_commit(p, (uint32_t)len, dst);
 	return true;
 }
 
@@ -55,7 +58,7 @@ static void send_msg(struct dp_ctx *d, const struct px_msg *m)
 {
 	if (m->to != PX_NODE_NONE) {
 		assert(m->to < d->pxc.n_replicas && m->to != d->self);
-		send_to(d, m, &d->peers[m->to]);
+		send_to(d, m, d->peer_port[m->to], &d->peers[m->to]);
 		return;
 	}
 	/* Encoded once per peer rather than copied from a first encoding: encoding is a
@@ -63,11 +66,12 @@ static void send_msg(struct dp_ctx *d, const struct px_msg *m)
 	 * the port recycles the others (ethdev: mbufs owned by the NIC after a flush). */
 	for (uint8_t j = 0; j < d->pxc.n_replicas; j++)
 		if (j != d->self)
-			send_to(d, m, &d->peers[j]);
+			send_to(d, m, d->peer_port[j], &d->peers[j]);
 }
 
-static void send_reply(struct dp_ctx *d, const struct nic_addr *dst, uint64_t client_id,
-		       uint64_t seq, uint8_t status, const uint8_t *body, uint32_t len)
+static void send_reply(struct dp_ctx *d, uint8_t port, const struct nic_addr *dst,
+		       uint64_t client_id, uint64_t seq, uint8_t status, const uint8_t *body,
+		       uint32_t len)
 {
 	struct px_msg *m = d->reply;   /* header fields set once by dp_init */
 	m->ballot = px_promised(d->r);
@@ -77,7 +81,7 @@ static void send_reply(struct dp_ctx *d, const struct nic_addr *dst, uint64_t cl
 	m->leader_hint = px_leader_hint(d->r);
 	m->body_len = len;
 	m->body = len > 0 ? body : NULL;
-	send_to(d, m, dst);
+	send_to(d, m, port, dst);
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -98,12 +102,13 @@ static void apply_range(struct dp_ctx *d, uint64_t lo, uint64_t hi)
 		if (px_role(d->r) == PX_LEADER) {
 			for (uint32_t k = 0; k < d->aout->n; k++) {
 				const struct px_reply *rp = &d->aout->replies[k];
-				const struct nic_addr *to = dp_clients_get(&d->clients, rp->client_id);
+				const struct dp_client *to = dp_clients_get(&d->clients, rp->client_id);
 				if (to == NULL) {
 					d->c.reply_no_addr++;
 					continue;
 				}
-				send_reply(d, to, rp->client_id, rp->seq, rp->status, rp->data, rp->len);
+				send_reply(d, to->port, &to->addr, rp->client_id, rp->seq, rp->status,
+					   rp->data, rp->len);
 				d->c.replies++;
 			}
 		}
@@ -148,19 +153,20 @@ static void handle_out(struct dp_ctx *d)
 /* ---------------------------------------------------------------------------------- */
 /* Receive                                                                             */
 
-static void on_request(struct dp_ctx *d, const struct px_msg *m, const struct nic_addr *src)
+static void on_request(struct dp_ctx *d, const struct px_msg *m, uint8_t port,
+		       const struct nic_addr *src)
 {
 	d->c.requests++;
 	if (px_role(d->r) != PX_LEADER) {
 		/* The hint names a replica; its address is in the client's copy of the config. */
-		send_reply(d, src, m->client_id, m->seq, PX_NOT_LEADER, NULL, 0);
+		send_reply(d, port, src, m->client_id, m->seq, PX_NOT_LEADER, NULL, 0);
 		d->c.not_leader++;
 		return;
 	}
 	/* The codec bounded body_len by PX_CMD_BYTES_MAX; one REQUEST per datagram keeps the
 	 * queue within DP_CMDS_MAX; both checks are there for the bound, not for input. */
 	if (d->n_cmds == DP_CMDS_MAX || d->cmd_used + m->body_len > DP_CMD_BYTES) {
-		send_reply(d, src, m->client_id, m->seq, PX_BUSY, NULL, 0);
+		send_reply(d, port, src, m->client_id, m->seq, PX_BUSY, NULL, 0);
 		d->c.busy++;
 		return;
 	}
@@ -174,10 +180,11 @@ static void on_request(struct dp_ctx *d, const struct px_msg *m, const struct ni
 	c->len = m->body_len;
 	c->body = body;
 	d->cmd_src[d->n_cmds] = *src;
+	d->cmd_port[d->n_cmds] = port;
 	d->n_cmds++;
 }
 
-static void on_datagram(struct dp_ctx *d, const struct nic_pkt *pk)
+static void on_datagram(struct dp_ctx *d, uint8_t port, const struct nic_pkt *pk)
 {
 	struct px_msg *m = d->msg;
 	enum px_wire_err e = px_decode(pk->data, pk->len, d->pxc.cluster_id, d->pxc.n_replicas, m);
@@ -187,7 +194,7 @@ static void on_datagram(struct dp_ctx *d, const struct nic_pkt *pk)
 	}
 	switch (m->type) {
 	case PX_MSG_REQUEST:
-		on_request(d, m, &pk->src);
+		on_request(d, m, port, &pk->src);
 		return;
 	case PX_MSG_REPLY:
 		d->c.unexpected++;
@@ -213,13 +220,13 @@ static void propose_queued(struct dp_ctx *d)
 	assert(took <= d->n_cmds);
 	/* Addresses first: a 1-replica cluster commits and applies within this call. */
 	for (uint32_t i = 0; i < took; i++)
-		dp_clients_put(&d->clients, d->cmds[i].client_id, &d->cmd_src[i]);
+		dp_clients_put(&d->clients, d->cmds[i].client_id, &d->cmd_src[i], d->cmd_port[i]);
 	d->c.proposed += took;
 	handle_out(d);
 	bool leader = px_role(d->r) == PX_LEADER;
 	for (uint32_t i = took; i < d->n_cmds; i++) {
 		const struct px_cmd_ref *c = &d->cmds[i];
-		send_reply(d, &d->cmd_src[i], c->client_id, c->seq,
+		send_reply(d, d->cmd_port[i], &d->cmd_src[i], c->client_id, c->seq,
 			   leader ? PX_BUSY : PX_NOT_LEADER, NULL, 0);
 		if (leader)
 			d->c.busy++;
@@ -251,6 +258,8 @@ static void run_ticks(struct dp_ctx *d, uint64_t now)
 
 static void periodic(struct dp_ctx *d, uint64_t now)
 {
+	for (uint8_t k = 0; k < d->n_ports; k++)
+		nic_housekeep(d->ports[k], now);
 	/* Pairs with nothing: the handler's store and this exchange run on this thread;
 	 * the atomic only makes the handler's write well defined. */
 	if (atomic_exchange_explicit(d->stats_now, false, memory_order_relaxed))
@@ -299,9 +308,36 @@ static void idle(struct dp_ctx *d, uint64_t now)
 	if (wait > DP_IDLE_SLEEP_NS_MAX)
 		wait = DP_IDLE_SLEEP_NS_MAX;
 	d->c.idle_sleeps++;
-	int r = nic_wait_rx(d->port, wait);
-	if (r < 0)
-		dp_log(d, DP_LOG_WARN, "poll: %s", strerror(-r));
+	if (d->n_ports == 1) {
+		int r = nic_wait_rx(d->ports[0], wait);
+		if (r < 0)
+			dp_log(d, DP_LOG_WARN, "poll: %s", strerror(-r));
+		return;
+	}
+	/* Several ports: look at the others, then sleep a slice on the sleep port (a kernel
+	 * socket wakes at once on a client datagram); at most wait / slice + 1 rounds. */
+	uint64_t slept = 0;
+	for (;;) {
+		for (uint8_t k = 0; k < d->n_ports; k++)
+			if (k != d->sleep_port && nic_wait_rx(d->ports[k], 0) == 1)
+				return;
+		uint64_t slice = wait - slept < DP_IDLE_SLICE_NS ? wait - slept : DP_IDLE_SLICE_NS;
+		int r = nic_wait_rx(d->ports[d->sleep_port], slice);
+		if (r != 0) {
+			if (r < 0)
+				dp_log(d, DP_LOG_WARN, "poll: %s", strerror(-r));
+			return;
+		}
+		slept += slice;
+		if (slept >= wait || atomic_load_explicit(d->stop, memory_order_relaxed))
+			return;
+	}
+}
+
+static void flush_all(struct dp_ctx *d)
+{
+	for (uint8_t k = 0; k < d->n_ports; k++)
+		nic_tx_flush(d->ports[k]);
 }
 
 int dp_run(struct dp_ctx *d)
@@ -318,21 +354,27 @@ int dp_run(struct dp_ctx *d)
 	 * the handler's release store (and costs nothing on x86). */
 	while (!atomic_load_explicit(d->stop, memory_order_acquire)) {
 		d->c.iterations++;
-		uint16_t n = nic_rx_burst(d->port, d->pkts, DP_RX_BURST);
-		for (uint16_t i = 0; i < n; i++)
-			on_datagram(d, &d->pkts[i]);
-		nic_rx_done(d->port);
-		if (d->n_cmds > 0)
-			propose_queued(d);
+		uint32_t n = 0;
+		for (uint8_t k = 0; k < d->n_ports; k++) {
+			struct nic_port *p = d->ports[k];
+			uint16_t got = nic_rx_burst(p, d->pkts, DP_RX_BURST);
+			for (uint16_t i = 0; i < got; i++)
+				on_datagram(d, k, &d->pkts[i]);
+			nic_rx_done(p);
+			n += got;
+			/* Propose per port burst: the queue holds one burst (DP_CMDS_MAX). */
+			if (d->n_cmds > 0)
+				propose_queued(d);
+		}
 		now = dp_now_ns();
 		if (n > 0)
 			d->last_rx_ns = now;
 		run_ticks(d, now);
-		nic_tx_flush(d->port);
+		flush_all(d);
 		periodic(d, now);
 		if (n == 0 && d->cfg->idle == PW_IDLE_ADAPTIVE)
 			idle(d, now);
 	}
-	nic_tx_flush(d->port);
+	flush_all(d);
 	return 0;
 }

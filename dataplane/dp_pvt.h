@@ -46,6 +46,11 @@
 #define DP_CLIENTS_MIN 64u
 /** Requested kernel socket buffer (capped by net.core.rmem_max / wmem_max). */
 #define DP_SOCK_BUF_BYTES (4u << 20)
+/** Ports of one replica: an ethdev port per peer link at most, plus one for clients. */
+#define DP_PORTS_MAX (PX_REPLICAS_MAX + 1u)
+/** Several ports and nothing to sleep on for all of them: adaptive idle naps this long
+ *  between two looks at every port. */
+#define DP_IDLE_SLICE_NS 20000u
 
 _Static_assert(DP_RX_BURST <= NIC_BURST_MAX, "the rx burst fits the nic's bound");
 _Static_assert(DP_TX_BUFS >= DP_RX_BURST && DP_TX_BUFS <= NIC_TX_BUFS_MAX,
@@ -56,6 +61,7 @@ _Static_assert(DP_CMDS_MAX >= DP_RX_BURST, "every REQUEST of a burst can be queu
 _Static_assert(PX_MSG_BYTES_MAX <= NIC_BUF_BYTES_MAX, "a message fits one datagram");
 _Static_assert((DP_CLIENTS_MIN & (DP_CLIENTS_MIN - 1)) == 0, "table size is a power of two");
 _Static_assert(DP_CLIENT_PROBES <= DP_CLIENTS_MIN, "probes stay within the table");
+_Static_assert(DP_PORTS_MAX <= 255u, "a port slot fits a uint8_t");
 
 /* ---------------------------------------------------------------------------------- */
 /* Client address table: client_id -> where its last REQUEST came from                 */
@@ -64,6 +70,7 @@ struct dp_client {
 	uint64_t client_id;
 	uint64_t stamp;          /**< 0: empty; else the table's clock when last used */
 	struct nic_addr addr;
+	uint8_t port;            /**< the replica's port (dp_ctx.ports slot) it came in on */
 };
 
 struct dp_clients {
@@ -77,10 +84,12 @@ struct dp_clients {
 uint32_t dp_clients_entries(uint32_t max_sessions);
 /** t has `entries` zeroed elements (calloc). */
 void dp_clients_init(struct dp_clients *c, struct dp_client *t, uint32_t entries);
-/** Remembers addr for client_id; evicts the least recently used of its probe window. */
-void dp_clients_put(struct dp_clients *c, uint64_t client_id, const struct nic_addr *addr);
-/** The address of client_id, or NULL if it is not (or no longer) known. */
-const struct nic_addr *dp_clients_get(const struct dp_clients *c, uint64_t client_id);
+/** Remembers (addr, port) for client_id; evicts the least recently used of its probe
+ *  window. */
+void dp_clients_put(struct dp_clients *c, uint64_t client_id, const struct nic_addr *addr,
+		    uint8_t port);
+/** The entry of client_id, or NULL if it is not (or no longer) known. */
+const struct dp_client *dp_clients_get(const struct dp_clients *c, uint64_t client_id);
 
 /* ---------------------------------------------------------------------------------- */
 /* Counters                                                                            */
@@ -117,7 +126,8 @@ struct dp_counters {
  * commands are both generated from these lists (X is applied to every field name). */
 #define DP_NIC_FIELDS(X)                                                                 \
 	X(rx_pkts) X(rx_bytes) X(rx_polls) X(rx_bursts) X(tx_pkts) X(tx_bytes)          \
-	X(tx_flushes) X(waits) X(wakeups) X(arp_replies) X(icmp_replies) X(ctl_tx_drops)
+	X(tx_flushes) X(waits) X(wakeups) X(arp_replies) X(icmp_replies) X(ctl_tx_drops)  \
+	X(link_restarts)
 #define DP_LOOP_FIELDS(X)                                                                \
 	X(iterations) X(steps) X(requests) X(proposed) X(replies) X(not_leader) X(busy)  \
 	X(reply_no_addr) X(misaddressed) X(unexpected) X(tx_no_buf) X(ticks)             \
@@ -189,9 +199,15 @@ struct dp_ctx {
 	struct px_applier *a;
 	struct px_service svc;
 
-	/* I/O */
-	struct nic_port *port;
+	/* I/O: one port (udp, or one ethdev port for everything), or an ethdev port per peer
+	 * link plus the ports clients come in on (a memif mesh). */
+	struct nic_port *ports[DP_PORTS_MAX];
+	uint8_t n_ports;
+	/** The port to sleep on when idle: the kernel socket if there is one (clients wake
+	 *  it at once), else ports[0]. */
+	uint8_t sleep_port;
 	struct nic_addr peers[PX_REPLICAS_MAX];   /**< members' addresses; [self] unused */
+	uint8_t peer_port[PX_REPLICAS_MAX];       /**< ports slot that reaches member j */
 	struct nic_pkt pkts[DP_RX_BURST];
 
 	/* Scratch, allocated once: effects of one call into the core, replies of one
@@ -206,6 +222,7 @@ struct dp_ctx {
 	uint32_t cmd_used;                    /**< Invariant: <= DP_CMD_BYTES */
 	struct px_cmd_ref cmds[DP_CMDS_MAX];
 	struct nic_addr cmd_src[DP_CMDS_MAX];
+	uint8_t cmd_port[DP_CMDS_MAX];
 	uint8_t *cmd_bytes;
 
 	struct dp_clients clients;

@@ -21,6 +21,8 @@ static const char *const px_drop_names[PX_DROP_MAX] = {
 	[PX_DROP_RECOVERING] = "recovering",
 };
 _Static_assert(PX_DROP_MAX == 7, "name every px_drop above");
+_Static_assert(sizeof(struct nic_stats) % sizeof(uint64_t) == 0,
+	       "nic counters are whole words: dp_snap_fill sums them word by word");
 
 const char *dp_px_drop_name(enum px_drop drop)
 {
@@ -134,7 +136,14 @@ void dp_snap_fill(const struct dp_ctx *d, uint64_t now_ns, struct dp_snap *s)
 	s->applied = px_applied_slot(d->r);
 	s->last_slot = px_last_slot(d->r);
 	s->state_transfer_needed = px_needs_state_transfer(d->r) ? 1u : 0u;
-	s->nic = *nic_stats(d->port);
+	/* Every port's counters, summed: one replica, one set of numbers. */
+	memset(&s->nic, 0, sizeof(s->nic));
+	for (uint8_t k = 0; k < d->n_ports; k++) {
+		const uint64_t *src = (const uint64_t *)nic_stats(d->ports[k]);
+		uint64_t *dst = (uint64_t *)&s->nic;
+		for (size_t w = 0; w < sizeof(s->nic) / sizeof(uint64_t); w++)
+			dst[w] += src[w];
+	}
 	s->dp = d->c;
 	s->client_evictions = d->clients.evictions;
 	s->px = *px_counters(d->r);

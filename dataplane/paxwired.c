@@ -6,6 +6,7 @@
  * then dp_run (dp_loop.c) until SIGINT/SIGTERM, print the final counters, exit 0.
  * Every start-up failure exits 1 with one line naming the cause and the fix.
  */
+#include <assert.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -234,6 +235,42 @@ static void die_open(const struct pw_cluster_cfg *cfg, uint8_t id, int e, const 
 	exit(1);
 }
 
+static void die_open_eth(const struct pw_cluster_cfg *cfg, uint8_t id, uint16_t eth,
+			 const char *err)
+{
+	fprintf(stderr, "paxwired: %s; [replica.%u] in %s uses ethdev port %u (port_index or a link.J line); fix: give the EAL one device per port, in port order (e.g. --vdev=net_memif0,... --vdev=net_memif1,...), or correct port_index / link.J\n",
+		err, id, cfg->path, eth);
+	exit(1);
+}
+
+/** Opens the next port of d (a slot in d->ports). Exits with a message on failure. */
+static void open_port(struct dp_ctx *d, const struct pw_cluster_cfg *cfg, uint8_t id,
+		      enum nic_backend backend, uint16_t eth_port)
+{
+	assert(d->n_ports < DP_PORTS_MAX);
+	bool eth = backend == NIC_BACKEND_DPDK;
+	struct nic_conf nc = {
+		.backend = backend,
+		.eth_port = eth_port,
+		.eth_mac_set = eth && cfg->members[id].has_mac,
+		.local = d->peers[id],
+		.burst = DP_RX_BURST,
+		.buf_bytes = PX_MSG_BYTES_MAX,
+		.tx_bufs = DP_TX_BUFS,
+		.sock_buf_bytes = DP_SOCK_BUF_BYTES,
+	};
+	if (!eth)
+		memset(nc.local.mac, 0, sizeof(nc.local.mac));
+	char err[256];
+	struct nic_port *p = nic_open(&nc, err, sizeof(err));
+	if (p == NULL) {
+		if (eth)
+			die_open_eth(cfg, id, eth_port, err);
+		die_open(cfg, id, errno, err);
+	}
+	d->ports[d->n_ports++] = p;
+}
+
 /** Builds everything dp_run needs. Exits with a message on any failure. */
 static void dp_init(struct dp_ctx *d, const struct pw_cluster_cfg *cfg, const struct args *a,
 		    struct arenas *ar)
@@ -319,7 +356,7 @@ static void dp_init(struct dp_ctx *d, const struct pw_cluster_cfg *cfg, const st
 	ar->clients = alloc_or_die((size_t)entries * sizeof(struct dp_client), "client addresses");
 	dp_clients_init(&d->clients, ar->clients, entries);
 
-	/* The port */
+	/* The ports */
 	bool dpdk = cfg->transport == PW_TRANSPORT_DPDK;
 	for (uint8_t j = 0; j < cfg->n_replicas; j++) {
 		d->peers[j] = nic_addr_make(cfg->members[j].ip_be, cfg->members[j].port);
@@ -327,20 +364,38 @@ static void dp_init(struct dp_ctx *d, const struct pw_cluster_cfg *cfg, const st
 		if (dpdk && cfg->members[j].has_mac)
 			memcpy(d->peers[j].mac, cfg->members[j].mac, sizeof(d->peers[j].mac));
 	}
-	struct nic_conf nc = {
-		.backend = dpdk ? NIC_BACKEND_DPDK : NIC_BACKEND_UDP,
-		.eth_port = cfg->members[id].port_index,
-		.eth_mac_set = dpdk && cfg->members[id].has_mac,
-		.local = d->peers[id],
-		.burst = DP_RX_BURST,
-		.buf_bytes = PX_MSG_BYTES_MAX,
-		.tx_bufs = DP_TX_BUFS,
-		.sock_buf_bytes = DP_SOCK_BUF_BYTES,
-	};
-	char err[256];
-	d->port = nic_open(&nc, err, sizeof(err));
-	if (d->port == NULL)
-		die_open(cfg, id, errno, err);
+	if (!dpdk) {
+		/* One kernel socket for peers and clients. */
+		open_port(d, cfg, id, NIC_BACKEND_UDP, 0);
+		return;
+	}
+	/* dpdk: one ethdev port per distinct link (a memif mesh has one per peer; a NIC
+	 * behind a switch has port_index for everything), plus port_index when clients come
+	 * in over DPDK, or a kernel socket at ip:port when clients = udp. */
+	const struct pw_member *me = &cfg->members[id];
+	uint16_t eth_of_slot[DP_PORTS_MAX];
+	for (uint8_t j = 0; j <= cfg->n_replicas; j++) {
+		bool client_port = j == cfg->n_replicas;
+		if (client_port && cfg->clients != PW_CLIENTS_DPDK)
+			break;
+		if (!client_port && j == id)
+			continue;
+		uint16_t eth = client_port ? me->port_index : me->link[j];
+		uint8_t slot = 0;
+		while (slot < d->n_ports && eth_of_slot[slot] != eth)
+			slot++;
+		if (slot == d->n_ports) {
+			eth_of_slot[slot] = eth;
+			open_port(d, cfg, id, NIC_BACKEND_DPDK, eth);
+		}
+		if (!client_port)
+			d->peer_port[j] = slot;
+	}
+	d->sleep_port = 0;
+	if (cfg->clients == PW_CLIENTS_UDP) {
+		d->sleep_port = d->n_ports;
+		open_port(d, cfg, id, NIC_BACKEND_UDP, 0);
+	}
 }
 
 int main(int argc, char **argv)
@@ -432,8 +487,9 @@ int main(int argc, char **argv)
 	char where[32];
 	nic_addr_format(&d->peers[d->self], where, sizeof(where));
 	dp_log(d, DP_LOG_INFO,
-	       "replica %u of %u, cluster %" PRIu32 ", %s %s, service %s, idle %s, tick %" PRIu32 " us (heartbeat %" PRIu32 ", election %" PRIu32 " ticks), %s",
+	       "replica %u of %u, cluster %" PRIu32 ", %s %s (%u port%s, clients over %s), service %s, idle %s, tick %" PRIu32 " us (heartbeat %" PRIu32 ", election %" PRIu32 " ticks), %s",
 	       d->self, cfg.n_replicas, cfg.cluster_id, pw_transport_name(cfg.transport), where,
+	       d->n_ports, d->n_ports == 1 ? "" : "s", pw_clients_name(cfg.clients),
 	       pw_service_name(cfg.service),
 	       pw_idle_name(cfg.idle), cfg.tick_us, d->pxc.heartbeat_ticks, d->pxc.election_ticks,
 	       a.bootstrap ? "bootstrap: first start of a new cluster"
@@ -443,7 +499,8 @@ int main(int argc, char **argv)
 
 	dp_stats_print(d, stdout, dp_now_ns(), true);
 	dp_log(d, DP_LOG_INFO, "stopped");
-	nic_close(d->port);
+	for (uint8_t k = 0; k < d->n_ports; k++)
+		nic_close(d->ports[k]);
 	free(d->out);
 	free(d->aout);
 	free(d->msg);

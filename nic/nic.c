@@ -137,6 +137,12 @@ int nic_wait_rx(struct nic_port *p, uint64_t timeout_ns)
 	return r;
 }
 
+void nic_housekeep(struct nic_port *p, uint64_t now_ns)
+{
+	if (p->ops->housekeep != NULL)
+		p->ops->housekeep(p, now_ns);
+}
+
 const struct nic_stats *nic_stats(const struct nic_port *p)
 {
 	return &p->stats;

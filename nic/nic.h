@@ -120,6 +120,7 @@ struct nic_stats {
 	uint64_t arp_replies;    /**< ARP requests for our IP answered */
 	uint64_t icmp_replies;   /**< ICMP echo requests to our IP answered */
 	uint64_t ctl_tx_drops;   /**< those replies the NIC refused (freed) */
+	uint64_t link_restarts;  /**< memif: port restarted to reconnect a lost link */
 };
 
 struct nic_port;
@@ -175,6 +176,15 @@ uint32_t nic_tx_flush(struct nic_port *p);
 int nic_wait_rx(struct nic_port *p, uint64_t timeout_ns);
 
 const struct nic_stats *nic_stats(const struct nic_port *p);
+
+/**
+ * Slow-path care of the port, to call often (every loop iteration is fine: it returns
+ * at once until its next check is due, every few hundred ms). DPDK memif: a link that
+ * has been down for a second is restarted (stop + start), which makes a memif client
+ * reconnect to a server process that restarted; memif does not do that by itself. The
+ * restart is counted (link_restarts). No-op for the other backends.
+ */
+void nic_housekeep(struct nic_port *p, uint64_t now_ns);
 
 /** Whether this build has the DPDK ethdev backend (meson found libdpdk). */
 bool nic_dpdk_built(void);

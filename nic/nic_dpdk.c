@@ -47,6 +47,10 @@
 #define DPDK_TTL 64u
 /** Longest idle sleep of wait_rx between two polls of the rx queue. */
 #define DPDK_WAIT_SLICE_NS 20000u
+/** memif: look at the link this often, and restart a port whose link stayed down this
+ *  long (the peer process restarted; a memif client does not reconnect by itself). */
+#define DPDK_LINK_CHECK_NS 200000000u
+#define DPDK_LINK_RESTART_NS 1000000000u
 
 _Static_assert(DPDK_HDR_BYTES == 42u, "Eth + IPv4 (no options) + UDP");
 
@@ -55,6 +59,9 @@ struct nic_dpdk {
 	uint16_t port_id;
 	bool started;
 	bool mac_soft;          /**< the PMD could not take conf's MAC: used in software */
+	bool is_memif;          /**< housekeep restarts it when its link stays down */
+	uint64_t next_link_check_ns;
+	uint64_t link_down_since_ns;   /**< 0: up (or not looked at yet) */
 	struct rte_mempool *pool;
 	struct rte_ether_addr mac;
 	/* rx: mbufs of the last burst, freed by rx_done. Invariant: rx_held <= burst. */
@@ -426,6 +433,34 @@ static int dpdk_wait_rx(struct nic_port *p, uint64_t timeout_ns)
 	}
 }
 
+static void dpdk_housekeep(struct nic_port *p, uint64_t now)
+{
+	struct nic_dpdk *u = dpdk_of(p);
+	if (!u->is_memif || now < u->next_link_check_ns)
+		return;
+	u->next_link_check_ns = now + DPDK_LINK_CHECK_NS;
+	struct rte_eth_link link;
+	if (rte_eth_link_get_nowait(u->port_id, &link) != 0)
+		return;
+	if (link.link_status == RTE_ETH_LINK_UP) {
+		u->link_down_since_ns = 0;
+		return;
+	}
+	if (u->link_down_since_ns == 0) {
+		u->link_down_since_ns = now;
+		return;
+	}
+	if (now - u->link_down_since_ns < DPDK_LINK_RESTART_NS)
+		return;
+	/* Down for a second: a client-role port reconnects on start; a server-role port
+	 * keeps listening (its socket belongs to the device, not to the start). What was
+	 * queued is lost, which the protocol tolerates. */
+	(void)rte_eth_dev_stop(u->port_id);
+	(void)rte_eth_dev_start(u->port_id);
+	p->stats.link_restarts++;
+	u->link_down_since_ns = now;
+}
+
 static void dpdk_close(struct nic_port *p)
 {
 	struct nic_dpdk *u = dpdk_of(p);
@@ -450,6 +485,7 @@ static const struct nic_ops dpdk_ops = {
 	.tx_commit = dpdk_tx_commit,
 	.tx_flush = dpdk_tx_flush,
 	.wait_rx = dpdk_wait_rx,
+	.housekeep = dpdk_housekeep,
 	.close = dpdk_close,
 };
 
@@ -511,6 +547,7 @@ struct nic_port *nic_dpdk_open(const struct nic_conf *conf, char *err, size_t er
 		snprintf(err, errlen, "dpdk port %u: rte_eth_dev_info_get: %s", pid, rte_strerror(-r));
 		return open_fail(u, -r);
 	}
+	u->is_memif = strcmp(info.driver_name, "net_memif") == 0;
 	struct rte_eth_conf ec;
 	memset(&ec, 0, sizeof(ec));
 	/* MTU: what the largest datagram needs, clamped to the PMD's limits (larger

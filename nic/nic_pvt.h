@@ -16,6 +16,8 @@ struct nic_ops {
 	void (*tx_commit)(struct nic_port *p, uint32_t len, const struct nic_addr *dst);
 	uint32_t (*tx_flush)(struct nic_port *p);
 	int (*wait_rx)(struct nic_port *p, uint64_t timeout_ns);
+	/** Optional (NULL: nothing to do). */
+	void (*housekeep)(struct nic_port *p, uint64_t now_ns);
 	void (*close)(struct nic_port *p);
 };
 

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Three paxwired processes over kernel UDP. Under a recorded workload: kill -9 the
+# Three paxwired processes over kernel UDP (TRANSPORT=memif: over a mesh of DPDK memif
+# links, clients on kernel UDP). Under a recorded workload: kill -9 the
 # leader; a new leader must take over; restart the killed replica (memory mode: it
 # recovers before voting) and it must catch up; the history must be linearizable (so
 # no acknowledged write was lost) and the final reads must succeed.
 . "$(dirname "$0")/lib.sh" "$1"
 
 write_config 3
-for i in 0 1 2; do start_replica $i --bootstrap; done
+for i in 0 1 2; do start_replica $i --bootstrap; [ "$TRANSPORT" = memif ] && sleep 0.3; done
 L=$(wait_leader 10) || fail "no leader within 10 s"
 say "leader is $L"
 

@@ -7,6 +7,7 @@ PAXWIRED=$BUILD/dataplane/paxwired
 PWCTL=$BUILD/client/pwctl
 PWLOAD=$BUILD/tests/cluster/pw-load
 LINCHECK=$BUILD/tests/lincheck/pw-lincheck
+MEMIF_MESH=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../deploy" && pwd)/memif-mesh
 TMP=$(mktemp -d /tmp/pw-cluster.XXXXXX)
 declare -a PIDS=()
 EXTRA_CLEANUP=${EXTRA_CLEANUP:-}
@@ -35,14 +36,26 @@ say() { echo "[$(date +%T.%3N)] $*"; }
 # loudly if one is taken after all.
 BASE_PORT=$((20000 + ($$ % 2000) * 10))
 
+# TRANSPORT=udp (default) or memif: replicas talk over a full mesh of DPDK memif links
+# (--no-huge; one ethdev port per peer, link.J in the config) and hear clients on a
+# kernel UDP socket at ip:port (clients = udp).
+TRANSPORT=${TRANSPORT:-udp}
+N_REPLICAS=0
+
 # write_config N IP0 IP1 ... : a cluster file for N replicas.
 write_config() {
 	local n=$1; shift
+	N_REPLICAS=$n
 	{
 		echo "[cluster]"
 		echo "id = $((($$ % 60000) + 1))"
 		echo "replicas = $n"
-		echo "transport = udp"
+		if [ "$TRANSPORT" = memif ]; then
+			echo "transport = dpdk"
+			echo "clients = udp"
+		else
+			echo "transport = udp"
+		fi
 		echo "durability = memory"
 		echo "heartbeat_ms = 10"
 		echo "election_ms = 150"
@@ -56,9 +69,26 @@ write_config() {
 			echo "ip = ${1:-127.0.0.1}"
 			[ $# -gt 0 ] && shift
 			echo "port = $((BASE_PORT + i))"
+			if [ "$TRANSPORT" = memif ]; then
+				printf 'mac = 02:77:00:00:00:%02x\n' $((i + 1))
+				# ethdev port k of replica i leads to its k-th peer (ids ascending)
+				local k=0
+				for j in $(seq 0 $((n - 1))); do
+					[ "$j" = "$i" ] && continue
+					echo "link.$j = $k"
+					k=$((k + 1))
+				done
+			fi
 		done
 	} > "$TMP/cluster.ini"
 	CONFIG=$TMP/cluster.ini
+}
+
+# eal_args I: the EAL arguments of replica I under TRANSPORT=memif (deploy/memif-mesh:
+# one memif vdev per peer in id order, abstract sockets that vanish with the process, so
+# a killed replica restarts cleanly).
+eal_args() {
+	"$MEMIF_MESH" "$N_REPLICAS" "$1" "$TMP" "--lcores=0@(0-1)"
 }
 
 # start_replica I [--bootstrap] [PREFIX...]: PREFIX runs it (e.g. ip netns exec NS)
@@ -66,7 +96,10 @@ start_replica() {
 	local i=$1; shift
 	local boot=""
 	if [ "${1:-}" = "--bootstrap" ]; then boot=--bootstrap; shift; fi
-	"$@" "$PAXWIRED" --config "$CONFIG" --id "$i" $boot --stats-interval-ms 200 \
+	local eal=""
+	[ "$TRANSPORT" = memif ] && eal=$(eal_args "$i")
+	# shellcheck disable=SC2086  # eal is a list of words
+	"$@" "$PAXWIRED" $eal --config "$CONFIG" --id "$i" $boot --stats-interval-ms 200 \
 		>> "$TMP/replica$i.log" 2>&1 &
 	PIDS[$i]=$!
 	disown $!   # killed on purpose: no job-control notice
