@@ -28,6 +28,7 @@
 #include <rte_cycles.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
+#include <rte_devargs.h>
 #include <rte_ethdev.h>
 #include <rte_ether.h>
 #include <rte_icmp.h>
@@ -59,7 +60,9 @@ struct nic_dpdk {
 	uint16_t port_id;
 	bool started;
 	bool mac_soft;          /**< the PMD could not take conf's MAC: used in software */
-	bool is_memif;          /**< housekeep restarts it when its link stays down */
+	bool driver_is_memif;
+	bool is_memif_client;        /**< a memif client: housekeep restarts it when its link
+	                             stays down */
 	uint64_t next_link_check_ns;
 	uint64_t link_down_since_ns;   /**< 0: up (or not looked at yet) */
 	struct rte_mempool *pool;
@@ -436,7 +439,7 @@ static int dpdk_wait_rx(struct nic_port *p, uint64_t timeout_ns)
 static void dpdk_housekeep(struct nic_port *p, uint64_t now)
 {
 	struct nic_dpdk *u = dpdk_of(p);
-	if (!u->is_memif || now < u->next_link_check_ns)
+	if (!u->is_memif_client || now < u->next_link_check_ns)
 		return;
 	u->next_link_check_ns = now + DPDK_LINK_CHECK_NS;
 	struct rte_eth_link link;
@@ -452,9 +455,9 @@ static void dpdk_housekeep(struct nic_port *p, uint64_t now)
 	}
 	if (now - u->link_down_since_ns < DPDK_LINK_RESTART_NS)
 		return;
-	/* Down for a second: a client-role port reconnects on start; a server-role port
-	 * keeps listening (its socket belongs to the device, not to the start). What was
-	 * queued is lost, which the protocol tolerates. */
+	/* Down for a second: a client-role port reconnects on start (server-role ports
+	 * keep listening by themselves and are left alone). What was queued is lost, which
+	 * the protocol tolerates. */
 	(void)rte_eth_dev_stop(u->port_id);
 	(void)rte_eth_dev_start(u->port_id);
 	p->stats.link_restarts++;
@@ -474,6 +477,12 @@ static void dpdk_close(struct nic_port *p)
 		(void)rte_eth_dev_stop(u->port_id);
 		(void)rte_eth_dev_close(u->port_id);
 	}
+	/* memif handles its peer's disconnect on the EAL interrupt thread, which can still
+	 * be freeing this port's mbufs just after the close: freeing the pool under it
+	 * crashed paxwired at exit (DPDK 22.11, a peer stopping at the same time). Give
+	 * that callback time to finish; shutdown only. */
+	if (u->driver_is_memif)
+		rte_delay_ms(50);
 	rte_mempool_free(u->pool);  /* after the port: the PMD held rx mbufs */
 	rte_free(u);
 }
@@ -547,7 +556,12 @@ struct nic_port *nic_dpdk_open(const struct nic_conf *conf, char *err, size_t er
 		snprintf(err, errlen, "dpdk port %u: rte_eth_dev_info_get: %s", pid, rte_strerror(-r));
 		return open_fail(u, -r);
 	}
-	u->is_memif = strcmp(info.driver_name, "net_memif") == 0;
+	u->driver_is_memif = strcmp(info.driver_name, "net_memif") == 0;
+	/* Only a memif client reconnects on start; a server keeps listening by itself. */
+	if (u->driver_is_memif && info.device != NULL) {
+		const struct rte_devargs *da = rte_dev_devargs(info.device);
+		u->is_memif_client = da != NULL && da->args != NULL && strstr(da->args, "role=client") != NULL;
+	}
 	struct rte_eth_conf ec;
 	memset(&ec, 0, sizeof(ec));
 	/* MTU: what the largest datagram needs, clamped to the PMD's limits (larger

@@ -2,11 +2,12 @@
  * nic-dpdk-echo: two processes exchanging framed UDP datagrams through the nic API over
  * any DPDK port (made for memif, which links exactly two processes).
  *
- *   nic-dpdk-echo [EAL args] -- server IP PORT
+ *   nic-dpdk-echo [EAL args] -- server IP PORT [poll]
  *   nic-dpdk-echo [EAL args] -- client IP PORT PEER_IP PEER_PORT PEER_MAC COUNT
  *
  * The server echoes every datagram back to its source (MAC learnt from the frame) until
- * SIGINT/SIGTERM or 30 s, then prints its counters. The client sends COUNT datagrams of
+ * SIGINT/SIGTERM or 30 s, then prints its counters; it sleeps in nic_wait_rx between
+ * datagrams, or with `poll` busy-polls (the wire floor of poll-mode replicas). The client sends COUNT datagrams of
  * 64..1400 bytes (one per ms, to whichever MAC is given) and waits up to 5 s for the
  * echoes, checking each payload; exit 0 when all COUNT came back intact.
  */
@@ -81,7 +82,8 @@ int main(int argc, char **argv)
 	}
 	int ac = argc - sep - 1;
 	char **av = argv + sep + 1;
-	bool server = ac == 3 && strcmp(av[0], "server") == 0;
+	bool poll_mode = ac == 4 && strcmp(av[3], "poll") == 0;
+	bool server = (ac == 3 || poll_mode) && strcmp(av[0], "server") == 0;
 	bool client = ac == 7 && strcmp(av[0], "client") == 0;
 	struct in_addr ip, peer_ip;
 	if ((!server && !client) || inet_pton(AF_INET, av[1], &ip) != 1) {
@@ -110,7 +112,7 @@ int main(int argc, char **argv)
 	if (server) {
 		uint64_t end = now_ms() + 30000u;
 		while (!atomic_load_explicit(&g_stop, memory_order_relaxed) && now_ms() < end) {
-			if (nic_wait_rx(p, 10000000u) <= 0)
+			if (!poll_mode && nic_wait_rx(p, 10000000u) <= 0)
 				continue;
 			uint16_t n = nic_rx_burst(p, pk, 32);
 			for (uint16_t i = 0; i < n; i++) {
