@@ -46,8 +46,10 @@
 #define DP_CLIENTS_MIN 64u
 /** Requested kernel socket buffer (capped by net.core.rmem_max / wmem_max). */
 #define DP_SOCK_BUF_BYTES (4u << 20)
-/** Ports of one replica: an ethdev port per peer link at most, plus one for clients. */
-#define DP_PORTS_MAX (PX_REPLICAS_MAX + 1u)
+/** Ports of one replica: an ethdev port per peer link, plus the ports clients come in on
+ *  (clients = dpdk: every other ethdev port, e.g. one memif link per client process;
+ *  clients = udp: one kernel socket). */
+#define DP_PORTS_MAX 16u
 /** Several ports and nothing to sleep on for all of them: adaptive idle naps this long
  *  between two looks at every port. */
 #define DP_IDLE_SLICE_NS 20000u
@@ -62,6 +64,7 @@ _Static_assert(PX_MSG_BYTES_MAX <= NIC_BUF_BYTES_MAX, "a message fits one datagr
 _Static_assert((DP_CLIENTS_MIN & (DP_CLIENTS_MIN - 1)) == 0, "table size is a power of two");
 _Static_assert(DP_CLIENT_PROBES <= DP_CLIENTS_MIN, "probes stay within the table");
 _Static_assert(DP_PORTS_MAX <= 255u, "a port slot fits a uint8_t");
+_Static_assert(DP_PORTS_MAX > PX_REPLICAS_MAX, "a link per peer and a client port fit");
 
 /* ---------------------------------------------------------------------------------- */
 /* Client address table: client_id -> where its last REQUEST came from                 */

@@ -371,26 +371,39 @@ static void dp_init(struct dp_ctx *d, const struct pw_cluster_cfg *cfg, const st
 		return;
 	}
 	/* dpdk: one ethdev port per distinct link (a memif mesh has one per peer; a NIC
-	 * behind a switch has port_index for everything), plus port_index when clients come
-	 * in over DPDK, or a kernel socket at ip:port when clients = udp. */
+	 * behind a switch has port_index for everything). clients = dpdk: every other ethdev
+	 * port of the process serves clients too (port_index, and e.g. one memif link per
+	 * client process); clients = udp: a kernel socket at ip:port instead. */
 	const struct pw_member *me = &cfg->members[id];
-	uint16_t eth_of_slot[DP_PORTS_MAX];
-	for (uint8_t j = 0; j <= cfg->n_replicas; j++) {
-		bool client_port = j == cfg->n_replicas;
-		if (client_port && cfg->clients != PW_CLIENTS_DPDK)
-			break;
-		if (!client_port && j == id)
-			continue;
-		uint16_t eth = client_port ? me->port_index : me->link[j];
+	uint16_t eth_of_slot[DP_PORTS_MAX] = { 0 };
+	uint16_t n_eth = nic_eth_port_count();
+	uint32_t want = cfg->n_replicas;   /* peers, then port_index, then the rest */
+	if (cfg->clients == PW_CLIENTS_DPDK)
+		want += 1u + n_eth;
+	for (uint32_t w = 0; w < want; w++) {
+		uint16_t eth;
+		if (w < cfg->n_replicas) {
+			if (w == id)
+				continue;
+			eth = me->link[w];
+		} else {
+			eth = w == cfg->n_replicas ? me->port_index
+						   : (uint16_t)(w - cfg->n_replicas - 1u);
+		}
 		uint8_t slot = 0;
 		while (slot < d->n_ports && eth_of_slot[slot] != eth)
 			slot++;
 		if (slot == d->n_ports) {
+			if (d->n_ports >= DP_PORTS_MAX - 1u) {   /* one slot kept for a socket */
+				fprintf(stderr, "paxwired: more than %u ports (the EAL made %u ethdev ports); fix: give replica %u at most %u --vdev/PCI devices\n",
+					DP_PORTS_MAX, n_eth, id, DP_PORTS_MAX);
+				exit(1);
+			}
 			eth_of_slot[slot] = eth;
 			open_port(d, cfg, id, NIC_BACKEND_DPDK, eth);
 		}
-		if (!client_port)
-			d->peer_port[j] = slot;
+		if (w < cfg->n_replicas)
+			d->peer_port[w] = slot;
 	}
 	d->sleep_port = 0;
 	if (cfg->clients == PW_CLIENTS_UDP) {

@@ -67,6 +67,11 @@ int nic_eal_init(int argc, char **argv, char *err, size_t errlen)
 void nic_eal_cleanup(void)
 {
 }
+
+uint16_t nic_eth_port_count(void)
+{
+	return 0;
+}
 #endif
 
 void nic_close(struct nic_port *p)

@@ -196,6 +196,10 @@ bool nic_dpdk_built(void);
  */
 int nic_eal_init(int argc, char **argv, char *err, size_t errlen);
 
+/** DPDK builds after nic_eal_init: how many ethdev ports the EAL made (--vdev, PCI).
+ *  0 without DPDK or before the EAL is up. */
+uint16_t nic_eth_port_count(void);
+
 /** Releases the EAL (after every DPDK port is closed). No-op without DPDK. */
 void nic_eal_cleanup(void);
 

@@ -108,6 +108,11 @@ int nic_eal_init(int argc, char **argv, char *err, size_t errlen)
 	return 0;
 }
 
+uint16_t nic_eth_port_count(void)
+{
+	return g_eal_up ? rte_eth_dev_count_avail() : 0;
+}
+
 void nic_eal_cleanup(void)
 {
 	if (g_eal_up)
