@@ -4,8 +4,9 @@
  * The replica never touches a clock, socket, thread, mbuf or the allocator after init
  * (see docs/architecture.md). Input is one of: a decoded message (px_step), a tick
  * (px_tick), a batch of client commands (px_propose), a persisted notice (px_persisted),
- * an applied notice (px_applied). Output is one batch of effects in struct px_out:
- * messages to send, a persist request, the committed range to apply, role changes.
+ * an applied notice (px_applied), the start of a read (px_read_begin). Output is one
+ * batch of effects in struct px_out: messages to send, a persist request, the committed
+ * range to apply, role changes, confirmed read tickets.
  *
  * Effects reference memory owned by the replica (log slot values): they stay valid
  * until the next call into the same replica. Encode or copy them before that.
@@ -73,6 +74,7 @@ enum px_bug {
 	PX_BUG_ACCEPT_LOWER = 1u << 2,     /**< acceptor accepts a ballot below its promise */
 	PX_BUG_FORGET_PROMISES = 1u << 3,  /**< memory-mode restart skips the recovery protocol */
 	PX_BUG_COMMIT_STALE = 1u << 4,     /**< follower applies slots accepted at an older ballot */
+	PX_BUG_READ_NO_CONFIRM = 1u << 5,  /**< leader confirms read tickets without a round */
 };
 
 /** Fills sensible defaults for n replicas with this node id. */
@@ -151,6 +153,10 @@ struct px_msg {
 	                            ACCEPTED: cumulative ack (every slot <= it accepted) */
 	uint64_t commit;       /**< sender's commit point (highest slot known chosen, prefix) */
 	uint64_t nonce;        /**< RECOVER/RECOVER_REPLY: boot nonce of the recovering node */
+	/** Read-index rounds (px_read_begin). ACCEPT: the leader's newest read round;
+	 *  ACCEPTED: the highest round the follower saw from the leader of `ballot` (an
+	 *  echo). 0 = none. Carried in the header's u64 at offset 32 (docs/protocol.md). */
+	uint64_t read_round;
 
 	/* Client messages (REQUEST/REPLY). */
 	uint64_t client_id;
@@ -197,6 +203,9 @@ struct px_out {
 	enum px_role role;
 	bool state_transfer_needed;  /**< this replica fell behind the window: see docs */
 	uint32_t dropped;            /**< input messages dropped by this call (stale, etc.) */
+	/** Read index: the highest read ticket (px_read_begin) this call confirmed, 0 if
+	 *  none. Every ticket <= it of the current leadership is confirmed. */
+	uint64_t read_confirmed;
 };
 
 static inline void px_out_reset(struct px_out *out)
@@ -212,6 +221,7 @@ static inline void px_out_reset(struct px_out *out)
 	out->role_changed = false;
 	out->state_transfer_needed = false;
 	out->dropped = 0;
+	out->read_confirmed = 0;
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -241,6 +251,10 @@ struct px_counters {
 	uint64_t state_transfer_needed;
 	uint64_t recoveries_completed;
 	uint64_t transfers;
+	uint64_t read_tickets;       /**< read tickets handed out (px_read_begin > 0) */
+	uint64_t read_refused;       /**< px_read_begin calls that returned 0 */
+	uint64_t read_rounds;        /**< leadership confirmation rounds started */
+	uint64_t read_confirms;      /**< rounds confirmed by a majority */
 };
 
 /* ---------------------------------------------------------------------------------- */
@@ -303,6 +317,58 @@ void px_applied(struct px_replica *r, uint64_t slot);
 
 /** Leader only: hand leadership to `target` once it is caught up. -EINVAL/-EAGAIN. */
 int px_transfer_leadership(struct px_replica *r, uint8_t target, struct px_out *out);
+
+/* ---- Linearizable reads without a log slot: the read index ----------------------
+ * Raft dissertation section 6.4 ("read-only queries"), etcd's ReadIndex, on Multi-Paxos
+ * (docs/consistency.md, "Reads", says why it is linearizable; docs/protocol.md 8.7 the
+ * messages). The embedder, for a read-only command (px_apply_is_read) of a client that
+ * already has a session (px_applier_session_peek; sessions begin with a logged seq 1,
+ * so a client's reads before its first logged command go through the log), at the
+ * leader:
+ *
+ *   1. t = px_read_begin(r, out, &idx). t == 0: not leader (px_role() != PX_LEADER:
+ *      answer PX_NOT_LEADER with px_leader_hint()) or leader but not ready yet
+ *      (px_read_ready() false: answer PX_BUSY so the client retries the same leader,
+ *      or propose the command through the log instead). Handle `out` as after any call.
+ *   2. Keep (t, idx, the command, the client) in the embedder's own bounded queue.
+ *   3. After every call into the replica, fold out->read_confirmed into a running
+ *      maximum C (tickets are increasing: keep the queue in ticket order).
+ *   4. Serve a queued read once t <= C and the applier has applied every slot up to idx
+ *      (px_applier_last_slot() >= idx): px_apply_read() against the current state, and
+ *      reply. Serving later than that is fine (the state then is still linearizable).
+ *   5. On out->role_changed (any role change, so any ballot change of this replica's
+ *      leadership), fail every queued read with PX_NOT_LEADER: their tickets are never
+ *      confirmed, and C >= t must not serve them when a later leadership's tickets
+ *      (all above every earlier ticket) are confirmed. A restart loses them too.
+ *
+ * The core keeps no per-read state: rounds are counted. Reads begun while a round is
+ * in flight share the next round, which starts as soon as the current one is confirmed
+ * (one round per burst of reads, not per read). A round is an ACCEPT at the leader's
+ * ballot carrying the round number, sent at once (an empty ACCEPT when nothing else
+ * goes out) and re-sent on every heartbeat until a majority (the leader included)
+ * echoed it in ACCEPTED at the same ballot. A single-replica cluster confirms at once.
+ */
+
+/**
+ * True if this replica may hand out read tickets: it leads, and every slot its phase 1
+ * recovered (re-proposed at its ballot) is committed, so its commit point covers every
+ * write that completed before it was elected (Raft: a leader's first commit of its term).
+ */
+bool px_read_ready(const struct px_replica *r);
+
+/**
+ * Begins one linearizable read at the leader.
+ * @param read_index set to the read index of the ticket (the commit point now) when the
+ *        return value is > 0; untouched otherwise.
+ * @return the read ticket (> 0, increasing across calls for the life of this replica),
+ *         or 0 if px_read_ready() is false. May emit messages (the confirmation round)
+ *         and, for a single replica, out->read_confirmed.
+ */
+uint64_t px_read_begin(struct px_replica *r, struct px_out *out, uint64_t *read_index);
+
+/** The highest read ticket confirmed so far (the running maximum of out->read_confirmed
+ *  over every call); only meaningful for tickets of the current leadership. */
+uint64_t px_read_confirmed(const struct px_replica *r);
 
 /** The value of a chosen slot in [applied+1, commit]: NULL if not held. */
 const uint8_t *px_slot_value(const struct px_replica *r, uint64_t slot, uint32_t *len);

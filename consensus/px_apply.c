@@ -524,6 +524,7 @@ void px_apply_slot(struct px_applier *a, uint64_t slot, const uint8_t *value, ui
 		p += PX_CMD_HDR_BYTES + clen;
 	}
 	assert(p == end);
+	(void)end;   /* only the assertions read it */
 	assert(o.dst >= out->buf && o.dst <= o.end);
 	out->n = n;
 	out->used = (uint32_t)(o.dst - out->buf);
@@ -533,6 +534,35 @@ void px_apply_slot(struct px_applier *a, uint64_t slot, const uint8_t *value, ui
 
 /* ---------------------------------------------------------------------------------- */
 /* Queries                                                                             */
+
+bool px_apply_is_read(const struct px_applier *a, const uint8_t *cmd, uint32_t len)
+{
+	assert(a != NULL);
+	return a->svc.is_read != NULL && a->svc.is_read(a->svc.ctx, cmd, len);
+}
+
+int px_apply_read(struct px_applier *a, const uint8_t *cmd, uint32_t len, uint8_t *reply,
+		  uint32_t cap, uint32_t *reply_len, uint8_t *status)
+{
+	uint32_t rlen;
+	uint8_t st = PX_BAD_COMMAND;
+
+	assert(a != NULL);
+	assert(reply != NULL);
+	assert(reply_len != NULL);
+	assert(status != NULL);
+	/* The service's contract: it may fill PX_REPLY_BYTES_MAX (a caller bug, not input). */
+	assert(cap >= PX_REPLY_BYTES_MAX);
+	if (!px_apply_is_read(a, cmd, len))
+		return -EINVAL;
+	rlen = a->svc.apply(a->svc.ctx, cmd, len, reply, cap, &st);
+	assert(rlen <= cap);
+	assert(st == PX_OK || st == PX_BAD_COMMAND);
+	a->counters.reads++;
+	*reply_len = rlen;
+	*status = st;
+	return 0;
+}
 
 uint64_t px_applier_last_slot(const struct px_applier *a)
 {

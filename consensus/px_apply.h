@@ -39,6 +39,14 @@ struct px_service {
 	/** A hash of the whole state, for tests and replica comparison. */
 	uint64_t (*hash)(const void *ctx);
 	void *ctx;
+	/**
+	 * Optional (NULL: no read fast path, every command goes through the log). True if
+	 * cmd is a well-formed command that reads the state and changes nothing, so that
+	 * apply() of it may run outside the log: px_apply_read(), at a leader that
+	 * confirmed a read index (px_read_begin in px.h). Must depend on the bytes alone.
+	 * Last, so that initialisers written before it still compile.
+	 */
+	bool (*is_read)(void *ctx, const uint8_t *cmd, uint32_t len);
 };
 
 /** A reply to one client command. data points into the px_apply_out buffer. */
@@ -71,6 +79,7 @@ struct px_apply_counters {
 	uint64_t noops;        /**< slots with no command */
 	uint64_t bad_seq;      /**< seq == 0: PX_BAD_COMMAND, not applied */
 	uint64_t replies_cut;  /**< replies cut short because px_apply_out was full */
+	uint64_t reads;        /**< read commands run by px_apply_read (outside the log) */
 };
 
 /** Bytes of arena for this many sessions (0 if max_sessions is out of range).
@@ -94,6 +103,26 @@ void px_apply_slot(struct px_applier *a, uint64_t slot, const uint8_t *value, ui
 		   struct px_apply_out *out);
 
 uint64_t px_applier_last_slot(const struct px_applier *a);
+
+/** True if the service has a read fast path and cmd is one of its read commands. */
+bool px_apply_is_read(const struct px_applier *a, const uint8_t *cmd, uint32_t len);
+
+/**
+ * Runs a read command against the current state (every slot up to
+ * px_applier_last_slot() applied), outside the log and without a client session: a
+ * read changes nothing, so it needs no exactly-once dedupe, and the session table (a
+ * function of the log) is not touched. The caller serves a read-index read with it
+ * once its ticket is confirmed and px_applier_last_slot() >= its read index (px.h).
+ * Only for a client that has a session already (px_applier_session_peek): a session
+ * begins with a logged command of seq 1, and reads here consume the client's seq
+ * numbers without the log seeing them.
+ * @param reply at least PX_REPLY_BYTES_MAX bytes (cap is checked: a caller bug).
+ * @param reply_len set to the reply's length; @param status PX_OK or PX_BAD_COMMAND.
+ * @return 0, or -EINVAL (nothing run, nothing written) if the service has no read fast
+ *         path or cmd is not a read (px_apply_is_read() false).
+ */
+int px_apply_read(struct px_applier *a, const uint8_t *cmd, uint32_t len, uint8_t *reply,
+		  uint32_t cap, uint32_t *reply_len, uint8_t *status);
 /**
  * Hash chain over every applied (slot, value): equal iff the applied logs are equal
  * (up to 64-bit collisions). Starts at PX_HASH_SEED. Each slot's value is read as

@@ -115,6 +115,13 @@ static bool type_is_client(uint8_t type)
 	return type == PX_MSG_REQUEST || type == PX_MSG_REPLY;
 }
 
+/* The header's u64 at offset 32 is the read round (docs/protocol.md 8.7) in these two
+ * types, and must be zero in every other. */
+static bool type_has_read_round(uint8_t type)
+{
+	return type == PX_MSG_ACCEPT || type == PX_MSG_ACCEPTED;
+}
+
 static bool type_has_entries(uint8_t type)
 {
 	return type == PX_MSG_PROMISE || type == PX_MSG_ACCEPT || type == PX_MSG_RECOVER_REPLY;
@@ -277,7 +284,7 @@ size_t px_encode(const struct px_msg *m, uint8_t *buf, size_t cap)
 	st64(buf + PX_WIRE_OFF_BALLOT, m->ballot);
 	st32(buf + PX_WIRE_OFF_TOTAL_LEN, (uint32_t)total);
 	st32(buf + PX_WIRE_OFF_BODY_LEN, body_len);
-	st64(buf + PX_WIRE_OFF_RESERVED, 0);
+	st64(buf + PX_WIRE_OFF_READ_ROUND, type_has_read_round(m->type) ? m->read_round : 0);
 	p = buf + PX_WIRE_HDR_BYTES;
 	for (uint32_t i = 0; i < m->n_inc; i++, p += 4)
 		st32(p, m->incarnation[i]);
@@ -446,7 +453,7 @@ enum px_wire_err px_decode(const uint8_t *buf, size_t len, uint32_t cluster_id,
 	/* In u64: body_len is attacker-controlled and could wrap a u32 sum. */
 	if ((uint64_t)PX_WIRE_HDR_BYTES + 4u * (uint64_t)n_inc + body_len != (uint64_t)total)
 		return PX_WIRE_E_LENGTH;
-	if (ld64(buf + PX_WIRE_OFF_RESERVED) != 0)
+	if (!type_has_read_round(type) && ld64(buf + PX_WIRE_OFF_RESERVED) != 0)
 		return PX_WIRE_E_FIELD;
 	flags = buf[PX_WIRE_OFF_FLAGS];
 	if ((flags & (uint8_t)~px_wire_type_flags(type)) != 0)
@@ -467,6 +474,8 @@ enum px_wire_err px_decode(const uint8_t *buf, size_t len, uint32_t cluster_id,
 	m->config_epoch = ld32(buf + PX_WIRE_OFF_EPOCH);
 	m->ballot = ld64(buf + PX_WIRE_OFF_BALLOT);
 	m->n_inc = n_inc;
+	if (type_has_read_round(type))
+		m->read_round = ld64(buf + PX_WIRE_OFF_READ_ROUND);
 	p = buf + PX_WIRE_HDR_BYTES;
 	for (uint32_t i = 0; i < n_inc; i++, p += 4)
 		m->incarnation[i] = ld32(p);

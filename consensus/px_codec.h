@@ -12,7 +12,7 @@
 #include "px.h"
 
 #define PX_WIRE_MAGIC 0x5850u   /* "PX" little-endian bytes 'P','X' */
-#define PX_WIRE_VERSION 1u
+#define PX_WIRE_VERSION 2u   /* 2: read_round at offset 32 in ACCEPT/ACCEPTED */
 #define PX_WIRE_HDR_BYTES 40u   /* fixed header, before the crash vector */
 
 /* Byte offsets of the fixed header's fields (docs/protocol.md, "Header"). Exposed so
@@ -30,7 +30,8 @@
 #define PX_WIRE_OFF_BALLOT 16u     /* u64 ballot */
 #define PX_WIRE_OFF_TOTAL_LEN 24u  /* u32 whole message, header included */
 #define PX_WIRE_OFF_BODY_LEN 28u   /* u32 type-specific body, after the crash vector */
-#define PX_WIRE_OFF_RESERVED 32u   /* u64 zero in version 1 */
+#define PX_WIRE_OFF_RESERVED 32u   /* u64: ACCEPT/ACCEPTED read_round; zero for other types */
+#define PX_WIRE_OFF_READ_ROUND PX_WIRE_OFF_RESERVED  /* the same u64, by its use */
 
 /** Encoded size of one log entry before its value: slot, vballot, flags, len. */
 #define PX_WIRE_ENTRY_HDR_BYTES 21u
@@ -54,7 +55,8 @@ enum px_wire_err {
 	PX_WIRE_E_CMD_LEN,        /**< a request/reply body exceeds its bound */
 	PX_WIRE_E_TRAILING,       /**< bytes left over after the body */
 	PX_WIRE_E_FIELD,          /**< a field holds an impossible value: to, flags,
-	                               reserved bytes, entry slot order or flags, REPLY
+	                               reserved bytes (the read round of a type other than
+	                               ACCEPT/ACCEPTED), entry slot order or flags, REPLY
 	                               status or leader_hint */
 	PX_WIRE_E_MAX,
 };

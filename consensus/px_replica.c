@@ -66,6 +66,7 @@ struct px_peer {
 	uint8_t recover_done;   /**< recovering: round-2 pages complete */
 	uint8_t state_needed;   /**< leader: told this peer it needs state transfer */
 	uint8_t replied;        /**< leader: answered us at least once this leadership */
+	uint64_t read_ack;      /**< leader: highest read round echoed at our ballot */
 };
 
 struct px_replica {
@@ -97,6 +98,18 @@ struct px_replica {
 	uint8_t self_promised;   /**< candidate: own promise durable */
 	uint8_t transfer_target; /**< PX_NODE_NONE when no transfer is under way */
 	uint32_t transfer_elapsed;
+	uint64_t lead_hi;        /**< leader: last slot phase 1 recovered; reads wait for it */
+
+	/* Read index (px_read_begin). Invariant: read_confirmed <= read_round_ticket <=
+	 * read_ticket. Tickets and rounds only grow, for the life of the replica, so that a
+	 * ticket or an echo of an earlier leadership never matches a later one. */
+	uint64_t read_ticket;        /**< last ticket handed out */
+	uint64_t read_round;         /**< last round started */
+	uint64_t read_round_ticket;  /**< every ticket <= it is covered by read_round */
+	uint64_t read_confirmed;     /**< highest ticket confirmed */
+	uint8_t read_inflight;       /**< read_round awaits a majority (leader only) */
+	uint64_t read_echo;          /**< follower: highest round seen at read_echo_ballot */
+	uint64_t read_echo_ballot;
 
 	/* Timers, in ticks. */
 	uint32_t election_elapsed;
@@ -258,6 +271,13 @@ static struct px_msg *msg_new(struct px_replica *r, struct px_out *out, uint8_t 
 	m->slot_hi = 0;
 	m->commit = r->commit;
 	m->nonce = 0;
+	/* Read rounds ride on every ACCEPT of a leader and are echoed in every ACCEPTED
+	 * (only to the leader of the ballot the echo was seen at). */
+	m->read_round = 0;
+	if (type == PX_MSG_ACCEPT && r->role == PX_LEADER)
+		m->read_round = r->read_round;
+	else if (type == PX_MSG_ACCEPTED && r->read_echo_ballot == r->promised)
+		m->read_round = r->read_echo;
 	m->n_entries = 0;
 	m->client_id = 0;
 	m->seq = 0;
@@ -644,6 +664,8 @@ static void set_role(struct px_replica *r, enum px_role role, struct px_out *out
 
 static void become_follower(struct px_replica *r, struct px_out *out)
 {
+	/* Outstanding read tickets are never confirmed now (px.h, step 5). */
+	r->read_inflight = 0;
 	set_role(r, PX_FOLLOWER, out);
 	if (r->leader == r->cfg.self)
 		r->leader = PX_NODE_NONE;
@@ -969,12 +991,17 @@ static void become_leader(struct px_replica *r, struct px_out *out)
 		mark_dirty(r, s);
 	}
 	r->next_slot = hi + 1;
+	r->lead_hi = hi;
+	/* Tickets of an earlier leadership are abandoned: none is outstanding now. */
+	r->read_inflight = 0;
+	r->read_round_ticket = r->read_ticket;
 	for (uint32_t i = 0; i < r->cfg.n_replicas; i++) {
 		r->peers[i].ack_hi = 0;
 		r->peers[i].ack_at_hb = 0;
 		r->peers[i].heard = 1;
 		r->peers[i].state_needed = 0;
 		r->peers[i].replied = 0;
+		r->peers[i].read_ack = 0;
 	}
 	advance_ack(r);
 	PX_ASSERT(r->ack_hi == r->last);
@@ -1052,6 +1079,14 @@ static void on_accept(struct px_replica *r, const struct px_msg *m, struct px_ou
 		become_follower(r, out);
 	r->leader = m->from;
 	r->election_elapsed = 0;
+	/* Read rounds: remember the newest one of this ballot's leader, to echo it in
+	 * every ACCEPTED we send it (an ACCEPTED held back for durability included). */
+	if (m->ballot != r->read_echo_ballot) {
+		r->read_echo_ballot = m->ballot;
+		r->read_echo = 0;
+	}
+	if (m->read_round > r->read_echo)
+		r->read_echo = m->read_round;
 
 	for (uint32_t i = 0; i < m->n_entries; i++) {
 		const struct px_entry *x = &m->entries[i];
@@ -1091,6 +1126,82 @@ static void on_accept(struct px_replica *r, const struct px_msg *m, struct px_ou
 
 static void maybe_transfer(struct px_replica *r, struct px_out *out);
 
+/* ---- Read index (Raft dissertation 6.4; docs/consistency.md, "Reads") ---- */
+
+static void check_after_step(const struct px_replica *r);
+
+/** Starts the next read round if tickets wait and none is in flight. send: broadcast it
+ *  at once in an empty ACCEPT (else it rides on the next ACCEPT: every one carries it). */
+static void read_kick(struct px_replica *r, struct px_out *out, bool send)
+{
+	if (r->role != PX_LEADER || r->read_inflight || r->read_ticket == r->read_round_ticket)
+		return;
+	r->read_round++;
+	r->read_round_ticket = r->read_ticket;
+	r->read_inflight = 1;
+	r->ctr.read_rounds++;
+	if (send && out_room(out, 1)) {
+		struct px_msg *m = msg_new(r, out, PX_MSG_ACCEPT, PX_NODE_NONE);
+		m->ballot = r->ballot;
+	}
+}
+
+static void read_confirm(struct px_replica *r, uint64_t ticket, struct px_out *out)
+{
+	PX_ASSERT(ticket <= r->read_ticket);
+	if (ticket > r->read_confirmed)
+		r->read_confirmed = ticket;
+	if (ticket > out->read_confirmed)
+		out->read_confirmed = ticket;
+}
+
+/** The round in flight is confirmed once a majority, ourselves included, echoed it (or
+ *  a later round) at our ballot: none of them had promised a higher ballot by then. */
+static void read_check_round(struct px_replica *r, struct px_out *out)
+{
+	if (r->role != PX_LEADER || !r->read_inflight)
+		return;
+	uint32_t n = 1;
+	for (uint32_t i = 0; i < r->cfg.n_replicas; i++) {
+		if (i != r->cfg.self && r->peers[i].read_ack >= r->read_round)
+			n++;
+	}
+	if (n < r->quorum)
+		return;
+	r->read_inflight = 0;
+	r->ctr.read_confirms++;
+	read_confirm(r, r->read_round_ticket, out);
+	/* Reads that arrived meanwhile: their round goes out now. */
+	read_kick(r, out, true);
+}
+
+bool px_read_ready(const struct px_replica *r)
+{
+	return r->role == PX_LEADER && r->commit >= r->lead_hi;
+}
+
+uint64_t px_read_begin(struct px_replica *r, struct px_out *out, uint64_t *read_index)
+{
+	if (!px_read_ready(r)) {
+		r->ctr.read_refused++;
+		return 0;
+	}
+	uint64_t t = ++r->read_ticket;
+	r->ctr.read_tickets++;
+	*read_index = r->commit;
+	if (r->quorum == 1 || BUG(r, PX_BUG_READ_NO_CONFIRM)) {
+		/* A single replica is its own majority: confirmed at once. */
+		r->read_round_ticket = t;
+		read_confirm(r, t, out);
+	} else {
+		read_kick(r, out, true);
+	}
+	check_after_step(r);
+	return t;
+}
+
+uint64_t px_read_confirmed(const struct px_replica *r) { return r->read_confirmed; }
+
 static void on_accepted(struct px_replica *r, const struct px_msg *m, struct px_out *out)
 {
 	if (r->role != PX_LEADER || m->ballot != r->ballot) {
@@ -1107,6 +1218,11 @@ static void on_accepted(struct px_replica *r, const struct px_msg *m, struct px_
 	 * reordered older ack only causes a harmless re-send; commit never goes back.) */
 	p->ack_hi = m->slot_hi < r->last ? m->slot_hi : r->last;
 	leader_update_commit(r, out);
+	/* An echo of a round we never started is impossible from a correct peer: ignored. */
+	if (m->read_round > p->read_ack && m->read_round <= r->read_round) {
+		p->read_ack = m->read_round;
+		read_check_round(r, out);
+	}
 	if (r->transfer_target == m->from)
 		maybe_transfer(r, out);
 }
@@ -1166,6 +1282,9 @@ static void leader_heartbeat(struct px_replica *r, struct px_out *out)
 			send_catchup(r, (uint8_t)i, out);
 		p->ack_at_hb = p->ack_hi;
 	}
+	/* Tickets still waiting start their round here at the latest; a round in flight
+	 * is re-sent by this heartbeat (lost messages). */
+	read_kick(r, out, false);
 	if (out_room(out, 1)) {
 		struct px_msg *m = msg_new(r, out, PX_MSG_ACCEPT, PX_NODE_NONE);
 		m->ballot = r->ballot;
@@ -1401,6 +1520,7 @@ static void merge_incarnations(struct px_replica *r, const struct px_msg *m)
 		p->promise_done = 0;
 		p->promise_next = r->p1_from;
 		p->prevote = 0;
+		p->read_ack = 0;
 	}
 }
 
@@ -1621,7 +1741,15 @@ const char *px_check_invariants(const struct px_replica *r)
 		if (e == NULL || !(e->chosen || e->vballot == r->promised))
 			return "every slot in (commit, ack_hi] is chosen or at the promise";
 	}
+	if (r->read_confirmed > r->read_round_ticket)
+		return "read: confirmed <= round ticket";
+	if (r->read_round_ticket > r->read_ticket)
+		return "read: round ticket <= last ticket";
+	if (r->read_inflight && r->role != PX_LEADER)
+		return "read: a round is in flight only at a leader";
 	if (r->role == PX_LEADER) {
+		if (r->lead_hi > r->last)
+			return "leader: lead_hi <= last";
 		if (r->next_slot != r->last + 1)
 			return "leader: next_slot == last + 1";
 		if (r->ack_hi != r->last)

@@ -667,6 +667,7 @@ uint32_t pw_kv_apply(void *ctx, const uint8_t *cmd, uint32_t len, uint8_t *reply
 		     uint32_t cap, uint8_t *status)
 {
 	struct pw_kv *kv = ctx;
+	(void)cap;   /* asserted below: the applier always passes PX_REPLY_BYTES_MAX */
 	const uint8_t *key;
 	uint32_t hdr, klen, vlen;
 
@@ -727,6 +728,16 @@ void pw_kv_service(struct pw_kv *kv, struct px_service *svc)
 	svc->apply = pw_kv_apply;
 	svc->hash = pw_kv_hash;
 	svc->ctx = kv;
+	svc->is_read = pw_kv_is_read;
+}
+
+bool pw_kv_is_read(void *ctx, const uint8_t *cmd, uint32_t len)
+{
+	struct pw_kv_cmd c;
+
+	(void)ctx;
+	/* A malformed command is not a read: the log answers it (PX_BAD_COMMAND). */
+	return pw_kv_decode_cmd(cmd, len, &c) == 0 && c.op == PW_KV_GET;
 }
 
 uint32_t pw_kv_count(const struct pw_kv *kv)

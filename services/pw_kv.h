@@ -116,6 +116,12 @@ uint32_t pw_kv_apply(void *ctx, const uint8_t *cmd, uint32_t len, uint8_t *reply
 		     uint32_t cap, uint8_t *status);
 
 /**
+ * struct px_service is_read(): true for a well-formed GET (it changes nothing, so a
+ * leader may serve it by read index, outside the log). Depends on the bytes alone.
+ */
+bool pw_kv_is_read(void *ctx, const uint8_t *cmd, uint32_t len);
+
+/**
  * struct px_service hash(): a hash of the contents that does not depend on the order
  * the keys were inserted in (a sum of per-entry hashes). O(keys held).
  */

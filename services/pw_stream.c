@@ -281,6 +281,16 @@ void pw_stream_service(struct pw_stream *s, struct px_service *svc)
 	svc->apply = pw_stream_apply;
 	svc->hash = pw_stream_hash;
 	svc->ctx = s;
+	svc->is_read = pw_stream_is_read;
+}
+
+bool pw_stream_is_read(void *ctx, const uint8_t *cmd, uint32_t len)
+{
+	struct pw_stream_cmd c;
+
+	(void)ctx;
+	/* A malformed command is not a read: the log answers it (PX_BAD_COMMAND). */
+	return pw_stream_decode_cmd(cmd, len, &c) == 0 && c.op == PW_STREAM_READ;
 }
 
 uint64_t pw_stream_oldest(const struct pw_stream *s)

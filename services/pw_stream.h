@@ -110,6 +110,12 @@ void pw_stream_service(struct pw_stream *s, struct px_service *svc);
 uint32_t pw_stream_apply(void *ctx, const uint8_t *cmd, uint32_t len, uint8_t *reply,
 			 uint32_t cap, uint8_t *status);
 
+/**
+ * struct px_service is_read(): true for a well-formed READ (it changes nothing, so a
+ * leader may serve it by read index, outside the log). Depends on the bytes alone.
+ */
+bool pw_stream_is_read(void *ctx, const uint8_t *cmd, uint32_t len);
+
 /** struct px_service hash(): the held offsets and records, in order. O(bytes held). */
 uint64_t pw_stream_hash(const void *ctx);
 

@@ -349,7 +349,7 @@ static void test_header_layout(void **state)
 	/* docs/protocol.md's header table, checked against the bytes. */
 	static const uint8_t want[] = {
 		0x50, 0x58,             /* magic "PX" */
-		1,                      /* version */
+		2,                      /* version */
 		PX_MSG_PREPARE,         /* type */
 		PX_MF_FORCE,            /* flags */
 		2,                      /* from */
@@ -607,7 +607,9 @@ static void test_errors(void **state)
 	buf[1] = 'X';
 	buf[PX_WIRE_OFF_VERSION] = 0;
 	expect_err(buf, len, CLUSTER, 3, PX_WIRE_E_VERSION);
-	buf[PX_WIRE_OFF_VERSION] = 2;
+	buf[PX_WIRE_OFF_VERSION] = 1;   /* before read_round */
+	expect_err(buf, len, CLUSTER, 3, PX_WIRE_E_VERSION);
+	buf[PX_WIRE_OFF_VERSION] = PX_WIRE_VERSION + 1u;
 	expect_err(buf, len, CLUSTER, 3, PX_WIRE_E_VERSION);
 	buf[PX_WIRE_OFF_VERSION] = PX_WIRE_VERSION;
 	for (unsigned t = 0; t < 256; t++) {

@@ -43,6 +43,10 @@ struct pxh_node {
 	uint64_t persist_pending;  /* seq awaiting confirmation, 0 none */
 	uint64_t boots;
 	struct pxh_disk disk;
+	/* Read index, as an embedder keeps it (px.h): the highest confirmed ticket since
+	 * the last role change, and the role changes seen. */
+	uint64_t read_confirmed;
+	uint64_t role_changes;
 };
 
 struct pxh_cluster {
@@ -151,6 +155,7 @@ static void node_boot(struct pxh_cluster *c, uint8_t i, bool restarted)
 		}
 	}
 	nd->persist_pending = 0;
+	nd->read_confirmed = 0;  /* a restart loses every read in progress */
 	nd->up = true;
 }
 
@@ -315,6 +320,12 @@ static void handle_out(struct pxh_cluster *c, uint8_t i, struct px_out *out)
 		disk_write(c, i, out);
 		c->nodes[i].persist_pending = out->persist_seq;
 	}
+	if (out->role_changed) {
+		c->nodes[i].read_confirmed = 0;
+		c->nodes[i].role_changes++;
+	}
+	if (out->read_confirmed > c->nodes[i].read_confirmed)
+		c->nodes[i].read_confirmed = out->read_confirmed;
 	for (uint32_t k = 0; k < out->n_msgs; k++) {
 		const struct px_msg *m = &out->msgs[k];
 		size_t len = px_encode(m, encbuf, sizeof(encbuf));
@@ -512,4 +523,24 @@ uint8_t pxh_elect(struct pxh_cluster *c, uint32_t max_ticks)
 	}
 	pxh_deliver_all(c, 100000);
 	return pxh_leader(c);
+}
+
+uint64_t pxh_read_begin(struct pxh_cluster *c, uint8_t i, uint64_t *read_index)
+{
+	if (!c->nodes[i].up)
+		return 0;
+	px_out_reset(&c->out);
+	uint64_t t = px_read_begin(c->nodes[i].r, &c->out, read_index);
+	handle_out(c, i, &c->out);
+	return t;
+}
+
+uint64_t pxh_read_confirmed(const struct pxh_cluster *c, uint8_t i)
+{
+	return c->nodes[i].read_confirmed;
+}
+
+uint64_t pxh_role_changes(const struct pxh_cluster *c, uint8_t i)
+{
+	return c->nodes[i].role_changes;
 }

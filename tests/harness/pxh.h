@@ -96,6 +96,14 @@ void pxh_crash(struct pxh_cluster *c, uint8_t i);
 /** Restart: durable mode keeps what was persisted; memory mode keeps nothing. */
 void pxh_restart(struct pxh_cluster *c, uint8_t i);
 
+/** px_read_begin at node i (its effects handled as any call's); 0 if down. */
+uint64_t pxh_read_begin(struct pxh_cluster *c, uint8_t i, uint64_t *read_index);
+/** Highest read ticket confirmed at node i since its last role change (0: none), as
+ *  an embedder tracks it from px_out.read_confirmed. */
+uint64_t pxh_read_confirmed(const struct pxh_cluster *c, uint8_t i);
+/** Role changes node i reported in px_out (since creation). */
+uint64_t pxh_role_changes(const struct pxh_cluster *c, uint8_t i);
+
 /** The node that is leader (lowest id if several claim it), or PX_NODE_NONE. */
 uint8_t pxh_leader(const struct pxh_cluster *c);
 /** Ticks and delivers until a leader exists (at most max_ticks). */

@@ -260,14 +260,25 @@ static void complete(struct sim *s, struct sim_client *c, const struct px_msg *m
 	/* The reply must be exactly what the replicas produced applying this command. */
 	h = px_hash_bytes(PX_HASH_SEED, &m->status, 1);
 	h = px_hash_bytes(h, m->body, m->body_len);
-	if (!rec->reply_known)
+	if (rec->n_read_serves > 0 || rec->read_serves_lost) {
+		/* Served by read index: one of the replies a leader sent for it (or, after
+		 * a resend to a leader without its session yet, the one the log gave). */
+		bool found = rec->read_serves_lost || (rec->reply_known && rec->reply_hash == h);
+		for (uint32_t i = 0; i < rec->n_read_serves; i++)
+			found = found || rec->read_hash[i] == h;
+		if (!found)
+			sim_fail(s, "reply",
+				 "client %u seq %" PRIu64 ": accepted reply is none a leader served "
+				 "by read index or the log applied", c->idx, c->seq);
+	} else if (!rec->reply_known) {
 		sim_fail(s, "reply",
 			 "client %u seq %" PRIu64 ": got an OK reply but no replica applied it",
 			 c->idx, c->seq);
-	if (rec->reply_hash != h)
+	} else if (rec->reply_hash != h) {
 		sim_fail(s, "reply",
 			 "client %u seq %" PRIu64 ": accepted reply differs from the one applied",
 			 c->idx, c->seq);
+	}
 	if (pw_kv_decode_reply(m->body, m->body_len, &r) != 0)
 		sim_fail(s, "reply", "client %u seq %" PRIu64 ": kv reply does not decode",
 			 c->idx, c->seq);

@@ -2,6 +2,7 @@
  * pw-sim: command line and parallel seed ranges.
  *
  *   pw-sim --seed N [-v] [--bug NAME]          one seed; -v prints options and summary
+ *   (any of them with --log-reads: kv GETs go through the log, not the read index)
  *   pw-sim --seeds A:B [--jobs N] [--bug NAME] [--expect-failure] [--twice]
  *   pw-sim --list-bugs
  *
@@ -64,7 +65,9 @@ static void usage(FILE *f)
 		"  --expect-failure  exit 0 iff some seed fails; stop at the first failure\n"
 		"  --twice           run every seed twice and fail if the runs differ\n"
 		"  -v                print each seed's options and a summary\n"
-		"  --trace           print every message, crash and state change (replays)\n");
+		"  --trace           print every message, crash and state change (replays)\n"
+		"  --log-reads       kv GETs go through the log as commands (the old path),\n"
+		"                    not the leader's read index (px_read_begin, the default)\n");
 }
 
 static uint32_t bug_bit(const char *name)
@@ -115,6 +118,8 @@ static int parse_args(int argc, char **argv, struct sim_args *a)
 			a->trace = true;
 		} else if (strcmp(arg, "--twice") == 0) {
 			a->twice = true;
+		} else if (strcmp(arg, "--log-reads") == 0) {
+			sim_log_reads = true;
 		} else if (strcmp(arg, "--seed") == 0 && val != NULL) {
 			if (!parse_u64(val, &a->lo))
 				goto bad;
@@ -162,6 +167,8 @@ static void print_replay(const struct sim_args *a, uint64_t seed)
 	for (i = 0; i < sim_bug_count; i++)
 		if (a->bugs & sim_bug_names[i].bit)
 			printf(" --bug %s", sim_bug_names[i].name);
+	if (sim_log_reads)
+		printf(" --log-reads");
 	printf(" -v\n");
 }
 

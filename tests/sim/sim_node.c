@@ -11,7 +11,11 @@
  *     before the call (px_applied) that may release what it reads.
  *   - client REQUESTs queue at the leader and are proposed at its next tick or when a
  *     batch is full (adaptive batching: whatever arrived); a non-leader answers
- *     NOT_LEADER with its hint.
+ *     NOT_LEADER with its hint. A read (kv GET; unless --log-reads) takes the read-index
+ *     path instead (px.h, px_read_begin): the leader holds it until its ticket is
+ *     confirmed and the state machine has applied up to its read index, then answers
+ *     it from the current state (px_apply_read); a role change fails every held read
+ *     with NOT_LEADER.
  *   - the disk (durable mode) keeps what persist requests wrote, in request order,
  *     landing either when its completion fires or, at a crash, a random prefix of the
  *     writes still in flight (a write may reach the platter before its completion is
@@ -63,6 +67,14 @@ static uint32_t sim_kv_apply(void *ctx, const uint8_t *cmd, uint32_t len, uint8_
 	bool found = false;
 	int ci;
 
+	if (n->cur_value == NULL) {
+		/* Not applying a slot: px_apply_read, which must pass reads only. */
+		if (!pw_kv_is_read(n->kv_svc.ctx, cmd, len))
+			sim_fail(s, "read-contract",
+				 "node %u: the service ran a command outside the log that is not "
+				 "a read", n->id);
+		return n->kv_svc.apply(n->kv_svc.ctx, cmd, len, reply, cap, status);
+	}
 	/* Bounded by the batch's command count. */
 	while (px_batch_next(n->cur_value, n->cur_len, &off, &c)) {
 		if (c.body == cmd && c.len == len) {
@@ -94,6 +106,13 @@ static uint64_t sim_kv_hash(const void *ctx)
 	const struct sim_node *n = ctx;
 
 	return n->kv_svc.hash(n->kv_svc.ctx);
+}
+
+static bool sim_kv_is_read(void *ctx, const uint8_t *cmd, uint32_t len)
+{
+	struct sim_node *n = ctx;
+
+	return n->kv_svc.is_read(n->kv_svc.ctx, cmd, len);
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -265,6 +284,7 @@ void sim_node_start(struct sim *s, struct sim_node *n, bool restart)
 	svc.apply = sim_kv_apply;
 	svc.hash = sim_kv_hash;
 	svc.ctx = n;
+	svc.is_read = sim_kv_is_read;
 	n->applier = px_applier_init(SIM_CLIENTS_MAX, &svc, n->app_arena, n->app_len);
 	if (n->applier == NULL)
 		sim_fail(s, "init", "node %u: px_applier_init: %s", n->id, strerror(errno));
@@ -285,6 +305,8 @@ void sim_node_start(struct sim *s, struct sim_node *n, bool restart)
 		n->vouched_ballot = 0;
 	n->role = px_role(n->r);
 	n->n_queue = 0;
+	n->n_reads = 0;
+	n->read_confirmed = 0;
 	n->persist_head = 0;
 	n->persist_n = 0;
 	n->staging_head = 0;
@@ -466,6 +488,7 @@ void sim_node_crash(struct sim *s, struct sim_node *n)
 	n->persist_n = 0;
 	n->staging_n = 0;
 	n->n_queue = 0;
+	n->n_reads = 0;   /* the clients time out and resend */
 	n->up = false;
 	n->r = NULL;
 	if (s->o.durability == PX_MEMORY) {
@@ -625,6 +648,66 @@ static void drop_queue(struct sim *s, struct sim_node *n)
 	n->n_queue = 0;
 }
 
+/** Fails every held read (NOT_LEADER): their tickets will never be confirmed. */
+static void fail_reads(struct sim *s, struct sim_node *n)
+{
+	uint32_t i;
+
+	for (i = 0; i < n->n_reads; i++) {
+		sim_trace(s, "n%u read ticket %" PRIu64 " failed (role change)", n->id,
+			  n->reads[i].ticket);
+		sim_node_reply(s, n, n->reads[i].ep, n->reads[i].client_id, n->reads[i].seq,
+			       PX_NOT_LEADER, NULL, 0);
+	}
+	n->reads_failed += n->n_reads;
+	n->n_reads = 0;
+}
+
+/** Serves the held reads whose ticket is confirmed and whose read index is applied, in
+ *  ticket order (read indexes never decrease along it). */
+static void serve_reads(struct sim *s, struct sim_node *n)
+{
+	static uint8_t reply[PX_REPLY_BYTES_MAX];
+	struct sim_cmd_rec *rec;
+	struct sim_read *rd;
+	uint32_t i, done = 0, rlen = 0;
+	uint8_t status = 0;
+	uint64_t h;
+
+	if (n->n_reads == 0 || n->st_needed)
+		return;
+	for (i = 0; i < n->n_reads; i++) {
+		rd = &n->reads[i];
+		if (rd->ticket > n->read_confirmed ||
+		    rd->index > px_applier_last_slot(n->applier))
+			break;
+		if (px_apply_read(n->applier, rd->body, rd->len, reply, sizeof(reply), &rlen,
+				  &status) != 0)
+			sim_fail(s, "read-contract", "node %u: px_apply_read refused a GET", n->id);
+		if (status != PX_OK)
+			sim_fail(s, "service", "node %u: a GET served by read index got status %u",
+				 n->id, status);
+		rec = sim_cmd_lookup(s, rd->client_id, rd->seq);
+		if (rec == NULL)
+			sim_fail(s, "validity", "node %u serves a read no client sent", n->id);
+		h = px_hash_bytes(PX_HASH_SEED, &status, 1);
+		h = px_hash_bytes(h, reply, rlen);
+		if (rec->n_read_serves < SIM_READ_SERVES_MAX)
+			rec->read_hash[rec->n_read_serves++] = h;
+		else
+			rec->read_serves_lost = true;
+		sim_trace(s, "n%u read ticket %" PRIu64 " index %" PRIu64 " served at %" PRIu64,
+			  n->id, rd->ticket, rd->index, px_applier_last_slot(n->applier));
+		sim_node_reply(s, n, rd->ep, rd->client_id, rd->seq, status, reply, rlen);
+		n->reads_served++;
+		done++;
+	}
+	if (done > 0) {
+		memmove(&n->reads[0], &n->reads[done], (n->n_reads - done) * sizeof(n->reads[0]));
+		n->n_reads -= done;
+	}
+}
+
 static void handle_out(struct sim *s, struct sim_node *n, const char *step)
 {
 	struct px_out *out = &s->out;
@@ -642,6 +725,16 @@ static void handle_out(struct sim *s, struct sim_node *n, const char *step)
 	}
 	if (px_role(n->r) != PX_LEADER && n->n_queue > 0)
 		drop_queue(s, n);
+	if (out->role_changed || px_role(n->r) != PX_LEADER) {
+		fail_reads(s, n);
+		n->read_confirmed = 0;
+	}
+	if (out->read_confirmed > n->read_confirmed) {
+		if (px_role(n->r) != PX_LEADER)
+			sim_fail(s, "read", "node %u: read ticket %" PRIu64 " confirmed by a %s",
+				 n->id, out->read_confirmed, sim_role_name(px_role(n->r)));
+		n->read_confirmed = out->read_confirmed;
+	}
 	if (out->state_transfer_needed && !n->st_needed) {
 		n->st_needed = true;
 		n->st_events++;
@@ -650,6 +743,7 @@ static void handle_out(struct sim *s, struct sim_node *n, const char *step)
 	sim_check_node(s, n, step);
 	if (lo <= hi)
 		apply_range(s, n, lo, hi);
+	serve_reads(s, n);
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -678,6 +772,50 @@ static void propose(struct sim *s, struct sim_node *n)
 	handle_out(s, n, "propose");
 }
 
+/** A read at the leader: a ticket from the core, then held until it can be served. */
+static void on_read(struct sim *s, struct sim_node *n, const struct px_msg *m, uint8_t src_ep)
+{
+	struct sim_read *rd;
+	uint64_t t, idx = 0;
+	uint32_t i;
+
+	for (i = 0; i < n->n_reads; i++)
+		if (n->reads[i].client_id == m->client_id && n->reads[i].seq == m->seq)
+			return;  /* a resend of a read still held */
+	if (n->n_reads == SIM_READS_MAX || m->body_len > SIM_CMD_BYTES_MAX) {
+		sim_node_reply(s, n, src_ep, m->client_id, m->seq, PX_BUSY, NULL, 0);
+		return;
+	}
+	px_out_reset(&s->out);
+	t = px_read_begin(n->r, &s->out, &idx);
+	if (t == 0) {
+		/* A leader not ready yet (its phase-1 slots are not committed): retry. */
+		if (px_read_ready(n->r))
+			sim_fail(s, "read", "node %u: px_read_begin refused while ready", n->id);
+		n->reads_refused++;
+		handle_out(s, n, "read");
+		sim_node_reply(s, n, src_ep, m->client_id, m->seq, PX_BUSY, NULL, 0);
+		return;
+	}
+	if (idx != px_commit(n->r))
+		sim_fail(s, "read", "node %u: read index %" PRIu64 " but commit %" PRIu64, n->id,
+			 idx, px_commit(n->r));
+	if (n->n_reads > 0 && t <= n->reads[n->n_reads - 1].ticket)
+		sim_fail(s, "read", "node %u: read ticket %" PRIu64 " after %" PRIu64, n->id, t,
+			 n->reads[n->n_reads - 1].ticket);
+	rd = &n->reads[n->n_reads++];
+	rd->ticket = t;
+	rd->index = idx;
+	rd->client_id = m->client_id;
+	rd->seq = m->seq;
+	rd->ep = src_ep;
+	rd->len = m->body_len;
+	memcpy(rd->body, m->body, m->body_len);
+	sim_trace(s, "n%u read ticket %" PRIu64 " index %" PRIu64 " (client %" PRIu64
+		  " seq %" PRIu64 ")", n->id, t, idx, m->client_id, m->seq);
+	handle_out(s, n, "read");
+}
+
 static void on_request(struct sim *s, struct sim_node *n, const struct px_msg *m,
 		       uint8_t src_ep)
 {
@@ -691,6 +829,16 @@ static void on_request(struct sim *s, struct sim_node *n, const struct px_msg *m
 			 m->client_id);
 	if (px_role(n->r) != PX_LEADER) {
 		sim_node_reply(s, n, src_ep, m->client_id, m->seq, PX_NOT_LEADER, NULL, 0);
+		return;
+	}
+	/* A read by read index needs the client's session to exist already: sessions
+	 * begin with a logged seq 1, and reads do not go through the log, so a client's
+	 * first logged command would otherwise carry a seq above 1 and be refused as an
+	 * expired session. Until then its reads go through the log too. */
+	uint64_t last_seq;
+	if (!s->o.log_reads && px_apply_is_read(n->applier, m->body, m->body_len) &&
+	    px_applier_session_peek(n->applier, m->client_id, &last_seq)) {
+		on_read(s, n, m, src_ep);
 		return;
 	}
 	for (i = 0; i < n->n_queue; i++)

@@ -18,8 +18,11 @@ const struct sim_bug_name sim_bug_names[] = {
 	{"accept-lower", PX_BUG_ACCEPT_LOWER},
 	{"forget-promises", PX_BUG_FORGET_PROMISES},
 	{"commit-stale", PX_BUG_COMMIT_STALE},
+	{"read-no-confirm", PX_BUG_READ_NO_CONFIRM},
 };
 const uint32_t sim_bug_count = sizeof(sim_bug_names) / sizeof(sim_bug_names[0]);
+
+bool sim_log_reads;
 
 static uint32_t pick_max(uint32_t a, uint32_t b)
 {
@@ -38,6 +41,7 @@ void sim_opts_derive(struct sim_opts *o)
 	uint32_t v, i;
 
 	sim_rng_seed(r, o->seed, SIM_STREAM_OPTS);
+	o->log_reads = sim_log_reads;
 
 	/* Topology. Three replicas most often: the smallest cluster has the least slack,
 	 * so quorum bugs show there first. */
@@ -132,6 +136,15 @@ void sim_opts_derive(struct sim_opts *o)
 		 * promise: long, reordering delays make such stragglers common. */
 		o->delay_max = pick_max(o->delay_max, o->delay_min + 2 * o->election_ticks);
 	}
+	if (o->bugs & PX_BUG_READ_NO_CONFIRM) {
+		/* The bug serves a read at a leader that was deposed without knowing it: a
+		 * paused leader (no ticks, so no check-quorum) that still receives requests,
+		 * or one cut off with some clients, while the others elect and write. */
+		o->mix_get = pick_max(o->mix_get, 4);
+		o->pause_len_max = pick_max(o->pause_len_max, 8 * o->election_ticks);
+		o->part_kinds |= SIM_PART_SPLIT;
+		o->part_len_max = pick_max(o->part_len_max, 8 * o->election_ticks);
+	}
 	if (o->bugs & PX_BUG_FORGET_PROMISES) {
 		/* The bug lives in the memory-mode restart path. */
 		o->durability = PX_MEMORY;
@@ -187,4 +200,5 @@ void sim_opts_print(const struct sim_opts *o, const char *p)
 	       p, o->keys, o->think_max, o->client_timeout, o->mix_get, o->mix_put,
 	       o->mix_del, o->mix_cas);
 	printf("%slong_log=%d ops_per_client=%u\n", p, o->long_log, o->ops_per_client);
+	printf("%sreads=%s\n", p, o->log_reads ? "log" : "read-index");
 }

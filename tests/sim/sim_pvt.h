@@ -65,6 +65,10 @@
 #define SIM_STORM_PER_EP 16u
 /** Persist requests a node may have in flight to its disk. */
 #define SIM_PERSIST_MAX 256u
+/** Read-index reads a leader holds until confirmed and applied (then BUSY). */
+#define SIM_READS_MAX 64u
+/** Read-index serves of one (client, seq) whose replies a client may accept. */
+#define SIM_READ_SERVES_MAX 8u
 
 _Static_assert(SIM_NODES_MAX <= PX_REPLICAS_MAX, "the core holds our largest cluster");
 _Static_assert(SIM_EP_MAX < 64, "link matrix indexes fit");
@@ -139,7 +143,13 @@ struct sim_opts {
 	 *  one window (no replica ever needs a state transfer); long_log seeds do not. */
 	bool long_log;
 	uint32_t ops_per_client;
+	/** Reads (kv GET) go through the log as commands (--log-reads), instead of the
+	 *  leader's read index (px_read_begin), the default. Not derived from the seed. */
+	bool log_reads;
 };
+
+/** --log-reads, set once by main before any run (every run copies it into its opts). */
+extern bool sim_log_reads;
 
 /** Derives every option from opts->seed (and opts->bugs, which biases the fault mix). */
 void sim_opts_derive(struct sim_opts *o);
@@ -216,6 +226,18 @@ struct sim_persist {
 	uint32_t first;      /**< index of the first copy in the node's staging ring */
 };
 
+/** A read (kv GET) a leader holds by read index until its ticket is confirmed and the
+ *  state machine has applied up to its read index (px.h, px_read_begin). */
+struct sim_read {
+	uint64_t ticket;
+	uint64_t index;
+	uint64_t client_id;
+	uint64_t seq;
+	uint8_t ep;
+	uint32_t len;
+	uint8_t body[SIM_CMD_BYTES_MAX];
+};
+
 /** A client request queued at a leader until its next proposal. */
 struct sim_req {
 	uint64_t client_id;
@@ -272,6 +294,12 @@ struct sim_node {
 	struct sim_req queue[SIM_QUEUE_MAX];
 	uint32_t n_queue;
 
+	/* Leader-side reads by read index, in ticket order; failed on a role change. */
+	struct sim_read reads[SIM_READS_MAX];
+	uint32_t n_reads;
+	uint64_t read_confirmed;   /**< highest ticket confirmed since the role change */
+	uint64_t reads_served, reads_failed, reads_refused;
+
 	/* Monotonicity tracking (reset by restarts as the check's rules say). The promise
 	 * may fall back at a durable restart to what was persisted, but never below the
 	 * highest ballot the node vouched for in a PROMISE or ACCEPTED it sent. */
@@ -316,6 +344,11 @@ struct sim_cmd_rec {
 	bool reply_known;      /**< some replica applied it: reply_hash is its reply */
 	uint8_t reply_status;
 	uint64_t reply_hash;
+	/** Read-index serves of this (client, seq): each reply a leader sent (a resent
+	 *  read may be served more than once, each time as it stood then). */
+	uint8_t n_read_serves;
+	bool read_serves_lost;  /**< more serves than kept: the reply check is skipped */
+	uint64_t read_hash[SIM_READ_SERVES_MAX];
 };
 
 struct sim_client {

@@ -188,6 +188,18 @@ static void partition_start(struct sim *s)
 	default:
 		break;
 	}
+	if (s->o.bugs & PX_BUG_READ_NO_CONFIRM) {
+		/* The bug needs a leader deposed without knowing it: cut off with some
+		 * clients while the others elect and write. Check-quorum ends that within
+		 * its own election timeout, so pause it (no ticks) for a while too. */
+		struct sim_node *l = leader(s);
+
+		if (l != NULL) {
+			l->paused_until = s->now + sim_rng_range(r, s->o.election_ticks,
+							   s->o.pause_len_max);
+			s->pauses++;
+		}
+	}
 }
 
 /** Recomputes links for swizzle: nodes swizzle_order[0..cut) are cut off. */
@@ -566,6 +578,17 @@ static void summary(const struct sim *s, uint64_t hash)
 		       px_applier_last_slot(n->applier), px_applier_chain(n->applier),
 		       n->restarts, n->ticks, n->msgs_in, n->msgs_out,
 		       n->st_needed ? " STATE-TRANSFER-NEEDED" : "");
+	}
+	{
+		uint64_t served = 0, failed = 0, refused = 0;
+
+		for (i = 0; i < s->o.n_replicas; i++) {
+			served += s->nodes[i].reads_served;
+			failed += s->nodes[i].reads_failed;
+			refused += s->nodes[i].reads_refused;
+		}
+		printf("  reads by read index: served=%" PRIu64 " failed=%" PRIu64
+		       " refused=%" PRIu64 "\n", served, failed, refused);
 	}
 	printf("  busiest time unit: %" PRIu64 " deliveries\n", s->unit_deliveries_max);
 	printf("  clients: ops=%" PRIu64 " slots=%" PRIu64 " state_transfer_nodes=%" PRIu64
