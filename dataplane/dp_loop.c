@@ -116,6 +116,39 @@ static void apply_range(struct dp_ctx *d, uint64_t lo, uint64_t hi)
 	}
 }
 
+/** Leadership changed: no queued read can be confirmed any more (px.h). */
+static void fail_reads(struct dp_ctx *d)
+{
+	for (; d->read_n > 0; d->read_n--) {
+		const struct dp_read *q = &d->reads[d->read_head];
+		send_reply(d, q->port, &q->src, q->client_id, q->seq, PX_NOT_LEADER, NULL, 0);
+		d->c.reads_failed++;
+		d->read_head = (d->read_head + 1u) % DP_READS_MAX;
+	}
+}
+
+/** Serves the queued reads whose ticket is confirmed and whose read index is applied. */
+static void serve_reads(struct dp_ctx *d)
+{
+	while (d->read_n > 0) {
+		const struct dp_read *q = &d->reads[d->read_head];
+		if (q->ticket > d->read_confirmed || px_applier_last_slot(d->a) < q->index)
+			return;
+		uint32_t rlen = 0;
+		uint8_t status = PX_OK;
+		const uint8_t *cmd = d->read_bytes + (size_t)d->read_head * PX_CMD_BYTES_MAX;
+		int rc = px_apply_read(d->a, cmd, q->len, d->read_reply, PX_REPLY_BYTES_MAX, &rlen,
+				       &status);
+		/* Only px_apply_is_read() commands are queued (on_request): a failure is ours. */
+		assert(rc == 0);
+		(void)rc;
+		send_reply(d, q->port, &q->src, q->client_id, q->seq, status, d->read_reply, rlen);
+		d->c.reads_index++;
+		d->read_head = (d->read_head + 1u) % DP_READS_MAX;
+		d->read_n--;
+	}
+}
+
 static void on_role(struct dp_ctx *d, enum px_role role)
 {
 	d->c.role_changes++;
@@ -139,8 +172,12 @@ static void handle_out(struct dp_ctx *d)
 	assert(o->persist_seq == 0);
 	for (uint32_t i = 0; i < o->n_msgs; i++)
 		send_msg(d, &o->msgs[i]);
-	if (o->role_changed)
+	if (o->read_confirmed > d->read_confirmed)
+		d->read_confirmed = o->read_confirmed;
+	if (o->role_changed) {
 		on_role(d, o->role);
+		fail_reads(d);
+	}
 	if (o->state_transfer_needed && !d->warned_state_transfer) {
 		d->warned_state_transfer = true;
 		dp_log(d, DP_LOG_WARN,
@@ -162,6 +199,41 @@ static void on_request(struct dp_ctx *d, const struct px_msg *m, uint8_t port,
 		send_reply(d, port, src, m->client_id, m->seq, PX_NOT_LEADER, NULL, 0);
 		d->c.not_leader++;
 		return;
+	}
+	/* A read by a client with a session is served by read index, without a log slot;
+	 * any other read (a session begins with a logged command) goes through the log, as
+	 * does one the leader cannot take yet (its phase-1 slots not committed). */
+	uint64_t last_seq = 0;
+	if (d->reads != NULL && px_apply_is_read(d->a, m->body, m->body_len)) {
+		if (!px_applier_session_peek(d->a, m->client_id, &last_seq) || !px_read_ready(d->r)) {
+			d->c.reads_logged++;
+		} else if (d->read_n == DP_READS_MAX) {
+			send_reply(d, port, src, m->client_id, m->seq, PX_BUSY, NULL, 0);
+			d->c.busy++;
+			return;
+		} else {
+			uint32_t k = (d->read_head + d->read_n) % DP_READS_MAX;
+			uint64_t index = 0;
+			px_out_reset(d->out);
+			uint64_t t = px_read_begin(d->r, d->out, &index);
+			struct dp_read *q = &d->reads[k];
+			if (t != 0) {
+				q->ticket = t;
+				q->index = index;
+				q->client_id = m->client_id;
+				q->seq = m->seq;
+				q->src = *src;
+				q->port = port;
+				q->len = m->body_len;
+				memcpy(d->read_bytes + (size_t)k * PX_CMD_BYTES_MAX, m->body,
+				       m->body_len);
+				d->read_n++;
+			}
+			handle_out(d);   /* the round's ACCEPTs (a single replica confirms here) */
+			if (t != 0)
+				return;
+			d->c.reads_logged++;   /* px_read_ready said yes: not expected, but safe */
+		}
 	}
 	/* The codec bounded body_len by PX_CMD_BYTES_MAX; one REQUEST per datagram keeps the
 	 * queue within DP_CMDS_MAX; both checks are there for the bound, not for input. */
@@ -370,6 +442,8 @@ int dp_run(struct dp_ctx *d)
 		if (n > 0)
 			d->last_rx_ns = now;
 		run_ticks(d, now);
+		if (d->read_n > 0)
+			serve_reads(d);
 		flush_all(d);
 		periodic(d, now);
 		if (n == 0 && d->cfg->idle == PW_IDLE_ADAPTIVE)

@@ -50,6 +50,9 @@
  *  (clients = dpdk: every other ethdev port, e.g. one memif link per client process;
  *  clients = udp: one kernel socket). */
 #define DP_PORTS_MAX 16u
+/** Read-index reads queued at the leader, waiting for their leadership round and the
+ *  apply point (docs/consistency.md); a fuller queue answers BUSY. */
+#define DP_READS_MAX 256u
 /** Several ports and nothing to sleep on for all of them: adaptive idle naps this long
  *  between two looks at every port. */
 #define DP_IDLE_SLICE_NS 20000u
@@ -115,6 +118,10 @@ struct dp_counters {
 	uint64_t idle_sleeps;      /**< adaptive idle: poll() calls */
 	uint64_t role_changes;
 	uint64_t stats_lines;
+	uint64_t reads_index;      /**< reads served by read index (no log slot) */
+	uint64_t reads_logged;     /**< reads sent through the log (no session yet, or the
+	                                leader not ready for read index) */
+	uint64_t reads_failed;     /**< queued reads answered NOT_LEADER (leadership lost) */
 };
 
 /* ---------------------------------------------------------------------------------- */
@@ -134,15 +141,16 @@ struct dp_counters {
 #define DP_LOOP_FIELDS(X)                                                                \
 	X(iterations) X(steps) X(requests) X(proposed) X(replies) X(not_leader) X(busy)  \
 	X(reply_no_addr) X(misaddressed) X(unexpected) X(tx_no_buf) X(ticks)             \
-	X(ticks_skipped) X(idle_sleeps) X(role_changes)
+	X(ticks_skipped) X(idle_sleeps) X(role_changes) X(reads_index) X(reads_logged)   \
+	X(reads_failed)
 #define DP_PX_FIELDS(X)                                                                  \
 	X(elections_started) X(prevotes_started) X(leaderships_won)                      \
 	X(stepdowns_check_quorum) X(proposals) X(commands_proposed) X(commits)           \
 	X(catchup_entries_sent) X(state_transfer_needed) X(recoveries_completed)         \
-	X(transfers)
+	X(transfers) X(read_tickets) X(read_refused) X(read_rounds) X(read_confirms)
 #define DP_APPLY_FIELDS(X)                                                               \
 	X(slots) X(commands) X(duplicates) X(stale) X(expired) X(evictions) X(noops)     \
-	X(bad_seq) X(replies_cut)
+	X(bad_seq) X(replies_cut) X(reads)
 
 struct dp_snap {
 	uint64_t t_ms;                 /**< since dp_run started */
@@ -229,6 +237,18 @@ struct dp_ctx {
 	uint8_t *cmd_bytes;
 
 	struct dp_clients clients;
+
+	/* Read-index reads (leader): a FIFO in ticket order, command bytes copied. */
+	struct dp_read {
+		uint64_t ticket, index, client_id, seq;
+		struct nic_addr src;
+		uint8_t port;
+		uint32_t len;
+	} *reads;                              /**< DP_READS_MAX */
+	uint8_t *read_bytes;                   /**< DP_READS_MAX x PX_CMD_BYTES_MAX */
+	uint8_t *read_reply;                   /**< PX_REPLY_BYTES_MAX */
+	uint32_t read_head, read_n;            /**< Invariant: read_n <= DP_READS_MAX */
+	uint64_t read_confirmed;               /**< highest ticket confirmed so far */
 
 	/* Time */
 	uint64_t start_ns;

@@ -343,6 +343,9 @@ static void dp_init(struct dp_ctx *d, const struct pw_cluster_cfg *cfg, const st
 	d->msg = alloc_or_die(sizeof(*d->msg), "a decoded message");
 	d->reply = alloc_or_die(sizeof(*d->reply), "a reply");
 	d->cmd_bytes = alloc_or_die(DP_CMD_BYTES, "the command queue");
+	d->reads = alloc_or_die(DP_READS_MAX * sizeof(*d->reads), "the read queue");
+	d->read_bytes = alloc_or_die((size_t)DP_READS_MAX * PX_CMD_BYTES_MAX, "the read commands");
+	d->read_reply = alloc_or_die(PX_REPLY_BYTES_MAX, "a read reply");
 	struct px_msg *m = d->reply;
 	m->type = PX_MSG_REPLY;
 	m->flags = 0;
@@ -525,6 +528,9 @@ int main(int argc, char **argv)
 	free(d->msg);
 	free(d->reply);
 	free(d->cmd_bytes);
+	free(d->reads);
+	free(d->read_bytes);
+	free(d->read_reply);
 	free(ar.replica);
 	free(ar.applier);
 	free(ar.service);
