@@ -73,11 +73,12 @@ static const struct cluster_key cluster_keys[] = {
 	U32("stream_bytes", stream_bytes, PW_CONFIG_STREAM_BYTES_MIN, PW_CONFIG_STREAM_BYTES_MAX,
 	    false),
 	{ "clients", K_CLIENTS, 0, 0, false, 0 },
+	U32("stages", stages, 1, 2, false),
 };
 #undef U32
 
 #define N_CLUSTER_KEYS (sizeof(cluster_keys) / sizeof(cluster_keys[0]))
-_Static_assert(N_CLUSTER_KEYS == 20, "CK_CLIENTS below is the last key's index");
+_Static_assert(N_CLUSTER_KEYS == 21, "CK_STAGES below is the last key's index");
 
 enum ck {  /* indices of the keys the cross-checks name */
 	CK_ID = 0,
@@ -89,6 +90,7 @@ enum ck {  /* indices of the keys the cross-checks name */
 	CK_WINDOW = 7,
 	CK_PIPELINE = 8,
 	CK_CLIENTS = 19,
+	CK_STAGES = 20,
 };
 
 enum mk { MK_IP, MK_PORT, MK_MAC, MK_PORT_INDEX, MK_MAX };
@@ -98,7 +100,7 @@ static const char *const member_keys[MK_MAX] = { "ip", "port", "mac", "port_inde
 	"id, replicas, transport, durability, heartbeat_ms, election_ms, tick_us, "        \
 	"window_slots, pipeline_slots, batch_cmds_max, slot_bytes, sessions, kv_keys, "     \
 	"idle, service, kv_key_bytes, kv_value_bytes, stream_records, stream_bytes, "  \
-	"clients"
+	"clients, stages"
 
 /* ---------------------------------------------------------------------------------- */
 /* Loader context                                                                      */
@@ -532,6 +534,8 @@ static int check_cluster(struct ld *l)
 			    c->clients == PW_CLIENTS_UDP ? "udp" : "dpdk");
 	if (kl[CK_CLIENTS] == 0)
 		c->clients = c->transport == PW_TRANSPORT_DPDK ? PW_CLIENTS_DPDK : PW_CLIENTS_UDP;
+	if (c->stages == 2 && c->transport != PW_TRANSPORT_DPDK)
+		return fail(l, kl[CK_STAGES], "stages = 2 puts the applier on a second DPDK lcore, which transport = udp does not have; fix: stages = 1, or transport = dpdk");
 
 	/* Timing: every timeout must be at least one tick, the election timeout at least two
 	 * heartbeats (a follower must hear a heartbeat before it suspects the leader). */
@@ -640,6 +644,7 @@ void pw_config_defaults(struct pw_cluster_cfg *cfg)
 	cfg->kv_value_bytes = 1024;
 	cfg->stream_records = 65536;
 	cfg->stream_bytes = 16u << 20;
+	cfg->stages = 1;
 	for (uint8_t i = 0; i < PX_REPLICAS_MAX; i++)
 		cfg->members[i].id = i;
 }

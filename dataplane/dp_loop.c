@@ -73,6 +73,19 @@ static void send_reply(struct dp_ctx *d, uint8_t port, const struct nic_addr *ds
 		       uint64_t client_id, uint64_t seq, uint8_t status, const uint8_t *body,
 		       uint32_t len)
 {
+	if (d->stage != NULL) {
+		/* stages = 2: client ports transmit on the apply lcore. Only body-less answers
+		 * (NOT_LEADER, BUSY) come from here: reads go through the log there. */
+		assert(len == 0 && !d->port_is_link[port]);
+		struct dp_rec rec = {
+			.type = DP_REC_REPLY, .port = port, .status = status,
+			.hint = px_leader_hint(d->r), .a = client_id, .seq = seq,
+			.ballot = px_promised(d->r), .addr = *dst,
+		};
+		if (!dp_ring_push(&d->stage->ring, &rec))
+			d->c.ring_full++;
+		return;
+	}
 	struct px_msg *m = d->reply;   /* header fields set once by dp_init */
 	m->ballot = px_promised(d->r);
 	m->client_id = client_id;
@@ -87,8 +100,38 @@ static void send_reply(struct dp_ctx *d, uint8_t port, const struct nic_addr *ds
 /* ---------------------------------------------------------------------------------- */
 /* Effects                                                                             */
 
+/** stages = 2: hands the apply lcore every slot the core handed out, as far as the ring
+ *  has room; the rest waits for the next call (slots are never dropped). */
+static void give_slots(struct dp_ctx *d)
+{
+	bool leader = px_role(d->r) == PX_LEADER;
+	/* Bounded by the window: the core hands out at most window_slots slots at a time. */
+	while (d->slots_given < d->slots_due) {
+		uint64_t s = d->slots_given + 1u;
+		uint32_t len = 0;
+		const uint8_t *v = px_slot_value(d->r, s, &len);
+		if (v == NULL) {
+			dp_log(d, DP_LOG_ERROR, "slot %" PRIu64 " to apply is not held (core bug)", s);
+			abort();
+		}
+		struct dp_rec rec = {
+			.type = DP_REC_SLOT, .leader = leader, .hint = px_leader_hint(d->r),
+			.len = len, .a = s, .ballot = px_promised(d->r), .value = v,
+		};
+		if (!dp_ring_push(&d->stage->ring, &rec))
+			return;
+		d->slots_given = s;
+	}
+}
+
 static void apply_range(struct dp_ctx *d, uint64_t lo, uint64_t hi)
 {
+	if (d->stage != NULL) {
+		assert(lo == d->slots_due + 1u);
+		d->slots_due = hi;
+		give_slots(d);
+		return;
+	}
 	/* Bounded by the window: the core hands out at most window_slots chosen slots. */
 	for (uint64_t s = lo; s <= hi; s++) {
 		uint32_t len = 0;
@@ -266,6 +309,10 @@ static void on_datagram(struct dp_ctx *d, uint8_t port, const struct nic_pkt *pk
 	}
 	switch (m->type) {
 	case PX_MSG_REQUEST:
+		if (d->stage != NULL && d->port_is_link[port]) {
+			d->c.client_on_link++;   /* its REPLY would need this lcore's port */
+			return;
+		}
 		on_request(d, m, port, &pk->src);
 		return;
 	case PX_MSG_REPLY:
@@ -291,8 +338,19 @@ static void propose_queued(struct dp_ctx *d)
 	uint32_t took = px_propose(d->r, d->cmds, d->n_cmds, d->out);
 	assert(took <= d->n_cmds);
 	/* Addresses first: a 1-replica cluster commits and applies within this call. */
-	for (uint32_t i = 0; i < took; i++)
-		dp_clients_put(&d->clients, d->cmds[i].client_id, &d->cmd_src[i], d->cmd_port[i]);
+	for (uint32_t i = 0; i < took; i++) {
+		if (d->stage == NULL) {
+			dp_clients_put(&d->clients, d->cmds[i].client_id, &d->cmd_src[i],
+				       d->cmd_port[i]);
+			continue;
+		}
+		struct dp_rec rec = {
+			.type = DP_REC_ADDR, .port = d->cmd_port[i], .a = d->cmds[i].client_id,
+			.addr = d->cmd_src[i],
+		};
+		if (!dp_ring_push(&d->stage->ring, &rec))
+			d->c.ring_full++;   /* no REPLY for it; the client's retry is answered */
+	}
 	d->c.proposed += took;
 	handle_out(d);
 	bool leader = px_role(d->r) == PX_LEADER;
@@ -409,7 +467,23 @@ static void idle(struct dp_ctx *d, uint64_t now)
 static void flush_all(struct dp_ctx *d)
 {
 	for (uint8_t k = 0; k < d->n_ports; k++)
-		nic_tx_flush(d->ports[k]);
+		if (d->stage == NULL || d->port_is_link[k])
+			nic_tx_flush(d->ports[k]);
+}
+
+/** stages = 2: what the apply lcore finished releases log memory; hand it more. */
+static void stage_sync(struct dp_ctx *d)
+{
+	struct dp_stage *st = d->stage;
+	/* acquire: pairs with the apply lcore's release after applying those slots */
+	uint64_t a = atomic_load_explicit(&st->applied_pub, memory_order_acquire);
+	if (a > d->applied_told) {
+		px_applied(d->r, a);
+		d->applied_told = a;
+	}
+	if (d->slots_given < d->slots_due)
+		give_slots(d);
+	dp_ring_publish(&st->ring);
 }
 
 int dp_run(struct dp_ctx *d)
@@ -444,6 +518,8 @@ int dp_run(struct dp_ctx *d)
 		run_ticks(d, now);
 		if (d->read_n > 0)
 			serve_reads(d);
+		if (d->stage != NULL)
+			stage_sync(d);
 		flush_all(d);
 		periodic(d, now);
 		if (n == 0 && d->cfg->idle == PW_IDLE_ADAPTIVE)

@@ -53,6 +53,12 @@
 /** Read-index reads queued at the leader, waiting for their leadership round and the
  *  apply point (docs/consistency.md); a fuller queue answers BUSY. */
 #define DP_READS_MAX 256u
+/** stages = 2: records in the ring from the consensus lcore to the apply lcore (a power
+ *  of two). Slots are never dropped (they wait for room); client addresses and early
+ *  replies are dropped and counted when it is full. */
+#define DP_RING_RECS 16384u
+/** stages = 2: the apply lcore publishes its counters this often. */
+#define DP_APPLY_PUB_NS 50000000u
 /** Several ports and nothing to sleep on for all of them: adaptive idle naps this long
  *  between two looks at every port. */
 #define DP_IDLE_SLICE_NS 20000u
@@ -68,6 +74,8 @@ _Static_assert((DP_CLIENTS_MIN & (DP_CLIENTS_MIN - 1)) == 0, "table size is a po
 _Static_assert(DP_CLIENT_PROBES <= DP_CLIENTS_MIN, "probes stay within the table");
 _Static_assert(DP_PORTS_MAX <= 255u, "a port slot fits a uint8_t");
 _Static_assert(DP_PORTS_MAX > PX_REPLICAS_MAX, "a link per peer and a client port fit");
+_Static_assert((DP_RING_RECS & (DP_RING_RECS - 1)) == 0, "ring size is a power of two");
+_Static_assert(DP_RING_RECS >= 2u * PX_WINDOW_MAX, "the ring holds a window of slots and more");
 
 /* ---------------------------------------------------------------------------------- */
 /* Client address table: client_id -> where its last REQUEST came from                 */
@@ -122,6 +130,9 @@ struct dp_counters {
 	uint64_t reads_logged;     /**< reads sent through the log (no session yet, or the
 	                                leader not ready for read index) */
 	uint64_t reads_failed;     /**< queued reads answered NOT_LEADER (leadership lost) */
+	uint64_t ring_full;        /**< stages = 2: client address or reply not handed to the
+	                                apply lcore (ring full); the client retries */
+	uint64_t client_on_link;   /**< stages = 2: REQUEST on a peer link port: dropped */
 };
 
 /* ---------------------------------------------------------------------------------- */
@@ -142,7 +153,7 @@ struct dp_counters {
 	X(iterations) X(steps) X(requests) X(proposed) X(replies) X(not_leader) X(busy)  \
 	X(reply_no_addr) X(misaddressed) X(unexpected) X(tx_no_buf) X(ticks)             \
 	X(ticks_skipped) X(idle_sleeps) X(role_changes) X(reads_index) X(reads_logged)   \
-	X(reads_failed)
+	X(reads_failed) X(ring_full) X(client_on_link)
 #define DP_PX_FIELDS(X)                                                                  \
 	X(elections_started) X(prevotes_started) X(leaderships_won)                      \
 	X(stepdowns_check_quorum) X(proposals) X(commands_proposed) X(commits)           \
@@ -189,6 +200,81 @@ void dp_pub_write(struct dp_pub *p, const struct dp_snap *s);
 /** Reader side (any thread): a consistent copy into s. Returns false if every one of
  *  a bounded number of tries raced a write (s then undefined). */
 bool dp_pub_read(struct dp_pub *p, struct dp_snap *s);
+
+/* ---------------------------------------------------------------------------------- */
+/* stages = 2: the ring from the consensus lcore to the apply lcore (dp_apply.c)        */
+
+enum dp_rec_type {
+	DP_REC_SLOT = 1,    /**< apply slot `a` (value, len); answer its clients if `leader` */
+	DP_REC_ADDR = 2,    /**< client `a` is at (addr, port): for the REPLYs of its commands */
+	DP_REC_REPLY = 3,   /**< send a body-less REPLY (status) to (addr, port) now */
+};
+
+/** One record. SLOT: value points into the replica's log; the consensus lcore does not
+ *  reuse that memory before the apply lcore reports the slot applied (px_applied). */
+struct dp_rec {
+	uint8_t type;             /**< enum dp_rec_type */
+	uint8_t port;             /**< ADDR, REPLY: the client's port slot */
+	uint8_t status;           /**< REPLY */
+	uint8_t leader;           /**< SLOT: this replica led when the slot was handed out */
+	uint8_t hint;             /**< SLOT, REPLY: leader hint for the REPLY */
+	uint32_t len;             /**< SLOT: value bytes */
+	uint64_t a;               /**< SLOT: the slot; ADDR, REPLY: the client id */
+	uint64_t seq;             /**< REPLY */
+	uint64_t ballot;          /**< SLOT, REPLY: ballot for the REPLY */
+	const uint8_t *value;     /**< SLOT */
+	struct nic_addr addr;     /**< ADDR, REPLY */
+};
+
+/** Single producer (consensus lcore), single consumer (apply lcore). Each side keeps its
+ *  own position and a cached copy of the other's; positions only grow. */
+struct dp_ring {
+	_Alignas(64) _Atomic uint64_t tail;     /**< written by the producer (release) */
+	uint64_t tail_local;                    /**< producer: records written */
+	uint64_t head_cache;                    /**< producer: last head read */
+	_Alignas(64) _Atomic uint64_t head;     /**< written by the consumer (release) */
+	uint64_t head_local;                    /**< consumer: records read */
+	uint64_t tail_cache;                    /**< consumer: last tail read */
+	_Alignas(64) struct dp_rec *recs;       /**< DP_RING_RECS */
+};
+
+/** The apply lcore's counters, published to the consensus lcore (seqlock of words). */
+struct dp_apply_snap {
+	uint64_t replies, reply_no_addr, tx_no_buf, client_evictions, sessions, applied;
+	struct px_apply_counters apply;
+};
+#define DP_APPLY_SNAP_WORDS (sizeof(struct dp_apply_snap) / sizeof(uint64_t))
+_Static_assert(sizeof(struct dp_apply_snap) % sizeof(uint64_t) == 0, "whole words");
+
+struct dp_ctx;
+
+/** The apply stage's state: owned by the apply lcore once it runs, except the atomics. */
+struct dp_stage {
+	struct dp_ctx *d;           /**< read-only from here: ports, cfg, stop flag */
+	struct dp_ring ring;
+	struct px_applier *a;       /**< the applier moves here from the consensus lcore */
+	struct px_apply_out *aout;
+	struct px_msg *reply;
+	struct dp_clients clients;
+	uint64_t applied;
+	uint64_t replies, reply_no_addr, tx_no_buf;
+	uint64_t next_pub_ns, last_work_ns;
+	_Alignas(64) _Atomic uint64_t applied_pub;   /**< release: slots <= it are applied */
+	_Alignas(64) atomic_uint_fast64_t snap_seq;
+	_Atomic uint64_t snap_words[DP_APPLY_SNAP_WORDS];
+};
+
+/** Producer side (consensus lcore). false: full (nothing written). */
+bool dp_ring_push(struct dp_ring *r, const struct dp_rec *rec);
+/** Makes what was pushed visible to the consumer. */
+void dp_ring_publish(struct dp_ring *r);
+/** Room for n more records. */
+bool dp_ring_room(struct dp_ring *r, uint32_t n);
+/** The apply lcore's loop (nic_worker_launch's fn); returns 0 after *d->stop. */
+int dp_apply_run(void *stage);
+/** Consensus lcore: a consistent copy of the apply lcore's counters (false: every try
+ *  raced a write; s then undefined). */
+bool dp_apply_snap_read(struct dp_stage *st, struct dp_apply_snap *s);
 
 /* ---------------------------------------------------------------------------------- */
 /* Context                                                                             */
@@ -249,6 +335,13 @@ struct dp_ctx {
 	uint8_t *read_reply;                   /**< PX_REPLY_BYTES_MAX */
 	uint32_t read_head, read_n;            /**< Invariant: read_n <= DP_READS_MAX */
 	uint64_t read_confirmed;               /**< highest ticket confirmed so far */
+
+	/* stages = 2 (NULL: run to completion): the apply lcore's stage. */
+	struct dp_stage *stage;
+	bool port_is_link[DP_PORTS_MAX];      /**< tx owned by this lcore; else by the stage */
+	uint64_t slots_given;                 /**< SLOT records pushed up to this slot */
+	uint64_t slots_due;                   /**< the core handed out slots up to this one */
+	uint64_t applied_told;                /**< px_applied called up to this slot */
 
 	/* Time */
 	uint64_t start_ns;

@@ -145,8 +145,21 @@ void dp_snap_fill(const struct dp_ctx *d, uint64_t now_ns, struct dp_snap *s)
 			dst[w] += src[w];
 	}
 	s->dp = d->c;
-	s->client_evictions = d->clients.evictions;
 	s->px = *px_counters(d->r);
+	if (d->stage != NULL) {
+		/* stages = 2: the applier and the REPLYs live on the apply lcore. */
+		struct dp_apply_snap a;
+		if (dp_apply_snap_read(d->stage, &a)) {
+			s->dp.replies += a.replies;
+			s->dp.reply_no_addr += a.reply_no_addr;
+			s->dp.tx_no_buf += a.tx_no_buf;
+			s->client_evictions = a.client_evictions;
+			s->apply = a.apply;
+			s->sessions = a.sessions;
+		}
+		return;
+	}
+	s->client_evictions = d->clients.evictions;
 	s->apply = *px_applier_counters(d->a);
 	s->sessions = px_applier_sessions(d->a);
 }

@@ -206,6 +206,7 @@ static void *alloc_or_die(size_t n, const char *what)
 
 struct arenas {
 	void *replica, *applier, *service, *clients;
+	struct dp_stage *stage;
 };
 
 static void die_open(const struct pw_cluster_cfg *cfg, uint8_t id, int e, const char *err)
@@ -246,7 +247,7 @@ static void die_open_eth(const struct pw_cluster_cfg *cfg, uint8_t id, uint16_t 
 
 /** Opens the next port of d (a slot in d->ports). Exits with a message on failure. */
 static void open_port(struct dp_ctx *d, const struct pw_cluster_cfg *cfg, uint8_t id,
-		      enum nic_backend backend, uint16_t eth_port)
+		      enum nic_backend backend, uint16_t eth_port, bool tx_elsewhere)
 {
 	assert(d->n_ports < DP_PORTS_MAX);
 	bool eth = backend == NIC_BACKEND_DPDK;
@@ -259,6 +260,7 @@ static void open_port(struct dp_ctx *d, const struct pw_cluster_cfg *cfg, uint8_
 		.buf_bytes = PX_MSG_BYTES_MAX,
 		.tx_bufs = DP_TX_BUFS,
 		.sock_buf_bytes = DP_SOCK_BUF_BYTES,
+		.tx_elsewhere = tx_elsewhere && eth,
 	};
 	if (!eth)
 		memset(nc.local.mac, 0, sizeof(nc.local.mac));
@@ -270,6 +272,46 @@ static void open_port(struct dp_ctx *d, const struct pw_cluster_cfg *cfg, uint8_
 		die_open(cfg, id, errno, err);
 	}
 	d->ports[d->n_ports++] = p;
+}
+
+/** stages = 2: the apply lcore's state. The applier, its scratch and the client table
+ *  move there; reads go through the log (the read-index queue needs the applier). */
+static void stage_init(struct dp_ctx *d, const struct pw_cluster_cfg *cfg, uint8_t id,
+		       struct arenas *ar)
+{
+	for (uint8_t j = 0; j < cfg->n_replicas; j++)
+		if (j != id)
+			d->port_is_link[d->peer_port[j]] = true;
+	if (cfg->clients == PW_CLIENTS_DPDK) {
+		for (uint8_t j = 0; j < cfg->n_replicas; j++) {
+			if (j != id && cfg->members[id].link[j] == cfg->members[id].port_index) {
+				fprintf(stderr, "paxwired: %s: stages = 2 needs client ports apart from peer links, but [replica.%u] port_index = %u is also its link to replica %u; fix: give clients their own ethdev port (port_index) and the peers link.J lines, or stages = 1\n",
+					cfg->path, id, cfg->members[id].port_index, j);
+				exit(1);
+			}
+		}
+	}
+	struct dp_stage *st = aligned_alloc(64, (sizeof(*st) + 63u) & ~(size_t)63u);
+	if (st == NULL) {
+		fprintf(stderr, "paxwired: out of memory for the apply stage; fix: free memory\n");
+		exit(1);
+	}
+	memset(st, 0, sizeof(*st));
+	st->d = d;
+	st->ring.recs = alloc_or_die((size_t)DP_RING_RECS * sizeof(struct dp_rec), "the stage ring");
+	st->a = d->a;
+	st->aout = d->aout;
+	st->clients = d->clients;
+	st->reply = alloc_or_die(sizeof(*st->reply), "a reply");
+	memcpy(st->reply, d->reply, sizeof(*st->reply));
+	ar->stage = st;
+	d->stage = st;
+	free(d->reads);
+	free(d->read_bytes);
+	free(d->read_reply);
+	d->reads = NULL;
+	d->read_bytes = NULL;
+	d->read_reply = NULL;
 }
 
 /** Builds everything dp_run needs. Exits with a message on any failure. */
@@ -370,7 +412,7 @@ static void dp_init(struct dp_ctx *d, const struct pw_cluster_cfg *cfg, const st
 	}
 	if (!dpdk) {
 		/* One kernel socket for peers and clients. */
-		open_port(d, cfg, id, NIC_BACKEND_UDP, 0);
+		open_port(d, cfg, id, NIC_BACKEND_UDP, 0, false);
 		return;
 	}
 	/* dpdk: one ethdev port per distinct link (a memif mesh has one per peer; a NIC
@@ -403,7 +445,9 @@ static void dp_init(struct dp_ctx *d, const struct pw_cluster_cfg *cfg, const st
 				exit(1);
 			}
 			eth_of_slot[slot] = eth;
-			open_port(d, cfg, id, NIC_BACKEND_DPDK, eth);
+			/* stages = 2: a client-only port transmits on the apply lcore. */
+			open_port(d, cfg, id, NIC_BACKEND_DPDK, eth,
+				  cfg->stages == 2 && w >= cfg->n_replicas);
 		}
 		if (w < cfg->n_replicas)
 			d->peer_port[w] = slot;
@@ -411,8 +455,10 @@ static void dp_init(struct dp_ctx *d, const struct pw_cluster_cfg *cfg, const st
 	d->sleep_port = 0;
 	if (cfg->clients == PW_CLIENTS_UDP) {
 		d->sleep_port = d->n_ports;
-		open_port(d, cfg, id, NIC_BACKEND_UDP, 0);
+		open_port(d, cfg, id, NIC_BACKEND_UDP, 0, false);
 	}
+	if (cfg->stages == 2)
+		stage_init(d, cfg, id, ar);
 }
 
 int main(int argc, char **argv)
@@ -517,7 +563,18 @@ int main(int argc, char **argv)
 	       a.bootstrap ? "bootstrap: first start of a new cluster"
 			   : "restart: recovering from the other replicas before voting");
 
+	if (d->stage != NULL) {
+		int lr = nic_worker_launch(dp_apply_run, d->stage, err, sizeof(err));
+		if (lr != 0) {
+			fprintf(stderr, "paxwired: stages = 2: %s\n", err);
+			return 1;
+		}
+		dp_log(d, DP_LOG_INFO, "stages = 2: receive and consensus on this lcore, apply and client replies on the next");
+	}
+
 	dp_run(d);
+	if (d->stage != NULL)
+		(void)nic_worker_wait();   /* it stops on the same flag, after the ring is empty */
 
 	dp_stats_print(d, stdout, dp_now_ns(), true);
 	dp_log(d, DP_LOG_INFO, "stopped");
@@ -535,6 +592,11 @@ int main(int argc, char **argv)
 	free(ar.applier);
 	free(ar.service);
 	free(ar.clients);
+	if (ar.stage != NULL) {
+		free(ar.stage->ring.recs);
+		free(ar.stage->reply);
+		free(ar.stage);
+	}
 	free(d);
 	if (cfg.transport == PW_TRANSPORT_DPDK)
 		nic_eal_cleanup();

@@ -72,6 +72,20 @@ uint16_t nic_eth_port_count(void)
 {
 	return 0;
 }
+
+int nic_worker_launch(int (*fn)(void *), void *arg, char *err, size_t errlen)
+{
+	(void)fn;
+	(void)arg;
+	if (err != NULL && errlen > 0)
+		snprintf(err, errlen, "this build has no DPDK (meson did not find libdpdk)");
+	return -ENOTSUP;
+}
+
+int nic_worker_wait(void)
+{
+	return -ENOTSUP;
+}
 #endif
 
 void nic_close(struct nic_port *p)
@@ -125,8 +139,11 @@ uint32_t nic_tx_pending(const struct nic_port *p)
 
 uint32_t nic_tx_flush(struct nic_port *p)
 {
-	if (p->tx_pending == 0)
+	if (p->tx_pending == 0) {
+		if (p->conf.tx_elsewhere)
+			(void)p->ops->tx_flush(p);   /* control replies handed over by rx */
 		return 0;
+	}
 	uint32_t sent = p->ops->tx_flush(p);
 	p->tx_pending = 0;
 	p->stats.tx_flushes++;

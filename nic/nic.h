@@ -23,7 +23,9 @@
  * Memory: everything is allocated by nic_open (buffers sized by the conf); the burst
  * functions allocate nothing, and their only system calls are the I/O itself (UDP: one
  * recvmmsg per rx burst, one sendmmsg per flush, except after a send error).
- * Thread affinity: a port is used by one thread (_st); ports share nothing.
+ * Thread affinity: a port is used by one thread (_st), or by two when conf.tx_elsewhere:
+ * one receives (nic_rx_burst, nic_rx_done, nic_wait_rx), the other transmits; their
+ * counters are distinct fields. Ports share nothing.
  * Input from the network is never asserted: malformed or oversized datagrams are counted
  * by reason (enum nic_drop) and dropped.
  */
@@ -86,6 +88,11 @@ struct nic_conf {
 	/** DPDK: set local.mac as the port's MAC; false keeps the port's own (then
 	 *  nic_local_addr reports it). */
 	bool eth_mac_set;
+	/** Another thread transmits on this port (nic_tx_buf/commit/flush) while this one
+	 *  receives: the ARP and ICMP echo replies the receive side makes are then handed
+	 *  to the transmit side through a lock-free single-producer/single-consumer ring
+	 *  and sent by its next nic_tx_flush (which then runs even with nothing queued). */
+	bool tx_elsewhere;
 };
 
 /** Why a datagram was dropped inside the port. */
@@ -199,6 +206,17 @@ int nic_eal_init(int argc, char **argv, char *err, size_t errlen);
 /** DPDK builds after nic_eal_init: how many ethdev ports the EAL made (--vdev, PCI).
  *  0 without DPDK or before the EAL is up. */
 uint16_t nic_eth_port_count(void);
+
+/**
+ * DPDK builds: runs fn(arg) on the first worker lcore of the EAL (the second lcore of
+ * -l / --lcores), where it may use the ports' transmit side and their mbuf pools with an
+ * lcore cache. One worker at a time. @return 0, or -ENOTSUP (no DPDK), -ENODEV with err
+ * naming the fix (the EAL has no worker lcore), or the launch error.
+ */
+int nic_worker_launch(int (*fn)(void *), void *arg, char *err, size_t errlen);
+
+/** Waits for the worker nic_worker_launch started; @return its fn's return value. */
+int nic_worker_wait(void);
 
 /** Releases the EAL (after every DPDK port is closed). No-op without DPDK. */
 void nic_eal_cleanup(void);

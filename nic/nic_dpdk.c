@@ -33,8 +33,11 @@
 #include <rte_ether.h>
 #include <rte_icmp.h>
 #include <rte_ip.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
+#include <rte_ring.h>
 #include <rte_udp.h>
 
 #include "nic_pvt.h"
@@ -76,6 +79,8 @@ struct nic_dpdk {
 	/* ARP/ICMP replies of one rx burst, sent at its end. */
 	struct rte_mbuf *ctl[NIC_BURST_MAX];
 	uint16_t ctl_n;
+	/* conf.tx_elsewhere: control replies from the rx thread to the tx thread (SP/SC). */
+	struct rte_ring *ctl_ring;
 	/* tx: [0, base.tx_pending) queued; spare is the buffer tx_buf handed out last. */
 	struct rte_mbuf *spare;
 	struct rte_mbuf *txq[NIC_TX_BUFS_MAX];
@@ -108,6 +113,38 @@ int nic_eal_init(int argc, char **argv, char *err, size_t errlen)
 	return 0;
 }
 
+static unsigned g_worker = RTE_MAX_LCORE;
+
+int nic_worker_launch(int (*fn)(void *), void *arg, char *err, size_t errlen)
+{
+	if (!g_eal_up) {
+		snprintf(err, errlen, "the EAL is not initialized (nic_eal_init)");
+		return -EINVAL;
+	}
+	unsigned lc = rte_get_next_lcore((unsigned)-1, 1, 0);
+	if (lc >= RTE_MAX_LCORE) {
+		snprintf(err, errlen, "the EAL has one lcore (%u) and a second stage needs another; fix: give the EAL two lcores, e.g. -l 2,3 or --lcores=0@2,1@3",
+			 rte_get_main_lcore());
+		return -ENODEV;
+	}
+	int r = rte_eal_remote_launch(fn, arg, lc);
+	if (r != 0) {
+		snprintf(err, errlen, "rte_eal_remote_launch on lcore %u: %s", lc, rte_strerror(-r));
+		return r;
+	}
+	g_worker = lc;
+	return 0;
+}
+
+int nic_worker_wait(void)
+{
+	if (g_worker >= RTE_MAX_LCORE)
+		return -EINVAL;
+	int r = rte_eal_wait_lcore(g_worker);
+	g_worker = RTE_MAX_LCORE;
+	return r;
+}
+
 uint16_t nic_eth_port_count(void)
 {
 	return g_eal_up ? rte_eth_dev_count_avail() : 0;
@@ -131,6 +168,15 @@ static void flush_ctl(struct nic_dpdk *u)
 {
 	if (u->ctl_n == 0)
 		return;
+	if (u->ctl_ring != NULL) {
+		/* conf.tx_elsewhere: the transmitting thread sends them (dpdk_tx_flush). */
+		unsigned q = rte_ring_sp_enqueue_burst(u->ctl_ring, (void **)u->ctl, u->ctl_n, NULL);
+		for (uint16_t i = (uint16_t)q; i < u->ctl_n; i++)
+			rte_pktmbuf_free(u->ctl[i]);
+		u->base.stats.ctl_tx_drops += (uint64_t)(u->ctl_n - q);
+		u->ctl_n = 0;
+		return;
+	}
 	uint16_t sent = rte_eth_tx_burst(u->port_id, 0, u->ctl, u->ctl_n);
 	for (uint16_t i = sent; i < u->ctl_n; i++)
 		rte_pktmbuf_free(u->ctl[i]);
@@ -393,6 +439,14 @@ static void dpdk_tx_commit(struct nic_port *p, uint32_t len, const struct nic_ad
 static uint32_t dpdk_tx_flush(struct nic_port *p)
 {
 	struct nic_dpdk *u = dpdk_of(p);
+	if (u->ctl_ring != NULL) {
+		struct rte_mbuf *c[NIC_BURST_MAX];
+		unsigned k = rte_ring_sc_dequeue_burst(u->ctl_ring, (void **)c, NIC_BURST_MAX, NULL);
+		uint16_t s = k > 0 ? rte_eth_tx_burst(u->port_id, 0, c, (uint16_t)k) : 0;
+		for (unsigned i = s; i < k; i++)
+			rte_pktmbuf_free(c[i]);
+		p->stats.drops[NIC_DROP_TX_FULL] += k - s;   /* this thread's counter */
+	}
 	uint32_t n = p->tx_pending, sent = 0;
 	/* Bounded: one tx_burst per NIC_BURST_MAX queued, stopping at the first short one. */
 	while (sent < n) {
@@ -488,6 +542,12 @@ static void dpdk_close(struct nic_port *p)
 	 * that callback time to finish; shutdown only. */
 	if (u->driver_is_memif)
 		rte_delay_ms(50);
+	if (u->ctl_ring != NULL) {
+		struct rte_mbuf *c;
+		while (rte_ring_sc_dequeue(u->ctl_ring, (void **)&c) == 0)
+			rte_pktmbuf_free(c);
+		rte_ring_free(u->ctl_ring);
+	}
 	rte_mempool_free(u->pool);  /* after the port: the PMD held rx mbufs */
 	rte_free(u);
 }
@@ -604,6 +664,17 @@ struct nic_port *nic_dpdk_open(const struct nic_conf *conf, char *err, size_t er
 		snprintf(err, errlen, "dpdk port %u: mbuf pool of %u x %u bytes: %s (raise -m)",
 			 pid, nmb, room, rte_strerror(e));
 		return open_fail(u, e != 0 ? e : ENOMEM);
+	}
+	if (conf->tx_elsewhere) {
+		char rn[RTE_RING_NAMESIZE];
+		snprintf(rn, sizeof(rn), "nic_ctl_%u", pid);
+		u->ctl_ring = rte_ring_create(rn, 2u * NIC_BURST_MAX, sock < 0 ? (int)rte_socket_id() : sock,
+					      RING_F_SP_ENQ | RING_F_SC_DEQ);
+		if (u->ctl_ring == NULL) {
+			int e = rte_errno;
+			snprintf(err, errlen, "dpdk port %u: control reply ring: %s", pid, rte_strerror(e));
+			return open_fail(u, e != 0 ? e : ENOMEM);
+		}
 	}
 	r = rte_eth_rx_queue_setup(pid, 0, nb_rxd, (unsigned)(sock < 0 ? SOCKET_ID_ANY : sock),
 				   NULL, u->pool);

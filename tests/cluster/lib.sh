@@ -40,6 +40,8 @@ BASE_PORT=$((20000 + ($$ % 2000) * 10))
 # (--no-huge; one ethdev port per peer, link.J in the config) and hear clients on a
 # kernel UDP socket at ip:port (clients = udp).
 TRANSPORT=${TRANSPORT:-udp}
+# STAGES=2 (memif only): each replica applies on a second lcore (stages = 2).
+STAGES=${STAGES:-1}
 N_REPLICAS=0
 
 # write_config N IP0 IP1 ... : a cluster file for N replicas.
@@ -53,6 +55,7 @@ write_config() {
 		if [ "$TRANSPORT" = memif ]; then
 			echo "transport = dpdk"
 			echo "clients = udp"
+			echo "stages = $STAGES"
 		else
 			echo "transport = udp"
 		fi
@@ -88,7 +91,9 @@ write_config() {
 # one memif vdev per peer in id order, abstract sockets that vanish with the process, so
 # a killed replica restarts cleanly).
 eal_args() {
-	"$MEMIF_MESH" "$N_REPLICAS" "$1" "$TMP" "--lcores=0@(0-1)"
+	local lc="--lcores=0@(0-1)"
+	[ "$STAGES" = 2 ] && lc="--lcores=0@(0-1),1@(0-1)"
+	"$MEMIF_MESH" "$N_REPLICAS" "$1" "$TMP" "$lc"
 }
 
 # start_replica I [--bootstrap] [PREFIX...]: PREFIX runs it (e.g. ip netns exec NS)
