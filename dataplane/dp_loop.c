@@ -388,8 +388,11 @@ static void run_ticks(struct dp_ctx *d, uint64_t now)
 
 static void periodic(struct dp_ctx *d, uint64_t now)
 {
+	/* stages = 2: a restart must not pull a client port from under the apply lcore's
+	 * transmit side, so only links are restarted there. */
 	for (uint8_t k = 0; k < d->n_ports; k++)
-		nic_housekeep(d->ports[k], now);
+		if (d->stage == NULL || d->port_is_link[k])
+			nic_housekeep(d->ports[k], now);
 	/* Pairs with nothing: the handler's store and this exchange run on this thread;
 	 * the atomic only makes the handler's write well defined. */
 	if (atomic_exchange_explicit(d->stats_now, false, memory_order_relaxed))

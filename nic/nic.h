@@ -115,19 +115,26 @@ enum nic_drop {
 
 /** Counters, all monotonic. */
 struct nic_stats {
+	/* Receive side (and the backend's control replies, made while receiving). */
 	uint64_t rx_pkts, rx_bytes;
 	uint64_t rx_polls;       /**< nic_rx_burst calls */
 	uint64_t rx_bursts;      /**< nic_rx_burst calls that returned datagrams */
-	uint64_t tx_pkts, tx_bytes;
-	uint64_t tx_flushes;     /**< flushes that had something to send */
 	uint64_t waits;          /**< nic_wait_rx calls */
 	uint64_t wakeups;        /**< ... that found something readable */
-	uint64_t drops[NIC_DROP_MAX];
 	/* DPDK ethdev only: control traffic answered inside the backend. */
 	uint64_t arp_replies;    /**< ARP requests for our IP answered */
 	uint64_t icmp_replies;   /**< ICMP echo requests to our IP answered */
 	uint64_t ctl_tx_drops;   /**< those replies the NIC refused (freed) */
 	uint64_t link_restarts;  /**< memif: port restarted to reconnect a lost link */
+	/** By reason; rx reasons are counted by the receiving thread, tx reasons by the
+	 *  transmitting one (distinct elements; both rare). */
+	uint64_t drops[NIC_DROP_MAX];
+	/* Transmit side, on its own cache line: with conf.tx_elsewhere another thread
+	 * writes these for every datagram, and sharing a line with rx_pkts would make
+	 * the two threads bounce it (false sharing). */
+	_Alignas(64) uint64_t tx_pkts;
+	uint64_t tx_bytes;
+	uint64_t tx_flushes;     /**< flushes that had something to send */
 };
 
 struct nic_port;

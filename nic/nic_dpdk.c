@@ -81,8 +81,9 @@ struct nic_dpdk {
 	uint16_t ctl_n;
 	/* conf.tx_elsewhere: control replies from the rx thread to the tx thread (SP/SC). */
 	struct rte_ring *ctl_ring;
-	/* tx: [0, base.tx_pending) queued; spare is the buffer tx_buf handed out last. */
-	struct rte_mbuf *spare;
+	/* tx: [0, base.tx_pending) queued; spare is the buffer tx_buf handed out last.
+	 * Its own cache line: with conf.tx_elsewhere another thread owns it. */
+	_Alignas(64) struct rte_mbuf *spare;
 	struct rte_mbuf *txq[NIC_TX_BUFS_MAX];
 };
 

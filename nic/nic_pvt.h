@@ -25,8 +25,9 @@ struct nic_port {
 	const struct nic_ops *ops;
 	struct nic_conf conf;
 	struct nic_addr local;       /**< as bound */
-	/** Invariant: tx_pending <= conf.tx_bufs. */
-	uint32_t tx_pending;
+	/** Invariant: tx_pending <= conf.tx_bufs. Transmit side: its own cache line
+	 *  (conf.tx_elsewhere). */
+	_Alignas(64) uint32_t tx_pending;
 	struct nic_stats stats;
 };
 

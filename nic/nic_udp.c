@@ -187,7 +187,10 @@ struct nic_port *nic_udp_open(const struct nic_conf *conf, char *err, size_t err
 	char where[32];
 	nic_addr_format(&conf->local, where, sizeof(where));
 
-	struct nic_udp *u = calloc(1, sizeof(*u));
+	/* Cache-line aligned: struct nic_port keeps its transmit side on its own line. */
+	struct nic_udp *u = aligned_alloc(64, (sizeof(*u) + 63u) & ~(size_t)63u);
+	if (u != NULL)
+		memset(u, 0, sizeof(*u));
 	if (u == NULL) {
 		snprintf(err, errlen, "nic %s: out of memory", where);
 		errno = ENOMEM;
