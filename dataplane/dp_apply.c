@@ -158,9 +158,7 @@ static void apply_slot(struct dp_stage *st, const struct dp_rec *rec)
 
 static uint64_t now_ns(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	return nic_now_ns();
 }
 
 int dp_apply_run(void *arg)

@@ -9,6 +9,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <stdio.h>
+#include <time.h>
 
 #include "nic_pvt.h"
 
@@ -50,6 +51,13 @@ struct nic_port *nic_open(const struct nic_conf *conf, char *err, size_t errlen)
 }
 
 #ifndef PW_HAVE_DPDK
+uint64_t nic_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 bool nic_dpdk_built(void)
 {
 	return false;

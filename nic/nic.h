@@ -210,6 +210,15 @@ bool nic_dpdk_built(void);
  */
 int nic_eal_init(int argc, char **argv, char *err, size_t errlen);
 
+/**
+ * Monotonic nanoseconds for a poll loop. DPDK builds after nic_eal_init: from the TSC
+ * (rte_get_tsc_cycles, scaled by the EAL's calibrated rate with a 32.32 fixed-point
+ * multiplier: a few cycles, no system call, no vDSO). Otherwise CLOCK_MONOTONIC.
+ * Assumes an invariant TSC, synchronized across cores (every x86 CPU of the last
+ * decade); the loop only needs it monotonic on its own core.
+ */
+uint64_t nic_now_ns(void);
+
 /** DPDK builds after nic_eal_init: how many ethdev ports the EAL made (--vdev, PCI).
  *  0 without DPDK or before the EAL is up. */
 uint16_t nic_eth_port_count(void);

@@ -99,6 +99,10 @@ bool nic_dpdk_built(void)
 	return true;
 }
 
+static uint64_t now_ns(void);
+/* nic_now_ns: ns = base_ns + ((tsc - base_tsc) * mult) >> 32, mult = 2^32 * 1e9 / hz. */
+static uint64_t g_tsc_base, g_tsc_base_ns, g_tsc_mult;
+
 int nic_eal_init(int argc, char **argv, char *err, size_t errlen)
 {
 	if (g_eal_up)
@@ -111,6 +115,12 @@ int nic_eal_init(int argc, char **argv, char *err, size_t errlen)
 		return e > 0 ? -e : -EINVAL;
 	}
 	g_eal_up = true;
+	uint64_t hz = rte_get_tsc_hz();
+	if (hz >= 1000000u) {   /* calibrated; else nic_now_ns stays on CLOCK_MONOTONIC */
+		g_tsc_base = rte_get_tsc_cycles();
+		g_tsc_base_ns = now_ns();
+		g_tsc_mult = (1000000000ull << 32) / hz;
+	}
 	return 0;
 }
 
@@ -471,6 +481,14 @@ static uint64_t now_ns(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t nic_now_ns(void)
+{
+	if (g_tsc_mult == 0)
+		return now_ns();
+	uint64_t d = rte_get_tsc_cycles() - g_tsc_base;
+	return g_tsc_base_ns + (uint64_t)(((unsigned __int128)d * g_tsc_mult) >> 32);
 }
 
 static int dpdk_wait_rx(struct nic_port *p, uint64_t timeout_ns)

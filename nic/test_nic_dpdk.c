@@ -16,6 +16,7 @@
 #include <ftw.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -360,6 +361,31 @@ static void test_tx_framing(void **state)
 }
 
 /** What the backend sends to itself passes its own rx checks: framing round trip. */
+/** nic_now_ns (the TSC once the EAL is up) keeps pace with CLOCK_MONOTONIC. */
+static void test_tsc_clock(void **state)
+{
+	(void)state;
+	struct timespec a, b;
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	uint64_t t0 = nic_now_ns();
+	uint64_t prev = t0;
+	for (int i = 0; i < 100000; i++) {   /* monotonic on this core */
+		uint64_t t = nic_now_ns();
+		assert_true(t >= prev);
+		prev = t;
+	}
+	struct timespec nap = { .tv_sec = 0, .tv_nsec = 50000000 };
+	nanosleep(&nap, NULL);
+	uint64_t t1 = nic_now_ns();
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	uint64_t mono = (uint64_t)(b.tv_sec - a.tv_sec) * 1000000000u + (uint64_t)b.tv_nsec -
+			(uint64_t)a.tv_nsec;
+	uint64_t tsc = t1 - t0;
+	/* Within 2% (plus scheduling slack of the two reads around it). */
+	assert_true(tsc <= mono + 1000000u);
+	assert_true(tsc + mono / 50u + 1000000u >= mono);
+}
+
 static void test_loopback_roundtrip_and_wait(void **state)
 {
 	(void)state;
@@ -433,6 +459,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_icmp_echo),
 		cmocka_unit_test(test_tx_framing),
 		cmocka_unit_test(test_loopback_roundtrip_and_wait),
+		cmocka_unit_test(test_tsc_clock),
 	};
 	int r = cmocka_run_group_tests(tests, group_setup, group_teardown);
 	nic_eal_cleanup();
