@@ -408,8 +408,8 @@ static void test_deploy_files(void **state)
 	/* The example configs shipped in deploy/ must load. */
 	static const char *const files[] = { "local-3-udp.ini", "local-5-udp.ini",
 					     "local-3-memif.ini", "local-5-memif.ini",
-					     "local-3-afpacket.ini" };
-	static const uint8_t replicas[] = { 3, 5, 3, 5, 3 };
+					     "local-3-afpacket.ini", "nic-3.ini" };
+	static const uint8_t replicas[] = { 3, 5, 3, 5, 3, 3 };
 	const char *src = getenv("PW_DEPLOY_DIR");
 	if (src == NULL)
 		skip();
