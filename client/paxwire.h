@@ -393,6 +393,19 @@ struct pw_member_status {
  */
 int pw_probe(struct pw_client *c, struct pw_member_status *st);
 
+/**
+ * Asks the leader to hand its leadership to member `target` (an admin REQUEST: seq 0,
+ * not logged, no session), then waits until `target` answers a probe as the leader.
+ * The leader lets the target catch up, tells it to start its election at once
+ * (TIMEOUT_NOW), and steps down when the target's ballot arrives; clients meanwhile
+ * get NOT_LEADER or BUSY and retry. Anyone who can reach the cluster can ask: like
+ * every client operation, admin requests are not authenticated.
+ * @return PW_OK (target leads), PW_E_INVAL (no such member), PW_E_BAD_COMMAND (the
+ *         leader refused), PW_E_TIMEOUT (started, but target did not lead before the
+ *         deadline, or the leader kept answering BUSY), PW_E_NO_LEADER, PW_E_SYS.
+ */
+int pw_transfer_leader(struct pw_client *c, uint8_t target);
+
 #ifdef __cplusplus
 }
 #endif

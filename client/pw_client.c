@@ -396,8 +396,8 @@ void pw_client_stats(const struct pw_client *c, struct pw_client_stats *st)
 /* One command: send, wait, retry                                                      */
 
 /** Encodes a REQUEST for (client id, seq, body) into c->tx, addressed to `to`. */
-static void encode_request(struct pw_client *c, uint64_t seq, const uint8_t *body,
-			   uint32_t len, uint8_t to)
+static void encode_request_flags(struct pw_client *c, uint64_t seq, const uint8_t *body,
+				 uint32_t len, uint8_t to, uint8_t flags)
 {
 	/* A small struct px_msg would do, but px_encode takes the full one; zeroed so that
 	 * no stale field reaches the wire. */
@@ -410,10 +410,17 @@ static void encode_request(struct pw_client *c, uint64_t seq, const uint8_t *bod
 	m->cluster_id = c->cluster_id;
 	m->client_id = c->client_id;
 	m->seq = seq;
+	m->flags = flags;
 	m->body_len = len;
 	m->body = len != 0 ? body : NULL;
 	c->tx_len = (uint32_t)px_encode(m, c->tx, sizeof(c->tx));
 	assert(c->tx_len != 0);
+}
+
+static void encode_request(struct pw_client *c, uint64_t seq, const uint8_t *body,
+			   uint32_t len, uint8_t to)
+{
+	encode_request_flags(c, seq, body, len, to, 0);
 }
 
 /** Sends c->tx to member `to`, setting its `to` byte. A failure counts as a lost
@@ -1034,4 +1041,74 @@ int pw_probe(struct pw_client *c, struct pw_member_status *st)
 		}
 	}
 	return PW_OK;
+}
+
+int pw_transfer_leader(struct pw_client *c, uint8_t target)
+{
+	const uint64_t deadline = now_ns() + c->deadline_ns;
+	const uint8_t body[2] = { PX_ADMIN_TRANSFER, target };
+	uint64_t backoff = c->backoff_ns;
+	uint8_t to = c->leader < c->n_members ? c->leader : 0;
+	bool heard = false, started = false;
+
+	if (target >= c->n_members)
+		return PW_E_INVAL;
+	/* 1. Ask the leader (following hints; BUSY: it has no leadership to give yet). */
+	while (!started) {
+		uint64_t now = now_ns(), end;
+		const struct px_msg *m = &c->msg;
+		int rc;
+
+		if (now >= deadline)
+			return heard ? PW_E_TIMEOUT : PW_E_NO_LEADER;
+		encode_request_flags(c, 0, body, sizeof(body), to, PX_MF_ADMIN);
+		send_to(c, to);
+		end = now + c->attempt_ns < deadline ? now + c->attempt_ns : deadline;
+		rc = await_reply(c, 0, end);
+		if (rc < 0) {
+			errno = -rc;
+			return PW_E_SYS;
+		}
+		if (rc == 0) {   /* silent: try the next member */
+			to = (uint8_t)((to + 1u) % c->n_members);
+			continue;
+		}
+		heard = true;
+		c->st.replies++;
+		switch (m->status) {
+		case PX_OK:
+			started = true;
+			c->leader = m->from;
+			break;
+		case PX_NOT_LEADER:
+			to = m->leader_hint < c->n_members && m->leader_hint != to
+				     ? m->leader_hint
+				     : (uint8_t)((to + 1u) % c->n_members);
+			break;
+		case PX_BUSY: {
+			uint64_t b = backoff_next(c, &backoff);
+			struct timespec ts = { .tv_sec = (time_t)(b / 1000000000ull),
+					       .tv_nsec = (long)(b % 1000000000ull) };
+			nanosleep(&ts, NULL);
+			break;
+		}
+		default:
+			return PW_E_BAD_COMMAND;   /* refused: not a member, or not understood */
+		}
+	}
+	/* 2. The transfer runs on its own (the target catches up, then campaigns): wait
+	 *    until the target says it leads. */
+	struct pw_member_status st[PW_MEMBERS_MAX];
+	while (now_ns() < deadline) {
+		int rc = pw_probe(c, st);
+		if (rc != PW_OK)
+			return rc;
+		if (st[target].leads)
+			return PW_OK;
+		uint64_t b = backoff_next(c, &backoff);
+		struct timespec ts = { .tv_sec = (time_t)(b / 1000000000ull),
+				       .tv_nsec = (long)(b % 1000000000ull) };
+		nanosleep(&ts, NULL);
+	}
+	return PW_E_TIMEOUT;
 }

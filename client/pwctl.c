@@ -47,7 +47,7 @@ static void usage(FILE *f)
 "  leader               print the id of the member that answers as leader\n"
 "  is-leader N          exit 0 if member N answers as leader, 1 if it answers that it\n"
 "                       does not, 2 if it does not answer (for health checks)\n"
-"  transfer-leader N    not supported yet (the protocol has no admin message)\n"
+"  transfer-leader N    ask the leader to hand over to member N; waits until N leads\n"
 "\n"
 "The probe (status, leader, is-leader) is a REQUEST with seq 0: followers answer\n"
 "NOT_LEADER, the leader puts it through the log and the applier refuses it without\n"
@@ -61,7 +61,7 @@ static void usage(FILE *f)
 "  2  outcome unknown: timeout, no leader, session expired, unexpected reply\n"
 "     (the operation may or may not have been applied); status/leader: no leader\n"
 "     answered; is-leader: N did not answer\n"
-"  3  usage, configuration or system error; command not supported yet\n",
+"  3  usage, configuration or system error\n",
 	      f);
 }
 
@@ -276,10 +276,18 @@ static int run(struct pw_client *c, int argc, char **argv)
 	}
 	if (strcmp(cmd, "transfer-leader") == 0) {
 		NEED(1);
-		fprintf(stderr, "pwctl transfer-leader: not supported yet: the protocol has no "
-			"admin message to ask a leader to hand over (the core can transfer: "
-			"px_transfer_leadership)\n");
-		return EXIT_USAGE;
+		char *end = NULL;
+		unsigned long n = strtoul(argv[1], &end, 10);
+		if (argv[1][0] < '0' || argv[1][0] > '9' || *end != '\0' ||
+		    n >= pw_client_members(c)) {
+			fprintf(stderr, "pwctl transfer-leader: %s is not a member id (0..%u)\n",
+				argv[1], pw_client_members(c) - 1u);
+			return EXIT_USAGE;
+		}
+		rc = pw_transfer_leader(c, (uint8_t)n);
+		if (rc == PW_OK)
+			printf("leader is now %lu\n", n);
+		return report(cmd, rc);
 	}
 	fprintf(stderr, "pwctl: unknown command \"%s\" (pwctl --help)\n", cmd);
 	return EXIT_USAGE;

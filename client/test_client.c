@@ -1008,7 +1008,8 @@ static void test_pwctl(void **state)
 	assert_int_equal(pwctl(cl, out, sizeof(out), "is-leader 9"), 3);
 	assert_int_equal(pwctl(cl, out, sizeof(out), "status"), 0);
 	assert_non_null(strstr(out, "leader"));
-	assert_int_equal(pwctl(cl, out, sizeof(out), "transfer-leader 1"), 3);
+	assert_int_equal(pwctl(cl, out, sizeof(out), "transfer-leader 9"), 3);
+	assert_int_equal(pwctl(cl, out, sizeof(out), "transfer-leader x"), 3);
 	assert_int_equal(pwctl(cl, out, sizeof(out), "put onlykey"), 3);
 	assert_int_equal(pwctl(cl, out, sizeof(out), "frobnicate"), 3);
 	pthread_mutex_lock(&cl->mu);

@@ -110,6 +110,11 @@ enum px_msg_type {
 #define PX_MF_NORMAL 0x08u    /**< RECOVER_REPLY: responder is in normal status */
 #define PX_MF_LEADER 0x10u    /**< RECOVER_REPLY: responder leads at its promised ballot */
 #define PX_MF_ANNOUNCE 0x20u  /**< RECOVER: round 2, carries the new incarnation */
+#define PX_MF_ADMIN 0x40u     /**< REQUEST: an admin command for the replica (seq 0, no
+                                   session, not logged); body: PX_ADMIN_* op, argument */
+
+/** Admin commands (REQUEST with PX_MF_ADMIN). Body: u8 op, then its argument. */
+#define PX_ADMIN_TRANSFER 1u  /**< u8 target: the leader hands leadership to target */
 
 /** Entry flags. */
 #define PX_EF_CHOSEN 0x01u    /**< the sender knows this slot is chosen */

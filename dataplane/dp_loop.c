@@ -231,6 +231,28 @@ static void handle_out(struct dp_ctx *d)
 /* ---------------------------------------------------------------------------------- */
 /* Receive                                                                             */
 
+/** An admin REQUEST (PX_MF_ADMIN), leader only, answered at once, never logged. */
+static void on_admin(struct dp_ctx *d, const struct px_msg *m, uint8_t port,
+		     const struct nic_addr *src)
+{
+	uint8_t status = PX_BAD_COMMAND;
+	if (m->body_len == 2 && m->body[0] == PX_ADMIN_TRANSFER) {
+		uint8_t target = m->body[1];
+		if (target == d->self) {
+			status = PX_OK;   /* already there */
+		} else {
+			px_out_reset(d->out);
+			int rc = px_transfer_leadership(d->r, target, d->out);
+			handle_out(d);
+			status = rc == 0 ? PX_OK : rc == -EAGAIN ? PX_BUSY : PX_BAD_COMMAND;
+			dp_log(d, DP_LOG_INFO, "admin: transfer leadership to %u: %s", target,
+			       rc == 0 ? "started" : strerror(-rc));
+		}
+	}
+	d->c.admin++;
+	send_reply(d, port, src, m->client_id, m->seq, status, NULL, 0);
+}
+
 static void on_request(struct dp_ctx *d, const struct px_msg *m, uint8_t port,
 		       const struct nic_addr *src)
 {
@@ -239,6 +261,10 @@ static void on_request(struct dp_ctx *d, const struct px_msg *m, uint8_t port,
 		/* The hint names a replica; its address is in the client's copy of the config. */
 		send_reply(d, port, src, m->client_id, m->seq, PX_NOT_LEADER, NULL, 0);
 		d->c.not_leader++;
+		return;
+	}
+	if (m->flags & PX_MF_ADMIN) {
+		on_admin(d, m, port, src);
 		return;
 	}
 	/* A read by a client with a session is served by read index, without a log slot;

@@ -133,6 +133,7 @@ struct dp_counters {
 	uint64_t ring_full;        /**< stages = 2: client address or reply not handed to the
 	                                apply lcore (ring full); the client retries */
 	uint64_t client_on_link;   /**< stages = 2: REQUEST on a peer link port: dropped */
+	uint64_t admin;            /**< admin REQUESTs (PX_MF_ADMIN) answered */
 };
 
 /* ---------------------------------------------------------------------------------- */
@@ -153,7 +154,7 @@ struct dp_counters {
 	X(iterations) X(steps) X(requests) X(proposed) X(replies) X(not_leader) X(busy)  \
 	X(reply_no_addr) X(misaddressed) X(unexpected) X(tx_no_buf) X(ticks)             \
 	X(ticks_skipped) X(idle_sleeps) X(role_changes) X(reads_index) X(reads_logged)   \
-	X(reads_failed) X(ring_full) X(client_on_link)
+	X(reads_failed) X(ring_full) X(client_on_link) X(admin)
 #define DP_PX_FIELDS(X)                                                                  \
 	X(elections_started) X(prevotes_started) X(leaderships_won)                      \
 	X(stepdowns_check_quorum) X(proposals) X(commands_proposed) X(commits)           \
