@@ -4,22 +4,30 @@
  * `etcdctl` per request would measure process start-up, not etcd.
  *
  *   pw-bench-etcd --endpoint HOST:PORT [--endpoint ...] [--clients 1] [--seconds 5]
- *                 [--keys 16] [--value-bytes 8]
+ *                 [--keys 16] [--value-bytes 8] [--rate OPS_PER_S]
  *
  * Each client is a thread with one kept-alive HTTP/1.1 connection (TCP_NODELAY) to one
  * endpoint (clients are spread round-robin over the endpoints given; give only the
  * leader to send every put straight to it, as a paxwire client does). A client sends
  * POST /v3/kv/put {"key":b64,"value":b64} and waits for the whole response before the
- * next one: one put outstanding per client, like pw-load. Keys and values have the
- * shape pw-load uses ("k<n>", "c<client>-<count>" padded with 'x' to --value-bytes).
+ * next one: one put outstanding per client, like pw-bench's closed loop. Keys and
+ * values have the shape pw-bench's puts use ("k<n>", "c<client>-<count>" padded with
+ * 'x' to --value-bytes).
  *
- * Prints one JSON line in pw-load's shape (ops_per_s, lat_us_p50/p90/p99/p999/max).
+ * --rate R: open loop instead. Each client sends on its own Poisson schedule of R /
+ * clients puts per second; a put whose intended send time has passed while the
+ * connection was busy goes out at once, and its latency counts from the intended time,
+ * as pw-bench's open loop does (coordinated omission cannot hide a stall).
+ *
+ * Prints one JSON line with pw-bench's field names (ops_per_s,
+ * lat_us_p50/p90/p99/p999/max).
  * Exit 0 when at least one put succeeded and none failed; 1 otherwise; 2 for usage.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <math.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -52,6 +60,7 @@ struct opts {
 	double seconds;
 	uint32_t keys;
 	uint32_t value_bytes;
+	double rate;        /**< open loop: offered puts/s in all (0: closed loop) */
 };
 
 struct worker {
@@ -196,7 +205,23 @@ static void *worker_main(void *arg)
 	}
 	static _Thread_local char tx[TX_BYTES], body[TX_BYTES], rx[RX_BYTES];
 	char key[32], val[VALUE_BYTES_MAX + 32], kb[64], vb[(VALUE_BYTES_MAX + 32) / 3 * 4 + 8];
+	double per_ns = o->rate / (double)o->clients / 1e9;   /* open loop: this client's rate */
+	uint64_t intended = now_ns();
 	while (!atomic_load_explicit(&stop_flag, memory_order_acquire)) {
+		if (per_ns > 0) {
+			/* Exponential gap: -ln(U) / rate, U in (0, 1]. */
+			double u = ((double)(rnd(&w->seed) >> 11) + 1.0) / 9007199254740992.0;
+			intended += (uint64_t)(-log(u) / per_ns);
+			uint64_t now = now_ns();
+			if (intended > now) {
+				uint64_t d = intended - now;
+				struct timespec ts = { .tv_sec = (time_t)(d / 1000000000u),
+						       .tv_nsec = (long)(d % 1000000000u) };
+				nanosleep(&ts, NULL);
+				if (atomic_load_explicit(&stop_flag, memory_order_acquire))
+					break;
+			}
+		}
 		uint32_t k = (uint32_t)(rnd(&w->seed) % o->keys);
 		int kl = snprintf(key, sizeof(key), "k%u", k);
 		int vl = snprintf(val, sizeof(val), "c%u-%" PRIu64, w->idx, w->ok);
@@ -210,7 +235,7 @@ static void *worker_main(void *arg)
 				  "POST /v3/kv/put HTTP/1.1\r\nHost: %s\r\n"
 				  "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
 				  host, bl, body);
-		uint64_t t0 = now_ns();
+		uint64_t t0 = per_ns > 0 ? intended : now_ns();
 		int rc = send_all(fd, tx, (size_t)tl);
 		if (rc == 0)
 			rc = read_response(fd, rx, sizeof(rx));
@@ -241,7 +266,7 @@ static int cmp_u64(const void *a, const void *b)
 static void usage(void)
 {
 	fprintf(stderr, "usage: pw-bench-etcd --endpoint HOST:PORT [--endpoint ...] [--clients N]\n"
-			"                     [--seconds S] [--keys K] [--value-bytes B]\n");
+			"                     [--seconds S] [--keys K] [--value-bytes B] [--rate R]\n");
 	exit(2);
 }
 
@@ -270,11 +295,12 @@ int main(int argc, char **argv)
 		{"seconds", required_argument, NULL, 's'},
 		{"keys", required_argument, NULL, 'k'},
 		{"value-bytes", required_argument, NULL, 'v'},
+		{"rate", required_argument, NULL, 'r'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	int ch;
-	while ((ch = getopt_long(argc, argv, "e:c:s:k:v:h", lo, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "e:c:s:k:v:r:h", lo, NULL)) != -1) {
 		switch (ch) {
 		case 'e':
 			if (o.n_ep == ENDPOINTS_MAX || parse_ep(&o.ep[o.n_ep], optarg) != 0)
@@ -285,11 +311,12 @@ int main(int argc, char **argv)
 		case 's': o.seconds = atof(optarg); break;
 		case 'k': o.keys = (uint32_t)atoi(optarg); break;
 		case 'v': o.value_bytes = (uint32_t)atoi(optarg); break;
+		case 'r': o.rate = atof(optarg); break;
 		default: usage();
 		}
 	}
 	if (o.n_ep == 0 || o.clients == 0 || o.clients > CLIENTS_MAX || o.seconds <= 0 ||
-	    o.keys == 0 || o.value_bytes > VALUE_BYTES_MAX)
+	    o.keys == 0 || o.value_bytes > VALUE_BYTES_MAX || o.rate < 0)
 		usage();
 
 	struct worker *ws = calloc(o.clients, sizeof(*ws));
@@ -338,11 +365,12 @@ int main(int argc, char **argv)
 	qsort(lat, n, sizeof(uint64_t), cmp_u64);
 #define PCT(p) (n ? (double)lat[(uint64_t)((double)(n - 1) * (p))] : 0.0)
 	double secs = (double)(t_end - t_start) / 1e9;
-	printf("{\"load\":\"etcd-put-http\",\"clients\":%u,\"seconds\":%.2f,\"ok\":%" PRIu64
+	printf("{\"load\":\"etcd-put-http\",\"mode\":\"%s\",\"rate_offered\":%.0f,"
+	       "\"clients\":%u,\"seconds\":%.2f,\"ok\":%" PRIu64
 	       ",\"failed\":%" PRIu64 ",\"ops_per_s\":%.0f,\"lat_us_p50\":%.1f,"
 	       "\"lat_us_p90\":%.1f,\"lat_us_p99\":%.1f,\"lat_us_p999\":%.1f,"
 	       "\"lat_us_max\":%.1f}\n",
-	       o.clients, secs, ok, failed, (double)ok / secs, PCT(0.5) / 1e3, PCT(0.9) / 1e3,
+	       o.rate > 0 ? "open" : "closed", o.rate, o.clients, secs, ok, failed, (double)ok / secs, PCT(0.5) / 1e3, PCT(0.9) / 1e3,
 	       PCT(0.99) / 1e3, PCT(0.999) / 1e3, n ? (double)lat[n - 1] / 1e3 : 0.0);
 	fflush(stdout);
 	free(lat);
