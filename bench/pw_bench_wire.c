@@ -8,7 +8,7 @@
  *                 [--server-idle adaptive|block|busy] [--client-idle poll|busy]
  *
  * Defaults copy paxwire over kernel UDP: 82 and 67 bytes are what `pwctl put k3 c0-12345`
- * sends and receives (a put of pw-load's shape); the server idles like paxwired's
+ * sends and receives (a put of pw-bench's kv shape); the server idles like paxwired's
  * `idle = adaptive` (spin DP_IDLE_SPIN_NS = 50 us after the last datagram, then sleep in
  * poll() until a datagram or the 1 ms tick); the client waits like libpaxwire-client
  * (a non-blocking recv, then ppoll()).

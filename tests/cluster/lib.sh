@@ -5,7 +5,7 @@ set -euo pipefail
 BUILD=$(cd "$1" && pwd)
 PAXWIRED=$BUILD/dataplane/paxwired
 PWCTL=$BUILD/client/pwctl
-PWLOAD=$BUILD/tests/cluster/pw-load
+PWBENCH=$BUILD/bench/pw-bench
 LINCHECK=$BUILD/tests/lincheck/pw-lincheck
 MEMIF_MESH=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../deploy" && pwd)/memif-mesh
 TMP=$(mktemp -d /tmp/pw-cluster.XXXXXX)
@@ -129,12 +129,17 @@ stat_of() {
 	grep -o "\"$2\":[0-9]*" "$TMP/replica$1.log" | tail -n 1 | cut -d: -f2
 }
 
+# The key-value workload of these tests (pw-bench): 40% put, 40% get, 15% cas, 5% del,
+# 8-byte values, every operation counted from the start (no warm-up).
+KV_LOAD=(--warmup 0 --value-bytes 8 --mix 40,40,0,15,5)
+
 # start_load CLIENTS SECONDS KEYS: a recorded workload in the background (LOAD = pid).
 # Clients pause between operations: until snapshots exist a replica catches up only
 # while the log fits the window.
 start_load() {
-	"$PWLOAD" --config "$CONFIG" --clients "$1" --seconds "$2" --keys "$3" --think-us 5000 \
-		--history "$TMP/history.jsonl" --final-reads > "$TMP/load.json" 2> "$TMP/load.log" &
+	"$PWBENCH" --config "$CONFIG" --clients "$1" --seconds "$2" --keys "$3" "${KV_LOAD[@]}" \
+		--think-us 5000 --history "$TMP/history.jsonl" --final-reads \
+		> "$TMP/load.json" 2> "$TMP/load.log" &
 	LOAD=$!
 	PIDS+=($LOAD)
 }
@@ -143,7 +148,7 @@ start_load() {
 # leader's commit point; enough operations succeeded; the history is linearizable.
 finish_load_and_check() {
 	local i=$1 l=$2 c="" c2=""
-	wait $LOAD || fail "pw-load failed: $(cat "$TMP/load.log")"
+	wait $LOAD || fail "pw-bench failed: $(cat "$TMP/load.log")"
 	cat "$TMP/load.json"
 	for _ in $(seq 1 100); do
 		c2=$(stat_of "$l" commit); c=$(stat_of "$i" applied)

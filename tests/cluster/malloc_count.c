@@ -19,15 +19,19 @@ static void (*real_free)(void *);
 static char boot_buf[4096];
 static size_t boot_used;
 
+static int resolving; /* calloc during resolve() (from dlsym): the boot buffer */
+
 static void resolve(void)
 {
-	if (real_malloc != NULL)
+	if (real_malloc != NULL || resolving)
 		return;
+	resolving = 1;
 	real_calloc = NULL;
 	real_malloc = dlsym(RTLD_NEXT, "malloc");
 	real_realloc = dlsym(RTLD_NEXT, "realloc");
 	real_free = dlsym(RTLD_NEXT, "free");
 	real_calloc = dlsym(RTLD_NEXT, "calloc");
+	resolving = 0;
 }
 
 void *malloc(size_t n)
@@ -39,6 +43,7 @@ void *malloc(size_t n)
 
 void *calloc(size_t a, size_t b)
 {
+	resolve(); /* a process whose first allocator call is calloc (pw-bench) */
 	if (real_calloc == NULL) {
 		size_t n = a * b;
 		if (boot_used + n > sizeof(boot_buf))
