@@ -20,6 +20,7 @@
 
 #include "dp_pvt.h"
 #include "pw_kv.h"
+#include "pw_mem.h"
 #include "pw_stream.h"
 
 /* The loader checks the service bounds without depending on services/: they must agree. */
@@ -180,6 +181,9 @@ static int parse_args(int argc, char **argv, struct args *a)
 	return 0;
 }
 
+/** Where the arenas come from (pw_mem_init in main). */
+static enum pw_mem_source pw_mem_init_source = PW_MEM_LIBC;
+
 static uint64_t random_u64(void)
 {
 	uint64_t v = 0;
@@ -192,13 +196,17 @@ static uint64_t random_u64(void)
 	return v;
 }
 
-/** calloc, or exit with a message naming what and how much. */
+/** A zeroed start-up arena (mempool/: hugepages when the EAL has them), or exit with a
+ *  message naming what and how much. */
 static void *alloc_or_die(size_t n, const char *what)
 {
-	void *p = calloc(1, n);
+	void *p = pw_mem_zalloc(n, what);
 	if (p == NULL) {
-		fprintf(stderr, "paxwired: cannot allocate %zu bytes for %s; fix: free memory, or lower the sizes in the cluster file (window_slots, slot_bytes, sessions, kv_keys, ...)\n",
-			n, what);
+		fprintf(stderr, "paxwired: cannot allocate %zu bytes for %s (from %s); fix: %s, or lower the sizes in the cluster file (window_slots, slot_bytes, sessions, kv_keys, ...)\n",
+			n, what, pw_mem_source_name(pw_mem_init_source),
+			pw_mem_init_source == PW_MEM_HUGEPAGES
+				? "reserve more hugepages (/sys/kernel/mm/hugepages/*/nr_hugepages) or give the EAL more (--socket-mem)"
+				: "free memory");
 		exit(1);
 	}
 	return p;
@@ -291,12 +299,7 @@ static void stage_init(struct dp_ctx *d, const struct pw_cluster_cfg *cfg, uint8
 			}
 		}
 	}
-	struct dp_stage *st = aligned_alloc(64, (sizeof(*st) + 63u) & ~(size_t)63u);
-	if (st == NULL) {
-		fprintf(stderr, "paxwired: out of memory for the apply stage; fix: free memory\n");
-		exit(1);
-	}
-	memset(st, 0, sizeof(*st));
+	struct dp_stage *st = alloc_or_die(sizeof(*st), "the apply stage");
 	st->d = d;
 	st->ring.recs = alloc_or_die((size_t)DP_RING_RECS * sizeof(struct dp_rec), "the stage ring");
 	st->a = d->a;
@@ -306,9 +309,9 @@ static void stage_init(struct dp_ctx *d, const struct pw_cluster_cfg *cfg, uint8
 	memcpy(st->reply, d->reply, sizeof(*st->reply));
 	ar->stage = st;
 	d->stage = st;
-	free(d->reads);
-	free(d->read_bytes);
-	free(d->read_reply);
+	pw_mem_free(d->reads);
+	pw_mem_free(d->read_bytes);
+	pw_mem_free(d->read_reply);
 	d->reads = NULL;
 	d->read_bytes = NULL;
 	d->read_reply = NULL;
@@ -516,14 +519,12 @@ int main(int argc, char **argv)
 		}
 	}
 
-	struct dp_ctx *d = aligned_alloc(64, (sizeof(*d) + 63u) & ~(size_t)63u);
-	if (d == NULL) {
-		fprintf(stderr, "paxwired: out of memory; fix: free memory\n");
-		return 1;
-	}
-	memset(d, 0, sizeof(*d));
+	pw_mem_init_source = pw_mem_init(cfg.transport == PW_TRANSPORT_DPDK);
+	struct dp_ctx *d = alloc_or_die(sizeof(*d), "the loop's context");
 	struct arenas ar = { 0 };
 	dp_init(d, &cfg, &a, &ar);
+	dp_log(d, DP_LOG_INFO, "arenas: %zu MiB allocated at start-up from %s", pw_mem_allocated() >> 20,
+	       pw_mem_source_name(pw_mem_init_source));
 #if defined(PW_HAVE_DPDK)
 	if (cfg.transport == PW_TRANSPORT_DPDK) {
 		/* Static: DPDK's telemetry thread may read it until the process exits. */
@@ -580,24 +581,24 @@ int main(int argc, char **argv)
 	dp_log(d, DP_LOG_INFO, "stopped");
 	for (uint8_t k = 0; k < d->n_ports; k++)
 		nic_close(d->ports[k]);
-	free(d->out);
-	free(d->aout);
-	free(d->msg);
-	free(d->reply);
-	free(d->cmd_bytes);
-	free(d->reads);
-	free(d->read_bytes);
-	free(d->read_reply);
-	free(ar.replica);
-	free(ar.applier);
-	free(ar.service);
-	free(ar.clients);
+	pw_mem_free(d->out);
+	pw_mem_free(d->aout);
+	pw_mem_free(d->msg);
+	pw_mem_free(d->reply);
+	pw_mem_free(d->cmd_bytes);
+	pw_mem_free(d->reads);
+	pw_mem_free(d->read_bytes);
+	pw_mem_free(d->read_reply);
+	pw_mem_free(ar.replica);
+	pw_mem_free(ar.applier);
+	pw_mem_free(ar.service);
+	pw_mem_free(ar.clients);
 	if (ar.stage != NULL) {
-		free(ar.stage->ring.recs);
-		free(ar.stage->reply);
-		free(ar.stage);
+		pw_mem_free(ar.stage->ring.recs);
+		pw_mem_free(ar.stage->reply);
+		pw_mem_free(ar.stage);
 	}
-	free(d);
+	pw_mem_free(d);
 	if (cfg.transport == PW_TRANSPORT_DPDK)
 		nic_eal_cleanup();
 	return 0;
