@@ -205,10 +205,31 @@ static void on_role(struct dp_ctx *d, enum px_role role)
 	       was == PX_RECOVERING ? ": recovered, voting again" : "");
 }
 
+/** Commit latency: slots [lo, hi] were just handed out as committed. */
+static void note_commits(struct dp_ctx *d, uint64_t lo, uint64_t hi)
+{
+	uint64_t now = 0;
+	uint32_t w = d->pxc.window_slots;
+	/* Bounded by the window (the core hands out at most window_slots slots). */
+	for (uint64_t s = lo; s <= hi; s++) {
+		uint64_t *t0 = &d->slot_t0[s & (w - 1u)];
+		if (*t0 == 0)
+			continue;   /* not proposed here (a follower, or before a restart) */
+		if (now == 0)
+			now = dp_now_ns();
+		uint64_t lat = now > *t0 ? now - *t0 : 1u;
+		uint32_t b = 63u - (uint32_t)__builtin_clzll(lat);
+		d->commit_lat[b < DP_LAT_BUCKETS ? b : DP_LAT_BUCKETS - 1u]++;
+		*t0 = 0;
+	}
+}
+
 /** Handles everything the last call into the core produced. */
 static void handle_out(struct dp_ctx *d)
 {
 	struct px_out *o = d->out;
+	if (o->apply_lo <= o->apply_hi)
+		note_commits(d, o->apply_lo, o->apply_hi);
 	/* Memory mode: the core confirms nothing through storage (docs/consistency.md). */
 	assert(o->persist_seq == 0);
 	for (uint32_t i = 0; i < o->n_msgs; i++)
@@ -359,8 +380,17 @@ static void on_datagram(struct dp_ctx *d, uint8_t port, const struct nic_pkt *pk
 static void propose_queued(struct dp_ctx *d)
 {
 	px_out_reset(d->out);
+	uint64_t last0 = px_last_slot(d->r);
 	uint32_t took = px_propose(d->r, d->cmds, d->n_cmds, d->out);
 	assert(took <= d->n_cmds);
+	/* The slots this call filled: when they were proposed, for the commit latency
+	 * (bounded: a call fills at most pipeline_slots slots). */
+	uint64_t last1 = px_last_slot(d->r);
+	if (last1 > last0) {
+		uint64_t now = dp_now_ns();
+		for (uint64_t s = last0 + 1u; s <= last1; s++)
+			d->slot_t0[s & (d->pxc.window_slots - 1u)] = now;
+	}
 	/* Addresses first: a 1-replica cluster commits and applies within this call. */
 	for (uint32_t i = 0; i < took; i++) {
 		if (d->stage == NULL) {

@@ -50,6 +50,9 @@
  *  (clients = dpdk: every other ethdev port, e.g. one memif link per client process;
  *  clients = udp: one kernel socket). */
 #define DP_PORTS_MAX 16u
+/** Commit-latency histogram: bucket b counts commits that took [2^b, 2^(b+1)) ns from
+ *  the leader's propose to the commit it learnt (the last bucket: 2^31 ns and more). */
+#define DP_LAT_BUCKETS 32u
 /** Read-index reads queued at the leader, waiting for their leadership round and the
  *  apply point (docs/consistency.md); a fuller queue answers BUSY. */
 #define DP_READS_MAX 256u
@@ -178,6 +181,7 @@ struct dp_snap {
 	struct px_counters px;
 	struct px_apply_counters apply;
 	uint64_t sessions;
+	uint64_t commit_lat[DP_LAT_BUCKETS];   /**< leader: slots by commit latency (log2 ns) */
 };
 
 #define DP_SNAP_WORDS (sizeof(struct dp_snap) / sizeof(uint64_t))
@@ -336,6 +340,11 @@ struct dp_ctx {
 	uint8_t *read_reply;                   /**< PX_REPLY_BYTES_MAX */
 	uint32_t read_head, read_n;            /**< Invariant: read_n <= DP_READS_MAX */
 	uint64_t read_confirmed;               /**< highest ticket confirmed so far */
+
+	/* Commit latency (leader): when each slot of the window was proposed (0: not by
+	 * this replica), and the histogram of propose-to-commit times. */
+	uint64_t *slot_t0;                    /**< window_slots entries, by slot % window */
+	uint64_t commit_lat[DP_LAT_BUCKETS];
 
 	/* stages = 2 (NULL: run to completion): the apply lcore's stage. */
 	struct dp_stage *stage;

@@ -114,7 +114,14 @@ void dp_stats_print(struct dp_ctx *d, FILE *f, uint64_t now_ns, bool final)
 	{ const struct px_apply_counters *grp = &s.apply; DP_APPLY_FIELDS(F) }
 	json_u64(f, &first, "sessions", s.sessions);
 #undef F
-	fprintf(f, "}}\n");
+	/* Trailing zero buckets left out: [count of [1,2) ns, [2,4) ns, ...]. */
+	uint32_t nb = DP_LAT_BUCKETS;
+	while (nb > 0 && s.commit_lat[nb - 1u] == 0)
+		nb--;
+	fprintf(f, "},\"commit_latency_log2_ns\":[");
+	for (uint32_t b = 0; b < nb; b++)
+		fprintf(f, "%s%" PRIu64, b ? "," : "", s.commit_lat[b]);
+	fprintf(f, "]}\n");
 	fflush(f);
 }
 
@@ -146,6 +153,7 @@ void dp_snap_fill(const struct dp_ctx *d, uint64_t now_ns, struct dp_snap *s)
 	}
 	s->dp = d->c;
 	s->px = *px_counters(d->r);
+	memcpy(s->commit_lat, d->commit_lat, sizeof(s->commit_lat));
 	if (d->stage != NULL) {
 		/* stages = 2: the applier and the REPLYs live on the apply lcore. */
 		struct dp_apply_snap a;

@@ -154,6 +154,31 @@ static int cb_stats(const char *cmd, const char *params, struct rte_tel_data *t)
 	return 0;
 }
 
+/** /paxwire/commit_latency: the leader's propose-to-commit histogram, log2 buckets. */
+static int cb_latency(const char *cmd, const char *params, struct rte_tel_data *t)
+{
+	(void)cmd;
+	(void)params;
+	struct dp_snap s;
+	int r = snap_get(&s);
+	if (r != 0)
+		return r;
+	rte_tel_data_start_dict(t);
+	add_head(t, &s);
+	rte_tel_data_add_dict_string(t, "buckets", "count of commits in [2^b, 2^(b+1)) ns, b = 0..31");
+	struct rte_tel_data *a = rte_tel_data_alloc();
+	if (a == NULL)
+		return -ENOMEM;
+	rte_tel_data_start_array(a, RTE_TEL_U64_VAL);
+	for (uint32_t b = 0; b < DP_LAT_BUCKETS; b++)
+		rte_tel_data_add_array_u64(a, s.commit_lat[b]);
+	if (rte_tel_data_add_dict_container(t, "commit_latency_log2_ns", a, 0) != 0) {
+		rte_tel_data_free(a);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 int dp_telemetry_register(struct dp_pub *p)
 {
 	g_pub = p;
@@ -161,6 +186,10 @@ int dp_telemetry_register(struct dp_pub *p)
 		"paxwired's counters (the JSON stats line's fields). No parameters");
 	if (r != 0)
 		return r;
-	return rte_telemetry_register_cmd("/paxwire/role", cb_role,
+	r = rte_telemetry_register_cmd("/paxwire/role", cb_role,
 		"paxwired's id, role, leader and ballot. No parameters");
+	if (r != 0)
+		return r;
+	return rte_telemetry_register_cmd("/paxwire/commit_latency", cb_latency,
+		"the leader's propose-to-commit latency histogram, log2 ns buckets. No parameters");
 }

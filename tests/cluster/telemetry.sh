@@ -49,5 +49,9 @@ done
 t1=$(printf '%s' "$s1" | grep -o '"t_ms":[0-9]*' | head -1 | cut -d: -f2)
 t2=$(printf '%s' "$s2" | grep -o '"t_ms":[0-9]*' | head -1 | cut -d: -f2)
 [ -n "$t1" ] && [ -n "$t2" ] && [ "$t2" -gt "$t1" ] || fail "the snapshot is not live ($t1 -> $t2)"
+lat=$("$TELQ" "$SOCK" /paxwire/commit_latency) || fail "commit_latency query failed"
+say "/paxwire/commit_latency: ${lat:0:200}..."
+n=$(printf '%s' "$lat" | sed -n 's/.*"commit_latency_log2_ns":\[\([0-9,]*\)\].*/\1/p' | tr ',' '\n' | grep -c .)
+[ "$n" = 32 ] || fail "commit_latency has $n buckets, want 32"
 kill -TERM "${PIDS[0]}"
 echo "1 passed, 0 failed"
