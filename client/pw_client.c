@@ -1112,3 +1112,40 @@ int pw_transfer_leader(struct pw_client *c, uint8_t target)
 	}
 	return PW_E_TIMEOUT;
 }
+
+int pw_member_stats(struct pw_client *c, uint8_t member, char *buf, size_t cap, size_t *len)
+{
+	const uint64_t deadline = now_ns() + c->deadline_ns;
+	const uint8_t body[1] = { PX_ADMIN_STATS };
+
+	if (member >= c->n_members || buf == NULL || len == NULL)
+		return PW_E_INVAL;
+	for (uint32_t round = 0; round < PW_PROBE_ROUNDS; round++) {
+		uint64_t now = now_ns(), end;
+		const struct px_msg *m = &c->msg;
+		int rc;
+
+		if (now >= deadline)
+			break;
+		encode_request_flags(c, 0, body, sizeof(body), member, PX_MF_ADMIN);
+		send_to(c, member);
+		end = now + c->attempt_ns < deadline ? now + c->attempt_ns : deadline;
+		rc = await_reply(c, 0, end);
+		if (rc < 0) {
+			errno = -rc;
+			return PW_E_SYS;
+		}
+		if (rc == 0 || m->from != member)
+			continue;
+		c->st.replies++;
+		if (m->status != PX_OK)
+			return PW_E_BAD_COMMAND;   /* e.g. a stages = 2 replica */
+		*len = m->body_len;
+		if (m->body_len + 1u > cap)
+			return PW_E_BUFFER;
+		memcpy(buf, m->body, m->body_len);
+		buf[m->body_len] = '\0';
+		return PW_OK;
+	}
+	return PW_E_TIMEOUT;
+}

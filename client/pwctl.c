@@ -48,6 +48,7 @@ static void usage(FILE *f)
 "  is-leader N          exit 0 if member N answers as leader, 1 if it answers that it\n"
 "                       does not, 2 if it does not answer (for health checks)\n"
 "  transfer-leader N    ask the leader to hand over to member N; waits until N leads\n"
+"  stats [N]            each member's (or member N's) state and counters, one JSON line each\n"
 "\n"
 "The probe (status, leader, is-leader) is a REQUEST with seq 0: followers answer\n"
 "NOT_LEADER, the leader puts it through the log and the applier refuses it without\n"
@@ -180,9 +181,12 @@ static int cmd_status(struct pw_client *c, const char *what, const char *arg)
 		printf("%d\n", leader);
 		return EXIT_DONE;
 	}
-	printf("%-6s %-22s %s\n", "member", "address", "state");
+	printf("%-6s %-22s %-48s %s\n", "member", "address", "state", "commit / applied");
 	for (uint8_t i = 0; i < n; i++) {
-		char state[96];
+		char state[96], js[PW_REPLY_BYTES_MAX + 1], progress[64] = "";
+		size_t jl = 0;
+		uint64_t cm = 0, ap = 0;
+		const char *pc, *pa;
 
 		if (!st[i].answered)
 			snprintf(state, sizeof(state), "no answer");
@@ -194,7 +198,14 @@ static int cmd_status(struct pw_client *c, const char *what, const char *arg)
 		else
 			snprintf(state, sizeof(state), "follower, knows no leader (%.2f ms)",
 				 st[i].rtt_ns / 1e6);
-		printf("%-6u %-22s %s\n", (unsigned)i, st[i].addr, state);
+		/* The member's own counters (an admin REQUEST, not logged). */
+		if (st[i].answered && pw_member_stats(c, i, js, sizeof(js), &jl) == PW_OK &&
+		    (pc = strstr(js, "\"commit\":")) != NULL &&
+		    (pa = strstr(js, "\"applied\":")) != NULL &&
+		    sscanf(pc, "\"commit\":%" SCNu64, &cm) == 1 &&
+		    sscanf(pa, "\"applied\":%" SCNu64, &ap) == 1)
+			snprintf(progress, sizeof(progress), "%" PRIu64 " / %" PRIu64, cm, ap);
+		printf("%-6u %-22s %-48s %s\n", (unsigned)i, st[i].addr, state, progress);
 	}
 	return leader >= 0 ? EXIT_DONE : EXIT_UNKNOWN;
 }
@@ -273,6 +284,32 @@ static int run(struct pw_client *c, int argc, char **argv)
 	if (strcmp(cmd, "is-leader") == 0) {
 		NEED(1);
 		return cmd_status(c, cmd, argv[1]);
+	}
+	if (strcmp(cmd, "stats") == 0) {
+		if (argc > 2) {
+			fprintf(stderr, "pwctl stats: at most one member id\n");
+			return EXIT_USAGE;
+		}
+		uint8_t lo = 0, hi = pw_client_members(c), one;
+		if (argc == 2) {
+			if (!parse_member(c, argv[1], &one))
+				return EXIT_USAGE;
+			lo = one;
+			hi = (uint8_t)(one + 1u);
+		}
+		int worst = EXIT_DONE;
+		for (uint8_t i = lo; i < hi; i++) {
+			char js[PW_REPLY_BYTES_MAX + 1];
+			size_t jl = 0;
+			rc = pw_member_stats(c, i, js, sizeof(js), &jl);
+			if (rc == PW_OK) {
+				printf("%s\n", js);
+				continue;
+			}
+			fprintf(stderr, "pwctl stats: member %u: %s\n", (unsigned)i, pw_strerror(rc));
+			worst = exit_for(rc) > worst ? exit_for(rc) : worst;
+		}
+		return worst;
 	}
 	if (strcmp(cmd, "transfer-leader") == 0) {
 		NEED(1);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# pwctl transfer-leader against 3 real paxwired (kernel UDP): leadership moves to the
-# member asked for, writes go on through the new leader, a bad target is refused, and
-# transferring to the current leader is a no-op. Uses tests/cluster/lib.sh, which stops
+# pwctl transfer-leader and stats against 3 real paxwired (kernel UDP): leadership moves
+# to the member asked for, writes go on through the new leader, a bad target is
+# refused, transferring to the current leader is a no-op; every member answers `stats`
+# (the new leader with its commit-latency histogram) and `status` shows their progress. Uses tests/cluster/lib.sh, which stops
 # everything it started on any exit.
 . "$(dirname "$0")/../tests/cluster/lib.sh" "$1"
 
@@ -21,6 +22,12 @@ now=$("$PWCTL" --config "$CONFIG" leader) || fail "no leader after the transfer"
 [ "$("$PWCTL" --config "$CONFIG" get before)" = transfer ] || fail "value lost"
 out=$("$PWCTL" --config "$CONFIG" transfer-leader "$T") || fail "transfer to the leader itself"
 [ "$("$PWCTL" --config "$CONFIG" leader)" = "$T" ] || fail "leader moved on a no-op"
+st=$("$PWCTL" --config "$CONFIG" stats "$T") || fail "pwctl stats $T"
+say "stats $T: ${st:0:160}..."
+case "$st" in *'"role":"leader"'*'"commit_latency_log2_ns":['*) ;; *) fail "stats of $T: $st";; esac
+[ "$("$PWCTL" --config "$CONFIG" stats | grep -c '"role":')" = 3 ] || fail "stats of every member"
+"$PWCTL" --config "$CONFIG" status | tee "$TMP/status.txt"
+[ "$(grep -cE ' [0-9]+ / [0-9]+$' "$TMP/status.txt")" = 3 ] || fail "status lacks commit / applied"
 set +e
 "$PWCTL" --config "$CONFIG" transfer-leader 7 2>/dev/null
 rc=$?

@@ -115,6 +115,8 @@ enum px_msg_type {
 
 /** Admin commands (REQUEST with PX_MF_ADMIN). Body: u8 op, then its argument. */
 #define PX_ADMIN_TRANSFER 1u  /**< u8 target: the leader hands leadership to target */
+#define PX_ADMIN_STATS 2u     /**< no argument: any member answers with its counters (a
+                                   JSON object in the REPLY body) */
 
 /** Entry flags. */
 #define PX_EF_CHOSEN 0x01u    /**< the sender knows this slot is chosen */

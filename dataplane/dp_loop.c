@@ -252,12 +252,66 @@ static void handle_out(struct dp_ctx *d)
 /* ---------------------------------------------------------------------------------- */
 /* Receive                                                                             */
 
-/** An admin REQUEST (PX_MF_ADMIN), leader only, answered at once, never logged. */
+/** PX_ADMIN_STATS: a compact JSON object of this replica's state and main counters
+ *  into buf (at most cap bytes). @return its length. */
+static uint32_t admin_stats(struct dp_ctx *d, char *buf, uint32_t cap)
+{
+	struct dp_snap s;
+	dp_snap_fill(d, dp_now_ns(), &s);
+	uint64_t drops = 0;
+	for (int i = 0; i < NIC_DROP_MAX; i++)
+		drops += s.nic.drops[i];
+	for (int i = 1; i < PX_WIRE_E_MAX; i++)
+		drops += s.dp.decode_drops[i];
+	for (int i = 0; i < PX_DROP_MAX; i++)
+		drops += s.px.drops[i];
+	int n = snprintf(buf, cap,
+		"{\"id\":%" PRIu64 ",\"role\":\"%s\",\"leader\":%d,\"ballot_round\":%" PRIu64
+		",\"ballot_node\":%" PRIu64 ",\"commit\":%" PRIu64 ",\"applied\":%" PRIu64
+		",\"last_slot\":%" PRIu64 ",\"t_ms\":%" PRIu64 ",\"rx_pkts\":%" PRIu64
+		",\"tx_pkts\":%" PRIu64 ",\"drops\":%" PRIu64 ",\"requests\":%" PRIu64
+		",\"proposals\":%" PRIu64 ",\"commands_proposed\":%" PRIu64 ",\"commits\":%" PRIu64
+		",\"elections_started\":%" PRIu64 ",\"leaderships_won\":%" PRIu64
+		",\"reads_index\":%" PRIu64 ",\"sessions\":%" PRIu64 ",\"commit_latency_log2_ns\":[",
+		s.self, dp_role_name((enum px_role)s.role),
+		s.leader == PX_NODE_NONE ? -1 : (int)s.leader, s.ballot_round, s.ballot_node,
+		s.commit, s.applied, s.last_slot, s.t_ms, s.nic.rx_pkts, s.nic.tx_pkts, drops,
+		s.dp.requests, s.px.proposals, s.px.commands_proposed, s.px.commits,
+		s.px.elections_started, s.px.leaderships_won, s.dp.reads_index, s.sessions);
+	uint32_t nb = DP_LAT_BUCKETS;
+	while (nb > 0 && s.commit_lat[nb - 1u] == 0)
+		nb--;
+	for (uint32_t b = 0; b < nb && n > 0 && (uint32_t)n < cap; b++)
+		n += snprintf(buf + n, cap - (uint32_t)n, "%s%" PRIu64, b ? "," : "", s.commit_lat[b]);
+	if (n > 0 && (uint32_t)n < cap)
+		n += snprintf(buf + n, cap - (uint32_t)n, "]}");
+	/* ~700 bytes with every bucket at its largest: always fits PX_REPLY_BYTES_MAX. */
+	assert(n > 0 && (uint32_t)n < cap);
+	return (uint32_t)n;
+}
+
+/** An admin REQUEST (PX_MF_ADMIN), answered at once, never logged. */
 static void on_admin(struct dp_ctx *d, const struct px_msg *m, uint8_t port,
 		     const struct nic_addr *src)
 {
 	uint8_t status = PX_BAD_COMMAND;
+	d->c.admin++;
+	if (m->body_len == 1 && m->body[0] == PX_ADMIN_STATS) {
+		if (d->stage != NULL) {
+			/* stages = 2: replies from here cannot carry a body (dp_apply.c). */
+			send_reply(d, port, src, m->client_id, m->seq, PX_BAD_COMMAND, NULL, 0);
+			return;
+		}
+		uint32_t n = admin_stats(d, (char *)d->read_reply, PX_REPLY_BYTES_MAX);
+		send_reply(d, port, src, m->client_id, m->seq, PX_OK, d->read_reply, n);
+		return;
+	}
 	if (m->body_len == 2 && m->body[0] == PX_ADMIN_TRANSFER) {
+		if (px_role(d->r) != PX_LEADER) {
+			send_reply(d, port, src, m->client_id, m->seq, PX_NOT_LEADER, NULL, 0);
+			d->c.not_leader++;
+			return;
+		}
 		uint8_t target = m->body[1];
 		if (target == d->self) {
 			status = PX_OK;   /* already there */
@@ -270,7 +324,6 @@ static void on_admin(struct dp_ctx *d, const struct px_msg *m, uint8_t port,
 			       rc == 0 ? "started" : strerror(-rc));
 		}
 	}
-	d->c.admin++;
 	send_reply(d, port, src, m->client_id, m->seq, status, NULL, 0);
 }
 
@@ -278,14 +331,14 @@ static void on_request(struct dp_ctx *d, const struct px_msg *m, uint8_t port,
 		       const struct nic_addr *src)
 {
 	d->c.requests++;
+	if (m->flags & PX_MF_ADMIN) {
+		on_admin(d, m, port, src);
+		return;
+	}
 	if (px_role(d->r) != PX_LEADER) {
 		/* The hint names a replica; its address is in the client's copy of the config. */
 		send_reply(d, port, src, m->client_id, m->seq, PX_NOT_LEADER, NULL, 0);
 		d->c.not_leader++;
-		return;
-	}
-	if (m->flags & PX_MF_ADMIN) {
-		on_admin(d, m, port, src);
 		return;
 	}
 	/* A read by a client with a session is served by read index, without a log slot;
