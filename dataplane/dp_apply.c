@@ -79,32 +79,16 @@ static void snap_publish(struct dp_stage *st)
 	s.apply = *px_applier_counters(st->a);
 	uint64_t w[DP_APPLY_SNAP_WORDS];
 	memcpy(w, &s, sizeof(w));
-	/* Only this lcore writes seq. Odd while writing; the release fence orders the odd
-	 * store before the words, the final release store the words before the even one. */
-	uint_fast64_t q = atomic_load_explicit(&st->snap_seq, memory_order_relaxed);
-	atomic_store_explicit(&st->snap_seq, q + 1u, memory_order_relaxed);
-	atomic_thread_fence(memory_order_release);
-	for (size_t i = 0; i < DP_APPLY_SNAP_WORDS; i++)
-		atomic_store_explicit(&st->snap_words[i], w[i], memory_order_relaxed);
-	atomic_store_explicit(&st->snap_seq, q + 2u, memory_order_release);
+	dp_seq_write(&st->snap_seq, st->snap_words, w, DP_APPLY_SNAP_WORDS);
 }
 
 bool dp_apply_snap_read(struct dp_stage *st, struct dp_apply_snap *s)
 {
 	uint64_t w[DP_APPLY_SNAP_WORDS];
-	for (int tries = 0; tries < 64; tries++) {
-		uint_fast64_t q1 = atomic_load_explicit(&st->snap_seq, memory_order_acquire);
-		if (q1 & 1u)
-			continue;
-		for (size_t i = 0; i < DP_APPLY_SNAP_WORDS; i++)
-			w[i] = atomic_load_explicit(&st->snap_words[i], memory_order_relaxed);
-		atomic_thread_fence(memory_order_acquire);
-		if (atomic_load_explicit(&st->snap_seq, memory_order_relaxed) == q1) {
-			memcpy(s, w, sizeof(w));
-			return true;
-		}
-	}
-	return false;
+	if (!dp_seq_read(&st->snap_seq, st->snap_words, w, DP_APPLY_SNAP_WORDS))
+		return false;
+	memcpy(s, w, sizeof(w));
+	return true;
 }
 
 /* ---------------------------------------------------------------------------------- */

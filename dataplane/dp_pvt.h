@@ -198,6 +198,14 @@ struct dp_pub {
 
 struct dp_ctx;
 
+/** A seqlock over n words: one writer (never blocks), any readers (retry on a torn
+ *  read). seq is odd while a write is in progress; words are atomics accessed relaxed,
+ *  so a racing read is a retried read, not a data race. dp_seq_read returns false if
+ *  every one of a bounded number of tries raced a write, or nothing was written yet. */
+void dp_seq_write(atomic_uint_fast64_t *seq, _Atomic uint64_t *words, const void *src,
+		  size_t n);
+bool dp_seq_read(atomic_uint_fast64_t *seq, _Atomic uint64_t *words, void *dst, size_t n);
+
 /** Copies every counter of d into s (loop thread). */
 void dp_snap_fill(const struct dp_ctx *d, uint64_t now_ns, struct dp_snap *s);
 /** Writer side (the loop thread only). */

@@ -172,49 +172,64 @@ void dp_snap_fill(const struct dp_ctx *d, uint64_t now_ns, struct dp_snap *s)
 	s->sessions = px_applier_sessions(d->a);
 }
 
-void dp_pub_write(struct dp_pub *p, const struct dp_snap *s)
+void dp_seq_write(atomic_uint_fast64_t *seq, _Atomic uint64_t *words, const void *src,
+		  size_t n)
 {
-	uint64_t w[DP_SNAP_WORDS];
-	memcpy(w, s, sizeof(w));
+	const uint64_t *w = src;
 	/* Only this thread writes seq: a relaxed load sees its own last store. */
-	uint_fast64_t q = atomic_load_explicit(&p->seq, memory_order_relaxed);
-	atomic_store_explicit(&p->seq, q + 1u, memory_order_relaxed);   /* odd: writing */
-	/* RELEASE fence (pairs with the reader's ACQUIRE fence in dp_pub_read): orders the
+	uint_fast64_t q = atomic_load_explicit(seq, memory_order_relaxed);
+	atomic_store_explicit(seq, q + 1u, memory_order_relaxed);   /* odd: writing */
+	/* RELEASE fence (pairs with the reader's ACQUIRE fence in dp_seq_read): orders the
 	 * odd seq before every word store below, so a reader that loads any new word and
 	 * then re-reads seq sees it changed. */
 	atomic_thread_fence(memory_order_release);
-	for (size_t i = 0; i < DP_SNAP_WORDS; i++)
-		atomic_store_explicit(&p->words[i], w[i], memory_order_relaxed);
+	for (size_t i = 0; i < n; i++)
+		atomic_store_explicit(&words[i], w[i], memory_order_relaxed);
 	/* RELEASE store (pairs with the reader's first ACQUIRE load of seq): a reader that
 	 * sees this even seq sees every word stored above. */
-	atomic_store_explicit(&p->seq, q + 2u, memory_order_release);
+	atomic_store_explicit(seq, q + 2u, memory_order_release);
 }
 
-/** Tries of dp_pub_read before it gives up (a write takes well under a microsecond). */
-#define DP_PUB_READ_TRIES 1000u
+/** Tries of dp_seq_read before it gives up (a write takes well under a microsecond). */
+#define DP_SEQ_READ_TRIES 1000u
 
-bool dp_pub_read(struct dp_pub *p, struct dp_snap *s)
+bool dp_seq_read(atomic_uint_fast64_t *seq, _Atomic uint64_t *words, void *dst, size_t n)
 {
-	uint64_t w[DP_SNAP_WORDS];
-	for (unsigned t = 0; t < DP_PUB_READ_TRIES; t++) {
+	uint64_t *w = dst;
+	for (unsigned t = 0; t < DP_SEQ_READ_TRIES; t++) {
 		/* ACQUIRE load (pairs with the writer's final RELEASE store of seq). */
-		uint_fast64_t q1 = atomic_load_explicit(&p->seq, memory_order_acquire);
+		uint_fast64_t q1 = atomic_load_explicit(seq, memory_order_acquire);
 		if (q1 & 1u) {
 			sched_yield();   /* a write is in progress (the writer may be descheduled) */
 			continue;
 		}
-		for (size_t i = 0; i < DP_SNAP_WORDS; i++)
-			w[i] = atomic_load_explicit(&p->words[i], memory_order_relaxed);
+		for (size_t i = 0; i < n; i++)
+			w[i] = atomic_load_explicit(&words[i], memory_order_relaxed);
 		/* ACQUIRE fence (pairs with the writer's RELEASE fence after its odd store):
 		 * if any word load above saw a store of a newer write, the re-read of seq
-		 * below sees that write's odd seq (or later). */
+		 * below sees that write's odd seq (or later). dst may hold a torn copy until
+		 * then; it is only valid when this returns true. */
 		atomic_thread_fence(memory_order_acquire);
-		uint_fast64_t q2 = atomic_load_explicit(&p->seq, memory_order_relaxed);
-		if (q1 == q2) {
-			memcpy(s, w, sizeof(w));
+		uint_fast64_t q2 = atomic_load_explicit(seq, memory_order_relaxed);
+		if (q1 == q2)
 			return q1 != 0;   /* 0: nothing published yet */
-		}
 		sched_yield();
 	}
 	return false;
+}
+
+void dp_pub_write(struct dp_pub *p, const struct dp_snap *s)
+{
+	uint64_t w[DP_SNAP_WORDS];
+	memcpy(w, s, sizeof(w));
+	dp_seq_write(&p->seq, p->words, w, DP_SNAP_WORDS);
+}
+
+bool dp_pub_read(struct dp_pub *p, struct dp_snap *s)
+{
+	uint64_t w[DP_SNAP_WORDS];
+	if (!dp_seq_read(&p->seq, p->words, w, DP_SNAP_WORDS))
+		return false;
+	memcpy(s, w, sizeof(w));
+	return true;
 }
