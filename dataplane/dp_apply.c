@@ -98,26 +98,11 @@ static void reply(struct dp_stage *st, uint8_t port, const struct nic_addr *to,
 		  uint64_t client_id, uint64_t seq, uint8_t status, uint8_t hint, uint64_t ballot,
 		  const uint8_t *body, uint32_t len)
 {
-	struct nic_port *p = st->d->ports[port];
 	/* The consensus lcore hands over clients of client ports only (dp_loop.c). */
 	assert(!st->d->port_is_link[port]);
-	struct px_msg *m = st->reply;   /* header fields set once by dp_stage_init */
-	m->ballot = ballot;
-	m->client_id = client_id;
-	m->seq = seq;
-	m->status = status;
-	m->leader_hint = hint;
-	m->body_len = len;
-	m->body = len > 0 ? body : NULL;
-	uint32_t cap = 0;
-	uint8_t *buf = nic_tx_buf(p, &cap);
-	if (buf == NULL) {
+	if (!dp_tx_reply(st->d->ports[port], st->reply, to, ballot, hint, client_id, seq, status,
+			 body, len))
 		st->tx_no_buf++;
-		return;
-	}
-	size_t n = px_encode(m, buf, cap);
-	assert(n > 0);   /* a REPLY fits PX_MSG_BYTES_MAX, and so does a buffer */
-	nic_tx_commit(p, (uint32_t)n, to);
 }
 
 static void apply_slot(struct dp_stage *st, const struct dp_rec *rec)

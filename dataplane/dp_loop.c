@@ -33,22 +33,41 @@ uint64_t dp_now_ns(void)
 
 /** Encodes m into a transmit buffer of port slot `port` for dst. false: no buffer
  *  (counted). */
-static bool send_to(struct dp_ctx *d, const struct px_msg *m, uint8_t port,
-		    const struct nic_addr *dst)
+bool dp_tx_msg(struct nic_port *p, const struct px_msg *m, const struct nic_addr *dst)
 {
-	struct nic_port *p = d->ports[port];
 	uint32_t cap = 0;
 	uint8_t *buf = nic_tx_buf(p, &cap);
-	if (buf == NULL) {
-		d->c.tx_no_buf++;
+	if (buf == NULL)
 		return false;
-	}
 	size_t len = px_encode(m, buf, cap);
 	/* The core keeps every message within PX_MSG_BYTES_MAX and a buffer holds that
 	 * much (dp_init), so a failed encode is our bug, not input. */
 	assert(len > 0);
 	nic_tx_commit(p, (uint32_t)len, dst);
 	return true;
+}
+
+bool dp_tx_reply(struct nic_port *p, struct px_msg *m, const struct nic_addr *dst,
+		 uint64_t ballot, uint8_t hint, uint64_t client_id, uint64_t seq,
+		 uint8_t status, const uint8_t *body, uint32_t len)
+{
+	m->ballot = ballot;   /* the other header fields were set once (dp_init) */
+	m->client_id = client_id;
+	m->seq = seq;
+	m->status = status;
+	m->leader_hint = hint;
+	m->body_len = len;
+	m->body = len > 0 ? body : NULL;
+	return dp_tx_msg(p, m, dst);
+}
+
+static bool send_to(struct dp_ctx *d, const struct px_msg *m, uint8_t port,
+		    const struct nic_addr *dst)
+{
+	if (dp_tx_msg(d->ports[port], m, dst))
+		return true;
+	d->c.tx_no_buf++;
+	return false;
 }
 
 /** A message of the core: to one peer, or to every other member. */
@@ -84,15 +103,9 @@ static void send_reply(struct dp_ctx *d, uint8_t port, const struct nic_addr *ds
 			d->c.ring_full++;
 		return;
 	}
-	struct px_msg *m = d->reply;   /* header fields set once by dp_init */
-	m->ballot = px_promised(d->r);
-	m->client_id = client_id;
-	m->seq = seq;
-	m->status = status;
-	m->leader_hint = px_leader_hint(d->r);
-	m->body_len = len;
-	m->body = len > 0 ? body : NULL;
-	send_to(d, m, port, dst);
+	if (!dp_tx_reply(d->ports[port], d->reply, dst, px_promised(d->r), px_leader_hint(d->r),
+			 client_id, seq, status, body, len))
+		d->c.tx_no_buf++;
 }
 
 /* ---------------------------------------------------------------------------------- */

@@ -381,6 +381,14 @@ struct dp_ctx {
 	struct dp_counters c;
 };
 
+/** Encodes m into a transmit buffer of p for dst. false: no buffer (caller counts). */
+bool dp_tx_msg(struct nic_port *p, const struct px_msg *m, const struct nic_addr *dst);
+/** Fills the per-reply fields of the REPLY scratch m (its header was set once) and
+ *  sends it like dp_tx_msg. */
+bool dp_tx_reply(struct nic_port *p, struct px_msg *m, const struct nic_addr *dst,
+		 uint64_t ballot, uint8_t hint, uint64_t client_id, uint64_t seq,
+		 uint8_t status, const uint8_t *body, uint32_t len);
+
 /** Runs the loop until *stop. Returns 0. */
 int dp_run(struct dp_ctx *d);
 
