@@ -9,9 +9,16 @@
  *     through the sentinel, so moving a session to the front is a fixed sequence of
  *     loads and stores with no end cases;
  *   - index[cap]: open-addressing hash index client id -> session, linear probing,
- *     cap = next power of two >= 2 * max (load <= 1/2, so there is always an empty
- *     bucket and every probe loop ends), backward-shift deletion (no tombstones, so
- *     lookups never slow down however many evictions happened);
+ *     backward-shift deletion. It also holds the ids of the last max evicted sessions
+ *     (ref EVICTED_REF, the key kept), so cap = next power of two >= 4 * max: load <=
+ *     1/2, there is always an empty bucket and every probe loop ends;
+ *   - evicted[max]: those ids in eviction order (a FIFO ring). A command of a client
+ *     whose session was evicted is answered SESSION_EXPIRED whatever its seq, seq 1
+ *     included: without this, a client that retried its first command after its
+ *     session was evicted would have it applied twice. Only the last max evictions are
+ *     remembered, so the edge remains for a retry that comes back after max further
+ *     evictions. A client never reuses an id (libpaxwire-client takes a new random id
+ *     for a new session), so refusing an evicted id costs nothing;
  *   - replies[max + 1]: the cached reply bytes (slot 0, the sentinel's, unused), kept
  *     apart from the hot fields so the lookup and LRU walk do not drag 4 KiB strides
  *     through the cache.
@@ -75,7 +82,11 @@ _Static_assert(sizeof(struct apply_session) == SESS_BYTES, "two sessions per cac
 _Static_assert(REPLY_STRIDE % SESS_BYTES == 0, "a ref scales to its reply cache");
 _Static_assert(((uint64_t)PX_SESSIONS_MAX + 1) * SESS_BYTES <= UINT32_MAX, "refs fit a u32");
 
-/** One bucket of the hash index. ref == 0: empty. */
+/** An index bucket's ref for an evicted session's id (not a multiple of SESS_BYTES,
+ *  so never a session). */
+#define EVICTED_REF 0xffffffffu
+
+/** One bucket of the hash index. ref == 0: empty; EVICTED_REF: an evicted id. */
 struct apply_bucket {
 	uint64_t client_id;   /* copy of the key, so a probe reads no session */
 	uint32_t ref;
@@ -92,6 +103,9 @@ struct px_applier {
 	uint32_t index_shift;  /**< 64 - log2(index buckets) */
 	struct apply_session *sessions;
 	struct apply_bucket *index;
+	uint64_t *evicted;     /**< max_sessions ids, FIFO: [evicted_head, + n_evicted) */
+	uint32_t evicted_head;
+	uint32_t n_evicted;    /**< Invariant: <= max_sessions */
 	uint8_t *replies;      /**< (max_sessions + 1) x REPLY_STRIDE bytes */
 	struct px_apply_counters counters;
 };
@@ -105,13 +119,14 @@ static uint32_t index_buckets(uint32_t max_sessions)
 {
 	uint32_t cap = 1;
 
-	/* Bounded: max_sessions <= PX_SESSIONS_MAX, so at most 17 doublings. */
-	while (cap < 2u * max_sessions)
+	/* Bounded: max_sessions <= PX_SESSIONS_MAX, so at most 18 doublings. Sessions and
+	 * remembered evictions, each up to max_sessions, at load <= 1/2. */
+	while (cap < 4u * max_sessions)
 		cap <<= 1;
 	return cap;
 }
 
-_Static_assert(PX_SESSIONS_MAX <= (UINT32_MAX >> 2), "index size fits a u32");
+_Static_assert(PX_SESSIONS_MAX <= (UINT32_MAX >> 3), "index size fits a u32");
 
 /* Fibonacci hashing (Knuth 6.4): one multiply, and the top bits, which every bit of
  * the id reaches, pick the bucket. Client ids are often counters or random u64s; both
@@ -147,6 +162,7 @@ size_t px_applier_arena_bytes(uint32_t max_sessions)
 	return 63u + align64(sizeof(struct px_applier)) +
 	       align64(((size_t)max_sessions + 1) * sizeof(struct apply_session)) +
 	       align64((size_t)index_buckets(max_sessions) * sizeof(struct apply_bucket)) +
+	       align64((size_t)max_sessions * sizeof(uint64_t)) +
 	       ((size_t)max_sessions + 1) * REPLY_STRIDE;
 }
 
@@ -178,6 +194,8 @@ struct px_applier *px_applier_init(uint32_t max_sessions, const struct px_servic
 	a->index = (struct apply_bucket *)p;
 	buckets = index_buckets(max_sessions);
 	p += align64((size_t)buckets * sizeof(struct apply_bucket));
+	a->evicted = (uint64_t *)p;
+	p += align64((size_t)max_sessions * sizeof(uint64_t));
 	a->replies = p;
 	p += ((size_t)max_sessions + 1) * REPLY_STRIDE;
 	assert((size_t)(p - (uint8_t *)arena) <= len);
@@ -283,9 +301,23 @@ static uint32_t session_create(struct px_applier *a, uint64_t client_id, uint32_
 		ref = a->sessions[0].prev;
 		assert(ref != 0);
 		lru_unlink(a->sessions, ref);
-		index_remove(a, index_probe(a, sess_at(a->sessions, ref)->client_id));
+		uint64_t gone = sess_at(a->sessions, ref)->client_id;
+		/* Remember the evicted id (its bucket keeps the key, marked EVICTED_REF);
+		 * when max ids are remembered already, forget the oldest. */
+		if (a->n_evicted == a->max_sessions) {
+			uint32_t ob = index_probe(a, a->evicted[a->evicted_head]);
+			assert(a->index[ob].ref == EVICTED_REF);
+			index_remove(a, ob);
+			a->evicted_head = (a->evicted_head + 1u) % a->max_sessions;
+			a->n_evicted--;
+		}
+		/* The removal may have shifted clusters: look both up again. */
+		uint32_t gb = index_probe(a, gone);
+		assert(a->index[gb].ref == ref);
+		a->index[gb].ref = EVICTED_REF;
+		a->evicted[(a->evicted_head + a->n_evicted) % a->max_sessions] = gone;
+		a->n_evicted++;
 		a->counters.evictions++;
-		/* The removal may have shifted client_id's cluster: look again. */
 		b = index_probe(a, client_id);
 	}
 	assert(a->index[b].ref == 0);
@@ -404,6 +436,13 @@ static inline void apply_cmd(struct px_applier *a, struct px_reply *r, const uin
 
 	b = index_probe(a, client_id);
 	ref = a->index[b].ref;
+	if (ref == EVICTED_REF) {
+		/* Its session was evicted: whether this command (even a seq 1) was applied
+		 * before can no longer be told. */
+		a->counters.expired++;
+		emit_status(r, PX_SESSION_EXPIRED, o);
+		return;
+	}
 	if (ref == 0) {
 		if (seq != 1) {
 			/* Evicted (or never seen): whether an earlier seq was applied can no
@@ -589,7 +628,7 @@ bool px_applier_session_peek(const struct px_applier *a, uint64_t client_id,
 {
 	uint32_t ref = a->index[index_probe(a, client_id)].ref;
 
-	if (ref == 0)
+	if (ref == 0 || ref == EVICTED_REF)
 		return false;
 	if (last_seq != NULL)
 		*last_seq = sess_at(a->sessions, ref)->last_seq;
@@ -604,8 +643,10 @@ const char *px_applier_check_invariants(const struct px_applier *a)
 
 	if (a->n_sessions > a->max_sessions)
 		return "n_sessions <= max_sessions";
-	if (a->index_mask + 1 < 2u * a->max_sessions)
-		return "index buckets >= 2 * max_sessions";
+	if (a->index_mask + 1 < 4u * a->max_sessions)
+		return "index buckets >= 4 * max_sessions";
+	if (a->n_evicted > a->max_sessions || a->evicted_head >= a->max_sessions)
+		return "remembered evictions <= max_sessions";
 
 	/* The LRU circle holds the sentinel and every used session once, with consistent
 	 * back links. */
@@ -630,11 +671,19 @@ const char *px_applier_check_invariants(const struct px_applier *a)
 	if (ss[0].prev != prev)
 		return "LRU tail is the last member";
 
-	/* The index maps exactly the used sessions, each reachable from its home. */
+	/* The index maps exactly the used sessions and the remembered evicted ids, each
+	 * reachable from its home. */
+	uint32_t evicted = 0;
 	for (i = 0; i <= a->index_mask; i++) {
 		ref = a->index[i].ref;
 		if (ref == 0)
 			continue;
+		if (ref == EVICTED_REF) {
+			if (index_probe(a, a->index[i].client_id) != i)
+				return "evicted id reachable from its home bucket";
+			evicted++;
+			continue;
+		}
 		if (ref % SESS_BYTES != 0 || ref >= end)
 			return "index names a used session";
 		if (ss[ref / SESS_BYTES].client_id != a->index[i].client_id)
@@ -645,5 +694,12 @@ const char *px_applier_check_invariants(const struct px_applier *a)
 	}
 	if (used != a->n_sessions)
 		return "index holds every session once";
+	if (evicted != a->n_evicted)
+		return "index holds every remembered evicted id once";
+	for (i = 0; i < a->n_evicted; i++) {
+		uint64_t id = a->evicted[(a->evicted_head + i) % a->max_sessions];
+		if (a->index[index_probe(a, id)].ref != EVICTED_REF)
+			return "every remembered evicted id is marked in the index";
+	}
 	return NULL;
 }

@@ -10,8 +10,10 @@
  *   - unknown client: a session is created. When the table is full the least recently
  *     used session is evicted first. This choice is a deterministic function of the
  *     applied log, so every replica evicts the same session at the same slot: eviction
- *     is decided through the log. A later command of an evicted client with seq > 1
- *     gets PX_SESSION_EXPIRED (its earlier outcome cannot be vouched for).
+ *     is decided through the log. A later command of an evicted client gets
+ *     PX_SESSION_EXPIRED (its earlier outcome cannot be vouched for), seq 1 included
+ *     while its id is among the last max_sessions evicted (remembered in the index),
+ *     so a retried first command is not applied twice.
  * A command with seq 0 is never applied (sequences start at 1): PX_BAD_COMMAND.
  * Every command that finds its session (new, duplicate or stale) makes it the most
  * recently used; a command answered PX_SESSION_EXPIRED for an unknown client creates
@@ -74,7 +76,8 @@ struct px_apply_counters {
 	uint64_t commands;     /**< commands passed to the service */
 	uint64_t duplicates;   /**< seq == last_seq: answered from the session's cache */
 	uint64_t stale;        /**< seq < last_seq: PX_SESSION_EXPIRED */
-	uint64_t expired;      /**< unknown client with seq > 1: PX_SESSION_EXPIRED */
+	uint64_t expired;      /**< unknown client with seq > 1, or an evicted client:
+	                            PX_SESSION_EXPIRED */
 	uint64_t evictions;    /**< sessions evicted (LRU) to make room */
 	uint64_t noops;        /**< slots with no command */
 	uint64_t bad_seq;      /**< seq == 0: PX_BAD_COMMAND, not applied */

@@ -335,13 +335,17 @@ static void test_eviction_is_lru(void **state)
 	assert_true(px_applier_session_peek(r->a, 3, NULL));
 	assert_true(px_applier_session_peek(r->a, 4, NULL));
 
-	/* The evicted client's retry cannot be vouched for. */
+	/* The evicted client's retry cannot be vouched for, a retry of its first command
+	 * (seq 1) included: that one must not start a new session and apply twice. */
 	rp = rig_one(r, 2, 2, "b");
 	assert_int_equal(rp->status, PX_SESSION_EXPIRED);
 	rp = rig_one(r, 2, 3, "c");
 	assert_int_equal(rp->status, PX_SESSION_EXPIRED);
-	assert_int_equal(px_applier_counters(r->a)->expired, 2);
+	rp = rig_one(r, 2, 1, "a");
+	assert_int_equal(rp->status, PX_SESSION_EXPIRED);
+	assert_int_equal(px_applier_counters(r->a)->expired, 3);
 	assert_int_equal(r->svc_state.applied, 6);
+	assert_null(px_applier_check_invariants(r->a));
 
 	/* A duplicate touches its session too: 3 becomes the most recent, 1 goes next. */
 	rig_one(r, 3, 1, "a");
@@ -374,7 +378,8 @@ static void test_lru_matches_model(void **state)
 	enum { MAX = 8, CLIENTS = 40, STEPS = 20000 };
 	struct rig *r = rig_new(MAX);
 	uint64_t ids[CLIENTS], seqs[CLIENTS] = { 0 }, model[MAX], rng = 42, last;
-	uint32_t n_model = 0, i, j, k;
+	uint64_t gone[MAX];   /* the model's last MAX evicted ids, oldest at gone_head */
+	uint32_t n_model = 0, i, j, k, gone_head = 0, n_gone = 0;
 	const struct px_reply *rp;
 	bool found;
 
@@ -389,7 +394,19 @@ static void test_lru_matches_model(void **state)
 				found = true;
 				break;
 			}
-		/* A client whose session is gone starts over at seq 1 (a new session). */
+		/* A client whose session is gone starts over with a new id at seq 1, as
+		 * libpaxwire-client does; its old id, while among the last MAX evicted, is
+		 * refused even at seq 1. */
+		if (!found && seqs[k] != 0) {
+			bool remembered = false;
+			for (j = 0; j < n_gone; j++)
+				remembered |= gone[(gone_head + j) % MAX] == ids[k];
+			if (remembered) {
+				rp = rig_one(r, ids[k], 1, "z");
+				assert_int_equal(rp->status, PX_SESSION_EXPIRED);
+			}
+			ids[k] = k < CLIENTS / 2 ? rng_next(&rng) : ids[k] + (uint64_t)CLIENTS * MAX * 4;
+		}
 		if (!found)
 			seqs[k] = 0;
 		rp = rig_one(r, ids[k], ++seqs[k], "z");
@@ -397,8 +414,15 @@ static void test_lru_matches_model(void **state)
 		if (found) {
 			memmove(&model[1], &model[0], j * sizeof(model[0]));
 		} else {
-			if (n_model < MAX)
+			if (n_model < MAX) {
 				n_model++;
+			} else {   /* model[MAX - 1] is evicted */
+				if (n_gone == MAX) {
+					gone_head = (gone_head + 1) % MAX;
+					n_gone--;
+				}
+				gone[(gone_head + n_gone++) % MAX] = model[MAX - 1];
+			}
 			memmove(&model[1], &model[0], (n_model - 1) * sizeof(model[0]));
 		}
 		model[0] = ids[k];
@@ -413,6 +437,31 @@ static void test_lru_matches_model(void **state)
 		}
 	}
 	assert_true(px_applier_counters(r->a)->evictions > 1000);
+	assert_null(px_applier_check_invariants(r->a));
+	rig_free(r);
+}
+
+/* Evicted ids are remembered for the last max evictions only: an older one is
+ * forgotten, and its seq 1 would start a session again (the documented edge). */
+static void test_evicted_ids_remembered(void **state)
+{
+	enum { MAX = 2 };
+	struct rig *r = rig_new(MAX);
+	const struct px_reply *rp;
+
+	(void)state;
+	for (uint64_t id = 1; id <= 6; id++)   /* sessions 5, 6; evicted 1..4 */
+		rig_one(r, id, 1, "a");
+	assert_int_equal(px_applier_counters(r->a)->evictions, 4);
+	assert_null(px_applier_check_invariants(r->a));
+	rp = rig_one(r, 4, 1, "a");   /* remembered: refused */
+	assert_int_equal(rp->status, PX_SESSION_EXPIRED);
+	rp = rig_one(r, 3, 1, "a");
+	assert_int_equal(rp->status, PX_SESSION_EXPIRED);
+	rp = rig_one(r, 1, 1, "a");   /* forgotten after 2 more evictions: a new session */
+	assert_int_equal(rp->status, PX_OK);
+	assert_true(px_applier_session_peek(r->a, 1, NULL));
+	assert_null(px_applier_check_invariants(r->a));
 	rig_free(r);
 }
 
@@ -634,6 +683,7 @@ int main(void)
 		cmocka_unit_test(test_seq_zero_rejected),
 		cmocka_unit_test(test_unknown_client_needs_seq_one),
 		cmocka_unit_test(test_eviction_is_lru),
+		cmocka_unit_test(test_evicted_ids_remembered),
 		cmocka_unit_test(test_lru_matches_model),
 		cmocka_unit_test(test_replicas_agree),
 		cmocka_unit_test(test_chain_tells_logs_apart),
