@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0
- * paxwired: one paxwire replica over kernel UDP.
+ * paxwired: one paxwire replica (kernel UDP, or DPDK ethdev ports).
  *
  * Start-up: parse arguments, load the cluster file, build the core's config, allocate
  * every arena (replica, applier, service, scratch, client table) and open the port;
@@ -54,8 +54,11 @@ static const char usage_text[] =
 	"usage: paxwired [[EAL args] --] --config FILE --id N [--bootstrap] [--stats-interval-ms MS]\n"
 	"                [--log-level error|warn|info|debug]\n"
 	"\n"
-	"Runs replica N of the paxwire cluster described in FILE over kernel UDP: it binds\n"
-	"the ip:port of [replica.N], talks to the other members and answers clients there.\n"
+	"Runs replica N of the paxwire cluster described in FILE. transport = udp: one kernel\n"
+	"UDP socket at the ip:port of [replica.N] for peers and clients. transport = dpdk:\n"
+	"one ethdev port per peer link (link.J, else port_index), clients on the other\n"
+	"ethdev ports (clients = dpdk) or on a kernel socket at ip:port (clients = udp);\n"
+	"stages = 2 applies on a second lcore. docs/operations.md has the whole picture.\n"
 	"\n"
 	"  -c, --config FILE           cluster file (INI; examples in deploy/)\n"
 	"  -i, --id N                  this replica's id, 0 .. replicas-1\n"
