@@ -389,22 +389,20 @@ static void on_request(struct dp_ctx *d, const struct px_msg *m, uint8_t port,
 			d->c.reads_logged++;   /* px_read_ready said yes: not expected, but safe */
 		}
 	}
-	/* The codec bounded body_len by PX_CMD_BYTES_MAX; one REQUEST per datagram keeps the
-	 * queue within DP_CMDS_MAX; both checks are there for the bound, not for input. */
-	if (d->n_cmds == DP_CMDS_MAX || d->cmd_used + m->body_len > DP_CMD_BYTES) {
+	/* One REQUEST per datagram keeps the queue within DP_CMDS_MAX; the check is there
+	 * for the bound, not for input. */
+	if (d->n_cmds == DP_CMDS_MAX) {
 		send_reply(d, port, src, m->client_id, m->seq, PX_BUSY, NULL, 0);
 		d->c.busy++;
 		return;
 	}
-	uint8_t *body = d->cmd_bytes + d->cmd_used;
-	if (m->body_len > 0)
-		memcpy(body, m->body, m->body_len);
-	d->cmd_used += m->body_len;
+	/* The body stays in the receive buffer: the burst is proposed (px_propose copies it
+	 * into the log slot) before the port's views are released (dp_run). */
 	struct px_cmd_ref *c = &d->cmds[d->n_cmds];
 	c->client_id = m->client_id;
 	c->seq = m->seq;
 	c->len = m->body_len;
-	c->body = body;
+	c->body = m->body;
 	d->cmd_src[d->n_cmds] = *src;
 	d->cmd_port[d->n_cmds] = port;
 	d->n_cmds++;
@@ -484,7 +482,6 @@ static void propose_queued(struct dp_ctx *d)
 			d->c.not_leader++;
 	}
 	d->n_cmds = 0;
-	d->cmd_used = 0;
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -629,11 +626,12 @@ int dp_run(struct dp_ctx *d)
 			uint16_t got = nic_rx_burst(p, d->pkts, DP_RX_BURST);
 			for (uint16_t i = 0; i < got; i++)
 				on_datagram(d, k, &d->pkts[i]);
-			nic_rx_done(p);
-			n += got;
-			/* Propose per port burst: the queue holds one burst (DP_CMDS_MAX). */
+			/* Propose per port burst (the queue holds one burst, DP_CMDS_MAX), before
+			 * the views are released: the queued bodies point into them. */
 			if (d->n_cmds > 0)
 				propose_queued(d);
+			nic_rx_done(p);
+			n += got;
 		}
 		now = dp_now_ns();
 		if (n > 0)

@@ -29,8 +29,6 @@
 #define DP_RX_BURST 32u
 /** Client commands queued per iteration: one REQUEST per datagram, so one burst. */
 #define DP_CMDS_MAX DP_RX_BURST
-/** Bytes of queued command bodies per iteration. */
-#define DP_CMD_BYTES (DP_CMDS_MAX * PX_CMD_BYTES_MAX)
 /** Transmit buffers of the port; a fuller queue is flushed by nic_tx_buf itself. */
 #define DP_TX_BUFS 512u
 /** Ticks run at once after a stall (a descheduled process); the rest are skipped,
@@ -327,13 +325,11 @@ struct dp_ctx {
 	struct px_msg *msg;
 	struct px_msg *reply;
 
-	/* Commands queued by this iteration's burst; bodies copied into cmd_bytes. */
+	/* Commands queued by one port's burst; bodies point into its receive views. */
 	uint32_t n_cmds;
-	uint32_t cmd_used;                    /**< Invariant: <= DP_CMD_BYTES */
 	struct px_cmd_ref cmds[DP_CMDS_MAX];
 	struct nic_addr cmd_src[DP_CMDS_MAX];
 	uint8_t cmd_port[DP_CMDS_MAX];
-	uint8_t *cmd_bytes;
 
 	struct dp_clients clients;
 

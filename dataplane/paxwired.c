@@ -390,7 +390,6 @@ static void dp_init(struct dp_ctx *d, const struct pw_cluster_cfg *cfg, const st
 	d->aout = alloc_or_die(sizeof(*d->aout), "px_apply_out");
 	d->msg = alloc_or_die(sizeof(*d->msg), "a decoded message");
 	d->reply = alloc_or_die(sizeof(*d->reply), "a reply");
-	d->cmd_bytes = alloc_or_die(DP_CMD_BYTES, "the command queue");
 	d->slot_t0 = alloc_or_die((size_t)cfg->window_slots * sizeof(uint64_t), "slot propose times");
 	d->reads = alloc_or_die(DP_READS_MAX * sizeof(*d->reads), "the read queue");
 	d->read_bytes = alloc_or_die((size_t)DP_READS_MAX * PX_CMD_BYTES_MAX, "the read commands");
@@ -589,7 +588,6 @@ int main(int argc, char **argv)
 	pw_mem_free(d->aout);
 	pw_mem_free(d->msg);
 	pw_mem_free(d->reply);
-	pw_mem_free(d->cmd_bytes);
 	pw_mem_free(d->slot_t0);
 	pw_mem_free(d->reads);
 	pw_mem_free(d->read_bytes);
