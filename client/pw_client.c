@@ -1043,6 +1043,13 @@ int pw_probe(struct pw_client *c, struct pw_member_status *st)
 	return PW_OK;
 }
 
+static void nap_ns(uint64_t ns)
+{
+	struct timespec ts = { .tv_sec = (time_t)(ns / 1000000000ull),
+			       .tv_nsec = (long)(ns % 1000000000ull) };
+	nanosleep(&ts, NULL);
+}
+
 int pw_transfer_leader(struct pw_client *c, uint8_t target)
 {
 	const uint64_t deadline = now_ns() + c->deadline_ns;
@@ -1085,13 +1092,9 @@ int pw_transfer_leader(struct pw_client *c, uint8_t target)
 				     ? m->leader_hint
 				     : (uint8_t)((to + 1u) % c->n_members);
 			break;
-		case PX_BUSY: {
-			uint64_t b = backoff_next(c, &backoff);
-			struct timespec ts = { .tv_sec = (time_t)(b / 1000000000ull),
-					       .tv_nsec = (long)(b % 1000000000ull) };
-			nanosleep(&ts, NULL);
+		case PX_BUSY:
+			nap_ns(backoff_next(c, &backoff));
 			break;
-		}
 		default:
 			return PW_E_BAD_COMMAND;   /* refused: not a member, or not understood */
 		}
@@ -1105,10 +1108,7 @@ int pw_transfer_leader(struct pw_client *c, uint8_t target)
 			return rc;
 		if (st[target].leads)
 			return PW_OK;
-		uint64_t b = backoff_next(c, &backoff);
-		struct timespec ts = { .tv_sec = (time_t)(b / 1000000000ull),
-				       .tv_nsec = (long)(b % 1000000000ull) };
-		nanosleep(&ts, NULL);
+		nap_ns(backoff_next(c, &backoff));
 	}
 	return PW_E_TIMEOUT;
 }

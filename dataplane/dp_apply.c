@@ -125,11 +125,6 @@ static void apply_slot(struct dp_stage *st, const struct dp_rec *rec)
 	}
 }
 
-static uint64_t now_ns(void)
-{
-	return nic_now_ns();
-}
-
 int dp_apply_run(void *arg)
 {
 	struct dp_stage *st = arg;
@@ -138,7 +133,7 @@ int dp_apply_run(void *arg)
 	bool adaptive = d->cfg->idle == PW_IDLE_ADAPTIVE;
 	if (adaptive)
 		(void)prctl(PR_SET_TIMERSLACK, 1000ul, 0, 0, 0);   /* per thread */
-	uint64_t now = now_ns();
+	uint64_t now = dp_now_ns();
 	st->next_pub_ns = now;
 	st->last_work_ns = now;
 	for (;;) {
@@ -172,7 +167,7 @@ int dp_apply_run(void *arg)
 		}
 		/* Every 64 rounds, or when idle: the clock, counters, the stop flag. */
 		if (n == 0 || (r->head_local & 63u) == 0) {
-			now = now_ns();
+			now = dp_now_ns();
 			if (n > 0)
 				st->last_work_ns = now;
 			if (now >= st->next_pub_ns) {
