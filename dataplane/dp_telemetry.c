@@ -61,16 +61,25 @@ static void add_head(struct rte_tel_data *t, const struct dp_snap *s)
 	ADD_U64(t, s, ballot_node);
 }
 
+/** Every command's start: a fresh snapshot, a dict, and the identity fields. */
+static int begin_dict(struct rte_tel_data *t, struct dp_snap *s)
+{
+	int r = snap_get(s);
+	if (r != 0)
+		return r;
+	rte_tel_data_start_dict(t);
+	add_head(t, s);
+	return 0;
+}
+
 static int cb_role(const char *cmd, const char *params, struct rte_tel_data *t)
 {
 	(void)cmd;
 	(void)params;
 	struct dp_snap s;
-	int r = snap_get(&s);
+	int r = begin_dict(t, &s);
 	if (r != 0)
 		return r;
-	rte_tel_data_start_dict(t);
-	add_head(t, &s);
 	return 0;
 }
 
@@ -95,11 +104,9 @@ static int cb_stats(const char *cmd, const char *params, struct rte_tel_data *t)
 	(void)cmd;
 	(void)params;
 	struct dp_snap s;
-	int r = snap_get(&s);
+	int r = begin_dict(t, &s);
 	if (r != 0)
 		return r;
-	rte_tel_data_start_dict(t);
-	add_head(t, &s);
 	ADD_U64(t, &s, commit);
 	ADD_U64(t, &s, applied);
 	ADD_U64(t, &s, last_slot);
@@ -160,11 +167,9 @@ static int cb_latency(const char *cmd, const char *params, struct rte_tel_data *
 	(void)cmd;
 	(void)params;
 	struct dp_snap s;
-	int r = snap_get(&s);
+	int r = begin_dict(t, &s);
 	if (r != 0)
 		return r;
-	rte_tel_data_start_dict(t);
-	add_head(t, &s);
 	rte_tel_data_add_dict_string(t, "buckets", "count of commits in [2^b, 2^(b+1)) ns, b = 0..31");
 	struct rte_tel_data *a = rte_tel_data_alloc();
 	if (a == NULL)
