@@ -74,13 +74,7 @@ write_config() {
 			echo "port = $((BASE_PORT + i))"
 			if [ "$TRANSPORT" = memif ]; then
 				printf 'mac = 02:77:00:00:00:%02x\n' $((i + 1))
-				# ethdev port k of replica i leads to its k-th peer (ids ascending)
-				local k=0
-				for j in $(seq 0 $((n - 1))); do
-					[ "$j" = "$i" ] && continue
-					echo "link.$j = $k"
-					k=$((k + 1))
-				done
+				"$MEMIF_MESH" --links "$n" "$i"
 			fi
 		done
 	} > "$TMP/cluster.ini"
