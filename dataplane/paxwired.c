@@ -184,9 +184,6 @@ static int parse_args(int argc, char **argv, struct args *a)
 	return 0;
 }
 
-/** Where the arenas come from (pw_mem_init in main). */
-static enum pw_mem_source pw_mem_init_source = PW_MEM_LIBC;
-
 static uint64_t random_u64(void)
 {
 	uint64_t v = 0;
@@ -206,8 +203,8 @@ static void *alloc_or_die(size_t n, const char *what)
 	void *p = pw_mem_zalloc(n, what);
 	if (p == NULL) {
 		fprintf(stderr, "paxwired: cannot allocate %zu bytes for %s (from %s); fix: %s, or lower the sizes in the cluster file (window_slots, slot_bytes, sessions, kv_keys, ...)\n",
-			n, what, pw_mem_source_name(pw_mem_init_source),
-			pw_mem_init_source == PW_MEM_HUGEPAGES
+			n, what, pw_mem_source_name(pw_mem_source()),
+			pw_mem_source() == PW_MEM_HUGEPAGES
 				? "reserve more hugepages (/sys/kernel/mm/hugepages/*/nr_hugepages) or give the EAL more (--socket-mem)"
 				: "free memory");
 		exit(1);
@@ -522,12 +519,12 @@ int main(int argc, char **argv)
 		}
 	}
 
-	pw_mem_init_source = pw_mem_init(cfg.transport == PW_TRANSPORT_DPDK);
+	(void)pw_mem_init(cfg.transport == PW_TRANSPORT_DPDK);
 	struct dp_ctx *d = alloc_or_die(sizeof(*d), "the loop's context");
 	struct arenas ar = { 0 };
 	dp_init(d, &cfg, &a, &ar);
 	dp_log(d, DP_LOG_INFO, "arenas: %zu MiB allocated at start-up from %s", pw_mem_allocated() >> 20,
-	       pw_mem_source_name(pw_mem_init_source));
+	       pw_mem_source_name(pw_mem_source()));
 #if defined(PW_HAVE_DPDK)
 	if (cfg.transport == PW_TRANSPORT_DPDK) {
 		/* Static: DPDK's telemetry thread may read it until the process exits. */

@@ -64,6 +64,11 @@ void pw_mem_free(void *p)
 	free(p);
 }
 
+enum pw_mem_source pw_mem_source(void)
+{
+	return g_source;
+}
+
 size_t pw_mem_allocated(void)
 {
 	return g_bytes;

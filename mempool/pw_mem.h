@@ -31,6 +31,9 @@ void *pw_mem_zalloc(size_t bytes, const char *what);
 /** Frees what pw_mem_zalloc returned (NULL is fine). */
 void pw_mem_free(void *p);
 
+/** The source pw_mem_init chose (PW_MEM_LIBC before it). */
+enum pw_mem_source pw_mem_source(void);
+
 /** Bytes handed out so far (for the start-up log). */
 size_t pw_mem_allocated(void);
 
