@@ -525,6 +525,14 @@ uint8_t pxh_elect(struct pxh_cluster *c, uint32_t max_ticks)
 	return pxh_leader(c);
 }
 
+void pxh_run(struct pxh_cluster *c, uint32_t ticks)
+{
+	for (uint32_t t = 0; t < ticks; t++) {
+		pxh_tick(c, PX_NODE_NONE);
+		pxh_deliver_all(c, 100000);
+	}
+}
+
 uint64_t pxh_read_begin(struct pxh_cluster *c, uint8_t i, uint64_t *read_index)
 {
 	if (!c->nodes[i].up)

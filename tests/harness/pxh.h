@@ -108,6 +108,8 @@ uint64_t pxh_role_changes(const struct pxh_cluster *c, uint8_t i);
 uint8_t pxh_leader(const struct pxh_cluster *c);
 /** Ticks and delivers until a leader exists (at most max_ticks). */
 uint8_t pxh_elect(struct pxh_cluster *c, uint32_t max_ticks);
+/** `ticks` rounds of: tick every replica, then deliver everything queued. */
+void pxh_run(struct pxh_cluster *c, uint32_t ticks);
 
 /** Counters of the harness itself. */
 struct pxh_stats {

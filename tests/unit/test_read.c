@@ -36,13 +36,6 @@ static struct pxh_cluster *cluster(uint8_t n, uint64_t seed)
 	return pxh_new(&o);
 }
 
-static void run(struct pxh_cluster *c, uint32_t ticks)
-{
-	for (uint32_t t = 0; t < ticks; t++) {
-		pxh_tick(c, PX_NODE_NONE);
-		pxh_deliver_all(c, 100000);
-	}
-}
 
 /** Ticks only the nodes in `mask` (and delivers), until one of them leads. */
 static uint8_t elect_among(struct pxh_cluster *c, uint32_t mask, uint32_t max_ticks)
@@ -112,9 +105,9 @@ static void test_read_confirmed_by_majority(void **state)
 	struct pxh_cluster *c = cluster(3, 41);
 	uint8_t l = pxh_elect(c, 500);
 	assert_int_not_equal(l, PX_NODE_NONE);
-	run(c, 3);
+	pxh_run(c, 3);
 	assert_true(put(c, l, 1, "k0", "v1"));
-	run(c, 3);
+	pxh_run(c, 3);
 	struct px_replica *r = pxh_replica(c, l);
 	assert_true(px_read_ready(r));
 
@@ -171,7 +164,7 @@ static void test_read_confirmed_by_majority(void **state)
 	/* Healed: the heartbeat re-sends the round and it is confirmed. */
 	pxh_cut(c, l, f, false);
 	pxh_cut(c, l, (uint8_t)((l + 2) % 3), false);
-	run(c, 3);
+	pxh_run(c, 3);
 	assert_int_equal(pxh_leader(c), l);
 	assert_int_equal(pxh_read_confirmed(c, l), t5);
 	pxh_free(c);
@@ -186,9 +179,9 @@ static void test_read_stale_leader_never_confirms(void **state)
 	struct pxh_cluster *c = cluster(5, 43);
 	uint8_t old = pxh_elect(c, 500);
 	assert_int_not_equal(old, PX_NODE_NONE);
-	run(c, 3);
+	pxh_run(c, 3);
 	assert_true(put(c, old, 1, "k0", "v1"));
-	run(c, 3);
+	pxh_run(c, 3);
 	/* Minority side: the old leader and one follower. */
 	uint8_t buddy = (uint8_t)((old + 1) % 5);
 	uint32_t major = 0;
@@ -235,7 +228,7 @@ static void test_read_stale_leader_never_confirms(void **state)
 	uint64_t changes = pxh_role_changes(c, old);
 	for (uint8_t i = 0; i < 5; i++)
 		pxh_isolate(c, i, false);
-	run(c, 10);
+	pxh_run(c, 10);
 	assert_int_not_equal(px_role(pxh_replica(c, old)), PX_LEADER);
 	assert_true(pxh_role_changes(c, old) > changes);
 	assert_true(px_read_confirmed(pxh_replica(c, old)) < t);
@@ -251,9 +244,9 @@ static void test_read_waits_for_own_commit(void **state)
 	struct pxh_cluster *c = cluster(3, 47);
 	uint8_t l = pxh_elect(c, 500);
 	assert_int_not_equal(l, PX_NODE_NONE);
-	run(c, 3);
+	pxh_run(c, 3);
 	assert_true(put(c, l, 1, "k0", "v1"));
-	run(c, 3);
+	pxh_run(c, 3);
 	uint8_t a = (uint8_t)((l + 1) % 3), b = (uint8_t)((l + 2) % 3);
 	/* Slot s reaches a only, and a's ack never comes back: accepted by a majority
 	 * (chosen) but nobody but the old leader could know. */
@@ -347,7 +340,7 @@ static void test_read_old_echo_no_confirm(void **state)
 	struct pxh_cluster *c = cluster(3, 59);
 	uint8_t l = pxh_elect(c, 500);
 	assert_int_not_equal(l, PX_NODE_NONE);
-	run(c, 3);
+	pxh_run(c, 3);
 	uint8_t a = (uint8_t)((l + 1) % 3), b = (uint8_t)((l + 2) % 3);
 	uint64_t idx;
 	uint64_t t1 = pxh_read_begin(c, l, &idx);
@@ -397,7 +390,7 @@ static void test_read_old_echo_no_confirm(void **state)
 	free(out);
 	assert_true(px_read_confirmed(pxh_replica(c, l)) < t2);
 	/* The heartbeat re-sends the round in flight: now it is confirmed. */
-	run(c, 3);
+	pxh_run(c, 3);
 	assert_int_equal(pxh_read_confirmed(c, l), t2);
 	pxh_free(c);
 }
@@ -410,7 +403,7 @@ static void test_read_across_leader_change(void **state)
 	struct pxh_cluster *c = cluster(3, 61);
 	uint8_t l = pxh_elect(c, 500);
 	assert_int_not_equal(l, PX_NODE_NONE);
-	run(c, 3);
+	pxh_run(c, 3);
 	uint8_t a = (uint8_t)((l + 1) % 3), b = (uint8_t)((l + 2) % 3);
 	struct px_replica *r = pxh_replica(c, l);
 	/* The round cannot get out. */
@@ -429,7 +422,7 @@ static void test_read_across_leader_change(void **state)
 	assert_int_not_equal(nl, PX_NODE_NONE);
 	pxh_cut(c, l, a, false);
 	pxh_cut(c, l, b, false);
-	run(c, 5);
+	pxh_run(c, 5);
 	assert_int_not_equal(px_role(r), PX_LEADER);
 	assert_true(pxh_role_changes(c, l) > changes);
 	assert_true(px_read_confirmed(r) < t_old);
@@ -444,9 +437,9 @@ static void test_read_across_leader_change(void **state)
 	/* A TIMEOUT_NOW in tout is not sent (the harness did not see it); the next ack
 	 * from l sends it again. */
 	for (int i = 0; i < 60 && px_role(r) != PX_LEADER; i++)
-		run(c, 1);
+		pxh_run(c, 1);
 	assert_int_equal(px_role(r), PX_LEADER);
-	run(c, 3);
+	pxh_run(c, 3);
 	assert_true(px_read_confirmed(r) < t_old);
 	assert_int_equal(px_counters(r)->read_confirms, confirms);
 	assert_int_equal(pxh_read_confirmed(c, l), 0);
@@ -465,9 +458,9 @@ static void test_apply_read(void **state)
 	(void)state;
 	struct pxh_cluster *c = cluster(3, 67);
 	uint8_t l = pxh_elect(c, 500);
-	run(c, 3);
+	pxh_run(c, 3);
 	assert_true(put(c, l, 1, "k0", "v1"));
-	run(c, 3);
+	pxh_run(c, 3);
 	struct px_applier *a = pxh_applier(c, l);
 	static uint8_t reply[PX_REPLY_BYTES_MAX];
 	uint8_t cmd[64], status = 0xee;

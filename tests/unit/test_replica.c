@@ -59,13 +59,6 @@ static struct pxh_cluster *cluster(uint8_t n, enum px_durability d, uint64_t see
 	return pxh_new(&o);
 }
 
-static void run(struct pxh_cluster *c, uint32_t ticks)
-{
-	for (uint32_t t = 0; t < ticks; t++) {
-		pxh_tick(c, PX_NODE_NONE);
-		pxh_deliver_all(c, 100000);
-	}
-}
 
 /** Every up replica applied the same log up to the same slot and holds the same state. */
 static void assert_converged(struct pxh_cluster *c, uint8_t n)
@@ -138,14 +131,14 @@ static void test_elect_and_commit(void **state)
 				continue;
 			assert_int_not_equal(px_role(pxh_replica(c, i)), PX_LEADER);
 		}
-		run(c, 5);
+		pxh_run(c, 5);
 		for (uint8_t i = 0; i < n; i++)
 			if (i != l)
 				assert_int_equal(px_leader_hint(pxh_replica(c, i)), l);
 		struct cmdbuf b;
 		uint32_t k = make_puts(&b, 100, 1, 40, 8);
 		assert_int_equal(pxh_propose(c, l, b.refs, k), 40);
-		run(c, 5);
+		pxh_run(c, 5);
 		assert_true(px_commit(pxh_replica(c, l)) >= 1);
 		assert_converged(c, n);
 		assert_true(kv_has(c, (uint8_t)((l + 1) % n), "k7", "v40"));
@@ -166,7 +159,7 @@ static void test_batching_packs_slots(void **state)
 	assert_int_equal(pxh_propose(c, l, b.refs, 64), 64);
 	/* batch_cmds_max is 128 in the harness: 64 commands take one slot. */
 	assert_int_equal(px_last_slot(pxh_replica(c, l)), before + 1);
-	run(c, 3);
+	pxh_run(c, 3);
 	assert_int_equal(px_applier_counters(pxh_applier(c, 0))->commands, 64);
 	pxh_free(c);
 }
@@ -178,7 +171,7 @@ static void test_minority_value_survives(void **state)
 	(void)state;
 	struct pxh_cluster *c = cluster(5, PX_MEMORY, 11);
 	uint8_t l = pxh_elect(c, 500);
-	run(c, 3);
+	pxh_run(c, 3);
 	uint8_t a = (uint8_t)((l + 1) % 5);
 	/* Only acceptor `a` hears the ACCEPT; nobody hears back. */
 	for (uint8_t j = 0; j < 5; j++)
@@ -207,12 +200,12 @@ static void test_minority_value_survives(void **state)
 	pxh_cut(c, a, l, false);
 	uint8_t l2 = PX_NODE_NONE;
 	for (int t = 0; t < 400 && l2 == PX_NODE_NONE; t++) {
-		run(c, 1);
+		pxh_run(c, 1);
 		l2 = pxh_leader(c);
 	}
 	assert_int_not_equal(l2, PX_NODE_NONE);
 	assert_int_not_equal(l2, x);
-	run(c, 10);
+	pxh_run(c, 10);
 	/* Re-proposed and chosen at the same slot, and applied everywhere alive. */
 	for (uint8_t i = 0; i < 5; i++) {
 		if (i == l || i == x)
@@ -243,7 +236,7 @@ static void test_dueling_proposers(void **state)
 		struct cmdbuf b;
 		make_puts(&b, 1, 1, 10, 4);
 		assert_int_equal(pxh_propose(c, l, b.refs, 10), 10);
-		run(c, 10);
+		pxh_run(c, 10);
 		assert_converged(c, 5);
 		pxh_free(c);
 	}
@@ -278,7 +271,7 @@ static void test_duplicate_reorder_loss(void **state)
 					pxh_deliver_at(c, k);
 			}
 		}
-		run(c, 60);
+		pxh_run(c, 60);
 		assert_converged(c, 3);
 		assert_true(px_applier_last_slot(pxh_applier(c, 0)) > 10);
 		pxh_free(c);
@@ -291,12 +284,12 @@ static void test_stale_ballot_rejected(void **state)
 	(void)state;
 	struct pxh_cluster *c = cluster(3, PX_MEMORY, 5);
 	uint8_t l = pxh_elect(c, 500);
-	run(c, 3);
+	pxh_run(c, 3);
 	/* Cut the leader off; the other two elect a new one. */
 	pxh_isolate(c, l, true);
 	uint8_t l2 = PX_NODE_NONE;
 	for (int t = 0; t < 400; t++) {
-		run(c, 1);
+		pxh_run(c, 1);
 		for (uint8_t i = 0; i < 3; i++)
 			if (i != l && px_role(pxh_replica(c, i)) == PX_LEADER)
 				l2 = i;
@@ -321,7 +314,7 @@ static void test_stale_ballot_rejected(void **state)
 		assert_true(px_counters(pxh_replica(c, l))->stepdowns_check_quorum > 0);
 		pxh_isolate(c, l, false);
 	}
-	run(c, 20);
+	pxh_run(c, 20);
 	assert_int_equal(pxh_leader(c), l2);
 	assert_converged(c, 3);
 	pxh_free(c);
@@ -333,15 +326,15 @@ static void test_partitioned_node_returns(void **state)
 	(void)state;
 	struct pxh_cluster *c = cluster(3, PX_MEMORY, 21);
 	uint8_t l = pxh_elect(c, 500);
-	run(c, 5);
+	pxh_run(c, 5);
 	uint64_t ballot = px_promised(pxh_replica(c, l));
 	uint8_t f = (uint8_t)((l + 1) % 3);
 	pxh_isolate(c, f, true);
-	run(c, 200); /* f times out many times; its pre-votes go nowhere */
+	pxh_run(c, 200); /* f times out many times; its pre-votes go nowhere */
 	assert_true(px_counters(pxh_replica(c, f))->prevotes_started > 0);
 	assert_int_equal(px_counters(pxh_replica(c, f))->elections_started, 0);
 	pxh_isolate(c, f, false);
-	run(c, 50);
+	pxh_run(c, 50);
 	assert_int_equal(pxh_leader(c), l);
 	assert_int_equal(px_promised(pxh_replica(c, l)), ballot);
 	assert_int_equal(px_leader_hint(pxh_replica(c, f)), l);
@@ -354,9 +347,9 @@ static void test_check_quorum(void **state)
 	(void)state;
 	struct pxh_cluster *c = cluster(5, PX_MEMORY, 31);
 	uint8_t l = pxh_elect(c, 500);
-	run(c, 3);
+	pxh_run(c, 3);
 	pxh_isolate(c, l, true);
-	run(c, 3 * 10 + 5);
+	pxh_run(c, 3 * 10 + 5);
 	assert_int_not_equal(px_role(pxh_replica(c, l)), PX_LEADER);
 	assert_true(px_counters(pxh_replica(c, l))->stepdowns_check_quorum >= 1);
 	uint8_t l2 = pxh_leader(c);
@@ -377,9 +370,9 @@ static void test_client_retry_dedupe(void **state)
 	b.refs[1] = b.refs[0]; /* the retry inside the same batch */
 	b.refs[2] = b.refs[0];
 	assert_int_equal(pxh_propose(c, l, b.refs, 2), 2);
-	run(c, 3);
+	pxh_run(c, 3);
 	assert_int_equal(pxh_propose(c, l, b.refs, 1), 1); /* and a later retry */
-	run(c, 3);
+	pxh_run(c, 3);
 	for (uint8_t i = 0; i < 3; i++) {
 		const struct px_apply_counters *ac = px_applier_counters(pxh_applier(c, i));
 		assert_int_equal(ac->commands, 1);
@@ -402,12 +395,12 @@ static void test_catch_up(void **state)
 		struct cmdbuf b;
 		make_puts(&b, 10, seq, 2, 3);
 		seq += pxh_propose(c, l, b.refs, 2);
-		run(c, 1);
+		pxh_run(c, 1);
 	}
 	assert_true(px_commit(pxh_replica(c, l)) >= 50);
 	assert_true(px_commit(pxh_replica(c, f)) < 5);
 	pxh_isolate(c, f, false);
-	run(c, 40);
+	pxh_run(c, 40);
 	assert_int_equal(px_commit(pxh_replica(c, f)), px_commit(pxh_replica(c, l)));
 	assert_true(px_counters(pxh_replica(c, l))->catchup_entries_sent > 0);
 	assert_converged(c, 3);
@@ -427,7 +420,7 @@ static void test_state_transfer_needed(void **state)
 	o.check_invariants = true;
 	struct pxh_cluster *c = pxh_new(&o);
 	uint8_t l = pxh_elect(c, 500);
-	run(c, 3);
+	pxh_run(c, 3);
 	uint8_t f = (uint8_t)((l + 1) % 3);
 	uint64_t chain_before = px_applier_chain(pxh_applier(c, f));
 	uint64_t applied_before = px_applier_last_slot(pxh_applier(c, f));
@@ -437,11 +430,11 @@ static void test_state_transfer_needed(void **state)
 		struct cmdbuf b;
 		make_puts(&b, 10, seq, 1, 3);
 		seq += pxh_propose(c, l, b.refs, 1);
-		run(c, 1);
+		pxh_run(c, 1);
 	}
 	assert_true(px_commit(pxh_replica(c, l)) > 64);
 	pxh_isolate(c, f, false);
-	run(c, 40);
+	pxh_run(c, 40);
 	assert_true(px_needs_state_transfer(pxh_replica(c, f)));
 	/* It applied nothing it could not vouch for. */
 	assert_int_equal(px_applier_last_slot(pxh_applier(c, f)), applied_before);
@@ -451,7 +444,7 @@ static void test_state_transfer_needed(void **state)
 	struct cmdbuf b;
 	make_puts(&b, 10, seq, 1, 3);
 	assert_int_equal(pxh_propose(c, l, b.refs, 1), 1);
-	run(c, 3);
+	pxh_run(c, 3);
 	assert_true(px_commit(pxh_replica(c, l)) > commit);
 	pxh_free(c);
 }
@@ -462,7 +455,7 @@ static void test_transfer_leadership(void **state)
 	(void)state;
 	struct pxh_cluster *c = cluster(5, PX_MEMORY, 71);
 	uint8_t l = pxh_elect(c, 500);
-	run(c, 3);
+	pxh_run(c, 3);
 	uint8_t t = (uint8_t)((l + 3) % 5);
 	struct px_out out;
 	px_out_reset(&out);
@@ -470,12 +463,12 @@ static void test_transfer_leadership(void **state)
 	assert_int_equal(px_transfer_leadership(pxh_replica(c, t), l, &out), -EAGAIN);
 	assert_int_equal(px_transfer_leadership(pxh_replica(c, l), t, &out), 0);
 	/* The request's TIMEOUT_NOW goes out on the next ACCEPTED; keep the cluster going. */
-	run(c, 10);
+	pxh_run(c, 10);
 	assert_int_equal(pxh_leader(c), t);
 	struct cmdbuf b;
 	make_puts(&b, 1, 1, 5, 5);
 	assert_int_equal(pxh_propose(c, t, b.refs, 5), 5);
-	run(c, 5);
+	pxh_run(c, 5);
 	assert_converged(c, 5);
 	pxh_free(c);
 }
@@ -490,28 +483,28 @@ static void test_memory_restart_recovers(void **state)
 	struct cmdbuf b;
 	make_puts(&b, 1, 1, 10, 5);
 	pxh_propose(c, l, b.refs, 10);
-	run(c, 5);
+	pxh_run(c, 5);
 	uint8_t f = (uint8_t)((l + 1) % 3);
 	pxh_restart(c, f);
 	assert_int_equal(px_role(pxh_replica(c, f)), PX_RECOVERING);
 	/* While recovering it answers no PREPARE or ACCEPT. */
-	run(c, 1);
-	run(c, 20);
+	pxh_run(c, 1);
+	pxh_run(c, 20);
 	assert_int_not_equal(px_role(pxh_replica(c, f)), PX_RECOVERING);
 	assert_int_equal(px_counters(pxh_replica(c, f))->recoveries_completed, 1);
 	assert_true(px_promised(pxh_replica(c, f)) >= px_promised(pxh_replica(c, l)));
 	make_puts(&b, 100, 1, 5, 5);
 	pxh_propose(c, l, b.refs, 5);
-	run(c, 20);
+	pxh_run(c, 20);
 	assert_converged(c, 3);
 	/* Now the leader. */
 	pxh_restart(c, l);
-	run(c, 200);
+	pxh_run(c, 200);
 	uint8_t l2 = pxh_leader(c);
 	assert_int_not_equal(l2, PX_NODE_NONE);
 	make_puts(&b, 200, 1, 5, 5);
 	assert_int_equal(pxh_propose(c, l2, b.refs, 5), 5);
-	run(c, 30);
+	pxh_run(c, 30);
 	assert_converged(c, 3);
 	pxh_free(c);
 }
@@ -530,11 +523,11 @@ static void test_memory_recovery_pages(void **state)
 		seq += pxh_propose(c, l, b.refs, 1);
 		pxh_deliver_all(c, 10000);
 	}
-	run(c, 3);
+	pxh_run(c, 3);
 	assert_true(px_commit(pxh_replica(c, l)) >= 200);
 	uint8_t f = (uint8_t)((l + 1) % 3);
 	pxh_restart(c, f);
-	run(c, 30);
+	pxh_run(c, 30);
 	assert_int_equal(px_counters(pxh_replica(c, f))->recoveries_completed, 1);
 	assert_false(px_needs_state_transfer(pxh_replica(c, f)));
 	assert_converged(c, 3);
@@ -553,7 +546,7 @@ static void test_durable_acks_wait(void **state)
 	struct pxh_cluster *c = pxh_new(&o);
 	uint8_t l = pxh_elect(c, 500);
 	assert_int_not_equal(l, PX_NODE_NONE);
-	run(c, 5);
+	pxh_run(c, 5);
 	pxh_free(c);
 
 	/* Now with persistence confirmed only by hand. */
@@ -570,7 +563,7 @@ static void test_durable_acks_wait(void **state)
 		l = pxh_leader(c);
 	}
 	assert_int_not_equal(l, PX_NODE_NONE);
-	run(c, 3);
+	pxh_run(c, 3);
 	for (uint8_t i = 0; i < 3; i++)
 		pxh_persist(c, i);
 	pxh_deliver_all(c, 10000);
@@ -618,9 +611,9 @@ static void test_durable_full_restart(void **state)
 		struct cmdbuf b;
 		make_puts(&b, 1, seq, 1, 5);
 		seq += pxh_propose(c, l, b.refs, 1);
-		run(c, 1);
+		pxh_run(c, 1);
 	}
-	run(c, 5);
+	pxh_run(c, 5);
 	uint64_t hash = pxh_kv_hash(c, l);
 	uint64_t commit = px_commit(pxh_replica(c, l));
 	assert_true(commit > 64);
@@ -632,13 +625,13 @@ static void test_durable_full_restart(void **state)
 	}
 	uint8_t l2 = pxh_elect(c, 500);
 	assert_int_not_equal(l2, PX_NODE_NONE);
-	run(c, 5);
+	pxh_run(c, 5);
 	assert_true(px_commit(pxh_replica(c, l2)) >= commit);
 	assert_int_equal(pxh_kv_hash(c, l2), hash);
 	struct cmdbuf b;
 	make_puts(&b, 50, 1, 3, 3);
 	assert_int_equal(pxh_propose(c, l2, b.refs, 3), 3);
-	run(c, 5);
+	pxh_run(c, 5);
 	assert_converged(c, 3);
 	pxh_free(c);
 }
@@ -650,10 +643,10 @@ static void test_no_leader_without_quorum(void **state)
 	pxh_crash(c, 0);
 	pxh_crash(c, 1);
 	pxh_crash(c, 2);
-	run(c, 300);
+	pxh_run(c, 300);
 	assert_int_equal(pxh_leader(c), PX_NODE_NONE);
 	pxh_restart(c, 0);
-	run(c, 300);
+	pxh_run(c, 300);
 	/* Memory mode: node 0 cannot even recover without f+1 = 3 normal responders... it
 	 * has 2 (nodes 3 and 4), so there is still no leader. */
 	assert_int_equal(pxh_leader(c), PX_NODE_NONE);
