@@ -106,7 +106,9 @@ enum px_msg_type {
 /** Message flags (bit set, meaning depends on type). */
 #define PX_MF_LAST 0x01u      /**< PROMISE/RECOVER_REPLY: no more entries after this page */
 #define PX_MF_GRANT 0x02u     /**< PREVOTE_REPLY: granted */
-#define PX_MF_FORCE 0x04u     /**< PREPARE: leadership transfer, skip the lease check */
+#define PX_MF_FORCE 0x04u     /**< PREPARE: sent because of TIMEOUT_NOW (leadership
+                                   transfer): the acceptor promises even though it heard
+                                   from a leader within election_ticks (8.1, 8.4) */
 #define PX_MF_NORMAL 0x08u    /**< RECOVER_REPLY: responder is in normal status */
 #define PX_MF_LEADER 0x10u    /**< RECOVER_REPLY: responder leads at its promised ballot */
 #define PX_MF_ANNOUNCE 0x20u  /**< RECOVER: round 2, carries the new incarnation */
@@ -155,7 +157,9 @@ struct px_msg {
 	uint32_t incarnation[PX_REPLICAS_MAX];
 
 	/* Body fields; which ones are meaningful depends on type (docs/protocol.md). */
-	uint64_t slot_lo;      /**< PREPARE/PROMISE/RECOVER/RECOVER_REPLY: first slot covered */
+	uint64_t slot_lo;      /**< PREPARE/PROMISE/RECOVER/RECOVER_REPLY: first slot covered;
+	                            PREVOTE_REPLY: the PREVOTE's ballot it answers (the
+	                            header's ballot is the responder's promise) */
 	uint64_t slot_hi;      /**< PROMISE/RECOVER_REPLY: next slot to ask for;
 	                            ACCEPTED: cumulative ack (every slot <= it accepted) */
 	uint64_t commit;       /**< sender's commit point (highest slot known chosen, prefix) */
@@ -242,6 +246,19 @@ enum px_drop {
 	PX_DROP_OUT_OF_WINDOW,     /**< slot beyond what the window can hold */
 	PX_DROP_BAD_FIELD,         /**< decoded fine, but a field is impossible (sender id, ...) */
 	PX_DROP_RECOVERING,        /**< we are recovering and may not answer */
+	/** A number beyond what this replica can believe (docs/protocol.md, "Bounds"): a
+	 *  ballot round over PX_ROUND_MAX or naming no member, a slot over PX_SLOT_MAX or
+	 *  beyond what the sender can hold, an entry's ballot above the message's, an
+	 *  incarnation no recovery can have produced. */
+	PX_DROP_BOUND,
+	/** A leader's or candidate's message (PREVOTE, PREPARE, ACCEPT, TIMEOUT_NOW) whose
+	 *  ballot names another node than its sender. */
+	PX_DROP_SENDER,
+	PX_DROP_NOT_FOR_US,        /**< addressed to another replica */
+	PX_DROP_EPOCH,             /**< another configuration epoch */
+	/** A PREPARE without PX_MF_FORCE while we hear from a leader (Raft dissertation
+	 *  4.2.3): a node that skipped or lost pre-vote must not depose a live leader. */
+	PX_DROP_LEADER_ALIVE,
 	PX_DROP_MAX,
 };
 
@@ -262,6 +279,9 @@ struct px_counters {
 	uint64_t read_refused;       /**< px_read_begin calls that returned 0 */
 	uint64_t read_rounds;        /**< leadership confirmation rounds started */
 	uint64_t read_confirms;      /**< rounds confirmed by a majority */
+	/** Memory mode: this replica learned that a life of its own it never completed
+	 *  announced a higher incarnation, and took that number (docs/consistency.md). */
+	uint64_t incarnation_adopted;
 };
 
 /* ---------------------------------------------------------------------------------- */
@@ -387,6 +407,9 @@ uint64_t px_commit(const struct px_replica *r);         /**< highest chosen slot
 uint64_t px_applied_slot(const struct px_replica *r);
 uint64_t px_last_slot(const struct px_replica *r);      /**< highest slot held */
 bool px_needs_state_transfer(const struct px_replica *r);
+/** Memory mode: the newest incarnation of `node` this replica knows (its own included);
+ *  0 for a node out of range. */
+uint32_t px_incarnation(const struct px_replica *r, uint8_t node);
 const struct px_counters *px_counters(const struct px_replica *r);
 
 /**

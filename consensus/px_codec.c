@@ -85,9 +85,6 @@ _Static_assert((uint64_t)PX_WIRE_HDR_BYTES + 4u * PX_REPLICAS_MAX + 36u +
 uint8_t px_wire_type_flags(uint8_t type)
 {
 	switch (type) {
-	case PX_MSG_PREVOTE:
-		/* Leadership transfer skips the lease check at pre-vote too. */
-		return PX_MF_FORCE;
 	case PX_MSG_PREVOTE_REPLY:
 		return PX_MF_GRANT;
 	case PX_MSG_PREPARE:

@@ -575,11 +575,9 @@ static void advance_ack(struct px_replica *r)
 {
 	if (r->ack_hi < r->commit)
 		r->ack_hi = r->commit;
-	/* A replica waiting for state transfer holds no slot below its base, but every one
-	 * of them is chosen (it skipped them only because they had left a window): it
-	 * acknowledges from its base, so it keeps voting usefully. */
-	if (r->state_transfer && r->ack_hi + 1 < r->base)
-		r->ack_hi = r->base - 1;
+	/* A replica waiting for state transfer holds no slot between its commit point and
+	 * its base: its ack stops at the gap. It acknowledges only what it holds, never a
+	 * slot it skipped because some message said the cluster had moved on. */
 	for (;;) {
 		struct px_slot *e = slot_get(r, r->ack_hi + 1);
 		if (e == NULL || !(e->chosen || (e->vballot == r->promised && e->len > 0)))
@@ -710,17 +708,30 @@ static void send_nack(struct px_replica *r, uint8_t to, struct px_out *out)
 
 /* ---- Pre-vote (Ongaro 9.6): a node that cannot win does not disturb the cluster. ---- */
 
-static void start_prevote(struct px_replica *r, struct px_out *out)
+/** The round of our next ballot: above every round seen and our promise. 0 past the
+ *  ceiling (only forged ballots lead there: no peer would accept the next round). */
+static uint64_t next_round(const struct px_replica *r)
 {
-	set_role(r, PX_PRECANDIDATE, out);
-	r->ctr.prevotes_started++;
-	reset_election_timer(r);
-	for (uint32_t i = 0; i < r->cfg.n_replicas; i++)
-		r->peers[i].prevote = 0;
-	r->peers[r->cfg.self].prevote = 1;
 	uint64_t round = r->round_seen + 1;
 	if (round <= px_ballot_round(r->promised))
 		round = px_ballot_round(r->promised) + 1;
+	return round <= PX_ROUND_MAX ? round : 0;
+}
+
+static void start_prevote(struct px_replica *r, struct px_out *out)
+{
+	uint64_t round = next_round(r);
+	reset_election_timer(r);
+	if (round == 0) {
+		if (r->role != PX_FOLLOWER)
+			become_follower(r, out);
+		return;
+	}
+	set_role(r, PX_PRECANDIDATE, out);
+	r->ctr.prevotes_started++;
+	for (uint32_t i = 0; i < r->cfg.n_replicas; i++)
+		r->peers[i].prevote = 0;
+	r->peers[r->cfg.self].prevote = 1;
 	r->prevote_ballot = px_ballot_make(round, r->cfg.self);
 	if (r->quorum == 1) {
 		/* Unreplicated baseline: a quorum of one. */
@@ -735,28 +746,34 @@ static void start_prevote(struct px_replica *r, struct px_out *out)
 
 static void start_candidacy(struct px_replica *r, bool forced, struct px_out *out);
 
+/** We lead, or heard from a leader within a full minimum election timeout. */
+static bool leader_alive(const struct px_replica *r)
+{
+	return r->role == PX_LEADER ||
+	       (r->leader != PX_NODE_NONE && r->election_elapsed < r->cfg.election_ticks);
+}
+
 static void on_prevote(struct px_replica *r, const struct px_msg *m, struct px_out *out)
 {
 	/* Grant only if we have not heard from a leader for a full minimum timeout, the
 	 * candidate's ballot would beat our promise, and its log is not so far behind that
 	 * it could not hold ours. */
-	bool leader_alive = r->role == PX_LEADER ||
-			    (r->leader != PX_NODE_NONE &&
-			     r->election_elapsed < r->cfg.election_ticks);
-	bool grant = !leader_alive && m->ballot > r->promised && m->slot_lo >= r->base &&
+	bool grant = !leader_alive(r) && m->ballot > r->promised && m->slot_lo >= r->base &&
 		     m->commit + r->cfg.window_slots / 2 >= r->commit &&
 		     r->role != PX_RECOVERING;
 	if (!out_room(out, 1))
 		return;
+	/* The header's ballot is our promise (msg_new), so a refused precandidate learns
+	 * the round to beat; slot_lo names the PREVOTE answered. */
 	struct px_msg *x = msg_new(r, out, PX_MSG_PREVOTE_REPLY, m->from);
-	x->ballot = m->ballot;
+	x->slot_lo = m->ballot;
 	if (grant)
 		x->flags |= PX_MF_GRANT;
 }
 
 static void on_prevote_reply(struct px_replica *r, const struct px_msg *m, struct px_out *out)
 {
-	if (r->role != PX_PRECANDIDATE || m->ballot != r->prevote_ballot || r->state_transfer) {
+	if (r->role != PX_PRECANDIDATE || m->slot_lo != r->prevote_ballot || r->state_transfer) {
 		out->dropped++;
 		r->ctr.drops[PX_DROP_WRONG_ROLE]++;
 		return;
@@ -797,9 +814,9 @@ static void candidate_check_quorum(struct px_replica *r, struct px_out *out)
 
 static void start_candidacy(struct px_replica *r, bool forced, struct px_out *out)
 {
-	uint64_t round = r->round_seen + 1;
-	if (round <= px_ballot_round(r->promised))
-		round = px_ballot_round(r->promised) + 1;
+	uint64_t round = next_round(r);
+	if (round == 0)
+		return;
 	uint64_t b = px_ballot_make(round, r->cfg.self);
 	set_role(r, PX_CANDIDATE, out);
 	r->ctr.elections_started++;
@@ -884,6 +901,15 @@ static void on_prepare(struct px_replica *r, const struct px_msg *m, struct px_o
 		r->ctr.drops[PX_DROP_STALE_BALLOT]++;
 		out->dropped++;
 		send_nack(r, m->from, out);
+		return;
+	}
+	if (m->ballot > r->promised && !(m->flags & PX_MF_FORCE) && leader_alive(r)) {
+		/* Raft dissertation 4.2.3: while we hear from a leader, a PREPARE that did not
+		 * come from a leadership transfer is ignored (no NACK: our promise is lower,
+		 * the candidate learns nothing from it). A candidate only gets here after a
+		 * majority granted its pre-vote, so it still wins once the leader is gone. */
+		r->ctr.drops[PX_DROP_LEADER_ALIVE]++;
+		out->dropped++;
 		return;
 	}
 	if (m->ballot > r->promised) {
@@ -1079,14 +1105,13 @@ static void on_accept(struct px_replica *r, const struct px_msg *m, struct px_ou
 		become_follower(r, out);
 	r->leader = m->from;
 	r->election_elapsed = 0;
-	/* Read rounds: remember the newest one of this ballot's leader, to echo it in
-	 * every ACCEPTED we send it (an ACCEPTED held back for durability included). */
-	if (m->ballot != r->read_echo_ballot) {
-		r->read_echo_ballot = m->ballot;
-		r->read_echo = 0;
-	}
-	if (m->read_round > r->read_echo)
-		r->read_echo = m->read_round;
+	/* Read rounds: remember the round of this ballot's leader's latest ACCEPT, to echo
+	 * it in every ACCEPTED we send it (an ACCEPTED held back for durability included).
+	 * The latest, not the highest: an echo says "I saw round k at your ballot", true of
+	 * either, and a mangled round above the leader's own (which it ignores) is replaced
+	 * by the next ACCEPT instead of silencing our echoes for the whole leadership. */
+	r->read_echo_ballot = m->ballot;
+	r->read_echo = m->read_round;
 
 	for (uint32_t i = 0; i < m->n_entries; i++) {
 		const struct px_entry *x = &m->entries[i];
@@ -1100,7 +1125,11 @@ static void on_accept(struct px_replica *r, const struct px_msg *m, struct px_ou
 		}
 		if (e->chosen)
 			continue;
-		if (x->flags & PX_EF_CHOSEN) {
+		if ((x->flags & PX_EF_CHOSEN) && x->slot <= m->commit) {
+			/* Believed only where the leader's commit point covers the slot: the
+			 * flag then says no more than that commit point does. Elsewhere the
+			 * value is taken as the leader's proposal at its ballot (it is one:
+			 * a leader keeps chosen values). */
 			slot_set(e, x->vballot, x->value, x->len);
 			e->chosen = 1;
 		} else if (e->vballot != m->ballot || e->len == 0) {
@@ -1209,6 +1238,14 @@ static void on_accepted(struct px_replica *r, const struct px_msg *m, struct px_
 		out->dropped++;
 		return;
 	}
+	if (m->slot_hi > r->last) {
+		/* An ack covers slots accepted at our ballot or chosen, all of which we hold
+		 * (a chosen slot past our log would have come up in our phase 1): one beyond
+		 * our log is a mangled number, and taking it would count votes never cast. */
+		r->ctr.drops[PX_DROP_BOUND]++;
+		out->dropped++;
+		return;
+	}
 	struct px_peer *p = &r->peers[m->from];
 	p->heard = 1;
 	p->replied = 1;
@@ -1216,7 +1253,7 @@ static void on_accepted(struct px_replica *r, const struct px_msg *m, struct px_
 	/* Taken as reported, even when lower: a durable replica that restarted has lost
 	 * what it knew chosen, and its ack goes back; catch-up must start from there. (A
 	 * reordered older ack only causes a harmless re-send; commit never goes back.) */
-	p->ack_hi = m->slot_hi < r->last ? m->slot_hi : r->last;
+	p->ack_hi = m->slot_hi;
 	leader_update_commit(r, out);
 	/* An echo of a round we never started is impossible from a correct peer: ignored. */
 	if (m->read_round > p->read_ack && m->read_round <= r->read_round) {
@@ -1324,10 +1361,34 @@ static void on_timeout_now(struct px_replica *r, const struct px_msg *m, struct 
 	start_candidacy(r, true, out);
 }
 
+/*
+ * STATE_NEEDED comes from an acceptor answering our PREPARE (it applied and dropped
+ * slots our phase 1 must cover: we cannot lead), or from the leader we follow (we need
+ * slots it no longer holds). Only the second sets state transfer, and only when it is
+ * true now: a delayed or duplicated one, or one sent on a reordered old ack, must not
+ * stop a replica that holds every slot it needs, and nothing may stop a leader.
+ */
 static void on_state_needed(struct px_replica *r, const struct px_msg *m, struct px_out *out)
 {
-	/* Only believable if the sender really dropped slots we need. */
-	if (m->slot_lo <= r->commit + 1) {
+	if (r->role == PX_CANDIDATE && m->ballot == r->ballot) {
+		/* An acceptor of our ballot holds no slot below m->slot_lo, and we lack some:
+		 * a candidate whose log is further behind must leave it to another. */
+		become_follower(r, out);
+		return;
+	}
+	/* The leader's window starts at most one past its commit point. */
+	bool from_leader = r->role == PX_FOLLOWER && m->ballot == r->promised &&
+			   px_ballot_node(m->ballot) == m->from && r->leader == m->from &&
+			   m->slot_lo <= m->commit + 1;
+	if (!from_leader) {
+		r->ctr.drops[PX_DROP_WRONG_ROLE]++;
+		out->dropped++;
+		return;
+	}
+	/* Every slot <= ack_hi we hold, chosen or accepted at this leader's ballot (so the
+	 * leader's value, which its commit point will confirm): only a gap below the
+	 * leader's window needs a state transfer. */
+	if (m->slot_lo <= r->ack_hi + 1) {
 		r->ctr.drops[PX_DROP_BAD_FIELD]++;
 		out->dropped++;
 		return;
@@ -1336,8 +1397,6 @@ static void on_state_needed(struct px_replica *r, const struct px_msg *m, struct
 		r->ctr.state_transfer_needed++;
 	r->state_transfer = 1;
 	out->state_transfer_needed = true;
-	if (r->role == PX_CANDIDATE)
-		become_follower(r, out);
 }
 
 /* ---- Memory-mode recovery (DISC 2017 crash vectors + a phase-1 style read) ----
@@ -1378,6 +1437,30 @@ static void start_recovery(struct px_replica *r)
 	}
 	/* The first tick sends round 1. */
 	r->recover_elapsed = r->cfg.heartbeat_ticks;
+}
+
+/*
+ * A replica in normal status learned a newer incarnation of itself (merge_incarnations):
+ * it takes the number and runs round 2 of the recovery with it, its memory intact, so
+ * that f + 1 replicas record the number before it votes again; its votes carry the
+ * number from then on, and a later life must pick a higher one (docs/consistency.md).
+ * Pages are asked from the commit point on: below it everything is chosen and held.
+ */
+static void start_reannounce(struct px_replica *r, struct px_out *out)
+{
+	r->ctr.incarnation_adopted++;
+	r->read_inflight = 0;
+	r->transfer_target = PX_NODE_NONE;
+	if (r->leader == r->cfg.self)
+		r->leader = PX_NODE_NONE;
+	set_role(r, PX_RECOVERING, out);
+	r->recover_round = 2;
+	for (uint32_t i = 0; i < r->cfg.n_replicas; i++) {
+		r->peers[i].recover_r1 = 1;
+		r->peers[i].recover_done = 0;
+		r->peers[i].recover_next = r->commit + 1;
+	}
+	recover_broadcast(r, out);
 }
 
 static uint32_t count_flags(const struct px_replica *r, size_t off)
@@ -1442,7 +1525,13 @@ static void on_recover_reply(struct px_replica *r, const struct px_msg *m, struc
 		p->recover_r1 = 1;
 		if (count_flags(r, offsetof(struct px_peer, recover_r1)) >= r->quorum) {
 			/* Our incarnation: one past the newest any responder knows. The crash
-			 * vector merge has already put the max of theirs into inc[self]. */
+			 * vector merge has already put the max of theirs into inc[self]. At the
+			 * ceiling (only a forged vector gets there) no new number exists: stay
+			 * in round 1 rather than reuse one. */
+			if (r->inc[r->cfg.self] + 1u >= PX_INCARNATION_MAX) {
+				r->ctr.drops[PX_DROP_BOUND]++;
+				return;
+			}
 			r->inc[r->cfg.self] += 1;
 			r->recover_round = 2;
 			recover_broadcast(r, out);
@@ -1503,17 +1592,35 @@ static void check_after_step(const struct px_replica *r)
 #endif
 }
 
-/** Crash vector merge (DISC 2017): learn newer incarnations; forget what we collected
- *  from the older ones. */
-static void merge_incarnations(struct px_replica *r, const struct px_msg *m)
+/**
+ * Crash vector merge (DISC 2017): learn newer incarnations; forget what we collected
+ * from the older ones. Returns true if a replica in normal status learned a newer
+ * incarnation of itself, which it must now announce (start_reannounce).
+ */
+static bool merge_incarnations(struct px_replica *r, const struct px_msg *m)
 {
 	uint32_t n = m->n_inc < r->cfg.n_replicas ? m->n_inc : r->cfg.n_replicas;
+	bool reannounce = false;
 	for (uint32_t j = 0; j < n; j++) {
 		if (m->incarnation[j] <= r->inc[j])
 			continue;
-		if (j == r->cfg.self && r->role != PX_RECOVERING)
-			continue; /* nobody knows a newer us than us */
 		r->inc[j] = m->incarnation[j];
+		if (j == r->cfg.self) {
+			/* Someone knows a newer us than us. In round 1 of a recovery that is
+			 * the answer asked for. Otherwise it is a number an earlier life of
+			 * ours announced and never completed (its round 2 reached few
+			 * replicas, and we recovered from others): we take it, or every
+			 * replica that learns it drops us for good; and whoever recorded our
+			 * current number must learn the new one before we vote with it, so
+			 * round 2 (re)starts (docs/consistency.md, "A newer incarnation of
+			 * oneself"). */
+			if (r->role != PX_RECOVERING)
+				reannounce = true;
+			else if (r->recover_round == 2)
+				for (uint32_t i = 0; i < r->cfg.n_replicas; i++)
+					r->peers[i].recover_done = 0;
+			continue;
+		}
 		struct px_peer *p = &r->peers[j];
 		p->ack_hi = 0;
 		p->ack_at_hb = 0;
@@ -1522,6 +1629,87 @@ static void merge_incarnations(struct px_replica *r, const struct px_msg *m)
 		p->prevote = 0;
 		p->read_ack = 0;
 	}
+	return reannounce;
+}
+
+/** A ballot a peer may name: 0 (none), or a member's, at a round under the ceiling. */
+static bool ballot_ok(const struct px_replica *r, uint64_t b)
+{
+	return b == 0 || (px_ballot_round(b) <= PX_ROUND_MAX &&
+			  px_ballot_node(b) < r->cfg.n_replicas);
+}
+
+/** The highest slot number a message names (entries in increasing order). */
+static uint64_t msg_slot_max(const struct px_msg *m)
+{
+	uint64_t hi = m->commit;
+	if (m->type != PX_MSG_PREVOTE_REPLY && m->slot_lo > hi)
+		hi = m->slot_lo;
+	if (m->slot_hi > hi)
+		hi = m->slot_hi;
+	if (m->n_entries > 0 && m->entries[m->n_entries - 1].slot > hi)
+		hi = m->entries[m->n_entries - 1].slot;
+	return hi;
+}
+
+/**
+ * Every number a peer message carries, bounded by what this replica knows, before any
+ * of it is used (docs/protocol.md, "Bounds"). The codec checked the form; this checks
+ * the sense that does not depend on our role. Returns PX_DROP_MAX if acceptable, else
+ * the reason to count. A message that passes may still be stale or wrong for our role:
+ * the handlers judge that.
+ */
+static enum px_drop msg_check(const struct px_replica *r, const struct px_msg *m)
+{
+	if (m->to != PX_NODE_NONE && m->to != r->cfg.self)
+		return PX_DROP_NOT_FOR_US;
+	if (m->config_epoch != r->cfg.config_epoch)
+		return PX_DROP_EPOCH;
+	if (!ballot_ok(r, m->ballot))
+		return PX_DROP_BOUND;
+	/* A leader's or candidate's own ballot names it. */
+	if ((m->type == PX_MSG_PREVOTE || m->type == PX_MSG_PREPARE ||
+	     m->type == PX_MSG_ACCEPT || m->type == PX_MSG_TIMEOUT_NOW) &&
+	    (m->ballot == 0 || px_ballot_node(m->ballot) != m->from))
+		return PX_DROP_SENDER;
+	if (m->type == PX_MSG_PREVOTE_REPLY &&
+	    (m->slot_lo == 0 || !ballot_ok(r, m->slot_lo)))
+		return PX_DROP_BOUND;
+	if (msg_slot_max(m) > PX_SLOT_MAX)
+		return PX_DROP_BOUND;
+	/* Entries: a value is accepted at a ballot no higher than the sender's own (a
+	 * leader's, or an acceptor's promise): anything else names a phantom ballot. */
+	for (uint32_t i = 0; i < m->n_entries; i++) {
+		uint64_t vb = m->entries[i].vballot;
+		if (vb == 0 || vb > m->ballot || !ballot_ok(r, vb))
+			return PX_DROP_BOUND;
+	}
+	if (m->type == PX_MSG_ACCEPT && m->n_entries > 0 &&
+	    m->entries[m->n_entries - 1].slot > m->commit + r->cfg.window_slots) {
+		/* A leader holds no slot past its window, which starts at most one past its
+		 * commit point (its base <= applied + 1 <= commit + 1). */
+		return PX_DROP_BOUND;
+	}
+	if ((m->type == PX_MSG_PROMISE || m->type == PX_MSG_RECOVER_REPLY) &&
+	    (m->slot_hi < m->slot_lo ||
+	     (m->n_entries > 0 && (m->entries[0].slot < m->slot_lo ||
+				   m->entries[m->n_entries - 1].slot >= m->slot_hi)))) {
+		/* A page's entries lie in the range [slot_lo, slot_hi) it claims. */
+		return PX_DROP_BOUND;
+	}
+	/* Crash vectors. Durable mode never changes an incarnation (restarts keep their
+	 * promises); in memory mode each is one past what f + 1 replicas knew, so a normal
+	 * replica, which hears every step through the vectors of the messages it gets,
+	 * sees a bounded jump (px_limits.h). */
+	for (uint32_t j = 0; j < r->cfg.n_replicas; j++) {
+		uint32_t v = m->incarnation[j];
+		if (r->cfg.durability == PX_DURABLE ? v != 0 : v >= PX_INCARNATION_MAX)
+			return PX_DROP_BOUND;
+		if (r->role != PX_RECOVERING && v > r->inc[j] &&
+		    v - r->inc[j] > PX_INCARNATION_JUMP_MAX)
+			return PX_DROP_BOUND;
+	}
+	return PX_DROP_MAX;
 }
 
 void px_step(struct px_replica *r, const struct px_msg *m, struct px_out *out)
@@ -1532,7 +1720,13 @@ void px_step(struct px_replica *r, const struct px_msg *m, struct px_out *out)
 		out->dropped++;
 		return;
 	}
-	merge_incarnations(r, m);
+	enum px_drop why = msg_check(r, m);
+	if (why != PX_DROP_MAX) {
+		r->ctr.drops[why]++;
+		out->dropped++;
+		return;
+	}
+	bool reannounce = merge_incarnations(r, m);
 	bool recover_query = m->type == PX_MSG_RECOVER && !(m->flags & PX_MF_ANNOUNCE);
 	if (!recover_query && m->incarnation[m->from] < r->inc[m->from]) {
 		r->ctr.drops[PX_DROP_STALE_INCARNATION]++;
@@ -1540,6 +1734,8 @@ void px_step(struct px_replica *r, const struct px_msg *m, struct px_out *out)
 		return;
 	}
 	note_ballot(r, m->ballot);
+	if (reannounce)
+		start_reannounce(r, out);
 	if (r->role == PX_RECOVERING && m->type != PX_MSG_RECOVER_REPLY) {
 		r->ctr.drops[PX_DROP_RECOVERING]++;
 		out->dropped++;
@@ -1702,6 +1898,10 @@ uint64_t px_commit(const struct px_replica *r) { return r->commit; }
 uint64_t px_applied_slot(const struct px_replica *r) { return r->applied; }
 uint64_t px_last_slot(const struct px_replica *r) { return r->last; }
 bool px_needs_state_transfer(const struct px_replica *r) { return r->state_transfer != 0; }
+uint32_t px_incarnation(const struct px_replica *r, uint8_t node)
+{
+	return node < r->cfg.n_replicas ? r->inc[node] : 0;
+}
 const struct px_counters *px_counters(const struct px_replica *r) { return &r->ctr; }
 
 const char *px_check_invariants(const struct px_replica *r)
@@ -1733,10 +1933,7 @@ const char *px_check_invariants(const struct px_replica *r)
 		if (e == NULL || !e->chosen || e->len == 0)
 			return "every slot in [base, commit] is held and chosen";
 	}
-	uint64_t ack_lo = r->commit + 1;
-	if (r->state_transfer && ack_lo < r->base)
-		ack_lo = r->base;
-	for (uint64_t s = ack_lo; s <= r->ack_hi; s++) {
+	for (uint64_t s = r->commit + 1; s <= r->ack_hi; s++) {
 		struct px_slot *e = slot_get(r, s);
 		if (e == NULL || !(e->chosen || e->vballot == r->promised))
 			return "every slot in (commit, ack_hi] is chosen or at the promise";
@@ -1747,6 +1944,12 @@ const char *px_check_invariants(const struct px_replica *r)
 		return "read: round ticket <= last ticket";
 	if (r->read_inflight && r->role != PX_LEADER)
 		return "read: a round is in flight only at a leader";
+	if (r->state_transfer && r->role != PX_FOLLOWER && r->role != PX_RECOVERING)
+		return "a replica waiting for state transfer only follows";
+	if (r->last >= r->base && r->last - r->base >= r->cfg.window_slots)
+		return "last slot inside the window";
+	if (r->round_seen > PX_ROUND_MAX || px_ballot_round(r->promised) > PX_ROUND_MAX)
+		return "rounds within the ceiling";
 	if (r->role == PX_LEADER) {
 		if (r->lead_hi > r->last)
 			return "leader: lead_hi <= last";

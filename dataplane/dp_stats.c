@@ -19,8 +19,13 @@ static const char *const px_drop_names[PX_DROP_MAX] = {
 	[PX_DROP_OUT_OF_WINDOW] = "out_of_window",
 	[PX_DROP_BAD_FIELD] = "bad_field",
 	[PX_DROP_RECOVERING] = "recovering",
+	[PX_DROP_BOUND] = "bound",
+	[PX_DROP_SENDER] = "sender",
+	[PX_DROP_NOT_FOR_US] = "not_for_us",
+	[PX_DROP_EPOCH] = "epoch",
+	[PX_DROP_LEADER_ALIVE] = "leader_alive",
 };
-_Static_assert(PX_DROP_MAX == 7, "name every px_drop above");
+_Static_assert(PX_DROP_MAX == 12, "name every px_drop above");
 _Static_assert(sizeof(struct nic_stats) % sizeof(uint64_t) == 0,
 	       "nic counters are whole words: dp_snap_fill sums them word by word");
 

@@ -445,6 +445,25 @@ void pxh_duplicate(struct pxh_cluster *c, uint32_t k)
 	enqueue(c, m->from, m->to, m->bytes, m->len);
 }
 
+bool pxh_inject(struct pxh_cluster *c, uint8_t to, const struct px_msg *m)
+{
+	size_t len = px_encode(m, encbuf, sizeof(encbuf));
+	uint32_t before = c->q_len;
+	if (len == 0 || m->from >= c->o.n || to >= c->o.n)
+		return false;
+	enqueue(c, m->from, to, encbuf, (uint32_t)len);
+	return c->q_len == before + 1;
+}
+
+bool pxh_decode_at(struct pxh_cluster *c, uint32_t k, struct px_msg *m)
+{
+	if (k >= c->q_len)
+		return false;
+	const struct pxh_msg *q = q_at(c, k);
+	return px_decode(q->bytes, q->len, c->nodes[q->to].cfg.cluster_id, c->o.n, m) ==
+	       PX_WIRE_OK;
+}
+
 uint32_t pxh_drop(struct pxh_cluster *c, uint8_t from, uint8_t to)
 {
 	uint32_t n = 0;

@@ -80,6 +80,16 @@ void pxh_deliver_at(struct pxh_cluster *c, uint32_t k);
 /** Re-queues a copy of message k (duplication). */
 void pxh_duplicate(struct pxh_cluster *c, uint32_t k);
 
+/** Queues m, encoded with the real codec, on the link m->from -> to, as if its sender
+ *  had sent it: a crafted, mangled or replayed message for tests. The receiver decodes
+ *  it like any other (it must be decodable: the harness aborts on a decode error).
+ *  Returns false if it does not encode or the queue is full. */
+bool pxh_inject(struct pxh_cluster *c, uint8_t to, const struct px_msg *m);
+
+/** Decodes queued message k into m (its values point into the queue: valid until that
+ *  message is delivered or dropped). false if there is no message k. */
+bool pxh_decode_at(struct pxh_cluster *c, uint32_t k, struct px_msg *m);
+
 /** Cuts (or restores) the link from -> to: messages on a cut link are dropped at send. */
 void pxh_cut(struct pxh_cluster *c, uint8_t from, uint8_t to, bool cut);
 /** Isolates a node both ways (or heals it). */

@@ -143,6 +143,10 @@ static void print_msg(struct ctx *x, const struct px_msg *m, uint8_t to)
 	case PX_MSG_RECOVER:
 		emit(x, " lo=%llu", (unsigned long long)m->slot_lo);
 		break;
+	case PX_MSG_PREVOTE_REPLY:
+		fmt_ballot(b, sizeof(b), m->slot_lo);
+		emit(x, " for=%s", b);
+		break;
 	default:
 		break;
 	}
