@@ -75,6 +75,15 @@ enum px_bug {
 	PX_BUG_FORGET_PROMISES = 1u << 3,  /**< memory-mode restart skips the recovery protocol */
 	PX_BUG_COMMIT_STALE = 1u << 4,     /**< follower applies slots accepted at an older ballot */
 	PX_BUG_READ_NO_CONFIRM = 1u << 5,  /**< leader confirms read tickets without a round */
+	PX_BUG_READ_EARLY = 1u << 6,       /**< reads before the leader's phase-1 slots commit */
+	PX_BUG_RECOVER_NO_BUMP = 1u << 7,  /**< a recovery keeps the newest known incarnation */
+	PX_BUG_RECOVER_MINORITY = 1u << 8, /**< a recovery completes on f responders, not f+1 */
+	PX_BUG_MERGE_ANY = 1u << 9,        /**< phase-1 merge keeps the latest report, not the
+	                                        highest ballot */
+	PX_BUG_CATCHUP_SKIP = 1u << 10,    /**< catch-up starts one past the follower's ack + 1 */
+	PX_BUG_STATE_NEEDED_ANY = 1u << 11, /**< STATE_NEEDED believed from anyone, any role */
+	PX_BUG_CHOSEN_ANY = 1u << 12,      /**< PX_EF_CHOSEN believed past the ACCEPT's commit */
+	PX_BUG_NO_SENDER_CHECK = 1u << 13, /**< a leader's ballot need not name its sender */
 };
 
 /** Fills sensible defaults for n replicas with this node id. */

@@ -73,13 +73,6 @@
 /** Incarnations (memory-mode crash vectors): one per restart of a replica. */
 #define PX_INCARNATION_MAX (1u << 30)
 
-/** Memory mode: the most a normal replica believes an incarnation of node j jumped
- *  past what it knew of j, in one message. Each step is one restart of j that completed
- *  the first round of its recovery; a replica in touch with the cluster learns every
- *  step through the crash vectors every message carries, so only a replica cut off
- *  while j crash-looped 65,536 times would see more. A recovering replica knows nothing
- *  and applies only the ceiling. */
-#define PX_INCARNATION_JUMP_MAX (1u << 16)
 
 _Static_assert(PX_REPLICAS_MAX < 255, "node ids fit a u8 with 255 reserved for broadcast");
 _Static_assert((PX_WINDOW_MAX & (PX_WINDOW_MAX - 1)) == 0, "window is a power of two");
@@ -97,7 +90,6 @@ _Static_assert(PX_REPLY_BYTES_MAX <= PX_MSG_BYTES_MAX - 256, "a reply fits a mes
 _Static_assert(PX_ROUND_MAX < (1ull << 56) - 1, "round + 1 fits a ballot's 56 round bits");
 _Static_assert(PX_SLOT_MAX + 2ull * PX_WINDOW_MAX < UINT64_MAX / 2,
 	       "slot + window arithmetic on accepted slots cannot wrap");
-_Static_assert((uint64_t)PX_INCARNATION_MAX + PX_INCARNATION_JUMP_MAX < UINT32_MAX,
-	       "incarnation + 1 and + jump fit a u32");
+_Static_assert((uint64_t)PX_INCARNATION_MAX + 1 < UINT32_MAX, "incarnation + 1 fits a u32");
 
 #endif /* PX_LIMITS_H */

@@ -133,6 +133,9 @@ struct px_replica {
 	/* Crash vector: newest incarnation known of each node (DISC 2017). */
 	uint32_t inc[PX_REPLICAS_MAX];
 	uint8_t recover_round;       /**< 1 or 2 while recovering */
+	/** Recovering only to announce a newer incarnation, memory intact: it still
+	 *  answers others' RECOVERs (start_reannounce). */
+	uint8_t reannouncing;
 	uint32_t recover_elapsed;
 
 	uint8_t state_transfer;
@@ -858,7 +861,8 @@ static bool merge_entry(struct px_replica *r, const struct px_entry *x)
 	if (x->flags & PX_EF_CHOSEN) {
 		slot_set(e, x->vballot, x->value, x->len);
 		e->chosen = 1;
-	} else if (x->vballot > e->vballot) {
+	} else if (x->vballot > e->vballot ||
+		   (BUG(r, PX_BUG_MERGE_ANY) && x->vballot != e->vballot)) {
 		slot_set(e, x->vballot, x->value, x->len);
 	} else {
 		return true;
@@ -1125,7 +1129,8 @@ static void on_accept(struct px_replica *r, const struct px_msg *m, struct px_ou
 		}
 		if (e->chosen)
 			continue;
-		if ((x->flags & PX_EF_CHOSEN) && x->slot <= m->commit) {
+		if ((x->flags & PX_EF_CHOSEN) &&
+		    (x->slot <= m->commit || BUG(r, PX_BUG_CHOSEN_ANY))) {
 			/* Believed only where the leader's commit point covers the slot: the
 			 * flag then says no more than that commit point does. Elsewhere the
 			 * value is taken as the leader's proposal at its ballot (it is one:
@@ -1206,7 +1211,7 @@ static void read_check_round(struct px_replica *r, struct px_out *out)
 
 bool px_read_ready(const struct px_replica *r)
 {
-	return r->role == PX_LEADER && r->commit >= r->lead_hi;
+	return r->role == PX_LEADER && (r->commit >= r->lead_hi || BUG(r, PX_BUG_READ_EARLY));
 }
 
 uint64_t px_read_begin(struct px_replica *r, struct px_out *out, uint64_t *read_index)
@@ -1276,7 +1281,7 @@ static void on_nack(struct px_replica *r, const struct px_msg *m, struct px_out 
 static void send_catchup(struct px_replica *r, uint8_t to, struct px_out *out)
 {
 	struct px_peer *p = &r->peers[to];
-	uint64_t s = p->ack_hi + 1;
+	uint64_t s = p->ack_hi + 1 + (BUG(r, PX_BUG_CATCHUP_SKIP) ? 1u : 0u);
 	if (s < r->base) {
 		if (out_room(out, 1)) {
 			struct px_msg *m = msg_new(r, out, PX_MSG_STATE_NEEDED, to);
@@ -1370,6 +1375,16 @@ static void on_timeout_now(struct px_replica *r, const struct px_msg *m, struct 
  */
 static void on_state_needed(struct px_replica *r, const struct px_msg *m, struct px_out *out)
 {
+	if (BUG(r, PX_BUG_STATE_NEEDED_ANY) && m->slot_lo > r->commit + 1) {
+		/* d043dfc's rule: believed from anyone, in any role. */
+		if (!r->state_transfer)
+			r->ctr.state_transfer_needed++;
+		r->state_transfer = 1;
+		out->state_transfer_needed = true;
+		if (r->role == PX_CANDIDATE)
+			become_follower(r, out);
+		return;
+	}
 	if (r->role == PX_CANDIDATE && m->ballot == r->ballot) {
 		/* An acceptor of our ballot holds no slot below m->slot_lo, and we lack some:
 		 * a candidate whose log is further behind must leave it to another. */
@@ -1449,12 +1464,15 @@ static void start_recovery(struct px_replica *r)
 static void start_reannounce(struct px_replica *r, struct px_out *out)
 {
 	r->ctr.incarnation_adopted++;
+	r->reannouncing = 1;
 	r->read_inflight = 0;
 	r->transfer_target = PX_NODE_NONE;
 	if (r->leader == r->cfg.self)
 		r->leader = PX_NODE_NONE;
 	set_role(r, PX_RECOVERING, out);
 	r->recover_round = 2;
+	/* No vote is reported while recovering; the promise may rise with the pages. */
+	r->ack_hi = r->commit;
 	for (uint32_t i = 0; i < r->cfg.n_replicas; i++) {
 		r->peers[i].recover_r1 = 1;
 		r->peers[i].recover_done = 0;
@@ -1473,7 +1491,10 @@ static uint32_t count_flags(const struct px_replica *r, size_t off)
 
 static void on_recover(struct px_replica *r, const struct px_msg *m, struct px_out *out)
 {
-	if (r->role == PX_RECOVERING) {
+	/* A restarted replica knows nothing to answer with; one that only announces a
+	 * newer number of itself knows everything it did (else two doing so at once, in
+	 * three replicas, would wait for each other for ever). */
+	if (r->role == PX_RECOVERING && !r->reannouncing) {
 		r->ctr.drops[PX_DROP_RECOVERING]++;
 		out->dropped++;
 		return;
@@ -1501,6 +1522,7 @@ static void on_recover(struct px_replica *r, const struct px_msg *m, struct px_o
 static void finish_recovery(struct px_replica *r, struct px_out *out)
 {
 	r->recover_round = 0;
+	r->reannouncing = 0;
 	r->ctr.recoveries_completed++;
 	r->ballot = r->promised;
 	/* Contiguous chosen prefix from the merged log. */
@@ -1532,7 +1554,8 @@ static void on_recover_reply(struct px_replica *r, const struct px_msg *m, struc
 				r->ctr.drops[PX_DROP_BOUND]++;
 				return;
 			}
-			r->inc[r->cfg.self] += 1;
+			if (!BUG(r, PX_BUG_RECOVER_NO_BUMP))
+				r->inc[r->cfg.self] += 1;
 			r->recover_round = 2;
 			recover_broadcast(r, out);
 		}
@@ -1558,6 +1581,7 @@ static void on_recover_reply(struct px_replica *r, const struct px_msg *m, struc
 		ok = merge_entry(r, &m->entries[i]);
 		PX_ASSERT(ok);
 	}
+	/* No ack is held while recovering (ack_hi == commit), so the promise may rise. */
 	if (m->ballot > r->promised)
 		set_promised(r, m->ballot);
 	note_ballot(r, m->ballot);
@@ -1567,7 +1591,8 @@ static void on_recover_reply(struct px_replica *r, const struct px_msg *m, struc
 	if (m->flags & PX_MF_LAST)
 		p->recover_done = 1;
 	/* f + 1 responders, ourselves excluded: they intersect every quorum's other f. */
-	if (count_flags(r, offsetof(struct px_peer, recover_done)) >= r->quorum)
+	if (count_flags(r, offsetof(struct px_peer, recover_done)) +
+		    (BUG(r, PX_BUG_RECOVER_MINORITY) ? 1u : 0u) >= r->quorum)
 		finish_recovery(r, out);
 	else if (!(m->flags & PX_MF_LAST) && advanced && out_room(out, 1)) {
 		/* Next page only for a new page (duplicates must not multiply requests). */
@@ -1670,7 +1695,8 @@ static enum px_drop msg_check(const struct px_replica *r, const struct px_msg *m
 	/* A leader's or candidate's own ballot names it. */
 	if ((m->type == PX_MSG_PREVOTE || m->type == PX_MSG_PREPARE ||
 	     m->type == PX_MSG_ACCEPT || m->type == PX_MSG_TIMEOUT_NOW) &&
-	    (m->ballot == 0 || px_ballot_node(m->ballot) != m->from))
+	    (m->ballot == 0 || px_ballot_node(m->ballot) != m->from) &&
+	    !BUG(r, PX_BUG_NO_SENDER_CHECK))
 		return PX_DROP_SENDER;
 	if (m->type == PX_MSG_PREVOTE_REPLY &&
 	    (m->slot_lo == 0 || !ballot_ok(r, m->slot_lo)))
@@ -1698,15 +1724,14 @@ static enum px_drop msg_check(const struct px_replica *r, const struct px_msg *m
 		return PX_DROP_BOUND;
 	}
 	/* Crash vectors. Durable mode never changes an incarnation (restarts keep their
-	 * promises); in memory mode each is one past what f + 1 replicas knew, so a normal
-	 * replica, which hears every step through the vectors of the messages it gets,
-	 * sees a bounded jump (px_limits.h). */
+	 * promises). In memory mode each is one past what f + 1 replicas knew, one per
+	 * restart, far below the ceiling. The same rule at every replica, whatever its
+	 * status: a replica that took a number its peers refuse could talk to nobody. A
+	 * believable number above the truth only fences its node until that node takes it
+	 * (merge_incarnations). */
 	for (uint32_t j = 0; j < r->cfg.n_replicas; j++) {
 		uint32_t v = m->incarnation[j];
 		if (r->cfg.durability == PX_DURABLE ? v != 0 : v >= PX_INCARNATION_MAX)
-			return PX_DROP_BOUND;
-		if (r->role != PX_RECOVERING && v > r->inc[j] &&
-		    v - r->inc[j] > PX_INCARNATION_JUMP_MAX)
 			return PX_DROP_BOUND;
 	}
 	return PX_DROP_MAX;
@@ -1736,7 +1761,8 @@ void px_step(struct px_replica *r, const struct px_msg *m, struct px_out *out)
 	note_ballot(r, m->ballot);
 	if (reannounce)
 		start_reannounce(r, out);
-	if (r->role == PX_RECOVERING && m->type != PX_MSG_RECOVER_REPLY) {
+	if (r->role == PX_RECOVERING && m->type != PX_MSG_RECOVER_REPLY &&
+	    !(r->reannouncing && m->type == PX_MSG_RECOVER)) {
 		r->ctr.drops[PX_DROP_RECOVERING]++;
 		out->dropped++;
 		return;
@@ -1944,6 +1970,8 @@ const char *px_check_invariants(const struct px_replica *r)
 		return "read: round ticket <= last ticket";
 	if (r->read_inflight && r->role != PX_LEADER)
 		return "read: a round is in flight only at a leader";
+	if (r->role == PX_RECOVERING && r->ack_hi != r->commit)
+		return "a recovering replica acknowledges nothing";
 	if (r->state_transfer && r->role != PX_FOLLOWER && r->role != PX_RECOVERING)
 		return "a replica waiting for state transfer only follows";
 	if (r->last >= r->base && r->last - r->base >= r->cfg.window_slots)
