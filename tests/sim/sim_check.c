@@ -15,6 +15,9 @@
  *   monotonic   per replica: the promise never decreases (across durable restarts too),
  *               nor do the commit and apply points (a restart starts them over).
  *   invariants  px_check_invariants() returns NULL.
+ *   state-transfer-role  a replica waiting for a state transfer applies nothing, so it
+ *               must never lead or campaign (a leader in state transfer commits and
+ *               never answers a client).
  */
 #include <inttypes.h>
 #include <string.h>
@@ -167,6 +170,10 @@ void sim_check_node(struct sim *s, struct sim_node *n, const char *step)
 	why = px_check_invariants(n->r);
 	if (why != NULL)
 		sim_fail(s, "invariants", "node %u after %s: %s", n->id, step, why);
+	if (n->st_needed && px_role(n->r) != PX_FOLLOWER && px_role(n->r) != PX_RECOVERING)
+		sim_fail(s, "state-transfer-role",
+			 "node %u after %s is %s while it needs a state transfer (it applies "
+			 "nothing)", n->id, step, sim_role_name(px_role(n->r)));
 
 	p = px_promised(n->r);
 	if (p < n->promised_seen)

@@ -323,9 +323,9 @@ static int run_single(const struct sim_args *a)
 		print_replay(a, r.seed);
 		return 1;
 	}
-	printf("ok seed=%" PRIu64 " hash=%016" PRIx64 " steps=%" PRIu64 " lincheck=%s%s\n", r.seed,
-	       r.state_hash, r.steps, r.lincheck < 0 ? "-" : lc_result_str(r.lincheck),
-	       r.excused ? " liveness=excused(state-transfer)" : "");
+	printf("ok seed=%" PRIu64 " hash=%016" PRIx64 " steps=%" PRIu64 " lincheck=%s%s%s\n",
+	       r.seed, r.state_hash, r.steps, r.lincheck < 0 ? "-" : lc_result_str(r.lincheck),
+	       r.excused ? " liveness excused: " : "", r.excused ? sim_excuse_name(r.excused) : "");
 	return a->expect_failure ? 1 : 0;
 }
 
@@ -412,7 +412,7 @@ static int run_range(const struct sim_args *a)
 	struct sim_worker ws[SIM_JOBS_MAX];
 	struct pollfd pfd[SIM_JOBS_MAX];
 	uint64_t total = a->hi - a->lo + 1, done = 0, failed = 0, unknown = 0, steps = 0;
-	uint64_t baseline = 0, excused = 0;
+	uint64_t baseline = 0, excused[SIM_EXCUSE_MAX] = {0};
 	uint32_t jobs = a->jobs, i, live;
 	struct sim_result r;
 	double t0 = now_s(), dt;
@@ -452,7 +452,12 @@ static int run_range(const struct sim_args *a)
 				ws[i].next = r.seed + a->jobs;
 				unknown += r.lincheck == LC_UNKNOWN;
 				baseline += r.baseline_failed;
-				excused += r.excused;
+				if (r.excused > 0 && r.excused < SIM_EXCUSE_MAX) {
+					excused[r.excused]++;
+					if (a->verbose)
+						printf("excused: seed=%" PRIu64 " %s\n", r.seed,
+						       sim_excuse_name(r.excused));
+				}
 				if (r.baseline_failed && a->verbose)
 					printf("not counted: seed=%" PRIu64 " %s\n", r.seed, r.detail);
 				if (r.failed) {
@@ -505,9 +510,10 @@ out:
 	       done, total, failed, unknown, dt, dt > 0 ? (double)done / dt : 0.0,
 	       dt > 0 ? (double)steps / dt : 0.0, jobs, a->bug_name ? ", bug " : "",
 	       a->bug_name ? a->bug_name : "");
-	if (excused > 0)
-		printf("pw-sim: %" PRIu64 " seeds excused from liveness: a majority of replicas "
-		       "needed a state transfer (not implemented yet)\n", excused);
+	for (int w = 1; w < SIM_EXCUSE_MAX; w++)
+		if (excused[w] > 0)
+			printf("pw-sim: %" PRIu64 " seeds excused from liveness: %s (state transfer "
+			       "is not implemented yet)\n", excused[w], sim_excuse_name(w));
 	if (baseline > 0)
 		printf("pw-sim: %" PRIu64 " seeds failed with and without the bug: not counted as "
 		       "caught (the core fails them by itself; -v lists them)\n", baseline);

@@ -858,7 +858,7 @@ static void on_request(struct sim *s, struct sim_node *n, const struct px_msg *m
 }
 
 void sim_node_deliver(struct sim *s, struct sim_node *n, const uint8_t *buf, uint32_t len,
-		      uint8_t src_ep)
+		      uint8_t src_ep, uint8_t corrupt)
 {
 	struct px_msg *m = &s->msg;
 	enum px_wire_err err;
@@ -879,9 +879,29 @@ void sim_node_deliver(struct sim *s, struct sim_node *n, const uint8_t *buf, uin
 	if (m->type == PX_MSG_REPLY || m->from != src_ep)
 		sim_fail(s, "codec", "node %u: message type %u from %u arrived from endpoint %u",
 			 n->id, m->type, m->from, src_ep);
+	/* An impossible number must be refused and counted, whatever the replica's state. */
+	bool must_refuse = corrupt != SIM_CX_NONE && corrupt < SIM_CX_REFUSED_END;
 	px_out_reset(&s->out);
 	px_step(n->r, m, &s->out);
+	if (must_refuse && s->out.dropped == 0)
+		sim_fail(s, "corruption-accepted",
+			 "node %u took a %s from %u that the network rewrote (class %u) to a "
+			 "value no correct replica sends, without refusing it",
+			 n->id, sim_msg_name(m->type), m->from, corrupt);
+	if (must_refuse)
+		s->net.refused++;
 	handle_out(s, n, "step");
+}
+
+void sim_node_transfer(struct sim *s, struct sim_node *n, uint8_t target)
+{
+	assert(n->up);
+	px_out_reset(&s->out);
+	int rc = px_transfer_leadership(n->r, target, &s->out);
+	sim_trace(s, "n%u TRANSFER to %u: %d", n->id, target, rc);
+	if (rc != 0 && rc != -EAGAIN && rc != -EINVAL)
+		sim_fail(s, "effects", "node %u: px_transfer_leadership = %d", n->id, rc);
+	handle_out(s, n, "transfer");
 }
 
 void sim_node_tick(struct sim *s, struct sim_node *n)

@@ -19,6 +19,14 @@ const struct sim_bug_name sim_bug_names[] = {
 	{"forget-promises", PX_BUG_FORGET_PROMISES},
 	{"commit-stale", PX_BUG_COMMIT_STALE},
 	{"read-no-confirm", PX_BUG_READ_NO_CONFIRM},
+	{"read-early", PX_BUG_READ_EARLY},
+	{"recover-no-bump", PX_BUG_RECOVER_NO_BUMP},
+	{"recover-minority", PX_BUG_RECOVER_MINORITY},
+	{"merge-any", PX_BUG_MERGE_ANY},
+	{"catchup-skip", PX_BUG_CATCHUP_SKIP},
+	{"state-needed-any", PX_BUG_STATE_NEEDED_ANY},
+	{"chosen-any", PX_BUG_CHOSEN_ANY},
+	{"no-sender-check", PX_BUG_NO_SENDER_CHECK},
 };
 const uint32_t sim_bug_count = sizeof(sim_bug_names) / sizeof(sim_bug_names[0]);
 
@@ -115,6 +123,18 @@ void sim_opts_derive(struct sim_opts *o)
 	o->ops_per_client = o->long_log ? SIM_OPS_PER_CLIENT_MAX :
 			    pick_max(1, o->window_slots / 2 / o->n_clients);
 
+	/* A hostile network and harder schedules, each on or off per seed. Corruption:
+	 * replica messages rewritten on the wire (sim_net.c says how); stragglers: extra
+	 * copies delivered many election timeouts late, across leader changes (late
+	 * STATE_NEEDED, PROMISE, read echoes, ...); cut recoveries: memory-mode restarts
+	 * whose announcement reaches few replicas before the replica crashes again;
+	 * leadership transfers on request. */
+	o->corrupt_pm = sim_rng_below(r, 10) < 3 ? sim_rng_range(r, 1, 30) : 0;
+	o->straggle_pm = sim_rng_below(r, 10) < 3 ? sim_rng_range(r, 1, 30) : 0;
+	o->straggle_max = sim_rng_range(r, 2, 40) * o->election_ticks;
+	o->recover_cut_pm = sim_rng_below(r, 10) < 3 ? sim_rng_range(r, 300, 1000) : 0;
+	o->transfer_pm = sim_rng_below(r, 10) < 3 ? sim_rng_range(r, 1, 10) : 0;
+
 	/*
 	 * A planted bug only shows under the faults that exercise its code path: a
 	 * recovery bug needs leader changes, forget-promises needs memory-mode restarts.
@@ -201,4 +221,7 @@ void sim_opts_print(const struct sim_opts *o, const char *p)
 	       o->mix_del, o->mix_cas);
 	printf("%slong_log=%d ops_per_client=%u\n", p, o->long_log, o->ops_per_client);
 	printf("%sreads=%s\n", p, o->log_reads ? "log" : "read-index");
+	printf("%scorrupt_pm=%u straggle_pm=%u straggle_max=%u recover_cut_pm=%u "
+	       "transfer_pm=%u\n", p, o->corrupt_pm, o->straggle_pm, o->straggle_max,
+	       o->recover_cut_pm, o->transfer_pm);
 }

@@ -146,6 +146,17 @@ struct sim_opts {
 	/** Reads (kv GET) go through the log as commands (--log-reads), instead of the
 	 *  leader's read index (px_read_begin), the default. Not derived from the seed. */
 	bool log_reads;
+
+	/* Hostile network and harder schedules (drawn after everything above, so every
+	 * earlier option of a seed is what it was before they existed). */
+	uint32_t corrupt_pm;            /**< per mille of replica sends rewritten (sim_net.c) */
+	uint32_t straggle_pm;           /**< per mille of sends with a copy delivered late */
+	uint32_t straggle_max;          /**< how late, time units */
+	/** Memory mode, 5+ replicas: per mille of restarts whose recovery is cut short: its
+	 *  round-2 announcement reaches 1..f-1 replicas, which are then cut off for a while,
+	 *  and the replica crashes again (failed lives that announced an incarnation). */
+	uint32_t recover_cut_pm;
+	uint32_t transfer_pm;           /**< per mille chance per time unit of a transfer */
 };
 
 /** --log-reads, set once by main before any run (every run copies it into its opts). */
@@ -160,12 +171,39 @@ void sim_opts_print(const struct sim_opts *o, const char *prefix);
 /* ---------------------------------------------------------------------------------- */
 /* Network                                                                             */
 
+/** Rewrites the corrupting network makes to real replica messages, keeping them
+ *  decodable (sim_net.c). The first group names impossible values: every correct
+ *  replica must refuse such a message and count it (checked at delivery). The second
+ *  is believable and harmless by design: the replicas must only stay safe. */
+enum sim_corrupt {
+	SIM_CX_NONE = 0,
+	SIM_CX_ROUND,        /**< ballot round above PX_ROUND_MAX */
+	SIM_CX_BALLOT_NODE,  /**< ballot names no member */
+	SIM_CX_SENDER,       /**< a leader's/candidate's ballot names another member */
+	SIM_CX_SLOT,         /**< a slot number above PX_SLOT_MAX */
+	SIM_CX_WINDOW,       /**< an ACCEPT entry past the leader's commit + window */
+	SIM_CX_VBALLOT,      /**< an entry accepted at a ballot above the message's, or 0 */
+	SIM_CX_INC_CEIL,     /**< an incarnation at the ceiling (any, in durable mode) */
+	SIM_CX_TO,           /**< addressed to another replica */
+	SIM_CX_EPOCH,        /**< another configuration epoch */
+	SIM_CX_REFUSED_END,
+	SIM_CX_GRANT = SIM_CX_REFUSED_END, /**< PREVOTE_REPLY grant flipped */
+	SIM_CX_FORCE,        /**< PREPARE marked as a leadership transfer's */
+	SIM_CX_CHOSEN,       /**< ACCEPT entries past the commit point flagged chosen */
+	SIM_CX_INC_RAISE,    /**< an incarnation raised, below the ceiling */
+	SIM_CX_TYPE,         /**< a type swapped for one of the same layout */
+	SIM_CX_READ_ROUND,   /**< a read round no leader will reach */
+	SIM_CX_MAX,
+};
+
 struct sim_msg {
 	uint64_t deliver_at;
 	uint64_t order;     /**< tie-break among equal deliver_at: send order (FIFO) */
 	uint8_t src;        /**< endpoint */
 	uint8_t dst;
 	uint8_t cls;        /**< size class of buf */
+	uint8_t corrupt;    /**< enum sim_corrupt: how the network rewrote it */
+	bool straggler;     /**< a late copy: not counted in the link's queue */
 	uint32_t len;
 	uint8_t *buf;
 };
@@ -191,9 +229,17 @@ struct sim_net {
 	/* Fault rates now in force (the liveness phase clears loss and queue drops). */
 	uint32_t loss_pm, dup_pm, delay_min, delay_max, link_queue_max;
 
+	/* Fault rates now in force (the liveness phase clears them). */
+	uint32_t corrupt_pm, straggle_pm;
+
 	/* Counters. */
 	uint64_t sent, delivered, lost, duplicated, dropped_link, dropped_queue,
 		 dropped_pool, dropped_down;
+	uint64_t corrupted[SIM_CX_MAX], straggled, refused, cut_announce;
+
+	/* Scratch of the corrupting network. */
+	struct px_msg cx_msg;
+	uint8_t cx_wire[PX_MSG_BYTES_MAX];
 };
 
 /* ---------------------------------------------------------------------------------- */
@@ -254,6 +300,17 @@ struct sim_node {
 	bool up;
 	uint64_t down_until;       /**< restart time while !up */
 	uint64_t paused_until;     /**< no ticks before this time */
+	/** Cut off from every endpoint until then (it heard an announcement that must not
+	 *  spread: recover_cut_pm). */
+	uint64_t quarantine_until;
+	/** This life's recovery is cut short: its announcements go only to announce_mask,
+	 *  and it crashes at crash_at (0: not scheduled) once it announced. */
+	bool recover_cut;
+	uint32_t announce_mask;
+	uint64_t crash_at;
+	/** Liveness phase: since when a majority has known a newer incarnation of this
+	 *  replica than its own (it is dropped as stale), 0 if not. */
+	uint64_t fenced_since;
 	struct px_config cfg;
 	struct px_replica *r;
 	void *arena;
@@ -390,7 +447,7 @@ struct sim {
 	bool trace;                /**< print every event (--trace): for replays */
 	uint64_t now;
 	bool liveness;             /**< in the liveness phase */
-	struct sim_rng rng_net, rng_fault, rng_work, rng_node, rng_disk;
+	struct sim_rng rng_net, rng_fault, rng_work, rng_node, rng_disk, rng_hostile;
 
 	struct sim_node nodes[SIM_NODES_MAX];
 	struct sim_client clients[SIM_CLIENTS_MAX];
@@ -429,10 +486,24 @@ struct sim {
 	uint64_t window_deliveries;    /**< delivered in the current storm window */
 	uint64_t window_by_type[PX_MSG_TYPE_MAX];  /**< the same, by message type */
 	int lincheck;                  /**< enum lc_result, or -1 if not run */
-	/** Liveness excused: every replica needs a state transfer, so none may lead
-	 *  (by design until snapshots exist). Reported, never silent. */
-	bool excused;
+	/** Liveness excused (enum sim_excuse): reported with its reason, never silent. */
+	int excused;
+	uint64_t transfers, recover_cuts;
 };
+
+/** Why a seed's liveness was excused. */
+enum sim_excuse {
+	SIM_EXCUSE_NONE = 0,
+	/** Every replica needs a state transfer, so none may lead (until snapshots). */
+	SIM_EXCUSE_ALL_STATE_TRANSFER,
+	/** A majority needs one: the chosen prefix may live only in state machines they
+	 *  lack, and a leader may be unable to rebuild it (docs/testing.md). */
+	SIM_EXCUSE_MAJORITY_STATE_TRANSFER,
+	SIM_EXCUSE_MAX,
+};
+
+/** Static description of an excuse, for summaries. */
+const char *sim_excuse_name(int why);
 
 /* sim_net.c */
 void sim_net_reset(struct sim *s);
@@ -449,8 +520,12 @@ uint32_t sim_net_inflight(const struct sim *s);
 void sim_node_setup(struct sim *s, struct sim_node *n, uint8_t id);
 void sim_node_start(struct sim *s, struct sim_node *n, bool restart);
 void sim_node_crash(struct sim *s, struct sim_node *n);
+/** Delivers one message; `corrupt` is how the network rewrote it (enum sim_corrupt): a
+ *  message it made impossible must be refused and counted by the replica. */
 void sim_node_deliver(struct sim *s, struct sim_node *n, const uint8_t *buf, uint32_t len,
-		      uint8_t src_ep);
+		      uint8_t src_ep, uint8_t corrupt);
+/** Asks leader n to hand leadership to target (px_transfer_leadership). */
+void sim_node_transfer(struct sim *s, struct sim_node *n, uint8_t target);
 void sim_node_tick(struct sim *s, struct sim_node *n);
 void sim_node_disk_step(struct sim *s, struct sim_node *n);
 /** Sends one REPLY to a client endpoint (also used for NOT_LEADER and BUSY). */
@@ -508,7 +583,7 @@ struct sim_result {
 	int failed;              /**< 0 pass, 1 failed */
 	/** --bug: failed, but the control run without the bug failed too (not counted) */
 	int baseline_failed;
-	int excused;             /**< liveness excused (struct sim.excused) */
+	int excused;             /**< enum sim_excuse (struct sim.excused) */
 	int lincheck;            /**< enum lc_result or -1 */
 	uint64_t state_hash;
 	uint64_t steps;

@@ -21,6 +21,7 @@ enum sim_stream {
 	SIM_STREAM_WORK = 4,
 	SIM_STREAM_NODE = 5,
 	SIM_STREAM_DISK = 6,
+	SIM_STREAM_HOSTILE = 7,   /**< corruption and stragglers (sim_net.c) */
 };
 
 struct sim_rng {

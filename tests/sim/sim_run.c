@@ -317,6 +317,78 @@ static void crashes(struct sim *s)
 	s->crashes++;
 }
 
+/**
+ * Recoveries cut short (recover_cut_pm): a replica whose announcement reached only a
+ * few replicas (sim_net.c) crashes as scheduled; those few are cut off from everyone
+ * until well after its next life's recovery, so that life does not hear of the
+ * number they recorded (docs/consistency.md, "A newer incarnation of oneself").
+ */
+static void scheduled_crashes(struct sim *s)
+{
+	struct sim_rng *r = &s->rng_fault;
+	uint32_t i, k;
+
+	for (i = 0; i < s->o.n_replicas; i++) {
+		struct sim_node *n = &s->nodes[i];
+
+		if (!n->up || n->crash_at == 0 || s->now < n->crash_at)
+			continue;
+		sim_node_crash(s, n);
+		n->down_until = s->now + sim_rng_range(r, 1, s->o.down_max);
+		for (k = 0; k < s->o.n_replicas; k++)
+			if (n->announce_mask & (1u << k))
+				s->nodes[k].quarantine_until = n->down_until +
+					sim_rng_range(r, 10, 40) * s->o.election_ticks;
+		sim_trace(s, "n%u CRASH (recovery cut, announced to %x) until %" PRIu64, n->id,
+			  n->announce_mask, n->down_until);
+		s->crashes++;
+		s->recover_cuts++;
+	}
+}
+
+/** At a memory-mode restart: does this life's recovery get cut short? Needs 5+
+ *  replicas: its next life must still find f + 1 replicas outside the 1..f-1 that
+ *  heard the announcement. */
+static void draw_recover_cut(struct sim *s, struct sim_node *n)
+{
+	struct sim_rng *r = &s->rng_fault;
+	uint32_t f = (s->o.n_replicas - 1) / 2, k, want, j;
+	bool cut = sim_rng_chance(r, s->o.recover_cut_pm);
+
+	n->recover_cut = false;
+	n->announce_mask = 0;
+	n->crash_at = 0;
+	if (!cut || s->liveness || f < 2 || s->o.durability != PX_MEMORY)
+		return;
+	want = sim_rng_range(r, 1, f - 1);
+	/* Bounded: each pass adds one new member, and want < n - 1. */
+	for (k = 0; k < want;) {
+		j = sim_rng_below(r, s->o.n_replicas);
+		if (j == n->id || (n->announce_mask & (1u << j)))
+			continue;
+		n->announce_mask |= 1u << j;
+		k++;
+	}
+	n->recover_cut = true;
+}
+
+/** A leadership transfer on request, now and then (transfer_pm). */
+static void transfers(struct sim *s)
+{
+	struct sim_rng *r = &s->rng_fault;
+	struct sim_node *l;
+	uint8_t target;
+
+	if (s->o.transfer_pm == 0 || !sim_rng_chance(r, s->o.transfer_pm))
+		return;
+	target = (uint8_t)sim_rng_below(r, s->o.n_replicas);
+	l = leader(s);
+	if (l == NULL || target == l->id || !s->nodes[target].up)
+		return;
+	s->transfers++;
+	sim_node_transfer(s, l, target);
+}
+
 static void pauses(struct sim *s)
 {
 	struct sim_rng *r = &s->rng_fault;
@@ -334,6 +406,54 @@ static void pauses(struct sim *s)
 /* ---------------------------------------------------------------------------------- */
 /* Time                                                                                */
 
+/** Longest a replica may stay fenced with the network healed: it needs to hear one
+ *  message carrying its newer number, then one round trip to announce it. */
+static uint64_t fenced_bound(const struct sim *s)
+{
+	uint32_t i, slow = 1;
+
+	for (i = 0; i < s->o.n_replicas; i++)
+		if (s->o.tick_every[i] > slow)
+			slow = s->o.tick_every[i];
+	return (uint64_t)20 * s->o.election_ticks * slow + 100;
+}
+
+/**
+ * Liveness phase: a replica in normal status that a majority knows by a newer
+ * incarnation than its own is dropped by them as stale. It must take the number (or
+ * recover) within a bound, or it is fenced for good (docs/consistency.md).
+ */
+static void check_fenced(struct sim *s)
+{
+	uint32_t i, k, quorum = s->o.n_replicas / 2u + 1u, newer;
+
+	for (i = 0; i < s->o.n_replicas; i++) {
+		struct sim_node *n = &s->nodes[i];
+
+		if (!n->up || px_role(n->r) == PX_RECOVERING) {
+			n->fenced_since = 0;
+			continue;
+		}
+		newer = 0;
+		for (k = 0; k < s->o.n_replicas; k++)
+			newer += k != i && s->nodes[k].up &&
+				 px_incarnation(s->nodes[k].r, (uint8_t)i) >
+					 px_incarnation(n->r, (uint8_t)i);
+		if (newer < quorum) {
+			n->fenced_since = 0;
+			continue;
+		}
+		if (n->fenced_since == 0)
+			n->fenced_since = s->now;
+		else if (s->now - n->fenced_since > fenced_bound(s))
+			sim_fail(s, "fenced",
+				 "node %u in normal status at incarnation %u, but %u replicas know "
+				 "a newer one of it and drop its messages, for %" PRIu64
+				 " time units", n->id, px_incarnation(n->r, (uint8_t)i), newer,
+				 s->now - n->fenced_since);
+	}
+}
+
 static void step_time(struct sim *s)
 {
 	struct sim_msg *m;
@@ -345,16 +465,20 @@ static void step_time(struct sim *s)
 		partitions(s);
 		crashes(s);
 		pauses(s);
+		scheduled_crashes(s);
+		transfers(s);
 	}
 	for (i = 0; i < s->o.n_replicas; i++) {
 		n = &s->nodes[i];
-		if (!n->up && s->now >= n->down_until)
+		if (!n->up && s->now >= n->down_until) {
 			sim_node_start(s, n, true);
+			draw_recover_cut(s, n);
+		}
 	}
 	/* Ends: every message sent now is due at now + delay_min or later, delay_min >= 1. */
 	while (sim_net_next(s, &m)) {
 		if (m->dst < s->o.n_replicas)
-			sim_node_deliver(s, &s->nodes[m->dst], m->buf, m->len, m->src);
+			sim_node_deliver(s, &s->nodes[m->dst], m->buf, m->len, m->src, m->corrupt);
 		else
 			sim_client_deliver(s, &s->clients[m->dst - s->o.n_replicas], m->buf,
 					   m->len);
@@ -396,6 +520,8 @@ static void step_time(struct sim *s)
 	}
 	for (i = 0; i < s->o.n_clients; i++)
 		sim_client_step(s, &s->clients[i]);
+	if (s->liveness)
+		check_fenced(s);
 }
 
 /** Heals every fault for the liveness phase. */
@@ -406,6 +532,8 @@ static void heal(struct sim *s)
 	s->liveness = true;
 	s->net.loss_pm = 0;
 	s->net.dup_pm = 0;
+	s->net.corrupt_pm = 0;
+	s->net.straggle_pm = 0;
 	s->net.link_queue_max = 1024;
 	/* A healthy network: round trips well inside an election timeout, as every
 	 * leader-based protocol needs for liveness (Raft: broadcast time << election
@@ -416,6 +544,9 @@ static void heal(struct sim *s)
 	sim_net_heal(s);
 	for (i = 0; i < s->o.n_replicas; i++) {
 		s->nodes[i].paused_until = 0;
+		s->nodes[i].quarantine_until = 0;
+		s->nodes[i].recover_cut = false;
+		s->nodes[i].crash_at = 0;
 		if (!s->nodes[i].up)
 			s->nodes[i].down_until = s->now;
 	}
@@ -537,6 +668,19 @@ static uint64_t state_hash(const struct sim *s)
 	return h;
 }
 
+const char *sim_excuse_name(int why)
+{
+	switch (why) {
+	case SIM_EXCUSE_NONE: return "none";
+	case SIM_EXCUSE_ALL_STATE_TRANSFER:
+		return "every replica needs a state transfer, so none may lead";
+	case SIM_EXCUSE_MAJORITY_STATE_TRANSFER:
+		return "a majority of replicas needs a state transfer (the chosen prefix may "
+		       "live only in state machines they lack)";
+	default: return "?";
+	}
+}
+
 const char *sim_role_name(enum px_role r)
 {
 	switch (r) {
@@ -563,8 +707,22 @@ static void summary(const struct sim *s, uint64_t hash)
 	       s->net.dropped_link, s->net.dropped_queue, s->net.dropped_pool,
 	       s->net.dropped_down);
 	printf("  faults: crashes=%" PRIu64 " partitions=%" PRIu64 " pauses=%" PRIu64
-	       " restore_rejected=%" PRIu64 "\n",
-	       s->crashes, s->partitions, s->pauses, s->restore_rejected);
+	       " restore_rejected=%" PRIu64 " recover_cuts=%" PRIu64 " cut_announcements=%" PRIu64
+	       " transfers=%" PRIu64 "\n",
+	       s->crashes, s->partitions, s->pauses, s->restore_rejected, s->recover_cuts,
+	       s->net.cut_announce, s->transfers);
+	{
+		uint64_t total = 0;
+
+		for (i = 1; i < SIM_CX_MAX; i++)
+			total += s->net.corrupted[i];
+		printf("  hostile network: stragglers=%" PRIu64 " rewritten=%" PRIu64
+		       " (refused as they must be: %" PRIu64 ") by class:", s->net.straggled,
+		       total, s->net.refused);
+		for (i = 1; i < SIM_CX_MAX; i++)
+			printf(" %" PRIu64, s->net.corrupted[i]);
+		printf("\n");
+	}
 	for (i = 0; i < s->o.n_replicas; i++) {
 		n = &s->nodes[i];
 		if (!n->up) {
@@ -596,8 +754,8 @@ static void summary(const struct sim *s, uint64_t hash)
 	       s->ops_done, s->slot_hi, s->st_nodes,
 	       s->lincheck < 0 ? "not run" : lc_result_str((enum lc_result)s->lincheck));
 	if (s->excused)
-		printf("  liveness EXCUSED: every replica needs a state transfer (not implemented), "
-		       "so none may lead\n");
+		printf("  liveness EXCUSED: %s (state transfer is not implemented)\n",
+		       sim_excuse_name(s->excused));
 	printf("  final state hash=%016" PRIx64 "\n", hash);
 }
 
@@ -631,14 +789,14 @@ static void run_phases(struct sim *s)
 			/* No replica may lead, by design, until state transfer exists: the
 			 * cluster is unavailable, not wrong. Reported as excused; safety was
 			 * checked all along and the history below is still checked. */
-			s->excused = true;
+			s->excused = SIM_EXCUSE_ALL_STATE_TRANSFER;
 			break;
 		}
 	}
 	s->recover_wait = s->now - t0;
 	if (!s->excused && s->now >= t0 + s->o.liveness_time &&
 	    majority_need_state_transfer(s))
-		s->excused = true;
+		s->excused = SIM_EXCUSE_MAJORITY_STATE_TRANSFER;
 	if (!s->excused && s->now >= t0 + s->o.liveness_time)
 		sim_fail(s, "liveness", "no convergence %u units after healing: %s",
 			 s->o.liveness_time, why);
@@ -679,6 +837,7 @@ int sim_run(uint64_t seed, uint32_t bugs, bool control, bool verbose, bool trace
 	sim_rng_seed(&s->rng_work, seed, SIM_STREAM_WORK);
 	sim_rng_seed(&s->rng_node, seed, SIM_STREAM_NODE);
 	sim_rng_seed(&s->rng_disk, seed, SIM_STREAM_DISK);
+	sim_rng_seed(&s->rng_hostile, seed, SIM_STREAM_HOSTILE);
 	sim_net_reset(s);
 	if (verbose)
 		sim_opts_print(&s->o, "  ");
