@@ -32,7 +32,8 @@
  *
  * Per command: one index probe, one LRU move-to-front, one service call (which writes
  * straight into the session's reply cache) and one copy of the reply into out (a single
- * 16-byte move for a reply of up to 16 bytes, such as a kv PUT's five).
+ * 16-byte move for a reply of up to 16 bytes, such as a kv PUT's five). out holds a
+ * whole batch of the longest replies (PX_APPLY_OUT_BYTES), so a copy is never cut.
  * The batch is walked here rather than through px_batch_next: the walk is the loop
  * around everything else, and a call per command cost more than the walk itself.
  */
@@ -62,6 +63,7 @@
 _Static_assert(CMD_OFF_LEN + 4u == PX_CMD_HDR_BYTES, "command header layout");
 _Static_assert(PX_BATCH_HDR_BYTES == 4u, "batch header is one u32");
 _Static_assert(REPLY_STRIDE >= REPLY_SHORT_BYTES, "a short copy stays inside a cache");
+_Static_assert(PX_REPLY_BYTES_MAX >= REPLY_SHORT_BYTES, "a short copy stays inside out");
 
 /** One client session: the fields every command touches. */
 struct apply_session {
@@ -366,41 +368,27 @@ static inline void emit_status(struct px_reply *r, uint8_t status, const struct 
 	r->data = o->dst;
 }
 
-/** emit() for a long reply or a nearly full out: cut to what fits. */
-static void emit_long(struct px_applier *a, struct px_reply *r, uint8_t status,
-		      const uint8_t *data, uint32_t len, struct emit_buf *o)
-{
-	uint32_t room = (uint32_t)(o->end - o->dst), n = len;
-
-	if (n > room) {
-		n = room;
-		a->counters.replies_cut++;
-	}
-	r->status = status;
-	r->len = n;
-	r->data = o->dst;
-	if (n != 0)
-		memcpy(o->dst, data, n);
-	o->dst += n;
-}
-
 /**
- * Writes the reply (status, len bytes of data) at o->dst, cut to what fits.
+ * Writes the reply (status, len bytes of data) whole at o->dst.
  * data must have REPLY_SHORT_BYTES readable bytes whatever len (a reply cache does).
  * A short reply is copied as REPLY_SHORT_BYTES whatever its length, one load and one
  * store and no branch on the length: the bytes past dst + len in out are free.
+ * Room: each earlier reply of the slot took at most PX_REPLY_BYTES_MAX and out holds
+ * PX_BATCH_CMDS_MAX of those, so PX_REPLY_BYTES_MAX bytes are always free here. Were
+ * they not, a cut reply would go out as PX_OK: that is our bug, hence the assertion.
  */
-static inline void emit(struct px_applier *a, struct px_reply *r, uint8_t status,
-			const uint8_t *data, uint32_t len, struct emit_buf *o)
+static inline void emit(struct px_reply *r, uint8_t status, const uint8_t *data,
+			uint32_t len, struct emit_buf *o)
 {
-	if (len > REPLY_SHORT_BYTES || o->end - o->dst < (ptrdiff_t)REPLY_SHORT_BYTES) {
-		emit_long(a, r, status, data, len, o);
-		return;
-	}
+	assert(o->end - o->dst >= (ptrdiff_t)PX_REPLY_BYTES_MAX);
+	assert(len <= PX_REPLY_BYTES_MAX);
 	r->status = status;
 	r->len = len;
 	r->data = o->dst;
-	memcpy(o->dst, data, REPLY_SHORT_BYTES);
+	if (len > REPLY_SHORT_BYTES)
+		memcpy(o->dst, data, len);
+	else
+		memcpy(o->dst, data, REPLY_SHORT_BYTES);
 	o->dst += len;
 }
 
@@ -412,7 +400,7 @@ static void apply_repeat(struct px_applier *a, struct px_reply *r,
 	assert(r->seq <= e->last_seq);
 	if (r->seq == e->last_seq) {
 		a->counters.duplicates++;
-		emit(a, r, e->reply_status, cache, e->reply_len, o);
+		emit(r, e->reply_status, cache, e->reply_len, o);
 		return;
 	}
 	a->counters.stale++;
@@ -472,7 +460,7 @@ static inline void apply_cmd(struct px_applier *a, struct px_reply *r, const uin
 	e->reply_len = rlen;
 	e->reply_status = status;
 	a->counters.commands++;
-	emit(a, r, status, cache, rlen, o);
+	emit(r, status, cache, rlen, o);
 }
 
 static inline uint64_t chain_word(uint64_t h, uint64_t w)

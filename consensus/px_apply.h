@@ -60,8 +60,16 @@ struct px_reply {
 	const uint8_t *data;
 };
 
-#define PX_APPLY_OUT_BYTES (PX_BATCH_CMDS_MAX * 512u)
+/** Bytes of reply one slot may produce: every command of a full batch with a reply of
+ *  the largest size. Sized for that worst case so that no reply is ever cut: a client
+ *  that got PX_OK has the whole reply (the applier asserts it). 1 MiB: embedders keep
+ *  their px_apply_out on the heap or in an arena, never on a stack. */
+#define PX_APPLY_OUT_BYTES (PX_BATCH_CMDS_MAX * PX_REPLY_BYTES_MAX)
 
+_Static_assert(PX_APPLY_OUT_BYTES / PX_BATCH_CMDS_MAX >= PX_REPLY_BYTES_MAX,
+	       "one slot's replies, each as long as a reply can be, fit px_apply_out");
+
+/** One slot's replies. Invariant: used <= PX_APPLY_OUT_BYTES, and each reply is whole. */
 struct px_apply_out {
 	uint32_t n;
 	struct px_reply replies[PX_BATCH_CMDS_MAX];
@@ -81,7 +89,6 @@ struct px_apply_counters {
 	uint64_t evictions;    /**< sessions evicted (LRU) to make room */
 	uint64_t noops;        /**< slots with no command */
 	uint64_t bad_seq;      /**< seq == 0: PX_BAD_COMMAND, not applied */
-	uint64_t replies_cut;  /**< replies cut short because px_apply_out was full */
 	uint64_t reads;        /**< read commands run by px_apply_read (outside the log) */
 };
 
@@ -97,10 +104,9 @@ struct px_applier *px_applier_init(uint32_t max_sessions, const struct px_servic
  * Applies the batch chosen for `slot` (must be the previous slot + 1; the first slot is
  * 1). `value` must be a batch that px_batch_valid accepted (the codec checks every
  * incoming one); anything else is the caller's bug and stops the process. Replies go to
- * out (reset by this call), one per command, in batch order. The service always gets
- * cap = PX_REPLY_BYTES_MAX and writes straight into the session's cache; a reply longer
- * than what out can still hold is cut to the bytes that fit (counted in replies_cut),
- * while the cached copy stays whole, so the client's retry gets all of it.
+ * out (reset by this call), one per command, in batch order, each whole: the service
+ * gets cap = PX_REPLY_BYTES_MAX and writes straight into the session's cache, and out
+ * holds PX_BATCH_CMDS_MAX replies of that size.
  */
 void px_apply_slot(struct px_applier *a, uint64_t slot, const uint8_t *value, uint32_t len,
 		   struct px_apply_out *out);

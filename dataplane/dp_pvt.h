@@ -163,7 +163,7 @@ struct dp_counters {
 	X(transfers) X(read_tickets) X(read_refused) X(read_rounds) X(read_confirms)
 #define DP_APPLY_FIELDS(X)                                                               \
 	X(slots) X(commands) X(duplicates) X(stale) X(expired) X(evictions) X(noops)     \
-	X(bad_seq) X(replies_cut) X(reads)
+	X(bad_seq) X(reads)
 
 struct dp_snap {
 	uint64_t t_ms;                 /**< since dp_run started */
