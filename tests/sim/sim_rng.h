@@ -21,6 +21,7 @@ enum sim_stream {
 	SIM_STREAM_WORK = 4,
 	SIM_STREAM_NODE = 5,
 	SIM_STREAM_DISK = 6,
+	SIM_STREAM_SESSIONS = 7,   /**< the applier's session bound (sim_node.c) */
 };
 
 struct sim_rng {
