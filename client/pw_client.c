@@ -610,7 +610,6 @@ static int exchange(struct pw_client *c, uint64_t client_id, uint64_t seq, uint8
 			continue;
 		}
 	}
-	c->st.timeouts++;
 	return leader_named ? PW_E_TIMEOUT : PW_E_NO_LEADER;
 }
 
@@ -680,7 +679,7 @@ static int run_cmd(struct pw_client *c)
 	c->call_ns = now_ns();
 	deadline = c->call_ns + c->deadline_ns;
 	if (c->session_id == 0 && (rc = session_register(c, deadline, &sends)) != PW_OK)
-		return rc;
+		goto fail;
 	c->seq++;
 	encode_request(c, c->session_id, c->seq, c->cmd, c->cmd_len,
 		       first_target(c, c->session_id));
@@ -689,7 +688,7 @@ static int run_cmd(struct pw_client *c)
 		      &sends);
 	c->sent = sends > sends0;
 	if (rc != PW_OK)
-		return rc;
+		goto fail;
 	c->return_ns = now_ns();
 	if (m->status == PX_SESSION_EXPIRED) {
 		/* The cluster no longer holds the session (evicted): it cannot vouch for
@@ -705,6 +704,10 @@ static int run_cmd(struct pw_client *c)
 	if (m->body_len != 0)
 		memcpy(c->reply, m->body, m->body_len);
 	return PW_OK;
+fail:
+	if (rc == PW_E_TIMEOUT || rc == PW_E_NO_LEADER)
+		c->st.timeouts++;
+	return rc;
 }
 
 /* ---------------------------------------------------------------------------------- */
