@@ -349,7 +349,7 @@ static void test_header_layout(void **state)
 	/* docs/protocol.md's header table, checked against the bytes. */
 	static const uint8_t want[] = {
 		0x50, 0x58,             /* magic "PX" */
-		2,                      /* version */
+		3,                      /* version */
 		PX_MSG_PREPARE,         /* type */
 		PX_MF_FORCE,            /* flags */
 		2,                      /* from */
