@@ -22,6 +22,7 @@
 
 #include "pw_kv.h"
 #include "px.h"
+#include "px_apply.h"
 #include "pxh.h"
 
 #define CLIENTS 1024u
@@ -32,6 +33,7 @@ struct workload {
 	uint32_t batch;
 	struct px_cmd_ref refs[CMDS_MAX];
 	uint64_t seq[CLIENTS];
+	uint64_t session[CLIENTS];   /**< each client's session id (registered first) */
 	uint64_t next_client;
 };
 
@@ -45,7 +47,7 @@ static double now_s(void)
 /* Puts of exactly cmd_bytes bytes: 12-byte header, 4-byte key, the rest value. Keys
  * cycle over a set of 4096 so the store stays warm and bounded. The bodies are built
  * once: making commands is the clients' work, not the replicas', so the timed loop
- * only assigns each command its client and sequence number. */
+ * only assigns each command its client's session and sequence number. */
 #define BODIES 4096u
 
 static void build_bodies(uint8_t (*bodies)[256], uint32_t cmd_bytes)
@@ -69,7 +71,7 @@ static void fill(struct workload *w, uint8_t (*bodies)[256])
 	for (uint32_t i = 0; i < w->batch; i++) {
 		uint64_t k = w->next_client++;
 		uint64_t c = k % CLIENTS;
-		w->refs[i].client_id = c + 1;
+		w->refs[i].client_id = w->session[c];
 		w->refs[i].seq = ++w->seq[c];
 		w->refs[i].len = w->cmd_bytes;
 		w->refs[i].body = bodies[k % BODIES];
@@ -110,6 +112,21 @@ static int run_once(uint8_t n, uint32_t batch, uint32_t cmd_bytes, uint32_t wind
 	w->batch = batch;
 	static uint8_t bodies[BODIES][256];
 	build_bodies(bodies, cmd_bytes);
+	/* The clients register through the log before the clock starts. */
+	static uint64_t nonces[CLIENTS];
+	for (uint32_t i = 0; i < CLIENTS; i++)
+		nonces[i] = i + 1;
+	if (pxh_register(c, l, nonces, CLIENTS, w->session) != CLIENTS) {
+		fprintf(stderr, "pw-bench-core: the clients' registrations did not commit\n");
+		free(w);
+		pxh_free(c);
+		return -1;
+	}
+	/* Followers apply the registrations on the next heartbeats, before the count. */
+	for (int t = 0; t < 3 * 2; t++) {
+		pxh_tick(c, PX_NODE_NONE);
+		pxh_deliver_all(c, 1000);
+	}
 	uint64_t applied0 = pxh_stats(c)->applied_cmds;
 	uint64_t bytes0 = pxh_stats(c)->bytes;
 	uint64_t proposed = 0, slots = 0;
@@ -144,6 +161,14 @@ static int run_once(uint8_t n, uint32_t batch, uint32_t cmd_bytes, uint32_t wind
 	if (pxh_leader(c) != l || applied != proposed * n) {
 		fprintf(stderr, "pw-bench-core: lost work: %llu applied of %llu x %u\n",
 			(unsigned long long)applied, (unsigned long long)proposed, n);
+		free(w);
+		pxh_free(c);
+		return -1;
+	}
+	/* Every command ran in its session (none refused as expired or unknown). */
+	const struct px_apply_counters *ac = px_applier_counters(pxh_applier(c, l));
+	if (ac->expired + ac->unissued + ac->stale != 0) {
+		fprintf(stderr, "pw-bench-core: commands refused by the sessions\n");
 		free(w);
 		pxh_free(c);
 		return -1;

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0
  * pw-bench-dpdk: the lowest-latency paxwire client, a DPDK process that busy-polls its
  * own ethdev ports (memif links to the replicas) and speaks the wire protocol directly,
- * with no kernel on the path. Closed loop: K sessions (client ids), each with one
- * command outstanding; latency from the first send of a command to its REPLY (retries
+ * with no kernel on the path. Closed loop: K sessions, each with one command
+ * outstanding; latency from the first send of a command to its REPLY (retries
  * included). Also the wire floor: the same datagrams echoed by nic-dpdk-echo.
  *
  *   pw-bench-dpdk [EAL args] -- --config FILE [--mode paxwire|wire] [--outstanding K]
@@ -10,17 +10,21 @@
  *
  * paxwire mode: ethdev port j of this process leads to replica j (memif, this process
  * the client side); the cluster runs with clients = dpdk and each replica's port_index
- * is its link to this process. Commands are kv puts of a 7-byte key and V value bytes.
- * NOT_LEADER follows the hint; BUSY and 20 ms of silence resend the same (client id,
- * seq), which applies once.
+ * is its link to this process. Each session first registers (a REQUEST flagged
+ * REGISTER, seq 0, a nonce; the REPLY carries the session id), during the warmup; then
+ * its commands are kv puts of a 7-byte key and V value bytes. NOT_LEADER follows the
+ * hint; BUSY and 20 ms of silence resend the same (session id, seq), which applies
+ * once. SESSION_EXPIRED (counted) registers the session again.
  * wire mode: ethdev port 0 leads to `nic-dpdk-echo server` at replica 0's address; the
- * datagrams are the same REQUESTs, echoed unchanged.
+ * datagrams are the same REQUESTs, echoed unchanged (no registration: the sessions
+ * take made-up ids).
  *
  * Prints a human table on stderr and one JSON object on stdout. Every buffer is
  * allocated before the run; the loop allocates nothing and makes no system call but
  * clock_gettime (vDSO).
  */
 #include <arpa/inet.h>
+#include <endian.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -36,10 +40,16 @@
 #include "pw_config.h"
 #include "pw_kv.h"
 #include "px.h"
+#include "px_apply.h"
 #include "px_codec.h"
 
 /** Sessions at most (each is one outstanding command). */
 #define BD_SESSIONS_MAX 4096u
+/** Session id -> session: open addressing, twice the sessions (load <= 1/2). */
+#define BD_MAP_SLOTS (2u * BD_SESSIONS_MAX)
+/** A nonce is client_base + (registrations of the session << BD_NONCE_SHIFT) + k. */
+#define BD_NONCE_SHIFT 12u
+_Static_assert((1u << BD_NONCE_SHIFT) >= BD_SESSIONS_MAX, "k fits below the shift");
 /** Latency samples kept at most (4 bytes each); more are counted, not kept. */
 #define BD_SAMPLES_MAX (48u << 20)
 /** A command unanswered this long is sent again (same client id and seq). */
@@ -64,6 +74,9 @@ static uint64_t now_ns(void)
 }
 
 struct session {
+	uint64_t id;         /**< session id; 0 while registering */
+	uint64_t nonce;      /**< of the registration in progress or done last */
+	uint32_t regs;       /**< registrations sent (new nonces) */
 	uint64_t seq;
 	uint64_t first_ns;   /**< first send of seq: latency starts here */
 	uint64_t last_ns;    /**< last (re)send */
@@ -81,28 +94,78 @@ struct bench {
 	uint8_t leader;
 	uint64_t client_base;
 	struct session *s;
+	/** Session id -> k + 1 (0: empty), for the replies, which name the session id. */
+	struct { uint64_t id; uint32_t k1; } *map;
 	uint8_t body[PX_CMD_BYTES_MAX];
 	uint32_t body_len;
 	struct px_msg *msg;   /**< REQUEST being encoded, REPLY being decoded */
 	uint32_t *lat;        /**< ns */
 	uint64_t n_lat, ok_total;
 	uint64_t not_leader, busy, resends, errors, stale, decode_errors, no_buf;
+	uint64_t registrations, expired;
 	uint64_t measure_from_ns, end_ns;
 };
+
+static uint32_t map_home(uint64_t id)
+{
+	return (uint32_t)((id * 0x9e3779b97f4a7c15ull) >> 32) & (BD_MAP_SLOTS - 1u);
+}
+
+/** The session k with this id, or UINT32_MAX. Ends: the map is at most half full. */
+static uint32_t map_get(const struct bench *b, uint64_t id)
+{
+	for (uint32_t i = map_home(id);; i = (i + 1u) & (BD_MAP_SLOTS - 1u)) {
+		if (b->map[i].k1 == 0)
+			return UINT32_MAX;
+		if (b->map[i].id == id)
+			return b->map[i].k1 - 1u;
+	}
+}
+
+static void map_put(struct bench *b, uint64_t id, uint32_t k)
+{
+	uint32_t i = map_home(id);
+	while (b->map[i].k1 != 0 && b->map[i].id != id)
+		i = (i + 1u) & (BD_MAP_SLOTS - 1u);
+	b->map[i].id = id;
+	b->map[i].k1 = k + 1u;
+}
+
+/** Removes id (backward-shift deletion, Knuth 6.4 R). */
+static void map_del(struct bench *b, uint64_t id)
+{
+	const uint32_t mask = BD_MAP_SLOTS - 1u;
+	uint32_t hole = map_home(id);
+	while (b->map[hole].k1 != 0 && b->map[hole].id != id)
+		hole = (hole + 1u) & mask;
+	if (b->map[hole].k1 == 0)
+		return;
+	for (uint32_t i = (hole + 1u) & mask; b->map[i].k1 != 0; i = (i + 1u) & mask) {
+		uint32_t home = map_home(b->map[i].id);
+		if (((i - home) & mask) >= ((i - hole) & mask)) {
+			b->map[hole] = b->map[i];
+			hole = i;
+		}
+	}
+	b->map[hole].k1 = 0;
+}
 
 static void send_req(struct bench *b, uint32_t k, uint64_t now)
 {
 	uint8_t to = b->wire ? 0 : b->leader;
 	struct px_msg *m = b->msg;
+	const struct session *se = &b->s[k];
+	bool reg = se->id == 0;
 	memset(m, 0, offsetof(struct px_msg, entries));
 	m->type = PX_MSG_REQUEST;
+	m->flags = reg ? PX_MF_REGISTER : 0;
 	m->from = PX_NODE_NONE;
 	m->to = to;
 	m->cluster_id = b->cfg.cluster_id;
-	m->client_id = b->client_base + k;
-	m->seq = b->s[k].seq;
-	m->body_len = b->body_len;
-	m->body = b->body;
+	m->client_id = reg ? se->nonce : se->id;
+	m->seq = reg ? 0 : se->seq;
+	m->body_len = reg ? 0 : b->body_len;
+	m->body = reg ? NULL : b->body;
 	uint32_t cap = 0;
 	uint8_t *buf = nic_tx_buf(b->ports[to], &cap);
 	if (buf == NULL) {
@@ -119,6 +182,17 @@ static void send_req(struct bench *b, uint32_t k, uint64_t now)
 	b->s[k].last_ns = now;
 }
 
+/** Registers session k (again): a new nonce, seq 0, REGISTER. */
+static void register_session(struct bench *b, uint32_t k, uint64_t now)
+{
+	struct session *se = &b->s[k];
+	if (se->id != 0)
+		map_del(b, se->id);
+	se->id = 0;
+	se->nonce = b->client_base + ((uint64_t)se->regs++ << BD_NONCE_SHIFT) + k;
+	send_req(b, k, now);
+}
+
 static void next_cmd(struct bench *b, uint32_t k, uint64_t now)
 {
 	b->s[k].seq++;
@@ -133,17 +207,44 @@ static void on_pkt(struct bench *b, const struct nic_pkt *pk, uint64_t now)
 		b->decode_errors++;
 		return;
 	}
-	uint64_t k64 = m->client_id - b->client_base;
 	bool expected_type = b->wire ? m->type == PX_MSG_REQUEST : m->type == PX_MSG_REPLY;
-	if (!expected_type || m->client_id < b->client_base || k64 >= b->outstanding ||
-	    m->seq != b->s[k64].seq) {
-		b->stale++;   /* an answer to a resend that was already answered */
-		return;
+	uint32_t k;
+	bool reg = !b->wire && m->seq == 0;
+	if (reg) {
+		/* A registration's answer names its nonce. */
+		k = (uint32_t)((m->client_id - b->client_base) & ((1u << BD_NONCE_SHIFT) - 1u));
+		if (!expected_type || k >= b->outstanding || b->s[k].id != 0 ||
+		    b->s[k].nonce != m->client_id) {
+			b->stale++;
+			return;
+		}
+	} else {
+		k = map_get(b, m->client_id);
+		if (!expected_type || k == UINT32_MAX || m->seq != b->s[k].seq) {
+			b->stale++;   /* an answer to a resend that was already answered */
+			return;
+		}
 	}
-	uint32_t k = (uint32_t)k64;
 	uint8_t status = b->wire ? PX_OK : m->status;
 	switch (status) {
 	case PX_OK:
+		if (reg) {
+			uint64_t id = 0;
+			if (m->body_len == PX_SESSION_ID_BYTES)
+				memcpy(&id, m->body, sizeof(id));
+			id = le64toh(id);
+			if (id == 0 || map_get(b, id) != UINT32_MAX) {
+				b->errors++;   /* not what a registration answers */
+				register_session(b, k, now);
+				return;
+			}
+			b->s[k].id = id;
+			map_put(b, id, k);
+			b->registrations++;
+			if (now < b->end_ns)
+				next_cmd(b, k, now);
+			return;
+		}
 		break;
 	case PX_NOT_LEADER:
 		b->not_leader++;
@@ -156,6 +257,11 @@ static void on_pkt(struct bench *b, const struct nic_pkt *pk, uint64_t now)
 	case PX_BUSY:
 		b->busy++;
 		send_req(b, k, now);
+		return;
+	case PX_SESSION_EXPIRED:
+		/* Evicted: this command's outcome is unknown (not counted as done). */
+		b->expired++;
+		register_session(b, k, now);
 		return;
 	default:
 		b->errors++;
@@ -291,9 +397,10 @@ int main(int argc, char **argv)
 		}
 	}
 	b->s = calloc(b->outstanding, sizeof(*b->s));
+	b->map = calloc(BD_MAP_SLOTS, sizeof(*b->map));
 	b->msg = calloc(1, sizeof(*b->msg));
 	b->lat = malloc((size_t)BD_SAMPLES_MAX * sizeof(uint32_t));
-	if (b->s == NULL || b->msg == NULL || b->lat == NULL) {
+	if (b->s == NULL || b->map == NULL || b->msg == NULL || b->lat == NULL) {
 		fprintf(stderr, "pw-bench-dpdk: out of memory\n");
 		return 1;
 	}
@@ -309,15 +416,23 @@ int main(int argc, char **argv)
 	uint64_t r = 0;
 	if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
 		r = now_ns();
-	b->client_base = (r | 1u) & 0x7fffffffffff0000ull;  /* fresh sessions every run */
+	b->client_base = (r | 1u) & 0x7fffffffffff0000ull;  /* fresh nonces every run */
 
 	signal(SIGINT, on_stop);
 	signal(SIGTERM, on_stop);
 	uint64_t t0 = now_ns();
 	b->measure_from_ns = t0 + (uint64_t)(b->warmup * 1e9);
 	b->end_ns = b->measure_from_ns + (uint64_t)(b->seconds * 1e9);
-	for (uint32_t k = 0; k < b->outstanding; k++)
-		next_cmd(b, k, t0);
+	for (uint32_t k = 0; k < b->outstanding; k++) {
+		if (b->wire) {
+			/* No replica: the session ids are made up, never 0. */
+			b->s[k].id = b->client_base + 1u + k;
+			map_put(b, b->s[k].id, k);
+			next_cmd(b, k, t0);
+		} else {
+			register_session(b, k, t0);
+		}
+	}
 	struct nic_pkt pkts[BD_BURST];
 	uint64_t next_scan = t0 + BD_SCAN_NS, now = t0;
 	/* Runs until the end, then up to one resend period more to collect the last
@@ -353,21 +468,22 @@ int main(int argc, char **argv)
 	qsort(b->lat, b->n_lat, sizeof(uint32_t), cmp_u32);
 	double ops = (double)b->ok_total / secs;
 	fprintf(stderr,
-		"pw-bench-dpdk %s%s%s: %u outstanding, %u-byte commands: %.0f ops/s; latency us p50 %.2f p90 %.2f p99 %.2f p99.9 %.2f p99.99 %.2f max %.2f (%" PRIu64 " samples); not_leader %" PRIu64 " busy %" PRIu64 " resends %" PRIu64 " errors %" PRIu64 "\n",
+		"pw-bench-dpdk %s%s%s: %u outstanding, %u-byte commands: %.0f ops/s; latency us p50 %.2f p90 %.2f p99 %.2f p99.9 %.2f p99.99 %.2f max %.2f (%" PRIu64 " samples); not_leader %" PRIu64 " busy %" PRIu64 " resends %" PRIu64 " errors %" PRIu64 " registrations %" PRIu64 " expired %" PRIu64 "\n",
 		b->wire ? "wire" : "paxwire", b->label[0] ? " " : "", b->label, b->outstanding,
 		b->body_len, ops, pct(b->lat, b->n_lat, 50), pct(b->lat, b->n_lat, 90),
 		pct(b->lat, b->n_lat, 99), pct(b->lat, b->n_lat, 99.9), pct(b->lat, b->n_lat, 99.99),
 		b->n_lat ? b->lat[b->n_lat - 1] / 1000.0 : 0.0, b->n_lat, b->not_leader, b->busy,
-		b->resends, b->errors);
-	printf("{\"bench\":\"pw-bench-dpdk\",\"mode\":\"%s\",\"label\":\"%s\",\"replicas\":%u,\"outstanding\":%u,\"cmd_bytes\":%u,\"seconds\":%.3f,\"ok\":%" PRIu64 ",\"ops_per_s\":%.0f,\"lat_us_p50\":%.3f,\"lat_us_p90\":%.3f,\"lat_us_p99\":%.3f,\"lat_us_p999\":%.3f,\"lat_us_p9999\":%.3f,\"lat_us_max\":%.3f,\"not_leader\":%" PRIu64 ",\"busy\":%" PRIu64 ",\"resends\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"stale\":%" PRIu64 ",\"decode_errors\":%" PRIu64 ",\"tx_no_buf\":%" PRIu64 "}\n",
+		b->resends, b->errors, b->registrations, b->expired);
+	printf("{\"bench\":\"pw-bench-dpdk\",\"mode\":\"%s\",\"label\":\"%s\",\"replicas\":%u,\"outstanding\":%u,\"cmd_bytes\":%u,\"seconds\":%.3f,\"ok\":%" PRIu64 ",\"ops_per_s\":%.0f,\"lat_us_p50\":%.3f,\"lat_us_p90\":%.3f,\"lat_us_p99\":%.3f,\"lat_us_p999\":%.3f,\"lat_us_p9999\":%.3f,\"lat_us_max\":%.3f,\"not_leader\":%" PRIu64 ",\"busy\":%" PRIu64 ",\"resends\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"stale\":%" PRIu64 ",\"decode_errors\":%" PRIu64 ",\"tx_no_buf\":%" PRIu64 ",\"registrations\":%" PRIu64 ",\"expired\":%" PRIu64 "}\n",
 	       b->wire ? "wire" : "paxwire", b->label, b->cfg.n_replicas, b->outstanding, b->body_len,
 	       secs, b->ok_total, ops, pct(b->lat, b->n_lat, 50), pct(b->lat, b->n_lat, 90),
 	       pct(b->lat, b->n_lat, 99), pct(b->lat, b->n_lat, 99.9), pct(b->lat, b->n_lat, 99.99),
 	       b->n_lat ? b->lat[b->n_lat - 1] / 1000.0 : 0.0, b->not_leader, b->busy, b->resends,
-	       b->errors, b->stale, b->decode_errors, b->no_buf);
+	       b->errors, b->stale, b->decode_errors, b->no_buf, b->registrations, b->expired);
 	for (uint8_t j = 0; j < b->n_ports; j++)
 		nic_close(b->ports[j]);
 	free(b->s);
+	free(b->map);
 	free(b->msg);
 	free(b->lat);
 	nic_eal_cleanup();

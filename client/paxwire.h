@@ -2,30 +2,43 @@
  * libpaxwire-client: the client library of paxwire, over plain UDP (kernel sockets, no
  * DPDK). pkg-config name: paxwire-client.
  *
- * A client object is one session of the replicated service: it sends one command at a
- * time as a REQUEST (client id, seq, command) and waits for the REPLY with the same
- * (client id, seq) (docs/protocol.md, section 8.5). Every operation here is
- * synchronous and has at most one command outstanding, which is what the replicas'
- * sessions require (docs/consistency.md, "Client sessions").
+ * A client object holds one session of the replicated service at a time. Before its
+ * first command it registers one, by itself: a REQUEST flagged REGISTER with a random
+ * nonce, which the replicas put through their log; the REPLY carries the session id the
+ * log gave it. Then it sends one command at a time as a REQUEST (session id, seq,
+ * command) and waits for the REPLY with the same (session id, seq) (docs/protocol.md,
+ * section 8.5). Every operation here is synchronous and has at most one command
+ * outstanding, which is what the replicas' sessions require (docs/consistency.md,
+ * "Client sessions").
  *
  * Threads: a client object is NOT thread safe. Use one per thread, or serialise calls
  * to it; distinct client objects are independent.
  *
- * Finding the leader: the first command goes to the member given by the client id
- * (spreading clients out), later ones to the last member that answered as leader. A
- * member that is not the leader answers NOT_LEADER with a hint, which the client follows.
+ * Finding the leader: the first registration goes to the member given by its nonce
+ * (spreading clients out), later requests to the last member that answered as leader.
+ * A member that is not the leader answers NOT_LEADER with a hint, which the client
+ * follows.
  *
- * Retries and exactly-once: a command is re-sent, with the SAME (client id, seq) and
+ * Retries and exactly-once: a command is re-sent, with the SAME (session id, seq) and
  * bytes, when an attempt times out (to the next member), when the leader is busy (after
  * a short backoff) and when a member redirects. The replicas apply a given
- * (client id, seq) at most once and answer retries from the session's cached reply, so a
- * retried command takes effect once. Retries stop after retries_max re-sends or at the
- * operation's deadline, whichever comes first; the operation then returns PW_E_TIMEOUT
- * (or PW_E_NO_LEADER) and its outcome is UNKNOWN: it may have been applied, or may still
- * be applied later.
+ * (session id, seq) at most once and answer retries from the session's cached reply,
+ * so a retried command takes effect once. Retries stop after retries_max re-sends or at
+ * the operation's deadline, whichever comes first; the operation then returns
+ * PW_E_TIMEOUT (or PW_E_NO_LEADER) and its outcome is UNKNOWN: it may have been applied,
+ * or may still be applied later. A registration is retried the same way, within the
+ * same deadline and retry budget as the command it precedes; if it does not complete,
+ * the operation ends with PW_E_TIMEOUT or PW_E_NO_LEADER before its command was sent,
+ * and the next operation registers again. (A retried registration may create two
+ * sessions when a reply was lost; the one not used is evicted in its turn.)
  *
- * Reads (pw_get, pw_read) go through the replicated log like writes, so they are
- * linearizable, at the cost of one commit each. A read-index fast path is not built yet.
+ * Sessions expire: the replicas hold a bounded number and evict the least recently
+ * used one when a new client registers. A command of an evicted session is answered
+ * PW_E_SESSION_EXPIRED, never applied from then on; the client registers a new session
+ * at once and the next operation uses it.
+ *
+ * Reads (pw_get, pw_read) are linearizable: the leader serves a read of a registered
+ * session by read index (no log slot), or puts it through the log like a write.
  *
  * Memory: everything is allocated by pw_client_open; operations allocate nothing.
  */
@@ -87,9 +100,11 @@ enum pw_err {
 	 *  was "not the leader, and I know of none". Check that the cluster is up and the
 	 *  addresses are right. OUTCOME UNKNOWN, as for PW_E_TIMEOUT. */
 	PW_E_NO_LEADER = 8,
-	/** The replicas evicted this client's session, so they cannot vouch for what
-	 *  happened to it: OUTCOME UNKNOWN. The client starts a new session (new client id,
-	 *  seq 1) for its next operation by itself. */
+	/** The replicas no longer hold this client's session (evicted to make room for
+	 *  newer clients), so they cannot vouch for what happened to the command: OUTCOME
+	 *  UNKNOWN (it may have been applied before the eviction; it will not be applied
+	 *  after). The client registered a new session before returning, or, if that did
+	 *  not complete in time, registers one with the next operation. */
 	PW_E_SESSION_EXPIRED = 9,
 	/** An argument exceeds a limit (key, value, record or command length). Nothing
 	 *  was sent. */
@@ -140,8 +155,11 @@ struct pw_client_opts {
 	uint8_t n_members;
 	/** The cluster's id (REPLYs of other clusters are dropped). */
 	uint32_t cluster_id;
-	/** This client's session id; 0 (the default) picks a random nonzero 64-bit id with
-	 *  getrandom(2). Two clients with one id break each other's sessions. */
+	/** The nonce of this client's first registration (the client id of that REQUEST;
+	 *  the cluster then gives the session its own id). 0 (the default) picks a random
+	 *  nonzero 64-bit nonce with getrandom(2); later registrations always do. Two
+	 *  clients registering with one nonce at once may swap sessions: leave it 0 unless
+	 *  a test needs to know where the first request goes (nonce % members). */
 	uint64_t client_id;
 	/** One attempt's wait for a reply before re-sending to the next member.
 	 *  Default 100 ms. Must be > 0. */
@@ -156,12 +174,12 @@ struct pw_client_opts {
 	 *  attempt_timeout_ms. Default 2 ms; 0: none. */
 	uint32_t backoff_ms;
 	/** The "client" number written in history lines (pw_client_set_history). 0 (the
-	 *  default): the low 32 bits of the first client id. */
+	 *  default): the low 32 bits of the first registration's nonce. */
 	uint32_t history_client;
 };
 
 /**
- * Fills o with the defaults (no members, cluster id 0, random client id, 100 ms per
+ * Fills o with the defaults (no members, cluster id 0, random nonce, 100 ms per
  * attempt, 3000 ms per operation, 32 retries, 2 ms first backoff).
  * @param o options to fill.
  */
@@ -188,8 +206,9 @@ void pw_client_close(struct pw_client *c);
 
 /**
  * @param c client.
- * @return the current session's client id (it changes after PW_E_SESSION_EXPIRED, see
- *         pw_client_new_session).
+ * @return the current session's id, as the cluster gave it at registration; 0 before
+ *         the first registration completed, and after the session was dropped (expired
+ *         without a new registration yet, or pw_client_new_session).
  */
 uint64_t pw_client_id(const struct pw_client *c);
 
@@ -206,13 +225,12 @@ uint8_t pw_client_members(const struct pw_client *c);
 int pw_client_leader(const struct pw_client *c);
 
 /**
- * Starts a new session: a new random client id, sequence numbers from 1 again. The
- * library does this by itself after PW_E_SESSION_EXPIRED, and before the next
- * operation when the session's very first command timed out (the replicas create a
- * session only when seq 1 is applied, so later seqs of a session that never got started
- * would be refused). Call it yourself only to drop a session on purpose.
+ * Drops the current session: the next operation registers a new one (a new random
+ * nonce, sequence numbers from 1 again). The library registers by itself before its
+ * first command and after PW_E_SESSION_EXPIRED; call this only to drop a session on
+ * purpose. Sends nothing (the cluster evicts the old session in its turn).
  * @param c client.
- * @return PW_OK, or PW_E_SYS if getrandom failed.
+ * @return PW_OK.
  */
 int pw_client_new_session(struct pw_client *c);
 
@@ -243,14 +261,15 @@ struct pw_client_stats {
 	uint64_t redirects;        /**< NOT_LEADER answers */
 	uint64_t busy;             /**< BUSY answers */
 	uint64_t replies;          /**< REPLYs matching the command in flight */
-	uint64_t stale;            /**< REPLYs for this client but another seq (late
+	uint64_t stale;            /**< REPLYs for this session but another seq (late
 	                                duplicates of earlier commands), ignored */
-	uint64_t foreign;          /**< REPLYs for another client id, ignored */
+	uint64_t foreign;          /**< REPLYs for another id (another client's, an
+	                                earlier session's, an earlier nonce's), ignored */
 	uint64_t undecodable;      /**< datagrams that are not a valid message of this
 	                                cluster (garbage, other cluster, truncated), ignored */
 	uint64_t not_reply;        /**< valid messages that are not REPLYs, ignored */
 	uint64_t timeouts;         /**< operations that ended PW_E_TIMEOUT/PW_E_NO_LEADER */
-	uint64_t new_sessions;     /**< sessions started after the first */
+	uint64_t new_sessions;     /**< sessions registered after the first */
 };
 
 /**
@@ -275,7 +294,7 @@ void pw_client_stats(const struct pw_client *c, struct pw_client_stats *st);
 int pw_put(struct pw_client *c, const void *key, size_t klen, const void *val, size_t vlen);
 
 /**
- * Reads a key (through the log: linearizable).
+ * Reads a key (linearizable: by read index at the leader, or through the log).
  * @param c client.
  * @param key key bytes.
  * @param klen key length, <= PW_KEY_BYTES_MAX.
@@ -330,7 +349,7 @@ int pw_append(struct pw_client *c, const void *payload, size_t len, uint64_t *of
 typedef void (*pw_record_fn)(void *arg, uint64_t offset, const void *data, size_t len);
 
 /**
- * Reads records from an offset on (through the log: linearizable). One reply carries
+ * Reads records from an offset on (linearizable, as pw_get). One reply carries
  * as many as fit max_bytes (4 + len per record) and one datagram, and at least one if
  * any is there; call again from *next to go on.
  * @param c client.
@@ -380,12 +399,11 @@ struct pw_member_status {
 
 /**
  * Asks every member, in parallel, whether it leads. The protocol has no status message
- * yet, so the probe is a REQUEST with seq 0 and an empty command: a member that is not
- * the leader answers NOT_LEADER (with its hint); the leader puts the probe through the
- * log like any command, and the applier refuses seq 0 (BAD_COMMAND) without touching the
- * service or any session. So a probe costs the leader one command in a slot and
- * changes no state. The probe is sent up to 3 times, attempt_timeout_ms apart, to the
- * members that have not answered, within the deadline. The leader found is cached.
+ * yet, so the probe is a REQUEST with seq 0, no REGISTER flag and an empty command: a
+ * member that is not the leader answers NOT_LEADER (with its hint); the leader answers
+ * BAD_COMMAND at once (seq 0 is no command), logging nothing. So a probe changes no
+ * state. The probe is sent up to 3 times, attempt_timeout_ms apart, to the members that
+ * have not answered, within the deadline. The leader found is cached.
  * @param c client.
  * @param st receives one entry per member, indexed by node id: pw_client_members(c)
  *        entries (at most PW_MEMBERS_MAX).

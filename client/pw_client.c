@@ -1,15 +1,21 @@
 /* SPDX-License-Identifier: Apache-2.0
  * libpaxwire-client: one UDP socket, one command in flight, retries with the same
- * (client id, seq) so that the replicas' sessions apply each command once
+ * (session id, seq) so that the replicas' sessions apply each command once
  * (docs/protocol.md 8.5, docs/consistency.md "Client sessions"). See paxwire.h.
+ *
+ * Before its first command, and after the cluster answers SESSION_EXPIRED, the client
+ * registers: a REQUEST flagged PX_MF_REGISTER with seq 0 and a random nonce as client
+ * id, retried like a command; the REPLY to (nonce, 0) carries the session id the log
+ * gave it.
  *
  * Input from the network is never trusted: every datagram is decoded by the consensus
  * codec (px_decode: exact lengths, this cluster's id, a sender id within the cluster),
- * and a REPLY counts only if it names this client id and the seq in flight. Everything
- * else is counted by reason and dropped.
+ * and a REPLY counts only if it names the id and seq in flight. Everything else is
+ * counted by reason and dropped.
  */
 #include <arpa/inet.h>
 #include <assert.h>
+#include <endian.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <netdb.h>
@@ -27,6 +33,7 @@
 #include "pw_kv.h"
 #include "pw_stream.h"
 #include "px.h"
+#include "px_apply.h"
 #include "px_codec.h"
 #ifdef PW_CLIENT_HAVE_CONFIG
 #include "pw_config.h"
@@ -76,11 +83,16 @@ struct pw_client {
 	/** The member that last answered as leader, PX_NODE_NONE if unknown.
 	 *  Invariant: PX_NODE_NONE or < n_members. */
 	uint8_t leader;
-	/** A command of this session got PX_OK: the replicas hold its session. */
-	bool session_started;
-	/** Start a new session before the next command (expired, or never started). */
-	bool session_renew;
-	uint64_t client_id;               /**< nonzero */
+	/** The session id the cluster gave this client; 0: none, register before the next
+	 *  command (never registered, the session expired, or it was dropped). */
+	uint64_t session_id;
+	/** The nonce of the next registration (nonzero); a new random one after each. */
+	uint64_t nonce;
+	/** Registrations completed (the first one is not a "new" session). */
+	uint64_t registrations;
+	/** The client id of probes and admin requests (random, nonzero, fixed): apart from
+	 *  the nonces, so that a late answer to a probe is never taken for a registration's. */
+	uint64_t probe_id;
 	/** Last seq sent in this session; 0 before the first. */
 	uint64_t seq;
 	uint64_t attempt_ns, deadline_ns, backoff_ns;
@@ -122,7 +134,7 @@ const char *pw_strerror(int err)
 		[PW_E_NO_LEADER] = "no leader: no member answered, or none knows a leader; "
 				   "outcome unknown",
 		[PW_E_SESSION_EXPIRED] = "session expired: outcome unknown; a new session "
-					 "starts with the next operation",
+					 "was started (or starts with the next operation)",
 		[PW_E_TOO_LARGE] = "too large: an argument exceeds a limit, nothing sent",
 		[PW_E_BUFFER] = "buffer too small for the result",
 		[PW_E_INVAL] = "invalid argument, or a command of another service than the "
@@ -167,7 +179,7 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/** A random nonzero id other than `avoid`. 0 or -errno. */
+/** A random nonzero id (a registration nonce) other than `avoid`. 0 or -errno. */
 static int random_id(uint64_t avoid, uint64_t *id)
 {
 	do {
@@ -315,13 +327,16 @@ struct pw_client *pw_client_open(const struct pw_client_opts *o, char *err, size
 	for (uint8_t i = 0; i < c->n_members; i++)
 		addr_format(&c->addr[i], c->addr_str[i], sizeof(c->addr_str[i]));
 
-	c->client_id = o->client_id;
-	if (c->client_id == 0 && (rc = random_id(0, &c->client_id)) != 0) {
+	c->nonce = o->client_id;
+	if (c->nonce == 0 && (rc = random_id(0, &c->nonce)) != 0) {
 		set_err(err, errlen, "getrandom: %s", strerror(-rc));
 		goto fail;
 	}
-	c->history_client = o->history_client != 0 ? o->history_client
-						   : (uint32_t)c->client_id;
+	if ((rc = random_id(c->nonce, &c->probe_id)) != 0) {
+		set_err(err, errlen, "getrandom: %s", strerror(-rc));
+		goto fail;
+	}
+	c->history_client = o->history_client != 0 ? o->history_client : (uint32_t)c->nonce;
 	c->leader = PX_NODE_NONE;
 	c->attempt_ns = o->attempt_timeout_ms * NS_PER_MS;
 	c->deadline_ns = o->deadline_ms * NS_PER_MS;
@@ -352,7 +367,7 @@ void pw_client_close(struct pw_client *c)
 
 uint64_t pw_client_id(const struct pw_client *c)
 {
-	return c->client_id;
+	return c->session_id;
 }
 
 uint8_t pw_client_members(const struct pw_client *c)
@@ -367,18 +382,8 @@ int pw_client_leader(const struct pw_client *c)
 
 int pw_client_new_session(struct pw_client *c)
 {
-	uint64_t id;
-	int rc = random_id(c->client_id, &id);
-
-	if (rc != 0) {
-		errno = -rc;
-		return PW_E_SYS;
-	}
-	c->client_id = id;
+	c->session_id = 0;
 	c->seq = 0;
-	c->session_started = false;
-	c->session_renew = false;
-	c->st.new_sessions++;
 	return PW_OK;
 }
 
@@ -395,9 +400,9 @@ void pw_client_stats(const struct pw_client *c, struct pw_client_stats *st)
 /* ---------------------------------------------------------------------------------- */
 /* One command: send, wait, retry                                                      */
 
-/** Encodes a REQUEST for (client id, seq, body) into c->tx, addressed to `to`. */
-static void encode_request_flags(struct pw_client *c, uint64_t seq, const uint8_t *body,
-				 uint32_t len, uint8_t to, uint8_t flags)
+/** Encodes a REQUEST for (client_id, seq, body) into c->tx, addressed to `to`. */
+static void encode_request_flags(struct pw_client *c, uint64_t client_id, uint64_t seq,
+				 const uint8_t *body, uint32_t len, uint8_t to, uint8_t flags)
 {
 	/* A small struct px_msg would do, but px_encode takes the full one; zeroed so that
 	 * no stale field reaches the wire. */
@@ -408,7 +413,7 @@ static void encode_request_flags(struct pw_client *c, uint64_t seq, const uint8_
 	m->from = PX_NODE_NONE;
 	m->to = to;
 	m->cluster_id = c->cluster_id;
-	m->client_id = c->client_id;
+	m->client_id = client_id;
 	m->seq = seq;
 	m->flags = flags;
 	m->body_len = len;
@@ -417,10 +422,10 @@ static void encode_request_flags(struct pw_client *c, uint64_t seq, const uint8_
 	assert(c->tx_len != 0);
 }
 
-static void encode_request(struct pw_client *c, uint64_t seq, const uint8_t *body,
-			   uint32_t len, uint8_t to)
+static void encode_request(struct pw_client *c, uint64_t client_id, uint64_t seq,
+			   const uint8_t *body, uint32_t len, uint8_t to)
 {
-	encode_request_flags(c, seq, body, len, to, 0);
+	encode_request_flags(c, client_id, seq, body, len, to, 0);
 }
 
 /** Sends c->tx to member `to`, setting its `to` byte. A failure counts as a lost
@@ -441,11 +446,11 @@ static void send_to(struct pw_client *c, uint8_t to)
 }
 
 /**
- * Reads the datagrams already queued until one is a REPLY for (c->client_id, seq), which
+ * Reads the datagrams already queued until one is a REPLY for (client_id, seq), which
  * is left decoded in c->msg. Everything else is counted and dropped.
  * @return 1 (found), 0 (queue empty), or -errno.
  */
-static int recv_match(struct pw_client *c, uint64_t seq)
+static int recv_match(struct pw_client *c, uint64_t client_id, uint64_t seq)
 {
 	for (;;) {
 		ssize_t n = recv(c->fd, c->rx, sizeof(c->rx), MSG_DONTWAIT | MSG_TRUNC);
@@ -467,7 +472,7 @@ static int recv_match(struct pw_client *c, uint64_t seq)
 			c->st.not_reply++;
 			continue;
 		}
-		if (c->msg.client_id != c->client_id) {
+		if (c->msg.client_id != client_id) {
 			c->st.foreign++;
 			continue;
 		}
@@ -479,15 +484,15 @@ static int recv_match(struct pw_client *c, uint64_t seq)
 	}
 }
 
-/** Waits until a REPLY for (client id, seq) arrives (1, in c->msg) or until `until`
+/** Waits until a REPLY for (client_id, seq) arrives (1, in c->msg) or until `until`
  *  (0). -errno on a socket error. */
-static int await_reply(struct pw_client *c, uint64_t seq, uint64_t until)
+static int await_reply(struct pw_client *c, uint64_t client_id, uint64_t seq, uint64_t until)
 {
 	for (;;) {
 		struct pollfd p = { .fd = c->fd, .events = POLLIN };
 		struct timespec ts;
 		uint64_t now, left;
-		int rc = recv_match(c, seq);
+		int rc = recv_match(c, client_id, seq);
 
 		if (rc != 0)
 			return rc;
@@ -512,31 +517,20 @@ static uint64_t backoff_next(const struct pw_client *c, uint64_t *backoff)
 }
 
 /**
- * Runs the command in c->cmd[0..c->cmd_len) to its final REPLY: on PW_OK, c->status is
- * PX_OK or PX_BAD_COMMAND and c->reply holds the reply. Retries re-send the same bytes
- * (same client id and seq) and change only the `to` byte.
- * @return PW_OK, PW_E_TIMEOUT, PW_E_NO_LEADER, PW_E_SESSION_EXPIRED or PW_E_SYS.
+ * Sends the REQUEST in c->tx, for (client_id, seq), until a final answer comes: a REPLY
+ * with PX_OK, PX_BAD_COMMAND or PX_SESSION_EXPIRED, left in c->msg. Retries re-send the
+ * same bytes and change only the `to` byte: after silence to the next member, after
+ * NOT_LEADER to the hint (or the next member, after a pause), after BUSY to the same
+ * member after a backoff. *sends counts the datagrams of the whole operation (bounded by
+ * retries_max + 1 together with the registration, if any).
+ * @return PW_OK, PW_E_TIMEOUT, PW_E_NO_LEADER or PW_E_SYS.
  */
-static int run_cmd(struct pw_client *c)
+static int exchange(struct pw_client *c, uint64_t client_id, uint64_t seq, uint8_t target,
+		    uint64_t deadline, uint32_t *sends)
 {
-	uint64_t deadline, next_send, attempt_end = 0, backoff = c->backoff_ns;
+	uint64_t next_send = now_ns(), attempt_end = 0, backoff = c->backoff_ns;
 	bool awaiting = false, leader_named = false, redirected = false;
-	uint32_t sends = 0;
-	uint8_t target;
 	int rc;
-
-	c->sent = false;
-	if (c->session_renew && (rc = pw_client_new_session(c)) != PW_OK)
-		return rc;
-	c->seq++;
-	c->st.ops++;
-	/* The first command of a client goes to a member picked by its id, which spreads
-	 * clients over the members until they learn the leader. */
-	target = c->leader != PX_NODE_NONE ? c->leader : (uint8_t)(c->client_id % c->n_members);
-	encode_request(c, c->seq, c->cmd, c->cmd_len, target);
-	c->call_ns = now_ns();
-	deadline = c->call_ns + c->deadline_ns;
-	next_send = c->call_ns;
 
 	for (;;) {
 		const struct px_msg *m = &c->msg;
@@ -545,22 +539,20 @@ static int run_cmd(struct pw_client *c)
 		if (now >= deadline)
 			break;
 		if (!awaiting) {
-			if (sends > c->retries_max)
+			if (*sends > c->retries_max)
 				break;
 			if (now >= next_send) {
 				send_to(c, target);
-				c->sent = true;
-				sends++;
+				(*sends)++;
 				awaiting = true;
 				attempt_end = now + c->attempt_ns;
 			}
 		}
 		wake = awaiting ? attempt_end : next_send;
-		rc = await_reply(c, c->seq, wake < deadline ? wake : deadline);
+		rc = await_reply(c, client_id, seq, wake < deadline ? wake : deadline);
 		if (rc < 0) {
 			errno = -rc;
-			rc = PW_E_SYS;
-			goto unknown;
+			return PW_E_SYS;
 		}
 		now = now_ns();
 		if (rc == 0) {
@@ -579,22 +571,11 @@ static int run_cmd(struct pw_client *c)
 		switch (m->status) {
 		case PX_OK:
 		case PX_BAD_COMMAND:
-			/* Whoever answered finally applied it: the leader, or a member that
-			 * led when an earlier attempt reached it. */
-			c->return_ns = now;
-			c->leader = m->from;
-			c->status = m->status;
-			assert(m->body_len <= sizeof(c->reply));
-			c->reply_len = m->body_len;
-			if (m->body_len != 0)
-				memcpy(c->reply, m->body, m->body_len);
-			if (m->status == PX_OK)
-				c->session_started = true;
-			return PW_OK;
 		case PX_SESSION_EXPIRED:
+			/* Whoever answered finally applied it (or refused it in the log): the
+			 * leader, or a member that led when an earlier attempt reached it. */
 			c->leader = m->from;
-			c->session_renew = true;
-			return PW_E_SESSION_EXPIRED;
+			return PW_OK;
 		case PX_NOT_LEADER:
 			c->st.redirects++;
 			if (!awaiting || m->from != target)
@@ -629,14 +610,103 @@ static int run_cmd(struct pw_client *c)
 			continue;
 		}
 	}
-	c->st.timeouts++;
-	rc = leader_named ? PW_E_TIMEOUT : PW_E_NO_LEADER;
-unknown:
-	/* The replicas create a session only when its seq 1 is applied. If nothing of this
-	 * session is known to have been applied, later seqs could be refused as expired:
-	 * start afresh instead (the unknown command may still apply under the old id). */
-	if (!c->session_started)
-		c->session_renew = true;
+	return leader_named ? PW_E_TIMEOUT : PW_E_NO_LEADER;
+}
+
+/** The member to send to first: the leader if known, else one picked by `spread`
+ *  (a nonce), which spreads clients over the members until they learn the leader. */
+static uint8_t first_target(const struct pw_client *c, uint64_t spread)
+{
+	return c->leader != PX_NODE_NONE ? c->leader : (uint8_t)(spread % c->n_members);
+}
+
+/**
+ * Registers a new session (docs/protocol.md 8.5): a REQUEST flagged PX_MF_REGISTER,
+ * seq 0, the nonce as client id, no body, retried like a command. A retry may
+ * register twice (the first reply lost): the extra session is an orphan the cluster
+ * evicts in its turn. On PW_OK c->session_id is the new id and seq starts over.
+ * @return PW_OK, PW_E_PROTOCOL (the answer is no registration reply), PW_E_SYS
+ *         (getrandom), or exchange()'s errors.
+ */
+static int session_register(struct pw_client *c, uint64_t deadline, uint32_t *sends)
+{
+	const struct px_msg *m = &c->msg;
+	uint64_t nonce = c->nonce, id, next;
+	int rc;
+
+	/* The nonce of the registration after this one, drawn now so that a failure of
+	 * getrandom cannot leave a nonce in use twice. */
+	rc = random_id(nonce, &next);
+	if (rc != 0) {
+		errno = -rc;
+		return PW_E_SYS;
+	}
+	c->nonce = next;
+	encode_request_flags(c, nonce, 0, NULL, 0, first_target(c, nonce), PX_MF_REGISTER);
+	rc = exchange(c, nonce, 0, first_target(c, nonce), deadline, sends);
+	if (rc != PW_OK)
+		return rc;
+	if (m->status != PX_OK || m->body_len != PX_SESSION_ID_BYTES)
+		return PW_E_PROTOCOL;
+	memcpy(&id, m->body, sizeof(id));
+	id = le64toh(id);
+	if (id == 0)
+		return PW_E_PROTOCOL;
+	c->session_id = id;
+	c->seq = 0;
+	if (c->registrations++ > 0)
+		c->st.new_sessions++;
+	return PW_OK;
+}
+
+/**
+ * Runs the command in c->cmd[0..c->cmd_len) to its final REPLY, registering a session
+ * first if the client has none: on PW_OK, c->status is PX_OK or PX_BAD_COMMAND and
+ * c->reply holds the reply. c->sent says whether any datagram of the command went out
+ * (a registration that failed sends none).
+ * @return PW_OK, PW_E_TIMEOUT, PW_E_NO_LEADER, PW_E_SESSION_EXPIRED, PW_E_PROTOCOL or
+ *         PW_E_SYS.
+ */
+static int run_cmd(struct pw_client *c)
+{
+	const struct px_msg *m = &c->msg;
+	uint64_t deadline;
+	uint32_t sends = 0;
+	int rc;
+
+	c->sent = false;
+	c->st.ops++;
+	c->call_ns = now_ns();
+	deadline = c->call_ns + c->deadline_ns;
+	if (c->session_id == 0 && (rc = session_register(c, deadline, &sends)) != PW_OK)
+		goto fail;
+	c->seq++;
+	encode_request(c, c->session_id, c->seq, c->cmd, c->cmd_len,
+		       first_target(c, c->session_id));
+	uint32_t sends0 = sends;
+	rc = exchange(c, c->session_id, c->seq, first_target(c, c->session_id), deadline,
+		      &sends);
+	c->sent = sends > sends0;
+	if (rc != PW_OK)
+		goto fail;
+	c->return_ns = now_ns();
+	if (m->status == PX_SESSION_EXPIRED) {
+		/* The cluster no longer holds the session (evicted): it cannot vouch for
+		 * what became of this command. Register a new one now, within what is left
+		 * of the deadline; if that fails, the next operation registers. */
+		c->session_id = 0;
+		(void)session_register(c, deadline, &sends);
+		return PW_E_SESSION_EXPIRED;
+	}
+	c->status = m->status;
+	assert(m->body_len <= sizeof(c->reply));   /* px_decode: <= PX_REPLY_BYTES_MAX */
+	c->reply_len = m->body_len;
+	if (m->body_len != 0)
+		memcpy(c->reply, m->body, m->body_len);
+	return PW_OK;
+fail:
+	if (rc == PW_E_TIMEOUT || rc == PW_E_NO_LEADER)
+		c->st.timeouts++;
 	return rc;
 }
 
@@ -1003,8 +1073,9 @@ int pw_probe(struct pw_client *c, struct pw_member_status *st)
 		st[i] = (struct pw_member_status){ .leader_hint = -1 };
 		memcpy(st[i].addr, c->addr_str[i], sizeof(st[i].addr));
 	}
-	/* seq 0: the applier refuses it without touching the service or a session. */
-	encode_request(c, 0, NULL, 0, PX_NODE_NONE);
+	/* seq 0 without REGISTER: no command; the leader answers BAD_COMMAND at once and
+	 * logs nothing, followers NOT_LEADER. */
+	encode_request(c, c->probe_id, 0, NULL, 0, PX_NODE_NONE);
 	for (uint32_t round = 0; round < PW_PROBE_ROUNDS && left > 0; round++) {
 		uint64_t now = now_ns(), end;
 
@@ -1017,7 +1088,7 @@ int pw_probe(struct pw_client *c, struct pw_member_status *st)
 		end = now + c->attempt_ns < deadline ? now + c->attempt_ns : deadline;
 		while (left > 0) {
 			const struct px_msg *m = &c->msg;
-			int rc = await_reply(c, 0, end);
+			int rc = await_reply(c, c->probe_id, 0, end);
 
 			if (rc < 0) {
 				errno = -rc;
@@ -1068,10 +1139,10 @@ int pw_transfer_leader(struct pw_client *c, uint8_t target)
 
 		if (now >= deadline)
 			return heard ? PW_E_TIMEOUT : PW_E_NO_LEADER;
-		encode_request_flags(c, 0, body, sizeof(body), to, PX_MF_ADMIN);
+		encode_request_flags(c, c->probe_id, 0, body, sizeof(body), to, PX_MF_ADMIN);
 		send_to(c, to);
 		end = now + c->attempt_ns < deadline ? now + c->attempt_ns : deadline;
-		rc = await_reply(c, 0, end);
+		rc = await_reply(c, c->probe_id, 0, end);
 		if (rc < 0) {
 			errno = -rc;
 			return PW_E_SYS;
@@ -1127,10 +1198,10 @@ int pw_member_stats(struct pw_client *c, uint8_t member, char *buf, size_t cap, 
 
 		if (now >= deadline)
 			break;
-		encode_request_flags(c, 0, body, sizeof(body), member, PX_MF_ADMIN);
+		encode_request_flags(c, c->probe_id, 0, body, sizeof(body), member, PX_MF_ADMIN);
 		send_to(c, member);
 		end = now + c->attempt_ns < deadline ? now + c->attempt_ns : deadline;
-		rc = await_reply(c, 0, end);
+		rc = await_reply(c, c->probe_id, 0, end);
 		if (rc < 0) {
 			errno = -rc;
 			return PW_E_SYS;

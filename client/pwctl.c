@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0
  * pwctl: one paxwire operation from the command line, through libpaxwire-client.
- * Each run is one fresh client session (random client id). See usage() for the
+ * Each run registers one fresh client session (random nonce). See usage() for the
  * commands and exit codes, and client/README.md.
  */
 #include <errno.h>
@@ -50,9 +50,10 @@ static void usage(FILE *f)
 "  transfer-leader N    ask the leader to hand over to member N; waits until N leads\n"
 "  stats [N]            each member's (or member N's) state and counters, one JSON line each\n"
 "\n"
-"The probe (status, leader, is-leader) is a REQUEST with seq 0: followers answer\n"
-"NOT_LEADER, the leader puts it through the log and the applier refuses it without\n"
-"changing any state. Reads (get, read) go through the log: linearizable.\n"
+"The probe (status, leader, is-leader) is a REQUEST with seq 0 that is no command:\n"
+"followers answer NOT_LEADER, the leader answers BAD_COMMAND at once and logs\n"
+"nothing. Each kv or stream command first registers a client session through the\n"
+"log. Reads (get, read) are linearizable.\n"
 "\n"
 "exit status:\n"
 "  0  done: stored, found, swapped, removed, appended; a leader answered;\n"

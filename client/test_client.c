@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0
  * libpaxwire-client against in-process fake replicas: three UDP sockets on 127.0.0.1,
  * each served by a thread that decodes REQUESTs with the real codec and answers REPLYs.
- * The member that leads runs the real applier (sessions) and kv store or stream, so
- * exactly-once is the real thing; a script per member makes it redirect, drop requests
- * (before or after applying), answer BUSY or SESSION_EXPIRED, or send junk first.
+ * The member that leads runs the real applier (registered sessions) and kv store or
+ * stream, so registration and exactly-once are the real thing; a script per member
+ * makes it redirect, drop commands (before or after applying), answer BUSY or
+ * SESSION_EXPIRED, or send junk first, and drop registrations or their replies. A
+ * member that leads answers a REQUEST with seq 0 and no REGISTER flag (the probe)
+ * BAD_COMMAND without applying anything, as paxwired does.
  *
  * argv[1], if given, is the pwctl program: its commands and exit codes are checked too.
  */
@@ -66,6 +69,7 @@ struct seen {
 	uint64_t client_id;
 	uint64_t seq;
 	uint8_t to;
+	bool reg;               /**< a registration (PX_MF_REGISTER) */
 };
 
 /** One fake member. Script and log fields are under cluster.mu. */
@@ -77,15 +81,17 @@ struct fake {
 	pthread_t th;
 	atomic_bool stop;
 
-	/* Script. */
+	/* Script. The command counters leave registrations alone, which have their own. */
 	bool leads;
 	uint8_t hint;           /**< NOT_LEADER's hint when !leads (PX_NODE_NONE: none) */
-	uint32_t drop_before;   /**< drop this many requests without applying them */
+	uint32_t drop_before;   /**< drop this many commands without applying them */
 	uint32_t drop_after;    /**< apply, then drop the reply: this many */
 	uint32_t busy;          /**< answer BUSY (not applied) this many times */
 	uint32_t expire;        /**< answer SESSION_EXPIRED (not applied) this many times */
 	uint32_t junk;          /**< before this many replies, send junk first */
 	uint32_t bad_body;      /**< apply, then answer PX_OK with an empty (invalid) body */
+	uint32_t reg_drop_before; /**< drop this many registrations unapplied */
+	uint32_t reg_drop_after;  /**< register, then drop the reply: this many */
 
 	/* Log. */
 	uint32_t n_seen;
@@ -194,10 +200,23 @@ static void fake_handle(struct fake *f, const uint8_t *buf, size_t n,
 	if (px_decode(buf, n, CLUSTER_ID, N_FAKES, m) != PX_WIRE_OK ||
 	    m->type != PX_MSG_REQUEST)
 		return;
+	bool reg = (m->flags & PX_MF_REGISTER) != 0;
 	pthread_mutex_lock(&cl->mu);
 	if (f->n_seen < SEEN_MAX)
-		f->seen[f->n_seen++] = (struct seen){ m->client_id, m->seq, m->to };
-	if (f->drop_before > 0) {
+		f->seen[f->n_seen++] = (struct seen){ m->client_id, m->seq, m->to, reg };
+	if (reg) {
+		if (f->reg_drop_before > 0) {
+			f->reg_drop_before--;
+		} else if (!f->leads) {
+			fake_reply(f, from, m->client_id, m->seq, PX_NOT_LEADER, NULL, 0);
+		} else {
+			cluster_apply(cl, m, &r);   /* seq 0: the applier registers */
+			if (f->reg_drop_after > 0)
+				f->reg_drop_after--;
+			else
+				fake_reply(f, from, r.client_id, r.seq, r.status, r.data, r.len);
+		}
+	} else if (f->drop_before > 0) {
 		f->drop_before--;
 	} else if (!f->leads) {
 		fake_reply(f, from, m->client_id, m->seq, PX_NOT_LEADER, NULL, 0);
@@ -207,6 +226,9 @@ static void fake_handle(struct fake *f, const uint8_t *buf, size_t n,
 	} else if (f->expire > 0) {
 		f->expire--;
 		fake_reply(f, from, m->client_id, m->seq, PX_SESSION_EXPIRED, NULL, 0);
+	} else if (m->seq == 0) {
+		/* No command (the probe): answered at once, never applied. */
+		fake_reply(f, from, m->client_id, m->seq, PX_BAD_COMMAND, NULL, 0);
 	} else {
 		cluster_apply(cl, m, &r);
 		if (f->drop_after > 0) {
@@ -308,8 +330,8 @@ static void cluster_stop(struct cluster *cl)
 	free(cl);
 }
 
-/** Copies fake i's log (under the lock). */
-static uint32_t fake_seen(struct cluster *cl, uint8_t i, struct seen *out)
+/** Copies fake i's log of requests, registrations or not (under the lock). */
+static uint32_t fake_seen_all(struct cluster *cl, uint8_t i, struct seen *out)
 {
 	uint32_t n;
 
@@ -318,6 +340,24 @@ static uint32_t fake_seen(struct cluster *cl, uint8_t i, struct seen *out)
 	memcpy(out, cl->f[i].seen, n * sizeof(*out));
 	pthread_mutex_unlock(&cl->mu);
 	return n;
+}
+
+/** Copies fake i's log of requests of one kind: registrations (reg) or the others. */
+static uint32_t fake_seen_kind(struct cluster *cl, uint8_t i, bool reg, struct seen *out)
+{
+	static struct seen all[SEEN_MAX];
+	uint32_t n = fake_seen_all(cl, i, all), k = 0;
+
+	for (uint32_t j = 0; j < n; j++)
+		if (all[j].reg == reg)
+			out[k++] = all[j];
+	return k;
+}
+
+/** Fake i's log of commands (registrations left out). */
+static uint32_t fake_seen(struct cluster *cl, uint8_t i, struct seen *out)
+{
+	return fake_seen_kind(cl, i, false, out);
 }
 
 static struct px_apply_counters applier_counters(struct cluster *cl)
@@ -392,46 +432,59 @@ static uint64_t mono_ns(void)
 
 /* ---- tests ---- */
 
-/** The first target (0) is a follower: its hint leads the client to member 2, which it
- *  then caches, so the next command goes to 2 directly. */
+/** The client registers before its first command. The registration's first target (0,
+ *  by the nonce) is a follower: its hint leads the client to member 2, which registers
+ *  it and which it then caches, so the commands go to 2 directly. */
 static void test_leader_found_via_hint(void **state)
 {
 	struct cluster *cl = cluster_start(2, 1);
 	struct pw_client *c = open_client(cl, ID_TO_0, 200, 3000);
 	struct pw_client_stats st;
 	struct seen s[SEEN_MAX];
+	uint64_t id;
 	char v[64];
 
 	(void)state;
 	assert_int_equal(pw_client_leader(c), -1);
+	assert_int_equal(pw_client_id(c), 0);
 	assert_int_equal(pw_put(c, "k1", 2, "v1", 2), PW_OK);
 	assert_int_equal(pw_client_leader(c), 2);
-	assert_int_equal(fake_seen(cl, 0, s), 1);
-	assert_int_equal(s[0].to, 0);
-	assert_int_equal(fake_seen(cl, 1, s), 0);
-	assert_int_equal(fake_seen(cl, 2, s), 1);
+	id = pw_client_id(c);
+	assert_int_equal(id, px_session_id(1, 0));   /* the fakes' log: slot 1, first */
+	assert_int_equal(fake_seen_all(cl, 0, s), 1);
+	assert_true(s[0].reg);
 	assert_int_equal(s[0].client_id, ID_TO_0);
+	assert_int_equal(s[0].seq, 0);
+	assert_int_equal(s[0].to, 0);
+	assert_int_equal(fake_seen_all(cl, 1, s), 0);
+	assert_int_equal(fake_seen_kind(cl, 2, true, s), 1);
+	assert_int_equal(s[0].client_id, ID_TO_0);
+	assert_int_equal(fake_seen(cl, 2, s), 1);
+	assert_int_equal(s[0].client_id, id);
 	assert_int_equal(s[0].seq, 1);
 	assert_int_equal(s[0].to, 2);
 
 	assert_int_equal(pw_put(c, "k1", 2, "v2", 2), PW_OK);
-	assert_int_equal(fake_seen(cl, 0, s), 1);   /* straight to the cached leader */
+	assert_int_equal(fake_seen_all(cl, 0, s), 1);   /* straight to the cached leader */
 	assert_int_equal(fake_seen(cl, 2, s), 2);
+	assert_int_equal(s[1].client_id, id);
 	assert_int_equal(s[1].seq, 2);
 	assert_true(kv_value(cl, "k1", v, sizeof(v)));
 	assert_string_equal(v, "v2");
 
 	pw_client_stats(c, &st);
 	assert_int_equal(st.ops, 2);
-	assert_int_equal(st.sends, 3);
+	assert_int_equal(st.sends, 4);   /* the registration twice, each command once */
 	assert_int_equal(st.redirects, 1);
 	assert_int_equal(st.attempt_timeouts, 0);
+	assert_int_equal(st.new_sessions, 0);
 	pw_client_close(c);
 	cluster_stop(cl);
 }
 
-/** The leader loses the first two requests unseen: each attempt times out, the client
- *  moves on (and is redirected back); every send carries the same (client id, seq). */
+/** The leader loses the first two sends of a command unseen: each attempt times out,
+ *  the client moves on (and is redirected back); every send carries the same
+ *  (session id, seq). */
 static void test_lost_request_retried_same_seq(void **state)
 {
 	struct cluster *cl = cluster_start(0, 1);
@@ -439,27 +492,30 @@ static void test_lost_request_retried_same_seq(void **state)
 	struct pw_client_stats st;
 	struct seen s[SEEN_MAX];
 	uint32_t n0, n1;
+	uint64_t id;
 
 	(void)state;
 	SCRIPT(cl, cl->f[0].drop_before = 2);
 	assert_int_equal(pw_put(c, "k", 1, "v", 1), PW_OK);
+	id = pw_client_id(c);
+	assert_int_not_equal(id, 0);
 	n0 = fake_seen(cl, 0, s);
 	assert_int_equal(n0, 3);
 	for (uint32_t i = 0; i < n0; i++) {
-		assert_int_equal(s[i].client_id, ID_TO_0);
+		assert_int_equal(s[i].client_id, id);
 		assert_int_equal(s[i].seq, 1);
 		assert_int_equal(s[i].to, 0);
 	}
 	n1 = fake_seen(cl, 1, s);
 	assert_int_equal(n1, 2);   /* after each timeout: member 1, which redirects to 0 */
 	for (uint32_t i = 0; i < n1; i++) {
-		assert_int_equal(s[i].client_id, ID_TO_0);
+		assert_int_equal(s[i].client_id, id);
 		assert_int_equal(s[i].seq, 1);
 	}
 	assert_int_equal(applier_counters(cl).commands, 1);
 	pw_client_stats(c, &st);
 	assert_int_equal(st.attempt_timeouts, 2);
-	assert_int_equal(st.sends, 5);
+	assert_int_equal(st.sends, 6);   /* the registration, then five for the command */
 	pw_client_close(c);
 	cluster_stop(cl);
 }
@@ -530,8 +586,8 @@ static void test_junk_counted_and_ignored(void **state)
 	assert_int_equal(st.foreign, 1);
 	assert_int_equal(st.stale, 1);
 	assert_int_equal(st.not_reply, 1);
-	assert_int_equal(st.replies, 2);
-	assert_int_equal(st.sends, 2);
+	assert_int_equal(st.replies, 3);       /* the registration, the put, the get */
+	assert_int_equal(st.sends, 3);
 
 	/* A REPLY for this very command whose body the kv store would never send: the
 	 * command was applied by something, so the outcome is unknown. */
@@ -571,7 +627,8 @@ static void test_timeouts(void **state)
 	assert_true(pw_err_outcome_unknown(PW_E_TIMEOUT));
 	pw_client_close(c);
 
-	/* retries_max bounds the sends: 1 + 3 here, long before the deadline. */
+	/* retries_max bounds the sends of an operation, its registration included: 1 + 3
+	 * here (one registration, three sends of the command), long before the deadline. */
 	{
 		struct pw_client_opts o;
 
@@ -587,59 +644,131 @@ static void test_timeouts(void **state)
 		assert_int_equal(pw_put(c, "k", 1, "v", 1), PW_E_TIMEOUT);
 		pw_client_stats(c, &st);
 		assert_int_equal(st.sends, 4);
-		assert_int_equal(st.busy, 4);
+		assert_int_equal(st.busy, 3);
 		pw_client_close(c);
 	}
 	cluster_stop(cl);
 }
 
-/** SESSION_EXPIRED: reported, then the client starts a new session (new id, seq 1). */
+/** SESSION_EXPIRED: reported as an unknown outcome, and the client registers a new
+ *  session at once; the next command goes out in it, from seq 1. */
 static void test_session_expired_renews(void **state)
 {
 	struct cluster *cl = cluster_start(0, 1);
 	struct pw_client *c = open_client(cl, ID_TO_0, 200, 3000);
 	struct pw_client_stats st;
 	struct seen s[SEEN_MAX];
+	uint64_t id1, id2;
 	uint32_t n;
+	char v[8];
 
 	(void)state;
 	assert_int_equal(pw_put(c, "a", 1, "1", 1), PW_OK);
+	id1 = pw_client_id(c);
 	SCRIPT(cl, cl->f[0].expire = 1);
 	assert_int_equal(pw_put(c, "a", 1, "2", 1), PW_E_SESSION_EXPIRED);
-	assert_int_equal(pw_client_id(c), ID_TO_0);
+	assert_true(pw_err_outcome_unknown(PW_E_SESSION_EXPIRED));
+	assert_non_null(strstr(pw_strerror(PW_E_SESSION_EXPIRED), "outcome unknown"));
+	assert_non_null(strstr(pw_strerror(PW_E_SESSION_EXPIRED), "new session"));
+	id2 = pw_client_id(c);
+	assert_int_not_equal(id2, 0);
+	assert_int_not_equal(id2, id1);
+	n = fake_seen_kind(cl, 0, true, s);
+	assert_int_equal(n, 2);
+	assert_int_not_equal(s[1].client_id, s[0].client_id);   /* a new nonce */
 	assert_int_equal(pw_put(c, "a", 1, "3", 1), PW_OK);
-	assert_int_not_equal(pw_client_id(c), ID_TO_0);
+	assert_int_equal(pw_client_id(c), id2);
 	n = fake_seen(cl, 0, s);
 	assert_int_equal(n, 3);
-	assert_int_equal(s[2].client_id, pw_client_id(c));
+	assert_int_equal(s[1].client_id, id1);
+	assert_int_equal(s[1].seq, 2);
+	assert_int_equal(s[2].client_id, id2);
 	assert_int_equal(s[2].seq, 1);
+	assert_true(kv_value(cl, "a", v, sizeof(v)));
+	assert_string_equal(v, "3");
 	pw_client_stats(c, &st);
 	assert_int_equal(st.new_sessions, 1);
+	pthread_mutex_lock(&cl->mu);
+	assert_int_equal(px_applier_sessions(cl->ap), 2);
+	pthread_mutex_unlock(&cl->mu);
 	pw_client_close(c);
 	cluster_stop(cl);
 }
 
-/** The very first command times out unapplied: the replicas hold no session, so a seq 2
- *  would be refused as expired. The client starts over with a new id at seq 1. */
-static void test_first_timeout_renews_session(void **state)
+/** A registration is retried like a command: after lost sends (one registration
+ *  applied), and after a lost reply (the retry registers a second session, which the
+ *  client uses; the first is an orphan). */
+static void test_registration_retried(void **state)
 {
 	struct cluster *cl = cluster_start(0, 1);
-	/* 3 sends of 50 ms for the op that fails; a long deadline for the one that must
-	 * succeed, so that a loaded machine does not fail the test. */
-	struct pw_client *c = open_client_retries(cl, ID_TO_0, 50, 3000, 2);
+	struct pw_client *c = open_client(cl, ID_TO_0, 50, 3000);
 	struct seen s[SEEN_MAX];
 	uint32_t n;
 
 	(void)state;
-	SCRIPT(cl, cl->f[0].drop_before = 1000);
-	assert_int_equal(pw_put(c, "a", 1, "1", 1), PW_E_TIMEOUT);
-	SCRIPT(cl, cl->f[0].drop_before = 0);
+	SCRIPT(cl, cl->f[0].reg_drop_before = 2);
+	assert_int_equal(pw_put(c, "a", 1, "1", 1), PW_OK);
+	n = fake_seen_kind(cl, 0, true, s);
+	assert_int_equal(n, 3);
+	for (uint32_t i = 0; i < n; i++) {
+		assert_int_equal(s[i].client_id, ID_TO_0);
+		assert_int_equal(s[i].seq, 0);
+	}
+	assert_int_equal(applier_counters(cl).registrations, 1);
+	assert_int_equal(pw_client_id(c), px_session_id(1, 0));
+	pw_client_close(c);
+
+	/* nonce 303: its first send goes to member 0 too. */
+	c = open_client(cl, 303, 50, 3000);
+	SCRIPT(cl, cl->f[0].reg_drop_after = 1);
 	assert_int_equal(pw_put(c, "a", 1, "2", 1), PW_OK);
-	assert_int_not_equal(pw_client_id(c), ID_TO_0);
+	assert_int_equal(applier_counters(cl).registrations, 3);
+	/* Slots: 1 the first client's registration, 2 its put, 3 and 4 these two. */
+	assert_int_equal(pw_client_id(c), px_session_id(4, 0));
 	n = fake_seen(cl, 0, s);
-	assert_int_equal(s[n - 1].client_id, pw_client_id(c));
+	assert_int_equal(s[n - 1].client_id, px_session_id(4, 0));
 	assert_int_equal(s[n - 1].seq, 1);
+	pthread_mutex_lock(&cl->mu);
+	assert_int_equal(px_applier_sessions(cl->ap), 3);
+	pthread_mutex_unlock(&cl->mu);
+	pw_client_close(c);
+	cluster_stop(cl);
+}
+
+/** A registration that never completes ends the operation as a timeout before its
+ *  command is sent; the next operation registers again. A command that times out keeps
+ *  the session: the next command is the next seq of it, and applies. */
+static void test_timeouts_and_sessions(void **state)
+{
+	struct cluster *cl = cluster_start(0, 1);
+	/* 3 sends of 50 ms for an op that fails; a long deadline for the ones that must
+	 * succeed, so that a loaded machine does not fail the test. */
+	struct pw_client *c = open_client_retries(cl, ID_TO_0, 50, 3000, 2);
+	struct seen s[SEEN_MAX];
+	uint64_t id;
+	uint32_t n;
+
+	(void)state;
+	SCRIPT(cl, cl->f[0].reg_drop_before = 1000);
+	assert_int_equal(pw_put(c, "a", 1, "1", 1), PW_E_TIMEOUT);
+	assert_int_equal(pw_client_id(c), 0);
+	for (uint8_t i = 0; i < N_FAKES; i++)
+		assert_int_equal(fake_seen(cl, i, s), 0);   /* no command went out */
+	SCRIPT(cl, cl->f[0].reg_drop_before = 0);
+	assert_int_equal(pw_put(c, "a", 1, "2", 1), PW_OK);
+	id = pw_client_id(c);
+	assert_int_not_equal(id, 0);
+
+	SCRIPT(cl, cl->f[0].drop_before = 1000);
+	assert_int_equal(pw_put(c, "a", 1, "3", 1), PW_E_TIMEOUT);
+	SCRIPT(cl, cl->f[0].drop_before = 0);
+	assert_int_equal(pw_put(c, "a", 1, "4", 1), PW_OK);
+	assert_int_equal(pw_client_id(c), id);
+	n = fake_seen(cl, 0, s);
+	assert_int_equal(s[n - 1].client_id, id);
+	assert_int_equal(s[n - 1].seq, 3);
 	assert_int_equal(applier_counters(cl).expired, 0);
+	assert_int_equal(applier_counters(cl).commands, 2);
 	pw_client_close(c);
 	cluster_stop(cl);
 }
@@ -783,8 +912,8 @@ static void test_probe(void **state)
 	assert_string_equal(st[2].addr, cl->addrs[2]);
 	assert_int_equal(pw_client_leader(c), 2);
 	ac = applier_counters(cl);
-	assert_int_equal(ac.bad_seq, 1);      /* refused by the applier ... */
-	assert_int_equal(ac.commands, 0);     /* ... without reaching the service */
+	assert_int_equal(ac.slots, 0);        /* the leader logged nothing */
+	assert_int_equal(ac.commands, 0);
 	pthread_mutex_lock(&cl->mu);
 	assert_int_equal(px_applier_sessions(cl->ap), 0);
 	assert_int_equal(cl->f[1].n_seen, 3);   /* three rounds to the silent member */
@@ -1032,7 +1161,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_junk_counted_and_ignored),
 		cmocka_unit_test(test_timeouts),
 		cmocka_unit_test(test_session_expired_renews),
-		cmocka_unit_test(test_first_timeout_renews_session),
+		cmocka_unit_test(test_registration_retried),
+		cmocka_unit_test(test_timeouts_and_sessions),
 		cmocka_unit_test(test_kv_operations),
 		cmocka_unit_test(test_stream),
 		cmocka_unit_test(test_execute),

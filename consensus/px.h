@@ -123,6 +123,10 @@ enum px_msg_type {
 #define PX_MF_ANNOUNCE 0x20u  /**< RECOVER: round 2, carries the new incarnation */
 #define PX_MF_ADMIN 0x40u     /**< REQUEST: an admin command for the replica (seq 0, no
                                    session, not logged); body: PX_ADMIN_* op, argument */
+#define PX_MF_REGISTER 0x80u  /**< REQUEST: register a client session (seq 0, client_id =
+                                   the client's random non-zero nonce, empty body); logged
+                                   as a command with seq 0; the REPLY (client_id = the
+                                   nonce, seq 0) carries the session id (px_apply.h) */
 
 /** Admin commands (REQUEST with PX_MF_ADMIN). Body: u8 op, then its argument. */
 #define PX_ADMIN_TRANSFER 1u  /**< u8 target: the leader hands leadership to target */
@@ -146,7 +150,8 @@ struct px_entry {
 enum px_status {
 	PX_OK = 0,
 	PX_NOT_LEADER = 1,       /**< `leader_hint` names the leader if known */
-	PX_SESSION_EXPIRED = 2,  /**< the client's session was evicted: outcome unknown */
+	PX_SESSION_EXPIRED = 2,  /**< the client's session is not held (evicted, or never
+	                              registered): outcome unknown; register again */
 	PX_BUSY = 3,             /**< pipeline full; retry */
 	PX_BAD_COMMAND = 4,      /**< the service rejected the command */
 	PX_STATUS_MAX = 5,
@@ -357,10 +362,10 @@ int px_transfer_leadership(struct px_replica *r, uint8_t target, struct px_out *
 /* ---- Linearizable reads without a log slot: the read index ----------------------
  * Raft dissertation section 6.4 ("read-only queries"), etcd's ReadIndex, on Multi-Paxos
  * (docs/consistency.md, "Reads", says why it is linearizable; docs/protocol.md 8.7 the
- * messages). The embedder, for a read-only command (px_apply_is_read) of a client that
- * already has a session (px_applier_session_peek; sessions begin with a logged seq 1,
- * so a client's reads before its first logged command go through the log), at the
- * leader:
+ * messages). The embedder, for a read-only command (px_apply_is_read) of a session the
+ * applier holds (px_applier_session_peek: true from the session's registration on; a
+ * read of an evicted or unknown session goes through the log, which answers it
+ * PX_SESSION_EXPIRED so that the client registers again), at the leader:
  *
  *   1. t = px_read_begin(r, out, &idx). t == 0: not leader (px_role() != PX_LEADER:
  *      answer PX_NOT_LEADER with px_leader_hint()) or leader but not ready yet

@@ -1,24 +1,23 @@
 /* SPDX-License-Identifier: Apache-2.0
- * The applier: chosen slots -> service, with client sessions for exactly-once replies
- * (contract in px_apply.h; Raft dissertation section 6.3, VR's client table).
+ * The applier: chosen slots -> service, with registered client sessions for
+ * exactly-once replies (contract in px_apply.h; Ongaro's dissertation section 6.3, VR's
+ * client table).
+ *
+ * A session id is the log position of the registration that created it
+ * (px_session_id: slot * PX_BATCH_CMDS_MAX + index in the batch). Positions are unique
+ * and only grow, so ids are never reused, and whether an id the table does not hold
+ * was evicted (a position the log has passed) or never issued (one it has not reached)
+ * is a comparison, with no memory of evicted ids.
  *
  * Memory, all carved from the arena at init:
- *   - sessions[max + 1]: the hot per-client fields (id, last seq, LRU links, reply status
- *     and length), 32 bytes each, two to a cache line. sessions[0] is not a session but
- *     the LRU list's sentinel; sessions 1..max are handed out. The list is circular
- *     through the sentinel, so moving a session to the front is a fixed sequence of
- *     loads and stores with no end cases;
- *   - index[cap]: open-addressing hash index client id -> session, linear probing,
- *     backward-shift deletion. It also holds the ids of the last max evicted sessions
- *     (ref EVICTED_REF, the key kept), so cap = next power of two >= 4 * max: load <=
- *     1/2, there is always an empty bucket and every probe loop ends;
- *   - evicted[max]: those ids in eviction order (a FIFO ring). A command of a client
- *     whose session was evicted is answered SESSION_EXPIRED whatever its seq, seq 1
- *     included: without this, a client that retried its first command after its
- *     session was evicted would have it applied twice. Only the last max evictions are
- *     remembered, so the edge remains for a retry that comes back after max further
- *     evictions. A client never reuses an id (libpaxwire-client takes a new random id
- *     for a new session), so refusing an evicted id costs nothing;
+ *   - sessions[max + 1]: the hot per-session fields (id, last seq, LRU links, reply
+ *     status and length), 32 bytes each, two to a cache line. sessions[0] is not a
+ *     session but the LRU list's sentinel; sessions 1..max are handed out. The list is
+ *     circular through the sentinel, so moving a session to the front is a fixed
+ *     sequence of loads and stores with no end cases;
+ *   - index[cap]: open-addressing hash index session id -> session, linear probing,
+ *     backward-shift deletion; cap = next power of two >= 2 * max: load <= 1/2, there
+ *     is always an empty bucket and every probe loop ends;
  *   - replies[max + 1]: the cached reply bytes (slot 0, the sentinel's, unused), kept
  *     apart from the hot fields so the lookup and LRU walk do not drag 4 KiB strides
  *     through the cache.
@@ -26,13 +25,14 @@
  * links and the index hold refs, so following one is a single addressing mode, no
  * shift. Ref 0 is the sentinel; in an index bucket it means "empty", so a zeroed index
  * is an empty one.
- * Sessions are handed out 1, 2, ... until the table is full; after that a new client
+ * Sessions are handed out 1, 2, ... until the table is full; after that a registration
  * takes the slot of the LRU tail. So there is no free list, and which session is
  * evicted depends only on the sequence of applied commands: the same on every replica.
  *
  * Per command: one index probe, one LRU move-to-front, one service call (which writes
  * straight into the session's reply cache) and one copy of the reply into out (a single
- * 16-byte move for a reply of up to 16 bytes, such as a kv PUT's five).
+ * 16-byte move for a reply of up to 16 bytes, such as a kv PUT's five). out holds a
+ * whole batch of the longest replies (PX_APPLY_OUT_BYTES), so a copy is never cut.
  * The batch is walked here rather than through px_batch_next: the walk is the loop
  * around everything else, and a call per command cost more than the walk itself.
  */
@@ -62,11 +62,14 @@
 _Static_assert(CMD_OFF_LEN + 4u == PX_CMD_HDR_BYTES, "command header layout");
 _Static_assert(PX_BATCH_HDR_BYTES == 4u, "batch header is one u32");
 _Static_assert(REPLY_STRIDE >= REPLY_SHORT_BYTES, "a short copy stays inside a cache");
+_Static_assert(PX_REPLY_BYTES_MAX >= REPLY_SHORT_BYTES, "a short copy stays inside out");
 
 /** One client session: the fields every command touches. */
 struct apply_session {
-	uint64_t client_id;
-	/** Highest seq applied for this client. Invariant: >= 1 once in the LRU list. */
+	/** The session id: the log position of its registration. Invariant: != 0, and a
+	 *  position the applier has applied. */
+	uint64_t id;
+	/** Highest seq applied in this session; 0 until its first command. */
 	uint64_t last_seq;
 	/** LRU links (refs); the sentinel (ref 0) closes the circle: its next is the most
 	 *  recent session (head), its prev the least recent (tail). */
@@ -82,13 +85,9 @@ _Static_assert(sizeof(struct apply_session) == SESS_BYTES, "two sessions per cac
 _Static_assert(REPLY_STRIDE % SESS_BYTES == 0, "a ref scales to its reply cache");
 _Static_assert(((uint64_t)PX_SESSIONS_MAX + 1) * SESS_BYTES <= UINT32_MAX, "refs fit a u32");
 
-/** An index bucket's ref for an evicted session's id (not a multiple of SESS_BYTES,
- *  so never a session). */
-#define EVICTED_REF 0xffffffffu
-
-/** One bucket of the hash index. ref == 0: empty; EVICTED_REF: an evicted id. */
+/** One bucket of the hash index. ref == 0: empty. */
 struct apply_bucket {
-	uint64_t client_id;   /* copy of the key, so a probe reads no session */
+	uint64_t id;          /* copy of the key, so a probe reads no session */
 	uint32_t ref;
 	uint32_t pad;
 };
@@ -103,9 +102,6 @@ struct px_applier {
 	uint32_t index_shift;  /**< 64 - log2(index buckets) */
 	struct apply_session *sessions;
 	struct apply_bucket *index;
-	uint64_t *evicted;     /**< max_sessions ids, FIFO: [evicted_head, + n_evicted) */
-	uint32_t evicted_head;
-	uint32_t n_evicted;    /**< Invariant: <= max_sessions */
 	uint8_t *replies;      /**< (max_sessions + 1) x REPLY_STRIDE bytes */
 	struct px_apply_counters counters;
 };
@@ -119,24 +115,23 @@ static uint32_t index_buckets(uint32_t max_sessions)
 {
 	uint32_t cap = 1;
 
-	/* Bounded: max_sessions <= PX_SESSIONS_MAX, so at most 18 doublings. Sessions and
-	 * remembered evictions, each up to max_sessions, at load <= 1/2. */
-	while (cap < 4u * max_sessions)
+	/* Bounded: max_sessions <= PX_SESSIONS_MAX, so at most 18 doublings. Load <= 1/2. */
+	while (cap < 2u * max_sessions)
 		cap <<= 1;
 	return cap;
 }
 
-_Static_assert(PX_SESSIONS_MAX <= (UINT32_MAX >> 3), "index size fits a u32");
+_Static_assert(PX_SESSIONS_MAX <= (UINT32_MAX >> 2), "index size fits a u32");
 
 /* Fibonacci hashing (Knuth 6.4): one multiply, and the top bits, which every bit of
- * the id reaches, pick the bucket. Client ids are often counters or random u64s; both
- * spread well. One multiply rather than a full finalizer (fmix64) because the bucket
- * address is on the critical path of every command. Unkeyed, like any hash all
- * replicas must share without a secret: clients that pick colliding ids on purpose can
- * lengthen probe runs (bounded by the index size), not break anything. */
-static inline uint32_t home_bucket(const struct px_applier *a, uint64_t client_id)
+ * the id reaches, pick the bucket. Session ids are log positions, close together and
+ * increasing: Fibonacci hashing spreads such runs evenly. One multiply rather than a
+ * full finalizer (fmix64) because the bucket address is on the critical path of every
+ * command. Clients cannot choose the ids the table holds (the log does), only the ids
+ * they look up, which lengthens nothing. */
+static inline uint32_t home_bucket(const struct px_applier *a, uint64_t id)
 {
-	return (uint32_t)((client_id * PHI64) >> a->index_shift);
+	return (uint32_t)((id * PHI64) >> a->index_shift);
 }
 
 static inline uint32_t ref_of(uint32_t s)
@@ -162,7 +157,6 @@ size_t px_applier_arena_bytes(uint32_t max_sessions)
 	return 63u + align64(sizeof(struct px_applier)) +
 	       align64(((size_t)max_sessions + 1) * sizeof(struct apply_session)) +
 	       align64((size_t)index_buckets(max_sessions) * sizeof(struct apply_bucket)) +
-	       align64((size_t)max_sessions * sizeof(uint64_t)) +
 	       ((size_t)max_sessions + 1) * REPLY_STRIDE;
 }
 
@@ -194,8 +188,6 @@ struct px_applier *px_applier_init(uint32_t max_sessions, const struct px_servic
 	a->index = (struct apply_bucket *)p;
 	buckets = index_buckets(max_sessions);
 	p += align64((size_t)buckets * sizeof(struct apply_bucket));
-	a->evicted = (uint64_t *)p;
-	p += align64((size_t)max_sessions * sizeof(uint64_t));
 	a->replies = p;
 	p += ((size_t)max_sessions + 1) * REPLY_STRIDE;
 	assert((size_t)(p - (uint8_t *)arena) <= len);
@@ -210,7 +202,7 @@ struct px_applier *px_applier_init(uint32_t max_sessions, const struct px_servic
 	/* The sentinel alone: an empty circle. */
 	memset(&a->sessions[0], 0, sizeof(a->sessions[0]));
 	for (i = 0; i < buckets; i++) {
-		a->index[i].client_id = 0;
+		a->index[i].id = 0;
 		a->index[i].ref = 0;
 		a->index[i].pad = 0;
 	}
@@ -221,14 +213,14 @@ struct px_applier *px_applier_init(uint32_t max_sessions, const struct px_servic
 /* ---------------------------------------------------------------------------------- */
 /* Hash index                                                                          */
 
-/** The bucket holding client_id, or the empty bucket where it would go. */
-static inline uint32_t index_probe(const struct px_applier *a, uint64_t client_id)
+/** The bucket holding id, or the empty bucket where it would go. */
+static inline uint32_t index_probe(const struct px_applier *a, uint64_t id)
 {
 	const struct apply_bucket *index = a->index;
-	uint32_t b = home_bucket(a, client_id);
+	uint32_t b = home_bucket(a, id);
 
 	/* Ends: the load is at most 1/2, so an empty bucket exists. */
-	while (index[b].ref != 0 && index[b].client_id != client_id)
+	while (index[b].ref != 0 && index[b].id != id)
 		b = (b + 1) & a->index_mask;
 	return b;
 }
@@ -241,7 +233,7 @@ static void index_remove(struct px_applier *a, uint32_t b)
 
 	assert(a->index[b].ref != 0);
 	while (a->index[i].ref != 0) {
-		home = home_bucket(a, a->index[i].client_id);
+		home = home_bucket(a, a->index[i].id);
 		/* i's entry may fill the hole iff the hole lies on its probe path [home, i]:
 		 * its distance from home is at least the distance from the hole. */
 		if (((i - home) & mask) >= ((i - hole) & mask)) {
@@ -251,7 +243,7 @@ static void index_remove(struct px_applier *a, uint32_t b)
 		i = (i + 1) & mask;
 	}
 	a->index[hole].ref = 0;
-	a->index[hole].client_id = 0;
+	a->index[hole].id = 0;
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -287,13 +279,15 @@ static inline void lru_touch(struct apply_session *ss, uint32_t ref)
 }
 
 /**
- * A new session for client_id, whose empty bucket is b. Evicts the LRU session when
- * the table is full. The new session is at the LRU head with last_seq 0.
+ * A new session with this id (a registration's log position, so not in the index).
+ * Evicts the LRU session when the table is full: its id simply leaves the index, as
+ * no later registration can take it again. The new session is at the LRU head with
+ * last_seq 0.
  */
-static uint32_t session_create(struct px_applier *a, uint64_t client_id, uint32_t b)
+static void session_create(struct px_applier *a, uint64_t id)
 {
 	struct apply_session *e;
-	uint32_t ref;
+	uint32_t ref, b;
 
 	if (a->n_sessions < a->max_sessions) {
 		ref = ref_of(++a->n_sessions);
@@ -301,36 +295,23 @@ static uint32_t session_create(struct px_applier *a, uint64_t client_id, uint32_
 		ref = a->sessions[0].prev;
 		assert(ref != 0);
 		lru_unlink(a->sessions, ref);
-		uint64_t gone = sess_at(a->sessions, ref)->client_id;
-		/* Remember the evicted id (its bucket keeps the key, marked EVICTED_REF);
-		 * when max ids are remembered already, forget the oldest. */
-		if (a->n_evicted == a->max_sessions) {
-			uint32_t ob = index_probe(a, a->evicted[a->evicted_head]);
-			assert(a->index[ob].ref == EVICTED_REF);
-			index_remove(a, ob);
-			a->evicted_head = (a->evicted_head + 1u) % a->max_sessions;
-			a->n_evicted--;
-		}
-		/* The removal may have shifted clusters: look both up again. */
-		uint32_t gb = index_probe(a, gone);
+		uint32_t gb = index_probe(a, sess_at(a->sessions, ref)->id);
 		assert(a->index[gb].ref == ref);
-		a->index[gb].ref = EVICTED_REF;
-		a->evicted[(a->evicted_head + a->n_evicted) % a->max_sessions] = gone;
-		a->n_evicted++;
+		index_remove(a, gb);
 		a->counters.evictions++;
-		b = index_probe(a, client_id);
 	}
-	assert(a->index[b].ref == 0);
-	a->index[b].client_id = client_id;
+	/* After the removal, which may have shifted the cluster id would probe. */
+	b = index_probe(a, id);
+	assert(a->index[b].ref == 0);   /* positions are unique: a new id */
+	a->index[b].id = id;
 	a->index[b].ref = ref;
 
 	e = sess_at(a->sessions, ref);
-	e->client_id = client_id;
+	e->id = id;
 	e->last_seq = 0;
 	e->reply_len = 0;
 	e->reply_status = PX_OK;
 	lru_push_front(a->sessions, ref);
-	return ref;
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -366,41 +347,27 @@ static inline void emit_status(struct px_reply *r, uint8_t status, const struct 
 	r->data = o->dst;
 }
 
-/** emit() for a long reply or a nearly full out: cut to what fits. */
-static void emit_long(struct px_applier *a, struct px_reply *r, uint8_t status,
-		      const uint8_t *data, uint32_t len, struct emit_buf *o)
-{
-	uint32_t room = (uint32_t)(o->end - o->dst), n = len;
-
-	if (n > room) {
-		n = room;
-		a->counters.replies_cut++;
-	}
-	r->status = status;
-	r->len = n;
-	r->data = o->dst;
-	if (n != 0)
-		memcpy(o->dst, data, n);
-	o->dst += n;
-}
-
 /**
- * Writes the reply (status, len bytes of data) at o->dst, cut to what fits.
+ * Writes the reply (status, len bytes of data) whole at o->dst.
  * data must have REPLY_SHORT_BYTES readable bytes whatever len (a reply cache does).
  * A short reply is copied as REPLY_SHORT_BYTES whatever its length, one load and one
  * store and no branch on the length: the bytes past dst + len in out are free.
+ * Room: each earlier reply of the slot took at most PX_REPLY_BYTES_MAX and out holds
+ * PX_BATCH_CMDS_MAX of those, so PX_REPLY_BYTES_MAX bytes are always free here. Were
+ * they not, a cut reply would go out as PX_OK: that is our bug, hence the assertion.
  */
-static inline void emit(struct px_applier *a, struct px_reply *r, uint8_t status,
-			const uint8_t *data, uint32_t len, struct emit_buf *o)
+static inline void emit(struct px_reply *r, uint8_t status, const uint8_t *data,
+			uint32_t len, struct emit_buf *o)
 {
-	if (len > REPLY_SHORT_BYTES || o->end - o->dst < (ptrdiff_t)REPLY_SHORT_BYTES) {
-		emit_long(a, r, status, data, len, o);
-		return;
-	}
+	assert(o->end - o->dst >= (ptrdiff_t)PX_REPLY_BYTES_MAX);
+	assert(len <= PX_REPLY_BYTES_MAX);
 	r->status = status;
 	r->len = len;
 	r->data = o->dst;
-	memcpy(o->dst, data, REPLY_SHORT_BYTES);
+	if (len > REPLY_SHORT_BYTES)
+		memcpy(o->dst, data, len);
+	else
+		memcpy(o->dst, data, REPLY_SHORT_BYTES);
 	o->dst += len;
 }
 
@@ -412,49 +379,72 @@ static void apply_repeat(struct px_applier *a, struct px_reply *r,
 	assert(r->seq <= e->last_seq);
 	if (r->seq == e->last_seq) {
 		a->counters.duplicates++;
-		emit(a, r, e->reply_status, cache, e->reply_len, o);
+		emit(r, e->reply_status, cache, e->reply_len, o);
 		return;
 	}
 	a->counters.stale++;
 	emit_status(r, PX_SESSION_EXPIRED, o);
 }
 
-/** Applies the command r names (client_id and seq already set) and fills in r. */
-static inline void apply_cmd(struct px_applier *a, struct px_reply *r, const uint8_t *body,
-			     uint32_t len, struct emit_buf *o)
+/**
+ * A registration (seq 0) at log position pos: a new session whose id is pos, answered
+ * PX_OK with the id (u64 LE) as the reply body; r keeps the client's nonce as its
+ * client_id and seq 0, so the embedder finds the client by the nonce. A registration
+ * has no body: seq 0 with one is not a command of any kind (PX_BAD_COMMAND).
+ */
+static void apply_register(struct px_applier *a, struct px_reply *r, uint32_t len,
+			   uint64_t pos, struct emit_buf *o)
 {
-	const uint64_t client_id = r->client_id, seq = r->seq;
+	/* emit() reads REPLY_SHORT_BYTES from the source whatever the length. */
+	uint8_t body[REPLY_SHORT_BYTES] = { 0 };
+	uint64_t le = htole64(pos);
+
+	if (len != 0) {
+		a->counters.bad_seq++;
+		emit_status(r, PX_BAD_COMMAND, o);
+		return;
+	}
+	session_create(a, pos);
+	a->counters.registrations++;
+	memcpy(body, &le, sizeof(le));
+	emit(r, PX_OK, body, PX_SESSION_ID_BYTES, o);
+}
+
+/**
+ * Applies the command r names (session id in client_id, and seq, already set) at log
+ * position pos and fills in r.
+ */
+static inline void apply_cmd(struct px_applier *a, struct px_reply *r, const uint8_t *body,
+			     uint32_t len, uint64_t pos, struct emit_buf *o)
+{
+	const uint64_t id = r->client_id, seq = r->seq;
 	struct apply_session *e;
 	uint8_t *cache, status;
 	uint32_t b, ref, rlen;
 
 	if (seq == 0) {
-		a->counters.bad_seq++;
-		emit_status(r, PX_BAD_COMMAND, o);
+		apply_register(a, r, len, pos, o);
 		return;
 	}
 
-	b = index_probe(a, client_id);
+	b = index_probe(a, id);
 	ref = a->index[b].ref;
-	if (ref == EVICTED_REF) {
-		/* Its session was evicted: whether this command (even a seq 1) was applied
-		 * before can no longer be told. */
-		a->counters.expired++;
+	if (ref == 0) {
+		/* No such session. If its registration lies at a position the log has passed,
+		 * the session existed and was evicted: whether this command was applied
+		 * before can no longer be told, so it is never applied, now or later (no
+		 * registration can bring the id back). A position at or after this command's
+		 * own (or in slot 0) was never registered: no honest client has such an id;
+		 * refused the same way, so that a client holding an id from another log (a
+		 * cluster rebuilt from nothing) registers again. */
+		if (id >= pos || id < px_session_id(1, 0))
+			a->counters.unissued++;
+		else
+			a->counters.expired++;
 		emit_status(r, PX_SESSION_EXPIRED, o);
 		return;
 	}
-	if (ref == 0) {
-		if (seq != 1) {
-			/* Evicted (or never seen): whether an earlier seq was applied can no
-			 * longer be told, so neither applying nor dropping this one is safe. */
-			a->counters.expired++;
-			emit_status(r, PX_SESSION_EXPIRED, o);
-			return;
-		}
-		ref = session_create(a, client_id, b);
-	} else {
-		lru_touch(a->sessions, ref);
-	}
+	lru_touch(a->sessions, ref);
 
 	e = sess_at(a->sessions, ref);
 	cache = reply_cache(a, ref);
@@ -472,7 +462,7 @@ static inline void apply_cmd(struct px_applier *a, struct px_reply *r, const uin
 	e->reply_len = rlen;
 	e->reply_status = status;
 	a->counters.commands++;
-	emit(a, r, status, cache, rlen, o);
+	emit(r, status, cache, rlen, o);
 }
 
 static inline uint64_t chain_word(uint64_t h, uint64_t w)
@@ -531,6 +521,7 @@ void px_apply_slot(struct px_applier *a, uint64_t slot, const uint8_t *value, ui
 	struct emit_buf o;
 	struct px_reply *r;
 	uint32_t n, i, clen;
+	uint64_t pos;
 
 	assert(a != NULL);
 	assert(out != NULL);
@@ -538,6 +529,9 @@ void px_apply_slot(struct px_applier *a, uint64_t slot, const uint8_t *value, ui
 	assert(slot == a->last_slot + 1);
 	assert(len >= PX_BATCH_HDR_BYTES);
 	assert(len <= PX_SLOT_BYTES_MAX);
+	/* Session ids are positions: slot * PX_BATCH_CMDS_MAX + i must not wrap. The core
+	 * hands out slots one by one; 2^56 of them is not a number it reaches. */
+	assert(slot < UINT64_MAX / PX_BATCH_CMDS_MAX);
 
 	a->chain = chain_slot(a->chain, slot, value, len);
 	a->last_slot = slot;
@@ -550,16 +544,17 @@ void px_apply_slot(struct px_applier *a, uint64_t slot, const uint8_t *value, ui
 	r = out->replies;
 	o.dst = out->buf;
 	o.end = out->buf + PX_APPLY_OUT_BYTES;
+	pos = px_session_id(slot, 0);
 	/* Bounded: n <= PX_BATCH_CMDS_MAX. Trusting the codec's validation, but not
 	 * blindly: every command must lie inside the value, and the walk must end exactly
 	 * at len. */
-	for (i = 0; i < n; i++, r++) {
+	for (i = 0; i < n; i++, r++, pos++) {
 		assert(end - p >= (ptrdiff_t)PX_CMD_HDR_BYTES);
 		clen = load_le32(p + CMD_OFF_LEN);
 		assert(clen <= (size_t)(end - p) - PX_CMD_HDR_BYTES);
 		r->client_id = load_le64(p + CMD_OFF_CLIENT);
 		r->seq = load_le64(p + CMD_OFF_SEQ);
-		apply_cmd(a, r, p + PX_CMD_HDR_BYTES, clen, &o);
+		apply_cmd(a, r, p + PX_CMD_HDR_BYTES, clen, pos, &o);
 		p += PX_CMD_HDR_BYTES + clen;
 	}
 	assert(p == end);
@@ -623,12 +618,12 @@ uint32_t px_applier_sessions(const struct px_applier *a)
 	return a->n_sessions;
 }
 
-bool px_applier_session_peek(const struct px_applier *a, uint64_t client_id,
+bool px_applier_session_peek(const struct px_applier *a, uint64_t session_id,
 			     uint64_t *last_seq)
 {
-	uint32_t ref = a->index[index_probe(a, client_id)].ref;
+	uint32_t ref = a->index[index_probe(a, session_id)].ref;
 
-	if (ref == 0 || ref == EVICTED_REF)
+	if (ref == 0)
 		return false;
 	if (last_seq != NULL)
 		*last_seq = sess_at(a->sessions, ref)->last_seq;
@@ -639,14 +634,14 @@ const char *px_applier_check_invariants(const struct px_applier *a)
 {
 	const struct apply_session *ss = a->sessions, *e;
 	const uint32_t end = ref_of(a->n_sessions + 1);
+	/* Every id is the position of a registration already applied. */
+	const uint64_t next_pos = px_session_id(a->last_slot + 1, 0);
 	uint32_t ref, prev, n, i, used = 0;
 
 	if (a->n_sessions > a->max_sessions)
 		return "n_sessions <= max_sessions";
-	if (a->index_mask + 1 < 4u * a->max_sessions)
-		return "index buckets >= 4 * max_sessions";
-	if (a->n_evicted > a->max_sessions || a->evicted_head >= a->max_sessions)
-		return "remembered evictions <= max_sessions";
+	if (a->index_mask + 1 < 2u * a->max_sessions)
+		return "index buckets >= 2 * max_sessions";
 
 	/* The LRU circle holds the sentinel and every used session once, with consistent
 	 * back links. */
@@ -660,10 +655,12 @@ const char *px_applier_check_invariants(const struct px_applier *a)
 		e = &ss[ref / SESS_BYTES];
 		if (e->prev != prev)
 			return "LRU prev link mirrors next";
-		if (e->last_seq == 0)
-			return "session in LRU has applied a command";
+		if (e->id < px_session_id(1, 0) || e->id >= next_pos)
+			return "session id is the position of an applied registration";
 		if (e->reply_len > PX_REPLY_BYTES_MAX)
 			return "cached reply fits PX_REPLY_BYTES_MAX";
+		if (e->last_seq == 0 && e->reply_len != 0)
+			return "a session with no command has no cached reply";
 		prev = ref;
 	}
 	if (n != a->n_sessions)
@@ -671,35 +668,20 @@ const char *px_applier_check_invariants(const struct px_applier *a)
 	if (ss[0].prev != prev)
 		return "LRU tail is the last member";
 
-	/* The index maps exactly the used sessions and the remembered evicted ids, each
-	 * reachable from its home. */
-	uint32_t evicted = 0;
+	/* The index maps exactly the used sessions, each reachable from its home. */
 	for (i = 0; i <= a->index_mask; i++) {
 		ref = a->index[i].ref;
 		if (ref == 0)
 			continue;
-		if (ref == EVICTED_REF) {
-			if (index_probe(a, a->index[i].client_id) != i)
-				return "evicted id reachable from its home bucket";
-			evicted++;
-			continue;
-		}
 		if (ref % SESS_BYTES != 0 || ref >= end)
 			return "index names a used session";
-		if (ss[ref / SESS_BYTES].client_id != a->index[i].client_id)
+		if (ss[ref / SESS_BYTES].id != a->index[i].id)
 			return "index key matches its session";
-		if (index_probe(a, a->index[i].client_id) != i)
+		if (index_probe(a, a->index[i].id) != i)
 			return "index entry reachable from its home bucket";
 		used++;
 	}
 	if (used != a->n_sessions)
 		return "index holds every session once";
-	if (evicted != a->n_evicted)
-		return "index holds every remembered evicted id once";
-	for (i = 0; i < a->n_evicted; i++) {
-		uint64_t id = a->evicted[(a->evicted_head + i) % a->max_sessions];
-		if (a->index[index_probe(a, id)].ref != EVICTED_REF)
-			return "every remembered evicted id is marked in the index";
-	}
 	return NULL;
 }

@@ -1,23 +1,28 @@
 /* SPDX-License-Identifier: Apache-2.0
- * The applier: runs chosen slots through a service in slot order, with client sessions
- * for exactly-once semantics (Raft dissertation section 6.3; VR's client table).
+ * The applier: runs chosen slots through a service in slot order, with registered
+ * client sessions for exactly-once semantics (Ongaro's dissertation, "Consensus:
+ * Bridging Theory and Practice", section 6.3; VR's client table).
  *
- * Each client has at most one command outstanding; commands carry (client id, seq).
- * For each command in slot order:
+ * A client registers through the log, then sends commands (session id, seq), one
+ * outstanding at a time. Each command of a batch has a log position,
+ * px_session_id(slot, index in the batch). For each command in slot order:
+ *   - seq == 0: a registration. A new session is created with id = the command's
+ *     position (unique, never reused, never 0), last_seq 0, and the reply is PX_OK with
+ *     body = the id (u64 LE, PX_SESSION_ID_BYTES), client_id = the command's client_id
+ *     (the client's nonce) and seq 0. When the table is full the least recently used
+ *     session is evicted first: a deterministic function of the applied log, so every
+ *     replica evicts the same session at the same slot. A seq 0 with a body is no
+ *     registration: PX_BAD_COMMAND.
+ *   - the session id is not in the table: PX_SESSION_EXPIRED, nothing applied. Either
+ *     the id is a position the log has passed (its session was evicted; whether this
+ *     command was applied before can no longer be told, and no later registration can
+ *     bring the id back, so the command is refused forever), or a position it has not
+ *     reached (or slot 0): never issued, impossible for an honest client.
  *   - seq == session.last_seq: duplicate; the cached reply is returned, nothing applied.
  *   - seq <  session.last_seq: stale retry of an answered command; PX_SESSION_EXPIRED.
  *   - seq >  session.last_seq: applied; the reply is cached in the session.
- *   - unknown client: a session is created. When the table is full the least recently
- *     used session is evicted first. This choice is a deterministic function of the
- *     applied log, so every replica evicts the same session at the same slot: eviction
- *     is decided through the log. A later command of an evicted client gets
- *     PX_SESSION_EXPIRED (its earlier outcome cannot be vouched for), seq 1 included
- *     while its id is among the last max_sessions evicted (remembered in the index),
- *     so a retried first command is not applied twice.
- * A command with seq 0 is never applied (sequences start at 1): PX_BAD_COMMAND.
- * Every command that finds its session (new, duplicate or stale) makes it the most
- * recently used; a command answered PX_SESSION_EXPIRED for an unknown client creates
- * no session, so an evicted client stays expired until it starts over with a new id.
+ * A registration makes its session the most recently used, and so does every command
+ * that finds its session (applied, duplicate or stale).
  * Pure: no allocation after init.
  */
 #ifndef PX_APPLY_H
@@ -51,7 +56,23 @@ struct px_service {
 	bool (*is_read)(void *ctx, const uint8_t *cmd, uint32_t len);
 };
 
-/** A reply to one client command. data points into the px_apply_out buffer. */
+/** Bytes of a registration's reply body: the session id, u64 little-endian. */
+#define PX_SESSION_ID_BYTES 8u
+
+_Static_assert(PX_SESSION_ID_BYTES <= PX_REPLY_BYTES_MAX, "a session id fits a reply");
+
+/**
+ * The session id a registration at this log position creates: slot * PX_BATCH_CMDS_MAX
+ * + index of the command in the slot's batch. Unique per position, increasing along the
+ * log, never 0 (slots start at 1).
+ */
+static inline uint64_t px_session_id(uint64_t slot, uint32_t index)
+{
+	return slot * PX_BATCH_CMDS_MAX + index;
+}
+
+/** A reply to one client command. data points into the px_apply_out buffer.
+ *  Registrations: client_id is the client's nonce, seq 0, data the session id. */
 struct px_reply {
 	uint64_t client_id;
 	uint64_t seq;
@@ -60,8 +81,16 @@ struct px_reply {
 	const uint8_t *data;
 };
 
-#define PX_APPLY_OUT_BYTES (PX_BATCH_CMDS_MAX * 512u)
+/** Bytes of reply one slot may produce: every command of a full batch with a reply of
+ *  the largest size. Sized for that worst case so that no reply is ever cut: a client
+ *  that got PX_OK has the whole reply (the applier asserts it). 1 MiB: embedders keep
+ *  their px_apply_out on the heap or in an arena, never on a stack. */
+#define PX_APPLY_OUT_BYTES (PX_BATCH_CMDS_MAX * PX_REPLY_BYTES_MAX)
 
+_Static_assert(PX_APPLY_OUT_BYTES / PX_BATCH_CMDS_MAX >= PX_REPLY_BYTES_MAX,
+	       "one slot's replies, each as long as a reply can be, fit px_apply_out");
+
+/** One slot's replies. Invariant: used <= PX_APPLY_OUT_BYTES, and each reply is whole. */
 struct px_apply_out {
 	uint32_t n;
 	struct px_reply replies[PX_BATCH_CMDS_MAX];
@@ -76,13 +105,16 @@ struct px_apply_counters {
 	uint64_t commands;     /**< commands passed to the service */
 	uint64_t duplicates;   /**< seq == last_seq: answered from the session's cache */
 	uint64_t stale;        /**< seq < last_seq: PX_SESSION_EXPIRED */
-	uint64_t expired;      /**< unknown client with seq > 1, or an evicted client:
-	                            PX_SESSION_EXPIRED */
+	uint64_t expired;      /**< session id of a position the log passed, not in the
+	                            table (evicted): PX_SESSION_EXPIRED */
 	uint64_t evictions;    /**< sessions evicted (LRU) to make room */
 	uint64_t noops;        /**< slots with no command */
-	uint64_t bad_seq;      /**< seq == 0: PX_BAD_COMMAND, not applied */
-	uint64_t replies_cut;  /**< replies cut short because px_apply_out was full */
+	uint64_t bad_seq;      /**< seq == 0 with a body (not a registration):
+	                            PX_BAD_COMMAND, not applied */
 	uint64_t reads;        /**< read commands run by px_apply_read (outside the log) */
+	uint64_t registrations; /**< sessions created (seq 0 commands) */
+	uint64_t unissued;     /**< session id of a position the log has not reached (or
+	                            slot 0): PX_SESSION_EXPIRED, never applied */
 };
 
 /** Bytes of arena for this many sessions (0 if max_sessions is out of range).
@@ -97,10 +129,9 @@ struct px_applier *px_applier_init(uint32_t max_sessions, const struct px_servic
  * Applies the batch chosen for `slot` (must be the previous slot + 1; the first slot is
  * 1). `value` must be a batch that px_batch_valid accepted (the codec checks every
  * incoming one); anything else is the caller's bug and stops the process. Replies go to
- * out (reset by this call), one per command, in batch order. The service always gets
- * cap = PX_REPLY_BYTES_MAX and writes straight into the session's cache; a reply longer
- * than what out can still hold is cut to the bytes that fit (counted in replies_cut),
- * while the cached copy stays whole, so the client's retry gets all of it.
+ * out (reset by this call), one per command, in batch order, each whole: the service
+ * gets cap = PX_REPLY_BYTES_MAX and writes straight into the session's cache, and out
+ * holds PX_BATCH_CMDS_MAX replies of that size.
  */
 void px_apply_slot(struct px_applier *a, uint64_t slot, const uint8_t *value, uint32_t len,
 		   struct px_apply_out *out);
@@ -116,9 +147,12 @@ bool px_apply_is_read(const struct px_applier *a, const uint8_t *cmd, uint32_t l
  * read changes nothing, so it needs no exactly-once dedupe, and the session table (a
  * function of the log) is not touched. The caller serves a read-index read with it
  * once its ticket is confirmed and px_applier_last_slot() >= its read index (px.h).
- * Only for a client that has a session already (px_applier_session_peek): a session
- * begins with a logged command of seq 1, and reads here consume the client's seq
- * numbers without the log seeing them.
+ * Embedders take this path only for a session the table holds
+ * (px_applier_session_peek), from its registration on: the read's seq never reaches
+ * the log, which is fine (a session applies any seq above its last). A read of a
+ * session not held goes through the log instead, which answers it
+ * PX_SESSION_EXPIRED: the client learns its session is gone at its next command,
+ * read or write, and registers again.
  * @param reply at least PX_REPLY_BYTES_MAX bytes (cap is checked: a caller bug).
  * @param reply_len set to the reply's length; @param status PX_OK or PX_BAD_COMMAND.
  * @return 0, or -EINVAL (nothing run, nothing written) if the service has no read fast
@@ -143,8 +177,9 @@ const struct px_apply_counters *px_applier_counters(const struct px_applier *a);
 /** Sessions held now (<= max_sessions). */
 uint32_t px_applier_sessions(const struct px_applier *a);
 
-/** Tests and tools: true and *last_seq if client_id has a session. Does not touch LRU. */
-bool px_applier_session_peek(const struct px_applier *a, uint64_t client_id,
+/** True and *last_seq (0 before its first command) if the table holds session_id.
+ *  Does not touch the LRU order. */
+bool px_applier_session_peek(const struct px_applier *a, uint64_t session_id,
 			     uint64_t *last_seq);
 
 /**

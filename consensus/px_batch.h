@@ -2,6 +2,8 @@
  * A slot's value is one batch of client commands:
  *   u32 n_cmds, then n_cmds x { u64 client_id, u64 seq, u32 len, u8 body[len] }
  * little-endian, no padding. n_cmds == 0 is a no-op (used to fill holes).
+ * client_id is a session id, or, in a registration (seq 0, len 0), the client's nonce
+ * (px_apply.h).
  */
 #ifndef PX_BATCH_H
 #define PX_BATCH_H
@@ -13,8 +15,9 @@
 
 /** One client command, by reference. */
 struct px_cmd_ref {
-	uint64_t client_id;
-	uint64_t seq;      /**< per-client sequence, starts at 1, one outstanding per client */
+	uint64_t client_id;  /**< session id; a registration's nonce when seq == 0 */
+	uint64_t seq;      /**< per-session sequence, >= 1, one outstanding per session;
+	                        0: a registration (px_apply.h) */
 	uint32_t len;
 	const uint8_t *body;
 };

@@ -97,7 +97,8 @@ uint8_t px_wire_type_flags(uint8_t type)
 		/* ANNOUNCE marks a reply to round 2, whose pages carry the log. */
 		return PX_MF_LAST | PX_MF_NORMAL | PX_MF_LEADER | PX_MF_ANNOUNCE;
 	case PX_MSG_REQUEST:
-		return PX_MF_ADMIN;
+		/* REGISTER: a session registration (seq 0, the nonce in client_id). */
+		return PX_MF_ADMIN | PX_MF_REGISTER;
 	default:
 		return 0;
 	}

@@ -12,9 +12,11 @@
 #include "px.h"
 
 #define PX_WIRE_MAGIC 0x5850u   /* "PX" little-endian bytes 'P','X' */
-#define PX_WIRE_VERSION 3u   /* 2: read_round at offset 32 in ACCEPT/ACCEPTED; 3: PREVOTE
-                                 carries no flag, PREVOTE_REPLY's ballot is the responder's
-                                 promise and its slot_lo the PREVOTE's ballot */
+#define PX_WIRE_VERSION 3u   /* 3: PREVOTE carries no flag, PREVOTE_REPLY's ballot is the
+                                 responder's promise and its slot_lo the PREVOTE's ballot;
+                                 registered sessions (REQUEST flag REGISTER, seq 0 in the
+                                 log registers). 2: read_round at offset 32 in
+                                 ACCEPT/ACCEPTED */
 #define PX_WIRE_HDR_BYTES 40u   /* fixed header, before the crash vector */
 
 /* Byte offsets of the fixed header's fields (docs/protocol.md, "Header"). Exposed so

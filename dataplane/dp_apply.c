@@ -3,10 +3,11 @@
  *
  * The consensus lcore (dp_loop.c) receives on every port, steps the replica, transmits
  * to peers on the link ports, and hands the rest to this lcore through one SPSC ring of
- * records, in order: ADDR (where a proposed command's client is), SLOT (a committed
+ * records, in order: ADDR (where a proposed command's client is, by its session id or,
+ * for a registration, by its nonce: the id the reply names), SLOT (a committed
  * slot to apply: a pointer into the replica's log, which stays put until this lcore
  * reports the slot applied through applied_pub and the consensus lcore calls
- * px_applied), REPLY (a body-less NOT_LEADER / BUSY answer). This lcore owns the
+ * px_applied), REPLY (a body-less NOT_LEADER / BUSY / BAD_COMMAND answer). This lcore owns the
  * applier, the client address table and the transmit side of the client ports: it
  * applies each slot, encodes the REPLYs, and flushes. Nothing is shared but the ring,
  * applied_pub and the published counters; the consensus lcore never touches the applier.

@@ -2,8 +2,8 @@
  * The run-to-completion loop of one replica (STYLE 8, DPDK l2fwd's shape):
  *
  *   rx burst -> for each datagram: decode; a replica message goes to px_step (its
- *   effects are sent at once); a REQUEST is queued (leader) or answered NOT_LEADER
- *   -> px_propose the queue (adaptive batching: whatever this burst brought; what the
+ *   effects are sent at once); a REQUEST (a command, or a session registration) is
+ *   queued (leader) or answered NOT_LEADER -> px_propose the queue (adaptive batching: whatever this burst brought; what the
  *   pipeline refuses is answered BUSY) -> ticks due by the clock -> one tx flush ->
  *   idle policy when the burst was empty.
  *
@@ -92,7 +92,8 @@ static void send_reply(struct dp_ctx *d, uint8_t port, const struct nic_addr *ds
 {
 	if (d->stage != NULL) {
 		/* stages = 2: client ports transmit on the apply lcore. Only body-less answers
-		 * (NOT_LEADER, BUSY) come from here: reads go through the log there. */
+		 * (NOT_LEADER, BUSY, BAD_COMMAND) come from here: reads go through the log
+		 * there. */
 		assert(len == 0 && !d->port_is_link[port]);
 		struct dp_rec rec = {
 			.type = DP_REC_REPLY, .port = port, .status = status,
@@ -354,11 +355,23 @@ static void on_request(struct dp_ctx *d, const struct px_msg *m, uint8_t port,
 		d->c.not_leader++;
 		return;
 	}
-	/* A read by a client with a session is served by read index, without a log slot;
-	 * any other read (a session begins with a logged command) goes through the log, as
-	 * does one the leader cannot take yet (its phase-1 slots not committed). */
+	/* In the log, seq 0 means "register" (px_apply.h): only a REGISTER request becomes
+	 * one, and only in its one form (seq 0, no body, a nonce). A plain seq 0 (pwctl's
+	 * probe) or a malformed REGISTER is no command: answered here, never logged. */
+	bool reg = (m->flags & PX_MF_REGISTER) != 0;
+	if (reg ? m->seq != 0 || m->body_len != 0 || m->client_id == 0 : m->seq == 0) {
+		send_reply(d, port, src, m->client_id, m->seq, PX_BAD_COMMAND, NULL, 0);
+		d->c.bad_requests++;
+		return;
+	}
+	if (reg)
+		d->c.registers++;
+	/* A read of a session the applier holds is served by read index, without a log
+	 * slot; any other read goes through the log (which answers an evicted or unknown
+	 * session SESSION_EXPIRED, so its client registers again), as does one the leader
+	 * cannot take yet (its phase-1 slots not committed). */
 	uint64_t last_seq = 0;
-	if (d->reads != NULL && px_apply_is_read(d->a, m->body, m->body_len)) {
+	if (!reg && d->reads != NULL && px_apply_is_read(d->a, m->body, m->body_len)) {
 		if (!px_applier_session_peek(d->a, m->client_id, &last_seq) || !px_read_ready(d->r)) {
 			d->c.reads_logged++;
 		} else if (d->read_n == DP_READS_MAX) {
@@ -397,7 +410,9 @@ static void on_request(struct dp_ctx *d, const struct px_msg *m, uint8_t port,
 		return;
 	}
 	/* The body stays in the receive buffer: the burst is proposed (px_propose copies it
-	 * into the log slot) before the port's views are released (dp_run). */
+	 * into the log slot) before the port's views are released (dp_run). A registration
+	 * is queued as the command (nonce, seq 0, no body); its reply comes back to the
+	 * nonce, which is what the address table is keyed by until the client has its id. */
 	struct px_cmd_ref *c = &d->cmds[d->n_cmds];
 	c->client_id = m->client_id;
 	c->seq = m->seq;

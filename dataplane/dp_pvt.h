@@ -128,13 +128,17 @@ struct dp_counters {
 	uint64_t role_changes;
 	uint64_t stats_lines;
 	uint64_t reads_index;      /**< reads served by read index (no log slot) */
-	uint64_t reads_logged;     /**< reads sent through the log (no session yet, or the
-	                                leader not ready for read index) */
+	uint64_t reads_logged;     /**< reads sent through the log (session not held, or
+	                                the leader not ready for read index) */
 	uint64_t reads_failed;     /**< queued reads answered NOT_LEADER (leadership lost) */
 	uint64_t ring_full;        /**< stages = 2: client address or reply not handed to the
 	                                apply lcore (ring full); the client retries */
 	uint64_t client_on_link;   /**< stages = 2: REQUEST on a peer link port: dropped */
 	uint64_t admin;            /**< admin REQUESTs (PX_MF_ADMIN) answered */
+	uint64_t registers;        /**< registrations (PX_MF_REGISTER) queued to propose */
+	uint64_t bad_requests;     /**< REQUESTs that are no command, answered BAD_COMMAND
+	                                at once, never logged: seq 0 without REGISTER (a
+	                                probe), or a REGISTER with a seq, a body or nonce 0 */
 };
 
 /* ---------------------------------------------------------------------------------- */
@@ -155,7 +159,8 @@ struct dp_counters {
 	X(iterations) X(steps) X(requests) X(proposed) X(replies) X(not_leader) X(busy)  \
 	X(reply_no_addr) X(misaddressed) X(unexpected) X(tx_no_buf) X(ticks)             \
 	X(ticks_skipped) X(idle_sleeps) X(role_changes) X(reads_index) X(reads_logged)   \
-	X(reads_failed) X(ring_full) X(client_on_link) X(admin)
+	X(reads_failed) X(ring_full) X(client_on_link) X(admin) X(registers)             \
+	X(bad_requests)
 #define DP_PX_FIELDS(X)                                                                  \
 	X(elections_started) X(prevotes_started) X(leaderships_won)                      \
 	X(stepdowns_check_quorum) X(proposals) X(commands_proposed) X(commits)           \
@@ -163,7 +168,7 @@ struct dp_counters {
 	X(transfers) X(read_tickets) X(read_refused) X(read_rounds) X(read_confirms)
 #define DP_APPLY_FIELDS(X)                                                               \
 	X(slots) X(commands) X(duplicates) X(stale) X(expired) X(evictions) X(noops)     \
-	X(bad_seq) X(replies_cut) X(reads)
+	X(bad_seq) X(reads) X(registrations) X(unissued)
 
 struct dp_snap {
 	uint64_t t_ms;                 /**< since dp_run started */

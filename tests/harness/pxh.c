@@ -49,8 +49,18 @@ struct pxh_node {
 	uint64_t role_changes;
 };
 
+/** Registrations seen (nonce -> session id), open addressing; bounded: a test that
+ *  registers more clients than this is told so. */
+#define PXH_SESSIONS_MAX 8192u
+struct pxh_session {
+	uint64_t nonce;   /* 0: empty */
+	uint64_t id;
+};
+
 struct pxh_cluster {
 	struct pxh_opts o;
+	struct pxh_session *sessions;   /* PXH_SESSIONS_MAX */
+	uint32_t n_sessions;
 	struct pxh_node nodes[PXH_NODES_MAX];
 	bool cut[PXH_NODES_MAX][PXH_NODES_MAX];
 	/* Queue: ring of in-flight messages; each owns one buffer from the pool. */
@@ -91,6 +101,48 @@ void pxh_opts_default(struct pxh_opts *o, uint8_t n)
 	o->kv_value_bytes = 256;
 	o->queue_msgs = 1024;
 	o->auto_persist = true;
+}
+
+static uint32_t session_slot(const struct pxh_cluster *c, uint64_t nonce)
+{
+	uint32_t k = (uint32_t)((nonce * 0x9e3779b97f4a7c15ull) >> 51) & (PXH_SESSIONS_MAX - 1);
+
+	/* Ends: learn_replies keeps the table below full. */
+	while (c->sessions[k].nonce != 0 && c->sessions[k].nonce != nonce)
+		k = (k + 1) & (PXH_SESSIONS_MAX - 1);
+	return k;
+}
+
+uint64_t pxh_session(const struct pxh_cluster *c, uint64_t nonce)
+{
+	return nonce == 0 ? 0 : c->sessions[session_slot(c, nonce)].id;
+}
+
+/** Records the session ids of the registrations in c->aout (any replica's: they are
+ *  the same everywhere; a replica replaying an old registration reports an older id,
+ *  so the newest wins). */
+static void learn_replies(struct pxh_cluster *c)
+{
+	for (uint32_t k = 0; k < c->aout.n; k++) {
+		const struct px_reply *r = &c->aout.replies[k];
+		uint64_t id;
+		if (r->seq != 0 || r->status != PX_OK || r->len != PX_SESSION_ID_BYTES ||
+		    r->client_id == 0)
+			continue;
+		memcpy(&id, r->data, sizeof(id));
+		uint32_t j = session_slot(c, r->client_id);
+		if (c->sessions[j].nonce == 0) {
+			if (c->n_sessions + 1 >= PXH_SESSIONS_MAX) {
+				fprintf(stderr, "pxh: more than %u registered clients\n",
+					PXH_SESSIONS_MAX - 1);
+				abort();
+			}
+			c->n_sessions++;
+			c->sessions[j].nonce = r->client_id;
+		}
+		if (id > c->sessions[j].id)
+			c->sessions[j].id = id;
+	}
 }
 
 static void node_boot(struct pxh_cluster *c, uint8_t i, bool restarted)
@@ -135,6 +187,7 @@ static void node_boot(struct pxh_cluster *c, uint8_t i, bool restarted)
 		uint64_t applied = 0;
 		for (uint64_t s = 1; s <= d->commit && s <= d->hi && d->recs[s].value; s++) {
 			px_apply_slot(nd->a, s, d->recs[s].value, d->recs[s].len, &c->aout);
+			learn_replies(c);
 			applied = s;
 		}
 		px_restore_promise(nd->r, d->promised);
@@ -166,6 +219,7 @@ struct pxh_cluster *pxh_new(const struct pxh_opts *o)
 	c->q = xcalloc(o->queue_msgs, sizeof(*c->q));
 	c->free_bufs = xcalloc(o->queue_msgs, sizeof(uint8_t *));
 	c->pool = xcalloc(o->queue_msgs, PX_MSG_BYTES_MAX);
+	c->sessions = xcalloc(PXH_SESSIONS_MAX, sizeof(*c->sessions));
 	for (uint32_t k = 0; k < o->queue_msgs; k++)
 		c->free_bufs[c->n_free++] = c->pool + (size_t)k * PX_MSG_BYTES_MAX;
 	for (uint8_t i = 0; i < o->n; i++)
@@ -189,6 +243,7 @@ void pxh_free(struct pxh_cluster *c)
 	free(c->q);
 	free(c->free_bufs);
 	free(c->pool);
+	free(c->sessions);
 	free(c);
 }
 
@@ -259,6 +314,7 @@ static void apply_range(struct pxh_cluster *c, uint8_t i, uint64_t lo, uint64_t 
 			abort();
 		}
 		px_apply_slot(nd->a, s, v, len, &c->aout);
+		learn_replies(c);
 		c->st.applied_cmds += c->aout.n;
 		if (c->o.on_reply != NULL && px_role(nd->r) == PX_LEADER) {
 			for (uint32_t k = 0; k < c->aout.n; k++)
@@ -570,4 +626,46 @@ uint64_t pxh_read_confirmed(const struct pxh_cluster *c, uint8_t i)
 uint64_t pxh_role_changes(const struct pxh_cluster *c, uint8_t i)
 {
 	return c->nodes[i].role_changes;
+}
+
+uint32_t pxh_register(struct pxh_cluster *c, uint8_t i, const uint64_t *nonces, uint32_t n,
+		      uint64_t *ids)
+{
+	struct px_cmd_ref refs[PX_BATCH_CMDS_MAX];
+	uint32_t sent = 0, done = 0;
+
+	for (uint32_t k = 0; k < n; k++) {
+		if (nonces[k] == 0 || pxh_session(c, nonces[k]) != 0) {
+			fprintf(stderr, "pxh_register: nonce %llu is 0 or registered already\n",
+				(unsigned long long)nonces[k]);
+			abort();
+		}
+		ids[k] = 0;
+	}
+	/* Bounded: 200 rounds, each proposing what the pipeline takes and then one tick. */
+	for (uint32_t round = 0; round < 200 && done < n; round++) {
+		while (sent < n) {
+			uint32_t m = n - sent < PX_BATCH_CMDS_MAX ? n - sent : PX_BATCH_CMDS_MAX;
+			for (uint32_t k = 0; k < m; k++)
+				refs[k] = (struct px_cmd_ref){ .client_id = nonces[sent + k] };
+			uint32_t took = pxh_propose(c, i, refs, m);
+			sent += took;
+			if (took < m)
+				break;
+		}
+		pxh_deliver_all(c, 100000);
+		if (!c->o.auto_persist) {
+			for (uint8_t j = 0; j < c->o.n; j++)
+				pxh_persist(c, j);
+			pxh_deliver_all(c, 100000);
+		}
+		done = 0;
+		for (uint32_t k = 0; k < n; k++) {
+			ids[k] = pxh_session(c, nonces[k]);
+			done += ids[k] != 0;
+		}
+		if (done < n)
+			pxh_run(c, 1);
+	}
+	return done;
 }

@@ -95,6 +95,22 @@ void pxh_cut(struct pxh_cluster *c, uint8_t from, uint8_t to, bool cut);
 /** Isolates a node both ways (or heals it). */
 void pxh_isolate(struct pxh_cluster *c, uint8_t i, bool cut);
 
+/* ---- Client sessions (px_apply.h) ----
+ * A client registers through the log: a command with seq 0 and its nonce as client id.
+ * The harness learns the session id the log gave each nonce from the registration
+ * replies any replica's applier produces (the same on every replica). */
+
+/** Proposes a registration for each nonces[k] (non-zero, fresh) at node i, then ticks
+ *  and delivers until every one is applied, for at most 200 rounds (with auto_persist
+ *  off it confirms every node's persist requests as it goes, as a test would by hand).
+ *  Fills ids[k] with the session id, 0 if it did not commit in time.
+ *  @return the number of nonces that got a session. */
+uint32_t pxh_register(struct pxh_cluster *c, uint8_t i, const uint64_t *nonces, uint32_t n,
+		      uint64_t *ids);
+/** The newest session id the log gave nonce (learned from applied registrations); 0
+ *  if none yet. */
+uint64_t pxh_session(const struct pxh_cluster *c, uint64_t nonce);
+
 /** Proposes at node i; returns commands taken. */
 uint32_t pxh_propose(struct pxh_cluster *c, uint8_t i, const struct px_cmd_ref *cmds,
 		     uint32_t n);

@@ -20,13 +20,18 @@
  *   deliver-at K                deliver the K-th queued message out of order
  *   cut FROM TO | heal FROM TO  cut or restore a one-way link
  *   isolate NODE | rejoin NODE  cut or restore every link of a node
+ *   register NODE CLIENT        propose a session registration (seq 0) with nonce CLIENT
+ *   session CLIENT              the session id the log gave CLIENT's registration
  *   propose NODE CLIENT SEQ put KEY VALUE | get KEY | del KEY
+ *                               a command in CLIENT's session (registered and applied
+ *                               somewhere first: the script fails otherwise)
  *   transfer NODE TARGET        ask leader NODE to hand leadership to TARGET
  *   crash NODE | restart NODE
  *   status                      role, promise, commit, applied of every node
  *   get NODE KEY                read the node's applied key-value state
  *
- * Each delivered message prints one line: "FROM->TO TYPE fields". Run:
+ * Each delivered message prints one line: "FROM->TO TYPE fields"; log entries show
+ * commands as s<session>#<seq>:op(...) and registrations as reg(<nonce>). Run:
  *   pw-script FILE            compare; exit 1 with a diff on mismatch
  *   pw-script --rewrite FILE  regenerate the expected output (review the diff!)
  */
@@ -107,16 +112,18 @@ static void fmt_value(struct ctx *x, const uint8_t *v, uint32_t len)
 		struct pw_kv_cmd k;
 		emit(x, first ? "" : ",");
 		first = false;
-		if (pw_kv_decode_cmd(c.body, c.len, &k) == 0 && k.op == PW_KV_PUT)
-			emit(x, "c%llu#%llu:put(%.*s=%.*s)", (unsigned long long)c.client_id,
+		if (c.seq == 0 && c.len == 0)
+			emit(x, "reg(%llu)", (unsigned long long)c.client_id);
+		else if (pw_kv_decode_cmd(c.body, c.len, &k) == 0 && k.op == PW_KV_PUT)
+			emit(x, "s%llu#%llu:put(%.*s=%.*s)", (unsigned long long)c.client_id,
 			     (unsigned long long)c.seq, (int)k.key_len, (const char *)k.key,
 			     (int)k.value_len, (const char *)k.value);
 		else if (pw_kv_decode_cmd(c.body, c.len, &k) == 0)
-			emit(x, "c%llu#%llu:op%u(%.*s)", (unsigned long long)c.client_id,
+			emit(x, "s%llu#%llu:op%u(%.*s)", (unsigned long long)c.client_id,
 			     (unsigned long long)c.seq, k.op, (int)k.key_len,
 			     (const char *)k.key);
 		else
-			emit(x, "c%llu#%llu:?", (unsigned long long)c.client_id,
+			emit(x, "s%llu#%llu:?", (unsigned long long)c.client_id,
 			     (unsigned long long)c.seq);
 	}
 }
@@ -304,10 +311,29 @@ static int run_cmd(struct ctx *x, char *line, char *err, size_t errlen)
 		int nd = node_arg(x, argc > 1 ? argv[1] : NULL);
 		NEED(nd >= 0 && nd != PX_NODE_NONE);
 		pxh_isolate(x->c, (uint8_t)nd, cmd[0] == 'i');
+	} else if (strcmp(cmd, "register") == 0) {
+		NEED(argc == 3);
+		int nd = node_arg(x, argv[1]);
+		NEED(nd >= 0 && nd != PX_NODE_NONE);
+		struct px_cmd_ref c = { .client_id = strtoull(argv[2], NULL, 10) };
+		NEED(c.client_id != 0);
+		emit(x, "taken %u\n", pxh_propose(x->c, (uint8_t)nd, &c, 1));
+	} else if (strcmp(cmd, "session") == 0) {
+		NEED(argc == 2);
+		uint64_t id = pxh_session(x->c, strtoull(argv[1], NULL, 10));
+		if (id == 0)
+			emit(x, "client %s: no session\n", argv[1]);
+		else
+			emit(x, "client %s: session %llu\n", argv[1], (unsigned long long)id);
 	} else if (strcmp(cmd, "propose") == 0) {
 		NEED(argc >= 6);
 		int nd = node_arg(x, argv[1]);
 		NEED(nd >= 0 && nd != PX_NODE_NONE);
+		uint64_t session = pxh_session(x->c, strtoull(argv[2], NULL, 10));
+		if (session == 0) {
+			snprintf(err, errlen, "client %s has no session: register it first", argv[2]);
+			return -1;
+		}
 		uint8_t body[512];
 		uint32_t len = 0;
 		const char *k = argv[5];
@@ -320,7 +346,7 @@ static int run_cmd(struct ctx *x, char *line, char *err, size_t errlen)
 			len = pw_kv_encode_del(body, sizeof(body), k, (uint8_t)strlen(k));
 		NEED(len > 0);
 		struct px_cmd_ref c = {
-			.client_id = strtoull(argv[2], NULL, 10),
+			.client_id = session,
 			.seq = strtoull(argv[3], NULL, 10),
 			.len = len,
 			.body = body,

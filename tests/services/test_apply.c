@@ -1,18 +1,22 @@
 /* SPDX-License-Identifier: Apache-2.0
- * The applier: exactly-once through client sessions, LRU eviction decided by the log,
- * the hash chain. A counting service records every command that reaches it, so each
- * test can tell "applied once" from "answered from the cache".
+ * The applier: registered client sessions and exactly-once, LRU eviction decided by
+ * the log, session ids from log positions, whole replies, the hash chain. A counting
+ * service records every command that reaches it, so each test can tell "applied once"
+ * from "answered from the cache".
  */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
+#include <endian.h>
 
+#include "pw_kv.h"
 #include "px_apply.h"
 #include "px_batch.h"
 
@@ -66,7 +70,8 @@ struct rig {
 	uint64_t slot;
 };
 
-static struct rig *rig_new(uint32_t max_sessions)
+/** A rig around svc, or around the counting service if svc is NULL. */
+static struct rig *rig_new_svc(uint32_t max_sessions, const struct px_service *svc)
 {
 	struct rig *r = calloc(1, sizeof(*r));
 	size_t len = px_applier_arena_bytes(max_sessions);
@@ -77,11 +82,18 @@ static struct rig *rig_new(uint32_t max_sessions)
 	r->svc.apply = counting_apply;
 	r->svc.hash = counting_hash;
 	r->svc.ctx = &r->svc_state;
+	if (svc != NULL)
+		r->svc = *svc;
 	r->arena = malloc(len);
 	assert_non_null(r->arena);
 	r->a = px_applier_init(max_sessions, &r->svc, r->arena, len);
 	assert_non_null(r->a);
 	return r;
+}
+
+static struct rig *rig_new(uint32_t max_sessions)
+{
+	return rig_new_svc(max_sessions, NULL);
 }
 
 static void rig_free(struct rig *r)
@@ -148,6 +160,41 @@ static uint64_t reply_counter(const struct px_reply *rp)
 	return v;
 }
 
+/** A registration (seq 0, empty body) of the client with this nonce, appended to b. */
+static void batch_register(struct batch *b, uint64_t nonce)
+{
+	batch_add(b, nonce, 0, NULL, 0);
+}
+
+/** The session id in a registration's reply (checked: PX_OK, the nonce, seq 0). */
+static uint64_t reply_session(const struct px_reply *rp, uint64_t nonce)
+{
+	uint64_t id;
+
+	assert_int_equal(rp->status, PX_OK);
+	assert_int_equal(rp->client_id, nonce);
+	assert_int_equal(rp->seq, 0);
+	assert_int_equal(rp->len, 8);
+	memcpy(&id, rp->data, 8);
+	return le64toh(id);
+}
+
+/** Registers the client with this nonce in a slot of its own; returns its session id. */
+static uint64_t rig_register(struct rig *r, uint64_t nonce)
+{
+	struct batch b;
+	uint64_t id;
+
+	batch_begin(&b);
+	batch_register(&b, nonce);
+	rig_apply(r, &b);
+	assert_int_equal(r->out.n, 1);
+	id = reply_session(&r->out.replies[0], nonce);
+	assert_int_equal(id, px_session_id(r->slot, 0));
+	assert_true(px_applier_session_peek(r->a, id, NULL));
+	return id;
+}
+
 /* ---------------------------------------------------------------------------------- */
 
 static void test_init_errors(void **state)
@@ -177,22 +224,72 @@ static void test_init_errors(void **state)
 	free(arena);
 }
 
+/* A registration is a command with seq 0: a session whose id is its log position, a
+ * PX_OK reply to the nonce carrying the id. Nothing reaches the service. */
+static void test_register(void **state)
+{
+	struct rig *r = rig_new(16);
+	const struct px_reply *rp;
+	struct batch b;
+	uint64_t id, last = 99, s1, s2;
+
+	(void)state;
+	id = rig_register(r, 0xabcdef);
+	assert_int_equal(id, px_session_id(1, 0));
+	assert_true(id != 0);
+	/* A registered session is there before its first command (read index needs it). */
+	assert_true(px_applier_session_peek(r->a, id, &last));
+	assert_int_equal(last, 0);
+	assert_int_equal(r->svc_state.applied, 0);
+	assert_int_equal(px_applier_counters(r->a)->registrations, 1);
+	assert_int_equal(px_applier_counters(r->a)->commands, 0);
+
+	/* Registrations among other commands: each id is its own position; a command later
+	 * in the same batch may already use it. */
+	batch_begin(&b);
+	batch_add(&b, id, 1, "a", 1);
+	batch_register(&b, 0x111);
+	batch_register(&b, 0x111);      /* a retried registration: a second session */
+	batch_add(&b, px_session_id(2, 1), 1, "b", 1);
+	rig_apply(r, &b);
+	assert_int_equal(r->out.n, 4);
+	assert_int_equal(r->out.replies[0].status, PX_OK);
+	s1 = reply_session(&r->out.replies[1], 0x111);
+	s2 = reply_session(&r->out.replies[2], 0x111);
+	assert_int_equal(s1, px_session_id(2, 1));
+	assert_int_equal(s2, px_session_id(2, 2));
+	assert_int_equal(r->out.replies[3].status, PX_OK);
+	assert_int_equal(reply_counter(&r->out.replies[3]), 2);
+	assert_int_equal(px_applier_sessions(r->a), 3);
+
+	/* seq 0 with a body is no registration: refused, no session, nothing applied. */
+	rp = rig_one(r, 0x222, 0, "x");
+	assert_int_equal(rp->status, PX_BAD_COMMAND);
+	assert_int_equal(rp->len, 0);
+	assert_int_equal(px_applier_sessions(r->a), 3);
+	assert_int_equal(px_applier_counters(r->a)->bad_seq, 1);
+	assert_int_equal(r->svc_state.applied, 2);
+	rig_free(r);
+}
+
 static void test_applies_in_order(void **state)
 {
 	struct rig *r = rig_new(16);
 	struct batch b;
-	uint64_t chain0 = px_applier_chain(r->a);
+	uint64_t chain0 = px_applier_chain(r->a), ids[3];
 
 	(void)state;
+	for (uint32_t i = 0; i < 3; i++)
+		ids[i] = rig_register(r, 10 + i);
 	batch_begin(&b);
-	batch_add(&b, 10, 1, "a", 1);
-	batch_add(&b, 11, 1, "bb", 2);
-	batch_add(&b, 12, 1, "", 0);
+	batch_add(&b, ids[0], 1, "a", 1);
+	batch_add(&b, ids[1], 1, "bb", 2);
+	batch_add(&b, ids[2], 1, "", 0);
 	rig_apply(r, &b);
 
 	assert_int_equal(r->out.n, 3);
 	for (uint32_t i = 0; i < 3; i++) {
-		assert_int_equal(r->out.replies[i].client_id, 10 + i);
+		assert_int_equal(r->out.replies[i].client_id, ids[i]);
 		assert_int_equal(r->out.replies[i].status, PX_OK);
 		assert_int_equal(reply_counter(&r->out.replies[i]), i + 1);
 	}
@@ -201,7 +298,7 @@ static void test_applies_in_order(void **state)
 	assert_int_equal(r->svc_state.applied, 3);
 	assert_int_equal(px_applier_sessions(r->a), 3);
 	assert_int_equal(px_applier_counters(r->a)->commands, 3);
-	assert_int_equal(px_applier_counters(r->a)->slots, 1);
+	assert_int_equal(px_applier_counters(r->a)->slots, 4);
 	assert_true(px_applier_chain(r->a) != chain0);
 	rig_free(r);
 }
@@ -210,11 +307,12 @@ static void test_duplicate_in_one_batch(void **state)
 {
 	struct rig *r = rig_new(16);
 	struct batch b;
+	uint64_t id = rig_register(r, 7);
 
 	(void)state;
 	batch_begin(&b);
-	batch_add(&b, 7, 1, "x", 1);
-	batch_add(&b, 7, 1, "x", 1);
+	batch_add(&b, id, 1, "x", 1);
+	batch_add(&b, id, 1, "x", 1);
 	rig_apply(r, &b);
 
 	assert_int_equal(r->svc_state.applied, 1);
@@ -229,91 +327,109 @@ static void test_duplicate_in_one_batch(void **state)
 	rig_free(r);
 }
 
+/* A retry (the same seq) gets the cached reply, byte for byte, and is not applied. */
 static void test_duplicate_across_slots(void **state)
 {
 	struct rig *r = rig_new(16);
 	const struct px_reply *rp;
+	uint64_t a = rig_register(r, 7), b = rig_register(r, 8), c = rig_register(r, 9);
 	uint8_t first[64];
 	uint32_t first_len;
 	uint64_t seq;
 
 	(void)state;
-	rp = rig_one(r, 7, 1, "hello");
+	rp = rig_one(r, a, 1, "hello");
 	assert_int_equal(rp->status, PX_OK);
 	first_len = rp->len;
 	memcpy(first, rp->data, rp->len);
 
 	/* Other clients in between, then the retry: answered from the cache. */
-	rig_one(r, 8, 1, "other");
-	rp = rig_one(r, 7, 1, "hello");
+	rig_one(r, b, 1, "other");
+	rp = rig_one(r, a, 1, "hello");
 	assert_int_equal(rp->status, PX_OK);
 	assert_int_equal(rp->len, first_len);
 	assert_memory_equal(rp->data, first, first_len);
 	assert_int_equal(r->svc_state.applied, 2);
-	assert_true(px_applier_session_peek(r->a, 7, &seq));
+	assert_true(px_applier_session_peek(r->a, a, &seq));
 	assert_int_equal(seq, 1);
 
 	/* A rejected command is cached like any other reply. */
-	rp = rig_one(r, 9, 1, "\xff");
+	rp = rig_one(r, c, 1, "\xff");
 	assert_int_equal(rp->status, PX_BAD_COMMAND);
-	rp = rig_one(r, 9, 1, "\xff");
+	rp = rig_one(r, c, 1, "\xff");
 	assert_int_equal(rp->status, PX_BAD_COMMAND);
 	assert_int_equal(rp->len, 0);
 	assert_int_equal(r->svc_state.applied, 3);
 
 	/* The next seq is applied. */
-	rp = rig_one(r, 7, 2, "again");
+	rp = rig_one(r, a, 2, "again");
 	assert_int_equal(reply_counter(rp), 4);
 	assert_int_equal(px_applier_counters(r->a)->duplicates, 2);
 	rig_free(r);
 }
 
+/* A seq below the last applied one is stale: SESSION_EXPIRED, not applied. */
 static void test_stale_seq_expired(void **state)
 {
 	struct rig *r = rig_new(16);
 	const struct px_reply *rp;
+	uint64_t id = rig_register(r, 5);
 
 	(void)state;
-	rig_one(r, 5, 1, "a");
-	rig_one(r, 5, 2, "b");
-	rp = rig_one(r, 5, 1, "a");
+	rig_one(r, id, 1, "a");
+	rig_one(r, id, 2, "b");
+	rp = rig_one(r, id, 1, "a");
 	assert_int_equal(rp->status, PX_SESSION_EXPIRED);
 	assert_int_equal(rp->len, 0);
 	assert_int_equal(r->svc_state.applied, 2);
 	assert_int_equal(px_applier_counters(r->a)->stale, 1);
 
-	/* A gap in seqs is allowed: the client gave up on a command. */
-	rp = rig_one(r, 5, 9, "c");
+	/* A gap in seqs is allowed: the client gave up on a command, or its reads went by
+	 * read index and never reached the log. */
+	rp = rig_one(r, id, 9, "c");
 	assert_int_equal(rp->status, PX_OK);
 	assert_int_equal(r->svc_state.applied, 3);
 	rig_free(r);
 }
 
-static void test_seq_zero_rejected(void **state)
+/* An id no registration issued: one from a position the log has not reached (an
+ * honest client cannot hold it) or from slot 0. Refused, never applied, no session. */
+static void test_future_id_refused(void **state)
 {
 	struct rig *r = rig_new(16);
 	const struct px_reply *rp;
+	struct batch b;
+	uint64_t id = rig_register(r, 1), future;
 
 	(void)state;
-	rp = rig_one(r, 5, 0, "a");
-	assert_int_equal(rp->status, PX_BAD_COMMAND);
-	assert_int_equal(r->svc_state.applied, 0);
-	assert_int_equal(px_applier_sessions(r->a), 0);
-	assert_int_equal(px_applier_counters(r->a)->bad_seq, 1);
-	rig_free(r);
-}
-
-static void test_unknown_client_needs_seq_one(void **state)
-{
-	struct rig *r = rig_new(16);
-	const struct px_reply *rp;
-
-	(void)state;
-	rp = rig_one(r, 5, 2, "a");
+	/* At slot 2: slot 9's first position, this very slot's next one, and slot 0's. */
+	future = px_session_id(9, 0);
+	rp = rig_one(r, future, 1, "a");
 	assert_int_equal(rp->status, PX_SESSION_EXPIRED);
+	rp = rig_one(r, px_session_id(r->slot + 1, 0), 1, "a");   /* its own position */
+	assert_int_equal(rp->status, PX_SESSION_EXPIRED);
+	rp = rig_one(r, 5, 1, "a");
+	assert_int_equal(rp->status, PX_SESSION_EXPIRED);
+	rp = rig_one(r, 0, 1, "a");
+	assert_int_equal(rp->status, PX_SESSION_EXPIRED);
+	assert_int_equal(px_applier_counters(r->a)->unissued, 4);
+	assert_int_equal(px_applier_counters(r->a)->expired, 0);
+
+	/* A command ahead of the registration that then takes its id, in one batch: at
+	 * the command's position the id did not exist yet. */
+	batch_begin(&b);
+	batch_add(&b, px_session_id(r->slot + 1, 1), 1, "b", 1);
+	batch_register(&b, 2);
+	rig_apply(r, &b);
+	assert_int_equal(r->out.replies[0].status, PX_SESSION_EXPIRED);
+	assert_int_equal(reply_session(&r->out.replies[1], 2), px_session_id(r->slot, 1));
+	assert_int_equal(px_applier_counters(r->a)->unissued, 5);
 	assert_int_equal(r->svc_state.applied, 0);
-	assert_false(px_applier_session_peek(r->a, 5, NULL));
-	assert_int_equal(px_applier_counters(r->a)->expired, 1);
+	assert_int_equal(px_applier_sessions(r->a), 2);
+	assert_false(px_applier_session_peek(r->a, future, NULL));
+	rp = rig_one(r, id, 1, "ok");
+	assert_int_equal(rp->status, PX_OK);
+	assert_int_equal(r->svc_state.applied, 1);
 	rig_free(r);
 }
 
@@ -321,40 +437,90 @@ static void test_eviction_is_lru(void **state)
 {
 	struct rig *r = rig_new(3);
 	const struct px_reply *rp;
+	uint64_t s1, s2, s3, s4, s5;
 
 	(void)state;
-	rig_one(r, 1, 1, "a");
-	rig_one(r, 2, 1, "a");
-	rig_one(r, 2, 2, "b");
-	rig_one(r, 3, 1, "a");
-	rig_one(r, 1, 2, "b");      /* 1 is now more recent than 2 */
-	rig_one(r, 4, 1, "a");      /* full: evicts 2, the least recently used */
+	s1 = rig_register(r, 1);
+	s2 = rig_register(r, 2);
+	rig_one(r, s1, 1, "a");
+	rig_one(r, s2, 1, "a");
+	rig_one(r, s2, 2, "b");
+	s3 = rig_register(r, 3);
+	rig_one(r, s1, 2, "b");      /* 1 is now more recent than 2 and 3... */
+	rig_one(r, s3, 1, "a");      /* ...and 3 more recent than 1: 2 is the LRU */
+	s4 = rig_register(r, 4);     /* full: evicts 2 */
 	assert_int_equal(px_applier_counters(r->a)->evictions, 1);
-	assert_false(px_applier_session_peek(r->a, 2, NULL));
-	assert_true(px_applier_session_peek(r->a, 1, NULL));
-	assert_true(px_applier_session_peek(r->a, 3, NULL));
-	assert_true(px_applier_session_peek(r->a, 4, NULL));
+	assert_false(px_applier_session_peek(r->a, s2, NULL));
+	assert_true(px_applier_session_peek(r->a, s1, NULL));
+	assert_true(px_applier_session_peek(r->a, s3, NULL));
+	assert_true(px_applier_session_peek(r->a, s4, NULL));
 
-	/* The evicted client's retry cannot be vouched for, a retry of its first command
-	 * (seq 1) included: that one must not start a new session and apply twice. */
-	rp = rig_one(r, 2, 2, "b");
+	/* The evicted session's commands cannot be vouched for, whatever their seq. */
+	rp = rig_one(r, s2, 2, "b");
 	assert_int_equal(rp->status, PX_SESSION_EXPIRED);
-	rp = rig_one(r, 2, 3, "c");
+	rp = rig_one(r, s2, 3, "c");
 	assert_int_equal(rp->status, PX_SESSION_EXPIRED);
-	rp = rig_one(r, 2, 1, "a");
+	rp = rig_one(r, s2, 1, "a");
 	assert_int_equal(rp->status, PX_SESSION_EXPIRED);
 	assert_int_equal(px_applier_counters(r->a)->expired, 3);
-	assert_int_equal(r->svc_state.applied, 6);
-	assert_null(px_applier_check_invariants(r->a));
+	assert_int_equal(r->svc_state.applied, 5);
 
-	/* A duplicate touches its session too: 3 becomes the most recent, 1 goes next. */
-	rig_one(r, 3, 1, "a");
-	rig_one(r, 5, 1, "a");
-	assert_false(px_applier_session_peek(r->a, 1, NULL));
-	assert_true(px_applier_session_peek(r->a, 3, NULL));
-	assert_true(px_applier_session_peek(r->a, 4, NULL));
-	assert_true(px_applier_session_peek(r->a, 5, NULL));
+	/* A duplicate touches its session too: 1 becomes the most recent, so the next
+	 * registration evicts 3 (4, registered after 3's command, is more recent). */
+	rig_one(r, s1, 2, "b");
+	s5 = rig_register(r, 5);
+	assert_false(px_applier_session_peek(r->a, s3, NULL));
+	assert_true(px_applier_session_peek(r->a, s1, NULL));
+	assert_true(px_applier_session_peek(r->a, s4, NULL));
+	assert_true(px_applier_session_peek(r->a, s5, NULL));
 	assert_int_equal(px_applier_counters(r->a)->evictions, 2);
+	rig_free(r);
+}
+
+/*
+ * Issue 9, defect 5: exactly-once after eviction. Client A's seq 1 is applied; then
+ * 2 x max_sessions other clients register, which evicts A (and, before registered
+ * sessions, also pushed A's id out of the remembered evicted ids). A's seq 1 comes back
+ * (a retry from the network): it must be SESSION_EXPIRED, and the service must not see
+ * it again; nor any other seq of A, ever.
+ */
+static void test_evicted_replay_never_applied(void **state)
+{
+	enum { MAX = 8 };
+	struct rig *r = rig_new(MAX);
+	const struct px_reply *rp;
+	struct batch b;
+	uint64_t a, applied;
+
+	(void)state;
+	a = rig_register(r, 0xa);
+	rp = rig_one(r, a, 1, "once");
+	assert_int_equal(rp->status, PX_OK);
+	applied = r->svc_state.applied;
+	assert_int_equal(applied, 1);
+	for (uint64_t k = 0; k < 2 * MAX; k++) {
+		batch_begin(&b);
+		batch_register(&b, 0x1000 + k);
+		batch_add(&b, px_session_id(r->slot + 1, 0), 1, "other", 5);
+		rig_apply(r, &b);
+		assert_int_equal(r->out.replies[1].status, PX_OK);
+	}
+	assert_false(px_applier_session_peek(r->a, a, NULL));
+	assert_int_equal(px_applier_counters(r->a)->evictions, MAX + 1);
+	applied = r->svc_state.applied;
+
+	rp = rig_one(r, a, 1, "once");
+	assert_int_equal(rp->status, PX_SESSION_EXPIRED);
+	assert_int_equal(r->svc_state.applied, applied);
+	/* Nothing brings A back: no seq, now or after more registrations. */
+	rp = rig_one(r, a, 2, "twice");
+	assert_int_equal(rp->status, PX_SESSION_EXPIRED);
+	for (uint64_t k = 0; k < 4 * MAX; k++)
+		rig_register(r, 0x2000 + k);
+	rp = rig_one(r, a, 1, "once");
+	assert_int_equal(rp->status, PX_SESSION_EXPIRED);
+	assert_int_equal(r->svc_state.applied, applied);
+	assert_int_equal(px_applier_counters(r->a)->expired, 3);
 	rig_free(r);
 }
 
@@ -369,23 +535,21 @@ static uint64_t rng_next(uint64_t *s)
 }
 
 /*
- * Against a model: an array of client ids in most-recent-first order. Many more clients
- * than sessions, ids spread over the whole u64 range and clustered, so the hash index
- * sees long probe runs and many backward-shift deletions.
+ * Against a model: session ids in most-recent-first order. Many more clients than
+ * sessions, so registrations evict constantly. A client whose session is gone first
+ * replays its last command and a fresh one under the old id (both refused), then
+ * registers again, as libpaxwire-client does.
  */
 static void test_lru_matches_model(void **state)
 {
 	enum { MAX = 8, CLIENTS = 40, STEPS = 20000 };
 	struct rig *r = rig_new(MAX);
-	uint64_t ids[CLIENTS], seqs[CLIENTS] = { 0 }, model[MAX], rng = 42, last;
-	uint64_t gone[MAX];   /* the model's last MAX evicted ids, oldest at gone_head */
-	uint32_t n_model = 0, i, j, k, gone_head = 0, n_gone = 0;
+	uint64_t ids[CLIENTS] = { 0 }, seqs[CLIENTS] = { 0 }, model[MAX], rng = 42, last;
+	uint32_t n_model = 0, i, j, k;
 	const struct px_reply *rp;
 	bool found;
 
 	(void)state;
-	for (i = 0; i < CLIENTS; i++)
-		ids[i] = i < CLIENTS / 2 ? rng_next(&rng) : 1000 + i * (uint64_t)MAX * 4;
 	for (uint32_t step = 0; step < STEPS; step++) {
 		k = (uint32_t)(rng_next(&rng) % CLIENTS);
 		found = false;
@@ -394,38 +558,31 @@ static void test_lru_matches_model(void **state)
 				found = true;
 				break;
 			}
-		/* A client whose session is gone starts over with a new id at seq 1, as
-		 * libpaxwire-client does; its old id, while among the last MAX evicted, is
-		 * refused even at seq 1. */
-		if (!found && seqs[k] != 0) {
-			bool remembered = false;
-			for (j = 0; j < n_gone; j++)
-				remembered |= gone[(gone_head + j) % MAX] == ids[k];
-			if (remembered) {
-				rp = rig_one(r, ids[k], 1, "z");
+		if (!found) {
+			if (ids[k] != 0) {
+				uint64_t applied = r->svc_state.applied;
+
+				rp = rig_one(r, ids[k], seqs[k], "z");
 				assert_int_equal(rp->status, PX_SESSION_EXPIRED);
+				rp = rig_one(r, ids[k], seqs[k] + 1, "z");
+				assert_int_equal(rp->status, PX_SESSION_EXPIRED);
+				assert_int_equal(r->svc_state.applied, applied);
 			}
-			ids[k] = k < CLIENTS / 2 ? rng_next(&rng) : ids[k] + (uint64_t)CLIENTS * MAX * 4;
-		}
-		if (!found)
-			seqs[k] = 0;
-		rp = rig_one(r, ids[k], ++seqs[k], "z");
-		assert_int_equal(rp->status, PX_OK);
-		if (found) {
-			memmove(&model[1], &model[0], j * sizeof(model[0]));
-		} else {
-			if (n_model < MAX) {
-				n_model++;
-			} else {   /* model[MAX - 1] is evicted */
-				if (n_gone == MAX) {
-					gone_head = (gone_head + 1) % MAX;
-					n_gone--;
-				}
-				gone[(gone_head + n_gone++) % MAX] = model[MAX - 1];
-			}
+			ids[k] = rig_register(r, 0x9000 + k);
+			if (n_model < MAX)
+				n_model++;   /* else model[MAX - 1] is evicted */
 			memmove(&model[1], &model[0], (n_model - 1) * sizeof(model[0]));
+			model[0] = ids[k];
+			seqs[k] = 0;
+		} else {
+			memmove(&model[1], &model[0], j * sizeof(model[0]));
+			model[0] = ids[k];
 		}
-		model[0] = ids[k];
+		/* Mostly a new command, sometimes a retry of the last one. */
+		if (seqs[k] == 0 || rng_next(&rng) % 4 != 0)
+			seqs[k]++;
+		rp = rig_one(r, ids[k], seqs[k], "z");
+		assert_int_equal(rp->status, PX_OK);
 		assert_int_equal(px_applier_sessions(r->a), n_model);
 		for (i = 0; i < CLIENTS; i++) {
 			found = false;
@@ -437,84 +594,88 @@ static void test_lru_matches_model(void **state)
 		}
 	}
 	assert_true(px_applier_counters(r->a)->evictions > 1000);
-	assert_null(px_applier_check_invariants(r->a));
-	rig_free(r);
-}
-
-/* Evicted ids are remembered for the last max evictions only: an older one is
- * forgotten, and its seq 1 would start a session again (the documented edge). */
-static void test_evicted_ids_remembered(void **state)
-{
-	enum { MAX = 2 };
-	struct rig *r = rig_new(MAX);
-	const struct px_reply *rp;
-
-	(void)state;
-	for (uint64_t id = 1; id <= 6; id++)   /* sessions 5, 6; evicted 1..4 */
-		rig_one(r, id, 1, "a");
-	assert_int_equal(px_applier_counters(r->a)->evictions, 4);
-	assert_null(px_applier_check_invariants(r->a));
-	rp = rig_one(r, 4, 1, "a");   /* remembered: refused */
-	assert_int_equal(rp->status, PX_SESSION_EXPIRED);
-	rp = rig_one(r, 3, 1, "a");
-	assert_int_equal(rp->status, PX_SESSION_EXPIRED);
-	rp = rig_one(r, 1, 1, "a");   /* forgotten after 2 more evictions: a new session */
-	assert_int_equal(rp->status, PX_OK);
-	assert_true(px_applier_session_peek(r->a, 1, NULL));
+	assert_true(px_applier_counters(r->a)->duplicates > 1000);
 	assert_null(px_applier_check_invariants(r->a));
 	rig_free(r);
 }
 
 /**
- * A pseudo-random batch: duplicates, stale seqs, unknown clients, no-ops. `a` only
- * steers the workload (a client that lost its session usually starts over at seq 1).
+ * A pseudo-random batch: registrations (some retried), new commands, duplicates, stale
+ * seqs, ids from the future and from evicted sessions, seq 0 with a body, no-ops. `a`
+ * only steers the workload (a client whose session is gone usually registers again).
+ * ids[k] is client k's session, learned from the replies (0: none yet).
  */
-static void random_batch(struct batch *b, uint64_t *rng, uint64_t *seqs, uint32_t clients,
-			 const struct px_applier *a)
+static void random_batch(struct batch *b, uint64_t *rng, uint64_t *seqs, uint64_t *ids,
+			 uint32_t clients, const struct px_applier *a, uint64_t slot)
 {
 	uint32_t n = (uint32_t)(rng_next(rng) % 9), i, k, pick;
 	uint8_t body[16] = { 0 };
-	uint64_t seq;
+	uint64_t seq, id;
 
 	batch_begin(b);
 	for (i = 0; i < n; i++) {
 		k = (uint32_t)(rng_next(rng) % clients);
-		pick = (uint32_t)(rng_next(rng) % 10);
-		if (pick < 8 && !px_applier_session_peek(a, 0x5000 + k, NULL))
-			seqs[k] = 0;
+		pick = (uint32_t)(rng_next(rng) % 12);
+		if (pick < 8 && (ids[k] == 0 || !px_applier_session_peek(a, ids[k], NULL))) {
+			batch_register(b, 0x5000 + k);
+			continue;
+		}
+		id = ids[k];
 		if (pick < 6)
 			seq = ++seqs[k];                 /* new */
 		else if (pick < 8)
 			seq = seqs[k];                   /* retry */
 		else if (pick < 9)
-			seq = seqs[k] > 1 ? seqs[k] - 1 : 0; /* stale, or seq 0 */
-		else
+			seq = seqs[k] > 1 ? seqs[k] - 1 : 0; /* stale, or seq 0 with a body */
+		else if (pick < 10)
 			seq = seqs[k] + 3;               /* a gap */
+		else if (pick < 11) {
+			seq = 1;                         /* an id from the future */
+			id = px_session_id(slot + rng_next(rng) % 3, (uint32_t)(rng_next(rng) % 9));
+		} else {
+			batch_register(b, 0x5000 + k);   /* a retried registration */
+			continue;
+		}
 		memcpy(body, &seq, 8);
 		memcpy(body + 8, &k, 4);
-		batch_add(b, 0x5000 + k, seq, body, 4 + (uint32_t)(rng_next(rng) % 12));
+		batch_add(b, id, seq, body, 4 + (uint32_t)(rng_next(rng) % 12));
 	}
 }
 
+/* Two appliers fed the same log agree on every reply, session id, counter and state:
+ * registration ids are a function of the log alone. */
 static void test_replicas_agree(void **state)
 {
 	enum { CLIENTS = 64, SLOTS = 3000 };
 	struct rig *r1 = rig_new(16), *r2 = rig_new(16);
-	uint64_t seqs[CLIENTS] = { 0 }, rng = 7;
+	uint64_t seqs[CLIENTS] = { 0 }, ids[CLIENTS] = { 0 }, rng = 7, last_id = 0;
 	struct batch b;
 	uint32_t i;
 
 	(void)state;
 	for (uint32_t s = 0; s < SLOTS; s++) {
-		random_batch(&b, &rng, seqs, CLIENTS, r1->a);
+		random_batch(&b, &rng, seqs, ids, CLIENTS, r1->a, r1->slot + 1);
 		rig_apply(r1, &b);
 		rig_apply(r2, &b);
 		assert_int_equal(r1->out.n, r2->out.n);
 		for (i = 0; i < r1->out.n; i++) {
-			assert_int_equal(r1->out.replies[i].status, r2->out.replies[i].status);
-			assert_int_equal(r1->out.replies[i].len, r2->out.replies[i].len);
-			assert_memory_equal(r1->out.replies[i].data, r2->out.replies[i].data,
-					    r1->out.replies[i].len);
+			const struct px_reply *p1 = &r1->out.replies[i], *p2 = &r2->out.replies[i];
+
+			assert_int_equal(p1->client_id, p2->client_id);
+			assert_int_equal(p1->seq, p2->seq);
+			assert_int_equal(p1->status, p2->status);
+			assert_int_equal(p1->len, p2->len);
+			assert_memory_equal(p1->data, p2->data, p1->len);
+			if (p1->seq == 0 && p1->status == PX_OK) {
+				/* A registration: its position, so ids only grow. */
+				uint64_t id = reply_session(p1, p1->client_id);
+
+				assert_int_equal(id, px_session_id(r1->slot, i));
+				assert_true(id > last_id);
+				last_id = id;
+				ids[p1->client_id - 0x5000] = id;
+				seqs[p1->client_id - 0x5000] = 0;
+			}
 		}
 		assert_int_equal(px_applier_chain(r1->a), px_applier_chain(r2->a));
 	}
@@ -523,19 +684,22 @@ static void test_replicas_agree(void **state)
 	assert_int_equal(counting_hash(&r1->svc_state), counting_hash(&r2->svc_state));
 	for (i = 0; i < CLIENTS; i++) {
 		uint64_t s1 = 0, s2 = 0;
-		bool h1 = px_applier_session_peek(r1->a, 0x5000 + i, &s1);
-		bool h2 = px_applier_session_peek(r2->a, 0x5000 + i, &s2);
+		bool h1 = px_applier_session_peek(r1->a, ids[i], &s1);
+		bool h2 = px_applier_session_peek(r2->a, ids[i], &s2);
 
 		assert_int_equal(h1, h2);
 		assert_int_equal(s1, s2);
 	}
 	/* The workload did exercise every path. */
-	assert_true(px_applier_counters(r1->a)->evictions > 0);
-	assert_true(px_applier_counters(r1->a)->duplicates > 0);
-	assert_true(px_applier_counters(r1->a)->stale > 0);
-	assert_true(px_applier_counters(r1->a)->expired > 0);
-	assert_true(px_applier_counters(r1->a)->noops > 0);
-	assert_true(px_applier_counters(r1->a)->bad_seq > 0);
+	const struct px_apply_counters *c = px_applier_counters(r1->a);
+	assert_true(c->registrations > 0);
+	assert_true(c->evictions > 0);
+	assert_true(c->duplicates > 0);
+	assert_true(c->stale > 0);
+	assert_true(c->expired > 0);
+	assert_true(c->unissued > 0);
+	assert_true(c->noops > 0);
+	assert_true(c->bad_seq > 0);
 	rig_free(r1);
 	rig_free(r2);
 }
@@ -588,87 +752,118 @@ static void test_noop_slot(void **state)
 	rig_free(r);
 }
 
-static void test_full_out_cuts_reply_cache_keeps_it(void **state)
+/*
+ * A reply is whole or an error the client can act on, never cut with status OK (issue 9,
+ * defect 3). 64 kv GETs of 3829-byte values (the largest kv_value_bytes allows) in one
+ * slot make 245 KB of replies: every one must come back whole, with its own value.
+ */
+static void test_large_kv_replies_whole(void **state)
 {
-	enum { N = PX_APPLY_OUT_BYTES / PX_REPLY_BYTES_MAX + 4 };
-	struct rig *r = rig_new(64);
+	enum { N = 64, VLEN = PW_KV_VALUE_BYTES_MAX };
+	size_t kv_len = pw_kv_arena_bytes(N, 8, VLEN);
+	void *kv_arena = malloc(kv_len);
+	struct px_service svc;
+	struct pw_kv_reply kr;
+	struct pw_kv *kv;
+	struct rig *r;
+	struct batch b;
+	static uint8_t val[VLEN], cmd[PX_CMD_BYTES_MAX];
+	char key[8];
+	uint32_t i, len;
+
+	(void)state;
+	assert_non_null(kv_arena);
+	kv = pw_kv_init(N, 8, VLEN, kv_arena, kv_len);
+	assert_non_null(kv);
+	pw_kv_service(kv, &svc);
+	r = rig_new_svc(2 * N, &svc);
+	batch_begin(&b);
+	for (i = 0; i <= N; i++)
+		batch_register(&b, 1000 + i);
+	rig_apply(r, &b);
+	/* One put a slot (3845-byte commands), all from the session of the last nonce. */
+	for (i = 0; i < N; i++) {
+		snprintf(key, sizeof(key), "k%02u", i);
+		memset(val, 'a' + (int)(i % 26), sizeof(val));
+		val[0] = (uint8_t)i;
+		len = pw_kv_encode_put(cmd, sizeof(cmd), key, 3, val, VLEN);
+		assert_true(len > 0);
+		batch_begin(&b);
+		batch_add(&b, px_session_id(1, N), i + 1, cmd, len);
+		rig_apply(r, &b);
+		assert_int_equal(r->out.replies[0].status, PX_OK);
+	}
+	batch_begin(&b);
+	for (i = 0; i < N; i++) {
+		snprintf(key, sizeof(key), "k%02u", i);
+		len = pw_kv_encode_get(cmd, sizeof(cmd), key, 3);
+		batch_add(&b, px_session_id(1, i), 1, cmd, len);
+	}
+	rig_apply(r, &b);
+	assert_int_equal(r->out.n, N);
+	for (i = 0; i < N; i++) {
+		const struct px_reply *rp = &r->out.replies[i];
+
+		assert_int_equal(rp->client_id, px_session_id(1, i));
+		assert_int_equal(rp->status, PX_OK);
+		assert_int_equal(rp->len, PW_KV_REPLY_HDR_BYTES + VLEN);
+		assert_int_equal(pw_kv_decode_reply(rp->data, rp->len, &kr), 0);
+		assert_int_equal(kr.result, PW_KV_R_OK);
+		assert_int_equal(kr.value_len, VLEN);
+		assert_int_equal(kr.value[0], i);
+		assert_int_equal(kr.value[VLEN - 1], 'a' + (int)(i % 26));
+	}
+	assert_int_equal(r->out.used, N * (PW_KV_REPLY_HDR_BYTES + VLEN));
+	rig_free(r);
+	free(kv_arena);
+}
+
+/*
+ * The worst slot: PX_BATCH_CMDS_MAX commands, each with a PX_REPLY_BYTES_MAX reply, half
+ * of them applied and half answered from the session caches (duplicates), and a short
+ * reply last (short ones are copied as a fixed 16 bytes: it must stay inside out).
+ */
+static void test_worst_case_slot_replies_whole(void **state)
+{
+	enum { N = PX_BATCH_CMDS_MAX, HALF = N / 2 };
+	struct rig *r = rig_new(N);
 	const struct px_reply *rp;
 	struct batch b;
 	uint32_t i, total = 0;
+	uint64_t counter;
 
 	(void)state;
 	batch_begin(&b);
-	for (i = 0; i < N; i++)
-		batch_add(&b, 100 + i, 1, "\xfe", 1);
+	for (i = 0; i < HALF; i++)
+		batch_register(&b, 100 + i);
+	rig_apply(r, &b);
+	batch_begin(&b);
+	for (i = 0; i < HALF; i++)
+		batch_add(&b, px_session_id(1, i), 1, "\xfe", 1);
+	for (i = 0; i < HALF - 1; i++)
+		batch_add(&b, px_session_id(1, i), 1, "\xfe", 1);   /* retries: from the cache */
+	batch_add(&b, px_session_id(1, HALF - 1), 2, "", 0);     /* 8 bytes, last */
 	rig_apply(r, &b);
 	assert_int_equal(r->out.n, N);
-	for (i = 0; i < N; i++)
-		total += r->out.replies[i].len;
-	assert_int_equal(total, PX_APPLY_OUT_BYTES);
-	assert_int_equal(r->out.used, PX_APPLY_OUT_BYTES);
-	assert_int_equal(r->out.replies[N - 1].len, 0);
-	assert_true(px_applier_counters(r->a)->replies_cut >= 4);
-
-	/* The last client retries alone: the whole reply comes from the cache. */
-	rp = rig_one(r, 100 + N - 1, 1, "\xfe");
-	assert_int_equal(rp->status, PX_OK);
-	assert_int_equal(rp->len, PX_REPLY_BYTES_MAX);
-	assert_int_equal(rp->data[0], N & 0xff);
-	assert_int_equal(rp->data[PX_REPLY_BYTES_MAX - 1], N & 0xff);
-	assert_int_equal(r->svc_state.applied, N);
-	rig_free(r);
-}
-
-/* Short replies (<= 16 bytes take a fixed-size copy) are cut like long ones when out is
- * nearly full, duplicates included, and never write past out's buffer. */
-static void test_nearly_full_out_cuts_short_replies(void **state)
-{
-	enum { BIG = PX_APPLY_OUT_BYTES / PX_REPLY_BYTES_MAX - 1 };
-	struct rig *r = rig_new(64);
-	static uint8_t filler[PX_REPLY_BYTES_MAX - 8 - 10];
-	const struct px_reply *rp;
-	struct batch b;
-	uint64_t counter;
-	uint32_t i;
-
-	(void)state;
-	batch_begin(&b);
-	for (i = 0; i < BIG; i++)
-		batch_add(&b, 100 + i, 1, "\xfe", 1);
-	memset(filler, 'f', sizeof(filler));
-	batch_add(&b, 200, 1, filler, sizeof(filler));   /* leaves 10 bytes of room */
-	batch_add(&b, 202, 1, "", 0);                     /* 8 bytes: fits, 2 left */
-	batch_add(&b, 201, 1, "abcd", 4);                 /* 12 bytes: cut to 2 */
-	batch_add(&b, 203, 1, "xyz", 3);                  /* 11 bytes: cut to 0 */
-	batch_add(&b, 201, 1, "abcd", 4);                 /* duplicate: cut to 0 */
-	rig_apply(r, &b);
-
-	assert_int_equal(r->out.n, BIG + 5);
-	assert_int_equal(r->out.replies[BIG].len, PX_REPLY_BYTES_MAX - 10);
-	rp = &r->out.replies[BIG + 1];
+	for (i = 0; i < N - 1; i++) {
+		rp = &r->out.replies[i];
+		assert_int_equal(rp->status, PX_OK);
+		assert_int_equal(rp->len, PX_REPLY_BYTES_MAX);
+		/* The counting service fills a long reply with its count of applied commands. */
+		assert_int_equal(rp->data[0], (i % HALF) + 1);
+		assert_int_equal(rp->data[PX_REPLY_BYTES_MAX - 1], (i % HALF) + 1);
+		total += rp->len;
+	}
+	rp = &r->out.replies[N - 1];
 	assert_int_equal(rp->status, PX_OK);
 	assert_int_equal(rp->len, 8);
-	counter = BIG + 2;
+	counter = HALF + 1;
 	assert_memory_equal(rp->data, &counter, 8);
-	rp = &r->out.replies[BIG + 2];
-	assert_int_equal(rp->len, 2);
-	counter = BIG + 3;
-	assert_memory_equal(rp->data, &counter, 2);
-	assert_int_equal(r->out.replies[BIG + 3].len, 0);
-	assert_int_equal(r->out.replies[BIG + 4].len, 0);
-	assert_int_equal(r->out.replies[BIG + 4].status, PX_OK);
-	assert_int_equal(r->out.used, PX_APPLY_OUT_BYTES);
-	assert_int_equal(px_applier_counters(r->a)->replies_cut, 3);
-	assert_int_equal(px_applier_counters(r->a)->duplicates, 1);
-
-	/* Alone, the retry gets the whole cached reply. */
-	rp = rig_one(r, 201, 1, "abcd");
-	assert_int_equal(rp->len, 12);
-	counter = BIG + 3;
-	assert_memory_equal(rp->data, &counter, 8);
-	assert_memory_equal(rp->data + 8, "abcd", 4);
-	assert_int_equal(r->out.used, 12);
-	assert_int_equal(r->svc_state.applied, BIG + 4);
+	total += rp->len;
+	assert_int_equal(r->out.used, total);
+	assert_true(r->out.used <= PX_APPLY_OUT_BYTES);
+	assert_int_equal(px_applier_counters(r->a)->duplicates, HALF - 1);
+	assert_int_equal(r->svc_state.applied, HALF + 1);
 	rig_free(r);
 }
 
@@ -676,20 +871,20 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_init_errors),
+		cmocka_unit_test(test_register),
 		cmocka_unit_test(test_applies_in_order),
 		cmocka_unit_test(test_duplicate_in_one_batch),
 		cmocka_unit_test(test_duplicate_across_slots),
 		cmocka_unit_test(test_stale_seq_expired),
-		cmocka_unit_test(test_seq_zero_rejected),
-		cmocka_unit_test(test_unknown_client_needs_seq_one),
+		cmocka_unit_test(test_future_id_refused),
 		cmocka_unit_test(test_eviction_is_lru),
-		cmocka_unit_test(test_evicted_ids_remembered),
+		cmocka_unit_test(test_evicted_replay_never_applied),
 		cmocka_unit_test(test_lru_matches_model),
 		cmocka_unit_test(test_replicas_agree),
 		cmocka_unit_test(test_chain_tells_logs_apart),
 		cmocka_unit_test(test_noop_slot),
-		cmocka_unit_test(test_full_out_cuts_reply_cache_keeps_it),
-		cmocka_unit_test(test_nearly_full_out_cuts_short_replies),
+		cmocka_unit_test(test_large_kv_replies_whole),
+		cmocka_unit_test(test_worst_case_slot_replies_whole),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

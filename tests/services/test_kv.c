@@ -713,14 +713,25 @@ static void test_through_applier(void **state)
 		a[r] = px_applier_init(8, &svc, arena[r], px_applier_arena_bytes(8));
 		assert_non_null(a[r]);
 	}
-	for (uint64_t slot = 1; slot <= 50; slot++) {
+	/* Slot 1: four clients register; client i's session is px_session_id(1, i). */
+	blen = px_batch_begin(batch, sizeof(batch));
+	for (uint32_t i = 0; i < 4; i++) {
+		c = (struct px_cmd_ref){ .client_id = 100 + i };
+		blen = px_batch_add(batch, blen, sizeof(batch), &c);
+	}
+	for (r = 0; r < 2; r++) {
+		px_apply_slot(a[r], 1, batch, blen, out);
+		assert_int_equal(out->n, 4);
+	}
+	for (uint64_t slot = 2; slot <= 51; slot++) {
 		blen = px_batch_begin(batch, sizeof(batch));
 		seq++;
 		for (uint32_t i = 0; i < 4; i++) {
 			key_of(k, (uint32_t)(slot * 3 + i) % 40);
 			n = i == 3 ? pw_kv_encode_get(cmd, sizeof(cmd), k, (uint8_t)strlen(k)) :
 				     pw_kv_encode_put(cmd, sizeof(cmd), k, (uint8_t)strlen(k), k, 5);
-			c = (struct px_cmd_ref){ .client_id = i, .seq = seq, .len = n, .body = cmd };
+			c = (struct px_cmd_ref){ .client_id = px_session_id(1, i), .seq = seq,
+						 .len = n, .body = cmd };
 			blen = px_batch_add(batch, blen, sizeof(batch), &c);
 			assert_true(blen > 0);
 		}

@@ -1,10 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0
  * Simulated clients and their history.
  *
- * Each client has one operation outstanding, named (client id, seq) with seq + 1 per new
- * operation. It follows NOT_LEADER hints at once, and on timeout resends the same
- * (client id, seq) and bytes to the next replica: the applier's sessions make that
- * exactly-once. The workload is the kv store's get/put/del/cas over a few keys so that
+ * Each client registers a session through the log before its first operation (a
+ * REQUEST flagged REGISTER, seq 0, a nonce naming the client; the reply carries the
+ * session id) and again after an operation is answered SESSION_EXPIRED (its session was
+ * evicted: that operation's outcome is recorded as unknown). It has one operation
+ * outstanding, named (session id, seq), seq + 1 per new operation and growing across
+ * sessions, so that (client, seq) names one command for the checks. It follows
+ * NOT_LEADER hints at once, and on timeout resends the same request and bytes to the
+ * next replica: the applier's sessions make that exactly-once. A resent registration may
+ * register twice; the session not used is an orphan, evicted in its turn. The workload
+ * is the kv store's get/put/del/cas over a few keys so that
  * clients conflict; every value written is unique ("client.seq"), which keeps the
  * linearizability search small and makes a lost or duplicated write visible.
  *
@@ -13,6 +19,7 @@
  * for a register per key. A client accepts only a reply whose bytes some replica
  * produced when it applied that (client, seq) (sim_check_reply recorded it).
  */
+#include <endian.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -21,29 +28,92 @@
 #include "lincheck.h"
 #include "sim_pvt.h"
 
-#define SIM_CLIENT_ID_BASE 0x1000u
+/** Registration nonces: bit 62 set (session ids, slot * PX_BATCH_CMDS_MAX + index with
+ *  slot <= SIM_SLOTS_MAX, never reach it), the registration's number, the client. */
+#define SIM_NONCE_BASE (1ull << 62)
+#define SIM_NONCE_REG_SHIFT 8u
+_Static_assert(SIM_CLIENTS_MAX <= (1u << SIM_NONCE_REG_SHIFT), "the client fits its bits");
+_Static_assert((uint64_t)(SIM_SLOTS_MAX + 1) * PX_BATCH_CMDS_MAX < SIM_NONCE_BASE,
+	       "no session id looks like a nonce");
 /** Backoff after BUSY or a NOT_LEADER without a hint, in time units. */
 #define SIM_CLIENT_BACKOFF 3u
 /** Time limit of the linearizability search: a budget, not part of the verdict's
  *  determinism (running out gives LC_UNKNOWN, which is reported, never a failure). */
 #define SIM_LINCHECK_SECONDS 5.0
 
-int sim_client_index(const struct sim *s, uint64_t client_id)
+static uint64_t nonce_make(const struct sim_client *c, uint32_t reg)
 {
-	if (client_id < SIM_CLIENT_ID_BASE || client_id >= SIM_CLIENT_ID_BASE + s->o.n_clients)
+	return SIM_NONCE_BASE | ((uint64_t)reg << SIM_NONCE_REG_SHIFT) | c->idx;
+}
+
+/** The client of a nonce some client sent (registration numbers below its count). */
+static int client_of_nonce(const struct sim *s, uint64_t nonce)
+{
+	uint64_t ci = nonce & ((1u << SIM_NONCE_REG_SHIFT) - 1u);
+	uint64_t reg = (nonce & ~SIM_NONCE_BASE) >> SIM_NONCE_REG_SHIFT;
+
+	if ((nonce & ~(SIM_NONCE_BASE - 1)) != SIM_NONCE_BASE || ci >= s->o.n_clients ||
+	    reg >= s->clients[ci].regs)
 		return -1;
-	return (int)(client_id - SIM_CLIENT_ID_BASE);
+	return (int)ci;
+}
+
+/** The map bucket of id, or the empty one where it would go. Ends: load <= 1/2. */
+static uint32_t session_bucket(const struct sim *s, uint64_t id)
+{
+	uint32_t k = (uint32_t)((id * 0x9e3779b97f4a7c15ull) >> 40) & (SIM_SESSION_MAP - 1u);
+
+	while (s->sessions[k].id != 0 && s->sessions[k].id != id)
+		k = (k + 1u) & (SIM_SESSION_MAP - 1u);
+	return k;
+}
+
+int sim_client_of(const struct sim *s, uint64_t client_id, uint64_t seq)
+{
+	const struct sim_session *e;
+
+	if (seq == 0)
+		return client_of_nonce(s, client_id);
+	if (client_id == 0)
+		return -1;
+	e = &s->sessions[session_bucket(s, client_id)];
+	return e->id == client_id ? e->client : -1;
+}
+
+void sim_session_put(struct sim *s, uint64_t id, uint32_t ci)
+{
+	struct sim_session *e = &s->sessions[session_bucket(s, id)];
+
+	if (e->id == id) {
+		if (e->client != ci)
+			sim_fail(s, "session-id",
+				 "session %" PRIu64 " given to client %u and to client %u", id,
+				 e->client, ci);
+		return;
+	}
+	if (s->n_sessions >= SIM_SESSION_MAP / 2)
+		sim_fail(s, "sim-limit", "more than %u sessions registered", SIM_SESSION_MAP / 2);
+	e->id = id;
+	e->client = (uint8_t)ci;
+	s->n_sessions++;
 }
 
 struct sim_cmd_rec *sim_cmd_lookup(struct sim *s, uint64_t client_id, uint64_t seq)
 {
-	int ci = sim_client_index(s, client_id);
+	int ci = sim_client_of(s, client_id, seq);
 	struct sim_client *c;
 
 	if (ci < 0)
 		return NULL;
+	if (seq == 0) {
+		/* A registration: an empty command. It keeps no reply: each copy of one in
+		 * the log (a resend) gets an id of its own, which sim_session_learn checks
+		 * against its position as every replica applies it. */
+		memset(&s->reg_rec, 0, sizeof(s->reg_rec));
+		return &s->reg_rec;
+	}
 	c = &s->clients[ci];
-	if (seq == 0 || seq > c->seq)
+	if (seq > c->seq || c->cmds[seq].session != client_id)
 		return NULL;
 	return &c->cmds[seq];
 }
@@ -58,7 +128,6 @@ void sim_clients_setup(struct sim *s)
 		memset(c, 0, sizeof(*c));
 		c->idx = (uint8_t)i;
 		c->ep = sim_ep_client(s, i);
-		c->client_id = SIM_CLIENT_ID_BASE + i;
 		c->next_op_at = sim_rng_range(&s->rng_work, 0, s->o.think_max);
 		c->target = (uint8_t)(i % s->o.n_replicas);
 	}
@@ -104,6 +173,7 @@ static bool value_parse(const uint8_t *p, uint32_t len, uint32_t *v)
 	return true;
 }
 
+/** Sends the outstanding request: the registration, or the op's command. */
 static void send_request(struct sim *s, struct sim_client *c)
 {
 	struct px_msg *m = &s->reply_msg;
@@ -118,10 +188,18 @@ static void send_request(struct sim *s, struct sim_client *c)
 	m->cluster_id = SIM_CLUSTER_ID;
 	m->config_epoch = SIM_CONFIG_EPOCH;
 	m->n_inc = 0;
-	m->client_id = c->client_id;
-	m->seq = c->seq;
-	m->body_len = rec->len;
-	m->body = rec->body;
+	if (c->registering) {
+		m->flags = PX_MF_REGISTER;
+		m->client_id = c->nonce;
+		m->seq = 0;
+		m->body_len = 0;
+		m->body = NULL;
+	} else {
+		m->client_id = c->session;
+		m->seq = c->seq;
+		m->body_len = rec->len;
+		m->body = rec->body;
+	}
 	len = px_encode(m, buf, sizeof(buf));
 	if (len == 0)
 		sim_fail(s, "codec", "client %u: REQUEST does not encode", c->idx);
@@ -182,6 +260,7 @@ static void start_op(struct sim *s, struct sim_client *c)
 	c->seq++;
 	rec = &c->cmds[c->seq];
 	memset(rec, 0, sizeof(*rec));
+	rec->session = c->session;
 	op->kind = pick_kind(s);
 	op->key = (uint8_t)sim_rng_below(&s->rng_work, s->o.keys);
 	op->value = value_make(c, c->seq);
@@ -246,7 +325,56 @@ void sim_client_step(struct sim *s, struct sim_client *c)
 	}
 	if (s->liveness || c->n_ops >= s->o.ops_per_client || s->now < c->next_op_at)
 		return;
+	if (c->session == 0) {
+		/* No session (the first op, or the last was answered SESSION_EXPIRED):
+		 * register first; the op starts once the registration is answered. */
+		c->nonce = nonce_make(c, c->regs++);
+		c->registering = true;
+		c->waiting = true;
+		c->backoff = false;
+		send_request(s, c);
+		return;
+	}
 	start_op(s, c);
+}
+
+/** The answer to the client's registration: the session id the log gave it. */
+static void registered(struct sim *s, struct sim_client *c, const struct px_msg *m)
+{
+	uint64_t id;
+
+	if (m->body_len != PX_SESSION_ID_BYTES)
+		sim_fail(s, "reply", "client %u: a registration reply of %u bytes", c->idx,
+			 m->body_len);
+	memcpy(&id, m->body, sizeof(id));
+	id = le64toh(id);
+	/* Some applier gave this id to this very client (sim_session_learn). */
+	if (sim_client_of(s, id, 1) != c->idx)
+		sim_fail(s, "reply",
+			 "client %u: registration answered with session %" PRIu64 ", which no "
+			 "replica gave it", c->idx, id);
+	sim_trace(s, "c%u registered: session %" PRIu64, c->idx, id);
+	c->session = id;
+	c->registering = false;
+	c->waiting = false;
+	c->backoff = false;
+	c->target = m->from;   /* the leader that answered */
+}
+
+/** The op was answered SESSION_EXPIRED: the session was evicted. Whether the command
+ *  was applied before that cannot be told, so the outcome is unknown (ok stays -1);
+ *  the next op registers a new session first. */
+static void expired(struct sim *s, struct sim_client *c, const struct px_msg *m)
+{
+	sim_trace(s, "c%u seq %" PRIu64 " session %" PRIu64 " expired", c->idx, c->seq,
+		  c->session);
+	c->expired++;
+	s->ops_unknown++;
+	c->session = 0;
+	c->waiting = false;
+	c->backoff = false;
+	c->target = m->from;
+	c->next_op_at = s->now + sim_rng_range(&s->rng_work, 0, s->o.think_max);
 }
 
 /** The reply to the current op, accepted: decode it into the history. */
@@ -335,15 +463,21 @@ void sim_client_deliver(struct sim *s, struct sim_client *c, const uint8_t *buf,
 		sim_fail(s, "codec", "client %u: px_decode of a %u-byte reply: %s", c->idx, len,
 			 px_wire_err_name(err));
 	s->window_by_type[m->type]++;
-	if (m->type != PX_MSG_REPLY || m->client_id != c->client_id)
-		sim_fail(s, "sim", "client %u got message type %u for client %" PRIu64, c->idx,
-			 m->type, m->client_id);
-	if (!c->waiting || m->seq != c->seq)
-		return;  /* a late or duplicated reply to an earlier op */
+	if (m->type != PX_MSG_REPLY || sim_client_of(s, m->client_id, m->seq) != c->idx)
+		sim_fail(s, "sim", "client %u got message type %u for id %" PRIu64 " seq %" PRIu64,
+			 c->idx, m->type, m->client_id, m->seq);
+	if (!c->waiting)
+		return;  /* a late or duplicated reply to an earlier request */
+	if (c->registering ? m->seq != 0 || m->client_id != c->nonce
+			   : m->seq != c->seq || m->client_id != c->session)
+		return;
 
 	switch (m->status) {
 	case PX_OK:
-		complete(s, c, m);
+		if (c->registering)
+			registered(s, c, m);
+		else
+			complete(s, c, m);
 		break;
 	case PX_NOT_LEADER:
 		c->not_leader++;
@@ -366,11 +500,15 @@ void sim_client_deliver(struct sim *s, struct sim_client *c, const uint8_t *buf,
 		c->resend_at = s->now + SIM_CLIENT_BACKOFF;
 		break;
 	default:
-		/* SESSION_EXPIRED: sessions outnumber clients, so none is ever evicted and
-		 * a client only ever resends its current seq. BAD_COMMAND: the workload
-		 * sends well-formed commands. Either is a bug. */
-		sim_fail(s, "reply", "client %u seq %" PRIu64 ": status %u from node %u", c->idx,
-			 c->seq, m->status, m->from);
+		if (m->status == PX_SESSION_EXPIRED && !c->registering) {
+			expired(s, c, m);
+			break;
+		}
+		/* BAD_COMMAND: the workload sends well-formed commands and registrations;
+		 * a registration is never answered SESSION_EXPIRED. Either is a bug. */
+		sim_fail(s, "reply", "client %u seq %" PRIu64 "%s: status %u from node %u",
+			 c->idx, c->seq, c->registering ? " (registering)" : "", m->status,
+			 m->from);
 	}
 }
 

@@ -9,10 +9,11 @@
  *     replying to clients, each slot followed by px_applied(). Effects point into the
  *     replica's memory, valid until the next call into it: the order keeps every read
  *     before the call (px_applied) that may release what it reads.
- *   - client REQUESTs queue at the leader and are proposed at its next tick or when a
- *     batch is full (adaptive batching: whatever arrived); a non-leader answers
- *     NOT_LEADER with its hint. A read (kv GET; unless --log-reads) takes the read-index
- *     path instead (px.h, px_read_begin): the leader holds it until its ticket is
+ *   - client REQUESTs (commands and session registrations) queue at the leader and are
+ *     proposed at its next tick or when a batch is full (adaptive batching: whatever
+ *     arrived); a non-leader answers NOT_LEADER with its hint. A read (kv GET; unless
+ *     --log-reads) of a session the applier holds takes the read-index path instead
+ *     (px.h, px_read_begin): the leader holds it until its ticket is
  *     confirmed and the state machine has applied up to its read index, then answers
  *     it from the current state (px_apply_read); a role change fails every held read
  *     with NOT_LEADER.
@@ -22,6 +23,7 @@
  *     seen). A restart gets back exactly what landed.
  */
 #include <assert.h>
+#include <endian.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -54,8 +56,11 @@ static void *xcalloc(size_t count, size_t size)
 /**
  * struct px_service apply() in front of pw_kv_apply. The applier passes each command's
  * body as a pointer into the slot value it is applying (px_batch_next does not copy),
- * so the command is found by its address in the batch, which names its (client, seq).
- * Then: a state machine applies each client command at most once and in seq order.
+ * so the command is found by its address in the batch, which names its (session, seq),
+ * and the session its client (sim_client_of: learned when the registration was
+ * applied). Then: a state machine applies each client command at most once and in seq
+ * order (a client's seqs grow across its sessions, so an evicted session's command
+ * applied again after a new registration would show here).
  */
 static uint32_t sim_kv_apply(void *ctx, const uint8_t *cmd, uint32_t len, uint8_t *reply,
 			     uint32_t cap, uint8_t *status)
@@ -87,9 +92,9 @@ static uint32_t sim_kv_apply(void *ctx, const uint8_t *cmd, uint32_t len, uint8_
 			 "node %u slot %" PRIu64 ": service called with a command that is "
 			 "not in the slot being applied",
 			 n->id, n->cur_slot);
-	ci = sim_client_index(s, c.client_id);
+	ci = sim_client_of(s, c.client_id, c.seq);
 	if (ci < 0)
-		sim_fail(s, "validity", "node %u slot %" PRIu64 ": unknown client %" PRIu64,
+		sim_fail(s, "validity", "node %u slot %" PRIu64 ": unknown session %" PRIu64,
 			 n->id, n->cur_slot, c.client_id);
 	if (c.seq <= n->sm_last_seq[ci])
 		sim_fail(s, "exactly-once",
@@ -117,6 +122,26 @@ static bool sim_kv_is_read(void *ctx, const uint8_t *cmd, uint32_t len)
 
 /* ---------------------------------------------------------------------------------- */
 /* Setup and lifecycle                                                                 */
+
+/**
+ * The sessions each applier of this seed holds: the same on every replica (eviction
+ * must be a function of the log alone), drawn from the seed on a stream of its own.
+ * Two seeds in three hold SIM_SESSIONS_MAX, twice the most clients, so that only
+ * orphans of resent registrations ever get evicted. One in three holds fewer than its
+ * clients (at least half of them), so registrations evict live sessions: clients get
+ * SESSION_EXPIRED, register again, and the exactly-once and linearizability checks run
+ * across evictions.
+ */
+static uint32_t seed_max_sessions(const struct sim *s)
+{
+	struct sim_rng r;
+	uint32_t n = s->o.n_clients;
+
+	sim_rng_seed(&r, s->o.seed, SIM_STREAM_SESSIONS);
+	if (sim_rng_below(&r, 3) != 0 || n < 2)
+		return SIM_SESSIONS_MAX;
+	return sim_rng_range(&r, (n + 1) / 2, n - 1);
+}
 
 static void node_config(struct sim *s, struct sim_node *n, bool restart)
 {
@@ -159,7 +184,8 @@ void sim_node_setup(struct sim *s, struct sim_node *n, uint8_t id)
 	n->arena = xcalloc(1, need);
 	n->arena_len = need;
 
-	n->app_len = px_applier_arena_bytes(SIM_CLIENTS_MAX);
+	n->max_sessions = seed_max_sessions(s);
+	n->app_len = px_applier_arena_bytes(n->max_sessions);
 	n->app_arena = xcalloc(1, n->app_len);
 	n->kv_len = pw_kv_arena_bytes(SIM_KV_KEYS, SIM_KV_KEY_BYTES, SIM_KV_VALUE_BYTES);
 	if (n->kv_len == 0)
@@ -219,8 +245,10 @@ static void restore_from_disk(struct sim *s, struct sim_node *n)
 		n->cur_slot = slot;
 		px_apply_slot(n->applier, slot, value, d->len, &s->aout);
 		n->cur_value = NULL;
-		for (uint32_t i = 0; i < s->aout.n; i++)
+		for (uint32_t i = 0; i < s->aout.n; i++) {
+			sim_session_learn(s, n, slot, i, &s->aout.replies[i]);
 			sim_check_reply(s, n, &s->aout.replies[i]);
+		}
 		sim_check_applied(s, n, slot, px_applier_chain(n->applier),
 				  n->kv_svc.hash(n->kv_svc.ctx));
 		applied = slot;
@@ -285,7 +313,7 @@ void sim_node_start(struct sim *s, struct sim_node *n, bool restart)
 	svc.hash = sim_kv_hash;
 	svc.ctx = n;
 	svc.is_read = sim_kv_is_read;
-	n->applier = px_applier_init(SIM_CLIENTS_MAX, &svc, n->app_arena, n->app_len);
+	n->applier = px_applier_init(n->max_sessions, &svc, n->app_arena, n->app_len);
 	if (n->applier == NULL)
 		sim_fail(s, "init", "node %u: px_applier_init: %s", n->id, strerror(errno));
 	memset(n->sm_last_seq, 0, sizeof(n->sm_last_seq));
@@ -314,9 +342,9 @@ void sim_node_start(struct sim *s, struct sim_node *n, bool restart)
 	n->up = true;
 	if (restart)
 		n->restarts++;
-	sim_trace(s, "n%u START restart=%d promised=%" PRIx64 " last=%" PRIu64 " %s st=%d",
-		  n->id, restart, px_promised(n->r), px_last_slot(n->r),
-		  sim_role_name(px_role(n->r)), px_needs_state_transfer(n->r));
+	sim_trace(s, "n%u START restart=%d promised=%" PRIx64 " last=%" PRIu64 " %s st=%d "
+		  "sessions=%u", n->id, restart, px_promised(n->r), px_last_slot(n->r),
+		  sim_role_name(px_role(n->r)), px_needs_state_transfer(n->r), n->max_sessions);
 	sim_check_node(s, n, restart ? "restart" : "init");
 }
 
@@ -540,6 +568,32 @@ static void send_msgs(struct sim *s, struct sim_node *n)
 	}
 }
 
+void sim_session_learn(struct sim *s, const struct sim_node *n, uint64_t slot,
+		       uint32_t index, const struct px_reply *r)
+{
+	uint64_t id;
+	int ci;
+
+	if (r->seq != 0 || r->status != PX_OK)
+		return;   /* not a registration's answer */
+	if (r->len != PX_SESSION_ID_BYTES)
+		sim_fail(s, "session-id", "node %u slot %" PRIu64 ": a registration answered "
+			 "with %u bytes", n->id, slot, r->len);
+	memcpy(&id, r->data, sizeof(id));
+	id = le64toh(id);
+	/* The id is the registration's log position: the same on every replica. */
+	if (id != px_session_id(slot, index))
+		sim_fail(s, "session-id",
+			 "node %u slot %" PRIu64 " command %u: registration got session %" PRIu64
+			 ", not its position %" PRIu64, n->id, slot, index, id,
+			 px_session_id(slot, index));
+	ci = sim_client_of(s, r->client_id, 0);
+	if (ci < 0)
+		sim_fail(s, "validity", "node %u slot %" PRIu64 ": a registration no client sent",
+			 n->id, slot);
+	sim_session_put(s, id, (uint32_t)ci);
+}
+
 void sim_node_reply(struct sim *s, struct sim_node *n, uint8_t client_ep, uint64_t client_id,
 		    uint64_t seq, uint8_t status, const uint8_t *data, uint32_t len)
 {
@@ -614,8 +668,9 @@ static void apply_range(struct sim *s, struct sim_node *n, uint64_t lo, uint64_t
 		n->cur_value = NULL;
 		for (i = 0; i < s->aout.n; i++) {
 			rp = &s->aout.replies[i];
+			sim_session_learn(s, n, slot, i, rp);
 			sim_check_reply(s, n, rp);
-			ci = sim_client_index(s, rp->client_id);
+			ci = sim_client_of(s, rp->client_id, rp->seq);
 			if (ci < 0)
 				sim_fail(s, "validity", "node %u: reply to unknown client", n->id);
 			/* Only the leader answers: followers apply silently. */
@@ -640,7 +695,7 @@ static void drop_queue(struct sim *s, struct sim_node *n)
 
 	for (i = 0; i < n->n_queue; i++) {
 		q = &n->queue[i];
-		ci = sim_client_index(s, q->client_id);
+		ci = sim_client_of(s, q->client_id, q->seq);
 		assert(ci >= 0);
 		sim_node_reply(s, n, sim_ep_client(s, (uint32_t)ci), q->client_id, q->seq,
 			       PX_NOT_LEADER, NULL, 0);
@@ -821,22 +876,25 @@ static void on_request(struct sim *s, struct sim_node *n, const struct px_msg *m
 {
 	struct sim_req *q;
 	uint32_t i;
-	int ci = sim_client_index(s, m->client_id);
+	bool reg = (m->flags & PX_MF_REGISTER) != 0;
+	int ci = sim_client_of(s, m->client_id, m->seq);
 
-	/* Requests come from our clients; anything else is a simulator bug. */
-	if (ci < 0 || sim_ep_client(s, (uint32_t)ci) != src_ep)
-		sim_fail(s, "sim", "request from endpoint %u names client %" PRIu64, src_ep,
-			 m->client_id);
+	/* Requests come from our clients, well formed: a registration (seq 0, no body, a
+	 * nonce) or a command of a session (seq >= 1); anything else is a simulator bug.
+	 * (paxwired answers a seq 0 that is no registration BAD_COMMAND, never logged.) */
+	if (ci < 0 || sim_ep_client(s, (uint32_t)ci) != src_ep ||
+	    reg != (m->seq == 0) || (reg && m->body_len != 0))
+		sim_fail(s, "sim", "request from endpoint %u names id %" PRIu64 " seq %" PRIu64
+			 " (register %d)", src_ep, m->client_id, m->seq, reg);
 	if (px_role(n->r) != PX_LEADER) {
 		sim_node_reply(s, n, src_ep, m->client_id, m->seq, PX_NOT_LEADER, NULL, 0);
 		return;
 	}
-	/* A read by read index needs the client's session to exist already: sessions
-	 * begin with a logged seq 1, and reads do not go through the log, so a client's
-	 * first logged command would otherwise carry a seq above 1 and be refused as an
-	 * expired session. Until then its reads go through the log too. */
+	/* A read by read index for a session this applier holds (from its registration
+	 * on). Any other read goes through the log, which answers an evicted session
+	 * SESSION_EXPIRED, so that its client registers again. */
 	uint64_t last_seq;
-	if (!s->o.log_reads && px_apply_is_read(n->applier, m->body, m->body_len) &&
+	if (!reg && !s->o.log_reads && px_apply_is_read(n->applier, m->body, m->body_len) &&
 	    px_applier_session_peek(n->applier, m->client_id, &last_seq)) {
 		on_read(s, n, m, src_ep);
 		return;
@@ -852,7 +910,8 @@ static void on_request(struct sim *s, struct sim_node *n, const struct px_msg *m
 	q->client_id = m->client_id;
 	q->seq = m->seq;
 	q->len = m->body_len;
-	memcpy(q->body, m->body, m->body_len);
+	if (m->body_len != 0)   /* a registration has no body (and body is NULL) */
+		memcpy(q->body, m->body, m->body_len);
 	if (n->n_queue >= s->o.batch_cmds_max)
 		propose(s, n);
 }

@@ -69,12 +69,18 @@
 #define SIM_READS_MAX 64u
 /** Read-index serves of one (client, seq) whose replies a client may accept. */
 #define SIM_READ_SERVES_MAX 8u
+/** Client sessions an applier holds at most (a seed may choose fewer: sim_node.c). */
+#define SIM_SESSIONS_MAX (2u * SIM_CLIENTS_MAX)
+/** Session ids the simulation can map back to their client (open addressing, load
+ *  <= 1/2; beyond it the seed fails as over a simulator limit). */
+#define SIM_SESSION_MAP (1u << 16)
 
 _Static_assert(SIM_NODES_MAX <= PX_REPLICAS_MAX, "the core holds our largest cluster");
 _Static_assert(SIM_EP_MAX < 64, "link matrix indexes fit");
 _Static_assert((128u << (SIM_NET_CLASSES - 1)) >= PX_MSG_BYTES_MAX,
 	       "the largest size class holds a maximal wire message");
 _Static_assert(SIM_QUEUE_MAX <= PX_BATCH_CMDS_MAX, "one queue fits one px_propose call");
+_Static_assert((SIM_SESSION_MAP & (SIM_SESSION_MAP - 1)) == 0, "the map is a power of two");
 _Static_assert(PW_KV_CMD_HDR_BYTES + 8 + 24 <= SIM_CMD_BYTES_MAX,
 	       "a workload command fits its buffer");
 
@@ -326,6 +332,8 @@ struct sim_node {
 	struct px_service kv_svc;  /**< the real kv service, behind our wrapper */
 	/** State transfer needed: the node stops applying (it must never apply wrong data). */
 	bool st_needed;
+	/** Sessions this replica's applier holds: the same on every replica of a seed. */
+	uint32_t max_sessions;
 	/** The batch now being applied, to map service calls to (client, seq). */
 	const uint8_t *cur_value;
 	uint32_t cur_len;
@@ -406,14 +414,23 @@ struct sim_cmd_rec {
 	uint8_t n_read_serves;
 	bool read_serves_lost;  /**< more serves than kept: the reply check is skipped */
 	uint64_t read_hash[SIM_READ_SERVES_MAX];
+	/** The session the command was sent in (a client's seqs grow across sessions, so
+	 *  (client, seq) names one command whatever the session). */
+	uint64_t session;
 };
 
 struct sim_client {
 	uint8_t idx;
 	uint8_t ep;                /**< network endpoint */
-	uint64_t client_id;
-	uint64_t seq;              /**< current (or last) op's seq; 0 before the first */
-	bool waiting;              /**< an op is outstanding */
+	/** The session id the log gave this client's last registration; 0: none, register
+	 *  before the next op (at first, and after SESSION_EXPIRED). */
+	uint64_t session;
+	uint64_t nonce;            /**< the registration in flight, or the last one */
+	uint32_t regs;             /**< registrations started (each with a new nonce) */
+	bool registering;          /**< the outstanding request is a registration */
+	uint64_t seq;              /**< current (or last) op's seq; 0 before the first. It
+	                                keeps growing across sessions. */
+	bool waiting;              /**< an op or a registration is outstanding */
 	uint64_t next_op_at;       /**< idle: when to issue the next op */
 	uint64_t resend_at;        /**< waiting: when to resend */
 	bool backoff;              /**< the resend at resend_at goes to target as is */
@@ -422,6 +439,7 @@ struct sim_client {
 	struct sim_op ops[SIM_OPS_PER_CLIENT_MAX];
 	struct sim_cmd_rec cmds[SIM_OPS_PER_CLIENT_MAX + 1];  /**< by seq */
 	uint64_t resends, not_leader, busy;
+	uint64_t expired;          /**< ops answered SESSION_EXPIRED (outcome unknown) */
 };
 
 /* ---------------------------------------------------------------------------------- */
@@ -436,6 +454,12 @@ struct sim_slot_rec {
 	uint64_t value_hash;
 	uint64_t chain;         /**< applier chain after this slot */
 	uint64_t kv_hash;       /**< kv hash after this slot */
+};
+
+/** Session id -> client, learned when an applier applies a registration. */
+struct sim_session {
+	uint64_t id;           /**< 0: empty */
+	uint8_t client;
 };
 
 /* ---------------------------------------------------------------------------------- */
@@ -455,6 +479,13 @@ struct sim {
 
 	struct sim_slot_rec *slots;    /**< SIM_SLOTS_MAX + 1, by slot */
 	uint64_t slot_hi;              /**< highest slot recorded */
+
+	/* Sessions: every id an applier gave out, with its client (sim_session_learn). */
+	struct sim_session sessions[SIM_SESSION_MAP];
+	uint32_t n_sessions;
+	/** What sim_cmd_lookup returns for a registration (an empty command): registrations
+	 *  keep no reply record, their replies are checked as they are learned. */
+	struct sim_cmd_rec reg_rec;
 
 	/* Fault schedule state. */
 	uint32_t part_active;          /**< enum sim_part of the partition in force, 0 none */
@@ -528,6 +559,10 @@ void sim_node_deliver(struct sim *s, struct sim_node *n, const uint8_t *buf, uin
 void sim_node_transfer(struct sim *s, struct sim_node *n, uint8_t target);
 void sim_node_tick(struct sim *s, struct sim_node *n);
 void sim_node_disk_step(struct sim *s, struct sim_node *n);
+/** A reply the applier of node n produced for command `index` of `slot`: if it is a
+ *  registration's, checks that the id is that position and records id -> client. */
+void sim_session_learn(struct sim *s, const struct sim_node *n, uint64_t slot,
+		       uint32_t index, const struct px_reply *r);
 /** Sends one REPLY to a client endpoint (also used for NOT_LEADER and BUSY). */
 void sim_node_reply(struct sim *s, struct sim_node *n, uint8_t client_ep, uint64_t client_id,
 		    uint64_t seq, uint8_t status, const uint8_t *data, uint32_t len);
@@ -541,10 +576,15 @@ void sim_client_deliver(struct sim *s, struct sim_client *c, const uint8_t *buf,
 bool sim_clients_idle(const struct sim *s);
 /** Runs the linearizability checker; returns enum lc_result and fills why. */
 int sim_history_check(struct sim *s, char *why, size_t why_len);
-/** The client record of (client_id, seq), NULL if no client sent it. */
+/** The client record of the command (client_id, seq) as the log holds it: a session id
+ *  and seq >= 1, or a registration (a nonce some client sent, seq 0: s->reg_rec, an
+ *  empty command). NULL if no client sent it. */
 struct sim_cmd_rec *sim_cmd_lookup(struct sim *s, uint64_t client_id, uint64_t seq);
-/** Client index of a client id, or -1. */
-int sim_client_index(const struct sim *s, uint64_t client_id);
+/** Client index of a command's or reply's (client_id, seq): seq 0, a registration
+ *  nonce; otherwise a session id. -1 if no client's. */
+int sim_client_of(const struct sim *s, uint64_t client_id, uint64_t seq);
+/** Records that session id belongs to client ci (the first time), or checks it. */
+void sim_session_put(struct sim *s, uint64_t id, uint32_t ci);
 
 /* sim_check.c */
 /** A slot value seen chosen (commit) or applied by node n: agreement and validity. */

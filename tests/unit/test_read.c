@@ -54,7 +54,17 @@ static uint8_t elect_among(struct pxh_cluster *c, uint32_t mask, uint32_t max_ti
 	return PX_NODE_NONE;
 }
 
-/** Proposes put key=val from client `client` at node l; true if taken. */
+/** Registers clients 1 and 2 (nonces 101, 102) through leader l: put() needs their
+ *  sessions, and registering later would run the cluster in the middle of a test. */
+static void register_clients(struct pxh_cluster *c, uint8_t l)
+{
+	const uint64_t nonces[2] = { 101, 102 };
+	uint64_t ids[2];
+	assert_int_equal(pxh_register(c, l, nonces, 2, ids), 2);
+}
+
+/** Proposes put key=val from client `client` (1 or 2, registered) at node l; true if
+ *  taken. */
 static bool put(struct pxh_cluster *c, uint8_t l, uint32_t client, const char *key,
 		const char *val)
 {
@@ -63,7 +73,8 @@ static bool put(struct pxh_cluster *c, uint8_t l, uint32_t client, const char *k
 	uint32_t len = pw_kv_encode_put(buf, sizeof(buf), key, (uint8_t)strlen(key), val,
 					(uint32_t)strlen(val));
 	assert_true(len > 0);
-	ref.client_id = 100 + client;
+	ref.client_id = pxh_session(c, 100 + client);
+	assert_int_not_equal(ref.client_id, 0);
 	ref.seq = ++next_seq[client];
 	ref.len = len;
 	ref.body = buf;
@@ -105,6 +116,7 @@ static void test_read_confirmed_by_majority(void **state)
 	struct pxh_cluster *c = cluster(3, 41);
 	uint8_t l = pxh_elect(c, 500);
 	assert_int_not_equal(l, PX_NODE_NONE);
+	register_clients(c, l);
 	pxh_run(c, 3);
 	assert_true(put(c, l, 1, "k0", "v1"));
 	pxh_run(c, 3);
@@ -179,6 +191,7 @@ static void test_read_stale_leader_never_confirms(void **state)
 	struct pxh_cluster *c = cluster(5, 43);
 	uint8_t old = pxh_elect(c, 500);
 	assert_int_not_equal(old, PX_NODE_NONE);
+	register_clients(c, old);
 	pxh_run(c, 3);
 	assert_true(put(c, old, 1, "k0", "v1"));
 	pxh_run(c, 3);
@@ -244,6 +257,7 @@ static void test_read_waits_for_own_commit(void **state)
 	struct pxh_cluster *c = cluster(3, 47);
 	uint8_t l = pxh_elect(c, 500);
 	assert_int_not_equal(l, PX_NODE_NONE);
+	register_clients(c, l);
 	pxh_run(c, 3);
 	assert_true(put(c, l, 1, "k0", "v1"));
 	pxh_run(c, 3);
@@ -306,6 +320,7 @@ static void test_read_single_replica(void **state)
 	struct pxh_cluster *c = cluster(1, 53);
 	uint8_t l = pxh_elect(c, 500);
 	assert_int_equal(l, 0);
+	register_clients(c, 0);
 	assert_true(put(c, 0, 1, "k0", "v1"));
 	pxh_deliver_all(c, 100000);
 	uint64_t idx = 0;
@@ -458,6 +473,7 @@ static void test_apply_read(void **state)
 	(void)state;
 	struct pxh_cluster *c = cluster(3, 67);
 	uint8_t l = pxh_elect(c, 500);
+	register_clients(c, l);
 	pxh_run(c, 3);
 	assert_true(put(c, l, 1, "k0", "v1"));
 	pxh_run(c, 3);

@@ -24,14 +24,25 @@ struct cmdbuf {
 	struct px_cmd_ref refs[64];
 };
 
-/* Next sequence number per client id (each client has one command outstanding and
- * numbers them from 1); reset with every new cluster. */
+/* Next sequence number per client (each client has one command outstanding in its
+ * session and numbers them from 1); reset with every new cluster. */
 static uint32_t next_seq[1u << 16];
 
-/** n put commands, key "k<i % keys>" = "v<seq0 + i>", from clients client..client+n-1,
- *  each with its next sequence number. */
-static uint32_t make_puts(struct cmdbuf *b, uint64_t client, uint64_t seq0, uint32_t n,
-			  uint32_t keys)
+/** Registers clients first..first+n-1 (their nonces) through leader l and runs the
+ *  cluster until the log gave each a session (pxh_register). */
+static void register_clients(struct pxh_cluster *c, uint8_t l, uint64_t first, uint32_t n)
+{
+	uint64_t nonces[64], ids[64];
+	assert_true(n <= 64);
+	for (uint32_t i = 0; i < n; i++)
+		nonces[i] = first + i;
+	assert_int_equal(pxh_register(c, l, nonces, n, ids), n);
+}
+
+/** n put commands, key "k<i % keys>" = "v<seq0 + i>", from clients client..client+n-1
+ *  (registered: their sessions), each with its next sequence number. */
+static uint32_t make_puts(struct pxh_cluster *c, struct cmdbuf *b, uint64_t client,
+			  uint64_t seq0, uint32_t n, uint32_t keys)
 {
 	for (uint32_t i = 0; i < n; i++) {
 		char k[16], v[24];
@@ -40,7 +51,8 @@ static uint32_t make_puts(struct cmdbuf *b, uint64_t client, uint64_t seq0, uint
 		uint32_t len = pw_kv_encode_put(b->bytes[i], sizeof(b->bytes[i]), k, (uint8_t)kl,
 						v, (uint32_t)vl);
 		assert_true(len > 0);
-		b->refs[i].client_id = client + i;
+		b->refs[i].client_id = pxh_session(c, client + i);
+		assert_int_not_equal(b->refs[i].client_id, 0);
 		b->refs[i].seq = ++next_seq[(client + i) % (1u << 16)];
 		b->refs[i].len = len;
 		b->refs[i].body = b->bytes[i];
@@ -136,7 +148,8 @@ static void test_elect_and_commit(void **state)
 			if (i != l)
 				assert_int_equal(px_leader_hint(pxh_replica(c, i)), l);
 		struct cmdbuf b;
-		uint32_t k = make_puts(&b, 100, 1, 40, 8);
+		register_clients(c, l, 100, 40);
+		uint32_t k = make_puts(c, &b, 100, 1, 40, 8);
 		assert_int_equal(pxh_propose(c, l, b.refs, k), 40);
 		pxh_run(c, 5);
 		assert_true(px_commit(pxh_replica(c, l)) >= 1);
@@ -153,9 +166,10 @@ static void test_batching_packs_slots(void **state)
 	(void)state;
 	struct pxh_cluster *c = cluster(3, PX_MEMORY, 3);
 	uint8_t l = pxh_elect(c, 500);
+	register_clients(c, l, 1, 64);
 	uint64_t before = px_last_slot(pxh_replica(c, l));
 	struct cmdbuf b;
-	make_puts(&b, 1, 1, 64, 64);
+	make_puts(c, &b, 1, 1, 64, 64);
 	assert_int_equal(pxh_propose(c, l, b.refs, 64), 64);
 	/* batch_cmds_max is 128 in the harness: 64 commands take one slot. */
 	assert_int_equal(px_last_slot(pxh_replica(c, l)), before + 1);
@@ -172,6 +186,7 @@ static void test_minority_value_survives(void **state)
 	struct pxh_cluster *c = cluster(5, PX_MEMORY, 11);
 	uint8_t l = pxh_elect(c, 500);
 	pxh_run(c, 3);
+	register_clients(c, l, 500, 1);
 	uint8_t a = (uint8_t)((l + 1) % 5);
 	/* Only acceptor `a` hears the ACCEPT; nobody hears back. */
 	for (uint8_t j = 0; j < 5; j++)
@@ -179,7 +194,7 @@ static void test_minority_value_survives(void **state)
 			pxh_cut(c, l, j, true);
 	pxh_cut(c, a, l, true);
 	struct cmdbuf b;
-	make_puts(&b, 500, 1, 1, 1);
+	make_puts(c, &b, 500, 1, 1, 1);
 	assert_int_equal(pxh_propose(c, l, b.refs, 1), 1);
 	pxh_deliver_all(c, 1000);
 	uint64_t s = px_last_slot(pxh_replica(c, l));
@@ -234,7 +249,8 @@ static void test_dueling_proposers(void **state)
 		uint8_t l = pxh_leader(c);
 		assert_int_not_equal(l, PX_NODE_NONE);
 		struct cmdbuf b;
-		make_puts(&b, 1, 1, 10, 4);
+		register_clients(c, l, 1, 10);
+		make_puts(c, &b, 1, 1, 10, 4);
 		assert_int_equal(pxh_propose(c, l, b.refs, 10), 10);
 		pxh_run(c, 10);
 		assert_converged(c, 5);
@@ -250,11 +266,14 @@ static void test_duplicate_reorder_loss(void **state)
 		struct pxh_cluster *c = cluster(3, PX_MEMORY, seed);
 		uint64_t rng = seed * 0x9e3779b97f4a7c15ull;
 		uint64_t seq = 1;
+		/* Eight clients registered while the network is clean; their commands then
+		 * go through the chaos, each session's seqs in order. */
+		register_clients(c, pxh_elect(c, 500), 1000, 8);
 		for (int t = 0; t < 300; t++) {
 			uint8_t l = pxh_leader(c);
 			if (l != PX_NODE_NONE && t % 3 == 0) {
 				struct cmdbuf b;
-				make_puts(&b, 1000 + (uint64_t)t * 8, seq, 4, 5);
+				make_puts(c, &b, 1000 + (uint64_t)(t % 2) * 4, seq, 4, 5);
 				seq += pxh_propose(c, l, b.refs, 4);
 			}
 			pxh_tick(c, PX_NODE_NONE);
@@ -285,6 +304,7 @@ static void test_stale_ballot_rejected(void **state)
 	struct pxh_cluster *c = cluster(3, PX_MEMORY, 5);
 	uint8_t l = pxh_elect(c, 500);
 	pxh_run(c, 3);
+	register_clients(c, l, 9, 1);
 	/* Cut the leader off; the other two elect a new one. */
 	pxh_isolate(c, l, true);
 	uint8_t l2 = PX_NODE_NONE;
@@ -299,7 +319,7 @@ static void test_stale_ballot_rejected(void **state)
 	assert_int_not_equal(l2, PX_NODE_NONE);
 	/* The old leader, still believing, proposes; its ACCEPT arrives after healing. */
 	struct cmdbuf b;
-	make_puts(&b, 9, 1, 1, 1);
+	make_puts(c, &b, 9, 1, 1, 1);
 	uint64_t stale_before = px_counters(pxh_replica(c, l2))->drops[PX_DROP_STALE_BALLOT];
 	if (px_role(pxh_replica(c, l)) == PX_LEADER) {
 		pxh_isolate(c, l, false);
@@ -365,8 +385,9 @@ static void test_client_retry_dedupe(void **state)
 	(void)state;
 	struct pxh_cluster *c = cluster(3, PX_MEMORY, 41);
 	uint8_t l = pxh_elect(c, 500);
+	register_clients(c, l, 77, 1);
 	struct cmdbuf b;
-	make_puts(&b, 77, 1, 1, 1);
+	make_puts(c, &b, 77, 1, 1, 1);
 	b.refs[1] = b.refs[0]; /* the retry inside the same batch */
 	b.refs[2] = b.refs[0];
 	assert_int_equal(pxh_propose(c, l, b.refs, 2), 2);
@@ -388,12 +409,13 @@ static void test_catch_up(void **state)
 	(void)state;
 	struct pxh_cluster *c = cluster(3, PX_MEMORY, 51);
 	uint8_t l = pxh_elect(c, 500);
+	register_clients(c, l, 10, 2);
 	uint8_t f = (uint8_t)((l + 2) % 3);
 	pxh_isolate(c, f, true);
 	uint64_t seq = 1;
 	for (int t = 0; t < 50; t++) {
 		struct cmdbuf b;
-		make_puts(&b, 10, seq, 2, 3);
+		make_puts(c, &b, 10, seq, 2, 3);
 		seq += pxh_propose(c, l, b.refs, 2);
 		pxh_run(c, 1);
 	}
@@ -419,7 +441,9 @@ static void test_state_transfer_needed(void **state)
 	o.seed = 61;
 	o.check_invariants = true;
 	struct pxh_cluster *c = pxh_new(&o);
+	memset(next_seq, 0, sizeof(next_seq));
 	uint8_t l = pxh_elect(c, 500);
+	register_clients(c, l, 10, 1);
 	pxh_run(c, 3);
 	uint8_t f = (uint8_t)((l + 1) % 3);
 	uint64_t chain_before = px_applier_chain(pxh_applier(c, f));
@@ -428,7 +452,7 @@ static void test_state_transfer_needed(void **state)
 	uint64_t seq = 1;
 	for (int t = 0; t < 100; t++) {
 		struct cmdbuf b;
-		make_puts(&b, 10, seq, 1, 3);
+		make_puts(c, &b, 10, seq, 1, 3);
 		seq += pxh_propose(c, l, b.refs, 1);
 		pxh_run(c, 1);
 	}
@@ -442,7 +466,7 @@ static void test_state_transfer_needed(void **state)
 	/* The cluster still makes progress with it as an acceptor. */
 	uint64_t commit = px_commit(pxh_replica(c, l));
 	struct cmdbuf b;
-	make_puts(&b, 10, seq, 1, 3);
+	make_puts(c, &b, 10, seq, 1, 3);
 	assert_int_equal(pxh_propose(c, l, b.refs, 1), 1);
 	pxh_run(c, 3);
 	assert_true(px_commit(pxh_replica(c, l)) > commit);
@@ -465,8 +489,9 @@ static void test_transfer_leadership(void **state)
 	/* The request's TIMEOUT_NOW goes out on the next ACCEPTED; keep the cluster going. */
 	pxh_run(c, 10);
 	assert_int_equal(pxh_leader(c), t);
+	register_clients(c, t, 1, 5);
 	struct cmdbuf b;
-	make_puts(&b, 1, 1, 5, 5);
+	make_puts(c, &b, 1, 1, 5, 5);
 	assert_int_equal(pxh_propose(c, t, b.refs, 5), 5);
 	pxh_run(c, 5);
 	assert_converged(c, 5);
@@ -480,8 +505,9 @@ static void test_memory_restart_recovers(void **state)
 	(void)state;
 	struct pxh_cluster *c = cluster(3, PX_MEMORY, 81);
 	uint8_t l = pxh_elect(c, 500);
+	register_clients(c, l, 1, 10);
 	struct cmdbuf b;
-	make_puts(&b, 1, 1, 10, 5);
+	make_puts(c, &b, 1, 1, 10, 5);
 	pxh_propose(c, l, b.refs, 10);
 	pxh_run(c, 5);
 	uint8_t f = (uint8_t)((l + 1) % 3);
@@ -493,7 +519,8 @@ static void test_memory_restart_recovers(void **state)
 	assert_int_not_equal(px_role(pxh_replica(c, f)), PX_RECOVERING);
 	assert_int_equal(px_counters(pxh_replica(c, f))->recoveries_completed, 1);
 	assert_true(px_promised(pxh_replica(c, f)) >= px_promised(pxh_replica(c, l)));
-	make_puts(&b, 100, 1, 5, 5);
+	register_clients(c, l, 100, 5);
+	make_puts(c, &b, 100, 1, 5, 5);
 	pxh_propose(c, l, b.refs, 5);
 	pxh_run(c, 20);
 	assert_converged(c, 3);
@@ -502,7 +529,8 @@ static void test_memory_restart_recovers(void **state)
 	pxh_run(c, 200);
 	uint8_t l2 = pxh_leader(c);
 	assert_int_not_equal(l2, PX_NODE_NONE);
-	make_puts(&b, 200, 1, 5, 5);
+	register_clients(c, l2, 200, 5);
+	make_puts(c, &b, 200, 1, 5, 5);
 	assert_int_equal(pxh_propose(c, l2, b.refs, 5), 5);
 	pxh_run(c, 30);
 	assert_converged(c, 3);
@@ -516,10 +544,11 @@ static void test_memory_recovery_pages(void **state)
 	(void)state;
 	struct pxh_cluster *c = cluster(3, PX_MEMORY, 83);
 	uint8_t l = pxh_elect(c, 500);
+	register_clients(c, l, 1, 1);
 	uint64_t seq = 1;
 	for (int t = 0; t < 200; t++) {
 		struct cmdbuf b;
-		make_puts(&b, 1, seq, 1, 7);
+		make_puts(c, &b, 1, seq, 1, 7);
 		seq += pxh_propose(c, l, b.refs, 1);
 		pxh_deliver_all(c, 10000);
 	}
@@ -567,9 +596,11 @@ static void test_durable_acks_wait(void **state)
 	for (uint8_t i = 0; i < 3; i++)
 		pxh_persist(c, i);
 	pxh_deliver_all(c, 10000);
+	memset(next_seq, 0, sizeof(next_seq));
+	register_clients(c, l, 1, 4);
 	uint64_t commit0 = px_commit(pxh_replica(c, l));
 	struct cmdbuf b;
-	make_puts(&b, 1, 1, 4, 4);
+	make_puts(c, &b, 1, 1, 4, 4);
 	assert_int_equal(pxh_propose(c, l, b.refs, 4), 4);
 	pxh_deliver_all(c, 10000);
 	/* Nobody confirmed persistence of the new slot: it must not be committed. */
@@ -606,10 +637,11 @@ static void test_durable_full_restart(void **state)
 	memset(next_seq, 0, sizeof(next_seq));
 	struct pxh_cluster *c = pxh_new(&o);
 	uint8_t l = pxh_elect(c, 500);
+	register_clients(c, l, 1, 1);
 	uint64_t seq = 1;
 	for (int t = 0; t < 100; t++) {
 		struct cmdbuf b;
-		make_puts(&b, 1, seq, 1, 5);
+		make_puts(c, &b, 1, seq, 1, 5);
 		seq += pxh_propose(c, l, b.refs, 1);
 		pxh_run(c, 1);
 	}
@@ -628,8 +660,9 @@ static void test_durable_full_restart(void **state)
 	pxh_run(c, 5);
 	assert_true(px_commit(pxh_replica(c, l2)) >= commit);
 	assert_int_equal(pxh_kv_hash(c, l2), hash);
+	register_clients(c, l2, 50, 3);
 	struct cmdbuf b;
-	make_puts(&b, 50, 1, 3, 3);
+	make_puts(c, &b, 50, 1, 3, 3);
 	assert_int_equal(pxh_propose(c, l2, b.refs, 3), 3);
 	pxh_run(c, 5);
 	assert_converged(c, 3);
