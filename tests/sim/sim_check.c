@@ -18,6 +18,12 @@
  *   state-transfer-role  a replica waiting for a state transfer applies nothing, so it
  *               must never lead or campaign (a leader in state transfer commits and
  *               never answers a client).
+ *   chosen      the oracle: the first commit of a slot, anywhere, is backed by a
+ *               majority the simulator saw accepting that value at one ballot (Paxos's
+ *               definition of chosen), not only by what one replica believes.
+ *   incarnation-order  memory mode: each life of a replica that completes recovery has
+ *               a higher incarnation than every earlier one that did (DISC 2017: its
+ *               messages fence theirs).
  */
 #include <inttypes.h>
 #include <string.h>
@@ -135,6 +141,94 @@ void sim_check_reply(struct sim *s, const struct sim_node *n, const struct px_re
 			 n->id, r->client_id, r->seq);
 }
 
+/** Node n holds slot `slot` accepted (not known chosen): one more acceptor of that value
+ *  at that ballot. */
+static void observe_slot(struct sim *s, const struct sim_node *n, uint64_t slot)
+{
+	const uint8_t *value;
+	uint64_t vballot, h;
+	struct sim_slot_rec *rec;
+	uint32_t len, i;
+	bool chosen;
+
+	if (slot == 0 || slot > SIM_SLOTS_MAX ||
+	    !px_slot_peek(n->r, slot, &vballot, &chosen, &value, &len) || chosen)
+		return;
+	rec = &s->slots[slot];
+	h = px_hash_bytes(PX_HASH_SEED, value, len);
+	for (i = 0; i < rec->n_groups; i++) {
+		if (rec->groups[i].vballot == vballot && rec->groups[i].value_hash == h) {
+			rec->groups[i].nodes |= 1u << n->id;
+			return;
+		}
+	}
+	if (rec->n_groups == SIM_ACCEPT_GROUPS) {
+		if (!rec->groups_full)
+			s->oracle_unjudged++;
+		rec->groups_full = true;
+		return;
+	}
+	rec->groups[rec->n_groups].vballot = vballot;
+	rec->groups[rec->n_groups].value_hash = h;
+	rec->groups[rec->n_groups].nodes = 1u << n->id;
+	rec->n_groups++;
+}
+
+void sim_observe(struct sim *s, const struct sim_node *n, bool whole_log)
+{
+	const struct px_msg *m = s->obs_msg;
+	uint64_t slot, hi;
+	uint32_t i;
+
+	if (m != NULL && m->type == PX_MSG_ACCEPT)
+		for (i = 0; i < m->n_entries; i++)
+			observe_slot(s, n, m->entries[i].slot);
+	for (slot = s->obs_lo; slot <= s->obs_hi; slot++)
+		observe_slot(s, n, slot);
+	if (whole_log) {
+		/* Bounded: the window holds at most window_slots slots. */
+		hi = px_last_slot(n->r);
+		for (slot = px_commit(n->r) + 1; slot <= hi; slot++)
+			observe_slot(s, n, slot);
+	}
+}
+
+/** The first commit of a slot: a majority accepted its value at one ballot. */
+static void check_oracle(struct sim *s, const struct sim_node *n, uint64_t slot,
+			 const uint8_t *value, uint32_t len)
+{
+	struct sim_slot_rec *rec = &s->slots[slot];
+	uint64_t h;
+	uint32_t i, quorum = s->o.n_replicas / 2u + 1u;
+
+	if (rec->chosen_ok || rec->groups_full)
+		return;
+	h = px_hash_bytes(PX_HASH_SEED, value, len);
+	for (i = 0; i < rec->n_groups; i++) {
+		if (rec->groups[i].value_hash == h &&
+		    (uint32_t)__builtin_popcount(rec->groups[i].nodes) >= quorum) {
+			rec->chosen_ok = true;
+			return;
+		}
+	}
+	sim_fail(s, "chosen",
+		 "node %u committed slot %" PRIu64 " (%u bytes, hash %016" PRIx64 ") but no "
+		 "majority was seen accepting that value at one ballot (%u pairs seen)",
+		 n->id, slot, len, h, rec->n_groups);
+}
+
+void sim_check_recovered(struct sim *s, struct sim_node *n)
+{
+	uint32_t inc = px_incarnation(n->r, n->id);
+
+	if (inc <= n->inc_completed)
+		sim_fail(s, "incarnation-order",
+			 "node %u completed a recovery at incarnation %u, but an earlier life "
+			 "completed at %u: its messages do not fence that life's",
+			 n->id, inc, n->inc_completed);
+	n->inc_completed = inc;
+}
+
 /** Commit advanced from commit_seen to c: the values now committed must agree. */
 static void check_committed(struct sim *s, struct sim_node *n, uint64_t c)
 {
@@ -152,6 +246,7 @@ static void check_committed(struct sim *s, struct sim_node *n, uint64_t c)
 		if (value == NULL)
 			continue;
 		sim_check_chosen(s, n, slot, value, len, "committed");
+		check_oracle(s, n, slot, value, len);
 	}
 }
 

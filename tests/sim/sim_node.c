@@ -770,12 +770,22 @@ static void handle_out(struct sim *s, struct sim_node *n, const char *step)
 
 	stage(s, n);
 	send_msgs(s, n);
+	/* A new leader re-proposed its log at its ballot; a replica out of recovery holds
+	 * the values it merged as its own votes (it reports them in its promises, and its
+	 * acks count those at its promise). */
+	sim_observe(s, n, out->role_changed && (out->role == PX_LEADER ||
+						n->role == PX_RECOVERING));
+	s->obs_msg = NULL;
+	s->obs_lo = 1;
+	s->obs_hi = 0;
 	if (out->role_changed) {
 		sim_trace(s, "n%u role %s promised=%" PRIx64 " commit=%" PRIu64 " last=%" PRIu64,
 			  n->id, sim_role_name(out->role), px_promised(n->r), px_commit(n->r), px_last_slot(n->r));
 		if (out->role != px_role(n->r))
 			sim_fail(s, "effects", "node %u: out.role %d but px_role %d", n->id,
 				 out->role, px_role(n->r));
+		if (n->role == PX_RECOVERING && out->role != PX_RECOVERING)
+			sim_check_recovered(s, n);
 		n->role = out->role;
 	}
 	if (px_role(n->r) != PX_LEADER && n->n_queue > 0)
@@ -817,7 +827,9 @@ static void propose(struct sim *s, struct sim_node *n)
 		s->cmd_refs[i].body = n->queue[i].body;
 	}
 	px_out_reset(&s->out);
+	s->obs_lo = px_last_slot(n->r) + 1;
 	taken = px_propose(n->r, s->cmd_refs, n->n_queue, &s->out);
+	s->obs_hi = px_last_slot(n->r);
 	if (taken > n->n_queue)
 		sim_fail(s, "effects", "node %u: px_propose took %u of %u commands", n->id, taken,
 			 n->n_queue);
@@ -942,6 +954,7 @@ void sim_node_deliver(struct sim *s, struct sim_node *n, const uint8_t *buf, uin
 	bool must_refuse = corrupt != SIM_CX_NONE && corrupt < SIM_CX_REFUSED_END;
 	px_out_reset(&s->out);
 	px_step(n->r, m, &s->out);
+	s->obs_msg = m;
 	if (must_refuse && s->out.dropped == 0)
 		sim_fail(s, "corruption-accepted",
 			 "node %u took a %s from %u that the network rewrote (class %u) to a "

@@ -317,6 +317,10 @@ struct sim_node {
 	/** Liveness phase: since when a majority has known a newer incarnation of this
 	 *  replica than its own (it is dropped as stale), 0 if not. */
 	uint64_t fenced_since;
+	/** The incarnation of this replica's last life that completed its recovery (or
+	 *  first started): a later life must complete with a higher one. Kept across
+	 *  restarts: it is the simulator's knowledge, not the replica's. */
+	uint32_t inc_completed;
 	struct px_config cfg;
 	struct px_replica *r;
 	void *arena;
@@ -445,10 +449,27 @@ struct sim_client {
 /* ---------------------------------------------------------------------------------- */
 /* Cluster-wide check state                                                            */
 
+/** Acceptors observed holding one value at one ballot in one slot (the chosen oracle). */
+struct sim_accept_group {
+	uint64_t vballot;
+	uint64_t value_hash;
+	uint32_t nodes;         /**< bit set of replica ids */
+};
+
+/** Distinct (ballot, value) pairs the oracle keeps per slot; beyond them it stops
+ *  judging that slot (counted). A slot sees one more per leader that re-proposes it. */
+#define SIM_ACCEPT_GROUPS 8u
+
 /** What the cluster has decided about one slot: the first observation wins. */
 struct sim_slot_rec {
 	bool value_known;
 	bool chain_known;
+	/** The chosen oracle: the first commit of this slot was backed by a majority seen
+	 *  accepting its value at one ballot (checked once). */
+	bool chosen_ok;
+	bool groups_full;       /**< more pairs than SIM_ACCEPT_GROUPS: not judged */
+	uint8_t n_groups;
+	struct sim_accept_group groups[SIM_ACCEPT_GROUPS];
 	uint8_t value_node;     /**< who first reported it (for the failure message) */
 	uint32_t len;
 	uint64_t value_hash;
@@ -502,6 +523,12 @@ struct sim {
 	struct px_apply_out aout;
 	uint8_t wire[PX_MSG_BYTES_MAX];
 	struct px_cmd_ref cmd_refs[SIM_QUEUE_MAX];
+
+	/* What the step being handled changed, for the chosen oracle (sim_observe): the
+	 * message delivered (its ACCEPT entries), slots a proposal took. */
+	const struct px_msg *obs_msg;
+	uint64_t obs_lo, obs_hi;
+	uint64_t oracle_unjudged;      /**< slots with too many (ballot, value) pairs */
 
 	/* Failure: sim_fail() fills these and longjmps to the run. */
 	jmp_buf fail_jmp;
@@ -597,6 +624,12 @@ void sim_check_applied(struct sim *s, const struct sim_node *n, uint64_t slot,
 void sim_check_reply(struct sim *s, const struct sim_node *n, const struct px_reply *r);
 /** After every step at node n: invariants and monotonic points. */
 void sim_check_node(struct sim *s, struct sim_node *n, const char *step);
+/** Records the values node n holds accepted (not known chosen) in the slots the step
+ *  changed: the entries of s->obs_msg if an ACCEPT, [s->obs_lo, s->obs_hi], and all of
+ *  [commit + 1, last] if `whole_log` (it just became leader, or left recovery). */
+void sim_observe(struct sim *s, const struct sim_node *n, bool whole_log);
+/** Node n's role changed from recovering to `role` (its life completed recovery). */
+void sim_check_recovered(struct sim *s, struct sim_node *n);
 
 /* sim_run.c */
 /** Prints one event line when tracing (--trace), prefixed with the time. */
