@@ -21,6 +21,10 @@
  *   chosen      the oracle: the first commit of a slot, anywhere, is backed by a
  *               majority the simulator saw accepting that value at one ballot (Paxos's
  *               definition of chosen), not only by what one replica believes.
+ *   p2          Paxos's invariant P2 ("Paxos Made Simple", 2.2): once a value is chosen
+ *               at ballot b, every value accepted at a higher ballot is that value. A
+ *               broken phase 1 shows here as soon as the new leader re-proposes,
+ *               before any replica commits the wrong value.
  *   incarnation-order  memory mode: each life of a replica that completes recovery has
  *               a higher incarnation than every earlier one that did (DISC 2017: its
  *               messages fence theirs).
@@ -141,6 +145,8 @@ void sim_check_reply(struct sim *s, const struct sim_node *n, const struct px_re
 			 n->id, r->client_id, r->seq);
 }
 
+static void check_p2(struct sim *s, uint64_t slot);
+
 /** Node n holds slot `slot` accepted (not known chosen): one more acceptor of that value
  *  at that ballot. */
 static void observe_slot(struct sim *s, const struct sim_node *n, uint64_t slot)
@@ -151,14 +157,20 @@ static void observe_slot(struct sim *s, const struct sim_node *n, uint64_t slot)
 	uint32_t len, i;
 	bool chosen;
 
+	/* Only a value held at the replica's promised ballot is a vote it cast (and acks):
+	 * a value merged in recovery at a lower ballot is a report of someone else's vote,
+	 * for the highest-ballot rule, not an acceptance at that ballot. */
 	if (slot == 0 || slot > SIM_SLOTS_MAX ||
-	    !px_slot_peek(n->r, slot, &vballot, &chosen, &value, &len) || chosen)
+	    !px_slot_peek(n->r, slot, &vballot, &chosen, &value, &len) || chosen ||
+	    vballot != px_promised(n->r))
 		return;
 	rec = &s->slots[slot];
 	h = px_hash_bytes(PX_HASH_SEED, value, len);
 	for (i = 0; i < rec->n_groups; i++) {
 		if (rec->groups[i].vballot == vballot && rec->groups[i].value_hash == h) {
 			rec->groups[i].nodes |= 1u << n->id;
+			rec->groups[i].ever |= 1u << n->id;
+			check_p2(s, slot);
 			return;
 		}
 	}
@@ -171,7 +183,65 @@ static void observe_slot(struct sim *s, const struct sim_node *n, uint64_t slot)
 	rec->groups[rec->n_groups].vballot = vballot;
 	rec->groups[rec->n_groups].value_hash = h;
 	rec->groups[rec->n_groups].nodes = 1u << n->id;
+	rec->groups[rec->n_groups].ever = 1u << n->id;
 	rec->n_groups++;
+	if (slot > s->oracle_slot_hi)
+		s->oracle_slot_hi = slot;
+	check_p2(s, slot);
+}
+
+/** P2: a value chosen at ballot b (a majority accepted it there) is the only value any
+ *  acceptor accepts at a ballot above b. */
+static void p2_against(struct sim *s, uint64_t slot, uint64_t vballot, uint64_t hash)
+{
+	const struct sim_slot_rec *rec = &s->slots[slot];
+
+	for (uint32_t j = 0; j < rec->n_groups; j++) {
+		const struct sim_accept_group *x = &rec->groups[j];
+
+		if (x->nodes != 0 && x->vballot > vballot && x->value_hash != hash)
+			sim_fail(s, "p2",
+				 "slot %" PRIu64 ": a value (hash %016" PRIx64 ") was chosen at ballot "
+				 "0x%" PRIx64 ", and nodes %x accepted another (hash %016" PRIx64 ") at "
+				 "the higher ballot 0x%" PRIx64,
+				 slot, hash, vballot, x->nodes, x->value_hash, x->vballot);
+	}
+}
+
+static void check_p2(struct sim *s, uint64_t slot)
+{
+	const struct sim_slot_rec *rec = &s->slots[slot];
+	uint32_t quorum = s->o.n_replicas / 2u + 1u;
+
+	if (rec->chosen_ok)
+		p2_against(s, slot, rec->chosen_vballot, rec->chosen_hash);
+	for (uint32_t i = 0; i < rec->n_groups; i++)
+		if ((uint32_t)__builtin_popcount(rec->groups[i].nodes) >= quorum)
+			p2_against(s, slot, rec->groups[i].vballot, rec->groups[i].value_hash);
+}
+
+void sim_oracle_crash(struct sim *s, const struct sim_node *n)
+{
+	const uint32_t bit = 1u << n->id;
+
+	/* Bounded: the slots the oracle recorded, once per crash. */
+	for (uint64_t slot = 1; slot <= s->oracle_slot_hi; slot++) {
+		struct sim_slot_rec *rec = &s->slots[slot];
+		const struct sim_journal_slot *d = slot < SIM_SLOTS_MAX + 1 ? &n->journal[slot] :
+									    NULL;
+		bool kept_any = s->o.durability == PX_DURABLE && d != NULL && d->len != 0;
+		uint64_t h = kept_any ? px_hash_bytes(PX_HASH_SEED, n->journal_bytes + d->off,
+						      d->len) : 0;
+
+		for (uint32_t i = 0; i < rec->n_groups; i++) {
+			struct sim_accept_group *g = &rec->groups[i];
+
+			if (!(g->nodes & bit))
+				continue;
+			if (!kept_any || g->vballot != d->vballot || g->value_hash != h)
+				g->nodes &= ~bit;
+		}
+	}
 }
 
 void sim_observe(struct sim *s, const struct sim_node *n, bool whole_log)
@@ -206,8 +276,11 @@ static void check_oracle(struct sim *s, const struct sim_node *n, uint64_t slot,
 	h = px_hash_bytes(PX_HASH_SEED, value, len);
 	for (i = 0; i < rec->n_groups; i++) {
 		if (rec->groups[i].value_hash == h &&
-		    (uint32_t)__builtin_popcount(rec->groups[i].nodes) >= quorum) {
+		    (uint32_t)__builtin_popcount(rec->groups[i].ever) >= quorum) {
 			rec->chosen_ok = true;
+			rec->chosen_vballot = rec->groups[i].vballot;
+			rec->chosen_hash = h;
+			check_p2(s, slot);
 			return;
 		}
 	}
@@ -262,13 +335,15 @@ void sim_check_node(struct sim *s, struct sim_node *n, const char *step)
 		n->st_needed = true;
 		n->st_events++;
 	}
-	why = px_check_invariants(n->r);
-	if (why != NULL)
-		sim_fail(s, "invariants", "node %u after %s: %s", n->id, step, why);
+	/* The simulator's own view first, then the core's invariants (which check some
+	 * of the same from the inside). */
 	if (n->st_needed && px_role(n->r) != PX_FOLLOWER && px_role(n->r) != PX_RECOVERING)
 		sim_fail(s, "state-transfer-role",
 			 "node %u after %s is %s while it needs a state transfer (it applies "
 			 "nothing)", n->id, step, sim_role_name(px_role(n->r)));
+	why = px_check_invariants(n->r);
+	if (why != NULL)
+		sim_fail(s, "invariants", "node %u after %s: %s", n->id, step, why);
 
 	p = px_promised(n->r);
 	if (p < n->promised_seen)

@@ -67,7 +67,9 @@ static void usage(FILE *f)
 		"  -v                print each seed's options and a summary\n"
 		"  --trace           print every message, crash and state change (replays)\n"
 		"  --log-reads       kv GETs go through the log as commands (the old path),\n"
-		"                    not the leader's read index (px_read_begin, the default)\n");
+		"                    not the leader's read index (px_read_begin, the default)\n"
+		"  --no-bias         with --bug: keep each seed's own fault mix (by default a\n"
+		"                    planted bug raises crash, partition and loss rates)\n");
 }
 
 static uint32_t bug_bit(const char *name)
@@ -120,6 +122,8 @@ static int parse_args(int argc, char **argv, struct sim_args *a)
 			a->twice = true;
 		} else if (strcmp(arg, "--log-reads") == 0) {
 			sim_log_reads = true;
+		} else if (strcmp(arg, "--no-bias") == 0) {
+			sim_no_bias = true;
 		} else if (strcmp(arg, "--seed") == 0 && val != NULL) {
 			if (!parse_u64(val, &a->lo))
 				goto bad;
@@ -169,6 +173,8 @@ static void print_replay(const struct sim_args *a, uint64_t seed)
 			printf(" --bug %s", sim_bug_names[i].name);
 	if (sim_log_reads)
 		printf(" --log-reads");
+	if (sim_no_bias)
+		printf(" --no-bias");
 	printf(" -v\n");
 }
 

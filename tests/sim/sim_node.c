@@ -513,6 +513,7 @@ void sim_node_crash(struct sim *s, struct sim_node *n)
 	land_n = sim_rng_range(&s->rng_disk, 0, n->persist_n);
 	for (i = 0; i < land_n; i++)
 		land(s, n, &n->persist[(n->persist_head + i) % SIM_PERSIST_MAX]);
+	sim_oracle_crash(s, n);
 	n->persist_n = 0;
 	n->staging_n = 0;
 	n->n_queue = 0;
@@ -736,6 +737,17 @@ static void serve_reads(struct sim *s, struct sim_node *n)
 		if (rd->ticket > n->read_confirmed ||
 		    rd->index > px_applier_last_slot(n->applier))
 			break;
+		/* The read oracle: every slot committed anywhere before the ticket was given
+		 * may hold a write that completed before the read began. A confirmed read
+		 * index covers them all (docs/consistency.md, "Reads"), so the state served
+		 * from must too: checked here, when it happens, rather than left to the
+		 * history's linearizability search. */
+		if (px_applier_last_slot(n->applier) < rd->committed_before)
+			sim_fail(s, "read-index",
+				 "node %u served read ticket %" PRIu64 " from slot %" PRIu64
+				 " (read index %" PRIu64 "), but slot %" PRIu64 " was committed "
+				 "before the ticket was given", n->id, rd->ticket,
+				 px_applier_last_slot(n->applier), rd->index, rd->committed_before);
 		if (px_apply_read(n->applier, rd->body, rd->len, reply, sizeof(reply), &rlen,
 				  &status) != 0)
 			sim_fail(s, "read-contract", "node %u: px_apply_read refused a GET", n->id);
@@ -873,6 +885,7 @@ static void on_read(struct sim *s, struct sim_node *n, const struct px_msg *m, u
 	rd = &n->reads[n->n_reads++];
 	rd->ticket = t;
 	rd->index = idx;
+	rd->committed_before = s->slot_hi;
 	rd->client_id = m->client_id;
 	rd->seq = m->seq;
 	rd->ep = src_ep;

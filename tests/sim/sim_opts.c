@@ -31,6 +31,7 @@ const struct sim_bug_name sim_bug_names[] = {
 const uint32_t sim_bug_count = sizeof(sim_bug_names) / sizeof(sim_bug_names[0]);
 
 bool sim_log_reads;
+bool sim_no_bias;
 
 static uint32_t pick_max(uint32_t a, uint32_t b)
 {
@@ -141,7 +142,7 @@ void sim_opts_derive(struct sim_opts *o)
 	 * With --bug, make sure each seed has such faults. This only raises fault rates
 	 * that the seed drew anyway (same draws as without --bug); the checks are the same.
 	 */
-	if (o->bugs != 0) {
+	if (o->bugs != 0 && !sim_no_bias) {
 		if (o->crash_pm == 0)
 			o->crash_pm = 2 + (uint32_t)(o->seed % 8);
 		if (o->part_kinds == 0)
@@ -151,12 +152,12 @@ void sim_opts_derive(struct sim_opts *o)
 		if (o->leader_storm_pm < 500)
 			o->leader_storm_pm = 500;
 	}
-	if (o->bugs & PX_BUG_ACCEPT_LOWER) {
+	if ((o->bugs & PX_BUG_ACCEPT_LOWER) && !sim_no_bias) {
 		/* The bug needs an ACCEPT from a deposed leader to arrive after a newer
 		 * promise: long, reordering delays make such stragglers common. */
 		o->delay_max = pick_max(o->delay_max, o->delay_min + 2 * o->election_ticks);
 	}
-	if (o->bugs & PX_BUG_READ_NO_CONFIRM) {
+	if ((o->bugs & PX_BUG_READ_NO_CONFIRM) && !sim_no_bias) {
 		/* The bug serves a read at a leader that was deposed without knowing it: a
 		 * paused leader (no ticks, so no check-quorum) that still receives requests,
 		 * or one cut off with some clients, while the others elect and write. */
@@ -165,7 +166,7 @@ void sim_opts_derive(struct sim_opts *o)
 		o->part_kinds |= SIM_PART_SPLIT;
 		o->part_len_max = pick_max(o->part_len_max, 8 * o->election_ticks);
 	}
-	if (o->bugs & PX_BUG_FORGET_PROMISES) {
+	if ((o->bugs & PX_BUG_FORGET_PROMISES) && !sim_no_bias) {
 		/* The bug lives in the memory-mode restart path. */
 		o->durability = PX_MEMORY;
 		o->crash_pm = pick_max(o->crash_pm, 8);

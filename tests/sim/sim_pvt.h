@@ -167,6 +167,8 @@ struct sim_opts {
 
 /** --log-reads, set once by main before any run (every run copies it into its opts). */
 extern bool sim_log_reads;
+/** --no-bias: a planted bug runs under the seed's own fault mix, not a raised one. */
+extern bool sim_no_bias;
 
 /** Derives every option from opts->seed (and opts->bugs, which biases the fault mix). */
 void sim_opts_derive(struct sim_opts *o);
@@ -283,6 +285,9 @@ struct sim_persist {
 struct sim_read {
 	uint64_t ticket;
 	uint64_t index;
+	/** The highest slot any replica had committed when the ticket was given: a read
+	 *  that began then must see at least that much (the read oracle, serve_reads). */
+	uint64_t committed_before;
 	uint64_t client_id;
 	uint64_t seq;
 	uint8_t ep;
@@ -453,7 +458,13 @@ struct sim_client {
 struct sim_accept_group {
 	uint64_t vballot;
 	uint64_t value_hash;
-	uint32_t nodes;         /**< bit set of replica ids */
+	/** Every replica seen accepting it, ever: what a commit may have counted (a vote
+	 *  in flight is counted after its sender crashed, and rightly so). */
+	uint32_t ever;
+	/** Those whose acceptance still stands: a crash takes a replica's bit away unless
+	 *  the acceptance reached its disk (durable mode); in memory mode a crashed life's
+	 *  votes are fenced by its next one. What P2 judges "chosen" by. */
+	uint32_t nodes;
 };
 
 /** Distinct (ballot, value) pairs the oracle keeps per slot; beyond them it stops
@@ -467,6 +478,9 @@ struct sim_slot_rec {
 	/** The chosen oracle: the first commit of this slot was backed by a majority seen
 	 *  accepting its value at one ballot (checked once). */
 	bool chosen_ok;
+	/** The value a commit was backed by, and the ballot of that majority: chosen, for
+	 *  good, whatever crashes come later. */
+	uint64_t chosen_vballot, chosen_hash;
 	bool groups_full;       /**< more pairs than SIM_ACCEPT_GROUPS: not judged */
 	uint8_t n_groups;
 	struct sim_accept_group groups[SIM_ACCEPT_GROUPS];
@@ -529,6 +543,7 @@ struct sim {
 	const struct px_msg *obs_msg;
 	uint64_t obs_lo, obs_hi;
 	uint64_t oracle_unjudged;      /**< slots with too many (ballot, value) pairs */
+	uint64_t oracle_slot_hi;       /**< highest slot the oracle recorded */
 
 	/* Failure: sim_fail() fills these and longjmps to the run. */
 	jmp_buf fail_jmp;
@@ -630,6 +645,9 @@ void sim_check_node(struct sim *s, struct sim_node *n, const char *step);
 void sim_observe(struct sim *s, const struct sim_node *n, bool whole_log);
 /** Node n's role changed from recovering to `role` (its life completed recovery). */
 void sim_check_recovered(struct sim *s, struct sim_node *n);
+/** Node n crashed (after its in-flight writes landed or not): its acceptances stand
+ *  only if its journal holds them (durable mode). */
+void sim_oracle_crash(struct sim *s, const struct sim_node *n);
 
 /* sim_run.c */
 /** Prints one event line when tracing (--trace), prefixed with the time. */

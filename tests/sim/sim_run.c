@@ -188,7 +188,7 @@ static void partition_start(struct sim *s)
 	default:
 		break;
 	}
-	if (s->o.bugs & PX_BUG_READ_NO_CONFIRM) {
+	if ((s->o.bugs & PX_BUG_READ_NO_CONFIRM) && !sim_no_bias) {
 		/* The bug needs a leader deposed without knowing it: cut off with some
 		 * clients while the others elect and write. Check-quorum ends that within
 		 * its own election timeout, so pause it (no ticks) for a while too. */
