@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0
- * In-process cluster harness; see pxh.h.
+ * In-process cluster harness; see pxh.h. Each replica is a node (node/node.h), the
+ * embedder paxwired and pw-sim run too: this file is only its world (message queue,
+ * journal, clock-free ticks) and what the tests look at.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "node.h"
 #include "px_codec.h"
 #include "pw_kv.h"
 #include "pxh.h"
@@ -27,14 +30,15 @@ struct pxh_disk {
 	struct pxh_rec *recs; /* indexed by slot */
 };
 
+struct pxh_cluster;
+
 struct pxh_node {
-	struct px_config cfg;
+	struct pxh_cluster *c;
+	uint8_t id;
+	struct node_conf conf;
 	void *arena;
 	size_t arena_len;
-	struct px_replica *r;
-	void *apply_arena;
-	size_t apply_len;
-	struct px_applier *a;
+	struct node *nd;
 	void *kv_arena;
 	size_t kv_len;
 	struct pw_kv *kv;
@@ -43,10 +47,8 @@ struct pxh_node {
 	uint64_t persist_pending;  /* seq awaiting confirmation, 0 none */
 	uint64_t boots;
 	struct pxh_disk disk;
-	/* Read index, as an embedder keeps it (px.h): the highest confirmed ticket since
-	 * the last role change, and the role changes seen. */
-	uint64_t read_confirmed;
-	uint64_t role_changes;
+	uint64_t role_changes;     /* since creation (a node's own count restarts) */
+	uint8_t tx[PX_MSG_BYTES_MAX];   /* one datagram being encoded */
 };
 
 /** Registrations seen (nonce -> session id), open addressing; bounded: a test that
@@ -69,9 +71,6 @@ struct pxh_cluster {
 	uint8_t **free_bufs;
 	uint32_t n_free;
 	uint8_t *pool;
-	struct px_out out;
-	struct px_apply_out aout;
-	struct px_msg in;
 	struct pxh_stats st;
 };
 
@@ -121,10 +120,10 @@ uint64_t pxh_session(const struct pxh_cluster *c, uint64_t nonce)
 /** Records the session ids of the registrations in c->aout (any replica's: they are
  *  the same everywhere; a replica replaying an old registration reports an older id,
  *  so the newest wins). */
-static void learn_replies(struct pxh_cluster *c)
+static void learn_replies(struct pxh_cluster *c, const struct px_apply_out *aout)
 {
-	for (uint32_t k = 0; k < c->aout.n; k++) {
-		const struct px_reply *r = &c->aout.replies[k];
+	for (uint32_t k = 0; k < aout->n; k++) {
+		const struct px_reply *r = &aout->replies[k];
 		uint64_t id;
 		if (r->seq != 0 || r->status != PX_OK || r->len != PX_SESSION_ID_BYTES ||
 		    r->client_id == 0)
@@ -145,10 +144,134 @@ static void learn_replies(struct pxh_cluster *c)
 	}
 }
 
+/* ---- The node's world: ops and observers ---- */
+
+static void enqueue(struct pxh_cluster *c, uint8_t from, uint8_t to, const uint8_t *bytes,
+		    uint32_t len);
+static void disk_grow(struct pxh_disk *d, uint64_t s);
+
+static uint8_t *op_tx_buf(void *ctx, const struct node_dst *dst, uint32_t *cap)
+{
+	struct pxh_node *nd = ctx;
+	(void)dst;
+	*cap = sizeof(nd->tx);
+	return nd->tx;
+}
+
+static void op_tx_commit(void *ctx, const struct node_dst *dst, uint32_t len)
+{
+	struct pxh_node *nd = ctx;
+	nd->c->st.bytes += len;
+	/* The harness has no client endpoints: tests propose directly (pxh_propose). */
+	if (dst->peer == NODE_TO_CLIENT)
+		return;
+	enqueue(nd->c, nd->id, dst->peer, nd->tx, len);
+}
+
+static void op_journal_promise(void *ctx, uint64_t ballot)
+{
+	struct pxh_node *nd = ctx;
+	nd->disk.promised = ballot;
+}
+
+static void op_journal_slot(void *ctx, uint64_t s, uint64_t vballot, const uint8_t *v,
+			    uint32_t len)
+{
+	struct pxh_node *nd = ctx;
+	struct pxh_disk *d = &nd->disk;
+	if (vballot == 0)
+		return;
+	disk_grow(d, s);
+	struct pxh_rec *rec = &d->recs[s];
+	if (rec->value == NULL)
+		rec->value = xcalloc(1, nd->conf.px.slot_bytes);
+	memcpy(rec->value, v, len);
+	rec->len = len;
+	rec->vballot = vballot;
+	if (s > d->hi)
+		d->hi = s;
+}
+
+static void op_journal_sync(void *ctx, uint64_t seq, uint64_t commit)
+{
+	struct pxh_node *nd = ctx;
+	/* Written already (op_journal_*): durable as soon as the test confirms it
+	 * (pxh_persist), or at once with auto_persist (after_call). */
+	if (commit > nd->disk.commit)
+		nd->disk.commit = commit;
+	nd->persist_pending = seq;
+}
+
+static void obs_step(void *ctx, enum node_call call, const struct px_msg *in,
+		     const struct px_out *out)
+{
+	struct pxh_node *nd = ctx;
+	struct pxh_cluster *c = nd->c;
+	if (c->o.check_invariants) {
+		const char *why = px_check_invariants(node_replica(nd->nd));
+		if (why != NULL) {
+			fprintf(stderr, "pxh: node %u: invariant violated: %s\n", nd->id, why);
+			abort();
+		}
+	}
+	if (out->role_changed)
+		nd->role_changes++;
+	if (call == NODE_CALL_STEP && in != NULL && c->o.trace != NULL)
+		c->o.trace(c->o.trace_ctx, in, nd->id);
+}
+
+static void obs_apply_end(void *ctx, uint64_t slot, const struct px_apply_out *aout)
+{
+	struct pxh_node *nd = ctx;
+	struct pxh_cluster *c = nd->c;
+	(void)slot;
+	learn_replies(c, aout);
+	c->st.applied_cmds += aout->n;
+	if (c->o.on_reply != NULL && px_role(node_replica(nd->nd)) == PX_LEADER) {
+		for (uint32_t k = 0; k < aout->n; k++)
+			c->o.on_reply(c->o.reply_ctx, nd->id, &aout->replies[k]);
+	}
+}
+
+static const struct node_ops pxh_ops = {
+	.tx_buf = op_tx_buf,
+	.tx_commit = op_tx_commit,
+	.journal_promise = op_journal_promise,
+	.journal_slot = op_journal_slot,
+	.journal_sync = op_journal_sync,
+};
+
+static bool journal_slot_read(void *jctx, uint64_t s, uint64_t *vballot, const uint8_t **v,
+			      uint32_t *len)
+{
+	const struct pxh_disk *d = jctx;
+	if (s >= d->cap || d->recs[s].value == NULL)
+		return false;
+	*vballot = d->recs[s].vballot;
+	*v = d->recs[s].value;
+	*len = d->recs[s].len;
+	return true;
+}
+
+/** After every call into a node: with auto_persist, each sync completes at once. */
+static void after_call(struct pxh_cluster *c, uint8_t i)
+{
+	struct pxh_node *nd = &c->nodes[i];
+	/* Bounded: each confirmation can only ask for one more sync of what changed. */
+	while (c->o.durability == PX_DURABLE && c->o.auto_persist && nd->up &&
+	       nd->persist_pending != 0) {
+		uint64_t seq = nd->persist_pending;
+		nd->persist_pending = 0;
+		node_persisted(nd->nd, seq);
+	}
+}
+
 static void node_boot(struct pxh_cluster *c, uint8_t i, bool restarted)
 {
 	struct pxh_node *nd = &c->nodes[i];
-	struct px_config *cfg = &nd->cfg;
+	struct node_conf *conf = &nd->conf;
+	struct px_config *cfg = &conf->px;
+	const char *why = NULL;
 	px_config_default(cfg, c->o.n, i);
 	cfg->durability = c->o.durability;
 	cfg->window_slots = c->o.window_slots;
@@ -159,56 +282,50 @@ static void node_boot(struct pxh_cluster *c, uint8_t i, bool restarted)
 	cfg->seed = c->o.seed * 1000003u + i;
 	cfg->restarted = restarted && c->o.durability == PX_MEMORY;
 	cfg->boot_nonce = (c->o.seed << 20) ^ ((uint64_t)i << 8) ^ (++nd->boots);
+	conf->sessions = 1024;
+	conf->reads_max = 0;      /* the tests serve reads themselves (pxh_read_begin) */
+	conf->queue_max = NODE_QUEUE_MAX;
+	nd->c = c;
+	nd->id = i;
 	if (nd->arena == NULL) {
-		nd->arena_len = px_replica_arena_bytes(cfg);
+		nd->arena_len = node_arena_bytes(conf);
+		if (nd->arena_len == 0) {
+			fprintf(stderr, "pxh: the node refuses the configuration\n");
+			abort();
+		}
 		nd->arena = xcalloc(1, nd->arena_len);
 		nd->kv_len = pw_kv_arena_bytes(c->o.kv_keys, c->o.kv_key_bytes, c->o.kv_value_bytes);
 		nd->kv_arena = xcalloc(1, nd->kv_len);
-		nd->apply_len = px_applier_arena_bytes(1024);
-		nd->apply_arena = xcalloc(1, nd->apply_len);
-	}
-	nd->r = px_replica_init(cfg, nd->arena, nd->arena_len);
-	if (nd->r == NULL) {
-		fprintf(stderr, "pxh: px_replica_init: %s\n", strerror(errno));
-		abort();
 	}
 	nd->kv = pw_kv_init(c->o.kv_keys, c->o.kv_key_bytes, c->o.kv_value_bytes, nd->kv_arena,
 			    nd->kv_len);
 	if (nd->kv == NULL)
 		abort();
 	pw_kv_service(nd->kv, &nd->svc);
-	nd->a = px_applier_init(1024, &nd->svc, nd->apply_arena, nd->apply_len);
-	if (nd->a == NULL)
+	struct node_observer obs = {
+		.step = obs_step, .apply_end = obs_apply_end, .ctx = nd,
+	};
+	nd->nd = node_init(conf, &nd->svc, &pxh_ops, nd, &obs, nd->arena, nd->arena_len, &why);
+	if (nd->nd == NULL) {
+		fprintf(stderr, "pxh: node_init: %s%s%s\n", strerror(errno), why ? ": " : "",
+			why ? why : "");
 		abort();
+	}
 	if (c->o.durability == PX_DURABLE && restarted) {
-		/* Rebuild the state machine from the journal's chosen prefix, then hand the
-		 * replica its promise and the votes above it. */
-		struct pxh_disk *d = &nd->disk;
-		uint64_t applied = 0;
-		for (uint64_t s = 1; s <= d->commit && s <= d->hi && d->recs[s].value; s++) {
-			px_apply_slot(nd->a, s, d->recs[s].value, d->recs[s].len, &c->aout);
-			learn_replies(c);
-			applied = s;
-		}
-		px_restore_promise(nd->r, d->promised);
-		if (applied > 0 && px_restore_applied(nd->r, applied) != 0)
+		/* Rebuild from the journal: the node replays the chosen prefix, hands the
+		 * replica its promise and votes, and the history below. */
+		struct node_journal j = {
+			.promised = nd->disk.promised, .commit = nd->disk.commit,
+			.hi = nd->disk.hi, .slot = journal_slot_read, .jctx = &nd->disk,
+		};
+		struct node_restored r;
+		if (node_restore(nd->nd, &j, &r) != 0 || r.rejected != 0) {
+			fprintf(stderr, "pxh: node %u: restore failed (%llu slots rejected)\n", i,
+				(unsigned long long)r.rejected);
 			abort();
-		for (uint64_t s = applied + 1; s <= d->hi; s++) {
-			if (d->recs[s].value != NULL &&
-			    px_restore_slot(nd->r, s, d->recs[s].vballot, d->recs[s].value,
-					    d->recs[s].len) != 0)
-				abort();
-		}
-		/* History below the applied point, newest first, while the window holds it:
-		 * this replica can then serve catch-up for it. */
-		for (uint64_t s = applied; s >= 1 && d->recs[s].value != NULL; s--) {
-			if (px_restore_slot(nd->r, s, d->recs[s].vballot, d->recs[s].value,
-					    d->recs[s].len) != 0)
-				break;
 		}
 	}
 	nd->persist_pending = 0;
-	nd->read_confirmed = 0;  /* a restart loses every read in progress */
 	nd->up = true;
 }
 
@@ -235,7 +352,6 @@ void pxh_free(struct pxh_cluster *c)
 		struct pxh_node *nd = &c->nodes[i];
 		free(nd->arena);
 		free(nd->kv_arena);
-		free(nd->apply_arena);
 		for (uint64_t k = 0; k < nd->disk.cap; k++)
 			free(nd->disk.recs[k].value);
 		free(nd->disk.recs);
@@ -247,8 +363,16 @@ void pxh_free(struct pxh_cluster *c)
 	free(c);
 }
 
-struct px_replica *pxh_replica(struct pxh_cluster *c, uint8_t i) { return c->nodes[i].r; }
-struct px_applier *pxh_applier(struct pxh_cluster *c, uint8_t i) { return c->nodes[i].a; }
+/* Tests may call the core on a node's replica directly (unit tests of the core): that
+ * bypasses the node's handling of the effects, which such a test accepts. */
+struct px_replica *pxh_replica(struct pxh_cluster *c, uint8_t i)
+{
+	return (struct px_replica *)node_replica(c->nodes[i].nd);
+}
+struct px_applier *pxh_applier(struct pxh_cluster *c, uint8_t i)
+{
+	return (struct px_applier *)node_applier(c->nodes[i].nd);
+}
 uint64_t pxh_kv_hash(struct pxh_cluster *c, uint8_t i) { return pw_kv_hash(c->nodes[i].kv); }
 struct pw_kv *pxh_kv(struct pxh_cluster *c, uint8_t i) { return c->nodes[i].kv; }
 bool pxh_is_up(const struct pxh_cluster *c, uint8_t i) { return c->nodes[i].up; }
@@ -300,115 +424,21 @@ static struct pxh_msg q_take(struct pxh_cluster *c, uint32_t k)
 	return m;
 }
 
-static void handle_out(struct pxh_cluster *c, uint8_t i, struct px_out *out);
-
-static void apply_range(struct pxh_cluster *c, uint8_t i, uint64_t lo, uint64_t hi)
+static void disk_grow(struct pxh_disk *d, uint64_t s)
 {
-	struct pxh_node *nd = &c->nodes[i];
-	for (uint64_t s = lo; s <= hi; s++) {
-		uint32_t len = 0;
-		const uint8_t *v = px_slot_value(nd->r, s, &len);
-		if (v == NULL) {
-			fprintf(stderr, "pxh: node %u: slot %llu to apply is not held\n", i,
-				(unsigned long long)s);
-			abort();
-		}
-		px_apply_slot(nd->a, s, v, len, &c->aout);
-		learn_replies(c);
-		c->st.applied_cmds += c->aout.n;
-		if (c->o.on_reply != NULL && px_role(nd->r) == PX_LEADER) {
-			for (uint32_t k = 0; k < c->aout.n; k++)
-				c->o.on_reply(c->o.reply_ctx, i, &c->aout.replies[k]);
-		}
-		px_applied(nd->r, s);
-	}
-}
-
-static void disk_write(struct pxh_cluster *c, uint8_t i, const struct px_out *out)
-{
-	struct pxh_node *nd = &c->nodes[i];
-	struct pxh_disk *d = &nd->disk;
-	d->promised = out->persist_ballot;
-	if (out->persist_commit > d->commit)
-		d->commit = out->persist_commit;
-	for (uint64_t s = out->persist_lo; s <= out->persist_hi; s++) {
-		uint64_t vb;
-		bool chosen;
-		const uint8_t *v;
-		uint32_t len;
-		if (!px_slot_peek(nd->r, s, &vb, &chosen, &v, &len) || vb == 0)
-			continue;
-		if (s >= d->cap) {
-			uint64_t ncap = d->cap ? d->cap : 1024;
-			while (ncap <= s)
-				ncap *= 2;
-			d->recs = realloc(d->recs, ncap * sizeof(*d->recs));
-			if (d->recs == NULL)
-				abort();
-			memset(d->recs + d->cap, 0, (ncap - d->cap) * sizeof(*d->recs));
-			d->cap = ncap;
-		}
-		struct pxh_rec *rec = &d->recs[s];
-		if (rec->value == NULL)
-			rec->value = xcalloc(1, nd->cfg.slot_bytes);
-		memcpy(rec->value, v, len);
-		rec->len = len;
-		rec->vballot = vb;
-		if (s > d->hi)
-			d->hi = s;
-	}
+	if (s < d->cap)
+		return;
+	uint64_t ncap = d->cap ? d->cap : 1024;
+	while (ncap <= s)
+		ncap *= 2;
+	d->recs = realloc(d->recs, ncap * sizeof(*d->recs));
+	if (d->recs == NULL)
+		abort();
+	memset(d->recs + d->cap, 0, (ncap - d->cap) * sizeof(*d->recs));
+	d->cap = ncap;
 }
 
 static uint8_t encbuf[PX_MSG_BYTES_MAX];
-
-static void handle_out(struct pxh_cluster *c, uint8_t i, struct px_out *out)
-{
-	if (c->o.check_invariants) {
-		const char *why = px_check_invariants(c->nodes[i].r);
-		if (why != NULL) {
-			fprintf(stderr, "pxh: node %u: invariant violated: %s\n", i, why);
-			abort();
-		}
-	}
-	/* Persist first: messages in this output may depend on it (the core holds back
-	 * PROMISE/ACCEPTED itself, so order here is only for realism). */
-	if (out->persist_seq != 0) {
-		disk_write(c, i, out);
-		c->nodes[i].persist_pending = out->persist_seq;
-	}
-	if (out->role_changed) {
-		c->nodes[i].read_confirmed = 0;
-		c->nodes[i].role_changes++;
-	}
-	if (out->read_confirmed > c->nodes[i].read_confirmed)
-		c->nodes[i].read_confirmed = out->read_confirmed;
-	for (uint32_t k = 0; k < out->n_msgs; k++) {
-		const struct px_msg *m = &out->msgs[k];
-		size_t len = px_encode(m, encbuf, sizeof(encbuf));
-		if (len == 0) {
-			fprintf(stderr, "pxh: encode failed (type %u)\n", m->type);
-			abort();
-		}
-		c->st.bytes += len;
-		if (m->to == PX_NODE_NONE) {
-			for (uint8_t j = 0; j < c->o.n; j++)
-				if (j != i)
-					enqueue(c, i, j, encbuf, (uint32_t)len);
-		} else {
-			enqueue(c, i, m->to, encbuf, (uint32_t)len);
-		}
-	}
-	if (out->apply_lo <= out->apply_hi)
-		apply_range(c, i, out->apply_lo, out->apply_hi);
-	if (c->o.durability == PX_DURABLE && c->o.auto_persist &&
-	    c->nodes[i].persist_pending != 0) {
-		uint64_t seq = c->nodes[i].persist_pending;
-		c->nodes[i].persist_pending = 0;
-		px_out_reset(out);
-		px_persisted(c->nodes[i].r, seq, out);
-		handle_out(c, i, out);
-	}
-}
 
 void pxh_persist(struct pxh_cluster *c, uint8_t i)
 {
@@ -417,9 +447,8 @@ void pxh_persist(struct pxh_cluster *c, uint8_t i)
 		return;
 	uint64_t seq = nd->persist_pending;
 	nd->persist_pending = 0;
-	px_out_reset(&c->out);
-	px_persisted(nd->r, seq, &c->out);
-	handle_out(c, i, &c->out);
+	node_persisted(nd->nd, seq);
+	after_call(c, i);
 }
 
 void pxh_tick(struct pxh_cluster *c, uint8_t i)
@@ -431,30 +460,36 @@ void pxh_tick(struct pxh_cluster *c, uint8_t i)
 	}
 	if (!c->nodes[i].up)
 		return;
-	px_out_reset(&c->out);
-	px_tick(c->nodes[i].r, &c->out);
-	handle_out(c, i, &c->out);
+	node_tick(c->nodes[i].nd);
+	after_call(c, i);
 }
 
 static void deliver(struct pxh_cluster *c, struct pxh_msg *m)
 {
 	struct pxh_node *nd = &c->nodes[m->to];
+	struct node_addr from;
 	if (!nd->up || c->cut[m->from][m->to]) {
 		c->st.dropped++;
 		return;
 	}
-	enum px_wire_err e = px_decode(m->bytes, m->len, nd->cfg.cluster_id, c->o.n, &c->in);
-	if (e != PX_WIRE_OK) {
+	uint64_t errs = 0, errs_after = 0;
+	const struct node_counters *nc = node_counters(nd->nd);
+	for (int e = 1; e < PX_WIRE_E_MAX; e++)
+		errs += nc->decode_drops[e];
+	memset(&from, 0, sizeof(from));
+	from.b[0] = m->from;
+	c->st.delivered++;
+	node_recv(nd->nd, m->bytes, m->len, &from);
+	for (int e = 1; e < PX_WIRE_E_MAX; e++)
+		errs_after += nc->decode_drops[e];
+	if (errs_after != errs) {
+		/* Every message here was encoded by a replica or a test: decodable. */
 		c->st.decode_errors++;
-		fprintf(stderr, "pxh: decode failed: %s\n", px_wire_err_name(e));
+		fprintf(stderr, "pxh: node %u could not decode a message from %u\n", m->to,
+			m->from);
 		abort();
 	}
-	if (c->o.trace != NULL)
-		c->o.trace(c->o.trace_ctx, &c->in, m->to);
-	c->st.delivered++;
-	px_out_reset(&c->out);
-	px_step(nd->r, &c->in, &c->out);
-	handle_out(c, m->to, &c->out);
+	after_call(c, m->to);
 }
 
 bool pxh_deliver_one(struct pxh_cluster *c)
@@ -516,7 +551,7 @@ bool pxh_decode_at(struct pxh_cluster *c, uint32_t k, struct px_msg *m)
 	if (k >= c->q_len)
 		return false;
 	const struct pxh_msg *q = q_at(c, k);
-	return px_decode(q->bytes, q->len, c->nodes[q->to].cfg.cluster_id, c->o.n, m) ==
+	return px_decode(q->bytes, q->len, c->nodes[q->to].conf.px.cluster_id, c->o.n, m) ==
 	       PX_WIRE_OK;
 }
 
@@ -556,9 +591,8 @@ uint32_t pxh_propose(struct pxh_cluster *c, uint8_t i, const struct px_cmd_ref *
 {
 	if (!c->nodes[i].up)
 		return 0;
-	px_out_reset(&c->out);
-	uint32_t k = px_propose(c->nodes[i].r, cmds, n, &c->out);
-	handle_out(c, i, &c->out);
+	uint32_t k = node_propose(c->nodes[i].nd, cmds, n);
+	after_call(c, i);
 	return k;
 }
 
@@ -577,12 +611,13 @@ void pxh_restart(struct pxh_cluster *c, uint8_t i)
 		pxh_crash(c, i);
 	memset(nd->arena, 0, nd->arena_len);
 	node_boot(c, i, true);
+	after_call(c, i);
 }
 
 uint8_t pxh_leader(const struct pxh_cluster *c)
 {
 	for (uint8_t i = 0; i < c->o.n; i++)
-		if (c->nodes[i].up && px_role(c->nodes[i].r) == PX_LEADER)
+		if (c->nodes[i].up && px_role(node_replica(c->nodes[i].nd)) == PX_LEADER)
 			return i;
 	return PX_NODE_NONE;
 }
@@ -612,15 +647,23 @@ uint64_t pxh_read_begin(struct pxh_cluster *c, uint8_t i, uint64_t *read_index)
 {
 	if (!c->nodes[i].up)
 		return 0;
-	px_out_reset(&c->out);
-	uint64_t t = px_read_begin(c->nodes[i].r, &c->out, read_index);
-	handle_out(c, i, &c->out);
+	uint64_t t = node_read_begin(c->nodes[i].nd, read_index);
+	after_call(c, i);
 	return t;
 }
 
 uint64_t pxh_read_confirmed(const struct pxh_cluster *c, uint8_t i)
 {
-	return c->nodes[i].read_confirmed;
+	return node_read_confirmed(c->nodes[i].nd);
+}
+
+int pxh_transfer(struct pxh_cluster *c, uint8_t i, uint8_t target)
+{
+	if (!c->nodes[i].up)
+		return -EAGAIN;
+	int rc = node_transfer(c->nodes[i].nd, target);
+	after_call(c, i);
+	return rc;
 }
 
 uint64_t pxh_role_changes(const struct pxh_cluster *c, uint8_t i)

@@ -124,6 +124,9 @@ void pxh_restart(struct pxh_cluster *c, uint8_t i);
 
 /** px_read_begin at node i (its effects handled as any call's); 0 if down. */
 uint64_t pxh_read_begin(struct pxh_cluster *c, uint8_t i, uint64_t *read_index);
+/** Starts a leadership transfer at node i to target (node_transfer): 0, -EINVAL or
+ *  -EAGAIN; its effects (TIMEOUT_NOW) are queued. */
+int pxh_transfer(struct pxh_cluster *c, uint8_t i, uint8_t target);
 /** Highest read ticket confirmed at node i since its last role change (0: none), as
  *  an embedder tracks it from px_out.read_confirmed. */
 uint64_t pxh_read_confirmed(const struct pxh_cluster *c, uint8_t i);

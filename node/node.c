@@ -1,0 +1,890 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * The embedder (node.h): what the daemon, the simulator and the harness share between
+ * the consensus core and the world.
+ *
+ * Every call into the core (px_step, px_tick, px_propose, px_persisted, px_read_begin,
+ * px_transfer_leadership) is followed at once by handle_out, which handles its effects
+ * in this order, because they point into the replica's log (valid until the next call):
+ *   1. the persist request goes to the journal (it copies the values);
+ *   2. the messages are encoded into transmit buffers (a broadcast once per peer);
+ *   3. the confirmed read ticket is folded in; a role change fails the held reads and,
+ *      for a replica that no longer leads, the queued commands (NOT_LEADER);
+ *   4. observers see the step (the simulator checks its properties there);
+ *   5. the committed range is applied slot by slot (px_slot_value -> px_apply_slot ->
+ *      a REPLY to each client if this replica leads -> px_applied);
+ *   6. held reads whose ticket is confirmed and whose read index is applied are served.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "node.h"
+
+/** A client's last known address (the table is a cache: see client_put). */
+struct node_client {
+	uint64_t client_id;
+	uint64_t stamp;          /**< 0: empty; else the table's clock when last used */
+	struct node_addr addr;
+};
+
+/** A read-index read held at the leader; the command's bytes are in read_bytes. */
+struct node_read {
+	uint64_t ticket, index, client_id, seq;
+	struct node_addr src;
+	uint32_t len;
+};
+
+struct node {
+	struct node_conf conf;
+	const struct node_ops *ops;
+	void *ctx;
+	struct node_observer obs;
+	bool have_obs;
+
+	struct px_replica *r;
+	struct px_applier *a;
+	struct px_service svc;
+	uint8_t self;
+	uint8_t n_replicas;
+	enum px_role role;           /**< as last reported by the core */
+	bool warned_state_transfer;
+	bool flushing;               /**< inside node_flush: the queue is its own */
+
+	/* Scratch: effects of one call into the core, replies of one applied slot, one
+	 * decoded message, one REPLY being built. */
+	struct px_out *out;
+	struct px_apply_out *aout;
+	struct px_msg *msg;
+	struct px_msg *reply;
+
+	/* Commands queued for the next flush; bodies point into the caller's datagrams. */
+	uint32_t n_cmds;
+	struct px_cmd_ref cmds[NODE_QUEUE_MAX];
+	struct node_addr cmd_src[NODE_QUEUE_MAX];
+
+	/* Read-index reads (leader): a FIFO in ticket order, command bytes copied. */
+	struct node_read *reads;     /**< conf.reads_max */
+	uint8_t *read_bytes;         /**< conf.reads_max x PX_CMD_BYTES_MAX */
+	uint8_t *read_reply;         /**< PX_REPLY_BYTES_MAX */
+	uint32_t read_head, read_n;  /**< Invariant: read_n <= conf.reads_max */
+	uint64_t read_confirmed;     /**< highest ticket confirmed since the role change */
+
+	/* Client address table: open addressing, power-of-two entries. */
+	struct node_client *clients;
+	uint32_t clients_mask;
+	uint64_t clients_clock;      /**< Invariant: > every entry's stamp */
+
+	/* Commit latency (leader): when each slot of the window was proposed (0: not by
+	 * this replica). */
+	uint64_t *slot_t0;           /**< window_slots entries, by slot % window */
+
+	struct node_counters c;
+};
+
+/* ---------------------------------------------------------------------------------- */
+/* Small helpers                                                                       */
+
+__attribute__((format(printf, 3, 4)))
+static void logf_(const struct node *n, int level, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+
+	if (n->ops->log == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	n->ops->log(n->ctx, level, line);
+}
+
+/** Our bug (the core broke its contract, or we did): say so and stop. */
+__attribute__((noreturn, format(printf, 2, 3)))
+static void node_bug(const struct node *n, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n->ops->log != NULL)
+		n->ops->log(n->ctx, NODE_LOG_ERROR, line);
+	else
+		fprintf(stderr, "node: %s\n", line);
+	abort();
+}
+
+static const char *role_name(enum px_role role)
+{
+	switch (role) {
+	case PX_FOLLOWER: return "follower";
+	case PX_PRECANDIDATE: return "precandidate";
+	case PX_CANDIDATE: return "candidate";
+	case PX_LEADER: return "leader";
+	case PX_RECOVERING: return "recovering";
+	default: return "?";
+	}
+}
+
+#define ALIGN64(x) (((x) + 63u) & ~(size_t)63u)
+
+static uint32_t clients_entries(uint32_t sessions)
+{
+	uint32_t e = NODE_CLIENTS_MIN;
+	/* Bounded: sessions <= PX_SESSIONS_MAX (2^16), so at most 17 doublings. */
+	while (e < 2u * sessions && e < (1u << 20))
+		e <<= 1;
+	return e;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Client address table: client_id -> where its last request came from.
+ * Open addressing over a power-of-two table of twice the session count, at most
+ * NODE_CLIENT_PROBES probes per operation. A put that finds neither the client nor an
+ * empty entry in its probe window overwrites the least recently used entry there: the
+ * table is a cache, and a client whose address was lost gets no REPLY for that command;
+ * its retry (same id and seq) re-records the address and is answered from the session
+ * cache. No allocation, no deletion. */
+
+static uint32_t client_home(const struct node *n, uint64_t id)
+{
+	/* Fibonacci hashing: ids are log positions or random nonces; both spread well. */
+	return (uint32_t)((id * 0x9e3779b97f4a7c15ull) >> 32) & n->clients_mask;
+}
+
+static void client_put(struct node *n, uint64_t client_id, const struct node_addr *addr)
+{
+	uint32_t h = client_home(n, client_id);
+	struct node_client *victim = NULL;
+
+	for (uint32_t i = 0; i < NODE_CLIENT_PROBES; i++) {
+		struct node_client *e = &n->clients[(h + i) & n->clients_mask];
+		if (e->stamp != 0 && e->client_id == client_id) {
+			victim = e;
+			break;
+		}
+		if (victim == NULL || (victim->stamp != 0 && e->stamp < victim->stamp))
+			victim = e;  /* the first empty entry, else the oldest */
+	}
+	if (victim->stamp != 0 && victim->client_id != client_id)
+		n->c.client_evictions++;
+	victim->client_id = client_id;
+	victim->addr = *addr;
+	victim->stamp = n->clients_clock++;
+}
+
+static const struct node_addr *client_get(const struct node *n, uint64_t client_id)
+{
+	uint32_t h = client_home(n, client_id);
+
+	for (uint32_t i = 0; i < NODE_CLIENT_PROBES; i++) {
+		const struct node_client *e = &n->clients[(h + i) & n->clients_mask];
+		if (e->stamp != 0 && e->client_id == client_id)
+			return &e->addr;
+	}
+	return NULL;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Transmit                                                                            */
+
+/** Encodes m into a transmit buffer for dst; counts a datagram no buffer was had for. */
+static void tx(struct node *n, const struct px_msg *m, const struct node_dst *dst)
+{
+	uint32_t cap = 0;
+	uint8_t *buf = n->ops->tx_buf(n->ctx, dst, &cap);
+
+	if (buf == NULL) {
+		n->c.tx_no_buf++;
+		return;
+	}
+	size_t len = px_encode(m, buf, cap);
+	/* The core keeps every message within PX_MSG_BYTES_MAX and a buffer holds that
+	 * much (node_ops), so a failed encode is our bug, not input. */
+	if (len == 0)
+		node_bug(n, "a message of type %u does not fit a %u-byte buffer", m->type, cap);
+	n->ops->tx_commit(n->ctx, dst, (uint32_t)len);
+}
+
+/** A message of the core: to one peer, or to every other member. Encoded once per peer
+ *  rather than copied: encoding is a header plus one memcpy per value, and it keeps
+ *  each buffer independent of when the I/O layer recycles the others. */
+static void send_msg(struct node *n, const struct px_msg *m)
+{
+	struct node_dst dst = { .peer = m->to, .client = NULL };
+
+	if (m->to != PX_NODE_NONE) {
+		if (m->to >= n->n_replicas || m->to == n->self)
+			node_bug(n, "the core sent a message (type %u) to %u", m->type, m->to);
+		tx(n, m, &dst);
+		return;
+	}
+	for (uint8_t j = 0; j < n->n_replicas; j++) {
+		if (j == n->self)
+			continue;
+		dst.peer = j;
+		tx(n, m, &dst);
+	}
+}
+
+static void send_reply(struct node *n, const struct node_addr *to, uint64_t client_id,
+		       uint64_t seq, uint8_t status, const uint8_t *body, uint32_t len)
+{
+	struct px_msg *m = n->reply;   /* the header fields were set once (node_init) */
+	struct node_dst dst = { .peer = NODE_TO_CLIENT, .client = to };
+
+	m->ballot = px_promised(n->r);
+	m->leader_hint = px_leader_hint(n->r);
+	m->client_id = client_id;
+	m->seq = seq;
+	m->status = status;
+	m->body_len = len;
+	m->body = len > 0 ? body : NULL;
+	tx(n, m, &dst);
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Effects                                                                             */
+
+static void handle_out(struct node *n, enum node_call call, const struct px_msg *in);
+
+/** Commit latency: slots [lo, hi] were just handed out as committed. */
+static void note_commits(struct node *n, uint64_t lo, uint64_t hi)
+{
+	uint64_t now = 0;
+	uint32_t w = n->conf.px.window_slots;
+
+	if (n->ops->now_ns == NULL)
+		return;
+	/* Bounded by the window (the core hands out at most window_slots slots). */
+	for (uint64_t s = lo; s <= hi; s++) {
+		uint64_t *t0 = &n->slot_t0[s & (w - 1u)];
+		if (*t0 == 0)
+			continue;   /* not proposed here (a follower, or before a restart) */
+		if (now == 0)
+			now = n->ops->now_ns(n->ctx);
+		uint64_t lat = now > *t0 ? now - *t0 : 1u;
+		uint32_t b = 63u - (uint32_t)__builtin_clzll(lat);
+		n->c.commit_lat[b < NODE_LAT_BUCKETS ? b : NODE_LAT_BUCKETS - 1u]++;
+		*t0 = 0;
+	}
+}
+
+/** The slots [lo, hi] were just proposed here: when, for the commit latency. */
+static void note_proposals(struct node *n, uint64_t lo, uint64_t hi)
+{
+	if (n->ops->now_ns == NULL || lo > hi)
+		return;
+	uint64_t now = n->ops->now_ns(n->ctx);
+	/* Bounded: a call fills at most pipeline_slots slots. */
+	for (uint64_t s = lo; s <= hi; s++)
+		n->slot_t0[s & (n->conf.px.window_slots - 1u)] = now;
+}
+
+/** The core's persist request: the promise, the changed slots, a sync. */
+static void persist(struct node *n, const struct px_out *o)
+{
+	if (n->ops->journal_sync == NULL)
+		node_bug(n, "the core asked to persist in memory mode");
+	if (o->persist_lo <= o->persist_hi &&
+	    o->persist_hi - o->persist_lo >= n->conf.px.window_slots)
+		node_bug(n, "persist range [%" PRIu64 ", %" PRIu64 "] exceeds the window",
+			 o->persist_lo, o->persist_hi);
+	n->ops->journal_promise(n->ctx, o->persist_ballot);
+	/* Bounded by the window (checked above). */
+	for (uint64_t s = o->persist_lo; s <= o->persist_hi; s++) {
+		uint64_t vballot;
+		bool chosen;
+		const uint8_t *v;
+		uint32_t len;
+		if (px_slot_peek(n->r, s, &vballot, &chosen, &v, &len))
+			n->ops->journal_slot(n->ctx, s, vballot, v, len);
+	}
+	n->ops->journal_sync(n->ctx, o->persist_seq, o->persist_commit);
+	n->c.persists++;
+}
+
+/** Answers every queued command (a replica that no longer leads) and empties the
+ *  queue. */
+static void drop_queue(struct node *n, uint8_t status)
+{
+	for (uint32_t i = 0; i < n->n_cmds; i++) {
+		send_reply(n, &n->cmd_src[i], n->cmds[i].client_id, n->cmds[i].seq, status, NULL, 0);
+		if (status == PX_BUSY)
+			n->c.busy++;
+		else
+			n->c.not_leader++;
+	}
+	n->n_cmds = 0;
+}
+
+/** Leadership changed: no held read can be confirmed any more (px.h, read index). */
+static void fail_reads(struct node *n)
+{
+	for (; n->read_n > 0; n->read_n--) {
+		const struct node_read *q = &n->reads[n->read_head];
+		send_reply(n, &q->src, q->client_id, q->seq, PX_NOT_LEADER, NULL, 0);
+		n->c.reads_failed++;
+		n->read_head = (n->read_head + 1u) % n->conf.reads_max;
+	}
+	n->read_confirmed = 0;
+}
+
+/** Serves the held reads whose ticket is confirmed and whose read index is applied,
+ *  in ticket order (read indexes never decrease along it). */
+static void serve_reads(struct node *n)
+{
+	/* Bounded: each pass serves one read. */
+	while (n->read_n > 0) {
+		const struct node_read *q = &n->reads[n->read_head];
+		uint64_t applied = px_applier_last_slot(n->a);
+		if (q->ticket > n->read_confirmed || applied < q->index)
+			return;
+		uint32_t rlen = 0;
+		uint8_t status = PX_OK;
+		const uint8_t *cmd = n->read_bytes + (size_t)n->read_head * PX_CMD_BYTES_MAX;
+		/* Only px_apply_is_read() commands are held (on_request): a failure is ours. */
+		if (px_apply_read(n->a, cmd, q->len, n->read_reply, PX_REPLY_BYTES_MAX, &rlen,
+				  &status) != 0)
+			node_bug(n, "px_apply_read refused a read it called a read");
+		if (n->have_obs && n->obs.read_served != NULL)
+			n->obs.read_served(n->obs.ctx, q->ticket, q->index, applied, q->client_id,
+					   q->seq, status, n->read_reply, rlen);
+		send_reply(n, &q->src, q->client_id, q->seq, status, n->read_reply, rlen);
+		n->c.reads_index++;
+		n->read_head = (n->read_head + 1u) % n->conf.reads_max;
+		n->read_n--;
+	}
+}
+
+static void on_role(struct node *n, enum px_role role)
+{
+	enum px_role was = n->role;
+	uint64_t b = px_promised(n->r);
+
+	n->c.role_changes++;
+	n->role = role;
+	/* Info: leadership won or lost, recovery done; the rest (pre-vote, candidacy) is
+	 * debug, as it can be frequent on a flaky network. */
+	bool notable = role == PX_LEADER || was == PX_LEADER || was == PX_RECOVERING ||
+		       role == PX_RECOVERING;
+	logf_(n, notable ? NODE_LOG_INFO : NODE_LOG_DEBUG,
+	      "role %s -> %s (ballot %" PRIu64 ".%u, commit %" PRIu64 ")%s", role_name(was),
+	      role_name(role), px_ballot_round(b), px_ballot_node(b), px_commit(n->r),
+	      was == PX_RECOVERING ? ": recovered, voting again" : "");
+}
+
+/** Applies the chosen slots [lo, hi] in order; the leader answers their clients. */
+static void apply_range(struct node *n, uint64_t lo, uint64_t hi)
+{
+	/* Bounded by the window: the core hands out at most window_slots chosen slots. */
+	for (uint64_t s = lo; s <= hi; s++) {
+		uint32_t len = 0;
+		const uint8_t *v = px_slot_value(n->r, s, &len);
+		if (v == NULL)
+			node_bug(n, "slot %" PRIu64 " to apply is not held (commit %" PRIu64 ")", s,
+				 px_commit(n->r));
+		if (px_applier_last_slot(n->a) + 1u != s)
+			node_bug(n, "slot %" PRIu64 " handed out to apply after slot %" PRIu64, s,
+				 px_applier_last_slot(n->a));
+		if (n->have_obs && n->obs.apply_begin != NULL)
+			n->obs.apply_begin(n->obs.ctx, s, v, len);
+		px_apply_slot(n->a, s, v, len, n->aout);
+		if (n->have_obs && n->obs.apply_end != NULL)
+			n->obs.apply_end(n->obs.ctx, s, n->aout);
+		/* Only the leader answers: followers apply the same log silently. */
+		if (px_role(n->r) == PX_LEADER) {
+			for (uint32_t k = 0; k < n->aout->n; k++) {
+				const struct px_reply *rp = &n->aout->replies[k];
+				const struct node_addr *to = client_get(n, rp->client_id);
+				if (to == NULL) {
+					n->c.reply_no_addr++;
+					continue;
+				}
+				send_reply(n, to, rp->client_id, rp->seq, rp->status, rp->data,
+					   rp->len);
+				n->c.replies++;
+			}
+		}
+		px_applied(n->r, s);
+	}
+}
+
+static void handle_out(struct node *n, enum node_call call, const struct px_msg *in)
+{
+	struct px_out *o = n->out;
+
+	if (o->apply_lo <= o->apply_hi)
+		note_commits(n, o->apply_lo, o->apply_hi);
+	if (o->persist_seq != 0)
+		persist(n, o);
+	for (uint32_t i = 0; i < o->n_msgs; i++)
+		send_msg(n, &o->msgs[i]);
+	if (o->read_confirmed > n->read_confirmed)
+		n->read_confirmed = o->read_confirmed;
+	if (o->role_changed) {
+		on_role(n, o->role);
+		fail_reads(n);
+	}
+	/* Commands wait for the next flush only at a leader (node_flush answers those it
+	 * holds itself). */
+	if (!n->flushing && n->n_cmds > 0 && px_role(n->r) != PX_LEADER)
+		drop_queue(n, PX_NOT_LEADER);
+	if (o->state_transfer_needed && !n->warned_state_transfer) {
+		n->warned_state_transfer = true;
+		logf_(n, NODE_LOG_WARN,
+		      "this replica fell behind the leader's window and needs state transfer, which is not built yet: it keeps voting but stops applying; rebuild it");
+	}
+	if (n->have_obs && n->obs.step != NULL)
+		n->obs.step(n->obs.ctx, call, in, o);
+	if (o->apply_lo <= o->apply_hi)
+		apply_range(n, o->apply_lo, o->apply_hi);
+	if (n->read_n > 0)
+		serve_reads(n);
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Life                                                                                */
+
+/** Where node_init carves the arena (node_arena_bytes sums the same). */
+struct layout {
+	size_t node, replica, applier, out, aout, msg, reply, reads, read_bytes, read_reply,
+		clients, slot_t0, total;
+	size_t replica_len, applier_len;
+	uint32_t clients_n;
+};
+
+static bool conf_ok(const struct node_conf *c, const char **why)
+{
+	const char *w = NULL;
+
+	if (px_config_check(&c->px, &w) != 0)
+		;
+	else if (c->sessions == 0 || c->sessions > PX_SESSIONS_MAX)
+		w = "sessions must be in [1, 65536]";
+	else if (c->reads_max > NODE_READS_MAX)
+		w = "reads_max must be at most 256";
+	else if (c->queue_max == 0 || c->queue_max > NODE_QUEUE_MAX)
+		w = "queue_max must be in [1, 256]";
+	if (why != NULL)
+		*why = w;
+	return w == NULL;
+}
+
+static void layout(const struct node_conf *c, struct layout *l)
+{
+	size_t off = 0;
+
+	l->replica_len = px_replica_arena_bytes(&c->px);
+	l->applier_len = px_applier_arena_bytes(c->sessions);
+	l->clients_n = clients_entries(c->sessions);
+#define PLACE(field, bytes) do { l->field = off; off += ALIGN64(bytes); } while (0)
+	PLACE(node, sizeof(struct node));
+	PLACE(replica, l->replica_len);
+	PLACE(applier, l->applier_len);
+	PLACE(out, sizeof(struct px_out));
+	PLACE(aout, sizeof(struct px_apply_out));
+	PLACE(msg, sizeof(struct px_msg));
+	PLACE(reply, sizeof(struct px_msg));
+	PLACE(reads, (size_t)c->reads_max * sizeof(struct node_read));
+	PLACE(read_bytes, (size_t)c->reads_max * PX_CMD_BYTES_MAX);
+	PLACE(read_reply, PX_REPLY_BYTES_MAX);
+	PLACE(clients, (size_t)l->clients_n * sizeof(struct node_client));
+	PLACE(slot_t0, (size_t)c->px.window_slots * sizeof(uint64_t));
+#undef PLACE
+	l->total = off + 64;   /* room to align the arena's start */
+}
+
+size_t node_arena_bytes(const struct node_conf *c)
+{
+	struct layout l;
+
+	if (!conf_ok(c, NULL))
+		return 0;
+	layout(c, &l);
+	return l.total;
+}
+
+struct node *node_init(const struct node_conf *c, const struct px_service *svc,
+		       const struct node_ops *ops, void *ctx, const struct node_observer *obs,
+		       void *arena, size_t len, const char **why)
+{
+	struct layout l;
+	const char *w = NULL;
+
+	if (why != NULL)
+		*why = NULL;
+	if (!conf_ok(c, &w) || svc == NULL || ops == NULL || ops->tx_buf == NULL ||
+	    ops->tx_commit == NULL ||
+	    (c->px.durability == PX_DURABLE &&
+	     (ops->journal_promise == NULL || ops->journal_slot == NULL ||
+	      ops->journal_sync == NULL))) {
+		if (why != NULL)
+			*why = w != NULL ? w : "ops: tx_buf and tx_commit are required, and the "
+					       "journal in durable mode";
+		errno = EINVAL;
+		return NULL;
+	}
+	layout(c, &l);
+	if (arena == NULL || len < l.total) {
+		errno = ENOSPC;
+		return NULL;
+	}
+	uint8_t *base = (uint8_t *)ALIGN64((uintptr_t)arena);
+	struct node *n = (struct node *)(base + l.node);
+	memset(n, 0, sizeof(*n));
+	n->conf = *c;
+	n->ops = ops;
+	n->ctx = ctx;
+	if (obs != NULL) {
+		n->obs = *obs;
+		n->have_obs = true;
+	}
+	n->svc = *svc;
+	n->self = c->px.self;
+	n->n_replicas = c->px.n_replicas;
+	n->out = (struct px_out *)(base + l.out);
+	n->aout = (struct px_apply_out *)(base + l.aout);
+	n->msg = (struct px_msg *)(base + l.msg);
+	n->reply = (struct px_msg *)(base + l.reply);
+	n->reads = (struct node_read *)(base + l.reads);
+	n->read_bytes = base + l.read_bytes;
+	n->read_reply = base + l.read_reply;
+	n->clients = (struct node_client *)(base + l.clients);
+	n->clients_mask = l.clients_n - 1u;
+	n->clients_clock = 1;
+	n->slot_t0 = (uint64_t *)(base + l.slot_t0);
+	memset(n->clients, 0, (size_t)l.clients_n * sizeof(struct node_client));
+	memset(n->slot_t0, 0, (size_t)c->px.window_slots * sizeof(uint64_t));
+
+	n->r = px_replica_init(&c->px, base + l.replica, l.replica_len);
+	if (n->r == NULL)
+		return NULL;   /* errno from px_replica_init */
+	n->a = px_applier_init(c->sessions, &n->svc, base + l.applier, l.applier_len);
+	if (n->a == NULL)
+		return NULL;
+	n->role = px_role(n->r);
+
+	/* The REPLY header, once: only the per-reply fields change (send_reply). */
+	memset(n->reply, 0, offsetof(struct px_msg, entries));
+	n->reply->type = PX_MSG_REPLY;
+	n->reply->from = n->self;
+	n->reply->to = PX_NODE_NONE;
+	n->reply->cluster_id = c->px.cluster_id;
+	n->reply->config_epoch = c->px.config_epoch;
+	n->reply->n_inc = 0;   /* client messages may carry no crash vector */
+	return n;
+}
+
+int node_restore(struct node *n, const struct node_journal *j, struct node_restored *res)
+{
+	struct node_restored r = {0, 0, 0, 0};
+	uint64_t vballot, applied = 0;
+	const uint8_t *value;
+	uint32_t len;
+
+	if (n->conf.px.durability != PX_DURABLE || px_last_slot(n->r) != 0 ||
+	    px_applier_last_slot(n->a) != 0)
+		return -EINVAL;
+	if (px_restore_promise(n->r, j->promised) != 0)
+		return -EINVAL;
+	/* The state machine is rebuilt from the journal's chosen prefix: every slot up to
+	 * the recorded commit point, while the journal holds it. Bounded by the journal. */
+	for (uint64_t s = 1; s <= j->commit && s <= j->hi; s++) {
+		if (!j->slot(j->jctx, s, &vballot, &value, &len))
+			break;
+		if (n->have_obs && n->obs.apply_begin != NULL)
+			n->obs.apply_begin(n->obs.ctx, s, value, len);
+		px_apply_slot(n->a, s, value, len, n->aout);
+		if (n->have_obs && n->obs.apply_end != NULL)
+			n->obs.apply_end(n->obs.ctx, s, n->aout);
+		applied = s;
+	}
+	if (applied > 0 && px_restore_applied(n->r, applied) != 0)
+		return -EINVAL;
+	r.replayed = applied;
+	/* The votes above it. -EINVAL: the replica cannot hold the slot (beyond its window
+	 * after a restart): a forgotten accepted value, which the replica accounts for by
+	 * needing a state transfer (px_restore_slot); counted. */
+	for (uint64_t s = applied + 1; s <= j->hi; s++) {
+		if (!j->slot(j->jctx, s, &vballot, &value, &len))
+			continue;
+		if (px_restore_slot(n->r, s, vballot, value, len) == 0)
+			r.restored++;
+		else
+			r.rejected++;
+	}
+	/* History below the applied point, newest first, while the window holds it: the
+	 * restarted replica can then serve catch-up for it (as a leader must). */
+	for (uint64_t s = applied; s >= 1; s--) {
+		if (!j->slot(j->jctx, s, &vballot, &value, &len) ||
+		    px_restore_slot(n->r, s, vballot, value, len) != 0)
+			break;
+		r.history++;
+	}
+	n->role = px_role(n->r);
+	if (res != NULL)
+		*res = r;
+	return 0;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Input                                                                               */
+
+/** An admin REQUEST (PX_MF_ADMIN), answered at once, never logged. */
+static void on_admin(struct node *n, const struct px_msg *m, const struct node_addr *src)
+{
+	uint8_t status = PX_BAD_COMMAND;
+
+	n->c.admin++;
+	if (m->body_len == 1 && m->body[0] == PX_ADMIN_STATS) {
+		if (n->ops->admin_stats == NULL) {
+			send_reply(n, src, m->client_id, m->seq, PX_BAD_COMMAND, NULL, 0);
+			return;
+		}
+		uint32_t len = n->ops->admin_stats(n->ctx, (char *)n->read_reply,
+						   PX_REPLY_BYTES_MAX);
+		if (len > PX_REPLY_BYTES_MAX)
+			node_bug(n, "admin_stats wrote %u bytes", len);
+		send_reply(n, src, m->client_id, m->seq, PX_OK, n->read_reply, len);
+		return;
+	}
+	if (m->body_len == 2 && m->body[0] == PX_ADMIN_TRANSFER) {
+		if (px_role(n->r) != PX_LEADER) {
+			send_reply(n, src, m->client_id, m->seq, PX_NOT_LEADER, NULL, 0);
+			n->c.not_leader++;
+			return;
+		}
+		uint8_t target = m->body[1];
+		if (target == n->self) {
+			status = PX_OK;   /* already there */
+		} else {
+			int rc = node_transfer(n, target);
+			status = rc == 0 ? PX_OK : rc == -EAGAIN ? PX_BUSY : PX_BAD_COMMAND;
+			logf_(n, NODE_LOG_INFO, "admin: transfer leadership to %u: %s", target,
+			      rc == 0 ? "started" : strerror(-rc));
+		}
+	}
+	send_reply(n, src, m->client_id, m->seq, status, NULL, 0);
+}
+
+/** A resend of a request still queued or held: the first copy will be answered. */
+static bool already_here(const struct node *n, uint64_t client_id, uint64_t seq)
+{
+	for (uint32_t i = 0; i < n->n_cmds; i++)
+		if (n->cmds[i].client_id == client_id && n->cmds[i].seq == seq)
+			return true;
+	for (uint32_t i = 0, k = n->read_head; i < n->read_n;
+	     i++, k = (k + 1u) % n->conf.reads_max)
+		if (n->reads[k].client_id == client_id && n->reads[k].seq == seq)
+			return true;
+	return false;
+}
+
+/** A read of a session the applier holds, at a leader ready for it: held until its
+ *  ticket is confirmed and its read index applied. false: it goes through the log. */
+static bool try_read_index(struct node *n, const struct px_msg *m, const struct node_addr *src)
+{
+	uint64_t last_seq = 0, index = 0;
+
+	if (!px_applier_session_peek(n->a, m->client_id, &last_seq) || !px_read_ready(n->r))
+		return false;
+	if (n->read_n == n->conf.reads_max) {
+		send_reply(n, src, m->client_id, m->seq, PX_BUSY, NULL, 0);
+		n->c.busy++;
+		return true;
+	}
+	px_out_reset(n->out);
+	uint64_t t = px_read_begin(n->r, n->out, &index);
+	if (t != 0) {
+		uint32_t k = (n->read_head + n->read_n) % n->conf.reads_max;
+		struct node_read *q = &n->reads[k];
+		q->ticket = t;
+		q->index = index;
+		q->client_id = m->client_id;
+		q->seq = m->seq;
+		q->src = *src;
+		q->len = m->body_len;
+		memcpy(n->read_bytes + (size_t)k * PX_CMD_BYTES_MAX, m->body, m->body_len);
+		n->read_n++;
+		if (n->have_obs && n->obs.read_begin != NULL)
+			n->obs.read_begin(n->obs.ctx, t, index);
+	}
+	/* The round's ACCEPTs (a single replica confirms here, and serves). */
+	handle_out(n, NODE_CALL_READ, NULL);
+	return t != 0;   /* px_read_ready said yes: 0 is not expected, but the log is safe */
+}
+
+static void on_request(struct node *n, const struct px_msg *m, const struct node_addr *src)
+{
+	n->c.requests++;
+	if (m->flags & PX_MF_ADMIN) {
+		on_admin(n, m, src);
+		return;
+	}
+	if (px_role(n->r) != PX_LEADER) {
+		/* The hint names a replica; its address is in the client's copy of the config. */
+		send_reply(n, src, m->client_id, m->seq, PX_NOT_LEADER, NULL, 0);
+		n->c.not_leader++;
+		return;
+	}
+	/* In the log, seq 0 means "register" (px_apply.h): only a REGISTER request becomes
+	 * one, and only in its one form (seq 0, no body, a nonce). A plain seq 0 (pwctl's
+	 * probe) or a malformed REGISTER is no command: answered here, never logged. */
+	bool reg = (m->flags & PX_MF_REGISTER) != 0;
+	if (reg ? m->seq != 0 || m->body_len != 0 || m->client_id == 0 : m->seq == 0) {
+		send_reply(n, src, m->client_id, m->seq, PX_BAD_COMMAND, NULL, 0);
+		n->c.bad_requests++;
+		return;
+	}
+	if (already_here(n, m->client_id, m->seq)) {
+		n->c.duplicates++;
+		return;
+	}
+	/* A read of a session the applier holds goes by read index, without a log slot;
+	 * any other read goes through the log (which answers an evicted or unknown session
+	 * SESSION_EXPIRED, so its client registers again), as does one the leader cannot
+	 * take yet (its phase-1 slots not committed). */
+	if (!reg && n->conf.reads_max > 0 && px_apply_is_read(n->a, m->body, m->body_len)) {
+		if (try_read_index(n, m, src))
+			return;
+		n->c.reads_logged++;
+	}
+	if (reg)
+		n->c.registers++;
+	if (n->n_cmds == n->conf.queue_max) {
+		send_reply(n, src, m->client_id, m->seq, PX_BUSY, NULL, 0);
+		n->c.busy++;
+		return;
+	}
+	/* The body stays in the caller's datagram until the next flush (px_propose copies
+	 * it into the log slot). A registration is queued as the command (nonce, seq 0, no
+	 * body); its reply comes back to the nonce, which is what the address table is
+	 * keyed by until the client has its id. */
+	struct px_cmd_ref *c = &n->cmds[n->n_cmds];
+	c->client_id = m->client_id;
+	c->seq = m->seq;
+	c->len = m->body_len;
+	c->body = m->body;
+	n->cmd_src[n->n_cmds] = *src;
+	n->n_cmds++;
+	/* A full batch goes at once (adaptive batching: otherwise whatever the flush finds). */
+	if (n->n_cmds >= n->conf.px.batch_cmds_max)
+		node_flush(n);
+}
+
+void node_recv(struct node *n, const uint8_t *buf, uint32_t len, const struct node_addr *src)
+{
+	struct px_msg *m = n->msg;
+	enum px_wire_err e = px_decode(buf, len, n->conf.px.cluster_id, n->n_replicas, m);
+
+	if (e != PX_WIRE_OK) {
+		n->c.decode_drops[e]++;
+		return;
+	}
+	switch (m->type) {
+	case PX_MSG_REQUEST:
+		on_request(n, m, src);
+		return;
+	case PX_MSG_REPLY:
+		n->c.unexpected++;
+		return;
+	default:
+		break;
+	}
+	n->c.steps++;
+	px_out_reset(n->out);
+	px_step(n->r, m, n->out);
+	handle_out(n, NODE_CALL_STEP, m);
+}
+
+void node_flush(struct node *n)
+{
+	if (n->n_cmds == 0)
+		return;
+	if (px_role(n->r) != PX_LEADER) {
+		drop_queue(n, PX_NOT_LEADER);
+		return;
+	}
+	n->flushing = true;
+	px_out_reset(n->out);
+	uint64_t last0 = px_last_slot(n->r);
+	uint32_t took = px_propose(n->r, n->cmds, n->n_cmds, n->out);
+	if (took > n->n_cmds)
+		node_bug(n, "px_propose took %u of %u commands", took, n->n_cmds);
+	note_proposals(n, last0 + 1u, px_last_slot(n->r));
+	/* Addresses first: a 1-replica cluster commits and applies within this call. */
+	for (uint32_t i = 0; i < took; i++)
+		client_put(n, n->cmds[i].client_id, &n->cmd_src[i]);
+	n->c.proposed += took;
+	handle_out(n, NODE_CALL_PROPOSE, NULL);
+	/* What the pipeline did not take (or a leadership lost in the call). */
+	uint8_t status = px_role(n->r) == PX_LEADER ? PX_BUSY : PX_NOT_LEADER;
+	for (uint32_t i = took; i < n->n_cmds; i++) {
+		send_reply(n, &n->cmd_src[i], n->cmds[i].client_id, n->cmds[i].seq, status, NULL, 0);
+		if (status == PX_BUSY)
+			n->c.busy++;
+		else
+			n->c.not_leader++;
+	}
+	n->n_cmds = 0;
+	n->flushing = false;
+}
+
+uint32_t node_propose(struct node *n, const struct px_cmd_ref *cmds, uint32_t k)
+{
+	px_out_reset(n->out);
+	uint64_t last0 = px_last_slot(n->r);
+	uint32_t took = px_propose(n->r, cmds, k, n->out);
+	note_proposals(n, last0 + 1u, px_last_slot(n->r));
+	n->c.proposed += took;
+	handle_out(n, NODE_CALL_PROPOSE, NULL);
+	return took;
+}
+
+void node_tick(struct node *n)
+{
+	n->c.ticks++;
+	px_out_reset(n->out);
+	px_tick(n->r, n->out);
+	handle_out(n, NODE_CALL_TICK, NULL);
+}
+
+void node_persisted(struct node *n, uint64_t seq)
+{
+	px_out_reset(n->out);
+	px_persisted(n->r, seq, n->out);
+	handle_out(n, NODE_CALL_PERSISTED, NULL);
+}
+
+int node_transfer(struct node *n, uint8_t target)
+{
+	px_out_reset(n->out);
+	int rc = px_transfer_leadership(n->r, target, n->out);
+	handle_out(n, NODE_CALL_TRANSFER, NULL);
+	return rc;
+}
+
+uint64_t node_read_begin(struct node *n, uint64_t *read_index)
+{
+	px_out_reset(n->out);
+	uint64_t t = px_read_begin(n->r, n->out, read_index);
+	handle_out(n, NODE_CALL_READ, NULL);
+	return t;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Queries                                                                             */
+
+const struct px_replica *node_replica(const struct node *n) { return n->r; }
+const struct px_applier *node_applier(const struct node *n) { return n->a; }
+const struct node_counters *node_counters(const struct node *n) { return &n->c; }
+uint32_t node_queued(const struct node *n) { return n->n_cmds; }
+uint32_t node_reads_held(const struct node *n) { return n->read_n; }
+uint64_t node_read_confirmed(const struct node *n) { return n->read_confirmed; }
+uint8_t node_self(const struct node *n) { return n->self; }

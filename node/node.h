@@ -1,0 +1,272 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * node: THE embedder (prefix node_). One replica, its applier and service, and
+ * everything between them and the world: decoding what arrives, the client requests
+ * queued for proposal, the read-index queue, the client address table, the
+ * persistence pipeline, applying and replying. The daemon (dataplane/), the simulator
+ * (tests/sim/) and the in-process harness (tests/harness/) run this same code; they
+ * differ only in the ops table they hand it (etcd's one RawNode; TigerBeetle's replica
+ * generic over its storage and message bus). docs/architecture.md draws it.
+ *
+ * What arrives (the embedder calls):
+ *   node_recv     a datagram (a peer's message or a client's request), with where it
+ *                 came from
+ *   node_flush    propose the commands queued since the last flush (a burst's worth:
+ *                 their bytes point into the datagrams, which the embedder may release
+ *                 once this returns)
+ *   node_tick     one logical tick of the core's timers
+ *   node_persisted  storage finished a sync (durable mode)
+ * What it does to the world (struct node_ops): transmit a datagram to a peer or a
+ * client, append to and sync the journal, read a clock (metrics), log.
+ *
+ * Memory: node_init carves everything from one arena (node_arena_bytes), the replica's
+ * and the applier's included; nothing is allocated later. One thread calls a node.
+ */
+#ifndef NODE_H
+#define NODE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "px.h"
+#include "px_apply.h"
+#include "px_codec.h"
+
+/* ---------------------------------------------------------------------------------- */
+/* Bounds                                                                              */
+
+/** Bytes of a client's address as the I/O layer names it (opaque here). */
+#define NODE_ADDR_BYTES 24u
+/** Client requests queued between two node_flush calls at most. */
+#define NODE_QUEUE_MAX PX_BATCH_CMDS_MAX
+/** Read-index reads held at the leader at most (waiting for their round and apply). */
+#define NODE_READS_MAX 256u
+/** Client address table: probes per lookup (open addressing, bounded). */
+#define NODE_CLIENT_PROBES 8u
+/** Smallest client address table (entries, a power of two). */
+#define NODE_CLIENTS_MIN 64u
+/** Commit-latency histogram: bucket b counts commits that took [2^b, 2^(b+1)) ns from
+ *  the leader's propose to its commit (the last bucket: 2^31 ns and more). */
+#define NODE_LAT_BUCKETS 32u
+
+_Static_assert(NODE_QUEUE_MAX <= PX_BATCH_CMDS_MAX, "one queue fits one px_propose");
+_Static_assert((NODE_CLIENTS_MIN & (NODE_CLIENTS_MIN - 1)) == 0, "a power of two");
+_Static_assert(NODE_CLIENT_PROBES <= NODE_CLIENTS_MIN, "probes stay within the table");
+
+/* ---------------------------------------------------------------------------------- */
+/* The world, as the embedder sees it                                                  */
+
+/** A client's address as the I/O layer names it: stored and handed back, never read. */
+struct node_addr {
+	uint8_t b[NODE_ADDR_BYTES];
+};
+
+/** Where a datagram goes: a peer replica, or a client. */
+struct node_dst {
+	uint8_t peer;                    /**< replica id, or NODE_TO_CLIENT */
+	const struct node_addr *client;  /**< the client, when peer == NODE_TO_CLIENT */
+};
+#define NODE_TO_CLIENT 0xffu
+
+enum node_log { NODE_LOG_ERROR = 0, NODE_LOG_WARN = 1, NODE_LOG_INFO = 2, NODE_LOG_DEBUG = 3 };
+
+/** What the node does to the world. Every function runs on the node's thread. */
+struct node_ops {
+	/**
+	 * A transmit buffer for one datagram to dst, *cap bytes (at least
+	 * PX_MSG_BYTES_MAX), or NULL if none can be had now (the datagram is dropped and
+	 * counted: the protocol tolerates loss). The node writes it, then tx_commit.
+	 */
+	uint8_t *(*tx_buf)(void *ctx, const struct node_dst *dst, uint32_t *cap);
+	/** Queues the buffer tx_buf returned last: len bytes to dst. */
+	void (*tx_commit)(void *ctx, const struct node_dst *dst, uint32_t len);
+
+	/* The journal (durable mode; NULL in memory mode, where the core asks nothing).
+	 * One persist request of the core is: promise, then each changed slot, then sync.
+	 * The journal copies what it is given (the values live in the replica's log and
+	 * change later) and calls node_persisted(seq) once everything up to that sync is
+	 * on stable storage. Storage failures are the journal's to handle (stop the
+	 * process: a replica that cannot keep its promises must not vote). */
+	void (*journal_promise)(void *ctx, uint64_t ballot);
+	void (*journal_slot)(void *ctx, uint64_t slot, uint64_t vballot, const uint8_t *value,
+			     uint32_t len);
+	/** commit: every slot <= it is chosen (recorded for the restart's replay). */
+	void (*journal_sync)(void *ctx, uint64_t seq, uint64_t commit);
+
+	/** Monotonic nanoseconds, for metrics only (the core's time is node_tick). */
+	uint64_t (*now_ns)(void *ctx);
+	/** One line of log at level (enum node_log); NULL: none. */
+	void (*log)(void *ctx, int level, const char *line);
+	/** PX_ADMIN_STATS: a JSON object of the embedder's state and counters into buf (at
+	 *  most cap bytes, PX_REPLY_BYTES_MAX); its length. NULL: answered BAD_COMMAND. */
+	uint32_t (*admin_stats)(void *ctx, char *buf, uint32_t cap);
+};
+
+/** Which call into the core a step was (observers). */
+enum node_call {
+	NODE_CALL_STEP,       /**< px_step of a peer's message */
+	NODE_CALL_TICK,
+	NODE_CALL_PROPOSE,
+	NODE_CALL_PERSISTED,
+	NODE_CALL_READ,       /**< px_read_begin */
+	NODE_CALL_TRANSFER,   /**< px_transfer_leadership */
+};
+
+/**
+ * Observers of what the node does (tests and the simulator; all NULL in the daemon).
+ * They see, never change: the simulator checks its properties here.
+ */
+struct node_observer {
+	/** After each call into the core, its effects handled but the committed range not
+	 *  applied yet. in: the peer message (NODE_CALL_STEP), else NULL. */
+	void (*step)(void *ctx, enum node_call call, const struct px_msg *in,
+		     const struct px_out *out);
+	/** Around each applied slot (the service runs in between). */
+	void (*apply_begin)(void *ctx, uint64_t slot, const uint8_t *value, uint32_t len);
+	void (*apply_end)(void *ctx, uint64_t slot, const struct px_apply_out *out);
+	/** A read-index read got its ticket; and was served (reply, status) from the state
+	 *  at applied slot `applied`. */
+	void (*read_begin)(void *ctx, uint64_t ticket, uint64_t index);
+	void (*read_served)(void *ctx, uint64_t ticket, uint64_t index, uint64_t applied,
+			    uint64_t client_id, uint64_t seq, uint8_t status, const uint8_t *reply,
+			    uint32_t len);
+	void *ctx;
+};
+
+/* ---------------------------------------------------------------------------------- */
+/* Configuration and life                                                              */
+
+struct node_conf {
+	struct px_config px;       /**< the replica's (px_config_check must accept it) */
+	uint32_t sessions;         /**< client sessions the applier keeps */
+	/** Read-index reads held at most (<= NODE_READS_MAX); 0: every read goes through
+	 *  the log as a command. */
+	uint32_t reads_max;
+	/** Commands queued between flushes at most (<= NODE_QUEUE_MAX); a request beyond
+	 *  it is answered BUSY. The node also proposes by itself once batch_cmds_max
+	 *  commands are queued. */
+	uint32_t queue_max;
+};
+
+/** Counters (all monotonic). */
+struct node_counters {
+	uint64_t decode_drops[PX_WIRE_E_MAX];  /**< by enum px_wire_err */
+	uint64_t unexpected;       /**< a REPLY sent to a replica: dropped */
+	uint64_t steps;            /**< messages given to px_step */
+	uint64_t requests;         /**< REQUESTs decoded */
+	uint64_t duplicates;       /**< a REQUEST already queued or held: dropped */
+	uint64_t proposed;         /**< commands px_propose took */
+	uint64_t not_leader;       /**< REPLY PX_NOT_LEADER sent */
+	uint64_t busy;             /**< REPLY PX_BUSY sent (pipeline or queue full) */
+	uint64_t replies;          /**< REPLYs of applied commands sent */
+	uint64_t reply_no_addr;    /**< applied reply for a client whose address is unknown */
+	uint64_t tx_no_buf;        /**< datagrams not sent for want of a buffer */
+	uint64_t ticks;
+	uint64_t role_changes;
+	uint64_t reads_index;      /**< reads served by read index (no log slot) */
+	uint64_t reads_logged;     /**< reads sent through the log (session not held, or the
+	                                leader not ready for read index) */
+	uint64_t reads_failed;     /**< held reads answered NOT_LEADER (leadership lost) */
+	uint64_t admin;            /**< admin REQUESTs (PX_MF_ADMIN) answered */
+	uint64_t registers;        /**< registrations (PX_MF_REGISTER) queued to propose */
+	uint64_t bad_requests;     /**< REQUESTs that are no command, answered BAD_COMMAND
+	                                at once, never logged: seq 0 without REGISTER (a
+	                                probe), or a REGISTER with a seq, a body or nonce 0 */
+	uint64_t persists;         /**< persist requests handed to the journal */
+	uint64_t client_evictions; /**< client addresses overwritten in the table */
+	uint64_t commit_lat[NODE_LAT_BUCKETS];  /**< leader: slots by commit latency */
+};
+
+struct node;
+
+/** Bytes of arena node_init needs (0 if the configuration is refused). */
+size_t node_arena_bytes(const struct node_conf *c);
+
+/**
+ * Builds a node in arena (len >= node_arena_bytes(c), any alignment). svc: the state
+ * machine (its own memory is the caller's). ops: as above (journal ops required in
+ * durable mode). obs: NULL, or observers. A memory-mode replica with c->px.restarted
+ * starts recovering; a durable one starts from node_restore.
+ * @return the node, or NULL with errno (EINVAL: a bad configuration, why set to a
+ *         static string naming it; ENOSPC: arena too small).
+ */
+struct node *node_init(const struct node_conf *c, const struct px_service *svc,
+		       const struct node_ops *ops, void *ctx, const struct node_observer *obs,
+		       void *arena, size_t len, const char **why);
+
+/** What a durable replica's journal holds, to restart from (node_restore). */
+struct node_journal {
+	uint64_t promised;   /**< the last promise synced */
+	uint64_t commit;     /**< the last commit point synced (every slot <= it chosen) */
+	uint64_t hi;         /**< the highest slot it holds a value for */
+	/** The value it holds for slot (the newest written): false if none. */
+	bool (*slot)(void *jctx, uint64_t slot, uint64_t *vballot, const uint8_t **value,
+		     uint32_t *len);
+	void *jctx;
+};
+
+/** What node_restore did. */
+struct node_restored {
+	uint64_t replayed;   /**< slots applied to the state machine (the chosen prefix) */
+	uint64_t restored;   /**< votes above it handed back to the replica */
+	uint64_t history;    /**< chosen slots below it kept for catch-up */
+	uint64_t rejected;   /**< slots the replica could not hold (px_restore_slot) */
+};
+
+/**
+ * Durable mode, before the first node_recv or node_tick: rebuilds the state machine by
+ * applying the journal's chosen prefix (slots 1.. up to its commit point, while held),
+ * hands the replica its promise and every vote above that, then as much history below
+ * it as the window holds (newest first) so that it can serve catch-up. Observers see
+ * the replayed slots applied. @return 0, or -EINVAL (not durable mode, or called late).
+ */
+int node_restore(struct node *n, const struct node_journal *j, struct node_restored *r);
+
+/* ---------------------------------------------------------------------------------- */
+/* Input                                                                               */
+
+/**
+ * A datagram arrived from src (the I/O layer's name for the sender: a client's address
+ * is kept to reply to it). Decoded here; a malformed one is counted by reason and
+ * dropped. A REQUEST that becomes a command is queued: its bytes must stay valid until
+ * the next node_flush returns.
+ */
+void node_recv(struct node *n, const uint8_t *buf, uint32_t len, const struct node_addr *src);
+
+/** Proposes the queued commands (adaptive batching: whatever arrived); answers those
+ *  the pipeline refused (BUSY, or NOT_LEADER). Their bytes are free afterwards. */
+void node_flush(struct node *n);
+
+/** One tick of the core's timers. */
+void node_tick(struct node *n);
+
+/** The journal finished sync `seq` (durable mode). */
+void node_persisted(struct node *n, uint64_t seq);
+
+/* ---------------------------------------------------------------------------------- */
+/* Queries                                                                             */
+
+const struct px_replica *node_replica(const struct node *n);
+const struct px_applier *node_applier(const struct node *n);
+const struct node_counters *node_counters(const struct node *n);
+/** Commands queued for the next flush. */
+uint32_t node_queued(const struct node *n);
+/** Read-index reads held. */
+uint32_t node_reads_held(const struct node *n);
+/** The highest read ticket confirmed since the last role change (0: none). */
+uint64_t node_read_confirmed(const struct node *n);
+/** Replicas in the cluster, this one's id. */
+uint8_t node_self(const struct node *n);
+
+/** Proposes commands directly, not from a client's REQUEST (tests, benchmarks): no one
+ *  is answered. @return the number taken (px_propose), its effects handled. */
+uint32_t node_propose(struct node *n, const struct px_cmd_ref *cmds, uint32_t k);
+
+/** Starts a leadership transfer to target (px_transfer_leadership: 0, -EINVAL or
+ *  -EAGAIN), its effects handled. */
+int node_transfer(struct node *n, uint8_t target);
+
+/** Begins a read-index read without a client (tests): its ticket, 0 if refused. */
+uint64_t node_read_begin(struct node *n, uint64_t *read_index);
+
+#endif /* NODE_H */
