@@ -1,26 +1,17 @@
 /* SPDX-License-Identifier: Apache-2.0
- * The embedder loop of one simulated replica: what the real dataplane does around the
- * consensus core, with the network, disk and clock replaced by the simulator's.
- *
- *   - every px_out is handled at once, in this order: the persist request is staged
- *     (its slot values copied: they live in the replica's log and change later), the
- *     messages are encoded with the real codec and handed to the network, and the
- *     committed range is applied through the real applier and kv service, the leader
- *     replying to clients, each slot followed by px_applied(). Effects point into the
- *     replica's memory, valid until the next call into it: the order keeps every read
- *     before the call (px_applied) that may release what it reads.
- *   - client REQUESTs (commands and session registrations) queue at the leader and are
- *     proposed at its next tick or when a batch is full (adaptive batching: whatever
- *     arrived); a non-leader answers NOT_LEADER with its hint. A read (kv GET; unless
- *     --log-reads) of a session the applier holds takes the read-index path instead
- *     (px.h, px_read_begin): the leader holds it until its ticket is
- *     confirmed and the state machine has applied up to its read index, then answers
- *     it from the current state (px_apply_read); a role change fails every held read
- *     with NOT_LEADER.
- *   - the disk (durable mode) keeps what persist requests wrote, in request order,
- *     landing either when its completion fires or, at a crash, a random prefix of the
- *     writes still in flight (a write may reach the platter before its completion is
- *     seen). A restart gets back exactly what landed.
+ * One simulated replica: a node (node/node.h), the embedder paxwired runs too, in the
+ * simulator's world. Everything between the core and the world is the node's: decoding,
+ * client requests (queued at the leader and proposed at its next tick, or when a batch
+ * is full), reads by read index, the effects of every call into the core, applying and
+ * replying. This file is only the world and the watch:
+ *   - the node's ops: transmit into the simulated network; a journal on a simulated disk
+ *     that keeps what sync requests wrote, in request order, landing either when its
+ *     completion fires or, at a crash, a random prefix of the writes still in flight (a
+ *     write may reach the platter before its completion is seen); a restart gets back
+ *     exactly what landed (node_restore replays it);
+ *   - the node's observers, where the checks of sim_check.c run: after each call into
+ *     the core, around each applied slot, for each read served by read index;
+ *   - the kv service, wrapped so that exactly-once is checked where commands reach it.
  */
 #include <assert.h>
 #include <endian.h>
@@ -36,8 +27,6 @@
 #define SIM_KV_KEYS (2u * SIM_KEYS_MAX)
 #define SIM_KV_KEY_BYTES 8u
 #define SIM_KV_VALUE_BYTES 24u
-
-static void handle_out(struct sim *s, struct sim_node *n, const char *step);
 
 static void *xcalloc(size_t count, size_t size)
 {
@@ -143,9 +132,10 @@ static uint32_t seed_max_sessions(const struct sim *s)
 	return sim_rng_range(&r, (n + 1) / 2, n - 1);
 }
 
+
 static void node_config(struct sim *s, struct sim_node *n, bool restart)
 {
-	struct px_config *cfg = &n->cfg;
+	struct px_config *cfg = &n->conf.px;
 	const char *why = NULL;
 
 	px_config_default(cfg, s->o.n_replicas, n->id);
@@ -163,6 +153,9 @@ static void node_config(struct sim *s, struct sim_node *n, bool restart)
 	/* Never 0: a zero nonce could read as "none". */
 	cfg->boot_nonce = sim_rng_next(&s->rng_node) | 1;
 	cfg->bugs = s->o.planted ? s->o.bugs : 0;
+	n->conf.sessions = n->max_sessions;
+	n->conf.reads_max = s->o.log_reads ? 0 : SIM_READS_MAX;
+	n->conf.queue_max = SIM_QUEUE_MAX;
 	if (px_config_check(cfg, &why) != 0)
 		sim_fail(s, "config", "node %u: px_config_check rejects the derived config: %s",
 			 n->id, why != NULL ? why : "?");
@@ -171,22 +164,17 @@ static void node_config(struct sim *s, struct sim_node *n, bool restart)
 void sim_node_setup(struct sim *s, struct sim_node *n, uint8_t id)
 {
 	uint32_t i, w = s->o.window_slots;
-	size_t need;
 
 	memset(n, 0, sizeof(*n));
 	n->sim = s;
 	n->id = id;
+	n->max_sessions = seed_max_sessions(s);
 	node_config(s, n, false);
 
-	need = px_replica_arena_bytes(&n->cfg);
-	if (need == 0)
-		sim_fail(s, "config", "node %u: px_replica_arena_bytes is 0", id);
-	n->arena = xcalloc(1, need);
-	n->arena_len = need;
-
-	n->max_sessions = seed_max_sessions(s);
-	n->app_len = px_applier_arena_bytes(n->max_sessions);
-	n->app_arena = xcalloc(1, n->app_len);
+	n->arena_len = node_arena_bytes(&n->conf);
+	if (n->arena_len == 0)
+		sim_fail(s, "config", "node %u: node_arena_bytes refuses the config", id);
+	n->arena = xcalloc(1, n->arena_len);
 	n->kv_len = pw_kv_arena_bytes(SIM_KV_KEYS, SIM_KV_KEY_BYTES, SIM_KV_VALUE_BYTES);
 	if (n->kv_len == 0)
 		sim_fail(s, "config", "pw_kv_arena_bytes rejects the simulator's bounds");
@@ -214,142 +202,12 @@ void sim_node_free(struct sim_node *n)
 	free(n->staging_values);
 	free(n->staging);
 	free(n->arena);
-	free(n->app_arena);
 	free(n->kv_arena);
 	memset(n, 0, sizeof(*n));
 }
 
-/** Restores the durable state from the disk into a fresh replica: the promise, then
- *  every slot of the journal, as a real embedder replays its journal. */
-static void restore_from_disk(struct sim *s, struct sim_node *n)
-{
-	const struct sim_journal_slot *d;
-	uint64_t slot;
-	int rc;
-
-	rc = px_restore_promise(n->r, n->disk_promised);
-	if (rc != 0)
-		sim_fail(s, "restore", "node %u: px_restore_promise(%" PRIu64 ") = %d", n->id,
-			 n->disk_promised, rc);
-	/* The state machine is rebuilt from the journal's chosen prefix (every slot up to
-	 * the recorded commit point), checked like any other application. */
-	uint64_t applied = 0;
-	for (slot = 1; slot <= n->disk_commit && slot <= n->journal_hi; slot++) {
-		d = &n->journal[slot];
-		if (d->len == 0)
-			break;
-		const uint8_t *value = n->journal_bytes + d->off;
-		sim_check_chosen(s, n, slot, value, d->len, "replayed");
-		n->cur_value = value;
-		n->cur_len = d->len;
-		n->cur_slot = slot;
-		px_apply_slot(n->applier, slot, value, d->len, &s->aout);
-		n->cur_value = NULL;
-		for (uint32_t i = 0; i < s->aout.n; i++) {
-			sim_session_learn(s, n, slot, i, &s->aout.replies[i]);
-			sim_check_reply(s, n, &s->aout.replies[i]);
-		}
-		sim_check_applied(s, n, slot, px_applier_chain(n->applier),
-				  n->kv_svc.hash(n->kv_svc.ctx));
-		applied = slot;
-	}
-	if (applied > 0) {
-		rc = px_restore_applied(n->r, applied);
-		if (rc != 0)
-			sim_fail(s, "restore", "node %u: px_restore_applied(%" PRIu64 ") = %d",
-				 n->id, applied, rc);
-		n->replayed_slots += applied;
-	}
-	for (slot = applied + 1; slot <= n->journal_hi; slot++) {
-		d = &n->journal[slot];
-		if (d->len == 0)
-			continue;
-		rc = px_restore_slot(n->r, slot, d->vballot, n->journal_bytes + d->off, d->len);
-		/* -EINVAL: the replica cannot hold the slot (beyond [1, window] after a
-		 * restart). Durable mode then forgets an accepted value; the agreement
-		 * check is what tells whether that matters, so count it and go on. */
-		if (rc == -EINVAL) {
-			n->restore_rejected++;
-			s->restore_rejected++;
-			continue;
-		}
-		if (rc != 0)
-			sim_fail(s, "restore",
-				 "node %u: px_restore_slot(slot %" PRIu64 ", vballot 0x%" PRIx64
-				 ") = %d",
-				 n->id, slot, d->vballot, rc);
-	}
-	/* History below the applied point, newest first, while the window holds it: the
-	 * restarted replica can then serve catch-up for it (as a leader must). */
-	for (slot = applied; slot >= 1 && n->journal[slot].len != 0; slot--) {
-		d = &n->journal[slot];
-		if (px_restore_slot(n->r, slot, d->vballot, n->journal_bytes + d->off, d->len) != 0)
-			break;
-	}
-	/* What the replica told others before the crash, it must still hold: every
-	 * PROMISE and ACCEPTED it sent carried its promise, made durable first. */
-	if (px_promised(n->r) < n->vouched_ballot)
-		sim_fail(s, "durable-promise",
-			 "node %u restarted with promise 0x%" PRIx64 " but had sent PROMISE or "
-			 "ACCEPTED at 0x%" PRIx64 " before it crashed",
-			 n->id, px_promised(n->r), n->vouched_ballot);
-}
-
-void sim_node_start(struct sim *s, struct sim_node *n, bool restart)
-{
-	struct px_service svc;
-
-	node_config(s, n, restart);
-	n->r = px_replica_init(&n->cfg, n->arena, n->arena_len);
-	if (n->r == NULL)
-		sim_fail(s, "init", "node %u: px_replica_init: %s", n->id, strerror(errno));
-	/* The state machine starts empty in both modes and is rebuilt from the log. */
-	n->kv = pw_kv_init(SIM_KV_KEYS, SIM_KV_KEY_BYTES, SIM_KV_VALUE_BYTES, n->kv_arena,
-			   n->kv_len);
-	if (n->kv == NULL)
-		sim_fail(s, "init", "node %u: pw_kv_init: %s", n->id, strerror(errno));
-	pw_kv_service(n->kv, &n->kv_svc);
-	svc.apply = sim_kv_apply;
-	svc.hash = sim_kv_hash;
-	svc.ctx = n;
-	svc.is_read = sim_kv_is_read;
-	n->applier = px_applier_init(n->max_sessions, &svc, n->app_arena, n->app_len);
-	if (n->applier == NULL)
-		sim_fail(s, "init", "node %u: px_applier_init: %s", n->id, strerror(errno));
-	memset(n->sm_last_seq, 0, sizeof(n->sm_last_seq));
-	n->st_needed = false;
-	n->commit_seen = 0;
-	n->applied_seen = 0;
-	if (restart && s->o.durability == PX_DURABLE)
-		restore_from_disk(s, n);
-
-	/* Commit and apply points start over with the replica and the state machine.
-	 * The promise does too in memory mode (that is what the mode loses); in durable
-	 * mode it came back from the disk and the check holds it to the old value. */
-	n->commit_seen = 0;
-	n->applied_seen = 0;
-	n->promised_seen = s->o.durability == PX_DURABLE ? n->vouched_ballot : 0;
-	if (s->o.durability == PX_MEMORY)
-		n->vouched_ballot = 0;
-	n->role = px_role(n->r);
-	n->n_queue = 0;
-	n->n_reads = 0;
-	n->read_confirmed = 0;
-	n->persist_head = 0;
-	n->persist_n = 0;
-	n->staging_head = 0;
-	n->staging_n = 0;
-	n->up = true;
-	if (restart)
-		n->restarts++;
-	sim_trace(s, "n%u START restart=%d promised=%" PRIx64 " last=%" PRIu64 " %s st=%d "
-		  "sessions=%u", n->id, restart, px_promised(n->r), px_last_slot(n->r),
-		  sim_role_name(px_role(n->r)), px_needs_state_transfer(n->r), n->max_sessions);
-	sim_check_node(s, n, restart ? "restart" : "init");
-}
-
 /* ---------------------------------------------------------------------------------- */
-/* Disk                                                                                */
+/* Disk: the node's journal                                                            */
 
 static void journal_write(struct sim *s, struct sim_node *n, const struct sim_disk_slot *src)
 {
@@ -404,49 +262,82 @@ static void release_staging(struct sim_node *n, struct sim_persist *p)
 	p->n = 0;
 }
 
-static void stage(struct sim *s, struct sim_node *n)
+/** Makes room in the staging ring for one more copy: pending writes land early,
+ *  oldest first (a fast disk may finish a write long before its completion is
+ *  reaped), releasing their copies. The request being built is never one of them. */
+static void staging_room(struct sim *s, struct sim_node *n)
 {
-	const struct px_out *out = &s->out;
-	struct sim_persist *p, *last;
-	struct sim_disk_slot *st;
-	const uint8_t *value;
-	uint64_t slot, vballot;
-	uint32_t span, idx, i;
-	bool chosen;
+	struct sim_persist *p;
 
-	if (out->persist_seq == 0)
-		return;
-	if (out->persist_lo <= out->persist_hi &&
-	    out->persist_hi - out->persist_lo >= s->o.window_slots)
-		sim_fail(s, "persist-contract",
-			 "node %u: persist range [%" PRIu64 ", %" PRIu64 "] exceeds the window",
-			 n->id, out->persist_lo, out->persist_hi);
-	if (n->persist_n == SIM_PERSIST_MAX)
-		sim_fail(s, "sim-limit", "node %u: more than %u persist requests in flight",
-			 n->id, SIM_PERSIST_MAX);
-	span = out->persist_lo <= out->persist_hi ?
-		       (uint32_t)(out->persist_hi - out->persist_lo + 1) :
-		       0;
-
-	/* Make room: pending writes land early, oldest first (a fast disk may finish a
-	 * write long before its completion is reaped), releasing their copies. */
-	for (i = 0; i < n->persist_n && n->staging_cap - n->staging_n < span; i++) {
+	/* Bounded: each pass lands one earlier request. */
+	for (uint32_t i = 0; i < n->persist_n && n->staging_n == n->staging_cap; i++) {
 		p = &n->persist[(n->persist_head + i) % SIM_PERSIST_MAX];
 		land(s, n, p);
 		release_staging(n, p);
 	}
-	assert(n->staging_cap - n->staging_n >= span);
+	if (n->staging_n == n->staging_cap)
+		sim_fail(s, "persist-contract", "node %u: one persist request holds more than %u "
+			 "slots (two windows)", n->id, n->staging_cap);
+}
 
-	idx = (n->persist_head + n->persist_n) % SIM_PERSIST_MAX;
-	p = &n->persist[idx];
+/** The request being built: the slot after the queue's last (journal_promise opens it,
+ *  journal_sync queues it). */
+static struct sim_persist *building(struct sim_node *n)
+{
+	return &n->persist[(n->persist_head + n->persist_n) % SIM_PERSIST_MAX];
+}
+
+static void op_journal_promise(void *ctx, uint64_t ballot)
+{
+	struct sim_node *n = ctx;
+	struct sim *s = n->sim;
+	struct sim_persist *p;
+
+	if (n->persist_n == SIM_PERSIST_MAX)
+		sim_fail(s, "sim-limit", "node %u: more than %u persist requests in flight",
+			 n->id, SIM_PERSIST_MAX);
+	p = building(n);
 	memset(p, 0, sizeof(*p));
-	p->seq = out->persist_seq;
-	p->ballot = out->persist_ballot;
-	p->lo = out->persist_lo;
-	p->hi = out->persist_hi;
-	p->commit = out->persist_commit;
+	p->ballot = ballot;
 	p->first = (n->staging_head + n->staging_n) % n->staging_cap;
-	p->n = 0;
+}
+
+static void op_journal_slot(void *ctx, uint64_t slot, uint64_t vballot, const uint8_t *value,
+			    uint32_t len)
+{
+	struct sim_node *n = ctx;
+	struct sim *s = n->sim;
+	struct sim_persist *p = building(n);
+	struct sim_disk_slot *st;
+
+	if (vballot == 0)
+		return;  /* nothing accepted there: nothing to write */
+	if (len > s->o.slot_bytes)
+		sim_fail(s, "persist-contract", "node %u: slot %" PRIu64 " value %u bytes > "
+			 "slot_bytes %u", n->id, slot, len, s->o.slot_bytes);
+	if (n->staging_n == n->staging_cap) {
+		staging_room(s, n);
+		/* Landing earlier requests released the oldest copies; this request's
+		 * copies start where they were. */
+		p->first = (n->staging_head + n->staging_n - p->n) % n->staging_cap;
+	}
+	st = &n->staging[(p->first + p->n) % n->staging_cap];
+	st->slot = slot;
+	st->vballot = vballot;
+	st->len = len;
+	memcpy(st->value, value, len);
+	p->n++;
+	n->staging_n++;
+}
+
+static void op_journal_sync(void *ctx, uint64_t seq, uint64_t commit)
+{
+	struct sim_node *n = ctx;
+	struct sim *s = n->sim;
+	struct sim_persist *p = building(n), *last;
+
+	p->seq = seq;
+	p->commit = commit;
 	/* Completions come back in request order: a write never overtakes an earlier one. */
 	p->due = s->now + sim_rng_range(&s->rng_disk, 0, s->o.persist_delay_max);
 	if (n->persist_n > 0) {
@@ -454,32 +345,9 @@ static void stage(struct sim *s, struct sim_node *n)
 		if (p->due < last->due)
 			p->due = last->due;
 	}
-	for (slot = out->persist_lo; span != 0 && slot <= out->persist_hi; slot++) {
-		uint32_t len;
-
-		/* The dirty range may span slots that hold nothing (holes): skip them. */
-		if (!px_slot_peek(n->r, slot, &vballot, &chosen, &value, &len))
-			continue;
-		if (value == NULL || vballot == 0)
-			continue;  /* nothing accepted there: nothing to write */
-		if (len > s->o.slot_bytes)
-			sim_fail(s, "persist-contract",
-				 "node %u: slot %" PRIu64 " value %u bytes > slot_bytes %u", n->id,
-				 slot, len, s->o.slot_bytes);
-		st = &n->staging[(p->first + p->n) % n->staging_cap];
-		st->slot = slot;
-		st->vballot = vballot;
-		st->len = len;
-		memcpy(st->value, value, len);
-		p->n++;
-	}
-	n->staging_n += p->n;
 	n->persist_n++;
-	sim_trace(s, "n%u persist seq=%" PRIu64 " b=%" PRIx64 " [%" PRIu64 ",%" PRIu64 "] due=%" PRIu64,
-		  n->id, p->seq, p->ballot, p->lo, p->hi, p->due);
-	/* Memory mode persists nothing; the core may still ask, so complete at once. */
-	if (s->o.durability == PX_MEMORY)
-		p->due = s->now;
+	sim_trace(s, "n%u persist seq=%" PRIu64 " b=%" PRIx64 " slots=%u due=%" PRIu64, n->id,
+		  p->seq, p->ballot, p->n, p->due);
 }
 
 void sim_node_disk_step(struct sim *s, struct sim_node *n)
@@ -497,10 +365,8 @@ void sim_node_disk_step(struct sim *s, struct sim_node *n)
 		release_staging(n, p);
 		n->persist_head = (n->persist_head + 1) % SIM_PERSIST_MAX;
 		n->persist_n--;
-		px_out_reset(&s->out);
 		sim_trace(s, "n%u persisted seq=%" PRIu64, n->id, seq);
-		px_persisted(n->r, seq, &s->out);
-		handle_out(s, n, "persisted");
+		node_persisted(n->nd, seq);
 	}
 }
 
@@ -516,10 +382,11 @@ void sim_node_crash(struct sim *s, struct sim_node *n)
 	sim_oracle_crash(s, n);
 	n->persist_n = 0;
 	n->staging_n = 0;
-	n->n_queue = 0;
-	n->n_reads = 0;   /* the clients time out and resend */
+	n->n_held = 0;     /* requests queued at the node: the clients time out and resend */
 	n->up = false;
+	n->nd = NULL;
 	n->r = NULL;
+	n->applier = NULL;
 	if (s->o.durability == PX_MEMORY) {
 		/* Memory mode: the disk holds nothing a restart may use. */
 		n->disk_promised = 0;
@@ -529,45 +396,78 @@ void sim_node_crash(struct sim *s, struct sim_node *n)
 	}
 }
 
-/* ---------------------------------------------------------------------------------- */
-/* Effects                                                                             */
-
-static void send_msgs(struct sim *s, struct sim_node *n)
+static bool journal_read(void *jctx, uint64_t slot, uint64_t *vballot, const uint8_t **value,
+			 uint32_t *len)
 {
-	const struct px_out *out = &s->out;
-	const struct px_msg *m;
-	size_t len;
-	uint32_t i;
-	uint8_t d;
+	const struct sim_node *n = jctx;
+	const struct sim_journal_slot *d;
 
-	for (i = 0; i < out->n_msgs; i++) {
-		m = &out->msgs[i];
-		if (m->from != n->id)
-			sim_fail(s, "effects", "node %u sends a message (type %u) from %u", n->id,
-				 m->type, m->from);
-		if (m->to != PX_NODE_NONE && (m->to >= s->o.n_replicas || m->to == n->id))
-			sim_fail(s, "effects", "node %u sends a message (type %u) to %u", n->id,
-				 m->type, m->to);
-		len = px_encode(m, s->wire, sizeof(s->wire));
-		if (len == 0 || len != px_encoded_len(m))
-			sim_fail(s, "codec",
-				 "node %u: px_encode of type %u (%u entries) failed or disagrees "
-				 "with px_encoded_len",
-				 n->id, m->type, m->n_entries);
-		n->msgs_out++;
-		sim_trace_msg(s, "send", n->id, m);
-		if ((m->type == PX_MSG_PROMISE || m->type == PX_MSG_ACCEPTED) &&
-		    m->ballot > n->vouched_ballot)
-			n->vouched_ballot = m->ballot;
-		if (m->to != PX_NODE_NONE) {
-			sim_net_send(s, n->id, m->to, s->wire, (uint32_t)len);
-			continue;
-		}
-		for (d = 0; d < s->o.n_replicas; d++)
-			if (d != n->id)
-				sim_net_send(s, n->id, d, s->wire, (uint32_t)len);
-	}
+	if (slot > SIM_SLOTS_MAX || slot > n->journal_hi)
+		return false;
+	d = &n->journal[slot];
+	if (d->len == 0)
+		return false;
+	*vballot = d->vballot;
+	*value = n->journal_bytes + d->off;
+	*len = d->len;
+	return true;
 }
+
+/* ---------------------------------------------------------------------------------- */
+/* Transmit                                                                            */
+
+static uint8_t *op_tx_buf(void *ctx, const struct node_dst *dst, uint32_t *cap)
+{
+	struct sim_node *n = ctx;
+
+	(void)dst;
+	*cap = sizeof(n->sim->wire);
+	return n->sim->wire;
+}
+
+static void op_tx_commit(void *ctx, const struct node_dst *dst, uint32_t len)
+{
+	struct sim_node *n = ctx;
+	struct sim *s = n->sim;
+	const uint8_t *w = s->wire;
+	uint64_t ballot;
+
+	if (w[PX_WIRE_OFF_FROM] != n->id)
+		sim_fail(s, "effects", "node %u sends a message (type %u) from %u", n->id,
+			 w[PX_WIRE_OFF_TYPE], w[PX_WIRE_OFF_FROM]);
+	n->msgs_out++;
+	if (dst->peer == NODE_TO_CLIENT) {
+		/* The client's endpoint, as sim_node_deliver named it. */
+		sim_net_send(s, n->id, dst->client->b[0], w, len);
+		return;
+	}
+	if (dst->peer >= s->o.n_replicas || dst->peer == n->id)
+		sim_fail(s, "effects", "node %u sends a message (type %u) to %u", n->id,
+			 w[PX_WIRE_OFF_TYPE], dst->peer);
+	/* Every PROMISE and ACCEPTED carries the promise, made durable first. */
+	memcpy(&ballot, w + PX_WIRE_OFF_BALLOT, sizeof(ballot));
+	ballot = le64toh(ballot);
+	if ((w[PX_WIRE_OFF_TYPE] == PX_MSG_PROMISE || w[PX_WIRE_OFF_TYPE] == PX_MSG_ACCEPTED) &&
+	    ballot > n->vouched_ballot)
+		n->vouched_ballot = ballot;
+	if (s->trace) {
+		struct px_msg *m = &s->trace_msg;
+		if (px_decode(w, len, SIM_CLUSTER_ID, s->o.n_replicas, m) == PX_WIRE_OK)
+			sim_trace_msg(s, "send", n->id, m);
+	}
+	sim_net_send(s, n->id, dst->peer, w, len);
+}
+
+static const struct node_ops sim_ops = {
+	.tx_buf = op_tx_buf,
+	.tx_commit = op_tx_commit,
+	.journal_promise = op_journal_promise,
+	.journal_slot = op_journal_slot,
+	.journal_sync = op_journal_sync,
+};
+
+/* ---------------------------------------------------------------------------------- */
+/* The watch: the node's observers                                                     */
 
 void sim_session_learn(struct sim *s, const struct sim_node *n, uint64_t slot,
 		       uint32_t index, const struct px_reply *r)
@@ -595,193 +495,44 @@ void sim_session_learn(struct sim *s, const struct sim_node *n, uint64_t slot,
 	sim_session_put(s, id, (uint32_t)ci);
 }
 
-void sim_node_reply(struct sim *s, struct sim_node *n, uint8_t client_ep, uint64_t client_id,
-		    uint64_t seq, uint8_t status, const uint8_t *data, uint32_t len)
+static const char *call_name(enum node_call call)
 {
-	/* Not s->msg: a REQUEST being delivered may still be read after we reply. */
-	struct px_msg *m = &s->reply_msg;
-	uint8_t buf[PX_WIRE_HDR_BYTES + 64 + SIM_KV_VALUE_BYTES + 64];
-	size_t wl;
-
-	memset(m, 0, offsetof(struct px_msg, entries));
-	m->type = PX_MSG_REPLY;
-	m->from = n->id;
-	m->to = PX_NODE_NONE;
-	m->cluster_id = SIM_CLUSTER_ID;
-	m->config_epoch = SIM_CONFIG_EPOCH;
-	m->ballot = px_promised(n->r);
-	m->n_inc = 0;         /* client messages may carry no crash vector */
-	m->n_entries = 0;
-	m->client_id = client_id;
-	m->seq = seq;
-	m->status = status;
-	m->leader_hint = px_leader_hint(n->r);
-	m->body_len = len;
-	m->body = data;
-	if (m->leader_hint != PX_NODE_NONE && m->leader_hint >= s->o.n_replicas)
-		sim_fail(s, "effects", "node %u: leader hint %u out of range", n->id,
-			 m->leader_hint);
-	wl = px_encode(m, buf, sizeof(buf));
-	if (wl == 0)
-		sim_fail(s, "codec", "node %u: REPLY of %u bytes does not encode", n->id, len);
-	sim_net_send(s, n->id, client_ep, buf, (uint32_t)wl);
-}
-
-/** Applies [apply_lo, apply_hi], checking every slot; stops for state transfer. */
-static void apply_range(struct sim *s, struct sim_node *n, uint64_t lo, uint64_t hi)
-{
-	const struct px_reply *rp;
-	const uint8_t *value;
-	uint64_t slot, last;
-	uint32_t len, i;
-	int ci;
-
-	for (slot = lo; slot <= hi; slot++) {
-		if (n->st_needed)
-			return;
-		last = px_applier_last_slot(n->applier);
-		if (slot <= last)
-			sim_fail(s, "apply-order",
-				 "node %u: asked to apply slot %" PRIu64 " but slot %" PRIu64
-				 " is already applied",
-				 n->id, slot, last);
-		if (slot != last + 1) {
-			/* The replica skipped slots this state machine never saw. It must
-			 * say so (state_transfer_needed); treat it as that either way, and
-			 * count it so the report shows it. */
-			n->st_needed = true;
-			n->st_events++;
-			return;
-		}
-		value = px_slot_value(n->r, slot, &len);
-		if (value == NULL)
-			sim_fail(s, "apply-contract",
-				 "node %u: px_slot_value(%" PRIu64 ") is NULL inside the apply "
-				 "range [%" PRIu64 ", %" PRIu64 "] (commit %" PRIu64 ")",
-				 n->id, slot, lo, hi, px_commit(n->r));
-		sim_check_chosen(s, n, slot, value, len, "applied");
-		sim_trace(s, "n%u apply %" PRIu64 " (%u cmds)", n->id, slot, px_batch_count(value));
-
-		n->cur_value = value;
-		n->cur_len = len;
-		n->cur_slot = slot;
-		px_apply_slot(n->applier, slot, value, len, &s->aout);
-		n->cur_value = NULL;
-		for (i = 0; i < s->aout.n; i++) {
-			rp = &s->aout.replies[i];
-			sim_session_learn(s, n, slot, i, rp);
-			sim_check_reply(s, n, rp);
-			ci = sim_client_of(s, rp->client_id, rp->seq);
-			if (ci < 0)
-				sim_fail(s, "validity", "node %u: reply to unknown client", n->id);
-			/* Only the leader answers: followers apply silently. */
-			if (px_role(n->r) == PX_LEADER)
-				sim_node_reply(s, n, sim_ep_client(s, (uint32_t)ci),
-					       rp->client_id, rp->seq, rp->status, rp->data,
-					       rp->len);
-		}
-		sim_check_applied(s, n, slot, px_applier_chain(n->applier),
-				  n->kv_svc.hash(n->kv_svc.ctx));
-		px_applied(n->r, slot);
-		n->applied_slots++;
-		sim_check_node(s, n, "applied");
+	switch (call) {
+	case NODE_CALL_STEP: return "step";
+	case NODE_CALL_TICK: return "tick";
+	case NODE_CALL_PROPOSE: return "propose";
+	case NODE_CALL_PERSISTED: return "persisted";
+	case NODE_CALL_READ: return "read";
+	case NODE_CALL_TRANSFER: return "transfer";
+	default: return "?";
 	}
 }
 
-static void drop_queue(struct sim *s, struct sim_node *n)
+/** After each call into the core, effects handled, before the committed range is
+ *  applied: the properties of sim_check.c, the chosen oracle's observations, and the
+ *  refusal of what the corrupting network made impossible. */
+static void obs_step(void *ctx, enum node_call call, const struct px_msg *in,
+		     const struct px_out *out)
 {
-	struct sim_req *q;
-	uint32_t i;
-	int ci;
+	struct sim_node *n = ctx;
+	struct sim *s = n->sim;
 
-	for (i = 0; i < n->n_queue; i++) {
-		q = &n->queue[i];
-		ci = sim_client_of(s, q->client_id, q->seq);
-		assert(ci >= 0);
-		sim_node_reply(s, n, sim_ep_client(s, (uint32_t)ci), q->client_id, q->seq,
-			       PX_NOT_LEADER, NULL, 0);
+	if (call == NODE_CALL_STEP) {
+		n->step_seen = true;
+		if (n->must_refuse && out->dropped == 0)
+			sim_fail(s, "corruption-accepted",
+				 "node %u took a %s from %u that the network rewrote (class %u) "
+				 "to a value no correct replica sends, without refusing it",
+				 n->id, sim_msg_name(in->type), in->from, n->corrupt);
+		if (n->must_refuse)
+			s->net.refused++;
+		s->obs_msg = in;
 	}
-	n->n_queue = 0;
-}
-
-/** Fails every held read (NOT_LEADER): their tickets will never be confirmed. */
-static void fail_reads(struct sim *s, struct sim_node *n)
-{
-	uint32_t i;
-
-	for (i = 0; i < n->n_reads; i++) {
-		sim_trace(s, "n%u read ticket %" PRIu64 " failed (role change)", n->id,
-			  n->reads[i].ticket);
-		sim_node_reply(s, n, n->reads[i].ep, n->reads[i].client_id, n->reads[i].seq,
-			       PX_NOT_LEADER, NULL, 0);
+	if (call == NODE_CALL_PROPOSE) {
+		/* The slots it filled: the leader's own acceptances. */
+		s->obs_lo = n->last_before + 1;
+		s->obs_hi = px_last_slot(n->r);
 	}
-	n->reads_failed += n->n_reads;
-	n->n_reads = 0;
-}
-
-/** Serves the held reads whose ticket is confirmed and whose read index is applied, in
- *  ticket order (read indexes never decrease along it). */
-static void serve_reads(struct sim *s, struct sim_node *n)
-{
-	static uint8_t reply[PX_REPLY_BYTES_MAX];
-	struct sim_cmd_rec *rec;
-	struct sim_read *rd;
-	uint32_t i, done = 0, rlen = 0;
-	uint8_t status = 0;
-	uint64_t h;
-
-	if (n->n_reads == 0 || n->st_needed)
-		return;
-	for (i = 0; i < n->n_reads; i++) {
-		rd = &n->reads[i];
-		if (rd->ticket > n->read_confirmed ||
-		    rd->index > px_applier_last_slot(n->applier))
-			break;
-		/* The read oracle: every slot committed anywhere before the ticket was given
-		 * may hold a write that completed before the read began. A confirmed read
-		 * index covers them all (docs/consistency.md, "Reads"), so the state served
-		 * from must too: checked here, when it happens, rather than left to the
-		 * history's linearizability search. */
-		if (px_applier_last_slot(n->applier) < rd->committed_before)
-			sim_fail(s, "read-index",
-				 "node %u served read ticket %" PRIu64 " from slot %" PRIu64
-				 " (read index %" PRIu64 "), but slot %" PRIu64 " was committed "
-				 "before the ticket was given", n->id, rd->ticket,
-				 px_applier_last_slot(n->applier), rd->index, rd->committed_before);
-		if (px_apply_read(n->applier, rd->body, rd->len, reply, sizeof(reply), &rlen,
-				  &status) != 0)
-			sim_fail(s, "read-contract", "node %u: px_apply_read refused a GET", n->id);
-		if (status != PX_OK)
-			sim_fail(s, "service", "node %u: a GET served by read index got status %u",
-				 n->id, status);
-		rec = sim_cmd_lookup(s, rd->client_id, rd->seq);
-		if (rec == NULL)
-			sim_fail(s, "validity", "node %u serves a read no client sent", n->id);
-		h = px_hash_bytes(PX_HASH_SEED, &status, 1);
-		h = px_hash_bytes(h, reply, rlen);
-		if (rec->n_read_serves < SIM_READ_SERVES_MAX)
-			rec->read_hash[rec->n_read_serves++] = h;
-		else
-			rec->read_serves_lost = true;
-		sim_trace(s, "n%u read ticket %" PRIu64 " index %" PRIu64 " served at %" PRIu64,
-			  n->id, rd->ticket, rd->index, px_applier_last_slot(n->applier));
-		sim_node_reply(s, n, rd->ep, rd->client_id, rd->seq, status, reply, rlen);
-		n->reads_served++;
-		done++;
-	}
-	if (done > 0) {
-		memmove(&n->reads[0], &n->reads[done], (n->n_reads - done) * sizeof(n->reads[0]));
-		n->n_reads -= done;
-	}
-}
-
-static void handle_out(struct sim *s, struct sim_node *n, const char *step)
-{
-	struct px_out *out = &s->out;
-	uint64_t lo = out->apply_lo, hi = out->apply_hi;
-
-	stage(s, n);
-	send_msgs(s, n);
 	/* A new leader re-proposed its log at its ballot; a replica out of recovery holds
 	 * the values it merged as its own votes (it reports them in its promises, and its
 	 * acks count those at its promise). */
@@ -790,9 +541,11 @@ static void handle_out(struct sim *s, struct sim_node *n, const char *step)
 	s->obs_msg = NULL;
 	s->obs_lo = 1;
 	s->obs_hi = 0;
+	n->last_before = px_last_slot(n->r);
 	if (out->role_changed) {
 		sim_trace(s, "n%u role %s promised=%" PRIx64 " commit=%" PRIu64 " last=%" PRIu64,
-			  n->id, sim_role_name(out->role), px_promised(n->r), px_commit(n->r), px_last_slot(n->r));
+			  n->id, sim_role_name(out->role), px_promised(n->r), px_commit(n->r),
+			  px_last_slot(n->r));
 		if (out->role != px_role(n->r))
 			sim_fail(s, "effects", "node %u: out.role %d but px_role %d", n->id,
 				 out->role, px_role(n->r));
@@ -800,202 +553,275 @@ static void handle_out(struct sim *s, struct sim_node *n, const char *step)
 			sim_check_recovered(s, n);
 		n->role = out->role;
 	}
-	if (px_role(n->r) != PX_LEADER && n->n_queue > 0)
-		drop_queue(s, n);
-	if (out->role_changed || px_role(n->r) != PX_LEADER) {
-		fail_reads(s, n);
-		n->read_confirmed = 0;
-	}
-	if (out->read_confirmed > n->read_confirmed) {
-		if (px_role(n->r) != PX_LEADER)
-			sim_fail(s, "read", "node %u: read ticket %" PRIu64 " confirmed by a %s",
-				 n->id, out->read_confirmed, sim_role_name(px_role(n->r)));
-		n->read_confirmed = out->read_confirmed;
-	}
+	if (out->read_confirmed > 0 && px_role(n->r) != PX_LEADER)
+		sim_fail(s, "read", "node %u: read ticket %" PRIu64 " confirmed by a %s", n->id,
+			 out->read_confirmed, sim_role_name(px_role(n->r)));
 	if (out->state_transfer_needed && !n->st_needed) {
 		n->st_needed = true;
 		n->st_events++;
 	}
-	/* The checks see the step's result before the apply loop runs more steps. */
-	sim_check_node(s, n, step);
-	if (lo <= hi)
-		apply_range(s, n, lo, hi);
-	serve_reads(s, n);
+	sim_check_node(s, n, call_name(call));
+}
+
+static void obs_apply_begin(void *ctx, uint64_t slot, const uint8_t *value, uint32_t len)
+{
+	struct sim_node *n = ctx;
+	struct sim *s = n->sim;
+
+	sim_check_chosen(s, n, slot, value, len, n->replaying ? "replayed" : "applied");
+	sim_trace(s, "n%u apply %" PRIu64 " (%u cmds)", n->id, slot, px_batch_count(value));
+	n->cur_value = value;
+	n->cur_len = len;
+	n->cur_slot = slot;
+}
+
+static void obs_apply_end(void *ctx, uint64_t slot, const struct px_apply_out *out)
+{
+	struct sim_node *n = ctx;
+	struct sim *s = n->sim;
+
+	n->cur_value = NULL;
+	for (uint32_t i = 0; i < out->n; i++) {
+		const struct px_reply *rp = &out->replies[i];
+		sim_session_learn(s, n, slot, i, rp);
+		sim_check_reply(s, n, rp);
+		if (sim_client_of(s, rp->client_id, rp->seq) < 0)
+			sim_fail(s, "validity", "node %u: reply to unknown client", n->id);
+	}
+	sim_check_applied(s, n, slot, px_applier_chain(n->applier),
+			  n->kv_svc.hash(n->kv_svc.ctx));
+	n->applied_slots++;
+	if (!n->replaying)
+		sim_check_node(s, n, "applied");
+}
+
+static void obs_read_begin(void *ctx, uint64_t ticket, uint64_t index)
+{
+	struct sim_node *n = ctx;
+	struct sim *s = n->sim;
+	struct sim_read *rd = &n->reads[n->read_next++ % SIM_READS_MAX];
+
+	if (index != px_commit(n->r))
+		sim_fail(s, "read", "node %u: read index %" PRIu64 " but commit %" PRIu64, n->id,
+			 index, px_commit(n->r));
+	rd->ticket = ticket;
+	rd->committed_before = s->slot_hi;
+	sim_trace(s, "n%u read ticket %" PRIu64 " index %" PRIu64, n->id, ticket, index);
+}
+
+/** A read the node served by read index: the read oracle, and the reply recorded for
+ *  the client's check. */
+static void obs_read_served(void *ctx, uint64_t ticket, uint64_t index, uint64_t applied,
+			    uint64_t client_id, uint64_t seq, uint8_t status,
+			    const uint8_t *reply, uint32_t len)
+{
+	struct sim_node *n = ctx;
+	struct sim *s = n->sim;
+	struct sim_cmd_rec *rec;
+	uint64_t h, before = UINT64_MAX;
+
+	/* Bounded: the node holds at most SIM_READS_MAX reads, the ring keeps as many. */
+	for (uint32_t i = 0; i < SIM_READS_MAX; i++)
+		if (n->reads[i].ticket == ticket)
+			before = n->reads[i].committed_before;
+	if (before == UINT64_MAX)
+		sim_fail(s, "read", "node %u served read ticket %" PRIu64 " it never gave", n->id,
+			 ticket);
+	/* The read oracle: every slot committed anywhere before the ticket was given may
+	 * hold a write that completed before the read began. A confirmed read index
+	 * covers them all (docs/consistency.md, "Reads"), so the state served from must
+	 * too: checked here, when it happens, rather than left to the history's
+	 * linearizability search. */
+	if (applied < before)
+		sim_fail(s, "read-index",
+			 "node %u served read ticket %" PRIu64 " from slot %" PRIu64 " (read index %"
+			 PRIu64 "), but slot %" PRIu64 " was committed before the ticket was given",
+			 n->id, ticket, applied, index, before);
+	if (status != PX_OK)
+		sim_fail(s, "service", "node %u: a GET served by read index got status %u", n->id,
+			 status);
+	rec = sim_cmd_lookup(s, client_id, seq);
+	if (rec == NULL)
+		sim_fail(s, "validity", "node %u serves a read no client sent", n->id);
+	h = px_hash_bytes(PX_HASH_SEED, &status, 1);
+	h = px_hash_bytes(h, reply, len);
+	if (rec->n_read_serves < SIM_READ_SERVES_MAX)
+		rec->read_hash[rec->n_read_serves++] = h;
+	else
+		rec->read_serves_lost = true;
+	sim_trace(s, "n%u read ticket %" PRIu64 " index %" PRIu64 " served at %" PRIu64, n->id,
+		  ticket, index, applied);
+	n->reads_served++;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Life                                                                                */
+
+void sim_node_start(struct sim *s, struct sim_node *n, bool restart)
+{
+	struct px_service svc;
+	const char *why = NULL;
+
+	node_config(s, n, restart);
+	/* The state machine starts empty in both modes and is rebuilt from the log. */
+	n->kv = pw_kv_init(SIM_KV_KEYS, SIM_KV_KEY_BYTES, SIM_KV_VALUE_BYTES, n->kv_arena,
+			   n->kv_len);
+	if (n->kv == NULL)
+		sim_fail(s, "init", "node %u: pw_kv_init: %s", n->id, strerror(errno));
+	pw_kv_service(n->kv, &n->kv_svc);
+	svc.apply = sim_kv_apply;
+	svc.hash = sim_kv_hash;
+	svc.ctx = n;
+	svc.is_read = sim_kv_is_read;
+	struct node_observer obs = {
+		.step = obs_step, .apply_begin = obs_apply_begin, .apply_end = obs_apply_end,
+		.read_begin = obs_read_begin, .read_served = obs_read_served, .ctx = n,
+	};
+	memset(n->arena, 0, n->arena_len);
+	n->nd = node_init(&n->conf, &svc, &sim_ops, n, &obs, n->arena, n->arena_len, &why);
+	if (n->nd == NULL)
+		sim_fail(s, "init", "node %u: node_init: %s%s%s", n->id, strerror(errno),
+			 why ? ": " : "", why ? why : "");
+	n->r = node_replica(n->nd);
+	n->applier = node_applier(n->nd);
+	memset(n->sm_last_seq, 0, sizeof(n->sm_last_seq));
+	memset(n->reads, 0, sizeof(n->reads));
+	n->read_next = 0;
+	n->st_needed = false;
+	n->commit_seen = 0;
+	n->applied_seen = 0;
+	n->persist_head = 0;
+	n->persist_n = 0;
+	n->staging_head = 0;
+	n->staging_n = 0;
+	n->n_held = 0;
+	if (restart && s->o.durability == PX_DURABLE) {
+		/* The node replays the journal's chosen prefix (checked like any other
+		 * application, through the observers), then takes its promise and votes. */
+		struct node_journal j = {
+			.promised = n->disk_promised, .commit = n->disk_commit,
+			.hi = n->journal_hi, .slot = journal_read, .jctx = n,
+		};
+		struct node_restored r;
+		n->replaying = true;
+		int rc = node_restore(n->nd, &j, &r);
+		n->replaying = false;
+		if (rc != 0)
+			sim_fail(s, "restore", "node %u: node_restore = %d", n->id, rc);
+		n->replayed_slots += r.replayed;
+		/* A slot the replica cannot hold (beyond [1, window] after a restart): durable
+		 * mode then forgets an accepted value; the agreement check tells whether that
+		 * matters, so count it and go on. */
+		n->restore_rejected += r.rejected;
+		s->restore_rejected += r.rejected;
+		/* What the replica told others before the crash, it must still hold: every
+		 * PROMISE and ACCEPTED it sent carried its promise, made durable first. */
+		if (px_promised(n->r) < n->vouched_ballot)
+			sim_fail(s, "durable-promise",
+				 "node %u restarted with promise 0x%" PRIx64 " but had sent PROMISE "
+				 "or ACCEPTED at 0x%" PRIx64 " before it crashed",
+				 n->id, px_promised(n->r), n->vouched_ballot);
+	}
+
+	/* Commit and apply points start over with the replica and the state machine.
+	 * The promise does too in memory mode (that is what the mode loses); in durable
+	 * mode it came back from the disk and the check holds it to the old value. */
+	n->commit_seen = 0;
+	n->applied_seen = 0;
+	n->promised_seen = s->o.durability == PX_DURABLE ? n->vouched_ballot : 0;
+	if (s->o.durability == PX_MEMORY)
+		n->vouched_ballot = 0;
+	n->role = px_role(n->r);
+	n->up = true;
+	if (restart)
+		n->restarts++;
+	sim_trace(s, "n%u START restart=%d promised=%" PRIx64 " last=%" PRIu64 " %s st=%d "
+		  "sessions=%u", n->id, restart, px_promised(n->r), px_last_slot(n->r),
+		  sim_role_name(px_role(n->r)), px_needs_state_transfer(n->r), n->max_sessions);
+	sim_check_node(s, n, restart ? "restart" : "init");
 }
 
 /* ---------------------------------------------------------------------------------- */
 /* Inputs                                                                              */
 
-static void propose(struct sim *s, struct sim_node *n)
+/** Proposes what the node queued (adaptive batching at each tick) and frees the
+ *  request bytes the queue pointed into. */
+static void flush(struct sim *s, struct sim_node *n)
 {
-	uint32_t i, taken;
-
-	if (n->n_queue == 0 || px_role(n->r) != PX_LEADER)
-		return;
-	for (i = 0; i < n->n_queue; i++) {
-		s->cmd_refs[i].client_id = n->queue[i].client_id;
-		s->cmd_refs[i].seq = n->queue[i].seq;
-		s->cmd_refs[i].len = n->queue[i].len;
-		s->cmd_refs[i].body = n->queue[i].body;
-	}
-	px_out_reset(&s->out);
-	s->obs_lo = px_last_slot(n->r) + 1;
-	taken = px_propose(n->r, s->cmd_refs, n->n_queue, &s->out);
-	s->obs_hi = px_last_slot(n->r);
-	if (taken > n->n_queue)
-		sim_fail(s, "effects", "node %u: px_propose took %u of %u commands", n->id, taken,
-			 n->n_queue);
-	/* px_propose copied the bodies into the log: the queue entries are free. */
-	memmove(&n->queue[0], &n->queue[taken], (n->n_queue - taken) * sizeof(n->queue[0]));
-	n->n_queue -= taken;
-	handle_out(s, n, "propose");
-}
-
-/** A read at the leader: a ticket from the core, then held until it can be served. */
-static void on_read(struct sim *s, struct sim_node *n, const struct px_msg *m, uint8_t src_ep)
-{
-	struct sim_read *rd;
-	uint64_t t, idx = 0;
-	uint32_t i;
-
-	for (i = 0; i < n->n_reads; i++)
-		if (n->reads[i].client_id == m->client_id && n->reads[i].seq == m->seq)
-			return;  /* a resend of a read still held */
-	if (n->n_reads == SIM_READS_MAX || m->body_len > SIM_CMD_BYTES_MAX) {
-		sim_node_reply(s, n, src_ep, m->client_id, m->seq, PX_BUSY, NULL, 0);
-		return;
-	}
-	px_out_reset(&s->out);
-	t = px_read_begin(n->r, &s->out, &idx);
-	if (t == 0) {
-		/* A leader not ready yet (its phase-1 slots are not committed): retry. */
-		if (px_read_ready(n->r))
-			sim_fail(s, "read", "node %u: px_read_begin refused while ready", n->id);
-		n->reads_refused++;
-		handle_out(s, n, "read");
-		sim_node_reply(s, n, src_ep, m->client_id, m->seq, PX_BUSY, NULL, 0);
-		return;
-	}
-	if (idx != px_commit(n->r))
-		sim_fail(s, "read", "node %u: read index %" PRIu64 " but commit %" PRIu64, n->id,
-			 idx, px_commit(n->r));
-	if (n->n_reads > 0 && t <= n->reads[n->n_reads - 1].ticket)
-		sim_fail(s, "read", "node %u: read ticket %" PRIu64 " after %" PRIu64, n->id, t,
-			 n->reads[n->n_reads - 1].ticket);
-	rd = &n->reads[n->n_reads++];
-	rd->ticket = t;
-	rd->index = idx;
-	rd->committed_before = s->slot_hi;
-	rd->client_id = m->client_id;
-	rd->seq = m->seq;
-	rd->ep = src_ep;
-	rd->len = m->body_len;
-	memcpy(rd->body, m->body, m->body_len);
-	sim_trace(s, "n%u read ticket %" PRIu64 " index %" PRIu64 " (client %" PRIu64
-		  " seq %" PRIu64 ")", n->id, t, idx, m->client_id, m->seq);
-	handle_out(s, n, "read");
-}
-
-static void on_request(struct sim *s, struct sim_node *n, const struct px_msg *m,
-		       uint8_t src_ep)
-{
-	struct sim_req *q;
-	uint32_t i;
-	bool reg = (m->flags & PX_MF_REGISTER) != 0;
-	int ci = sim_client_of(s, m->client_id, m->seq);
-
-	/* Requests come from our clients, well formed: a registration (seq 0, no body, a
-	 * nonce) or a command of a session (seq >= 1); anything else is a simulator bug.
-	 * (paxwired answers a seq 0 that is no registration BAD_COMMAND, never logged.) */
-	if (ci < 0 || sim_ep_client(s, (uint32_t)ci) != src_ep ||
-	    reg != (m->seq == 0) || (reg && m->body_len != 0))
-		sim_fail(s, "sim", "request from endpoint %u names id %" PRIu64 " seq %" PRIu64
-			 " (register %d)", src_ep, m->client_id, m->seq, reg);
-	if (px_role(n->r) != PX_LEADER) {
-		sim_node_reply(s, n, src_ep, m->client_id, m->seq, PX_NOT_LEADER, NULL, 0);
-		return;
-	}
-	/* A read by read index for a session this applier holds (from its registration
-	 * on). Any other read goes through the log, which answers an evicted session
-	 * SESSION_EXPIRED, so that its client registers again. */
-	uint64_t last_seq;
-	if (!reg && !s->o.log_reads && px_apply_is_read(n->applier, m->body, m->body_len) &&
-	    px_applier_session_peek(n->applier, m->client_id, &last_seq)) {
-		on_read(s, n, m, src_ep);
-		return;
-	}
-	for (i = 0; i < n->n_queue; i++)
-		if (n->queue[i].client_id == m->client_id && n->queue[i].seq == m->seq)
-			return;  /* a resend of a request still queued */
-	if (n->n_queue == SIM_QUEUE_MAX || m->body_len > SIM_CMD_BYTES_MAX) {
-		sim_node_reply(s, n, src_ep, m->client_id, m->seq, PX_BUSY, NULL, 0);
-		return;
-	}
-	q = &n->queue[n->n_queue++];
-	q->client_id = m->client_id;
-	q->seq = m->seq;
-	q->len = m->body_len;
-	if (m->body_len != 0)   /* a registration has no body (and body is NULL) */
-		memcpy(q->body, m->body, m->body_len);
-	if (n->n_queue >= s->o.batch_cmds_max)
-		propose(s, n);
+	(void)s;
+	n->last_before = px_last_slot(n->r);
+	node_flush(n->nd);
+	n->n_held = 0;
 }
 
 void sim_node_deliver(struct sim *s, struct sim_node *n, const uint8_t *buf, uint32_t len,
 		      uint8_t src_ep, uint8_t corrupt)
 {
-	struct px_msg *m = &s->msg;
-	enum px_wire_err err;
+	struct node_addr from;
+	const uint8_t *bytes = buf;
 
 	assert(n->up);
-	err = px_decode(buf, len, SIM_CLUSTER_ID, s->o.n_replicas, m);
-	if (err != PX_WIRE_OK)
-		sim_fail(s, "codec", "node %u: px_decode of a %u-byte message from endpoint %u: %s",
-			 n->id, len, src_ep, px_wire_err_name(err));
+	if (len < PX_WIRE_HDR_BYTES)
+		sim_fail(s, "codec", "node %u: a %u-byte message from endpoint %u", n->id, len,
+			 src_ep);
 	n->msgs_in++;
-	s->window_by_type[m->type]++;
-	if (m->type != PX_MSG_REQUEST)
-		sim_trace_msg(s, "recv", n->id, m);
-	if (m->type == PX_MSG_REQUEST) {
-		on_request(s, n, m, src_ep);
-		return;
-	}
-	if (m->type == PX_MSG_REPLY || m->from != src_ep)
+	s->window_by_type[buf[PX_WIRE_OFF_TYPE] < PX_MSG_TYPE_MAX ? buf[PX_WIRE_OFF_TYPE] : 0]++;
+	memset(&from, 0, sizeof(from));
+	from.b[0] = src_ep;
+	if (buf[PX_WIRE_OFF_TYPE] == PX_MSG_REQUEST) {
+		/* A command the node queues points into these bytes until the next flush, and
+		 * the network frees its message after delivery: keep a copy until then. */
+		if (len > SIM_HELD_BYTES)
+			sim_fail(s, "sim", "a %u-byte REQUEST (limit %u)", len, SIM_HELD_BYTES);
+		if (n->n_held == SIM_HELD_MAX)
+			flush(s, n);
+		memcpy(n->held[n->n_held], buf, len);
+		bytes = n->held[n->n_held++];
+	} else if (buf[PX_WIRE_OFF_FROM] != src_ep) {
 		sim_fail(s, "codec", "node %u: message type %u from %u arrived from endpoint %u",
-			 n->id, m->type, m->from, src_ep);
-	/* An impossible number must be refused and counted, whatever the replica's state. */
-	bool must_refuse = corrupt != SIM_CX_NONE && corrupt < SIM_CX_REFUSED_END;
-	px_out_reset(&s->out);
-	px_step(n->r, m, &s->out);
-	s->obs_msg = m;
-	if (must_refuse && s->out.dropped == 0)
-		sim_fail(s, "corruption-accepted",
-			 "node %u took a %s from %u that the network rewrote (class %u) to a "
-			 "value no correct replica sends, without refusing it",
-			 n->id, sim_msg_name(m->type), m->from, corrupt);
-	if (must_refuse)
-		s->net.refused++;
-	handle_out(s, n, "step");
+			 n->id, buf[PX_WIRE_OFF_TYPE], buf[PX_WIRE_OFF_FROM], src_ep);
+	}
+	if (s->trace && buf[PX_WIRE_OFF_TYPE] != PX_MSG_REQUEST &&
+	    px_decode(buf, len, SIM_CLUSTER_ID, s->o.n_replicas, &s->trace_msg) == PX_WIRE_OK)
+		sim_trace_msg(s, "recv", n->id, &s->trace_msg);
+	/* An impossible number must be refused and counted, whatever the replica's state
+	 * (checked in obs_step). */
+	n->corrupt = corrupt;
+	n->must_refuse = corrupt != SIM_CX_NONE && corrupt < SIM_CX_REFUSED_END;
+	n->step_seen = false;
+	uint64_t decode_errs = 0;
+	const struct node_counters *nc = node_counters(n->nd);
+	for (int e = 1; e < PX_WIRE_E_MAX; e++)
+		decode_errs += nc->decode_drops[e];
+	n->last_before = px_last_slot(n->r);
+	node_recv(n->nd, bytes, len, &from);
+	for (int e = 1; e < PX_WIRE_E_MAX; e++)
+		decode_errs -= nc->decode_drops[e];
+	if (decode_errs != 0)
+		sim_fail(s, "codec", "node %u could not decode a %u-byte message from endpoint %u",
+			 n->id, len, src_ep);
+	if (n->must_refuse && !n->step_seen)
+		sim_fail(s, "corruption-accepted", "node %u: a rewritten message (class %u) never "
+			 "reached the core's checks", n->id, corrupt);
+	n->must_refuse = false;
+	if (node_queued(n->nd) == 0)
+		n->n_held = 0;
 }
 
 void sim_node_transfer(struct sim *s, struct sim_node *n, uint8_t target)
 {
 	assert(n->up);
-	px_out_reset(&s->out);
-	int rc = px_transfer_leadership(n->r, target, &s->out);
+	int rc = node_transfer(n->nd, target);
 	sim_trace(s, "n%u TRANSFER to %u: %d", n->id, target, rc);
 	if (rc != 0 && rc != -EAGAIN && rc != -EINVAL)
 		sim_fail(s, "effects", "node %u: px_transfer_leadership = %d", n->id, rc);
-	handle_out(s, n, "transfer");
 }
 
 void sim_node_tick(struct sim *s, struct sim_node *n)
 {
 	assert(n->up);
 	n->ticks++;
-	px_out_reset(&s->out);
-	px_tick(n->r, &s->out);
-	handle_out(s, n, "tick");
+	node_tick(n->nd);
 	/* Adaptive batching: whatever arrived since the last tick goes in one proposal. */
-	propose(s, n);
+	flush(s, n);
 }

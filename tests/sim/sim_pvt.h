@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "node.h"
 #include "px.h"
 #include "px_apply.h"
 #include "px_codec.h"
@@ -50,8 +51,12 @@
 #define SIM_CMD_BYTES_MAX 64u
 /** Operations one client may issue in one seed (it stops issuing after that). */
 #define SIM_OPS_PER_CLIENT_MAX 1024u
-/** Client requests a leader queues between proposals. */
+/** Client requests a leader queues between proposals (the node's queue_max). */
 #define SIM_QUEUE_MAX 64u
+/** REQUEST datagrams a replica keeps until the next proposal (a queued command points
+ *  into its datagram), and the bytes of one. */
+#define SIM_HELD_MAX (2u * SIM_QUEUE_MAX)
+#define SIM_HELD_BYTES 256u
 /** Slots a seed may reach; a leader that goes beyond it is a runaway: the seed fails. */
 #define SIM_SLOTS_MAX (1u << 16)
 /** The simulated cluster's identity on the wire. */
@@ -65,7 +70,8 @@
 #define SIM_STORM_PER_EP 16u
 /** Persist requests a node may have in flight to its disk. */
 #define SIM_PERSIST_MAX 256u
-/** Read-index reads a leader holds until confirmed and applied (then BUSY). */
+/** Read-index reads a leader holds until confirmed and applied (then BUSY): the node's
+ *  reads_max, and the tickets the read oracle remembers. */
 #define SIM_READS_MAX 64u
 /** Read-index serves of one (client, seq) whose replies a client may accept. */
 #define SIM_READ_SERVES_MAX 8u
@@ -79,7 +85,10 @@ _Static_assert(SIM_NODES_MAX <= PX_REPLICAS_MAX, "the core holds our largest clu
 _Static_assert(SIM_EP_MAX < 64, "link matrix indexes fit");
 _Static_assert((128u << (SIM_NET_CLASSES - 1)) >= PX_MSG_BYTES_MAX,
 	       "the largest size class holds a maximal wire message");
-_Static_assert(SIM_QUEUE_MAX <= PX_BATCH_CMDS_MAX, "one queue fits one px_propose call");
+_Static_assert(SIM_QUEUE_MAX <= NODE_QUEUE_MAX, "the node's queue holds ours");
+_Static_assert(SIM_READS_MAX <= NODE_READS_MAX, "the node holds our reads");
+_Static_assert(SIM_HELD_BYTES >= PX_WIRE_HDR_BYTES + 4u * PX_REPLICAS_MAX + 20u +
+	       SIM_CMD_BYTES_MAX, "a workload REQUEST fits a held buffer");
 _Static_assert((SIM_SESSION_MAP & (SIM_SESSION_MAP - 1)) == 0, "the map is a power of two");
 _Static_assert(PW_KV_CMD_HDR_BYTES + 8 + 24 <= SIM_CMD_BYTES_MAX,
 	       "a workload command fits its buffer");
@@ -280,27 +289,11 @@ struct sim_persist {
 	uint32_t first;      /**< index of the first copy in the node's staging ring */
 };
 
-/** A read (kv GET) a leader holds by read index until its ticket is confirmed and the
- *  state machine has applied up to its read index (px.h, px_read_begin). */
+/** A read-index ticket a leader gave (the read oracle): what had been committed
+ *  anywhere when it was given. */
 struct sim_read {
 	uint64_t ticket;
-	uint64_t index;
-	/** The highest slot any replica had committed when the ticket was given: a read
-	 *  that began then must see at least that much (the read oracle, serve_reads). */
 	uint64_t committed_before;
-	uint64_t client_id;
-	uint64_t seq;
-	uint8_t ep;
-	uint32_t len;
-	uint8_t body[SIM_CMD_BYTES_MAX];
-};
-
-/** A client request queued at a leader until its next proposal. */
-struct sim_req {
-	uint64_t client_id;
-	uint64_t seq;
-	uint32_t len;
-	uint8_t body[SIM_CMD_BYTES_MAX];
 };
 
 struct sim;
@@ -326,15 +319,15 @@ struct sim_node {
 	 *  first started): a later life must complete with a higher one. Kept across
 	 *  restarts: it is the simulator's knowledge, not the replica's. */
 	uint32_t inc_completed;
-	struct px_config cfg;
-	struct px_replica *r;
-	void *arena;
+	/* The node (node/node.h) and what the checks read of it. */
+	struct node_conf conf;
+	struct node *nd;
+	const struct px_replica *r;        /**< node_replica(nd), NULL while down */
+	const struct px_applier *applier;  /**< node_applier(nd) */
+	void *arena;                       /**< the node's, reused by every life */
 	size_t arena_len;
 
-	/* State machine: applier + kv, rebuilt from empty at every restart. */
-	struct px_applier *applier;
-	void *app_arena;
-	size_t app_len;
+	/* State machine: kv behind our wrapper, rebuilt from empty at every restart. */
 	struct pw_kv *kv;
 	void *kv_arena;
 	size_t kv_len;
@@ -364,15 +357,22 @@ struct sim_node {
 	uint8_t *staging_values;
 	uint32_t staging_cap, staging_head, staging_n;
 
-	/* Leader-side request queue. */
-	struct sim_req queue[SIM_QUEUE_MAX];
-	uint32_t n_queue;
+	/* REQUEST datagrams the node's queued commands point into, until the next flush. */
+	uint8_t held[SIM_HELD_MAX][SIM_HELD_BYTES];
+	uint32_t n_held;
 
-	/* Leader-side reads by read index, in ticket order; failed on a role change. */
+	/* The read oracle: tickets given (a ring), reads served. */
 	struct sim_read reads[SIM_READS_MAX];
-	uint32_t n_reads;
-	uint64_t read_confirmed;   /**< highest ticket confirmed since the role change */
-	uint64_t reads_served, reads_failed, reads_refused;
+	uint32_t read_next;
+	uint64_t reads_served;
+
+	/* The message being delivered: how the network rewrote it, whether the core had
+	 * to refuse it, whether it reached the core. The slot before the call (a
+	 * proposal's slots are the leader's acceptances). */
+	uint8_t corrupt;
+	bool must_refuse, step_seen;
+	bool replaying;            /**< node_restore is applying the journal */
+	uint64_t last_before;
 
 	/* Monotonicity tracking (reset by restarts as the check's rules say). The promise
 	 * may fall back at a durable restart to what was persisted, but never below the
@@ -530,13 +530,11 @@ struct sim {
 	uint8_t swizzle_step;          /**< cut so far; then restored so far */
 	bool swizzle_restoring;
 
-	/* Scratch (too big for the stack; one call into the core at a time). */
-	struct px_out out;
-	struct px_msg msg;         /**< a delivered message, decoded */
-	struct px_msg reply_msg;   /**< a REPLY being built (while msg may be in use) */
-	struct px_apply_out aout;
-	uint8_t wire[PX_MSG_BYTES_MAX];
-	struct px_cmd_ref cmd_refs[SIM_QUEUE_MAX];
+	/* Scratch (too big for the stack). */
+	struct px_msg msg;         /**< a message delivered to a client, decoded */
+	struct px_msg reply_msg;   /**< a REQUEST a client builds */
+	struct px_msg trace_msg;   /**< a replica's message decoded for --trace */
+	uint8_t wire[PX_MSG_BYTES_MAX];   /**< a node's datagram being encoded */
 
 	/* What the step being handled changed, for the chosen oracle (sim_observe): the
 	 * message delivered (its ACCEPT entries), slots a proposal took. */
@@ -605,9 +603,6 @@ void sim_node_disk_step(struct sim *s, struct sim_node *n);
  *  registration's, checks that the id is that position and records id -> client. */
 void sim_session_learn(struct sim *s, const struct sim_node *n, uint64_t slot,
 		       uint32_t index, const struct px_reply *r);
-/** Sends one REPLY to a client endpoint (also used for NOT_LEADER and BUSY). */
-void sim_node_reply(struct sim *s, struct sim_node *n, uint8_t client_ep, uint64_t client_id,
-		    uint64_t seq, uint8_t status, const uint8_t *data, uint32_t len);
 void sim_node_free(struct sim_node *n);
 
 /* sim_client.c */

@@ -738,15 +738,18 @@ static void summary(const struct sim *s, uint64_t hash)
 		       n->st_needed ? " STATE-TRANSFER-NEEDED" : "");
 	}
 	{
-		uint64_t served = 0, failed = 0, refused = 0;
+		uint64_t served = 0, failed = 0, logged = 0;
 
+		/* The node's counters start over with each life: the lives still up. */
 		for (i = 0; i < s->o.n_replicas; i++) {
 			served += s->nodes[i].reads_served;
-			failed += s->nodes[i].reads_failed;
-			refused += s->nodes[i].reads_refused;
+			if (s->nodes[i].nd != NULL) {
+				failed += node_counters(s->nodes[i].nd)->reads_failed;
+				logged += node_counters(s->nodes[i].nd)->reads_logged;
+			}
 		}
 		printf("  reads by read index: served=%" PRIu64 " failed=%" PRIu64
-		       " refused=%" PRIu64 "\n", served, failed, refused);
+		       " (current lives) through the log=%" PRIu64 "\n", served, failed, logged);
 	}
 	printf("  busiest time unit: %" PRIu64 " deliveries\n", s->unit_deliveries_max);
 	printf("  clients: ops=%" PRIu64 " slots=%" PRIu64 " state_transfer_nodes=%" PRIu64
