@@ -431,7 +431,7 @@ int pw_transfer_leader(struct pw_client *c, uint8_t target);
  * commit-latency histogram as log2-ns buckets, ...), NUL-terminated into buf.
  * @param len receives the JSON's length (also when it does not fit).
  * @return PW_OK, PW_E_BUFFER (cap too small), PW_E_BAD_COMMAND (the member cannot
- *         answer: a stages = 2 replica), PW_E_TIMEOUT (no answer), PW_E_INVAL, PW_E_SYS.
+ *         answer), PW_E_TIMEOUT (no answer), PW_E_INVAL, PW_E_SYS.
  */
 int pw_member_stats(struct pw_client *c, uint8_t member, char *buf, size_t cap, size_t *len);
 

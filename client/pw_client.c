@@ -1210,7 +1210,7 @@ int pw_member_stats(struct pw_client *c, uint8_t member, char *buf, size_t cap, 
 			continue;
 		c->st.replies++;
 		if (m->status != PX_OK)
-			return PW_E_BAD_COMMAND;   /* e.g. a stages = 2 replica */
+			return PW_E_BAD_COMMAND;   /* a member that cannot answer it */
 		*len = m->body_len;
 		if (m->body_len + 1u > cap)
 			return PW_E_BUFFER;

@@ -26,9 +26,7 @@
  *   clients = dpdk          ; dpdk transport: dpdk (clients reach the DPDK ports) |
  *                           ; udp (a kernel UDP socket at each member's ip:port serves
  *                           ; clients; peers still talk over the DPDK ports)
- *   stages = 1              ; 1: one lcore runs everything; 2 (dpdk only): receive +
- *                           ; consensus on the main lcore, apply + client replies on a
- *                           ; second lcore, joined by an SPSC ring (EAL: two lcores)
+ *   stages = 1              ; one lcore runs everything (2 was removed: no gain)
  *
  *   [replica.0]             ; one section per member, ids 0 .. replicas-1
  *   ip = 127.0.0.1
@@ -91,8 +89,8 @@ struct pw_cluster_cfg {
 	uint32_t kv_key_bytes, kv_value_bytes;     /**< kv: bounds of one key and value */
 	uint32_t stream_records, stream_bytes;     /**< stream: ring capacity */
 	enum pw_clients clients;                   /**< dpdk: where clients are heard */
-	uint32_t stages;                           /**< 1: run to completion; 2: applier on
-	                                                a second lcore (dpdk only) */
+	uint32_t stages;                           /**< 1 (run to completion); the key is
+	                                                kept so old files load */
 };
 
 /* Bounds the loader checks. The service bounds repeat services/pw_kv.h and

@@ -313,8 +313,8 @@ static const struct bad bads[] = {
 	  "only transport = dpdk chooses", "fix: remove the line" },
 	{ "unknown clients", CL "transport = dpdk\nclients = tcp\n" MEMBERS3, 5,
 	  "unknown client transport", "fix: clients = dpdk" },
-	{ "stages with udp transport", CL "stages = 2\n" MEMBERS3, 4,
-	  "stages = 2 puts the applier on a second DPDK lcore", "fix: stages = 1" },
+	{ "stages = 2 removed", CL "stages = 2\n" MEMBERS3, 4,
+	  "stages = 2 (the applier on a second lcore) was removed", "fix: remove the line" },
 	{ "stages out of range", CL "stages = 3\n" MEMBERS3, 4, "in [1, 2]", "fix: stages = <1..2>" },
 	{ "link with udp transport", CL "[replica.0]\nip = 127.0.0.1\nport = 7100\nlink.1 = 1\n"
 	  "[replica.1]\nip = 127.0.0.1\nport = 7101\n[replica.2]\nip = 127.0.0.1\nport = 7102\n",

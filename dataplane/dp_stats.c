@@ -102,11 +102,11 @@ void dp_stats_print(struct dp_ctx *d, FILE *f, uint64_t now_ns, bool final)
 	fprintf(f, "}},\"decode_drops\":{");
 	first = true;
 	for (int i = 1; i < PX_WIRE_E_MAX; i++)
-		json_u64(f, &first, px_wire_err_name((enum px_wire_err)i), s.dp.decode_drops[i]);
+		json_u64(f, &first, px_wire_err_name((enum px_wire_err)i), s.node.decode_drops[i]);
 	fprintf(f, "},\"dp\":{");
 	first = true;
 	{ const struct dp_counters *grp = &s.dp; DP_LOOP_FIELDS(F) }
-	json_u64(f, &first, "client_evictions", s.client_evictions);
+	{ const struct node_counters *grp = &s.node; DP_NODE_FIELDS(F) }
 	fprintf(f, "},\"px\":{\"drops\":{");
 	first = true;
 	for (int i = 0; i < PX_DROP_MAX; i++)
@@ -120,12 +120,12 @@ void dp_stats_print(struct dp_ctx *d, FILE *f, uint64_t now_ns, bool final)
 	json_u64(f, &first, "sessions", s.sessions);
 #undef F
 	/* Trailing zero buckets left out: [count of [1,2) ns, [2,4) ns, ...]. */
-	uint32_t nb = DP_LAT_BUCKETS;
-	while (nb > 0 && s.commit_lat[nb - 1u] == 0)
+	uint32_t nb = NODE_LAT_BUCKETS;
+	while (nb > 0 && s.node.commit_lat[nb - 1u] == 0)
 		nb--;
 	fprintf(f, "},\"commit_latency_log2_ns\":[");
 	for (uint32_t b = 0; b < nb; b++)
-		fprintf(f, "%s%" PRIu64, b ? "," : "", s.commit_lat[b]);
+		fprintf(f, "%s%" PRIu64, b ? "," : "", s.node.commit_lat[b]);
 	fprintf(f, "]}\n");
 	fflush(f);
 }
@@ -157,24 +157,10 @@ void dp_snap_fill(const struct dp_ctx *d, uint64_t now_ns, struct dp_snap *s)
 			dst[w] += src[w];
 	}
 	s->dp = d->c;
+	s->node = *node_counters(d->nd);
 	s->px = *px_counters(d->r);
-	memcpy(s->commit_lat, d->commit_lat, sizeof(s->commit_lat));
-	if (d->stage != NULL) {
-		/* stages = 2: the applier and the REPLYs live on the apply lcore. */
-		struct dp_apply_snap a;
-		if (dp_apply_snap_read(d->stage, &a)) {
-			s->dp.replies += a.replies;
-			s->dp.reply_no_addr += a.reply_no_addr;
-			s->dp.tx_no_buf += a.tx_no_buf;
-			s->client_evictions = a.client_evictions;
-			s->apply = a.apply;
-			s->sessions = a.sessions;
-		}
-		return;
-	}
-	s->client_evictions = d->clients.evictions;
-	s->apply = *px_applier_counters(d->a);
-	s->sessions = px_applier_sessions(d->a);
+	s->apply = *px_applier_counters(node_applier(d->nd));
+	s->sessions = px_applier_sessions(node_applier(d->nd));
 }
 
 void dp_seq_write(atomic_uint_fast64_t *seq, _Atomic uint64_t *words, const void *src,

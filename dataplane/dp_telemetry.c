@@ -128,14 +128,17 @@ static int cb_stats(const char *cmd, const char *params, struct rte_tel_data *t)
 	c = dict_new();
 	for (int i = 1; c != NULL && i < PX_WIRE_E_MAX; i++)
 		rte_tel_data_add_dict_u64(c, px_wire_err_name((enum px_wire_err)i),
-					  s.dp.decode_drops[i]);
+					  s.node.decode_drops[i]);
 	dict_put(t, "decode_drops", c);
 
 	c = dict_new();
 	if (c != NULL) {
 		const struct dp_counters *grp = &s.dp;
 		DP_LOOP_FIELDS(F)
-		rte_tel_data_add_dict_u64(c, "client_evictions", s.client_evictions);
+	}
+	if (c != NULL) {
+		const struct node_counters *grp = &s.node;
+		DP_NODE_FIELDS(F)
 	}
 	dict_put(t, "dp", c);
 
@@ -175,8 +178,8 @@ static int cb_latency(const char *cmd, const char *params, struct rte_tel_data *
 	if (a == NULL)
 		return -ENOMEM;
 	rte_tel_data_start_array(a, RTE_TEL_U64_VAL);
-	for (uint32_t b = 0; b < DP_LAT_BUCKETS; b++)
-		rte_tel_data_add_array_u64(a, s.commit_lat[b]);
+	for (uint32_t b = 0; b < NODE_LAT_BUCKETS; b++)
+		rte_tel_data_add_array_u64(a, s.node.commit_lat[b]);
 	if (rte_tel_data_add_dict_container(t, "commit_latency_log2_ns", a, 0) != 0) {
 		rte_tel_data_free(a);
 		return -ENOMEM;

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0
  * paxwired: one paxwire replica (kernel UDP, or DPDK ethdev ports).
  *
- * Start-up: parse arguments, load the cluster file, build the core's config, allocate
- * every arena (replica, applier, service, scratch, client table) and open the port;
- * then dp_run (dp_loop.c) until SIGINT/SIGTERM, print the final counters, exit 0.
+ * Start-up: parse arguments, load the cluster file, build the node's config, allocate
+ * its arena and the service's, build the node (node/node.h) and open the ports; then
+ * dp_run (dp_loop.c) until SIGINT/SIGTERM, print the final counters, exit 0.
  * Every start-up failure exits 1 with one line naming the cause and the fix.
  */
 #include <assert.h>
@@ -58,7 +58,7 @@ static const char usage_text[] =
 	"UDP socket at the ip:port of [replica.N] for peers and clients. transport = dpdk:\n"
 	"one ethdev port per peer link (link.J, else port_index), clients on the other\n"
 	"ethdev ports (clients = dpdk) or on a kernel socket at ip:port (clients = udp);\n"
-	"stages = 2 applies on a second lcore. docs/operations.md has the whole picture.\n"
+	"docs/operations.md has the whole picture.\n"
 	"\n"
 	"  -c, --config FILE           cluster file (INI; examples in deploy/)\n"
 	"  -i, --id N                  this replica's id, 0 .. replicas-1\n"
@@ -213,8 +213,7 @@ static void *alloc_or_die(size_t n, const char *what)
 }
 
 struct arenas {
-	void *replica, *applier, *service, *clients;
-	struct dp_stage *stage;
+	void *node, *service;
 };
 
 static void die_open(const struct pw_cluster_cfg *cfg, uint8_t id, int e, const char *err)
@@ -255,7 +254,7 @@ static void die_open_eth(const struct pw_cluster_cfg *cfg, uint8_t id, uint16_t 
 
 /** Opens the next port of d (a slot in d->ports). Exits with a message on failure. */
 static void open_port(struct dp_ctx *d, const struct pw_cluster_cfg *cfg, uint8_t id,
-		      enum nic_backend backend, uint16_t eth_port, bool tx_elsewhere)
+		      enum nic_backend backend, uint16_t eth_port)
 {
 	assert(d->n_ports < DP_PORTS_MAX);
 	bool eth = backend == NIC_BACKEND_DPDK;
@@ -268,7 +267,6 @@ static void open_port(struct dp_ctx *d, const struct pw_cluster_cfg *cfg, uint8_
 		.buf_bytes = PX_MSG_BYTES_MAX,
 		.tx_bufs = DP_TX_BUFS,
 		.sock_buf_bytes = DP_SOCK_BUF_BYTES,
-		.tx_elsewhere = tx_elsewhere && eth,
 	};
 	if (!eth)
 		memset(nc.local.mac, 0, sizeof(nc.local.mac));
@@ -280,41 +278,6 @@ static void open_port(struct dp_ctx *d, const struct pw_cluster_cfg *cfg, uint8_
 		die_open(cfg, id, errno, err);
 	}
 	d->ports[d->n_ports++] = p;
-}
-
-/** stages = 2: the apply lcore's state. The applier, its scratch and the client table
- *  move there; reads go through the log (the read-index queue needs the applier). */
-static void stage_init(struct dp_ctx *d, const struct pw_cluster_cfg *cfg, uint8_t id,
-		       struct arenas *ar)
-{
-	for (uint8_t j = 0; j < cfg->n_replicas; j++)
-		if (j != id)
-			d->port_is_link[d->peer_port[j]] = true;
-	if (cfg->clients == PW_CLIENTS_DPDK) {
-		for (uint8_t j = 0; j < cfg->n_replicas; j++) {
-			if (j != id && cfg->members[id].link[j] == cfg->members[id].port_index) {
-				fprintf(stderr, "paxwired: %s: stages = 2 needs client ports apart from peer links, but [replica.%u] port_index = %u is also its link to replica %u; fix: give clients their own ethdev port (port_index) and the peers link.J lines, or stages = 1\n",
-					cfg->path, id, cfg->members[id].port_index, j);
-				exit(1);
-			}
-		}
-	}
-	struct dp_stage *st = alloc_or_die(sizeof(*st), "the apply stage");
-	st->d = d;
-	st->ring.recs = alloc_or_die((size_t)DP_RING_RECS * sizeof(struct dp_rec), "the stage ring");
-	st->a = d->a;
-	st->aout = d->aout;
-	st->clients = d->clients;
-	st->reply = alloc_or_die(sizeof(*st->reply), "a reply");
-	memcpy(st->reply, d->reply, sizeof(*st->reply));
-	ar->stage = st;
-	d->stage = st;
-	pw_mem_free(d->reads);
-	pw_mem_free(d->read_bytes);
-	pw_mem_free(d->read_reply);
-	d->reads = NULL;
-	d->read_bytes = NULL;
-	d->read_reply = NULL;
 }
 
 /** Builds everything dp_run needs. Exits with a message on any failure. */
@@ -330,7 +293,7 @@ static void dp_init(struct dp_ctx *d, const struct pw_cluster_cfg *cfg, const st
 	d->stop = &g_stop;
 	d->stats_now = &g_stats_now;
 
-	/* The core */
+	/* The core's configuration */
 	pw_config_to_px(cfg, id, &d->pxc);
 	d->pxc.seed = random_u64();
 	d->pxc.restarted = !a->bootstrap;
@@ -339,14 +302,6 @@ static void dp_init(struct dp_ctx *d, const struct pw_cluster_cfg *cfg, const st
 	if (px_config_check(&d->pxc, &why) != 0) {
 		fprintf(stderr, "paxwired: %s: the core refuses this configuration: %s; fix: correct it in the file\n",
 			cfg->path, why);
-		exit(1);
-	}
-	size_t rlen = px_replica_arena_bytes(&d->pxc);
-	ar->replica = alloc_or_die(rlen, "the replica's log window");
-	d->r = px_replica_init(&d->pxc, ar->replica, rlen);
-	if (d->r == NULL) {
-		fprintf(stderr, "paxwired: px_replica_init: %s; fix: check the [cluster] sizes\n",
-			strerror(errno));
 		exit(1);
 	}
 
@@ -374,36 +329,28 @@ static void dp_init(struct dp_ctx *d, const struct pw_cluster_cfg *cfg, const st
 		}
 		pw_stream_service(s, &d->svc);
 	}
-	size_t alen = px_applier_arena_bytes(cfg->sessions);
-	ar->applier = alloc_or_die(alen, "the client sessions");
-	d->a = px_applier_init(cfg->sessions, &d->svc, ar->applier, alen);
-	if (d->a == NULL) {
-		fprintf(stderr, "paxwired: px_applier_init: %s; fix: check sessions\n", strerror(errno));
+	/* The node: the replica, its applier and client sessions, the read-index queue,
+	 * the client address table, scratch; one arena. */
+	struct node_conf nc = {
+		.px = d->pxc,
+		.sessions = cfg->sessions,
+		.reads_max = NODE_READS_MAX,
+		.queue_max = DP_RX_BURST,
+	};
+	size_t nlen = node_arena_bytes(&nc);
+	if (nlen == 0) {
+		fprintf(stderr, "paxwired: %s: the node refuses this configuration; fix: check sessions and the [cluster] sizes\n",
+			cfg->path);
 		exit(1);
 	}
-
-	/* Scratch for the loop */
-	d->out = alloc_or_die(sizeof(*d->out), "px_out");
-	d->aout = alloc_or_die(sizeof(*d->aout), "px_apply_out");
-	d->msg = alloc_or_die(sizeof(*d->msg), "a decoded message");
-	d->reply = alloc_or_die(sizeof(*d->reply), "a reply");
-	d->slot_t0 = alloc_or_die((size_t)cfg->window_slots * sizeof(uint64_t), "slot propose times");
-	d->reads = alloc_or_die(DP_READS_MAX * sizeof(*d->reads), "the read queue");
-	d->read_bytes = alloc_or_die((size_t)DP_READS_MAX * PX_CMD_BYTES_MAX, "the read commands");
-	d->read_reply = alloc_or_die(PX_REPLY_BYTES_MAX, "a read reply");
-	struct px_msg *m = d->reply;
-	m->type = PX_MSG_REPLY;
-	m->flags = 0;
-	m->from = id;
-	m->to = PX_NODE_NONE;
-	m->cluster_id = d->pxc.cluster_id;
-	m->config_epoch = d->pxc.config_epoch;
-	m->n_inc = 0;   /* clients know nothing of incarnations */
-	m->n_entries = 0;
-
-	uint32_t entries = dp_clients_entries(cfg->sessions);
-	ar->clients = alloc_or_die((size_t)entries * sizeof(struct dp_client), "client addresses");
-	dp_clients_init(&d->clients, ar->clients, entries);
+	ar->node = alloc_or_die(nlen, "the replica, its log window and client sessions");
+	d->nd = node_init(&nc, &d->svc, &dp_node_ops, d, NULL, ar->node, nlen, &why);
+	if (d->nd == NULL) {
+		fprintf(stderr, "paxwired: node_init: %s%s%s; fix: check the [cluster] sizes\n",
+			strerror(errno), why ? ": " : "", why ? why : "");
+		exit(1);
+	}
+	d->r = node_replica(d->nd);
 
 	/* The ports */
 	bool dpdk = cfg->transport == PW_TRANSPORT_DPDK;
@@ -415,7 +362,7 @@ static void dp_init(struct dp_ctx *d, const struct pw_cluster_cfg *cfg, const st
 	}
 	if (!dpdk) {
 		/* One kernel socket for peers and clients. */
-		open_port(d, cfg, id, NIC_BACKEND_UDP, 0, false);
+		open_port(d, cfg, id, NIC_BACKEND_UDP, 0);
 		return;
 	}
 	/* dpdk: one ethdev port per distinct link (a memif mesh has one per peer; a NIC
@@ -448,9 +395,7 @@ static void dp_init(struct dp_ctx *d, const struct pw_cluster_cfg *cfg, const st
 				exit(1);
 			}
 			eth_of_slot[slot] = eth;
-			/* stages = 2: a client-only port transmits on the apply lcore. */
-			open_port(d, cfg, id, NIC_BACKEND_DPDK, eth,
-				  cfg->stages == 2 && w >= cfg->n_replicas);
+			open_port(d, cfg, id, NIC_BACKEND_DPDK, eth);
 		}
 		if (w < cfg->n_replicas)
 			d->peer_port[w] = slot;
@@ -458,10 +403,8 @@ static void dp_init(struct dp_ctx *d, const struct pw_cluster_cfg *cfg, const st
 	d->sleep_port = 0;
 	if (cfg->clients == PW_CLIENTS_UDP) {
 		d->sleep_port = d->n_ports;
-		open_port(d, cfg, id, NIC_BACKEND_UDP, 0, false);
+		open_port(d, cfg, id, NIC_BACKEND_UDP, 0);
 	}
-	if (cfg->stages == 2)
-		stage_init(d, cfg, id, ar);
 }
 
 int main(int argc, char **argv)
@@ -564,40 +507,14 @@ int main(int argc, char **argv)
 	       a.bootstrap ? "bootstrap: first start of a new cluster"
 			   : "restart: recovering from the other replicas before voting");
 
-	if (d->stage != NULL) {
-		int lr = nic_worker_launch(dp_apply_run, d->stage, err, sizeof(err));
-		if (lr != 0) {
-			fprintf(stderr, "paxwired: stages = 2: %s\n", err);
-			return 1;
-		}
-		dp_log(d, DP_LOG_INFO, "stages = 2: receive and consensus on this lcore, apply and client replies on the next");
-	}
-
 	dp_run(d);
-	if (d->stage != NULL)
-		(void)nic_worker_wait();   /* it stops on the same flag, after the ring is empty */
 
 	dp_stats_print(d, stdout, dp_now_ns(), true);
 	dp_log(d, DP_LOG_INFO, "stopped");
 	for (uint8_t k = 0; k < d->n_ports; k++)
 		nic_close(d->ports[k]);
-	pw_mem_free(d->out);
-	pw_mem_free(d->aout);
-	pw_mem_free(d->msg);
-	pw_mem_free(d->reply);
-	pw_mem_free(d->slot_t0);
-	pw_mem_free(d->reads);
-	pw_mem_free(d->read_bytes);
-	pw_mem_free(d->read_reply);
-	pw_mem_free(ar.replica);
-	pw_mem_free(ar.applier);
+	pw_mem_free(ar.node);
 	pw_mem_free(ar.service);
-	pw_mem_free(ar.clients);
-	if (ar.stage != NULL) {
-		pw_mem_free(ar.stage->ring.recs);
-		pw_mem_free(ar.stage->reply);
-		pw_mem_free(ar.stage);
-	}
 	pw_mem_free(d);
 	if (cfg.transport == PW_TRANSPORT_DPDK)
 		nic_eal_cleanup();

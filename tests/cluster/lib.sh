@@ -40,8 +40,6 @@ BASE_PORT=$((20000 + ($$ % 2000) * 10))
 # (--no-huge; one ethdev port per peer, link.J in the config) and hear clients on a
 # kernel UDP socket at ip:port (clients = udp).
 TRANSPORT=${TRANSPORT:-udp}
-# STAGES=2 (memif only): each replica applies on a second lcore (stages = 2).
-STAGES=${STAGES:-1}
 N_REPLICAS=0
 
 # write_config N IP0 IP1 ... : a cluster file for N replicas.
@@ -55,7 +53,6 @@ write_config() {
 		if [ "$TRANSPORT" = memif ]; then
 			echo "transport = dpdk"
 			echo "clients = udp"
-			echo "stages = $STAGES"
 		else
 			echo "transport = udp"
 		fi
@@ -86,7 +83,6 @@ write_config() {
 # a killed replica restarts cleanly).
 eal_args() {
 	local lc="--lcores=0@(0-1)"
-	[ "$STAGES" = 2 ] && lc="--lcores=0@(0-1),1@(0-1)"
 	"$MEMIF_MESH" "$N_REPLICAS" "$1" "$TMP" "$lc"
 }
 

@@ -3,15 +3,13 @@
 # links to 1 and then 3 replicas (clients = dpdk, one more memif port per replica), and
 # the memif wire floor against nic-dpdk-echo. Every run must complete commands with no
 # error answers; memif-bench stops what it started, this script removes its output.
-# STAGES=2: the replicas apply and answer on a second lcore (client ports transmitted
-# from it, received on the main lcore).
 set -euo pipefail
 BUILD=$(cd "$1" && pwd)
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 OUT=$(mktemp -d /tmp/pw-memif-smoke.XXXXXX)
 trap 'rm -rf "$OUT"' EXIT
 "$SRC/bench/memif-bench" --build "$BUILD" --out "$OUT" --seconds 0.5 --warmup 0.2 \
-	--outstanding 8 --stages "${STAGES:-1}"
+	--outstanding 8
 for r in wire r1-k1 r1-k8 r3-k1 r3-k8; do
 	j=$OUT/$r.json
 	[ -s "$j" ] || { echo "FAIL: $r produced no result"; exit 1; }
