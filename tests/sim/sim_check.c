@@ -192,7 +192,8 @@ static void observe_slot(struct sim *s, const struct sim_node *n, uint64_t slot)
 
 /** P2: a value chosen at ballot b (a majority accepted it there) is the only value any
  *  acceptor accepts at a ballot above b. */
-static void p2_against(struct sim *s, uint64_t slot, uint64_t vballot, uint64_t hash)
+static void p2_against(struct sim *s, uint64_t slot, uint64_t vballot, uint64_t hash,
+		       uint32_t by, const char *how)
 {
 	const struct sim_slot_rec *rec = &s->slots[slot];
 
@@ -202,9 +203,9 @@ static void p2_against(struct sim *s, uint64_t slot, uint64_t vballot, uint64_t 
 		if (x->nodes != 0 && x->vballot > vballot && x->value_hash != hash)
 			sim_fail(s, "p2",
 				 "slot %" PRIu64 ": a value (hash %016" PRIx64 ") was chosen at ballot "
-				 "0x%" PRIx64 ", and nodes %x accepted another (hash %016" PRIx64 ") at "
-				 "the higher ballot 0x%" PRIx64,
-				 slot, hash, vballot, x->nodes, x->value_hash, x->vballot);
+				 "0x%" PRIx64 " (%s, nodes %x), and nodes %x accepted another (hash %016"
+				 PRIx64 ") at the higher ballot 0x%" PRIx64,
+				 slot, hash, vballot, how, by, x->nodes, x->value_hash, x->vballot);
 	}
 }
 
@@ -214,10 +215,11 @@ static void check_p2(struct sim *s, uint64_t slot)
 	uint32_t quorum = s->o.n_replicas / 2u + 1u;
 
 	if (rec->chosen_ok)
-		p2_against(s, slot, rec->chosen_vballot, rec->chosen_hash);
+		p2_against(s, slot, rec->chosen_vballot, rec->chosen_hash, 0, "committed");
 	for (uint32_t i = 0; i < rec->n_groups; i++)
 		if ((uint32_t)__builtin_popcount(rec->groups[i].nodes) >= quorum)
-			p2_against(s, slot, rec->groups[i].vballot, rec->groups[i].value_hash);
+			p2_against(s, slot, rec->groups[i].vballot, rec->groups[i].value_hash,
+				   rec->groups[i].nodes, "a standing majority");
 }
 
 void sim_oracle_crash(struct sim *s, const struct sim_node *n)
@@ -249,6 +251,11 @@ void sim_observe(struct sim *s, const struct sim_node *n, bool whole_log)
 	const struct px_msg *m = s->obs_msg;
 	uint64_t slot, hi;
 	uint32_t i;
+
+	/* A recovering replica's log is what it merged from others, not its votes (it
+	 * casts none until it recovers; then the whole log is looked at once). */
+	if (px_role(n->r) == PX_RECOVERING)
+		return;
 
 	if (m != NULL && m->type == PX_MSG_ACCEPT)
 		for (i = 0; i < m->n_entries; i++)
