@@ -36,6 +36,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "env.h"
 #include "nic.h"
 #include "pw_config.h"
 #include "pw_kv.h"
@@ -64,13 +65,6 @@ static void on_stop(int sig)
 {
 	(void)sig;
 	atomic_store_explicit(&g_stop, true, memory_order_relaxed);  /* read on this thread */
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 struct session {
@@ -360,7 +354,7 @@ int main(int argc, char **argv)
 		usage();
 		return 2;
 	}
-	if (nic_eal_init(i, argv, err, sizeof(err)) != 0) {
+	if (env_eal_init(i, argv, err, sizeof(err)) != 0) {
 		fprintf(stderr, "pw-bench-dpdk: %s; fix: pw-bench-dpdk [EAL args, e.g. --no-huge --no-pci --vdev=net_memif0,...] -- --config FILE\n", err);
 		return 1;
 	}
@@ -415,12 +409,12 @@ int main(int argc, char **argv)
 	}
 	uint64_t r = 0;
 	if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
-		r = now_ns();
+		r = env_mono_ns();
 	b->client_base = (r | 1u) & 0x7fffffffffff0000ull;  /* fresh nonces every run */
 
 	signal(SIGINT, on_stop);
 	signal(SIGTERM, on_stop);
-	uint64_t t0 = now_ns();
+	uint64_t t0 = env_mono_ns();
 	b->measure_from_ns = t0 + (uint64_t)(b->warmup * 1e9);
 	b->end_ns = b->measure_from_ns + (uint64_t)(b->seconds * 1e9);
 	for (uint32_t k = 0; k < b->outstanding; k++) {
@@ -442,12 +436,12 @@ int main(int argc, char **argv)
 		for (uint8_t j = 0; j < b->n_ports; j++) {
 			uint16_t n = nic_rx_burst(b->ports[j], pkts, BD_BURST);
 			if (n > 0)
-				now = now_ns();
+				now = env_mono_ns();
 			for (uint16_t x = 0; x < n; x++)
 				on_pkt(b, &pkts[x], now);
 			nic_rx_done(b->ports[j]);
 		}
-		now = now_ns();
+		now = env_mono_ns();
 		if (now >= next_scan && now < b->end_ns) {
 			next_scan = now + BD_SCAN_NS;
 			for (uint32_t k = 0; k < b->outstanding; k++) {
@@ -486,6 +480,6 @@ int main(int argc, char **argv)
 	free(b->map);
 	free(b->msg);
 	free(b->lat);
-	nic_eal_cleanup();
+	env_eal_cleanup();
 	return b->ok_total > 0 ? 0 : 1;
 }

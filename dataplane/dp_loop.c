@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0
  * The run-to-completion loop of one replica (STYLE 8, DPDK l2fwd's shape):
  *
- *   for each port: rx burst -> node_recv each datagram -> node_flush (propose what the
- *   burst queued, before the port's receive views are released: queued commands point
- *   into them) -> ticks due by the clock (node_tick) -> one tx flush per port -> idle
- *   policy when nothing came.
+ *   for each port: rx bursts (more while they come full) -> node_recv each datagram;
+ *   a datagram a queued command points into is held at its port (nic_rx_hold) ->
+ *   node_flush once every port was polled (adaptive batching: the batch is whatever
+ *   came, up to batch_cmds_max, at which the node proposes by itself), then the held
+ *   datagrams are released -> ticks due by the clock (node_tick) -> one tx flush per
+ *   port -> idle policy when nothing came.
  *
  * Everything between the core and the world is the node's (node/node.h): decoding,
  * requests, reads by read index, the effects of every call into the core, applying
@@ -23,7 +25,7 @@
 
 uint64_t dp_now_ns(void)
 {
-	return nic_now_ns();   /* the TSC in DPDK builds with the EAL up */
+	return env_now_ns();   /* the TSC in DPDK builds with the EAL up */
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -96,12 +98,14 @@ static uint32_t op_admin_stats(void *ctx, char *buf, uint32_t cap)
 		",\"tx_pkts\":%" PRIu64 ",\"drops\":%" PRIu64 ",\"requests\":%" PRIu64
 		",\"proposals\":%" PRIu64 ",\"commands_proposed\":%" PRIu64 ",\"commits\":%" PRIu64
 		",\"elections_started\":%" PRIu64 ",\"leaderships_won\":%" PRIu64
-		",\"reads_index\":%" PRIu64 ",\"sessions\":%" PRIu64 ",\"commit_latency_log2_ns\":[",
+		",\"reads_index\":%" PRIu64 ",\"sessions\":%" PRIu64 ",\"flushes\":%" PRIu64
+		",\"batch_max\":%" PRIu64 ",\"commit_latency_log2_ns\":[",
 		s.self, dp_role_name((enum px_role)s.role),
 		s.leader == PX_NODE_NONE ? -1 : (int)s.leader, s.ballot_round, s.ballot_node,
 		s.commit, s.applied, s.last_slot, s.t_ms, s.nic.rx_pkts, s.nic.tx_pkts, drops,
 		s.node.requests, s.px.proposals, s.px.commands_proposed, s.px.commits,
-		s.px.elections_started, s.px.leaderships_won, s.node.reads_index, s.sessions);
+		s.px.elections_started, s.px.leaderships_won, s.node.reads_index, s.sessions,
+		s.node.flushes, s.node.batch_max);
 	uint32_t nb = NODE_LAT_BUCKETS;
 	while (nb > 0 && s.node.commit_lat[nb - 1u] == 0)
 		nb--;
@@ -218,6 +222,65 @@ static void idle(struct dp_ctx *d, uint64_t now)
 	}
 }
 
+/* ---------------------------------------------------------------------------------- */
+/* Receive                                                                             */
+
+/** The node's queue is empty: nothing points into the held datagrams any more. */
+static void release_held(struct dp_ctx *d)
+{
+	for (uint32_t i = 0; i < d->n_held; i++)
+		nic_rx_release(d->ports[d->held[i].port], d->held[i].h);
+	d->n_held = 0;
+}
+
+static void propose(struct dp_ctx *d)
+{
+	node_flush(d->nd);
+	release_held(d);
+}
+
+/** Bursts from port k until one comes short (at most DP_RX_ROUNDS_MAX), each datagram
+ *  to the node. @return datagrams received. */
+static uint32_t rx_port(struct dp_ctx *d, uint8_t k)
+{
+	struct nic_port *p = d->ports[k];
+	struct node_addr src;
+	struct dp_client_addr ca;
+	uint32_t n = 0;
+
+	memset(&src, 0, sizeof(src));
+	memset(&ca, 0, sizeof(ca));
+	ca.port = k;
+	for (uint32_t round = 0; round < DP_RX_ROUNDS_MAX; round++) {
+		uint16_t got = nic_rx_burst(p, d->pkts, DP_RX_BURST);
+		for (uint16_t i = 0; i < got; i++) {
+			/* Where it came from, as the node keeps it for the REPLY. */
+			ca.addr = d->pkts[i].src;
+			memcpy(src.b, &ca, sizeof(ca));
+			if (!node_recv(d->nd, d->pkts[i].data, d->pkts[i].len, &src)) {
+				/* The node may have proposed its queue within the call. */
+				if (d->n_held > 0 && node_queued(d->nd) == 0)
+					release_held(d);
+				continue;
+			}
+			/* A queued command points into this datagram: keep it past the burst. */
+			uint32_t h = nic_rx_hold(p, i);
+			if (h == NIC_HOLD_NONE) {
+				propose(d);   /* cannot keep it: propose before its view ends */
+				continue;
+			}
+			assert(d->n_held < NODE_QUEUE_MAX);
+			d->held[d->n_held++] = (struct dp_hold){ .port = k, .h = h };
+		}
+		assert(d->n_held == node_queued(d->nd));
+		nic_rx_done(p);
+		n += got;
+		if (got < DP_RX_BURST)
+			break;
+	}
+	return n;
+}
+
 static void flush_all(struct dp_ctx *d)
 {
 	for (uint8_t k = 0; k < d->n_ports; k++)
@@ -227,38 +290,23 @@ static void flush_all(struct dp_ctx *d)
 int dp_run(struct dp_ctx *d)
 {
 	uint64_t now = dp_now_ns();
-	struct node_addr src;
-	struct dp_client_addr ca;
 
 	d->start_ns = now;
 	d->next_tick_ns = now + d->tick_ns;
 	d->next_stats_ns = now + d->stats_interval_ns;
 	d->next_pub_ns = now;   /* publish on the first iteration */
 	d->last_rx_ns = now;
-	memset(&src, 0, sizeof(src));
-	memset(&ca, 0, sizeof(ca));
+	d->n_held = 0;
 
 	/* The stop flag is set by a signal handler on this same thread; acquire pairs with
 	 * the handler's release store (and costs nothing on x86). */
 	while (!atomic_load_explicit(d->stop, memory_order_acquire)) {
 		d->c.iterations++;
 		uint32_t n = 0;
-		for (uint8_t k = 0; k < d->n_ports; k++) {
-			struct nic_port *p = d->ports[k];
-			uint16_t got = nic_rx_burst(p, d->pkts, DP_RX_BURST);
-			ca.port = k;
-			for (uint16_t i = 0; i < got; i++) {
-				/* Where it came from, as the node keeps it for the REPLY. */
-				ca.addr = d->pkts[i].src;
-				memcpy(src.b, &ca, sizeof(ca));
-				node_recv(d->nd, d->pkts[i].data, d->pkts[i].len, &src);
-			}
-			/* Propose per port burst, before the views are released: the queued
-			 * commands point into them. */
-			node_flush(d->nd);
-			nic_rx_done(p);
-			n += got;
-		}
+		for (uint8_t k = 0; k < d->n_ports; k++)
+			n += rx_port(d, k);
+		/* Whatever every port brought goes as one batch (or several, by size). */
+		propose(d);
 		now = dp_now_ns();
 		if (n > 0)
 			d->last_rx_ns = now;
@@ -268,6 +316,7 @@ int dp_run(struct dp_ctx *d)
 		if (n == 0 && d->cfg->idle == PW_IDLE_ADAPTIVE)
 			idle(d, now);
 	}
+	propose(d);   /* nothing is left held when the ports close */
 	flush_all(d);
 	return 0;
 }

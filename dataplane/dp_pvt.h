@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "env.h"
 #include "nic.h"
 #include "node.h"
 #include "pw_config.h"
@@ -30,6 +31,9 @@
 
 /** Datagrams one port's receive burst brings at most. */
 #define DP_RX_BURST 32u
+/** Bursts taken from one port in one loop iteration at most: the next is taken only
+ *  while they come full, so that a batch can grow to batch_cmds_max under load. */
+#define DP_RX_ROUNDS_MAX (NODE_QUEUE_MAX / DP_RX_BURST)
 /** Transmit buffers of the port; a fuller queue is flushed by nic_tx_buf itself. */
 #define DP_TX_BUFS 512u
 /** Ticks run at once after a stall (a descheduled process); the rest are skipped,
@@ -54,7 +58,8 @@ _Static_assert(DP_TX_BUFS >= DP_RX_BURST && DP_TX_BUFS <= NIC_TX_BUFS_MAX,
 	       "the tx queue holds a burst and fits one sendmmsg");
 _Static_assert(DP_TX_BUFS >= PX_REPLICAS_MAX * 8u,
 	       "a handful of broadcasts to every peer fit before a flush");
-_Static_assert(DP_RX_BURST <= NODE_QUEUE_MAX, "every REQUEST of a burst can be queued");
+_Static_assert(DP_RX_ROUNDS_MAX >= 1u, "a port gives at least one burst per iteration");
+_Static_assert(NODE_QUEUE_MAX <= NIC_HOLD_MAX, "a port can hold every queued command's datagram");
 _Static_assert(PX_MSG_BYTES_MAX <= NIC_BUF_BYTES_MAX, "a message fits one datagram");
 _Static_assert(DP_PORTS_MAX <= 255u, "a port slot fits a uint8_t");
 _Static_assert(DP_PORTS_MAX > PX_REPLICAS_MAX, "a link per peer and a client port fit");
@@ -90,13 +95,14 @@ struct dp_counters {
 /* The counters of each group, listed once: the JSON stats line and the telemetry
  * commands are both generated from these lists (X is applied to every field name). */
 #define DP_NIC_FIELDS(X)                                                                 \
-	X(rx_pkts) X(rx_bytes) X(rx_polls) X(rx_bursts) X(tx_pkts) X(tx_bytes)          \
-	X(tx_flushes) X(waits) X(wakeups) X(arp_replies) X(icmp_replies) X(ctl_tx_drops)  \
-	X(link_restarts)
+	X(rx_pkts) X(rx_bytes) X(rx_polls) X(rx_bursts) X(rx_holds) X(rx_hold_full)     \
+	X(tx_pkts) X(tx_bytes) X(tx_flushes) X(waits) X(wakeups) X(arp_replies)           \
+	X(icmp_replies) X(ctl_tx_drops) X(link_restarts)
 #define DP_LOOP_FIELDS(X)                                                                \
 	X(iterations) X(ticks_skipped) X(idle_sleeps)
 #define DP_NODE_FIELDS(X)                                                                \
-	X(steps) X(requests) X(duplicates) X(proposed) X(replies) X(not_leader) X(busy)  \
+	X(steps) X(requests) X(duplicates) X(proposed) X(flushes) X(batch_max)          \
+	X(replies) X(not_leader) X(busy)                                                 \
 	X(reply_no_addr) X(unexpected) X(tx_no_buf) X(ticks) X(role_changes)             \
 	X(reads_index) X(reads_logged) X(reads_failed) X(admin) X(registers)             \
 	X(bad_requests) X(persists) X(client_evictions)
@@ -186,6 +192,14 @@ struct dp_ctx {
 	uint8_t peer_port[PX_REPLICAS_MAX];       /**< ports slot that reaches member j */
 	struct nic_pkt pkts[DP_RX_BURST];
 	struct nic_addr tx_to;                    /**< a client's address being sent to */
+	/* The datagrams the node's queued commands point into, held at their ports until
+	 * the queue is proposed (nic_rx_hold). Invariant: n_held == node_queued(nd) between
+	 * two datagrams. */
+	struct dp_hold {
+		uint8_t port;
+		uint32_t h;
+	} held[NODE_QUEUE_MAX];
+	uint32_t n_held;
 
 	/* Time */
 	uint64_t start_ns;
@@ -225,7 +239,7 @@ const char *dp_role_name(enum px_role role);
 const char *dp_px_drop_name(enum px_drop drop);
 
 /* dp_telemetry.c (DPDK builds only): registers /paxwire/stats and /paxwire/role with
- * DPDK telemetry, reading p (which must outlive the EAL). After nic_eal_init.
+ * DPDK telemetry, reading p (which must outlive the EAL). After env_eal_init.
  * Returns 0 or a negative errno. */
 int dp_telemetry_register(struct dp_pub *p);
 

@@ -266,6 +266,9 @@ static void open_port(struct dp_ctx *d, const struct pw_cluster_cfg *cfg, uint8_
 		.burst = DP_RX_BURST,
 		.buf_bytes = PX_MSG_BYTES_MAX,
 		.tx_bufs = DP_TX_BUFS,
+		/* A batch of commands waits in its datagrams (dp_loop.c): as many as one
+		 * batch, whichever ports they came in on. */
+		.rx_hold_max = cfg->batch_cmds_max,
 		.sock_buf_bytes = DP_SOCK_BUF_BYTES,
 	};
 	if (!eth)
@@ -335,7 +338,7 @@ static void dp_init(struct dp_ctx *d, const struct pw_cluster_cfg *cfg, const st
 		.px = d->pxc,
 		.sessions = cfg->sessions,
 		.reads_max = NODE_READS_MAX,
-		.queue_max = DP_RX_BURST,
+		.queue_max = cfg->batch_cmds_max,
 	};
 	size_t nlen = node_arena_bytes(&nc);
 	if (nlen == 0) {
@@ -371,7 +374,7 @@ static void dp_init(struct dp_ctx *d, const struct pw_cluster_cfg *cfg, const st
 	 * client process); clients = udp: a kernel socket at ip:port instead. */
 	const struct pw_member *me = &cfg->members[id];
 	uint16_t eth_of_slot[DP_PORTS_MAX] = { 0 };
-	uint16_t n_eth = nic_eth_port_count();
+	uint16_t n_eth = env_eth_port_count();
 	uint32_t want = cfg->n_replicas;   /* peers, then port_index, then the rest */
 	if (cfg->clients == PW_CLIENTS_DPDK)
 		want += 1u + n_eth;
@@ -455,7 +458,7 @@ int main(int argc, char **argv)
 				cfg.path, a.id);
 			return 2;
 		}
-		if (nic_eal_init(eal_argc, eal_argv, err, sizeof(err)) != 0) {
+		if (env_eal_init(eal_argc, eal_argv, err, sizeof(err)) != 0) {
 			fprintf(stderr, "paxwired: %s; fix: correct the EAL arguments before \"--\" (see dpdk-testpmd --help for their syntax)\n",
 				err);
 			return 1;
@@ -517,6 +520,6 @@ int main(int argc, char **argv)
 	pw_mem_free(ar.service);
 	pw_mem_free(d);
 	if (cfg.transport == PW_TRANSPORT_DPDK)
-		nic_eal_cleanup();
+		env_eal_cleanup();
 	return 0;
 }

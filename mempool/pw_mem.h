@@ -21,7 +21,7 @@ enum pw_mem_source { PW_MEM_LIBC = 1, PW_MEM_HUGEPAGES = 2 };
 
 /**
  * Chooses the source: hugepages if `use_eal` and the EAL is up with hugepages, else the
- * C library. Call once, after nic_eal_init when there is an EAL. @return the source.
+ * C library. Call once, after env_eal_init when there is an EAL. @return the source.
  */
 enum pw_mem_source pw_mem_init(bool use_eal);
 

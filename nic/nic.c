@@ -9,6 +9,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 
 #include "nic_pvt.h"
@@ -28,6 +29,8 @@ static bool conf_ok(const struct nic_conf *c, char *err, size_t errlen)
 		why = "buf_bytes must be in [1, NIC_BUF_BYTES_MAX]";
 	else if (c->tx_bufs < c->burst || c->tx_bufs > NIC_TX_BUFS_MAX)
 		why = "tx_bufs must be in [burst, NIC_TX_BUFS_MAX]";
+	else if (c->rx_hold_max > NIC_HOLD_MAX)
+		why = "rx_hold_max must be in [0, NIC_HOLD_MAX]";
 	if (why != NULL && err != NULL && errlen > 0)
 		snprintf(err, errlen, "nic_open: %s", why);
 	return why == NULL;
@@ -43,61 +46,47 @@ struct nic_port *nic_open(const struct nic_conf *conf, char *err, size_t errlen)
 		errno = EINVAL;
 		return NULL;
 	}
+	struct nic_port *p;
 #ifdef PW_HAVE_DPDK
 	if (conf->backend == NIC_BACKEND_DPDK)
-		return nic_dpdk_open(conf, err, errlen);
+		p = nic_dpdk_open(conf, err, errlen);
+	else
 #endif
-	return nic_udp_open(conf, err, errlen);
+		p = nic_udp_open(conf, err, errlen);
+	if (p == NULL)
+		return NULL;
+	uint32_t h = conf->rx_hold_max;
+	p->hold_free = calloc(h ? h : 1u, sizeof(*p->hold_free));
+	p->hold_used = calloc(h ? h : 1u, sizeof(*p->hold_used));
+	if (p->hold_free == NULL || p->hold_used == NULL) {
+		snprintf(err, errlen, "nic_open: out of memory for %u holds", h);
+		nic_close(p);
+		errno = ENOMEM;
+		return NULL;
+	}
+	/* Handed out from the top: slot 0 first. */
+	for (uint32_t i = 0; i < h; i++)
+		p->hold_free[i] = h - 1u - i;
+	p->hold_free_n = h;
+	return p;
 }
 
 #ifndef PW_HAVE_DPDK
-uint64_t nic_now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 bool nic_dpdk_built(void)
 {
 	return false;
-}
-
-int nic_eal_init(int argc, char **argv, char *err, size_t errlen)
-{
-	(void)argc;
-	(void)argv;
-	if (err != NULL && errlen > 0)
-		snprintf(err, errlen, "this build has no DPDK (meson did not find libdpdk)");
-	return -ENOTSUP;
-}
-
-void nic_eal_cleanup(void)
-{
-}
-
-uint16_t nic_eth_port_count(void)
-{
-	return 0;
-}
-
-int nic_worker_launch(int (*fn)(void *), void *arg, char *err, size_t errlen)
-{
-	(void)fn;
-	(void)arg;
-	if (err != NULL && errlen > 0)
-		snprintf(err, errlen, "this build has no DPDK (meson did not find libdpdk)");
-	return -ENOTSUP;
-}
-
-int nic_worker_wait(void)
-{
-	return -ENOTSUP;
 }
 #endif
 
 void nic_close(struct nic_port *p)
 {
+	if (p != NULL) {
+		/* The backend frees what is still held with everything else. */
+		free(p->hold_free);
+		free(p->hold_used);
+		p->hold_free = NULL;
+		p->hold_used = NULL;
+	}
 	if (p != NULL)
 		p->ops->close(p);
 }
@@ -110,12 +99,43 @@ struct nic_addr nic_local_addr(const struct nic_port *p)
 uint16_t nic_rx_burst(struct nic_port *p, struct nic_pkt *pkts, uint16_t n)
 {
 	assert(n <= p->conf.burst);
-	return p->ops->rx_burst(p, pkts, n);
+	uint16_t k = p->ops->rx_burst(p, pkts, n);
+	p->rx_views = k;
+	return k;
 }
 
 void nic_rx_done(struct nic_port *p)
 {
 	p->ops->rx_done(p);
+	p->rx_views = 0;
+}
+
+uint32_t nic_rx_hold(struct nic_port *p, uint16_t i)
+{
+	assert(i < p->rx_views);   /* a view of the last burst, not done yet */
+	if (p->hold_free_n == 0) {
+		p->stats.rx_hold_full++;
+		return NIC_HOLD_NONE;
+	}
+	uint32_t h = p->hold_free[--p->hold_free_n];
+	assert(!p->hold_used[h]);
+	p->hold_used[h] = true;
+	p->ops->rx_hold(p, i, h);
+	p->stats.rx_holds++;
+	return h;
+}
+
+void nic_rx_release(struct nic_port *p, uint32_t h)
+{
+	assert(h < p->conf.rx_hold_max && p->hold_used[h]);   /* released once */
+	p->ops->rx_release(p, h);
+	p->hold_used[h] = false;
+	p->hold_free[p->hold_free_n++] = h;
+}
+
+uint32_t nic_rx_held(const struct nic_port *p)
+{
+	return p->conf.rx_hold_max - p->hold_free_n;
 }
 
 uint8_t *nic_tx_buf(struct nic_port *p, uint32_t *cap)

@@ -10,10 +10,14 @@
  *     into mbufs, which nic_rx_done releases, and tx buffers are mbuf data areas past
  *     the headers. That is why the interface has an explicit rx_done, hands out tx
  *     buffers rather than taking caller memory, and carries a MAC in struct nic_addr.
- *     The process calls nic_eal_init once before opening such a port.
+ *     The process starts DPDK's EAL (env/env.h: env_eal_init) before opening such a port.
  *
  * Receive:  n = nic_rx_burst(p, pkts, max): up to max views {payload, len, source}.
- *           The views stay valid until the next nic_rx_burst or nic_rx_done on p.
+ *           The views stay valid until the next nic_rx_burst or nic_rx_done on p,
+ *           except those the caller holds: h = nic_rx_hold(p, i) keeps pkts[i] valid
+ *           until nic_rx_release(p, h), across any number of bursts (a decoded command
+ *           can wait in a batch that spans bursts and ports). At most conf.rx_hold_max
+ *           at once: the port has that many spare buffers (UDP) or mbufs (ethdev).
  * Transmit: buf = nic_tx_buf(p, &cap); write up to cap bytes; nic_tx_commit(p, len, dst)
  *           queues it (not calling commit abandons the buffer, nothing is queued).
  *           nic_tx_flush(p) hands everything queued to the kernel/NIC in one burst.
@@ -40,6 +44,10 @@
 #define NIC_BURST_MAX 64u
 /** Transmit buffers of one port at most (UIO_MAXIOV bounds one sendmmsg). */
 #define NIC_TX_BUFS_MAX 1024u
+/** Datagrams one port holds past their burst at most (nic_rx_hold). */
+#define NIC_HOLD_MAX 1024u
+/** nic_rx_hold's answer when the port holds conf.rx_hold_max datagrams already. */
+#define NIC_HOLD_NONE UINT32_MAX
 /** Largest UDP payload over IPv4. */
 #define NIC_BUF_BYTES_MAX 65507u
 
@@ -80,6 +88,9 @@ struct nic_conf {
 	uint16_t burst;          /**< rx burst size, 1..NIC_BURST_MAX */
 	uint32_t buf_bytes;      /**< largest payload, rx and tx, 1..NIC_BUF_BYTES_MAX */
 	uint32_t tx_bufs;        /**< transmit buffers, burst..NIC_TX_BUFS_MAX */
+	/** Received datagrams held past their burst at most (nic_rx_hold), 0..NIC_HOLD_MAX:
+	 *  UDP allocates that many more receive buffers, ethdev that many more mbufs. */
+	uint32_t rx_hold_max;
 	/** UDP: SO_RCVBUF/SO_SNDBUF to ask for (the kernel caps it at net.core.rmem_max /
 	 *  wmem_max); 0 keeps the kernel's default. */
 	uint32_t sock_buf_bytes;
@@ -119,6 +130,8 @@ struct nic_stats {
 	uint64_t rx_pkts, rx_bytes;
 	uint64_t rx_polls;       /**< nic_rx_burst calls */
 	uint64_t rx_bursts;      /**< nic_rx_burst calls that returned datagrams */
+	uint64_t rx_holds;       /**< datagrams held past their burst (nic_rx_hold) */
+	uint64_t rx_hold_full;   /**< nic_rx_hold refused: rx_hold_max held already */
 	uint64_t waits;          /**< nic_wait_rx calls */
 	uint64_t wakeups;        /**< ... that found something readable */
 	/* DPDK ethdev only: control traffic answered inside the backend. */
@@ -159,8 +172,24 @@ struct nic_addr nic_local_addr(const struct nic_port *p);
  */
 uint16_t nic_rx_burst(struct nic_port *p, struct nic_pkt *pkts, uint16_t n);
 
-/** The views of the last burst are no longer used (ethdev: frees the mbufs). */
+/** The views of the last burst are no longer used (ethdev: frees the mbufs), except
+ *  the held ones. */
 void nic_rx_done(struct nic_port *p);
+
+/**
+ * Keeps pkts[i] of the last nic_rx_burst (i < what it returned, before nic_rx_done)
+ * valid past that burst, until nic_rx_release(p, ret). No copy: the port swaps a spare
+ * buffer in (UDP) or keeps the mbuf (ethdev). @return the hold's handle, or
+ * NIC_HOLD_NONE when conf.rx_hold_max datagrams are held already (counted
+ * rx_hold_full; the view then ends with its burst as usual).
+ */
+uint32_t nic_rx_hold(struct nic_port *p, uint16_t i);
+
+/** Ends the hold h (a handle nic_rx_hold returned, released once). */
+void nic_rx_release(struct nic_port *p, uint32_t h);
+
+/** Datagrams held now. */
+uint32_t nic_rx_held(const struct nic_port *p);
 
 /**
  * The next transmit buffer, *cap bytes (conf.buf_bytes). Flushes first if every buffer
@@ -202,40 +231,6 @@ void nic_housekeep(struct nic_port *p, uint64_t now_ns);
 
 /** Whether this build has the DPDK ethdev backend (meson found libdpdk). */
 bool nic_dpdk_built(void);
-
-/**
- * DPDK builds: initializes the EAL once per process with argv[0..argc) ("prog",
- * EAL args...). @return 0, or -ENOTSUP when built without DPDK, or -errno with err
- * holding one line (rte_eal_init failed).
- */
-int nic_eal_init(int argc, char **argv, char *err, size_t errlen);
-
-/**
- * Monotonic nanoseconds for a poll loop. DPDK builds after nic_eal_init: from the TSC
- * (rte_get_tsc_cycles, scaled by the EAL's calibrated rate with a 32.32 fixed-point
- * multiplier: a few cycles, no system call, no vDSO). Otherwise CLOCK_MONOTONIC.
- * Assumes an invariant TSC, synchronized across cores (every x86 CPU of the last
- * decade); the loop only needs it monotonic on its own core.
- */
-uint64_t nic_now_ns(void);
-
-/** DPDK builds after nic_eal_init: how many ethdev ports the EAL made (--vdev, PCI).
- *  0 without DPDK or before the EAL is up. */
-uint16_t nic_eth_port_count(void);
-
-/**
- * DPDK builds: runs fn(arg) on the first worker lcore of the EAL (the second lcore of
- * -l / --lcores), where it may use the ports' transmit side and their mbuf pools with an
- * lcore cache. One worker at a time. @return 0, or -ENOTSUP (no DPDK), -ENODEV with err
- * naming the fix (the EAL has no worker lcore), or the launch error.
- */
-int nic_worker_launch(int (*fn)(void *), void *arg, char *err, size_t errlen);
-
-/** Waits for the worker nic_worker_launch started; @return its fn's return value. */
-int nic_worker_wait(void);
-
-/** Releases the EAL (after every DPDK port is closed). No-op without DPDK. */
-void nic_eal_cleanup(void);
 
 /** Static counter name of a drop reason ("rx_trunc", ...). */
 const char *nic_drop_name(enum nic_drop d);

@@ -4,7 +4,8 @@
  *
  * Memory: one mbuf pool per port, created at open and sized by a formula (see
  * pool_size): every descriptor of both rings, the mbufs held by one rx burst and one
- * wait_rx stash, every transmit buffer plus the spare one. The data room of each mbuf
+ * wait_rx stash, every hold (nic_rx_hold keeps the mbuf), every transmit buffer plus
+ * the spare one. The data room of each mbuf
  * holds the headers plus conf.buf_bytes, so a datagram is always one segment on tx.
  * The burst functions allocate nothing: rte_pktmbuf_alloc/free take from and give back
  * to that pool. No system call on the data path; wait_rx sleeps (nanosleep) only when
@@ -33,13 +34,13 @@
 #include <rte_ether.h>
 #include <rte_icmp.h>
 #include <rte_ip.h>
-#include <rte_launch.h>
 #include <rte_lcore.h>
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 #include <rte_udp.h>
 
+#include "env.h"
 #include "nic_pvt.h"
 
 /** Ring sizes asked of the PMD (it may adjust them). */
@@ -70,9 +71,12 @@ struct nic_dpdk {
 	uint64_t link_down_since_ns;   /**< 0: up (or not looked at yet) */
 	struct rte_mempool *pool;
 	struct rte_ether_addr mac;
-	/* rx: mbufs of the last burst, freed by rx_done. Invariant: rx_held <= burst. */
+	/* rx: mbufs of the last burst (rx_held[k] carries view k), freed by rx_done except
+	 * the ones a hold took (NULL there). Invariant: rx_held_n <= burst. */
 	struct rte_mbuf *rx_held[NIC_BURST_MAX];
 	uint16_t rx_held_n;
+	/* Held past their burst: hold_m[h] for each hold slot in use, else NULL. */
+	struct rte_mbuf *hold_m[NIC_HOLD_MAX];
 	/* Frames wait_rx pulled off the queue; rx_burst takes them first. */
 	struct rte_mbuf *rx_stash[NIC_BURST_MAX];
 	uint16_t rx_stash_n, rx_stash_off;
@@ -92,80 +96,9 @@ static struct nic_dpdk *dpdk_of(struct nic_port *p)
 	return (struct nic_dpdk *)p;
 }
 
-static bool g_eal_up;   /* set once by nic_eal_init on the main thread, before any port */
-
 bool nic_dpdk_built(void)
 {
 	return true;
-}
-
-static uint64_t now_ns(void);
-/* nic_now_ns: ns = base_ns + ((tsc - base_tsc) * mult) >> 32, mult = 2^32 * 1e9 / hz. */
-static uint64_t g_tsc_base, g_tsc_base_ns, g_tsc_mult;
-
-int nic_eal_init(int argc, char **argv, char *err, size_t errlen)
-{
-	if (g_eal_up)
-		return 0;
-	int r = rte_eal_init(argc, argv);
-	if (r < 0) {
-		int e = rte_errno;
-		if (err != NULL && errlen > 0)
-			snprintf(err, errlen, "rte_eal_init: %s", rte_strerror(e));
-		return e > 0 ? -e : -EINVAL;
-	}
-	g_eal_up = true;
-	uint64_t hz = rte_get_tsc_hz();
-	if (hz >= 1000000u) {   /* calibrated; else nic_now_ns stays on CLOCK_MONOTONIC */
-		g_tsc_base = rte_get_tsc_cycles();
-		g_tsc_base_ns = now_ns();
-		g_tsc_mult = (1000000000ull << 32) / hz;
-	}
-	return 0;
-}
-
-static unsigned g_worker = RTE_MAX_LCORE;
-
-int nic_worker_launch(int (*fn)(void *), void *arg, char *err, size_t errlen)
-{
-	if (!g_eal_up) {
-		snprintf(err, errlen, "the EAL is not initialized (nic_eal_init)");
-		return -EINVAL;
-	}
-	unsigned lc = rte_get_next_lcore((unsigned)-1, 1, 0);
-	if (lc >= RTE_MAX_LCORE) {
-		snprintf(err, errlen, "the EAL has one lcore (%u) and a second stage needs another; fix: give the EAL two lcores, e.g. -l 2,3 or --lcores=0@2,1@3",
-			 rte_get_main_lcore());
-		return -ENODEV;
-	}
-	int r = rte_eal_remote_launch(fn, arg, lc);
-	if (r != 0) {
-		snprintf(err, errlen, "rte_eal_remote_launch on lcore %u: %s", lc, rte_strerror(-r));
-		return r;
-	}
-	g_worker = lc;
-	return 0;
-}
-
-int nic_worker_wait(void)
-{
-	if (g_worker >= RTE_MAX_LCORE)
-		return -EINVAL;
-	int r = rte_eal_wait_lcore(g_worker);
-	g_worker = RTE_MAX_LCORE;
-	return r;
-}
-
-uint16_t nic_eth_port_count(void)
-{
-	return g_eal_up ? rte_eth_dev_count_avail() : 0;
-}
-
-void nic_eal_cleanup(void)
-{
-	if (g_eal_up)
-		(void)rte_eal_cleanup();
-	g_eal_up = false;
 }
 
 static void queue_ctl(struct nic_dpdk *u, struct rte_mbuf *m)
@@ -363,6 +296,21 @@ static void dpdk_rx_done(struct nic_port *p)
 	u->rx_held_n = 0;
 }
 
+static void dpdk_rx_hold(struct nic_port *p, uint16_t k, uint32_t h)
+{
+	struct nic_dpdk *u = dpdk_of(p);
+	RTE_ASSERT(k < u->rx_held_n && u->rx_held[k] != NULL && u->hold_m[h] == NULL);
+	u->hold_m[h] = u->rx_held[k];
+	u->rx_held[k] = NULL;   /* rte_pktmbuf_free_bulk skips it */
+}
+
+static void dpdk_rx_release(struct nic_port *p, uint32_t h)
+{
+	struct nic_dpdk *u = dpdk_of(p);
+	rte_pktmbuf_free(u->hold_m[h]);
+	u->hold_m[h] = NULL;
+}
+
 static uint16_t dpdk_rx_burst(struct nic_port *p, struct nic_pkt *pkts, uint16_t n)
 {
 	struct nic_dpdk *u = dpdk_of(p);
@@ -476,21 +424,6 @@ static uint32_t dpdk_tx_flush(struct nic_port *p)
 	return sent;
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-uint64_t nic_now_ns(void)
-{
-	if (g_tsc_mult == 0)
-		return now_ns();
-	uint64_t d = rte_get_tsc_cycles() - g_tsc_base;
-	return g_tsc_base_ns + (uint64_t)(((unsigned __int128)d * g_tsc_mult) >> 32);
-}
-
 static int dpdk_wait_rx(struct nic_port *p, uint64_t timeout_ns)
 {
 	struct nic_dpdk *u = dpdk_of(p);
@@ -498,13 +431,13 @@ static int dpdk_wait_rx(struct nic_port *p, uint64_t timeout_ns)
 		return 1;
 	/* No fd to sleep on (interrupt mode is PMD-specific): poll, sleeping in slices.
 	 * What the poll finds is stashed for the next rx_burst. */
-	uint64_t start = now_ns();
+	uint64_t start = env_mono_ns();
 	for (;;) {
 		u->rx_stash_off = 0;
 		u->rx_stash_n = rte_eth_rx_burst(u->port_id, 0, u->rx_stash, p->conf.burst);
 		if (u->rx_stash_n > 0)
 			return 1;
-		uint64_t el = now_ns() - start;
+		uint64_t el = env_mono_ns() - start;
 		if (el >= timeout_ns)
 			return 0;
 		uint64_t s = RTE_MIN(timeout_ns - el, (uint64_t)DPDK_WAIT_SLICE_NS);
@@ -546,6 +479,8 @@ static void dpdk_close(struct nic_port *p)
 {
 	struct nic_dpdk *u = dpdk_of(p);
 	dpdk_rx_done(p);
+	for (uint32_t h = 0; h < NIC_HOLD_MAX; h++)
+		rte_pktmbuf_free(u->hold_m[h]);   /* NULL is fine */
 	for (uint16_t i = u->rx_stash_off; i < u->rx_stash_n; i++)
 		rte_pktmbuf_free(u->rx_stash[i]);
 	for (uint32_t i = 0; i < p->tx_pending; i++)
@@ -574,6 +509,8 @@ static void dpdk_close(struct nic_port *p)
 static const struct nic_ops dpdk_ops = {
 	.rx_burst = dpdk_rx_burst,
 	.rx_done = dpdk_rx_done,
+	.rx_hold = dpdk_rx_hold,
+	.rx_release = dpdk_rx_release,
 	.tx_buf = dpdk_tx_buf,
 	.tx_commit = dpdk_tx_commit,
 	.tx_flush = dpdk_tx_flush,
@@ -583,10 +520,10 @@ static const struct nic_ops dpdk_ops = {
 };
 
 /** Mbufs one port can have out at once: both rings full, one rx burst held by the
- *  caller, one wait_rx stash, every tx buffer queued plus the spare. */
+ *  caller, one wait_rx stash, every hold, every tx buffer queued plus the spare. */
 static uint32_t pool_size(const struct nic_conf *c, uint16_t nb_rxd, uint16_t nb_txd)
 {
-	return (uint32_t)nb_rxd + nb_txd + 2u * c->burst + c->tx_bufs + 1u;
+	return (uint32_t)nb_rxd + nb_txd + 2u * c->burst + c->rx_hold_max + c->tx_bufs + 1u;
 }
 
 static struct nic_port *open_fail(struct nic_dpdk *u, int e)
@@ -607,8 +544,8 @@ struct nic_port *nic_dpdk_open(const struct nic_conf *conf, char *err, size_t er
 		errno = EINVAL;
 		return NULL;
 	}
-	if (!g_eal_up) {
-		snprintf(err, errlen, "dpdk port %u: the EAL is not initialized (nic_eal_init)", pid);
+	if (!env_eal_up()) {
+		snprintf(err, errlen, "dpdk port %u: the EAL is not initialized (env_eal_init)", pid);
 		errno = EINVAL;
 		return NULL;
 	}

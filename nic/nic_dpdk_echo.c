@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "env.h"
 #include "nic.h"
 
 static atomic_bool g_stop;
@@ -31,9 +32,7 @@ static void on_stop(int sig)
 
 static uint64_t now_ms(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	return env_mono_ns() / 1000000u;
 }
 
 static int parse_mac(const char *s, uint8_t mac[6])
@@ -75,7 +74,7 @@ int main(int argc, char **argv)
 			break;
 		}
 	char err[256];
-	if (sep == 0 || nic_eal_init(sep, argv, err, sizeof(err)) != 0) {
+	if (sep == 0 || env_eal_init(sep, argv, err, sizeof(err)) != 0) {
 		fprintf(stderr, "nic-dpdk-echo: %s; usage: see the top of nic/nic_dpdk_echo.c\n",
 			sep == 0 ? "EAL args and \"--\" needed" : err);
 		return 2;
@@ -88,7 +87,7 @@ int main(int argc, char **argv)
 	struct in_addr ip, peer_ip;
 	if ((!server && !client) || inet_pton(AF_INET, av[1], &ip) != 1) {
 		fprintf(stderr, "nic-dpdk-echo: bad arguments; usage: see nic/nic_dpdk_echo.c\n");
-		nic_eal_cleanup();
+		env_eal_cleanup();
 		return 2;
 	}
 	struct nic_conf c = {
@@ -102,7 +101,7 @@ int main(int argc, char **argv)
 	struct nic_port *p = nic_open(&c, err, sizeof(err));
 	if (p == NULL) {
 		fprintf(stderr, "nic-dpdk-echo: %s\n", err);
-		nic_eal_cleanup();
+		env_eal_cleanup();
 		return 1;
 	}
 	signal(SIGINT, on_stop);
@@ -134,7 +133,7 @@ int main(int argc, char **argv)
 		    count == 0 || count > 100000) {
 			fprintf(stderr, "nic-dpdk-echo: bad peer arguments\n");
 			nic_close(p);
-			nic_eal_cleanup();
+			env_eal_cleanup();
 			return 2;
 		}
 		struct nic_addr a = nic_addr_make(peer_ip.s_addr, (uint16_t)atoi(av[4]));
@@ -161,7 +160,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "nic-dpdk-echo: no echo to %u probes in 5 s\n", probes);
 			print_stats("client", p);
 			nic_close(p);
-			nic_eal_cleanup();
+			env_eal_cleanup();
 			return 1;
 		}
 		printf("client: link up after %u probes\n", probes);
@@ -212,6 +211,6 @@ int main(int argc, char **argv)
 		rc = good == count ? 0 : 1;
 	}
 	nic_close(p);
-	nic_eal_cleanup();
+	env_eal_cleanup();
 	return rc;
 }

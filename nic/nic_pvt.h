@@ -10,6 +10,10 @@
 struct nic_ops {
 	uint16_t (*rx_burst)(struct nic_port *p, struct nic_pkt *pkts, uint16_t n);
 	void (*rx_done)(struct nic_port *p);
+	/** Moves view i of the last burst into hold slot h (free, < conf.rx_hold_max). */
+	void (*rx_hold)(struct nic_port *p, uint16_t i, uint32_t h);
+	/** Gives the buffer of hold slot h back. */
+	void (*rx_release)(struct nic_port *p, uint32_t h);
 	/** Returns the next free transmit buffer or NULL; the dispatch flushes first when
 	 *  tx_pending == conf.tx_bufs. */
 	uint8_t *(*tx_buf)(struct nic_port *p);
@@ -25,6 +29,12 @@ struct nic_port {
 	const struct nic_ops *ops;
 	struct nic_conf conf;
 	struct nic_addr local;       /**< as bound */
+	/* Holds (receive side): free slots [0, hold_free_n) of hold_free, and which are in
+	 * use (to catch a double release: our bug). conf.rx_hold_max of each. */
+	uint32_t *hold_free;
+	uint32_t hold_free_n;
+	bool *hold_used;
+	uint16_t rx_views;           /**< views the last burst returned (a hold's bound) */
 	/** Invariant: tx_pending <= conf.tx_bufs. Transmit side: its own cache line
 	 *  (conf.tx_elsewhere). */
 	_Alignas(64) uint32_t tx_pending;

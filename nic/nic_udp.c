@@ -2,10 +2,12 @@
  * nic backend: one kernel UDP socket, nonblocking, recvmmsg/sendmmsg.
  *
  * Every buffer, iovec, mmsghdr and sockaddr is allocated at open and reused: an rx burst
- * is one recvmmsg into the same `burst` buffers, a flush is one sendmmsg of the queued
- * transmit buffers (more only after a send error, to skip the datagram that failed).
+ * is one recvmmsg into `burst` buffers (a held one is swapped for one of rx_hold_max
+ * spares, no copy), a flush is one sendmmsg of the queued transmit buffers (more only
+ * after a send error, to skip the datagram that failed).
  */
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -24,11 +26,19 @@
 struct nic_udp {
 	struct nic_port base;   /* first: the dispatch casts */
 	int fd;
-	/* rx: conf.burst of each */
+	/* rx: conf.burst of each, but buffers: conf.burst + conf.rx_hold_max of them. The
+	 * iovec of message i points at buffer rx_slot_buf[i]; a hold moves that buffer to
+	 * hold_buf[h] and gives message i a spare one from buf_free. Invariant: every buffer
+	 * is in exactly one of rx_slot_buf, hold_buf (slots in use), buf_free. */
 	struct mmsghdr *rx_msgs;
 	struct iovec *rx_iov;
 	struct sockaddr_in *rx_addr;
 	uint8_t *rx_bufs;
+	uint32_t *rx_slot_buf;
+	uint16_t rx_view_msg[NIC_BURST_MAX];   /**< view k of the last burst is message [k] */
+	uint32_t *hold_buf;
+	uint32_t *buf_free;
+	uint32_t buf_free_n;
 	/* tx: conf.tx_bufs of each; entries [0, base.tx_pending) are queued */
 	struct mmsghdr *tx_msgs;
 	struct iovec *tx_iov;
@@ -70,6 +80,7 @@ static uint16_t udp_rx_burst(struct nic_port *p, struct nic_pkt *pkts, uint16_t 
 			p->stats.drops[NIC_DROP_RX_ADDR]++;
 			continue;
 		}
+		u->rx_view_msg[k] = (uint16_t)i;
 		struct nic_pkt *pk = &pkts[k++];
 		pk->data = u->rx_iov[i].iov_base;
 		pk->len = m->msg_len;
@@ -87,6 +98,29 @@ static uint16_t udp_rx_burst(struct nic_port *p, struct nic_pkt *pkts, uint16_t 
 static void udp_rx_done(struct nic_port *p)
 {
 	(void)p;  /* the buffers are simply reused by the next recvmmsg */
+}
+
+static uint8_t *buf_at(const struct nic_udp *u, uint32_t b)
+{
+	return u->rx_bufs + (size_t)b * u->base.conf.buf_bytes;
+}
+
+static void udp_rx_hold(struct nic_port *p, uint16_t k, uint32_t h)
+{
+	struct nic_udp *u = udp_of(p);
+	uint16_t i = u->rx_view_msg[k];
+	/* One spare per hold slot: there is one while a slot is free. */
+	assert(u->buf_free_n > 0);
+	u->hold_buf[h] = u->rx_slot_buf[i];
+	uint32_t b = u->buf_free[--u->buf_free_n];
+	u->rx_slot_buf[i] = b;
+	u->rx_iov[i].iov_base = buf_at(u, b);
+}
+
+static void udp_rx_release(struct nic_port *p, uint32_t h)
+{
+	struct nic_udp *u = udp_of(p);
+	u->buf_free[u->buf_free_n++] = u->hold_buf[h];
 }
 
 static uint8_t *udp_tx_buf(struct nic_port *p)
@@ -158,6 +192,9 @@ static void udp_close(struct nic_port *p)
 	free(u->rx_iov);
 	free(u->rx_addr);
 	free(u->rx_bufs);
+	free(u->rx_slot_buf);
+	free(u->hold_buf);
+	free(u->buf_free);
 	free(u->tx_msgs);
 	free(u->tx_iov);
 	free(u->tx_addr);
@@ -168,6 +205,8 @@ static void udp_close(struct nic_port *p)
 static const struct nic_ops udp_ops = {
 	.rx_burst = udp_rx_burst,
 	.rx_done = udp_rx_done,
+	.rx_hold = udp_rx_hold,
+	.rx_release = udp_rx_release,
 	.tx_buf = udp_tx_buf,
 	.tx_commit = udp_tx_commit,
 	.tx_flush = udp_tx_flush,
@@ -200,23 +239,31 @@ struct nic_port *nic_udp_open(const struct nic_conf *conf, char *err, size_t err
 	u->base.ops = &udp_ops;
 	u->base.conf = *conf;
 
-	uint32_t b = conf->burst, t = conf->tx_bufs;
+	uint32_t b = conf->burst, t = conf->tx_bufs, hm = conf->rx_hold_max;
 	u->rx_msgs = calloc(b, sizeof(*u->rx_msgs));
 	u->rx_iov = calloc(b, sizeof(*u->rx_iov));
 	u->rx_addr = calloc(b, sizeof(*u->rx_addr));
-	u->rx_bufs = calloc(b, conf->buf_bytes);
+	u->rx_bufs = calloc(b + hm, conf->buf_bytes);
+	u->rx_slot_buf = calloc(b, sizeof(*u->rx_slot_buf));
+	u->hold_buf = calloc(hm ? hm : 1u, sizeof(*u->hold_buf));
+	u->buf_free = calloc(hm ? hm : 1u, sizeof(*u->buf_free));
 	u->tx_msgs = calloc(t, sizeof(*u->tx_msgs));
 	u->tx_iov = calloc(t, sizeof(*u->tx_iov));
 	u->tx_addr = calloc(t, sizeof(*u->tx_addr));
 	u->tx_bufs = calloc(t, conf->buf_bytes);
-	if (!u->rx_msgs || !u->rx_iov || !u->rx_addr || !u->rx_bufs || !u->tx_msgs ||
-	    !u->tx_iov || !u->tx_addr || !u->tx_bufs) {
-		snprintf(err, errlen, "nic %s: out of memory for %u + %u buffers of %u bytes",
-			 where, b, t, conf->buf_bytes);
+	if (!u->rx_msgs || !u->rx_iov || !u->rx_addr || !u->rx_bufs || !u->rx_slot_buf ||
+	    !u->hold_buf || !u->buf_free || !u->tx_msgs || !u->tx_iov || !u->tx_addr ||
+	    !u->tx_bufs) {
+		snprintf(err, errlen, "nic %s: out of memory for %u + %u + %u buffers of %u bytes",
+			 where, b, hm, t, conf->buf_bytes);
 		return open_fail(u, ENOMEM);
 	}
+	for (uint32_t i = 0; i < hm; i++)
+		u->buf_free[i] = b + i;
+	u->buf_free_n = hm;
 	for (uint32_t i = 0; i < b; i++) {
-		u->rx_iov[i].iov_base = u->rx_bufs + (size_t)i * conf->buf_bytes;
+		u->rx_slot_buf[i] = i;
+		u->rx_iov[i].iov_base = buf_at(u, i);
 		u->rx_iov[i].iov_len = conf->buf_bytes;
 		u->rx_msgs[i].msg_hdr.msg_name = &u->rx_addr[i];
 		u->rx_msgs[i].msg_hdr.msg_namelen = sizeof(u->rx_addr[i]);

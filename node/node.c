@@ -720,18 +720,20 @@ static bool try_read_index(struct node *n, const struct px_msg *m, const struct 
 	return t != 0;   /* px_read_ready said yes: 0 is not expected, but the log is safe */
 }
 
-static void on_request(struct node *n, const struct px_msg *m, const struct node_addr *src)
+/** @return whether a command now points into the request's bytes (queued, and not
+ *  proposed by a flush within this call). */
+static bool on_request(struct node *n, const struct px_msg *m, const struct node_addr *src)
 {
 	n->c.requests++;
 	if (m->flags & PX_MF_ADMIN) {
 		on_admin(n, m, src);
-		return;
+		return false;
 	}
 	if (px_role(n->r) != PX_LEADER) {
 		/* The hint names a replica; its address is in the client's copy of the config. */
 		send_reply(n, src, m->client_id, m->seq, PX_NOT_LEADER, NULL, 0);
 		n->c.not_leader++;
-		return;
+		return false;
 	}
 	/* In the log, seq 0 means "register" (px_apply.h): only a REGISTER request becomes
 	 * one, and only in its one form (seq 0, no body, a nonce). A plain seq 0 (pwctl's
@@ -740,11 +742,11 @@ static void on_request(struct node *n, const struct px_msg *m, const struct node
 	if (reg ? m->seq != 0 || m->body_len != 0 || m->client_id == 0 : m->seq == 0) {
 		send_reply(n, src, m->client_id, m->seq, PX_BAD_COMMAND, NULL, 0);
 		n->c.bad_requests++;
-		return;
+		return false;
 	}
 	if (already_here(n, m->client_id, m->seq)) {
 		n->c.duplicates++;
-		return;
+		return false;
 	}
 	/* A read of a session the applier holds goes by read index, without a log slot;
 	 * any other read goes through the log (which answers an evicted or unknown session
@@ -752,7 +754,7 @@ static void on_request(struct node *n, const struct px_msg *m, const struct node
 	 * take yet (its phase-1 slots not committed). */
 	if (!reg && n->conf.reads_max > 0 && px_apply_is_read(n->a, m->body, m->body_len)) {
 		if (try_read_index(n, m, src))
-			return;
+			return false;
 		n->c.reads_logged++;
 	}
 	if (reg)
@@ -760,7 +762,7 @@ static void on_request(struct node *n, const struct px_msg *m, const struct node
 	if (n->n_cmds == n->conf.queue_max) {
 		send_reply(n, src, m->client_id, m->seq, PX_BUSY, NULL, 0);
 		n->c.busy++;
-		return;
+		return false;
 	}
 	/* The body stays in the caller's datagram until the next flush (px_propose copies
 	 * it into the log slot). A registration is queued as the command (nonce, seq 0, no
@@ -774,26 +776,28 @@ static void on_request(struct node *n, const struct px_msg *m, const struct node
 	n->cmd_src[n->n_cmds] = *src;
 	n->n_cmds++;
 	/* A full batch goes at once (adaptive batching: otherwise whatever the flush finds). */
-	if (n->n_cmds >= n->conf.px.batch_cmds_max)
+	if (n->n_cmds >= n->conf.px.batch_cmds_max) {
 		node_flush(n);
+		return false;
+	}
+	return true;
 }
 
-void node_recv(struct node *n, const uint8_t *buf, uint32_t len, const struct node_addr *src)
+bool node_recv(struct node *n, const uint8_t *buf, uint32_t len, const struct node_addr *src)
 {
 	struct px_msg *m = n->msg;
 	enum px_wire_err e = px_decode(buf, len, n->conf.px.cluster_id, n->n_replicas, m);
 
 	if (e != PX_WIRE_OK) {
 		n->c.decode_drops[e]++;
-		return;
+		return false;
 	}
 	switch (m->type) {
 	case PX_MSG_REQUEST:
-		on_request(n, m, src);
-		return;
+		return on_request(n, m, src);
 	case PX_MSG_REPLY:
 		n->c.unexpected++;
-		return;
+		return false;
 	default:
 		break;
 	}
@@ -801,6 +805,7 @@ void node_recv(struct node *n, const uint8_t *buf, uint32_t len, const struct no
 	px_out_reset(n->out);
 	px_step(n->r, m, n->out);
 	handle_out(n, NODE_CALL_STEP, m);
+	return false;
 }
 
 void node_flush(struct node *n)
@@ -822,6 +827,10 @@ void node_flush(struct node *n)
 	for (uint32_t i = 0; i < took; i++)
 		client_put(n, n->cmds[i].client_id, &n->cmd_src[i]);
 	n->c.proposed += took;
+	if (took > 0)
+		n->c.flushes++;
+	if (took > n->c.batch_max)
+		n->c.batch_max = took;
 	handle_out(n, NODE_CALL_PROPOSE, NULL);
 	/* What the pipeline did not take (or a leadership lost in the call). */
 	uint8_t status = px_role(n->r) == PX_LEADER ? PX_BUSY : PX_NOT_LEADER;

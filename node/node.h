@@ -156,6 +156,8 @@ struct node_counters {
 	uint64_t requests;         /**< REQUESTs decoded */
 	uint64_t duplicates;       /**< a REQUEST already queued or held: dropped */
 	uint64_t proposed;         /**< commands px_propose took */
+	uint64_t flushes;          /**< flushes that proposed commands */
+	uint64_t batch_max;        /**< most commands one flush proposed (<= batch_cmds_max) */
 	uint64_t not_leader;       /**< REPLY PX_NOT_LEADER sent */
 	uint64_t busy;             /**< REPLY PX_BUSY sent (pipeline or queue full) */
 	uint64_t replies;          /**< REPLYs of applied commands sent */
@@ -228,10 +230,14 @@ int node_restore(struct node *n, const struct node_journal *j, struct node_resto
 /**
  * A datagram arrived from src (the I/O layer's name for the sender: a client's address
  * is kept to reply to it). Decoded here; a malformed one is counted by reason and
- * dropped. A REQUEST that becomes a command is queued: its bytes must stay valid until
- * the next node_flush returns.
+ * dropped. A REQUEST that becomes a command is queued, pointing into buf, and the
+ * queue is proposed by the next node_flush, or within this call once batch_cmds_max
+ * commands are queued.
+ * @return true when a queued command points into buf: its bytes must then stay valid
+ *         until node_queued(n) is 0 again (the next flush, which may come within a
+ *         later node_recv). false: nothing points into buf once this returns.
  */
-void node_recv(struct node *n, const uint8_t *buf, uint32_t len, const struct node_addr *src);
+bool node_recv(struct node *n, const uint8_t *buf, uint32_t len, const struct node_addr *src);
 
 /** Proposes the queued commands (adaptive batching: whatever arrived); answers those
  *  the pipeline refused (BUSY, or NOT_LEADER). Their bytes are free afterwards. */
