@@ -8,7 +8,8 @@
  *    section 3); a PREPARE is ignored while a leader is heard from (Ongaro 4.2.3);
  *  - NACK: a higher ballot seen ends a leadership or a candidacy;
  *  - leadership transfer, TIMEOUT_NOW (Ongaro 3.10).
- * merge_entry and send_promise_page serve memory-mode recovery too (px_recovery.c).
+ * pxr_merge_entry and pxr_send_promise_page serve memory-mode recovery too
+ * (px_recovery.c).
  */
 #include <errno.h>
 
@@ -28,16 +29,16 @@ static uint64_t next_round(const struct px_replica *r)
 	return round <= PX_ROUND_MAX ? round : 0;
 }
 
-void start_prevote(struct px_replica *r, struct px_out *out)
+void pxr_start_prevote(struct px_replica *r, struct px_out *out)
 {
 	uint64_t round = next_round(r);
-	reset_election_timer(r);
+	pxr_reset_election_timer(r);
 	if (round == 0) {
 		if (r->role != PX_FOLLOWER)
-			become_follower(r, out);
+			pxr_become_follower(r, out);
 		return;
 	}
-	set_role(r, PX_PRECANDIDATE, out);
+	pxr_set_role(r, PX_PRECANDIDATE, out);
 	r->ctr.prevotes_started++;
 	for (uint32_t i = 0; i < r->cfg.n_replicas; i++)
 		r->peers[i].prevote = 0;
@@ -49,7 +50,7 @@ void start_prevote(struct px_replica *r, struct px_out *out)
 	}
 	if (!out_room(out, 1))
 		return;
-	struct px_msg *m = msg_new(r, out, PX_MSG_PREVOTE, PX_NODE_NONE);
+	struct px_msg *m = pxr_msg_new(r, out, PX_MSG_PREVOTE, PX_NODE_NONE);
 	m->ballot = r->prevote_ballot;
 	m->slot_lo = r->commit + 1;
 }
@@ -61,7 +62,7 @@ static bool leader_alive(const struct px_replica *r)
 	       (r->leader != PX_NODE_NONE && r->election_elapsed < r->cfg.election_ticks);
 }
 
-void on_prevote(struct px_replica *r, const struct px_msg *m, struct px_out *out)
+void pxr_on_prevote(struct px_replica *r, const struct px_msg *m, struct px_out *out)
 {
 	/* Grant only if we have not heard from a leader for a full minimum timeout, the
 	 * candidate's ballot would beat our promise, and its log is not so far behind that
@@ -71,15 +72,15 @@ void on_prevote(struct px_replica *r, const struct px_msg *m, struct px_out *out
 		     r->role != PX_RECOVERING;
 	if (!out_room(out, 1))
 		return;
-	/* The header's ballot is our promise (msg_new), so a refused precandidate learns
+	/* The header's ballot is our promise (pxr_msg_new), so a refused precandidate learns
 	 * the round to beat; slot_lo names the PREVOTE answered. */
-	struct px_msg *x = msg_new(r, out, PX_MSG_PREVOTE_REPLY, m->from);
+	struct px_msg *x = pxr_msg_new(r, out, PX_MSG_PREVOTE_REPLY, m->from);
 	x->slot_lo = m->ballot;
 	if (grant)
 		x->flags |= PX_MF_GRANT;
 }
 
-void on_prevote_reply(struct px_replica *r, const struct px_msg *m, struct px_out *out)
+void pxr_on_prevote_reply(struct px_replica *r, const struct px_msg *m, struct px_out *out)
 {
 	if (r->role != PX_PRECANDIDATE || m->slot_lo != r->prevote_ballot || r->state_transfer) {
 		out->dropped++;
@@ -93,23 +94,23 @@ void on_prevote_reply(struct px_replica *r, const struct px_msg *m, struct px_ou
 	for (uint32_t i = 0; i < r->cfg.n_replicas; i++)
 		n += r->peers[i].prevote;
 	if (n >= r->quorum)
-		start_candidacy(r, false, out);
+		pxr_start_candidacy(r, false, out);
 }
 
 /* ---- Phase 1 ---- */
 
-void send_prepare(struct px_replica *r, uint8_t to, uint64_t from, struct px_out *out)
+void pxr_send_prepare(struct px_replica *r, uint8_t to, uint64_t from, struct px_out *out)
 {
 	if (!out_room(out, 1))
 		return;
-	struct px_msg *m = msg_new(r, out, PX_MSG_PREPARE, to);
+	struct px_msg *m = pxr_msg_new(r, out, PX_MSG_PREPARE, to);
 	m->ballot = r->ballot;
 	m->slot_lo = from;
 }
 
 static void become_leader(struct px_replica *r, struct px_out *out);
 
-void candidate_check_quorum(struct px_replica *r, struct px_out *out)
+void pxr_candidate_check_quorum(struct px_replica *r, struct px_out *out)
 {
 	if (r->role != PX_CANDIDATE)
 		return;
@@ -120,20 +121,20 @@ void candidate_check_quorum(struct px_replica *r, struct px_out *out)
 		become_leader(r, out);
 }
 
-void start_candidacy(struct px_replica *r, bool forced, struct px_out *out)
+void pxr_start_candidacy(struct px_replica *r, bool forced, struct px_out *out)
 {
 	uint64_t round = next_round(r);
 	if (round == 0)
 		return;
 	uint64_t b = px_ballot_make(round, r->cfg.self);
-	set_role(r, PX_CANDIDATE, out);
+	pxr_set_role(r, PX_CANDIDATE, out);
 	r->ctr.elections_started++;
-	set_promised(r, b);
+	pxr_set_promised(r, b);
 	r->ballot = b;
 	r->leader = PX_NODE_NONE;
-	reset_ack(r);
+	pxr_reset_ack(r);
 	r->p1_from = r->commit + 1;
-	reset_election_timer(r);
+	pxr_reset_election_timer(r);
 	for (uint32_t i = 0; i < r->cfg.n_replicas; i++) {
 		r->peers[i].promise_done = 0;
 		r->peers[i].promise_next = r->p1_from;
@@ -142,48 +143,48 @@ void start_candidacy(struct px_replica *r, bool forced, struct px_out *out)
 	r->peers[r->cfg.self].promise_done = promise_durable(r) ? 1 : 0;
 	struct px_msg *m = NULL;
 	if (out_room(out, 1) && r->quorum > 1) {
-		m = msg_new(r, out, PX_MSG_PREPARE, PX_NODE_NONE);
+		m = pxr_msg_new(r, out, PX_MSG_PREPARE, PX_NODE_NONE);
 		m->ballot = b;
 		m->slot_lo = r->p1_from;
 		if (forced)
 			m->flags |= PX_MF_FORCE;
 	}
-	persist_kick(r, out);
-	candidate_check_quorum(r, out);
+	pxr_persist_kick(r, out);
+	pxr_candidate_check_quorum(r, out);
 }
 
 /** Merges one reported entry into our log (phase 1 or recovery): keep the value with
  *  the highest ballot; a chosen value wins and is final. false: cannot hold it. */
-bool merge_entry(struct px_replica *r, const struct px_entry *x)
+bool pxr_merge_entry(struct px_replica *r, const struct px_entry *x)
 {
 	if (x->slot < r->base)
 		return true; /* chosen and applied here already */
-	struct px_slot *e = slot_claim(r, x->slot);
+	struct px_slot *e = pxr_slot_claim(r, x->slot);
 	if (e == NULL)
 		return false;
 	if (e->chosen)
 		return true;
 	if (x->flags & PX_EF_CHOSEN) {
-		slot_set(e, x->vballot, x->value, x->len);
+		pxr_slot_set(e, x->vballot, x->value, x->len);
 		e->chosen = 1;
 	} else if (x->vballot > e->vballot ||
 		   (BUG(r, PX_BUG_MERGE_ANY) && x->vballot != e->vballot)) {
-		slot_set(e, x->vballot, x->value, x->len);
+		pxr_slot_set(e, x->vballot, x->value, x->len);
 	} else {
 		return true;
 	}
-	mark_dirty(r, x->slot);
+	pxr_mark_dirty(r, x->slot);
 	if (x->slot > r->last)
 		r->last = x->slot;
 	return true;
 }
 
-void send_promise_page(struct px_replica *r, uint8_t to, uint64_t from, uint8_t type,
-		       uint64_t nonce, struct px_out *out)
+void pxr_send_promise_page(struct px_replica *r, uint8_t to, uint64_t from, uint8_t type,
+			   uint64_t nonce, struct px_out *out)
 {
 	if (!out_room(out, 1))
 		return;
-	struct px_msg *m = msg_new(r, out, type, to);
+	struct px_msg *m = pxr_msg_new(r, out, type, to);
 	m->nonce = nonce;
 	/* slot_lo echoes the request, so that the asker can tell a lost page from a
 	 * window that starts above what it asked for (slots below our base are chosen and
@@ -204,12 +205,12 @@ void send_promise_page(struct px_replica *r, uint8_t to, uint64_t from, uint8_t 
 		m->flags |= PX_MF_LAST;
 }
 
-void on_prepare(struct px_replica *r, const struct px_msg *m, struct px_out *out)
+void pxr_on_prepare(struct px_replica *r, const struct px_msg *m, struct px_out *out)
 {
 	if (m->ballot < r->promised) {
 		r->ctr.drops[PX_DROP_STALE_BALLOT]++;
 		out->dropped++;
-		send_nack(r, m->from, out);
+		pxr_send_nack(r, m->from, out);
 		return;
 	}
 	if (m->ballot > r->promised && !(m->flags & PX_MF_FORCE) && leader_alive(r)) {
@@ -222,27 +223,27 @@ void on_prepare(struct px_replica *r, const struct px_msg *m, struct px_out *out
 		return;
 	}
 	if (m->ballot > r->promised) {
-		adopt_ballot(r, m->ballot, out);
-		reset_election_timer(r);
+		pxr_adopt_ballot(r, m->ballot, out);
+		pxr_reset_election_timer(r);
 	}
 	if (m->slot_lo < r->base) {
 		/* We applied and dropped slots the candidate lacks: it cannot lead. */
 		if (out_room(out, 1)) {
-			struct px_msg *x = msg_new(r, out, PX_MSG_STATE_NEEDED, m->from);
+			struct px_msg *x = pxr_msg_new(r, out, PX_MSG_STATE_NEEDED, m->from);
 			x->slot_lo = r->base;
 		}
-		persist_kick(r, out);
+		pxr_persist_kick(r, out);
 		return;
 	}
 	if (!promise_durable(r)) {
 		r->promise_pending[m->from] = m->slot_lo;
-		persist_kick(r, out);
+		pxr_persist_kick(r, out);
 		return;
 	}
-	send_promise_page(r, m->from, m->slot_lo, PX_MSG_PROMISE, 0, out);
+	pxr_send_promise_page(r, m->from, m->slot_lo, PX_MSG_PROMISE, 0, out);
 }
 
-void on_promise(struct px_replica *r, const struct px_msg *m, struct px_out *out)
+void pxr_on_promise(struct px_replica *r, const struct px_msg *m, struct px_out *out)
 {
 	if (r->role != PX_CANDIDATE || m->ballot != r->ballot) {
 		r->ctr.drops[PX_DROP_WRONG_ROLE]++;
@@ -259,11 +260,11 @@ void on_promise(struct px_replica *r, const struct px_msg *m, struct px_out *out
 	for (uint32_t i = 0; i < m->n_entries; i++) {
 		if (m->entries[i].slot < r->p1_from)
 			continue;
-		if (!merge_entry(r, &m->entries[i])) {
+		if (!pxr_merge_entry(r, &m->entries[i])) {
 			/* The acceptor holds slots beyond our window: we are too far behind
 			 * to lead. Let a more current replica win. */
 			r->ctr.drops[PX_DROP_OUT_OF_WINDOW]++;
-			become_follower(r, out);
+			pxr_become_follower(r, out);
 			return;
 		}
 	}
@@ -272,17 +273,17 @@ void on_promise(struct px_replica *r, const struct px_msg *m, struct px_out *out
 		p->promise_next = m->slot_hi;
 	if (m->flags & PX_MF_LAST) {
 		p->promise_done = 1;
-		candidate_check_quorum(r, out);
+		pxr_candidate_check_quorum(r, out);
 	} else if (advanced) {
 		/* Ask for the next page only when this one was new: a duplicated page must
 		 * not multiply the requests (the heartbeat-period re-send covers losses). */
-		send_prepare(r, m->from, p->promise_next, out);
+		pxr_send_prepare(r, m->from, p->promise_next, out);
 	}
 }
 
 static void become_leader(struct px_replica *r, struct px_out *out)
 {
-	set_role(r, PX_LEADER, out);
+	pxr_set_role(r, PX_LEADER, out);
 	r->ctr.leaderships_won++;
 	r->leader = r->cfg.self;
 	r->heartbeat_elapsed = 0;
@@ -292,14 +293,14 @@ static void become_leader(struct px_replica *r, struct px_out *out)
 	 * promise quorum reported; fill holes with no-ops (PMMC, section 3). */
 	uint64_t hi = r->last;
 	for (uint64_t s = r->p1_from; s <= hi; s++) {
-		struct px_slot *e = slot_claim(r, s);
+		struct px_slot *e = pxr_slot_claim(r, s);
 		PX_ASSERT(e != NULL);
 		if (e->chosen)
 			continue;
 		if (e->len == 0 || BUG(r, PX_BUG_SKIP_RECOVERY))
 			e->len = px_batch_noop(e->value);
 		e->vballot = r->ballot;
-		mark_dirty(r, s);
+		pxr_mark_dirty(r, s);
 	}
 	r->next_slot = hi + 1;
 	r->lead_hi = hi;
@@ -314,35 +315,35 @@ static void become_leader(struct px_replica *r, struct px_out *out)
 		r->peers[i].replied = 0;
 		r->peers[i].read_ack = 0;
 	}
-	advance_ack(r);
+	pxr_advance_ack(r);
 	PX_ASSERT(r->ack_hi == r->last);
-	persist_kick(r, out);
+	pxr_persist_kick(r, out);
 	if (r->p1_from <= hi && r->quorum > 1)
-		broadcast_accepts(r, r->p1_from, hi, out);
+		pxr_broadcast_accepts(r, r->p1_from, hi, out);
 	/* The rest (if the output filled) goes out as catch-up on heartbeats. An empty
 	 * ACCEPT announces the leadership at once. */
 	if (r->quorum > 1 && out_room(out, 1)) {
-		struct px_msg *m = msg_new(r, out, PX_MSG_ACCEPT, PX_NODE_NONE);
+		struct px_msg *m = pxr_msg_new(r, out, PX_MSG_ACCEPT, PX_NODE_NONE);
 		m->ballot = r->ballot;
 	}
-	leader_update_commit(r, out);
+	pxr_leader_update_commit(r, out);
 }
 
-void on_nack(struct px_replica *r, const struct px_msg *m, struct px_out *out)
+void pxr_on_nack(struct px_replica *r, const struct px_msg *m, struct px_out *out)
 {
 	note_ballot(r, m->ballot);
 	if ((r->role == PX_LEADER || r->role == PX_CANDIDATE) && m->ballot > r->ballot)
-		become_follower(r, out);
+		pxr_become_follower(r, out);
 }
 
 /* ---- Leadership transfer (Ongaro 3.10) ---- */
 
-void maybe_transfer(struct px_replica *r, struct px_out *out)
+void pxr_maybe_transfer(struct px_replica *r, struct px_out *out)
 {
 	uint8_t t = r->transfer_target;
 	if (t == PX_NODE_NONE || r->peers[t].ack_hi < r->last || !out_room(out, 1))
 		return;
-	struct px_msg *m = msg_new(r, out, PX_MSG_TIMEOUT_NOW, t);
+	struct px_msg *m = pxr_msg_new(r, out, PX_MSG_TIMEOUT_NOW, t);
 	m->ballot = r->ballot;
 }
 
@@ -355,11 +356,11 @@ int px_transfer_leadership(struct px_replica *r, uint8_t target, struct px_out *
 	r->transfer_target = target;
 	r->transfer_elapsed = 0;
 	r->ctr.transfers++;
-	maybe_transfer(r, out);
+	pxr_maybe_transfer(r, out);
 	return 0;
 }
 
-void on_timeout_now(struct px_replica *r, const struct px_msg *m, struct px_out *out)
+void pxr_on_timeout_now(struct px_replica *r, const struct px_msg *m, struct px_out *out)
 {
 	if (r->role != PX_FOLLOWER || m->ballot != r->promised ||
 	    px_ballot_node(r->promised) != m->from || r->state_transfer) {
@@ -367,5 +368,5 @@ void on_timeout_now(struct px_replica *r, const struct px_msg *m, struct px_out 
 		out->dropped++;
 		return;
 	}
-	start_candidacy(r, true, out);
+	pxr_start_candidacy(r, true, out);
 }

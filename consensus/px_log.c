@@ -21,7 +21,7 @@
 /* The window of slots                                                                 */
 
 /** Makes room for slot s. Only applied slots are dropped. false: s cannot be held. */
-bool window_make_room(struct px_replica *r, uint64_t s)
+bool pxr_window_make_room(struct px_replica *r, uint64_t s)
 {
 	if (s < r->base)
 		return false;
@@ -50,9 +50,9 @@ bool window_make_room(struct px_replica *r, uint64_t s)
 }
 
 /** The entry for slot s, created empty if needed. NULL if the window cannot hold it. */
-struct px_slot *slot_claim(struct px_replica *r, uint64_t s)
+struct px_slot *pxr_slot_claim(struct px_replica *r, uint64_t s)
 {
-	if (!window_make_room(r, s))
+	if (!pxr_window_make_room(r, s))
 		return NULL;
 	struct px_slot *e = slot_at(r, s);
 	if (e->slot != s) {
@@ -65,7 +65,7 @@ struct px_slot *slot_claim(struct px_replica *r, uint64_t s)
 	return e;
 }
 
-void slot_set(struct px_slot *e, uint64_t vballot, const uint8_t *v, uint32_t len)
+void pxr_slot_set(struct px_slot *e, uint64_t vballot, const uint8_t *v, uint32_t len)
 {
 	if (e->value != v)
 		memcpy(e->value, v, len);
@@ -73,7 +73,7 @@ void slot_set(struct px_slot *e, uint64_t vballot, const uint8_t *v, uint32_t le
 	e->vballot = vballot;
 }
 
-void mark_dirty(struct px_replica *r, uint64_t s)
+void pxr_mark_dirty(struct px_replica *r, uint64_t s)
 {
 	if (memory_mode(r))
 		return;
@@ -134,7 +134,7 @@ int px_restore_slot(struct px_replica *r, uint64_t slot, uint64_t vballot, const
 		struct px_slot *h = slot_at(r, slot);
 		PX_ASSERT(h->slot == 0);
 		h->slot = slot;
-		slot_set(h, vballot, value, len);
+		pxr_slot_set(h, vballot, value, len);
 		h->chosen = 1;
 		r->base = slot;
 		return 0;
@@ -149,13 +149,13 @@ int px_restore_slot(struct px_replica *r, uint64_t slot, uint64_t vballot, const
 		if (!r->state_transfer)
 			r->ctr.state_transfer_needed++;
 		r->state_transfer = 1;
-		bool ok = window_make_room(r, slot);
+		bool ok = pxr_window_make_room(r, slot);
 		PX_ASSERT(ok);
 	}
-	struct px_slot *e = slot_claim(r, slot);
+	struct px_slot *e = pxr_slot_claim(r, slot);
 	PX_ASSERT(e != NULL);
 	if (vballot >= e->vballot) {
-		slot_set(e, vballot, value, len);
+		pxr_slot_set(e, vballot, value, len);
 		note_ballot(r, vballot);
 	}
 	if (slot > r->last)
@@ -167,7 +167,7 @@ int px_restore_slot(struct px_replica *r, uint64_t slot, uint64_t vballot, const
 /* Durability                                                                          */
 
 /** Issues a persist request for what changed, if none is in flight (group commit). */
-void persist_kick(struct px_replica *r, struct px_out *out)
+void pxr_persist_kick(struct px_replica *r, struct px_out *out)
 {
 	if (memory_mode(r) || r->persist_inflight)
 		return;
@@ -193,15 +193,15 @@ void persist_kick(struct px_replica *r, struct px_out *out)
 
 /** The promise changed: slots accepted at older ballots no longer count towards the
  *  cumulative ack, durable or not (chosen ones still do). */
-void reset_ack(struct px_replica *r)
+void pxr_reset_ack(struct px_replica *r)
 {
 	r->ack_hi = r->commit;
 	if (r->durable_ack_hi > r->commit)
 		r->durable_ack_hi = r->commit;
-	advance_ack(r);
+	pxr_advance_ack(r);
 }
 
-void set_promised(struct px_replica *r, uint64_t b)
+void pxr_set_promised(struct px_replica *r, uint64_t b)
 {
 	PX_ASSERT(b >= r->promised);
 	if (b == r->promised)
@@ -227,7 +227,7 @@ static void emit_apply(struct px_replica *r, struct px_out *out)
 }
 
 /** Extends ack_hi over slots chosen or accepted at the promised ballot. */
-void advance_ack(struct px_replica *r)
+void pxr_advance_ack(struct px_replica *r)
 {
 	if (r->ack_hi < r->commit)
 		r->ack_hi = r->commit;
@@ -244,7 +244,7 @@ void advance_ack(struct px_replica *r)
 
 /** Extends commit over slots known chosen; as a follower, slots accepted at the ballot
  *  whose leader announced them committed are chosen too. */
-void advance_commit(struct px_replica *r, struct px_out *out)
+void pxr_advance_commit(struct px_replica *r, struct px_out *out)
 {
 	for (;;) {
 		uint64_t s = r->commit + 1;
@@ -267,7 +267,7 @@ void advance_commit(struct px_replica *r, struct px_out *out)
 	emit_apply(r, out);
 }
 
-void leader_update_commit(struct px_replica *r, struct px_out *out)
+void pxr_leader_update_commit(struct px_replica *r, struct px_out *out)
 {
 	uint64_t acks[PX_REPLICAS_MAX];
 	uint32_t n = r->cfg.n_replicas;

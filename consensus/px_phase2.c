@@ -15,12 +15,12 @@
 
 /** Broadcasts slots [lo, hi] in as few ACCEPT messages as fit the output. Returns the
  *  first slot not sent. */
-uint64_t broadcast_accepts(struct px_replica *r, uint64_t lo, uint64_t hi,
-			   struct px_out *out)
+uint64_t pxr_broadcast_accepts(struct px_replica *r, uint64_t lo, uint64_t hi,
+			       struct px_out *out)
 {
 	uint64_t s = lo;
 	while (s <= hi && out_room(out, 1)) {
-		struct px_msg *m = msg_new(r, out, PX_MSG_ACCEPT, PX_NODE_NONE);
+		struct px_msg *m = pxr_msg_new(r, out, PX_MSG_ACCEPT, PX_NODE_NONE);
 		m->ballot = r->ballot;
 		uint32_t bytes = MSG_WIRE_OVERHEAD;
 		for (; s <= hi; s++) {
@@ -46,7 +46,7 @@ uint32_t px_propose(struct px_replica *r, const struct px_cmd_ref *cmds, uint32_
 		uint64_t s = r->next_slot;
 		if (s > r->commit + r->cfg.pipeline_slots)
 			break;
-		struct px_slot *e = slot_claim(r, s);
+		struct px_slot *e = pxr_slot_claim(r, s);
 		if (e == NULL)
 			break;
 		uint32_t len = 0;
@@ -65,28 +65,28 @@ uint32_t px_propose(struct px_replica *r, const struct px_cmd_ref *cmds, uint32_
 		r->last = s;
 		r->ctr.proposals++;
 		r->ctr.commands_proposed += k;
-		mark_dirty(r, s);
+		pxr_mark_dirty(r, s);
 	}
 	if (r->next_slot > first) {
-		advance_ack(r);
-		persist_kick(r, out);
+		pxr_advance_ack(r);
+		pxr_persist_kick(r, out);
 		if (r->quorum > 1)
-			broadcast_accepts(r, first, r->next_slot - 1, out);
-		leader_update_commit(r, out);
+			pxr_broadcast_accepts(r, first, r->next_slot - 1, out);
+		pxr_leader_update_commit(r, out);
 	}
 	return taken;
 }
 
-void on_accept(struct px_replica *r, const struct px_msg *m, struct px_out *out)
+void pxr_on_accept(struct px_replica *r, const struct px_msg *m, struct px_out *out)
 {
 	if (m->ballot < r->promised && !BUG(r, PX_BUG_ACCEPT_LOWER)) {
 		r->ctr.drops[PX_DROP_STALE_BALLOT]++;
 		out->dropped++;
-		send_nack(r, m->from, out);
+		pxr_send_nack(r, m->from, out);
 		return;
 	}
 	if (m->ballot > r->promised)
-		adopt_ballot(r, m->ballot, out);
+		pxr_adopt_ballot(r, m->ballot, out);
 	if (r->role == PX_LEADER && m->ballot == r->ballot) {
 		/* Two leaders at one ballot cannot exist: the node id is in the ballot. */
 		r->ctr.drops[PX_DROP_BAD_FIELD]++;
@@ -94,7 +94,7 @@ void on_accept(struct px_replica *r, const struct px_msg *m, struct px_out *out)
 		return;
 	}
 	if (r->role != PX_FOLLOWER)
-		become_follower(r, out);
+		pxr_become_follower(r, out);
 	r->leader = m->from;
 	r->election_elapsed = 0;
 	/* Read rounds: remember the round of this ballot's leader's latest ACCEPT, to echo
@@ -109,7 +109,7 @@ void on_accept(struct px_replica *r, const struct px_msg *m, struct px_out *out)
 		const struct px_entry *x = &m->entries[i];
 		if (x->slot < r->base)
 			continue;
-		struct px_slot *e = slot_claim(r, x->slot);
+		struct px_slot *e = pxr_slot_claim(r, x->slot);
 		if (e == NULL) {
 			r->ctr.drops[PX_DROP_OUT_OF_WINDOW]++;
 			out->dropped++;
@@ -123,14 +123,14 @@ void on_accept(struct px_replica *r, const struct px_msg *m, struct px_out *out)
 			 * flag then says no more than that commit point does. Elsewhere the
 			 * value is taken as the leader's proposal at its ballot (it is one:
 			 * a leader keeps chosen values). */
-			slot_set(e, x->vballot, x->value, x->len);
+			pxr_slot_set(e, x->vballot, x->value, x->len);
 			e->chosen = 1;
 		} else if (e->vballot != m->ballot || e->len == 0) {
-			slot_set(e, m->ballot, x->value, x->len);
+			pxr_slot_set(e, m->ballot, x->value, x->len);
 		} else {
 			continue; /* duplicate */
 		}
-		mark_dirty(r, x->slot);
+		pxr_mark_dirty(r, x->slot);
 		if (x->slot > r->last)
 			r->last = x->slot;
 	}
@@ -140,13 +140,13 @@ void on_accept(struct px_replica *r, const struct px_msg *m, struct px_out *out)
 	} else if (m->ballot == r->hint_ballot && m->commit > r->hint) {
 		r->hint = m->commit;
 	}
-	advance_commit(r, out);
-	advance_ack(r);
-	persist_kick(r, out);
-	send_accepted(r, m->from, out);
+	pxr_advance_commit(r, out);
+	pxr_advance_ack(r);
+	pxr_persist_kick(r, out);
+	pxr_send_accepted(r, m->from, out);
 }
 
-void on_accepted(struct px_replica *r, const struct px_msg *m, struct px_out *out)
+void pxr_on_accepted(struct px_replica *r, const struct px_msg *m, struct px_out *out)
 {
 	if (r->role != PX_LEADER || m->ballot != r->ballot) {
 		r->ctr.drops[PX_DROP_NOT_LEADER]++;
@@ -169,14 +169,14 @@ void on_accepted(struct px_replica *r, const struct px_msg *m, struct px_out *ou
 	 * what it knew chosen, and its ack goes back; catch-up must start from there. (A
 	 * reordered older ack only causes a harmless re-send; commit never goes back.) */
 	p->ack_hi = m->slot_hi;
-	leader_update_commit(r, out);
+	pxr_leader_update_commit(r, out);
 	/* An echo of a round we never started is impossible from a correct peer: ignored. */
 	if (m->read_round > p->read_ack && m->read_round <= r->read_round) {
 		p->read_ack = m->read_round;
-		read_check_round(r, out);
+		pxr_read_check_round(r, out);
 	}
 	if (r->transfer_target == m->from)
-		maybe_transfer(r, out);
+		pxr_maybe_transfer(r, out);
 }
 
 /* ---- Catch-up and heartbeats ---- */
@@ -187,7 +187,7 @@ static void send_catchup(struct px_replica *r, uint8_t to, struct px_out *out)
 	uint64_t s = p->ack_hi + 1 + (BUG(r, PX_BUG_CATCHUP_SKIP) ? 1u : 0u);
 	if (s < r->base) {
 		if (out_room(out, 1)) {
-			struct px_msg *m = msg_new(r, out, PX_MSG_STATE_NEEDED, to);
+			struct px_msg *m = pxr_msg_new(r, out, PX_MSG_STATE_NEEDED, to);
 			m->slot_lo = r->base;
 			if (!p->state_needed)
 				r->ctr.state_transfer_needed++;
@@ -197,7 +197,7 @@ static void send_catchup(struct px_replica *r, uint8_t to, struct px_out *out)
 	}
 	if (!out_room(out, 1))
 		return;
-	struct px_msg *m = msg_new(r, out, PX_MSG_ACCEPT, to);
+	struct px_msg *m = pxr_msg_new(r, out, PX_MSG_ACCEPT, to);
 	m->ballot = r->ballot;
 	uint32_t bytes = MSG_WIRE_OVERHEAD;
 	uint32_t k = 0;
@@ -211,7 +211,7 @@ static void send_catchup(struct px_replica *r, uint8_t to, struct px_out *out)
 	r->ctr.catchup_entries_sent += m->n_entries;
 }
 
-void leader_heartbeat(struct px_replica *r, struct px_out *out)
+void pxr_leader_heartbeat(struct px_replica *r, struct px_out *out)
 {
 	if (r->quorum == 1)
 		return;
@@ -229,9 +229,9 @@ void leader_heartbeat(struct px_replica *r, struct px_out *out)
 	}
 	/* Tickets still waiting start their round here at the latest; a round in flight
 	 * is re-sent by this heartbeat (lost messages). */
-	read_kick(r, out, false);
+	pxr_read_kick(r, out, false);
 	if (out_room(out, 1)) {
-		struct px_msg *m = msg_new(r, out, PX_MSG_ACCEPT, PX_NODE_NONE);
+		struct px_msg *m = pxr_msg_new(r, out, PX_MSG_ACCEPT, PX_NODE_NONE);
 		m->ballot = r->ballot;
 	}
 }
@@ -243,7 +243,7 @@ void leader_heartbeat(struct px_replica *r, struct px_out *out)
  * true now: a delayed or duplicated one, or one sent on a reordered old ack, must not
  * stop a replica that holds every slot it needs, and nothing may stop a leader.
  */
-void on_state_needed(struct px_replica *r, const struct px_msg *m, struct px_out *out)
+void pxr_on_state_needed(struct px_replica *r, const struct px_msg *m, struct px_out *out)
 {
 	if (BUG(r, PX_BUG_STATE_NEEDED_ANY) && m->slot_lo > r->commit + 1) {
 		/* d043dfc's rule: believed from anyone, in any role. */
@@ -252,13 +252,13 @@ void on_state_needed(struct px_replica *r, const struct px_msg *m, struct px_out
 		r->state_transfer = 1;
 		out->state_transfer_needed = true;
 		if (r->role == PX_CANDIDATE)
-			become_follower(r, out);
+			pxr_become_follower(r, out);
 		return;
 	}
 	if (r->role == PX_CANDIDATE && m->ballot == r->ballot) {
 		/* An acceptor of our ballot holds no slot below m->slot_lo, and we lack some:
 		 * a candidate whose log is further behind must leave it to another. */
-		become_follower(r, out);
+		pxr_become_follower(r, out);
 		return;
 	}
 	/* The leader's window starts at most one past its commit point. */

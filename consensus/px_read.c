@@ -12,7 +12,7 @@
 
 /** Starts the next read round if tickets wait and none is in flight. send: broadcast it
  *  at once in an empty ACCEPT (else it rides on the next ACCEPT: every one carries it). */
-void read_kick(struct px_replica *r, struct px_out *out, bool send)
+void pxr_read_kick(struct px_replica *r, struct px_out *out, bool send)
 {
 	if (r->role != PX_LEADER || r->read_inflight || r->read_ticket == r->read_round_ticket)
 		return;
@@ -21,7 +21,7 @@ void read_kick(struct px_replica *r, struct px_out *out, bool send)
 	r->read_inflight = 1;
 	r->ctr.read_rounds++;
 	if (send && out_room(out, 1)) {
-		struct px_msg *m = msg_new(r, out, PX_MSG_ACCEPT, PX_NODE_NONE);
+		struct px_msg *m = pxr_msg_new(r, out, PX_MSG_ACCEPT, PX_NODE_NONE);
 		m->ballot = r->ballot;
 	}
 }
@@ -37,7 +37,7 @@ static void read_confirm(struct px_replica *r, uint64_t ticket, struct px_out *o
 
 /** The round in flight is confirmed once a majority, ourselves included, echoed it (or
  *  a later round) at our ballot: none of them had promised a higher ballot by then. */
-void read_check_round(struct px_replica *r, struct px_out *out)
+void pxr_read_check_round(struct px_replica *r, struct px_out *out)
 {
 	if (r->role != PX_LEADER || !r->read_inflight)
 		return;
@@ -52,7 +52,7 @@ void read_check_round(struct px_replica *r, struct px_out *out)
 	r->ctr.read_confirms++;
 	read_confirm(r, r->read_round_ticket, out);
 	/* Reads that arrived meanwhile: their round goes out now. */
-	read_kick(r, out, true);
+	pxr_read_kick(r, out, true);
 }
 
 bool px_read_ready(const struct px_replica *r)
@@ -74,7 +74,7 @@ uint64_t px_read_begin(struct px_replica *r, struct px_out *out, uint64_t *read_
 		r->read_round_ticket = t;
 		read_confirm(r, t, out);
 	} else {
-		read_kick(r, out, true);
+		pxr_read_kick(r, out, true);
 	}
 	check_after_step(r);
 	return t;

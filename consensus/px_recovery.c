@@ -3,8 +3,8 @@
  * without stable storage rejoins through crash vectors (E. Michael, D. Ports, N. Sharma,
  * A. Szekeres, "Recovering Shared Objects Without Stable Storage", DISC 2017) and a
  * phase-1 style read of f + 1 others' logs; a replica that learns of a newer incarnation
- * of itself announces it (start_reannounce). merge_incarnations is the crash vector
- * merge px_step runs on every peer message it accepts. See docs/consistency.md.
+ * of itself announces it (pxr_start_reannounce). pxr_merge_incarnations is the crash
+ * vector merge px_step runs on every peer message it accepts. See docs/consistency.md.
  */
 #include <stddef.h>
 
@@ -18,7 +18,7 @@
  * ballots and logs. We adopt the highest promise and the highest-ballot value per slot
  * (as a new leader would), then rejoin as a follower. See docs/consistency.md. */
 
-void recover_broadcast(struct px_replica *r, struct px_out *out)
+void pxr_recover_broadcast(struct px_replica *r, struct px_out *out)
 {
 	r->recover_elapsed = 0;
 	for (uint32_t i = 0; i < r->cfg.n_replicas; i++) {
@@ -29,7 +29,7 @@ void recover_broadcast(struct px_replica *r, struct px_out *out)
 			continue;
 		if (r->recover_round == 2 && p->recover_done)
 			continue;
-		struct px_msg *m = msg_new(r, out, PX_MSG_RECOVER, (uint8_t)i);
+		struct px_msg *m = pxr_msg_new(r, out, PX_MSG_RECOVER, (uint8_t)i);
 		m->nonce = r->cfg.boot_nonce;
 		if (r->recover_round == 2) {
 			m->flags |= PX_MF_ANNOUNCE;
@@ -38,7 +38,7 @@ void recover_broadcast(struct px_replica *r, struct px_out *out)
 	}
 }
 
-void start_recovery(struct px_replica *r)
+void pxr_start_recovery(struct px_replica *r)
 {
 	r->role = PX_RECOVERING;
 	r->recover_round = 1;
@@ -52,13 +52,13 @@ void start_recovery(struct px_replica *r)
 }
 
 /*
- * A replica in normal status learned a newer incarnation of itself (merge_incarnations):
+ * A replica in normal status learned a newer incarnation of itself (pxr_merge_incarnations):
  * it takes the number and runs round 2 of the recovery with it, its memory intact, so
  * that f + 1 replicas record the number before it votes again; its votes carry the
  * number from then on, and a later life must pick a higher one (docs/consistency.md).
  * Pages are asked from the commit point on: below it everything is chosen and held.
  */
-void start_reannounce(struct px_replica *r, struct px_out *out)
+void pxr_start_reannounce(struct px_replica *r, struct px_out *out)
 {
 	r->ctr.incarnation_adopted++;
 	r->reannouncing = 1;
@@ -66,7 +66,7 @@ void start_reannounce(struct px_replica *r, struct px_out *out)
 	r->transfer_target = PX_NODE_NONE;
 	if (r->leader == r->cfg.self)
 		r->leader = PX_NODE_NONE;
-	set_role(r, PX_RECOVERING, out);
+	pxr_set_role(r, PX_RECOVERING, out);
 	r->recover_round = 2;
 	/* No vote is reported while recovering; the promise may rise with the pages. */
 	r->ack_hi = r->commit;
@@ -75,7 +75,7 @@ void start_reannounce(struct px_replica *r, struct px_out *out)
 		r->peers[i].recover_done = 0;
 		r->peers[i].recover_next = r->commit + 1;
 	}
-	recover_broadcast(r, out);
+	pxr_recover_broadcast(r, out);
 }
 
 static uint32_t count_flags(const struct px_replica *r, size_t off)
@@ -86,7 +86,7 @@ static uint32_t count_flags(const struct px_replica *r, size_t off)
 	return n;
 }
 
-void on_recover(struct px_replica *r, const struct px_msg *m, struct px_out *out)
+void pxr_on_recover(struct px_replica *r, const struct px_msg *m, struct px_out *out)
 {
 	/* A restarted replica knows nothing to answer with; one that only announces a
 	 * newer number of itself knows everything it did (else two doing so at once, in
@@ -99,7 +99,7 @@ void on_recover(struct px_replica *r, const struct px_msg *m, struct px_out *out
 	if (!out_room(out, 1))
 		return;
 	if (!(m->flags & PX_MF_ANNOUNCE)) {
-		struct px_msg *x = msg_new(r, out, PX_MSG_RECOVER_REPLY, m->from);
+		struct px_msg *x = pxr_msg_new(r, out, PX_MSG_RECOVER_REPLY, m->from);
 		x->nonce = m->nonce;
 		x->flags |= PX_MF_NORMAL;
 		x->slot_lo = 0; /* round 1: no log */
@@ -107,10 +107,10 @@ void on_recover(struct px_replica *r, const struct px_msg *m, struct px_out *out
 	}
 	/* Round 2: the crash vector was merged before this handler (see px_step). */
 	if (!promise_durable(r)) {
-		persist_kick(r, out);
+		pxr_persist_kick(r, out);
 		return; /* asked again on its next broadcast */
 	}
-	send_promise_page(r, m->from, m->slot_lo, PX_MSG_RECOVER_REPLY, m->nonce, out);
+	pxr_send_promise_page(r, m->from, m->slot_lo, PX_MSG_RECOVER_REPLY, m->nonce, out);
 	out->msgs[out->n_msgs - 1].flags |= PX_MF_NORMAL | PX_MF_ANNOUNCE;
 	if (r->role == PX_LEADER)
 		out->msgs[out->n_msgs - 1].flags |= PX_MF_LEADER;
@@ -123,13 +123,13 @@ static void finish_recovery(struct px_replica *r, struct px_out *out)
 	r->ctr.recoveries_completed++;
 	r->ballot = r->promised;
 	/* Contiguous chosen prefix from the merged log. */
-	advance_commit(r, out);
+	pxr_advance_commit(r, out);
 	r->ack_hi = r->commit;
-	advance_ack(r);
-	become_follower(r, out);
+	pxr_advance_ack(r);
+	pxr_become_follower(r, out);
 }
 
-void on_recover_reply(struct px_replica *r, const struct px_msg *m, struct px_out *out)
+void pxr_on_recover_reply(struct px_replica *r, const struct px_msg *m, struct px_out *out)
 {
 	if (r->role != PX_RECOVERING || m->nonce != r->cfg.boot_nonce ||
 	    !(m->flags & PX_MF_NORMAL)) {
@@ -154,7 +154,7 @@ void on_recover_reply(struct px_replica *r, const struct px_msg *m, struct px_ou
 			if (!BUG(r, PX_BUG_RECOVER_NO_BUMP))
 				r->inc[r->cfg.self] += 1;
 			r->recover_round = 2;
-			recover_broadcast(r, out);
+			pxr_recover_broadcast(r, out);
 		}
 		return;
 	}
@@ -164,7 +164,7 @@ void on_recover_reply(struct px_replica *r, const struct px_msg *m, struct px_ou
 	if (m->slot_lo > p->recover_next)
 		return; /* lost page; asked again */
 	for (uint32_t i = 0; i < m->n_entries; i++) {
-		if (merge_entry(r, &m->entries[i]))
+		if (pxr_merge_entry(r, &m->entries[i]))
 			continue;
 		/* The cluster moved on past our window from slot 1: we will need state
 		 * transfer. Slots we skip are below a responder's window, hence chosen:
@@ -173,14 +173,14 @@ void on_recover_reply(struct px_replica *r, const struct px_msg *m, struct px_ou
 			r->ctr.state_transfer_needed++;
 		r->state_transfer = 1;
 		out->state_transfer_needed = true;
-		bool ok = window_make_room(r, m->entries[i].slot);
+		bool ok = pxr_window_make_room(r, m->entries[i].slot);
 		PX_ASSERT(ok);
-		ok = merge_entry(r, &m->entries[i]);
+		ok = pxr_merge_entry(r, &m->entries[i]);
 		PX_ASSERT(ok);
 	}
 	/* No ack is held while recovering (ack_hi == commit), so the promise may rise. */
 	if (m->ballot > r->promised)
-		set_promised(r, m->ballot);
+		pxr_set_promised(r, m->ballot);
 	note_ballot(r, m->ballot);
 	bool advanced = m->slot_hi > p->recover_next;
 	if (advanced)
@@ -193,7 +193,7 @@ void on_recover_reply(struct px_replica *r, const struct px_msg *m, struct px_ou
 		finish_recovery(r, out);
 	else if (!(m->flags & PX_MF_LAST) && advanced && out_room(out, 1)) {
 		/* Next page only for a new page (duplicates must not multiply requests). */
-		struct px_msg *x = msg_new(r, out, PX_MSG_RECOVER, m->from);
+		struct px_msg *x = pxr_msg_new(r, out, PX_MSG_RECOVER, m->from);
 		x->nonce = r->cfg.boot_nonce;
 		x->flags |= PX_MF_ANNOUNCE;
 		x->slot_lo = p->recover_next;
@@ -203,9 +203,9 @@ void on_recover_reply(struct px_replica *r, const struct px_msg *m, struct px_ou
 /**
  * Crash vector merge (DISC 2017): learn newer incarnations; forget what we collected
  * from the older ones. Returns true if a replica in normal status learned a newer
- * incarnation of itself, which it must now announce (start_reannounce).
+ * incarnation of itself, which it must now announce (pxr_start_reannounce).
  */
-bool merge_incarnations(struct px_replica *r, const struct px_msg *m)
+bool pxr_merge_incarnations(struct px_replica *r, const struct px_msg *m)
 {
 	uint32_t n = m->n_inc < r->cfg.n_replicas ? m->n_inc : r->cfg.n_replicas;
 	bool reannounce = false;

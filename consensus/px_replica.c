@@ -42,15 +42,14 @@ static uint64_t rng_next(struct px_replica *r)
 	return z ^ (z >> 31);
 }
 
-void reset_election_timer(struct px_replica *r)
+void pxr_reset_election_timer(struct px_replica *r)
 {
 	r->election_elapsed = 0;
 	r->election_timeout = r->cfg.election_ticks +
 			      (uint32_t)(rng_next(r) % r->cfg.election_ticks);
 }
 
-struct px_msg *msg_new(struct px_replica *r, struct px_out *out, uint8_t type,
-		       uint8_t to)
+struct px_msg *pxr_msg_new(struct px_replica *r, struct px_out *out, uint8_t type, uint8_t to)
 {
 	PX_ASSERT(out->n_msgs < PX_OUT_MSGS_MAX);
 	struct px_msg *m = &out->msgs[out->n_msgs++];
@@ -180,17 +179,17 @@ struct px_replica *px_replica_init(const struct px_config *cfg, void *arena, siz
 	r->dirty_lo = 1;
 	r->dirty_hi = 0;
 	r->rng = cfg->seed ^ ((uint64_t)cfg->self << 56) ^ cfg->boot_nonce;
-	reset_election_timer(r);
+	pxr_reset_election_timer(r);
 	if (cfg->durability == PX_MEMORY && cfg->restarted &&
 	    !BUG(r, PX_BUG_FORGET_PROMISES))
-		start_recovery(r);
+		pxr_start_recovery(r);
 	return r;
 }
 
 /* ---------------------------------------------------------------------------------- */
 /* Roles                                                                               */
 
-void set_role(struct px_replica *r, enum px_role role, struct px_out *out)
+void pxr_set_role(struct px_replica *r, enum px_role role, struct px_out *out)
 {
 	if (r->role == role)
 		return;
@@ -199,31 +198,31 @@ void set_role(struct px_replica *r, enum px_role role, struct px_out *out)
 	out->role = role;
 }
 
-void become_follower(struct px_replica *r, struct px_out *out)
+void pxr_become_follower(struct px_replica *r, struct px_out *out)
 {
 	/* Outstanding read tickets are never confirmed now (px.h, step 5). */
 	r->read_inflight = 0;
-	set_role(r, PX_FOLLOWER, out);
+	pxr_set_role(r, PX_FOLLOWER, out);
 	if (r->leader == r->cfg.self)
 		r->leader = PX_NODE_NONE;
 	r->ballot = r->promised;
 	r->transfer_target = PX_NODE_NONE;
-	reset_election_timer(r);
+	pxr_reset_election_timer(r);
 }
 
 /** Adopts a higher ballot seen in a PREPARE or ACCEPT (acceptor rule). */
-void adopt_ballot(struct px_replica *r, uint64_t b, struct px_out *out)
+void pxr_adopt_ballot(struct px_replica *r, uint64_t b, struct px_out *out)
 {
 	PX_ASSERT(b > r->promised);
-	set_promised(r, b);
+	pxr_set_promised(r, b);
 	if (r->role != PX_FOLLOWER)
-		become_follower(r, out);
+		pxr_become_follower(r, out);
 	r->ballot = b;
 	r->leader = PX_NODE_NONE;
-	reset_ack(r);
+	pxr_reset_ack(r);
 }
 
-void send_accepted(struct px_replica *r, uint8_t to, struct px_out *out)
+void pxr_send_accepted(struct px_replica *r, uint8_t to, struct px_out *out)
 {
 	if (!promise_durable(r)) {
 		r->ack_pending = 1;
@@ -233,16 +232,16 @@ void send_accepted(struct px_replica *r, uint8_t to, struct px_out *out)
 		r->ack_pending = 1;
 		return;
 	}
-	struct px_msg *m = msg_new(r, out, PX_MSG_ACCEPTED, to);
+	struct px_msg *m = pxr_msg_new(r, out, PX_MSG_ACCEPTED, to);
 	m->slot_hi = ack_reportable(r);
 	r->ack_pending = 0;
 }
 
-void send_nack(struct px_replica *r, uint8_t to, struct px_out *out)
+void pxr_send_nack(struct px_replica *r, uint8_t to, struct px_out *out)
 {
 	if (!out_room(out, 1))
 		return;
-	msg_new(r, out, PX_MSG_NACK, to);
+	pxr_msg_new(r, out, PX_MSG_NACK, to);
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -319,7 +318,7 @@ static enum px_drop msg_check(const struct px_replica *r, const struct px_msg *m
 	 * restart, far below the ceiling. The same rule at every replica, whatever its
 	 * status: a replica that took a number its peers refuse could talk to nobody. A
 	 * believable number above the truth only fences its node until that node takes it
-	 * (merge_incarnations). */
+	 * (pxr_merge_incarnations). */
 	for (uint32_t j = 0; j < r->cfg.n_replicas; j++) {
 		uint32_t v = m->incarnation[j];
 		if (r->cfg.durability == PX_DURABLE ? v != 0 : v >= PX_INCARNATION_MAX)
@@ -342,7 +341,7 @@ void px_step(struct px_replica *r, const struct px_msg *m, struct px_out *out)
 		out->dropped++;
 		return;
 	}
-	bool reannounce = merge_incarnations(r, m);
+	bool reannounce = pxr_merge_incarnations(r, m);
 	bool recover_query = m->type == PX_MSG_RECOVER && !(m->flags & PX_MF_ANNOUNCE);
 	if (!recover_query && m->incarnation[m->from] < r->inc[m->from]) {
 		r->ctr.drops[PX_DROP_STALE_INCARNATION]++;
@@ -351,7 +350,7 @@ void px_step(struct px_replica *r, const struct px_msg *m, struct px_out *out)
 	}
 	note_ballot(r, m->ballot);
 	if (reannounce)
-		start_reannounce(r, out);
+		pxr_start_reannounce(r, out);
 	if (r->role == PX_RECOVERING && m->type != PX_MSG_RECOVER_REPLY &&
 	    !(r->reannouncing && m->type == PX_MSG_RECOVER)) {
 		r->ctr.drops[PX_DROP_RECOVERING]++;
@@ -359,17 +358,17 @@ void px_step(struct px_replica *r, const struct px_msg *m, struct px_out *out)
 		return;
 	}
 	switch (m->type) {
-	case PX_MSG_PREVOTE: on_prevote(r, m, out); break;
-	case PX_MSG_PREVOTE_REPLY: on_prevote_reply(r, m, out); break;
-	case PX_MSG_PREPARE: on_prepare(r, m, out); break;
-	case PX_MSG_PROMISE: on_promise(r, m, out); break;
-	case PX_MSG_ACCEPT: on_accept(r, m, out); break;
-	case PX_MSG_ACCEPTED: on_accepted(r, m, out); break;
-	case PX_MSG_NACK: on_nack(r, m, out); break;
-	case PX_MSG_TIMEOUT_NOW: on_timeout_now(r, m, out); break;
-	case PX_MSG_STATE_NEEDED: on_state_needed(r, m, out); break;
-	case PX_MSG_RECOVER: on_recover(r, m, out); break;
-	case PX_MSG_RECOVER_REPLY: on_recover_reply(r, m, out); break;
+	case PX_MSG_PREVOTE: pxr_on_prevote(r, m, out); break;
+	case PX_MSG_PREVOTE_REPLY: pxr_on_prevote_reply(r, m, out); break;
+	case PX_MSG_PREPARE: pxr_on_prepare(r, m, out); break;
+	case PX_MSG_PROMISE: pxr_on_promise(r, m, out); break;
+	case PX_MSG_ACCEPT: pxr_on_accept(r, m, out); break;
+	case PX_MSG_ACCEPTED: pxr_on_accepted(r, m, out); break;
+	case PX_MSG_NACK: pxr_on_nack(r, m, out); break;
+	case PX_MSG_TIMEOUT_NOW: pxr_on_timeout_now(r, m, out); break;
+	case PX_MSG_STATE_NEEDED: pxr_on_state_needed(r, m, out); break;
+	case PX_MSG_RECOVER: pxr_on_recover(r, m, out); break;
+	case PX_MSG_RECOVER_REPLY: pxr_on_recover_reply(r, m, out); break;
 	default:
 		r->ctr.drops[PX_DROP_BAD_FIELD]++;
 		out->dropped++;
@@ -383,12 +382,12 @@ void px_tick(struct px_replica *r, struct px_out *out)
 	switch (r->role) {
 	case PX_RECOVERING:
 		if (++r->recover_elapsed >= r->cfg.heartbeat_ticks)
-			recover_broadcast(r, out);
+			pxr_recover_broadcast(r, out);
 		break;
 	case PX_LEADER:
 		if (++r->heartbeat_elapsed >= r->cfg.heartbeat_ticks) {
 			r->heartbeat_elapsed = 0;
-			leader_heartbeat(r, out);
+			pxr_leader_heartbeat(r, out);
 		}
 		if (r->transfer_target != PX_NODE_NONE &&
 		    ++r->transfer_elapsed >= r->cfg.election_ticks)
@@ -405,18 +404,19 @@ void px_tick(struct px_replica *r, struct px_out *out)
 			if (heard < r->quorum) {
 				r->ctr.stepdowns_check_quorum++;
 				r->leader = PX_NODE_NONE;
-				become_follower(r, out);
+				pxr_become_follower(r, out);
 			}
 		}
 		break;
 	case PX_CANDIDATE:
 		if (++r->election_elapsed >= r->election_timeout) {
-			start_prevote(r, out);
+			pxr_start_prevote(r, out);
 		} else if (r->election_elapsed % r->cfg.heartbeat_ticks == 0) {
 			/* Ask again for promises that have not completed (lost messages). */
 			for (uint32_t i = 0; i < r->cfg.n_replicas; i++) {
 				if (i != r->cfg.self && !r->peers[i].promise_done)
-					send_prepare(r, (uint8_t)i, r->peers[i].promise_next, out);
+					pxr_send_prepare(r, (uint8_t)i, r->peers[i].promise_next,
+							 out);
 			}
 		}
 		break;
@@ -426,7 +426,7 @@ void px_tick(struct px_replica *r, struct px_out *out)
 		 * timer still runs: it tells when the leader went quiet (pre-vote grants). */
 		if (r->state_transfer) {
 			if (r->role == PX_PRECANDIDATE)
-				become_follower(r, out);
+				pxr_become_follower(r, out);
 			if (r->election_elapsed < PX_TICKS_MAX)
 				r->election_elapsed++;
 			break;
@@ -434,9 +434,9 @@ void px_tick(struct px_replica *r, struct px_out *out)
 		if (++r->election_elapsed >= r->election_timeout) {
 			if (r->role == PX_FOLLOWER)
 				r->leader = PX_NODE_NONE;
-			start_prevote(r, out);
+			pxr_start_prevote(r, out);
 			if (r->quorum == 1)
-				start_candidacy(r, false, out);
+				pxr_start_candidacy(r, false, out);
 		}
 		break;
 	}
@@ -457,7 +457,7 @@ void px_persisted(struct px_replica *r, uint64_t seq, struct px_out *out)
 		r->durable_promised = r->inflight_promised;
 	if (r->role == PX_CANDIDATE && promise_durable(r)) {
 		r->peers[r->cfg.self].promise_done = 1;
-		candidate_check_quorum(r, out);
+		pxr_candidate_check_quorum(r, out);
 	}
 	if (promise_durable(r)) {
 		for (uint32_t i = 0; i < r->cfg.n_replicas; i++) {
@@ -465,14 +465,14 @@ void px_persisted(struct px_replica *r, uint64_t seq, struct px_out *out)
 				continue;
 			uint64_t from = r->promise_pending[i];
 			r->promise_pending[i] = 0;
-			send_promise_page(r, (uint8_t)i, from, PX_MSG_PROMISE, 0, out);
+			pxr_send_promise_page(r, (uint8_t)i, from, PX_MSG_PROMISE, 0, out);
 		}
 	}
 	if (r->role == PX_LEADER)
-		leader_update_commit(r, out);
+		pxr_leader_update_commit(r, out);
 	else if (r->ack_pending && r->leader != PX_NODE_NONE)
-		send_accepted(r, r->leader, out);
-	persist_kick(r, out);
+		pxr_send_accepted(r, r->leader, out);
+	pxr_persist_kick(r, out);
 	check_after_step(r);
 }
 

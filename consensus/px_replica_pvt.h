@@ -20,6 +20,9 @@
  *
  * The small helpers below are static inline, so that every part inlines them as the
  * single file did; the functions the parts share are declared at the end, by file.
+ * Those carry the prefix pxr_ (private to the replica): px_ is px.h's public API, and
+ * with the plain names they had as statics of one file they would be global symbols of
+ * libpxcore, free to collide with any other module's.
  */
 #ifndef PX_REPLICA_PVT_H
 #define PX_REPLICA_PVT_H
@@ -141,7 +144,7 @@ struct px_replica {
 	uint32_t inc[PX_REPLICAS_MAX];
 	uint8_t recover_round;       /**< 1 or 2 while recovering */
 	/** Recovering only to announce a newer incarnation, memory intact: it still
-	 *  answers others' RECOVERs (start_reannounce). */
+	 *  answers others' RECOVERs (pxr_start_reannounce). */
 	uint8_t reannouncing;
 	uint32_t recover_elapsed;
 
@@ -234,61 +237,60 @@ static inline void check_after_step(const struct px_replica *r)
 /* Shared between the parts, by the file that defines them                             */
 
 /* px_replica.c */
-void reset_election_timer(struct px_replica *r);
-struct px_msg *msg_new(struct px_replica *r, struct px_out *out, uint8_t type,
-		       uint8_t to);
-void set_role(struct px_replica *r, enum px_role role, struct px_out *out);
-void become_follower(struct px_replica *r, struct px_out *out);
-void adopt_ballot(struct px_replica *r, uint64_t b, struct px_out *out);
-void send_accepted(struct px_replica *r, uint8_t to, struct px_out *out);
-void send_nack(struct px_replica *r, uint8_t to, struct px_out *out);
+void pxr_reset_election_timer(struct px_replica *r);
+struct px_msg *pxr_msg_new(struct px_replica *r, struct px_out *out, uint8_t type, uint8_t to);
+void pxr_set_role(struct px_replica *r, enum px_role role, struct px_out *out);
+void pxr_become_follower(struct px_replica *r, struct px_out *out);
+void pxr_adopt_ballot(struct px_replica *r, uint64_t b, struct px_out *out);
+void pxr_send_accepted(struct px_replica *r, uint8_t to, struct px_out *out);
+void pxr_send_nack(struct px_replica *r, uint8_t to, struct px_out *out);
 
 /* px_log.c */
-bool window_make_room(struct px_replica *r, uint64_t s);
-struct px_slot *slot_claim(struct px_replica *r, uint64_t s);
-void slot_set(struct px_slot *e, uint64_t vballot, const uint8_t *v, uint32_t len);
-void mark_dirty(struct px_replica *r, uint64_t s);
-void persist_kick(struct px_replica *r, struct px_out *out);
-void reset_ack(struct px_replica *r);
-void set_promised(struct px_replica *r, uint64_t b);
-void advance_ack(struct px_replica *r);
-void advance_commit(struct px_replica *r, struct px_out *out);
-void leader_update_commit(struct px_replica *r, struct px_out *out);
+bool pxr_window_make_room(struct px_replica *r, uint64_t s);
+struct px_slot *pxr_slot_claim(struct px_replica *r, uint64_t s);
+void pxr_slot_set(struct px_slot *e, uint64_t vballot, const uint8_t *v, uint32_t len);
+void pxr_mark_dirty(struct px_replica *r, uint64_t s);
+void pxr_persist_kick(struct px_replica *r, struct px_out *out);
+void pxr_reset_ack(struct px_replica *r);
+void pxr_set_promised(struct px_replica *r, uint64_t b);
+void pxr_advance_ack(struct px_replica *r);
+void pxr_advance_commit(struct px_replica *r, struct px_out *out);
+void pxr_leader_update_commit(struct px_replica *r, struct px_out *out);
 
 /* px_election.c */
-void start_prevote(struct px_replica *r, struct px_out *out);
-void on_prevote(struct px_replica *r, const struct px_msg *m, struct px_out *out);
-void on_prevote_reply(struct px_replica *r, const struct px_msg *m, struct px_out *out);
-void send_prepare(struct px_replica *r, uint8_t to, uint64_t from, struct px_out *out);
-void candidate_check_quorum(struct px_replica *r, struct px_out *out);
-void start_candidacy(struct px_replica *r, bool forced, struct px_out *out);
-bool merge_entry(struct px_replica *r, const struct px_entry *x);
-void send_promise_page(struct px_replica *r, uint8_t to, uint64_t from, uint8_t type,
-		       uint64_t nonce, struct px_out *out);
-void on_prepare(struct px_replica *r, const struct px_msg *m, struct px_out *out);
-void on_promise(struct px_replica *r, const struct px_msg *m, struct px_out *out);
-void on_nack(struct px_replica *r, const struct px_msg *m, struct px_out *out);
-void maybe_transfer(struct px_replica *r, struct px_out *out);
-void on_timeout_now(struct px_replica *r, const struct px_msg *m, struct px_out *out);
+void pxr_start_prevote(struct px_replica *r, struct px_out *out);
+void pxr_on_prevote(struct px_replica *r, const struct px_msg *m, struct px_out *out);
+void pxr_on_prevote_reply(struct px_replica *r, const struct px_msg *m, struct px_out *out);
+void pxr_send_prepare(struct px_replica *r, uint8_t to, uint64_t from, struct px_out *out);
+void pxr_candidate_check_quorum(struct px_replica *r, struct px_out *out);
+void pxr_start_candidacy(struct px_replica *r, bool forced, struct px_out *out);
+bool pxr_merge_entry(struct px_replica *r, const struct px_entry *x);
+void pxr_send_promise_page(struct px_replica *r, uint8_t to, uint64_t from, uint8_t type,
+			   uint64_t nonce, struct px_out *out);
+void pxr_on_prepare(struct px_replica *r, const struct px_msg *m, struct px_out *out);
+void pxr_on_promise(struct px_replica *r, const struct px_msg *m, struct px_out *out);
+void pxr_on_nack(struct px_replica *r, const struct px_msg *m, struct px_out *out);
+void pxr_maybe_transfer(struct px_replica *r, struct px_out *out);
+void pxr_on_timeout_now(struct px_replica *r, const struct px_msg *m, struct px_out *out);
 
 /* px_phase2.c */
-uint64_t broadcast_accepts(struct px_replica *r, uint64_t lo, uint64_t hi,
-			   struct px_out *out);
-void on_accept(struct px_replica *r, const struct px_msg *m, struct px_out *out);
-void on_accepted(struct px_replica *r, const struct px_msg *m, struct px_out *out);
-void leader_heartbeat(struct px_replica *r, struct px_out *out);
-void on_state_needed(struct px_replica *r, const struct px_msg *m, struct px_out *out);
+uint64_t pxr_broadcast_accepts(struct px_replica *r, uint64_t lo, uint64_t hi,
+			       struct px_out *out);
+void pxr_on_accept(struct px_replica *r, const struct px_msg *m, struct px_out *out);
+void pxr_on_accepted(struct px_replica *r, const struct px_msg *m, struct px_out *out);
+void pxr_leader_heartbeat(struct px_replica *r, struct px_out *out);
+void pxr_on_state_needed(struct px_replica *r, const struct px_msg *m, struct px_out *out);
 
 /* px_read.c */
-void read_kick(struct px_replica *r, struct px_out *out, bool send);
-void read_check_round(struct px_replica *r, struct px_out *out);
+void pxr_read_kick(struct px_replica *r, struct px_out *out, bool send);
+void pxr_read_check_round(struct px_replica *r, struct px_out *out);
 
 /* px_recovery.c */
-void recover_broadcast(struct px_replica *r, struct px_out *out);
-void start_recovery(struct px_replica *r);
-void start_reannounce(struct px_replica *r, struct px_out *out);
-void on_recover(struct px_replica *r, const struct px_msg *m, struct px_out *out);
-void on_recover_reply(struct px_replica *r, const struct px_msg *m, struct px_out *out);
-bool merge_incarnations(struct px_replica *r, const struct px_msg *m);
+void pxr_recover_broadcast(struct px_replica *r, struct px_out *out);
+void pxr_start_recovery(struct px_replica *r);
+void pxr_start_reannounce(struct px_replica *r, struct px_out *out);
+void pxr_on_recover(struct px_replica *r, const struct px_msg *m, struct px_out *out);
+void pxr_on_recover_reply(struct px_replica *r, const struct px_msg *m, struct px_out *out);
+bool pxr_merge_incarnations(struct px_replica *r, const struct px_msg *m);
 
 #endif /* PX_REPLICA_PVT_H */
