@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Read-only views of a replica (px_replica_pvt.h lists the other parts): the queries of
+ * px.h, and px_check_invariants, which test builds (PX_INVARIANTS) run after every step
+ * (STYLE.md section 6) and pw-sim runs itself.
+ */
+#include "px.h"
+#include "px_replica_pvt.h"
+
+/* ---------------------------------------------------------------------------------- */
+/* Queries                                                                             */
+
+const uint8_t *px_slot_value(const struct px_replica *r, uint64_t slot, uint32_t *len)
+{
+	struct px_slot *e = slot_get(r, slot);
+	if (e == NULL || !e->chosen || slot > r->commit)
+		return NULL;
+	*len = e->len;
+	return e->value;
+}
+
+bool px_slot_peek(const struct px_replica *r, uint64_t slot, uint64_t *vballot, bool *chosen,
+		  const uint8_t **value, uint32_t *len)
+{
+	struct px_slot *e = slot_get(r, slot);
+	if (e == NULL || e->len == 0)
+		return false;
+	*vballot = e->vballot;
+	*chosen = e->chosen != 0;
+	*value = e->value;
+	*len = e->len;
+	return true;
+}
+
+enum px_role px_role(const struct px_replica *r) { return r->role; }
+uint8_t px_leader_hint(const struct px_replica *r) { return r->leader; }
+uint64_t px_promised(const struct px_replica *r) { return r->promised; }
+uint64_t px_commit(const struct px_replica *r) { return r->commit; }
+uint64_t px_applied_slot(const struct px_replica *r) { return r->applied; }
+uint64_t px_last_slot(const struct px_replica *r) { return r->last; }
+bool px_needs_state_transfer(const struct px_replica *r) { return r->state_transfer != 0; }
+uint32_t px_incarnation(const struct px_replica *r, uint8_t node)
+{
+	return node < r->cfg.n_replicas ? r->inc[node] : 0;
+}
+const struct px_counters *px_counters(const struct px_replica *r) { return &r->ctr; }
+
+const char *px_check_invariants(const struct px_replica *r)
+{
+	if (r->commit > r->last && r->commit != 0)
+		return "commit <= last";
+	if (r->applied > r->commit)
+		return "applied <= commit";
+	if (r->apply_sent > r->commit)
+		return "apply_sent <= commit";
+	if (!r->state_transfer && r->base > r->applied + 1)
+		return "base <= applied + 1";
+	if (r->ack_hi < r->commit)
+		return "ack_hi >= commit";
+	if (r->ballot < r->promised && r->role != PX_RECOVERING)
+		return "ballot >= promised";
+	if ((r->role == PX_LEADER || r->role == PX_CANDIDATE) &&
+	    px_ballot_node(r->ballot) != r->cfg.self)
+		return "own ballot carries own node id";
+	if (r->role == PX_LEADER && r->ballot != r->promised)
+		return "leader's ballot is its promise";
+	if (!memory_mode(r) && r->durable_promised > r->promised)
+		return "durable promise <= promise";
+	uint64_t lo = r->commit >= r->base ? r->base : r->commit + 1;
+	if (lo < r->base)
+		lo = r->base;
+	for (uint64_t s = lo; s <= r->commit; s++) {
+		struct px_slot *e = slot_get(r, s);
+		if (e == NULL || !e->chosen || e->len == 0)
+			return "every slot in [base, commit] is held and chosen";
+	}
+	for (uint64_t s = r->commit + 1; s <= r->ack_hi; s++) {
+		struct px_slot *e = slot_get(r, s);
+		if (e == NULL || !(e->chosen || e->vballot == r->promised))
+			return "every slot in (commit, ack_hi] is chosen or at the promise";
+	}
+	if (r->read_confirmed > r->read_round_ticket)
+		return "read: confirmed <= round ticket";
+	if (r->read_round_ticket > r->read_ticket)
+		return "read: round ticket <= last ticket";
+	if (r->read_inflight && r->role != PX_LEADER)
+		return "read: a round is in flight only at a leader";
+	if (r->role == PX_RECOVERING && r->ack_hi != r->commit)
+		return "a recovering replica acknowledges nothing";
+	if (r->state_transfer && r->role != PX_FOLLOWER && r->role != PX_RECOVERING)
+		return "a replica waiting for state transfer only follows";
+	if (r->last >= r->base && r->last - r->base >= r->cfg.window_slots)
+		return "last slot inside the window";
+	if (r->round_seen > PX_ROUND_MAX || px_ballot_round(r->promised) > PX_ROUND_MAX)
+		return "rounds within the ceiling";
+	if (r->role == PX_LEADER) {
+		if (r->lead_hi > r->last)
+			return "leader: lead_hi <= last";
+		if (r->next_slot != r->last + 1)
+			return "leader: next_slot == last + 1";
+		if (r->ack_hi != r->last)
+			return "leader: its own ack covers its log";
+	}
+	for (uint32_t i = 0; i < r->cfg.window_slots; i++) {
+		const struct px_slot *e = &r->slots[i];
+		if (e->slot != 0 && e->slot >= r->base && (e->slot & r->mask) != i)
+			return "ring entry holds a slot of its own index";
+		if (e->len > r->cfg.slot_bytes)
+			return "slot value fits the slot";
+	}
+	return NULL;
+}
