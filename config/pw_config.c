@@ -629,13 +629,15 @@ void pw_config_defaults(struct pw_cluster_cfg *cfg)
 	cfg->n_replicas = 0;   /* required: no default */
 	cfg->transport = PW_TRANSPORT_UDP;
 	cfg->durability = PX_MEMORY;
-	cfg->heartbeat_ms = 5;
-	cfg->election_ms = 50;
+	/* The sizes and timeouts come from the core's one table (px_limits.h); the
+	 * timeouts are in ticks there, in ms here, at this default tick of 1 ms. */
 	cfg->tick_us = 1000;
-	cfg->window_slots = 1024;
-	cfg->pipeline_slots = 256;
-	cfg->batch_cmds_max = 64;
-	cfg->slot_bytes = 8192;
+	cfg->heartbeat_ms = PX_DEFAULT_HEARTBEAT_TICKS;
+	cfg->election_ms = PX_DEFAULT_ELECTION_TICKS;
+	cfg->window_slots = PX_DEFAULT_WINDOW_SLOTS;
+	cfg->pipeline_slots = PX_DEFAULT_PIPELINE_SLOTS;
+	cfg->batch_cmds_max = PX_DEFAULT_BATCH_CMDS;
+	cfg->slot_bytes = PX_DEFAULT_SLOT_BYTES;
 	cfg->sessions = 4096;
 	cfg->kv_keys = 65536;
 	cfg->idle = PW_IDLE_ADAPTIVE;

@@ -57,6 +57,17 @@
 /** Ticks: every timeout is counted in calls to px_tick(). */
 #define PX_TICKS_MAX 1000000u
 
+/* Defaults: the one table. px_config_default() fills a px_config from it, and
+ * config/ (cluster files: pw_config_defaults) takes its sizes from it; a run-time
+ * config may choose any value the limits above allow. Timeouts are in ticks here and in
+ * milliseconds in a cluster file (at the default tick of 1 ms, the same numbers). */
+#define PX_DEFAULT_WINDOW_SLOTS 1024u
+#define PX_DEFAULT_PIPELINE_SLOTS 256u
+#define PX_DEFAULT_SLOT_BYTES 8192u
+#define PX_DEFAULT_BATCH_CMDS 64u
+#define PX_DEFAULT_HEARTBEAT_TICKS 5u
+#define PX_DEFAULT_ELECTION_TICKS 50u
+
 /* Ceilings on numbers that arrive from the network (docs/protocol.md, "Bounds"). Each is
  * far beyond what an honest cluster reaches in its lifetime, so a message above one is
  * a mangled or forged message: it is dropped and counted, never acted on, and the

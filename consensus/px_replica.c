@@ -94,12 +94,12 @@ void px_config_default(struct px_config *cfg, uint8_t n_replicas, uint8_t self)
 	cfg->n_replicas = n_replicas;
 	cfg->self = self;
 	cfg->durability = PX_MEMORY;
-	cfg->window_slots = 1024;
-	cfg->pipeline_slots = 256;
-	cfg->slot_bytes = 8192;
-	cfg->batch_cmds_max = 128;
-	cfg->heartbeat_ticks = 2;
-	cfg->election_ticks = 20;
+	cfg->window_slots = PX_DEFAULT_WINDOW_SLOTS;
+	cfg->pipeline_slots = PX_DEFAULT_PIPELINE_SLOTS;
+	cfg->slot_bytes = PX_DEFAULT_SLOT_BYTES;
+	cfg->batch_cmds_max = PX_DEFAULT_BATCH_CMDS;
+	cfg->heartbeat_ticks = PX_DEFAULT_HEARTBEAT_TICKS;
+	cfg->election_ticks = PX_DEFAULT_ELECTION_TICKS;
 	cfg->seed = 0x5eed0000u + self;
 }
 

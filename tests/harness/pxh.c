@@ -91,7 +91,7 @@ void pxh_opts_default(struct pxh_opts *o, uint8_t n)
 	o->durability = PX_MEMORY;
 	o->window_slots = 256;
 	o->pipeline_slots = 64;
-	o->batch_cmds_max = 128;
+	o->batch_cmds_max = PX_DEFAULT_BATCH_CMDS;
 	o->heartbeat_ticks = 2;
 	o->election_ticks = 10;
 	o->seed = 1;

@@ -171,7 +171,8 @@ static void test_batching_packs_slots(void **state)
 	struct cmdbuf b;
 	make_puts(c, &b, 1, 1, 64, 64);
 	assert_int_equal(pxh_propose(c, l, b.refs, 64), 64);
-	/* batch_cmds_max is 128 in the harness: 64 commands take one slot. */
+	/* batch_cmds_max is 64 in the harness (PX_DEFAULT_BATCH_CMDS): 64 commands take one
+	 * slot. */
 	assert_int_equal(px_last_slot(pxh_replica(c, l)), before + 1);
 	pxh_run(c, 3);
 	assert_int_equal(px_applier_counters(pxh_applier(c, 0))->commands, 64);
