@@ -32,6 +32,18 @@ bool px_slot_peek(const struct px_replica *r, uint64_t slot, uint64_t *vballot, 
 }
 
 enum px_role px_role(const struct px_replica *r) { return r->role; }
+
+const char *px_role_name(enum px_role role)
+{
+	switch (role) {
+	case PX_FOLLOWER: return "follower";
+	case PX_PRECANDIDATE: return "precandidate";
+	case PX_CANDIDATE: return "candidate";
+	case PX_LEADER: return "leader";
+	case PX_RECOVERING: return "recovering";
+	}
+	return "?";
+}
 uint8_t px_leader_hint(const struct px_replica *r) { return r->leader; }
 uint64_t px_promised(const struct px_replica *r) { return r->promised; }
 uint64_t px_commit(const struct px_replica *r) { return r->commit; }

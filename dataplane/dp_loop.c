@@ -100,7 +100,7 @@ static uint32_t op_admin_stats(void *ctx, char *buf, uint32_t cap)
 		",\"elections_started\":%" PRIu64 ",\"leaderships_won\":%" PRIu64
 		",\"reads_index\":%" PRIu64 ",\"sessions\":%" PRIu64 ",\"flushes\":%" PRIu64
 		",\"batch_max\":%" PRIu64 ",\"commit_latency_log2_ns\":[",
-		s.self, dp_role_name((enum px_role)s.role),
+		s.self, px_role_name((enum px_role)s.role),
 		s.leader == PX_NODE_NONE ? -1 : (int)s.leader, s.ballot_round, s.ballot_node,
 		s.commit, s.applied, s.last_slot, s.t_ms, s.nic.rx_pkts, s.nic.tx_pkts, drops,
 		s.node.requests, s.px.proposals, s.px.commands_proposed, s.px.commits,

@@ -234,7 +234,6 @@ uint64_t dp_now_ns(void);
 __attribute__((format(printf, 3, 4))) void dp_log(const struct dp_ctx *d,
 						  enum dp_log_level lvl, const char *fmt, ...);
 
-const char *dp_role_name(enum px_role role);
 /** The JSON key of a px_drop reason ("stale_ballot", ...). */
 const char *dp_px_drop_name(enum px_drop drop);
 

@@ -34,22 +34,6 @@ const char *dp_px_drop_name(enum px_drop drop)
 	return (unsigned)drop < PX_DROP_MAX ? px_drop_names[drop] : "?";
 }
 
-const char *dp_role_name(enum px_role role)
-{
-	switch (role) {
-	case PX_FOLLOWER:
-		return "follower";
-	case PX_PRECANDIDATE:
-		return "precandidate";
-	case PX_CANDIDATE:
-		return "candidate";
-	case PX_LEADER:
-		return "leader";
-	case PX_RECOVERING:
-		return "recovering";
-	}
-	return "?";
-}
 
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
 
@@ -81,7 +65,7 @@ void dp_stats_print(struct dp_ctx *d, FILE *f, uint64_t now_ns, bool final)
 	dp_snap_fill(d, now_ns, &s);
 	fprintf(f, "{\"paxwired\":{\"id\":%" PRIu64 ",\"cluster\":%" PRIu64 ",\"t_ms\":%" PRIu64
 		",\"final\":%s},", s.self, s.cluster, s.t_ms, final ? "true" : "false");
-	fprintf(f, "\"role\":\"%s\",", dp_role_name((enum px_role)s.role));
+	fprintf(f, "\"role\":\"%s\",", px_role_name((enum px_role)s.role));
 	if (s.leader == PX_NODE_NONE)
 		fprintf(f, "\"leader\":null,");
 	else

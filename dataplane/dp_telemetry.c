@@ -53,7 +53,7 @@ static void add_head(struct rte_tel_data *t, const struct dp_snap *s)
 	rte_tel_data_add_dict_u64(t, "id", s->self);
 	rte_tel_data_add_dict_u64(t, "cluster", s->cluster);
 	rte_tel_data_add_dict_u64(t, "t_ms", s->t_ms);
-	rte_tel_data_add_dict_string(t, "role", dp_role_name((enum px_role)s->role));
+	rte_tel_data_add_dict_string(t, "role", px_role_name((enum px_role)s->role));
 	/* -1: no leader known (the JSON line's null) */
 	rte_tel_data_add_dict_int(t, "leader", s->leader == PX_NODE_NONE ? -1 : (int)s->leader);
 	rte_tel_data_add_dict_u64(t, "ballot", (s->ballot_round << 8) | s->ballot_node);

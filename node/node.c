@@ -119,17 +119,6 @@ static void node_bug(const struct node *n, const char *fmt, ...)
 	abort();
 }
 
-static const char *role_name(enum px_role role)
-{
-	switch (role) {
-	case PX_FOLLOWER: return "follower";
-	case PX_PRECANDIDATE: return "precandidate";
-	case PX_CANDIDATE: return "candidate";
-	case PX_LEADER: return "leader";
-	case PX_RECOVERING: return "recovering";
-	default: return "?";
-	}
-}
 
 #define ALIGN64(x) (((x) + 63u) & ~(size_t)63u)
 
@@ -309,11 +298,11 @@ static void persist(struct node *n, const struct px_out *o)
 	n->c.persists++;
 }
 
-/** Answers every queued command (a replica that no longer leads) and empties the
- *  queue. */
-static void drop_queue(struct node *n, uint8_t status)
+/** Answers the queued commands from `from` on with status (BUSY, or NOT_LEADER: a
+ *  replica that no longer leads) and empties the queue. */
+static void answer_queue(struct node *n, uint32_t from, uint8_t status)
 {
-	for (uint32_t i = 0; i < n->n_cmds; i++) {
+	for (uint32_t i = from; i < n->n_cmds; i++) {
 		send_reply(n, &n->cmd_src[i], n->cmds[i].client_id, n->cmds[i].seq, status, NULL, 0);
 		if (status == PX_BUSY)
 			n->c.busy++;
@@ -374,8 +363,8 @@ static void on_role(struct node *n, enum px_role role)
 	bool notable = role == PX_LEADER || was == PX_LEADER || was == PX_RECOVERING ||
 		       role == PX_RECOVERING;
 	logf_(n, notable ? NODE_LOG_INFO : NODE_LOG_DEBUG,
-	      "role %s -> %s (ballot %" PRIu64 ".%u, commit %" PRIu64 ")%s", role_name(was),
-	      role_name(role), px_ballot_round(b), px_ballot_node(b), px_commit(n->r),
+	      "role %s -> %s (ballot %" PRIu64 ".%u, commit %" PRIu64 ")%s", px_role_name(was),
+	      px_role_name(role), px_ballot_round(b), px_ballot_node(b), px_commit(n->r),
 	      was == PX_RECOVERING ? ": recovered, voting again" : "");
 }
 
@@ -434,7 +423,7 @@ static void handle_out(struct node *n, enum node_call call, const struct px_msg 
 	/* Commands wait for the next flush only at a leader (node_flush answers those it
 	 * holds itself). */
 	if (!n->flushing && n->n_cmds > 0 && px_role(n->r) != PX_LEADER)
-		drop_queue(n, PX_NOT_LEADER);
+		answer_queue(n, 0, PX_NOT_LEADER);
 	if (o->state_transfer_needed && !n->warned_state_transfer) {
 		n->warned_state_transfer = true;
 		logf_(n, NODE_LOG_WARN,
@@ -813,7 +802,7 @@ void node_flush(struct node *n)
 	if (n->n_cmds == 0)
 		return;
 	if (px_role(n->r) != PX_LEADER) {
-		drop_queue(n, PX_NOT_LEADER);
+		answer_queue(n, 0, PX_NOT_LEADER);
 		return;
 	}
 	n->flushing = true;
@@ -834,14 +823,7 @@ void node_flush(struct node *n)
 	handle_out(n, NODE_CALL_PROPOSE, NULL);
 	/* What the pipeline did not take (or a leadership lost in the call). */
 	uint8_t status = px_role(n->r) == PX_LEADER ? PX_BUSY : PX_NOT_LEADER;
-	for (uint32_t i = took; i < n->n_cmds; i++) {
-		send_reply(n, &n->cmd_src[i], n->cmds[i].client_id, n->cmds[i].seq, status, NULL, 0);
-		if (status == PX_BUSY)
-			n->c.busy++;
-		else
-			n->c.not_leader++;
-	}
-	n->n_cmds = 0;
+	answer_queue(n, took, status);
 	n->flushing = false;
 }
 

@@ -79,17 +79,6 @@ static const char *type_name(uint8_t t)
 	return t < sizeof(names) / sizeof(names[0]) && names[t] ? names[t] : "?";
 }
 
-static const char *role_name(enum px_role r)
-{
-	switch (r) {
-	case PX_FOLLOWER: return "follower";
-	case PX_PRECANDIDATE: return "precandidate";
-	case PX_CANDIDATE: return "candidate";
-	case PX_LEADER: return "leader";
-	case PX_RECOVERING: return "recovering";
-	}
-	return "?";
-}
 
 static void fmt_ballot(char *buf, size_t len, uint64_t b)
 {
@@ -193,7 +182,7 @@ static void print_status(struct ctx *x)
 		char b[32];
 		fmt_ballot(b, sizeof(b), px_promised(r));
 		emit(x, "%u: %s promised=%s commit=%llu applied=%llu last=%llu%s\n", i,
-		     role_name(px_role(r)), b, (unsigned long long)px_commit(r),
+		     px_role_name(px_role(r)), b, (unsigned long long)px_commit(r),
 		     (unsigned long long)px_applier_last_slot(pxh_applier(x->c, i)),
 		     (unsigned long long)px_last_slot(r),
 		     px_needs_state_transfer(r) ? " needs-state-transfer" : "");

@@ -347,7 +347,7 @@ void sim_check_node(struct sim *s, struct sim_node *n, const char *step)
 	if (n->st_needed && px_role(n->r) != PX_FOLLOWER && px_role(n->r) != PX_RECOVERING)
 		sim_fail(s, "state-transfer-role",
 			 "node %u after %s is %s while it needs a state transfer (it applies "
-			 "nothing)", n->id, step, sim_role_name(px_role(n->r)));
+			 "nothing)", n->id, step, px_role_name(px_role(n->r)));
 	why = px_check_invariants(n->r);
 	if (why != NULL)
 		sim_fail(s, "invariants", "node %u after %s: %s", n->id, step, why);

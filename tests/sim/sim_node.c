@@ -544,7 +544,7 @@ static void obs_step(void *ctx, enum node_call call, const struct px_msg *in,
 	n->last_before = px_last_slot(n->r);
 	if (out->role_changed) {
 		sim_trace(s, "n%u role %s promised=%" PRIx64 " commit=%" PRIu64 " last=%" PRIu64,
-			  n->id, sim_role_name(out->role), px_promised(n->r), px_commit(n->r),
+			  n->id, px_role_name(out->role), px_promised(n->r), px_commit(n->r),
 			  px_last_slot(n->r));
 		if (out->role != px_role(n->r))
 			sim_fail(s, "effects", "node %u: out.role %d but px_role %d", n->id,
@@ -555,7 +555,7 @@ static void obs_step(void *ctx, enum node_call call, const struct px_msg *in,
 	}
 	if (out->read_confirmed > 0 && px_role(n->r) != PX_LEADER)
 		sim_fail(s, "read", "node %u: read ticket %" PRIu64 " confirmed by a %s", n->id,
-			 out->read_confirmed, sim_role_name(px_role(n->r)));
+			 out->read_confirmed, px_role_name(px_role(n->r)));
 	if (out->state_transfer_needed && !n->st_needed) {
 		n->st_needed = true;
 		n->st_events++;
@@ -737,7 +737,7 @@ void sim_node_start(struct sim *s, struct sim_node *n, bool restart)
 		n->restarts++;
 	sim_trace(s, "n%u START restart=%d promised=%" PRIx64 " last=%" PRIu64 " %s st=%d "
 		  "sessions=%u", n->id, restart, px_promised(n->r), px_last_slot(n->r),
-		  sim_role_name(px_role(n->r)), px_needs_state_transfer(n->r), n->max_sessions);
+		  px_role_name(px_role(n->r)), px_needs_state_transfer(n->r), n->max_sessions);
 	sim_check_node(s, n, restart ? "restart" : "init");
 }
 

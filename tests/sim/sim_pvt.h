@@ -649,7 +649,6 @@ void sim_oracle_crash(struct sim *s, const struct sim_node *n);
 __attribute__((format(printf, 2, 3)))
 void sim_trace(const struct sim *s, const char *fmt, ...);
 /** Name of a replica role, for traces and summaries. */
-const char *sim_role_name(enum px_role r);
 /** Short name of a message type, for traces. */
 const char *sim_msg_name(uint8_t type);
 /** One-line description of a message, for traces. */

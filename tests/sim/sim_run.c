@@ -586,7 +586,7 @@ static bool converged(struct sim *s, char *why, size_t len)
 		    px_applied_slot(n->r) != px_commit(n->r)) {
 			snprintf(why, len, "node %u applied %" PRIu64 " of commit %" PRIu64
 				 " (%s)", i, px_applier_last_slot(n->applier),
-				 px_commit(n->r), sim_role_name(px_role(n->r)));
+				 px_commit(n->r), px_role_name(px_role(n->r)));
 			return false;
 		}
 		if (ref == NULL) {
@@ -681,17 +681,6 @@ const char *sim_excuse_name(int why)
 	}
 }
 
-const char *sim_role_name(enum px_role r)
-{
-	switch (r) {
-	case PX_FOLLOWER: return "follower";
-	case PX_PRECANDIDATE: return "precandidate";
-	case PX_CANDIDATE: return "candidate";
-	case PX_LEADER: return "leader";
-	case PX_RECOVERING: return "recovering";
-	default: return "?";
-	}
-}
 
 static void summary(const struct sim *s, uint64_t hash)
 {
@@ -732,7 +721,7 @@ static void summary(const struct sim *s, uint64_t hash)
 		printf("  node %u: %s promised=0x%" PRIx64 " commit=%" PRIu64
 		       " applied=%" PRIu64 " chain=%016" PRIx64 " restarts=%" PRIu64
 		       " ticks=%" PRIu64 " in=%" PRIu64 " out=%" PRIu64 "%s\n",
-		       i, sim_role_name(px_role(n->r)), px_promised(n->r), px_commit(n->r),
+		       i, px_role_name(px_role(n->r)), px_promised(n->r), px_commit(n->r),
 		       px_applier_last_slot(n->applier), px_applier_chain(n->applier),
 		       n->restarts, n->ticks, n->msgs_in, n->msgs_out,
 		       n->st_needed ? " STATE-TRANSFER-NEEDED" : "");
