@@ -417,6 +417,8 @@ const uint8_t *px_slot_value(const struct px_replica *r, uint64_t slot, uint32_t
 enum px_role px_role(const struct px_replica *r);
 /** Static name of a role ("follower", ...; "?" for a value no role has). */
 const char *px_role_name(enum px_role role);
+/** Static name of a message type ("ACCEPT", ...; "?" for a value no type has). */
+const char *px_msg_type_name(uint8_t type);
 uint8_t px_leader_hint(const struct px_replica *r);     /**< PX_NODE_NONE if unknown */
 uint64_t px_promised(const struct px_replica *r);
 uint64_t px_commit(const struct px_replica *r);         /**< highest chosen slot (prefix) */

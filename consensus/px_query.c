@@ -33,6 +33,26 @@ bool px_slot_peek(const struct px_replica *r, uint64_t slot, uint64_t *vballot, 
 
 enum px_role px_role(const struct px_replica *r) { return r->role; }
 
+const char *px_msg_type_name(uint8_t type)
+{
+	switch (type) {
+	case PX_MSG_PREVOTE: return "PREVOTE";
+	case PX_MSG_PREVOTE_REPLY: return "PREVOTE_REPLY";
+	case PX_MSG_PREPARE: return "PREPARE";
+	case PX_MSG_PROMISE: return "PROMISE";
+	case PX_MSG_ACCEPT: return "ACCEPT";
+	case PX_MSG_ACCEPTED: return "ACCEPTED";
+	case PX_MSG_NACK: return "NACK";
+	case PX_MSG_TIMEOUT_NOW: return "TIMEOUT_NOW";
+	case PX_MSG_STATE_NEEDED: return "STATE_NEEDED";
+	case PX_MSG_RECOVER: return "RECOVER";
+	case PX_MSG_RECOVER_REPLY: return "RECOVER_REPLY";
+	case PX_MSG_REQUEST: return "REQUEST";
+	case PX_MSG_REPLY: return "REPLY";
+	default: return "?";
+	}
+}
+
 const char *px_role_name(enum px_role role)
 {
 	switch (role) {

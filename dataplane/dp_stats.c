@@ -87,6 +87,11 @@ void dp_stats_print(struct dp_ctx *d, FILE *f, uint64_t now_ns, bool final)
 	first = true;
 	for (int i = 1; i < PX_WIRE_E_MAX; i++)
 		json_u64(f, &first, px_wire_err_name((enum px_wire_err)i), s.node.decode_drops[i]);
+	fprintf(f, "},\"msgs_in\":{");
+	first = true;
+	for (int i = 1; i < PX_MSG_TYPE_MAX; i++)
+		if (*px_msg_type_name((uint8_t)i) != '?')
+			json_u64(f, &first, px_msg_type_name((uint8_t)i), s.node.msgs_in[i]);
 	fprintf(f, "},\"dp\":{");
 	first = true;
 	{ const struct dp_counters *grp = &s.dp; DP_LOOP_FIELDS(F) }

@@ -132,6 +132,12 @@ static int cb_stats(const char *cmd, const char *params, struct rte_tel_data *t)
 	dict_put(t, "decode_drops", c);
 
 	c = dict_new();
+	for (int i = 1; c != NULL && i < PX_MSG_TYPE_MAX; i++)
+		if (*px_msg_type_name((uint8_t)i) != '?')
+			rte_tel_data_add_dict_u64(c, px_msg_type_name((uint8_t)i), s.node.msgs_in[i]);
+	dict_put(t, "msgs_in", c);
+
+	c = dict_new();
 	if (c != NULL) {
 		const struct dp_counters *grp = &s.dp;
 		DP_LOOP_FIELDS(F)

@@ -24,7 +24,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 EAL="--no-huge -m 128 --no-pci --no-shconf --no-telemetry --lcores=0@(0-1) --log-level=lib.eal:error"
-SOCK="socket=$RUN/memif.sock,socket-abstract=no"
+SOCK="bsize=4096,socket=$RUN/memif.sock,socket-abstract=no"   # a whole frame per buffer
 RUNTIME_DIRECTORY=$RUN "$ECHO" $EAL --file-prefix=pwmifs \
 	--vdev="net_memif0,role=server,id=0,$SOCK,mac=02:88:00:00:00:01" \
 	-- server 10.88.0.1 7100 >"$RUN/server.out" 2>"$RUN/server.err" &

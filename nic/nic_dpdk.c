@@ -21,6 +21,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -56,6 +57,8 @@
  *  long (the peer process restarted; a memif client does not reconnect by itself). */
 #define DPDK_LINK_CHECK_NS 200000000u
 #define DPDK_LINK_RESTART_NS 1000000000u
+/** memif's buffer size when its vdev gives no bsize= (DPDK 22.11's default). */
+#define DPDK_MEMIF_BSIZE_DEFAULT 2048u
 
 _Static_assert(DPDK_HDR_BYTES == 42u, "Eth + IPv4 (no options) + UDP");
 
@@ -578,10 +581,25 @@ struct nic_port *nic_dpdk_open(const struct nic_conf *conf, char *err, size_t er
 		return open_fail(u, -r);
 	}
 	u->driver_is_memif = strcmp(info.driver_name, "net_memif") == 0;
-	/* Only a memif client reconnects on start; a server keeps listening by itself. */
 	if (u->driver_is_memif && info.device != NULL) {
 		const struct rte_devargs *da = rte_dev_devargs(info.device);
-		u->is_memif_client = da != NULL && da->args != NULL && strstr(da->args, "role=client") != NULL;
+		const char *args = da != NULL && da->args != NULL ? da->args : "";
+		/* Only a memif client reconnects on start; a server keeps listening by itself. */
+		u->is_memif_client = strstr(args, "role=client") != NULL;
+		/* DPDK 22.11's memif receive path mishandles a frame chained over several
+		 * descriptors when the chain meets the end of what is available: under load it
+		 * hands up garbage and the same frames again and again (measured: a follower
+		 * received 26 to 320 copies of each ACCEPT). One descriptor per frame avoids
+		 * it: the buffer size must hold the largest frame this port carries. */
+		const char *bs = strstr(args, "bsize=");
+		unsigned long bsize = bs != NULL ? strtoul(bs + 6, NULL, 0) : DPDK_MEMIF_BSIZE_DEFAULT;
+		uint32_t frame = DPDK_HDR_BYTES + conf->buf_bytes;
+		if (bsize < frame) {
+			uint32_t fix = (frame + 1023u) & ~1023u;
+			snprintf(err, errlen, "dpdk port %u: memif buffers of %lu bytes are smaller than this port's largest frame (%u bytes), and DPDK 22.11's memif repeats and garbles frames chained over several buffers; fix: add bsize=%u to its --vdev (on both ends of the link)",
+				 pid, bsize, frame, fix);
+			return open_fail(u, EINVAL);
+		}
 	}
 	struct rte_eth_conf ec;
 	memset(&ec, 0, sizeof(ec));

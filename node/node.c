@@ -781,6 +781,7 @@ bool node_recv(struct node *n, const uint8_t *buf, uint32_t len, const struct no
 		n->c.decode_drops[e]++;
 		return false;
 	}
+	n->c.msgs_in[m->type]++;   /* the codec admits only types below PX_MSG_TYPE_MAX */
 	switch (m->type) {
 	case PX_MSG_REQUEST:
 		return on_request(n, m, src);

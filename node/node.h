@@ -153,6 +153,7 @@ struct node_counters {
 	uint64_t decode_drops[PX_WIRE_E_MAX];  /**< by enum px_wire_err */
 	uint64_t unexpected;       /**< a REPLY sent to a replica: dropped */
 	uint64_t steps;            /**< messages given to px_step */
+	uint64_t msgs_in[PX_MSG_TYPE_MAX];  /**< decoded messages by type (enum px_msg_type) */
 	uint64_t requests;         /**< REQUESTs decoded */
 	uint64_t duplicates;       /**< a REQUEST already queued or held: dropped */
 	uint64_t proposed;         /**< commands px_propose took */

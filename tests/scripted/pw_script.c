@@ -65,21 +65,6 @@ static void emit(struct ctx *x, const char *fmt, ...)
 		x->out_len += (size_t)k;
 }
 
-static const char *type_name(uint8_t t)
-{
-	static const char *names[] = {
-		[PX_MSG_PREVOTE] = "PREVOTE", [PX_MSG_PREVOTE_REPLY] = "PREVOTE_REPLY",
-		[PX_MSG_PREPARE] = "PREPARE", [PX_MSG_PROMISE] = "PROMISE",
-		[PX_MSG_ACCEPT] = "ACCEPT", [PX_MSG_ACCEPTED] = "ACCEPTED",
-		[PX_MSG_NACK] = "NACK", [PX_MSG_TIMEOUT_NOW] = "TIMEOUT_NOW",
-		[PX_MSG_STATE_NEEDED] = "STATE_NEEDED", [PX_MSG_RECOVER] = "RECOVER",
-		[PX_MSG_RECOVER_REPLY] = "RECOVER_REPLY", [PX_MSG_REQUEST] = "REQUEST",
-		[PX_MSG_REPLY] = "REPLY",
-	};
-	return t < sizeof(names) / sizeof(names[0]) && names[t] ? names[t] : "?";
-}
-
-
 static void fmt_ballot(char *buf, size_t len, uint64_t b)
 {
 	snprintf(buf, len, "%llu.%u", (unsigned long long)px_ballot_round(b),
@@ -121,7 +106,7 @@ static void print_msg(struct ctx *x, const struct px_msg *m, uint8_t to)
 {
 	char b[32];
 	fmt_ballot(b, sizeof(b), m->ballot);
-	emit(x, "%u->%u %s b=%s", m->from, to, type_name(m->type), b);
+	emit(x, "%u->%u %s b=%s", m->from, to, px_msg_type_name(m->type), b);
 	switch (m->type) {
 	case PX_MSG_PREVOTE:
 	case PX_MSG_PREPARE:

@@ -523,7 +523,7 @@ static void obs_step(void *ctx, enum node_call call, const struct px_msg *in,
 			sim_fail(s, "corruption-accepted",
 				 "node %u took a %s from %u that the network rewrote (class %u) "
 				 "to a value no correct replica sends, without refusing it",
-				 n->id, sim_msg_name(in->type), in->from, n->corrupt);
+				 n->id, px_msg_type_name(in->type), in->from, n->corrupt);
 		if (n->must_refuse)
 			s->net.refused++;
 		s->obs_msg = in;

@@ -650,7 +650,6 @@ __attribute__((format(printf, 2, 3)))
 void sim_trace(const struct sim *s, const char *fmt, ...);
 /** Name of a replica role, for traces and summaries. */
 /** Short name of a message type, for traces. */
-const char *sim_msg_name(uint8_t type);
 /** One-line description of a message, for traces. */
 void sim_trace_msg(const struct sim *s, const char *dir, uint8_t node, const struct px_msg *m);
 /** Records a failed check and unwinds the run. Never returns. */

@@ -36,26 +36,6 @@ void sim_trace(const struct sim *s, const char *fmt, ...)
 	printf("\n");
 }
 
-const char *sim_msg_name(uint8_t type)
-{
-	switch (type) {
-	case PX_MSG_PREVOTE: return "PREVOTE";
-	case PX_MSG_PREVOTE_REPLY: return "PREVOTE_REPLY";
-	case PX_MSG_PREPARE: return "PREPARE";
-	case PX_MSG_PROMISE: return "PROMISE";
-	case PX_MSG_ACCEPT: return "ACCEPT";
-	case PX_MSG_ACCEPTED: return "ACCEPTED";
-	case PX_MSG_NACK: return "NACK";
-	case PX_MSG_TIMEOUT_NOW: return "TIMEOUT_NOW";
-	case PX_MSG_STATE_NEEDED: return "STATE_NEEDED";
-	case PX_MSG_RECOVER: return "RECOVER";
-	case PX_MSG_RECOVER_REPLY: return "RECOVER_REPLY";
-	case PX_MSG_REQUEST: return "REQUEST";
-	case PX_MSG_REPLY: return "REPLY";
-	default: return "?";
-	}
-}
-
 void sim_trace_msg(const struct sim *s, const char *dir, uint8_t node, const struct px_msg *m)
 {
 	char ents[160];
@@ -74,7 +54,7 @@ void sim_trace_msg(const struct sim *s, const char *dir, uint8_t node, const str
 		snprintf(ents + off, sizeof(ents) - off, " ...(%u)", m->n_entries);
 	sim_trace(s, "n%u %s %s from=%u to=%d b=%" PRIx64 " flags=%x lo=%" PRIu64 " hi=%" PRIu64
 		  " commit=%" PRIu64 " inc=%u%s",
-		  node, dir, sim_msg_name(m->type), m->from, m->to == PX_NODE_NONE ? -1 : m->to,
+		  node, dir, px_msg_type_name(m->type), m->from, m->to == PX_NODE_NONE ? -1 : m->to,
 		  m->ballot, m->flags, m->slot_lo, m->slot_hi, m->commit,
 		  m->n_inc > m->from ? m->incarnation[m->from] : 0, ents);
 }
@@ -503,7 +483,7 @@ static void step_time(struct sim *s)
 				 PRIu64 "), %" PRIu64 " of them %s: some message is answered with "
 				 "more than one",
 				 s->window_deliveries, SIM_STORM_WINDOW, cap, s->window_by_type[top],
-				 sim_msg_name((uint8_t)top));
+				 px_msg_type_name((uint8_t)top));
 		}
 		s->window_deliveries = 0;
 		memset(s->window_by_type, 0, sizeof(s->window_by_type));
