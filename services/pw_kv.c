@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "svc_registry.h"   /* pw_kv_desc */
 #include "pw_kv.h"
 
 #define ENTRY_NIL UINT32_MAX
@@ -730,6 +731,55 @@ void pw_kv_service(struct pw_kv *kv, struct px_service *svc)
 	svc->ctx = kv;
 	svc->is_read = pw_kv_is_read;
 }
+
+/* The registry's descriptor (svc_registry.h): kv's parameters are the typed [cluster]
+ * keys, which the loader passes on; the defaults are config/'s. */
+static const char *const kv_param_keys[] = { "kv_keys", "kv_key_bytes", "kv_value_bytes" };
+
+static int kv_params(const struct svc_params *p, uint32_t v[3], char *err, size_t errlen)
+{
+	int rc = svc_params_only(p, kv_param_keys, 3, err, errlen);
+	if (rc == 0)
+		rc = svc_param_u32(p, "kv_keys", 1, PW_KV_KEYS_MAX, 65536, &v[0], err, errlen);
+	if (rc == 0)
+		rc = svc_param_u32(p, "kv_key_bytes", 1, PW_KV_KEY_BYTES_MAX, 64, &v[1], err, errlen);
+	if (rc == 0)
+		rc = svc_param_u32(p, "kv_value_bytes", 0, PW_KV_VALUE_BYTES_MAX, 1024, &v[2], err,
+				   errlen);
+	return rc;
+}
+
+static int kv_check(const struct svc_params *p, size_t *arena_bytes, char *err, size_t errlen)
+{
+	uint32_t v[3];
+	int rc = kv_params(p, v, err, errlen);
+	if (rc == 0)
+		*arena_bytes = pw_kv_arena_bytes(v[0], v[1], v[2]);
+	return rc;
+}
+
+static int kv_init(const struct svc_params *p, void *arena, size_t len, struct px_service *svc,
+		   char *err, size_t errlen)
+{
+	uint32_t v[3];
+	int rc = kv_params(p, v, err, errlen);
+	if (rc != 0)
+		return rc;
+	struct pw_kv *kv = pw_kv_init(v[0], v[1], v[2], arena, len);
+	if (kv == NULL)
+		return svc_fail(p, p->section_line, err, errlen, "pw_kv_init: %s; fix: check kv_keys, kv_key_bytes, kv_value_bytes",
+				strerror(errno));
+	pw_kv_service(kv, svc);
+	return 0;
+}
+
+const struct svc_desc pw_kv_desc = {
+	.abi_version = SVC_ABI_VERSION,
+	.name = "kv",
+	.summary = "key-value store: PUT, GET, DEL, CAS (kv_keys, kv_key_bytes, kv_value_bytes)",
+	.check = kv_check,
+	.init = kv_init,
+};
 
 bool pw_kv_is_read(void *ctx, const uint8_t *cmd, uint32_t len)
 {

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "svc_registry.h"   /* pw_stream_desc */
 #include "pw_stream.h"
 
 struct stream_rec {
@@ -283,6 +284,60 @@ void pw_stream_service(struct pw_stream *s, struct px_service *svc)
 	svc->ctx = s;
 	svc->is_read = pw_stream_is_read;
 }
+
+/* The registry's descriptor (svc_registry.h): the stream's parameters are the typed
+ * [cluster] keys, which the loader passes on; the defaults are config/'s. */
+static const char *const stream_param_keys[] = { "stream_records", "stream_bytes" };
+
+static int stream_params(const struct svc_params *p, uint32_t v[2], char *err, size_t errlen)
+{
+	int rc = svc_params_only(p, stream_param_keys, 2, err, errlen);
+	if (rc == 0)
+		rc = svc_param_u32(p, "stream_records", 1, PW_STREAM_RECORDS_MAX, 65536, &v[0], err,
+				   errlen);
+	if (rc == 0 && (v[0] & (v[0] - 1u)) != 0) {
+		const struct svc_param *q = svc_param_find(p, "stream_records");
+		return svc_fail(p, q ? q->line : 0, err, errlen, "stream_records = %u: not a power of two; fix: stream_records = 65536 (or another power of two)",
+				v[0]);
+	}
+	if (rc == 0)
+		rc = svc_param_u32(p, "stream_bytes", PW_STREAM_PAYLOAD_MAX, PW_STREAM_DATA_BYTES_MAX,
+				   16u << 20, &v[1], err, errlen);
+	return rc;
+}
+
+static int stream_check(const struct svc_params *p, size_t *arena_bytes, char *err,
+			size_t errlen)
+{
+	uint32_t v[2];
+	int rc = stream_params(p, v, err, errlen);
+	if (rc == 0)
+		*arena_bytes = pw_stream_arena_bytes(v[0], v[1]);
+	return rc;
+}
+
+static int stream_init(const struct svc_params *p, void *arena, size_t len,
+		       struct px_service *svc, char *err, size_t errlen)
+{
+	uint32_t v[2];
+	int rc = stream_params(p, v, err, errlen);
+	if (rc != 0)
+		return rc;
+	struct pw_stream *s = pw_stream_init(v[0], v[1], arena, len);
+	if (s == NULL)
+		return svc_fail(p, p->section_line, err, errlen, "pw_stream_init: %s; fix: check stream_records, stream_bytes",
+				strerror(errno));
+	pw_stream_service(s, svc);
+	return 0;
+}
+
+const struct svc_desc pw_stream_desc = {
+	.abi_version = SVC_ABI_VERSION,
+	.name = "stream",
+	.summary = "ordered append-only stream: APPEND, READ (stream_records, stream_bytes)",
+	.check = stream_check,
+	.init = stream_init,
+};
 
 bool pw_stream_is_read(void *ctx, const uint8_t *cmd, uint32_t len)
 {
