@@ -36,6 +36,7 @@ enum key_kind {
 	K_IDLE,
 	K_SERVICE,
 	K_CLIENTS,
+	K_SERVICE_LIB,
 };
 
 struct cluster_key {
@@ -74,11 +75,12 @@ static const struct cluster_key cluster_keys[] = {
 	    false),
 	{ "clients", K_CLIENTS, 0, 0, false, 0 },
 	U32("stages", stages, 1, 2, false),
+	{ "service_lib", K_SERVICE_LIB, 0, 0, false, 0 },
 };
 #undef U32
 
 #define N_CLUSTER_KEYS (sizeof(cluster_keys) / sizeof(cluster_keys[0]))
-_Static_assert(N_CLUSTER_KEYS == 21, "CK_STAGES below is the last key's index");
+_Static_assert(N_CLUSTER_KEYS == 22, "CK_SERVICE_LIB below is the last key's index");
 
 enum ck {  /* indices of the keys the cross-checks name */
 	CK_ID = 0,
@@ -89,8 +91,15 @@ enum ck {  /* indices of the keys the cross-checks name */
 	CK_TICK = 6,
 	CK_WINDOW = 7,
 	CK_PIPELINE = 8,
+	CK_KV_KEYS = 12,
+	CK_SERVICE = 14,
+	CK_KV_KEY_BYTES = 15,
+	CK_KV_VALUE_BYTES = 16,
+	CK_STREAM_RECORDS = 17,
+	CK_STREAM_BYTES = 18,
 	CK_CLIENTS = 19,
 	CK_STAGES = 20,
+	CK_SERVICE_LIB = 21,
 };
 
 enum mk { MK_IP, MK_PORT, MK_MAC, MK_PORT_INDEX, MK_MAX };
@@ -100,12 +109,12 @@ static const char *const member_keys[MK_MAX] = { "ip", "port", "mac", "port_inde
 	"id, replicas, transport, durability, heartbeat_ms, election_ms, tick_us, "        \
 	"window_slots, pipeline_slots, batch_cmds_max, slot_bytes, sessions, kv_keys, "     \
 	"idle, service, kv_key_bytes, kv_value_bytes, stream_records, stream_bytes, "  \
-	"clients, stages"
+	"clients, stages, service_lib"
 
 /* ---------------------------------------------------------------------------------- */
 /* Loader context                                                                      */
 
-enum sec { SEC_NONE, SEC_CLUSTER, SEC_MEMBER };
+enum sec { SEC_NONE, SEC_CLUSTER, SEC_MEMBER, SEC_SERVICE };
 
 struct ld {
 	struct pw_cluster_cfg *cfg;
@@ -126,6 +135,9 @@ struct ld {
 	uint32_t member_sec_line[PX_REPLICAS_MAX];
 	uint32_t member_line[PX_REPLICAS_MAX][MK_MAX];
 	uint32_t link_line[PX_REPLICAS_MAX][PX_REPLICAS_MAX];   /**< [member][peer] */
+	/** The [service.NAME] section: its name ("service.NAME") and line (0: none). */
+	char svc_sec[64];   /* check_line's section name buffer */
+	uint32_t svc_sec_line;
 };
 
 __attribute__((format(printf, 3, 4))) static int fail(struct ld *l, uint32_t line,
@@ -167,6 +179,16 @@ static bool parse_u32(const char *v, uint32_t *out)
 }
 
 static bool is_pow2(uint32_t x) { return x != 0 && (x & (x - 1)) == 0; }
+
+/** A service name: 1..PW_CONFIG_SERVICE_NAME_BYTES - 1 characters of [a-z0-9_], a
+ *  letter first (services/svc_registry.c's svc_name_ok, which config/ cannot call). */
+static bool service_name_ok(const char *v)
+{
+	size_t n = strlen(v);
+	if (n == 0 || n >= PW_CONFIG_SERVICE_NAME_BYTES || v[0] < 'a' || v[0] > 'z')
+		return false;
+	return strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789_") == n;
+}
 
 static bool parse_mac(const char *v, uint8_t mac[6])
 {
@@ -259,13 +281,24 @@ static int on_cluster_key(struct ld *l, const char *name, const char *value)
 				    value);
 		return 1;
 	case K_SERVICE:
+		/* Which names exist is the registry's business (paxwired checks): here,
+		 * only the form, and the enum of the built-ins with typed keys. */
+		if (!service_name_ok(value))
+			return fail(l, l->line, "service = %s: not a service name (1..%u characters of a-z, 0-9 and _, a letter first); fix: service = kv, service = stream, or a plugin's service name with service_lib = /path/to/lib.so",
+				    value, PW_CONFIG_SERVICE_NAME_BYTES - 1u);
+		memcpy(c->service_name, value, strlen(value) + 1);
 		if (strcmp(value, "kv") == 0)
 			c->service = PW_SERVICE_KV;
 		else if (strcmp(value, "stream") == 0)
 			c->service = PW_SERVICE_STREAM;
 		else
-			return fail(l, l->line, "service = %s: unknown service; fix: service = kv or service = stream",
-				    value);
+			c->service = PW_SERVICE_OTHER;
+		return 1;
+	case K_SERVICE_LIB:
+		if (value[0] != '/' || strlen(value) >= sizeof(c->service_lib))
+			return fail(l, l->line, "service_lib = %s: not an absolute path of at most %zu characters; fix: service_lib = /full/path/to/libNAME.so",
+				    value, sizeof(c->service_lib) - 1u);
+		memcpy(c->service_lib, value, strlen(value) + 1);
 		return 1;
 	case K_CLIENTS:
 		if (strcmp(value, "dpdk") == 0)
@@ -361,6 +394,37 @@ static int on_member_key(struct ld *l, const char *name, const char *value)
 	return fail(l, l->line, "internal error: member key %d", i);
 }
 
+/** A key of [service.NAME]: kept as a string for the service, which judges it. */
+static int on_service_key(struct ld *l, const char *name, const char *value)
+{
+	struct pw_cluster_cfg *c = l->cfg;
+	size_t klen = strlen(name), vlen = strlen(value);
+	if (klen >= PW_CONFIG_SERVICE_KEY_BYTES ||
+	    strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != klen)
+		return fail(l, l->line, "key '%s' in [%s]: a service key is 1..%u characters of letters, digits, '_', '.' and '-'; fix: rename it as the service documents",
+			    name, l->svc_sec, PW_CONFIG_SERVICE_KEY_BYTES - 1u);
+	for (size_t i = 0; i < N_CLUSTER_KEYS; i++)
+		if (strcmp(cluster_keys[i].name, name) == 0)
+			return fail(l, l->line, "%s is a [cluster] key, not a service parameter; fix: move the line to [cluster]",
+				    name);
+	if (vlen >= PW_CONFIG_SERVICE_VALUE_BYTES)
+		return fail(l, l->line, "%s: value longer than %u characters; fix: a shorter value (service parameters are at most %u characters)",
+			    name, PW_CONFIG_SERVICE_VALUE_BYTES - 1u, PW_CONFIG_SERVICE_VALUE_BYTES - 1u);
+	for (uint32_t i = 0; i < c->n_service_params; i++)
+		if (strcmp(c->service_params[i].key, name) == 0)
+			return fail(l, l->line, "duplicate key '%s' (first on line %" PRIu32 "); fix: keep one '%s' line in [%s]",
+				    name, c->service_params[i].line, name, l->svc_sec);
+	if (c->n_service_params >= PW_CONFIG_SERVICE_PARAMS_MAX)
+		return fail(l, l->line, "more than %u keys in [%s]; fix: at most %u service parameters",
+			    PW_CONFIG_SERVICE_PARAMS_MAX, l->svc_sec, PW_CONFIG_SERVICE_PARAMS_MAX);
+	struct pw_service_param *sp = &c->service_params[c->n_service_params++];
+	memcpy(sp->key, name, klen + 1);
+	memcpy(sp->value, value, vlen + 1);
+	sp->in_cluster = false;
+	sp->line = l->line;
+	return 1;
+}
+
 static int on_key(void *user, const char *section, const char *name, const char *value)
 {
 	struct ld *l = user;
@@ -368,11 +432,13 @@ static int on_key(void *user, const char *section, const char *name, const char 
 		return 0;
 	/* The reader tracked the section (l->sec) with the line it started on; it must
 	 * agree with inih's view, or the line numbers would be wrong. */
-	char want[16] = "";
+	char want[sizeof(l->svc_sec)] = "";
 	if (l->sec == SEC_CLUSTER)
 		snprintf(want, sizeof(want), "cluster");
 	else if (l->sec == SEC_MEMBER)
 		snprintf(want, sizeof(want), "replica.%u", l->member);
+	else if (l->sec == SEC_SERVICE)
+		snprintf(want, sizeof(want), "%s", l->svc_sec);
 	if (strcmp(section, want) != 0)
 		return fail(l, l->line, "internal error: section [%s] read as [%s]; fix: report this file to the paxwire developers",
 			    section, want);
@@ -387,10 +453,12 @@ static int on_key(void *user, const char *section, const char *name, const char 
 		return on_cluster_key(l, name, value);
 	case SEC_MEMBER:
 		return on_member_key(l, name, value);
+	case SEC_SERVICE:
+		return on_service_key(l, name, value);
 	case SEC_NONE:
 		break;
 	}
-	return fail(l, l->line, "key '%s' before any section; fix: put it under [cluster] or [replica.N]",
+	return fail(l, l->line, "key '%s' before any section; fix: put it under [cluster], [replica.N] or [service.NAME]",
 		    name);
 }
 
@@ -446,8 +514,24 @@ static void on_section(struct ld *l, const char *name)
 		l->member = (uint8_t)id;
 		return;
 	}
-	fail(l, l->line, "unknown section [%s]; fix: [cluster] or [replica.N] with N in 0..%u", name,
-	     PX_REPLICAS_MAX - 1);
+	if (strncmp(name, "service.", 8) == 0) {
+		if (!service_name_ok(name + 8)) {
+			fail(l, l->line, "section [%s]: not a service name after 'service.' (1..%u characters of a-z, 0-9 and _, a letter first); fix: [service.NAME] with NAME as in service = NAME",
+			     name, PW_CONFIG_SERVICE_NAME_BYTES - 1u);
+			return;
+		}
+		if (l->svc_sec_line != 0) {
+			fail(l, l->line, "a second service section [%s] ([%s] on line %" PRIu32 "); fix: keep one, [service.NAME] for the service that service = names",
+			     name, l->svc_sec, l->svc_sec_line);
+			return;
+		}
+		snprintf(l->svc_sec, sizeof(l->svc_sec), "%s", name);
+		l->svc_sec_line = l->line;
+		l->sec = SEC_SERVICE;
+		return;
+	}
+	fail(l, l->line, "unknown section [%s]; fix: [cluster] or [replica.N] with N in 0..%u (or [service.NAME] for the parameters of service NAME)",
+	     name, PX_REPLICAS_MAX - 1);
 }
 
 /** Looks at one physical line before inih parses it. */
@@ -471,13 +555,13 @@ static void check_line(struct ld *l, char *buf)
 	if (*start == '[') {
 		const char *end = find_chars_or_comment(start + 1, "]");
 		if (*end != ']') {
-			fail(l, l->line, "section header without ']'; fix: write [cluster] or [replica.N]");
+			fail(l, l->line, "section header without ']'; fix: write [cluster], [replica.N] or [service.NAME]");
 			return;
 		}
 		char name[64];
 		size_t n = (size_t)(end - (start + 1));
 		if (n >= sizeof(name)) {
-			fail(l, l->line, "section name too long; fix: write [cluster] or [replica.N]");
+			fail(l, l->line, "section name too long; fix: write [cluster], [replica.N] or [service.NAME]");
 			return;
 		}
 		memcpy(name, start + 1, n);
@@ -517,6 +601,45 @@ static char *reader(char *buf, int n, void *stream)
 /* ---------------------------------------------------------------------------------- */
 /* Checks between values                                                               */
 
+/** Adds a typed [cluster] key of kv or stream to the service's parameters. */
+static int add_typed_param(struct ld *l, enum ck k)
+{
+	struct pw_cluster_cfg *c = l->cfg;
+	const struct cluster_key *key = &cluster_keys[k];
+	if (c->n_service_params >= PW_CONFIG_SERVICE_PARAMS_MAX)
+		return fail(l, l->svc_sec_line, "more than %u service parameters with the typed [cluster] keys of service %s; fix: remove lines from [%s]",
+			    PW_CONFIG_SERVICE_PARAMS_MAX, c->service_name, l->svc_sec);
+	struct pw_service_param *sp = &c->service_params[c->n_service_params++];
+	uint32_t v;
+	memcpy(&v, (const uint8_t *)c + key->off, sizeof(v));
+	snprintf(sp->key, sizeof(sp->key), "%s", key->name);
+	snprintf(sp->value, sizeof(sp->value), "%" PRIu32, v);
+	sp->in_cluster = true;
+	sp->line = l->cluster_line[k];
+	return 1;
+}
+
+/** The service section belongs to the service; kv and stream get their typed keys. */
+static int check_service(struct ld *l)
+{
+	struct pw_cluster_cfg *c = l->cfg;
+	if (l->svc_sec_line != 0 && strcmp(l->svc_sec + 8, c->service_name) != 0) {
+		uint32_t sl = l->cluster_line[CK_SERVICE];
+		if (sl == 0)
+			return fail(l, l->svc_sec_line, "section [%s] but [cluster] has no service line, so the service is kv (the default); fix: add service = %s under [cluster], or remove the section",
+				    l->svc_sec, l->svc_sec + 8);
+		return fail(l, l->svc_sec_line, "section [%s] but service = %s (line %" PRIu32 "); fix: rename the section [service.%s], or remove it",
+			    l->svc_sec, c->service_name, sl, c->service_name);
+	}
+	c->service_section_line = l->svc_sec_line;
+	if (c->service == PW_SERVICE_KV)
+		return add_typed_param(l, CK_KV_KEYS) && add_typed_param(l, CK_KV_KEY_BYTES) &&
+		       add_typed_param(l, CK_KV_VALUE_BYTES);
+	if (c->service == PW_SERVICE_STREAM)
+		return add_typed_param(l, CK_STREAM_RECORDS) && add_typed_param(l, CK_STREAM_BYTES);
+	return 1;
+}
+
 static int check_cluster(struct ld *l)
 {
 	struct pw_cluster_cfg *c = l->cfg;
@@ -536,6 +659,8 @@ static int check_cluster(struct ld *l)
 		c->clients = c->transport == PW_TRANSPORT_DPDK ? PW_CLIENTS_DPDK : PW_CLIENTS_UDP;
 	if (c->stages == 2)
 		return fail(l, kl[CK_STAGES], "stages = 2 (the applier on a second lcore) was removed: it measured no gain (docs/benchmarks.md); fix: remove the line");
+	if (!check_service(l))
+		return 0;
 
 	/* Timing: every timeout must be at least one tick, the election timeout at least two
 	 * heartbeats (a follower must hear a heartbeat before it suspects the leader). */
@@ -642,6 +767,7 @@ void pw_config_defaults(struct pw_cluster_cfg *cfg)
 	cfg->kv_keys = 65536;
 	cfg->idle = PW_IDLE_ADAPTIVE;
 	cfg->service = PW_SERVICE_KV;
+	memcpy(cfg->service_name, "kv", sizeof("kv"));
 	cfg->kv_key_bytes = 64;
 	cfg->kv_value_bytes = 1024;
 	cfg->stream_records = 65536;
@@ -787,6 +913,8 @@ const char *pw_service_name(enum pw_service s)
 		return "kv";
 	case PW_SERVICE_STREAM:
 		return "stream";
+	case PW_SERVICE_OTHER:
+		return "other";
 	}
 	return "?";
 }

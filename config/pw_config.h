@@ -18,7 +18,11 @@
  *   sessions = 4096         ; client sessions kept by each replica
  *   kv_keys = 65536         ; key-value store capacity
  *   idle = adaptive         ; poll | adaptive
- *   service = kv            ; kv | stream: the replicated state machine
+ *   service = kv            ; the replicated state machine: kv, stream (built in), or
+ *                           ; the name of a plugin's service (with service_lib)
+ *   service_lib = /usr/lib/paxwire/libpwcounter.so
+ *                           ; a plugin: the absolute path of its shared object, which
+ *                           ; exports paxwire_service() (services/paxwire_service.h)
  *   kv_key_bytes = 64       ; kv: longest key (1..255)
  *   kv_value_bytes = 1024   ; kv: longest value (0..3829)
  *   stream_records = 65536  ; stream: records held (power of two)
@@ -27,6 +31,12 @@
  *                           ; udp (a kernel UDP socket at each member's ip:port serves
  *                           ; clients; peers still talk over the DPDK ports)
  *   stages = 1              ; one lcore runs everything (2 was removed: no gain)
+ *
+ *   [service.counter]       ; optional: parameters of the service named by service =
+ *   counters = 1024         ; key = value lines kept as strings and handed to the
+ *                           ; service, which refuses the keys it does not know
+ *                           ; (PW_CONFIG_SERVICE_PARAMS_MAX keys, bounded lengths; no
+ *                           ; [cluster] key may appear here)
  *
  *   [replica.0]             ; one section per member, ids 0 .. replicas-1
  *   ip = 127.0.0.1
@@ -41,6 +51,13 @@
  * (pw_config_defaults). transport = dpdk needs mac in every [replica.N]. Keys must not
  * be indented: inih reads an indented line as the continuation of the previous value,
  * so the loader refuses indented lines.
+ *
+ * The loader does not know which services exist (services/svc_registry.h does, and
+ * paxwired asks it): it checks that `service` is a well-formed name, keeps the
+ * [service.NAME] lines, and refuses a [service.X] section for another service than
+ * the one `service` names. For kv and stream it adds their typed [cluster] keys
+ * (kv_keys, kv_key_bytes, kv_value_bytes; stream_records, stream_bytes) to the
+ * service's parameters, with their values or defaults.
  */
 #ifndef PW_CONFIG_H
 #define PW_CONFIG_H
@@ -53,7 +70,9 @@
 
 enum pw_transport { PW_TRANSPORT_UDP = 1, PW_TRANSPORT_DPDK = 2 };
 enum pw_idle { PW_IDLE_POLL = 1, PW_IDLE_ADAPTIVE = 2 };
-enum pw_service { PW_SERVICE_KV = 1, PW_SERVICE_STREAM = 2 };
+/** The built-in services the loader knows by their typed keys; PW_SERVICE_OTHER: any
+ *  other name (service_name), which paxwired resolves: the registry, or service_lib. */
+enum pw_service { PW_SERVICE_KV = 1, PW_SERVICE_STREAM = 2, PW_SERVICE_OTHER = 3 };
 /** Where a dpdk replica hears its clients: on its DPDK ports (clients are DPDK processes,
  *  or kernel clients behind a NIC/bridge), or on a kernel UDP socket at its ip:port
  *  (kernel clients on the same host, while peers talk over memif links). */
@@ -70,6 +89,24 @@ struct pw_member {
 	/** dpdk: link[j] is the ethdev port this member reaches member j on (a memif link
 	 *  per peer); port_index unless [replica.N] sets link.j. */
 	uint16_t link[PX_REPLICAS_MAX];
+};
+
+/* Bounds of the service keys; the service ABI (services/paxwire_service.h) repeats
+ * them, and paxwired asserts at compile time that they agree. */
+#define PW_CONFIG_SERVICE_NAME_BYTES 32u     /**< with the NUL */
+#define PW_CONFIG_SERVICE_LIB_BYTES 256u     /**< with the NUL */
+#define PW_CONFIG_SERVICE_PARAMS_MAX 32u
+#define PW_CONFIG_SERVICE_KEY_BYTES 32u      /**< with the NUL */
+#define PW_CONFIG_SERVICE_VALUE_BYTES 128u   /**< with the NUL */
+
+/** One parameter of the service, as written (or a typed key's default). */
+struct pw_service_param {
+	char key[PW_CONFIG_SERVICE_KEY_BYTES];
+	char value[PW_CONFIG_SERVICE_VALUE_BYTES];
+	/** true: a typed [cluster] key of kv or stream; false: from [service.NAME]. */
+	bool in_cluster;
+	/** Line in the file, 1-based; 0 for a typed key left at its default. */
+	uint32_t line;
 };
 
 struct pw_cluster_cfg {
@@ -91,6 +128,18 @@ struct pw_cluster_cfg {
 	enum pw_clients clients;                   /**< dpdk: where clients are heard */
 	uint32_t stages;                           /**< 1 (run to completion); the key is
 	                                                kept so old files load */
+	/** service = NAME as written; `service` is its enum (PW_SERVICE_OTHER if neither
+	 *  kv nor stream). */
+	char service_name[PW_CONFIG_SERVICE_NAME_BYTES];
+	/** service_lib: an absolute path, or "" (a built-in service). */
+	char service_lib[PW_CONFIG_SERVICE_LIB_BYTES];
+	/** Line of [service.NAME], 0 if none. */
+	uint32_t service_section_line;
+	/** The service's parameters: [service.NAME] in file order, then (kv, stream) the
+	 *  typed [cluster] keys. Invariant: n_service_params <= PW_CONFIG_SERVICE_PARAMS_MAX,
+	 *  keys distinct. */
+	uint32_t n_service_params;
+	struct pw_service_param service_params[PW_CONFIG_SERVICE_PARAMS_MAX];
 };
 
 /* Bounds the loader checks. The service bounds repeat services/pw_kv.h and
@@ -134,7 +183,8 @@ void pw_config_to_px(const struct pw_cluster_cfg *cfg, uint8_t self, struct px_c
  */
 uint32_t pw_config_key_line(const char *path, const char *section, const char *key);
 
-/** Static names for logs and telemetry ("udp", "adaptive", "kv"). */
+/** Static names for logs and telemetry ("udp", "adaptive", "kv"; "other" for
+ *  PW_SERVICE_OTHER: its name is cfg->service_name). */
 const char *pw_transport_name(enum pw_transport t);
 const char *pw_idle_name(enum pw_idle i);
 const char *pw_service_name(enum pw_service s);

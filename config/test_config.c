@@ -140,6 +140,86 @@ static void test_good_file(void **state)
 	assert_string_equal(pw_service_name(c.service), "stream");
 }
 
+/** service = NAME, service_lib and [service.NAME]: kept as strings for the service; kv
+ *  and stream get their typed keys as parameters too. */
+static void test_service_params(void **state)
+{
+	(void)state;
+	write_file("[cluster]\nid = 7\nreplicas = 3\n"
+		   "service = counter\n"
+		   "service_lib = /opt/paxwire/libpwcounter.so\n"
+		   "kv_keys = 10\n"                 /* line 6: not the counter's: not passed */
+		   MEMBERS3
+		   "[service.counter]\n"            /* line 16 */
+		   "counters = 64  ; inline comment\n"
+		   "name_bytes = 16\n"
+		   "label = a b c\n");
+	struct pw_cluster_cfg c;
+	char err[512];
+	if (pw_config_load(path, &c, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_int_equal(c.service, PW_SERVICE_OTHER);
+	assert_string_equal(pw_service_name(c.service), "other");
+	assert_string_equal(c.service_name, "counter");
+	assert_string_equal(c.service_lib, "/opt/paxwire/libpwcounter.so");
+	assert_int_equal(c.service_section_line, 16);
+	assert_int_equal(c.n_service_params, 3);
+	assert_string_equal(c.service_params[0].key, "counters");
+	assert_string_equal(c.service_params[0].value, "64");
+	assert_int_equal(c.service_params[0].line, 17);
+	assert_false(c.service_params[0].in_cluster);
+	assert_string_equal(c.service_params[1].key, "name_bytes");
+	assert_string_equal(c.service_params[2].value, "a b c");
+	assert_int_equal(c.service_params[2].line, 19);
+	assert_int_equal(pw_config_key_line(path, "service.counter", "name_bytes"), 18);
+
+	/* kv: the typed keys, with their values (line) or defaults (line 0). */
+	write_file("[cluster]\nid = 7\nreplicas = 3\nkv_key_bytes = 16\n" MEMBERS3);
+	if (pw_config_load(path, &c, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_int_equal(c.service, PW_SERVICE_KV);
+	assert_string_equal(c.service_name, "kv");
+	assert_string_equal(c.service_lib, "");
+	assert_int_equal(c.service_section_line, 0);
+	assert_int_equal(c.n_service_params, 3);
+	assert_string_equal(c.service_params[0].key, "kv_keys");
+	assert_string_equal(c.service_params[0].value, "65536");
+	assert_int_equal(c.service_params[0].line, 0);
+	assert_true(c.service_params[0].in_cluster);
+	assert_string_equal(c.service_params[1].key, "kv_key_bytes");
+	assert_string_equal(c.service_params[1].value, "16");
+	assert_int_equal(c.service_params[1].line, 4);
+	assert_string_equal(c.service_params[2].key, "kv_value_bytes");
+
+	/* stream: its two keys after its section's (which the stream service will refuse). */
+	write_file("[cluster]\nid = 7\nreplicas = 3\nservice = stream\nstream_bytes = 8192\n"
+		   MEMBERS3 "[service.stream]\nextra = 1\n");
+	if (pw_config_load(path, &c, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_int_equal(c.service, PW_SERVICE_STREAM);
+	assert_int_equal(c.n_service_params, 3);
+	assert_string_equal(c.service_params[0].key, "extra");
+	assert_string_equal(c.service_params[1].key, "stream_records");
+	assert_string_equal(c.service_params[2].key, "stream_bytes");
+	assert_string_equal(c.service_params[2].value, "8192");
+	assert_int_equal(c.service_params[2].line, 5);
+
+	/* At most PW_CONFIG_SERVICE_PARAMS_MAX keys in the section. */
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f, "[cluster]\nid = 7\nreplicas = 3\nservice = counter\n" MEMBERS3
+		"[service.counter]\n");
+	for (uint32_t i = 0; i <= PW_CONFIG_SERVICE_PARAMS_MAX; i++)
+		fprintf(f, "k%u = %u\n", i, i);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(pw_config_load(path, &c, err, sizeof(err)), -EINVAL);
+	char want[320];
+	snprintf(want, sizeof(want), "%s:%u: more than %u keys in [service.counter]", path,
+		 14u + PW_CONFIG_SERVICE_PARAMS_MAX + 1u, PW_CONFIG_SERVICE_PARAMS_MAX);
+	if (strncmp(err, want, strlen(want)) != 0)
+		fail_msg("got '%s', want '%s'", err, want);
+}
+
 static void test_links(void **state)
 {
 	(void)state;
@@ -241,8 +321,32 @@ static const struct bad bads[] = {
 	  "fix: transport = udp" },
 	{ "unknown idle", CL "idle = sleepy\n" MEMBERS3, 4, "unknown idle policy",
 	  "fix: idle = poll" },
-	{ "unknown service", CL "service = sql\n" MEMBERS3, 4, "unknown service",
-	  "fix: service = kv or service = stream" },
+	{ "bad service name", CL "service = SQL\n" MEMBERS3, 4, "service = SQL: not a service name",
+	  "fix: service = kv, service = stream, or a plugin's service name with service_lib" },
+	{ "service_lib not absolute", CL "service = counter\nservice_lib = libpwcounter.so\n" MEMBERS3,
+	  5, "service_lib = libpwcounter.so: not an absolute path",
+	  "fix: service_lib = /full/path/to/libNAME.so" },
+	{ "service section of another service", CL "service = counter\n[service.countr]\nn = 1\n" MEMBERS3,
+	  5, "section [service.countr] but service = counter (line 4)",
+	  "fix: rename the section [service.counter], or remove it" },
+	{ "service section without a service line", CL "[service.counter]\nn = 1\n" MEMBERS3,
+	  4, "[cluster] has no service line, so the service is kv (the default)",
+	  "fix: add service = counter under [cluster]" },
+	{ "service section name", CL "[service.Counter]\n" MEMBERS3, 4,
+	  "section [service.Counter]: not a service name", "fix: [service.NAME]" },
+	{ "second service section", CL "service = counter\n[service.counter]\n[service.counter]\n" MEMBERS3,
+	  6, "a second service section [service.counter] ([service.counter] on line 5)",
+	  "fix: keep one" },
+	{ "cluster key in the service section", CL "[service.kv]\nkv_keys = 10\n" MEMBERS3, 5,
+	  "kv_keys is a [cluster] key, not a service parameter", "fix: move the line to [cluster]" },
+	{ "duplicate service key", CL "service = counter\n[service.counter]\nn = 1\nn = 2\n" MEMBERS3,
+	  7, "duplicate key 'n' (first on line 6)", "fix: keep one 'n' line in [service.counter]" },
+	{ "service key characters", CL "service = counter\n[service.counter]\nn/m = 1\n" MEMBERS3,
+	  6, "key 'n/m' in [service.counter]", "fix: rename it" },
+	{ "service value too long", CL "service = counter\n[service.counter]\nn = "
+	  "0123456789012345678901234567890123456789012345678901234567890123"
+	  "0123456789012345678901234567890123456789012345678901234567890123\n" MEMBERS3,
+	  6, "n: value longer than 127 characters", "fix: a shorter value" },
 	{ "stream records not a power of two", CL "stream_records = 1000\n" MEMBERS3, 4,
 	  "power of two", "fix: stream_records = <power of two" },
 	{ "kv value too long", CL "kv_value_bytes = 4000\n" MEMBERS3, 4, "in [0, 3829]",
@@ -430,6 +534,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_good_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_links, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_service_params, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_each_error, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_long_line, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_file, setup, teardown),
