@@ -64,7 +64,14 @@ void dp_stats_print(struct dp_ctx *d, FILE *f, uint64_t now_ns, bool final)
 	d->c.stats_lines++;
 	dp_snap_fill(d, now_ns, &s);
 	fprintf(f, "{\"paxwired\":{\"id\":%" PRIu64 ",\"cluster\":%" PRIu64 ",\"t_ms\":%" PRIu64
-		",\"final\":%s},", s.self, s.cluster, s.t_ms, final ? "true" : "false");
+		",\"final\":%s", s.self, s.cluster, s.t_ms, final ? "true" : "false");
+	/* The last line says what state this replica stopped in, for comparing replicas:
+	 * the applier's chain (the applied log) and the service's own hash (its state, as
+	 * far as the service hashes it; O(state), so only here). */
+	if (final)
+		fprintf(f, ",\"apply_chain\":%" PRIu64 ",\"service_hash\":%" PRIu64,
+			px_applier_chain(node_applier(d->nd)), d->svc.hash(d->svc.ctx));
+	fprintf(f, "},");
 	fprintf(f, "\"role\":\"%s\",", px_role_name((enum px_role)s.role));
 	if (s.leader == PX_NODE_NONE)
 		fprintf(f, "\"leader\":null,");

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0
  * paxwired: one paxwire replica (kernel UDP, or DPDK ethdev ports).
  *
- * Start-up: parse arguments, load the cluster file, build the node's config, allocate
- * its arena and the service's, build the node (node/node.h) and open the ports; then
+ * Start-up: parse arguments, load the cluster file, build the node's config, find the
+ * service by name (services/svc_registry.h: built in, or a plugin from service_lib),
+ * allocate its arena and the node's, build the node (node/node.h) and open the ports; then
  * dp_run (dp_loop.c) until SIGINT/SIGTERM, print the final counters, exit 0.
  * Every start-up failure exits 1 with one line naming the cause and the fix.
  */
@@ -22,6 +23,7 @@
 #include "pw_kv.h"
 #include "pw_mem.h"
 #include "pw_stream.h"
+#include "svc_registry.h"
 
 /* The loader checks the service bounds without depending on services/: they must agree. */
 _Static_assert(PW_CONFIG_KV_KEYS_MAX == PW_KV_KEYS_MAX, "kv_keys bound");
@@ -30,6 +32,11 @@ _Static_assert(PW_CONFIG_KV_VALUE_BYTES_MAX == PW_KV_VALUE_BYTES_MAX, "kv_value_
 _Static_assert(PW_CONFIG_STREAM_RECORDS_MAX == PW_STREAM_RECORDS_MAX, "stream_records bound");
 _Static_assert(PW_CONFIG_STREAM_BYTES_MIN == PW_STREAM_PAYLOAD_MAX, "stream_bytes minimum");
 _Static_assert(PW_CONFIG_STREAM_BYTES_MAX == PW_STREAM_DATA_BYTES_MAX, "stream_bytes bound");
+/* ... and the service keys' bounds those of the service ABI. */
+_Static_assert(PW_CONFIG_SERVICE_NAME_BYTES == SVC_NAME_BYTES, "service name bound");
+_Static_assert(PW_CONFIG_SERVICE_PARAMS_MAX == SVC_PARAMS_MAX, "service parameters bound");
+_Static_assert(PW_CONFIG_SERVICE_KEY_BYTES == SVC_PARAM_KEY_BYTES, "service key bound");
+_Static_assert(PW_CONFIG_SERVICE_VALUE_BYTES == SVC_PARAM_VALUE_BYTES, "service value bound");
 
 /* The only mutable globals: what the signal handlers set. Lock-free atomics are
  * async-signal-safe; the loop reads them (dp_run, periodic). */
@@ -214,6 +221,7 @@ static void *alloc_or_die(size_t n, const char *what)
 
 struct arenas {
 	void *node, *service;
+	void *service_lib;   /**< dlopen handle of a plugin service; NULL: built in */
 };
 
 static void die_open(const struct pw_cluster_cfg *cfg, uint8_t id, int e, const char *err)
@@ -283,6 +291,66 @@ static void open_port(struct dp_ctx *d, const struct pw_cluster_cfg *cfg, uint8_
 	d->ports[d->n_ports++] = p;
 }
 
+/**
+ * Finds the service that `service = NAME` names (the registry's built-ins, or the
+ * plugin at service_lib), hands it its parameters, allocates its arena and builds it
+ * into d->svc. Exits with a message naming the file, the line and the fix on failure.
+ */
+static void init_service(struct dp_ctx *d, const struct pw_cluster_cfg *cfg, struct arenas *ar)
+{
+	const char *path = cfg->path;
+	const char *name = cfg->service_name;
+	uint32_t name_line = pw_config_key_line(path, "cluster", "service");
+	const struct svc_desc *sd;
+	char err[512];
+
+	if (cfg->service_lib[0] != '\0') {
+		sd = svc_plugin_load(cfg->service_lib, name, &ar->service_lib, err, sizeof(err));
+		if (sd == NULL) {
+			fprintf(stderr, "paxwired: %s:%" PRIu32 ": service_lib = %s: %s\n", path,
+				pw_config_key_line(path, "cluster", "service_lib"), cfg->service_lib,
+				err);
+			exit(1);
+		}
+	} else {
+		sd = svc_lookup(name);
+		if (sd == NULL) {
+			char names[128];
+			svc_builtin_names(names, sizeof(names));
+			fprintf(stderr, "paxwired: %s:%" PRIu32 ": service = %s: no built-in service of that name (built in: %s); fix: service = one of those, or add service_lib = /path/to/the plugin's .so\n",
+				path, name_line, name, names);
+			exit(1);
+		}
+	}
+	/* Its parameters: [service.NAME] and, for kv and stream, their typed keys. The
+	 * strings live in cfg, which outlives the calls. */
+	char section[16 + PW_CONFIG_SERVICE_NAME_BYTES];
+	snprintf(section, sizeof(section), "service.%s", name);
+	struct svc_param pv[PW_CONFIG_SERVICE_PARAMS_MAX];
+	for (uint32_t i = 0; i < cfg->n_service_params; i++) {
+		const struct pw_service_param *q = &cfg->service_params[i];
+		pv[i] = (struct svc_param){ .key = q->key, .value = q->value,
+					    .section = q->in_cluster ? "cluster" : section,
+					    .line = q->line };
+	}
+	struct svc_params sp = { .path = path, .service = name,
+				 .section_line = cfg->service_section_line,
+				 .n = cfg->n_service_params, .v = pv };
+	size_t len = 0;
+	if (svc_check(sd, &sp, &len, err, sizeof(err)) != 0) {
+		fprintf(stderr, "paxwired: %s\n", err);
+		exit(1);
+	}
+	char what[64];
+	snprintf(what, sizeof(what), "the service (%s)", name);
+	/* At least a cache line, so that a stateless service gets an arena too. */
+	ar->service = alloc_or_die(len > 64 ? len : 64, what);
+	if (svc_init(sd, &sp, ar->service, len > 64 ? len : 64, &d->svc, err, sizeof(err)) != 0) {
+		fprintf(stderr, "paxwired: %s\n", err);
+		exit(1);
+	}
+}
+
 /** Builds everything dp_run needs. Exits with a message on any failure. */
 static void dp_init(struct dp_ctx *d, const struct pw_cluster_cfg *cfg, const struct args *a,
 		    struct arenas *ar)
@@ -308,30 +376,8 @@ static void dp_init(struct dp_ctx *d, const struct pw_cluster_cfg *cfg, const st
 		exit(1);
 	}
 
-	/* The service */
-	if (cfg->service == PW_SERVICE_KV) {
-		size_t len = pw_kv_arena_bytes(cfg->kv_keys, cfg->kv_key_bytes, cfg->kv_value_bytes);
-		ar->service = alloc_or_die(len, "the key-value store");
-		struct pw_kv *kv = pw_kv_init(cfg->kv_keys, cfg->kv_key_bytes, cfg->kv_value_bytes,
-					      ar->service, len);
-		if (kv == NULL) {
-			fprintf(stderr, "paxwired: pw_kv_init: %s; fix: check kv_keys, kv_key_bytes, kv_value_bytes\n",
-				strerror(errno));
-			exit(1);
-		}
-		pw_kv_service(kv, &d->svc);
-	} else {
-		size_t len = pw_stream_arena_bytes(cfg->stream_records, cfg->stream_bytes);
-		ar->service = alloc_or_die(len, "the stream");
-		struct pw_stream *s = pw_stream_init(cfg->stream_records, cfg->stream_bytes,
-						     ar->service, len);
-		if (s == NULL) {
-			fprintf(stderr, "paxwired: pw_stream_init: %s; fix: check stream_records, stream_bytes\n",
-				strerror(errno));
-			exit(1);
-		}
-		pw_stream_service(s, &d->svc);
-	}
+	/* The service, by name: built in, or a plugin (service_lib). */
+	init_service(d, cfg, ar);
 	/* The node: the replica, its applier and client sessions, the read-index queue,
 	 * the client address table, scratch; one arena. */
 	struct node_conf nc = {
@@ -502,10 +548,11 @@ int main(int argc, char **argv)
 	char where[32];
 	nic_addr_format(&d->peers[d->self], where, sizeof(where));
 	dp_log(d, DP_LOG_INFO,
-	       "replica %u of %u, cluster %" PRIu32 ", %s %s (%u port%s, clients over %s), service %s, idle %s, tick %" PRIu32 " us (heartbeat %" PRIu32 ", election %" PRIu32 " ticks), %s",
+	       "replica %u of %u, cluster %" PRIu32 ", %s %s (%u port%s, clients over %s), service %s%s%s%s, idle %s, tick %" PRIu32 " us (heartbeat %" PRIu32 ", election %" PRIu32 " ticks), %s",
 	       d->self, cfg.n_replicas, cfg.cluster_id, pw_transport_name(cfg.transport), where,
 	       d->n_ports, d->n_ports == 1 ? "" : "s", pw_clients_name(cfg.clients),
-	       pw_service_name(cfg.service),
+	       cfg.service_name, cfg.service_lib[0] ? " (plugin " : "", cfg.service_lib,
+	       cfg.service_lib[0] ? ")" : "",
 	       pw_idle_name(cfg.idle), cfg.tick_us, d->pxc.heartbeat_ticks, d->pxc.election_ticks,
 	       a.bootstrap ? "bootstrap: first start of a new cluster"
 			   : "restart: recovering from the other replicas before voting");
@@ -519,6 +566,7 @@ int main(int argc, char **argv)
 	pw_mem_free(ar.node);
 	pw_mem_free(ar.service);
 	pw_mem_free(d);
+	svc_plugin_close(ar.service_lib);   /* after the service's last use */
 	if (cfg.transport == PW_TRANSPORT_DPDK)
 		env_eal_cleanup();
 	return 0;
