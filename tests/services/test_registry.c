@@ -18,6 +18,7 @@
 
 #include <cmocka.h>
 
+#include "pw_config.h"
 #include "pw_kv.h"
 #include "pw_stream.h"
 #include "svc_registry.h"
@@ -105,10 +106,12 @@ static void test_kv_params(void **state)
 	char err[512];
 	size_t n = 0;
 
-	/* No parameters: the defaults (config/'s). */
+	/* No parameters: the defaults, config/'s (which paxwired always passes). */
+	struct pw_cluster_cfg def;
+	pw_config_defaults(&def);
 	struct svc_params p = params(NULL, 0);
 	assert_int_equal(svc_check(d, &p, &n, err, sizeof(err)), 0);
-	assert_int_equal(n, pw_kv_arena_bytes(65536, 64, 1024));
+	assert_int_equal(n, pw_kv_arena_bytes(def.kv_keys, def.kv_key_bytes, def.kv_value_bytes));
 
 	const struct svc_param ok[] = { P("kv_keys", "100", 5), P("kv_key_bytes", "8", 0),
 					P("kv_value_bytes", "0", 7) };
@@ -156,6 +159,12 @@ static void test_stream_params(void **state)
 	const struct svc_desc *d = svc_lookup("stream");
 	char err[512];
 	size_t n = 0;
+	struct pw_cluster_cfg def;
+	pw_config_defaults(&def);
+	struct svc_params none = params(NULL, 0);
+	assert_int_equal(svc_check(d, &none, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, pw_stream_arena_bytes(def.stream_records, def.stream_bytes));
+
 	const struct svc_param ok[] = { P("stream_records", "128", 4),
 					P("stream_bytes", "65536", 0) };
 	struct svc_params p = params(ok, 2);
