@@ -9,10 +9,10 @@
  *
  * What arrives (the embedder calls):
  *   node_recv     a datagram (a peer's message or a client's request), with where it
- *                 came from
- *   node_flush    propose the commands queued since the last flush (a burst's worth:
- *                 their bytes point into the datagrams, which the embedder may release
- *                 once this returns)
+ *                 came from; says whether a queued command now points into it
+ *   node_flush    propose the commands queued since the last flush (whatever arrived,
+ *                 up to batch_cmds_max, at which node_recv proposes by itself); the
+ *                 datagrams they point into may be released once the queue is empty
  *   node_tick     one logical tick of the core's timers
  *   node_persisted  storage finished a sync (durable mode)
  * What it does to the world (struct node_ops): transmit a datagram to a peer or a
