@@ -15,7 +15,6 @@
  */
 #include <arpa/inet.h>
 #include <assert.h>
-#include <endian.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <netdb.h>
@@ -35,6 +34,7 @@
 #include "px.h"
 #include "px_apply.h"
 #include "px_codec.h"
+#include "wire_le.h"
 #ifdef PW_CLIENT_HAVE_CONFIG
 #include "pw_config.h"
 #endif
@@ -648,8 +648,7 @@ static int session_register(struct pw_client *c, uint64_t deadline, uint32_t *se
 		return rc;
 	if (m->status != PX_OK || m->body_len != PX_SESSION_ID_BYTES)
 		return PW_E_PROTOCOL;
-	memcpy(&id, m->body, sizeof(id));
-	id = le64toh(id);
+	id = wire_ld64(m->body);
 	if (id == 0)
 		return PW_E_PROTOCOL;
 	c->session_id = id;

@@ -21,11 +21,11 @@
  * Every command is validated before anything changes; a rejected one changes nothing.
  */
 #include <assert.h>
-#include <endian.h>
 #include <errno.h>
 #include <string.h>
 
 #include "pw_kv.h"
+#include "wire_le.h"
 
 #define ENTRY_NIL UINT32_MAX
 #define HASH_MUL 0x9e3779b97f4a7c15ull
@@ -68,49 +68,7 @@ struct pw_kv {
 };
 
 /* ---------------------------------------------------------------------------------- */
-/* Little-endian access and hashing                                                    */
-
-static inline uint16_t ld16(const uint8_t *p)
-{
-	uint16_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return le16toh(v);
-}
-
-static inline uint32_t ld32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return le32toh(v);
-}
-
-static inline uint64_t ld64(const uint8_t *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return le64toh(v);
-}
-
-static inline void st16(uint8_t *p, uint16_t v)
-{
-	v = htole16(v);
-	memcpy(p, &v, sizeof(v));
-}
-
-static inline void st32(uint8_t *p, uint32_t v)
-{
-	v = htole32(v);
-	memcpy(p, &v, sizeof(v));
-}
-
-static inline void st64(uint8_t *p, uint64_t v)
-{
-	v = htole64(v);
-	memcpy(p, &v, sizeof(v));
-}
+/* Short-key loads, copies and hashing (little-endian access: wire_le.h)               */
 
 /**
  * The n <= 8 bytes at p as a little-endian word, zero-padded; reads only p[0, n).
@@ -121,7 +79,7 @@ static inline uint64_t ld_upto8(const uint8_t *p, uint32_t n)
 {
 	assert(n <= 8);
 	if (n >= 4)
-		return ld32(p) | (uint64_t)ld32(p + n - 4) << (8 * (n - 4));
+		return wire_ld32(p) | (uint64_t)wire_ld32(p + n - 4) << (8 * (n - 4));
 	if (n == 0)
 		return 0;
 	return p[0] | (uint64_t)p[n / 2] << (8 * (n / 2)) | (uint64_t)p[n - 1] << (8 * (n - 1));
@@ -132,9 +90,9 @@ static inline void short_key_words(const uint8_t *p, uint32_t n, uint64_t *w0, u
 {
 	assert(n <= SHORT_KEY_BYTES);
 	if (n > 8) {
-		*w0 = ld64(p);
+		*w0 = wire_ld64(p);
 		/* The last 8 bytes, less the (16 - n) that belong to w0. */
-		*w1 = ld64(p + n - 8) >> (8 * (16 - n));
+		*w1 = wire_ld64(p + n - 8) >> (8 * (16 - n));
 	} else {
 		*w0 = ld_upto8(p, n);
 		*w1 = 0;
@@ -186,7 +144,7 @@ static uint64_t hash_words(uint64_t h, const uint8_t *p, uint32_t len)
 
 	h = (h ^ len) * HASH_MUL;
 	for (i = 0; i + 8 <= len; i += 8) {
-		h = (h ^ ld64(p + i)) * HASH_MUL;
+		h = (h ^ wire_ld64(p + i)) * HASH_MUL;
 		h ^= h >> 29;
 	}
 	if (i < len) {
@@ -371,8 +329,8 @@ probe_short(const struct pw_kv *kv, uint32_t h32, uint64_t w0, uint64_t w1, uint
 			return b;
 		if (index[b].hash32 == h32) {
 			en = entry_at(kv, e);
-			if (en->key_len == klen && ld64(en->data) == w0 &&
-			    (!wide || ld64(en->data + 8) == w1))
+			if (en->key_len == klen && wire_ld64(en->data) == w0 &&
+			    (!wide || wire_ld64(en->data + 8) == w1))
 				return b;
 		}
 		b = (b + 1) & kv->index_mask;
@@ -448,8 +406,8 @@ static void kv_insert(struct pw_kv *kv, uint32_t b, const struct kv_key *k,
 	en->key_len = k->len;
 	en->value_len = value_len;
 	if (k->len <= kv->short_key_max) {
-		st64(en->data, k->w0);
-		st64(en->data + 8, k->w1);
+		wire_st64(en->data, k->w0);
+		wire_st64(en->data + 8, k->w1);
 	} else {
 		assert(k->len <= kv->key_room);
 		memcpy(en->data, k->p, k->len);
@@ -484,9 +442,9 @@ int pw_kv_decode_cmd(const uint8_t *cmd, uint32_t len, struct pw_kv_cmd *c)
 		return -EINVAL;
 	c->op = cmd[0];
 	c->key_len = cmd[1];
-	c->value_len = ld32(cmd + 4);
-	c->expect_len = ld32(cmd + 8);
-	if (ld16(cmd + 2) != 0)
+	c->value_len = wire_ld32(cmd + 4);
+	c->expect_len = wire_ld32(cmd + 8);
+	if (wire_ld16(cmd + 2) != 0)
 		return -EINVAL;
 	switch (c->op) {
 	case PW_KV_PUT:
@@ -519,14 +477,14 @@ int pw_kv_decode_cmd(const uint8_t *cmd, uint32_t len, struct pw_kv_cmd *c)
 static inline uint32_t put_reply_empty(uint8_t *reply, uint8_t result)
 {
 	reply[0] = result;
-	st32(reply + 1, 0);
+	wire_st32(reply + 1, 0);
 	return PW_KV_REPLY_HDR_BYTES;
 }
 
 static uint32_t put_reply(uint8_t *reply, uint8_t result, const uint8_t *value, uint32_t vlen)
 {
 	reply[0] = result;
-	st32(reply + 1, vlen);
+	wire_st32(reply + 1, vlen);
 	copy_bytes(reply + PW_KV_REPLY_HDR_BYTES, value, vlen);
 	return PW_KV_REPLY_HDR_BYTES + vlen;
 }
@@ -681,10 +639,10 @@ uint32_t pw_kv_apply(void *ctx, const uint8_t *cmd, uint32_t len, uint8_t *reply
 	 * within_limits make for a PUT, on the header read as three words. */
 	if (cmd == NULL || len < PW_KV_CMD_HDR_BYTES)
 		return apply_general(kv, cmd, len, reply, status);
-	hdr = ld32(cmd);
+	hdr = wire_ld32(cmd);
 	klen = (hdr >> 8) & 0xffu;
-	vlen = ld32(cmd + 4);
-	if ((hdr & 0xffff00ffu) != PW_KV_PUT || ld32(cmd + 8) != 0 ||
+	vlen = wire_ld32(cmd + 4);
+	if ((hdr & 0xffff00ffu) != PW_KV_PUT || wire_ld32(cmd + 8) != 0 ||
 	    klen > kv->short_key_max || vlen > kv->max_value_bytes ||
 	    PW_KV_CMD_HDR_BYTES + klen + vlen != len)
 		return apply_general(kv, cmd, len, reply, status);
@@ -783,9 +741,9 @@ static uint32_t encode(uint8_t *buf, uint32_t cap, uint8_t op, const void *key, 
 		return 0;
 	buf[0] = op;
 	buf[1] = klen;
-	st16(buf + 2, 0);
-	st32(buf + 4, vlen);
-	st32(buf + 8, op == PW_KV_CAS && expect == NULL ? PW_KV_EXPECT_ABSENT : expect_bytes);
+	wire_st16(buf + 2, 0);
+	wire_st32(buf + 4, vlen);
+	wire_st32(buf + 8, op == PW_KV_CAS && expect == NULL ? PW_KV_EXPECT_ABSENT : expect_bytes);
 	p = buf + PW_KV_CMD_HDR_BYTES;
 	if (klen != 0)
 		memcpy(p, key, klen);
@@ -830,7 +788,7 @@ int pw_kv_decode_reply(const uint8_t *buf, uint32_t len, struct pw_kv_reply *r)
 	if (buf == NULL || len < PW_KV_REPLY_HDR_BYTES)
 		return -EINVAL;
 	r->result = buf[0];
-	r->value_len = ld32(buf + 1);
+	r->value_len = wire_ld32(buf + 1);
 	if (r->result > PW_KV_R_BAD)
 		return -EINVAL;
 	if ((uint64_t)PW_KV_REPLY_HDR_BYTES + r->value_len != len)

@@ -12,11 +12,11 @@
  * making room is "drop the oldest while that fails", with no physical case analysis.
  */
 #include <assert.h>
-#include <endian.h>
 #include <errno.h>
 #include <string.h>
 
 #include "pw_stream.h"
+#include "wire_le.h"
 
 struct stream_rec {
 	uint64_t vpos;
@@ -37,34 +37,6 @@ struct pw_stream {
 	struct stream_rec *recs;
 	uint8_t *data;
 };
-
-static inline uint32_t ld32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return le32toh(v);
-}
-
-static inline uint64_t ld64(const uint8_t *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return le64toh(v);
-}
-
-static inline void st32(uint8_t *p, uint32_t v)
-{
-	v = htole32(v);
-	memcpy(p, &v, sizeof(v));
-}
-
-static inline void st64(uint8_t *p, uint64_t v)
-{
-	v = htole64(v);
-	memcpy(p, &v, sizeof(v));
-}
 
 static inline size_t align64(size_t n)
 {
@@ -139,7 +111,7 @@ int pw_stream_decode_cmd(const uint8_t *cmd, uint32_t len, struct pw_stream_cmd 
 	if (cmd[1] != 0 || cmd[2] != 0 || cmd[3] != 0)
 		return -EINVAL;
 	c->op = cmd[0];
-	c->arg = ld32(cmd + 4);
+	c->arg = wire_ld32(cmd + 4);
 	c->from = 0;
 	c->payload = NULL;
 	switch (c->op) {
@@ -151,7 +123,7 @@ int pw_stream_decode_cmd(const uint8_t *cmd, uint32_t len, struct pw_stream_cmd 
 	case PW_STREAM_READ:
 		if (len != PW_STREAM_READ_CMD_BYTES)
 			return -EINVAL;
-		c->from = ld64(cmd + PW_STREAM_CMD_HDR_BYTES);
+		c->from = wire_ld64(cmd + PW_STREAM_CMD_HDR_BYTES);
 		return 0;
 	default:
 		return -EINVAL;
@@ -164,8 +136,8 @@ static void put_reply_hdr(uint8_t *reply, uint8_t result, uint32_t n, uint64_t o
 	reply[1] = 0;
 	reply[2] = 0;
 	reply[3] = 0;
-	st32(reply + 4, n);
-	st64(reply + 8, offset);
+	wire_st32(reply + 4, n);
+	wire_st64(reply + 8, offset);
 }
 
 /** Appends one record and returns its offset, overwriting the oldest as needed. */
@@ -215,7 +187,7 @@ static uint32_t stream_read(const struct pw_stream *s, uint64_t from, uint32_t m
 		 * less than one record still moves on. */
 		if (n != 0 && need > max_bytes - (used - PW_STREAM_REPLY_HDR_BYTES))
 			break;
-		st32(reply + used, r->len);
+		wire_st32(reply + used, r->len);
 		if (r->len != 0)
 			memcpy(reply + used + PW_STREAM_REC_HDR_BYTES, rec_data(s, r), r->len);
 		used += need;
@@ -261,13 +233,13 @@ uint64_t pw_stream_hash(const void *ctx)
 	uint8_t le[8];
 
 	assert(s != NULL);
-	st64(le, s->oldest);
+	wire_st64(le, s->oldest);
 	h = px_hash_bytes(h, le, 8);
-	st64(le, s->next);
+	wire_st64(le, s->next);
 	h = px_hash_bytes(h, le, 8);
 	for (o = s->oldest; o < s->next; o++) {
 		r = rec_at(s, o);
-		st32(le, r->len);
+		wire_st32(le, r->len);
 		h = px_hash_bytes(h, le, 4);
 		h = px_hash_bytes(h, rec_data(s, r), r->len);
 	}
@@ -339,7 +311,7 @@ uint32_t pw_stream_encode_append(uint8_t *buf, uint32_t cap, const void *payload
 	buf[1] = 0;
 	buf[2] = 0;
 	buf[3] = 0;
-	st32(buf + 4, len);
+	wire_st32(buf + 4, len);
 	if (len != 0)
 		memcpy(buf + PW_STREAM_CMD_HDR_BYTES, payload, len);
 	return PW_STREAM_CMD_HDR_BYTES + len;
@@ -354,8 +326,8 @@ uint32_t pw_stream_encode_read(uint8_t *buf, uint32_t cap, uint64_t from, uint32
 	buf[1] = 0;
 	buf[2] = 0;
 	buf[3] = 0;
-	st32(buf + 4, max_bytes);
-	st64(buf + PW_STREAM_CMD_HDR_BYTES, from);
+	wire_st32(buf + 4, max_bytes);
+	wire_st64(buf + PW_STREAM_CMD_HDR_BYTES, from);
 	return PW_STREAM_READ_CMD_BYTES;
 }
 
@@ -369,8 +341,8 @@ int pw_stream_decode_reply(const uint8_t *buf, uint32_t len, struct pw_stream_re
 	if (buf[0] > PW_STREAM_R_BAD || buf[1] != 0 || buf[2] != 0 || buf[3] != 0)
 		return -EINVAL;
 	r->result = buf[0];
-	r->n_records = ld32(buf + 4);
-	r->offset = ld64(buf + 8);
+	r->n_records = wire_ld32(buf + 4);
+	r->offset = wire_ld64(buf + 8);
 	r->records = buf + PW_STREAM_REPLY_HDR_BYTES;
 	r->records_len = len - PW_STREAM_REPLY_HDR_BYTES;
 	if (r->n_records > r->records_len / PW_STREAM_REC_HDR_BYTES)
@@ -380,7 +352,7 @@ int pw_stream_decode_reply(const uint8_t *buf, uint32_t len, struct pw_stream_re
 	for (i = 0; i < r->n_records; i++) {
 		if (r->records_len - off < PW_STREAM_REC_HDR_BYTES)
 			return -EINVAL;
-		rlen = ld32(r->records + off);
+		rlen = wire_ld32(r->records + off);
 		off += PW_STREAM_REC_HDR_BYTES;
 		if (rlen > r->records_len - off)
 			return -EINVAL;
@@ -400,7 +372,7 @@ bool pw_stream_reply_next(const struct pw_stream_reply *r, uint32_t *off,
 		return false;
 	/* The reply was checked by pw_stream_decode_reply. */
 	assert(r->records_len - *off >= PW_STREAM_REC_HDR_BYTES);
-	rlen = ld32(r->records + *off);
+	rlen = wire_ld32(r->records + *off);
 	assert(rlen <= r->records_len - *off - PW_STREAM_REC_HDR_BYTES);
 	if (data != NULL)
 		*data = r->records + *off + PW_STREAM_REC_HDR_BYTES;
