@@ -37,7 +37,7 @@
 
 #include "nic.h"
 #include "pw_config.h"
-#include "pw_kv.h"
+#include "pw_kv_wire.h"
 #include "px.h"
 #include "px_apply.h"
 #include "px_codec.h"

@@ -29,8 +29,8 @@
 #include <unistd.h>
 
 #include "paxwire.h"
-#include "pw_kv.h"
-#include "pw_stream.h"
+#include "pw_kv_wire.h"
+#include "pw_stream_wire.h"
 #include "px.h"
 #include "px_apply.h"
 #include "px_codec.h"
