@@ -72,6 +72,7 @@
 #include <unistd.h>
 
 #include "paxwire.h"
+#include "pw_history.h"
 
 #define CLIENTS_MAX 256u
 #define SUB_BITS 7u
@@ -195,6 +196,7 @@ struct worker {
 	 * the millisecond changes (so the shared table is touched at most once per ms). */
 	uint64_t ms_cur, ms_first, ms_last;
 	FILE *hist_f;
+	struct pw_history hist_rec; /* writes this worker's client's lines to hist_f */
 	struct hist_sink sink;
 	char *hist_stdio; /* HIST_STDIO_BYTES */
 	struct hist h;
@@ -393,15 +395,13 @@ static uint64_t longest_stall(const struct run *r, uint64_t from, uint64_t to)
 
 /* ---- the run ------------------------------------------------------------------------ */
 
-static struct pw_client *open_client(const struct opts *o, uint32_t idx, char *err,
-				     size_t errlen)
+static struct pw_client *open_client(const struct opts *o, char *err, size_t errlen)
 {
 	struct pw_client_opts co;
 	pw_client_opts_default(&co);
 	co.config_path = o->config;
 	co.attempt_timeout_ms = o->attempt_ms;
 	co.deadline_ms = o->deadline_ms;
-	co.history_client = idx + 1;
 	return pw_client_open(&co, err, errlen);
 }
 
@@ -445,13 +445,13 @@ static void *worker_main(void *arg)
 	struct worker *w = arg;
 	const struct opts *o = w->o;
 	struct run *run = w->run;
-	struct pw_client *c = open_client(o, w->idx, w->err, sizeof(w->err));
+	struct pw_client *c = open_client(o, w->err, sizeof(w->err));
 	if (c == NULL) {
 		w->failed_open = 1;
 		return NULL;
 	}
 	if (w->hist_f != NULL)
-		pw_client_set_history(c, w->hist_f);
+		pw_history_attach(&w->hist_rec, c, w->hist_f, w->idx + 1);
 	/* val: 'x' throughout (tags come and go at its start), so that a NUL-free 'x' ends
 	 * every tag; one more byte than any value for tag_value's snprintf NUL. */
 	char val[PW_CMD_BYTES_MAX + 1];
@@ -541,13 +541,14 @@ static void *worker_main(void *arg)
 static int final_reads(const struct opts *o, FILE *history, uint64_t *ok, uint64_t *failed)
 {
 	char err[256];
-	struct pw_client *c = open_client(o, o->clients, err, sizeof(err));
+	struct pw_client *c = open_client(o, err, sizeof(err));
 	if (c == NULL) {
 		fprintf(stderr, "pw-bench: final reads: %s\n", err);
 		return -1;
 	}
+	struct pw_history hist_rec;
 	if (history != NULL)
-		pw_client_set_history(c, history);
+		pw_history_attach(&hist_rec, c, history, o->clients + 1);
 	for (uint32_t k = 0; k < o->keys; k++) {
 		char key[32], buf[PW_REPLY_BYTES_MAX];
 		size_t len = 0;

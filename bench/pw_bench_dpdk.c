@@ -24,7 +24,6 @@
  * clock_gettime (vDSO).
  */
 #include <arpa/inet.h>
-#include <endian.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -39,10 +38,11 @@
 #include "env.h"
 #include "nic.h"
 #include "pw_config.h"
-#include "pw_kv.h"
+#include "pw_kv_wire.h"
 #include "px.h"
 #include "px_apply.h"
 #include "px_codec.h"
+#include "wire_le.h"
 
 /** Sessions at most (each is one outstanding command). */
 #define BD_SESSIONS_MAX 4096u
@@ -225,8 +225,7 @@ static void on_pkt(struct bench *b, const struct nic_pkt *pk, uint64_t now)
 		if (reg) {
 			uint64_t id = 0;
 			if (m->body_len == PX_SESSION_ID_BYTES)
-				memcpy(&id, m->body, sizeof(id));
-			id = le64toh(id);
+				id = wire_ld64(m->body);
 			if (id == 0 || map_get(b, id) != UINT32_MAX) {
 				b->errors++;   /* not what a registration answers */
 				register_session(b, k, now);

@@ -48,7 +48,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -173,9 +172,6 @@ struct pw_client_opts {
 	 *  operation; it doubles per backoff within an operation, up to
 	 *  attempt_timeout_ms. Default 2 ms; 0: none. */
 	uint32_t backoff_ms;
-	/** The "client" number written in history lines (pw_client_set_history). 0 (the
-	 *  default): the low 32 bits of the first registration's nonce. */
-	uint32_t history_client;
 };
 
 /**
@@ -199,7 +195,8 @@ void pw_client_opts_default(struct pw_client_opts *o);
 struct pw_client *pw_client_open(const struct pw_client_opts *o, char *err, size_t errlen);
 
 /**
- * Closes the socket and frees the client. Does not flush or close the history FILE.
+ * Closes the socket and frees the client. The observer (pw_client_set_observer), if
+ * any, is not called.
  * @param c client, or NULL (nothing happens).
  */
 void pw_client_close(struct pw_client *c);
@@ -234,24 +231,6 @@ int pw_client_leader(const struct pw_client *c);
  */
 int pw_client_new_session(struct pw_client *c);
 
-/**
- * Records every key-value operation (put, get, del, cas) in f, one JSON object per line,
- * in the pw-lincheck format (tests/lincheck/lincheck.h), flushed per line:
- *   {"client":3,"op":"put","key":"k1","value":"v7","call_ns":1200,"return_ns":5400,"ok":true}
- * call_ns is taken before the first send, return_ns when the reply arrived, both from
- * CLOCK_MONOTONIC (shared by every process of one machine). get lines carry "result"
- * (null: absent); cas lines "expect" (null: expect absent) and "value"; an operation
- * whose outcome is unknown has "ok":null and "return_ns":null; "ok":false marks a
- * command that definitely did nothing (FULL, BAD_COMMAND) and a cas that was applied but
- * whose comparison failed. A cas refused without effect (FULL, BAD_COMMAND) is left out,
- * as the format requires. Operations rejected before sending (PW_E_TOO_LARGE, ...) are
- * not recorded. Keys and values are JSON strings; bytes outside printable ASCII are
- * written as \u00XX.
- * @param c client.
- * @param f history file, or NULL to stop recording.
- */
-void pw_client_set_history(struct pw_client *c, FILE *f);
-
 /** Counters of one client (monotonic since open). */
 struct pw_client_stats {
 	uint64_t ops;              /**< operations that sent a command */
@@ -277,6 +256,70 @@ struct pw_client_stats {
  * @param st filled with the counters.
  */
 void pw_client_stats(const struct pw_client *c, struct pw_client_stats *st);
+
+/* ---------------------------------------------------------------------------------- */
+/* Observing operations (tracing, metrics, histories for a linearizability checker)    */
+
+/** The operations an observer is told of. */
+enum pw_op {
+	PW_OP_PUT = 1,
+	PW_OP_GET = 2,
+	PW_OP_DEL = 3,
+	PW_OP_CAS = 4,
+	PW_OP_APPEND = 5,
+	PW_OP_READ = 6,
+	PW_OP_EXECUTE = 7,
+};
+
+/**
+ * One finished operation, as its observer sees it. The pointers are the operation's
+ * arguments or point into the client: valid during the callback only. A field the
+ * operation does not have is NULL or 0.
+ */
+struct pw_op_event {
+	enum pw_op op;
+	/** What the operation returns (enum pw_err). */
+	int rc;
+	/** At least one datagram of the command went out. false: the command cannot have
+	 *  taken effect, whatever rc says (the session's registration failed first). */
+	bool sent;
+	/** CLOCK_MONOTONIC in ns (one clock for every process of a machine), taken before
+	 *  the operation's first send (its registration's, when it registered first). */
+	uint64_t call_ns;
+	/** CLOCK_MONOTONIC in ns when the command's final answer arrived; 0 if none did. */
+	uint64_t return_ns;
+	/** put, get, del, cas: the key. */
+	const void *key;
+	size_t klen;
+	/** put, cas: the value written. append: the record. */
+	const void *value;
+	size_t vlen;
+	/** cas: the value expected; NULL for "only if absent". */
+	const void *expect;
+	size_t elen;
+	/** get answered with a value (PW_OK, or PW_E_BUFFER: then the whole value, which
+	 *  did not fit the caller's buffer): that value, non-NULL even when empty. NULL
+	 *  otherwise (absent, or no answer). */
+	const void *result;
+	size_t rlen;
+};
+
+/** An observer: called once per finished operation (pw_client_set_observer). */
+typedef void (*pw_op_fn)(void *arg, const struct pw_op_event *ev);
+
+/**
+ * Calls fn(arg, ev) at the end of every operation that ran its command: pw_put, pw_get,
+ * pw_del, pw_cas, pw_append, pw_read and pw_execute, whatever they return, but not when
+ * they refuse their arguments before sending anything (PW_E_INVAL, PW_E_TOO_LARGE),
+ * nor for pw_probe, pw_transfer_leader or pw_member_stats. fn runs on the caller's
+ * thread before the operation returns, and must not use this client. For tracing,
+ * metrics, or a history for a linearizability checker: paxwire's tools record
+ * pw-lincheck histories with one (client/pw_history.h in the source tree).
+ * @param c client.
+ * @param fn the observer, or NULL for none (the default).
+ * @param arg passed to fn.
+ */
+void pw_client_set_observer(struct pw_client *c, pw_op_fn fn, void *arg);
 
 /* ---------------------------------------------------------------------------------- */
 /* Key-value operations (a cluster running the kv service)                             */
@@ -369,9 +412,8 @@ int pw_read(struct pw_client *c, uint64_t from, uint32_t max_bytes, pw_record_fn
 /* Any service                                                                         */
 
 /**
- * Runs one command in the service's own encoding (services/pw_kv.h,
- * services/pw_stream.h, or a service of your own) and returns its reply bytes. Not
- * recorded in the history.
+ * Runs one command in the service's own encoding (wire/pw_kv_wire.h,
+ * wire/pw_stream_wire.h, or a service of your own) and returns its reply bytes.
  * @param c client.
  * @param cmd command bytes (may be NULL when len is 0).
  * @param len command length, <= PW_CMD_BYTES_MAX.

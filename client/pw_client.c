@@ -15,13 +15,12 @@
  */
 #include <arpa/inet.h>
 #include <assert.h>
-#include <endian.h>
 #include <errno.h>
-#include <inttypes.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -30,11 +29,12 @@
 #include <unistd.h>
 
 #include "paxwire.h"
-#include "pw_kv.h"
-#include "pw_stream.h"
+#include "pw_kv_wire.h"
+#include "pw_stream_wire.h"
 #include "px.h"
 #include "px_apply.h"
 #include "px_codec.h"
+#include "wire_le.h"
 #ifdef PW_CLIENT_HAVE_CONFIG
 #include "pw_config.h"
 #endif
@@ -97,8 +97,9 @@ struct pw_client {
 	uint64_t seq;
 	uint64_t attempt_ns, deadline_ns, backoff_ns;
 	uint32_t retries_max;
-	FILE *history;
-	uint32_t history_client;
+	/** Told of every operation that ran its command; NULL: none. */
+	pw_op_fn observer;
+	void *observer_arg;
 	struct pw_client_stats st;
 
 	/* The command in flight and what became of it. */
@@ -336,7 +337,6 @@ struct pw_client *pw_client_open(const struct pw_client_opts *o, char *err, size
 		set_err(err, errlen, "getrandom: %s", strerror(-rc));
 		goto fail;
 	}
-	c->history_client = o->history_client != 0 ? o->history_client : (uint32_t)c->nonce;
 	c->leader = PX_NODE_NONE;
 	c->attempt_ns = o->attempt_timeout_ms * NS_PER_MS;
 	c->deadline_ns = o->deadline_ms * NS_PER_MS;
@@ -387,9 +387,10 @@ int pw_client_new_session(struct pw_client *c)
 	return PW_OK;
 }
 
-void pw_client_set_history(struct pw_client *c, FILE *f)
+void pw_client_set_observer(struct pw_client *c, pw_op_fn fn, void *arg)
 {
-	c->history = f;
+	c->observer = fn;
+	c->observer_arg = arg;
 }
 
 void pw_client_stats(const struct pw_client *c, struct pw_client_stats *st)
@@ -648,8 +649,7 @@ static int session_register(struct pw_client *c, uint64_t deadline, uint32_t *se
 		return rc;
 	if (m->status != PX_OK || m->body_len != PX_SESSION_ID_BYTES)
 		return PW_E_PROTOCOL;
-	memcpy(&id, m->body, sizeof(id));
-	id = le64toh(id);
+	id = wire_ld64(m->body);
 	if (id == 0)
 		return PW_E_PROTOCOL;
 	c->session_id = id;
@@ -677,6 +677,7 @@ static int run_cmd(struct pw_client *c)
 	c->sent = false;
 	c->st.ops++;
 	c->call_ns = now_ns();
+	c->return_ns = 0;
 	deadline = c->call_ns + c->deadline_ns;
 	if (c->session_id == 0 && (rc = session_register(c, deadline, &sends)) != PW_OK)
 		goto fail;
@@ -711,80 +712,21 @@ fail:
 }
 
 /* ---------------------------------------------------------------------------------- */
-/* History (pw-lincheck JSON Lines)                                                    */
-
-/** One operation's line. A NULL pointer with has_* true means JSON null (absent). */
-struct hist_line {
-	const char *op;
-	const uint8_t *key;
-	size_t klen;
-	bool has_value;
-	const uint8_t *value;
-	size_t vlen;
-	bool has_expect;
-	const uint8_t *expect;    /**< NULL: expect absent */
-	size_t elen;
-	bool has_result;
-	const uint8_t *result;    /**< NULL: absent */
-	size_t rlen;
-};
-
-/** Writes p[0..n) as a JSON string; bytes outside printable ASCII as \u00XX. */
-static void json_str(FILE *f, const uint8_t *p, size_t n)
-{
-	fputc('"', f);
-	for (size_t i = 0; i < n; i++) {
-		uint8_t b = p[i];
-
-		if (b == '"' || b == '\\')
-			fprintf(f, "\\%c", b);
-		else if (b >= 0x20 && b < 0x7f)
-			fputc(b, f);
-		else
-			fprintf(f, "\\u%04x", (unsigned)b);
-	}
-	fputc('"', f);
-}
-
-static void json_str_or_null(FILE *f, const uint8_t *p, size_t n)
-{
-	if (p == NULL)
-		fputs("null", f);
-	else
-		json_str(f, p, n);
-}
+/* Observer                                                                            */
 
 /**
- * Appends one line for the operation just run. ok: 1 done, 0 definitely did nothing
- * (or, for cas, applied with a failed comparison), -1 outcome unknown.
+ * Tells the observer, if any, of the operation run_cmd() just ran, which ends with rc.
+ * ev holds the operation's own fields; the rest are the client's record of the command.
  */
-static void history_write(struct pw_client *c, const struct hist_line *h, int ok)
+static void observe(struct pw_client *c, struct pw_op_event *ev, int rc)
 {
-	FILE *f = c->history;
-
-	if (f == NULL || !c->sent)
+	if (c->observer == NULL)
 		return;
-	fprintf(f, "{\"client\":%" PRIu32 ",\"op\":\"%s\",\"key\":", c->history_client, h->op);
-	json_str(f, h->key, h->klen);
-	if (h->has_expect) {
-		fputs(",\"expect\":", f);
-		json_str_or_null(f, h->expect, h->elen);
-	}
-	if (h->has_value) {
-		fputs(",\"value\":", f);
-		json_str(f, h->value, h->vlen);
-	}
-	if (h->has_result && ok == 1) {
-		fputs(",\"result\":", f);
-		json_str_or_null(f, h->result, h->rlen);
-	}
-	fprintf(f, ",\"call_ns\":%" PRIu64 ",", c->call_ns);
-	if (ok < 0)
-		fputs("\"return_ns\":null,\"ok\":null}\n", f);
-	else
-		fprintf(f, "\"return_ns\":%" PRIu64 ",\"ok\":%s}\n", c->return_ns,
-			ok ? "true" : "false");
-	fflush(f);
+	ev->rc = rc;
+	ev->sent = c->sent;
+	ev->call_ns = c->call_ns;
+	ev->return_ns = c->return_ns;
+	c->observer(c->observer_arg, ev);
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -807,14 +749,6 @@ static int kv_call(struct pw_client *c, uint32_t len, struct pw_kv_reply *r)
 	return PW_OK;
 }
 
-/** The history's ok for a kv operation that ended with rc. */
-static int kv_hist_ok(int rc)
-{
-	if (pw_err_outcome_unknown(rc))
-		return -1;
-	return rc == PW_OK || rc == PW_E_NOT_FOUND || rc == PW_E_BUFFER;
-}
-
 /** The service the cluster runs, if known, is `svc`. */
 static bool service_ok(const struct pw_client *c, uint8_t svc)
 {
@@ -828,8 +762,8 @@ static bool kv_args_ok(const struct pw_client *c, const void *key, size_t klen)
 
 int pw_put(struct pw_client *c, const void *key, size_t klen, const void *val, size_t vlen)
 {
-	struct hist_line h = { .op = "put", .key = key, .klen = klen, .has_value = true,
-			       .value = val, .vlen = vlen };
+	struct pw_op_event ev = { .op = PW_OP_PUT, .key = key, .klen = klen, .value = val,
+				  .vlen = vlen };
 	struct pw_kv_reply r;
 	uint32_t len;
 	int rc;
@@ -844,14 +778,14 @@ int pw_put(struct pw_client *c, const void *key, size_t klen, const void *val, s
 	rc = kv_call(c, len, &r);
 	if (rc == PW_OK && r.result != PW_KV_R_OK)
 		rc = r.result == PW_KV_R_FULL ? PW_E_FULL : PW_E_PROTOCOL;
-	history_write(c, &h, kv_hist_ok(rc));
+	observe(c, &ev, rc);
 	return rc;
 }
 
 int pw_get(struct pw_client *c, const void *key, size_t klen, void *buf, size_t cap,
 	   size_t *len)
 {
-	struct hist_line h = { .op = "get", .key = key, .klen = klen, .has_result = true };
+	struct pw_op_event ev = { .op = PW_OP_GET, .key = key, .klen = klen };
 	struct pw_kv_reply r;
 	uint32_t n;
 	int rc;
@@ -866,8 +800,8 @@ int pw_get(struct pw_client *c, const void *key, size_t klen, void *buf, size_t 
 	if (rc == PW_OK) {
 		if (r.result == PW_KV_R_OK) {
 			/* value points into c->reply: "" rather than NULL when empty. */
-			h.result = r.value != NULL ? r.value : (const uint8_t *)"";
-			h.rlen = r.value_len;
+			ev.result = r.value != NULL ? r.value : (const uint8_t *)"";
+			ev.rlen = r.value_len;
 			*len = r.value_len;
 			if (r.value_len > cap)
 				rc = PW_E_BUFFER;
@@ -877,13 +811,13 @@ int pw_get(struct pw_client *c, const void *key, size_t klen, void *buf, size_t 
 			rc = r.result == PW_KV_R_NOT_FOUND ? PW_E_NOT_FOUND : PW_E_PROTOCOL;
 		}
 	}
-	history_write(c, &h, kv_hist_ok(rc));
+	observe(c, &ev, rc);
 	return rc;
 }
 
 int pw_del(struct pw_client *c, const void *key, size_t klen)
 {
-	struct hist_line h = { .op = "del", .key = key, .klen = klen };
+	struct pw_op_event ev = { .op = PW_OP_DEL, .key = key, .klen = klen };
 	struct pw_kv_reply r;
 	uint32_t n;
 	int rc;
@@ -897,24 +831,22 @@ int pw_del(struct pw_client *c, const void *key, size_t klen)
 	rc = kv_call(c, n, &r);
 	if (rc == PW_OK && r.result != PW_KV_R_OK)
 		rc = r.result == PW_KV_R_NOT_FOUND ? PW_E_NOT_FOUND : PW_E_PROTOCOL;
-	history_write(c, &h, kv_hist_ok(rc));
+	observe(c, &ev, rc);
 	return rc;
 }
 
 int pw_cas(struct pw_client *c, const void *key, size_t klen, const void *expect,
 	   size_t elen, const void *val, size_t vlen)
 {
-	struct hist_line h = { .op = "cas", .key = key, .klen = klen, .has_value = true,
-			       .value = val, .vlen = vlen, .has_expect = true,
-			       .expect = expect, .elen = elen };
+	struct pw_op_event ev = { .op = PW_OP_CAS, .key = key, .klen = klen, .value = val,
+				  .vlen = vlen, .expect = expect };
 	struct pw_kv_reply r;
 	uint32_t n;
 	int rc;
 
 	if (expect == NULL)
 		elen = 0;
-	else if (elen == 0)
-		h.expect = (const uint8_t *)"";   /* present and empty, not absent */
+	ev.elen = elen;
 	if (!kv_args_ok(c, key, klen) || (val == NULL && vlen != 0))
 		return PW_E_INVAL;
 	if (klen > PW_KEY_BYTES_MAX || vlen > PW_KV_BYTES_MAX || elen > PW_KV_BYTES_MAX)
@@ -942,14 +874,7 @@ int pw_cas(struct pw_client *c, const void *key, size_t klen, const void *expect
 			break;
 		}
 	}
-	/* ok:false for a cas means "applied, comparison failed" (it acts as a read); a cas
-	 * that did nothing for another reason is left out of the history. */
-	if (rc == PW_OK)
-		history_write(c, &h, 1);
-	else if (rc == PW_E_CAS_MISMATCH || rc == PW_E_NOT_FOUND)
-		history_write(c, &h, 0);
-	else if (pw_err_outcome_unknown(rc))
-		history_write(c, &h, -1);
+	observe(c, &ev, rc);
 	return rc;
 }
 
@@ -975,6 +900,7 @@ static int stream_call(struct pw_client *c, uint32_t len, struct pw_stream_reply
 
 int pw_append(struct pw_client *c, const void *payload, size_t len, uint64_t *offset)
 {
+	struct pw_op_event ev = { .op = PW_OP_APPEND, .value = payload, .vlen = len };
 	struct pw_stream_reply r;
 	uint32_t n;
 	int rc;
@@ -987,22 +913,51 @@ int pw_append(struct pw_client *c, const void *payload, size_t len, uint64_t *of
 	if (n == 0)
 		return PW_E_TOO_LARGE;
 	rc = stream_call(c, n, &r);
-	if (rc != PW_OK)
-		return rc;
-	if (r.result != PW_STREAM_R_OK || r.n_records != 0)
-		return PW_E_PROTOCOL;
-	if (offset != NULL)
+	if (rc == PW_OK && (r.result != PW_STREAM_R_OK || r.n_records != 0))
+		rc = PW_E_PROTOCOL;
+	if (rc == PW_OK && offset != NULL)
 		*offset = r.offset;
-	return PW_OK;
+	observe(c, &ev, rc);
+	return rc;
+}
+
+/** What pw_read returns for the decoded reply r to a READ from `from`; calls fn per
+ *  record and sets *next as pw_read documents. */
+static int read_result(const struct pw_stream_reply *r, uint64_t from, pw_record_fn fn,
+		       void *arg, uint64_t *next)
+{
+	const uint8_t *data;
+	uint32_t off = 0, dlen;
+	uint64_t at = from;
+
+	switch (r->result) {
+	case PW_STREAM_R_OK:
+		if (r->offset != from + r->n_records)
+			return PW_E_PROTOCOL;
+		while (pw_stream_reply_next(r, &off, &data, &dlen)) {
+			if (fn != NULL)
+				fn(arg, at, data, dlen);
+			at++;
+		}
+		*next = r->offset;
+		return PW_OK;
+	case PW_STREAM_R_TRUNCATED:
+		*next = r->offset;
+		return PW_E_TRUNCATED;
+	case PW_STREAM_R_BEYOND:
+		*next = r->offset;
+		return PW_E_BEYOND;
+	default:
+		return PW_E_PROTOCOL;
+	}
 }
 
 int pw_read(struct pw_client *c, uint64_t from, uint32_t max_bytes, pw_record_fn fn,
 	    void *arg, uint64_t *next)
 {
+	struct pw_op_event ev = { .op = PW_OP_READ };
 	struct pw_stream_reply r;
-	const uint8_t *data;
-	uint32_t n, off = 0, dlen;
-	uint64_t at = from;
+	uint32_t n;
 	int rc;
 
 	if (c == NULL || !service_ok(c, SERVICE_STREAM) || next == NULL)
@@ -1010,28 +965,10 @@ int pw_read(struct pw_client *c, uint64_t from, uint32_t max_bytes, pw_record_fn
 	n = pw_stream_encode_read(c->cmd, sizeof(c->cmd), from, max_bytes);
 	assert(n != 0);
 	rc = stream_call(c, n, &r);
-	if (rc != PW_OK)
-		return rc;
-	switch (r.result) {
-	case PW_STREAM_R_OK:
-		if (r.offset != from + r.n_records)
-			return PW_E_PROTOCOL;
-		while (pw_stream_reply_next(&r, &off, &data, &dlen)) {
-			if (fn != NULL)
-				fn(arg, at, data, dlen);
-			at++;
-		}
-		*next = r.offset;
-		return PW_OK;
-	case PW_STREAM_R_TRUNCATED:
-		*next = r.offset;
-		return PW_E_TRUNCATED;
-	case PW_STREAM_R_BEYOND:
-		*next = r.offset;
-		return PW_E_BEYOND;
-	default:
-		return PW_E_PROTOCOL;
-	}
+	if (rc == PW_OK)
+		rc = read_result(&r, from, fn, arg, next);
+	observe(c, &ev, rc);
+	return rc;
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -1040,6 +977,7 @@ int pw_read(struct pw_client *c, uint64_t from, uint32_t max_bytes, pw_record_fn
 int pw_execute(struct pw_client *c, const void *cmd, size_t len, void *reply, size_t cap,
 	       size_t *reply_len)
 {
+	struct pw_op_event ev = { .op = PW_OP_EXECUTE };
 	int rc;
 
 	if (c == NULL || (cmd == NULL && len != 0) || reply_len == NULL ||
@@ -1051,14 +989,18 @@ int pw_execute(struct pw_client *c, const void *cmd, size_t len, void *reply, si
 		memcpy(c->cmd, cmd, len);
 	c->cmd_len = (uint32_t)len;
 	rc = run_cmd(c);
-	if (rc != PW_OK)
-		return rc;
-	*reply_len = c->reply_len;
-	if (c->reply_len > cap)
-		return PW_E_BUFFER;
-	if (c->reply_len != 0)
-		memcpy(reply, c->reply, c->reply_len);
-	return c->status == PX_OK ? PW_OK : PW_E_BAD_COMMAND;
+	if (rc == PW_OK) {
+		*reply_len = c->reply_len;
+		if (c->reply_len > cap) {
+			rc = PW_E_BUFFER;
+		} else {
+			if (c->reply_len != 0)
+				memcpy(reply, c->reply, c->reply_len);
+			rc = c->status == PX_OK ? PW_OK : PW_E_BAD_COMMAND;
+		}
+	}
+	observe(c, &ev, rc);
+	return rc;
 }
 
 /* ---------------------------------------------------------------------------------- */

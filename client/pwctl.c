@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "paxwire.h"
+#include "pw_history.h"
 
 /* Exit codes (documented in usage() and client/README.md). */
 #define EXIT_DONE 0      /* done; the answer is "yes" */
@@ -350,6 +351,8 @@ int main(int argc, char **argv)
 	struct pw_client *c;
 	bool attempt_set = false;
 	FILE *history = NULL;
+	struct pw_history hist;
+	uint32_t hist_client;
 	char err[512] = "";
 	int opt, rc;
 
@@ -422,7 +425,15 @@ int main(int argc, char **argv)
 			pw_client_close(c);
 			return EXIT_USAGE;
 		}
-		pw_client_set_history(c, history);
+		/* A random client number, as every pwctl run is a client of its own. */
+		rc = pw_history_client_random(&hist_client);
+		if (rc != 0) {
+			fprintf(stderr, "pwctl: --history: getrandom: %s\n", strerror(-rc));
+			fclose(history);
+			pw_client_close(c);
+			return EXIT_USAGE;
+		}
+		pw_history_attach(&hist, c, history, hist_client);
 	}
 	rc = run(c, argc - optind, argv + optind);
 	pw_client_close(c);

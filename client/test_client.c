@@ -33,6 +33,7 @@
 
 #include "lincheck.h"
 #include "paxwire.h"
+#include "pw_history.h"
 #include "pw_kv.h"
 #include "pw_stream.h"
 #include "px.h"
@@ -892,6 +893,111 @@ static void test_execute(void **state)
 	cluster_stop(cl);
 }
 
+/** What an observer saw: the events of one client, copied out of the callback. */
+struct observed {
+	uint32_t n;
+	struct pw_op_event ev[8];
+	char key[8][8], value[8][8], result[8][8];
+};
+
+static void observe_into(void *arg, const struct pw_op_event *ev)
+{
+	struct observed *s = arg;
+	uint32_t i = s->n++;
+
+	assert_true(i < 8);
+	s->ev[i] = *ev;
+	/* The pointers die with the callback: keep the bytes (short ones, in these tests). */
+	assert_true(ev->klen < 8 && ev->vlen < 8 && ev->rlen < 8);
+	if (ev->key != NULL)
+		memcpy(s->key[i], ev->key, ev->klen);
+	if (ev->value != NULL)
+		memcpy(s->value[i], ev->value, ev->vlen);
+	if (ev->result != NULL)
+		memcpy(s->result[i], ev->result, ev->rlen);
+}
+
+/** The observer hears of every operation that ran its command, with its outcome and
+ *  times, and of nothing refused before sending; stopping it stops the calls. */
+static void test_observer(void **state)
+{
+	struct cluster *cl = cluster_start(0, 1);
+	struct pw_client *c = open_client(cl, ID_TO_0, 100, 3000);
+	uint8_t cmd[64], reply[64];
+	struct observed s = { 0 }, s2 = { 0 };
+	struct pw_client *c2;
+	char buf[8];
+	size_t len = 0;
+	uint32_t n;
+
+	(void)state;
+	pw_client_set_observer(c, observe_into, &s);
+	assert_int_equal(pw_put(c, "k", 1, "v1", 2), PW_OK);
+	assert_int_equal(pw_get(c, "k", 1, buf, 1, &len), PW_E_BUFFER);
+	assert_int_equal(pw_cas(c, "k", 1, "no", 2, "v2", 2), PW_E_CAS_MISMATCH);
+	assert_int_equal(pw_del(c, "x", 1), PW_E_NOT_FOUND);
+	/* A kv cluster: the store rejects the stream's command. */
+	assert_int_equal(pw_append(c, "r", 1, NULL), PW_E_BAD_COMMAND);
+	n = pw_kv_encode_get(cmd, sizeof(cmd), "k", 1);
+	assert_int_equal(pw_execute(c, cmd, n, reply, sizeof(reply), &len), PW_OK);
+	/* Refused before sending: no event. */
+	assert_int_equal(pw_put(c, NULL, 3, "v", 1), PW_E_INVAL);
+	assert_int_equal(pw_put(c, "k", 1, buf, PW_KV_BYTES_MAX + 1), PW_E_TOO_LARGE);
+
+	assert_int_equal(s.n, 6);
+	for (uint32_t i = 0; i < s.n; i++) {
+		assert_true(s.ev[i].sent);
+		assert_true(s.ev[i].call_ns != 0);
+		assert_true(s.ev[i].call_ns <= s.ev[i].return_ns);
+	}
+	assert_int_equal(s.ev[0].op, PW_OP_PUT);
+	assert_int_equal(s.ev[0].rc, PW_OK);
+	assert_int_equal(s.ev[0].klen, 1);
+	assert_memory_equal(s.key[0], "k", 1);
+	assert_int_equal(s.ev[0].vlen, 2);
+	assert_memory_equal(s.value[0], "v1", 2);
+	assert_null(s.ev[0].result);
+	assert_int_equal(s.ev[1].op, PW_OP_GET);
+	assert_int_equal(s.ev[1].rc, PW_E_BUFFER);
+	assert_non_null(s.ev[1].result);   /* the whole value, though it did not fit */
+	assert_int_equal(s.ev[1].rlen, 2);
+	assert_memory_equal(s.result[1], "v1", 2);
+	assert_int_equal(s.ev[2].op, PW_OP_CAS);
+	assert_int_equal(s.ev[2].rc, PW_E_CAS_MISMATCH);
+	assert_non_null(s.ev[2].expect);
+	assert_int_equal(s.ev[2].elen, 2);
+	assert_memory_equal(s.value[2], "v2", 2);
+	assert_int_equal(s.ev[3].op, PW_OP_DEL);
+	assert_int_equal(s.ev[3].rc, PW_E_NOT_FOUND);
+	assert_null(s.ev[3].result);
+	assert_int_equal(s.ev[4].op, PW_OP_APPEND);
+	assert_int_equal(s.ev[4].rc, PW_E_BAD_COMMAND);
+	assert_int_equal(s.ev[4].vlen, 1);
+	assert_int_equal(s.ev[5].op, PW_OP_EXECUTE);
+	assert_int_equal(s.ev[5].rc, PW_OK);
+	assert_null(s.ev[5].key);
+
+	pw_client_set_observer(c, NULL, NULL);
+	assert_int_equal(pw_put(c, "k", 1, "v3", 2), PW_OK);
+	assert_int_equal(s.n, 6);
+	pw_client_close(c);
+
+	/* A command that never got out (no member registers the new client): reported,
+	 * sent false, no answer time. */
+	c2 = open_client(cl, ID_TO_0, 20, 150);
+	pw_client_set_observer(c2, observe_into, &s2);
+	SCRIPT(cl, for (int i = 0; i < N_FAKES; i++) cl->f[i].reg_drop_before = 1000);
+	int rc = pw_del(c2, "k", 1);
+	assert_true(pw_err_outcome_unknown(rc));
+	assert_int_equal(s2.n, 1);
+	assert_int_equal(s2.ev[0].op, PW_OP_DEL);
+	assert_false(s2.ev[0].sent);
+	assert_int_equal(s2.ev[0].return_ns, 0);
+	assert_int_equal(s2.ev[0].rc, rc);
+	pw_client_close(c2);
+	cluster_stop(cl);
+}
+
 /** The probe: who answers, who leads, what followers say; it changes no state. */
 static void test_probe(void **state)
 {
@@ -929,6 +1035,7 @@ static void test_history_lincheck(void **state)
 	struct cluster *cl = cluster_start(0, 1);
 	struct pw_client_opts o;
 	struct pw_client *c;
+	struct pw_history rec;
 	struct lc_history *h;
 	struct lc_event ev;
 	char buf[64], err[256] = "", line[512];
@@ -946,10 +1053,9 @@ static void test_history_lincheck(void **state)
 	o.attempt_timeout_ms = 100;   /* the lost op: 3 sends of 100 ms */
 	o.deadline_ms = 3000;
 	o.retries_max = 2;
-	o.history_client = 7;
 	c = pw_client_open(&o, NULL, 0);
 	assert_non_null(c);
-	pw_client_set_history(c, f);
+	pw_history_attach(&rec, c, f, 7);
 
 	assert_int_equal(pw_put(c, "k1", 2, "v1", 2), PW_OK);                 /* 1 */
 	assert_int_equal(pw_get(c, "k1", 2, buf, sizeof(buf), &len), PW_OK);  /* 2 */
@@ -1151,6 +1257,53 @@ static void test_pwctl(void **state)
 	cluster_stop(cl);
 }
 
+/** pwctl --history: each run appends its operation, as a client of its own. */
+static void test_pwctl_history(void **state)
+{
+	char path[] = "/tmp/pw-client-hist-XXXXXX", args[128], out[64], err[256] = "";
+	struct lc_history *h;
+	struct lc_event e0, e1;
+	struct cluster *cl;
+	FILE *f;
+	int fd;
+
+	(void)state;
+	if (pwctl_path == NULL)
+		skip();
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	cl = cluster_start(2, 1);
+	snprintf(args, sizeof(args), "--history %s put k1 v1", path);
+	assert_int_equal(pwctl(cl, out, sizeof(out), args), 0);
+	snprintf(args, sizeof(args), "--history %s get k1", path);
+	assert_int_equal(pwctl(cl, out, sizeof(out), args), 0);
+	snprintf(args, sizeof(args), "--history %s leader", path);   /* not a kv op */
+	assert_int_equal(pwctl(cl, out, sizeof(out), args), 0);
+	cluster_stop(cl);
+
+	f = fopen(path, "r");
+	assert_non_null(f);
+	h = lc_history_new();
+	assert_non_null(h);
+	if (lc_history_load_jsonl(h, f, err, sizeof(err)) != 0)
+		fail_msg("history does not parse: %s", err);
+	assert_int_equal(lc_history_size(h), 2);
+	assert_int_equal(lc_history_event(h, 0, &e0), 0);
+	assert_int_equal(lc_history_event(h, 1, &e1), 0);
+	assert_int_equal(e0.op, LC_PUT);
+	assert_int_equal(e0.ok, 1);
+	assert_int_equal(e1.op, LC_GET);
+	assert_int_equal(e1.result_len, 2);
+	assert_memory_equal(e1.result, "v1", 2);
+	assert_true(e0.client != 0 && e1.client != 0);
+	assert_true(e0.client != e1.client);   /* two runs, two clients */
+	assert_int_equal(lc_check(h, 10.0, NULL), LC_LINEARIZABLE);
+	lc_history_free(h);
+	fclose(f);
+	unlink(path);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -1167,10 +1320,12 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_stream),
 		cmocka_unit_test(test_execute),
 		cmocka_unit_test(test_probe),
+		cmocka_unit_test(test_observer),
 		cmocka_unit_test(test_history_lincheck),
 		cmocka_unit_test(test_config_file),
 		cmocka_unit_test(test_open_errors),
 		cmocka_unit_test(test_pwctl),
+		cmocka_unit_test(test_pwctl_history),
 	};
 
 	if (argc > 1)

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0
- * pw_kv: a replicated key-value store (encodings in pw_kv.h).
+ * pw_kv: a replicated key-value store (commands and replies: wire/pw_kv_wire.h).
  *
  * Memory, all in the arena:
  *   - index[cap]: open-addressing buckets {32-bit key hash, entry}, linear probing,
@@ -21,12 +21,12 @@
  * Every command is validated before anything changes; a rejected one changes nothing.
  */
 #include <assert.h>
-#include <endian.h>
 #include <errno.h>
 #include <string.h>
 
 #include "svc_registry.h"   /* pw_kv_desc */
 #include "pw_kv.h"
+#include "wire_le.h"
 
 #define ENTRY_NIL UINT32_MAX
 #define HASH_MUL 0x9e3779b97f4a7c15ull
@@ -69,49 +69,7 @@ struct pw_kv {
 };
 
 /* ---------------------------------------------------------------------------------- */
-/* Little-endian access and hashing                                                    */
-
-static inline uint16_t ld16(const uint8_t *p)
-{
-	uint16_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return le16toh(v);
-}
-
-static inline uint32_t ld32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return le32toh(v);
-}
-
-static inline uint64_t ld64(const uint8_t *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return le64toh(v);
-}
-
-static inline void st16(uint8_t *p, uint16_t v)
-{
-	v = htole16(v);
-	memcpy(p, &v, sizeof(v));
-}
-
-static inline void st32(uint8_t *p, uint32_t v)
-{
-	v = htole32(v);
-	memcpy(p, &v, sizeof(v));
-}
-
-static inline void st64(uint8_t *p, uint64_t v)
-{
-	v = htole64(v);
-	memcpy(p, &v, sizeof(v));
-}
+/* Short-key loads, copies and hashing (little-endian access: wire_le.h)               */
 
 /**
  * The n <= 8 bytes at p as a little-endian word, zero-padded; reads only p[0, n).
@@ -122,7 +80,7 @@ static inline uint64_t ld_upto8(const uint8_t *p, uint32_t n)
 {
 	assert(n <= 8);
 	if (n >= 4)
-		return ld32(p) | (uint64_t)ld32(p + n - 4) << (8 * (n - 4));
+		return wire_ld32(p) | (uint64_t)wire_ld32(p + n - 4) << (8 * (n - 4));
 	if (n == 0)
 		return 0;
 	return p[0] | (uint64_t)p[n / 2] << (8 * (n / 2)) | (uint64_t)p[n - 1] << (8 * (n - 1));
@@ -133,9 +91,9 @@ static inline void short_key_words(const uint8_t *p, uint32_t n, uint64_t *w0, u
 {
 	assert(n <= SHORT_KEY_BYTES);
 	if (n > 8) {
-		*w0 = ld64(p);
+		*w0 = wire_ld64(p);
 		/* The last 8 bytes, less the (16 - n) that belong to w0. */
-		*w1 = ld64(p + n - 8) >> (8 * (16 - n));
+		*w1 = wire_ld64(p + n - 8) >> (8 * (16 - n));
 	} else {
 		*w0 = ld_upto8(p, n);
 		*w1 = 0;
@@ -187,7 +145,7 @@ static uint64_t hash_words(uint64_t h, const uint8_t *p, uint32_t len)
 
 	h = (h ^ len) * HASH_MUL;
 	for (i = 0; i + 8 <= len; i += 8) {
-		h = (h ^ ld64(p + i)) * HASH_MUL;
+		h = (h ^ wire_ld64(p + i)) * HASH_MUL;
 		h ^= h >> 29;
 	}
 	if (i < len) {
@@ -372,8 +330,8 @@ probe_short(const struct pw_kv *kv, uint32_t h32, uint64_t w0, uint64_t w1, uint
 			return b;
 		if (index[b].hash32 == h32) {
 			en = entry_at(kv, e);
-			if (en->key_len == klen && ld64(en->data) == w0 &&
-			    (!wide || ld64(en->data + 8) == w1))
+			if (en->key_len == klen && wire_ld64(en->data) == w0 &&
+			    (!wide || wire_ld64(en->data + 8) == w1))
 				return b;
 		}
 		b = (b + 1) & kv->index_mask;
@@ -449,8 +407,8 @@ static void kv_insert(struct pw_kv *kv, uint32_t b, const struct kv_key *k,
 	en->key_len = k->len;
 	en->value_len = value_len;
 	if (k->len <= kv->short_key_max) {
-		st64(en->data, k->w0);
-		st64(en->data + 8, k->w1);
+		wire_st64(en->data, k->w0);
+		wire_st64(en->data + 8, k->w1);
 	} else {
 		assert(k->len <= kv->key_room);
 		memcpy(en->data, k->p, k->len);
@@ -476,58 +434,15 @@ static void kv_delete(struct pw_kv *kv, uint32_t b)
 /* ---------------------------------------------------------------------------------- */
 /* Commands                                                                            */
 
-int pw_kv_decode_cmd(const uint8_t *cmd, uint32_t len, struct pw_kv_cmd *c)
-{
-	uint64_t expect_bytes, total;
-
-	assert(c != NULL);
-	if (cmd == NULL || len < PW_KV_CMD_HDR_BYTES)
-		return -EINVAL;
-	c->op = cmd[0];
-	c->key_len = cmd[1];
-	c->value_len = ld32(cmd + 4);
-	c->expect_len = ld32(cmd + 8);
-	if (ld16(cmd + 2) != 0)
-		return -EINVAL;
-	switch (c->op) {
-	case PW_KV_PUT:
-		if (c->expect_len != 0)
-			return -EINVAL;
-		break;
-	case PW_KV_GET:
-	case PW_KV_DEL:
-		if (c->value_len != 0 || c->expect_len != 0)
-			return -EINVAL;
-		break;
-	case PW_KV_CAS:
-		break;
-	default:
-		return -EINVAL;
-	}
-	expect_bytes = c->op == PW_KV_CAS && c->expect_len == PW_KV_EXPECT_ABSENT ?
-			       0 : c->expect_len;
-	/* u64: three u32 lengths cannot overflow it, whatever the client sent. */
-	total = (uint64_t)PW_KV_CMD_HDR_BYTES + c->key_len + c->value_len + expect_bytes;
-	if (total != len)
-		return -EINVAL;
-	c->key = cmd + PW_KV_CMD_HDR_BYTES;
-	c->value = c->key + c->key_len;
-	c->expect = c->expect_len == PW_KV_EXPECT_ABSENT ? NULL : c->value + c->value_len;
-	return 0;
-}
-
 /** A reply with no value: result, then value_len 0. */
 static inline uint32_t put_reply_empty(uint8_t *reply, uint8_t result)
 {
-	reply[0] = result;
-	st32(reply + 1, 0);
-	return PW_KV_REPLY_HDR_BYTES;
+	return pw_kv_encode_reply_hdr(reply, result, 0);
 }
 
 static uint32_t put_reply(uint8_t *reply, uint8_t result, const uint8_t *value, uint32_t vlen)
 {
-	reply[0] = result;
-	st32(reply + 1, vlen);
+	pw_kv_encode_reply_hdr(reply, result, vlen);
 	copy_bytes(reply + PW_KV_REPLY_HDR_BYTES, value, vlen);
 	return PW_KV_REPLY_HDR_BYTES + vlen;
 }
@@ -682,10 +597,10 @@ uint32_t pw_kv_apply(void *ctx, const uint8_t *cmd, uint32_t len, uint8_t *reply
 	 * within_limits make for a PUT, on the header read as three words. */
 	if (cmd == NULL || len < PW_KV_CMD_HDR_BYTES)
 		return apply_general(kv, cmd, len, reply, status);
-	hdr = ld32(cmd);
+	hdr = wire_ld32(cmd);
 	klen = (hdr >> 8) & 0xffu;
-	vlen = ld32(cmd + 4);
-	if ((hdr & 0xffff00ffu) != PW_KV_PUT || ld32(cmd + 8) != 0 ||
+	vlen = wire_ld32(cmd + 4);
+	if ((hdr & 0xffff00ffu) != PW_KV_PUT || wire_ld32(cmd + 8) != 0 ||
 	    klen > kv->short_key_max || vlen > kv->max_value_bytes ||
 	    PW_KV_CMD_HDR_BYTES + klen + vlen != len)
 		return apply_general(kv, cmd, len, reply, status);
@@ -814,77 +729,4 @@ bool pw_kv_get_direct(const struct pw_kv *kv, const void *key, uint8_t key_len,
 	if (value_len != NULL)
 		*value_len = en->value_len;
 	return true;
-}
-
-/* ---------------------------------------------------------------------------------- */
-/* Encoders and reply decoder                                                          */
-
-static uint32_t encode(uint8_t *buf, uint32_t cap, uint8_t op, const void *key, uint8_t klen,
-		       const void *val, uint32_t vlen, const void *expect, uint32_t elen)
-{
-	uint32_t expect_bytes = expect == NULL ? 0 : elen;
-	uint64_t total = (uint64_t)PW_KV_CMD_HDR_BYTES + klen + vlen + expect_bytes;
-	uint8_t *p;
-
-	assert(buf != NULL || cap == 0);
-	assert(key != NULL || klen == 0);
-	assert(val != NULL || vlen == 0);
-	if (total > cap)
-		return 0;
-	buf[0] = op;
-	buf[1] = klen;
-	st16(buf + 2, 0);
-	st32(buf + 4, vlen);
-	st32(buf + 8, op == PW_KV_CAS && expect == NULL ? PW_KV_EXPECT_ABSENT : expect_bytes);
-	p = buf + PW_KV_CMD_HDR_BYTES;
-	if (klen != 0)
-		memcpy(p, key, klen);
-	p += klen;
-	if (vlen != 0)
-		memcpy(p, val, vlen);
-	p += vlen;
-	if (expect_bytes != 0)
-		memcpy(p, expect, expect_bytes);
-	return (uint32_t)total;
-}
-
-uint32_t pw_kv_encode_put(uint8_t *buf, uint32_t cap, const void *key, uint8_t klen,
-			  const void *val, uint32_t vlen)
-{
-	return encode(buf, cap, PW_KV_PUT, key, klen, val, vlen, NULL, 0);
-}
-
-uint32_t pw_kv_encode_get(uint8_t *buf, uint32_t cap, const void *key, uint8_t klen)
-{
-	return encode(buf, cap, PW_KV_GET, key, klen, NULL, 0, NULL, 0);
-}
-
-uint32_t pw_kv_encode_del(uint8_t *buf, uint32_t cap, const void *key, uint8_t klen)
-{
-	return encode(buf, cap, PW_KV_DEL, key, klen, NULL, 0, NULL, 0);
-}
-
-uint32_t pw_kv_encode_cas(uint8_t *buf, uint32_t cap, const void *key, uint8_t klen,
-			  const void *val, uint32_t vlen, const void *expect, uint32_t elen)
-{
-	/* An expect of length 0 is the empty value, which differs from "absent": it needs
-	 * a non-NULL pointer, so PW_KV_EXPECT_ABSENT can never be sent as a real length. */
-	if (expect != NULL && elen == PW_KV_EXPECT_ABSENT)
-		return 0;
-	return encode(buf, cap, PW_KV_CAS, key, klen, val, vlen, expect, elen);
-}
-
-int pw_kv_decode_reply(const uint8_t *buf, uint32_t len, struct pw_kv_reply *r)
-{
-	assert(r != NULL);
-	if (buf == NULL || len < PW_KV_REPLY_HDR_BYTES)
-		return -EINVAL;
-	r->result = buf[0];
-	r->value_len = ld32(buf + 1);
-	if (r->result > PW_KV_R_BAD)
-		return -EINVAL;
-	if ((uint64_t)PW_KV_REPLY_HDR_BYTES + r->value_len != len)
-		return -EINVAL;
-	r->value = buf + PW_KV_REPLY_HDR_BYTES;
-	return 0;
 }

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0
- * pw_stream: an ordered append-only stream (encodings in pw_stream.h).
+ * pw_stream: an ordered append-only stream (commands and replies:
+ * wire/pw_stream_wire.h).
  *
  * Memory, all in the arena:
  *   - recs[max_records]: ring of {virtual position, length}, record o at o & mask;
@@ -12,12 +13,12 @@
  * making room is "drop the oldest while that fails", with no physical case analysis.
  */
 #include <assert.h>
-#include <endian.h>
 #include <errno.h>
 #include <string.h>
 
 #include "svc_registry.h"   /* pw_stream_desc */
 #include "pw_stream.h"
+#include "wire_le.h"
 
 struct stream_rec {
 	uint64_t vpos;
@@ -38,34 +39,6 @@ struct pw_stream {
 	struct stream_rec *recs;
 	uint8_t *data;
 };
-
-static inline uint32_t ld32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return le32toh(v);
-}
-
-static inline uint64_t ld64(const uint8_t *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return le64toh(v);
-}
-
-static inline void st32(uint8_t *p, uint32_t v)
-{
-	v = htole32(v);
-	memcpy(p, &v, sizeof(v));
-}
-
-static inline void st64(uint8_t *p, uint64_t v)
-{
-	v = htole64(v);
-	memcpy(p, &v, sizeof(v));
-}
 
 static inline size_t align64(size_t n)
 {
@@ -132,43 +105,6 @@ static inline const uint8_t *rec_data(const struct pw_stream *s, const struct st
 /* ---------------------------------------------------------------------------------- */
 /* Commands                                                                            */
 
-int pw_stream_decode_cmd(const uint8_t *cmd, uint32_t len, struct pw_stream_cmd *c)
-{
-	assert(c != NULL);
-	if (cmd == NULL || len < PW_STREAM_CMD_HDR_BYTES)
-		return -EINVAL;
-	if (cmd[1] != 0 || cmd[2] != 0 || cmd[3] != 0)
-		return -EINVAL;
-	c->op = cmd[0];
-	c->arg = ld32(cmd + 4);
-	c->from = 0;
-	c->payload = NULL;
-	switch (c->op) {
-	case PW_STREAM_APPEND:
-		if (c->arg > PW_STREAM_PAYLOAD_MAX || len - PW_STREAM_CMD_HDR_BYTES != c->arg)
-			return -EINVAL;
-		c->payload = cmd + PW_STREAM_CMD_HDR_BYTES;
-		return 0;
-	case PW_STREAM_READ:
-		if (len != PW_STREAM_READ_CMD_BYTES)
-			return -EINVAL;
-		c->from = ld64(cmd + PW_STREAM_CMD_HDR_BYTES);
-		return 0;
-	default:
-		return -EINVAL;
-	}
-}
-
-static void put_reply_hdr(uint8_t *reply, uint8_t result, uint32_t n, uint64_t offset)
-{
-	reply[0] = result;
-	reply[1] = 0;
-	reply[2] = 0;
-	reply[3] = 0;
-	st32(reply + 4, n);
-	st64(reply + 8, offset);
-}
-
 /** Appends one record and returns its offset, overwriting the oldest as needed. */
 static uint64_t stream_append(struct pw_stream *s, const uint8_t *payload, uint32_t len)
 {
@@ -199,11 +135,11 @@ static uint32_t stream_read(const struct pw_stream *s, uint64_t from, uint32_t m
 	uint64_t o;
 
 	if (from < s->oldest) {
-		put_reply_hdr(reply, PW_STREAM_R_TRUNCATED, 0, s->oldest);
+		pw_stream_encode_reply_hdr(reply, PW_STREAM_R_TRUNCATED, 0, s->oldest);
 		return used;
 	}
 	if (from > s->next) {
-		put_reply_hdr(reply, PW_STREAM_R_BEYOND, 0, s->next);
+		pw_stream_encode_reply_hdr(reply, PW_STREAM_R_BEYOND, 0, s->next);
 		return used;
 	}
 	/* Bounded by the live records, and by cap / PW_STREAM_REC_HDR_BYTES. */
@@ -216,7 +152,7 @@ static uint32_t stream_read(const struct pw_stream *s, uint64_t from, uint32_t m
 		 * less than one record still moves on. */
 		if (n != 0 && need > max_bytes - (used - PW_STREAM_REPLY_HDR_BYTES))
 			break;
-		st32(reply + used, r->len);
+		wire_st32(reply + used, r->len);
 		if (r->len != 0)
 			memcpy(reply + used + PW_STREAM_REC_HDR_BYTES, rec_data(s, r), r->len);
 		used += need;
@@ -224,7 +160,7 @@ static uint32_t stream_read(const struct pw_stream *s, uint64_t from, uint32_t m
 		if (used - PW_STREAM_REPLY_HDR_BYTES >= max_bytes)
 			break;
 	}
-	put_reply_hdr(reply, PW_STREAM_R_OK, n, from + n);
+	pw_stream_encode_reply_hdr(reply, PW_STREAM_R_OK, n, from + n);
 	return used;
 }
 
@@ -242,13 +178,12 @@ uint32_t pw_stream_apply(void *ctx, const uint8_t *cmd, uint32_t len, uint8_t *r
 
 	if (pw_stream_decode_cmd(cmd, len, &c) != 0) {
 		*status = PX_BAD_COMMAND;
-		put_reply_hdr(reply, PW_STREAM_R_BAD, 0, 0);
-		return PW_STREAM_REPLY_HDR_BYTES;
+		return pw_stream_encode_reply_hdr(reply, PW_STREAM_R_BAD, 0, 0);
 	}
 	*status = PX_OK;
 	if (c.op == PW_STREAM_APPEND) {
-		put_reply_hdr(reply, PW_STREAM_R_OK, 0, stream_append(s, c.payload, c.arg));
-		return PW_STREAM_REPLY_HDR_BYTES;
+		return pw_stream_encode_reply_hdr(reply, PW_STREAM_R_OK, 0,
+						  stream_append(s, c.payload, c.arg));
 	}
 	assert(c.op == PW_STREAM_READ);
 	return stream_read(s, c.from, c.arg, reply, cap);
@@ -262,13 +197,13 @@ uint64_t pw_stream_hash(const void *ctx)
 	uint8_t le[8];
 
 	assert(s != NULL);
-	st64(le, s->oldest);
+	wire_st64(le, s->oldest);
 	h = px_hash_bytes(h, le, 8);
-	st64(le, s->next);
+	wire_st64(le, s->next);
 	h = px_hash_bytes(h, le, 8);
 	for (o = s->oldest; o < s->next; o++) {
 		r = rec_at(s, o);
-		st32(le, r->len);
+		wire_st32(le, r->len);
 		h = px_hash_bytes(h, le, 4);
 		h = px_hash_bytes(h, rec_data(s, r), r->len);
 	}
@@ -376,91 +311,5 @@ bool pw_stream_get_direct(const struct pw_stream *s, uint64_t offset, const uint
 		*data = rec_data(s, r);
 	if (len != NULL)
 		*len = r->len;
-	return true;
-}
-
-/* ---------------------------------------------------------------------------------- */
-/* Encoders and reply decoder                                                          */
-
-uint32_t pw_stream_encode_append(uint8_t *buf, uint32_t cap, const void *payload,
-				 uint32_t len)
-{
-	assert(buf != NULL || cap == 0);
-	assert(payload != NULL || len == 0);
-	if (len > PW_STREAM_PAYLOAD_MAX || cap < PW_STREAM_CMD_HDR_BYTES ||
-	    cap - PW_STREAM_CMD_HDR_BYTES < len)
-		return 0;
-	buf[0] = PW_STREAM_APPEND;
-	buf[1] = 0;
-	buf[2] = 0;
-	buf[3] = 0;
-	st32(buf + 4, len);
-	if (len != 0)
-		memcpy(buf + PW_STREAM_CMD_HDR_BYTES, payload, len);
-	return PW_STREAM_CMD_HDR_BYTES + len;
-}
-
-uint32_t pw_stream_encode_read(uint8_t *buf, uint32_t cap, uint64_t from, uint32_t max_bytes)
-{
-	assert(buf != NULL || cap == 0);
-	if (cap < PW_STREAM_READ_CMD_BYTES)
-		return 0;
-	buf[0] = PW_STREAM_READ;
-	buf[1] = 0;
-	buf[2] = 0;
-	buf[3] = 0;
-	st32(buf + 4, max_bytes);
-	st64(buf + PW_STREAM_CMD_HDR_BYTES, from);
-	return PW_STREAM_READ_CMD_BYTES;
-}
-
-int pw_stream_decode_reply(const uint8_t *buf, uint32_t len, struct pw_stream_reply *r)
-{
-	uint32_t i, off, rlen;
-
-	assert(r != NULL);
-	if (buf == NULL || len < PW_STREAM_REPLY_HDR_BYTES)
-		return -EINVAL;
-	if (buf[0] > PW_STREAM_R_BAD || buf[1] != 0 || buf[2] != 0 || buf[3] != 0)
-		return -EINVAL;
-	r->result = buf[0];
-	r->n_records = ld32(buf + 4);
-	r->offset = ld64(buf + 8);
-	r->records = buf + PW_STREAM_REPLY_HDR_BYTES;
-	r->records_len = len - PW_STREAM_REPLY_HDR_BYTES;
-	if (r->n_records > r->records_len / PW_STREAM_REC_HDR_BYTES)
-		return -EINVAL;
-	/* Bounded by the check above; every comparison is against what is left. */
-	off = 0;
-	for (i = 0; i < r->n_records; i++) {
-		if (r->records_len - off < PW_STREAM_REC_HDR_BYTES)
-			return -EINVAL;
-		rlen = ld32(r->records + off);
-		off += PW_STREAM_REC_HDR_BYTES;
-		if (rlen > r->records_len - off)
-			return -EINVAL;
-		off += rlen;
-	}
-	return off == r->records_len ? 0 : -EINVAL;
-}
-
-bool pw_stream_reply_next(const struct pw_stream_reply *r, uint32_t *off,
-			  const uint8_t **data, uint32_t *len)
-{
-	uint32_t rlen;
-
-	assert(r != NULL);
-	assert(off != NULL);
-	if (*off >= r->records_len)
-		return false;
-	/* The reply was checked by pw_stream_decode_reply. */
-	assert(r->records_len - *off >= PW_STREAM_REC_HDR_BYTES);
-	rlen = ld32(r->records + *off);
-	assert(rlen <= r->records_len - *off - PW_STREAM_REC_HDR_BYTES);
-	if (data != NULL)
-		*data = r->records + *off + PW_STREAM_REC_HDR_BYTES;
-	if (len != NULL)
-		*len = rlen;
-	*off += PW_STREAM_REC_HDR_BYTES + rlen;
 	return true;
 }

@@ -4,7 +4,7 @@
  *
  *   clang -std=c11 -D_GNU_SOURCE -g -O1 -DPX_INVARIANTS=1 \
  *     -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
- *     -Iconsensus consensus/px_codec.c consensus/px_batch.c tests/codec/fuzz_codec.c \
+ *     -Iconsensus -Iwire wire/px_codec.c wire/px_batch.c tests/codec/fuzz_codec.c \
  *     -o build-fuzz-codec
  *   mkdir -p fuzz-corpus && ./build-fuzz-codec -max_len=20000 fuzz-corpus
  *

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "px_batch.h"
+#include "wire_le.h"
 
 /* A slot holding the most bytes a slot may hold: 4 commands of this size fill it. */
 #define FULL_SLOT_CMDS 4u
@@ -41,14 +42,6 @@ static void fill_body(uint8_t *b, uint32_t len, uint64_t salt)
 {
 	for (uint32_t i = 0; i < len; i++)
 		b[i] = (uint8_t)(salt * 31u + i * 7u);
-}
-
-static void st32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-	p[2] = (uint8_t)(v >> 16);
-	p[3] = (uint8_t)(v >> 24);
 }
 
 /* Builds a batch of n commands of body_len bytes; returns its length. */
@@ -290,38 +283,38 @@ static void test_valid_rejects(void **state)
 	/* Count above the bound, even with the bytes to back it. */
 	len = build(buf, sizeof(buf), PX_BATCH_CMDS_MAX, 0);
 	assert_true(px_batch_valid(buf, len));
-	st32(buf, PX_BATCH_CMDS_MAX + 1);
+	wire_st32(buf, PX_BATCH_CMDS_MAX + 1);
 	assert_false(px_batch_valid(buf, len + PX_CMD_HDR_BYTES));
-	st32(buf, UINT32_MAX);
+	wire_st32(buf, UINT32_MAX);
 	assert_false(px_batch_valid(buf, len));
 
 	/* Count disagrees with the bytes: fewer commands than bytes, and more. */
 	len = build(buf, sizeof(buf), 3, 8);
-	st32(buf, 2);
+	wire_st32(buf, 2);
 	assert_false(px_batch_valid(buf, len));
-	st32(buf, 4);
+	wire_st32(buf, 4);
 	assert_false(px_batch_valid(buf, len));
-	st32(buf, 3);
+	wire_st32(buf, 3);
 	assert_true(px_batch_valid(buf, len));
 
 	/* Command lengths: over the bound, wrapping, overrunning, and one short. */
 	off = PX_BATCH_HDR_BYTES + 16;  /* first command's len field */
-	st32(buf + off, PX_CMD_BYTES_MAX + 1);
+	wire_st32(buf + off, PX_CMD_BYTES_MAX + 1);
 	assert_false(px_batch_valid(buf, len));
-	st32(buf + off, UINT32_MAX);
+	wire_st32(buf + off, UINT32_MAX);
 	assert_false(px_batch_valid(buf, len));
-	st32(buf + off, UINT32_MAX - PX_CMD_HDR_BYTES + 1);
+	wire_st32(buf + off, UINT32_MAX - PX_CMD_HDR_BYTES + 1);
 	assert_false(px_batch_valid(buf, len));
-	st32(buf + off, 7);
+	wire_st32(buf + off, 7);
 	assert_false(px_batch_valid(buf, len));
-	st32(buf + off, 9);
+	wire_st32(buf + off, 9);
 	assert_false(px_batch_valid(buf, len));
-	st32(buf + off, 8);
+	wire_st32(buf + off, 8);
 	assert_true(px_batch_valid(buf, len));
 
 	/* A command of PX_CMD_BYTES_MAX + 1 bytes that is otherwise well formed. */
 	len = build(buf, sizeof(buf), 1, PX_CMD_BYTES_MAX);
-	st32(buf + PX_BATCH_HDR_BYTES + 16, PX_CMD_BYTES_MAX + 1);
+	wire_st32(buf + PX_BATCH_HDR_BYTES + 16, PX_CMD_BYTES_MAX + 1);
 	assert_false(px_batch_valid(buf, len + 1));
 }
 

@@ -19,6 +19,7 @@
 
 #include "px_batch.h"
 #include "px_codec.h"
+#include "wire_le.h"
 
 #define CLUSTER 0xc1a55e01u
 
@@ -53,24 +54,6 @@ static uint64_t rng(void)
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
 	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
 	return z ^ (z >> 31);
-}
-
-static void st32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void st64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t ld32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
 }
 
 /* A batch of n commands of body bytes each into values[i]; returns its length. */
@@ -283,8 +266,8 @@ static void fix_lengths(uint8_t *buf, size_t len)
 {
 	uint32_t n_inc = buf[PX_WIRE_OFF_N_INC];
 
-	st32(buf + PX_WIRE_OFF_TOTAL_LEN, (uint32_t)len);
-	st32(buf + PX_WIRE_OFF_BODY_LEN, (uint32_t)(len - PX_WIRE_HDR_BYTES - 4 * n_inc));
+	wire_st32(buf + PX_WIRE_OFF_TOTAL_LEN, (uint32_t)len);
+	wire_st32(buf + PX_WIRE_OFF_BODY_LEN, (uint32_t)(len - PX_WIRE_HDR_BYTES - 4 * n_inc));
 }
 
 static void roundtrip(const struct px_msg *m)
@@ -295,7 +278,7 @@ static void roundtrip(const struct px_msg *m)
 
 	assert_true(len <= sizeof(big));
 	assert_int_equal(px_encode(m, big, sizeof(big)), len);
-	assert_int_equal(ld32(big + PX_WIRE_OFF_TOTAL_LEN), len);
+	assert_int_equal(wire_ld32(big + PX_WIRE_OFF_TOTAL_LEN), len);
 	assert_int_equal(px_decode(big, len, CLUSTER, n_rep, &d), PX_WIRE_OK);
 	assert_msg_equal(m, &d);
 	/* Zero copy: values and bodies point into the buffer. */
@@ -399,49 +382,49 @@ static void test_body_layouts(void **state)
 	(void)state;
 	sample(PX_MSG_RECOVER_REPLY, V_REP, &m);
 	px_encode(&m, big, sizeof(big));
-	assert_int_equal(ld32(b + 0), 990);
-	assert_int_equal(ld32(b + 8), 1054);
-	assert_int_equal(ld32(b + 16), 1000);
-	assert_int_equal(ld32(b + 24), 0xfeed);
-	assert_int_equal(ld32(b + 32), 3);                 /* n_entries */
-	assert_int_equal(ld32(b + 36), 1001);              /* entry 0 slot */
-	assert_int_equal(ld32(b + 44), m.ballot);          /* entry 0 vballot (low word) */
+	assert_int_equal(wire_ld32(b + 0), 990);
+	assert_int_equal(wire_ld32(b + 8), 1054);
+	assert_int_equal(wire_ld32(b + 16), 1000);
+	assert_int_equal(wire_ld32(b + 24), 0xfeed);
+	assert_int_equal(wire_ld32(b + 32), 3);                 /* n_entries */
+	assert_int_equal(wire_ld32(b + 36), 1001);              /* entry 0 slot */
+	assert_int_equal(wire_ld32(b + 44), m.ballot);          /* entry 0 vballot (low word) */
 	assert_int_equal(b[52], 0);                        /* entry 0 flags */
-	assert_int_equal(ld32(b + 53), value_lens[0]);     /* entry 0 len */
+	assert_int_equal(wire_ld32(b + 53), value_lens[0]);     /* entry 0 len */
 	assert_memory_equal(b + 57, values[0], value_lens[0]);
 
 	sample(PX_MSG_ACCEPT, V_REP, &m);
 	px_encode(&m, big, sizeof(big));
-	assert_int_equal(ld32(b + 0), 1000);               /* commit */
-	assert_int_equal(ld32(b + 8), 1);                  /* n_entries */
-	assert_int_equal(ld32(b + 12), 1001);              /* entry slot */
+	assert_int_equal(wire_ld32(b + 0), 1000);               /* commit */
+	assert_int_equal(wire_ld32(b + 8), 1);                  /* n_entries */
+	assert_int_equal(wire_ld32(b + 12), 1001);              /* entry slot */
 
 	sample(PX_MSG_ACCEPTED, V_REP, &m);
 	px_encode(&m, big, sizeof(big));
-	assert_int_equal(ld32(b + 0), 1040);               /* slot_hi */
-	assert_int_equal(ld32(b + 8), 1000);               /* commit */
+	assert_int_equal(wire_ld32(b + 0), 1040);               /* slot_hi */
+	assert_int_equal(wire_ld32(b + 8), 1000);               /* commit */
 
 	sample(PX_MSG_RECOVER, V_REP, &m);
 	assert_int_equal(px_encode(&m, big, sizeof(big)), PX_WIRE_HDR_BYTES + 12 + 16);
-	assert_int_equal(ld32(b + 0), 33);                 /* slot_lo */
-	assert_int_equal(ld32(b + 8), 0x90abcdef);         /* nonce (low word) */
-	assert_int_equal(ld32(b + 12), 0x12345678);        /* nonce (high word) */
+	assert_int_equal(wire_ld32(b + 0), 33);                 /* slot_lo */
+	assert_int_equal(wire_ld32(b + 8), 0x90abcdef);         /* nonce (low word) */
+	assert_int_equal(wire_ld32(b + 12), 0x12345678);        /* nonce (high word) */
 
 	sample(PX_MSG_REPLY, V_REP, &m);
 	px_encode(&m, big, sizeof(big));
 	b = big + PX_WIRE_HDR_BYTES;                       /* no crash vector */
-	assert_int_equal(ld32(b + 0), 42);
-	assert_int_equal(ld32(b + 8), 7);
+	assert_int_equal(wire_ld32(b + 0), 42);
+	assert_int_equal(wire_ld32(b + 8), 7);
 	assert_int_equal(b[16], PX_NOT_LEADER);
 	assert_int_equal(b[17], 2);
-	assert_int_equal(ld32(b + 18), 8);
+	assert_int_equal(wire_ld32(b + 18), 8);
 	assert_memory_equal(b + 22, body_store, 8);
 
 	sample(PX_MSG_REQUEST, V_REP, &m);
 	px_encode(&m, big, sizeof(big));
-	assert_int_equal(ld32(b + 0), 42);
-	assert_int_equal(ld32(b + 8), 7);
-	assert_int_equal(ld32(b + 16), 16);
+	assert_int_equal(wire_ld32(b + 0), 42);
+	assert_int_equal(wire_ld32(b + 8), 7);
+	assert_int_equal(wire_ld32(b + 16), 16);
 	assert_memory_equal(b + 20, body_store, 16);
 }
 
@@ -570,12 +553,12 @@ static size_t append_entry(uint8_t *buf, size_t len, uint64_t slot, uint64_t vba
 	uint8_t *n_entries = buf + PX_WIRE_HDR_BYTES + 4 * buf[PX_WIRE_OFF_N_INC] + 8;
 
 	assert_int_equal(buf[PX_WIRE_OFF_TYPE], PX_MSG_ACCEPT);
-	st64(p, slot);
-	st64(p + 8, vballot);
+	wire_st64(p, slot);
+	wire_st64(p + 8, vballot);
 	p[16] = flags;
-	st32(p + 17, vlen);
+	wire_st32(p + 17, vlen);
 	memcpy(p + 21, value, copy_len);
-	st32(n_entries, ld32(n_entries) + 1);
+	wire_st32(n_entries, wire_ld32(n_entries) + 1);
 	len += 21 + copy_len;
 	fix_lengths(buf, len);
 	return len;
@@ -676,14 +659,14 @@ static void test_errors(void **state)
 	len = enc(PX_MSG_PREPARE, V_REP, buf, sizeof(buf), &m);
 	expect_err(buf, len + 1, CLUSTER, 3, PX_WIRE_E_LENGTH);
 	expect_err(buf, len - 1, CLUSTER, 3, PX_WIRE_E_LENGTH);
-	st32(buf + PX_WIRE_OFF_TOTAL_LEN, (uint32_t)len + 1);
+	wire_st32(buf + PX_WIRE_OFF_TOTAL_LEN, (uint32_t)len + 1);
 	expect_err(buf, len, CLUSTER, 3, PX_WIRE_E_LENGTH);
-	st32(buf + PX_WIRE_OFF_TOTAL_LEN, (uint32_t)len);
-	st32(buf + PX_WIRE_OFF_BODY_LEN, 15);
+	wire_st32(buf + PX_WIRE_OFF_TOTAL_LEN, (uint32_t)len);
+	wire_st32(buf + PX_WIRE_OFF_BODY_LEN, 15);
 	expect_err(buf, len, CLUSTER, 3, PX_WIRE_E_LENGTH);
-	st32(buf + PX_WIRE_OFF_BODY_LEN, UINT32_MAX);
+	wire_st32(buf + PX_WIRE_OFF_BODY_LEN, UINT32_MAX);
 	expect_err(buf, len, CLUSTER, 3, PX_WIRE_E_LENGTH);
-	st32(buf + PX_WIRE_OFF_BODY_LEN, 16);
+	wire_st32(buf + PX_WIRE_OFF_BODY_LEN, 16);
 	expect_err(buf, len, CLUSTER, 3, PX_WIRE_OK);
 	/* Header and crash vector longer than the message. */
 	len = enc(PX_MSG_NACK, V_REP, buf, sizeof(buf), &m);
@@ -715,36 +698,36 @@ static void test_errors(void **state)
 	fix_lengths(buf, len - 4);  /* no n_entries */
 	expect_err(buf, len - 4, CLUSTER, 3, PX_WIRE_E_BODY);
 	len = enc(PX_MSG_ACCEPT, V_REP, buf, sizeof(buf), &m);
-	st32(buf + PX_WIRE_HDR_BYTES + 12 + 8, 2);  /* claims two entries, holds one */
+	wire_st32(buf + PX_WIRE_HDR_BYTES + 12 + 8, 2);  /* claims two entries, holds one */
 	expect_err(buf, len, CLUSTER, 3, PX_WIRE_E_BODY);
 	len = enc(PX_MSG_REQUEST, V_REP, buf, sizeof(buf), &m);
-	st32(buf + PX_WIRE_HDR_BYTES + 16, 17);
+	wire_st32(buf + PX_WIRE_HDR_BYTES + 16, 17);
 	expect_err(buf, len, CLUSTER, 3, PX_WIRE_E_BODY);
 	len = enc(PX_MSG_REPLY, V_REP, buf, sizeof(buf), &m);
-	st32(buf + PX_WIRE_HDR_BYTES + 18, 9);
+	wire_st32(buf + PX_WIRE_HDR_BYTES + 18, 9);
 	expect_err(buf, len, CLUSTER, 3, PX_WIRE_E_BODY);
 
 	/* ENTRIES */
 	len = enc(PX_MSG_ACCEPT, V_MIN, buf, sizeof(buf), &m);
-	st32(buf + PX_WIRE_HDR_BYTES + 12 + 8, PX_MSG_ENTRIES_MAX + 1);
+	wire_st32(buf + PX_WIRE_HDR_BYTES + 12 + 8, PX_MSG_ENTRIES_MAX + 1);
 	expect_err(buf, len, CLUSTER, 3, PX_WIRE_E_ENTRIES);
-	st32(buf + PX_WIRE_HDR_BYTES + 12 + 8, UINT32_MAX);
+	wire_st32(buf + PX_WIRE_HDR_BYTES + 12 + 8, UINT32_MAX);
 	expect_err(buf, len, CLUSTER, 3, PX_WIRE_E_ENTRIES);
 	len = enc(PX_MSG_PROMISE, V_MIN, buf, sizeof(buf), &m);
-	st32(buf + PX_WIRE_HDR_BYTES + 12 + 24, PX_MSG_ENTRIES_MAX + 1);
+	wire_st32(buf + PX_WIRE_HDR_BYTES + 12 + 24, PX_MSG_ENTRIES_MAX + 1);
 	expect_err(buf, len, CLUSTER, 3, PX_WIRE_E_ENTRIES);
 	len = enc(PX_MSG_RECOVER_REPLY, V_MIN, buf, sizeof(buf), &m);
-	st32(buf + PX_WIRE_HDR_BYTES + 12 + 32, PX_MSG_ENTRIES_MAX + 1);
+	wire_st32(buf + PX_WIRE_HDR_BYTES + 12 + 32, PX_MSG_ENTRIES_MAX + 1);
 	expect_err(buf, len, CLUSTER, 3, PX_WIRE_E_ENTRIES);
 
 	/* ENTRY_LEN: overruns the body; over PX_SLOT_BYTES_MAX with the bytes present. */
 	len = enc(PX_MSG_ACCEPT, V_MIN, buf, sizeof(buf), &m);
 	l2 = append_entry(buf, len, 1, 1, 0, 5, noop, 4);
 	expect_err(buf, l2, CLUSTER, 3, PX_WIRE_E_ENTRY_LEN);
-	st32(buf + PX_WIRE_HDR_BYTES + 12 + 8, 0);
+	wire_st32(buf + PX_WIRE_HDR_BYTES + 12 + 8, 0);
 	l2 = append_entry(buf, len, 1, 1, 0, UINT32_MAX, noop, 4);
 	expect_err(buf, l2, CLUSTER, 3, PX_WIRE_E_ENTRY_LEN);
-	st32(buf + PX_WIRE_HDR_BYTES + 12 + 8, 0);
+	wire_st32(buf + PX_WIRE_HDR_BYTES + 12 + 8, 0);
 	memset(val, 0, sizeof(val));
 	/* A batch of one command padded to one byte past the slot bound: structurally a
 	 * batch, but too big for a slot. */
@@ -756,7 +739,7 @@ static void test_errors(void **state)
 		for (uint32_t k = 0, off = 4; k < 4; k++) {
 			uint32_t cl = k < 3 ? clen / 4 : clen - 3 * (clen / 4);
 
-			st32(val + off + 16, cl);
+			wire_st32(val + off + 16, cl);
 			off += PX_CMD_HDR_BYTES + cl;
 		}
 		assert_true(px_batch_valid(val, vlen));
@@ -768,40 +751,40 @@ static void test_errors(void **state)
 	len = enc(PX_MSG_ACCEPT, V_MIN, buf, sizeof(buf), &m);
 	l2 = append_entry(buf, len, 1, 1, 0, 0, noop, 0);
 	expect_err(buf, l2, CLUSTER, 3, PX_WIRE_E_BATCH);
-	st32(buf + PX_WIRE_HDR_BYTES + 12 + 8, 0);
+	wire_st32(buf + PX_WIRE_HDR_BYTES + 12 + 8, 0);
 	val[0] = 1;
 	val[1] = val[2] = val[3] = 0;
 	l2 = append_entry(buf, len, 1, 1, 0, 4, val, 4);
 	expect_err(buf, l2, CLUSTER, 3, PX_WIRE_E_BATCH);
-	st32(buf + PX_WIRE_HDR_BYTES + 12 + 8, 0);
+	wire_st32(buf + PX_WIRE_HDR_BYTES + 12 + 8, 0);
 	l2 = append_entry(buf, len, 1, 1, 0, 5, noop, 4);
 	buf[l2] = 0;
 	fix_lengths(buf, l2 + 1);
 	expect_err(buf, l2 + 1, CLUSTER, 3, PX_WIRE_E_BATCH);
-	st32(buf + PX_WIRE_HDR_BYTES + 12 + 8, 0);
+	wire_st32(buf + PX_WIRE_HDR_BYTES + 12 + 8, 0);
 	l2 = append_entry(buf, len, 1, 1, 0, 4, noop, 4);
 	expect_err(buf, l2, CLUSTER, 3, PX_WIRE_OK);
 
 	/* FIELD: entry slot 0, slots not strictly increasing, unknown entry flags. */
-	st32(buf + PX_WIRE_HDR_BYTES + 12 + 8, 0);
+	wire_st32(buf + PX_WIRE_HDR_BYTES + 12 + 8, 0);
 	l2 = append_entry(buf, len, 0, 1, 0, 4, noop, 4);
 	expect_err(buf, l2, CLUSTER, 3, PX_WIRE_E_FIELD);
-	st32(buf + PX_WIRE_HDR_BYTES + 12 + 8, 0);
+	wire_st32(buf + PX_WIRE_HDR_BYTES + 12 + 8, 0);
 	l2 = append_entry(buf, len, 5, 1, 0, 4, noop, 4);
 	l2 = append_entry(buf, l2, 5, 1, 0, 4, noop, 4);
 	expect_err(buf, l2, CLUSTER, 3, PX_WIRE_E_FIELD);
-	st32(buf + PX_WIRE_HDR_BYTES + 12 + 8, 0);
+	wire_st32(buf + PX_WIRE_HDR_BYTES + 12 + 8, 0);
 	l2 = append_entry(buf, len, 5, 1, 0, 4, noop, 4);
 	l2 = append_entry(buf, l2, 4, 1, 0, 4, noop, 4);
 	expect_err(buf, l2, CLUSTER, 3, PX_WIRE_E_FIELD);
-	st32(buf + PX_WIRE_HDR_BYTES + 12 + 8, 0);
+	wire_st32(buf + PX_WIRE_HDR_BYTES + 12 + 8, 0);
 	l2 = append_entry(buf, len, 5, 1, 0, 4, noop, 4);
 	l2 = append_entry(buf, l2, 6, 1, PX_EF_CHOSEN, 4, noop, 4);
 	expect_err(buf, l2, CLUSTER, 3, PX_WIRE_OK);
-	st32(buf + PX_WIRE_HDR_BYTES + 12 + 8, 0);
+	wire_st32(buf + PX_WIRE_HDR_BYTES + 12 + 8, 0);
 	l2 = append_entry(buf, len, 5, 1, 0x02, 4, noop, 4);
 	expect_err(buf, l2, CLUSTER, 3, PX_WIRE_E_FIELD);
-	st32(buf + PX_WIRE_HDR_BYTES + 12 + 8, 0);
+	wire_st32(buf + PX_WIRE_HDR_BYTES + 12 + 8, 0);
 	l2 = append_entry(buf, len, 5, 1, 0x80, 4, noop, 4);
 	expect_err(buf, l2, CLUSTER, 3, PX_WIRE_E_FIELD);
 
@@ -822,13 +805,13 @@ static void test_errors(void **state)
 	sample(PX_MSG_REQUEST, V_MAX, &m);
 	len = px_encode(&m, buf, sizeof(buf));
 	buf[len] = 0;
-	st32(buf + PX_WIRE_HDR_BYTES + 36 + 16, PX_CMD_BYTES_MAX + 1);
+	wire_st32(buf + PX_WIRE_HDR_BYTES + 36 + 16, PX_CMD_BYTES_MAX + 1);
 	fix_lengths(buf, len + 1);
 	expect_err(buf, len + 1, CLUSTER, 9, PX_WIRE_E_CMD_LEN);
 	sample(PX_MSG_REPLY, V_MAX, &m);
 	len = px_encode(&m, buf, sizeof(buf));
 	buf[len] = 0;
-	st32(buf + PX_WIRE_HDR_BYTES + 36 + 18, PX_REPLY_BYTES_MAX + 1);
+	wire_st32(buf + PX_WIRE_HDR_BYTES + 36 + 18, PX_REPLY_BYTES_MAX + 1);
 	fix_lengths(buf, len + 1);
 	expect_err(buf, len + 1, CLUSTER, 9, PX_WIRE_E_CMD_LEN);
 

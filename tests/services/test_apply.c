@@ -14,11 +14,11 @@
 #include <string.h>
 
 #include <cmocka.h>
-#include <endian.h>
 
 #include "pw_kv.h"
 #include "px_apply.h"
 #include "px_batch.h"
+#include "wire_le.h"
 
 /* ---------------------------------------------------------------------------------- */
 /* A counting service: the reply is (u64 number of commands applied so far, body).     */
@@ -169,14 +169,11 @@ static void batch_register(struct batch *b, uint64_t nonce)
 /** The session id in a registration's reply (checked: PX_OK, the nonce, seq 0). */
 static uint64_t reply_session(const struct px_reply *rp, uint64_t nonce)
 {
-	uint64_t id;
-
 	assert_int_equal(rp->status, PX_OK);
 	assert_int_equal(rp->client_id, nonce);
 	assert_int_equal(rp->seq, 0);
 	assert_int_equal(rp->len, 8);
-	memcpy(&id, rp->data, 8);
-	return le64toh(id);
+	return wire_ld64(rp->data);
 }
 
 /** Registers the client with this nonce in a slot of its own; returns its session id. */

@@ -19,7 +19,6 @@
  * for a register per key. A client accepts only a reply whose bytes some replica
  * produced when it applied that (client, seq) (sim_check_reply recorded it).
  */
-#include <endian.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -27,6 +26,7 @@
 
 #include "lincheck.h"
 #include "sim_pvt.h"
+#include "wire_le.h"
 
 /** Registration nonces: bit 62 set (session ids, slot * PX_BATCH_CMDS_MAX + index with
  *  slot <= SIM_SLOTS_MAX, never reach it), the registration's number, the client. */
@@ -346,8 +346,7 @@ static void registered(struct sim *s, struct sim_client *c, const struct px_msg 
 	if (m->body_len != PX_SESSION_ID_BYTES)
 		sim_fail(s, "reply", "client %u: a registration reply of %u bytes", c->idx,
 			 m->body_len);
-	memcpy(&id, m->body, sizeof(id));
-	id = le64toh(id);
+	id = wire_ld64(m->body);
 	/* Some applier gave this id to this very client (sim_session_learn). */
 	if (sim_client_of(s, id, 1) != c->idx)
 		sim_fail(s, "reply",

@@ -11,55 +11,11 @@
  * Values and bodies are not copied: they point into the buffer.
  */
 #include <assert.h>
-#include <endian.h>
 #include <stddef.h>
 #include <string.h>
 
 #include "px_codec.h"
-
-/* Byte-wise little-endian access (the twins are in px_batch.c). memcpy keeps it legal at
- * any alignment and compiles to one load or store. */
-static inline uint16_t ld16(const uint8_t *p)
-{
-	uint16_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return le16toh(v);
-}
-
-static inline uint32_t ld32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return le32toh(v);
-}
-
-static inline uint64_t ld64(const uint8_t *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return le64toh(v);
-}
-
-static inline void st16(uint8_t *p, uint16_t v)
-{
-	v = htole16(v);
-	memcpy(p, &v, sizeof(v));
-}
-
-static inline void st32(uint8_t *p, uint32_t v)
-{
-	v = htole32(v);
-	memcpy(p, &v, sizeof(v));
-}
-
-static inline void st64(uint8_t *p, uint64_t v)
-{
-	v = htole64(v);
-	memcpy(p, &v, sizeof(v));
-}
+#include "wire_le.h"
 
 _Static_assert(PX_WIRE_OFF_RESERVED + 8u == PX_WIRE_HDR_BYTES, "header layout fills 40 bytes");
 _Static_assert(PX_WIRE_OFF_BODY_LEN + 4u == PX_WIRE_OFF_RESERVED, "header layout");
@@ -241,15 +197,15 @@ size_t px_encoded_len(const struct px_msg *m)
 
 static uint8_t *put_entries(uint8_t *p, const struct px_msg *m)
 {
-	st32(p, m->n_entries);
+	wire_st32(p, m->n_entries);
 	p += 4;
 	for (uint32_t i = 0; i < m->n_entries; i++) {
 		const struct px_entry *e = &m->entries[i];
 
-		st64(p, e->slot);
-		st64(p + 8, e->vballot);
+		wire_st64(p, e->slot);
+		wire_st64(p + 8, e->vballot);
 		p[16] = e->flags;
-		st32(p + 17, e->len);
+		wire_st32(p + 17, e->len);
 		p += PX_WIRE_ENTRY_HDR_BYTES;
 		/* The one copy of a value on the send path. */
 		memcpy(p, e->value, e->len);
@@ -272,74 +228,74 @@ size_t px_encode(const struct px_msg *m, uint8_t *buf, size_t cap)
 	if (cap < total)
 		return 0;
 
-	st16(buf + PX_WIRE_OFF_MAGIC, PX_WIRE_MAGIC);
+	wire_st16(buf + PX_WIRE_OFF_MAGIC, PX_WIRE_MAGIC);
 	buf[PX_WIRE_OFF_VERSION] = PX_WIRE_VERSION;
 	buf[PX_WIRE_OFF_TYPE] = m->type;
 	buf[PX_WIRE_OFF_FLAGS] = m->flags;
 	buf[PX_WIRE_OFF_FROM] = m->from;
 	buf[PX_WIRE_OFF_TO] = m->to;
 	buf[PX_WIRE_OFF_N_INC] = m->n_inc;
-	st32(buf + PX_WIRE_OFF_CLUSTER, m->cluster_id);
-	st32(buf + PX_WIRE_OFF_EPOCH, m->config_epoch);
-	st64(buf + PX_WIRE_OFF_BALLOT, m->ballot);
-	st32(buf + PX_WIRE_OFF_TOTAL_LEN, (uint32_t)total);
-	st32(buf + PX_WIRE_OFF_BODY_LEN, body_len);
-	st64(buf + PX_WIRE_OFF_READ_ROUND, type_has_read_round(m->type) ? m->read_round : 0);
+	wire_st32(buf + PX_WIRE_OFF_CLUSTER, m->cluster_id);
+	wire_st32(buf + PX_WIRE_OFF_EPOCH, m->config_epoch);
+	wire_st64(buf + PX_WIRE_OFF_BALLOT, m->ballot);
+	wire_st32(buf + PX_WIRE_OFF_TOTAL_LEN, (uint32_t)total);
+	wire_st32(buf + PX_WIRE_OFF_BODY_LEN, body_len);
+	wire_st64(buf + PX_WIRE_OFF_READ_ROUND, type_has_read_round(m->type) ? m->read_round : 0);
 	p = buf + PX_WIRE_HDR_BYTES;
 	for (uint32_t i = 0; i < m->n_inc; i++, p += 4)
-		st32(p, m->incarnation[i]);
+		wire_st32(p, m->incarnation[i]);
 
 	switch (m->type) {
 	case PX_MSG_PREVOTE:
 	case PX_MSG_PREVOTE_REPLY:
 	case PX_MSG_PREPARE:
 	case PX_MSG_STATE_NEEDED:
-		st64(p, m->slot_lo);
-		st64(p + 8, m->commit);
+		wire_st64(p, m->slot_lo);
+		wire_st64(p + 8, m->commit);
 		p += 16;
 		break;
 	case PX_MSG_ACCEPTED:
-		st64(p, m->slot_hi);
-		st64(p + 8, m->commit);
+		wire_st64(p, m->slot_hi);
+		wire_st64(p + 8, m->commit);
 		p += 16;
 		break;
 	case PX_MSG_PROMISE:
-		st64(p, m->slot_lo);
-		st64(p + 8, m->slot_hi);
-		st64(p + 16, m->commit);
+		wire_st64(p, m->slot_lo);
+		wire_st64(p + 8, m->slot_hi);
+		wire_st64(p + 16, m->commit);
 		p = put_entries(p + 24, m);
 		break;
 	case PX_MSG_RECOVER_REPLY:
-		st64(p, m->slot_lo);
-		st64(p + 8, m->slot_hi);
-		st64(p + 16, m->commit);
-		st64(p + 24, m->nonce);
+		wire_st64(p, m->slot_lo);
+		wire_st64(p + 8, m->slot_hi);
+		wire_st64(p + 16, m->commit);
+		wire_st64(p + 24, m->nonce);
 		p = put_entries(p + 32, m);
 		break;
 	case PX_MSG_ACCEPT:
-		st64(p, m->commit);
+		wire_st64(p, m->commit);
 		p = put_entries(p + 8, m);
 		break;
 	case PX_MSG_RECOVER:
-		st64(p, m->slot_lo);
-		st64(p + 8, m->nonce);
+		wire_st64(p, m->slot_lo);
+		wire_st64(p + 8, m->nonce);
 		p += 16;
 		break;
 	case PX_MSG_REQUEST:
-		st64(p, m->client_id);
-		st64(p + 8, m->seq);
-		st32(p + 16, m->body_len);
+		wire_st64(p, m->client_id);
+		wire_st64(p + 8, m->seq);
+		wire_st32(p + 16, m->body_len);
 		p += BODY_REQUEST;
 		if (m->body_len != 0)
 			memcpy(p, m->body, m->body_len);
 		p += m->body_len;
 		break;
 	case PX_MSG_REPLY:
-		st64(p, m->client_id);
-		st64(p + 8, m->seq);
+		wire_st64(p, m->client_id);
+		wire_st64(p + 8, m->seq);
 		p[16] = m->status;
 		p[17] = m->leader_hint;
-		st32(p + 18, m->body_len);
+		wire_st32(p + 18, m->body_len);
 		p += BODY_REPLY;
 		if (m->body_len != 0)
 			memcpy(p, m->body, m->body_len);
@@ -364,7 +320,7 @@ static enum px_wire_err get_entries(const uint8_t *p, uint32_t left, struct px_m
 
 	/* The caller checked the fixed body, n_entries included. */
 	assert(left >= 4);
-	n = ld32(p);
+	n = wire_ld32(p);
 	if (n > PX_MSG_ENTRIES_MAX)
 		return PX_WIRE_E_ENTRIES;
 	off = 4;
@@ -373,10 +329,10 @@ static enum px_wire_err get_entries(const uint8_t *p, uint32_t left, struct px_m
 
 		if (left - off < PX_WIRE_ENTRY_HDR_BYTES)
 			return PX_WIRE_E_BODY;
-		e->slot = ld64(p + off);
-		e->vballot = ld64(p + off + 8);
+		e->slot = wire_ld64(p + off);
+		e->vballot = wire_ld64(p + off + 8);
 		e->flags = p[off + 16];
-		vlen = ld32(p + off + 17);
+		vlen = wire_ld32(p + off + 17);
 		off += PX_WIRE_ENTRY_HDR_BYTES;
 		if (vlen > PX_SLOT_BYTES_MAX || vlen > left - off)
 			return PX_WIRE_E_ENTRY_LEN;
@@ -424,14 +380,14 @@ enum px_wire_err px_decode(const uint8_t *buf, size_t len, uint32_t cluster_id,
 
 	if (buf == NULL || len < PX_WIRE_HDR_BYTES)
 		return PX_WIRE_E_SHORT;
-	if (ld16(buf + PX_WIRE_OFF_MAGIC) != PX_WIRE_MAGIC)
+	if (wire_ld16(buf + PX_WIRE_OFF_MAGIC) != PX_WIRE_MAGIC)
 		return PX_WIRE_E_MAGIC;
 	if (buf[PX_WIRE_OFF_VERSION] != PX_WIRE_VERSION)
 		return PX_WIRE_E_VERSION;
 	type = buf[PX_WIRE_OFF_TYPE];
 	if (!type_known(type))
 		return PX_WIRE_E_TYPE;
-	if (ld32(buf + PX_WIRE_OFF_CLUSTER) != cluster_id)
+	if (wire_ld32(buf + PX_WIRE_OFF_CLUSTER) != cluster_id)
 		return PX_WIRE_E_CLUSTER;
 
 	from = buf[PX_WIRE_OFF_FROM];
@@ -446,14 +402,14 @@ enum px_wire_err px_decode(const uint8_t *buf, size_t len, uint32_t cluster_id,
 	if (type_is_client(type) ? n_inc != 0 && n_inc != n_replicas : n_inc != n_replicas)
 		return PX_WIRE_E_INC_COUNT;
 
-	total = ld32(buf + PX_WIRE_OFF_TOTAL_LEN);
-	body_len = ld32(buf + PX_WIRE_OFF_BODY_LEN);
+	total = wire_ld32(buf + PX_WIRE_OFF_TOTAL_LEN);
+	body_len = wire_ld32(buf + PX_WIRE_OFF_BODY_LEN);
 	if ((size_t)total != len)
 		return PX_WIRE_E_LENGTH;
 	/* In u64: body_len is attacker-controlled and could wrap a u32 sum. */
 	if ((uint64_t)PX_WIRE_HDR_BYTES + 4u * (uint64_t)n_inc + body_len != (uint64_t)total)
 		return PX_WIRE_E_LENGTH;
-	if (!type_has_read_round(type) && ld64(buf + PX_WIRE_OFF_RESERVED) != 0)
+	if (!type_has_read_round(type) && wire_ld64(buf + PX_WIRE_OFF_RESERVED) != 0)
 		return PX_WIRE_E_FIELD;
 	flags = buf[PX_WIRE_OFF_FLAGS];
 	if ((flags & (uint8_t)~px_wire_type_flags(type)) != 0)
@@ -471,14 +427,14 @@ enum px_wire_err px_decode(const uint8_t *buf, size_t len, uint32_t cluster_id,
 	m->from = from;
 	m->to = to;
 	m->cluster_id = cluster_id;
-	m->config_epoch = ld32(buf + PX_WIRE_OFF_EPOCH);
-	m->ballot = ld64(buf + PX_WIRE_OFF_BALLOT);
+	m->config_epoch = wire_ld32(buf + PX_WIRE_OFF_EPOCH);
+	m->ballot = wire_ld64(buf + PX_WIRE_OFF_BALLOT);
 	m->n_inc = n_inc;
 	if (type_has_read_round(type))
-		m->read_round = ld64(buf + PX_WIRE_OFF_READ_ROUND);
+		m->read_round = wire_ld64(buf + PX_WIRE_OFF_READ_ROUND);
 	p = buf + PX_WIRE_HDR_BYTES;
 	for (uint32_t i = 0; i < n_inc; i++, p += 4)
-		m->incarnation[i] = ld32(p);
+		m->incarnation[i] = wire_ld32(p);
 
 	/* From here p[0..body_len) is the body and body_len >= fixed. */
 	switch (type) {
@@ -486,50 +442,50 @@ enum px_wire_err px_decode(const uint8_t *buf, size_t len, uint32_t cluster_id,
 	case PX_MSG_PREVOTE_REPLY:
 	case PX_MSG_PREPARE:
 	case PX_MSG_STATE_NEEDED:
-		m->slot_lo = ld64(p);
-		m->commit = ld64(p + 8);
+		m->slot_lo = wire_ld64(p);
+		m->commit = wire_ld64(p + 8);
 		break;
 	case PX_MSG_ACCEPTED:
-		m->slot_hi = ld64(p);
-		m->commit = ld64(p + 8);
+		m->slot_hi = wire_ld64(p);
+		m->commit = wire_ld64(p + 8);
 		break;
 	case PX_MSG_PROMISE:
-		m->slot_lo = ld64(p);
-		m->slot_hi = ld64(p + 8);
-		m->commit = ld64(p + 16);
+		m->slot_lo = wire_ld64(p);
+		m->slot_hi = wire_ld64(p + 8);
+		m->commit = wire_ld64(p + 16);
 		err = get_entries(p + 24, body_len - 24, m, &used);
 		used += 24;
 		break;
 	case PX_MSG_RECOVER_REPLY:
-		m->slot_lo = ld64(p);
-		m->slot_hi = ld64(p + 8);
-		m->commit = ld64(p + 16);
-		m->nonce = ld64(p + 24);
+		m->slot_lo = wire_ld64(p);
+		m->slot_hi = wire_ld64(p + 8);
+		m->commit = wire_ld64(p + 16);
+		m->nonce = wire_ld64(p + 24);
 		err = get_entries(p + 32, body_len - 32, m, &used);
 		used += 32;
 		break;
 	case PX_MSG_ACCEPT:
-		m->commit = ld64(p);
+		m->commit = wire_ld64(p);
 		err = get_entries(p + 8, body_len - 8, m, &used);
 		used += 8;
 		break;
 	case PX_MSG_RECOVER:
-		m->slot_lo = ld64(p);
-		m->nonce = ld64(p + 8);
+		m->slot_lo = wire_ld64(p);
+		m->nonce = wire_ld64(p + 8);
 		break;
 	case PX_MSG_REQUEST:
-		m->client_id = ld64(p);
-		m->seq = ld64(p + 8);
-		m->body_len = ld32(p + 16);
+		m->client_id = wire_ld64(p);
+		m->seq = wire_ld64(p + 8);
+		m->body_len = wire_ld32(p + 16);
 		err = get_client_body(p + fixed, body_len - fixed, PX_CMD_BYTES_MAX, m, &used);
 		used += fixed;
 		break;
 	case PX_MSG_REPLY:
-		m->client_id = ld64(p);
-		m->seq = ld64(p + 8);
+		m->client_id = wire_ld64(p);
+		m->seq = wire_ld64(p + 8);
 		m->status = p[16];
 		m->leader_hint = p[17];
-		m->body_len = ld32(p + 18);
+		m->body_len = wire_ld32(p + 18);
 		if (m->status >= PX_STATUS_MAX)
 			return PX_WIRE_E_FIELD;
 		if (m->leader_hint != PX_NODE_NONE && m->leader_hint >= n_replicas)

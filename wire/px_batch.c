@@ -7,41 +7,10 @@
  * the others assume a batch that it accepted (or that px_batch_add built).
  */
 #include <assert.h>
-#include <endian.h>
 #include <string.h>
 
 #include "px_batch.h"
-
-/* Byte-wise little-endian access: memcpy keeps it legal at any alignment, and compiles
- * to a single load or store on the machines we run on. (The same helpers live in
- * px_codec.c; they are five lines each and not worth a shared private header.) */
-static inline uint32_t ld32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return le32toh(v);
-}
-
-static inline uint64_t ld64(const uint8_t *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return le64toh(v);
-}
-
-static inline void st32(uint8_t *p, uint32_t v)
-{
-	v = htole32(v);
-	memcpy(p, &v, sizeof(v));
-}
-
-static inline void st64(uint8_t *p, uint64_t v)
-{
-	v = htole64(v);
-	memcpy(p, &v, sizeof(v));
-}
+#include "wire_le.h"
 
 /* Commands are mostly small (tens of bytes): copy those inline with overlapping
  * word moves instead of a library call, never touching a byte outside [0, len). */
@@ -73,7 +42,7 @@ _Static_assert((uint64_t)PX_BATCH_CMDS_MAX * (PX_CMD_HDR_BYTES + PX_CMD_BYTES_MA
 uint32_t px_batch_noop(uint8_t *buf)
 {
 	assert(buf != NULL);
-	st32(buf, 0);
+	wire_st32(buf, 0);
 	return PX_BATCH_HDR_BYTES;
 }
 
@@ -82,7 +51,7 @@ uint32_t px_batch_begin(uint8_t *buf, uint32_t cap)
 	assert(buf != NULL);
 	if (cap < PX_BATCH_HDR_BYTES)
 		return 0;
-	st32(buf, 0);
+	wire_st32(buf, 0);
 	return PX_BATCH_HDR_BYTES;
 }
 
@@ -99,7 +68,7 @@ uint32_t px_batch_add(uint8_t *buf, uint32_t len, uint32_t cap, const struct px_
 	assert(c->len <= PX_CMD_BYTES_MAX);
 	assert(c->len == 0 || c->body != NULL);
 
-	n = ld32(buf);
+	n = wire_ld32(buf);
 	if (n >= PX_BATCH_CMDS_MAX)
 		return 0;
 	/* Subtraction, not len + need > cap: cannot wrap since len <= cap. */
@@ -107,11 +76,11 @@ uint32_t px_batch_add(uint8_t *buf, uint32_t len, uint32_t cap, const struct px_
 		return 0;
 
 	p = buf + len;
-	st64(p + CMD_OFF_CLIENT, c->client_id);
-	st64(p + CMD_OFF_SEQ, c->seq);
-	st32(p + CMD_OFF_LEN, c->len);
+	wire_st64(p + CMD_OFF_CLIENT, c->client_id);
+	wire_st64(p + CMD_OFF_SEQ, c->seq);
+	wire_st32(p + CMD_OFF_LEN, c->len);
 	copy_body(p + PX_CMD_HDR_BYTES, c->body, c->len);
-	st32(buf, n + 1);
+	wire_st32(buf, n + 1);
 	return len + PX_CMD_HDR_BYTES + c->len;
 }
 
@@ -121,7 +90,7 @@ bool px_batch_valid(const uint8_t *buf, uint32_t len)
 
 	if (buf == NULL || len < PX_BATCH_HDR_BYTES)
 		return false;
-	n = ld32(buf);
+	n = wire_ld32(buf);
 	if (n > PX_BATCH_CMDS_MAX)
 		return false;
 	off = PX_BATCH_HDR_BYTES;
@@ -131,7 +100,7 @@ bool px_batch_valid(const uint8_t *buf, uint32_t len)
 		left = len - off;
 		if (left < PX_CMD_HDR_BYTES)
 			return false;
-		clen = ld32(buf + off + CMD_OFF_LEN);
+		clen = wire_ld32(buf + off + CMD_OFF_LEN);
 		if (clen > PX_CMD_BYTES_MAX || clen > left - PX_CMD_HDR_BYTES)
 			return false;
 		off += PX_CMD_HDR_BYTES + clen;
@@ -143,7 +112,7 @@ bool px_batch_valid(const uint8_t *buf, uint32_t len)
 uint32_t px_batch_count(const uint8_t *buf)
 {
 	assert(buf != NULL);
-	return ld32(buf);
+	return wire_ld32(buf);
 }
 
 bool px_batch_next(const uint8_t *buf, uint32_t len, uint32_t *off, struct px_cmd_ref *c)
@@ -164,9 +133,9 @@ bool px_batch_next(const uint8_t *buf, uint32_t len, uint32_t *off, struct px_cm
 	/* The batch was validated: these hold unless the caller broke the contract. */
 	assert(len - o >= PX_CMD_HDR_BYTES);
 	p = buf + o;
-	c->client_id = ld64(p + CMD_OFF_CLIENT);
-	c->seq = ld64(p + CMD_OFF_SEQ);
-	c->len = ld32(p + CMD_OFF_LEN);
+	c->client_id = wire_ld64(p + CMD_OFF_CLIENT);
+	c->seq = wire_ld64(p + CMD_OFF_SEQ);
+	c->len = wire_ld32(p + CMD_OFF_LEN);
 	c->body = p + PX_CMD_HDR_BYTES;
 	assert(c->len <= len - o - PX_CMD_HDR_BYTES);
 	*off = o + PX_CMD_HDR_BYTES + c->len;
@@ -191,13 +160,13 @@ uint32_t px_batch_fill(uint8_t *buf, uint32_t cap, const struct px_cmd_ref *cmds
 		assert(c->len <= PX_CMD_BYTES_MAX);
 		if (cap - used < PX_CMD_HDR_BYTES + c->len)
 			break;
-		st64(p + CMD_OFF_CLIENT, c->client_id);
-		st64(p + CMD_OFF_SEQ, c->seq);
-		st32(p + CMD_OFF_LEN, c->len);
+		wire_st64(p + CMD_OFF_CLIENT, c->client_id);
+		wire_st64(p + CMD_OFF_SEQ, c->seq);
+		wire_st32(p + CMD_OFF_LEN, c->len);
 		copy_body(p + PX_CMD_HDR_BYTES, c->body, c->len);
 		used += PX_CMD_HDR_BYTES + c->len;
 	}
-	st32(buf, k);
+	wire_st32(buf, k);
 	*len = used;
 	return k;
 }
