@@ -20,7 +20,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "pw_kv.h"
+#include "svc_kv.h"
 #include "px.h"
 #include "px_apply.h"
 #include "pxh.h"
@@ -56,9 +56,9 @@ static void build_bodies(uint8_t (*bodies)[256], uint32_t cmd_bytes)
 		char key[4];
 		memcpy(key, &i, 4);
 		uint8_t val[256];
-		uint32_t vlen = cmd_bytes - PW_KV_CMD_HDR_BYTES - 4;
+		uint32_t vlen = cmd_bytes - WIRE_KV_CMD_HDR_BYTES - 4;
 		memset(val, (int)(i & 0xff), vlen);
-		uint32_t len = pw_kv_encode_put(bodies[i], 256, key, 4, val, vlen);
+		uint32_t len = wire_kv_encode_put(bodies[i], 256, key, 4, val, vlen);
 		if (len != cmd_bytes) {
 			fprintf(stderr, "pw-bench-core: cannot build a %u-byte command\n", cmd_bytes);
 			exit(2);
@@ -246,7 +246,7 @@ int main(int argc, char **argv)
 		default: usage(); return 2;
 		}
 	}
-	if (cmd_bytes < PW_KV_CMD_HDR_BYTES + 4 || cmd_bytes > 256 || reps < 1 || reps > 99 ||
+	if (cmd_bytes < WIRE_KV_CMD_HDR_BYTES + 4 || cmd_bytes > 256 || reps < 1 || reps > 99 ||
 	    seconds <= 0 || window < 16 || window > PX_WINDOW_MAX || (window & (window - 1))) {
 		fprintf(stderr, "pw-bench-core: --cmd-bytes must be in [16, 256], --reps in "
 				"[1, 99], --seconds > 0, --window a power of two in [16, 4096]\n");

@@ -37,8 +37,8 @@
 
 #include "env.h"
 #include "nic.h"
-#include "pw_config.h"
-#include "pw_kv_wire.h"
+#include "cfg.h"
+#include "wire_kv.h"
 #include "px.h"
 #include "px_apply.h"
 #include "px_codec.h"
@@ -77,7 +77,7 @@ struct session {
 };
 
 struct bench {
-	struct pw_cluster_cfg cfg;
+	struct cfg_cluster cfg;
 	bool wire;
 	uint32_t outstanding, value_bytes;
 	double seconds, warmup;
@@ -362,7 +362,7 @@ int main(int argc, char **argv)
 	int rc = parse(b, argc - i, argv + i, &config);
 	if (rc != 0)
 		return rc;
-	if (pw_config_load(config, &b->cfg, err, sizeof(err)) != 0) {
+	if (cfg_load(config, &b->cfg, err, sizeof(err)) != 0) {
 		fprintf(stderr, "pw-bench-dpdk: %s\n", err);
 		return 1;
 	}
@@ -400,7 +400,7 @@ int main(int argc, char **argv)
 	uint8_t key[7] = { 'b', 'e', 'n', 'c', 'h', '0', '0' };
 	uint8_t value[1024];
 	memset(value, 'v', sizeof(value));
-	b->body_len = pw_kv_encode_put(b->body, sizeof(b->body), key, sizeof(key), value,
+	b->body_len = wire_kv_encode_put(b->body, sizeof(b->body), key, sizeof(key), value,
 				       b->value_bytes);
 	if (b->body_len == 0) {
 		fprintf(stderr, "pw-bench-dpdk: cannot encode a put of %u bytes\n", b->value_bytes);

@@ -144,7 +144,7 @@ struct pw_client;
 /** How to reach the cluster and how hard to try. Fill with pw_client_opts_default()
  *  first, then set what differs. */
 struct pw_client_opts {
-	/** Cluster file (config/pw_config.h format). If set, the members and the cluster
+	/** Cluster file (config/cfg.h format). If set, the members and the cluster
 	 *  id come from it and `members`, `n_members`, `cluster_id` are ignored. */
 	const char *config_path;
 	/** Member addresses "IPv4:port" or "hostname:port" (resolved once, IPv4), indexed
@@ -412,8 +412,8 @@ int pw_read(struct pw_client *c, uint64_t from, uint32_t max_bytes, pw_record_fn
 /* Any service                                                                         */
 
 /**
- * Runs one command in the service's own encoding (wire/pw_kv_wire.h,
- * wire/pw_stream_wire.h, or a service of your own) and returns its reply bytes.
+ * Runs one command in the service's own encoding (wire/wire_kv.h,
+ * wire/wire_stream.h, or a service of your own) and returns its reply bytes.
  * @param c client.
  * @param cmd command bytes (may be NULL when len is 0).
  * @param len command length, <= PW_CMD_BYTES_MAX.

@@ -29,25 +29,25 @@
 #include <unistd.h>
 
 #include "paxwire.h"
-#include "pw_kv_wire.h"
-#include "pw_stream_wire.h"
+#include "wire_kv.h"
+#include "wire_stream.h"
 #include "px.h"
 #include "px_apply.h"
 #include "px_codec.h"
 #include "wire_le.h"
 #ifdef PW_CLIENT_HAVE_CONFIG
-#include "pw_config.h"
+#include "cfg.h"
 #endif
 
 /* The public header repeats these bounds as plain numbers (it cannot include the
  * consensus headers, which are not installed): keep them equal. */
 _Static_assert(PW_MEMBERS_MAX == PX_REPLICAS_MAX, "members bound = replicas bound");
-_Static_assert(PW_KEY_BYTES_MAX == PW_KV_KEY_BYTES_MAX, "key bound = the kv store's");
+_Static_assert(PW_KEY_BYTES_MAX == WIRE_KV_KEY_BYTES_MAX, "key bound = the kv store's");
 _Static_assert(PW_CMD_BYTES_MAX == PX_CMD_BYTES_MAX, "command bound = the protocol's");
 _Static_assert(PW_REPLY_BYTES_MAX == PX_REPLY_BYTES_MAX, "reply bound = the protocol's");
-_Static_assert(PW_KV_BYTES_MAX == PX_CMD_BYTES_MAX - PW_KV_CMD_HDR_BYTES,
+_Static_assert(PW_KV_BYTES_MAX == PX_CMD_BYTES_MAX - WIRE_KV_CMD_HDR_BYTES,
 	       "key + value + expect share one kv command");
-_Static_assert(PW_RECORD_BYTES_MAX == PW_STREAM_PAYLOAD_MAX, "record bound = the stream's");
+_Static_assert(PW_RECORD_BYTES_MAX == WIRE_STREAM_PAYLOAD_MAX, "record bound = the stream's");
 _Static_assert(PW_E_MAX == 15, "pw_strerror covers every code");
 
 #define PW_ATTEMPT_TIMEOUT_MS_DEFAULT 100u
@@ -65,11 +65,11 @@ _Static_assert(TX_BYTES <= PX_MSG_BYTES_MAX, "a REQUEST fits one message");
 
 #define NS_PER_MS 1000000ull
 
-/* Services, as config/pw_config.h's enum pw_service numbers them. */
+/* Services, as config/cfg.h's enum cfg_service numbers them. */
 #define SERVICE_KV 1u
 #define SERVICE_STREAM 2u
 #ifdef PW_CLIENT_HAVE_CONFIG
-_Static_assert(SERVICE_KV == PW_SERVICE_KV && SERVICE_STREAM == PW_SERVICE_STREAM,
+_Static_assert(SERVICE_KV == CFG_SERVICE_KV && SERVICE_STREAM == CFG_SERVICE_STREAM,
 	       "service numbers as in the cluster file");
 #endif
 
@@ -245,8 +245,8 @@ static int load_members(struct pw_client *c, const struct pw_client_opts *o, cha
 {
 	if (o->config_path != NULL) {
 #ifdef PW_CLIENT_HAVE_CONFIG
-		struct pw_cluster_cfg cfg;
-		int rc = pw_config_load(o->config_path, &cfg, err, errlen);
+		struct cfg_cluster cfg;
+		int rc = cfg_load(o->config_path, &cfg, err, errlen);
 
 		if (rc != 0)
 			return rc < 0 ? rc : -EINVAL;
@@ -734,7 +734,7 @@ static void observe(struct pw_client *c, struct pw_op_event *ev, int rc)
 
 /** Runs the kv command in c->cmd and decodes its reply into r.
  *  PW_OK (r filled), PW_E_BAD_COMMAND, PW_E_PROTOCOL, or run_cmd's errors. */
-static int kv_call(struct pw_client *c, uint32_t len, struct pw_kv_reply *r)
+static int kv_call(struct pw_client *c, uint32_t len, struct wire_kv_reply *r)
 {
 	int rc;
 
@@ -744,7 +744,7 @@ static int kv_call(struct pw_client *c, uint32_t len, struct pw_kv_reply *r)
 		return rc;
 	if (c->status == PX_BAD_COMMAND)
 		return PW_E_BAD_COMMAND;
-	if (pw_kv_decode_reply(c->reply, c->reply_len, r) != 0 || r->result == PW_KV_R_BAD)
+	if (wire_kv_decode_reply(c->reply, c->reply_len, r) != 0 || r->result == WIRE_KV_R_BAD)
 		return PW_E_PROTOCOL;
 	return PW_OK;
 }
@@ -764,7 +764,7 @@ int pw_put(struct pw_client *c, const void *key, size_t klen, const void *val, s
 {
 	struct pw_op_event ev = { .op = PW_OP_PUT, .key = key, .klen = klen, .value = val,
 				  .vlen = vlen };
-	struct pw_kv_reply r;
+	struct wire_kv_reply r;
 	uint32_t len;
 	int rc;
 
@@ -772,12 +772,12 @@ int pw_put(struct pw_client *c, const void *key, size_t klen, const void *val, s
 		return PW_E_INVAL;
 	if (klen > PW_KEY_BYTES_MAX || vlen > PW_KV_BYTES_MAX)
 		return PW_E_TOO_LARGE;
-	len = pw_kv_encode_put(c->cmd, sizeof(c->cmd), key, (uint8_t)klen, val, (uint32_t)vlen);
+	len = wire_kv_encode_put(c->cmd, sizeof(c->cmd), key, (uint8_t)klen, val, (uint32_t)vlen);
 	if (len == 0)
 		return PW_E_TOO_LARGE;
 	rc = kv_call(c, len, &r);
-	if (rc == PW_OK && r.result != PW_KV_R_OK)
-		rc = r.result == PW_KV_R_FULL ? PW_E_FULL : PW_E_PROTOCOL;
+	if (rc == PW_OK && r.result != WIRE_KV_R_OK)
+		rc = r.result == WIRE_KV_R_FULL ? PW_E_FULL : PW_E_PROTOCOL;
 	observe(c, &ev, rc);
 	return rc;
 }
@@ -786,7 +786,7 @@ int pw_get(struct pw_client *c, const void *key, size_t klen, void *buf, size_t 
 	   size_t *len)
 {
 	struct pw_op_event ev = { .op = PW_OP_GET, .key = key, .klen = klen };
-	struct pw_kv_reply r;
+	struct wire_kv_reply r;
 	uint32_t n;
 	int rc;
 
@@ -794,11 +794,11 @@ int pw_get(struct pw_client *c, const void *key, size_t klen, void *buf, size_t 
 		return PW_E_INVAL;
 	if (klen > PW_KEY_BYTES_MAX)
 		return PW_E_TOO_LARGE;
-	n = pw_kv_encode_get(c->cmd, sizeof(c->cmd), key, (uint8_t)klen);
+	n = wire_kv_encode_get(c->cmd, sizeof(c->cmd), key, (uint8_t)klen);
 	assert(n != 0);
 	rc = kv_call(c, n, &r);
 	if (rc == PW_OK) {
-		if (r.result == PW_KV_R_OK) {
+		if (r.result == WIRE_KV_R_OK) {
 			/* value points into c->reply: "" rather than NULL when empty. */
 			ev.result = r.value != NULL ? r.value : (const uint8_t *)"";
 			ev.rlen = r.value_len;
@@ -808,7 +808,7 @@ int pw_get(struct pw_client *c, const void *key, size_t klen, void *buf, size_t 
 			else if (r.value_len != 0)
 				memcpy(buf, r.value, r.value_len);
 		} else {
-			rc = r.result == PW_KV_R_NOT_FOUND ? PW_E_NOT_FOUND : PW_E_PROTOCOL;
+			rc = r.result == WIRE_KV_R_NOT_FOUND ? PW_E_NOT_FOUND : PW_E_PROTOCOL;
 		}
 	}
 	observe(c, &ev, rc);
@@ -818,7 +818,7 @@ int pw_get(struct pw_client *c, const void *key, size_t klen, void *buf, size_t 
 int pw_del(struct pw_client *c, const void *key, size_t klen)
 {
 	struct pw_op_event ev = { .op = PW_OP_DEL, .key = key, .klen = klen };
-	struct pw_kv_reply r;
+	struct wire_kv_reply r;
 	uint32_t n;
 	int rc;
 
@@ -826,11 +826,11 @@ int pw_del(struct pw_client *c, const void *key, size_t klen)
 		return PW_E_INVAL;
 	if (klen > PW_KEY_BYTES_MAX)
 		return PW_E_TOO_LARGE;
-	n = pw_kv_encode_del(c->cmd, sizeof(c->cmd), key, (uint8_t)klen);
+	n = wire_kv_encode_del(c->cmd, sizeof(c->cmd), key, (uint8_t)klen);
 	assert(n != 0);
 	rc = kv_call(c, n, &r);
-	if (rc == PW_OK && r.result != PW_KV_R_OK)
-		rc = r.result == PW_KV_R_NOT_FOUND ? PW_E_NOT_FOUND : PW_E_PROTOCOL;
+	if (rc == PW_OK && r.result != WIRE_KV_R_OK)
+		rc = r.result == WIRE_KV_R_NOT_FOUND ? PW_E_NOT_FOUND : PW_E_PROTOCOL;
 	observe(c, &ev, rc);
 	return rc;
 }
@@ -840,7 +840,7 @@ int pw_cas(struct pw_client *c, const void *key, size_t klen, const void *expect
 {
 	struct pw_op_event ev = { .op = PW_OP_CAS, .key = key, .klen = klen, .value = val,
 				  .vlen = vlen, .expect = expect };
-	struct pw_kv_reply r;
+	struct wire_kv_reply r;
 	uint32_t n;
 	int rc;
 
@@ -851,22 +851,22 @@ int pw_cas(struct pw_client *c, const void *key, size_t klen, const void *expect
 		return PW_E_INVAL;
 	if (klen > PW_KEY_BYTES_MAX || vlen > PW_KV_BYTES_MAX || elen > PW_KV_BYTES_MAX)
 		return PW_E_TOO_LARGE;
-	n = pw_kv_encode_cas(c->cmd, sizeof(c->cmd), key, (uint8_t)klen, val, (uint32_t)vlen,
+	n = wire_kv_encode_cas(c->cmd, sizeof(c->cmd), key, (uint8_t)klen, val, (uint32_t)vlen,
 			     expect, (uint32_t)elen);
 	if (n == 0)
 		return PW_E_TOO_LARGE;
 	rc = kv_call(c, n, &r);
 	if (rc == PW_OK) {
 		switch (r.result) {
-		case PW_KV_R_OK:
+		case WIRE_KV_R_OK:
 			break;
-		case PW_KV_R_CAS_MISMATCH:
+		case WIRE_KV_R_CAS_MISMATCH:
 			rc = PW_E_CAS_MISMATCH;
 			break;
-		case PW_KV_R_NOT_FOUND:
+		case WIRE_KV_R_NOT_FOUND:
 			rc = expect != NULL ? PW_E_NOT_FOUND : PW_E_PROTOCOL;
 			break;
-		case PW_KV_R_FULL:
+		case WIRE_KV_R_FULL:
 			rc = expect == NULL ? PW_E_FULL : PW_E_PROTOCOL;
 			break;
 		default:
@@ -882,7 +882,7 @@ int pw_cas(struct pw_client *c, const void *key, size_t klen, const void *expect
 /* Stream operations                                                                   */
 
 /** Runs the stream command in c->cmd and decodes its reply into r. */
-static int stream_call(struct pw_client *c, uint32_t len, struct pw_stream_reply *r)
+static int stream_call(struct pw_client *c, uint32_t len, struct wire_stream_reply *r)
 {
 	int rc;
 
@@ -892,8 +892,8 @@ static int stream_call(struct pw_client *c, uint32_t len, struct pw_stream_reply
 		return rc;
 	if (c->status == PX_BAD_COMMAND)
 		return PW_E_BAD_COMMAND;
-	if (pw_stream_decode_reply(c->reply, c->reply_len, r) != 0 ||
-	    r->result == PW_STREAM_R_BAD)
+	if (wire_stream_decode_reply(c->reply, c->reply_len, r) != 0 ||
+	    r->result == WIRE_STREAM_R_BAD)
 		return PW_E_PROTOCOL;
 	return PW_OK;
 }
@@ -901,7 +901,7 @@ static int stream_call(struct pw_client *c, uint32_t len, struct pw_stream_reply
 int pw_append(struct pw_client *c, const void *payload, size_t len, uint64_t *offset)
 {
 	struct pw_op_event ev = { .op = PW_OP_APPEND, .value = payload, .vlen = len };
-	struct pw_stream_reply r;
+	struct wire_stream_reply r;
 	uint32_t n;
 	int rc;
 
@@ -909,11 +909,11 @@ int pw_append(struct pw_client *c, const void *payload, size_t len, uint64_t *of
 		return PW_E_INVAL;
 	if (len > PW_RECORD_BYTES_MAX)
 		return PW_E_TOO_LARGE;
-	n = pw_stream_encode_append(c->cmd, sizeof(c->cmd), payload, (uint32_t)len);
+	n = wire_stream_encode_append(c->cmd, sizeof(c->cmd), payload, (uint32_t)len);
 	if (n == 0)
 		return PW_E_TOO_LARGE;
 	rc = stream_call(c, n, &r);
-	if (rc == PW_OK && (r.result != PW_STREAM_R_OK || r.n_records != 0))
+	if (rc == PW_OK && (r.result != WIRE_STREAM_R_OK || r.n_records != 0))
 		rc = PW_E_PROTOCOL;
 	if (rc == PW_OK && offset != NULL)
 		*offset = r.offset;
@@ -923,7 +923,7 @@ int pw_append(struct pw_client *c, const void *payload, size_t len, uint64_t *of
 
 /** What pw_read returns for the decoded reply r to a READ from `from`; calls fn per
  *  record and sets *next as pw_read documents. */
-static int read_result(const struct pw_stream_reply *r, uint64_t from, pw_record_fn fn,
+static int read_result(const struct wire_stream_reply *r, uint64_t from, pw_record_fn fn,
 		       void *arg, uint64_t *next)
 {
 	const uint8_t *data;
@@ -931,20 +931,20 @@ static int read_result(const struct pw_stream_reply *r, uint64_t from, pw_record
 	uint64_t at = from;
 
 	switch (r->result) {
-	case PW_STREAM_R_OK:
+	case WIRE_STREAM_R_OK:
 		if (r->offset != from + r->n_records)
 			return PW_E_PROTOCOL;
-		while (pw_stream_reply_next(r, &off, &data, &dlen)) {
+		while (wire_stream_reply_next(r, &off, &data, &dlen)) {
 			if (fn != NULL)
 				fn(arg, at, data, dlen);
 			at++;
 		}
 		*next = r->offset;
 		return PW_OK;
-	case PW_STREAM_R_TRUNCATED:
+	case WIRE_STREAM_R_TRUNCATED:
 		*next = r->offset;
 		return PW_E_TRUNCATED;
-	case PW_STREAM_R_BEYOND:
+	case WIRE_STREAM_R_BEYOND:
 		*next = r->offset;
 		return PW_E_BEYOND;
 	default:
@@ -956,13 +956,13 @@ int pw_read(struct pw_client *c, uint64_t from, uint32_t max_bytes, pw_record_fn
 	    void *arg, uint64_t *next)
 {
 	struct pw_op_event ev = { .op = PW_OP_READ };
-	struct pw_stream_reply r;
+	struct wire_stream_reply r;
 	uint32_t n;
 	int rc;
 
 	if (c == NULL || !service_ok(c, SERVICE_STREAM) || next == NULL)
 		return PW_E_INVAL;
-	n = pw_stream_encode_read(c->cmd, sizeof(c->cmd), from, max_bytes);
+	n = wire_stream_encode_read(c->cmd, sizeof(c->cmd), from, max_bytes);
 	assert(n != 0);
 	rc = stream_call(c, n, &r);
 	if (rc == PW_OK)

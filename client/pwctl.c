@@ -24,7 +24,7 @@ static void usage(FILE *f)
 	fputs(
 "usage: pwctl (--config FILE | --member HOST:PORT... --cluster ID) [options] COMMAND [ARGS]\n"
 "\n"
-"  --config FILE        cluster file: members and cluster id (config/pw_config.h)\n"
+"  --config FILE        cluster file: members and cluster id (config/cfg.h)\n"
 "  --member HOST:PORT   a member's address, once per replica in id order (no --config)\n"
 "  --cluster ID         the cluster id (with --member)\n"
 "  --timeout MS         total time for the operation, retries included (default 3000)\n"

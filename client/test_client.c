@@ -34,8 +34,8 @@
 #include "lincheck.h"
 #include "paxwire.h"
 #include "pw_history.h"
-#include "pw_kv.h"
-#include "pw_stream.h"
+#include "svc_kv.h"
+#include "svc_stream.h"
 #include "px.h"
 #include "px_apply.h"
 #include "px_batch.h"
@@ -108,8 +108,8 @@ struct cluster {
 	const char *addrs[N_FAKES];
 	struct px_applier *ap;
 	void *ap_arena, *svc_arena;
-	struct pw_kv *kv;
-	struct pw_stream *stream;
+	struct svc_kv *kv;
+	struct svc_stream *stream;
 	uint64_t slot;
 	struct px_apply_out out;
 };
@@ -278,18 +278,18 @@ static struct cluster *cluster_start(uint8_t leader, int service)
 	assert_non_null(cl);
 	pthread_mutex_init(&cl->mu, NULL);
 	if (service == 1) {
-		len = pw_kv_arena_bytes(1024, PW_KV_KEY_BYTES_MAX, PW_KV_VALUE_BYTES_MAX);
+		len = svc_kv_arena_bytes(1024, WIRE_KV_KEY_BYTES_MAX, WIRE_KV_VALUE_BYTES_MAX);
 		cl->svc_arena = malloc(len);
-		cl->kv = pw_kv_init(1024, PW_KV_KEY_BYTES_MAX, PW_KV_VALUE_BYTES_MAX,
+		cl->kv = svc_kv_init(1024, WIRE_KV_KEY_BYTES_MAX, WIRE_KV_VALUE_BYTES_MAX,
 				    cl->svc_arena, len);
 		assert_non_null(cl->kv);
-		pw_kv_service(cl->kv, &svc);
+		svc_kv_service(cl->kv, &svc);
 	} else {
-		len = pw_stream_arena_bytes(1024, 1u << 16);
+		len = svc_stream_arena_bytes(1024, 1u << 16);
 		cl->svc_arena = malloc(len);
-		cl->stream = pw_stream_init(1024, 1u << 16, cl->svc_arena, len);
+		cl->stream = svc_stream_init(1024, 1u << 16, cl->svc_arena, len);
 		assert_non_null(cl->stream);
-		pw_stream_service(cl->stream, &svc);
+		svc_stream_service(cl->stream, &svc);
 	}
 	len = px_applier_arena_bytes(SESSIONS);
 	cl->ap_arena = malloc(len);
@@ -379,7 +379,7 @@ static bool kv_value(struct cluster *cl, const char *key, char *buf, size_t cap)
 	bool found;
 
 	pthread_mutex_lock(&cl->mu);
-	found = pw_kv_get_direct(cl->kv, key, (uint8_t)strlen(key), &v, &vl);
+	found = svc_kv_get_direct(cl->kv, key, (uint8_t)strlen(key), &v, &vl);
 	if (found) {
 		assert_true(vl < cap);
 		memcpy(buf, v, vl);
@@ -876,18 +876,18 @@ static void test_execute(void **state)
 	struct cluster *cl = cluster_start(0, 1);
 	struct pw_client *c = open_client(cl, ID_TO_0, 200, 3000);
 	uint8_t cmd[64], reply[64];
-	struct pw_kv_reply r;
+	struct wire_kv_reply r;
 	size_t rl = 0;
 	uint32_t n;
 
 	(void)state;
-	n = pw_kv_encode_put(cmd, sizeof(cmd), "e", 1, "f", 1);
+	n = wire_kv_encode_put(cmd, sizeof(cmd), "e", 1, "f", 1);
 	assert_int_equal(pw_execute(c, cmd, n, reply, sizeof(reply), &rl), PW_OK);
-	assert_int_equal(pw_kv_decode_reply(reply, (uint32_t)rl, &r), 0);
-	assert_int_equal(r.result, PW_KV_R_OK);
+	assert_int_equal(wire_kv_decode_reply(reply, (uint32_t)rl, &r), 0);
+	assert_int_equal(r.result, WIRE_KV_R_OK);
 	assert_int_equal(pw_execute(c, "\x09", 1, reply, sizeof(reply), &rl), PW_E_BAD_COMMAND);
-	assert_int_equal(pw_kv_decode_reply(reply, (uint32_t)rl, &r), 0);
-	assert_int_equal(r.result, PW_KV_R_BAD);
+	assert_int_equal(wire_kv_decode_reply(reply, (uint32_t)rl, &r), 0);
+	assert_int_equal(r.result, WIRE_KV_R_BAD);
 	assert_int_equal(pw_execute(c, cmd, n, reply, 1, &rl), PW_E_BUFFER);
 	pw_client_close(c);
 	cluster_stop(cl);
@@ -938,7 +938,7 @@ static void test_observer(void **state)
 	assert_int_equal(pw_del(c, "x", 1), PW_E_NOT_FOUND);
 	/* A kv cluster: the store rejects the stream's command. */
 	assert_int_equal(pw_append(c, "r", 1, NULL), PW_E_BAD_COMMAND);
-	n = pw_kv_encode_get(cmd, sizeof(cmd), "k", 1);
+	n = wire_kv_encode_get(cmd, sizeof(cmd), "k", 1);
 	assert_int_equal(pw_execute(c, cmd, n, reply, sizeof(reply), &len), PW_OK);
 	/* Refused before sending: no event. */
 	assert_int_equal(pw_put(c, NULL, 3, "v", 1), PW_E_INVAL);

@@ -16,7 +16,7 @@
 #include <cmocka.h>
 #include <arpa/inet.h>
 
-#include "pw_config.h"
+#include "cfg.h"
 #include "px.h"
 
 static char dir[64];
@@ -83,14 +83,14 @@ static void test_good_file(void **state)
 		   "port_index = 1\n"
 		   "[replica.0]\nip = 10.0.0.1\nport = 7100\n"
 		   "[replica.2]\nip: 10.0.0.3\nport = 7100\n");
-	struct pw_cluster_cfg c;
+	struct cfg_cluster c;
 	char err[512];
-	int rc = pw_config_load(path, &c, err, sizeof(err));
+	int rc = cfg_load(path, &c, err, sizeof(err));
 	if (rc != 0)
 		fail_msg("%s", err);
 	assert_int_equal(c.cluster_id, 42);
 	assert_int_equal(c.n_replicas, 3);
-	assert_int_equal(c.transport, PW_TRANSPORT_UDP);
+	assert_int_equal(c.transport, CFG_TRANSPORT_UDP);
 	assert_int_equal(c.durability, PX_MEMORY);
 	assert_int_equal(c.heartbeat_ms, 10);
 	assert_int_equal(c.election_ms, 100);
@@ -101,8 +101,8 @@ static void test_good_file(void **state)
 	assert_int_equal(c.slot_bytes, 16384);
 	assert_int_equal(c.sessions, 100);
 	assert_int_equal(c.kv_keys, 1000);
-	assert_int_equal(c.idle, PW_IDLE_POLL);
-	assert_int_equal(c.service, PW_SERVICE_STREAM);
+	assert_int_equal(c.idle, CFG_IDLE_POLL);
+	assert_int_equal(c.service, CFG_SERVICE_STREAM);
 	assert_int_equal(c.kv_key_bytes, 32);
 	assert_int_equal(c.kv_value_bytes, 0);
 	assert_int_equal(c.stream_records, 1024);
@@ -122,7 +122,7 @@ static void test_good_file(void **state)
 	assert_int_equal(c.members[1].port_index, 1);
 
 	struct px_config px;
-	pw_config_to_px(&c, 2, &px);
+	cfg_to_px(&c, 2, &px);
 	assert_int_equal(px.cluster_id, 42);
 	assert_int_equal(px.n_replicas, 3);
 	assert_int_equal(px.self, 2);
@@ -132,12 +132,12 @@ static void test_good_file(void **state)
 	assert_int_equal(px.durability, PX_MEMORY);
 	assert_false(px.restarted);
 
-	assert_int_equal(pw_config_key_line(path, "cluster", "tick_us"), 11);
-	assert_int_equal(pw_config_key_line(path, "replica.2", "ip"), 33);
-	assert_int_equal(pw_config_key_line(path, "replica.0", "mac"), 0);
-	assert_string_equal(pw_transport_name(c.transport), "udp");
-	assert_string_equal(pw_idle_name(c.idle), "poll");
-	assert_string_equal(pw_service_name(c.service), "stream");
+	assert_int_equal(cfg_key_line(path, "cluster", "tick_us"), 11);
+	assert_int_equal(cfg_key_line(path, "replica.2", "ip"), 33);
+	assert_int_equal(cfg_key_line(path, "replica.0", "mac"), 0);
+	assert_string_equal(cfg_transport_name(c.transport), "udp");
+	assert_string_equal(cfg_idle_name(c.idle), "poll");
+	assert_string_equal(cfg_service_name(c.service), "stream");
 }
 
 /** service = NAME, service_lib and [service.NAME]: kept as strings for the service; kv
@@ -154,12 +154,12 @@ static void test_service_params(void **state)
 		   "counters = 64  ; inline comment\n"
 		   "name_bytes = 16\n"
 		   "label = a b c\n");
-	struct pw_cluster_cfg c;
+	struct cfg_cluster c;
 	char err[512];
-	if (pw_config_load(path, &c, err, sizeof(err)) != 0)
+	if (cfg_load(path, &c, err, sizeof(err)) != 0)
 		fail_msg("%s", err);
-	assert_int_equal(c.service, PW_SERVICE_OTHER);
-	assert_string_equal(pw_service_name(c.service), "other");
+	assert_int_equal(c.service, CFG_SERVICE_OTHER);
+	assert_string_equal(cfg_service_name(c.service), "other");
 	assert_string_equal(c.service_name, "counter");
 	assert_string_equal(c.service_lib, "/opt/paxwire/libpwcounter.so");
 	assert_int_equal(c.service_section_line, 16);
@@ -171,13 +171,13 @@ static void test_service_params(void **state)
 	assert_string_equal(c.service_params[1].key, "name_bytes");
 	assert_string_equal(c.service_params[2].value, "a b c");
 	assert_int_equal(c.service_params[2].line, 19);
-	assert_int_equal(pw_config_key_line(path, "service.counter", "name_bytes"), 18);
+	assert_int_equal(cfg_key_line(path, "service.counter", "name_bytes"), 18);
 
 	/* kv: the typed keys, with their values (line) or defaults (line 0). */
 	write_file("[cluster]\nid = 7\nreplicas = 3\nkv_key_bytes = 16\n" MEMBERS3);
-	if (pw_config_load(path, &c, err, sizeof(err)) != 0)
+	if (cfg_load(path, &c, err, sizeof(err)) != 0)
 		fail_msg("%s", err);
-	assert_int_equal(c.service, PW_SERVICE_KV);
+	assert_int_equal(c.service, CFG_SERVICE_KV);
 	assert_string_equal(c.service_name, "kv");
 	assert_string_equal(c.service_lib, "");
 	assert_int_equal(c.service_section_line, 0);
@@ -194,9 +194,9 @@ static void test_service_params(void **state)
 	/* stream: its two keys after its section's (which the stream service will refuse). */
 	write_file("[cluster]\nid = 7\nreplicas = 3\nservice = stream\nstream_bytes = 8192\n"
 		   MEMBERS3 "[service.stream]\nextra = 1\n");
-	if (pw_config_load(path, &c, err, sizeof(err)) != 0)
+	if (cfg_load(path, &c, err, sizeof(err)) != 0)
 		fail_msg("%s", err);
-	assert_int_equal(c.service, PW_SERVICE_STREAM);
+	assert_int_equal(c.service, CFG_SERVICE_STREAM);
 	assert_int_equal(c.n_service_params, 3);
 	assert_string_equal(c.service_params[0].key, "extra");
 	assert_string_equal(c.service_params[1].key, "stream_records");
@@ -204,18 +204,18 @@ static void test_service_params(void **state)
 	assert_string_equal(c.service_params[2].value, "8192");
 	assert_int_equal(c.service_params[2].line, 5);
 
-	/* At most PW_CONFIG_SERVICE_PARAMS_MAX keys in the section. */
+	/* At most CFG_SERVICE_PARAMS_MAX keys in the section. */
 	FILE *f = fopen(path, "w");
 	assert_non_null(f);
 	fprintf(f, "[cluster]\nid = 7\nreplicas = 3\nservice = counter\n" MEMBERS3
 		"[service.counter]\n");
-	for (uint32_t i = 0; i <= PW_CONFIG_SERVICE_PARAMS_MAX; i++)
+	for (uint32_t i = 0; i <= CFG_SERVICE_PARAMS_MAX; i++)
 		fprintf(f, "k%u = %u\n", i, i);
 	assert_int_equal(fclose(f), 0);
-	assert_int_equal(pw_config_load(path, &c, err, sizeof(err)), -EINVAL);
+	assert_int_equal(cfg_load(path, &c, err, sizeof(err)), -EINVAL);
 	char want[320];
 	snprintf(want, sizeof(want), "%s:%u: more than %u keys in [service.counter]", path,
-		 14u + PW_CONFIG_SERVICE_PARAMS_MAX + 1u, PW_CONFIG_SERVICE_PARAMS_MAX);
+		 14u + CFG_SERVICE_PARAMS_MAX + 1u, CFG_SERVICE_PARAMS_MAX);
 	if (strncmp(err, want, strlen(want)) != 0)
 		fail_msg("got '%s', want '%s'", err, want);
 }
@@ -229,11 +229,11 @@ static void test_links(void **state)
 		   "[replica.1]\nip = 127.0.0.1\nport = 7101\nmac = 02:00:00:00:00:02\n"
 		   "[replica.2]\nip = 127.0.0.1\nport = 7102\nmac = 02:00:00:00:00:03\n"
 		   "link.0 = 1\nlink.1 = 3\n");
-	struct pw_cluster_cfg c;
+	struct cfg_cluster c;
 	char err[512];
-	if (pw_config_load(path, &c, err, sizeof(err)) != 0)
+	if (cfg_load(path, &c, err, sizeof(err)) != 0)
 		fail_msg("%s", err);
-	assert_int_equal(c.clients, PW_CLIENTS_UDP);
+	assert_int_equal(c.clients, CFG_CLIENTS_UDP);
 	assert_int_equal(c.members[0].link[1], 0);   /* set */
 	assert_int_equal(c.members[0].link[2], 2);   /* port_index */
 	assert_int_equal(c.members[1].link[0], 0);   /* port_index default 0 */
@@ -242,31 +242,31 @@ static void test_links(void **state)
 	/* dpdk without a clients line hears clients on its ports */
 	write_file("[cluster]\nid = 7\nreplicas = 1\ntransport = dpdk\n"
 		   "[replica.0]\nip = 127.0.0.1\nport = 7100\nmac = 02:00:00:00:00:01\n");
-	if (pw_config_load(path, &c, err, sizeof(err)) != 0)
+	if (cfg_load(path, &c, err, sizeof(err)) != 0)
 		fail_msg("%s", err);
-	assert_int_equal(c.clients, PW_CLIENTS_DPDK);
+	assert_int_equal(c.clients, CFG_CLIENTS_DPDK);
 }
 
 static void test_defaults(void **state)
 {
 	(void)state;
 	write_file("[cluster]\nid = 7\nreplicas = 3\n" MEMBERS3);
-	struct pw_cluster_cfg c, d;
+	struct cfg_cluster c, d;
 	char err[512];
-	int rc = pw_config_load(path, &c, err, sizeof(err));
+	int rc = cfg_load(path, &c, err, sizeof(err));
 	if (rc != 0)
 		fail_msg("%s", err);
-	pw_config_defaults(&d);
+	cfg_defaults(&d);
 	assert_int_equal(c.heartbeat_ms, d.heartbeat_ms);
 	assert_int_equal(c.election_ms, d.election_ms);
 	assert_int_equal(c.tick_us, d.tick_us);
 	assert_int_equal(c.window_slots, d.window_slots);
-	assert_int_equal(c.idle, PW_IDLE_ADAPTIVE);
-	assert_int_equal(c.service, PW_SERVICE_KV);
-	assert_int_equal(c.transport, PW_TRANSPORT_UDP);
+	assert_int_equal(c.idle, CFG_IDLE_ADAPTIVE);
+	assert_int_equal(c.service, CFG_SERVICE_KV);
+	assert_int_equal(c.transport, CFG_TRANSPORT_UDP);
 	assert_int_equal(c.durability, PX_MEMORY);
 	assert_int_equal(c.members[2].port, 7102);
-	assert_int_equal(c.clients, PW_CLIENTS_UDP);
+	assert_int_equal(c.clients, CFG_CLIENTS_UDP);
 	assert_int_equal(c.stages, 1);
 }
 
@@ -442,9 +442,9 @@ static const struct bad bads[] = {
 static void check_bad(const struct bad *b)
 {
 	write_file(b->text);
-	struct pw_cluster_cfg c;
+	struct cfg_cluster c;
 	char err[512];
-	int rc = pw_config_load(path, &c, err, sizeof(err));
+	int rc = cfg_load(path, &c, err, sizeof(err));
 	if (rc != -EINVAL)
 		fail_msg("%s: loaded (rc %d) but should fail", b->name, rc);
 	char where[320];
@@ -481,25 +481,25 @@ static void test_long_line(void **state)
 static void test_missing_file(void **state)
 {
 	(void)state;
-	struct pw_cluster_cfg c;
+	struct cfg_cluster c;
 	char err[512];
 	char p[160];
 	snprintf(p, sizeof(p), "%s/nope.ini", dir);
-	assert_int_equal(pw_config_load(p, &c, err, sizeof(err)), -EINVAL);
+	assert_int_equal(cfg_load(p, &c, err, sizeof(err)), -EINVAL);
 	char where[320];
 	snprintf(where, sizeof(where), "%s:0: cannot open: No such file or directory; fix:", p);
 	if (strncmp(err, where, strlen(where)) != 0)
 		fail_msg("got '%s'", err);
-	assert_int_equal(pw_config_key_line(p, "cluster", "id"), 0);
+	assert_int_equal(cfg_key_line(p, "cluster", "id"), 0);
 }
 
 static void test_last_line_without_newline(void **state)
 {
 	(void)state;
 	write_file(CL MEMBERS3 "[replica.3]");
-	struct pw_cluster_cfg c;
+	struct cfg_cluster c;
 	char err[512];
-	assert_int_equal(pw_config_load(path, &c, err, sizeof(err)), -EINVAL);
+	assert_int_equal(cfg_load(path, &c, err, sizeof(err)), -EINVAL);
 	char where[320];
 	snprintf(where, sizeof(where), "%s:13: section [replica.3] but replicas = 3", path);
 	if (strncmp(err, where, strlen(where)) != 0)
@@ -520,9 +520,9 @@ static void test_deploy_files(void **state)
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
 		char p[512];
 		snprintf(p, sizeof(p), "%s/%s", src, files[i]);
-		struct pw_cluster_cfg c;
+		struct cfg_cluster c;
 		char err[512];
-		if (pw_config_load(p, &c, err, sizeof(err)) != 0)
+		if (cfg_load(p, &c, err, sizeof(err)) != 0)
 			fail_msg("%s", err);
 		assert_int_equal(c.n_replicas, replicas[i]);
 	}

@@ -58,7 +58,7 @@
 #define PX_TICKS_MAX 1000000u
 
 /* Defaults: the one table. px_config_default() fills a px_config from it, and
- * config/ (cluster files: pw_config_defaults) takes its sizes from it; a run-time
+ * config/ (cluster files: cfg_defaults) takes its sizes from it; a run-time
  * config may choose any value the limits above allow. Timeouts are in ticks here and in
  * milliseconds in a cluster file (at the default tick of 1 ms, the same numbers). */
 #define PX_DEFAULT_WINDOW_SLOTS 1024u

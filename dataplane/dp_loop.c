@@ -313,7 +313,7 @@ int dp_run(struct dp_ctx *d)
 		run_ticks(d, now);
 		flush_all(d);
 		periodic(d, now);
-		if (n == 0 && d->cfg->idle == PW_IDLE_ADAPTIVE)
+		if (n == 0 && d->cfg->idle == CFG_IDLE_ADAPTIVE)
 			idle(d, now);
 	}
 	propose(d);   /* nothing is left held when the ports close */

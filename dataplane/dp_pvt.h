@@ -21,7 +21,7 @@
 #include "env.h"
 #include "nic.h"
 #include "node.h"
-#include "pw_config.h"
+#include "cfg.h"
 #include "px.h"
 #include "px_apply.h"
 #include "px_codec.h"
@@ -169,7 +169,7 @@ enum dp_log_level { DP_LOG_ERROR = 0, DP_LOG_WARN = 1, DP_LOG_INFO = 2, DP_LOG_D
 /** One replica's loop state. Owned by the thread running dp_run (no sharing). */
 struct dp_ctx {
 	/* Configuration (read-only after dp_init). Cache-aligned: one context per lcore. */
-	_Alignas(64) const struct pw_cluster_cfg *cfg;
+	_Alignas(64) const struct cfg_cluster *cfg;
 	struct px_config pxc;
 	uint8_t self;
 	enum dp_log_level log_level;

@@ -20,23 +20,23 @@
 #include <sys/random.h>
 
 #include "dp_pvt.h"
-#include "pw_kv.h"
-#include "pw_mem.h"
-#include "pw_stream.h"
+#include "svc_kv.h"
+#include "mempool.h"
+#include "svc_stream.h"
 #include "svc_registry.h"
 
 /* The loader checks the service bounds without depending on services/: they must agree. */
-_Static_assert(PW_CONFIG_KV_KEYS_MAX == PW_KV_KEYS_MAX, "kv_keys bound");
-_Static_assert(PW_CONFIG_KV_KEY_BYTES_MAX == PW_KV_KEY_BYTES_MAX, "kv_key_bytes bound");
-_Static_assert(PW_CONFIG_KV_VALUE_BYTES_MAX == PW_KV_VALUE_BYTES_MAX, "kv_value_bytes bound");
-_Static_assert(PW_CONFIG_STREAM_RECORDS_MAX == PW_STREAM_RECORDS_MAX, "stream_records bound");
-_Static_assert(PW_CONFIG_STREAM_BYTES_MIN == PW_STREAM_PAYLOAD_MAX, "stream_bytes minimum");
-_Static_assert(PW_CONFIG_STREAM_BYTES_MAX == PW_STREAM_DATA_BYTES_MAX, "stream_bytes bound");
+_Static_assert(CFG_KV_KEYS_MAX == SVC_KV_KEYS_MAX, "kv_keys bound");
+_Static_assert(CFG_KV_KEY_BYTES_MAX == WIRE_KV_KEY_BYTES_MAX, "kv_key_bytes bound");
+_Static_assert(CFG_KV_VALUE_BYTES_MAX == WIRE_KV_VALUE_BYTES_MAX, "kv_value_bytes bound");
+_Static_assert(CFG_STREAM_RECORDS_MAX == SVC_STREAM_RECORDS_MAX, "stream_records bound");
+_Static_assert(CFG_STREAM_BYTES_MIN == WIRE_STREAM_PAYLOAD_MAX, "stream_bytes minimum");
+_Static_assert(CFG_STREAM_BYTES_MAX == SVC_STREAM_DATA_BYTES_MAX, "stream_bytes bound");
 /* ... and the service keys' bounds those of the service ABI. */
-_Static_assert(PW_CONFIG_SERVICE_NAME_BYTES == SVC_NAME_BYTES, "service name bound");
-_Static_assert(PW_CONFIG_SERVICE_PARAMS_MAX == SVC_PARAMS_MAX, "service parameters bound");
-_Static_assert(PW_CONFIG_SERVICE_KEY_BYTES == SVC_PARAM_KEY_BYTES, "service key bound");
-_Static_assert(PW_CONFIG_SERVICE_VALUE_BYTES == SVC_PARAM_VALUE_BYTES, "service value bound");
+_Static_assert(CFG_SERVICE_NAME_BYTES == SVC_NAME_BYTES, "service name bound");
+_Static_assert(CFG_SERVICE_PARAMS_MAX == SVC_PARAMS_MAX, "service parameters bound");
+_Static_assert(CFG_SERVICE_KEY_BYTES == SVC_PARAM_KEY_BYTES, "service key bound");
+_Static_assert(CFG_SERVICE_VALUE_BYTES == SVC_PARAM_VALUE_BYTES, "service value bound");
 
 /* The only mutable globals: what the signal handlers set. Lock-free atomics are
  * async-signal-safe; the loop reads them (dp_run, periodic). */
@@ -207,11 +207,11 @@ static uint64_t random_u64(void)
  *  message naming what and how much. */
 static void *alloc_or_die(size_t n, const char *what)
 {
-	void *p = pw_mem_zalloc(n, what);
+	void *p = mp_zalloc(n, what);
 	if (p == NULL) {
 		fprintf(stderr, "paxwired: cannot allocate %zu bytes for %s (from %s); fix: %s, or lower the sizes in the cluster file (window_slots, slot_bytes, sessions, kv_keys, ...)\n",
-			n, what, pw_mem_source_name(pw_mem_source()),
-			pw_mem_source() == PW_MEM_HUGEPAGES
+			n, what, mp_source_name(mp_source()),
+			mp_source() == MP_HUGEPAGES
 				? "reserve more hugepages (/sys/kernel/mm/hugepages/*/nr_hugepages) or give the EAL more (--socket-mem)"
 				: "free memory");
 		exit(1);
@@ -224,13 +224,13 @@ struct arenas {
 	void *service_lib;   /**< dlopen handle of a plugin service; NULL: built in */
 };
 
-static void die_open(const struct pw_cluster_cfg *cfg, uint8_t id, int e, const char *err)
+static void die_open(const struct cfg_cluster *cfg, uint8_t id, int e, const char *err)
 {
 	const char *path = cfg->path;
 	char sec[32];
 	snprintf(sec, sizeof(sec), "replica.%u", id);
-	uint32_t port_line = pw_config_key_line(path, sec, "port");
-	uint32_t ip_line = pw_config_key_line(path, sec, "ip");
+	uint32_t port_line = cfg_key_line(path, sec, "port");
+	uint32_t ip_line = cfg_key_line(path, sec, "ip");
 	switch (e) {
 	case EADDRINUSE:
 		fprintf(stderr, "paxwired: %s; is another paxwired running with this --id? fix: stop it, or give [replica.%u] another port (%s:%" PRIu32 ")\n",
@@ -252,7 +252,7 @@ static void die_open(const struct pw_cluster_cfg *cfg, uint8_t id, int e, const 
 	exit(1);
 }
 
-static void die_open_eth(const struct pw_cluster_cfg *cfg, uint8_t id, uint16_t eth,
+static void die_open_eth(const struct cfg_cluster *cfg, uint8_t id, uint16_t eth,
 			 const char *err)
 {
 	fprintf(stderr, "paxwired: %s; [replica.%u] in %s uses ethdev port %u (port_index or a link.J line); fix: give the EAL one device per port, in port order (e.g. --vdev=net_memif0,... --vdev=net_memif1,...), or correct port_index / link.J\n",
@@ -261,7 +261,7 @@ static void die_open_eth(const struct pw_cluster_cfg *cfg, uint8_t id, uint16_t 
 }
 
 /** Opens the next port of d (a slot in d->ports). Exits with a message on failure. */
-static void open_port(struct dp_ctx *d, const struct pw_cluster_cfg *cfg, uint8_t id,
+static void open_port(struct dp_ctx *d, const struct cfg_cluster *cfg, uint8_t id,
 		      enum nic_backend backend, uint16_t eth_port)
 {
 	assert(d->n_ports < DP_PORTS_MAX);
@@ -296,11 +296,11 @@ static void open_port(struct dp_ctx *d, const struct pw_cluster_cfg *cfg, uint8_
  * plugin at service_lib), hands it its parameters, allocates its arena and builds it
  * into d->svc. Exits with a message naming the file, the line and the fix on failure.
  */
-static void init_service(struct dp_ctx *d, const struct pw_cluster_cfg *cfg, struct arenas *ar)
+static void init_service(struct dp_ctx *d, const struct cfg_cluster *cfg, struct arenas *ar)
 {
 	const char *path = cfg->path;
 	const char *name = cfg->service_name;
-	uint32_t name_line = pw_config_key_line(path, "cluster", "service");
+	uint32_t name_line = cfg_key_line(path, "cluster", "service");
 	const struct svc_desc *sd;
 	char err[512];
 
@@ -308,7 +308,7 @@ static void init_service(struct dp_ctx *d, const struct pw_cluster_cfg *cfg, str
 		sd = svc_plugin_load(cfg->service_lib, name, &ar->service_lib, err, sizeof(err));
 		if (sd == NULL) {
 			fprintf(stderr, "paxwired: %s:%" PRIu32 ": service_lib = %s: %s\n", path,
-				pw_config_key_line(path, "cluster", "service_lib"), cfg->service_lib,
+				cfg_key_line(path, "cluster", "service_lib"), cfg->service_lib,
 				err);
 			exit(1);
 		}
@@ -324,11 +324,11 @@ static void init_service(struct dp_ctx *d, const struct pw_cluster_cfg *cfg, str
 	}
 	/* Its parameters: [service.NAME] and, for kv and stream, their typed keys. The
 	 * strings live in cfg, which outlives the calls. */
-	char section[16 + PW_CONFIG_SERVICE_NAME_BYTES];
+	char section[16 + CFG_SERVICE_NAME_BYTES];
 	snprintf(section, sizeof(section), "service.%s", name);
-	struct svc_param pv[PW_CONFIG_SERVICE_PARAMS_MAX];
+	struct svc_param pv[CFG_SERVICE_PARAMS_MAX];
 	for (uint32_t i = 0; i < cfg->n_service_params; i++) {
-		const struct pw_service_param *q = &cfg->service_params[i];
+		const struct cfg_service_param *q = &cfg->service_params[i];
 		pv[i] = (struct svc_param){ .key = q->key, .value = q->value,
 					    .section = q->in_cluster ? "cluster" : section,
 					    .line = q->line };
@@ -352,7 +352,7 @@ static void init_service(struct dp_ctx *d, const struct pw_cluster_cfg *cfg, str
 }
 
 /** Builds everything dp_run needs. Exits with a message on any failure. */
-static void dp_init(struct dp_ctx *d, const struct pw_cluster_cfg *cfg, const struct args *a,
+static void dp_init(struct dp_ctx *d, const struct cfg_cluster *cfg, const struct args *a,
 		    struct arenas *ar)
 {
 	uint8_t id = (uint8_t)a->id;
@@ -365,7 +365,7 @@ static void dp_init(struct dp_ctx *d, const struct pw_cluster_cfg *cfg, const st
 	d->stats_now = &g_stats_now;
 
 	/* The core's configuration */
-	pw_config_to_px(cfg, id, &d->pxc);
+	cfg_to_px(cfg, id, &d->pxc);
 	d->pxc.seed = random_u64();
 	d->pxc.restarted = !a->bootstrap;
 	d->pxc.boot_nonce = a->bootstrap ? 0 : (random_u64() | 1u);
@@ -402,7 +402,7 @@ static void dp_init(struct dp_ctx *d, const struct pw_cluster_cfg *cfg, const st
 	d->r = node_replica(d->nd);
 
 	/* The ports */
-	bool dpdk = cfg->transport == PW_TRANSPORT_DPDK;
+	bool dpdk = cfg->transport == CFG_TRANSPORT_DPDK;
 	for (uint8_t j = 0; j < cfg->n_replicas; j++) {
 		d->peers[j] = nic_addr_make(cfg->members[j].ip_be, cfg->members[j].port);
 		/* dpdk: frames to a member go to its configured MAC (no ARP client here). */
@@ -418,11 +418,11 @@ static void dp_init(struct dp_ctx *d, const struct pw_cluster_cfg *cfg, const st
 	 * behind a switch has port_index for everything). clients = dpdk: every other ethdev
 	 * port of the process serves clients too (port_index, and e.g. one memif link per
 	 * client process); clients = udp: a kernel socket at ip:port instead. */
-	const struct pw_member *me = &cfg->members[id];
+	const struct cfg_member *me = &cfg->members[id];
 	uint16_t eth_of_slot[DP_PORTS_MAX] = { 0 };
 	uint16_t n_eth = env_eth_port_count();
 	uint32_t want = cfg->n_replicas;   /* peers, then port_index, then the rest */
-	if (cfg->clients == PW_CLIENTS_DPDK)
+	if (cfg->clients == CFG_CLIENTS_DPDK)
 		want += 1u + n_eth;
 	for (uint32_t w = 0; w < want; w++) {
 		uint16_t eth;
@@ -450,7 +450,7 @@ static void dp_init(struct dp_ctx *d, const struct pw_cluster_cfg *cfg, const st
 			d->peer_port[w] = slot;
 	}
 	d->sleep_port = 0;
-	if (cfg->clients == PW_CLIENTS_UDP) {
+	if (cfg->clients == CFG_CLIENTS_UDP) {
 		d->sleep_port = d->n_ports;
 		open_port(d, cfg, id, NIC_BACKEND_UDP, 0);
 	}
@@ -477,18 +477,18 @@ int main(int argc, char **argv)
 	if (rc != 0)
 		return rc < 0 ? 0 : rc;
 
-	static struct pw_cluster_cfg cfg;
+	static struct cfg_cluster cfg;
 	char err[512];
-	if (pw_config_load(a.config, &cfg, err, sizeof(err)) != 0) {
+	if (cfg_load(a.config, &cfg, err, sizeof(err)) != 0) {
 		fprintf(stderr, "paxwired: %s\n", err);
 		return 1;
 	}
-	if (cfg.transport == PW_TRANSPORT_DPDK && !nic_dpdk_built()) {
+	if (cfg.transport == CFG_TRANSPORT_DPDK && !nic_dpdk_built()) {
 		fprintf(stderr, "paxwired: %s:%" PRIu32 ": transport = dpdk: this paxwired was built without DPDK (meson did not find libdpdk); fix: install DPDK (pkg-config libdpdk) and rebuild, or transport = udp\n",
-			cfg.path, pw_config_key_line(cfg.path, "cluster", "transport"));
+			cfg.path, cfg_key_line(cfg.path, "cluster", "transport"));
 		return 1;
 	}
-	if (cfg.transport == PW_TRANSPORT_UDP && eal_argc > 1) {
+	if (cfg.transport == CFG_TRANSPORT_UDP && eal_argc > 1) {
 		fprintf(stderr, "paxwired: EAL arguments given ('%s' ...) but %s has transport = udp; fix: drop everything before \"--\", or set transport = dpdk\n",
 			eal_argv[1], cfg.path);
 		return 2;
@@ -498,7 +498,7 @@ int main(int argc, char **argv)
 			a.id, cfg.path, cfg.n_replicas, cfg.n_replicas - 1u, cfg.n_replicas - 1u);
 		return 1;
 	}
-	if (cfg.transport == PW_TRANSPORT_DPDK) {
+	if (cfg.transport == CFG_TRANSPORT_DPDK) {
 		if (eal_argc < 2) {
 			fprintf(stderr, "paxwired: transport = dpdk needs EAL arguments before \"--\"; fix: paxwired --no-huge --no-pci --vdev=net_memif0,role=server,socket=/tmp/pw.sock -- --config %s --id %ld ...\n",
 				cfg.path, a.id);
@@ -511,14 +511,14 @@ int main(int argc, char **argv)
 		}
 	}
 
-	(void)pw_mem_init(cfg.transport == PW_TRANSPORT_DPDK);
+	(void)mp_init(cfg.transport == CFG_TRANSPORT_DPDK);
 	struct dp_ctx *d = alloc_or_die(sizeof(*d), "the loop's context");
 	struct arenas ar = { 0 };
 	dp_init(d, &cfg, &a, &ar);
-	dp_log(d, DP_LOG_INFO, "arenas: %zu MiB allocated at start-up from %s", pw_mem_allocated() >> 20,
-	       pw_mem_source_name(pw_mem_source()));
+	dp_log(d, DP_LOG_INFO, "arenas: %zu MiB allocated at start-up from %s", mp_allocated() >> 20,
+	       mp_source_name(mp_source()));
 #if defined(PW_HAVE_DPDK)
-	if (cfg.transport == PW_TRANSPORT_DPDK) {
+	if (cfg.transport == CFG_TRANSPORT_DPDK) {
 		/* Static: DPDK's telemetry thread may read it until the process exits. */
 		static struct dp_pub pub;
 		int tr = dp_telemetry_register(&pub);
@@ -541,7 +541,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	/* Adaptive idle sleeps in slices of tens of microseconds; the kernel's default
 	 * timer slack (50 us) would stretch each one. 1 us: wake when asked. */
-	if (cfg.idle == PW_IDLE_ADAPTIVE && prctl(PR_SET_TIMERSLACK, 1000ul, 0, 0, 0) != 0)
+	if (cfg.idle == CFG_IDLE_ADAPTIVE && prctl(PR_SET_TIMERSLACK, 1000ul, 0, 0, 0) != 0)
 		dp_log(d, DP_LOG_WARN, "prctl(PR_SET_TIMERSLACK): %s; idle sleeps may run up to 50 us long",
 		       strerror(errno));
 
@@ -549,11 +549,11 @@ int main(int argc, char **argv)
 	nic_addr_format(&d->peers[d->self], where, sizeof(where));
 	dp_log(d, DP_LOG_INFO,
 	       "replica %u of %u, cluster %" PRIu32 ", %s %s (%u port%s, clients over %s), service %s%s%s%s, idle %s, tick %" PRIu32 " us (heartbeat %" PRIu32 ", election %" PRIu32 " ticks), %s",
-	       d->self, cfg.n_replicas, cfg.cluster_id, pw_transport_name(cfg.transport), where,
-	       d->n_ports, d->n_ports == 1 ? "" : "s", pw_clients_name(cfg.clients),
+	       d->self, cfg.n_replicas, cfg.cluster_id, cfg_transport_name(cfg.transport), where,
+	       d->n_ports, d->n_ports == 1 ? "" : "s", cfg_clients_name(cfg.clients),
 	       cfg.service_name, cfg.service_lib[0] ? " (plugin " : "", cfg.service_lib,
 	       cfg.service_lib[0] ? ")" : "",
-	       pw_idle_name(cfg.idle), cfg.tick_us, d->pxc.heartbeat_ticks, d->pxc.election_ticks,
+	       cfg_idle_name(cfg.idle), cfg.tick_us, d->pxc.heartbeat_ticks, d->pxc.election_ticks,
 	       a.bootstrap ? "bootstrap: first start of a new cluster"
 			   : "restart: recovering from the other replicas before voting");
 
@@ -563,11 +563,11 @@ int main(int argc, char **argv)
 	dp_log(d, DP_LOG_INFO, "stopped");
 	for (uint8_t k = 0; k < d->n_ports; k++)
 		nic_close(d->ports[k]);
-	pw_mem_free(ar.node);
-	pw_mem_free(ar.service);
-	pw_mem_free(d);
+	mp_free(ar.node);
+	mp_free(ar.service);
+	mp_free(d);
 	svc_plugin_close(ar.service_lib);   /* after the service's last use */
-	if (cfg.transport == PW_TRANSPORT_DPDK)
+	if (cfg.transport == CFG_TRANSPORT_DPDK)
 		env_eal_cleanup();
 	return 0;
 }

@@ -12,8 +12,8 @@
 
 /* The built-in services. Adding one: its descriptor in its own file, one line here. */
 static const struct svc_desc *const builtins[] = {
-	&pw_kv_desc,
-	&pw_stream_desc,
+	&svc_kv_desc,
+	&svc_stream_desc,
 };
 
 #define N_BUILTINS (sizeof(builtins) / sizeof(builtins[0]))

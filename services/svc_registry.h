@@ -19,9 +19,9 @@
 
 #include "paxwire_service.h"
 
-/** The built-in descriptors (services/pw_kv.c, services/pw_stream.c). */
-extern const struct svc_desc pw_kv_desc;
-extern const struct svc_desc pw_stream_desc;
+/** The built-in descriptors (services/svc_kv.c, services/svc_stream.c). */
+extern const struct svc_desc svc_kv_desc;
+extern const struct svc_desc svc_stream_desc;
 
 /** Built-in services, in table order (kv first: the default service). */
 uint32_t svc_builtin_count(void);

@@ -10,7 +10,7 @@
 
 #include "node.h"
 #include "px_codec.h"
-#include "pw_kv.h"
+#include "svc_kv.h"
 #include "pxh.h"
 
 /* The journal of a durable-mode node: every accepted slot ever written (by slot, the
@@ -41,7 +41,7 @@ struct pxh_node {
 	struct node *nd;
 	void *kv_arena;
 	size_t kv_len;
-	struct pw_kv *kv;
+	struct svc_kv *kv;
 	struct px_service svc;
 	bool up;
 	uint64_t persist_pending;  /* seq awaiting confirmation, 0 none */
@@ -294,14 +294,14 @@ static void node_boot(struct pxh_cluster *c, uint8_t i, bool restarted)
 			abort();
 		}
 		nd->arena = xcalloc(1, nd->arena_len);
-		nd->kv_len = pw_kv_arena_bytes(c->o.kv_keys, c->o.kv_key_bytes, c->o.kv_value_bytes);
+		nd->kv_len = svc_kv_arena_bytes(c->o.kv_keys, c->o.kv_key_bytes, c->o.kv_value_bytes);
 		nd->kv_arena = xcalloc(1, nd->kv_len);
 	}
-	nd->kv = pw_kv_init(c->o.kv_keys, c->o.kv_key_bytes, c->o.kv_value_bytes, nd->kv_arena,
+	nd->kv = svc_kv_init(c->o.kv_keys, c->o.kv_key_bytes, c->o.kv_value_bytes, nd->kv_arena,
 			    nd->kv_len);
 	if (nd->kv == NULL)
 		abort();
-	pw_kv_service(nd->kv, &nd->svc);
+	svc_kv_service(nd->kv, &nd->svc);
 	struct node_observer obs = {
 		.step = obs_step, .apply_end = obs_apply_end, .ctx = nd,
 	};
@@ -373,8 +373,8 @@ struct px_applier *pxh_applier(struct pxh_cluster *c, uint8_t i)
 {
 	return (struct px_applier *)node_applier(c->nodes[i].nd);
 }
-uint64_t pxh_kv_hash(struct pxh_cluster *c, uint8_t i) { return pw_kv_hash(c->nodes[i].kv); }
-struct pw_kv *pxh_kv(struct pxh_cluster *c, uint8_t i) { return c->nodes[i].kv; }
+uint64_t pxh_kv_hash(struct pxh_cluster *c, uint8_t i) { return svc_kv_hash(c->nodes[i].kv); }
+struct svc_kv *pxh_kv(struct pxh_cluster *c, uint8_t i) { return c->nodes[i].kv; }
 bool pxh_is_up(const struct pxh_cluster *c, uint8_t i) { return c->nodes[i].up; }
 const struct pxh_stats *pxh_stats(const struct pxh_cluster *c) { return &c->st; }
 uint32_t pxh_queued(const struct pxh_cluster *c) { return c->q_len; }

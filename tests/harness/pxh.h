@@ -50,7 +50,7 @@ struct pxh_opts {
 };
 
 struct pxh_cluster;
-struct pw_kv;
+struct svc_kv;
 
 void pxh_opts_default(struct pxh_opts *o, uint8_t n);
 struct pxh_cluster *pxh_new(const struct pxh_opts *o);
@@ -59,7 +59,7 @@ void pxh_free(struct pxh_cluster *c);
 struct px_replica *pxh_replica(struct pxh_cluster *c, uint8_t i);
 struct px_applier *pxh_applier(struct pxh_cluster *c, uint8_t i);
 uint64_t pxh_kv_hash(struct pxh_cluster *c, uint8_t i);
-struct pw_kv *pxh_kv(struct pxh_cluster *c, uint8_t i);
+struct svc_kv *pxh_kv(struct pxh_cluster *c, uint8_t i);
 bool pxh_is_up(const struct pxh_cluster *c, uint8_t i);
 
 /** Ticks one node (if up), or every node if i == PX_NODE_NONE. */

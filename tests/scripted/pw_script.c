@@ -41,7 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pw_kv.h"
+#include "svc_kv.h"
 #include "px.h"
 #include "px_apply.h"
 #include "pxh.h"
@@ -83,16 +83,16 @@ static void fmt_value(struct ctx *x, const uint8_t *v, uint32_t len)
 	struct px_cmd_ref c;
 	bool first = true;
 	while (px_batch_next(v, len, &off, &c)) {
-		struct pw_kv_cmd k;
+		struct wire_kv_cmd k;
 		emit(x, first ? "" : ",");
 		first = false;
 		if (c.seq == 0 && c.len == 0)
 			emit(x, "reg(%llu)", (unsigned long long)c.client_id);
-		else if (pw_kv_decode_cmd(c.body, c.len, &k) == 0 && k.op == PW_KV_PUT)
+		else if (wire_kv_decode_cmd(c.body, c.len, &k) == 0 && k.op == WIRE_KV_PUT)
 			emit(x, "s%llu#%llu:put(%.*s=%.*s)", (unsigned long long)c.client_id,
 			     (unsigned long long)c.seq, (int)k.key_len, (const char *)k.key,
 			     (int)k.value_len, (const char *)k.value);
-		else if (pw_kv_decode_cmd(c.body, c.len, &k) == 0)
+		else if (wire_kv_decode_cmd(c.body, c.len, &k) == 0)
 			emit(x, "s%llu#%llu:op%u(%.*s)", (unsigned long long)c.client_id,
 			     (unsigned long long)c.seq, k.op, (int)k.key_len,
 			     (const char *)k.key);
@@ -312,12 +312,12 @@ static int run_cmd(struct ctx *x, char *line, char *err, size_t errlen)
 		uint32_t len = 0;
 		const char *k = argv[5];
 		if (strcmp(argv[4], "put") == 0 && argc == 7)
-			len = pw_kv_encode_put(body, sizeof(body), k, (uint8_t)strlen(k), argv[6],
+			len = wire_kv_encode_put(body, sizeof(body), k, (uint8_t)strlen(k), argv[6],
 					       (uint32_t)strlen(argv[6]));
 		else if (strcmp(argv[4], "get") == 0)
-			len = pw_kv_encode_get(body, sizeof(body), k, (uint8_t)strlen(k));
+			len = wire_kv_encode_get(body, sizeof(body), k, (uint8_t)strlen(k));
 		else if (strcmp(argv[4], "del") == 0)
-			len = pw_kv_encode_del(body, sizeof(body), k, (uint8_t)strlen(k));
+			len = wire_kv_encode_del(body, sizeof(body), k, (uint8_t)strlen(k));
 		NEED(len > 0);
 		struct px_cmd_ref c = {
 			.client_id = session,
@@ -349,7 +349,7 @@ static int run_cmd(struct ctx *x, char *line, char *err, size_t errlen)
 		NEED(nd >= 0 && nd != PX_NODE_NONE && argc == 3);
 		const uint8_t *v;
 		uint32_t len;
-		if (pw_kv_get_direct(pxh_kv(x->c, (uint8_t)nd), argv[2], (uint8_t)strlen(argv[2]),
+		if (svc_kv_get_direct(pxh_kv(x->c, (uint8_t)nd), argv[2], (uint8_t)strlen(argv[2]),
 				     &v, &len))
 			emit(x, "%s=%.*s\n", argv[2], (int)len, (const char *)v);
 		else

@@ -15,7 +15,7 @@
 
 #include <cmocka.h>
 
-#include "pw_kv.h"
+#include "svc_kv.h"
 #include "px_apply.h"
 #include "px_batch.h"
 #include "wire_le.h"
@@ -756,12 +756,12 @@ static void test_noop_slot(void **state)
  */
 static void test_large_kv_replies_whole(void **state)
 {
-	enum { N = 64, VLEN = PW_KV_VALUE_BYTES_MAX };
-	size_t kv_len = pw_kv_arena_bytes(N, 8, VLEN);
+	enum { N = 64, VLEN = WIRE_KV_VALUE_BYTES_MAX };
+	size_t kv_len = svc_kv_arena_bytes(N, 8, VLEN);
 	void *kv_arena = malloc(kv_len);
 	struct px_service svc;
-	struct pw_kv_reply kr;
-	struct pw_kv *kv;
+	struct wire_kv_reply kr;
+	struct svc_kv *kv;
 	struct rig *r;
 	struct batch b;
 	static uint8_t val[VLEN], cmd[PX_CMD_BYTES_MAX];
@@ -770,9 +770,9 @@ static void test_large_kv_replies_whole(void **state)
 
 	(void)state;
 	assert_non_null(kv_arena);
-	kv = pw_kv_init(N, 8, VLEN, kv_arena, kv_len);
+	kv = svc_kv_init(N, 8, VLEN, kv_arena, kv_len);
 	assert_non_null(kv);
-	pw_kv_service(kv, &svc);
+	svc_kv_service(kv, &svc);
 	r = rig_new_svc(2 * N, &svc);
 	batch_begin(&b);
 	for (i = 0; i <= N; i++)
@@ -783,7 +783,7 @@ static void test_large_kv_replies_whole(void **state)
 		snprintf(key, sizeof(key), "k%02u", i);
 		memset(val, 'a' + (int)(i % 26), sizeof(val));
 		val[0] = (uint8_t)i;
-		len = pw_kv_encode_put(cmd, sizeof(cmd), key, 3, val, VLEN);
+		len = wire_kv_encode_put(cmd, sizeof(cmd), key, 3, val, VLEN);
 		assert_true(len > 0);
 		batch_begin(&b);
 		batch_add(&b, px_session_id(1, N), i + 1, cmd, len);
@@ -793,7 +793,7 @@ static void test_large_kv_replies_whole(void **state)
 	batch_begin(&b);
 	for (i = 0; i < N; i++) {
 		snprintf(key, sizeof(key), "k%02u", i);
-		len = pw_kv_encode_get(cmd, sizeof(cmd), key, 3);
+		len = wire_kv_encode_get(cmd, sizeof(cmd), key, 3);
 		batch_add(&b, px_session_id(1, i), 1, cmd, len);
 	}
 	rig_apply(r, &b);
@@ -803,14 +803,14 @@ static void test_large_kv_replies_whole(void **state)
 
 		assert_int_equal(rp->client_id, px_session_id(1, i));
 		assert_int_equal(rp->status, PX_OK);
-		assert_int_equal(rp->len, PW_KV_REPLY_HDR_BYTES + VLEN);
-		assert_int_equal(pw_kv_decode_reply(rp->data, rp->len, &kr), 0);
-		assert_int_equal(kr.result, PW_KV_R_OK);
+		assert_int_equal(rp->len, WIRE_KV_REPLY_HDR_BYTES + VLEN);
+		assert_int_equal(wire_kv_decode_reply(rp->data, rp->len, &kr), 0);
+		assert_int_equal(kr.result, WIRE_KV_R_OK);
 		assert_int_equal(kr.value_len, VLEN);
 		assert_int_equal(kr.value[0], i);
 		assert_int_equal(kr.value[VLEN - 1], 'a' + (int)(i % 26));
 	}
-	assert_int_equal(r->out.used, N * (PW_KV_REPLY_HDR_BYTES + VLEN));
+	assert_int_equal(r->out.used, N * (WIRE_KV_REPLY_HDR_BYTES + VLEN));
 	rig_free(r);
 	free(kv_arena);
 }

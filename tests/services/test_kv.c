@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0
- * pw_kv: PUT/GET/DEL/CAS semantics, a full table, every kind of malformed command,
+ * svc_kv: PUT/GET/DEL/CAS semantics, a full table, every kind of malformed command,
  * an order-independent state hash, and a long random run against a reference model.
  */
 #include <errno.h>
@@ -15,28 +15,28 @@
 
 #include "px_apply.h"
 #include "px_batch.h"
-#include "pw_kv.h"
+#include "svc_kv.h"
 
 struct kvt {
 	void *arena;
-	struct pw_kv *kv;
+	struct svc_kv *kv;
 	uint8_t cmd[PX_CMD_BYTES_MAX];
 	uint8_t reply[PX_REPLY_BYTES_MAX];
 	uint32_t reply_len;
 	uint8_t status;
-	struct pw_kv_reply r;
+	struct wire_kv_reply r;
 };
 
 static struct kvt *kvt_new(uint32_t max_keys, uint32_t kbytes, uint32_t vbytes)
 {
 	struct kvt *t = calloc(1, sizeof(*t));
-	size_t len = pw_kv_arena_bytes(max_keys, kbytes, vbytes);
+	size_t len = svc_kv_arena_bytes(max_keys, kbytes, vbytes);
 
 	assert_non_null(t);
 	assert_true(len > 0);
 	t->arena = malloc(len);
 	assert_non_null(t->arena);
-	t->kv = pw_kv_init(max_keys, kbytes, vbytes, t->arena, len);
+	t->kv = svc_kv_init(max_keys, kbytes, vbytes, t->arena, len);
 	assert_non_null(t->kv);
 	return t;
 }
@@ -52,15 +52,15 @@ static void kvt_run(struct kvt *t, const uint8_t *cmd, uint32_t len)
 {
 	memset(t->reply, 0xaa, sizeof(t->reply));
 	t->status = 0xee;
-	t->reply_len = pw_kv_apply(t->kv, cmd, len, t->reply, sizeof(t->reply), &t->status);
-	assert_int_equal(pw_kv_decode_reply(t->reply, t->reply_len, &t->r), 0);
+	t->reply_len = svc_kv_apply(t->kv, cmd, len, t->reply, sizeof(t->reply), &t->status);
+	assert_int_equal(wire_kv_decode_reply(t->reply, t->reply_len, &t->r), 0);
 	assert_true(t->status == PX_OK || t->status == PX_BAD_COMMAND);
-	assert_int_equal(t->status == PX_BAD_COMMAND, t->r.result == PW_KV_R_BAD);
+	assert_int_equal(t->status == PX_BAD_COMMAND, t->r.result == WIRE_KV_R_BAD);
 }
 
 static uint8_t put(struct kvt *t, const char *k, const char *v)
 {
-	uint32_t n = pw_kv_encode_put(t->cmd, sizeof(t->cmd), k, (uint8_t)strlen(k), v,
+	uint32_t n = wire_kv_encode_put(t->cmd, sizeof(t->cmd), k, (uint8_t)strlen(k), v,
 				      (uint32_t)strlen(v));
 
 	assert_true(n > 0);
@@ -71,7 +71,7 @@ static uint8_t put(struct kvt *t, const char *k, const char *v)
 
 static uint8_t get(struct kvt *t, const char *k)
 {
-	uint32_t n = pw_kv_encode_get(t->cmd, sizeof(t->cmd), k, (uint8_t)strlen(k));
+	uint32_t n = wire_kv_encode_get(t->cmd, sizeof(t->cmd), k, (uint8_t)strlen(k));
 
 	assert_true(n > 0);
 	kvt_run(t, t->cmd, n);
@@ -80,7 +80,7 @@ static uint8_t get(struct kvt *t, const char *k)
 
 static uint8_t del(struct kvt *t, const char *k)
 {
-	uint32_t n = pw_kv_encode_del(t->cmd, sizeof(t->cmd), k, (uint8_t)strlen(k));
+	uint32_t n = wire_kv_encode_del(t->cmd, sizeof(t->cmd), k, (uint8_t)strlen(k));
 
 	assert_true(n > 0);
 	kvt_run(t, t->cmd, n);
@@ -91,7 +91,7 @@ static uint8_t del(struct kvt *t, const char *k)
 /** expect NULL: expect absent. */
 static uint8_t cas(struct kvt *t, const char *k, const char *v, const char *expect)
 {
-	uint32_t n = pw_kv_encode_cas(t->cmd, sizeof(t->cmd), k, (uint8_t)strlen(k), v,
+	uint32_t n = wire_kv_encode_cas(t->cmd, sizeof(t->cmd), k, (uint8_t)strlen(k), v,
 				      (uint32_t)strlen(v), expect,
 				      expect ? (uint32_t)strlen(expect) : 0);
 
@@ -105,10 +105,10 @@ static void assert_value(struct kvt *t, const char *k, const char *v)
 	const uint8_t *p;
 	uint32_t n;
 
-	assert_int_equal(get(t, k), PW_KV_R_OK);
+	assert_int_equal(get(t, k), WIRE_KV_R_OK);
 	assert_int_equal(t->r.value_len, strlen(v));
 	assert_memory_equal(t->r.value, v, strlen(v));
-	assert_true(pw_kv_get_direct(t->kv, k, (uint8_t)strlen(k), &p, &n));
+	assert_true(svc_kv_get_direct(t->kv, k, (uint8_t)strlen(k), &p, &n));
 	assert_int_equal(n, strlen(v));
 	assert_memory_equal(p, v, n);
 }
@@ -117,22 +117,22 @@ static void assert_value(struct kvt *t, const char *k, const char *v)
 
 static void test_init_errors(void **state)
 {
-	size_t len = pw_kv_arena_bytes(8, 16, 64);
+	size_t len = svc_kv_arena_bytes(8, 16, 64);
 	void *arena = malloc(len);
 
 	(void)state;
-	assert_int_equal(pw_kv_arena_bytes(0, 16, 64), 0);
-	assert_int_equal(pw_kv_arena_bytes(8, 0, 64), 0);
-	assert_int_equal(pw_kv_arena_bytes(8, 256, 64), 0);
-	assert_int_equal(pw_kv_arena_bytes(8, 16, PW_KV_VALUE_BYTES_MAX + 1), 0);
-	assert_int_equal(pw_kv_arena_bytes(PW_KV_KEYS_MAX + 1, 16, 64), 0);
+	assert_int_equal(svc_kv_arena_bytes(0, 16, 64), 0);
+	assert_int_equal(svc_kv_arena_bytes(8, 0, 64), 0);
+	assert_int_equal(svc_kv_arena_bytes(8, 256, 64), 0);
+	assert_int_equal(svc_kv_arena_bytes(8, 16, WIRE_KV_VALUE_BYTES_MAX + 1), 0);
+	assert_int_equal(svc_kv_arena_bytes(SVC_KV_KEYS_MAX + 1, 16, 64), 0);
 	errno = 0;
-	assert_null(pw_kv_init(8, 0, 64, arena, len));
+	assert_null(svc_kv_init(8, 0, 64, arena, len));
 	assert_int_equal(errno, EINVAL);
 	errno = 0;
-	assert_null(pw_kv_init(8, 16, 64, arena, len - 1));
+	assert_null(svc_kv_init(8, 16, 64, arena, len - 1));
 	assert_int_equal(errno, ENOSPC);
-	assert_non_null(pw_kv_init(8, 16, 64, arena, len));
+	assert_non_null(svc_kv_init(8, 16, 64, arena, len));
 	free(arena);
 }
 
@@ -141,32 +141,32 @@ static void test_put_get_del(void **state)
 	struct kvt *t = kvt_new(16, 16, 64);
 
 	(void)state;
-	assert_int_equal(get(t, "a"), PW_KV_R_NOT_FOUND);
+	assert_int_equal(get(t, "a"), WIRE_KV_R_NOT_FOUND);
 	assert_int_equal(t->r.value_len, 0);
-	assert_int_equal(del(t, "a"), PW_KV_R_NOT_FOUND);
-	assert_false(pw_kv_get_direct(t->kv, "a", 1, NULL, NULL));
+	assert_int_equal(del(t, "a"), WIRE_KV_R_NOT_FOUND);
+	assert_false(svc_kv_get_direct(t->kv, "a", 1, NULL, NULL));
 
-	assert_int_equal(put(t, "a", "one"), PW_KV_R_OK);
+	assert_int_equal(put(t, "a", "one"), WIRE_KV_R_OK);
 	assert_value(t, "a", "one");
-	assert_int_equal(put(t, "a", "uno, longer"), PW_KV_R_OK);   /* overwrite */
+	assert_int_equal(put(t, "a", "uno, longer"), WIRE_KV_R_OK);   /* overwrite */
 	assert_value(t, "a", "uno, longer");
-	assert_int_equal(put(t, "a", "1"), PW_KV_R_OK);             /* and shorter */
+	assert_int_equal(put(t, "a", "1"), WIRE_KV_R_OK);             /* and shorter */
 	assert_value(t, "a", "1");
-	assert_int_equal(pw_kv_count(t->kv), 1);
+	assert_int_equal(svc_kv_count(t->kv), 1);
 
 	/* The empty key and the empty value are ordinary. */
-	assert_int_equal(put(t, "", "empty key"), PW_KV_R_OK);
+	assert_int_equal(put(t, "", "empty key"), WIRE_KV_R_OK);
 	assert_value(t, "", "empty key");
-	assert_int_equal(put(t, "b", ""), PW_KV_R_OK);
+	assert_int_equal(put(t, "b", ""), WIRE_KV_R_OK);
 	assert_value(t, "b", "");
-	assert_int_equal(pw_kv_count(t->kv), 3);
+	assert_int_equal(svc_kv_count(t->kv), 3);
 
-	assert_int_equal(del(t, "a"), PW_KV_R_OK);
-	assert_int_equal(get(t, "a"), PW_KV_R_NOT_FOUND);
-	assert_int_equal(del(t, "a"), PW_KV_R_NOT_FOUND);
+	assert_int_equal(del(t, "a"), WIRE_KV_R_OK);
+	assert_int_equal(get(t, "a"), WIRE_KV_R_NOT_FOUND);
+	assert_int_equal(del(t, "a"), WIRE_KV_R_NOT_FOUND);
 	assert_value(t, "b", "");
 	assert_value(t, "", "empty key");
-	assert_int_equal(pw_kv_count(t->kv), 2);
+	assert_int_equal(svc_kv_count(t->kv), 2);
 
 	/* Maximal key and value for this store. */
 	char k[17], v[65];
@@ -174,7 +174,7 @@ static void test_put_get_del(void **state)
 	k[16] = 0;
 	memset(v, 'v', 64);
 	v[64] = 0;
-	assert_int_equal(put(t, k, v), PW_KV_R_OK);
+	assert_int_equal(put(t, k, v), WIRE_KV_R_OK);
 	assert_value(t, k, v);
 	kvt_free(t);
 }
@@ -185,41 +185,41 @@ static void test_cas(void **state)
 
 	(void)state;
 	/* Expecting a value of an absent key. */
-	assert_int_equal(cas(t, "k", "v1", "v0"), PW_KV_R_NOT_FOUND);
+	assert_int_equal(cas(t, "k", "v1", "v0"), WIRE_KV_R_NOT_FOUND);
 	assert_int_equal(t->r.value_len, 0);
-	assert_int_equal(get(t, "k"), PW_KV_R_NOT_FOUND);
+	assert_int_equal(get(t, "k"), WIRE_KV_R_NOT_FOUND);
 
 	/* Expect absent, and it is: stored. */
-	assert_int_equal(cas(t, "k", "v1", NULL), PW_KV_R_OK);
+	assert_int_equal(cas(t, "k", "v1", NULL), WIRE_KV_R_OK);
 	assert_value(t, "k", "v1");
 
 	/* Expect absent, but it is there: mismatch, with the current value. */
-	assert_int_equal(cas(t, "k", "v2", NULL), PW_KV_R_CAS_MISMATCH);
+	assert_int_equal(cas(t, "k", "v2", NULL), WIRE_KV_R_CAS_MISMATCH);
 	assert_int_equal(t->r.value_len, 2);
 	assert_memory_equal(t->r.value, "v1", 2);
 	assert_value(t, "k", "v1");
 
 	/* Wrong expectation (same length, and a prefix): mismatch, current value. */
-	assert_int_equal(cas(t, "k", "v2", "v9"), PW_KV_R_CAS_MISMATCH);
+	assert_int_equal(cas(t, "k", "v2", "v9"), WIRE_KV_R_CAS_MISMATCH);
 	assert_memory_equal(t->r.value, "v1", 2);
-	assert_int_equal(cas(t, "k", "v2", "v"), PW_KV_R_CAS_MISMATCH);
+	assert_int_equal(cas(t, "k", "v2", "v"), WIRE_KV_R_CAS_MISMATCH);
 	assert_value(t, "k", "v1");
 
 	/* Right expectation: swapped. */
-	assert_int_equal(cas(t, "k", "v2-long", "v1"), PW_KV_R_OK);
+	assert_int_equal(cas(t, "k", "v2-long", "v1"), WIRE_KV_R_OK);
 	assert_int_equal(t->r.value_len, 0);
 	assert_value(t, "k", "v2-long");
 
 	/* The empty value is a value, not absence. */
-	assert_int_equal(put(t, "e", ""), PW_KV_R_OK);
-	assert_int_equal(cas(t, "e", "x", NULL), PW_KV_R_CAS_MISMATCH);
+	assert_int_equal(put(t, "e", ""), WIRE_KV_R_OK);
+	assert_int_equal(cas(t, "e", "x", NULL), WIRE_KV_R_CAS_MISMATCH);
 	assert_int_equal(t->r.value_len, 0);
-	assert_int_equal(cas(t, "e", "x", ""), PW_KV_R_OK);
+	assert_int_equal(cas(t, "e", "x", ""), WIRE_KV_R_OK);
 	assert_value(t, "e", "x");
 
 	/* Encoder: a real expect cannot claim the "absent" length. */
-	assert_int_equal(pw_kv_encode_cas(t->cmd, sizeof(t->cmd), "k", 1, "v", 1, "x",
-					  PW_KV_EXPECT_ABSENT), 0);
+	assert_int_equal(wire_kv_encode_cas(t->cmd, sizeof(t->cmd), "k", 1, "v", 1, "x",
+					  WIRE_KV_EXPECT_ABSENT), 0);
 	kvt_free(t);
 }
 
@@ -229,29 +229,29 @@ static void test_full_table(void **state)
 	uint64_t h;
 
 	(void)state;
-	assert_int_equal(put(t, "k1", "1"), PW_KV_R_OK);
-	assert_int_equal(put(t, "k2", "2"), PW_KV_R_OK);
-	assert_int_equal(put(t, "k3", "3"), PW_KV_R_OK);
-	assert_int_equal(cas(t, "k4", "4", NULL), PW_KV_R_OK);
-	h = pw_kv_hash(t->kv);
+	assert_int_equal(put(t, "k1", "1"), WIRE_KV_R_OK);
+	assert_int_equal(put(t, "k2", "2"), WIRE_KV_R_OK);
+	assert_int_equal(put(t, "k3", "3"), WIRE_KV_R_OK);
+	assert_int_equal(cas(t, "k4", "4", NULL), WIRE_KV_R_OK);
+	h = svc_kv_hash(t->kv);
 
-	assert_int_equal(put(t, "k5", "5"), PW_KV_R_FULL);
-	assert_int_equal(cas(t, "k5", "5", NULL), PW_KV_R_FULL);
-	assert_int_equal(get(t, "k5"), PW_KV_R_NOT_FOUND);
-	assert_int_equal(pw_kv_count(t->kv), 4);
-	assert_int_equal(pw_kv_hash(t->kv), h);
+	assert_int_equal(put(t, "k5", "5"), WIRE_KV_R_FULL);
+	assert_int_equal(cas(t, "k5", "5", NULL), WIRE_KV_R_FULL);
+	assert_int_equal(get(t, "k5"), WIRE_KV_R_NOT_FOUND);
+	assert_int_equal(svc_kv_count(t->kv), 4);
+	assert_int_equal(svc_kv_hash(t->kv), h);
 
 	/* Existing keys still change in a full table. */
-	assert_int_equal(put(t, "k1", "one"), PW_KV_R_OK);
-	assert_int_equal(cas(t, "k2", "two", "2"), PW_KV_R_OK);
+	assert_int_equal(put(t, "k1", "one"), WIRE_KV_R_OK);
+	assert_int_equal(cas(t, "k2", "two", "2"), WIRE_KV_R_OK);
 	assert_value(t, "k1", "one");
 	assert_value(t, "k2", "two");
 
 	/* A delete makes room; the freed entry is reused. */
-	assert_int_equal(del(t, "k3"), PW_KV_R_OK);
-	assert_int_equal(put(t, "k5", "5"), PW_KV_R_OK);
+	assert_int_equal(del(t, "k3"), WIRE_KV_R_OK);
+	assert_int_equal(put(t, "k5", "5"), WIRE_KV_R_OK);
 	assert_value(t, "k5", "5");
-	assert_int_equal(put(t, "k6", "6"), PW_KV_R_FULL);
+	assert_int_equal(put(t, "k6", "6"), WIRE_KV_R_FULL);
 	assert_value(t, "k1", "one");
 	assert_value(t, "k4", "4");
 	kvt_free(t);
@@ -279,57 +279,57 @@ static void test_malformed(void **state)
 		uint16_t rsv;
 		uint32_t vlen, elen, len;
 	} cases[] = {
-		{ "empty", PW_KV_PUT, 1, 0, 1, 0, 0 },
-		{ "short header", PW_KV_PUT, 1, 0, 1, 0, 11 },
+		{ "empty", WIRE_KV_PUT, 1, 0, 1, 0, 0 },
+		{ "short header", WIRE_KV_PUT, 1, 0, 1, 0, 11 },
 		{ "op 0", 0, 1, 0, 0, 0, 13 },
 		{ "op 5", 5, 1, 0, 0, 0, 13 },
 		{ "op 255", 255, 1, 0, 0, 0, 13 },
-		{ "reserved set", PW_KV_GET, 1, 1, 0, 0, 13 },
-		{ "put truncated", PW_KV_PUT, 1, 0, 4, 0, 16 },
-		{ "put trailing", PW_KV_PUT, 1, 0, 2, 0, 16 },
-		{ "put with expect", PW_KV_PUT, 1, 0, 1, 1, 15 },
-		{ "put expect absent", PW_KV_PUT, 1, 0, 1, PW_KV_EXPECT_ABSENT, 14 },
-		{ "get with value", PW_KV_GET, 1, 0, 1, 0, 14 },
-		{ "get with expect", PW_KV_GET, 1, 0, 0, 1, 14 },
-		{ "get key truncated", PW_KV_GET, 3, 0, 0, 0, 14 },
-		{ "del with value", PW_KV_DEL, 1, 0, 1, 0, 14 },
-		{ "del trailing", PW_KV_DEL, 1, 0, 0, 0, 14 },
-		{ "cas truncated expect", PW_KV_CAS, 1, 0, 1, 3, 16 },
-		{ "cas absent + trailing", PW_KV_CAS, 1, 0, 1, PW_KV_EXPECT_ABSENT, 15 },
-		{ "value_len overflows", PW_KV_PUT, 1, 0, UINT32_MAX, 0, 13 },
-		{ "value + expect overflow u32", PW_KV_CAS, 1, 0, 0x80000000u, 0x80000000u, 13 },
-		{ "expect_len near absent", PW_KV_CAS, 1, 0, 0, UINT32_MAX - 1, 13 },
-		{ "key over store limit", PW_KV_GET, 9, 0, 0, 0, 21 },
-		{ "value over store limit", PW_KV_PUT, 1, 0, 17, 0, 30 },
-		{ "expect over store limit", PW_KV_CAS, 1, 0, 1, 17, 31 },
+		{ "reserved set", WIRE_KV_GET, 1, 1, 0, 0, 13 },
+		{ "put truncated", WIRE_KV_PUT, 1, 0, 4, 0, 16 },
+		{ "put trailing", WIRE_KV_PUT, 1, 0, 2, 0, 16 },
+		{ "put with expect", WIRE_KV_PUT, 1, 0, 1, 1, 15 },
+		{ "put expect absent", WIRE_KV_PUT, 1, 0, 1, WIRE_KV_EXPECT_ABSENT, 14 },
+		{ "get with value", WIRE_KV_GET, 1, 0, 1, 0, 14 },
+		{ "get with expect", WIRE_KV_GET, 1, 0, 0, 1, 14 },
+		{ "get key truncated", WIRE_KV_GET, 3, 0, 0, 0, 14 },
+		{ "del with value", WIRE_KV_DEL, 1, 0, 1, 0, 14 },
+		{ "del trailing", WIRE_KV_DEL, 1, 0, 0, 0, 14 },
+		{ "cas truncated expect", WIRE_KV_CAS, 1, 0, 1, 3, 16 },
+		{ "cas absent + trailing", WIRE_KV_CAS, 1, 0, 1, WIRE_KV_EXPECT_ABSENT, 15 },
+		{ "value_len overflows", WIRE_KV_PUT, 1, 0, UINT32_MAX, 0, 13 },
+		{ "value + expect overflow u32", WIRE_KV_CAS, 1, 0, 0x80000000u, 0x80000000u, 13 },
+		{ "expect_len near absent", WIRE_KV_CAS, 1, 0, 0, UINT32_MAX - 1, 13 },
+		{ "key over store limit", WIRE_KV_GET, 9, 0, 0, 0, 21 },
+		{ "value over store limit", WIRE_KV_PUT, 1, 0, 17, 0, 30 },
+		{ "expect over store limit", WIRE_KV_CAS, 1, 0, 1, 17, 31 },
 	};
 
 	(void)state;
-	assert_int_equal(put(t, "a", "b"), PW_KV_R_OK);
-	h = pw_kv_hash(t->kv);
+	assert_int_equal(put(t, "a", "b"), WIRE_KV_R_OK);
+	h = svc_kv_hash(t->kv);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		memset(b, 'a', sizeof(b));
 		hdr(b, cases[i].op, cases[i].klen, cases[i].rsv, cases[i].vlen, cases[i].elen);
 		kvt_run(t, b, cases[i].len);
 		if (t->status != PX_BAD_COMMAND)
 			fail_msg("case '%s' was accepted", cases[i].what);
-		assert_int_equal(t->r.result, PW_KV_R_BAD);
+		assert_int_equal(t->r.result, WIRE_KV_R_BAD);
 		assert_int_equal(t->r.value_len, 0);
-		assert_int_equal(pw_kv_hash(t->kv), h);
-		assert_int_equal(pw_kv_count(t->kv), 1);
+		assert_int_equal(svc_kv_hash(t->kv), h);
+		assert_int_equal(svc_kv_count(t->kv), 1);
 	}
 	/* A NULL command of length 0 (an empty body) too. */
 	kvt_run(t, NULL, 0);
 	assert_int_equal(t->status, PX_BAD_COMMAND);
 
 	/* The same shapes, well formed, are accepted: the cases above fail for their flaw. */
-	hdr(b, PW_KV_CAS, 1, 0, 1, 3);
+	hdr(b, WIRE_KV_CAS, 1, 0, 1, 3);
 	kvt_run(t, b, 17);
 	assert_int_equal(t->status, PX_OK);
-	assert_int_equal(t->r.result, PW_KV_R_CAS_MISMATCH);   /* key "a" holds "b" */
+	assert_int_equal(t->r.result, WIRE_KV_R_CAS_MISMATCH);   /* key "a" holds "b" */
 	assert_int_equal(t->r.value_len, 1);
 	assert_memory_equal(t->r.value, "b", 1);
-	n = pw_kv_encode_get(b, sizeof(b), "abcdefgh", 8);
+	n = wire_kv_encode_get(b, sizeof(b), "abcdefgh", 8);
 	kvt_run(t, b, n);
 	assert_int_equal(t->status, PX_OK);
 
@@ -344,14 +344,14 @@ static void test_malformed(void **state)
 		b[1] &= 7;
 		b[2] = b[3] = 0;
 		b[5] = b[6] = b[7] = 0;
-		if (b[0] != PW_KV_CAS)
+		if (b[0] != WIRE_KV_CAS)
 			b[9] = b[10] = b[11] = 0;
-		h = pw_kv_hash(t->kv);
-		n = pw_kv_count(t->kv);
+		h = svc_kv_hash(t->kv);
+		n = svc_kv_count(t->kv);
 		kvt_run(t, b, len);
 		if (t->status == PX_BAD_COMMAND) {
-			assert_int_equal(pw_kv_hash(t->kv), h);
-			assert_int_equal(pw_kv_count(t->kv), n);
+			assert_int_equal(svc_kv_hash(t->kv), h);
+			assert_int_equal(svc_kv_count(t->kv), n);
 		}
 	}
 	kvt_free(t);
@@ -360,42 +360,42 @@ static void test_malformed(void **state)
 static void test_codec(void **state)
 {
 	uint8_t b[64];
-	struct pw_kv_cmd c;
-	struct pw_kv_reply r;
+	struct wire_kv_cmd c;
+	struct wire_kv_reply r;
 
 	(void)state;
-	assert_int_equal(pw_kv_encode_put(b, 12 + 3 + 4 - 1, "key", 3, "valu", 4), 0);
-	assert_int_equal(pw_kv_encode_put(b, 19, "key", 3, "valu", 4), 19);
-	assert_int_equal(pw_kv_decode_cmd(b, 19, &c), 0);
-	assert_int_equal(c.op, PW_KV_PUT);
+	assert_int_equal(wire_kv_encode_put(b, 12 + 3 + 4 - 1, "key", 3, "valu", 4), 0);
+	assert_int_equal(wire_kv_encode_put(b, 19, "key", 3, "valu", 4), 19);
+	assert_int_equal(wire_kv_decode_cmd(b, 19, &c), 0);
+	assert_int_equal(c.op, WIRE_KV_PUT);
 	assert_int_equal(c.key_len, 3);
 	assert_memory_equal(c.key, "key", 3);
 	assert_int_equal(c.value_len, 4);
 	assert_memory_equal(c.value, "valu", 4);
 
-	assert_int_equal(pw_kv_encode_cas(b, sizeof(b), "k", 1, "new", 3, NULL, 7), 16);
-	assert_int_equal(pw_kv_decode_cmd(b, 16, &c), 0);
+	assert_int_equal(wire_kv_encode_cas(b, sizeof(b), "k", 1, "new", 3, NULL, 7), 16);
+	assert_int_equal(wire_kv_decode_cmd(b, 16, &c), 0);
 	assert_null(c.expect);
-	assert_int_equal(c.expect_len, PW_KV_EXPECT_ABSENT);
-	assert_int_equal(pw_kv_encode_cas(b, sizeof(b), "k", 1, "new", 3, "old", 3), 19);
-	assert_int_equal(pw_kv_decode_cmd(b, 19, &c), 0);
+	assert_int_equal(c.expect_len, WIRE_KV_EXPECT_ABSENT);
+	assert_int_equal(wire_kv_encode_cas(b, sizeof(b), "k", 1, "new", 3, "old", 3), 19);
+	assert_int_equal(wire_kv_decode_cmd(b, 19, &c), 0);
 	assert_memory_equal(c.expect, "old", 3);
-	assert_int_equal(pw_kv_encode_get(b, 12, "k", 1), 0);
-	assert_int_equal(pw_kv_encode_del(b, 13, "k", 1), 13);
+	assert_int_equal(wire_kv_encode_get(b, 12, "k", 1), 0);
+	assert_int_equal(wire_kv_encode_del(b, 13, "k", 1), 13);
 
 	/* Replies: exact length, known result. */
-	b[0] = PW_KV_R_OK;
+	b[0] = WIRE_KV_R_OK;
 	memcpy(b + 1, "\x02\x00\x00\x00", 4);
 	b[5] = 'h';
 	b[6] = 'i';
-	assert_int_equal(pw_kv_decode_reply(b, 7, &r), 0);
+	assert_int_equal(wire_kv_decode_reply(b, 7, &r), 0);
 	assert_int_equal(r.value_len, 2);
 	assert_memory_equal(r.value, "hi", 2);
-	assert_int_equal(pw_kv_decode_reply(b, 6, &r), -EINVAL);
-	assert_int_equal(pw_kv_decode_reply(b, 8, &r), -EINVAL);
-	assert_int_equal(pw_kv_decode_reply(b, 4, &r), -EINVAL);
-	b[0] = PW_KV_R_BAD + 1;
-	assert_int_equal(pw_kv_decode_reply(b, 7, &r), -EINVAL);
+	assert_int_equal(wire_kv_decode_reply(b, 6, &r), -EINVAL);
+	assert_int_equal(wire_kv_decode_reply(b, 8, &r), -EINVAL);
+	assert_int_equal(wire_kv_decode_reply(b, 4, &r), -EINVAL);
+	b[0] = WIRE_KV_R_BAD + 1;
+	assert_int_equal(wire_kv_decode_reply(b, 7, &r), -EINVAL);
 }
 
 static void key_of(char *k, uint32_t i)
@@ -411,47 +411,47 @@ static void test_hash_ignores_order(void **state)
 	uint32_t i;
 
 	(void)state;
-	assert_int_equal(pw_kv_hash(a->kv), pw_kv_hash(b->kv));
+	assert_int_equal(svc_kv_hash(a->kv), svc_kv_hash(b->kv));
 	for (i = 0; i < N; i++) {
 		key_of(k, i);
 		snprintf(v, sizeof(v), "value-%u", i * 7);
-		assert_int_equal(put(a, k, v), PW_KV_R_OK);
+		assert_int_equal(put(a, k, v), WIRE_KV_R_OK);
 	}
 	/* b: reverse order, with churn (deletes and re-puts move entries around). */
 	for (i = N; i-- > 0;) {
 		key_of(k, i);
-		assert_int_equal(put(b, k, "junk"), PW_KV_R_OK);
+		assert_int_equal(put(b, k, "junk"), WIRE_KV_R_OK);
 	}
 	for (i = 0; i < N; i += 3) {
 		key_of(k, i);
-		assert_int_equal(del(b, k), PW_KV_R_OK);
+		assert_int_equal(del(b, k), WIRE_KV_R_OK);
 	}
 	for (i = N; i-- > 0;) {
 		key_of(k, i);
 		snprintf(v, sizeof(v), "value-%u", i * 7);
-		assert_int_equal(put(b, k, v), PW_KV_R_OK);
+		assert_int_equal(put(b, k, v), WIRE_KV_R_OK);
 	}
-	assert_int_equal(pw_kv_count(a->kv), pw_kv_count(b->kv));
-	assert_int_equal(pw_kv_hash(a->kv), pw_kv_hash(b->kv));
+	assert_int_equal(svc_kv_count(a->kv), svc_kv_count(b->kv));
+	assert_int_equal(svc_kv_hash(a->kv), svc_kv_hash(b->kv));
 
 	/* c: the same keys but one value differs, then one key missing. */
 	for (i = 0; i < N; i++) {
 		key_of(k, i);
 		snprintf(v, sizeof(v), "value-%u", i == 123 ? 0 : i * 7);
-		assert_int_equal(put(c, k, v), PW_KV_R_OK);
+		assert_int_equal(put(c, k, v), WIRE_KV_R_OK);
 	}
-	assert_true(pw_kv_hash(a->kv) != pw_kv_hash(c->kv));
+	assert_true(svc_kv_hash(a->kv) != svc_kv_hash(c->kv));
 	key_of(k, 123);
-	assert_int_equal(del(c, k), PW_KV_R_OK);
-	assert_true(pw_kv_hash(a->kv) != pw_kv_hash(c->kv));
+	assert_int_equal(del(c, k), WIRE_KV_R_OK);
+	assert_true(svc_kv_hash(a->kv) != svc_kv_hash(c->kv));
 	snprintf(v, sizeof(v), "value-%u", 123 * 7);
-	assert_int_equal(put(c, k, v), PW_KV_R_OK);
-	assert_int_equal(pw_kv_hash(a->kv), pw_kv_hash(c->kv));
+	assert_int_equal(put(c, k, v), WIRE_KV_R_OK);
+	assert_int_equal(svc_kv_hash(a->kv), svc_kv_hash(c->kv));
 
 	/* Swapping values between two keys changes the hash. */
-	assert_int_equal(put(c, "key-1", "value-14"), PW_KV_R_OK);
-	assert_int_equal(put(c, "key-2", "value-7"), PW_KV_R_OK);
-	assert_true(pw_kv_hash(a->kv) != pw_kv_hash(c->kv));
+	assert_int_equal(put(c, "key-1", "value-14"), WIRE_KV_R_OK);
+	assert_int_equal(put(c, "key-2", "value-7"), WIRE_KV_R_OK);
+	assert_true(svc_kv_hash(a->kv) != svc_kv_hash(c->kv));
 	kvt_free(a);
 	kvt_free(b);
 	kvt_free(c);
@@ -482,27 +482,27 @@ static void test_matches_model(void **state)
 		for (i = 0; i < vlen; i++)
 			v[i] = (char)('a' + (step + i) % 26);
 		if (op == 0) {
-			n = pw_kv_encode_put(t->cmd, sizeof(t->cmd), k, (uint8_t)strlen(k), v, vlen);
+			n = wire_kv_encode_put(t->cmd, sizeof(t->cmd), k, (uint8_t)strlen(k), v, vlen);
 			kvt_run(t, t->cmd, n);
 			if (!model[kidx].present && held == KEYS) {
-				assert_int_equal(t->r.result, PW_KV_R_FULL);
+				assert_int_equal(t->r.result, WIRE_KV_R_FULL);
 			} else {
-				assert_int_equal(t->r.result, PW_KV_R_OK);
+				assert_int_equal(t->r.result, WIRE_KV_R_OK);
 				held += !model[kidx].present;
 				model[kidx].present = true;
 				model[kidx].len = vlen;
 				memcpy(model[kidx].v, v, vlen);
 			}
 		} else if (op == 1) {
-			assert_int_equal(get(t, k), model[kidx].present ? PW_KV_R_OK :
-									  PW_KV_R_NOT_FOUND);
+			assert_int_equal(get(t, k), model[kidx].present ? WIRE_KV_R_OK :
+									  WIRE_KV_R_NOT_FOUND);
 			if (model[kidx].present) {
 				assert_int_equal(t->r.value_len, model[kidx].len);
 				assert_memory_equal(t->r.value, model[kidx].v, model[kidx].len);
 			}
 		} else if (op == 2) {
-			assert_int_equal(del(t, k), model[kidx].present ? PW_KV_R_OK :
-									  PW_KV_R_NOT_FOUND);
+			assert_int_equal(del(t, k), model[kidx].present ? WIRE_KV_R_OK :
+									  WIRE_KV_R_NOT_FOUND);
 			held -= model[kidx].present;
 			model[kidx].present = false;
 		} else {
@@ -511,30 +511,30 @@ static void test_matches_model(void **state)
 			const char *e = expect_cur && model[kidx].present ? model[kidx].v : NULL;
 			uint32_t elen = e ? model[kidx].len : 0;
 
-			n = pw_kv_encode_cas(t->cmd, sizeof(t->cmd), k, (uint8_t)strlen(k), v, vlen,
+			n = wire_kv_encode_cas(t->cmd, sizeof(t->cmd), k, (uint8_t)strlen(k), v, vlen,
 					     e, elen);
 			kvt_run(t, t->cmd, n);
 			if (e != NULL || !model[kidx].present) {
 				if (!model[kidx].present && held == KEYS) {
-					assert_int_equal(t->r.result, PW_KV_R_FULL);
+					assert_int_equal(t->r.result, WIRE_KV_R_FULL);
 					continue;
 				}
-				assert_int_equal(t->r.result, PW_KV_R_OK);
+				assert_int_equal(t->r.result, WIRE_KV_R_OK);
 				held += !model[kidx].present;
 				model[kidx].present = true;
 				model[kidx].len = vlen;
 				memcpy(model[kidx].v, v, vlen);
 			} else {
-				assert_int_equal(t->r.result, PW_KV_R_CAS_MISMATCH);
+				assert_int_equal(t->r.result, WIRE_KV_R_CAS_MISMATCH);
 				assert_int_equal(t->r.value_len, model[kidx].len);
 				assert_memory_equal(t->r.value, model[kidx].v, model[kidx].len);
 			}
 		}
-		assert_int_equal(pw_kv_count(t->kv), held);
+		assert_int_equal(svc_kv_count(t->kv), held);
 	}
 	for (i = 0; i < SPACE; i++) {
 		key_of(k, i);
-		assert_int_equal(pw_kv_get_direct(t->kv, k, (uint8_t)strlen(k), NULL, NULL),
+		assert_int_equal(svc_kv_get_direct(t->kv, k, (uint8_t)strlen(k), NULL, NULL),
 				 model[i].present);
 	}
 	kvt_free(t);
@@ -544,7 +544,7 @@ static void test_matches_model(void **state)
 static uint8_t raw_put(struct kvt *t, const uint8_t *k, uint32_t klen, const uint8_t *v,
 		       uint32_t vlen)
 {
-	uint32_t n = pw_kv_encode_put(t->cmd, sizeof(t->cmd), k, (uint8_t)klen, v, vlen);
+	uint32_t n = wire_kv_encode_put(t->cmd, sizeof(t->cmd), k, (uint8_t)klen, v, vlen);
 
 	assert_true(n > 0);
 	kvt_run(t, t->cmd, n);
@@ -553,7 +553,7 @@ static uint8_t raw_put(struct kvt *t, const uint8_t *k, uint32_t klen, const uin
 
 static uint8_t raw_get(struct kvt *t, const uint8_t *k, uint32_t klen)
 {
-	uint32_t n = pw_kv_encode_get(t->cmd, sizeof(t->cmd), k, (uint8_t)klen);
+	uint32_t n = wire_kv_encode_get(t->cmd, sizeof(t->cmd), k, (uint8_t)klen);
 
 	assert_true(n > 0);
 	kvt_run(t, t->cmd, n);
@@ -562,7 +562,7 @@ static uint8_t raw_get(struct kvt *t, const uint8_t *k, uint32_t klen)
 
 static uint8_t raw_del(struct kvt *t, const uint8_t *k, uint32_t klen)
 {
-	uint32_t n = pw_kv_encode_del(t->cmd, sizeof(t->cmd), k, (uint8_t)klen);
+	uint32_t n = wire_kv_encode_del(t->cmd, sizeof(t->cmd), k, (uint8_t)klen);
 
 	assert_true(n > 0);
 	kvt_run(t, t->cmd, n);
@@ -602,16 +602,16 @@ static void test_key_lengths(void **state)
 			continue;   /* the empty key is one key */
 		memcpy(v, &i, sizeof(i));
 		memset(v + 4, (int)i, 4);
-		assert_int_equal(raw_put(t, keys[i], lens[i], v, 8), PW_KV_R_OK);
+		assert_int_equal(raw_put(t, keys[i], lens[i], v, 8), WIRE_KV_R_OK);
 	}
-	assert_int_equal(pw_kv_count(t->kv), N - (KINDS - 1));
+	assert_int_equal(svc_kv_count(t->kv), N - (KINDS - 1));
 	for (i = 0; i < N; i++) {
 		uint32_t want = lens[i] == 0 ? 0 : i;
 
-		assert_int_equal(raw_get(t, keys[i], lens[i]), PW_KV_R_OK);
+		assert_int_equal(raw_get(t, keys[i], lens[i]), WIRE_KV_R_OK);
 		assert_int_equal(t->r.value_len, 8);
 		assert_memory_equal(t->r.value, &want, 4);
-		assert_true(pw_kv_get_direct(t->kv, keys[i], (uint8_t)lens[i], &p, &len));
+		assert_true(svc_kv_get_direct(t->kv, keys[i], (uint8_t)lens[i], &p, &len));
 		assert_int_equal(len, 8);
 		assert_memory_equal(p, &want, 4);
 	}
@@ -622,20 +622,20 @@ static void test_key_lengths(void **state)
 		if (lens[i] == 0)
 			continue;   /* the empty key keeps kind 0's value */
 		assert_int_equal(raw_put(t, keys[i], lens[i], (const uint8_t *)"xyz", 3),
-				 PW_KV_R_OK);
+				 WIRE_KV_R_OK);
 	}
 	for (len = 1; len <= 16; len++)
-		assert_int_equal(raw_del(t, keys[len * KINDS + 1], len), PW_KV_R_OK);
-	assert_int_equal(raw_get(t, keys[5 * KINDS + 1], 5), PW_KV_R_NOT_FOUND);
+		assert_int_equal(raw_del(t, keys[len * KINDS + 1], len), WIRE_KV_R_OK);
+	assert_int_equal(raw_get(t, keys[5 * KINDS + 1], 5), WIRE_KV_R_NOT_FOUND);
 	for (len = 17; len <= 32; len++) {
 		uint8_t k[MAXK];
 
 		memset(k, 0xff, len);
-		assert_int_equal(raw_put(t, k, len, (const uint8_t *)"new", 3), PW_KV_R_OK);
+		assert_int_equal(raw_put(t, k, len, (const uint8_t *)"new", 3), WIRE_KV_R_OK);
 	}
 	for (len = 17; len <= MAXK; len++) {
 		/* The all-zero long keys survived the deletes of their short namesakes. */
-		assert_int_equal(raw_get(t, keys[len * KINDS + 1], len), PW_KV_R_OK);
+		assert_int_equal(raw_get(t, keys[len * KINDS + 1], len), WIRE_KV_R_OK);
 	}
 
 	/* The same contents built in another order, with no deletes: the same hash. */
@@ -646,21 +646,21 @@ static void test_key_lengths(void **state)
 			continue;
 		if (i % 2 == 1) {
 			assert_int_equal(raw_put(u, keys[i], lens[i], (const uint8_t *)"xyz", 3),
-					 PW_KV_R_OK);
+					 WIRE_KV_R_OK);
 		} else {
 			memcpy(v, &i, sizeof(i));
 			memset(v + 4, (int)i, 4);
-			assert_int_equal(raw_put(u, keys[i], lens[i], v, 8), PW_KV_R_OK);
+			assert_int_equal(raw_put(u, keys[i], lens[i], v, 8), WIRE_KV_R_OK);
 		}
 	}
 	for (len = 32; len >= 17; len--) {
 		uint8_t k[MAXK];
 
 		memset(k, 0xff, len);
-		assert_int_equal(raw_put(u, k, len, (const uint8_t *)"new", 3), PW_KV_R_OK);
+		assert_int_equal(raw_put(u, k, len, (const uint8_t *)"new", 3), WIRE_KV_R_OK);
 	}
-	assert_int_equal(pw_kv_count(u->kv), pw_kv_count(t->kv));
-	assert_int_equal(pw_kv_hash(u->kv), pw_kv_hash(t->kv));
+	assert_int_equal(svc_kv_count(u->kv), svc_kv_count(t->kv));
+	assert_int_equal(svc_kv_hash(u->kv), svc_kv_hash(t->kv));
 	kvt_free(t);
 	kvt_free(u);
 }
@@ -672,22 +672,22 @@ static void test_small_max_key(void **state)
 	const uint8_t z[6] = { 0 };
 
 	(void)state;
-	assert_int_equal(raw_put(t, z, 0, (const uint8_t *)"0", 1), PW_KV_R_OK);
-	assert_int_equal(raw_put(t, z, 1, (const uint8_t *)"1", 1), PW_KV_R_OK);
-	assert_int_equal(raw_put(t, z, 5, (const uint8_t *)"5", 1), PW_KV_R_OK);
+	assert_int_equal(raw_put(t, z, 0, (const uint8_t *)"0", 1), WIRE_KV_R_OK);
+	assert_int_equal(raw_put(t, z, 1, (const uint8_t *)"1", 1), WIRE_KV_R_OK);
+	assert_int_equal(raw_put(t, z, 5, (const uint8_t *)"5", 1), WIRE_KV_R_OK);
 	assert_int_equal(raw_put(t, (const uint8_t *)"abcde", 5, (const uint8_t *)"e", 1),
-			 PW_KV_R_OK);
-	assert_int_equal(pw_kv_count(t->kv), 4);
-	assert_int_equal(raw_get(t, z, 1), PW_KV_R_OK);
+			 WIRE_KV_R_OK);
+	assert_int_equal(svc_kv_count(t->kv), 4);
+	assert_int_equal(raw_get(t, z, 1), WIRE_KV_R_OK);
 	assert_memory_equal(t->r.value, "1", 1);
-	assert_int_equal(raw_get(t, z, 5), PW_KV_R_OK);
+	assert_int_equal(raw_get(t, z, 5), WIRE_KV_R_OK);
 	assert_memory_equal(t->r.value, "5", 1);
-	assert_int_equal(raw_get(t, z, 2), PW_KV_R_NOT_FOUND);
-	assert_int_equal(raw_get(t, (const uint8_t *)"abcd", 4), PW_KV_R_NOT_FOUND);
+	assert_int_equal(raw_get(t, z, 2), WIRE_KV_R_NOT_FOUND);
+	assert_int_equal(raw_get(t, (const uint8_t *)"abcd", 4), WIRE_KV_R_NOT_FOUND);
 	/* One byte over this store's key limit: rejected, nothing changes. */
-	assert_int_equal(raw_put(t, z, 6, (const uint8_t *)"6", 1), PW_KV_R_BAD);
+	assert_int_equal(raw_put(t, z, 6, (const uint8_t *)"6", 1), WIRE_KV_R_BAD);
 	assert_int_equal(t->status, PX_BAD_COMMAND);
-	assert_int_equal(pw_kv_count(t->kv), 4);
+	assert_int_equal(svc_kv_count(t->kv), 4);
 	kvt_free(t);
 }
 
@@ -702,14 +702,14 @@ static void test_through_applier(void **state)
 	uint8_t batch[PX_SLOT_BYTES_MAX], cmd[64];
 	uint32_t blen, n, r, seq = 0;
 	struct px_cmd_ref c;
-	struct pw_kv_reply rep;
+	struct wire_kv_reply rep;
 	char k[16];
 
 	(void)state;
 	assert_non_null(out);
 	for (r = 0; r < 2; r++) {
 		arena[r] = malloc(px_applier_arena_bytes(8));
-		pw_kv_service(s[r]->kv, &svc);
+		svc_kv_service(s[r]->kv, &svc);
 		a[r] = px_applier_init(8, &svc, arena[r], px_applier_arena_bytes(8));
 		assert_non_null(a[r]);
 	}
@@ -728,8 +728,8 @@ static void test_through_applier(void **state)
 		seq++;
 		for (uint32_t i = 0; i < 4; i++) {
 			key_of(k, (uint32_t)(slot * 3 + i) % 40);
-			n = i == 3 ? pw_kv_encode_get(cmd, sizeof(cmd), k, (uint8_t)strlen(k)) :
-				     pw_kv_encode_put(cmd, sizeof(cmd), k, (uint8_t)strlen(k), k, 5);
+			n = i == 3 ? wire_kv_encode_get(cmd, sizeof(cmd), k, (uint8_t)strlen(k)) :
+				     wire_kv_encode_put(cmd, sizeof(cmd), k, (uint8_t)strlen(k), k, 5);
 			c = (struct px_cmd_ref){ .client_id = px_session_id(1, i), .seq = seq,
 						 .len = n, .body = cmd };
 			blen = px_batch_add(batch, blen, sizeof(batch), &c);
@@ -740,16 +740,16 @@ static void test_through_applier(void **state)
 			assert_int_equal(out->n, 4);
 			for (uint32_t i = 0; i < 4; i++) {
 				assert_int_equal(out->replies[i].status, PX_OK);
-				assert_int_equal(pw_kv_decode_reply(out->replies[i].data,
+				assert_int_equal(wire_kv_decode_reply(out->replies[i].data,
 								    out->replies[i].len, &rep), 0);
 			}
 		}
 	}
-	assert_int_equal(pw_kv_hash(s[0]->kv), pw_kv_hash(s[1]->kv));
+	assert_int_equal(svc_kv_hash(s[0]->kv), svc_kv_hash(s[1]->kv));
 	assert_int_equal(px_applier_chain(a[0]), px_applier_chain(a[1]));
 	/* 32 keys fit, 40 were written: the table filled, and both saw FULL the same way. */
-	assert_int_equal(pw_kv_count(s[0]->kv), 32);
-	assert_int_equal(pw_kv_count(s[1]->kv), 32);
+	assert_int_equal(svc_kv_count(s[0]->kv), 32);
+	assert_int_equal(svc_kv_count(s[1]->kv), 32);
 	for (r = 0; r < 2; r++) {
 		free(arena[r]);
 		kvt_free(s[r]);

@@ -18,9 +18,9 @@
 
 #include <cmocka.h>
 
-#include "pw_config.h"
-#include "pw_kv.h"
-#include "pw_stream.h"
+#include "cfg.h"
+#include "svc_kv.h"
+#include "svc_stream.h"
 #include "svc_registry.h"
 
 static const char *plugin_good, *plugin_bad_abi, *plugin_no_symbol, *plugin_null;
@@ -53,11 +53,11 @@ static void test_lookup(void **state)
 {
 	(void)state;
 	assert_int_equal(svc_builtin_count(), 2);
-	assert_ptr_equal(svc_builtin_at(0), &pw_kv_desc);
-	assert_ptr_equal(svc_builtin_at(1), &pw_stream_desc);
+	assert_ptr_equal(svc_builtin_at(0), &svc_kv_desc);
+	assert_ptr_equal(svc_builtin_at(1), &svc_stream_desc);
 	assert_null(svc_builtin_at(2));
-	assert_ptr_equal(svc_lookup("kv"), &pw_kv_desc);
-	assert_ptr_equal(svc_lookup("stream"), &pw_stream_desc);
+	assert_ptr_equal(svc_lookup("kv"), &svc_kv_desc);
+	assert_ptr_equal(svc_lookup("stream"), &svc_stream_desc);
 	assert_string_equal(svc_lookup("kv")->name, "kv");
 
 	char names[64];
@@ -107,30 +107,30 @@ static void test_kv_params(void **state)
 	size_t n = 0;
 
 	/* No parameters: the defaults, config/'s (which paxwired always passes). */
-	struct pw_cluster_cfg def;
-	pw_config_defaults(&def);
+	struct cfg_cluster def;
+	cfg_defaults(&def);
 	struct svc_params p = params(NULL, 0);
 	assert_int_equal(svc_check(d, &p, &n, err, sizeof(err)), 0);
-	assert_int_equal(n, pw_kv_arena_bytes(def.kv_keys, def.kv_key_bytes, def.kv_value_bytes));
+	assert_int_equal(n, svc_kv_arena_bytes(def.kv_keys, def.kv_key_bytes, def.kv_value_bytes));
 
 	const struct svc_param ok[] = { P("kv_keys", "100", 5), P("kv_key_bytes", "8", 0),
 					P("kv_value_bytes", "0", 7) };
 	p = params(ok, 3);
 	assert_int_equal(svc_check(d, &p, &n, err, sizeof(err)), 0);
-	assert_int_equal(n, pw_kv_arena_bytes(100, 8, 0));
+	assert_int_equal(n, svc_kv_arena_bytes(100, 8, 0));
 	void *arena = arena_new(n);
 	struct px_service svc;
 	assert_int_equal(svc_init(d, &p, arena, n, &svc, err, sizeof(err)), 0);
-	assert_ptr_equal(svc.apply, pw_kv_apply);
-	assert_ptr_equal(svc.is_read, pw_kv_is_read);
+	assert_ptr_equal(svc.apply, svc_kv_apply);
+	assert_ptr_equal(svc.is_read, svc_kv_is_read);
 	/* GET "a" on the new store: NOT_FOUND. */
-	static const uint8_t get_a[] = { PW_KV_GET, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 'a' };
+	static const uint8_t get_a[] = { WIRE_KV_GET, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 'a' };
 	uint8_t reply[PX_REPLY_BYTES_MAX];
 	uint8_t st = 0xff;
 	uint32_t rl = svc.apply(svc.ctx, get_a, sizeof(get_a), reply, sizeof(reply), &st);
 	assert_int_equal(st, PX_OK);
-	assert_int_equal(rl, PW_KV_REPLY_HDR_BYTES);
-	assert_int_equal(reply[0], PW_KV_R_NOT_FOUND);
+	assert_int_equal(rl, WIRE_KV_REPLY_HDR_BYTES);
+	assert_int_equal(reply[0], WIRE_KV_R_NOT_FOUND);
 	free(arena);
 
 	/* A bad value: the key, the line and the fix. */
@@ -159,22 +159,22 @@ static void test_stream_params(void **state)
 	const struct svc_desc *d = svc_lookup("stream");
 	char err[512];
 	size_t n = 0;
-	struct pw_cluster_cfg def;
-	pw_config_defaults(&def);
+	struct cfg_cluster def;
+	cfg_defaults(&def);
 	struct svc_params none = params(NULL, 0);
 	assert_int_equal(svc_check(d, &none, &n, err, sizeof(err)), 0);
-	assert_int_equal(n, pw_stream_arena_bytes(def.stream_records, def.stream_bytes));
+	assert_int_equal(n, svc_stream_arena_bytes(def.stream_records, def.stream_bytes));
 
 	const struct svc_param ok[] = { P("stream_records", "128", 4),
 					P("stream_bytes", "65536", 0) };
 	struct svc_params p = params(ok, 2);
 	p.service = "stream";
 	assert_int_equal(svc_check(d, &p, &n, err, sizeof(err)), 0);
-	assert_int_equal(n, pw_stream_arena_bytes(128, 65536));
+	assert_int_equal(n, svc_stream_arena_bytes(128, 65536));
 	void *arena = arena_new(n);
 	struct px_service svc;
 	assert_int_equal(svc_init(d, &p, arena, n, &svc, err, sizeof(err)), 0);
-	assert_ptr_equal(svc.apply, pw_stream_apply);
+	assert_ptr_equal(svc.apply, svc_stream_apply);
 	free(arena);
 
 	const struct svc_param pow2[] = { P("stream_records", "100", 4) };

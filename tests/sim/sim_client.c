@@ -270,13 +270,13 @@ static void start_op(struct sim *s, struct sim_client *c)
 	vlen = (uint8_t)value_fmt(val, sizeof(val), op->value);
 	switch (op->kind) {
 	case SIM_OP_GET:
-		len = pw_kv_encode_get(rec->body, sizeof(rec->body), key, klen);
+		len = wire_kv_encode_get(rec->body, sizeof(rec->body), key, klen);
 		break;
 	case SIM_OP_PUT:
-		len = pw_kv_encode_put(rec->body, sizeof(rec->body), key, klen, val, vlen);
+		len = wire_kv_encode_put(rec->body, sizeof(rec->body), key, klen, val, vlen);
 		break;
 	case SIM_OP_DEL:
-		len = pw_kv_encode_del(rec->body, sizeof(rec->body), key, klen);
+		len = wire_kv_encode_del(rec->body, sizeof(rec->body), key, klen);
 		break;
 	case SIM_OP_CAS:
 		/* Expect what this client last saw of the key (often still current, so
@@ -288,11 +288,11 @@ static void start_op(struct sim *s, struct sim_client *c)
 			op->expect_absent = !op->expect_absent;
 		}
 		if (op->expect_absent) {
-			len = pw_kv_encode_cas(rec->body, sizeof(rec->body), key, klen, val, vlen,
+			len = wire_kv_encode_cas(rec->body, sizeof(rec->body), key, klen, val, vlen,
 					       NULL, 0);
 		} else {
 			elen = (uint8_t)value_fmt(exp, sizeof(exp), op->expect);
-			len = pw_kv_encode_cas(rec->body, sizeof(rec->body), key, klen, val, vlen,
+			len = wire_kv_encode_cas(rec->body, sizeof(rec->body), key, klen, val, vlen,
 					       exp, elen);
 		}
 		break;
@@ -381,7 +381,7 @@ static void complete(struct sim *s, struct sim_client *c, const struct px_msg *m
 {
 	struct sim_op *op = &c->ops[c->n_ops - 1];
 	struct sim_cmd_rec *rec = &c->cmds[c->seq];
-	struct pw_kv_reply r;
+	struct wire_kv_reply r;
 	uint64_t h;
 
 	/* The reply must be exactly what the replicas produced applying this command. */
@@ -406,7 +406,7 @@ static void complete(struct sim *s, struct sim_client *c, const struct px_msg *m
 			 "client %u seq %" PRIu64 ": accepted reply differs from the one applied",
 			 c->idx, c->seq);
 	}
-	if (pw_kv_decode_reply(m->body, m->body_len, &r) != 0)
+	if (wire_kv_decode_reply(m->body, m->body_len, &r) != 0)
 		sim_fail(s, "reply", "client %u seq %" PRIu64 ": kv reply does not decode",
 			 c->idx, c->seq);
 
@@ -414,29 +414,29 @@ static void complete(struct sim *s, struct sim_client *c, const struct px_msg *m
 	op->ok = 1;
 	switch (op->kind) {
 	case SIM_OP_GET:
-		if (r.result == PW_KV_R_NOT_FOUND) {
+		if (r.result == WIRE_KV_R_NOT_FOUND) {
 			op->result_absent = true;
-		} else if (r.result != PW_KV_R_OK ||
+		} else if (r.result != WIRE_KV_R_OK ||
 			   !value_parse(r.value, r.value_len, &op->result)) {
 			sim_fail(s, "reply", "client %u seq %" PRIu64 ": get returned result %u",
 				 c->idx, c->seq, r.result);
 		}
 		break;
 	case SIM_OP_PUT:
-		if (r.result != PW_KV_R_OK)
+		if (r.result != WIRE_KV_R_OK)
 			sim_fail(s, "reply", "client %u seq %" PRIu64 ": put returned result %u",
 				 c->idx, c->seq, r.result);
 		break;
 	case SIM_OP_DEL:
-		if (r.result != PW_KV_R_OK && r.result != PW_KV_R_NOT_FOUND)
+		if (r.result != WIRE_KV_R_OK && r.result != WIRE_KV_R_NOT_FOUND)
 			sim_fail(s, "reply", "client %u seq %" PRIu64 ": del returned result %u",
 				 c->idx, c->seq, r.result);
 		break;
 	case SIM_OP_CAS:
 		/* Applied either way: a failed comparison is ok == 0, a read (lincheck.h). */
-		if (r.result == PW_KV_R_OK)
+		if (r.result == WIRE_KV_R_OK)
 			op->ok = 1;
-		else if (r.result == PW_KV_R_CAS_MISMATCH || r.result == PW_KV_R_NOT_FOUND)
+		else if (r.result == WIRE_KV_R_CAS_MISMATCH || r.result == WIRE_KV_R_NOT_FOUND)
 			op->ok = 0;
 		else
 			sim_fail(s, "reply", "client %u seq %" PRIu64 ": cas returned result %u",

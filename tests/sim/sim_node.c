@@ -43,7 +43,7 @@ static void *xcalloc(size_t count, size_t size)
 /* The kv service, wrapped: exactly-once is checked where commands reach the store.     */
 
 /**
- * struct px_service apply() in front of pw_kv_apply. The applier passes each command's
+ * struct px_service apply() in front of svc_kv_apply. The applier passes each command's
  * body as a pointer into the slot value it is applying (px_batch_next does not copy),
  * so the command is found by its address in the batch, which names its (session, seq),
  * and the session its client (sim_client_of: learned when the registration was
@@ -63,7 +63,7 @@ static uint32_t sim_kv_apply(void *ctx, const uint8_t *cmd, uint32_t len, uint8_
 
 	if (n->cur_value == NULL) {
 		/* Not applying a slot: px_apply_read, which must pass reads only. */
-		if (!pw_kv_is_read(n->kv_svc.ctx, cmd, len))
+		if (!svc_kv_is_read(n->kv_svc.ctx, cmd, len))
 			sim_fail(s, "read-contract",
 				 "node %u: the service ran a command outside the log that is not "
 				 "a read", n->id);
@@ -175,9 +175,9 @@ void sim_node_setup(struct sim *s, struct sim_node *n, uint8_t id)
 	if (n->arena_len == 0)
 		sim_fail(s, "config", "node %u: node_arena_bytes refuses the config", id);
 	n->arena = xcalloc(1, n->arena_len);
-	n->kv_len = pw_kv_arena_bytes(SIM_KV_KEYS, SIM_KV_KEY_BYTES, SIM_KV_VALUE_BYTES);
+	n->kv_len = svc_kv_arena_bytes(SIM_KV_KEYS, SIM_KV_KEY_BYTES, SIM_KV_VALUE_BYTES);
 	if (n->kv_len == 0)
-		sim_fail(s, "config", "pw_kv_arena_bytes rejects the simulator's bounds");
+		sim_fail(s, "config", "svc_kv_arena_bytes rejects the simulator's bounds");
 	n->kv_arena = xcalloc(1, n->kv_len);
 
 	/* The journal is indexed by slot; its bytes grow by doubling (rarely: values are
@@ -664,11 +664,11 @@ void sim_node_start(struct sim *s, struct sim_node *n, bool restart)
 
 	node_config(s, n, restart);
 	/* The state machine starts empty in both modes and is rebuilt from the log. */
-	n->kv = pw_kv_init(SIM_KV_KEYS, SIM_KV_KEY_BYTES, SIM_KV_VALUE_BYTES, n->kv_arena,
+	n->kv = svc_kv_init(SIM_KV_KEYS, SIM_KV_KEY_BYTES, SIM_KV_VALUE_BYTES, n->kv_arena,
 			   n->kv_len);
 	if (n->kv == NULL)
-		sim_fail(s, "init", "node %u: pw_kv_init: %s", n->id, strerror(errno));
-	pw_kv_service(n->kv, &n->kv_svc);
+		sim_fail(s, "init", "node %u: svc_kv_init: %s", n->id, strerror(errno));
+	svc_kv_service(n->kv, &n->kv_svc);
 	svc.apply = sim_kv_apply;
 	svc.hash = sim_kv_hash;
 	svc.ctx = n;

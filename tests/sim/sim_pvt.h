@@ -29,7 +29,7 @@
 #include "px.h"
 #include "px_apply.h"
 #include "px_codec.h"
-#include "pw_kv.h"
+#include "svc_kv.h"
 #include "sim_rng.h"
 
 /* ---------------------------------------------------------------------------------- */
@@ -90,7 +90,7 @@ _Static_assert(SIM_READS_MAX <= NODE_READS_MAX, "the node holds our reads");
 _Static_assert(SIM_HELD_BYTES >= PX_WIRE_HDR_BYTES + 4u * PX_REPLICAS_MAX + 20u +
 	       SIM_CMD_BYTES_MAX, "a workload REQUEST fits a held buffer");
 _Static_assert((SIM_SESSION_MAP & (SIM_SESSION_MAP - 1)) == 0, "the map is a power of two");
-_Static_assert(PW_KV_CMD_HDR_BYTES + 8 + 24 <= SIM_CMD_BYTES_MAX,
+_Static_assert(WIRE_KV_CMD_HDR_BYTES + 8 + 24 <= SIM_CMD_BYTES_MAX,
 	       "a workload command fits its buffer");
 
 /* ---------------------------------------------------------------------------------- */
@@ -328,7 +328,7 @@ struct sim_node {
 	size_t arena_len;
 
 	/* State machine: kv behind our wrapper, rebuilt from empty at every restart. */
-	struct pw_kv *kv;
+	struct svc_kv *kv;
 	void *kv_arena;
 	size_t kv_len;
 	struct px_service kv_svc;  /**< the real kv service, behind our wrapper */

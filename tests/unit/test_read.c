@@ -15,8 +15,8 @@
 
 #include <cmocka.h>
 
-#include "pw_kv.h"
-#include "pw_stream.h"
+#include "svc_kv.h"
+#include "svc_stream.h"
 #include "px.h"
 #include "px_apply.h"
 #include "px_codec.h"
@@ -70,7 +70,7 @@ static bool put(struct pxh_cluster *c, uint8_t l, uint32_t client, const char *k
 {
 	static uint8_t buf[64];
 	struct px_cmd_ref ref;
-	uint32_t len = pw_kv_encode_put(buf, sizeof(buf), key, (uint8_t)strlen(key), val,
+	uint32_t len = wire_kv_encode_put(buf, sizeof(buf), key, (uint8_t)strlen(key), val,
 					(uint32_t)strlen(val));
 	assert_true(len > 0);
 	ref.client_id = pxh_session(c, 100 + client);
@@ -89,17 +89,17 @@ static bool serve_get(struct pxh_cluster *c, uint8_t i, const char *key, char *v
 	static uint8_t reply[PX_REPLY_BYTES_MAX];
 	uint8_t cmd[64], status = 0xff;
 	uint32_t rlen = 0;
-	struct pw_kv_reply r;
-	uint32_t len = pw_kv_encode_get(cmd, sizeof(cmd), key, (uint8_t)strlen(key));
+	struct wire_kv_reply r;
+	uint32_t len = wire_kv_encode_get(cmd, sizeof(cmd), key, (uint8_t)strlen(key));
 	assert_true(len > 0);
 	assert_true(px_apply_is_read(pxh_applier(c, i), cmd, len));
 	assert_int_equal(px_apply_read(pxh_applier(c, i), cmd, len, reply, sizeof(reply),
 				       &rlen, &status), 0);
 	assert_int_equal(status, PX_OK);
-	assert_int_equal(pw_kv_decode_reply(reply, rlen, &r), 0);
-	if (r.result == PW_KV_R_NOT_FOUND)
+	assert_int_equal(wire_kv_decode_reply(reply, rlen, &r), 0);
+	if (r.result == WIRE_KV_R_NOT_FOUND)
 		return false;
-	assert_int_equal(r.result, PW_KV_R_OK);
+	assert_int_equal(r.result, WIRE_KV_R_OK);
 	assert_true(r.value_len < cap);
 	memcpy(val, r.value, r.value_len);
 	val[r.value_len] = '\0';
@@ -483,7 +483,7 @@ static void test_apply_read(void **state)
 	uint32_t rlen = 12345;
 	uint32_t sessions = px_applier_sessions(a);
 	uint64_t chain = px_applier_chain(a);
-	uint32_t len = pw_kv_encode_put(cmd, sizeof(cmd), "k0", 2, "zz", 2);
+	uint32_t len = wire_kv_encode_put(cmd, sizeof(cmd), "k0", 2, "zz", 2);
 	assert_false(px_apply_is_read(a, cmd, len));
 	memset(reply, 0xab, 16);
 	assert_int_equal(px_apply_read(a, cmd, len, reply, sizeof(reply), &rlen, &status),
@@ -491,7 +491,7 @@ static void test_apply_read(void **state)
 	assert_int_equal(rlen, 12345);
 	assert_int_equal(status, 0xee);
 	assert_int_equal(reply[0], 0xab);
-	len = pw_kv_encode_del(cmd, sizeof(cmd), "k0", 2);
+	len = wire_kv_encode_del(cmd, sizeof(cmd), "k0", 2);
 	assert_int_equal(px_apply_read(a, cmd, len, reply, sizeof(reply), &rlen, &status),
 			 -EINVAL);
 	/* A malformed command is not a read (the log answers it). */
@@ -508,19 +508,19 @@ static void test_apply_read(void **state)
 
 	/* The stream service: READ is a read, APPEND is not. */
 	uint8_t s_cmd[64];
-	assert_true(pw_stream_is_read(NULL, s_cmd,
-				      pw_stream_encode_read(s_cmd, sizeof(s_cmd), 0, 512)));
-	assert_false(pw_stream_is_read(NULL, s_cmd,
-				       pw_stream_encode_append(s_cmd, sizeof(s_cmd), "x", 1)));
-	assert_true(pw_kv_is_read(NULL, s_cmd, pw_kv_encode_get(s_cmd, sizeof(s_cmd), "k", 1)));
+	assert_true(svc_stream_is_read(NULL, s_cmd,
+				      wire_stream_encode_read(s_cmd, sizeof(s_cmd), 0, 512)));
+	assert_false(svc_stream_is_read(NULL, s_cmd,
+				       wire_stream_encode_append(s_cmd, sizeof(s_cmd), "x", 1)));
+	assert_true(svc_kv_is_read(NULL, s_cmd, wire_kv_encode_get(s_cmd, sizeof(s_cmd), "k", 1)));
 	/* A service without a read fast path: nothing is a read. */
-	struct px_service svc = { .apply = pw_kv_apply, .hash = pw_kv_hash, .ctx = NULL };
+	struct px_service svc = { .apply = svc_kv_apply, .hash = svc_kv_hash, .ctx = NULL };
 	size_t alen = px_applier_arena_bytes(4);
 	void *arena = calloc(1, alen);
 	assert_non_null(arena);
 	struct px_applier *na = px_applier_init(4, &svc, arena, alen);
 	assert_non_null(na);
-	len = pw_kv_encode_get(cmd, sizeof(cmd), "k0", 2);
+	len = wire_kv_encode_get(cmd, sizeof(cmd), "k0", 2);
 	assert_false(px_apply_is_read(na, cmd, len));
 	assert_int_equal(px_apply_read(na, cmd, len, reply, sizeof(reply), &rlen, &status),
 			 -EINVAL);

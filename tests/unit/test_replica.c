@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "pw_kv.h"
+#include "svc_kv.h"
 #include "px.h"
 #include "px_apply.h"
 #include "pxh.h"
@@ -48,7 +48,7 @@ static uint32_t make_puts(struct pxh_cluster *c, struct cmdbuf *b, uint64_t clie
 		char k[16], v[24];
 		int kl = snprintf(k, sizeof(k), "k%u", (unsigned)(i % keys));
 		int vl = snprintf(v, sizeof(v), "v%llu", (unsigned long long)(seq0 + i));
-		uint32_t len = pw_kv_encode_put(b->bytes[i], sizeof(b->bytes[i]), k, (uint8_t)kl,
+		uint32_t len = wire_kv_encode_put(b->bytes[i], sizeof(b->bytes[i]), k, (uint8_t)kl,
 						v, (uint32_t)vl);
 		assert_true(len > 0);
 		b->refs[i].client_id = pxh_session(c, client + i);
@@ -96,7 +96,7 @@ static bool kv_has(struct pxh_cluster *c, uint8_t i, const char *k, const char *
 {
 	const uint8_t *val;
 	uint32_t len;
-	if (!pw_kv_get_direct(pxh_kv(c, i), k, (uint8_t)strlen(k), &val, &len))
+	if (!svc_kv_get_direct(pxh_kv(c, i), k, (uint8_t)strlen(k), &val, &len))
 		return false;
 	return len == strlen(v) && memcmp(val, v, len) == 0;
 }

@@ -29,7 +29,7 @@
 
 #include <cmocka.h>
 
-#include "pw_kv.h"
+#include "svc_kv.h"
 #include "px.h"
 #include "px_apply.h"
 #include "px_codec.h"
@@ -65,7 +65,7 @@ static bool put(struct pxh_cluster *c, uint8_t l)
 	char v[24];
 	struct px_cmd_ref ref;
 	int vl = snprintf(v, sizeof(v), "v%llu", (unsigned long long)next_seq + 1);
-	uint32_t len = pw_kv_encode_put(buf, sizeof(buf), "k", 1, v, (uint32_t)vl);
+	uint32_t len = wire_kv_encode_put(buf, sizeof(buf), "k", 1, v, (uint32_t)vl);
 	assert_true(len > 0);
 	ref.client_id = 77;
 	ref.seq = ++next_seq;

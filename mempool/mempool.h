@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0
- * mempool: where paxwired's start-up arenas come from (prefix pw_mem_).
+ * mempool: where paxwired's start-up arenas come from (prefix mp_).
  *
  * Every arena (the replica's log window, client sessions, the service's tables, the
  * loop's scratch) is allocated once at start-up and freed at exit; nothing here runs on
@@ -10,34 +10,34 @@
  * come from the C library (zeroed, cache-line aligned). Packet buffers are not here:
  * each DPDK port has its own mbuf pool (nic/nic_dpdk.c), from the same EAL memory.
  */
-#ifndef PW_MEM_H
-#define PW_MEM_H
+#ifndef MEMPOOL_H
+#define MEMPOOL_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
 /** Where the next arenas come from. */
-enum pw_mem_source { PW_MEM_LIBC = 1, PW_MEM_HUGEPAGES = 2 };
+enum mp_source { MP_LIBC = 1, MP_HUGEPAGES = 2 };
 
 /**
  * Chooses the source: hugepages if `use_eal` and the EAL is up with hugepages, else the
  * C library. Call once, after env_eal_init when there is an EAL. @return the source.
  */
-enum pw_mem_source pw_mem_init(bool use_eal);
+enum mp_source mp_init(bool use_eal);
 
 /** Zeroed, 64-byte aligned; NULL when the source is out of memory. */
-void *pw_mem_zalloc(size_t bytes, const char *what);
+void *mp_zalloc(size_t bytes, const char *what);
 
-/** Frees what pw_mem_zalloc returned (NULL is fine). */
-void pw_mem_free(void *p);
+/** Frees what mp_zalloc returned (NULL is fine). */
+void mp_free(void *p);
 
-/** The source pw_mem_init chose (PW_MEM_LIBC before it). */
-enum pw_mem_source pw_mem_source(void);
+/** The source mp_init chose (MP_LIBC before it). */
+enum mp_source mp_source(void);
 
 /** Bytes handed out so far (for the start-up log). */
-size_t pw_mem_allocated(void);
+size_t mp_allocated(void);
 
 /** "hugepages" or "libc". */
-const char *pw_mem_source_name(enum pw_mem_source s);
+const char *mp_source_name(enum mp_source s);
 
-#endif /* PW_MEM_H */
+#endif /* MEMPOOL_H */

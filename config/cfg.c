@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0
- * Cluster file loader (pw_config.h). inih does the tokenizing; this file does the
+ * Cluster file loader (cfg.h). inih does the tokenizing; this file does the
  * rest: line numbers, section bookkeeping, value checks and the checks between values.
  *
  * inih gives its handler no line number, so the loader feeds inih through its own
@@ -10,7 +10,7 @@
  * lines, over-long lines) before inih sees them. After the first error the reader
  * returns NULL, which ends inih's loop, so the first error is the one reported.
  */
-#include "pw_config.h"
+#include "cfg.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -29,7 +29,7 @@
 /* Keys                                                                                */
 
 enum key_kind {
-	K_U32,          /* a uint32_t field of struct pw_cluster_cfg at `off` */
+	K_U32,          /* a uint32_t field of struct cfg_cluster at `off` */
 	K_REPLICAS,
 	K_TRANSPORT,
 	K_DURABILITY,
@@ -48,7 +48,7 @@ struct cluster_key {
 };
 
 #define U32(name, field, lo, hi, p2) \
-	{ name, K_U32, lo, hi, p2, offsetof(struct pw_cluster_cfg, field) }
+	{ name, K_U32, lo, hi, p2, offsetof(struct cfg_cluster, field) }
 
 /* The index into this table is also the index into struct ld's cluster_line. */
 static const struct cluster_key cluster_keys[] = {
@@ -56,22 +56,22 @@ static const struct cluster_key cluster_keys[] = {
 	{ "replicas", K_REPLICAS, 1, PX_REPLICAS_MAX, false, 0 },
 	{ "transport", K_TRANSPORT, 0, 0, false, 0 },
 	{ "durability", K_DURABILITY, 0, 0, false, 0 },
-	U32("heartbeat_ms", heartbeat_ms, 1, PW_CONFIG_HEARTBEAT_MS_MAX, false),
-	U32("election_ms", election_ms, 2, PW_CONFIG_ELECTION_MS_MAX, false),
-	U32("tick_us", tick_us, PW_CONFIG_TICK_US_MIN, PW_CONFIG_TICK_US_MAX, false),
+	U32("heartbeat_ms", heartbeat_ms, 1, CFG_HEARTBEAT_MS_MAX, false),
+	U32("election_ms", election_ms, 2, CFG_ELECTION_MS_MAX, false),
+	U32("tick_us", tick_us, CFG_TICK_US_MIN, CFG_TICK_US_MAX, false),
 	U32("window_slots", window_slots, PX_WINDOW_MIN, PX_WINDOW_MAX, true),
 	U32("pipeline_slots", pipeline_slots, 1, PX_PIPELINE_MAX, false),
 	U32("batch_cmds_max", batch_cmds_max, 1, PX_BATCH_CMDS_MAX, false),
 	U32("slot_bytes", slot_bytes, PX_BATCH_HDR_BYTES + PX_CMD_HDR_BYTES + PX_CMD_BYTES_MAX,
 	    PX_SLOT_BYTES_MAX, false),
 	U32("sessions", sessions, 1, PX_SESSIONS_MAX, false),
-	U32("kv_keys", kv_keys, 1, PW_CONFIG_KV_KEYS_MAX, false),
+	U32("kv_keys", kv_keys, 1, CFG_KV_KEYS_MAX, false),
 	{ "idle", K_IDLE, 0, 0, false, 0 },
 	{ "service", K_SERVICE, 0, 0, false, 0 },
-	U32("kv_key_bytes", kv_key_bytes, 1, PW_CONFIG_KV_KEY_BYTES_MAX, false),
-	U32("kv_value_bytes", kv_value_bytes, 0, PW_CONFIG_KV_VALUE_BYTES_MAX, false),
-	U32("stream_records", stream_records, 1, PW_CONFIG_STREAM_RECORDS_MAX, true),
-	U32("stream_bytes", stream_bytes, PW_CONFIG_STREAM_BYTES_MIN, PW_CONFIG_STREAM_BYTES_MAX,
+	U32("kv_key_bytes", kv_key_bytes, 1, CFG_KV_KEY_BYTES_MAX, false),
+	U32("kv_value_bytes", kv_value_bytes, 0, CFG_KV_VALUE_BYTES_MAX, false),
+	U32("stream_records", stream_records, 1, CFG_STREAM_RECORDS_MAX, true),
+	U32("stream_bytes", stream_bytes, CFG_STREAM_BYTES_MIN, CFG_STREAM_BYTES_MAX,
 	    false),
 	{ "clients", K_CLIENTS, 0, 0, false, 0 },
 	U32("stages", stages, 1, 2, false),
@@ -117,7 +117,7 @@ static const char *const member_keys[MK_MAX] = { "ip", "port", "mac", "port_inde
 enum sec { SEC_NONE, SEC_CLUSTER, SEC_MEMBER, SEC_SERVICE };
 
 struct ld {
-	struct pw_cluster_cfg *cfg;
+	struct cfg_cluster *cfg;
 	const char *path;
 	FILE *f;
 	char *err;
@@ -180,12 +180,12 @@ static bool parse_u32(const char *v, uint32_t *out)
 
 static bool is_pow2(uint32_t x) { return x != 0 && (x & (x - 1)) == 0; }
 
-/** A service name: 1..PW_CONFIG_SERVICE_NAME_BYTES - 1 characters of [a-z0-9_], a
+/** A service name: 1..CFG_SERVICE_NAME_BYTES - 1 characters of [a-z0-9_], a
  *  letter first (services/svc_registry.c's svc_name_ok, which config/ cannot call). */
 static bool service_name_ok(const char *v)
 {
 	size_t n = strlen(v);
-	if (n == 0 || n >= PW_CONFIG_SERVICE_NAME_BYTES || v[0] < 'a' || v[0] > 'z')
+	if (n == 0 || n >= CFG_SERVICE_NAME_BYTES || v[0] < 'a' || v[0] > 'z')
 		return false;
 	return strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789_") == n;
 }
@@ -210,8 +210,8 @@ static bool parse_mac(const char *v, uint8_t mac[6])
  *  keys without a default (id). */
 static uint32_t key_example(const struct cluster_key *k)
 {
-	struct pw_cluster_cfg d;
-	pw_config_defaults(&d);
+	struct cfg_cluster d;
+	cfg_defaults(&d);
 	uint32_t v;
 	memcpy(&v, (const uint8_t *)&d + k->off, sizeof(v));
 	return v < k->min ? k->min : v;
@@ -234,7 +234,7 @@ static int on_cluster_key(struct ld *l, const char *name, const char *value)
 		return fail(l, l->line, "duplicate key '%s' (first on line %" PRIu32 "); fix: keep one '%s' line in [cluster]",
 			    name, l->cluster_line[i], name);
 	l->cluster_line[i] = l->line;
-	struct pw_cluster_cfg *c = l->cfg;
+	struct cfg_cluster *c = l->cfg;
 	uint32_t x = 0;
 
 	switch (k->kind) {
@@ -255,9 +255,9 @@ static int on_cluster_key(struct ld *l, const char *name, const char *value)
 		return 1;
 	case K_TRANSPORT:
 		if (strcmp(value, "udp") == 0)
-			c->transport = PW_TRANSPORT_UDP;
+			c->transport = CFG_TRANSPORT_UDP;
 		else if (strcmp(value, "dpdk") == 0)
-			c->transport = PW_TRANSPORT_DPDK;
+			c->transport = CFG_TRANSPORT_DPDK;
 		else
 			return fail(l, l->line, "transport = %s: unknown transport; fix: transport = udp (kernel sockets) or transport = dpdk",
 				    value);
@@ -273,9 +273,9 @@ static int on_cluster_key(struct ld *l, const char *name, const char *value)
 			    value);
 	case K_IDLE:
 		if (strcmp(value, "poll") == 0)
-			c->idle = PW_IDLE_POLL;
+			c->idle = CFG_IDLE_POLL;
 		else if (strcmp(value, "adaptive") == 0)
-			c->idle = PW_IDLE_ADAPTIVE;
+			c->idle = CFG_IDLE_ADAPTIVE;
 		else
 			return fail(l, l->line, "idle = %s: unknown idle policy; fix: idle = poll (busy-poll, lowest latency) or idle = adaptive (shares cores)",
 				    value);
@@ -285,14 +285,14 @@ static int on_cluster_key(struct ld *l, const char *name, const char *value)
 		 * only the form, and the enum of the built-ins with typed keys. */
 		if (!service_name_ok(value))
 			return fail(l, l->line, "service = %s: not a service name (1..%u characters of a-z, 0-9 and _, a letter first); fix: service = kv, service = stream, or a plugin's service name with service_lib = /path/to/lib.so",
-				    value, PW_CONFIG_SERVICE_NAME_BYTES - 1u);
+				    value, CFG_SERVICE_NAME_BYTES - 1u);
 		memcpy(c->service_name, value, strlen(value) + 1);
 		if (strcmp(value, "kv") == 0)
-			c->service = PW_SERVICE_KV;
+			c->service = CFG_SERVICE_KV;
 		else if (strcmp(value, "stream") == 0)
-			c->service = PW_SERVICE_STREAM;
+			c->service = CFG_SERVICE_STREAM;
 		else
-			c->service = PW_SERVICE_OTHER;
+			c->service = CFG_SERVICE_OTHER;
 		return 1;
 	case K_SERVICE_LIB:
 		if (value[0] != '/' || strlen(value) >= sizeof(c->service_lib))
@@ -302,9 +302,9 @@ static int on_cluster_key(struct ld *l, const char *name, const char *value)
 		return 1;
 	case K_CLIENTS:
 		if (strcmp(value, "dpdk") == 0)
-			c->clients = PW_CLIENTS_DPDK;
+			c->clients = CFG_CLIENTS_DPDK;
 		else if (strcmp(value, "udp") == 0)
-			c->clients = PW_CLIENTS_UDP;
+			c->clients = CFG_CLIENTS_UDP;
 		else
 			return fail(l, l->line, "clients = %s: unknown client transport; fix: clients = dpdk (clients reach the DPDK ports) or clients = udp (a kernel socket at ip:port)",
 				    value);
@@ -327,9 +327,9 @@ static int on_link_key(struct ld *l, const char *name, const char *value)
 	if (l->link_line[id][j] != 0)
 		return fail(l, l->line, "duplicate key '%s' (first on line %" PRIu32 "); fix: keep one '%s' line in [replica.%u]",
 			    name, l->link_line[id][j], name, id);
-	if (!parse_u32(value, &x) || x > PW_CONFIG_PORT_INDEX_MAX)
+	if (!parse_u32(value, &x) || x > CFG_PORT_INDEX_MAX)
 		return fail(l, l->line, "%s = %s: not an ethdev port in [0, %u]; fix: %s = <the port index of the link to replica %" PRIu32 ">",
-			    name, value, PW_CONFIG_PORT_INDEX_MAX, name, j);
+			    name, value, CFG_PORT_INDEX_MAX, name, j);
 	l->link_line[id][j] = l->line;
 	l->cfg->members[id].link[j] = (uint16_t)x;
 	return 1;
@@ -338,7 +338,7 @@ static int on_link_key(struct ld *l, const char *name, const char *value)
 static int on_member_key(struct ld *l, const char *name, const char *value)
 {
 	uint8_t id = l->member;
-	struct pw_member *m = &l->cfg->members[id];
+	struct cfg_member *m = &l->cfg->members[id];
 	if (strncmp(name, "link.", 5) == 0)
 		return on_link_key(l, name, value);
 	int i;
@@ -385,9 +385,9 @@ static int on_member_key(struct ld *l, const char *name, const char *value)
 		m->has_mac = true;
 		return 1;
 	case MK_PORT_INDEX:
-		if (!parse_u32(value, &x) || x > PW_CONFIG_PORT_INDEX_MAX)
+		if (!parse_u32(value, &x) || x > CFG_PORT_INDEX_MAX)
 			return fail(l, l->line, "port_index = %s: not an ethdev port in [0, %u]; fix: port_index = 0",
-				    value, PW_CONFIG_PORT_INDEX_MAX);
+				    value, CFG_PORT_INDEX_MAX);
 		m->port_index = (uint16_t)x;
 		return 1;
 	}
@@ -397,27 +397,27 @@ static int on_member_key(struct ld *l, const char *name, const char *value)
 /** A key of [service.NAME]: kept as a string for the service, which judges it. */
 static int on_service_key(struct ld *l, const char *name, const char *value)
 {
-	struct pw_cluster_cfg *c = l->cfg;
+	struct cfg_cluster *c = l->cfg;
 	size_t klen = strlen(name), vlen = strlen(value);
-	if (klen >= PW_CONFIG_SERVICE_KEY_BYTES ||
+	if (klen >= CFG_SERVICE_KEY_BYTES ||
 	    strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != klen)
 		return fail(l, l->line, "key '%s' in [%s]: a service key is 1..%u characters of letters, digits, '_', '.' and '-'; fix: rename it as the service documents",
-			    name, l->svc_sec, PW_CONFIG_SERVICE_KEY_BYTES - 1u);
+			    name, l->svc_sec, CFG_SERVICE_KEY_BYTES - 1u);
 	for (size_t i = 0; i < N_CLUSTER_KEYS; i++)
 		if (strcmp(cluster_keys[i].name, name) == 0)
 			return fail(l, l->line, "%s is a [cluster] key, not a service parameter; fix: move the line to [cluster]",
 				    name);
-	if (vlen >= PW_CONFIG_SERVICE_VALUE_BYTES)
+	if (vlen >= CFG_SERVICE_VALUE_BYTES)
 		return fail(l, l->line, "%s: value longer than %u characters; fix: a shorter value (service parameters are at most %u characters)",
-			    name, PW_CONFIG_SERVICE_VALUE_BYTES - 1u, PW_CONFIG_SERVICE_VALUE_BYTES - 1u);
+			    name, CFG_SERVICE_VALUE_BYTES - 1u, CFG_SERVICE_VALUE_BYTES - 1u);
 	for (uint32_t i = 0; i < c->n_service_params; i++)
 		if (strcmp(c->service_params[i].key, name) == 0)
 			return fail(l, l->line, "duplicate key '%s' (first on line %" PRIu32 "); fix: keep one '%s' line in [%s]",
 				    name, c->service_params[i].line, name, l->svc_sec);
-	if (c->n_service_params >= PW_CONFIG_SERVICE_PARAMS_MAX)
+	if (c->n_service_params >= CFG_SERVICE_PARAMS_MAX)
 		return fail(l, l->line, "more than %u keys in [%s]; fix: at most %u service parameters",
-			    PW_CONFIG_SERVICE_PARAMS_MAX, l->svc_sec, PW_CONFIG_SERVICE_PARAMS_MAX);
-	struct pw_service_param *sp = &c->service_params[c->n_service_params++];
+			    CFG_SERVICE_PARAMS_MAX, l->svc_sec, CFG_SERVICE_PARAMS_MAX);
+	struct cfg_service_param *sp = &c->service_params[c->n_service_params++];
 	memcpy(sp->key, name, klen + 1);
 	memcpy(sp->value, value, vlen + 1);
 	sp->in_cluster = false;
@@ -517,7 +517,7 @@ static void on_section(struct ld *l, const char *name)
 	if (strncmp(name, "service.", 8) == 0) {
 		if (!service_name_ok(name + 8)) {
 			fail(l, l->line, "section [%s]: not a service name after 'service.' (1..%u characters of a-z, 0-9 and _, a letter first); fix: [service.NAME] with NAME as in service = NAME",
-			     name, PW_CONFIG_SERVICE_NAME_BYTES - 1u);
+			     name, CFG_SERVICE_NAME_BYTES - 1u);
 			return;
 		}
 		if (l->svc_sec_line != 0) {
@@ -604,12 +604,12 @@ static char *reader(char *buf, int n, void *stream)
 /** Adds a typed [cluster] key of kv or stream to the service's parameters. */
 static int add_typed_param(struct ld *l, enum ck k)
 {
-	struct pw_cluster_cfg *c = l->cfg;
+	struct cfg_cluster *c = l->cfg;
 	const struct cluster_key *key = &cluster_keys[k];
-	if (c->n_service_params >= PW_CONFIG_SERVICE_PARAMS_MAX)
+	if (c->n_service_params >= CFG_SERVICE_PARAMS_MAX)
 		return fail(l, l->svc_sec_line, "more than %u service parameters with the typed [cluster] keys of service %s; fix: remove lines from [%s]",
-			    PW_CONFIG_SERVICE_PARAMS_MAX, c->service_name, l->svc_sec);
-	struct pw_service_param *sp = &c->service_params[c->n_service_params++];
+			    CFG_SERVICE_PARAMS_MAX, c->service_name, l->svc_sec);
+	struct cfg_service_param *sp = &c->service_params[c->n_service_params++];
 	uint32_t v;
 	memcpy(&v, (const uint8_t *)c + key->off, sizeof(v));
 	snprintf(sp->key, sizeof(sp->key), "%s", key->name);
@@ -622,7 +622,7 @@ static int add_typed_param(struct ld *l, enum ck k)
 /** The service section belongs to the service; kv and stream get their typed keys. */
 static int check_service(struct ld *l)
 {
-	struct pw_cluster_cfg *c = l->cfg;
+	struct cfg_cluster *c = l->cfg;
 	if (l->svc_sec_line != 0 && strcmp(l->svc_sec + 8, c->service_name) != 0) {
 		uint32_t sl = l->cluster_line[CK_SERVICE];
 		if (sl == 0)
@@ -632,17 +632,17 @@ static int check_service(struct ld *l)
 			    l->svc_sec, c->service_name, sl, c->service_name);
 	}
 	c->service_section_line = l->svc_sec_line;
-	if (c->service == PW_SERVICE_KV)
+	if (c->service == CFG_SERVICE_KV)
 		return add_typed_param(l, CK_KV_KEYS) && add_typed_param(l, CK_KV_KEY_BYTES) &&
 		       add_typed_param(l, CK_KV_VALUE_BYTES);
-	if (c->service == PW_SERVICE_STREAM)
+	if (c->service == CFG_SERVICE_STREAM)
 		return add_typed_param(l, CK_STREAM_RECORDS) && add_typed_param(l, CK_STREAM_BYTES);
 	return 1;
 }
 
 static int check_cluster(struct ld *l)
 {
-	struct pw_cluster_cfg *c = l->cfg;
+	struct cfg_cluster *c = l->cfg;
 	const uint32_t *kl = l->cluster_line;
 
 	if (l->cluster_sec_line == 0)
@@ -652,11 +652,11 @@ static int check_cluster(struct ld *l)
 	if (kl[CK_REPLICAS] == 0)
 		return fail(l, l->cluster_sec_line, "[cluster] has no replicas; fix: add replicas = 3 (or 5, 7, 9) under [cluster]");
 
-	if (kl[CK_CLIENTS] != 0 && c->transport != PW_TRANSPORT_DPDK)
+	if (kl[CK_CLIENTS] != 0 && c->transport != CFG_TRANSPORT_DPDK)
 		return fail(l, kl[CK_CLIENTS], "clients = %s: only transport = dpdk chooses where clients are heard (udp replicas always use their socket); fix: remove the line",
-			    c->clients == PW_CLIENTS_UDP ? "udp" : "dpdk");
+			    c->clients == CFG_CLIENTS_UDP ? "udp" : "dpdk");
 	if (kl[CK_CLIENTS] == 0)
-		c->clients = c->transport == PW_TRANSPORT_DPDK ? PW_CLIENTS_DPDK : PW_CLIENTS_UDP;
+		c->clients = c->transport == CFG_TRANSPORT_DPDK ? CFG_CLIENTS_DPDK : CFG_CLIENTS_UDP;
 	if (c->stages == 2)
 		return fail(l, kl[CK_STAGES], "stages = 2 (the applier on a second lcore) was removed: it measured no gain (docs/benchmarks.md); fix: remove the line");
 	if (!check_service(l))
@@ -693,7 +693,7 @@ static int check_cluster(struct ld *l)
 
 static int check_members(struct ld *l)
 {
-	struct pw_cluster_cfg *c = l->cfg;
+	struct cfg_cluster *c = l->cfg;
 	uint8_t n = c->n_replicas;
 
 	for (uint8_t i = n; i < PX_REPLICAS_MAX; i++)
@@ -711,7 +711,7 @@ static int check_members(struct ld *l)
 		if (l->member_line[i][MK_PORT] == 0)
 			return fail(l, sl, "[replica.%u] has no port; fix: add port = <UDP port> under [replica.%u], e.g. port = %u",
 				    i, i, 7100u + i);
-		if (c->transport == PW_TRANSPORT_DPDK && !c->members[i].has_mac)
+		if (c->transport == CFG_TRANSPORT_DPDK && !c->members[i].has_mac)
 			return fail(l, sl, "[replica.%u] has no mac, which transport = dpdk needs; fix: add mac = xx:xx:xx:xx:xx:xx under [replica.%u]",
 				    i, i);
 		for (uint8_t j = 0; j < PX_REPLICAS_MAX; j++) {
@@ -720,7 +720,7 @@ static int check_members(struct ld *l)
 				c->members[i].link[j] = c->members[i].port_index;
 				continue;
 			}
-			if (c->transport != PW_TRANSPORT_DPDK)
+			if (c->transport != CFG_TRANSPORT_DPDK)
 				return fail(l, ll, "link.%u: links are ethdev ports, which only transport = dpdk has; fix: remove link.%u, or set transport = dpdk",
 					    j, j);
 			if (j >= n)
@@ -729,13 +729,13 @@ static int check_members(struct ld *l)
 		}
 	}
 	for (uint8_t j = 1; j < n; j++) {
-		const struct pw_member *b = &c->members[j];
+		const struct cfg_member *b = &c->members[j];
 		for (uint8_t i = 0; i < j; i++) {
-			const struct pw_member *a = &c->members[i];
+			const struct cfg_member *a = &c->members[i];
 			if (a->ip_be == b->ip_be && a->port == b->port)
 				return fail(l, l->member_line[j][MK_PORT], "[replica.%u] uses %s:%u like [replica.%u] (line %" PRIu32 "); fix: give each replica on one IP its own port",
 					    j, b->ip, b->port, i, l->member_line[i][MK_PORT]);
-			if (c->transport == PW_TRANSPORT_DPDK &&
+			if (c->transport == CFG_TRANSPORT_DPDK &&
 			    memcmp(a->mac, b->mac, sizeof(a->mac)) == 0)
 				return fail(l, l->member_line[j][MK_MAC], "[replica.%u] has the same mac as [replica.%u] (line %" PRIu32 "); fix: give each replica its own MAC address",
 					    j, i, l->member_line[i][MK_MAC]);
@@ -747,12 +747,12 @@ static int check_members(struct ld *l)
 /* ---------------------------------------------------------------------------------- */
 /* Public API                                                                          */
 
-void pw_config_defaults(struct pw_cluster_cfg *cfg)
+void cfg_defaults(struct cfg_cluster *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->cluster_id = 0;   /* required: no default */
 	cfg->n_replicas = 0;   /* required: no default */
-	cfg->transport = PW_TRANSPORT_UDP;
+	cfg->transport = CFG_TRANSPORT_UDP;
 	cfg->durability = PX_MEMORY;
 	/* The sizes and timeouts come from the core's one table (px_limits.h); the
 	 * timeouts are in ticks there, in ms here, at this default tick of 1 ms. */
@@ -765,8 +765,8 @@ void pw_config_defaults(struct pw_cluster_cfg *cfg)
 	cfg->slot_bytes = PX_DEFAULT_SLOT_BYTES;
 	cfg->sessions = 4096;
 	cfg->kv_keys = 65536;
-	cfg->idle = PW_IDLE_ADAPTIVE;
-	cfg->service = PW_SERVICE_KV;
+	cfg->idle = CFG_IDLE_ADAPTIVE;
+	cfg->service = CFG_SERVICE_KV;
 	memcpy(cfg->service_name, "kv", sizeof("kv"));
 	cfg->kv_key_bytes = 64;
 	cfg->kv_value_bytes = 1024;
@@ -777,7 +777,7 @@ void pw_config_defaults(struct pw_cluster_cfg *cfg)
 		cfg->members[i].id = i;
 }
 
-int pw_config_load(const char *path, struct pw_cluster_cfg *cfg, char *err, size_t errlen)
+int cfg_load(const char *path, struct cfg_cluster *cfg, char *err, size_t errlen)
 {
 	struct ld ld;
 	struct ld *l = &ld;
@@ -785,7 +785,7 @@ int pw_config_load(const char *path, struct pw_cluster_cfg *cfg, char *err, size
 	memset(l, 0, sizeof(*l));
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
-	pw_config_defaults(cfg);
+	cfg_defaults(cfg);
 	l->cfg = cfg;
 	l->path = path;
 	l->err = err;
@@ -818,7 +818,7 @@ int pw_config_load(const char *path, struct pw_cluster_cfg *cfg, char *err, size
 	return 0;
 }
 
-void pw_config_to_px(const struct pw_cluster_cfg *cfg, uint8_t self, struct px_config *px)
+void cfg_to_px(const struct cfg_cluster *cfg, uint8_t self, struct px_config *px)
 {
 	memset(px, 0, sizeof(*px));
 	px->cluster_id = cfg->cluster_id;
@@ -846,7 +846,7 @@ static char *trim(char *s)
 	return s;
 }
 
-uint32_t pw_config_key_line(const char *path, const char *section, const char *key)
+uint32_t cfg_key_line(const char *path, const char *section, const char *key)
 {
 	FILE *f = fopen(path, "r");
 	if (f == NULL)
@@ -884,47 +884,47 @@ uint32_t pw_config_key_line(const char *path, const char *section, const char *k
 	return found;
 }
 
-const char *pw_transport_name(enum pw_transport t)
+const char *cfg_transport_name(enum cfg_transport t)
 {
 	switch (t) {
-	case PW_TRANSPORT_UDP:
+	case CFG_TRANSPORT_UDP:
 		return "udp";
-	case PW_TRANSPORT_DPDK:
+	case CFG_TRANSPORT_DPDK:
 		return "dpdk";
 	}
 	return "?";
 }
 
-const char *pw_idle_name(enum pw_idle i)
+const char *cfg_idle_name(enum cfg_idle i)
 {
 	switch (i) {
-	case PW_IDLE_POLL:
+	case CFG_IDLE_POLL:
 		return "poll";
-	case PW_IDLE_ADAPTIVE:
+	case CFG_IDLE_ADAPTIVE:
 		return "adaptive";
 	}
 	return "?";
 }
 
-const char *pw_service_name(enum pw_service s)
+const char *cfg_service_name(enum cfg_service s)
 {
 	switch (s) {
-	case PW_SERVICE_KV:
+	case CFG_SERVICE_KV:
 		return "kv";
-	case PW_SERVICE_STREAM:
+	case CFG_SERVICE_STREAM:
 		return "stream";
-	case PW_SERVICE_OTHER:
+	case CFG_SERVICE_OTHER:
 		return "other";
 	}
 	return "?";
 }
 
-const char *pw_clients_name(enum pw_clients c)
+const char *cfg_clients_name(enum cfg_clients c)
 {
 	switch (c) {
-	case PW_CLIENTS_DPDK:
+	case CFG_CLIENTS_DPDK:
 		return "dpdk";
-	case PW_CLIENTS_UDP:
+	case CFG_CLIENTS_UDP:
 		return "udp";
 	}
 	return "?";

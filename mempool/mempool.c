@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0
- * mempool: start-up arenas from the EAL's hugepage heap or the C library (pw_mem.h).
+ * mempool: start-up arenas from the EAL's hugepage heap or the C library (mempool.h).
  * Single-threaded use at start-up and exit only.
  */
-#include "pw_mem.h"
+#include "mempool.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -14,28 +14,28 @@
 #include <rte_malloc.h>
 #endif
 
-static enum pw_mem_source g_source = PW_MEM_LIBC;
+static enum mp_source g_source = MP_LIBC;
 static size_t g_bytes;
 
-enum pw_mem_source pw_mem_init(bool use_eal)
+enum mp_source mp_init(bool use_eal)
 {
-	g_source = PW_MEM_LIBC;
+	g_source = MP_LIBC;
 #ifdef PW_HAVE_DPDK
 	/* rte_eal_has_hugepages() is false with --no-huge, and before rte_eal_init. */
 	if (use_eal && rte_eal_has_hugepages() != 0)
-		g_source = PW_MEM_HUGEPAGES;
+		g_source = MP_HUGEPAGES;
 #else
 	(void)use_eal;
 #endif
 	return g_source;
 }
 
-void *pw_mem_zalloc(size_t bytes, const char *what)
+void *mp_zalloc(size_t bytes, const char *what)
 {
 	if (bytes == 0)
 		bytes = 1;
 #ifdef PW_HAVE_DPDK
-	if (g_source == PW_MEM_HUGEPAGES) {
+	if (g_source == MP_HUGEPAGES) {
 		void *p = rte_zmalloc_socket(what, bytes, 64, (int)rte_socket_id());
 		if (p != NULL)
 			g_bytes += bytes;
@@ -51,12 +51,12 @@ void *pw_mem_zalloc(size_t bytes, const char *what)
 	return p;
 }
 
-void pw_mem_free(void *p)
+void mp_free(void *p)
 {
 	if (p == NULL)
 		return;
 #ifdef PW_HAVE_DPDK
-	if (g_source == PW_MEM_HUGEPAGES) {
+	if (g_source == MP_HUGEPAGES) {
 		rte_free(p);
 		return;
 	}
@@ -64,17 +64,17 @@ void pw_mem_free(void *p)
 	free(p);
 }
 
-enum pw_mem_source pw_mem_source(void)
+enum mp_source mp_source(void)
 {
 	return g_source;
 }
 
-size_t pw_mem_allocated(void)
+size_t mp_allocated(void)
 {
 	return g_bytes;
 }
 
-const char *pw_mem_source_name(enum pw_mem_source s)
+const char *mp_source_name(enum mp_source s)
 {
-	return s == PW_MEM_HUGEPAGES ? "hugepages" : "libc";
+	return s == MP_HUGEPAGES ? "hugepages" : "libc";
 }

@@ -35,7 +35,7 @@
  *   [service.counter]       ; optional: parameters of the service named by service =
  *   counters = 1024         ; key = value lines kept as strings and handed to the
  *                           ; service, which refuses the keys it does not know
- *                           ; (PW_CONFIG_SERVICE_PARAMS_MAX keys, bounded lengths; no
+ *                           ; (CFG_SERVICE_PARAMS_MAX keys, bounded lengths; no
  *                           ; [cluster] key may appear here)
  *
  *   [replica.0]             ; one section per member, ids 0 .. replicas-1
@@ -48,7 +48,7 @@
  *                           ; (a mesh of point-to-point links such as memif: one per peer)
  *
  * [cluster] must set id and replicas; every other key has the default shown above
- * (pw_config_defaults). transport = dpdk needs mac in every [replica.N]. Keys must not
+ * (cfg_defaults). transport = dpdk needs mac in every [replica.N]. Keys must not
  * be indented: inih reads an indented line as the continuation of the previous value,
  * so the loader refuses indented lines.
  *
@@ -59,8 +59,8 @@
  * (kv_keys, kv_key_bytes, kv_value_bytes; stream_records, stream_bytes) to the
  * service's parameters, with their values or defaults.
  */
-#ifndef PW_CONFIG_H
-#define PW_CONFIG_H
+#ifndef CFG_H
+#define CFG_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -68,17 +68,17 @@
 
 #include "px_limits.h"
 
-enum pw_transport { PW_TRANSPORT_UDP = 1, PW_TRANSPORT_DPDK = 2 };
-enum pw_idle { PW_IDLE_POLL = 1, PW_IDLE_ADAPTIVE = 2 };
-/** The built-in services the loader knows by their typed keys; PW_SERVICE_OTHER: any
+enum cfg_transport { CFG_TRANSPORT_UDP = 1, CFG_TRANSPORT_DPDK = 2 };
+enum cfg_idle { CFG_IDLE_POLL = 1, CFG_IDLE_ADAPTIVE = 2 };
+/** The built-in services the loader knows by their typed keys; CFG_SERVICE_OTHER: any
  *  other name (service_name), which paxwired resolves: the registry, or service_lib. */
-enum pw_service { PW_SERVICE_KV = 1, PW_SERVICE_STREAM = 2, PW_SERVICE_OTHER = 3 };
+enum cfg_service { CFG_SERVICE_KV = 1, CFG_SERVICE_STREAM = 2, CFG_SERVICE_OTHER = 3 };
 /** Where a dpdk replica hears its clients: on its DPDK ports (clients are DPDK processes,
  *  or kernel clients behind a NIC/bridge), or on a kernel UDP socket at its ip:port
  *  (kernel clients on the same host, while peers talk over memif links). */
-enum pw_clients { PW_CLIENTS_DPDK = 1, PW_CLIENTS_UDP = 2 };
+enum cfg_clients { CFG_CLIENTS_DPDK = 1, CFG_CLIENTS_UDP = 2 };
 
-struct pw_member {
+struct cfg_member {
 	uint8_t id;
 	char ip[64];          /**< as written */
 	uint32_t ip_be;       /**< IPv4, network order */
@@ -93,81 +93,81 @@ struct pw_member {
 
 /* Bounds of the service keys; the service ABI (services/paxwire_service.h) repeats
  * them, and paxwired asserts at compile time that they agree. */
-#define PW_CONFIG_SERVICE_NAME_BYTES 32u     /**< with the NUL */
-#define PW_CONFIG_SERVICE_LIB_BYTES 256u     /**< with the NUL */
-#define PW_CONFIG_SERVICE_PARAMS_MAX 32u
-#define PW_CONFIG_SERVICE_KEY_BYTES 32u      /**< with the NUL */
-#define PW_CONFIG_SERVICE_VALUE_BYTES 128u   /**< with the NUL */
+#define CFG_SERVICE_NAME_BYTES 32u     /**< with the NUL */
+#define CFG_SERVICE_LIB_BYTES 256u     /**< with the NUL */
+#define CFG_SERVICE_PARAMS_MAX 32u
+#define CFG_SERVICE_KEY_BYTES 32u      /**< with the NUL */
+#define CFG_SERVICE_VALUE_BYTES 128u   /**< with the NUL */
 
 /** One parameter of the service, as written (or a typed key's default). */
-struct pw_service_param {
-	char key[PW_CONFIG_SERVICE_KEY_BYTES];
-	char value[PW_CONFIG_SERVICE_VALUE_BYTES];
+struct cfg_service_param {
+	char key[CFG_SERVICE_KEY_BYTES];
+	char value[CFG_SERVICE_VALUE_BYTES];
 	/** true: a typed [cluster] key of kv or stream; false: from [service.NAME]. */
 	bool in_cluster;
 	/** Line in the file, 1-based; 0 for a typed key left at its default. */
 	uint32_t line;
 };
 
-struct pw_cluster_cfg {
+struct cfg_cluster {
 	char path[256];
 	uint32_t cluster_id;
 	uint8_t n_replicas;
-	enum pw_transport transport;
+	enum cfg_transport transport;
 	int durability;       /**< enum px_durability */
 	uint32_t heartbeat_ms, election_ms, tick_us;
 	uint32_t window_slots, pipeline_slots, batch_cmds_max, slot_bytes;
 	uint32_t sessions, kv_keys;
-	enum pw_idle idle;
-	struct pw_member members[PX_REPLICAS_MAX];
+	enum cfg_idle idle;
+	struct cfg_member members[PX_REPLICAS_MAX];
 	/* Added after the first version of this header (appended, so existing users keep
 	 * their layout assumptions). */
-	enum pw_service service;
+	enum cfg_service service;
 	uint32_t kv_key_bytes, kv_value_bytes;     /**< kv: bounds of one key and value */
 	uint32_t stream_records, stream_bytes;     /**< stream: ring capacity */
-	enum pw_clients clients;                   /**< dpdk: where clients are heard */
+	enum cfg_clients clients;                   /**< dpdk: where clients are heard */
 	uint32_t stages;                           /**< 1 (run to completion); the key is
 	                                                kept so old files load */
-	/** service = NAME as written; `service` is its enum (PW_SERVICE_OTHER if neither
+	/** service = NAME as written; `service` is its enum (CFG_SERVICE_OTHER if neither
 	 *  kv nor stream). */
-	char service_name[PW_CONFIG_SERVICE_NAME_BYTES];
+	char service_name[CFG_SERVICE_NAME_BYTES];
 	/** service_lib: an absolute path, or "" (a built-in service). */
-	char service_lib[PW_CONFIG_SERVICE_LIB_BYTES];
+	char service_lib[CFG_SERVICE_LIB_BYTES];
 	/** Line of [service.NAME], 0 if none. */
 	uint32_t service_section_line;
 	/** The service's parameters: [service.NAME] in file order, then (kv, stream) the
-	 *  typed [cluster] keys. Invariant: n_service_params <= PW_CONFIG_SERVICE_PARAMS_MAX,
+	 *  typed [cluster] keys. Invariant: n_service_params <= CFG_SERVICE_PARAMS_MAX,
 	 *  keys distinct. */
 	uint32_t n_service_params;
-	struct pw_service_param service_params[PW_CONFIG_SERVICE_PARAMS_MAX];
+	struct cfg_service_param service_params[CFG_SERVICE_PARAMS_MAX];
 };
 
-/* Bounds the loader checks. The service bounds repeat services/pw_kv.h and
- * services/pw_stream.h (the config library does not depend on services/); paxwired
+/* Bounds the loader checks. The service bounds repeat services/svc_kv.h and
+ * services/svc_stream.h (the config library does not depend on services/); paxwired
  * asserts at compile time that they agree. */
-#define PW_CONFIG_HEARTBEAT_MS_MAX 60000u
-#define PW_CONFIG_ELECTION_MS_MAX 600000u
-#define PW_CONFIG_TICK_US_MIN 10u
-#define PW_CONFIG_TICK_US_MAX 1000000u
-#define PW_CONFIG_KV_KEYS_MAX (1u << 24)
-#define PW_CONFIG_KV_KEY_BYTES_MAX 255u
-#define PW_CONFIG_KV_VALUE_BYTES_MAX 3829u
-#define PW_CONFIG_STREAM_RECORDS_MAX (1u << 24)
-#define PW_CONFIG_STREAM_BYTES_MIN 4076u
-#define PW_CONFIG_STREAM_BYTES_MAX (1u << 30)
-#define PW_CONFIG_PORT_INDEX_MAX 1023u
+#define CFG_HEARTBEAT_MS_MAX 60000u
+#define CFG_ELECTION_MS_MAX 600000u
+#define CFG_TICK_US_MIN 10u
+#define CFG_TICK_US_MAX 1000000u
+#define CFG_KV_KEYS_MAX (1u << 24)
+#define CFG_KV_KEY_BYTES_MAX 255u
+#define CFG_KV_VALUE_BYTES_MAX 3829u
+#define CFG_STREAM_RECORDS_MAX (1u << 24)
+#define CFG_STREAM_BYTES_MIN 4076u
+#define CFG_STREAM_BYTES_MAX (1u << 30)
+#define CFG_PORT_INDEX_MAX 1023u
 
 struct px_config;
 
 /** Defaults for everything but the members. */
-void pw_config_defaults(struct pw_cluster_cfg *cfg);
+void cfg_defaults(struct cfg_cluster *cfg);
 
 /**
  * Loads and checks a cluster file. @return 0, or -EINVAL with err holding one line:
  * "FILE:LINE: what is wrong; fix: what to write instead" (LINE 0 when the problem is a
  * missing key or section).
  */
-int pw_config_load(const char *path, struct pw_cluster_cfg *cfg, char *err, size_t errlen);
+int cfg_load(const char *path, struct cfg_cluster *cfg, char *err, size_t errlen);
 
 /**
  * Fills the core's configuration for replica `self` of a loaded cluster: timeouts in
@@ -175,19 +175,19 @@ int pw_config_load(const char *path, struct pw_cluster_cfg *cfg, char *err, size
  * election >= 2 x heartbeat), memory durability, restarted = false. The caller sets
  * seed, restarted and boot_nonce.
  */
-void pw_config_to_px(const struct pw_cluster_cfg *cfg, uint8_t self, struct px_config *px);
+void cfg_to_px(const struct cfg_cluster *cfg, uint8_t self, struct px_config *px);
 
 /**
  * Line of `key` in `[section]` of the file at path, 1-based; 0 if the file cannot be
  * read or the key is not there. For messages about a loaded value ("FILE:LINE: ...").
  */
-uint32_t pw_config_key_line(const char *path, const char *section, const char *key);
+uint32_t cfg_key_line(const char *path, const char *section, const char *key);
 
 /** Static names for logs and telemetry ("udp", "adaptive", "kv"; "other" for
- *  PW_SERVICE_OTHER: its name is cfg->service_name). */
-const char *pw_transport_name(enum pw_transport t);
-const char *pw_idle_name(enum pw_idle i);
-const char *pw_service_name(enum pw_service s);
-const char *pw_clients_name(enum pw_clients c);
+ *  CFG_SERVICE_OTHER: its name is cfg->service_name). */
+const char *cfg_transport_name(enum cfg_transport t);
+const char *cfg_idle_name(enum cfg_idle i);
+const char *cfg_service_name(enum cfg_service s);
+const char *cfg_clients_name(enum cfg_clients c);
 
-#endif /* PW_CONFIG_H */
+#endif /* CFG_H */

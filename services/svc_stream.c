@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0
- * pw_stream: an ordered append-only stream (commands and replies:
- * wire/pw_stream_wire.h).
+ * svc_stream: an ordered append-only stream (commands and replies:
+ * wire/wire_stream.h).
  *
  * Memory, all in the arena:
  *   - recs[max_records]: ring of {virtual position, length}, record o at o & mask;
@@ -16,8 +16,8 @@
 #include <errno.h>
 #include <string.h>
 
-#include "svc_registry.h"   /* pw_stream_desc */
-#include "pw_stream.h"
+#include "svc_registry.h"   /* svc_stream_desc */
+#include "svc_stream.h"
 #include "wire_le.h"
 
 struct stream_rec {
@@ -26,7 +26,7 @@ struct stream_rec {
 	uint32_t pad;
 };
 
-struct pw_stream {
+struct svc_stream {
 	uint32_t max_records;   /**< a power of two */
 	uint32_t data_bytes;
 	/** Live records are [oldest, next). Invariant: next - oldest <= max_records. */
@@ -47,36 +47,36 @@ static inline size_t align64(size_t n)
 
 static bool config_ok(uint32_t max_records, uint32_t data_bytes)
 {
-	return max_records != 0 && max_records <= PW_STREAM_RECORDS_MAX &&
-	       (max_records & (max_records - 1)) == 0 && data_bytes >= PW_STREAM_PAYLOAD_MAX &&
-	       data_bytes <= PW_STREAM_DATA_BYTES_MAX;
+	return max_records != 0 && max_records <= SVC_STREAM_RECORDS_MAX &&
+	       (max_records & (max_records - 1)) == 0 && data_bytes >= WIRE_STREAM_PAYLOAD_MAX &&
+	       data_bytes <= SVC_STREAM_DATA_BYTES_MAX;
 }
 
-size_t pw_stream_arena_bytes(uint32_t max_records, uint32_t data_bytes)
+size_t svc_stream_arena_bytes(uint32_t max_records, uint32_t data_bytes)
 {
 	if (!config_ok(max_records, data_bytes))
 		return 0;
 	/* 63 bytes of slack: init aligns the arena's start to a cache line. */
-	return 63u + align64(sizeof(struct pw_stream)) +
+	return 63u + align64(sizeof(struct svc_stream)) +
 	       align64((size_t)max_records * sizeof(struct stream_rec)) + data_bytes;
 }
 
-struct pw_stream *pw_stream_init(uint32_t max_records, uint32_t data_bytes, void *arena,
+struct svc_stream *svc_stream_init(uint32_t max_records, uint32_t data_bytes, void *arena,
 				 size_t len)
 {
-	struct pw_stream *s;
+	struct svc_stream *s;
 	uint8_t *p;
 
 	if (!config_ok(max_records, data_bytes) || arena == NULL) {
 		errno = EINVAL;
 		return NULL;
 	}
-	if (len < pw_stream_arena_bytes(max_records, data_bytes)) {
+	if (len < svc_stream_arena_bytes(max_records, data_bytes)) {
 		errno = ENOSPC;
 		return NULL;
 	}
 	p = (uint8_t *)(((uintptr_t)arena + 63u) & ~(uintptr_t)63u);
-	s = (struct pw_stream *)p;
+	s = (struct svc_stream *)p;
 	p += align64(sizeof(*s));
 	s->recs = (struct stream_rec *)p;
 	p += align64((size_t)max_records * sizeof(struct stream_rec));
@@ -90,14 +90,14 @@ struct pw_stream *pw_stream_init(uint32_t max_records, uint32_t data_bytes, void
 	return s;
 }
 
-static inline struct stream_rec *rec_at(const struct pw_stream *s, uint64_t offset)
+static inline struct stream_rec *rec_at(const struct svc_stream *s, uint64_t offset)
 {
 	assert(offset >= s->oldest);
 	assert(offset < s->next);
 	return &s->recs[offset & (s->max_records - 1)];
 }
 
-static inline const uint8_t *rec_data(const struct pw_stream *s, const struct stream_rec *r)
+static inline const uint8_t *rec_data(const struct svc_stream *s, const struct stream_rec *r)
 {
 	return s->data + r->vpos % s->data_bytes;
 }
@@ -106,7 +106,7 @@ static inline const uint8_t *rec_data(const struct pw_stream *s, const struct st
 /* Commands                                                                            */
 
 /** Appends one record and returns its offset, overwriting the oldest as needed. */
-static uint64_t stream_append(struct pw_stream *s, const uint8_t *payload, uint32_t len)
+static uint64_t stream_append(struct svc_stream *s, const uint8_t *payload, uint32_t len)
 {
 	uint64_t v = s->wpos;
 	uint32_t phys = (uint32_t)(v % s->data_bytes);
@@ -127,71 +127,71 @@ static uint64_t stream_append(struct pw_stream *s, const uint8_t *payload, uint3
 	return s->next++;
 }
 
-static uint32_t stream_read(const struct pw_stream *s, uint64_t from, uint32_t max_bytes,
+static uint32_t stream_read(const struct svc_stream *s, uint64_t from, uint32_t max_bytes,
 			    uint8_t *reply, uint32_t cap)
 {
 	const struct stream_rec *r;
-	uint32_t used = PW_STREAM_REPLY_HDR_BYTES, n = 0, need;
+	uint32_t used = WIRE_STREAM_REPLY_HDR_BYTES, n = 0, need;
 	uint64_t o;
 
 	if (from < s->oldest) {
-		pw_stream_encode_reply_hdr(reply, PW_STREAM_R_TRUNCATED, 0, s->oldest);
+		wire_stream_encode_reply_hdr(reply, WIRE_STREAM_R_TRUNCATED, 0, s->oldest);
 		return used;
 	}
 	if (from > s->next) {
-		pw_stream_encode_reply_hdr(reply, PW_STREAM_R_BEYOND, 0, s->next);
+		wire_stream_encode_reply_hdr(reply, WIRE_STREAM_R_BEYOND, 0, s->next);
 		return used;
 	}
-	/* Bounded by the live records, and by cap / PW_STREAM_REC_HDR_BYTES. */
+	/* Bounded by the live records, and by cap / WIRE_STREAM_REC_HDR_BYTES. */
 	for (o = from; o < s->next; o++) {
 		r = rec_at(s, o);
-		need = PW_STREAM_REC_HDR_BYTES + r->len;
+		need = WIRE_STREAM_REC_HDR_BYTES + r->len;
 		if (need > cap - used)
 			break;
 		/* max_bytes bounds the records after the first, so a reader asking for
 		 * less than one record still moves on. */
-		if (n != 0 && need > max_bytes - (used - PW_STREAM_REPLY_HDR_BYTES))
+		if (n != 0 && need > max_bytes - (used - WIRE_STREAM_REPLY_HDR_BYTES))
 			break;
 		wire_st32(reply + used, r->len);
 		if (r->len != 0)
-			memcpy(reply + used + PW_STREAM_REC_HDR_BYTES, rec_data(s, r), r->len);
+			memcpy(reply + used + WIRE_STREAM_REC_HDR_BYTES, rec_data(s, r), r->len);
 		used += need;
 		n++;
-		if (used - PW_STREAM_REPLY_HDR_BYTES >= max_bytes)
+		if (used - WIRE_STREAM_REPLY_HDR_BYTES >= max_bytes)
 			break;
 	}
-	pw_stream_encode_reply_hdr(reply, PW_STREAM_R_OK, n, from + n);
+	wire_stream_encode_reply_hdr(reply, WIRE_STREAM_R_OK, n, from + n);
 	return used;
 }
 
-uint32_t pw_stream_apply(void *ctx, const uint8_t *cmd, uint32_t len, uint8_t *reply,
+uint32_t svc_stream_apply(void *ctx, const uint8_t *cmd, uint32_t len, uint8_t *reply,
 			 uint32_t cap, uint8_t *status)
 {
-	struct pw_stream *s = ctx;
-	struct pw_stream_cmd c;
+	struct svc_stream *s = ctx;
+	struct wire_stream_cmd c;
 
 	assert(s != NULL);
 	assert(reply != NULL);
 	assert(status != NULL);
 	/* The caller's contract (the applier passes PX_REPLY_BYTES_MAX), not input. */
-	assert(cap >= PW_STREAM_REPLY_CAP_MIN);
+	assert(cap >= SVC_STREAM_REPLY_CAP_MIN);
 
-	if (pw_stream_decode_cmd(cmd, len, &c) != 0) {
+	if (wire_stream_decode_cmd(cmd, len, &c) != 0) {
 		*status = PX_BAD_COMMAND;
-		return pw_stream_encode_reply_hdr(reply, PW_STREAM_R_BAD, 0, 0);
+		return wire_stream_encode_reply_hdr(reply, WIRE_STREAM_R_BAD, 0, 0);
 	}
 	*status = PX_OK;
-	if (c.op == PW_STREAM_APPEND) {
-		return pw_stream_encode_reply_hdr(reply, PW_STREAM_R_OK, 0,
+	if (c.op == WIRE_STREAM_APPEND) {
+		return wire_stream_encode_reply_hdr(reply, WIRE_STREAM_R_OK, 0,
 						  stream_append(s, c.payload, c.arg));
 	}
-	assert(c.op == PW_STREAM_READ);
+	assert(c.op == WIRE_STREAM_READ);
 	return stream_read(s, c.from, c.arg, reply, cap);
 }
 
-uint64_t pw_stream_hash(const void *ctx)
+uint64_t svc_stream_hash(const void *ctx)
 {
-	const struct pw_stream *s = ctx;
+	const struct svc_stream *s = ctx;
 	const struct stream_rec *r;
 	uint64_t h = PX_HASH_SEED, o;
 	uint8_t le[8];
@@ -210,14 +210,14 @@ uint64_t pw_stream_hash(const void *ctx)
 	return h;
 }
 
-void pw_stream_service(struct pw_stream *s, struct px_service *svc)
+void svc_stream_service(struct svc_stream *s, struct px_service *svc)
 {
 	assert(s != NULL);
 	assert(svc != NULL);
-	svc->apply = pw_stream_apply;
-	svc->hash = pw_stream_hash;
+	svc->apply = svc_stream_apply;
+	svc->hash = svc_stream_hash;
 	svc->ctx = s;
-	svc->is_read = pw_stream_is_read;
+	svc->is_read = svc_stream_is_read;
 }
 
 /* The registry's descriptor (svc_registry.h): the stream's parameters are the typed
@@ -228,7 +228,7 @@ static int stream_params(const struct svc_params *p, uint32_t v[2], char *err, s
 {
 	int rc = svc_params_only(p, stream_param_keys, 2, err, errlen);
 	if (rc == 0)
-		rc = svc_param_u32(p, "stream_records", 1, PW_STREAM_RECORDS_MAX, 65536, &v[0], err,
+		rc = svc_param_u32(p, "stream_records", 1, SVC_STREAM_RECORDS_MAX, 65536, &v[0], err,
 				   errlen);
 	if (rc == 0 && (v[0] & (v[0] - 1u)) != 0) {
 		const struct svc_param *q = svc_param_find(p, "stream_records");
@@ -236,7 +236,7 @@ static int stream_params(const struct svc_params *p, uint32_t v[2], char *err, s
 				v[0]);
 	}
 	if (rc == 0)
-		rc = svc_param_u32(p, "stream_bytes", PW_STREAM_PAYLOAD_MAX, PW_STREAM_DATA_BYTES_MAX,
+		rc = svc_param_u32(p, "stream_bytes", WIRE_STREAM_PAYLOAD_MAX, SVC_STREAM_DATA_BYTES_MAX,
 				   16u << 20, &v[1], err, errlen);
 	return rc;
 }
@@ -247,7 +247,7 @@ static int stream_check(const struct svc_params *p, size_t *arena_bytes, char *e
 	uint32_t v[2];
 	int rc = stream_params(p, v, err, errlen);
 	if (rc == 0)
-		*arena_bytes = pw_stream_arena_bytes(v[0], v[1]);
+		*arena_bytes = svc_stream_arena_bytes(v[0], v[1]);
 	return rc;
 }
 
@@ -258,15 +258,15 @@ static int stream_init(const struct svc_params *p, void *arena, size_t len,
 	int rc = stream_params(p, v, err, errlen);
 	if (rc != 0)
 		return rc;
-	struct pw_stream *s = pw_stream_init(v[0], v[1], arena, len);
+	struct svc_stream *s = svc_stream_init(v[0], v[1], arena, len);
 	if (s == NULL)
-		return svc_fail(p, p->section_line, err, errlen, "pw_stream_init: %s; fix: check stream_records, stream_bytes",
+		return svc_fail(p, p->section_line, err, errlen, "svc_stream_init: %s; fix: check stream_records, stream_bytes",
 				strerror(errno));
-	pw_stream_service(s, svc);
+	svc_stream_service(s, svc);
 	return 0;
 }
 
-const struct svc_desc pw_stream_desc = {
+const struct svc_desc svc_stream_desc = {
 	.abi_version = SVC_ABI_VERSION,
 	.name = "stream",
 	.summary = "ordered append-only stream: APPEND, READ (stream_records, stream_bytes)",
@@ -274,31 +274,31 @@ const struct svc_desc pw_stream_desc = {
 	.init = stream_init,
 };
 
-bool pw_stream_is_read(void *ctx, const uint8_t *cmd, uint32_t len)
+bool svc_stream_is_read(void *ctx, const uint8_t *cmd, uint32_t len)
 {
-	struct pw_stream_cmd c;
+	struct wire_stream_cmd c;
 
 	(void)ctx;
 	/* A malformed command is not a read: the log answers it (PX_BAD_COMMAND). */
-	return pw_stream_decode_cmd(cmd, len, &c) == 0 && c.op == PW_STREAM_READ;
+	return wire_stream_decode_cmd(cmd, len, &c) == 0 && c.op == WIRE_STREAM_READ;
 }
 
-uint64_t pw_stream_oldest(const struct pw_stream *s)
+uint64_t svc_stream_oldest(const struct svc_stream *s)
 {
 	return s->oldest;
 }
 
-uint64_t pw_stream_next_offset(const struct pw_stream *s)
+uint64_t svc_stream_next_offset(const struct svc_stream *s)
 {
 	return s->next;
 }
 
-uint64_t pw_stream_overwritten(const struct pw_stream *s)
+uint64_t svc_stream_overwritten(const struct svc_stream *s)
 {
 	return s->overwritten;
 }
 
-bool pw_stream_get_direct(const struct pw_stream *s, uint64_t offset, const uint8_t **data,
+bool svc_stream_get_direct(const struct svc_stream *s, uint64_t offset, const uint8_t **data,
 			  uint32_t *len)
 {
 	const struct stream_rec *r;

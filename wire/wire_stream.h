@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0
- * The stream service's commands and replies (services/pw_stream.h runs them), shared by
+ * The stream service's commands and replies (services/svc_stream.h runs them), shared by
  * the stream and its clients. Each APPEND gets the next offset (0, 1, 2, ...: one per
  * record); readers page through by offset. Binary, little-endian, no padding:
  *
  *   command: u8 op, u8 reserved[3] (0), u32 arg, then
- *     APPEND (1): arg = payload length (0..PW_STREAM_PAYLOAD_MAX), payload[arg].
+ *     APPEND (1): arg = payload length (0..WIRE_STREAM_PAYLOAD_MAX), payload[arg].
  *     READ   (2): arg = max_bytes, u64 from_offset. Exactly 16 bytes.
  *
  *   reply:   u8 result, u8 reserved[3] (0), u32 n_records, u64 offset,
@@ -19,13 +19,13 @@
  *               offset held.
  *             BEYOND: from_offset is past the end; n_records 0, offset = the next
  *               offset to be assigned.
- *     A malformed command: BAD, n_records 0, offset 0 (services/pw_stream.h).
+ *     A malformed command: BAD, n_records 0, offset 0 (services/svc_stream.h).
  *
  * Commands come from clients and replies from the network: the decoders check every
  * length and assert nothing on their input.
  */
-#ifndef PW_STREAM_WIRE_H
-#define PW_STREAM_WIRE_H
+#ifndef WIRE_STREAM_H
+#define WIRE_STREAM_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -33,40 +33,40 @@
 #include "px_limits.h"
 #include "wire_le.h"
 
-enum pw_stream_op {
-	PW_STREAM_APPEND = 1,
-	PW_STREAM_READ = 2,
+enum wire_stream_op {
+	WIRE_STREAM_APPEND = 1,
+	WIRE_STREAM_READ = 2,
 };
 
-enum pw_stream_result {
-	PW_STREAM_R_OK = 0,
-	PW_STREAM_R_TRUNCATED = 1,
-	PW_STREAM_R_BEYOND = 2,
-	PW_STREAM_R_BAD = 3,
+enum wire_stream_result {
+	WIRE_STREAM_R_OK = 0,
+	WIRE_STREAM_R_TRUNCATED = 1,
+	WIRE_STREAM_R_BEYOND = 2,
+	WIRE_STREAM_R_BAD = 3,
 };
 
-#define PW_STREAM_CMD_HDR_BYTES 8u
-#define PW_STREAM_READ_CMD_BYTES 16u
-#define PW_STREAM_REPLY_HDR_BYTES 16u
-#define PW_STREAM_REC_HDR_BYTES 4u
+#define WIRE_STREAM_CMD_HDR_BYTES 8u
+#define WIRE_STREAM_READ_CMD_BYTES 16u
+#define WIRE_STREAM_REPLY_HDR_BYTES 16u
+#define WIRE_STREAM_REC_HDR_BYTES 4u
 /** The largest record: one of them always fits a reply (so every record is readable). */
-#define PW_STREAM_PAYLOAD_MAX \
-	(PX_REPLY_BYTES_MAX - PW_STREAM_REPLY_HDR_BYTES - PW_STREAM_REC_HDR_BYTES)
+#define WIRE_STREAM_PAYLOAD_MAX \
+	(PX_REPLY_BYTES_MAX - WIRE_STREAM_REPLY_HDR_BYTES - WIRE_STREAM_REC_HDR_BYTES)
 
-_Static_assert(PW_STREAM_CMD_HDR_BYTES + PW_STREAM_PAYLOAD_MAX <= PX_CMD_BYTES_MAX,
+_Static_assert(WIRE_STREAM_CMD_HDR_BYTES + WIRE_STREAM_PAYLOAD_MAX <= PX_CMD_BYTES_MAX,
 	       "an APPEND of a maximal record fits one command");
 
 /** A decoded command; payload points into the command buffer. */
-struct pw_stream_cmd {
-	uint8_t op;              /**< enum pw_stream_op */
+struct wire_stream_cmd {
+	uint8_t op;              /**< enum wire_stream_op */
 	uint32_t arg;            /**< APPEND: payload length; READ: max_bytes */
 	uint64_t from;           /**< READ: first offset wanted */
 	const uint8_t *payload;  /**< APPEND */
 };
 
-/** A decoded reply; walk its records with pw_stream_reply_next. */
-struct pw_stream_reply {
-	uint8_t result;          /**< enum pw_stream_result */
+/** A decoded reply; walk its records with wire_stream_reply_next. */
+struct wire_stream_reply {
+	uint8_t result;          /**< enum wire_stream_result */
 	uint32_t n_records;
 	uint64_t offset;
 	const uint8_t *records;  /**< n_records x { u32 len, bytes } */
@@ -74,23 +74,23 @@ struct pw_stream_reply {
 };
 
 /** Parses a command. @return 0, or -EINVAL if malformed. */
-int pw_stream_decode_cmd(const uint8_t *cmd, uint32_t len, struct pw_stream_cmd *c);
+int wire_stream_decode_cmd(const uint8_t *cmd, uint32_t len, struct wire_stream_cmd *c);
 
 /**
  * Encoders: return the command's length, or 0 if it does not fit cap or the payload
- * exceeds PW_STREAM_PAYLOAD_MAX (nothing is written then).
+ * exceeds WIRE_STREAM_PAYLOAD_MAX (nothing is written then).
  */
-uint32_t pw_stream_encode_append(uint8_t *buf, uint32_t cap, const void *payload,
+uint32_t wire_stream_encode_append(uint8_t *buf, uint32_t cap, const void *payload,
 				 uint32_t len);
-uint32_t pw_stream_encode_read(uint8_t *buf, uint32_t cap, uint64_t from, uint32_t max_bytes);
+uint32_t wire_stream_encode_read(uint8_t *buf, uint32_t cap, uint64_t from, uint32_t max_bytes);
 
 /**
  * Writes a reply's header; a READ's n_records records ({ u32 len, bytes }) follow it,
  * written by the caller. Inline: the stream answers every command with it.
- * @param buf at least PW_STREAM_REPLY_HDR_BYTES bytes.
- * @return PW_STREAM_REPLY_HDR_BYTES.
+ * @param buf at least WIRE_STREAM_REPLY_HDR_BYTES bytes.
+ * @return WIRE_STREAM_REPLY_HDR_BYTES.
  */
-static inline uint32_t pw_stream_encode_reply_hdr(uint8_t *buf, uint8_t result,
+static inline uint32_t wire_stream_encode_reply_hdr(uint8_t *buf, uint8_t result,
 						  uint32_t n_records, uint64_t offset)
 {
 	buf[0] = result;
@@ -99,17 +99,17 @@ static inline uint32_t pw_stream_encode_reply_hdr(uint8_t *buf, uint8_t result,
 	buf[3] = 0;
 	wire_st32(buf + 4, n_records);
 	wire_st64(buf + 8, offset);
-	return PW_STREAM_REPLY_HDR_BYTES;
+	return WIRE_STREAM_REPLY_HDR_BYTES;
 }
 
 /**
  * Parses a reply and checks that its records fill it exactly.
  * @return 0, or -EINVAL if malformed.
  */
-int pw_stream_decode_reply(const uint8_t *buf, uint32_t len, struct pw_stream_reply *r);
+int wire_stream_decode_reply(const uint8_t *buf, uint32_t len, struct wire_stream_reply *r);
 
 /** Walks a decoded reply's records: *off starts at 0; false after the last one. */
-bool pw_stream_reply_next(const struct pw_stream_reply *r, uint32_t *off,
+bool wire_stream_reply_next(const struct wire_stream_reply *r, uint32_t *off,
 			  const uint8_t **data, uint32_t *len);
 
-#endif /* PW_STREAM_WIRE_H */
+#endif /* WIRE_STREAM_H */

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0
- * pw_kv: a replicated key-value store (commands and replies: wire/pw_kv_wire.h).
+ * svc_kv: a replicated key-value store (commands and replies: wire/wire_kv.h).
  *
  * Memory, all in the arena:
  *   - index[cap]: open-addressing buckets {32-bit key hash, entry}, linear probing,
@@ -24,8 +24,8 @@
 #include <errno.h>
 #include <string.h>
 
-#include "svc_registry.h"   /* pw_kv_desc */
-#include "pw_kv.h"
+#include "svc_registry.h"   /* svc_kv_desc */
+#include "svc_kv.h"
 #include "wire_le.h"
 
 #define ENTRY_NIL UINT32_MAX
@@ -52,7 +52,7 @@ struct kv_bucket {
 	uint32_t entry;
 };
 
-struct pw_kv {
+struct svc_kv {
 	uint32_t max_keys;
 	uint32_t max_key_bytes;
 	uint32_t max_value_bytes;
@@ -197,37 +197,37 @@ static uint32_t index_buckets(uint32_t max_keys)
 {
 	uint32_t cap = 1;
 
-	/* Bounded: max_keys <= PW_KV_KEYS_MAX, so at most 25 doublings. */
+	/* Bounded: max_keys <= SVC_KV_KEYS_MAX, so at most 25 doublings. */
 	while (cap < 2u * max_keys)
 		cap <<= 1;
 	return cap;
 }
 
-_Static_assert(PW_KV_KEYS_MAX <= (UINT32_MAX >> 2), "index size fits a u32");
+_Static_assert(SVC_KV_KEYS_MAX <= (UINT32_MAX >> 2), "index size fits a u32");
 _Static_assert(sizeof(struct kv_entry) % 8 == 0, "entry data is 8-aligned");
 _Static_assert(SHORT_KEY_BYTES == 16, "a short key is two words");
 
 static bool config_ok(uint32_t max_keys, uint32_t max_key_bytes, uint32_t max_value_bytes)
 {
-	return max_keys != 0 && max_keys <= PW_KV_KEYS_MAX && max_key_bytes != 0 &&
-	       max_key_bytes <= PW_KV_KEY_BYTES_MAX && max_value_bytes <= PW_KV_VALUE_BYTES_MAX;
+	return max_keys != 0 && max_keys <= SVC_KV_KEYS_MAX && max_key_bytes != 0 &&
+	       max_key_bytes <= WIRE_KV_KEY_BYTES_MAX && max_value_bytes <= WIRE_KV_VALUE_BYTES_MAX;
 }
 
-size_t pw_kv_arena_bytes(uint32_t max_keys, uint32_t max_key_bytes,
+size_t svc_kv_arena_bytes(uint32_t max_keys, uint32_t max_key_bytes,
 			 uint32_t max_value_bytes)
 {
 	if (!config_ok(max_keys, max_key_bytes, max_value_bytes))
 		return 0;
 	/* 63 bytes of slack: init aligns the arena's start to a cache line. */
-	return 63u + align64(sizeof(struct pw_kv)) +
+	return 63u + align64(sizeof(struct svc_kv)) +
 	       align64((size_t)index_buckets(max_keys) * sizeof(struct kv_bucket)) +
 	       (size_t)max_keys * entry_stride(max_key_bytes, max_value_bytes);
 }
 
-struct pw_kv *pw_kv_init(uint32_t max_keys, uint32_t max_key_bytes, uint32_t max_value_bytes,
+struct svc_kv *svc_kv_init(uint32_t max_keys, uint32_t max_key_bytes, uint32_t max_value_bytes,
 			 void *arena, size_t len)
 {
-	struct pw_kv *kv;
+	struct svc_kv *kv;
 	uint8_t *p;
 	uint32_t i, buckets;
 
@@ -235,13 +235,13 @@ struct pw_kv *pw_kv_init(uint32_t max_keys, uint32_t max_key_bytes, uint32_t max
 		errno = EINVAL;
 		return NULL;
 	}
-	if (len < pw_kv_arena_bytes(max_keys, max_key_bytes, max_value_bytes)) {
+	if (len < svc_kv_arena_bytes(max_keys, max_key_bytes, max_value_bytes)) {
 		errno = ENOSPC;
 		return NULL;
 	}
 
 	p = (uint8_t *)(((uintptr_t)arena + 63u) & ~(uintptr_t)63u);
-	kv = (struct pw_kv *)p;
+	kv = (struct svc_kv *)p;
 	p += align64(sizeof(*kv));
 	buckets = index_buckets(max_keys);
 	kv->index = (struct kv_bucket *)p;
@@ -267,13 +267,13 @@ struct pw_kv *pw_kv_init(uint32_t max_keys, uint32_t max_key_bytes, uint32_t max
 	return kv;
 }
 
-static inline struct kv_entry *entry_at(const struct pw_kv *kv, uint32_t e)
+static inline struct kv_entry *entry_at(const struct svc_kv *kv, uint32_t e)
 {
 	assert(e < kv->max_keys);
 	return (struct kv_entry *)(kv->entries + (size_t)e * kv->stride);
 }
 
-static inline uint8_t *entry_value(const struct pw_kv *kv, struct kv_entry *en)
+static inline uint8_t *entry_value(const struct svc_kv *kv, struct kv_entry *en)
 {
 	return en->data + kv->key_room;
 }
@@ -297,7 +297,7 @@ static inline void key_make_short(struct kv_key *k, const uint8_t *p, uint32_t l
 	k->hash32 = short_key_hash32(k->w0, k->w1, len);
 }
 
-static void key_make(const struct pw_kv *kv, struct kv_key *k, const uint8_t *p, uint32_t len)
+static void key_make(const struct svc_kv *kv, struct kv_key *k, const uint8_t *p, uint32_t len)
 {
 	if (len <= kv->short_key_max) {
 		key_make_short(k, p, len);
@@ -314,7 +314,7 @@ static void key_make(const struct pw_kv *kv, struct kv_key *k, const uint8_t *p,
  *  where it would go. A stored key matches iff its length and both padded words do;
  *  for klen <= 8 (wide false) the second word is zero in both, so it is not read. */
 static inline __attribute__((always_inline)) uint32_t
-probe_short(const struct pw_kv *kv, uint32_t h32, uint64_t w0, uint64_t w1, uint32_t klen,
+probe_short(const struct svc_kv *kv, uint32_t h32, uint64_t w0, uint64_t w1, uint32_t klen,
 	    bool wide)
 {
 	const struct kv_bucket *index = kv->index;
@@ -339,7 +339,7 @@ probe_short(const struct pw_kv *kv, uint32_t h32, uint64_t w0, uint64_t w1, uint
 }
 
 /** The same for a key longer than short_key_max: the stored bytes are compared. */
-static uint32_t probe_long(const struct pw_kv *kv, uint32_t h32, const uint8_t *key,
+static uint32_t probe_long(const struct svc_kv *kv, uint32_t h32, const uint8_t *key,
 			   uint32_t klen)
 {
 	const struct kv_entry *en;
@@ -360,7 +360,7 @@ static uint32_t probe_long(const struct pw_kv *kv, uint32_t h32, const uint8_t *
 }
 
 /** The bucket holding key k, or the empty bucket where it would go. */
-static uint32_t index_probe(const struct pw_kv *kv, const struct kv_key *k)
+static uint32_t index_probe(const struct svc_kv *kv, const struct kv_key *k)
 {
 	if (k->len <= kv->short_key_max)
 		return probe_short(kv, k->hash32, k->w0, k->w1, k->len, true);
@@ -368,7 +368,7 @@ static uint32_t index_probe(const struct pw_kv *kv, const struct kv_key *k)
 }
 
 /** Empties bucket b and shifts later members of its cluster back (Knuth 6.4 R). */
-static void index_remove(struct pw_kv *kv, uint32_t b)
+static void index_remove(struct svc_kv *kv, uint32_t b)
 {
 	const uint32_t mask = kv->index_mask;
 	uint32_t hole = b, i = (b + 1) & mask, home;
@@ -387,7 +387,7 @@ static void index_remove(struct pw_kv *kv, uint32_t b)
 }
 
 /** Stores key k with a value at empty bucket b. The caller checked n_keys < max_keys. */
-static void kv_insert(struct pw_kv *kv, uint32_t b, const struct kv_key *k,
+static void kv_insert(struct svc_kv *kv, uint32_t b, const struct kv_key *k,
 		      const uint8_t *value, uint32_t value_len)
 {
 	struct kv_entry *en;
@@ -419,7 +419,7 @@ static void kv_insert(struct pw_kv *kv, uint32_t b, const struct kv_key *k,
 	kv->n_keys++;
 }
 
-static void kv_delete(struct pw_kv *kv, uint32_t b)
+static void kv_delete(struct svc_kv *kv, uint32_t b)
 {
 	uint32_t e = kv->index[b].entry;
 
@@ -437,17 +437,17 @@ static void kv_delete(struct pw_kv *kv, uint32_t b)
 /** A reply with no value: result, then value_len 0. */
 static inline uint32_t put_reply_empty(uint8_t *reply, uint8_t result)
 {
-	return pw_kv_encode_reply_hdr(reply, result, 0);
+	return wire_kv_encode_reply_hdr(reply, result, 0);
 }
 
 static uint32_t put_reply(uint8_t *reply, uint8_t result, const uint8_t *value, uint32_t vlen)
 {
-	pw_kv_encode_reply_hdr(reply, result, vlen);
-	copy_bytes(reply + PW_KV_REPLY_HDR_BYTES, value, vlen);
-	return PW_KV_REPLY_HDR_BYTES + vlen;
+	wire_kv_encode_reply_hdr(reply, result, vlen);
+	copy_bytes(reply + WIRE_KV_REPLY_HDR_BYTES, value, vlen);
+	return WIRE_KV_REPLY_HDR_BYTES + vlen;
 }
 
-static bool within_limits(const struct pw_kv *kv, const struct pw_kv_cmd *c)
+static bool within_limits(const struct svc_kv *kv, const struct wire_kv_cmd *c)
 {
 	if (c->key_len > kv->max_key_bytes || c->value_len > kv->max_value_bytes)
 		return false;
@@ -455,7 +455,7 @@ static bool within_limits(const struct pw_kv *kv, const struct pw_kv_cmd *c)
 }
 
 /** PUT of key k (validated, within limits) found at bucket b (ENTRY_NIL: absent). */
-static inline uint32_t kv_put(struct pw_kv *kv, uint32_t b, const struct kv_key *k,
+static inline uint32_t kv_put(struct svc_kv *kv, uint32_t b, const struct kv_key *k,
 			      const uint8_t *value, uint32_t vlen, uint8_t *reply)
 {
 	struct kv_entry *en;
@@ -463,75 +463,75 @@ static inline uint32_t kv_put(struct pw_kv *kv, uint32_t b, const struct kv_key 
 
 	if (e == ENTRY_NIL) {
 		if (kv->n_keys == kv->max_keys)
-			return put_reply_empty(reply, PW_KV_R_FULL);
+			return put_reply_empty(reply, WIRE_KV_R_FULL);
 		kv_insert(kv, b, k, value, vlen);
 	} else {
 		en = entry_at(kv, e);
 		en->value_len = vlen;
 		copy_bytes(entry_value(kv, en), value, vlen);
 	}
-	return put_reply_empty(reply, PW_KV_R_OK);
+	return put_reply_empty(reply, WIRE_KV_R_OK);
 }
 
 /** CAS on key k found at bucket b (ENTRY_NIL entry: absent). */
-static uint32_t kv_cas(struct pw_kv *kv, uint32_t b, const struct kv_key *k,
-		       const struct pw_kv_cmd *c, uint8_t *reply)
+static uint32_t kv_cas(struct svc_kv *kv, uint32_t b, const struct kv_key *k,
+		       const struct wire_kv_cmd *c, uint8_t *reply)
 {
 	struct kv_entry *en;
 	uint8_t *val;
 
 	if (kv->index[b].entry == ENTRY_NIL) {
 		if (c->expect != NULL)
-			return put_reply_empty(reply, PW_KV_R_NOT_FOUND);
+			return put_reply_empty(reply, WIRE_KV_R_NOT_FOUND);
 		if (kv->n_keys == kv->max_keys)
-			return put_reply_empty(reply, PW_KV_R_FULL);
+			return put_reply_empty(reply, WIRE_KV_R_FULL);
 		kv_insert(kv, b, k, c->value, c->value_len);
-		return put_reply_empty(reply, PW_KV_R_OK);
+		return put_reply_empty(reply, WIRE_KV_R_OK);
 	}
 	en = entry_at(kv, kv->index[b].entry);
 	val = entry_value(kv, en);
 	if (c->expect == NULL || en->value_len != c->expect_len ||
 	    memcmp(val, c->expect, c->expect_len) != 0)
-		return put_reply(reply, PW_KV_R_CAS_MISMATCH, val, en->value_len);
+		return put_reply(reply, WIRE_KV_R_CAS_MISMATCH, val, en->value_len);
 	en->value_len = c->value_len;
 	copy_bytes(val, c->value, c->value_len);
-	return put_reply_empty(reply, PW_KV_R_OK);
+	return put_reply_empty(reply, WIRE_KV_R_OK);
 }
 
 /** Every command but a short-key PUT: the general decoder, then the op. */
-static uint32_t kv_apply_general(struct pw_kv *kv, const uint8_t *cmd, uint32_t len,
+static uint32_t kv_apply_general(struct svc_kv *kv, const uint8_t *cmd, uint32_t len,
 				 uint8_t *reply, uint8_t *status)
 {
-	struct pw_kv_cmd c;
+	struct wire_kv_cmd c;
 	struct kv_entry *en;
 	struct kv_key k;
 	uint32_t b;
 
-	if (pw_kv_decode_cmd(cmd, len, &c) != 0 || !within_limits(kv, &c)) {
+	if (wire_kv_decode_cmd(cmd, len, &c) != 0 || !within_limits(kv, &c)) {
 		*status = PX_BAD_COMMAND;
-		return put_reply_empty(reply, PW_KV_R_BAD);
+		return put_reply_empty(reply, WIRE_KV_R_BAD);
 	}
 	*status = PX_OK;
 	key_make(kv, &k, c.key, c.key_len);
 	b = index_probe(kv, &k);
 
 	switch (c.op) {
-	case PW_KV_PUT:
+	case WIRE_KV_PUT:
 		return kv_put(kv, b, &k, c.value, c.value_len, reply);
-	case PW_KV_GET:
+	case WIRE_KV_GET:
 		if (kv->index[b].entry == ENTRY_NIL)
-			return put_reply_empty(reply, PW_KV_R_NOT_FOUND);
+			return put_reply_empty(reply, WIRE_KV_R_NOT_FOUND);
 		en = entry_at(kv, kv->index[b].entry);
-		return put_reply(reply, PW_KV_R_OK, entry_value(kv, en), en->value_len);
-	case PW_KV_DEL:
+		return put_reply(reply, WIRE_KV_R_OK, entry_value(kv, en), en->value_len);
+	case WIRE_KV_DEL:
 		if (kv->index[b].entry == ENTRY_NIL)
-			return put_reply_empty(reply, PW_KV_R_NOT_FOUND);
+			return put_reply_empty(reply, WIRE_KV_R_NOT_FOUND);
 		kv_delete(kv, b);
-		return put_reply_empty(reply, PW_KV_R_OK);
-	case PW_KV_CAS:
+		return put_reply_empty(reply, WIRE_KV_R_OK);
+	case WIRE_KV_CAS:
 		return kv_cas(kv, b, &k, &c, reply);
 	default:
-		/* pw_kv_decode_cmd accepted only the four ops above. */
+		/* wire_kv_decode_cmd accepted only the four ops above. */
 		assert(!"unreachable op");
 		return 0;
 	}
@@ -540,7 +540,7 @@ static uint32_t kv_apply_general(struct pw_kv *kv, const uint8_t *cmd, uint32_t 
 /** A short-key PUT whose key is absent (bucket b is empty): kept out of the fast path.
  *  Status PX_OK is already set; the reply is OK, or FULL when the table is. */
 static __attribute__((noinline)) uint32_t
-put_new_short(struct pw_kv *kv, uint32_t b, const uint8_t *key, uint32_t klen,
+put_new_short(struct svc_kv *kv, uint32_t b, const uint8_t *key, uint32_t klen,
 	      uint32_t vlen, uint8_t *reply)
 {
 	struct kv_key k;
@@ -551,7 +551,7 @@ put_new_short(struct pw_kv *kv, uint32_t b, const uint8_t *key, uint32_t klen,
 }
 
 static __attribute__((noinline)) uint32_t
-apply_general(struct pw_kv *kv, const uint8_t *cmd, uint32_t len, uint8_t *reply,
+apply_general(struct svc_kv *kv, const uint8_t *cmd, uint32_t len, uint8_t *reply,
 	      uint8_t *status)
 {
 	return kv_apply_general(kv, cmd, len, reply, status);
@@ -560,7 +560,7 @@ apply_general(struct pw_kv *kv, const uint8_t *cmd, uint32_t len, uint8_t *reply
 /** The rest of a validated short-key PUT, whose reply is already written: wide false
  *  for keys of up to 8 bytes (one word), true for 9 to 16. */
 static inline __attribute__((always_inline)) uint32_t
-put_short(struct pw_kv *kv, const uint8_t *key, uint32_t klen, uint32_t vlen, uint8_t *reply,
+put_short(struct svc_kv *kv, const uint8_t *key, uint32_t klen, uint32_t vlen, uint8_t *reply,
 	  bool wide)
 {
 	struct kv_entry *en;
@@ -576,13 +576,13 @@ put_short(struct pw_kv *kv, const uint8_t *key, uint32_t klen, uint32_t vlen, ui
 	en = entry_at(kv, e);
 	en->value_len = vlen;
 	copy_bytes(entry_value(kv, en), key + klen, vlen);
-	return PW_KV_REPLY_HDR_BYTES;
+	return WIRE_KV_REPLY_HDR_BYTES;
 }
 
-uint32_t pw_kv_apply(void *ctx, const uint8_t *cmd, uint32_t len, uint8_t *reply,
+uint32_t svc_kv_apply(void *ctx, const uint8_t *cmd, uint32_t len, uint8_t *reply,
 		     uint32_t cap, uint8_t *status)
 {
-	struct pw_kv *kv = ctx;
+	struct svc_kv *kv = ctx;
 	(void)cap;   /* asserted below: the applier always passes PX_REPLY_BYTES_MAX */
 	const uint8_t *key;
 	uint32_t hdr, klen, vlen;
@@ -590,35 +590,35 @@ uint32_t pw_kv_apply(void *ctx, const uint8_t *cmd, uint32_t len, uint8_t *reply
 	/* Every path writes reply and status: a NULL one faults there, no assert needed. */
 	assert(kv != NULL);
 	/* The caller's contract (the applier passes PX_REPLY_BYTES_MAX), not input. */
-	assert(cap >= PW_KV_REPLY_HDR_BYTES + kv->max_value_bytes);
+	assert(cap >= WIRE_KV_REPLY_HDR_BYTES + kv->max_value_bytes);
 
 	/* A well-formed PUT of a short key within this store's limits: op PUT, reserved 0,
-	 * no expect, lengths that add up. The same checks pw_kv_decode_cmd and
+	 * no expect, lengths that add up. The same checks wire_kv_decode_cmd and
 	 * within_limits make for a PUT, on the header read as three words. */
-	if (cmd == NULL || len < PW_KV_CMD_HDR_BYTES)
+	if (cmd == NULL || len < WIRE_KV_CMD_HDR_BYTES)
 		return apply_general(kv, cmd, len, reply, status);
 	hdr = wire_ld32(cmd);
 	klen = (hdr >> 8) & 0xffu;
 	vlen = wire_ld32(cmd + 4);
-	if ((hdr & 0xffff00ffu) != PW_KV_PUT || wire_ld32(cmd + 8) != 0 ||
+	if ((hdr & 0xffff00ffu) != WIRE_KV_PUT || wire_ld32(cmd + 8) != 0 ||
 	    klen > kv->short_key_max || vlen > kv->max_value_bytes ||
-	    PW_KV_CMD_HDR_BYTES + klen + vlen != len)
+	    WIRE_KV_CMD_HDR_BYTES + klen + vlen != len)
 		return apply_general(kv, cmd, len, reply, status);
 
 	/* A PUT answers OK unless its key is new and the table full, which put_new_short
 	 * answers anew. Written first, so reply and status need no register below. */
 	*status = PX_OK;
-	put_reply_empty(reply, PW_KV_R_OK);
+	put_reply_empty(reply, WIRE_KV_R_OK);
 
-	key = cmd + PW_KV_CMD_HDR_BYTES;
+	key = cmd + WIRE_KV_CMD_HDR_BYTES;
 	if (klen <= 8)
 		return put_short(kv, key, klen, vlen, reply, false);
 	return put_short(kv, key, klen, vlen, reply, true);
 }
 
-uint64_t pw_kv_hash(const void *ctx)
+uint64_t svc_kv_hash(const void *ctx)
 {
-	const struct pw_kv *kv = ctx;
+	const struct svc_kv *kv = ctx;
 	struct kv_entry *en;
 	uint64_t sum = 0, h;
 	uint32_t i;
@@ -637,14 +637,14 @@ uint64_t pw_kv_hash(const void *ctx)
 	return mix64(sum ^ ((uint64_t)kv->n_keys * HASH_MUL));
 }
 
-void pw_kv_service(struct pw_kv *kv, struct px_service *svc)
+void svc_kv_service(struct svc_kv *kv, struct px_service *svc)
 {
 	assert(kv != NULL);
 	assert(svc != NULL);
-	svc->apply = pw_kv_apply;
-	svc->hash = pw_kv_hash;
+	svc->apply = svc_kv_apply;
+	svc->hash = svc_kv_hash;
 	svc->ctx = kv;
-	svc->is_read = pw_kv_is_read;
+	svc->is_read = svc_kv_is_read;
 }
 
 /* The registry's descriptor (svc_registry.h): kv's parameters are the typed [cluster]
@@ -655,11 +655,11 @@ static int kv_params(const struct svc_params *p, uint32_t v[3], char *err, size_
 {
 	int rc = svc_params_only(p, kv_param_keys, 3, err, errlen);
 	if (rc == 0)
-		rc = svc_param_u32(p, "kv_keys", 1, PW_KV_KEYS_MAX, 65536, &v[0], err, errlen);
+		rc = svc_param_u32(p, "kv_keys", 1, SVC_KV_KEYS_MAX, 65536, &v[0], err, errlen);
 	if (rc == 0)
-		rc = svc_param_u32(p, "kv_key_bytes", 1, PW_KV_KEY_BYTES_MAX, 64, &v[1], err, errlen);
+		rc = svc_param_u32(p, "kv_key_bytes", 1, WIRE_KV_KEY_BYTES_MAX, 64, &v[1], err, errlen);
 	if (rc == 0)
-		rc = svc_param_u32(p, "kv_value_bytes", 0, PW_KV_VALUE_BYTES_MAX, 1024, &v[2], err,
+		rc = svc_param_u32(p, "kv_value_bytes", 0, WIRE_KV_VALUE_BYTES_MAX, 1024, &v[2], err,
 				   errlen);
 	return rc;
 }
@@ -669,7 +669,7 @@ static int kv_check(const struct svc_params *p, size_t *arena_bytes, char *err, 
 	uint32_t v[3];
 	int rc = kv_params(p, v, err, errlen);
 	if (rc == 0)
-		*arena_bytes = pw_kv_arena_bytes(v[0], v[1], v[2]);
+		*arena_bytes = svc_kv_arena_bytes(v[0], v[1], v[2]);
 	return rc;
 }
 
@@ -680,15 +680,15 @@ static int kv_init(const struct svc_params *p, void *arena, size_t len, struct p
 	int rc = kv_params(p, v, err, errlen);
 	if (rc != 0)
 		return rc;
-	struct pw_kv *kv = pw_kv_init(v[0], v[1], v[2], arena, len);
+	struct svc_kv *kv = svc_kv_init(v[0], v[1], v[2], arena, len);
 	if (kv == NULL)
-		return svc_fail(p, p->section_line, err, errlen, "pw_kv_init: %s; fix: check kv_keys, kv_key_bytes, kv_value_bytes",
+		return svc_fail(p, p->section_line, err, errlen, "svc_kv_init: %s; fix: check kv_keys, kv_key_bytes, kv_value_bytes",
 				strerror(errno));
-	pw_kv_service(kv, svc);
+	svc_kv_service(kv, svc);
 	return 0;
 }
 
-const struct svc_desc pw_kv_desc = {
+const struct svc_desc svc_kv_desc = {
 	.abi_version = SVC_ABI_VERSION,
 	.name = "kv",
 	.summary = "key-value store: PUT, GET, DEL, CAS (kv_keys, kv_key_bytes, kv_value_bytes)",
@@ -696,21 +696,21 @@ const struct svc_desc pw_kv_desc = {
 	.init = kv_init,
 };
 
-bool pw_kv_is_read(void *ctx, const uint8_t *cmd, uint32_t len)
+bool svc_kv_is_read(void *ctx, const uint8_t *cmd, uint32_t len)
 {
-	struct pw_kv_cmd c;
+	struct wire_kv_cmd c;
 
 	(void)ctx;
 	/* A malformed command is not a read: the log answers it (PX_BAD_COMMAND). */
-	return pw_kv_decode_cmd(cmd, len, &c) == 0 && c.op == PW_KV_GET;
+	return wire_kv_decode_cmd(cmd, len, &c) == 0 && c.op == WIRE_KV_GET;
 }
 
-uint32_t pw_kv_count(const struct pw_kv *kv)
+uint32_t svc_kv_count(const struct svc_kv *kv)
 {
 	return kv->n_keys;
 }
 
-bool pw_kv_get_direct(const struct pw_kv *kv, const void *key, uint8_t key_len,
+bool svc_kv_get_direct(const struct svc_kv *kv, const void *key, uint8_t key_len,
 		      const uint8_t **value, uint32_t *value_len)
 {
 	struct kv_entry *en;
