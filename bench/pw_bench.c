@@ -71,6 +71,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "env.h"
 #include "paxwire.h"
 #include "pw_history.h"
 
@@ -205,9 +206,7 @@ struct worker {
 
 static uint64_t now_ns(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	return env_mono_ns();
 }
 
 static void sleep_until(uint64_t t)

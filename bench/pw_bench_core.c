@@ -20,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "env.h"
 #include "svc_kv.h"
 #include "px.h"
 #include "px_apply.h"
@@ -39,9 +40,7 @@ struct workload {
 
 static double now_s(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+	return (double)env_mono_ns() * 1e-9;
 }
 
 /* Puts of exactly cmd_bytes bytes: 12-byte header, 4-byte key, the rest value. Keys

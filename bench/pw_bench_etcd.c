@@ -43,6 +43,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "env.h"
+
 #define CLIENTS_MAX 256u
 #define ENDPOINTS_MAX 8u
 #define SAMPLES_MAX (1u << 20)
@@ -78,9 +80,7 @@ static _Atomic bool stop_flag;
 
 static uint64_t now_ns(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	return env_mono_ns();
 }
 
 static uint64_t rnd(uint64_t *s)

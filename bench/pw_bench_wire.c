@@ -33,6 +33,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "env.h"
+
 #define DGRAM_BYTES_MAX 8192u
 #define SAMPLES_MAX (1u << 22)
 #define SPIN_NS 50000u          /* as DP_IDLE_SPIN_NS in dataplane/dp_pvt.h */
@@ -43,9 +45,7 @@ enum client_idle { CLI_POLL, CLI_BUSY };
 
 static uint64_t now_ns(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	return env_mono_ns();
 }
 
 static int udp_bound(struct sockaddr_in *a)

@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "env.h"
 #include "paxwire.h"
 #include "wire_kv.h"
 #include "wire_stream.h"
@@ -174,10 +175,7 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
 
 static uint64_t now_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	return env_mono_ns();
 }
 
 /** A random nonzero id (a registration nonce) other than `avoid`. 0 or -errno. */

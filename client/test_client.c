@@ -31,6 +31,7 @@
 
 #include <cmocka.h>
 
+#include "env.h"
 #include "lincheck.h"
 #include "paxwire.h"
 #include "pw_history.h"
@@ -421,10 +422,7 @@ static struct pw_client *open_client(struct cluster *cl, uint64_t client_id,
 
 static uint64_t mono_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	return env_mono_ns();
 }
 
 /* Client ids chosen so that the first command goes to a known member (id % 3). */

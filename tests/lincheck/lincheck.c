@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "env.h"
 #include "lincheck.h"
 
 #define LC_NONE UINT32_MAX
@@ -1031,10 +1032,7 @@ struct lc_ctx {
 static uint64_t
 lc_now_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	return env_mono_ns();
 }
 
 static uint64_t

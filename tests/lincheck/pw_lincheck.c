@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "env.h"
 #include "lincheck.h"
 
 #define PW_LC_EXIT_USAGE 3
@@ -34,10 +35,7 @@ usage(FILE *f)
 static double
 now_s(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+	return (double)env_mono_ns() * 1e-9;
 }
 
 static void

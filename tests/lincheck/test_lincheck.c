@@ -21,6 +21,7 @@
 
 #include <cmocka.h>
 
+#include "env.h"
 #include "lincheck.h"
 
 #define T_PATH_MAX 1024
@@ -34,10 +35,7 @@ static const char *cli_path;
 static double
 now_s(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+	return (double)env_mono_ns() * 1e-9;
 }
 
 /* Adds one operation; NULL strings mean absent. ok == -1: timed out. */

@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "env.h"
 #include "lincheck.h"
 #include "sim_pvt.h"
 
@@ -407,10 +408,7 @@ static void stop_all(struct sim_worker *ws, uint32_t n)
 
 static double now_s(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return (double)env_mono_ns() * 1e-9;
 }
 
 static int run_range(const struct sim_args *a)
