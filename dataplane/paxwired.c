@@ -500,7 +500,7 @@ int main(int argc, char **argv)
 	}
 	if (cfg.transport == CFG_TRANSPORT_DPDK) {
 		if (eal_argc < 2) {
-			fprintf(stderr, "paxwired: transport = dpdk needs EAL arguments before \"--\"; fix: paxwired --no-huge --no-pci --vdev=net_memif0,role=server,socket=/tmp/pw.sock -- --config %s --id %ld ...\n",
+			fprintf(stderr, "paxwired: transport = dpdk needs EAL arguments before \"--\"; fix: paxwired --no-huge --no-pci --vdev=net_memif0,role=server,bsize=18432,socket=/tmp/pw.sock -- --config %s --id %ld ...\n",
 				cfg.path, a.id);
 			return 2;
 		}
