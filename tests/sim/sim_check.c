@@ -281,15 +281,34 @@ static void check_oracle(struct sim *s, const struct sim_node *n, uint64_t slot,
 	if (rec->chosen_ok || rec->groups_full)
 		return;
 	h = px_hash_bytes(PX_HASH_SEED, value, len);
+	/* The ballot P2 is checked from: the lowest at which a majority holds the value
+	 * now (a crash takes away what did not reach the disk), else the highest at which
+	 * a majority ever did. Not the lowest of those: an acceptance a crash took back
+	 * before it was durable never counted (the replica acked nothing), so a value
+	 * re-proposed and committed at a later ballot was not chosen at the first one,
+	 * and another value may legitimately have been accepted in between. */
+	int pick = -1;
+	bool standing = false;
 	for (i = 0; i < rec->n_groups; i++) {
-		if (rec->groups[i].value_hash == h &&
-		    (uint32_t)__builtin_popcount(rec->groups[i].ever) >= quorum) {
-			rec->chosen_ok = true;
-			rec->chosen_vballot = rec->groups[i].vballot;
-			rec->chosen_hash = h;
-			check_p2(s, slot);
-			return;
+		const struct sim_accept_group *g = &rec->groups[i];
+		bool now = (uint32_t)__builtin_popcount(g->nodes) >= quorum;
+		bool once = (uint32_t)__builtin_popcount(g->ever) >= quorum;
+
+		if (g->value_hash != h || !once)
+			continue;
+		if (pick < 0 || (now && !standing) ||
+		    (now == standing && (now ? g->vballot < rec->groups[pick].vballot
+					     : g->vballot > rec->groups[pick].vballot))) {
+			pick = (int)i;
+			standing = now;
 		}
+	}
+	if (pick >= 0) {
+		rec->chosen_ok = true;
+		rec->chosen_vballot = rec->groups[pick].vballot;
+		rec->chosen_hash = h;
+		check_p2(s, slot);
+		return;
 	}
 	sim_fail(s, "chosen",
 		 "node %u committed slot %" PRIu64 " (%u bytes, hash %016" PRIx64 ") but no "
