@@ -296,6 +296,7 @@ struct px_counters {
 	/** Memory mode: this replica learned that a life of its own it never completed
 	 *  announced a higher incarnation, and took that number (docs/consistency.md). */
 	uint64_t incarnation_adopted;
+	uint64_t incarnation_told;   /**< NACKs telling a peer of its newer incarnation */
 };
 
 /* ---------------------------------------------------------------------------------- */

@@ -346,6 +346,19 @@ void px_step(struct px_replica *r, const struct px_msg *m, struct px_out *out)
 	if (!recover_query && m->incarnation[m->from] < r->inc[m->from]) {
 		r->ctr.drops[PX_DROP_STALE_INCARNATION]++;
 		out->dropped++;
+		/* The sender may not know the number we hold for it (an earlier life's that
+		 * never completed, or a believable wrong one): until it takes it, we and
+		 * everyone who learns it drop it. Dropping in silence can fence it for good
+		 * when we never send it anything of our own (a replica in state transfer
+		 * never campaigns), so tell it: a NACK carries our crash vector. Once per
+		 * peer per heartbeat interval, so a stream of stale messages is not
+		 * answered one for one. */
+		struct px_peer *p = &r->peers[m->from];
+		if (!p->inc_told && out_room(out, 1)) {
+			p->inc_told = 1;
+			r->ctr.incarnation_told++;
+			pxr_send_nack(r, m->from, out);
+		}
 		return;
 	}
 	note_ballot(r, m->ballot);
@@ -379,6 +392,11 @@ void px_step(struct px_replica *r, const struct px_msg *m, struct px_out *out)
 
 void px_tick(struct px_replica *r, struct px_out *out)
 {
+	if (++r->inc_told_elapsed >= r->cfg.heartbeat_ticks) {
+		r->inc_told_elapsed = 0;
+		for (uint32_t i = 0; i < r->cfg.n_replicas; i++)
+			r->peers[i].inc_told = 0;
+	}
 	switch (r->role) {
 	case PX_RECOVERING:
 		if (++r->recover_elapsed >= r->cfg.heartbeat_ticks)

@@ -76,6 +76,8 @@ struct px_peer {
 	uint8_t recover_done;   /**< recovering: round-2 pages complete */
 	uint8_t state_needed;   /**< leader: told this peer it needs state transfer */
 	uint8_t replied;        /**< leader: answered us at least once this leadership */
+	uint8_t inc_told;       /**< told this peer, this heartbeat interval, that we know a
+	                             newer incarnation of it than it sent (px_step) */
 	uint64_t read_ack;      /**< leader: highest read round echoed at our ballot */
 };
 
@@ -147,6 +149,7 @@ struct px_replica {
 	 *  answers others' RECOVERs (pxr_start_reannounce). */
 	uint8_t reannouncing;
 	uint32_t recover_elapsed;
+	uint32_t inc_told_elapsed;   /**< clears every peer's inc_told each heartbeat_ticks */
 
 	uint8_t state_transfer;
 	struct px_peer peers[PX_REPLICAS_MAX];

@@ -110,7 +110,8 @@ struct dp_counters {
 	X(elections_started) X(prevotes_started) X(leaderships_won)                      \
 	X(stepdowns_check_quorum) X(proposals) X(commands_proposed) X(commits)           \
 	X(catchup_entries_sent) X(state_transfer_needed) X(recoveries_completed)         \
-	X(transfers) X(read_tickets) X(read_refused) X(read_rounds) X(read_confirms)
+	X(transfers) X(read_tickets) X(read_refused) X(read_rounds) X(read_confirms)     \
+	X(incarnation_adopted) X(incarnation_told)
 #define DP_APPLY_FIELDS(X)                                                               \
 	X(slots) X(commands) X(duplicates) X(stale) X(expired) X(evictions) X(noops)     \
 	X(bad_seq) X(reads) X(registrations) X(unissued)
