@@ -1,0 +1,218 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * storage: the on-disk journal of a durable replica (prefix journal_), behind node's
+ * storage seam (node.h: journal_promise, journal_slot, journal_sync in struct node_ops;
+ * struct node_journal and node_restore; node_persisted). docs/storage.md has the format,
+ * the write path and what replay does.
+ *
+ * Two threads:
+ *   - the poll loop (the producer) calls journal_promise, journal_slot and journal_sync,
+ *     which copy the record into a preallocated single-producer/single-consumer ring: no
+ *     allocation, no lock, and no system call except one FUTEX_WAKE when the writer has
+ *     gone idle; it calls journal_poll for the newest sync made durable and hands it to
+ *     node_persisted, and journal_failed to learn that storage has failed;
+ *   - one writer thread, started by journal_open, drains everything the ring holds with
+ *     one pwritev and one fdatasync per drain (group commit), then publishes the seq of
+ *     the last sync it made durable.
+ * When the ring is full the producer waits for the writer (backpressure: the disk sets
+ * the pace), counted in ring_full_waits.
+ *
+ * A storage error (a failed write or fdatasync, ENOSPC) stops the writer for good:
+ * journal_poll keeps returning the last good seq and journal_failed names the error.
+ * The embedder must then stop the process: a replica that cannot keep its promises
+ * must not vote.
+ *
+ * journal_open replays the journal: it validates every record, cuts a torn tail off the
+ * last segment, refuses to open a journal corrupt anywhere else, and keeps the values in
+ * memory (mapped) until journal_close, for node_restore (journal_as_node).
+ */
+#ifndef JOURNAL_H
+#define JOURNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "node.h"
+#include "px_limits.h"
+
+/* ---------------------------------------------------------------------------------- */
+/* Format and bounds (docs/storage.md, "On disk")                                      */
+
+/** "PXWJ" read as a little-endian u32: the first four bytes of every record. */
+#define JOURNAL_MAGIC 0x4a575850u
+/** The format version in every record header. */
+#define JOURNAL_VERSION 1u
+/** Bytes of a record header; records start and end on 8-byte boundaries. */
+#define JOURNAL_HDR_BYTES 40u
+#define JOURNAL_ALIGN 8u
+/** Payload bytes of a PROMISE {ballot}, a SYNC {seq, commit}, and the fixed part of a
+ *  SLOT {slot, vballot, len} (its value follows). */
+#define JOURNAL_PROMISE_BYTES 8u
+#define JOURNAL_SYNC_BYTES 16u
+#define JOURNAL_SLOT_FIXED_BYTES 20u
+
+/** Defaults (a 0 in struct journal_conf picks them). */
+#define JOURNAL_SEGMENT_BYTES_DEFAULT (64ull << 20)
+#define JOURNAL_RING_BYTES_DEFAULT (8u << 20)
+#define JOURNAL_VALUE_BYTES_DEFAULT PX_SLOT_BYTES_MAX
+/** Smallest and largest ring (a power of two in between). */
+#define JOURNAL_RING_BYTES_MIN 4096u
+#define JOURNAL_RING_BYTES_MAX (1u << 30)
+/** Segments one journal may have (4 TiB at the default segment size). */
+#define JOURNAL_SEGMENTS_MAX 65536u
+/** Bytes of an error text (journal_open's err, journal_failed). */
+#define JOURNAL_ERR_BYTES 320u
+/** Bytes of the text saying what a bad record looked like. */
+#define JOURNAL_WHY_BYTES 96u
+
+/** Bytes of the largest record for values of at most v bytes. */
+#define JOURNAL_REC_BYTES_MAX(v) \
+	(JOURNAL_HDR_BYTES + (((uint64_t)JOURNAL_SLOT_FIXED_BYTES + (v) + 7u) & ~7ull))
+
+_Static_assert(JOURNAL_HDR_BYTES % JOURNAL_ALIGN == 0, "records stay 8-byte aligned");
+_Static_assert((JOURNAL_RING_BYTES_DEFAULT & (JOURNAL_RING_BYTES_DEFAULT - 1u)) == 0,
+	       "the default ring is a power of two");
+_Static_assert(JOURNAL_REC_BYTES_MAX(JOURNAL_VALUE_BYTES_DEFAULT) * 2u <=
+	       JOURNAL_RING_BYTES_DEFAULT, "the default ring holds two largest records");
+_Static_assert(JOURNAL_REC_BYTES_MAX(JOURNAL_VALUE_BYTES_DEFAULT) <=
+	       JOURNAL_SEGMENT_BYTES_DEFAULT, "a default segment holds the largest record");
+_Static_assert(JOURNAL_VALUE_BYTES_DEFAULT >= PX_SLOT_BYTES_MAX,
+	       "the default takes every slot value the core makes");
+
+/** Record types (the header's type byte). */
+enum journal_rec {
+	JOURNAL_REC_PROMISE = 1,  /**< {ballot u64} */
+	JOURNAL_REC_SLOT = 2,     /**< {slot u64, vballot u64, len u32, value[len]} */
+	JOURNAL_REC_SYNC = 3,     /**< {seq u64, commit u64} */
+};
+
+/** What the writer calls after each drain's write. */
+enum journal_sync {
+	JOURNAL_SYNC_FDATASYNC = 0,  /**< fdatasync, and fsync of the directory after a new
+	                                  segment: the only durable choice (default) */
+	JOURNAL_SYNC_NONE = 1,       /**< nothing: UNSAFE, a power loss loses what the page
+	                                  cache held (tests on tmpfs, benchmarks) */
+};
+
+/* ---------------------------------------------------------------------------------- */
+/* Configuration, replay, counters                                                     */
+
+struct journal_conf {
+	const char *dir;           /**< the data dir; created (0700) if missing */
+	/** Bytes a segment file reaches at most (0: 64 MiB); at least the largest record. */
+	uint64_t segment_bytes;
+	/** Bytes of the ring between the poll loop and the writer (0: 8 MiB): a power of two
+	 *  in [JOURNAL_RING_BYTES_MIN, JOURNAL_RING_BYTES_MAX], at least two largest
+	 *  records. */
+	uint32_t ring_bytes;
+	/** Bytes of the largest value journal_slot is given (0: PX_SLOT_BYTES_MAX). */
+	uint32_t value_bytes_max;
+	enum journal_sync sync;
+};
+
+/** What journal_open found. Invariant: commit and promised are maxima over the records
+ *  kept; hi is the highest slot with a SLOT record kept (0: none). */
+struct journal_replay {
+	uint64_t promised;      /**< highest PROMISE ballot */
+	uint64_t commit;        /**< highest SYNC commit point */
+	uint64_t hi;            /**< highest slot with a value */
+	uint64_t last_seq;      /**< seq of the last SYNC record (informational: the seqs of
+	                             the next process start again from its core's) */
+	uint64_t records;       /**< valid records read */
+	uint64_t slot_records;  /**< SLOT records read (overwrites of a slot included) */
+	uint64_t slots;         /**< distinct slots held */
+	uint64_t segments;      /**< segment files */
+	uint64_t bytes;         /**< bytes of valid records */
+	uint64_t torn_bytes;    /**< bytes cut off the end of the last segment (0: none) */
+	uint64_t torn_segment;  /**< where the cut was, when torn_bytes > 0 */
+	uint64_t torn_offset;
+	char torn_why[JOURNAL_WHY_BYTES]; /**< what the first bad record there looked like */
+};
+
+/** Counters (monotonic; a snapshot from journal_counters). */
+struct journal_counters {
+	uint64_t records;          /**< records written */
+	uint64_t bytes;            /**< bytes written */
+	uint64_t syncs;            /**< fdatasync calls (0 with JOURNAL_SYNC_NONE) */
+	uint64_t drains;           /**< drains: one write (and one sync) each */
+	uint64_t ring_full_waits;  /**< times the poll loop waited for ring space */
+	uint64_t max_drain_bytes;  /**< most bytes one drain wrote */
+	uint64_t segments;         /**< segment files (replayed and created) */
+};
+
+struct journal;
+
+/* ---------------------------------------------------------------------------------- */
+/* Life                                                                                */
+
+/**
+ * Opens (creating if needed) the journal in c->dir, locks the dir against any other
+ * process, replays every segment, and starts the writer.
+ * @param c the configuration (c->dir is copied).
+ * @param out the journal, on success; NULL otherwise.
+ * @param rp NULL, or what replay found.
+ * @param err errlen bytes (JOURNAL_ERR_BYTES is enough): on failure, a line naming the
+ *            cause (the file and offset of a bad record) and the fix.
+ * @return 0; -EINVAL (a bad configuration), -EBUSY (another process holds the dir),
+ *         -EBADMSG (a corrupt journal: rebuild the data dir from the other replicas), or
+ *         another -errno from the file system. On failure nothing is left open or
+ *         running.
+ */
+int journal_open(const struct journal_conf *c, struct journal **out,
+		 struct journal_replay *rp, char *err, size_t errlen);
+
+/**
+ * Stops the writer once it has written and synced everything queued, joins it, closes
+ * the files and frees the journal (values from replay included).
+ * @return 0, or the writer's -errno if storage failed (journal_failed).
+ */
+int journal_close(struct journal *j);
+
+/* ---------------------------------------------------------------------------------- */
+/* The poll loop (one thread: the producer)                                            */
+
+/** Queues a PROMISE record. */
+void journal_promise(struct journal *j, uint64_t ballot);
+/** Queues a SLOT record: value is copied (len <= value_bytes_max, asserted). */
+void journal_slot(struct journal *j, uint64_t slot, uint64_t vballot, const uint8_t *value,
+		  uint32_t len);
+/** Queues a SYNC record: once it is durable, journal_poll returns seq. Seqs increase
+ *  (asserted); commit is the commit point to replay up to. */
+void journal_sync(struct journal *j, uint64_t seq, uint64_t commit);
+
+/**
+ * @return the seq of the newest sync made durable since journal_open (0: none yet). It
+ *         stops moving once storage has failed.
+ */
+uint64_t journal_poll(const struct journal *j);
+
+/** @return NULL, or the text of the storage error that stopped the writer. */
+const char *journal_failed(const struct journal *j);
+
+/** A snapshot of the counters. */
+void journal_counters(const struct journal *j, struct journal_counters *out);
+
+/* ---------------------------------------------------------------------------------- */
+/* Replay, for node_restore                                                            */
+
+/** Fills nj from what journal_open replayed: node_restore(n, nj, ...) can take it. */
+void journal_as_node(struct journal *j, struct node_journal *nj);
+
+/**
+ * The newest value replay found for slot (node_journal's slot callback; jctx is the
+ * journal). *value stays valid until journal_close. @return false if none.
+ */
+bool journal_read_slot(void *jctx, uint64_t slot, uint64_t *vballot, const uint8_t **value,
+		       uint32_t *len);
+
+/** @return the CRC32C (Castagnoli, as iSCSI) of len bytes: the records' checksum. */
+uint32_t journal_crc32c(const void *buf, size_t len);
+
+/* ---------------------------------------------------------------------------------- */
+/* Tests and benchmarks                                                                */
+
+/** hold: the writer takes nothing from the ring until called again with false (what is
+ *  queued meanwhile goes in one drain). Not for production: the ring fills. */
+void journal_hold_writer(struct journal *j, bool hold);
+
+#endif /* JOURNAL_H */

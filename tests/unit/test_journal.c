@@ -1,0 +1,896 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * The on-disk journal (storage/journal.h, docs/storage.md): what lands on disk, what
+ * replay gives back, and what it refuses. Each test runs in a fresh mkdtemp dir under
+ * /tmp, removed by its teardown (which cmocka runs after a failed test too), and damages
+ * files by hand where it needs a torn write or corruption.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "journal.h"
+#include "wire_le.h"
+
+/* ---- helpers ---- */
+
+struct tdir {
+	char path[64];
+};
+
+static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(p);
+}
+
+static int setup(void **state)
+{
+	struct tdir *t = calloc(1, sizeof(*t));
+	if (t == NULL)
+		return -1;
+	snprintf(t->path, sizeof(t->path), "/tmp/pw-journal-XXXXXX");
+	if (mkdtemp(t->path) == NULL) {
+		free(t);
+		return -1;
+	}
+	*state = t;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct tdir *t = *state;
+	int rc = nftw(t->path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	free(t);
+	return rc;
+}
+
+/** The data dir of a test: a subdir of its temp dir (journal_open creates it). */
+static const char *data_dir(void **state)
+{
+	static char buf[96];
+	struct tdir *t = *state;
+	snprintf(buf, sizeof(buf), "%s/data", t->path);
+	return buf;
+}
+
+static struct journal_conf conf_of(const char *dir)
+{
+	struct journal_conf c = {.dir = dir, .segment_bytes = 0, .ring_bytes = 0,
+				 .value_bytes_max = 0, .sync = JOURNAL_SYNC_FDATASYNC};
+	return c;
+}
+
+static struct journal *open_ok(const struct journal_conf *c, struct journal_replay *rp)
+{
+	char err[JOURNAL_ERR_BYTES];
+	struct journal *j = NULL;
+	int rc = journal_open(c, &j, rp, err, sizeof(err));
+	if (rc != 0)
+		print_error("journal_open: %d: %s\n", rc, err);
+	assert_int_equal(rc, 0);
+	assert_non_null(j);
+	return j;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+/** Waits (10 s at most) for journal_poll to reach seq; asserts it does, exactly. */
+static void wait_seq(struct journal *j, uint64_t seq)
+{
+	for (int i = 0; i < 10000 && journal_poll(j) < seq; i++)
+		sleep_ms(1);
+	assert_int_equal(journal_poll(j), seq);
+}
+
+/** The value a test writes for (slot, vballot), len bytes. */
+static void fill(uint8_t *buf, uint32_t len, uint64_t slot, uint64_t vballot)
+{
+	for (uint32_t i = 0; i < len; i++)
+		buf[i] = (uint8_t)(slot * 31u + vballot * 7u + i);
+}
+
+static void put_slot(struct journal *j, uint64_t slot, uint64_t vballot, uint32_t len)
+{
+	uint8_t buf[16384];
+	assert_true(len <= sizeof(buf));
+	fill(buf, len, slot, vballot);
+	journal_slot(j, slot, vballot, buf, len);
+}
+
+/** Asserts the replayed value of slot is (vballot, the fill pattern of len bytes). */
+static void check_slot(struct journal *j, uint64_t slot, uint64_t vballot, uint32_t len)
+{
+	struct node_journal nj;
+	uint8_t want[16384];
+	uint64_t vb = 0;
+	const uint8_t *v = NULL;
+	uint32_t l = 0;
+
+	journal_as_node(j, &nj);
+	assert_true(nj.slot(nj.jctx, slot, &vb, &v, &l));
+	assert_int_equal(vb, vballot);
+	assert_int_equal(l, len);
+	fill(want, len, slot, vballot);
+	assert_memory_equal(v, want, len);
+}
+
+static void seg_path(char *buf, size_t len, const char *dir, uint64_t num)
+{
+	snprintf(buf, len, "%s/journal-%016" PRIx64, dir, num);
+}
+
+static off_t file_size(const char *path)
+{
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	return st.st_size;
+}
+
+static void file_read(const char *path, off_t off, void *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, buf, len, off), (ssize_t)len);
+	close(fd);
+}
+
+static void file_write(const char *path, off_t off, const void *buf, size_t len)
+{
+	int fd = open(path, O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, buf, len, off), (ssize_t)len);
+	close(fd);
+}
+
+static void file_append(const char *path, const void *buf, size_t len)
+{
+	file_write(path, file_size(path), buf, len);
+}
+
+/** Entries of a /proc/self dir (threads: "task", open fds: "fd"). */
+static int proc_count(const char *what)
+{
+	char path[64];
+	int n = 0;
+	snprintf(path, sizeof(path), "/proc/self/%s", what);
+	DIR *d = opendir(path);
+	assert_non_null(d);
+	for (struct dirent *e = readdir(d); e != NULL; e = readdir(d))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+/** Opens, expecting failure rc with want in the message, and nothing left behind. */
+static void open_fails(const struct journal_conf *c, int rc_want, const char *want)
+{
+	char err[JOURNAL_ERR_BYTES];
+	struct journal *j = (struct journal *)&err;   /* must come back NULL */
+	int threads = proc_count("task"), fds = proc_count("fd");
+
+	int rc = journal_open(c, &j, NULL, err, sizeof(err));
+	if (rc != rc_want || strstr(err, want) == NULL)
+		print_error("journal_open: %d (want %d): %s (want \"%s\")\n", rc, rc_want, err,
+			    want);
+	assert_int_equal(rc, rc_want);
+	assert_null(j);
+	assert_non_null(strstr(err, want));
+	assert_int_equal(proc_count("task"), threads);
+	assert_int_equal(proc_count("fd"), fds);
+}
+
+#define PROMISE_REC (JOURNAL_HDR_BYTES + 8u)
+#define SYNC_REC (JOURNAL_HDR_BYTES + 16u)
+static uint32_t slot_rec(uint32_t len)
+{
+	return (uint32_t)JOURNAL_HDR_BYTES + ((JOURNAL_SLOT_FIXED_BYTES + len + 7u) & ~7u);
+}
+
+/* ---- the checksum and the format ---- */
+
+/* The checksum is the standard CRC32C (the iSCSI check value). */
+static void test_crc32c_check_value(void **state)
+{
+	(void)state;
+	assert_int_equal(journal_crc32c("123456789", 9), 0xe3069283u);
+	assert_int_equal(journal_crc32c("", 0), 0);
+}
+
+/* The bytes on disk are the table in docs/storage.md. */
+static void test_format(void **state)
+{
+	const char *dir = data_dir(state);
+	struct journal_conf c = conf_of(dir);
+	struct journal *j = open_ok(&c, NULL);
+	uint8_t r[PROMISE_REC + SYNC_REC], z[PROMISE_REC];
+	char seg[128];
+
+	journal_promise(j, 0x1122334455667788ull);
+	journal_sync(j, 1, 9);
+	wait_seq(j, 1);
+	assert_int_equal(journal_close(j), 0);
+	seg_path(seg, sizeof(seg), dir, 0);
+	assert_int_equal(file_size(seg), sizeof(r));
+	file_read(seg, 0, r, sizeof(r));
+
+	assert_memory_equal(r, "PXWJ", 4);               /* magic */
+	assert_int_equal(r[4], JOURNAL_REC_PROMISE);      /* type */
+	assert_int_equal(r[5], JOURNAL_VERSION);
+	assert_int_equal(r[6] | r[7], 0);                 /* reserved */
+	assert_int_equal(wire_ld32(r + 8), 8);            /* payload length */
+	assert_int_equal(wire_ld64(r + 16), 0);           /* segment */
+	assert_int_equal(wire_ld64(r + 24), 0);           /* offset */
+	assert_int_equal(wire_ld64(r + 32), 1);           /* drain */
+	assert_int_equal(wire_ld64(r + 40), 0x1122334455667788ull);
+	memcpy(z, r, sizeof(z));
+	memset(z + 12, 0, 4);
+	assert_int_equal(wire_ld32(r + 12), journal_crc32c(z, sizeof(z)));
+
+	const uint8_t *s = r + PROMISE_REC;
+	assert_int_equal(s[4], JOURNAL_REC_SYNC);
+	assert_int_equal(wire_ld32(s + 8), 16);
+	assert_int_equal(wire_ld64(s + 24), PROMISE_REC);  /* its offset */
+	assert_int_equal(wire_ld64(s + 32), 1);           /* the same drain */
+	assert_int_equal(wire_ld64(s + 40), 1);           /* seq */
+	assert_int_equal(wire_ld64(s + 48), 9);           /* commit */
+}
+
+/* ---- the write path ---- */
+
+/* Promise, slots (one overwritten at a higher vballot), syncs; reopen gives the newest. */
+static void test_round_trip(void **state)
+{
+	struct journal_conf c = conf_of(data_dir(state));
+	struct journal_replay rp;
+	struct journal *j = open_ok(&c, &rp);
+	struct node_journal nj;
+	uint64_t vb;
+	const uint8_t *v;
+	uint32_t len;
+
+	assert_int_equal(rp.records, 0);
+	assert_int_equal(rp.segments, 1);
+	journal_promise(j, 5);
+	put_slot(j, 1, 5, 100);
+	put_slot(j, 2, 5, 3000);
+	journal_sync(j, 1, 0);
+	wait_seq(j, 1);
+	journal_promise(j, 7);
+	put_slot(j, 1, 7, 40);          /* overwrites slot 1 */
+	put_slot(j, 3, 7, 16384);
+	journal_slot(j, 4, 7, NULL, 0); /* an empty value */
+	journal_sync(j, 2, 2);
+	wait_seq(j, 2);
+	assert_null(journal_failed(j));
+	assert_int_equal(journal_close(j), 0);
+
+	j = open_ok(&c, &rp);
+	assert_int_equal(rp.promised, 7);
+	assert_int_equal(rp.commit, 2);
+	assert_int_equal(rp.hi, 4);
+	assert_int_equal(rp.last_seq, 2);
+	assert_int_equal(rp.records, 9);
+	assert_int_equal(rp.slot_records, 5);
+	assert_int_equal(rp.slots, 4);
+	assert_int_equal(rp.torn_bytes, 0);
+	assert_int_equal(journal_poll(j), 0);   /* seqs are this open's */
+	journal_as_node(j, &nj);
+	assert_int_equal(nj.promised, 7);
+	assert_int_equal(nj.commit, 2);
+	assert_int_equal(nj.hi, 4);
+	check_slot(j, 1, 7, 40);
+	check_slot(j, 2, 5, 3000);
+	check_slot(j, 3, 7, 16384);
+	assert_true(nj.slot(nj.jctx, 4, &vb, &v, &len));
+	assert_int_equal(len, 0);
+	assert_false(nj.slot(nj.jctx, 5, &vb, &v, &len));
+	assert_false(nj.slot(nj.jctx, 0, &vb, &v, &len));
+	assert_int_equal(journal_close(j), 0);
+}
+
+/* journal_poll reaches the last seq queued, never goes back, never runs ahead. */
+static void test_poll_reaches_last_seq(void **state)
+{
+	struct journal_conf c = conf_of(data_dir(state));
+	struct journal *j = open_ok(&c, NULL);
+	uint64_t seen = 0;
+
+	for (uint64_t s = 1; s <= 300; s++) {
+		put_slot(j, s, 1, 64);
+		journal_sync(j, s, s - 1);
+		uint64_t p = journal_poll(j);
+		assert_true(p >= seen);
+		assert_true(p <= s);
+		seen = p;
+	}
+	wait_seq(j, 300);
+	assert_int_equal(journal_close(j), 0);
+}
+
+/* What is queued when journal_close is called is written before it returns. */
+static void test_close_drains(void **state)
+{
+	struct journal_conf c = conf_of(data_dir(state));
+	struct journal_replay rp;
+	struct journal *j = open_ok(&c, NULL);
+
+	for (uint64_t s = 1; s <= 50; s++)
+		put_slot(j, s, 2, 500);
+	journal_sync(j, 1, 50);
+	assert_int_equal(journal_close(j), 0);
+	j = open_ok(&c, &rp);
+	assert_int_equal(rp.slots, 50);
+	assert_int_equal(rp.commit, 50);
+	check_slot(j, 50, 2, 500);
+	assert_int_equal(journal_close(j), 0);
+}
+
+/* Syncs queued while the writer is busy share one write and one fdatasync. */
+static void test_group_commit(void **state)
+{
+	struct journal_conf c = conf_of(data_dir(state));
+	struct journal *j = open_ok(&c, NULL);
+	struct journal_counters k;
+
+	journal_hold_writer(j, true);
+	journal_promise(j, 3);
+	for (uint64_t s = 1; s <= 100; s++) {
+		put_slot(j, s, 3, 200);
+		journal_sync(j, s, s - 1);
+	}
+	sleep_ms(20);
+	journal_counters(j, &k);
+	assert_int_equal(journal_poll(j), 0);
+	assert_int_equal(k.drains, 0);
+	journal_hold_writer(j, false);
+	wait_seq(j, 100);
+	journal_counters(j, &k);
+	assert_int_equal(k.drains, 1);
+	assert_int_equal(k.syncs, 1);      /* 100 journal_sync calls, one fdatasync */
+	assert_int_equal(k.records, 201);
+	assert_int_equal(k.bytes, PROMISE_REC + 100u * (slot_rec(200) + SYNC_REC));
+	assert_int_equal(k.max_drain_bytes, k.bytes);
+	assert_int_equal(journal_close(j), 0);
+}
+
+struct release_arg {
+	struct journal *j;
+	long after_ms;
+};
+
+static void *release_later(void *arg)
+{
+	struct release_arg *a = arg;
+	sleep_ms(a->after_ms);
+	journal_hold_writer(a->j, false);
+	return NULL;
+}
+
+/* A ring far smaller than what is queued: the poll loop waits, and everything lands. */
+static void test_ring_backpressure(void **state)
+{
+	struct journal_conf c = conf_of(data_dir(state));
+	c.ring_bytes = 64u << 10;
+	c.sync = JOURNAL_SYNC_NONE;
+	struct journal_replay rp;
+	struct journal *j = open_ok(&c, NULL);
+	struct journal_counters k;
+	struct release_arg a = {j, 50};
+	pthread_t t;
+
+	journal_hold_writer(j, true);   /* the ring fills before the writer takes anything */
+	assert_int_equal(pthread_create(&t, NULL, release_later, &a), 0);
+	for (uint64_t s = 1; s <= 200; s++) {
+		put_slot(j, s, 4, 16000);
+		journal_sync(j, s, s);
+	}
+	wait_seq(j, 200);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	journal_counters(j, &k);
+	assert_true(k.ring_full_waits > 0);
+	assert_true(k.max_drain_bytes <= c.ring_bytes);
+	assert_int_equal(k.records, 400);
+	assert_int_equal(journal_close(j), 0);
+
+	j = open_ok(&c, &rp);
+	assert_int_equal(rp.slots, 200);
+	assert_int_equal(rp.commit, 200);
+	for (uint64_t s = 1; s <= 200; s++)
+		check_slot(j, s, 4, 16000);
+	assert_int_equal(journal_close(j), 0);
+}
+
+/* Small segments: records roll over to new files, none spans two, reopen sees all. */
+static void test_segment_rollover(void **state)
+{
+	const char *dir = data_dir(state);
+	struct journal_conf c = conf_of(dir);
+	c.segment_bytes = 4096;
+	c.value_bytes_max = 256;
+	c.ring_bytes = 4096;
+	struct journal_replay rp;
+	struct journal *j = open_ok(&c, NULL);
+	struct journal_counters k;
+	char seg[128];
+
+	for (uint64_t s = 1; s <= 500; s++) {
+		put_slot(j, s, 6, (uint32_t)(s % 200u));
+		if (s % 10u == 0) {
+			journal_sync(j, s / 10u, s);
+			if (s % 50u == 0)
+				wait_seq(j, s / 10u);
+		}
+	}
+	wait_seq(j, 50);
+	journal_counters(j, &k);
+	assert_int_equal(journal_close(j), 0);
+	assert_true(k.segments >= 10);
+	for (uint64_t n = 0; n < k.segments; n++) {
+		seg_path(seg, sizeof(seg), dir, n);
+		assert_true(file_size(seg) <= 4096);
+		assert_true(file_size(seg) > 0);
+	}
+	seg_path(seg, sizeof(seg), dir, k.segments);
+	assert_int_equal(access(seg, F_OK), -1);
+
+	j = open_ok(&c, &rp);
+	assert_int_equal(rp.segments, k.segments);
+	assert_int_equal(rp.slots, 500);
+	assert_int_equal(rp.hi, 500);
+	assert_int_equal(rp.commit, 500);
+	assert_int_equal(rp.torn_bytes, 0);
+	for (uint64_t s = 1; s <= 500; s++)
+		check_slot(j, s, 6, (uint32_t)(s % 200u));
+	/* Appending goes on in the last segment. */
+	put_slot(j, 501, 6, 10);
+	journal_sync(j, 1, 501);
+	wait_seq(j, 1);
+	assert_int_equal(journal_close(j), 0);
+	j = open_ok(&c, &rp);
+	assert_int_equal(rp.hi, 501);
+	check_slot(j, 501, 6, 10);
+	assert_int_equal(journal_close(j), 0);
+}
+
+/* ---- replay: torn tails ---- */
+
+/* Three drains: (promise, slot 1, sync 1), (slot 2, sync 2), (slot 3, sync 3). */
+static void three_drains(const struct journal_conf *c)
+{
+	struct journal *j = open_ok(c, NULL);
+	journal_promise(j, 9);
+	put_slot(j, 1, 9, 100);
+	journal_sync(j, 1, 0);
+	wait_seq(j, 1);
+	put_slot(j, 2, 9, 100);
+	journal_sync(j, 2, 1);
+	wait_seq(j, 2);
+	put_slot(j, 3, 9, 100);
+	journal_sync(j, 3, 2);
+	wait_seq(j, 3);
+	assert_int_equal(journal_close(j), 0);
+}
+
+/** After a torn tail was cut: appending works, and a second reopen sees it all. */
+static void append_after_cut(const struct journal_conf *c, uint64_t hi)
+{
+	struct journal_replay rp;
+	struct journal *j = open_ok(c, &rp);
+
+	assert_int_equal(rp.torn_bytes, 0);
+	put_slot(j, hi + 1u, 10, 77);
+	journal_sync(j, 1, hi + 1u);
+	wait_seq(j, 1);
+	assert_int_equal(journal_close(j), 0);
+	j = open_ok(c, &rp);
+	assert_int_equal(rp.torn_bytes, 0);
+	assert_int_equal(rp.hi, hi + 1u);
+	assert_int_equal(rp.commit, hi + 1u);
+	for (uint64_t s = 1; s <= hi; s++)
+		check_slot(j, s, 9, 100);
+	check_slot(j, hi + 1u, 10, 77);
+	assert_int_equal(journal_close(j), 0);
+}
+
+/* The file ends inside the last record: cut there. */
+static void test_torn_tail_truncated(void **state)
+{
+	const char *dir = data_dir(state);
+	struct journal_conf c = conf_of(dir);
+	struct journal_replay rp;
+	char seg[128];
+
+	three_drains(&c);
+	seg_path(seg, sizeof(seg), dir, 0);
+	off_t size = file_size(seg);
+	assert_int_equal(truncate(seg, size - 20), 0);   /* into sync 3 */
+
+	struct journal *j = open_ok(&c, &rp);
+	assert_int_equal(rp.torn_bytes, SYNC_REC - 20u);
+	assert_int_equal(rp.torn_offset, size - SYNC_REC);
+	assert_non_null(strstr(rp.torn_why, "short"));
+	assert_int_equal(rp.commit, 1);          /* sync 3 is gone, slot 3 is not */
+	assert_int_equal(rp.hi, 3);
+	check_slot(j, 3, 9, 100);
+	assert_int_equal(file_size(seg), size - SYNC_REC);
+	assert_int_equal(journal_close(j), 0);
+	append_after_cut(&c, 3);
+}
+
+/* Zeroes after the last record (a file extended, its data never written): cut. */
+static void test_torn_tail_zeroes(void **state)
+{
+	const char *dir = data_dir(state);
+	struct journal_conf c = conf_of(dir);
+	struct journal_replay rp;
+	uint8_t zero[4096] = {0};
+	char seg[128];
+
+	three_drains(&c);
+	seg_path(seg, sizeof(seg), dir, 0);
+	off_t size = file_size(seg);
+	file_append(seg, zero, sizeof(zero));
+
+	struct journal *j = open_ok(&c, &rp);
+	assert_int_equal(rp.torn_bytes, sizeof(zero));
+	assert_int_equal(rp.torn_offset, size);
+	assert_string_equal(rp.torn_why, "zeroes");
+	assert_int_equal(rp.commit, 2);
+	assert_int_equal(journal_close(j), 0);
+	append_after_cut(&c, 3);
+}
+
+/* A record's first half then garbage (a torn write): cut at that record. */
+static void test_torn_tail_garbage(void **state)
+{
+	const char *dir = data_dir(state);
+	struct journal_conf c = conf_of(dir);
+	struct journal_replay rp;
+	uint8_t rec[SYNC_REC], junk[37];
+	char seg[128];
+
+	three_drains(&c);
+	seg_path(seg, sizeof(seg), dir, 0);
+	off_t size = file_size(seg);
+	file_read(seg, size - SYNC_REC, rec, sizeof(rec));
+	wire_st64(rec + 24, (uint64_t)size);   /* as if written here, then torn */
+	memset(junk, 0xab, sizeof(junk));
+	file_append(seg, rec, 30);
+	file_append(seg, junk, sizeof(junk));
+
+	struct journal *j = open_ok(&c, &rp);
+	assert_int_equal(rp.torn_bytes, 30 + sizeof(junk));
+	assert_int_equal(rp.torn_offset, size);
+	assert_int_equal(rp.commit, 2);
+	assert_int_equal(rp.records, 7);
+	assert_int_equal(journal_close(j), 0);
+	append_after_cut(&c, 3);
+}
+
+/* A hole in the last drain with records of that drain after it: the drain was in
+ * flight (the disk wrote its pages out of order), so it is cut from the hole on. */
+static void test_torn_hole_in_last_drain(void **state)
+{
+	const char *dir = data_dir(state);
+	struct journal_conf c = conf_of(dir);
+	struct journal_replay rp;
+	uint8_t zero[256] = {0};
+	char seg[128];
+
+	struct journal *j = open_ok(&c, NULL);
+	journal_promise(j, 9);
+	put_slot(j, 1, 9, 100);
+	journal_sync(j, 1, 0);
+	wait_seq(j, 1);
+	journal_hold_writer(j, true);   /* one drain: slots 2, 3, 4 and sync 2 */
+	put_slot(j, 2, 9, 100);
+	put_slot(j, 3, 9, 100);
+	put_slot(j, 4, 9, 100);
+	journal_sync(j, 2, 1);
+	journal_hold_writer(j, false);
+	wait_seq(j, 2);
+	assert_int_equal(journal_close(j), 0);
+
+	seg_path(seg, sizeof(seg), dir, 0);
+	off_t size = file_size(seg);
+	off_t hole = PROMISE_REC + slot_rec(100) + SYNC_REC + slot_rec(100);  /* slot 3 */
+	file_write(seg, hole, zero, slot_rec(100));
+
+	j = open_ok(&c, &rp);
+	assert_int_equal(rp.torn_offset, hole);
+	assert_int_equal(rp.torn_bytes, size - hole);
+	assert_int_equal(rp.hi, 2);       /* slot 2 landed before the hole */
+	assert_int_equal(rp.commit, 0);   /* sync 2 is cut with the rest of its drain */
+	assert_int_equal(journal_close(j), 0);
+	append_after_cut(&c, 2);
+}
+
+/* ---- replay: corruption ---- */
+
+/* One byte flipped in an early record, valid records of later drains after it. */
+static void test_corruption_in_middle(void **state)
+{
+	const char *dir = data_dir(state);
+	struct journal_conf c = conf_of(dir);
+	char seg[128], want[64];
+	uint8_t b;
+
+	three_drains(&c);
+	seg_path(seg, sizeof(seg), dir, 0);
+	off_t at = PROMISE_REC + JOURNAL_HDR_BYTES + JOURNAL_SLOT_FIXED_BYTES + 3;  /* slot 1 */
+	file_read(seg, at, &b, 1);
+	b ^= 0x10;
+	file_write(seg, at, &b, 1);
+
+	snprintf(want, sizeof(want), "journal-0000000000000000: bad record at offset %u ",
+		 PROMISE_REC);
+	open_fails(&c, -EBADMSG, want);
+	open_fails(&c, -EBADMSG, "checksum mismatch");
+	open_fails(&c, -EBADMSG, "rebuild this data dir from the other replicas");
+	/* It is refused every time, and nothing was cut. */
+	assert_int_equal(file_size(seg), PROMISE_REC + 3u * (slot_rec(100) + SYNC_REC));
+}
+
+/* A valid record copied to another offset, or to another segment, is caught. */
+static void test_misdirected_record(void **state)
+{
+	const char *dir = data_dir(state);
+	struct journal_conf c = conf_of(dir);
+	uint8_t rec[512];
+	char seg[128], want[96];
+
+	three_drains(&c);   /* promise, slot 1 at 48, sync 1, slot 2, ... */
+	seg_path(seg, sizeof(seg), dir, 0);
+	uint32_t r = slot_rec(100);
+	off_t slot1 = PROMISE_REC, slot2 = PROMISE_REC + r + SYNC_REC;
+	file_read(seg, slot1, rec, r);
+	file_write(seg, slot2, rec, r);   /* same size: the records after still line up */
+	snprintf(want, sizeof(want), "bad record at offset %lld (misdirected: a valid record "
+		 "for segment 0 offset %u)", (long long)slot2, PROMISE_REC);
+	open_fails(&c, -EBADMSG, want);
+}
+
+static void test_misdirected_segment(void **state)
+{
+	const char *dir = data_dir(state);
+	struct journal_conf c = conf_of(dir);
+	c.segment_bytes = 1024;
+	c.value_bytes_max = 256;
+	c.ring_bytes = 4096;
+	uint8_t rec[512];
+	char seg0[128], seg1[128];
+
+	struct journal *j = open_ok(&c, NULL);
+	for (uint64_t s = 1; s <= 30; s++) {
+		put_slot(j, s, 9, 100);
+		journal_sync(j, s, s);
+		wait_seq(j, s);
+	}
+	struct journal_counters k;
+	journal_counters(j, &k);
+	assert_int_equal(journal_close(j), 0);
+	assert_true(k.segments >= 3);
+	/* Segment 0's first record over segment 1's first: right bytes, wrong place. */
+	seg_path(seg0, sizeof(seg0), dir, 0);
+	seg_path(seg1, sizeof(seg1), dir, 1);
+	file_read(seg0, 0, rec, slot_rec(100));
+	file_write(seg1, 0, rec, slot_rec(100));
+	open_fails(&c, -EBADMSG, "journal-0000000000000001: bad record at offset 0 "
+		   "(misdirected: a valid record for segment 0 offset 0)");
+}
+
+/* A bad tail in a segment that is not the last is corruption, not a torn write. */
+static void test_bad_tail_not_last_segment(void **state)
+{
+	const char *dir = data_dir(state);
+	struct journal_conf c = conf_of(dir);
+	c.segment_bytes = 1024;
+	c.value_bytes_max = 256;
+	c.ring_bytes = 4096;
+	char seg[128];
+
+	struct journal *j = open_ok(&c, NULL);
+	for (uint64_t s = 1; s <= 20; s++) {
+		put_slot(j, s, 9, 100);
+		journal_sync(j, s, s);
+	}
+	wait_seq(j, 20);
+	assert_int_equal(journal_close(j), 0);
+	seg_path(seg, sizeof(seg), dir, 0);
+	off_t size = file_size(seg);
+	assert_int_equal(truncate(seg, size - 8), 0);
+	open_fails(&c, -EBADMSG, "in a segment that is not the last");
+}
+
+static void test_missing_segment(void **state)
+{
+	const char *dir = data_dir(state);
+	struct journal_conf c = conf_of(dir);
+	c.segment_bytes = 1024;
+	c.value_bytes_max = 256;
+	c.ring_bytes = 4096;
+	char seg[128];
+
+	struct journal *j = open_ok(&c, NULL);
+	for (uint64_t s = 1; s <= 20; s++) {
+		put_slot(j, s, 9, 100);
+		journal_sync(j, s, s);
+	}
+	wait_seq(j, 20);
+	assert_int_equal(journal_close(j), 0);
+	seg_path(seg, sizeof(seg), dir, 1);
+	assert_int_equal(unlink(seg), 0);
+	open_fails(&c, -EBADMSG, "journal-0000000000000001 is missing");
+	/* The first one too. */
+	seg_path(seg, sizeof(seg), dir, 0);
+	assert_int_equal(unlink(seg), 0);
+	open_fails(&c, -EBADMSG, "journal-0000000000000000 is missing");
+}
+
+/* ---- the data dir ---- */
+
+/* Two opens of one data dir: the second fails while the first holds it. */
+static void test_lock(void **state)
+{
+	const char *dir = data_dir(state);
+	struct journal_conf c = conf_of(dir);
+	char want[256];
+
+	struct journal *j = open_ok(&c, NULL);
+	snprintf(want, sizeof(want), "data dir %s is in use: another paxwired holds its LOCK",
+		 dir);
+	open_fails(&c, -EBUSY, want);
+	assert_int_equal(journal_close(j), 0);
+	j = open_ok(&c, NULL);
+	assert_int_equal(journal_close(j), 0);
+}
+
+/* Bad dirs and bad configurations: a clear error, nothing left open or running. */
+static void test_open_failures(void **state)
+{
+	struct tdir *t = *state;
+	char file[128], below[256], want[320];
+	struct journal_conf c;
+
+	snprintf(file, sizeof(file), "%s/a-file", t->path);
+	int fd = open(file, O_CREAT | O_WRONLY, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	c = conf_of(file);
+	snprintf(want, sizeof(want), "data dir %s: Not a directory", file);
+	open_fails(&c, -ENOTDIR, want);
+
+	snprintf(below, sizeof(below), "%s/sub", file);
+	c = conf_of(below);
+	snprintf(want, sizeof(want), "cannot create data dir %s: Not a directory", below);
+	open_fails(&c, -ENOTDIR, want);
+
+	c = conf_of(data_dir(state));
+	c.ring_bytes = 100000;
+	open_fails(&c, -EINVAL, "ring_bytes 100000 is not a power of two");
+	c.ring_bytes = 8192;
+	open_fails(&c, -EINVAL, "cannot hold two records");
+	c.ring_bytes = 0;
+	c.segment_bytes = 1000;
+	open_fails(&c, -EINVAL, "segment_bytes 1000 is below the largest record");
+	c.segment_bytes = 0;
+	c.dir = "";
+	open_fails(&c, -EINVAL, "no data dir");
+
+	/* A stray journal-* file is not skipped. */
+	c = conf_of(data_dir(state));
+	struct journal *j = open_ok(&c, NULL);
+	assert_int_equal(journal_close(j), 0);
+	snprintf(file, sizeof(file), "%s/journal-old", data_dir(state));
+	fd = open(file, O_CREAT | O_WRONLY, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	open_fails(&c, -EBADMSG, "unexpected file");
+}
+
+/* A write fails (the file size limit, as a full disk would): the writer stops, poll
+ * stays at the last good seq, the poll loop is not blocked, and the torn write is cut
+ * at the next open. */
+static void test_writer_failure(void **state)
+{
+	const char *dir = data_dir(state);
+	struct journal_conf c = conf_of(dir);
+	c.ring_bytes = 64u << 10;
+	struct journal_replay rp;
+	struct rlimit old, lim;
+	char seg[128];
+
+	struct journal *j = open_ok(&c, NULL);
+	journal_promise(j, 2);
+	put_slot(j, 1, 2, 1000);
+	journal_sync(j, 1, 1);
+	wait_seq(j, 1);
+	seg_path(seg, sizeof(seg), dir, 0);
+	off_t size = file_size(seg);
+
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = (rlim_t)size + 1000u;
+	void (*sig)(int) = signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	put_slot(j, 2, 2, 16000);
+	journal_sync(j, 2, 2);
+	for (int i = 0; i < 10000 && journal_failed(j) == NULL; i++)
+		sleep_ms(1);
+	/* The poll loop goes on (records dropped): far more than the ring holds. */
+	for (uint64_t s = 3; s <= 40; s++) {
+		put_slot(j, s, 2, 16000);
+		journal_sync(j, s, s);
+	}
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, sig);
+
+	const char *why = journal_failed(j);
+	assert_non_null(why);
+	assert_non_null(strstr(why, "journal: write "));
+	assert_non_null(strstr(why, "File too large"));
+	assert_non_null(strstr(why, "must stop"));
+	assert_int_equal(journal_poll(j), 1);
+	assert_int_equal(journal_close(j), -EFBIG);
+
+	j = open_ok(&c, &rp);
+	assert_int_equal(rp.torn_bytes, 1000);
+	assert_int_equal(rp.hi, 1);
+	assert_int_equal(rp.commit, 1);
+	check_slot(j, 1, 2, 1000);
+	assert_int_equal(journal_close(j), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_crc32c_check_value),
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+		T(test_format),
+		T(test_round_trip),
+		T(test_poll_reaches_last_seq),
+		T(test_close_drains),
+		T(test_group_commit),
+		T(test_ring_backpressure),
+		T(test_segment_rollover),
+		T(test_torn_tail_truncated),
+		T(test_torn_tail_zeroes),
+		T(test_torn_tail_garbage),
+		T(test_torn_hole_in_last_drain),
+		T(test_corruption_in_middle),
+		T(test_misdirected_record),
+		T(test_misdirected_segment),
+		T(test_bad_tail_not_last_segment),
+		T(test_missing_segment),
+		T(test_lock),
+		T(test_open_failures),
+		T(test_writer_failure),
+#undef T
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
