@@ -270,6 +270,23 @@ static void test_defaults(void **state)
 	assert_int_equal(c.stages, 1);
 }
 
+static void test_durable(void **state)
+{
+	(void)state;
+	/* durable mode (an on-disk journal, paxwired --data-dir) is accepted and reaches
+	 * the core's configuration. */
+	write_file("[cluster]\nid = 7\nreplicas = 3\ndurability = durable\n" MEMBERS3);
+	struct cfg_cluster c;
+	char err[512];
+	if (cfg_load(path, &c, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_int_equal(c.durability, PX_DURABLE);
+	struct px_config px;
+	cfg_to_px(&c, 1, &px);
+	assert_int_equal(px.durability, PX_DURABLE);
+	assert_false(px.restarted);
+}
+
 /** One bad file: the error must name this line and contain both fragments. */
 struct bad {
 	const char *name;
@@ -282,10 +299,8 @@ struct bad {
 #define CL "[cluster]\nid = 1\nreplicas = 3\n"  /* lines 1-3 */
 
 static const struct bad bads[] = {
-	{ "durable", CL "durability = durable\n" MEMBERS3, 4,
-	  "on-disk journal is not built yet", "fix: durability = memory" },
 	{ "unknown durability", CL "durability = sometimes\n" MEMBERS3, 4,
-	  "unknown durability", "fix: durability = memory" },
+	  "unknown durability", "fix: durability = memory (durability by replication) or durability = durable" },
 	{ "unknown key", CL "heartbeat = 5\n" MEMBERS3, 4, "unknown key 'heartbeat'",
 	  "fix: use one of id, replicas" },
 	{ "duplicate key", CL "tick_us = 100\ntick_us = 200\n" MEMBERS3, 5,
@@ -514,6 +529,7 @@ static void test_deploy_files(void **state)
 					     "local-3-memif.ini", "local-5-memif.ini",
 					     "local-3-afpacket.ini", "nic-3.ini" };
 	static const uint8_t replicas[] = { 3, 5, 3, 5, 3, 3 };
+	_Static_assert(sizeof(files) / sizeof(files[0]) == sizeof(replicas), "one count per file");
 	const char *src = getenv("PW_DEPLOY_DIR");
 	if (src == NULL)
 		skip();
@@ -533,6 +549,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_good_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_durable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_links, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_service_params, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_each_error, setup, teardown),
