@@ -4,9 +4,10 @@
  * One context drives one node (node/node.h: the replica, its applier and service, and
  * everything between them and the world) in one run-to-completion loop (dp_loop.c):
  *   rx burst per port -> node_recv each datagram -> node_flush (propose what the burst
- *   queued) -> ticks due by the clock -> tx flush -> idle policy.
- * This file and dp_loop.c are only the world the node lives in: ports, the clock, the
- * stats line and telemetry. Everything is allocated by dp_init (paxwired.c); the loop
+ *   queued) -> durable mode: a newly durable sync to node_persisted -> ticks due by the
+ *   clock -> tx flush -> idle policy.
+ * This file and dp_loop.c are only the world the node lives in: ports, the journal
+ * (durable mode, storage/journal.h), the clock, the stats line and telemetry. Everything is allocated by dp_init (paxwired.c); the loop
  * allocates nothing.
  */
 #ifndef DP_PVT_H
@@ -19,6 +20,7 @@
 #include <stdio.h>
 
 #include "env.h"
+#include "journal.h"
 #include "nic.h"
 #include "node.h"
 #include "cfg.h"
@@ -52,6 +54,10 @@
 /** Several ports and nothing to sleep on for all of them: adaptive idle naps this long
  *  between two looks at every port. */
 #define DP_IDLE_SLICE_NS 20000u
+/** Durable mode: while a persist request is with the journal, adaptive idle sleeps at
+ *  most this long before it looks at journal_poll again (the writer's fdatasync
+ *  completing does not wake poll()). Bounds what idling adds to a commit. */
+#define DP_IDLE_PERSIST_NS 20000u
 
 _Static_assert(DP_RX_BURST <= NIC_BURST_MAX, "the rx burst fits the nic's bound");
 _Static_assert(DP_TX_BUFS >= DP_RX_BURST && DP_TX_BUFS <= NIC_TX_BUFS_MAX,
@@ -63,6 +69,7 @@ _Static_assert(NODE_QUEUE_MAX <= NIC_HOLD_MAX, "a port can hold every queued com
 _Static_assert(PX_MSG_BYTES_MAX <= NIC_BUF_BYTES_MAX, "a message fits one datagram");
 _Static_assert(DP_PORTS_MAX <= 255u, "a port slot fits a uint8_t");
 _Static_assert(DP_PORTS_MAX > PX_REPLICAS_MAX, "a link per peer and a client port fit");
+_Static_assert(DP_IDLE_PERSIST_NS <= DP_IDLE_SLEEP_NS_MAX, "a persist caps the sleep, never lengthens it");
 
 /** A client's address as the node keeps it (struct node_addr, opaque there): the port
  *  slot it came in on and its datagram address. */
@@ -182,6 +189,14 @@ struct dp_ctx {
 	const struct px_replica *r;    /**< node_replica(nd), for queries */
 	struct px_service svc;
 
+	/* The journal (durable mode; NULL in memory mode). The node's journal ops append to
+	 * it (dp_node_ops_durable); the loop hands each newly durable seq to node_persisted.
+	 * Invariant: persisted_seq <= sync_seq; a persist is in flight while they differ. */
+	struct journal *j;
+	const char *data_dir;                /**< its dir (--data-dir), for messages */
+	uint64_t sync_seq;                   /**< the last seq given to journal_sync */
+	uint64_t persisted_seq;              /**< the last seq given to node_persisted */
+
 	/* I/O: one port (udp, or one ethdev port for everything), or an ethdev port per peer
 	 * link plus the ports clients come in on (a memif mesh). */
 	struct nic_port *ports[DP_PORTS_MAX];
@@ -220,10 +235,18 @@ struct dp_ctx {
 	struct dp_counters c;
 };
 
-/** The node's ops: the ports, the clock, the log, the admin stats (dp_loop.c). */
+/** The node's ops: the ports, the clock, the log, the admin stats (dp_loop.c). Memory
+ *  mode: no journal ops (the core asks for no persist). */
 extern const struct node_ops dp_node_ops;
+/** Durable mode: the same, and the journal ops, which append to d->j. */
+extern const struct node_ops dp_node_ops_durable;
 
-/** Runs the loop until *stop. Returns 0. */
+/**
+ * Runs the loop until *stop, or until the journal fails (durable mode: the error is
+ * logged, and the loop stops at once without sending or proposing anything more: a
+ * replica that cannot keep its promises must not vote).
+ * @return 0 (stopped), or -EIO (storage failed).
+ */
 int dp_run(struct dp_ctx *d);
 
 /** Prints one JSON line of every counter to f (and flushes it). */
