@@ -114,8 +114,20 @@ static uint32_t op_admin_stats(void *ctx, char *buf, uint32_t cap)
 		n += snprintf(buf + n, cap - (uint32_t)n, "%s%" PRIu64, b ? "," : "",
 			      s.node.commit_lat[b]);
 	if (n > 0 && (uint32_t)n < cap)
-		n += snprintf(buf + n, cap - (uint32_t)n, "]}");
-	/* ~700 bytes with every bucket at its largest: always fits PX_REPLY_BYTES_MAX. */
+		n += snprintf(buf + n, cap - (uint32_t)n, "]");
+	if (s.durable && n > 0 && (uint32_t)n < cap)
+		n += snprintf(buf + n, cap - (uint32_t)n,
+			      ",\"journal\":{\"records\":%" PRIu64 ",\"bytes\":%" PRIu64
+			      ",\"syncs\":%" PRIu64 ",\"drains\":%" PRIu64
+			      ",\"ring_full_waits\":%" PRIu64 ",\"max_drain_bytes\":%" PRIu64
+			      ",\"sync_seq\":%" PRIu64 ",\"persisted_seq\":%" PRIu64 "}",
+			      s.journal.records, s.journal.bytes, s.journal.syncs, s.journal.drains,
+			      s.journal.ring_full_waits, s.journal.max_drain_bytes, s.sync_seq,
+			      s.persisted_seq);
+	if (n > 0 && (uint32_t)n < cap)
+		n += snprintf(buf + n, cap - (uint32_t)n, "}");
+	/* Under 2 KiB with every bucket and counter at its largest (20 digits each): always
+	 * fits PX_REPLY_BYTES_MAX. */
 	assert(n > 0 && (uint32_t)n < cap);
 	return (uint32_t)n;
 }

@@ -122,6 +122,10 @@ struct dp_counters {
 #define DP_APPLY_FIELDS(X)                                                               \
 	X(slots) X(commands) X(duplicates) X(stale) X(expired) X(evictions) X(noops)     \
 	X(bad_seq) X(reads) X(registrations) X(unissued)
+/* Durable mode only: storage/journal.h's struct journal_counters. */
+#define DP_JOURNAL_FIELDS(X)                                                             \
+	X(records) X(bytes) X(syncs) X(drains) X(ring_full_waits) X(max_drain_bytes)     \
+	X(segments)
 
 struct dp_snap {
 	uint64_t t_ms;                 /**< since dp_run started */
@@ -137,10 +141,17 @@ struct dp_snap {
 	struct px_counters px;
 	struct px_apply_counters apply;
 	uint64_t sessions;
+	/* Durable mode (durable == 1); all 0 in memory mode. */
+	uint64_t durable;
+	uint64_t sync_seq;             /**< the last persist request handed to the journal */
+	uint64_t persisted_seq;        /**< the last one made durable (node_persisted) */
+	struct journal_counters journal;
 };
 
 #define DP_SNAP_WORDS (sizeof(struct dp_snap) / sizeof(uint64_t))
 _Static_assert(sizeof(struct dp_snap) % sizeof(uint64_t) == 0, "the snapshot is whole words");
+_Static_assert(sizeof(struct journal_counters) % sizeof(uint64_t) == 0,
+	       "journal counters are whole words");
 
 /** A seqlock: one writer (the loop, never blocks), any readers (retry on a torn read).
  *  seq is odd while a write is in progress; words are atomics accessed relaxed, so a
