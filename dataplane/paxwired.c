@@ -404,6 +404,9 @@ static struct journal *open_journal(const struct cfg_cluster *cfg, const struct 
 				dir);
 		else if (rc == -EBADMSG && strstr(err, "rebuild") != NULL)
 			fprintf(stderr, "paxwired: rebuilding a data dir from the other replicas is not built yet; fix: keep this replica down and its dir as it is (the cluster goes on with the others, this one counting as one of the failures it tolerates); docs/operations.md, \"Durable mode\"\n");
+		else if (rc == -ENOENT)
+			fprintf(stderr, "paxwired: fix: create the parent of %s first (mkdir -p): paxwired creates only the data dir itself\n",
+				dir);
 		else if (rc != -EBADMSG)
 			fprintf(stderr, "paxwired: fix: --data-dir must name a directory this user can create and write, on a local file system with free space\n");
 		exit(1);
