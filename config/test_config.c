@@ -527,8 +527,9 @@ static void test_deploy_files(void **state)
 	/* The example configs shipped in deploy/ must load. */
 	static const char *const files[] = { "local-3-udp.ini", "local-5-udp.ini",
 					     "local-3-memif.ini", "local-5-memif.ini",
-					     "local-3-afpacket.ini", "nic-3.ini" };
-	static const uint8_t replicas[] = { 3, 5, 3, 5, 3, 3 };
+					     "local-3-afpacket.ini", "nic-3.ini",
+					     "local-3-durable.ini" };
+	static const uint8_t replicas[] = { 3, 5, 3, 5, 3, 3, 3 };
 	_Static_assert(sizeof(files) / sizeof(files[0]) == sizeof(replicas), "one count per file");
 	const char *src = getenv("PW_DEPLOY_DIR");
 	if (src == NULL)
@@ -541,6 +542,9 @@ static void test_deploy_files(void **state)
 		if (cfg_load(p, &c, err, sizeof(err)) != 0)
 			fail_msg("%s", err);
 		assert_int_equal(c.n_replicas, replicas[i]);
+		/* Only the durable example keeps a journal. */
+		assert_int_equal(c.durability, strstr(files[i], "durable") != NULL ? PX_DURABLE
+										    : PX_MEMORY);
 	}
 }
 
