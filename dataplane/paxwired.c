@@ -426,19 +426,23 @@ static struct journal *open_journal(const struct cfg_cluster *cfg, const struct 
 	return j;
 }
 
-/** Logs what the journal's replay found. */
+/** Logs what the journal's replay found, in one line (a warning when it cut a torn
+ *  tail: where, how many bytes, what the first bad record looked like). */
 static void log_replay(const struct dp_ctx *d, const struct journal_replay *rp)
 {
-	dp_log(d, DP_LOG_INFO,
-	       "journal %s: replay read %" PRIu64 " records (%" PRIu64 " slot records, %" PRIu64 " slots, %" PRIu64 " bytes, %" PRIu64 " segment%s): promised ballot %" PRIu64 ".%u, commit %" PRIu64 ", highest slot %" PRIu64 "; %s",
+	char torn[128 + JOURNAL_WHY_BYTES];
+	if (rp->torn_bytes > 0)
+		snprintf(torn, sizeof(torn),
+			 "torn tail cut: %" PRIu64 " bytes at journal-%016" PRIx64 " offset %" PRIu64 " (%s)",
+			 rp->torn_bytes, rp->torn_segment, rp->torn_offset, rp->torn_why);
+	else
+		snprintf(torn, sizeof(torn), "no torn tail");
+	dp_log(d, rp->torn_bytes > 0 ? DP_LOG_WARN : DP_LOG_INFO,
+	       "journal %s: replay read %" PRIu64 " records (%" PRIu64 " slot records, %" PRIu64 " slots, %" PRIu64 " bytes, %" PRIu64 " segment%s): promised ballot %" PRIu64 ".%u, commit %" PRIu64 ", highest slot %" PRIu64 "; %s%s",
 	       d->data_dir, rp->records, rp->slot_records, rp->slots, rp->bytes, rp->segments,
 	       rp->segments == 1 ? "" : "s", px_ballot_round(rp->promised),
-	       px_ballot_node(rp->promised), rp->commit, rp->hi,
-	       rp->torn_bytes > 0 ? "a torn tail was cut (below)" : "no torn tail");
-	if (rp->torn_bytes > 0)
-		dp_log(d, DP_LOG_WARN,
-		       "journal %s: torn tail: %" PRIu64 " bytes cut at journal-%016" PRIx64 " offset %" PRIu64 " (%s): the last write before a crash, never reported durable",
-		       d->data_dir, rp->torn_bytes, rp->torn_segment, rp->torn_offset, rp->torn_why);
+	       px_ballot_node(rp->promised), rp->commit, rp->hi, torn,
+	       rp->torn_bytes > 0 ? " (the last write before a crash, never reported durable)" : "");
 }
 
 /** Durable restart: the node rebuilt from the journal (node_restore), before the first
