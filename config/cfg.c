@@ -267,9 +267,11 @@ static int on_cluster_key(struct ld *l, const char *name, const char *value)
 			c->durability = PX_MEMORY;
 			return 1;
 		}
-		if (strcmp(value, "durable") == 0)
-			return fail(l, l->line, "durability = durable: the on-disk journal is not built yet, so durable mode cannot run; fix: durability = memory (durability by replication; see docs/consistency.md)");
-		return fail(l, l->line, "durability = %s: unknown durability mode; fix: durability = memory",
+		if (strcmp(value, "durable") == 0) {
+			c->durability = PX_DURABLE;
+			return 1;
+		}
+		return fail(l, l->line, "durability = %s: unknown durability mode; fix: durability = memory (durability by replication) or durability = durable (an on-disk journal per replica: paxwired --data-dir)",
 			    value);
 	case K_IDLE:
 		if (strcmp(value, "poll") == 0)

@@ -7,7 +7,7 @@
  *   id = 1                  ; cluster id (u32, > 0); messages of other clusters are dropped
  *   replicas = 3            ; 3, 5, 7 or 9 (1: unreplicated baseline)
  *   transport = udp         ; udp (kernel sockets) | dpdk
- *   durability = memory     ; memory | durable (durable is refused until the journal exists)
+ *   durability = memory     ; memory | durable (an on-disk journal: paxwired --data-dir)
  *   heartbeat_ms = 5
  *   election_ms = 50        ; >= 2 x heartbeat_ms
  *   tick_us = 1000          ; one consensus tick; timeouts are converted to ticks

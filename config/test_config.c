@@ -270,6 +270,23 @@ static void test_defaults(void **state)
 	assert_int_equal(c.stages, 1);
 }
 
+static void test_durable(void **state)
+{
+	(void)state;
+	/* durable mode (an on-disk journal, paxwired --data-dir) is accepted and reaches
+	 * the core's configuration. */
+	write_file("[cluster]\nid = 7\nreplicas = 3\ndurability = durable\n" MEMBERS3);
+	struct cfg_cluster c;
+	char err[512];
+	if (cfg_load(path, &c, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_int_equal(c.durability, PX_DURABLE);
+	struct px_config px;
+	cfg_to_px(&c, 1, &px);
+	assert_int_equal(px.durability, PX_DURABLE);
+	assert_false(px.restarted);
+}
+
 /** One bad file: the error must name this line and contain both fragments. */
 struct bad {
 	const char *name;
@@ -282,10 +299,8 @@ struct bad {
 #define CL "[cluster]\nid = 1\nreplicas = 3\n"  /* lines 1-3 */
 
 static const struct bad bads[] = {
-	{ "durable", CL "durability = durable\n" MEMBERS3, 4,
-	  "on-disk journal is not built yet", "fix: durability = memory" },
 	{ "unknown durability", CL "durability = sometimes\n" MEMBERS3, 4,
-	  "unknown durability", "fix: durability = memory" },
+	  "unknown durability", "fix: durability = memory (durability by replication) or durability = durable" },
 	{ "unknown key", CL "heartbeat = 5\n" MEMBERS3, 4, "unknown key 'heartbeat'",
 	  "fix: use one of id, replicas" },
 	{ "duplicate key", CL "tick_us = 100\ntick_us = 200\n" MEMBERS3, 5,
@@ -512,8 +527,10 @@ static void test_deploy_files(void **state)
 	/* The example configs shipped in deploy/ must load. */
 	static const char *const files[] = { "local-3-udp.ini", "local-5-udp.ini",
 					     "local-3-memif.ini", "local-5-memif.ini",
-					     "local-3-afpacket.ini", "nic-3.ini" };
-	static const uint8_t replicas[] = { 3, 5, 3, 5, 3, 3 };
+					     "local-3-afpacket.ini", "nic-3.ini",
+					     "local-3-durable.ini" };
+	static const uint8_t replicas[] = { 3, 5, 3, 5, 3, 3, 3 };
+	_Static_assert(sizeof(files) / sizeof(files[0]) == sizeof(replicas), "one count per file");
 	const char *src = getenv("PW_DEPLOY_DIR");
 	if (src == NULL)
 		skip();
@@ -525,6 +542,9 @@ static void test_deploy_files(void **state)
 		if (cfg_load(p, &c, err, sizeof(err)) != 0)
 			fail_msg("%s", err);
 		assert_int_equal(c.n_replicas, replicas[i]);
+		/* Only the durable example keeps a journal. */
+		assert_int_equal(c.durability, strstr(files[i], "durable") != NULL ? PX_DURABLE
+										    : PX_MEMORY);
 	}
 }
 
@@ -533,6 +553,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_good_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_durable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_links, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_service_params, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_each_error, setup, teardown),

@@ -5,8 +5,9 @@
  *   a datagram a queued command points into is held at its port (nic_rx_hold) ->
  *   node_flush once every port was polled (adaptive batching: the batch is whatever
  *   came, up to batch_cmds_max, at which the node proposes by itself), then the held
- *   datagrams are released -> ticks due by the clock (node_tick) -> one tx flush per
- *   port -> idle policy when nothing came.
+ *   datagrams are released -> durable mode: the newest sync the journal made durable
+ *   to node_persisted (one atomic load) -> ticks due by the clock (node_tick) -> one tx
+ *   flush per port -> idle policy when nothing came.
  *
  * Everything between the core and the world is the node's (node/node.h): decoding,
  * requests, reads by read index, the effects of every call into the core, applying
@@ -113,14 +114,48 @@ static uint32_t op_admin_stats(void *ctx, char *buf, uint32_t cap)
 		n += snprintf(buf + n, cap - (uint32_t)n, "%s%" PRIu64, b ? "," : "",
 			      s.node.commit_lat[b]);
 	if (n > 0 && (uint32_t)n < cap)
-		n += snprintf(buf + n, cap - (uint32_t)n, "]}");
-	/* ~700 bytes with every bucket at its largest: always fits PX_REPLY_BYTES_MAX. */
+		n += snprintf(buf + n, cap - (uint32_t)n, "]");
+	if (s.durable && n > 0 && (uint32_t)n < cap)
+		n += snprintf(buf + n, cap - (uint32_t)n,
+			      ",\"journal\":{\"records\":%" PRIu64 ",\"bytes\":%" PRIu64
+			      ",\"syncs\":%" PRIu64 ",\"drains\":%" PRIu64
+			      ",\"ring_full_waits\":%" PRIu64 ",\"max_drain_bytes\":%" PRIu64
+			      ",\"sync_seq\":%" PRIu64 ",\"persisted_seq\":%" PRIu64 "}",
+			      s.journal.records, s.journal.bytes, s.journal.syncs, s.journal.drains,
+			      s.journal.ring_full_waits, s.journal.max_drain_bytes, s.sync_seq,
+			      s.persisted_seq);
+	if (n > 0 && (uint32_t)n < cap)
+		n += snprintf(buf + n, cap - (uint32_t)n, "}");
+	/* Under 2 KiB with every bucket and counter at its largest (20 digits each): always
+	 * fits PX_REPLY_BYTES_MAX. */
 	assert(n > 0 && (uint32_t)n < cap);
 	return (uint32_t)n;
 }
 
-/* Memory durability only: no journal ops (paxwired refuses durable mode until the
- * journal exists; the node then never gets a persist request from the core). */
+/* The journal (durable mode): each op copies its record into the journal's ring, with no
+ * system call except a FUTEX_WAKE of an idle writer at a sync (storage/journal.h). */
+static void op_journal_promise(void *ctx, uint64_t ballot)
+{
+	struct dp_ctx *d = ctx;
+	journal_promise(d->j, ballot);
+}
+
+static void op_journal_slot(void *ctx, uint64_t slot, uint64_t vballot, const uint8_t *value,
+			    uint32_t len)
+{
+	struct dp_ctx *d = ctx;
+	journal_slot(d->j, slot, vballot, value, len);
+}
+
+static void op_journal_sync(void *ctx, uint64_t seq, uint64_t commit)
+{
+	struct dp_ctx *d = ctx;
+	assert(seq > d->sync_seq);   /* the core's seqs increase; the journal asserts it too */
+	d->sync_seq = seq;
+	journal_sync(d->j, seq, commit);
+}
+
+/* Memory durability: no journal ops (the core asks for no persist in memory mode). */
 const struct node_ops dp_node_ops = {
 	.tx_buf = op_tx_buf,
 	.tx_commit = op_tx_commit,
@@ -128,6 +163,46 @@ const struct node_ops dp_node_ops = {
 	.log = op_log,
 	.admin_stats = op_admin_stats,
 };
+
+/* Durable mode: the same, and the journal. */
+const struct node_ops dp_node_ops_durable = {
+	.tx_buf = op_tx_buf,
+	.tx_commit = op_tx_commit,
+	.journal_promise = op_journal_promise,
+	.journal_slot = op_journal_slot,
+	.journal_sync = op_journal_sync,
+	.now_ns = op_now_ns,
+	.log = op_log,
+	.admin_stats = op_admin_stats,
+};
+
+/* ---------------------------------------------------------------------------------- */
+/* The journal's progress (durable mode)                                               */
+
+/**
+ * Hands the newest sync the journal made durable to the node (which may now release
+ * PROMISEs and ACCEPTEDs), and notices a storage failure. Two atomic loads when nothing
+ * changed: cheap enough for every loop iteration.
+ * @return 0, or -EIO: storage failed (logged); the loop must stop.
+ */
+static int poll_journal(struct dp_ctx *d)
+{
+	const char *failed = journal_failed(d->j);
+	if (failed != NULL) {
+		dp_log(d, DP_LOG_ERROR, "%s", failed);
+		dp_log(d, DP_LOG_ERROR,
+		       "storage failed: stopping now, without voting again (a replica that cannot keep its promises must not vote); fix: free or repair the disk of %s, then restart this replica without --bootstrap (it replays what was made durable)",
+		       d->data_dir);
+		return -EIO;
+	}
+	uint64_t s = journal_poll(d->j);
+	if (s > d->persisted_seq) {
+		assert(s <= d->sync_seq);
+		d->persisted_seq = s;
+		node_persisted(d->nd, s);
+	}
+	return 0;
+}
 
 /* ---------------------------------------------------------------------------------- */
 /* Time                                                                                */
@@ -195,6 +270,10 @@ static void idle(struct dp_ctx *d, uint64_t now)
 	uint64_t wait = until - now;
 	if (wait > DP_IDLE_SLEEP_NS_MAX)
 		wait = DP_IDLE_SLEEP_NS_MAX;
+	/* A persist in flight: its completion wakes nothing here (the writer publishes a
+	 * seq, it does not write to our socket), so look again after a short nap. */
+	if (d->persisted_seq != d->sync_seq && wait > DP_IDLE_PERSIST_NS)
+		wait = DP_IDLE_PERSIST_NS;
 	d->c.idle_sleeps++;
 	if (d->n_ports == 1) {
 		int r = nic_wait_rx(d->ports[0], wait);
@@ -290,6 +369,7 @@ static void flush_all(struct dp_ctx *d)
 int dp_run(struct dp_ctx *d)
 {
 	uint64_t now = dp_now_ns();
+	int rc = 0;
 
 	d->start_ns = now;
 	d->next_tick_ns = now + d->tick_ns;
@@ -307,6 +387,8 @@ int dp_run(struct dp_ctx *d)
 			n += rx_port(d, k);
 		/* Whatever every port brought goes as one batch (or several, by size). */
 		propose(d);
+		if (d->j != NULL && (rc = poll_journal(d)) != 0)
+			break;
 		now = dp_now_ns();
 		if (n > 0)
 			d->last_rx_ns = now;
@@ -315,6 +397,12 @@ int dp_run(struct dp_ctx *d)
 		periodic(d, now);
 		if (n == 0 && d->cfg->idle == CFG_IDLE_ADAPTIVE)
 			idle(d, now);
+	}
+	if (rc != 0) {
+		/* Storage failed: propose nothing and send nothing more. The node is not
+		 * called again, so the datagrams its queue points into can go. */
+		release_held(d);
+		return rc;
 	}
 	propose(d);   /* nothing is left held when the ports close */
 	flush_all(d);

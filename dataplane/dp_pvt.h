@@ -4,9 +4,10 @@
  * One context drives one node (node/node.h: the replica, its applier and service, and
  * everything between them and the world) in one run-to-completion loop (dp_loop.c):
  *   rx burst per port -> node_recv each datagram -> node_flush (propose what the burst
- *   queued) -> ticks due by the clock -> tx flush -> idle policy.
- * This file and dp_loop.c are only the world the node lives in: ports, the clock, the
- * stats line and telemetry. Everything is allocated by dp_init (paxwired.c); the loop
+ *   queued) -> durable mode: a newly durable sync to node_persisted -> ticks due by the
+ *   clock -> tx flush -> idle policy.
+ * This file and dp_loop.c are only the world the node lives in: ports, the journal
+ * (durable mode, storage/journal.h), the clock, the stats line and telemetry. Everything is allocated by dp_init (paxwired.c); the loop
  * allocates nothing.
  */
 #ifndef DP_PVT_H
@@ -19,6 +20,7 @@
 #include <stdio.h>
 
 #include "env.h"
+#include "journal.h"
 #include "nic.h"
 #include "node.h"
 #include "cfg.h"
@@ -52,6 +54,10 @@
 /** Several ports and nothing to sleep on for all of them: adaptive idle naps this long
  *  between two looks at every port. */
 #define DP_IDLE_SLICE_NS 20000u
+/** Durable mode: while a persist request is with the journal, adaptive idle sleeps at
+ *  most this long before it looks at journal_poll again (the writer's fdatasync
+ *  completing does not wake poll()). Bounds what idling adds to a commit. */
+#define DP_IDLE_PERSIST_NS 20000u
 
 _Static_assert(DP_RX_BURST <= NIC_BURST_MAX, "the rx burst fits the nic's bound");
 _Static_assert(DP_TX_BUFS >= DP_RX_BURST && DP_TX_BUFS <= NIC_TX_BUFS_MAX,
@@ -63,6 +69,7 @@ _Static_assert(NODE_QUEUE_MAX <= NIC_HOLD_MAX, "a port can hold every queued com
 _Static_assert(PX_MSG_BYTES_MAX <= NIC_BUF_BYTES_MAX, "a message fits one datagram");
 _Static_assert(DP_PORTS_MAX <= 255u, "a port slot fits a uint8_t");
 _Static_assert(DP_PORTS_MAX > PX_REPLICAS_MAX, "a link per peer and a client port fit");
+_Static_assert(DP_IDLE_PERSIST_NS <= DP_IDLE_SLEEP_NS_MAX, "a persist caps the sleep, never lengthens it");
 
 /** A client's address as the node keeps it (struct node_addr, opaque there): the port
  *  slot it came in on and its datagram address. */
@@ -115,6 +122,10 @@ struct dp_counters {
 #define DP_APPLY_FIELDS(X)                                                               \
 	X(slots) X(commands) X(duplicates) X(stale) X(expired) X(evictions) X(noops)     \
 	X(bad_seq) X(reads) X(registrations) X(unissued)
+/* Durable mode only: storage/journal.h's struct journal_counters. */
+#define DP_JOURNAL_FIELDS(X)                                                             \
+	X(records) X(bytes) X(syncs) X(drains) X(ring_full_waits) X(max_drain_bytes)     \
+	X(segments)
 
 struct dp_snap {
 	uint64_t t_ms;                 /**< since dp_run started */
@@ -130,10 +141,17 @@ struct dp_snap {
 	struct px_counters px;
 	struct px_apply_counters apply;
 	uint64_t sessions;
+	/* Durable mode (durable == 1); all 0 in memory mode. */
+	uint64_t durable;
+	uint64_t sync_seq;             /**< the last persist request handed to the journal */
+	uint64_t persisted_seq;        /**< the last one made durable (node_persisted) */
+	struct journal_counters journal;
 };
 
 #define DP_SNAP_WORDS (sizeof(struct dp_snap) / sizeof(uint64_t))
 _Static_assert(sizeof(struct dp_snap) % sizeof(uint64_t) == 0, "the snapshot is whole words");
+_Static_assert(sizeof(struct journal_counters) % sizeof(uint64_t) == 0,
+	       "journal counters are whole words");
 
 /** A seqlock: one writer (the loop, never blocks), any readers (retry on a torn read).
  *  seq is odd while a write is in progress; words are atomics accessed relaxed, so a
@@ -182,6 +200,14 @@ struct dp_ctx {
 	const struct px_replica *r;    /**< node_replica(nd), for queries */
 	struct px_service svc;
 
+	/* The journal (durable mode; NULL in memory mode). The node's journal ops append to
+	 * it (dp_node_ops_durable); the loop hands each newly durable seq to node_persisted.
+	 * Invariant: persisted_seq <= sync_seq; a persist is in flight while they differ. */
+	struct journal *j;
+	const char *data_dir;                /**< its dir (--data-dir), for messages */
+	uint64_t sync_seq;                   /**< the last seq given to journal_sync */
+	uint64_t persisted_seq;              /**< the last seq given to node_persisted */
+
 	/* I/O: one port (udp, or one ethdev port for everything), or an ethdev port per peer
 	 * link plus the ports clients come in on (a memif mesh). */
 	struct nic_port *ports[DP_PORTS_MAX];
@@ -220,10 +246,18 @@ struct dp_ctx {
 	struct dp_counters c;
 };
 
-/** The node's ops: the ports, the clock, the log, the admin stats (dp_loop.c). */
+/** The node's ops: the ports, the clock, the log, the admin stats (dp_loop.c). Memory
+ *  mode: no journal ops (the core asks for no persist). */
 extern const struct node_ops dp_node_ops;
+/** Durable mode: the same, and the journal ops, which append to d->j. */
+extern const struct node_ops dp_node_ops_durable;
 
-/** Runs the loop until *stop. Returns 0. */
+/**
+ * Runs the loop until *stop, or until the journal fails (durable mode: the error is
+ * logged, and the loop stops at once without sending or proposing anything more: a
+ * replica that cannot keep its promises must not vote).
+ * @return 0 (stopped), or -EIO (storage failed).
+ */
 int dp_run(struct dp_ctx *d);
 
 /** Prints one JSON line of every counter to f (and flushes it). */

@@ -114,6 +114,14 @@ void dp_stats_print(struct dp_ctx *d, FILE *f, uint64_t now_ns, bool final)
 	first = true;
 	{ const struct px_apply_counters *grp = &s.apply; DP_APPLY_FIELDS(F) }
 	json_u64(f, &first, "sessions", s.sessions);
+	if (s.durable) {
+		/* Durable mode: the journal's counters and how far persistence got. */
+		fprintf(f, "},\"journal\":{");
+		first = true;
+		{ const struct journal_counters *grp = &s.journal; DP_JOURNAL_FIELDS(F) }
+		json_u64(f, &first, "sync_seq", s.sync_seq);
+		json_u64(f, &first, "persisted_seq", s.persisted_seq);
+	}
 #undef F
 	/* Trailing zero buckets left out: [count of [1,2) ns, [2,4) ns, ...]. */
 	uint32_t nb = NODE_LAT_BUCKETS;
@@ -157,6 +165,12 @@ void dp_snap_fill(const struct dp_ctx *d, uint64_t now_ns, struct dp_snap *s)
 	s->px = *px_counters(d->r);
 	s->apply = *px_applier_counters(node_applier(d->nd));
 	s->sessions = px_applier_sessions(node_applier(d->nd));
+	if (d->j != NULL) {
+		s->durable = 1;
+		s->sync_seq = d->sync_seq;
+		s->persisted_seq = d->persisted_seq;
+		journal_counters(d->j, &s->journal);
+	}
 }
 
 void dp_seq_write(atomic_uint_fast64_t *seq, _Atomic uint64_t *words, const void *src,

@@ -4,7 +4,8 @@
  * (/var/run/dpdk/<file-prefix>/dpdk_telemetry.v2):
  *   /paxwire/stats  every field of the JSON stats line (dp_stats_print), one dict;
  *                   nested groups one level deep (DPDK 22.11 telemetry nests no deeper),
- *                   so nic.drops and px.drops are the dicts nic_drops and px_drops.
+ *                   so nic.drops and px.drops are the dicts nic_drops and px_drops;
+ *                   durable mode adds the dict journal.
  *   /paxwire/role   id, role, leader, ballot.
  * The callbacks run on DPDK's telemetry thread: they never touch the loop's state, only
  * the snapshot the loop publishes through the seqlock of struct dp_pub (dp_stats.c).
@@ -165,8 +166,18 @@ static int cb_stats(const char *cmd, const char *params, struct rte_tel_data *t)
 		DP_APPLY_FIELDS(F)
 		rte_tel_data_add_dict_u64(c, "sessions", s.sessions);
 	}
-#undef F
 	dict_put(t, "apply", c);
+	if (s.durable) {
+		c = dict_new();
+		if (c != NULL) {
+			const struct journal_counters *grp = &s.journal;
+			DP_JOURNAL_FIELDS(F)
+			rte_tel_data_add_dict_u64(c, "sync_seq", s.sync_seq);
+			rte_tel_data_add_dict_u64(c, "persisted_seq", s.persisted_seq);
+		}
+		dict_put(t, "journal", c);
+	}
+#undef F
 	return 0;
 }
 

@@ -1,11 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0
  * paxwired: one paxwire replica (kernel UDP, or DPDK ethdev ports).
  *
- * Start-up: parse arguments, load the cluster file, build the node's config, find the
- * service by name (services/svc_registry.h: built in, or a plugin from service_lib),
- * allocate its arena and the node's, build the node (node/node.h) and open the ports; then
- * dp_run (dp_loop.c) until SIGINT/SIGTERM, print the final counters, exit 0.
- * Every start-up failure exits 1 with one line naming the cause and the fix.
+ * Start-up: parse arguments, load the cluster file, (durable mode) open the journal in
+ * --data-dir (storage/journal.h: its lock, replay, its writer thread), build the node's
+ * config, find the service by name (services/svc_registry.h: built in, or a plugin from
+ * service_lib), allocate its arena and the node's, build the node (node/node.h) and open
+ * the ports, (durable mode) rebuild the node from the journal (node_restore); then
+ * dp_run (dp_loop.c) until SIGINT/SIGTERM, print the final counters, close the journal
+ * (everything queued written and synced), exit 0. Every start-up failure exits 1 (2: a
+ * usage error) with one line naming the cause and the fix. A storage failure while
+ * running stops the loop at once and exits 1.
  */
 #include <assert.h>
 #include <errno.h>
@@ -58,8 +62,8 @@ static void on_stats_signal(int sig)
 }
 
 static const char usage_text[] =
-	"usage: paxwired [[EAL args] --] --config FILE --id N [--bootstrap] [--stats-interval-ms MS]\n"
-	"                [--log-level error|warn|info|debug]\n"
+	"usage: paxwired [[EAL args] --] --config FILE --id N [--bootstrap] [--data-dir DIR]\n"
+	"                [--stats-interval-ms MS] [--log-level error|warn|info|debug]\n"
 	"\n"
 	"Runs replica N of the paxwire cluster described in FILE. transport = udp: one kernel\n"
 	"UDP socket at the ip:port of [replica.N] for peers and clients. transport = dpdk:\n"
@@ -70,6 +74,10 @@ static const char usage_text[] =
 	"  -c, --config FILE           cluster file (INI; examples in deploy/)\n"
 	"  -i, --id N                  this replica's id, 0 .. replicas-1\n"
 	"  -b, --bootstrap             this is the first start of a NEW cluster (see below)\n"
+	"  -d, --data-dir DIR          durability = durable: the dir of this replica's journal\n"
+	"                              (created if missing; one per replica, never shared, on\n"
+	"                              a local file system); required in durable mode, refused\n"
+	"                              in memory mode\n"
 	"  -s, --stats-interval-ms MS  print one JSON line of counters to stdout every MS ms\n"
 	"                              (default 0: never; SIGUSR1 prints one at any time)\n"
 	"  -l, --log-level LEVEL       error, warn, info (default) or debug; logs go to stderr\n"
@@ -86,7 +94,18 @@ static const char usage_text[] =
 	"  - If a majority stopped at once, the replicated state is gone: start a new cluster\n"
 	"    (every replica with --bootstrap); clients start over.\n"
 	"\n"
-	"SIGINT or SIGTERM stops it cleanly (final counters on stdout, exit 0).\n"
+	"Bootstrap rule (durability = durable: the journal in --data-dir keeps promises, votes\n"
+	"and the commit point, each synced before the replica tells anyone):\n"
+	"  - Start every replica of a new cluster with --bootstrap and an empty data dir.\n"
+	"  - Restart a replica WITHOUT --bootstrap: it replays its journal and votes again at\n"
+	"    once (no recovery round). Any number of replicas may restart, all at once too.\n"
+	"  - --bootstrap is refused when the data dir holds a journal (the replica ran before),\n"
+	"    and a start without it when the dir holds none: a replica that lost its data dir\n"
+	"    would have forgotten its promises, and cannot rejoin safely yet.\n"
+	"\n"
+	"SIGINT or SIGTERM stops it cleanly (final counters on stdout, the journal synced and\n"
+	"closed, exit 0). Durable mode: a storage error (a failed write or fdatasync, a full\n"
+	"disk) stops it at once with exit 1: it must not vote any more.\n"
 	"transport = dpdk: paxwired [EAL args] -- [app args]; the EAL args (before the first\n"
 	"\"--\") go to rte_eal_init, e.g. --no-huge --no-pci --vdev=net_memif0,... (see\n"
 	"nic/README.md). transport = udp takes no EAL args; a leading \"--\" is ignored.\n";
@@ -95,6 +114,7 @@ struct args {
 	const char *config;
 	long id;
 	bool bootstrap;
+	const char *data_dir;   /**< durable mode: the journal's dir; NULL if not given */
 	uint32_t stats_interval_ms;
 	enum dp_log_level log_level;
 };
@@ -119,6 +139,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{ "config", required_argument, NULL, 'c' },
 		{ "id", required_argument, NULL, 'i' },
 		{ "bootstrap", no_argument, NULL, 'b' },
+		{ "data-dir", required_argument, NULL, 'd' },
 		{ "stats-interval-ms", required_argument, NULL, 's' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
@@ -127,11 +148,12 @@ static int parse_args(int argc, char **argv, struct args *a)
 	a->config = NULL;
 	a->id = -1;
 	a->bootstrap = false;
+	a->data_dir = NULL;
 	a->stats_interval_ms = 0;
 	a->log_level = DP_LOG_INFO;
 	int o;
 	unsigned long v;
-	while ((o = getopt_long(argc, argv, "c:i:bs:l:h", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "c:i:bd:s:l:h", opts, NULL)) != -1) {
 		switch (o) {
 		case 'c':
 			a->config = optarg;
@@ -146,6 +168,13 @@ static int parse_args(int argc, char **argv, struct args *a)
 			break;
 		case 'b':
 			a->bootstrap = true;
+			break;
+		case 'd':
+			if (*optarg == '\0') {
+				fprintf(stderr, "paxwired: --data-dir: an empty path; fix: --data-dir DIR, e.g. /var/lib/paxwire/replica-N\n");
+				return 2;
+			}
+			a->data_dir = optarg;
 			break;
 		case 's':
 			if (!parse_ulong(optarg, 86400000ul, &v)) {
@@ -351,6 +380,95 @@ static void init_service(struct dp_ctx *d, const struct cfg_cluster *cfg, struct
 	}
 }
 
+/**
+ * Durable mode: opens the journal in --data-dir (its lock, the replay of every segment,
+ * the writer thread) and holds what replay found to the bootstrap rule. Exits with the
+ * journal's own line (it names the cause) and the fix on failure.
+ */
+static struct journal *open_journal(const struct cfg_cluster *cfg, const struct args *a,
+				    struct journal_replay *rp)
+{
+	const char *dir = a->data_dir;
+	struct journal_conf jc = {
+		.dir = dir,
+		.value_bytes_max = cfg->slot_bytes,   /* the largest value the core persists */
+		.sync = JOURNAL_SYNC_FDATASYNC,       /* the only durable choice */
+	};
+	struct journal *j = NULL;
+	char err[JOURNAL_ERR_BYTES];
+	int rc = journal_open(&jc, &j, rp, err, sizeof(err));
+	if (rc != 0) {
+		fprintf(stderr, "paxwired: %s\n", err);
+		if (rc == -EBUSY)
+			fprintf(stderr, "paxwired: fix: another paxwired runs with --data-dir %s (two replicas must never share one); stop it, or give this replica its own dir\n",
+				dir);
+		else if (rc == -EBADMSG && strstr(err, "rebuild") != NULL)
+			fprintf(stderr, "paxwired: rebuilding a data dir from the other replicas is not built yet; fix: keep this replica down and its dir as it is (the cluster goes on with the others, this one counting as one of the failures it tolerates); docs/operations.md, \"Durable mode\"\n");
+		else if (rc == -ENOENT)
+			fprintf(stderr, "paxwired: fix: create the parent of %s first (mkdir -p): paxwired creates only the data dir itself\n",
+				dir);
+		else if (rc != -EBADMSG)
+			fprintf(stderr, "paxwired: fix: --data-dir must name a directory this user can create and write, on a local file system with free space\n");
+		exit(1);
+	}
+	if (a->bootstrap && rp->records > 0) {
+		fprintf(stderr, "paxwired: --bootstrap, but data dir %s holds a journal (%" PRIu64 " records, commit %" PRIu64 "): this replica has run before; fix: restart it without --bootstrap (it replays its journal), or, to start a NEW cluster, empty every replica's data dir first\n",
+			dir, rp->records, rp->commit);
+		journal_close(j);
+		exit(1);
+	}
+	if (!a->bootstrap && rp->records == 0) {
+		fprintf(stderr, "paxwired: data dir %s holds no journal, and a start without --bootstrap is a restart: from an empty dir this replica would forget the promises and votes of its last run; fix: add --bootstrap if this is the first start of a new cluster; a replica that lost its data dir cannot rejoin safely yet (docs/operations.md, \"Durable mode\")\n",
+			dir);
+		journal_close(j);
+		exit(1);
+	}
+	return j;
+}
+
+/** Logs what the journal's replay found, in one line (a warning when it cut a torn
+ *  tail: where, how many bytes, what the first bad record looked like). */
+static void log_replay(const struct dp_ctx *d, const struct journal_replay *rp)
+{
+	char torn[128 + JOURNAL_WHY_BYTES];
+	if (rp->torn_bytes > 0)
+		snprintf(torn, sizeof(torn),
+			 "torn tail cut: %" PRIu64 " bytes at journal-%016" PRIx64 " offset %" PRIu64 " (%s)",
+			 rp->torn_bytes, rp->torn_segment, rp->torn_offset, rp->torn_why);
+	else
+		snprintf(torn, sizeof(torn), "no torn tail");
+	dp_log(d, rp->torn_bytes > 0 ? DP_LOG_WARN : DP_LOG_INFO,
+	       "journal %s: replay read %" PRIu64 " records (%" PRIu64 " slot records, %" PRIu64 " slots, %" PRIu64 " bytes, %" PRIu64 " segment%s): promised ballot %" PRIu64 ".%u, commit %" PRIu64 ", highest slot %" PRIu64 "; %s%s",
+	       d->data_dir, rp->records, rp->slot_records, rp->slots, rp->bytes, rp->segments,
+	       rp->segments == 1 ? "" : "s", px_ballot_round(rp->promised),
+	       px_ballot_node(rp->promised), rp->commit, rp->hi, torn,
+	       rp->torn_bytes > 0 ? " (the last write before a crash, never reported durable)" : "");
+}
+
+/** Durable restart: the node rebuilt from the journal (node_restore), before the first
+ *  node_recv or node_tick. Exits with a message on failure. */
+static void restore_node(struct dp_ctx *d, const struct journal_replay *rp)
+{
+	struct node_journal nj;
+	struct node_restored r;
+	journal_as_node(d->j, &nj);
+	int rc = node_restore(d->nd, &nj, &r);
+	if (rc != 0) {
+		dp_log(d, DP_LOG_ERROR, "node_restore: %s; a bug: report it with the journal in %s",
+		       strerror(-rc), d->data_dir);
+		exit(1);
+	}
+	d->persisted_seq = d->sync_seq = 0;   /* seqs start again with each process */
+	dp_log(d, DP_LOG_INFO,
+	       "restored: applied %" PRIu64 " slots (the chosen prefix; the journal's commit is %" PRIu64 "), votes above them: %" PRIu64 ", slots of history kept for catch-up: %" PRIu64 "; promised ballot %" PRIu64 ".%u",
+	       r.replayed, rp->commit, r.restored, r.history,
+	       px_ballot_round(px_promised(d->r)), px_ballot_node(px_promised(d->r)));
+	if (r.rejected > 0 || px_needs_state_transfer(d->r))
+		dp_log(d, DP_LOG_WARN,
+		       "restored: %" PRIu64 " slots beyond the window (window_slots = %" PRIu32 ") could not be held: this replica needs state transfer, which is not built yet; it keeps voting but does not apply",
+		       r.rejected, d->pxc.window_slots);
+}
+
 /** Builds everything dp_run needs. Exits with a message on any failure. */
 static void dp_init(struct dp_ctx *d, const struct cfg_cluster *cfg, const struct args *a,
 		    struct arenas *ar)
@@ -367,8 +485,11 @@ static void dp_init(struct dp_ctx *d, const struct cfg_cluster *cfg, const struc
 	/* The core's configuration */
 	cfg_to_px(cfg, id, &d->pxc);
 	d->pxc.seed = random_u64();
-	d->pxc.restarted = !a->bootstrap;
-	d->pxc.boot_nonce = a->bootstrap ? 0 : (random_u64() | 1u);
+	/* Memory mode: a start without --bootstrap is a restart, which recovers before it
+	 * votes. Durable mode has no such recovery: a restart replays its journal. */
+	bool recover = d->pxc.durability == PX_MEMORY && !a->bootstrap;
+	d->pxc.restarted = recover;
+	d->pxc.boot_nonce = recover ? (random_u64() | 1u) : 0;
 	const char *why = NULL;
 	if (px_config_check(&d->pxc, &why) != 0) {
 		fprintf(stderr, "paxwired: %s: the core refuses this configuration: %s; fix: correct it in the file\n",
@@ -393,7 +514,8 @@ static void dp_init(struct dp_ctx *d, const struct cfg_cluster *cfg, const struc
 		exit(1);
 	}
 	ar->node = alloc_or_die(nlen, "the replica, its log window and client sessions");
-	d->nd = node_init(&nc, &d->svc, &dp_node_ops, d, NULL, ar->node, nlen, &why);
+	d->nd = node_init(&nc, &d->svc, d->j != NULL ? &dp_node_ops_durable : &dp_node_ops, d,
+			  NULL, ar->node, nlen, &why);
 	if (d->nd == NULL) {
 		fprintf(stderr, "paxwired: node_init: %s%s%s; fix: check the [cluster] sizes\n",
 			strerror(errno), why ? ": " : "", why ? why : "");
@@ -493,6 +615,17 @@ int main(int argc, char **argv)
 			eal_argv[1], cfg.path);
 		return 2;
 	}
+	if (cfg.durability == PX_DURABLE && a.data_dir == NULL) {
+		fprintf(stderr, "paxwired: %s:%" PRIu32 ": durability = durable keeps a journal on disk, and no --data-dir was given; fix: paxwired --config %s --id %ld --data-dir DIR (one dir per replica, on a local disk, e.g. /var/lib/paxwire/replica-%ld)\n",
+			cfg.path, cfg_key_line(cfg.path, "cluster", "durability"), cfg.path, a.id,
+			a.id);
+		return 2;
+	}
+	if (cfg.durability == PX_MEMORY && a.data_dir != NULL) {
+		fprintf(stderr, "paxwired: --data-dir %s: %s has durability = memory, which keeps nothing on disk; fix: drop --data-dir, or set durability = durable in [cluster] (every replica alike)\n",
+			a.data_dir, cfg.path);
+		return 2;
+	}
 	if (a.id >= cfg.n_replicas) {
 		fprintf(stderr, "paxwired: --id %ld: %s has replicas = %u (ids 0..%u); fix: --id N with N in 0..%u\n",
 			a.id, cfg.path, cfg.n_replicas, cfg.n_replicas - 1u, cfg.n_replicas - 1u);
@@ -514,9 +647,22 @@ int main(int argc, char **argv)
 	(void)mp_init(cfg.transport == CFG_TRANSPORT_DPDK);
 	struct dp_ctx *d = alloc_or_die(sizeof(*d), "the loop's context");
 	struct arenas ar = { 0 };
+	/* Durable mode: the journal first. Its lock says at once whether another paxwired
+	 * has this replica's data dir, and replay decides whether this start is a restart. */
+	struct journal_replay rp;
+	memset(&rp, 0, sizeof(rp));
+	if (cfg.durability == PX_DURABLE) {
+		d->j = open_journal(&cfg, &a, &rp);
+		d->data_dir = a.data_dir;
+	}
 	dp_init(d, &cfg, &a, &ar);
 	dp_log(d, DP_LOG_INFO, "arenas: %zu MiB allocated at start-up from %s", mp_allocated() >> 20,
 	       mp_source_name(mp_source()));
+	if (d->j != NULL) {
+		log_replay(d, &rp);
+		if (!a.bootstrap)
+			restore_node(d, &rp);
+	}
 #if defined(PW_HAVE_DPDK)
 	if (cfg.transport == CFG_TRANSPORT_DPDK) {
 		/* Static: DPDK's telemetry thread may read it until the process exits. */
@@ -539,6 +685,9 @@ int main(int argc, char **argv)
 	sa.sa_handler = on_stats_signal;
 	sigaction(SIGUSR1, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* A file-size limit (RLIMIT_FSIZE) then fails the journal's write with EFBIG, a
+	 * storage error the loop reports and stops on, rather than killing the process. */
+	signal(SIGXFSZ, SIG_IGN);
 	/* Adaptive idle sleeps in slices of tens of microseconds; the kernel's default
 	 * timer slack (50 us) would stretch each one. 1 us: wake when asked. */
 	if (cfg.idle == CFG_IDLE_ADAPTIVE && prctl(PR_SET_TIMERSLACK, 1000ul, 0, 0, 0) != 0)
@@ -554,13 +703,29 @@ int main(int argc, char **argv)
 	       cfg.service_name, cfg.service_lib[0] ? " (plugin " : "", cfg.service_lib,
 	       cfg.service_lib[0] ? ")" : "",
 	       cfg_idle_name(cfg.idle), cfg.tick_us, d->pxc.heartbeat_ticks, d->pxc.election_ticks,
-	       a.bootstrap ? "bootstrap: first start of a new cluster"
-			   : "restart: recovering from the other replicas before voting");
+	       a.bootstrap ? (d->j != NULL ? "durable, bootstrap: first start of a new cluster"
+					   : "bootstrap: first start of a new cluster")
+			   : (d->j != NULL ? "durable, restart: rebuilt from the journal, voting at once"
+					   : "restart: recovering from the other replicas before voting"));
 
-	dp_run(d);
+	int run_rc = dp_run(d);
 
 	dp_stats_print(d, stdout, dp_now_ns(), true);
-	dp_log(d, DP_LOG_INFO, "stopped");
+	int exit_code = run_rc == 0 ? 0 : 1;
+	if (d->j != NULL) {
+		/* Everything queued is written and synced first. */
+		int jrc = journal_close(d->j);
+		d->j = NULL;
+		if (jrc != 0) {
+			if (run_rc == 0)
+				dp_log(d, DP_LOG_ERROR,
+				       "journal %s: closing: %s: what was queued last may not be durable; fix: check the disk, then restart without --bootstrap (replay keeps what was made durable)",
+				       d->data_dir, strerror(-jrc));
+			exit_code = 1;
+		}
+	}
+	dp_log(d, exit_code == 0 ? DP_LOG_INFO : DP_LOG_ERROR, "%s",
+	       exit_code == 0 ? "stopped" : "stopped: storage failed");
 	for (uint8_t k = 0; k < d->n_ports; k++)
 		nic_close(d->ports[k]);
 	mp_free(ar.node);
@@ -569,5 +734,5 @@ int main(int argc, char **argv)
 	svc_plugin_close(ar.service_lib);   /* after the service's last use */
 	if (cfg.transport == CFG_TRANSPORT_DPDK)
 		env_eal_cleanup();
-	return 0;
+	return exit_code;
 }

@@ -41,6 +41,14 @@ BASE_PORT=$((20000 + ($$ % 2000) * 10))
 # kernel UDP socket at ip:port (clients = udp).
 TRANSPORT=${TRANSPORT:-udp}
 N_REPLICAS=0
+# DURABILITY=memory (default) or durable: each replica then keeps its journal in
+# $DATA/replicaI (--data-dir), a dir of its own removed on every exit (EXTRA_CLEANUP).
+DURABILITY=${DURABILITY:-memory}
+DATA=""
+if [ "$DURABILITY" = durable ]; then
+	DATA=$(mktemp -d /tmp/pw-cluster-data.XXXXXX)
+	EXTRA_CLEANUP="rm -rf '$DATA'; $EXTRA_CLEANUP"
+fi
 
 # write_config N IP0 IP1 ... : a cluster file for N replicas.
 write_config() {
@@ -56,7 +64,7 @@ write_config() {
 		else
 			echo "transport = udp"
 		fi
-		echo "durability = memory"
+		echo "durability = $DURABILITY"
 		echo "heartbeat_ms = 10"
 		echo "election_ms = 150"
 		echo "tick_us = 1000"
@@ -91,13 +99,27 @@ start_replica() {
 	local i=$1; shift
 	local boot=""
 	if [ "${1:-}" = "--bootstrap" ]; then boot=--bootstrap; shift; fi
-	local eal=""
+	local eal="" data=""
 	[ "$TRANSPORT" = memif ] && eal=$(eal_args "$i")
-	# shellcheck disable=SC2086  # eal is a list of words
-	"$@" "$PAXWIRED" $eal --config "$CONFIG" --id "$i" $boot --stats-interval-ms 200 \
+	[ -n "$DATA" ] && data="--data-dir $DATA/replica$i"
+	# shellcheck disable=SC2086  # eal and data are lists of words
+	"$@" "$PAXWIRED" $eal --config "$CONFIG" --id "$i" $boot $data --stats-interval-ms 200 \
 		>> "$TMP/replica$i.log" 2>&1 &
 	PIDS[$i]=$!
 	disown $!   # killed on purpose: no job-control notice
+}
+
+# wait_gone PID...: waits until each process has exited (a zombie counts as gone: its
+# files, the journal's lock included, are closed)
+wait_gone() {
+	local p
+	for p in "$@"; do
+		for _ in $(seq 1 500); do
+			[ -e "/proc/$p" ] || break
+			grep -q '^State:[[:space:]]*Z' "/proc/$p/status" 2>/dev/null && break
+			sleep 0.01
+		done
+	done
 }
 
 # leader: prints the leader's id as pwctl sees it, or nothing

@@ -3,16 +3,20 @@
 # counting shim twice, with 10x more client commands the second time; the numbers of
 # allocator calls must be equal (everything is allocated at start-up). The load
 # generator, pw-bench, runs under the shim too and is held to the same rule.
+# DURABILITY=durable: the replica keeps its journal (a fresh data dir per run), so the
+# journal's write path, its writer thread included, is held to the rule too.
 # Usage: no_alloc.sh BUILD_DIR (a build without sanitizers).
 . "$(dirname "$0")/lib.sh" "$1"
 SHIM=$BUILD/tests/cluster/libpwmalloccount.so
 [ -f "$SHIM" ] || { echo "no allocator shim in $BUILD (sanitized build?): skipped"; exit 77; }
 
 run_with() {   # run_with OPS -> prints "malloc calloc realloc free" of replica 0, then of pw-bench
-	local ops=$1
+	local ops=$1 data=""
 	write_config 1
+	[ -n "$DATA" ] && data="--data-dir $DATA/run$ops"
+	# shellcheck disable=SC2086  # data is a list of words
 	PW_MALLOC_COUNT_FILE=$TMP/count LD_PRELOAD=$SHIM \
-		"$PAXWIRED" --config "$CONFIG" --id 0 --bootstrap > "$TMP/r.log" 2>&1 &
+		"$PAXWIRED" --config "$CONFIG" --id 0 --bootstrap $data > "$TMP/r.log" 2>&1 &
 	local pid=$!
 	PIDS+=($pid)
 	wait_leader 10 > /dev/null || fail "no leader"
