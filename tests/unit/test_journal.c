@@ -704,16 +704,13 @@ static void test_misdirected_segment(void **state)
 		   "(misdirected: a valid record for segment 0 offset 0)");
 }
 
-/* A bad tail in a segment that is not the last is corruption, not a torn write. */
-static void test_bad_tail_not_last_segment(void **state)
+/* Twenty synced slots over several 1 KiB segments, closed; c is their configuration. */
+static struct journal_conf small_segments_written(const char *dir)
 {
-	const char *dir = data_dir(state);
 	struct journal_conf c = conf_of(dir);
 	c.segment_bytes = 1024;
 	c.value_bytes_max = 256;
 	c.ring_bytes = 4096;
-	char seg[128];
-
 	struct journal *j = open_ok(&c, NULL);
 	for (uint64_t s = 1; s <= 20; s++) {
 		put_slot(j, s, 9, 100);
@@ -721,6 +718,16 @@ static void test_bad_tail_not_last_segment(void **state)
 	}
 	wait_seq(j, 20);
 	assert_int_equal(journal_close(j), 0);
+	return c;
+}
+
+/* A bad tail in a segment that is not the last is corruption, not a torn write. */
+static void test_bad_tail_not_last_segment(void **state)
+{
+	const char *dir = data_dir(state);
+	struct journal_conf c = small_segments_written(dir);
+	char seg[128];
+
 	seg_path(seg, sizeof(seg), dir, 0);
 	off_t size = file_size(seg);
 	assert_int_equal(truncate(seg, size - 8), 0);
@@ -730,19 +737,9 @@ static void test_bad_tail_not_last_segment(void **state)
 static void test_missing_segment(void **state)
 {
 	const char *dir = data_dir(state);
-	struct journal_conf c = conf_of(dir);
-	c.segment_bytes = 1024;
-	c.value_bytes_max = 256;
-	c.ring_bytes = 4096;
+	struct journal_conf c = small_segments_written(dir);
 	char seg[128];
 
-	struct journal *j = open_ok(&c, NULL);
-	for (uint64_t s = 1; s <= 20; s++) {
-		put_slot(j, s, 9, 100);
-		journal_sync(j, s, s);
-	}
-	wait_seq(j, 20);
-	assert_int_equal(journal_close(j), 0);
 	seg_path(seg, sizeof(seg), dir, 1);
 	assert_int_equal(unlink(seg), 0);
 	open_fails(&c, -EBADMSG, "journal-0000000000000001 is missing");
