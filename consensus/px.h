@@ -357,6 +357,29 @@ void px_persisted(struct px_replica *r, uint64_t seq, struct px_out *out);
 /** The embedder applied every chosen slot up to `slot`; their log memory may be reused. */
 void px_applied(struct px_replica *r, uint64_t slot);
 
+/* ---- State transfer (docs/consistency.md, "Healing") ----------------------------
+ * A replica that needs slots no member holds any more (px_needs_state_transfer) gets
+ * the state machine from a peer instead: the embedder fetches a snapshot of some
+ * replica's applied state at a slot S >= px_state_transfer_need(), restores its
+ * applier from it, and calls px_state_installed(S). Slots <= S are then chosen and
+ * applied here; the leader's catch-up brings the rest. Every slot <= S is chosen
+ * because a replica applied it, so any replica's snapshot serves, the leader's or not. */
+
+/** The lowest slot a snapshot must cover for this replica to heal: 0 when it needs no
+ *  state transfer. It only grows while the transfer is under way (the cluster moves). */
+uint64_t px_state_transfer_need(const struct px_replica *r);
+
+/**
+ * The embedder restored the state machine to the applied state after `slot` (a
+ * snapshot). Requires px_needs_state_transfer() and slot >= px_state_transfer_need().
+ * Clears the need: every slot <= slot is chosen and applied, the held slots above it
+ * stay, and the chosen ones among them are handed out to apply. In durable mode the
+ * embedder records the snapshot durably before it calls this (a restart then starts
+ * from it). May emit an ACCEPTED (the new ack) to the leader.
+ * @return 0, or -EINVAL (no transfer needed, or slot too low: fetch a newer snapshot).
+ */
+int px_state_installed(struct px_replica *r, uint64_t slot, struct px_out *out);
+
 /** Leader only: hand leadership to `target` once it is caught up. -EINVAL/-EAGAIN. */
 int px_transfer_leadership(struct px_replica *r, uint8_t target, struct px_out *out);
 

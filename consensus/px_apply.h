@@ -54,6 +54,32 @@ struct px_service {
 	 * Last, so that initialisers written before it still compile.
 	 */
 	bool (*is_read)(void *ctx, const uint8_t *cmd, uint32_t len);
+
+	/* ---- Snapshots (state transfer, backups; docs/storage.md) --------------------
+	 * All three, or none (NULL: this service cannot be snapshotted; a replica that
+	 * falls behind the cluster's window then cannot heal, and paxwired says so). */
+	/**
+	 * The most bytes snapshot() can write for any state of this instance: a bound
+	 * fixed at init (the embedder sizes one buffer by it, once).
+	 */
+	size_t (*snapshot_max)(const void *ctx);
+	/**
+	 * Writes the whole state into buf (cap >= snapshot_max()): the bytes restore()
+	 * takes. Must not change the state. Equal states need not give equal bytes, but
+	 * restore() of them must give a state equal in every observable way (every later
+	 * apply() answers the same, hash() is the same).
+	 * @return bytes written (> 0: even an empty state has a header).
+	 */
+	size_t (*snapshot)(const void *ctx, uint8_t *buf, size_t cap);
+	/**
+	 * Replaces the whole state by the one buf describes. The bytes come from another
+	 * replica (checksummed, but check every length and count anyway: never read out
+	 * of buf, never crash). len == 0 (buf may be NULL): the empty state, as after
+	 * init; this never fails.
+	 * @return 0, or -EINVAL: malformed, or beyond this instance's limits (the state
+	 *         is then unspecified until the next successful restore()).
+	 */
+	int (*restore)(void *ctx, const uint8_t *buf, size_t len);
 };
 
 /** Bytes of a registration's reply body: the session id, u64 little-endian. */
@@ -181,6 +207,40 @@ uint32_t px_applier_sessions(const struct px_applier *a);
  *  Does not touch the LRU order. */
 bool px_applier_session_peek(const struct px_applier *a, uint64_t session_id,
 			     uint64_t *last_seq);
+
+/* ---- Snapshots: the applied state at one slot ---------------------------------
+ * A snapshot is the applier's state (the last slot applied, the hash chain, every
+ * session in LRU order with its cached reply) followed by the service's snapshot, in
+ * one buffer (format in docs/storage.md, little-endian):
+ *   magic "PXSNAP01" (8), slot u64, chain u64, max_sessions u32, n_sessions u32,
+ *   then n_sessions times, least recently used first:
+ *     id u64, last_seq u64, reply_status u8, reply_len u32, reply bytes,
+ *   then service_len u64 and the service's bytes.
+ * Restoring it gives an applier that answers every later command exactly as the one
+ * that wrote it: which session an eviction takes depends on the LRU order only. */
+
+/** The most bytes px_applier_snapshot can write (0 if the service has no snapshots). */
+size_t px_applier_snapshot_max(const struct px_applier *a);
+
+/**
+ * Writes a snapshot of the state after slot px_applier_last_slot(a) into buf.
+ * @return bytes written, or 0 if the service has no snapshots or cap is below
+ *         px_applier_snapshot_max (a caller bug).
+ */
+size_t px_applier_snapshot(const struct px_applier *a, uint8_t *buf, size_t cap);
+
+/** Reads a snapshot's slot and chain without restoring it. false: not a snapshot. */
+bool px_snapshot_peek(const uint8_t *buf, size_t len, uint64_t *slot, uint64_t *chain);
+
+/**
+ * Replaces the applier's state and the service's by the snapshot's: last slot,
+ * chain, sessions, service state. Counters are kept (they count what this applier did).
+ * @return 0, or -EINVAL (malformed; more sessions than this applier holds; the
+ *         service refused its part; no snapshots): the applier is then empty (slot 0,
+ *         no session, the service's empty state) and must be restored again before it
+ *         applies anything.
+ */
+int px_applier_restore(struct px_applier *a, const uint8_t *buf, size_t len);
 
 /**
  * Tests: checks the session table (hash index, LRU list, counts); NULL or a static

@@ -61,7 +61,7 @@ extern "C" {
  * reply statuses and the command and reply bounds asserted below. paxwired refuses a
  * plugin built for another version. Bump it with any change to one of them.
  */
-#define SVC_ABI_VERSION 1u
+#define SVC_ABI_VERSION 2u   /* 2: struct px_service gained snapshot_max, snapshot, restore */
 
 /** The function a plugin exports (dlsym name). */
 #define SVC_ENTRY_SYMBOL "paxwire_service"
@@ -73,9 +73,9 @@ extern "C" {
 #define SVC_PARAM_KEY_BYTES 32u
 #define SVC_PARAM_VALUE_BYTES 128u
 
-/* What ABI version 1 fixed: change one and SVC_ABI_VERSION must change with it (then
+/* What ABI version 2 fixed: change one and SVC_ABI_VERSION must change with it (then
  * update these asserts). */
-_Static_assert(sizeof(struct px_service) == 4 * sizeof(void *),
+_Static_assert(sizeof(struct px_service) == 7 * sizeof(void *),
 	       "struct px_service is part of the service ABI");
 _Static_assert(offsetof(struct px_service, apply) == 0 &&
 		       offsetof(struct px_service, ctx) == 2 * sizeof(void *),

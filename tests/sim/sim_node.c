@@ -659,7 +659,7 @@ static void obs_read_served(void *ctx, uint64_t ticket, uint64_t index, uint64_t
 
 void sim_node_start(struct sim *s, struct sim_node *n, bool restart)
 {
-	struct px_service svc;
+	struct px_service svc = {0};
 	const char *why = NULL;
 
 	node_config(s, n, restart);
