@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
 
@@ -250,6 +251,10 @@ static void *alloc_or_die(size_t n, const char *what)
 
 struct arenas {
 	void *node, *service;
+	/** The snapshot buffer (node_conf.snapshot_buf): mapped, not zeroed, so that only
+	 *  the pages a snapshot writes cost memory. */
+	void *snap;
+	size_t snap_len;
 	void *service_lib;   /**< dlopen handle of a plugin service; NULL: built in */
 };
 
@@ -465,7 +470,7 @@ static void restore_node(struct dp_ctx *d, const struct journal_replay *rp)
 	       px_ballot_round(px_promised(d->r)), px_ballot_node(px_promised(d->r)));
 	if (r.rejected > 0 || px_needs_state_transfer(d->r))
 		dp_log(d, DP_LOG_WARN,
-		       "restored: %" PRIu64 " slots beyond the window (window_slots = %" PRIu32 ") could not be held: this replica needs state transfer, which is not built yet; it keeps voting but does not apply",
+		       "restored: %" PRIu64 " slots beyond the window (window_slots = %" PRIu32 ") could not be held: this replica fetches a snapshot from a peer (state transfer) before it applies again",
 		       r.rejected, d->pxc.window_slots);
 }
 
@@ -506,7 +511,28 @@ static void dp_init(struct dp_ctx *d, const struct cfg_cluster *cfg, const struc
 		.sessions = cfg->sessions,
 		.reads_max = NODE_READS_MAX,
 		.queue_max = cfg->batch_cmds_max,
+		.transfer_chunks_per_tick = cfg->transfer_chunks_per_tick,
+		.snapshot_every = cfg->snapshot_every,
 	};
+	/* Snapshots (state transfer, backups): one buffer as large as the service's and
+	 * the session table's bound. A service without snapshots gets none: a replica
+	 * that falls behind the window then cannot heal (it says so). */
+	if (d->svc.snapshot_max != NULL && d->svc.snapshot != NULL && d->svc.restore != NULL) {
+		ar->snap_len = px_snapshot_bytes_max(cfg->sessions, d->svc.snapshot_max(d->svc.ctx));
+		ar->snap = mmap(NULL, ar->snap_len, PROT_READ | PROT_WRITE,
+				MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (ar->snap == MAP_FAILED) {
+			fprintf(stderr, "paxwired: cannot map %zu bytes for the snapshot buffer: %s; fix: lower kv_keys or sessions, or allow more virtual memory (ulimit -v)\n",
+				ar->snap_len, strerror(errno));
+			exit(1);
+		}
+		nc.snapshot_buf = ar->snap;
+		nc.snapshot_bytes = ar->snap_len;
+	} else {
+		dp_log(d, DP_LOG_WARN,
+		       "service %s has no snapshots: a replica that falls behind the log window cannot heal by state transfer",
+		       cfg->service_name);
+	}
 	size_t nlen = node_arena_bytes(&nc);
 	if (nlen == 0) {
 		fprintf(stderr, "paxwired: %s: the node refuses this configuration; fix: check sessions and the [cluster] sizes\n",
@@ -730,6 +756,8 @@ int main(int argc, char **argv)
 		nic_close(d->ports[k]);
 	mp_free(ar.node);
 	mp_free(ar.service);
+	if (ar.snap != NULL)
+		munmap(ar.snap, ar.snap_len);
 	mp_free(d);
 	svc_plugin_close(ar.service_lib);   /* after the service's last use */
 	if (cfg.transport == CFG_TRANSPORT_DPDK)

@@ -645,6 +645,9 @@ void svc_kv_service(struct svc_kv *kv, struct px_service *svc)
 	svc->hash = svc_kv_hash;
 	svc->ctx = kv;
 	svc->is_read = svc_kv_is_read;
+	svc->snapshot_max = svc_kv_snapshot_max;
+	svc->snapshot = svc_kv_snapshot;
+	svc->restore = svc_kv_restore;
 }
 
 /* The registry's descriptor (svc_registry.h): kv's parameters are the typed [cluster]
@@ -729,4 +732,93 @@ bool svc_kv_get_direct(const struct svc_kv *kv, const void *key, uint8_t key_len
 	if (value_len != NULL)
 		*value_len = en->value_len;
 	return true;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Snapshots (PROVISIONAL: replaced by the svc-snap branch)                             */
+
+#define KV_SNAP_MAGIC 0x31564b50u   /* "PKV1" */
+#define KV_SNAP_HDR 16u
+#define KV_SNAP_ENTRY_HDR 8u
+
+size_t svc_kv_snapshot_max(const void *ctx)
+{
+	const struct svc_kv *kv = ctx;
+	return KV_SNAP_HDR + (size_t)kv->max_keys *
+				     (KV_SNAP_ENTRY_HDR + kv->max_key_bytes + kv->max_value_bytes);
+}
+
+size_t svc_kv_snapshot(const void *ctx, uint8_t *buf, size_t cap)
+{
+	const struct svc_kv *kv = ctx;
+	uint8_t *p = buf + KV_SNAP_HDR;
+
+	assert(cap >= svc_kv_snapshot_max(ctx));
+	(void)cap;
+	wire_st32(buf, KV_SNAP_MAGIC);
+	wire_st32(buf + 4, kv->n_keys);
+	wire_st32(buf + 8, kv->max_key_bytes);
+	wire_st32(buf + 12, kv->max_value_bytes);
+	for (uint32_t i = 0; i <= kv->index_mask; i++) {
+		if (kv->index[i].entry == ENTRY_NIL)
+			continue;
+		struct kv_entry *en = entry_at(kv, kv->index[i].entry);
+		wire_st32(p, en->key_len);
+		wire_st32(p + 4, en->value_len);
+		p += KV_SNAP_ENTRY_HDR;
+		memcpy(p, en->data, en->key_len);
+		p += en->key_len;
+		memcpy(p, entry_value(kv, en), en->value_len);
+		p += en->value_len;
+	}
+	return (size_t)(p - buf);
+}
+
+static void kv_clear(struct svc_kv *kv)
+{
+	kv->n_keys = 0;
+	kv->n_fresh = 0;
+	kv->free_head = ENTRY_NIL;
+	for (uint32_t i = 0; i <= kv->index_mask; i++) {
+		kv->index[i].hash32 = 0;
+		kv->index[i].entry = ENTRY_NIL;
+	}
+}
+
+int svc_kv_restore(void *ctx, const uint8_t *buf, size_t len)
+{
+	struct svc_kv *kv = ctx;
+	const uint8_t *p = buf, *end = buf + len;
+
+	kv_clear(kv);
+	if (len == 0)
+		return 0;
+	if (buf == NULL || len < KV_SNAP_HDR || wire_ld32(buf) != KV_SNAP_MAGIC)
+		return -EINVAL;
+	uint32_t n = wire_ld32(buf + 4);
+	if (n > kv->max_keys)
+		return -EINVAL;
+	p += KV_SNAP_HDR;
+	for (uint32_t i = 0; i < n; i++) {
+		if ((size_t)(end - p) < KV_SNAP_ENTRY_HDR)
+			goto bad;
+		uint32_t klen = wire_ld32(p), vlen = wire_ld32(p + 4);
+		p += KV_SNAP_ENTRY_HDR;
+		if (klen == 0 || klen > kv->max_key_bytes || vlen > kv->max_value_bytes ||
+		    (size_t)(end - p) < (size_t)klen + vlen)
+			goto bad;
+		struct kv_key k;
+		key_make(kv, &k, p, klen);
+		uint32_t b = index_probe(kv, &k);
+		if (kv->index[b].entry != ENTRY_NIL)
+			goto bad;
+		kv_insert(kv, b, &k, p + klen, vlen);
+		p += (size_t)klen + vlen;
+	}
+	if (p != end)
+		goto bad;
+	return 0;
+bad:
+	kv_clear(kv);
+	return -EINVAL;
 }

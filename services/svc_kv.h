@@ -61,6 +61,11 @@ bool svc_kv_is_read(void *ctx, const uint8_t *cmd, uint32_t len);
  */
 uint64_t svc_kv_hash(const void *ctx);
 
+/** struct px_service snapshot_max/snapshot/restore (px_apply.h). */
+size_t svc_kv_snapshot_max(const void *ctx);
+size_t svc_kv_snapshot(const void *ctx, uint8_t *buf, size_t cap);
+int svc_kv_restore(void *ctx, const uint8_t *buf, size_t len);
+
 /** Keys held now. */
 uint32_t svc_kv_count(const struct svc_kv *kv);
 
