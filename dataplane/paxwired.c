@@ -454,7 +454,7 @@ static void log_replay(const struct dp_ctx *d, const struct journal_replay *rp)
  *  node_recv or node_tick. Exits with a message on failure. */
 static void restore_node(struct dp_ctx *d, const struct journal_replay *rp)
 {
-	struct node_journal nj;
+	struct node_journal nj = { 0 };   /* no snapshot (yet): journal_as_node fills the rest */
 	struct node_restored r;
 	journal_as_node(d->j, &nj);
 	int rc = node_restore(d->nd, &nj, &r);

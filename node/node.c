@@ -738,8 +738,10 @@ static void st_reset_target(struct node *n)
 	n->st.complete = false;
 }
 
-/** The next source: the followers in turn, then the leader (its loop commits). */
-static void st_next_source(struct node *n)
+/** The source for this turn: the followers in turn, then the leader (its loop
+ *  commits). Chosen again each tick until a snapshot is chosen, as the leader becomes
+ *  known (a restarted replica does not know it at first). */
+static void st_pick_source(struct node *n)
 {
 	uint8_t leader = px_leader_hint(n->r);
 	uint8_t cand[PX_REPLICAS_MAX];
@@ -753,14 +755,14 @@ static void st_next_source(struct node *n)
 	if (k == 0)
 		return;   /* a single replica never needs state transfer */
 	n->st.src = cand[n->st.turn % k];
-	n->st.turn++;
-	n->st.quiet = 0;
 }
 
 static void st_switch(struct node *n)
 {
 	n->c.st_source_switches++;
-	st_next_source(n);
+	n->st.turn++;
+	n->st.quiet = 0;
+	st_pick_source(n);
 }
 
 /** Silence from a source this long (ticks) and the next one is asked. */
@@ -815,7 +817,7 @@ static void st_start(struct node *n)
 	n->st.active = true;
 	n->snap_slot = 0;   /* the buffer is the fetch's now */
 	n->c.st_started++;
-	st_next_source(n);
+	st_pick_source(n);
 	logf_(n, NODE_LOG_INFO,
 	      "state transfer: this replica needs the state after slot %" PRIu64
 	      " (applied %" PRIu64 "); asking replica %u",
@@ -885,6 +887,7 @@ static void st_tick(struct node *n)
 	if (++n->st.quiet > st_quiet_max(n))
 		st_switch(n);
 	if (n->st.slot == 0) {
+		st_pick_source(n);
 		st_request(n, 0);
 		return;
 	}
