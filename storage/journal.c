@@ -31,8 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <isa-l/crc.h>
-
+#include "crc32c_pvt.h"
 #include "journal.h"
 #include "wire_le.h"
 
@@ -123,22 +122,9 @@ struct journal {
 /* ---------------------------------------------------------------------------------- */
 /* Records                                                                             */
 
-/** Adds len bytes to a running CRC32C (crc32_iscsi takes an int length: 1 GiB a pass). */
-static uint32_t crc_add(uint32_t c, const uint8_t *p, uint64_t len)
-{
-	/* Bounded: len / 2^30 + 1 passes. */
-	while (len > 0) {
-		int n = len > (1u << 30) ? (int)(1u << 30) : (int)len;
-		c = crc32_iscsi((unsigned char *)(uintptr_t)p, n, c);
-		p += n;
-		len -= (uint64_t)n;
-	}
-	return c;
-}
-
 uint32_t journal_crc32c(const void *buf, size_t len)
 {
-	return ~crc_add(0xffffffffu, buf, len);
+	return storage_crc32c(buf, len);
 }
 
 static uint64_t pad8(uint64_t n)
@@ -157,10 +143,10 @@ static uint32_t rec_bytes(uint32_t plen)
 static uint32_t rec_crc(const uint8_t *p, uint64_t size)
 {
 	static const uint8_t zero[4];
-	uint32_t c = crc_add(0xffffffffu, p, H_CRC);
+	uint32_t c = storage_crc32c_add(STORAGE_CRC32C_INIT, p, H_CRC);
 
-	c = crc_add(c, zero, sizeof(zero));
-	return ~crc_add(c, p + H_SEGMENT, size - H_SEGMENT);
+	c = storage_crc32c_add(c, zero, sizeof(zero));
+	return storage_crc32c_end(storage_crc32c_add(c, p + H_SEGMENT, size - H_SEGMENT));
 }
 
 /** The poll loop's part of a header: what it knows. The writer stamps the rest. */
