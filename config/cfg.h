@@ -35,7 +35,8 @@
  *                           ; (1..1024; the rate limit, 128 MB/s at 1 ms ticks)
  *   snapshot_every = 0      ; take a snapshot every N applied slots (durable: saved
  *                           ; to the data dir, the journal compacted below it);
- *                           ; 0: only when a peer asks for one
+ *                           ; 0: memory mode only when a peer asks for one, durable
+ *                           ; mode every 65536 slots
  *
  *   [service.counter]       ; optional: parameters of the service named by service =
  *   counters = 1024         ; key = value lines kept as strings and handed to the
