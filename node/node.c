@@ -906,7 +906,7 @@ static void st_tick(struct node *n)
 static void on_snap_chunk(struct node *n, const struct px_msg *m)
 {
 	if (!n->st.active || n->st.complete || n->snap_pinned) {
-		n->c.st_bad_chunk++;
+		n->c.st_late_chunks++;   /* after the install, or a second answer */
 		return;
 	}
 	if (m->flags & PX_MF_SNAP_NONE) {

@@ -227,7 +227,9 @@ struct node_counters {
 	uint64_t st_throttled;     /**< SNAP_REQs not answered: this tick's budget spent */
 	uint64_t st_none_in;       /**< SNAP_NONE answers received */
 	uint64_t st_bad_chunk;     /**< chunks dropped: not the snapshot being fetched,
-	                                misaligned, beyond the buffer, or unasked for */
+	                                misaligned, or beyond the buffer */
+	uint64_t st_late_chunks;   /**< chunks dropped: no transfer under way (answers to
+	                                requests of one already installed, or stray ones) */
 	uint64_t st_hash_mismatch; /**< whole snapshots whose content hash disagreed */
 	uint64_t st_restore_failed;/**< snapshots the applier refused (px_applier_restore) */
 	uint64_t st_stale;         /**< snapshots too old to install when complete */
