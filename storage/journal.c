@@ -3,8 +3,9 @@
  *   - the record format: building (the poll loop), stamping (the writer), checking
  *     (replay);
  *   - the ring and the poll loop's side (journal_promise, _slot, _sync, _poll);
- *   - the writer thread: drain, write, sync, roll to a new segment, fail;
- *   - journal_open: the data dir, its lock, the segments, replay, the index of slots;
+ *   - the writer thread: drain, write, sync, roll to a new segment, compact, fail;
+ *   - journal_open: the data dir, its lock, the compaction marker, the segments,
+ *     replay, the index of slots;
  *   - journal_close.
  */
 #include <assert.h>
@@ -51,6 +52,22 @@ _Static_assert(H_DRAIN + 8u == JOURNAL_HDR_BYTES, "the header ends with the drai
  *  record starts at byte 0 ("WRAP"). */
 #define RING_WRAP 0x50415257u
 _Static_assert(RING_WRAP != JOURNAL_MAGIC, "a wrap marker is no record");
+/** Ring only, never on disk: a record of this type asks the writer to compact
+ *  {below_slot u64} (journal_compact). */
+#define RING_COMPACT 0xc0u
+#define RING_COMPACT_BYTES 8u
+_Static_assert(RING_COMPACT > JOURNAL_REC_SYNC, "a compaction request is no record type");
+
+/* The compaction marker's fields (docs/storage.md, "Compaction"). */
+#define C_MAGIC 0u
+#define C_VERSION 4u
+#define C_RESERVED 6u
+#define C_FIRST 8u
+#define C_FLOOR 16u
+#define C_CRC 60u
+_Static_assert(C_CRC + 4u == JOURNAL_COMPACTED_BYTES, "the marker ends with its checksum");
+#define COMPACTED_NAME "compacted"
+#define COMPACTED_TMP "compacted.tmp"
 
 /** The idle writer's wait (a safety net: the poll loop wakes it when it queues a sync). */
 #define IDLE_WAIT_NS 1000000000L
@@ -65,6 +82,13 @@ struct seg {
 	uint64_t num;
 	uint8_t *map;        /**< the file mapped read-only (NULL: empty) */
 	size_t map_bytes;    /**< bytes mapped (the file's size at open) */
+};
+
+/** What a segment held holds, for compaction (the writer's, after replay). */
+struct seginfo {
+	uint64_t max_slot;      /**< highest slot of its SLOT records (0: none) */
+	uint64_t max_promise;   /**< highest ballot of its PROMISE records (0: none) */
+	uint64_t max_commit;    /**< highest commit of its SYNC records (0: none) */
 };
 
 /** A slot's newest value from replay. value points into a segment's mapping. */
@@ -110,12 +134,22 @@ struct journal {
 	_Atomic bool hold;           /**< journal_hold_writer */
 	_Atomic int failed;          /**< 0, or the -errno that stopped the writer (why set) */
 
-	/* The writer's (journal_open's before the thread starts). */
+	/* The writer's (journal_open's before the thread starts). Invariant: the segments
+	 * held are first..seg, seg - first < JOURNAL_SEGMENTS_MAX, and sinfo[n %
+	 * JOURNAL_SEGMENTS_MAX] describes segment n among them. */
 	alignas(64) int fd;       /**< the segment being appended to */
 	uint64_t seg;             /**< its number */
 	uint64_t seg_off;         /**< its length: where the next record goes */
 	uint64_t drain;           /**< the last drain number used */
+	uint64_t first;           /**< the first segment held */
+	uint64_t floor;           /**< the compaction floor in `compacted` (0: none) */
+	bool marker;              /**< `compacted` exists */
+	struct seginfo *sinfo;    /**< JOURNAL_SEGMENTS_MAX entries */
+	uint64_t w_promised;      /**< the highest PROMISE held (replayed or written) */
+	uint64_t w_commit;        /**< the highest SYNC commit held */
+	uint64_t w_last_seq;      /**< the seq of the last SYNC held */
 	_Atomic uint64_t c_records, c_bytes, c_syncs, c_drains, c_max_drain, c_segments;
+	_Atomic uint64_t c_compactions, c_seg_deleted, c_rewrites;
 	char why[JOURNAL_ERR_BYTES];
 };
 
@@ -389,6 +423,19 @@ const char *journal_failed(const struct journal *j)
 	return j->why;
 }
 
+void journal_compact(struct journal *j, uint64_t below_slot)
+{
+	uint32_t size = rec_bytes(RING_COMPACT_BYTES);
+	uint8_t *p = reserve(j, size);
+
+	if (p == NULL)
+		return;
+	rec_put(p, RING_COMPACT, RING_COMPACT_BYTES);
+	wire_st64(p + JOURNAL_HDR_BYTES, below_slot);
+	publish(j, size);
+	wake_writer(j);
+}
+
 void journal_counters(const struct journal *j, struct journal_counters *out)
 {
 	out->records = atomic_load_explicit(&j->c_records, memory_order_relaxed);
@@ -398,6 +445,9 @@ void journal_counters(const struct journal *j, struct journal_counters *out)
 	out->ring_full_waits = atomic_load_explicit(&j->ring_full_waits, memory_order_relaxed);
 	out->max_drain_bytes = atomic_load_explicit(&j->c_max_drain, memory_order_relaxed);
 	out->segments = atomic_load_explicit(&j->c_segments, memory_order_relaxed);
+	out->compactions = atomic_load_explicit(&j->c_compactions, memory_order_relaxed);
+	out->segments_deleted = atomic_load_explicit(&j->c_seg_deleted, memory_order_relaxed);
+	out->compact_rewrites = atomic_load_explicit(&j->c_rewrites, memory_order_relaxed);
 }
 
 void journal_hold_writer(struct journal *j, bool hold)
@@ -419,6 +469,8 @@ struct batch {
 	uint64_t last_seq;   /**< the seq of its last SYNC record (0: none) */
 	uint64_t end;        /**< the ring position after it */
 	bool roll;           /**< the next record needs a new segment */
+	bool compact;        /**< it is a compaction request (and holds no record) */
+	uint64_t compact_below;
 };
 
 static void seg_name(char *buf, uint64_t num)
@@ -435,17 +487,54 @@ static void bump(_Atomic uint64_t *c, uint64_t by)
 
 /** Storage failed: records why and stops the writer for good (never retried: after a
  *  failed fdatasync the page cache may have dropped the data it could not write). */
-static void fail(struct journal *j, int err, const char *what, uint64_t seg, uint64_t off)
+static void fail_file(struct journal *j, int err, const char *what, const char *name,
+		      uint64_t off)
 {
-	char name[NAME_BYTES], msg[128];
+	char msg[128];
 
-	seg_name(name, seg);
 	snprintf(j->why, sizeof(j->why),
 		 "journal: %s %s/%s at offset %" PRIu64 " failed: %s; this replica must stop "
 		 "(it cannot keep its promises)",
 		 what, j->dir, name, off, strerror_r(-err, msg, sizeof(msg)));
 	/* Pairs with journal_failed's acquire load: why is written. */
 	atomic_store_explicit(&j->failed, err, memory_order_release);
+}
+
+static void fail(struct journal *j, int err, const char *what, uint64_t seg, uint64_t off)
+{
+	char name[NAME_BYTES];
+
+	seg_name(name, seg);
+	fail_file(j, err, what, name, off);
+}
+
+static struct seginfo *seginfo_of(struct journal *j, uint64_t num)
+{
+	return &j->sinfo[num % JOURNAL_SEGMENTS_MAX];
+}
+
+/** What a record kept (replayed, or stamped by the writer) adds to what its segment
+ *  and the journal hold. */
+static void note_rec(struct journal *j, struct seginfo *si, const uint8_t *p)
+{
+	const uint8_t *pl = p + JOURNAL_HDR_BYTES;
+	uint64_t v = wire_ld64(pl);
+
+	switch (p[H_TYPE]) {
+	case JOURNAL_REC_PROMISE:
+		si->max_promise = v > si->max_promise ? v : si->max_promise;
+		j->w_promised = v > j->w_promised ? v : j->w_promised;
+		break;
+	case JOURNAL_REC_SYNC:
+		v = wire_ld64(pl + 8u);
+		si->max_commit = v > si->max_commit ? v : si->max_commit;
+		j->w_commit = v > j->w_commit ? v : j->w_commit;
+		j->w_last_seq = wire_ld64(pl);
+		break;
+	default:
+		si->max_slot = v > si->max_slot ? v : si->max_slot;
+		break;
+	}
 }
 
 static void add_run(struct batch *b, uint8_t *p, uint32_t size)
@@ -479,6 +568,15 @@ static void collect(struct journal *j, uint64_t cons, uint64_t prod, struct batc
 			continue;
 		}
 		uint32_t size = rec_bytes(wire_ld32(p + H_LEN));
+		if (p[H_TYPE] == RING_COMPACT) {
+			/* A drain of its own, after what came before it is written. */
+			if (b->records == 0) {
+				b->compact = true;
+				b->compact_below = wire_ld64(p + JOURNAL_HDR_BYTES);
+				pos += size;
+			}
+			break;
+		}
 		uint64_t off = j->seg_off + b->bytes;
 		if (off > 0 && off + size > j->segment_bytes) {
 			b->roll = true;
@@ -487,6 +585,7 @@ static void collect(struct journal *j, uint64_t cons, uint64_t prod, struct batc
 		if (b->records == 0)
 			j->drain++;
 		rec_stamp(p, size, j->seg, off, j->drain);
+		note_rec(j, seginfo_of(j, j->seg), p);
 		add_run(b, p, size);
 		if (p[H_TYPE] == JOURNAL_REC_SYNC)
 			b->last_seq = wire_ld64(p + JOURNAL_HDR_BYTES);
@@ -562,6 +661,11 @@ static int seg_create(int dir_fd, uint64_t num, enum journal_sync sync)
 /** The segment is full (and synced): appends go to the next one from now on. */
 static int roll(struct journal *j)
 {
+	if (j->seg + 1u - j->first >= JOURNAL_SEGMENTS_MAX) {
+		fail(j, -E2BIG, "create (more than JOURNAL_SEGMENTS_MAX segments held: compact "
+		     "the journal)", j->seg + 1u, 0);
+		return -1;
+	}
 	int fd = seg_create(j->dir_fd, j->seg + 1u, j->sync);
 
 	if (fd < 0) {
@@ -572,7 +676,172 @@ static int roll(struct journal *j)
 	j->fd = fd;
 	j->seg++;
 	j->seg_off = 0;
+	*seginfo_of(j, j->seg) = (struct seginfo){0, 0, 0};
 	bump(&j->c_segments, 1);
+	return 0;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Compaction (the writer's)                                                           */
+
+/** Writes len bytes at off of fd, all of them. @return 0 or -errno. */
+static int pwrite_all(int fd, const uint8_t *p, uint64_t len, uint64_t off)
+{
+	/* Bounded: each pass writes at least one byte, or fails (EINTR: a signal). */
+	while (len > 0) {
+		ssize_t w = pwrite(fd, p, len, (off_t)off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return w < 0 ? -errno : -EIO;
+		p += w;
+		off += (uint64_t)w;
+		len -= (uint64_t)w;
+	}
+	return 0;
+}
+
+/** Writes the newest PROMISE and the highest SYNC commit again at the end of the
+ *  current segment (a drain of their own, synced), so that they outlive the segments
+ *  compaction deletes. */
+static int rewrite(struct journal *j, bool promise, bool sync)
+{
+	uint8_t buf[JOURNAL_REWRITE_BYTES];
+	uint32_t size = 0, n = 0;
+
+	if (promise) {
+		rec_put(buf, JOURNAL_REC_PROMISE, JOURNAL_PROMISE_BYTES);
+		wire_st64(buf + JOURNAL_HDR_BYTES, j->w_promised);
+		size += rec_bytes(JOURNAL_PROMISE_BYTES);
+		n++;
+	}
+	if (sync) {
+		uint8_t *p = buf + size;
+		rec_put(p, JOURNAL_REC_SYNC, JOURNAL_SYNC_BYTES);
+		wire_st64(p + JOURNAL_HDR_BYTES, j->w_last_seq);
+		wire_st64(p + JOURNAL_HDR_BYTES + 8u, j->w_commit);
+		size += rec_bytes(JOURNAL_SYNC_BYTES);
+		n++;
+	}
+	if (j->seg_off > 0 && j->seg_off + size > j->segment_bytes && roll(j) != 0)
+		return -1;
+	j->drain++;
+	/* Bounded: at most two records. */
+	for (uint32_t off = 0; off < size;) {
+		uint8_t *p = buf + off;
+		uint32_t rs = rec_bytes(wire_ld32(p + H_LEN));
+		rec_stamp(p, rs, j->seg, j->seg_off + off, j->drain);
+		note_rec(j, seginfo_of(j, j->seg), p);
+		off += rs;
+	}
+	int rc = pwrite_all(j->fd, buf, size, j->seg_off);
+	if (rc != 0) {
+		fail(j, rc, "write", j->seg, j->seg_off);
+		return -1;
+	}
+	j->seg_off += size;
+	if (sync_segment(j) != 0)
+		return -1;
+	bump(&j->c_records, n);
+	bump(&j->c_bytes, size);
+	bump(&j->c_drains, 1);
+	bump(&j->c_rewrites, n);
+	return 0;
+}
+
+/** Writes `compacted` (first segment held, floor) atomically: a .tmp, synced, renamed,
+ *  the dir synced. */
+static int marker_write(struct journal *j, uint64_t first, uint64_t floor)
+{
+	uint8_t m[JOURNAL_COMPACTED_BYTES];
+
+	memset(m, 0, sizeof(m));
+	wire_st32(m + C_MAGIC, JOURNAL_COMPACTED_MAGIC);
+	wire_st16(m + C_VERSION, JOURNAL_COMPACTED_VERSION);
+	wire_st64(m + C_FIRST, first);
+	wire_st64(m + C_FLOOR, floor);
+	wire_st32(m + C_CRC, journal_crc32c(m, C_CRC));
+	int fd = openat(j->dir_fd, COMPACTED_TMP, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+			0600);
+	if (fd < 0) {
+		fail_file(j, -errno, "create", COMPACTED_TMP, 0);
+		return -1;
+	}
+	int rc = pwrite_all(fd, m, sizeof(m), 0);
+	const char *what = "write";
+	if (rc == 0 && j->sync != JOURNAL_SYNC_NONE && fdatasync(fd) != 0) {
+		rc = -errno;
+		what = "fdatasync";
+	}
+	if (close(fd) != 0 && rc == 0) {
+		rc = -errno;
+		what = "close";
+	}
+	if (rc == 0 && renameat(j->dir_fd, COMPACTED_TMP, j->dir_fd, COMPACTED_NAME) != 0) {
+		rc = -errno;
+		what = "rename to " COMPACTED_NAME " of";
+	}
+	if (rc == 0 && j->sync != JOURNAL_SYNC_NONE && fsync(j->dir_fd) != 0) {
+		rc = -errno;
+		what = "fsync of the dir after renaming";
+	}
+	if (rc != 0) {
+		fail_file(j, rc, what, COMPACTED_TMP, 0);
+		return -1;
+	}
+	j->marker = true;
+	return 0;
+}
+
+/**
+ * Deletes the oldest segments that hold no slot above below (never the current one):
+ * first the newest PROMISE and SYNC commit are written again if only those segments
+ * hold them, then `compacted` records the new first segment, then the files go, oldest
+ * first. A crash anywhere in between leaves a journal that replays to the same
+ * promise, commit and slots above the floor (docs/storage.md, "Compaction").
+ */
+static int compact(struct journal *j, uint64_t below)
+{
+	uint64_t n = j->first, max_p = 0, max_c = 0;
+	char name[NAME_BYTES];
+
+	/* Bounded: seg - first < JOURNAL_SEGMENTS_MAX. */
+	while (n < j->seg && seginfo_of(j, n)->max_slot <= below)
+		n++;
+	if (n == j->first) {
+		bump(&j->c_compactions, 1);
+		return 0;
+	}
+	/* Bounded as above: what the segments that stay hold. */
+	for (uint64_t k = n; k <= j->seg; k++) {
+		const struct seginfo *si = seginfo_of(j, k);
+		max_p = si->max_promise > max_p ? si->max_promise : max_p;
+		max_c = si->max_commit > max_c ? si->max_commit : max_c;
+	}
+	bool promise = j->w_promised > max_p, sync = j->w_commit > max_c;
+	if ((promise || sync) && rewrite(j, promise, sync) != 0)
+		return -1;
+	uint64_t floor = below > j->floor ? below : j->floor;
+	if (marker_write(j, n, floor) != 0)
+		return -1;
+	j->floor = floor;
+	/* Bounded as above. Oldest first: a crash leaves a prefix gone, never a hole. */
+	for (uint64_t k = j->first; k < n; k++) {
+		seg_name(name, k);
+		if (unlinkat(j->dir_fd, name, 0) != 0 && errno != ENOENT) {
+			fail(j, -errno, "unlink (compaction)", k, 0);
+			return -1;
+		}
+		j->first = k + 1u;
+		bump(&j->c_seg_deleted, 1);
+	}
+	/* Not needed for correctness (the marker says which segments are gone, and open
+	 * deletes any that come back), only to make the space come back for good. */
+	if (j->sync != JOURNAL_SYNC_NONE && fsync(j->dir_fd) != 0) {
+		fail_file(j, -errno, "fsync after compaction of the dir", ".", 0);
+		return -1;
+	}
+	bump(&j->c_compactions, 1);
 	return 0;
 }
 
@@ -601,6 +870,8 @@ static int drain(struct journal *j, uint64_t cons, uint64_t prod)
 			atomic_store_explicit(&j->c_max_drain, b.bytes, memory_order_relaxed);
 	}
 	if (b.roll && roll(j) != 0)
+		return -1;
+	if (b.compact && compact(j, b.compact_below) != 0)
 		return -1;
 	return 0;
 }
@@ -699,6 +970,10 @@ static int conf_check(const struct journal_conf *c, struct journal *j, char *err
 		return open_err(-EINVAL, err, errlen, "journal: segment_bytes %" PRIu64 " is "
 				"below the largest record (%" PRIu64 " bytes)", j->segment_bytes,
 				rec_max);
+	if (j->segment_bytes < JOURNAL_REWRITE_BYTES)
+		return open_err(-EINVAL, err, errlen, "journal: segment_bytes %" PRIu64 " is "
+				"below %u bytes (a PROMISE and a SYNC, which compaction may write "
+				"again together)", j->segment_bytes, JOURNAL_REWRITE_BYTES);
 	return 0;
 }
 
@@ -832,7 +1107,84 @@ static int seg_scan(struct journal *j, DIR *d, char *err, size_t errlen)
 	return 0;
 }
 
-/** Lists the segments, in order: they must be numbered 0, 1, 2, ... */
+/** Reads `compacted` if there is one (j->first, j->floor), and removes a leftover
+ *  compacted.tmp (a compaction cut before its rename: the old marker, or none, holds). */
+static int marker_read(struct journal *j, char *err, size_t errlen)
+{
+	uint8_t m[JOURNAL_COMPACTED_BYTES + 1u];
+	char msg[128];
+
+	if (unlinkat(j->dir_fd, COMPACTED_TMP, 0) != 0 && errno != ENOENT) {
+		int e = errno;
+		return open_err(-e, err, errlen, "journal: cannot remove %s/" COMPACTED_TMP
+				": %s", j->dir, strerror_r(e, msg, sizeof(msg)));
+	}
+	int fd = openat(j->dir_fd, COMPACTED_NAME, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT)
+		return 0;
+	ssize_t n = fd < 0 ? -1 : pread(fd, m, sizeof(m), 0);
+	if (n < 0) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		return open_err(-e, err, errlen, "journal: cannot read %s/" COMPACTED_NAME ": %s",
+				j->dir, strerror_r(e, msg, sizeof(msg)));
+	}
+	close(fd);
+	const char *why = NULL;
+	if (n != JOURNAL_COMPACTED_BYTES)
+		why = "wrong size";
+	else if (wire_ld32(m + C_MAGIC) != JOURNAL_COMPACTED_MAGIC)
+		why = "bad magic";
+	else if (wire_ld32(m + C_CRC) != journal_crc32c(m, C_CRC))
+		why = "checksum mismatch";
+	else if (wire_ld16(m + C_VERSION) != JOURNAL_COMPACTED_VERSION ||
+		 wire_ld16(m + C_RESERVED) != 0)
+		why = "bad version";
+	if (why != NULL)
+		return open_err(-EBADMSG, err, errlen, "journal: %s/" COMPACTED_NAME " is "
+				"corrupt (%s, %zd bytes): which segments compaction deleted is "
+				"unknown; rebuild this data dir from the other replicas", j->dir,
+				why, n);
+	j->marker = true;
+	j->first = wire_ld64(m + C_FIRST);
+	j->floor = wire_ld64(m + C_FLOOR);
+	return 0;
+}
+
+/** Deletes the segments below the marker's first: a compaction wrote the marker and
+ *  was cut before it had deleted them all. */
+static int seg_leftovers(struct journal *j, char *err, size_t errlen)
+{
+	char name[NAME_BYTES], msg[128];
+	uint32_t n = 0;
+
+	/* Bounded: nsegs <= JOURNAL_SEGMENTS_MAX; the list is sorted. */
+	while (n < j->nsegs && j->segs[n].num < j->first) {
+		seg_name(name, j->segs[n].num);
+		if (unlinkat(j->dir_fd, name, 0) != 0) {
+			int e = errno;
+			return open_err(-e, err, errlen, "journal: cannot delete %s/%s (below the "
+					"first segment in " COMPACTED_NAME ", %" PRIu64 "): %s",
+					j->dir, name, j->first, strerror_r(e, msg, sizeof(msg)));
+		}
+		n++;
+	}
+	if (n == 0)
+		return 0;
+	if (j->sync != JOURNAL_SYNC_NONE && fsync(j->dir_fd) != 0) {
+		int e = errno;
+		return open_err(-e, err, errlen, "journal: fsync of %s: %s", j->dir,
+				strerror_r(e, msg, sizeof(msg)));
+	}
+	memmove(j->segs, j->segs + n, (j->nsegs - n) * sizeof(*j->segs));
+	j->nsegs -= n;
+	j->rp.leftover_segments = n;
+	return 0;
+}
+
+/** Lists the segments, in order: they must be numbered first, first + 1, ... without a
+ *  gap, where first is the marker's (0 without one). */
 static int seg_list(struct journal *j, char *err, size_t errlen)
 {
 	char msg[128], name[NAME_BYTES];
@@ -852,12 +1204,25 @@ static int seg_list(struct journal *j, char *err, size_t errlen)
 		return rc;
 	if (j->nsegs > 1)
 		qsort(j->segs, j->nsegs, sizeof(*j->segs), cmp_seg);
-	for (uint32_t i = 0; i < j->nsegs; i++) {
-		if (j->segs[i].num == i)
+	rc = seg_leftovers(j, err, errlen);
+	if (rc != 0)
+		return rc;
+	/* With a marker its first segment must be there (the current one is never
+	 * deleted); without one, no segment at all is a new journal. */
+	uint32_t want = j->nsegs > 0 || !j->marker ? j->nsegs : 1u;
+	for (uint32_t i = 0; i < want; i++) {
+		if (i < j->nsegs && j->segs[i].num == j->first + i)
 			continue;
-		seg_name(name, i);
+		seg_name(name, j->first + i);
+		if (j->marker)
+			return open_err(-EBADMSG, err, errlen, "journal: %s/%s is missing (the "
+					"segments must be numbered from %" PRIu64 ", the first "
+					"segment " COMPACTED_NAME " names, without a gap): rebuild "
+					"this data dir from the other replicas", j->dir, name,
+					j->first);
 		return open_err(-EBADMSG, err, errlen, "journal: %s/%s is missing (the segments "
-				"must be numbered from 0 without a gap): rebuild this data dir "
+				"must be numbered from 0 without a gap, and no " COMPACTED_NAME
+				" file says that compaction deleted any): rebuild this data dir "
 				"from the other replicas", j->dir, name);
 	}
 	return 0;
@@ -902,6 +1267,7 @@ static int seg_map(struct journal *j, uint32_t i, bool last, char *err, size_t e
 
 /** Replay's running state. */
 struct rstate {
+	struct seginfo *cur;   /**< what the segment being replayed holds */
 	uint64_t drain_prev;   /**< drain of the last record kept (0: none) */
 	uint64_t drain_max;
 	uint64_t idx_cap;
@@ -957,6 +1323,7 @@ static int take(struct journal *j, struct rstate *st, const uint8_t *p, uint64_t
 			r->hi = wire_ld64(pl);
 		break;
 	}
+	note_rec(j, st->cur, p);
 	st->drain_prev = wire_ld64(p + H_DRAIN);
 	if (st->drain_prev > st->drain_max)
 		st->drain_max = st->drain_prev;
@@ -1067,6 +1434,8 @@ static int replay_segment(struct journal *j, struct rstate *st, uint32_t i, char
 	uint64_t off = 0;
 	char why[JOURNAL_WHY_BYTES];
 
+	st->cur = seginfo_of(j, s->num);
+	*st->cur = (struct seginfo){0, 0, 0};
 	/* Bounded: each valid record moves off forward by >= 48 bytes. */
 	while (off < s->map_bytes) {
 		uint64_t size = rec_check(s->map, s->map_bytes, s->num, off, why, sizeof(why));
@@ -1107,8 +1476,11 @@ static void idx_build(struct journal *j)
 /** Maps and replays every segment; the writer appends to the last (or a new first). */
 static int replay(struct journal *j, char *err, size_t errlen)
 {
-	struct rstate st = {0, 0, 0};
-	int rc = seg_list(j, err, errlen);
+	struct rstate st = {NULL, 0, 0, 0};
+	int rc = marker_read(j, err, errlen);
+
+	if (rc == 0)
+		rc = seg_list(j, err, errlen);
 
 	/* Bounded: nsegs <= JOURNAL_SEGMENTS_MAX. */
 	for (uint32_t i = 0; rc == 0 && i < j->nsegs; i++) {
@@ -1120,6 +1492,9 @@ static int replay(struct journal *j, char *err, size_t errlen)
 		return rc;
 	idx_build(j);
 	j->rp.slots = j->nidx;
+	j->rp.lo = j->nidx > 0 ? j->idx[0].slot : 0;
+	j->rp.floor = j->floor;
+	j->rp.first_segment = j->first;
 	j->drain = st.drain_max;
 	if (j->nsegs > 0) {
 		const struct seg *s = &j->segs[j->nsegs - 1u];
@@ -1135,6 +1510,7 @@ static int replay(struct journal *j, char *err, size_t errlen)
 		}
 		j->seg = 0;
 		j->seg_off = 0;
+		*seginfo_of(j, 0) = (struct seginfo){0, 0, 0};
 	}
 	j->rp.segments = j->nsegs > 0 ? j->nsegs : 1u;
 	atomic_store_explicit(&j->c_segments, j->rp.segments, memory_order_relaxed);
@@ -1188,6 +1564,7 @@ static void destroy(struct journal *j)
 	if (j->dir_fd >= 0)
 		close(j->dir_fd);
 	free(j->segs);
+	free(j->sinfo);
 	free(j->idx);
 	free(j->ring);
 	free(j->dir);
@@ -1235,7 +1612,10 @@ static struct journal *journal_alloc(const char *dir)
 	j->lock_fd = -1;
 	j->fd = -1;
 	j->dir = strdup(dir);
-	if (j->dir == NULL) {
+	j->sinfo = calloc(JOURNAL_SEGMENTS_MAX, sizeof(*j->sinfo));
+	if (j->dir == NULL || j->sinfo == NULL) {
+		free(j->dir);
+		free(j->sinfo);
 		free(j);
 		return NULL;
 	}

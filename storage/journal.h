@@ -24,6 +24,12 @@
  * journal_open replays the journal: it validates every record, cuts a torn tail off the
  * last segment, refuses to open a journal corrupt anywhere else, and keeps the values in
  * memory (mapped) until journal_close, for node_restore (journal_as_node).
+ *
+ * journal_compact (the poll loop, once a snapshot at or above the slot is durable)
+ * queues a compaction through the ring: the writer deletes the oldest segments that
+ * hold no slot above it, after writing the newest PROMISE and SYNC again if they would
+ * go with them, and records the new first segment in the data dir's `compacted` file
+ * (docs/storage.md, "Compaction").
  */
 #ifndef JOURNAL_H
 #define JOURNAL_H
@@ -65,6 +71,16 @@
 /** Bytes of the text saying what a bad record looked like. */
 #define JOURNAL_WHY_BYTES 96u
 
+/** The compaction marker: the file `compacted` in the data dir, 64 bytes, "PXWC" read
+ *  as a little-endian u32 first (docs/storage.md, "Compaction"). */
+#define JOURNAL_COMPACTED_MAGIC 0x43575850u
+#define JOURNAL_COMPACTED_VERSION 1u
+#define JOURNAL_COMPACTED_BYTES 64u
+/** Bytes compaction may append at once: a PROMISE and a SYNC written again. A segment
+ *  holds at least this much. */
+#define JOURNAL_REWRITE_BYTES \
+	(2u * JOURNAL_HDR_BYTES + JOURNAL_PROMISE_BYTES + JOURNAL_SYNC_BYTES)
+
 /** Bytes of the largest record for values of at most v bytes. */
 #define JOURNAL_REC_BYTES_MAX(v) \
 	(JOURNAL_HDR_BYTES + (((uint64_t)JOURNAL_SLOT_FIXED_BYTES + (v) + 7u) & ~7ull))
@@ -76,6 +92,8 @@ _Static_assert(JOURNAL_REC_BYTES_MAX(JOURNAL_VALUE_BYTES_DEFAULT) * 2u <=
 	       JOURNAL_RING_BYTES_DEFAULT, "the default ring holds two largest records");
 _Static_assert(JOURNAL_REC_BYTES_MAX(JOURNAL_VALUE_BYTES_DEFAULT) <=
 	       JOURNAL_SEGMENT_BYTES_DEFAULT, "a default segment holds the largest record");
+_Static_assert(JOURNAL_REWRITE_BYTES <= JOURNAL_SEGMENT_BYTES_DEFAULT,
+	       "a default segment holds what compaction writes again");
 _Static_assert(JOURNAL_VALUE_BYTES_DEFAULT >= PX_SLOT_BYTES_MAX,
 	       "the default takes every slot value the core makes");
 
@@ -99,7 +117,8 @@ enum journal_sync {
 
 struct journal_conf {
 	const char *dir;           /**< the data dir; created (0700) if missing */
-	/** Bytes a segment file reaches at most (0: 64 MiB); at least the largest record. */
+	/** Bytes a segment file reaches at most (0: 64 MiB); at least the largest record
+	 *  and JOURNAL_REWRITE_BYTES. */
 	uint64_t segment_bytes;
 	/** Bytes of the ring between the poll loop and the writer (0: 8 MiB): a power of two
 	 *  in [JOURNAL_RING_BYTES_MIN, JOURNAL_RING_BYTES_MAX], at least two largest
@@ -111,11 +130,21 @@ struct journal_conf {
 };
 
 /** What journal_open found. Invariant: commit and promised are maxima over the records
- *  kept; hi is the highest slot with a SLOT record kept (0: none). */
+ *  kept, and compaction keeps them (it writes them again before deleting their
+ *  segment); hi is the highest slot with a SLOT record kept (0: none) and lo the lowest;
+ *  every slot above floor that was ever written is held. */
 struct journal_replay {
 	uint64_t promised;      /**< highest PROMISE ballot */
 	uint64_t commit;        /**< highest SYNC commit point */
-	uint64_t hi;            /**< highest slot with a value */
+	uint64_t hi;            /**< highest slot with a value (unchanged by compaction
+	                             unless no slot above the floor was ever written) */
+	uint64_t lo;            /**< lowest slot with a value (0: none) */
+	uint64_t floor;         /**< the compaction floor (0: never compacted): slots at or
+	                             below it may be gone; a snapshot must cover them */
+	uint64_t first_segment; /**< the number of the first segment held (0 until
+	                             compacted) */
+	uint64_t leftover_segments; /**< segments below first_segment that an interrupted
+	                                 compaction left, deleted by this open */
 	uint64_t last_seq;      /**< seq of the last SYNC record (informational: the seqs of
 	                             the next process start again from its core's) */
 	uint64_t records;       /**< valid records read */
@@ -138,6 +167,10 @@ struct journal_counters {
 	uint64_t ring_full_waits;  /**< times the poll loop waited for ring space */
 	uint64_t max_drain_bytes;  /**< most bytes one drain wrote */
 	uint64_t segments;         /**< segment files (replayed and created) */
+	uint64_t compactions;      /**< journal_compact requests carried out (whether or
+	                                not they deleted anything) */
+	uint64_t segments_deleted; /**< segment files deleted by compaction */
+	uint64_t compact_rewrites; /**< PROMISE and SYNC records written again by it */
 };
 
 struct journal;
@@ -191,6 +224,20 @@ const char *journal_failed(const struct journal *j);
 
 /** A snapshot of the counters. */
 void journal_counters(const struct journal *j, struct journal_counters *out);
+
+/**
+ * Queues a compaction: the writer, in order with the records queued before it, deletes
+ * the oldest segment files that hold no SLOT record above below_slot (a prefix of the
+ * segments; never the one being appended to). If the newest PROMISE or the highest SYNC
+ * commit would go with them, it first writes them again into the current segment and
+ * syncs it. Then it records the new first segment and the floor in `compacted`
+ * (written to a .tmp, synced, renamed, the dir synced), then deletes. Counted in
+ * compactions, segments_deleted and compact_rewrites once done.
+ * Call it only once every slot <= below_slot is covered by a durable snapshot
+ * (snapstore_poll said so): the records it deletes are gone for good. A storage error
+ * during it stops the writer as any other (journal_failed).
+ */
+void journal_compact(struct journal *j, uint64_t below_slot);
 
 /* ---------------------------------------------------------------------------------- */
 /* Replay, for node_restore                                                            */

@@ -795,7 +795,11 @@ static void test_open_failures(void **state)
 	c.ring_bytes = 0;
 	c.segment_bytes = 1000;
 	open_fails(&c, -EINVAL, "segment_bytes 1000 is below the largest record");
+	c.segment_bytes = 100;
+	c.value_bytes_max = 1;
+	open_fails(&c, -EINVAL, "segment_bytes 100 is below 104 bytes");
 	c.segment_bytes = 0;
+	c.value_bytes_max = 0;
 	c.dir = "";
 	open_fails(&c, -EINVAL, "no data dir");
 
@@ -863,6 +867,378 @@ static void test_writer_failure(void **state)
 	assert_int_equal(journal_close(j), 0);
 }
 
+/* ---- compaction ---- */
+
+/** Waits (10 s at most) for the writer to have carried out n compactions. */
+static void wait_compactions(struct journal *j, uint64_t n)
+{
+	struct journal_counters k;
+	for (int i = 0; i < 10000; i++) {
+		journal_counters(j, &k);
+		if (k.compactions >= n)
+			break;
+		sleep_ms(1);
+	}
+	assert_int_equal(k.compactions, n);
+}
+
+static struct journal_conf small_conf(const char *dir)
+{
+	struct journal_conf c = conf_of(dir);
+	c.segment_bytes = 1024;
+	c.value_bytes_max = 256;
+	c.ring_bytes = 4096;
+	return c;
+}
+
+/** Asserts segments first..last exist, those below first do not, nor last + 1. */
+static void segments_are(const char *dir, uint64_t first, uint64_t last)
+{
+	char seg[128];
+	for (uint64_t n = 0; n <= last + 1u; n++) {
+		seg_path(seg, sizeof(seg), dir, n);
+		if ((access(seg, F_OK) == 0) != (n >= first && n <= last))
+			print_error("segment %" PRIu64 ": %s (want %" PRIu64 "..%" PRIu64 ")\n",
+				    n, access(seg, F_OK) == 0 ? "there" : "gone", first, last);
+		assert_int_equal(access(seg, F_OK) == 0, n >= first && n <= last);
+	}
+}
+
+/** Promise 9 first, then slots 1..n (100 bytes, vballot 9) each with a sync (seq s,
+ *  commit s), over 1 KiB segments; left open. */
+static struct journal *promise_then_slots(const struct journal_conf *c, uint64_t n)
+{
+	struct journal *j = open_ok(c, NULL);
+	journal_promise(j, 9);
+	for (uint64_t s = 1; s <= n; s++) {
+		put_slot(j, s, 9, 100);
+		journal_sync(j, s, s);
+	}
+	wait_seq(j, n);
+	return j;
+}
+
+/* Compaction deletes the segments below the floor; the promise (only in segment 0) is
+ * written again first; every slot above the floor is still there after a reopen, and
+ * appending goes on. */
+static void test_compact(void **state)
+{
+	const char *dir = data_dir(state);
+	struct journal_conf c = small_conf(dir);
+	struct journal_counters k;
+	struct journal_replay rp;
+	char path[128];
+
+	struct journal *j = promise_then_slots(&c, 60);
+	journal_counters(j, &k);
+	uint64_t last = k.segments - 1u;
+	assert_true(last >= 10);
+	journal_compact(j, 30);
+	wait_compactions(j, 1);
+	journal_counters(j, &k);
+	uint64_t deleted = k.segments_deleted;
+	assert_true(deleted >= 5);
+	assert_int_equal(k.compact_rewrites, 1);     /* the promise; sync 60 is in the last */
+	segments_are(dir, deleted, last);
+	snprintf(path, sizeof(path), "%s/compacted", dir);
+	assert_int_equal(file_size(path), JOURNAL_COMPACTED_BYTES);
+	for (uint64_t s = 61; s <= 70; s++) {
+		put_slot(j, s, 9, 100);
+		journal_sync(j, s, s);
+	}
+	wait_seq(j, 70);
+	assert_int_equal(journal_close(j), 0);
+
+	j = open_ok(&c, &rp);
+	assert_int_equal(rp.promised, 9);
+	assert_int_equal(rp.commit, 70);
+	assert_int_equal(rp.hi, 70);
+	assert_int_equal(rp.floor, 30);
+	assert_int_equal(rp.first_segment, deleted);
+	assert_int_equal(rp.leftover_segments, 0);
+	assert_int_equal(rp.torn_bytes, 0);
+	assert_true(rp.lo > 0 && rp.lo <= 31);
+	assert_int_equal(rp.slots, 70 - rp.lo + 1u);
+	for (uint64_t s = rp.lo; s <= 70; s++)
+		check_slot(j, s, 9, 100);
+	struct node_journal nj;
+	uint64_t vb;
+	const uint8_t *v;
+	uint32_t len;
+	journal_as_node(j, &nj);
+	assert_false(nj.slot(nj.jctx, rp.lo - 1u, &vb, &v, &len));
+	assert_int_equal(nj.promised, 9);
+	assert_int_equal(nj.commit, 70);
+	assert_int_equal(journal_close(j), 0);
+}
+
+/* The highest commit only in segments that go: it is written again first; so is the
+ * promise. With every slot at or below the floor, hi falls to what is held (none). */
+static void test_compact_rewrites_commit(void **state)
+{
+	const char *dir = data_dir(state);
+	struct journal_conf c = small_conf(dir);
+	struct journal_counters k;
+	struct journal_replay rp;
+
+	struct journal *j = promise_then_slots(&c, 40);
+	for (uint64_t s = 41; s <= 80; s++)   /* syncs with no commit point: segments of */
+		journal_sync(j, s, 0);          /* their own, the last one among them */
+	wait_seq(j, 80);
+	journal_counters(j, &k);
+	uint64_t last = k.segments - 1u;
+	journal_compact(j, 40);
+	wait_compactions(j, 1);
+	journal_counters(j, &k);
+	assert_int_equal(k.segments_deleted, last);   /* all but the current one */
+	assert_int_equal(k.compact_rewrites, 2);
+	segments_are(dir, last, last);
+	assert_int_equal(journal_close(j), 0);
+
+	j = open_ok(&c, &rp);
+	assert_int_equal(rp.promised, 9);
+	assert_int_equal(rp.commit, 40);
+	assert_int_equal(rp.last_seq, 80);
+	assert_int_equal(rp.floor, 40);
+	assert_int_equal(rp.slots, 0);
+	assert_int_equal(rp.hi, 0);
+	assert_int_equal(rp.lo, 0);
+	assert_int_equal(journal_close(j), 0);
+}
+
+/* Nothing to delete (one segment: the current one is never deleted): counted, no
+ * marker written. */
+static void test_compact_nothing(void **state)
+{
+	const char *dir = data_dir(state);
+	struct journal_conf c = conf_of(dir);
+	struct journal_counters k;
+	struct journal_replay rp;
+	char path[128];
+
+	struct journal *j = promise_then_slots(&c, 10);
+	journal_compact(j, UINT64_MAX);
+	wait_compactions(j, 1);
+	journal_counters(j, &k);
+	assert_int_equal(k.segments_deleted, 0);
+	assert_int_equal(k.compact_rewrites, 0);
+	assert_int_equal(journal_close(j), 0);
+	snprintf(path, sizeof(path), "%s/compacted", dir);
+	assert_int_equal(access(path, F_OK), -1);
+	j = open_ok(&c, &rp);
+	assert_int_equal(rp.slots, 10);
+	assert_int_equal(rp.floor, 0);
+	assert_int_equal(journal_close(j), 0);
+}
+
+/** A journal compacted below 30 over 1 KiB segments, closed: returns its first
+ *  segment; *last is its last. */
+static uint64_t compacted_written(const struct journal_conf *c, uint64_t *last)
+{
+	struct journal_counters k;
+	struct journal *j = promise_then_slots(c, 60);
+	journal_compact(j, 30);
+	wait_compactions(j, 1);
+	journal_counters(j, &k);
+	assert_int_equal(journal_close(j), 0);
+	*last = k.segments - 1u;
+	assert_true(k.segments_deleted >= 2);
+	assert_true(*last >= k.segments_deleted + 3u);
+	return k.segments_deleted;
+}
+
+/* Only a prefix may be missing, and only the one the marker names: a hole in the
+ * middle, the marker's first segment gone, or the marker gone, are all refused. */
+static void test_compact_missing_refused(void **state)
+{
+	const char *dir = data_dir(state);
+	struct journal_conf c = small_conf(dir);
+	char seg[128], marker[128], want[160], tmp[160];
+	uint64_t last, first = compacted_written(&c, &last);
+	uint8_t m[JOURNAL_COMPACTED_BYTES];
+	off_t size;
+
+	/* A hole in the middle. */
+	seg_path(seg, sizeof(seg), dir, first + 2u);
+	size = file_size(seg);
+	uint8_t *keep = malloc((size_t)size);
+	assert_non_null(keep);
+	file_read(seg, 0, keep, (size_t)size);
+	assert_int_equal(unlink(seg), 0);
+	snprintf(want, sizeof(want), "journal-%016" PRIx64 " is missing (the segments must be "
+		 "numbered from %" PRIu64 ", the first segment compacted names", first + 2u,
+		 first);
+	open_fails(&c, -EBADMSG, want);
+	int fd = open(seg, O_CREAT | O_WRONLY, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	file_write(seg, 0, keep, (size_t)size);
+	free(keep);
+
+	/* The marker's first segment. */
+	seg_path(seg, sizeof(seg), dir, first);
+	snprintf(tmp, sizeof(tmp), "%s/../segment.away", dir);
+	assert_int_equal(rename(seg, tmp), 0);
+	snprintf(want, sizeof(want), "journal-%016" PRIx64 " is missing", first);
+	open_fails(&c, -EBADMSG, want);
+	assert_int_equal(rename(tmp, seg), 0);
+
+	/* A corrupt marker. */
+	snprintf(marker, sizeof(marker), "%s/compacted", dir);
+	file_read(marker, 0, m, sizeof(m));
+	m[9] ^= 1;
+	file_write(marker, 0, m, sizeof(m));
+	open_fails(&c, -EBADMSG, "compacted is corrupt (checksum mismatch");
+	m[9] ^= 1;
+	file_write(marker, 0, m, sizeof(m));
+
+	/* No marker: the prefix is lost data, not a compacted journal. */
+	snprintf(tmp, sizeof(tmp), "%s/../marker.away", dir);
+	assert_int_equal(rename(marker, tmp), 0);
+	open_fails(&c, -EBADMSG, "journal-0000000000000000 is missing (the segments must be "
+		   "numbered from 0 without a gap, and no compacted file");
+	assert_int_equal(rename(tmp, marker), 0);
+
+	struct journal_replay rp;
+	struct journal *j = open_ok(&c, &rp);
+	assert_int_equal(rp.first_segment, first);
+	assert_int_equal(rp.commit, 60);
+	assert_int_equal(journal_close(j), 0);
+}
+
+/* A compaction cut by a crash after its marker, before it had deleted every segment
+ * (and a marker .tmp left from another): open finishes the job. */
+static void test_compact_interrupted(void **state)
+{
+	const char *dir = data_dir(state);
+	struct journal_conf c = small_conf(dir);
+	struct journal_replay rp;
+	char seg[2][128], tmp[128];
+	uint8_t *copy[2];
+	off_t size[2];
+
+	struct journal *j = promise_then_slots(&c, 60);
+	for (int i = 0; i < 2; i++) {
+		seg_path(seg[i], sizeof(seg[i]), dir, (uint64_t)i);
+		size[i] = file_size(seg[i]);
+		copy[i] = malloc((size_t)size[i]);
+		assert_non_null(copy[i]);
+		file_read(seg[i], 0, copy[i], (size_t)size[i]);
+	}
+	journal_compact(j, 30);
+	wait_compactions(j, 1);
+	struct journal_counters k;
+	journal_counters(j, &k);
+	assert_int_equal(journal_close(j), 0);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(access(seg[i], F_OK), -1);
+		int fd = open(seg[i], O_CREAT | O_WRONLY, 0600);
+		assert_true(fd >= 0);
+		close(fd);
+		file_write(seg[i], 0, copy[i], (size_t)size[i]);
+		free(copy[i]);
+	}
+	snprintf(tmp, sizeof(tmp), "%s/compacted.tmp", dir);
+	int fd = open(tmp, O_CREAT | O_WRONLY, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+
+	j = open_ok(&c, &rp);
+	assert_int_equal(rp.leftover_segments, 2);
+	assert_int_equal(rp.first_segment, k.segments_deleted);
+	assert_int_equal(rp.promised, 9);
+	assert_int_equal(rp.commit, 60);
+	for (uint64_t s = 31; s <= 60; s++)
+		check_slot(j, s, 9, 100);
+	assert_int_equal(access(seg[0], F_OK), -1);
+	assert_int_equal(access(seg[1], F_OK), -1);
+	assert_int_equal(access(tmp, F_OK), -1);
+	assert_int_equal(journal_close(j), 0);
+}
+
+/** test_compact_while_writing's slots: every one above floor (up to hi) is held, with
+ *  its newest value (slot s - 3 overwritten when s is a multiple of 7); those from lo
+ *  up to the floor may be gone, but one that is held has its newest value too (only
+ *  a prefix of the segments goes, so an older record never outlives a newer). */
+static void newest_above(struct journal *j, uint64_t lo, uint64_t floor, uint64_t hi)
+{
+	struct node_journal nj;
+	uint64_t vb;
+	const uint8_t *v;
+	uint32_t len;
+
+	journal_as_node(j, &nj);
+	for (uint64_t s = lo; s <= hi; s++) {
+		bool over = (s + 3u) % 7u == 0 && s + 3u <= 600;
+		if (s <= floor && !nj.slot(nj.jctx, s, &vb, &v, &len))
+			continue;
+		check_slot(j, s, over ? 10 : 9, over ? 60 : 100);
+	}
+}
+
+/* Compactions queued among the writes, some in the middle of a held drain: the writes
+ * never wait for them, and after reopening (and compacting again) every slot above the
+ * floor is there with its newest value. */
+static void test_compact_while_writing(void **state)
+{
+	const char *dir = data_dir(state);
+	struct journal_conf c = small_conf(dir);
+	struct journal_counters k;
+	struct journal_replay rp;
+	uint64_t compactions = 0;
+
+	struct journal *j = open_ok(&c, NULL);
+	journal_promise(j, 9);
+	for (uint64_t s = 1; s <= 600; s++) {
+		if (s % 100u == 50u) {
+			/* A compaction inside one drain (the ring empty first: held, the
+			 * writer frees nothing). */
+			wait_seq(j, s - 1u);
+			journal_hold_writer(j, true);
+		}
+		put_slot(j, s, 9, 100);
+		if (s % 7u == 0)
+			put_slot(j, s - 3u, 10, 60);   /* overwrites: the newest must win */
+		journal_sync(j, s, s);
+		if (s % 40u == 0) {
+			journal_compact(j, s - 20u);
+			compactions++;
+		}
+		if (s % 100u == 55u)
+			journal_hold_writer(j, false);
+	}
+	wait_seq(j, 600);
+	wait_compactions(j, compactions);
+	journal_counters(j, &k);
+	assert_null(journal_failed(j));
+	assert_true(k.segments_deleted > 100);
+	uint64_t deleted = k.segments_deleted;
+	assert_int_equal(journal_close(j), 0);
+
+	j = open_ok(&c, &rp);
+	assert_int_equal(rp.floor, 580);
+	assert_int_equal(rp.first_segment, deleted);
+	assert_int_equal(rp.promised, 9);
+	assert_int_equal(rp.commit, 600);
+	assert_int_equal(rp.hi, 600);
+	newest_above(j, rp.lo, rp.floor, 600);
+	/* Compacting again in the next process, then a third open. */
+	journal_compact(j, 595);
+	wait_compactions(j, 1);
+	put_slot(j, 601, 9, 100);
+	journal_sync(j, 1, 601);
+	wait_seq(j, 1);
+	assert_int_equal(journal_close(j), 0);
+	j = open_ok(&c, &rp);
+	assert_int_equal(rp.floor, 595);
+	assert_int_equal(rp.promised, 9);
+	assert_int_equal(rp.commit, 601);
+	assert_true(rp.lo <= 596);
+	newest_above(j, rp.lo, rp.floor, 600);
+	check_slot(j, 601, 9, 100);
+	assert_int_equal(journal_close(j), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -887,6 +1263,12 @@ int main(void)
 		T(test_lock),
 		T(test_open_failures),
 		T(test_writer_failure),
+		T(test_compact),
+		T(test_compact_rewrites_commit),
+		T(test_compact_nothing),
+		T(test_compact_missing_refused),
+		T(test_compact_interrupted),
+		T(test_compact_while_writing),
 #undef T
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
