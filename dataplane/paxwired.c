@@ -493,8 +493,9 @@ static void restore_node(struct dp_ctx *d, const struct journal_replay *rp,
 	}
 	d->persisted_seq = d->sync_seq = 0;   /* seqs start again with each process */
 	dp_log(d, DP_LOG_INFO,
-	       "restored: applied %" PRIu64 " slots (the chosen prefix; the journal's commit is %" PRIu64 "), votes above them: %" PRIu64 ", slots of history kept for catch-up: %" PRIu64 "; promised ballot %" PRIu64 ".%u",
-	       r.replayed, rp->commit, r.restored, r.history,
+	       "restored: applied %" PRIu64 " slots (the chosen prefix%s; the journal's commit is %" PRIu64 "), votes above them: %" PRIu64 ", slots of history kept for catch-up: %" PRIu64 "; promised ballot %" PRIu64 ".%u",
+	       r.replayed, nj.snapshot != NULL ? ", above the snapshot" : "", rp->commit,
+	       r.restored, r.history,
 	       px_ballot_round(px_promised(d->r)), px_ballot_node(px_promised(d->r)));
 	if (r.rejected > 0 || px_needs_state_transfer(d->r))
 		dp_log(d, DP_LOG_WARN,
@@ -718,10 +719,10 @@ int main(int argc, char **argv)
 	if (d->j != NULL && ar.snap != NULL) {
 		struct snapstore_conf sc = { .dir = d->data_dir, .keep = 2,
 					     .sync = SNAPSTORE_SYNC_FDATASYNC };
-		char err[SNAPSTORE_ERR_BYTES];
-		int src = snapstore_open(&sc, &d->ss, err, sizeof(err));
+		char serr[SNAPSTORE_ERR_BYTES];
+		int src = snapstore_open(&sc, &d->ss, serr, sizeof(serr));
 		if (src != 0) {
-			fprintf(stderr, "paxwired: %s\n", err);
+			fprintf(stderr, "paxwired: %s\n", serr);
 			exit(1);
 		}
 	}

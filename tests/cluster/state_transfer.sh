@@ -8,12 +8,17 @@
 #     and its transfer counters);
 #   - it applies the leader's commit point again, and the history is linearizable;
 #   - at a clean stop every replica reports the same apply_chain and service_hash.
-# DURABILITY=memory (default) or durable (each replica with its own data dir).
+# DURABILITY=memory (default) or durable (each replica with its own data dir; a
+# snapshot saved every 500 slots and the journal compacted below it, so the follower's
+# restart also starts from its own saved snapshot).
 . "$(dirname "$0")/lib.sh" "$1"
 
 write_config 3
 # A window of 64 slots: a second of load is many windows.
 sed -i -e 's/^window_slots = .*/window_slots = 64/' -e 's/^pipeline_slots = .*/pipeline_slots = 16/' "$CONFIG"
+# Durable: a snapshot every 500 applied slots, saved to the data dir, the journal
+# compacted below it: the restarted follower starts from its own saved snapshot.
+[ "$DURABILITY" = durable ] && sed -i -e '/^window_slots/a snapshot_every = 500' "$CONFIG"
 for i in 0 1 2; do start_replica "$i" --bootstrap; done
 L=$(wait_leader 10) || fail "no leader within 10 s"
 F=$(( (L + 1) % 3 ))
@@ -57,6 +62,15 @@ say "replica $F applied $a (leader's commit $c)"
 grep -q "state transfer: installed the snapshot of slot" "$TMP/replica$F.log" ||
 	fail "replica $F did not heal by state transfer"
 say "replica $F $(grep "state transfer: installed" "$TMP/replica$F.log" | tail -n 1 | sed 's/^.*state transfer: //')"
+if [ "$DURABILITY" = durable ]; then
+	r=$(grep "restoring from the snapshot of slot" "$TMP/replica$F.log" | tail -n 1) ||
+		fail "replica $F did not restart from a saved snapshot"
+	say "replica $F at its restart: ${r#*info: }"
+	for i in 0 1 2; do
+		s=$(stat_of "$i" snapshots_saved)
+		[ "${s:-0}" -ge 1 ] || fail "replica $i saved no snapshot"
+	done
+fi
 inst=$(stat_of "$F" st_installed)
 [ "${inst:-0}" -ge 1 ] || fail "replica $F: transfer counters say ${inst:-0} installs"
 served=0
