@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "node.h"
+#include "wire_hash.h"
 
 /** A client's last known address (the table is a cache: see client_put). */
 struct node_client {
@@ -697,28 +698,11 @@ int node_restore(struct node *n, const struct node_journal *j, struct node_resto
  * being fetched. Once whole and its hash checked, the applier is restored from it and
  * the core told (px_state_installed); the leader's catch-up brings the slots after. */
 
-/** The content hash naming a snapshot: four lanes over u64 words, never 0. */
+/** The content hash naming a snapshot (wire_hash.h: the one copy, which the tools that
+ *  fetch snapshots share). */
 static uint64_t snap_hash(const uint8_t *p, size_t len)
 {
-	uint64_t h[4] = { PX_HASH_SEED ^ len, 0x9e3779b97f4a7c15ull, 0xc2b2ae3d27d4eb4full,
-			  0x165667b19e3779f9ull };
-	size_t i = 0;
-
-	/* Bounded by len. */
-	for (; i + 32u <= len; i += 32u) {
-		for (uint32_t k = 0; k < 4; k++) {
-			uint64_t w;
-			memcpy(&w, p + i + 8u * k, 8);
-			h[k] = (h[k] ^ w) * 0xff51afd7ed558ccdull;
-			h[k] ^= h[k] >> 29;
-		}
-	}
-	uint64_t t = h[0] ^ (h[1] * 3u) ^ (h[2] * 5u) ^ (h[3] * 7u);
-	t = px_hash_bytes(t, p + i, len - i);
-	t ^= t >> 33;
-	t *= 0xc4ceb9fe1a85ec53ull;
-	t ^= t >> 33;
-	return t != 0 ? t : 1u;
+	return wire_snap_hash(p, len);
 }
 
 static bool st_bit(const struct node *n, uint64_t c)
