@@ -352,6 +352,23 @@ int px_restore_slot(struct px_replica *r, uint64_t slot, uint64_t vballot,
 int px_restore_applied(struct px_replica *r, uint64_t slot);
 
 /**
+ * A NEW cluster seeded from a snapshot (a backup), either mode: the embedder restored
+ * the state machine of a replica that never ran (memory mode: cfg.restarted false;
+ * durable mode: nothing restored from a journal) to the applied state after `slot`,
+ * before the replica's first px_step or px_tick. Every slot <= slot is then chosen and
+ * applied, nothing is held, and the next slot a leader proposes is slot + 1. Every
+ * replica of the cluster must start from the same snapshot (one backup file): the core
+ * cannot tell, and replicas started from different ones would apply different states.
+ * Durable mode: out carries a persist request (the promise, 0, and commit point `slot`)
+ * so that the journal records where the log starts; the embedder keeps the snapshot on
+ * stable storage before it writes that request (a restart starts from the snapshot,
+ * then replays the journal above it, as after px_restore_applied).
+ * @return 0, or -EINVAL (slot 0 or above PX_SLOT_MAX; the replica restarted, ran, or
+ *         was restored): nothing changed.
+ */
+int px_start_from(struct px_replica *r, uint64_t slot, struct px_out *out);
+
+/**
  * Proposes client commands (leader only). Each cmds[i] is an encoded command
  * (px_batch.h: client id, seq, body). Packs them into slots of at most
  * cfg.batch_cmds_max commands and cfg.slot_bytes bytes, and sends one ACCEPT per slot.

@@ -104,10 +104,9 @@ int px_restore_promise(struct px_replica *r, uint64_t promised_ballot)
 	return 0;
 }
 
-int px_restore_applied(struct px_replica *r, uint64_t slot)
+/** Every slot <= slot chosen and applied, none held: the window starts after it. */
+static void start_after(struct px_replica *r, uint64_t slot)
 {
-	if (r->cfg.durability != PX_DURABLE || r->last != 0 || r->applied != 0)
-		return -EINVAL;
 	r->base = slot + 1;
 	r->commit = slot;
 	r->applied = slot;
@@ -116,6 +115,32 @@ int px_restore_applied(struct px_replica *r, uint64_t slot)
 	r->durable_ack_hi = slot;
 	r->commit_recorded = slot;
 	r->last = slot;
+}
+
+int px_restore_applied(struct px_replica *r, uint64_t slot)
+{
+	if (r->cfg.durability != PX_DURABLE || r->last != 0 || r->applied != 0)
+		return -EINVAL;
+	start_after(r, slot);
+	return 0;
+}
+
+int px_start_from(struct px_replica *r, uint64_t slot, struct px_out *out)
+{
+	/* A replica that never ran: no promise, no vote, nothing applied, normal status. */
+	if (slot == 0 || slot > PX_SLOT_MAX || r->last != 0 || r->applied != 0 ||
+	    r->promised != 0 || r->role != PX_FOLLOWER || r->state_transfer ||
+	    (memory_mode(r) && r->cfg.restarted))
+		return -EINVAL;
+	start_after(r, slot);
+	if (!memory_mode(r)) {
+		/* Its journal holds nothing yet: the first persist request records the commit
+		 * point, so that the journal says where this replica's log starts (a restart
+		 * replays from the snapshot the embedder kept, then the journal above it). */
+		r->commit_recorded = 0;
+		pxr_persist_kick(r, out);
+	}
+	check_after_step(r);
 	return 0;
 }
 

@@ -683,6 +683,40 @@ int node_restore(struct node *n, const struct node_journal *j, struct node_resto
 	return 0;
 }
 
+int node_start_from(struct node *n, const uint8_t *snapshot, size_t len)
+{
+	uint64_t slot = 0, chain = 0;
+
+	/* A replica that never ran: nothing applied, held, promised, stepped or ticked. */
+	if (px_last_slot(n->r) != 0 || px_applier_last_slot(n->a) != 0 ||
+	    px_promised(n->r) != 0 || n->c.steps != 0 || n->c.ticks != 0 ||
+	    (n->conf.px.durability == PX_MEMORY && n->conf.px.restarted))
+		return -EINVAL;
+	if (snapshot == NULL || !px_snapshot_peek(snapshot, len, &slot, &chain) || slot == 0 ||
+	    slot > PX_SLOT_MAX)
+		return -EBADMSG;
+	if (px_applier_restore(n->a, snapshot, len) != 0)
+		return -EBADMSG;   /* the applier is empty again (px_applier_restore) */
+	px_out_reset(n->out);
+	if (px_start_from(n->r, slot, n->out) != 0)
+		node_bug(n, "px_start_from(%" PRIu64 ") refused a replica that never ran", slot);
+	if (snapshot == n->conf.snapshot_buf) {
+		/* Served to peers as it is until a newer one is taken. */
+		n->snap_slot = slot;
+		n->snap_len = len;
+		n->snap_id = snap_hash(snapshot, len);
+	}
+	if (n->have_obs && n->obs.installed != NULL)
+		n->obs.installed(n->obs.ctx, slot);
+	logf_(n, NODE_LOG_INFO,
+	      "started from a snapshot of slot %" PRIu64 " (%zu bytes): the next slot is %" PRIu64,
+	      slot, len, slot + 1u);
+	/* Durable mode: the core's persist request (the commit point) goes to the journal. */
+	handle_out(n, NODE_CALL_INSTALL, NULL);
+	n->role = px_role(n->r);
+	return 0;
+}
+
 /* ---------------------------------------------------------------------------------- */
 /* Snapshots and state transfer (docs/storage.md, "State transfer")                    *
  *
@@ -1210,8 +1244,13 @@ bool node_recv(struct node *n, const uint8_t *buf, uint32_t len, const struct no
 		return false;
 	case PX_MSG_SNAP_REQ:
 	case PX_MSG_SNAP_CHUNK:
-		/* Not for this replica, or of another configuration: dropped, counted. */
-		if ((m->to != n->self) || m->config_epoch != n->conf.px.config_epoch) {
+		/* Not for this replica, or of another configuration: dropped, counted. A
+		 * tool's SNAP_REQ (from PX_NODE_NONE: a backup) may say epoch 0, as it knows
+		 * none; it only reads. */
+		if ((m->to != n->self) ||
+		    (m->config_epoch != n->conf.px.config_epoch &&
+		     !(m->type == PX_MSG_SNAP_REQ && m->from == PX_NODE_NONE &&
+		       m->config_epoch == 0))) {
 			n->c.st_misaddressed++;
 			return false;
 		}

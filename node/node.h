@@ -288,6 +288,25 @@ struct node_restored {
  */
 int node_restore(struct node *n, const struct node_journal *j, struct node_restored *r);
 
+/**
+ * A replica of a NEW cluster seeded from a snapshot (a backup: paxwired --bootstrap
+ * --restore), in either mode, before the first node_recv or node_tick: restores the
+ * applier from the snapshot (px_applier_snapshot's bytes: the state, the client
+ * sessions and the hash chain after its slot S) and starts the core with every slot
+ * <= S chosen and applied (px_start_from): the next slot proposed is S + 1, and clients
+ * whose sessions the snapshot holds go on with them. Every replica of the new cluster
+ * must start from the same snapshot. A snapshot in conf.snapshot_buf is served to peers
+ * as it is. Observers see `installed(S)`, then the step (NODE_CALL_INSTALL).
+ * Durable mode: the core's first persist request, recording commit point S, goes to the
+ * journal within this call (its sync completes as any other, node_persisted). Keep the
+ * snapshot on stable storage first (a restart starts from it and the journal above it:
+ * node_restore with it as j->snapshot).
+ * @return 0; -EINVAL (the replica ran, restarted in memory mode, or was restored:
+ *         nothing changed); -EBADMSG (not a snapshot, or the applier refused it: the
+ *         applier is empty again, the core untouched).
+ */
+int node_start_from(struct node *n, const uint8_t *snapshot, size_t len);
+
 /* ---------------------------------------------------------------------------------- */
 /* Input                                                                               */
 
