@@ -119,7 +119,11 @@ enum pw_err {
 	PW_E_PROTOCOL = 13,
 	/** A system call failed (errno says why). OUTCOME UNKNOWN if anything was sent. */
 	PW_E_SYS = 14,
-	PW_E_MAX = 15,
+	/** pw_snapshot_fetch: every member that answered has no snapshot to give (its
+	 *  service has no snapshots, it applied nothing yet, or it is itself recovering or
+	 *  fetching state). Nothing changed. */
+	PW_E_NO_SNAPSHOT = 15,
+	PW_E_MAX = 16,
 };
 
 /**
@@ -476,6 +480,61 @@ int pw_transfer_leader(struct pw_client *c, uint8_t target);
  *         answer), PW_E_TIMEOUT (no answer), PW_E_INVAL, PW_E_SYS.
  */
 int pw_member_stats(struct pw_client *c, uint8_t member, char *buf, size_t cap, size_t *len);
+
+/* ---------------------------------------------------------------------------------- */
+/* Snapshots (backups)                                                                 */
+
+/** What pw_snapshot_fetch fetched, and how. */
+struct pw_snapshot_info {
+	uint64_t slot;        /**< the applied slot the snapshot holds the state after */
+	uint64_t id;          /**< its content hash, checked over the bytes */
+	uint64_t len;         /**< its bytes */
+	int member;           /**< the member that served it (-1: none) */
+	uint32_t cluster_id;  /**< the cluster's id (the client's) */
+	uint32_t restarts;    /**< fetches started over: the member took a newer snapshot,
+	                           stopped answering or refused (another member is asked), or
+	                           the whole failed its hash */
+	uint64_t requests;    /**< SNAP_REQ datagrams sent (resends included) */
+	uint64_t resends;     /**< of which resends after silence */
+	uint8_t answered;     /**< members that answered at all */
+	uint8_t refused;      /**< members that answered they have no snapshot (SNAP_NONE) */
+};
+
+/** Called by pw_snapshot_fetch once the snapshot's size is known (and again, with its
+ *  new size, each time the fetch starts over with another snapshot): a buffer of len
+ *  bytes, valid until pw_snapshot_fetch returns or calls it again; NULL to give up
+ *  (PW_E_BUFFER). */
+typedef void *(*pw_snapshot_buf_fn)(void *arg, uint64_t len);
+
+/**
+ * Fetches a whole snapshot of the cluster's applied state from one member, for a backup
+ * (`pwctl snapshot save`; docs/operations.md, "Backup and restore"). The members are
+ * asked in turn, followers and leader alike (the leader last when known): a member
+ * that applied min_slot serves the snapshot it holds if that covers min_slot, or takes
+ * one (SNAP_REQ from a tool, docs/protocol.md); then its chunks are asked for by
+ * offset, several in flight, each re-sent after silence (bounded); chunks of another
+ * snapshot mean the member took a newer one, and the fetch starts over (bounded). The
+ * whole is checked against its content hash. Reads only: nothing goes through the
+ * log, no session is used.
+ * Time: the options' deadline bounds the search for a member that serves (members
+ * that refuse are asked again: one behind min_slot catches up, one saving a snapshot
+ * finishes), and then the wait for each next useful chunk (not the whole transfer,
+ * which takes as long as the snapshot's size and the members' rate limit make it).
+ * @param c client.
+ * @param min_slot the lowest slot the snapshot must hold the state after (0: any). The
+ *        leader's commit point when the backup starts covers every write acknowledged
+ *        before it.
+ * @param buf_for gives the buffer (see pw_snapshot_buf_fn).
+ * @param arg passed to buf_for.
+ * @param info filled on every return (what is known so far). Required.
+ * @return PW_OK (the buffer holds info->len bytes whose hash is info->id);
+ *         PW_E_NO_SNAPSHOT (every member that answered refused); PW_E_TIMEOUT (no member
+ *         answered, or the transfer stalled past the deadline, or it kept starting
+ *         over); PW_E_PROTOCOL (the snapshot kept failing its hash); PW_E_BUFFER
+ *         (buf_for gave none); PW_E_INVAL; PW_E_SYS.
+ */
+int pw_snapshot_fetch(struct pw_client *c, uint64_t min_slot, pw_snapshot_buf_fn buf_for,
+		      void *arg, struct pw_snapshot_info *info);
 
 #ifdef __cplusplus
 }

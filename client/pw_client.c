@@ -35,6 +35,7 @@
 #include "px.h"
 #include "px_apply.h"
 #include "px_codec.h"
+#include "wire_hash.h"
 #include "wire_le.h"
 #ifdef PW_CLIENT_HAVE_CONFIG
 #include "cfg.h"
@@ -49,7 +50,7 @@ _Static_assert(PW_REPLY_BYTES_MAX == PX_REPLY_BYTES_MAX, "reply bound = the prot
 _Static_assert(PW_KV_BYTES_MAX == PX_CMD_BYTES_MAX - WIRE_KV_CMD_HDR_BYTES,
 	       "key + value + expect share one kv command");
 _Static_assert(PW_RECORD_BYTES_MAX == WIRE_STREAM_PAYLOAD_MAX, "record bound = the stream's");
-_Static_assert(PW_E_MAX == 15, "pw_strerror covers every code");
+_Static_assert(PW_E_MAX == 16, "pw_strerror covers every code");
 
 #define PW_ATTEMPT_TIMEOUT_MS_DEFAULT 100u
 #define PW_DEADLINE_MS_DEFAULT 3000u
@@ -143,6 +144,9 @@ const char *pw_strerror(int err)
 			       "cluster runs; nothing sent",
 		[PW_E_PROTOCOL] = "unexpected reply from the service; outcome unknown",
 		[PW_E_SYS] = "system error (see errno)",
+		[PW_E_NO_SNAPSHOT] = "no snapshot: every member that answered has none to give "
+				     "(no snapshots in its service, nothing applied yet, or "
+				     "recovering); nothing changed",
 	};
 
 	if (err < 0 || err >= PW_E_MAX)
@@ -1159,4 +1163,393 @@ int pw_member_stats(struct pw_client *c, uint8_t member, char *buf, size_t cap, 
 		return PW_OK;
 	}
 	return PW_E_TIMEOUT;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Snapshots (backups)                                                                 */
+
+/** Chunk requests in flight at once. A member serves twice its transfer_chunks_per_tick
+ *  a tick (default PX_TRANSFER_CHUNKS_DEFAULT) and drops the rest: this leaves half of
+ *  that to peers healing by state transfer meanwhile. */
+#define PW_SNAP_INFLIGHT PX_TRANSFER_CHUNKS_DEFAULT
+/** A chunk request unanswered this long is sent again (one attempt's timeout if that is
+ *  shorter): a member that dropped it for its rate limit answers the next one. */
+#define PW_SNAP_RESEND_MS 20u
+/** Sends of one chunk request before the member counts as gone (another is asked). */
+#define PW_SNAP_SENDS_MAX 64u
+/** Fetches started over at most (a newer snapshot, another member, a failed hash). */
+#define PW_SNAP_RESTARTS_MAX 8u
+/** Passes over the members in a row in which every one refused: no snapshot to be had
+ *  (a refusal may pass: a member behind min_slot catches up, one saving finishes). */
+#define PW_SNAP_REFUSED_PASSES 3u
+
+_Static_assert(PW_SNAP_INFLIGHT >= 1 && PW_SNAP_INFLIGHT <= PX_TRANSFER_CHUNKS_MAX,
+	       "a member's rate limit can serve the window");
+
+/** One chunk request in flight. */
+struct snap_req {
+	uint64_t chunk;
+	uint64_t sent_ns;            /**< its last send */
+	uint32_t sends;              /**< 0: not sent yet */
+	bool busy;
+};
+
+/** The snapshot being fetched. Invariant: got <= next <= chunks. */
+struct snap_fetch {
+	uint64_t slot, id, total, chunks;
+	uint64_t next;               /**< the next chunk to ask for */
+	uint64_t got;                /**< chunks received */
+	uint8_t *buf;                /**< total bytes, from buf_for */
+	struct snap_req q[PW_SNAP_INFLIGHT];
+};
+
+/* What snap_ask and snap_pull found besides PW_* codes (negative: no pw_err). */
+#define SNAP_SERVED 100      /* a member's first chunk is in c->msg */
+#define SNAP_SILENT 101
+#define SNAP_REFUSED 102
+#define SNAP_NEWER 103       /* the member took a newer snapshot: its first chunk in c->msg */
+#define SNAP_GONE 104        /* the member went silent, or refused: ask another */
+
+/** Encodes the tool's SNAP_REQ into c->tx (send_to sets `to`): from PX_NODE_NONE, epoch
+ *  0 (a tool knows none; members take 0 from one), no crash vector. */
+static void encode_snap_req(struct pw_client *c, uint64_t min_slot, uint64_t slot,
+			    uint64_t id, uint64_t off)
+{
+	struct px_msg *m = &c->msg;
+
+	memset(m, 0, offsetof(struct px_msg, entries));
+	m->type = PX_MSG_SNAP_REQ;
+	m->from = PX_NODE_NONE;
+	m->to = PX_NODE_NONE;
+	m->cluster_id = c->cluster_id;
+	m->slot_lo = min_slot;
+	m->slot_hi = slot;
+	m->nonce = id;
+	m->snap_off = off;
+	c->tx_len = (uint32_t)px_encode(m, c->tx, sizeof(c->tx));
+	assert(c->tx_len != 0);
+}
+
+/** Reads the datagrams already queued until one is a SNAP_CHUNK from member `from`,
+ *  left decoded in c->msg; everything else is dropped (REPLYs counted as not_reply).
+ *  @return 1 (found), 0 (queue empty), or -errno. */
+static int recv_chunk(struct pw_client *c, uint8_t from)
+{
+	for (;;) {
+		ssize_t n = recv(c->fd, c->rx, sizeof(c->rx), MSG_DONTWAIT | MSG_TRUNC);
+
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return 0;
+			if (errno == EINTR || errno == ECONNREFUSED)
+				continue;
+			return -errno;
+		}
+		if ((size_t)n > PX_MSG_BYTES_MAX ||
+		    px_decode(c->rx, (size_t)n, c->cluster_id, c->n_members, &c->msg) !=
+			    PX_WIRE_OK) {
+			c->st.undecodable++;
+			continue;
+		}
+		if (c->msg.type != PX_MSG_SNAP_CHUNK) {
+			c->st.not_reply++;
+			continue;
+		}
+		if (c->msg.from == from)
+			return 1;
+		/* A late answer of a member asked before: ignored. */
+	}
+}
+
+/** Waits until a SNAP_CHUNK from `from` arrives (1, in c->msg) or until `until` (0).
+ *  -errno on a socket error. */
+static int await_chunk(struct pw_client *c, uint8_t from, uint64_t until)
+{
+	for (;;) {
+		struct pollfd p = { .fd = c->fd, .events = POLLIN };
+		struct timespec ts;
+		uint64_t now, left;
+		int rc = recv_chunk(c, from);
+
+		if (rc != 0)
+			return rc;
+		now = now_ns();
+		if (now >= until)
+			return 0;
+		left = until - now;
+		ts.tv_sec = (time_t)(left / 1000000000ull);
+		ts.tv_nsec = (long)(left % 1000000000ull);
+		if (ppoll(&p, 1, &ts, NULL) < 0 && errno != EINTR)
+			return -errno;
+	}
+}
+
+/** Bytes chunk `off` of a snapshot of `total` bytes has. */
+static uint64_t chunk_bytes(uint64_t total, uint64_t off)
+{
+	return total - off < PX_SNAP_CHUNK_BYTES ? total - off : PX_SNAP_CHUNK_BYTES;
+}
+
+/** True if c->msg is the first chunk of a whole snapshot that holds min_slot. */
+static bool chunk_starts(const struct px_msg *m, uint64_t min_slot)
+{
+	return !(m->flags & PX_MF_SNAP_NONE) && m->slot_hi != 0 && m->slot_hi >= min_slot &&
+	       m->slot_hi <= PX_SLOT_MAX && m->nonce != 0 && m->snap_total != 0 &&
+	       m->snap_total <= SIZE_MAX && m->snap_off == 0 &&
+	       m->body_len == chunk_bytes(m->snap_total, 0);
+}
+
+/**
+ * Asks member i for any snapshot that holds min_slot (its first chunk), up to
+ * PW_PROBE_ROUNDS times, one attempt's timeout apart, until `deadline`.
+ * @return SNAP_SERVED (the chunk in c->msg), SNAP_REFUSED, SNAP_SILENT, or PW_E_SYS.
+ */
+static int snap_ask(struct pw_client *c, uint8_t i, uint64_t min_slot, uint64_t deadline,
+		    struct pw_snapshot_info *info)
+{
+	for (uint32_t round = 0; round < PW_PROBE_ROUNDS; round++) {
+		uint64_t now = now_ns(), end;
+
+		if (now >= deadline)
+			break;
+		encode_snap_req(c, min_slot, 0, 0, 0);
+		send_to(c, i);
+		info->requests++;
+		if (round > 0)
+			info->resends++;
+		end = now + c->attempt_ns < deadline ? now + c->attempt_ns : deadline;
+		for (;;) {
+			int rc = await_chunk(c, i, end);
+
+			if (rc < 0) {
+				errno = -rc;
+				return PW_E_SYS;
+			}
+			if (rc == 0)
+				break;
+			if (c->msg.flags & PX_MF_SNAP_NONE)
+				return SNAP_REFUSED;
+			if (chunk_starts(&c->msg, min_slot))
+				return SNAP_SERVED;
+			/* A chunk of an earlier fetch from this member: ignored. */
+		}
+	}
+	return SNAP_SILENT;
+}
+
+/** info->answered and info->refused from the members' marks. */
+static void snap_count(const struct pw_client *c, const bool *answered, const bool *refused,
+		       struct pw_snapshot_info *info)
+{
+	info->answered = info->refused = 0;
+	for (uint8_t i = 0; i < c->n_members; i++) {
+		info->answered = (uint8_t)(info->answered + answered[i]);
+		info->refused = (uint8_t)(info->refused + refused[i]);
+	}
+}
+
+/**
+ * Finds a member that serves, starting at *member and going round (the leader last
+ * when known: the caller starts after it), pass after pass until the deadline. The
+ * first pass asks the followers only: one that refused because it has not applied
+ * min_slot yet (it trails the leader by moments) serves on the next pass, and the
+ * leader's loop, which a snapshot would stop for a while, is the cluster's commit path.
+ * @return PW_OK (*member serves; its first chunk is in c->msg), PW_E_NO_SNAPSHOT,
+ *         PW_E_TIMEOUT or PW_E_SYS.
+ */
+static int snap_find(struct pw_client *c, uint64_t min_slot, uint8_t *member,
+		     bool *answered, bool *refused, struct pw_snapshot_info *info)
+{
+	const uint64_t deadline = now_ns() + c->deadline_ns;
+	uint32_t all_refused = 0;
+
+	/* Bounded by the deadline: each pass sends at least one datagram and waits. */
+	for (uint32_t pass = 0;; pass++) {
+		bool skip_leader = pass == 0 && c->leader < c->n_members && c->n_members > 1;
+		uint8_t n_refused = 0, asked = 0;
+
+		for (uint8_t k = 0; k < c->n_members; k++) {
+			uint8_t i = (uint8_t)((*member + k) % c->n_members);
+			if (skip_leader && i == c->leader)
+				continue;
+			asked++;
+			int rc = snap_ask(c, i, min_slot, deadline, info);
+
+			if (rc == PW_E_SYS)
+				return rc;
+			if (rc == SNAP_SILENT)
+				continue;
+			answered[i] = true;
+			if (rc == SNAP_SERVED) {
+				snap_count(c, answered, refused, info);
+				*member = i;
+				return PW_OK;
+			}
+			refused[i] = true;
+			n_refused++;
+		}
+		snap_count(c, answered, refused, info);
+		all_refused = n_refused == asked ? all_refused + 1u : 0;
+		if (all_refused >= PW_SNAP_REFUSED_PASSES)
+			return PW_E_NO_SNAPSHOT;
+		uint64_t now = now_ns();
+		if (now >= deadline)
+			return n_refused > 0 ? PW_E_NO_SNAPSHOT : PW_E_TIMEOUT;
+		/* A pass of refusals comes back at once: give the members a moment. */
+		nap_ns(deadline - now < c->attempt_ns ? deadline - now : c->attempt_ns);
+	}
+}
+
+/** Starts fetching the snapshot whose first chunk is in c->msg. PW_OK or PW_E_BUFFER. */
+static int snap_begin(struct pw_client *c, struct snap_fetch *f, pw_snapshot_buf_fn buf_for,
+		      void *arg)
+{
+	const struct px_msg *m = &c->msg;
+
+	memset(f, 0, sizeof(*f));
+	f->slot = m->slot_hi;
+	f->id = m->nonce;
+	f->total = m->snap_total;
+	f->chunks = (f->total + PX_SNAP_CHUNK_BYTES - 1u) / PX_SNAP_CHUNK_BYTES;
+	f->buf = buf_for(arg, f->total);
+	if (f->buf == NULL)
+		return PW_E_BUFFER;
+	memcpy(f->buf, m->body, m->body_len);
+	f->next = 1;
+	f->got = 1;
+	return PW_OK;
+}
+
+/**
+ * Fetches the rest of f from member: PW_SNAP_INFLIGHT requests in flight, each sent
+ * again after resend_ns of silence, at most PW_SNAP_SENDS_MAX times.
+ * @return PW_OK (every chunk in f->buf, the hash not checked yet), SNAP_NEWER (the
+ *         member's first chunk of a newer snapshot is in c->msg), SNAP_GONE (silent for
+ *         the deadline, a request sent too often, or a refusal), or PW_E_SYS.
+ */
+static int snap_pull(struct pw_client *c, struct snap_fetch *f, uint8_t member,
+		     uint64_t min_slot, uint64_t resend_ns, struct pw_snapshot_info *info)
+{
+	uint64_t stall_end = now_ns() + c->deadline_ns;
+
+	/* Bounded: each turn either receives a datagram or waits for a resend or the stall
+	 * deadline, and every chunk request is sent at most PW_SNAP_SENDS_MAX times. */
+	for (;;) {
+		uint64_t now = now_ns(), wake = stall_end;
+
+		for (uint32_t k = 0; k < PW_SNAP_INFLIGHT; k++) {
+			struct snap_req *q = &f->q[k];
+
+			if (!q->busy && f->next < f->chunks) {
+				*q = (struct snap_req){ .chunk = f->next++, .busy = true };
+			}
+			if (!q->busy)
+				continue;
+			if (q->sends == 0 || now - q->sent_ns >= resend_ns) {
+				if (q->sends >= PW_SNAP_SENDS_MAX)
+					return SNAP_GONE;
+				encode_snap_req(c, min_slot, f->slot, f->id,
+						q->chunk * PX_SNAP_CHUNK_BYTES);
+				send_to(c, member);
+				info->requests++;
+				if (q->sends > 0)
+					info->resends++;
+				q->sends++;
+				q->sent_ns = now;
+			}
+			if (q->sent_ns + resend_ns < wake)
+				wake = q->sent_ns + resend_ns;
+		}
+		if (f->got == f->chunks)
+			return PW_OK;
+		if (now >= stall_end)
+			return SNAP_GONE;
+		int rc = await_chunk(c, member, wake);
+		if (rc < 0) {
+			errno = -rc;
+			return PW_E_SYS;
+		}
+		if (rc == 0)
+			continue;
+		const struct px_msg *m = &c->msg;
+		if (m->flags & PX_MF_SNAP_NONE)
+			return SNAP_GONE;   /* it cannot serve now (recovering, fetching state) */
+		if (m->slot_hi != f->slot || m->nonce != f->id || m->snap_total != f->total) {
+			/* The member took a newer snapshot (it answers every request for the old
+			 * one with the new one's first chunk); an older one's chunk is late. */
+			if (m->slot_hi > f->slot && chunk_starts(m, min_slot))
+				return SNAP_NEWER;
+			continue;
+		}
+		uint64_t off = m->snap_off;
+		if (off % PX_SNAP_CHUNK_BYTES != 0 || m->body_len != chunk_bytes(f->total, off))
+			continue;
+		for (uint32_t k = 0; k < PW_SNAP_INFLIGHT; k++) {
+			struct snap_req *q = &f->q[k];
+			if (!q->busy || q->chunk != off / PX_SNAP_CHUNK_BYTES)
+				continue;
+			memcpy(f->buf + off, m->body, m->body_len);
+			q->busy = false;
+			f->got++;
+			stall_end = now_ns() + c->deadline_ns;
+			break;
+		}
+		/* Not in flight: a duplicate of a chunk already here. */
+	}
+}
+
+int pw_snapshot_fetch(struct pw_client *c, uint64_t min_slot, pw_snapshot_buf_fn buf_for,
+		      void *arg, struct pw_snapshot_info *info)
+{
+	bool answered[PW_MEMBERS_MAX] = { false }, refused[PW_MEMBERS_MAX] = { false };
+	struct snap_fetch f;
+	int rc, last = PW_E_TIMEOUT;
+
+	if (info == NULL)
+		return PW_E_INVAL;
+	*info = (struct pw_snapshot_info){ .member = -1,
+					   .cluster_id = c != NULL ? c->cluster_id : 0 };
+	if (c == NULL || buf_for == NULL || min_slot > PX_SLOT_MAX)
+		return PW_E_INVAL;
+	const uint64_t resend_ns = PW_SNAP_RESEND_MS * NS_PER_MS < c->attempt_ns
+					   ? PW_SNAP_RESEND_MS * NS_PER_MS
+					   : c->attempt_ns;
+	/* Followers first: the leader's loop is the cluster's commit path. */
+	uint8_t member = c->leader < c->n_members ? (uint8_t)((c->leader + 1u) % c->n_members)
+						  : 0;
+	bool have_first = false;   /* a first chunk is in c->msg already (SNAP_NEWER) */
+
+	/* Bounded by PW_SNAP_RESTARTS_MAX. */
+	for (;;) {
+		if (!have_first) {
+			rc = snap_find(c, min_slot, &member, answered, refused, info);
+			if (rc != PW_OK)
+				return rc;
+		}
+		have_first = false;
+		info->member = member;
+		rc = snap_begin(c, &f, buf_for, arg);
+		if (rc != PW_OK)
+			return rc;
+		info->slot = f.slot;
+		info->id = f.id;
+		info->len = f.total;
+		rc = snap_pull(c, &f, member, min_slot, resend_ns, info);
+		if (rc == PW_E_SYS)
+			return rc;
+		if (rc == PW_OK) {
+			if (wire_snap_hash(f.buf, (size_t)f.total) == f.id)
+				return PW_OK;
+			last = PW_E_PROTOCOL;   /* corrupt on the way, or at the member */
+		} else if (rc == SNAP_NEWER) {
+			have_first = true;
+			last = PW_E_TIMEOUT;
+		} else {
+			/* Gone: ask the next member. */
+			member = (uint8_t)((member + 1u) % c->n_members);
+			last = PW_E_TIMEOUT;
+		}
+		if (++info->restarts > PW_SNAP_RESTARTS_MAX)
+			return last;
+	}
 }
