@@ -4,14 +4,19 @@
  * commands and exit codes, and client/README.md.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "paxwire.h"
 #include "pw_history.h"
+#include "wire_backup.h"
+#include "wire_le.h"
 
 /* Exit codes (documented in usage() and client/README.md). */
 #define EXIT_DONE 0      /* done; the answer is "yes" */
@@ -50,6 +55,13 @@ static void usage(FILE *f)
 "                       does not, 2 if it does not answer (for health checks)\n"
 "  transfer-leader N    ask the leader to hand over to member N; waits until N leads\n"
 "  stats [N]            each member's (or member N's) state and counters, one JSON line each\n"
+"  snapshot save FILE   a backup: fetch a snapshot of the applied state from a member\n"
+"                       (followers first), holding every write acknowledged before it\n"
+"                       started; write FILE atomically (FILE.tmp, fsync, rename). One\n"
+"                       line: slot, bytes, member, MB/s. paxwired --bootstrap --restore\n"
+"                       FILE seeds a new cluster from it (docs/operations.md, \"Backup\n"
+"                       and restore\"). --timeout bounds the search for a member and\n"
+"                       each wait for the next chunk, not the whole transfer\n"
 "\n"
 "The probe (status, leader, is-leader) is a REQUEST with seq 0 that is no command:\n"
 "followers answer NOT_LEADER, the leader answers BAD_COMMAND at once and logs\n"
@@ -60,10 +72,12 @@ static void usage(FILE *f)
 "  0  done: stored, found, swapped, removed, appended; a leader answered;\n"
 "     is-leader: N leads\n"
 "  1  a definite no, nothing changed: not found, cas mismatch, store full, bad command,\n"
-"     offset truncated or beyond the end; is-leader: N says it does not lead\n"
+"     offset truncated or beyond the end; is-leader: N says it does not lead;\n"
+"     snapshot save: every member that answered has no snapshot to give\n"
 "  2  outcome unknown: timeout, no leader, session expired, unexpected reply\n"
 "     (the operation may or may not have been applied); status/leader: no leader\n"
-"     answered; is-leader: N did not answer\n"
+"     answered; is-leader: N did not answer; snapshot save: no member answered,\n"
+"     or the transfer stalled (FILE untouched)\n"
 "  3  usage, configuration or system error\n",
 	      f);
 }
@@ -212,6 +226,216 @@ static int cmd_status(struct pw_client *c, const char *what, const char *arg)
 	return leader >= 0 ? EXIT_DONE : EXIT_UNKNOWN;
 }
 
+/* ---- snapshot save ---------------------------------------------------------------- */
+
+/** The buffer pw_snapshot_fetch fills (grown when a newer snapshot is larger). */
+struct snap_buf {
+	uint8_t *p;
+	uint64_t cap;
+};
+
+static void *snap_buf_for(void *arg, uint64_t len)
+{
+	struct snap_buf *b = arg;
+
+	if (len > b->cap) {
+		if (len > SIZE_MAX)
+			return NULL;
+		uint8_t *p = realloc(b->p, (size_t)len);
+		if (p == NULL)
+			return NULL;
+		b->p = p;
+		b->cap = len;
+	}
+	return b->p;
+}
+
+/** Writes n bytes at fd's offset. 0 or -errno. */
+static int write_all(int fd, const uint8_t *p, uint64_t n)
+{
+	while (n > 0) {
+		size_t want = n > (1u << 30) ? (1u << 30) : (size_t)n;
+		ssize_t w = write(fd, p, want);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		if (w == 0)
+			return -EIO;
+		p += w;
+		n -= (uint64_t)w;
+	}
+	return 0;
+}
+
+/** fsync of the directory holding path (a rename in it is durable once this returns).
+ *  0 or -errno. */
+static int fsync_dir_of(const char *path)
+{
+	char dir[4096];
+	const char *slash = strrchr(path, '/');
+	size_t n = slash == NULL ? 1u : slash == path ? 1u : (size_t)(slash - path);
+
+	if (n >= sizeof(dir))
+		return -ENAMETOOLONG;
+	memcpy(dir, slash == NULL ? "." : path, n);
+	dir[n] = '\0';
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int rc = fsync(fd) == 0 ? 0 : -errno;
+	close(fd);
+	return rc;
+}
+
+static double mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/** Says why pw_snapshot_fetch failed; the exit code. */
+static int snapshot_failed(const struct pw_client *c, int rc, const struct pw_snapshot_info *in)
+{
+	switch (rc) {
+	case PW_E_NO_SNAPSHOT:
+		fprintf(stderr, "pwctl snapshot save: no snapshot: %u of %u members answered, and none has one to give (SNAP_NONE): the cluster's service has no snapshots, nothing was applied yet, or the members are recovering; fix: a service with snapshots (kv and stream have them), or try again once the cluster runs normally\n",
+			in->answered, (unsigned)pw_client_members(c));
+		return EXIT_NO;
+	case PW_E_TIMEOUT:
+		if (in->answered == 0)
+			fprintf(stderr, "pwctl snapshot save: no member answered; fix: check that the cluster runs and its addresses in the cluster file (pwctl status)\n");
+		else
+			fprintf(stderr, "pwctl snapshot save: the transfer stalled or kept starting over (%u restarts, %" PRIu64 " requests, last from member %d); fix: try again, with a longer --timeout\n",
+				in->restarts, in->requests, in->member);
+		return EXIT_UNKNOWN;
+	case PW_E_PROTOCOL:
+		fprintf(stderr, "pwctl snapshot save: the snapshot of slot %" PRIu64 " from member %d kept failing its hash (%u restarts)\n",
+			in->slot, in->member, in->restarts);
+		return EXIT_UNKNOWN;
+	case PW_E_BUFFER:
+		fprintf(stderr, "pwctl snapshot save: cannot allocate %" PRIu64 " bytes for the snapshot\n",
+			in->len);
+		return EXIT_USAGE;
+	case PW_E_SYS:
+		fprintf(stderr, "pwctl snapshot save: %s: %s\n", pw_strerror(rc), strerror(errno));
+		return EXIT_USAGE;
+	default:
+		fprintf(stderr, "pwctl snapshot save: %s\n", pw_strerror(rc));
+		return EXIT_USAGE;
+	}
+}
+
+/**
+ * pwctl snapshot save FILE: the highest commit point a member reports first (the
+ * leader's: every write acknowledged before now is at or below it), then a snapshot
+ * that holds it from a member (pw_snapshot_fetch), then FILE in the backup format
+ * (wire/wire_backup.h), written as FILE.tmp, fsynced, renamed over FILE, its dir
+ * fsynced. FILE.tmp is created before the fetch, so that an unwritable place fails at
+ * once; it is removed on any failure.
+ */
+static int cmd_snapshot_save(struct pw_client *c, const char *path)
+{
+	struct pw_member_status st[PW_MEMBERS_MAX];
+	struct pw_snapshot_info info;
+	struct snap_buf b = { NULL, 0 };
+	char tmp[4096], js[PW_REPLY_BYTES_MAX + 1];
+	uint8_t hdr[WIRE_BACKUP_HDR_BYTES];
+	uint64_t min_slot = 0;
+	const char *what = "write";
+	int code = EXIT_USAGE, rc;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
+		fprintf(stderr, "pwctl snapshot save: %s: path too long\n", path);
+		return EXIT_USAGE;
+	}
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		fprintf(stderr, "pwctl snapshot save: cannot create %s: %s; fix: a path in a directory this user can write, with room for the snapshot\n",
+			tmp, strerror(errno));
+		return EXIT_USAGE;
+	}
+	/* The commit point now: the highest any member reports (the leader's, if it
+	 * answers). Every write acknowledged before this command is at or below it. */
+	rc = pw_probe(c, st);
+	if (rc != PW_OK) {
+		fprintf(stderr, "pwctl snapshot save: %s: %s\n", pw_strerror(rc), strerror(errno));
+		goto out;
+	}
+	for (uint8_t i = 0; i < pw_client_members(c); i++) {
+		size_t jl = 0;
+		const char *pc;
+		uint64_t cm = 0;
+
+		if (st[i].answered && pw_member_stats(c, i, js, sizeof(js), &jl) == PW_OK &&
+		    (pc = strstr(js, "\"commit\":")) != NULL &&
+		    sscanf(pc, "\"commit\":%" SCNu64, &cm) == 1 && cm > min_slot)
+			min_slot = cm;
+	}
+	double t0 = mono_s();
+	rc = pw_snapshot_fetch(c, min_slot, snap_buf_for, &b, &info);
+	double dt = mono_s() - t0;
+	if (rc != PW_OK) {
+		code = snapshot_failed(c, rc, &info);
+		goto out;
+	}
+	/* The snapshot names its own slot (consensus/px_apply.h: "PXSNAP01", then the slot
+	 * as u64): it must be the one the member announced. */
+	if (info.len < 16 || memcmp(b.p, "PXSNAP01", 8) != 0 || wire_ld64(b.p + 8) != info.slot) {
+		fprintf(stderr, "pwctl snapshot save: member %d served %" PRIu64 " bytes that are no snapshot of slot %" PRIu64 "; nothing written\n",
+			info.member, info.len, info.slot);
+		code = EXIT_UNKNOWN;
+		goto out;
+	}
+	struct wire_backup_hdr h = {
+		.version = WIRE_BACKUP_VERSION,
+		.cluster_id = info.cluster_id,
+		.slot = info.slot,
+		.id = info.id,
+		.len = info.len,
+		.created_s = (uint64_t)time(NULL),
+	};
+	wire_backup_encode(&h, hdr);
+	rc = write_all(fd, hdr, sizeof(hdr));
+	if (rc == 0)
+		rc = write_all(fd, b.p, info.len);
+	if (rc == 0 && fsync(fd) != 0) {
+		rc = -errno;
+		what = "fsync";
+	}
+	if (close(fd) != 0 && rc == 0) {
+		rc = -errno;
+		what = "close";
+	}
+	fd = -1;
+	if (rc == 0 && rename(tmp, path) != 0) {
+		rc = -errno;
+		what = "rename to the backup's name of";
+	}
+	if (rc != 0) {
+		fprintf(stderr, "pwctl snapshot save: %s %s: %s; fix: a path with room for %" PRIu64 " bytes, writable by this user\n",
+			what, tmp, strerror(-rc), (uint64_t)sizeof(hdr) + info.len);
+		goto out;
+	}
+	rc = fsync_dir_of(path);
+	if (rc != 0)
+		fprintf(stderr, "pwctl snapshot save: warning: fsync of the directory of %s: %s (the file is whole; the rename may not survive a power loss)\n",
+			path, strerror(-rc));
+	printf("snapshot of slot %" PRIu64 ": %" PRIu64 " bytes from member %d (%s) in %.3f s, %.1f MB/s -> %s\n",
+	       info.slot, info.len, info.member, st[info.member].addr, dt,
+	       dt > 0 ? (double)info.len / dt / 1e6 : 0.0, path);
+	code = EXIT_DONE;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (code != EXIT_DONE)
+		unlink(tmp);
+	free(b.p);
+	return code;
+}
+
 /** Runs one command; argv[0] is its name. Returns the exit code. */
 static int run(struct pw_client *c, int argc, char **argv)
 {
@@ -327,6 +551,13 @@ static int run(struct pw_client *c, int argc, char **argv)
 		if (rc == PW_OK)
 			printf("leader is now %lu\n", n);
 		return report(cmd, rc);
+	}
+	if (strcmp(cmd, "snapshot") == 0) {
+		if (argc != 3 || strcmp(argv[1], "save") != 0) {
+			fprintf(stderr, "pwctl snapshot: expected \"snapshot save FILE\" (pwctl --help)\n");
+			return EXIT_USAGE;
+		}
+		return cmd_snapshot_save(c, argv[2]);
 	}
 	fprintf(stderr, "pwctl: unknown command \"%s\" (pwctl --help)\n", cmd);
 	return EXIT_USAGE;
