@@ -13,6 +13,7 @@
  */
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -23,12 +24,16 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "dp_pvt.h"
 #include "svc_kv.h"
 #include "mempool.h"
 #include "svc_stream.h"
 #include "svc_registry.h"
+#include "wire_backup.h"
 
 /* The loader checks the service bounds without depending on services/: they must agree. */
 _Static_assert(CFG_KV_KEYS_MAX == SVC_KV_KEYS_MAX, "kv_keys bound");
@@ -63,8 +68,9 @@ static void on_stats_signal(int sig)
 }
 
 static const char usage_text[] =
-	"usage: paxwired [[EAL args] --] --config FILE --id N [--bootstrap] [--data-dir DIR]\n"
-	"                [--stats-interval-ms MS] [--log-level error|warn|info|debug]\n"
+	"usage: paxwired [[EAL args] --] --config FILE --id N [--bootstrap [--restore BACKUP]]\n"
+	"                [--data-dir DIR] [--stats-interval-ms MS]\n"
+	"                [--log-level error|warn|info|debug]\n"
 	"\n"
 	"Runs replica N of the paxwire cluster described in FILE. transport = udp: one kernel\n"
 	"UDP socket at the ip:port of [replica.N] for peers and clients. transport = dpdk:\n"
@@ -75,6 +81,10 @@ static const char usage_text[] =
 	"  -c, --config FILE           cluster file (INI; examples in deploy/)\n"
 	"  -i, --id N                  this replica's id, 0 .. replicas-1\n"
 	"  -b, --bootstrap             this is the first start of a NEW cluster (see below)\n"
+	"  -r, --restore BACKUP        with --bootstrap: the new cluster starts from a backup\n"
+	"                              (pwctl snapshot save BACKUP), the state and client\n"
+	"                              sessions after its slot; give every replica the same\n"
+	"                              file (docs/operations.md, \"Backup and restore\")\n"
 	"  -d, --data-dir DIR          durability = durable: the dir of this replica's journal\n"
 	"                              (created if missing; one per replica, never shared, on\n"
 	"                              a local file system); required in durable mode, refused\n"
@@ -104,6 +114,12 @@ static const char usage_text[] =
 	"    and a start without it when the dir holds none: a replica that lost its data dir\n"
 	"    would have forgotten its promises, and cannot rejoin safely yet.\n"
 	"\n"
+	"Restoring a backup (either mode): start every replica of a NEW cluster with\n"
+	"--bootstrap --restore BACKUP, the same file for each (durable: empty data dirs).\n"
+	"The cluster holds what was applied up to the backup's slot, client sessions\n"
+	"included, and goes on from the next slot; writes after the backup are not in it.\n"
+	"Later restarts go without either flag, as above.\n"
+	"\n"
 	"SIGINT or SIGTERM stops it cleanly (final counters on stdout, the journal synced and\n"
 	"closed, exit 0). Durable mode: a storage error (a failed write or fdatasync, a full\n"
 	"disk) stops it at once with exit 1: it must not vote any more.\n"
@@ -115,6 +131,7 @@ struct args {
 	const char *config;
 	long id;
 	bool bootstrap;
+	const char *restore;    /**< --restore: a backup file to start from; NULL if none */
 	const char *data_dir;   /**< durable mode: the journal's dir; NULL if not given */
 	uint32_t stats_interval_ms;
 	enum dp_log_level log_level;
@@ -140,6 +157,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{ "config", required_argument, NULL, 'c' },
 		{ "id", required_argument, NULL, 'i' },
 		{ "bootstrap", no_argument, NULL, 'b' },
+		{ "restore", required_argument, NULL, 'r' },
 		{ "data-dir", required_argument, NULL, 'd' },
 		{ "stats-interval-ms", required_argument, NULL, 's' },
 		{ "log-level", required_argument, NULL, 'l' },
@@ -149,12 +167,13 @@ static int parse_args(int argc, char **argv, struct args *a)
 	a->config = NULL;
 	a->id = -1;
 	a->bootstrap = false;
+	a->restore = NULL;
 	a->data_dir = NULL;
 	a->stats_interval_ms = 0;
 	a->log_level = DP_LOG_INFO;
 	int o;
 	unsigned long v;
-	while ((o = getopt_long(argc, argv, "c:i:bd:s:l:h", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "c:i:br:d:s:l:h", opts, NULL)) != -1) {
 		switch (o) {
 		case 'c':
 			a->config = optarg;
@@ -169,6 +188,13 @@ static int parse_args(int argc, char **argv, struct args *a)
 			break;
 		case 'b':
 			a->bootstrap = true;
+			break;
+		case 'r':
+			if (*optarg == '\0') {
+				fprintf(stderr, "paxwired: --restore: an empty path; fix: --restore BACKUP, a file pwctl snapshot save wrote\n");
+				return 2;
+			}
+			a->restore = optarg;
 			break;
 		case 'd':
 			if (*optarg == '\0') {
@@ -211,6 +237,11 @@ static int parse_args(int argc, char **argv, struct args *a)
 	if (optind < argc) {
 		fprintf(stderr, "paxwired: unexpected argument '%s'; fix: see paxwired --help\n",
 			argv[optind]);
+		return 2;
+	}
+	if (a->restore != NULL && !a->bootstrap) {
+		fprintf(stderr, "paxwired: --restore %s without --bootstrap: a backup seeds a NEW cluster, whose every replica starts with both; fix: paxwired --config FILE --id N --bootstrap --restore %s (the same file for every replica); a replica of a running cluster restarts without either\n",
+			a->restore, a->restore);
 		return 2;
 	}
 	if (a->config == NULL || a->id < 0) {
@@ -503,6 +534,171 @@ static void restore_node(struct dp_ctx *d, const struct journal_replay *rp,
 		       r.rejected, d->pxc.window_slots);
 }
 
+/** Sleeps about a millisecond (start-up waits for the disk). */
+static void nap_1ms(void)
+{
+	struct timespec ts = { .tv_sec = 0, .tv_nsec = 1000000 };
+	nanosleep(&ts, NULL);
+}
+
+/** Reads n bytes at off, or exits naming the backup and the cause. */
+static void read_backup_or_die(int fd, const char *path, uint8_t *p, uint64_t n, uint64_t off)
+{
+	while (n > 0) {
+		size_t want = n > (1u << 30) ? (1u << 30) : (size_t)n;
+		ssize_t r = pread(fd, p, want, (off_t)off);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			fprintf(stderr, "paxwired: --restore %s: read at offset %" PRIu64 ": %s; fix: the path of a whole backup file (pwctl snapshot save FILE)\n",
+				path, off, r < 0 ? strerror(errno) : "unexpected end of file");
+			exit(1);
+		}
+		p += r;
+		n -= (uint64_t)r;
+		off += (uint64_t)r;
+	}
+}
+
+/**
+ * --restore FILE, first look (before the journal and the ports): the file opens, its
+ * header checks (wire/wire_backup.h: the magic, the version, the header's hash, the
+ * bounds) and its size is the header's. Exits with a message naming the cause and the
+ * fix otherwise. @return the open file (restore_backup reads the rest).
+ */
+static int open_backup(const char *path, struct wire_backup_hdr *h)
+{
+	uint8_t hdr[WIRE_BACKUP_HDR_BYTES];
+	const char *why = NULL;
+	struct stat sb;
+
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &sb) != 0) {
+		fprintf(stderr, "paxwired: --restore %s: %s; fix: the path of a backup file (pwctl snapshot save FILE), readable by this user\n",
+			path, strerror(errno));
+		exit(1);
+	}
+	if ((uint64_t)sb.st_size < sizeof(hdr)) {
+		fprintf(stderr, "paxwired: --restore %s: %" PRIu64 " bytes, shorter than a backup's header (%u): not a backup file; fix: the path of a backup file (pwctl snapshot save FILE)\n",
+			path, (uint64_t)sb.st_size, WIRE_BACKUP_HDR_BYTES);
+		exit(1);
+	}
+	read_backup_or_die(fd, path, hdr, sizeof(hdr), 0);
+	int rc = wire_backup_decode(hdr, sizeof(hdr), h, &why);
+	if (rc != 0) {
+		fprintf(stderr, "paxwired: --restore %s: %s; fix: %s\n", path, why,
+			rc == -ENOTSUP ? "restore it with the paxwired version that wrote it"
+				       : "restore another copy of the backup, or take one again");
+		exit(1);
+	}
+	if ((uint64_t)sb.st_size != sizeof(hdr) + h->len) {
+		fprintf(stderr, "paxwired: --restore %s: the file is %" PRIu64 " bytes, its header says %" PRIu64 " (a %" PRIu64 "-byte snapshot after it): cut short or extended; fix: restore another copy of the backup, or take one again\n",
+			path, (uint64_t)sb.st_size, (uint64_t)sizeof(hdr) + h->len, h->len);
+		exit(1);
+	}
+	return fd;
+}
+
+/**
+ * --bootstrap --restore FILE: this replica of a NEW cluster starts from a backup (pwctl
+ * snapshot save; docs/operations.md, "Backup and restore"), before the loop runs. The
+ * snapshot (fd, whose header open_backup checked) is read into the snapshot buffer and
+ * checked (its size against the buffer, its content hash, its own slot). Durable mode:
+ * it is saved to the data dir first and waited for, so that a restart starts from it.
+ * Then the node starts from it (node_start_from: every slot up to the backup's applied
+ * and chosen, the sessions back), and in durable mode the journal's first record (the
+ * commit point) is waited for, so that a restart without --bootstrap finds a journal.
+ * Closes fd. Exits with a message naming the cause and the fix on any failure.
+ */
+static void restore_backup(struct dp_ctx *d, const char *path, int fd,
+			   const struct wire_backup_hdr *h, const struct arenas *ar)
+{
+	const struct cfg_cluster *cfg = d->cfg;
+	const char *why = NULL;
+	int rc;
+
+	if (ar->snap == NULL) {
+		fprintf(stderr, "paxwired: --restore %s: service %s has no snapshots, so no replica of it can start from one; fix: start the new cluster with the service the backup was taken of (kv, stream, or a plugin with snapshots)\n",
+			path, cfg->service_name);
+		exit(1);
+	}
+	if (h->len > ar->snap_len) {
+		fprintf(stderr, "paxwired: --restore %s: its snapshot is %" PRIu64 " bytes, this replica's snapshot buffer holds %zu (the bound of service %s's sizes and of sessions = %" PRIu32 " in %s); fix: give the new cluster sizes at least those of the cluster the backup was taken of (kv_keys, kv_key_bytes, kv_value_bytes or stream_records, stream_bytes; sessions)\n",
+			path, h->len, ar->snap_len, cfg->service_name, cfg->sessions, cfg->path);
+		exit(1);
+	}
+	read_backup_or_die(fd, path, ar->snap, h->len, WIRE_BACKUP_HDR_BYTES);
+	close(fd);
+	uint64_t slot = 0, chain = 0;
+	if (wire_backup_check(h, ar->snap, h->len, &why) != 0 ||
+	    !px_snapshot_peek(ar->snap, h->len, &slot, &chain) || slot != h->slot) {
+		fprintf(stderr, "paxwired: --restore %s: %s; fix: restore another copy of the backup, or take one again\n",
+			path, why != NULL ? why : "the snapshot inside is not one of the header's slot");
+		exit(1);
+	}
+	if (d->j != NULL) {
+		/* A snapshot of a higher slot from an earlier run would be the one a restart
+		 * loads (the newest): refused. One of the same slot is replaced. */
+		uint64_t old_slot = 0, old_len = 0;
+		if (snapstore_newest_info(d->data_dir, &old_slot, &old_len) == 0 && old_slot > slot) {
+			fprintf(stderr, "paxwired: --restore %s: data dir %s holds a snapshot of slot %" PRIu64 " from an earlier run, above the backup's %" PRIu64 "; fix: empty every replica's data dir before starting a new cluster\n",
+				path, d->data_dir, old_slot, slot);
+			exit(1);
+		}
+		/* Saved first, and waited for: the journal must not say where the log starts
+		 * before the snapshot that starts it is durable. */
+		struct snapstore_done done;
+		rc = snapstore_save(d->ss, slot, h->id, ar->snap, h->len);
+		if (rc != 0) {
+			fprintf(stderr, "paxwired: --restore %s: saving the snapshot to %s: %s\n", path,
+				d->data_dir, strerror(-rc));
+			exit(1);
+		}
+		/* Bounded by the disk: the writer ends every save, well or not. */
+		while (!snapstore_poll(d->ss, &done))
+			nap_1ms();
+		if (done.err != 0) {
+			fprintf(stderr, "paxwired: --restore %s: saving the snapshot: %s; fix: check the disk of %s (free space, permissions), empty the data dir, start again\n",
+				path, done.why, d->data_dir);
+			exit(1);
+		}
+		d->snap_saved_slot = slot;
+	}
+	rc = node_start_from(d->nd, ar->snap, h->len);
+	if (rc == -EBADMSG) {
+		fprintf(stderr, "paxwired: --restore %s: service %s refused the snapshot (more sessions or a larger state than this cluster's sizes hold, or a snapshot of another service); fix: start the new cluster with the service and sizes (and sessions) of the cluster the backup was taken of\n",
+			path, cfg->service_name);
+		exit(1);
+	}
+	if (rc != 0) {
+		fprintf(stderr, "paxwired: node_start_from: %s; a bug: report it\n", strerror(-rc));
+		exit(1);
+	}
+	if (d->j != NULL) {
+		/* The core's first persist request records the commit point: wait until the
+		 * journal holds it, so that a restart without --bootstrap is a restart. Bounded
+		 * by the disk (a failure stops the writer, journal_failed says so). */
+		uint64_t s;
+		while ((s = journal_poll(d->j)) < d->sync_seq) {
+			if (journal_failed(d->j) != NULL) {
+				fprintf(stderr, "paxwired: --restore %s: %s; fix: check the disk of %s, empty the data dir, start again\n",
+					path, journal_failed(d->j), d->data_dir);
+				exit(1);
+			}
+			nap_1ms();
+		}
+		if (s > d->persisted_seq) {
+			d->persisted_seq = s;
+			node_persisted(d->nd, s);
+		}
+	}
+	dp_log(d, DP_LOG_INFO,
+	       "restored from backup %s: the state after slot %" PRIu64 " (%" PRIu64 " bytes, id %016" PRIx64 ", taken of cluster %" PRIu32 "%s)%s; the next slot is %" PRIu64,
+	       path, slot, h->len, h->id, h->cluster_id,
+	       h->cluster_id == cfg->cluster_id ? ", this cluster's id" : "",
+	       d->j != NULL ? ", saved to the data dir" : "", slot + 1u);
+}
+
 /** Builds everything dp_run needs. Exits with a message on any failure. */
 static void dp_init(struct dp_ctx *d, const struct cfg_cluster *cfg, const struct args *a,
 		    struct arenas *ar)
@@ -702,6 +898,10 @@ int main(int argc, char **argv)
 		}
 	}
 
+	/* --restore: the file and its header are checked before anything is opened. */
+	struct wire_backup_hdr backup = { 0 };
+	int backup_fd = a.restore != NULL ? open_backup(a.restore, &backup) : -1;
+
 	(void)mp_init(cfg.transport == CFG_TRANSPORT_DPDK);
 	struct dp_ctx *d = alloc_or_die(sizeof(*d), "the loop's context");
 	struct arenas ar = { 0 };
@@ -731,6 +931,8 @@ int main(int argc, char **argv)
 		if (!a.bootstrap)
 			restore_node(d, &rp, &ar);
 	}
+	if (a.restore != NULL)
+		restore_backup(d, a.restore, backup_fd, &backup, &ar);
 #if defined(PW_HAVE_DPDK)
 	if (cfg.transport == CFG_TRANSPORT_DPDK) {
 		/* Static: DPDK's telemetry thread may read it until the process exits. */
@@ -771,8 +973,11 @@ int main(int argc, char **argv)
 	       cfg.service_name, cfg.service_lib[0] ? " (plugin " : "", cfg.service_lib,
 	       cfg.service_lib[0] ? ")" : "",
 	       cfg_idle_name(cfg.idle), cfg.tick_us, d->pxc.heartbeat_ticks, d->pxc.election_ticks,
-	       a.bootstrap ? (d->j != NULL ? "durable, bootstrap: first start of a new cluster"
-					   : "bootstrap: first start of a new cluster")
+	       a.bootstrap ? (a.restore != NULL
+				  ? (d->j != NULL ? "durable, bootstrap: first start of a new cluster, from a backup"
+						  : "bootstrap: first start of a new cluster, from a backup")
+				  : d->j != NULL ? "durable, bootstrap: first start of a new cluster"
+						 : "bootstrap: first start of a new cluster")
 			   : (d->j != NULL ? "durable, restart: rebuilt from the journal, voting at once"
 					   : "restart: recovering from the other replicas before voting"));
 
