@@ -58,10 +58,11 @@ static void usage(FILE *f)
 "  snapshot save FILE   a backup: fetch a snapshot of the applied state from a member\n"
 "                       (followers first), holding every write acknowledged before it\n"
 "                       started; write FILE atomically (FILE.tmp, fsync, rename). One\n"
-"                       line: slot, bytes, member, MB/s. paxwired --bootstrap --restore\n"
-"                       FILE seeds a new cluster from it (docs/operations.md, \"Backup\n"
-"                       and restore\"). --timeout bounds the search for a member and\n"
-"                       each wait for the next chunk, not the whole transfer\n"
+"                       line: slot, bytes, member, MB/s, requests sent and re-sent.\n"
+"                       paxwired --bootstrap --restore FILE seeds a new cluster from it\n"
+"                       (docs/operations.md, \"Backup and restore\"). --timeout bounds\n"
+"                       the search for a member and each wait for the next chunk, not\n"
+"                       the whole transfer\n"
 "\n"
 "The probe (status, leader, is-leader) is a REQUEST with seq 0 that is no command:\n"
 "followers answer NOT_LEADER, the leader answers BAD_COMMAND at once and logs\n"
@@ -423,9 +424,10 @@ static int cmd_snapshot_save(struct pw_client *c, const char *path)
 	if (rc != 0)
 		fprintf(stderr, "pwctl snapshot save: warning: fsync of the directory of %s: %s (the file is whole; the rename may not survive a power loss)\n",
 			path, strerror(-rc));
-	printf("snapshot of slot %" PRIu64 ": %" PRIu64 " bytes from member %d (%s) in %.3f s, %.1f MB/s -> %s\n",
+	printf("snapshot of slot %" PRIu64 ": %" PRIu64 " bytes from member %d (%s) in %.3f s, %.1f MB/s (%" PRIu64 " requests, %" PRIu64 " resent, %u restarts) -> %s\n",
 	       info.slot, info.len, info.member, st[info.member].addr, dt,
-	       dt > 0 ? (double)info.len / dt / 1e6 : 0.0, path);
+	       dt > 0 ? (double)info.len / dt / 1e6 : 0.0, info.requests, info.resends,
+	       info.restarts, path);
 	code = EXIT_DONE;
 out:
 	if (fd >= 0)

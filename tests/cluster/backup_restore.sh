@@ -6,6 +6,8 @@
 # every replica with --bootstrap --restore FILE. Checks:
 #   - the backup holds the state after its slot, at or past every write acknowledged
 #     before the save: every marker acknowledged before it reads back, with its value;
+#     it spans many chunks, and under a tight transfer rate limit some requests were
+#     dropped by the member and re-sent;
 #   - each replica says it restored the backup's slot; a write after the restore works,
 #     and the new cluster's log goes on past the backup's slot;
 #   - a restart of the restored cluster keeps it: durable, all three killed -9 at once
@@ -20,6 +22,9 @@
 . "$(dirname "$0")/lib.sh" "$1"
 
 write_config 3
+# A tight transfer rate limit (a member answers 2 x 2 chunk requests a tick, drops the
+# rest): the backup's 16 requests in flight meet drops and must be re-sent.
+sed -i -e '/^window_slots/a transfer_chunks_per_tick = 2' "$CONFIG"
 CONFIG_A=$CONFIG
 BACKUP=$TMP/backup.pxb
 for i in 0 1 2; do start_replica "$i" --bootstrap; done
@@ -67,6 +72,8 @@ BYTES=$(sed -n 's/^snapshot of slot [0-9]*: \([0-9]*\) bytes .*/\1/p' "$TMP/save
 [ -e "$BACKUP.tmp" ] && fail "$BACKUP.tmp left behind"
 [ "$(head -c 8 "$BACKUP")" = PXBACKUP ] || fail "$BACKUP does not start with PXBACKUP"
 [ "$BYTES" -gt $((8 * 8192)) ] || fail "a backup of $BYTES bytes: fewer than 8 chunks, the fetch is not tested"
+RESENT=$(sed -n 's/^.* requests, \([0-9]*\) resent, .*/\1/p' "$TMP/save.out")
+[ "${RESENT:-0}" -gt 0 ] || fail "no chunk request was re-sent under the rate limit: $line"
 
 # A write after the save: it may or may not be in the backup (not checked).
 "$PWCTL" --config "$CONFIG" put after-save x > /dev/null || fail "put after the save failed"
