@@ -76,11 +76,14 @@ static const struct cluster_key cluster_keys[] = {
 	{ "clients", K_CLIENTS, 0, 0, false, 0 },
 	U32("stages", stages, 1, 2, false),
 	{ "service_lib", K_SERVICE_LIB, 0, 0, false, 0 },
+	U32("transfer_chunks_per_tick", transfer_chunks_per_tick, 1, PX_TRANSFER_CHUNKS_MAX,
+	    false),
+	U32("snapshot_every", snapshot_every, 0, UINT32_MAX, false),
 };
 #undef U32
 
 #define N_CLUSTER_KEYS (sizeof(cluster_keys) / sizeof(cluster_keys[0]))
-_Static_assert(N_CLUSTER_KEYS == 22, "CK_SERVICE_LIB below is the last key's index");
+_Static_assert(N_CLUSTER_KEYS == 24, "CK_SNAPSHOT_EVERY below is the last key's index");
 
 enum ck {  /* indices of the keys the cross-checks name */
 	CK_ID = 0,
@@ -100,6 +103,8 @@ enum ck {  /* indices of the keys the cross-checks name */
 	CK_CLIENTS = 19,
 	CK_STAGES = 20,
 	CK_SERVICE_LIB = 21,
+	CK_TRANSFER_CHUNKS = 22,
+	CK_SNAPSHOT_EVERY = 23,
 };
 
 enum mk { MK_IP, MK_PORT, MK_MAC, MK_PORT_INDEX, MK_MAX };
@@ -109,7 +114,7 @@ static const char *const member_keys[MK_MAX] = { "ip", "port", "mac", "port_inde
 	"id, replicas, transport, durability, heartbeat_ms, election_ms, tick_us, "        \
 	"window_slots, pipeline_slots, batch_cmds_max, slot_bytes, sessions, kv_keys, "     \
 	"idle, service, kv_key_bytes, kv_value_bytes, stream_records, stream_bytes, "  \
-	"clients, stages, service_lib"
+	"clients, stages, service_lib, transfer_chunks_per_tick, snapshot_every"
 
 /* ---------------------------------------------------------------------------------- */
 /* Loader context                                                                      */
@@ -775,6 +780,8 @@ void cfg_defaults(struct cfg_cluster *cfg)
 	cfg->stream_records = 65536;
 	cfg->stream_bytes = 16u << 20;
 	cfg->stages = 1;
+	cfg->transfer_chunks_per_tick = PX_TRANSFER_CHUNKS_DEFAULT;
+	cfg->snapshot_every = 0;
 	for (uint8_t i = 0; i < PX_REPLICAS_MAX; i++)
 		cfg->members[i].id = i;
 }

@@ -31,6 +31,12 @@
  *                           ; udp (a kernel UDP socket at each member's ip:port serves
  *                           ; clients; peers still talk over the DPDK ports)
  *   stages = 1              ; one lcore runs everything (2 was removed: no gain)
+ *   transfer_chunks_per_tick = 16 ; state transfer: 8 KiB chunks asked per tick
+ *                           ; (1..1024; the rate limit, 128 MB/s at 1 ms ticks)
+ *   snapshot_every = 0      ; take a snapshot every N applied slots (durable: saved
+ *                           ; to the data dir, the journal compacted below it);
+ *                           ; 0: memory mode only when a peer asks for one, durable
+ *                           ; mode every 65536 slots
  *
  *   [service.counter]       ; optional: parameters of the service named by service =
  *   counters = 1024         ; key = value lines kept as strings and handed to the
@@ -133,6 +139,10 @@ struct cfg_cluster {
 	char service_name[CFG_SERVICE_NAME_BYTES];
 	/** service_lib: an absolute path, or "" (a built-in service). */
 	char service_lib[CFG_SERVICE_LIB_BYTES];
+	/** State transfer's rate limit (node_conf.transfer_chunks_per_tick). */
+	uint32_t transfer_chunks_per_tick;
+	/** Take a snapshot every this many applied slots (0: when a peer asks). */
+	uint32_t snapshot_every;
 	/** Line of [service.NAME], 0 if none. */
 	uint32_t service_section_line;
 	/** The service's parameters: [service.NAME] in file order, then (kv, stream) the

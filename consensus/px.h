@@ -84,6 +84,8 @@ enum px_bug {
 	PX_BUG_STATE_NEEDED_ANY = 1u << 11, /**< STATE_NEEDED believed from anyone, any role */
 	PX_BUG_CHOSEN_ANY = 1u << 12,      /**< PX_EF_CHOSEN believed past the ACCEPT's commit */
 	PX_BUG_NO_SENDER_CHECK = 1u << 13, /**< a leader's ballot need not name its sender */
+	PX_BUG_INSTALL_ACK_ALL = 1u << 14, /**< an installed snapshot acknowledges every slot
+	                                        held above it, whatever its ballot */
 };
 
 /** Fills sensible defaults for n replicas with this node id. */
@@ -107,6 +109,10 @@ enum px_msg_type {
 	PX_MSG_STATE_NEEDED = 9,   /**< the slots you need left my window: state transfer */
 	PX_MSG_RECOVER = 10,       /**< memory-mode restart: query (round 1) or announce (round 2) */
 	PX_MSG_RECOVER_REPLY = 11,
+	/** State transfer (node/, never the core): ask a replica for a chunk of its
+	 *  snapshot; from a replica or a tool (PX_NODE_NONE: pwctl snapshot save). */
+	PX_MSG_SNAP_REQ = 12,
+	PX_MSG_SNAP_CHUNK = 13,    /**< one chunk of a snapshot, or PX_MF_SNAP_NONE */
 	PX_MSG_REQUEST = 20,       /**< client -> replica: one command */
 	PX_MSG_REPLY = 21,         /**< replica -> client */
 	PX_MSG_TYPE_MAX = 22,
@@ -127,6 +133,10 @@ enum px_msg_type {
                                    the client's random non-zero nonce, empty body); logged
                                    as a command with seq 0; the REPLY (client_id = the
                                    nonce, seq 0) carries the session id (px_apply.h) */
+
+#define PX_MF_SNAP_NONE 0x01u /**< SNAP_CHUNK: the sender cannot serve the snapshot
+                                   asked for (it needs state itself, or is behind the
+                                   slot asked for): ask another replica */
 
 /** Admin commands (REQUEST with PX_MF_ADMIN). Body: u8 op, then its argument. */
 #define PX_ADMIN_TRANSFER 1u  /**< u8 target: the leader hands leadership to target */
@@ -182,6 +192,12 @@ struct px_msg {
 	 *  ACCEPTED: the highest round the follower saw from the leader of `ballot` (an
 	 *  echo). 0 = none. Carried in the header's u64 at offset 32 (docs/protocol.md). */
 	uint64_t read_round;
+
+	/* State transfer (SNAP_REQ/SNAP_CHUNK). slot_lo: the lowest slot the snapshot
+	 * must cover (SNAP_REQ); slot_hi: the snapshot's slot, nonce: its content hash
+	 * (0 in a SNAP_REQ: any snapshot covering slot_lo). */
+	uint64_t snap_off;     /**< byte offset of the chunk asked for / carried */
+	uint64_t snap_total;   /**< SNAP_CHUNK: bytes of the whole snapshot */
 
 	/* Client messages (REQUEST/REPLY). */
 	uint64_t client_id;

@@ -669,3 +669,144 @@ const char *px_applier_check_invariants(const struct px_applier *a)
 		return "index holds every session once";
 	return NULL;
 }
+
+/* ---------------------------------------------------------------------------------- */
+/* Snapshots (format in px_apply.h and docs/storage.md)                                */
+
+#define SNAP_MAGIC "PXSNAP01"
+#define SNAP_HDR_BYTES 32u        /* magic, slot, chain, max_sessions, n_sessions */
+#define SNAP_SESS_HDR_BYTES 21u   /* id, last_seq, status, reply_len */
+#define SNAP_SVC_LEN_BYTES 8u
+
+static bool has_snapshots(const struct px_applier *a)
+{
+	return a->svc.snapshot_max != NULL && a->svc.snapshot != NULL && a->svc.restore != NULL;
+}
+
+size_t px_snapshot_bytes_max(uint32_t max_sessions, size_t service_max)
+{
+	return SNAP_HDR_BYTES + (size_t)max_sessions * (SNAP_SESS_HDR_BYTES + PX_REPLY_BYTES_MAX) +
+	       SNAP_SVC_LEN_BYTES + service_max;
+}
+
+size_t px_applier_snapshot_max(const struct px_applier *a)
+{
+	if (!has_snapshots(a))
+		return 0;
+	return px_snapshot_bytes_max(a->max_sessions, a->svc.snapshot_max(a->svc.ctx));
+}
+
+size_t px_applier_snapshot(const struct px_applier *a, uint8_t *buf, size_t cap)
+{
+	const struct apply_session *ss = a->sessions;
+	uint8_t *p = buf;
+
+	if (!has_snapshots(a) || cap < px_applier_snapshot_max(a))
+		return 0;
+	memcpy(p, SNAP_MAGIC, 8);
+	wire_st64(p + 8, a->last_slot);
+	wire_st64(p + 16, a->chain);
+	wire_st32(p + 24, a->max_sessions);
+	wire_st32(p + 28, a->n_sessions);
+	p += SNAP_HDR_BYTES;
+	/* Least recently used first: restore pushes each to the front in turn. Bounded by
+	 * n_sessions (the list is a circle through the sentinel). */
+	for (uint32_t ref = ss[0].prev; ref != 0; ref = sess_at((struct apply_session *)ss, ref)->prev) {
+		const struct apply_session *e = sess_at((struct apply_session *)ss, ref);
+		wire_st64(p, e->id);
+		wire_st64(p + 8, e->last_seq);
+		p[16] = e->reply_status;
+		wire_st32(p + 17, e->reply_len);
+		p += SNAP_SESS_HDR_BYTES;
+		memcpy(p, reply_cache(a, ref), e->reply_len);
+		p += e->reply_len;
+	}
+	size_t room = cap - (size_t)(p - buf) - SNAP_SVC_LEN_BYTES;
+	size_t n = a->svc.snapshot(a->svc.ctx, p + SNAP_SVC_LEN_BYTES, room);
+	assert(n > 0 && n <= room);
+	wire_st64(p, n);
+	p += SNAP_SVC_LEN_BYTES + n;
+	return (size_t)(p - buf);
+}
+
+bool px_snapshot_peek(const uint8_t *buf, size_t len, uint64_t *slot, uint64_t *chain)
+{
+	if (buf == NULL || len < SNAP_HDR_BYTES || memcmp(buf, SNAP_MAGIC, 8) != 0)
+		return false;
+	*slot = wire_ld64(buf + 8);
+	*chain = wire_ld64(buf + 16);
+	return true;
+}
+
+/** Empties the applier and the service (a failed restore leaves this). */
+static void applier_reset(struct px_applier *a)
+{
+	a->last_slot = 0;
+	a->chain = PX_HASH_SEED;
+	a->n_sessions = 0;
+	memset(&a->sessions[0], 0, sizeof(a->sessions[0]));
+	memset(a->index, 0, ((size_t)a->index_mask + 1) * sizeof(a->index[0]));
+	if (has_snapshots(a))
+		(void)a->svc.restore(a->svc.ctx, NULL, 0);
+}
+
+int px_applier_restore(struct px_applier *a, const uint8_t *buf, size_t len)
+{
+	const uint8_t *p = buf, *end = buf + len;
+
+	applier_reset(a);
+	if (!has_snapshots(a) || buf == NULL || len < SNAP_HDR_BYTES ||
+	    memcmp(buf, SNAP_MAGIC, 8) != 0)
+		return -EINVAL;
+	uint64_t slot = wire_ld64(p + 8);
+	uint64_t chain = wire_ld64(p + 16);
+	uint32_t max = wire_ld32(p + 24);
+	uint32_t n = wire_ld32(p + 28);
+	/* Another table size would evict other sessions at other times: the replicas of
+	 * one cluster share it (the cluster file). */
+	if (max != a->max_sessions || n > a->max_sessions || slot > PX_SLOT_MAX)
+		goto bad;
+	p += SNAP_HDR_BYTES;
+	uint64_t next_pos = px_session_id(slot + 1, 0);
+	for (uint32_t i = 0; i < n; i++) {
+		if ((size_t)(end - p) < SNAP_SESS_HDR_BYTES)
+			goto bad;
+		uint64_t id = wire_ld64(p);
+		uint64_t last_seq = wire_ld64(p + 8);
+		uint8_t status = p[16];
+		uint32_t rlen = wire_ld32(p + 17);
+		p += SNAP_SESS_HDR_BYTES;
+		if (id < px_session_id(1, 0) || id >= next_pos || status >= PX_STATUS_MAX ||
+		    rlen > PX_REPLY_BYTES_MAX || (size_t)(end - p) < rlen ||
+		    (last_seq == 0 && rlen != 0))
+			goto bad;
+		uint32_t b = index_probe(a, id);
+		if (a->index[b].ref != 0)
+			goto bad;   /* the same session twice */
+		uint32_t ref = ref_of(++a->n_sessions);
+		a->index[b].id = id;
+		a->index[b].ref = ref;
+		struct apply_session *e = sess_at(a->sessions, ref);
+		e->id = id;
+		e->last_seq = last_seq;
+		e->reply_status = status;
+		e->reply_len = rlen;
+		memcpy(reply_cache(a, ref), p, rlen);
+		p += rlen;
+		lru_push_front(a->sessions, ref);
+	}
+	if ((size_t)(end - p) < SNAP_SVC_LEN_BYTES)
+		goto bad;
+	uint64_t svc_len = wire_ld64(p);
+	p += SNAP_SVC_LEN_BYTES;
+	if (svc_len == 0 || svc_len != (uint64_t)(end - p))
+		goto bad;
+	if (a->svc.restore(a->svc.ctx, p, (size_t)svc_len) != 0)
+		goto bad;
+	a->last_slot = slot;
+	a->chain = chain;
+	return 0;
+bad:
+	applier_reset(a);
+	return -EINVAL;
+}

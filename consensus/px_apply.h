@@ -222,6 +222,10 @@ bool px_applier_session_peek(const struct px_applier *a, uint64_t session_id,
 /** The most bytes px_applier_snapshot can write (0 if the service has no snapshots). */
 size_t px_applier_snapshot_max(const struct px_applier *a);
 
+/** The same bound before an applier exists: max_sessions sessions, a service whose
+ *  snapshot_max() is service_max. */
+size_t px_snapshot_bytes_max(uint32_t max_sessions, size_t service_max);
+
 /**
  * Writes a snapshot of the state after slot px_applier_last_slot(a) into buf.
  * @return bytes written, or 0 if the service has no snapshots or cap is below

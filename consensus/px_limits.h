@@ -43,6 +43,14 @@
 /** Bytes of a cached reply kept per client session (exactly-once retries). */
 #define PX_REPLY_BYTES_MAX 4096u
 
+/** Bytes of snapshot one SNAP_CHUNK carries (state transfer; the last chunk less). */
+#define PX_SNAP_CHUNK_BYTES 8192u
+/** State transfer's rate limit: chunks a receiving replica asks for per tick (a
+ *  serving one sends twice that), by default and at most. 16 x 8 KiB a 1 ms tick is
+ *  128 MB/s. */
+#define PX_TRANSFER_CHUNKS_DEFAULT 16u
+#define PX_TRANSFER_CHUNKS_MAX 1024u
+
 /** Client sessions kept by the applier (LRU, evicted deterministically at apply). */
 #define PX_SESSIONS_MAX 65536u
 

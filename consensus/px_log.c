@@ -164,6 +164,70 @@ int px_restore_slot(struct px_replica *r, uint64_t slot, uint64_t vballot, const
 }
 
 /* ---------------------------------------------------------------------------------- */
+/* State transfer                                                                      */
+
+static void emit_apply(struct px_replica *r, struct px_out *out);
+
+uint64_t px_state_transfer_need(const struct px_replica *r)
+{
+	if (!r->state_transfer)
+		return 0;
+	uint64_t need = r->base - 1 > r->st_need ? r->base - 1 : r->st_need;
+	return need > 0 ? need : 1;
+}
+
+int px_state_installed(struct px_replica *r, uint64_t slot, struct px_out *out)
+{
+	if (!r->state_transfer || r->role != PX_FOLLOWER || slot > PX_SLOT_MAX ||
+	    slot < px_state_transfer_need(r))
+		return -EINVAL;
+	/* Every slot <= slot is chosen (a replica applied it) and now applied here: drop
+	 * what the window holds of them. need >= base - 1, so base <= slot + 1 and the
+	 * slots above slot that the window holds stay where they are. */
+	uint64_t stop = slot + 1 < r->base + r->cfg.window_slots ? slot + 1
+								 : r->base + r->cfg.window_slots;
+	for (uint64_t t = r->base; t < stop; t++) {
+		struct px_slot *e = slot_at(r, t);
+		if (e->slot == t) {
+			e->slot = 0;
+			e->vballot = 0;
+			e->len = 0;
+			e->chosen = 0;
+		}
+	}
+	r->base = slot + 1;
+	if (r->commit < slot)
+		r->commit = slot;
+	r->applied = slot;
+	r->apply_sent = slot;
+	if (r->last < slot)
+		r->last = slot;
+	if (r->ack_hi < slot)
+		r->ack_hi = slot;
+	/* Chosen slots need no durable vote: the ack may report them at once. */
+	if (!memory_mode(r) && r->durable_ack_hi < slot)
+		r->durable_ack_hi = slot;
+	if (r->dirty_lo <= r->dirty_hi && r->dirty_lo <= slot)
+		r->dirty_lo = slot + 1;
+	r->state_transfer = 0;
+	r->st_need = 0;
+	/* The slots held above it may now extend the chosen prefix and the ack. */
+	pxr_advance_commit(r, out);
+	pxr_advance_ack(r);
+	if (BUG(r, PX_BUG_INSTALL_ACK_ALL)) {
+		r->ack_hi = r->last;
+		if (!memory_mode(r))
+			r->durable_ack_hi = r->last;
+	}
+	emit_apply(r, out);
+	pxr_persist_kick(r, out);
+	if (r->leader != PX_NODE_NONE && r->leader != r->cfg.self)
+		pxr_send_accepted(r, r->leader, out);
+	check_after_step(r);
+	return 0;
+}
+
+/* ---------------------------------------------------------------------------------- */
 /* Durability                                                                          */
 
 /** Issues a persist request for what changed, if none is in flight (group commit). */

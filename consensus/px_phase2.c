@@ -250,6 +250,8 @@ void pxr_on_state_needed(struct px_replica *r, const struct px_msg *m, struct px
 		if (!r->state_transfer)
 			r->ctr.state_transfer_needed++;
 		r->state_transfer = 1;
+		if (m->slot_lo - 1 > r->st_need)
+			r->st_need = m->slot_lo - 1;
 		out->state_transfer_needed = true;
 		if (r->role == PX_CANDIDATE)
 			pxr_become_follower(r, out);
@@ -281,5 +283,7 @@ void pxr_on_state_needed(struct px_replica *r, const struct px_msg *m, struct px
 	if (!r->state_transfer)
 		r->ctr.state_transfer_needed++;
 	r->state_transfer = 1;
+	if (m->slot_lo - 1 > r->st_need)
+		r->st_need = m->slot_lo - 1;
 	out->state_transfer_needed = true;
 }

@@ -152,6 +152,9 @@ struct px_replica {
 	uint32_t inc_told_elapsed;   /**< clears every peer's inc_told each heartbeat_ticks */
 
 	uint8_t state_transfer;
+	/** While state_transfer: the highest slot - 1 a leader said it no longer holds
+	 *  (STATE_NEEDED's slot_lo - 1); a snapshot must cover it (px_state_transfer_need). */
+	uint64_t st_need;
 	struct px_peer peers[PX_REPLICAS_MAX];
 	struct px_counters ctr;
 	struct px_slot *slots;

@@ -155,6 +155,21 @@ static void op_journal_sync(void *ctx, uint64_t seq, uint64_t commit)
 	journal_sync(d->j, seq, commit);
 }
 
+/* Durable mode: a snapshot of the applied state goes to the data dir (the node keeps
+ * the buffer unchanged until node_snapshot_saved). A save still running is not waited
+ * for: this one is dropped (the node takes another later). */
+static void op_snapshot_save(void *ctx, uint64_t slot, uint64_t id, const uint8_t *buf,
+			     size_t len)
+{
+	struct dp_ctx *d = ctx;
+	int rc = snapstore_save(d->ss, slot, id, buf, len);
+	if (rc != 0) {
+		dp_log(d, DP_LOG_WARN, "snapshot of slot %" PRIu64 " not saved: %s", slot,
+		       strerror(-rc));
+		node_snapshot_saved(d->nd, slot, false);
+	}
+}
+
 /* Memory durability: no journal ops (the core asks for no persist in memory mode). */
 const struct node_ops dp_node_ops = {
 	.tx_buf = op_tx_buf,
@@ -171,6 +186,7 @@ const struct node_ops dp_node_ops_durable = {
 	.journal_promise = op_journal_promise,
 	.journal_slot = op_journal_slot,
 	.journal_sync = op_journal_sync,
+	.snapshot_save = op_snapshot_save,
 	.now_ns = op_now_ns,
 	.log = op_log,
 	.admin_stats = op_admin_stats,
@@ -200,6 +216,24 @@ static int poll_journal(struct dp_ctx *d)
 		assert(s <= d->sync_seq);
 		d->persisted_seq = s;
 		node_persisted(d->nd, s);
+	}
+	struct snapstore_done done;
+	if (d->ss != NULL && snapstore_poll(d->ss, &done)) {
+		node_snapshot_saved(d->nd, done.slot, done.err == 0);
+		if (done.err != 0) {
+			dp_log(d, DP_LOG_WARN,
+			       "snapshot of slot %" PRIu64 " not saved: %s; the journal keeps everything above the last saved one",
+			       done.slot, done.why);
+		} else {
+			if (done.slot > d->snap_saved_slot) {
+				d->snap_saved_slot = done.slot;
+				/* The journal below it is no longer needed for a restart. */
+				journal_compact(d->j, done.slot);
+			}
+			dp_log(d, DP_LOG_DEBUG,
+			       "snapshot of slot %" PRIu64 " saved (%" PRIu64 " bytes, %" PRIu64 " ms); journal compacted below it",
+			       done.slot, done.bytes, done.ns / 1000000u);
+		}
 	}
 	return 0;
 }

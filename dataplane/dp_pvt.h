@@ -21,6 +21,7 @@
 
 #include "env.h"
 #include "journal.h"
+#include "snapstore.h"
 #include "nic.h"
 #include "node.h"
 #include "cfg.h"
@@ -122,6 +123,14 @@ struct dp_counters {
 #define DP_APPLY_FIELDS(X)                                                               \
 	X(slots) X(commands) X(duplicates) X(stale) X(expired) X(evictions) X(noops)     \
 	X(bad_seq) X(reads) X(registrations) X(unissued)
+/* Snapshots and state transfer: node/node.h's struct node_counters, the st_ and
+ *  snapshot fields. */
+#define DP_TRANSFER_FIELDS(X)                                                            \
+	X(snapshots_taken) X(snapshot_ns_last) X(snapshot_bytes_last) X(snapshots_saved)  \
+	X(st_started) X(st_installed) X(st_chunks_in) X(st_bytes_in) X(st_chunks_out)    \
+	X(st_bytes_out) X(st_requests_out) X(st_refused) X(st_throttled) X(st_none_in)   \
+	X(st_bad_chunk) X(st_late_chunks) X(st_hash_mismatch) X(st_restore_failed) X(st_stale)             \
+	X(st_source_switches) X(st_misaddressed)
 /* Durable mode only: storage/journal.h's struct journal_counters. */
 #define DP_JOURNAL_FIELDS(X)                                                             \
 	X(records) X(bytes) X(syncs) X(drains) X(ring_full_waits) X(max_drain_bytes)     \
@@ -207,6 +216,11 @@ struct dp_ctx {
 	const char *data_dir;                /**< its dir (--data-dir), for messages */
 	uint64_t sync_seq;                   /**< the last seq given to journal_sync */
 	uint64_t persisted_seq;              /**< the last seq given to node_persisted */
+	/* Snapshots on disk (durable mode): the node's snapshot_save hands its buffer to
+	 * the store's writer; the loop polls for the end, tells the node, and compacts the
+	 * journal below a saved snapshot. */
+	struct snapstore *ss;
+	uint64_t snap_saved_slot;            /**< the newest snapshot saved (0: none) */
 
 	/* I/O: one port (udp, or one ethdev port for everything), or an ethdev port per peer
 	 * link plus the ports clients come in on (a memif mesh). */

@@ -114,6 +114,9 @@ void dp_stats_print(struct dp_ctx *d, FILE *f, uint64_t now_ns, bool final)
 	first = true;
 	{ const struct px_apply_counters *grp = &s.apply; DP_APPLY_FIELDS(F) }
 	json_u64(f, &first, "sessions", s.sessions);
+	fprintf(f, "},\"transfer\":{");
+	first = true;
+	{ const struct node_counters *grp = &s.node; DP_TRANSFER_FIELDS(F) }
 	if (s.durable) {
 		/* Durable mode: the journal's counters and how far persistence got. */
 		fprintf(f, "},\"journal\":{");

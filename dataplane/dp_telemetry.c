@@ -167,6 +167,12 @@ static int cb_stats(const char *cmd, const char *params, struct rte_tel_data *t)
 		rte_tel_data_add_dict_u64(c, "sessions", s.sessions);
 	}
 	dict_put(t, "apply", c);
+	c = dict_new();
+	if (c != NULL) {
+		const struct node_counters *grp = &s.node;
+		DP_TRANSFER_FIELDS(F)
+	}
+	dict_put(t, "transfer", c);
 	if (s.durable) {
 		c = dict_new();
 		if (c != NULL) {

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
 
@@ -248,8 +249,15 @@ static void *alloc_or_die(size_t n, const char *what)
 	return p;
 }
 
+/** Durable mode's snapshot_every when the cluster file gives none. */
+#define PW_DURABLE_SNAPSHOT_EVERY 65536u
+
 struct arenas {
 	void *node, *service;
+	/** The snapshot buffer (node_conf.snapshot_buf): mapped, not zeroed, so that only
+	 *  the pages a snapshot writes cost memory. */
+	void *snap;
+	size_t snap_len;
 	void *service_lib;   /**< dlopen handle of a plugin service; NULL: built in */
 };
 
@@ -447,11 +455,36 @@ static void log_replay(const struct dp_ctx *d, const struct journal_replay *rp)
 
 /** Durable restart: the node rebuilt from the journal (node_restore), before the first
  *  node_recv or node_tick. Exits with a message on failure. */
-static void restore_node(struct dp_ctx *d, const struct journal_replay *rp)
+static void restore_node(struct dp_ctx *d, const struct journal_replay *rp,
+			 const struct arenas *ar)
 {
-	struct node_journal nj;
+	struct node_journal nj = { 0 };
 	struct node_restored r;
 	journal_as_node(d->j, &nj);
+	/* The newest snapshot that validates, if any: the state is restored from it and the
+	 * journal replayed above it (the journal below it may be compacted away). */
+	if (ar->snap != NULL) {
+		struct snapstore_loaded ld;
+		char err[SNAPSTORE_ERR_BYTES];
+		int src = snapstore_load_newest(d->data_dir, ar->snap, ar->snap_len, &ld, err,
+						sizeof(err));
+		for (uint32_t k = 0; k < ld.skipped && k < SNAPSTORE_SKIP_REPORT_MAX; k++)
+			dp_log(d, DP_LOG_WARN, "snapshot skipped: %s", ld.why[k]);
+		if (src == 0) {
+			nj.snapshot = ar->snap;
+			nj.snapshot_len = ld.len;
+			dp_log(d, DP_LOG_INFO, "restoring from the snapshot of slot %" PRIu64 " (%" PRIu64 " bytes)",
+			       ld.slot, ld.len);
+		} else if (src == -ENOBUFS) {
+			dp_log(d, DP_LOG_ERROR,
+			       "the newest snapshot in %s needs %" PRIu64 " bytes, this replica's buffer holds %zu: the service's sizes or sessions in the cluster file changed; fix: restore the sizes it was written with",
+			       d->data_dir, ld.len, ar->snap_len);
+			exit(1);
+		} else if (src != -ENOENT) {
+			dp_log(d, DP_LOG_ERROR, "%s; fix: check the data dir %s", err, d->data_dir);
+			exit(1);
+		}
+	}
 	int rc = node_restore(d->nd, &nj, &r);
 	if (rc != 0) {
 		dp_log(d, DP_LOG_ERROR, "node_restore: %s; a bug: report it with the journal in %s",
@@ -460,12 +493,13 @@ static void restore_node(struct dp_ctx *d, const struct journal_replay *rp)
 	}
 	d->persisted_seq = d->sync_seq = 0;   /* seqs start again with each process */
 	dp_log(d, DP_LOG_INFO,
-	       "restored: applied %" PRIu64 " slots (the chosen prefix; the journal's commit is %" PRIu64 "), votes above them: %" PRIu64 ", slots of history kept for catch-up: %" PRIu64 "; promised ballot %" PRIu64 ".%u",
-	       r.replayed, rp->commit, r.restored, r.history,
+	       "restored: applied %" PRIu64 " slots (the chosen prefix%s; the journal's commit is %" PRIu64 "), votes above them: %" PRIu64 ", slots of history kept for catch-up: %" PRIu64 "; promised ballot %" PRIu64 ".%u",
+	       r.replayed, nj.snapshot != NULL ? ", above the snapshot" : "", rp->commit,
+	       r.restored, r.history,
 	       px_ballot_round(px_promised(d->r)), px_ballot_node(px_promised(d->r)));
 	if (r.rejected > 0 || px_needs_state_transfer(d->r))
 		dp_log(d, DP_LOG_WARN,
-		       "restored: %" PRIu64 " slots beyond the window (window_slots = %" PRIu32 ") could not be held: this replica needs state transfer, which is not built yet; it keeps voting but does not apply",
+		       "restored: %" PRIu64 " slots beyond the window (window_slots = %" PRIu32 ") could not be held: this replica fetches a snapshot from a peer (state transfer) before it applies again",
 		       r.rejected, d->pxc.window_slots);
 }
 
@@ -506,7 +540,31 @@ static void dp_init(struct dp_ctx *d, const struct cfg_cluster *cfg, const struc
 		.sessions = cfg->sessions,
 		.reads_max = NODE_READS_MAX,
 		.queue_max = cfg->batch_cmds_max,
+		.transfer_chunks_per_tick = cfg->transfer_chunks_per_tick,
+		/* Durable mode compacts its journal below saved snapshots: one every 65536
+		 * applied slots unless the file says otherwise. */
+		.snapshot_every = cfg->snapshot_every != 0 ? cfg->snapshot_every
+			: cfg->durability == PX_DURABLE ? PW_DURABLE_SNAPSHOT_EVERY : 0,
 	};
+	/* Snapshots (state transfer, backups): one buffer as large as the service's and
+	 * the session table's bound. A service without snapshots gets none: a replica
+	 * that falls behind the window then cannot heal (it says so). */
+	if (d->svc.snapshot_max != NULL && d->svc.snapshot != NULL && d->svc.restore != NULL) {
+		ar->snap_len = px_snapshot_bytes_max(cfg->sessions, d->svc.snapshot_max(d->svc.ctx));
+		ar->snap = mmap(NULL, ar->snap_len, PROT_READ | PROT_WRITE,
+				MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (ar->snap == MAP_FAILED) {
+			fprintf(stderr, "paxwired: cannot map %zu bytes for the snapshot buffer: %s; fix: lower kv_keys or sessions, or allow more virtual memory (ulimit -v)\n",
+				ar->snap_len, strerror(errno));
+			exit(1);
+		}
+		nc.snapshot_buf = ar->snap;
+		nc.snapshot_bytes = ar->snap_len;
+	} else {
+		dp_log(d, DP_LOG_WARN,
+		       "service %s has no snapshots: a replica that falls behind the log window cannot heal by state transfer",
+		       cfg->service_name);
+	}
 	size_t nlen = node_arena_bytes(&nc);
 	if (nlen == 0) {
 		fprintf(stderr, "paxwired: %s: the node refuses this configuration; fix: check sessions and the [cluster] sizes\n",
@@ -658,10 +716,20 @@ int main(int argc, char **argv)
 	dp_init(d, &cfg, &a, &ar);
 	dp_log(d, DP_LOG_INFO, "arenas: %zu MiB allocated at start-up from %s", mp_allocated() >> 20,
 	       mp_source_name(mp_source()));
+	if (d->j != NULL && ar.snap != NULL) {
+		struct snapstore_conf sc = { .dir = d->data_dir, .keep = 2,
+					     .sync = SNAPSTORE_SYNC_FDATASYNC };
+		char serr[SNAPSTORE_ERR_BYTES];
+		int src = snapstore_open(&sc, &d->ss, serr, sizeof(serr));
+		if (src != 0) {
+			fprintf(stderr, "paxwired: %s\n", serr);
+			exit(1);
+		}
+	}
 	if (d->j != NULL) {
 		log_replay(d, &rp);
 		if (!a.bootstrap)
-			restore_node(d, &rp);
+			restore_node(d, &rp, &ar);
 	}
 #if defined(PW_HAVE_DPDK)
 	if (cfg.transport == CFG_TRANSPORT_DPDK) {
@@ -712,6 +780,9 @@ int main(int argc, char **argv)
 
 	dp_stats_print(d, stdout, dp_now_ns(), true);
 	int exit_code = run_rc == 0 ? 0 : 1;
+	/* A snapshot save still running is abandoned (the previous one stays the newest). */
+	snapstore_close(d->ss);
+	d->ss = NULL;
 	if (d->j != NULL) {
 		/* Everything queued is written and synced first. */
 		int jrc = journal_close(d->j);
@@ -730,6 +801,8 @@ int main(int argc, char **argv)
 		nic_close(d->ports[k]);
 	mp_free(ar.node);
 	mp_free(ar.service);
+	if (ar.snap != NULL)
+		munmap(ar.snap, ar.snap_len);
 	mp_free(d);
 	svc_plugin_close(ar.service_lib);   /* after the service's last use */
 	if (cfg.transport == CFG_TRANSPORT_DPDK)

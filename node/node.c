@@ -82,6 +82,28 @@ struct node {
 	 * this replica). */
 	uint64_t *slot_t0;           /**< window_slots entries, by slot % window */
 
+	/* Snapshots (conf.snapshot_buf): the one the buffer holds, served to peers. */
+	uint64_t snap_slot;          /**< 0: the buffer holds no whole snapshot */
+	uint64_t snap_id;            /**< its content hash (never 0) */
+	size_t snap_len;
+	bool snap_pinned;            /**< with ops->snapshot_save, not saved yet */
+	uint32_t chunks_per_tick;
+	uint32_t serve_budget;       /**< chunks this tick may still serve */
+	struct px_msg *smsg;         /**< a SNAP_REQ or SNAP_CHUNK being built */
+	/* State transfer: the snapshot being fetched into the buffer. */
+	struct {
+		bool active;             /**< this replica needs one (fetching) */
+		bool complete;           /**< every chunk here, hash checked: to install */
+		uint64_t slot, id, total;/**< what is fetched; slot 0: nothing chosen yet */
+		uint64_t chunks, got;
+		uint64_t cursor;         /**< the next chunk the sweep asks for */
+		uint8_t src;             /**< the replica asked */
+		uint32_t turn;           /**< how many sources were tried */
+		uint32_t quiet;          /**< ticks since the last useful chunk */
+	} st;
+	uint64_t *st_bits;           /**< chunks received, one bit each */
+	uint64_t st_words;
+
 	struct node_counters c;
 };
 
@@ -241,6 +263,8 @@ static void send_reply(struct node *n, const struct node_addr *to, uint64_t clie
 /* Effects                                                                             */
 
 static void handle_out(struct node *n, enum node_call call, const struct px_msg *in);
+static void st_start(struct node *n);
+static uint64_t snap_hash(const uint8_t *p, size_t len);
 
 /** Commit latency: slots [lo, hi] were just handed out as committed. */
 static void note_commits(struct node *n, uint64_t lo, uint64_t hi)
@@ -424,15 +448,16 @@ static void handle_out(struct node *n, enum node_call call, const struct px_msg 
 	 * holds itself). */
 	if (!n->flushing && n->n_cmds > 0 && px_role(n->r) != PX_LEADER)
 		answer_queue(n, 0, PX_NOT_LEADER);
-	if (o->state_transfer_needed && !n->warned_state_transfer) {
-		n->warned_state_transfer = true;
-		logf_(n, NODE_LOG_WARN,
-		      "this replica fell behind the leader's window and needs state transfer, which is not built yet: it keeps voting but stops applying; rebuild it");
-	}
+	if (o->state_transfer_needed && !n->st.active)
+		st_start(n);
 	if (n->have_obs && n->obs.step != NULL)
 		n->obs.step(n->obs.ctx, call, in, o);
-	if (o->apply_lo <= o->apply_hi)
+	if (o->apply_lo <= o->apply_hi) {
 		apply_range(n, o->apply_lo, o->apply_hi);
+		if (n->conf.snapshot_every != 0 && !n->snap_pinned &&
+		    px_applier_last_slot(n->a) - n->snap_slot >= n->conf.snapshot_every)
+			(void)node_snapshot_take(n);
+	}
 	if (n->read_n > 0)
 		serve_reads(n);
 }
@@ -442,8 +467,9 @@ static void handle_out(struct node *n, enum node_call call, const struct px_msg 
 
 /** Where node_init carves the arena (node_arena_bytes sums the same). */
 struct layout {
-	size_t node, replica, applier, out, aout, msg, reply, reads, read_bytes, read_reply,
-		clients, slot_t0, total;
+	size_t node, replica, applier, out, aout, msg, reply, smsg, reads, read_bytes,
+		read_reply, clients, slot_t0, st_bits, total;
+	uint64_t st_words;
 	size_t replica_len, applier_len;
 	uint32_t clients_n;
 };
@@ -460,6 +486,10 @@ static bool conf_ok(const struct node_conf *c, const char **why)
 		w = "reads_max must be at most 256";
 	else if (c->queue_max == 0 || c->queue_max > NODE_QUEUE_MAX)
 		w = "queue_max must be in [1, 256]";
+	else if ((c->snapshot_buf == NULL) != (c->snapshot_bytes == 0))
+		w = "snapshot_buf and snapshot_bytes go together";
+	else if (c->transfer_chunks_per_tick > NODE_TRANSFER_CHUNKS_MAX)
+		w = "transfer_chunks_per_tick must be at most 1024";
 	if (why != NULL)
 		*why = w;
 	return w == NULL;
@@ -480,11 +510,14 @@ static void layout(const struct node_conf *c, struct layout *l)
 	PLACE(aout, sizeof(struct px_apply_out));
 	PLACE(msg, sizeof(struct px_msg));
 	PLACE(reply, sizeof(struct px_msg));
+	PLACE(smsg, sizeof(struct px_msg));
 	PLACE(reads, (size_t)c->reads_max * sizeof(struct node_read));
 	PLACE(read_bytes, (size_t)c->reads_max * PX_CMD_BYTES_MAX);
 	PLACE(read_reply, PX_REPLY_BYTES_MAX);
 	PLACE(clients, (size_t)l->clients_n * sizeof(struct node_client));
 	PLACE(slot_t0, (size_t)c->px.window_slots * sizeof(uint64_t));
+	l->st_words = (c->snapshot_bytes / PX_SNAP_CHUNK_BYTES + 1u + 63u) / 64u;
+	PLACE(st_bits, (size_t)l->st_words * sizeof(uint64_t));
 #undef PLACE
 	l->total = off + 64;   /* room to align the arena's start */
 }
@@ -548,6 +581,12 @@ struct node *node_init(const struct node_conf *c, const struct px_service *svc,
 	n->clients_mask = l.clients_n - 1u;
 	n->clients_clock = 1;
 	n->slot_t0 = (uint64_t *)(base + l.slot_t0);
+	n->smsg = (struct px_msg *)(base + l.smsg);
+	n->st_bits = (uint64_t *)(base + l.st_bits);
+	n->st_words = l.st_words;
+	n->chunks_per_tick = c->transfer_chunks_per_tick != 0 ? c->transfer_chunks_per_tick
+							      : NODE_TRANSFER_CHUNKS_DEFAULT;
+	n->serve_budget = 2u * n->chunks_per_tick;
 	memset(n->clients, 0, (size_t)l.clients_n * sizeof(struct node_client));
 	memset(n->slot_t0, 0, (size_t)c->px.window_slots * sizeof(uint64_t));
 
@@ -557,6 +596,13 @@ struct node *node_init(const struct node_conf *c, const struct px_service *svc,
 	n->a = px_applier_init(c->sessions, &n->svc, base + l.applier, l.applier_len);
 	if (n->a == NULL)
 		return NULL;
+	if (c->snapshot_bytes != 0 && c->snapshot_bytes < px_applier_snapshot_max(n->a)) {
+		if (why != NULL)
+			*why = "snapshot_bytes is below what a snapshot of this service and "
+			       "session table can take (px_applier_snapshot_max)";
+		errno = EINVAL;
+		return NULL;
+	}
 	n->role = px_role(n->r);
 
 	/* The REPLY header, once: only the per-reply fields change (send_reply). */
@@ -582,9 +628,23 @@ int node_restore(struct node *n, const struct node_journal *j, struct node_resto
 		return -EINVAL;
 	if (px_restore_promise(n->r, j->promised) != 0)
 		return -EINVAL;
+	/* A snapshot first (the journal below it may be compacted away). */
+	if (j->snapshot != NULL) {
+		if (px_applier_restore(n->a, j->snapshot, j->snapshot_len) != 0)
+			return -EINVAL;
+		applied = px_applier_last_slot(n->a);
+		if (j->snapshot == n->conf.snapshot_buf) {
+			/* Served as it is until a newer one is taken. */
+			n->snap_slot = applied;
+			n->snap_len = j->snapshot_len;
+			n->snap_id = snap_hash(j->snapshot, j->snapshot_len);
+		}
+		if (n->have_obs && n->obs.installed != NULL)
+			n->obs.installed(n->obs.ctx, applied);
+	}
 	/* The state machine is rebuilt from the journal's chosen prefix: every slot up to
 	 * the recorded commit point, while the journal holds it. Bounded by the journal. */
-	for (uint64_t s = 1; s <= j->commit && s <= j->hi; s++) {
+	for (uint64_t s = applied + 1; s <= j->commit && s <= j->hi; s++) {
 		if (!j->slot(j->jctx, s, &vballot, &value, &len))
 			break;
 		if (n->have_obs && n->obs.apply_begin != NULL)
@@ -593,10 +653,10 @@ int node_restore(struct node *n, const struct node_journal *j, struct node_resto
 		if (n->have_obs && n->obs.apply_end != NULL)
 			n->obs.apply_end(n->obs.ctx, s, n->aout);
 		applied = s;
+		r.replayed++;
 	}
 	if (applied > 0 && px_restore_applied(n->r, applied) != 0)
 		return -EINVAL;
-	r.replayed = applied;
 	/* The votes above it. -EINVAL: the replica cannot hold the slot (beyond its window
 	 * after a restart): a forgotten accepted value, which the replica accounts for by
 	 * needing a state transfer (px_restore_slot); counted. */
@@ -621,6 +681,382 @@ int node_restore(struct node *n, const struct node_journal *j, struct node_resto
 		*res = r;
 	return 0;
 }
+
+/* ---------------------------------------------------------------------------------- */
+/* Snapshots and state transfer (docs/storage.md, "State transfer")                    *
+ *
+ * One buffer (conf.snapshot_buf) holds either the snapshot this replica serves or the
+ * one it fetches: a replica that needs state has none worth serving. The receiver
+ * pulls: SNAP_REQ(need, slot, id, off) for up to chunks_per_tick chunks a tick, a
+ * sweep over the chunks still missing, so a lost request or chunk is asked again on
+ * the next lap; the server answers each with one SNAP_CHUNK, at most twice that many a
+ * tick. Any replica whose applied state covers `need` serves, followers first (the
+ * leader's loop is the cluster's commit path). A source that says SNAP_NONE or stays
+ * silent for a while is replaced by the next. A snapshot is named by (slot, content
+ * hash): chunks of another are not mixed in, and a newer one replaces an older one
+ * being fetched. Once whole and its hash checked, the applier is restored from it and
+ * the core told (px_state_installed); the leader's catch-up brings the slots after. */
+
+/** The content hash naming a snapshot: four lanes over u64 words, never 0. */
+static uint64_t snap_hash(const uint8_t *p, size_t len)
+{
+	uint64_t h[4] = { PX_HASH_SEED ^ len, 0x9e3779b97f4a7c15ull, 0xc2b2ae3d27d4eb4full,
+			  0x165667b19e3779f9ull };
+	size_t i = 0;
+
+	/* Bounded by len. */
+	for (; i + 32u <= len; i += 32u) {
+		for (uint32_t k = 0; k < 4; k++) {
+			uint64_t w;
+			memcpy(&w, p + i + 8u * k, 8);
+			h[k] = (h[k] ^ w) * 0xff51afd7ed558ccdull;
+			h[k] ^= h[k] >> 29;
+		}
+	}
+	uint64_t t = h[0] ^ (h[1] * 3u) ^ (h[2] * 5u) ^ (h[3] * 7u);
+	t = px_hash_bytes(t, p + i, len - i);
+	t ^= t >> 33;
+	t *= 0xc4ceb9fe1a85ec53ull;
+	t ^= t >> 33;
+	return t != 0 ? t : 1u;
+}
+
+static bool st_bit(const struct node *n, uint64_t c)
+{
+	return (n->st_bits[c / 64u] >> (c % 64u)) & 1u;
+}
+
+/** Forgets the snapshot being fetched (not the need: the next lap asks again). */
+static void st_reset_target(struct node *n)
+{
+	n->st.slot = 0;
+	n->st.id = 0;
+	n->st.total = 0;
+	n->st.chunks = 0;
+	n->st.got = 0;
+	n->st.cursor = 0;
+	n->st.complete = false;
+}
+
+/** The source for this turn: the followers in turn, then the leader (its loop
+ *  commits). Chosen again each tick until a snapshot is chosen, as the leader becomes
+ *  known (a restarted replica does not know it at first). */
+static void st_pick_source(struct node *n)
+{
+	uint8_t leader = px_leader_hint(n->r);
+	uint8_t cand[PX_REPLICAS_MAX];
+	uint32_t k = 0;
+
+	for (uint8_t j = 0; j < n->n_replicas; j++)
+		if (j != n->self && j != leader)
+			cand[k++] = j;
+	if (leader != PX_NODE_NONE && leader != n->self)
+		cand[k++] = leader;
+	if (k == 0)
+		return;   /* a single replica never needs state transfer */
+	n->st.src = cand[n->st.turn % k];
+}
+
+static void st_switch(struct node *n)
+{
+	n->c.st_source_switches++;
+	n->st.turn++;
+	n->st.quiet = 0;
+	st_pick_source(n);
+}
+
+/** Silence from a source this long (ticks) and the next one is asked. */
+static uint32_t st_quiet_max(const struct node *n)
+{
+	uint32_t e = n->conf.px.election_ticks;
+	return 2u * e > 16u ? 2u * e : 16u;
+}
+
+static void snap_msg_init(struct node *n, uint8_t type, uint8_t to)
+{
+	struct px_msg *m = n->smsg;
+
+	memset(m, 0, offsetof(struct px_msg, entries));
+	m->type = type;
+	m->from = n->self;
+	m->to = to;
+	m->cluster_id = n->conf.px.cluster_id;
+	m->config_epoch = n->conf.px.config_epoch;
+	m->ballot = px_promised(n->r);
+	m->n_inc = 0;   /* outside the core: no crash vector */
+}
+
+static void st_request(struct node *n, uint64_t off)
+{
+	struct node_dst dst = { .peer = n->st.src, .client = NULL };
+
+	snap_msg_init(n, PX_MSG_SNAP_REQ, n->st.src);
+	n->smsg->slot_lo = px_state_transfer_need(n->r);
+	n->smsg->slot_hi = n->st.slot;
+	n->smsg->nonce = n->st.id;
+	n->smsg->snap_off = off;
+	tx(n, n->smsg, &dst);
+	n->c.st_requests_out++;
+}
+
+static void st_start(struct node *n)
+{
+	if (n->st.active)
+		return;
+	if (n->conf.snapshot_bytes == 0 || px_applier_snapshot_max(n->a) == 0) {
+		if (!n->warned_state_transfer) {
+			n->warned_state_transfer = true;
+			logf_(n, NODE_LOG_WARN,
+			      "this replica fell behind the cluster's window and needs a state transfer, but %s: it keeps voting but stops applying; rebuild it",
+			      n->conf.snapshot_bytes == 0 ? "it has no snapshot buffer"
+							  : "its service has no snapshots");
+		}
+		return;
+	}
+	memset(&n->st, 0, sizeof(n->st));
+	n->st.active = true;
+	n->snap_slot = 0;   /* the buffer is the fetch's now */
+	n->c.st_started++;
+	st_pick_source(n);
+	logf_(n, NODE_LOG_INFO,
+	      "state transfer: this replica needs the state after slot %" PRIu64
+	      " (applied %" PRIu64 "); asking replica %u",
+	      px_state_transfer_need(n->r), px_applier_last_slot(n->a), n->st.src);
+}
+
+/** The snapshot fetched is whole: restore the applier from it and tell the core. */
+static void st_install(struct node *n)
+{
+	uint64_t need = px_state_transfer_need(n->r), slot = 0, chain = 0;
+
+	if (n->st.slot < need) {
+		/* The cluster moved past it while it came: fetch a newer one. */
+		n->c.st_stale++;
+		st_reset_target(n);
+		return;
+	}
+	if (px_role(n->r) != PX_FOLLOWER)
+		return;   /* recovering: installed once recovery completes (node_tick) */
+	if (!px_snapshot_peek(n->conf.snapshot_buf, n->st.total, &slot, &chain) ||
+	    slot != n->st.slot || px_applier_restore(n->a, n->conf.snapshot_buf, n->st.total) != 0) {
+		n->c.st_restore_failed++;
+		logf_(n, NODE_LOG_WARN,
+		      "state transfer: the snapshot of slot %" PRIu64 " from replica %u does not restore; asking another replica",
+		      n->st.slot, n->st.src);
+		st_reset_target(n);
+		st_switch(n);
+		return;
+	}
+	px_out_reset(n->out);
+	if (px_state_installed(n->r, slot, n->out) != 0)
+		node_bug(n, "px_state_installed(%" PRIu64 ") refused (need %" PRIu64 ")", slot,
+			 need);
+	n->c.st_installed++;
+	n->st.active = false;
+	n->snap_slot = slot;
+	n->snap_id = n->st.id;
+	n->snap_len = n->st.total;
+	logf_(n, NODE_LOG_INFO,
+	      "state transfer: installed the snapshot of slot %" PRIu64 " (%" PRIu64
+	      " bytes, from replica %u); catching up from the log",
+	      slot, n->st.total, n->st.src);
+	if (n->have_obs && n->obs.installed != NULL)
+		n->obs.installed(n->obs.ctx, slot);
+	if (n->ops->snapshot_save != NULL) {
+		n->snap_pinned = true;
+		n->ops->snapshot_save(n->ctx, n->snap_slot, n->snap_id, n->conf.snapshot_buf,
+				      n->snap_len);
+	}
+	handle_out(n, NODE_CALL_INSTALL, NULL);
+}
+
+/** Once a tick: ask for what is missing, within the rate limit. */
+static void st_tick(struct node *n)
+{
+	if (!n->st.active) {
+		if (px_needs_state_transfer(n->r))
+			st_start(n);
+		return;
+	}
+	if (n->snap_pinned)
+		return;   /* the buffer is still being saved */
+	if (n->st.complete) {
+		st_install(n);
+		return;
+	}
+	if (++n->st.quiet > st_quiet_max(n))
+		st_switch(n);
+	if (n->st.slot == 0) {
+		st_pick_source(n);
+		st_request(n, 0);
+		return;
+	}
+	/* A sweep over the missing chunks; bounded by the rate limit and by one lap. */
+	uint32_t sent = 0;
+	for (uint64_t k = 0; k < n->st.chunks && sent < n->chunks_per_tick; k++) {
+		uint64_t c = n->st.cursor;
+		n->st.cursor = c + 1u < n->st.chunks ? c + 1u : 0;
+		if (!st_bit(n, c)) {
+			st_request(n, c * PX_SNAP_CHUNK_BYTES);
+			sent++;
+		}
+	}
+}
+
+static void on_snap_chunk(struct node *n, const struct px_msg *m)
+{
+	if (!n->st.active || n->st.complete || n->snap_pinned) {
+		n->c.st_late_chunks++;   /* after the install, or a second answer */
+		return;
+	}
+	if (m->flags & PX_MF_SNAP_NONE) {
+		n->c.st_none_in++;
+		if (m->from == n->st.src)
+			st_switch(n);
+		return;
+	}
+	if (m->slot_hi != n->st.slot || m->nonce != n->st.id || m->snap_total != n->st.total) {
+		/* Another snapshot: taken if it covers what we need, fits, and is newer than
+		 * the one being fetched (a source that took a newer one, or another source). */
+		if (m->slot_hi < px_state_transfer_need(n->r) || m->slot_hi > PX_SLOT_MAX ||
+		    m->nonce == 0 || m->snap_total == 0 ||
+		    m->snap_total > n->conf.snapshot_bytes ||
+		    (n->st.slot != 0 && m->slot_hi <= n->st.slot)) {
+			n->c.st_bad_chunk++;
+			return;
+		}
+		st_reset_target(n);
+		n->st.slot = m->slot_hi;
+		n->st.id = m->nonce;
+		n->st.total = m->snap_total;
+		n->st.chunks = (m->snap_total + PX_SNAP_CHUNK_BYTES - 1u) / PX_SNAP_CHUNK_BYTES;
+		memset(n->st_bits, 0, (size_t)((n->st.chunks + 63u) / 64u) * sizeof(uint64_t));
+	}
+	/* The codec checked off + len <= total; total fits the buffer (above). */
+	uint64_t c = m->snap_off / PX_SNAP_CHUNK_BYTES;
+	uint64_t want = m->snap_total - m->snap_off < PX_SNAP_CHUNK_BYTES ?
+				m->snap_total - m->snap_off : PX_SNAP_CHUNK_BYTES;
+	if (m->snap_off % PX_SNAP_CHUNK_BYTES != 0 || m->body_len != want) {
+		n->c.st_bad_chunk++;
+		return;
+	}
+	if (st_bit(n, c))
+		return;   /* a duplicate: the sweep asked twice */
+	memcpy(n->conf.snapshot_buf + m->snap_off, m->body, m->body_len);
+	n->st_bits[c / 64u] |= 1ull << (c % 64u);
+	n->st.got++;
+	n->st.quiet = 0;
+	n->c.st_chunks_in++;
+	n->c.st_bytes_in += m->body_len;
+	if (n->st.got < n->st.chunks)
+		return;
+	if (snap_hash(n->conf.snapshot_buf, n->st.total) != n->st.id) {
+		n->c.st_hash_mismatch++;
+		logf_(n, NODE_LOG_WARN,
+		      "state transfer: the snapshot of slot %" PRIu64 " from replica %u fails its hash; fetching again",
+		      n->st.slot, n->st.src);
+		st_reset_target(n);
+		st_switch(n);
+		return;
+	}
+	n->st.complete = true;
+	st_install(n);
+}
+
+/** A peer (or a tool) asks for a chunk of our snapshot. */
+static void on_snap_req(struct node *n, const struct px_msg *m, const struct node_addr *src)
+{
+	struct node_dst dst = { .peer = m->from, .client = NULL };
+	uint8_t to = m->from;
+	uint64_t off = 0;
+
+	if (m->from == n->self) {
+		n->c.st_bad_chunk++;
+		return;
+	}
+	if (m->from == PX_NODE_NONE) {
+		dst.peer = NODE_TO_CLIENT;
+		dst.client = src;
+	}
+	if (n->serve_budget == 0) {
+		n->c.st_throttled++;
+		return;
+	}
+	n->serve_budget--;
+	bool match = n->snap_slot != 0 && m->slot_hi == n->snap_slot && m->nonce == n->snap_id &&
+		     m->snap_off % PX_SNAP_CHUNK_BYTES == 0 && m->snap_off < n->snap_len;
+	if (match) {
+		off = m->snap_off;
+	} else if (n->st.active || px_role(n->r) == PX_RECOVERING ||
+		   px_applier_last_slot(n->a) < m->slot_lo ||
+		   ((n->snap_slot == 0 || n->snap_slot < m->slot_lo) && node_snapshot_take(n) != 0)) {
+		/* We need state ourselves, are behind what it needs, or cannot take one. */
+		snap_msg_init(n, PX_MSG_SNAP_CHUNK, to);
+		n->smsg->flags = PX_MF_SNAP_NONE;
+		n->smsg->slot_hi = m->slot_lo;
+		tx(n, n->smsg, &dst);
+		n->c.st_refused++;
+		return;
+	}
+	snap_msg_init(n, PX_MSG_SNAP_CHUNK, to);
+	n->smsg->slot_hi = n->snap_slot;
+	n->smsg->nonce = n->snap_id;
+	n->smsg->snap_total = n->snap_len;
+	n->smsg->snap_off = off;
+	n->smsg->body_len = (uint32_t)(n->snap_len - off < PX_SNAP_CHUNK_BYTES ? n->snap_len - off
+									       : PX_SNAP_CHUNK_BYTES);
+	n->smsg->body = n->conf.snapshot_buf + off;
+	tx(n, n->smsg, &dst);
+	n->c.st_chunks_out++;
+	n->c.st_bytes_out += n->smsg->body_len;
+}
+
+int node_snapshot_take(struct node *n)
+{
+	if (n->conf.snapshot_bytes == 0 || px_applier_snapshot_max(n->a) == 0)
+		return -ENOTSUP;
+	if (n->snap_pinned || n->st.active)
+		return -EBUSY;
+	if (px_applier_last_slot(n->a) == 0)
+		return -EAGAIN;   /* nothing applied: nothing to serve */
+	uint64_t t0 = n->ops->now_ns != NULL ? n->ops->now_ns(n->ctx) : 0;
+	size_t len = px_applier_snapshot(n->a, n->conf.snapshot_buf, n->conf.snapshot_bytes);
+	if (len == 0)
+		node_bug(n, "px_applier_snapshot wrote nothing into %zu bytes", n->conf.snapshot_bytes);
+	n->snap_len = len;
+	n->snap_slot = px_applier_last_slot(n->a);
+	n->snap_id = snap_hash(n->conf.snapshot_buf, len);
+	n->c.snapshots_taken++;
+	n->c.snapshot_bytes_last = len;
+	if (n->ops->now_ns != NULL)
+		n->c.snapshot_ns_last = n->ops->now_ns(n->ctx) - t0;
+	if (n->ops->snapshot_save != NULL) {
+		n->snap_pinned = true;
+		n->ops->snapshot_save(n->ctx, n->snap_slot, n->snap_id, n->conf.snapshot_buf, len);
+	}
+	return 0;
+}
+
+void node_snapshot_saved(struct node *n, uint64_t slot, bool ok)
+{
+	if (!n->snap_pinned || slot != n->snap_slot)
+		node_bug(n, "node_snapshot_saved(%" PRIu64 ") but slot %" PRIu64 " is %s", slot,
+			 n->snap_slot, n->snap_pinned ? "being saved" : "not being saved");
+	n->snap_pinned = false;
+	if (ok)
+		n->c.snapshots_saved++;
+}
+
+uint64_t node_snapshot_slot(const struct node *n, uint64_t *id, size_t *len)
+{
+	if (id != NULL)
+		*id = n->snap_id;
+	if (len != NULL)
+		*len = n->snap_len;
+	return n->snap_slot;
+}
+
+bool node_transferring(const struct node *n) { return n->st.active; }
 
 /* ---------------------------------------------------------------------------------- */
 /* Input                                                                               */
@@ -788,6 +1224,18 @@ bool node_recv(struct node *n, const uint8_t *buf, uint32_t len, const struct no
 	case PX_MSG_REPLY:
 		n->c.unexpected++;
 		return false;
+	case PX_MSG_SNAP_REQ:
+	case PX_MSG_SNAP_CHUNK:
+		/* Not for this replica, or of another configuration: dropped, counted. */
+		if ((m->to != n->self) || m->config_epoch != n->conf.px.config_epoch) {
+			n->c.st_misaddressed++;
+			return false;
+		}
+		if (m->type == PX_MSG_SNAP_REQ)
+			on_snap_req(n, m, src);
+		else
+			on_snap_chunk(n, m);
+		return false;
 	default:
 		break;
 	}
@@ -845,6 +1293,8 @@ void node_tick(struct node *n)
 	px_out_reset(n->out);
 	px_tick(n->r, n->out);
 	handle_out(n, NODE_CALL_TICK, NULL);
+	n->serve_budget = 2u * n->chunks_per_tick;
+	st_tick(n);
 }
 
 void node_persisted(struct node *n, uint64_t seq)

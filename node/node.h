@@ -100,6 +100,16 @@ struct node_ops {
 	/** PX_ADMIN_STATS: a JSON object of the embedder's state and counters into buf (at
 	 *  most cap bytes, PX_REPLY_BYTES_MAX); its length. NULL: answered BAD_COMMAND. */
 	uint32_t (*admin_stats)(void *ctx, char *buf, uint32_t cap);
+
+	/**
+	 * Durable mode (NULL: snapshots stay in memory): keep this snapshot of the applied
+	 * state after `slot` on stable storage (content hash `id`). The node leaves buf
+	 * unchanged until the embedder calls node_snapshot_saved; the journal may be
+	 * compacted below slot once it is saved. Called from the node's thread; the
+	 * writing must not block it (a storage thread).
+	 */
+	void (*snapshot_save)(void *ctx, uint64_t slot, uint64_t id, const uint8_t *buf,
+			      size_t len);
 };
 
 /** Which call into the core a step was (observers). */
@@ -110,6 +120,7 @@ enum node_call {
 	NODE_CALL_PERSISTED,
 	NODE_CALL_READ,       /**< px_read_begin */
 	NODE_CALL_TRANSFER,   /**< px_transfer_leadership */
+	NODE_CALL_INSTALL,    /**< px_state_installed (a snapshot) */
 };
 
 /**
@@ -124,6 +135,9 @@ struct node_observer {
 	/** Around each applied slot (the service runs in between). */
 	void (*apply_begin)(void *ctx, uint64_t slot, const uint8_t *value, uint32_t len);
 	void (*apply_end)(void *ctx, uint64_t slot, const struct px_apply_out *out);
+	/** State transfer: the applier was restored from a snapshot of the state after
+	 *  slot (the replica installed it: every slot <= it is applied here). */
+	void (*installed)(void *ctx, uint64_t slot);
 	/** A read-index read got its ticket; and was served (reply, status) from the state
 	 *  at applied slot `applied`. */
 	void (*read_begin)(void *ctx, uint64_t ticket, uint64_t index);
@@ -146,7 +160,27 @@ struct node_conf {
 	 *  it is answered BUSY. The node also proposes by itself once batch_cmds_max
 	 *  commands are queued. */
 	uint32_t queue_max;
+	/**
+	 * Snapshots and state transfer (docs/storage.md): one buffer of snapshot_bytes
+	 * (>= px_snapshot_bytes_max of the applier; the embedder's memory, untouched
+	 * pages cost nothing) holds the snapshot this replica serves to peers, or the one
+	 * it receives. NULL / 0: no state transfer (a replica that falls behind the
+	 * cluster's window cannot heal, and says so).
+	 */
+	uint8_t *snapshot_buf;
+	size_t snapshot_bytes;
+	/** Snapshot chunks (PX_SNAP_CHUNK_BYTES each) a receiving replica asks for per
+	 *  tick, and twice that a serving one sends: the transfer's rate limit
+	 *  (0: NODE_TRANSFER_CHUNKS_DEFAULT). */
+	uint32_t transfer_chunks_per_tick;
+	/** Take (and, with ops->snapshot_save, save) a snapshot every this many applied
+	 *  slots; 0: only when a peer asks for one. */
+	uint64_t snapshot_every;
 };
+
+/** Default transfer_chunks_per_tick, and the most it may be (px_limits.h). */
+#define NODE_TRANSFER_CHUNKS_DEFAULT PX_TRANSFER_CHUNKS_DEFAULT
+#define NODE_TRANSFER_CHUNKS_MAX PX_TRANSFER_CHUNKS_MAX
 
 /** Counters (all monotonic). */
 struct node_counters {
@@ -177,6 +211,31 @@ struct node_counters {
 	                                probe), or a REGISTER with a seq, a body or nonce 0 */
 	uint64_t persists;         /**< persist requests handed to the journal */
 	uint64_t client_evictions; /**< client addresses overwritten in the table */
+	/* Snapshots and state transfer. */
+	uint64_t snapshots_taken;  /**< snapshots written into the buffer */
+	uint64_t snapshot_ns_last; /**< how long the last one stopped the loop */
+	uint64_t snapshot_bytes_last;
+	uint64_t snapshots_saved;  /**< confirmed by node_snapshot_saved */
+	uint64_t st_started;       /**< state transfers begun (this replica needed one) */
+	uint64_t st_installed;     /**< snapshots installed */
+	uint64_t st_chunks_in;     /**< chunks taken into the buffer */
+	uint64_t st_bytes_in;
+	uint64_t st_chunks_out;    /**< chunks served */
+	uint64_t st_bytes_out;
+	uint64_t st_requests_out;  /**< SNAP_REQs sent */
+	uint64_t st_refused;       /**< SNAP_REQs answered SNAP_NONE */
+	uint64_t st_throttled;     /**< SNAP_REQs not answered: this tick's budget spent */
+	uint64_t st_none_in;       /**< SNAP_NONE answers received */
+	uint64_t st_bad_chunk;     /**< chunks dropped: not the snapshot being fetched,
+	                                misaligned, or beyond the buffer */
+	uint64_t st_late_chunks;   /**< chunks dropped: no transfer under way (answers to
+	                                requests of one already installed, or stray ones) */
+	uint64_t st_hash_mismatch; /**< whole snapshots whose content hash disagreed */
+	uint64_t st_restore_failed;/**< snapshots the applier refused (px_applier_restore) */
+	uint64_t st_stale;         /**< snapshots too old to install when complete */
+	uint64_t st_source_switches; /**< another replica asked after silence or SNAP_NONE */
+	uint64_t st_misaddressed;  /**< SNAP_REQ/SNAP_CHUNK for another replica or another
+	                                configuration epoch: dropped */
 	uint64_t commit_lat[NODE_LAT_BUCKETS];  /**< leader: slots by commit latency */
 };
 
@@ -199,6 +258,10 @@ struct node *node_init(const struct node_conf *c, const struct px_service *svc,
 
 /** What a durable replica's journal holds, to restart from (node_restore). */
 struct node_journal {
+	/** A snapshot to start from (NULL: none): the state is restored from it, then the
+	 *  journal's slots above its slot are replayed. */
+	const uint8_t *snapshot;
+	size_t snapshot_len;
 	uint64_t promised;   /**< the last promise synced */
 	uint64_t commit;     /**< the last commit point synced (every slot <= it chosen) */
 	uint64_t hi;         /**< the highest slot it holds a value for */
@@ -275,5 +338,26 @@ int node_transfer(struct node *n, uint8_t target);
 
 /** Begins a read-index read without a client (tests): its ticket, 0 if refused. */
 uint64_t node_read_begin(struct node *n, uint64_t *read_index);
+
+/* ---------------------------------------------------------------------------------- */
+/* Snapshots and state transfer                                                        */
+
+/** Durable mode: the snapshot handed to ops->snapshot_save for slot is on stable
+ *  storage (ok) or could not be written (!ok); the buffer is the node's again. */
+void node_snapshot_saved(struct node *n, uint64_t slot, bool ok);
+
+/**
+ * Takes a snapshot of the applied state now (it stops this thread for as long as the
+ * service's snapshot() takes: counters snapshot_ns_last). @return 0; -ENOTSUP (no
+ * buffer, or the service has no snapshots); -EBUSY (the buffer is being saved or
+ * receives a state transfer).
+ */
+int node_snapshot_take(struct node *n);
+
+/** The snapshot the buffer holds (a served or saved one): its slot (0: none). */
+uint64_t node_snapshot_slot(const struct node *n, uint64_t *id, size_t *len);
+
+/** True while this replica fetches a snapshot (px_needs_state_transfer). */
+bool node_transferring(const struct node *n);
 
 #endif /* NODE_H */

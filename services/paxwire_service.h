@@ -121,7 +121,8 @@ struct svc_desc {
 	/**
 	 * Builds an empty instance in arena (zeroed, 64-byte aligned, len >= what check()
 	 * asked for, with the same parameters) and fills svc (apply and hash required,
-	 * is_read optional). Allocates nothing.
+	 * is_read optional, snapshot_max, snapshot and restore optional but all three or
+	 * none: without them a replica that falls behind cannot heal). Allocates nothing.
 	 * @return 0, or -errno with err holding one line.
 	 */
 	int (*init)(const struct svc_params *p, void *arena, size_t len, struct px_service *svc,

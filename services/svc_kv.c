@@ -224,12 +224,26 @@ size_t svc_kv_arena_bytes(uint32_t max_keys, uint32_t max_key_bytes,
 	       (size_t)max_keys * entry_stride(max_key_bytes, max_value_bytes);
 }
 
+/** The empty store: no key, every entry fresh, every bucket empty. O(index buckets). */
+static void kv_reset(struct svc_kv *kv)
+{
+	uint32_t i;
+
+	for (i = 0; i <= kv->index_mask; i++) {
+		kv->index[i].hash32 = 0;
+		kv->index[i].entry = ENTRY_NIL;
+	}
+	kv->n_keys = 0;
+	kv->n_fresh = 0;
+	kv->free_head = ENTRY_NIL;
+}
+
 struct svc_kv *svc_kv_init(uint32_t max_keys, uint32_t max_key_bytes, uint32_t max_value_bytes,
 			 void *arena, size_t len)
 {
 	struct svc_kv *kv;
 	uint8_t *p;
-	uint32_t i, buckets;
+	uint32_t buckets;
 
 	if (!config_ok(max_keys, max_key_bytes, max_value_bytes) || arena == NULL) {
 		errno = EINVAL;
@@ -254,16 +268,10 @@ struct svc_kv *svc_kv_init(uint32_t max_keys, uint32_t max_key_bytes, uint32_t m
 	kv->stride = entry_stride(max_key_bytes, max_value_bytes);
 	kv->key_room = key_room(max_key_bytes);
 	kv->short_key_max = max_key_bytes < SHORT_KEY_BYTES ? max_key_bytes : SHORT_KEY_BYTES;
-	kv->n_keys = 0;
-	kv->n_fresh = 0;
-	kv->free_head = ENTRY_NIL;
 	kv->index_mask = buckets - 1;
 	/* buckets is 2^k with 1 <= k <= 25 (max_keys >= 1 gives at least 2 buckets). */
 	kv->home_shift = 32u - (uint32_t)__builtin_ctz(buckets);
-	for (i = 0; i < buckets; i++) {
-		kv->index[i].hash32 = 0;
-		kv->index[i].entry = ENTRY_NIL;
-	}
+	kv_reset(kv);
 	return kv;
 }
 
@@ -637,6 +645,147 @@ uint64_t svc_kv_hash(const void *ctx)
 	return mix64(sum ^ ((uint64_t)kv->n_keys * HASH_MUL));
 }
 
+/* ---------------------------------------------------------------------------------- */
+/* Snapshots (docs/storage.md, "Service snapshots")                                    */
+
+/*
+ * The contents, not the arena: the arena holds capacity (a snapshot is proportional to
+ * the keys held) and entry numbers and bucket places differ between replicas anyway.
+ * Little-endian, no padding:
+ *   magic "PWKVSNP1" | u32 max_keys | u32 max_key_bytes | u32 max_value_bytes | u32 n_keys
+ *   then n_keys times: u8 key_len | u32 value_len | key[key_len] | value[value_len]
+ * The limits are the writer's. Restore takes any snapshot whose contents fit this
+ * store's limits; with equal limits (a cluster's replicas) the restored store is the
+ * writer's in every way apply() and hash() can tell: the same pairs, so the same
+ * replies and hash, and the same key count, so FULL at the same command.
+ */
+#define KV_SNAP_MAGIC "PWKVSNP1"
+#define KV_SNAP_MAGIC_BYTES 8u
+#define KV_SNAP_HDR_BYTES 24u
+#define KV_SNAP_ENTRY_HDR_BYTES 5u
+/** How far ahead in the index snapshot() fetches entries. */
+#define SNAP_PREFETCH_BUCKETS 16u
+
+_Static_assert(sizeof(KV_SNAP_MAGIC) == KV_SNAP_MAGIC_BYTES + 1, "an 8-byte magic");
+_Static_assert(KV_SNAP_HDR_BYTES == KV_SNAP_MAGIC_BYTES + 4 * 4, "the header's fields");
+_Static_assert(WIRE_KV_KEY_BYTES_MAX <= UINT8_MAX, "key_len is one byte");
+_Static_assert((uint64_t)KV_SNAP_HDR_BYTES + (uint64_t)SVC_KV_KEYS_MAX *
+			   (KV_SNAP_ENTRY_HDR_BYTES + WIRE_KV_KEY_BYTES_MAX + WIRE_KV_VALUE_BYTES_MAX) <=
+		   SIZE_MAX,
+	       "the largest snapshot's size fits a size_t");
+
+size_t svc_kv_snapshot_max(const void *ctx)
+{
+	const struct svc_kv *kv = ctx;
+
+	assert(kv != NULL);
+	return KV_SNAP_HDR_BYTES +
+	       (size_t)kv->max_keys * (KV_SNAP_ENTRY_HDR_BYTES + kv->max_key_bytes + kv->max_value_bytes);
+}
+
+size_t svc_kv_snapshot(const void *ctx, uint8_t *buf, size_t cap)
+{
+	const struct svc_kv *kv = ctx;
+	struct kv_entry *en;
+	uint8_t *p = buf;
+	uint32_t i, n = 0;
+
+	assert(kv != NULL);
+	assert(buf != NULL);
+	/* The caller's contract (one buffer of snapshot_max bytes), not input. */
+	assert(cap >= svc_kv_snapshot_max(kv));
+	(void)cap;
+	memcpy(p, KV_SNAP_MAGIC, KV_SNAP_MAGIC_BYTES);
+	wire_st32(p + 8, kv->max_keys);
+	wire_st32(p + 12, kv->max_key_bytes);
+	wire_st32(p + 16, kv->max_value_bytes);
+	wire_st32(p + 20, kv->n_keys);
+	p += KV_SNAP_HDR_BYTES;
+	/* In bucket order: the index finds every held entry (free ones are not marked).
+	 * Entries are then read in no particular order: each is fetched a few buckets
+	 * ahead, or the walk waits on a cache (and TLB) miss per entry. */
+	for (i = 0; i <= kv->index_mask; i++) {
+		uint32_t ahead = kv->index[(i + SNAP_PREFETCH_BUCKETS) & kv->index_mask].entry;
+
+		if (ahead != ENTRY_NIL) {
+			const uint8_t *pf = (const uint8_t *)entry_at(kv, ahead);
+			__builtin_prefetch(pf);
+			__builtin_prefetch(pf + 64);
+		}
+		if (kv->index[i].entry == ENTRY_NIL)
+			continue;
+		en = entry_at(kv, kv->index[i].entry);
+		assert(en->key_len <= kv->max_key_bytes);
+		assert(en->value_len <= kv->max_value_bytes);
+		p[0] = (uint8_t)en->key_len;
+		wire_st32(p + 1, en->value_len);
+		p += KV_SNAP_ENTRY_HDR_BYTES;
+		memcpy(p, en->data, en->key_len);
+		p += en->key_len;
+		memcpy(p, entry_value(kv, en), en->value_len);
+		p += en->value_len;
+		n++;
+	}
+	assert(n == kv->n_keys);
+	assert((size_t)(p - buf) <= cap);
+	return (size_t)(p - buf);
+}
+
+/** Fills the empty store kv with the snapshot's pairs. -EINVAL: malformed or too big. */
+static int kv_restore_pairs(struct svc_kv *kv, const uint8_t *buf, size_t len)
+{
+	uint32_t max_keys, max_kb, max_vb, n, i, klen, vlen, b;
+	struct kv_key k;
+	size_t off;
+
+	assert(kv->n_keys == 0);
+	if (len < KV_SNAP_HDR_BYTES || memcmp(buf, KV_SNAP_MAGIC, KV_SNAP_MAGIC_BYTES) != 0)
+		return -EINVAL;
+	max_keys = wire_ld32(buf + 8);
+	max_kb = wire_ld32(buf + 12);
+	max_vb = wire_ld32(buf + 16);
+	n = wire_ld32(buf + 20);
+	/* A store that could exist and holds what it says, and whose keys fit here. */
+	if (!config_ok(max_keys, max_kb, max_vb) || n > max_keys || n > kv->max_keys)
+		return -EINVAL;
+	off = KV_SNAP_HDR_BYTES;
+	/* Bounded: n <= kv->max_keys; off only grows and never passes len. */
+	for (i = 0; i < n; i++) {
+		if (len - off < KV_SNAP_ENTRY_HDR_BYTES)
+			return -EINVAL;
+		klen = buf[off];
+		vlen = wire_ld32(buf + off + 1);
+		off += KV_SNAP_ENTRY_HDR_BYTES;
+		if (klen > max_kb || vlen > max_vb || klen > kv->max_key_bytes ||
+		    vlen > kv->max_value_bytes || len - off < (size_t)klen + vlen)
+			return -EINVAL;
+		key_make(kv, &k, buf + off, klen);
+		b = index_probe(kv, &k);
+		if (kv->index[b].entry != ENTRY_NIL)
+			return -EINVAL;   /* the same key twice */
+		kv_insert(kv, b, &k, buf + off + klen, vlen);
+		off += (size_t)klen + vlen;
+	}
+	return off == len ? 0 : -EINVAL;   /* trailing bytes */
+}
+
+int svc_kv_restore(void *ctx, const uint8_t *buf, size_t len)
+{
+	struct svc_kv *kv = ctx;
+
+	assert(kv != NULL);
+	kv_reset(kv);
+	if (len == 0)
+		return 0;
+	/* Rebuilt through the index, as apply() would: entries 0, 1, 2, ... in snapshot
+	 * order. A refused snapshot leaves the empty store, not a part of it. */
+	if (buf == NULL || kv_restore_pairs(kv, buf, len) != 0) {
+		kv_reset(kv);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 void svc_kv_service(struct svc_kv *kv, struct px_service *svc)
 {
 	assert(kv != NULL);
@@ -645,6 +794,9 @@ void svc_kv_service(struct svc_kv *kv, struct px_service *svc)
 	svc->hash = svc_kv_hash;
 	svc->ctx = kv;
 	svc->is_read = svc_kv_is_read;
+	svc->snapshot_max = svc_kv_snapshot_max;
+	svc->snapshot = svc_kv_snapshot;
+	svc->restore = svc_kv_restore;
 }
 
 /* The registry's descriptor (svc_registry.h): kv's parameters are the typed [cluster]

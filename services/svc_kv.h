@@ -39,7 +39,7 @@ size_t svc_kv_arena_bytes(uint32_t max_keys, uint32_t max_key_bytes,
 struct svc_kv *svc_kv_init(uint32_t max_keys, uint32_t max_key_bytes, uint32_t max_value_bytes,
 			 void *arena, size_t len);
 
-/** Fills svc so the applier drives this store. */
+/** Fills svc so the applier drives this store (every function, snapshots included). */
 void svc_kv_service(struct svc_kv *kv, struct px_service *svc);
 
 /**
@@ -60,6 +60,32 @@ bool svc_kv_is_read(void *ctx, const uint8_t *cmd, uint32_t len);
  * the keys were inserted in (a sum of per-entry hashes). O(keys held).
  */
 uint64_t svc_kv_hash(const void *ctx);
+
+/**
+ * struct px_service snapshot_max(): the most bytes svc_kv_snapshot writes for this
+ * store, 24 + max_keys * (5 + max_key_bytes + max_value_bytes). Fixed at init.
+ */
+size_t svc_kv_snapshot_max(const void *ctx);
+
+/**
+ * struct px_service snapshot(): writes the keys and values held (not the arena: the
+ * size is proportional to the contents) into buf, cap >= svc_kv_snapshot_max. Changes
+ * nothing. Format: docs/storage.md, "Service snapshots". O(index buckets + bytes held).
+ * @return bytes written (>= 24, the header).
+ */
+size_t svc_kv_snapshot(const void *ctx, uint8_t *buf, size_t cap);
+
+/**
+ * struct px_service restore(): replaces the contents by a snapshot's, rebuilding the
+ * index in place (no allocation). len == 0 (buf may be NULL): the empty store, as after
+ * init. The bytes come from another replica: every length and count is checked, and
+ * nothing outside buf is read. With the writer's limits equal to this store's, every
+ * later apply() answers as the writer's would (same hash(), FULL at the same command).
+ * @return 0, or -EINVAL (the store is then empty): bad magic, short, trailing bytes, a
+ *         key twice, more keys than max_keys, a key or value longer than this store's
+ *         (or than the writer's header says).
+ */
+int svc_kv_restore(void *ctx, const uint8_t *buf, size_t len);
 
 /** Keys held now. */
 uint32_t svc_kv_count(const struct svc_kv *kv);

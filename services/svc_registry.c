@@ -76,11 +76,27 @@ const struct svc_desc *svc_lookup(const char *name)
 	return NULL;
 }
 
+/** What changed in the service ABI after version v (v < SVC_ABI_VERSION), for the
+ *  refusal of an older plugin. One line per bump of SVC_ABI_VERSION. */
+static const char *abi_change_since(uint32_t v)
+{
+	_Static_assert(SVC_ABI_VERSION == 2u, "a bump of SVC_ABI_VERSION says here what it changed");
+	(void)v;   /* every version below 2 is 1 (0 was never released) */
+	return "version 2 added snapshot_max, snapshot and restore to struct px_service";
+}
+
 int svc_desc_check(const struct svc_desc *d, const char *want, char *err, size_t errlen)
 {
-	if (d->abi_version != SVC_ABI_VERSION) {
-		set_err(err, errlen, "built for service ABI version %u, this paxwired runs version %u; fix: rebuild the plugin against this paxwire's services/paxwire_service.h",
-			d->abi_version, SVC_ABI_VERSION);
+	if (d->abi_version < SVC_ABI_VERSION) {
+		/* An older plugin: say what changed since, so its author knows what to add. */
+		set_err(err, errlen, "built for service ABI version %u, this paxwired runs version %u (%s); fix: rebuild the plugin against this paxwire's services/paxwire_service.h (SVC_ABI_VERSION %u)",
+			d->abi_version, SVC_ABI_VERSION, abi_change_since(d->abi_version),
+			SVC_ABI_VERSION);
+		return -EPROTO;
+	}
+	if (d->abi_version > SVC_ABI_VERSION) {
+		set_err(err, errlen, "built for service ABI version %u, this paxwired runs version %u (the plugin is newer); fix: rebuild the plugin against this paxwire's services/paxwire_service.h (SVC_ABI_VERSION %u), or run a paxwired of service ABI version %u",
+			d->abi_version, SVC_ABI_VERSION, SVC_ABI_VERSION, d->abi_version);
 		return -EPROTO;
 	}
 	if (!svc_name_ok(d->name)) {
@@ -204,6 +220,15 @@ int svc_init(const struct svc_desc *d, const struct svc_params *p, void *arena, 
 	if (svc->apply == NULL || svc->hash == NULL) {
 		set_err(err, errlen, "service %s's init() left %s unset in struct px_service; fix: the service must set apply and hash (a bug in the service)",
 			d->name, svc->apply == NULL ? "apply" : "hash");
+		return -EINVAL;
+	}
+	/* consensus/px_apply.h: snapshot_max, snapshot and restore come together. */
+	int n_snap = (svc->snapshot_max != NULL) + (svc->snapshot != NULL) + (svc->restore != NULL);
+	if (n_snap != 0 && n_snap != 3) {
+		const char *unset = svc->snapshot_max == NULL ? "snapshot_max" :
+				    svc->snapshot == NULL ? "snapshot" : "restore";
+		set_err(err, errlen, "service %s's init() set only some of snapshot_max, snapshot and restore in struct px_service (%s unset); fix: the service must set all three or none (a bug in the service)",
+			d->name, unset);
 		return -EINVAL;
 	}
 	return 0;

@@ -69,7 +69,8 @@ int svc_check(const struct svc_desc *d, const struct svc_params *p, size_t *aren
 	      char *err, size_t errlen);
 
 /**
- * d->init() on a zeroed svc, then checks that apply and hash are set.
+ * d->init() on a zeroed svc, then checks that apply and hash are set, and that
+ * snapshot_max, snapshot and restore are all set or all NULL.
  * @return 0, or -errno with err set.
  */
 int svc_init(const struct svc_desc *d, const struct svc_params *p, void *arena, size_t len,

@@ -61,6 +61,15 @@ size_t svc_stream_arena_bytes(uint32_t max_records, uint32_t data_bytes)
 	       align64((size_t)max_records * sizeof(struct stream_rec)) + data_bytes;
 }
 
+/** The empty stream: no record, the next offset 0, payload from position 0. */
+static void stream_reset(struct svc_stream *s)
+{
+	s->oldest = 0;
+	s->next = 0;
+	s->wpos = 0;
+	s->overwritten = 0;
+}
+
 struct svc_stream *svc_stream_init(uint32_t max_records, uint32_t data_bytes, void *arena,
 				 size_t len)
 {
@@ -83,10 +92,7 @@ struct svc_stream *svc_stream_init(uint32_t max_records, uint32_t data_bytes, vo
 	s->data = p;
 	s->max_records = max_records;
 	s->data_bytes = data_bytes;
-	s->oldest = 0;
-	s->next = 0;
-	s->wpos = 0;
-	s->overwritten = 0;
+	stream_reset(s);
 	return s;
 }
 
@@ -210,6 +216,155 @@ uint64_t svc_stream_hash(const void *ctx)
 	return h;
 }
 
+/* ---------------------------------------------------------------------------------- */
+/* Snapshots (docs/storage.md, "Service snapshots")                                    */
+
+/*
+ * The live records, not the arena. Little-endian, no padding:
+ *   magic "PWSTSNP1" | u32 max_records | u32 data_bytes | u64 oldest | u64 next
+ *   | u32 first_pos | then next - oldest times, oldest first: u32 len | payload[len]
+ * first_pos is where the oldest record's payload starts in data (with no record: where
+ * the next one would go, wpos % data_bytes). The limits are the writer's.
+ *
+ * Which records an APPEND overwrites depends on where the held ones lie in the ring,
+ * not only on their lengths. Every record after the oldest sits where stream_append put
+ * it: right after the one before, or at the next lap if it would have run past the end.
+ * So first_pos and the lengths give back every position: restore replays that rule from
+ * first_pos (positions a whole number of laps lower than the writer's, which nothing
+ * can tell apart), and the stream overwrites exactly as the writer's would. A snapshot
+ * of a stream with another data_bytes is laid out from position 0 instead; it is taken
+ * if its records fit this stream (max_records, data_bytes), which then overwrites by its
+ * own limits. oldest == overwritten in every stream (each drop moves both), so
+ * overwritten is not written.
+ */
+#define ST_SNAP_MAGIC "PWSTSNP1"
+#define ST_SNAP_MAGIC_BYTES 8u
+#define ST_SNAP_HDR_BYTES 36u
+/** Offsets beyond this are refused: a stream appending 10^9 records a second reaches
+ *  it in 292 years, and a restored one near 2^64 would wrap. */
+#define ST_OFFSET_MAX (UINT64_C(1) << 63)
+
+_Static_assert(sizeof(ST_SNAP_MAGIC) == ST_SNAP_MAGIC_BYTES + 1, "an 8-byte magic");
+_Static_assert(ST_SNAP_HDR_BYTES == ST_SNAP_MAGIC_BYTES + 4 + 4 + 8 + 8 + 4, "the header's fields");
+_Static_assert((uint64_t)ST_SNAP_HDR_BYTES + (uint64_t)SVC_STREAM_RECORDS_MAX * WIRE_STREAM_REC_HDR_BYTES +
+			   SVC_STREAM_DATA_BYTES_MAX <= SIZE_MAX,
+	       "the largest snapshot's size fits a size_t");
+
+size_t svc_stream_snapshot_max(const void *ctx)
+{
+	const struct svc_stream *s = ctx;
+
+	assert(s != NULL);
+	/* The live payload lies in [wpos - data_bytes, wpos): at most data_bytes. */
+	return ST_SNAP_HDR_BYTES + (size_t)s->max_records * WIRE_STREAM_REC_HDR_BYTES + s->data_bytes;
+}
+
+size_t svc_stream_snapshot(const void *ctx, uint8_t *buf, size_t cap)
+{
+	const struct svc_stream *s = ctx;
+	const struct stream_rec *r;
+	uint8_t *p = buf;
+	uint64_t o;
+
+	assert(s != NULL);
+	assert(buf != NULL);
+	/* The caller's contract (one buffer of snapshot_max bytes), not input. */
+	assert(cap >= svc_stream_snapshot_max(s));
+	(void)cap;
+	memcpy(p, ST_SNAP_MAGIC, ST_SNAP_MAGIC_BYTES);
+	wire_st32(p + 8, s->max_records);
+	wire_st32(p + 12, s->data_bytes);
+	wire_st64(p + 16, s->oldest);
+	wire_st64(p + 24, s->next);
+	wire_st32(p + 32, (uint32_t)((s->oldest < s->next ? rec_at(s, s->oldest)->vpos : s->wpos) %
+				     s->data_bytes));
+	p += ST_SNAP_HDR_BYTES;
+	/* Bounded by max_records. */
+	for (o = s->oldest; o < s->next; o++) {
+		r = rec_at(s, o);
+		wire_st32(p, r->len);
+		p += WIRE_STREAM_REC_HDR_BYTES;
+		if (r->len != 0)
+			memcpy(p, rec_data(s, r), r->len);
+		p += r->len;
+	}
+	assert((size_t)(p - buf) <= cap);
+	return (size_t)(p - buf);
+}
+
+/** Fills the empty stream s with the snapshot's records. -EINVAL: malformed or too big. */
+static int stream_restore_records(struct svc_stream *s, const uint8_t *buf, size_t len)
+{
+	uint32_t max_records, data_bytes, first_pos, n, i, rlen, phys;
+	uint64_t oldest, next, v, start;
+	size_t off;
+
+	assert(s->next == 0);
+	if (len < ST_SNAP_HDR_BYTES || memcmp(buf, ST_SNAP_MAGIC, ST_SNAP_MAGIC_BYTES) != 0)
+		return -EINVAL;
+	max_records = wire_ld32(buf + 8);
+	data_bytes = wire_ld32(buf + 12);
+	oldest = wire_ld64(buf + 16);
+	next = wire_ld64(buf + 24);
+	first_pos = wire_ld32(buf + 32);
+	/* A stream that could exist and holds what it says, whose records fit here. */
+	if (!config_ok(max_records, data_bytes) || first_pos >= data_bytes || next < oldest ||
+	    next > ST_OFFSET_MAX || next - oldest > max_records || next - oldest > s->max_records)
+		return -EINVAL;
+	n = (uint32_t)(next - oldest);
+	start = data_bytes == s->data_bytes ? first_pos : 0;
+	v = start;
+	off = ST_SNAP_HDR_BYTES;
+	/* Bounded: n <= s->max_records; off only grows and never passes len. */
+	for (i = 0; i < n; i++) {
+		if (len - off < WIRE_STREAM_REC_HDR_BYTES)
+			return -EINVAL;
+		rlen = wire_ld32(buf + off);
+		off += WIRE_STREAM_REC_HDR_BYTES;
+		if (rlen > WIRE_STREAM_PAYLOAD_MAX || len - off < rlen)
+			return -EINVAL;
+		/* stream_append's placement: never split; the oldest starts at first_pos. */
+		phys = (uint32_t)(v % s->data_bytes);
+		if (rlen > s->data_bytes - phys) {
+			if (i == 0)
+				return -EINVAL;
+			v += s->data_bytes - phys;
+		}
+		/* All of them within data_bytes of the oldest's start, as in any stream. */
+		if (v + rlen - start > s->data_bytes)
+			return -EINVAL;
+		s->recs[(oldest + i) & (s->max_records - 1)] =
+			(struct stream_rec){ .vpos = v, .len = rlen };
+		if (rlen != 0)
+			memcpy(s->data + v % s->data_bytes, buf + off, rlen);
+		v += rlen;
+		off += rlen;
+	}
+	if (off != len)
+		return -EINVAL;   /* trailing bytes */
+	s->oldest = oldest;
+	s->next = next;
+	s->wpos = v;
+	s->overwritten = oldest;
+	return 0;
+}
+
+int svc_stream_restore(void *ctx, const uint8_t *buf, size_t len)
+{
+	struct svc_stream *s = ctx;
+
+	assert(s != NULL);
+	stream_reset(s);
+	if (len == 0)
+		return 0;
+	/* The offsets are set last: a refused snapshot leaves the empty stream. */
+	if (buf == NULL || stream_restore_records(s, buf, len) != 0) {
+		stream_reset(s);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 void svc_stream_service(struct svc_stream *s, struct px_service *svc)
 {
 	assert(s != NULL);
@@ -218,6 +373,9 @@ void svc_stream_service(struct svc_stream *s, struct px_service *svc)
 	svc->hash = svc_stream_hash;
 	svc->ctx = s;
 	svc->is_read = svc_stream_is_read;
+	svc->snapshot_max = svc_stream_snapshot_max;
+	svc->snapshot = svc_stream_snapshot;
+	svc->restore = svc_stream_restore;
 }
 
 /* The registry's descriptor (svc_registry.h): the stream's parameters are the typed

@@ -50,7 +50,7 @@ size_t svc_stream_arena_bytes(uint32_t max_records, uint32_t data_bytes);
 struct svc_stream *svc_stream_init(uint32_t max_records, uint32_t data_bytes, void *arena,
 				 size_t len);
 
-/** Fills svc so the applier drives this stream. */
+/** Fills svc so the applier drives this stream (every function, snapshots included). */
 void svc_stream_service(struct svc_stream *s, struct px_service *svc);
 
 /** struct px_service apply(). cap must be >= SVC_STREAM_REPLY_CAP_MIN. */
@@ -65,6 +65,33 @@ bool svc_stream_is_read(void *ctx, const uint8_t *cmd, uint32_t len);
 
 /** struct px_service hash(): the held offsets and records, in order. O(bytes held). */
 uint64_t svc_stream_hash(const void *ctx);
+
+/**
+ * struct px_service snapshot_max(): the most bytes svc_stream_snapshot writes for this
+ * stream, 36 + 4 * max_records + data_bytes. Fixed at init.
+ */
+size_t svc_stream_snapshot_max(const void *ctx);
+
+/**
+ * struct px_service snapshot(): writes the live records and offsets (not the arena:
+ * the size is proportional to what is held) into buf, cap >= svc_stream_snapshot_max.
+ * Changes nothing. Format: docs/storage.md, "Service snapshots". O(records + bytes held).
+ * @return bytes written (>= 36, the header).
+ */
+size_t svc_stream_snapshot(const void *ctx, uint8_t *buf, size_t cap);
+
+/**
+ * struct px_service restore(): replaces the stream by a snapshot's, in place (no
+ * allocation). len == 0 (buf may be NULL): the empty stream, as after init. The bytes
+ * come from another replica: every length and count is checked, and nothing outside
+ * buf is read. With the writer's data_bytes equal to this stream's, the records keep
+ * their places in the ring, so every later apply() answers as the writer's would: same
+ * offsets, same TRUNCATED, same records overwritten when the ring wraps, same hash().
+ * @return 0, or -EINVAL (the stream is then empty): bad magic, short, trailing bytes,
+ *         next < oldest, more records than max_records, a record over
+ *         WIRE_STREAM_PAYLOAD_MAX, or records that do not fit this stream's data_bytes.
+ */
+int svc_stream_restore(void *ctx, const uint8_t *buf, size_t len);
 
 /** The oldest offset held (== svc_stream_next_offset when empty). */
 uint64_t svc_stream_oldest(const struct svc_stream *s);

@@ -37,6 +37,8 @@ _Static_assert((uint64_t)PX_WIRE_HDR_BYTES + 4u * PX_REPLICAS_MAX + 36u +
 #define BODY_RECOVER 16u       /* slot_lo, nonce */
 #define BODY_REQUEST 20u       /* client_id, seq, body_len */
 #define BODY_REPLY 22u         /* client_id, seq, status, leader_hint, body_len */
+#define BODY_SNAP_REQ 32u      /* need (slot_lo), slot (slot_hi), id (nonce), off */
+#define BODY_SNAP_CHUNK 36u    /* slot, id, total, off, body_len; then the bytes */
 
 uint8_t px_wire_type_flags(uint8_t type)
 {
@@ -55,6 +57,8 @@ uint8_t px_wire_type_flags(uint8_t type)
 	case PX_MSG_REQUEST:
 		/* REGISTER: a session registration (seq 0, the nonce in client_id). */
 		return PX_MF_ADMIN | PX_MF_REGISTER;
+	case PX_MSG_SNAP_CHUNK:
+		return PX_MF_SNAP_NONE;
 	default:
 		return 0;
 	}
@@ -62,8 +66,15 @@ uint8_t px_wire_type_flags(uint8_t type)
 
 static bool type_known(uint8_t type)
 {
-	return (type >= PX_MSG_PREVOTE && type <= PX_MSG_RECOVER_REPLY) ||
+	return (type >= PX_MSG_PREVOTE && type <= PX_MSG_SNAP_CHUNK) ||
 	       type == PX_MSG_REQUEST || type == PX_MSG_REPLY;
+}
+
+/* State transfer messages: node/'s, outside the core; a tool may ask (SNAP_REQ from
+ * PX_NODE_NONE) and, like a client, may send no crash vector. */
+static bool type_is_snap(uint8_t type)
+{
+	return type == PX_MSG_SNAP_REQ || type == PX_MSG_SNAP_CHUNK;
 }
 
 static bool type_is_client(uint8_t type)
@@ -131,6 +142,10 @@ static uint32_t body_fixed_bytes(uint8_t type)
 		return BODY_REQUEST;
 	case PX_MSG_REPLY:
 		return BODY_REPLY;
+	case PX_MSG_SNAP_REQ:
+		return BODY_SNAP_REQ;
+	case PX_MSG_SNAP_CHUNK:
+		return BODY_SNAP_CHUNK;
 	case PX_MSG_NACK:
 	case PX_MSG_TIMEOUT_NOW:
 	default:
@@ -167,6 +182,11 @@ static void check_encodable(const struct px_msg *m)
 		assert(m->body_len <= PX_CMD_BYTES_MAX);
 		assert(m->body_len == 0 || m->body != NULL);
 	}
+	if (m->type == PX_MSG_SNAP_CHUNK) {
+		assert(m->body_len <= PX_SNAP_CHUNK_BYTES);
+		assert(m->body_len == 0 || m->body != NULL);
+		assert(m->snap_off <= m->snap_total && m->body_len <= m->snap_total - m->snap_off);
+	}
 	if (m->type == PX_MSG_REPLY) {
 		assert(m->status < PX_STATUS_MAX);
 		assert(m->body_len <= PX_REPLY_BYTES_MAX);
@@ -182,7 +202,7 @@ static uint32_t body_bytes(const struct px_msg *m)
 	if (type_has_entries(m->type)) {
 		for (uint32_t i = 0; i < m->n_entries; i++)
 			n += PX_WIRE_ENTRY_HDR_BYTES + m->entries[i].len;
-	} else if (type_is_client(m->type)) {
+	} else if (type_is_client(m->type) || m->type == PX_MSG_SNAP_CHUNK) {
 		n += m->body_len;
 	}
 	return n;
@@ -290,6 +310,24 @@ size_t px_encode(const struct px_msg *m, uint8_t *buf, size_t cap)
 			memcpy(p, m->body, m->body_len);
 		p += m->body_len;
 		break;
+	case PX_MSG_SNAP_REQ:
+		wire_st64(p, m->slot_lo);
+		wire_st64(p + 8, m->slot_hi);
+		wire_st64(p + 16, m->nonce);
+		wire_st64(p + 24, m->snap_off);
+		p += BODY_SNAP_REQ;
+		break;
+	case PX_MSG_SNAP_CHUNK:
+		wire_st64(p, m->slot_hi);
+		wire_st64(p + 8, m->nonce);
+		wire_st64(p + 16, m->snap_total);
+		wire_st64(p + 24, m->snap_off);
+		wire_st32(p + 32, m->body_len);
+		p += BODY_SNAP_CHUNK;
+		if (m->body_len != 0)
+			memcpy(p, m->body, m->body_len);
+		p += m->body_len;
+		break;
 	case PX_MSG_REPLY:
 		wire_st64(p, m->client_id);
 		wire_st64(p + 8, m->seq);
@@ -391,7 +429,9 @@ enum px_wire_err px_decode(const uint8_t *buf, size_t len, uint32_t cluster_id,
 		return PX_WIRE_E_CLUSTER;
 
 	from = buf[PX_WIRE_OFF_FROM];
-	if (type == PX_MSG_REQUEST ? from != PX_NODE_NONE : from >= n_replicas)
+	if (type == PX_MSG_REQUEST ? from != PX_NODE_NONE
+	    : type == PX_MSG_SNAP_REQ ? from != PX_NODE_NONE && from >= n_replicas
+	    : from >= n_replicas)
 		return PX_WIRE_E_SENDER;
 	to = buf[PX_WIRE_OFF_TO];
 	if (to != PX_NODE_NONE && to >= n_replicas)
@@ -399,7 +439,8 @@ enum px_wire_err px_decode(const uint8_t *buf, size_t len, uint32_t cluster_id,
 	n_inc = buf[PX_WIRE_OFF_N_INC];
 	/* Clients know nothing of incarnations and may send an empty vector; replicas
 	 * always send the whole one (its size is also a cheap cluster-size check). */
-	if (type_is_client(type) ? n_inc != 0 && n_inc != n_replicas : n_inc != n_replicas)
+	if (type_is_client(type) || type_is_snap(type) ? n_inc != 0 && n_inc != n_replicas
+						       : n_inc != n_replicas)
 		return PX_WIRE_E_INC_COUNT;
 
 	total = wire_ld32(buf + PX_WIRE_OFF_TOTAL_LEN);
@@ -493,6 +534,25 @@ enum px_wire_err px_decode(const uint8_t *buf, size_t len, uint32_t cluster_id,
 		err = get_client_body(p + fixed, body_len - fixed, PX_REPLY_BYTES_MAX, m, &used);
 		used += fixed;
 		break;
+	case PX_MSG_SNAP_REQ:
+		m->slot_lo = wire_ld64(p);
+		m->slot_hi = wire_ld64(p + 8);
+		m->nonce = wire_ld64(p + 16);
+		m->snap_off = wire_ld64(p + 24);
+		break;
+	case PX_MSG_SNAP_CHUNK:
+		m->slot_hi = wire_ld64(p);
+		m->nonce = wire_ld64(p + 8);
+		m->snap_total = wire_ld64(p + 16);
+		m->snap_off = wire_ld64(p + 24);
+		m->body_len = wire_ld32(p + 32);
+		if (m->snap_off > m->snap_total)
+			return PX_WIRE_E_FIELD;
+		err = get_client_body(p + fixed, body_len - fixed, PX_SNAP_CHUNK_BYTES, m, &used);
+		used += fixed;
+		if (err == PX_WIRE_OK && m->body_len > m->snap_total - m->snap_off)
+			return PX_WIRE_E_FIELD;
+		break;
 	case PX_MSG_NACK:
 	case PX_MSG_TIMEOUT_NOW:
 	default:
@@ -500,7 +560,7 @@ enum px_wire_err px_decode(const uint8_t *buf, size_t len, uint32_t cluster_id,
 	}
 	if (err != PX_WIRE_OK)
 		return err;
-	if (!type_has_entries(type) && !type_is_client(type))
+	if (!type_has_entries(type) && !type_is_client(type) && type != PX_MSG_SNAP_CHUNK)
 		used = fixed;
 	if (used != body_len)
 		return PX_WIRE_E_TRAILING;

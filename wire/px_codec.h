@@ -12,7 +12,8 @@
 #include "px.h"
 
 #define PX_WIRE_MAGIC 0x5850u   /* "PX" little-endian bytes 'P','X' */
-#define PX_WIRE_VERSION 3u   /* 3: PREVOTE carries no flag, PREVOTE_REPLY's ballot is the
+#define PX_WIRE_VERSION 4u   /* 4: SNAP_REQ and SNAP_CHUNK (state transfer).
+                                 3: PREVOTE carries no flag, PREVOTE_REPLY's ballot is the
                                  responder's promise and its slot_lo the PREVOTE's ballot;
                                  registered sessions (REQUEST flag REGISTER, seq 0 in the
                                  log registers). 2: read_round at offset 32 in

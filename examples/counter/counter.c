@@ -15,6 +15,9 @@
  * which is the same on every replica (they apply one log); hash() does not even rely
  * on that: it is a sum of per-counter hashes, so any two tables with the same counters
  * and values agree. Nothing reads a clock, allocates, or does I/O.
+ *
+ * Snapshots (state transfer to a replica that fell behind): the counters held, written
+ * and read by snapshot() and restore() below; restore() rebuilds the table in place.
  */
 #include <assert.h>
 #include <stdbool.h>
@@ -159,6 +162,115 @@ static bool ctr_is_read(void *ctx, const uint8_t *cmd, uint32_t len)
 }
 
 /* ---------------------------------------------------------------------------------- */
+/* Snapshots: the counters held, not the table                                         */
+
+/*
+ * Little-endian, no padding:
+ *   magic "PWCTRSN1" | u32 counters | u32 name_bytes | u32 n
+ *   then n times: u8 name_len | i64 value | name[name_len]
+ * counters and name_bytes are the writer's. restore() takes any snapshot whose counters
+ * fit this instance; with the same parameters (a cluster's replicas) it answers every
+ * later command as the writer would: the same values, and FULL at the same ADD (n is
+ * the same). Where a counter sits in the table depends on the order it is re-added in,
+ * which nothing outside can see.
+ */
+#define SNAP_MAGIC "PWCTRSN1"
+#define SNAP_HDR_BYTES 20u
+#define SNAP_ENTRY_HDR_BYTES 9u
+
+static void st32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t ld32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static size_t ctr_snapshot_max(const void *ctx)
+{
+	const struct ctr *c = ctx;
+	return SNAP_HDR_BYTES + (size_t)c->counters_max * (SNAP_ENTRY_HDR_BYTES + c->name_bytes);
+}
+
+static size_t ctr_snapshot(const void *ctx, uint8_t *buf, size_t cap)
+{
+	const struct ctr *c = ctx;
+	assert(cap >= ctr_snapshot_max(c));   /* the embedder's buffer: snapshot_max bytes */
+	(void)cap;
+	memcpy(buf, SNAP_MAGIC, 8);
+	st32(buf + 8, c->counters_max);
+	st32(buf + 12, c->name_bytes);
+	st32(buf + 16, c->n);
+	size_t off = SNAP_HDR_BYTES;
+	for (uint32_t i = 0; i <= c->mask; i++) {
+		const struct ctr_slot *s = slot_at(c, i);
+		if (!s->used)
+			continue;
+		buf[off] = s->name_len;
+		ctr_st64(buf + off + 1, (uint64_t)s->value);
+		memcpy(buf + off + SNAP_ENTRY_HDR_BYTES, s->name, s->name_len);
+		off += SNAP_ENTRY_HDR_BYTES + s->name_len;
+	}
+	return off;
+}
+
+/** Every slot unused, no counter: the state init() leaves. */
+static void ctr_reset(struct ctr *c)
+{
+	for (uint32_t i = 0; i <= c->mask; i++)
+		slot_at(c, i)->used = 0;
+	c->n = 0;
+}
+
+/** Adds the snapshot's counters to the empty table. -EINVAL: malformed or too big. */
+static int ctr_restore_counters(struct ctr *c, const uint8_t *buf, size_t len)
+{
+	if (len < SNAP_HDR_BYTES || memcmp(buf, SNAP_MAGIC, 8) != 0)
+		return -EINVAL;
+	uint32_t counters = ld32(buf + 8), name_bytes = ld32(buf + 12), n = ld32(buf + 16);
+	if (counters == 0 || counters > CTR_COUNTERS_MAX || name_bytes == 0 ||
+	    name_bytes > CTR_NAME_BYTES_MAX || n > counters || n > c->counters_max)
+		return -EINVAL;
+	size_t off = SNAP_HDR_BYTES;
+	for (uint32_t i = 0; i < n; i++) {   /* bounded: n <= counters_max */
+		if (len - off < SNAP_ENTRY_HDR_BYTES)
+			return -EINVAL;
+		uint32_t name_len = buf[off];
+		int64_t value = (int64_t)ctr_ld64(buf + off + 1);
+		off += SNAP_ENTRY_HDR_BYTES;
+		if (name_len == 0 || name_len > name_bytes || name_len > c->name_bytes ||
+		    len - off < name_len)
+			return -EINVAL;
+		struct ctr_slot *s = find(c, buf + off, name_len);
+		if (s->used)
+			return -EINVAL;   /* the same name twice */
+		s->used = 1;
+		s->name_len = (uint8_t)name_len;
+		memcpy(s->name, buf + off, name_len);
+		s->value = value;
+		c->n++;
+		off += name_len;
+	}
+	return off == len ? 0 : -EINVAL;   /* trailing bytes */
+}
+
+static int ctr_restore(void *ctx, const uint8_t *buf, size_t len)
+{
+	struct ctr *c = ctx;
+	ctr_reset(c);
+	if (len == 0)
+		return 0;
+	if (buf == NULL || ctr_restore_counters(c, buf, len) != 0) {
+		ctr_reset(c);   /* refused: empty, not half restored */
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------------------------- */
 /* The descriptor                                                                      */
 
 static const char *const ctr_keys[] = { "counters", "name_bytes" };
@@ -211,6 +323,9 @@ static int ctr_init(const struct svc_params *p, void *arena, size_t len, struct 
 	svc->hash = ctr_hash;
 	svc->ctx = c;
 	svc->is_read = ctr_is_read;
+	svc->snapshot_max = ctr_snapshot_max;
+	svc->snapshot = ctr_snapshot;
+	svc->restore = ctr_restore;
 	return 0;
 }
 

@@ -40,7 +40,7 @@ sed 's/^service = counter$/service = counters/; s/^\[service.counter\]$/[service
 expect_refusal "$bad" "holds service 'counter', not 'counters'; fix: service = counter"
 if [ -f "$BAD_ABI" ]; then
 	sed "s|^service_lib = .*|service_lib = $BAD_ABI|; s/^service = counter$/service = echo/; s/^\[service.counter\]$/[service.echo]/" "$CONFIG" > "$bad"
-	expect_refusal "$bad" "built for service ABI version 2, this paxwired runs version 1; fix: rebuild the plugin"
+	expect_refusal "$bad" "built for service ABI version 3, this paxwired runs version 2 (the plugin is newer); fix: rebuild the plugin"
 fi
 
 # count ARGS...: pwcount against the cluster; prints the value; returns its exit code.

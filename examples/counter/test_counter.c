@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0
  * The counter plugin, loaded the way paxwired loads it (svc_plugin_load, svc_check,
- * svc_init): its parameters, every reply of counter.h, and a hash that depends on the
- * contents only. argv[1]: the plugin's .so.
+ * svc_init): its parameters, every reply of counter.h, a hash that depends on the
+ * contents only, and snapshots (round trip, the same replies afterwards, every malformed
+ * snapshot refused). argv[1]: the plugin's .so.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -263,6 +264,181 @@ static void test_params(void **state)
 	assert_string_equal(err, "c.ini:23: unknown key 'max' in [service.counter] (service counter); fix: use one of counters, name_bytes, or remove the line");
 }
 
+/* ---------------------------------------------------------------------------------- */
+/* Snapshots                                                                           */
+
+/** A snapshot of in, in a buffer of exactly its length (ASan sees a read past it). */
+static uint8_t *snap_take(struct inst *in, size_t *len)
+{
+	size_t max = in->svc.snapshot_max(in->svc.ctx);
+	uint8_t *big = malloc(max);
+	assert_non_null(big);
+	*len = in->svc.snapshot(in->svc.ctx, big, max);
+	assert_true(*len >= 20 && *len <= max);
+	uint8_t *buf = malloc(*len);
+	assert_non_null(buf);
+	memcpy(buf, big, *len);
+	free(big);
+	return buf;
+}
+
+static int snap_restore_exact(struct inst *in, const uint8_t *buf, size_t len)
+{
+	uint8_t *copy = malloc(len ? len : 1);
+	assert_non_null(copy);
+	memcpy(copy, buf, len);
+	int rc = in->svc.restore(in->svc.ctx, len ? copy : NULL, len);
+	free(copy);
+	return rc;
+}
+
+/** The same commands to a and b give the same replies and hashes; @return FULLs seen. */
+static uint32_t assert_same_future(struct inst *a, struct inst *b, uint64_t rng, uint32_t steps,
+				   uint32_t space)
+{
+	uint32_t full = 0;
+	for (uint32_t i = 0; i < steps; i++) {
+		rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+		char name[32];
+		snprintf(name, sizeof(name), "c%u", (unsigned)((rng >> 33) % space));
+		int64_t arg = (rng >> 62) == 0 ? INT64_MAX : (int64_t)((rng >> 20) % 100) - 50;
+		enum ctr_op op = (rng >> 61) & 1 ? CTR_GET : CTR_ADD;
+		int64_t va, vb;
+		uint8_t sa, sb;
+		uint8_t ra = run(a, op, name, op == CTR_GET ? 0 : arg, &va, &sa);
+		uint8_t rb = run(b, op, name, op == CTR_GET ? 0 : arg, &vb, &sb);
+		assert_int_equal(ra, rb);
+		assert_int_equal(va, vb);
+		assert_int_equal(sa, sb);
+		assert_int_equal(a->svc.hash(a->svc.ctx), b->svc.hash(b->svc.ctx));
+		full += ra == CTR_R_FULL;
+	}
+	return full;
+}
+
+static void test_snapshot(void **state)
+{
+	(void)state;
+	struct inst a = inst_new("16", "8"), b = inst_new("16", "8"), fresh = inst_new("16", "8");
+	uint64_t empty = fresh.svc.hash(fresh.svc.ctx);
+	size_t len;
+	int64_t v;
+	assert_non_null(a.svc.snapshot_max);
+	assert_non_null(a.svc.snapshot);
+	assert_non_null(a.svc.restore);
+	assert_int_equal(a.svc.snapshot_max(a.svc.ctx), 20 + 16 * (9 + 8));
+
+	/* Empty: the header alone. */
+	uint8_t *buf = snap_take(&a, &len);
+	assert_int_equal(len, 20);
+	add(&b, "junk", 1);
+	assert_int_equal(b.svc.restore(b.svc.ctx, buf, len), 0);
+	assert_int_equal(b.svc.hash(b.svc.ctx), empty);
+	assert_int_equal(run(&b, CTR_GET, "junk", 0, &v, NULL), CTR_R_NOT_FOUND);
+	free(buf);
+
+	/* Small, then full: the copy answers every later command the same, FULL first. */
+	add(&a, "x", -5);
+	add(&a, "maxname8", INT64_MAX);
+	buf = snap_take(&a, &len);
+	assert_int_equal(len, 20 + (9 + 1) + (9 + 8));
+	assert_int_equal(b.svc.restore(b.svc.ctx, buf, len), 0);
+	assert_int_equal(b.svc.hash(b.svc.ctx), a.svc.hash(a.svc.ctx));
+	assert_int_equal(run(&b, CTR_GET, "x", 0, &v, NULL), CTR_R_OK);
+	assert_int_equal(v, -5);
+	assert_int_equal(run(&b, CTR_ADD, "maxname8", 1, &v, NULL), CTR_R_OVERFLOW);
+	free(buf);
+	for (int i = 0; i < 14; i++) {
+		char name[8];
+		snprintf(name, sizeof(name), "c%d", i);
+		add(&a, name, i);
+	}
+	buf = snap_take(&a, &len);
+	assert_int_equal(b.svc.restore(b.svc.ctx, buf, len), 0);
+	assert_int_equal(run(&b, CTR_ADD, "new", 1, &v, NULL), CTR_R_FULL);
+	assert_true(assert_same_future(&a, &b, 3, 2000, 24) > 0);
+
+	/* Every proper prefix, and one byte more, refused; b is then empty. */
+	for (size_t l = 1; l < len; l++) {
+		if (snap_restore_exact(&b, buf, l) != -EINVAL)
+			fail_msg("a snapshot cut to %zu of %zu bytes was taken", l, len);
+		assert_int_equal(b.svc.hash(b.svc.ctx), empty);
+	}
+	uint8_t *longer = malloc(len + 1);
+	assert_non_null(longer);
+	memcpy(longer, buf, len);
+	longer[len] = 0;
+	assert_int_equal(b.svc.restore(b.svc.ctx, longer, len + 1), -EINVAL);
+	assert_int_equal(b.svc.hash(b.svc.ctx), empty);
+	free(longer);
+
+	/* restore(NULL, 0): as after init (16 new counters fit, then FULL). */
+	assert_int_equal(snap_restore_exact(&b, buf, len), 0);
+	assert_int_equal(b.svc.restore(b.svc.ctx, NULL, 0), 0);
+	assert_int_equal(b.svc.hash(b.svc.ctx), empty);
+	assert_true(assert_same_future(&b, &fresh, 9, 500, 40) > 0);
+	free(buf);
+
+	/* Broken fields: count, name lengths, a name twice, a larger store's snapshot that
+	 * does not fit (more counters, a longer name) and one that does. */
+	uint8_t s[256];
+	size_t n = 0;
+	memcpy(s, "PWCTRSN1", 8);
+	s[8] = 16, s[9] = s[10] = s[11] = 0;   /* counters 16 */
+	s[12] = 8, s[13] = s[14] = s[15] = 0;  /* name_bytes 8 */
+	s[16] = 2, s[17] = s[18] = s[19] = 0;  /* n 2 */
+	n = 20;
+	s[n] = 1, ctr_st64(s + n + 1, 7), s[n + 9] = 'a', n += 10;
+	s[n] = 1, ctr_st64(s + n + 1, 8), s[n + 9] = 'b', n += 10;
+	assert_int_equal(snap_restore_exact(&b, s, n), 0);
+	assert_int_equal(run(&b, CTR_GET, "b", 0, &v, NULL), CTR_R_OK);
+	assert_int_equal(v, 8);
+	const struct {
+		const char *what;
+		size_t at;
+		uint8_t set;
+	} cases[] = {
+		{ "magic", 0, 'Q' }, { "n + 1", 16, 3 }, { "n - 1", 16, 1 }, { "n huge", 19, 0xff },
+		{ "counters 0", 8, 0 }, { "counters < n", 8, 1 }, { "name_bytes 0", 12, 0 },
+		{ "name_bytes 129", 12, 129 }, { "name_len 0", 20, 0 }, { "name_len 9", 20, 9 },
+		{ "name_len past the end", 30, 200 }, { "the same name twice", 39, 'a' },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint8_t c[256];
+		memcpy(c, s, n);
+		c[cases[i].at] = cases[i].set;
+		add(&b, "junk", 1);
+		if (snap_restore_exact(&b, c, n) != -EINVAL)
+			fail_msg("%s: taken", cases[i].what);
+		assert_int_equal(b.svc.hash(b.svc.ctx), empty);
+	}
+	struct inst big = inst_new("64", "32");
+	add(&big, "a-name-longer-than-8", 1);
+	buf = snap_take(&big, &len);
+	assert_int_equal(b.svc.restore(b.svc.ctx, buf, len), -EINVAL);
+	free(buf);
+	struct inst big2 = inst_new("64", "32");
+	for (int i = 0; i < 16; i++) {
+		char name[8];
+		snprintf(name, sizeof(name), "c%d", i);
+		add(&big2, name, i);
+	}
+	buf = snap_take(&big2, &len);
+	assert_int_equal(b.svc.restore(b.svc.ctx, buf, len), 0);   /* 16 fit */
+	assert_int_equal(b.svc.hash(b.svc.ctx), big2.svc.hash(big2.svc.ctx));
+	free(buf);
+	add(&big2, "c16", 16);
+	buf = snap_take(&big2, &len);
+	assert_int_equal(b.svc.restore(b.svc.ctx, buf, len), -EINVAL);   /* 17 do not */
+	assert_int_equal(b.svc.hash(b.svc.ctx), empty);
+	free(buf);
+	free(a.arena);
+	free(b.arena);
+	free(fresh.arena);
+	free(big.arena);
+	free(big2.arena);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -277,6 +453,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_bad_commands),
 		cmocka_unit_test(test_many_and_hash),
 		cmocka_unit_test(test_params),
+		cmocka_unit_test(test_snapshot),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

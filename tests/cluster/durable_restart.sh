@@ -15,6 +15,9 @@ DURABILITY=durable
 . "$(dirname "$0")/lib.sh" "$1"
 
 write_config 3
+# A snapshot every 300 applied slots, saved to the data dir, the journal compacted
+# below it: the restart starts from the newest saved snapshot and the journal above it.
+sed -i -e '/^window_slots/a snapshot_every = 300' "$CONFIG"
 for i in 0 1 2; do start_replica "$i" --bootstrap; done
 L=$(wait_leader 10) || fail "no leader within 10 s"
 say "leader is $L"
@@ -57,6 +60,9 @@ for i in 0 1 2; do
 	say "replica $i $(echo "$r" | sed 's/^.*restored: //')"
 	grep "journal .*: replay read" "$TMP/replica$i.log" | tail -n 1 | grep -q "replay read 0 records" &&
 		fail "replica $i replayed an empty journal"
+	s=$(grep "restoring from the snapshot of slot" "$TMP/replica$i.log" | tail -n 1) ||
+		fail "replica $i did not restart from a saved snapshot"
+	say "replica $i ${s#*info: }"
 done
 
 # No acknowledged write lost: every marker reads back, and with its own value.

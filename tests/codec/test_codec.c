@@ -332,7 +332,7 @@ static void test_header_layout(void **state)
 	/* docs/protocol.md's header table, checked against the bytes. */
 	static const uint8_t want[] = {
 		0x50, 0x58,             /* magic "PX" */
-		3,                      /* version */
+		4,                      /* version */
 		PX_MSG_PREPARE,         /* type */
 		PX_MF_FORCE,            /* flags */
 		2,                      /* from */
@@ -596,7 +596,7 @@ static void test_errors(void **state)
 	expect_err(buf, len, CLUSTER, 3, PX_WIRE_E_VERSION);
 	buf[PX_WIRE_OFF_VERSION] = PX_WIRE_VERSION;
 	for (unsigned t = 0; t < 256; t++) {
-		bool known = (t >= PX_MSG_PREVOTE && t <= PX_MSG_RECOVER_REPLY) ||
+		bool known = (t >= PX_MSG_PREVOTE && t <= PX_MSG_SNAP_CHUNK) ||
 			     t == PX_MSG_REQUEST || t == PX_MSG_REPLY;
 
 		if (known)

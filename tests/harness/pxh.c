@@ -43,6 +43,8 @@ struct pxh_node {
 	size_t kv_len;
 	struct svc_kv *kv;
 	struct px_service svc;
+	uint8_t *snap_buf;         /* opts.snapshots: the node's snapshot buffer */
+	size_t snap_bytes;
 	bool up;
 	uint64_t persist_pending;  /* seq awaiting confirmation, 0 none */
 	uint64_t boots;
@@ -287,6 +289,18 @@ static void node_boot(struct pxh_cluster *c, uint8_t i, bool restarted)
 	conf->queue_max = NODE_QUEUE_MAX;
 	nd->c = c;
 	nd->id = i;
+	if (c->o.snapshots && nd->snap_buf == NULL) {
+		nd->kv_len = svc_kv_arena_bytes(c->o.kv_keys, c->o.kv_key_bytes, c->o.kv_value_bytes);
+		nd->kv_arena = xcalloc(1, nd->kv_len);
+		struct svc_kv *kv = svc_kv_init(c->o.kv_keys, c->o.kv_key_bytes, c->o.kv_value_bytes,
+						nd->kv_arena, nd->kv_len);
+		if (kv == NULL)
+			abort();
+		nd->snap_bytes = px_snapshot_bytes_max(conf->sessions, svc_kv_snapshot_max(kv));
+		nd->snap_buf = xcalloc(1, nd->snap_bytes);   /* lazily mapped */
+	}
+	conf->snapshot_buf = nd->snap_buf;
+	conf->snapshot_bytes = nd->snap_bytes;
 	if (nd->arena == NULL) {
 		nd->arena_len = node_arena_bytes(conf);
 		if (nd->arena_len == 0) {
@@ -294,8 +308,11 @@ static void node_boot(struct pxh_cluster *c, uint8_t i, bool restarted)
 			abort();
 		}
 		nd->arena = xcalloc(1, nd->arena_len);
-		nd->kv_len = svc_kv_arena_bytes(c->o.kv_keys, c->o.kv_key_bytes, c->o.kv_value_bytes);
-		nd->kv_arena = xcalloc(1, nd->kv_len);
+		if (nd->kv_arena == NULL) {
+			nd->kv_len = svc_kv_arena_bytes(c->o.kv_keys, c->o.kv_key_bytes,
+							c->o.kv_value_bytes);
+			nd->kv_arena = xcalloc(1, nd->kv_len);
+		}
 	}
 	nd->kv = svc_kv_init(c->o.kv_keys, c->o.kv_key_bytes, c->o.kv_value_bytes, nd->kv_arena,
 			    nd->kv_len);
@@ -352,6 +369,7 @@ void pxh_free(struct pxh_cluster *c)
 		struct pxh_node *nd = &c->nodes[i];
 		free(nd->arena);
 		free(nd->kv_arena);
+		free(nd->snap_buf);
 		for (uint64_t k = 0; k < nd->disk.cap; k++)
 			free(nd->disk.recs[k].value);
 		free(nd->disk.recs);
@@ -365,6 +383,11 @@ void pxh_free(struct pxh_cluster *c)
 
 /* Tests may call the core on a node's replica directly (unit tests of the core): that
  * bypasses the node's handling of the effects, which such a test accepts. */
+struct node *pxh_node(struct pxh_cluster *c, uint8_t i)
+{
+	return c->nodes[i].nd;
+}
+
 struct px_replica *pxh_replica(struct pxh_cluster *c, uint8_t i)
 {
 	return (struct px_replica *)node_replica(c->nodes[i].nd);

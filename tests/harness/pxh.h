@@ -39,6 +39,9 @@ struct pxh_opts {
 	uint32_t queue_msgs;       /**< messages in flight at most */
 	/** Durable mode: confirm persist requests at once (true) or only by pxh_persist(). */
 	bool auto_persist;
+	/** Give each node a snapshot buffer: a replica that falls behind the window heals
+	 *  by state transfer (off: it stays behind, as the core tests want). */
+	bool snapshots;
 	/** Run px_check_invariants on a replica after every call into it (abort on failure). */
 	bool check_invariants;
 	/** Optional observer of every delivered message (golden traces). */
@@ -116,6 +119,9 @@ uint32_t pxh_propose(struct pxh_cluster *c, uint8_t i, const struct px_cmd_ref *
 		     uint32_t n);
 /** Durable mode with auto_persist off: confirms node i's outstanding persist request. */
 void pxh_persist(struct pxh_cluster *c, uint8_t i);
+
+/** The node's embedder (node.h): its counters, snapshot state. */
+struct node *pxh_node(struct pxh_cluster *c, uint8_t i);
 
 /** Crash: the node's process is gone; queued messages to it are dropped on delivery. */
 void pxh_crash(struct pxh_cluster *c, uint8_t i);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0
  * svc_kv: PUT/GET/DEL/CAS semantics, a full table, every kind of malformed command,
- * an order-independent state hash, and a long random run against a reference model.
+ * an order-independent state hash, a long random run against a reference model, and
+ * snapshots (round trips, the same replies afterwards, every malformed snapshot refused).
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -757,6 +758,449 @@ static void test_through_applier(void **state)
 	free(out);
 }
 
+/* ---------------------------------------------------------------------------------- */
+/* Snapshots                                                                           */
+
+/** A snapshot of t in a buffer of exactly its length (so ASan sees any read past it). */
+static uint8_t *snap_take(struct kvt *t, size_t *len)
+{
+	size_t max = svc_kv_snapshot_max(t->kv);
+	uint8_t *big = malloc(max), *buf;
+
+	assert_non_null(big);
+	*len = svc_kv_snapshot(t->kv, big, max);
+	assert_true(*len >= 24);
+	assert_true(*len <= max);
+	buf = malloc(*len);
+	assert_non_null(buf);
+	memcpy(buf, big, *len);
+	free(big);
+	return buf;
+}
+
+/** restore() of the first len bytes of buf, from a buffer of exactly len bytes. */
+static int snap_restore_exact(struct kvt *t, const uint8_t *buf, size_t len)
+{
+	uint8_t *copy = malloc(len ? len : 1);
+	int rc;
+
+	assert_non_null(copy);
+	memcpy(copy, buf, len);
+	rc = svc_kv_restore(t->kv, len ? copy : NULL, len);
+	free(copy);
+	return rc;
+}
+
+/** The empty store, as svc_kv_init leaves it. */
+static void assert_kv_empty(struct kvt *t, uint64_t empty_hash)
+{
+	assert_int_equal(svc_kv_count(t->kv), 0);
+	assert_int_equal(svc_kv_hash(t->kv), empty_hash);
+	assert_int_equal(get(t, "key-1"), WIRE_KV_R_NOT_FOUND);
+}
+
+/** One random command over keys 0..space-1 (a few long ones), values up to vmax bytes
+ *  from a small alphabet, so that CAS expectations sometimes hold. */
+static uint32_t rand_cmd(uint64_t *rng, uint8_t *cmd, uint32_t cap, uint32_t space,
+			 uint32_t kmax, uint32_t vmax)
+{
+	uint8_t k[64], v[256], e[256];
+	uint32_t klen, vlen, elen, op, i, n;
+
+	*rng = *rng * 6364136223846793005ull + 1442695040888963407ull;
+	i = (uint32_t)(*rng >> 33) % space;
+	op = (uint32_t)(*rng >> 20) % 5;
+	klen = (uint32_t)snprintf((char *)k, sizeof(k), "key-%u", i);
+	if (i % 7 == 0 && kmax >= 24) {   /* a long key: compared bytewise */
+		memset(k + klen, 'L', 24 - klen);
+		klen = 24;
+	}
+	vlen = (uint32_t)(*rng >> 40) % (vmax + 1) % 4;   /* short values repeat: CAS hits */
+	elen = (uint32_t)(*rng >> 44) % (vmax + 1) % 4;
+	memset(v, 'a' + (int)((*rng >> 50) % 2), vlen);
+	memset(e, 'a' + (int)((*rng >> 52) % 2), elen);
+	switch (op) {
+	case 0:
+	case 1:
+		n = wire_kv_encode_put(cmd, cap, k, (uint8_t)klen, v, vlen);
+		break;
+	case 2:
+		n = wire_kv_encode_get(cmd, cap, k, (uint8_t)klen);
+		break;
+	case 3:
+		n = wire_kv_encode_del(cmd, cap, k, (uint8_t)klen);
+		break;
+	default:
+		n = wire_kv_encode_cas(cmd, cap, k, (uint8_t)klen, v, vlen,
+				     (*rng >> 56) & 1 ? e : NULL, elen);
+		break;
+	}
+	assert_true(n > 0);
+	return n;
+}
+
+/** The same commands to a and b: the same replies, statuses and hashes at every step.
+ *  @return how many were answered FULL. */
+static uint32_t assert_same_future(struct kvt *a, struct kvt *b, uint64_t seed, uint32_t steps,
+			       uint32_t space)
+{
+	uint8_t cmd[PX_CMD_BYTES_MAX];
+	uint32_t n, la, lb, full = 0;
+	uint8_t ra[PX_REPLY_BYTES_MAX], rb[PX_REPLY_BYTES_MAX], sa, sb;
+
+	for (uint32_t i = 0; i < steps; i++) {
+		n = rand_cmd(&seed, cmd, sizeof(cmd), space, 24, 64);
+		la = svc_kv_apply(a->kv, cmd, n, ra, sizeof(ra), &sa);
+		lb = svc_kv_apply(b->kv, cmd, n, rb, sizeof(rb), &sb);
+		assert_int_equal(la, lb);
+		assert_int_equal(sa, sb);
+		assert_memory_equal(ra, rb, la);
+		full += ra[0] == WIRE_KV_R_FULL;
+		assert_int_equal(svc_kv_count(a->kv), svc_kv_count(b->kv));
+		assert_int_equal(svc_kv_hash(a->kv), svc_kv_hash(b->kv));
+	}
+	return full;
+}
+
+/* Empty, small and full stores survive a round trip: same contents, same hash, and
+ * the same replies to every later command (FULL included). */
+static void test_snapshot_round_trip(void **state)
+{
+	struct kvt *a = kvt_new(32, 24, 64), *b = kvt_new(32, 24, 64);
+	uint64_t empty = svc_kv_hash(a->kv);
+	uint8_t *buf;
+	size_t len;
+	char k[16];
+
+	(void)state;
+	assert_int_equal(svc_kv_snapshot_max(a->kv), 24 + 32 * (5 + 24 + 64));
+	/* Empty: the header alone. */
+	buf = snap_take(a, &len);
+	assert_int_equal(len, 24);
+	assert_memory_equal(buf, "PWKVSNP1", 8);
+	assert_int_equal(put(b, "junk", "x"), WIRE_KV_R_OK);   /* restore replaces */
+	assert_int_equal(svc_kv_restore(b->kv, buf, len), 0);
+	assert_kv_empty(b, empty);
+	free(buf);
+
+	/* Small: the empty key, an empty value, a long key, a maximal value. */
+	char kmax[25], vmax[65];
+	memset(kmax, 'K', 24);
+	kmax[24] = 0;
+	memset(vmax, 'V', 64);
+	vmax[64] = 0;
+	assert_int_equal(put(a, "", "empty key"), WIRE_KV_R_OK);
+	assert_int_equal(put(a, "e", ""), WIRE_KV_R_OK);
+	assert_int_equal(put(a, kmax, vmax), WIRE_KV_R_OK);
+	assert_int_equal(put(a, "k", "v"), WIRE_KV_R_OK);
+	buf = snap_take(a, &len);
+	assert_int_equal(len, 24 + (5 + 0 + 9) + (5 + 1 + 0) + (5 + 24 + 64) + (5 + 1 + 1));
+	assert_int_equal(svc_kv_restore(b->kv, buf, len), 0);
+	assert_int_equal(svc_kv_count(b->kv), 4);
+	assert_int_equal(svc_kv_hash(b->kv), svc_kv_hash(a->kv));
+	assert_value(b, "", "empty key");
+	assert_value(b, "e", "");
+	assert_value(b, kmax, vmax);
+	assert_value(b, "k", "v");
+	/* Snapshotting changed nothing; a snapshot of the copy restores to the same. */
+	free(buf);
+	buf = snap_take(b, &len);
+	assert_int_equal(svc_kv_restore(a->kv, buf, len), 0);
+	assert_int_equal(svc_kv_hash(a->kv), svc_kv_hash(b->kv));
+	free(buf);
+
+	/* Full: every later command answers the same, FULL first of all. */
+	for (uint32_t i = 0; svc_kv_count(a->kv) < 32; i++) {
+		key_of(k, i);
+		assert_int_equal(put(a, k, k), WIRE_KV_R_OK);
+	}
+	buf = snap_take(a, &len);
+	assert_int_equal(svc_kv_restore(b->kv, buf, len), 0);
+	assert_int_equal(svc_kv_count(b->kv), 32);
+	assert_int_equal(put(b, "one more", "x"), WIRE_KV_R_FULL);
+	assert_int_equal(cas(b, "one more", "x", NULL), WIRE_KV_R_FULL);
+	assert_int_equal(svc_kv_hash(b->kv), svc_kv_hash(a->kv));
+	assert_true(assert_same_future(a, b, 7, 2000, 48) > 0);
+	free(buf);
+	kvt_free(a);
+	kvt_free(b);
+}
+
+/* A store with a history of deletes (a free list, keys moved by backward shifts)
+ * restores into a fresh one that answers 20,000 random commands exactly as it does,
+ * and restores over a store that held something else. */
+static void test_snapshot_after_deletes(void **state)
+{
+	enum { KEYS = 64, SPACE = 96 };
+	struct kvt *a = kvt_new(KEYS, 24, 64), *b = kvt_new(KEYS, 24, 64);
+	uint8_t cmd[PX_CMD_BYTES_MAX];
+	uint64_t rng = 99;
+	uint8_t *buf;
+	size_t len;
+	char k[16];
+
+	(void)state;
+	for (uint32_t i = 0; i < 5000; i++)
+		kvt_run(a, cmd, rand_cmd(&rng, cmd, sizeof(cmd), SPACE, 24, 64));
+	for (uint32_t i = 0; i < SPACE; i += 2) {   /* leave deleted entries behind */
+		key_of(k, i);
+		del(a, k);
+	}
+	assert_true(svc_kv_count(a->kv) > 0);
+	assert_true(svc_kv_count(a->kv) < KEYS);
+	for (uint32_t i = 0; i < 40; i++) {   /* b holds other things */
+		key_of(k, 1000 + i);
+		assert_int_equal(put(b, k, "old"), WIRE_KV_R_OK);
+	}
+	buf = snap_take(a, &len);
+	assert_int_equal(svc_kv_restore(b->kv, buf, len), 0);
+	assert_int_equal(svc_kv_count(b->kv), svc_kv_count(a->kv));
+	assert_int_equal(svc_kv_hash(b->kv), svc_kv_hash(a->kv));
+	key_of(k, 1000);
+	assert_int_equal(get(b, k), WIRE_KV_R_NOT_FOUND);
+	assert_true(assert_same_future(a, b, 12345, 20000, SPACE) > 0);
+	free(buf);
+	kvt_free(a);
+	kvt_free(b);
+}
+
+/* restore(NULL, 0) is the state after init, from any state, and never fails. */
+static void test_snapshot_restore_empty(void **state)
+{
+	struct kvt *a = kvt_new(4, 8, 8), *fresh = kvt_new(4, 8, 8);
+	uint64_t empty = svc_kv_hash(fresh->kv);
+
+	(void)state;
+	assert_int_equal(put(a, "k1", "1"), WIRE_KV_R_OK);
+	assert_int_equal(put(a, "k2", "2"), WIRE_KV_R_OK);
+	assert_int_equal(put(a, "k3", "3"), WIRE_KV_R_OK);
+	assert_int_equal(put(a, "k4", "4"), WIRE_KV_R_OK);
+	assert_int_equal(del(a, "k2"), WIRE_KV_R_OK);
+	assert_int_equal(svc_kv_restore(a->kv, NULL, 0), 0);
+	assert_kv_empty(a, empty);
+	assert_int_equal(svc_kv_restore(a->kv, (const uint8_t *)"x", 0), 0);
+	assert_kv_empty(a, empty);
+	/* As after init: four new keys fit, the fifth is FULL, as in a fresh store. */
+	assert_true(assert_same_future(a, fresh, 3, 500, 12) > 0);
+	kvt_free(a);
+	kvt_free(fresh);
+}
+
+/* Every proper prefix of a valid snapshot is refused (and leaves the empty store), and
+ * so is one byte more; ASan checks that nothing is read past the end. */
+static void test_snapshot_truncated(void **state)
+{
+	struct kvt *a = kvt_new(8, 24, 16), *b = kvt_new(8, 24, 16);
+	uint64_t empty = svc_kv_hash(b->kv);
+	uint8_t *buf, *longer;
+	size_t len;
+
+	(void)state;
+	assert_int_equal(put(a, "", "0"), WIRE_KV_R_OK);
+	assert_int_equal(put(a, "short", ""), WIRE_KV_R_OK);
+	assert_int_equal(put(a, "a long key of 20 b..", "sixteen bytes!!!"), WIRE_KV_R_OK);
+	buf = snap_take(a, &len);
+	for (size_t l = 1; l < len; l++) {
+		assert_int_equal(put(b, "junk", "j"), WIRE_KV_R_OK);
+		if (snap_restore_exact(b, buf, l) != -EINVAL)
+			fail_msg("a snapshot cut to %zu of %zu bytes was taken", l, len);
+		assert_kv_empty(b, empty);
+	}
+	longer = malloc(len + 1);
+	assert_non_null(longer);
+	memcpy(longer, buf, len);
+	longer[len] = 0;
+	assert_int_equal(svc_kv_restore(b->kv, longer, len + 1), -EINVAL);
+	assert_kv_empty(b, empty);
+	assert_int_equal(snap_restore_exact(b, buf, len), 0);
+	assert_int_equal(svc_kv_hash(b->kv), svc_kv_hash(a->kv));
+	free(longer);
+	free(buf);
+	kvt_free(a);
+	kvt_free(b);
+}
+
+/* Hand-made snapshots: a header and entries written field by field. */
+static size_t snap_hdr(uint8_t *p, uint32_t max_keys, uint32_t kb, uint32_t vb, uint32_t n)
+{
+	memcpy(p, "PWKVSNP1", 8);
+	wire_st32(p + 8, max_keys);
+	wire_st32(p + 12, kb);
+	wire_st32(p + 16, vb);
+	wire_st32(p + 20, n);
+	return 24;
+}
+
+static size_t snap_entry(uint8_t *p, const char *k, const char *v)
+{
+	uint32_t kl = (uint32_t)strlen(k), vl = (uint32_t)strlen(v);
+
+	p[0] = (uint8_t)kl;
+	wire_st32(p + 1, vl);
+	memcpy(p + 5, k, kl);
+	memcpy(p + 5 + kl, v, vl);
+	return 5 + kl + vl;
+}
+
+/* Malformed fields are refused: magic, counts, lengths, a duplicate key, a header
+ * whose limits its own contents break; and no single flipped byte crashes restore. */
+static void test_snapshot_corrupt(void **state)
+{
+	struct kvt *a = kvt_new(8, 16, 16), *b = kvt_new(8, 16, 16);
+	uint64_t empty = svc_kv_hash(b->kv);
+	uint8_t s[512], *buf;
+	size_t n, len;
+
+	(void)state;
+	/* A valid hand-made one first, so that each case below breaks one thing. */
+	n = snap_hdr(s, 8, 16, 16, 2);
+	n += snap_entry(s + n, "k1", "v1");
+	n += snap_entry(s + n, "k2", "v2");
+	assert_int_equal(snap_restore_exact(b, s, n), 0);
+	assert_int_equal(svc_kv_count(b->kv), 2);
+	assert_value(b, "k2", "v2");
+
+	struct {
+		const char *what;
+		size_t at;      /* byte offset to change */
+		uint32_t u32;   /* stored little-endian at `at` */
+		bool byte;      /* only the low byte */
+	} cases[] = {
+		{ "magic", 0, 'X', true },
+		{ "version in magic", 7, '2', true },
+		{ "n_keys + 1", 20, 3, false },
+		{ "n_keys - 1 (trailing bytes)", 20, 1, false },
+		{ "n_keys huge", 20, 0xffffffffu, false },
+		{ "header max_keys 0", 8, 0, false },
+		{ "header max_keys < n_keys", 8, 1, false },
+		{ "header key bytes 0", 12, 0, false },
+		{ "header key bytes 256", 12, 256, false },
+		{ "header key bytes < a key", 12, 1, false },
+		{ "header value bytes < a value", 16, 1, false },
+		{ "header value bytes huge", 16, 0xffffffffu, false },
+		{ "key_len past the end", 24, 200, true },
+		{ "value_len past the end", 25, 100, false },
+		{ "value_len huge", 25, 0xffffffffu, false },
+		{ "second key_len past the end", 24 + 9, 9, true },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint8_t c[512];
+
+		memcpy(c, s, n);
+		if (cases[i].byte)
+			c[cases[i].at] = (uint8_t)cases[i].u32;
+		else
+			wire_st32(c + cases[i].at, cases[i].u32);
+		assert_int_equal(put(b, "junk", "j"), WIRE_KV_R_OK);
+		if (snap_restore_exact(b, c, n) != -EINVAL)
+			fail_msg("%s: taken", cases[i].what);
+		assert_kv_empty(b, empty);
+	}
+
+	/* The same key twice, short and long. */
+	n = snap_hdr(s, 8, 16, 16, 3);
+	n += snap_entry(s + n, "k1", "v1");
+	n += snap_entry(s + n, "k2", "v2");
+	n += snap_entry(s + n, "k1", "v3");
+	assert_int_equal(snap_restore_exact(b, s, n), -EINVAL);
+	assert_kv_empty(b, empty);
+	n = snap_hdr(s, 8, 16, 16, 2);
+	n += snap_entry(s + n, "sixteen-byte-key", "v1");
+	n += snap_entry(s + n, "sixteen-byte-key", "v1");
+	assert_int_equal(snap_restore_exact(b, s, n), -EINVAL);
+	assert_kv_empty(b, empty);
+
+	/* Every byte of a real snapshot flipped in turn: taken or refused, never a crash,
+	 * and the store consistent either way (its hash equals a rebuild from its own
+	 * snapshot). */
+	for (uint32_t i = 0; i < 6; i++) {
+		char k[16];
+		key_of(k, i);
+		assert_int_equal(put(a, k, i % 2 ? "odd" : ""), WIRE_KV_R_OK);
+	}
+	buf = snap_take(a, &len);
+	for (size_t i = 0; i < len; i++) {
+		for (uint32_t bit = 0; bit < 8; bit += 3) {
+			uint8_t *c = malloc(len);
+			uint8_t *again;
+			size_t alen;
+			int rc;
+
+			assert_non_null(c);
+			memcpy(c, buf, len);
+			c[i] ^= (uint8_t)(1u << bit);
+			rc = svc_kv_restore(b->kv, c, len);
+			assert_true(rc == 0 || rc == -EINVAL);
+			if (rc == -EINVAL)
+				assert_kv_empty(b, empty);
+			again = snap_take(b, &alen);
+			assert_int_equal(svc_kv_restore(a->kv, again, alen), 0);
+			assert_int_equal(svc_kv_hash(a->kv), svc_kv_hash(b->kv));
+			free(again);
+			free(c);
+		}
+	}
+	free(buf);
+	kvt_free(a);
+	kvt_free(b);
+}
+
+/* A snapshot of a store with larger limits restores into a smaller one when its
+ * contents fit, and is refused when they do not (keys, key or value length); one of a
+ * smaller store restores into a larger one. */
+static void test_snapshot_limits(void **state)
+{
+	struct kvt *big = kvt_new(64, 32, 64), *small = kvt_new(16, 8, 16);
+	uint64_t empty = svc_kv_hash(small->kv);
+	uint8_t *buf;
+	size_t len;
+	char k[16];
+
+	(void)state;
+	for (uint32_t i = 0; i < 16; i++) {
+		key_of(k, i);
+		assert_int_equal(put(big, k, "sixteen bytes..."), WIRE_KV_R_OK);
+	}
+	buf = snap_take(big, &len);
+	assert_int_equal(svc_kv_restore(small->kv, buf, len), 0);
+	assert_int_equal(svc_kv_hash(small->kv), svc_kv_hash(big->kv));
+	assert_int_equal(put(small, "new", "x"), WIRE_KV_R_FULL);
+	free(buf);
+
+	/* 17 keys: more than 16. */
+	key_of(k, 16);
+	assert_int_equal(put(big, k, "v"), WIRE_KV_R_OK);
+	buf = snap_take(big, &len);
+	assert_int_equal(svc_kv_restore(small->kv, buf, len), -EINVAL);
+	assert_kv_empty(small, empty);
+	free(buf);
+	assert_int_equal(del(big, k), WIRE_KV_R_OK);
+
+	/* A 9-byte key, then a 17-byte value. */
+	assert_int_equal(put(big, "nine-byte", "v"), WIRE_KV_R_OK);
+	assert_int_equal(del(big, "key-0"), WIRE_KV_R_OK);
+	buf = snap_take(big, &len);
+	assert_int_equal(svc_kv_restore(small->kv, buf, len), -EINVAL);
+	assert_kv_empty(small, empty);
+	free(buf);
+	assert_int_equal(del(big, "nine-byte"), WIRE_KV_R_OK);
+	assert_int_equal(put(big, "key-1", "seventeen bytes.."), WIRE_KV_R_OK);
+	buf = snap_take(big, &len);
+	assert_int_equal(svc_kv_restore(small->kv, buf, len), -EINVAL);
+	assert_kv_empty(small, empty);
+	free(buf);
+
+	/* Smaller into larger. */
+	assert_int_equal(put(small, "s", "small"), WIRE_KV_R_OK);
+	buf = snap_take(small, &len);
+	assert_int_equal(svc_kv_restore(big->kv, buf, len), 0);
+	assert_int_equal(svc_kv_count(big->kv), 1);
+	assert_value(big, "s", "small");
+	free(buf);
+	kvt_free(big);
+	kvt_free(small);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -771,6 +1215,12 @@ int main(void)
 		cmocka_unit_test(test_key_lengths),
 		cmocka_unit_test(test_small_max_key),
 		cmocka_unit_test(test_through_applier),
+		cmocka_unit_test(test_snapshot_round_trip),
+		cmocka_unit_test(test_snapshot_after_deletes),
+		cmocka_unit_test(test_snapshot_restore_empty),
+		cmocka_unit_test(test_snapshot_truncated),
+		cmocka_unit_test(test_snapshot_corrupt),
+		cmocka_unit_test(test_snapshot_limits),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -123,6 +123,9 @@ static void test_kv_params(void **state)
 	assert_int_equal(svc_init(d, &p, arena, n, &svc, err, sizeof(err)), 0);
 	assert_ptr_equal(svc.apply, svc_kv_apply);
 	assert_ptr_equal(svc.is_read, svc_kv_is_read);
+	assert_ptr_equal(svc.snapshot_max, svc_kv_snapshot_max);
+	assert_ptr_equal(svc.snapshot, svc_kv_snapshot);
+	assert_ptr_equal(svc.restore, svc_kv_restore);
 	/* GET "a" on the new store: NOT_FOUND. */
 	static const uint8_t get_a[] = { WIRE_KV_GET, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 'a' };
 	uint8_t reply[PX_REPLY_BYTES_MAX];
@@ -175,6 +178,9 @@ static void test_stream_params(void **state)
 	struct px_service svc;
 	assert_int_equal(svc_init(d, &p, arena, n, &svc, err, sizeof(err)), 0);
 	assert_ptr_equal(svc.apply, svc_stream_apply);
+	assert_ptr_equal(svc.snapshot_max, svc_stream_snapshot_max);
+	assert_ptr_equal(svc.snapshot, svc_stream_snapshot);
+	assert_ptr_equal(svc.restore, svc_stream_restore);
 	free(arena);
 
 	const struct svc_param pow2[] = { P("stream_records", "100", 4) };
@@ -212,6 +218,45 @@ static int lazy_init(const struct svc_params *p, void *arena, size_t len, struct
 	return 0;
 }
 
+static uint32_t nop_apply(void *ctx, const uint8_t *cmd, uint32_t len, uint8_t *reply,
+			  uint32_t cap, uint8_t *status)
+{
+	(void)ctx, (void)cmd, (void)len, (void)reply, (void)cap;
+	*status = PX_OK;
+	return 0;
+}
+
+static uint64_t nop_hash(const void *ctx)
+{
+	(void)ctx;
+	return 0;
+}
+
+static size_t nop_snapshot_max(const void *ctx)
+{
+	(void)ctx;
+	return 1;
+}
+
+static size_t nop_snapshot(const void *ctx, uint8_t *buf, size_t cap)
+{
+	(void)ctx, (void)cap;
+	buf[0] = 0;
+	return 1;
+}
+
+static int partial_snap_init(const struct svc_params *p, void *arena, size_t len,
+			     struct px_service *svc, char *err, size_t errlen)
+{
+	(void)p, (void)len, (void)err, (void)errlen;
+	svc->apply = nop_apply;
+	svc->hash = nop_hash;
+	svc->ctx = arena;
+	svc->snapshot_max = nop_snapshot_max;
+	svc->snapshot = nop_snapshot;   /* restore left NULL */
+	return 0;
+}
+
 static void test_desc_checks(void **state)
 {
 	(void)state;
@@ -221,10 +266,17 @@ static void test_desc_checks(void **state)
 	assert_int_equal(svc_desc_check(&d, "mine", err, sizeof(err)), 0);
 	assert_int_equal(svc_desc_check(&d, NULL, err, sizeof(err)), 0);
 
+	/* A newer plugin, and one of ABI version 1 (before snapshots): both versions, what
+	 * changed, the fix. */
+	char want[512];
 	d.abi_version = SVC_ABI_VERSION + 1u;
 	assert_int_equal(svc_desc_check(&d, "mine", err, sizeof(err)), -EPROTO);
-	assert_non_null(strstr(err, "built for service ABI version 2, this paxwired runs version 1"));
-	assert_non_null(strstr(err, "fix: rebuild the plugin"));
+	snprintf(want, sizeof(want), "built for service ABI version %u, this paxwired runs version %u (the plugin is newer); fix: rebuild the plugin against this paxwire's services/paxwire_service.h (SVC_ABI_VERSION %u), or run a paxwired of service ABI version %u",
+		 SVC_ABI_VERSION + 1u, SVC_ABI_VERSION, SVC_ABI_VERSION, SVC_ABI_VERSION + 1u);
+	assert_string_equal(err, want);
+	d.abi_version = 1;
+	assert_int_equal(svc_desc_check(&d, "mine", err, sizeof(err)), -EPROTO);
+	assert_string_equal(err, "built for service ABI version 1, this paxwired runs version 2 (version 2 added snapshot_max, snapshot and restore to struct px_service); fix: rebuild the plugin against this paxwire's services/paxwire_service.h (SVC_ABI_VERSION 2)");
 	d.abi_version = 0;
 	assert_int_equal(svc_desc_check(&d, "mine", err, sizeof(err)), -EPROTO);
 	d.abi_version = SVC_ABI_VERSION;
@@ -251,6 +303,12 @@ static void test_desc_checks(void **state)
 	struct px_service svc;
 	assert_int_equal(svc_init(&d, &p, arena, n, &svc, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "init() left apply unset"));
+
+	/* init() that sets some of the snapshot functions but not all three: refused. */
+	d.init = partial_snap_init;
+	assert_int_equal(svc_init(&d, &p, arena, n, &svc, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "service mine's init() set only some of snapshot_max, snapshot and restore in struct px_service (restore unset); fix: the service must set all three or none (a bug in the service)");
+	d.init = lazy_init;
 	free(arena);
 
 	/* check() failing without a message: the registry writes one. */
@@ -287,6 +345,10 @@ static void test_plugin_good(void **state)
 	assert_int_equal(st, PX_OK);
 	assert_memory_equal(reply, "abcd", 4);
 	assert_int_not_equal(svc.hash(svc.ctx), h0);
+	/* It has no snapshots: all three NULL is allowed (px_apply.h). */
+	assert_null(svc.snapshot_max);
+	assert_null(svc.snapshot);
+	assert_null(svc.restore);
 	svc.apply(svc.ctx, (const uint8_t *)"abcde", 5, reply, sizeof(reply), &st);
 	assert_int_equal(st, PX_BAD_COMMAND);   /* over max_len = 4 */
 	free(arena);
@@ -327,7 +389,10 @@ static void test_plugin_refused(void **state)
 	assert_null(svc_plugin_load(plugin_bad_abi, "echo", &h, err, sizeof(err)));
 	assert_int_equal(errno, EPROTO);
 	assert_null(h);
-	assert_err(err, "built for service ABI version 2, this paxwired runs version 1; fix: rebuild the plugin against this paxwire's services/paxwire_service.h");
+	char want[512];
+	snprintf(want, sizeof(want), "built for service ABI version %u, this paxwired runs version %u (the plugin is newer); fix: rebuild the plugin against this paxwire's services/paxwire_service.h (SVC_ABI_VERSION %u)",
+		 SVC_ABI_VERSION + 1u, SVC_ABI_VERSION, SVC_ABI_VERSION);
+	assert_err(err, want);
 
 	assert_null(svc_plugin_load(plugin_no_symbol, "echo", &h, err, sizeof(err)));
 	assert_int_equal(errno, ENOEXEC);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0
  * svc_stream: offsets, paged reads, overwrite by record count and by bytes (with the
- * TRUNCATED answer), malformed commands, and a random run against a model that keeps
- * every record ever appended.
+ * TRUNCATED answer), malformed commands, a random run against a model that keeps
+ * every record ever appended, and snapshots (round trips, the same replies and
+ * overwrites afterwards, every malformed snapshot refused).
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -452,6 +453,450 @@ static void test_hash(void **state)
 	st_free(c);
 }
 
+/* ---------------------------------------------------------------------------------- */
+/* Snapshots                                                                           */
+
+/** A snapshot of t in a buffer of exactly its length (so ASan sees any read past it). */
+static uint8_t *snap_take(struct st *t, size_t *len)
+{
+	size_t max = svc_stream_snapshot_max(t->s);
+	uint8_t *big = malloc(max), *buf;
+
+	assert_non_null(big);
+	*len = svc_stream_snapshot(t->s, big, max);
+	assert_true(*len >= 36);
+	assert_true(*len <= max);
+	buf = malloc(*len);
+	assert_non_null(buf);
+	memcpy(buf, big, *len);
+	free(big);
+	return buf;
+}
+
+static int snap_restore_exact(struct st *t, const uint8_t *buf, size_t len)
+{
+	uint8_t *copy = malloc(len ? len : 1);
+	int rc;
+
+	assert_non_null(copy);
+	memcpy(copy, buf, len);
+	rc = svc_stream_restore(t->s, len ? copy : NULL, len);
+	free(copy);
+	return rc;
+}
+
+static void assert_stream_empty(struct st *t, uint64_t empty_hash)
+{
+	assert_int_equal(svc_stream_oldest(t->s), 0);
+	assert_int_equal(svc_stream_next_offset(t->s), 0);
+	assert_int_equal(svc_stream_overwritten(t->s), 0);
+	assert_int_equal(svc_stream_hash(t->s), empty_hash);
+	read_from(t, 0, 100);
+	assert_int_equal(t->r.result, WIRE_STREAM_R_OK);
+	assert_int_equal(t->r.n_records, 0);
+}
+
+/** n_records of the last reply. */
+static uint32_t t_n_records(struct st *t)
+{
+	return t->r.n_records;
+}
+
+static void assert_same_state(struct st *a, struct st *b)
+{
+	assert_int_equal(svc_stream_oldest(a->s), svc_stream_oldest(b->s));
+	assert_int_equal(svc_stream_next_offset(a->s), svc_stream_next_offset(b->s));
+	assert_int_equal(svc_stream_overwritten(a->s), svc_stream_overwritten(b->s));
+	assert_int_equal(svc_stream_hash(a->s), svc_stream_hash(b->s));
+}
+
+/** Random length: mostly small, sometimes near the maximum (to wrap by bytes). */
+static uint32_t rand_len(uint64_t *rng)
+{
+	*rng = *rng * 6364136223846793005ull + 1442695040888963407ull;
+	if ((*rng >> 59) < 3)
+		return WIRE_STREAM_PAYLOAD_MAX - (uint32_t)(*rng >> 20) % 1500;
+	return (uint32_t)(*rng >> 33) % 700;
+}
+
+/** The same appends and reads to a and b: the same replies (offsets, TRUNCATED,
+ *  BEYOND, records) and the same oldest, next and hash after every one.
+ *  @return records overwritten during the run. */
+static uint64_t assert_same_future(struct st *a, struct st *b, uint64_t seed, uint32_t steps)
+{
+	uint8_t ra[PX_REPLY_BYTES_MAX], rb[PX_REPLY_BYTES_MAX], sa, sb;
+	uint8_t p[WIRE_STREAM_PAYLOAD_MAX], cmd[PX_CMD_BYTES_MAX];
+	uint64_t over0 = svc_stream_overwritten(a->s), from;
+	uint32_t n, la, lb, len;
+
+	for (uint32_t i = 0; i < steps; i++) {
+		len = rand_len(&seed);
+		if (seed >> 62 == 0) {
+			/* A read around the oldest (maybe TRUNCATED) or the end (maybe BEYOND). */
+			from = (seed >> 61) & 1 ? svc_stream_oldest(a->s) : svc_stream_next_offset(a->s);
+			from = from + (seed >> 20) % 5 - 2;
+			n = wire_stream_encode_read(cmd, sizeof(cmd), from, len);
+		} else {
+			pattern(p, seed, len);
+			n = wire_stream_encode_append(cmd, sizeof(cmd), p, len);
+		}
+		assert_true(n > 0);
+		la = svc_stream_apply(a->s, cmd, n, ra, sizeof(ra), &sa);
+		lb = svc_stream_apply(b->s, cmd, n, rb, sizeof(rb), &sb);
+		assert_int_equal(la, lb);
+		assert_int_equal(sa, sb);
+		assert_memory_equal(ra, rb, la);
+		assert_same_state(a, b);
+	}
+	return svc_stream_overwritten(a->s) - over0;
+}
+
+/* Empty, small and full streams survive a round trip, and answer every later command
+ * as the original does. */
+static void test_snapshot_round_trip(void **state)
+{
+	struct st *a = st_new(16, 8192), *b = st_new(16, 8192);
+	uint64_t empty = svc_stream_hash(a->s);
+	uint8_t p[600], *buf;
+	size_t len;
+
+	(void)state;
+	assert_int_equal(svc_stream_snapshot_max(a->s), 36 + 16 * 4 + 8192);
+	buf = snap_take(a, &len);
+	assert_int_equal(len, 36);
+	assert_memory_equal(buf, "PWSTSNP1", 8);
+	append(b, "junk", 4);   /* restore replaces */
+	assert_int_equal(svc_stream_restore(b->s, buf, len), 0);
+	assert_stream_empty(b, empty);
+	free(buf);
+
+	/* Small: an empty record among others. */
+	append(a, "one", 3);
+	append(a, "", 0);
+	append(a, "three", 5);
+	buf = snap_take(a, &len);
+	assert_int_equal(len, 36 + 4 + 3 + 4 + 0 + 4 + 5);
+	assert_int_equal(svc_stream_restore(b->s, buf, len), 0);
+	assert_same_state(a, b);
+	read_from(b, 0, 1000);
+	assert_int_equal(t_n_records(b), 3);
+	free(buf);
+
+	/* Full by count: 16 records held, the next append overwrites the oldest. */
+	for (uint32_t i = 0; i < 13; i++) {
+		pattern(p, i, 100 + i);
+		append(a, p, 100 + i);
+	}
+	assert_int_equal(svc_stream_next_offset(a->s) - svc_stream_oldest(a->s), 16);
+	buf = snap_take(a, &len);
+	assert_int_equal(svc_stream_restore(b->s, buf, len), 0);
+	assert_same_state(a, b);
+	assert_true(assert_same_future(a, b, 11, 3000) > 0);
+	free(buf);
+	st_free(a);
+	st_free(b);
+}
+
+/* A stream that wrapped by bytes (lap-end gaps, the oldest anywhere in the ring) and by
+ * count restores to one that overwrites the same records in the same order, at every
+ * phase of the ring. */
+static void test_snapshot_wrapped(void **state)
+{
+	enum { RECS = 32, DATA = 3 * WIRE_STREAM_PAYLOAD_MAX + 100 };
+	struct st *a = st_new(RECS, DATA), *b = st_new(RECS, DATA);
+	uint8_t p[WIRE_STREAM_PAYLOAD_MAX], *buf;
+	uint64_t rng = 77, over = 0;
+	size_t len;
+
+	(void)state;
+	for (uint32_t round = 0; round < 40; round++) {
+		for (uint32_t i = 0; i < 7; i++) {
+			uint32_t l = rand_len(&rng);
+			pattern(p, rng, l);
+			append(a, p, l);
+		}
+		assert_true(svc_stream_overwritten(a->s) > 0 || round < 2);
+		append(b, "junk", 4);
+		buf = snap_take(a, &len);
+		assert_int_equal(snap_restore_exact(b, buf, len), 0);
+		assert_same_state(a, b);
+		over += assert_same_future(a, b, rng + round, 50);
+		free(buf);
+	}
+	assert_true(over > 100);
+
+	/* One case by hand: 4076 bytes, five 1000-byte records; the fifth wrapped to the
+	 * start (record 0 overwritten), the oldest is at 1000. The copy drops exactly what
+	 * the original does on each of the next appends. */
+	struct st *c = st_new(64, WIRE_STREAM_PAYLOAD_MAX), *d = st_new(64, WIRE_STREAM_PAYLOAD_MAX);
+	for (uint32_t i = 0; i < 5; i++) {
+		pattern(p, i, 1000);
+		append(c, p, 1000);
+	}
+	assert_int_equal(svc_stream_oldest(c->s), 1);
+	buf = snap_take(c, &len);
+	assert_int_equal(wire_ld32(buf + 32), 1000);   /* first_pos: where record 1 lies */
+	assert_int_equal(snap_restore_exact(d, buf, len), 0);
+	free(buf);
+	for (uint32_t i = 0; i < 12; i++) {
+		uint32_t l = 500 + 700 * (i % 5);
+		pattern(p, i, l);
+		assert_int_equal(append(c, p, l), append(d, p, l));
+		assert_same_state(c, d);
+	}
+	st_free(a);
+	st_free(b);
+	st_free(c);
+	st_free(d);
+}
+
+/* restore(NULL, 0) is the state after init, from any state. */
+static void test_snapshot_restore_empty(void **state)
+{
+	struct st *a = st_new(4, 8192), *fresh = st_new(4, 8192);
+	uint64_t empty = svc_stream_hash(fresh->s);
+	uint8_t p[3000];
+
+	(void)state;
+	for (uint32_t i = 0; i < 9; i++) {
+		pattern(p, i, 3000);
+		append(a, p, 3000);
+	}
+	assert_true(svc_stream_overwritten(a->s) > 0);
+	assert_int_equal(svc_stream_restore(a->s, NULL, 0), 0);
+	assert_stream_empty(a, empty);
+	assert_int_equal(append(a, "x", 1), 0);   /* offsets start again at 0 */
+	assert_int_equal(svc_stream_restore(a->s, NULL, 0), 0);
+	assert_true(assert_same_future(a, fresh, 5, 500) > 0);
+	st_free(a);
+	st_free(fresh);
+}
+
+/* Every proper prefix of a valid snapshot is refused and leaves the empty stream; so is
+ * one byte more. ASan checks that nothing is read past the end. */
+static void test_snapshot_truncated(void **state)
+{
+	struct st *a = st_new(8, 8192), *b = st_new(8, 8192);
+	uint64_t empty = svc_stream_hash(b->s);
+	uint8_t p[300], *buf, *longer;
+	size_t len;
+
+	(void)state;
+	for (uint32_t i = 0; i < 12; i++) {   /* wrapped by count: oldest 4 */
+		pattern(p, i, 7 * i);
+		append(a, p, 7 * i);
+	}
+	buf = snap_take(a, &len);
+	for (size_t l = 1; l < len; l++) {
+		append(b, "junk", 4);
+		if (snap_restore_exact(b, buf, l) != -EINVAL)
+			fail_msg("a snapshot cut to %zu of %zu bytes was taken", l, len);
+		assert_stream_empty(b, empty);
+	}
+	longer = malloc(len + 1);
+	assert_non_null(longer);
+	memcpy(longer, buf, len);
+	longer[len] = 0;
+	assert_int_equal(svc_stream_restore(b->s, longer, len + 1), -EINVAL);
+	assert_stream_empty(b, empty);
+	assert_int_equal(snap_restore_exact(b, buf, len), 0);
+	assert_same_state(a, b);
+	free(longer);
+	free(buf);
+	st_free(a);
+	st_free(b);
+}
+
+/* Hand-made snapshots, one field broken at a time; and no flipped byte crashes. */
+static size_t snap_hdr(uint8_t *p, uint32_t recs, uint32_t data, uint64_t oldest, uint64_t next,
+		       uint32_t first_pos)
+{
+	memcpy(p, "PWSTSNP1", 8);
+	wire_st32(p + 8, recs);
+	wire_st32(p + 12, data);
+	wire_st64(p + 16, oldest);
+	wire_st64(p + 24, next);
+	wire_st32(p + 32, first_pos);
+	return 36;
+}
+
+static size_t snap_rec(uint8_t *p, uint32_t len)
+{
+	wire_st32(p, len);
+	memset(p + 4, 'r', len);
+	return 4 + len;
+}
+
+static void test_snapshot_corrupt(void **state)
+{
+	struct st *a = st_new(8, 8192), *b = st_new(8, 8192);
+	uint64_t empty = svc_stream_hash(b->s);
+	static uint8_t s[3 * 8192];
+	uint8_t *buf;
+	size_t n, len;
+
+	(void)state;
+	n = snap_hdr(s, 8, 8192, 5, 7, 100);
+	n += snap_rec(s + n, 10);
+	n += snap_rec(s + n, 20);
+	assert_int_equal(snap_restore_exact(b, s, n), 0);
+	assert_int_equal(svc_stream_oldest(b->s), 5);
+	assert_int_equal(svc_stream_next_offset(b->s), 7);
+	assert_int_equal(svc_stream_overwritten(b->s), 5);
+
+	struct {
+		const char *what;
+		size_t at;
+		uint64_t v;
+		uint32_t bytes;   /* 1, 4 or 8, little-endian at `at` */
+	} cases[] = {
+		{ "magic", 0, 'Q', 1 },
+		{ "version in magic", 7, '2', 1 },
+		{ "max_records 0", 8, 0, 4 },
+		{ "max_records not a power of two", 8, 6, 4 },
+		{ "max_records < records", 8, 1, 4 },
+		{ "data_bytes below a record", 12, 100, 4 },
+		{ "data_bytes huge", 12, 0xffffffffu, 4 },
+		{ "next < oldest", 24, 4, 8 },
+		{ "one record more", 24, 8, 8 },
+		{ "one record less (trailing bytes)", 24, 6, 8 },
+		{ "next huge", 24, UINT64_MAX, 8 },
+		{ "oldest and next past 2^63", 16, (UINT64_C(1) << 63) + 5, 8 },
+		{ "first_pos = data_bytes", 32, 8192, 4 },
+		{ "first record runs past the end", 32, 8190, 4 },
+		{ "record length past the end", 36, 11, 4 },
+		{ "record length huge", 36, 0xffffffffu, 4 },
+		{ "record length over the payload maximum", 36, WIRE_STREAM_PAYLOAD_MAX + 1, 4 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		static uint8_t c[sizeof(s)];
+
+		memcpy(c, s, n);
+		if (cases[i].bytes == 1)
+			c[cases[i].at] = (uint8_t)cases[i].v;
+		else if (cases[i].bytes == 4)
+			wire_st32(c + cases[i].at, (uint32_t)cases[i].v);
+		else
+			wire_st64(c + cases[i].at, cases[i].v);
+		if (strcmp(cases[i].what, "oldest and next past 2^63") == 0)
+			wire_st64(c + 24, cases[i].v + 2);
+		append(b, "junk", 4);
+		if (snap_restore_exact(b, c, n) != -EINVAL)
+			fail_msg("%s: taken", cases[i].what);
+		assert_stream_empty(b, empty);
+	}
+
+	/* More payload than data_bytes holds: three maximal records in 8192 bytes. */
+	n = snap_hdr(s, 8, 8192, 0, 3, 0);
+	for (int i = 0; i < 3; i++)
+		n += snap_rec(s + n, WIRE_STREAM_PAYLOAD_MAX);
+	assert_int_equal(snap_restore_exact(b, s, n), -EINVAL);
+	assert_stream_empty(b, empty);
+	/* Two fit, but not from first_pos 200: the second wraps and would reach the first. */
+	n = snap_hdr(s, 8, 8192, 0, 2, 200);
+	for (int i = 0; i < 2; i++)
+		n += snap_rec(s + n, WIRE_STREAM_PAYLOAD_MAX);
+	assert_int_equal(snap_restore_exact(b, s, n), -EINVAL);
+	wire_st32(s + 32, 0);
+	assert_int_equal(snap_restore_exact(b, s, n), 0);
+
+	/* Every byte of a real, wrapped snapshot flipped in turn: taken or refused, never a
+	 * crash, and the stream consistent (a rebuild from its own snapshot agrees). */
+	uint8_t p[200];
+	for (uint32_t i = 0; i < 11; i++) {
+		pattern(p, i, 10 * i);
+		append(a, p, 10 * i);
+	}
+	buf = snap_take(a, &len);
+	for (size_t i = 0; i < len; i++) {
+		for (uint32_t bit = 0; bit < 8; bit += 3) {
+			uint8_t *c = malloc(len), *again;
+			size_t alen;
+			int rc;
+
+			assert_non_null(c);
+			memcpy(c, buf, len);
+			c[i] ^= (uint8_t)(1u << bit);
+			rc = svc_stream_restore(b->s, c, len);
+			assert_true(rc == 0 || rc == -EINVAL);
+			if (rc == -EINVAL)
+				assert_stream_empty(b, empty);
+			again = snap_take(b, &alen);
+			assert_int_equal(svc_stream_restore(a->s, again, alen), 0);
+			assert_same_state(a, b);
+			free(again);
+			free(c);
+		}
+	}
+	free(buf);
+	st_free(a);
+	st_free(b);
+}
+
+/* A snapshot of a larger stream restores into a smaller one when its records fit
+ * (laid out anew, same offsets and contents), and is refused when they do not: too
+ * many records, or too many bytes. A smaller one restores into a larger. */
+static void test_snapshot_limits(void **state)
+{
+	struct st *big = st_new(64, 65536), *small = st_new(8, 8192);
+	uint64_t empty = svc_stream_hash(small->s);
+	uint8_t p[2000], *buf;
+	size_t len;
+
+	(void)state;
+	for (uint32_t i = 0; i < 40; i++) {   /* the ring's middle, not its start */
+		pattern(p, i, 1000);
+		append(big, p, 1000);
+	}
+	assert_int_equal(svc_stream_restore(big->s, NULL, 0), 0);
+	for (uint32_t i = 0; i < 20; i++)
+		append(big, "", 0);
+	for (uint32_t i = 0; i < 8; i++) {
+		pattern(p, i, 1000);
+		append(big, p, 1000);
+	}
+	/* 28 records: too many for 8. */
+	buf = snap_take(big, &len);
+	assert_int_equal(svc_stream_restore(small->s, buf, len), -EINVAL);
+	assert_stream_empty(small, empty);
+	free(buf);
+
+	/* 8 records of 1000 bytes held from offset 20: they fit 8 x 8192. */
+	struct st *mid = st_new(8, 65536);
+	for (uint32_t i = 0; i < 28; i++) {
+		pattern(p, i, i < 20 ? 0 : 1000);
+		append(mid, p, i < 20 ? 0 : 1000);
+	}
+	assert_int_equal(svc_stream_oldest(mid->s), 20);
+	buf = snap_take(mid, &len);
+	assert_int_equal(svc_stream_restore(small->s, buf, len), 0);
+	assert_same_state(mid, small);
+	read_from(small, 19, 100);
+	assert_int_equal(small->r.result, WIRE_STREAM_R_TRUNCATED);
+	assert_int_equal(small->r.offset, 20);
+	free(buf);
+
+	/* 8 records of 1100 bytes: 8800 bytes, more than 8192. */
+	for (uint32_t i = 0; i < 8; i++) {
+		pattern(p, i, 1100);
+		append(mid, p, 1100);
+	}
+	buf = snap_take(mid, &len);
+	assert_int_equal(svc_stream_restore(small->s, buf, len), -EINVAL);
+	assert_stream_empty(small, empty);
+	free(buf);
+
+	/* Smaller into larger. */
+	append(small, "s", 1);
+	buf = snap_take(small, &len);
+	assert_int_equal(svc_stream_restore(big->s, buf, len), 0);
+	assert_same_state(small, big);
+	free(buf);
+	st_free(big);
+	st_free(small);
+	st_free(mid);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -464,6 +909,12 @@ int main(void)
 		cmocka_unit_test(test_reply_decode),
 		cmocka_unit_test(test_matches_model),
 		cmocka_unit_test(test_hash),
+		cmocka_unit_test(test_snapshot_round_trip),
+		cmocka_unit_test(test_snapshot_wrapped),
+		cmocka_unit_test(test_snapshot_restore_empty),
+		cmocka_unit_test(test_snapshot_truncated),
+		cmocka_unit_test(test_snapshot_corrupt),
+		cmocka_unit_test(test_snapshot_limits),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -101,6 +101,7 @@ void sim_check_applied(struct sim *s, const struct sim_node *n, uint64_t slot,
 		rec->chain_known = true;
 		rec->chain = chain;
 		rec->kv_hash = kv_hash;
+		memcpy(rec->last_seq, n->sm_last_seq, sizeof(rec->last_seq));
 		return;
 	}
 	if (rec->chain != chain)

@@ -109,6 +109,27 @@ static bool sim_kv_is_read(void *ctx, const uint8_t *cmd, uint32_t len)
 	return n->kv_svc.is_read(n->kv_svc.ctx, cmd, len);
 }
 
+static size_t sim_kv_snapshot_max(const void *ctx)
+{
+	const struct sim_node *n = ctx;
+
+	return n->kv_svc.snapshot_max(n->kv_svc.ctx);
+}
+
+static size_t sim_kv_snapshot(const void *ctx, uint8_t *buf, size_t cap)
+{
+	const struct sim_node *n = ctx;
+
+	return n->kv_svc.snapshot(n->kv_svc.ctx, buf, cap);
+}
+
+static int sim_kv_restore(void *ctx, const uint8_t *buf, size_t len)
+{
+	struct sim_node *n = ctx;
+
+	return n->kv_svc.restore(n->kv_svc.ctx, buf, len);
+}
+
 /* ---------------------------------------------------------------------------------- */
 /* Setup and lifecycle                                                                 */
 
@@ -156,6 +177,10 @@ static void node_config(struct sim *s, struct sim_node *n, bool restart)
 	n->conf.sessions = n->max_sessions;
 	n->conf.reads_max = s->o.log_reads ? 0 : SIM_READS_MAX;
 	n->conf.queue_max = SIM_QUEUE_MAX;
+	n->conf.snapshot_buf = n->snap_buf;
+	n->conf.snapshot_bytes = n->snap_bytes;
+	n->conf.transfer_chunks_per_tick = s->o.transfer_chunks;
+	n->conf.snapshot_every = s->o.snapshot_every;
 	if (px_config_check(cfg, &why) != 0)
 		sim_fail(s, "config", "node %u: px_config_check rejects the derived config: %s",
 			 n->id, why != NULL ? why : "?");
@@ -169,16 +194,24 @@ void sim_node_setup(struct sim *s, struct sim_node *n, uint8_t id)
 	n->sim = s;
 	n->id = id;
 	n->max_sessions = seed_max_sessions(s);
+	n->kv_len = svc_kv_arena_bytes(SIM_KV_KEYS, SIM_KV_KEY_BYTES, SIM_KV_VALUE_BYTES);
+	if (n->kv_len == 0)
+		sim_fail(s, "config", "svc_kv_arena_bytes rejects the simulator's bounds");
+	n->kv_arena = xcalloc(1, n->kv_len);
+	/* The snapshot buffer: sized once, from an empty store's bound. */
+	n->kv = svc_kv_init(SIM_KV_KEYS, SIM_KV_KEY_BYTES, SIM_KV_VALUE_BYTES, n->kv_arena,
+			   n->kv_len);
+	if (n->kv == NULL)
+		sim_fail(s, "init", "node %u: svc_kv_init: %s", n->id, strerror(errno));
+	n->snap_bytes = px_snapshot_bytes_max(n->max_sessions, svc_kv_snapshot_max(n->kv));
+	n->snap_buf = xcalloc(1, n->snap_bytes);
+	n->disk_snap = xcalloc(1, n->snap_bytes);
 	node_config(s, n, false);
 
 	n->arena_len = node_arena_bytes(&n->conf);
 	if (n->arena_len == 0)
 		sim_fail(s, "config", "node %u: node_arena_bytes refuses the config", id);
 	n->arena = xcalloc(1, n->arena_len);
-	n->kv_len = svc_kv_arena_bytes(SIM_KV_KEYS, SIM_KV_KEY_BYTES, SIM_KV_VALUE_BYTES);
-	if (n->kv_len == 0)
-		sim_fail(s, "config", "svc_kv_arena_bytes rejects the simulator's bounds");
-	n->kv_arena = xcalloc(1, n->kv_len);
 
 	/* The journal is indexed by slot; its bytes grow by doubling (rarely: values are
 	 * small). The staging ring holds two windows: a request never covers more than
@@ -203,6 +236,8 @@ void sim_node_free(struct sim_node *n)
 	free(n->staging);
 	free(n->arena);
 	free(n->kv_arena);
+	free(n->snap_buf);
+	free(n->disk_snap);
 	memset(n, 0, sizeof(*n));
 }
 
@@ -350,10 +385,28 @@ static void op_journal_sync(void *ctx, uint64_t seq, uint64_t commit)
 		  p->seq, p->ballot, p->n, p->due);
 }
 
+/** A snapshot save (ops snapshot_save) reaches the disk: the journal below it may go. */
+static void snapshot_land(struct sim *s, struct sim_node *n)
+{
+	memcpy(n->disk_snap, n->snap_buf, n->snap_save_len);
+	n->disk_snap_len = n->snap_save_len;
+	n->disk_snap_slot = n->snap_save_slot;
+	n->snap_saving = false;
+	/* Compaction: the journal keeps the slots above the snapshot only. */
+	if (n->snap_save_slot + 1 > n->journal_lo)
+		n->journal_lo = n->snap_save_slot + 1;
+	sim_trace(s, "n%u snapshot saved slot=%" PRIu64 " len=%zu", n->id, n->snap_save_slot,
+		  n->snap_save_len);
+	node_snapshot_saved(n->nd, n->snap_save_slot, true);
+}
+
 void sim_node_disk_step(struct sim *s, struct sim_node *n)
 {
 	struct sim_persist *p;
 	uint64_t seq;
+
+	if (n->up && n->snap_saving && n->snap_save_due <= s->now)
+		snapshot_land(s, n);
 
 	/* Bounded: each pass removes one request. */
 	while (n->up && n->persist_n > 0) {
@@ -380,6 +433,8 @@ void sim_node_crash(struct sim *s, struct sim_node *n)
 	for (i = 0; i < land_n; i++)
 		land(s, n, &n->persist[(n->persist_head + i) % SIM_PERSIST_MAX]);
 	sim_oracle_crash(s, n);
+	/* A snapshot being saved is lost (crash between write and sync). */
+	n->snap_saving = false;
 	n->persist_n = 0;
 	n->staging_n = 0;
 	n->n_held = 0;     /* requests queued at the node: the clients time out and resend */
@@ -392,7 +447,9 @@ void sim_node_crash(struct sim *s, struct sim_node *n)
 		n->disk_promised = 0;
 		memset(n->journal, 0, (n->journal_hi + 1) * sizeof(*n->journal));
 		n->journal_hi = 0;
+		n->journal_lo = 0;
 		n->journal_used = 0;
+		n->disk_snap_len = 0;
 	}
 }
 
@@ -402,7 +459,7 @@ static bool journal_read(void *jctx, uint64_t slot, uint64_t *vballot, const uin
 	const struct sim_node *n = jctx;
 	const struct sim_journal_slot *d;
 
-	if (slot > SIM_SLOTS_MAX || slot > n->journal_hi)
+	if (slot > SIM_SLOTS_MAX || slot > n->journal_hi || slot < n->journal_lo)
 		return false;
 	d = &n->journal[slot];
 	if (d->len == 0)
@@ -458,12 +515,38 @@ static void op_tx_commit(void *ctx, const struct node_dst *dst, uint32_t len)
 	sim_net_send(s, n->id, dst->peer, w, len);
 }
 
+/** Durable mode: the node hands a snapshot to save; it lands after a disk delay. */
+static void op_snapshot_save(void *ctx, uint64_t slot, uint64_t id, const uint8_t *buf,
+			     size_t len)
+{
+	struct sim_node *n = ctx;
+	struct sim *s = n->sim;
+
+	(void)id;
+	if (buf != n->snap_buf || len > n->snap_bytes || n->snap_saving)
+		sim_fail(s, "snapshot", "node %u: snapshot_save of %zu bytes at slot %" PRIu64
+			 " outside its buffer, or while one is being saved", n->id, len, slot);
+	n->snap_saving = true;
+	n->snap_save_slot = slot;
+	n->snap_save_len = len;
+	n->snap_save_due = s->now + sim_rng_range(&s->rng_disk, 0, s->o.persist_delay_max * 4u);
+}
+
 static const struct node_ops sim_ops = {
 	.tx_buf = op_tx_buf,
 	.tx_commit = op_tx_commit,
 	.journal_promise = op_journal_promise,
 	.journal_slot = op_journal_slot,
 	.journal_sync = op_journal_sync,
+};
+
+static const struct node_ops sim_ops_durable = {
+	.tx_buf = op_tx_buf,
+	.tx_commit = op_tx_commit,
+	.journal_promise = op_journal_promise,
+	.journal_slot = op_journal_slot,
+	.journal_sync = op_journal_sync,
+	.snapshot_save = op_snapshot_save,
 };
 
 /* ---------------------------------------------------------------------------------- */
@@ -654,6 +737,27 @@ static void obs_read_served(void *ctx, uint64_t ticket, uint64_t index, uint64_t
 	n->reads_served++;
 }
 
+/** A snapshot was installed (state transfer, or a durable restart's): the state must
+ *  be the one every replica had after that slot. */
+static void obs_installed(void *ctx, uint64_t slot)
+{
+	struct sim_node *n = ctx;
+	struct sim *s = n->sim;
+	const struct sim_slot_rec *rec = slot <= SIM_SLOTS_MAX ? &s->slots[slot] : NULL;
+
+	if (rec == NULL || !rec->chain_known)
+		sim_fail(s, "snapshot", "node %u installed a snapshot of slot %" PRIu64
+			 " that no replica applied", n->id, slot);
+	sim_check_applied(s, n, slot, px_applier_chain(n->applier),
+			  n->kv_svc.hash(n->kv_svc.ctx));
+	memcpy(n->sm_last_seq, rec->last_seq, sizeof(n->sm_last_seq));
+	sim_trace(s, "n%u installed snapshot slot=%" PRIu64, n->id, slot);
+	if (!n->replaying) {
+		n->st_needed = false;
+		s->installs++;
+	}
+}
+
 /* ---------------------------------------------------------------------------------- */
 /* Life                                                                                */
 
@@ -673,12 +777,18 @@ void sim_node_start(struct sim *s, struct sim_node *n, bool restart)
 	svc.hash = sim_kv_hash;
 	svc.ctx = n;
 	svc.is_read = sim_kv_is_read;
+	svc.snapshot_max = sim_kv_snapshot_max;
+	svc.snapshot = sim_kv_snapshot;
+	svc.restore = sim_kv_restore;
 	struct node_observer obs = {
 		.step = obs_step, .apply_begin = obs_apply_begin, .apply_end = obs_apply_end,
-		.read_begin = obs_read_begin, .read_served = obs_read_served, .ctx = n,
+		.installed = obs_installed, .read_begin = obs_read_begin,
+		.read_served = obs_read_served, .ctx = n,
 	};
 	memset(n->arena, 0, n->arena_len);
-	n->nd = node_init(&n->conf, &svc, &sim_ops, n, &obs, n->arena, n->arena_len, &why);
+	n->nd = node_init(&n->conf, &svc,
+			  s->o.durability == PX_DURABLE ? &sim_ops_durable : &sim_ops, n, &obs,
+			  n->arena, n->arena_len, &why);
 	if (n->nd == NULL)
 		sim_fail(s, "init", "node %u: node_init: %s%s%s", n->id, strerror(errno),
 			 why ? ": " : "", why ? why : "");
@@ -702,6 +812,12 @@ void sim_node_start(struct sim *s, struct sim_node *n, bool restart)
 			.promised = n->disk_promised, .commit = n->disk_commit,
 			.hi = n->journal_hi, .slot = journal_read, .jctx = n,
 		};
+		if (n->disk_snap_len > 0) {
+			/* Read back into the buffer: served from there until a newer one. */
+			memcpy(n->snap_buf, n->disk_snap, n->disk_snap_len);
+			j.snapshot = n->snap_buf;
+			j.snapshot_len = n->disk_snap_len;
+		}
 		struct node_restored r;
 		n->replaying = true;
 		int rc = node_restore(n->nd, &j, &r);

@@ -27,6 +27,7 @@ const struct sim_bug_name sim_bug_names[] = {
 	{"state-needed-any", PX_BUG_STATE_NEEDED_ANY},
 	{"chosen-any", PX_BUG_CHOSEN_ANY},
 	{"no-sender-check", PX_BUG_NO_SENDER_CHECK},
+	{"install-ack-all", PX_BUG_INSTALL_ACK_ALL},
 };
 const uint32_t sim_bug_count = sizeof(sim_bug_names) / sizeof(sim_bug_names[0]);
 
@@ -65,11 +66,10 @@ void sim_opts_derive(struct sim_opts *o)
 	o->election_ticks = sim_rng_range(r, pick_max(3 * o->heartbeat_ticks, 5),
 					  pick_max(10 * o->heartbeat_ticks, 12));
 
-	/* Log geometry. A replica that restarts after the log has outgrown its window needs
-	 * a state transfer, which does not exist yet; if every replica needs one, none may
-	 * lead and the cluster is unavailable by design. Most seeds therefore keep the log
-	 * (about one slot per operation) within half a window, in a larger window; the
-	 * long_log rest runs small windows long, through catch-up and state transfer. */
+	/* Log geometry. A replica that restarts after the log has outgrown its window, or
+	 * falls that far behind, heals by state transfer. Most seeds keep the log (about
+	 * one slot per operation) within half a window, in a larger window; the long_log
+	 * rest runs small windows long, through catch-up and state transfer. */
 	o->long_log = sim_rng_below(r, 10) < 3;
 	o->window_slots = o->long_log ? 64u << sim_rng_below(r, 4) :  /* 64..512 */
 				    256u << sim_rng_below(r, 3);  /* 256..1024 */
@@ -104,6 +104,13 @@ void sim_opts_derive(struct sim_opts *o)
 	o->down_max = sim_rng_range(r, 1, 400);
 	o->leader_storm_pm = sim_rng_below(r, 10) < 3 ? sim_rng_range(r, 300, 1000) : 0;
 	o->persist_delay_max = sim_rng_range(r, 0, 5);
+	{
+		/* Drawn apart, so the other options of a seed stay what they were. */
+		struct sim_rng rs;
+		sim_rng_seed(&rs, o->seed, SIM_STREAM_SNAP);
+		o->transfer_chunks = sim_rng_range(&rs, 1, 16);
+		o->snapshot_every = sim_rng_below(&rs, 2) ? 0 : sim_rng_range(&rs, 4, 128);
+	}
 
 	/* Pauses and clock skew. */
 	o->pause_pm = sim_rng_below(r, 10) < 3 ? sim_rng_range(r, 1, 10) : 0;
@@ -173,6 +180,17 @@ void sim_opts_derive(struct sim_opts *o)
 		o->down_max = pick_min(o->down_max, 50);
 	}
 
+	if ((o->bugs & PX_BUG_INSTALL_ACK_ALL) && !sim_no_bias) {
+		/* The bug lives in installing a snapshot: replicas must fall a window behind
+		 * (small windows, long logs, isolations) while leaders change. */
+		o->long_log = true;
+		o->window_slots = 64;
+		o->pipeline_slots = pick_min(o->pipeline_slots, 32);
+		o->ops_per_client = SIM_OPS_PER_CLIENT_MAX;
+		o->part_kinds |= SIM_PART_ISOLATE;
+		o->part_len_max = pick_max(o->part_len_max, 200);
+	}
+
 	/* The liveness bound: recovery, catch-up of a whole window at the slowest clock,
 	 * and a few client timeouts. Generous, but bounded. */
 	v = 1;
@@ -212,6 +230,8 @@ void sim_opts_print(const struct sim_opts *o, const char *p)
 	       o->part_len_max);
 	printf("%scrash_pm=%u down_max=%u leader_storm_pm=%u persist_delay_max=%u\n", p,
 	       o->crash_pm, o->down_max, o->leader_storm_pm, o->persist_delay_max);
+	printf("%stransfer_chunks=%u snapshot_every=%u\n", p, o->transfer_chunks,
+	       o->snapshot_every);
 	printf("%spause_pm=%u pause_len_max=%u tick_every=", p, o->pause_pm,
 	       o->pause_len_max);
 	for (i = 0; i < o->n_replicas; i++)

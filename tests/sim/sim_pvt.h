@@ -143,6 +143,9 @@ struct sim_opts {
 	uint32_t down_max;              /**< time a crashed node stays down */
 	uint32_t leader_storm_pm;       /**< per mille of crashes aimed at the leader */
 	uint32_t persist_delay_max;     /**< disk latency, time units (durable mode) */
+	/* Snapshots and state transfer (a stream of their own: SIM_STREAM_SNAP). */
+	uint32_t transfer_chunks;       /**< node_conf.transfer_chunks_per_tick, 1..16 */
+	uint32_t snapshot_every;        /**< node_conf.snapshot_every; 0: on request only */
 
 	/* Pauses and clocks. */
 	uint32_t pause_pm;              /**< per mille chance per time unit of a pause */
@@ -332,8 +335,20 @@ struct sim_node {
 	void *kv_arena;
 	size_t kv_len;
 	struct px_service kv_svc;  /**< the real kv service, behind our wrapper */
-	/** State transfer needed: the node stops applying (it must never apply wrong data). */
+	/** State transfer needed: the node stops applying (it must never apply wrong data)
+	 *  until it installs a snapshot fetched from a peer. */
 	bool st_needed;
+	/** The node's snapshot buffer (node_conf.snapshot_buf), reused by every life. */
+	uint8_t *snap_buf;
+	size_t snap_bytes;
+	/** Durable mode: the snapshot on the simulated disk (len 0: none), and the one
+	 *  being saved (node ops snapshot_save) until its due time. */
+	uint8_t *disk_snap;
+	size_t disk_snap_len;
+	uint64_t disk_snap_slot;
+	bool snap_saving;
+	uint64_t snap_save_due, snap_save_slot;
+	size_t snap_save_len;
 	/** Sessions this replica's applier holds: the same on every replica of a seed. */
 	uint32_t max_sessions;
 	/** The batch now being applied, to map service calls to (client, seq). */
@@ -349,6 +364,7 @@ struct sim_node {
 	uint64_t disk_commit;              /**< highest commit point recorded on disk */
 	struct sim_journal_slot *journal;  /**< SIM_SLOTS_MAX + 1, by slot */
 	uint64_t journal_hi;               /**< highest slot written */
+	uint64_t journal_lo;               /**< compacted below it (a saved snapshot) */
 	uint8_t *journal_bytes;            /**< append-only value bytes */
 	size_t journal_used, journal_cap;
 	struct sim_persist persist[SIM_PERSIST_MAX];  /**< FIFO of requests */
@@ -489,6 +505,9 @@ struct sim_slot_rec {
 	uint64_t value_hash;
 	uint64_t chain;         /**< applier chain after this slot */
 	uint64_t kv_hash;       /**< kv hash after this slot */
+	/** Highest seq per client applied up to this slot (a snapshot of this slot must
+	 *  bring the exactly-once check to it). */
+	uint64_t last_seq[SIM_CLIENTS_MAX];
 };
 
 /** Session id -> client, learned when an applier applies a registration. */
@@ -557,24 +576,9 @@ struct sim {
 	uint64_t window_deliveries;    /**< delivered in the current storm window */
 	uint64_t window_by_type[PX_MSG_TYPE_MAX];  /**< the same, by message type */
 	int lincheck;                  /**< enum lc_result, or -1 if not run */
-	/** Liveness excused (enum sim_excuse): reported with its reason, never silent. */
-	int excused;
 	uint64_t transfers, recover_cuts;
+	uint64_t installs;             /**< snapshots installed by state transfer */
 };
-
-/** Why a seed's liveness was excused. */
-enum sim_excuse {
-	SIM_EXCUSE_NONE = 0,
-	/** Every replica needs a state transfer, so none may lead (until snapshots). */
-	SIM_EXCUSE_ALL_STATE_TRANSFER,
-	/** A majority needs one: the chosen prefix may live only in state machines they
-	 *  lack, and a leader may be unable to rebuild it (docs/testing.md). */
-	SIM_EXCUSE_MAJORITY_STATE_TRANSFER,
-	SIM_EXCUSE_MAX,
-};
-
-/** Static description of an excuse, for summaries. */
-const char *sim_excuse_name(int why);
 
 /* sim_net.c */
 void sim_net_reset(struct sim *s);
@@ -667,8 +671,8 @@ struct sim_result {
 	int failed;              /**< 0 pass, 1 failed */
 	/** --bug: failed, but the control run without the bug failed too (not counted) */
 	int baseline_failed;
-	int excused;             /**< enum sim_excuse (struct sim.excused) */
 	int lincheck;            /**< enum lc_result or -1 */
+	uint64_t installs;       /**< snapshots installed by state transfer */
 	uint64_t state_hash;
 	uint64_t steps;
 	uint64_t fail_time;      /**< simulated time of the failed check */
