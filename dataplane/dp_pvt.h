@@ -126,7 +126,7 @@ struct dp_counters {
 /* Snapshots and state transfer: node/node.h's struct node_counters, the st_ and
  *  snapshot fields. */
 #define DP_TRANSFER_FIELDS(X)                                                            \
-	X(snapshots_taken) X(snapshot_ns_last) X(snapshot_bytes_last) X(snapshots_saved)  \
+	X(snapshots_taken) X(snapshot_ns_last) X(snapshot_ns_max) X(snapshot_bytes_last) X(snapshots_saved)  \
 	X(st_started) X(st_installed) X(st_chunks_in) X(st_bytes_in) X(st_chunks_out)    \
 	X(st_bytes_out) X(st_requests_out) X(st_refused) X(st_throttled) X(st_none_in)   \
 	X(st_bad_chunk) X(st_late_chunks) X(st_hash_mismatch) X(st_restore_failed) X(st_stale)             \

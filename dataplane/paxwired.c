@@ -515,6 +515,14 @@ static void restore_node(struct dp_ctx *d, const struct journal_replay *rp,
 			dp_log(d, DP_LOG_ERROR, "%s; fix: check the data dir %s", err, d->data_dir);
 			exit(1);
 		}
+		/* The journal holds every slot above the snapshot only if the snapshot is at
+		 * or above the compaction floor (docs/storage.md, "Start-up with snapshots"). */
+		uint64_t from = src == 0 ? ld.slot : 0;
+		if (rp->floor > from)
+			dp_log(d, DP_LOG_WARN,
+			       "the journal was compacted below slot %" PRIu64 " but the newest valid snapshot is %s%" PRIu64 ": slots %" PRIu64 "..%" PRIu64 " are gone from this data dir; this replica applies what it holds and gets the rest from its peers (catch-up, or state transfer)",
+			       rp->floor, src == 0 ? "of slot " : "none, slot ", from, from + 1,
+			       rp->floor);
 	}
 	int rc = node_restore(d->nd, &nj, &r);
 	if (rc != 0) {

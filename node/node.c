@@ -905,6 +905,11 @@ static void st_tick(struct node *n)
 	if (++n->st.quiet > st_quiet_max(n))
 		st_switch(n);
 	if (n->st.slot == 0) {
+		/* Followers first: a replica that just restarted does not know the leader
+		 * yet; wait for it a while (half the silence bound) before asking anyone. */
+		if (px_leader_hint(n->r) == PX_NODE_NONE && n->st.turn == 0 &&
+		    n->st.quiet < st_quiet_max(n) / 2u)
+			return;
 		st_pick_source(n);
 		st_request(n, 0);
 		return;
@@ -1046,8 +1051,11 @@ int node_snapshot_take(struct node *n)
 	n->snap_id = snap_hash(n->conf.snapshot_buf, len);
 	n->c.snapshots_taken++;
 	n->c.snapshot_bytes_last = len;
-	if (n->ops->now_ns != NULL)
+	if (n->ops->now_ns != NULL) {
 		n->c.snapshot_ns_last = n->ops->now_ns(n->ctx) - t0;
+		if (n->c.snapshot_ns_last > n->c.snapshot_ns_max)
+			n->c.snapshot_ns_max = n->c.snapshot_ns_last;
+	}
 	if (n->ops->snapshot_save != NULL) {
 		n->snap_pinned = true;
 		n->ops->snapshot_save(n->ctx, n->snap_slot, n->snap_id, n->conf.snapshot_buf, len);

@@ -214,6 +214,7 @@ struct node_counters {
 	/* Snapshots and state transfer. */
 	uint64_t snapshots_taken;  /**< snapshots written into the buffer */
 	uint64_t snapshot_ns_last; /**< how long the last one stopped the loop */
+	uint64_t snapshot_ns_max;  /**< the longest such pause */
 	uint64_t snapshot_bytes_last;
 	uint64_t snapshots_saved;  /**< confirmed by node_snapshot_saved */
 	uint64_t st_started;       /**< state transfers begun (this replica needed one) */

@@ -15,9 +15,9 @@ DURABILITY=durable
 . "$(dirname "$0")/lib.sh" "$1"
 
 write_config 3
-# A snapshot every 300 applied slots, saved to the data dir, the journal compacted
+# A snapshot every 100 applied slots, saved to the data dir, the journal compacted
 # below it: the restart starts from the newest saved snapshot and the journal above it.
-sed -i -e '/^window_slots/a snapshot_every = 300' "$CONFIG"
+sed -i -e '/^window_slots/a snapshot_every = 100' "$CONFIG"
 for i in 0 1 2; do start_replica "$i" --bootstrap; done
 L=$(wait_leader 10) || fail "no leader within 10 s"
 say "leader is $L"
@@ -43,6 +43,15 @@ while [ "$(date +%s%N)" -lt $t_end ] && [ $acked -lt 60 ]; do
 	acked=$n
 done
 [ $acked -ge 5 ] || fail "only $acked markers acknowledged in 1.5 s"
+# Every replica saved a snapshot before the kill, however slow this machine is.
+for i in 0 1 2; do
+	for _ in $(seq 1 100); do
+		s=$(stat_of "$i" snapshots_saved)
+		[ "${s:-0}" -ge 1 ] && break
+		sleep 0.1
+	done
+	[ "${s:-0}" -ge 1 ] || fail "replica $i saved no snapshot in 10 s of load"
+done
 
 say "kill -9 all three replicas at once ($acked markers acknowledged, load running)"
 kill -9 "${PIDS[0]}" "${PIDS[1]}" "${PIDS[2]}"

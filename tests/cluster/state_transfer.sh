@@ -9,16 +9,16 @@
 #   - it applies the leader's commit point again, and the history is linearizable;
 #   - at a clean stop every replica reports the same apply_chain and service_hash.
 # DURABILITY=memory (default) or durable (each replica with its own data dir; a
-# snapshot saved every 500 slots and the journal compacted below it, so the follower's
+# snapshot saved every 200 slots and the journal compacted below it, so the follower's
 # restart also starts from its own saved snapshot).
 . "$(dirname "$0")/lib.sh" "$1"
 
 write_config 3
 # A window of 64 slots: a second of load is many windows.
 sed -i -e 's/^window_slots = .*/window_slots = 64/' -e 's/^pipeline_slots = .*/pipeline_slots = 16/' "$CONFIG"
-# Durable: a snapshot every 500 applied slots, saved to the data dir, the journal
+# Durable: a snapshot every 200 applied slots, saved to the data dir, the journal
 # compacted below it: the restarted follower starts from its own saved snapshot.
-[ "$DURABILITY" = durable ] && sed -i -e '/^window_slots/a snapshot_every = 500' "$CONFIG"
+[ "$DURABILITY" = durable ] && sed -i -e '/^window_slots/a snapshot_every = 200' "$CONFIG"
 for i in 0 1 2; do start_replica "$i" --bootstrap; done
 L=$(wait_leader 10) || fail "no leader within 10 s"
 F=$(( (L + 1) % 3 ))
@@ -30,6 +30,15 @@ say "leader is $L; replica $F will fall behind"
 LOAD=$!
 PIDS+=($LOAD)
 sleep 1
+if [ "$DURABILITY" = durable ]; then
+	# Its first snapshot saved before the kill, however slow this machine is.
+	for _ in $(seq 1 100); do
+		s=$(stat_of "$F" snapshots_saved)
+		[ "${s:-0}" -ge 1 ] && break
+		sleep 0.1
+	done
+	[ "${s:-0}" -ge 1 ] || fail "replica $F saved no snapshot in 10 s of load"
+fi
 
 a0=$(stat_of "$F" applied)
 say "kill -9 replica $F (applied ${a0:-?})"

@@ -432,6 +432,22 @@ void sim_node_crash(struct sim *s, struct sim_node *n)
 	land_n = sim_rng_range(&s->rng_disk, 0, n->persist_n);
 	for (i = 0; i < land_n; i++)
 		land(s, n, &n->persist[(n->persist_head + i) % SIM_PERSIST_MAX]);
+	/* A torn write: the next request landed in part. The journal writes its records in
+	 * order (the promise, the slots, the sync) and replay keeps every whole record
+	 * before a torn one: the promise and some of the slots, never the sync's commit
+	 * point (storage/journal.c). None of it was reported durable. */
+	if (land_n < n->persist_n && sim_rng_below(&s->rng_disk, 2) == 0) {
+		struct sim_persist *p = &n->persist[(n->persist_head + land_n) % SIM_PERSIST_MAX];
+		if (!p->landed) {
+			uint32_t k = sim_rng_range(&s->rng_disk, 0, p->n);
+			n->disk_promised = p->ballot;
+			for (i = 0; i < k; i++)
+				journal_write(s, n, &n->staging[(p->first + i) % n->staging_cap]);
+			s->torn_writes++;
+			sim_trace(s, "n%u CRASH tears a write: promise and %u of %u slots", n->id,
+				  k, p->n);
+		}
+	}
 	sim_oracle_crash(s, n);
 	/* A snapshot being saved is lost (crash between write and sync). */
 	n->snap_saving = false;

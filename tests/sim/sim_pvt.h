@@ -578,6 +578,7 @@ struct sim {
 	int lincheck;                  /**< enum lc_result, or -1 if not run */
 	uint64_t transfers, recover_cuts;
 	uint64_t installs;             /**< snapshots installed by state transfer */
+	uint64_t torn_writes;          /**< crashes that landed part of a persist request */
 };
 
 /* sim_net.c */
