@@ -738,6 +738,16 @@ bool px_snapshot_peek(const uint8_t *buf, size_t len, uint64_t *slot, uint64_t *
 	return true;
 }
 
+int px_snapshot_rebase(uint8_t *buf, size_t len, uint64_t slot)
+{
+	uint64_t old = 0, chain = 0;
+
+	if (!px_snapshot_peek(buf, len, &old, &chain) || slot <= old || slot > PX_SLOT_MAX)
+		return -EINVAL;
+	wire_st64(buf + 8, slot);
+	return 0;
+}
+
 /** Empties the applier and the service (a failed restore leaves this). */
 static void applier_reset(struct px_applier *a)
 {

@@ -237,6 +237,20 @@ size_t px_applier_snapshot(const struct px_applier *a, uint8_t *buf, size_t cap)
 bool px_snapshot_peek(const uint8_t *buf, size_t len, uint64_t *slot, uint64_t *chain);
 
 /**
+ * Moves a snapshot to a later slot: the state is the same, the log it continues
+ * resumes after `slot` instead. A new cluster seeded from a backup does this (slot =
+ * the backup's + PX_RESTORE_SLOT_GAP) so that no log position after the backup is
+ * issued again: a client session registered there after the backup was taken is then
+ * one the new cluster's log has passed (SESSION_EXPIRED: the client registers again),
+ * never another client's. @return 0, or -EINVAL (not a snapshot; slot not above its
+ * own, or above PX_SLOT_MAX).
+ */
+int px_snapshot_rebase(uint8_t *buf, size_t len, uint64_t slot);
+
+/** The slots a restored cluster's log skips after the backup's slot (2^32). */
+#define PX_RESTORE_SLOT_GAP (1ull << 32)
+
+/**
  * Replaces the applier's state and the service's by the snapshot's: last slot,
  * chain, sessions, service state. Counters are kept (they count what this applier did).
  * @return 0, or -EINVAL (malformed; more sessions than this applier holds; the

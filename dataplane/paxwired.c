@@ -34,6 +34,7 @@
 #include "svc_stream.h"
 #include "svc_registry.h"
 #include "wire_backup.h"
+#include "wire_hash.h"
 
 /* The loader checks the service bounds without depending on services/: they must agree. */
 _Static_assert(CFG_KV_KEYS_MAX == SVC_KV_KEYS_MAX, "kv_keys bound");
@@ -644,6 +645,19 @@ static void restore_backup(struct dp_ctx *d, const char *path, int fd,
 			path, why != NULL ? why : "the snapshot inside is not one of the header's slot");
 		exit(1);
 	}
+	/* The new cluster's log resumes PX_RESTORE_SLOT_GAP slots later: no log position
+	 * after the backup is issued again, so a session a client registered there in the
+	 * old cluster is never another client's here (px_snapshot_rebase). Every replica
+	 * does the same with the same file. */
+	uint64_t backup_slot = slot;
+	if (slot > PX_SLOT_MAX - PX_RESTORE_SLOT_GAP ||
+	    px_snapshot_rebase(ar->snap, h->len, slot + PX_RESTORE_SLOT_GAP) != 0) {
+		fprintf(stderr, "paxwired: --restore %s: slot %" PRIu64 " leaves no room for the new cluster's log; fix: none (a log this long cannot be restored)\n",
+			path, slot);
+		exit(1);
+	}
+	slot += PX_RESTORE_SLOT_GAP;
+	uint64_t snap_id = wire_snap_hash(ar->snap, h->len);
 	if (d->j != NULL) {
 		/* A snapshot of a higher slot from an earlier run would be the one a restart
 		 * loads (the newest): refused. One of the same slot is replaced. */
@@ -656,7 +670,7 @@ static void restore_backup(struct dp_ctx *d, const char *path, int fd,
 		/* Saved first, and waited for: the journal must not say where the log starts
 		 * before the snapshot that starts it is durable. */
 		struct snapstore_done done;
-		rc = snapstore_save(d->ss, slot, h->id, ar->snap, h->len);
+		rc = snapstore_save(d->ss, slot, snap_id, ar->snap, h->len);
 		if (rc != 0) {
 			fprintf(stderr, "paxwired: --restore %s: saving the snapshot to %s: %s\n", path,
 				d->data_dir, strerror(-rc));
@@ -701,8 +715,8 @@ static void restore_backup(struct dp_ctx *d, const char *path, int fd,
 		}
 	}
 	dp_log(d, DP_LOG_INFO,
-	       "restored from backup %s: the state after slot %" PRIu64 " (%" PRIu64 " bytes, id %016" PRIx64 ", taken of cluster %" PRIu32 "%s)%s; the next slot is %" PRIu64,
-	       path, slot, h->len, h->id, h->cluster_id,
+	       "restored from backup %s: the state after slot %" PRIu64 " (%" PRIu64 " bytes, id %016" PRIx64 ", taken of cluster %" PRIu32 "%s)%s; the log resumes 2^32 slots later (no session id reused): the next slot is %" PRIu64,
+	       path, backup_slot, h->len, h->id, h->cluster_id,
 	       h->cluster_id == cfg->cluster_id ? ", this cluster's id" : "",
 	       d->j != NULL ? ", saved to the data dir" : "", slot + 1u);
 }
