@@ -501,6 +501,37 @@ static void test_applier_restore_refuses_bad(void **state)
 	toy_free(&z);
 }
 
+/** A rebased snapshot (a restore's new cluster) resumes its log later: a session id
+ *  of a position between the old slot and the new one is one the log has passed
+ *  (SESSION_EXPIRED), and the sessions held before keep working. */
+static void test_snapshot_rebase(void **state)
+{
+	(void)state;
+	struct toy_applier x, y;
+	toy_init(&x, 4);
+	toy_init(&y, 4);
+	toy_slot(&x, 1, 701, 0, 0);
+	toy_slot(&x, 2, px_session_id(1, 0), 1, 4);
+	size_t cap = px_applier_snapshot_max(x.a);
+	uint8_t *buf = malloc(cap);
+	size_t len = px_applier_snapshot(x.a, buf, cap);
+	assert_int_equal(px_snapshot_rebase(buf, len, 2), -EINVAL);   /* not above its own */
+	assert_int_equal(px_snapshot_rebase(buf, len, PX_SLOT_MAX + 1), -EINVAL);
+	assert_int_equal(px_snapshot_rebase(buf, len, 2 + PX_RESTORE_SLOT_GAP), 0);
+	assert_int_equal(px_applier_restore(y.a, buf, len), 0);
+	assert_int_equal(px_applier_last_slot(y.a), 2 + PX_RESTORE_SLOT_GAP);
+	uint64_t s = 3 + PX_RESTORE_SLOT_GAP;
+	/* A registration at slot 3 of the old cluster (after the backup): passed here. */
+	toy_slot(&y, s++, px_session_id(3, 0), 1, 1);
+	assert_int_equal(y.out->replies[0].status, PX_SESSION_EXPIRED);
+	/* The session registered before the backup goes on. */
+	toy_slot(&y, s++, px_session_id(1, 0), 2, 1);
+	assert_int_equal(y.out->replies[0].status, PX_OK);
+	free(buf);
+	toy_free(&x);
+	toy_free(&y);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -511,6 +542,7 @@ int main(void)
 		cmocka_unit_test(test_snapshot_round_trip),
 		cmocka_unit_test(test_applier_snapshot_round_trip),
 		cmocka_unit_test(test_applier_restore_refuses_bad),
+		cmocka_unit_test(test_snapshot_rebase),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
