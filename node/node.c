@@ -173,7 +173,11 @@ static const struct node_addr *client_get(const struct node *n, uint64_t client_
 
 	for (uint32_t i = 0; i < NODE_CLIENT_PROBES; i++) {
 		const struct node_client *e = &n->clients[(h + i) & n->clients_mask];
-		if (e->stamp != 0 && e->client_id == client_id)
+		/* An empty entry ends the search: entries are never emptied, and client_put
+		 * takes the first empty one in the window, so none lies before a client's. */
+		if (e->stamp == 0)
+			return NULL;
+		if (e->client_id == client_id)
 			return &e->addr;
 	}
 	return NULL;
