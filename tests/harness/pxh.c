@@ -150,12 +150,21 @@ static void enqueue(struct pxh_cluster *c, uint8_t from, uint8_t to, const uint8
 		    uint32_t len);
 static void disk_grow(struct pxh_disk *d, uint64_t s);
 
+/** Where a node writes its next datagram: the pool buffer the next enqueue takes, so
+ *  that enqueue copies nothing (the node calls tx_commit right after tx_buf, with no
+ *  enqueue in between); nd->tx when the pool is empty (the datagram is dropped). */
+static uint8_t *tx_area(const struct pxh_node *nd)
+{
+	const struct pxh_cluster *c = nd->c;
+	return c->n_free > 0 ? c->free_bufs[c->n_free - 1] : (uint8_t *)nd->tx;
+}
+
 static uint8_t *op_tx_buf(void *ctx, const struct node_dst *dst, uint32_t *cap)
 {
 	struct pxh_node *nd = ctx;
 	(void)dst;
-	*cap = sizeof(nd->tx);
-	return nd->tx;
+	*cap = PX_MSG_BYTES_MAX;
+	return tx_area(nd);
 }
 
 static void op_tx_commit(void *ctx, const struct node_dst *dst, uint32_t len)
@@ -165,7 +174,7 @@ static void op_tx_commit(void *ctx, const struct node_dst *dst, uint32_t len)
 	/* The harness has no client endpoints: tests propose directly (pxh_propose). */
 	if (dst->peer == NODE_TO_CLIENT)
 		return;
-	enqueue(nd->c, nd->id, dst->peer, nd->tx, len);
+	enqueue(nd->c, nd->id, dst->peer, tx_area(nd), len);
 }
 
 static void op_journal_promise(void *ctx, uint64_t ballot)
@@ -401,7 +410,8 @@ static void enqueue(struct pxh_cluster *c, uint8_t from, uint8_t to, const uint8
 	m->to = to;
 	m->len = len;
 	m->bytes = c->free_bufs[--c->n_free];
-	memcpy(m->bytes, bytes, len);
+	if (m->bytes != bytes)   /* else written in place (op_tx_buf) */
+		memcpy(m->bytes, bytes, len);
 }
 
 static void q_release(struct pxh_cluster *c, struct pxh_msg *m)
