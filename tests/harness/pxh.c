@@ -65,6 +65,7 @@ struct pxh_cluster {
 	uint32_t n_sessions;
 	struct pxh_node nodes[PXH_NODES_MAX];
 	bool cut[PXH_NODES_MAX][PXH_NODES_MAX];
+	struct node_addr addr[PXH_NODES_MAX];   /* a node as a sender: b[0] is its id */
 	/* Queue: ring of in-flight messages; each owns one buffer from the pool. */
 	struct pxh_msg *q;
 	uint32_t q_head, q_len;
@@ -348,6 +349,8 @@ struct pxh_cluster *pxh_new(const struct pxh_opts *o)
 	c->sessions = xcalloc(PXH_SESSIONS_MAX, sizeof(*c->sessions));
 	for (uint32_t k = 0; k < o->queue_msgs; k++)
 		c->free_bufs[c->n_free++] = c->pool + (size_t)k * PX_MSG_BYTES_MAX;
+	for (uint8_t i = 0; i < PXH_NODES_MAX; i++)
+		c->addr[i].b[0] = i;
 	for (uint8_t i = 0; i < o->n; i++)
 		node_boot(c, i, false);
 	return c;
@@ -477,7 +480,6 @@ void pxh_tick(struct pxh_cluster *c, uint8_t i)
 static void deliver(struct pxh_cluster *c, struct pxh_msg *m)
 {
 	struct pxh_node *nd = &c->nodes[m->to];
-	struct node_addr from;
 	if (!nd->up || c->cut[m->from][m->to]) {
 		c->st.dropped++;
 		return;
@@ -487,10 +489,8 @@ static void deliver(struct pxh_cluster *c, struct pxh_msg *m)
 	const uint64_t *msgs_in = node_counters(nd->nd)->msgs_in;
 	uint8_t type = m->len > PX_WIRE_OFF_TYPE ? m->bytes[PX_WIRE_OFF_TYPE] : PX_MSG_TYPE_MAX;
 	uint64_t in0 = type < PX_MSG_TYPE_MAX ? msgs_in[type] : 0;
-	memset(&from, 0, sizeof(from));
-	from.b[0] = m->from;
 	c->st.delivered++;
-	node_recv(nd->nd, m->bytes, m->len, &from);
+	node_recv(nd->nd, m->bytes, m->len, &c->addr[m->from]);
 	if (type >= PX_MSG_TYPE_MAX || msgs_in[type] != in0 + 1) {
 		c->st.decode_errors++;
 		fprintf(stderr, "pxh: node %u could not decode a message from %u\n", m->to,
