@@ -393,7 +393,10 @@ uint32_t pxh_queued(const struct pxh_cluster *c) { return c->q_len; }
 
 static struct pxh_msg *q_at(const struct pxh_cluster *c, uint32_t k)
 {
-	return &c->q[(c->q_head + k) % c->o.queue_msgs];
+	/* q_head and k are below queue_msgs: one wrap at most, and no division (a divide
+	 * costs tens of cycles, three times per message). */
+	uint32_t i = c->q_head + k;
+	return &c->q[i < c->o.queue_msgs ? i : i - c->o.queue_msgs];
 }
 
 const struct pxh_msg *pxh_peek(const struct pxh_cluster *c, uint32_t k)
@@ -428,7 +431,7 @@ static struct pxh_msg q_take(struct pxh_cluster *c, uint32_t k)
 {
 	struct pxh_msg m = *q_at(c, k);
 	if (k == 0) {
-		c->q_head = (c->q_head + 1) % c->o.queue_msgs;
+		c->q_head = c->q_head + 1 < c->o.queue_msgs ? c->q_head + 1 : 0;
 	} else {
 		for (uint32_t j = k; j + 1 < c->q_len; j++)
 			*q_at(c, j) = *q_at(c, j + 1);
