@@ -56,11 +56,12 @@ struct node {
 	bool flushing;               /**< inside node_flush: the queue is its own */
 
 	/* Scratch: effects of one call into the core, replies of one applied slot, one
-	 * decoded message, one REPLY being built. */
+	 * decoded message, one REPLY being built, one broadcast encoded for every peer. */
 	struct px_out *out;
 	struct px_apply_out *aout;
 	struct px_msg *msg;
 	struct px_msg *reply;
+	uint8_t bcast[PX_MSG_BYTES_MAX];
 
 	/* Commands queued for the next flush; bodies point into the caller's datagrams. */
 	uint32_t n_cmds;
@@ -196,7 +197,11 @@ static const struct node_addr *client_get(const struct node *n, uint64_t client_
 
 	for (uint32_t i = 0; i < NODE_CLIENT_PROBES; i++) {
 		const struct node_client *e = &n->clients[(h + i) & n->clients_mask];
-		if (e->stamp != 0 && e->client_id == client_id)
+		/* An empty entry ends the search: entries are never emptied, and client_put
+		 * takes the first empty one in the window, so none lies before a client's. */
+		if (e->stamp == 0)
+			return NULL;
+		if (e->client_id == client_id)
 			return &e->addr;
 	}
 	return NULL;
@@ -223,9 +228,28 @@ static void tx(struct node *n, const struct px_msg *m, const struct node_dst *ds
 	n->ops->tx_commit(n->ctx, dst, (uint32_t)len);
 }
 
-/** A message of the core: to one peer, or to every other member. Encoded once per peer
- *  rather than copied: encoding is a header plus one memcpy per value, and it keeps
- *  each buffer independent of when the I/O layer recycles the others. */
+/** Copies an encoded datagram of len bytes (<= PX_MSG_BYTES_MAX) into a transmit buffer
+ *  for dst; counts a datagram no buffer was had for. */
+static void tx_copy(struct node *n, const uint8_t *bytes, uint32_t len,
+		    const struct node_dst *dst)
+{
+	uint32_t cap = 0;
+	uint8_t *buf = n->ops->tx_buf(n->ctx, dst, &cap);
+
+	if (buf == NULL) {
+		n->c.tx_no_buf++;
+		return;
+	}
+	if (len > cap)
+		node_bug(n, "a %u-byte datagram does not fit a %u-byte buffer", len, cap);
+	memcpy(buf, bytes, len);
+	n->ops->tx_commit(n->ctx, dst, len);
+}
+
+/** A message of the core: to one peer, or to every other member. A broadcast is
+ *  encoded once (n->bcast) and copied into each peer's buffer: an encode costs several
+ *  copies (checks, header, crash vector, one memcpy per value), and each buffer stays
+ *  independent of when the I/O layer recycles the others. */
 static void send_msg(struct node *n, const struct px_msg *m)
 {
 	struct node_dst dst = { .peer = m->to, .client = NULL };
@@ -236,11 +260,17 @@ static void send_msg(struct node *n, const struct px_msg *m)
 		tx(n, m, &dst);
 		return;
 	}
+	if (n->n_replicas == 1)
+		return;
+	size_t len = px_encode(m, n->bcast, sizeof(n->bcast));
+	if (len == 0)
+		node_bug(n, "a message of type %u does not fit %u bytes", m->type,
+			 (unsigned)sizeof(n->bcast));
 	for (uint8_t j = 0; j < n->n_replicas; j++) {
 		if (j == n->self)
 			continue;
 		dst.peer = j;
-		tx(n, m, &dst);
+		tx_copy(n, n->bcast, (uint32_t)len, &dst);
 	}
 }
 
