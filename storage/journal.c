@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "crc32c_pvt.h"
+#include "fs_pvt.h"
 #include "journal.h"
 #include "wire_le.h"
 
@@ -281,11 +282,6 @@ static uint64_t rec_check(const uint8_t *base, uint64_t n, uint64_t seg, uint64_
 /* ---------------------------------------------------------------------------------- */
 /* The poll loop's side                                                                */
 
-static long futex(_Atomic uint32_t *word, int op, uint32_t val, const struct timespec *ts)
-{
-	return syscall(SYS_futex, (uint32_t *)(void *)word, op, val, ts, NULL, 0);
-}
-
 /** Wakes the writer if it waits for work. */
 static void wake_writer(struct journal *j)
 {
@@ -295,7 +291,7 @@ static void wake_writer(struct journal *j)
 	atomic_thread_fence(memory_order_seq_cst);
 	if (atomic_load_explicit(&j->sleeping, memory_order_relaxed) != 0 &&
 	    atomic_exchange_explicit(&j->sleeping, 0, memory_order_relaxed) != 0)
-		futex(&j->sleeping, FUTEX_WAKE_PRIVATE, 1, NULL);
+		storage_futex(&j->sleeping, FUTEX_WAKE_PRIVATE, 1, NULL);
 }
 
 static bool has_room(struct journal *j, uint64_t need)
@@ -899,7 +895,7 @@ static void writer_idle(struct journal *j)
 	/* Pairs with the fence in wake_writer (Dekker, as there). */
 	atomic_thread_fence(memory_order_seq_cst);
 	if (!writer_has_work(j, &stop) && !stop)
-		futex(&j->sleeping, FUTEX_WAIT_PRIVATE, 1, &wait);
+		storage_futex(&j->sleeping, FUTEX_WAIT_PRIVATE, 1, &wait);
 	atomic_store_explicit(&j->sleeping, 0, memory_order_relaxed);
 }
 
@@ -977,35 +973,13 @@ static int conf_check(const struct journal_conf *c, struct journal *j, char *err
 	return 0;
 }
 
-/** fsync of the directory that holds path (its new entry is then durable). */
-static int sync_parent(const char *path)
-{
-	char buf[PATH_MAX];
-
-	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
-		return -ENAMETOOLONG;
-	char *slash = strrchr(buf, '/');
-	if (slash == buf)
-		slash[1] = '\0';
-	else if (slash != NULL)
-		*slash = '\0';
-	else
-		snprintf(buf, sizeof(buf), ".");
-	int fd = open(buf, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	int rc = fsync(fd) != 0 ? -errno : 0;
-	close(fd);
-	return rc;
-}
-
 /** Creates the data dir if missing, opens it and takes its lock. */
 static int dir_open(struct journal *j, char *err, size_t errlen)
 {
 	char msg[128];
 
 	if (mkdir(j->dir, 0700) == 0) {
-		int rc = j->sync == JOURNAL_SYNC_NONE ? 0 : sync_parent(j->dir);
+		int rc = j->sync == JOURNAL_SYNC_NONE ? 0 : storage_sync_parent(j->dir);
 		if (rc != 0)
 			return open_err(rc, err, errlen, "journal: fsync of the parent of %s: %s",
 					j->dir, strerror_r(-rc, msg, sizeof(msg)));

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "crc32c_pvt.h"
+#include "fs_pvt.h"
 #include "snapstore.h"
 #include "wire_le.h"
 
@@ -244,11 +245,6 @@ static int list_dir(struct snapstore *ss, list_fn fn, void *ctx)
 
 /* ---------------------------------------------------------------------------------- */
 /* The writer                                                                          */
-
-static long futex(_Atomic uint32_t *word, int op, uint32_t val, const struct timespec *ts)
-{
-	return syscall(SYS_futex, (uint32_t *)(void *)word, op, val, ts, NULL, 0);
-}
 
 static void bump(_Atomic uint64_t *c, uint64_t by)
 {
@@ -541,7 +537,7 @@ static void *writer_main(void *arg)
 			atomic_store_explicit(&ss->state, ST_DONE, memory_order_release);
 			continue;
 		}
-		futex(&ss->wake, FUTEX_WAIT_PRIVATE, w, &wait);
+		storage_futex(&ss->wake, FUTEX_WAIT_PRIVATE, w, &wait);
 	}
 	return NULL;
 }
@@ -552,7 +548,7 @@ static void *writer_main(void *arg)
 static void wake_writer(struct snapstore *ss)
 {
 	atomic_fetch_add_explicit(&ss->wake, 1, memory_order_release);
-	futex(&ss->wake, FUTEX_WAKE_PRIVATE, 1, NULL);
+	storage_futex(&ss->wake, FUTEX_WAKE_PRIVATE, 1, NULL);
 }
 
 int snapstore_save(struct snapstore *ss, uint64_t slot, uint64_t id, const void *buf,
@@ -919,34 +915,12 @@ static int conf_check(const struct snapstore_conf *c, struct snapstore *ss, char
 	return 0;
 }
 
-/** fsync of the directory that holds path. */
-static int sync_parent(const char *path)
-{
-	char buf[PATH_MAX];
-
-	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
-		return -ENAMETOOLONG;
-	char *slash = strrchr(buf, '/');
-	if (slash == buf)
-		slash[1] = '\0';
-	else if (slash != NULL)
-		*slash = '\0';
-	else
-		snprintf(buf, sizeof(buf), ".");
-	int fd = open(buf, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	int rc = fsync(fd) != 0 ? -errno : 0;
-	close(fd);
-	return rc;
-}
-
 static int dir_open(struct snapstore *ss, char *err, size_t errlen)
 {
 	char msg[128];
 
 	if (mkdir(ss->dir, 0700) == 0) {
-		int rc = ss->sync == SNAPSTORE_SYNC_NONE ? 0 : sync_parent(ss->dir);
+		int rc = ss->sync == SNAPSTORE_SYNC_NONE ? 0 : storage_sync_parent(ss->dir);
 		if (rc != 0)
 			return set_err(rc, err, errlen, "snapstore: fsync of the parent of %s: %s",
 				       ss->dir, strerror_r(-rc, msg, sizeof(msg)));

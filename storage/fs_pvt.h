@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * File-system and thread helpers shared by storage/'s writers (journal.c, snapstore.c):
+ * one copy of each. Private to storage/.
+ */
+#ifndef FS_PVT_H
+#define FS_PVT_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+/** fsync of the directory that holds path (a new entry in it is then durable).
+ *  @return 0 or -errno. */
+static inline int storage_sync_parent(const char *path)
+{
+	char buf[PATH_MAX];
+
+	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
+		return -ENAMETOOLONG;
+	char *slash = strrchr(buf, '/');
+	if (slash == buf)
+		slash[1] = '\0';
+	else if (slash != NULL)
+		*slash = '\0';
+	else
+		snprintf(buf, sizeof(buf), ".");
+	int fd = open(buf, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int rc = fsync(fd) != 0 ? -errno : 0;
+	close(fd);
+	return rc;
+}
+
+/** The futex system call on a 32-bit atomic word (FUTEX_WAIT/WAKE_PRIVATE). */
+static inline long storage_futex(_Atomic uint32_t *word, int op, uint32_t val,
+				 const struct timespec *ts)
+{
+	return syscall(SYS_futex, (uint32_t *)(void *)word, op, val, ts, NULL, 0);
+}
+
+#endif /* FS_PVT_H */
