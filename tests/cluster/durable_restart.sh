@@ -117,17 +117,10 @@ say "every replica applied the leader's commit point $c"
 
 # A clean stop: each closes its journal (everything queued synced) and says so; the
 # final lines must agree on what was applied and on the state it built.
-kill -TERM "${PIDS[0]}" "${PIDS[1]}" "${PIDS[2]}"
-wait_gone "${PIDS[0]}" "${PIDS[1]}" "${PIDS[2]}"
-declare -a FIN=()
+stop_and_compare
 for i in 0 1 2; do
 	grep -q "info: stopped$" "$TMP/replica$i.log" || fail "replica $i did not stop cleanly"
-	f=$(grep '"final":true' "$TMP/replica$i.log" | tail -n 1) || fail "replica $i: no final line"
-	FIN[$i]=$(echo "$f" | grep -o '"applied":[0-9]*\|"apply_chain":[0-9]*\|"service_hash":[0-9]*' |
-		sort | tr '\n' ' ')
-	say "replica $i final: ${FIN[$i]}"
-	echo "$f" | grep -q '"journal":{"records":[1-9]' || fail "replica $i: no journal counters"
+	grep '"final":true' "$TMP/replica$i.log" | tail -n 1 |
+		grep -q '"journal":{"records":[1-9]' || fail "replica $i: no journal counters"
 done
-[ "${FIN[0]}" = "${FIN[1]}" ] && [ "${FIN[1]}" = "${FIN[2]}" ] ||
-	fail "the replicas stopped in different states"
 echo "1 passed, 0 failed"

@@ -174,3 +174,21 @@ finish_load_and_check() {
 	[ "${ok:-0}" -gt 100 ] || fail "only ${ok:-0} operations succeeded"
 	"$LINCHECK" --timeout 60 "$TMP/history.jsonl" || fail "history is not linearizable"
 }
+
+# stop_and_compare [PREFIX]: SIGTERM replicas 0..N-1, wait for them, and require their
+# final stats lines ($TMP/PREFIXreplicaI.log) to agree on applied, apply_chain and
+# service_hash: the same applied log and the same state.
+stop_and_compare() {
+	local prefix=${1:-} i f first=""
+	kill -TERM "${PIDS[@]:0:$N_REPLICAS}"
+	wait_gone "${PIDS[@]:0:$N_REPLICAS}"
+	for i in $(seq 0 $((N_REPLICAS - 1))); do
+		f=$(grep '"final":true' "$TMP/${prefix}replica$i.log" | tail -n 1) ||
+			fail "replica $i: no final line"
+		f=$(echo "$f" | grep -o '"applied":[0-9]*\|"apply_chain":[0-9]*\|"service_hash":[0-9]*' |
+			sort | tr '\n' ' ')
+		say "replica $i final: $f"
+		[ -z "$first" ] && first=$f
+		[ "$f" = "$first" ] || fail "the replicas stopped in different states"
+	done
+}

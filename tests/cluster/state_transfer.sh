@@ -90,15 +90,5 @@ done
 [ "$served" -ge 1 ] || fail "no replica served a chunk"
 "$LINCHECK" --timeout 60 "$TMP/history.jsonl" || fail "history is not linearizable"
 
-kill -TERM "${PIDS[0]}" "${PIDS[1]}" "${PIDS[2]}"
-wait_gone "${PIDS[0]}" "${PIDS[1]}" "${PIDS[2]}"
-declare -a FIN=()
-for i in 0 1 2; do
-	f=$(grep '"final":true' "$TMP/replica$i.log" | tail -n 1) || fail "replica $i: no final line"
-	FIN[$i]=$(echo "$f" | grep -o '"applied":[0-9]*\|"apply_chain":[0-9]*\|"service_hash":[0-9]*' |
-		sort | tr '\n' ' ')
-	say "replica $i final: ${FIN[$i]}"
-done
-[ "${FIN[0]}" = "${FIN[1]}" ] && [ "${FIN[1]}" = "${FIN[2]}" ] ||
-	fail "the replicas stopped in different states"
+stop_and_compare
 echo "1 passed, 0 failed"
