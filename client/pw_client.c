@@ -449,11 +449,10 @@ static void send_to(struct pw_client *c, uint8_t to)
 }
 
 /**
- * Reads the datagrams already queued until one is a REPLY for (client_id, seq), which
- * is left decoded in c->msg. Everything else is counted and dropped.
- * @return 1 (found), 0 (queue empty), or -errno.
+ * Reads the next queued datagram that decodes into c->msg; undecodable ones are
+ * counted and dropped. @return 1 (c->msg holds it), 0 (queue empty), or -errno.
  */
-static int recv_match(struct pw_client *c, uint64_t client_id, uint64_t seq)
+static int recv_decoded(struct pw_client *c)
 {
 	for (;;) {
 		ssize_t n = recv(c->fd, c->rx, sizeof(c->rx), MSG_DONTWAIT | MSG_TRUNC);
@@ -471,6 +470,21 @@ static int recv_match(struct pw_client *c, uint64_t client_id, uint64_t seq)
 			c->st.undecodable++;
 			continue;
 		}
+		return 1;
+	}
+}
+
+/**
+ * Reads the datagrams already queued until one is a REPLY for (client_id, seq), which
+ * is left decoded in c->msg. Everything else is counted and dropped.
+ * @return 1 (found), 0 (queue empty), or -errno.
+ */
+static int recv_match(struct pw_client *c, uint64_t client_id, uint64_t seq)
+{
+	for (;;) {
+		int rc = recv_decoded(c);
+		if (rc <= 0)
+			return rc;
 		if (c->msg.type != PX_MSG_REPLY) {
 			c->st.not_reply++;
 			continue;
@@ -1236,21 +1250,9 @@ static void encode_snap_req(struct pw_client *c, uint64_t min_slot, uint64_t slo
 static int recv_chunk(struct pw_client *c, uint8_t from)
 {
 	for (;;) {
-		ssize_t n = recv(c->fd, c->rx, sizeof(c->rx), MSG_DONTWAIT | MSG_TRUNC);
-
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return 0;
-			if (errno == EINTR || errno == ECONNREFUSED)
-				continue;
-			return -errno;
-		}
-		if ((size_t)n > PX_MSG_BYTES_MAX ||
-		    px_decode(c->rx, (size_t)n, c->cluster_id, c->n_members, &c->msg) !=
-			    PX_WIRE_OK) {
-			c->st.undecodable++;
-			continue;
-		}
+		int rc = recv_decoded(c);
+		if (rc <= 0)
+			return rc;
 		if (c->msg.type != PX_MSG_SNAP_CHUNK) {
 			c->st.not_reply++;
 			continue;
