@@ -9,6 +9,8 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdatomic.h>
+#include <stdbool.h>
+#include <sys/stat.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -37,6 +39,22 @@ static inline int storage_sync_parent(const char *path)
 	int rc = fsync(fd) != 0 ? -errno : 0;
 	close(fd);
 	return rc;
+}
+
+/**
+ * Creates dir (0700) if it is missing; a new one is made durable in its parent (unless
+ * sync is false). @return 0, or -errno with *what set to the step that failed
+ * ("create", or "fsync the parent of").
+ */
+static inline int storage_mkdir(const char *dir, bool sync, const char **what)
+{
+	if (mkdir(dir, 0700) == 0) {
+		int rc = sync ? storage_sync_parent(dir) : 0;
+		*what = "fsync the parent of";
+		return rc;
+	}
+	*what = "create";
+	return errno == EEXIST ? 0 : -errno;
 }
 
 /** The futex system call on a 32-bit atomic word (FUTEX_WAIT/WAKE_PRIVATE). */

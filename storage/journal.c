@@ -978,16 +978,11 @@ static int dir_open(struct journal *j, char *err, size_t errlen)
 {
 	char msg[128];
 
-	if (mkdir(j->dir, 0700) == 0) {
-		int rc = j->sync == JOURNAL_SYNC_NONE ? 0 : storage_sync_parent(j->dir);
-		if (rc != 0)
-			return open_err(rc, err, errlen, "journal: fsync of the parent of %s: %s",
-					j->dir, strerror_r(-rc, msg, sizeof(msg)));
-	} else if (errno != EEXIST) {
-		int e = errno;
-		return open_err(-e, err, errlen, "journal: cannot create data dir %s: %s",
-				j->dir, strerror_r(e, msg, sizeof(msg)));
-	}
+	const char *what = NULL;
+	int rc = storage_mkdir(j->dir, j->sync != JOURNAL_SYNC_NONE, &what);
+	if (rc != 0)
+		return open_err(rc, err, errlen, "journal: cannot %s data dir %s: %s", what,
+				j->dir, strerror_r(-rc, msg, sizeof(msg)));
 	j->dir_fd = open(j->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (j->dir_fd < 0) {
 		int e = errno;

@@ -919,16 +919,11 @@ static int dir_open(struct snapstore *ss, char *err, size_t errlen)
 {
 	char msg[128];
 
-	if (mkdir(ss->dir, 0700) == 0) {
-		int rc = ss->sync == SNAPSTORE_SYNC_NONE ? 0 : storage_sync_parent(ss->dir);
-		if (rc != 0)
-			return set_err(rc, err, errlen, "snapstore: fsync of the parent of %s: %s",
-				       ss->dir, strerror_r(-rc, msg, sizeof(msg)));
-	} else if (errno != EEXIST) {
-		int e = errno;
-		return set_err(-e, err, errlen, "snapstore: cannot create data dir %s: %s",
-			       ss->dir, strerror_r(e, msg, sizeof(msg)));
-	}
+	const char *what = NULL;
+	int rc = storage_mkdir(ss->dir, ss->sync != SNAPSTORE_SYNC_NONE, &what);
+	if (rc != 0)
+		return set_err(rc, err, errlen, "snapstore: cannot %s data dir %s: %s", what,
+			       ss->dir, strerror_r(-rc, msg, sizeof(msg)));
 	ss->dir_fd = open(ss->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (ss->dir_fd >= 0)
 		ss->list_fd = open(ss->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
