@@ -20,16 +20,10 @@
 /* ---------------------------------------------------------------------------------- */
 /* The window of slots                                                                 */
 
-/** Makes room for slot s. Only applied slots are dropped. false: s cannot be held. */
-bool pxr_window_make_room(struct px_replica *r, uint64_t s)
+/** Empties the window's entries of the slots below new_base (>= base) and moves its
+ *  base there. Bounded by the window. */
+static void window_drop_below(struct px_replica *r, uint64_t new_base)
 {
-	if (s < r->base)
-		return false;
-	if (s < r->base + r->cfg.window_slots)
-		return true;
-	uint64_t new_base = s - r->cfg.window_slots + 1;
-	if (new_base > r->applied + 1 && !r->state_transfer)
-		return false;
 	uint64_t stop = new_base < r->base + r->cfg.window_slots ? new_base
 								 : r->base + r->cfg.window_slots;
 	for (uint64_t t = r->base; t < stop; t++) {
@@ -42,6 +36,19 @@ bool pxr_window_make_room(struct px_replica *r, uint64_t s)
 		}
 	}
 	r->base = new_base;
+}
+
+/** Makes room for slot s. Only applied slots are dropped. false: s cannot be held. */
+bool pxr_window_make_room(struct px_replica *r, uint64_t s)
+{
+	if (s < r->base)
+		return false;
+	if (s < r->base + r->cfg.window_slots)
+		return true;
+	uint64_t new_base = s - r->cfg.window_slots + 1;
+	if (new_base > r->applied + 1 && !r->state_transfer)
+		return false;
+	window_drop_below(r, new_base);
 	if (r->commit < new_base - 1) {
 		/* Only possible while waiting for state transfer: never applied. */
 		PX_ASSERT(r->state_transfer);
@@ -209,18 +216,7 @@ int px_state_installed(struct px_replica *r, uint64_t slot, struct px_out *out)
 	/* Every slot <= slot is chosen (a replica applied it) and now applied here: drop
 	 * what the window holds of them. need >= base - 1, so base <= slot + 1 and the
 	 * slots above slot that the window holds stay where they are. */
-	uint64_t stop = slot + 1 < r->base + r->cfg.window_slots ? slot + 1
-								 : r->base + r->cfg.window_slots;
-	for (uint64_t t = r->base; t < stop; t++) {
-		struct px_slot *e = slot_at(r, t);
-		if (e->slot == t) {
-			e->slot = 0;
-			e->vballot = 0;
-			e->len = 0;
-			e->chosen = 0;
-		}
-	}
-	r->base = slot + 1;
+	window_drop_below(r, slot + 1);
 	if (r->commit < slot)
 		r->commit = slot;
 	r->applied = slot;

@@ -6,6 +6,8 @@
 #define FS_PVT_H
 
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdatomic.h>
@@ -55,6 +57,23 @@ static inline int storage_mkdir(const char *dir, bool sync, const char **what)
 	}
 	*what = "create";
 	return errno == EEXIST ? 0 : -errno;
+}
+
+/** Starts a writer thread with every signal blocked (they are the process's to
+ *  handle), named name. @return 0 or -errno (pthread_create's). */
+static inline int storage_thread_start(pthread_t *t, void *(*fn)(void *), void *arg,
+				       const char *name)
+{
+	sigset_t all, old;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int rc = pthread_create(t, NULL, fn, arg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0)
+		return -rc;
+	pthread_setname_np(*t, name);
+	return 0;
 }
 
 /** The futex system call on a 32-bit atomic word (FUTEX_WAIT/WAKE_PRIVATE). */

@@ -1554,17 +1554,11 @@ static int ring_alloc(struct journal *j, char *err, size_t errlen)
 /** Starts the writer with every signal blocked (they are the process's to handle). */
 static int writer_start(struct journal *j, char *err, size_t errlen)
 {
-	sigset_t all, old;
 	char msg[128];
-
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	int rc = pthread_create(&j->thread, NULL, writer_main, j);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	int rc = storage_thread_start(&j->thread, writer_main, j, "pw-journal");
 	if (rc != 0)
-		return open_err(-rc, err, errlen, "journal: cannot start the writer thread: %s",
-				strerror_r(rc, msg, sizeof(msg)));
-	pthread_setname_np(j->thread, "pw-journal");
+		return open_err(rc, err, errlen, "journal: cannot start the writer thread: %s",
+				strerror_r(-rc, msg, sizeof(msg)));
 	j->thread_started = true;
 	return 0;
 }

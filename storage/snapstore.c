@@ -968,17 +968,11 @@ static int tmp_cleanup(struct snapstore *ss, char *err, size_t errlen)
 
 static int writer_start(struct snapstore *ss, char *err, size_t errlen)
 {
-	sigset_t all, old;
 	char msg[128];
-
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	int rc = pthread_create(&ss->thread, NULL, writer_main, ss);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	int rc = storage_thread_start(&ss->thread, writer_main, ss, "pw-snapstore");
 	if (rc != 0)
-		return set_err(-rc, err, errlen, "snapstore: cannot start the writer thread: %s",
-			       strerror_r(rc, msg, sizeof(msg)));
-	pthread_setname_np(ss->thread, "pw-snapstore");
+		return set_err(rc, err, errlen, "snapstore: cannot start the writer thread: %s",
+			       strerror_r(-rc, msg, sizeof(msg)));
 	ss->thread_started = true;
 	return 0;
 }
