@@ -295,7 +295,6 @@ static void send_reply(struct node *n, const struct node_addr *to, uint64_t clie
 
 static void handle_out(struct node *n, enum node_call call, const struct px_msg *in);
 static void st_start(struct node *n);
-static uint64_t snap_hash(const uint8_t *p, size_t len);
 
 /** Commit latency: slots [lo, hi] were just handed out as committed. */
 static void note_commits(struct node *n, uint64_t lo, uint64_t hi)
@@ -668,7 +667,7 @@ int node_restore(struct node *n, const struct node_journal *j, struct node_resto
 			/* Served as it is until a newer one is taken. */
 			n->snap_slot = applied;
 			n->snap_len = j->snapshot_len;
-			n->snap_id = snap_hash(j->snapshot, j->snapshot_len);
+			n->snap_id = wire_snap_hash(j->snapshot, j->snapshot_len);
 		}
 		if (n->have_obs && n->obs.installed != NULL)
 			n->obs.installed(n->obs.ctx, applied);
@@ -734,7 +733,7 @@ int node_start_from(struct node *n, const uint8_t *snapshot, size_t len)
 		/* Served to peers as it is until a newer one is taken. */
 		n->snap_slot = slot;
 		n->snap_len = len;
-		n->snap_id = snap_hash(snapshot, len);
+		n->snap_id = wire_snap_hash(snapshot, len);
 	}
 	if (n->have_obs && n->obs.installed != NULL)
 		n->obs.installed(n->obs.ctx, slot);
@@ -761,13 +760,6 @@ int node_start_from(struct node *n, const uint8_t *snapshot, size_t len)
  * hash): chunks of another are not mixed in, and a newer one replaces an older one
  * being fetched. Once whole and its hash checked, the applier is restored from it and
  * the core told (px_state_installed); the leader's catch-up brings the slots after. */
-
-/** The content hash naming a snapshot (wire_hash.h: the one copy, which the tools that
- *  fetch snapshots share). */
-static uint64_t snap_hash(const uint8_t *p, size_t len)
-{
-	return wire_snap_hash(p, len);
-}
 
 static bool st_bit(const struct node *n, uint64_t c)
 {
@@ -1003,7 +995,7 @@ static void on_snap_chunk(struct node *n, const struct px_msg *m)
 	n->c.st_bytes_in += m->body_len;
 	if (n->st.got < n->st.chunks)
 		return;
-	if (snap_hash(n->conf.snapshot_buf, n->st.total) != n->st.id) {
+	if (wire_snap_hash(n->conf.snapshot_buf, n->st.total) != n->st.id) {
 		n->c.st_hash_mismatch++;
 		logf_(n, NODE_LOG_WARN,
 		      "state transfer: the snapshot of slot %" PRIu64 " from replica %u fails its hash; fetching again",
@@ -1078,7 +1070,7 @@ int node_snapshot_take(struct node *n)
 		node_bug(n, "px_applier_snapshot wrote nothing into %zu bytes", n->conf.snapshot_bytes);
 	n->snap_len = len;
 	n->snap_slot = px_applier_last_slot(n->a);
-	n->snap_id = snap_hash(n->conf.snapshot_buf, len);
+	n->snap_id = wire_snap_hash(n->conf.snapshot_buf, len);
 	n->c.snapshots_taken++;
 	n->c.snapshot_bytes_last = len;
 	if (n->ops->now_ns != NULL) {
