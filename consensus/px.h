@@ -113,6 +113,11 @@ enum px_msg_type {
 	 *  snapshot; from a replica or a tool (PX_NODE_NONE: pwctl snapshot save). */
 	PX_MSG_SNAP_REQ = 12,
 	PX_MSG_SNAP_CHUNK = 13,    /**< one chunk of a snapshot, or PX_MF_SNAP_NONE */
+	/** node/, never the core: "your fresh start is refused": the receiver was started
+	 *  as the first start of a new cluster (its messages carry PX_UUID_FRESH) but the
+	 *  sender knows it as a member of its cluster, whose uuid the header carries. No
+	 *  body. docs/protocol.md, "Cluster uuid". */
+	PX_MSG_REFUSE = 14,
 	PX_MSG_REQUEST = 20,       /**< client -> replica: one command */
 	PX_MSG_REPLY = 21,         /**< replica -> client */
 	PX_MSG_TYPE_MAX = 22,
@@ -167,6 +172,32 @@ enum px_status {
 	PX_STATUS_MAX = 5,
 };
 
+/**
+ * A cluster's identity (docs/protocol.md, "Cluster uuid"): 128 random bits the first
+ * leader of a new cluster writes into the log (px_apply.h, "bind"), carried in every
+ * message's header. All zero: the sender does not know it (yet); lo ==
+ * PX_UUID_FRESH_WORD (the fresh mark): the sender does not know it and was started as
+ * the first start of a new cluster (paxwired --bootstrap), hi naming that start (random,
+ * non-zero). Anything else is an id. The core only carries it: node/ checks it.
+ */
+struct px_uuid {
+	uint64_t lo, hi;
+};
+#define PX_UUID_FRESH_WORD UINT64_MAX  /**< lo of the "fresh" mark */
+#define PX_UUID_BYTES 16u
+
+static inline bool px_uuid_eq(struct px_uuid a, struct px_uuid b)
+{
+	return a.lo == b.lo && a.hi == b.hi;
+}
+static inline bool px_uuid_zero(struct px_uuid u) { return (u.lo | u.hi) == 0; }
+static inline bool px_uuid_fresh(struct px_uuid u) { return u.lo == PX_UUID_FRESH_WORD; }
+/** A cluster's id: neither zero nor the fresh mark. */
+static inline bool px_uuid_is_id(struct px_uuid u)
+{
+	return !px_uuid_zero(u) && !px_uuid_fresh(u);
+}
+
 struct px_msg {
 	uint8_t type;          /**< enum px_msg_type */
 	uint8_t flags;         /**< PX_MF_* */
@@ -174,6 +205,7 @@ struct px_msg {
 	uint8_t to;            /**< destination node id, PX_NODE_NONE = every peer */
 	uint32_t cluster_id;
 	uint32_t config_epoch;
+	struct px_uuid uuid;   /**< the sender's cluster uuid (set by node/, not the core) */
 	uint64_t ballot;       /**< sender's ballot (promised, proposing, or candidate) */
 	/** Crash vector (DISC 2017): incarnation[i] = newest incarnation of node i the sender
 	 *  knows of; incarnation[from] is the sender's own. n_inc entries. */

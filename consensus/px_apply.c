@@ -101,6 +101,7 @@ struct px_applier {
 	uint32_t n_sessions;   /**< Invariant: n_sessions <= max_sessions; used = [1, n] */
 	uint32_t index_mask;   /**< index buckets - 1 */
 	uint32_t index_shift;  /**< 64 - log2(index buckets) */
+	struct px_uuid uuid;   /**< bound by the first bind in the log; zero before */
 	struct apply_session *sessions;
 	struct apply_bucket *index;
 	uint8_t *replies;      /**< (max_sessions + 1) x REPLY_STRIDE bytes */
@@ -394,6 +395,33 @@ static void apply_register(struct px_applier *a, struct px_reply *r, uint32_t le
 	emit(r, PX_OK, body, PX_SESSION_ID_BYTES, o);
 }
 
+void px_bind_body(struct px_uuid u, uint8_t body[PX_UUID_BYTES])
+{
+	assert(px_uuid_is_id(u));
+	wire_st64(body, u.lo);
+	wire_st64(body + 8, u.hi);
+}
+
+/** A bind (client 0, seq 0, a uuid): the first in the log sets the cluster uuid. */
+static void apply_bind(struct px_applier *a, struct px_reply *r, const uint8_t *body,
+		       struct emit_buf *o)
+{
+	struct px_uuid u = { .lo = wire_ld64(body), .hi = wire_ld64(body + 8) };
+
+	if (!px_uuid_is_id(u)) {
+		a->counters.bad_seq++;
+		emit_status(r, PX_BAD_COMMAND, o);
+		return;
+	}
+	if (px_uuid_zero(a->uuid)) {
+		a->uuid = u;
+		a->counters.binds++;
+	} else {
+		a->counters.binds_late++;
+	}
+	emit_status(r, PX_OK, o);
+}
+
 /**
  * Applies the command r names (session id in client_id, and seq, already set) at log
  * position pos and fills in r.
@@ -407,7 +435,10 @@ static inline void apply_cmd(struct px_applier *a, struct px_reply *r, const uin
 	uint32_t b, ref, rlen;
 
 	if (seq == 0) {
-		apply_register(a, r, len, pos, o);
+		if (id == 0 && len == PX_UUID_BYTES)
+			apply_bind(a, r, body, o);
+		else
+			apply_register(a, r, len, pos, o);
 		return;
 	}
 
@@ -587,6 +618,11 @@ uint64_t px_applier_last_slot(const struct px_applier *a)
 	return a->last_slot;
 }
 
+struct px_uuid px_applier_uuid(const struct px_applier *a)
+{
+	return a->uuid;
+}
+
 uint64_t px_applier_chain(const struct px_applier *a)
 {
 	return a->chain;
@@ -673,8 +709,10 @@ const char *px_applier_check_invariants(const struct px_applier *a)
 /* ---------------------------------------------------------------------------------- */
 /* Snapshots (format in px_apply.h and docs/storage.md)                                */
 
-#define SNAP_MAGIC "PXSNAP01"
-#define SNAP_HDR_BYTES 32u        /* magic, slot, chain, max_sessions, n_sessions */
+#define SNAP_MAGIC "PXSNAP02"
+#define SNAP_MAGIC_V1 "PXSNAP01"  /* before the cluster uuid: read as uuid zero */
+#define SNAP_HDR_BYTES 48u        /* magic, slot, chain, max_sessions, n_sessions, uuid */
+#define SNAP_HDR_V1_BYTES 32u
 #define SNAP_SESS_HDR_BYTES 21u   /* id, last_seq, status, reply_len */
 #define SNAP_SVC_LEN_BYTES 8u
 
@@ -708,6 +746,8 @@ size_t px_applier_snapshot(const struct px_applier *a, uint8_t *buf, size_t cap)
 	wire_st64(p + 16, a->chain);
 	wire_st32(p + 24, a->max_sessions);
 	wire_st32(p + 28, a->n_sessions);
+	wire_st64(p + 32, a->uuid.lo);
+	wire_st64(p + 40, a->uuid.hi);
 	p += SNAP_HDR_BYTES;
 	/* Least recently used first: restore pushes each to the front in turn. Bounded by
 	 * n_sessions (the list is a circle through the sentinel). */
@@ -729,9 +769,19 @@ size_t px_applier_snapshot(const struct px_applier *a, uint8_t *buf, size_t cap)
 	return (size_t)(p - buf);
 }
 
+/** The header's length if buf starts with a snapshot header of a version we read. */
+static size_t snap_hdr_len(const uint8_t *buf, size_t len)
+{
+	if (buf != NULL && len >= SNAP_HDR_BYTES && memcmp(buf, SNAP_MAGIC, 8) == 0)
+		return SNAP_HDR_BYTES;
+	if (buf != NULL && len >= SNAP_HDR_V1_BYTES && memcmp(buf, SNAP_MAGIC_V1, 8) == 0)
+		return SNAP_HDR_V1_BYTES;
+	return 0;
+}
+
 bool px_snapshot_peek(const uint8_t *buf, size_t len, uint64_t *slot, uint64_t *chain)
 {
-	if (buf == NULL || len < SNAP_HDR_BYTES || memcmp(buf, SNAP_MAGIC, 8) != 0)
+	if (snap_hdr_len(buf, len) == 0)
 		return false;
 	*slot = wire_ld64(buf + 8);
 	*chain = wire_ld64(buf + 16);
@@ -745,6 +795,11 @@ int px_snapshot_rebase(uint8_t *buf, size_t len, uint64_t slot)
 	if (!px_snapshot_peek(buf, len, &old, &chain) || slot <= old || slot > PX_SLOT_MAX)
 		return -EINVAL;
 	wire_st64(buf + 8, slot);
+	/* A new cluster: its first leader binds a new uuid. */
+	if (snap_hdr_len(buf, len) == SNAP_HDR_BYTES) {
+		wire_st64(buf + 32, 0);
+		wire_st64(buf + 40, 0);
+	}
 	return 0;
 }
 
@@ -754,6 +809,7 @@ static void applier_reset(struct px_applier *a)
 	a->last_slot = 0;
 	a->chain = PX_HASH_SEED;
 	a->n_sessions = 0;
+	a->uuid = (struct px_uuid){ 0, 0 };
 	memset(&a->sessions[0], 0, sizeof(a->sessions[0]));
 	memset(a->index, 0, ((size_t)a->index_mask + 1) * sizeof(a->index[0]));
 	if (has_snapshots(a))
@@ -765,18 +821,24 @@ int px_applier_restore(struct px_applier *a, const uint8_t *buf, size_t len)
 	const uint8_t *p = buf, *end = buf + len;
 
 	applier_reset(a);
-	if (!has_snapshots(a) || buf == NULL || len < SNAP_HDR_BYTES ||
-	    memcmp(buf, SNAP_MAGIC, 8) != 0)
+	size_t hdr = snap_hdr_len(buf, len);
+	if (!has_snapshots(a) || hdr == 0)
 		return -EINVAL;
 	uint64_t slot = wire_ld64(p + 8);
 	uint64_t chain = wire_ld64(p + 16);
 	uint32_t max = wire_ld32(p + 24);
 	uint32_t n = wire_ld32(p + 28);
+	struct px_uuid uuid = { 0, 0 };
+	if (hdr == SNAP_HDR_BYTES) {
+		uuid.lo = wire_ld64(p + 32);
+		uuid.hi = wire_ld64(p + 40);
+	}
 	/* Another table size would evict other sessions at other times: the replicas of
 	 * one cluster share it (the cluster file). */
-	if (max != a->max_sessions || n > a->max_sessions || slot > PX_SLOT_MAX)
+	if (max != a->max_sessions || n > a->max_sessions || slot > PX_SLOT_MAX ||
+	    px_uuid_fresh(uuid))
 		goto bad;
-	p += SNAP_HDR_BYTES;
+	p += hdr;
 	uint64_t next_pos = px_session_id(slot + 1, 0);
 	for (uint32_t i = 0; i < n; i++) {
 		if ((size_t)(end - p) < SNAP_SESS_HDR_BYTES)
@@ -815,6 +877,7 @@ int px_applier_restore(struct px_applier *a, const uint8_t *buf, size_t len)
 		goto bad;
 	a->last_slot = slot;
 	a->chain = chain;
+	a->uuid = uuid;
 	return 0;
 bad:
 	applier_reset(a);

@@ -23,6 +23,10 @@
  *   - seq >  session.last_seq: applied; the reply is cached in the session.
  * A registration makes its session the most recently used, and so does every command
  * that finds its session (applied, duplicate or stale).
+ *   - client_id 0, seq 0, a body of PX_UUID_BYTES: a bind (node/ proposes it, no
+ *     client can: a REGISTER needs a non-zero nonce and no body). The first bind in
+ *     the log sets the cluster uuid (px_applier_uuid), kept in snapshots; later ones
+ *     change nothing. Answered PX_OK to client 0, which embedders do not send.
  * Pure: no allocation after init.
  */
 #ifndef PX_APPLY_H
@@ -141,6 +145,9 @@ struct px_apply_counters {
 	uint64_t registrations; /**< sessions created (seq 0 commands) */
 	uint64_t unissued;     /**< session id of a position the log has not reached (or
 	                            slot 0): PX_SESSION_EXPIRED, never applied */
+	uint64_t binds;        /**< binds applied that set the cluster uuid (0 or 1 since
+	                            the last restore) */
+	uint64_t binds_late;   /**< binds applied after the uuid was set: no effect */
 };
 
 /** Bytes of arena for this many sessions (0 if max_sessions is out of range).
@@ -163,6 +170,13 @@ void px_apply_slot(struct px_applier *a, uint64_t slot, const uint8_t *value, ui
 		   struct px_apply_out *out);
 
 uint64_t px_applier_last_slot(const struct px_applier *a);
+
+/** The cluster uuid the applied log bound (the first bind), or all zero if none yet. */
+struct px_uuid px_applier_uuid(const struct px_applier *a);
+
+/** Writes the bind command for uuid u (an id: px_uuid_is_id) into body
+ *  (PX_UUID_BYTES): propose it as { client_id 0, seq 0, body }. */
+void px_bind_body(struct px_uuid u, uint8_t body[PX_UUID_BYTES]);
 
 /** True if the service has a read fast path and cmd is one of its read commands. */
 bool px_apply_is_read(const struct px_applier *a, const uint8_t *cmd, uint32_t len);
@@ -212,12 +226,15 @@ bool px_applier_session_peek(const struct px_applier *a, uint64_t session_id,
  * A snapshot is the applier's state (the last slot applied, the hash chain, every
  * session in LRU order with its cached reply) followed by the service's snapshot, in
  * one buffer (format in docs/storage.md, little-endian):
- *   magic "PXSNAP01" (8), slot u64, chain u64, max_sessions u32, n_sessions u32,
+ *   magic "PXSNAP02" (8), slot u64, chain u64, max_sessions u32, n_sessions u32,
+ *   the cluster uuid (lo u64, hi u64; zero: not bound yet),
  *   then n_sessions times, least recently used first:
  *     id u64, last_seq u64, reply_status u8, reply_len u32, reply bytes,
  *   then service_len u64 and the service's bytes.
  * Restoring it gives an applier that answers every later command exactly as the one
- * that wrote it: which session an eviction takes depends on the LRU order only. */
+ * that wrote it: which session an eviction takes depends on the LRU order only.
+ * "PXSNAP01" (before the uuid: the header ends after n_sessions) is read as unbound.
+ * px_snapshot_rebase (a backup seeding a new cluster) also clears the uuid. */
 
 /** The most bytes px_applier_snapshot can write (0 if the service has no snapshots). */
 size_t px_applier_snapshot_max(const struct px_applier *a);

@@ -427,14 +427,20 @@ int dp_run(struct dp_ctx *d)
 		if (n > 0)
 			d->last_rx_ns = now;
 		run_ticks(d, now);
+		if (node_refused(d->nd) != NULL) {
+			/* A peer refused this fresh start (logged by the node). */
+			rc = -EPERM;
+			break;
+		}
 		flush_all(d);
 		periodic(d, now);
 		if (n == 0 && d->cfg->idle == CFG_IDLE_ADAPTIVE)
 			idle(d, now);
 	}
 	if (rc != 0) {
-		/* Storage failed: propose nothing and send nothing more. The node is not
-		 * called again, so the datagrams its queue points into can go. */
+		/* Storage failed, or the cluster refused this replica: propose nothing and
+		 * send nothing more. The node is not called again, so the datagrams its
+		 * queue points into can go. */
 		release_held(d);
 		return rc;
 	}

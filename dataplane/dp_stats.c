@@ -63,8 +63,10 @@ void dp_stats_print(struct dp_ctx *d, FILE *f, uint64_t now_ns, bool final)
 
 	d->c.stats_lines++;
 	dp_snap_fill(d, now_ns, &s);
-	fprintf(f, "{\"paxwired\":{\"id\":%" PRIu64 ",\"cluster\":%" PRIu64 ",\"t_ms\":%" PRIu64
-		",\"final\":%s", s.self, s.cluster, s.t_ms, final ? "true" : "false");
+	struct px_uuid u = node_uuid(d->nd);
+	fprintf(f, "{\"paxwired\":{\"id\":%" PRIu64 ",\"cluster\":%" PRIu64
+		",\"cluster_uuid\":\"%016" PRIx64 "%016" PRIx64 "\",\"t_ms\":%" PRIu64 ",\"final\":%s",
+		s.self, s.cluster, u.hi, u.lo, s.t_ms, final ? "true" : "false");
 	/* The last line says what state this replica stopped in, for comparing replicas:
 	 * the applier's chain (the applied log) and the service's own hash (its state, as
 	 * far as the service hashes it; O(state), so only here). */

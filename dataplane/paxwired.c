@@ -102,7 +102,8 @@ static const char usage_text[] =
 	"    needs f + 1 of the other replicas running normally (3 replicas: both others;\n"
 	"    5 replicas: 3 of the 4 others).\n"
 	"  - Never give --bootstrap to a replica joining a running cluster: it would forget\n"
-	"    promises it made, and two different values could be chosen for one slot.\n"
+	"    promises it made, and two different values could be chosen for one slot. The\n"
+	"    members that know it refuse it (the cluster uuid), and it exits with status 1.\n"
 	"  - If a majority stopped at once, the replicated state is gone: start a new cluster\n"
 	"    (every replica with --bootstrap); clients start over.\n"
 	"\n"
@@ -763,6 +764,10 @@ static void dp_init(struct dp_ctx *d, const struct cfg_cluster *cfg, const struc
 		 * applied slots unless the file says otherwise. */
 		.snapshot_every = cfg->snapshot_every != 0 ? cfg->snapshot_every
 			: cfg->durability == PX_DURABLE ? PW_DURABLE_SNAPSHOT_EVERY : 0,
+		/* --bootstrap: the first start of a new cluster (the bootstrap guard). */
+		.fresh = a->bootstrap,
+		/* 127 random bits: lo's top bit clear, never the fresh mark (px.h). */
+		.bind = { .lo = random_u64() & (UINT64_MAX >> 1), .hi = random_u64() },
 	};
 	/* Snapshots (state transfer, backups): one buffer as large as the service's and
 	 * the session table's bound. A service without snapshots gets none: a replica
@@ -1023,7 +1028,9 @@ int main(int argc, char **argv)
 		}
 	}
 	dp_log(d, exit_code == 0 ? DP_LOG_INFO : DP_LOG_ERROR, "%s",
-	       exit_code == 0 ? "stopped" : "stopped: storage failed");
+	       exit_code == 0 ? "stopped"
+	       : run_rc == -EPERM ? "stopped: refused by the cluster (see above)"
+				  : "stopped: storage failed");
 	for (uint8_t k = 0; k < d->n_ports; k++)
 		nic_close(d->ports[k]);
 	mp_free(ar.node);

@@ -106,6 +106,19 @@ struct node {
 	uint64_t *st_bits;           /**< chunks received, one bit each */
 	uint64_t st_words;
 
+	/* The cluster uuid (docs/protocol.md, "Cluster uuid"). */
+	struct px_uuid uuid;         /**< bound by the applied log; zero before */
+	struct px_uuid uuid_wire;    /**< what this replica's messages carry: the uuid, or
+	                                  before it the fresh mark (conf.fresh) or zero */
+	struct px_uuid bind;         /**< what this replica binds if it leads first */
+	uint64_t bind_ballot;        /**< the ballot its bind was proposed at; 0: none */
+	uint32_t members_seen;       /**< bit i: replica i sent the bound uuid */
+	uint64_t fresh_start[PX_REPLICAS_MAX];/**< the fresh mark's start each replica sent
+	                                  last (0: none seen): its stragglers are no new start */
+	uint64_t loud_tick[PX_REPLICAS_MAX];  /**< when each peer was last logged about */
+	uint64_t refuse_tick[PX_REPLICAS_MAX];/**< when each peer was last sent REFUSE */
+	char refused[400];           /**< node_refused's text; empty while not refused */
+
 	struct node_counters c;
 };
 
@@ -142,7 +155,6 @@ static void node_bug(const struct node *n, const char *fmt, ...)
 		fprintf(stderr, "node: %s\n", line);
 	abort();
 }
-
 
 #define ALIGN64(x) (((x) + 63u) & ~(size_t)63u)
 
@@ -295,6 +307,8 @@ static void send_reply(struct node *n, const struct node_addr *to, uint64_t clie
 
 static void handle_out(struct node *n, enum node_call call, const struct px_msg *in);
 static void st_start(struct node *n);
+static void uuid_sync(struct node *n);
+static void uuid_unbound(struct node *n);
 
 /** Commit latency: slots [lo, hi] were just handed out as committed. */
 static void note_commits(struct node *n, uint64_t lo, uint64_t hi)
@@ -444,6 +458,8 @@ static void apply_range(struct node *n, uint64_t lo, uint64_t hi)
 		if (px_role(n->r) == PX_LEADER) {
 			for (uint32_t k = 0; k < n->aout->n; k++) {
 				const struct px_reply *rp = &n->aout->replies[k];
+				if (rp->client_id == 0 && rp->seq == 0)
+					continue;   /* a bind (uuid_bind_propose): no client */
 				const struct node_addr *to = client_get(n, rp->client_id);
 				if (to == NULL) {
 					n->c.reply_no_addr++;
@@ -456,6 +472,7 @@ static void apply_range(struct node *n, uint64_t lo, uint64_t hi)
 		}
 		px_applied(n->r, s);
 	}
+	uuid_sync(n);
 }
 
 static void handle_out(struct node *n, enum node_call call, const struct px_msg *in)
@@ -466,8 +483,10 @@ static void handle_out(struct node *n, enum node_call call, const struct px_msg 
 		note_commits(n, o->apply_lo, o->apply_hi);
 	if (o->persist_seq != 0)
 		persist(n, o);
-	for (uint32_t i = 0; i < o->n_msgs; i++)
+	for (uint32_t i = 0; i < o->n_msgs; i++) {
+		o->msgs[i].uuid = n->uuid_wire;
 		send_msg(n, &o->msgs[i]);
+	}
 	if (o->read_confirmed > n->read_confirmed)
 		n->read_confirmed = o->read_confirmed;
 	if (o->role_changed) {
@@ -643,6 +662,9 @@ struct node *node_init(const struct node_conf *c, const struct px_service *svc,
 	n->reply->cluster_id = c->px.cluster_id;
 	n->reply->config_epoch = c->px.config_epoch;
 	n->reply->n_inc = 0;   /* client messages may carry no crash vector */
+
+	n->bind = px_uuid_is_id(c->bind) ? c->bind : (struct px_uuid){ 0, 0 };
+	uuid_unbound(n);
 	return n;
 }
 
@@ -707,6 +729,7 @@ int node_restore(struct node *n, const struct node_journal *j, struct node_resto
 		r.history++;
 	}
 	n->role = px_role(n->r);
+	uuid_sync(n);
 	if (res != NULL)
 		*res = r;
 	return 0;
@@ -740,6 +763,7 @@ int node_start_from(struct node *n, const uint8_t *snapshot, size_t len)
 	logf_(n, NODE_LOG_INFO,
 	      "started from a snapshot of slot %" PRIu64 " (%zu bytes): the next slot is %" PRIu64,
 	      slot, len, slot + 1u);
+	uuid_sync(n);
 	/* Durable mode: the core's persist request (the commit point) goes to the journal. */
 	handle_out(n, NODE_CALL_INSTALL, NULL);
 	n->role = px_role(n->r);
@@ -822,6 +846,7 @@ static void snap_msg_init(struct node *n, uint8_t type, uint8_t to)
 	m->to = to;
 	m->cluster_id = n->conf.px.cluster_id;
 	m->config_epoch = n->conf.px.config_epoch;
+	m->uuid = n->uuid_wire;
 	m->ballot = px_promised(n->r);
 	m->n_inc = 0;   /* outside the core: no crash vector */
 }
@@ -893,6 +918,7 @@ static void st_install(struct node *n)
 			 need);
 	n->c.st_installed++;
 	n->st.active = false;
+	uuid_sync(n);
 	n->snap_slot = slot;
 	n->snap_id = n->st.id;
 	n->snap_len = n->st.total;
@@ -1107,6 +1133,155 @@ uint64_t node_snapshot_slot(const struct node *n, uint64_t *id, size_t *len)
 bool node_transferring(const struct node *n) { return n->st.active; }
 
 /* ---------------------------------------------------------------------------------- */
+/* The cluster uuid (docs/protocol.md, "Cluster uuid")                                 *
+ *
+ * The first leader of a new cluster proposes a bind (px_apply.h): the first one the log
+ * chooses names the cluster, on every replica alike, and snapshots keep it. Every
+ * message carries the sender's: a peer message with another cluster's is dropped and
+ * said loudly; one with the fresh mark (a first start, paxwired --bootstrap) from a
+ * replica this one has heard as a member is answered REFUSE, and the refused replica
+ * stops (node_refused): its start forgot promises and votes of its earlier life.    */
+
+#define UUID_FMT "%016" PRIx64 "%016" PRIx64
+#define UUID_ARGS(u) (u).hi, (u).lo
+/** Ticks between two loud lines about one peer, and between two REFUSEs to it. */
+#define UUID_LOUD_TICKS 4096u
+#define UUID_REFUSE_TICKS 64u
+
+/** What messages carry while no uuid is bound: the fresh mark of this start, or zero. */
+static void uuid_unbound(struct node *n)
+{
+	n->uuid_wire.lo = n->conf.fresh ? PX_UUID_FRESH_WORD : 0;
+	/* Names this start (non-zero): its own stragglers are not taken for a new one. */
+	n->uuid_wire.hi = n->conf.fresh ? (n->conf.bind.hi ^ n->conf.px.seed ^
+					   n->conf.px.boot_nonce) | 1u : 0;
+	n->reply->uuid = n->uuid_wire;
+}
+
+/** The applied state may have bound the uuid (a slot, a snapshot): take it. */
+static void uuid_sync(struct node *n)
+{
+	struct px_uuid u = px_applier_uuid(n->a);
+
+	if (px_uuid_eq(u, n->uuid))
+		return;
+	n->uuid = u;
+	n->members_seen = 0;
+	if (px_uuid_is_id(u)) {
+		n->uuid_wire = u;
+		logf_(n, NODE_LOG_INFO, "cluster uuid " UUID_FMT " (applied slot %" PRIu64 ")",
+		      UUID_ARGS(u), px_applier_last_slot(n->a));
+		n->reply->uuid = n->uuid_wire;
+	} else {
+		uuid_unbound(n);
+	}
+}
+
+/** Once per peer per UUID_LOUD_TICKS: true if a line about peer may be logged now. */
+static bool uuid_loud(struct node *n, uint8_t peer)
+{
+	uint64_t now = n->c.ticks + 1u;
+
+	if (n->loud_tick[peer] != 0 && now - n->loud_tick[peer] < UUID_LOUD_TICKS)
+		return false;
+	n->loud_tick[peer] = now;
+	return true;
+}
+
+/** A replica's message: admitted by its uuid, or dropped (counted, said, answered). */
+static bool uuid_admit(struct node *n, const struct px_msg *m)
+{
+	struct px_uuid u = m->uuid;
+	uint8_t from = m->from;
+
+	if (from == PX_NODE_NONE)
+		return true;   /* a client or a tool: the cluster file's id was checked */
+	if (px_uuid_is_id(u)) {
+		if (!px_uuid_is_id(n->uuid))
+			return true;   /* this replica learns its uuid from the log */
+		if (!px_uuid_eq(u, n->uuid)) {
+			n->c.uuid_other++;
+			if (uuid_loud(n, from))
+				logf_(n, NODE_LOG_ERROR,
+				      "replica %u belongs to another cluster (uuid " UUID_FMT
+				      "; this one's is " UUID_FMT "): its messages are dropped. "
+				      "Two clusters share this cluster file's addresses and id, or a "
+				      "data dir of another cluster was given to replica %u; fix: give "
+				      "each replica its own cluster's data dir, or a distinct "
+				      "cluster_id to each cluster (docs/operations.md, \"Bootstrap guard\")",
+				      from, UUID_ARGS(u), UUID_ARGS(n->uuid), from);
+			return false;
+		}
+		n->members_seen |= 1u << from;
+		return true;
+	}
+	if (!px_uuid_fresh(u))
+		return true;   /* a restart that learns the uuid again */
+	if (!px_uuid_is_id(n->uuid) || !(n->members_seen & (1u << from)) ||
+	    n->fresh_start[from] == u.hi) {
+		/* Not known as a member yet (a first start, or a late one), or a straggler
+		 * from the start heard before it knew the uuid: welcome. */
+		n->fresh_start[from] = u.hi;
+		return true;
+	}
+	/* Another first start of a member this replica has heard in its cluster. */
+	n->c.fresh_refused++;
+	uint64_t now = n->c.ticks + 1u;
+	if (n->refuse_tick[from] == 0 || now - n->refuse_tick[from] >= UUID_REFUSE_TICKS) {
+		struct node_dst dst = { .peer = from, .client = NULL };
+		n->refuse_tick[from] = now;
+		snap_msg_init(n, PX_MSG_REFUSE, from);
+		tx(n, n->smsg, &dst);
+	}
+	if (uuid_loud(n, from))
+		logf_(n, NODE_LOG_ERROR,
+		      "replica %u was started as the first start of a new cluster (--bootstrap), "
+		      "but it is a member of this running cluster (uuid " UUID_FMT "): refused, "
+		      "its messages are dropped; fix: restart replica %u without --bootstrap",
+		      from, UUID_ARGS(n->uuid), from);
+	return false;
+}
+
+/** A REFUSE: a peer knows this replica as a member; a fresh start stops. */
+static void on_refuse(struct node *n, const struct px_msg *m)
+{
+	n->c.refuse_in++;
+	if (!n->conf.fresh || px_uuid_is_id(n->uuid) || !px_uuid_is_id(m->uuid) ||
+	    m->to != n->self || n->refused[0] != 0)
+		return;   /* not a fresh start (or already refused): nothing to act on */
+	snprintf(n->refused, sizeof(n->refused),
+		 "refused by replica %u: replica %u is a member of the running cluster " UUID_FMT
+		 ", so this start with --bootstrap (the first start of a NEW cluster) has "
+		 "forgotten the promises and votes of its earlier life and must not vote; fix: "
+		 "restart it without --bootstrap (memory mode: it recovers from its peers; "
+		 "durable: it replays its data dir); to start a new cluster instead, stop every "
+		 "replica of the old one first (docs/operations.md, \"Bootstrap guard\")",
+		 m->from, n->self, UUID_ARGS(m->uuid));
+	logf_(n, NODE_LOG_ERROR, "%s", n->refused);
+}
+
+/** A leader of a cluster with no uuid yet proposes its bind, once per ballot. */
+static void uuid_bind_propose(struct node *n)
+{
+	uint8_t body[PX_UUID_BYTES];
+	struct px_cmd_ref c = { .client_id = 0, .seq = 0, .len = PX_UUID_BYTES, .body = body };
+	uint64_t b = px_promised(n->r);
+
+	if (!px_uuid_is_id(n->bind) || px_uuid_is_id(n->uuid) || px_role(n->r) != PX_LEADER ||
+	    n->bind_ballot == b)
+		return;
+	px_bind_body(n->bind, body);
+	if (node_propose(n, &c, 1) == 1) {
+		n->bind_ballot = b;
+		n->c.binds_proposed++;
+	}
+}
+
+struct px_uuid node_uuid(const struct node *n) { return n->uuid; }
+
+const char *node_refused(const struct node *n) { return n->refused[0] != 0 ? n->refused : NULL; }
+
+/* ---------------------------------------------------------------------------------- */
 /* Input                                                                               */
 
 /** An admin REQUEST (PX_MF_ADMIN), answered at once, never logged. */
@@ -1266,11 +1441,16 @@ bool node_recv(struct node *n, const uint8_t *buf, uint32_t len, const struct no
 		return false;
 	}
 	n->c.msgs_in[m->type]++;   /* the codec admits only types below PX_MSG_TYPE_MAX */
+	if (n->refused[0] != 0 || !uuid_admit(n, m))
+		return false;
 	switch (m->type) {
 	case PX_MSG_REQUEST:
 		return on_request(n, m, src);
 	case PX_MSG_REPLY:
 		n->c.unexpected++;
+		return false;
+	case PX_MSG_REFUSE:
+		on_refuse(n, m);
 		return false;
 	case PX_MSG_SNAP_REQ:
 	case PX_MSG_SNAP_CHUNK:
@@ -1343,9 +1523,12 @@ uint32_t node_propose(struct node *n, const struct px_cmd_ref *cmds, uint32_t k)
 void node_tick(struct node *n)
 {
 	n->c.ticks++;
+	if (n->refused[0] != 0)
+		return;   /* stopped: the embedder exits (node_refused) */
 	px_out_reset(n->out);
 	px_tick(n->r, n->out);
 	handle_out(n, NODE_CALL_TICK, NULL);
+	uuid_bind_propose(n);
 	n->serve_budget = 2u * n->chunks_per_tick;
 	st_tick(n);
 }

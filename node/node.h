@@ -176,6 +176,17 @@ struct node_conf {
 	/** Take (and, with ops->snapshot_save, save) a snapshot every this many applied
 	 *  slots; 0: only when a peer asks for one. */
 	uint64_t snapshot_every;
+	/**
+	 * The cluster uuid (docs/protocol.md, "Cluster uuid"). fresh: this is the first
+	 * start of a new cluster (paxwired --bootstrap): until the log binds a uuid, this
+	 * replica's messages carry the fresh mark, and a peer that knows it as a member
+	 * refuses it (node_refused). bind: the uuid this replica writes into the log if it
+	 * leads while none is bound; random from the embedder (an id: px_uuid_is_id;
+	 * paxwired and pw-sim give one). Zero: this replica binds none (the core's
+	 * scripted tests, whose traces hold no bind slot); it still takes a bound one.
+	 */
+	bool fresh;
+	struct px_uuid bind;
 };
 
 /** Default transfer_chunks_per_tick, and the most it may be (px_limits.h). */
@@ -237,6 +248,12 @@ struct node_counters {
 	uint64_t st_source_switches; /**< another replica asked after silence or SNAP_NONE */
 	uint64_t st_misaddressed;  /**< SNAP_REQ/SNAP_CHUNK for another replica or another
 	                                configuration epoch: dropped */
+	/* The cluster uuid (docs/protocol.md, "Cluster uuid"). */
+	uint64_t uuid_other;       /**< peer messages of another cluster's uuid: dropped */
+	uint64_t fresh_refused;    /**< fresh-marked messages of a known member: dropped,
+	                                answered REFUSE */
+	uint64_t refuse_in;        /**< REFUSEs received (acted on when this start is fresh) */
+	uint64_t binds_proposed;   /**< bind commands this replica proposed as leader */
 	uint64_t commit_lat[NODE_LAT_BUCKETS];  /**< leader: slots by commit latency */
 };
 
@@ -288,6 +305,18 @@ struct node_restored {
  * the replayed slots applied. @return 0, or -EINVAL (not durable mode, or called late).
  */
 int node_restore(struct node *n, const struct node_journal *j, struct node_restored *r);
+
+/** The cluster uuid the applied log bound; all zero while none is. */
+struct px_uuid node_uuid(const struct node *n);
+
+/**
+ * Non-NULL when a peer refused this replica's fresh start (conf.fresh): a peer knows
+ * it as a member of its running cluster, so this start forgot promises and votes.
+ * The text names the peer, the cluster uuid and the fix; the embedder must stop the
+ * process (docs/operations.md, "Bootstrap guard"). The node drops every message from
+ * then on.
+ */
+const char *node_refused(const struct node *n);
 
 /**
  * A replica of a NEW cluster seeded from a snapshot (a backup: paxwired --bootstrap

@@ -17,7 +17,8 @@
 #include "px_codec.h"
 #include "wire_le.h"
 
-_Static_assert(PX_WIRE_OFF_RESERVED + 8u == PX_WIRE_HDR_BYTES, "header layout fills 40 bytes");
+_Static_assert(PX_WIRE_OFF_RESERVED + 8u == PX_WIRE_OFF_UUID, "header layout");
+_Static_assert(PX_WIRE_OFF_UUID + 16u == PX_WIRE_HDR_BYTES, "header layout fills 56 bytes");
 _Static_assert(PX_WIRE_OFF_BODY_LEN + 4u == PX_WIRE_OFF_RESERVED, "header layout");
 _Static_assert(PX_WIRE_OFF_TOTAL_LEN + 4u == PX_WIRE_OFF_BODY_LEN, "header layout");
 _Static_assert(PX_WIRE_OFF_BALLOT + 8u == PX_WIRE_OFF_TOTAL_LEN, "header layout");
@@ -66,15 +67,16 @@ uint8_t px_wire_type_flags(uint8_t type)
 
 static bool type_known(uint8_t type)
 {
-	return (type >= PX_MSG_PREVOTE && type <= PX_MSG_SNAP_CHUNK) ||
+	return (type >= PX_MSG_PREVOTE && type <= PX_MSG_REFUSE) ||
 	       type == PX_MSG_REQUEST || type == PX_MSG_REPLY;
 }
 
-/* State transfer messages: node/'s, outside the core; a tool may ask (SNAP_REQ from
- * PX_NODE_NONE) and, like a client, may send no crash vector. */
-static bool type_is_snap(uint8_t type)
+/* node/'s messages, outside the core (state transfer, REFUSE): like a client's, they
+ * may carry no crash vector; a tool may ask for a snapshot (SNAP_REQ from
+ * PX_NODE_NONE). */
+static bool type_is_node(uint8_t type)
 {
-	return type == PX_MSG_SNAP_REQ || type == PX_MSG_SNAP_CHUNK;
+	return type == PX_MSG_SNAP_REQ || type == PX_MSG_SNAP_CHUNK || type == PX_MSG_REFUSE;
 }
 
 static bool type_is_client(uint8_t type)
@@ -148,6 +150,7 @@ static uint32_t body_fixed_bytes(uint8_t type)
 		return BODY_SNAP_CHUNK;
 	case PX_MSG_NACK:
 	case PX_MSG_TIMEOUT_NOW:
+	case PX_MSG_REFUSE:
 	default:
 		return 0;
 	}
@@ -261,6 +264,8 @@ size_t px_encode(const struct px_msg *m, uint8_t *buf, size_t cap)
 	wire_st32(buf + PX_WIRE_OFF_TOTAL_LEN, (uint32_t)total);
 	wire_st32(buf + PX_WIRE_OFF_BODY_LEN, body_len);
 	wire_st64(buf + PX_WIRE_OFF_READ_ROUND, type_has_read_round(m->type) ? m->read_round : 0);
+	wire_st64(buf + PX_WIRE_OFF_UUID, m->uuid.lo);
+	wire_st64(buf + PX_WIRE_OFF_UUID + 8u, m->uuid.hi);
 	p = buf + PX_WIRE_HDR_BYTES;
 	for (uint32_t i = 0; i < m->n_inc; i++, p += 4)
 		wire_st32(p, m->incarnation[i]);
@@ -341,6 +346,7 @@ size_t px_encode(const struct px_msg *m, uint8_t *buf, size_t cap)
 		break;
 	case PX_MSG_NACK:
 	case PX_MSG_TIMEOUT_NOW:
+	case PX_MSG_REFUSE:
 	default:
 		break;
 	}
@@ -439,7 +445,7 @@ enum px_wire_err px_decode(const uint8_t *buf, size_t len, uint32_t cluster_id,
 	n_inc = buf[PX_WIRE_OFF_N_INC];
 	/* Clients know nothing of incarnations and may send an empty vector; replicas
 	 * always send the whole one (its size is also a cheap cluster-size check). */
-	if (type_is_client(type) || type_is_snap(type) ? n_inc != 0 && n_inc != n_replicas
+	if (type_is_client(type) || type_is_node(type) ? n_inc != 0 && n_inc != n_replicas
 						       : n_inc != n_replicas)
 		return PX_WIRE_E_INC_COUNT;
 
@@ -473,6 +479,9 @@ enum px_wire_err px_decode(const uint8_t *buf, size_t len, uint32_t cluster_id,
 	m->n_inc = n_inc;
 	if (type_has_read_round(type))
 		m->read_round = wire_ld64(buf + PX_WIRE_OFF_READ_ROUND);
+	/* Any value: which ones this replica accepts depends on its state (node/). */
+	m->uuid.lo = wire_ld64(buf + PX_WIRE_OFF_UUID);
+	m->uuid.hi = wire_ld64(buf + PX_WIRE_OFF_UUID + 8u);
 	p = buf + PX_WIRE_HDR_BYTES;
 	for (uint32_t i = 0; i < n_inc; i++, p += 4)
 		m->incarnation[i] = wire_ld32(p);
@@ -555,6 +564,7 @@ enum px_wire_err px_decode(const uint8_t *buf, size_t len, uint32_t cluster_id,
 		break;
 	case PX_MSG_NACK:
 	case PX_MSG_TIMEOUT_NOW:
+	case PX_MSG_REFUSE:
 	default:
 		break;
 	}

@@ -12,13 +12,14 @@
 #include "px.h"
 
 #define PX_WIRE_MAGIC 0x5850u   /* "PX" little-endian bytes 'P','X' */
-#define PX_WIRE_VERSION 4u   /* 4: SNAP_REQ and SNAP_CHUNK (state transfer).
+#define PX_WIRE_VERSION 5u   /* 5: the 128-bit cluster uuid at offset 40 (header 56
+                                 bytes). 4: SNAP_REQ and SNAP_CHUNK (state transfer).
                                  3: PREVOTE carries no flag, PREVOTE_REPLY's ballot is the
                                  responder's promise and its slot_lo the PREVOTE's ballot;
                                  registered sessions (REQUEST flag REGISTER, seq 0 in the
                                  log registers). 2: read_round at offset 32 in
                                  ACCEPT/ACCEPTED */
-#define PX_WIRE_HDR_BYTES 40u   /* fixed header, before the crash vector */
+#define PX_WIRE_HDR_BYTES 56u   /* fixed header, before the crash vector */
 
 /* Byte offsets of the fixed header's fields (docs/protocol.md, "Header"). Exposed so
  * that a dataplane can steer or count on type/to without a full decode, and so that
@@ -37,6 +38,8 @@
 #define PX_WIRE_OFF_BODY_LEN 28u   /* u32 type-specific body, after the crash vector */
 #define PX_WIRE_OFF_RESERVED 32u   /* u64: ACCEPT/ACCEPTED read_round; zero for other types */
 #define PX_WIRE_OFF_READ_ROUND PX_WIRE_OFF_RESERVED  /* the same u64, by its use */
+#define PX_WIRE_OFF_UUID 40u       /* 16 bytes: the cluster uuid, lo u64 then hi u64
+                                      (struct px_uuid: zero, PX_UUID_FRESH or the id) */
 
 /** Encoded size of one log entry before its value: slot, vballot, flags, len. */
 #define PX_WIRE_ENTRY_HDR_BYTES 21u

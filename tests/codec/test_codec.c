@@ -332,7 +332,7 @@ static void test_header_layout(void **state)
 	/* docs/protocol.md's header table, checked against the bytes. */
 	static const uint8_t want[] = {
 		0x50, 0x58,             /* magic "PX" */
-		4,                      /* version */
+		5,                      /* version */
 		PX_MSG_PREPARE,         /* type */
 		PX_MF_FORCE,            /* flags */
 		2,                      /* from */
@@ -341,9 +341,11 @@ static void test_header_layout(void **state)
 		0x01, 0x5e, 0xa5, 0xc1, /* cluster_id */
 		0x04, 0x03, 0x02, 0x01, /* config_epoch */
 		0x02, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01, /* ballot */
-		68, 0, 0, 0,            /* total_len = 40 + 12 + 16 */
+		84, 0, 0, 0,            /* total_len = 56 + 12 + 16 */
 		16, 0, 0, 0,            /* body_len */
 		0, 0, 0, 0, 0, 0, 0, 0, /* reserved */
+		0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01, /* uuid lo */
+		0x18, 0x17, 0x16, 0x15, 0x14, 0x13, 0x12, 0x11, /* uuid hi */
 		1, 0, 0, 0, 2, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, /* crash vector */
 		0x11, 0, 0, 0, 0, 0, 0, 0,  /* slot_lo */
 		0x10, 0, 0, 0, 0, 0, 0, 0,  /* commit */
@@ -359,6 +361,8 @@ static void test_header_layout(void **state)
 	m.to = PX_NODE_NONE;
 	m.cluster_id = CLUSTER;
 	m.config_epoch = 0x01020304;
+	m.uuid.lo = 0x0102030405060708ull;
+	m.uuid.hi = 0x1112131415161718ull;
 	m.ballot = px_ballot_make(0x01020304050607ull, 2);
 	m.n_inc = 3;
 	m.incarnation[0] = 1;
@@ -596,7 +600,7 @@ static void test_errors(void **state)
 	expect_err(buf, len, CLUSTER, 3, PX_WIRE_E_VERSION);
 	buf[PX_WIRE_OFF_VERSION] = PX_WIRE_VERSION;
 	for (unsigned t = 0; t < 256; t++) {
-		bool known = (t >= PX_MSG_PREVOTE && t <= PX_MSG_SNAP_CHUNK) ||
+		bool known = (t >= PX_MSG_PREVOTE && t <= PX_MSG_REFUSE) ||
 			     t == PX_MSG_REQUEST || t == PX_MSG_REPLY;
 
 		if (known)

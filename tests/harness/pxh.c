@@ -278,7 +278,14 @@ static void after_call(struct pxh_cluster *c, uint8_t i)
 	}
 }
 
+static void node_boot_as(struct pxh_cluster *c, uint8_t i, bool restarted, bool fresh);
+
 static void node_boot(struct pxh_cluster *c, uint8_t i, bool restarted)
+{
+	node_boot_as(c, i, restarted, !restarted);
+}
+
+static void node_boot_as(struct pxh_cluster *c, uint8_t i, bool restarted, bool fresh)
 {
 	struct pxh_node *nd = &c->nodes[i];
 	struct node_conf *conf = &nd->conf;
@@ -297,6 +304,9 @@ static void node_boot(struct pxh_cluster *c, uint8_t i, bool restarted)
 	conf->sessions = 1024;
 	conf->reads_max = 0;      /* the tests serve reads themselves (pxh_read_begin) */
 	conf->queue_max = NODE_QUEUE_MAX;
+	conf->fresh = c->o.uuid && fresh;
+	conf->bind.lo = c->o.uuid ? ((c->o.seed << 16) ^ ((uint64_t)i << 8) ^ nd->boots) | 1u : 0;
+	conf->bind.hi = c->o.uuid ? 0x7078687575696421ull : 0;   /* "pxhuuid!" */
 	nd->c = c;
 	nd->id = i;
 	if (c->o.snapshots && nd->snap_buf == NULL) {
@@ -645,6 +655,16 @@ void pxh_restart(struct pxh_cluster *c, uint8_t i)
 		pxh_crash(c, i);
 	memset(nd->arena, 0, nd->arena_len);
 	node_boot(c, i, true);
+	after_call(c, i);
+}
+
+void pxh_restart_as_new(struct pxh_cluster *c, uint8_t i)
+{
+	struct pxh_node *nd = &c->nodes[i];
+	if (nd->up)
+		pxh_crash(c, i);
+	memset(nd->arena, 0, nd->arena_len);
+	node_boot_as(c, i, false, true);
 	after_call(c, i);
 }
 

@@ -44,6 +44,9 @@ struct pxh_opts {
 	bool snapshots;
 	/** Run px_check_invariants on a replica after every call into it (abort on failure). */
 	bool check_invariants;
+	/** The cluster uuid (node_conf.fresh, .bind): each node binds one if it leads
+	 *  first, and the first boot is fresh (off: no bind slot, as the core tests want). */
+	bool uuid;
 	/** Optional observer of every delivered message (golden traces). */
 	void (*trace)(void *ctx, const struct px_msg *m, uint8_t to);
 	void *trace_ctx;
@@ -127,6 +130,10 @@ struct node *pxh_node(struct pxh_cluster *c, uint8_t i);
 void pxh_crash(struct pxh_cluster *c, uint8_t i);
 /** Restart: durable mode keeps what was persisted; memory mode keeps nothing. */
 void pxh_restart(struct pxh_cluster *c, uint8_t i);
+/** Restart as if it were the first start of a new cluster (paxwired --bootstrap): a
+ *  memory-mode node that forgot everything and does not recover (the bootstrap
+ *  guard's case); fresh when opts.uuid is on. */
+void pxh_restart_as_new(struct pxh_cluster *c, uint8_t i);
 
 /** px_read_begin at node i (its effects handled as any call's); 0 if down. */
 uint64_t pxh_read_begin(struct pxh_cluster *c, uint8_t i, uint64_t *read_index);

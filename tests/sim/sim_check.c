@@ -46,6 +46,19 @@ static void check_validity(struct sim *s, const struct sim_node *n, uint64_t slo
 			 n->id, slot);
 	/* Bounded by the batch's command count. */
 	while (px_batch_next(value, len, &off, &c)) {
+		if (c.client_id == 0 && c.seq == 0) {
+			/* A bind: the uuid must be one a node was given to propose. */
+			bool given = false;
+			for (uint32_t i = 0; i < s->n_binds && !given; i++)
+				given = c.len == PX_UUID_BYTES &&
+					wire_ld64(c.body) == s->binds[i].lo &&
+					wire_ld64(c.body + 8) == s->binds[i].hi;
+			if (!given)
+				sim_fail(s, "validity",
+					 "node %u slot %" PRIu64 ": a bind (client 0, seq 0) of a "
+					 "uuid no node was given", n->id, slot);
+			continue;
+		}
 		rec = sim_cmd_lookup(s, c.client_id, c.seq);
 		if (rec == NULL)
 			sim_fail(s, "validity",
@@ -400,4 +413,16 @@ void sim_check_node(struct sim *s, struct sim_node *n, const char *step)
 		sim_fail(s, "apply-monotonic",
 			 "node %u after %s: applied %" PRIu64 " beyond commit %" PRIu64, n->id,
 			 step, a, c);
+
+	/* One cluster uuid: the log's first bind, the same wherever it is bound. */
+	struct px_uuid u = node_uuid(n->nd);
+	if (px_uuid_is_id(u)) {
+		if (!px_uuid_is_id(s->uuid))
+			s->uuid = u;
+		else if (!px_uuid_eq(u, s->uuid))
+			sim_fail(s, "cluster-uuid",
+				 "node %u after %s: bound uuid %016" PRIx64 "%016" PRIx64
+				 ", another node bound %016" PRIx64 "%016" PRIx64, n->id, step,
+				 u.hi, u.lo, s->uuid.hi, s->uuid.lo);
+	}
 }

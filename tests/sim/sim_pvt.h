@@ -301,6 +301,9 @@ struct sim_read {
 
 struct sim;
 
+/** Bind uuids remembered for the validity check (more starts reuse old ones). */
+#define SIM_BINDS_MAX 1024u
+
 struct sim_node {
 	struct sim *sim;
 	uint8_t id;
@@ -579,6 +582,11 @@ struct sim {
 	uint64_t transfers, recover_cuts;
 	uint64_t installs;             /**< snapshots installed by state transfer */
 	uint64_t torn_writes;          /**< crashes that landed part of a persist request */
+	/* The cluster uuid: every bind a node was given (a bind in the log must be one),
+	 * and the one the log bound (every node that bound one must agree). */
+	struct px_uuid binds[SIM_BINDS_MAX];
+	uint32_t n_binds;
+	struct px_uuid uuid;
 };
 
 /* sim_net.c */

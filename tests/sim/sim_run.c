@@ -578,6 +578,12 @@ static bool converged(struct sim *s, char *why, size_t len)
 				 px_commit(n->r), px_role_name(px_role(n->r)));
 			return false;
 		}
+		/* The first leader binds the cluster uuid; every replica applies it. */
+		if (!px_uuid_is_id(node_uuid(n->nd))) {
+			snprintf(why, len, "node %u has no cluster uuid bound (applied %" PRIu64 ")",
+				 i, px_applier_last_slot(n->applier));
+			return false;
+		}
 		if (ref == NULL) {
 			ref = n;
 			continue;
