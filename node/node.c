@@ -1279,6 +1279,8 @@ static void uuid_bind_propose(struct node *n)
 
 struct px_uuid node_uuid(const struct node *n) { return n->uuid; }
 
+uint32_t node_uuid_members(const struct node *n) { return n->members_seen; }
+
 const char *node_refused(const struct node *n) { return n->refused[0] != 0 ? n->refused : NULL; }
 
 /* ---------------------------------------------------------------------------------- */

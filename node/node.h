@@ -309,6 +309,10 @@ int node_restore(struct node *n, const struct node_journal *j, struct node_resto
 /** The cluster uuid the applied log bound; all zero while none is. */
 struct px_uuid node_uuid(const struct node *n);
 
+/** Bit i: replica i was heard with the bound uuid since this replica's start (or since
+ *  it bound it): a first start of i is refused. */
+uint32_t node_uuid_members(const struct node *n);
+
 /**
  * Non-NULL when a peer refused this replica's fresh start (conf.fresh): a peer knows
  * it as a member of its running cluster, so this start forgot promises and votes.

@@ -110,6 +110,7 @@ void sim_opts_derive(struct sim_opts *o)
 		sim_rng_seed(&rs, o->seed, SIM_STREAM_SNAP);
 		o->transfer_chunks = sim_rng_range(&rs, 1, 16);
 		o->snapshot_every = sim_rng_below(&rs, 2) ? 0 : sim_rng_range(&rs, 4, 128);
+		o->mistake_pm = sim_rng_below(&rs, 10) < 3 ? sim_rng_range(&rs, 100, 600) : 0;
 	}
 
 	/* Pauses and clock skew. */
@@ -243,6 +244,6 @@ void sim_opts_print(const struct sim_opts *o, const char *p)
 	printf("%slong_log=%d ops_per_client=%u\n", p, o->long_log, o->ops_per_client);
 	printf("%sreads=%s\n", p, o->log_reads ? "log" : "read-index");
 	printf("%scorrupt_pm=%u straggle_pm=%u straggle_max=%u recover_cut_pm=%u "
-	       "transfer_pm=%u\n", p, o->corrupt_pm, o->straggle_pm, o->straggle_max,
-	       o->recover_cut_pm, o->transfer_pm);
+	       "transfer_pm=%u mistake_pm=%u\n", p, o->corrupt_pm, o->straggle_pm, o->straggle_max,
+	       o->recover_cut_pm, o->transfer_pm, o->mistake_pm);
 }

@@ -175,6 +175,9 @@ struct sim_opts {
 	 *  and the replica crashes again (failed lives that announced an incarnation). */
 	uint32_t recover_cut_pm;
 	uint32_t transfer_pm;           /**< per mille chance per time unit of a transfer */
+	/** Memory mode: per mille of restarts made as if new (paxwired --bootstrap by
+	 *  mistake): the bootstrap guard must refuse them, or the checks fail. */
+	uint32_t mistake_pm;
 };
 
 /** --log-reads, set once by main before any run (every run copies it into its opts). */
@@ -404,6 +407,9 @@ struct sim_node {
 
 	/* Counters for the summary and the final hash. */
 	uint64_t ticks, msgs_in, msgs_out, restarts, st_events, applied_slots, replayed_slots;
+	/** The bootstrap guard (mistake_pm): this life is a mistaken first start, out until
+	 *  it is refused. */
+	bool as_new;
 	uint64_t restore_rejected;   /**< durable slots px_restore_slot refused */
 };
 
@@ -582,6 +588,8 @@ struct sim {
 	uint64_t transfers, recover_cuts;
 	uint64_t installs;             /**< snapshots installed by state transfer */
 	uint64_t torn_writes;          /**< crashes that landed part of a persist request */
+	uint64_t mistakes;             /**< restarts made as if new (mistake_pm) */
+	uint64_t refused_starts;       /**< of those, refused by the cluster (node_refused) */
 	/* The cluster uuid: every bind a node was given (a bind in the log must be one),
 	 * and the one the log bound (every node that bound one must agree). */
 	struct px_uuid binds[SIM_BINDS_MAX];

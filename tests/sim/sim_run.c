@@ -252,7 +252,7 @@ static uint32_t nodes_out(const struct sim *s)
 		/* Memory mode keeps the applied state in state machines only: one that
 		 * waits for a state transfer holds none of it, as if down. */
 		if (!s->nodes[i].up || px_role(s->nodes[i].r) == PX_RECOVERING ||
-		    px_needs_state_transfer(s->nodes[i].r))
+		    px_needs_state_transfer(s->nodes[i].r) || s->nodes[i].as_new)
 			k++;
 	return k;
 }
@@ -437,6 +437,29 @@ static void check_fenced(struct sim *s)
 	}
 }
 
+/**
+ * The bootstrap guard's precondition (docs/protocol.md, "Cluster uuid"): every other
+ * member that is up heard n with the bound uuid since its own start
+ * (node_uuid_members), so each refuses a first start of n. The guard promises nothing when a member forgot n (it restarted
+ * since) or before the uuid is bound: the simulator makes the mistake only when the
+ * guard is meant to catch it, and nodes_out counts the mistaken life as out, so no other
+ * crash makes a member forget it meanwhile.
+ */
+static bool guard_knows(const struct sim *s, const struct sim_node *n)
+{
+	uint32_t up = 0;
+
+	for (uint32_t j = 0; j < s->o.n_replicas; j++) {
+		const struct sim_node *m = &s->nodes[j];
+		if (m == n || !m->up)
+			continue;
+		if (m->as_new || !(node_uuid_members(m->nd) & (1u << n->id)))
+			return false;
+		up++;
+	}
+	return up > 0;
+}
+
 static void step_time(struct sim *s)
 {
 	struct sim_msg *m;
@@ -454,8 +477,19 @@ static void step_time(struct sim *s)
 	for (i = 0; i < s->o.n_replicas; i++) {
 		n = &s->nodes[i];
 		if (!n->up && s->now >= n->down_until) {
-			sim_node_start(s, n, true);
-			draw_recover_cut(s, n);
+			/* An operator's mistake: a member restarted as the first start of a
+			 * new cluster. The members that know it must refuse it. */
+			bool as_new = s->o.durability == PX_MEMORY && !s->liveness &&
+				      sim_rng_chance(&s->rng_fault, s->o.mistake_pm) &&
+				      guard_knows(s, n);
+			sim_node_start(s, n, !as_new);
+			n->as_new = as_new;
+			if (as_new) {
+				s->mistakes++;
+				sim_trace(s, "n%u RESTART AS NEW (--bootstrap by mistake)", n->id);
+			} else {
+				draw_recover_cut(s, n);
+			}
 		}
 	}
 	/* Ends: every message sent now is due at now + delay_min or later, delay_min >= 1. */
@@ -503,6 +537,16 @@ static void step_time(struct sim *s)
 	}
 	for (i = 0; i < s->o.n_clients; i++)
 		sim_client_step(s, &s->clients[i]);
+	/* A start the cluster refused stops (paxwired exits); it is restarted later. */
+	for (i = 0; i < s->o.n_replicas; i++) {
+		n = &s->nodes[i];
+		if (!n->up || node_refused(n->nd) == NULL)
+			continue;
+		sim_trace(s, "n%u REFUSED: %s", n->id, node_refused(n->nd));
+		sim_node_crash(s, n);
+		n->down_until = s->now + sim_rng_range(&s->rng_fault, 1, s->o.down_max);
+		s->refused_starts++;
+	}
 	if (s->liveness)
 		check_fenced(s);
 }
@@ -657,9 +701,9 @@ static void summary(const struct sim *s, uint64_t hash)
 	       s->net.dropped_down);
 	printf("  faults: crashes=%" PRIu64 " partitions=%" PRIu64 " pauses=%" PRIu64
 	       " restore_rejected=%" PRIu64 " recover_cuts=%" PRIu64 " cut_announcements=%" PRIu64
-	       " transfers=%" PRIu64 "\n",
+	       " transfers=%" PRIu64 " bootstrap_mistakes=%" PRIu64 " refused=%" PRIu64 "\n",
 	       s->crashes, s->partitions, s->pauses, s->restore_rejected, s->recover_cuts,
-	       s->net.cut_announce, s->transfers);
+	       s->net.cut_announce, s->transfers, s->mistakes, s->refused_starts);
 	{
 		uint64_t total = 0;
 
