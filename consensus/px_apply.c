@@ -102,6 +102,7 @@ struct px_applier {
 	uint32_t index_mask;   /**< index buckets - 1 */
 	uint32_t index_shift;  /**< 64 - log2(index buckets) */
 	struct px_uuid uuid;   /**< bound by the first bind in the log; zero before */
+	uint32_t members;      /**< members the log recorded as having run (px_members_body) */
 	struct apply_session *sessions;
 	struct apply_bucket *index;
 	uint8_t *replies;      /**< (max_sessions + 1) x REPLY_STRIDE bytes */
@@ -422,6 +423,28 @@ static void apply_bind(struct px_applier *a, struct px_reply *r, const uint8_t *
 	emit_status(r, PX_OK, o);
 }
 
+void px_members_body(struct px_uuid u, uint32_t mask, uint8_t body[PX_MEMBERS_BYTES])
+{
+	assert(px_uuid_is_id(u));
+	wire_st64(body, u.lo);
+	wire_st64(body + 8, u.hi);
+	wire_st32(body + 16, mask);
+}
+
+/** A member mask (client 0, seq 0, uuid + mask): the members of this uuid grow. */
+static void apply_members(struct px_applier *a, struct px_reply *r, const uint8_t *body,
+			  struct emit_buf *o)
+{
+	struct px_uuid u = { .lo = wire_ld64(body), .hi = wire_ld64(body + 8) };
+	uint32_t mask = wire_ld32(body + 16);
+
+	if (px_uuid_is_id(a->uuid) && px_uuid_eq(u, a->uuid) && (mask & ~a->members) != 0) {
+		a->members |= mask;
+		a->counters.members_grown++;
+	}
+	emit_status(r, PX_OK, o);
+}
+
 /**
  * Applies the command r names (session id in client_id, and seq, already set) at log
  * position pos and fills in r.
@@ -437,6 +460,8 @@ static inline void apply_cmd(struct px_applier *a, struct px_reply *r, const uin
 	if (seq == 0) {
 		if (id == 0 && len == PX_UUID_BYTES)
 			apply_bind(a, r, body, o);
+		else if (id == 0 && len == PX_MEMBERS_BYTES)
+			apply_members(a, r, body, o);
 		else
 			apply_register(a, r, len, pos, o);
 		return;
@@ -623,6 +648,11 @@ struct px_uuid px_applier_uuid(const struct px_applier *a)
 	return a->uuid;
 }
 
+uint32_t px_applier_members(const struct px_applier *a)
+{
+	return a->members;
+}
+
 uint64_t px_applier_chain(const struct px_applier *a)
 {
 	return a->chain;
@@ -711,7 +741,8 @@ const char *px_applier_check_invariants(const struct px_applier *a)
 
 #define SNAP_MAGIC "PXSNAP02"
 #define SNAP_MAGIC_V1 "PXSNAP01"  /* before the cluster uuid: read as uuid zero */
-#define SNAP_HDR_BYTES 48u        /* magic, slot, chain, max_sessions, n_sessions, uuid */
+#define SNAP_HDR_BYTES 56u        /* magic, slot, chain, max_sessions, n_sessions, uuid,
+                                     members, zero */
 #define SNAP_HDR_V1_BYTES 32u
 #define SNAP_SESS_HDR_BYTES 21u   /* id, last_seq, status, reply_len */
 #define SNAP_SVC_LEN_BYTES 8u
@@ -748,6 +779,8 @@ size_t px_applier_snapshot(const struct px_applier *a, uint8_t *buf, size_t cap)
 	wire_st32(p + 28, a->n_sessions);
 	wire_st64(p + 32, a->uuid.lo);
 	wire_st64(p + 40, a->uuid.hi);
+	wire_st32(p + 48, a->members);
+	wire_st32(p + 52, 0);
 	p += SNAP_HDR_BYTES;
 	/* Least recently used first: restore pushes each to the front in turn. Bounded by
 	 * n_sessions (the list is a circle through the sentinel). */
@@ -799,6 +832,7 @@ int px_snapshot_rebase(uint8_t *buf, size_t len, uint64_t slot)
 	if (snap_hdr_len(buf, len) == SNAP_HDR_BYTES) {
 		wire_st64(buf + 32, 0);
 		wire_st64(buf + 40, 0);
+		wire_st32(buf + 48, 0);
 	}
 	return 0;
 }
@@ -810,6 +844,7 @@ static void applier_reset(struct px_applier *a)
 	a->chain = PX_HASH_SEED;
 	a->n_sessions = 0;
 	a->uuid = (struct px_uuid){ 0, 0 };
+	a->members = 0;
 	memset(&a->sessions[0], 0, sizeof(a->sessions[0]));
 	memset(a->index, 0, ((size_t)a->index_mask + 1) * sizeof(a->index[0]));
 	if (has_snapshots(a))
@@ -829,9 +864,13 @@ int px_applier_restore(struct px_applier *a, const uint8_t *buf, size_t len)
 	uint32_t max = wire_ld32(p + 24);
 	uint32_t n = wire_ld32(p + 28);
 	struct px_uuid uuid = { 0, 0 };
+	uint32_t members = 0;
 	if (hdr == SNAP_HDR_BYTES) {
 		uuid.lo = wire_ld64(p + 32);
 		uuid.hi = wire_ld64(p + 40);
+		members = wire_ld32(p + 48);
+		if (wire_ld32(p + 52) != 0 || (members != 0 && !px_uuid_is_id(uuid)))
+			goto bad;
 	}
 	/* Another table size would evict other sessions at other times: the replicas of
 	 * one cluster share it (the cluster file). */
@@ -878,6 +917,7 @@ int px_applier_restore(struct px_applier *a, const uint8_t *buf, size_t len)
 	a->last_slot = slot;
 	a->chain = chain;
 	a->uuid = uuid;
+	a->members = members;
 	return 0;
 bad:
 	applier_reset(a);

@@ -27,6 +27,10 @@
  *     client can: a REGISTER needs a non-zero nonce and no body). The first bind in
  *     the log sets the cluster uuid (px_applier_uuid), kept in snapshots; later ones
  *     change nothing. Answered PX_OK to client 0, which embedders do not send.
+ *   - client_id 0, seq 0, a body of PX_MEMBERS_BYTES (the uuid, then a u32 mask): the
+ *     members known to have run in the cluster of that uuid (node/'s bootstrap guard)
+ *     grow by the mask (px_applier_members), kept in snapshots; a mask for another
+ *     uuid, or before one is bound, changes nothing.
  * Pure: no allocation after init.
  */
 #ifndef PX_APPLY_H
@@ -148,6 +152,7 @@ struct px_apply_counters {
 	uint64_t binds;        /**< binds applied that set the cluster uuid (0 or 1 since
 	                            the last restore) */
 	uint64_t binds_late;   /**< binds applied after the uuid was set: no effect */
+	uint64_t members_grown; /**< member masks applied that added a member */
 };
 
 /** Bytes of arena for this many sessions (0 if max_sessions is out of range).
@@ -177,6 +182,16 @@ struct px_uuid px_applier_uuid(const struct px_applier *a);
 /** Writes the bind command for uuid u (an id: px_uuid_is_id) into body
  *  (PX_UUID_BYTES): propose it as { client_id 0, seq 0, body }. */
 void px_bind_body(struct px_uuid u, uint8_t body[PX_UUID_BYTES]);
+
+/** Bytes of a member-mask command's body: the uuid, then the mask (u32 LE). */
+#define PX_MEMBERS_BYTES (PX_UUID_BYTES + 4u)
+
+/** Members the applied log recorded as having run in the bound cluster (bit i: replica
+ *  i); 0 while no uuid is bound. */
+uint32_t px_applier_members(const struct px_applier *a);
+
+/** Writes the member-mask command (uuid u, mask) into body (PX_MEMBERS_BYTES). */
+void px_members_body(struct px_uuid u, uint32_t mask, uint8_t body[PX_MEMBERS_BYTES]);
 
 /** True if the service has a read fast path and cmd is one of its read commands. */
 bool px_apply_is_read(const struct px_applier *a, const uint8_t *cmd, uint32_t len);
@@ -227,7 +242,7 @@ bool px_applier_session_peek(const struct px_applier *a, uint64_t session_id,
  * session in LRU order with its cached reply) followed by the service's snapshot, in
  * one buffer (format in docs/storage.md, little-endian):
  *   magic "PXSNAP02" (8), slot u64, chain u64, max_sessions u32, n_sessions u32,
- *   the cluster uuid (lo u64, hi u64; zero: not bound yet),
+ *   the cluster uuid (lo u64, hi u64; zero: not bound yet), members u32, zero u32,
  *   then n_sessions times, least recently used first:
  *     id u64, last_seq u64, reply_status u8, reply_len u32, reply bytes,
  *   then service_len u64 and the service's bytes.

@@ -114,7 +114,7 @@ struct dp_counters {
 	X(reply_no_addr) X(unexpected) X(tx_no_buf) X(ticks) X(role_changes)             \
 	X(reads_index) X(reads_logged) X(reads_failed) X(admin) X(registers)             \
 	X(bad_requests) X(persists) X(client_evictions)                                  \
-	X(uuid_other) X(fresh_refused) X(refuse_in) X(binds_proposed)
+	X(uuid_other) X(fresh_refused) X(refuse_in) X(binds_proposed) X(members_proposed)
 #define DP_PX_FIELDS(X)                                                                  \
 	X(elections_started) X(prevotes_started) X(leaderships_won)                      \
 	X(stepdowns_check_quorum) X(proposals) X(commands_proposed) X(commits)           \
@@ -123,7 +123,8 @@ struct dp_counters {
 	X(incarnation_adopted) X(incarnation_told)
 #define DP_APPLY_FIELDS(X)                                                               \
 	X(slots) X(commands) X(duplicates) X(stale) X(expired) X(evictions) X(noops)     \
-	X(bad_seq) X(reads) X(registrations) X(unissued) X(binds) X(binds_late)
+	X(bad_seq) X(reads) X(registrations) X(unissued) X(binds) X(binds_late)          \
+	X(members_grown)
 /* Snapshots and state transfer: node/node.h's struct node_counters, the st_ and
  *  snapshot fields. */
 #define DP_TRANSFER_FIELDS(X)                                                            \

@@ -113,6 +113,8 @@ struct node {
 	struct px_uuid bind;         /**< what this replica binds if it leads first */
 	uint64_t bind_ballot;        /**< the ballot its bind was proposed at; 0: none */
 	uint32_t members_seen;       /**< bit i: replica i sent the bound uuid */
+	uint64_t members_ballot;     /**< the ballot a member mask was proposed at ... */
+	uint32_t members_proposed;   /**< ... and that mask: once per ballot and mask */
 	uint64_t fresh_start[PX_REPLICAS_MAX];/**< the fresh mark's start each replica sent
 	                                  last (0: none seen): its stragglers are no new start */
 	uint64_t loud_tick[PX_REPLICAS_MAX];  /**< when each peer was last logged about */
@@ -1217,7 +1219,7 @@ static bool uuid_admit(struct node *n, const struct px_msg *m)
 	}
 	if (!px_uuid_fresh(u))
 		return true;   /* a restart that learns the uuid again */
-	if (!px_uuid_is_id(n->uuid) || !(n->members_seen & (1u << from)) ||
+	if (!px_uuid_is_id(n->uuid) || !(node_uuid_members(n) & (1u << from)) ||
 	    n->fresh_start[from] == u.hi) {
 		/* Not known as a member yet (a first start, or a late one), or a straggler
 		 * from the start heard before it knew the uuid: welcome. */
@@ -1260,26 +1262,50 @@ static void on_refuse(struct node *n, const struct px_msg *m)
 	logf_(n, NODE_LOG_ERROR, "%s", n->refused);
 }
 
-/** A leader of a cluster with no uuid yet proposes its bind, once per ballot. */
+/**
+ * A leader of a cluster with no uuid yet proposes its bind, once per ballot. A leader
+ * of a bound cluster that heard members the log does not record yet proposes the
+ * grown mask (once per ballot and mask): every replica then knows them as members, a
+ * restarted one too once it caught up, and refuses their first starts.
+ */
 static void uuid_bind_propose(struct node *n)
 {
-	uint8_t body[PX_UUID_BYTES];
-	struct px_cmd_ref c = { .client_id = 0, .seq = 0, .len = PX_UUID_BYTES, .body = body };
+	uint8_t body[PX_MEMBERS_BYTES];
+	struct px_cmd_ref c = { .client_id = 0, .seq = 0, .body = body };
 	uint64_t b = px_promised(n->r);
 
-	if (!px_uuid_is_id(n->bind) || px_uuid_is_id(n->uuid) || px_role(n->r) != PX_LEADER ||
-	    n->bind_ballot == b)
+	if (!px_uuid_is_id(n->bind) || px_role(n->r) != PX_LEADER)
 		return;
-	px_bind_body(n->bind, body);
+	if (!px_uuid_is_id(n->uuid)) {
+		if (n->bind_ballot == b)
+			return;
+		px_bind_body(n->bind, body);
+		c.len = PX_UUID_BYTES;
+		if (node_propose(n, &c, 1) == 1) {
+			n->bind_ballot = b;
+			n->c.binds_proposed++;
+		}
+		return;
+	}
+	uint32_t known = px_applier_members(n->a);
+	uint32_t mask = known | n->members_seen | (1u << n->self);
+	if (mask == known || (n->members_ballot == b && n->members_proposed == mask))
+		return;
+	px_members_body(n->uuid, mask, body);
+	c.len = PX_MEMBERS_BYTES;
 	if (node_propose(n, &c, 1) == 1) {
-		n->bind_ballot = b;
-		n->c.binds_proposed++;
+		n->members_ballot = b;
+		n->members_proposed = mask;
+		n->c.members_proposed++;
 	}
 }
 
 struct px_uuid node_uuid(const struct node *n) { return n->uuid; }
 
-uint32_t node_uuid_members(const struct node *n) { return n->members_seen; }
+uint32_t node_uuid_members(const struct node *n)
+{
+	return n->members_seen | px_applier_members(n->a);
+}
 
 const char *node_refused(const struct node *n) { return n->refused[0] != 0 ? n->refused : NULL; }
 

@@ -254,6 +254,7 @@ struct node_counters {
 	                                answered REFUSE */
 	uint64_t refuse_in;        /**< REFUSEs received (acted on when this start is fresh) */
 	uint64_t binds_proposed;   /**< bind commands this replica proposed as leader */
+	uint64_t members_proposed; /**< member masks this replica proposed as leader */
 	uint64_t commit_lat[NODE_LAT_BUCKETS];  /**< leader: slots by commit latency */
 };
 
@@ -309,8 +310,9 @@ int node_restore(struct node *n, const struct node_journal *j, struct node_resto
 /** The cluster uuid the applied log bound; all zero while none is. */
 struct px_uuid node_uuid(const struct node *n);
 
-/** Bit i: replica i was heard with the bound uuid since this replica's start (or since
- *  it bound it): a first start of i is refused. */
+/** Bit i: replica i is known as a member that ran in the bound cluster: heard with the
+ *  uuid since this replica's start, or recorded so by the applied log (a leader writes
+ *  the members it heard: px_applier_members). A first start of i is refused. */
 uint32_t node_uuid_members(const struct node *n);
 
 /**

@@ -47,16 +47,21 @@ static void check_validity(struct sim *s, const struct sim_node *n, uint64_t slo
 	/* Bounded by the batch's command count. */
 	while (px_batch_next(value, len, &off, &c)) {
 		if (c.client_id == 0 && c.seq == 0) {
-			/* A bind: the uuid must be one a node was given to propose. */
+			/* A bind, or a member mask: the uuid must be one a node was given to
+			 * propose, and the mask name members only. */
 			bool given = false;
 			for (uint32_t i = 0; i < s->n_binds && !given; i++)
-				given = c.len == PX_UUID_BYTES &&
+				given = (c.len == PX_UUID_BYTES || c.len == PX_MEMBERS_BYTES) &&
 					wire_ld64(c.body) == s->binds[i].lo &&
 					wire_ld64(c.body + 8) == s->binds[i].hi;
+			if (given && c.len == PX_MEMBERS_BYTES &&
+			    (wire_ld32(c.body + 16) >> s->o.n_replicas) != 0)
+				given = false;
 			if (!given)
 				sim_fail(s, "validity",
-					 "node %u slot %" PRIu64 ": a bind (client 0, seq 0) of a "
-					 "uuid no node was given", n->id, slot);
+					 "node %u slot %" PRIu64 ": a bind or member mask (client "
+					 "0, seq 0) of a uuid no node was given, or of non-members",
+					 n->id, slot);
 			continue;
 		}
 		rec = sim_cmd_lookup(s, c.client_id, c.seq);

@@ -92,6 +92,40 @@ static void test_bind_and_refuse(void **state)
 	pxh_free(c);
 }
 
+/* A member that restarted since it last heard another one still refuses that one's first
+ * start: the log recorded who ran (px_applier_members), and it caught up. */
+static void test_refuse_from_log(void **state)
+{
+	(void)state;
+	struct pxh_cluster *c = cluster(14);
+	uint8_t l = pxh_elect(c, 2000);
+	assert_int_not_equal(l, PX_NODE_NONE);
+	commit_one(c, 801);
+	pxh_run(c, 100);
+	commit_one(c, 802);
+	pxh_run(c, 100);
+	for (uint8_t i = 0; i < 3; i++)
+		assert_int_equal(px_applier_members(pxh_applier(c, i)), 0x7);
+	uint8_t f = (uint8_t)((l + 1) % 3), g = (uint8_t)((l + 2) % 3);
+
+	/* g restarts (memory mode: it recovers, then catches up from the leader); it has
+	 * not heard f since (followers talk to the leader only). */
+	pxh_restart(c, g);
+	pxh_run(c, 400);
+	commit_one(c, 803);
+	pxh_run(c, 100);
+	assert_false(node_counters(pxh_node(c, g))->fresh_refused);
+	assert_true(node_uuid_members(pxh_node(c, g)) & (1u << f));
+
+	/* f starts as new, cut off from the leader: only g can refuse it, from the log. */
+	pxh_isolate(c, l, true);
+	pxh_restart_as_new(c, f);
+	pxh_run(c, 200);
+	assert_non_null(node_refused(pxh_node(c, f)));
+	assert_true(node_counters(pxh_node(c, g))->fresh_refused > 0);
+	pxh_free(c);
+}
+
 static void test_other_cluster_dropped(void **state)
 {
 	(void)state;
@@ -173,8 +207,8 @@ static void test_snapshot_keeps_uuid(void **state)
 	/* A snapshot of the older format (no uuid in its header) reads as unbound. */
 	len = px_applier_snapshot(a, buf, cap);
 	memcpy(buf, "PXSNAP01", 8);
-	memmove(buf + 32, buf + 48, len - 48);
-	assert_int_equal(px_applier_restore(b, buf, len - 16), 0);
+	memmove(buf + 32, buf + 56, len - 56);
+	assert_int_equal(px_applier_restore(b, buf, len - 24), 0);
 	assert_true(px_uuid_zero(px_applier_uuid(b)));
 	assert_int_equal(px_applier_last_slot(b), px_applier_last_slot(a));
 	/* The fresh mark is no uuid a snapshot may hold. */
@@ -189,6 +223,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bind_and_refuse),
+		cmocka_unit_test(test_refuse_from_log),
 		cmocka_unit_test(test_other_cluster_dropped),
 		cmocka_unit_test(test_snapshot_keeps_uuid),
 	};
