@@ -43,14 +43,22 @@ static void commit_one(struct pxh_cluster *c, uint64_t nonce)
 	assert_true(id != 0);
 }
 
+/** A cluster with a leader (*l) that committed a command (nonce) and ran on. */
+static struct pxh_cluster *running(uint64_t seed, uint64_t nonce, uint8_t *l)
+{
+	struct pxh_cluster *c = cluster(seed);
+	*l = pxh_elect(c, 2000);
+	assert_int_not_equal(*l, PX_NODE_NONE);
+	commit_one(c, nonce);
+	pxh_run(c, 100);
+	return c;
+}
+
 static void test_bind_and_refuse(void **state)
 {
 	(void)state;
-	struct pxh_cluster *c = cluster(11);
-	uint8_t l = pxh_elect(c, 2000);
-	assert_int_not_equal(l, PX_NODE_NONE);
-	commit_one(c, 501);
-	pxh_run(c, 50);
+	uint8_t l;
+	struct pxh_cluster *c = running(11, 501, &l);
 
 	/* One uuid, bound once, the same everywhere. */
 	struct px_uuid u = node_uuid(pxh_node(c, l));
@@ -97,11 +105,8 @@ static void test_bind_and_refuse(void **state)
 static void test_refuse_from_log(void **state)
 {
 	(void)state;
-	struct pxh_cluster *c = cluster(14);
-	uint8_t l = pxh_elect(c, 2000);
-	assert_int_not_equal(l, PX_NODE_NONE);
-	commit_one(c, 801);
-	pxh_run(c, 100);
+	uint8_t l;
+	struct pxh_cluster *c = running(14, 801, &l);
 	commit_one(c, 802);
 	pxh_run(c, 100);
 	for (uint8_t i = 0; i < 3; i++)
@@ -129,11 +134,8 @@ static void test_refuse_from_log(void **state)
 static void test_other_cluster_dropped(void **state)
 {
 	(void)state;
-	struct pxh_cluster *c = cluster(12);
-	uint8_t l = pxh_elect(c, 2000);
-	assert_int_not_equal(l, PX_NODE_NONE);
-	commit_one(c, 601);
-	pxh_run(c, 50);
+	uint8_t l;
+	struct pxh_cluster *c = running(12, 601, &l);
 	uint8_t f = (uint8_t)((l + 1) % 3);
 	struct px_uuid u = node_uuid(pxh_node(c, f));
 	assert_true(px_uuid_is_id(u));
