@@ -105,8 +105,11 @@ void pxr_on_recover(struct px_replica *r, const struct px_msg *m, struct px_out 
 		x->slot_lo = 0; /* round 1: no log */
 		return;
 	}
-	/* Round 2: the crash vector was merged before this handler (see px_step). */
-	if (!promise_durable(r)) {
+	/* Round 2: the crash vector was merged before this handler (see px_step). The
+	 * answer fences the requester's earlier life from then on in every message we
+	 * send, also after a restart of ours: in durable mode it waits until the vector
+	 * is in our journal (docs/consistency.md, "Repair of a damaged journal"). */
+	if (!promise_durable(r) || !inc_durable(r)) {
 		pxr_persist_kick(r, out);
 		return; /* asked again on its next broadcast */
 	}
@@ -121,12 +124,17 @@ static void finish_recovery(struct px_replica *r, struct px_out *out)
 	r->recover_round = 0;
 	r->reannouncing = 0;
 	r->ctr.recoveries_completed++;
+	/* f + 1 replicas recorded our number: a durable replica keeps it (and writes its
+	 * first records since a repair began: below, pxr_persist_kick). */
+	r->inc_done = r->inc[r->cfg.self];
+	inc_changed(r);
 	r->ballot = r->promised;
 	/* Contiguous chosen prefix from the merged log. */
 	pxr_advance_commit(r, out);
 	r->ack_hi = r->commit;
 	pxr_advance_ack(r);
 	pxr_become_follower(r, out);
+	pxr_persist_kick(r, out);
 }
 
 void pxr_on_recover_reply(struct px_replica *r, const struct px_msg *m, struct px_out *out)
@@ -229,6 +237,7 @@ bool pxr_merge_incarnations(struct px_replica *r, const struct px_msg *m)
 					r->peers[i].recover_done = 0;
 			continue;
 		}
+		inc_changed(r);
 		struct px_peer *p = &r->peers[j];
 		p->ack_hi = 0;
 		p->ack_at_hb = 0;

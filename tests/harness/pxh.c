@@ -24,6 +24,8 @@ struct pxh_rec {
 
 struct pxh_disk {
 	uint64_t promised;
+	uint32_t inc[PX_REPLICAS_MAX];  /* the crash vector kept (n_inc entries) */
+	uint32_t n_inc;
 	uint64_t commit;
 	uint64_t hi;         /* highest slot written */
 	uint64_t cap;
@@ -186,6 +188,13 @@ static void op_journal_promise(void *ctx, uint64_t ballot)
 	nd->disk.promised = ballot;
 }
 
+static void op_journal_incarnation(void *ctx, const uint32_t *inc, uint32_t n)
+{
+	struct pxh_node *nd = ctx;
+	memcpy(nd->disk.inc, inc, sizeof(uint32_t) * n);
+	nd->disk.n_inc = n;
+}
+
 static void op_journal_slot(void *ctx, uint64_t s, uint64_t vballot, const uint8_t *v,
 			    uint32_t len)
 {
@@ -251,6 +260,7 @@ static const struct node_ops pxh_ops = {
 	.journal_promise = op_journal_promise,
 	.journal_slot = op_journal_slot,
 	.journal_sync = op_journal_sync,
+	.journal_incarnation = op_journal_incarnation,
 };
 
 static bool journal_slot_read(void *jctx, uint64_t s, uint64_t *vballot, const uint8_t **v,
@@ -344,6 +354,7 @@ static void node_boot(struct pxh_cluster *c, uint8_t i, bool restarted)
 		struct node_journal j = {
 			.promised = nd->disk.promised, .commit = nd->disk.commit,
 			.hi = nd->disk.hi, .slot = journal_slot_read, .jctx = &nd->disk,
+			.incarnation = nd->disk.inc, .n_inc = nd->disk.n_inc,
 		};
 		struct node_restored r;
 		if (node_restore(nd->nd, &j, &r) != 0 || r.rejected != 0) {

@@ -695,7 +695,9 @@ static void summary(const struct sim *s, uint64_t hash)
 		       " (current lives) through the log=%" PRIu64 "\n", served, failed, logged);
 	}
 	printf("  busiest time unit: %" PRIu64 " deliveries\n", s->unit_deliveries_max);
-	printf("  disk: torn_writes=%" PRIu64 "\n", s->torn_writes);
+	printf("  disk: torn_writes=%" PRIu64 " corrupt_sectors=%" PRIu64 " misdirected=%" PRIu64
+	       " sync_errors=%" PRIu64 " repairs=%" PRIu64 "\n", s->torn_writes,
+	       s->corrupt_sectors, s->misdirected, s->sync_errors, s->repairs);
 	printf("  clients: ops=%" PRIu64 " slots=%" PRIu64 " state_transfer_nodes=%" PRIu64
 	       " installs=%" PRIu64 " lincheck=%s\n",
 	       s->ops_done, s->slot_hi, s->st_nodes, s->installs,
