@@ -68,8 +68,13 @@ void pxr_start_reannounce(struct px_replica *r, struct px_out *out)
 		r->leader = PX_NODE_NONE;
 	pxr_set_role(r, PX_RECOVERING, out);
 	r->recover_round = 2;
-	/* No vote is reported while recovering; the promise may rise with the pages. */
+	/* No vote is reported while recovering; the promise may rise with the pages. In
+	 * durable mode the ack reported is the durable one: it goes back too, or a vote
+	 * made durable under the old promise would be reported under the new one (the
+	 * pages may raise the promise without pxr_reset_ack). */
 	r->ack_hi = r->commit;
+	if (r->durable_ack_hi > r->commit)
+		r->durable_ack_hi = r->commit;
 	for (uint32_t i = 0; i < r->cfg.n_replicas; i++) {
 		r->peers[i].recover_r1 = 1;
 		r->peers[i].recover_done = 0;

@@ -431,7 +431,7 @@ static int run_range(const struct sim_args *a)
 	struct sim_worker ws[SIM_JOBS_MAX];
 	struct pollfd pfd[SIM_JOBS_MAX];
 	uint64_t total = a->hi - a->lo + 1, done = 0, failed = 0, unknown = 0, steps = 0;
-	uint64_t baseline = 0, installs = 0, install_seeds = 0;
+	uint64_t baseline = 0, installs = 0, install_seeds = 0, disk[5] = {0}, repair_seeds = 0;
 	uint32_t jobs = a->jobs, i, live;
 	struct sim_result r;
 	double t0 = now_s(), dt;
@@ -473,6 +473,9 @@ static int run_range(const struct sim_args *a)
 				baseline += r.baseline_failed;
 				installs += r.installs;
 				install_seeds += r.installs > 0;
+				for (uint32_t k = 0; k < 5; k++)
+					disk[k] += r.disk[k];
+				repair_seeds += r.disk[4] > 0;
 				if (r.baseline_failed && a->verbose)
 					printf("not counted: seed=%" PRIu64 " %s\n", r.seed, r.detail);
 				if (r.failed) {
@@ -527,6 +530,9 @@ out:
 	       a->bug_name ? a->bug_name : "");
 	printf("pw-sim: %" PRIu64 " state transfers installed, in %" PRIu64 " seeds\n", installs,
 	       install_seeds);
+	printf("pw-sim: disk: torn_writes=%" PRIu64 " corrupt_sectors=%" PRIu64 " misdirected=%"
+	       PRIu64 " sync_errors=%" PRIu64 " repairs=%" PRIu64 " (repairs in %" PRIu64
+	       " seeds)\n", disk[0], disk[1], disk[2], disk[3], disk[4], repair_seeds);
 	if (baseline > 0)
 		printf("pw-sim: %" PRIu64 " seeds failed with and without the bug: not counted as "
 		       "caught (the core fails them by itself; -v lists them)\n", baseline);

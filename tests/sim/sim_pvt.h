@@ -711,6 +711,9 @@ struct sim_result {
 	int baseline_failed;
 	int lincheck;            /**< enum lc_result or -1 */
 	uint64_t installs;       /**< snapshots installed by state transfer */
+	/** The faulty disk: torn writes, corrupted sectors, misdirected writes, failed
+	 *  syncs, repairs (struct sim's counters). */
+	uint64_t disk[5];
 	uint64_t state_hash;
 	uint64_t steps;
 	uint64_t fail_time;      /**< simulated time of the failed check */

@@ -788,6 +788,11 @@ int sim_run(uint64_t seed, uint32_t bugs, bool control, bool verbose, bool trace
 	res->failed = failed;
 	res->lincheck = s->lincheck;
 	res->installs = s->installs;
+	res->disk[0] = s->torn_writes;
+	res->disk[1] = s->corrupt_sectors;
+	res->disk[2] = s->misdirected;
+	res->disk[3] = s->sync_errors;
+	res->disk[4] = s->repairs;
 	res->steps = s->steps;
 	res->fail_time = s->now;
 	if (failed) {
