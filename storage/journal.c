@@ -500,6 +500,7 @@ struct batch {
 	bool roll;           /**< the next record needs a new segment */
 	bool compact;        /**< it is a compaction request (and holds no record) */
 	uint64_t compact_below;
+	bool inc;            /**< it holds an INCARNATION record */
 };
 
 static void seg_name(char *buf, uint64_t num)
@@ -625,6 +626,8 @@ static void collect(struct journal *j, uint64_t cons, uint64_t prod, struct batc
 		add_run(b, p, size);
 		if (p[H_TYPE] == JOURNAL_REC_SYNC)
 			b->last_seq = wire_ld64(p + JOURNAL_HDR_BYTES);
+		if (p[H_TYPE] == JOURNAL_REC_INCARNATION)
+			b->inc = true;
 		b->bytes += size;
 		b->records++;
 		pos += size;
@@ -907,6 +910,22 @@ static int drain(struct journal *j, uint64_t cons, uint64_t prod)
 	if (b.bytes > 0) {
 		if (sync_segment(j) != 0)
 			return -1;
+		/* A repair's first crash vector is durable: its recovery completed (the core
+		 * writes nothing before), and `repairing` goes, before the sync is
+		 * published. A crash before the unlink leaves it to journal_open. */
+		if (b.inc && j->repairing_file) {
+			if (unlinkat(j->dir_fd, JOURNAL_REPAIRING_NAME, 0) != 0 && errno != ENOENT) {
+				fail_file(j, -errno, "unlink (the repair completed)",
+					  JOURNAL_REPAIRING_NAME, 0);
+				return -1;
+			}
+			if (j->sync != JOURNAL_SYNC_NONE && fsync(j->dir_fd) != 0) {
+				fail_file(j, -errno, "fsync of the dir after removing",
+					  JOURNAL_REPAIRING_NAME, 0);
+				return -1;
+			}
+			j->repairing_file = false;
+		}
 		if (b.last_seq != 0)
 			/* Pairs with journal_poll's acquire load. */
 			atomic_store_explicit(&j->durable, b.last_seq, memory_order_release);
@@ -1804,6 +1823,10 @@ static int replay_or_repair(struct journal *j, bool repair, char *err, size_t er
 		char damage[JOURNAL_ERR_BYTES], aside[JOURNAL_ASIDE_BYTES];
 		uint64_t seg = j->dmg_seg, off = j->dmg_off;
 		snprintf(damage, sizeof(damage), "%s", err != NULL ? err : "");
+		/* The refusal's fix does not apply: this is the repair. */
+		char *fix = strstr(damage, "; rebuild this data dir");
+		if (fix != NULL)
+			*fix = '\0';
 		replay_reset(j);
 		rc = set_aside(j, aside, err, errlen);
 		if (rc == 0)

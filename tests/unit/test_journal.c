@@ -1303,6 +1303,8 @@ static void repaired(const char *dir, struct journal_conf *c, off_t at, const ch
 	put_slot(j, 7, 0x305, 50);
 	journal_sync(j, 1, 6);
 	wait_seq(j, 1);
+	/* Gone as soon as that is durable, before the sync is reported. */
+	assert_false(exists(dir, JOURNAL_REPAIRING_NAME));
 	assert_int_equal(journal_close(j), 0);
 	j = open_ok(c, &rp);
 	assert_false(rp.repair);
