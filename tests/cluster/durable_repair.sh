@@ -10,7 +10,9 @@
 #     of the whole load is linearizable;
 #   - the three stop with the same applied point, apply_chain and service_hash;
 #   - restarted once more from their data dirs, the repaired one replays its new
-#     journal like any replica (no second repair) and the cluster takes writes.
+#     journal like any replica (no second repair) and the cluster takes writes;
+#   - a one-replica cluster (no peer to repair from) refuses a damaged journal, with
+#     --bootstrap or without, says why and the fix, and leaves the journal untouched.
 DURABILITY=durable
 . "$(dirname "$0")/lib.sh" "$1"
 
@@ -63,7 +65,7 @@ for _ in $(seq 1 100); do
 	[ -e "$DATA/replica$F/repairing" ] || break
 	sleep 0.1
 done
-[ -e "$DATA/replica$F/repairing" ] && fail "follower $F never completed its repair"
+if [ -e "$DATA/replica$F/repairing" ]; then fail "follower $F never completed its repair"; fi
 say "follower $F repaired: applied again up to the leader's commit, history linearizable"
 stop_and_compare
 
@@ -87,4 +89,40 @@ for _ in $(seq 1 100); do
 	sleep 0.1
 done
 stop_and_compare
+
+# Without peers a repair is impossible: a one-replica cluster refuses to start on a
+# damaged journal, says why and what to do, and leaves the journal as it is.
+write_config 1
+SD=$DATA/single
+"$PAXWIRED" --config "$CONFIG" --id 0 --bootstrap --data-dir "$SD" --stats-interval-ms 200 \
+	>> "$TMP/single.log" 2>&1 &
+PIDS[0]=$!
+wait_leader 10 > /dev/null || fail "the single replica did not lead"
+for k in $(seq 1 30); do
+	"$PWCTL" --config "$CONFIG" put "s$k" "v$k" > /dev/null || fail "single: put s$k failed"
+done
+kill -TERM "${PIDS[0]}"
+wait_gone "${PIDS[0]}"
+SEG=$DATA/single/journal-0000000000000000
+at=$(( $(stat -c %s "$SEG") / 3 ))
+b=$(od -An -tu1 -j "$at" -N1 "$SEG" | tr -d ' ')
+printf "$(printf '\\%03o' $(( b ^ 0x5a )))" | dd of="$SEG" bs=1 seek="$at" conv=notrunc status=none
+cp "$SEG" "$TMP/single-damaged"
+for boot in "" --bootstrap; do
+	rc=0
+	# shellcheck disable=SC2086  # boot is empty or one word
+	"$PAXWIRED" --config "$CONFIG" --id 0 $boot --data-dir "$SD" > "$TMP/single-refused.log" 2>&1 || rc=$?
+	[ $rc -eq 1 ] || fail "single replica${boot:+ with $boot}: exit $rc on a damaged journal, not 1"
+	grep -q "bad record at offset" "$TMP/single-refused.log" || fail "single replica: no damage named"
+	if [ -z "$boot" ]; then
+		grep -q "a repair from peers is impossible: the cluster has one replica" \
+			"$TMP/single-refused.log" || fail "single replica: the refusal does not say why"
+	else
+		grep -q "start it without --bootstrap" "$TMP/single-refused.log" ||
+			fail "single replica with --bootstrap: the refusal names no fix"
+	fi
+	cmp -s "$SEG" "$TMP/single-damaged" || fail "a refused start changed the journal"
+	if [ -e "$SD/damaged-1" ]; then fail "a refused start moved the journal"; fi
+done
+say "one replica: a damaged journal is refused (no peer to repair from), untouched"
 echo "1 passed, 0 failed"
