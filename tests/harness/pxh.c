@@ -51,6 +51,7 @@ struct pxh_node {
 	uint64_t persist_pending;  /* seq awaiting confirmation, 0 none */
 	uint64_t boots;
 	struct pxh_disk disk;
+	bool repair;        /* this life repairs a damaged journal (pxh_repair) */
 	uint64_t role_changes;     /* since creation (a node's own count restarts) */
 	uint8_t tx[PX_MSG_BYTES_MAX];   /* one datagram being encoded */
 };
@@ -302,7 +303,7 @@ static void node_boot(struct pxh_cluster *c, uint8_t i, bool restarted)
 	cfg->heartbeat_ticks = c->o.heartbeat_ticks;
 	cfg->election_ticks = c->o.election_ticks;
 	cfg->seed = c->o.seed * 1000003u + i;
-	cfg->restarted = restarted && c->o.durability == PX_MEMORY;
+	cfg->restarted = restarted && (c->o.durability == PX_MEMORY || nd->repair);
 	cfg->boot_nonce = (c->o.seed << 20) ^ ((uint64_t)i << 8) ^ (++nd->boots);
 	conf->sessions = 1024;
 	conf->reads_max = 0;      /* the tests serve reads themselves (pxh_read_begin) */
@@ -348,7 +349,7 @@ static void node_boot(struct pxh_cluster *c, uint8_t i, bool restarted)
 			why ? why : "");
 		abort();
 	}
-	if (c->o.durability == PX_DURABLE && restarted) {
+	if (c->o.durability == PX_DURABLE && restarted && !nd->repair) {
 		/* Rebuild from the journal: the node replays the chosen prefix, hands the
 		 * replica its promise and votes, and the history below. */
 		struct node_journal j = {
@@ -656,6 +657,30 @@ void pxh_restart(struct pxh_cluster *c, uint8_t i)
 		pxh_crash(c, i);
 	memset(nd->arena, 0, nd->arena_len);
 	node_boot(c, i, true);
+	after_call(c, i);
+}
+
+void pxh_repair(struct pxh_cluster *c, uint8_t i)
+{
+	struct pxh_node *nd = &c->nodes[i];
+	struct pxh_disk *d = &nd->disk;
+	if (nd->up)
+		pxh_crash(c, i);
+	/* The journal is set aside: nothing of it is read back. */
+	for (uint64_t s = 0; s < d->cap; s++) {
+		free(d->recs[s].value);
+		d->recs[s].value = NULL;
+		d->recs[s].len = 0;
+		d->recs[s].vballot = 0;
+	}
+	d->promised = 0;
+	d->commit = 0;
+	d->hi = 0;
+	d->n_inc = 0;
+	nd->repair = true;
+	memset(nd->arena, 0, nd->arena_len);
+	node_boot(c, i, true);
+	nd->repair = false;
 	after_call(c, i);
 }
 
