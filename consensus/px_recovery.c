@@ -176,6 +176,22 @@ void pxr_on_recover_reply(struct px_replica *r, const struct px_msg *m, struct p
 		return;
 	if (m->slot_lo > p->recover_next)
 		return; /* lost page; asked again */
+	/* Slots the responder committed but no longer holds are not in its page: they lie
+	 * below its window (a durable replica restarted from a snapshot holds only the
+	 * slots above it; a window moved on). They are chosen, and only a snapshot can
+	 * bring them: without one we would hold a hole there that a leadership of ours
+	 * would fill with no-ops (pw-sim seed 4529). Chosen slots in its window are in the
+	 * page (flagged), so the omitted ones are those below its first entry. */
+	uint64_t first = m->n_entries > 0 ? m->entries[0].slot : m->slot_hi;
+	uint64_t omitted = first - 1u < m->commit ? first - 1u : m->commit;
+	if (first > 0 && omitted >= m->slot_lo && omitted > r->commit) {
+		if (!r->state_transfer)
+			r->ctr.state_transfer_needed++;
+		r->state_transfer = 1;
+		if (omitted > r->st_need)
+			r->st_need = omitted;
+		out->state_transfer_needed = true;
+	}
 	for (uint32_t i = 0; i < m->n_entries; i++) {
 		if (pxr_merge_entry(r, &m->entries[i]))
 			continue;

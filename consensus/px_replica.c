@@ -468,8 +468,12 @@ void px_persisted(struct px_replica *r, uint64_t seq, struct px_out *out)
 		return;
 	r->persist_inflight = 0;
 	/* An ack captured under an older promise says nothing about the current one. */
-	if (r->inflight_promised == r->promised && r->inflight_ack_hi > r->durable_ack_hi) {
-		r->durable_ack_hi = r->inflight_ack_hi;
+	/* Nor one above what the replica acknowledges now: a re-announcement lowered its
+	 * ack to the commit point while this request was in flight (the promise unchanged
+	 * until the pages raise it), and the slots above may go to another ballot. */
+	uint64_t acked = r->inflight_ack_hi < r->ack_hi ? r->inflight_ack_hi : r->ack_hi;
+	if (r->inflight_promised == r->promised && acked > r->durable_ack_hi) {
+		r->durable_ack_hi = acked;
 		r->ack_pending = 1; /* the leader learns the new durable ack */
 	}
 	if (r->inflight_promised > r->durable_promised)
