@@ -1722,7 +1722,7 @@ static int repairing_create(struct journal *j, char *err, size_t errlen)
  *  half way leaves a repair to resume, never a half journal taken as whole. */
 static int set_aside(struct journal *j, char *aside, char *err, size_t errlen)
 {
-	char msg[128], name[NAME_BYTES];
+	char msg[128];
 	uint64_t num;
 	int rc = repairing_create(j, err, errlen);
 
@@ -1767,13 +1767,13 @@ static int set_aside(struct journal *j, char *aside, char *err, size_t errlen)
 		while (rc == 0 && (e = readdir(d)) != NULL) {
 			if (seg_parse(e->d_name, &num) != 1 && strcmp(e->d_name, COMPACTED_NAME) != 0)
 				continue;
-			snprintf(name, sizeof(name), "%s", e->d_name);
-			if (renameat(j->dir_fd, name, afd, name) != 0) {
+			if (renameat(j->dir_fd, e->d_name, afd, e->d_name) != 0) {
 				int er = errno;
 				if (er == ENOENT)
 					continue;
 				rc = open_err(-er, err, errlen, "journal: cannot move %s/%s into %s: %s",
-					      j->dir, name, aside, strerror_r(er, msg, sizeof(msg)));
+					      j->dir, e->d_name, aside,
+					      strerror_r(er, msg, sizeof(msg)));
 			}
 			moved = true;
 		}
