@@ -565,10 +565,11 @@ static void restore_node(struct dp_ctx *d, const struct journal_replay *rp,
 	}
 	d->persisted_seq = d->sync_seq = 0;   /* seqs start again with each process */
 	dp_log(d, DP_LOG_INFO,
-	       "restored: applied %" PRIu64 " slots (the chosen prefix%s; the journal's commit is %" PRIu64 "), votes above them: %" PRIu64 ", slots of history kept for catch-up: %" PRIu64 "; promised ballot %" PRIu64 ".%u",
+	       "restored: applied %" PRIu64 " slots (the chosen prefix%s; the journal's commit is %" PRIu64 "), votes above them: %" PRIu64 ", slots of history kept for catch-up: %" PRIu64 "; promised ballot %" PRIu64 ".%u; incarnation %" PRIu32,
 	       r.replayed, nj.snapshot != NULL ? ", above the snapshot" : "", rp->commit,
 	       r.restored, r.history,
-	       px_ballot_round(px_promised(d->r)), px_ballot_node(px_promised(d->r)));
+	       px_ballot_round(px_promised(d->r)), px_ballot_node(px_promised(d->r)),
+	       px_incarnation(d->r, d->self));
 	if (r.rejected > 0 || px_needs_state_transfer(d->r))
 		dp_log(d, DP_LOG_WARN,
 		       "restored: %" PRIu64 " slots beyond the window (window_slots = %" PRIu32 ") could not be held: this replica fetches a snapshot from a peer (state transfer) before it applies again",

@@ -77,6 +77,9 @@ n=$(grep -c "REPAIR:" "$TMP/replica$F.log")
 [ "$n" -eq 1 ] || fail "follower $F repaired $n times (a completed repair must not repeat)"
 grep "restored: applied" "$TMP/replica$F.log" > /dev/null ||
 	fail "follower $F did not restore from its journal after the repair"
+# Its new incarnation came back from its journal (the crash vector it wrote).
+grep "restored: applied" "$TMP/replica$F.log" | tail -n 1 | grep -q "; incarnation [1-9]" ||
+	fail "follower $F restarted without the incarnation of its repair: $(grep 'restored: applied' "$TMP/replica$F.log" | tail -n 1)"
 for k in 1 2 3; do
 	"$PWCTL" --config "$CONFIG" put "after$k" "v$k" > /dev/null || fail "put after$k failed"
 done
