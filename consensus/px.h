@@ -57,10 +57,14 @@ struct px_config {
 	uint32_t heartbeat_ticks;    /**< leader heartbeat period */
 	uint32_t election_ticks;     /**< election timeout is uniform in [e, 2e) */
 	uint64_t seed;               /**< randomises election timeouts (deterministic) */
-	/** Memory mode only: true when this start follows a crash of this replica (it lost
-	 *  its promises), false for the first start of a new cluster. */
+	/** True when this start follows a crash that lost this replica's promises and
+	 *  votes: every memory-mode restart, and a durable start whose journal was damaged
+	 *  (repair from peers: docs/consistency.md, "Repair of a damaged journal"). The
+	 *  replica then recovers before it votes. false for the first start of a new
+	 *  cluster and for a durable restart from an intact journal (node_restore). */
 	bool restarted;
-	/** Memory mode restart: a nonce unique to this start (random from the embedder). */
+	/** A start with `restarted`: a nonce unique to this start (random from the
+	 *  embedder). */
 	uint64_t boot_nonce;
 	/** Deliberate protocol bugs (enum px_bug bit set), honoured only in builds with
 	 *  PX_BUGS defined (the simulator's); ignored otherwise. Proves the checks can fail. */
@@ -86,6 +90,8 @@ enum px_bug {
 	PX_BUG_NO_SENDER_CHECK = 1u << 13, /**< a leader's ballot need not name its sender */
 	PX_BUG_INSTALL_ACK_ALL = 1u << 14, /**< an installed snapshot acknowledges every slot
 	                                        held above it, whatever its ballot */
+	PX_BUG_REPAIR_VOTES = 1u << 15,    /**< a durable replica whose journal was damaged
+	                                        votes at once (no recovery first) */
 };
 
 /** Fills sensible defaults for n replicas with this node id. */
@@ -269,6 +275,12 @@ struct px_out {
 	 *  restart the embedder rebuilds its state machine by applying its journal's slots
 	 *  up to the recorded commit point, then calls px_restore_applied(). */
 	uint64_t persist_commit;
+	/** The crash vector to keep with this request (persist_n_inc entries; 0: unchanged
+	 *  since the last request that carried it). Entry `self` is this replica's own
+	 *  incarnation as of its last completed recovery, never a number it is still
+	 *  announcing. A restart hands the newest back (px_restore_incarnations). */
+	uint8_t persist_n_inc;
+	uint32_t persist_inc[PX_REPLICAS_MAX];
 	/** Chosen slots now ready to apply, in order: [apply_lo, apply_hi]; empty if lo > hi.
 	 *  Read them with px_slot_value() and report progress with px_applied(). */
 	uint64_t apply_lo, apply_hi;
@@ -289,6 +301,7 @@ static inline void px_out_reset(struct px_out *out)
 	out->persist_lo = 1;
 	out->persist_hi = 0;
 	out->persist_commit = 0;
+	out->persist_n_inc = 0;
 	out->apply_lo = 1;
 	out->apply_hi = 0;
 	out->role_changed = false;
@@ -358,8 +371,9 @@ size_t px_replica_arena_bytes(const struct px_config *cfg);
 /**
  * Builds a replica inside `arena` (len >= px_replica_arena_bytes). Nothing is allocated
  * later. Returns NULL and sets errno (EINVAL: bad config; ENOSPC: arena too small).
- * In memory mode with cfg->restarted, the replica starts in PX_RECOVERING: it answers no
- * PREPARE/ACCEPT until the recovery protocol has completed (docs/consistency.md).
+ * With cfg->restarted (a memory-mode restart, or a durable replica repairing a damaged
+ * journal), the replica starts in PX_RECOVERING: it answers no PREPARE/ACCEPT until the
+ * recovery protocol has completed (docs/consistency.md).
  */
 struct px_replica *px_replica_init(const struct px_config *cfg, void *arena, size_t len);
 
@@ -374,6 +388,14 @@ int px_restore_slot(struct px_replica *r, uint64_t slot, uint64_t vballot,
 /* px_restore_slot also takes history after px_restore_applied(a): slots a, a-1, a-2, ...
  * in that (descending) order are kept as chosen so that this replica can serve catch-up;
  * it returns -ENOSPC once the window is full. */
+
+/**
+ * Durable mode restart: the crash vector the journal kept (the newest persist_inc),
+ * before px_tick/px_step; not called if the journal holds none (all 0).
+ * @return 0, or -EINVAL (memory mode, a repair start, n != n_replicas, or an entry at
+ *         or above PX_INCARNATION_MAX).
+ */
+int px_restore_incarnations(struct px_replica *r, const uint32_t *inc, uint32_t n);
 
 /**
  * Durable mode restart: the embedder rebuilt its state machine by applying its journal
@@ -514,7 +536,7 @@ uint64_t px_commit(const struct px_replica *r);         /**< highest chosen slot
 uint64_t px_applied_slot(const struct px_replica *r);
 uint64_t px_last_slot(const struct px_replica *r);      /**< highest slot held */
 bool px_needs_state_transfer(const struct px_replica *r);
-/** Memory mode: the newest incarnation of `node` this replica knows (its own included);
+/** The newest incarnation of `node` this replica knows (its own included);
  *  0 for a node out of range. */
 uint32_t px_incarnation(const struct px_replica *r, uint8_t node);
 const struct px_counters *px_counters(const struct px_replica *r);

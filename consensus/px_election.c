@@ -226,11 +226,17 @@ void pxr_on_prepare(struct px_replica *r, const struct px_msg *m, struct px_out 
 		pxr_adopt_ballot(r, m->ballot, out);
 		pxr_reset_election_timer(r);
 	}
-	if (m->slot_lo < r->base) {
-		/* We applied and dropped slots the candidate lacks: it cannot lead. */
+	/* Slots we know chosen but do not hold (a recovery learned that a responder
+	 * applied them: px_recovery.c) are as gone as those below our window. */
+	uint64_t gone_below = r->base;
+	if (r->state_transfer && r->st_need + 1u > gone_below)
+		gone_below = r->st_need + 1u;
+	if (m->slot_lo < gone_below) {
+		/* We applied and dropped slots the candidate lacks, or know them chosen and
+		 * cannot report them: it cannot lead. */
 		if (out_room(out, 1)) {
 			struct px_msg *x = pxr_msg_new(r, out, PX_MSG_STATE_NEEDED, m->from);
-			x->slot_lo = r->base;
+			x->slot_lo = gone_below;
 		}
 		pxr_persist_kick(r, out);
 		return;

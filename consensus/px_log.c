@@ -100,7 +100,7 @@ void pxr_mark_dirty(struct px_replica *r, uint64_t s)
 
 int px_restore_promise(struct px_replica *r, uint64_t promised_ballot)
 {
-	if (r->cfg.durability != PX_DURABLE)
+	if (r->cfg.durability != PX_DURABLE || r->cfg.restarted)
 		return -EINVAL;
 	if (promised_ballot > r->promised) {
 		r->promised = promised_ballot;
@@ -108,6 +108,18 @@ int px_restore_promise(struct px_replica *r, uint64_t promised_ballot)
 		r->durable_promised = promised_ballot;
 		note_ballot(r, promised_ballot);
 	}
+	return 0;
+}
+
+int px_restore_incarnations(struct px_replica *r, const uint32_t *inc, uint32_t n)
+{
+	if (r->cfg.durability != PX_DURABLE || r->cfg.restarted || n != r->cfg.n_replicas)
+		return -EINVAL;
+	for (uint32_t i = 0; i < n; i++)
+		if (inc[i] >= PX_INCARNATION_MAX)
+			return -EINVAL;
+	memcpy(r->inc, inc, sizeof(uint32_t) * n);
+	r->inc_done = inc[r->cfg.self];
 	return 0;
 }
 
@@ -126,7 +138,8 @@ static void start_after(struct px_replica *r, uint64_t slot)
 
 int px_restore_applied(struct px_replica *r, uint64_t slot)
 {
-	if (r->cfg.durability != PX_DURABLE || r->last != 0 || r->applied != 0)
+	if (r->cfg.durability != PX_DURABLE || r->cfg.restarted || r->last != 0 ||
+	    r->applied != 0)
 		return -EINVAL;
 	start_after(r, slot);
 	return 0;
@@ -137,7 +150,7 @@ int px_start_from(struct px_replica *r, uint64_t slot, struct px_out *out)
 	/* A replica that never ran: no promise, no vote, nothing applied, normal status. */
 	if (slot == 0 || slot > PX_SLOT_MAX || r->last != 0 || r->applied != 0 ||
 	    r->promised != 0 || r->role != PX_FOLLOWER || r->state_transfer ||
-	    (memory_mode(r) && r->cfg.restarted))
+	    r->cfg.restarted)
 		return -EINVAL;
 	start_after(r, slot);
 	if (!memory_mode(r)) {
@@ -154,8 +167,8 @@ int px_start_from(struct px_replica *r, uint64_t slot, struct px_out *out)
 int px_restore_slot(struct px_replica *r, uint64_t slot, uint64_t vballot, const uint8_t *value,
 		    uint32_t len)
 {
-	if (r->cfg.durability != PX_DURABLE || slot == 0 || len > r->cfg.slot_bytes ||
-	    !px_batch_valid(value, len))
+	if (r->cfg.durability != PX_DURABLE || r->cfg.restarted || slot == 0 ||
+	    len > r->cfg.slot_bytes || !px_batch_valid(value, len))
 		return -EINVAL;
 	if (slot + 1 == r->base && slot <= r->applied && slot > 0) {
 		/* History: an applied (chosen) slot just below the window, restored in
@@ -256,8 +269,14 @@ void pxr_persist_kick(struct px_replica *r, struct px_out *out)
 {
 	if (memory_mode(r) || r->persist_inflight)
 		return;
+	/* A replica repairing a damaged journal writes nothing until its recovery has
+	 * completed: a journal that holds records (and a crash vector) after the repair
+	 * began says the repair is done (docs/storage.md, "Repair"). */
+	if (r->role == PX_RECOVERING && !r->reannouncing)
+		return;
 	if (!r->dirty_promise && r->dirty_lo > r->dirty_hi &&
-	    r->durable_ack_hi >= r->ack_hi && r->commit_recorded >= r->commit)
+	    r->durable_ack_hi >= r->ack_hi && r->commit_recorded >= r->commit &&
+	    r->inc_gen_sent == r->inc_gen)
 		return;
 	r->persist_inflight = 1;
 	r->persist_seq++;
@@ -271,6 +290,16 @@ void pxr_persist_kick(struct px_replica *r, struct px_out *out)
 	out->persist_hi = r->dirty_hi;
 	out->persist_commit = r->commit;
 	r->commit_recorded = r->commit;
+	if (r->inc_gen_sent != r->inc_gen) {
+		out->persist_n_inc = (uint8_t)r->cfg.n_replicas;
+		memcpy(out->persist_inc, r->inc, sizeof(uint32_t) * r->cfg.n_replicas);
+		/* Our own number only once f + 1 replicas recorded it (a recovery or a
+		 * re-announcement completed): a restart must not vote with one they may
+		 * not know (docs/consistency.md, "A newer incarnation of oneself", 3). */
+		out->persist_inc[r->cfg.self] = r->inc_done;
+		r->inc_gen_sent = r->inc_gen;
+	}
+	r->inflight_inc_gen = r->inc_gen_sent;
 	r->dirty_promise = 0;
 	r->dirty_lo = 1;
 	r->dirty_hi = 0;

@@ -100,6 +100,9 @@ const char *px_check_invariants(const struct px_replica *r)
 		return "leader's ballot is its promise";
 	if (!memory_mode(r) && r->durable_promised > r->promised)
 		return "durable promise <= promise";
+	/* What a durable replica reports (ack_reportable) is a vote at its promise too. */
+	if (!memory_mode(r) && r->durable_ack_hi > r->ack_hi)
+		return "durable ack <= ack";
 	uint64_t lo = r->commit >= r->base ? r->base : r->commit + 1;
 	if (lo < r->base)
 		lo = r->base;

@@ -68,8 +68,13 @@ void pxr_start_reannounce(struct px_replica *r, struct px_out *out)
 		r->leader = PX_NODE_NONE;
 	pxr_set_role(r, PX_RECOVERING, out);
 	r->recover_round = 2;
-	/* No vote is reported while recovering; the promise may rise with the pages. */
+	/* No vote is reported while recovering; the promise may rise with the pages. In
+	 * durable mode the ack reported is the durable one: it goes back too, or a vote
+	 * made durable under the old promise would be reported under the new one (the
+	 * pages may raise the promise without pxr_reset_ack). */
 	r->ack_hi = r->commit;
+	if (r->durable_ack_hi > r->commit)
+		r->durable_ack_hi = r->commit;
 	for (uint32_t i = 0; i < r->cfg.n_replicas; i++) {
 		r->peers[i].recover_r1 = 1;
 		r->peers[i].recover_done = 0;
@@ -105,8 +110,11 @@ void pxr_on_recover(struct px_replica *r, const struct px_msg *m, struct px_out 
 		x->slot_lo = 0; /* round 1: no log */
 		return;
 	}
-	/* Round 2: the crash vector was merged before this handler (see px_step). */
-	if (!promise_durable(r)) {
+	/* Round 2: the crash vector was merged before this handler (see px_step). The
+	 * answer fences the requester's earlier life from then on in every message we
+	 * send, also after a restart of ours: in durable mode it waits until the vector
+	 * is in our journal (docs/consistency.md, "Repair of a damaged journal"). */
+	if (!promise_durable(r) || !inc_durable(r)) {
 		pxr_persist_kick(r, out);
 		return; /* asked again on its next broadcast */
 	}
@@ -121,12 +129,17 @@ static void finish_recovery(struct px_replica *r, struct px_out *out)
 	r->recover_round = 0;
 	r->reannouncing = 0;
 	r->ctr.recoveries_completed++;
+	/* f + 1 replicas recorded our number: a durable replica keeps it (and writes its
+	 * first records since a repair began: below, pxr_persist_kick). */
+	r->inc_done = r->inc[r->cfg.self];
+	inc_changed(r);
 	r->ballot = r->promised;
 	/* Contiguous chosen prefix from the merged log. */
 	pxr_advance_commit(r, out);
 	r->ack_hi = r->commit;
 	pxr_advance_ack(r);
 	pxr_become_follower(r, out);
+	pxr_persist_kick(r, out);
 }
 
 void pxr_on_recover_reply(struct px_replica *r, const struct px_msg *m, struct px_out *out)
@@ -163,6 +176,22 @@ void pxr_on_recover_reply(struct px_replica *r, const struct px_msg *m, struct p
 		return;
 	if (m->slot_lo > p->recover_next)
 		return; /* lost page; asked again */
+	/* Slots the responder committed but no longer holds are not in its page: they lie
+	 * below its window (a durable replica restarted from a snapshot holds only the
+	 * slots above it; a window moved on). They are chosen, and only a snapshot can
+	 * bring them: without one we would hold a hole there that a leadership of ours
+	 * would fill with no-ops (pw-sim seed 4529). Chosen slots in its window are in the
+	 * page (flagged), so the omitted ones are those below its first entry. */
+	uint64_t first = m->n_entries > 0 ? m->entries[0].slot : m->slot_hi;
+	uint64_t omitted = first - 1u < m->commit ? first - 1u : m->commit;
+	if (first > 0 && omitted >= m->slot_lo && omitted > r->commit) {
+		if (!r->state_transfer)
+			r->ctr.state_transfer_needed++;
+		r->state_transfer = 1;
+		if (omitted > r->st_need)
+			r->st_need = omitted;
+		out->state_transfer_needed = true;
+	}
 	for (uint32_t i = 0; i < m->n_entries; i++) {
 		if (pxr_merge_entry(r, &m->entries[i]))
 			continue;
@@ -229,6 +258,7 @@ bool pxr_merge_incarnations(struct px_replica *r, const struct px_msg *m)
 					r->peers[i].recover_done = 0;
 			continue;
 		}
+		inc_changed(r);
 		struct px_peer *p = &r->peers[j];
 		p->ack_hi = 0;
 		p->ack_at_hb = 0;

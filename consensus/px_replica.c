@@ -180,8 +180,11 @@ struct px_replica *px_replica_init(const struct px_config *cfg, void *arena, siz
 	r->dirty_hi = 0;
 	r->rng = cfg->seed ^ ((uint64_t)cfg->self << 56) ^ cfg->boot_nonce;
 	pxr_reset_election_timer(r);
-	if (cfg->durability == PX_MEMORY && cfg->restarted &&
-	    !BUG(r, PX_BUG_FORGET_PROMISES))
+	/* A restart that lost its promises and votes (memory mode; a durable journal
+	 * damaged in the middle) must not vote before it has recovered. */
+	bool skip = cfg->durability == PX_MEMORY ? BUG(r, PX_BUG_FORGET_PROMISES)
+						 : BUG(r, PX_BUG_REPAIR_VOTES);
+	if (cfg->restarted && !skip)
 		pxr_start_recovery(r);
 	return r;
 }
@@ -313,17 +316,15 @@ static enum px_drop msg_check(const struct px_replica *r, const struct px_msg *m
 		/* A page's entries lie in the range [slot_lo, slot_hi) it claims. */
 		return PX_DROP_BOUND;
 	}
-	/* Crash vectors. Durable mode never changes an incarnation (restarts keep their
-	 * promises). In memory mode each is one past what f + 1 replicas knew, one per
-	 * restart, far below the ceiling. The same rule at every replica, whatever its
-	 * status: a replica that took a number its peers refuse could talk to nobody. A
-	 * believable number above the truth only fences its node until that node takes it
-	 * (pxr_merge_incarnations). */
-	for (uint32_t j = 0; j < r->cfg.n_replicas; j++) {
-		uint32_t v = m->incarnation[j];
-		if (r->cfg.durability == PX_DURABLE ? v != 0 : v >= PX_INCARNATION_MAX)
+	/* Crash vectors. Each incarnation is one past what f + 1 replicas knew, one per
+	 * restart that lost its memory (every memory-mode restart; a durable replica's
+	 * repair of a damaged journal), far below the ceiling. The same rule at every
+	 * replica, in both modes, whatever its status: a replica that took a number its
+	 * peers refuse could talk to nobody. A believable number above the truth only
+	 * fences its node until that node takes it (pxr_merge_incarnations). */
+	for (uint32_t j = 0; j < r->cfg.n_replicas; j++)
+		if (m->incarnation[j] >= PX_INCARNATION_MAX)
 			return PX_DROP_BOUND;
-	}
 	return PX_DROP_MAX;
 }
 
@@ -467,12 +468,18 @@ void px_persisted(struct px_replica *r, uint64_t seq, struct px_out *out)
 		return;
 	r->persist_inflight = 0;
 	/* An ack captured under an older promise says nothing about the current one. */
-	if (r->inflight_promised == r->promised && r->inflight_ack_hi > r->durable_ack_hi) {
-		r->durable_ack_hi = r->inflight_ack_hi;
+	/* Nor one above what the replica acknowledges now: a re-announcement lowered its
+	 * ack to the commit point while this request was in flight (the promise unchanged
+	 * until the pages raise it), and the slots above may go to another ballot. */
+	uint64_t acked = r->inflight_ack_hi < r->ack_hi ? r->inflight_ack_hi : r->ack_hi;
+	if (r->inflight_promised == r->promised && acked > r->durable_ack_hi) {
+		r->durable_ack_hi = acked;
 		r->ack_pending = 1; /* the leader learns the new durable ack */
 	}
 	if (r->inflight_promised > r->durable_promised)
 		r->durable_promised = r->inflight_promised;
+	if (r->inflight_inc_gen > r->durable_inc_gen)
+		r->durable_inc_gen = r->inflight_inc_gen;
 	if (r->role == PX_CANDIDATE && promise_durable(r)) {
 		r->peers[r->cfg.self].promise_done = 1;
 		pxr_candidate_check_quorum(r, out);

@@ -144,6 +144,14 @@ struct px_replica {
 
 	/* Crash vector: newest incarnation known of each node (DISC 2017). */
 	uint32_t inc[PX_REPLICAS_MAX];
+	/** Durable mode: the crash vector is kept in the journal (persist_inc), so that a
+	 *  restart from an intact journal keeps fencing what it fenced before. inc_gen
+	 *  counts its changes that must be kept (a peer's entry; our own number once a
+	 *  recovery completes: inc_done); a request carries it when inc_gen_sent lags;
+	 *  durable_inc_gen is the generation on stable storage. A round-2 RECOVER is
+	 *  answered only once the vector is durable (docs/consistency.md, "Repair"). */
+	uint32_t inc_done;           /**< own incarnation of the last completed recovery */
+	uint64_t inc_gen, inc_gen_sent, inflight_inc_gen, durable_inc_gen;
 	uint8_t recover_round;       /**< 1 or 2 while recovering */
 	/** Recovering only to announce a newer incarnation, memory intact: it still
 	 *  answers others' RECOVERs (pxr_start_reannounce). */
@@ -226,6 +234,19 @@ static inline uint64_t ack_reportable(const struct px_replica *r)
 static inline bool promise_durable(const struct px_replica *r)
 {
 	return memory_mode(r) || r->durable_promised >= r->promised;
+}
+
+/** The crash vector as we know it is on stable storage (always, in memory mode). */
+static inline bool inc_durable(const struct px_replica *r)
+{
+	return memory_mode(r) || r->durable_inc_gen == r->inc_gen;
+}
+
+/** Durable mode: a crash vector entry that must be kept changed. */
+static inline void inc_changed(struct px_replica *r)
+{
+	if (!memory_mode(r))
+		r->inc_gen++;
 }
 
 static inline void check_after_step(const struct px_replica *r)

@@ -147,6 +147,12 @@ static void op_journal_slot(void *ctx, uint64_t slot, uint64_t vballot, const ui
 	journal_slot(d->j, slot, vballot, value, len);
 }
 
+static void op_journal_incarnation(void *ctx, const uint32_t *inc, uint32_t n)
+{
+	struct dp_ctx *d = ctx;
+	journal_incarnation(d->j, inc, n);
+}
+
 static void op_journal_sync(void *ctx, uint64_t seq, uint64_t commit)
 {
 	struct dp_ctx *d = ctx;
@@ -186,6 +192,7 @@ const struct node_ops dp_node_ops_durable = {
 	.journal_promise = op_journal_promise,
 	.journal_slot = op_journal_slot,
 	.journal_sync = op_journal_sync,
+	.journal_incarnation = op_journal_incarnation,
 	.snapshot_save = op_snapshot_save,
 	.now_ns = op_now_ns,
 	.log = op_log,

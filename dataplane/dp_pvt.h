@@ -216,6 +216,10 @@ struct dp_ctx {
 	 * Invariant: persisted_seq <= sync_seq; a persist is in flight while they differ. */
 	struct journal *j;
 	const char *data_dir;                /**< its dir (--data-dir), for messages */
+	/** The journal was damaged (now, or at an earlier start whose repair did not
+	 *  complete): this replica lost its promises and votes and recovers from its peers
+	 *  before it votes (px_config.restarted; docs/storage.md, "Repair"). */
+	bool repair;
 	uint64_t sync_seq;                   /**< the last seq given to journal_sync */
 	uint64_t persisted_seq;              /**< the last seq given to node_persisted */
 	/* Snapshots on disk (durable mode): the node's snapshot_save hands its buffer to

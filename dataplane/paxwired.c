@@ -434,6 +434,10 @@ static struct journal *open_journal(const struct cfg_cluster *cfg, const struct 
 		.dir = dir,
 		.value_bytes_max = cfg->slot_bytes,   /* the largest value the core persists */
 		.sync = JOURNAL_SYNC_FDATASYNC,       /* the only durable choice */
+		/* A journal damaged in the middle is set aside and repaired from the peers
+		 * (docs/storage.md, "Repair"): not by a bootstrap (a first start finds no
+		 * journal), and not without peers. */
+		.repair = !a->bootstrap && cfg->n_replicas > 1,
 	};
 	struct journal *j = NULL;
 	char err[JOURNAL_ERR_BYTES];
@@ -443,13 +447,21 @@ static struct journal *open_journal(const struct cfg_cluster *cfg, const struct 
 		if (rc == -EBUSY)
 			fprintf(stderr, "paxwired: fix: another paxwired runs with --data-dir %s (two replicas must never share one); stop it, or give this replica its own dir\n",
 				dir);
+		else if (rc == -EBADMSG && strstr(err, "rebuild") != NULL && a->bootstrap)
+			fprintf(stderr, "paxwired: fix: this replica ran before (its dir holds a journal): start it without --bootstrap, which sets the damaged journal aside and repairs the replica from its peers (docs/operations.md, \"Durable mode\")\n");
 		else if (rc == -EBADMSG && strstr(err, "rebuild") != NULL)
-			fprintf(stderr, "paxwired: rebuilding a data dir from the other replicas is not built yet; fix: keep this replica down and its dir as it is (the cluster goes on with the others, this one counting as one of the failures it tolerates); docs/operations.md, \"Durable mode\"\n");
+			fprintf(stderr, "paxwired: a repair from peers is impossible: the cluster has one replica (replicas = 1), so nothing else holds what the journal lost; fix: keep the dir as it is, and start a new cluster from a backup (--bootstrap --restore FILE) in an empty data dir (docs/operations.md, \"Backup and restore\")\n");
 		else if (rc == -ENOENT)
 			fprintf(stderr, "paxwired: fix: create the parent of %s first (mkdir -p): paxwired creates only the data dir itself\n",
 				dir);
 		else if (rc != -EBADMSG)
 			fprintf(stderr, "paxwired: fix: --data-dir must name a directory this user can create and write, on a local file system with free space\n");
+		exit(1);
+	}
+	if (a->bootstrap && rp->repair) {
+		fprintf(stderr, "paxwired: --bootstrap, but data dir %s is being repaired from the peers (it holds a '" JOURNAL_REPAIRING_NAME "' file: a damaged journal was set aside): this replica has run before; fix: restart it without --bootstrap (the repair starts over)\n",
+			dir);
+		journal_close(j);
 		exit(1);
 	}
 	if (a->bootstrap && rp->records > 0) {
@@ -458,7 +470,7 @@ static struct journal *open_journal(const struct cfg_cluster *cfg, const struct 
 		journal_close(j);
 		exit(1);
 	}
-	if (!a->bootstrap && rp->records == 0) {
+	if (!a->bootstrap && rp->records == 0 && !rp->repair) {
 		fprintf(stderr, "paxwired: data dir %s holds no journal, and a start without --bootstrap is a restart: from an empty dir this replica would forget the promises and votes of its last run; fix: add --bootstrap if this is the first start of a new cluster; a replica that lost its data dir cannot rejoin safely yet (docs/operations.md, \"Durable mode\")\n",
 			dir);
 		journal_close(j);
@@ -484,6 +496,26 @@ static void log_replay(const struct dp_ctx *d, const struct journal_replay *rp)
 	       rp->segments == 1 ? "" : "s", px_ballot_round(rp->promised),
 	       px_ballot_node(rp->promised), rp->commit, rp->hi, torn,
 	       rp->torn_bytes > 0 ? " (the last write before a crash, never reported durable)" : "");
+}
+
+/** A repair start: says loudly what was damaged, where its files went, and what happens
+ *  now (the replica recovers from its peers before it votes). */
+static void log_repair(const struct dp_ctx *d, const struct journal_replay *rp)
+{
+	if (rp->damaged) {
+		dp_log(d, DP_LOG_ERROR, "journal %s is DAMAGED in the middle: %s", d->data_dir,
+		       rp->damage);
+		dp_log(d, DP_LOG_ERROR,
+		       "journal %s: the damage is at journal-%016" PRIx64 " offset %" PRIu64 "; every journal file was moved, unchanged, into %s/%s for inspection (nothing deleted; remove it once no longer needed)",
+		       d->data_dir, rp->damaged_segment, rp->damaged_offset, d->data_dir, rp->aside);
+	} else {
+		dp_log(d, DP_LOG_WARN,
+		       "journal %s: a repair from the peers begun at an earlier start has not completed (the '" JOURNAL_REPAIRING_NAME "' file): it starts over",
+		       d->data_dir);
+	}
+	dp_log(d, DP_LOG_WARN,
+	       "REPAIR: this replica can no longer vouch for the promises and votes its journal held: it starts with an empty journal and state, recovers from %u peers (crash vectors: docs/consistency.md, \"Repair of a damaged journal\") before it votes again, then catches up (or fetches a snapshot) like any lagging replica; it needs a majority of the others running",
+	       (unsigned)(d->pxc.n_replicas / 2u + 1u));
 }
 
 /** Durable restart: the node rebuilt from the journal (node_restore), before the first
@@ -534,10 +566,11 @@ static void restore_node(struct dp_ctx *d, const struct journal_replay *rp,
 	}
 	d->persisted_seq = d->sync_seq = 0;   /* seqs start again with each process */
 	dp_log(d, DP_LOG_INFO,
-	       "restored: applied %" PRIu64 " slots (the chosen prefix%s; the journal's commit is %" PRIu64 "), votes above them: %" PRIu64 ", slots of history kept for catch-up: %" PRIu64 "; promised ballot %" PRIu64 ".%u",
+	       "restored: applied %" PRIu64 " slots (the chosen prefix%s; the journal's commit is %" PRIu64 "), votes above them: %" PRIu64 ", slots of history kept for catch-up: %" PRIu64 "; promised ballot %" PRIu64 ".%u; incarnation %" PRIu32,
 	       r.replayed, nj.snapshot != NULL ? ", above the snapshot" : "", rp->commit,
 	       r.restored, r.history,
-	       px_ballot_round(px_promised(d->r)), px_ballot_node(px_promised(d->r)));
+	       px_ballot_round(px_promised(d->r)), px_ballot_node(px_promised(d->r)),
+	       px_incarnation(d->r, d->self));
 	if (r.rejected > 0 || px_needs_state_transfer(d->r))
 		dp_log(d, DP_LOG_WARN,
 		       "restored: %" PRIu64 " slots beyond the window (window_slots = %" PRIu32 ") could not be held: this replica fetches a snapshot from a peer (state transfer) before it applies again",
@@ -739,8 +772,9 @@ static void dp_init(struct dp_ctx *d, const struct cfg_cluster *cfg, const struc
 	cfg_to_px(cfg, id, &d->pxc);
 	d->pxc.seed = random_u64();
 	/* Memory mode: a start without --bootstrap is a restart, which recovers before it
-	 * votes. Durable mode has no such recovery: a restart replays its journal. */
-	bool recover = d->pxc.durability == PX_MEMORY && !a->bootstrap;
+	 * votes. Durable mode replays its journal instead, unless the journal was damaged:
+	 * then it recovers as a memory-mode restart does (docs/storage.md, "Repair"). */
+	bool recover = (d->pxc.durability == PX_MEMORY && !a->bootstrap) || d->repair;
 	d->pxc.restarted = recover;
 	d->pxc.boot_nonce = recover ? (random_u64() | 1u) : 0;
 	const char *why = NULL;
@@ -939,6 +973,7 @@ int main(int argc, char **argv)
 	if (cfg.durability == PX_DURABLE) {
 		d->j = open_journal(&cfg, &a, &rp);
 		d->data_dir = a.data_dir;
+		d->repair = rp.repair;
 	}
 	dp_init(d, &cfg, &a, &ar);
 	dp_log(d, DP_LOG_INFO, "arenas: %zu MiB allocated at start-up from %s", mp_allocated() >> 20,
@@ -955,7 +990,9 @@ int main(int argc, char **argv)
 	}
 	if (d->j != NULL) {
 		log_replay(d, &rp);
-		if (!a.bootstrap)
+		if (rp.repair)
+			log_repair(d, &rp);
+		else if (!a.bootstrap)
 			restore_node(d, &rp, &ar);
 	}
 	if (a.restore != NULL)

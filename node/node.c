@@ -355,6 +355,8 @@ static void persist(struct node *n, const struct px_out *o)
 		node_bug(n, "persist range [%" PRIu64 ", %" PRIu64 "] exceeds the window",
 			 o->persist_lo, o->persist_hi);
 	n->ops->journal_promise(n->ctx, o->persist_ballot);
+	if (o->persist_n_inc != 0)
+		n->ops->journal_incarnation(n->ctx, o->persist_inc, o->persist_n_inc);
 	/* Bounded by the window (checked above). */
 	for (uint64_t s = o->persist_lo; s <= o->persist_hi; s++) {
 		uint64_t vballot;
@@ -596,7 +598,7 @@ struct node *node_init(const struct node_conf *c, const struct px_service *svc,
 	    ops->tx_commit == NULL ||
 	    (c->px.durability == PX_DURABLE &&
 	     (ops->journal_promise == NULL || ops->journal_slot == NULL ||
-	      ops->journal_sync == NULL))) {
+	      ops->journal_sync == NULL || ops->journal_incarnation == NULL))) {
 		if (why != NULL)
 			*why = w != NULL ? w : "ops: tx_buf and tx_commit are required, and the "
 					       "journal in durable mode";
@@ -677,10 +679,12 @@ int node_restore(struct node *n, const struct node_journal *j, struct node_resto
 	const uint8_t *value;
 	uint32_t len;
 
-	if (n->conf.px.durability != PX_DURABLE || px_last_slot(n->r) != 0 ||
-	    px_applier_last_slot(n->a) != 0)
+	if (n->conf.px.durability != PX_DURABLE || n->conf.px.restarted ||
+	    px_last_slot(n->r) != 0 || px_applier_last_slot(n->a) != 0)
 		return -EINVAL;
 	if (px_restore_promise(n->r, j->promised) != 0)
+		return -EINVAL;
+	if (j->n_inc != 0 && px_restore_incarnations(n->r, j->incarnation, j->n_inc) != 0)
 		return -EINVAL;
 	/* A snapshot first (the journal below it may be compacted away). */
 	if (j->snapshot != NULL) {
@@ -744,7 +748,7 @@ int node_start_from(struct node *n, const uint8_t *snapshot, size_t len)
 	/* A replica that never ran: nothing applied, held, promised, stepped or ticked. */
 	if (px_last_slot(n->r) != 0 || px_applier_last_slot(n->a) != 0 ||
 	    px_promised(n->r) != 0 || n->c.steps != 0 || n->c.ticks != 0 ||
-	    (n->conf.px.durability == PX_MEMORY && n->conf.px.restarted))
+	    n->conf.px.restarted)
 		return -EINVAL;
 	if (snapshot == NULL || !px_snapshot_peek(snapshot, len, &slot, &chain) || slot == 0 ||
 	    slot > PX_SLOT_MAX)

@@ -92,6 +92,10 @@ struct node_ops {
 			     uint32_t len);
 	/** commit: every slot <= it is chosen (recorded for the restart's replay). */
 	void (*journal_sync)(void *ctx, uint64_t seq, uint64_t commit);
+	/** Within a persist request, after the promise, when the crash vector changed: n
+	 *  incarnations to keep (the newest written is handed back at a restart:
+	 *  node_journal.incarnation). Required in durable mode. */
+	void (*journal_incarnation)(void *ctx, const uint32_t *inc, uint32_t n);
 
 	/** Monotonic nanoseconds, for metrics only (the core's time is node_tick). */
 	uint64_t (*now_ns)(void *ctx);
@@ -284,6 +288,9 @@ struct node_journal {
 	uint64_t promised;   /**< the last promise synced */
 	uint64_t commit;     /**< the last commit point synced (every slot <= it chosen) */
 	uint64_t hi;         /**< the highest slot it holds a value for */
+	/** The newest crash vector it holds (n_inc entries; 0: none, all 0). */
+	const uint32_t *incarnation;
+	uint32_t n_inc;
 	/** The value it holds for slot (the newest written): false if none. */
 	bool (*slot)(void *jctx, uint64_t slot, uint64_t *vballot, const uint8_t **value,
 		     uint32_t *len);
@@ -299,11 +306,14 @@ struct node_restored {
 };
 
 /**
- * Durable mode, before the first node_recv or node_tick: rebuilds the state machine by
+ * Durable mode, before the first node_recv or node_tick (never for a repair start,
+ * c->px.restarted: that replica recovers from its peers instead): rebuilds the state machine by
  * applying the journal's chosen prefix (slots 1.. up to its commit point, while held),
  * hands the replica its promise and every vote above that, then as much history below
  * it as the window holds (newest first) so that it can serve catch-up. Observers see
- * the replayed slots applied. @return 0, or -EINVAL (not durable mode, or called late).
+ * the replayed slots applied, and the crash vector back (px_restore_incarnations).
+ * @return 0, or -EINVAL (not durable mode, a repair start, a bad crash vector, or
+ * called late).
  */
 int node_restore(struct node *n, const struct node_journal *j, struct node_restored *r);
 

@@ -57,7 +57,7 @@ _Static_assert(RING_WRAP != JOURNAL_MAGIC, "a wrap marker is no record");
  *  {below_slot u64} (journal_compact). */
 #define RING_COMPACT 0xc0u
 #define RING_COMPACT_BYTES 8u
-_Static_assert(RING_COMPACT > JOURNAL_REC_SYNC, "a compaction request is no record type");
+_Static_assert(RING_COMPACT > JOURNAL_REC_INCARNATION, "a compaction request is no record type");
 
 /* The compaction marker's fields (docs/storage.md, "Compaction"). */
 #define C_MAGIC 0u
@@ -149,6 +149,15 @@ struct journal {
 	uint64_t w_promised;      /**< the highest PROMISE held (replayed or written) */
 	uint64_t w_commit;        /**< the highest SYNC commit held */
 	uint64_t w_last_seq;      /**< the seq of the last SYNC held */
+	/** The newest INCARNATION held (w_n_inc 0: none) and its segment. */
+	uint32_t w_n_inc;
+	uint32_t w_inc[PX_REPLICAS_MAX];
+	uint64_t w_inc_seg;
+	/* journal_open's: replay found damage (bad_record, a missing segment, a corrupt
+	 * `compacted`) that a repair from the peers can heal, and where. */
+	bool damaged;
+	uint64_t dmg_seg, dmg_off;
+	bool repairing_file;      /**< `repairing` exists in the data dir */
 	_Atomic uint64_t c_records, c_bytes, c_syncs, c_drains, c_max_drain, c_segments;
 	_Atomic uint64_t c_compactions, c_seg_deleted, c_rewrites;
 	char why[JOURNAL_ERR_BYTES];
@@ -224,6 +233,12 @@ static bool payload_ok(const uint8_t *p, uint8_t type, uint32_t plen)
 	case JOURNAL_REC_SLOT:
 		return plen >= JOURNAL_SLOT_FIXED_BYTES &&
 		       wire_ld32(p + JOURNAL_HDR_BYTES + 16u) == plen - JOURNAL_SLOT_FIXED_BYTES;
+	case JOURNAL_REC_INCARNATION: {
+		if (plen < JOURNAL_INC_BYTES(1))
+			return false;
+		uint32_t n = wire_ld32(p + JOURNAL_HDR_BYTES);
+		return n >= 1u && n <= PX_REPLICAS_MAX && plen == JOURNAL_INC_BYTES(n);
+	}
 	default:
 		return false;
 	}
@@ -252,8 +267,10 @@ static uint64_t rec_check(const uint8_t *base, uint64_t n, uint64_t seg, uint64_
 	}
 	uint8_t type = p[H_TYPE];
 	uint32_t plen = wire_ld32(p + H_LEN);
-	if (p[H_VERSION] != JOURNAL_VERSION || wire_ld16(p + H_RESERVED) != 0 ||
-	    type < JOURNAL_REC_PROMISE || type > JOURNAL_REC_SYNC) {
+	/* Version 1 knew the first three types; version 2 added INCARNATION. */
+	uint8_t type_max = p[H_VERSION] == 1u ? JOURNAL_REC_SYNC : JOURNAL_REC_INCARNATION;
+	if (p[H_VERSION] < JOURNAL_VERSION_MIN || p[H_VERSION] > JOURNAL_VERSION ||
+	    wire_ld16(p + H_RESERVED) != 0 || type < JOURNAL_REC_PROMISE || type > type_max) {
 		snprintf(why, whylen, "bad header (type %u, version %u)", type, p[H_VERSION]);
 		return 0;
 	}
@@ -389,6 +406,22 @@ void journal_slot(struct journal *j, uint64_t slot, uint64_t vballot, const uint
 	publish(j, size);
 }
 
+void journal_incarnation(struct journal *j, const uint32_t *inc, uint32_t n)
+{
+	assert(n >= 1u && n <= PX_REPLICAS_MAX);
+	uint32_t plen = JOURNAL_INC_BYTES(n);
+	uint32_t size = rec_bytes(plen);
+	uint8_t *p = reserve(j, size);
+
+	if (p == NULL)
+		return;
+	rec_put(p, JOURNAL_REC_INCARNATION, plen);
+	wire_st32(p + JOURNAL_HDR_BYTES, n);
+	for (uint32_t i = 0; i < n; i++)
+		wire_st32(p + JOURNAL_HDR_BYTES + 4u + 4u * i, inc[i]);
+	publish(j, size);
+}
+
 void journal_sync(struct journal *j, uint64_t seq, uint64_t commit)
 {
 	uint32_t size = rec_bytes(JOURNAL_SYNC_BYTES);
@@ -467,6 +500,7 @@ struct batch {
 	bool roll;           /**< the next record needs a new segment */
 	bool compact;        /**< it is a compaction request (and holds no record) */
 	uint64_t compact_below;
+	bool inc;            /**< it holds an INCARNATION record */
 };
 
 static void seg_name(char *buf, uint64_t num)
@@ -527,6 +561,13 @@ static void note_rec(struct journal *j, struct seginfo *si, const uint8_t *p)
 		j->w_commit = v > j->w_commit ? v : j->w_commit;
 		j->w_last_seq = wire_ld64(pl);
 		break;
+	case JOURNAL_REC_INCARNATION:
+		/* The newest wins (a vector only grows), wherever it is. */
+		j->w_n_inc = wire_ld32(pl);
+		for (uint32_t i = 0; i < j->w_n_inc; i++)
+			j->w_inc[i] = wire_ld32(pl + 4u + 4u * i);
+		j->w_inc_seg = wire_ld64(p + H_SEGMENT);
+		break;
 	default:
 		si->max_slot = v > si->max_slot ? v : si->max_slot;
 		break;
@@ -585,6 +626,8 @@ static void collect(struct journal *j, uint64_t cons, uint64_t prod, struct batc
 		add_run(b, p, size);
 		if (p[H_TYPE] == JOURNAL_REC_SYNC)
 			b->last_seq = wire_ld64(p + JOURNAL_HDR_BYTES);
+		if (p[H_TYPE] == JOURNAL_REC_INCARNATION)
+			b->inc = true;
 		b->bytes += size;
 		b->records++;
 		pos += size;
@@ -697,10 +740,10 @@ static int pwrite_all(int fd, const uint8_t *p, uint64_t len, uint64_t off)
 	return 0;
 }
 
-/** Writes the newest PROMISE and the highest SYNC commit again at the end of the
- *  current segment (a drain of their own, synced), so that they outlive the segments
- *  compaction deletes. */
-static int rewrite(struct journal *j, bool promise, bool sync)
+/** Writes the newest PROMISE, the highest SYNC commit and the newest INCARNATION again
+ *  at the end of the current segment (a drain of their own, synced), so that they
+ *  outlive the segments compaction deletes. */
+static int rewrite(struct journal *j, bool promise, bool sync, bool inc)
 {
 	uint8_t buf[JOURNAL_REWRITE_BYTES];
 	uint32_t size = 0, n = 0;
@@ -719,10 +762,20 @@ static int rewrite(struct journal *j, bool promise, bool sync)
 		size += rec_bytes(JOURNAL_SYNC_BYTES);
 		n++;
 	}
+	if (inc) {
+		uint8_t *p = buf + size;
+		uint32_t plen = JOURNAL_INC_BYTES(j->w_n_inc);
+		rec_put(p, JOURNAL_REC_INCARNATION, plen);
+		wire_st32(p + JOURNAL_HDR_BYTES, j->w_n_inc);
+		for (uint32_t i = 0; i < j->w_n_inc; i++)
+			wire_st32(p + JOURNAL_HDR_BYTES + 4u + 4u * i, j->w_inc[i]);
+		size += rec_bytes(plen);
+		n++;
+	}
 	if (j->seg_off > 0 && j->seg_off + size > j->segment_bytes && roll(j) != 0)
 		return -1;
 	j->drain++;
-	/* Bounded: at most two records. */
+	/* Bounded: at most three records. */
 	for (uint32_t off = 0; off < size;) {
 		uint8_t *p = buf + off;
 		uint32_t rs = rec_bytes(wire_ld32(p + H_LEN));
@@ -815,7 +868,8 @@ static int compact(struct journal *j, uint64_t below)
 		max_c = si->max_commit > max_c ? si->max_commit : max_c;
 	}
 	bool promise = j->w_promised > max_p, sync = j->w_commit > max_c;
-	if ((promise || sync) && rewrite(j, promise, sync) != 0)
+	bool inc = j->w_n_inc > 0 && j->w_inc_seg < n;
+	if ((promise || sync || inc) && rewrite(j, promise, sync, inc) != 0)
 		return -1;
 	uint64_t floor = below > j->floor ? below : j->floor;
 	if (marker_write(j, n, floor) != 0)
@@ -856,6 +910,22 @@ static int drain(struct journal *j, uint64_t cons, uint64_t prod)
 	if (b.bytes > 0) {
 		if (sync_segment(j) != 0)
 			return -1;
+		/* A repair's first crash vector is durable: its recovery completed (the core
+		 * writes nothing before), and `repairing` goes, before the sync is
+		 * published. A crash before the unlink leaves it to journal_open. */
+		if (b.inc && j->repairing_file) {
+			if (unlinkat(j->dir_fd, JOURNAL_REPAIRING_NAME, 0) != 0 && errno != ENOENT) {
+				fail_file(j, -errno, "unlink (the repair completed)",
+					  JOURNAL_REPAIRING_NAME, 0);
+				return -1;
+			}
+			if (j->sync != JOURNAL_SYNC_NONE && fsync(j->dir_fd) != 0) {
+				fail_file(j, -errno, "fsync of the dir after removing",
+					  JOURNAL_REPAIRING_NAME, 0);
+				return -1;
+			}
+			j->repairing_file = false;
+		}
 		if (b.last_seq != 0)
 			/* Pairs with journal_poll's acquire load. */
 			atomic_store_explicit(&j->durable, b.last_seq, memory_order_release);
@@ -968,8 +1038,8 @@ static int conf_check(const struct journal_conf *c, struct journal *j, char *err
 				rec_max);
 	if (j->segment_bytes < JOURNAL_REWRITE_BYTES)
 		return open_err(-EINVAL, err, errlen, "journal: segment_bytes %" PRIu64 " is "
-				"below %u bytes (a PROMISE and a SYNC, which compaction may write "
-				"again together)", j->segment_bytes, JOURNAL_REWRITE_BYTES);
+				"below %u bytes (a PROMISE, a SYNC and an INCARNATION, which "
+				"compaction may write again together)", j->segment_bytes, JOURNAL_REWRITE_BYTES);
 	return 0;
 }
 
@@ -1110,11 +1180,13 @@ static int marker_read(struct journal *j, char *err, size_t errlen)
 	else if (wire_ld16(m + C_VERSION) != JOURNAL_COMPACTED_VERSION ||
 		 wire_ld16(m + C_RESERVED) != 0)
 		why = "bad version";
-	if (why != NULL)
+	if (why != NULL) {
+		j->damaged = true;
 		return open_err(-EBADMSG, err, errlen, "journal: %s/" COMPACTED_NAME " is "
 				"corrupt (%s, %zd bytes): which segments compaction deleted is "
 				"unknown; rebuild this data dir from the other replicas", j->dir,
 				why, n);
+	}
 	j->marker = true;
 	j->first = wire_ld64(m + C_FIRST);
 	j->floor = wire_ld64(m + C_FLOOR);
@@ -1183,6 +1255,9 @@ static int seg_list(struct journal *j, char *err, size_t errlen)
 		if (i < j->nsegs && j->segs[i].num == j->first + i)
 			continue;
 		seg_name(name, j->first + i);
+		j->damaged = true;
+		j->dmg_seg = j->first + i;
+		j->dmg_off = 0;
 		if (j->marker)
 			return open_err(-EBADMSG, err, errlen, "journal: %s/%s is missing (the "
 					"segments must be numbered from %" PRIu64 ", the first "
@@ -1283,6 +1358,11 @@ static int take(struct journal *j, struct rstate *st, const uint8_t *p, uint64_t
 		r->last_seq = wire_ld64(pl);
 		if (wire_ld64(pl + 8u) > r->commit)
 			r->commit = wire_ld64(pl + 8u);
+		break;
+	case JOURNAL_REC_INCARNATION:
+		r->n_inc = wire_ld32(pl);
+		for (uint32_t k = 0; k < r->n_inc; k++)
+			r->incarnation[k] = wire_ld32(pl + 4u + 4u * k);
 		break;
 	default:
 		if (idx_add(j, st, p) != 0)
@@ -1385,6 +1465,9 @@ static int bad_record(struct journal *j, const struct rstate *st, uint32_t i, ui
 	if (is_torn(st, &a, last))
 		return cut(j, s, off, why, err, errlen);
 	seg_name(name, s->num);
+	j->damaged = true;
+	j->dmg_seg = s->num;
+	j->dmg_off = off;
 	if (a.valid > 0)
 		return open_err(-EBADMSG, err, errlen, "journal: %s/%s: bad record at offset "
 				"%" PRIu64 " (%s), and a valid record follows at offset %" PRIu64
@@ -1513,6 +1596,8 @@ void journal_as_node(struct journal *j, struct node_journal *nj)
 	nj->promised = j->rp.promised;
 	nj->commit = j->rp.commit;
 	nj->hi = j->rp.hi;
+	nj->incarnation = j->rp.incarnation;
+	nj->n_inc = j->rp.n_inc;
 	nj->slot = journal_read_slot;
 	nj->jctx = j;
 }
@@ -1585,6 +1670,180 @@ static struct journal *journal_alloc(const char *dir)
 	return j;
 }
 
+/* ---------------------------------------------------------------------------------- */
+/* Repair: a damaged journal set aside (docs/storage.md, "Repair")                     */
+
+/** Forgets what a failed replay built, so that the journal can be replayed again. */
+static void replay_reset(struct journal *j)
+{
+	for (uint32_t i = 0; i < j->nsegs; i++)
+		if (j->segs[i].map != NULL)
+			munmap(j->segs[i].map, j->segs[i].map_bytes);
+	if (j->fd >= 0)
+		close(j->fd);
+	j->fd = -1;
+	free(j->segs);
+	free(j->idx);
+	j->segs = NULL;
+	j->nsegs = 0;
+	j->idx = NULL;
+	j->nidx = 0;
+	j->first = 0;
+	j->floor = 0;
+	j->marker = false;
+	j->drain = 0;
+	j->w_promised = 0;
+	j->w_commit = 0;
+	j->w_last_seq = 0;
+	j->w_n_inc = 0;
+	j->w_inc_seg = 0;
+	memset(&j->rp, 0, sizeof(j->rp));
+}
+
+/** Durably creates `repairing`. */
+static int repairing_create(struct journal *j, char *err, size_t errlen)
+{
+	char msg[128];
+	int fd = openat(j->dir_fd, JOURNAL_REPAIRING_NAME, O_WRONLY | O_CREAT | O_CLOEXEC,
+			0600);
+
+	if (fd < 0 || close(fd) != 0 ||
+	    (j->sync != JOURNAL_SYNC_NONE && fsync(j->dir_fd) != 0)) {
+		int e = errno;
+		return open_err(-e, err, errlen, "journal: cannot create %s/" JOURNAL_REPAIRING_NAME
+				": %s", j->dir, strerror_r(e, msg, sizeof(msg)));
+	}
+	j->repairing_file = true;
+	return 0;
+}
+
+/** Moves every segment and `compacted` into a new dir damaged-N of the data dir (its
+ *  name in aside): nothing is deleted. `repairing` is created first, so that a crash
+ *  half way leaves a repair to resume, never a half journal taken as whole. */
+static int set_aside(struct journal *j, char *aside, char *err, size_t errlen)
+{
+	char msg[128];
+	uint64_t num;
+	int rc = repairing_create(j, err, errlen);
+
+	if (rc != 0)
+		return rc;
+	/* Bounded: 1000 names at most. */
+	for (uint32_t k = 1; ; k++) {
+		if (k == 1000u)
+			return open_err(-EEXIST, err, errlen, "journal: %s holds %u " JOURNAL_DAMAGED_PREFIX
+					"* dirs already: move them out", j->dir, k - 1u);
+		snprintf(aside, JOURNAL_ASIDE_BYTES, JOURNAL_DAMAGED_PREFIX "%u", k);
+		if (mkdirat(j->dir_fd, aside, 0700) == 0)
+			break;
+		if (errno != EEXIST) {
+			int e = errno;
+			return open_err(-e, err, errlen, "journal: cannot create %s/%s: %s", j->dir,
+					aside, strerror_r(e, msg, sizeof(msg)));
+		}
+	}
+	int afd = openat(j->dir_fd, aside, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd = openat(j->dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd < 0 ? NULL : fdopendir(fd);
+	if (afd < 0 || d == NULL) {
+		int e = errno;
+		if (afd >= 0)
+			close(afd);
+		if (d == NULL && fd >= 0)
+			close(fd);
+		else if (d != NULL)
+			closedir(d);
+		return open_err(-e, err, errlen, "journal: cannot open %s/%s: %s", j->dir, aside,
+				strerror_r(e, msg, sizeof(msg)));
+	}
+	/* Renaming while reading the dir may show an entry twice or not at all: passes
+	 * until one moves nothing. Bounded by the dir's entries per pass, and each pass
+	 * but the last moves at least one. */
+	rc = 0;
+	for (bool moved = true; moved && rc == 0;) {
+		moved = false;
+		rewinddir(d);
+		struct dirent *e;
+		while (rc == 0 && (e = readdir(d)) != NULL) {
+			if (seg_parse(e->d_name, &num) != 1 && strcmp(e->d_name, COMPACTED_NAME) != 0)
+				continue;
+			if (renameat(j->dir_fd, e->d_name, afd, e->d_name) != 0) {
+				int er = errno;
+				if (er == ENOENT)
+					continue;
+				rc = open_err(-er, err, errlen, "journal: cannot move %s/%s into %s: %s",
+					      j->dir, e->d_name, aside,
+					      strerror_r(er, msg, sizeof(msg)));
+			}
+			moved = true;
+		}
+	}
+	if (rc == 0 && j->sync != JOURNAL_SYNC_NONE &&
+	    (fsync(afd) != 0 || fsync(j->dir_fd) != 0)) {
+		int e = errno;
+		rc = open_err(-e, err, errlen, "journal: fsync after moving the damaged journal "
+			      "into %s/%s: %s", j->dir, aside, strerror_r(e, msg, sizeof(msg)));
+	}
+	closedir(d);
+	close(afd);
+	return rc;
+}
+
+/** After a replay that succeeded: is a repair begun earlier still due? It is done once
+ *  the journal holds an INCARNATION record (the core writes nothing while it repairs,
+ *  and a crash vector first when its recovery completes): `repairing` goes then. */
+static int repair_check(struct journal *j, char *err, size_t errlen)
+{
+	char msg[128];
+
+	if (!j->repairing_file)
+		return 0;
+	if (j->rp.n_inc == 0) {
+		j->rp.repair = true;
+		return 0;
+	}
+	if (unlinkat(j->dir_fd, JOURNAL_REPAIRING_NAME, 0) != 0 ||
+	    (j->sync != JOURNAL_SYNC_NONE && fsync(j->dir_fd) != 0)) {
+		int e = errno;
+		return open_err(-e, err, errlen, "journal: cannot remove %s/" JOURNAL_REPAIRING_NAME
+				" (the repair completed): %s", j->dir,
+				strerror_r(e, msg, sizeof(msg)));
+	}
+	j->repairing_file = false;
+	return 0;
+}
+
+/** Replays; with c->repair, a damaged journal is set aside and the (empty) journal
+ *  replayed again. */
+static int replay_or_repair(struct journal *j, bool repair, char *err, size_t errlen)
+{
+	j->repairing_file = faccessat(j->dir_fd, JOURNAL_REPAIRING_NAME, F_OK, 0) == 0;
+	int rc = replay(j, err, errlen);
+	if (rc == -EBADMSG && j->damaged && repair) {
+		char damage[JOURNAL_ERR_BYTES], aside[JOURNAL_ASIDE_BYTES];
+		uint64_t seg = j->dmg_seg, off = j->dmg_off;
+		snprintf(damage, sizeof(damage), "%s", err != NULL ? err : "");
+		/* The refusal's fix does not apply: this is the repair. */
+		char *fix = strstr(damage, "; rebuild this data dir");
+		if (fix != NULL)
+			*fix = '\0';
+		replay_reset(j);
+		rc = set_aside(j, aside, err, errlen);
+		if (rc == 0)
+			rc = replay(j, err, errlen);
+		if (rc == 0) {
+			j->rp.damaged = true;
+			j->rp.damaged_segment = seg;
+			j->rp.damaged_offset = off;
+			snprintf(j->rp.damage, sizeof(j->rp.damage), "%s", damage);
+			snprintf(j->rp.aside, sizeof(j->rp.aside), "%s", aside);
+		}
+	}
+	if (rc == 0)
+		rc = repair_check(j, err, errlen);
+	return rc;
+}
+
 int journal_open(const struct journal_conf *c, struct journal **out,
 		 struct journal_replay *rp, char *err, size_t errlen)
 {
@@ -1600,7 +1859,7 @@ int journal_open(const struct journal_conf *c, struct journal **out,
 	if (rc == 0)
 		rc = dir_open(j, err, errlen);
 	if (rc == 0)
-		rc = replay(j, err, errlen);
+		rc = replay_or_repair(j, c->repair, err, errlen);
 	if (rc == 0)
 		rc = ring_alloc(j, err, errlen);
 	if (rc == 0)

@@ -22,8 +22,10 @@
  * must not vote.
  *
  * journal_open replays the journal: it validates every record, cuts a torn tail off the
- * last segment, refuses to open a journal corrupt anywhere else, and keeps the values in
- * memory (mapped) until journal_close, for node_restore (journal_as_node).
+ * last segment, and keeps the values in memory (mapped) until journal_close, for
+ * node_restore (journal_as_node). A journal corrupt anywhere else is refused, or, with
+ * journal_conf.repair, set aside (its files moved, never deleted) for a repair from the
+ * peers: the journal then opens empty and says so (journal_replay.repair).
  *
  * journal_compact (the poll loop, once a snapshot at or above the slot is durable)
  * queues a compaction through the ring: the writer deletes the oldest segments that
@@ -46,8 +48,11 @@
 
 /** "PXWJ" read as a little-endian u32: the first four bytes of every record. */
 #define JOURNAL_MAGIC 0x4a575850u
-/** The format version in every record header. */
-#define JOURNAL_VERSION 1u
+/** The format version in every record header this journal writes. Version 2 added
+ *  the INCARNATION record; replay reads version 1 records too (a journal written
+ *  before it holds no crash vector: every incarnation 0, as durable mode had then). */
+#define JOURNAL_VERSION 2u
+#define JOURNAL_VERSION_MIN 1u
 /** Bytes of a record header; records start and end on 8-byte boundaries. */
 #define JOURNAL_HDR_BYTES 40u
 #define JOURNAL_ALIGN 8u
@@ -56,6 +61,9 @@
 #define JOURNAL_PROMISE_BYTES 8u
 #define JOURNAL_SYNC_BYTES 16u
 #define JOURNAL_SLOT_FIXED_BYTES 20u
+/** Payload bytes of an INCARNATION {n u32, inc[n] u32} for n replicas. */
+#define JOURNAL_INC_BYTES(n) (4u + 4u * (uint32_t)(n))
+#define JOURNAL_INC_BYTES_MAX JOURNAL_INC_BYTES(PX_REPLICAS_MAX)
 
 /** Defaults (a 0 in struct journal_conf picks them). */
 #define JOURNAL_SEGMENT_BYTES_DEFAULT (64ull << 20)
@@ -76,10 +84,17 @@
 #define JOURNAL_COMPACTED_MAGIC 0x43575850u
 #define JOURNAL_COMPACTED_VERSION 1u
 #define JOURNAL_COMPACTED_BYTES 64u
-/** Bytes compaction may append at once: a PROMISE and a SYNC written again. A segment
- *  holds at least this much. */
+/** Bytes compaction may append at once: a PROMISE, a SYNC and an INCARNATION written
+ *  again. A segment holds at least this much. */
 #define JOURNAL_REWRITE_BYTES \
-	(2u * JOURNAL_HDR_BYTES + JOURNAL_PROMISE_BYTES + JOURNAL_SYNC_BYTES)
+	(3u * JOURNAL_HDR_BYTES + JOURNAL_PROMISE_BYTES + JOURNAL_SYNC_BYTES + \
+	 ((JOURNAL_INC_BYTES_MAX + 7u) & ~7u))
+/** The file that says a repair from peers has begun and not completed (docs/storage.md,
+ *  "Repair"), and the prefix of the dirs damaged journals are set aside in. */
+#define JOURNAL_REPAIRING_NAME "repairing"
+#define JOURNAL_DAMAGED_PREFIX "damaged-"
+/** Bytes of the name of a dir a damaged journal was set aside in. */
+#define JOURNAL_ASIDE_BYTES 32u
 
 /** Bytes of the largest record for values of at most v bytes. */
 #define JOURNAL_REC_BYTES_MAX(v) \
@@ -102,6 +117,7 @@ enum journal_rec {
 	JOURNAL_REC_PROMISE = 1,  /**< {ballot u64} */
 	JOURNAL_REC_SLOT = 2,     /**< {slot u64, vballot u64, len u32, value[len]} */
 	JOURNAL_REC_SYNC = 3,     /**< {seq u64, commit u64} */
+	JOURNAL_REC_INCARNATION = 4, /**< {n u32, inc[n] u32}: the crash vector (version 2) */
 };
 
 /** What the writer calls after each drain's write. */
@@ -127,6 +143,13 @@ struct journal_conf {
 	/** Bytes of the largest value journal_slot is given (0: PX_SLOT_BYTES_MAX). */
 	uint32_t value_bytes_max;
 	enum journal_sync sync;
+	/** A journal damaged in the middle (a record that fails its checks with valid
+	 *  records after it, a missing segment, a corrupt `compacted`) is set aside for a
+	 *  repair from the peers instead of refused: its files are moved into a new dir
+	 *  damaged-N of the data dir, `repairing` is created, and the journal opens empty
+	 *  with journal_replay.repair set (docs/storage.md, "Repair"). false: refused with
+	 *  -EBADMSG, nothing moved. */
+	bool repair;
 };
 
 /** What journal_open found. Invariant: commit and promised are maxima over the records
@@ -156,6 +179,24 @@ struct journal_replay {
 	uint64_t torn_segment;  /**< where the cut was, when torn_bytes > 0 */
 	uint64_t torn_offset;
 	char torn_why[JOURNAL_WHY_BYTES]; /**< what the first bad record there looked like */
+	/** The newest crash vector held (INCARNATION record; n_inc 0: none, all 0). */
+	uint32_t n_inc;
+	uint32_t incarnation[PX_REPLICAS_MAX];
+	/** A repair from the peers is due: this open set a damaged journal aside
+	 *  (damaged), or an earlier one did and the replica has not completed its recovery
+	 *  since (`repairing` exists and no INCARNATION record was written after it). The
+	 *  replica must then recover before it votes (px_config.restarted) and must not
+	 *  be restored from what the journal holds. */
+	bool repair;
+	/** This open found the journal damaged and set it aside (implies repair): where
+	 *  (damaged_segment, damaged_offset), what (damage, the full line, naming the
+	 *  file, the offset, why and where a valid record follows) and where the files
+	 *  went (aside, a dir name in the data dir). */
+	bool damaged;
+	uint64_t damaged_segment;
+	uint64_t damaged_offset;
+	char damage[JOURNAL_ERR_BYTES];
+	char aside[JOURNAL_ASIDE_BYTES];
 };
 
 /** Counters (monotonic; a snapshot from journal_counters). */
@@ -187,7 +228,7 @@ struct journal;
  * @param err errlen bytes (JOURNAL_ERR_BYTES is enough): on failure, a line naming the
  *            cause (the file and offset of a bad record) and the fix.
  * @return 0; -EINVAL (a bad configuration), -EBUSY (another process holds the dir),
- *         -EBADMSG (a corrupt journal: rebuild the data dir from the other replicas), or
+ *         -EBADMSG (a corrupt journal, without c->repair; or a stray journal-* file), or
  *         another -errno from the file system. On failure nothing is left open or
  *         running.
  */
@@ -209,6 +250,9 @@ void journal_promise(struct journal *j, uint64_t ballot);
 /** Queues a SLOT record: value is copied (len <= value_bytes_max, asserted). */
 void journal_slot(struct journal *j, uint64_t slot, uint64_t vballot, const uint8_t *value,
 		  uint32_t len);
+/** Queues an INCARNATION record: the crash vector (n in 1..PX_REPLICAS_MAX entries);
+ *  replay returns the newest (journal_replay.incarnation). */
+void journal_incarnation(struct journal *j, const uint32_t *inc, uint32_t n);
 /** Queues a SYNC record: once it is durable, journal_poll returns seq. Seqs increase
  *  (asserted); commit is the commit point to replay up to. */
 void journal_sync(struct journal *j, uint64_t seq, uint64_t commit);

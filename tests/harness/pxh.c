@@ -24,6 +24,8 @@ struct pxh_rec {
 
 struct pxh_disk {
 	uint64_t promised;
+	uint32_t inc[PX_REPLICAS_MAX];  /* the crash vector kept (n_inc entries) */
+	uint32_t n_inc;
 	uint64_t commit;
 	uint64_t hi;         /* highest slot written */
 	uint64_t cap;
@@ -49,6 +51,7 @@ struct pxh_node {
 	uint64_t persist_pending;  /* seq awaiting confirmation, 0 none */
 	uint64_t boots;
 	struct pxh_disk disk;
+	bool repair;        /* this life repairs a damaged journal (pxh_repair) */
 	uint64_t role_changes;     /* since creation (a node's own count restarts) */
 	uint8_t tx[PX_MSG_BYTES_MAX];   /* one datagram being encoded */
 };
@@ -186,6 +189,13 @@ static void op_journal_promise(void *ctx, uint64_t ballot)
 	nd->disk.promised = ballot;
 }
 
+static void op_journal_incarnation(void *ctx, const uint32_t *inc, uint32_t n)
+{
+	struct pxh_node *nd = ctx;
+	memcpy(nd->disk.inc, inc, sizeof(uint32_t) * n);
+	nd->disk.n_inc = n;
+}
+
 static void op_journal_slot(void *ctx, uint64_t s, uint64_t vballot, const uint8_t *v,
 			    uint32_t len)
 {
@@ -251,6 +261,7 @@ static const struct node_ops pxh_ops = {
 	.journal_promise = op_journal_promise,
 	.journal_slot = op_journal_slot,
 	.journal_sync = op_journal_sync,
+	.journal_incarnation = op_journal_incarnation,
 };
 
 static bool journal_slot_read(void *jctx, uint64_t s, uint64_t *vballot, const uint8_t **v,
@@ -299,7 +310,7 @@ static void node_boot_as(struct pxh_cluster *c, uint8_t i, bool restarted, bool 
 	cfg->heartbeat_ticks = c->o.heartbeat_ticks;
 	cfg->election_ticks = c->o.election_ticks;
 	cfg->seed = c->o.seed * 1000003u + i;
-	cfg->restarted = restarted && c->o.durability == PX_MEMORY;
+	cfg->restarted = restarted && (c->o.durability == PX_MEMORY || nd->repair);
 	cfg->boot_nonce = (c->o.seed << 20) ^ ((uint64_t)i << 8) ^ (++nd->boots);
 	conf->sessions = 1024;
 	conf->reads_max = 0;      /* the tests serve reads themselves (pxh_read_begin) */
@@ -348,12 +359,13 @@ static void node_boot_as(struct pxh_cluster *c, uint8_t i, bool restarted, bool 
 			why ? why : "");
 		abort();
 	}
-	if (c->o.durability == PX_DURABLE && restarted) {
+	if (c->o.durability == PX_DURABLE && restarted && !nd->repair) {
 		/* Rebuild from the journal: the node replays the chosen prefix, hands the
 		 * replica its promise and votes, and the history below. */
 		struct node_journal j = {
 			.promised = nd->disk.promised, .commit = nd->disk.commit,
 			.hi = nd->disk.hi, .slot = journal_slot_read, .jctx = &nd->disk,
+			.incarnation = nd->disk.inc, .n_inc = nd->disk.n_inc,
 		};
 		struct node_restored r;
 		if (node_restore(nd->nd, &j, &r) != 0 || r.rejected != 0) {
@@ -665,6 +677,30 @@ void pxh_restart_as_new(struct pxh_cluster *c, uint8_t i)
 		pxh_crash(c, i);
 	memset(nd->arena, 0, nd->arena_len);
 	node_boot_as(c, i, false, true);
+	after_call(c, i);
+}
+
+void pxh_repair(struct pxh_cluster *c, uint8_t i)
+{
+	struct pxh_node *nd = &c->nodes[i];
+	struct pxh_disk *d = &nd->disk;
+	if (nd->up)
+		pxh_crash(c, i);
+	/* The journal is set aside: nothing of it is read back. */
+	for (uint64_t s = 0; s < d->cap; s++) {
+		free(d->recs[s].value);
+		d->recs[s].value = NULL;
+		d->recs[s].len = 0;
+		d->recs[s].vballot = 0;
+	}
+	d->promised = 0;
+	d->commit = 0;
+	d->hi = 0;
+	d->n_inc = 0;
+	nd->repair = true;
+	memset(nd->arena, 0, nd->arena_len);
+	node_boot(c, i, true);
+	nd->repair = false;
 	after_call(c, i);
 }
 

@@ -134,6 +134,9 @@ void pxh_restart(struct pxh_cluster *c, uint8_t i);
  *  memory-mode node that forgot everything and does not recover (the bootstrap
  *  guard's case); fresh when opts.uuid is on. */
 void pxh_restart_as_new(struct pxh_cluster *c, uint8_t i);
+/** Durable mode: restart after the journal was found damaged: the disk is emptied and
+ *  the replica starts with restarted set (it recovers from its peers: a repair). */
+void pxh_repair(struct pxh_cluster *c, uint8_t i);
 
 /** px_read_begin at node i (its effects handled as any call's); 0 if down. */
 uint64_t pxh_read_begin(struct pxh_cluster *c, uint8_t i, uint64_t *read_index);

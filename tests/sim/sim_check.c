@@ -250,7 +250,9 @@ void sim_oracle_crash(struct sim *s, const struct sim_node *n)
 		struct sim_slot_rec *rec = &s->slots[slot];
 		const struct sim_journal_slot *d = slot < SIM_SLOTS_MAX + 1 ? &n->journal[slot] :
 									    NULL;
-		bool kept_any = s->o.durability == PX_DURABLE && d != NULL && d->len != 0;
+		/* A damaged journal is set aside at the next start: nothing of it stands. */
+		bool kept_any = s->o.durability == PX_DURABLE && !n->disk_damaged && d != NULL &&
+				d->len != 0;
 		uint64_t h = kept_any ? px_hash_bytes(PX_HASH_SEED, n->journal_bytes + d->off,
 						      d->len) : 0;
 
@@ -338,8 +340,13 @@ static void check_oracle(struct sim *s, const struct sim_node *n, uint64_t slot,
 void sim_check_recovered(struct sim *s, struct sim_node *n)
 {
 	uint32_t inc = px_incarnation(n->r, n->id);
+	/* A life that lost its memory (every memory-mode restart, a durable repair) must
+	 * complete above every earlier life. A durable replica that restarted from an
+	 * intact journal is the same life: it may complete a re-announcement of the number
+	 * it completed before, if the write that kept that number was lost in the crash. */
+	bool same_life = s->o.durability == PX_DURABLE && !n->repairing;
 
-	if (inc <= n->inc_completed)
+	if (inc < n->inc_completed || (inc == n->inc_completed && !same_life))
 		sim_fail(s, "incarnation-order",
 			 "node %u completed a recovery at incarnation %u, but an earlier life "
 			 "completed at %u: its messages do not fence that life's",

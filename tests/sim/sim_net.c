@@ -239,7 +239,6 @@ static bool rewrite(struct sim *s, struct px_msg *m, uint8_t cx, uint8_t dst)
 {
 	struct sim_rng *r = hostile(s);
 	uint8_t n = s->o.n_replicas, t = m->type, node;
-	bool memory = s->o.durability == PX_MEMORY;
 	uint32_t i, j = sim_rng_below(r, n);
 	uint64_t *f;
 
@@ -285,8 +284,7 @@ static bool rewrite(struct sim *s, struct px_msg *m, uint8_t cx, uint8_t dst)
 			m->ballot + ((uint64_t)sim_rng_range(r, 1, 5) << 8);
 		return true;
 	case SIM_CX_INC_CEIL:
-		m->incarnation[j] = !memory ? sim_rng_range(r, 1, 5) :
-				    sim_rng_below(r, 2) ? UINT32_MAX :
+		m->incarnation[j] = sim_rng_below(r, 2) ? UINT32_MAX :
 				    PX_INCARNATION_MAX + sim_rng_below(r, 1u << 20);
 		return true;
 	case SIM_CX_TO:
@@ -324,7 +322,7 @@ static bool rewrite(struct sim *s, struct px_msg *m, uint8_t cx, uint8_t dst)
 		/* Mostly a step or two (a restart the receiver missed), sometimes far. */
 		uint32_t by = sim_rng_below(r, 4) ? sim_rng_range(r, 1, 3) :
 						    sim_rng_range(r, 4, 1u << 20);
-		if (!memory || m->incarnation[j] + (uint64_t)by >= PX_INCARNATION_MAX)
+		if (m->incarnation[j] + (uint64_t)by >= PX_INCARNATION_MAX)
 			return false;
 		m->incarnation[j] += by;
 		return true;

@@ -8,7 +8,14 @@
  *     that keeps what sync requests wrote, in request order, landing either when its
  *     completion fires or, at a crash, a random prefix of the writes still in flight (a
  *     write may reach the platter before its completion is seen); a restart gets back
- *     exactly what landed (node_restore replays it);
+ *     exactly what landed (node_restore replays it). The disk is faulty as the real
+ *     journal's replay would see it (storage/journal.c): torn writes at a crash, a
+ *     record corrupted in the middle (found at a restart), a record written to the
+ *     wrong place (the intended one lost, an older one overwritten: found at the next
+ *     restart), a failed sync (the node fail-stops as paxwired does, the failed write
+ *     landed in full, in part or not at all). A journal damaged in the middle is
+ *     repaired from the peers: the restart sets it aside and recovers as a memory-mode
+ *     restart does (docs/storage.md, "Repair");
  *   - the node's observers, where the checks of sim_check.c run: after each call into
  *     the core, around each applied slot, for each read served by read index;
  *   - the kv service, wrapped so that exactly-once is checked where commands reach it.
@@ -170,7 +177,9 @@ static void node_config(struct sim *s, struct sim_node *n, bool restart)
 	cfg->heartbeat_ticks = s->o.heartbeat_ticks;
 	cfg->election_ticks = s->o.election_ticks;
 	cfg->seed = sim_rng_next(&s->rng_node);
-	cfg->restarted = restart && s->o.durability == PX_MEMORY;
+	/* Memory mode loses everything at a crash; durable mode only what a damaged
+	 * journal held (a repair start). */
+	cfg->restarted = restart && (s->o.durability == PX_MEMORY || n->repairing);
 	/* Never 0: a zero nonce could read as "none". */
 	cfg->boot_nonce = sim_rng_next(&s->rng_node) | 1;
 	cfg->bugs = s->o.planted ? s->o.bugs : 0;
@@ -282,18 +291,82 @@ static void journal_write(struct sim *s, struct sim_node *n, const struct sim_di
 		n->journal_hi = src->slot;
 }
 
+/** Journals that replay will find damaged (now or at their next start), or that are
+ *  being repaired: at most f at once, or no majority of replicas in normal status could
+ *  answer a repairing one's recovery (liveness). */
+static uint32_t lost_nodes(const struct sim *s)
+{
+	uint32_t k = 0;
+
+	for (uint32_t i = 0; i < s->o.n_replicas; i++)
+		k += s->nodes[i].disk_damaged || s->nodes[i].repair_pending;
+	return k;
+}
+
+/** May node n's journal be damaged now? During the fault phase, in durable mode, once
+ *  it holds something, and while fewer than f journals are lost. */
+static bool may_damage(const struct sim *s, const struct sim_node *n)
+{
+	return !s->liveness && s->o.durability == PX_DURABLE && !n->disk_damaged &&
+	       !n->repair_pending && (n->disk_promised != 0 || n->journal_hi != 0) &&
+	       lost_nodes(s) < (s->o.n_replicas - 1u) / 2u;
+}
+
+static void land_inc(struct sim_node *n, const struct sim_persist *p)
+{
+	if (p->n_inc == 0)
+		return;
+	memcpy(n->disk_inc, p->inc, sizeof(n->disk_inc));
+	n->disk_n_inc = p->n_inc;
+	/* The journal's `repairing` file with an INCARNATION record after it: done. */
+	n->repair_pending = false;
+}
+
 static void land(struct sim *s, struct sim_node *n, struct sim_persist *p)
 {
-	uint32_t i;
+	uint32_t i, lost = UINT32_MAX;
 
 	if (p->landed)
 		return;
 	p->landed = true;
-	n->disk_promised = p->ballot;
+	/* A misdirected write: one record of the request (the promise: index p->n) lands
+	 * elsewhere, over an older record. The intended one is lost and the older one
+	 * reads as misdirected (its segment and offset fields say so): the journal is
+	 * damaged in the middle, and the next start repairs. Until then the node runs on
+	 * what it remembers. */
+	if (s->o.misdirect_pcm != 0 &&
+	    sim_rng_below(&s->rng_disk, 100000) < s->o.misdirect_pcm && may_damage(s, n)) {
+		lost = sim_rng_range(&s->rng_disk, 0, p->n);
+		n->disk_damaged = true;
+		s->misdirected++;
+		sim_trace(s, "n%u DISK misdirects record %u of seq %" PRIu64, n->id, lost, p->seq);
+	}
+	if (lost != p->n)
+		n->disk_promised = p->ballot;
+	land_inc(n, p);
 	if (p->commit > n->disk_commit)
 		n->disk_commit = p->commit;
 	for (i = 0; i < p->n; i++)
+		if (i != lost)
+			journal_write(s, n, &n->staging[(p->first + i) % n->staging_cap]);
+}
+
+/** A write that landed in part: the records before the first torn one (the promise,
+ *  the crash vector, some of the slots), never the sync's commit point. */
+static void tear(struct sim *s, struct sim_node *n, struct sim_persist *p)
+{
+	uint32_t i, k;
+
+	if (p->landed)
+		return;
+	k = sim_rng_range(&s->rng_disk, 0, p->n);
+	n->disk_promised = p->ballot;
+	if (k > 0)
+		land_inc(n, p);
+	for (i = 0; i < k; i++)
 		journal_write(s, n, &n->staging[(p->first + i) % n->staging_cap]);
+	s->torn_writes++;
+	sim_trace(s, "n%u DISK tears a write: promise and %u of %u slots", n->id, k, p->n);
 }
 
 /** Releases a landed request's staging copies: the oldest ones in the ring. */
@@ -345,6 +418,9 @@ static void op_journal_promise(void *ctx, uint64_t ballot)
 	p = building(n);
 	memset(p, 0, sizeof(*p));
 	p->ballot = ballot;
+	if (n->repairing && px_role(n->r) == PX_RECOVERING)
+		sim_fail(s, "repair-persist", "node %u writes to its journal while it repairs "
+			 "(before its recovery completed)", n->id);
 	p->first = (n->staging_head + n->staging_n) % n->staging_cap;
 }
 
@@ -374,6 +450,20 @@ static void op_journal_slot(void *ctx, uint64_t slot, uint64_t vballot, const ui
 	memcpy(st->value, value, len);
 	p->n++;
 	n->staging_n++;
+}
+
+static void op_journal_incarnation(void *ctx, const uint32_t *inc, uint32_t n_inc)
+{
+	struct sim_node *n = ctx;
+	struct sim *s = n->sim;
+	struct sim_persist *p = building(n);
+
+	if (n_inc != s->o.n_replicas)
+		sim_fail(s, "persist-contract", "node %u persists a crash vector of %u entries",
+			 n->id, n_inc);
+	memset(p->inc, 0, sizeof(p->inc));
+	memcpy(p->inc, inc, sizeof(uint32_t) * n_inc);
+	p->n_inc = (uint8_t)n_inc;
 }
 
 static void op_journal_sync(void *ctx, uint64_t seq, uint64_t commit)
@@ -424,6 +514,25 @@ void sim_node_disk_step(struct sim *s, struct sim_node *n)
 		p = &n->persist[n->persist_head];
 		if (p->due > s->now)
 			break;
+		if (s->o.sync_error_pcm != 0 && !s->liveness &&
+		    sim_rng_below(&s->rng_disk, 100000) < s->o.sync_error_pcm) {
+			/* fdatasync failed: the node must stop (paxwired exits: journal_failed).
+			 * What the failed write covered landed in full, in part, or not at all;
+			 * nothing after it is written (the journal's writer stopped). */
+			uint32_t v = sim_rng_below(&s->rng_disk, 3);
+			if (v == 0)
+				land(s, n, p);
+			else if (v == 1)
+				tear(s, n, p);
+			s->sync_errors++;
+			sim_trace(s, "n%u DISK sync of seq %" PRIu64 " fails (%s): the node stops",
+				  n->id, p->seq, v == 0 ? "landed" : v == 1 ? "torn" : "lost");
+			n->persist_n = 0;
+			sim_node_crash(s, n);
+			n->down_until = s->now + sim_rng_range(&s->rng_disk, 1, s->o.down_max);
+			s->crashes++;
+			return;
+		}
 		land(s, n, p);
 		seq = p->seq;
 		release_staging(n, p);
@@ -444,20 +553,18 @@ void sim_node_crash(struct sim *s, struct sim_node *n)
 	for (i = 0; i < land_n; i++)
 		land(s, n, &n->persist[(n->persist_head + i) % SIM_PERSIST_MAX]);
 	/* A torn write: the next request landed in part. The journal writes its records in
-	 * order (the promise, the slots, the sync) and replay keeps every whole record
-	 * before a torn one: the promise and some of the slots, never the sync's commit
-	 * point (storage/journal.c). None of it was reported durable. */
-	if (land_n < n->persist_n && sim_rng_below(&s->rng_disk, 2) == 0) {
-		struct sim_persist *p = &n->persist[(n->persist_head + land_n) % SIM_PERSIST_MAX];
-		if (!p->landed) {
-			uint32_t k = sim_rng_range(&s->rng_disk, 0, p->n);
-			n->disk_promised = p->ballot;
-			for (i = 0; i < k; i++)
-				journal_write(s, n, &n->staging[(p->first + i) % n->staging_cap]);
-			s->torn_writes++;
-			sim_trace(s, "n%u CRASH tears a write: promise and %u of %u slots", n->id,
-				  k, p->n);
-		}
+	 * order (the promise, the crash vector, the slots, the sync) and replay keeps every
+	 * whole record before a torn one: never the sync's commit point
+	 * (storage/journal.c). None of it was reported durable. */
+	if (land_n < n->persist_n && sim_rng_below(&s->rng_disk, 2) == 0)
+		tear(s, n, &n->persist[(n->persist_head + land_n) % SIM_PERSIST_MAX]);
+	/* A corrupted sector: a record in the middle of the journal no longer reads back
+	 * (its checksum fails, valid records follow): found at the next start. */
+	if (s->o.sector_pm != 0 && sim_rng_below(&s->rng_disk, 1000) < s->o.sector_pm &&
+	    may_damage(s, n)) {
+		n->disk_damaged = true;
+		s->corrupt_sectors++;
+		sim_trace(s, "n%u DISK a sector of the journal is corrupted", n->id);
 	}
 	sim_oracle_crash(s, n);
 	/* A snapshot being saved is lost (crash between write and sync). */
@@ -472,6 +579,7 @@ void sim_node_crash(struct sim *s, struct sim_node *n)
 	if (s->o.durability == PX_MEMORY) {
 		/* Memory mode: the disk holds nothing a restart may use. */
 		n->disk_promised = 0;
+		n->disk_n_inc = 0;
 		memset(n->journal, 0, (n->journal_hi + 1) * sizeof(*n->journal));
 		n->journal_hi = 0;
 		n->journal_lo = 0;
@@ -528,6 +636,13 @@ static void op_tx_commit(void *ctx, const struct node_dst *dst, uint32_t len)
 	if (dst->peer >= s->o.n_replicas || dst->peer == n->id)
 		sim_fail(s, "effects", "node %u sends a message (type %u) to %u", n->id,
 			 w[PX_WIRE_OFF_TYPE], dst->peer);
+	/* A replica whose journal was damaged can no longer vouch for its promises and
+	 * votes: it must not give any before its recovery completed. */
+	if (n->repairing &&
+	    (w[PX_WIRE_OFF_TYPE] == PX_MSG_PROMISE || w[PX_WIRE_OFF_TYPE] == PX_MSG_ACCEPTED))
+		sim_fail(s, "repair-vote", "node %u sends a %s while it repairs a damaged "
+			 "journal, before its recovery completed", n->id,
+			 px_msg_type_name(w[PX_WIRE_OFF_TYPE]));
 	/* Every PROMISE and ACCEPTED carries the promise, made durable first. */
 	memcpy(&ballot, w + PX_WIRE_OFF_BALLOT, sizeof(ballot));
 	ballot = le64toh(ballot);
@@ -565,6 +680,7 @@ static const struct node_ops sim_ops = {
 	.journal_promise = op_journal_promise,
 	.journal_slot = op_journal_slot,
 	.journal_sync = op_journal_sync,
+	.journal_incarnation = op_journal_incarnation,
 };
 
 static const struct node_ops sim_ops_durable = {
@@ -573,6 +689,7 @@ static const struct node_ops sim_ops_durable = {
 	.journal_promise = op_journal_promise,
 	.journal_slot = op_journal_slot,
 	.journal_sync = op_journal_sync,
+	.journal_incarnation = op_journal_incarnation,
 	.snapshot_save = op_snapshot_save,
 };
 
@@ -659,8 +776,10 @@ static void obs_step(void *ctx, enum node_call call, const struct px_msg *in,
 		if (out->role != px_role(n->r))
 			sim_fail(s, "effects", "node %u: out.role %d but px_role %d", n->id,
 				 out->role, px_role(n->r));
-		if (n->role == PX_RECOVERING && out->role != PX_RECOVERING)
+		if (n->role == PX_RECOVERING && out->role != PX_RECOVERING) {
 			sim_check_recovered(s, n);
+			n->repairing = false;
+		}
 		n->role = out->role;
 	}
 	if (out->read_confirmed > 0 && px_role(n->r) != PX_LEADER)
@@ -795,6 +914,24 @@ void sim_node_start(struct sim *s, struct sim_node *n, bool restart)
 	struct px_service svc = {0};
 	const char *why = NULL;
 
+	/* A journal that replay finds damaged in the middle (or a repair that has not
+	 * completed) is set aside, as paxwired does: the node starts with nothing of it and
+	 * recovers from its peers. The snapshots on the disk stay (a later start from an
+	 * intact journal uses them), but a repair does not. */
+	n->repairing = restart && s->o.durability == PX_DURABLE &&
+		       (n->disk_damaged || n->repair_pending);
+	if (n->repairing) {
+		n->disk_promised = 0;
+		n->disk_commit = 0;
+		n->disk_n_inc = 0;
+		memset(n->journal, 0, (n->journal_hi + 1) * sizeof(*n->journal));
+		n->journal_hi = 0;
+		n->journal_lo = 0;
+		n->journal_used = 0;
+		n->disk_damaged = false;
+		n->repair_pending = true;
+		s->repairs++;
+	}
 	node_config(s, n, restart);
 	/* The state machine starts empty in both modes and is rebuilt from the log. */
 	n->kv = svc_kv_init(SIM_KV_KEYS, SIM_KV_KEY_BYTES, SIM_KV_VALUE_BYTES, n->kv_arena,
@@ -834,12 +971,13 @@ void sim_node_start(struct sim *s, struct sim_node *n, bool restart)
 	n->staging_head = 0;
 	n->staging_n = 0;
 	n->n_held = 0;
-	if (restart && s->o.durability == PX_DURABLE) {
+	if (restart && s->o.durability == PX_DURABLE && !n->repairing) {
 		/* The node replays the journal's chosen prefix (checked like any other
 		 * application, through the observers), then takes its promise and votes. */
 		struct node_journal j = {
 			.promised = n->disk_promised, .commit = n->disk_commit,
 			.hi = n->journal_hi, .slot = journal_read, .jctx = n,
+			.incarnation = n->disk_inc, .n_inc = n->disk_n_inc,
 		};
 		if (n->disk_snap_len > 0) {
 			/* Read back into the buffer: served from there until a newer one. */
@@ -873,15 +1011,16 @@ void sim_node_start(struct sim *s, struct sim_node *n, bool restart)
 	 * mode it came back from the disk and the check holds it to the old value. */
 	n->commit_seen = 0;
 	n->applied_seen = 0;
-	n->promised_seen = s->o.durability == PX_DURABLE ? n->vouched_ballot : 0;
-	if (s->o.durability == PX_MEMORY)
+	n->promised_seen = s->o.durability == PX_DURABLE && !n->repairing ? n->vouched_ballot : 0;
+	if (s->o.durability == PX_MEMORY || n->repairing)
 		n->vouched_ballot = 0;
 	n->role = px_role(n->r);
 	n->up = true;
 	if (restart)
 		n->restarts++;
-	sim_trace(s, "n%u START restart=%d promised=%" PRIx64 " last=%" PRIu64 " %s st=%d "
-		  "sessions=%u", n->id, restart, px_promised(n->r), px_last_slot(n->r),
+	sim_trace(s, "n%u START restart=%d%s promised=%" PRIx64 " last=%" PRIu64 " %s st=%d "
+		  "sessions=%u", n->id, restart, n->repairing ? " REPAIR" : "",
+		  px_promised(n->r), px_last_slot(n->r),
 		  px_role_name(px_role(n->r)), px_needs_state_transfer(n->r), n->max_sessions);
 	sim_check_node(s, n, restart ? "restart" : "init");
 }

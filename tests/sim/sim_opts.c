@@ -28,11 +28,13 @@ const struct sim_bug_name sim_bug_names[] = {
 	{"chosen-any", PX_BUG_CHOSEN_ANY},
 	{"no-sender-check", PX_BUG_NO_SENDER_CHECK},
 	{"install-ack-all", PX_BUG_INSTALL_ACK_ALL},
+	{"repair-votes", PX_BUG_REPAIR_VOTES},
 };
 const uint32_t sim_bug_count = sizeof(sim_bug_names) / sizeof(sim_bug_names[0]);
 
 bool sim_log_reads;
 bool sim_no_bias;
+uint32_t sim_disk_off;
 
 static uint32_t pick_max(uint32_t a, uint32_t b)
 {
@@ -113,6 +115,23 @@ void sim_opts_derive(struct sim_opts *o)
 		o->mistake_pm = sim_rng_below(&rs, 10) < 3 ? sim_rng_range(&rs, 100, 600) : 0;
 	}
 
+	{
+		/* The faulty disk: drawn apart too. Each kind on in three seeds of ten
+		 * (durable mode only: memory mode has no disk). Liveness bounds them in
+		 * sim_node.c: at most f replicas have lost their journal at once. */
+		struct sim_rng rd;
+		sim_rng_seed(&rd, o->seed, SIM_STREAM_DISK_OPTS);
+		o->sector_pm = sim_rng_below(&rd, 10) < 3 ? sim_rng_range(&rd, 50, 400) : 0;
+		o->misdirect_pcm = sim_rng_below(&rd, 10) < 3 ? sim_rng_range(&rd, 50, 1000) : 0;
+		o->sync_error_pcm = sim_rng_below(&rd, 10) < 3 ? sim_rng_range(&rd, 20, 500) : 0;
+		if (o->durability != PX_DURABLE || (sim_disk_off & SIM_DISK_SECTOR))
+			o->sector_pm = 0;
+		if (o->durability != PX_DURABLE || (sim_disk_off & SIM_DISK_MISDIRECT))
+			o->misdirect_pcm = 0;
+		if (o->durability != PX_DURABLE || (sim_disk_off & SIM_DISK_SYNC))
+			o->sync_error_pcm = 0;
+	}
+
 	/* Pauses and clock skew. */
 	o->pause_pm = sim_rng_below(r, 10) < 3 ? sim_rng_range(r, 1, 10) : 0;
 	o->pause_len_max = sim_rng_range(r, 5, 200);
@@ -181,6 +200,16 @@ void sim_opts_derive(struct sim_opts *o)
 		o->down_max = pick_min(o->down_max, 50);
 	}
 
+	if ((o->bugs & PX_BUG_REPAIR_VOTES) && !sim_no_bias) {
+		/* The bug lives in the repair of a damaged durable journal: restarts that
+		 * find one. */
+		o->durability = PX_DURABLE;
+		o->crash_pm = pick_max(o->crash_pm, 8);
+		o->down_max = pick_min(o->down_max, 50);
+		if (!(sim_disk_off & SIM_DISK_SECTOR))
+			o->sector_pm = pick_max(o->sector_pm, 500);
+	}
+
 	if ((o->bugs & PX_BUG_INSTALL_ACK_ALL) && !sim_no_bias) {
 		/* The bug lives in installing a snapshot: replicas must fall a window behind
 		 * (small windows, long logs, isolations) while leaders change. */
@@ -246,4 +275,6 @@ void sim_opts_print(const struct sim_opts *o, const char *p)
 	printf("%scorrupt_pm=%u straggle_pm=%u straggle_max=%u recover_cut_pm=%u "
 	       "transfer_pm=%u mistake_pm=%u\n", p, o->corrupt_pm, o->straggle_pm, o->straggle_max,
 	       o->recover_cut_pm, o->transfer_pm, o->mistake_pm);
+	printf("%sdisk: sector_pm=%u misdirect_pcm=%u sync_error_pcm=%u\n", p, o->sector_pm,
+	       o->misdirect_pcm, o->sync_error_pcm);
 }

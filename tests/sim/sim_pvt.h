@@ -178,7 +178,26 @@ struct sim_opts {
 	/** Memory mode: per mille of restarts made as if new (paxwired --bootstrap by
 	 *  mistake): the bootstrap guard must refuse them, or the checks fail. */
 	uint32_t mistake_pm;
+
+	/* The faulty disk behind the storage seam (durable mode; a stream of their own:
+	 * SIM_STREAM_DISK_OPTS), each as the real journal's replay would see it
+	 * (sim_node.c). Rates per 100,000 persist requests, or per mille of restarts. */
+	uint32_t sector_pm;             /**< restarts that find a corrupted record in the
+	                                     middle of the journal (per mille) */
+	uint32_t misdirect_pcm;         /**< persist requests with one record written to
+	                                     the wrong place (per 100,000) */
+	uint32_t sync_error_pcm;        /**< persist requests whose sync fails (per 100,000):
+	                                     the node fail-stops */
 };
+
+/** Disk faults switched off on the command line (--no-corrupt-sectors, --no-misdirect,
+ *  --no-sync-errors), set once by main before any run. */
+enum sim_disk_fault {
+	SIM_DISK_SECTOR = 1u << 0,
+	SIM_DISK_MISDIRECT = 1u << 1,
+	SIM_DISK_SYNC = 1u << 2,
+};
+extern uint32_t sim_disk_off;
 
 /** --log-reads, set once by main before any run (every run copies it into its opts). */
 extern bool sim_log_reads;
@@ -206,7 +225,7 @@ enum sim_corrupt {
 	SIM_CX_SLOT,         /**< a slot number above PX_SLOT_MAX */
 	SIM_CX_WINDOW,       /**< an ACCEPT entry past the leader's commit + window */
 	SIM_CX_VBALLOT,      /**< an entry accepted at a ballot above the message's, or 0 */
-	SIM_CX_INC_CEIL,     /**< an incarnation at the ceiling (any, in durable mode) */
+	SIM_CX_INC_CEIL,     /**< an incarnation at or above the ceiling */
 	SIM_CX_TO,           /**< addressed to another replica */
 	SIM_CX_EPOCH,        /**< another configuration epoch */
 	SIM_CX_REFUSED_END,
@@ -291,6 +310,8 @@ struct sim_persist {
 	uint64_t commit;     /**< commit point recorded with the request */
 	uint64_t due;        /**< time the write completes and px_persisted is called */
 	bool landed;         /**< already on the disk (a write can land before its ack) */
+	uint8_t n_inc;       /**< the crash vector it writes (0: none) */
+	uint32_t inc[PX_REPLICAS_MAX];
 	uint32_t n;          /**< slots copied */
 	uint32_t first;      /**< index of the first copy in the node's staging ring */
 };
@@ -370,6 +391,18 @@ struct sim_node {
 	uint64_t disk_commit;              /**< highest commit point recorded on disk */
 	struct sim_journal_slot *journal;  /**< SIM_SLOTS_MAX + 1, by slot */
 	uint64_t journal_hi;               /**< highest slot written */
+	uint32_t disk_inc[PX_REPLICAS_MAX];  /**< the newest crash vector landed */
+	uint8_t disk_n_inc;                /**< its entries (0: none) */
+	/** The journal's replay will find it damaged in the middle (a misdirected write,
+	 *  or a corrupted sector drawn at a crash): the next start repairs from peers. */
+	bool disk_damaged;
+	/** A repair began and its recovery has not written its first records yet (the
+	 *  real journal's `repairing` file without an INCARNATION record): a restart
+	 *  repairs again. */
+	bool repair_pending;
+	/** This life began as a repair and has not completed its recovery: it must send
+	 *  no PROMISE or ACCEPTED (checked in op_tx_commit). */
+	bool repairing;
 	uint64_t journal_lo;               /**< compacted below it (a saved snapshot) */
 	uint8_t *journal_bytes;            /**< append-only value bytes */
 	size_t journal_used, journal_cap;
@@ -595,6 +628,10 @@ struct sim {
 	struct px_uuid binds[SIM_BINDS_MAX];
 	uint32_t n_binds;
 	struct px_uuid uuid;
+	uint64_t corrupt_sectors;      /**< restarts that found a corrupted record */
+	uint64_t misdirected;          /**< records written to the wrong place */
+	uint64_t sync_errors;          /**< failed syncs (each a fail-stop crash) */
+	uint64_t repairs;              /**< starts that repaired a damaged journal */
 };
 
 /* sim_net.c */
@@ -690,6 +727,9 @@ struct sim_result {
 	int baseline_failed;
 	int lincheck;            /**< enum lc_result or -1 */
 	uint64_t installs;       /**< snapshots installed by state transfer */
+	/** The faulty disk: torn writes, corrupted sectors, misdirected writes, failed
+	 *  syncs, repairs (struct sim's counters). */
+	uint64_t disk[5];
 	uint64_t state_hash;
 	uint64_t steps;
 	uint64_t fail_time;      /**< simulated time of the failed check */

@@ -745,7 +745,9 @@ static void summary(const struct sim *s, uint64_t hash)
 		       " (current lives) through the log=%" PRIu64 "\n", served, failed, logged);
 	}
 	printf("  busiest time unit: %" PRIu64 " deliveries\n", s->unit_deliveries_max);
-	printf("  disk: torn_writes=%" PRIu64 "\n", s->torn_writes);
+	printf("  disk: torn_writes=%" PRIu64 " corrupt_sectors=%" PRIu64 " misdirected=%" PRIu64
+	       " sync_errors=%" PRIu64 " repairs=%" PRIu64 "\n", s->torn_writes,
+	       s->corrupt_sectors, s->misdirected, s->sync_errors, s->repairs);
 	printf("  clients: ops=%" PRIu64 " slots=%" PRIu64 " state_transfer_nodes=%" PRIu64
 	       " installs=%" PRIu64 " lincheck=%s\n",
 	       s->ops_done, s->slot_hi, s->st_nodes, s->installs,
@@ -836,6 +838,11 @@ int sim_run(uint64_t seed, uint32_t bugs, bool control, bool verbose, bool trace
 	res->failed = failed;
 	res->lincheck = s->lincheck;
 	res->installs = s->installs;
+	res->disk[0] = s->torn_writes;
+	res->disk[1] = s->corrupt_sectors;
+	res->disk[2] = s->misdirected;
+	res->disk[3] = s->sync_errors;
+	res->disk[4] = s->repairs;
 	res->steps = s->steps;
 	res->fail_time = s->now;
 	if (failed) {

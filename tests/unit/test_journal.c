@@ -797,7 +797,7 @@ static void test_open_failures(void **state)
 	open_fails(&c, -EINVAL, "segment_bytes 1000 is below the largest record");
 	c.segment_bytes = 100;
 	c.value_bytes_max = 1;
-	open_fails(&c, -EINVAL, "segment_bytes 100 is below 104 bytes");
+	open_fails(&c, -EINVAL, "segment_bytes 100 is below 184 bytes");
 	c.segment_bytes = 0;
 	c.value_bytes_max = 0;
 	c.dir = "";
@@ -1239,6 +1239,285 @@ static void test_compact_while_writing(void **state)
 	assert_int_equal(journal_close(j), 0);
 }
 
+/* ---- Repair (docs/storage.md, "Repair") ---- */
+
+static bool exists(const char *dir, const char *name)
+{
+	char path[192];
+	struct stat st;
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return stat(path, &st) == 0;
+}
+
+/** With repair: the damaged journal is moved, unchanged, into damaged-1, `repairing`
+ *  says a repair is due until the journal holds a crash vector again, and what was
+ *  damaged is reported (segment, offset, why). */
+static void repaired(const char *dir, struct journal_conf *c, off_t at, const char *why,
+		     const uint8_t *damaged, off_t damaged_size)
+{
+	struct journal_replay rp;
+	char aside[192];
+	uint8_t copy[4096];
+
+	c->repair = true;
+	struct journal *j = open_ok(c, &rp);
+	assert_true(rp.repair);
+	assert_true(rp.damaged);
+	assert_int_equal(rp.damaged_segment, 0);
+	assert_int_equal(rp.damaged_offset, at);
+	if (strstr(rp.damage, why) == NULL || strstr(rp.damage, "journal-0000000000000000") == NULL)
+		print_error("damage: %s (want \"%s\")\n", rp.damage, why);
+	assert_non_null(strstr(rp.damage, why));
+	assert_string_equal(rp.aside, "damaged-1");
+	/* Nothing of it is replayed: no promise, no slot, no commit. */
+	assert_int_equal(rp.records, 0);
+	assert_int_equal(rp.promised, 0);
+	assert_int_equal(rp.commit, 0);
+	assert_int_equal(rp.hi, 0);
+	assert_int_equal(rp.n_inc, 0);
+	struct node_journal nj;
+	uint64_t vb;
+	const uint8_t *v;
+	uint32_t l;
+	journal_as_node(j, &nj);
+	assert_false(nj.slot(nj.jctx, 1, &vb, &v, &l));
+	assert_int_equal(journal_close(j), 0);
+	/* The files are kept, byte for byte, for the operator. */
+	snprintf(aside, sizeof(aside), "%s/damaged-1/journal-0000000000000000", dir);
+	assert_int_equal(file_size(aside), damaged_size);
+	assert_true(damaged_size <= (off_t)sizeof(copy));
+	file_read(aside, 0, copy, (size_t)damaged_size);
+	assert_memory_equal(copy, damaged, (size_t)damaged_size);
+	assert_true(exists(dir, JOURNAL_REPAIRING_NAME));
+	assert_true(exists(dir, "journal-0000000000000000"));
+
+	/* A restart before the recovery completed: the repair is still due, nothing new
+	 * is damaged. */
+	j = open_ok(c, &rp);
+	assert_true(rp.repair);
+	assert_false(rp.damaged);
+	/* The recovery completes: the core writes its crash vector with its first request. */
+	uint32_t inc[3] = {0, 4, 0};
+	journal_promise(j, 0x305);
+	journal_incarnation(j, inc, 3);
+	put_slot(j, 7, 0x305, 50);
+	journal_sync(j, 1, 6);
+	wait_seq(j, 1);
+	/* Gone as soon as that is durable, before the sync is reported. */
+	assert_false(exists(dir, JOURNAL_REPAIRING_NAME));
+	assert_int_equal(journal_close(j), 0);
+	j = open_ok(c, &rp);
+	assert_false(rp.repair);
+	assert_false(rp.damaged);
+	assert_false(exists(dir, JOURNAL_REPAIRING_NAME));
+	assert_int_equal(rp.promised, 0x305);
+	assert_int_equal(rp.commit, 6);
+	assert_int_equal(rp.n_inc, 3);
+	assert_int_equal(rp.incarnation[1], 4);
+	journal_as_node(j, &nj);
+	assert_int_equal(nj.n_inc, 3);
+	assert_int_equal(nj.incarnation[1], 4);
+	check_slot(j, 7, 0x305, 50);
+	assert_int_equal(journal_close(j), 0);
+	/* The damaged copy is still there; the next damage goes to damaged-2. */
+	assert_true(exists(dir, "damaged-1"));
+}
+
+/* A flipped byte in a record in the middle: set aside and repaired, never skipped. */
+static void test_repair_corrupted_middle(void **state)
+{
+	const char *dir = data_dir(state);
+	struct journal_conf c = conf_of(dir);
+	char seg[128];
+	uint8_t b, all[4096];
+
+	three_drains(&c);
+	seg_path(seg, sizeof(seg), dir, 0);
+	off_t at = PROMISE_REC + JOURNAL_HDR_BYTES + JOURNAL_SLOT_FIXED_BYTES + 3;  /* slot 1 */
+	file_read(seg, at, &b, 1);
+	b ^= 0x10;
+	file_write(seg, at, &b, 1);
+	off_t size = file_size(seg);
+	file_read(seg, 0, all, (size_t)size);
+	/* Without repair: refused as before, and nothing moved. */
+	open_fails(&c, -EBADMSG, "checksum mismatch");
+	assert_false(exists(dir, "damaged-1"));
+	assert_false(exists(dir, JOURNAL_REPAIRING_NAME));
+	repaired(dir, &c, PROMISE_REC, "checksum mismatch", all, size);
+}
+
+/* A valid record written over another one (a misdirected write): the overwritten
+ * record is lost, the copy reads as misdirected: repaired, never skipped. */
+static void test_repair_misdirected_middle(void **state)
+{
+	const char *dir = data_dir(state);
+	struct journal_conf c = conf_of(dir);
+	uint8_t rec[512], all[4096];
+	char seg[128];
+
+	three_drains(&c);
+	seg_path(seg, sizeof(seg), dir, 0);
+	uint32_t r = slot_rec(100);
+	off_t slot1 = PROMISE_REC, slot2 = PROMISE_REC + r + SYNC_REC;
+	file_read(seg, slot1, rec, r);
+	file_write(seg, slot2, rec, r);
+	off_t size = file_size(seg);
+	file_read(seg, 0, all, (size_t)size);
+	repaired(dir, &c, slot2, "misdirected", all, size);
+}
+
+/* A missing segment is damage a repair heals too (every segment goes aside). */
+static void test_repair_missing_segment(void **state)
+{
+	const char *dir = data_dir(state);
+	struct journal_conf c = conf_of(dir);
+	c.segment_bytes = 1024;
+	c.value_bytes_max = 256;
+	c.ring_bytes = 4096;
+	char seg1[128], aside[192];
+	struct journal_replay rp;
+
+	struct journal *j = open_ok(&c, NULL);
+	for (uint64_t s = 1; s <= 30; s++) {
+		put_slot(j, s, 9, 100);
+		journal_sync(j, s, s);
+		wait_seq(j, s);
+	}
+	assert_int_equal(journal_close(j), 0);
+	seg_path(seg1, sizeof(seg1), dir, 1);
+	assert_int_equal(unlink(seg1), 0);
+	c.repair = true;
+	j = open_ok(&c, &rp);
+	assert_true(rp.repair && rp.damaged);
+	assert_int_equal(rp.damaged_segment, 1);
+	assert_non_null(strstr(rp.damage, "is missing"));
+	assert_int_equal(rp.records, 0);
+	assert_int_equal(journal_close(j), 0);
+	snprintf(aside, sizeof(aside), "%s/damaged-1/journal-0000000000000002", dir);
+	assert_true(file_size(aside) > 0);
+	assert_false(exists(dir, "journal-0000000000000002"));
+}
+
+/* A torn tail is still cut, not repaired: the last drain was never reported durable. */
+static void test_repair_not_for_torn_tail(void **state)
+{
+	const char *dir = data_dir(state);
+	struct journal_conf c = conf_of(dir);
+	struct journal_replay rp;
+	char seg[128];
+
+	three_drains(&c);
+	seg_path(seg, sizeof(seg), dir, 0);
+	assert_int_equal(truncate(seg, file_size(seg) - 5), 0);
+	c.repair = true;
+	struct journal *j = open_ok(&c, &rp);
+	assert_false(rp.repair);
+	assert_false(rp.damaged);
+	assert_true(rp.torn_bytes > 0);
+	assert_int_equal(rp.promised, 9);
+	assert_int_equal(journal_close(j), 0);
+	assert_false(exists(dir, JOURNAL_REPAIRING_NAME));
+}
+
+/* The crash vector: the newest comes back, and compaction writes it again before
+ * deleting its segment. */
+static void test_incarnation_kept(void **state)
+{
+	const char *dir = data_dir(state);
+	struct journal_conf c = conf_of(dir);
+	c.segment_bytes = 1024;
+	c.value_bytes_max = 256;
+	c.ring_bytes = 4096;
+	struct journal_replay rp;
+	uint32_t v1[5] = {1, 0, 2, 0, 0}, v2[5] = {1, 3, 2, 0, 0};
+
+	struct journal *j = open_ok(&c, NULL);
+	journal_promise(j, 0x101);
+	journal_incarnation(j, v1, 5);
+	journal_incarnation(j, v2, 5);
+	for (uint64_t s = 1; s <= 40; s++) {
+		put_slot(j, s, 0x101, 100);
+		journal_sync(j, s, s);
+		wait_seq(j, s);
+	}
+	journal_compact(j, 30);
+	journal_sync(j, 41, 40);
+	wait_seq(j, 41);
+	struct journal_counters k;
+	journal_counters(j, &k);
+	assert_true(k.segments_deleted > 0);
+	assert_int_equal(journal_close(j), 0);
+	j = open_ok(&c, &rp);
+	assert_true(rp.first_segment > 0);
+	assert_int_equal(rp.n_inc, 5);
+	assert_memory_equal(rp.incarnation, v2, sizeof(v2));
+	assert_int_equal(rp.promised, 0x101);
+	assert_false(rp.repair);
+	assert_int_equal(journal_close(j), 0);
+}
+
+/** Rewrites the record at off of path as version 1 (its checksum recomputed). */
+static void make_v1(const char *path, off_t off, uint32_t size)
+{
+	uint8_t rec[512];
+	assert_true(size <= sizeof(rec));
+	file_read(path, off, rec, size);
+	rec[5] = 1;
+	wire_st32(rec + 12, 0);
+	wire_st32(rec + 12, journal_crc32c(rec, size));
+	file_write(path, off, rec, size);
+}
+
+/* A version-1 journal (before the crash vector) replays as it did; a version-1 record
+ * of a type it did not have is refused. */
+static void test_version1_replayed(void **state)
+{
+	const char *dir = data_dir(state);
+	struct journal_conf c = conf_of(dir);
+	struct journal_replay rp;
+	char seg[128];
+	uint32_t inc[3] = {0, 1, 0};
+
+	three_drains(&c);
+	seg_path(seg, sizeof(seg), dir, 0);
+	uint32_t r = slot_rec(100);
+	for (int d = 0; d < 3; d++) {
+		off_t o = d == 0 ? 0 : PROMISE_REC + (off_t)d * (r + SYNC_REC);
+		if (d == 0) {
+			make_v1(seg, 0, PROMISE_REC);
+			o = PROMISE_REC;
+		}
+		make_v1(seg, o, r);
+		make_v1(seg, o + r, SYNC_REC);
+	}
+	struct journal *j = open_ok(&c, &rp);
+	assert_int_equal(rp.records, 7);
+	assert_int_equal(rp.promised, 9);
+	assert_int_equal(rp.commit, 2);
+	assert_int_equal(rp.n_inc, 0);
+	check_slot(j, 3, 9, 100);
+	/* New records are version 2, after the old ones. */
+	journal_incarnation(j, inc, 3);
+	journal_sync(j, 4, 3);
+	wait_seq(j, 4);
+	assert_int_equal(journal_close(j), 0);
+	off_t at = file_size(seg) - (off_t)(SYNC_REC + JOURNAL_HDR_BYTES + 16u);
+	uint8_t h[8];
+	file_read(seg, at, h, sizeof(h));
+	assert_int_equal(h[4], JOURNAL_REC_INCARNATION);
+	assert_int_equal(h[5], 2);
+	j = open_ok(&c, &rp);
+	assert_int_equal(rp.n_inc, 3);
+	assert_int_equal(rp.incarnation[1], 1);
+	assert_int_equal(journal_close(j), 0);
+	/* The INCARNATION record marked version 1: a type version 1 did not have. */
+	make_v1(seg, at, JOURNAL_HDR_BYTES + 16u);
+	struct journal *j2 = open_ok(&c, &rp);   /* the last drain: cut as torn */
+	assert_int_equal(rp.n_inc, 0);
+	assert_non_null(strstr(rp.torn_why, "bad header (type 4, version 1)"));
+	assert_int_equal(journal_close(j2), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1269,6 +1548,12 @@ int main(void)
 		T(test_compact_missing_refused),
 		T(test_compact_interrupted),
 		T(test_compact_while_writing),
+		T(test_repair_corrupted_middle),
+		T(test_repair_misdirected_middle),
+		T(test_repair_missing_segment),
+		T(test_repair_not_for_torn_tail),
+		T(test_incarnation_kept),
+		T(test_version1_replayed),
 #undef T
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "node.h"
 #include "svc_kv.h"
 #include "px.h"
 #include "px_apply.h"
@@ -538,6 +539,72 @@ static void test_memory_restart_recovers(void **state)
 	pxh_free(c);
 }
 
+/* Durable mode, a journal damaged in the middle (docs/consistency.md, "Repair of a
+ * damaged journal"): the replica recovers like a memory-mode restart, persists nothing
+ * (and votes nothing) until its recovery completed, then keeps its new incarnation in
+ * its journal; its peers keep theirs of it too, across their own restarts. */
+static void test_durable_repair_recovers(void **state)
+{
+	(void)state;
+	struct pxh_cluster *c = cluster(3, PX_DURABLE, 85);
+	uint8_t l = pxh_elect(c, 500);
+	register_clients(c, l, 1, 10);
+	struct cmdbuf b;
+	make_puts(c, &b, 1, 1, 10, 5);
+	pxh_propose(c, l, b.refs, 10);
+	pxh_run(c, 5);
+	uint8_t f = (uint8_t)((l + 1) % 3), g = (uint8_t)((l + 2) % 3);
+	assert_int_equal(px_incarnation(pxh_replica(c, l), f), 0);
+	pxh_repair(c, f);
+	assert_int_equal(px_role(pxh_replica(c, f)), PX_RECOVERING);
+	/* Until it has recovered: no persist request (the promise the pages raise is not
+	 * durable, so no PROMISE or ACCEPTED can leave either). */
+	for (int t = 0; t < 40 && px_role(pxh_replica(c, f)) == PX_RECOVERING; t++) {
+		assert_int_equal(node_counters(pxh_node(c, f))->persists, 0);
+		for (uint32_t k = 0; k < pxh_queued(c); k++) {
+			const struct pxh_msg *m = pxh_peek(c, k);
+			uint8_t type = m->bytes[PX_WIRE_OFF_TYPE];
+			assert_false(m->from == f &&
+				     (type == PX_MSG_PROMISE || type == PX_MSG_ACCEPTED));
+		}
+		pxh_deliver_one(c);
+		if (t % 4 == 3)
+			pxh_tick(c, PX_NODE_NONE);
+	}
+	pxh_run(c, 20);
+	assert_int_not_equal(px_role(pxh_replica(c, f)), PX_RECOVERING);
+	assert_int_equal(px_counters(pxh_replica(c, f))->recoveries_completed, 1);
+	assert_true(node_counters(pxh_node(c, f))->persists >= 1);
+	assert_int_equal(px_incarnation(pxh_replica(c, f), f), 1);
+	assert_int_equal(px_incarnation(pxh_replica(c, l), f), 1);
+	assert_int_equal(px_incarnation(pxh_replica(c, g), f), 1);
+	assert_true(px_promised(pxh_replica(c, f)) >= px_promised(pxh_replica(c, l)));
+	register_clients(c, l, 100, 5);
+	make_puts(c, &b, 100, 1, 5, 5);
+	pxh_propose(c, l, b.refs, 5);
+	pxh_run(c, 20);
+	assert_converged(c, 3);
+	/* A restart from its new journal keeps its number (not a repair: no recovery),
+	 * and a peer's restart keeps what it knew of it. */
+	pxh_restart(c, f);
+	assert_int_not_equal(px_role(pxh_replica(c, f)), PX_RECOVERING);
+	assert_int_equal(px_incarnation(pxh_replica(c, f), f), 1);
+	pxh_restart(c, g);
+	assert_int_equal(px_incarnation(pxh_replica(c, g), f), 1);
+	pxh_run(c, 50);
+	uint8_t l2 = pxh_leader(c);
+	assert_int_not_equal(l2, PX_NODE_NONE);
+	register_clients(c, l2, 200, 5);
+	make_puts(c, &b, 200, 1, 5, 5);
+	assert_int_equal(pxh_propose(c, l2, b.refs, 5), 5);
+	pxh_run(c, 30);
+	assert_converged(c, 3);
+	/* Nobody dropped f's messages as stale: it never fell behind its number. */
+	for (uint8_t i = 0; i < 3; i++)
+		assert_int_equal(px_counters(pxh_replica(c, i))->drops[PX_DROP_STALE_INCARNATION], 0);
+	pxh_free(c);
+}
+
 /* Memory-mode recovery reads the responders' logs page by page (more slots than one
  * message holds). */
 static void test_memory_recovery_pages(void **state)
@@ -704,6 +771,7 @@ int main(void)
 		cmocka_unit_test(test_state_transfer_needed),
 		cmocka_unit_test(test_transfer_leadership),
 		cmocka_unit_test(test_memory_restart_recovers),
+		cmocka_unit_test(test_durable_repair_recovers),
 		cmocka_unit_test(test_memory_recovery_pages),
 		cmocka_unit_test(test_durable_acks_wait),
 		cmocka_unit_test(test_durable_full_restart),

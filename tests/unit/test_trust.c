@@ -583,6 +583,81 @@ static void test_crash_vector_bounds(void **state)
 	pxh_free(c);
 }
 
+/* Durable mode (docs/consistency.md, "Repair of a damaged journal"): a replica answers
+ * a round-2 RECOVER only once the crash vector that records the announced number is in
+ * its journal, so that its messages after a restart of its own still fence the
+ * announcer's earlier life; its own entry is the number of its last completed
+ * recovery. A crash vector entry in [1, PX_INCARNATION_MAX) is taken in durable mode. */
+static void test_durable_announce_waits_for_vector(void **state)
+{
+	(void)state;
+	static struct px_out out;
+	static uint8_t arena[1u << 22];
+	struct px_config cfg;
+	px_config_default(&cfg, 3, 1);
+	cfg.durability = PX_DURABLE;
+	cfg.window_slots = 64;
+	cfg.pipeline_slots = 8;
+	assert_true(px_replica_arena_bytes(&cfg) <= sizeof(arena));
+	struct px_replica *r = px_replica_init(&cfg, arena, sizeof(arena));
+	assert_non_null(r);
+	uint32_t inc[3] = {0, 4, 0};
+	assert_int_equal(px_restore_incarnations(r, inc, 3), 0);
+	assert_int_equal(px_incarnation(r, 1), 4);
+
+	struct px_msg m;
+	craft(&m, 3, 2, PX_MSG_RECOVER);
+	m.to = 1;
+	m.flags = PX_MF_ANNOUNCE;
+	m.nonce = 99;
+	m.slot_lo = 1;
+	m.incarnation[1] = 4;
+	m.incarnation[2] = 3;
+	px_out_reset(&out);
+	px_step(r, &m, &out);
+	assert_int_equal(out.dropped, 0);
+	assert_int_equal(px_incarnation(r, 2), 3);
+	/* No answer yet: first the vector goes to the journal. */
+	for (uint32_t i = 0; i < out.n_msgs; i++)
+		assert_int_not_equal(out.msgs[i].type, PX_MSG_RECOVER_REPLY);
+	assert_int_not_equal(out.persist_seq, 0);
+	assert_int_equal(out.persist_n_inc, 3);
+	assert_int_equal(out.persist_inc[0], 0);
+	assert_int_equal(out.persist_inc[1], 4);
+	assert_int_equal(out.persist_inc[2], 3);
+	uint64_t seq = out.persist_seq;
+	/* Asked again before it is durable: still no answer, no second request. */
+	px_out_reset(&out);
+	px_step(r, &m, &out);
+	assert_int_equal(out.persist_seq, 0);
+	for (uint32_t i = 0; i < out.n_msgs; i++)
+		assert_int_not_equal(out.msgs[i].type, PX_MSG_RECOVER_REPLY);
+	px_out_reset(&out);
+	px_persisted(r, seq, &out);
+	px_out_reset(&out);
+	px_step(r, &m, &out);
+	uint32_t replies = 0;
+	for (uint32_t i = 0; i < out.n_msgs; i++) {
+		if (out.msgs[i].type != PX_MSG_RECOVER_REPLY)
+			continue;
+		replies++;
+		assert_int_equal(out.msgs[i].to, 2);
+		assert_int_equal(out.msgs[i].nonce, 99);
+		assert_int_equal(out.msgs[i].incarnation[2], 3);
+	}
+	assert_int_equal(replies, 1);
+	/* An unchanged vector is not written again. */
+	assert_int_equal(out.persist_n_inc, 0);
+	/* A repair start takes no journal state. */
+	cfg.restarted = true;
+	cfg.boot_nonce = 7;
+	r = px_replica_init(&cfg, arena, sizeof(arena));
+	assert_non_null(r);
+	assert_int_equal(px_role(r), PX_RECOVERING);
+	assert_int_equal(px_restore_incarnations(r, inc, 3), -EINVAL);
+	assert_int_equal(px_restore_promise(r, 5), -EINVAL);
+}
+
 /* A replica that holds a newer incarnation of a peer than the peer sent tells it (a NACK
  * carrying its crash vector), once per heartbeat interval, instead of dropping it in
  * silence: one that never sends anything of its own (in state transfer it never
@@ -785,6 +860,7 @@ int main(void)
 		cmocka_unit_test(test_accept_sender_and_chosen),
 		cmocka_unit_test(test_round_ceiling),
 		cmocka_unit_test(test_crash_vector_bounds),
+		cmocka_unit_test(test_durable_announce_waits_for_vector),
 		cmocka_unit_test(test_stale_incarnation_answered),
 		cmocka_unit_test(test_read_echo_recovers_from_mangled_round),
 		cmocka_unit_test(test_prepare_while_leader_alive),
