@@ -70,7 +70,7 @@ static void on_stats_signal(int sig)
 
 static const char usage_text[] =
 	"usage: paxwired [[EAL args] --] --config FILE --id N [--bootstrap [--restore BACKUP]]\n"
-	"                [--data-dir DIR] [--stats-interval-ms MS]\n"
+	"                [--data-dir DIR [--rejoin]] [--stats-interval-ms MS]\n"
 	"                [--log-level error|warn|info|debug]\n"
 	"\n"
 	"Runs replica N of the paxwire cluster described in FILE. transport = udp: one kernel\n"
@@ -90,6 +90,10 @@ static const char usage_text[] =
 	"                              (created if missing; one per replica, never shared, on\n"
 	"                              a local file system); required in durable mode, refused\n"
 	"                              in memory mode\n"
+	"  -j, --rejoin                durable: this replica ran before and its data dir was\n"
+	"                              lost (a new disk): it starts from an empty dir and\n"
+	"                              repairs from its peers, as memory mode recovers\n"
+	"                              (docs/operations.md, \"Replace a lost data dir\")\n"
 	"  -s, --stats-interval-ms MS  print one JSON line of counters to stdout every MS ms\n"
 	"                              (default 0: never; SIGUSR1 prints one at any time)\n"
 	"  -l, --log-level LEVEL       error, warn, info (default) or debug; logs go to stderr\n"
@@ -114,7 +118,9 @@ static const char usage_text[] =
 	"    once (no recovery round). Any number of replicas may restart, all at once too.\n"
 	"  - --bootstrap is refused when the data dir holds a journal (the replica ran before),\n"
 	"    and a start without it when the dir holds none: a replica that lost its data dir\n"
-	"    would have forgotten its promises, and cannot rejoin safely yet.\n"
+	"    has forgotten its promises. Start such a replica with --rejoin (an empty dir):\n"
+	"    it recovers from f + 1 others running normally before it votes, then fetches\n"
+	"    the state. A journal damaged in the middle is set aside and repaired the same way.\n"
 	"\n"
 	"Restoring a backup (either mode): start every replica of a NEW cluster with\n"
 	"--bootstrap --restore BACKUP, the same file for each (durable: empty data dirs).\n"
@@ -133,6 +139,7 @@ struct args {
 	const char *config;
 	long id;
 	bool bootstrap;
+	bool rejoin;            /**< --rejoin: durable, the data dir was lost: repair */
 	const char *restore;    /**< --restore: a backup file to start from; NULL if none */
 	const char *data_dir;   /**< durable mode: the journal's dir; NULL if not given */
 	uint32_t stats_interval_ms;
@@ -159,6 +166,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{ "config", required_argument, NULL, 'c' },
 		{ "id", required_argument, NULL, 'i' },
 		{ "bootstrap", no_argument, NULL, 'b' },
+		{ "rejoin", no_argument, NULL, 'j' },
 		{ "restore", required_argument, NULL, 'r' },
 		{ "data-dir", required_argument, NULL, 'd' },
 		{ "stats-interval-ms", required_argument, NULL, 's' },
@@ -169,13 +177,14 @@ static int parse_args(int argc, char **argv, struct args *a)
 	a->config = NULL;
 	a->id = -1;
 	a->bootstrap = false;
+	a->rejoin = false;
 	a->restore = NULL;
 	a->data_dir = NULL;
 	a->stats_interval_ms = 0;
 	a->log_level = DP_LOG_INFO;
 	int o;
 	unsigned long v;
-	while ((o = getopt_long(argc, argv, "c:i:br:d:s:l:h", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "c:i:bjr:d:s:l:h", opts, NULL)) != -1) {
 		switch (o) {
 		case 'c':
 			a->config = optarg;
@@ -190,6 +199,9 @@ static int parse_args(int argc, char **argv, struct args *a)
 			break;
 		case 'b':
 			a->bootstrap = true;
+			break;
+		case 'j':
+			a->rejoin = true;
 			break;
 		case 'r':
 			if (*optarg == '\0') {
@@ -244,6 +256,14 @@ static int parse_args(int argc, char **argv, struct args *a)
 	if (a->restore != NULL && !a->bootstrap) {
 		fprintf(stderr, "paxwired: --restore %s without --bootstrap: a backup seeds a NEW cluster, whose every replica starts with both; fix: paxwired --config FILE --id N --bootstrap --restore %s (the same file for every replica); a replica of a running cluster restarts without either\n",
 			a->restore, a->restore);
+		return 2;
+	}
+	if (a->rejoin && a->bootstrap) {
+		fprintf(stderr, "paxwired: --rejoin with --bootstrap: --rejoin brings back a replica of a running cluster whose data dir was lost, --bootstrap starts a new cluster; fix: give one of them\n");
+		return 2;
+	}
+	if (a->rejoin && a->data_dir == NULL) {
+		fprintf(stderr, "paxwired: --rejoin without --data-dir: a rejoin is for durable mode, whose replica starts from an empty data dir; fix: paxwired --config FILE --id N --data-dir DIR --rejoin (memory mode: a restart without --bootstrap already recovers from its peers)\n");
 		return 2;
 	}
 	if (a->config == NULL || a->id < 0) {
@@ -438,6 +458,7 @@ static struct journal *open_journal(const struct cfg_cluster *cfg, const struct 
 		 * (docs/storage.md, "Repair"): not by a bootstrap (a first start finds no
 		 * journal), and not without peers. */
 		.repair = !a->bootstrap && cfg->n_replicas > 1,
+		.rejoin = a->rejoin,
 	};
 	struct journal *j = NULL;
 	char err[JOURNAL_ERR_BYTES];
@@ -451,6 +472,8 @@ static struct journal *open_journal(const struct cfg_cluster *cfg, const struct 
 			fprintf(stderr, "paxwired: fix: this replica ran before (its dir holds a journal): start it without --bootstrap, which sets the damaged journal aside and repairs the replica from its peers (docs/operations.md, \"Durable mode\")\n");
 		else if (rc == -EBADMSG && strstr(err, "rebuild") != NULL)
 			fprintf(stderr, "paxwired: a repair from peers is impossible: the cluster has one replica (replicas = 1), so nothing else holds what the journal lost; fix: keep the dir as it is, and start a new cluster from a backup (--bootstrap --restore FILE) in an empty data dir (docs/operations.md, \"Backup and restore\")\n");
+		else if (rc == -EEXIST && a->rejoin)
+			fprintf(stderr, "paxwired: fix: this replica's data dir is not lost: restart it without --rejoin (it replays its journal)\n");
 		else if (rc == -ENOENT)
 			fprintf(stderr, "paxwired: fix: create the parent of %s first (mkdir -p): paxwired creates only the data dir itself\n",
 				dir);
@@ -471,7 +494,7 @@ static struct journal *open_journal(const struct cfg_cluster *cfg, const struct 
 		exit(1);
 	}
 	if (!a->bootstrap && rp->records == 0 && !rp->repair) {
-		fprintf(stderr, "paxwired: data dir %s holds no journal, and a start without --bootstrap is a restart: from an empty dir this replica would forget the promises and votes of its last run; fix: add --bootstrap if this is the first start of a new cluster; a replica that lost its data dir cannot rejoin safely yet (docs/operations.md, \"Durable mode\")\n",
+		fprintf(stderr, "paxwired: data dir %s holds no journal, and a start without --bootstrap is a restart: from an empty dir this replica would forget the promises and votes of its last run; fix: add --bootstrap if this is the first start of a new cluster; if this replica ran before and its data dir was lost, add --rejoin (it repairs from its peers: docs/operations.md, \"Replace a lost data dir\")\n",
 			dir);
 		journal_close(j);
 		exit(1);

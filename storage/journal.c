@@ -1814,8 +1814,9 @@ static int repair_check(struct journal *j, char *err, size_t errlen)
 }
 
 /** Replays; with c->repair, a damaged journal is set aside and the (empty) journal
- *  replayed again. */
-static int replay_or_repair(struct journal *j, bool repair, char *err, size_t errlen)
+ *  replayed again; with c->rejoin, an empty one starts a repair. */
+static int replay_or_repair(struct journal *j, bool repair, bool rejoin, char *err,
+			    size_t errlen)
 {
 	j->repairing_file = faccessat(j->dir_fd, JOURNAL_REPAIRING_NAME, F_OK, 0) == 0;
 	int rc = replay(j, err, errlen);
@@ -1839,6 +1840,13 @@ static int replay_or_repair(struct journal *j, bool repair, char *err, size_t er
 			snprintf(j->rp.aside, sizeof(j->rp.aside), "%s", aside);
 		}
 	}
+	if (rc == 0 && rejoin && !j->repairing_file) {
+		if (j->rp.records > 0)
+			return open_err(-EEXIST, err, errlen,
+					"journal: %s holds a journal (%" PRIu64 " records): a rejoin is "
+					"for a replica whose data dir was lost", j->dir, j->rp.records);
+		rc = repairing_create(j, err, errlen);
+	}
 	if (rc == 0)
 		rc = repair_check(j, err, errlen);
 	return rc;
@@ -1859,7 +1867,7 @@ int journal_open(const struct journal_conf *c, struct journal **out,
 	if (rc == 0)
 		rc = dir_open(j, err, errlen);
 	if (rc == 0)
-		rc = replay_or_repair(j, c->repair, err, errlen);
+		rc = replay_or_repair(j, c->repair, c->rejoin, err, errlen);
 	if (rc == 0)
 		rc = ring_alloc(j, err, errlen);
 	if (rc == 0)

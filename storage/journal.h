@@ -150,6 +150,11 @@ struct journal_conf {
 	 *  with journal_replay.repair set (docs/storage.md, "Repair"). false: refused with
 	 *  -EBADMSG, nothing moved. */
 	bool repair;
+	/** The replica ran before and its data dir was lost (paxwired --rejoin): the dir
+	 *  must hold no journal (else -EEXIST, nothing changed); `repairing` is created and
+	 *  the journal opens empty with journal_replay.repair set, as after a damaged one
+	 *  was set aside. */
+	bool rejoin;
 };
 
 /** What journal_open found. Invariant: commit and promised are maxima over the records

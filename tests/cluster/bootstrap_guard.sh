@@ -107,14 +107,25 @@ if [ "$DURABILITY" = durable ]; then
 	say "a replica with cluster B's data dir: dropped both ways (its applied ${a:-?}, A's commit ${c:-?})"
 	kill -TERM "${PIDS[$F]}"
 	wait_gone "${PIDS[$F]}"
-	rm -rf "$DATA/replica$F"
-	mv "$TMP/replica$F.kept" "$DATA/replica$F"   # the disk is back
+	rm -rf "$DATA/replica$F" "$TMP/replica$F.kept"   # its own disk stays lost
 	mv "$TMP/replica$F.log" "$TMP/clusterB-replica$F.log"
+	# A start on an empty dir without --bootstrap or --rejoin: refused, naming --rejoin.
+	rc=0
+	"$PAXWIRED" --config "$CONFIG" --id "$F" --data-dir "$DATA/replica$F" > "$TMP/norejoin.out" 2>&1 || rc=$?
+	[ $rc -eq 1 ] && grep -q -- "add --rejoin" "$TMP/norejoin.out" ||
+		fail "a restart on an empty data dir: exit $rc: $(cat "$TMP/norejoin.out")"
+	rm -rf "$DATA/replica$F"
+	say "replica $F rejoins from an empty data dir (--rejoin: a repair from its peers)"
+	start_replica "$F" --rejoin
+else
+	say "replica $F started the right way (without --bootstrap)"
+	start_replica "$F"
 fi
-
-say "replica $F started the right way (without --bootstrap)"
-start_replica "$F"
 finish_load_and_check "$F" "$L"
+if [ "$DURABILITY" = durable ]; then
+	grep -q "repair" "$TMP/replica$F.log" || fail "replica $F started with --rejoin did not say it repairs"
+	[ -e "$DATA/replica$F/repairing" ] && fail "replica $F's repair did not complete (repairing still there)"
+fi
 u=$(wait_uuid "$F") || fail "replica $F bound no uuid after rejoining"
 [ "$u" = "$UUID" ] || fail "replica $F rejoined with uuid $u, the cluster's is $UUID"
 "$PWCTL" --config "$CONFIG" get guard-key | grep -q guard-value || fail "guard-key lost"

@@ -94,11 +94,11 @@ eal_args() {
 	"$MEMIF_MESH" "$N_REPLICAS" "$1" "$TMP" "$lc"
 }
 
-# start_replica I [--bootstrap] [PREFIX...]: PREFIX runs it (e.g. ip netns exec NS)
+# start_replica I [--bootstrap|--rejoin] [PREFIX...]: PREFIX runs it (e.g. ip netns exec NS)
 start_replica() {
 	local i=$1; shift
 	local boot=""
-	if [ "${1:-}" = "--bootstrap" ]; then boot=--bootstrap; shift; fi
+	if [ "${1:-}" = "--bootstrap" ] || [ "${1:-}" = "--rejoin" ]; then boot=$1; shift; fi
 	local eal="" data=""
 	[ "$TRANSPORT" = memif ] && eal=$(eal_args "$i")
 	[ -n "$DATA" ] && data="--data-dir $DATA/replica$i"
