@@ -1248,7 +1248,14 @@ static bool uuid_admit(struct node *n, const struct px_msg *m)
 	return false;
 }
 
-/** A REFUSE: a peer knows this replica as a member; a fresh start stops. */
+/**
+ * A REFUSE: a peer knows this replica as a member; a fresh start stops. Not once it
+ * bound the uuid: a bound replica sends no fresh mark, so a REFUSE then answers a
+ * straggler of its own first start (a member that learned of it from the log's member
+ * mask never saw that start's messages). Binding needs the log up to the bind, which a
+ * refused start does not get: the members that know it drop its acks (the leader never
+ * counts it as replied, so sends it no catch-up) and its SNAP_REQs.
+ */
 static void on_refuse(struct node *n, const struct px_msg *m)
 {
 	n->c.refuse_in++;

@@ -428,6 +428,12 @@ void sim_check_node(struct sim *s, struct sim_node *n, const char *step)
 
 	/* One cluster uuid: the log's first bind, the same wherever it is bound. */
 	struct px_uuid u = node_uuid(n->nd);
+	/* A mistaken first start (mistake_pm: every member up knew it) must be refused
+	 * before it gets the log up to the bind: bound, it would vote as a member. */
+	if (n->as_new && px_uuid_is_id(u))
+		sim_fail(s, "bootstrap-guard",
+			 "node %u after %s: a first start of a known member (--bootstrap by "
+			 "mistake) bound the cluster uuid instead of being refused", n->id, step);
 	if (px_uuid_is_id(u)) {
 		if (!px_uuid_is_id(s->uuid))
 			s->uuid = u;

@@ -432,6 +432,7 @@ static int run_range(const struct sim_args *a)
 	struct pollfd pfd[SIM_JOBS_MAX];
 	uint64_t total = a->hi - a->lo + 1, done = 0, failed = 0, unknown = 0, steps = 0;
 	uint64_t baseline = 0, installs = 0, install_seeds = 0, disk[5] = {0}, repair_seeds = 0;
+	uint64_t mistakes = 0, refused = 0, mistake_seeds = 0;
 	uint32_t jobs = a->jobs, i, live;
 	struct sim_result r;
 	double t0 = now_s(), dt;
@@ -476,6 +477,9 @@ static int run_range(const struct sim_args *a)
 				for (uint32_t k = 0; k < 5; k++)
 					disk[k] += r.disk[k];
 				repair_seeds += r.disk[4] > 0;
+				mistakes += r.mistakes;
+				refused += r.refused;
+				mistake_seeds += r.mistakes > 0;
 				if (r.baseline_failed && a->verbose)
 					printf("not counted: seed=%" PRIu64 " %s\n", r.seed, r.detail);
 				if (r.failed) {
@@ -533,6 +537,8 @@ out:
 	printf("pw-sim: disk: torn_writes=%" PRIu64 " corrupt_sectors=%" PRIu64 " misdirected=%"
 	       PRIu64 " sync_errors=%" PRIu64 " repairs=%" PRIu64 " (repairs in %" PRIu64
 	       " seeds)\n", disk[0], disk[1], disk[2], disk[3], disk[4], repair_seeds);
+	printf("pw-sim: bootstrap guard: %" PRIu64 " mistaken --bootstrap restarts, %" PRIu64
+	       " refused (in %" PRIu64 " seeds)\n", mistakes, refused, mistake_seeds);
 	if (baseline > 0)
 		printf("pw-sim: %" PRIu64 " seeds failed with and without the bug: not counted as "
 		       "caught (the core fails them by itself; -v lists them)\n", baseline);

@@ -730,6 +730,8 @@ struct sim_result {
 	/** The faulty disk: torn writes, corrupted sectors, misdirected writes, failed
 	 *  syncs, repairs (struct sim's counters). */
 	uint64_t disk[5];
+	/** Mistaken bootstraps (mistake_pm) and those the cluster refused. */
+	uint64_t mistakes, refused;
 	uint64_t state_hash;
 	uint64_t steps;
 	uint64_t fail_time;      /**< simulated time of the failed check */

@@ -843,6 +843,8 @@ int sim_run(uint64_t seed, uint32_t bugs, bool control, bool verbose, bool trace
 	res->disk[2] = s->misdirected;
 	res->disk[3] = s->sync_errors;
 	res->disk[4] = s->repairs;
+	res->mistakes = s->mistakes;
+	res->refused = s->refused_starts;
 	res->steps = s->steps;
 	res->fail_time = s->now;
 	if (failed) {
