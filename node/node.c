@@ -89,6 +89,9 @@ struct node {
 	uint64_t snap_id;            /**< its content hash (never 0) */
 	size_t snap_len;
 	bool snap_pinned;            /**< with ops->snapshot_save, not saved yet */
+	uint64_t snap_saving;        /**< the slot of the snapshot being saved (pinned): a
+	                                  state transfer may begin meanwhile (snap_slot 0),
+	                                  but writes nothing into the buffer until it is */
 	uint32_t chunks_per_tick;
 	uint32_t serve_budget;       /**< chunks this tick may still serve */
 	struct px_msg *smsg;         /**< a SNAP_REQ or SNAP_CHUNK being built */
@@ -936,6 +939,7 @@ static void st_install(struct node *n)
 		n->obs.installed(n->obs.ctx, slot);
 	if (n->ops->snapshot_save != NULL) {
 		n->snap_pinned = true;
+		n->snap_saving = n->snap_slot;
 		n->ops->snapshot_save(n->ctx, n->snap_slot, n->snap_id, n->conf.snapshot_buf,
 				      n->snap_len);
 	}
@@ -1112,6 +1116,7 @@ int node_snapshot_take(struct node *n)
 	}
 	if (n->ops->snapshot_save != NULL) {
 		n->snap_pinned = true;
+		n->snap_saving = n->snap_slot;
 		n->ops->snapshot_save(n->ctx, n->snap_slot, n->snap_id, n->conf.snapshot_buf, len);
 	}
 	return 0;
@@ -1119,9 +1124,9 @@ int node_snapshot_take(struct node *n)
 
 void node_snapshot_saved(struct node *n, uint64_t slot, bool ok)
 {
-	if (!n->snap_pinned || slot != n->snap_slot)
+	if (!n->snap_pinned || slot != n->snap_saving)
 		node_bug(n, "node_snapshot_saved(%" PRIu64 ") but slot %" PRIu64 " is %s", slot,
-			 n->snap_slot, n->snap_pinned ? "being saved" : "not being saved");
+			 n->snap_saving, n->snap_pinned ? "being saved" : "not being saved");
 	n->snap_pinned = false;
 	if (ok)
 		n->c.snapshots_saved++;

@@ -110,11 +110,12 @@ start_replica() {
 }
 
 # wait_gone PID...: waits until each process has exited (a zombie counts as gone: its
-# files, the journal's lock included, are closed)
+# files, the journal's lock included, are closed); up to 30 s each (an ASan process
+# with large arenas takes seconds to exit on a loaded machine)
 wait_gone() {
 	local p
 	for p in "$@"; do
-		for _ in $(seq 1 500); do
+		for _ in $(seq 1 3000); do
 			[ -e "/proc/$p" ] || break
 			grep -q '^State:[[:space:]]*Z' "/proc/$p/status" 2>/dev/null && break
 			sleep 0.01
