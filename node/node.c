@@ -122,7 +122,7 @@ struct node {
 	                                  last (0: none seen): its stragglers are no new start */
 	uint64_t loud_tick[PX_REPLICAS_MAX];  /**< when each peer was last logged about */
 	uint64_t refuse_tick[PX_REPLICAS_MAX];/**< when each peer was last sent REFUSE */
-	char refused[400];           /**< node_refused's text; empty while not refused */
+	char refused[768];           /**< node_refused's text; empty while not refused */
 
 	struct node_counters c;
 };
