@@ -109,15 +109,18 @@ start_replica() {
 	disown $!   # killed on purpose: no job-control notice
 }
 
-# wait_gone PID...: waits until each process has exited (a zombie counts as gone: its
-# files, the journal's lock included, are closed); up to 30 s each (an ASan process
-# with large arenas takes seconds to exit on a loaded machine)
+# wait_gone PID...: waits until each process has exited (a zombie whose threads have
+# all exited counts as gone: its files, the journal's lock included, are closed); up
+# to 30 s each
 wait_gone() {
 	local p
 	for p in "$@"; do
 		for _ in $(seq 1 3000); do
 			[ -e "/proc/$p" ] || break
-			grep -q '^State:[[:space:]]*Z' "/proc/$p/status" 2>/dev/null && break
+			# A zombie leader whose other threads are still exiting (a journal
+			# writer in fdatasync) still holds the files, the lock included.
+			grep -q '^State:[[:space:]]*Z' "/proc/$p/status" 2>/dev/null &&
+				[ "$(ls "/proc/$p/task" 2>/dev/null | wc -l)" -le 1 ] && break
 			sleep 0.01
 		done
 	done
