@@ -11,8 +11,8 @@
  * partition: what it sends and what is sent to it is lost), tick a replica, run a round (tick all,
  * deliver all), propose commands, confirm persist requests, begin a read, transfer
  * leadership, crash and restart a replica (memory mode, within the fault model: at
- * most f recovering), install a state transfer, mutate a queued datagram, or forge one
- * from input bytes. A forged datagram's header gets this cluster's magic, version,
+ * most f recovering), install a state transfer, mutate a queued datagram (a byte, or
+ * a field rewritten to any value px_encode takes), or forge one from input bytes. A forged datagram's header gets this cluster's magic, version,
  * id, lengths, crash-vector size and a member as sender, so that most decode and the
  * fuzzer spends its time on what the core reads.
  *
@@ -538,6 +538,91 @@ static void mutate(struct input *in)
 	(void)step_bytes(m->to, scratch, m->len, true);
 }
 
+static uint64_t in_u64(struct input *in)
+{
+	uint64_t v = 0;
+
+	for (int k = 0; k < 8; k++)
+		v |= (uint64_t)in_u8(in) << (8 * k);
+	return v;
+}
+
+/** A queued datagram decoded, one field rewritten to a value from the input, encoded
+ *  again and delivered (the original stays queued): the believable forgeries a byte
+ *  flip rarely makes (a ballot, a slot, a commit point, an entry's ballot), within what
+ *  px_encode accepts (entries in slot order, flags the type allows). */
+static void rewrite(struct input *in)
+{
+	static struct px_msg m2;
+	static uint8_t copy[PX_MSG_BYTES_MAX];
+	uint32_t k = in_u8(in), field = in_u8(in);
+	uint64_t v = in_u64(in);
+	const struct qmsg *q;
+	size_t len;
+
+	if (w.q_len == 0)
+		return;
+	q = &w.q[k % w.q_len];
+	/* m2's values point into copy, which stays put while m2 is encoded. */
+	memcpy(copy, q->bytes, q->len);
+	if (px_decode(copy, q->len, FUZZ_CLUSTER, w.n, &m2) != PX_WIRE_OK)
+		fail("a queued message no longer decodes", q->to);
+	switch (field % 16) {
+	case 0: m2.ballot = v; break;
+	case 1: m2.slot_lo = v; break;
+	case 2: m2.slot_hi = v; break;
+	case 3: m2.commit = v; break;
+	case 4:
+		if (m2.type == PX_MSG_ACCEPT || m2.type == PX_MSG_ACCEPTED)
+			m2.read_round = v;
+		break;
+	case 5: m2.nonce = v; break;
+	case 6:
+		if (m2.n_inc > 0)
+			m2.incarnation[v % m2.n_inc] = (uint32_t)(v >> 8);
+		break;
+	case 7: m2.flags = (uint8_t)(v & px_wire_type_flags(m2.type)); break;
+	case 8:
+		if (m2.n_entries > 0)
+			m2.entries[v % m2.n_entries].vballot = v >> 8;
+		break;
+	case 9:
+		if (m2.n_entries > 0)
+			m2.entries[v % m2.n_entries].flags ^= PX_EF_CHOSEN;
+		break;
+	case 10: {
+		/* Every entry's slot moved by the same amount: the order stays. */
+		uint64_t last = m2.n_entries > 0 ? m2.entries[m2.n_entries - 1].slot : 0;
+
+		if (last + (v >> 1) < last)
+			break;
+		for (uint32_t e = 0; e < m2.n_entries; e++)
+			m2.entries[e].slot += v >> 1;
+		break;
+	}
+	case 11: m2.n_entries = m2.n_entries > 0 ? (uint32_t)(v % (m2.n_entries + 1)) : 0; break;
+	case 12: m2.from = (uint8_t)(v % w.n); break;
+	case 13: m2.to = (v & 1) ? PX_NODE_NONE : (uint8_t)((v >> 1) % w.n); break;
+	case 14: m2.config_epoch = (uint32_t)v; break;
+	case 15:
+		/* Swap the type for one with the same body layout. */
+		if (m2.type == PX_MSG_PREVOTE || m2.type == PX_MSG_PREPARE ||
+		    m2.type == PX_MSG_STATE_NEEDED || m2.type == PX_MSG_PREVOTE_REPLY) {
+			static const uint8_t same[4] = { PX_MSG_PREVOTE, PX_MSG_PREPARE,
+							 PX_MSG_STATE_NEEDED, PX_MSG_PREVOTE_REPLY };
+			m2.type = same[v % 4];
+			m2.flags &= px_wire_type_flags(m2.type);
+		} else if (m2.type == PX_MSG_NACK || m2.type == PX_MSG_TIMEOUT_NOW) {
+			m2.type = (v & 1) ? PX_MSG_NACK : PX_MSG_TIMEOUT_NOW;
+		}
+		break;
+	}
+	len = px_encode(&m2, scratch, sizeof(scratch));
+	if (len == 0)
+		return;
+	(void)step_bytes(q->to, scratch, (uint32_t)len, true);
+}
+
 enum op {
 	OP_DELIVER = 0,      /* 0..3: deliver queued message arg (0: the oldest) */
 	OP_ISOLATE = 4,      /* cut node arg off from everyone, or heal it */
@@ -551,7 +636,8 @@ enum op {
 	OP_TRANSFER = 12,
 	OP_CRASH = 13,
 	OP_INSTALL = 14,
-	OP_FORGE = 15,       /* arg odd: mutate a queued datagram instead */
+	OP_FORGE = 15,       /* arg & 3: 0 forge, 1 mutate a queued datagram's byte,
+	                        2 and 3 rewrite one of its fields */
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -595,10 +681,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case OP_CRASH: crash_restart(i); break;
 		case OP_INSTALL: install(i); break;
 		case OP_FORGE:
-			if (arg & 1)
+			if ((arg & 3) == 0)
+				forge(arg >> 2, &in);
+			else if ((arg & 3) == 1)
 				mutate(&in);
 			else
-				forge(arg >> 1, &in);
+				rewrite(&in);
 			break;
 		}
 	}
