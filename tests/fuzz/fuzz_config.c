@@ -11,7 +11,8 @@
  *   - on error: cfg_load returns -EINVAL and the message is one non-empty line that
  *     starts with "PATH:" and fits the buffer (NUL-terminated);
  *   - on success the result is what cfg.h promises: a cluster id, 1, 3, 5, 7 or 9
- *     replicas each with its own ip:port, a service name, at most
+ *     replicas each with its own ip:port, a key file unless auth = off (and none
+ *     then), auth_clients a power of two in 8..65536, a service name, at most
  *     CFG_SERVICE_PARAMS_MAX service parameters with distinct keys, strings
  *     terminated; and cfg_to_px gives every member a configuration the core accepts
  *     (px_config_check), so paxwired cannot load a file and then fail at init;
@@ -59,6 +60,11 @@ static void check_loaded(const struct cfg_cluster *c)
 	check_str(c->service_name, sizeof(c->service_name));
 	check(c->service_name[0] != '\0');
 	check_str(c->service_lib, sizeof(c->service_lib));
+	/* Authentication: a key file unless auth = off, and then none. */
+	check_str(c->key_file, sizeof(c->key_file));
+	check(c->auth_off == (c->key_file[0] == '\0'));
+	check(c->auth_clients >= 8 && c->auth_clients <= 65536);
+	check((c->auth_clients & (c->auth_clients - 1)) == 0);
 	check(c->n_service_params <= CFG_SERVICE_PARAMS_MAX);
 	for (uint32_t i = 0; i < c->n_service_params; i++) {
 		const struct cfg_service_param *p = &c->service_params[i];
