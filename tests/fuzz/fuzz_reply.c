@@ -13,12 +13,20 @@
  *
  * Input: byte 0 picks the cluster size (1, 3, 5, 7 or 9: low bits) and the operation
  * the client has in flight (high bits: registration, kv, stream read, execute, member
- * stats); the rest is the datagram. The datagram is treated as the answer to whatever
- * is in flight (as if client id and seq matched: the worst case for the client).
+ * stats); byte 1 the authentication (bit 0: on, as a cluster file with key_file makes
+ * it; bit 1: the harness seals the rest with replica r's reply key for this client,
+ * else the rest is the datagram as it came; bits 2-4: r; bits 5-7: the member m it
+ * came from, modulo the size); the rest is the message. The datagram is treated as the
+ * answer to whatever is in flight (as if client id and seq matched: the worst case for
+ * the client).
  *
  * Properties, for every datagram:
- *   - over PX_MSG_BYTES_MAX it is dropped before px_decode (recv_decoded);
- *   - px_decode reads only the datagram (a heap block of its exact size);
+ *   - over PX_DGRAM_BYTES_MAX it is dropped before anything reads it (recv_decoded);
+ *   - with authentication on, auth_client_open accepts a datagram only if the harness
+ *     sealed it, as replica m (a datagram sealed by r != m, or not sealed, is refused),
+ *     and then it accepts it (a fresh reply of the member it came from); the message
+ *     handed on is the datagram less its trailer;
+ *   - px_decode reads only the message (a heap block of its exact size);
  *   - a decoded REPLY has from < members (exchange() makes it the leader and send_to
  *     asserts its target is a member), status < PX_STATUS_MAX (exchange() asserts on
  *     any other), leader_hint a member or PX_NODE_NONE, and body_len <=
@@ -31,11 +39,14 @@
  *     most PX_SNAP_CHUNK_BYTES that ends within snap_total, so the copy snap_pull makes
  *     at snap_off into a buffer of snap_total bytes stays inside it.
  */
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "px.h"
 #include "px_apply.h"
 #include "px_codec.h"
@@ -140,27 +151,96 @@ static void on_chunk(const struct px_msg *m)
 	 * in range by the two checks above. */
 }
 
+/**
+ * The client's authentication of a datagram of len bytes from member `from`
+ * (recv_decoded with auth on: auth_client_open), sealed beforehand by replica
+ * `sealer` if `seal`. @return the message's length, or 0 if refused.
+ */
+static size_t authenticate(uint8_t *dgram, size_t len, size_t cap, uint8_t n_members,
+			   bool seal, uint8_t sealer, uint8_t from)
+{
+	static struct auth_client ac;
+	static int ready = -1;
+	struct auth_keys k = { .kind = AUTH_KIND_CLIENT, .n = 1, .send = 0, .id = 7,
+			       .gen = { 1 } };
+	size_t msg_len = 0;
+	enum auth_err e;
+
+	if (ready < 0) {
+		ready = auth_init() == 0 && auth_available();
+		if (!ready)
+			fprintf(stderr, "fuzz_reply: no AES-256-GCM on this CPU: authenticated "
+					"datagrams untested\n");
+	}
+	if (!ready)
+		return 0;
+	memset(k.key[0], 0x5c, AUTH_KEY_BYTES);   /* fixed: inputs replay anywhere */
+	check(auth_client_init(&ac, &k, FUZZ_CLUSTER, n_members) == 0);
+	ac.life = 0x1111222233334444ull;           /* auth_client_init draws a random one */
+	if (seal) {
+		/* What replica `sealer` does for this client's life (node/): its reply key. */
+		uint8_t key[AUTH_KEY_BYTES];
+		struct auth_tx tx;
+
+		auth_reply_life_key(k.key[0], FUZZ_CLUSTER, sealer, 0x55aa, ac.life, key);
+		auth_tx_init(&tx, key, sealer, 1, AUTH_ROLE_PEER, 0x55aa);
+		len = auth_seal(&tx, dgram, len, cap);
+		check(len != 0);
+	}
+	if (len > PX_DGRAM_BYTES_MAX)
+		return 0;
+	e = auth_client_open(&ac, from, dgram, len, &msg_len);
+	if (!seal || sealer != from) {
+		check(e != AUTH_OK);   /* a forgery, or a member's reply from another */
+		return 0;
+	}
+	if (len < PX_WIRE_HDR_BYTES + AUTH_TRAILER_BYTES) {
+		check(e != AUTH_OK);   /* no room for a message header: auth_parse refuses */
+		return 0;
+	}
+	check(e == AUTH_OK);       /* authentic and fresh */
+	check(msg_len + AUTH_TRAILER_BYTES == len);
+	return msg_len;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct px_msg m;
-	uint8_t n_members, *dgram, *reply;
+	uint8_t n_members, mode, *dgram, *reply;
 	enum op op;
 	size_t len;
 
-	if (size < 1)
+	if (size < 2)
 		return 0;
 	n_members = (uint8_t)(1 + 2 * ((data[0] & 0x0f) % 5));
 	op = (enum op)((data[0] >> 4) % OP_MAX);
-	data++;
-	len = size - 1;
+	mode = data[1];
+	data += 2;
+	len = size - 2;
 	/* recv_decoded: a datagram longer than the receive buffer (MSG_TRUNC tells) is
 	 * counted and dropped. */
-	if (len > PX_MSG_BYTES_MAX)
+	if (len > PX_DGRAM_BYTES_MAX)
 		return 0;
-	dgram = malloc(len != 0 ? len : 1);
+	/* Exactly its size (ASan sees past it), or room for a trailer the harness adds. */
+	dgram = malloc((len != 0 ? len : 1) + ((mode & 3) == 3 ? AUTH_TRAILER_BYTES : 0));
 	check(dgram != NULL);
 	if (len != 0)
 		memcpy(dgram, data, len);
+	if (mode & 1) {
+		len = authenticate(dgram, len, len + AUTH_TRAILER_BYTES, n_members, (mode & 2) != 0,
+				   (uint8_t)(((mode >> 2) & 7) % n_members),
+				   (uint8_t)((mode >> 5) % n_members));
+		if (len == 0) {
+			free(dgram);
+			return 0;
+		}
+		/* The message alone, in a block of its size: px_decode must stop there. */
+		uint8_t *msg = malloc(len);
+		check(msg != NULL);
+		memcpy(msg, dgram, len);
+		free(dgram);
+		dgram = msg;
+	}
 	if (px_decode(dgram, len, FUZZ_CLUSTER, n_members, &m) != PX_WIRE_OK) {
 		free(dgram);
 		return 0;
