@@ -184,6 +184,19 @@ static void wire_seeds(uint8_t n, uint8_t prefix)
 
 /* ---- Client replies ---------------------------------------------------------------- */
 
+/** Writes a fuzz_reply seed twice: authentication off, and on with the message sealed
+ *  by replica 1 and received from member 1 (fuzz_reply.c, byte 1). */
+static void reply_put(int prefix, const uint8_t *msg, size_t len, const char *name)
+{
+	static uint8_t with_mode[sizeof(buf) + 1];
+
+	with_mode[0] = 0x00;
+	memcpy(with_mode + 1, msg, len);
+	put("fuzz_reply", prefix, with_mode, len + 1, "%s", name);
+	with_mode[0] = 0x03 | 1u << 2 | 1u << 5;
+	put("fuzz_reply", prefix, with_mode, len + 1, "%s-sealed", name);
+}
+
 /** A REPLY datagram with this body (fuzz_reply: n = 3, op in the high nibble). */
 static void reply_seed(unsigned op, uint8_t status, const uint8_t *body, uint32_t len,
 		       const char *name)
@@ -198,7 +211,7 @@ static void reply_seed(unsigned op, uint8_t status, const uint8_t *body, uint32_
 	m.body = body;
 	m.body_len = len;
 	n = msg_encode();
-	put("fuzz_reply", (int)(op << 4 | 1), buf, n, "%s", name);
+	reply_put((int)(op << 4 | 1), buf, n, name);
 }
 
 static void reply_seeds(void)
@@ -235,11 +248,11 @@ static void reply_seeds(void)
 	m.body = values[0];
 	m.body_len = 256;
 	len = msg_encode();
-	put("fuzz_reply", 1, buf, len, "snap-chunk");
+	reply_put(1, buf, len, "snap-chunk");
 	msg_begin(PX_MSG_SNAP_CHUNK, 2, PX_NODE_NONE, 3);
 	m.flags = PX_MF_SNAP_NONE;
 	len = msg_encode();
-	put("fuzz_reply", 1, buf, len, "snap-none");
+	reply_put(1, buf, len, "snap-none");
 }
 
 /* ---- kv and stream ------------------------------------------------------------------- */
@@ -304,16 +317,17 @@ static void config_seeds(void)
 {
 	static const char *const files[][2] = {
 		{ "stream",
-		  "[cluster]\nid = 7\nreplicas = 1\nservice = stream\nstream_records = 1024\n"
+		  "[cluster]\nid = 7\nreplicas = 1\nauth = off\nservice = stream\nstream_records = 1024\n"
 		  "stream_bytes = 65536\n[replica.0]\nip = 10.0.0.1\nport = 9000\n" },
 		{ "plugin",
-		  "[cluster]\nid = 8\nreplicas = 3\nservice = counter\n"
+		  "[cluster]\nid = 8\nreplicas = 3\nkey_file = cluster.key\nservice = counter\n"
 		  "service_lib = /usr/lib/paxwire/libpwcounter.so\n[service.counter]\n"
 		  "counters = 1024\n[replica.0]\nip = 127.0.0.1\nport = 7100\n"
 		  "[replica.1]\nip = 127.0.0.1\nport = 7101\n[replica.2]\nip = 127.0.0.1\n"
 		  "port = 7102\n" },
 		{ "dpdk-links",
 		  "[cluster]\nid = 9\nreplicas = 3\ntransport = dpdk\nclients = udp\n"
+		  "key_file = /etc/paxwire/cluster.key\nauth_clients = 64\n"
 		  "durability = durable\nheartbeat_ms = 2\nelection_ms = 4\ntick_us = 100\n"
 		  "window_slots = 16\npipeline_slots = 8\nsnapshot_every = 64\n"
 		  "transfer_chunks_per_tick = 4\nidle = poll\n"
@@ -477,10 +491,106 @@ static void core_seeds(void)
 	}
 }
 
+/* ---- Authentication ------------------------------------------------------------- */
+
+/* fuzz_auth.c's ops (enum op there): op = byte % 8, its argument byte / 8. */
+#define A_SEAL 0
+#define A_DELIVER 1
+#define A_SKIP 2
+#define A_LIFE 3
+#define A_ROTATE 4
+#define A_STRANGER 5
+#define A_MUTATE 6
+#define A_FORGE 7
+#define AOP(op, a) ((uint8_t)((op) + 8 * (a)))
+
+static void s_seal(struct sched *s, uint8_t len)
+{
+	s_add(s, A_SEAL);
+	s_add(s, len);   /* 56 + len bytes of message */
+	for (int i = 0; i < 56 + len; i++)
+		s_add(s, (uint8_t)(i * 13));
+}
+
+static void auth_seeds(void)
+{
+	struct sched s;
+
+	/* In order, then every one again (replays), then out of order. */
+	s.n = 0;
+	s_add(&s, 7);   /* the sender's first life: 1000 + 7 */
+	for (int i = 0; i < 5; i++)
+		s_seal(&s, (uint8_t)(i * 10));
+	for (uint8_t i = 0; i < 5; i++)
+		s_add(&s, AOP(A_DELIVER, (uint8_t)(4 - i)));
+	for (uint8_t i = 0; i < 5; i++)
+		s_add(&s, AOP(A_DELIVER, i));
+	put("fuzz_auth", -1, s.b, s.n, "reorder-replay");
+
+	/* A jump past the window: the older counter is then stale. */
+	s.n = 0;
+	s_add(&s, 1);
+	s_seal(&s, 0);
+	s_add(&s, AOP(A_SKIP, 0));
+	s_add(&s, 0x6c);
+	s_add(&s, 0x07);   /* 1900 ahead: the first stays within the window */
+	s_seal(&s, 0);
+	s_add(&s, AOP(A_SKIP, 0));
+	s_add(&s, 0x00);
+	s_add(&s, 0x10);   /* 4096 ahead: past it */
+	s_seal(&s, 0);
+	s_add(&s, AOP(A_DELIVER, 1));
+	s_add(&s, AOP(A_DELIVER, 0));
+	s_add(&s, AOP(A_DELIVER, 2));
+	s_add(&s, AOP(A_DELIVER, 1));
+	s_add(&s, AOP(A_DELIVER, 0));
+	put("fuzz_auth", -1, s.b, s.n, "window-edges");
+
+	/* Lives: a newer one, then the old one's datagram; a rotation in the new life; an
+	 * older life sealed afresh; a key the receiver lacks. */
+	s.n = 0;
+	s_add(&s, 3);
+	s_seal(&s, 5);
+	s_add(&s, AOP(A_LIFE, 2));
+	s_seal(&s, 5);
+	s_add(&s, AOP(A_DELIVER, 1));
+	s_add(&s, AOP(A_DELIVER, 0));
+	s_add(&s, AOP(A_ROTATE, 0));
+	s_seal(&s, 9);
+	s_add(&s, AOP(A_DELIVER, 2));
+	s_add(&s, AOP(A_LIFE, 5));
+	s_seal(&s, 1);
+	s_add(&s, AOP(A_DELIVER, 3));
+	s_add(&s, AOP(A_STRANGER, 0));
+	s_add(&s, AOP(A_LIFE, 8));
+	s_seal(&s, 1);
+	s_add(&s, AOP(A_DELIVER, 4));
+	put("fuzz_auth", -1, s.b, s.n, "lives-rotation-stranger");
+
+	/* Tampering: one byte flipped in the message, the trailer, the tag; a made-up
+	 * datagram. */
+	s.n = 0;
+	s_add(&s, 9);
+	s_seal(&s, 20);
+	for (uint8_t pos = 0; pos < 3; pos++) {
+		s_add(&s, AOP(A_MUTATE, 0));
+		s_add(&s, (uint8_t)(pos == 0 ? 10 : pos == 1 ? 76 + 16 : 76 + 30));
+		s_add(&s, 0);
+		s_add(&s, 0x20);
+	}
+	s_add(&s, AOP(A_DELIVER, 0));
+	s_add(&s, AOP(A_FORGE, 0));
+	s_add(&s, 120);
+	s_add(&s, 0);
+	for (int i = 0; i < 120; i++)
+		s_add(&s, (uint8_t)(i == 80 + 4 ? 1 : i == 80 + 5 ? 1 : i == 80 + 8 ? 5 : i * 3));
+	put("fuzz_auth", -1, s.b, s.n, "tamper-forge");
+}
+
 int main(int argc, char **argv)
 {
 	static const char *const dirs[] = { "fuzz_wire", "fuzz_reply", "fuzz_kv", "fuzz_stream",
-					     "fuzz_config", "fuzz_core" };
+					     "fuzz_config", "fuzz_core", "fuzz_auth" };
 
 	if (argc != 2) {
 		fprintf(stderr, "usage: fuzz_seeds DIR\n");
@@ -499,5 +609,6 @@ int main(int argc, char **argv)
 	stream_seeds();
 	config_seeds();
 	core_seeds();
+	auth_seeds();
 	return 0;
 }
