@@ -615,6 +615,11 @@ bool pxh_inject(struct pxh_cluster *c, uint8_t to, const struct px_msg *m)
 	return c->q_len == before + 1;
 }
 
+const struct auth_keys *pxh_auth_keys(const struct pxh_cluster *c)
+{
+	return &c->keys;
+}
+
 bool pxh_decode_at(struct pxh_cluster *c, uint32_t k, struct px_msg *m)
 {
 	if (k >= c->q_len)

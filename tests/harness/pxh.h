@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "px.h"
+#include "auth.h"
 #include "px_apply.h"
 
 #define PXH_NODES_MAX PX_REPLICAS_MAX
@@ -126,6 +127,9 @@ uint32_t pxh_propose(struct pxh_cluster *c, uint8_t i, const struct px_cmd_ref *
 		     uint32_t n);
 /** Durable mode with auto_persist off: confirms node i's outstanding persist request. */
 void pxh_persist(struct pxh_cluster *c, uint8_t i);
+
+/** opts.auth: the cluster key every node holds (tests derive client keys from it). */
+const struct auth_keys *pxh_auth_keys(const struct pxh_cluster *c);
 
 /** The node's embedder (node.h): its counters, snapshot state. */
 struct node *pxh_node(struct pxh_cluster *c, uint8_t i);
