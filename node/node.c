@@ -1207,6 +1207,13 @@ static bool uuid_admit(struct node *n, const struct px_msg *m)
 
 	if (from == PX_NODE_NONE)
 		return true;   /* a client or a tool: the cluster file's id was checked */
+	if (from == n->self) {
+		/* No replica sends to itself: a forged or mangled datagram. Answering it (a
+		 * REFUSE to a fresh mark) would send to this replica itself, which the
+		 * transports assert against (pw-attack forge --only from_self). */
+		n->c.decode_drops[PX_WIRE_E_SENDER]++;
+		return false;
+	}
 	if (px_uuid_is_id(u)) {
 		if (!px_uuid_is_id(n->uuid))
 			return true;   /* this replica learns its uuid from the log */
