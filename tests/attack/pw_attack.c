@@ -29,6 +29,9 @@
  *                      and under the real client (not admin) key of --client-key.
  *   random [--count N] random bytes, 0..2000 of them; also behind a paxwire header
  *                      prefix, or with a well-formed trailer.
+ *   all [--capture FILE] [--count N] [--client-key FILE]
+ *                      replay and mutate (with a capture), forge, random, in one
+ *                      process (a DPDK start takes seconds); one line each.
  *
  * Common options: --config FILE (targets: every member's ip:port; the cluster id and
  * size), --target IP:PORT (more targets, repeatable), --rate N (datagrams per second at
@@ -147,6 +150,7 @@ struct atk {
 	double rate;
 	uint64_t start_ns, end_ns;
 	uint64_t sent, unroutable, tx_errors;
+	uint64_t tx_dropped0;      /**< tx_dropped() when this command began */
 	uint64_t seed, rng;
 	struct counter kinds[KINDS_MAX];
 	uint32_t n_kinds;
@@ -273,13 +277,35 @@ static void print_counters(const char *key, const struct counter *t, uint32_t n)
 	printf("}");
 }
 
+static void flush_all(struct atk *a);
+
+/** Datagrams the ethdev ports dropped on transmit (0 over kernel UDP: sendto failures
+ *  are tx_errors). */
+static uint64_t tx_dropped(const struct atk *a)
+{
+	uint64_t n = 0;
+#ifdef PW_ATTACK_DPDK
+	if (a->dpdk)
+		for (uint32_t j = 0; j < a->n_tg; j++) {
+			const struct nic_stats *st = nic_stats(a->port[j]);
+			n += st->drops[NIC_DROP_TX_NOBUF] + st->drops[NIC_DROP_TX_FULL] +
+			     st->drops[NIC_DROP_TX_ERROR];
+		}
+#else
+	(void)a;
+#endif
+	return n;
+}
+
 static void print_summary(struct atk *a, const char *extra)
 {
+	flush_all(a);
 	printf("{\"cmd\":\"%s\",\"transport\":\"%s\",\"targets\":%u,\"sent\":%" PRIu64
-	       ",\"unroutable\":%" PRIu64 ",\"tx_errors\":%" PRIu64 ",\"seed\":%" PRIu64
+	       ",\"unroutable\":%" PRIu64 ",\"tx_errors\":%" PRIu64 ",\"tx_dropped\":%" PRIu64
+	       ",\"seed\":%" PRIu64
 	       ",\"start_ns\":%" PRIu64 ",\"end_ns\":%" PRIu64,
 	       a->cmd, a->dpdk ? "dpdk" : "udp", a->n_tg, a->sent, a->unroutable, a->tx_errors,
-	       a->seed, a->start_ns, a->end_ns);
+	       tx_dropped(a) - a->tx_dropped0, a->seed, a->start_ns, a->end_ns);
 	print_counters("kinds", a->kinds, a->n_kinds);
 	if (a->n_seals > 0)
 		print_counters("seals", a->seals, a->n_seals);
@@ -935,6 +961,11 @@ struct forger {
 
 static struct forger g_f;
 
+/** Datagrams sealed with the real client key, kept for replay_real. */
+#define REAL_KEPT_MAX 256u
+static struct rec real[REAL_KEPT_MAX];
+static uint32_t real_n;
+
 static void forger_init(struct atk *a, struct forger *f)
 {
 	uint8_t gen = a->l.gen != 0 ? a->l.gen : 1;
@@ -1270,6 +1301,45 @@ static void send_client(struct atk *a, uint32_t t, uint8_t replica, uint32_t len
 	if (out == 0)
 		return;
 	send_tg(a, t, g_buf2, (uint32_t)out, kind, seal);
+	if (real_n < REAL_KEPT_MAX && strcmp(seal, "real_client_key") == 0) {
+		struct rec *r = &real[real_n];
+		r->data = malloc(out);
+		if (r->data == NULL)
+			return;
+		memcpy(r->data, g_buf2, out);
+		r->len = (uint32_t)out;
+		r->dst_ip = a->tg[t].ip_be;
+		r->dport = a->tg[t].port;
+		real_n++;
+	}
+}
+
+/** The authentic datagrams sent under the real client key, replayed (to their own
+ *  target and every other: other life keys) and mutated: what an attacker who sees a
+ *  client's link can do with them, on any transport (memif client ports have no
+ *  capture of their own). */
+static void replay_real(struct atk *a)
+{
+	struct rec *saved = a->recs;
+	uint32_t saved_n = a->n_recs;
+	a->recs = real;      /* mutate_one's other_trailer picks among these */
+	a->n_recs = real_n;
+	for (uint32_t i = 0; i < real_n; i++) {
+		const struct rec *r = &real[i];
+		for (uint32_t t = 0; t < a->n_tg; t++)
+			send_tg(a, t, r->data, r->len,
+				(int)t == target_of(a, r->dst_ip, r->dport) ? "real_replayed" : "real_replayed_cross",
+				NULL);
+		for (uint32_t m = 0; m < N_MUTATIONS; m++) {
+			const char *kind;
+			uint32_t len = mutate_one(a, r, m, &kind);
+			int own = target_of(a, r->dst_ip, r->dport);
+			(void)kind;
+			send_tg(a, own >= 0 ? (uint32_t)own : 0, g_buf, len, "real_mutated", NULL);
+		}
+	}
+	a->recs = saved;
+	a->n_recs = saved_n;
 }
 
 static void forge_clients_at(struct atk *a, uint32_t t, uint8_t to)
@@ -1369,7 +1439,7 @@ static int cmd_forge(struct atk *a)
 		fprintf(stderr, "pw-attack forge: needs --config (the cluster id and size)\n");
 		return 2;
 	}
-	if (a->file != NULL) {
+	if (a->file != NULL && a->recs == NULL) {
 		if (cap_load(a, a->file) != 0)
 			return 1;
 		learn(a);
@@ -1400,6 +1470,7 @@ static int cmd_forge(struct atk *a)
 		forge_peers_at(a, t, to);
 		forge_clients_at(a, t, to);
 	}
+	replay_real(a);
 	flush_all(a);
 	a->end_ns = mono_ns();
 	forge_listen(a);
@@ -1415,6 +1486,17 @@ static int cmd_forge(struct atk *a)
 	return 0;
 }
 
+/** Clears the counters for the next command of `all`. @return a */
+static struct atk *reset(struct atk *a, const char *cmd)
+{
+	a->cmd = cmd;
+	a->sent = a->unroutable = a->tx_errors = 0;
+	a->n_kinds = a->n_seals = 0;
+	memset(a->by_type, 0, sizeof(a->by_type));
+	a->tx_dropped0 = tx_dropped(a);
+	return a;
+}
+
 /* ---------------------------------------------------------------------------------- */
 /* main                                                                                */
 
@@ -1426,6 +1508,8 @@ static void usage(FILE *f)
 	      "  mutate FILE [--count N]\n"
 	      "  forge [--capture FILE] [--client-key FILE] [--linger-ms MS]\n"
 	      "  random [--count N]\n"
+	      "  all [--capture FILE] [--count N] [--client-key FILE]: replay and mutate (with a\n"
+	      "      capture), forge, random, in one process (one line each)\n"
 	      "options: --config FILE | --target IP:PORT..., --rate PPS (default 20000), --seed N,\n"
 	      "         --only KIND (send only that kind of the summary's \"kinds\": a reproduction)\n"
 	      "(the top of tests/attack/pw_attack.c says what each sends)\n",
@@ -1592,7 +1676,12 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	int rc;
-	if (strcmp(a->cmd, "replay") == 0 || strcmp(a->cmd, "mutate") == 0) {
+	bool all = strcmp(a->cmd, "all") == 0;
+	if (all && a->file != NULL) {
+		if (cap_load(a, a->file) != 0)
+			return 1;
+		learn(a);
+	} else if (strcmp(a->cmd, "replay") == 0 || strcmp(a->cmd, "mutate") == 0) {
 		if (a->file == NULL) {
 			fprintf(stderr, "pw-attack %s: the capture FILE is required\n", a->cmd);
 			return 2;
@@ -1600,14 +1689,23 @@ int main(int argc, char **argv)
 		if (cap_load(a, a->file) != 0)
 			return 1;
 		learn(a);
-	} else if (strcmp(a->cmd, "forge") != 0 && strcmp(a->cmd, "random") != 0) {
+	} else if (!all && strcmp(a->cmd, "forge") != 0 && strcmp(a->cmd, "random") != 0) {
 		fprintf(stderr, "pw-attack: unknown command %s\n", a->cmd);
 		usage(stderr);
 		return 2;
 	}
 	if (sink_open(a) != 0)
 		return 1;
-	if (strcmp(a->cmd, "replay") == 0)
+	if (all) {
+		/* One process for every attack (a DPDK start costs seconds): one line each. */
+		rc = 0;
+		if (a->file != NULL) {
+			rc |= cmd_replay(reset(a, "replay"));
+			rc |= cmd_mutate(reset(a, "mutate"));
+		}
+		rc |= cmd_forge(reset(a, "forge"));
+		rc |= cmd_random(reset(a, "random"));
+	} else if (strcmp(a->cmd, "replay") == 0)
 		rc = cmd_replay(a);
 	else if (strcmp(a->cmd, "mutate") == 0)
 		rc = cmd_mutate(a);
