@@ -470,7 +470,7 @@ enum auth_err auth_open(struct auth_rx *rx, const struct auth_trailer *t, const 
 	}
 	if (rx->life != 0 && t->life < rx->life && rx->monotonic)
 		return AUTH_E_OLD_LIFE;
-	if (rx->life != 0 && t->life != rx->life && !rx->monotonic)
+	if ((rx->life != 0 && t->life != rx->life && !rx->monotonic) || derive == NULL)
 		return AUTH_E_SENDER;
 	/* A new life (or the same life under another generation: a rotation while it runs
 	 * is not how a sender behaves, but the tag decides). Check with a key of its own

@@ -224,7 +224,8 @@ typedef void (*auth_derive_fn)(void *ctx, const struct auth_trailer *t,
  * Checks a parsed datagram against rx: its life (a new one needs derive; an older one
  * is refused when rx->monotonic), its counter against the window, then its tag over
  * buf[0, msg_len) and the trailer. Only an authentic datagram changes rx (its life,
- * when new, and the window).
+ * when new, and the window). derive NULL: no new life or generation is taken
+ * (AUTH_E_SENDER).
  */
 enum auth_err auth_open(struct auth_rx *rx, const struct auth_trailer *t, const uint8_t *buf,
 			size_t msg_len, auth_derive_fn derive, void *ctx);

@@ -85,11 +85,15 @@ struct result {
 	double bytes_per_cmd;
 };
 
+/* --auth off|on: every datagram between the replicas authenticated (auth/). */
+static bool g_auth;
+
 static int run_once(uint8_t n, uint32_t batch, uint32_t cmd_bytes, uint32_t window,
 		    double seconds, struct result *res)
 {
 	struct pxh_opts o;
 	pxh_opts_default(&o, n);
+	o.auth = g_auth;
 	o.window_slots = window;
 	o.pipeline_slots = window / 4;
 	o.batch_cmds_max = batch;
@@ -202,7 +206,7 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: pw-bench-core [--replicas 3,5] [--batch 1,8,32,128] [--cmd-bytes 16]\n"
-		"                     [--seconds 1.0] [--reps 5] [--window 1024]\n"
+		"                     [--seconds 1.0] [--reps 5] [--window 1024] [--auth off|on]\n"
 		"Prints one JSON object per configuration (median of --reps runs).\n");
 }
 
@@ -229,11 +233,12 @@ int main(int argc, char **argv)
 		{"seconds", required_argument, NULL, 's'},
 		{"reps", required_argument, NULL, 'n'},
 		{"window", required_argument, NULL, 'w'},
+		{"auth", required_argument, NULL, 'a'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	int ch;
-	while ((ch = getopt_long(argc, argv, "r:b:c:s:n:w:h", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "r:b:c:s:n:w:a:h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'r': n_rep = parse_list(optarg, reps_list, 8); break;
 		case 'b': n_batch = parse_list(optarg, batches, 8); break;
@@ -241,6 +246,13 @@ int main(int argc, char **argv)
 		case 's': seconds = strtod(optarg, NULL); break;
 		case 'n': reps = (uint32_t)strtoul(optarg, NULL, 10); break;
 		case 'w': window = (uint32_t)strtoul(optarg, NULL, 10); break;
+		case 'a':
+			if (strcmp(optarg, "on") != 0 && strcmp(optarg, "off") != 0) {
+				usage();
+				return 2;
+			}
+			g_auth = strcmp(optarg, "on") == 0;
+			break;
 		case 'h': usage(); return 0;
 		default: usage(); return 2;
 		}
@@ -270,9 +282,11 @@ int main(int argc, char **argv)
 			printf("{\"bench\":\"core\",\"replicas\":%u,\"batch\":%u,\"cmd_bytes\":%u,"
 			       "\"cmds_per_s\":%.0f,\"ns_per_cmd\":%.1f,\"min_cmds_per_s\":%.0f,"
 			       "\"max_cmds_per_s\":%.0f,\"reps\":%u,\"seconds\":%.2f,"
-			       "\"wire_bytes_per_cmd\":%.1f,\"cmds\":%llu,\"window\":%u}\n",
+			       "\"wire_bytes_per_cmd\":%.1f,\"cmds\":%llu,\"window\":%u,"
+			       "\"auth\":%s}\n",
 			       reps_list[ri], b, cmd_bytes, med, 1e9 / med, cps[0], cps[reps - 1],
-			       reps, seconds, r.bytes_per_cmd, (unsigned long long)r.cmds, window);
+			       reps, seconds, r.bytes_per_cmd, (unsigned long long)r.cmds, window,
+			       g_auth ? "true" : "false");
 			fflush(stdout);
 		}
 	}

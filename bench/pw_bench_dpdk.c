@@ -26,6 +26,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
+#include <stdlib.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -35,6 +36,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "auth.h"
 #include "env.h"
 #include "nic.h"
 #include "cfg.h"
@@ -98,6 +100,10 @@ struct bench {
 	uint64_t not_leader, busy, resends, errors, stale, decode_errors, no_buf;
 	uint64_t registrations, expired;
 	uint64_t measure_from_ns, end_ns;
+	/* Authentication (docs/security.md): what libpaxwire-client does, per port. */
+	const char *key_file;
+	struct auth_client *ac;   /**< NULL: off (auth = off, or --mode wire) */
+	uint64_t unauthentic;
 };
 
 static uint32_t map_home(uint64_t id)
@@ -168,6 +174,8 @@ static void send_req(struct bench *b, uint32_t k, uint64_t now)
 		return;
 	}
 	size_t len = px_encode(m, buf, cap);
+	if (len != 0 && b->ac != NULL)
+		len = auth_client_seal(b->ac, to, buf, len, cap);
 	if (len == 0) {
 		fprintf(stderr, "pw-bench-dpdk: a REQUEST does not fit a %u-byte buffer\n", cap);
 		exit(1);
@@ -194,10 +202,15 @@ static void next_cmd(struct bench *b, uint32_t k, uint64_t now)
 	send_req(b, k, now);
 }
 
-static void on_pkt(struct bench *b, const struct nic_pkt *pk, uint64_t now)
+static void on_pkt(struct bench *b, const struct nic_pkt *pk, uint64_t now, uint8_t port)
 {
 	struct px_msg *m = b->msg;
-	if (px_decode(pk->data, pk->len, b->cfg.cluster_id, b->cfg.n_replicas, m) != PX_WIRE_OK) {
+	size_t len = pk->len;
+	if (b->ac != NULL && auth_client_open(b->ac, port, pk->data, pk->len, &len) != AUTH_OK) {
+		b->unauthentic++;
+		return;
+	}
+	if (px_decode(pk->data, len, b->cfg.cluster_id, b->cfg.n_replicas, m) != PX_WIRE_OK) {
 		b->decode_errors++;
 		return;
 	}
@@ -290,6 +303,7 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: pw-bench-dpdk [EAL args] -- --config FILE [--mode paxwire|wire] [--outstanding K]\n"
 		"                     [--seconds S] [--warmup S] [--value-bytes V] [--label TEXT]\n"
+		"                     [--key FILE (default: $PAXWIRE_KEY_FILE)]\n"
 		"(see the top of bench/pw_bench_dpdk.c and docs/benchmarks.md)\n");
 }
 
@@ -300,6 +314,7 @@ static int parse(struct bench *b, int argc, char **argv, const char **config)
 		{ "outstanding", required_argument, NULL, 'k' },
 		{ "seconds", required_argument, NULL, 's' }, { "warmup", required_argument, NULL, 'w' },
 		{ "value-bytes", required_argument, NULL, 'v' }, { "label", required_argument, NULL, 'L' },
+		{ "key", required_argument, NULL, 'K' },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	b->outstanding = 1;
@@ -310,7 +325,7 @@ static int parse(struct bench *b, int argc, char **argv, const char **config)
 	*config = NULL;
 	int o;
 	optind = 1;   /* rte_eal_init ran getopt over the EAL arguments */
-	while ((o = getopt_long(argc, argv, "c:m:k:s:w:v:L:h", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "c:m:k:s:w:v:L:K:h", opts, NULL)) != -1) {
 		switch (o) {
 		case 'c': *config = optarg; break;
 		case 'm':
@@ -326,6 +341,7 @@ static int parse(struct bench *b, int argc, char **argv, const char **config)
 		case 'w': b->warmup = strtod(optarg, NULL); break;
 		case 'v': b->value_bytes = (uint32_t)strtoul(optarg, NULL, 10); break;
 		case 'L': b->label = optarg; break;
+		case 'K': b->key_file = optarg; break;
 		default: usage(); return 2;
 		}
 	}
@@ -366,6 +382,21 @@ int main(int argc, char **argv)
 		fprintf(stderr, "pw-bench-dpdk: %s\n", err);
 		return 1;
 	}
+	if (!b->wire && !b->cfg.auth_off) {
+		const char *kf = b->key_file != NULL ? b->key_file : getenv("PAXWIRE_KEY_FILE");
+		struct auth_keys k;
+		b->ac = aligned_alloc(64, (sizeof(*b->ac) + 63u) & ~(size_t)63u);
+		if (kf == NULL || b->ac == NULL) {
+			fprintf(stderr, "pw-bench-dpdk: %s turns authentication on: this client needs a key; fix: --key FILE or PAXWIRE_KEY_FILE (pwctl keygen --client ID --from CLUSTER_KEY FILE)\n",
+				config);
+			return 1;
+		}
+		if (auth_keys_load(kf, &k, err, sizeof(err)) != 0 ||
+		    auth_client_init(b->ac, &k, b->cfg.cluster_id, b->cfg.n_replicas) != 0) {
+			fprintf(stderr, "pw-bench-dpdk: key file: %s\n", err);
+			return 1;
+		}
+	}
 	b->n_ports = b->wire ? 1 : b->cfg.n_replicas;
 	for (uint8_t j = 0; j < b->cfg.n_replicas; j++) {
 		b->member[j] = nic_addr_make(b->cfg.members[j].ip_be, b->cfg.members[j].port);
@@ -378,7 +409,7 @@ int main(int argc, char **argv)
 			.eth_mac_set = true,
 			.local = nic_addr_make(htonl(0x7f0000feu), 9999),
 			.burst = BD_BURST,
-			.buf_bytes = PX_MSG_BYTES_MAX,
+			.buf_bytes = PX_DGRAM_BYTES_MAX,
 			.tx_bufs = 512,
 		};
 		static const uint8_t mac[6] = { 0x02, 0x77, 0x00, 0x00, 0x00, 0xfe };
@@ -437,7 +468,7 @@ int main(int argc, char **argv)
 			if (n > 0)
 				now = env_mono_ns();
 			for (uint16_t x = 0; x < n; x++)
-				on_pkt(b, &pkts[x], now);
+				on_pkt(b, &pkts[x], now, j);
 			nic_rx_done(b->ports[j]);
 		}
 		now = env_mono_ns();
@@ -467,12 +498,13 @@ int main(int argc, char **argv)
 		pct(b->lat, b->n_lat, 99), pct(b->lat, b->n_lat, 99.9), pct(b->lat, b->n_lat, 99.99),
 		b->n_lat ? b->lat[b->n_lat - 1] / 1000.0 : 0.0, b->n_lat, b->not_leader, b->busy,
 		b->resends, b->errors, b->registrations, b->expired);
-	printf("{\"bench\":\"pw-bench-dpdk\",\"mode\":\"%s\",\"label\":\"%s\",\"replicas\":%u,\"outstanding\":%u,\"cmd_bytes\":%u,\"seconds\":%.3f,\"ok\":%" PRIu64 ",\"ops_per_s\":%.0f,\"lat_us_p50\":%.3f,\"lat_us_p90\":%.3f,\"lat_us_p99\":%.3f,\"lat_us_p999\":%.3f,\"lat_us_p9999\":%.3f,\"lat_us_max\":%.3f,\"not_leader\":%" PRIu64 ",\"busy\":%" PRIu64 ",\"resends\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"stale\":%" PRIu64 ",\"decode_errors\":%" PRIu64 ",\"tx_no_buf\":%" PRIu64 ",\"registrations\":%" PRIu64 ",\"expired\":%" PRIu64 "}\n",
+	printf("{\"bench\":\"pw-bench-dpdk\",\"mode\":\"%s\",\"label\":\"%s\",\"replicas\":%u,\"outstanding\":%u,\"cmd_bytes\":%u,\"seconds\":%.3f,\"ok\":%" PRIu64 ",\"ops_per_s\":%.0f,\"lat_us_p50\":%.3f,\"lat_us_p90\":%.3f,\"lat_us_p99\":%.3f,\"lat_us_p999\":%.3f,\"lat_us_p9999\":%.3f,\"lat_us_max\":%.3f,\"not_leader\":%" PRIu64 ",\"busy\":%" PRIu64 ",\"resends\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"stale\":%" PRIu64 ",\"decode_errors\":%" PRIu64 ",\"tx_no_buf\":%" PRIu64 ",\"registrations\":%" PRIu64 ",\"expired\":%" PRIu64 ",\"auth\":%s,\"unauthentic\":%" PRIu64 "}\n",
 	       b->wire ? "wire" : "paxwire", b->label, b->cfg.n_replicas, b->outstanding, b->body_len,
 	       secs, b->ok_total, ops, pct(b->lat, b->n_lat, 50), pct(b->lat, b->n_lat, 90),
 	       pct(b->lat, b->n_lat, 99), pct(b->lat, b->n_lat, 99.9), pct(b->lat, b->n_lat, 99.99),
 	       b->n_lat ? b->lat[b->n_lat - 1] / 1000.0 : 0.0, b->not_leader, b->busy, b->resends,
-	       b->errors, b->stale, b->decode_errors, b->no_buf, b->registrations, b->expired);
+	       b->errors, b->stale, b->decode_errors, b->no_buf, b->registrations, b->expired,
+	       b->ac != NULL ? "true" : "false", b->unauthentic);
 	for (uint8_t j = 0; j < b->n_ports; j++)
 		nic_close(b->ports[j]);
 	free(b->s);

@@ -176,6 +176,11 @@ struct pw_client_opts {
 	 *  operation; it doubles per backoff within an operation, up to
 	 *  attempt_timeout_ms. Default 2 ms; 0: none. */
 	uint32_t backoff_ms;
+	/** This client's key file (docs/security.md: `pwctl keygen --client ID --from
+	 *  CLUSTER_KEY FILE`; an admin key for admin requests). NULL: $PAXWIRE_KEY_FILE if
+	 *  set. Required when the cluster file turns authentication on (key_file, the
+	 *  default); with members given by hand, a key turns it on. */
+	const char *key_file;
 };
 
 /**
@@ -253,6 +258,9 @@ struct pw_client_stats {
 	uint64_t not_reply;        /**< valid messages that are not REPLYs, ignored */
 	uint64_t timeouts;         /**< operations that ended PW_E_TIMEOUT/PW_E_NO_LEADER */
 	uint64_t new_sessions;     /**< sessions registered after the first */
+	uint64_t unauthentic;      /**< datagrams dropped: not from a member, or their
+	                                trailer did not check (forged, replayed, another
+	                                key); authenticated clients only */
 };
 
 /**

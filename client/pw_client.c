@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "env.h"
 #include "paxwire.h"
 #include "wire_kv.h"
@@ -61,8 +62,8 @@ _Static_assert(PW_E_MAX == 16, "pw_strerror covers every code");
 
 /** A REQUEST carrying the largest command, without a crash vector. */
 #define TX_BYTES (PX_WIRE_HDR_BYTES + 20u + PX_CMD_BYTES_MAX)
-/** One byte over the largest message, so that an oversized datagram shows (MSG_TRUNC). */
-#define RX_BYTES (PX_MSG_BYTES_MAX + 1u)
+/** One byte over the largest datagram, so that an oversized one shows (MSG_TRUNC). */
+#define RX_BYTES (PX_DGRAM_BYTES_MAX + 1u)
 _Static_assert(TX_BYTES <= PX_MSG_BYTES_MAX, "a REQUEST fits one message");
 
 #define NS_PER_MS 1000000ull
@@ -114,7 +115,11 @@ struct pw_client {
 
 	struct sockaddr_in addr[PW_MEMBERS_MAX];
 	char addr_str[PW_MEMBERS_MAX][64];
-	uint8_t tx[TX_BYTES];
+	/** Authentication (docs/security.md): on when the cluster file says so (or, with
+	 *  members given by hand, when a key file is given). */
+	bool auth_on;
+	struct auth_client auth;
+	uint8_t tx[TX_BYTES + PX_TRAILER_BYTES];
 	uint32_t tx_len;
 	uint8_t rx[RX_BYTES];
 	struct px_msg msg;                /**< the last decoded datagram; body points into rx */
@@ -260,6 +265,7 @@ static int load_members(struct pw_client *c, const struct pw_client_opts *o, cha
 		c->cluster_id = cfg.cluster_id;
 		c->n_members = cfg.n_replicas;
 		c->service = (uint8_t)cfg.service;
+		c->auth_on = !cfg.auth_off;
 		for (uint8_t i = 0; i < cfg.n_replicas; i++) {
 			c->addr[i] = (struct sockaddr_in){
 				.sin_family = AF_INET,
@@ -288,6 +294,48 @@ static int load_members(struct pw_client *c, const struct pw_client_opts *o, cha
 		}
 		if (resolve(o->members[i], &c->addr[i], err, errlen) != 0)
 			return -EINVAL;
+	}
+	return 0;
+}
+
+/** The client's key (docs/security.md): opts.key_file, else $PAXWIRE_KEY_FILE; needed
+ *  when the cluster file turns authentication on, and turning it on when the members
+ *  are given by hand. 0 or -errno. */
+static int load_key(struct pw_client *c, const struct pw_client_opts *o, char *err,
+		    size_t errlen)
+{
+	const char *path = o->key_file != NULL ? o->key_file : getenv("PAXWIRE_KEY_FILE");
+	struct auth_keys k;
+	char why[400];
+
+	if (path != NULL && path[0] == 0)
+		path = NULL;
+	if (o->config_path == NULL)
+		c->auth_on = path != NULL;
+	if (!c->auth_on)
+		return 0;
+	if (path == NULL) {
+		set_err(err, errlen, "%s turns authentication on (key_file): this client needs a "
+			"key; fix: give its key file (pw_client_opts.key_file, $PAXWIRE_KEY_FILE, "
+			"or pwctl --key FILE); make one with pwctl keygen --client ID --from "
+			"CLUSTER_KEY FILE", o->config_path);
+		return -EINVAL;
+	}
+	if (auth_init() != 0 || !auth_available()) {
+		set_err(err, errlen, "authentication needs AES-256-GCM, which libsodium runs only "
+			"on a CPU with AES-NI and PCLMUL; this one lacks them");
+		return -ENOTSUP;
+	}
+	if (auth_keys_load(path, &k, why, sizeof(why)) != 0) {
+		set_err(err, errlen, "key file: %s", why);
+		return -EINVAL;
+	}
+	int rc = auth_client_init(&c->auth, &k, c->cluster_id, c->n_members);
+	sodium_memzero(&k, sizeof(k));
+	if (rc != 0) {
+		set_err(err, errlen, "key file %s: not usable for %u members", path,
+			(unsigned)c->n_members);
+		return -EINVAL;
 	}
 	return 0;
 }
@@ -327,6 +375,9 @@ struct pw_client *pw_client_open(const struct pw_client_opts *o, char *err, size
 	rc = load_members(c, o, err, errlen);
 	if (rc != 0)
 		goto fail;
+	rc = load_key(c, o, err, errlen);
+	if (rc != 0)
+		goto fail;
 	for (uint8_t i = 0; i < c->n_members; i++)
 		addr_format(&c->addr[i], c->addr_str[i], sizeof(c->addr_str[i]));
 
@@ -364,6 +415,7 @@ void pw_client_close(struct pw_client *c)
 		return;
 	if (c->fd >= 0)
 		close(c->fd);
+	sodium_memzero(&c->auth, sizeof(c->auth));
 	free(c);
 }
 
@@ -439,13 +491,27 @@ static void send_to(struct pw_client *c, uint8_t to)
 
 	assert(to < c->n_members);
 	c->tx[PX_WIRE_OFF_TO] = to;
+	/* Each datagram its own trailer (a resend gets a new counter), after the message. */
+	size_t len = c->auth_on ? auth_client_seal(&c->auth, to, c->tx, c->tx_len, sizeof(c->tx))
+				: c->tx_len;
+	assert(len != 0);
 	do {
-		n = sendto(c->fd, c->tx, c->tx_len, 0, (const struct sockaddr *)&c->addr[to],
+		n = sendto(c->fd, c->tx, len, 0, (const struct sockaddr *)&c->addr[to],
 			   sizeof(c->addr[to]));
 	} while (n < 0 && errno == EINTR);
 	c->st.sends++;
-	if (n != (ssize_t)c->tx_len)
+	if (n != (ssize_t)len)
 		c->st.send_errors++;
+}
+
+/** The member an address is; PX_NODE_NONE if none. */
+static uint8_t member_of(const struct pw_client *c, const struct sockaddr_in *a)
+{
+	for (uint8_t i = 0; i < c->n_members; i++)
+		if (c->addr[i].sin_addr.s_addr == a->sin_addr.s_addr &&
+		    c->addr[i].sin_port == a->sin_port)
+			return i;
+	return PX_NODE_NONE;
 }
 
 /**
@@ -455,7 +521,10 @@ static void send_to(struct pw_client *c, uint8_t to)
 static int recv_decoded(struct pw_client *c)
 {
 	for (;;) {
-		ssize_t n = recv(c->fd, c->rx, sizeof(c->rx), MSG_DONTWAIT | MSG_TRUNC);
+		struct sockaddr_in from;
+		socklen_t flen = sizeof(from);
+		ssize_t n = recvfrom(c->fd, c->rx, sizeof(c->rx), MSG_DONTWAIT | MSG_TRUNC,
+				     (struct sockaddr *)&from, &flen);
 
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
@@ -464,9 +533,23 @@ static int recv_decoded(struct pw_client *c)
 				continue;
 			return -errno;
 		}
-		if ((size_t)n > PX_MSG_BYTES_MAX ||
-		    px_decode(c->rx, (size_t)n, c->cluster_id, c->n_members, &c->msg) !=
-			    PX_WIRE_OK) {
+		size_t len = (size_t)n;
+		if (len > PX_DGRAM_BYTES_MAX) {
+			c->st.undecodable++;
+			continue;
+		}
+		if (c->auth_on) {
+			/* Only a member's datagram, sealed for this client life, is read. */
+			uint8_t m = member_of(c, &from);
+			size_t msg_len = 0;
+			if (m == PX_NODE_NONE ||
+			    auth_client_open(&c->auth, m, c->rx, len, &msg_len) != AUTH_OK) {
+				c->st.unauthentic++;
+				continue;
+			}
+			len = msg_len;
+		}
+		if (px_decode(c->rx, len, c->cluster_id, c->n_members, &c->msg) != PX_WIRE_OK) {
 			c->st.undecodable++;
 			continue;
 		}

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "paxwire.h"
 #include "pw_history.h"
 #include "wire_backup.h"
@@ -28,6 +30,8 @@ static void usage(FILE *f)
 {
 	fputs(
 "usage: pwctl (--config FILE | --member HOST:PORT... --cluster ID) [options] COMMAND [ARGS]\n"
+"       pwctl keygen [--client ID | --admin ID] [--from CLUSTER_KEY] FILE\n"
+"       pwctl keygen (--rotate | --retire) CLUSTER_KEY FILE\n"
 "\n"
 "  --config FILE        cluster file: members and cluster id (config/cfg.h)\n"
 "  --member HOST:PORT   a member's address, once per replica in id order (no --config)\n"
@@ -36,7 +40,24 @@ static void usage(FILE *f)
 "  --attempt MS         wait per attempt before trying the next member (default 100,\n"
 "                       at most the timeout)\n"
 "  --history FILE       append the operation to FILE in the pw-lincheck format\n"
+"  --key FILE           this client's key file (default: $PAXWIRE_KEY_FILE); admin\n"
+"                       commands (stats, transfer-leader, snapshot save) need an admin\n"
+"                       key or the cluster key (docs/security.md)\n"
 "  --help               this text\n"
+"\n"
+"keys (docs/security.md; files are written mode 0600 and never overwritten):\n"
+"  keygen FILE          a new cluster key (generation 1): key_file = FILE in the\n"
+"                       cluster file, on every replica\n"
+"  keygen --client ID --from CLUSTER_KEY FILE\n"
+"                       the key file of client ID (1..16777215), derived from the\n"
+"                       cluster key (every generation it holds)\n"
+"  keygen --admin ID --from CLUSTER_KEY FILE\n"
+"                       the same, for an admin (admin commands allowed)\n"
+"  keygen --rotate CLUSTER_KEY FILE\n"
+"                       rotation step 1: FILE holds CLUSTER_KEY's key (still sent\n"
+"                       with) and a new one of the next generation (accepted)\n"
+"  keygen --retire CLUSTER_KEY FILE\n"
+"                       rotation step 3: FILE holds only the key CLUSTER_KEY sends with\n"
 "\n"
 "commands (kv cluster):\n"
 "  put KEY VALUE        store KEY = VALUE\n"
@@ -569,6 +590,128 @@ static int run(struct pw_client *c, int argc, char **argv)
 #undef NEED
 }
 
+/** Admin commands (stats, transfer-leader, snapshot) need an admin key: a client key
+ *  is refused here, with the fix, rather than ignored by the members (no reply). */
+static bool admin_key_ok(const struct pw_client_opts *o, const char *cmd)
+{
+	const char *path = o->key_file != NULL ? o->key_file : getenv("PAXWIRE_KEY_FILE");
+	struct auth_keys k;
+	char err[512];
+
+	if (path == NULL || path[0] == 0 ||
+	    (strcmp(cmd, "stats") != 0 && strcmp(cmd, "transfer-leader") != 0 &&
+	     strcmp(cmd, "snapshot") != 0))
+		return true;
+	if (auth_init() != 0 || auth_keys_load(path, &k, err, sizeof(err)) != 0)
+		return true;   /* pw_client_open says what is wrong with it */
+	bool ok = k.kind != AUTH_KIND_CLIENT;
+	if (!ok)
+		fprintf(stderr, "pwctl %s: an admin command, and %s is a client key (id %u); fix: "
+			"--key ADMIN_KEY (pwctl keygen --admin ID --from CLUSTER_KEY FILE) or the "
+			"cluster key\n", cmd, path, k.id);
+	sodium_memzero(&k, sizeof(k));
+	return ok;
+}
+
+/** pwctl keygen ...: writes a key file (docs/security.md, "Keys"). */
+static int keygen(int argc, char **argv)
+{
+	enum { NEW, CLIENT, ADMIN, ROTATE, RETIRE } what = NEW;
+	const char *from = NULL, *out = NULL;
+	uint32_t id = 0;
+	char err[512];
+	struct auth_keys k, src;
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		bool has_next = i + 1 < argc;
+		if ((strcmp(a, "--client") == 0 || strcmp(a, "--admin") == 0) && has_next) {
+			what = a[2] == 'c' ? CLIENT : ADMIN;
+			if (!parse_u32(argv[++i], &id) || id == 0 || id > AUTH_CLIENT_ID_MAX) {
+				fprintf(stderr, "pwctl keygen: %s %s: an id in 1..%u\n", a, argv[i],
+					AUTH_CLIENT_ID_MAX);
+				return EXIT_USAGE;
+			}
+		} else if (strcmp(a, "--from") == 0 && has_next) {
+			from = argv[++i];
+		} else if ((strcmp(a, "--rotate") == 0 || strcmp(a, "--retire") == 0) && has_next) {
+			what = a[4] == 'o' ? ROTATE : RETIRE;
+			from = argv[++i];
+		} else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			usage(stdout);
+			return EXIT_DONE;
+		} else if (a[0] != '-' && out == NULL) {
+			out = a;
+		} else {
+			fprintf(stderr, "pwctl keygen: unexpected '%s'; fix: see pwctl --help\n", a);
+			return EXIT_USAGE;
+		}
+	}
+	if (out == NULL || (what != NEW && from == NULL) || (what == NEW && from != NULL)) {
+		fprintf(stderr, "pwctl keygen: usage: keygen FILE | keygen --client ID --from "
+			"CLUSTER_KEY FILE | keygen --admin ID --from CLUSTER_KEY FILE | keygen "
+			"--rotate CLUSTER_KEY FILE | keygen --retire CLUSTER_KEY FILE\n");
+		return EXIT_USAGE;
+	}
+	if (auth_init() != 0) {
+		fprintf(stderr, "pwctl keygen: libsodium failed to initialise\n");
+		return EXIT_USAGE;
+	}
+	if (from != NULL) {
+		if (auth_keys_load(from, &src, err, sizeof(err)) != 0) {
+			fprintf(stderr, "pwctl keygen: %s\n", err);
+			return EXIT_USAGE;
+		}
+		if (src.kind != AUTH_KIND_CLUSTER) {
+			fprintf(stderr, "pwctl keygen: %s is a client key file; fix: the cluster key "
+				"(the replicas' key_file)\n", from);
+			return EXIT_USAGE;
+		}
+	}
+	switch (what) {
+	case NEW:
+		auth_keys_generate(&k, 1);
+		break;
+	case CLIENT:
+	case ADMIN:
+		(void)auth_keys_derive_client(&src, what == ADMIN ? AUTH_ROLE_ADMIN
+								 : AUTH_ROLE_CLIENT, id, &k);
+		break;
+	case ROTATE: {
+		if (src.n != 1) {
+			fprintf(stderr, "pwctl keygen --rotate: %s holds %u keys: a rotation is under "
+				"way; fix: finish it first (pwctl keygen --retire)\n", from, src.n);
+			return EXIT_USAGE;
+		}
+		struct auth_keys fresh;
+		uint8_t gen = src.gen[0] == 255 ? 1 : (uint8_t)(src.gen[0] + 1u);
+		auth_keys_generate(&fresh, gen);
+		k = src;
+		k.n = 2;
+		k.send = 0;
+		k.gen[1] = gen;
+		memcpy(k.key[1], fresh.key[0], AUTH_KEY_BYTES);
+		sodium_memzero(&fresh, sizeof(fresh));
+		break;
+	}
+	case RETIRE:
+		memset(&k, 0, sizeof(k));
+		k.kind = AUTH_KIND_CLUSTER;
+		k.n = 1;
+		k.gen[0] = src.gen[src.send];
+		memcpy(k.key[0], src.key[src.send], AUTH_KEY_BYTES);
+		break;
+	}
+	int rc = auth_keys_write(out, &k, err, sizeof(err));
+	sodium_memzero(&k, sizeof(k));
+	sodium_memzero(&src, sizeof(src));
+	if (rc != 0) {
+		fprintf(stderr, "pwctl keygen: %s\n", err);
+		return EXIT_USAGE;
+	}
+	return EXIT_DONE;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -578,6 +721,7 @@ int main(int argc, char **argv)
 		{ "timeout", required_argument, NULL, 't' },
 		{ "attempt", required_argument, NULL, 'a' },
 		{ "history", required_argument, NULL, 'H' },
+		{ "key", required_argument, NULL, 'k' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -592,6 +736,8 @@ int main(int argc, char **argv)
 	char err[512] = "";
 	int opt, rc;
 
+	if (argc >= 2 && strcmp(argv[1], "keygen") == 0)
+		return keygen(argc - 1, argv + 1);
 	pw_client_opts_default(&o);
 	o.members = members;
 	/* '+': stop at the command, so that its arguments may start with '-' (cas K - V). */
@@ -629,6 +775,9 @@ int main(int argc, char **argv)
 		case 'H':
 			history_path = optarg;
 			break;
+		case 'k':
+			o.key_file = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return EXIT_DONE;
@@ -649,6 +798,8 @@ int main(int argc, char **argv)
 	if (!attempt_set && o.attempt_timeout_ms > o.deadline_ms)
 		o.attempt_timeout_ms = o.deadline_ms;
 
+	if (!admin_key_ok(&o, argv[optind]))
+		return EXIT_USAGE;
 	c = pw_client_open(&o, err, sizeof(err));
 	if (c == NULL) {
 		fprintf(stderr, "pwctl: %s\n", err[0] != '\0' ? err : strerror(errno));

@@ -37,6 +37,8 @@ enum key_kind {
 	K_SERVICE,
 	K_CLIENTS,
 	K_SERVICE_LIB,
+	K_KEY_FILE,
+	K_AUTH,
 };
 
 struct cluster_key {
@@ -79,11 +81,14 @@ static const struct cluster_key cluster_keys[] = {
 	U32("transfer_chunks_per_tick", transfer_chunks_per_tick, 1, PX_TRANSFER_CHUNKS_MAX,
 	    false),
 	U32("snapshot_every", snapshot_every, 0, UINT32_MAX, false),
+	{ "key_file", K_KEY_FILE, 0, 0, false, 0 },
+	{ "auth", K_AUTH, 0, 0, false, 0 },
+	U32("auth_clients", auth_clients, 8, 65536, true),
 };
 #undef U32
 
 #define N_CLUSTER_KEYS (sizeof(cluster_keys) / sizeof(cluster_keys[0]))
-_Static_assert(N_CLUSTER_KEYS == 24, "CK_SNAPSHOT_EVERY below is the last key's index");
+_Static_assert(N_CLUSTER_KEYS == 27, "CK_AUTH_CLIENTS below is the last key's index");
 
 enum ck {  /* indices of the keys the cross-checks name */
 	CK_ID = 0,
@@ -105,6 +110,9 @@ enum ck {  /* indices of the keys the cross-checks name */
 	CK_SERVICE_LIB = 21,
 	CK_TRANSFER_CHUNKS = 22,
 	CK_SNAPSHOT_EVERY = 23,
+	CK_KEY_FILE = 24,
+	CK_AUTH = 25,
+	CK_AUTH_CLIENTS = 26,
 };
 
 enum mk { MK_IP, MK_PORT, MK_MAC, MK_PORT_INDEX, MK_MAX };
@@ -114,7 +122,8 @@ static const char *const member_keys[MK_MAX] = { "ip", "port", "mac", "port_inde
 	"id, replicas, transport, durability, heartbeat_ms, election_ms, tick_us, "        \
 	"window_slots, pipeline_slots, batch_cmds_max, slot_bytes, sessions, kv_keys, "     \
 	"idle, service, kv_key_bytes, kv_value_bytes, stream_records, stream_bytes, "  \
-	"clients, stages, service_lib, transfer_chunks_per_tick, snapshot_every"
+	"clients, stages, service_lib, transfer_chunks_per_tick, snapshot_every, "  \
+	"key_file, auth, auth_clients"
 
 /* ---------------------------------------------------------------------------------- */
 /* Loader context                                                                      */
@@ -306,6 +315,26 @@ static int on_cluster_key(struct ld *l, const char *name, const char *value)
 			return fail(l, l->line, "service_lib = %s: not an absolute path of at most %zu characters; fix: service_lib = /full/path/to/libNAME.so",
 				    value, sizeof(c->service_lib) - 1u);
 		memcpy(c->service_lib, value, strlen(value) + 1);
+		return 1;
+	case K_KEY_FILE: {
+		/* Relative to the cluster file's directory, so a file and its key travel
+		 * together (deploy/, the tests' temporary dirs). */
+		const char *slash = strrchr(l->path, '/');
+		int dir = slash == NULL || value[0] == '/' ? 0 : (int)(slash - l->path) + 1;
+		int w = snprintf(c->key_file, sizeof(c->key_file), "%.*s%s", dir, l->path, value);
+		if (value[0] == 0 || w < 0 || (size_t)w >= sizeof(c->key_file))
+			return fail(l, l->line, "key_file = %s: not a path of at most %zu characters; fix: key_file = cluster.key (made by pwctl keygen cluster.key; relative to this file's directory)",
+				    value, sizeof(c->key_file) - 1u);
+		return 1;
+	}
+	case K_AUTH:
+		if (strcmp(value, "on") == 0)
+			c->auth_off = false;
+		else if (strcmp(value, "off") == 0)
+			c->auth_off = true;
+		else
+			return fail(l, l->line, "auth = %s: auth is on or off; fix: auth = on (with key_file = FILE) or, for a lab only, auth = off",
+				    value);
 		return 1;
 	case K_CLIENTS:
 		if (strcmp(value, "dpdk") == 0)
@@ -668,6 +697,12 @@ static int check_cluster(struct ld *l)
 		return fail(l, kl[CK_STAGES], "stages = 2 (the applier on a second lcore) was removed: it measured no gain (docs/benchmarks.md); fix: remove the line");
 	if (!check_service(l))
 		return 0;
+	/* Authentication is on unless the file says otherwise (docs/security.md). */
+	if (c->auth_off && kl[CK_KEY_FILE] != 0)
+		return fail(l, kl[CK_AUTH], "auth = off but key_file = %s (line %" PRIu32 "); fix: remove one of the two lines",
+			    c->key_file, kl[CK_KEY_FILE]);
+	if (!c->auth_off && kl[CK_KEY_FILE] == 0)
+		return fail(l, l->cluster_sec_line, "[cluster] has no key_file: authentication is on unless the file says auth = off; fix: run `pwctl keygen cluster.key` and add key_file = cluster.key under [cluster] (or, for a lab on a trusted network only, auth = off)");
 
 	/* Timing: every timeout must be at least one tick, the election timeout at least two
 	 * heartbeats (a follower must hear a heartbeat before it suspects the leader). */
@@ -782,6 +817,9 @@ void cfg_defaults(struct cfg_cluster *cfg)
 	cfg->stages = 1;
 	cfg->transfer_chunks_per_tick = PX_TRANSFER_CHUNKS_DEFAULT;
 	cfg->snapshot_every = 0;
+	cfg->key_file[0] = 0;
+	cfg->auth_off = false;
+	cfg->auth_clients = 1024;
 	for (uint8_t i = 0; i < PX_REPLICAS_MAX; i++)
 		cfg->members[i].id = i;
 }

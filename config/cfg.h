@@ -33,6 +33,12 @@
  *   stages = 1              ; one lcore runs everything (2 was removed: no gain)
  *   transfer_chunks_per_tick = 16 ; state transfer: 8 KiB chunks asked per tick
  *                           ; (1..1024; the rate limit, 128 MB/s at 1 ms ticks)
+ *   key_file = cluster.key  ; the cluster key (pwctl keygen FILE; mode 0600), relative
+ *                           ; to this file's directory; required unless auth = off
+ *   auth = on               ; on | off: off takes every datagram as it comes (a lab
+ *                           ; on a trusted network only; paxwired warns at start)
+ *   auth_clients = 1024     ; client lives each replica keeps authenticated (power of
+ *                           ; two, 8..65536; each has its replay window)
  *   snapshot_every = 0      ; take a snapshot every N applied slots (durable: saved
  *                           ; to the data dir, the journal compacted below it);
  *                           ; 0: memory mode only when a peer asks for one, durable
@@ -150,6 +156,12 @@ struct cfg_cluster {
 	 *  keys distinct. */
 	uint32_t n_service_params;
 	struct cfg_service_param service_params[CFG_SERVICE_PARAMS_MAX];
+	/** Authentication (docs/security.md): the cluster key file (key_file, resolved
+	 *  against the cluster file's directory; "" when auth = off), auth = off, and the
+	 *  client lives each replica keeps (auth_clients). */
+	char key_file[256];
+	bool auth_off;
+	uint32_t auth_clients;
 };
 
 /* Bounds the loader checks. The service bounds repeat services/svc_kv.h and

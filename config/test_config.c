@@ -40,10 +40,22 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* 1 when write_file added a key_file line as line 2 (a file that starts with
+ * [cluster] and says nothing of authentication, which is on by default): the lines
+ * after it move down one, and the tests that expect a line number add it. */
+static unsigned g_shift;
+
 static void write_file(const char *text)
 {
 	FILE *f = fopen(path, "w");
 	assert_non_null(f);
+	g_shift = 0;
+	if (strncmp(text, "[cluster]\n", 10) == 0 && strstr(text, "key_file") == NULL &&
+	    strstr(text, "auth =") == NULL) {
+		assert_int_equal(fputs("[cluster]\nkey_file = test.key\n", f) >= 0, 1);
+		text += 10;
+		g_shift = 1;
+	}
 	assert_int_equal(fputs(text, f) >= 0, 1);
 	assert_int_equal(fclose(f), 0);
 }
@@ -79,6 +91,8 @@ static void test_good_file(void **state)
 		   "kv_value_bytes = 0\n"
 		   "stream_records = 1024\n"
 		   "stream_bytes = 65536\n"
+		   "key_file = keys/cluster.key\n"
+		   "auth_clients = 64\n"
 		   "[replica.1]\nip = 10.0.0.2\nport = 7100\nmac = 02:00:00:00:00:02\n"
 		   "port_index = 1\n"
 		   "[replica.0]\nip = 10.0.0.1\nport = 7100\n"
@@ -90,6 +104,12 @@ static void test_good_file(void **state)
 		fail_msg("%s", err);
 	assert_int_equal(c.cluster_id, 42);
 	assert_int_equal(c.n_replicas, 3);
+	/* key_file is relative to the cluster file's directory. */
+	char want_key[200];
+	snprintf(want_key, sizeof(want_key), "%s/keys/cluster.key", dir);
+	assert_string_equal(c.key_file, want_key);
+	assert_false(c.auth_off);
+	assert_int_equal(c.auth_clients, 64);
 	assert_int_equal(c.transport, CFG_TRANSPORT_UDP);
 	assert_int_equal(c.durability, PX_MEMORY);
 	assert_int_equal(c.heartbeat_ms, 10);
@@ -133,7 +153,7 @@ static void test_good_file(void **state)
 	assert_false(px.restarted);
 
 	assert_int_equal(cfg_key_line(path, "cluster", "tick_us"), 11);
-	assert_int_equal(cfg_key_line(path, "replica.2", "ip"), 33);
+	assert_int_equal(cfg_key_line(path, "replica.2", "ip"), 35);
 	assert_int_equal(cfg_key_line(path, "replica.0", "mac"), 0);
 	assert_string_equal(cfg_transport_name(c.transport), "udp");
 	assert_string_equal(cfg_idle_name(c.idle), "poll");
@@ -162,16 +182,16 @@ static void test_service_params(void **state)
 	assert_string_equal(cfg_service_name(c.service), "other");
 	assert_string_equal(c.service_name, "counter");
 	assert_string_equal(c.service_lib, "/opt/paxwire/libpwcounter.so");
-	assert_int_equal(c.service_section_line, 16);
+	assert_int_equal(c.service_section_line, 16 + g_shift);
 	assert_int_equal(c.n_service_params, 3);
 	assert_string_equal(c.service_params[0].key, "counters");
 	assert_string_equal(c.service_params[0].value, "64");
-	assert_int_equal(c.service_params[0].line, 17);
+	assert_int_equal(c.service_params[0].line, 17 + g_shift);
 	assert_false(c.service_params[0].in_cluster);
 	assert_string_equal(c.service_params[1].key, "name_bytes");
 	assert_string_equal(c.service_params[2].value, "a b c");
-	assert_int_equal(c.service_params[2].line, 19);
-	assert_int_equal(cfg_key_line(path, "service.counter", "name_bytes"), 18);
+	assert_int_equal(c.service_params[2].line, 19 + g_shift);
+	assert_int_equal(cfg_key_line(path, "service.counter", "name_bytes"), 18 + g_shift);
 
 	/* kv: the typed keys, with their values (line) or defaults (line 0). */
 	write_file("[cluster]\nid = 7\nreplicas = 3\nkv_key_bytes = 16\n" MEMBERS3);
@@ -188,7 +208,7 @@ static void test_service_params(void **state)
 	assert_true(c.service_params[0].in_cluster);
 	assert_string_equal(c.service_params[1].key, "kv_key_bytes");
 	assert_string_equal(c.service_params[1].value, "16");
-	assert_int_equal(c.service_params[1].line, 4);
+	assert_int_equal(c.service_params[1].line, 4 + g_shift);
 	assert_string_equal(c.service_params[2].key, "kv_value_bytes");
 
 	/* stream: its two keys after its section's (which the stream service will refuse). */
@@ -202,7 +222,7 @@ static void test_service_params(void **state)
 	assert_string_equal(c.service_params[1].key, "stream_records");
 	assert_string_equal(c.service_params[2].key, "stream_bytes");
 	assert_string_equal(c.service_params[2].value, "8192");
-	assert_int_equal(c.service_params[2].line, 5);
+	assert_int_equal(c.service_params[2].line, 5 + g_shift);
 
 	/* At most CFG_SERVICE_PARAMS_MAX keys in the section. */
 	FILE *f = fopen(path, "w");
@@ -305,6 +325,14 @@ static const struct bad bads[] = {
 	  "fix: use one of id, replicas" },
 	{ "duplicate key", CL "tick_us = 100\ntick_us = 200\n" MEMBERS3, 5,
 	  "duplicate key 'tick_us' (first on line 4)", "fix: keep one 'tick_us'" },
+	{ "no key file", "[cluster]\nid = 1\nauth = on\nreplicas = 3\n" MEMBERS3, 1,
+	  "[cluster] has no key_file", "fix: run `pwctl keygen cluster.key`" },
+	{ "auth off with a key", "[cluster]\nid = 1\nauth = off\nkey_file = k\nreplicas = 3\n"
+	  MEMBERS3, 3, "auth = off but key_file", "fix: remove one of the two lines" },
+	{ "auth maybe", "[cluster]\nid = 1\nauth = maybe\nreplicas = 3\n" MEMBERS3, 3,
+	  "auth = maybe: auth is on or off", "fix: auth = on" },
+	{ "auth clients", "[cluster]\nid = 1\nauth = off\nauth_clients = 100\nreplicas = 3\n"
+	  MEMBERS3, 4, "auth_clients = 100", "fix: auth_clients =" },
 	{ "not a number", CL "heartbeat_ms = 5ms\n" MEMBERS3, 4, "heartbeat_ms = 5ms: not a whole number",
 	  "fix: heartbeat_ms = <1..60000>, e.g. heartbeat_ms = 5" },
 	{ "negative", CL "sessions = -1\n" MEMBERS3, 4, "not a whole number",
@@ -454,6 +482,23 @@ static const struct bad bads[] = {
 	  "fix: add replicas = 3" },
 };
 
+/** The line numbers a message names ("line N", N > 1) move down with g_shift. */
+static void shift_lines(const char *in, char *out, size_t cap)
+{
+	size_t w = 0;
+	for (const char *q = in; *q != 0 && w + 12 < cap;) {
+		if (g_shift && strncmp(q, "line ", 5) == 0 && q[5] >= '2' && q[5] <= '9') {
+			char *end;
+			unsigned long ln = strtoul(q + 5, &end, 10);
+			w += (size_t)snprintf(out + w, cap - w, "line %lu", ln + g_shift);
+			q = end;
+		} else {
+			out[w++] = *q++;
+		}
+	}
+	out[w] = 0;
+}
+
 static void check_bad(const struct bad *b)
 {
 	write_file(b->text);
@@ -463,13 +508,16 @@ static void check_bad(const struct bad *b)
 	if (rc != -EINVAL)
 		fail_msg("%s: loaded (rc %d) but should fail", b->name, rc);
 	char where[320];
-	snprintf(where, sizeof(where), "%s:%u: ", path, b->line);
+	snprintf(where, sizeof(where), "%s:%u: ", path, b->line > 1 ? b->line + g_shift : b->line);
 	if (strncmp(err, where, strlen(where)) != 0)
 		fail_msg("%s: expected '%s...', got '%s'", b->name, where, err);
-	if (strstr(err, b->what) == NULL)
-		fail_msg("%s: '%s' not in '%s'", b->name, b->what, err);
-	if (strstr(err, "; fix: ") == NULL || strstr(err, b->fix) == NULL)
-		fail_msg("%s: fix '%s' not in '%s'", b->name, b->fix, err);
+	char what[256], fix[256];
+	shift_lines(b->what, what, sizeof(what));
+	shift_lines(b->fix, fix, sizeof(fix));
+	if (strstr(err, what) == NULL)
+		fail_msg("%s: '%s' not in '%s'", b->name, what, err);
+	if (strstr(err, "; fix: ") == NULL || strstr(err, fix) == NULL)
+		fail_msg("%s: fix '%s' not in '%s'", b->name, fix, err);
 	if (strchr(err, '\n') != NULL)
 		fail_msg("%s: the message is not one line: '%s'", b->name, err);
 }
@@ -516,7 +564,8 @@ static void test_last_line_without_newline(void **state)
 	char err[512];
 	assert_int_equal(cfg_load(path, &c, err, sizeof(err)), -EINVAL);
 	char where[320];
-	snprintf(where, sizeof(where), "%s:13: section [replica.3] but replicas = 3", path);
+	snprintf(where, sizeof(where), "%s:%u: section [replica.3] but replicas = 3", path,
+		 13 + g_shift);
 	if (strncmp(err, where, strlen(where)) != 0)
 		fail_msg("got '%s'", err);
 }

@@ -31,6 +31,11 @@
 /** Bytes of one encoded wire message (header included). Fits a jumbo-frame UDP datagram. */
 #define PX_MSG_BYTES_MAX 17408u
 
+/** Bytes a datagram carries after its message: the authentication trailer (auth/auth.h,
+ *  docs/protocol.md "Authentication trailer"); and so the largest datagram. */
+#define PX_TRAILER_BYTES 40u
+#define PX_DGRAM_BYTES_MAX (PX_MSG_BYTES_MAX + PX_TRAILER_BYTES)
+
 /** Log entries carried by one message (ACCEPT, PROMISE, RECOVER_REPLY). */
 #define PX_MSG_ENTRIES_MAX 64u
 

@@ -14,6 +14,7 @@
  * and replying. This file is the node's world: the ops below put its datagrams on the
  * ports, give it the clock and the log, and answer its admin stats request.
  */
+#include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -115,6 +116,15 @@ static uint32_t op_admin_stats(void *ctx, char *buf, uint32_t cap)
 			      s.node.commit_lat[b]);
 	if (n > 0 && (uint32_t)n < cap)
 		n += snprintf(buf + n, cap - (uint32_t)n, "]");
+	/* Datagrams dropped by authentication, by reason (docs/security.md). */
+	if (n > 0 && (uint32_t)n < cap)
+		n += snprintf(buf + n, cap - (uint32_t)n, ",\"auth\":%s,\"auth_drops\":{",
+			      d->cfg->auth_off ? "false" : "true");
+	for (int i = 1; i < AUTH_E_MAX && n > 0 && (uint32_t)n < cap; i++)
+		n += snprintf(buf + n, cap - (uint32_t)n, "%s\"%s\":%" PRIu64, i > 1 ? "," : "",
+			      auth_err_name((enum auth_err)i), s.node.auth_drops[i]);
+	if (n > 0 && (uint32_t)n < cap)
+		n += snprintf(buf + n, cap - (uint32_t)n, "}");
 	if (s.durable && n > 0 && (uint32_t)n < cap)
 		n += snprintf(buf + n, cap - (uint32_t)n,
 			      ",\"journal\":{\"records\":%" PRIu64 ",\"bytes\":%" PRIu64
@@ -177,8 +187,20 @@ static void op_snapshot_save(void *ctx, uint64_t slot, uint64_t id, const uint8_
 }
 
 /* Memory durability: no journal ops (the core asks for no persist in memory mode). */
+/** A client's address for the log: ip:port, and the port slot it came in on. */
+static void op_addr_name(void *ctx, const struct node_addr *a, char *buf, size_t cap)
+{
+	(void)ctx;
+	struct dp_client_addr ca;
+	memcpy(&ca, a->b, sizeof(ca));
+	uint32_t ip = ntohl(ca.addr.ip_be);
+	snprintf(buf, cap, "%u.%u.%u.%u:%u (port slot %u)", ip >> 24, (ip >> 16) & 0xffu,
+		 (ip >> 8) & 0xffu, ip & 0xffu, ntohs(ca.addr.port_be), ca.port);
+}
+
 const struct node_ops dp_node_ops = {
 	.tx_buf = op_tx_buf,
+	.addr_name = op_addr_name,
 	.tx_commit = op_tx_commit,
 	.now_ns = op_now_ns,
 	.log = op_log,
@@ -188,6 +210,7 @@ const struct node_ops dp_node_ops = {
 /* Durable mode: the same, and the journal. */
 const struct node_ops dp_node_ops_durable = {
 	.tx_buf = op_tx_buf,
+	.addr_name = op_addr_name,
 	.tx_commit = op_tx_commit,
 	.journal_promise = op_journal_promise,
 	.journal_slot = op_journal_slot,

@@ -67,7 +67,7 @@ _Static_assert(DP_TX_BUFS >= PX_REPLICAS_MAX * 8u,
 	       "a handful of broadcasts to every peer fit before a flush");
 _Static_assert(DP_RX_ROUNDS_MAX >= 1u, "a port gives at least one burst per iteration");
 _Static_assert(NODE_QUEUE_MAX <= NIC_HOLD_MAX, "a port can hold every queued command's datagram");
-_Static_assert(PX_MSG_BYTES_MAX <= NIC_BUF_BYTES_MAX, "a message fits one datagram");
+_Static_assert(PX_DGRAM_BYTES_MAX <= NIC_BUF_BYTES_MAX, "a message and its trailer fit one datagram");
 _Static_assert(DP_PORTS_MAX <= 255u, "a port slot fits a uint8_t");
 _Static_assert(DP_PORTS_MAX > PX_REPLICAS_MAX, "a link per peer and a client port fit");
 _Static_assert(DP_IDLE_PERSIST_NS <= DP_IDLE_SLEEP_NS_MAX, "a persist caps the sleep, never lengthens it");
@@ -200,6 +200,7 @@ enum dp_log_level { DP_LOG_ERROR = 0, DP_LOG_WARN = 1, DP_LOG_INFO = 2, DP_LOG_D
 struct dp_ctx {
 	/* Configuration (read-only after dp_init). Cache-aligned: one context per lcore. */
 	_Alignas(64) const struct cfg_cluster *cfg;
+	const struct auth_keys *keys;  /**< the cluster key (cfg->auth_off: unused) */
 	struct px_config pxc;
 	uint8_t self;
 	enum dp_log_level log_level;

@@ -96,6 +96,15 @@ void dp_stats_print(struct dp_ctx *d, FILE *f, uint64_t now_ns, bool final)
 	first = true;
 	for (int i = 1; i < PX_WIRE_E_MAX; i++)
 		json_u64(f, &first, px_wire_err_name((enum px_wire_err)i), s.node.decode_drops[i]);
+	fprintf(f, "},\"auth_drops\":{");
+	first = true;
+	for (int i = 1; i < AUTH_E_MAX; i++)
+		json_u64(f, &first, auth_err_name((enum auth_err)i), s.node.auth_drops[i]);
+	fprintf(f, "},\"auth\":{\"on\":%s", d->cfg->auth_off ? "false" : "true");
+	first = false;
+	json_u64(f, &first, "lives", s.node.auth_lives);
+	json_u64(f, &first, "evictions", s.node.auth_evictions);
+	json_u64(f, &first, "reply_lost", s.node.auth_reply_lost);
 	fprintf(f, "},\"msgs_in\":{");
 	first = true;
 	for (int i = 1; i < PX_MSG_TYPE_MAX; i++)

@@ -362,7 +362,7 @@ static void open_port(struct dp_ctx *d, const struct cfg_cluster *cfg, uint8_t i
 		.eth_mac_set = eth && cfg->members[id].has_mac,
 		.local = d->peers[id],
 		.burst = DP_RX_BURST,
-		.buf_bytes = PX_MSG_BYTES_MAX,
+		.buf_bytes = PX_DGRAM_BYTES_MAX,
 		.tx_bufs = DP_TX_BUFS,
 		/* A batch of commands waits in its datagrams (dp_loop.c): as many as one
 		 * batch, whichever ports they came in on. */
@@ -778,6 +778,39 @@ static void restore_backup(struct dp_ctx *d, const char *path, int fd,
 	       d->j != NULL ? ", saved to the data dir" : "", slot + 1u);
 }
 
+/** Authentication (docs/security.md): the cluster key file the cluster file names, or
+ *  auth = off said loudly. @return 0, or 1 with a message (the exit code). */
+static int load_keys(const struct cfg_cluster *cfg, struct auth_keys *k)
+{
+	char err[512];
+
+	if (cfg->auth_off) {
+		fprintf(stderr, "paxwired: WARNING: %s:%" PRIu32 ": auth = off: this replica takes every datagram as it comes; anyone who can send to its ports can forge votes, commands and admin requests (a lab on a trusted network only; docs/security.md)\n",
+			cfg->path, cfg_key_line(cfg->path, "cluster", "auth"));
+		return 0;
+	}
+	if (auth_init() != 0) {
+		fprintf(stderr, "paxwired: libsodium failed to initialise; fix: check the libsodium23 package\n");
+		return 1;
+	}
+	if (!auth_available()) {
+		fprintf(stderr, "paxwired: authentication uses AES-256-GCM, which libsodium runs only on a CPU with AES-NI and PCLMUL, and this one lacks them; fix: run the replicas on x86-64 CPUs that have both (any since 2010), or, for a lab only, auth = off in %s\n",
+			cfg->path);
+		return 1;
+	}
+	if (auth_keys_load(cfg->key_file, k, err, sizeof(err)) != 0) {
+		fprintf(stderr, "paxwired: key_file (%s:%" PRIu32 "): %s\n", cfg->path,
+			cfg_key_line(cfg->path, "cluster", "key_file"), err);
+		return 1;
+	}
+	if (k->kind != AUTH_KIND_CLUSTER) {
+		fprintf(stderr, "paxwired: key_file %s is a %s key file (id %u), not the cluster key; fix: key_file = the file `pwctl keygen FILE` made (client keys are for clients)\n",
+			cfg->key_file, k->kind == AUTH_KIND_ADMIN ? "admin" : "client", k->id);
+		return 1;
+	}
+	return 0;
+}
+
 /** Builds everything dp_run needs. Exits with a message on any failure. */
 static void dp_init(struct dp_ctx *d, const struct cfg_cluster *cfg, const struct args *a,
 		    struct arenas *ar)
@@ -825,6 +858,11 @@ static void dp_init(struct dp_ctx *d, const struct cfg_cluster *cfg, const struc
 		.fresh = a->bootstrap,
 		/* 127 random bits: lo's top bit clear, never the fresh mark (px.h). */
 		.bind = { .lo = random_u64() & (UINT64_MAX >> 1), .hi = random_u64() },
+		/* Authentication: the cluster key (checked at start: load_keys), this start's
+		 * life (above the last start's while the clock does not step back). */
+		.keys = cfg->auth_off ? NULL : d->keys,
+		.auth_life = cfg->auth_off ? 0 : auth_life_now(),
+		.auth_clients = cfg->auth_clients,
 	};
 	/* Snapshots (state transfer, backups): one buffer as large as the service's and
 	 * the session table's bound. A service without snapshots gets none: a replica
@@ -982,6 +1020,11 @@ int main(int argc, char **argv)
 		}
 	}
 
+	/* The cluster key, before anything is opened. */
+	static struct auth_keys keys;
+	if (load_keys(&cfg, &keys) != 0)
+		return 1;
+
 	/* --restore: the file and its header are checked before anything is opened. */
 	struct wire_backup_hdr backup = { 0 };
 	int backup_fd = a.restore != NULL ? open_backup(a.restore, &backup) : -1;
@@ -989,6 +1032,7 @@ int main(int argc, char **argv)
 	(void)mp_init(cfg.transport == CFG_TRANSPORT_DPDK);
 	struct dp_ctx *d = alloc_or_die(sizeof(*d), "the loop's context");
 	struct arenas ar = { 0 };
+	d->keys = &keys;
 	/* Durable mode: the journal first. Its lock says at once whether another paxwired
 	 * has this replica's data dir, and replay decides whether this start is a restart. */
 	struct journal_replay rp;

@@ -23,19 +23,56 @@
 #include <string.h>
 
 #include "node.h"
+#include "auth.h"
 #include "wire_hash.h"
+
+/** Where a client's datagram came from: its address and, authenticated, its life's
+ *  entry in the auth table (which seals the replies: auth_for_client). */
+struct node_from {
+	struct node_addr addr;
+	uint64_t alife;          /**< the client's life; 0: no authentication */
+	uint32_t aidx;           /**< its entry in the auth table */
+	uint32_t key_id;
+	uint8_t role;            /**< enum auth_role */
+};
 
 /** A client's last known address (the table is a cache: see client_put). */
 struct node_client {
 	uint64_t client_id;
 	uint64_t stamp;          /**< 0: empty; else the table's clock when last used */
-	struct node_addr addr;
+	struct node_from from;
+};
+
+/** One client life the replica heard, authenticated: its requests' window and key, and
+ *  the key its replies are sealed with. */
+struct node_auth_client {
+	struct auth_rx rx;       /**< fixed life (rx.life; 0: empty entry) */
+	struct auth_tx reply;
+	uint64_t stamp;          /**< the table's clock when last used */
+	uint32_t key_id;
+	uint8_t role;
+};
+
+/** Authentication state (conf.keys): one sending and one receiving direction per peer,
+ *  and the client lives. */
+struct node_auth {
+	struct auth_keys keys;
+	struct auth_tx tx[PX_REPLICAS_MAX];
+	struct auth_rx rx[PX_REPLICAS_MAX];
+	uint64_t life;           /**< this replica's */
+	uint64_t reply_ctr;      /**< the counter of every reply this life: each client
+	                              life's reply key is used by this replica only, and a
+	                              counter shared by all never repeats under one, even
+	                              when an entry is evicted and made again */
+	uint64_t clock;
+	uint32_t clients_mask;
+	struct node_auth_client *cl;
 };
 
 /** A read-index read held at the leader; the command's bytes are in read_bytes. */
 struct node_read {
 	uint64_t ticket, index, client_id, seq;
-	struct node_addr src;
+	struct node_from src;
 	uint32_t len;
 };
 
@@ -66,7 +103,7 @@ struct node {
 	/* Commands queued for the next flush; bodies point into the caller's datagrams. */
 	uint32_t n_cmds;
 	struct px_cmd_ref cmds[NODE_QUEUE_MAX];
-	struct node_addr cmd_src[NODE_QUEUE_MAX];
+	struct node_from cmd_src[NODE_QUEUE_MAX];
 
 	/* Read-index reads (leader): a FIFO in ticket order, command bytes copied. */
 	struct node_read *reads;     /**< conf.reads_max */
@@ -123,6 +160,10 @@ struct node {
 	uint64_t loud_tick[PX_REPLICAS_MAX];  /**< when each peer was last logged about */
 	uint64_t refuse_tick[PX_REPLICAS_MAX];/**< when each peer was last sent REFUSE */
 	char refused[768];           /**< node_refused's text; empty while not refused */
+
+	/* Authentication (docs/security.md); NULL: off (auth = off). */
+	struct node_auth *au;
+	struct node_from cur;        /**< the datagram node_recv handles */
 
 	struct node_counters c;
 };
@@ -187,7 +228,7 @@ static uint32_t client_home(const struct node *n, uint64_t id)
 	return (uint32_t)((id * 0x9e3779b97f4a7c15ull) >> 32) & n->clients_mask;
 }
 
-static void client_put(struct node *n, uint64_t client_id, const struct node_addr *addr)
+static void client_put(struct node *n, uint64_t client_id, const struct node_from *from)
 {
 	uint32_t h = client_home(n, client_id);
 	struct node_client *victim = NULL;
@@ -204,11 +245,11 @@ static void client_put(struct node *n, uint64_t client_id, const struct node_add
 	if (victim->stamp != 0 && victim->client_id != client_id)
 		n->c.client_evictions++;
 	victim->client_id = client_id;
-	victim->addr = *addr;
+	victim->from = *from;
 	victim->stamp = n->clients_clock++;
 }
 
-static const struct node_addr *client_get(const struct node *n, uint64_t client_id)
+static const struct node_from *client_get(const struct node *n, uint64_t client_id)
 {
 	uint32_t h = client_home(n, client_id);
 
@@ -219,7 +260,7 @@ static const struct node_addr *client_get(const struct node *n, uint64_t client_
 		if (e->stamp == 0)
 			return NULL;
 		if (e->client_id == client_id)
-			return &e->addr;
+			return &e->from;
 	}
 	return NULL;
 }
@@ -227,26 +268,75 @@ static const struct node_addr *client_get(const struct node *n, uint64_t client_
 /* ---------------------------------------------------------------------------------- */
 /* Transmit                                                                            */
 
-/** Encodes m into a transmit buffer for dst; counts a datagram no buffer was had for. */
-static void tx(struct node *n, const struct px_msg *m, const struct node_dst *dst)
+/** The sending direction of a datagram to dst (authenticated mode): the peer's, or
+ *  the client life's that `cl` names, if its entry still holds that life. NULL: none
+ *  (counted: the client's retry is answered once its entry is made again). */
+static struct auth_tx *auth_for(struct node *n, const struct node_dst *dst,
+				const struct node_from *cl)
+{
+	if (dst->peer != NODE_TO_CLIENT)
+		return &n->au->tx[dst->peer];
+	if (cl == NULL || cl->alife == 0)
+		return NULL;
+	struct node_auth_client *e = &n->au->cl[cl->aidx & n->au->clients_mask];
+	if (e->rx.life != cl->alife || e->key_id != cl->key_id || e->role != cl->role)
+		return NULL;
+	return &e->reply;
+}
+
+/** Appends the trailer (auth_seal) with atx; a client's reply takes the replica-wide
+ *  reply counter (struct node_auth). */
+static uint32_t seal(struct node *n, struct auth_tx *atx, const struct node_dst *dst,
+		     uint8_t *buf, size_t len, uint32_t cap)
+{
+	bool client = dst->peer == NODE_TO_CLIENT;
+	if (client)
+		atx->ctr = n->au->reply_ctr;
+	size_t out = auth_seal(atx, buf, len, cap);
+	if (client)
+		n->au->reply_ctr = atx->ctr;
+	/* The caller left room for the trailer: a failure is our bug. */
+	if (out == 0)
+		node_bug(n, "no room for the trailer after %zu bytes in %u", len, cap);
+	return (uint32_t)out;
+}
+
+/** Encodes m into a transmit buffer for dst (cl: the client, when dst is one); counts a
+ *  datagram no buffer was had for. */
+static void tx(struct node *n, const struct px_msg *m, const struct node_dst *dst,
+	       const struct node_from *cl)
 {
 	uint32_t cap = 0;
-	uint8_t *buf = n->ops->tx_buf(n->ctx, dst, &cap);
+	struct auth_tx *atx = NULL;
 
+	if (n->au != NULL) {
+		atx = auth_for(n, dst, cl);
+		if (atx == NULL) {
+			n->c.auth_reply_lost++;
+			return;
+		}
+	}
+	uint8_t *buf = n->ops->tx_buf(n->ctx, dst, &cap);
 	if (buf == NULL) {
 		n->c.tx_no_buf++;
 		return;
 	}
-	size_t len = px_encode(m, buf, cap);
 	/* The core keeps every message within PX_MSG_BYTES_MAX and a buffer holds that
-	 * much (node_ops), so a failed encode is our bug, not input. */
+	 * and a trailer (node_ops), so a failed encode is our bug, not input. */
+	if (cap < PX_DGRAM_BYTES_MAX)
+		node_bug(n, "a %u-byte transmit buffer (PX_DGRAM_BYTES_MAX is %u)", cap,
+			 PX_DGRAM_BYTES_MAX);
+	size_t len = px_encode(m, buf, PX_MSG_BYTES_MAX);
 	if (len == 0)
-		node_bug(n, "a message of type %u does not fit a %u-byte buffer", m->type, cap);
+		node_bug(n, "a message of type %u does not fit %u bytes", m->type,
+			 PX_MSG_BYTES_MAX);
+	if (atx != NULL)
+		len = seal(n, atx, dst, buf, len, cap);
 	n->ops->tx_commit(n->ctx, dst, (uint32_t)len);
 }
 
-/** Copies an encoded datagram of len bytes (<= PX_MSG_BYTES_MAX) into a transmit buffer
- *  for dst; counts a datagram no buffer was had for. */
+/** Copies an encoded message of len bytes (<= PX_MSG_BYTES_MAX) into a transmit buffer
+ *  for peer dst, sealed for it; counts a datagram no buffer was had for. */
 static void tx_copy(struct node *n, const uint8_t *bytes, uint32_t len,
 		    const struct node_dst *dst)
 {
@@ -257,9 +347,11 @@ static void tx_copy(struct node *n, const uint8_t *bytes, uint32_t len,
 		n->c.tx_no_buf++;
 		return;
 	}
-	if (len > cap)
-		node_bug(n, "a %u-byte datagram does not fit a %u-byte buffer", len, cap);
+	if (cap < PX_DGRAM_BYTES_MAX || len > PX_MSG_BYTES_MAX)
+		node_bug(n, "a %u-byte message for a %u-byte buffer", len, cap);
 	memcpy(buf, bytes, len);
+	if (n->au != NULL)
+		len = seal(n, &n->au->tx[dst->peer], dst, buf, len, cap);
 	n->ops->tx_commit(n->ctx, dst, len);
 }
 
@@ -274,7 +366,7 @@ static void send_msg(struct node *n, const struct px_msg *m)
 	if (m->to != PX_NODE_NONE) {
 		if (m->to >= n->n_replicas || m->to == n->self)
 			node_bug(n, "the core sent a message (type %u) to %u", m->type, m->to);
-		tx(n, m, &dst);
+		tx(n, m, &dst, NULL);
 		return;
 	}
 	if (n->n_replicas == 1)
@@ -291,11 +383,11 @@ static void send_msg(struct node *n, const struct px_msg *m)
 	}
 }
 
-static void send_reply(struct node *n, const struct node_addr *to, uint64_t client_id,
+static void send_reply(struct node *n, const struct node_from *to, uint64_t client_id,
 		       uint64_t seq, uint8_t status, const uint8_t *body, uint32_t len)
 {
 	struct px_msg *m = n->reply;   /* the header fields were set once (node_init) */
-	struct node_dst dst = { .peer = NODE_TO_CLIENT, .client = to };
+	struct node_dst dst = { .peer = NODE_TO_CLIENT, .client = &to->addr };
 
 	m->ballot = px_promised(n->r);
 	m->leader_hint = px_leader_hint(n->r);
@@ -304,7 +396,7 @@ static void send_reply(struct node *n, const struct node_addr *to, uint64_t clie
 	m->status = status;
 	m->body_len = len;
 	m->body = len > 0 ? body : NULL;
-	tx(n, m, &dst);
+	tx(n, m, &dst, to);
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -314,6 +406,7 @@ static void handle_out(struct node *n, enum node_call call, const struct px_msg 
 static void st_start(struct node *n);
 static void uuid_sync(struct node *n);
 static void uuid_unbound(struct node *n);
+static void admin_log(struct node *n, const struct node_from *src, const char *what);
 
 /** Commit latency: slots [lo, hi] were just handed out as committed. */
 static void note_commits(struct node *n, uint64_t lo, uint64_t hi)
@@ -467,7 +560,7 @@ static void apply_range(struct node *n, uint64_t lo, uint64_t hi)
 				const struct px_reply *rp = &n->aout->replies[k];
 				if (rp->client_id == 0 && rp->seq == 0)
 					continue;   /* a bind (uuid_bind_propose): no client */
-				const struct node_addr *to = client_get(n, rp->client_id);
+				const struct node_from *to = client_get(n, rp->client_id);
 				if (to == NULL) {
 					n->c.reply_no_addr++;
 					continue;
@@ -524,7 +617,8 @@ static void handle_out(struct node *n, enum node_call call, const struct px_msg 
 /** Where node_init carves the arena (node_arena_bytes sums the same). */
 struct layout {
 	size_t node, replica, applier, out, aout, msg, reply, smsg, reads, read_bytes,
-		read_reply, clients, slot_t0, st_bits, total;
+		read_reply, clients, slot_t0, st_bits, auth, auth_cl, total;
+	uint32_t auth_n;
 	uint64_t st_words;
 	size_t replica_len, applier_len;
 	uint32_t clients_n;
@@ -546,6 +640,19 @@ static bool conf_ok(const struct node_conf *c, const char **why)
 		w = "snapshot_buf and snapshot_bytes go together";
 	else if (c->transfer_chunks_per_tick > NODE_TRANSFER_CHUNKS_MAX)
 		w = "transfer_chunks_per_tick must be at most 1024";
+	else if (c->keys != NULL &&
+		 (c->keys->kind != AUTH_KIND_CLUSTER || c->keys->n == 0 ||
+		  c->keys->n > AUTH_KEYS_MAX || c->keys->send >= c->keys->n))
+		w = "keys must be a cluster key file's";
+	else if (c->keys != NULL && c->auth_life == 0)
+		w = "auth_life must be set with keys (auth_life_now)";
+	else if (c->keys != NULL && (c->auth_clients > NODE_AUTH_CLIENTS_MAX ||
+				     (c->auth_clients & (c->auth_clients - 1u)) != 0 ||
+				     (c->auth_clients != 0 && c->auth_clients < NODE_CLIENT_PROBES)))
+		w = "auth_clients must be a power of two in [8, 65536] (0: the default)";
+	else if (c->keys != NULL && !auth_available())
+		w = "authentication needs AES-256-GCM, which libsodium runs only on a CPU with "
+		    "AES-NI and PCLMUL; this one has not both (docs/security.md)";
 	if (why != NULL)
 		*why = w;
 	return w == NULL;
@@ -574,6 +681,10 @@ static void layout(const struct node_conf *c, struct layout *l)
 	PLACE(slot_t0, (size_t)c->px.window_slots * sizeof(uint64_t));
 	l->st_words = (c->snapshot_bytes / PX_SNAP_CHUNK_BYTES + 1u + 63u) / 64u;
 	PLACE(st_bits, (size_t)l->st_words * sizeof(uint64_t));
+	l->auth_n = c->keys == NULL ? 0
+		  : c->auth_clients != 0 ? c->auth_clients : NODE_AUTH_CLIENTS_DEFAULT;
+	PLACE(auth, c->keys != NULL ? sizeof(struct node_auth) : 0);
+	PLACE(auth_cl, (size_t)l->auth_n * sizeof(struct node_auth_client));
 #undef PLACE
 	l->total = off + 64;   /* room to align the arena's start */
 }
@@ -586,6 +697,29 @@ size_t node_arena_bytes(const struct node_conf *c)
 		return 0;
 	layout(c, &l);
 	return l.total;
+}
+
+/** Authenticated mode: the keys copied, a sending direction per peer, none heard. */
+static void auth_setup(struct node *n, const struct node_conf *c, struct node_auth *au,
+		       struct node_auth_client *cl, uint32_t entries)
+{
+	memset(au, 0, sizeof(*au));
+	memset(cl, 0, (size_t)entries * sizeof(*cl));
+	au->keys = *c->keys;
+	au->life = c->auth_life;
+	au->cl = cl;
+	au->clients_mask = entries - 1u;
+	uint8_t s = au->keys.send;
+	for (uint8_t j = 0; j < n->n_replicas; j++) {
+		uint8_t key[AUTH_KEY_BYTES];
+		auth_rx_init(&au->rx[j], true);
+		if (j == n->self)
+			continue;
+		auth_peer_life_key(au->keys.key[s], c->px.cluster_id, n->self, j, au->life, key);
+		auth_tx_init(&au->tx[j], key, n->self, au->keys.gen[s], AUTH_ROLE_PEER, au->life);
+		sodium_memzero(key, sizeof(key));
+	}
+	n->au = au;
 }
 
 struct node *node_init(const struct node_conf *c, const struct px_service *svc,
@@ -672,6 +806,10 @@ struct node *node_init(const struct node_conf *c, const struct px_service *svc,
 
 	n->bind = px_uuid_is_id(c->bind) ? c->bind : (struct px_uuid){ 0, 0 };
 	uuid_unbound(n);
+	n->conf.keys = NULL;   /* the caller's: copied below */
+	if (c->keys != NULL)
+		auth_setup(n, c, (struct node_auth *)(base + l.auth),
+			   (struct node_auth_client *)(base + l.auth_cl), l.auth_n);
 	return n;
 }
 
@@ -869,7 +1007,7 @@ static void st_request(struct node *n, uint64_t off)
 	n->smsg->slot_hi = n->st.slot;
 	n->smsg->nonce = n->st.id;
 	n->smsg->snap_off = off;
-	tx(n, n->smsg, &dst);
+	tx(n, n->smsg, &dst, NULL);
 	n->c.st_requests_out++;
 }
 
@@ -1045,7 +1183,7 @@ static void on_snap_chunk(struct node *n, const struct px_msg *m)
 }
 
 /** A peer (or a tool) asks for a chunk of our snapshot. */
-static void on_snap_req(struct node *n, const struct px_msg *m, const struct node_addr *src)
+static void on_snap_req(struct node *n, const struct px_msg *m, const struct node_from *src)
 {
 	struct node_dst dst = { .peer = m->from, .client = NULL };
 	uint8_t to = m->from;
@@ -1057,7 +1195,9 @@ static void on_snap_req(struct node *n, const struct px_msg *m, const struct nod
 	}
 	if (m->from == PX_NODE_NONE) {
 		dst.peer = NODE_TO_CLIENT;
-		dst.client = src;
+		dst.client = &src->addr;
+		if (m->snap_off == 0 && m->nonce == 0)
+			admin_log(n, src, "backup: a snapshot asked for");
 	}
 	if (n->serve_budget == 0) {
 		n->c.st_throttled++;
@@ -1075,7 +1215,7 @@ static void on_snap_req(struct node *n, const struct px_msg *m, const struct nod
 		snap_msg_init(n, PX_MSG_SNAP_CHUNK, to);
 		n->smsg->flags = PX_MF_SNAP_NONE;
 		n->smsg->slot_hi = m->slot_lo;
-		tx(n, n->smsg, &dst);
+		tx(n, n->smsg, &dst, src);
 		n->c.st_refused++;
 		return;
 	}
@@ -1087,7 +1227,7 @@ static void on_snap_req(struct node *n, const struct px_msg *m, const struct nod
 	n->smsg->body_len = (uint32_t)(n->snap_len - off < PX_SNAP_CHUNK_BYTES ? n->snap_len - off
 									       : PX_SNAP_CHUNK_BYTES);
 	n->smsg->body = n->conf.snapshot_buf + off;
-	tx(n, n->smsg, &dst);
+	tx(n, n->smsg, &dst, src);
 	n->c.st_chunks_out++;
 	n->c.st_bytes_out += n->smsg->body_len;
 }
@@ -1249,7 +1389,7 @@ static bool uuid_admit(struct node *n, const struct px_msg *m)
 		struct node_dst dst = { .peer = from, .client = NULL };
 		n->refuse_tick[from] = now;
 		snap_msg_init(n, PX_MSG_REFUSE, from);
-		tx(n, n->smsg, &dst);
+		tx(n, n->smsg, &dst, NULL);
 	}
 	if (uuid_loud(n, from))
 		logf_(n, NODE_LOG_ERROR,
@@ -1333,15 +1473,193 @@ uint32_t node_uuid_members(const struct node *n)
 const char *node_refused(const struct node *n) { return n->refused[0] != 0 ? n->refused : NULL; }
 
 /* ---------------------------------------------------------------------------------- */
+/* Authentication (docs/security.md): the trailer is checked before anything decodes  */
+
+/** Names a client's address and key in the log: admin actions say who asked. */
+static void admin_log_at(struct node *n, int level, const struct node_from *src,
+			 const char *what)
+{
+	char addr[80];
+
+	if (n->ops->log == NULL)
+		return;
+	if (n->ops->addr_name != NULL) {
+		n->ops->addr_name(n->ctx, &src->addr, addr, sizeof(addr));
+	} else {
+		for (unsigned i = 0; i < 12; i++)
+			snprintf(addr + 2 * i, sizeof(addr) - 2 * i, "%02x", src->addr.b[i]);
+	}
+	if (src->alife != 0)
+		logf_(n, level, "admin: %s (from %s, %s key %u)", what, addr,
+		      src->role == AUTH_ROLE_ADMIN ? "admin" : "client", src->key_id);
+	else
+		logf_(n, level, "admin: %s (from %s, no authentication)", what, addr);
+}
+
+static void admin_log(struct node *n, const struct node_from *src, const char *what)
+{
+	admin_log_at(n, NODE_LOG_INFO, src, what);
+}
+
+static int auth_gen(const struct node *n, uint8_t gen)
+{
+	for (uint8_t i = 0; i < n->au->keys.n; i++)
+		if (n->au->keys.gen[i] == gen)
+			return i;
+	return -1;
+}
+
+struct peer_derive {
+	const struct node *n;
+	uint8_t from;
+};
+
+static void peer_derive(void *ctx, const struct auth_trailer *t, uint8_t key[AUTH_KEY_BYTES])
+{
+	const struct peer_derive *d = ctx;
+	const struct node *n = d->n;
+	/* auth_in checked the generation. */
+	int g = auth_gen(n, t->gen);
+	auth_peer_life_key(n->au->keys.key[g], n->conf.px.cluster_id, d->from, n->self, t->life,
+			   key);
+}
+
+struct client_derive {
+	const struct node *n;
+	uint8_t kc[AUTH_KEY_BYTES];
+};
+
+static void client_derive(void *ctx, const struct auth_trailer *t, uint8_t key[AUTH_KEY_BYTES])
+{
+	const struct client_derive *d = ctx;
+	auth_req_life_key(d->kc, d->n->conf.px.cluster_id, d->n->self, t->life, key);
+}
+
+static uint32_t auth_home(const struct node *n, const struct auth_trailer *t)
+{
+	uint64_t h = (t->life ^ ((uint64_t)t->key_id << 8) ^ t->role) * 0x9e3779b97f4a7c15ull;
+	return (uint32_t)(h >> 32) & n->au->clients_mask;
+}
+
+/** A client's datagram: its life's entry (made once its first datagram is authentic;
+ *  the least recently used entry of the probe window makes room). */
+static enum auth_err auth_client_in(struct node *n, const struct auth_trailer *t, int g,
+				    const uint8_t *buf, size_t msg_len)
+{
+	struct node_auth *au = n->au;
+	uint32_t h = auth_home(n, t);
+	struct node_auth_client *victim = NULL;
+	uint32_t vidx = 0;
+
+	for (uint32_t i = 0; i < NODE_CLIENT_PROBES; i++) {
+		uint32_t k = (h + i) & au->clients_mask;
+		struct node_auth_client *e = &au->cl[k];
+		if (e->rx.life == t->life && e->key_id == t->key_id && e->role == t->role) {
+			enum auth_err err = auth_open(&e->rx, t, buf, msg_len, NULL, NULL);
+			if (err == AUTH_OK) {
+				e->stamp = ++au->clock;
+				n->cur.aidx = k;
+			}
+			return err;
+		}
+		if (victim == NULL || (victim->rx.life != 0 && e->stamp < victim->stamp)) {
+			victim = e;   /* the first empty entry, else the least recently used */
+			vidx = k;
+		}
+	}
+	/* A new life: authentic before it takes an entry. */
+	struct client_derive d = { .n = n };
+	struct auth_rx rx;
+	auth_client_key(au->keys.key[g], (enum auth_role)t->role, t->key_id, d.kc);
+	auth_rx_init(&rx, false);
+	enum auth_err err = auth_open(&rx, t, buf, msg_len, client_derive, &d);
+	if (err != AUTH_OK) {
+		sodium_memzero(&d, sizeof(d));
+		return err;
+	}
+	if (victim->rx.life != 0)
+		n->c.auth_evictions++;
+	n->c.auth_lives++;
+	victim->rx = rx;
+	victim->key_id = t->key_id;
+	victim->role = t->role;
+	victim->stamp = ++au->clock;
+	uint8_t key[AUTH_KEY_BYTES];
+	auth_reply_life_key(d.kc, n->conf.px.cluster_id, n->self, au->life, t->life, key);
+	auth_tx_init(&victim->reply, key, n->self, t->gen, AUTH_ROLE_PEER, au->life);
+	sodium_memzero(key, sizeof(key));
+	sodium_memzero(&d, sizeof(d));
+	n->cur.aidx = vidx;
+	return AUTH_OK;
+}
+
+/** Checks a datagram's trailer (authenticated mode). @return its message's length, or
+ *  0: dropped and counted by reason. Sets n->cur's client fields. */
+static uint32_t auth_in(struct node *n, const uint8_t *buf, uint32_t len)
+{
+	struct auth_trailer t;
+	size_t msg_len = 0;
+	enum auth_err e = auth_parse(buf, len, &t, &msg_len);
+
+	if (e == AUTH_OK) {
+		/* The header's bytes, read raw: the codec checks them after the tag does. */
+		uint8_t type = buf[PX_WIRE_OFF_TYPE], from = buf[PX_WIRE_OFF_FROM];
+		int g = auth_gen(n, t.gen);
+		if (t.role == AUTH_ROLE_PEER) {
+			if (t.key_id != from || from >= n->n_replicas || from == n->self ||
+			    type == PX_MSG_REQUEST) {
+				e = AUTH_E_SENDER;
+			} else if (g < 0) {
+				e = AUTH_E_GEN;
+			} else {
+				struct peer_derive d = { n, from };
+				e = auth_open(&n->au->rx[from], &t, buf, msg_len, peer_derive, &d);
+			}
+		} else {
+			if (from != PX_NODE_NONE ||
+			    (type != PX_MSG_REQUEST && type != PX_MSG_SNAP_REQ))
+				e = AUTH_E_SENDER;
+			else if (g < 0)
+				e = AUTH_E_GEN;
+			else
+				e = auth_client_in(n, &t, g, buf, msg_len);
+			/* Admin requests and a tool's snapshot (a backup) need an admin key. */
+			if (e == AUTH_OK && t.role != AUTH_ROLE_ADMIN &&
+			    (type == PX_MSG_SNAP_REQ ||
+			     (buf[PX_WIRE_OFF_FLAGS] & PX_MF_ADMIN) != 0))
+				e = AUTH_E_ADMIN;
+			if (e == AUTH_OK) {
+				n->cur.alife = t.life;
+				n->cur.key_id = t.key_id;
+				n->cur.role = t.role;
+			}
+		}
+	}
+	if (e != AUTH_OK) {
+		n->c.auth_drops[e]++;
+		if (e == AUTH_E_ADMIN) {
+			n->cur.alife = t.life;   /* named in the log; no reply is sent */
+			n->cur.key_id = t.key_id;
+			n->cur.role = t.role;
+			admin_log_at(n, NODE_LOG_WARN, &n->cur,
+				     "refused: an admin request with a client key");
+		}
+		return 0;
+	}
+	return (uint32_t)msg_len;
+}
+
+/* ---------------------------------------------------------------------------------- */
 /* Input                                                                               */
 
 /** An admin REQUEST (PX_MF_ADMIN), answered at once, never logged. */
-static void on_admin(struct node *n, const struct px_msg *m, const struct node_addr *src)
+static void on_admin(struct node *n, const struct px_msg *m, const struct node_from *src)
 {
 	uint8_t status = PX_BAD_COMMAND;
 
 	n->c.admin++;
 	if (m->body_len == 1 && m->body[0] == PX_ADMIN_STATS) {
+		admin_log_at(n, NODE_LOG_DEBUG, src, "stats");
 		if (n->ops->admin_stats == NULL) {
 			send_reply(n, src, m->client_id, m->seq, PX_BAD_COMMAND, NULL, 0);
 			return;
@@ -1365,8 +1683,10 @@ static void on_admin(struct node *n, const struct px_msg *m, const struct node_a
 		} else {
 			int rc = node_transfer(n, target);
 			status = rc == 0 ? PX_OK : rc == -EAGAIN ? PX_BUSY : PX_BAD_COMMAND;
-			logf_(n, NODE_LOG_INFO, "admin: transfer leadership to %u: %s", target,
-			      rc == 0 ? "started" : strerror(-rc));
+			char what[96];
+			snprintf(what, sizeof(what), "transfer leadership to %u: %s", target,
+				 rc == 0 ? "started" : strerror(-rc));
+			admin_log(n, src, what);
 		}
 	}
 	send_reply(n, src, m->client_id, m->seq, status, NULL, 0);
@@ -1387,7 +1707,7 @@ static bool already_here(const struct node *n, uint64_t client_id, uint64_t seq)
 
 /** A read of a session the applier holds, at a leader ready for it: held until its
  *  ticket is confirmed and its read index applied. false: it goes through the log. */
-static bool try_read_index(struct node *n, const struct px_msg *m, const struct node_addr *src)
+static bool try_read_index(struct node *n, const struct px_msg *m, const struct node_from *src)
 {
 	uint64_t last_seq = 0, index = 0;
 
@@ -1421,7 +1741,7 @@ static bool try_read_index(struct node *n, const struct px_msg *m, const struct 
 
 /** @return whether a command now points into the request's bytes (queued, and not
  *  proposed by a flush within this call). */
-static bool on_request(struct node *n, const struct px_msg *m, const struct node_addr *src)
+static bool on_request(struct node *n, const struct px_msg *m, const struct node_from *src)
 {
 	n->c.requests++;
 	if (m->flags & PX_MF_ADMIN) {
@@ -1485,6 +1805,18 @@ static bool on_request(struct node *n, const struct px_msg *m, const struct node
 bool node_recv(struct node *n, const uint8_t *buf, uint32_t len, const struct node_addr *src)
 {
 	struct px_msg *m = n->msg;
+	struct node_from *f = &n->cur;
+
+	f->addr = *src;
+	f->alife = 0;
+	f->aidx = 0;
+	f->key_id = 0;
+	f->role = 0;
+	if (n->au != NULL) {
+		len = auth_in(n, buf, len);
+		if (len == 0)
+			return false;
+	}
 	enum px_wire_err e = px_decode(buf, len, n->conf.px.cluster_id, n->n_replicas, m);
 
 	if (e != PX_WIRE_OK) {
@@ -1496,7 +1828,7 @@ bool node_recv(struct node *n, const uint8_t *buf, uint32_t len, const struct no
 		return false;
 	switch (m->type) {
 	case PX_MSG_REQUEST:
-		return on_request(n, m, src);
+		return on_request(n, m, f);
 	case PX_MSG_REPLY:
 		n->c.unexpected++;
 		return false;
@@ -1516,7 +1848,7 @@ bool node_recv(struct node *n, const uint8_t *buf, uint32_t len, const struct no
 			return false;
 		}
 		if (m->type == PX_MSG_SNAP_REQ)
-			on_snap_req(n, m, src);
+			on_snap_req(n, m, f);
 		else
 			on_snap_chunk(n, m);
 		return false;

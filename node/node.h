@@ -28,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "auth.h"
 #include "px.h"
 #include "px_apply.h"
 #include "px_codec.h"
@@ -74,7 +75,7 @@ enum node_log { NODE_LOG_ERROR = 0, NODE_LOG_WARN = 1, NODE_LOG_INFO = 2, NODE_L
 struct node_ops {
 	/**
 	 * A transmit buffer for one datagram to dst, *cap bytes (at least
-	 * PX_MSG_BYTES_MAX), or NULL if none can be had now (the datagram is dropped and
+	 * PX_DGRAM_BYTES_MAX: a message and its trailer), or NULL if none can be had now (the datagram is dropped and
 	 * counted: the protocol tolerates loss). The node writes it, then tx_commit.
 	 */
 	uint8_t *(*tx_buf)(void *ctx, const struct node_dst *dst, uint32_t *cap);
@@ -104,6 +105,9 @@ struct node_ops {
 	/** PX_ADMIN_STATS: a JSON object of the embedder's state and counters into buf (at
 	 *  most cap bytes, PX_REPLY_BYTES_MAX); its length. NULL: answered BAD_COMMAND. */
 	uint32_t (*admin_stats)(void *ctx, char *buf, uint32_t cap);
+	/** A client's address as text, for the log (admin actions name who asked); NULL:
+	 *  its first bytes in hex. */
+	void (*addr_name)(void *ctx, const struct node_addr *a, char *buf, size_t cap);
 
 	/**
 	 * Durable mode (NULL: snapshots stay in memory): keep this snapshot of the applied
@@ -191,7 +195,23 @@ struct node_conf {
 	 */
 	bool fresh;
 	struct px_uuid bind;
+	/**
+	 * Authentication (docs/security.md). keys: the cluster key file's master keys
+	 * (kind cluster; copied); NULL: off (`auth = off`: every datagram is taken as it
+	 * is, the lab only). With keys, every datagram carries a trailer (auth.h) checked
+	 * before decode, and this replica's carry one sealed for their receiver.
+	 * auth_life: this start's life (auth_life_now), above every earlier start's: the
+	 * peers drop the older lives' datagrams. auth_clients: client lives kept at once
+	 * (a power of two; 0: NODE_AUTH_CLIENTS_DEFAULT), each with its replay window.
+	 */
+	const struct auth_keys *keys;
+	uint64_t auth_life;
+	uint32_t auth_clients;
 };
+
+/** Default and largest auth_clients. */
+#define NODE_AUTH_CLIENTS_DEFAULT 1024u
+#define NODE_AUTH_CLIENTS_MAX 65536u
 
 /** Default transfer_chunks_per_tick, and the most it may be (px_limits.h). */
 #define NODE_TRANSFER_CHUNKS_DEFAULT PX_TRANSFER_CHUNKS_DEFAULT
@@ -259,6 +279,13 @@ struct node_counters {
 	uint64_t refuse_in;        /**< REFUSEs received (acted on when this start is fresh) */
 	uint64_t binds_proposed;   /**< bind commands this replica proposed as leader */
 	uint64_t members_proposed; /**< member masks this replica proposed as leader */
+	/* Authentication (docs/security.md). */
+	uint64_t auth_drops[AUTH_E_MAX];  /**< datagrams dropped before decode, by
+	                                       enum auth_err */
+	uint64_t auth_lives;       /**< client lives taken into the table */
+	uint64_t auth_evictions;   /**< client lives evicted to make room */
+	uint64_t auth_reply_lost;  /**< replies not sent: the client life's entry was
+	                                evicted since (its retry makes it again) */
 	uint64_t commit_lat[NODE_LAT_BUCKETS];  /**< leader: slots by commit latency */
 };
 

@@ -25,9 +25,12 @@ echo $((OLD + 128)) > "$NR"
 [ "$(cat "$NR")" -ge $((OLD + 100)) ] || { echo "SKIP: could not reserve 100 hugepages"; exit 77; }
 before=$(free_pages)
 port=$((21000 + $$ % 2000))
+"$BUILD/client/pwctl" keygen "$TMP/c.key" || { echo "FAIL: pwctl keygen"; exit 1; }
+export PAXWIRE_KEY_FILE=$TMP/c.key   # the cluster key: an admin (docs/security.md)
 cat > "$TMP/c.ini" <<EOC
 [cluster]
 id = 9
+key_file = c.key
 replicas = 1
 transport = dpdk
 clients = udp

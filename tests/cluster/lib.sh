@@ -50,6 +50,22 @@ if [ "$DURABILITY" = durable ]; then
 	EXTRA_CLEANUP="rm -rf '$DATA'; $EXTRA_CLEANUP"
 fi
 
+# Authentication (docs/security.md): every test cluster runs with it. make_keys writes
+# the cluster key (the replicas' key_file), a client key (id 1: the workloads) and an
+# admin key (id 2: pwctl's stats, transfer-leader, backups), once per test; tools take
+# the admin key from PAXWIRE_KEY_FILE, pw-bench the client key (kv_load).
+CLUSTER_KEY=$TMP/cluster.key
+CLIENT_KEY=$TMP/client.key
+ADMIN_KEY=$TMP/admin.key
+make_keys() {
+	[ -f "$CLUSTER_KEY" ] && return 0
+	"$PWCTL" keygen "$CLUSTER_KEY"
+	"$PWCTL" keygen --client 1 --from "$CLUSTER_KEY" "$CLIENT_KEY"
+	"$PWCTL" keygen --admin 2 --from "$CLUSTER_KEY" "$ADMIN_KEY"
+	export PAXWIRE_KEY_FILE=$ADMIN_KEY
+}
+make_keys
+
 # write_config N IP0 IP1 ... : a cluster file for N replicas.
 write_config() {
 	local n=$1; shift
@@ -57,6 +73,7 @@ write_config() {
 	{
 		echo "[cluster]"
 		echo "id = $((($$ % 60000) + 1))"
+		echo "key_file = $CLUSTER_KEY"
 		echo "replicas = $n"
 		if [ "$TRANSPORT" = memif ]; then
 			echo "transport = dpdk"
@@ -153,7 +170,7 @@ KV_LOAD=(--warmup 0 --value-bytes 8 --mix 40,40,0,15,5)
 # Clients pause between operations: until snapshots exist a replica catches up only
 # while the log fits the window.
 start_load() {
-	"$PWBENCH" --config "$CONFIG" --clients "$1" --seconds "$2" --keys "$3" "${KV_LOAD[@]}" \
+	PAXWIRE_KEY_FILE=$CLIENT_KEY "$PWBENCH" --config "$CONFIG" --clients "$1" --seconds "$2" --keys "$3" "${KV_LOAD[@]}" \
 		--think-us 5000 --history "$TMP/history.jsonl" --final-reads \
 		> "$TMP/load.json" 2> "$TMP/load.log" &
 	LOAD=$!

@@ -9,6 +9,7 @@ mkdir -p "$RUN"
 cat > "$TMP/cluster.ini" <<INI
 [cluster]
 id = 7
+key_file = $CLUSTER_KEY
 replicas = 1
 transport = dpdk
 durability = memory

@@ -53,7 +53,7 @@ struct pxh_node {
 	struct pxh_disk disk;
 	bool repair;        /* this life repairs a damaged journal (pxh_repair) */
 	uint64_t role_changes;     /* since creation (a node's own count restarts) */
-	uint8_t tx[PX_MSG_BYTES_MAX];   /* one datagram being encoded */
+	uint8_t tx[PX_DGRAM_BYTES_MAX];   /* one datagram being encoded */
 };
 
 /** Registrations seen (nonce -> session id), open addressing; bounded: a test that
@@ -66,6 +66,8 @@ struct pxh_session {
 
 struct pxh_cluster {
 	struct pxh_opts o;
+	struct auth_keys keys;          /* o.auth: the cluster key */
+	uint64_t lives;                 /* o.auth: the last life handed to a boot */
 	struct pxh_session *sessions;   /* PXH_SESSIONS_MAX */
 	uint32_t n_sessions;
 	struct pxh_node nodes[PXH_NODES_MAX];
@@ -169,7 +171,7 @@ static uint8_t *op_tx_buf(void *ctx, const struct node_dst *dst, uint32_t *cap)
 {
 	struct pxh_node *nd = ctx;
 	(void)dst;
-	*cap = PX_MSG_BYTES_MAX;
+	*cap = PX_DGRAM_BYTES_MAX;
 	return tx_area(nd);
 }
 
@@ -318,6 +320,17 @@ static void node_boot_as(struct pxh_cluster *c, uint8_t i, bool restarted, bool 
 	conf->fresh = c->o.uuid && fresh;
 	conf->bind.lo = c->o.uuid ? ((c->o.seed << 16) ^ ((uint64_t)i << 8) ^ nd->boots) | 1u : 0;
 	conf->bind.hi = c->o.uuid ? 0x7078687575696421ull : 0;   /* "pxhuuid!" */
+	if (c->o.auth) {
+		if (c->keys.n == 0) {
+			c->keys.kind = AUTH_KIND_CLUSTER;
+			c->keys.n = 1;
+			c->keys.gen[0] = 1;
+			for (unsigned b = 0; b < AUTH_KEY_BYTES; b++)
+				c->keys.key[0][b] = (uint8_t)(c->o.seed * 131u + b);
+		}
+		conf->keys = &c->keys;
+		conf->auth_life = ++c->lives;   /* every boot above every earlier one */
+	}
 	nd->c = c;
 	nd->id = i;
 	if (c->o.snapshots && nd->snap_buf == NULL) {
@@ -384,10 +397,10 @@ struct pxh_cluster *pxh_new(const struct pxh_opts *o)
 	c->o = *o;
 	c->q = xcalloc(o->queue_msgs, sizeof(*c->q));
 	c->free_bufs = xcalloc(o->queue_msgs, sizeof(uint8_t *));
-	c->pool = xcalloc(o->queue_msgs, PX_MSG_BYTES_MAX);
+	c->pool = xcalloc(o->queue_msgs, PX_DGRAM_BYTES_MAX);
 	c->sessions = xcalloc(PXH_SESSIONS_MAX, sizeof(*c->sessions));
 	for (uint32_t k = 0; k < o->queue_msgs; k++)
-		c->free_bufs[c->n_free++] = c->pool + (size_t)k * PX_MSG_BYTES_MAX;
+		c->free_bufs[c->n_free++] = c->pool + (size_t)k * PX_DGRAM_BYTES_MAX;
 	for (uint8_t i = 0; i < PXH_NODES_MAX; i++)
 		c->addr[i].b[0] = i;
 	for (uint8_t i = 0; i < o->n; i++)
@@ -607,7 +620,13 @@ bool pxh_decode_at(struct pxh_cluster *c, uint32_t k, struct px_msg *m)
 	if (k >= c->q_len)
 		return false;
 	const struct pxh_msg *q = q_at(c, k);
-	return px_decode(q->bytes, q->len, c->nodes[q->to].conf.px.cluster_id, c->o.n, m) ==
+	uint32_t len = q->len;
+	if (c->o.auth) {
+		if (len < PX_TRAILER_BYTES)
+			return false;
+		len -= PX_TRAILER_BYTES;
+	}
+	return px_decode(q->bytes, len, c->nodes[q->to].conf.px.cluster_id, c->o.n, m) ==
 	       PX_WIRE_OK;
 }
 

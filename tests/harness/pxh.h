@@ -47,6 +47,10 @@ struct pxh_opts {
 	/** The cluster uuid (node_conf.fresh, .bind): each node binds one if it leads
 	 *  first, and the first boot is fresh (off: no bind slot, as the core tests want). */
 	bool uuid;
+	/** Authenticate every datagram (node_conf.keys: a cluster key made from the seed;
+	 *  each boot a higher life). Messages a test injects (pxh_inject) carry no
+	 *  trailer and are dropped then: the core tests run without. */
+	bool auth;
 	/** Optional observer of every delivered message (golden traces). */
 	void (*trace)(void *ctx, const struct px_msg *m, uint8_t to);
 	void *trace_ctx;

@@ -416,7 +416,7 @@ void sim_net_send(struct sim *s, uint8_t src, uint8_t dst, const uint8_t *buf, u
 	assert(src < SIM_EP_MAX);
 	assert(dst < SIM_EP_MAX);
 	assert(src != dst);
-	assert(len > 0 && len <= PX_MSG_BYTES_MAX);
+	assert(len > 0 && len <= PX_DGRAM_BYTES_MAX);
 
 	net->sent++;
 	/* Every draw is made on every send, so a change of rate does not shift the

@@ -595,7 +595,7 @@ struct sim {
 	struct px_msg msg;         /**< a message delivered to a client, decoded */
 	struct px_msg reply_msg;   /**< a REQUEST a client builds */
 	struct px_msg trace_msg;   /**< a replica's message decoded for --trace */
-	uint8_t wire[PX_MSG_BYTES_MAX];   /**< a node's datagram being encoded */
+	uint8_t wire[PX_DGRAM_BYTES_MAX];   /**< a node's datagram being encoded */
 
 	/* What the step being handled changed, for the chosen oracle (sim_observe): the
 	 * message delivered (its ACCEPT entries), slots a proposal took. */
