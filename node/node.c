@@ -349,9 +349,14 @@ static void tx_copy(struct node *n, const uint8_t *bytes, uint32_t len,
 	}
 	if (cap < PX_DGRAM_BYTES_MAX || len > PX_MSG_BYTES_MAX)
 		node_bug(n, "a %u-byte message for a %u-byte buffer", len, cap);
+	/* A peer (send_msg's loop), read before the copy: gcc -O2 without LTO cannot tell
+	 * that the memcpy leaves *dst alone, and saw au->tx[255] (-Warray-bounds). */
+	uint8_t peer = dst->peer;
+	if (peer >= n->n_replicas || peer >= PX_REPLICAS_MAX)
+		node_bug(n, "tx_copy to %u", peer);
 	memcpy(buf, bytes, len);
 	if (n->au != NULL)
-		len = seal(n, &n->au->tx[dst->peer], dst, buf, len, cap);
+		len = seal(n, &n->au->tx[peer], dst, buf, len, cap);
 	n->ops->tx_commit(n->ctx, dst, len);
 }
 
