@@ -157,6 +157,7 @@ struct atk {
 	struct counter seals[KINDS_MAX];
 	uint32_t n_seals;
 	uint64_t by_type[256];
+	uint64_t by_target[TARGETS_MAX];   /**< sent to each target (--config order) */
 	/* options */
 	const char *file;          /**< replay, mutate: the capture; forge: --capture */
 	const char *out;
@@ -310,7 +311,10 @@ static void print_summary(struct atk *a, const char *extra)
 	if (a->n_seals > 0)
 		print_counters("seals", a->seals, a->n_seals);
 	print_types("types", a->by_type, true);
-	printf("%s}\n", extra != NULL ? extra : "");
+	printf(",\"by_target\":[");
+	for (uint32_t t = 0; t < a->n_tg; t++)
+		printf("%s%" PRIu64, t ? "," : "", a->by_target[t]);
+	printf("]%s}\n", extra != NULL ? extra : "");
 	fflush(stdout);
 }
 
@@ -389,6 +393,9 @@ counted:
 #endif
 	a->sent++;
 	a->by_type[dgram_type(buf, len)]++;
+	int tj = target_of(a, ip_be, port);
+	if (tj >= 0)
+		a->by_target[tj]++;
 	count_in(a->kinds, &a->n_kinds, kind, 1);
 	if (seal != NULL)
 		count_in(a->seals, &a->n_seals, seal, 1);
@@ -1493,6 +1500,7 @@ static struct atk *reset(struct atk *a, const char *cmd)
 	a->sent = a->unroutable = a->tx_errors = 0;
 	a->n_kinds = a->n_seals = 0;
 	memset(a->by_type, 0, sizeof(a->by_type));
+	memset(a->by_target, 0, sizeof(a->by_target));
 	a->tx_dropped0 = tx_dropped(a);
 	return a;
 }

@@ -37,10 +37,10 @@ write_config 3
 AUTH=0
 grep -q '^key_file' "$CONFIG" && AUTH=1
 ADMIN=()
-CLIENT_KEY=()
+ATK_KEY=()
 if [ $AUTH = 1 ]; then
-	ADMIN=(--key "$TMP/admin.key")
-	CLIENT_KEY=(--client-key "$TMP/client.key")
+	ADMIN=(--key "$ADMIN_KEY")
+	ATK_KEY=(--client-key "$CLIENT_KEY")
 fi
 for i in 0 1 2; do start_replica "$i" --bootstrap; done
 L=$(wait_leader 10) || fail "no leader within 10 s"
@@ -99,7 +99,7 @@ say "attack every member's port while the load runs"
 	fail "pw-attack replay"
 "$PWATTACK" mutate "$TMP/capture.pwcap" --config "$CONFIG" --count 4000 \
 	> "$TMP/attack-mutate.json" || fail "pw-attack mutate"
-"$PWATTACK" forge --config "$CONFIG" --capture "$TMP/capture.pwcap" "${CLIENT_KEY[@]}" \
+"$PWATTACK" forge --config "$CONFIG" --capture "$TMP/capture.pwcap" "${ATK_KEY[@]}" \
 	> "$TMP/attack-forge.json" || fail "pw-attack forge"
 "$PWATTACK" random --config "$CONFIG" --count 3000 > "$TMP/attack-random.json" ||
 	fail "pw-attack random"
@@ -114,34 +114,60 @@ for i in 0 1 2; do
 done
 say "every replica alive"
 
-# The counters, the accounting and the load's progress inside the attack window.
-python3 - "$TMP" "$AUTH" "$L" <<'PY' || fail "attack checks (above)"
+# The counters and the accounting, per member.
+python3 - "$TMP" "$AUTH" "$L" "$F" <<'PY' || fail "attack checks (above)"
 import json, sys
-tmp, auth, leader = sys.argv[1], sys.argv[2] == "1", int(sys.argv[3])
-atk = [json.loads(open(f"{tmp}/attack-{k}.json").read()) for k in ("replay", "mutate", "forge", "random")]
-t0 = min(a["start_ns"] for a in atk)
-t1 = max(a["end_ns"] for a in atk)
-# Datagrams sent to members (the replay's "own_client" ones went to clients' ports).
-to_members = sum(a["sent"] - a["kinds"].get("own_client", 0) for a in atk)
-bad = []
-def load(p):
-    return json.loads(open(p).read())
-drops = {}
-sock = 0
-nic = 0
+tmp, auth, leader, restarted = sys.argv[1], sys.argv[2] == "1", int(sys.argv[3]), int(sys.argv[4])
+kinds = ("replay", "mutate", "forge", "random")
+atk = {k: json.loads(open(f"{tmp}/attack-{k}.json").read()) for k in kinds}
+load = lambda p: json.loads(open(p).read())
+key = "auth_drops" if auth else "decode_drops"
+bad, drops = [], {}
+import time
+def settled(i, want):
+    """Replica i's latest stats line once its drops reach want (a busy replica may still
+    be working through its socket's queue), or after 3 s."""
+    for _ in range(30):
+        lines = [l for l in open(f"{tmp}/replica{i}.log") if l.startswith('{"paxwired"')]
+        a = json.loads(lines[-1])
+        if key not in a or sum(a[key].values()) + sum(a["nic"]["drops"].values()) >= want:
+            break
+        time.sleep(0.1)
+    return a
 for i in range(3):
-    b, a = load(f"{tmp}/before{i}.json"), load(f"{tmp}/after{i}.json")
-    sock += int(open(f"{tmp}/sockdrops-after{i}").read()) - int(open(f"{tmp}/sockdrops-before{i}").read())
-    nic += sum(a["nic"]["drops"].values()) - sum(b["nic"]["drops"].values())
-    key = "auth_drops" if auth else "decode_drops"
+    b = load(f"{tmp}/before{i}.json")
+    sent = sum(atk[k]["by_target"][i] for k in kinds)
+    sock = int(open(f"{tmp}/sockdrops-after{i}").read()) - int(open(f"{tmp}/sockdrops-before{i}").read())
+    a = settled(i, sum(b.get(key, {}).values()) + sum(b["nic"]["drops"].values()) + sent - sock)
+    nic = sum(v for k, v in a["nic"]["drops"].items() if k.startswith("rx_")) - \
+        sum(v for k, v in b["nic"]["drops"].items() if k.startswith("rx_"))
     if key not in a:
         bad.append(f"replica {i}: no {key} in its stats line")
         continue
-    for r, v in a[key].items():
-        drops[r] = drops.get(r, 0) + v - b[key].get(r, 0)
+    d = {r: v - b[key].get(r, 0) for r, v in a[key].items()}
+    for r, v in d.items():
+        drops[r] = drops.get(r, 0) + v
+    took = sent - sock - nic - sum(d.values())
+    print(f"replica {i}: {sent} attack datagrams, {key} +{sum(d.values())}, socket drops +{sock}, "
+          f"nic drops +{nic}: {took} not counted; "
+          f"msgs_in +{ {t: v - b['msgs_in'][t] for t, v in a['msgs_in'].items() if v != b['msgs_in'][t]} }")
+    if not auth:
+        continue
+    if sum(d.values()) > sent:
+        bad.append(f"replica {i}: {sum(d.values())} drops counted for {sent} attack datagrams")
+    if i != restarted and took != 0:
+        bad.append(f"replica {i}: {took} attack datagrams not counted as dropped")
+    if i == restarted and took != 0:
+        # Its replay windows started empty at its restart: what it heard before is new
+        # to it (issue 12 finding, docs/testing.md "Attack suite"). Only replays can be
+        # authentic, and at most those sent to it.
+        print(f"KNOWN: replica {i}, restarted during the capture, took {took} replayed datagrams "
+              f"sealed before its restart as authentic")
+        if took > atk["replay"]["by_target"][i]:
+            bad.append(f"replica {i}: {took} attack datagrams taken, more than the "
+                       f"{atk['replay']['by_target'][i]} replayed to it")
 total = sum(drops.values())
-print(f"attack window {(t1 - t0) / 1e9:.2f} s, {to_members} datagrams to members; "
-      f"{'auth' if auth else 'decode'} drops +{total} {drops}; socket drops +{sock}, nic drops +{nic}")
+print(f"{key} +{total} {drops}")
 if auth:
     for r in ("mac", "short", "field", "sender", "key_gen", "old_life", "not_admin"):
         if drops.get(r, 0) == 0:
@@ -150,27 +176,14 @@ if auth:
         bad.append("no replayed datagram counted as replay or stale")
     if drops.get("table_full", 0) != 0:
         bad.append(f"table_full {drops['table_full']}: forged clients took table entries")
-    # Every attack datagram a member's socket took is dropped, and counted once.
-    if total > to_members or total + sock + nic < to_members:
-        bad.append(f"{total} drops counted for {to_members} datagrams sent "
-                   f"({sock} socket and {nic} nic drops)")
-    forge = atk[2]
-    if forge["admin_ok"] != 0 or forge["replies_authentic"] != 0:
-        bad.append(f"forged requests answered: {forge['admin_ok']} admin OK, "
-                   f"{forge['replies_authentic']} authentic replies")
+    if atk["forge"]["admin_ok"] != 0 or atk["forge"]["replies_authentic"] != 0:
+        bad.append(f"forged requests answered: {atk['forge']['admin_ok']} admin OK, "
+                   f"{atk['forge']['replies_authentic']} authentic replies")
 elif total == 0:
     bad.append("nothing counted as a decode drop")
-# The load completed operations inside the window; the leader's commit moved.
-done = 0
-for line in open(f"{tmp}/history.jsonl"):
-    op = json.loads(line)
-    if op.get("ok") is True and op.get("return_ns") and t0 <= op["call_ns"] and op["return_ns"] <= t1:
-        done += 1
 c0 = load(f"{tmp}/before{leader}.json")["commit"]
 c1 = load(f"{tmp}/after{leader}.json")["commit"]
-print(f"during the attack: {done} operations of the load completed; leader {leader}'s commit {c0} -> {c1}")
-if done == 0:
-    bad.append("no operation of the load completed during the attack")
+print(f"leader {leader}'s commit {c0} -> {c1} across the attack")
 if c1 <= c0:
     bad.append(f"the leader's commit point did not move ({c0} -> {c1})")
 for b in bad:
@@ -182,6 +195,20 @@ wait "$LOAD" || fail "pw-bench failed: $(cat "$TMP/load.log")"
 say "load: $(cat "$TMP/load.json")"
 ok=$(grep -o '"ok":[0-9]*' "$TMP/load.json" | cut -d: -f2)
 [ "${ok:-0}" -gt 100 ] || fail "only ${ok:-0} operations succeeded"
+# Operations of the load that began and ended inside the attack's window.
+python3 - "$TMP" <<'PY' || fail "no operation of the load completed during the attack"
+import json, sys
+tmp = sys.argv[1]
+atk = [json.loads(open(f"{tmp}/attack-{k}.json").read()) for k in ("replay", "mutate", "forge", "random")]
+t0, t1 = min(a["start_ns"] for a in atk), max(a["end_ns"] for a in atk)
+done = 0
+for line in open(f"{tmp}/history.jsonl"):
+    op = json.loads(line)
+    if op.get("ok") is True and op.get("return_ns") and t0 <= op["call_ns"] and op["return_ns"] <= t1:
+        done += 1
+print(f"attack window {(t1 - t0) / 1e9:.2f} s: {done} operations of the load began and completed in it")
+sys.exit(0 if done > 0 else 1)
+PY
 
 # Every key through each member as leader: the same values, none forged.
 for i in 0 1 2; do
