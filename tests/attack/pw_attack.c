@@ -464,6 +464,17 @@ static void sink_close(struct atk *a)
 	flush_all(a);
 #ifdef PW_ATTACK_DPDK
 	if (a->dpdk) {
+		/* A memif link's ring lives in this process's memory: closing the port while a
+		 * busy member has not read the last datagrams yet loses them. Stay a moment. */
+		struct nic_pkt pk[32];
+		uint64_t until = mono_ns() + 500000000ull;
+		while (mono_ns() < until) {
+			for (uint32_t j = 0; j < a->n_tg; j++) {
+				(void)nic_rx_burst(a->port[j], pk, 32);
+				nic_rx_done(a->port[j]);
+			}
+			usleep(1000);
+		}
 		for (uint32_t j = 0; j < a->n_tg; j++)
 			nic_close(a->port[j]);
 		env_eal_cleanup();
