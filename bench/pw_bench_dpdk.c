@@ -441,6 +441,10 @@ int main(int argc, char **argv)
 	if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
 		r = env_mono_ns();
 	b->client_base = (r | 1u) & 0x7fffffffffff0000ull;  /* fresh nonces every run */
+	if (b->ac != NULL)   /* the session is its key's: the tag in the top bits */
+		b->client_base = (b->client_base & 0x0000003fffff0000ull) |
+				 ((uint64_t)px_owner_tag(b->ac->id, b->ac->role == AUTH_ROLE_ADMIN)
+				  << PX_OWNER_SHIFT);
 
 	signal(SIGINT, on_stop);
 	signal(SIGTERM, on_stop);

@@ -731,7 +731,14 @@ static uint8_t first_target(const struct pw_client *c, uint64_t spread)
 static int session_register(struct pw_client *c, uint64_t deadline, uint32_t *sends)
 {
 	const struct px_msg *m = &c->msg;
-	uint64_t nonce = c->nonce, id, next;
+	/* Authenticated: the nonce's top bits name this client's key, which owns the
+	 * session (docs/security.md, "Sessions"). */
+	uint64_t nonce = c->auth_on ? (c->nonce & ((1ull << PX_OWNER_SHIFT) - 1u)) |
+					      ((uint64_t)px_owner_tag(c->auth.id,
+								      c->auth.role == AUTH_ROLE_ADMIN)
+					       << PX_OWNER_SHIFT)
+				    : c->nonce;
+	uint64_t id, next;
 	int rc;
 
 	/* The nonce of the registration after this one, drawn now so that a failure of

@@ -77,13 +77,18 @@ struct apply_session {
 	uint32_t prev;
 	uint32_t next;
 	/** The cached reply to last_seq: its length (<= PX_REPLY_BYTES_MAX) and status. */
-	uint32_t reply_len;
+	uint16_t reply_len;
 	uint8_t reply_status;
+	uint8_t pad;
+	/** Who registered it: px_session_owner of the registration's nonce (an
+	 *  authenticated client's key; docs/security.md, "Sessions"). */
+	uint32_t owner;
 };
 
 #define SESS_BYTES 32u
 _Static_assert(sizeof(struct apply_session) == SESS_BYTES, "two sessions per cache line");
 _Static_assert(REPLY_STRIDE % SESS_BYTES == 0, "a ref scales to its reply cache");
+_Static_assert(PX_REPLY_BYTES_MAX <= UINT16_MAX, "a reply's length fits reply_len");
 _Static_assert(((uint64_t)PX_SESSIONS_MAX + 1) * SESS_BYTES <= UINT32_MAX, "refs fit a u32");
 
 /** One bucket of the hash index. ref == 0: empty. */
@@ -287,7 +292,7 @@ static inline void lru_touch(struct apply_session *ss, uint32_t ref)
  * no later registration can take it again. The new session is at the LRU head with
  * last_seq 0.
  */
-static void session_create(struct px_applier *a, uint64_t id)
+static void session_create(struct px_applier *a, uint64_t id, uint32_t owner)
 {
 	struct apply_session *e;
 	uint32_t ref, b;
@@ -314,6 +319,7 @@ static void session_create(struct px_applier *a, uint64_t id)
 	e->last_seq = 0;
 	e->reply_len = 0;
 	e->reply_status = PX_OK;
+	e->owner = owner;
 	lru_push_front(a->sessions, ref);
 }
 
@@ -390,7 +396,7 @@ static void apply_register(struct px_applier *a, struct px_reply *r, uint32_t le
 		emit_status(r, PX_BAD_COMMAND, o);
 		return;
 	}
-	session_create(a, pos);
+	session_create(a, pos, px_session_owner(r->client_id));
 	a->counters.registrations++;
 	wire_st64(body, pos);
 	emit(r, PX_OK, body, PX_SESSION_ID_BYTES, o);
@@ -499,7 +505,7 @@ static inline void apply_cmd(struct px_applier *a, struct px_reply *r, const uin
 	assert(rlen <= PX_REPLY_BYTES_MAX);
 	assert(status == PX_OK || status == PX_BAD_COMMAND);
 	e->last_seq = seq;
-	e->reply_len = rlen;
+	e->reply_len = (uint16_t)rlen;
 	e->reply_status = status;
 	a->counters.commands++;
 	emit(r, status, cache, rlen, o);
@@ -680,6 +686,17 @@ bool px_applier_session_peek(const struct px_applier *a, uint64_t session_id,
 	return true;
 }
 
+bool px_applier_session_owner(const struct px_applier *a, uint64_t session_id,
+			      uint32_t *owner)
+{
+	uint32_t ref = a->index[index_probe(a, session_id)].ref;
+
+	if (ref == 0)
+		return false;
+	*owner = sess_at(a->sessions, ref)->owner;
+	return true;
+}
+
 const char *px_applier_check_invariants(const struct px_applier *a)
 {
 	const struct apply_session *ss = a->sessions, *e;
@@ -739,12 +756,14 @@ const char *px_applier_check_invariants(const struct px_applier *a)
 /* ---------------------------------------------------------------------------------- */
 /* Snapshots (format in px_apply.h and docs/storage.md)                                */
 
-#define SNAP_MAGIC "PXSNAP02"
+#define SNAP_MAGIC "PXSNAP03"
+#define SNAP_MAGIC_V2 "PXSNAP02"  /* before session owners: read as owner 0 */
 #define SNAP_MAGIC_V1 "PXSNAP01"  /* before the cluster uuid: read as uuid zero */
 #define SNAP_HDR_BYTES 56u        /* magic, slot, chain, max_sessions, n_sessions, uuid,
                                      members, zero */
 #define SNAP_HDR_V1_BYTES 32u
-#define SNAP_SESS_HDR_BYTES 21u   /* id, last_seq, status, reply_len */
+#define SNAP_SESS_HDR_BYTES 25u   /* id, last_seq, status, reply_len, owner */
+#define SNAP_SESS_HDR_V2_BYTES 21u   /* id, last_seq, status, reply_len */
 #define SNAP_SVC_LEN_BYTES 8u
 
 static bool has_snapshots(const struct px_applier *a)
@@ -790,6 +809,7 @@ size_t px_applier_snapshot(const struct px_applier *a, uint8_t *buf, size_t cap)
 		wire_st64(p + 8, e->last_seq);
 		p[16] = e->reply_status;
 		wire_st32(p + 17, e->reply_len);
+		wire_st32(p + 21, e->owner);
 		p += SNAP_SESS_HDR_BYTES;
 		memcpy(p, reply_cache(a, ref), e->reply_len);
 		p += e->reply_len;
@@ -805,7 +825,8 @@ size_t px_applier_snapshot(const struct px_applier *a, uint8_t *buf, size_t cap)
 /** The header's length if buf starts with a snapshot header of a version we read. */
 static size_t snap_hdr_len(const uint8_t *buf, size_t len)
 {
-	if (buf != NULL && len >= SNAP_HDR_BYTES && memcmp(buf, SNAP_MAGIC, 8) == 0)
+	if (buf != NULL && len >= SNAP_HDR_BYTES &&
+	    (memcmp(buf, SNAP_MAGIC, 8) == 0 || memcmp(buf, SNAP_MAGIC_V2, 8) == 0))
 		return SNAP_HDR_BYTES;
 	if (buf != NULL && len >= SNAP_HDR_V1_BYTES && memcmp(buf, SNAP_MAGIC_V1, 8) == 0)
 		return SNAP_HDR_V1_BYTES;
@@ -877,16 +898,21 @@ int px_applier_restore(struct px_applier *a, const uint8_t *buf, size_t len)
 	if (max != a->max_sessions || n > a->max_sessions || slot > PX_SLOT_MAX ||
 	    px_uuid_fresh(uuid))
 		goto bad;
+	/* Version 3 keeps each session's owner; older ones are read as owner 0 (no key's:
+	 * an authenticated client of such a session registers again). */
+	size_t sess_hdr = memcmp(buf, SNAP_MAGIC, 8) == 0 ? SNAP_SESS_HDR_BYTES
+							   : SNAP_SESS_HDR_V2_BYTES;
 	p += hdr;
 	uint64_t next_pos = px_session_id(slot + 1, 0);
 	for (uint32_t i = 0; i < n; i++) {
-		if ((size_t)(end - p) < SNAP_SESS_HDR_BYTES)
+		if ((size_t)(end - p) < sess_hdr)
 			goto bad;
 		uint64_t id = wire_ld64(p);
 		uint64_t last_seq = wire_ld64(p + 8);
 		uint8_t status = p[16];
 		uint32_t rlen = wire_ld32(p + 17);
-		p += SNAP_SESS_HDR_BYTES;
+		uint32_t owner = sess_hdr == SNAP_SESS_HDR_BYTES ? wire_ld32(p + 21) : 0;
+		p += sess_hdr;
 		if (id < px_session_id(1, 0) || id >= next_pos || status >= PX_STATUS_MAX ||
 		    rlen > PX_REPLY_BYTES_MAX || (size_t)(end - p) < rlen ||
 		    (last_seq == 0 && rlen != 0))
@@ -901,7 +927,8 @@ int px_applier_restore(struct px_applier *a, const uint8_t *buf, size_t len)
 		e->id = id;
 		e->last_seq = last_seq;
 		e->reply_status = status;
-		e->reply_len = rlen;
+		e->reply_len = (uint16_t)rlen;
+		e->owner = owner;
 		memcpy(reply_cache(a, ref), p, rlen);
 		p += rlen;
 		lru_push_front(a->sessions, ref);

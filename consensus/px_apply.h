@@ -237,18 +237,43 @@ uint32_t px_applier_sessions(const struct px_applier *a);
 bool px_applier_session_peek(const struct px_applier *a, uint64_t session_id,
 			     uint64_t *last_seq);
 
+/**
+ * Sessions belong to who registered them (docs/security.md, "Sessions"): a session's
+ * owner is the top PX_OWNER_BITS of its registration's nonce, which an authenticated
+ * client sets to its key's tag (px_owner_tag) and the embedder checks against the key
+ * that sealed the REGISTER; afterwards the embedder serves a command or read of a
+ * session only to the key of its owner. 0: no key's (an older snapshot's session).
+ */
+#define PX_OWNER_BITS 26u
+#define PX_OWNER_SHIFT (64u - PX_OWNER_BITS)
+static inline uint32_t px_session_owner(uint64_t nonce)
+{
+	return (uint32_t)(nonce >> PX_OWNER_SHIFT);
+}
+/** A key's tag: its id (1..2^24-1, 0 for the cluster key's admin) and whether it is an
+ *  admin's (bit 24). Never 0. */
+static inline uint32_t px_owner_tag(uint32_t key_id, bool admin)
+{
+	return (key_id & 0xffffffu) | (admin ? 1u << 24 : 0) | (key_id == 0 ? 1u << 25 : 0);
+}
+
+/** True and *owner if the table holds session_id. Does not touch the LRU order. */
+bool px_applier_session_owner(const struct px_applier *a, uint64_t session_id,
+			      uint32_t *owner);
+
 /* ---- Snapshots: the applied state at one slot ---------------------------------
  * A snapshot is the applier's state (the last slot applied, the hash chain, every
  * session in LRU order with its cached reply) followed by the service's snapshot, in
  * one buffer (format in docs/storage.md, little-endian):
- *   magic "PXSNAP02" (8), slot u64, chain u64, max_sessions u32, n_sessions u32,
+ *   magic "PXSNAP03" (8), slot u64, chain u64, max_sessions u32, n_sessions u32,
  *   the cluster uuid (lo u64, hi u64; zero: not bound yet), members u32, zero u32,
  *   then n_sessions times, least recently used first:
- *     id u64, last_seq u64, reply_status u8, reply_len u32, reply bytes,
+ *     id u64, last_seq u64, reply_status u8, reply_len u32, owner u32, reply bytes,
  *   then service_len u64 and the service's bytes.
  * Restoring it gives an applier that answers every later command exactly as the one
  * that wrote it: which session an eviction takes depends on the LRU order only.
- * "PXSNAP01" (before the uuid: the header ends after n_sessions) is read as unbound.
+ * "PXSNAP02" (before session owners: no owner field) is read with owners 0; "PXSNAP01"
+ * (before the uuid: the header ends after n_sessions) is read as unbound too.
  * px_snapshot_rebase (a backup seeding a new cluster) also clears the uuid. */
 
 /** The most bytes px_applier_snapshot can write (0 if the service has no snapshots). */

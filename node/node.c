@@ -1697,6 +1697,45 @@ static void on_admin(struct node *n, const struct px_msg *m, const struct node_f
 	send_reply(n, src, m->client_id, m->seq, status, NULL, 0);
 }
 
+/**
+ * Authenticated mode: a session is its registering key's (docs/security.md,
+ * "Sessions"). A REGISTER must carry its key's tag in its nonce's top bits (the
+ * applier keeps it as the session's owner); a command or read is served only to the
+ * owner's key. A session the applier does not hold yet (its registration applied here
+ * later) is answered BUSY, so that nothing reaches the log unchecked; one it no longer
+ * holds goes on to the log, which answers SESSION_EXPIRED on every replica alike.
+ * @return true to go on; false: answered here.
+ */
+static bool owner_ok(struct node *n, const struct px_msg *m, const struct node_from *src,
+		     bool reg)
+{
+	uint32_t tag = px_owner_tag(src->key_id, src->role == AUTH_ROLE_ADMIN);
+	uint32_t owner = 0;
+
+	if (reg) {
+		if (px_session_owner(m->client_id) == tag)
+			return true;
+		send_reply(n, src, m->client_id, m->seq, PX_BAD_COMMAND, NULL, 0);
+		n->c.auth_owner_other++;
+		return false;
+	}
+	if (px_applier_session_owner(n->a, m->client_id, &owner)) {
+		if (owner == tag)
+			return true;
+		/* Another key's session: as if it were gone (the client registers again,
+		 * under its own key). */
+		send_reply(n, src, m->client_id, m->seq, PX_SESSION_EXPIRED, NULL, 0);
+		n->c.auth_owner_other++;
+		return false;
+	}
+	if (m->client_id / PX_BATCH_CMDS_MAX > px_applier_last_slot(n->a)) {
+		send_reply(n, src, m->client_id, m->seq, PX_BUSY, NULL, 0);
+		n->c.busy++;
+		return false;
+	}
+	return true;
+}
+
 /** A resend of a request still queued or held: the first copy will be answered. */
 static bool already_here(const struct node *n, uint64_t client_id, uint64_t seq)
 {
@@ -1768,6 +1807,8 @@ static bool on_request(struct node *n, const struct px_msg *m, const struct node
 		n->c.bad_requests++;
 		return false;
 	}
+	if (n->au != NULL && !owner_ok(n, m, src, reg))
+		return false;
 	if (already_here(n, m->client_id, m->seq)) {
 		n->c.duplicates++;
 		return false;

@@ -286,6 +286,9 @@ struct node_counters {
 	uint64_t auth_evictions;   /**< client lives evicted to make room */
 	uint64_t auth_reply_lost;  /**< replies not sent: the client life's entry was
 	                                evicted since (its retry makes it again) */
+	uint64_t auth_owner_other; /**< REQUESTs of a session another key registered
+	                                (answered SESSION_EXPIRED), or REGISTERs whose
+	                                nonce does not carry their key's tag (BAD_COMMAND) */
 	uint64_t commit_lat[NODE_LAT_BUCKETS];  /**< leader: slots by commit latency */
 };
 

@@ -172,6 +172,25 @@ static void test_other_cluster_dropped(void **state)
 	pxh_free(c);
 }
 
+/* A version-3 snapshot rewritten in an older format (2: no session owners; 1: no
+ * uuid either), in place; its new length. */
+static size_t downgrade(uint8_t *buf, size_t len, int version)
+{
+	uint32_t n = (uint32_t)buf[28] | (uint32_t)buf[29] << 8 | (uint32_t)buf[30] << 16 |
+		     (uint32_t)buf[31] << 24;
+	size_t rd = 56, wr = version == 1 ? 32 : 56;
+	memcpy(buf, version == 1 ? "PXSNAP01" : "PXSNAP02", 8);
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t rlen = (uint32_t)buf[rd + 17] | (uint32_t)buf[rd + 18] << 8;
+		memmove(buf + wr, buf + rd, 21);
+		memmove(buf + wr + 21, buf + rd + 25, rlen);
+		rd += 25 + rlen;
+		wr += 21 + rlen;
+	}
+	memmove(buf + wr, buf + rd, len - rd);
+	return len - (rd - wr);
+}
+
 static void test_snapshot_keeps_uuid(void **state)
 {
 	(void)state;
@@ -184,8 +203,14 @@ static void test_snapshot_keeps_uuid(void **state)
 	uint8_t l = pxh_elect(c, 2000);
 	assert_int_not_equal(l, PX_NODE_NONE);
 	commit_one(c, 701);
+	/* A session registered with a key's tag in its nonce (an authenticated client). */
+	uint64_t nonce = ((uint64_t)px_owner_tag(42, false) << PX_OWNER_SHIFT) | 0x1234u, sid = 0;
+	assert_int_equal(pxh_register(c, l, &nonce, 1, &sid), 1);
 	pxh_run(c, 50);
 	struct px_applier *a = pxh_applier(c, l);
+	uint32_t owner = 0;
+	assert_true(px_applier_session_owner(a, sid, &owner));
+	assert_int_equal(owner, px_owner_tag(42, false));
 	struct px_uuid u = px_applier_uuid(a);
 	assert_true(px_uuid_is_id(u));
 	size_t cap = px_applier_snapshot_max(a);
@@ -193,13 +218,24 @@ static void test_snapshot_keeps_uuid(void **state)
 	assert_non_null(buf);
 	size_t len = px_applier_snapshot(a, buf, cap);
 	assert_true(len > 0);
-	assert_memory_equal(buf, "PXSNAP02", 8);
+	assert_memory_equal(buf, "PXSNAP03", 8);
 
 	/* Restored elsewhere: the uuid comes along (a follower's applier, then put back). */
 	uint8_t f = (uint8_t)((l + 1) % 3);
 	struct px_applier *b = pxh_applier(c, f);
 	assert_int_equal(px_applier_restore(b, buf, len), 0);
 	assert_true(px_uuid_eq(px_applier_uuid(b), u));
+	/* The session's owner comes along too. */
+	owner = 0;
+	assert_true(px_applier_session_owner(b, sid, &owner));
+	assert_int_equal(owner, px_owner_tag(42, false));
+	/* A version-2 snapshot (before owners) reads with owner 0: no key's. */
+	size_t len2 = downgrade(buf, len, 2);
+	assert_int_equal(px_applier_restore(b, buf, len2), 0);
+	assert_true(px_uuid_eq(px_applier_uuid(b), u));
+	assert_true(px_applier_session_owner(b, sid, &owner));
+	assert_int_equal(owner, 0);
+	len = px_applier_snapshot(a, buf, cap);
 	/* Rebased (a backup seeding a new cluster): no uuid, that cluster binds its own. */
 	uint64_t slot = 0, chain = 0;
 	assert_true(px_snapshot_peek(buf, len, &slot, &chain));
@@ -208,9 +244,7 @@ static void test_snapshot_keeps_uuid(void **state)
 	assert_true(px_uuid_zero(px_applier_uuid(b)));
 	/* A snapshot of the older format (no uuid in its header) reads as unbound. */
 	len = px_applier_snapshot(a, buf, cap);
-	memcpy(buf, "PXSNAP01", 8);
-	memmove(buf + 32, buf + 56, len - 56);
-	assert_int_equal(px_applier_restore(b, buf, len - 24), 0);
+	assert_int_equal(px_applier_restore(b, buf, downgrade(buf, len, 1)), 0);
 	assert_true(px_uuid_zero(px_applier_uuid(b)));
 	assert_int_equal(px_applier_last_slot(b), px_applier_last_slot(a));
 	/* The fresh mark is no uuid a snapshot may hold. */
