@@ -528,13 +528,21 @@ static void client_derive_reply(void *ctx, const struct auth_trailer *t,
 int auth_client_init(struct auth_client *ac, const struct auth_keys *k, uint32_t cluster_id,
 		     uint8_t n_replicas)
 {
+	if (auth_init() != 0)
+		return -1;
+	return auth_client_init_life(ac, k, cluster_id, n_replicas, auth_life_random());
+}
+
+int auth_client_init_life(struct auth_client *ac, const struct auth_keys *k,
+			  uint32_t cluster_id, uint8_t n_replicas, uint64_t life)
+{
 	if (auth_init() != 0 || k->n == 0 || k->n > AUTH_KEYS_MAX || k->send >= k->n ||
-	    n_replicas == 0 || n_replicas > AUTH_REPLICAS_MAX)
+	    n_replicas == 0 || n_replicas > AUTH_REPLICAS_MAX || life == 0)
 		return -1;
 	memset(ac, 0, sizeof(*ac));
 	ac->cluster_id = cluster_id;
 	ac->n_replicas = n_replicas;
-	ac->life = auth_life_random();
+	ac->life = life;
 	ac->n = k->n;
 	ac->send = k->send;
 	if (k->kind == AUTH_KIND_CLUSTER) {

@@ -40,7 +40,9 @@
 /** Master keys (generations) one key file may hold: the current and, during a
  *  rotation, one more. */
 #define AUTH_KEYS_MAX 2u
-/** Replay window per sender life, in counters (a multiple of 64). */
+/** Replay window per sender life: a ring of this many bits (a multiple of 64), of which
+ *  one word is the top counter's own, so counters up to AUTH_WINDOW_BITS - 64 below
+ *  the highest accepted are taken (RFC 6479; WireGuard's). */
 #define AUTH_WINDOW_BITS 2048u
 /** The largest client key id (ids are 1 .. this; 24 bits). */
 #define AUTH_CLIENT_ID_MAX 0xffffffu
@@ -261,6 +263,10 @@ struct auth_client {
  */
 int auth_client_init(struct auth_client *ac, const struct auth_keys *k, uint32_t cluster_id,
 		     uint8_t n_replicas);
+/** The same with a life the caller chose (non-zero; never twice for one key: the
+ *  simulator's deterministic runs). */
+int auth_client_init_life(struct auth_client *ac, const struct auth_keys *k,
+			  uint32_t cluster_id, uint8_t n_replicas, uint64_t life);
 
 /** Seals a message of len bytes for replica (auth_seal). */
 size_t auth_client_seal(struct auth_client *ac, uint8_t replica, uint8_t *buf, size_t len,

@@ -44,6 +44,12 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+# The example file, authenticated: a copy next to a fresh cluster key (key_file =
+# cluster.key is relative to the file), used as an admin key by pwctl too.
+cp "$CFG" "$RUN/cluster.ini"
+CFG=$RUN/cluster.ini
+"$PWCTL" keygen "$RUN/cluster.key" || exit 1
+export PAXWIRE_KEY_FILE=$RUN/cluster.key
 
 fails=0
 check() {  # check NAME COMMAND...

@@ -41,14 +41,22 @@ _Static_assert((uint64_t)(SIM_SLOTS_MAX + 1) * PX_BATCH_CMDS_MAX < SIM_NONCE_BAS
  *  determinism (running out gives LC_UNKNOWN, which is reported, never a failure). */
 #define SIM_LINCHECK_SECONDS 5.0
 
-static uint64_t nonce_make(const struct sim_client *c, uint32_t reg)
+/* --auth: client i holds admin key id i + 1, whose tag (admin bit 24: nonce bit 62,
+ * which SIM_NONCE_BASE sets anyway) goes in the nonce's top bits: the session is its. */
+#define SIM_TAG_MASK (((1ull << 24) - 1u) << PX_OWNER_SHIFT)
+_Static_assert(SIM_NONCE_BASE == (1ull << (PX_OWNER_SHIFT + 24)), "the admin bit is the base");
+_Static_assert(SIM_NONCE_REG_SHIFT + 24 < PX_OWNER_SHIFT, "registrations below the tag");
+
+static uint64_t nonce_make(const struct sim *s, const struct sim_client *c, uint32_t reg)
 {
-	return SIM_NONCE_BASE | ((uint64_t)reg << SIM_NONCE_REG_SHIFT) | c->idx;
+	uint64_t tag = s->o.auth ? (uint64_t)(c->idx + 1u) << PX_OWNER_SHIFT : 0;
+	return SIM_NONCE_BASE | tag | ((uint64_t)reg << SIM_NONCE_REG_SHIFT) | c->idx;
 }
 
 /** The client of a nonce some client sent (registration numbers below its count). */
 static int client_of_nonce(const struct sim *s, uint64_t nonce)
 {
+	nonce &= ~SIM_TAG_MASK;
 	uint64_t ci = nonce & ((1u << SIM_NONCE_REG_SHIFT) - 1u);
 	uint64_t reg = (nonce & ~SIM_NONCE_BASE) >> SIM_NONCE_REG_SHIFT;
 
@@ -118,15 +126,41 @@ struct sim_cmd_rec *sim_cmd_lookup(struct sim *s, uint64_t client_id, uint64_t s
 	return &c->cmds[seq];
 }
 
+void sim_auth_keys(struct sim *s)
+{
+	if (!s->o.auth || s->keys.n != 0)
+		return;
+	/* The cluster key, from the seed: runs replay byte for byte. */
+	struct sim_rng r;
+	sim_rng_seed(&r, s->o.seed, SIM_STREAM_AUTH);
+	s->keys.kind = AUTH_KIND_CLUSTER;
+	s->keys.n = 1;
+	s->keys.gen[0] = 1;
+	for (unsigned b = 0; b < AUTH_KEY_BYTES; b++)
+		s->keys.key[0][b] = (uint8_t)sim_rng_next(&r);
+}
+
 void sim_clients_setup(struct sim *s)
 {
 	struct sim_client *c;
 	uint32_t i;
 
+	sim_auth_keys(s);
 	for (i = 0; i < s->o.n_clients; i++) {
 		c = &s->clients[i];
 		memset(c, 0, sizeof(*c));
 		c->idx = (uint8_t)i;
+		if (s->o.auth) {
+			struct auth_keys k;
+			if (s->client_auth[i] == NULL)
+				s->client_auth[i] = aligned_alloc(64, (sizeof(struct auth_client) + 63u) &
+								      ~(size_t)63u);
+			if (s->client_auth[i] == NULL ||
+			    auth_keys_derive_client(&s->keys, AUTH_ROLE_ADMIN, i + 1u, &k) != 0 ||
+			    auth_client_init_life(s->client_auth[i], &k, SIM_CLUSTER_ID,
+						  s->o.n_replicas, 0x5157000000000000ull + i + 1u) != 0)
+				sim_fail(s, "sim", "client %u: no authenticated side", i);
+		}
 		c->ep = sim_ep_client(s, i);
 		c->next_op_at = sim_rng_range(&s->rng_work, 0, s->o.think_max);
 		c->target = (uint8_t)(i % s->o.n_replicas);
@@ -178,7 +212,7 @@ static void send_request(struct sim *s, struct sim_client *c)
 {
 	struct px_msg *m = &s->reply_msg;
 	const struct sim_cmd_rec *rec = &c->cmds[c->seq];
-	uint8_t buf[PX_WIRE_HDR_BYTES + 64 + SIM_CMD_BYTES_MAX];
+	uint8_t buf[PX_WIRE_HDR_BYTES + 64 + SIM_CMD_BYTES_MAX + PX_TRAILER_BYTES];
 	size_t len;
 
 	memset(m, 0, offsetof(struct px_msg, entries));
@@ -200,9 +234,11 @@ static void send_request(struct sim *s, struct sim_client *c)
 		m->body_len = rec->len;
 		m->body = rec->body;
 	}
-	len = px_encode(m, buf, sizeof(buf));
+	len = px_encode(m, buf, sizeof(buf) - PX_TRAILER_BYTES);
 	if (len == 0)
 		sim_fail(s, "codec", "client %u: REQUEST does not encode", c->idx);
+	if (s->o.auth)
+		len = auth_client_seal(s->client_auth[c->idx], c->target, buf, len, sizeof(buf));
 	sim_net_send(s, c->ep, c->target, buf, (uint32_t)len);
 	c->resend_at = s->now + s->o.client_timeout;
 }
@@ -328,7 +364,7 @@ void sim_client_step(struct sim *s, struct sim_client *c)
 	if (c->session == 0) {
 		/* No session (the first op, or the last was answered SESSION_EXPIRED):
 		 * register first; the op starts once the registration is answered. */
-		c->nonce = nonce_make(c, c->regs++);
+		c->nonce = nonce_make(s, c, c->regs++);
 		c->registering = true;
 		c->waiting = true;
 		c->backoff = false;
@@ -457,6 +493,20 @@ void sim_client_deliver(struct sim *s, struct sim_client *c, const uint8_t *buf,
 	struct px_msg *m = &s->msg;
 	enum px_wire_err err;
 
+	if (s->o.auth) {
+		size_t ml = 0;
+		enum auth_err ae = auth_client_open(s->client_auth[c->idx],
+						    len > PX_WIRE_OFF_FROM ? buf[PX_WIRE_OFF_FROM] : 0,
+						    buf, len, &ml);
+		/* The network duplicates and delays: a copy already taken, or one far older
+		 * than what came since, is dropped as the library drops it. */
+		if (ae == AUTH_E_REPLAY || ae == AUTH_E_STALE || ae == AUTH_E_OLD_LIFE)
+			return;
+		if (ae != AUTH_OK)
+			sim_fail(s, "auth", "client %u: a %u-byte reply fails its check: %s", c->idx,
+				 len, auth_err_name(ae));
+		len = (uint32_t)ml;
+	}
 	err = px_decode(buf, len, SIM_CLUSTER_ID, s->o.n_replicas, m);
 	if (err != PX_WIRE_OK)
 		sim_fail(s, "codec", "client %u: px_decode of a %u-byte reply: %s", c->idx, len,

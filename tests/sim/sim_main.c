@@ -67,6 +67,8 @@ static void usage(FILE *f)
 		"  --twice           run every seed twice and fail if the runs differ\n"
 		"  -v                print each seed's options and a summary\n"
 		"  --trace           print every message, crash and state change (replays)\n"
+		"  --auth            authenticate every datagram (docs/security.md): the node's\n"
+		"                    trailer checks run; the network's rewrites become drops\n"
 		"  --log-reads       kv GETs go through the log as commands (the old path),\n"
 		"                    not the leader's read index (px_read_begin, the default)\n"
 		"  --no-bias         with --bug: keep each seed's own fault mix (by default a\n"
@@ -127,6 +129,8 @@ static int parse_args(int argc, char **argv, struct sim_args *a)
 			a->twice = true;
 		} else if (strcmp(arg, "--log-reads") == 0) {
 			sim_log_reads = true;
+		} else if (strcmp(arg, "--auth") == 0) {
+			sim_auth = true;
 		} else if (strcmp(arg, "--no-bias") == 0) {
 			sim_no_bias = true;
 		} else if (strcmp(arg, "--no-corrupt-sectors") == 0) {
@@ -184,6 +188,8 @@ static void print_replay(const struct sim_args *a, uint64_t seed)
 			printf(" --bug %s", sim_bug_names[i].name);
 	if (sim_log_reads)
 		printf(" --log-reads");
+	if (sim_auth)
+		printf(" --auth");
 	if (sim_no_bias)
 		printf(" --no-bias");
 	if (sim_disk_off & SIM_DISK_SECTOR)

@@ -368,8 +368,13 @@ static uint8_t corrupt(struct sim *s, uint8_t src, uint8_t dst, const uint8_t *b
 		return SIM_CX_NONE;
 	/* Bounded: a few tries for a rewrite that applies to this type, each on a fresh
 	 * decode (a rewrite that does not apply may have touched m). */
+	/* Authenticated: the trailer stays as the sender sealed it (the network holds no
+	 * key), so the receiver must drop the rewrite by its tag. */
+	uint32_t tl = s->o.auth ? PX_TRAILER_BYTES : 0;
+	if (len < tl)
+		sim_fail(s, "sim", "a %u-byte datagram without its trailer", len);
 	for (int k = 0;; k++) {
-		if (px_decode(buf, len, SIM_CLUSTER_ID, s->o.n_replicas, m) != PX_WIRE_OK)
+		if (px_decode(buf, len - tl, SIM_CLUSTER_ID, s->o.n_replicas, m) != PX_WIRE_OK)
 			sim_fail(s, "codec", "the network could not decode a replica's message");
 		if (rewrite(s, m, cx, dst))
 			break;
@@ -377,9 +382,15 @@ static uint8_t corrupt(struct sim *s, uint8_t src, uint8_t dst, const uint8_t *b
 			return SIM_CX_NONE;
 		cx = (uint8_t)sim_rng_range(r, 1, SIM_CX_MAX - 1);
 	}
-	wl = px_encode(m, net->cx_wire, sizeof(net->cx_wire));
+	wl = px_encode(m, net->cx_wire, sizeof(net->cx_wire) - tl);
 	if (wl == 0)
 		sim_fail(s, "sim", "a rewritten message (class %u) does not encode", cx);
+	/* A rewrite that changed nothing (a flag already set) is no corruption: the copy
+	 * is the sender's own, authentic with its trailer. */
+	if (wl == len - tl && memcmp(net->cx_wire, buf, wl) == 0)
+		return SIM_CX_NONE;
+	memcpy(net->cx_wire + wl, buf + len - tl, tl);
+	wl += tl;
 	net->corrupted[cx]++;
 	*out = net->cx_wire;
 	*out_len = (uint32_t)wl;

@@ -201,6 +201,12 @@ static void node_config(struct sim *s, struct sim_node *n, bool restart)
 	} else {
 		n->conf.bind = s->binds[sim_rng_below(&s->rng_node, SIM_BINDS_MAX)];
 	}
+	if (s->o.auth) {
+		sim_auth_keys(s);
+		/* A life above every earlier start's, as auth_life_now gives paxwired. */
+		n->conf.keys = &s->keys;
+		n->conf.auth_life = ++s->lives;
+	}
 	if (px_config_check(cfg, &why) != 0)
 		sim_fail(s, "config", "node %u: px_config_check rejects the derived config: %s",
 			 n->id, why != NULL ? why : "?");
@@ -651,7 +657,8 @@ static void op_tx_commit(void *ctx, const struct node_dst *dst, uint32_t len)
 		n->vouched_ballot = ballot;
 	if (s->trace) {
 		struct px_msg *m = &s->trace_msg;
-		if (px_decode(w, len, SIM_CLUSTER_ID, s->o.n_replicas, m) == PX_WIRE_OK)
+		uint32_t ml = s->o.auth && len >= PX_TRAILER_BYTES ? len - PX_TRAILER_BYTES : len;
+		if (px_decode(w, ml, SIM_CLUSTER_ID, s->o.n_replicas, m) == PX_WIRE_OK)
 			sim_trace_msg(s, "send", n->id, m);
 	}
 	sim_net_send(s, n->id, dst->peer, w, len);
@@ -1065,13 +1072,16 @@ void sim_node_deliver(struct sim *s, struct sim_node *n, const uint8_t *buf, uin
 		sim_fail(s, "codec", "node %u: message type %u from %u arrived from endpoint %u",
 			 n->id, buf[PX_WIRE_OFF_TYPE], buf[PX_WIRE_OFF_FROM], src_ep);
 	}
+	uint32_t mlen = s->o.auth && len >= PX_TRAILER_BYTES ? len - PX_TRAILER_BYTES : len;
 	if (s->trace && buf[PX_WIRE_OFF_TYPE] != PX_MSG_REQUEST &&
-	    px_decode(buf, len, SIM_CLUSTER_ID, s->o.n_replicas, &s->trace_msg) == PX_WIRE_OK)
+	    px_decode(buf, mlen, SIM_CLUSTER_ID, s->o.n_replicas, &s->trace_msg) == PX_WIRE_OK)
 		sim_trace_msg(s, "recv", n->id, &s->trace_msg);
 	/* An impossible number must be refused and counted, whatever the replica's state
 	 * (checked in obs_step). */
 	n->corrupt = corrupt;
-	n->must_refuse = corrupt != SIM_CX_NONE && corrupt < SIM_CX_REFUSED_END;
+	/* Authenticated, the network's rewrite (it holds no key) never reaches the core:
+	 * the tag check drops it (checked below). */
+	n->must_refuse = !s->o.auth && corrupt != SIM_CX_NONE && corrupt < SIM_CX_REFUSED_END;
 	n->step_seen = false;
 	uint64_t decode_errs = 0;
 	const struct node_counters *nc = node_counters(n->nd);
@@ -1079,7 +1089,17 @@ void sim_node_deliver(struct sim *s, struct sim_node *n, const uint8_t *buf, uin
 		decode_errs += nc->decode_drops[e];
 	n->last_before = px_last_slot(n->r);
 	uint64_t uuid_drops = nc->uuid_other + nc->fresh_refused;
+	/* The rewrite's tag fails, unless the counter's window or the life drops it first
+	 * (a rewritten duplicate): either way the trailer check drops it. */
+	uint64_t adrops = 0;
+	for (int e = 1; e < AUTH_E_MAX; e++)
+		adrops += nc->auth_drops[e];
 	node_recv(n->nd, bytes, len, &from);
+	for (int e = 1; e < AUTH_E_MAX; e++)
+		adrops -= nc->auth_drops[e];
+	if (s->o.auth && corrupt != SIM_CX_NONE && adrops != (uint64_t)-1)
+		sim_fail(s, "auth", "node %u: a message the network rewrote (class %u) was not "
+			 "dropped by the trailer check", n->id, corrupt);
 	uuid_drops = nc->uuid_other + nc->fresh_refused - uuid_drops;
 	for (int e = 1; e < PX_WIRE_E_MAX; e++)
 		decode_errs -= nc->decode_drops[e];

@@ -33,6 +33,7 @@ const struct sim_bug_name sim_bug_names[] = {
 const uint32_t sim_bug_count = sizeof(sim_bug_names) / sizeof(sim_bug_names[0]);
 
 bool sim_log_reads;
+bool sim_auth;
 bool sim_no_bias;
 uint32_t sim_disk_off;
 
@@ -54,6 +55,7 @@ void sim_opts_derive(struct sim_opts *o)
 
 	sim_rng_seed(r, o->seed, SIM_STREAM_OPTS);
 	o->log_reads = sim_log_reads;
+	o->auth = sim_auth;
 
 	/* Topology. Three replicas most often: the smallest cluster has the least slack,
 	 * so quorum bugs show there first. */
@@ -271,7 +273,8 @@ void sim_opts_print(const struct sim_opts *o, const char *p)
 	       p, o->keys, o->think_max, o->client_timeout, o->mix_get, o->mix_put,
 	       o->mix_del, o->mix_cas);
 	printf("%slong_log=%d ops_per_client=%u\n", p, o->long_log, o->ops_per_client);
-	printf("%sreads=%s\n", p, o->log_reads ? "log" : "read-index");
+	printf("%sreads=%s auth=%s\n", p, o->log_reads ? "log" : "read-index",
+	       o->auth ? "on" : "off");
 	printf("%scorrupt_pm=%u straggle_pm=%u straggle_max=%u recover_cut_pm=%u "
 	       "transfer_pm=%u mistake_pm=%u\n", p, o->corrupt_pm, o->straggle_pm, o->straggle_max,
 	       o->recover_cut_pm, o->transfer_pm, o->mistake_pm);

@@ -56,7 +56,7 @@
 /** REQUEST datagrams a replica keeps until the next proposal (a queued command points
  *  into its datagram), and the bytes of one. */
 #define SIM_HELD_MAX (2u * SIM_QUEUE_MAX)
-#define SIM_HELD_BYTES 256u
+#define SIM_HELD_BYTES 296u   /* a REQUEST and its trailer */
 /** Slots a seed may reach; a leader that goes beyond it is a runaway: the seed fails. */
 #define SIM_SLOTS_MAX (1u << 16)
 /** The simulated cluster's identity on the wire. */
@@ -164,6 +164,10 @@ struct sim_opts {
 	/** Reads (kv GET) go through the log as commands (--log-reads), instead of the
 	 *  leader's read index (px_read_begin), the default. Not derived from the seed. */
 	bool log_reads;
+	/** Every datagram authenticated (--auth): the node's trailer check runs, clients
+	 *  seal and open as libpaxwire-client does, and the network's rewrites (it holds no
+	 *  key) are dropped as `mac` by the receiver. */
+	bool auth;
 
 	/* Hostile network and harder schedules (drawn after everything above, so every
 	 * earlier option of a seed is what it was before they existed). */
@@ -201,6 +205,7 @@ extern uint32_t sim_disk_off;
 
 /** --log-reads, set once by main before any run (every run copies it into its opts). */
 extern bool sim_log_reads;
+extern bool sim_auth;
 /** --no-bias: a planted bug runs under the seed's own fault mix, not a raised one. */
 extern bool sim_no_bias;
 
@@ -281,7 +286,7 @@ struct sim_net {
 
 	/* Scratch of the corrupting network. */
 	struct px_msg cx_msg;
-	uint8_t cx_wire[PX_MSG_BYTES_MAX];
+	uint8_t cx_wire[PX_DGRAM_BYTES_MAX];
 };
 
 /* ---------------------------------------------------------------------------------- */
@@ -324,6 +329,8 @@ struct sim_read {
 };
 
 struct sim;
+/** --auth: makes the cluster key (once per run; from the seed). */
+void sim_auth_keys(struct sim *s);
 
 /** Bind uuids remembered for the validity check (more starts reuse old ones). */
 #define SIM_BINDS_MAX 1024u
@@ -571,6 +578,10 @@ struct sim {
 
 	struct sim_node nodes[SIM_NODES_MAX];
 	struct sim_client clients[SIM_CLIENTS_MAX];
+	/* --auth: the cluster key, the last life a node start got, each client's side. */
+	struct auth_keys keys;
+	uint64_t lives;
+	struct auth_client *client_auth[SIM_CLIENTS_MAX];
 	struct sim_net net;
 
 	struct sim_slot_rec *slots;    /**< SIM_SLOTS_MAX + 1, by slot */

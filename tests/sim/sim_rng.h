@@ -25,6 +25,7 @@ enum sim_stream {
 	SIM_STREAM_SESSIONS = 8,  /**< the applier's session bound (sim_node.c) */
 	SIM_STREAM_SNAP = 9,      /**< snapshot and state transfer options (sim_opts.c) */
 	SIM_STREAM_DISK_OPTS = 10, /**< the faulty disk's options (sim_opts.c) */
+	SIM_STREAM_AUTH = 11,      /**< --auth: the cluster key (sim_client.c) */
 };
 
 struct sim_rng {

@@ -866,6 +866,8 @@ int sim_run(uint64_t seed, uint32_t bugs, bool control, bool verbose, bool trace
 	for (i = 0; i < SIM_NODES_MAX; i++)
 		if (s->nodes[i].sim != NULL)
 			sim_node_free(&s->nodes[i]);
+	for (i = 0; i < SIM_CLIENTS_MAX; i++)
+		free(s->client_auth[i]);
 	free(s->net.arena);
 	free(s->slots);
 	free(s);
