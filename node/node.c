@@ -349,9 +349,14 @@ static void tx_copy(struct node *n, const uint8_t *bytes, uint32_t len,
 	}
 	if (cap < PX_DGRAM_BYTES_MAX || len > PX_MSG_BYTES_MAX)
 		node_bug(n, "a %u-byte message for a %u-byte buffer", len, cap);
+	/* A peer (send_msg's loop), read before the copy: gcc -O2 without LTO cannot tell
+	 * that the memcpy leaves *dst alone, and saw au->tx[255] (-Warray-bounds). */
+	uint8_t peer = dst->peer;
+	if (peer >= n->n_replicas || peer >= PX_REPLICAS_MAX)
+		node_bug(n, "tx_copy to %u", peer);
 	memcpy(buf, bytes, len);
 	if (n->au != NULL)
-		len = seal(n, &n->au->tx[dst->peer], dst, buf, len, cap);
+		len = seal(n, &n->au->tx[peer], dst, buf, len, cap);
 	n->ops->tx_commit(n->ctx, dst, len);
 }
 
@@ -1347,6 +1352,13 @@ static bool uuid_admit(struct node *n, const struct px_msg *m)
 
 	if (from == PX_NODE_NONE)
 		return true;   /* a client or a tool: the cluster file's id was checked */
+	if (from == n->self) {
+		/* No replica sends to itself: a forged or mangled datagram. Answering it (a
+		 * REFUSE to a fresh mark) would send to this replica itself, which the
+		 * transports assert against (pw-attack forge --only from_self). */
+		n->c.decode_drops[PX_WIRE_E_SENDER]++;
+		return false;
+	}
 	if (px_uuid_is_id(u)) {
 		if (!px_uuid_is_id(n->uuid))
 			return true;   /* this replica learns its uuid from the log */
