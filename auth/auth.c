@@ -75,12 +75,13 @@ void auth_peer_life_key(const uint8_t master[AUTH_KEY_BYTES], uint32_t cluster, 
 }
 
 void auth_req_life_key(const uint8_t kc[AUTH_KEY_BYTES], uint32_t cluster, uint8_t replica,
-		       uint64_t client_life, uint8_t out[AUTH_KEY_BYTES])
+		       uint64_t client_life, uint64_t replica_life, uint8_t out[AUTH_KEY_BYTES])
 {
-	uint8_t c[13];
+	uint8_t c[21];
 	wire_st32(c, cluster);
 	c[4] = replica;
 	wire_st64(c + 5, client_life);
+	wire_st64(c + 13, replica_life);
 	kdf(kc, "pwreq\0\0\0", c, sizeof(c), out);
 }
 
@@ -344,6 +345,7 @@ void auth_tx_init(struct auth_tx *tx, const uint8_t key[AUTH_KEY_BYTES], uint32_
 	tx->key_id = key_id;
 	tx->gen = gen;
 	tx->role = (uint8_t)role;
+	tx->flags = 0;
 }
 
 static void nonce_of(uint64_t ctr, uint8_t npub[crypto_aead_aes256gcm_NPUBBYTES])
@@ -364,7 +366,7 @@ size_t auth_seal(struct auth_tx *tx, uint8_t *buf, size_t len, size_t cap)
 	wire_st32(t + AUTH_OFF_KEY_ID, tx->key_id);
 	t[AUTH_OFF_GEN] = tx->gen;
 	t[AUTH_OFF_ROLE] = tx->role;
-	wire_st16(t + AUTH_OFF_ZERO, 0);
+	wire_st16(t + AUTH_OFF_FLAGS, tx->flags);
 	wire_st64(t + AUTH_OFF_LIFE, tx->life);
 	wire_st64(t + AUTH_OFF_CTR, tx->ctr);
 	nonce_of(tx->ctr, npub);
@@ -389,11 +391,14 @@ enum auth_err auth_parse(const uint8_t *buf, size_t len, struct auth_trailer *t,
 	t->key_id = wire_ld32(p + AUTH_OFF_KEY_ID);
 	t->gen = p[AUTH_OFF_GEN];
 	t->role = p[AUTH_OFF_ROLE];
+	t->flags = wire_ld16(p + AUTH_OFF_FLAGS);
 	t->life = wire_ld64(p + AUTH_OFF_LIFE);
 	t->ctr = wire_ld64(p + AUTH_OFF_CTR);
 	t->tag = p + AUTH_OFF_TAG;
 	if (t->role < AUTH_ROLE_PEER || t->role > AUTH_ROLE_ADMIN ||
-	    wire_ld16(p + AUTH_OFF_ZERO) != 0 || t->gen == 0 || t->life == 0 || t->ctr == 0 ||
+	    (t->flags & ~AUTH_TF_CHALLENGE) != 0 ||
+	    (t->role == AUTH_ROLE_PEER && t->flags != 0) || t->gen == 0 || t->life == 0 ||
+	    t->ctr == 0 ||
 	    t->ctr == UINT64_MAX || t->key_id > AUTH_CLIENT_ID_MAX ||
 	    (t->role == AUTH_ROLE_PEER && t->key_id >= AUTH_REPLICAS_MAX))
 		return AUTH_E_FIELD;
@@ -525,6 +530,21 @@ static void client_derive_reply(void *ctx, const struct auth_trailer *t,
 	memset(key, 0, AUTH_KEY_BYTES);
 }
 
+/** Binds the requests to replica j to its life (0: none known: challenges), keeping
+ *  the counter (one sequence per client life and replica, whatever the key). */
+static void bind_tx(struct auth_client *ac, uint8_t j, uint64_t life)
+{
+	uint8_t key[AUTH_KEY_BYTES];
+	uint64_t ctr = ac->tx[j].ctr;
+	auth_req_life_key(ac->kc[ac->send], ac->cluster_id, j, ac->life, life, key);
+	auth_tx_init(&ac->tx[j], key, ac->id, ac->gen[ac->send], (enum auth_role)ac->role,
+		     ac->life);
+	sodium_memzero(key, sizeof(key));
+	ac->tx[j].ctr = ctr;
+	ac->tx[j].flags = life == 0 ? AUTH_TF_CHALLENGE : 0;
+	ac->bound[j] = life;
+}
+
 int auth_client_init(struct auth_client *ac, const struct auth_keys *k, uint32_t cluster_id,
 		     uint8_t n_replicas)
 {
@@ -557,11 +577,8 @@ int auth_client_init_life(struct auth_client *ac, const struct auth_keys *k,
 	}
 	memcpy(ac->gen, k->gen, sizeof(ac->gen));
 	for (uint8_t j = 0; j < n_replicas; j++) {
-		uint8_t key[AUTH_KEY_BYTES];
-		auth_req_life_key(ac->kc[ac->send], cluster_id, j, ac->life, key);
-		auth_tx_init(&ac->tx[j], key, ac->id, ac->gen[ac->send], ac->role, ac->life);
-		sodium_memzero(key, sizeof(key));
 		auth_rx_init(&ac->rx[j], true);
+		bind_tx(ac, j, 0);
 	}
 	return 0;
 }
@@ -571,6 +588,9 @@ size_t auth_client_seal(struct auth_client *ac, uint8_t replica, uint8_t *buf, s
 {
 	if (replica >= ac->n_replicas)
 		return 0;
+	uint64_t want = ac->forget[replica] ? 0 : ac->rx[replica].life;
+	if (want != ac->bound[replica])
+		bind_tx(ac, replica, want);
 	return auth_seal(&ac->tx[replica], buf, len, cap);
 }
 
@@ -595,5 +615,18 @@ enum auth_err auth_client_open(struct auth_client *ac, uint8_t replica, const ui
 	}
 	if (e != AUTH_OK)
 		ac->drops[e]++;
+	else
+		ac->forget[replica] = false;
 	return e;
+}
+
+void auth_client_forget(struct auth_client *ac, uint8_t replica)
+{
+	if (replica < ac->n_replicas)
+		ac->forget[replica] = true;
+}
+
+bool auth_client_bound(const struct auth_client *ac, uint8_t replica)
+{
+	return replica < ac->n_replicas && !ac->forget[replica] && ac->rx[replica].life != 0;
 }

@@ -10,7 +10,8 @@
  * derived from a master with keyed BLAKE2b:
  *   a client's key      K_c    = H(master; "pwclient", role, key id)   (its key file)
  *   replica i -> j      life key H(master; "pwpeer", cluster, i, j, life of i)
- *   client -> replica j life key H(K_c; "pwreq", cluster, j, life of the client)
+ *   client -> replica j life key H(K_c; "pwreq", cluster, j, life of the client, life
+ *                                   of j as the client knows it: 0 before it does)
  *   replica j -> client life key H(K_c; "pwreply", cluster, j, life of j, life of the
  *                                   client)
  * A life is a sender's start: a replica's is its start time with random low bits
@@ -51,13 +52,23 @@
 #define AUTH_OFF_KEY_ID 0u    /* u32: peer: the sender's replica id; else the key id */
 #define AUTH_OFF_GEN 4u       /* u8: the master key's generation (1..255) */
 #define AUTH_OFF_ROLE 5u      /* u8: enum auth_role */
-#define AUTH_OFF_ZERO 6u      /* u16: zero */
+#define AUTH_OFF_FLAGS 6u     /* u16: AUTH_TF_* (only those) */
+#define AUTH_OFF_ZERO AUTH_OFF_FLAGS   /* its old name: zero before the flags */
 #define AUTH_OFF_LIFE 8u      /* u64: the sender's life (non-zero) */
 #define AUTH_OFF_CTR 16u      /* u64: the sender's counter in this life (>= 1) */
 #define AUTH_OFF_TAG 24u      /* 16 bytes: GCM tag over message || trailer[0, 24) */
 
 _Static_assert(AUTH_OFF_TAG + AUTH_TAG_BYTES == AUTH_TRAILER_BYTES, "trailer layout");
 _Static_assert(AUTH_WINDOW_BITS % 64u == 0, "window in words");
+
+/** Trailer flags. CHALLENGE: a client's datagram sealed without the receiving
+ *  replica's life (the client does not know it yet, or lost it: the replica restarted),
+ *  so a capture of it could be replayed to any later life of the replica. The replica
+ *  takes it only as a question: it answers a probe as usual and anything else with BUSY
+ *  (NOT_LEADER at a follower), acting on nothing; the answer's trailer names its life,
+ *  and the client's next datagram is sealed for that life (docs/security.md,
+ *  "Replays after a restart"). */
+#define AUTH_TF_CHALLENGE 0x0001u
 
 /** Who sealed a datagram. */
 enum auth_role {
@@ -143,7 +154,7 @@ void auth_client_key(const uint8_t master[AUTH_KEY_BYTES], enum auth_role role, 
 void auth_peer_life_key(const uint8_t master[AUTH_KEY_BYTES], uint32_t cluster, uint8_t from,
 			uint8_t to, uint64_t life, uint8_t out[AUTH_KEY_BYTES]);
 void auth_req_life_key(const uint8_t kc[AUTH_KEY_BYTES], uint32_t cluster, uint8_t replica,
-		       uint64_t client_life, uint8_t out[AUTH_KEY_BYTES]);
+		       uint64_t client_life, uint64_t replica_life, uint8_t out[AUTH_KEY_BYTES]);
 void auth_reply_life_key(const uint8_t kc[AUTH_KEY_BYTES], uint32_t cluster, uint8_t replica,
 			 uint64_t replica_life, uint64_t client_life,
 			 uint8_t out[AUTH_KEY_BYTES]);
@@ -166,6 +177,7 @@ struct auth_tx {
 	uint32_t key_id;
 	uint8_t gen;
 	uint8_t role;
+	uint16_t flags;    /**< AUTH_TF_* its trailers carry (0 after auth_tx_init) */
 };
 
 /** Sets tx up to send with life key `key`; its trailers name key_id, gen, role, life. */
@@ -181,6 +193,7 @@ struct auth_trailer {
 	uint32_t key_id;
 	uint8_t gen;
 	uint8_t role;
+	uint16_t flags;
 	uint64_t life;
 	uint64_t ctr;
 	const uint8_t *tag;
@@ -253,6 +266,10 @@ struct auth_client {
 	uint8_t send;                               /**< index sent with */
 	struct auth_tx tx[AUTH_REPLICAS_MAX];       /**< requests to each replica */
 	struct auth_rx rx[AUTH_REPLICAS_MAX];       /**< replies from each replica */
+	/** The replica life tx[j]'s key is bound to (0: none known: its datagrams are
+	 *  challenges), and whether to forget the one rx[j] holds (auth_client_forget). */
+	uint64_t bound[AUTH_REPLICAS_MAX];
+	bool forget[AUTH_REPLICAS_MAX];
 	uint64_t drops[AUTH_E_MAX];                 /**< replies dropped, by reason */
 };
 
@@ -268,13 +285,22 @@ int auth_client_init(struct auth_client *ac, const struct auth_keys *k, uint32_t
 int auth_client_init_life(struct auth_client *ac, const struct auth_keys *k,
 			  uint32_t cluster_id, uint8_t n_replicas, uint64_t life);
 
-/** Seals a message of len bytes for replica (auth_seal). */
+/** Seals a message of len bytes for replica (auth_seal), for the replica's life the
+ *  client last heard (a challenge, AUTH_TF_CHALLENGE, while it knows none). */
 size_t auth_client_seal(struct auth_client *ac, uint8_t replica, uint8_t *buf, size_t len,
 			size_t cap);
 
 /** Opens a datagram that came from replica: AUTH_OK with *msg_len, else counted in
- *  ac->drops and returned. */
+ *  ac->drops and returned. It learns the replica's life (the next seal is bound to it). */
 enum auth_err auth_client_open(struct auth_client *ac, uint8_t replica, const uint8_t *buf,
 			       size_t len, size_t *msg_len);
+
+/** The replica did not answer: it may have restarted (a new life, which takes no datagram
+ *  bound to the old one). The next datagrams to it are challenges until one it answers
+ *  names its life. */
+void auth_client_forget(struct auth_client *ac, uint8_t replica);
+
+/** Whether the next datagram to replica is bound to its life (not a challenge). */
+bool auth_client_bound(const struct auth_client *ac, uint8_t replica);
 
 #endif /* AUTH_H */

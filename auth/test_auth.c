@@ -291,12 +291,14 @@ static void test_client_round_trip(void **state)
 	assert_int_equal(t.key_id, 7);
 	uint8_t kc[AUTH_KEY_BYTES], key[AUTH_KEY_BYTES];
 	auth_client_key(k.key[0], AUTH_ROLE_CLIENT, 7, kc);
-	auth_req_life_key(kc, CLUSTER, 2, t.life, key);
+	/* A new client knows no replica's life: its first datagram is a challenge. */
+	assert_int_equal(t.flags, AUTH_TF_CHALLENGE);
+	auth_req_life_key(kc, CLUSTER, 2, t.life, 0, key);
 	crypto_aead_aes256gcm_state st;
 	crypto_aead_aes256gcm_beforenm(&st, key);
 	assert_int_equal(auth_verify(&st, &t, buf, msg_len), AUTH_OK);
 	/* Sealed for replica 2, it does not verify as replica 1's. */
-	auth_req_life_key(kc, CLUSTER, 1, t.life, key);
+	auth_req_life_key(kc, CLUSTER, 1, t.life, 0, key);
 	crypto_aead_aes256gcm_beforenm(&st, key);
 	assert_int_equal(auth_verify(&st, &t, buf, msg_len), AUTH_E_MAC);
 
@@ -311,6 +313,26 @@ static void test_client_round_trip(void **state)
 	assert_int_equal(msg_len, MSG);
 	assert_int_equal(auth_client_open(ac, 2, buf, len, &msg_len), AUTH_E_REPLAY);
 	assert_int_equal(ac->drops[AUTH_E_REPLAY], 1);
+	/* Replica 2's life is known now: the next request is bound to it, not a challenge,
+	 * and checks only with that life's key. */
+	assert_true(auth_client_bound(ac, 2));
+	fill(buf, MSG, 12);
+	len = auth_client_seal(ac, 2, buf, MSG, sizeof(buf));
+	assert_int_equal(auth_parse(buf, len, &t, &msg_len), AUTH_OK);
+	assert_int_equal(t.flags, 0);
+	assert_int_equal(t.ctr, 2);   /* one counter sequence whatever the key */
+	auth_req_life_key(kc, CLUSTER, 2, t.life, 777, key);
+	crypto_aead_aes256gcm_beforenm(&st, key);
+	assert_int_equal(auth_verify(&st, &t, buf, msg_len), AUTH_OK);
+	auth_req_life_key(kc, CLUSTER, 2, t.life, 0, key);
+	crypto_aead_aes256gcm_beforenm(&st, key);
+	assert_int_equal(auth_verify(&st, &t, buf, msg_len), AUTH_E_MAC);
+	/* Forgotten (silence: it may have restarted): challenges again. */
+	auth_client_forget(ac, 2);
+	assert_false(auth_client_bound(ac, 2));
+	len = auth_client_seal(ac, 2, buf, MSG, sizeof(buf));
+	assert_int_equal(auth_parse(buf, len, &t, &msg_len), AUTH_OK);
+	assert_int_equal(t.flags, AUTH_TF_CHALLENGE);
 
 	/* The cluster key itself makes an admin of key id 0. */
 	assert_int_equal(auth_client_init(ac, &k, CLUSTER, 3), 0);

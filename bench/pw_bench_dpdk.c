@@ -481,6 +481,10 @@ int main(int argc, char **argv)
 			for (uint32_t k = 0; k < b->outstanding; k++) {
 				if (now - b->s[k].last_ns >= BD_RESEND_NS) {
 					b->resends++;
+					/* Silence: a restarted replica takes nothing bound to
+					 * its old life; learn the new one (a challenge). */
+					if (b->ac != NULL)
+						auth_client_forget(b->ac, b->leader);
 					if (!b->wire && b->resends % 8u == 0)  /* silent leader: try another */
 						b->leader = (uint8_t)((b->leader + 1u) % b->cfg.n_replicas);
 					send_req(b, k, now);

@@ -483,6 +483,52 @@ static void encode_request(struct pw_client *c, uint64_t client_id, uint64_t seq
 	encode_request_flags(c, client_id, seq, body, len, to, 0);
 }
 
+static int recv_decoded(struct pw_client *c);
+
+/**
+ * Authenticated: a member's life must be known before a datagram is bound to it
+ * (docs/security.md, "Replays after a restart"): until then, a probe (a challenge, which
+ * changes nothing wherever it lands) is sent and its answer awaited, up to one
+ * attempt's time; the answer's trailer names the life. Whatever else arrives meanwhile
+ * (late answers of earlier operations) is dropped as stale.
+ */
+static void learn_life(struct pw_client *c, uint8_t to)
+{
+	uint8_t buf[PX_WIRE_HDR_BYTES + 64 + PX_TRAILER_BYTES];
+	struct px_msg *m = &c->msg;   /* scratch: nothing decoded is pending before a send */
+	uint64_t until = now_ns() + c->attempt_ns;
+
+	memset(m, 0, offsetof(struct px_msg, entries));
+	m->type = PX_MSG_REQUEST;
+	m->from = PX_NODE_NONE;
+	m->to = to;
+	m->cluster_id = c->cluster_id;
+	m->client_id = c->probe_id;
+	size_t len = px_encode(m, buf, sizeof(buf) - PX_TRAILER_BYTES);
+	assert(len != 0);
+	len = auth_client_seal(&c->auth, to, buf, len, sizeof(buf));
+	assert(len != 0);
+	c->st.sends++;
+	if (sendto(c->fd, buf, len, 0, (const struct sockaddr *)&c->addr[to],
+		   sizeof(c->addr[to])) != (ssize_t)len)
+		c->st.send_errors++;
+	while (!auth_client_bound(&c->auth, to)) {
+		struct pollfd p = { .fd = c->fd, .events = POLLIN };
+		int rc = recv_decoded(c);
+		if (rc < 0)
+			return;
+		if (rc > 0)
+			continue;
+		uint64_t now = now_ns();
+		if (now >= until)
+			return;   /* silent: the send below goes as a challenge, and times out */
+		struct timespec ts = { .tv_sec = (time_t)((until - now) / 1000000000ull),
+				       .tv_nsec = (long)((until - now) % 1000000000ull) };
+		if (ppoll(&p, 1, &ts, NULL) < 0 && errno != EINTR)
+			return;
+	}
+}
+
 /** Sends c->tx to member `to`, setting its `to` byte. A failure counts as a lost
  *  datagram: the attempt then times out and the next member is tried. */
 static void send_to(struct pw_client *c, uint8_t to)
@@ -490,6 +536,11 @@ static void send_to(struct pw_client *c, uint8_t to)
 	ssize_t n;
 
 	assert(to < c->n_members);
+	/* A probe (seq 0, no flags) is itself a fine challenge: it changes nothing. */
+	bool probe = c->tx[PX_WIRE_OFF_TYPE] == PX_MSG_REQUEST && c->tx[PX_WIRE_OFF_FLAGS] == 0 &&
+		     c->tx[PX_WIRE_OFF_N_INC] == 0 && wire_ld64(c->tx + PX_WIRE_HDR_BYTES + 8u) == 0;
+	if (c->auth_on && !probe && !auth_client_bound(&c->auth, to))
+		learn_life(c, to);
 	c->tx[PX_WIRE_OFF_TO] = to;
 	/* Each datagram its own trailer (a resend gets a new counter), after the message. */
 	size_t len = c->auth_on ? auth_client_seal(&c->auth, to, c->tx, c->tx_len, sizeof(c->tx))
@@ -661,6 +712,9 @@ static int exchange(struct pw_client *c, uint64_t client_id, uint64_t seq, uint8
 				 * lost. Try the next one; a follower will redirect. */
 				c->st.attempt_timeouts++;
 				awaiting = false;
+				/* It may have restarted: its new life is learned again. */
+				if (c->auth_on)
+					auth_client_forget(&c->auth, target);
 				c->leader = PX_NODE_NONE;
 				target = (uint8_t)((target + 1) % c->n_members);
 				next_send = now;
@@ -1196,6 +1250,8 @@ int pw_transfer_leader(struct pw_client *c, uint8_t target)
 			return PW_E_SYS;
 		}
 		if (rc == 0) {   /* silent: try the next member */
+			if (c->auth_on)
+				auth_client_forget(&c->auth, to);
 			to = (uint8_t)((to + 1u) % c->n_members);
 			continue;
 		}
@@ -1254,9 +1310,13 @@ int pw_member_stats(struct pw_client *c, uint8_t member, char *buf, size_t cap, 
 			errno = -rc;
 			return PW_E_SYS;
 		}
+		if (rc == 0 && c->auth_on)
+			auth_client_forget(&c->auth, member);
 		if (rc == 0 || m->from != member)
 			continue;
 		c->st.replies++;
+		if (m->status == PX_BUSY)
+			continue;   /* a challenge answered: now bound to its life */
 		if (m->status != PX_OK)
 			return PW_E_BAD_COMMAND;   /* a member that cannot answer it */
 		*len = m->body_len;

@@ -105,6 +105,8 @@ void dp_stats_print(struct dp_ctx *d, FILE *f, uint64_t now_ns, bool final)
 	json_u64(f, &first, "lives", s.node.auth_lives);
 	json_u64(f, &first, "evictions", s.node.auth_evictions);
 	json_u64(f, &first, "reply_lost", s.node.auth_reply_lost);
+	json_u64(f, &first, "challenges", s.node.auth_challenges);
+	json_u64(f, &first, "owner_other", s.node.auth_owner_other);
 	fprintf(f, "},\"msgs_in\":{");
 	first = true;
 	for (int i = 1; i < PX_MSG_TYPE_MAX; i++)

@@ -34,6 +34,7 @@ struct node_from {
 	uint32_t aidx;           /**< its entry in the auth table */
 	uint32_t key_id;
 	uint8_t role;            /**< enum auth_role */
+	bool challenge;          /**< sealed without this replica's life: answer, act not */
 };
 
 /** A client's last known address (the table is a cache: see client_put). */
@@ -43,10 +44,13 @@ struct node_client {
 	struct node_from from;
 };
 
-/** One client life the replica heard, authenticated: its requests' window and key, and
- *  the key its replies are sealed with. */
+/** One client life the replica heard, authenticated: its requests' windows and keys
+ *  (bound to this replica's life, and the challenges' bound to none), and the key its
+ *  replies are sealed with. */
 struct node_auth_client {
-	struct auth_rx rx;       /**< fixed life (rx.life; 0: empty entry) */
+	uint64_t life;           /**< the client's life; 0: empty entry */
+	struct auth_rx rx;       /**< requests bound to this replica's life */
+	struct auth_rx rx0;      /**< challenges (AUTH_TF_CHALLENGE) */
 	struct auth_tx reply;
 	uint64_t stamp;          /**< the table's clock when last used */
 	uint32_t key_id;
@@ -279,7 +283,7 @@ static struct auth_tx *auth_for(struct node *n, const struct node_dst *dst,
 	if (cl == NULL || cl->alife == 0)
 		return NULL;
 	struct node_auth_client *e = &n->au->cl[cl->aidx & n->au->clients_mask];
-	if (e->rx.life != cl->alife || e->key_id != cl->key_id || e->role != cl->role)
+	if (e->life != cl->alife || e->key_id != cl->key_id || e->role != cl->role)
 		return NULL;
 	return &e->reply;
 }
@@ -1470,6 +1474,8 @@ static void uuid_bind_propose(struct node *n)
 
 struct px_uuid node_uuid(const struct node *n) { return n->uuid; }
 
+uint64_t node_auth_life(const struct node *n) { return n->au != NULL ? n->au->life : 0; }
+
 uint32_t node_uuid_members(const struct node *n)
 {
 	return n->members_seen | px_applier_members(n->a);
@@ -1531,13 +1537,20 @@ static void peer_derive(void *ctx, const struct auth_trailer *t, uint8_t key[AUT
 
 struct client_derive {
 	const struct node *n;
-	uint8_t kc[AUTH_KEY_BYTES];
+	int g;
+	bool challenge;
 };
 
+/** A client life's request key: bound to this replica's life, or (a challenge) to none. */
 static void client_derive(void *ctx, const struct auth_trailer *t, uint8_t key[AUTH_KEY_BYTES])
 {
 	const struct client_derive *d = ctx;
-	auth_req_life_key(d->kc, d->n->conf.px.cluster_id, d->n->self, t->life, key);
+	const struct node *n = d->n;
+	uint8_t kc[AUTH_KEY_BYTES];
+	auth_client_key(n->au->keys.key[d->g], (enum auth_role)t->role, t->key_id, kc);
+	auth_req_life_key(kc, n->conf.px.cluster_id, n->self, t->life,
+			  d->challenge ? 0 : n->au->life, key);
+	sodium_memzero(kc, sizeof(kc));
 }
 
 static uint32_t auth_home(const struct node *n, const struct auth_trailer *t)
@@ -1547,7 +1560,8 @@ static uint32_t auth_home(const struct node *n, const struct auth_trailer *t)
 }
 
 /** A client's datagram: its life's entry (made once its first datagram is authentic;
- *  the least recently used entry of the probe window makes room). */
+ *  the least recently used entry of the probe window makes room). A challenge (sealed
+ *  without this replica's life) is checked with its own key and window. */
 static enum auth_err auth_client_in(struct node *n, const struct auth_trailer *t, int g,
 				    const uint8_t *buf, size_t msg_len)
 {
@@ -1555,45 +1569,52 @@ static enum auth_err auth_client_in(struct node *n, const struct auth_trailer *t
 	uint32_t h = auth_home(n, t);
 	struct node_auth_client *victim = NULL;
 	uint32_t vidx = 0;
+	bool challenge = (t->flags & AUTH_TF_CHALLENGE) != 0;
+	struct client_derive d = { .n = n, .g = g, .challenge = challenge };
 
 	for (uint32_t i = 0; i < NODE_CLIENT_PROBES; i++) {
 		uint32_t k = (h + i) & au->clients_mask;
 		struct node_auth_client *e = &au->cl[k];
-		if (e->rx.life == t->life && e->key_id == t->key_id && e->role == t->role) {
-			enum auth_err err = auth_open(&e->rx, t, buf, msg_len, NULL, NULL);
+		if (e->life == t->life && e->key_id == t->key_id && e->role == t->role) {
+			enum auth_err err = auth_open(challenge ? &e->rx0 : &e->rx, t, buf, msg_len,
+						      client_derive, &d);
 			if (err == AUTH_OK) {
 				e->stamp = ++au->clock;
 				n->cur.aidx = k;
 			}
 			return err;
 		}
-		if (victim == NULL || (victim->rx.life != 0 && e->stamp < victim->stamp)) {
+		if (victim == NULL || (victim->life != 0 && e->stamp < victim->stamp)) {
 			victim = e;   /* the first empty entry, else the least recently used */
 			vidx = k;
 		}
 	}
 	/* A new life: authentic before it takes an entry. */
-	struct client_derive d = { .n = n };
 	struct auth_rx rx;
-	auth_client_key(au->keys.key[g], (enum auth_role)t->role, t->key_id, d.kc);
 	auth_rx_init(&rx, false);
 	enum auth_err err = auth_open(&rx, t, buf, msg_len, client_derive, &d);
-	if (err != AUTH_OK) {
-		sodium_memzero(&d, sizeof(d));
+	if (err != AUTH_OK)
 		return err;
-	}
-	if (victim->rx.life != 0)
+	if (victim->life != 0)
 		n->c.auth_evictions++;
 	n->c.auth_lives++;
-	victim->rx = rx;
+	victim->life = t->life;
+	auth_rx_init(&victim->rx, false);
+	auth_rx_init(&victim->rx0, false);
+	if (challenge)
+		victim->rx0 = rx;
+	else
+		victim->rx = rx;
+	sodium_memzero(&rx, sizeof(rx));
 	victim->key_id = t->key_id;
 	victim->role = t->role;
 	victim->stamp = ++au->clock;
-	uint8_t key[AUTH_KEY_BYTES];
-	auth_reply_life_key(d.kc, n->conf.px.cluster_id, n->self, au->life, t->life, key);
+	uint8_t kc[AUTH_KEY_BYTES], key[AUTH_KEY_BYTES];
+	auth_client_key(au->keys.key[g], (enum auth_role)t->role, t->key_id, kc);
+	auth_reply_life_key(kc, n->conf.px.cluster_id, n->self, au->life, t->life, key);
 	auth_tx_init(&victim->reply, key, n->self, t->gen, AUTH_ROLE_PEER, au->life);
 	sodium_memzero(key, sizeof(key));
-	sodium_memzero(&d, sizeof(d));
+	sodium_memzero(kc, sizeof(kc));
 	n->cur.aidx = vidx;
 	return AUTH_OK;
 }
@@ -1637,12 +1658,16 @@ static uint32_t auth_in(struct node *n, const uint8_t *buf, uint32_t len)
 				n->cur.alife = t.life;
 				n->cur.key_id = t.key_id;
 				n->cur.role = t.role;
+				n->cur.challenge = (t.flags & AUTH_TF_CHALLENGE) != 0;
 			}
 		}
 	}
 	if (e != AUTH_OK) {
 		n->c.auth_drops[e]++;
-		if (e == AUTH_E_ADMIN) {
+		/* Logged with its source, but not at the rate anyone with a client key can
+		 * send: the first 8, then at each power of two (the counter has them all). */
+		uint64_t na = n->c.auth_drops[AUTH_E_ADMIN];
+		if (e == AUTH_E_ADMIN && (na <= 8u || (na & (na - 1u)) == 0)) {
 			n->cur.alife = t.life;   /* named in the log; no reply is sent */
 			n->cur.key_id = t.key_id;
 			n->cur.role = t.role;
@@ -1848,6 +1873,27 @@ static bool on_request(struct node *n, const struct px_msg *m, const struct node
 	return true;
 }
 
+/**
+ * A client's challenge (AUTH_TF_CHALLENGE: sealed without this replica's life, so
+ * possibly a capture from before this replica started, replayed): acted on only when
+ * acting changes nothing, a probe (seq 0, no REGISTER, no admin); anything else is
+ * answered BUSY (NOT_LEADER at a follower), whose trailer names this life, so that the
+ * client sends it again bound to it. A tool's SNAP_REQ is dropped (pwctl probes first).
+ * @return true to go on with the message.
+ */
+static bool on_challenge(struct node *n, const struct px_msg *m, const struct node_from *f)
+{
+	n->c.auth_challenges++;
+	if (m->type != PX_MSG_REQUEST)
+		return false;
+	if (m->seq == 0 && (m->flags & (PX_MF_REGISTER | PX_MF_ADMIN)) == 0)
+		return true;   /* a probe: its answer is the same whoever sent it */
+	/* An admin request is any member's to answer: BUSY sends it back here. */
+	bool here = px_role(n->r) == PX_LEADER || (m->flags & PX_MF_ADMIN) != 0;
+	send_reply(n, f, m->client_id, m->seq, here ? PX_BUSY : PX_NOT_LEADER, NULL, 0);
+	return false;
+}
+
 bool node_recv(struct node *n, const uint8_t *buf, uint32_t len, const struct node_addr *src)
 {
 	struct px_msg *m = n->msg;
@@ -1858,6 +1904,7 @@ bool node_recv(struct node *n, const uint8_t *buf, uint32_t len, const struct no
 	f->aidx = 0;
 	f->key_id = 0;
 	f->role = 0;
+	f->challenge = false;
 	if (n->au != NULL) {
 		len = auth_in(n, buf, len);
 		if (len == 0)
@@ -1871,6 +1918,8 @@ bool node_recv(struct node *n, const uint8_t *buf, uint32_t len, const struct no
 	}
 	n->c.msgs_in[m->type]++;   /* the codec admits only types below PX_MSG_TYPE_MAX */
 	if (n->refused[0] != 0 || !uuid_admit(n, m))
+		return false;
+	if (f->challenge && !on_challenge(n, m, f))
 		return false;
 	switch (m->type) {
 	case PX_MSG_REQUEST:

@@ -286,6 +286,8 @@ struct node_counters {
 	uint64_t auth_evictions;   /**< client lives evicted to make room */
 	uint64_t auth_reply_lost;  /**< replies not sent: the client life's entry was
 	                                evicted since (its retry makes it again) */
+	uint64_t auth_challenges;  /**< client datagrams sealed without this replica's life
+	                                (AUTH_TF_CHALLENGE): answered, not acted on */
 	uint64_t auth_owner_other; /**< REQUESTs of a session another key registered
 	                                (answered SESSION_EXPIRED), or REGISTERs whose
 	                                nonce does not carry their key's tag (BAD_COMMAND) */
@@ -346,6 +348,9 @@ struct node_restored {
  * called late).
  */
 int node_restore(struct node *n, const struct node_journal *j, struct node_restored *r);
+
+/** Authenticated mode: this start's life (node_conf.auth_life); 0 with auth off. */
+uint64_t node_auth_life(const struct node *n);
 
 /** The cluster uuid the applied log bound; all zero while none is. */
 struct px_uuid node_uuid(const struct node *n);

@@ -1,13 +1,12 @@
 #!/usr/bin/env bash
-# Replay after a receiver's restart (an attack suite finding, issue 12). A replica's
-# replay windows live in memory and start empty at each start, and a client's request
-# key names the client's life but not the replica's: a datagram captured before a
-# replica restarted is new to it afterwards and passes authentication once. Here an
-# admin's `pwctl transfer-leader` to the leader is captured, the leader is restarted
-# (kill -9, memory mode: it recovers) and made leader again, and the capture is
-# replayed by pw-attack from another address: the check is that the replayed admin
-# request is dropped (counted as replay/stale/mac) and leadership stays.
-# Exits 1 while the finding stands (registered with should_fail).
+# Replay after a receiver's restart (an attack suite finding, issue 12, fixed). A
+# replica's replay windows live in memory and start empty at each start; what keeps a
+# capture from before a restart out is that a client's request key names the replica's
+# life too (docs/security.md, "Replays after a restart"): a capture is bound to the life
+# that ended. Here an admin's `pwctl transfer-leader` to the leader is captured, the
+# leader is restarted (kill -9, memory mode: it recovers) and made leader again, and the
+# capture is replayed by pw-attack from another address: the replayed admin request
+# must be dropped and leadership stay.
 . "$(dirname "$0")/lib.sh" "$1"
 
 PWATTACK=$BUILD/tests/attack/pw-attack

@@ -352,8 +352,13 @@ void sim_client_step(struct sim *s, struct sim_client *c)
 		/* A backoff (BUSY, or NOT_LEADER with no hint) already chose the target.
 		 * A timeout means the target is gone or cut off: try the next replica (a
 		 * NOT_LEADER reply will point at the leader). */
-		if (!c->backoff)
+		if (!c->backoff) {
+			/* It may have restarted (a new life takes nothing bound to the old
+			 * one): challenge it again when next asked, as the library does. */
+			if (s->o.auth)
+				auth_client_forget(s->client_auth[c->idx], c->target);
 			c->target = (uint8_t)((c->target + 1) % s->o.n_replicas);
+		}
 		c->backoff = false;
 		c->resends++;
 		send_request(s, c);

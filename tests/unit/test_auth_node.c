@@ -192,6 +192,7 @@ static void test_client_keys(void **state)
 	struct pxh_cluster *c = cluster(23, &l);
 	struct auth_keys k5, k6;
 	struct auth_client *a5 = malloc(sizeof(*a5)), *a6 = malloc(sizeof(*a6));
+	uint32_t len;
 	assert_non_null(a5);
 	assert_non_null(a6);
 	assert_int_equal(auth_keys_derive_client(pxh_auth_keys(c), AUTH_ROLE_CLIENT, 5, &k5), 0);
@@ -201,10 +202,24 @@ static void test_client_keys(void **state)
 	assert_int_equal(auth_client_init(a6, &k6, cid, 3), 0);
 	const struct node_counters *nc = node_counters(pxh_node(c, l));
 
+	/* A client that knows no replica's life sends challenges: a REGISTER so sealed is
+	 * answered (BUSY) and not acted on: it might be a capture replayed after a restart. */
+	uint64_t ch0 = nc->auth_challenges, reg00 = nc->registers;
+	uint64_t n0 = ((uint64_t)px_owner_tag(5, false) << PX_OWNER_SHIFT) | 9u;
+	len = request(a5, l, PX_MF_REGISTER, n0, 0, NULL, 0, b);
+	assert_int_equal(auth_client_bound(a5, l), false);
+	feed(c, l, 200, b, len);
+	assert_int_equal(nc->auth_challenges, ch0 + 1);
+	assert_int_equal(nc->registers, reg00);
+	/* The answer's trailer names the replica's life (the harness keeps no client
+	 * endpoints: the test learns it as the library would). */
+	a5->rx[l].life = node_auth_life(pxh_node(c, l));
+	a6->rx[l].life = node_auth_life(pxh_node(c, l));
+
 	/* An admin request with a client key: dropped before it is decoded. */
 	uint8_t stats = PX_ADMIN_STATS;
 	uint64_t admin0 = nc->admin, na0 = nc->auth_drops[AUTH_E_ADMIN];
-	uint32_t len = request(a5, l, PX_MF_ADMIN, 77, 0, &stats, 1, b);
+	len = request(a5, l, PX_MF_ADMIN, 77, 0, &stats, 1, b);
 	feed(c, l, 200, b, len);
 	assert_int_equal(nc->auth_drops[AUTH_E_ADMIN], na0 + 1);
 	assert_int_equal(nc->admin, admin0);
@@ -251,6 +266,21 @@ static void test_client_keys(void **state)
 	feed(c, l, 200, b, len);
 	assert_int_equal(nc->auth_drops[AUTH_E_REPLAY], rp0 + 1);
 	pxh_run(c, 50);
+
+	/* A request bound to a follower's life, captured; the follower restarts (a new
+	 * life, empty windows): the capture no longer checks there. */
+	uint8_t f = (uint8_t)((l + 1) % 3);
+	a5->rx[f].life = node_auth_life(pxh_node(c, f));
+	len = request(a5, f, 0, sid, 2, cmd, clen, b);
+	pxh_crash(c, f);
+	pxh_restart(c, f);
+	pxh_run(c, 100);
+	assert_true(node_auth_life(pxh_node(c, f)) != a5->rx[f].life);
+	const struct node_counters *fc = node_counters(pxh_node(c, f));
+	uint64_t fm0 = fc->auth_drops[AUTH_E_MAC], fr0 = fc->requests;
+	feed(c, f, 200, b, len);
+	assert_int_equal(fc->auth_drops[AUTH_E_MAC], fm0 + 1);
+	assert_int_equal(fc->requests, fr0);
 	free(a5);
 	free(a6);
 	pxh_free(c);
