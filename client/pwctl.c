@@ -636,7 +636,7 @@ static int keygen(int argc, char **argv)
 		} else if (strcmp(a, "--from") == 0 && has_next) {
 			from = argv[++i];
 		} else if ((strcmp(a, "--rotate") == 0 || strcmp(a, "--retire") == 0) && has_next) {
-			what = a[4] == 'o' ? ROTATE : RETIRE;
+			what = strcmp(a, "--rotate") == 0 ? ROTATE : RETIRE;
 			from = argv[++i];
 		} else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
 			usage(stdout);
