@@ -223,27 +223,11 @@ static void count_in(struct counter *t, uint32_t *n, const char *name, uint64_t 
 		t[(*n)++] = (struct counter){ .name = name, .n = by };
 }
 
+/** The protocol's name of a message type (px_msg_type_name), NULL if none. */
 static const char *type_name(uint8_t type)
 {
-	switch (type) {
-	case PX_MSG_PREVOTE: return "PREVOTE";
-	case PX_MSG_PREVOTE_REPLY: return "PREVOTE_REPLY";
-	case PX_MSG_PREPARE: return "PREPARE";
-	case PX_MSG_PROMISE: return "PROMISE";
-	case PX_MSG_ACCEPT: return "ACCEPT";
-	case PX_MSG_ACCEPTED: return "ACCEPTED";
-	case PX_MSG_NACK: return "NACK";
-	case PX_MSG_TIMEOUT_NOW: return "TIMEOUT_NOW";
-	case PX_MSG_STATE_NEEDED: return "STATE_NEEDED";
-	case PX_MSG_RECOVER: return "RECOVER";
-	case PX_MSG_RECOVER_REPLY: return "RECOVER_REPLY";
-	case PX_MSG_SNAP_REQ: return "SNAP_REQ";
-	case PX_MSG_SNAP_CHUNK: return "SNAP_CHUNK";
-	case PX_MSG_REFUSE: return "REFUSE";
-	case PX_MSG_REQUEST: return "REQUEST";
-	case PX_MSG_REPLY: return "REPLY";
-	default: return NULL;
-	}
+	const char *n = px_msg_type_name(type);
+	return n[0] == '?' ? NULL : n;
 }
 
 /** The message type of a datagram (byte PX_WIRE_OFF_TYPE), TYPE_OTHER if it is not a
