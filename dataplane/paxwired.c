@@ -778,6 +778,44 @@ static void restore_backup(struct dp_ctx *d, const char *path, int fd,
 	       d->j != NULL ? ", saved to the data dir" : "", slot + 1u);
 }
 
+/**
+ * This start's life (docs/security.md, "Lives"): the clock's (auth_life_now), and in
+ * durable mode at least one above the last start's, kept in DATA_DIR/auth-life (written
+ * and synced before any datagram goes out): a clock that stepped back across the
+ * restart cannot make the peers take this start for an older one.
+ */
+static uint64_t start_life(const struct dp_ctx *d)
+{
+	uint64_t life = auth_life_now(), last = 0;
+	char path[4096], buf[32];
+
+	if (d->data_dir == NULL)
+		return life;
+	snprintf(path, sizeof(path), "%s/auth-life", d->data_dir);
+	FILE *f = fopen(path, "re");
+	if (f != NULL) {
+		if (fgets(buf, sizeof(buf), f) != NULL)
+			last = strtoull(buf, NULL, 10);
+		fclose(f);
+	}
+	if (life <= last) {
+		dp_log(d, DP_LOG_WARN, "the clock is behind this replica's last start (%" PRIu64
+		       " <= %" PRIu64 "): its life follows the last one instead", life, last);
+		life = last + 1u;
+	}
+	char tmp[4100];
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int n = snprintf(buf, sizeof(buf), "%" PRIu64 "\n", life);
+	if (fd < 0 || write(fd, buf, (size_t)n) != n || fsync(fd) != 0 || close(fd) != 0 ||
+	    rename(tmp, path) != 0) {
+		fprintf(stderr, "paxwired: %s: %s; fix: check the data dir (free space, permissions)\n",
+			path, strerror(errno));
+		exit(1);
+	}
+	return life;
+}
+
 /** Authentication (docs/security.md): the cluster key file the cluster file names, or
  *  auth = off said loudly. @return 0, or 1 with a message (the exit code). */
 static int load_keys(const struct cfg_cluster *cfg, struct auth_keys *k)
@@ -861,7 +899,7 @@ static void dp_init(struct dp_ctx *d, const struct cfg_cluster *cfg, const struc
 		/* Authentication: the cluster key (checked at start: load_keys), this start's
 		 * life (above the last start's while the clock does not step back). */
 		.keys = cfg->auth_off ? NULL : d->keys,
-		.auth_life = cfg->auth_off ? 0 : auth_life_now(),
+		.auth_life = cfg->auth_off ? 0 : start_life(d),
 		.auth_clients = cfg->auth_clients,
 	};
 	/* Snapshots (state transfer, backups): one buffer as large as the service's and
