@@ -35,6 +35,7 @@
 #include <string.h>
 
 #include "auth.h"
+#include "fuzz_input.h"
 
 #define FUZZ_CLUSTER 0xc1a55e01u
 #define FROM 1u
@@ -77,26 +78,6 @@ __attribute__((noreturn)) static void fail(const char *what)
 {
 	fprintf(stderr, "fuzz_auth: %s\n", what);
 	abort();
-}
-
-struct input {
-	const uint8_t *p;
-	size_t left;
-};
-
-static uint8_t in_u8(struct input *in)
-{
-	if (in->left == 0)
-		return 0;
-	in->left--;
-	return *in->p++;
-}
-
-static uint32_t in_u16(struct input *in)
-{
-	uint32_t lo = in_u8(in);
-
-	return lo | (uint32_t)in_u8(in) << 8;
 }
 
 /** The receiver's derivation: peer FROM -> TO, the trailer's life and generation. */

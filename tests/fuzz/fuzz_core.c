@@ -46,6 +46,7 @@
 #include "px_batch.h"
 #include "px_codec.h"
 #include "wire_le.h"
+#include "fuzz_input.h"
 
 #define FUZZ_CLUSTER 0xc1a55e01u
 #define FUZZ_EPOCH 1u
@@ -110,25 +111,6 @@ static struct px_msg msg;
 
 /* ---- Input ---------------------------------------------------------------------- */
 
-struct input {
-	const uint8_t *p;
-	size_t left;
-};
-
-static uint8_t in_u8(struct input *in)
-{
-	if (in->left == 0)
-		return 0;
-	in->left--;
-	return *in->p++;
-}
-
-static uint16_t in_u16(struct input *in)
-{
-	uint16_t lo = in_u8(in);
-
-	return (uint16_t)(lo | (uint16_t)in_u8(in) << 8);
-}
 
 /* ---- Checks --------------------------------------------------------------------- */
 
@@ -536,15 +518,6 @@ static void mutate(struct input *in)
 	memcpy(scratch, m->bytes, m->len);
 	scratch[pos % m->len] ^= x;
 	(void)step_bytes(m->to, scratch, m->len, true);
-}
-
-static uint64_t in_u64(struct input *in)
-{
-	uint64_t v = 0;
-
-	for (int k = 0; k < 8; k++)
-		v |= (uint64_t)in_u8(in) << (8 * k);
-	return v;
 }
 
 /** A queued datagram decoded, one field rewritten to a value from the input, encoded
