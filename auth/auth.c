@@ -25,7 +25,6 @@ const char *auth_err_name(enum auth_err e)
 		[AUTH_E_REPLAY] = "replay",
 		[AUTH_E_STALE] = "stale",
 		[AUTH_E_MAC] = "mac",
-		[AUTH_E_FULL] = "table_full",
 		[AUTH_E_ADMIN] = "not_admin",
 	};
 	return (unsigned)e < AUTH_E_MAX ? names[e] : "?";

@@ -53,7 +53,6 @@
 #define AUTH_OFF_GEN 4u       /* u8: the master key's generation (1..255) */
 #define AUTH_OFF_ROLE 5u      /* u8: enum auth_role */
 #define AUTH_OFF_FLAGS 6u     /* u16: AUTH_TF_* (only those) */
-#define AUTH_OFF_ZERO AUTH_OFF_FLAGS   /* its old name: zero before the flags */
 #define AUTH_OFF_LIFE 8u      /* u64: the sender's life (non-zero) */
 #define AUTH_OFF_CTR 16u      /* u64: the sender's counter in this life (>= 1) */
 #define AUTH_OFF_TAG 24u      /* 16 bytes: GCM tag over message || trailer[0, 24) */
@@ -99,7 +98,6 @@ enum auth_err {
 	AUTH_E_REPLAY,    /**< a counter already accepted in this life */
 	AUTH_E_STALE,     /**< a counter below the replay window */
 	AUTH_E_MAC,       /**< the tag is wrong: forged, mutated, or another key */
-	AUTH_E_FULL,      /**< no room for a new client life (replica's table) */
 	AUTH_E_ADMIN,     /**< an admin request (or a tool's SNAP_REQ) with a client key */
 	AUTH_E_MAX,
 };

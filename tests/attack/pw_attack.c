@@ -770,7 +770,7 @@ static const struct field HDR_FIELDS[] = {
 	{ PX_WIRE_OFF_READ_ROUND, 8 }, { PX_WIRE_OFF_UUID, 8 }, { PX_WIRE_OFF_UUID + 8u, 8 },
 };
 static const struct field TR_FIELDS[] = {
-	{ AUTH_OFF_KEY_ID, 4 }, { AUTH_OFF_GEN, 1 }, { AUTH_OFF_ROLE, 1 }, { AUTH_OFF_ZERO, 2 },
+	{ AUTH_OFF_KEY_ID, 4 }, { AUTH_OFF_GEN, 1 }, { AUTH_OFF_ROLE, 1 }, { AUTH_OFF_FLAGS, 2 },
 	{ AUTH_OFF_LIFE, 8 }, { AUTH_OFF_CTR, 8 }, { AUTH_OFF_TAG, 16 },
 };
 
@@ -929,7 +929,7 @@ static int cmd_random(struct atk *a)
 				wire_st32(t + AUTH_OFF_KEY_ID, rnd_below(a, a->n > 0 ? a->n : 3));
 				t[AUTH_OFF_GEN] = a->l.gen != 0 ? a->l.gen : 1;
 				t[AUTH_OFF_ROLE] = (uint8_t)(AUTH_ROLE_PEER + rnd_below(a, 3));
-				wire_st16(t + AUTH_OFF_ZERO, 0);
+				wire_st16(t + AUTH_OFF_FLAGS, 0);
 				wire_st64(t + AUTH_OFF_LIFE, rnd(a) | 1u);
 				wire_st64(t + AUTH_OFF_CTR, 1u + rnd_below(a, 1u << 20));
 				kind = "trailer";
