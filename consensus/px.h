@@ -66,6 +66,13 @@ struct px_config {
 	/** A start with `restarted`: a nonce unique to this start (random from the
 	 *  embedder). */
 	uint64_t boot_nonce;
+	/** A new replica joining a running cluster (paxwired --join): it knows no
+	 *  membership until the embedder hands it one (px_restore_membership, after a state
+	 *  transfer), never campaigns before, and `self` may be any id below
+	 *  PX_REPLICAS_MAX. false: the membership is the cluster file's (voters
+	 *  0..n_replicas-1 at config_epoch) until the log or px_restore_membership says
+	 *  otherwise. */
+	bool join;
 	/** Deliberate protocol bugs (enum px_bug bit set), honoured only in builds with
 	 *  PX_BUGS defined (the simulator's); ignored otherwise. Proves the checks can fail. */
 	uint32_t bugs;
@@ -92,7 +99,89 @@ enum px_bug {
 	                                        held above it, whatever its ballot */
 	PX_BUG_REPAIR_VOTES = 1u << 15,    /**< a durable replica whose journal was damaged
 	                                        votes at once (no recovery first) */
+	PX_BUG_LEARNER_VOTES = 1u << 16,   /**< a learner's ack counts towards commit */
+	PX_BUG_CONF_NO_PHASE1 = 1u << 17,  /**< at a configuration's first slot the leader
+	                                        keeps leading without a phase 1 among the
+	                                        new voters */
+	PX_BUG_CONF_NO_ALPHA = 1u << 18,   /**< the leader proposes past the alpha window
+	                                        and into a pending configuration */
 };
+
+/* ---------------------------------------------------------------------------------- */
+/* Membership (docs/consistency.md, "Membership changes")                              */
+
+/** Learners one configuration may hold besides its voters (ids share 0..PX_REPLICAS_MAX-1). */
+#define PX_LEARNERS_MAX 4u
+
+/** One configuration: who votes and who only receives the log. Bit i = node id i. */
+struct px_members {
+	uint32_t epoch;      /**< 1 for the cluster file's; +1 per change */
+	uint16_t voters;     /**< 3 to 9 (1: the unreplicated baseline) */
+	uint16_t learners;   /**< at most PX_LEARNERS_MAX, none a voter */
+};
+
+/**
+ * What the log decided about membership as of one slot s ("in force at s"). A
+ * configuration entry chosen at slot j takes effect at slot j + alpha (Lamport, Malkhi,
+ * Zhou, "Reconfiguring a State Machine", 2010: the alpha window), alpha being the
+ * cluster's pipeline bound (cfg.pipeline_slots): a leader proposes slot s only when
+ * every slot <= s - alpha is known chosen, so it knows the configuration of every slot
+ * it proposes. At most one change is pending at a time.
+ */
+struct px_membership {
+	struct px_members cur;   /**< in force at s */
+	struct px_members next;  /**< chosen, in force from next_eff (0: none pending) */
+	uint64_t next_eff;
+	uint32_t alpha;
+};
+
+/** A configuration entry is a batch of one command (client 0, seq 0) whose body is:
+ *  u32 PX_CONF_MAGIC, u32 base epoch, u32 new epoch, u16 voters, u16 learners, then
+ *  PX_REPLICAS_MAX addresses of PX_CONF_ADDR_BYTES (NUL-padded text, the embedder's;
+ *  empty for ids that are not members). The core reads the first 16 bytes only. */
+#define PX_CONF_MAGIC 0x46435850u  /* "PXCF" */
+#define PX_CONF_ADDR_BYTES 32u
+#define PX_CONF_HDR_BYTES 16u
+#define PX_CONF_BYTES (PX_CONF_HDR_BYTES + PX_REPLICAS_MAX * PX_CONF_ADDR_BYTES)
+
+/** True if m is a configuration a cluster may run: 3..9 voters (or exactly one, node 0
+ *  of a single-replica cluster), at most PX_LEARNERS_MAX learners, none both. */
+bool px_members_valid(const struct px_members *m);
+
+/** If the batch value (len bytes) is a configuration entry, fills *base (the epoch it
+ *  replaces), *m, and *body (the command body, PX_CONF_BYTES) and returns true. */
+bool px_conf_parse(const uint8_t *value, uint32_t len, uint32_t *base, struct px_members *m,
+		   const uint8_t **body);
+
+/** Writes a configuration command body (PX_CONF_BYTES) replacing epoch base by m;
+ *  addrs[i] (may be NULL) is member i's address text. */
+void px_conf_body(uint8_t body[PX_CONF_BYTES], uint32_t base, const struct px_members *m,
+		  const char *const addrs[PX_REPLICAS_MAX]);
+
+/** The membership of a cluster file: voters 0..n-1, epoch, alpha. */
+void px_membership_init(struct px_membership *ms, uint8_t n_replicas, uint32_t epoch,
+			uint32_t alpha);
+
+/** Slot `slot` was chosen with this value: the membership in force at slot + 1 (a
+ *  pending change that takes effect, a configuration entry that starts pending).
+ *  Returns 1 if the value was a configuration entry that took, -1 one that did not
+ *  (stale base epoch, a change already pending, invalid members: void), 0 otherwise.
+ *  The applier and the core call it on the same chosen slots, so they agree. */
+int px_membership_chosen(struct px_membership *ms, uint64_t slot, const uint8_t *value,
+			 uint32_t len);
+
+/** The pending change takes effect once `slot` >= next_eff. True if it did. */
+bool px_membership_advance(struct px_membership *ms, uint64_t slot);
+
+static inline uint32_t px_popcount16(uint16_t x) { return (uint32_t)__builtin_popcount(x); }
+static inline bool px_is_voter(const struct px_members *m, uint8_t id)
+{
+	return id < 16 && (m->voters >> id) & 1u;
+}
+static inline bool px_is_member(const struct px_members *m, uint8_t id)
+{
+	return id < 16 && ((m->voters | m->learners) >> id) & 1u;
+}
 
 /** Fills sensible defaults for n replicas with this node id. */
 void px_config_default(struct px_config *cfg, uint8_t n_replicas, uint8_t self);
@@ -153,6 +242,11 @@ enum px_msg_type {
 #define PX_ADMIN_TRANSFER 1u  /**< u8 target: the leader hands leadership to target */
 #define PX_ADMIN_STATS 2u     /**< no argument: any member answers with its counters (a
                                    JSON object in the REPLY body) */
+#define PX_ADMIN_MEMBERS 3u   /**< no argument: any member answers with the membership it
+                                   knows (a JSON object: docs/operations.md) */
+#define PX_ADMIN_ADD 4u       /**< u8 id, then the address text (1..31 bytes): the leader
+                                   adds id as a learner (node_add_member) */
+#define PX_ADMIN_REMOVE 5u    /**< u8 id: the leader removes id (node_remove_member) */
 
 /** Entry flags. */
 #define PX_EF_CHOSEN 0x01u    /**< the sender knows this slot is chosen */
@@ -334,6 +428,9 @@ enum px_drop {
 	/** A PREPARE without PX_MF_FORCE while we hear from a leader (Raft dissertation
 	 *  4.2.3): a node that skipped or lost pre-vote must not depose a live leader. */
 	PX_DROP_LEADER_ALIVE,
+	/** From a node that is no member (voter or learner) of any configuration this
+	 *  replica knows, at an epoch no newer than ours: a removed member, or a stranger. */
+	PX_DROP_NOT_MEMBER,
 	PX_DROP_MAX,
 };
 
@@ -358,6 +455,10 @@ struct px_counters {
 	 *  announced a higher incarnation, and took that number (docs/consistency.md). */
 	uint64_t incarnation_adopted;
 	uint64_t incarnation_told;   /**< NACKs telling a peer of its newer incarnation */
+	uint64_t conf_proposed;      /**< configuration entries proposed here */
+	uint64_t conf_chosen;        /**< configuration entries committed that took */
+	uint64_t conf_void;          /**< committed configuration entries that were void */
+	uint64_t conf_switches;      /**< configurations that took effect here */
 };
 
 /* ---------------------------------------------------------------------------------- */
@@ -421,6 +522,38 @@ int px_restore_applied(struct px_replica *r, uint64_t slot);
  *         was restored): nothing changed.
  */
 int px_start_from(struct px_replica *r, uint64_t slot, struct px_out *out);
+
+/* ---- Membership changes (docs/consistency.md, "Membership changes") ---- */
+
+/**
+ * Leader only: proposes a configuration entry replacing the one in force (body: from
+ * px_conf_body, base = the epoch in force, m->epoch = base + 1). It takes effect alpha
+ * slots after the slot it is chosen in; the leader fills those with no-ops if clients
+ * do not, then runs phase 1 among the new voters at a new ballot (or, if it is no voter
+ * of the new configuration, hands leadership to the most caught-up one that is).
+ * @return the slot proposed (> 0), or -EAGAIN (not leader, or a change is already under
+ *         way: proposed, or chosen and not yet in force; or the pipeline is full),
+ *         -EINVAL (base or epoch not the next, members invalid), -ENOTSUP (memory mode:
+ *         a memory-mode restart recovers from a majority of a configuration it may no
+ *         longer know; docs/consistency.md says what is missing).
+ */
+int64_t px_propose_members(struct px_replica *r, const uint8_t body[PX_CONF_BYTES],
+			   struct px_out *out);
+
+/** The membership in force at commit + 1 (and a pending change). */
+const struct px_membership *px_membership(const struct px_replica *r);
+
+/**
+ * The embedder rebuilt state the core never saw (a journal replayed to the applier, a
+ * snapshot installed, a backup): the membership in force after that state's last slot,
+ * as its applier kept it (px_applier_membership). Call before px_restore_applied,
+ * px_state_installed or px_start_from. @return 0, or -EINVAL (invalid).
+ */
+int px_restore_membership(struct px_replica *r, const struct px_membership *ms);
+
+/** Leader: the highest slot node `id` acknowledged at this leadership (learners'
+ *  catch-up, for promotion); 0 otherwise. */
+uint64_t px_peer_ack(const struct px_replica *r, uint8_t id);
 
 /**
  * Proposes client commands (leader only). Each cmds[i] is an encoded command
@@ -535,6 +668,9 @@ uint64_t px_promised(const struct px_replica *r);
 uint64_t px_commit(const struct px_replica *r);         /**< highest chosen slot (prefix) */
 uint64_t px_applied_slot(const struct px_replica *r);
 uint64_t px_last_slot(const struct px_replica *r);      /**< highest slot held */
+/** Leader: the next slot it proposes (every slot below it is proposed at its ballot or
+ *  chosen); 0 when not leading. */
+uint64_t px_next_slot(const struct px_replica *r);
 bool px_needs_state_transfer(const struct px_replica *r);
 /** The newest incarnation of `node` this replica knows (its own included);
  *  0 for a node out of range. */

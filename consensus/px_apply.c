@@ -108,6 +108,11 @@ struct px_applier {
 	uint32_t index_shift;  /**< 64 - log2(index buckets) */
 	struct px_uuid uuid;   /**< bound by the first bind in the log; zero before */
 	uint32_t members;      /**< members the log recorded as having run (px_members_body) */
+	/** The membership in force after last_slot (px_members.c; epoch 0: not known, an
+	 *  older snapshot's), and each id's address as the newest configuration entry that
+	 *  took named it (NUL-terminated; empty: none). */
+	struct px_membership ms;
+	char addr[PX_REPLICAS_MAX][PX_CONF_ADDR_BYTES + 1];
 	struct apply_session *sessions;
 	struct apply_bucket *index;
 	uint8_t *replies;      /**< (max_sessions + 1) x REPLY_STRIDE bytes */
@@ -468,6 +473,8 @@ static inline void apply_cmd(struct px_applier *a, struct px_reply *r, const uin
 			apply_bind(a, r, body, o);
 		else if (id == 0 && len == PX_MEMBERS_BYTES)
 			apply_members(a, r, body, o);
+		else if (id == 0 && len == PX_CONF_BYTES)
+			emit_status(r, PX_OK, o);  /* px_apply_slot took it (membership) */
 		else
 			apply_register(a, r, len, pos, o);
 		return;
@@ -582,6 +589,21 @@ void px_apply_slot(struct px_applier *a, uint64_t slot, const uint8_t *value, ui
 	a->chain = chain_slot(a->chain, slot, value, len);
 	a->last_slot = slot;
 	a->counters.slots++;
+	if (px_membership_chosen(&a->ms, slot, value, len) > 0) {
+		/* The addresses a configuration entry names (the embedder's text). */
+		const uint8_t *body = NULL;
+		uint32_t base;
+		struct px_members m;
+		(void)px_conf_parse(value, len, &base, &m, &body);
+		for (uint32_t k = 0; k < PX_REPLICAS_MAX; k++) {
+			const uint8_t *t = body + PX_CONF_HDR_BYTES + k * PX_CONF_ADDR_BYTES;
+			if (!px_is_member(&m, (uint8_t)k) || t[0] == 0)
+				continue;
+			memcpy(a->addr[k], t, PX_CONF_ADDR_BYTES);
+			a->addr[k][PX_CONF_ADDR_BYTES] = 0;
+		}
+		a->counters.conf++;
+	}
 
 	n = wire_ld32(value);
 	assert(n <= PX_BATCH_CMDS_MAX);
@@ -652,6 +674,21 @@ uint64_t px_applier_last_slot(const struct px_applier *a)
 struct px_uuid px_applier_uuid(const struct px_applier *a)
 {
 	return a->uuid;
+}
+
+void px_applier_set_membership(struct px_applier *a, const struct px_membership *ms)
+{
+	a->ms = *ms;
+}
+
+const struct px_membership *px_applier_membership(const struct px_applier *a)
+{
+	return &a->ms;
+}
+
+const char *px_applier_member_addr(const struct px_applier *a, uint8_t id)
+{
+	return id < PX_REPLICAS_MAX && a->addr[id][0] != 0 ? a->addr[id] : NULL;
 }
 
 uint32_t px_applier_members(const struct px_applier *a)
@@ -756,12 +793,18 @@ const char *px_applier_check_invariants(const struct px_applier *a)
 /* ---------------------------------------------------------------------------------- */
 /* Snapshots (format in px_apply.h and docs/storage.md)                                */
 
-#define SNAP_MAGIC "PXSNAP03"
+#define SNAP_MAGIC "PXSNAP04"
+#define SNAP_MAGIC_V3 "PXSNAP03"  /* before membership: read as membership unknown */
 #define SNAP_MAGIC_V2 "PXSNAP02"  /* before session owners: read as owner 0 */
 #define SNAP_MAGIC_V1 "PXSNAP01"  /* before the cluster uuid: read as uuid zero */
 #define SNAP_HDR_BYTES 56u        /* magic, slot, chain, max_sessions, n_sessions, uuid,
                                      members, zero */
 #define SNAP_HDR_V1_BYTES 32u
+/* Version 4's membership block after the header: cur (epoch u32, voters u16, learners
+ * u16), next (the same), next_eff u64, alpha u32, zero u32, then PX_REPLICAS_MAX
+ * addresses of PX_CONF_ADDR_BYTES. */
+#define SNAP_MS_BYTES (32u + PX_REPLICAS_MAX * PX_CONF_ADDR_BYTES)
+#define SNAP_HDR_V4_BYTES (SNAP_HDR_BYTES + SNAP_MS_BYTES)
 #define SNAP_SESS_HDR_BYTES 25u   /* id, last_seq, status, reply_len, owner */
 #define SNAP_SESS_HDR_V2_BYTES 21u   /* id, last_seq, status, reply_len */
 #define SNAP_SVC_LEN_BYTES 8u
@@ -773,7 +816,7 @@ static bool has_snapshots(const struct px_applier *a)
 
 size_t px_snapshot_bytes_max(uint32_t max_sessions, size_t service_max)
 {
-	return SNAP_HDR_BYTES + (size_t)max_sessions * (SNAP_SESS_HDR_BYTES + PX_REPLY_BYTES_MAX) +
+	return SNAP_HDR_V4_BYTES + (size_t)max_sessions * (SNAP_SESS_HDR_BYTES + PX_REPLY_BYTES_MAX) +
 	       SNAP_SVC_LEN_BYTES + service_max;
 }
 
@@ -801,6 +844,18 @@ size_t px_applier_snapshot(const struct px_applier *a, uint8_t *buf, size_t cap)
 	wire_st32(p + 48, a->members);
 	wire_st32(p + 52, 0);
 	p += SNAP_HDR_BYTES;
+	wire_st32(p, a->ms.cur.epoch);
+	wire_st16(p + 4, a->ms.cur.voters);
+	wire_st16(p + 6, a->ms.cur.learners);
+	wire_st32(p + 8, a->ms.next.epoch);
+	wire_st16(p + 12, a->ms.next.voters);
+	wire_st16(p + 14, a->ms.next.learners);
+	wire_st64(p + 16, a->ms.next_eff);
+	wire_st32(p + 24, a->ms.alpha);
+	wire_st32(p + 28, 0);
+	for (uint32_t i = 0; i < PX_REPLICAS_MAX; i++)
+		memcpy(p + 32 + i * PX_CONF_ADDR_BYTES, a->addr[i], PX_CONF_ADDR_BYTES);
+	p += SNAP_MS_BYTES;
 	/* Least recently used first: restore pushes each to the front in turn. Bounded by
 	 * n_sessions (the list is a circle through the sentinel). */
 	for (uint32_t ref = ss[0].prev; ref != 0; ref = sess_at((struct apply_session *)ss, ref)->prev) {
@@ -825,8 +880,10 @@ size_t px_applier_snapshot(const struct px_applier *a, uint8_t *buf, size_t cap)
 /** The header's length if buf starts with a snapshot header of a version we read. */
 static size_t snap_hdr_len(const uint8_t *buf, size_t len)
 {
+	if (buf != NULL && len >= SNAP_HDR_V4_BYTES && memcmp(buf, SNAP_MAGIC, 8) == 0)
+		return SNAP_HDR_V4_BYTES;
 	if (buf != NULL && len >= SNAP_HDR_BYTES &&
-	    (memcmp(buf, SNAP_MAGIC, 8) == 0 || memcmp(buf, SNAP_MAGIC_V2, 8) == 0))
+	    (memcmp(buf, SNAP_MAGIC_V3, 8) == 0 || memcmp(buf, SNAP_MAGIC_V2, 8) == 0))
 		return SNAP_HDR_BYTES;
 	if (buf != NULL && len >= SNAP_HDR_V1_BYTES && memcmp(buf, SNAP_MAGIC_V1, 8) == 0)
 		return SNAP_HDR_V1_BYTES;
@@ -850,7 +907,7 @@ int px_snapshot_rebase(uint8_t *buf, size_t len, uint64_t slot)
 		return -EINVAL;
 	wire_st64(buf + 8, slot);
 	/* A new cluster: its first leader binds a new uuid. */
-	if (snap_hdr_len(buf, len) == SNAP_HDR_BYTES) {
+	if (snap_hdr_len(buf, len) >= SNAP_HDR_BYTES) {
 		wire_st64(buf + 32, 0);
 		wire_st64(buf + 40, 0);
 		wire_st32(buf + 48, 0);
@@ -866,6 +923,8 @@ static void applier_reset(struct px_applier *a)
 	a->n_sessions = 0;
 	a->uuid = (struct px_uuid){ 0, 0 };
 	a->members = 0;
+	memset(&a->ms, 0, sizeof(a->ms));
+	memset(a->addr, 0, sizeof(a->addr));
 	memset(&a->sessions[0], 0, sizeof(a->sessions[0]));
 	memset(a->index, 0, ((size_t)a->index_mask + 1) * sizeof(a->index[0]));
 	if (has_snapshots(a))
@@ -886,12 +945,39 @@ int px_applier_restore(struct px_applier *a, const uint8_t *buf, size_t len)
 	uint32_t n = wire_ld32(p + 28);
 	struct px_uuid uuid = { 0, 0 };
 	uint32_t members = 0;
-	if (hdr == SNAP_HDR_BYTES) {
+	struct px_membership ms;
+	memset(&ms, 0, sizeof(ms));
+	if (hdr >= SNAP_HDR_BYTES) {
 		uuid.lo = wire_ld64(p + 32);
 		uuid.hi = wire_ld64(p + 40);
 		members = wire_ld32(p + 48);
 		if (wire_ld32(p + 52) != 0 || (members != 0 && !px_uuid_is_id(uuid)))
 			goto bad;
+	}
+	if (hdr == SNAP_HDR_V4_BYTES) {
+		const uint8_t *q = p + SNAP_HDR_BYTES;
+		ms.cur.epoch = wire_ld32(q);
+		ms.cur.voters = wire_ld16(q + 4);
+		ms.cur.learners = wire_ld16(q + 6);
+		ms.next.epoch = wire_ld32(q + 8);
+		ms.next.voters = wire_ld16(q + 12);
+		ms.next.learners = wire_ld16(q + 14);
+		ms.next_eff = wire_ld64(q + 16);
+		ms.alpha = wire_ld32(q + 24);
+		/* Unknown (epoch 0: written by an applier that knew none), or whole. */
+		bool known = ms.cur.epoch != 0;
+		if (wire_ld32(q + 28) != 0 ||
+		    (known && (!px_members_valid(&ms.cur) || ms.alpha == 0 ||
+			       ms.alpha > PX_PIPELINE_MAX || ms.cur.epoch > PX_EPOCH_MAX ||
+			       (ms.next_eff != 0 &&
+				(!px_members_valid(&ms.next) || ms.next_eff <= slot + 1 ||
+				 ms.next_eff > slot + ms.alpha ||
+				 ms.next.epoch != ms.cur.epoch + 1)))))
+			goto bad;
+		for (uint32_t i = 0; i < PX_REPLICAS_MAX; i++) {
+			memcpy(a->addr[i], q + 32 + i * PX_CONF_ADDR_BYTES, PX_CONF_ADDR_BYTES);
+			a->addr[i][PX_CONF_ADDR_BYTES] = 0;
+		}
 	}
 	/* Another table size would evict other sessions at other times: the replicas of
 	 * one cluster share it (the cluster file). */
@@ -900,8 +986,8 @@ int px_applier_restore(struct px_applier *a, const uint8_t *buf, size_t len)
 		goto bad;
 	/* Version 3 keeps each session's owner; older ones are read as owner 0 (no key's:
 	 * an authenticated client of such a session registers again). */
-	size_t sess_hdr = memcmp(buf, SNAP_MAGIC, 8) == 0 ? SNAP_SESS_HDR_BYTES
-							   : SNAP_SESS_HDR_V2_BYTES;
+	size_t sess_hdr = memcmp(buf, SNAP_MAGIC, 8) == 0 || memcmp(buf, SNAP_MAGIC_V3, 8) == 0
+				  ? SNAP_SESS_HDR_BYTES : SNAP_SESS_HDR_V2_BYTES;
 	p += hdr;
 	uint64_t next_pos = px_session_id(slot + 1, 0);
 	for (uint32_t i = 0; i < n; i++) {
@@ -945,6 +1031,7 @@ int px_applier_restore(struct px_applier *a, const uint8_t *buf, size_t len)
 	a->chain = chain;
 	a->uuid = uuid;
 	a->members = members;
+	a->ms = ms;
 	return 0;
 bad:
 	applier_reset(a);

@@ -153,6 +153,7 @@ struct px_apply_counters {
 	                            the last restore) */
 	uint64_t binds_late;   /**< binds applied after the uuid was set: no effect */
 	uint64_t members_grown; /**< member masks applied that added a member */
+	uint64_t conf;          /**< configuration entries applied that took (membership) */
 };
 
 /** Bytes of arena for this many sessions (0 if max_sessions is out of range).
@@ -189,6 +190,19 @@ void px_bind_body(struct px_uuid u, uint8_t body[PX_UUID_BYTES]);
 /** Members the applied log recorded as having run in the bound cluster (bit i: replica
  *  i); 0 while no uuid is bound. */
 uint32_t px_applier_members(const struct px_applier *a);
+
+/** Membership (px.h, "Membership"): the applier follows configuration entries as the
+ *  replica does (px_membership_chosen on every applied slot), and keeps the result and
+ *  the members' addresses in snapshots, so that a replica installing one (a joiner, one
+ *  healing) learns the membership in force after its slot. set: the cluster file's, at
+ *  start (a snapshot's replaces it). */
+void px_applier_set_membership(struct px_applier *a, const struct px_membership *ms);
+/** The membership in force after px_applier_last_slot (cur.epoch 0: unknown: restored
+ *  from a snapshot older than PXSNAP04). */
+const struct px_membership *px_applier_membership(const struct px_applier *a);
+/** Member id's address as the newest configuration entry that took named it; NULL if
+ *  none did (the cluster file's members until a change names them). */
+const char *px_applier_member_addr(const struct px_applier *a, uint8_t id);
 
 /** Writes the member-mask command (uuid u, mask) into body (PX_MEMBERS_BYTES). */
 void px_members_body(struct px_uuid u, uint32_t mask, uint8_t body[PX_MEMBERS_BYTES]);
@@ -265,13 +279,17 @@ bool px_applier_session_owner(const struct px_applier *a, uint64_t session_id,
  * A snapshot is the applier's state (the last slot applied, the hash chain, every
  * session in LRU order with its cached reply) followed by the service's snapshot, in
  * one buffer (format in docs/storage.md, little-endian):
- *   magic "PXSNAP03" (8), slot u64, chain u64, max_sessions u32, n_sessions u32,
+ *   magic "PXSNAP04" (8), slot u64, chain u64, max_sessions u32, n_sessions u32,
  *   the cluster uuid (lo u64, hi u64; zero: not bound yet), members u32, zero u32,
+ *   the membership in force after slot: cur (epoch u32, voters u16, learners u16),
+ *   next (the same), next_eff u64, alpha u32, zero u32, then PX_REPLICAS_MAX addresses
+ *   of PX_CONF_ADDR_BYTES (NUL-padded; epoch 0: unknown),
  *   then n_sessions times, least recently used first:
  *     id u64, last_seq u64, reply_status u8, reply_len u32, owner u32, reply bytes,
  *   then service_len u64 and the service's bytes.
  * Restoring it gives an applier that answers every later command exactly as the one
  * that wrote it: which session an eviction takes depends on the LRU order only.
+ * "PXSNAP03" (before membership) is read with the membership unknown;
  * "PXSNAP02" (before session owners: no owner field) is read with owners 0; "PXSNAP01"
  * (before the uuid: the header ends after n_sessions) is read as unbound too.
  * px_snapshot_rebase (a backup seeding a new cluster) also clears the uuid. */

@@ -38,9 +38,15 @@ void pxr_start_prevote(struct px_replica *r, struct px_out *out)
 			pxr_become_follower(r, out);
 		return;
 	}
+	if (!is_voter(r, r->cfg.self) || r->state_transfer) {
+		/* A learner, a removed member or a joiner never campaigns. */
+		if (r->role != PX_FOLLOWER)
+			pxr_become_follower(r, out);
+		return;
+	}
 	pxr_set_role(r, PX_PRECANDIDATE, out);
 	r->ctr.prevotes_started++;
-	for (uint32_t i = 0; i < r->cfg.n_replicas; i++)
+	for (uint32_t i = 0; i < PX_REPLICAS_MAX; i++)
 		r->peers[i].prevote = 0;
 	r->peers[r->cfg.self].prevote = 1;
 	r->prevote_ballot = px_ballot_make(round, r->cfg.self);
@@ -91,8 +97,8 @@ void pxr_on_prevote_reply(struct px_replica *r, const struct px_msg *m, struct p
 		return;
 	r->peers[m->from].prevote = 1;
 	uint32_t n = 0;
-	for (uint32_t i = 0; i < r->cfg.n_replicas; i++)
-		n += r->peers[i].prevote;
+	for (uint32_t i = 0; i < PX_REPLICAS_MAX; i++)
+		n += is_voter(r, i) ? r->peers[i].prevote : 0u;
 	if (n >= r->quorum)
 		pxr_start_candidacy(r, false, out);
 }
@@ -115,8 +121,8 @@ void pxr_candidate_check_quorum(struct px_replica *r, struct px_out *out)
 	if (r->role != PX_CANDIDATE)
 		return;
 	uint32_t n = 0;
-	for (uint32_t i = 0; i < r->cfg.n_replicas; i++)
-		n += r->peers[i].promise_done;
+	for (uint32_t i = 0; i < PX_REPLICAS_MAX; i++)
+		n += is_voter(r, i) ? r->peers[i].promise_done : 0u;
 	if (n >= r->quorum)
 		become_leader(r, out);
 }
@@ -124,7 +130,7 @@ void pxr_candidate_check_quorum(struct px_replica *r, struct px_out *out)
 void pxr_start_candidacy(struct px_replica *r, bool forced, struct px_out *out)
 {
 	uint64_t round = next_round(r);
-	if (round == 0)
+	if (round == 0 || !is_voter(r, r->cfg.self))
 		return;
 	uint64_t b = px_ballot_make(round, r->cfg.self);
 	pxr_set_role(r, PX_CANDIDATE, out);
@@ -135,7 +141,7 @@ void pxr_start_candidacy(struct px_replica *r, bool forced, struct px_out *out)
 	pxr_reset_ack(r);
 	r->p1_from = r->commit + 1;
 	pxr_reset_election_timer(r);
-	for (uint32_t i = 0; i < r->cfg.n_replicas; i++) {
+	for (uint32_t i = 0; i < PX_REPLICAS_MAX; i++) {
 		r->peers[i].promise_done = 0;
 		r->peers[i].promise_next = r->p1_from;
 	}
@@ -296,24 +302,27 @@ static void become_leader(struct px_replica *r, struct px_out *out)
 	r->quorum_elapsed = 0;
 	r->transfer_target = PX_NODE_NONE;
 	/* Re-propose, at our ballot, the highest-ballot value of every unchosen slot the
-	 * promise quorum reported; fill holes with no-ops (PMMC, section 3). */
+	 * promise quorum reported; fill holes with no-ops (PMMC, section 3). Only up to
+	 * the leader's bound (alpha past the commit point, short of a pending
+	 * configuration): the rest as the commit point moves (pxr_leader_continue). */
 	uint64_t hi = r->last;
-	for (uint64_t s = r->p1_from; s <= hi; s++) {
+	uint64_t top = leader_bound(r);
+	if (top > hi || BUG(r, PX_BUG_CONF_NO_ALPHA))
+		top = hi;
+	r->pad_to = 0;
+	for (uint64_t s = r->p1_from; s <= top; s++) {
 		struct px_slot *e = pxr_slot_claim(r, s);
 		PX_ASSERT(e != NULL);
 		if (e->chosen)
 			continue;
-		if (e->len == 0 || BUG(r, PX_BUG_SKIP_RECOVERY))
-			e->len = px_batch_noop(e->value);
-		e->vballot = r->ballot;
-		pxr_mark_dirty(r, s);
+		pxr_repropose(r, e);
 	}
-	r->next_slot = hi + 1;
+	r->next_slot = (top >= r->p1_from ? top : r->p1_from - 1) + 1;
 	r->lead_hi = hi;
 	/* Tickets of an earlier leadership are abandoned: none is outstanding now. */
 	r->read_inflight = 0;
 	r->read_round_ticket = r->read_ticket;
-	for (uint32_t i = 0; i < r->cfg.n_replicas; i++) {
+	for (uint32_t i = 0; i < PX_REPLICAS_MAX; i++) {
 		r->peers[i].ack_hi = 0;
 		r->peers[i].ack_at_hb = 0;
 		r->peers[i].heard = 1;
@@ -322,10 +331,10 @@ static void become_leader(struct px_replica *r, struct px_out *out)
 		r->peers[i].read_ack = 0;
 	}
 	pxr_advance_ack(r);
-	PX_ASSERT(r->ack_hi == r->last);
+	PX_ASSERT(r->ack_hi >= r->next_slot - 1);
 	pxr_persist_kick(r, out);
-	if (r->p1_from <= hi && r->quorum > 1)
-		pxr_broadcast_accepts(r, r->p1_from, hi, out);
+	if (r->p1_from < r->next_slot && r->quorum > 1)
+		pxr_broadcast_accepts(r, r->p1_from, r->next_slot - 1, out);
 	/* The rest (if the output filled) goes out as catch-up on heartbeats. An empty
 	 * ACCEPT announces the leadership at once. */
 	if (r->quorum > 1 && out_room(out, 1)) {
@@ -347,7 +356,7 @@ void pxr_on_nack(struct px_replica *r, const struct px_msg *m, struct px_out *ou
 void pxr_maybe_transfer(struct px_replica *r, struct px_out *out)
 {
 	uint8_t t = r->transfer_target;
-	if (t == PX_NODE_NONE || r->peers[t].ack_hi < r->last || !out_room(out, 1))
+	if (t == PX_NODE_NONE || r->peers[t].ack_hi < r->next_slot - 1 || !out_room(out, 1))
 		return;
 	struct px_msg *m = pxr_msg_new(r, out, PX_MSG_TIMEOUT_NOW, t);
 	m->ballot = r->ballot;
@@ -355,7 +364,7 @@ void pxr_maybe_transfer(struct px_replica *r, struct px_out *out)
 
 int px_transfer_leadership(struct px_replica *r, uint8_t target, struct px_out *out)
 {
-	if (target >= r->cfg.n_replicas || target == r->cfg.self)
+	if (!is_voter(r, target) || target == r->cfg.self)
 		return -EINVAL;
 	if (r->role != PX_LEADER)
 		return -EAGAIN;
@@ -368,7 +377,16 @@ int px_transfer_leadership(struct px_replica *r, uint8_t target, struct px_out *
 
 void pxr_on_timeout_now(struct px_replica *r, const struct px_msg *m, struct px_out *out)
 {
-	if (r->role != PX_FOLLOWER || m->ballot != r->promised ||
+	/* The leader's commit point rides along: a leader that hands over because it is no
+	 * voter of the configuration now in force sends it with the commit that put it in
+	 * force, so that the target knows itself a voter. */
+	if (r->role == PX_FOLLOWER && m->ballot == r->promised && m->ballot == r->hint_ballot &&
+	    m->commit > r->hint) {
+		r->hint = m->commit;
+		pxr_advance_commit(r, out);
+		pxr_advance_ack(r);
+	}
+	if (!is_voter(r, r->cfg.self) || r->role != PX_FOLLOWER || m->ballot != r->promised ||
 	    px_ballot_node(r->promised) != m->from || r->state_transfer) {
 		r->ctr.drops[PX_DROP_WRONG_ROLE]++;
 		out->dropped++;

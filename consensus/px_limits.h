@@ -94,6 +94,9 @@
  *  ten million slots a second. */
 #define PX_SLOT_MAX (1ull << 62)
 
+/** Configuration epochs: one per membership change. */
+#define PX_EPOCH_MAX (1u << 30)
+
 /** Incarnations (memory-mode crash vectors): one per restart of a replica. */
 #define PX_INCARNATION_MAX (1u << 30)
 

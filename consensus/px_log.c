@@ -113,13 +113,16 @@ int px_restore_promise(struct px_replica *r, uint64_t promised_ballot)
 
 int px_restore_incarnations(struct px_replica *r, const uint32_t *inc, uint32_t n)
 {
-	if (r->cfg.durability != PX_DURABLE || r->cfg.restarted || n != r->cfg.n_replicas)
+	if (r->cfg.durability != PX_DURABLE || r->cfg.restarted || n == 0 ||
+	    n > PX_REPLICAS_MAX)
 		return -EINVAL;
 	for (uint32_t i = 0; i < n; i++)
 		if (inc[i] >= PX_INCARNATION_MAX)
 			return -EINVAL;
 	memcpy(r->inc, inc, sizeof(uint32_t) * n);
-	r->inc_done = inc[r->cfg.self];
+	r->inc_done = r->cfg.self < n ? inc[r->cfg.self] : 0;
+	if (n > r->n_ids)
+		r->n_ids = (uint8_t)n;
 	return 0;
 }
 
@@ -291,8 +294,8 @@ void pxr_persist_kick(struct px_replica *r, struct px_out *out)
 	out->persist_commit = r->commit;
 	r->commit_recorded = r->commit;
 	if (r->inc_gen_sent != r->inc_gen) {
-		out->persist_n_inc = (uint8_t)r->cfg.n_replicas;
-		memcpy(out->persist_inc, r->inc, sizeof(uint32_t) * r->cfg.n_replicas);
+		out->persist_n_inc = r->n_ids;
+		memcpy(out->persist_inc, r->inc, sizeof(uint32_t) * r->n_ids);
 		/* Our own number only once f + 1 replicas recorded it (a recovery or a
 		 * re-announcement completed): a restart must not vote with one they may
 		 * not know (docs/consistency.md, "A newer incarnation of oneself", 3). */
@@ -356,6 +359,57 @@ void pxr_advance_ack(struct px_replica *r)
 	}
 }
 
+/**
+ * Slot s was just committed here: the membership moves with it (px_members.c). When a
+ * configuration takes effect, its voters' majority counts from now on; a leader runs
+ * phase 1 among the new voters at a new ballot (its own phase 1 covered the old ones
+ * only), or, if it is no voter now, hands leadership to the most caught-up voter; a
+ * candidate or precandidate of the old configuration gives up.
+ */
+static void members_on_commit(struct px_replica *r, const struct px_slot *e,
+			      struct px_out *out)
+{
+	uint32_t epoch = r->ms.cur.epoch;
+	int took = px_membership_chosen(&r->ms, e->slot, e->value, e->len);
+	if (took > 0) {
+		r->ctr.conf_chosen++;
+		if (r->role == PX_LEADER && r->ms.next_eff - 1 > r->pad_to)
+			r->pad_to = r->ms.next_eff - 1;
+	} else if (took < 0) {
+		r->ctr.conf_void++;
+	}
+	if (took != 0 || r->ms.cur.epoch != epoch)
+		pxr_members_changed(r);
+	if (r->ms.cur.epoch == epoch)
+		return;
+	r->ctr.conf_switches++;
+	if (r->role == PX_PRECANDIDATE || r->role == PX_CANDIDATE) {
+		pxr_become_follower(r, out);
+		return;
+	}
+	if (r->role != PX_LEADER || BUG(r, PX_BUG_CONF_NO_PHASE1))
+		return;
+	if (is_voter(r, r->cfg.self)) {
+		pxr_start_candidacy(r, true, out);
+		return;
+	}
+	/* Removed (or made a learner): hand over to the voter that holds the most. */
+	uint8_t best = PX_NODE_NONE;
+	for (uint32_t i = 0; i < PX_REPLICAS_MAX; i++) {
+		if (!is_voter(r, i) || i == r->cfg.self)
+			continue;
+		if (best == PX_NODE_NONE || r->peers[i].ack_hi > r->peers[best].ack_hi)
+			best = (uint8_t)i;
+	}
+	if (best != PX_NODE_NONE && out_room(out, 1)) {
+		struct px_msg *m = pxr_msg_new(r, out, PX_MSG_TIMEOUT_NOW, best);
+		m->ballot = r->ballot;
+		r->ctr.transfers++;
+	}
+	r->leader = PX_NODE_NONE;
+	pxr_become_follower(r, out);
+}
+
 /** Extends commit over slots known chosen; as a follower, slots accepted at the ballot
  *  whose leader announced them committed are chosen too. */
 void pxr_advance_commit(struct px_replica *r, struct px_out *out)
@@ -375,6 +429,7 @@ void pxr_advance_commit(struct px_replica *r, struct px_out *out)
 		}
 		r->commit = s;
 		r->ctr.commits++;
+		members_on_commit(r, e, out);
 	}
 	if (r->ack_hi < r->commit)
 		r->ack_hi = r->commit;
@@ -384,13 +439,18 @@ void pxr_advance_commit(struct px_replica *r, struct px_out *out)
 void pxr_leader_update_commit(struct px_replica *r, struct px_out *out)
 {
 	uint64_t acks[PX_REPLICAS_MAX];
-	uint32_t n = r->cfg.n_replicas;
-	for (uint32_t i = 0; i < n; i++) {
+	uint32_t n = 0;
+	uint16_t counted = BUG(r, PX_BUG_LEARNER_VOTES) ? r->members : r->voters;
+	for (uint32_t i = 0; i < PX_REPLICAS_MAX; i++) {
+		if (!((counted >> i) & 1u))
+			continue;
 		if (i == r->cfg.self)
-			acks[i] = ack_reportable(r);
+			acks[n++] = ack_reportable(r);
 		else
-			acks[i] = r->peers[i].ack_hi < r->last ? r->peers[i].ack_hi : r->last;
+			acks[n++] = r->peers[i].ack_hi < r->last ? r->peers[i].ack_hi : r->last;
 	}
+	if (n < r->quorum)
+		return;
 	/* Insertion sort, descending; n <= 9. */
 	for (uint32_t i = 1; i < n; i++) {
 		uint64_t v = acks[i];
@@ -413,7 +473,12 @@ void pxr_leader_update_commit(struct px_replica *r, struct px_out *out)
 		PX_ASSERT(e->chosen || e->vballot == r->ballot);
 		e->chosen = 1;
 		r->ctr.commits++;
+		r->commit = s;
+		members_on_commit(r, e, out);
+		if (r->role != PX_LEADER)
+			break;  /* a new configuration: its phase 1 decides the rest */
 	}
-	r->commit = c;
+	if (r->ack_hi < r->commit)
+		r->ack_hi = r->commit;
 	emit_apply(r, out);
 }

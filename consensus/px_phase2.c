@@ -7,6 +7,9 @@
  * (docs/consistency.md). The commit rule is in px_log.c; the read rounds that ride on
  * ACCEPT and ACCEPTED are in px_read.c.
  */
+#include <errno.h>
+#include <string.h>
+
 #include "px.h"
 #include "px_batch.h"
 #include "px_replica_pvt.h"
@@ -35,16 +38,82 @@ uint64_t pxr_broadcast_accepts(struct px_replica *r, uint64_t lo, uint64_t hi,
 	return s;
 }
 
+/** Re-proposes, at our ballot, the value phase 1 left in e (a hole: a no-op). */
+void pxr_repropose(struct px_replica *r, struct px_slot *e)
+{
+	uint32_t base;
+	struct px_members m;
+
+	if (e->len == 0 || BUG(r, PX_BUG_SKIP_RECOVERY))
+		e->len = px_batch_noop(e->value);
+	e->vballot = r->ballot;
+	pxr_mark_dirty(r, e->slot);
+	if (px_conf_parse(e->value, e->len, &base, &m, NULL) &&
+	    e->slot + r->ms.alpha - 1 > r->pad_to)
+		r->pad_to = e->slot + r->ms.alpha - 1;
+}
+
+/** The slot after the last a leader may propose now (px_replica_pvt.h, leader_bound). */
+static uint64_t propose_end(const struct px_replica *r)
+{
+	if (BUG(r, PX_BUG_CONF_NO_ALPHA))
+		return r->commit + r->cfg.pipeline_slots + 1;
+	return leader_bound(r) + 1;
+}
+
+/**
+ * Leader, after its commit point moved and on heartbeats: re-proposes the slots phase 1
+ * recovered past its bound then, as the bound moves, and fills a configuration entry's
+ * alpha window with no-ops (pad_to) so that the change takes effect without client load.
+ */
+void pxr_leader_continue(struct px_replica *r, struct px_out *out)
+{
+	if (r->role != PX_LEADER)
+		return;
+	uint64_t first = r->next_slot;
+	uint64_t end = propose_end(r);
+	while (r->next_slot < end && r->next_slot <= r->lead_hi) {
+		struct px_slot *e = pxr_slot_claim(r, r->next_slot);
+		PX_ASSERT(e != NULL);
+		if (!e->chosen)
+			pxr_repropose(r, e);
+		r->next_slot++;
+	}
+	if (r->next_slot > r->lead_hi && r->transfer_target == PX_NODE_NONE) {
+		while (r->next_slot < end && r->next_slot <= r->pad_to) {
+			struct px_slot *e = pxr_slot_claim(r, r->next_slot);
+			if (e == NULL)
+				break;
+			e->len = px_batch_noop(e->value);
+			e->vballot = r->ballot;
+			e->chosen = 0;
+			r->last = r->next_slot;
+			r->ctr.proposals++;
+			pxr_mark_dirty(r, r->next_slot);
+			r->next_slot++;
+		}
+	}
+	if (r->next_slot == first)
+		return;
+	pxr_advance_ack(r);
+	pxr_persist_kick(r, out);
+	if (r->quorum > 1)
+		pxr_broadcast_accepts(r, first, r->next_slot - 1, out);
+	pxr_leader_update_commit(r, out);
+}
+
 uint32_t px_propose(struct px_replica *r, const struct px_cmd_ref *cmds, uint32_t n,
 		    struct px_out *out)
 {
-	if (r->role != PX_LEADER || r->transfer_target != PX_NODE_NONE)
+	if (r->role != PX_LEADER || r->transfer_target != PX_NODE_NONE ||
+	    r->next_slot <= r->lead_hi)
 		return 0;
 	uint32_t taken = 0;
 	uint64_t first = r->next_slot;
+	uint64_t end = propose_end(r);
 	while (taken < n) {
 		uint64_t s = r->next_slot;
-		if (s > r->commit + r->cfg.pipeline_slots)
+		if (s >= end)
 			break;
 		struct px_slot *e = pxr_slot_claim(r, s);
 		if (e == NULL)
@@ -184,6 +253,8 @@ void pxr_on_accepted(struct px_replica *r, const struct px_msg *m, struct px_out
 static void send_catchup(struct px_replica *r, uint8_t to, struct px_out *out)
 {
 	struct px_peer *p = &r->peers[to];
+	/* What we proposed: slots phase 1 recovered past our bound are not ours yet. */
+	uint64_t hi = r->next_slot - 1;
 	uint64_t s = p->ack_hi + 1 + (BUG(r, PX_BUG_CATCHUP_SKIP) ? 1u : 0u);
 	if (s < r->base) {
 		if (out_room(out, 1)) {
@@ -201,7 +272,7 @@ static void send_catchup(struct px_replica *r, uint8_t to, struct px_out *out)
 	m->ballot = r->ballot;
 	uint32_t bytes = MSG_WIRE_OVERHEAD;
 	uint32_t k = 0;
-	for (; s <= r->last && k < PX_CATCHUP_SLOTS_MAX; s++, k++) {
+	for (; s <= hi && k < PX_CATCHUP_SLOTS_MAX; s++, k++) {
 		struct px_slot *e = slot_get(r, s);
 		PX_ASSERT(e != NULL);
 		if (!msg_entry_fits(m, &bytes, e->len))
@@ -215,14 +286,15 @@ void pxr_leader_heartbeat(struct px_replica *r, struct px_out *out)
 {
 	if (r->quorum == 1)
 		return;
-	for (uint32_t i = 0; i < r->cfg.n_replicas; i++) {
-		if (i == r->cfg.self)
+	for (uint32_t i = 0; i < PX_REPLICAS_MAX; i++) {
+		if (i == r->cfg.self || !is_member(r, i))
 			continue;
 		struct px_peer *p = &r->peers[i];
 		/* Re-send what a follower has not acknowledged for a whole heartbeat period
 		 * (lost ACCEPTs, a restarted or partitioned follower). Followers that never
 		 * answered get heartbeats only: their position is unknown. */
-		bool stalled = p->replied && p->ack_hi < r->last && p->ack_hi == p->ack_at_hb;
+		bool stalled = p->replied && p->ack_hi < r->next_slot - 1 &&
+			       p->ack_hi == p->ack_at_hb;
 		if (stalled)
 			send_catchup(r, (uint8_t)i, out);
 		p->ack_at_hb = p->ack_hi;
@@ -286,4 +358,56 @@ void pxr_on_state_needed(struct px_replica *r, const struct px_msg *m, struct px
 	if (m->slot_lo - 1 > r->st_need)
 		r->st_need = m->slot_lo - 1;
 	out->state_transfer_needed = true;
+}
+
+/* ---- Membership changes ---- */
+
+int64_t px_propose_members(struct px_replica *r, const uint8_t body[PX_CONF_BYTES],
+			   struct px_out *out)
+{
+	uint8_t v[PX_BATCH_HDR_BYTES + PX_CMD_HDR_BYTES + PX_CONF_BYTES];
+	struct px_cmd_ref c = { .client_id = 0, .seq = 0, .len = PX_CONF_BYTES, .body = body };
+	uint32_t base, len;
+	struct px_members m;
+
+	if (memory_mode(r))
+		return -ENOTSUP;
+	len = px_batch_begin(v, sizeof(v));
+	len = px_batch_add(v, len, sizeof(v), &c);
+	PX_ASSERT(len == sizeof(v));
+	if (!px_conf_parse(v, len, &base, &m, NULL) || base != r->ms.cur.epoch ||
+	    m.epoch != base + 1 || !px_members_valid(&m) || r->ms.alpha == 0)
+		return -EINVAL;
+	if (r->role != PX_LEADER || r->transfer_target != PX_NODE_NONE || r->ms.next_eff != 0 ||
+	    r->next_slot <= r->lead_hi || r->next_slot >= propose_end(r) ||
+	    r->cfg.slot_bytes < len)
+		return -EAGAIN;
+	/* One change at a time: none proposed and not yet chosen (ours, or one phase 1
+	 * recovered). Bounded: the proposals past the commit point, at most alpha. */
+	for (uint64_t s = r->commit + 1; s < r->next_slot; s++) {
+		struct px_slot *e = slot_get(r, s);
+		if (e != NULL && px_conf_parse(e->value, e->len, &base, &m, NULL))
+			return -EAGAIN;
+	}
+	uint64_t s = r->next_slot;
+	struct px_slot *e = pxr_slot_claim(r, s);
+	if (e == NULL)
+		return -EAGAIN;
+	memcpy(e->value, v, len);
+	e->len = len;
+	e->vballot = r->ballot;
+	e->chosen = 0;
+	r->next_slot = s + 1;
+	r->last = s;
+	r->pad_to = s + r->ms.alpha - 1;
+	r->ctr.proposals++;
+	r->ctr.conf_proposed++;
+	pxr_mark_dirty(r, s);
+	pxr_advance_ack(r);
+	pxr_persist_kick(r, out);
+	if (r->quorum > 1)
+		pxr_broadcast_accepts(r, s, s, out);
+	pxr_leader_update_commit(r, out);
+	pxr_leader_continue(r, out);
+	return (int64_t)s;
 }

@@ -3,6 +3,8 @@
  * px.h, and px_check_invariants, which test builds (PX_INVARIANTS) run after every step
  * (STYLE.md section 6) and pw-sim runs itself.
  */
+#include <errno.h>
+
 #include "px.h"
 #include "px_replica_pvt.h"
 
@@ -72,10 +74,29 @@ uint64_t px_promised(const struct px_replica *r) { return r->promised; }
 uint64_t px_commit(const struct px_replica *r) { return r->commit; }
 uint64_t px_applied_slot(const struct px_replica *r) { return r->applied; }
 uint64_t px_last_slot(const struct px_replica *r) { return r->last; }
+uint64_t px_next_slot(const struct px_replica *r)
+{
+	return r->role == PX_LEADER ? r->next_slot : 0;
+}
 bool px_needs_state_transfer(const struct px_replica *r) { return r->state_transfer != 0; }
 uint32_t px_incarnation(const struct px_replica *r, uint8_t node)
 {
-	return node < r->cfg.n_replicas ? r->inc[node] : 0;
+	return node < PX_REPLICAS_MAX ? r->inc[node] : 0;
+}
+const struct px_membership *px_membership(const struct px_replica *r) { return &r->ms; }
+uint64_t px_peer_ack(const struct px_replica *r, uint8_t id)
+{
+	return r->role == PX_LEADER && id < PX_REPLICAS_MAX ? r->peers[id].ack_hi : 0;
+}
+
+int px_restore_membership(struct px_replica *r, const struct px_membership *ms)
+{
+	if (!px_members_valid(&ms->cur) || (ms->next_eff != 0 && !px_members_valid(&ms->next)) ||
+	    ms->alpha == 0 || ms->alpha > PX_PIPELINE_MAX)
+		return -EINVAL;
+	r->ms = *ms;
+	pxr_members_changed(r);
+	return 0;
 }
 const struct px_counters *px_counters(const struct px_replica *r) { return &r->ctr; }
 
@@ -128,15 +149,29 @@ const char *px_check_invariants(const struct px_replica *r)
 		return "a replica waiting for state transfer only follows";
 	if (r->last >= r->base && r->last - r->base >= r->cfg.window_slots)
 		return "last slot inside the window";
+	if (r->ms.next_eff != 0 && r->ms.next_eff <= r->commit + 1)
+		return "membership: a pending change is not yet in force";
+	if (r->ms.cur.epoch != 0 && !px_members_valid(&r->ms.cur))
+		return "membership: the configuration in force is valid";
 	if (r->round_seen > PX_ROUND_MAX || px_ballot_round(r->promised) > PX_ROUND_MAX)
 		return "rounds within the ceiling";
 	if (r->role == PX_LEADER) {
 		if (r->lead_hi > r->last)
 			return "leader: lead_hi <= last";
-		if (r->next_slot != r->last + 1)
-			return "leader: next_slot == last + 1";
-		if (r->ack_hi != r->last)
-			return "leader: its own ack covers its log";
+		if (r->next_slot > r->last + 1)
+			return "leader: next_slot <= last + 1";
+		if (r->next_slot <= r->lead_hi && r->last != r->lead_hi)
+			return "leader: re-proposing what phase 1 recovered, nothing else";
+		if (r->ack_hi < r->next_slot - 1)
+			return "leader: its own ack covers its proposals";
+		if (!is_voter(r, r->cfg.self) && !BUG(r, PX_BUG_CONF_NO_PHASE1))
+			return "leader: a voter of the configuration in force";
+		if (!BUG(r, PX_BUG_CONF_NO_ALPHA) && !BUG(r, PX_BUG_CONF_NO_PHASE1) &&
+		    r->next_slot - 1 > r->commit + r->ms.alpha)
+			return "leader: proposes within alpha of its commit point";
+		if (!BUG(r, PX_BUG_CONF_NO_ALPHA) && !BUG(r, PX_BUG_CONF_NO_PHASE1) &&
+		    r->ms.next_eff != 0 && r->next_slot > r->ms.next_eff)
+			return "leader: proposes nothing in a configuration not yet in force";
 	}
 	for (uint32_t i = 0; i < r->cfg.window_slots; i++) {
 		const struct px_slot *e = &r->slots[i];

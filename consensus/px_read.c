@@ -42,8 +42,8 @@ void pxr_read_check_round(struct px_replica *r, struct px_out *out)
 	if (r->role != PX_LEADER || !r->read_inflight)
 		return;
 	uint32_t n = 1;
-	for (uint32_t i = 0; i < r->cfg.n_replicas; i++) {
-		if (i != r->cfg.self && r->peers[i].read_ack >= r->read_round)
+	for (uint32_t i = 0; i < PX_REPLICAS_MAX; i++) {
+		if (i != r->cfg.self && is_voter(r, i) && r->peers[i].read_ack >= r->read_round)
 			n++;
 	}
 	if (n < r->quorum)

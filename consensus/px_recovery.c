@@ -21,8 +21,8 @@
 void pxr_recover_broadcast(struct px_replica *r, struct px_out *out)
 {
 	r->recover_elapsed = 0;
-	for (uint32_t i = 0; i < r->cfg.n_replicas; i++) {
-		if (i == r->cfg.self || !out_room(out, 1))
+	for (uint32_t i = 0; i < PX_REPLICAS_MAX; i++) {
+		if (i == r->cfg.self || !is_voter(r, i) || !out_room(out, 1))
 			continue;
 		struct px_peer *p = &r->peers[i];
 		if (r->recover_round == 1 && p->recover_r1)
@@ -42,7 +42,7 @@ void pxr_start_recovery(struct px_replica *r)
 {
 	r->role = PX_RECOVERING;
 	r->recover_round = 1;
-	for (uint32_t i = 0; i < r->cfg.n_replicas; i++) {
+	for (uint32_t i = 0; i < PX_REPLICAS_MAX; i++) {
 		r->peers[i].recover_r1 = 0;
 		r->peers[i].recover_done = 0;
 		r->peers[i].recover_next = 1;
@@ -75,7 +75,7 @@ void pxr_start_reannounce(struct px_replica *r, struct px_out *out)
 	r->ack_hi = r->commit;
 	if (r->durable_ack_hi > r->commit)
 		r->durable_ack_hi = r->commit;
-	for (uint32_t i = 0; i < r->cfg.n_replicas; i++) {
+	for (uint32_t i = 0; i < PX_REPLICAS_MAX; i++) {
 		r->peers[i].recover_r1 = 1;
 		r->peers[i].recover_done = 0;
 		r->peers[i].recover_next = r->commit + 1;
@@ -86,8 +86,9 @@ void pxr_start_reannounce(struct px_replica *r, struct px_out *out)
 static uint32_t count_flags(const struct px_replica *r, size_t off)
 {
 	uint32_t n = 0;
-	for (uint32_t i = 0; i < r->cfg.n_replicas; i++)
-		n += *((const uint8_t *)&r->peers[i] + off);
+	for (uint32_t i = 0; i < PX_REPLICAS_MAX; i++)
+		n += is_voter(r, i) && i != r->cfg.self ? *((const uint8_t *)&r->peers[i] + off)
+							 : 0u;
 	return n;
 }
 
@@ -236,7 +237,7 @@ void pxr_on_recover_reply(struct px_replica *r, const struct px_msg *m, struct p
  */
 bool pxr_merge_incarnations(struct px_replica *r, const struct px_msg *m)
 {
-	uint32_t n = m->n_inc < r->cfg.n_replicas ? m->n_inc : r->cfg.n_replicas;
+	uint32_t n = m->n_inc < PX_REPLICAS_MAX ? m->n_inc : PX_REPLICAS_MAX;
 	bool reannounce = false;
 	for (uint32_t j = 0; j < n; j++) {
 		if (m->incarnation[j] <= r->inc[j])
@@ -254,7 +255,7 @@ bool pxr_merge_incarnations(struct px_replica *r, const struct px_msg *m)
 			if (r->role != PX_RECOVERING)
 				reannounce = true;
 			else if (r->recover_round == 2)
-				for (uint32_t i = 0; i < r->cfg.n_replicas; i++)
+				for (uint32_t i = 0; i < PX_REPLICAS_MAX; i++)
 					r->peers[i].recover_done = 0;
 			continue;
 		}

@@ -60,8 +60,8 @@ struct px_msg *pxr_msg_new(struct px_replica *r, struct px_out *out, uint8_t typ
 	m->cluster_id = r->cfg.cluster_id;
 	m->config_epoch = r->cfg.config_epoch;
 	m->ballot = r->promised;
-	m->n_inc = r->cfg.n_replicas;
-	memcpy(m->incarnation, r->inc, sizeof(uint32_t) * r->cfg.n_replicas);
+	m->n_inc = r->n_ids;
+	memcpy(m->incarnation, r->inc, sizeof(uint32_t) * r->n_ids);
 	m->slot_lo = 0;
 	m->slot_hi = 0;
 	m->commit = r->commit;
@@ -81,6 +81,25 @@ struct px_msg *pxr_msg_new(struct px_replica *r, struct px_out *out, uint8_t typ
 	m->body_len = 0;
 	m->body = NULL;
 	return m;
+}
+
+/** Recomputes what the membership implies (px_replica_pvt.h). */
+void pxr_members_changed(struct px_replica *r)
+{
+	const struct px_membership *ms = &r->ms;
+	r->voters = ms->cur.voters;
+	r->members = (uint16_t)(ms->cur.voters | ms->cur.learners);
+	uint32_t all = (uint32_t)r->members | ms->next.voters | ms->next.learners |
+		       (1u << r->cfg.self);
+	uint8_t n = 0;
+	for (uint32_t i = 0; i < PX_REPLICAS_MAX; i++)
+		if ((all >> i) & 1u)
+			n = (uint8_t)(i + 1);
+	if (n > r->n_ids)
+		r->n_ids = n;  /* never shrinks: peers may still send the longer vector */
+	uint32_t nv = px_popcount16(r->voters);
+	/* No voter known (a joiner): a quorum no count reaches. */
+	r->quorum = nv == 0 ? PX_REPLICAS_MAX + 1 : nv / 2u + 1u;
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -109,8 +128,8 @@ int px_config_check(const struct px_config *cfg, const char **why)
 	uint8_t n = cfg->n_replicas;
 	if (!(n == 1 || n == 3 || n == 5 || n == 7 || n == 9))
 		w = "n_replicas must be 3, 5, 7 or 9 (1 only for the unreplicated baseline)";
-	else if (cfg->self >= n)
-		w = "self must be below n_replicas";
+	else if (cfg->self >= (cfg->join ? PX_REPLICAS_MAX : n))
+		w = "self must be below n_replicas (below 9 when joining)";
 	else if (cfg->durability != PX_DURABLE && cfg->durability != PX_MEMORY)
 		w = "durability must be durable or memory";
 	else if (cfg->window_slots < PX_WINDOW_MIN || cfg->window_slots > PX_WINDOW_MAX ||
@@ -163,7 +182,12 @@ struct px_replica *px_replica_init(const struct px_config *cfg, void *arena, siz
 #ifndef PX_BUGS
 	r->cfg.bugs = 0;
 #endif
-	r->quorum = cfg->n_replicas / 2u + 1u;
+	if (cfg->join)
+		px_membership_init(&r->ms, 0, 0, cfg->pipeline_slots);
+	else
+		px_membership_init(&r->ms, cfg->n_replicas, cfg->config_epoch,
+				   cfg->pipeline_slots);
+	pxr_members_changed(r);
 	r->mask = cfg->window_slots - 1u;
 	for (uint32_t i = 0; i < cfg->window_slots; i++) {
 		r->slots[i].slot = 0;
@@ -250,11 +274,13 @@ void pxr_send_nack(struct px_replica *r, uint8_t to, struct px_out *out)
 /* ---------------------------------------------------------------------------------- */
 /* Entry points                                                                        */
 
-/** A ballot a peer may name: 0 (none), or a member's, at a round under the ceiling. */
-static bool ballot_ok(const struct px_replica *r, uint64_t b)
+/** A ballot a peer may name: 0 (none), or a node id's, at a round under the ceiling.
+ *  Any id: a promise or an accepted value may name the leader of a configuration long
+ *  gone, removed before this replica (restarted, or a joiner) learned of it. */
+static bool ballot_ok(uint64_t b)
 {
 	return b == 0 || (px_ballot_round(b) <= PX_ROUND_MAX &&
-			  px_ballot_node(b) < r->cfg.n_replicas);
+			  px_ballot_node(b) < PX_REPLICAS_MAX);
 }
 
 /** The highest slot number a message names (entries in increasing order). */
@@ -281,9 +307,15 @@ static enum px_drop msg_check(const struct px_replica *r, const struct px_msg *m
 {
 	if (m->to != PX_NODE_NONE && m->to != r->cfg.self)
 		return PX_DROP_NOT_FOR_US;
-	if (m->config_epoch != r->cfg.config_epoch)
+	/* Membership: a node of no configuration we know, that knows none newer (a removed
+	 * member, or a stranger), is not heard. A newer epoch is heard: we may be behind
+	 * (a joiner knows none), and an acceptor's rules do not depend on who votes. */
+	if (m->config_epoch > PX_EPOCH_MAX)
 		return PX_DROP_EPOCH;
-	if (!ballot_ok(r, m->ballot))
+	if (m->config_epoch <= r->ms.cur.epoch && !is_member(r, m->from) &&
+	    !px_is_member(&r->ms.next, m->from))
+		return PX_DROP_NOT_MEMBER;
+	if (!ballot_ok(m->ballot))
 		return PX_DROP_BOUND;
 	/* A leader's or candidate's own ballot names it. */
 	if ((m->type == PX_MSG_PREVOTE || m->type == PX_MSG_PREPARE ||
@@ -292,7 +324,7 @@ static enum px_drop msg_check(const struct px_replica *r, const struct px_msg *m
 	    !BUG(r, PX_BUG_NO_SENDER_CHECK))
 		return PX_DROP_SENDER;
 	if (m->type == PX_MSG_PREVOTE_REPLY &&
-	    (m->slot_lo == 0 || !ballot_ok(r, m->slot_lo)))
+	    (m->slot_lo == 0 || !ballot_ok(m->slot_lo)))
 		return PX_DROP_BOUND;
 	if (msg_slot_max(m) > PX_SLOT_MAX)
 		return PX_DROP_BOUND;
@@ -300,7 +332,7 @@ static enum px_drop msg_check(const struct px_replica *r, const struct px_msg *m
 	 * leader's, or an acceptor's promise): anything else names a phantom ballot. */
 	for (uint32_t i = 0; i < m->n_entries; i++) {
 		uint64_t vb = m->entries[i].vballot;
-		if (vb == 0 || vb > m->ballot || !ballot_ok(r, vb))
+		if (vb == 0 || vb > m->ballot || !ballot_ok(vb))
 			return PX_DROP_BOUND;
 	}
 	if (m->type == PX_MSG_ACCEPT && m->n_entries > 0 &&
@@ -322,7 +354,7 @@ static enum px_drop msg_check(const struct px_replica *r, const struct px_msg *m
 	 * replica, in both modes, whatever its status: a replica that took a number its
 	 * peers refuse could talk to nobody. A believable number above the truth only
 	 * fences its node until that node takes it (pxr_merge_incarnations). */
-	for (uint32_t j = 0; j < r->cfg.n_replicas; j++)
+	for (uint32_t j = 0; j < m->n_inc; j++)
 		if (m->incarnation[j] >= PX_INCARNATION_MAX)
 			return PX_DROP_BOUND;
 	return PX_DROP_MAX;
@@ -330,8 +362,8 @@ static enum px_drop msg_check(const struct px_replica *r, const struct px_msg *m
 
 void px_step(struct px_replica *r, const struct px_msg *m, struct px_out *out)
 {
-	if (m->from >= r->cfg.n_replicas || m->from == r->cfg.self ||
-	    m->type >= PX_MSG_REQUEST || m->n_inc != r->cfg.n_replicas) {
+	if (m->from >= PX_REPLICAS_MAX || m->from == r->cfg.self ||
+	    m->type >= PX_MSG_REQUEST || m->n_inc > PX_REPLICAS_MAX || m->from >= m->n_inc) {
 		r->ctr.drops[PX_DROP_BAD_FIELD]++;
 		out->dropped++;
 		return;
@@ -395,7 +427,7 @@ void px_tick(struct px_replica *r, struct px_out *out)
 {
 	if (++r->inc_told_elapsed >= r->cfg.heartbeat_ticks) {
 		r->inc_told_elapsed = 0;
-		for (uint32_t i = 0; i < r->cfg.n_replicas; i++)
+		for (uint32_t i = 0; i < PX_REPLICAS_MAX; i++)
 			r->peers[i].inc_told = 0;
 	}
 	switch (r->role) {
@@ -407,6 +439,7 @@ void px_tick(struct px_replica *r, struct px_out *out)
 		if (++r->heartbeat_elapsed >= r->cfg.heartbeat_ticks) {
 			r->heartbeat_elapsed = 0;
 			pxr_leader_heartbeat(r, out);
+			pxr_leader_continue(r, out);
 		}
 		if (r->transfer_target != PX_NODE_NONE &&
 		    ++r->transfer_elapsed >= r->cfg.election_ticks)
@@ -415,8 +448,8 @@ void px_tick(struct px_replica *r, struct px_out *out)
 			/* Check-quorum (Ongaro 6.2): step down if a majority went quiet. */
 			r->quorum_elapsed = 0;
 			uint32_t heard = 1;
-			for (uint32_t i = 0; i < r->cfg.n_replicas; i++) {
-				if (i != r->cfg.self)
+			for (uint32_t i = 0; i < PX_REPLICAS_MAX; i++) {
+				if (i != r->cfg.self && is_voter(r, i))
 					heard += r->peers[i].heard;
 				r->peers[i].heard = 0;
 			}
@@ -432,8 +465,8 @@ void px_tick(struct px_replica *r, struct px_out *out)
 			pxr_start_prevote(r, out);
 		} else if (r->election_elapsed % r->cfg.heartbeat_ticks == 0) {
 			/* Ask again for promises that have not completed (lost messages). */
-			for (uint32_t i = 0; i < r->cfg.n_replicas; i++) {
-				if (i != r->cfg.self && !r->peers[i].promise_done)
+			for (uint32_t i = 0; i < PX_REPLICAS_MAX; i++) {
+				if (i != r->cfg.self && is_voter(r, i) && !r->peers[i].promise_done)
 					pxr_send_prepare(r, (uint8_t)i, r->peers[i].promise_next,
 							 out);
 			}
@@ -443,7 +476,7 @@ void px_tick(struct px_replica *r, struct px_out *out)
 	case PX_PRECANDIDATE:
 		/* A replica that cannot rebuild its state cannot lead: it only votes. Its
 		 * timer still runs: it tells when the leader went quiet (pre-vote grants). */
-		if (r->state_transfer) {
+		if (r->state_transfer || !is_voter(r, r->cfg.self)) {
 			if (r->role == PX_PRECANDIDATE)
 				pxr_become_follower(r, out);
 			if (r->election_elapsed < PX_TICKS_MAX)
@@ -485,7 +518,7 @@ void px_persisted(struct px_replica *r, uint64_t seq, struct px_out *out)
 		pxr_candidate_check_quorum(r, out);
 	}
 	if (promise_durable(r)) {
-		for (uint32_t i = 0; i < r->cfg.n_replicas; i++) {
+		for (uint32_t i = 0; i < PX_REPLICAS_MAX; i++) {
 			if (r->promise_pending[i] == 0)
 				continue;
 			uint64_t from = r->promise_pending[i];

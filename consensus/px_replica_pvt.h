@@ -83,6 +83,13 @@ struct px_peer {
 
 struct px_replica {
 	struct px_config cfg;
+	/* Membership as of commit + 1 (px_members.c), and what it implies, cached: the
+	 * voters, everyone who receives the log (voters and learners), the majority of the
+	 * voters, and the crash vector's length (1 + the highest id known, self included). */
+	struct px_membership ms;
+	uint16_t voters;
+	uint16_t members;
+	uint8_t n_ids;
 	uint32_t quorum;
 	uint64_t mask;           /**< window_slots - 1 */
 
@@ -111,6 +118,9 @@ struct px_replica {
 	uint8_t transfer_target; /**< PX_NODE_NONE when no transfer is under way */
 	uint32_t transfer_elapsed;
 	uint64_t lead_hi;        /**< leader: last slot phase 1 recovered; reads wait for it */
+	/** Leader: no-ops to propose up to here (a configuration entry's alpha window, so
+	 *  that the change takes effect without waiting for client load). */
+	uint64_t pad_to;
 
 	/* Read index (px_read_begin). Invariant: read_confirmed <= read_round_ticket <=
 	 * read_ticket. Tickets and rounds only grow, for the life of the replica, so that a
@@ -183,6 +193,30 @@ static inline struct px_slot *slot_get(const struct px_replica *r, uint64_t s)
 		return NULL;
 	struct px_slot *e = slot_at(r, s);
 	return e->slot == s ? e : NULL;
+}
+
+static inline bool is_voter(const struct px_replica *r, uint32_t id)
+{
+	return id < PX_REPLICAS_MAX && ((r->voters >> id) & 1u) != 0;
+}
+
+static inline bool is_member(const struct px_replica *r, uint32_t id)
+{
+	return id < PX_REPLICAS_MAX && ((r->members >> id) & 1u) != 0;
+}
+
+/** The highest slot a leader may propose now: alpha past the commit point (so that it
+ *  knows the configuration of every slot it proposes), and short of a pending
+ *  configuration's first slot (those need a phase 1 among its voters). */
+static inline uint64_t leader_bound(const struct px_replica *r)
+{
+	uint64_t w = r->cfg.pipeline_slots;
+	if (r->ms.alpha != 0 && r->ms.alpha < w)
+		w = r->ms.alpha;
+	uint64_t b = r->commit + w;
+	if (r->ms.next_eff != 0 && r->ms.next_eff - 1 < b)
+		b = r->ms.next_eff - 1;
+	return b;
 }
 
 static inline bool memory_mode(const struct px_replica *r)
@@ -272,6 +306,8 @@ void pxr_adopt_ballot(struct px_replica *r, uint64_t b, struct px_out *out);
 void pxr_send_accepted(struct px_replica *r, uint8_t to, struct px_out *out);
 void pxr_send_nack(struct px_replica *r, uint8_t to, struct px_out *out);
 
+void pxr_members_changed(struct px_replica *r);
+
 /* px_log.c */
 bool pxr_window_make_room(struct px_replica *r, uint64_t s);
 struct px_slot *pxr_slot_claim(struct px_replica *r, uint64_t s);
@@ -283,6 +319,8 @@ void pxr_set_promised(struct px_replica *r, uint64_t b);
 void pxr_advance_ack(struct px_replica *r);
 void pxr_advance_commit(struct px_replica *r, struct px_out *out);
 void pxr_leader_update_commit(struct px_replica *r, struct px_out *out);
+void pxr_leader_continue(struct px_replica *r, struct px_out *out);
+void pxr_repropose(struct px_replica *r, struct px_slot *e);
 
 /* px_election.c */
 void pxr_start_prevote(struct px_replica *r, struct px_out *out);

@@ -24,8 +24,9 @@ static const char *const px_drop_names[PX_DROP_MAX] = {
 	[PX_DROP_NOT_FOR_US] = "not_for_us",
 	[PX_DROP_EPOCH] = "epoch",
 	[PX_DROP_LEADER_ALIVE] = "leader_alive",
+	[PX_DROP_NOT_MEMBER] = "not_member",
 };
-_Static_assert(PX_DROP_MAX == 12, "name every px_drop above");
+_Static_assert(PX_DROP_MAX == 13, "name every px_drop above");
 _Static_assert(sizeof(struct nic_stats) % sizeof(uint64_t) == 0,
 	       "nic counters are whole words: dp_snap_fill sums them word by word");
 

@@ -91,8 +91,15 @@ struct node {
 	struct px_applier *a;
 	struct px_service svc;
 	uint8_t self;
+	/** The bound on node ids (PX_REPLICAS_MAX): any id may become a member (a
+	 *  membership change), so peers are addressed by id; who gets a broadcast is the
+	 *  configuration in force (px_membership). */
 	uint8_t n_replicas;
 	enum px_role role;           /**< as last reported by the core */
+	/* Membership (docs/operations.md, "Membership changes"). */
+	uint64_t conf_seen;          /**< the applier's conf counter members_sync saw */
+	uint32_t epoch_seen;         /**< the epoch members_sync logged last */
+	uint32_t promote_tick;       /**< ticks since the last promotion check */
 	bool warned_state_transfer;
 	bool flushing;               /**< inside node_flush: the queue is its own */
 
@@ -378,14 +385,17 @@ static void send_msg(struct node *n, const struct px_msg *m)
 		tx(n, m, &dst, NULL);
 		return;
 	}
-	if (n->n_replicas == 1)
+	/* Every other member of the configuration in force: voters and learners. */
+	const struct px_members *cur = &px_membership(n->r)->cur;
+	uint32_t to = ((uint32_t)cur->voters | cur->learners) & ~(1u << n->self);
+	if (to == 0)
 		return;
 	size_t len = px_encode(m, n->bcast, sizeof(n->bcast));
 	if (len == 0)
 		node_bug(n, "a message of type %u does not fit %u bytes", m->type,
 			 (unsigned)sizeof(n->bcast));
 	for (uint8_t j = 0; j < n->n_replicas; j++) {
-		if (j == n->self)
+		if (!((to >> j) & 1u))
 			continue;
 		dst.peer = j;
 		tx_copy(n, n->bcast, (uint32_t)len, &dst);
@@ -399,6 +409,7 @@ static void send_reply(struct node *n, const struct node_from *to, uint64_t clie
 	struct node_dst dst = { .peer = NODE_TO_CLIENT, .client = &to->addr };
 
 	m->ballot = px_promised(n->r);
+	m->config_epoch = px_membership(n->r)->cur.epoch;
 	m->leader_hint = px_leader_hint(n->r);
 	m->client_id = client_id;
 	m->seq = seq;
@@ -416,6 +427,34 @@ static void st_start(struct node *n);
 static void uuid_sync(struct node *n);
 static void uuid_unbound(struct node *n);
 static void admin_log(struct node *n, const struct node_from *src, const char *what);
+static void members_promote(struct node *n);
+
+/** The applied log (or a snapshot) named member addresses: hand them to the I/O layer
+ *  (ops->peer_addr), once per configuration that took. */
+static void members_sync(struct node *n)
+{
+	const struct px_membership *ms = px_applier_membership(n->a);
+	uint64_t conf = px_applier_counters(n->a)->conf;
+
+	if (conf == n->conf_seen && ms->cur.epoch == n->epoch_seen)
+		return;
+	n->conf_seen = conf;
+	if (ms->cur.epoch != n->epoch_seen && ms->cur.epoch != 0) {
+		logf_(n, NODE_LOG_INFO,
+		      "membership: epoch %u in force (voters 0x%03x, learners 0x%03x)%s",
+		      ms->cur.epoch, ms->cur.voters, ms->cur.learners,
+		      px_is_member(&ms->cur, n->self) ? "" :
+		      "; this replica is no member of it: it only answers, and may be stopped");
+		n->epoch_seen = ms->cur.epoch;
+	}
+	if (n->ops->peer_addr == NULL)
+		return;
+	for (uint8_t j = 0; j < PX_REPLICAS_MAX; j++) {
+		const char *a = px_applier_member_addr(n->a, j);
+		if (a != NULL && j != n->self)
+			n->ops->peer_addr(n->ctx, j, a);
+	}
+}
 
 /** Commit latency: slots [lo, hi] were just handed out as committed. */
 static void note_commits(struct node *n, uint64_t lo, uint64_t hi)
@@ -582,6 +621,7 @@ static void apply_range(struct node *n, uint64_t lo, uint64_t hi)
 		px_applied(n->r, s);
 	}
 	uuid_sync(n);
+	members_sync(n);
 }
 
 static void handle_out(struct node *n, enum node_call call, const struct px_msg *in)
@@ -768,7 +808,7 @@ struct node *node_init(const struct node_conf *c, const struct px_service *svc,
 	}
 	n->svc = *svc;
 	n->self = c->px.self;
-	n->n_replicas = c->px.n_replicas;
+	n->n_replicas = PX_REPLICAS_MAX;
 	n->out = (struct px_out *)(base + l.out);
 	n->aout = (struct px_apply_out *)(base + l.aout);
 	n->msg = (struct px_msg *)(base + l.msg);
@@ -795,6 +835,9 @@ struct node *node_init(const struct node_conf *c, const struct px_service *svc,
 	n->a = px_applier_init(c->sessions, &n->svc, base + l.applier, l.applier_len);
 	if (n->a == NULL)
 		return NULL;
+	if (!c->px.join)
+		px_applier_set_membership(n->a, px_membership(n->r));
+	n->epoch_seen = px_membership(n->r)->cur.epoch;
 	if (c->snapshot_bytes != 0 && c->snapshot_bytes < px_applier_snapshot_max(n->a)) {
 		if (why != NULL)
 			*why = "snapshot_bytes is below what a snapshot of this service and "
@@ -820,6 +863,26 @@ struct node *node_init(const struct node_conf *c, const struct px_service *svc,
 		auth_setup(n, c, (struct node_auth *)(base + l.auth),
 			   (struct node_auth_client *)(base + l.auth_cl), l.auth_n);
 	return n;
+}
+
+/**
+ * The applier was rebuilt from state the core never saw (a journal replayed, a snapshot
+ * installed): the core takes the membership the applier followed to that state. A
+ * snapshot older than PXSNAP04 knows none: the applier takes the core's instead.
+ */
+static int members_from_applier(struct node *n)
+{
+	const struct px_membership *ms = px_applier_membership(n->a);
+
+	if (ms->cur.epoch == 0) {
+		if (px_membership(n->r)->cur.epoch != 0)
+			px_applier_set_membership(n->a, px_membership(n->r));
+		return 0;
+	}
+	if (px_restore_membership(n->r, ms) != 0)
+		return -EINVAL;
+	members_sync(n);
+	return 0;
 }
 
 int node_restore(struct node *n, const struct node_journal *j, struct node_restored *res)
@@ -863,6 +926,8 @@ int node_restore(struct node *n, const struct node_journal *j, struct node_resto
 		applied = s;
 		r.replayed++;
 	}
+	if (members_from_applier(n) != 0)
+		return -EINVAL;
 	if (applied > 0 && px_restore_applied(n->r, applied) != 0)
 		return -EINVAL;
 	/* The votes above it. -EINVAL: the replica cannot hold the slot (beyond its window
@@ -905,6 +970,8 @@ int node_start_from(struct node *n, const uint8_t *snapshot, size_t len)
 		return -EBADMSG;
 	if (px_applier_restore(n->a, snapshot, len) != 0)
 		return -EBADMSG;   /* the applier is empty again (px_applier_restore) */
+	/* A new cluster: its cluster file's membership, not the backup's. */
+	px_applier_set_membership(n->a, px_membership(n->r));
 	px_out_reset(n->out);
 	if (px_start_from(n->r, slot, n->out) != 0)
 		node_bug(n, "px_start_from(%" PRIu64 ") refused a replica that never ran", slot);
@@ -967,8 +1034,9 @@ static void st_pick_source(struct node *n)
 	uint8_t cand[PX_REPLICAS_MAX];
 	uint32_t k = 0;
 
+	const struct px_members *cur = &px_membership(n->r)->cur;
 	for (uint8_t j = 0; j < n->n_replicas; j++)
-		if (j != n->self && j != leader)
+		if (j != n->self && j != leader && px_is_member(cur, j))
 			cand[k++] = j;
 	if (leader != PX_NODE_NONE && leader != n->self)
 		cand[k++] = leader;
@@ -1001,7 +1069,7 @@ static void snap_msg_init(struct node *n, uint8_t type, uint8_t to)
 	m->from = n->self;
 	m->to = to;
 	m->cluster_id = n->conf.px.cluster_id;
-	m->config_epoch = n->conf.px.config_epoch;
+	m->config_epoch = px_membership(n->r)->cur.epoch;
 	m->uuid = n->uuid_wire;
 	m->ballot = px_promised(n->r);
 	m->n_inc = 0;   /* outside the core: no crash vector */
@@ -1064,6 +1132,12 @@ static void st_install(struct node *n)
 		logf_(n, NODE_LOG_WARN,
 		      "state transfer: the snapshot of slot %" PRIu64 " from replica %u does not restore; asking another replica",
 		      n->st.slot, n->st.src);
+		st_reset_target(n);
+		st_switch(n);
+		return;
+	}
+	if (members_from_applier(n) != 0) {
+		n->c.st_restore_failed++;
 		st_reset_target(n);
 		st_switch(n);
 		return;
@@ -1683,6 +1757,47 @@ static uint32_t auth_in(struct node *n, const uint8_t *buf, uint32_t len)
 /* Input                                                                               */
 
 /** An admin REQUEST (PX_MF_ADMIN), answered at once, never logged. */
+/** PX_ADMIN_MEMBERS: the membership this replica knows, as JSON (docs/operations.md). */
+static uint32_t members_json(struct node *n, char *buf, uint32_t cap)
+{
+	const struct px_membership *ms = px_membership(n->r);
+	bool lead = px_role(n->r) == PX_LEADER;
+	uint64_t commit = px_commit(n->r);
+	uint32_t all = (uint32_t)ms->cur.voters | ms->cur.learners | ms->next.voters |
+		       ms->next.learners;
+	size_t o = 0;
+
+#define J(...) do { if (o < cap) o += (size_t)snprintf(buf + o, cap - o, __VA_ARGS__); } while (0)
+	J("{\"id\":%u,\"epoch\":%u,\"alpha\":%u,\"commit\":%" PRIu64 ",\"leader\":%d,"
+	  "\"next_epoch\":%u,\"next_from_slot\":%" PRIu64 ",\"members\":[",
+	  n->self, ms->cur.epoch, ms->alpha, commit,
+	  px_leader_hint(n->r) == PX_NODE_NONE ? -1 : (int)px_leader_hint(n->r),
+	  ms->next_eff != 0 ? ms->next.epoch : 0, ms->next_eff);
+	bool first = true;
+	for (uint8_t j = 0; j < PX_REPLICAS_MAX; j++) {
+		if (!((all >> j) & 1u))
+			continue;
+		const char *role = px_is_voter(&ms->cur, j) ? "voter"
+				   : px_is_member(&ms->cur, j) ? "learner" : "joining";
+		if (ms->next_eff != 0 && px_is_member(&ms->cur, j) && !px_is_member(&ms->next, j))
+			role = "leaving";
+		const char *a = px_applier_member_addr(n->a, j);
+		J("%s{\"id\":%u,\"role\":\"%s\",\"addr\":\"%s\"", first ? "" : ",", j, role,
+		  a != NULL ? a : "");
+		if (lead && j != n->self) {
+			uint64_t ack = px_peer_ack(n->r, j);
+			J(",\"ack\":%" PRIu64 ",\"lag\":%" PRIu64, ack, ack < commit ? commit - ack : 0);
+		} else if (lead) {
+			J(",\"ack\":%" PRIu64 ",\"lag\":0", commit);
+		}
+		J("}");
+		first = false;
+	}
+	J("]}");
+#undef J
+	return o < cap ? (uint32_t)o : cap - 1u;
+}
+
 static void on_admin(struct node *n, const struct px_msg *m, const struct node_from *src)
 {
 	uint8_t status = PX_BAD_COMMAND;
@@ -1699,6 +1814,50 @@ static void on_admin(struct node *n, const struct px_msg *m, const struct node_f
 		if (len > PX_REPLY_BYTES_MAX)
 			node_bug(n, "admin_stats wrote %u bytes", len);
 		send_reply(n, src, m->client_id, m->seq, PX_OK, n->read_reply, len);
+		return;
+	}
+	if (m->body_len == 1 && m->body[0] == PX_ADMIN_MEMBERS) {
+		uint32_t len = members_json(n, (char *)n->read_reply, PX_REPLY_BYTES_MAX);
+		send_reply(n, src, m->client_id, m->seq, PX_OK, n->read_reply, len);
+		return;
+	}
+	if ((m->body_len >= 3 && m->body_len <= 2 + PX_CONF_ADDR_BYTES - 1 &&
+	     m->body[0] == PX_ADMIN_ADD) ||
+	    (m->body_len == 2 && m->body[0] == PX_ADMIN_REMOVE)) {
+		char addr[PX_CONF_ADDR_BYTES] = { 0 };
+		bool add = m->body[0] == PX_ADMIN_ADD;
+		uint8_t id = m->body[1];
+		if (add)
+			memcpy(addr, m->body + 2, m->body_len - 2u);
+		/* Text only: no NUL, nothing a log line would carry oddly. */
+		for (uint32_t k = 0; add && addr[k] != 0; k++)
+			if (addr[k] < 0x21 || addr[k] > 0x7e)
+				addr[0] = 0;
+		int64_t rc = add ? node_add_member(n, id, addr) : node_remove_member(n, id);
+		uint32_t len = 0;
+		if (rc == -EAGAIN && px_role(n->r) != PX_LEADER) {
+			send_reply(n, src, m->client_id, m->seq, PX_NOT_LEADER, NULL, 0);
+			n->c.not_leader++;
+			return;
+		}
+		const char *why = rc > 0 ? NULL : rc == -EAGAIN ? "a membership change is under way (wait until it is in force: pwctl members)"
+				 : rc == -ENOTSUP ? "membership changes need durability = durable (docs/consistency.md, \"Membership changes\")"
+				 : add ? "id already a member, out of range (0-8), too many learners (4), or the address is empty, over 31 characters or not printable"
+				       : "id no member, or removing it would leave fewer than 3 voters";
+		if (rc > 0)
+			len = (uint32_t)snprintf((char *)n->read_reply, PX_REPLY_BYTES_MAX,
+						 "{\"slot\":%" PRId64 ",\"epoch\":%u}", rc,
+						 px_membership(n->r)->cur.epoch + 1u);
+		else
+			len = (uint32_t)snprintf((char *)n->read_reply, PX_REPLY_BYTES_MAX,
+						 "{\"error\":\"%s\"}", why);
+		char what[160];
+		snprintf(what, sizeof(what), "%s member %u%s%s: %s", add ? "add" : "remove", id,
+			 add ? " at " : "", add ? addr : "", rc > 0 ? "proposed" : why);
+		admin_log(n, src, what);
+		send_reply(n, src, m->client_id, m->seq,
+			   rc > 0 ? PX_OK : rc == -EAGAIN ? PX_BUSY : PX_BAD_COMMAND,
+			   n->read_reply, len);
 		return;
 	}
 	if (m->body_len == 2 && m->body[0] == PX_ADMIN_TRANSFER) {
@@ -2007,6 +2166,7 @@ void node_tick(struct node *n)
 	px_tick(n->r, n->out);
 	handle_out(n, NODE_CALL_TICK, NULL);
 	uuid_bind_propose(n);
+	members_promote(n);
 	n->serve_budget = 2u * n->chunks_per_tick;
 	st_tick(n);
 }
@@ -2016,6 +2176,105 @@ void node_persisted(struct node *n, uint64_t seq)
 	px_out_reset(n->out);
 	px_persisted(n->r, seq, n->out);
 	handle_out(n, NODE_CALL_PERSISTED, NULL);
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Membership changes                                                                  */
+
+/** Proposes the configuration m (epoch: the one in force + 1) with the applied
+ *  addresses, and addr for id `named` if not NODE_TO_CLIENT. */
+static int64_t members_propose(struct node *n, const struct px_members *m, uint8_t named,
+			       const char *addr)
+{
+	const char *addrs[PX_REPLICAS_MAX];
+	uint8_t body[PX_CONF_BYTES];
+
+	for (uint8_t j = 0; j < PX_REPLICAS_MAX; j++)
+		addrs[j] = j == named ? addr : px_applier_member_addr(n->a, j);
+	px_conf_body(body, px_membership(n->r)->cur.epoch, m, addrs);
+	px_out_reset(n->out);
+	int64_t rc = px_propose_members(n->r, body, n->out);
+	handle_out(n, NODE_CALL_PROPOSE, NULL);
+	if (rc > 0) {
+		n->c.conf_proposed++;
+		logf_(n, NODE_LOG_INFO,
+		      "membership: proposed epoch %u (voters 0x%03x, learners 0x%03x) at slot %" PRId64,
+		      m->epoch, m->voters, m->learners, rc);
+	}
+	return rc;
+}
+
+/** The change applies to the configuration in force; none may be pending. */
+static int members_next(struct node *n, struct px_members *m)
+{
+	const struct px_membership *ms = px_membership(n->r);
+
+	if (px_role(n->r) != PX_LEADER || ms->next_eff != 0)
+		return -EAGAIN;
+	*m = ms->cur;
+	m->epoch = ms->cur.epoch + 1;
+	return 0;
+}
+
+int64_t node_add_member(struct node *n, uint8_t id, const char *addr)
+{
+	struct px_members m;
+	int rc;
+
+	if (id >= PX_REPLICAS_MAX || addr == NULL || addr[0] == 0 ||
+	    strlen(addr) >= PX_CONF_ADDR_BYTES)
+		return -EINVAL;
+	if ((rc = members_next(n, &m)) != 0)
+		return rc;
+	if (px_is_member(&m, id))
+		return -EINVAL;
+	m.learners = (uint16_t)(m.learners | (1u << id));
+	if (!px_members_valid(&m))
+		return -EINVAL;
+	return members_propose(n, &m, id, addr);
+}
+
+int64_t node_remove_member(struct node *n, uint8_t id)
+{
+	struct px_members m;
+	int rc;
+
+	if (id >= PX_REPLICAS_MAX)
+		return -EINVAL;
+	if ((rc = members_next(n, &m)) != 0)
+		return rc;
+	if (!px_is_member(&m, id))
+		return -EINVAL;
+	m.voters = (uint16_t)(m.voters & ~(1u << id));
+	m.learners = (uint16_t)(m.learners & ~(1u << id));
+	if (!px_members_valid(&m))
+		return -EINVAL;
+	return members_propose(n, &m, NODE_TO_CLIENT, NULL);
+}
+
+/** Leader, every heartbeat: a learner caught up (within NODE_PROMOTE_LAG of the commit
+ *  point) becomes a voter, one change at a time. */
+static void members_promote(struct node *n)
+{
+	struct px_members m;
+
+	if (++n->promote_tick < n->conf.px.heartbeat_ticks)
+		return;
+	n->promote_tick = 0;
+	if (members_next(n, &m) != 0 || m.learners == 0)
+		return;
+	uint64_t commit = px_commit(n->r);
+	for (uint8_t j = 0; j < PX_REPLICAS_MAX; j++) {
+		if (!((m.learners >> j) & 1u) || px_peer_ack(n->r, j) + NODE_PROMOTE_LAG < commit)
+			continue;
+		m.learners = (uint16_t)(m.learners & ~(1u << j));
+		m.voters = (uint16_t)(m.voters | (1u << j));
+		if (!px_members_valid(&m))
+			return;
+		if (members_propose(n, &m, NODE_TO_CLIENT, NULL) > 0)
+			n->c.promotions++;
+		return;
+	}
 }
 
 int node_transfer(struct node *n, uint8_t target)

@@ -118,6 +118,15 @@ struct node_ops {
 	 */
 	void (*snapshot_save)(void *ctx, uint64_t slot, uint64_t id, const uint8_t *buf,
 			      size_t len);
+
+	/**
+	 * Membership (NULL: peers are the I/O layer's own table): the applied log (or a
+	 * snapshot) says replica id is reached at addr (the text `pwctl add-member` gave,
+	 * NUL-terminated, at most PX_CONF_ADDR_BYTES - 1 characters). Called again for
+	 * every configuration that takes; the I/O layer resolves it (or, if it cannot
+	 * reach an added peer, leaves tx_buf to refuse it: counted tx_no_buf).
+	 */
+	void (*peer_addr)(void *ctx, uint8_t id, const char *addr);
 };
 
 /** Which call into the core a step was (observers). */
@@ -279,6 +288,9 @@ struct node_counters {
 	uint64_t refuse_in;        /**< REFUSEs received (acted on when this start is fresh) */
 	uint64_t binds_proposed;   /**< bind commands this replica proposed as leader */
 	uint64_t members_proposed; /**< member masks this replica proposed as leader */
+	uint64_t conf_proposed;    /**< membership changes proposed here (add, remove,
+	                                promotions) */
+	uint64_t promotions;       /**< learners this leader proposed to promote */
 	/* Authentication (docs/security.md). */
 	uint64_t auth_drops[AUTH_E_MAX];  /**< datagrams dropped before decode, by
 	                                       enum auth_err */
@@ -435,6 +447,22 @@ uint32_t node_propose(struct node *n, const struct px_cmd_ref *cmds, uint32_t k)
 /** Starts a leadership transfer to target (px_transfer_leadership: 0, -EINVAL or
  *  -EAGAIN), its effects handled. */
 int node_transfer(struct node *n, uint8_t target);
+
+/**
+ * Membership changes (docs/operations.md, "Membership changes"), at the leader; each
+ * is one configuration entry (px_propose_members), effects handled.
+ *   add:    id joins as a learner, reached at addr; the leader promotes it to voter
+ *           once it is caught up (NODE_PROMOTE_LAG slots behind the commit point).
+ *   remove: id leaves (voter or learner); if it leads, it hands over once the change
+ *           is in force. At least three voters stay.
+ * @return the slot proposed (> 0), or -EAGAIN (not leader; a change under way),
+ *         -EINVAL (id out of range, already a member / no member, too many learners,
+ *         too few voters left), -ENOTSUP (memory mode; px_propose_members).
+ */
+int64_t node_add_member(struct node *n, uint8_t id, const char *addr);
+int64_t node_remove_member(struct node *n, uint8_t id);
+/** Slots a learner may lag behind the commit point and be promoted. */
+#define NODE_PROMOTE_LAG 64u
 
 /** Begins a read-index read without a client (tests): its ticket, 0 if refused. */
 uint64_t node_read_begin(struct node *n, uint64_t *read_index);

@@ -444,9 +444,10 @@ enum px_wire_err px_decode(const uint8_t *buf, size_t len, uint32_t cluster_id,
 		return PX_WIRE_E_FIELD;
 	n_inc = buf[PX_WIRE_OFF_N_INC];
 	/* Clients know nothing of incarnations and may send an empty vector; replicas
-	 * always send the whole one (its size is also a cheap cluster-size check). */
-	if (type_is_client(type) || type_is_node(type) ? n_inc != 0 && n_inc != n_replicas
-						       : n_inc != n_replicas)
+	 * send one entry per node id up to the highest they know (membership changes:
+	 * at most n_replicas, the receiver's id bound; the core checks the sender's). */
+	if (type_is_client(type) || type_is_node(type) ? n_inc > n_replicas
+						       : n_inc == 0 || n_inc > n_replicas)
 		return PX_WIRE_E_INC_COUNT;
 
 	total = wire_ld32(buf + PX_WIRE_OFF_TOTAL_LEN);

@@ -639,22 +639,30 @@ static void test_errors(void **state)
 	buf[PX_WIRE_OFF_TO] = PX_NODE_NONE;
 	expect_err(buf, len, CLUSTER, 3, PX_WIRE_OK);
 
-	/* INC_COUNT: replicas send n entries; clients 0 or n. */
+	/* INC_COUNT: replicas send 1..n entries (one per id up to the highest they know;
+	 * n: the receiver's id bound); clients 0..n. */
 	len = enc(PX_MSG_PREPARE, V_REP, buf, sizeof(buf), &m);
-	expect_err(buf, len, CLUSTER, 5, PX_WIRE_E_INC_COUNT);
+	expect_err(buf, len, CLUSTER, 5, PX_WIRE_OK);
+	expect_err(buf, len, CLUSTER, 2, PX_WIRE_E_SENDER);
 	buf[PX_WIRE_OFF_N_INC] = 255;
+	expect_err(buf, len, CLUSTER, 3, PX_WIRE_E_INC_COUNT);
+	m.n_inc = 0;
+	len = px_encode(&m, buf, sizeof(buf));
 	expect_err(buf, len, CLUSTER, 3, PX_WIRE_E_INC_COUNT);
 	m.n_inc = 2;
 	len = px_encode(&m, buf, sizeof(buf));
+	expect_err(buf, len, CLUSTER, 3, PX_WIRE_OK);
+	m.n_inc = 4;
+	len = px_encode(&m, buf, sizeof(buf));
 	expect_err(buf, len, CLUSTER, 3, PX_WIRE_E_INC_COUNT);
 	len = enc(PX_MSG_REQUEST, V_REP, buf, sizeof(buf), &m);
-	m.n_inc = 2;
+	m.n_inc = 4;
 	len = px_encode(&m, buf, sizeof(buf));
 	expect_err(buf, len, CLUSTER, 3, PX_WIRE_E_INC_COUNT);
 	m.n_inc = 3;
 	len = px_encode(&m, buf, sizeof(buf));
 	expect_err(buf, len, CLUSTER, 3, PX_WIRE_OK);
-	expect_err(buf, len, CLUSTER, 5, PX_WIRE_E_INC_COUNT);
+	expect_err(buf, len, CLUSTER, 5, PX_WIRE_OK);
 	m.n_inc = 0;
 	len = px_encode(&m, buf, sizeof(buf));
 	expect_err(buf, len, CLUSTER, 5, PX_WIRE_OK);

@@ -248,7 +248,8 @@ static bool rewrite(struct sim *s, struct px_msg *m, uint8_t cx, uint8_t dst)
 					   px_ballot_node(m->ballot));
 		return true;
 	case SIM_CX_BALLOT_NODE:
-		node = (uint8_t)sim_rng_range(r, n, 255);
+		/* No node id at all (members change: any id below the bound may lead). */
+		node = (uint8_t)sim_rng_range(r, PX_REPLICAS_MAX, 255);
 		m->ballot = px_ballot_make(px_ballot_round(m->ballot), node);
 		return true;
 	case SIM_CX_SENDER:
@@ -293,7 +294,9 @@ static bool rewrite(struct sim *s, struct px_msg *m, uint8_t cx, uint8_t dst)
 		m->to = (uint8_t)((dst + 1 + sim_rng_below(r, n - 1u)) % n);
 		return true;
 	case SIM_CX_EPOCH:
-		m->config_epoch ^= 1u + sim_rng_below(r, 1000);
+		/* An epoch no configuration reaches: one above ours from a member is
+		 * believed (the receiver may lag behind a change). */
+		m->config_epoch = PX_EPOCH_MAX + 1u + sim_rng_below(r, 1000);
 		return true;
 	case SIM_CX_GRANT:
 		if (t != PX_MSG_PREVOTE_REPLY)

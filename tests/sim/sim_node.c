@@ -767,6 +767,15 @@ static void obs_step(void *ctx, enum node_call call, const struct px_msg *in,
 		s->obs_lo = n->last_before + 1;
 		s->obs_hi = px_last_slot(n->r);
 	}
+	if (px_role(n->r) == PX_LEADER && n->next_before != 0 &&
+	    px_next_slot(n->r) > n->next_before) {
+		/* Slots a leader proposed in any call: re-proposals of what its phase 1
+		 * recovered past its bound, no-ops filling a configuration's alpha window. */
+		if (s->obs_lo > s->obs_hi || n->next_before < s->obs_lo)
+			s->obs_lo = n->next_before;
+		if (px_next_slot(n->r) - 1 > s->obs_hi)
+			s->obs_hi = px_next_slot(n->r) - 1;
+	}
 	/* A new leader re-proposed its log at its ballot; a replica out of recovery holds
 	 * the values it merged as its own votes (it reports them in its promises, and its
 	 * acks count those at its promise). */
@@ -776,6 +785,7 @@ static void obs_step(void *ctx, enum node_call call, const struct px_msg *in,
 	s->obs_lo = 1;
 	s->obs_hi = 0;
 	n->last_before = px_last_slot(n->r);
+	n->next_before = px_next_slot(n->r);
 	if (out->role_changed) {
 		sim_trace(s, "n%u role %s promised=%" PRIx64 " commit=%" PRIu64 " last=%" PRIu64,
 			  n->id, px_role_name(out->role), px_promised(n->r), px_commit(n->r),
@@ -1041,6 +1051,7 @@ static void flush(struct sim *s, struct sim_node *n)
 {
 	(void)s;
 	n->last_before = px_last_slot(n->r);
+	n->next_before = px_next_slot(n->r);
 	node_flush(n->nd);
 	n->n_held = 0;
 }
@@ -1088,6 +1099,7 @@ void sim_node_deliver(struct sim *s, struct sim_node *n, const uint8_t *buf, uin
 	for (int e = 1; e < PX_WIRE_E_MAX; e++)
 		decode_errs += nc->decode_drops[e];
 	n->last_before = px_last_slot(n->r);
+	n->next_before = px_next_slot(n->r);
 	uint64_t uuid_drops = nc->uuid_other + nc->fresh_refused;
 	/* The rewrite's tag fails, unless the counter's window or the life drops it first
 	 * (a rewritten duplicate): either way the trailer check drops it. */

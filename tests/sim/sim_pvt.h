@@ -225,14 +225,14 @@ void sim_opts_print(const struct sim_opts *o, const char *prefix);
 enum sim_corrupt {
 	SIM_CX_NONE = 0,
 	SIM_CX_ROUND,        /**< ballot round above PX_ROUND_MAX */
-	SIM_CX_BALLOT_NODE,  /**< ballot names no member */
+	SIM_CX_BALLOT_NODE,  /**< ballot names no node id */
 	SIM_CX_SENDER,       /**< a leader's/candidate's ballot names another member */
 	SIM_CX_SLOT,         /**< a slot number above PX_SLOT_MAX */
 	SIM_CX_WINDOW,       /**< an ACCEPT entry past the leader's commit + window */
 	SIM_CX_VBALLOT,      /**< an entry accepted at a ballot above the message's, or 0 */
 	SIM_CX_INC_CEIL,     /**< an incarnation at or above the ceiling */
 	SIM_CX_TO,           /**< addressed to another replica */
-	SIM_CX_EPOCH,        /**< another configuration epoch */
+	SIM_CX_EPOCH,        /**< a configuration epoch above the ceiling */
 	SIM_CX_REFUSED_END,
 	SIM_CX_GRANT = SIM_CX_REFUSED_END, /**< PREVOTE_REPLY grant flipped */
 	SIM_CX_FORCE,        /**< PREPARE marked as a leadership transfer's */
@@ -435,6 +435,7 @@ struct sim_node {
 	bool must_refuse, step_seen;
 	bool replaying;            /**< node_restore is applying the journal */
 	uint64_t last_before;
+	uint64_t next_before;      /**< px_next_slot before the call (0: not leading) */
 
 	/* Monotonicity tracking (reset by restarts as the check's rules say). The promise
 	 * may fall back at a durable restart to what was persisted, but never below the

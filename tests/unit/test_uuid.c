@@ -178,7 +178,9 @@ static size_t downgrade(uint8_t *buf, size_t len, int version)
 {
 	uint32_t n = (uint32_t)buf[28] | (uint32_t)buf[29] << 8 | (uint32_t)buf[30] << 16 |
 		     (uint32_t)buf[31] << 24;
-	size_t rd = 56, wr = version == 1 ? 32 : 56;
+	/* From version 4: the 56-byte header, then the membership block (32 bytes and the
+	 * addresses), which versions before 4 lack. */
+	size_t rd = 56 + 32 + PX_REPLICAS_MAX * PX_CONF_ADDR_BYTES, wr = version == 1 ? 32 : 56;
 	memcpy(buf, version == 1 ? "PXSNAP01" : "PXSNAP02", 8);
 	for (uint32_t i = 0; i < n; i++) {
 		uint32_t rlen = (uint32_t)buf[rd + 17] | (uint32_t)buf[rd + 18] << 8;
@@ -218,13 +220,18 @@ static void test_snapshot_keeps_uuid(void **state)
 	assert_non_null(buf);
 	size_t len = px_applier_snapshot(a, buf, cap);
 	assert_true(len > 0);
-	assert_memory_equal(buf, "PXSNAP03", 8);
+	assert_memory_equal(buf, "PXSNAP04", 8);
+	/* The membership in force comes along too (the cluster file's: epoch 1, 0-2). */
+	assert_int_equal(px_applier_membership(a)->cur.epoch, 1);
+	assert_int_equal(px_applier_membership(a)->cur.voters, 7);
 
 	/* Restored elsewhere: the uuid comes along (a follower's applier, then put back). */
 	uint8_t f = (uint8_t)((l + 1) % 3);
 	struct px_applier *b = pxh_applier(c, f);
 	assert_int_equal(px_applier_restore(b, buf, len), 0);
 	assert_true(px_uuid_eq(px_applier_uuid(b), u));
+	assert_int_equal(px_applier_membership(b)->cur.voters, 7);
+	assert_int_equal(px_applier_membership(b)->alpha, px_applier_membership(a)->alpha);
 	/* The session's owner comes along too. */
 	owner = 0;
 	assert_true(px_applier_session_owner(b, sid, &owner));
@@ -235,6 +242,7 @@ static void test_snapshot_keeps_uuid(void **state)
 	assert_true(px_uuid_eq(px_applier_uuid(b), u));
 	assert_true(px_applier_session_owner(b, sid, &owner));
 	assert_int_equal(owner, 0);
+	assert_int_equal(px_applier_membership(b)->cur.epoch, 0);  /* unknown before 4 */
 	len = px_applier_snapshot(a, buf, cap);
 	/* Rebased (a backup seeding a new cluster): no uuid, that cluster binds its own. */
 	uint64_t slot = 0, chain = 0;
