@@ -1840,7 +1840,8 @@ static void on_admin(struct node *n, const struct px_msg *m, const struct node_f
 			n->c.not_leader++;
 			return;
 		}
-		const char *why = rc > 0 ? NULL : rc == -EAGAIN ? "a membership change is under way (wait until it is in force: pwctl members)"
+		const char *why = rc > 0 ? NULL : rc == -EPERM ? n->conf.members_fixed
+				 : rc == -EAGAIN ? "a membership change is under way (wait until it is in force: pwctl members)"
 				 : rc == -ENOTSUP ? "membership changes need durability = durable (docs/consistency.md, \"Membership changes\")"
 				 : add ? "id already a member, out of range (0-8), too many learners (4), or the address is empty, over 31 characters or not printable"
 				       : "id no member, or removing it would leave fewer than 3 voters";
@@ -1851,7 +1852,7 @@ static void on_admin(struct node *n, const struct px_msg *m, const struct node_f
 		else
 			len = (uint32_t)snprintf((char *)n->read_reply, PX_REPLY_BYTES_MAX,
 						 "{\"error\":\"%s\"}", why);
-		char what[160];
+		char what[320];
 		snprintf(what, sizeof(what), "%s member %u%s%s: %s", add ? "add" : "remove", id,
 			 add ? " at " : "", add ? addr : "", rc > 0 ? "proposed" : why);
 		admin_log(n, src, what);
@@ -2221,6 +2222,8 @@ int64_t node_add_member(struct node *n, uint8_t id, const char *addr)
 	struct px_members m;
 	int rc;
 
+	if (n->conf.members_fixed != NULL)
+		return -EPERM;
 	if (id >= PX_REPLICAS_MAX || addr == NULL || addr[0] == 0 ||
 	    strlen(addr) >= PX_CONF_ADDR_BYTES)
 		return -EINVAL;

@@ -216,6 +216,12 @@ struct node_conf {
 	const struct auth_keys *keys;
 	uint64_t auth_life;
 	uint32_t auth_clients;
+	/**
+	 * Membership: NULL if the I/O layer can reach a peer added at run time
+	 * (ops->peer_addr); else why it cannot (a memif mesh: one port per peer, fixed at
+	 * start), which node_add_member's refusal names (-EPERM) and PX_ADMIN_ADD answers.
+	 */
+	const char *members_fixed;
 };
 
 /** Default and largest auth_clients. */
@@ -457,7 +463,8 @@ int node_transfer(struct node *n, uint8_t target);
  *           is in force. At least three voters stay.
  * @return the slot proposed (> 0), or -EAGAIN (not leader; a change under way),
  *         -EINVAL (id out of range, already a member / no member, too many learners,
- *         too few voters left), -ENOTSUP (memory mode; px_propose_members).
+ *         too few voters left), -ENOTSUP (memory mode; px_propose_members), -EPERM
+ *         (add: conf.members_fixed).
  */
 int64_t node_add_member(struct node *n, uint8_t id, const char *addr);
 int64_t node_remove_member(struct node *n, uint8_t id);
