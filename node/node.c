@@ -1842,7 +1842,7 @@ static void on_admin(struct node *n, const struct px_msg *m, const struct node_f
 		}
 		const char *why = rc > 0 ? NULL : rc == -EPERM ? n->conf.members_fixed
 				 : rc == -EAGAIN ? "a membership change is under way (wait until it is in force: pwctl members)"
-				 : rc == -ENOTSUP ? "membership changes need durability = durable (docs/consistency.md, \"Membership changes\")"
+				 : rc == -ENOTSUP ? "membership changes need durability = durable (docs/consistency.md, Membership changes)"
 				 : add ? "id already a member, out of range (0-8), too many learners (4), or the address is empty, over 31 characters or not printable"
 				       : "id no member, or removing it would leave fewer than 3 voters";
 		if (rc > 0)
@@ -1852,6 +1852,10 @@ static void on_admin(struct node *n, const struct px_msg *m, const struct node_f
 		else
 			len = (uint32_t)snprintf((char *)n->read_reply, PX_REPLY_BYTES_MAX,
 						 "{\"error\":\"%s\"}", why);
+		/* JSON: the texts are ours, but a members_fixed text may quote. */
+		for (uint32_t k = 10; rc <= 0 && k + 2 < len; k++)
+			if (n->read_reply[k] == '"' || n->read_reply[k] == '\\')
+				n->read_reply[k] = '\'';
 		char what[320];
 		snprintf(what, sizeof(what), "%s member %u%s%s: %s", add ? "add" : "remove", id,
 			 add ? " at " : "", add ? addr : "", rc > 0 ? "proposed" : why);
