@@ -66,12 +66,13 @@ struct px_config {
 	/** A start with `restarted`: a nonce unique to this start (random from the
 	 *  embedder). */
 	uint64_t boot_nonce;
-	/** A new replica joining a running cluster (paxwired --join): it knows no
-	 *  membership until the embedder hands it one (px_restore_membership, after a state
-	 *  transfer), never campaigns before, and `self` may be any id below
-	 *  PX_REPLICAS_MAX. false: the membership is the cluster file's (voters
-	 *  0..n_replicas-1 at config_epoch) until the log or px_restore_membership says
-	 *  otherwise. */
+	/** A new replica joining a running cluster (paxwired --join): `self` is a new id,
+	 *  n_replicas..PX_REPLICAS_MAX-1 (never one of the file's first voters, which
+	 *  would believe itself a voter at slot 1). Every replica starts with
+	 *  the cluster file's membership (voters 0..n_replicas-1 at config_epoch) as the
+	 *  one in force at slot 1, and follows the log from there (or a snapshot's,
+	 *  px_restore_membership); a replica that is no voter of the configuration in
+	 *  force never campaigns, so a joiner waits until a leader adds it. */
 	bool join;
 	/** Deliberate protocol bugs (enum px_bug bit set), honoured only in builds with
 	 *  PX_BUGS defined (the simulator's); ignored otherwise. Proves the checks can fail. */
@@ -543,13 +544,19 @@ int64_t px_propose_members(struct px_replica *r, const uint8_t body[PX_CONF_BYTE
 /** The membership in force at commit + 1 (and a pending change). */
 const struct px_membership *px_membership(const struct px_replica *r);
 
+/** Who a broadcast (PX_NODE_NONE) goes to besides this replica: the members of the
+ *  configuration in force and of a pending one (bit i: node i). */
+uint16_t px_recipients(const struct px_replica *r);
+
 /**
  * The embedder rebuilt state the core never saw (a journal replayed to the applier, a
- * snapshot installed, a backup): the membership in force after that state's last slot,
- * as its applier kept it (px_applier_membership). Call before px_restore_applied,
- * px_state_installed or px_start_from. @return 0, or -EINVAL (invalid).
+ * snapshot installed, a backup): the membership in force after that state's last slot
+ * `slot`, as its applier kept it (px_applier_membership). The replica then counts again
+ * the chosen slots it holds past `slot` up to its commit point. Call before
+ * px_restore_applied, px_state_installed or px_start_from. @return 0, or -EINVAL.
  */
-int px_restore_membership(struct px_replica *r, const struct px_membership *ms);
+int px_restore_membership(struct px_replica *r, const struct px_membership *ms,
+			  uint64_t slot);
 
 /** Leader: the highest slot node `id` acknowledged at this leadership (learners'
  *  catch-up, for promotion); 0 otherwise. */

@@ -38,7 +38,7 @@ void pxr_start_prevote(struct px_replica *r, struct px_out *out)
 			pxr_become_follower(r, out);
 		return;
 	}
-	if (!is_voter(r, r->cfg.self) || r->state_transfer) {
+	if (!may_campaign(r) || r->state_transfer) {
 		/* A learner, a removed member or a joiner never campaigns. */
 		if (r->role != PX_FOLLOWER)
 			pxr_become_follower(r, out);
@@ -130,9 +130,12 @@ void pxr_candidate_check_quorum(struct px_replica *r, struct px_out *out)
 void pxr_start_candidacy(struct px_replica *r, bool forced, struct px_out *out)
 {
 	uint64_t round = next_round(r);
-	if (round == 0 || !is_voter(r, r->cfg.self))
+	if (round == 0 || !may_campaign(r))
 		return;
 	uint64_t b = px_ballot_make(round, r->cfg.self);
+	/* A leader that runs phase 1 again (a configuration took effect) abandons its
+	 * read round: its tickets fail with the role change (px.h, step 5). */
+	r->read_inflight = 0;
 	pxr_set_role(r, PX_CANDIDATE, out);
 	r->ctr.elections_started++;
 	pxr_set_promised(r, b);
@@ -386,7 +389,7 @@ void pxr_on_timeout_now(struct px_replica *r, const struct px_msg *m, struct px_
 		pxr_advance_commit(r, out);
 		pxr_advance_ack(r);
 	}
-	if (!is_voter(r, r->cfg.self) || r->role != PX_FOLLOWER || m->ballot != r->promised ||
+	if (!may_campaign(r) || r->role != PX_FOLLOWER || m->ballot != r->promised ||
 	    px_ballot_node(r->promised) != m->from || r->state_transfer) {
 		r->ctr.drops[PX_DROP_WRONG_ROLE]++;
 		out->dropped++;

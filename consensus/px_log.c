@@ -393,7 +393,13 @@ static void members_on_commit(struct px_replica *r, const struct px_slot *e,
 		pxr_start_candidacy(r, true, out);
 		return;
 	}
-	/* Removed (or made a learner): hand over to the voter that holds the most. */
+	/* Removed (or made a learner): tell the new members the commit point that put
+	 * their configuration in force (they got the log as a pending configuration's
+	 * members), then hand over to the voter that holds the most. */
+	if (out_room(out, 1)) {
+		struct px_msg *a = pxr_msg_new(r, out, PX_MSG_ACCEPT, PX_NODE_NONE);
+		a->ballot = r->ballot;
+	}
 	uint8_t best = PX_NODE_NONE;
 	for (uint32_t i = 0; i < PX_REPLICAS_MAX; i++) {
 		if (!is_voter(r, i) || i == r->cfg.self)

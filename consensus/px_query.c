@@ -84,17 +84,31 @@ uint32_t px_incarnation(const struct px_replica *r, uint8_t node)
 	return node < PX_REPLICAS_MAX ? r->inc[node] : 0;
 }
 const struct px_membership *px_membership(const struct px_replica *r) { return &r->ms; }
+uint16_t px_recipients(const struct px_replica *r)
+{
+	return (uint16_t)(r->recipients & ~(1u << r->cfg.self));
+}
 uint64_t px_peer_ack(const struct px_replica *r, uint8_t id)
 {
 	return r->role == PX_LEADER && id < PX_REPLICAS_MAX ? r->peers[id].ack_hi : 0;
 }
 
-int px_restore_membership(struct px_replica *r, const struct px_membership *ms)
+int px_restore_membership(struct px_replica *r, const struct px_membership *ms,
+			  uint64_t slot)
 {
 	if (!px_members_valid(&ms->cur) || (ms->next_eff != 0 && !px_members_valid(&ms->next)) ||
 	    ms->alpha == 0 || ms->alpha > PX_PIPELINE_MAX)
 		return -EINVAL;
 	r->ms = *ms;
+	/* The replica may know chosen slots past the state's (a snapshot installed below
+	 * its commit point): their entries count again. Bounded by the window. */
+	for (uint64_t s = slot + 1; s <= r->commit; s++) {
+		const struct px_slot *e = slot_get(r, s);
+		if (e == NULL || e->len == 0)
+			break;
+		(void)px_membership_chosen(&r->ms, s, e->value, e->len);
+	}
+	px_membership_advance(&r->ms, r->commit + 1);
 	pxr_members_changed(r);
 	return 0;
 }
@@ -164,8 +178,8 @@ const char *px_check_invariants(const struct px_replica *r)
 			return "leader: re-proposing what phase 1 recovered, nothing else";
 		if (r->ack_hi < r->next_slot - 1)
 			return "leader: its own ack covers its proposals";
-		if (!is_voter(r, r->cfg.self) && !BUG(r, PX_BUG_CONF_NO_PHASE1))
-			return "leader: a voter of the configuration in force";
+		if (!may_campaign(r) && !BUG(r, PX_BUG_CONF_NO_PHASE1))
+			return "leader: a voter of the configuration in force, or of a later one";
 		if (!BUG(r, PX_BUG_CONF_NO_ALPHA) && !BUG(r, PX_BUG_CONF_NO_PHASE1) &&
 		    r->next_slot - 1 > r->commit + r->ms.alpha)
 			return "leader: proposes within alpha of its commit point";

@@ -41,7 +41,7 @@ void pxr_read_check_round(struct px_replica *r, struct px_out *out)
 {
 	if (r->role != PX_LEADER || !r->read_inflight)
 		return;
-	uint32_t n = 1;
+	uint32_t n = is_voter(r, r->cfg.self) ? 1u : 0u;
 	for (uint32_t i = 0; i < PX_REPLICAS_MAX; i++) {
 		if (i != r->cfg.self && is_voter(r, i) && r->peers[i].read_ack >= r->read_round)
 			n++;

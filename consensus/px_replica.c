@@ -58,7 +58,7 @@ struct px_msg *pxr_msg_new(struct px_replica *r, struct px_out *out, uint8_t typ
 	m->from = r->cfg.self;
 	m->to = to;
 	m->cluster_id = r->cfg.cluster_id;
-	m->config_epoch = r->cfg.config_epoch;
+	m->config_epoch = r->ms.cur.epoch;
 	m->ballot = r->promised;
 	m->n_inc = r->n_ids;
 	memcpy(m->incarnation, r->inc, sizeof(uint32_t) * r->n_ids);
@@ -89,6 +89,9 @@ void pxr_members_changed(struct px_replica *r)
 	const struct px_membership *ms = &r->ms;
 	r->voters = ms->cur.voters;
 	r->members = (uint16_t)(ms->cur.voters | ms->cur.learners);
+	/* Who gets the log: a pending configuration's members too, so that they hold it
+	 * when it takes effect (its voters must then run phase 1 and lead). */
+	r->recipients = (uint16_t)(r->members | ms->next.voters | ms->next.learners);
 	uint32_t all = (uint32_t)r->members | ms->next.voters | ms->next.learners |
 		       (1u << r->cfg.self);
 	uint8_t n = 0;
@@ -128,8 +131,11 @@ int px_config_check(const struct px_config *cfg, const char **why)
 	uint8_t n = cfg->n_replicas;
 	if (!(n == 1 || n == 3 || n == 5 || n == 7 || n == 9))
 		w = "n_replicas must be 3, 5, 7 or 9 (1 only for the unreplicated baseline)";
-	else if (cfg->self >= (cfg->join ? PX_REPLICAS_MAX : n))
-		w = "self must be below n_replicas (below 9 when joining)";
+	else if (!cfg->join && cfg->self >= n)
+		w = "self must be below n_replicas";
+	else if (cfg->join && (cfg->self < n || cfg->self >= PX_REPLICAS_MAX))
+		w = "a joining replica's id must be new: n_replicas..8 (the cluster file's "
+		    "first voters keep theirs; ids are never reused)";
 	else if (cfg->durability != PX_DURABLE && cfg->durability != PX_MEMORY)
 		w = "durability must be durable or memory";
 	else if (cfg->window_slots < PX_WINDOW_MIN || cfg->window_slots > PX_WINDOW_MAX ||
@@ -182,11 +188,9 @@ struct px_replica *px_replica_init(const struct px_config *cfg, void *arena, siz
 #ifndef PX_BUGS
 	r->cfg.bugs = 0;
 #endif
-	if (cfg->join)
-		px_membership_init(&r->ms, 0, 0, cfg->pipeline_slots);
-	else
-		px_membership_init(&r->ms, cfg->n_replicas, cfg->config_epoch,
-				   cfg->pipeline_slots);
+	/* As of slot 1: the cluster file's. A joiner follows the log (or installs a
+	 * snapshot) from there like any replica; its id is no voter of it. */
+	px_membership_init(&r->ms, cfg->n_replicas, cfg->config_epoch, cfg->pipeline_slots);
 	pxr_members_changed(r);
 	r->mask = cfg->window_slots - 1u;
 	for (uint32_t i = 0; i < cfg->window_slots; i++) {
@@ -395,8 +399,17 @@ void px_step(struct px_replica *r, const struct px_msg *m, struct px_out *out)
 		return;
 	}
 	note_ballot(r, m->ballot);
-	if (reannounce)
+	if (reannounce && is_voter(r, r->cfg.self)) {
 		pxr_start_reannounce(r, out);
+	} else if (reannounce) {
+		/* A learner (or a joiner, or a removed member) casts no vote that counts:
+		 * nothing of its own needs fencing, so it takes the number at once (round 2
+		 * needs a majority of voters, which a joiner does not even know). Promoted
+		 * later, it votes with it. */
+		r->ctr.incarnation_adopted++;
+		r->inc_done = r->inc[r->cfg.self];
+		inc_changed(r);
+	}
 	if (r->role == PX_RECOVERING && m->type != PX_MSG_RECOVER_REPLY &&
 	    !(r->reannouncing && m->type == PX_MSG_RECOVER)) {
 		r->ctr.drops[PX_DROP_RECOVERING]++;
@@ -438,8 +451,10 @@ void px_tick(struct px_replica *r, struct px_out *out)
 	case PX_LEADER:
 		if (++r->heartbeat_elapsed >= r->cfg.heartbeat_ticks) {
 			r->heartbeat_elapsed = 0;
-			pxr_leader_heartbeat(r, out);
+			/* Proposals first: claiming slots may reuse ring entries, which the
+			 * catch-up messages of the heartbeat point into. */
 			pxr_leader_continue(r, out);
+			pxr_leader_heartbeat(r, out);
 		}
 		if (r->transfer_target != PX_NODE_NONE &&
 		    ++r->transfer_elapsed >= r->cfg.election_ticks)
@@ -447,7 +462,7 @@ void px_tick(struct px_replica *r, struct px_out *out)
 		if (++r->quorum_elapsed >= r->cfg.election_ticks) {
 			/* Check-quorum (Ongaro 6.2): step down if a majority went quiet. */
 			r->quorum_elapsed = 0;
-			uint32_t heard = 1;
+			uint32_t heard = is_voter(r, r->cfg.self) ? 1u : 0u;
 			for (uint32_t i = 0; i < PX_REPLICAS_MAX; i++) {
 				if (i != r->cfg.self && is_voter(r, i))
 					heard += r->peers[i].heard;
@@ -476,7 +491,8 @@ void px_tick(struct px_replica *r, struct px_out *out)
 	case PX_PRECANDIDATE:
 		/* A replica that cannot rebuild its state cannot lead: it only votes. Its
 		 * timer still runs: it tells when the leader went quiet (pre-vote grants). */
-		if (r->state_transfer || !is_voter(r, r->cfg.self)) {
+		if (r->state_transfer ||
+		    (!is_voter(r, r->cfg.self) && !may_campaign(r))) {
 			if (r->role == PX_PRECANDIDATE)
 				pxr_become_follower(r, out);
 			if (r->election_elapsed < PX_TICKS_MAX)

@@ -89,6 +89,7 @@ struct px_replica {
 	struct px_membership ms;
 	uint16_t voters;
 	uint16_t members;
+	uint16_t recipients;     /**< members, and a pending configuration's */
 	uint8_t n_ids;
 	uint32_t quorum;
 	uint64_t mask;           /**< window_slots - 1 */
@@ -203,6 +204,31 @@ static inline bool is_voter(const struct px_replica *r, uint32_t id)
 static inline bool is_member(const struct px_replica *r, uint32_t id)
 {
 	return id < PX_REPLICAS_MAX && ((r->members >> id) & 1u) != 0;
+}
+
+/**
+ * May this replica campaign? A voter of the configuration in force may; so may one that
+ * holds a later configuration naming it a voter (pending, or accepted past its commit
+ * point): the slots before that configuration takes effect need a leader, and a
+ * proposer need not be an acceptor (its own promise and acks count only if it votes).
+ * Without it, a configuration whose voters all lag behind its first slot, its old
+ * voters removed, would have no one to lead it in.
+ */
+static inline bool may_campaign(const struct px_replica *r)
+{
+	uint8_t self = r->cfg.self;
+	if (is_voter(r, self) || px_is_voter(&r->ms.next, self))
+		return true;
+	/* Bounded: the window. Only on an election timeout. */
+	for (uint64_t s = r->commit + 1; s <= r->last; s++) {
+		const struct px_slot *e = slot_get(r, s);
+		uint32_t base;
+		struct px_members m;
+		if (e != NULL && e->len != 0 && px_conf_parse(e->value, e->len, &base, &m, NULL) &&
+		    px_is_voter(&m, self))
+			return true;
+	}
+	return false;
 }
 
 /** The highest slot a leader may propose now: alpha past the commit point (so that it

@@ -385,9 +385,8 @@ static void send_msg(struct node *n, const struct px_msg *m)
 		tx(n, m, &dst, NULL);
 		return;
 	}
-	/* Every other member of the configuration in force: voters and learners. */
-	const struct px_members *cur = &px_membership(n->r)->cur;
-	uint32_t to = ((uint32_t)cur->voters | cur->learners) & ~(1u << n->self);
+	/* Every other member of the configuration in force, and of a pending one. */
+	uint32_t to = px_recipients(n->r);
 	if (to == 0)
 		return;
 	size_t len = px_encode(m, n->bcast, sizeof(n->bcast));
@@ -835,8 +834,7 @@ struct node *node_init(const struct node_conf *c, const struct px_service *svc,
 	n->a = px_applier_init(c->sessions, &n->svc, base + l.applier, l.applier_len);
 	if (n->a == NULL)
 		return NULL;
-	if (!c->px.join)
-		px_applier_set_membership(n->a, px_membership(n->r));
+	px_applier_set_membership(n->a, px_membership(n->r));
 	n->epoch_seen = px_membership(n->r)->cur.epoch;
 	if (c->snapshot_bytes != 0 && c->snapshot_bytes < px_applier_snapshot_max(n->a)) {
 		if (why != NULL)
@@ -879,7 +877,7 @@ static int members_from_applier(struct node *n)
 			px_applier_set_membership(n->a, px_membership(n->r));
 		return 0;
 	}
-	if (px_restore_membership(n->r, ms) != 0)
+	if (px_restore_membership(n->r, ms, px_applier_last_slot(n->a)) != 0)
 		return -EINVAL;
 	members_sync(n);
 	return 0;
@@ -2096,13 +2094,15 @@ bool node_recv(struct node *n, const uint8_t *buf, uint32_t len, const struct no
 		return false;
 	case PX_MSG_SNAP_REQ:
 	case PX_MSG_SNAP_CHUNK:
-		/* Not for this replica, or of another configuration: dropped, counted. A
-		 * tool's SNAP_REQ (from PX_NODE_NONE: a backup) may say epoch 0, as it knows
-		 * none; it only reads. */
-		if ((m->to != n->self) ||
-		    (m->config_epoch != n->conf.px.config_epoch &&
-		     !(m->type == PX_MSG_SNAP_REQ && m->from == PX_NODE_NONE &&
-		       m->config_epoch == 0))) {
+		/* Not for this replica, or from a replica of no configuration it knows at
+		 * an epoch no newer than its own (a removed one): dropped, counted, as the
+		 * core drops such messages (PX_DROP_NOT_MEMBER). A joiner knows no epoch
+		 * yet (0): it is a member of ours. A tool's SNAP_REQ (from PX_NODE_NONE: a
+		 * backup) may say any epoch, as it knows none; it only reads. */
+		const struct px_membership *ms = px_membership(n->r);
+		if (m->to != n->self ||
+		    (m->from != PX_NODE_NONE && m->config_epoch <= ms->cur.epoch &&
+		     !px_is_member(&ms->cur, m->from) && !px_is_member(&ms->next, m->from))) {
 			n->c.st_misaddressed++;
 			return false;
 		}
@@ -2254,6 +2254,20 @@ int64_t node_remove_member(struct node *n, uint8_t id)
 		return -EINVAL;
 	m.voters = (uint16_t)(m.voters & ~(1u << id));
 	m.learners = (uint16_t)(m.learners & ~(1u << id));
+	if (!px_members_valid(&m))
+		return -EINVAL;
+	return members_propose(n, &m, NODE_TO_CLIENT, NULL);
+}
+
+int64_t node_set_members(struct node *n, uint16_t voters, uint16_t learners)
+{
+	struct px_members m;
+	int rc;
+
+	if ((rc = members_next(n, &m)) != 0)
+		return rc;
+	m.voters = voters;
+	m.learners = learners;
 	if (!px_members_valid(&m))
 		return -EINVAL;
 	return members_propose(n, &m, NODE_TO_CLIENT, NULL);

@@ -468,6 +468,10 @@ int node_transfer(struct node *n, uint8_t target);
  */
 int64_t node_add_member(struct node *n, uint8_t id, const char *addr);
 int64_t node_remove_member(struct node *n, uint8_t id);
+/** Any change at once (the simulator's: several members in or out in one entry, which
+ *  the alpha window and the new phase 1 keep safe; operators add and remove one at a
+ *  time). Addresses: the applied ones. Same returns. */
+int64_t node_set_members(struct node *n, uint16_t voters, uint16_t learners);
 /** Slots a learner may lag behind the commit point and be promoted. */
 #define NODE_PROMOTE_LAG 64u
 

@@ -486,6 +486,10 @@ enum px_wire_err px_decode(const uint8_t *buf, size_t len, uint32_t cluster_id,
 	p = buf + PX_WIRE_HDR_BYTES;
 	for (uint32_t i = 0; i < n_inc; i++, p += 4)
 		m->incarnation[i] = wire_ld32(p);
+	/* A sender that knows fewer ids than PX_REPLICAS_MAX (membership) knows no
+	 * incarnation of the others: 0, never what an earlier message left here. */
+	for (uint32_t i = n_inc; i < PX_REPLICAS_MAX; i++)
+		m->incarnation[i] = 0;
 
 	/* From here p[0..body_len) is the body and body_len >= fixed. */
 	switch (type) {

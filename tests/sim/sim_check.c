@@ -55,8 +55,16 @@ static void check_validity(struct sim *s, const struct sim_node *n, uint64_t slo
 					wire_ld64(c.body) == s->binds[i].lo &&
 					wire_ld64(c.body + 8) == s->binds[i].hi;
 			if (given && c.len == PX_MEMBERS_BYTES &&
-			    (wire_ld32(c.body + 16) >> s->o.n_replicas) != 0)
+			    (wire_ld32(c.body + 16) >> s->o.n_nodes) != 0)
 				given = false;
+			/* A configuration entry: of replicas the simulation has, proposed by
+			 * a leader (members_ops; promotions: node/). */
+			uint32_t base;
+			struct px_members cm;
+			if (!given && c.len == PX_CONF_BYTES &&
+			    px_conf_parse(value, len, &base, &cm, NULL) &&
+			    ((cm.voters | cm.learners) >> s->o.n_nodes) == 0 && s->o.members_pm != 0)
+				given = true;
 			if (!given)
 				sim_fail(s, "validity",
 					 "node %u slot %" PRIu64 ": a bind or member mask (client "
@@ -228,15 +236,57 @@ static void p2_against(struct sim *s, uint64_t slot, uint64_t vballot, uint64_t 
 	}
 }
 
+/* ---- Membership: which voters decide each slot --------------------------------- */
+
+/** The voters of the configuration in force at slot (the log's, as the replicas
+  committed it: sim_members_track). */
+uint32_t sim_voters_at(const struct sim *s, uint64_t slot)
+{
+	uint32_t v = s->conf_voters[0];
+	for (uint32_t i = 1; i < s->n_confs && s->conf_from[i] <= slot; i++)
+		v = s->conf_voters[i];
+	return v;
+}
+
+/** Votes of a node set that count at slot: its voters' only. */
+static uint32_t votes_at(const struct sim *s, uint64_t slot, uint32_t nodes)
+{
+	return (uint32_t)__builtin_popcount(nodes & sim_voters_at(s, slot));
+}
+
+static uint32_t quorum_at(const struct sim *s, uint64_t slot)
+{
+	return (uint32_t)__builtin_popcount(sim_voters_at(s, slot)) / 2u + 1u;
+}
+
+/** Slot `slot` was committed (first time, in order) with this value: the membership
+ *  moves as the replicas' does (px_membership_chosen), the simulator's own copy. */
+void sim_members_track(struct sim *s, uint64_t slot, const uint8_t *value, uint32_t len)
+{
+	if (slot != s->ms_slot + 1)
+		return;
+	s->ms_slot = slot;
+	int took = px_membership_chosen(&s->ms, slot, value, len);
+	if (took <= 0)
+		return;
+	if (s->n_confs >= SIM_CONFS_MAX)
+		sim_fail(s, "sim", "more than %u membership changes in one seed", SIM_CONFS_MAX);
+	s->conf_from[s->n_confs] = s->ms.next_eff != 0 ? s->ms.next_eff : slot + 1;
+	s->conf_voters[s->n_confs] = s->ms.next_eff != 0 ? s->ms.next.voters : s->ms.cur.voters;
+	s->n_confs++;
+	sim_trace(s, "MEMBERS slot %" PRIu64 ": voters %03x from slot %" PRIu64, slot,
+		  s->conf_voters[s->n_confs - 1], s->conf_from[s->n_confs - 1]);
+}
+
 static void check_p2(struct sim *s, uint64_t slot)
 {
 	const struct sim_slot_rec *rec = &s->slots[slot];
-	uint32_t quorum = s->o.n_replicas / 2u + 1u;
+	uint32_t quorum = quorum_at(s, slot);
 
 	if (rec->chosen_ok)
 		p2_against(s, slot, rec->chosen_vballot, rec->chosen_hash, 0, "committed");
 	for (uint32_t i = 0; i < rec->n_groups; i++)
-		if ((uint32_t)__builtin_popcount(rec->groups[i].nodes) >= quorum)
+		if (votes_at(s, slot, rec->groups[i].nodes) >= quorum)
 			p2_against(s, slot, rec->groups[i].vballot, rec->groups[i].value_hash,
 				   rec->groups[i].nodes, "a standing majority");
 }
@@ -297,7 +347,7 @@ static void check_oracle(struct sim *s, const struct sim_node *n, uint64_t slot,
 {
 	struct sim_slot_rec *rec = &s->slots[slot];
 	uint64_t h;
-	uint32_t i, quorum = s->o.n_replicas / 2u + 1u;
+	uint32_t i, quorum = quorum_at(s, slot);
 
 	if (rec->chosen_ok || rec->groups_full)
 		return;
@@ -312,8 +362,8 @@ static void check_oracle(struct sim *s, const struct sim_node *n, uint64_t slot,
 	bool standing = false;
 	for (i = 0; i < rec->n_groups; i++) {
 		const struct sim_accept_group *g = &rec->groups[i];
-		bool now = (uint32_t)__builtin_popcount(g->nodes) >= quorum;
-		bool once = (uint32_t)__builtin_popcount(g->ever) >= quorum;
+		bool now = votes_at(s, slot, g->nodes) >= quorum;
+		bool once = votes_at(s, slot, g->ever) >= quorum;
 
 		if (g->value_hash != h || !once)
 			continue;
@@ -333,8 +383,8 @@ static void check_oracle(struct sim *s, const struct sim_node *n, uint64_t slot,
 	}
 	sim_fail(s, "chosen",
 		 "node %u committed slot %" PRIu64 " (%u bytes, hash %016" PRIx64 ") but no "
-		 "majority was seen accepting that value at one ballot (%u pairs seen)",
-		 n->id, slot, len, h, rec->n_groups);
+		 "majority of its voters (%03x) was seen accepting that value at one ballot "
+		 "(%u pairs seen)", n->id, slot, len, h, sim_voters_at(s, slot), rec->n_groups);
 }
 
 void sim_check_recovered(struct sim *s, struct sim_node *n)
@@ -372,6 +422,7 @@ static void check_committed(struct sim *s, struct sim_node *n, uint64_t c)
 			continue;
 		sim_check_chosen(s, n, slot, value, len, "committed");
 		check_oracle(s, n, slot, value, len);
+		sim_members_track(s, slot, value, len);
 	}
 }
 

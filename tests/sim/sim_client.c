@@ -158,12 +158,12 @@ void sim_clients_setup(struct sim *s)
 			if (s->client_auth[i] == NULL ||
 			    auth_keys_derive_client(&s->keys, AUTH_ROLE_ADMIN, i + 1u, &k) != 0 ||
 			    auth_client_init_life(s->client_auth[i], &k, SIM_CLUSTER_ID,
-						  s->o.n_replicas, 0x5157000000000000ull + i + 1u) != 0)
+						  s->o.n_nodes, 0x5157000000000000ull + i + 1u) != 0)
 				sim_fail(s, "sim", "client %u: no authenticated side", i);
 		}
 		c->ep = sim_ep_client(s, i);
 		c->next_op_at = sim_rng_range(&s->rng_work, 0, s->o.think_max);
-		c->target = (uint8_t)(i % s->o.n_replicas);
+		c->target = (uint8_t)(i % s->o.n_nodes);
 	}
 }
 
@@ -357,7 +357,7 @@ void sim_client_step(struct sim *s, struct sim_client *c)
 			 * one): challenge it again when next asked, as the library does. */
 			if (s->o.auth)
 				auth_client_forget(s->client_auth[c->idx], c->target);
-			c->target = (uint8_t)((c->target + 1) % s->o.n_replicas);
+			c->target = (uint8_t)((c->target + 1) % s->o.n_nodes);
 		}
 		c->backoff = false;
 		c->resends++;
@@ -512,7 +512,7 @@ void sim_client_deliver(struct sim *s, struct sim_client *c, const uint8_t *buf,
 				 len, auth_err_name(ae));
 		len = (uint32_t)ml;
 	}
-	err = px_decode(buf, len, SIM_CLUSTER_ID, s->o.n_replicas, m);
+	err = px_decode(buf, len, SIM_CLUSTER_ID, s->o.n_nodes, m);
 	if (err != PX_WIRE_OK)
 		sim_fail(s, "codec", "client %u: px_decode of a %u-byte reply: %s", c->idx, len,
 			 px_wire_err_name(err));
@@ -528,6 +528,7 @@ void sim_client_deliver(struct sim *s, struct sim_client *c, const uint8_t *buf,
 
 	switch (m->status) {
 	case PX_OK:
+		c->hint_run = 0;
 		if (c->registering)
 			registered(s, c, m);
 		else
@@ -535,13 +536,19 @@ void sim_client_deliver(struct sim *s, struct sim_client *c, const uint8_t *buf,
 		break;
 	case PX_NOT_LEADER:
 		c->not_leader++;
-		if (m->leader_hint != PX_NODE_NONE && m->leader_hint != m->from) {
+		/* Hints may go round in a circle: replicas removed from the cluster (or cut
+		 * off) each name a leader they heard of last. After as many NOT_LEADERs as
+		 * there are replicas without an answer, the replicas in turn until one
+		 * answers (libpaxwire-client asks a member for the membership). */
+		if (m->leader_hint != PX_NODE_NONE && m->leader_hint != m->from &&
+		    ++c->hint_run <= s->o.n_nodes) {
 			c->target = m->leader_hint;
 			c->backoff = false;
 			send_request(s, c);
 		} else {
-			/* No leader known there: try the next replica after a pause. */
-			c->target = (uint8_t)((m->from + 1) % s->o.n_replicas);
+			/* No leader known there (or hints went round in a circle): try the
+			 * next replica after a pause. */
+			c->target = (uint8_t)((m->from + 1) % s->o.n_nodes);
 			c->backoff = true;
 			c->resend_at = s->now + SIM_CLIENT_BACKOFF;
 		}

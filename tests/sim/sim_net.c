@@ -238,7 +238,7 @@ static uint64_t slot_over(struct sim_rng *r)
 static bool rewrite(struct sim *s, struct px_msg *m, uint8_t cx, uint8_t dst)
 {
 	struct sim_rng *r = hostile(s);
-	uint8_t n = s->o.n_replicas, t = m->type, node;
+	uint8_t n = s->o.n_nodes, t = m->type, node;
 	uint32_t i, j = sim_rng_below(r, n);
 	uint64_t *f;
 
@@ -365,7 +365,7 @@ static uint8_t corrupt(struct sim *s, uint8_t src, uint8_t dst, const uint8_t *b
 	*out_len = len;
 	/* The core's messages only: SNAP_REQ, SNAP_CHUNK and REFUSE never reach the core's
 	 * checks (node/ validates them; tests/unit/test_transfer.c feeds it bad ones). */
-	if (!hit || src >= s->o.n_replicas || dst >= s->o.n_replicas ||
+	if (!hit || src >= s->o.n_nodes || dst >= s->o.n_nodes ||
 	    buf[PX_WIRE_OFF_TYPE] == PX_MSG_SNAP_REQ || buf[PX_WIRE_OFF_TYPE] == PX_MSG_SNAP_CHUNK ||
 	    buf[PX_WIRE_OFF_TYPE] == PX_MSG_REFUSE)
 		return SIM_CX_NONE;
@@ -377,7 +377,7 @@ static uint8_t corrupt(struct sim *s, uint8_t src, uint8_t dst, const uint8_t *b
 	if (len < tl)
 		sim_fail(s, "sim", "a %u-byte datagram without its trailer", len);
 	for (int k = 0;; k++) {
-		if (px_decode(buf, len - tl, SIM_CLUSTER_ID, s->o.n_replicas, m) != PX_WIRE_OK)
+		if (px_decode(buf, len - tl, SIM_CLUSTER_ID, s->o.n_nodes, m) != PX_WIRE_OK)
 			sim_fail(s, "codec", "the network could not decode a replica's message");
 		if (rewrite(s, m, cx, dst))
 			break;
@@ -406,7 +406,7 @@ static bool cut_announcement(struct sim *s, uint8_t src, uint8_t dst, const uint
 {
 	struct sim_node *n;
 
-	if (src >= s->o.n_replicas || dst >= s->o.n_replicas || s->liveness)
+	if (src >= s->o.n_nodes || dst >= s->o.n_nodes || s->liveness)
 		return false;
 	n = &s->nodes[src];
 	if (!n->recover_cut || buf[PX_WIRE_OFF_TYPE] != PX_MSG_RECOVER ||
@@ -472,13 +472,13 @@ bool sim_net_next(struct sim *s, struct sim_msg **out)
 			net->link_inflight[m->src][m->dst]--;
 		}
 		if (!net->link_up[m->src][m->dst] ||
-		    (m->src < s->o.n_replicas && s->nodes[m->src].quarantine_until > s->now) ||
-		    (m->dst < s->o.n_replicas && s->nodes[m->dst].quarantine_until > s->now)) {
+		    (m->src < s->o.n_nodes && s->nodes[m->src].quarantine_until > s->now) ||
+		    (m->dst < s->o.n_nodes && s->nodes[m->dst].quarantine_until > s->now)) {
 			net->dropped_link++;
 			sim_net_free(s, m);
 			continue;
 		}
-		if (m->dst < s->o.n_replicas && !s->nodes[m->dst].up) {
+		if (m->dst < s->o.n_nodes && !s->nodes[m->dst].up) {
 			net->dropped_down++;
 			sim_net_free(s, m);
 			continue;

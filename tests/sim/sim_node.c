@@ -167,6 +167,8 @@ static void node_config(struct sim *s, struct sim_node *n, bool restart)
 	const char *why = NULL;
 
 	px_config_default(cfg, s->o.n_replicas, n->id);
+	/* The spares (ids past the first voters) join a running cluster when added. */
+	cfg->join = n->id >= s->o.n_replicas;
 	cfg->cluster_id = SIM_CLUSTER_ID;
 	cfg->config_epoch = SIM_CONFIG_EPOCH;
 	cfg->durability = s->o.durability;
@@ -304,7 +306,7 @@ static uint32_t lost_nodes(const struct sim *s)
 {
 	uint32_t k = 0;
 
-	for (uint32_t i = 0; i < s->o.n_replicas; i++)
+	for (uint32_t i = 0; i < s->o.n_nodes; i++)
 		k += s->nodes[i].disk_damaged || s->nodes[i].repair_pending;
 	return k;
 }
@@ -464,7 +466,7 @@ static void op_journal_incarnation(void *ctx, const uint32_t *inc, uint32_t n_in
 	struct sim *s = n->sim;
 	struct sim_persist *p = building(n);
 
-	if (n_inc != s->o.n_replicas)
+	if (n_inc == 0 || n_inc > PX_REPLICAS_MAX)
 		sim_fail(s, "persist-contract", "node %u persists a crash vector of %u entries",
 			 n->id, n_inc);
 	memset(p->inc, 0, sizeof(p->inc));
@@ -639,7 +641,7 @@ static void op_tx_commit(void *ctx, const struct node_dst *dst, uint32_t len)
 		sim_net_send(s, n->id, dst->client->b[0], w, len);
 		return;
 	}
-	if (dst->peer >= s->o.n_replicas || dst->peer == n->id)
+	if (dst->peer >= s->o.n_nodes || dst->peer == n->id)
 		sim_fail(s, "effects", "node %u sends a message (type %u) to %u", n->id,
 			 w[PX_WIRE_OFF_TYPE], dst->peer);
 	/* A replica whose journal was damaged can no longer vouch for its promises and
@@ -658,7 +660,7 @@ static void op_tx_commit(void *ctx, const struct node_dst *dst, uint32_t len)
 	if (s->trace) {
 		struct px_msg *m = &s->trace_msg;
 		uint32_t ml = s->o.auth && len >= PX_TRAILER_BYTES ? len - PX_TRAILER_BYTES : len;
-		if (px_decode(w, ml, SIM_CLUSTER_ID, s->o.n_replicas, m) == PX_WIRE_OK)
+		if (px_decode(w, ml, SIM_CLUSTER_ID, s->o.n_nodes, m) == PX_WIRE_OK)
 			sim_trace_msg(s, "send", n->id, m);
 	}
 	sim_net_send(s, n->id, dst->peer, w, len);
@@ -786,6 +788,11 @@ static void obs_step(void *ctx, enum node_call call, const struct px_msg *in,
 	s->obs_hi = 0;
 	n->last_before = px_last_slot(n->r);
 	n->next_before = px_next_slot(n->r);
+	if (px_membership(n->r)->cur.epoch != n->epoch_seen) {
+		n->epoch_seen = px_membership(n->r)->cur.epoch;
+		sim_trace(s, "n%u epoch %u voters %03x commit=%" PRIu64, n->id, n->epoch_seen,
+			  px_membership(n->r)->cur.voters, px_commit(n->r));
+	}
 	if (out->role_changed) {
 		sim_trace(s, "n%u role %s promised=%" PRIx64 " commit=%" PRIu64 " last=%" PRIu64,
 			  n->id, px_role_name(out->role), px_promised(n->r), px_commit(n->r),
@@ -815,6 +822,7 @@ static void obs_apply_begin(void *ctx, uint64_t slot, const uint8_t *value, uint
 	struct sim *s = n->sim;
 
 	sim_check_chosen(s, n, slot, value, len, n->replaying ? "replayed" : "applied");
+	sim_members_track(s, slot, value, len);
 	sim_trace(s, "n%u apply %" PRIu64 " (%u cmds)", n->id, slot, px_batch_count(value));
 	n->cur_value = value;
 	n->cur_len = len;
@@ -1085,7 +1093,7 @@ void sim_node_deliver(struct sim *s, struct sim_node *n, const uint8_t *buf, uin
 	}
 	uint32_t mlen = s->o.auth && len >= PX_TRAILER_BYTES ? len - PX_TRAILER_BYTES : len;
 	if (s->trace && buf[PX_WIRE_OFF_TYPE] != PX_MSG_REQUEST &&
-	    px_decode(buf, mlen, SIM_CLUSTER_ID, s->o.n_replicas, &s->trace_msg) == PX_WIRE_OK)
+	    px_decode(buf, mlen, SIM_CLUSTER_ID, s->o.n_nodes, &s->trace_msg) == PX_WIRE_OK)
 		sim_trace_msg(s, "recv", n->id, &s->trace_msg);
 	/* An impossible number must be refused and counted, whatever the replica's state
 	 * (checked in obs_step). */

@@ -29,12 +29,17 @@ const struct sim_bug_name sim_bug_names[] = {
 	{"no-sender-check", PX_BUG_NO_SENDER_CHECK},
 	{"install-ack-all", PX_BUG_INSTALL_ACK_ALL},
 	{"repair-votes", PX_BUG_REPAIR_VOTES},
+	{"learner-votes", PX_BUG_LEARNER_VOTES},
+	{"conf-no-phase1", PX_BUG_CONF_NO_PHASE1},
+	{"conf-no-alpha", PX_BUG_CONF_NO_ALPHA},
 };
 const uint32_t sim_bug_count = sizeof(sim_bug_names) / sizeof(sim_bug_names[0]);
 
 bool sim_log_reads;
 bool sim_auth;
 bool sim_no_bias;
+bool sim_no_members;
+bool sim_jumps;
 uint32_t sim_disk_off;
 
 static uint32_t pick_max(uint32_t a, uint32_t b)
@@ -139,7 +144,7 @@ void sim_opts_derive(struct sim_opts *o)
 	o->pause_len_max = sim_rng_range(r, 5, 200);
 	v = sim_rng_below(r, 10) < 3;
 	for (i = 0; i < SIM_NODES_MAX; i++)
-		o->tick_every[i] = (uint8_t)(v ? sim_rng_range(r, 1, 3) : 1);
+		o->tick_every[i] = (uint8_t)(v && i < SIM_TICK_DRAWS ? sim_rng_range(r, 1, 3) : 1);
 
 	/* Workload: a small key space so that operations conflict. */
 	o->keys = sim_rng_range(r, 1, SIM_KEYS_MAX);
@@ -223,10 +228,40 @@ void sim_opts_derive(struct sim_opts *o)
 		o->part_len_max = pick_max(o->part_len_max, 200);
 	}
 
+	{
+		/* Membership changes (durable mode): spares that join, voters removed. Drawn
+		 * apart; off in memory mode (px_propose_members refuses it) and with a disk
+		 * that damages journals (a repair recovers from the cluster file's voters:
+		 * docs/consistency.md, "Membership changes", limits). */
+		struct sim_rng rm;
+		sim_rng_seed(&rm, o->seed, SIM_STREAM_MEMBERS);
+		bool on = sim_rng_below(&rm, 10) < 5;
+		uint32_t spares = sim_rng_range(&rm, 1, 2);
+		uint32_t pm = sim_rng_range(&rm, 2, 20);
+		bool conf_bug = (o->bugs & (PX_BUG_LEARNER_VOTES | PX_BUG_CONF_NO_PHASE1 |
+					    PX_BUG_CONF_NO_ALPHA)) != 0 && !sim_no_bias;
+		if (conf_bug) {
+			on = true;
+			spares = 2;
+			pm = pick_max(pm, 10);
+			o->durability = PX_DURABLE;
+			o->crash_pm = pick_max(o->crash_pm, 5);
+			o->part_kinds |= SIM_PART_ISOLATE | SIM_PART_SPLIT;
+		}
+		o->n_nodes = o->n_replicas;
+		o->members_pm = 0;
+		if (on && o->durability == PX_DURABLE && !sim_no_members) {
+			o->n_nodes = (uint8_t)pick_min(o->n_replicas + spares, SIM_NODES_MAX);
+			o->members_pm = pm;
+			o->sector_pm = 0;
+			o->misdirect_pcm = 0;
+		}
+	}
+
 	/* The liveness bound: recovery, catch-up of a whole window at the slowest clock,
 	 * and a few client timeouts. Generous, but bounded. */
 	v = 1;
-	for (i = 0; i < o->n_replicas; i++)
+	for (i = 0; i < o->n_nodes; i++)
 		v = pick_max(v, o->tick_every[i]);
 	o->liveness_time = 2000 + v * (20 * o->election_ticks +
 				       (o->window_slots / PX_CATCHUP_SLOTS_MAX + 4) *
@@ -246,6 +281,8 @@ void sim_opts_print(const struct sim_opts *o, const char *p)
 	printf("%s\n", o->bugs != 0 && !o->planted ? " (control run: not planted)" : "");
 	printf("%sreplicas=%u clients=%u durability=%s\n", p, o->n_replicas, o->n_clients,
 	       o->durability == PX_DURABLE ? "durable" : "memory");
+	printf("%smembers: spares=%u members_pm=%u\n", p, o->n_nodes - o->n_replicas,
+	       o->members_pm);
 	printf("%sheartbeat_ticks=%u election_ticks=%u\n", p, o->heartbeat_ticks,
 	       o->election_ticks);
 	printf("%swindow_slots=%u pipeline_slots=%u batch_cmds_max=%u slot_bytes=%u\n", p,

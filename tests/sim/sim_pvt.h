@@ -35,7 +35,12 @@
 /* ---------------------------------------------------------------------------------- */
 /* Bounds. Everything the simulator holds is bounded; these are the bounds.            */
 
-#define SIM_NODES_MAX 7u
+/** Replicas: up to 7 voters at the start, and spares that join later (membership). */
+#define SIM_NODES_MAX 9u
+/** tick_every draws (the replicas a seed had before spares existed: its options stay). */
+#define SIM_TICK_DRAWS 7u
+/** Membership changes one seed may commit at most. */
+#define SIM_CONFS_MAX 64u
 #define SIM_CLIENTS_MAX 16u
 /** Network endpoints: replicas 0..n-1, then clients n..n+m-1. */
 #define SIM_EP_MAX (SIM_NODES_MAX + SIM_CLIENTS_MAX)
@@ -112,7 +117,12 @@ struct sim_opts {
 	bool planted;
 
 	/* Topology and the core's configuration. */
-	uint8_t n_replicas;
+	uint8_t n_replicas;             /**< the first voters, 0..n_replicas-1 */
+	/** Replicas in all: the first voters, then spares (ids n_replicas..n_nodes-1)
+	 *  that join as learners and are promoted, while voters are removed (members_pm;
+	 *  durable mode only). Endpoints 0..n_nodes-1 are replicas. */
+	uint8_t n_nodes;
+	uint32_t members_pm;            /**< per mille per time unit of a membership change */
 	uint8_t n_clients;
 	enum px_durability durability;
 	uint32_t heartbeat_ticks;
@@ -208,6 +218,8 @@ extern bool sim_log_reads;
 extern bool sim_auth;
 /** --no-bias: a planted bug runs under the seed's own fault mix, not a raised one. */
 extern bool sim_no_bias;
+extern bool sim_no_members;
+extern bool sim_jumps;
 
 /** Derives every option from opts->seed (and opts->bugs, which biases the fault mix). */
 void sim_opts_derive(struct sim_opts *o);
@@ -436,6 +448,7 @@ struct sim_node {
 	bool replaying;            /**< node_restore is applying the journal */
 	uint64_t last_before;
 	uint64_t next_before;      /**< px_next_slot before the call (0: not leading) */
+	uint32_t epoch_seen;       /**< the epoch last traced (--trace) */
 
 	/* Monotonicity tracking (reset by restarts as the check's rules say). The promise
 	 * may fall back at a durable restart to what was persisted, but never below the
@@ -448,6 +461,8 @@ struct sim_node {
 
 	/* Counters for the summary and the final hash. */
 	uint64_t ticks, msgs_in, msgs_out, restarts, st_events, applied_slots, replayed_slots;
+	/** A spare that was added (members_ops): never added again. */
+	bool added;
 	/** The bootstrap guard (mistake_pm): this life is a mistaken first start, out until
 	 *  it is refused. */
 	bool as_new;
@@ -514,6 +529,7 @@ struct sim_client {
 	struct sim_op ops[SIM_OPS_PER_CLIENT_MAX];
 	struct sim_cmd_rec cmds[SIM_OPS_PER_CLIENT_MAX + 1];  /**< by seq */
 	uint64_t resends, not_leader, busy;
+	uint32_t hint_run;     /**< NOT_LEADER hints followed in a row (a circle breaks) */
 	uint64_t expired;          /**< ops answered SESSION_EXPIRED (outcome unknown) */
 };
 
@@ -600,6 +616,15 @@ struct sim {
 	uint64_t part_until;           /**< partition ends (or swizzle steps) at */
 	uint64_t part_next;            /**< next partition may start at */
 	uint8_t swizzle_order[SIM_NODES_MAX];
+	/* Membership as the log decided it (sim_check.c members_track): the simulator's
+	 * copy, and each configuration's voters from the slot it took effect. */
+	struct px_membership ms;
+	uint64_t ms_slot;
+	uint32_t n_confs;
+	uint64_t conf_from[SIM_CONFS_MAX];
+	uint32_t conf_voters[SIM_CONFS_MAX];
+	struct sim_rng rng_members;
+	uint64_t member_adds, member_removes, member_jumps, member_refused;
 	uint8_t swizzle_step;          /**< cut so far; then restored so far */
 	bool swizzle_restoring;
 
@@ -703,6 +728,11 @@ void sim_check_applied(struct sim *s, const struct sim_node *n, uint64_t slot,
 /** A reply the applier produced at node n (every replica's must agree). */
 void sim_check_reply(struct sim *s, const struct sim_node *n, const struct px_reply *r);
 /** After every step at node n: invariants and monotonic points. */
+/** The voters of the configuration in force at slot (the log's). */
+uint32_t sim_voters_at(const struct sim *s, uint64_t slot);
+/** Slot `slot` was committed or applied with this value (each slot once, in order,
+ *  whichever replica gets there first): the simulator's membership follows. */
+void sim_members_track(struct sim *s, uint64_t slot, const uint8_t *value, uint32_t len);
 void sim_check_node(struct sim *s, struct sim_node *n, const char *step);
 /** Records the values node n holds accepted (not known chosen) in the slots the step
  *  changed: the entries of s->obs_msg if an ACCEPT, [s->obs_lo, s->obs_hi], and all of
@@ -728,7 +758,7 @@ void sim_fail(struct sim *s, const char *check, const char *fmt, ...);
 /** Endpoint of replica i / client j. */
 static inline uint8_t sim_ep_client(const struct sim *s, uint32_t j)
 {
-	return (uint8_t)(s->o.n_replicas + j);
+	return (uint8_t)(s->o.n_nodes + j);
 }
 
 /** Result of one seed. */

@@ -26,6 +26,8 @@ enum sim_stream {
 	SIM_STREAM_SNAP = 9,      /**< snapshot and state transfer options (sim_opts.c) */
 	SIM_STREAM_DISK_OPTS = 10, /**< the faulty disk's options (sim_opts.c) */
 	SIM_STREAM_AUTH = 11,      /**< --auth: the cluster key (sim_client.c) */
+	SIM_STREAM_MEMBERS = 12,   /**< membership options (sim_opts.c) */
+	SIM_STREAM_MEMBER_OPS = 13, /**< membership changes (sim_run.c) */
 };
 
 struct sim_rng {

@@ -14,6 +14,7 @@
  * which are counted) must reach the same slot, chain and kv hash. Then the history
  * must be linearizable.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -79,7 +80,7 @@ static struct sim_node *leader(struct sim *s)
 	struct sim_node *best = NULL;
 	uint32_t i;
 
-	for (i = 0; i < s->o.n_replicas; i++) {
+	for (i = 0; i < s->o.n_nodes; i++) {
 		struct sim_node *n = &s->nodes[i];
 
 		if (n->up && px_role(n->r) == PX_LEADER &&
@@ -92,7 +93,7 @@ static struct sim_node *leader(struct sim *s)
 /** Cuts every link between replica x and every other endpoint, both directions. */
 static void isolate(struct sim *s, uint32_t x)
 {
-	uint32_t e, n_ep = s->o.n_replicas + s->o.n_clients;
+	uint32_t e, n_ep = s->o.n_nodes + s->o.n_clients;
 
 	for (e = 0; e < n_ep; e++) {
 		s->net.link_up[x][e] = false;
@@ -103,7 +104,7 @@ static void isolate(struct sim *s, uint32_t x)
 static void partition_start(struct sim *s)
 {
 	struct sim_rng *r = &s->rng_fault;
-	uint32_t kinds[4], n_kinds = 0, i, j, t, n = s->o.n_replicas;
+	uint32_t kinds[4], n_kinds = 0, i, j, t, n = s->o.n_nodes;
 	uint32_t n_ep = n + s->o.n_clients;
 	bool side[SIM_EP_MAX];
 	uint32_t kind, x;
@@ -195,7 +196,7 @@ static void swizzle_apply(struct sim *s, uint32_t lo, uint32_t hi)
 static void swizzle_step(struct sim *s)
 {
 	struct sim_rng *r = &s->rng_fault;
-	uint32_t n = s->o.n_replicas, i, j, t;
+	uint32_t n = s->o.n_nodes, i, j, t;
 
 	s->part_until = s->now + sim_rng_range(r, 1, s->o.part_len_max / 2 + 1);
 	if (!s->swizzle_restoring) {
@@ -248,7 +249,7 @@ static uint32_t nodes_out(const struct sim *s)
 {
 	uint32_t i, k = 0;
 
-	for (i = 0; i < s->o.n_replicas; i++)
+	for (i = 0; i < s->o.n_nodes; i++)
 		/* Memory mode keeps the applied state in state machines only: one that
 		 * waits for a state transfer holds none of it, as if down. */
 		if (!s->nodes[i].up || px_role(s->nodes[i].r) == PX_RECOVERING ||
@@ -261,7 +262,7 @@ static void crashes(struct sim *s)
 {
 	struct sim_rng *r = &s->rng_fault;
 	struct sim_node *victim = NULL, *l;
-	uint32_t f = (s->o.n_replicas - 1) / 2, i, k, up = 0;
+	uint32_t f = (s->o.n_nodes - 1) / 2, i, k, up = 0;
 	bool storm, hit;
 
 	if (s->o.crash_pm == 0)
@@ -280,19 +281,19 @@ static void crashes(struct sim *s)
 	 * limit (docs/protocol.md, "Cluster uuid": a member that restarted, and leads
 	 * before it caught up, may count the mistaken start's votes; pw-sim seed 162 with
 	 * --log-reads showed it). */
-	for (i = 0; i < s->o.n_replicas; i++)
+	for (i = 0; i < s->o.n_nodes; i++)
 		if (s->nodes[i].up && s->nodes[i].as_new)
 			return;
 	l = leader(s);
 	if (storm && l != NULL) {
 		victim = l;
 	} else {
-		for (i = 0; i < s->o.n_replicas; i++)
+		for (i = 0; i < s->o.n_nodes; i++)
 			up += s->nodes[i].up;
 		if (up == 0)
 			return;
 		k = sim_rng_below(r, up);
-		for (i = 0; i < s->o.n_replicas; i++) {
+		for (i = 0; i < s->o.n_nodes; i++) {
 			if (!s->nodes[i].up)
 				continue;
 			if (k-- == 0) {
@@ -318,14 +319,14 @@ static void scheduled_crashes(struct sim *s)
 	struct sim_rng *r = &s->rng_fault;
 	uint32_t i, k;
 
-	for (i = 0; i < s->o.n_replicas; i++) {
+	for (i = 0; i < s->o.n_nodes; i++) {
 		struct sim_node *n = &s->nodes[i];
 
 		if (!n->up || n->crash_at == 0 || s->now < n->crash_at)
 			continue;
 		sim_node_crash(s, n);
 		n->down_until = s->now + sim_rng_range(r, 1, s->o.down_max);
-		for (k = 0; k < s->o.n_replicas; k++)
+		for (k = 0; k < s->o.n_nodes; k++)
 			if (n->announce_mask & (1u << k))
 				s->nodes[k].quarantine_until = n->down_until +
 					sim_rng_range(r, 10, 40) * s->o.election_ticks;
@@ -342,7 +343,7 @@ static void scheduled_crashes(struct sim *s)
 static void draw_recover_cut(struct sim *s, struct sim_node *n)
 {
 	struct sim_rng *r = &s->rng_fault;
-	uint32_t f = (s->o.n_replicas - 1) / 2, k, want, j;
+	uint32_t f = (s->o.n_nodes - 1) / 2, k, want, j;
 	bool cut = sim_rng_chance(r, s->o.recover_cut_pm);
 
 	n->recover_cut = false;
@@ -353,13 +354,107 @@ static void draw_recover_cut(struct sim *s, struct sim_node *n)
 	want = sim_rng_range(r, 1, f - 1);
 	/* Bounded: each pass adds one new member, and want < n - 1. */
 	for (k = 0; k < want;) {
-		j = sim_rng_below(r, s->o.n_replicas);
+		j = sim_rng_below(r, s->o.n_nodes);
 		if (j == n->id || (n->announce_mask & (1u << j)))
 			continue;
 		n->announce_mask |= 1u << j;
 		k++;
 	}
 	n->recover_cut = true;
+}
+
+/** The members (voters and learners) of the log's latest configuration, and of a
+ *  pending one. */
+static uint32_t members_now(const struct sim *s)
+{
+	return (uint32_t)s->ms.cur.voters | s->ms.cur.learners | s->ms.next.voters |
+	       s->ms.next.learners;
+}
+
+/**
+ * Membership changes (members_pm; durable seeds): a spare joins (started with --join,
+ * added as a learner at the leader; the leader promotes it once caught up), or a voter
+ * leaves (the leader itself sometimes), keeping three. A removed replica runs on: its
+ * messages must be dropped. An id is never added twice.
+ */
+static void members_ops(struct sim *s)
+{
+	struct sim_rng *r = &s->rng_members;
+	struct sim_node *l, *n;
+	uint32_t pick, k, i;
+
+	if (s->o.members_pm == 0 || !sim_rng_chance(r, s->o.members_pm))
+		return;
+	uint32_t kind = sim_rng_below(r, 3);
+	if (kind == 2 && !sim_jumps)
+		kind = 1;
+	bool add = kind == 0;
+	pick = sim_rng_next(r) & 0xffff;
+	uint32_t subset = sim_rng_next(r) & 0x1ff;
+	l = leader(s);
+	if (l == NULL)
+		return;
+	if (kind == 2) {
+		/* A jump: any voter set of 3 or more among the replicas that run, several in
+		 * and out at once (two majorities that need not meet: the alpha window and
+		 * the new configuration's phase 1 must keep it safe). */
+		uint32_t run = 0;
+		for (i = 0; i < s->o.n_nodes; i++)
+			if (s->nodes[i].up)
+				run |= 1u << i;
+		uint32_t v = subset & run;
+		if (__builtin_popcount(v) < 3)
+			return;
+		for (i = s->o.n_replicas; i < s->o.n_nodes; i++)
+			if ((v >> i) & 1u)
+				s->nodes[i].added = true;
+		int64_t rj = node_set_members(l->nd, (uint16_t)v, 0);
+		if (rj > 0)
+			s->member_jumps++;
+		else
+			s->member_refused++;
+		if (rj <= 0 && rj != -EAGAIN && rj != -EINVAL)
+			sim_fail(s, "effects", "node %u: membership jump = %" PRId64, l->id, rj);
+		sim_trace(s, "n%u MEMBERS jump to %03x: %" PRId64, l->id, v, rj);
+		return;
+	}
+	const struct px_members *cur = &px_membership(l->r)->cur;
+	uint32_t spares = 0, voters = 0;
+	for (i = s->o.n_replicas; i < s->o.n_nodes; i++)
+		if (!s->nodes[i].added)
+			spares |= 1u << i;
+	for (i = 0; i < s->o.n_nodes; i++)
+		if (px_is_voter(cur, (uint8_t)i))
+			voters |= 1u << i;
+	if (add && spares == 0)
+		add = false;
+	if (!add && __builtin_popcount(voters) <= 3)
+		return;
+	uint32_t from = add ? spares : voters;
+	k = pick % (uint32_t)__builtin_popcount(from);
+	for (i = 0; i < s->o.n_nodes; i++)
+		if ((from >> i) & 1u && k-- == 0)
+			break;
+	n = &s->nodes[i];
+	int64_t rc;
+	if (add) {
+		if (!n->up)
+			sim_node_start(s, n, true);
+		rc = node_add_member(l->nd, (uint8_t)i, "sim");
+		if (rc > 0) {
+			n->added = true;
+			s->member_adds++;
+		}
+	} else {
+		rc = node_remove_member(l->nd, (uint8_t)i);
+		if (rc > 0)
+			s->member_removes++;
+	}
+	if (rc <= 0)
+		s->member_refused++;
+	if (rc <= 0 && rc != -EAGAIN && rc != -EINVAL)
+		sim_fail(s, "effects", "node %u: membership change = %" PRId64, l->id, rc);
+	sim_trace(s, "n%u MEMBERS %s %u: %" PRId64, l->id, add ? "add" : "remove", i, rc);
 }
 
 /** A leadership transfer on request, now and then (transfer_pm). */
@@ -371,7 +466,7 @@ static void transfers(struct sim *s)
 
 	if (s->o.transfer_pm == 0 || !sim_rng_chance(r, s->o.transfer_pm))
 		return;
-	target = (uint8_t)sim_rng_below(r, s->o.n_replicas);
+	target = (uint8_t)sim_rng_below(r, s->o.n_nodes);
 	l = leader(s);
 	if (l == NULL || target == l->id || !s->nodes[target].up)
 		return;
@@ -386,7 +481,7 @@ static void pauses(struct sim *s)
 
 	if (s->o.pause_pm == 0 || !sim_rng_chance(r, s->o.pause_pm))
 		return;
-	n = &s->nodes[sim_rng_below(r, s->o.n_replicas)];
+	n = &s->nodes[sim_rng_below(r, s->o.n_nodes)];
 	if (!n->up || n->paused_until > s->now)
 		return;
 	n->paused_until = s->now + sim_rng_range(r, 1, s->o.pause_len_max);
@@ -402,7 +497,7 @@ static uint64_t fenced_bound(const struct sim *s)
 {
 	uint32_t i, slow = 1;
 
-	for (i = 0; i < s->o.n_replicas; i++)
+	for (i = 0; i < s->o.n_nodes; i++)
 		if (s->o.tick_every[i] > slow)
 			slow = s->o.tick_every[i];
 	return (uint64_t)20 * s->o.election_ticks * slow + 100;
@@ -415,9 +510,10 @@ static uint64_t fenced_bound(const struct sim *s)
  */
 static void check_fenced(struct sim *s)
 {
-	uint32_t i, k, quorum = s->o.n_replicas / 2u + 1u, newer;
+	uint32_t voters = sim_voters_at(s, s->ms_slot + 1);
+	uint32_t i, k, quorum = (uint32_t)__builtin_popcount(voters) / 2u + 1u, newer;
 
-	for (i = 0; i < s->o.n_replicas; i++) {
+	for (i = 0; i < s->o.n_nodes; i++) {
 		struct sim_node *n = &s->nodes[i];
 
 		if (!n->up || px_role(n->r) == PX_RECOVERING) {
@@ -425,8 +521,8 @@ static void check_fenced(struct sim *s)
 			continue;
 		}
 		newer = 0;
-		for (k = 0; k < s->o.n_replicas; k++)
-			newer += k != i && s->nodes[k].up &&
+		for (k = 0; k < s->o.n_nodes; k++)
+			newer += k != i && s->nodes[k].up && ((voters >> k) & 1u) &&
 				 px_incarnation(s->nodes[k].r, (uint8_t)i) >
 					 px_incarnation(n->r, (uint8_t)i);
 		if (newer < quorum) {
@@ -456,7 +552,7 @@ static bool guard_knows(const struct sim *s, const struct sim_node *n)
 {
 	uint32_t up = 0;
 
-	for (uint32_t j = 0; j < s->o.n_replicas; j++) {
+	for (uint32_t j = 0; j < s->o.n_nodes; j++) {
 		const struct sim_node *m = &s->nodes[j];
 		if (m == n || !m->up)
 			continue;
@@ -480,8 +576,9 @@ static void step_time(struct sim *s)
 		pauses(s);
 		scheduled_crashes(s);
 		transfers(s);
+		members_ops(s);
 	}
-	for (i = 0; i < s->o.n_replicas; i++) {
+	for (i = 0; i < s->o.n_nodes; i++) {
 		n = &s->nodes[i];
 		if (!n->up && s->now >= n->down_until) {
 			/* An operator's mistake: a member restarted as the first start of a
@@ -501,10 +598,10 @@ static void step_time(struct sim *s)
 	}
 	/* Ends: every message sent now is due at now + delay_min or later, delay_min >= 1. */
 	while (sim_net_next(s, &m)) {
-		if (m->dst < s->o.n_replicas)
+		if (m->dst < s->o.n_nodes)
 			sim_node_deliver(s, &s->nodes[m->dst], m->buf, m->len, m->src, m->corrupt);
 		else
-			sim_client_deliver(s, &s->clients[m->dst - s->o.n_replicas], m->buf,
+			sim_client_deliver(s, &s->clients[m->dst - s->o.n_nodes], m->buf,
 					   m->len);
 		sim_net_free(s, m);
 		delivered++;
@@ -514,7 +611,7 @@ static void step_time(struct sim *s)
 	s->window_deliveries += delivered;
 	if (s->now % SIM_STORM_WINDOW == SIM_STORM_WINDOW - 1) {
 		uint64_t cap = (uint64_t)SIM_STORM_WINDOW * SIM_STORM_PER_EP *
-			       (s->o.n_replicas + s->o.n_clients);
+			       (s->o.n_nodes + s->o.n_clients);
 
 		if (s->window_deliveries > cap) {
 			uint32_t t, top = 0;
@@ -532,9 +629,9 @@ static void step_time(struct sim *s)
 		s->window_deliveries = 0;
 		memset(s->window_by_type, 0, sizeof(s->window_by_type));
 	}
-	for (i = 0; i < s->o.n_replicas; i++)
+	for (i = 0; i < s->o.n_nodes; i++)
 		sim_node_disk_step(s, &s->nodes[i]);
-	for (i = 0; i < s->o.n_replicas; i++) {
+	for (i = 0; i < s->o.n_nodes; i++) {
 		n = &s->nodes[i];
 		if (!n->up || n->paused_until > s->now)
 			continue;
@@ -545,7 +642,7 @@ static void step_time(struct sim *s)
 	for (i = 0; i < s->o.n_clients; i++)
 		sim_client_step(s, &s->clients[i]);
 	/* A start the cluster refused stops (paxwired exits); it is restarted later. */
-	for (i = 0; i < s->o.n_replicas; i++) {
+	for (i = 0; i < s->o.n_nodes; i++) {
 		n = &s->nodes[i];
 		if (!n->up || node_refused(n->nd) == NULL)
 			continue;
@@ -576,12 +673,12 @@ static void heal(struct sim *s)
 	s->net.delay_max = s->o.election_ticks / 4 > 1 ? s->o.election_ticks / 4 : 1;
 	s->part_active = 0;
 	sim_net_heal(s);
-	for (i = 0; i < s->o.n_replicas; i++) {
+	for (i = 0; i < s->o.n_nodes; i++) {
 		s->nodes[i].paused_until = 0;
 		s->nodes[i].quarantine_until = 0;
 		s->nodes[i].recover_cut = false;
 		s->nodes[i].crash_at = 0;
-		if (!s->nodes[i].up)
+		if (!s->nodes[i].up && s->nodes[i].down_until != UINT64_MAX)
 			s->nodes[i].down_until = s->now;
 	}
 }
@@ -601,8 +698,12 @@ static bool converged(struct sim *s, char *why, size_t len)
 			return false;
 		}
 	}
-	for (i = 0; i < s->o.n_replicas; i++) {
+	for (i = 0; i < s->o.n_nodes; i++) {
 		n = &s->nodes[i];
+		/* Only the members of the log's configuration must converge: a removed
+		 * replica, or a spare never added, owes nothing. */
+		if (!((members_now(s) >> i) & 1u))
+			continue;
 		if (!n->up) {
 			snprintf(why, len, "node %u down", i);
 			return false;
@@ -665,7 +766,7 @@ static uint64_t state_hash(const struct sim *s)
 	uint64_t h = PX_HASH_SEED;
 	uint32_t i;
 
-	for (i = 0; i < s->o.n_replicas; i++) {
+	for (i = 0; i < s->o.n_nodes; i++) {
 		n = &s->nodes[i];
 		h = mix(h, n->up);
 		if (n->up) {
@@ -723,7 +824,7 @@ static void summary(const struct sim *s, uint64_t hash)
 			printf(" %" PRIu64, s->net.corrupted[i]);
 		printf("\n");
 	}
-	for (i = 0; i < s->o.n_replicas; i++) {
+	for (i = 0; i < s->o.n_nodes; i++) {
 		n = &s->nodes[i];
 		if (!n->up) {
 			printf("  node %u: down\n", i);
@@ -736,12 +837,20 @@ static void summary(const struct sim *s, uint64_t hash)
 		       px_applier_last_slot(n->applier), px_applier_chain(n->applier),
 		       n->restarts, n->ticks, n->msgs_in, n->msgs_out,
 		       n->st_needed ? " STATE-TRANSFER-NEEDED" : "");
+		const struct px_membership *ms = px_membership(n->r);
+		const struct px_counters *pc = px_counters(n->r);
+		printf("          epoch=%u voters=%03x learners=%03x next=%u@%" PRIu64
+		       " drops:", ms->cur.epoch, ms->cur.voters, ms->cur.learners,
+		       ms->next.epoch, ms->next_eff);
+		for (uint32_t d = 0; d < PX_DROP_MAX; d++)
+			printf(" %" PRIu64, pc->drops[d]);
+		printf("\n");
 	}
 	{
 		uint64_t served = 0, failed = 0, logged = 0;
 
 		/* The node's counters start over with each life: the lives still up. */
-		for (i = 0; i < s->o.n_replicas; i++) {
+		for (i = 0; i < s->o.n_nodes; i++) {
 			served += s->nodes[i].reads_served;
 			if (s->nodes[i].nd != NULL) {
 				failed += node_counters(s->nodes[i].nd)->reads_failed;
@@ -752,6 +861,10 @@ static void summary(const struct sim *s, uint64_t hash)
 		       " (current lives) through the log=%" PRIu64 "\n", served, failed, logged);
 	}
 	printf("  busiest time unit: %" PRIu64 " deliveries\n", s->unit_deliveries_max);
+	printf("  members: epoch=%u voters=%03x learners=%03x adds=%" PRIu64 " removes=%" PRIu64
+	       " jumps=%" PRIu64 " refused=%" PRIu64 " changes_in_force=%u\n", s->ms.cur.epoch,
+	       s->ms.cur.voters, s->ms.cur.learners, s->member_adds, s->member_removes,
+	       s->member_jumps, s->member_refused, s->n_confs - 1);
 	printf("  disk: torn_writes=%" PRIu64 " corrupt_sectors=%" PRIu64 " misdirected=%" PRIu64
 	       " sync_errors=%" PRIu64 " repairs=%" PRIu64 "\n", s->torn_writes,
 	       s->corrupt_sectors, s->misdirected, s->sync_errors, s->repairs);
@@ -772,10 +885,18 @@ static void run_phases(struct sim *s)
 	uint32_t i;
 	int lc;
 
-	for (i = 0; i < s->o.n_replicas; i++)
+	px_membership_init(&s->ms, s->o.n_replicas, SIM_CONFIG_EPOCH, s->o.pipeline_slots);
+	s->n_confs = 1;
+	s->conf_from[0] = 1;
+	s->conf_voters[0] = s->ms.cur.voters;
+	sim_rng_seed(&s->rng_members, s->o.seed, SIM_STREAM_MEMBER_OPS);
+	for (i = 0; i < s->o.n_nodes; i++)
 		sim_node_setup(s, &s->nodes[i], (uint8_t)i);
 	for (i = 0; i < s->o.n_replicas; i++)
 		sim_node_start(s, &s->nodes[i], false);
+	/* Spares start when added (members_ops). */
+	for (i = s->o.n_replicas; i < s->o.n_nodes; i++)
+		s->nodes[i].down_until = UINT64_MAX;
 	sim_clients_setup(s);
 
 	for (s->now = 0; s->now < s->o.fault_time; s->now++)
@@ -793,7 +914,7 @@ static void run_phases(struct sim *s)
 	if (s->now >= t0 + s->o.liveness_time)
 		sim_fail(s, "liveness", "no convergence %u units after healing: %s",
 			 s->o.liveness_time, why);
-	for (i = 0; i < s->o.n_replicas; i++)
+	for (i = 0; i < s->o.n_nodes; i++)
 		s->st_nodes += s->nodes[i].st_needed;
 
 	lc = sim_history_check(s, why, sizeof(why));
