@@ -33,7 +33,14 @@ uint64_t dp_now_ns(void)
 /* ---------------------------------------------------------------------------------- */
 /* The node's ops                                                                      */
 
-/** The port and address a datagram for dst goes out on. */
+/**
+ * The port and address a datagram for dst goes out on; NULL when this replica has no
+ * address for that peer. The node may address any id below PX_REPLICAS_MAX: a member
+ * the log added (its address arrives through ops.peer_addr once applied), or whoever
+ * a datagram claimed to come from (with auth = off, anyone can claim any id). Such an
+ * id is a peer we cannot reach, never a bug: tx_buf refuses it and the node counts
+ * tx_no_buf.
+ */
 static struct nic_port *dst_port(struct dp_ctx *d, const struct node_dst *dst,
 				 const struct nic_addr **to)
 {
@@ -47,7 +54,10 @@ static struct nic_port *dst_port(struct dp_ctx *d, const struct node_dst *dst,
 		*to = &d->tx_to;
 		return d->ports[ca.port];
 	}
-	assert(dst->peer < d->pxc.n_replicas && dst->peer != d->self);
+	if (dst->peer >= PX_REPLICAS_MAX || dst->peer == d->self ||
+	    !((d->peers_known >> dst->peer) & 1u))
+		return NULL;
+	assert(d->peer_port[dst->peer] < d->n_ports);
 	*to = &d->peers[dst->peer];
 	return d->ports[d->peer_port[dst->peer]];
 }
@@ -56,7 +66,10 @@ static uint8_t *op_tx_buf(void *ctx, const struct node_dst *dst, uint32_t *cap)
 {
 	struct dp_ctx *d = ctx;
 	const struct nic_addr *to;
-	return nic_tx_buf(dst_port(d, dst, &to), cap);
+	struct nic_port *p = dst_port(d, dst, &to);
+	if (p == NULL)
+		return NULL;   /* no address for that peer: counted tx_no_buf by the node */
+	return nic_tx_buf(p, cap);
 }
 
 static void op_tx_commit(void *ctx, const struct node_dst *dst, uint32_t len)
@@ -64,6 +77,8 @@ static void op_tx_commit(void *ctx, const struct node_dst *dst, uint32_t len)
 	struct dp_ctx *d = ctx;
 	const struct nic_addr *to;
 	struct nic_port *p = dst_port(d, dst, &to);
+	/* The node commits only the buffer tx_buf gave it, for the same dst. */
+	assert(p != NULL);
 	nic_tx_commit(p, len, to);
 }
 

@@ -238,6 +238,10 @@ struct dp_ctx {
 	uint8_t sleep_port;
 	struct nic_addr peers[PX_REPLICAS_MAX];   /**< members' addresses; [self] unused */
 	uint8_t peer_port[PX_REPLICAS_MAX];       /**< ports slot that reaches member j */
+	/** Bit j: peers[j] and peer_port[j] hold an address for replica j (the cluster
+	 *  file's, or the one the applied log named). A datagram for any other id is
+	 *  refused (tx_buf NULL): the node may name ids 0..PX_REPLICAS_MAX-1. */
+	uint16_t peers_known;
 	struct nic_pkt pkts[DP_RX_BURST];
 	struct nic_addr tx_to;                    /**< a client's address being sent to */
 	/* The datagrams the node's queued commands point into, held at their ports until

@@ -944,6 +944,8 @@ static void dp_init(struct dp_ctx *d, const struct cfg_cluster *cfg, const struc
 		/* dpdk: frames to a member go to its configured MAC (no ARP client here). */
 		if (dpdk && cfg->members[j].has_mac)
 			memcpy(d->peers[j].mac, cfg->members[j].mac, sizeof(d->peers[j].mac));
+		if (j != id)
+			d->peers_known = (uint16_t)(d->peers_known | (1u << j));
 	}
 	if (!dpdk) {
 		/* One kernel socket for peers and clients. */
