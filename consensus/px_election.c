@@ -133,6 +133,10 @@ void pxr_start_candidacy(struct px_replica *r, bool forced, struct px_out *out)
 	if (round == 0 || !is_voter(r, r->cfg.self))
 		return;
 	uint64_t b = px_ballot_make(round, r->cfg.self);
+	/* A leader starting a new phase 1 (a configuration took effect: members_on_commit)
+	 * abandons its read round, as a leader that steps down does: its tickets are never
+	 * confirmed now (the node answers the held reads NOT_LEADER on the role change). */
+	r->read_inflight = 0;
 	pxr_set_role(r, PX_CANDIDATE, out);
 	r->ctr.elections_started++;
 	pxr_set_promised(r, b);
