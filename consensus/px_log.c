@@ -369,6 +369,14 @@ void pxr_advance_ack(struct px_replica *r)
 static void members_on_commit(struct px_replica *r, const struct px_slot *e,
 			      struct px_out *out)
 {
+	/* A joiner knows no membership until a snapshot gives it one; but one that holds
+	 * the log from slot 1 (the leader still had it: a young cluster) has the whole
+	 * history, whose first configuration is the cluster file's (px_config). */
+	if (e->slot == 1 && r->cfg.join && r->ms.cur.epoch == 0) {
+		px_membership_init(&r->ms, r->cfg.n_replicas, r->cfg.config_epoch,
+				   r->cfg.pipeline_slots);
+		pxr_members_changed(r);
+	}
 	uint32_t epoch = r->ms.cur.epoch;
 	int took = px_membership_chosen(&r->ms, e->slot, e->value, e->len);
 	if (took > 0) {

@@ -584,6 +584,20 @@ static void on_role(struct node *n, enum px_role role)
 	      was == PX_RECOVERING ? ": recovered, voting again" : "");
 }
 
+/** Before slot s is applied: a joiner's applier knows no membership until a snapshot
+ *  gives it one, but one that applies from slot 1 has the whole history, whose first
+ *  configuration is the cluster file's (the core does the same: members_on_commit). */
+static void members_from_start(struct node *n, uint64_t s)
+{
+	struct px_membership ms;
+
+	if (s != 1 || px_applier_membership(n->a)->cur.epoch != 0)
+		return;
+	px_membership_init(&ms, n->conf.px.n_replicas, n->conf.px.config_epoch,
+			   n->conf.px.pipeline_slots);
+	px_applier_set_membership(n->a, &ms);
+}
+
 /** Applies the chosen slots [lo, hi] in order; the leader answers their clients. */
 static void apply_range(struct node *n, uint64_t lo, uint64_t hi)
 {
@@ -599,6 +613,7 @@ static void apply_range(struct node *n, uint64_t lo, uint64_t hi)
 				 px_applier_last_slot(n->a));
 		if (n->have_obs && n->obs.apply_begin != NULL)
 			n->obs.apply_begin(n->obs.ctx, s, v, len);
+		members_from_start(n, s);
 		px_apply_slot(n->a, s, v, len, n->aout);
 		if (n->have_obs && n->obs.apply_end != NULL)
 			n->obs.apply_end(n->obs.ctx, s, n->aout);
@@ -920,6 +935,7 @@ int node_restore(struct node *n, const struct node_journal *j, struct node_resto
 			break;
 		if (n->have_obs && n->obs.apply_begin != NULL)
 			n->obs.apply_begin(n->obs.ctx, s, value, len);
+		members_from_start(n, s);
 		px_apply_slot(n->a, s, value, len, n->aout);
 		if (n->have_obs && n->obs.apply_end != NULL)
 			n->obs.apply_end(n->obs.ctx, s, n->aout);
