@@ -4,18 +4,23 @@
 # (it stays dead: its box is gone); start a fresh replica with a NEW id on a new port
 # (paxwired --join, an empty data dir, a [replica.5] section added to the file); pwctl
 # replace-member OLD 5 IP:PORT adds it, waits until the leader promoted it to voter, and
-# removes the dead one. Checks: pwctl exits 0; the voters are the two survivors and 5;
-# the new replica applies up to the leader's commit point; the history is
-# linearizable; the three members stop in the same state.
+# removes the dead one. The window is small (512 slots), so that the log has moved past
+# it when 5 joins: it gets the state by state transfer (a snapshot), as on any cluster
+# that ran a while (cluster-members-grow-shrink covers a joiner caught up from slot 1).
+# Checks: pwctl exits 0; the voters are the two survivors and 5; 5 installed a snapshot
+# and applies up to the leader's commit point; the history is linearizable; the three
+# members stop in the same state.
 DURABILITY=durable
 . "$(dirname "$0")/lib.sh" "$1"
 
 write_config 3
+sed -i 's/^window_slots = .*/window_slots = 512/' "$CONFIG"
 for i in 0 1 2; do start_replica "$i" --bootstrap; done
 L=$(wait_leader 10) || fail "no leader within 10 s"
 say "leader is $L"
 start_load 4 10 16
-sleep 1
+# Past the window: a joiner cannot get the log from slot 1.
+for _ in $(seq 1 100); do [ "$(stat_of "$L" commit)" -gt 1200 ] 2>/dev/null && break; sleep 0.1; done
 DEAD=$(( (L + 1) % 3 ))
 say "kill -9 follower $DEAD (its box is gone for good)"
 kill -9 "${PIDS[$DEAD]}"
@@ -31,6 +36,9 @@ v=$(voters); say "voters: $v"
 [ "$v " = "$KEEP" ] || fail "voters are '$v', not $KEEP"
 [ -e "/proc/${PIDS[$DEAD]}" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/${PIDS[$DEAD]}/status" &&
 	fail "replica $DEAD runs again"
+grep -q "state transfer: installed the snapshot" "$TMP/replica5.log" ||
+	fail "replica 5 did not install a snapshot (it should have needed one)"
+say "replica 5: $(grep -o "state transfer: installed.*" "$TMP/replica5.log" | head -n 1)"
 L2=$(wait_leader 10) || fail "no leader after the replacement"
 finish_load_and_check 5 "$L2"
 # shellcheck disable=SC2086  # KEEP is a list of ids
