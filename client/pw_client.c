@@ -901,7 +901,8 @@ static void members_learn(struct pw_client *c, const struct pw_membership *ms)
 /**
  * Sends PX_ADMIN_MEMBERS to every member in `to` (known ids), again to the silent ones
  * up to PW_PROBE_ROUNDS times, one attempt's timeout apart, until the first answer or
- * `deadline`. The answer is parsed into *ms, its text kept in js (cap bytes), and
+ * `deadline` (with several asked, the first answer of a replica that knows a
+ * membership: a joiner's, epoch 0, is passed over). The answer is parsed into *ms, its text kept in js (cap bytes), and
  * learnt (members_learn). Uses c->tx and c->msg.
  * @return PW_OK, PW_E_TIMEOUT (no answer), PW_E_PROTOCOL (an answer that does not
  *         parse), PW_E_SYS.
@@ -956,7 +957,12 @@ static int members_ask(struct pw_client *c, uint16_t to, uint64_t deadline,
 			js[m->body_len] = '\0';
 			if (!members_parse(js, ms) || ms->from != m->from)
 				return PW_E_PROTOCOL;
-			members_learn(c, ms);
+			/* A replica that knows no membership yet (a joiner before its state):
+			 * asked among others, another one's answer is awaited. */
+			if (ms->epoch == 0 && popcount16(to) > 1)
+				continue;
+			if (ms->epoch != 0)
+				members_learn(c, ms);
 			return PW_OK;
 		}
 		/* Silent members may have restarted: their new life is learnt again. */
