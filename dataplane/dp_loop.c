@@ -150,7 +150,7 @@ static uint32_t op_admin_stats(void *ctx, char *buf, uint32_t cap)
 	if (n > 0 && (uint32_t)n < cap) {
 		const struct px_membership *ms = px_membership(d->r);
 		n += snprintf(buf + n, cap - (uint32_t)n,
-			      "},\"epoch\":%" PRIu32 ",\"voters\":%u,\"learners\":%u",
+			      "},\"config_epoch\":%" PRIu32 ",\"voters\":%u,\"learners\":%u",
 			      ms->cur.epoch, ms->cur.voters, ms->cur.learners);
 	}
 	if (s.durable && n > 0 && (uint32_t)n < cap)
