@@ -7,8 +7,9 @@
 # removes the dead one. The window is small (512 slots), so that the log has moved past
 # it when 5 joins: it gets the state by state transfer (a snapshot), as on any cluster
 # that ran a while (cluster-members-grow-shrink covers a joiner caught up from slot 1).
-# Checks: pwctl exits 0; the voters are the two survivors and 5; 5 installed a snapshot
-# and applies up to the leader's commit point; the history is linearizable; the three
+# Then 5 restarts without --join, from its data dir. Checks: pwctl exits 0; the voters
+# are the two survivors and 5; 5 installed a snapshot, restarted from its data dir and
+# applies up to the leader's commit point; the history is linearizable; the three
 # members stop in the same state.
 DURABILITY=durable
 . "$(dirname "$0")/lib.sh" "$1"
@@ -39,8 +40,17 @@ v=$(voters); say "voters: $v"
 grep -q "state transfer: installed the snapshot" "$TMP/replica5.log" ||
 	fail "replica 5 did not install a snapshot (it should have needed one)"
 say "replica 5: $(grep -o "state transfer: installed.*" "$TMP/replica5.log" | head -n 1)"
+# A replica that joined restarts like any other: without --join, from its data dir (the
+# snapshot it fetched, its journal above it), knowing the membership.
+say "restart replica 5 (no --join)"
+kill -TERM "${PIDS[5]}"
+wait_gone "${PIDS[5]}"
+start_replica 5
 L2=$(wait_leader 10) || fail "no leader after the replacement"
 finish_load_and_check 5 "$L2"
+grep -q "restored: applied" "$TMP/replica5.log" || fail "replica 5 did not restart from its data dir"
+v=$(voters)
+[ "$v " = "$KEEP" ] || fail "voters are '$v' after replica 5's restart, not $KEEP"
 # shellcheck disable=SC2086  # KEEP is a list of ids
 stop_ids_and_compare $KEEP
 echo "1 passed, 0 failed"
