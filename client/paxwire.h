@@ -19,6 +19,13 @@
  * A member that is not the leader answers NOT_LEADER with a hint, which the client
  * follows.
  *
+ * Membership changes (docs/operations.md, "Membership changes"): the cluster file (or
+ * the members given) is where a client starts, not what it is bound to. When a hint
+ * names a member the client has no address for, or every member it tries is silent,
+ * it asks a member that answers for the membership (PX_ADMIN_MEMBERS, which a client
+ * key may ask) and learns the addresses the log names: a client whose file is stale
+ * still finds the cluster, as long as one member it knows answers.
+ *
  * Retries and exactly-once: a command is re-sent, with the SAME (session id, seq) and
  * bytes, when an attempt times out (to the next member), when the leader is busy (after
  * a short backoff) and when a member redirects. The replicas apply a given
@@ -123,7 +130,11 @@ enum pw_err {
 	 *  service has no snapshots, it applied nothing yet, or it is itself recovering or
 	 *  fetching state). Nothing changed. */
 	PW_E_NO_SNAPSHOT = 15,
-	PW_E_MAX = 16,
+	/** pw_add_member, pw_remove_member: a membership change is under way (proposed,
+	 *  or chosen and not in force yet); one at a time. Nothing changed: try again once
+	 *  it is in force (pw_members: next_epoch 0). */
+	PW_E_BUSY = 16,
+	PW_E_MAX = 17,
 };
 
 /**
@@ -220,9 +231,20 @@ uint64_t pw_client_id(const struct pw_client *c);
 
 /**
  * @param c client.
- * @return the number of members (node ids are 0 .. n-1).
+ * @return one above the highest node id this client has an address for (from the
+ *         cluster file or the members given, and those learnt from the cluster since):
+ *         node ids are 0 .. n-1, some of which may have no address
+ *         (pw_client_member_addr: NULL).
  */
 uint8_t pw_client_members(const struct pw_client *c);
+
+/**
+ * @param c client.
+ * @param id a node id.
+ * @return member id's address as this client knows it ("ip:port"), or NULL if it has
+ *         none (an id no file listed and the cluster did not name).
+ */
+const char *pw_client_member_addr(const struct pw_client *c, uint8_t id);
 
 /**
  * @param c client.
@@ -488,6 +510,83 @@ int pw_transfer_leader(struct pw_client *c, uint8_t target);
  *         answer), PW_E_TIMEOUT (no answer), PW_E_INVAL, PW_E_SYS.
  */
 int pw_member_stats(struct pw_client *c, uint8_t member, char *buf, size_t cap, size_t *len);
+
+/** One member, as a member reports it (pw_members). */
+struct pw_member_info {
+	uint8_t id;
+	/** "voter", "learner" (receives the log, does not vote: caught up, the leader
+	 *  promotes it), "leaving" (in force, not in the pending configuration),
+	 *  "joining" (in the pending configuration only). */
+	char role[12];
+	/** "IP:PORT" as the log names it; "" for a member the log has not named (the
+	 *  cluster file's initial voters, until a change names them). */
+	char addr[32];
+	/** The answering member leads: ack (the highest slot this member acknowledged) and
+	 *  lag (the commit point minus ack) are known. */
+	bool has_lag;
+	uint64_t ack, lag;
+};
+
+/** The membership one member knows (PX_ADMIN_MEMBERS; docs/operations.md). */
+struct pw_membership {
+	int from;                 /**< the member that answered */
+	int leader;               /**< the leader it knows, -1 if none */
+	uint32_t epoch;           /**< the configuration in force (1: the cluster file's) */
+	uint32_t alpha;           /**< a change takes effect alpha slots after it is chosen */
+	uint32_t next_epoch;      /**< the pending configuration's epoch; 0: none pending */
+	uint64_t next_from_slot;  /**< the slot it takes effect at (0: none pending) */
+	uint64_t commit;          /**< the answering member's commit point */
+	uint8_t n;                /**< entries in m */
+	struct pw_member_info m[PW_MEMBERS_MAX];
+};
+
+/**
+ * Asks a member for the membership it knows (an admin REQUEST, not logged, that a
+ * client key may send too), and learns the addresses it names (later requests can
+ * reach members the cluster file does not list).
+ * @param c client.
+ * @param member a node id, or -1: the leader (found by a probe if not known; its answer
+ *        has each member's ack and lag), else the first member that answers.
+ * @param ms filled on PW_OK. Required.
+ * @param json if not NULL, receives the answer as the member wrote it (one JSON object,
+ *        NUL-terminated); cap its size, *len its length (also when it does not fit).
+ * @return PW_OK, PW_E_BUFFER (json too small; ms filled), PW_E_TIMEOUT (no answer),
+ *         PW_E_PROTOCOL (an answer that is no membership), PW_E_INVAL, PW_E_SYS.
+ */
+int pw_members(struct pw_client *c, int member, struct pw_membership *ms, char *json,
+	       size_t cap, size_t *len);
+
+/** What the leader answered to a membership change (pw_add_member, pw_remove_member). */
+struct pw_change {
+	uint64_t slot;            /**< PW_OK: the slot the change was proposed at */
+	uint32_t epoch;           /**< PW_OK: the configuration epoch it makes */
+	int leader;               /**< the member that answered (the leader), -1 if none */
+	char error[256];          /**< PW_E_BUSY, PW_E_BAD_COMMAND: the leader's reason */
+};
+
+/**
+ * Asks the leader to add member `id` (0..8, an id no replica ever ran with) reached at
+ * `addr` ("IPv4:PORT", 1..31 characters, as its [replica.ID] says): it joins as a
+ * learner (the replica started with paxwired --join fetches the state), and the leader
+ * promotes it to voter once it has caught up. An admin REQUEST (admin key), sent to
+ * the leader (hints followed); the change is proposed through the log and takes effect
+ * alpha slots after it is chosen: poll pw_members until epoch >= out->epoch and
+ * next_epoch is 0. Not exactly-once: a resend after a lost answer may be answered
+ * PW_E_BUSY (the first was proposed) or PW_E_BAD_COMMAND ("already a member"):
+ * pw_members tells.
+ * @return PW_OK; PW_E_BUSY (a change is under way); PW_E_BAD_COMMAND (refused: out->
+ *         error says why: a member already, too many learners (4), memory mode, a
+ *         transport that cannot reach new members, ...); PW_E_INVAL; PW_E_TIMEOUT /
+ *         PW_E_NO_LEADER (outcome unknown: pw_members tells); PW_E_SYS.
+ */
+int pw_add_member(struct pw_client *c, uint8_t id, const char *addr, struct pw_change *out);
+
+/**
+ * Asks the leader to remove member `id` (voter or learner); at least three voters must
+ * stay. Removing the leader: it hands leadership over once the change is in force.
+ * Return codes and waiting as pw_add_member.
+ */
+int pw_remove_member(struct pw_client *c, uint8_t id, struct pw_change *out);
 
 /* ---------------------------------------------------------------------------------- */
 /* Snapshots (backups)                                                                 */

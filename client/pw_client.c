@@ -51,7 +51,7 @@ _Static_assert(PW_REPLY_BYTES_MAX == PX_REPLY_BYTES_MAX, "reply bound = the prot
 _Static_assert(PW_KV_BYTES_MAX == PX_CMD_BYTES_MAX - WIRE_KV_CMD_HDR_BYTES,
 	       "key + value + expect share one kv command");
 _Static_assert(PW_RECORD_BYTES_MAX == WIRE_STREAM_PAYLOAD_MAX, "record bound = the stream's");
-_Static_assert(PW_E_MAX == 16, "pw_strerror covers every code");
+_Static_assert(PW_E_MAX == 17, "pw_strerror covers every code");
 
 #define PW_ATTEMPT_TIMEOUT_MS_DEFAULT 100u
 #define PW_DEADLINE_MS_DEFAULT 3000u
@@ -79,12 +79,20 @@ _Static_assert(SERVICE_KV == CFG_SERVICE_KV && SERVICE_STREAM == CFG_SERVICE_STR
 struct pw_client {
 	int fd;
 	uint32_t cluster_id;
-	uint8_t n_members;                /**< 1..PW_MEMBERS_MAX */
+	/** One above the highest id in `known`: 1..PW_MEMBERS_MAX. */
+	uint8_t n_members;
+	/** Bit i: addr[i] is replica i's address (the cluster file's or the members given,
+	 *  or one the cluster named: learn_members). Never empty. */
+	uint16_t known;
+	/** The membership last learnt from the cluster (every id a member reported, in
+	 *  force or pending); 0: none learnt. Requests rotate over known & members when
+	 *  that is not empty, so that removed members are not waited for. */
+	uint16_t members;
 	/** The service the cluster runs, from its cluster file; 0 if not known (members
 	 *  given by hand). Operations of the other service are refused unsent. */
 	uint8_t service;
 	/** The member that last answered as leader, PX_NODE_NONE if unknown.
-	 *  Invariant: PX_NODE_NONE or < n_members. */
+	 *  Invariant: PX_NODE_NONE or a known id. */
 	uint8_t leader;
 	/** The session id the cluster gave this client; 0: none, register before the next
 	 *  command (never registered, the session expired, or it was dropped). */
@@ -96,6 +104,10 @@ struct pw_client {
 	/** The client id of probes and admin requests (random, nonzero, fixed): apart from
 	 *  the nonces, so that a late answer to a probe is never taken for a registration's. */
 	uint64_t probe_id;
+	/** The seq of the last membership request (PX_ADMIN_MEMBERS, ADD, REMOVE: with
+	 *  probe_id, no session): each call its own, so that a late answer to an earlier
+	 *  one (several members asked at once) is never taken for this one's. */
+	uint64_t admin_seq;
 	/** Last seq sent in this session; 0 before the first. */
 	uint64_t seq;
 	uint64_t attempt_ns, deadline_ns, backoff_ns;
@@ -121,6 +133,9 @@ struct pw_client {
 	struct auth_client auth;
 	uint8_t tx[TX_BYTES + PX_TRAILER_BYTES];
 	uint32_t tx_len;
+	/** The request in flight, kept while learn_members uses tx. */
+	uint8_t tx_saved[TX_BYTES];
+	uint32_t tx_saved_len;
 	uint8_t rx[RX_BYTES];
 	struct px_msg msg;                /**< the last decoded datagram; body points into rx */
 };
@@ -152,6 +167,8 @@ const char *pw_strerror(int err)
 		[PW_E_NO_SNAPSHOT] = "no snapshot: every member that answered has none to give "
 				     "(no snapshots in its service, nothing applied yet, or "
 				     "recovering); nothing changed",
+		[PW_E_BUSY] = "busy: a membership change is under way (one at a time); "
+			      "nothing changed",
 	};
 
 	if (err < 0 || err >= PW_E_MAX)
@@ -246,6 +263,58 @@ static void addr_format(const struct sockaddr_in *sa, char *buf, size_t len)
 	snprintf(buf, len, "%s:%u", ip, (unsigned)ntohs(sa->sin_port));
 }
 
+/** n_members after `known` changed. */
+static void known_changed(struct pw_client *c)
+{
+	c->n_members = 0;
+	for (uint8_t i = 0; i < PW_MEMBERS_MAX; i++)
+		if ((c->known >> i) & 1u)
+			c->n_members = (uint8_t)(i + 1u);
+}
+
+static bool is_known(const struct pw_client *c, uint8_t id)
+{
+	return id < PW_MEMBERS_MAX && ((c->known >> id) & 1u) != 0;
+}
+
+/** The members requests go round: the known members of the membership last learnt,
+ *  or every known one (none learnt, or it names none this client can reach). */
+static uint16_t rotation(const struct pw_client *c)
+{
+	uint16_t r = (uint16_t)(c->known & c->members);
+	return r != 0 ? r : c->known;
+}
+
+static uint32_t popcount16(uint16_t x)
+{
+	return (uint32_t)__builtin_popcount(x);
+}
+
+/** The member after `id` in the rotation (id itself if it is the only one). */
+static uint8_t next_member(const struct pw_client *c, uint8_t id)
+{
+	uint16_t r = rotation(c);
+	for (uint8_t k = 1; k <= PW_MEMBERS_MAX; k++) {
+		uint8_t j = (uint8_t)((id + k) % PW_MEMBERS_MAX);
+		if ((r >> j) & 1u)
+			return j;
+	}
+	assert(0 && "the rotation is never empty");
+	return id;
+}
+
+/** The (spread mod count)-th member of the rotation. */
+static uint8_t nth_member(const struct pw_client *c, uint64_t spread)
+{
+	uint16_t r = rotation(c);
+	uint32_t k = (uint32_t)(spread % popcount16(r));
+	for (uint8_t j = 0; j < PW_MEMBERS_MAX; j++)
+		if (((r >> j) & 1u) && k-- == 0)
+			return j;
+	assert(0 && "k < popcount");
+	return 0;
+}
+
 /** Fills the members and the cluster id from the options. 0 or -errno. */
 static int load_members(struct pw_client *c, const struct pw_client_opts *o, char *err,
 			size_t errlen)
@@ -263,16 +332,21 @@ static int load_members(struct pw_client *c, const struct pw_client_opts *o, cha
 			return -EINVAL;
 		}
 		c->cluster_id = cfg.cluster_id;
-		c->n_members = cfg.n_replicas;
 		c->service = (uint8_t)cfg.service;
 		c->auth_on = !cfg.auth_off;
-		for (uint8_t i = 0; i < cfg.n_replicas; i++) {
+		/* Every member the file lists: the initial voters, and members added at run
+		 * time that it lists too ([replica.N] above replicas - 1). */
+		for (uint8_t i = 0; i < PW_MEMBERS_MAX; i++) {
+			if (!((cfg.listed >> i) & 1u))
+				continue;
 			c->addr[i] = (struct sockaddr_in){
 				.sin_family = AF_INET,
 				.sin_port = htons(cfg.members[i].port),
 				.sin_addr.s_addr = cfg.members[i].ip_be,
 			};
+			c->known = (uint16_t)(c->known | (1u << i));
 		}
+		known_changed(c);
 		return 0;
 #else
 		set_err(err, errlen, "%s: this build of libpaxwire-client has no cluster-file "
@@ -286,7 +360,6 @@ static int load_members(struct pw_client *c, const struct pw_client_opts *o, cha
 		return -EINVAL;
 	}
 	c->cluster_id = o->cluster_id;
-	c->n_members = o->n_members;
 	for (uint8_t i = 0; i < o->n_members; i++) {
 		if (o->members[i] == NULL) {
 			set_err(err, errlen, "member %u: NULL address", (unsigned)i);
@@ -294,7 +367,9 @@ static int load_members(struct pw_client *c, const struct pw_client_opts *o, cha
 		}
 		if (resolve(o->members[i], &c->addr[i], err, errlen) != 0)
 			return -EINVAL;
+		c->known = (uint16_t)(c->known | (1u << i));
 	}
+	known_changed(c);
 	return 0;
 }
 
@@ -330,11 +405,12 @@ static int load_key(struct pw_client *c, const struct pw_client_opts *o, char *e
 		set_err(err, errlen, "key file: %s", why);
 		return -EINVAL;
 	}
-	int rc = auth_client_init(&c->auth, &k, c->cluster_id, c->n_members);
+	/* Every id a member may have: the cluster may add members the file does not list. */
+	int rc = auth_client_init(&c->auth, &k, c->cluster_id, PW_MEMBERS_MAX);
 	sodium_memzero(&k, sizeof(k));
 	if (rc != 0) {
 		set_err(err, errlen, "key file %s: not usable for %u members", path,
-			(unsigned)c->n_members);
+			(unsigned)PW_MEMBERS_MAX);
 		return -EINVAL;
 	}
 	return 0;
@@ -379,7 +455,8 @@ struct pw_client *pw_client_open(const struct pw_client_opts *o, char *err, size
 	if (rc != 0)
 		goto fail;
 	for (uint8_t i = 0; i < c->n_members; i++)
-		addr_format(&c->addr[i], c->addr_str[i], sizeof(c->addr_str[i]));
+		if (is_known(c, i))
+			addr_format(&c->addr[i], c->addr_str[i], sizeof(c->addr_str[i]));
 
 	c->nonce = o->client_id;
 	if (c->nonce == 0 && (rc = random_id(0, &c->nonce)) != 0) {
@@ -427,6 +504,11 @@ uint64_t pw_client_id(const struct pw_client *c)
 uint8_t pw_client_members(const struct pw_client *c)
 {
 	return c->n_members;
+}
+
+const char *pw_client_member_addr(const struct pw_client *c, uint8_t id)
+{
+	return c != NULL && is_known(c, id) ? c->addr_str[id] : NULL;
 }
 
 int pw_client_leader(const struct pw_client *c)
@@ -535,7 +617,7 @@ static void send_to(struct pw_client *c, uint8_t to)
 {
 	ssize_t n;
 
-	assert(to < c->n_members);
+	assert(is_known(c, to));
 	/* A probe (seq 0, no flags) is itself a fine challenge: it changes nothing. */
 	bool probe = c->tx[PX_WIRE_OFF_TYPE] == PX_MSG_REQUEST && c->tx[PX_WIRE_OFF_FLAGS] == 0 &&
 		     c->tx[PX_WIRE_OFF_N_INC] == 0 && wire_ld64(c->tx + PX_WIRE_HDR_BYTES + 8u) == 0;
@@ -559,7 +641,7 @@ static void send_to(struct pw_client *c, uint8_t to)
 static uint8_t member_of(const struct pw_client *c, const struct sockaddr_in *a)
 {
 	for (uint8_t i = 0; i < c->n_members; i++)
-		if (c->addr[i].sin_addr.s_addr == a->sin_addr.s_addr &&
+		if (is_known(c, i) && c->addr[i].sin_addr.s_addr == a->sin_addr.s_addr &&
 		    c->addr[i].sin_port == a->sin_port)
 			return i;
 	return PX_NODE_NONE;
@@ -589,19 +671,26 @@ static int recv_decoded(struct pw_client *c)
 			c->st.undecodable++;
 			continue;
 		}
+		uint8_t sender = PX_NODE_NONE;
 		if (c->auth_on) {
 			/* Only a member's datagram, sealed for this client life, is read. */
-			uint8_t m = member_of(c, &from);
 			size_t msg_len = 0;
-			if (m == PX_NODE_NONE ||
-			    auth_client_open(&c->auth, m, c->rx, len, &msg_len) != AUTH_OK) {
+			sender = member_of(c, &from);
+			if (sender == PX_NODE_NONE ||
+			    auth_client_open(&c->auth, sender, c->rx, len, &msg_len) != AUTH_OK) {
 				c->st.unauthentic++;
 				continue;
 			}
 			len = msg_len;
 		}
-		if (px_decode(c->rx, len, c->cluster_id, c->n_members, &c->msg) != PX_WIRE_OK) {
+		/* Any replica id: the cluster may have members the file does not list. */
+		if (px_decode(c->rx, len, c->cluster_id, PX_REPLICAS_MAX, &c->msg) != PX_WIRE_OK) {
 			c->st.undecodable++;
+			continue;
+		}
+		/* Authenticated: the sender is the member whose key sealed it. */
+		if (sender != PX_NODE_NONE && c->msg.from != sender) {
+			c->st.unauthentic++;
 			continue;
 		}
 		return 1;
@@ -658,6 +747,261 @@ static int await_reply(struct pw_client *c, uint64_t client_id, uint64_t seq, ui
 	}
 }
 
+/* ---------------------------------------------------------------------------------- */
+/* Membership: what a member knows (PX_ADMIN_MEMBERS), and learning addresses from it  */
+
+/** The value after "\"key\":" in js (a number, possibly negative), or false. */
+static bool members_json_num(const char *js, const char *key, long long *v)
+{
+	char pat[32];
+	snprintf(pat, sizeof(pat), "\"%s\":", key);
+	const char *p = strstr(js, pat);
+	if (p == NULL)
+		return false;
+	p += strlen(pat);
+	char *end = NULL;
+	errno = 0;
+	long long x = strtoll(p, &end, 10);
+	if (errno != 0 || end == p)
+		return false;
+	*v = x;
+	return true;
+}
+
+/** The string after "\"key\":\"" in js into out (cap bytes, NUL-terminated): printable
+ *  characters up to the closing quote; false if absent, unterminated or too long. */
+static bool members_json_text(const char *js, const char *key, char *out, size_t cap)
+{
+	char pat[32];
+	snprintf(pat, sizeof(pat), "\"%s\":\"", key);
+	const char *p = strstr(js, pat);
+	if (p == NULL)
+		return false;
+	p += strlen(pat);
+	size_t n = 0;
+	while (p[n] != '"') {
+		if (p[n] < 0x20 || p[n] > 0x7e || p[n] == '\\' || n + 1 >= cap)
+			return false;
+		n++;
+	}
+	memcpy(out, p, n);
+	out[n] = '\0';
+	return true;
+}
+
+/**
+ * Parses a member's PX_ADMIN_MEMBERS answer (docs/operations.md: {"id":..,"epoch":..,
+ * "alpha":..,"commit":..,"leader":..,"next_epoch":..,"next_from_slot":..,"members":[
+ * {"id":..,"role":"..","addr":"..",["ack":..,"lag":..]},...]}). Input from the network:
+ * every field is checked, anything else refused. @return true if ms is filled.
+ */
+static bool members_parse(const char *js, struct pw_membership *ms)
+{
+	long long v;
+
+	memset(ms, 0, sizeof(*ms));
+	if (!members_json_num(js, "id", &v) || v < 0 || v >= PW_MEMBERS_MAX)
+		return false;
+	ms->from = (int)v;
+	if (!members_json_num(js, "epoch", &v) || v < 0 || v > UINT32_MAX)
+		return false;
+	ms->epoch = (uint32_t)v;
+	if (!members_json_num(js, "alpha", &v) || v < 0 || v > UINT32_MAX)
+		return false;
+	ms->alpha = (uint32_t)v;
+	if (!members_json_num(js, "commit", &v) || v < 0)
+		return false;
+	ms->commit = (uint64_t)v;
+	if (!members_json_num(js, "leader", &v) || v < -1 || v >= PW_MEMBERS_MAX)
+		return false;
+	ms->leader = (int)v;
+	if (!members_json_num(js, "next_epoch", &v) || v < 0 || v > UINT32_MAX)
+		return false;
+	ms->next_epoch = (uint32_t)v;
+	if (!members_json_num(js, "next_from_slot", &v) || v < 0)
+		return false;
+	ms->next_from_slot = (uint64_t)v;
+	const char *p = strstr(js, "\"members\":[");
+	if (p == NULL)
+		return false;
+	/* Bounded: each object is at least 8 characters, and at most PW_MEMBERS_MAX. */
+	while ((p = strstr(p, "{\"id\":")) != NULL) {
+		const char *end = strchr(p, '}');
+		char obj[192];
+		size_t n = end != NULL ? (size_t)(end - p) + 1u : 0;
+		if (n == 0 || n >= sizeof(obj) || ms->n >= PW_MEMBERS_MAX)
+			return false;
+		memcpy(obj, p, n);
+		obj[n] = '\0';
+		struct pw_member_info *m = &ms->m[ms->n];
+		if (!members_json_num(obj, "id", &v) || v < 0 || v >= PW_MEMBERS_MAX ||
+		    !members_json_text(obj, "role", m->role, sizeof(m->role)) ||
+		    !members_json_text(obj, "addr", m->addr, sizeof(m->addr)))
+			return false;
+		m->id = (uint8_t)v;
+		long long ack = 0, lag = 0;
+		m->has_lag = members_json_num(obj, "ack", &ack) && members_json_num(obj, "lag", &lag) &&
+			     ack >= 0 && lag >= 0;
+		m->ack = m->has_lag ? (uint64_t)ack : 0;
+		m->lag = m->has_lag ? (uint64_t)lag : 0;
+		ms->n++;
+		p = end;
+	}
+	return true;
+}
+
+/** Parses "a.b.c.d:port" (numeric: the text the log keeps) into sa. */
+static bool parse_ipport(const char *s, struct sockaddr_in *sa)
+{
+	const char *colon = strrchr(s, ':');
+	char ip[INET_ADDRSTRLEN];
+	char *end = NULL;
+
+	if (colon == NULL || colon == s || (size_t)(colon - s) >= sizeof(ip) ||
+	    colon[1] < '0' || colon[1] > '9')
+		return false;
+	memcpy(ip, s, (size_t)(colon - s));
+	ip[colon - s] = '\0';
+	errno = 0;
+	unsigned long port = strtoul(colon + 1, &end, 10);
+	if (errno != 0 || *end != '\0' || port == 0 || port > 65535)
+		return false;
+	*sa = (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	return inet_pton(AF_INET, ip, &sa->sin_addr) == 1 && sa->sin_addr.s_addr != 0;
+}
+
+/** Takes the addresses and the membership a member reported: ids named at an address
+ *  become reachable (a new address replaces the old one), and requests go round the
+ *  members only. */
+static void members_learn(struct pw_client *c, const struct pw_membership *ms)
+{
+	uint16_t all = 0;
+
+	for (uint8_t k = 0; k < ms->n; k++) {
+		const struct pw_member_info *m = &ms->m[k];
+		struct sockaddr_in sa;
+		all = (uint16_t)(all | (1u << m->id));
+		if (m->addr[0] == '\0' || !parse_ipport(m->addr, &sa))
+			continue;   /* not named by the log: the file's address stands */
+		if (is_known(c, m->id) && c->addr[m->id].sin_addr.s_addr == sa.sin_addr.s_addr &&
+		    c->addr[m->id].sin_port == sa.sin_port)
+			continue;
+		c->addr[m->id] = sa;
+		addr_format(&sa, c->addr_str[m->id], sizeof(c->addr_str[m->id]));
+		c->known = (uint16_t)(c->known | (1u << m->id));
+		if (c->auth_on)
+			auth_client_forget(&c->auth, m->id);   /* another process: learn its life */
+	}
+	known_changed(c);
+	c->members = all;
+	if (c->leader != PX_NODE_NONE && !is_known(c, c->leader))
+		c->leader = PX_NODE_NONE;
+}
+
+/**
+ * Sends PX_ADMIN_MEMBERS to every member in `to` (known ids), again to the silent ones
+ * up to PW_PROBE_ROUNDS times, one attempt's timeout apart, until the first answer or
+ * `deadline` (with several asked, the first answer of a replica that knows a
+ * membership: a joiner's, epoch 0, is passed over). The answer is parsed into *ms, its text kept in js (cap bytes), and
+ * learnt (members_learn). Uses c->tx and c->msg.
+ * @return PW_OK, PW_E_TIMEOUT (no answer), PW_E_PROTOCOL (an answer that does not
+ *         parse), PW_E_SYS.
+ */
+static int members_ask(struct pw_client *c, uint16_t to, uint64_t deadline,
+		       struct pw_membership *ms, char *js, size_t cap)
+{
+	const uint8_t body[1] = { PX_ADMIN_MEMBERS };
+	const uint64_t seq = ++c->admin_seq;
+
+	assert(cap > PX_REPLY_BYTES_MAX);
+	to = (uint16_t)(to & c->known);
+	for (uint32_t round = 0; round < PW_PROBE_ROUNDS && to != 0; round++) {
+		uint64_t now = now_ns(), end;
+		uint16_t send = to, heard = 0;
+
+		if (now >= deadline)
+			break;
+		/* Authenticated: every life first (a probe each; learn_life drops whatever
+		 * else arrives meanwhile, so no answer to the request below may be on its
+		 * way then). A member silent to its probe is not asked this round. */
+		for (uint8_t i = 0; i < PW_MEMBERS_MAX && c->auth_on; i++) {
+			if (!((to >> i) & 1u) || auth_client_bound(&c->auth, i))
+				continue;
+			learn_life(c, i);
+			if (!auth_client_bound(&c->auth, i))
+				send = (uint16_t)(send & ~(1u << i));
+		}
+		encode_request_flags(c, c->probe_id, seq, body, sizeof(body), PX_NODE_NONE,
+				     PX_MF_ADMIN);
+		for (uint8_t i = 0; i < PW_MEMBERS_MAX; i++)
+			if ((send >> i) & 1u)
+				send_to(c, i);
+		now = now_ns();
+		end = now + c->attempt_ns < deadline ? now + c->attempt_ns : deadline;
+		for (;;) {
+			const struct px_msg *m = &c->msg;
+			int rc = await_reply(c, c->probe_id, seq, end);
+
+			if (rc < 0) {
+				errno = -rc;
+				return PW_E_SYS;
+			}
+			if (rc == 0)
+				break;
+			c->st.replies++;
+			if (m->from < PW_MEMBERS_MAX)
+				heard = (uint16_t)(heard | (1u << m->from));
+			if (m->status != PX_OK || !is_known(c, m->from) || !((to >> m->from) & 1u))
+				continue;   /* a challenge answered (BUSY), or a late answer */
+			memcpy(js, m->body, m->body_len);
+			js[m->body_len] = '\0';
+			if (!members_parse(js, ms) || ms->from != m->from)
+				return PW_E_PROTOCOL;
+			/* A replica that knows no membership yet (a joiner before its state):
+			 * asked among others, another one's answer is awaited. */
+			if (ms->epoch == 0 && popcount16(to) > 1)
+				continue;
+			if (ms->epoch != 0)
+				members_learn(c, ms);
+			return PW_OK;
+		}
+		/* Silent members may have restarted: their new life is learnt again. */
+		for (uint8_t i = 0; i < PW_MEMBERS_MAX && c->auth_on; i++)
+			if ((send >> i) & 1u && !((heard >> i) & 1u))
+				auth_client_forget(&c->auth, i);
+	}
+	return PW_E_TIMEOUT;
+}
+
+/**
+ * Within an operation (exchange): a hint named a member this client has no address
+ * for, or every member it tried was silent. Asks the known members (`prefer` first,
+ * if it is one: it just answered) for the membership, keeping the request in flight
+ * (c->tx) intact. At most one attempt's time of the operation's deadline.
+ * @return true if the membership was learnt.
+ */
+static bool learn_members(struct pw_client *c, uint8_t prefer, uint64_t deadline)
+{
+	struct pw_membership ms;
+	char js[PX_REPLY_BYTES_MAX + 1];
+	uint64_t until = now_ns() + c->attempt_ns;
+	int rc = PW_E_TIMEOUT;
+
+	if (until > deadline)
+		until = deadline;
+	memcpy(c->tx_saved, c->tx, c->tx_len);
+	c->tx_saved_len = c->tx_len;
+	if (is_known(c, prefer))
+		rc = members_ask(c, (uint16_t)(1u << prefer), until, &ms, js, sizeof(js));
+	if (rc != PW_OK && rc != PW_E_SYS)
+		rc = members_ask(c, c->known, until + c->attempt_ns < deadline
+						     ? until + c->attempt_ns : deadline,
+				 &ms, js, sizeof(js));
+	memcpy(c->tx, c->tx_saved, c->tx_saved_len);
+	c->tx_len = c->tx_saved_len;
+	return rc == PW_OK;
+}
+
 /** The current backoff, doubled for next time up to one attempt's timeout. */
 static uint64_t backoff_next(const struct pw_client *c, uint64_t *backoff)
 {
@@ -680,7 +1024,8 @@ static int exchange(struct pw_client *c, uint64_t client_id, uint64_t seq, uint8
 		    uint64_t deadline, uint32_t *sends)
 {
 	uint64_t next_send = now_ns(), attempt_end = 0, backoff = c->backoff_ns;
-	bool awaiting = false, leader_named = false, redirected = false;
+	bool awaiting = false, leader_named = false, redirected = false, learnt = false;
+	uint32_t silent = 0;   /* attempts in a row that got no answer */
 	int rc;
 
 	for (;;) {
@@ -716,11 +1061,19 @@ static int exchange(struct pw_client *c, uint64_t client_id, uint64_t seq, uint8
 				if (c->auth_on)
 					auth_client_forget(&c->auth, target);
 				c->leader = PX_NODE_NONE;
-				target = (uint8_t)((target + 1) % c->n_members);
-				next_send = now;
+				/* Every member tried is silent: the cluster may have moved on
+				 * (members replaced); ask whoever answers what it is now. */
+				if (++silent >= popcount16(rotation(c)) && !learnt) {
+					learnt = true;
+					silent = 0;
+					(void)learn_members(c, PX_NODE_NONE, deadline);
+				}
+				target = next_member(c, target);
+				next_send = now_ns();
 			}
 			continue;
 		}
+		silent = 0;
 		c->st.replies++;
 		switch (m->status) {
 		case PX_OK:
@@ -728,14 +1081,25 @@ static int exchange(struct pw_client *c, uint64_t client_id, uint64_t seq, uint8
 		case PX_SESSION_EXPIRED:
 			/* Whoever answered finally applied it (or refused it in the log): the
 			 * leader, or a member that led when an earlier attempt reached it. */
-			c->leader = m->from;
+			c->leader = is_known(c, m->from) ? m->from : PX_NODE_NONE;
 			return PW_OK;
 		case PX_NOT_LEADER:
 			c->st.redirects++;
 			if (!awaiting || m->from != target)
 				continue;   /* about an earlier attempt: the current one stands */
 			awaiting = false;
-			if (m->leader_hint < c->n_members && m->leader_hint != m->from) {
+			/* A leader this client has no address for (a member added since its
+			 * file was written): learn the membership from the member that said so. */
+			if (m->leader_hint < PX_REPLICAS_MAX && m->leader_hint != m->from &&
+			    !is_known(c, m->leader_hint) && !learnt) {
+				uint8_t hint = m->leader_hint, from = m->from;
+				learnt = true;
+				(void)learn_members(c, from, deadline);
+				/* c->msg was reused: put the answer back as it was read. */
+				c->msg.leader_hint = hint;
+				c->msg.from = from;
+			}
+			if (is_known(c, m->leader_hint) && m->leader_hint != m->from) {
 				/* Follow a hint at once the first time; a second redirect in
 				 * one operation suggests an election, so back off. */
 				leader_named = true;
@@ -745,8 +1109,8 @@ static int exchange(struct pw_client *c, uint64_t client_id, uint64_t seq, uint8
 			} else {
 				/* No leader known there: ask the next member after a pause. */
 				c->leader = PX_NODE_NONE;
-				target = (uint8_t)((m->from + 1) % c->n_members);
-				next_send = now + backoff_next(c, &backoff);
+				target = next_member(c, m->from);
+				next_send = now_ns() + backoff_next(c, &backoff);
 			}
 			continue;
 		case PX_BUSY:
@@ -771,7 +1135,8 @@ static int exchange(struct pw_client *c, uint64_t client_id, uint64_t seq, uint8
  *  (a nonce), which spreads clients over the members until they learn the leader. */
 static uint8_t first_target(const struct pw_client *c, uint64_t spread)
 {
-	return c->leader != PX_NODE_NONE ? c->leader : (uint8_t)(spread % c->n_members);
+	return c->leader != PX_NODE_NONE && is_known(c, c->leader) ? c->leader
+								   : nth_member(c, spread);
 }
 
 /**
@@ -1169,11 +1534,15 @@ int pw_execute(struct pw_client *c, const void *cmd, size_t len, void *reply, si
 int pw_probe(struct pw_client *c, struct pw_member_status *st)
 {
 	const uint64_t t0 = now_ns(), deadline = t0 + c->deadline_ns;
-	uint8_t left = c->n_members;
+	uint8_t left = (uint8_t)popcount16(c->known);
+	/* The members known now: an answer may teach more (members_learn), not here. */
+	const uint8_t n = c->n_members;
+	const uint16_t known = c->known;
 
-	for (uint8_t i = 0; i < c->n_members; i++) {
+	for (uint8_t i = 0; i < n; i++) {
 		st[i] = (struct pw_member_status){ .leader_hint = -1 };
-		memcpy(st[i].addr, c->addr_str[i], sizeof(st[i].addr));
+		if ((known >> i) & 1u)
+			memcpy(st[i].addr, c->addr_str[i], sizeof(st[i].addr));
 	}
 	/* seq 0 without REGISTER: no command; the leader answers BAD_COMMAND at once and
 	 * logs nothing, followers NOT_LEADER. */
@@ -1183,8 +1552,8 @@ int pw_probe(struct pw_client *c, struct pw_member_status *st)
 
 		if (now >= deadline)
 			break;
-		for (uint8_t i = 0; i < c->n_members; i++) {
-			if (!st[i].answered)
+		for (uint8_t i = 0; i < n; i++) {
+			if (((known >> i) & 1u) && !st[i].answered)
 				send_to(c, i);
 		}
 		end = now + c->attempt_ns < deadline ? now + c->attempt_ns : deadline;
@@ -1199,13 +1568,13 @@ int pw_probe(struct pw_client *c, struct pw_member_status *st)
 			if (rc == 0)
 				break;
 			c->st.replies++;
-			if (st[m->from].answered)
+			if (m->from >= n || !((known >> m->from) & 1u) || st[m->from].answered)
 				continue;   /* the answer to an earlier round's probe */
 			st[m->from].answered = true;
 			st[m->from].rtt_ns = now_ns() - t0;
 			left--;
 			if (m->status == PX_NOT_LEADER) {
-				if (m->leader_hint < c->n_members)
+				if (m->leader_hint < PX_REPLICAS_MAX)
 					st[m->from].leader_hint = m->leader_hint;
 			} else {
 				st[m->from].leads = true;
@@ -1228,11 +1597,17 @@ int pw_transfer_leader(struct pw_client *c, uint8_t target)
 	const uint64_t deadline = now_ns() + c->deadline_ns;
 	const uint8_t body[2] = { PX_ADMIN_TRANSFER, target };
 	uint64_t backoff = c->backoff_ns;
-	uint8_t to = c->leader < c->n_members ? c->leader : 0;
 	bool heard = false, started = false;
 
-	if (target >= c->n_members)
+	/* A member this client has no address for yet (added since its file was written). */
+	if (target < PX_REPLICAS_MAX && !is_known(c, target)) {
+		struct pw_membership ms;
+		char js[PX_REPLY_BYTES_MAX + 1];
+		(void)members_ask(c, rotation(c), deadline, &ms, js, sizeof(js));
+	}
+	if (!is_known(c, target))
 		return PW_E_INVAL;
+	uint8_t to = is_known(c, c->leader) ? c->leader : nth_member(c, 0);
 	/* 1. Ask the leader (following hints; BUSY: it has no leadership to give yet). */
 	while (!started) {
 		uint64_t now = now_ns(), end;
@@ -1252,7 +1627,7 @@ int pw_transfer_leader(struct pw_client *c, uint8_t target)
 		if (rc == 0) {   /* silent: try the next member */
 			if (c->auth_on)
 				auth_client_forget(&c->auth, to);
-			to = (uint8_t)((to + 1u) % c->n_members);
+			to = next_member(c, to);
 			continue;
 		}
 		heard = true;
@@ -1263,9 +1638,8 @@ int pw_transfer_leader(struct pw_client *c, uint8_t target)
 			c->leader = m->from;
 			break;
 		case PX_NOT_LEADER:
-			to = m->leader_hint < c->n_members && m->leader_hint != to
-				     ? m->leader_hint
-				     : (uint8_t)((to + 1u) % c->n_members);
+			to = is_known(c, m->leader_hint) && m->leader_hint != to ? m->leader_hint
+										    : next_member(c, to);
 			break;
 		case PX_BUSY:
 			nap_ns(backoff_next(c, &backoff));
@@ -1293,8 +1667,15 @@ int pw_member_stats(struct pw_client *c, uint8_t member, char *buf, size_t cap, 
 	const uint64_t deadline = now_ns() + c->deadline_ns;
 	const uint8_t body[1] = { PX_ADMIN_STATS };
 
-	if (member >= c->n_members || buf == NULL || len == NULL)
+	if (member >= PW_MEMBERS_MAX || buf == NULL || len == NULL)
 		return PW_E_INVAL;
+	if (!is_known(c, member)) {
+		struct pw_membership ms;
+		char js[PX_REPLY_BYTES_MAX + 1];
+		(void)members_ask(c, rotation(c), deadline, &ms, js, sizeof(js));
+		if (!is_known(c, member))
+			return PW_E_INVAL;
+	}
 	for (uint32_t round = 0; round < PW_PROBE_ROUNDS; round++) {
 		uint64_t now = now_ns(), end;
 		const struct px_msg *m = &c->msg;
@@ -1327,6 +1708,187 @@ int pw_member_stats(struct pw_client *c, uint8_t member, char *buf, size_t cap, 
 		return PW_OK;
 	}
 	return PW_E_TIMEOUT;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Membership changes (docs/operations.md, "Membership changes")                       */
+
+int pw_members(struct pw_client *c, int member, struct pw_membership *ms, char *json,
+	       size_t cap, size_t *len)
+{
+	const uint64_t deadline = now_ns() + c->deadline_ns;
+	char js[PX_REPLY_BYTES_MAX + 1];
+	int rc;
+
+	if (c == NULL || ms == NULL || (json != NULL && len == NULL) || member < -1 ||
+	    member >= PW_MEMBERS_MAX)
+		return PW_E_INVAL;
+	if (member >= 0 && !is_known(c, (uint8_t)member)) {
+		(void)members_ask(c, rotation(c), deadline, ms, js, sizeof(js));
+		if (!is_known(c, (uint8_t)member))
+			return PW_E_INVAL;
+	}
+	if (member >= 0) {
+		rc = members_ask(c, (uint16_t)(1u << member), deadline, ms, js, sizeof(js));
+	} else {
+		/* The leader's view has each member's ack and lag: ask the leader if known,
+		 * else whoever answers first, then the leader it names. */
+		rc = PW_E_TIMEOUT;
+		if (is_known(c, c->leader))
+			rc = members_ask(c, (uint16_t)(1u << c->leader),
+					 now_ns() + c->attempt_ns < deadline ? now_ns() + c->attempt_ns
+									 : deadline,
+					 ms, js, sizeof(js));
+		if (rc == PW_E_TIMEOUT)
+			rc = members_ask(c, rotation(c), deadline, ms, js, sizeof(js));
+		if (rc == PW_OK && ms->leader >= 0 && ms->leader != ms->from &&
+		    is_known(c, (uint8_t)ms->leader)) {
+			struct pw_membership lm;
+			char ljs[PX_REPLY_BYTES_MAX + 1];
+			if (members_ask(c, (uint16_t)(1u << ms->leader), deadline, &lm, ljs,
+					sizeof(ljs)) == PW_OK) {
+				*ms = lm;
+				memcpy(js, ljs, sizeof(js));
+			}
+		}
+		if (rc == PW_OK && ms->leader == ms->from)
+			c->leader = (uint8_t)ms->from;
+	}
+	if (rc != PW_OK)
+		return rc;
+	if (json != NULL) {
+		*len = strlen(js);
+		if (*len + 1u > cap)
+			return PW_E_BUFFER;
+		memcpy(json, js, *len + 1u);
+	}
+	return PW_OK;
+}
+
+/**
+ * An admin request that only the leader acts on (PX_ADMIN_ADD, PX_ADMIN_REMOVE): sent to
+ * the leader, hints followed (a hint naming a member this client has no address for
+ * teaches the membership first), the next member after silence, again at once after a
+ * challenge's BUSY (no body). Its answer's body goes to out.
+ * @return PW_OK, PW_E_BUSY, PW_E_BAD_COMMAND, PW_E_TIMEOUT, PW_E_NO_LEADER, PW_E_SYS.
+ */
+static int leader_admin(struct pw_client *c, const uint8_t *body, uint32_t blen,
+			struct pw_change *out)
+{
+	const uint64_t deadline = now_ns() + c->deadline_ns;
+	uint64_t backoff = c->backoff_ns;
+	uint8_t to = is_known(c, c->leader) ? c->leader : nth_member(c, c->probe_id);
+	bool heard = false, learnt = false;
+	uint32_t silent = 0, sends = 0;
+	const uint64_t seq = ++c->admin_seq;
+
+	/* Bounded by the deadline and retries_max. */
+	while (now_ns() < deadline && sends++ <= c->retries_max) {
+		const struct px_msg *m = &c->msg;
+		uint64_t now = now_ns();
+		uint64_t end = now + c->attempt_ns < deadline ? now + c->attempt_ns : deadline;
+
+		encode_request_flags(c, c->probe_id, seq, body, blen, to, PX_MF_ADMIN);
+		send_to(c, to);
+		int rc = await_reply(c, c->probe_id, seq, end);
+		if (rc < 0) {
+			errno = -rc;
+			return PW_E_SYS;
+		}
+		if (rc == 0 || m->from != to) {   /* silent: try the next member */
+			if (c->auth_on)
+				auth_client_forget(&c->auth, to);
+			if (++silent >= popcount16(rotation(c)) && !learnt) {
+				learnt = true;
+				silent = 0;
+				(void)learn_members(c, PX_NODE_NONE, deadline);
+			}
+			c->leader = PX_NODE_NONE;
+			to = next_member(c, to);
+			continue;
+		}
+		silent = 0;
+		heard = true;
+		c->st.replies++;
+		uint8_t from = m->from, hint = m->leader_hint, status = m->status;
+		uint32_t n = m->body_len < sizeof(out->error) - 1u ? m->body_len
+								   : (uint32_t)sizeof(out->error) - 1u;
+		char text[sizeof(out->error)];
+		if (n > 0)
+			memcpy(text, m->body, n);
+		text[n] = '\0';
+		switch (status) {
+		case PX_OK: {
+			long long slot = 0, epoch = 0;
+			c->leader = from;
+			out->leader = from;
+			if (!members_json_num(text, "slot", &slot) || !members_json_num(text, "epoch", &epoch) ||
+			    slot <= 0 || epoch <= 0 || epoch > UINT32_MAX)
+				return PW_E_PROTOCOL;
+			out->slot = (uint64_t)slot;
+			out->epoch = (uint32_t)epoch;
+			return PW_OK;
+		}
+		case PX_NOT_LEADER:
+			if (hint < PX_REPLICAS_MAX && hint != from && !is_known(c, hint) && !learnt) {
+				learnt = true;
+				(void)learn_members(c, from, deadline);
+			}
+			if (is_known(c, hint) && hint != to) {
+				to = hint;
+			} else {
+				to = next_member(c, from);
+				nap_ns(backoff_next(c, &backoff));
+			}
+			continue;
+		case PX_BUSY:
+			if (n == 0)
+				continue;   /* a challenge answered: now bound to its life */
+			out->leader = from;
+			c->leader = from;
+			if (!members_json_text(text, "error", out->error, sizeof(out->error)))
+				snprintf(out->error, sizeof(out->error), "%s", text);
+			return PW_E_BUSY;
+		default:
+			out->leader = from;
+			if (!members_json_text(text, "error", out->error, sizeof(out->error)))
+				snprintf(out->error, sizeof(out->error), "%s",
+					 n > 0 ? text : "refused (no reason given: a member of an older build?)");
+			return PW_E_BAD_COMMAND;
+		}
+	}
+	return heard ? PW_E_TIMEOUT : PW_E_NO_LEADER;
+}
+
+int pw_add_member(struct pw_client *c, uint8_t id, const char *addr, struct pw_change *out)
+{
+	uint8_t body[2 + PX_CONF_ADDR_BYTES];
+	size_t n = addr != NULL ? strlen(addr) : 0;
+
+	if (c == NULL || out == NULL)
+		return PW_E_INVAL;
+	*out = (struct pw_change){ .leader = -1 };
+	if (id >= PX_REPLICAS_MAX || n == 0 || n >= PX_CONF_ADDR_BYTES)
+		return PW_E_INVAL;
+	for (size_t k = 0; k < n; k++)
+		if (addr[k] < 0x21 || addr[k] > 0x7e)
+			return PW_E_INVAL;
+	body[0] = PX_ADMIN_ADD;
+	body[1] = id;
+	memcpy(body + 2, addr, n);
+	return leader_admin(c, body, (uint32_t)(2u + n), out);
+}
+
+int pw_remove_member(struct pw_client *c, uint8_t id, struct pw_change *out)
+{
+	const uint8_t body[2] = { PX_ADMIN_REMOVE, id };
+
+	if (c == NULL || out == NULL)
+		return PW_E_INVAL;
+	*out = (struct pw_change){ .leader = -1 };
+	if (id >= PX_REPLICAS_MAX)
+		return PW_E_INVAL;
+	return leader_admin(c, body, sizeof(body), out);
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -1494,7 +2056,7 @@ static void snap_count(const struct pw_client *c, const bool *answered, const bo
 		       struct pw_snapshot_info *info)
 {
 	info->answered = info->refused = 0;
-	for (uint8_t i = 0; i < c->n_members; i++) {
+	for (uint8_t i = 0; i < PW_MEMBERS_MAX && c->known != 0; i++) {
 		info->answered = (uint8_t)(info->answered + answered[i]);
 		info->refused = (uint8_t)(info->refused + refused[i]);
 	}
@@ -1517,12 +2079,13 @@ static int snap_find(struct pw_client *c, uint64_t min_slot, uint8_t *member,
 
 	/* Bounded by the deadline: each pass sends at least one datagram and waits. */
 	for (uint32_t pass = 0;; pass++) {
-		bool skip_leader = pass == 0 && c->leader < c->n_members && c->n_members > 1;
+		uint16_t r = rotation(c);
+		bool skip_leader = pass == 0 && is_known(c, c->leader) && popcount16(r) > 1;
 		uint8_t n_refused = 0, asked = 0;
 
-		for (uint8_t k = 0; k < c->n_members; k++) {
-			uint8_t i = (uint8_t)((*member + k) % c->n_members);
-			if (skip_leader && i == c->leader)
+		for (uint8_t k = 0; k < PW_MEMBERS_MAX; k++) {
+			uint8_t i = (uint8_t)((*member + k) % PW_MEMBERS_MAX);
+			if (!((r >> i) & 1u) || (skip_leader && i == c->leader))
 				continue;
 			asked++;
 			int rc = snap_ask(c, i, min_slot, deadline, info);
@@ -1667,8 +2230,7 @@ int pw_snapshot_fetch(struct pw_client *c, uint64_t min_slot, pw_snapshot_buf_fn
 					   ? PW_SNAP_RESEND_MS * NS_PER_MS
 					   : c->attempt_ns;
 	/* Followers first: the leader's loop is the cluster's commit path. */
-	uint8_t member = c->leader < c->n_members ? (uint8_t)((c->leader + 1u) % c->n_members)
-						  : 0;
+	uint8_t member = is_known(c, c->leader) ? next_member(c, c->leader) : nth_member(c, 0);
 	bool have_first = false;   /* a first chunk is in c->msg already (SNAP_NEWER) */
 
 	/* Bounded by PW_SNAP_RESTARTS_MAX. */
@@ -1698,7 +2260,7 @@ int pw_snapshot_fetch(struct pw_client *c, uint64_t min_slot, pw_snapshot_buf_fn
 			last = PW_E_TIMEOUT;
 		} else {
 			/* Gone: ask the next member. */
-			member = (uint8_t)((member + 1u) % c->n_members);
+			member = next_member(c, member);
 			last = PW_E_TIMEOUT;
 		}
 		if (++info->restarts > PW_SNAP_RESTARTS_MAX)

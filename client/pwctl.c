@@ -41,8 +41,9 @@ static void usage(FILE *f)
 "                       at most the timeout)\n"
 "  --history FILE       append the operation to FILE in the pw-lincheck format\n"
 "  --key FILE           this client's key file (default: $PAXWIRE_KEY_FILE); admin\n"
-"                       commands (stats, transfer-leader, snapshot save) need an admin\n"
-"                       key or the cluster key (docs/security.md)\n"
+"                       commands (stats, transfer-leader, snapshot save, add-member,\n"
+"                       remove-member, replace-member) need an admin key or the\n"
+"                       cluster key (docs/security.md)\n"
 "  --help               this text\n"
 "\n"
 "keys (docs/security.md; files are written mode 0600 and never overwritten):\n"
@@ -76,6 +77,17 @@ static void usage(FILE *f)
 "                       does not, 2 if it does not answer (for health checks)\n"
 "  transfer-leader N    ask the leader to hand over to member N; waits until N leads\n"
 "  stats [N]            each member's (or member N's) state and counters, one JSON line each\n"
+"  members [--json]     the membership the leader (or a member) knows: id, address,\n"
+"                       role (voter, learner, leaving, joining), lag behind the commit\n"
+"  add-member ID IP:PORT [--voter] [--wait MS]\n"
+"                       add replica ID (started with paxwired --join) as a learner; waits\n"
+"                       until the change is in force (--voter: until the leader has\n"
+"                       promoted it to voter)\n"
+"  remove-member ID [--wait MS]\n"
+"                       remove replica ID; waits until the change is in force\n"
+"  replace-member OLD NEW IP:PORT [--wait MS]\n"
+"                       add NEW, wait until it is a voter, then remove OLD\n"
+"                       (COMMAND --help: each one's details)\n"
 "  snapshot save FILE   a backup: fetch a snapshot of the applied state from a member\n"
 "                       (followers first), holding every write acknowledged before it\n"
 "                       started; write FILE atomically (FILE.tmp, fsync, rename). One\n"
@@ -95,11 +107,13 @@ static void usage(FILE *f)
 "     is-leader: N leads\n"
 "  1  a definite no, nothing changed: not found, cas mismatch, store full, bad command,\n"
 "     offset truncated or beyond the end; is-leader: N says it does not lead;\n"
-"     snapshot save: every member that answered has no snapshot to give\n"
+"     snapshot save: every member that answered has no snapshot to give;\n"
+"     add/remove/replace-member: the leader refused, or a change is under way\n"
 "  2  outcome unknown: timeout, no leader, session expired, unexpected reply\n"
 "     (the operation may or may not have been applied); status/leader: no leader\n"
 "     answered; is-leader: N did not answer; snapshot save: no member answered,\n"
-"     or the transfer stalled (FILE untouched)\n"
+"     or the transfer stalled (FILE untouched); add/remove/replace-member: no\n"
+"     answer, or the change was not in force within --wait\n"
 "  3  usage, configuration or system error\n",
 	      f);
 }
@@ -116,6 +130,7 @@ static int exit_for(int rc)
 	case PW_E_BAD_COMMAND:
 	case PW_E_TRUNCATED:
 	case PW_E_BEYOND:
+	case PW_E_BUSY:
 		return EXIT_NO;
 	case PW_E_TOO_LARGE:
 	case PW_E_INVAL:
@@ -172,14 +187,16 @@ static void print_record(void *arg, uint64_t offset, const void *data, size_t le
 	putchar('\n');
 }
 
-/** Parses a member id argument: 0 .. members-1. */
+/** Parses a member id argument: 0..8 (one the client has no address for is learnt
+ *  from the cluster, or refused, by the library). */
 static bool parse_member(const struct pw_client *c, const char *s, uint8_t *id)
 {
 	uint32_t v;
 
-	if (!parse_u32(s, &v) || v >= pw_client_members(c)) {
+	(void)c;
+	if (!parse_u32(s, &v) || v >= PW_MEMBERS_MAX) {
 		fprintf(stderr, "pwctl: member \"%s\": expected 0..%u\n", s,
-			(unsigned)pw_client_members(c) - 1);
+			(unsigned)PW_MEMBERS_MAX - 1);
 		return false;
 	}
 	*id = (uint8_t)v;
@@ -204,6 +221,11 @@ static int cmd_status(struct pw_client *c, const char *what, const char *arg)
 			leader = i;
 	}
 	if (strcmp(what, "is-leader") == 0) {
+		if (want >= n || pw_client_member_addr(c, want) == NULL) {
+			fprintf(stderr, "pwctl is-leader: member %u: no address for it (pwctl members)\n",
+				(unsigned)want);
+			return EXIT_UNKNOWN;
+		}
 		if (!st[want].answered) {
 			fprintf(stderr, "pwctl is-leader: member %u (%s) did not answer\n",
 				(unsigned)want, st[want].addr);
@@ -226,6 +248,8 @@ static int cmd_status(struct pw_client *c, const char *what, const char *arg)
 		uint64_t cm = 0, ap = 0;
 		const char *pc, *pa;
 
+		if (pw_client_member_addr(c, i) == NULL)
+			continue;   /* an id this client knows no address for */
 		if (!st[i].answered)
 			snprintf(state, sizeof(state), "no answer");
 		else if (st[i].leads)
@@ -465,6 +489,383 @@ out:
 	return code;
 }
 
+
+/* ---- membership (docs/operations.md, "Membership changes") ------------------------ */
+
+static const char help_members[] =
+"usage: pwctl [--config FILE ...] members [--json]\n"
+"\n"
+"The membership as the leader knows it (any member's if none leads): the configuration\n"
+"in force (epoch), a pending change (its epoch and the slot it takes effect at), and\n"
+"each member: id, address (as the log names it; the cluster file's for initial voters\n"
+"the log has not named), role and lag (slots behind the leader's commit point; only\n"
+"the leader knows it). Roles: voter; learner (receives the log, does not vote; the\n"
+"leader promotes it once it is within 64 slots); leaving (in force, gone once the\n"
+"pending change is); joining (in the pending change only). --json: the member's answer\n"
+"as it is. Any client key may ask. Exit 0, or 2 if no member answered.\n";
+
+static const char help_add[] =
+"usage: pwctl [--config FILE ...] add-member ID IP:PORT [--voter] [--wait MS]\n"
+"\n"
+"Adds replica ID, reached at IP:PORT, to the running cluster (durable mode). Start it\n"
+"first on its host: paxwired --config FILE --id ID --data-dir DIR --join, with a\n"
+"[replica.ID] section for it in FILE. ID: 0..8, an id no replica ever ran with. The\n"
+"leader proposes the change through the log; it takes effect alpha (pipeline_slots)\n"
+"slots after it is chosen (the leader fills them with no-ops if clients do not).\n"
+"The new replica joins as a learner, fetches the state (a snapshot), catches up, and\n"
+"the leader promotes it to voter by itself once it is within 64 slots of the commit\n"
+"point. Waits until the change is in force and nothing is pending; --voter: until ID\n"
+"is a voter. --wait MS bounds the wait (default 60000). Needs an admin key.\n"
+"Limits: 3..9 voters, at most 4 learners, one change at a time (a change under way:\n"
+"exit 1, try again once it is in force), not on a memif mesh (link.J ports).\n"
+"Exit 0: in force (a voter with --voter); 1: refused, nothing changed; 2: no answer,\n"
+"or not in force within --wait (pwctl members tells where it stands).\n";
+
+static const char help_remove[] =
+"usage: pwctl [--config FILE ...] remove-member ID [--wait MS]\n"
+"\n"
+"Removes replica ID (voter or learner) from the running cluster; at least three voters\n"
+"stay. Removing the leader: it hands leadership to a caught-up voter once the change\n"
+"is in force. Waits until the change is in force and nothing is pending (--wait MS,\n"
+"default 60000). Stop the removed replica's process afterwards; never start a replica\n"
+"with its id again while that process may run. Needs an admin key.\n"
+"Exit codes as add-member.\n";
+
+static const char help_replace[] =
+"usage: pwctl [--config FILE ...] replace-member OLD NEW IP:PORT [--wait MS]\n"
+"\n"
+"Replaces replica OLD (a dead box, say) by NEW at IP:PORT: add-member NEW IP:PORT\n"
+"--voter (NEW started first with paxwired --join), then remove-member OLD. Each step\n"
+"waits up to --wait MS (default 60000). A replace that stopped half-way can be run\n"
+"again: a step already done is not repeated. Needs an admin key.\n"
+"Exit codes as add-member.\n";
+
+/** A member of ms by id, or NULL. */
+static const struct pw_member_info *member_in(const struct pw_membership *ms, uint8_t id)
+{
+	for (uint8_t k = 0; k < ms->n; k++)
+		if (ms->m[k].id == id)
+			return &ms->m[k];
+	return NULL;
+}
+
+static int cmd_members(struct pw_client *c, bool json)
+{
+	struct pw_membership ms;
+	char js[PW_REPLY_BYTES_MAX + 1];
+	size_t jl = 0;
+	int rc = pw_members(c, -1, &ms, js, sizeof(js), &jl);
+
+	if (rc != PW_OK) {
+		fprintf(stderr, "pwctl members: %s%s\n", pw_strerror(rc),
+			rc == PW_E_TIMEOUT ? " (no member answered: pwctl status)" : "");
+		return rc == PW_E_SYS ? EXIT_USAGE : EXIT_UNKNOWN;
+	}
+	if (json) {
+		printf("%s\n", js);
+		return EXIT_DONE;
+	}
+	char leader[16] = "unknown";
+	if (ms.leader >= 0)
+		snprintf(leader, sizeof(leader), "%d", ms.leader);
+	printf("epoch %u in force (alpha %u slots), leader %s, commit %" PRIu64 " (member %d's view)",
+	       ms.epoch, ms.alpha, leader, ms.commit, ms.from);
+	if (ms.next_epoch != 0)
+		printf("; pending: epoch %u from slot %" PRIu64, ms.next_epoch, ms.next_from_slot);
+	printf("\n%-4s %-22s %-8s %s\n", "id", "address", "role", "lag");
+	for (uint8_t k = 0; k < ms.n; k++) {
+		const struct pw_member_info *m = &ms.m[k];
+		const char *a = m->addr[0] != '\0' ? m->addr : pw_client_member_addr(c, m->id);
+		char lag[24] = "-";
+		if (m->has_lag)
+			snprintf(lag, sizeof(lag), "%" PRIu64, m->lag);
+		printf("%-4u %-22s %-8s %s\n", (unsigned)m->id, a != NULL ? a : "?", m->role, lag);
+	}
+	return EXIT_DONE;
+}
+
+static double now_ms(void)
+{
+	return mono_s() * 1e3;
+}
+
+static void nap_ms(unsigned ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000u, .tv_nsec = (long)(ms % 1000u) * 1000000L };
+	nanosleep(&ts, NULL);
+}
+
+enum wait_for { W_IN_FORCE, W_VOTER, W_GONE };
+
+/**
+ * Polls the membership (pw_members: the leader's view) every 100 ms until epoch >= want
+ * with nothing pending and, for W_VOTER, id a voter; for W_GONE, id no member. At most
+ * wait_ms. @return EXIT_DONE, or EXIT_UNKNOWN (said why).
+ */
+static int wait_members(struct pw_client *c, const char *cmd, enum wait_for w, uint8_t id,
+			uint32_t want, uint32_t wait_ms, struct pw_membership *ms)
+{
+	double end = now_ms() + wait_ms;
+	bool have = false;
+
+	for (;;) {
+		if (pw_members(c, -1, ms, NULL, 0, NULL) == PW_OK) {
+			have = true;
+			const struct pw_member_info *m = member_in(ms, id);
+			bool done = ms->epoch >= want && ms->next_epoch == 0;
+			if (w == W_VOTER)
+				done = done && m != NULL && strcmp(m->role, "voter") == 0;
+			if (w == W_GONE)
+				done = done && m == NULL;
+			if (done)
+				return EXIT_DONE;
+		}
+		if (now_ms() >= end)
+			break;
+		nap_ms(100);
+	}
+	if (!have) {
+		fprintf(stderr, "pwctl %s: no member answered for %u ms; the change may or may not be in force (pwctl members)\n",
+			cmd, wait_ms);
+		return EXIT_UNKNOWN;
+	}
+	const struct pw_member_info *m = member_in(ms, id);
+	char pending[48] = "nothing pending";
+	if (ms->next_epoch != 0)
+		snprintf(pending, sizeof(pending), "epoch %u pending", ms->next_epoch);
+	fprintf(stderr, "pwctl %s: not done within %u ms: epoch %u in force (the change's is %u), %s, member %u is %s%s; see pwctl members%s\n",
+		cmd, wait_ms, ms->epoch, want, pending, (unsigned)id,
+		m != NULL ? "a " : "no member", m != NULL ? m->role : "",
+		w == W_VOTER && m != NULL && strcmp(m->role, "learner") == 0
+			? " (a learner is promoted once within 64 slots of the commit point: is its paxwired running and fetching the state? its log says)"
+			: "");
+	return EXIT_UNKNOWN;
+}
+
+/** add-member: 0 (in force), or an exit code. *epoch: the change's. */
+static int do_add(struct pw_client *c, const char *cmd, uint8_t id, const char *addr,
+		  bool voter, uint32_t wait_ms)
+{
+	struct pw_change ch;
+	struct pw_membership ms;
+	double t0 = now_ms();
+	int rc = pw_add_member(c, id, addr, &ch);
+	uint32_t want = ch.epoch;
+
+	if (rc == PW_E_BUSY || rc == PW_E_BAD_COMMAND) {
+		/* A resend's answer, or a replace run again: is ID there already, at ADDR? */
+		const struct pw_member_info *m = NULL;
+		if (pw_members(c, -1, &ms, NULL, 0, NULL) == PW_OK)
+			m = member_in(&ms, id);
+		if (m != NULL && (m->addr[0] == '\0' || strcmp(m->addr, addr) == 0)) {
+			printf("member %u is already %s (%s)\n", (unsigned)id,
+			       strcmp(m->role, "joining") == 0 ? "being added" : "a member", m->role);
+			want = ms.next_epoch != 0 ? ms.next_epoch : ms.epoch;
+			rc = PW_OK;
+		} else if (rc == PW_E_BUSY) {
+			fprintf(stderr, "pwctl %s: a change is under way (%s); nothing changed: wait until it is in force (pwctl members), then try again\n",
+				cmd, ch.error);
+			return EXIT_NO;
+		} else {
+			fprintf(stderr, "pwctl %s: refused by the leader (member %d): %s\n", cmd,
+				ch.leader, ch.error);
+			return EXIT_NO;
+		}
+	} else if (rc != PW_OK) {
+		fprintf(stderr, "pwctl %s: %s%s\n", cmd, pw_strerror(rc),
+			rc == PW_E_INVAL ? " (ID 0..8, IP:PORT 1..31 printable characters)" : "");
+		return rc == PW_E_INVAL ? EXIT_USAGE : exit_for(rc);
+	} else {
+		printf("add member %u at %s: proposed at slot %" PRIu64 " by leader %d (epoch %u)\n",
+		       (unsigned)id, addr, ch.slot, ch.leader, ch.epoch);
+	}
+	fflush(stdout);
+	int code = wait_members(c, cmd, voter ? W_VOTER : W_IN_FORCE, id, want, wait_ms, &ms);
+	if (code != EXIT_DONE)
+		return code;
+	const struct pw_member_info *m = member_in(&ms, id);
+	printf("member %u is a %s at epoch %u (%.1f s)%s\n", (unsigned)id,
+	       m != NULL ? m->role : "?", ms.epoch, (now_ms() - t0) / 1e3,
+	       m != NULL && strcmp(m->role, "learner") == 0
+		       ? "; the leader promotes it to voter once it has caught up (pwctl members)"
+		       : "");
+	return EXIT_DONE;
+}
+
+static int do_remove(struct pw_client *c, const char *cmd, uint8_t id, uint32_t wait_ms)
+{
+	struct pw_change ch;
+	struct pw_membership ms;
+	double t0 = now_ms();
+	int rc = pw_remove_member(c, id, &ch);
+	uint32_t want = ch.epoch;
+
+	if (rc == PW_E_BUSY || rc == PW_E_BAD_COMMAND) {
+		const struct pw_member_info *m = (const struct pw_member_info *)1;
+		bool got = pw_members(c, -1, &ms, NULL, 0, NULL) == PW_OK;
+		if (got)
+			m = member_in(&ms, id);
+		if (got && (m == NULL || strcmp(m->role, "leaving") == 0) && rc == PW_E_BUSY) {
+			printf("member %u is already leaving\n", (unsigned)id);
+			want = ms.next_epoch != 0 ? ms.next_epoch : ms.epoch;
+			rc = PW_OK;
+		} else if (rc == PW_E_BUSY) {
+			fprintf(stderr, "pwctl %s: a change is under way (%s); nothing changed: wait until it is in force (pwctl members), then try again\n",
+				cmd, ch.error);
+			return EXIT_NO;
+		} else {
+			fprintf(stderr, "pwctl %s: refused by the leader (member %d): %s%s\n", cmd,
+				ch.leader, ch.error,
+				got && m == NULL ? " (it is no member now: removed already?)" : "");
+			return EXIT_NO;
+		}
+	} else if (rc != PW_OK) {
+		fprintf(stderr, "pwctl %s: %s\n", cmd, pw_strerror(rc));
+		return rc == PW_E_INVAL ? EXIT_USAGE : exit_for(rc);
+	} else {
+		printf("remove member %u: proposed at slot %" PRIu64 " by leader %d (epoch %u)\n",
+		       (unsigned)id, ch.slot, ch.leader, ch.epoch);
+	}
+	fflush(stdout);
+	int code = wait_members(c, cmd, W_GONE, id, want, wait_ms, &ms);
+	if (code != EXIT_DONE)
+		return code;
+	printf("member %u removed: epoch %u in force, leader %d (%.1f s); stop its paxwired now\n",
+	       (unsigned)id, ms.epoch, ms.leader, (now_ms() - t0) / 1e3);
+	return EXIT_DONE;
+}
+
+/** Parses an id 0..8. */
+static bool parse_id(const char *cmd, const char *s, uint8_t *id)
+{
+	uint32_t v;
+
+	if (!parse_u32(s, &v) || v >= PW_MEMBERS_MAX) {
+		fprintf(stderr, "pwctl %s: \"%s\" is not a replica id (0..%d)\n", cmd, s,
+			PW_MEMBERS_MAX - 1);
+		return false;
+	}
+	*id = (uint8_t)v;
+	return true;
+}
+
+/**
+ * members, add-member, remove-member, replace-member: their flags (--json, --voter,
+ * --wait MS, --help) anywhere among their arguments, the rest positional.
+ */
+static int cmd_membership(struct pw_client *c, int argc, char **argv)
+{
+	const char *cmd = argv[0];
+	const char *pos[4];
+	int npos = 0;
+	bool json = false, voter = false;
+	uint32_t wait_ms = 60000;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0 && strcmp(cmd, "members") == 0) {
+			json = true;
+		} else if (strcmp(argv[i], "--voter") == 0 && strcmp(cmd, "add-member") == 0) {
+			voter = true;
+		} else if (strcmp(argv[i], "--wait") == 0 && i + 1 < argc &&
+			   strcmp(cmd, "members") != 0) {
+			if (!parse_u32(argv[++i], &wait_ms) || wait_ms == 0) {
+				fprintf(stderr, "pwctl %s: --wait: milliseconds > 0\n", cmd);
+				return EXIT_USAGE;
+			}
+		} else if (argv[i][0] == '-' && argv[i][1] == '-') {
+			fprintf(stderr, "pwctl %s: unknown option %s (pwctl %s --help)\n", cmd, argv[i],
+				cmd);
+			return EXIT_USAGE;
+		} else if (npos < 4) {
+			pos[npos++] = argv[i];
+		} else {
+			npos++;
+		}
+	}
+	uint8_t id, id2;
+	if (strcmp(cmd, "members") == 0) {
+		if (npos != 0) {
+			fprintf(stderr, "pwctl members: no arguments (pwctl members --help)\n");
+			return EXIT_USAGE;
+		}
+		return cmd_members(c, json);
+	}
+	if (strcmp(cmd, "add-member") == 0) {
+		if (npos != 2) {
+			fprintf(stderr, "pwctl add-member: expected ID IP:PORT (pwctl add-member --help)\n");
+			return EXIT_USAGE;
+		}
+		if (!parse_id(cmd, pos[0], &id))
+			return EXIT_USAGE;
+		return do_add(c, cmd, id, pos[1], voter, wait_ms);
+	}
+	if (strcmp(cmd, "remove-member") == 0) {
+		if (npos != 1) {
+			fprintf(stderr, "pwctl remove-member: expected ID (pwctl remove-member --help)\n");
+			return EXIT_USAGE;
+		}
+		if (!parse_id(cmd, pos[0], &id))
+			return EXIT_USAGE;
+		return do_remove(c, cmd, id, wait_ms);
+	}
+	/* replace-member OLD NEW IP:PORT */
+	if (npos != 3) {
+		fprintf(stderr, "pwctl replace-member: expected OLD NEW IP:PORT (pwctl replace-member --help)\n");
+		return EXIT_USAGE;
+	}
+	if (!parse_id(cmd, pos[0], &id) || !parse_id(cmd, pos[1], &id2))
+		return EXIT_USAGE;
+	if (id == id2) {
+		fprintf(stderr, "pwctl replace-member: OLD and NEW are both %u: a replacement takes a new id (never reuse one while the old process may run)\n",
+			(unsigned)id);
+		return EXIT_USAGE;
+	}
+	struct pw_membership ms;
+	int rc = pw_members(c, -1, &ms, NULL, 0, NULL);
+	if (rc != PW_OK) {
+		fprintf(stderr, "pwctl replace-member: %s (no member answered: pwctl status)\n",
+			pw_strerror(rc));
+		return exit_for(rc);
+	}
+	const struct pw_member_info *old = member_in(&ms, id), *nw = member_in(&ms, id2);
+	if (old == NULL && nw != NULL && strcmp(nw->role, "voter") == 0) {
+		printf("member %u is a voter and %u is no member: the replacement is done\n",
+		       (unsigned)id2, (unsigned)id);
+		return EXIT_DONE;
+	}
+	if (old == NULL) {
+		fprintf(stderr, "pwctl replace-member: %u is no member (pwctl members)\n", (unsigned)id);
+		return EXIT_NO;
+	}
+	printf("replace member %u by %u at %s: step 1, add %u and wait until it is a voter\n",
+	       (unsigned)id, (unsigned)id2, pos[2], (unsigned)id2);
+	fflush(stdout);
+	int code = do_add(c, cmd, id2, pos[2], true, wait_ms);
+	if (code != EXIT_DONE)
+		return code;
+	printf("replace member %u by %u: step 2, remove %u\n", (unsigned)id, (unsigned)id2,
+	       (unsigned)id);
+	fflush(stdout);
+	code = do_remove(c, cmd, id, wait_ms);
+	if (code == EXIT_DONE)
+		printf("member %u replaced by %u\n", (unsigned)id, (unsigned)id2);
+	return code;
+}
+
+/** COMMAND --help for the membership commands: the text, or NULL for other commands. */
+static const char *command_help(const char *cmd)
+{
+	if (strcmp(cmd, "members") == 0)
+		return help_members;
+	if (strcmp(cmd, "add-member") == 0)
+		return help_add;
+	if (strcmp(cmd, "remove-member") == 0)
+		return help_remove;
+	if (strcmp(cmd, "replace-member") == 0)
+		return help_replace;
+	return NULL;
+}
+
 /** Runs one command; argv[0] is its name. Returns the exit code. */
 static int run(struct pw_client *c, int argc, char **argv)
 {
@@ -546,6 +947,7 @@ static int run(struct pw_client *c, int argc, char **argv)
 			return EXIT_USAGE;
 		}
 		uint8_t lo = 0, hi = pw_client_members(c), one;
+		bool all = argc == 1;
 		if (argc == 2) {
 			if (!parse_member(c, argv[1], &one))
 				return EXIT_USAGE;
@@ -556,6 +958,8 @@ static int run(struct pw_client *c, int argc, char **argv)
 		for (uint8_t i = lo; i < hi; i++) {
 			char js[PW_REPLY_BYTES_MAX + 1];
 			size_t jl = 0;
+			if (all && pw_client_member_addr(c, i) == NULL)
+				continue;
 			rc = pw_member_stats(c, i, js, sizeof(js), &jl);
 			if (rc == PW_OK) {
 				printf("%s\n", js);
@@ -571,9 +975,9 @@ static int run(struct pw_client *c, int argc, char **argv)
 		char *end = NULL;
 		unsigned long n = strtoul(argv[1], &end, 10);
 		if (argv[1][0] < '0' || argv[1][0] > '9' || *end != '\0' ||
-		    n >= pw_client_members(c)) {
+		    n >= PW_MEMBERS_MAX) {
 			fprintf(stderr, "pwctl transfer-leader: %s is not a member id (0..%u)\n",
-				argv[1], pw_client_members(c) - 1u);
+				argv[1], PW_MEMBERS_MAX - 1u);
 			return EXIT_USAGE;
 		}
 		rc = pw_transfer_leader(c, (uint8_t)n);
@@ -581,6 +985,8 @@ static int run(struct pw_client *c, int argc, char **argv)
 			printf("leader is now %lu\n", n);
 		return report(cmd, rc);
 	}
+	if (command_help(cmd) != NULL)
+		return cmd_membership(c, argc, argv);
 	if (strcmp(cmd, "snapshot") == 0) {
 		if (argc != 3 || strcmp(argv[1], "save") != 0) {
 			fprintf(stderr, "pwctl snapshot: expected \"snapshot save FILE\" (pwctl --help)\n");
@@ -593,7 +999,7 @@ static int run(struct pw_client *c, int argc, char **argv)
 #undef NEED
 }
 
-/** Admin commands (stats, transfer-leader, snapshot) need an admin key: a client key
+/** Admin commands (stats, transfer-leader, snapshot, membership changes) need an admin key: a client key
  *  is refused here, with the fix, rather than ignored by the members (no reply). */
 static bool admin_key_ok(const struct pw_client_opts *o, const char *cmd)
 {
@@ -603,7 +1009,8 @@ static bool admin_key_ok(const struct pw_client_opts *o, const char *cmd)
 
 	if (path == NULL || path[0] == 0 ||
 	    (strcmp(cmd, "stats") != 0 && strcmp(cmd, "transfer-leader") != 0 &&
-	     strcmp(cmd, "snapshot") != 0))
+	     strcmp(cmd, "snapshot") != 0 && strcmp(cmd, "add-member") != 0 &&
+	     strcmp(cmd, "remove-member") != 0 && strcmp(cmd, "replace-member") != 0))
 		return true;
 	if (auth_init() != 0 || auth_keys_load(path, &k, err, sizeof(err)) != 0)
 		return true;   /* pw_client_open says what is wrong with it */
@@ -792,6 +1199,13 @@ int main(int argc, char **argv)
 	if (optind >= argc) {
 		usage(stderr);
 		return EXIT_USAGE;
+	}
+	/* COMMAND --help (the membership commands): its text, without a cluster file. */
+	for (int i = optind + 1; i < argc && command_help(argv[optind]) != NULL; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			fputs(command_help(argv[optind]), stdout);
+			return EXIT_DONE;
+		}
 	}
 	if ((o.config_path == NULL) == (o.n_members == 0)) {
 		fprintf(stderr, "pwctl: give either --config FILE or --member HOST:PORT "

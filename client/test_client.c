@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -192,6 +193,28 @@ static void cluster_apply(struct cluster *cl, const struct px_msg *m, struct px_
 	*r = cl->out.replies[0];
 }
 
+/** PX_ADMIN_MEMBERS, as node/ answers it: every fake a voter at its address. */
+static void fake_members(struct fake *f, const struct sockaddr_in *from, const struct px_msg *m)
+{
+	struct cluster *cl = f->cl;
+	char js[1024];
+	int leader = -1, o;
+
+	for (uint8_t i = 0; i < N_FAKES; i++)
+		if (cl->f[i].leads)
+			leader = i;
+	o = snprintf(js, sizeof(js),
+		     "{\"id\":%u,\"epoch\":3,\"alpha\":256,\"commit\":%" PRIu64 ",\"leader\":%d,"
+		     "\"next_epoch\":0,\"next_from_slot\":0,\"members\":[",
+		     f->id, cl->slot, leader);
+	for (uint8_t i = 0; i < N_FAKES; i++)
+		o += snprintf(js + o, sizeof(js) - (size_t)o,
+			      "%s{\"id\":%u,\"role\":\"voter\",\"addr\":\"%s\"%s}",
+			      i ? "," : "", i, cl->addrs[i], f->leads ? ",\"ack\":1,\"lag\":0" : "");
+	o += snprintf(js + o, sizeof(js) - (size_t)o, "]}");
+	fake_reply(f, from, m->client_id, m->seq, PX_OK, (const uint8_t *)js, (uint32_t)o);
+}
+
 static void fake_handle(struct fake *f, const uint8_t *buf, size_t n,
 			const struct sockaddr_in *from)
 {
@@ -218,6 +241,9 @@ static void fake_handle(struct fake *f, const uint8_t *buf, size_t n,
 			else
 				fake_reply(f, from, r.client_id, r.seq, r.status, r.data, r.len);
 		}
+	} else if ((m->flags & PX_MF_ADMIN) && m->body_len == 1 &&
+		   m->body[0] == PX_ADMIN_MEMBERS) {
+		fake_members(f, from, m);
 	} else if (f->drop_before > 0) {
 		f->drop_before--;
 	} else if (!f->leads) {
@@ -477,6 +503,51 @@ static void test_leader_found_via_hint(void **state)
 	assert_int_equal(st.redirects, 1);
 	assert_int_equal(st.attempt_timeouts, 0);
 	assert_int_equal(st.new_sessions, 0);
+	pw_client_close(c);
+	cluster_stop(cl);
+}
+
+/** Membership changes: a client whose member list is stale (it knows fakes 0 and 1 only)
+ *  is redirected to member 2, for which it has no address; it asks the member that
+ *  redirected it for the membership (PX_ADMIN_MEMBERS), learns 2's address, and its
+ *  command goes there. pw_members then reports the leader's view. */
+static void test_learns_members(void **state)
+{
+	struct cluster *cl = cluster_start(2, 1);
+	struct pw_client_opts o;
+	struct pw_membership ms;
+	char err[256] = "", js[2048];
+	size_t jl = 0;
+
+	(void)state;
+	pw_client_opts_default(&o);
+	o.members = cl->addrs;
+	o.n_members = 2;
+	o.cluster_id = CLUSTER_ID;
+	o.client_id = ID_TO_0;
+	o.attempt_timeout_ms = 200;
+	struct pw_client *c = pw_client_open(&o, err, sizeof(err));
+	if (c == NULL)
+		fail_msg("pw_client_open: %s", err);
+	assert_int_equal(pw_client_members(c), 2);
+	assert_null(pw_client_member_addr(c, 2));
+	assert_int_equal(pw_put(c, "k", 1, "v", 1), PW_OK);
+	assert_int_equal(pw_client_leader(c), 2);
+	assert_int_equal(pw_client_members(c), 3);
+	assert_non_null(pw_client_member_addr(c, 2));
+	assert_string_equal(pw_client_member_addr(c, 2), cl->f[2].addr);
+	assert_int_equal(pw_members(c, -1, &ms, js, sizeof(js), &jl), PW_OK);
+	assert_int_equal(ms.from, 2);
+	assert_int_equal(ms.leader, 2);
+	assert_int_equal(ms.epoch, 3);
+	assert_int_equal(ms.n, 3);
+	assert_string_equal(ms.m[1].role, "voter");
+	assert_true(ms.m[0].has_lag);
+	assert_int_equal(jl, strlen(js));
+	assert_int_equal(pw_members(c, 1, &ms, NULL, 0, NULL), PW_OK);
+	assert_int_equal(ms.from, 1);
+	assert_false(ms.m[0].has_lag);
+	assert_int_equal(pw_members(c, 9, &ms, NULL, 0, NULL), PW_E_INVAL);
 	pw_client_close(c);
 	cluster_stop(cl);
 }
@@ -1247,6 +1318,18 @@ static void test_pwctl(void **state)
 	assert_int_equal(pwctl(cl, out, sizeof(out), "transfer-leader x"), 3);
 	assert_int_equal(pwctl(cl, out, sizeof(out), "put onlykey"), 3);
 	assert_int_equal(pwctl(cl, out, sizeof(out), "frobnicate"), 3);
+	/* Membership: the fakes answer PX_ADMIN_MEMBERS (every fake a voter). */
+	assert_int_equal(pwctl(cl, out, sizeof(out), "members"), 0);
+	assert_non_null(strstr(out, "leader 2"));
+	assert_non_null(strstr(out, "voter"));
+	assert_int_equal(pwctl(cl, out, sizeof(out), "members --json"), 0);
+	assert_non_null(strstr(out, "\"members\":["));
+	assert_int_equal(pwctl(cl, out, sizeof(out), "add-member --help"), 0);
+	assert_non_null(strstr(out, "usage: pwctl"));
+	assert_int_equal(pwctl(cl, out, sizeof(out), "add-member 3"), 3);
+	assert_int_equal(pwctl(cl, out, sizeof(out), "add-member 9 127.0.0.1:1"), 3);
+	assert_int_equal(pwctl(cl, out, sizeof(out), "remove-member x"), 3);
+	assert_int_equal(pwctl(cl, out, sizeof(out), "replace-member 1 1 127.0.0.1:1"), 3);
 	pthread_mutex_lock(&cl->mu);
 	for (int i = 0; i < N_FAKES; i++)
 		cl->f[i].drop_before = 1000;
@@ -1308,6 +1391,7 @@ int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_leader_found_via_hint),
+		cmocka_unit_test(test_learns_members),
 		cmocka_unit_test(test_lost_request_retried_same_seq),
 		cmocka_unit_test(test_lost_reply_exactly_once),
 		cmocka_unit_test(test_busy_then_ok),

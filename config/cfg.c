@@ -738,15 +738,18 @@ static int check_members(struct ld *l)
 	struct cfg_cluster *c = l->cfg;
 	uint8_t n = c->n_replicas;
 
-	for (uint8_t i = n; i < PX_REPLICAS_MAX; i++)
-		if (l->member_sec_line[i] != 0)
-			return fail(l, l->member_sec_line[i], "section [replica.%u] but replicas = %u (ids are 0..%u); fix: remove [replica.%u] or raise replicas (line %" PRIu32 ")",
-				    i, n, n - 1u, i, l->cluster_line[CK_REPLICAS]);
-	for (uint8_t i = 0; i < n; i++) {
+	/* Ids 0..n-1 are the initial voters and must all be listed; a section for a higher
+	 * id lists a member added at run time (pwctl add-member; paxwired --join on its
+	 * host), checked the same way. */
+	c->listed = 0;
+	for (uint8_t i = 0; i < PX_REPLICAS_MAX; i++) {
 		uint32_t sl = l->member_sec_line[i];
-		if (sl == 0)
+		if (sl == 0 && i < n)
 			return fail(l, l->cluster_line[CK_REPLICAS], "replicas = %u but there is no [replica.%u]; fix: add a [replica.%u] section with ip and port, or lower replicas",
 				    n, i, i);
+		if (sl == 0)
+			continue;
+		c->listed = (uint16_t)(c->listed | (1u << i));
 		if (l->member_line[i][MK_IP] == 0)
 			return fail(l, sl, "[replica.%u] has no ip; fix: add ip = <IPv4 address> under [replica.%u]",
 				    i, i);
@@ -770,10 +773,14 @@ static int check_members(struct ld *l)
 					    j, n, n - 1u, j);
 		}
 	}
-	for (uint8_t j = 1; j < n; j++) {
+	for (uint8_t j = 1; j < PX_REPLICAS_MAX; j++) {
 		const struct cfg_member *b = &c->members[j];
+		if (!((c->listed >> j) & 1u))
+			continue;
 		for (uint8_t i = 0; i < j; i++) {
 			const struct cfg_member *a = &c->members[i];
+			if (!((c->listed >> i) & 1u))
+				continue;
 			if (a->ip_be == b->ip_be && a->port == b->port)
 				return fail(l, l->member_line[j][MK_PORT], "[replica.%u] uses %s:%u like [replica.%u] (line %" PRIu32 "); fix: give each replica on one IP its own port",
 					    j, b->ip, b->port, i, l->member_line[i][MK_PORT]);

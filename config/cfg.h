@@ -50,7 +50,10 @@
  *                           ; (CFG_SERVICE_PARAMS_MAX keys, bounded lengths; no
  *                           ; [cluster] key may appear here)
  *
- *   [replica.0]             ; one section per member, ids 0 .. replicas-1
+ *   [replica.0]             ; one section per member, ids 0 .. replicas-1 (the initial
+ *                           ; voters); a section for a higher id (up to 8) lists a
+ *                           ; member added at run time (pwctl add-member, paxwired
+ *                           ; --join): cfg_cluster.listed
  *   ip = 127.0.0.1
  *   port = 7100             ; UDP port for peers and clients
  *   mac = 02:00:00:00:00:01 ; dpdk transport only
@@ -162,6 +165,11 @@ struct cfg_cluster {
 	char key_file[256];
 	bool auth_off;
 	uint32_t auth_clients;
+	/** Bit i: the file has a [replica.i] section. Ids 0..n_replicas-1 (the initial
+	 *  voters) always; a higher id is a member added at run time (pwctl add-member,
+	 *  paxwired --join on its host): its address for this file's readers (docs/
+	 *  operations.md, "Membership changes"). */
+	uint16_t listed;
 };
 
 /* Bounds the loader checks. The service bounds repeat services/svc_kv.h and

@@ -307,6 +307,27 @@ static void test_durable(void **state)
 	assert_false(px.restarted);
 }
 
+static void test_listed_beyond_replicas(void **state)
+{
+	(void)state;
+	/* A section for an id above replicas - 1 lists a member added at run time (pwctl
+	 * add-member, paxwired --join): accepted and kept; the initial voters stay 0..2. */
+	write_file("[cluster]\nid = 7\nreplicas = 3\ndurability = durable\n" MEMBERS3
+		   "[replica.5]\nip = 127.0.0.1\nport = 7105\n");
+	struct cfg_cluster c;
+	char err[512];
+	if (cfg_load(path, &c, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_int_equal(c.n_replicas, 3);
+	assert_int_equal(c.listed, 0x27);
+	assert_int_equal(c.members[5].port, 7105);
+	assert_int_equal(c.members[5].id, 5);
+	write_file("[cluster]\nid = 7\nreplicas = 3\n" MEMBERS3);
+	if (cfg_load(path, &c, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_int_equal(c.listed, 0x7);
+}
+
 /** One bad file: the error must name this line and contain both fragments. */
 struct bad {
 	const char *name;
@@ -443,8 +464,11 @@ static const struct bad bads[] = {
 	  "[replica.1]\nip = 127.0.0.1\nport = 7101\n[replica.2]\nip = 127.0.0.1\nport = 7100\n",
 	  12, "[replica.2] uses 127.0.0.1:7100 like [replica.0] (line 6)",
 	  "fix: give each replica on one IP its own port" },
-	{ "member beyond replicas", CL MEMBERS3 "[replica.3]\nip = 127.0.0.1\nport = 7103\n", 13,
-	  "section [replica.3] but replicas = 3 (ids are 0..2)", "fix: remove [replica.3] or raise replicas (line 3)" },
+	{ "member beyond replicas without port", CL MEMBERS3 "[replica.3]\nip = 127.0.0.1\n", 13,
+	  "[replica.3] has no port", "fix: add port = <UDP port> under [replica.3], e.g. port = 7103" },
+	{ "member beyond replicas on a taken port", CL MEMBERS3
+	  "[replica.5]\nip = 127.0.0.1\nport = 7101\n", 15,
+	  "[replica.5] uses 127.0.0.1:7101 like [replica.1]", "fix: give each replica on one IP its own port" },
 	{ "member missing", CL "[replica.0]\nip = 127.0.0.1\nport = 7100\n"
 	  "[replica.2]\nip = 127.0.0.1\nport = 7102\n", 3,
 	  "replicas = 3 but there is no [replica.1]", "fix: add a [replica.1] section with ip and port" },
@@ -564,8 +588,7 @@ static void test_last_line_without_newline(void **state)
 	char err[512];
 	assert_int_equal(cfg_load(path, &c, err, sizeof(err)), -EINVAL);
 	char where[320];
-	snprintf(where, sizeof(where), "%s:%u: section [replica.3] but replicas = 3", path,
-		 13 + g_shift);
+	snprintf(where, sizeof(where), "%s:%u: [replica.3] has no ip", path, 13 + g_shift);
 	if (strncmp(err, where, strlen(where)) != 0)
 		fail_msg("got '%s'", err);
 }
@@ -603,6 +626,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_good_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_durable, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_listed_beyond_replicas, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_links, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_service_params, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_each_error, setup, teardown),

@@ -33,7 +33,14 @@ uint64_t dp_now_ns(void)
 /* ---------------------------------------------------------------------------------- */
 /* The node's ops                                                                      */
 
-/** The port and address a datagram for dst goes out on. */
+/**
+ * The port and address a datagram for dst goes out on; NULL when this replica has no
+ * address for that peer. The node may address any id below PX_REPLICAS_MAX: a member
+ * the log added (its address arrives through ops.peer_addr once applied), or whoever
+ * a datagram claimed to come from (with auth = off, anyone can claim any id). Such an
+ * id is a peer we cannot reach, never a bug: tx_buf refuses it and the node counts
+ * tx_no_buf.
+ */
 static struct nic_port *dst_port(struct dp_ctx *d, const struct node_dst *dst,
 				 const struct nic_addr **to)
 {
@@ -47,7 +54,10 @@ static struct nic_port *dst_port(struct dp_ctx *d, const struct node_dst *dst,
 		*to = &d->tx_to;
 		return d->ports[ca.port];
 	}
-	assert(dst->peer < d->pxc.n_replicas && dst->peer != d->self);
+	if (dst->peer >= PX_REPLICAS_MAX || dst->peer == d->self ||
+	    !((d->peers_known >> dst->peer) & 1u))
+		return NULL;
+	assert(d->peer_port[dst->peer] < d->n_ports);
 	*to = &d->peers[dst->peer];
 	return d->ports[d->peer_port[dst->peer]];
 }
@@ -56,7 +66,10 @@ static uint8_t *op_tx_buf(void *ctx, const struct node_dst *dst, uint32_t *cap)
 {
 	struct dp_ctx *d = ctx;
 	const struct nic_addr *to;
-	return nic_tx_buf(dst_port(d, dst, &to), cap);
+	struct nic_port *p = dst_port(d, dst, &to);
+	if (p == NULL)
+		return NULL;   /* no address for that peer: counted tx_no_buf by the node */
+	return nic_tx_buf(p, cap);
 }
 
 static void op_tx_commit(void *ctx, const struct node_dst *dst, uint32_t len)
@@ -64,6 +77,8 @@ static void op_tx_commit(void *ctx, const struct node_dst *dst, uint32_t len)
 	struct dp_ctx *d = ctx;
 	const struct nic_addr *to;
 	struct nic_port *p = dst_port(d, dst, &to);
+	/* The node commits only the buffer tx_buf gave it, for the same dst. */
+	assert(p != NULL);
 	nic_tx_commit(p, len, to);
 }
 
@@ -125,6 +140,19 @@ static uint32_t op_admin_stats(void *ctx, char *buf, uint32_t cap)
 			      auth_err_name((enum auth_err)i), s.node.auth_drops[i]);
 	if (n > 0 && (uint32_t)n < cap)
 		n += snprintf(buf + n, cap - (uint32_t)n, "}");
+	/* The core's drops by reason (not_member: a removed replica, or a stranger, still
+	 * sending), and the membership this replica knows. */
+	if (n > 0 && (uint32_t)n < cap)
+		n += snprintf(buf + n, cap - (uint32_t)n, ",\"px_drops\":{");
+	for (int i = 0; i < PX_DROP_MAX && n > 0 && (uint32_t)n < cap; i++)
+		n += snprintf(buf + n, cap - (uint32_t)n, "%s\"%s\":%" PRIu64, i > 0 ? "," : "",
+			      dp_px_drop_name((enum px_drop)i), s.px.drops[i]);
+	if (n > 0 && (uint32_t)n < cap) {
+		const struct px_membership *ms = px_membership(d->r);
+		n += snprintf(buf + n, cap - (uint32_t)n,
+			      "},\"config_epoch\":%" PRIu32 ",\"voters\":%u,\"learners\":%u",
+			      ms->cur.epoch, ms->cur.voters, ms->cur.learners);
+	}
 	if (s.durable && n > 0 && (uint32_t)n < cap)
 		n += snprintf(buf + n, cap - (uint32_t)n,
 			      ",\"journal\":{\"records\":%" PRIu64 ",\"bytes\":%" PRIu64
@@ -136,7 +164,7 @@ static uint32_t op_admin_stats(void *ctx, char *buf, uint32_t cap)
 			      s.persisted_seq);
 	if (n > 0 && (uint32_t)n < cap)
 		n += snprintf(buf + n, cap - (uint32_t)n, "}");
-	/* Under 2 KiB with every bucket and counter at its largest (20 digits each): always
+	/* Under 3 KiB with every bucket and counter at its largest (20 digits each): always
 	 * fits PX_REPLY_BYTES_MAX. */
 	assert(n > 0 && (uint32_t)n < cap);
 	return (uint32_t)n;
@@ -186,6 +214,103 @@ static void op_snapshot_save(void *ctx, uint64_t slot, uint64_t id, const uint8_
 	}
 }
 
+/** "a.b.c.d:port" (the text pwctl add-member gave, as the log keeps it) into *a. */
+static bool parse_addr(const char *text, struct nic_addr *a)
+{
+	const char *colon = strrchr(text, ':');
+	char ip[16];
+	struct in_addr in;
+	unsigned long port = 0;
+
+	if (colon == NULL || colon == text || (size_t)(colon - text) >= sizeof(ip) ||
+	    colon[1] < '0' || colon[1] > '9')
+		return false;
+	memcpy(ip, text, (size_t)(colon - text));
+	ip[colon - text] = '\0';
+	char *end = NULL;
+	errno = 0;
+	port = strtoul(colon + 1, &end, 10);
+	if (errno != 0 || *end != '\0' || port == 0 || port > 65535u ||
+	    inet_pton(AF_INET, ip, &in) != 1 || in.s_addr == 0)
+		return false;
+	*a = nic_addr_make(in.s_addr, (uint16_t)port);
+	return true;
+}
+
+/**
+ * Membership: the applied log (or an installed snapshot) names member id's address.
+ * Called for every configuration that takes; only a change is logged. A member the
+ * cluster file lists keeps its file address until the log names one. A mesh of
+ * point-to-point links reaches only the peers it has ports for (members_fixed: the
+ * node refuses adds, so the log names no other).
+ */
+static void op_peer_addr(void *ctx, uint8_t id, const char *text)
+{
+	struct dp_ctx *d = ctx;
+	struct nic_addr a;
+	char was[32] = "", now[32];
+
+	if (id >= PX_REPLICAS_MAX || id == d->self)
+		return;
+	uint16_t bit = (uint16_t)(1u << id);
+	if (!parse_addr(text, &a)) {
+		if (!(d->addr_bad & bit))
+			dp_log(d, DP_LOG_WARN,
+			       "membership: the log names replica %u at '%s', which is not IPv4:PORT: %s",
+			       id, text, (d->peers_known & bit) ? "it is still sent to at its cluster-file address" :
+			       "nothing is sent to it (tx_no_buf); fix: pwctl remove-member it, then add it again with IP:PORT");
+		d->addr_bad = (uint16_t)(d->addr_bad | bit);
+		return;
+	}
+	d->addr_bad = (uint16_t)(d->addr_bad & ~bit);
+	bool had = (d->peers_known & bit) != 0;
+	if (had && nic_addr_eq(&d->peers[id], &a))
+		return;
+	nic_addr_format(&a, now, sizeof(now));
+	if (d->members_fixed) {
+		dp_log(d, DP_LOG_WARN,
+		       "membership: the log names replica %u at %s, but this replica's peers are fixed point-to-point links: %s",
+		       id, now, had ? "it keeps its link" : "it is unreachable from here");
+		return;
+	}
+	if (had)
+		nic_addr_format(&d->peers[id], was, sizeof(was));
+	if (d->cfg->transport == CFG_TRANSPORT_DPDK) {
+		/* The file's MAC when it lists this member at this address; else broadcast
+		 * until one of its datagrams shows the MAC (no ARP client here). */
+		const struct cfg_member *m = &d->cfg->members[id];
+		if (((d->cfg->listed >> id) & 1u) && m->has_mac && m->ip_be == a.ip_be &&
+		    m->port == ntohs(a.port_be)) {
+			memcpy(a.mac, m->mac, sizeof(a.mac));
+			d->mac_learn = (uint16_t)(d->mac_learn & ~bit);
+		} else {
+			d->mac_learn = (uint16_t)(d->mac_learn | bit);
+		}
+	}
+	d->peers[id] = a;
+	d->peer_port[id] = d->peer_port_default;
+	d->peers_known = (uint16_t)(d->peers_known | bit);
+	dp_log(d, DP_LOG_INFO, "membership: replica %u is reached at %s (named by the log%s%s)",
+	       id, now, had ? "; was " : "", was);
+}
+
+/** DPDK: a datagram from a peer whose MAC is not known yet (mac_learn) shows it. At most
+ *  PX_REPLICAS_MAX comparisons, and only while some MAC is unknown. */
+static void learn_mac(struct dp_ctx *d, const struct nic_addr *src)
+{
+	static const uint8_t zero[6] = { 0 };
+
+	if (memcmp(src->mac, zero, sizeof(zero)) == 0)
+		return;
+	for (uint8_t j = 0; j < PX_REPLICAS_MAX; j++) {
+		if (!((d->mac_learn >> j) & 1u) || !nic_addr_eq(&d->peers[j], src))
+			continue;
+		memcpy(d->peers[j].mac, src->mac, sizeof(src->mac));
+		d->mac_learn = (uint16_t)(d->mac_learn & ~(1u << j));
+		dp_log(d, DP_LOG_DEBUG, "membership: replica %u's MAC learnt from its datagram", j);
+	}
+}
+
 /* Memory durability: no journal ops (the core asks for no persist in memory mode). */
 /** A client's address for the log: ip:port, and the port slot it came in on. */
 static void op_addr_name(void *ctx, const struct node_addr *a, char *buf, size_t cap)
@@ -205,6 +330,7 @@ const struct node_ops dp_node_ops = {
 	.now_ns = op_now_ns,
 	.log = op_log,
 	.admin_stats = op_admin_stats,
+	.peer_addr = op_peer_addr,
 };
 
 /* Durable mode: the same, and the journal. */
@@ -220,6 +346,7 @@ const struct node_ops dp_node_ops_durable = {
 	.now_ns = op_now_ns,
 	.log = op_log,
 	.admin_stats = op_admin_stats,
+	.peer_addr = op_peer_addr,
 };
 
 /* ---------------------------------------------------------------------------------- */
@@ -400,6 +527,8 @@ static uint32_t rx_port(struct dp_ctx *d, uint8_t k)
 			/* Where it came from, as the node keeps it for the REPLY. */
 			ca.addr = d->pkts[i].src;
 			memcpy(src.b, &ca, sizeof(ca));
+			if (d->mac_learn != 0)
+				learn_mac(d, &d->pkts[i].src);
 			if (!node_recv(d->nd, d->pkts[i].data, d->pkts[i].len, &src)) {
 				/* The node may have proposed its queue within the call. */
 				if (d->n_held > 0 && node_queued(d->nd) == 0)

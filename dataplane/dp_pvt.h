@@ -114,13 +114,15 @@ struct dp_counters {
 	X(reply_no_addr) X(unexpected) X(tx_no_buf) X(ticks) X(role_changes)             \
 	X(reads_index) X(reads_logged) X(reads_failed) X(admin) X(registers)             \
 	X(bad_requests) X(persists) X(client_evictions)                                  \
-	X(uuid_other) X(fresh_refused) X(refuse_in) X(binds_proposed) X(members_proposed)
+	X(uuid_other) X(fresh_refused) X(refuse_in) X(binds_proposed) X(members_proposed)  \
+	X(conf_proposed) X(promotions)
 #define DP_PX_FIELDS(X)                                                                  \
 	X(elections_started) X(prevotes_started) X(leaderships_won)                      \
 	X(stepdowns_check_quorum) X(proposals) X(commands_proposed) X(commits)           \
 	X(catchup_entries_sent) X(state_transfer_needed) X(recoveries_completed)         \
 	X(transfers) X(read_tickets) X(read_refused) X(read_rounds) X(read_confirms)     \
-	X(incarnation_adopted) X(incarnation_told)
+	X(incarnation_adopted) X(incarnation_told) X(conf_chosen) X(conf_void)            \
+	X(conf_switches)
 #define DP_APPLY_FIELDS(X)                                                               \
 	X(slots) X(commands) X(duplicates) X(stale) X(expired) X(evictions) X(noops)     \
 	X(bad_seq) X(reads) X(registrations) X(unissued) X(binds) X(binds_late)          \
@@ -238,6 +240,22 @@ struct dp_ctx {
 	uint8_t sleep_port;
 	struct nic_addr peers[PX_REPLICAS_MAX];   /**< members' addresses; [self] unused */
 	uint8_t peer_port[PX_REPLICAS_MAX];       /**< ports slot that reaches member j */
+	/** Bit j: peers[j] and peer_port[j] hold an address for replica j (the cluster
+	 *  file's, or the one the applied log named). A datagram for any other id is
+	 *  refused (tx_buf NULL): the node may name ids 0..PX_REPLICAS_MAX-1. */
+	uint16_t peers_known;
+	/** The ports slot a member added at run time is reached on (all peers share one
+	 *  port unless members_fixed). */
+	uint8_t peer_port_default;
+	/** A mesh of point-to-point links (one port per initial voter): no member added at
+	 *  run time is reachable (node_conf.members_fixed says why). */
+	bool members_fixed;
+	/** DPDK: bit j: the address of replica j came from the log, whose text has no MAC,
+	 *  and the file gives none for it: frames go to the Ethernet broadcast address
+	 *  until a datagram from j shows its MAC (rx_port learns it). */
+	uint16_t mac_learn;
+	/** Bit j: the log named an address for j that is no IPv4:PORT (warned once). */
+	uint16_t addr_bad;
 	struct nic_pkt pkts[DP_RX_BURST];
 	struct nic_addr tx_to;                    /**< a client's address being sent to */
 	/* The datagrams the node's queued commands point into, held at their ports until

@@ -70,7 +70,7 @@ static void on_stats_signal(int sig)
 
 static const char usage_text[] =
 	"usage: paxwired [[EAL args] --] --config FILE --id N [--bootstrap [--restore BACKUP]]\n"
-	"                [--data-dir DIR [--rejoin]] [--stats-interval-ms MS]\n"
+	"                [--data-dir DIR [--rejoin | --join]] [--stats-interval-ms MS]\n"
 	"                [--log-level error|warn|info|debug]\n"
 	"\n"
 	"Runs replica N of the paxwire cluster described in FILE. transport = udp: one kernel\n"
@@ -80,7 +80,9 @@ static const char usage_text[] =
 	"docs/operations.md has the whole picture.\n"
 	"\n"
 	"  -c, --config FILE           cluster file (INI; examples in deploy/)\n"
-	"  -i, --id N                  this replica's id, 0 .. replicas-1\n"
+	"  -i, --id N                  this replica's id: 0 .. replicas-1 (the initial\n"
+	"                              voters), or a [replica.N] section of FILE above them\n"
+	"                              (a member added at run time: --join)\n"
 	"  -b, --bootstrap             this is the first start of a NEW cluster (see below)\n"
 	"  -r, --restore BACKUP        with --bootstrap: the new cluster starts from a backup\n"
 	"                              (pwctl snapshot save BACKUP), the state and client\n"
@@ -94,6 +96,16 @@ static const char usage_text[] =
 	"                              lost (a new disk): it starts from an empty dir and\n"
 	"                              repairs from its peers, as memory mode recovers\n"
 	"                              (docs/operations.md, \"Replace a lost data dir\")\n"
+	"  -J, --join                  durable: the first start of a NEW replica joining a\n"
+	"                              running cluster. Its id is one no replica ever ran\n"
+	"                              with (not an initial voter), FILE has a [replica.N]\n"
+	"                              section with its address, its data dir is empty. It\n"
+	"                              knows no membership and never campaigns until the\n"
+	"                              leader adds it (pwctl add-member N IP:PORT) and it has\n"
+	"                              fetched the state (a snapshot); then it is a learner,\n"
+	"                              promoted to voter once caught up. Later restarts go\n"
+	"                              without --join (docs/operations.md, \"Membership\n"
+	"                              changes\")\n"
 	"  -s, --stats-interval-ms MS  print one JSON line of counters to stdout every MS ms\n"
 	"                              (default 0: never; SIGUSR1 prints one at any time)\n"
 	"  -l, --log-level LEVEL       error, warn, info (default) or debug; logs go to stderr\n"
@@ -121,6 +133,9 @@ static const char usage_text[] =
 	"    has forgotten its promises. Start such a replica with --rejoin (an empty dir):\n"
 	"    it recovers from f + 1 others running normally before it votes, then fetches\n"
 	"    the state. A journal damaged in the middle is set aside and repaired the same way.\n"
+	"  - A NEW replica of a running cluster (membership changes) starts once with --join\n"
+	"    and an empty data dir, never with --bootstrap; --join is refused on a dir that\n"
+	"    holds a journal (restart it without --join: it replays its journal).\n"
 	"\n"
 	"Restoring a backup (either mode): start every replica of a NEW cluster with\n"
 	"--bootstrap --restore BACKUP, the same file for each (durable: empty data dirs).\n"
@@ -140,6 +155,7 @@ struct args {
 	long id;
 	bool bootstrap;
 	bool rejoin;            /**< --rejoin: durable, the data dir was lost: repair */
+	bool join;              /**< --join: durable, a new replica joins a running cluster */
 	const char *restore;    /**< --restore: a backup file to start from; NULL if none */
 	const char *data_dir;   /**< durable mode: the journal's dir; NULL if not given */
 	uint32_t stats_interval_ms;
@@ -167,6 +183,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{ "id", required_argument, NULL, 'i' },
 		{ "bootstrap", no_argument, NULL, 'b' },
 		{ "rejoin", no_argument, NULL, 'j' },
+		{ "join", no_argument, NULL, 'J' },
 		{ "restore", required_argument, NULL, 'r' },
 		{ "data-dir", required_argument, NULL, 'd' },
 		{ "stats-interval-ms", required_argument, NULL, 's' },
@@ -178,13 +195,14 @@ static int parse_args(int argc, char **argv, struct args *a)
 	a->id = -1;
 	a->bootstrap = false;
 	a->rejoin = false;
+	a->join = false;
 	a->restore = NULL;
 	a->data_dir = NULL;
 	a->stats_interval_ms = 0;
 	a->log_level = DP_LOG_INFO;
 	int o;
 	unsigned long v;
-	while ((o = getopt_long(argc, argv, "c:i:bjr:d:s:l:h", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "c:i:bjJr:d:s:l:h", opts, NULL)) != -1) {
 		switch (o) {
 		case 'c':
 			a->config = optarg;
@@ -202,6 +220,9 @@ static int parse_args(int argc, char **argv, struct args *a)
 			break;
 		case 'j':
 			a->rejoin = true;
+			break;
+		case 'J':
+			a->join = true;
 			break;
 		case 'r':
 			if (*optarg == '\0') {
@@ -262,6 +283,17 @@ static int parse_args(int argc, char **argv, struct args *a)
 		fprintf(stderr, "paxwired: --rejoin with --bootstrap: --rejoin brings back a replica of a running cluster whose data dir was lost, --bootstrap starts a new cluster; fix: give one of them\n");
 		return 2;
 	}
+	if (a->join && (a->bootstrap || a->rejoin)) {
+		fprintf(stderr, "paxwired: --join with --%s: --join is the first start of a NEW replica joining a running cluster, --%s %s; fix: give one of them\n",
+			a->bootstrap ? "bootstrap" : "rejoin", a->bootstrap ? "bootstrap" : "rejoin",
+			a->bootstrap ? "starts a new cluster"
+				     : "brings back a replica whose data dir was lost");
+		return 2;
+	}
+	if (a->join && a->data_dir == NULL) {
+		fprintf(stderr, "paxwired: --join without --data-dir: membership changes need durable mode, whose replica keeps its journal in a data dir; fix: paxwired --config FILE --id N --data-dir DIR --join (an empty DIR), with durability = durable in FILE\n");
+		return 2;
+	}
 	if (a->rejoin && a->data_dir == NULL) {
 		fprintf(stderr, "paxwired: --rejoin without --data-dir: a rejoin is for durable mode, whose replica starts from an empty data dir; fix: paxwired --config FILE --id N --data-dir DIR --rejoin (memory mode: a restart without --bootstrap already recovers from its peers)\n");
 		return 2;
@@ -301,6 +333,16 @@ static void *alloc_or_die(size_t n, const char *what)
 	}
 	return p;
 }
+
+/** Why a memif mesh refuses pwctl add-member (node_conf.members_fixed; PX_ADMIN_ADD's
+ *  answer, under PX_REPLY_BYTES_MAX). */
+#define MEMBERS_FIXED_MESH                                                                  \
+	"this cluster's replicas talk over a mesh of point-to-point DPDK links (link.J in "     \
+	"the cluster file: one port per peer, opened at start), which cannot reach a member "    \
+	"added at run time; to change membership online run the cluster with transport = udp " \
+	"(or DPDK with one port per replica behind a switch: port_index, no link.J); a mesh's " \
+	"membership is fixed: to grow it, start a new cluster that lists every member from a "  \
+	"backup (docs/operations.md, Backup and restore)"
 
 /** Durable mode's snapshot_every when the cluster file gives none. */
 #define PW_DURABLE_SNAPSHOT_EVERY 65536u
@@ -441,6 +483,38 @@ static void init_service(struct dp_ctx *d, const struct cfg_cluster *cfg, struct
 	}
 }
 
+/** "N" for a message (a static buffer: one use per message). */
+static const char *argv_id(long id)
+{
+	static char b[24];
+	snprintf(b, sizeof(b), "%ld", id);
+	return b;
+}
+
+/** transport = dpdk with a link.J line that names another port than port_index: a
+ *  mesh of point-to-point links (memif), one port per peer opened at start, so no
+ *  member added at run time can be reached (node_conf.members_fixed). */
+static bool cfg_mesh(const struct cfg_cluster *cfg)
+{
+	if (cfg->transport != CFG_TRANSPORT_DPDK)
+		return false;
+	for (uint8_t i = 0; i < PX_REPLICAS_MAX; i++)
+		for (uint8_t j = 0; j < PX_REPLICAS_MAX && ((cfg->listed >> i) & 1u); j++)
+			if (j != i && ((cfg->listed >> j) & 1u) &&
+			    cfg->members[i].link[j] != cfg->members[i].port_index)
+				return true;
+	return false;
+}
+
+/** This replica is not one of the cluster file's initial voters (ids 0..replicas-1):
+ *  it was added at run time, and starts (--join) or restarts knowing no membership
+ *  until its journal, its saved snapshot or a state transfer gives it one
+ *  (px_config.join). */
+static bool joined(const struct cfg_cluster *cfg, const struct args *a)
+{
+	return a->join || a->id >= cfg->n_replicas;
+}
+
 /**
  * Durable mode: opens the journal in --data-dir (its lock, the replay of every segment,
  * the writer thread) and holds what replay found to the bootstrap rule. Exits with the
@@ -457,7 +531,7 @@ static struct journal *open_journal(const struct cfg_cluster *cfg, const struct 
 		/* A journal damaged in the middle is set aside and repaired from the peers
 		 * (docs/storage.md, "Repair"): not by a bootstrap (a first start finds no
 		 * journal), and not without peers. */
-		.repair = !a->bootstrap && cfg->n_replicas > 1,
+		.repair = !a->bootstrap && cfg->n_replicas > 1 && !joined(cfg, a),
 		.rejoin = a->rejoin,
 	};
 	struct journal *j = NULL;
@@ -470,6 +544,9 @@ static struct journal *open_journal(const struct cfg_cluster *cfg, const struct 
 				dir);
 		else if (rc == -EBADMSG && strstr(err, "rebuild") != NULL && a->bootstrap)
 			fprintf(stderr, "paxwired: fix: this replica ran before (its dir holds a journal): start it without --bootstrap, which sets the damaged journal aside and repairs the replica from its peers (docs/operations.md, \"Durable mode\")\n");
+		else if (rc == -EBADMSG && strstr(err, "rebuild") != NULL && joined(cfg, a))
+			fprintf(stderr, "paxwired: a repair from peers is impossible for replica %ld: it joined the cluster at run time (--join), and a repair recovers from a majority of a membership this replica cannot know before it has its state; fix: remove it (pwctl remove-member %ld), then add a NEW replica with a new id and an empty data dir (docs/operations.md, \"Replace a dead box\")\n",
+				a->id, a->id);
 		else if (rc == -EBADMSG && strstr(err, "rebuild") != NULL)
 			fprintf(stderr, "paxwired: a repair from peers is impossible: the cluster has one replica (replicas = 1), so nothing else holds what the journal lost; fix: keep the dir as it is, and start a new cluster from a backup (--bootstrap --restore FILE) in an empty data dir (docs/operations.md, \"Backup and restore\")\n");
 		else if (rc == -EEXIST && a->rejoin)
@@ -487,13 +564,26 @@ static struct journal *open_journal(const struct cfg_cluster *cfg, const struct 
 		journal_close(j);
 		exit(1);
 	}
+	if (a->join && (rp->records > 0 || rp->repair)) {
+		fprintf(stderr, "paxwired: --join, but data dir %s holds a journal (%" PRIu64 " records, commit %" PRIu64 "%s): this replica has joined (or run) before; fix: restart it without --join (it replays its journal); a NEW replica joins with an empty data dir\n",
+			dir, rp->records, rp->commit, rp->repair ? ", a repair under way" : "");
+		journal_close(j);
+		exit(1);
+	}
 	if (a->bootstrap && rp->records > 0) {
 		fprintf(stderr, "paxwired: --bootstrap, but data dir %s holds a journal (%" PRIu64 " records, commit %" PRIu64 "): this replica has run before; fix: restart it without --bootstrap (it replays its journal), or, to start a NEW cluster, empty every replica's data dir first\n",
 			dir, rp->records, rp->commit);
 		journal_close(j);
 		exit(1);
 	}
-	if (!a->bootstrap && rp->records == 0 && !rp->repair) {
+	if (!a->bootstrap && !a->join && rp->records == 0 && !rp->repair && joined(cfg, a)) {
+		fprintf(stderr, "paxwired: data dir %s holds no journal, and replica %ld is not one of the cluster's initial voters (replicas = %u in %s: ids 0..%u): a replica added at run time starts the first time with --join; fix: paxwired --config %s --id %ld --data-dir %s --join (docs/operations.md, \"Membership changes\")\n",
+			dir, a->id, cfg->n_replicas, cfg->path, cfg->n_replicas - 1u, cfg->path, a->id,
+			dir);
+		journal_close(j);
+		exit(1);
+	}
+	if (!a->bootstrap && !a->join && rp->records == 0 && !rp->repair) {
 		fprintf(stderr, "paxwired: data dir %s holds no journal, and a start without --bootstrap is a restart: from an empty dir this replica would forget the promises and votes of its last run; fix: add --bootstrap if this is the first start of a new cluster; if this replica ran before and its data dir was lost, add --rejoin (it repairs from its peers: docs/operations.md, \"Replace a lost data dir\")\n",
 			dir);
 		journal_close(j);
@@ -865,6 +955,10 @@ static void dp_init(struct dp_ctx *d, const struct cfg_cluster *cfg, const struc
 	/* The core's configuration */
 	cfg_to_px(cfg, id, &d->pxc);
 	d->pxc.seed = random_u64();
+	/* Not an initial voter (--join, or a restart of a replica that joined): it knows no
+	 * membership until its journal, its saved snapshot or a state transfer gives it
+	 * one, and never campaigns before (px_config.join). */
+	d->pxc.join = joined(cfg, a);
 	/* Memory mode: a start without --bootstrap is a restart, which recovers before it
 	 * votes. Durable mode replays its journal instead, unless the journal was damaged:
 	 * then it recovers as a memory-mode restart does (docs/storage.md, "Repair"). */
@@ -901,6 +995,8 @@ static void dp_init(struct dp_ctx *d, const struct cfg_cluster *cfg, const struc
 		.keys = cfg->auth_off ? NULL : d->keys,
 		.auth_life = cfg->auth_off ? 0 : start_life(d),
 		.auth_clients = cfg->auth_clients,
+		/* A mesh of point-to-point links cannot reach a member added at run time. */
+		.members_fixed = cfg_mesh(cfg) ? MEMBERS_FIXED_MESH : NULL,
 	};
 	/* Snapshots (state transfer, backups): one buffer as large as the service's and
 	 * the session table's bound. A service without snapshots gets none: a replica
@@ -937,13 +1033,20 @@ static void dp_init(struct dp_ctx *d, const struct cfg_cluster *cfg, const struc
 	}
 	d->r = node_replica(d->nd);
 
-	/* The ports */
+	/* The ports. Every member the file lists has its address here; ids beyond the
+	 * initial voters (members added at run time) are reached over the port peers share
+	 * (peer_port_default), except in a mesh, whose ports are one per initial voter. */
 	bool dpdk = cfg->transport == CFG_TRANSPORT_DPDK;
-	for (uint8_t j = 0; j < cfg->n_replicas; j++) {
+	d->members_fixed = cfg_mesh(cfg);
+	for (uint8_t j = 0; j < PX_REPLICAS_MAX; j++) {
+		if (!((cfg->listed >> j) & 1u))
+			continue;
 		d->peers[j] = nic_addr_make(cfg->members[j].ip_be, cfg->members[j].port);
 		/* dpdk: frames to a member go to its configured MAC (no ARP client here). */
 		if (dpdk && cfg->members[j].has_mac)
 			memcpy(d->peers[j].mac, cfg->members[j].mac, sizeof(d->peers[j].mac));
+		if (j != id && (j < cfg->n_replicas || !d->members_fixed))
+			d->peers_known = (uint16_t)(d->peers_known | (1u << j));
 	}
 	if (!dpdk) {
 		/* One kernel socket for peers and clients. */
@@ -985,6 +1088,13 @@ static void dp_init(struct dp_ctx *d, const struct cfg_cluster *cfg, const struc
 		if (w < cfg->n_replicas)
 			d->peer_port[w] = slot;
 	}
+	/* Not a mesh: every link is port_index (opened above as some peer's link), the
+	 * port a member added at run time is reached on too. */
+	for (uint8_t k = 0; k < d->n_ports && !d->members_fixed; k++)
+		if (eth_of_slot[k] == me->port_index)
+			d->peer_port_default = k;
+	for (uint8_t j = cfg->n_replicas; j < PX_REPLICAS_MAX; j++)
+		d->peer_port[j] = d->peer_port_default;
 	d->sleep_port = 0;
 	if (cfg->clients == CFG_CLIENTS_UDP) {
 		d->sleep_port = d->n_ports;
@@ -1029,6 +1139,39 @@ int main(int argc, char **argv)
 			eal_argv[1], cfg.path);
 		return 2;
 	}
+	if (a.id >= PX_REPLICAS_MAX || !((cfg.listed >> a.id) & 1u)) {
+		fprintf(stderr, "paxwired: --id %ld: %s has no [replica.%ld] (replicas = %u: the initial voters are 0..%u; ids go up to %u); fix: --id N with N in 0..%u, or, for a replica added at run time, add a [replica.N] section with its ip and port to the file and start it with --join\n",
+			a.id, cfg.path, a.id, cfg.n_replicas, cfg.n_replicas - 1u,
+			PX_REPLICAS_MAX - 1u, cfg.n_replicas - 1u);
+		return 1;
+	}
+	if (a.join && a.id < cfg.n_replicas) {
+		fprintf(stderr, "paxwired: --join --id %ld: replica %ld is one of the cluster's initial voters (replicas = %u in %s), so a replica ran with that id, and a joining replica must take an id no replica ever ran with (the old one's votes would count for the new one); fix: a NEW id above %u with its own [replica.N] section; if this replica's data dir was lost, start it with --rejoin instead\n",
+			a.id, a.id, cfg.n_replicas, cfg.path, cfg.n_replicas - 1u);
+		return 2;
+	}
+	bool late = a.id >= cfg.n_replicas;   /* added at run time (--join, then restarts) */
+	if ((a.join || late) && cfg.durability != PX_DURABLE) {
+		fprintf(stderr, "paxwired: %s%s: %s:%" PRIu32 ": durability = memory; membership changes (a replica added at run time) need durability = durable (a memory-mode restart recovers from a majority of a membership it may no longer know: docs/consistency.md); fix: run the cluster with durability = durable, or list this replica among the initial voters of a new cluster\n",
+			a.join ? "--join" : "--id ", a.join ? "" : argv_id(a.id), cfg.path,
+			cfg_key_line(cfg.path, "cluster", "durability"));
+		return 2;
+	}
+	if (late && a.bootstrap) {
+		fprintf(stderr, "paxwired: --bootstrap --id %ld: a new cluster's replicas are its initial voters, ids 0..%u (replicas = %u in %s); fix: start the new cluster with those; a replica added later starts once with --join\n",
+			a.id, cfg.n_replicas - 1u, cfg.n_replicas, cfg.path);
+		return 2;
+	}
+	if (late && a.rejoin) {
+		fprintf(stderr, "paxwired: --rejoin --id %ld: replica %ld was added at run time, and a repair from the peers needs a membership this replica cannot know before it has its state; fix: remove it (pwctl remove-member %ld), then add a NEW replica with a new id and an empty data dir (docs/operations.md, \"Replace a dead box\")\n",
+			a.id, a.id, a.id);
+		return 2;
+	}
+	if ((a.join || late) && cfg_mesh(&cfg)) {
+		fprintf(stderr, "paxwired: --id %ld%s: %s is a mesh of point-to-point DPDK links (link.J lines: one port per peer, fixed at start), which cannot reach a member added at run time; fix: run the cluster with transport = udp (or DPDK with one port per replica behind a switch: port_index, no link.J) to change its membership online; a memif mesh's membership is fixed: to grow it, start a new cluster that lists every member from a backup (docs/operations.md, \"Backup and restore\")\n",
+			a.id, a.join ? " --join" : "", cfg.path);
+		return 2;
+	}
 	if (cfg.durability == PX_DURABLE && a.data_dir == NULL) {
 		fprintf(stderr, "paxwired: %s:%" PRIu32 ": durability = durable keeps a journal on disk, and no --data-dir was given; fix: paxwired --config %s --id %ld --data-dir DIR (one dir per replica, on a local disk, e.g. /var/lib/paxwire/replica-%ld)\n",
 			cfg.path, cfg_key_line(cfg.path, "cluster", "durability"), cfg.path, a.id,
@@ -1039,11 +1182,6 @@ int main(int argc, char **argv)
 		fprintf(stderr, "paxwired: --data-dir %s: %s has durability = memory, which keeps nothing on disk; fix: drop --data-dir, or set durability = durable in [cluster] (every replica alike)\n",
 			a.data_dir, cfg.path);
 		return 2;
-	}
-	if (a.id >= cfg.n_replicas) {
-		fprintf(stderr, "paxwired: --id %ld: %s has replicas = %u (ids 0..%u); fix: --id N with N in 0..%u\n",
-			a.id, cfg.path, cfg.n_replicas, cfg.n_replicas - 1u, cfg.n_replicas - 1u);
-		return 1;
 	}
 	if (cfg.transport == CFG_TRANSPORT_DPDK) {
 		if (eal_argc < 2) {
@@ -1097,8 +1235,8 @@ int main(int argc, char **argv)
 		log_replay(d, &rp);
 		if (rp.repair)
 			log_repair(d, &rp);
-		else if (!a.bootstrap)
-			restore_node(d, &rp, &ar);
+		else if (!a.bootstrap && !a.join)
+			restore_node(d, &rp, &ar);   /* --join: an empty dir, nothing to restore */
 	}
 	if (a.restore != NULL)
 		restore_backup(d, a.restore, backup_fd, &backup, &ar);
@@ -1136,8 +1274,9 @@ int main(int argc, char **argv)
 	char where[32];
 	nic_addr_format(&d->peers[d->self], where, sizeof(where));
 	dp_log(d, DP_LOG_INFO,
-	       "replica %u of %u, cluster %" PRIu32 ", %s %s (%u port%s, clients over %s), service %s%s%s%s, idle %s, tick %" PRIu32 " us (heartbeat %" PRIu32 ", election %" PRIu32 " ticks), %s",
-	       d->self, cfg.n_replicas, cfg.cluster_id, cfg_transport_name(cfg.transport), where,
+	       "replica %u %s %u, cluster %" PRIu32 ", %s %s (%u port%s, clients over %s), service %s%s%s%s, idle %s, tick %" PRIu32 " us (heartbeat %" PRIu32 ", election %" PRIu32 " ticks), %s",
+	       d->self, d->self < cfg.n_replicas ? "of" : "(added at run time) beside initial voters:",
+	       cfg.n_replicas, cfg.cluster_id, cfg_transport_name(cfg.transport), where,
 	       d->n_ports, d->n_ports == 1 ? "" : "s", cfg_clients_name(cfg.clients),
 	       cfg.service_name, cfg.service_lib[0] ? " (plugin " : "", cfg.service_lib,
 	       cfg.service_lib[0] ? ")" : "",
@@ -1147,8 +1286,13 @@ int main(int argc, char **argv)
 						  : "bootstrap: first start of a new cluster, from a backup")
 				  : d->j != NULL ? "durable, bootstrap: first start of a new cluster"
 						 : "bootstrap: first start of a new cluster")
+			   : a.join ? "durable, join: a NEW replica of a running cluster; it knows no membership until the leader adds it and it has fetched the state"
 			   : (d->j != NULL ? "durable, restart: rebuilt from the journal, voting at once"
 					   : "restart: recovering from the other replicas before voting"));
+	if (a.join)
+		dp_log(d, DP_LOG_INFO,
+		       "join: waiting to be added; on any host with an admin key: pwctl --config FILE add-member %u %s (it joins as a learner, fetches a snapshot, and the leader promotes it to voter once caught up)",
+		       d->self, where);
 
 	int run_rc = dp_run(d);
 

@@ -1721,10 +1721,18 @@ static uint32_t auth_in(struct node *n, const uint8_t *buf, uint32_t len)
 				e = AUTH_E_GEN;
 			else
 				e = auth_client_in(n, &t, g, buf, msg_len);
-			/* Admin requests and a tool's snapshot (a backup) need an admin key. */
+			/* Admin requests and a tool's snapshot (a backup) need an admin key, except
+			 * PX_ADMIN_MEMBERS (read only: who the members are and where), which
+			 * clients ask to find a cluster whose membership changed. Raw bytes: a
+			 * client REQUEST has no crash vector, its body follows client id, seq
+			 * and body length (the codec checks them all next). */
+			bool members_q = msg_len == PX_WIRE_HDR_BYTES + 21u &&
+					 buf[PX_WIRE_OFF_N_INC] == 0 &&
+					 wire_ld32(buf + PX_WIRE_HDR_BYTES + 16u) == 1u &&
+					 buf[PX_WIRE_HDR_BYTES + 20u] == PX_ADMIN_MEMBERS;
 			if (e == AUTH_OK && t.role != AUTH_ROLE_ADMIN &&
 			    (type == PX_MSG_SNAP_REQ ||
-			     (buf[PX_WIRE_OFF_FLAGS] & PX_MF_ADMIN) != 0))
+			     ((buf[PX_WIRE_OFF_FLAGS] & PX_MF_ADMIN) != 0 && !members_q)))
 				e = AUTH_E_ADMIN;
 			if (e == AUTH_OK) {
 				n->cur.alife = t.life;

@@ -285,8 +285,8 @@ struct node_counters {
 	uint64_t st_restore_failed;/**< snapshots the applier refused (px_applier_restore) */
 	uint64_t st_stale;         /**< snapshots too old to install when complete */
 	uint64_t st_source_switches; /**< another replica asked after silence or SNAP_NONE */
-	uint64_t st_misaddressed;  /**< SNAP_REQ/SNAP_CHUNK for another replica or another
-	                                configuration epoch: dropped */
+	uint64_t st_misaddressed;  /**< SNAP_REQ/SNAP_CHUNK for another replica, or from a
+	                                replica of no configuration known (removed): dropped */
 	/* The cluster uuid (docs/protocol.md, "Cluster uuid"). */
 	uint64_t uuid_other;       /**< peer messages of another cluster's uuid: dropped */
 	uint64_t fresh_refused;    /**< fresh-marked messages of a known member: dropped,

@@ -1129,6 +1129,28 @@ static void forge_peers_at(struct atk *a, uint32_t t, uint8_t to)
 			}
 		}
 	}
+	/* Ids the cluster file does not list (a->n .. PX_REPLICAS_MAX-1) at a configuration
+	 * epoch above the cluster's: a member the log may add later would look like this,
+	 * so the core hears it, and the receiver answers an id it may have no address for
+	 * (it must refuse the send, not crash: dataplane dst_port). */
+	const uint8_t stranger_types[] = { PX_MSG_PREVOTE, PX_MSG_PREPARE, PX_MSG_ACCEPT };
+	for (uint8_t from = a->n; from < PX_REPLICAS_MAX; from++) {
+		for (uint32_t k = 0; k < sizeof(stranger_types); k++) {
+			for (uint32_t e = 0; e < 2; e++) {
+				struct px_msg *m = msg_base(a, stranger_types[k], from, to,
+							    px_ballot_make(px_ballot_round(cur) + 1u,
+									   from));
+				m->config_epoch = e == 0 ? m->config_epoch + 1u : PX_EPOCH_MAX;
+				/* A crash vector long enough to name the sender (px_step). */
+				for (uint8_t i = m->n_inc; i <= from; i++)
+					m->incarnation[i] = 1u;
+				m->n_inc = (uint8_t)(from + 1u);
+				m->slot_lo = l->commit + 1u;
+				m->commit = l->commit;
+				forge_peer(a, m, t, "stranger_newer_epoch");
+			}
+		}
+	}
 	for (uint8_t from = 0; from < a->n; from++) {
 		if (from == to)
 			continue;

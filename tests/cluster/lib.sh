@@ -111,11 +111,14 @@ eal_args() {
 	"$MEMIF_MESH" "$N_REPLICAS" "$1" "$TMP" "$lc"
 }
 
-# start_replica I [--bootstrap|--rejoin] [PREFIX...]: PREFIX runs it (e.g. ip netns exec NS)
+# start_replica I [--bootstrap|--rejoin|--join] [PREFIX...]: PREFIX runs it (e.g. ip netns
+# exec NS)
 start_replica() {
 	local i=$1; shift
 	local boot=""
-	if [ "${1:-}" = "--bootstrap" ] || [ "${1:-}" = "--rejoin" ]; then boot=$1; shift; fi
+	if [ "${1:-}" = "--bootstrap" ] || [ "${1:-}" = "--rejoin" ] || [ "${1:-}" = "--join" ]; then
+		boot=$1; shift
+	fi
 	local eal="" data=""
 	[ "$TRANSPORT" = memif ] && eal=$(eal_args "$i")
 	[ -n "$DATA" ] && data="--data-dir $DATA/replica$i"
@@ -170,9 +173,10 @@ KV_LOAD=(--warmup 0 --value-bytes 8 --mix 40,40,0,15,5)
 
 # start_load CLIENTS SECONDS KEYS: a recorded workload in the background (LOAD = pid).
 # Clients pause between operations: until snapshots exist a replica catches up only
-# while the log fits the window.
+# while the log fits the window. LOAD_CONFIG: the clients' cluster file (default
+# $CONFIG; the membership tests give them one that goes stale).
 start_load() {
-	PAXWIRE_KEY_FILE=$CLIENT_KEY "$PWBENCH" --config "$CONFIG" --clients "$1" --seconds "$2" --keys "$3" "${KV_LOAD[@]}" \
+	PAXWIRE_KEY_FILE=$CLIENT_KEY "$PWBENCH" --config "${LOAD_CONFIG:-$CONFIG}" --clients "$1" --seconds "$2" --keys "$3" "${KV_LOAD[@]}" \
 		--think-us 5000 --history "$TMP/history.jsonl" --final-reads \
 		> "$TMP/load.json" 2> "$TMP/load.log" &
 	LOAD=$!
@@ -208,6 +212,44 @@ stop_and_compare() {
 	for i in $(seq 0 $((N_REPLICAS - 1))); do
 		f=$(grep '"final":true' "$TMP/${prefix}replica$i.log" | tail -n 1) ||
 			fail "replica $i: no final line"
+		f=$(echo "$f" | grep -o '"applied":[0-9]*\|"apply_chain":[0-9]*\|"service_hash":[0-9]*' |
+			sort | tr '\n' ' ')
+		say "replica $i final: $f"
+		[ -z "$first" ] && first=$f
+		[ "$f" = "$first" ] || fail "the replicas stopped in different states"
+	done
+}
+
+# ---- Membership changes (durable mode; docs/operations.md, "Membership changes") ----
+
+# add_section I: a [replica.I] section (127.0.0.1, BASE_PORT + I) appended to $CONFIG,
+# for a replica added at run time (its paxwired --join and pwctl read it).
+add_section() {
+	{ echo "[replica.$1]"; echo "ip = 127.0.0.1"; echo "port = $((BASE_PORT + $1))"; } >> "$CONFIG"
+}
+
+# addr_of I: replica I's IP:PORT as add_section wrote it
+addr_of() { echo "127.0.0.1:$((BASE_PORT + $1))"; }
+
+# members_json: the membership the leader knows (pwctl members --json)
+members_json() { "$PWCTL" --config "$CONFIG" members --json 2>/dev/null || true; }
+
+# voters: the voter ids the leader knows, sorted, space-separated
+voters() {
+	members_json | python3 -c 'import json,sys
+m = json.load(sys.stdin)
+print(" ".join(str(x["id"]) for x in m["members"] if x["role"] == "voter"))' 2>/dev/null || true
+}
+
+# stop_ids_and_compare I...: SIGTERM replicas I..., wait for them, and require their final
+# stats lines to agree on applied, apply_chain and service_hash.
+stop_ids_and_compare() {
+	local i f first="" pids=()
+	for i in "$@"; do pids+=("${PIDS[$i]}"); done
+	kill -TERM "${pids[@]}"
+	wait_gone "${pids[@]}"
+	for i in "$@"; do
+		f=$(grep '"final":true' "$TMP/replica$i.log" | tail -n 1) || fail "replica $i: no final line"
 		f=$(echo "$f" | grep -o '"applied":[0-9]*\|"apply_chain":[0-9]*\|"service_hash":[0-9]*' |
 			sort | tr '\n' ' ')
 		say "replica $i final: $f"

@@ -27,9 +27,11 @@
  *     and then it accepts it (a fresh reply of the member it came from); the message
  *     handed on is the datagram less its trailer;
  *   - px_decode reads only the message (a heap block of its exact size);
- *   - a decoded REPLY has from < members (exchange() makes it the leader and send_to
- *     asserts its target is a member), status < PX_STATUS_MAX (exchange() asserts on
- *     any other), leader_hint a member or PX_NODE_NONE, and body_len <=
+ *   - a decoded REPLY has from < PX_REPLICAS_MAX (the client decodes any replica id:
+ *     a cluster may have members its file does not list; exchange() makes the sender
+ *     the leader only if it has an address for it, is_known, and send_to asserts its
+ *     target is one), status < PX_STATUS_MAX (exchange() asserts on any other),
+ *     leader_hint < PX_REPLICAS_MAX or PX_NODE_NONE, and body_len <=
  *     PX_REPLY_BYTES_MAX (run_cmd asserts it fits c->reply) with the body inside the
  *     datagram;
  *   - the body copied into a reply buffer of the client's size, the operation's own
@@ -241,15 +243,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(dgram);
 		dgram = msg;
 	}
-	if (px_decode(dgram, len, FUZZ_CLUSTER, n_members, &m) != PX_WIRE_OK) {
+	/* recv_decoded: any replica id (the sender checked against the sealing key above). */
+	if (px_decode(dgram, len, FUZZ_CLUSTER, PX_REPLICAS_MAX, &m) != PX_WIRE_OK) {
 		free(dgram);
 		return 0;
 	}
 	check(m.type < PX_MSG_TYPE_MAX);
 	if (m.type == PX_MSG_REPLY) {
-		check(m.from < n_members);
+		check(m.from < PX_REPLICAS_MAX);
 		check(m.status < PX_STATUS_MAX);
-		check(m.leader_hint == PX_NODE_NONE || m.leader_hint < n_members);
+		check(m.leader_hint == PX_NODE_NONE || m.leader_hint < PX_REPLICAS_MAX);
 		check(m.body_len <= PX_REPLY_BYTES_MAX);
 		check(m.body_len == 0 ||
 		      (m.body >= dgram && m.body + m.body_len <= dgram + len));
@@ -259,7 +262,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		on_reply(&m, op, reply);
 		free(reply);
 	} else if (m.type == PX_MSG_SNAP_CHUNK) {
-		check(m.from < n_members);
+		check(m.from < PX_REPLICAS_MAX);
 		check(m.body_len == 0 ||
 		      (m.body >= dgram && m.body + m.body_len <= dgram + len));
 		on_chunk(&m);

@@ -273,13 +273,26 @@ static void test_stray_snapshot_messages(void **state)
 	assert_int_equal(node_counters(pxh_node(c, f))->st_refused, refused0 + 1);
 	assert_int_equal(pxh_kv_hash(c, f), h);
 
-	/* Of another configuration epoch: dropped before anything reads it. */
+	/* For another replica: dropped before anything reads it. */
 	uint64_t mis0 = node_counters(pxh_node(c, f))->st_misaddressed;
+	uint64_t out0 = node_counters(pxh_node(c, f))->st_chunks_out;
 	m.slot_lo = 1;
-	m.config_epoch = config_epoch() + 1;
+	m.to = (uint8_t)(f + 1u == l ? f + 2u : f + 1u) % 3u;
 	assert_true(pxh_inject(c, f, &m));
 	pxh_deliver_all(c, 1000);
 	assert_int_equal(node_counters(pxh_node(c, f))->st_misaddressed, mis0 + 1);
+	assert_int_equal(node_counters(pxh_node(c, f))->st_refused, refused0 + 1);
+	assert_int_equal(node_counters(pxh_node(c, f))->st_chunks_out, out0);
+	/* Of another configuration epoch (a member past a membership change, a joiner
+	 * that knows none: 0): served like any other; its slot and hash name it. */
+	m.to = f;
+	for (uint32_t e = 0; e < 2; e++) {
+		m.config_epoch = e == 0 ? config_epoch() + 1 : 0;
+		assert_true(pxh_inject(c, f, &m));
+		pxh_deliver_all(c, 1000);
+		assert_int_equal(node_counters(pxh_node(c, f))->st_misaddressed, mis0 + 1);
+		assert_int_equal(node_counters(pxh_node(c, f))->st_chunks_out, out0 + 1 + e);
+	}
 	assert_int_equal(node_counters(pxh_node(c, f))->st_refused, refused0 + 1);
 	pxh_free(c);
 }
