@@ -100,9 +100,9 @@ static const char usage_text[] =
 	"                              running cluster. Its id is one no replica ever ran\n"
 	"                              with (not an initial voter), FILE has a [replica.N]\n"
 	"                              section with its address, its data dir is empty. It\n"
-	"                              knows no membership and never campaigns until the\n"
-	"                              leader adds it (pwctl add-member N IP:PORT) and it has\n"
-	"                              fetched the state (a snapshot); then it is a learner,\n"
+	"                              is no voter of the file's configuration, so it never\n"
+	"                              campaigns; the leader adds it (pwctl add-member N\n"
+	"                              IP:PORT), it fetches the state; then it is a learner,\n"
 	"                              promoted to voter once caught up. Later restarts go\n"
 	"                              without --join (docs/operations.md, \"Membership\n"
 	"                              changes\")\n"
@@ -1286,7 +1286,7 @@ int main(int argc, char **argv)
 						  : "bootstrap: first start of a new cluster, from a backup")
 				  : d->j != NULL ? "durable, bootstrap: first start of a new cluster"
 						 : "bootstrap: first start of a new cluster")
-			   : a.join ? "durable, join: a NEW replica of a running cluster; it knows no membership until the leader adds it and it has fetched the state"
+			   : a.join ? "durable, join: a NEW replica of a running cluster; it waits until the leader adds it, then fetches the state"
 			   : (d->j != NULL ? "durable, restart: rebuilt from the journal, voting at once"
 					   : "restart: recovering from the other replicas before voting"));
 	if (a.join)

@@ -2101,12 +2101,12 @@ bool node_recv(struct node *n, const uint8_t *buf, uint32_t len, const struct no
 		on_refuse(n, m);
 		return false;
 	case PX_MSG_SNAP_REQ:
-	case PX_MSG_SNAP_CHUNK:
+	case PX_MSG_SNAP_CHUNK: {
 		/* Not for this replica, or from a replica of no configuration it knows at
 		 * an epoch no newer than its own (a removed one): dropped, counted, as the
-		 * core drops such messages (PX_DROP_NOT_MEMBER). A joiner knows no epoch
-		 * yet (0): it is a member of ours. A tool's SNAP_REQ (from PX_NODE_NONE: a
-		 * backup) may say any epoch, as it knows none; it only reads. */
+		 * core drops such messages (PX_DROP_NOT_MEMBER). A tool's SNAP_REQ (from
+		 * PX_NODE_NONE: a backup) may say any epoch, as it knows none; it only
+		 * reads. */
 		const struct px_membership *ms = px_membership(n->r);
 		if (m->to != n->self ||
 		    (m->from != PX_NODE_NONE && m->config_epoch <= ms->cur.epoch &&
@@ -2119,6 +2119,7 @@ bool node_recv(struct node *n, const uint8_t *buf, uint32_t len, const struct no
 		else
 			on_snap_chunk(n, m);
 		return false;
+	}
 	default:
 		break;
 	}
