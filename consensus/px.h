@@ -548,6 +548,13 @@ const struct px_membership *px_membership(const struct px_replica *r);
  *  configuration in force and of a pending one (bit i: node i). */
 uint16_t px_recipients(const struct px_replica *r);
 
+/** Whether a message from node `from` (< PX_REPLICAS_MAX) at configuration `epoch` is
+ *  heard: the sender is a member of the configuration in force here or of a pending
+ *  one, or knows a newer epoch (this replica may lag behind a change). Otherwise it is
+ *  a removed member or a stranger: dropped, counted (PX_DROP_NOT_MEMBER; node/ drops
+ *  its SNAP_REQ/SNAP_CHUNK by the same rule). */
+bool px_heard_from(const struct px_replica *r, uint8_t from, uint32_t epoch);
+
 /**
  * The embedder rebuilt state the core never saw (a journal replayed to the applier, a
  * snapshot installed, a backup): the membership in force after that state's last slot

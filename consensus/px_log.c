@@ -446,7 +446,9 @@ void pxr_leader_update_commit(struct px_replica *r, struct px_out *out)
 {
 	uint64_t acks[PX_REPLICAS_MAX];
 	uint32_t n = 0;
-	uint16_t counted = BUG(r, PX_BUG_LEARNER_VOTES) ? r->members : r->voters;
+	uint16_t counted = BUG(r, PX_BUG_LEARNER_VOTES)
+				   ? (uint16_t)(r->ms.cur.voters | r->ms.cur.learners)
+				   : r->voters;
 	for (uint32_t i = 0; i < PX_REPLICAS_MAX; i++) {
 		if (!((counted >> i) & 1u))
 			continue;

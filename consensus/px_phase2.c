@@ -287,7 +287,7 @@ void pxr_leader_heartbeat(struct px_replica *r, struct px_out *out)
 	if (r->quorum == 1)
 		return;
 	for (uint32_t i = 0; i < PX_REPLICAS_MAX; i++) {
-		if (i == r->cfg.self || !((r->recipients >> i) & 1u))
+		if (i == r->cfg.self || !((recipients(r) >> i) & 1u))
 			continue;
 		struct px_peer *p = &r->peers[i];
 		/* Re-send what a follower has not acknowledged for a whole heartbeat period

@@ -86,7 +86,12 @@ uint32_t px_incarnation(const struct px_replica *r, uint8_t node)
 const struct px_membership *px_membership(const struct px_replica *r) { return &r->ms; }
 uint16_t px_recipients(const struct px_replica *r)
 {
-	return (uint16_t)(r->recipients & ~(1u << r->cfg.self));
+	return (uint16_t)(recipients(r) & ~(1u << r->cfg.self));
+}
+
+bool px_heard_from(const struct px_replica *r, uint8_t from, uint32_t epoch)
+{
+	return epoch > r->ms.cur.epoch || ((recipients(r) >> from) & 1u) != 0;
 }
 uint64_t px_peer_ack(const struct px_replica *r, uint8_t id)
 {

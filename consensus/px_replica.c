@@ -88,12 +88,7 @@ void pxr_members_changed(struct px_replica *r)
 {
 	const struct px_membership *ms = &r->ms;
 	r->voters = ms->cur.voters;
-	r->members = (uint16_t)(ms->cur.voters | ms->cur.learners);
-	/* Who gets the log: a pending configuration's members too, so that they hold it
-	 * when it takes effect (its voters must then run phase 1 and lead). */
-	r->recipients = (uint16_t)(r->members | ms->next.voters | ms->next.learners);
-	uint32_t all = (uint32_t)r->members | ms->next.voters | ms->next.learners |
-		       (1u << r->cfg.self);
+	uint32_t all = (uint32_t)recipients(r) | (1u << r->cfg.self);
 	uint8_t n = 0;
 	for (uint32_t i = 0; i < PX_REPLICAS_MAX; i++)
 		if ((all >> i) & 1u)
@@ -316,8 +311,7 @@ static enum px_drop msg_check(const struct px_replica *r, const struct px_msg *m
 	 * (a joiner knows none), and an acceptor's rules do not depend on who votes. */
 	if (m->config_epoch > PX_EPOCH_MAX)
 		return PX_DROP_EPOCH;
-	if (m->config_epoch <= r->ms.cur.epoch && !is_member(r, m->from) &&
-	    !px_is_member(&r->ms.next, m->from))
+	if (!px_heard_from(r, m->from, m->config_epoch))
 		return PX_DROP_NOT_MEMBER;
 	if (!ballot_ok(m->ballot))
 		return PX_DROP_BOUND;
@@ -491,8 +485,7 @@ void px_tick(struct px_replica *r, struct px_out *out)
 	case PX_PRECANDIDATE:
 		/* A replica that cannot rebuild its state cannot lead: it only votes. Its
 		 * timer still runs: it tells when the leader went quiet (pre-vote grants). */
-		if (r->state_transfer ||
-		    (!is_voter(r, r->cfg.self) && !may_campaign(r))) {
+		if (r->state_transfer || !may_campaign(r)) {
 			if (r->role == PX_PRECANDIDATE)
 				pxr_become_follower(r, out);
 			if (r->election_elapsed < PX_TICKS_MAX)

@@ -84,12 +84,10 @@ struct px_peer {
 struct px_replica {
 	struct px_config cfg;
 	/* Membership as of commit + 1 (px_members.c), and what it implies, cached: the
-	 * voters, everyone who receives the log (voters and learners), the majority of the
-	 * voters, and the crash vector's length (1 + the highest id known, self included). */
+	 * voters (the commit count reads them per slot), their majority, and the crash
+	 * vector's length (1 + the highest id known, self included). */
 	struct px_membership ms;
 	uint16_t voters;
-	uint16_t members;
-	uint16_t recipients;     /**< members, and a pending configuration's */
 	uint8_t n_ids;
 	uint32_t quorum;
 	uint64_t mask;           /**< window_slots - 1 */
@@ -201,9 +199,13 @@ static inline bool is_voter(const struct px_replica *r, uint32_t id)
 	return id < PX_REPLICAS_MAX && ((r->voters >> id) & 1u) != 0;
 }
 
-static inline bool is_member(const struct px_replica *r, uint32_t id)
+/** Everyone who gets the log: the members (voters and learners) of the configuration in
+ *  force and of a pending one, so that these hold it when it takes effect. */
+static inline uint16_t recipients(const struct px_replica *r)
 {
-	return id < PX_REPLICAS_MAX && ((r->members >> id) & 1u) != 0;
+	const struct px_membership *ms = &r->ms;
+	return (uint16_t)(ms->cur.voters | ms->cur.learners | ms->next.voters |
+			  ms->next.learners);
 }
 
 /**

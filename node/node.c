@@ -2107,10 +2107,8 @@ bool node_recv(struct node *n, const uint8_t *buf, uint32_t len, const struct no
 		 * core drops such messages (PX_DROP_NOT_MEMBER). A tool's SNAP_REQ (from
 		 * PX_NODE_NONE: a backup) may say any epoch, as it knows none; it only
 		 * reads. */
-		const struct px_membership *ms = px_membership(n->r);
 		if (m->to != n->self ||
-		    (m->from != PX_NODE_NONE && m->config_epoch <= ms->cur.epoch &&
-		     !px_is_member(&ms->cur, m->from) && !px_is_member(&ms->next, m->from))) {
+		    (m->from != PX_NODE_NONE && !px_heard_from(n->r, m->from, m->config_epoch))) {
 			n->c.st_misaddressed++;
 			return false;
 		}
