@@ -16,6 +16,7 @@
 #include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -799,28 +800,27 @@ static bool members_parse(const char *js, struct pw_membership *ms)
 {
 	long long v;
 
+	/* The header's numbers, each within its bounds. */
+	static const struct { const char *key; long long lo, hi; } hdr[] = {
+		{ "id", 0, PW_MEMBERS_MAX - 1 }, { "epoch", 0, UINT32_MAX },
+		{ "alpha", 0, UINT32_MAX }, { "commit", 0, LLONG_MAX },
+		{ "leader", -1, PW_MEMBERS_MAX - 1 }, { "next_epoch", 0, UINT32_MAX },
+		{ "next_from_slot", 0, LLONG_MAX },
+	};
+	long long h[sizeof(hdr) / sizeof(hdr[0])];
+
 	memset(ms, 0, sizeof(*ms));
-	if (!members_json_num(js, "id", &v) || v < 0 || v >= PW_MEMBERS_MAX)
-		return false;
-	ms->from = (int)v;
-	if (!members_json_num(js, "epoch", &v) || v < 0 || v > UINT32_MAX)
-		return false;
-	ms->epoch = (uint32_t)v;
-	if (!members_json_num(js, "alpha", &v) || v < 0 || v > UINT32_MAX)
-		return false;
-	ms->alpha = (uint32_t)v;
-	if (!members_json_num(js, "commit", &v) || v < 0)
-		return false;
-	ms->commit = (uint64_t)v;
-	if (!members_json_num(js, "leader", &v) || v < -1 || v >= PW_MEMBERS_MAX)
-		return false;
-	ms->leader = (int)v;
-	if (!members_json_num(js, "next_epoch", &v) || v < 0 || v > UINT32_MAX)
-		return false;
-	ms->next_epoch = (uint32_t)v;
-	if (!members_json_num(js, "next_from_slot", &v) || v < 0)
-		return false;
-	ms->next_from_slot = (uint64_t)v;
+	for (size_t k = 0; k < sizeof(hdr) / sizeof(hdr[0]); k++)
+		if (!members_json_num(js, hdr[k].key, &h[k]) || h[k] < hdr[k].lo ||
+		    h[k] > hdr[k].hi)
+			return false;
+	ms->from = (int)h[0];
+	ms->epoch = (uint32_t)h[1];
+	ms->alpha = (uint32_t)h[2];
+	ms->commit = (uint64_t)h[3];
+	ms->leader = (int)h[4];
+	ms->next_epoch = (uint32_t)h[5];
+	ms->next_from_slot = (uint64_t)h[6];
 	const char *p = strstr(js, "\"members\":[");
 	if (p == NULL)
 		return false;

@@ -642,6 +642,19 @@ static int wait_members(struct pw_client *c, const char *cmd, enum wait_for w, u
 	return EXIT_UNKNOWN;
 }
 
+/** An add or remove the leader answered BUSY (a change under way) or refused: said,
+ *  nothing changed. */
+static int change_refused(const char *cmd, int rc, const struct pw_change *ch, const char *more)
+{
+	if (rc == PW_E_BUSY)
+		fprintf(stderr, "pwctl %s: a change is under way (%s); nothing changed: wait until it is in force (pwctl members), then try again\n",
+			cmd, ch->error);
+	else
+		fprintf(stderr, "pwctl %s: refused by the leader (member %d): %s%s\n", cmd,
+			ch->leader, ch->error, more);
+	return EXIT_NO;
+}
+
 /** add-member: 0 (in force), or an exit code. *epoch: the change's. */
 static int do_add(struct pw_client *c, const char *cmd, uint8_t id, const char *addr,
 		  bool voter, uint32_t wait_ms)
@@ -662,14 +675,8 @@ static int do_add(struct pw_client *c, const char *cmd, uint8_t id, const char *
 			       strcmp(m->role, "joining") == 0 ? "being added" : "a member", m->role);
 			want = ms.next_epoch != 0 ? ms.next_epoch : ms.epoch;
 			rc = PW_OK;
-		} else if (rc == PW_E_BUSY) {
-			fprintf(stderr, "pwctl %s: a change is under way (%s); nothing changed: wait until it is in force (pwctl members), then try again\n",
-				cmd, ch.error);
-			return EXIT_NO;
 		} else {
-			fprintf(stderr, "pwctl %s: refused by the leader (member %d): %s\n", cmd,
-				ch.leader, ch.error);
-			return EXIT_NO;
+			return change_refused(cmd, rc, &ch, "");
 		}
 	} else if (rc != PW_OK) {
 		fprintf(stderr, "pwctl %s: %s%s\n", cmd, pw_strerror(rc),
@@ -709,15 +716,10 @@ static int do_remove(struct pw_client *c, const char *cmd, uint8_t id, uint32_t 
 			printf("member %u is already leaving\n", (unsigned)id);
 			want = ms.next_epoch != 0 ? ms.next_epoch : ms.epoch;
 			rc = PW_OK;
-		} else if (rc == PW_E_BUSY) {
-			fprintf(stderr, "pwctl %s: a change is under way (%s); nothing changed: wait until it is in force (pwctl members), then try again\n",
-				cmd, ch.error);
-			return EXIT_NO;
 		} else {
-			fprintf(stderr, "pwctl %s: refused by the leader (member %d): %s%s\n", cmd,
-				ch.leader, ch.error,
-				got && m == NULL ? " (it is no member now: removed already?)" : "");
-			return EXIT_NO;
+			return change_refused(cmd, rc, &ch,
+					      got && m == NULL ? " (it is no member now: removed already?)"
+							       : "");
 		}
 	} else if (rc != PW_OK) {
 		fprintf(stderr, "pwctl %s: %s\n", cmd, pw_strerror(rc));

@@ -206,18 +206,7 @@ finish_load_and_check() {
 # final stats lines ($TMP/PREFIXreplicaI.log) to agree on applied, apply_chain and
 # service_hash: the same applied log and the same state.
 stop_and_compare() {
-	local prefix=${1:-} i f first=""
-	kill -TERM "${PIDS[@]:0:$N_REPLICAS}"
-	wait_gone "${PIDS[@]:0:$N_REPLICAS}"
-	for i in $(seq 0 $((N_REPLICAS - 1))); do
-		f=$(grep '"final":true' "$TMP/${prefix}replica$i.log" | tail -n 1) ||
-			fail "replica $i: no final line"
-		f=$(echo "$f" | grep -o '"applied":[0-9]*\|"apply_chain":[0-9]*\|"service_hash":[0-9]*' |
-			sort | tr '\n' ' ')
-		say "replica $i final: $f"
-		[ -z "$first" ] && first=$f
-		[ "$f" = "$first" ] || fail "the replicas stopped in different states"
-	done
+	LOG_PREFIX=${1:-} stop_ids_and_compare $(seq 0 $((N_REPLICAS - 1)))
 }
 
 # ---- Membership changes (durable mode; docs/operations.md, "Membership changes") ----
@@ -242,14 +231,16 @@ print(" ".join(str(x["id"]) for x in m["members"] if x["role"] == "voter"))' 2>/
 }
 
 # stop_ids_and_compare I...: SIGTERM replicas I..., wait for them, and require their final
-# stats lines to agree on applied, apply_chain and service_hash.
+# stats lines ($TMP/${LOG_PREFIX}replicaI.log) to agree on applied, apply_chain and
+# service_hash.
 stop_ids_and_compare() {
-	local i f first="" pids=()
+	local i f first="" pids=() prefix=${LOG_PREFIX:-}
 	for i in "$@"; do pids+=("${PIDS[$i]}"); done
 	kill -TERM "${pids[@]}"
 	wait_gone "${pids[@]}"
 	for i in "$@"; do
-		f=$(grep '"final":true' "$TMP/replica$i.log" | tail -n 1) || fail "replica $i: no final line"
+		f=$(grep '"final":true' "$TMP/${prefix}replica$i.log" | tail -n 1) ||
+			fail "replica $i: no final line"
 		f=$(echo "$f" | grep -o '"applied":[0-9]*\|"apply_chain":[0-9]*\|"service_hash":[0-9]*' |
 			sort | tr '\n' ' ')
 		say "replica $i final: $f"
