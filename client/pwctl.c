@@ -241,6 +241,11 @@ static int cmd_status(struct pw_client *c, const char *what, const char *arg)
 		printf("%d\n", leader);
 		return EXIT_DONE;
 	}
+	/* The membership in force, from the leader: an id the cluster file lists but the
+	 * log has removed (or never added) is said to be no member, not "no answer". */
+	struct pw_membership ms;
+	bool have_ms = leader >= 0 && pw_members(c, leader, &ms, NULL, 0, NULL) == PW_OK;
+
 	printf("%-6s %-22s %-48s %s\n", "member", "address", "state", "commit / applied");
 	for (uint8_t i = 0; i < n; i++) {
 		char state[96], js[PW_REPLY_BYTES_MAX + 1], progress[64] = "";
@@ -250,7 +255,14 @@ static int cmd_status(struct pw_client *c, const char *what, const char *arg)
 
 		if (pw_client_member_addr(c, i) == NULL)
 			continue;   /* an id this client knows no address for */
-		if (!st[i].answered)
+		bool member = !have_ms;
+
+		for (uint8_t k = 0; have_ms && k < ms.n; k++)
+			member |= ms.m[k].id == i;
+		if (!member)
+			snprintf(state, sizeof(state), "no member at epoch %" PRIu32 "%s",
+				 ms.epoch, st[i].answered ? " (answers)" : "");
+		else if (!st[i].answered)
 			snprintf(state, sizeof(state), "no answer");
 		else if (st[i].leads)
 			snprintf(state, sizeof(state), "leader (%.2f ms)", st[i].rtt_ns / 1e6);
