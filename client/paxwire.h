@@ -565,7 +565,8 @@ struct pw_change {
 };
 
 /**
- * Asks the leader to add member `id` (0..8, an id no replica ever ran with) reached at
+ * Asks the leader to add member `id` (0..8, an id no replica ever ran with: the leader
+ * refuses one its log records as having run, PW_E_BAD_COMMAND) reached at
  * `addr` ("IPv4:PORT", 1..31 characters, as its [replica.ID] says): it joins as a
  * learner (the replica started with paxwired --join fetches the state), and the leader
  * promotes it to voter once it has caught up. An admin REQUEST (admin key), sent to

@@ -1849,6 +1849,7 @@ static void on_admin(struct node *n, const struct px_msg *m, const struct node_f
 		const char *why = rc > 0 ? NULL : rc == -EPERM ? n->conf.members_fixed
 				 : rc == -EAGAIN ? "a membership change is under way (wait until it is in force: pwctl members)"
 				 : rc == -ENOTSUP ? "membership changes need durability = durable (docs/consistency.md, Membership changes)"
+				 : rc == -EEXIST ? "a replica ran with this id in this cluster: ids are never reused (pick another id, 0-8)"
 				 : add ? "id already a member, out of range (0-8), too many learners (4), or the address is empty, over 31 characters or not printable"
 				       : "id no member, or removing it would leave fewer than 3 voters";
 		if (rc > 0)
@@ -2242,6 +2243,10 @@ int64_t node_add_member(struct node *n, uint8_t id, const char *addr)
 		return rc;
 	if (px_is_member(&m, id))
 		return -EINVAL;
+	/* An id that ran in this cluster (the applied member mask) is never a member again:
+	 * a removed replica may still run with its old log and promises. */
+	if ((px_applier_members(n->a) >> id) & 1u)
+		return -EEXIST;
 	m.learners = (uint16_t)(m.learners | (1u << id));
 	if (!px_members_valid(&m))
 		return -EINVAL;

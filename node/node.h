@@ -464,7 +464,8 @@ int node_transfer(struct node *n, uint8_t target);
  * @return the slot proposed (> 0), or -EAGAIN (not leader; a change under way),
  *         -EINVAL (id out of range, already a member / no member, too many learners,
  *         too few voters left), -ENOTSUP (memory mode; px_propose_members), -EPERM
- *         (add: conf.members_fixed).
+ *         (add: conf.members_fixed), -EEXIST (add: a replica ran with id in this
+ *         cluster, px_applier_members: ids are never reused).
  */
 int64_t node_add_member(struct node *n, uint8_t id, const char *addr);
 int64_t node_remove_member(struct node *n, uint8_t id);

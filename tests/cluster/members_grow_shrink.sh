@@ -47,6 +47,12 @@ KEEP=$(for i in 0 1 2 3 4; do case " $GONE " in *" $i "*) ;; *) echo "$i";; esac
 v=$(voters); say "voters: $v (kept: $KEEP)"
 [ "$v " = "$KEEP" ] || fail "voters are '$v', not $KEEP"
 L=$(wait_leader 10) || fail "no leader after the removals"
+# A removed id is never a member again (its replica may still run with its old log).
+i=${GONE%% *}
+out=$("$PWCTL" --config "$CONFIG" add-member "$i" "$(addr_of "$i")" 2>&1) && rc=0 || rc=$?
+say "add-member $i again: rc $rc: $out"
+[ "$rc" = 1 ] || fail "re-adding removed member $i: exit $rc, not 1 (refused)"
+case "$out" in *"never reused"*) ;; *) fail "re-adding $i: no reason given" ;; esac
 say "leader is $L; transfer leadership to 3 (not in the clients' file)"
 "$PWCTL" --config "$CONFIG" transfer-leader 3 || fail "pwctl transfer-leader 3"
 

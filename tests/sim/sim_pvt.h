@@ -463,6 +463,9 @@ struct sim_node {
 	uint64_t ticks, msgs_in, msgs_out, restarts, st_events, applied_slots, replayed_slots;
 	/** A spare that was added (members_ops): never added again. */
 	bool added;
+	/** A member a change proposed to remove (or a jump left out): never a member
+	 *  again (operations.md: an id is never reused). */
+	bool removed;
 	/** The bootstrap guard (mistake_pm): this life is a mistaken first start, out until
 	 *  it is refused. */
 	bool as_new;

@@ -398,9 +398,11 @@ static void members_ops(struct sim *s)
 		/* A jump: any voter set of 3 or more among the replicas that run, several in
 		 * and out at once (two majorities that need not meet: the alpha window and
 		 * the new configuration's phase 1 must keep it safe). */
-		uint32_t run = 0;
+		const struct px_membership *lm = px_membership(l->r);
+		uint32_t run = 0, was = members_now(s) | lm->cur.voters | lm->cur.learners |
+				       lm->next.voters | lm->next.learners;
 		for (i = 0; i < s->o.n_nodes; i++)
-			if (s->nodes[i].up)
+			if (s->nodes[i].up && !s->nodes[i].removed)
 				run |= 1u << i;
 		uint32_t v = subset & run;
 		if (__builtin_popcount(v) < 3)
@@ -409,10 +411,14 @@ static void members_ops(struct sim *s)
 			if ((v >> i) & 1u)
 				s->nodes[i].added = true;
 		int64_t rj = node_set_members(l->nd, (uint16_t)v, 0);
-		if (rj > 0)
+		if (rj > 0) {
 			s->member_jumps++;
-		else
+			for (i = 0; i < s->o.n_nodes; i++)
+				if ((was >> i) & 1u && !((v >> i) & 1u))
+					s->nodes[i].removed = true;
+		} else {
 			s->member_refused++;
+		}
 		if (rj <= 0 && rj != -EAGAIN && rj != -EINVAL)
 			sim_fail(s, "effects", "node %u: membership jump = %" PRId64, l->id, rj);
 		sim_trace(s, "n%u MEMBERS jump to %03x: %" PRId64, l->id, v, rj);
@@ -447,8 +453,10 @@ static void members_ops(struct sim *s)
 		}
 	} else {
 		rc = node_remove_member(l->nd, (uint8_t)i);
-		if (rc > 0)
+		if (rc > 0) {
 			s->member_removes++;
+			n->removed = true;
+		}
 	}
 	if (rc <= 0)
 		s->member_refused++;
@@ -506,17 +514,18 @@ static uint64_t fenced_bound(const struct sim *s)
 /**
  * Liveness phase: a replica in normal status that a majority knows by a newer
  * incarnation than its own is dropped by them as stale. It must take the number (or
- * recover) within a bound, or it is fenced for good (docs/consistency.md).
+ * recover) within a bound, or it is fenced for good (docs/consistency.md). A node the
+ * log's membership no longer holds is dropped by design (not_member): not checked.
  */
 static void check_fenced(struct sim *s)
 {
-	uint32_t voters = sim_voters_at(s, s->ms_slot + 1);
+	uint32_t voters = sim_voters_at(s, s->ms_slot + 1), members = members_now(s);
 	uint32_t i, k, quorum = (uint32_t)__builtin_popcount(voters) / 2u + 1u, newer;
 
 	for (i = 0; i < s->o.n_nodes; i++) {
 		struct sim_node *n = &s->nodes[i];
 
-		if (!n->up || px_role(n->r) == PX_RECOVERING) {
+		if (!n->up || px_role(n->r) == PX_RECOVERING || !((members >> i) & 1u)) {
 			n->fenced_since = 0;
 			continue;
 		}
