@@ -39,7 +39,7 @@ bool sim_log_reads;
 bool sim_auth;
 bool sim_no_bias;
 bool sim_no_members;
-bool sim_jumps;
+bool sim_jumps = true;
 uint32_t sim_disk_off;
 
 static uint32_t pick_max(uint32_t a, uint32_t b)
