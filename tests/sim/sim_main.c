@@ -395,8 +395,9 @@ static void print_failover(uint64_t seeds, uint64_t failed, uint64_t *fo, uint64
 			   uint64_t *tr, uint64_t n_tr)
 {
 	printf("{\"seeds\":%" PRIu64 ",\"failed\":%" PRIu64 ",\"link_us\":%u,\"tick_us\":%u,"
-	       "\"heartbeat_us\":%u,\"election_us\":%u,", seeds, failed, SIM_FO_LINK_US,
-	       SIM_FO_TICK_US, SIM_FO_HEARTBEAT_US, SIM_FO_ELECTION_US);
+	       "\"heartbeat_us\":%u,\"election_us\":%u,\"client_attempt_us\":%u,", seeds, failed,
+	       SIM_FO_LINK_US, SIM_FO_TICK_US, SIM_FO_HEARTBEAT_US, SIM_FO_ELECTION_US,
+	       SIM_FO_CLIENT_US);
 	print_times("failover", fo, n_fo);
 	printf(",");
 	print_times("transfer", tr, n_tr);

@@ -112,6 +112,7 @@ _Static_assert(WIRE_KV_CMD_HDR_BYTES + 8 + 24 <= SIM_CMD_BYTES_MAX,
 #define SIM_FO_DOWN_US 3000u        /**< the crashed replica restarts after this */
 #define SIM_FO_TRANSFER_US 7000u    /**< transfer this long after the crash (+0..1 ms) */
 #define SIM_FO_TAIL_US 4000u        /**< fault phase goes on this long after that */
+#define SIM_FO_CLIENT_US 200u       /**< a client resends to another replica after this */
 #define SIM_FO_NO_VALUE UINT64_MAX  /**< a time not measured (the run never got there) */
 extern bool sim_failover;
 
