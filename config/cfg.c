@@ -84,11 +84,13 @@ static const struct cluster_key cluster_keys[] = {
 	{ "key_file", K_KEY_FILE, 0, 0, false, 0 },
 	{ "auth", K_AUTH, 0, 0, false, 0 },
 	U32("auth_clients", auth_clients, 8, 65536, true),
+	U32("heartbeat_us", heartbeat_us, 1, CFG_HEARTBEAT_US_MAX, false),
+	U32("election_us", election_us, 2, CFG_ELECTION_US_MAX, false),
 };
 #undef U32
 
 #define N_CLUSTER_KEYS (sizeof(cluster_keys) / sizeof(cluster_keys[0]))
-_Static_assert(N_CLUSTER_KEYS == 27, "CK_AUTH_CLIENTS below is the last key's index");
+_Static_assert(N_CLUSTER_KEYS == 29, "CK_ELECTION_US below is the last key's index");
 
 enum ck {  /* indices of the keys the cross-checks name */
 	CK_ID = 0,
@@ -113,6 +115,8 @@ enum ck {  /* indices of the keys the cross-checks name */
 	CK_KEY_FILE = 24,
 	CK_AUTH = 25,
 	CK_AUTH_CLIENTS = 26,
+	CK_HEARTBEAT_US = 27,
+	CK_ELECTION_US = 28,
 };
 
 enum mk { MK_IP, MK_PORT, MK_MAC, MK_PORT_INDEX, MK_MAX };
@@ -123,7 +127,7 @@ static const char *const member_keys[MK_MAX] = { "ip", "port", "mac", "port_inde
 	"window_slots, pipeline_slots, batch_cmds_max, slot_bytes, sessions, kv_keys, "     \
 	"idle, service, kv_key_bytes, kv_value_bytes, stream_records, stream_bytes, "  \
 	"clients, stages, service_lib, transfer_chunks_per_tick, snapshot_every, "  \
-	"key_file, auth, auth_clients"
+	"key_file, auth, auth_clients, heartbeat_us, election_us"
 
 /* ---------------------------------------------------------------------------------- */
 /* Loader context                                                                      */
@@ -704,23 +708,49 @@ static int check_cluster(struct ld *l)
 	if (!c->auth_off && kl[CK_KEY_FILE] == 0)
 		return fail(l, l->cluster_sec_line, "[cluster] has no key_file: authentication is on unless the file says auth = off; fix: run `pwctl keygen cluster.key` and add key_file = cluster.key under [cluster] (or, for a lab on a trusted network only, auth = off)");
 
-	/* Timing: every timeout must be at least one tick, the election timeout at least two
-	 * heartbeats (a follower must hear a heartbeat before it suspects the leader). */
-	if (c->election_ms < 2u * c->heartbeat_ms) {
-		uint32_t line = kl[CK_ELECTION] ? kl[CK_ELECTION] : kl[CK_HEARTBEAT];
-		return fail(l, line, "election_ms = %" PRIu32 " is less than 2 x heartbeat_ms = %" PRIu32 "; fix: election_ms = %" PRIu32 " or more (or a smaller heartbeat_ms)",
-			    c->election_ms, 2u * c->heartbeat_ms, 2u * c->heartbeat_ms);
+	/* Timing, in microseconds: heartbeat_ms/election_ms (the shared-core profile's
+	 * keys) or heartbeat_us/election_us (sub-millisecond timers: docs/operations.md,
+	 * "Timers"), one of each pair. Every timeout must be at least one tick, the
+	 * election timeout at least two heartbeats (a follower must miss two heartbeat
+	 * intervals before it may suspect the leader). */
+	if (kl[CK_HEARTBEAT] != 0 && kl[CK_HEARTBEAT_US] != 0)
+		return fail(l, kl[CK_HEARTBEAT] > kl[CK_HEARTBEAT_US] ? kl[CK_HEARTBEAT] : kl[CK_HEARTBEAT_US],
+			    "heartbeat_ms (line %" PRIu32 ") and heartbeat_us (line %" PRIu32 ") both set the heartbeat interval; fix: keep one of the two lines",
+			    kl[CK_HEARTBEAT], kl[CK_HEARTBEAT_US]);
+	if (kl[CK_ELECTION] != 0 && kl[CK_ELECTION_US] != 0)
+		return fail(l, kl[CK_ELECTION] > kl[CK_ELECTION_US] ? kl[CK_ELECTION] : kl[CK_ELECTION_US],
+			    "election_ms (line %" PRIu32 ") and election_us (line %" PRIu32 ") both set the election timeout; fix: keep one of the two lines",
+			    kl[CK_ELECTION], kl[CK_ELECTION_US]);
+	bool hb_us = kl[CK_HEARTBEAT_US] != 0, el_us = kl[CK_ELECTION_US] != 0;
+	if (!hb_us)
+		c->heartbeat_us = c->heartbeat_ms * 1000u;  /* <= 60,000,000: no overflow */
+	if (!el_us)
+		c->election_us = c->election_ms * 1000u;    /* <= 600,000,000 */
+	c->heartbeat_ms = c->heartbeat_us / 1000u;
+	c->election_ms = c->election_us / 1000u;
+	uint32_t hb_line = hb_us ? kl[CK_HEARTBEAT_US] : kl[CK_HEARTBEAT];
+	uint32_t el_line = el_us ? kl[CK_ELECTION_US] : kl[CK_ELECTION];
+	if ((uint64_t)c->election_us < 2u * (uint64_t)c->heartbeat_us) {
+		uint32_t line = el_line ? el_line : hb_line;
+		if (!hb_us && !el_us)
+			return fail(l, line, "election_ms = %" PRIu32 " is less than 2 x heartbeat_ms = %" PRIu32 "; fix: election_ms = %" PRIu32 " or more (or a smaller heartbeat_ms)",
+				    c->election_ms, 2u * c->heartbeat_ms, 2u * c->heartbeat_ms);
+		return fail(l, line, "election timeout %" PRIu32 " us is less than 2 x heartbeat interval = %" PRIu64 " us; fix: election_us = %" PRIu64 " or more (or a smaller heartbeat_us)",
+			    c->election_us, 2u * (uint64_t)c->heartbeat_us, 2u * (uint64_t)c->heartbeat_us);
 	}
-	if ((uint64_t)c->heartbeat_ms * 1000u < c->tick_us) {
-		uint32_t line = kl[CK_TICK] ? kl[CK_TICK] : kl[CK_HEARTBEAT];
-		return fail(l, line, "tick_us = %" PRIu32 " is longer than heartbeat_ms = %" PRIu32 " (a heartbeat must last at least one tick); fix: tick_us = %" PRIu32 " or less",
-			    c->tick_us, c->heartbeat_ms, c->heartbeat_ms * 1000u);
+	if (c->heartbeat_us < c->tick_us) {
+		uint32_t line = kl[CK_TICK] ? kl[CK_TICK] : hb_line;
+		if (!hb_us)
+			return fail(l, line, "tick_us = %" PRIu32 " is longer than heartbeat_ms = %" PRIu32 " (a heartbeat must last at least one tick); fix: tick_us = %" PRIu32 " or less",
+				    c->tick_us, c->heartbeat_ms, c->heartbeat_us);
+		return fail(l, line, "tick_us = %" PRIu32 " is longer than heartbeat_us = %" PRIu32 " (a heartbeat must last at least one tick); fix: tick_us = %" PRIu32 " or less",
+			    c->tick_us, c->heartbeat_us, c->heartbeat_us);
 	}
-	uint64_t election_ticks = (uint64_t)c->election_ms * 1000u / c->tick_us;
+	uint64_t election_ticks = (uint64_t)c->election_us / c->tick_us;
 	if (election_ticks > PX_TICKS_MAX) {
-		uint32_t line = kl[CK_TICK] ? kl[CK_TICK] : kl[CK_ELECTION];
-		return fail(l, line, "election_ms = %" PRIu32 " is %" PRIu64 " ticks of tick_us = %" PRIu32 ", above the core's %u; fix: a larger tick_us (e.g. tick_us = 1000) or a smaller election_ms",
-			    c->election_ms, election_ticks, c->tick_us, PX_TICKS_MAX);
+		uint32_t line = kl[CK_TICK] ? kl[CK_TICK] : el_line;
+		return fail(l, line, "an election timeout of %" PRIu32 " us is %" PRIu64 " ticks of tick_us = %" PRIu32 ", above the core's %u; fix: a larger tick_us (e.g. tick_us = 1000) or a shorter election timeout",
+			    c->election_us, election_ticks, c->tick_us, PX_TICKS_MAX);
 	}
 	if (c->pipeline_slots > c->window_slots / 2u) {
 		uint32_t line = kl[CK_PIPELINE] ? kl[CK_PIPELINE] : kl[CK_WINDOW];
@@ -808,6 +838,8 @@ void cfg_defaults(struct cfg_cluster *cfg)
 	cfg->tick_us = 1000;
 	cfg->heartbeat_ms = PX_DEFAULT_HEARTBEAT_TICKS;
 	cfg->election_ms = PX_DEFAULT_ELECTION_TICKS;
+	cfg->heartbeat_us = PX_DEFAULT_HEARTBEAT_TICKS * 1000u;
+	cfg->election_us = PX_DEFAULT_ELECTION_TICKS * 1000u;
 	cfg->window_slots = PX_DEFAULT_WINDOW_SLOTS;
 	cfg->pipeline_slots = PX_DEFAULT_PIPELINE_SLOTS;
 	cfg->batch_cmds_max = PX_DEFAULT_BATCH_CMDS;
@@ -884,8 +916,8 @@ void cfg_to_px(const struct cfg_cluster *cfg, uint8_t self, struct px_config *px
 	px->pipeline_slots = cfg->pipeline_slots;
 	px->slot_bytes = cfg->slot_bytes;
 	px->batch_cmds_max = cfg->batch_cmds_max;
-	px->heartbeat_ticks = (uint32_t)((uint64_t)cfg->heartbeat_ms * 1000u / cfg->tick_us);
-	px->election_ticks = (uint32_t)((uint64_t)cfg->election_ms * 1000u / cfg->tick_us);
+	px->heartbeat_ticks = cfg->heartbeat_us / cfg->tick_us;
+	px->election_ticks = cfg->election_us / cfg->tick_us;
 	px->restarted = false;
 }
 

@@ -8,9 +8,11 @@
  *   replicas = 3            ; 3, 5, 7 or 9 (1: unreplicated baseline)
  *   transport = udp         ; udp (kernel sockets) | dpdk
  *   durability = memory     ; memory | durable (an on-disk journal: paxwired --data-dir)
- *   heartbeat_ms = 5
- *   election_ms = 50        ; >= 2 x heartbeat_ms
- *   tick_us = 1000          ; one consensus tick; timeouts are converted to ticks
+ *   heartbeat_ms = 5        ; or heartbeat_us = 5000 (one of the two)
+ *   election_ms = 50        ; >= 2 x the heartbeat; or election_us = 50000
+ *   tick_us = 1000          ; one consensus tick (1..1000000); timeouts are converted
+ *                           ; to ticks (deploy/local-3-dedicated.ini: 10 us ticks,
+ *                           ; 50 us heartbeats, on dedicated cores)
  *   window_slots = 1024
  *   pipeline_slots = 256
  *   batch_cmds_max = 64
@@ -170,6 +172,11 @@ struct cfg_cluster {
 	 *  paxwired --join on its host): its address for this file's readers (docs/
 	 *  operations.md, "Membership changes"). */
 	uint16_t listed;
+	/** The timers in microseconds, whichever keys set them (heartbeat_us or
+	 *  heartbeat_ms x 1000; election_us or election_ms x 1000): what cfg_to_px uses.
+	 *  heartbeat_ms and election_ms above are then these / 1000, rounded down (0 for
+	 *  a sub-millisecond timer). */
+	uint32_t heartbeat_us, election_us;
 };
 
 /* Bounds the loader checks. The service bounds repeat services/svc_kv.h and
@@ -177,7 +184,11 @@ struct cfg_cluster {
  * asserts at compile time that they agree. */
 #define CFG_HEARTBEAT_MS_MAX 60000u
 #define CFG_ELECTION_MS_MAX 600000u
-#define CFG_TICK_US_MIN 10u
+#define CFG_HEARTBEAT_US_MAX (CFG_HEARTBEAT_MS_MAX * 1000u)
+#define CFG_ELECTION_US_MAX (CFG_ELECTION_MS_MAX * 1000u)
+/** A tick may be as short as 1 us: on dedicated cores (idle = poll) the loop reads the
+ *  clock every iteration and runs the ticks due, without a system call. */
+#define CFG_TICK_US_MIN 1u
 #define CFG_TICK_US_MAX 1000000u
 #define CFG_KV_KEYS_MAX (1u << 24)
 #define CFG_KV_KEY_BYTES_MAX 255u
@@ -201,7 +212,7 @@ int cfg_load(const char *path, struct cfg_cluster *cfg, char *err, size_t errlen
 
 /**
  * Fills the core's configuration for replica `self` of a loaded cluster: timeouts in
- * ticks (heartbeat_ms * 1000 / tick_us, rounded down; the loader guarantees >= 1 and
+ * ticks (heartbeat_us / tick_us, rounded down; the loader guarantees >= 1 and
  * election >= 2 x heartbeat), memory durability, restarted = false. The caller sets
  * seed, restarted and boot_nonce.
  */

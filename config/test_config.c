@@ -307,6 +307,48 @@ static void test_durable(void **state)
 	assert_false(px.restarted);
 }
 
+static void test_timers_us(void **state)
+{
+	(void)state;
+	/* Microsecond timers (the dedicated-core profile): heartbeat_us and election_us
+	 * reach the core as ticks of a 5 us tick; the ms fields are rounded down. */
+	write_file("[cluster]\nid = 1\nreplicas = 3\n" "tick_us = 5\nheartbeat_us = 50\nelection_us = 500\n" MEMBERS3);
+	struct cfg_cluster c;
+	char err[512];
+	if (cfg_load(path, &c, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_int_equal(c.tick_us, 5);
+	assert_int_equal(c.heartbeat_us, 50);
+	assert_int_equal(c.election_us, 500);
+	assert_int_equal(c.heartbeat_ms, 0);
+	assert_int_equal(c.election_ms, 0);
+	struct px_config px;
+	cfg_to_px(&c, 0, &px);
+	assert_int_equal(px.heartbeat_ticks, 10);
+	assert_int_equal(px.election_ticks, 100);   /* the core takes them: >= 2 x heartbeat */
+
+	/* One of each pair in ms, the other in us. */
+	write_file("[cluster]\nid = 1\nreplicas = 3\n" "tick_us = 100\nheartbeat_us = 500\nelection_ms = 3\n" MEMBERS3);
+	if (cfg_load(path, &c, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_int_equal(c.heartbeat_us, 500);
+	assert_int_equal(c.election_us, 3000);
+	assert_int_equal(c.election_ms, 3);
+	cfg_to_px(&c, 0, &px);
+	assert_int_equal(px.heartbeat_ticks, 5);
+	assert_int_equal(px.election_ticks, 30);
+
+	/* The ms keys alone: as before. */
+	write_file("[cluster]\nid = 1\nreplicas = 3\n" "heartbeat_ms = 2\nelection_ms = 20\ntick_us = 100\n" MEMBERS3);
+	if (cfg_load(path, &c, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_int_equal(c.heartbeat_us, 2000);
+	assert_int_equal(c.election_us, 20000);
+	cfg_to_px(&c, 0, &px);
+	assert_int_equal(px.heartbeat_ticks, 20);
+	assert_int_equal(px.election_ticks, 200);
+}
+
 static void test_listed_beyond_replicas(void **state)
 {
 	(void)state;
@@ -381,6 +423,21 @@ static const struct bad bads[] = {
 	  6, "a heartbeat must last at least one tick", "fix: tick_us = 1000 or less" },
 	{ "too many ticks", CL "election_ms = 600000\ntick_us = 10\n" MEMBERS3, 5,
 	  "60000000 ticks", "fix: a larger tick_us" },
+	{ "heartbeat in ms and in us", CL "heartbeat_ms = 5\nheartbeat_us = 50\n" MEMBERS3, 5,
+	  "heartbeat_ms (line 4) and heartbeat_us (line 5) both set", "fix: keep one of the two lines" },
+	{ "election in us and in ms", CL "election_us = 500\nelection_ms = 50\n" MEMBERS3, 5,
+	  "election_ms (line 5) and election_us (line 4) both set", "fix: keep one of the two lines" },
+	{ "election_us below two heartbeats", CL "heartbeat_us = 50\nelection_us = 80\n" MEMBERS3, 5,
+	  "less than 2 x heartbeat interval = 100 us", "fix: election_us = 100 or more" },
+	{ "election_ms below two heartbeat_us", CL "heartbeat_us = 30000\n" MEMBERS3, 4,
+	  "election timeout 50000 us is less than 2 x heartbeat interval = 60000 us",
+	  "fix: election_us = 60000 or more" },
+	{ "tick longer than heartbeat_us", CL "heartbeat_us = 40\nelection_us = 400\ntick_us = 50\n" MEMBERS3,
+	  6, "tick_us = 50 is longer than heartbeat_us = 40", "fix: tick_us = 40 or less" },
+	{ "tick zero", CL "tick_us = 0\n" MEMBERS3, 4, "not a whole number in [1, 1000000]",
+	  "fix: tick_us = <1..1000000>" },
+	{ "too many us ticks", CL "election_us = 200000000\ntick_us = 100\n" MEMBERS3, 5,
+	  "2000000 ticks", "fix: a larger tick_us" },
 	{ "unknown transport", CL "transport = tcp\n" MEMBERS3, 4, "unknown transport",
 	  "fix: transport = udp" },
 	{ "unknown idle", CL "idle = sleepy\n" MEMBERS3, 4, "unknown idle policy",
@@ -600,8 +657,8 @@ static void test_deploy_files(void **state)
 	static const char *const files[] = { "local-3-udp.ini", "local-5-udp.ini",
 					     "local-3-memif.ini", "local-5-memif.ini",
 					     "local-3-afpacket.ini", "nic-3.ini",
-					     "local-3-durable.ini" };
-	static const uint8_t replicas[] = { 3, 5, 3, 5, 3, 3, 3 };
+					     "local-3-durable.ini", "local-3-dedicated.ini" };
+	static const uint8_t replicas[] = { 3, 5, 3, 5, 3, 3, 3, 3 };
 	_Static_assert(sizeof(files) / sizeof(files[0]) == sizeof(replicas), "one count per file");
 	const char *src = getenv("PW_DEPLOY_DIR");
 	if (src == NULL)
@@ -626,6 +683,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_good_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_durable, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_timers_us, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_listed_beyond_replicas, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_links, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_service_params, setup, teardown),

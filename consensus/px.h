@@ -55,7 +55,9 @@ struct px_config {
 	uint32_t slot_bytes;         /**< max bytes of one slot value (encoded batch) */
 	uint32_t batch_cmds_max;     /**< max commands packed into one slot */
 	uint32_t heartbeat_ticks;    /**< leader heartbeat period */
-	uint32_t election_ticks;     /**< election timeout is uniform in [e, 2e) */
+	uint32_t election_ticks;     /**< a follower suspects the leader after e / h heartbeat
+	                                  intervals without progress (net: Mu's score);
+	                                  campaign retries are uniform in [e, 2e) */
 	uint64_t seed;               /**< randomises election timeouts (deterministic) */
 	/** True when this start follows a crash that lost this replica's promises and
 	 *  votes: every memory-mode restart, and a durable start whose journal was damaged
@@ -460,6 +462,9 @@ struct px_counters {
 	uint64_t conf_chosen;        /**< configuration entries committed that took */
 	uint64_t conf_void;          /**< committed configuration entries that were void */
 	uint64_t conf_switches;      /**< configurations that took effect here */
+	/** Times this replica's failure detector came to suspect the leader (its score
+	 *  reached election_ticks / heartbeat_ticks missed intervals, net). */
+	uint64_t suspicions;
 };
 
 /* ---------------------------------------------------------------------------------- */

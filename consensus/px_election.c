@@ -61,11 +61,14 @@ void pxr_start_prevote(struct px_replica *r, struct px_out *out)
 	m->slot_lo = r->commit + 1;
 }
 
-/** We lead, or heard from a leader within a full minimum election timeout. */
+/** We lead, or follow a leader our failure detector does not doubt: its score is
+ *  below the low mark (fewer than half the suspicion mark of missed intervals, net). A
+ *  follower that suspects first finds the others at least there when the leader is
+ *  gone for all, and at 0 when only its own link failed (pre-vote's purpose). */
 static bool leader_alive(const struct px_replica *r)
 {
 	return r->role == PX_LEADER ||
-	       (r->leader != PX_NODE_NONE && r->election_elapsed < r->cfg.election_ticks);
+	       (r->leader != PX_NODE_NONE && r->fd_score < pxr_fd_lo(r));
 }
 
 void pxr_on_prevote(struct px_replica *r, const struct px_msg *m, struct px_out *out)

@@ -73,7 +73,8 @@
 /* Defaults: the one table. px_config_default() fills a px_config from it, and
  * config/ (cluster files: cfg_defaults) takes its sizes from it; a run-time
  * config may choose any value the limits above allow. Timeouts are in ticks here and in
- * milliseconds in a cluster file (at the default tick of 1 ms, the same numbers). */
+ * milliseconds (heartbeat_ms, election_ms) or microseconds (heartbeat_us, election_us) in
+ * a cluster file (at the default tick of 1 ms, the same numbers as milliseconds). */
 #define PX_DEFAULT_WINDOW_SLOTS 1024u
 #define PX_DEFAULT_PIPELINE_SLOTS 256u
 #define PX_DEFAULT_SLOT_BYTES 8192u

@@ -165,7 +165,9 @@ void pxr_on_accept(struct px_replica *r, const struct px_msg *m, struct px_out *
 	if (r->role != PX_FOLLOWER)
 		pxr_become_follower(r, out);
 	r->leader = m->from;
-	r->election_elapsed = 0;
+	/* Progress from the leader, for the failure detector: an ACCEPT with entries or
+	 * the empty one its consensus loop sends each heartbeat interval. */
+	r->fd_heard = 1;
 	/* Read rounds: remember the round of this ballot's leader's latest ACCEPT, to echo
 	 * it in every ACCEPTED we send it (an ACCEPTED held back for durability included).
 	 * The latest, not the highest: an echo says "I saw round k at your ballot", true of

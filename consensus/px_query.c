@@ -131,6 +131,10 @@ const char *px_check_invariants(const struct px_replica *r)
 		return "base <= applied + 1";
 	if (r->ack_hi < r->commit)
 		return "ack_hi >= commit";
+	if (r->fd_score > pxr_fd_hi(r))
+		return "failure detector score <= its high mark";
+	if (r->fd_elapsed >= r->cfg.heartbeat_ticks)
+		return "failure detector interval < heartbeat_ticks";
 	if (r->ballot < r->promised && r->role != PX_RECOVERING)
 		return "ballot >= promised";
 	if ((r->role == PX_LEADER || r->role == PX_CANDIDATE) &&

@@ -49,6 +49,40 @@ void pxr_reset_election_timer(struct px_replica *r)
 			      (uint32_t)(rng_next(r) % r->cfg.election_ticks);
 }
 
+void pxr_fd_reset(struct px_replica *r)
+{
+	r->fd_score = 0;
+	r->fd_suspect = 0;
+	r->fd_heard = 0;
+	r->fd_elapsed = (uint32_t)(rng_next(r) % r->cfg.heartbeat_ticks);
+}
+
+/**
+ * One tick of the failure detector (pvt.h, "The failure detector"): a follower's or
+ * precandidate's. Returns true when the leader has just come to be suspected.
+ */
+static bool fd_tick(struct px_replica *r)
+{
+	if (++r->fd_elapsed < r->cfg.heartbeat_ticks)
+		return false;
+	r->fd_elapsed = 0;
+	if (r->fd_heard) {
+		if (r->fd_score > 0)
+			r->fd_score--;
+	} else if (r->fd_score < pxr_fd_hi(r)) {
+		r->fd_score++;
+	}
+	r->fd_heard = 0;
+	if (r->fd_suspect && r->fd_score <= pxr_fd_lo(r)) {
+		r->fd_suspect = 0;
+	} else if (!r->fd_suspect && r->fd_score >= pxr_fd_hi(r)) {
+		r->fd_suspect = 1;
+		r->ctr.suspicions++;
+		return true;
+	}
+	return false;
+}
+
 struct px_msg *pxr_msg_new(struct px_replica *r, struct px_out *out, uint8_t type, uint8_t to)
 {
 	PX_ASSERT(out->n_msgs < PX_OUT_MSGS_MAX);
@@ -203,6 +237,7 @@ struct px_replica *px_replica_init(const struct px_config *cfg, void *arena, siz
 	r->dirty_hi = 0;
 	r->rng = cfg->seed ^ ((uint64_t)cfg->self << 56) ^ cfg->boot_nonce;
 	pxr_reset_election_timer(r);
+	pxr_fd_reset(r);
 	/* A restart that lost its promises and votes (memory mode; a durable journal
 	 * damaged in the middle) must not vote before it has recovered. */
 	bool skip = cfg->durability == PX_MEMORY ? BUG(r, PX_BUG_FORGET_PROMISES)
@@ -228,6 +263,10 @@ void pxr_become_follower(struct px_replica *r, struct px_out *out)
 {
 	/* Outstanding read tickets are never confirmed now (px.h, step 5). */
 	r->read_inflight = 0;
+	/* A leader or candidate that steps down judges the leader afresh; a precandidate
+	 * keeps its score (hysteresis: hearing the leader once does not clear it). */
+	if (r->role == PX_LEADER || r->role == PX_CANDIDATE)
+		pxr_fd_reset(r);
 	pxr_set_role(r, PX_FOLLOWER, out);
 	if (r->leader == r->cfg.self)
 		r->leader = PX_NODE_NONE;
@@ -246,6 +285,7 @@ void pxr_adopt_ballot(struct px_replica *r, uint64_t b, struct px_out *out)
 	r->ballot = b;
 	r->leader = PX_NODE_NONE;
 	pxr_reset_ack(r);
+	pxr_fd_reset(r);
 }
 
 void pxr_send_accepted(struct px_replica *r, uint8_t to, struct px_out *out)
@@ -482,24 +522,37 @@ void px_tick(struct px_replica *r, struct px_out *out)
 		}
 		break;
 	case PX_FOLLOWER:
-	case PX_PRECANDIDATE:
-		/* A replica that cannot rebuild its state cannot lead: it only votes. Its
-		 * timer still runs: it tells when the leader went quiet (pre-vote grants). */
+	case PX_PRECANDIDATE: {
+		/* The failure detector runs in every follower: its score also decides
+		 * whether this replica grants others' pre-votes (leader_alive). */
+		bool suspected_now = fd_tick(r);
+		/* A replica that cannot rebuild its state cannot lead: it only votes. */
 		if (r->state_transfer || !may_campaign(r)) {
 			if (r->role == PX_PRECANDIDATE)
 				pxr_become_follower(r, out);
-			if (r->election_elapsed < PX_TICKS_MAX)
-				r->election_elapsed++;
 			break;
 		}
-		if (++r->election_elapsed >= r->election_timeout) {
-			if (r->role == PX_FOLLOWER)
-				r->leader = PX_NODE_NONE;
-			pxr_start_prevote(r, out);
-			if (r->quorum == 1)
-				pxr_start_candidacy(r, false, out);
+		if (r->role == PX_FOLLOWER) {
+			if (suspected_now) {
+				/* Campaign after a jitter below one heartbeat interval, so
+				 * that followers that suspect together do not duel. */
+				r->election_elapsed = 0;
+				r->election_timeout = (uint32_t)(rng_next(r) %
+								 r->cfg.heartbeat_ticks);
+			}
+			if (!r->fd_suspect || r->election_elapsed++ < r->election_timeout)
+				break;
+			r->leader = PX_NODE_NONE;
+		} else if (++r->election_elapsed < r->election_timeout) {
+			break;
 		}
+		/* Suspected (a follower), or a pre-vote that did not win in time: pre-vote
+		 * (again); pxr_start_prevote times the retry, [e, 2e). */
+		pxr_start_prevote(r, out);
+		if (r->quorum == 1)
+			pxr_start_candidacy(r, false, out);
 		break;
+	}
 	}
 	check_after_step(r);
 }

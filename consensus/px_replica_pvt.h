@@ -132,9 +132,24 @@ struct px_replica {
 	uint64_t read_echo;          /**< follower: highest round seen at read_echo_ballot */
 	uint64_t read_echo_ballot;
 
-	/* Timers, in ticks. */
+	/* Timers, in ticks. election_elapsed/election_timeout time a campaign: a
+	 * candidacy's or pre-vote's retry (uniform in [e, 2e)), and a suspecting
+	 * follower's jitter before its first pre-vote (below one heartbeat interval). */
 	uint32_t election_elapsed;
 	uint32_t election_timeout;
+	/* The failure detector of a follower (or precandidate): Mu's score (Aguilera et
+	 * al., "Microsecond Consensus for Microsecond Applications", OSDI 2020, 4.2). Each
+	 * heartbeat interval (heartbeat_ticks) ends with +1 if no progress (an ACCEPT, with
+	 * entries or empty) came from the leader in it, -1 if some did. The leader is
+	 * suspected once the score reaches pxr_fd_hi, and no longer once it falls to
+	 * pxr_fd_lo (hysteresis); a voter grants pre-votes and phase 1 once its own score
+	 * is at pxr_fd_lo or more (leader_alive). Time only decides when to campaign:
+	 * safety never depends on it. Invariant: fd_score <= pxr_fd_hi(r), fd_elapsed <
+	 * heartbeat_ticks. */
+	uint32_t fd_elapsed;
+	uint32_t fd_score;
+	uint8_t fd_heard;            /**< progress from the leader in this interval */
+	uint8_t fd_suspect;
 	uint32_t heartbeat_elapsed;
 	uint32_t quorum_elapsed;
 	uint64_t rng;
@@ -327,6 +342,19 @@ static inline void check_after_step(const struct px_replica *r)
 
 /* px_replica.c */
 void pxr_reset_election_timer(struct px_replica *r);
+/** The failure detector's marks (in heartbeat intervals): suspect at hi =
+ *  election_ticks / heartbeat_ticks (>= 2 by px_config_check), clear at lo = hi / 2. */
+static inline uint32_t pxr_fd_hi(const struct px_replica *r)
+{
+	return r->cfg.election_ticks / r->cfg.heartbeat_ticks;
+}
+static inline uint32_t pxr_fd_lo(const struct px_replica *r)
+{
+	return pxr_fd_hi(r) / 2u;
+}
+/** A fresh judgement (a new ballot adopted): score 0, not suspected, and a random
+ *  phase of the interval, so that followers do not all suspect on the same tick. */
+void pxr_fd_reset(struct px_replica *r);
 struct px_msg *pxr_msg_new(struct px_replica *r, struct px_out *out, uint8_t type, uint8_t to);
 void pxr_set_role(struct px_replica *r, enum px_role role, struct px_out *out);
 void pxr_become_follower(struct px_replica *r, struct px_out *out);

@@ -122,7 +122,7 @@ struct dp_counters {
 	X(catchup_entries_sent) X(state_transfer_needed) X(recoveries_completed)         \
 	X(transfers) X(read_tickets) X(read_refused) X(read_rounds) X(read_confirms)     \
 	X(incarnation_adopted) X(incarnation_told) X(conf_chosen) X(conf_void)            \
-	X(conf_switches)
+	X(conf_switches) X(suspicions)
 #define DP_APPLY_FIELDS(X)                                                               \
 	X(slots) X(commands) X(duplicates) X(stale) X(expired) X(evictions) X(noops)     \
 	X(bad_seq) X(reads) X(registrations) X(unissued) X(binds) X(binds_late)          \

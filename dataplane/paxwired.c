@@ -1271,6 +1271,14 @@ int main(int argc, char **argv)
 		dp_log(d, DP_LOG_WARN, "prctl(PR_SET_TIMERSLACK): %s; idle sleeps may run up to 50 us long",
 		       strerror(errno));
 
+	/* Microsecond timers (the dedicated-core profile) want a core that polls: with
+	 * idle = adaptive the loop would sleep and wake for every tick, a system call each,
+	 * and the OS's wake-up latency would stretch the heartbeats it sends. */
+	if (cfg.idle == CFG_IDLE_ADAPTIVE && cfg.tick_us < 100)
+		dp_log(d, DP_LOG_WARN,
+		       "tick_us = %" PRIu32 " with idle = adaptive: the loop sleeps between ticks, a system call per tick, and its heartbeats slip by the OS's wake-up latency; use idle = poll on a dedicated core with microsecond timers (deploy/local-3-dedicated.ini), or tick_us = 100 or more",
+		       cfg.tick_us);
+
 	char where[32];
 	nic_addr_format(&d->peers[d->self], where, sizeof(where));
 	dp_log(d, DP_LOG_INFO,

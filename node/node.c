@@ -96,6 +96,12 @@ struct node {
 	 *  configuration in force (px_membership). */
 	uint8_t n_replicas;
 	enum px_role role;           /**< as last reported by the core */
+	/** A leadership's first commit, logged with the clock (failover measurements:
+	 *  bench/failover): set when the role becomes leader, cleared once the commit
+	 *  point passes lead_commit_from or the leadership ends. */
+	bool lead_first_pending;
+	uint64_t lead_commit_from;   /**< commit point when the leadership was won */
+	uint64_t lead_won_ns;        /**< ops.now_ns then (0 without a clock) */
 	/* Membership (docs/operations.md, "Membership changes"). */
 	uint64_t conf_seen;          /**< the applier's conf counter members_sync saw */
 	uint32_t epoch_seen;         /**< the epoch members_sync logged last */
@@ -581,6 +587,25 @@ static void on_role(struct node *n, enum px_role role)
 	      "role %s -> %s (ballot %" PRIu64 ".%u, commit %" PRIu64 ")%s", px_role_name(was),
 	      px_role_name(role), px_ballot_round(b), px_ballot_node(b), px_commit(n->r),
 	      was == PX_RECOVERING ? ": recovered, voting again" : "");
+	n->lead_first_pending = role == PX_LEADER;
+	n->lead_commit_from = px_commit(n->r);
+	n->lead_won_ns = n->ops->now_ns != NULL ? n->ops->now_ns(n->ctx) : 0;
+}
+
+/** Logs a leadership's first commit, with the clock (CLOCK_MONOTONIC in paxwired over
+ *  UDP, the TSC calibrated against it with DPDK): bench/failover reads the line. */
+static void note_first_commit(struct node *n)
+{
+	if (!n->lead_first_pending || px_commit(n->r) <= n->lead_commit_from)
+		return;
+	n->lead_first_pending = false;
+	if (n->ops->now_ns == NULL)
+		return;
+	uint64_t now = n->ops->now_ns(n->ctx);
+	logf_(n, NODE_LOG_INFO,
+	      "first commit as leader: slot %" PRIu64 " at mono_ns %" PRIu64 ", %" PRIu64
+	      " us after winning (mono_ns %" PRIu64 ")", px_commit(n->r), now,
+	      (now - n->lead_won_ns) / 1000u, n->lead_won_ns);
 }
 
 /** Applies the chosen slots [lo, hi] in order; the leader answers their clients. */
@@ -641,6 +666,7 @@ static void handle_out(struct node *n, enum node_call call, const struct px_msg 
 		on_role(n, o->role);
 		fail_reads(n);
 	}
+	note_first_commit(n);
 	/* Commands wait for the next flush only at a leader (node_flush answers those it
 	 * holds itself). */
 	if (!n->flushing && n->n_cmds > 0 && px_role(n->r) != PX_LEADER)

@@ -5,6 +5,8 @@
  *   (any of them with --log-reads: kv GETs go through the log, not the read index)
  *   pw-sim --seeds A:B [--jobs N] [--bug NAME] [--expect-failure] [--twice]
  *   pw-sim --list-bugs
+ *   pw-sim --failover --seeds A:B [--jobs N]   crash the leader under load, time the
+ *                                               failover and a transfer: one JSON line
  *
  * A range forks N workers; worker k runs the seeds s with (s - A) % N == k, in order,
  * and writes one fixed-size struct sim_result per seed to its pipe. A worker that dies
@@ -76,6 +78,11 @@ static void usage(FILE *f)
 		"  --no-jumps        membership changes one member at a time only (by default\n"
 		"                    a third of them replace several voters at once: any voter\n"
 		"                    set of 3+ among replicas never removed); --jumps: the default\n"
+		"  --failover        microsecond time units, 5 us links, the dedicated-core\n"
+		"                    timers; each seed crashes the leader under load and later\n"
+		"                    transfers leadership; the range ends with one JSON line:\n"
+		"                    failover_us_p50/p99 (crash to the first commit by a new\n"
+		"                    leader), transfer_us_p50/p99 (docs/testing.md)\n"
 		"  --no-bias         with --bug: keep each seed's own fault mix (by default a\n"
 		"                    planted bug raises crash, partition and loss rates)\n"
 		"  --no-corrupt-sectors, --no-misdirect, --no-sync-errors\n"
@@ -144,6 +151,8 @@ static int parse_args(int argc, char **argv, struct sim_args *a)
 			sim_jumps = true;
 		} else if (strcmp(arg, "--no-jumps") == 0) {
 			sim_jumps = false;
+		} else if (strcmp(arg, "--failover") == 0) {
+			sim_failover = true;
 		} else if (strcmp(arg, "--no-corrupt-sectors") == 0) {
 			sim_disk_off |= SIM_DISK_SECTOR;
 		} else if (strcmp(arg, "--no-misdirect") == 0) {
@@ -207,6 +216,8 @@ static void print_replay(const struct sim_args *a, uint64_t seed)
 		printf(" --no-members");
 	if (!sim_jumps)
 		printf(" --no-jumps");
+	if (sim_failover)
+		printf(" --failover");
 	if (sim_disk_off & SIM_DISK_SECTOR)
 		printf(" --no-corrupt-sectors");
 	if (sim_disk_off & SIM_DISK_MISDIRECT)
@@ -351,6 +362,50 @@ static void run_seed(const struct sim_args *a, uint64_t seed, struct sim_result 
 	}
 }
 
+/* ---- --failover: the figures ---- */
+
+static int cmp_u64(const void *x, const void *y)
+{
+	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+
+	return a < b ? -1 : a > b;
+}
+
+/** Nearest rank: the smallest value with at least p percent of them at or below it. */
+static uint64_t pct(const uint64_t *v, uint64_t n, uint32_t p)
+{
+	uint64_t k = (n * p + 99) / 100;
+
+	return v[k == 0 ? 0 : k - 1];
+}
+
+static void print_times(const char *name, uint64_t *v, uint64_t n)
+{
+	qsort(v, n, sizeof(*v), cmp_u64);
+	if (n == 0) {
+		printf("\"%s_us_p50\":null,\"%s_us_p99\":null,\"%s_us_max\":null,"
+		       "\"%s_measured\":0", name, name, name, name);
+		return;
+	}
+	printf("\"%s_us_p50\":%" PRIu64 ",\"%s_us_p99\":%" PRIu64 ",\"%s_us_max\":%" PRIu64
+	       ",\"%s_measured\":%" PRIu64, name, pct(v, n, 50), name, pct(v, n, 99), name,
+	       v[n - 1], name, n);
+}
+
+/** One JSON line: the seeds, the failures, and the two distributions. */
+static void print_failover(uint64_t seeds, uint64_t failed, uint64_t *fo, uint64_t n_fo,
+			   uint64_t *tr, uint64_t n_tr)
+{
+	printf("{\"seeds\":%" PRIu64 ",\"failed\":%" PRIu64 ",\"link_us\":%u,\"tick_us\":%u,"
+	       "\"heartbeat_us\":%u,\"election_us\":%u,\"client_attempt_us\":%u,", seeds, failed,
+	       SIM_FO_LINK_US, SIM_FO_TICK_US, SIM_FO_HEARTBEAT_US, SIM_FO_ELECTION_US,
+	       SIM_FO_CLIENT_US);
+	print_times("failover", fo, n_fo);
+	printf(",");
+	print_times("transfer", tr, n_tr);
+	printf("}\n");
+}
+
 static int run_single(const struct sim_args *a)
 {
 	struct sim_result r;
@@ -369,6 +424,10 @@ static int run_single(const struct sim_args *a)
 	}
 	printf("ok seed=%" PRIu64 " hash=%016" PRIx64 " steps=%" PRIu64 " lincheck=%s\n",
 	       r.seed, r.state_hash, r.steps, r.lincheck < 0 ? "-" : lc_result_str(r.lincheck));
+	if (sim_failover) {
+		uint64_t fo = r.failover_us, tr = r.transfer_us;
+		print_failover(1, 0, &fo, fo != SIM_FO_NO_VALUE, &tr, tr != SIM_FO_NO_VALUE);
+	}
 	return a->expect_failure ? 1 : 0;
 }
 
@@ -457,6 +516,17 @@ static int run_range(const struct sim_args *a)
 	uint32_t jobs = a->jobs, i, live;
 	struct sim_result r;
 	double t0 = now_s(), dt;
+	/* --failover: one time of each kind per seed at most. */
+	uint64_t *fo = NULL, *tr = NULL, n_fo = 0, n_tr = 0;
+
+	if (sim_failover) {
+		fo = calloc(total, sizeof(*fo));
+		tr = calloc(total, sizeof(*tr));
+		if (fo == NULL || tr == NULL || total > (1u << 24)) {
+			fprintf(stderr, "pw-sim: --failover: at most 2^24 seeds\n");
+			return 2;
+		}
+	}
 	ssize_t got;
 	int status;
 
@@ -501,6 +571,12 @@ static int run_range(const struct sim_args *a)
 				mistakes += r.mistakes;
 				refused += r.refused;
 				mistake_seeds += r.mistakes > 0;
+				if (sim_failover && !r.failed && r.failover_us != SIM_FO_NO_VALUE &&
+				    n_fo < total)
+					fo[n_fo++] = r.failover_us;
+				if (sim_failover && !r.failed && r.transfer_us != SIM_FO_NO_VALUE &&
+				    n_tr < total)
+					tr[n_tr++] = r.transfer_us;
 				if (r.baseline_failed && a->verbose)
 					printf("not counted: seed=%" PRIu64 " %s\n", r.seed, r.detail);
 				if (r.failed) {
@@ -560,6 +636,11 @@ out:
 	       " seeds)\n", disk[0], disk[1], disk[2], disk[3], disk[4], repair_seeds);
 	printf("pw-sim: bootstrap guard: %" PRIu64 " mistaken --bootstrap restarts, %" PRIu64
 	       " refused (in %" PRIu64 " seeds)\n", mistakes, refused, mistake_seeds);
+	if (sim_failover) {
+		print_failover(done, failed, fo, n_fo, tr, n_tr);
+		free(fo);
+		free(tr);
+	}
 	if (baseline > 0)
 		printf("pw-sim: %" PRIu64 " seeds failed with and without the bug: not counted as "
 		       "caught (the core fails them by itself; -v lists them)\n", baseline);

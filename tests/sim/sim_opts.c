@@ -40,6 +40,7 @@ bool sim_auth;
 bool sim_no_bias;
 bool sim_no_members;
 bool sim_jumps = true;
+bool sim_failover;
 uint32_t sim_disk_off;
 
 static uint32_t pick_max(uint32_t a, uint32_t b)
@@ -256,6 +257,44 @@ void sim_opts_derive(struct sim_opts *o)
 			o->sector_pm = 0;
 			o->misdirect_pcm = 0;
 		}
+	}
+
+	if (sim_failover) {
+		/* --failover (sim_pvt.h): microsecond units, the dedicated-core profile,
+		 * 5 us links, no faults but the measured crash and transfer (sim_run.c),
+		 * clients that keep the leader busy. The seed still draws the topology, the
+		 * durability, the log geometry and the workload mix. */
+		o->n_nodes = o->n_replicas;
+		o->members_pm = 0;
+		o->heartbeat_ticks = SIM_FO_HEARTBEAT_US / SIM_FO_TICK_US;
+		o->election_ticks = SIM_FO_ELECTION_US / SIM_FO_TICK_US;
+		for (i = 0; i < SIM_NODES_MAX; i++)
+			o->tick_every[i] = SIM_FO_TICK_US;
+		o->delay_min = SIM_FO_LINK_US;
+		o->delay_max = SIM_FO_LINK_US;
+		o->link_queue_max = 1024;
+		o->loss_pm = o->dup_pm = o->corrupt_pm = o->straggle_pm = 0;
+		o->part_kinds = 0;
+		o->crash_pm = 0;
+		o->leader_storm_pm = 0;
+		o->pause_pm = 0;
+		o->recover_cut_pm = 0;
+		o->transfer_pm = 0;
+		o->mistake_pm = 0;
+		o->sector_pm = o->misdirect_pcm = o->sync_error_pcm = 0;
+		o->n_clients = (uint8_t)pick_min(o->n_clients, 8);
+		o->think_max = pick_min(o->think_max, 2);
+		/* Clients try another replica after 200 us of silence (a per-attempt
+		 * timeout in microseconds, as the asynchronous client has): without a
+		 * command to commit, a new leader whose phase 1 found nothing pending
+		 * commits nothing, so the time includes the clients finding it. */
+		o->client_timeout = SIM_FO_CLIENT_US;
+		o->long_log = true;
+		o->window_slots = 1024;
+		o->pipeline_slots = pick_min(o->pipeline_slots, 32);
+		o->ops_per_client = SIM_OPS_PER_CLIENT_MAX;
+		o->fault_time = SIM_FO_CRASH_US + 1000 + SIM_FO_TRANSFER_US + 1000 +
+				SIM_FO_TAIL_US;
 	}
 
 	/* The liveness bound: recovery, catch-up of a whole window at the slowest clock,

@@ -98,6 +98,24 @@ _Static_assert((SIM_SESSION_MAP & (SIM_SESSION_MAP - 1)) == 0, "the map is a pow
 _Static_assert(WIRE_KV_CMD_HDR_BYTES + 8 + 24 <= SIM_CMD_BYTES_MAX,
 	       "a workload command fits its buffer");
 
+/* --failover (sim_failover): one time unit is one microsecond, every link delivers in
+ * SIM_FO_LINK_US, the replicas run the dedicated-core timer profile
+ * (deploy/local-3-dedicated.ini: 10 us ticks, 50 us heartbeats, 500 us election
+ * timeout), no fault but one crash of the leader under load, then, once the crashed
+ * replica is back, one leadership transfer. Both are timed to the first commit by the
+ * new leader (docs/testing.md, "Failover"). */
+#define SIM_FO_LINK_US 5u
+#define SIM_FO_TICK_US 10u
+#define SIM_FO_HEARTBEAT_US 50u
+#define SIM_FO_ELECTION_US 500u
+#define SIM_FO_CRASH_US 3000u       /**< crash the leader this long after the start (+0..1 ms) */
+#define SIM_FO_DOWN_US 3000u        /**< the crashed replica restarts after this */
+#define SIM_FO_TRANSFER_US 7000u    /**< transfer this long after the crash (+0..1 ms) */
+#define SIM_FO_TAIL_US 4000u        /**< fault phase goes on this long after that */
+#define SIM_FO_CLIENT_US 200u       /**< a client resends to another replica after this */
+#define SIM_FO_NO_VALUE UINT64_MAX  /**< a time not measured (the run never got there) */
+extern bool sim_failover;
+
 /* ---------------------------------------------------------------------------------- */
 /* Options: everything derived from the seed.                                          */
 
@@ -672,6 +690,15 @@ struct sim {
 	uint64_t misdirected;          /**< records written to the wrong place */
 	uint64_t sync_errors;          /**< failed syncs (each a fail-stop crash) */
 	uint64_t repairs;              /**< starts that repaired a damaged journal */
+
+	/* --failover: the measured crash and transfer (sim_run.c, failover_step). */
+	uint8_t fo_state;              /**< enum in sim_run.c */
+	uint8_t fo_node;               /**< the crashed leader, then the transfer's target */
+	uint64_t fo_at;                /**< when the next action is due */
+	uint64_t fo_t0;                /**< when the crash or the transfer request happened */
+	uint64_t fo_commit;            /**< highest commit point of any replica then */
+	uint64_t failover_us, transfer_us;  /**< SIM_FO_NO_VALUE until measured */
+	uint64_t fo_transfer_tries;    /**< transfers asked (a refused or timed-out one is retried) */
 };
 
 /* sim_net.c */
@@ -780,6 +807,9 @@ struct sim_result {
 	uint64_t state_hash;
 	uint64_t steps;
 	uint64_t fail_time;      /**< simulated time of the failed check */
+	/** --failover: crash to the first commit by a new leader, and transfer request to
+	 *  the first commit by its target, in us; SIM_FO_NO_VALUE if not measured. */
+	uint64_t failover_us, transfer_us;
 	char check[64];
 	char detail[512];
 };

@@ -482,6 +482,106 @@ static void transfers(struct sim *s)
 	sim_node_transfer(s, l, target);
 }
 
+/* --failover (sim_pvt.h): one crash of the leader under load, then a transfer. */
+enum { FO_CRASH, FO_CRASHED, FO_TRANSFER, FO_TRANSFERRING, FO_DONE };
+
+/** The highest commit point of any replica that is up. */
+static uint64_t commit_max(const struct sim *s)
+{
+	uint64_t c = 0;
+
+	for (uint32_t i = 0; i < s->o.n_nodes; i++)
+		if (s->nodes[i].up && px_commit(s->nodes[i].r) > c)
+			c = px_commit(s->nodes[i].r);
+	return c;
+}
+
+/** True if replica id leads and committed past fo_commit. */
+static bool fo_committed(const struct sim *s, uint32_t id)
+{
+	const struct sim_node *n = &s->nodes[id];
+
+	return n->up && px_role(n->r) == PX_LEADER && px_commit(n->r) > s->fo_commit;
+}
+
+static void failover_step(struct sim *s)
+{
+	struct sim_rng *r = &s->rng_fault;
+	struct sim_node *l;
+	uint32_t i;
+
+	switch (s->fo_state) {
+	case FO_CRASH:
+		/* Crash a leader that has committed under load. */
+		l = leader(s);
+		if (s->now < s->fo_at || l == NULL || px_commit(l->r) == 0)
+			return;
+		s->fo_commit = commit_max(s);
+		s->fo_node = l->id;
+		s->fo_t0 = s->now;
+		sim_node_crash(s, l);
+		l->down_until = s->now + SIM_FO_DOWN_US;
+		s->crashes++;
+		sim_trace(s, "n%u CRASH (failover: the leader) until %" PRIu64, l->id, l->down_until);
+		s->fo_state = FO_CRASHED;
+		return;
+	case FO_CRASHED:
+		for (i = 0; i < s->o.n_nodes; i++) {
+			if (i == s->fo_node || !fo_committed(s, i))
+				continue;
+			s->failover_us = s->now - s->fo_t0;
+			sim_trace(s, "n%u FAILOVER done: commit %" PRIu64 " after %" PRIu64 " us", i,
+				  px_commit(s->nodes[i].r), s->failover_us);
+			s->fo_state = FO_TRANSFER;
+			s->fo_at = s->fo_t0 + SIM_FO_TRANSFER_US + sim_rng_below(r, 1000);
+			return;
+		}
+		return;
+	case FO_TRANSFER: {
+		/* To a follower that holds the log (not the restarted replica, which may
+		 * still be catching up or recovering). */
+		l = leader(s);
+		if (s->now < s->fo_at || l == NULL)
+			return;
+		uint32_t start = sim_rng_below(r, s->o.n_nodes), t = SIM_NODES_MAX;
+		for (i = 0; i < s->o.n_nodes; i++) {
+			uint32_t k = (start + i) % s->o.n_nodes;
+			const struct sim_node *n = &s->nodes[k];
+			if (k != l->id && n->up && px_role(n->r) == PX_FOLLOWER &&
+			    !px_needs_state_transfer(n->r) && px_commit(n->r) + 64 >= px_commit(l->r)) {
+				t = k;
+				break;
+			}
+		}
+		if (t == SIM_NODES_MAX)
+			return;
+		s->fo_commit = commit_max(s);
+		s->fo_node = (uint8_t)t;
+		s->fo_t0 = s->now;
+		s->fo_transfer_tries++;
+		s->transfers++;
+		sim_node_transfer(s, l, (uint8_t)t);
+		s->fo_state = FO_TRANSFERRING;
+		return;
+	}
+	case FO_TRANSFERRING:
+		if (fo_committed(s, s->fo_node)) {
+			s->transfer_us = s->now - s->fo_t0;
+			sim_trace(s, "n%u TRANSFER done after %" PRIu64 " us", s->fo_node,
+				  s->transfer_us);
+			s->fo_state = FO_DONE;
+		} else if (s->now - s->fo_t0 > 4u * SIM_FO_ELECTION_US) {
+			/* Refused or abandoned (the leader gives up after election_ticks): ask
+			 * again; the time of the one that completes is what counts. */
+			s->fo_state = FO_TRANSFER;
+			s->fo_at = s->now;
+		}
+		return;
+	default:
+		return;
+	}
+}
+
 static void pauses(struct sim *s)
 {
 	struct sim_rng *r = &s->rng_fault;
@@ -579,6 +679,8 @@ static void step_time(struct sim *s)
 	uint64_t delivered = 0;
 	uint32_t i;
 
+	if (!s->liveness && sim_failover)
+		failover_step(s);
 	if (!s->liveness) {
 		partitions(s);
 		crashes(s);
@@ -870,6 +972,12 @@ static void summary(const struct sim *s, uint64_t hash)
 		       " (current lives) through the log=%" PRIu64 "\n", served, failed, logged);
 	}
 	printf("  busiest time unit: %" PRIu64 " deliveries\n", s->unit_deliveries_max);
+	if (sim_failover)
+		printf("  failover: crash to first commit by a new leader %" PRId64
+		       " us, transfer %" PRId64 " us (%" PRIu64 " asked); -1: not measured\n",
+		       s->failover_us == SIM_FO_NO_VALUE ? -1 : (int64_t)s->failover_us,
+		       s->transfer_us == SIM_FO_NO_VALUE ? -1 : (int64_t)s->transfer_us,
+		       s->fo_transfer_tries);
 	printf("  members: epoch=%u voters=%03x learners=%03x adds=%" PRIu64 " removes=%" PRIu64
 	       " jumps=%" PRIu64 " refused=%" PRIu64 " changes_in_force=%u\n", s->ms.cur.epoch,
 	       s->ms.cur.voters, s->ms.cur.learners, s->member_adds, s->member_removes,
@@ -954,6 +1062,9 @@ int sim_run(uint64_t seed, uint32_t bugs, bool control, bool verbose, bool trace
 	s->verbose = verbose;
 	s->trace = trace;
 	s->lincheck = -1;
+	s->failover_us = SIM_FO_NO_VALUE;
+	s->transfer_us = SIM_FO_NO_VALUE;
+	s->fo_state = FO_CRASH;
 	sim_opts_derive(&s->o);
 	sim_rng_seed(&s->rng_net, seed, SIM_STREAM_NET);
 	sim_rng_seed(&s->rng_fault, seed, SIM_STREAM_FAULT);
@@ -962,6 +1073,8 @@ int sim_run(uint64_t seed, uint32_t bugs, bool control, bool verbose, bool trace
 	sim_rng_seed(&s->rng_disk, seed, SIM_STREAM_DISK);
 	sim_rng_seed(&s->rng_hostile, seed, SIM_STREAM_HOSTILE);
 	sim_net_reset(s);
+	if (sim_failover)  /* drawn only then: every other seed keeps its fault stream */
+		s->fo_at = SIM_FO_CRASH_US + sim_rng_below(&s->rng_fault, 1000);
 	if (verbose)
 		sim_opts_print(&s->o, "  ");
 
@@ -984,6 +1097,8 @@ int sim_run(uint64_t seed, uint32_t bugs, bool control, bool verbose, bool trace
 	res->refused = s->refused_starts;
 	res->steps = s->steps;
 	res->fail_time = s->now;
+	res->failover_us = s->failover_us;
+	res->transfer_us = s->transfer_us;
 	if (failed) {
 		snprintf(res->check, sizeof(res->check), "%s", s->fail_check);
 		snprintf(res->detail, sizeof(res->detail), "%s", s->fail_detail);

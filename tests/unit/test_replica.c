@@ -500,6 +500,97 @@ static void test_transfer_leadership(void **state)
 	pxh_free(c);
 }
 
+/* The failure detector (docs/consistency.md, "Failure detection"): a follower that
+ * alone stops hearing the leader (its incoming link cut) comes to suspect it, but the
+ * others, whose scores stay at 0, refuse its pre-votes: the leader stays, its ballot
+ * unchanged. Once the link heals the follower follows it again. */
+static void test_suspicion_of_one_does_not_depose(void **state)
+{
+	(void)state;
+	struct pxh_cluster *c = cluster(3, PX_MEMORY, 73);
+	uint8_t l = pxh_elect(c, 500);
+	pxh_run(c, 3);
+	uint8_t f = (uint8_t)((l + 1) % 3), o = (uint8_t)((l + 2) % 3);
+	uint64_t b = px_promised(pxh_replica(c, l));
+	uint64_t won = px_counters(pxh_replica(c, o))->leaderships_won +
+		       px_counters(pxh_replica(c, f))->leaderships_won;
+	/* Before the first leader, every follower's score climbed: count from here. */
+	uint64_t f_susp = px_counters(pxh_replica(c, f))->suspicions;
+	uint64_t o_susp = px_counters(pxh_replica(c, o))->suspicions;
+	pxh_cut(c, l, f, true);
+	pxh_run(c, 400);
+	assert_true(px_counters(pxh_replica(c, f))->suspicions > f_susp);
+	assert_true(px_counters(pxh_replica(c, f))->prevotes_started >= 1);
+	assert_int_equal(px_counters(pxh_replica(c, o))->suspicions, o_susp);
+	assert_int_equal(pxh_leader(c), l);
+	assert_int_equal(px_promised(pxh_replica(c, l)), b);
+	assert_int_equal(px_counters(pxh_replica(c, o))->leaderships_won +
+				 px_counters(pxh_replica(c, f))->leaderships_won,
+			 won);
+	pxh_cut(c, l, f, false);
+	pxh_run(c, 50);
+	assert_int_equal(px_role(pxh_replica(c, f)), PX_FOLLOWER);
+	assert_int_equal(pxh_leader(c), l);
+	pxh_free(c);
+}
+
+/* The failure detector's two bounds, with the harness's heartbeat_ticks = 2 and
+ * election_ticks = 10 (suspect at 5 silent intervals net, clear at 2): a leader heard in
+ * one interval of two is never suspected (the score goes up and down by one), and a
+ * silent one is suspected after 5 intervals, give or take the follower's phase: within
+ * [8, 12] ticks, not anywhere in [e, 2e) as a random election timeout would. */
+static void test_detector_bounds(void **state)
+{
+	(void)state;
+	struct pxh_cluster *c = cluster(3, PX_MEMORY, 74);
+	uint8_t l = pxh_elect(c, 500);
+	pxh_run(c, 20);
+	assert_int_equal(pxh_leader(c), l);
+	uint8_t f = (uint8_t)((l + 1) % 3), o = (uint8_t)((l + 2) % 3);
+	uint64_t sf = px_counters(pxh_replica(c, f))->suspicions;
+	uint64_t so = px_counters(pxh_replica(c, o))->suspicions;
+	for (uint32_t k = 0; k < 40; k++) {
+		pxh_cut(c, l, f, k % 2 == 0);
+		pxh_run(c, 2);
+	}
+	pxh_cut(c, l, f, false);
+	pxh_run(c, 2);
+	assert_int_equal(px_counters(pxh_replica(c, f))->suspicions, sf);
+	assert_int_equal(pxh_leader(c), l);
+	pxh_crash(c, l);
+	uint32_t t = 0;
+	while (px_counters(pxh_replica(c, f))->suspicions == sf &&
+	       px_counters(pxh_replica(c, o))->suspicions == so && t < 100) {
+		pxh_run(c, 1);
+		t++;
+	}
+	assert_in_range(t, 8, 12);
+	pxh_free(c);
+}
+
+/* A planned transfer does not wait for any timer: the caught-up target starts phase 1
+ * the moment TIMEOUT_NOW arrives, and wins, with messages delivered and no tick at all
+ * (issue 14: the transfer time is a few message delays, pw-sim --failover measures it). */
+static void test_transfer_without_ticks(void **state)
+{
+	(void)state;
+	struct pxh_cluster *c = cluster(3, PX_MEMORY, 72);
+	uint8_t l = pxh_elect(c, 500);
+	pxh_run(c, 3);
+	uint8_t t = (uint8_t)((l + 1) % 3);
+	uint64_t started = px_counters(pxh_replica(c, t))->elections_started;
+	uint64_t prevotes = px_counters(pxh_replica(c, t))->prevotes_started;
+	assert_int_equal(pxh_transfer(c, l, t), 0);
+	for (uint32_t k = 0; k < 1000 && pxh_deliver_one(c); k++)
+		;
+	assert_int_equal(px_role(pxh_replica(c, t)), PX_LEADER);
+	assert_int_equal(pxh_leader(c), t);
+	assert_int_equal(px_counters(pxh_replica(c, t))->elections_started, started + 1);
+	/* No pre-vote: TIMEOUT_NOW skips it (the leader asked). */
+	assert_int_equal(px_counters(pxh_replica(c, t))->prevotes_started, prevotes);
+	pxh_free(c);
+}
+
 /* Memory mode: a restarted replica recovers (crash vectors + log read) before it
  * answers anything, then catches up. Also after the leader restarts. */
 static void test_memory_restart_recovers(void **state)
@@ -770,6 +861,9 @@ int main(void)
 		cmocka_unit_test(test_catch_up),
 		cmocka_unit_test(test_state_transfer_needed),
 		cmocka_unit_test(test_transfer_leadership),
+		cmocka_unit_test(test_transfer_without_ticks),
+		cmocka_unit_test(test_suspicion_of_one_does_not_depose),
+		cmocka_unit_test(test_detector_bounds),
 		cmocka_unit_test(test_memory_restart_recovers),
 		cmocka_unit_test(test_durable_repair_recovers),
 		cmocka_unit_test(test_memory_recovery_pages),
