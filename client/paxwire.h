@@ -223,7 +223,7 @@ struct pw_client_opts {
 	uint32_t attempt_timeout_us;
 	/** Asynchronous commands outstanding at once (submitted, not yet completed), 1..
 	 *  PW_INFLIGHT_MAX; 0 (the default): PW_INFLIGHT_MAX. Sizes the client's buffers:
-	 *  8 KiB a command. */
+	 *  16 KiB a command (those delivered keep theirs until the next pw_poll). */
 	uint32_t max_inflight;
 	/** false (the default): completions come in the order the commands were
 	 *  submitted (a command answered early waits for those before it). true: in the

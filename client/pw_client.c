@@ -56,6 +56,7 @@ _Static_assert(PW_KV_BYTES_MAX == PX_CMD_BYTES_MAX - WIRE_KV_CMD_HDR_BYTES,
 _Static_assert(PW_RECORD_BYTES_MAX == WIRE_STREAM_PAYLOAD_MAX, "record bound = the stream's");
 _Static_assert(PW_E_MAX == 19, "pw_strerror covers every code");
 _Static_assert(PW_INFLIGHT_MAX == PX_SESSION_WINDOW, "in flight = the replicas' window");
+_Static_assert(2 * PW_INFLIGHT_MAX < 256, "an op's index + 1 fits a u8 (win[])");
 
 #define PW_ATTEMPT_TIMEOUT_MS_DEFAULT 100u
 #define PW_DEADLINE_MS_DEFAULT 3000u
@@ -177,8 +178,10 @@ struct pw_client {
 	struct px_msg msg;                /**< the last decoded datagram; body points into rx */
 
 	/* The asynchronous engine (pw_submit, pw_poll). */
-	struct aop *ops;                  /**< max_inflight of them */
+	struct aop *ops;                  /**< 2 x max_inflight of them: those delivered by
+	                                       the last pw_poll keep their buffers */
 	uint32_t n_ops;
+	uint32_t max_inflight;
 	uint32_t outstanding;             /**< submitted, not delivered */
 	struct aop reg;                   /**< the registration, AOP_FLIGHT while it runs */
 	uint8_t *op_mem;
@@ -529,7 +532,8 @@ struct pw_client *pw_client_open(const struct pw_client_opts *o, char *err, size
 	c->tfd = -1;
 	c->unordered = o->unordered;
 	c->learn_hint = PX_NODE_NONE;
-	c->n_ops = o->max_inflight != 0 ? o->max_inflight : PW_INFLIGHT_MAX;
+	c->max_inflight = o->max_inflight != 0 ? o->max_inflight : PW_INFLIGHT_MAX;
+	c->n_ops = 2u * c->max_inflight;
 	c->ops = calloc(c->n_ops, sizeof(*c->ops));
 	c->op_mem = malloc((size_t)c->n_ops * (PX_CMD_BYTES_MAX + PX_REPLY_BYTES_MAX));
 	if (c->ops == NULL || c->op_mem == NULL) {
@@ -2284,6 +2288,8 @@ int pw_submit(struct pw_client *c, const struct pw_request *rq, uint64_t *id)
 
 	if (c == NULL || rq == NULL)
 		return PW_E_INVAL;
+	if (c->outstanding >= c->max_inflight)
+		return PW_E_AGAIN;
 	for (uint32_t i = 0; i < c->n_ops && o == NULL; i++)
 		if (c->ops[i].state == AOP_FREE)
 			o = &c->ops[i];
