@@ -8,11 +8,15 @@
  *            [--mix put,get,append,cas,del (weights), 100,0,0,0,0]
  *            [--csv FILE] [--label TEXT] [--attempt-ms 100] [--deadline-ms 3000]
  *            [--think-us 0] [--max-ops 0] [--history FILE] [--final-reads]
+ *            [--inflight 1]
  *
  * Closed loop (no --rate): --clients threads, each with one client object and so one
- * command outstanding (the library's limit per client object); a thread sends its next
- * command when the previous one is answered (and, with --think-us, after pausing that
- * long). Throughput is what the cluster gives.
+ * command outstanding (the synchronous API); a thread sends its next command when the
+ * previous one is answered (and, with --think-us, after pausing that long). Throughput
+ * is what the cluster gives. --inflight K (2..64): each thread keeps K commands in
+ * flight through the asynchronous API (pw_put_async..., pw_poll), submitting one as
+ * each completes; a command's latency runs from its submission to its completion. Not
+ * with --rate, --think-us or cas.
  *
  * Open loop (--rate R): R commands/s in all, Poisson arrivals (exponential gaps),
  * spread over --clients threads (R / clients each). Each command has an INTENDED send
@@ -154,7 +158,7 @@ static double h_pct(const struct hist *h, double p)
 
 struct opts {
 	const char *config, *csv, *label, *history;
-	uint32_t clients, keys, value_bytes, attempt_ms, deadline_ms, think_us;
+	uint32_t clients, keys, value_bytes, attempt_ms, deadline_ms, think_us, inflight;
 	uint32_t mix[MIX_N]; /* weights: put, get, append, cas, del */
 	uint64_t max_ops;    /* 0: no limit */
 	double rate, seconds, warmup;
@@ -401,13 +405,13 @@ static struct pw_client *open_client(const struct opts *o, char *err, size_t err
 	co.config_path = o->config;
 	co.attempt_timeout_ms = o->attempt_ms;
 	co.deadline_ms = o->deadline_ms;
+	co.max_inflight = o->inflight;
 	return pw_client_open(&co, err, errlen);
 }
 
-/* Counts an operation that started (or was due) at t0 and ended now with rc. */
-static void record(struct worker *w, uint64_t t0, int rc)
+/* Counts an operation that started (or was due) at t0 and ended at t1 with rc. */
+static void record_at(struct worker *w, uint64_t t0, uint64_t t1, int rc)
 {
-	uint64_t t1 = now_ns();
 	if (rc == PW_OK)
 		done_note(w, t1);
 	if (t0 < w->run->t_measure)
@@ -420,6 +424,12 @@ static void record(struct worker *w, uint64_t t0, int rc)
 	} else {
 		w->definite++;
 	}
+}
+
+/* Counts an operation that started (or was due) at t0 and ended now with rc. */
+static void record(struct worker *w, uint64_t t0, int rc)
+{
+	record_at(w, t0, now_ns(), rc);
 }
 
 /* Writes "c<client>-<kind><n>" into val (pre-filled with 'x'); returns the value's
@@ -439,6 +449,66 @@ static void untag_value(char *val)
 		val[i] = 'x';
 }
 
+/* --inflight K: the closed loop of one thread with K commands in flight through the
+ * asynchronous API; each one's latency runs from its submission to its completion. */
+static void worker_async(struct worker *w, struct pw_client *c)
+{
+	const struct opts *o = w->o;
+	struct run *run = w->run;
+	char val[PW_CMD_BYTES_MAX + 1], key[32];
+	struct pw_completion done[PW_INFLIGHT_MAX];
+	uint32_t total = 0;
+
+	memset(val, 'x', sizeof(val));
+	for (int i = 0; i < MIX_N; i++)
+		total += o->mix[i];
+	const uint32_t c_get = o->mix[MIX_PUT] + o->mix[MIX_GET];
+	const uint32_t c_app = c_get + o->mix[MIX_APPEND];
+	sleep_until(run->t_start);
+	/* Bounded by the run's end: then what is in flight is drained, each by its
+	 * deadline at most. */
+	for (;;) {
+		bool submit = !atomic_load_explicit(&run->stop, memory_order_acquire) &&
+			      now_ns() < run->t_end;
+		while (submit && pw_client_outstanding(c) < o->inflight) {
+			uint32_t pick = (uint32_t)(rnd(&w->seed) % total);
+			int kl = snprintf(key, sizeof(key), "k%" PRIu64, rnd(&w->seed) % o->keys);
+			int rc;
+			if (pick < o->mix[MIX_PUT]) {
+				size_t vl = tag_value(w, val, sizeof(val), "");
+				rc = pw_put_async(c, key, (size_t)kl, val, vl, NULL, NULL);
+				untag_value(val);
+			} else if (pick < c_get) {
+				rc = pw_get_async(c, key, (size_t)kl, NULL, NULL);
+			} else if (pick < c_app) {
+				rc = pw_append_async(c, val, o->value_bytes, NULL, NULL);
+			} else {
+				rc = pw_del_async(c, key, (size_t)kl, NULL, NULL);
+			}
+			if (rc != PW_OK) {
+				record(w, now_ns(), rc);
+				break;
+			}
+		}
+		if (!submit && pw_client_outstanding(c) == 0)
+			break;
+		int n = pw_poll(c, done, PW_INFLIGHT_MAX, 100000);
+		if (n < 0)
+			break;
+		uint64_t t1 = now_ns();
+		for (int i = 0; i < n; i++) {
+			int rc = done[i].rc;
+			if (rc == PW_E_NOT_FOUND)
+				rc = PW_OK; /* get, del: an answer */
+			record_at(w, done[i].call_ns, t1, rc);
+			if (o->max_ops != 0 &&
+			    atomic_fetch_add_explicit(&run->ops_done, 1, memory_order_relaxed) + 1 >=
+				    o->max_ops)
+				atomic_store_explicit(&run->stop, true, memory_order_release);
+		}
+	}
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -451,6 +521,12 @@ static void *worker_main(void *arg)
 	}
 	if (w->hist_f != NULL)
 		pw_history_attach(&w->hist_rec, c, w->hist_f, w->idx + 1);
+	if (o->inflight > 1) {
+		worker_async(w, c);
+		done_publish(w);
+		pw_client_close(c);
+		return NULL;
+	}
 	/* val: 'x' throughout (tags come and go at its start), so that a NUL-free 'x' ends
 	 * every tag; one more byte than any value for tag_value's snprintf NUL. */
 	char val[PW_CMD_BYTES_MAX + 1];
@@ -569,7 +645,8 @@ static void usage(void)
 		"                [--warmup S] [--value-bytes B] [--keys K]\n"
 		"                [--mix PUT,GET,APPEND,CAS,DEL] [--csv FILE] [--label TEXT]\n"
 		"                [--attempt-ms MS] [--deadline-ms MS] [--think-us US]\n"
-		"                [--max-ops N] [--history FILE] [--final-reads]\n");
+		"                [--max-ops N] [--history FILE] [--final-reads]\n"
+		"                [--inflight K]\n");
 }
 
 static int parse_mix(const char *s, uint32_t mix[MIX_N])
@@ -594,7 +671,7 @@ static int parse_mix(const char *s, uint32_t mix[MIX_N])
 
 int main(int argc, char **argv)
 {
-	struct opts o = {.clients = 1, .keys = 1024, .value_bytes = 16, .attempt_ms = 100,
+	struct opts o = {.clients = 1, .inflight = 1, .keys = 1024, .value_bytes = 16, .attempt_ms = 100,
 			 .deadline_ms = 3000, .mix = {100, 0, 0, 0, 0}, .seconds = 5, .warmup = 1,
 			 .label = ""};
 	static const struct option lo[] = {
@@ -610,9 +687,10 @@ int main(int argc, char **argv)
 		{"max-ops", required_argument, NULL, 'M'},
 		{"history", required_argument, NULL, 'H'},
 		{"final-reads", no_argument, NULL, 'f'}, {"help", no_argument, NULL, 'h'},
+		{"inflight", required_argument, NULL, 'K'},
 		{NULL, 0, NULL, 0}};
 	int ch;
-	while ((ch = getopt_long(argc, argv, "c:n:r:s:w:v:k:m:C:l:a:d:t:M:H:fh", lo, NULL)) !=
+	while ((ch = getopt_long(argc, argv, "c:n:r:s:w:v:k:m:C:l:a:d:t:M:H:fhK:", lo, NULL)) !=
 	       -1) {
 		switch (ch) {
 		case 'c': o.config = optarg; break;
@@ -636,6 +714,7 @@ int main(int argc, char **argv)
 		case 'M': o.max_ops = strtoull(optarg, NULL, 10); break;
 		case 'H': o.history = optarg; break;
 		case 'f': o.final_reads = true; break;
+		case 'K': o.inflight = (uint32_t)strtoul(optarg, NULL, 10); break;
 		case 'h': usage(); return 0;
 		default: usage(); return 2;
 		}
@@ -653,12 +732,15 @@ int main(int argc, char **argv)
 	    o.seconds <= 0 || o.warmup < 0 || o.rate < 0 || o.keys < 1 || o.keys > KEYS_MAX ||
 	    o.value_bytes < 1 || o.value_bytes > vmax || mix_total == 0 || o.attempt_ms == 0 ||
 	    o.deadline_ms == 0 || (append && kv) || (append && o.final_reads) ||
-	    (o.rate > 0 && o.think_us > 0) || strchr(o.label, '"') != NULL ||
+	    (o.rate > 0 && o.think_us > 0) || o.inflight < 1 || o.inflight > PW_INFLIGHT_MAX ||
+	    (o.inflight > 1 && (o.rate > 0 || o.think_us > 0 || o.mix[MIX_CAS] > 0)) ||
+	    strchr(o.label, '"') != NULL ||
 	    strchr(o.label, '\\') != NULL) {
 		fprintf(stderr, "pw-bench: --config is required; --clients in [1, %u]; "
 				"--keys in [1, %u]; --value-bytes in [1, %u]; append cannot be "
 				"mixed with put/get/cas/del nor with --final-reads; --think-us is "
-				"for the closed loop (no --rate); no quotes in --label\n",
+				"for the closed loop (no --rate); --inflight in [1, 64], closed "
+				"loop, no cas; no quotes in --label\n",
 			CLIENTS_MAX, KEYS_MAX, vmax);
 		usage();
 		return 2;
@@ -767,6 +849,7 @@ int main(int argc, char **argv)
 	/* "errors" and "definite_errors" are the same count: the first for the benchmark
 	 * scripts, the second for the cluster tests' name of it. */
 	printf("{\"bench\":\"pw-bench\",\"label\":\"%s\",\"mode\":\"%s\",\"clients\":%u,"
+	       "\"inflight\":%u,"
 	       "\"rate_offered\":%.0f,\"value_bytes\":%u,\"keys\":%u,\"mix_put\":%u,"
 	       "\"mix_get\":%u,\"mix_append\":%u,\"mix_cas\":%u,\"mix_del\":%u,"
 	       "\"think_us\":%u,\"max_ops\":%" PRIu64 ",\"warmup_s\":%.2f,\"seconds\":%.2f,"
@@ -776,7 +859,7 @@ int main(int argc, char **argv)
 	       "\"lat_us_p99\":%.1f,\"lat_us_p999\":%.1f,\"lat_us_p9999\":%.1f,"
 	       "\"lat_us_max\":%.1f,\"longest_stall_ms\":%.1f,\"final_reads_ok\":%" PRIu64
 	       ",\"final_reads_failed\":%" PRIu64 "}\n",
-	       o.label, mode, o.clients, o.rate, o.value_bytes, o.keys, o.mix[MIX_PUT],
+	       o.label, mode, o.clients, o.inflight, o.rate, o.value_bytes, o.keys, o.mix[MIX_PUT],
 	       o.mix[MIX_GET], o.mix[MIX_APPEND], o.mix[MIX_CAS], o.mix[MIX_DEL], o.think_us,
 	       o.max_ops, o.warmup, secs, ok, definite, definite, unknown, late,
 	       (double)ok / secs, mean, p50, p90, p99, p999, p9999, mx, stall_ms, final_ok,

@@ -5,14 +5,26 @@
  * A client object holds one session of the replicated service at a time. Before its
  * first command it registers one, by itself: a REQUEST flagged REGISTER with a random
  * nonce, which the replicas put through their log; the REPLY carries the session id the
- * log gave it. Then it sends one command at a time as a REQUEST (session id, seq,
- * command) and waits for the REPLY with the same (session id, seq) (docs/protocol.md,
- * section 8.5). Every operation here is synchronous and has at most one command
- * outstanding, which is what the replicas' sessions require (docs/consistency.md,
- * "Client sessions").
+ * log gave it. Then it sends commands as REQUESTs (session id, seq, command) and matches
+ * each REPLY by (session id, seq) (docs/protocol.md, section 8.5).
  *
- * Threads: a client object is NOT thread safe. Use one per thread, or serialise calls
- * to it; distinct client objects are independent.
+ * Two ways to run commands, on the same client:
+ *   - synchronous (pw_put, pw_get, ...): the call returns with the command's outcome;
+ *   - asynchronous (pw_submit, pw_put_async, ...; "Asynchronous operations" below):
+ *     submit many commands, up to PW_INFLIGHT_MAX (64) outstanding in the session, and
+ *     collect their completions with pw_poll (a queue) or a callback, driven from your
+ *     own loop through pw_client_fd. The replicas keep a window of 64 sequence numbers
+ *     per session, so exactly-once holds with commands in flight together, resent, and
+ *     chosen out of order (docs/consistency.md, "Client sessions").
+ * A synchronous call runs one command at a time in the client's session, and needs no
+ * asynchronous command outstanding (PW_E_AGAIN otherwise).
+ *
+ * Threads: a client object is NOT thread safe. Every call on one client (submitting,
+ * polling, the synchronous operations, closing) must come from one thread at a time;
+ * use one client per thread (each its own session and socket; one thread may run many,
+ * polling their fds together), or serialise calls with a lock. Distinct client objects
+ * are independent. Callbacks (pw_client_set_completion, pw_client_set_observer) run on
+ * the thread that called pw_poll (or the operation), inside that call.
  *
  * Finding the leader: the first registration goes to the member given by its nonce
  * (spreading clients out), later requests to the last member that answered as leader.
@@ -27,8 +39,10 @@
  * still finds the cluster, as long as one member it knows answers.
  *
  * Retries and exactly-once: a command is re-sent, with the SAME (session id, seq) and
- * bytes, when an attempt times out (to the next member), when the leader is busy (after
- * a short backoff) and when a member redirects. The replicas apply a given
+ * bytes, when an attempt times out (to the next member: attempt_timeout_us, which may
+ * be microseconds; every command awaiting that member goes too), when the leader is
+ * busy (after a short backoff) and when a member redirects (at once to the leader it
+ * names, and so do the client's other commands). The replicas apply a given
  * (session id, seq) at most once and answer retries from the session's cached reply,
  * so a retried command takes effect once. Retries stop after retries_max re-sends or at
  * the operation's deadline, whichever comes first; the operation then returns
@@ -41,8 +55,9 @@
  *
  * Sessions expire: the replicas hold a bounded number and evict the least recently
  * used one when a new client registers. A command of an evicted session is answered
- * PW_E_SESSION_EXPIRED, never applied from then on; the client registers a new session
- * at once and the next operation uses it.
+ * PW_E_SESSION_EXPIRED, never applied from then on (and so is every other command the
+ * client had outstanding in it); the client registers a new session at once and the
+ * next operation uses it.
  *
  * Reads (pw_get, pw_read) are linearizable: the leader serves a read of a registered
  * session by read index (no log slot), or puts it through the log like a write.
@@ -110,7 +125,9 @@ enum pw_err {
 	 *  newer clients), so they cannot vouch for what happened to the command: OUTCOME
 	 *  UNKNOWN (it may have been applied before the eviction; it will not be applied
 	 *  after). The client registered a new session before returning, or, if that did
-	 *  not complete in time, registers one with the next operation. */
+	 *  not complete in time, registers one with the next operation. Also (the session
+	 *  lives on): the command's sequence number fell behind the session's window, or
+	 *  it was applied and its cached reply is no longer kept; outcome unknown. */
 	PW_E_SESSION_EXPIRED = 9,
 	/** An argument exceeds a limit (key, value, record or command length). Nothing
 	 *  was sent. */
@@ -134,7 +151,14 @@ enum pw_err {
 	 *  or chosen and not in force yet); one at a time. Nothing changed: try again once
 	 *  it is in force (pw_members: next_epoch 0). */
 	PW_E_BUSY = 16,
-	PW_E_MAX = 17,
+	/** Asynchronous submission: the client already has max_inflight commands
+	 *  submitted and not yet completed (pw_poll them first). Nothing was sent. */
+	PW_E_AGAIN = 17,
+	/** Asynchronous: the command was cancelled (pw_cancel) before its answer came.
+	 *  If its completion's `sent` is false nothing of it went out and it is never
+	 *  applied; otherwise OUTCOME UNKNOWN, as for PW_E_TIMEOUT. */
+	PW_E_CANCELLED = 18,
+	PW_E_MAX = 19,
 };
 
 /**
@@ -147,7 +171,8 @@ const char *pw_strerror(int err);
 /**
  * @param err an enum pw_err value.
  * @return true if an operation that returned err may or may not have taken effect
- *         (PW_E_TIMEOUT, PW_E_NO_LEADER, PW_E_SESSION_EXPIRED, PW_E_PROTOCOL, PW_E_SYS).
+ *         (PW_E_TIMEOUT, PW_E_NO_LEADER, PW_E_SESSION_EXPIRED, PW_E_PROTOCOL, PW_E_SYS,
+ *         PW_E_CANCELLED: see its completion's `sent`).
  */
 bool pw_err_outcome_unknown(int err);
 
@@ -176,7 +201,7 @@ struct pw_client_opts {
 	 *  a test needs to know where the first request goes (nonce % members). */
 	uint64_t client_id;
 	/** One attempt's wait for a reply before re-sending to the next member.
-	 *  Default 100 ms. Must be > 0. */
+	 *  Default 100 ms. Must be > 0 (attempt_timeout_us, if set, replaces it). */
 	uint32_t attempt_timeout_ms;
 	/** An operation's total time, retries included. Default 3000 ms. Must be > 0. */
 	uint32_t deadline_ms;
@@ -192,11 +217,24 @@ struct pw_client_opts {
 	 *  set. Required when the cluster file turns authentication on (key_file, the
 	 *  default); with members given by hand, a key turns it on. */
 	const char *key_file;
+	/** One attempt's wait in microseconds; 0 (the default): attempt_timeout_ms. A
+	 *  cluster on dedicated cores answers in tens of microseconds: an attempt timeout
+	 *  of a few hundred lets a client leave a dead leader within a millisecond. */
+	uint32_t attempt_timeout_us;
+	/** Asynchronous commands outstanding at once (submitted, not yet completed), 1..
+	 *  PW_INFLIGHT_MAX; 0 (the default): PW_INFLIGHT_MAX. Sizes the client's buffers:
+	 *  16 KiB a command (those delivered keep theirs until the next pw_poll). */
+	uint32_t max_inflight;
+	/** false (the default): completions come in the order the commands were
+	 *  submitted (a command answered early waits for those before it). true: in the
+	 *  order they complete. */
+	bool unordered;
 };
 
 /**
  * Fills o with the defaults (no members, cluster id 0, random nonce, 100 ms per
- * attempt, 3000 ms per operation, 32 retries, 2 ms first backoff).
+ * attempt, 3000 ms per operation, 32 retries, 2 ms first backoff, 64 commands in
+ * flight, completions in submission order).
  * @param o options to fill.
  */
 void pw_client_opts_default(struct pw_client_opts *o);
@@ -258,7 +296,7 @@ int pw_client_leader(const struct pw_client *c);
  * first command and after PW_E_SESSION_EXPIRED; call this only to drop a session on
  * purpose. Sends nothing (the cluster evicts the old session in its turn).
  * @param c client.
- * @return PW_OK.
+ * @return PW_OK, or PW_E_AGAIN (asynchronous commands are outstanding: nothing done).
  */
 int pw_client_new_session(struct pw_client *c);
 
@@ -460,6 +498,174 @@ int pw_read(struct pw_client *c, uint64_t from, uint32_t max_bytes, pw_record_fn
  */
 int pw_execute(struct pw_client *c, const void *cmd, size_t len, void *reply, size_t cap,
 	       size_t *reply_len);
+
+/* ---------------------------------------------------------------------------------- */
+/* Asynchronous operations                                                             */
+/*
+ * Submit commands without waiting, up to max_inflight (at most PW_INFLIGHT_MAX)
+ * outstanding, and collect one completion per command:
+ *
+ *     uint64_t id;
+ *     pw_put_async(c, "k", 1, "v", 1, my_ctx, &id);     // returns at once
+ *     ...
+ *     struct pw_completion done[16];
+ *     int n = pw_poll(c, done, 16, 1000);               // up to 1 ms for the first
+ *     for (int i = 0; i < n; i++) handle(done[i].user, done[i].rc, ...);
+ *
+ * or register a callback (pw_client_set_completion) and pw_poll delivers to it.
+ * pw_poll does all the client's work: it sends what is due (several datagrams per
+ * system call, sendmmsg), reads every reply queued (recvmmsg), re-sends after silence,
+ * NOT_LEADER or BUSY with the same (session, seq), ends commands at their deadlines,
+ * and delivers completions. Nothing happens between calls: call it often, or wait on
+ * pw_client_fd in your own poll loop and call pw_poll(c, ..., 0) when it is readable.
+ *
+ * Exactly-once: every command keeps its (session id, seq) for good, so a resend is
+ * answered from the replicas' cache. Each REQUEST also says which of the client's
+ * earlier seqs it still awaits; a command completed (or given up: deadline, cancel)
+ * leaves that set, and once the replicas saw a later command saying so, a late copy of
+ * it is refused. Completions come in submission order unless opts.unordered.
+ *
+ * Every submitted command gets exactly one completion, whatever happens to it, except
+ * when the client is closed first. The synchronous operations keep their own loop, one
+ * command at a time: they return PW_E_AGAIN while asynchronous commands are
+ * outstanding (their seqs would not fit the window's floor). pw_probe, pw_members and
+ * the other admin calls may be mixed in: replies to asynchronous commands that arrive
+ * meanwhile are kept for them.
+ */
+
+/** Commands one session may have outstanding (the replicas' window per session). */
+#define PW_INFLIGHT_MAX 64
+
+/** One completed asynchronous command. Pointers point into the client: valid until the
+ *  next pw_poll (or synchronous operation) on it, or, for a callback, during the call. */
+struct pw_completion {
+	/** What pw_submit returned for it (never 0). */
+	uint64_t id;
+	/** The user pointer given at submission. */
+	void *user;
+	enum pw_op op;
+	/** enum pw_err: as the synchronous operation of the same kind would return
+	 *  (put: PW_OK, PW_E_FULL, ...; get: PW_OK, PW_E_NOT_FOUND, ...), or
+	 *  PW_E_CANCELLED. */
+	int rc;
+	/** At least one datagram of the command went out (false: it was never applied). */
+	bool sent;
+	/** CLOCK_MONOTONIC ns: submitted; its final answer arrived (0 if none did). */
+	uint64_t call_ns;
+	uint64_t return_ns;
+	/** get (PW_OK): the value. execute (PW_OK, PW_E_BAD_COMMAND): the reply bytes.
+	 *  NULL and 0 otherwise. */
+	const void *value;
+	size_t vlen;
+	/** append (PW_OK): the offset the record was given. */
+	uint64_t offset;
+};
+
+/** A command to submit (pw_submit): fields the operation does not take are ignored. */
+struct pw_request {
+	/** PW_OP_PUT, PW_OP_GET, PW_OP_DEL, PW_OP_CAS, PW_OP_APPEND or PW_OP_EXECUTE. */
+	enum pw_op op;
+	/** put, get, del, cas: the key (klen <= PW_KEY_BYTES_MAX). */
+	const void *key;
+	size_t klen;
+	/** put, cas: the value; append: the record; execute: the command bytes. */
+	const void *value;
+	size_t vlen;
+	/** cas: the value expected, or NULL for "only if absent". */
+	const void *expect;
+	size_t elen;
+	/** Its deadline, in microseconds from now; 0: the client's deadline_ms. After it
+	 *  the command completes PW_E_TIMEOUT or PW_E_NO_LEADER (outcome unknown). */
+	uint64_t deadline_us;
+	/** Given back in its completion. */
+	void *user;
+};
+
+/** A completion callback (pw_client_set_completion). It may submit and cancel
+ *  commands on this client, but not call pw_poll, a synchronous operation or
+ *  pw_client_close. */
+typedef void (*pw_complete_fn)(void *arg, const struct pw_completion *done);
+
+/**
+ * Submits a command. Copies what it needs (the caller's buffers may be reused at once);
+ * the next pw_poll sends it, with everything else due then (one system call for many
+ * datagrams), registering a session first if the client has none.
+ * @param c client.
+ * @param rq the command.
+ * @param id if not NULL, receives the command's id (for pw_cancel; in its completion).
+ * @return PW_OK (submitted: one completion will come), PW_E_AGAIN (max_inflight
+ *         outstanding), PW_E_INVAL, PW_E_TOO_LARGE. Nothing is submitted on error.
+ */
+int pw_submit(struct pw_client *c, const struct pw_request *rq, uint64_t *id);
+
+/** pw_submit of a put, with the client's deadline. */
+int pw_put_async(struct pw_client *c, const void *key, size_t klen, const void *val,
+		 size_t vlen, void *user, uint64_t *id);
+/** pw_submit of a get (linearizable, as pw_get). */
+int pw_get_async(struct pw_client *c, const void *key, size_t klen, void *user,
+		 uint64_t *id);
+/** pw_submit of a del. */
+int pw_del_async(struct pw_client *c, const void *key, size_t klen, void *user,
+		 uint64_t *id);
+/** pw_submit of a cas (expect NULL: only if absent). */
+int pw_cas_async(struct pw_client *c, const void *key, size_t klen, const void *expect,
+		 size_t elen, const void *val, size_t vlen, void *user, uint64_t *id);
+/** pw_submit of an append (stream service). */
+int pw_append_async(struct pw_client *c, const void *payload, size_t len, void *user,
+		    uint64_t *id);
+/** pw_submit of a command in the service's own encoding (as pw_execute). */
+int pw_execute_async(struct pw_client *c, const void *cmd, size_t len, void *user,
+		     uint64_t *id);
+
+/**
+ * Does the client's work (sends, receives, re-sends, deadlines) and delivers the
+ * completions that are ready: to the callback if one is set (out is then not used),
+ * else up to max of them into out. Frees the previous call's completions' buffers.
+ * @param c client.
+ * @param out receives completions (may be NULL with a callback set, or max 0).
+ * @param max entries in out.
+ * @param timeout_us 0: do what is ready and return; > 0: wait up to this long until
+ *        at least one completion is delivered; < 0: wait until one is (returns 0 at once
+ *        if no command is outstanding).
+ * @return completions delivered (>= 0), or -1 with errno set (the socket failed).
+ */
+int pw_poll(struct pw_client *c, struct pw_completion *out, int max, int64_t timeout_us);
+
+/**
+ * Cancels a command submitted and not yet completed: it completes PW_E_CANCELLED at
+ * the next pw_poll (sent says whether any of it went out: if so, it may have been or
+ * still be applied, and the replicas refuse it once a later command of this client
+ * says it no longer awaits it). A command already answered keeps its answer.
+ * @return PW_OK (cancelled), or PW_E_NOT_FOUND (no such command outstanding: unknown
+ *         id, or already completed).
+ */
+int pw_cancel(struct pw_client *c, uint64_t id);
+
+/**
+ * Completions go to fn(arg, done) from pw_poll instead of its out array; NULL: back to
+ * the queue (the default).
+ */
+void pw_client_set_completion(struct pw_client *c, pw_complete_fn fn, void *arg);
+
+/**
+ * A file descriptor that becomes readable when pw_poll has work: a datagram arrived, a
+ * re-send or deadline is due, or completions are waiting. Wait on it with poll, epoll
+ * or select (for reading) in your loop, then call pw_poll(c, ..., 0); do not read it or
+ * close it (pw_client_close does). An epoll descriptor over the client's UDP socket
+ * and a timerfd, made at the first call (later calls return the same one).
+ * @return the descriptor, or -1 with errno set.
+ */
+int pw_client_fd(struct pw_client *c);
+
+/**
+ * @return microseconds until the client next needs pw_poll for a timer (a re-send, a
+ *         deadline; 0: now), or -1 if none is pending: for a loop that waits on the
+ *         socket or other events itself, as an alternative to pw_client_fd.
+ */
+int64_t pw_client_timeout_us(const struct pw_client *c);
+
+/** @return commands submitted whose completion has not been delivered yet. */
+uint32_t pw_client_outstanding(const struct pw_client *c);
 
 /* ---------------------------------------------------------------------------------- */
 /* Members                                                                             */

@@ -24,8 +24,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -52,7 +54,9 @@ _Static_assert(PW_REPLY_BYTES_MAX == PX_REPLY_BYTES_MAX, "reply bound = the prot
 _Static_assert(PW_KV_BYTES_MAX == PX_CMD_BYTES_MAX - WIRE_KV_CMD_HDR_BYTES,
 	       "key + value + expect share one kv command");
 _Static_assert(PW_RECORD_BYTES_MAX == WIRE_STREAM_PAYLOAD_MAX, "record bound = the stream's");
-_Static_assert(PW_E_MAX == 17, "pw_strerror covers every code");
+_Static_assert(PW_E_MAX == 19, "pw_strerror covers every code");
+_Static_assert(PW_INFLIGHT_MAX == PX_SESSION_WINDOW, "in flight = the replicas' window");
+_Static_assert(2 * PW_INFLIGHT_MAX < 256, "an op's index + 1 fits a u8 (win[])");
 
 #define PW_ATTEMPT_TIMEOUT_MS_DEFAULT 100u
 #define PW_DEADLINE_MS_DEFAULT 3000u
@@ -68,6 +72,15 @@ _Static_assert(PW_E_MAX == 17, "pw_strerror covers every code");
 _Static_assert(TX_BYTES <= PX_MSG_BYTES_MAX, "a REQUEST fits one message");
 
 #define NS_PER_MS 1000000ull
+#define NS_PER_US 1000ull
+
+/* The asynchronous engine's batched I/O: datagrams per sendmmsg/recvmmsg, the bytes of
+ * the send batch, and a receive buffer: the largest REPLY (a whole reply body and the
+ * trailer) and one byte more, so that anything longer shows as truncated. */
+#define BATCH_N 32u
+#define TXB_BYTES (64u * 1024u)
+#define RXB_BYTES (PX_WIRE_HDR_BYTES + 22u + PX_REPLY_BYTES_MAX + PX_TRAILER_BYTES + 1u)
+_Static_assert(TXB_BYTES >= TX_BYTES + PX_TRAILER_BYTES, "one REQUEST fits the batch");
 
 /* Services, as config/cfg.h's enum cfg_service numbers them. */
 #define SERVICE_KV 1u
@@ -76,6 +89,30 @@ _Static_assert(TX_BYTES <= PX_MSG_BYTES_MAX, "a REQUEST fits one message");
 _Static_assert(SERVICE_KV == CFG_SERVICE_KV && SERVICE_STREAM == CFG_SERVICE_STREAM,
 	       "service numbers as in the cluster file");
 #endif
+
+/** An asynchronous command (or the registration in progress, c->reg). */
+enum aop_state {
+	AOP_FREE = 0,
+	AOP_QUEUED,   /**< submitted; waits for a session, or for room in the window */
+	AOP_FLIGHT,   /**< has its seq; sent or to be sent */
+	AOP_DONE,     /**< completed, not delivered yet */
+	AOP_OUT,      /**< delivered by the last pw_poll: its buffers live until the next */
+};
+
+struct aop {
+	uint64_t id;              /**< pw_submit's id; 0: free */
+	void *user;
+	uint64_t cid;             /**< the REQUEST's client id: session id (nonce: reg) */
+	uint64_t seq;             /**< 0 until given one (the registration: always 0) */
+	uint64_t call_ns, return_ns, deadline, attempt_end, next_send, backoff, sent_ns;
+	uint32_t sends, silent, cmd_len, reply_len;
+	int rc;                   /**< AOP_DONE: enum pw_err of the transport; the result is
+	                               decoded at delivery from status and reply */
+	uint8_t state, op, target, status;
+	bool sent, awaiting, redirected, leader_named, learnt, cas_expect;
+	uint8_t *cmd;             /**< PX_CMD_BYTES_MAX */
+	uint8_t *reply;           /**< PX_REPLY_BYTES_MAX */
+};
 
 struct pw_client {
 	int fd;
@@ -139,6 +176,39 @@ struct pw_client {
 	uint32_t tx_saved_len;
 	uint8_t rx[RX_BYTES];
 	struct px_msg msg;                /**< the last decoded datagram; body points into rx */
+
+	/* The asynchronous engine (pw_submit, pw_poll). */
+	struct aop *ops;                  /**< 2 x max_inflight of them: those delivered by
+	                                       the last pw_poll keep their buffers */
+	uint32_t n_ops;
+	uint32_t max_inflight;
+	uint32_t outstanding;             /**< submitted, not delivered */
+	struct aop reg;                   /**< the registration, AOP_FLIGHT while it runs */
+	uint8_t *op_mem;
+	uint64_t next_id;
+	/** The op (index + 1) holding each seq of the window (seq % PW_INFLIGHT_MAX). */
+	uint8_t win[PW_INFLIGHT_MAX];
+	bool unordered;
+	pw_complete_fn done_fn;
+	void *done_arg;
+	/** When each member was last heard from (a datagram that decoded). */
+	uint64_t heard_ns[PW_MEMBERS_MAX];
+	/** Every member tried was silent, or a hint named an unknown member: learn the
+	 *  membership (learn_members) at the top of the next engine round. */
+	bool learn_pending;
+	uint8_t learn_prefer, learn_hint;
+	/** The send batch: datagrams laid end to end in txb. */
+	uint32_t txn, txoff;
+	struct mmsghdr txm[BATCH_N];
+	struct iovec txv[BATCH_N];
+	uint8_t txb[TXB_BYTES];
+	struct mmsghdr rxm[BATCH_N];
+	struct iovec rxv[BATCH_N];
+	struct sockaddr_in rxa[BATCH_N];
+	uint8_t rxb[BATCH_N][RXB_BYTES];
+	/** pw_client_fd: an epoll over fd and a timerfd armed at armed_ns (0: not). */
+	int efd, tfd;
+	uint64_t armed_ns;
 };
 
 /* ---------------------------------------------------------------------------------- */
@@ -170,6 +240,9 @@ const char *pw_strerror(int err)
 				     "recovering); nothing changed",
 		[PW_E_BUSY] = "busy: a membership change is under way (one at a time); "
 			      "nothing changed",
+		[PW_E_AGAIN] = "again: as many commands outstanding as the client allows; "
+			       "poll for completions first; nothing sent",
+		[PW_E_CANCELLED] = "cancelled: outcome unknown if any of it was sent",
 	};
 
 	if (err < 0 || err >= PW_E_MAX)
@@ -180,7 +253,7 @@ const char *pw_strerror(int err)
 bool pw_err_outcome_unknown(int err)
 {
 	return err == PW_E_TIMEOUT || err == PW_E_NO_LEADER || err == PW_E_SESSION_EXPIRED ||
-	       err == PW_E_PROTOCOL || err == PW_E_SYS;
+	       err == PW_E_PROTOCOL || err == PW_E_SYS || err == PW_E_CANCELLED;
 }
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -442,6 +515,12 @@ struct pw_client *pw_client_open(const struct pw_client_opts *o, char *err, size
 		errno = EINVAL;
 		return NULL;
 	}
+	if (o->max_inflight > PW_INFLIGHT_MAX) {
+		set_err(err, errlen, "options: max_inflight %u; fix: 0..%d", o->max_inflight,
+			PW_INFLIGHT_MAX);
+		errno = EINVAL;
+		return NULL;
+	}
 	c = calloc(1, sizeof(*c));
 	if (c == NULL) {
 		set_err(err, errlen, "out of memory");
@@ -449,6 +528,27 @@ struct pw_client *pw_client_open(const struct pw_client_opts *o, char *err, size
 		return NULL;
 	}
 	c->fd = -1;
+	c->efd = -1;
+	c->tfd = -1;
+	c->unordered = o->unordered;
+	c->learn_hint = PX_NODE_NONE;
+	c->max_inflight = o->max_inflight != 0 ? o->max_inflight : PW_INFLIGHT_MAX;
+	c->n_ops = 2u * c->max_inflight;
+	c->ops = calloc(c->n_ops, sizeof(*c->ops));
+	c->op_mem = malloc((size_t)c->n_ops * (PX_CMD_BYTES_MAX + PX_REPLY_BYTES_MAX));
+	if (c->ops == NULL || c->op_mem == NULL) {
+		set_err(err, errlen, "out of memory");
+		free(c->ops);
+		free(c->op_mem);
+		free(c);
+		errno = ENOMEM;
+		return NULL;
+	}
+	for (uint32_t i = 0; i < c->n_ops; i++) {
+		c->ops[i].cmd = c->op_mem + (size_t)i * (PX_CMD_BYTES_MAX + PX_REPLY_BYTES_MAX);
+		c->ops[i].reply = c->ops[i].cmd + PX_CMD_BYTES_MAX;
+	}
+	c->reg.reply = c->reply;   /* a registration's answer: 8 bytes */
 	rc = load_members(c, o, err, errlen);
 	if (rc != 0)
 		goto fail;
@@ -469,7 +569,8 @@ struct pw_client *pw_client_open(const struct pw_client_opts *o, char *err, size
 		goto fail;
 	}
 	c->leader = PX_NODE_NONE;
-	c->attempt_ns = o->attempt_timeout_ms * NS_PER_MS;
+	c->attempt_ns = o->attempt_timeout_us != 0 ? o->attempt_timeout_us * NS_PER_US
+						   : o->attempt_timeout_ms * NS_PER_MS;
 	c->deadline_ns = o->deadline_ms * NS_PER_MS;
 	c->backoff_ns = o->backoff_ms * NS_PER_MS;
 	c->retries_max = o->retries_max;
@@ -493,7 +594,13 @@ void pw_client_close(struct pw_client *c)
 		return;
 	if (c->fd >= 0)
 		close(c->fd);
+	if (c->efd >= 0)
+		close(c->efd);
+	if (c->tfd >= 0)
+		close(c->tfd);
 	sodium_memzero(&c->auth, sizeof(c->auth));
+	free(c->ops);
+	free(c->op_mem);
 	free(c);
 }
 
@@ -517,8 +624,12 @@ int pw_client_leader(const struct pw_client *c)
 	return c->leader == PX_NODE_NONE ? -1 : c->leader;
 }
 
+static bool engine_busy(const struct pw_client *c);
+
 int pw_client_new_session(struct pw_client *c)
 {
+	if (engine_busy(c))
+		return PW_E_AGAIN;
 	c->session_id = 0;
 	c->seq = 0;
 	return PW_OK;
@@ -567,6 +678,7 @@ static void encode_request(struct pw_client *c, uint64_t client_id, uint64_t seq
 }
 
 static int recv_decoded(struct pw_client *c);
+static bool engine_dispatch(struct pw_client *c);
 
 /**
  * Authenticated: a member's life must be known before a datagram is bound to it
@@ -600,8 +712,12 @@ static void learn_life(struct pw_client *c, uint8_t to)
 		int rc = recv_decoded(c);
 		if (rc < 0)
 			return;
-		if (rc > 0)
+		if (rc > 0) {
+			/* An asynchronous command's answer is not lost meanwhile. */
+			if (c->msg.type == PX_MSG_REPLY && c->msg.client_id != c->probe_id)
+				(void)engine_dispatch(c);
 			continue;
+		}
 		uint64_t now = now_ns();
 		if (now >= until)
 			return;   /* silent: the send below goes as a challenge, and times out */
@@ -649,6 +765,45 @@ static uint8_t member_of(const struct pw_client *c, const struct sockaddr_in *a)
 }
 
 /**
+ * Checks and decodes one datagram of len bytes at buf, from `from`, into c->msg
+ * (authenticated: opened in place). @return true if c->msg holds it; false: counted
+ * and dropped.
+ */
+static bool decode_dgram(struct pw_client *c, uint8_t *buf, size_t len,
+			 const struct sockaddr_in *from)
+{
+	if (len > PX_DGRAM_BYTES_MAX) {
+		c->st.undecodable++;
+		return false;
+	}
+	uint8_t sender = PX_NODE_NONE;
+	if (c->auth_on) {
+		/* Only a member's datagram, sealed for this client life, is read. */
+		size_t msg_len = 0;
+		sender = member_of(c, from);
+		if (sender == PX_NODE_NONE ||
+		    auth_client_open(&c->auth, sender, buf, len, &msg_len) != AUTH_OK) {
+			c->st.unauthentic++;
+			return false;
+		}
+		len = msg_len;
+	}
+	/* Any replica id: the cluster may have members the file does not list. */
+	if (px_decode(buf, len, c->cluster_id, PX_REPLICAS_MAX, &c->msg) != PX_WIRE_OK) {
+		c->st.undecodable++;
+		return false;
+	}
+	/* Authenticated: the sender is the member whose key sealed it. */
+	if (sender != PX_NODE_NONE && c->msg.from != sender) {
+		c->st.unauthentic++;
+		return false;
+	}
+	if (c->msg.from < PW_MEMBERS_MAX)
+		c->heard_ns[c->msg.from] = now_ns();
+	return true;
+}
+
+/**
  * Reads the next queued datagram that decodes into c->msg; undecodable ones are
  * counted and dropped. @return 1 (c->msg holds it), 0 (queue empty), or -errno.
  */
@@ -667,34 +822,8 @@ static int recv_decoded(struct pw_client *c)
 				continue;
 			return -errno;
 		}
-		size_t len = (size_t)n;
-		if (len > PX_DGRAM_BYTES_MAX) {
-			c->st.undecodable++;
-			continue;
-		}
-		uint8_t sender = PX_NODE_NONE;
-		if (c->auth_on) {
-			/* Only a member's datagram, sealed for this client life, is read. */
-			size_t msg_len = 0;
-			sender = member_of(c, &from);
-			if (sender == PX_NODE_NONE ||
-			    auth_client_open(&c->auth, sender, c->rx, len, &msg_len) != AUTH_OK) {
-				c->st.unauthentic++;
-				continue;
-			}
-			len = msg_len;
-		}
-		/* Any replica id: the cluster may have members the file does not list. */
-		if (px_decode(c->rx, len, c->cluster_id, PX_REPLICAS_MAX, &c->msg) != PX_WIRE_OK) {
-			c->st.undecodable++;
-			continue;
-		}
-		/* Authenticated: the sender is the member whose key sealed it. */
-		if (sender != PX_NODE_NONE && c->msg.from != sender) {
-			c->st.unauthentic++;
-			continue;
-		}
-		return 1;
+		if (decode_dgram(c, c->rx, (size_t)n, &from))
+			return 1;
 	}
 }
 
@@ -714,7 +843,9 @@ static int recv_match(struct pw_client *c, uint64_t client_id, uint64_t seq)
 			continue;
 		}
 		if (c->msg.client_id != client_id) {
-			c->st.foreign++;
+			/* An asynchronous command's, answered meanwhile: handed over. */
+			if (!engine_dispatch(c))
+				c->st.foreign++;
 			continue;
 		}
 		if (c->msg.seq != seq) {
@@ -1200,6 +1331,9 @@ static int run_cmd(struct pw_client *c)
 	int rc;
 
 	c->sent = false;
+	/* Its seq and floor would not know of them (the engine's window). */
+	if (engine_busy(c))
+		return PW_E_AGAIN;
 	c->st.ops++;
 	c->call_ns = now_ns();
 	c->return_ns = 0;
@@ -1526,6 +1660,855 @@ int pw_execute(struct pw_client *c, const void *cmd, size_t len, void *reply, si
 	}
 	observe(c, &ev, rc);
 	return rc;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* The asynchronous engine (paxwire.h, "Asynchronous operations")                       */
+/*
+ * Commands live in c->ops (max_inflight of them, buffers allocated at open). A
+ * submitted command is AOP_QUEUED until the session is registered and the window has
+ * room: seqs are handed out in submission order, and a seq is given only while it is
+ * within PW_INFLIGHT_MAX of the oldest one still in flight, so that every REQUEST can
+ * name that oldest as its floor (px_seq_field: behind = seq - oldest) and the replicas'
+ * window covers every command awaited. Each command in flight runs the rules of the
+ * synchronous exchange() on its own (a target member, an attempt timeout, a backoff, a
+ * retry budget, a deadline), with two things shared: the leader (a redirect or an
+ * answer moves every later send), and silence: when one command's attempt times out
+ * and nothing was heard from its member since it was sent, every command awaiting that
+ * member moves on to the next one at once. Every round: receive everything queued
+ * (recvmmsg), run the timers, hand out seqs, send everything due (sendmmsg), and wait
+ * (ppoll) until the next timer or datagram. The work of a round is bounded by
+ * max_inflight commands and BATCH_N datagrams per system call.
+ */
+
+static bool aop_live(const struct aop *o)
+{
+	return o->state == AOP_QUEUED || o->state == AOP_FLIGHT;
+}
+
+static bool engine_busy(const struct pw_client *c)
+{
+	if (c->reg.state == AOP_FLIGHT)
+		return true;
+	for (uint32_t i = 0; i < c->n_ops; i++)
+		if (c->ops[i].state != AOP_FREE && c->ops[i].state != AOP_OUT)
+			return true;
+	return false;
+}
+
+/** The oldest seq in flight; 0: none. */
+static uint64_t oldest_flight(const struct pw_client *c)
+{
+	uint64_t s = 0;
+
+	for (uint32_t i = 0; i < c->n_ops; i++)
+		if (c->ops[i].state == AOP_FLIGHT && (s == 0 || c->ops[i].seq < s))
+			s = c->ops[i].seq;
+	return s;
+}
+
+/** Ends a command with rc (the transport's outcome; the answer is in status/reply). */
+static void aop_complete(struct pw_client *c, struct aop *o, int rc)
+{
+	if (o->seq != 0 && o != &c->reg) {
+		uint8_t *w = &c->win[o->seq % PW_INFLIGHT_MAX];
+		if (*w != 0 && &c->ops[*w - 1u] == o)
+			*w = 0;
+	}
+	if (rc == PW_E_TIMEOUT || rc == PW_E_NO_LEADER)
+		c->st.timeouts++;
+	o->rc = rc;
+	o->state = o == &c->reg ? AOP_FREE : AOP_DONE;
+	if (o->return_ns == 0 && rc == PW_OK)
+		o->return_ns = now_ns();
+}
+
+/** The registration ended with rc (not PW_OK): the commands waiting for it end too. */
+static void reg_failed(struct pw_client *c, int rc)
+{
+	aop_complete(c, &c->reg, rc);
+	for (uint32_t i = 0; i < c->n_ops; i++)
+		if (c->ops[i].state == AOP_QUEUED)
+			aop_complete(c, &c->ops[i], rc);
+}
+
+/** The session is gone (SESSION_EXPIRED without a reason): every command in flight in it
+ *  ends PW_E_SESSION_EXPIRED; queued ones wait for a new registration. */
+static void session_gone(struct pw_client *c)
+{
+	for (uint32_t i = 0; i < c->n_ops; i++)
+		if (c->ops[i].state == AOP_FLIGHT)
+			aop_complete(c, &c->ops[i], PW_E_SESSION_EXPIRED);
+	c->session_id = 0;
+	c->seq = 0;
+}
+
+/** Starts a registration (c->reg) for the queued commands, until `deadline`. */
+static int reg_start(struct pw_client *c, uint64_t now, uint64_t deadline)
+{
+	struct aop *r = &c->reg;
+	uint64_t nonce = c->auth_on ? (c->nonce & ((1ull << PX_OWNER_SHIFT) - 1u)) |
+					      ((uint64_t)px_owner_tag(c->auth.id,
+								      c->auth.role == AUTH_ROLE_ADMIN)
+					       << PX_OWNER_SHIFT)
+				    : c->nonce;
+	uint64_t next;
+	int rc = random_id(nonce, &next);
+
+	if (rc != 0) {
+		errno = -rc;
+		return PW_E_SYS;
+	}
+	c->nonce = next;
+	uint8_t *reply = r->reply;
+	*r = (struct aop){ .id = 0, .cid = nonce, .call_ns = now, .deadline = deadline,
+			   .next_send = now, .backoff = c->backoff_ns, .state = AOP_FLIGHT,
+			   .target = first_target(c, nonce), .reply = reply };
+	return PW_OK;
+}
+
+/** Hands out seqs to queued commands, in submission order, while the window has room;
+ *  starts a registration if there is no session. */
+static void engine_assign(struct pw_client *c, uint64_t now)
+{
+	for (;;) {
+		struct aop *o = NULL;
+		for (uint32_t i = 0; i < c->n_ops; i++)
+			if (c->ops[i].state == AOP_QUEUED && (o == NULL || c->ops[i].id < o->id))
+				o = &c->ops[i];
+		if (o == NULL)
+			return;
+		if (c->session_id == 0) {
+			if (c->reg.state != AOP_FLIGHT) {
+				int rc = reg_start(c, now, o->deadline);
+				if (rc != PW_OK)
+					reg_failed(c, rc);
+			}
+			return;
+		}
+		uint64_t oldest = oldest_flight(c);
+		if (oldest != 0 && c->seq + 1u - oldest >= PW_INFLIGHT_MAX)
+			return;
+		o->seq = ++c->seq;
+		o->cid = c->session_id;
+		c->win[o->seq % PW_INFLIGHT_MAX] = (uint8_t)(o - c->ops + 1);
+		o->state = AOP_FLIGHT;
+		o->target = first_target(c, c->session_id);
+		o->next_send = now;
+		o->backoff = c->backoff_ns;
+	}
+}
+
+/** Every command (and the registration) awaiting member m gives up on it: m is
+ *  silent. Each goes to the next member at once. */
+static void member_silent(struct pw_client *c, uint8_t m, uint64_t now)
+{
+	if (c->auth_on)
+		auth_client_forget(&c->auth, m);
+	if (c->leader == m)
+		c->leader = PX_NODE_NONE;
+	for (uint32_t i = 0; i <= c->n_ops; i++) {
+		struct aop *o = i < c->n_ops ? &c->ops[i] : &c->reg;
+		if (o->state != AOP_FLIGHT || !o->awaiting || o->target != m)
+			continue;
+		c->st.attempt_timeouts++;
+		o->awaiting = false;
+		if (++o->silent >= popcount16(rotation(c)) && !o->learnt) {
+			o->learnt = true;
+			o->silent = 0;
+			c->learn_pending = true;
+			c->learn_prefer = PX_NODE_NONE;
+		}
+		o->target = next_member(c, m);
+		o->next_send = now;
+	}
+}
+
+/** Deadlines and attempt timeouts. */
+static void engine_timers(struct pw_client *c, uint64_t now)
+{
+	for (uint32_t i = 0; i <= c->n_ops; i++) {
+		struct aop *o = i < c->n_ops ? &c->ops[i] : &c->reg;
+		if (!aop_live(o))
+			continue;
+		if (now >= o->deadline) {
+			int rc = o->leader_named || (o->state == AOP_QUEUED && c->reg.leader_named)
+					 ? PW_E_TIMEOUT : PW_E_NO_LEADER;
+			if (o == &c->reg)
+				reg_failed(c, rc);
+			else
+				aop_complete(c, o, rc);
+			continue;
+		}
+		if (o->state == AOP_FLIGHT && o->awaiting && now >= o->attempt_end) {
+			uint8_t m = o->target;
+			if (m < PW_MEMBERS_MAX && c->heard_ns[m] > o->sent_ns) {
+				/* m is alive (heard since): this command's datagram or its answer
+				 * was lost. The next member redirects to the leader. */
+				c->st.attempt_timeouts++;
+				o->awaiting = false;
+				o->target = next_member(c, m);
+				o->next_send = now;
+			} else {
+				member_silent(c, m, now);
+			}
+		}
+	}
+}
+
+/** Appends a REQUEST for o to the send batch (sealed if authenticated). */
+static void batch_add(struct pw_client *c, struct aop *o, uint64_t field, uint8_t flags)
+{
+	struct px_msg *m = &c->msg;
+
+	if (c->txn == BATCH_N || TXB_BYTES - c->txoff < TX_BYTES + PX_TRAILER_BYTES)
+		return;   /* the caller flushes first: never reached */
+	memset(m, 0, offsetof(struct px_msg, entries));
+	m->type = PX_MSG_REQUEST;
+	m->from = PX_NODE_NONE;
+	m->to = o->target;
+	m->cluster_id = c->cluster_id;
+	m->client_id = o->cid;
+	m->seq = field;
+	m->flags = flags;
+	m->body_len = o->cmd_len;
+	m->body = o->cmd_len != 0 ? o->cmd : NULL;
+	uint8_t *buf = c->txb + c->txoff;
+	size_t len = px_encode(m, buf, TX_BYTES);
+	assert(len != 0);
+	if (c->auth_on)
+		len = auth_client_seal(&c->auth, o->target, buf, len, TX_BYTES + PX_TRAILER_BYTES);
+	assert(len != 0);
+	c->txv[c->txn] = (struct iovec){ .iov_base = buf, .iov_len = len };
+	c->txm[c->txn].msg_hdr = (struct msghdr){
+		.msg_name = &c->addr[o->target], .msg_namelen = sizeof(c->addr[o->target]),
+		.msg_iov = &c->txv[c->txn], .msg_iovlen = 1 };
+	c->txn++;
+	c->txoff += (uint32_t)((len + 63u) & ~(size_t)63u);
+	c->st.sends++;
+}
+
+/** Sends the batch: one sendmmsg per BATCH_N datagrams. A failure counts as loss. */
+static void batch_flush(struct pw_client *c)
+{
+	uint32_t done = 0;
+
+	while (done < c->txn) {
+		int n = sendmmsg(c->fd, c->txm + done, c->txn - done, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			c->st.send_errors += c->txn - done;
+			break;
+		}
+		done += (uint32_t)n;
+	}
+	c->txn = 0;
+	c->txoff = 0;
+}
+
+/** Sends what is due: first sends, re-sends after silence, redirects and backoffs. */
+static void engine_send(struct pw_client *c)
+{
+	uint64_t now = now_ns();
+
+	/* Authenticated: a member's life first (a probe, waited for; rare). */
+	for (uint32_t i = 0; i <= c->n_ops && c->auth_on; i++) {
+		struct aop *o = i < c->n_ops ? &c->ops[i] : &c->reg;
+		if (o->state == AOP_FLIGHT && !o->awaiting && now >= o->next_send &&
+		    !auth_client_bound(&c->auth, o->target)) {
+			learn_life(c, o->target);
+			now = now_ns();
+		}
+	}
+	uint64_t oldest = oldest_flight(c);
+	for (uint32_t i = 0; i <= c->n_ops; i++) {
+		struct aop *o = i < c->n_ops ? &c->ops[i] : &c->reg;
+		if (o->state != AOP_FLIGHT || o->awaiting || now < o->next_send)
+			continue;
+		if (o->sends > c->retries_max) {
+			int rc = o->leader_named ? PW_E_TIMEOUT : PW_E_NO_LEADER;
+			if (o == &c->reg)
+				reg_failed(c, rc);
+			else
+				aop_complete(c, o, rc);
+			continue;
+		}
+		if (c->txn == BATCH_N || TXB_BYTES - c->txoff < TX_BYTES + PX_TRAILER_BYTES)
+			batch_flush(c);
+		if (o == &c->reg)
+			batch_add(c, o, 0, PX_MF_REGISTER);
+		else
+			batch_add(c, o, px_seq_field(o->seq, (uint32_t)(o->seq - oldest)), 0);
+		o->awaiting = true;
+		o->sent = true;
+		o->sent_ns = now;
+		o->attempt_end = now + c->attempt_ns;
+		o->sends++;
+	}
+	batch_flush(c);
+}
+
+/** The current backoff of o, doubled for next time up to one attempt's timeout. */
+static uint64_t aop_backoff(const struct pw_client *c, struct aop *o)
+{
+	return backoff_next(c, &o->backoff);
+}
+
+/**
+ * A REPLY in c->msg: if it answers the registration or a command in flight, acts on it.
+ * @return true if it was the engine's (counted), false: someone else's.
+ */
+static bool engine_dispatch(struct pw_client *c)
+{
+	const struct px_msg *m = &c->msg;
+	struct aop *o;
+
+	if (c->reg.state == AOP_FLIGHT && m->client_id == c->reg.cid && m->seq == 0) {
+		o = &c->reg;
+	} else if (c->session_id != 0 && m->client_id == c->session_id) {
+		uint64_t seq = px_seq_of(m->seq);
+		uint8_t w = c->win[seq % PW_INFLIGHT_MAX];
+		o = w != 0 ? &c->ops[w - 1u] : NULL;
+		if (o == NULL || o->state != AOP_FLIGHT || o->seq != seq) {
+			c->st.stale++;   /* a late answer to a command completed */
+			return true;
+		}
+	} else {
+		return false;
+	}
+	c->st.replies++;
+	uint64_t now = now_ns();
+	o->silent = 0;
+	switch (m->status) {
+	case PX_OK:
+	case PX_BAD_COMMAND:
+	case PX_SESSION_EXPIRED:
+		c->leader = is_known(c, m->from) ? m->from : PX_NODE_NONE;
+		o->return_ns = now;
+		o->status = m->status;
+		if (o == &c->reg) {
+			if (m->status != PX_OK || m->body_len != PX_SESSION_ID_BYTES ||
+			    wire_ld64(m->body) == 0) {
+				reg_failed(c, PW_E_PROTOCOL);
+				return true;
+			}
+			c->session_id = wire_ld64(m->body);
+			c->seq = 0;
+			if (c->registrations++ > 0)
+				c->st.new_sessions++;
+			aop_complete(c, o, PW_OK);
+			return true;
+		}
+		if (m->status == PX_SESSION_EXPIRED) {
+			if (m->body_len == 0) {
+				aop_complete(c, o, PW_E_SESSION_EXPIRED);
+				session_gone(c);
+			} else {
+				aop_complete(c, o, PW_E_SESSION_EXPIRED);   /* the session lives */
+			}
+			return true;
+		}
+		assert(m->body_len <= PX_REPLY_BYTES_MAX);   /* px_decode */
+		o->reply_len = m->body_len;
+		if (m->body_len != 0)
+			memcpy(o->reply, m->body, m->body_len);
+		aop_complete(c, o, PW_OK);
+		return true;
+	case PX_NOT_LEADER:
+		c->st.redirects++;
+		if (!o->awaiting || m->from != o->target)
+			return true;   /* about an earlier attempt: the current one stands */
+		o->awaiting = false;
+		if (m->leader_hint < PX_REPLICAS_MAX && m->leader_hint != m->from &&
+		    !is_known(c, m->leader_hint) && !o->learnt) {
+			o->learnt = true;
+			c->learn_pending = true;
+			c->learn_prefer = m->from;
+			c->learn_hint = m->leader_hint;
+		}
+		if (is_known(c, m->leader_hint) && m->leader_hint != m->from) {
+			o->leader_named = true;
+			o->target = c->leader = m->leader_hint;
+			o->next_send = o->redirected ? now + aop_backoff(c, o) : now;
+			o->redirected = true;
+		} else {
+			c->leader = PX_NODE_NONE;
+			o->target = next_member(c, m->from);
+			o->next_send = now + aop_backoff(c, o);
+		}
+		return true;
+	case PX_BUSY:
+		c->st.busy++;
+		if (!o->awaiting || m->from != o->target)
+			return true;
+		o->awaiting = false;
+		o->leader_named = true;
+		c->leader = m->from;
+		o->next_send = now + aop_backoff(c, o);
+		return true;
+	default:
+		assert(0 && "REPLY status out of range");   /* px_decode */
+		return true;
+	}
+}
+
+/** Reads every datagram queued, BATCH_N per recvmmsg. 0 or -errno. */
+static int engine_recv(struct pw_client *c)
+{
+	for (;;) {
+		for (uint32_t i = 0; i < BATCH_N; i++) {
+			c->rxv[i] = (struct iovec){ .iov_base = c->rxb[i], .iov_len = RXB_BYTES };
+			c->rxm[i].msg_hdr = (struct msghdr){
+				.msg_name = &c->rxa[i], .msg_namelen = sizeof(c->rxa[i]),
+				.msg_iov = &c->rxv[i], .msg_iovlen = 1 };
+		}
+		int n = recvmmsg(c->fd, c->rxm, BATCH_N, MSG_DONTWAIT, NULL);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return 0;
+			if (errno == EINTR || errno == ECONNREFUSED)
+				continue;
+			return -errno;
+		}
+		for (int i = 0; i < n; i++) {
+			if (c->rxm[i].msg_hdr.msg_flags & MSG_TRUNC) {
+				c->st.undecodable++;
+				continue;
+			}
+			if (!decode_dgram(c, c->rxb[i], c->rxm[i].msg_len, &c->rxa[i]))
+				continue;
+			if (c->msg.type != PX_MSG_REPLY)
+				c->st.not_reply++;
+			else if (!engine_dispatch(c))
+				c->st.foreign++;
+		}
+		if ((uint32_t)n < BATCH_N)
+			return 0;
+	}
+}
+
+/** The earliest time the engine must run again (a send, an attempt's end, a
+ *  deadline); UINT64_MAX: none. */
+static uint64_t engine_next(const struct pw_client *c)
+{
+	uint64_t t = UINT64_MAX, oldest = oldest_flight(c);
+	/* A queued command can be given a seq now (or a registration started for it). */
+	bool room = c->session_id == 0 ? c->reg.state != AOP_FLIGHT
+				       : oldest == 0 || c->seq + 1u - oldest < PW_INFLIGHT_MAX;
+
+	for (uint32_t i = 0; i <= c->n_ops; i++) {
+		const struct aop *o = i < c->n_ops ? &c->ops[i] : &c->reg;
+		if (!aop_live(o))
+			continue;
+		if (o->state == AOP_QUEUED && room)
+			return 0;
+		if (o->deadline < t)
+			t = o->deadline;
+		if (o->state == AOP_FLIGHT) {
+			uint64_t w = o->awaiting ? o->attempt_end : o->next_send;
+			if (w < t)
+				t = w;
+		}
+	}
+	return t;
+}
+
+/** The next command to deliver (DONE), NULL if none is ready: in submission order
+ *  (the oldest undelivered, if it is done), or any done one (unordered). */
+static struct aop *engine_ready(struct pw_client *c)
+{
+	struct aop *o = NULL;
+
+	for (uint32_t i = 0; i < c->n_ops; i++) {
+		struct aop *x = &c->ops[i];
+		if (x->state != AOP_DONE && !(aop_live(x) && !c->unordered))
+			continue;
+		if (o == NULL || x->id < o->id)
+			o = x;
+	}
+	return o != NULL && o->state == AOP_DONE ? o : NULL;
+}
+
+/** One round of the engine's work, then a wait until `until` (ns) for the next event,
+ *  unless a completion is ready or nothing is outstanding. 0 or -errno. */
+static int engine_round(struct pw_client *c, uint64_t until)
+{
+	if (c->learn_pending) {
+		c->learn_pending = false;
+		uint8_t hint = c->learn_hint;
+		(void)learn_members(c, c->learn_prefer, now_ns() + 2u * c->attempt_ns);
+		if (hint < PX_REPLICAS_MAX && is_known(c, hint))
+			c->leader = hint;
+		c->learn_hint = PX_NODE_NONE;
+	}
+	int rc = engine_recv(c);
+	if (rc < 0)
+		return rc;
+	engine_timers(c, now_ns());
+	engine_assign(c, now_ns());
+	engine_send(c);
+	if (engine_ready(c) != NULL || !engine_busy(c))
+		return 0;
+	uint64_t now = now_ns(), wake = engine_next(c);
+	if (wake > until)
+		wake = until;
+	if (now >= wake)
+		return 0;
+	struct pollfd p = { .fd = c->fd, .events = POLLIN };
+	uint64_t left = wake - now;
+	struct timespec ts = { .tv_sec = (time_t)(left / 1000000000ull),
+			       .tv_nsec = (long)(left % 1000000000ull) };
+	if (ppoll(&p, 1, &ts, NULL) < 0 && errno != EINTR)
+		return -errno;
+	return 0;
+}
+
+/** Keeps the timerfd of pw_client_fd armed for the engine's next need. */
+static void fd_rearm(struct pw_client *c)
+{
+	if (c->tfd < 0)
+		return;
+	uint64_t t = engine_ready(c) != NULL ? 1u : engine_next(c);
+	if (t == 0)
+		t = 1;   /* now (0 would disarm) */
+	if (t == c->armed_ns || (t == UINT64_MAX && c->armed_ns == 0))
+		return;
+	struct itimerspec its = { 0 };
+	if (t != UINT64_MAX) {
+		its.it_value.tv_sec = (time_t)(t / 1000000000ull);
+		its.it_value.tv_nsec = (long)(t % 1000000000ull);
+	}
+	if (timerfd_settime(c->tfd, TFD_TIMER_ABSTIME, &its, NULL) == 0)
+		c->armed_ns = t == UINT64_MAX ? 0 : t;
+}
+
+/* ---- results ---- */
+
+/** A kv command's rc from its answer (status, reply), as pw_put/get/del/cas return. */
+static int kv_rc(uint8_t op, bool cas_expect, uint8_t status, const uint8_t *reply,
+		 uint32_t len, struct wire_kv_reply *r)
+{
+	if (status == PX_BAD_COMMAND)
+		return PW_E_BAD_COMMAND;
+	if (wire_kv_decode_reply(reply, len, r) != 0 || r->result == WIRE_KV_R_BAD)
+		return PW_E_PROTOCOL;
+	switch (r->result) {
+	case WIRE_KV_R_OK:
+		return PW_OK;
+	case WIRE_KV_R_NOT_FOUND:
+		return op == PW_OP_GET || op == PW_OP_DEL || (op == PW_OP_CAS && cas_expect)
+			       ? PW_E_NOT_FOUND : PW_E_PROTOCOL;
+	case WIRE_KV_R_CAS_MISMATCH:
+		return op == PW_OP_CAS ? PW_E_CAS_MISMATCH : PW_E_PROTOCOL;
+	case WIRE_KV_R_FULL:
+		return op == PW_OP_PUT || (op == PW_OP_CAS && !cas_expect) ? PW_E_FULL
+									  : PW_E_PROTOCOL;
+	default:
+		return PW_E_PROTOCOL;
+	}
+}
+
+/** Fills done (and tells the observer) for the completed command o. */
+static void aop_result(struct pw_client *c, struct aop *o, struct pw_completion *done)
+{
+	struct pw_op_event ev = { .op = (enum pw_op)o->op };
+	struct wire_kv_reply kr;
+	struct wire_stream_reply sr;
+	int rc = o->rc;
+
+	*done = (struct pw_completion){ .id = o->id, .user = o->user, .op = (enum pw_op)o->op,
+					.sent = o->sent, .call_ns = o->call_ns,
+					.return_ns = rc == PW_OK ? o->return_ns : 0 };
+	if (rc == PW_OK) {
+		switch (o->op) {
+		case PW_OP_APPEND:
+			if (o->status == PX_BAD_COMMAND)
+				rc = PW_E_BAD_COMMAND;
+			else if (wire_stream_decode_reply(o->reply, o->reply_len, &sr) != 0 ||
+				 sr.result != WIRE_STREAM_R_OK || sr.n_records != 0)
+				rc = PW_E_PROTOCOL;
+			else
+				done->offset = sr.offset;
+			break;
+		case PW_OP_EXECUTE:
+			done->value = o->reply;
+			done->vlen = o->reply_len;
+			rc = o->status == PX_OK ? PW_OK : PW_E_BAD_COMMAND;
+			break;
+		default:
+			rc = kv_rc(o->op, o->cas_expect, o->status, o->reply, o->reply_len, &kr);
+			if (rc == PW_OK && o->op == PW_OP_GET) {
+				done->value = kr.value != NULL ? kr.value : (const uint8_t *)"";
+				done->vlen = kr.value_len;
+			}
+			break;
+		}
+	}
+	done->rc = rc;
+	if (c->observer == NULL)
+		return;
+	/* The observer sees what the synchronous operation's would. */
+	struct wire_kv_cmd kc;
+	struct wire_stream_cmd scmd;
+	if (o->op == PW_OP_APPEND) {
+		if (wire_stream_decode_cmd(o->cmd, o->cmd_len, &scmd) == 0) {
+			ev.value = scmd.payload;
+			ev.vlen = scmd.arg;
+		}
+	} else if (o->op != PW_OP_EXECUTE && wire_kv_decode_cmd(o->cmd, o->cmd_len, &kc) == 0) {
+		ev.key = kc.key;
+		ev.klen = kc.key_len;
+		if (o->op == PW_OP_PUT || o->op == PW_OP_CAS) {
+			ev.value = kc.value;
+			ev.vlen = kc.value_len;
+		}
+		if (o->op == PW_OP_CAS && o->cas_expect) {
+			ev.expect = kc.expect;
+			ev.elen = kc.expect_len;
+		}
+		if (o->op == PW_OP_GET && (rc == PW_OK)) {
+			ev.result = done->value;
+			ev.rlen = done->vlen;
+		}
+	}
+	ev.rc = rc;
+	ev.sent = o->sent;
+	ev.call_ns = o->call_ns;
+	ev.return_ns = done->return_ns;
+	c->observer(c->observer_arg, &ev);
+}
+
+/* ---- the API ---- */
+
+int pw_submit(struct pw_client *c, const struct pw_request *rq, uint64_t *id)
+{
+	struct aop *o = NULL;
+	uint32_t len = 0;
+
+	if (c == NULL || rq == NULL)
+		return PW_E_INVAL;
+	if (c->outstanding >= c->max_inflight)
+		return PW_E_AGAIN;
+	for (uint32_t i = 0; i < c->n_ops && o == NULL; i++)
+		if (c->ops[i].state == AOP_FREE)
+			o = &c->ops[i];
+	if (o == NULL)
+		return PW_E_AGAIN;
+	bool kv = rq->op == PW_OP_PUT || rq->op == PW_OP_GET || rq->op == PW_OP_DEL ||
+		  rq->op == PW_OP_CAS;
+	if (kv && (!kv_args_ok(c, rq->key, rq->klen) || (rq->value == NULL && rq->vlen != 0)))
+		return PW_E_INVAL;
+	if (kv && (rq->klen > PW_KEY_BYTES_MAX || rq->vlen > PW_KV_BYTES_MAX))
+		return PW_E_TOO_LARGE;
+	size_t elen = rq->expect != NULL ? rq->elen : 0;
+	switch (rq->op) {
+	case PW_OP_PUT:
+		len = wire_kv_encode_put(o->cmd, PX_CMD_BYTES_MAX, rq->key, (uint8_t)rq->klen,
+					 rq->value, (uint32_t)rq->vlen);
+		break;
+	case PW_OP_GET:
+		len = wire_kv_encode_get(o->cmd, PX_CMD_BYTES_MAX, rq->key, (uint8_t)rq->klen);
+		break;
+	case PW_OP_DEL:
+		len = wire_kv_encode_del(o->cmd, PX_CMD_BYTES_MAX, rq->key, (uint8_t)rq->klen);
+		break;
+	case PW_OP_CAS:
+		if (elen > PW_KV_BYTES_MAX)
+			return PW_E_TOO_LARGE;
+		len = wire_kv_encode_cas(o->cmd, PX_CMD_BYTES_MAX, rq->key, (uint8_t)rq->klen,
+					 rq->value, (uint32_t)rq->vlen, rq->expect, (uint32_t)elen);
+		break;
+	case PW_OP_APPEND:
+		if (!service_ok(c, SERVICE_STREAM) || (rq->value == NULL && rq->vlen != 0))
+			return PW_E_INVAL;
+		if (rq->vlen > PW_RECORD_BYTES_MAX)
+			return PW_E_TOO_LARGE;
+		len = wire_stream_encode_append(o->cmd, PX_CMD_BYTES_MAX, rq->value,
+						(uint32_t)rq->vlen);
+		break;
+	case PW_OP_EXECUTE:
+		if (rq->value == NULL && rq->vlen != 0)
+			return PW_E_INVAL;
+		if (rq->vlen > PW_CMD_BYTES_MAX)
+			return PW_E_TOO_LARGE;
+		if (rq->vlen != 0)
+			memcpy(o->cmd, rq->value, rq->vlen);
+		len = (uint32_t)rq->vlen;
+		break;
+	default:
+		return PW_E_INVAL;
+	}
+	if (len == 0 && rq->op != PW_OP_EXECUTE)
+		return PW_E_TOO_LARGE;
+	uint64_t now = now_ns();
+	uint8_t *cmd = o->cmd, *reply = o->reply;
+	*o = (struct aop){ .id = ++c->next_id, .user = rq->user, .call_ns = now,
+			   .deadline = now + (rq->deadline_us != 0 ? rq->deadline_us * NS_PER_US
+								   : c->deadline_ns),
+			   .cmd_len = len, .state = AOP_QUEUED, .op = (uint8_t)rq->op,
+			   .cas_expect = rq->expect != NULL, .cmd = cmd, .reply = reply };
+	c->outstanding++;
+	c->st.ops++;
+	if (id != NULL)
+		*id = o->id;
+	/* Sent at the next pw_poll, with whatever else is due then (one sendmmsg). */
+	fd_rearm(c);
+	return PW_OK;
+}
+
+int pw_put_async(struct pw_client *c, const void *key, size_t klen, const void *val,
+		 size_t vlen, void *user, uint64_t *id)
+{
+	struct pw_request rq = { .op = PW_OP_PUT, .key = key, .klen = klen, .value = val,
+				 .vlen = vlen, .user = user };
+	return pw_submit(c, &rq, id);
+}
+
+int pw_get_async(struct pw_client *c, const void *key, size_t klen, void *user, uint64_t *id)
+{
+	struct pw_request rq = { .op = PW_OP_GET, .key = key, .klen = klen, .user = user };
+	return pw_submit(c, &rq, id);
+}
+
+int pw_del_async(struct pw_client *c, const void *key, size_t klen, void *user, uint64_t *id)
+{
+	struct pw_request rq = { .op = PW_OP_DEL, .key = key, .klen = klen, .user = user };
+	return pw_submit(c, &rq, id);
+}
+
+int pw_cas_async(struct pw_client *c, const void *key, size_t klen, const void *expect,
+		 size_t elen, const void *val, size_t vlen, void *user, uint64_t *id)
+{
+	struct pw_request rq = { .op = PW_OP_CAS, .key = key, .klen = klen, .value = val,
+				 .vlen = vlen, .expect = expect, .elen = elen, .user = user };
+	return pw_submit(c, &rq, id);
+}
+
+int pw_append_async(struct pw_client *c, const void *payload, size_t len, void *user,
+		    uint64_t *id)
+{
+	struct pw_request rq = { .op = PW_OP_APPEND, .value = payload, .vlen = len,
+				 .user = user };
+	return pw_submit(c, &rq, id);
+}
+
+int pw_execute_async(struct pw_client *c, const void *cmd, size_t len, void *user,
+		     uint64_t *id)
+{
+	struct pw_request rq = { .op = PW_OP_EXECUTE, .value = cmd, .vlen = len, .user = user };
+	return pw_submit(c, &rq, id);
+}
+
+int pw_cancel(struct pw_client *c, uint64_t id)
+{
+	if (c == NULL || id == 0)
+		return PW_E_INVAL;
+	for (uint32_t i = 0; i < c->n_ops; i++) {
+		struct aop *o = &c->ops[i];
+		if (o->id == id && aop_live(o)) {
+			o->return_ns = 0;
+			aop_complete(c, o, PW_E_CANCELLED);
+			fd_rearm(c);
+			return PW_OK;
+		}
+	}
+	return PW_E_NOT_FOUND;
+}
+
+void pw_client_set_completion(struct pw_client *c, pw_complete_fn fn, void *arg)
+{
+	c->done_fn = fn;
+	c->done_arg = arg;
+}
+
+int pw_poll(struct pw_client *c, struct pw_completion *out, int max, int64_t timeout_us)
+{
+	if (c == NULL || max < 0 || (out == NULL && max > 0)) {
+		errno = EINVAL;
+		return -1;
+	}
+	/* The last call's completions: their buffers are free now. */
+	for (uint32_t i = 0; i < c->n_ops; i++)
+		if (c->ops[i].state == AOP_OUT)
+			c->ops[i] = (struct aop){ .cmd = c->ops[i].cmd, .reply = c->ops[i].reply };
+	if (c->tfd >= 0 && c->armed_ns != 0 && c->armed_ns <= now_ns()) {
+		uint64_t ticks;
+		if (read(c->tfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN) {
+			/* nothing to do: the timer is re-armed below */
+		}
+		c->armed_ns = 0;
+	}
+	uint64_t start = now_ns();
+	uint64_t until = timeout_us < 0 ? UINT64_MAX
+			 : start + (uint64_t)timeout_us * NS_PER_US;
+	int delivered = 0;
+	/* Bounded: each round either delivers, waits until `until`, or finds nothing
+	 * outstanding. */
+	for (;;) {
+		int rc = engine_round(c, until);
+		if (rc < 0) {
+			fd_rearm(c);
+			errno = -rc;
+			return -1;
+		}
+		struct aop *o;
+		while ((c->done_fn != NULL || delivered < max) && (o = engine_ready(c)) != NULL) {
+			struct pw_completion done;
+			aop_result(c, o, &done);
+			o->state = AOP_OUT;
+			c->outstanding--;
+			if (c->done_fn != NULL)
+				c->done_fn(c->done_arg, &done);
+			else
+				out[delivered] = done;
+			delivered++;
+		}
+		if (delivered > 0 || c->outstanding == 0 || now_ns() >= until)
+			break;
+	}
+	fd_rearm(c);
+	return delivered;
+}
+
+int pw_client_fd(struct pw_client *c)
+{
+	if (c->efd >= 0)
+		return c->efd;
+	int efd = epoll_create1(EPOLL_CLOEXEC);
+	int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	struct epoll_event ev = { .events = EPOLLIN };
+	if (efd < 0 || tfd < 0 ||
+	    (ev.data.fd = c->fd, epoll_ctl(efd, EPOLL_CTL_ADD, c->fd, &ev)) != 0 ||
+	    (ev.data.fd = tfd, epoll_ctl(efd, EPOLL_CTL_ADD, tfd, &ev)) != 0) {
+		int e = errno;
+		if (efd >= 0)
+			close(efd);
+		if (tfd >= 0)
+			close(tfd);
+		errno = e;
+		return -1;
+	}
+	c->efd = efd;
+	c->tfd = tfd;
+	c->armed_ns = 0;
+	fd_rearm(c);
+	return efd;
+}
+
+int64_t pw_client_timeout_us(const struct pw_client *c)
+{
+	if (engine_ready((struct pw_client *)c) != NULL)
+		return 0;
+	uint64_t t = engine_next(c), now = now_ns();
+	if (t == UINT64_MAX)
+		return -1;
+	return t <= now ? 0 : (int64_t)((t - now + NS_PER_US - 1u) / NS_PER_US);
+}
+
+uint32_t pw_client_outstanding(const struct pw_client *c)
+{
+	return c->outstanding;
 }
 
 /* ---------------------------------------------------------------------------------- */

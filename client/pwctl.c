@@ -439,12 +439,13 @@ static int cmd_snapshot_save(struct pw_client *c, const char *path)
 		code = snapshot_failed(c, rc, &info);
 		goto out;
 	}
-	/* The snapshot names its own slot (consensus/px_apply.h: "PXSNAP04", or "PXSNAP03",
-	 * "PXSNAP02" or "PXSNAP01"
+	/* The snapshot names its own slot (consensus/px_apply.h: "PXSNAP05", or "PXSNAP04",
+	 * "PXSNAP03", "PXSNAP02" or "PXSNAP01"
 	 * from a member of an older build, then the slot as u64): it must be the one the
 	 * member announced. */
 	if (info.len < 16 ||
-	    (memcmp(b.p, "PXSNAP04", 8) != 0 && memcmp(b.p, "PXSNAP03", 8) != 0 &&
+	    (memcmp(b.p, "PXSNAP05", 8) != 0 && memcmp(b.p, "PXSNAP04", 8) != 0 &&
+	     memcmp(b.p, "PXSNAP03", 8) != 0 &&
 	     memcmp(b.p, "PXSNAP02", 8) != 0 &&
 	     memcmp(b.p, "PXSNAP01", 8) != 0) ||
 	    wire_ld64(b.p + 8) != info.slot) {

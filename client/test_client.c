@@ -1387,6 +1387,278 @@ static void test_pwctl_history(void **state)
 	unlink(path);
 }
 
+/* ---- asynchronous operations ---- */
+
+static struct pw_client *open_async(struct cluster *cl, uint64_t client_id, uint32_t attempt_us,
+				    uint32_t deadline_ms, bool unordered)
+{
+	struct pw_client_opts o;
+	struct pw_client *c;
+	char err[256] = "";
+
+	pw_client_opts_default(&o);
+	o.members = cl->addrs;
+	o.n_members = N_FAKES;
+	o.cluster_id = CLUSTER_ID;
+	o.client_id = client_id;
+	o.attempt_timeout_us = attempt_us;
+	o.deadline_ms = deadline_ms;
+	o.unordered = unordered;
+	c = pw_client_open(&o, err, sizeof(err));
+	if (c == NULL)
+		fail_msg("pw_client_open: %s", err);
+	return c;
+}
+
+/** Polls until n completions came (or 10 s passed), appending them to done. */
+static int poll_n(struct pw_client *c, struct pw_completion *done, int n)
+{
+	int got = 0;
+	uint64_t end = mono_ns() + 10000000000ull;
+
+	while (got < n && mono_ns() < end) {
+		int k = pw_poll(c, done + got, n - got, 100000);
+		assert_true(k >= 0);
+		got += k;
+	}
+	return got;
+}
+
+/* 60 puts in flight at once; the leader drops some before applying them and the
+ * replies of others after: every one is applied once (the resends are answered from
+ * the session's window), and the completions come in submission order. */
+static void test_async_ordered_exactly_once(void **state)
+{
+	enum { N = 60 };
+	struct cluster *cl = cluster_start(1, 1);
+	struct pw_client *c = open_async(cl, ID_TO_1, 20000, 5000, false);
+	static struct pw_completion done[N];
+	uint64_t ids[N];
+	char key[16], v[64];
+
+	(void)state;
+	SCRIPT(cl, { cl->f[1].drop_before = 5; cl->f[1].drop_after = 10; });
+	for (int i = 0; i < N; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		assert_int_equal(pw_put_async(c, key, strlen(key), "v", 1, (void *)(intptr_t)i,
+					      &ids[i]), PW_OK);
+	}
+	assert_int_equal(pw_client_outstanding(c), N);
+	/* The synchronous calls wait their turn. */
+	assert_int_equal(pw_put(c, "x", 1, "y", 1), PW_E_AGAIN);
+	assert_int_equal(poll_n(c, done, N), N);
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(done[i].rc, PW_OK);
+		assert_int_equal(done[i].id, ids[i]);
+		assert_int_equal((intptr_t)done[i].user, i);
+		assert_int_equal(done[i].op, PW_OP_PUT);
+		assert_true(done[i].sent);
+		assert_true(done[i].return_ns >= done[i].call_ns);
+		snprintf(key, sizeof(key), "k%d", i);
+		assert_true(kv_value(cl, key, v, sizeof(v)));
+	}
+	struct px_apply_counters ac = applier_counters(cl);
+	assert_int_equal(ac.commands, N);
+	assert_true(ac.duplicates >= 10);
+	assert_int_equal(pw_client_outstanding(c), 0);
+	/* A get reads what the puts wrote; then the synchronous calls work again. */
+	assert_int_equal(pw_get_async(c, "k7", 2, NULL, NULL), PW_OK);
+	assert_int_equal(poll_n(c, done, 1), 1);
+	assert_int_equal(done[0].rc, PW_OK);
+	assert_int_equal(done[0].vlen, 1);
+	assert_memory_equal(done[0].value, "v", 1);
+	assert_int_equal(pw_put(c, "x", 1, "y", 1), PW_OK);
+	pw_client_close(c);
+	cluster_stop(cl);
+}
+
+/* Failover with commands in flight: the leader goes silent, another member takes over
+ * (the same log); the client's commands move to it after one attempt's silence, all at
+ * once, and each is applied once. Unordered completions, by callback. */
+struct cb_log {
+	int n;
+	int rc_ok;
+	uint64_t last_id;
+};
+
+static void on_done(void *arg, const struct pw_completion *d)
+{
+	struct cb_log *l = arg;
+	l->n++;
+	if (d->rc == PW_OK)
+		l->rc_ok++;
+	l->last_id = d->id;
+}
+
+static void test_async_failover(void **state)
+{
+	enum { N = 40 };
+	struct cluster *cl = cluster_start(0, 1);
+	struct pw_client *c = open_async(cl, 300, 30000, 5000, true);
+	struct cb_log log = { 0 };
+	char key[16];
+
+	(void)state;
+	pw_client_set_completion(c, on_done, &log);
+	/* A first command finds the leader. */
+	assert_int_equal(pw_put_async(c, "a", 1, "1", 1, NULL, NULL), PW_OK);
+	while (log.n < 1)
+		assert_true(pw_poll(c, NULL, 0, 100000) >= 0);
+	/* Member 0 dies (drops everything) and member 2 leads; 1 hints at 2. */
+	SCRIPT(cl, {
+		cl->f[0].drop_before = 1000000;
+		cl->f[0].leads = false;
+		cl->f[2].leads = true;
+		cl->f[1].hint = 2;
+		cl->f[2].hint = 2;
+	});
+	for (int i = 0; i < N; i++) {
+		snprintf(key, sizeof(key), "f%d", i);
+		assert_int_equal(pw_put_async(c, key, strlen(key), "v", 1, NULL, NULL), PW_OK);
+	}
+	uint64_t end = mono_ns() + 10000000000ull;
+	while (log.n < N + 1 && mono_ns() < end)
+		assert_true(pw_poll(c, NULL, 0, 100000) >= 0);
+	assert_int_equal(log.n, N + 1);
+	assert_int_equal(log.rc_ok, N + 1);
+	assert_int_equal(pw_client_leader(c), 2);
+	struct px_apply_counters ac = applier_counters(cl);
+	assert_int_equal(ac.commands, N + 1);
+	pw_client_close(c);
+	cluster_stop(cl);
+}
+
+/* Cancellation: a command cancelled before it was sent is never sent (sent false); one
+ * cancelled in flight completes PW_E_CANCELLED with sent true; others time out. */
+static void test_async_cancel(void **state)
+{
+	struct cluster *cl = cluster_start(1, 1);
+	struct pw_client *c = open_async(cl, ID_TO_1, 20000, 3000, false);
+	struct pw_completion done[4];
+	struct pw_request rq = { .op = PW_OP_PUT, .key = "c", .klen = 1, .value = "v",
+				 .vlen = 1, .deadline_us = 300000 };
+	uint64_t a, b, d;
+
+	(void)state;
+	/* A session first, so that the next ones go out at once. */
+	assert_int_equal(pw_put(c, "s", 1, "v", 1), PW_OK);
+	SCRIPT(cl, cl->f[1].drop_before = 1000000);
+	assert_int_equal(pw_submit(c, &rq, &a), PW_OK);
+	assert_int_equal(pw_submit(c, &rq, &b), PW_OK);
+	assert_int_equal(pw_cancel(c, a), PW_OK);         /* before any pw_poll: unsent */
+	assert_int_equal(pw_cancel(c, a), PW_E_NOT_FOUND);
+	assert_int_equal(pw_poll(c, done, 4, 0), 1);      /* sends b; a is delivered */
+	assert_int_equal(done[0].id, a);
+	assert_int_equal(done[0].rc, PW_E_CANCELLED);
+	assert_false(done[0].sent);
+	assert_int_equal(pw_cancel(c, b), PW_OK);
+	assert_int_equal(pw_submit(c, &rq, &d), PW_OK);
+	assert_int_equal(poll_n(c, done, 2), 2);
+	assert_int_equal(done[0].id, b);
+	assert_int_equal(done[0].rc, PW_E_CANCELLED);
+	assert_true(done[0].sent);
+	assert_true(pw_err_outcome_unknown(done[0].rc));
+	assert_int_equal(done[1].id, d);
+	assert_true(done[1].rc == PW_E_TIMEOUT || done[1].rc == PW_E_NO_LEADER);
+	assert_int_equal(pw_cancel(c, 12345), PW_E_NOT_FOUND);
+	/* Nothing of the cancelled ones was applied (the leader dropped them all). */
+	assert_int_equal(applier_counters(cl).commands, 1);
+	pw_client_close(c);
+	cluster_stop(cl);
+}
+
+/* The fd: poll() says readable once a completion is ready (or work is due), and the
+ * completions then come from pw_poll(..., 0); idle, it is not readable. */
+static void test_async_fd(void **state)
+{
+	struct cluster *cl = cluster_start(0, 1);
+	struct pw_client *c = open_async(cl, 300, 50000, 3000, false);
+	struct pw_completion done[8];
+	int fd = pw_client_fd(c), got = 0;
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(pw_client_fd(c), fd);
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	assert_int_equal(poll(&p, 1, 20), 0);             /* nothing to do */
+	assert_int_equal(pw_client_timeout_us(c), -1);
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(pw_put_async(c, "fd", 2, "x", 1, NULL, NULL), PW_OK);
+	assert_int_equal(pw_client_timeout_us(c), 0);
+	uint64_t end = mono_ns() + 5000000000ull;
+	int wakeups = 0;
+	while (got < 8 && mono_ns() < end) {
+		p.revents = 0;
+		int r = poll(&p, 1, 1000);
+		assert_true(r >= 0);
+		if (r == 0)
+			continue;
+		assert_true(p.revents & POLLIN);
+		wakeups++;
+		int k = pw_poll(c, done + got, 8 - got, 0);
+		assert_true(k >= 0);
+		got += k;
+	}
+	assert_int_equal(got, 8);
+	assert_true(wakeups >= 1);
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(done[i].rc, PW_OK);
+	/* Idle again: not readable. */
+	assert_int_equal(pw_poll(c, done, 8, 0), 0);
+	p.revents = 0;
+	assert_int_equal(poll(&p, 1, 20), 0);
+	pw_client_close(c);
+	cluster_stop(cl);
+}
+
+/* Many sessions in one thread: 8 clients, 16 commands each in flight, driven by one
+ * poll() over their fds. Each client has its own session; every command applied once. */
+static void test_async_many_sessions(void **state)
+{
+	enum { C = 8, K = 16 };
+	struct cluster *cl = cluster_start(2, 1);
+	struct pw_client *c[C];
+	struct pollfd p[C];
+	int got[C] = { 0 }, total = 0;
+	char key[16];
+
+	(void)state;
+	for (int i = 0; i < C; i++) {
+		c[i] = open_async(cl, 1000 + (uint64_t)i, 50000, 5000, i % 2 == 1);
+		p[i] = (struct pollfd){ .fd = pw_client_fd(c[i]), .events = POLLIN };
+		assert_true(p[i].fd >= 0);
+		for (int k = 0; k < K; k++) {
+			snprintf(key, sizeof(key), "m%d.%d", i, k);
+			assert_int_equal(pw_put_async(c[i], key, strlen(key), "v", 1, NULL, NULL),
+					 PW_OK);
+		}
+	}
+	uint64_t end = mono_ns() + 10000000000ull;
+	while (total < C * K && mono_ns() < end) {
+		assert_true(poll(p, C, 1000) >= 0);
+		for (int i = 0; i < C; i++) {
+			struct pw_completion d[K];
+			int k = pw_poll(c[i], d, K, 0);
+			assert_true(k >= 0);
+			for (int j = 0; j < k; j++)
+				assert_int_equal(d[j].rc, PW_OK);
+			got[i] += k;
+			total += k;
+		}
+	}
+	assert_int_equal(total, C * K);
+	for (int i = 0; i < C; i++) {
+		assert_int_equal(got[i], K);
+		assert_true(pw_client_id(c[i]) != 0);
+		for (int j = 0; j < i; j++)
+			assert_true(pw_client_id(c[i]) != pw_client_id(c[j]));
+	}
+	for (int i = 0; i < C; i++)
+		pw_client_close(c[i]);
+	assert_int_equal(applier_counters(cl).commands, C * K);
+	cluster_stop(cl);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -1410,6 +1682,11 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_open_errors),
 		cmocka_unit_test(test_pwctl),
 		cmocka_unit_test(test_pwctl_history),
+		cmocka_unit_test(test_async_ordered_exactly_once),
+		cmocka_unit_test(test_async_failover),
+		cmocka_unit_test(test_async_cancel),
+		cmocka_unit_test(test_async_fd),
+		cmocka_unit_test(test_async_many_sessions),
 	};
 
 	if (argc > 1)

@@ -10,18 +10,27 @@
  * is a comparison, with no memory of evicted ids.
  *
  * Memory, all carved from the arena at init:
- *   - sessions[max + 1]: the hot per-session fields (id, last seq, LRU links, reply
- *     status and length), 32 bytes each, two to a cache line. sessions[0] is not a
- *     session but the LRU list's sentinel; sessions 1..max are handed out. The list is
- *     circular through the sentinel, so moving a session to the front is a fixed
- *     sequence of loads and stores with no end cases;
+ *   - sessions[max + 1]: the hot per-session fields (id, last seq, floor, the window's
+ *     applied bits, LRU links, the reply ring's write position), 64 bytes each, one to
+ *     a cache line. sessions[0] is not a session but the LRU list's sentinel; sessions
+ *     1..max are handed out. The list is circular through the sentinel, so moving a
+ *     session to the front is a fixed sequence of loads and stores with no end cases;
  *   - index[cap]: open-addressing hash index session id -> session, linear probing,
  *     backward-shift deletion; cap = next power of two >= 2 * max: load <= 1/2, there
  *     is always an empty bucket and every probe loop ends;
- *   - replies[max + 1]: the cached reply bytes (slot 0, the sentinel's, unused), kept
- *     apart from the hot fields so the lookup and LRU walk do not drag 4 KiB strides
- *     through the cache.
- * Sessions are named by their byte offset in sessions[] (a "ref", index * 32): the LRU
+ *   - cold[max + 1]: per session (slot 0, the sentinel's, unused) its window's entries
+ *     (PX_SESSION_WINDOW x 8 bytes: where in the ring each applied seq's reply is, its
+ *     length and status; entry seq % PX_SESSION_WINDOW) and its reply ring
+ *     (PX_REPLY_BYTES_MAX bytes and a cache line of slack), kept apart from the hot
+ *     fields so the lookup and LRU walk do not drag 4 KiB strides through the cache.
+ * The reply ring: replies are laid one after the other at a write position that only
+ * grows (u32, taken modulo the ring), a reply that would cross the ring's end starting
+ * over at its beginning instead (a reply is never split). A reply written at stream
+ * position `start` is intact while written - start <= PX_REPLY_BYTES_MAX: the ring holds
+ * the last PX_REPLY_BYTES_MAX positions written. So the newest reply is always kept,
+ * and small ones (a kv PUT's five bytes) for the whole window. The placement depends on
+ * the session's applied commands only: the same on every replica, and in snapshots.
+ * Sessions are named by their byte offset in sessions[] (a "ref", index * 64): the LRU
  * links and the index hold refs, so following one is a single addressing mode, no
  * shift. Ref 0 is the sentinel; in an index bucket it means "empty", so a zeroed index
  * is an empty one.
@@ -29,8 +38,9 @@
  * takes the slot of the LRU tail. So there is no free list, and which session is
  * evicted depends only on the sequence of applied commands: the same on every replica.
  *
- * Per command: one index probe, one LRU move-to-front, one service call (which writes
- * straight into the session's reply cache) and one copy of the reply into out (a single
+ * Per command: one index probe, one LRU move-to-front, a few shifts on the window's
+ * bits, one service call (which writes straight into out) and one copy of the reply
+ * into the session's ring (a duplicate: one copy from the ring into out, a single
  * 16-byte move for a reply of up to 16 bytes, such as a kv PUT's five). out holds a
  * whole batch of the longest replies (PX_APPLY_OUT_BYTES), so a copy is never cut.
  * The batch is walked here rather than through px_batch_next: the walk is the loop
@@ -44,13 +54,23 @@
 #include "px_apply.h"
 #include "wire_le.h"
 
-/* Reply caches are PX_REPLY_BYTES_MAX apart plus one cache line: at a plain 4 KiB
- * stride every cache's first line would fall in the same L1 set (4 KiB aliasing) and
- * only 8 of them could stay in L1 at once. */
-#define REPLY_STRIDE (PX_REPLY_BYTES_MAX + 64u)
+/* A session's reply ring: PX_REPLY_BYTES_MAX bytes (a power of two: positions are taken
+ * modulo it with a mask), then REPLY_SHORT_BYTES of slack for emit()'s fixed-size reads. */
+#define RING_BYTES PX_REPLY_BYTES_MAX
+#define RING_MASK (RING_BYTES - 1u)
+#define WIN PX_SESSION_WINDOW
+#define WIN_MASK (PX_SESSION_WINDOW - 1u)
+/* The window's bits of a session's `applied`. */
+#define WIN_ALL (WIN == 64u ? ~0ull : (1ull << (WIN % 64u)) - 1u)
 
 /* Replies of at most this many bytes are copied into out as one fixed-size move. */
 #define REPLY_SHORT_BYTES 16u
+
+/* A session's cold block: its window's entries, then its ring, padded to a cache line.
+ * The stride is an odd number of cache lines: at a multiple of 4 KiB every block's
+ * first line would fall in the same L1 set (4 KiB aliasing). */
+#define COLD_ENTRIES_BYTES (WIN * 8u)
+#define COLD_STRIDE (COLD_ENTRIES_BYTES + RING_BYTES + 64u)
 
 /* 2^64 / golden ratio, odd: the multiplier of Fibonacci hashing and of the chain. */
 #define PHI64 0x9e3779b97f4a7c15ull
@@ -62,7 +82,10 @@
 
 _Static_assert(CMD_OFF_LEN + 4u == PX_CMD_HDR_BYTES, "command header layout");
 _Static_assert(PX_BATCH_HDR_BYTES == 4u, "batch header is one u32");
-_Static_assert(REPLY_STRIDE >= REPLY_SHORT_BYTES, "a short copy stays inside a cache");
+_Static_assert((RING_BYTES & RING_MASK) == 0, "the ring is a power of two");
+_Static_assert(COLD_STRIDE - COLD_ENTRIES_BYTES - RING_BYTES >= REPLY_SHORT_BYTES,
+	       "a short copy out of the ring stays inside the session's block");
+_Static_assert((COLD_STRIDE / 64u) % 2u == 1u, "cold blocks: an odd number of lines");
 _Static_assert(PX_REPLY_BYTES_MAX >= REPLY_SHORT_BYTES, "a short copy stays inside out");
 
 /** One client session: the fields every command touches. */
@@ -72,23 +95,38 @@ struct apply_session {
 	uint64_t id;
 	/** Highest seq applied in this session; 0 until its first command. */
 	uint64_t last_seq;
+	/** The highest floor a command named (seq - behind): the client awaits nothing
+	 *  below it. Invariant: floor <= last_seq. */
+	uint64_t floor;
+	/** Bit i: seq last_seq - i was applied (i < PX_SESSION_WINDOW). Invariant: bit 0
+	 *  set iff last_seq != 0. */
+	uint64_t applied;
 	/** LRU links (refs); the sentinel (ref 0) closes the circle: its next is the most
 	 *  recent session (head), its prev the least recent (tail). */
 	uint32_t prev;
 	uint32_t next;
-	/** The cached reply to last_seq: its length (<= PX_REPLY_BYTES_MAX) and status. */
-	uint16_t reply_len;
-	uint8_t reply_status;
-	uint8_t pad;
 	/** Who registered it: px_session_owner of the registration's nonce (an
 	 *  authenticated client's key; docs/security.md, "Sessions"). */
 	uint32_t owner;
+	/** The reply ring's write position (a stream position, modulo 2^32). */
+	uint32_t written;
+	uint64_t pad[2];
 };
 
-#define SESS_BYTES 32u
-_Static_assert(sizeof(struct apply_session) == SESS_BYTES, "two sessions per cache line");
-_Static_assert(REPLY_STRIDE % SESS_BYTES == 0, "a ref scales to its reply cache");
-_Static_assert(PX_REPLY_BYTES_MAX <= UINT16_MAX, "a reply's length fits reply_len");
+/** Where one applied seq's reply is: entry seq % PX_SESSION_WINDOW of its session. */
+struct apply_entry {
+	uint32_t start;         /**< its ring stream position; kept iff written - start <=
+	                             RING_BYTES */
+	uint16_t len;
+	uint8_t status;
+	uint8_t pad;
+};
+
+#define SESS_BYTES 64u
+_Static_assert(sizeof(struct apply_session) == SESS_BYTES, "one session per cache line");
+_Static_assert(sizeof(struct apply_entry) * WIN == COLD_ENTRIES_BYTES, "entries are 8 bytes");
+_Static_assert(COLD_STRIDE % SESS_BYTES == 0, "a ref scales to its cold block");
+_Static_assert(PX_REPLY_BYTES_MAX <= UINT16_MAX, "a reply's length fits an entry's len");
 _Static_assert(((uint64_t)PX_SESSIONS_MAX + 1) * SESS_BYTES <= UINT32_MAX, "refs fit a u32");
 
 /** One bucket of the hash index. ref == 0: empty. */
@@ -115,7 +153,7 @@ struct px_applier {
 	char addr[PX_REPLICAS_MAX][PX_CONF_ADDR_BYTES + 1];
 	struct apply_session *sessions;
 	struct apply_bucket *index;
-	uint8_t *replies;      /**< (max_sessions + 1) x REPLY_STRIDE bytes */
+	uint8_t *cold;         /**< (max_sessions + 1) x COLD_STRIDE bytes */
 	struct px_apply_counters counters;
 };
 
@@ -157,9 +195,38 @@ static inline struct apply_session *sess_at(struct apply_session *ss, uint32_t r
 	return (struct apply_session *)((uint8_t *)ss + ref);
 }
 
-static inline uint8_t *reply_cache(const struct px_applier *a, uint32_t ref)
+static inline uint8_t *cold_of(const struct px_applier *a, uint32_t ref)
 {
-	return a->replies + (size_t)ref * (REPLY_STRIDE / SESS_BYTES);
+	return a->cold + (size_t)ref * (COLD_STRIDE / SESS_BYTES);
+}
+
+/** A session's window entries (cold_of) and its ring. */
+static inline struct apply_entry *entries_of(uint8_t *cold)
+{
+	return (struct apply_entry *)cold;
+}
+static inline uint8_t *ring_of(uint8_t *cold)
+{
+	return cold + COLD_ENTRIES_BYTES;
+}
+
+/** True if the ring still holds the reply of entry x (written: the session's). */
+static inline bool entry_kept(const struct apply_entry *x, uint32_t written)
+{
+	return written - x->start <= RING_BYTES;
+}
+
+/** Where a reply of len bytes goes on the session's ring: the stream position it takes
+ *  (the write position, or the next start of the ring if it would cross the end). */
+static inline uint32_t ring_place(struct apply_session *e, uint32_t len)
+{
+	uint32_t pos = e->written & RING_MASK;
+
+	if (pos + len > RING_BYTES)
+		e->written += RING_BYTES - pos;
+	uint32_t start = e->written;
+	e->written += len;
+	return start;
 }
 
 size_t px_applier_arena_bytes(uint32_t max_sessions)
@@ -170,7 +237,7 @@ size_t px_applier_arena_bytes(uint32_t max_sessions)
 	return 63u + align64(sizeof(struct px_applier)) +
 	       align64(((size_t)max_sessions + 1) * sizeof(struct apply_session)) +
 	       align64((size_t)index_buckets(max_sessions) * sizeof(struct apply_bucket)) +
-	       ((size_t)max_sessions + 1) * REPLY_STRIDE;
+	       ((size_t)max_sessions + 1) * COLD_STRIDE;
 }
 
 struct px_applier *px_applier_init(uint32_t max_sessions, const struct px_service *svc,
@@ -201,8 +268,8 @@ struct px_applier *px_applier_init(uint32_t max_sessions, const struct px_servic
 	a->index = (struct apply_bucket *)p;
 	buckets = index_buckets(max_sessions);
 	p += align64((size_t)buckets * sizeof(struct apply_bucket));
-	a->replies = p;
-	p += ((size_t)max_sessions + 1) * REPLY_STRIDE;
+	a->cold = p;
+	p += ((size_t)max_sessions + 1) * COLD_STRIDE;
 	assert((size_t)(p - (uint8_t *)arena) <= len);
 
 	a->svc = *svc;
@@ -219,7 +286,7 @@ struct px_applier *px_applier_init(uint32_t max_sessions, const struct px_servic
 		a->index[i].ref = 0;
 		a->index[i].pad = 0;
 	}
-	/* The reply caches are written before they are read; no need to touch 256 MiB. */
+	/* The cold blocks are written before they are read; no need to touch 300 MiB. */
 	return a;
 }
 
@@ -295,7 +362,7 @@ static inline void lru_touch(struct apply_session *ss, uint32_t ref)
  * A new session with this id (a registration's log position, so not in the index).
  * Evicts the LRU session when the table is full: its id simply leaves the index, as
  * no later registration can take it again. The new session is at the LRU head with
- * last_seq 0.
+ * last_seq 0 and an empty window.
  */
 static void session_create(struct px_applier *a, uint64_t id, uint32_t owner)
 {
@@ -322,8 +389,9 @@ static void session_create(struct px_applier *a, uint64_t id, uint32_t owner)
 	e = sess_at(a->sessions, ref);
 	e->id = id;
 	e->last_seq = 0;
-	e->reply_len = 0;
-	e->reply_status = PX_OK;
+	e->floor = 0;
+	e->applied = 0;
+	e->written = 0;
 	e->owner = owner;
 	lru_push_front(a->sessions, ref);
 }
@@ -347,7 +415,7 @@ static inline void emit_status(struct px_reply *r, uint8_t status, const struct 
 
 /**
  * Writes the reply (status, len bytes of data) whole at o->dst.
- * data must have REPLY_SHORT_BYTES readable bytes whatever len (a reply cache does).
+ * data must have REPLY_SHORT_BYTES readable bytes whatever len (a ring does).
  * A short reply is copied as REPLY_SHORT_BYTES whatever its length, one load and one
  * store and no branch on the length: the bytes past dst + len in out are free.
  * Room: each earlier reply of the slot took at most PX_REPLY_BYTES_MAX and out holds
@@ -369,20 +437,10 @@ static inline void emit(struct px_reply *r, uint8_t status, const uint8_t *data,
 	o->dst += len;
 }
 
-/** A command whose seq was already seen: the cached reply, or expired if older. */
-static void apply_repeat(struct px_applier *a, struct px_reply *r,
-			 const struct apply_session *e, const uint8_t *cache,
-			 struct emit_buf *o)
-{
-	assert(r->seq <= e->last_seq);
-	if (r->seq == e->last_seq) {
-		a->counters.duplicates++;
-		emit(r, e->reply_status, cache, e->reply_len, o);
-		return;
-	}
-	a->counters.stale++;
-	emit_status(r, PX_SESSION_EXPIRED, o);
-}
+/** The body of a PX_SESSION_EXPIRED reply to a held session's command (emit() reads
+ *  REPLY_SHORT_BYTES from its source). */
+static const uint8_t expired_seq[REPLY_SHORT_BYTES] = { PX_EXPIRED_SEQ };
+static const uint8_t expired_reply[REPLY_SHORT_BYTES] = { PX_EXPIRED_REPLY };
 
 /**
  * A registration (seq 0) at log position pos: a new session whose id is pos, answered
@@ -463,12 +521,14 @@ static void apply_members(struct px_applier *a, struct px_reply *r, const uint8_
 static inline void apply_cmd(struct px_applier *a, struct px_reply *r, const uint8_t *body,
 			     uint32_t len, uint64_t pos, struct emit_buf *o)
 {
-	const uint64_t id = r->client_id, seq = r->seq;
+	const uint64_t id = r->client_id, field = r->seq;
 	struct apply_session *e;
-	uint8_t *cache, status;
-	uint32_t b, ref, rlen;
+	struct apply_entry *x;
+	uint64_t seq, floor, lo;
+	uint8_t *cold, status;
+	uint32_t b, ref, rlen, behind;
 
-	if (seq == 0) {
+	if (field == 0) {
 		if (id == 0 && len == PX_UUID_BYTES)
 			apply_bind(a, r, body, o);
 		else if (id == 0 && len == PX_MEMBERS_BYTES)
@@ -477,6 +537,14 @@ static inline void apply_cmd(struct px_applier *a, struct px_reply *r, const uin
 			emit_status(r, PX_OK, o);  /* px_apply_slot took it (membership) */
 		else
 			apply_register(a, r, len, pos, o);
+		return;
+	}
+
+	seq = px_seq_of(field);
+	if (seq == 0) {
+		/* behind without a seq: no command of any kind. */
+		a->counters.bad_seq++;
+		emit_status(r, PX_BAD_COMMAND, o);
 		return;
 	}
 
@@ -500,22 +568,61 @@ static inline void apply_cmd(struct px_applier *a, struct px_reply *r, const uin
 	lru_touch(a->sessions, ref);
 
 	e = sess_at(a->sessions, ref);
-	cache = reply_cache(a, ref);
-	if (seq <= e->last_seq) {
-		apply_repeat(a, r, e, cache, o);
+	cold = cold_of(a, ref);
+	/* The client awaits nothing below seq - behind. */
+	behind = px_seq_behind(field);
+	floor = seq > behind ? seq - behind : 0;
+	if (floor > e->floor)
+		e->floor = floor;
+	lo = e->last_seq >= WIN && e->last_seq - (WIN - 1u) > e->floor ? e->last_seq - (WIN - 1u)
+								   : e->floor;
+	if (seq < lo) {
+		/* Behind the window: never applied from now on (whether it was before
+		 * can no longer be told). */
+		a->counters.stale++;
+		emit(r, PX_SESSION_EXPIRED, expired_seq, 1, o);
+		return;
+	}
+	x = &entries_of(cold)[seq & WIN_MASK];
+	/* seq >= lo > last_seq - WIN: within the window if at or below last_seq. */
+	if (seq <= e->last_seq && ((e->applied >> (e->last_seq - seq)) & 1u) != 0) {
+		if (entry_kept(x, e->written)) {
+			a->counters.duplicates++;
+			emit(r, x->status, ring_of(cold) + (x->start & RING_MASK), x->len, o);
+		} else {
+			a->counters.replies_lost++;
+			emit(r, PX_SESSION_EXPIRED, expired_reply, 1, o);
+		}
 		return;
 	}
 
+	/* Applied: the service writes its reply straight into out (which has room for a
+	 * whole one), and the ring keeps a copy. */
+	assert(o->end - o->dst >= (ptrdiff_t)PX_REPLY_BYTES_MAX);
 	status = PX_OK;
-	rlen = a->svc.apply(a->svc.ctx, body, len, cache, PX_REPLY_BYTES_MAX, &status);
+	rlen = a->svc.apply(a->svc.ctx, body, len, o->dst, PX_REPLY_BYTES_MAX, &status);
 	/* The service is our code (or the embedder's): breaking its contract is a bug. */
 	assert(rlen <= PX_REPLY_BYTES_MAX);
 	assert(status == PX_OK || status == PX_BAD_COMMAND);
-	e->last_seq = seq;
-	e->reply_len = (uint16_t)rlen;
-	e->reply_status = status;
+	x->start = ring_place(e, rlen);
+	x->len = (uint16_t)rlen;
+	x->status = status;
+	/* Exactly rlen bytes: a longer move would overwrite older replies further on. */
+	memcpy(ring_of(cold) + (x->start & RING_MASK), o->dst, rlen);
+	if (seq > e->last_seq) {
+		uint64_t shift = seq - e->last_seq;
+		e->applied = (shift >= 64u ? 0 : e->applied << shift) | 1u;
+		e->last_seq = seq;
+	} else {
+		e->applied |= 1ull << (e->last_seq - seq);
+		a->counters.gaps_filled++;
+	}
+	e->applied &= WIN_ALL;
 	a->counters.commands++;
-	emit(r, status, cache, rlen, o);
+	r->status = status;
+	r->len = rlen;
+	r->data = o->dst;
+	o->dst += rlen;
 }
 
 static inline uint64_t chain_word(uint64_t h, uint64_t w)
@@ -761,10 +868,22 @@ const char *px_applier_check_invariants(const struct px_applier *a)
 			return "LRU prev link mirrors next";
 		if (e->id < px_session_id(1, 0) || e->id >= next_pos)
 			return "session id is the position of an applied registration";
-		if (e->reply_len > PX_REPLY_BYTES_MAX)
-			return "cached reply fits PX_REPLY_BYTES_MAX";
-		if (e->last_seq == 0 && e->reply_len != 0)
-			return "a session with no command has no cached reply";
+		if (e->floor > e->last_seq)
+			return "floor <= last_seq";
+		if ((e->applied & ~WIN_ALL) != 0 || ((e->applied & 1u) != 0) != (e->last_seq != 0))
+			return "the window's bit 0 is last_seq, applied iff a command was";
+		for (uint32_t k = 0; k < WIN && k < e->last_seq; k++) {
+			if (((e->applied >> k) & 1u) == 0)
+				continue;
+			const struct apply_entry *x =
+				&entries_of(cold_of(a, ref))[(e->last_seq - k) & WIN_MASK];
+			if (x->len > PX_REPLY_BYTES_MAX)
+				return "cached reply fits PX_REPLY_BYTES_MAX";
+			if (entry_kept(x, e->written) &&
+			    ((x->start & RING_MASK) + x->len > RING_BYTES ||
+			     e->written - x->start < x->len))
+				return "a kept reply lies whole in the ring, before the write position";
+		}
 		prev = ref;
 	}
 	if (n != a->n_sessions)
@@ -793,7 +912,8 @@ const char *px_applier_check_invariants(const struct px_applier *a)
 /* ---------------------------------------------------------------------------------- */
 /* Snapshots (format in px_apply.h and docs/storage.md)                                */
 
-#define SNAP_MAGIC "PXSNAP04"
+#define SNAP_MAGIC "PXSNAP05"
+#define SNAP_MAGIC_V4 "PXSNAP04"  /* one reply per session: read as a window of one */
 #define SNAP_MAGIC_V3 "PXSNAP03"  /* before membership: read as membership unknown */
 #define SNAP_MAGIC_V2 "PXSNAP02"  /* before session owners: read as owner 0 */
 #define SNAP_MAGIC_V1 "PXSNAP01"  /* before the cluster uuid: read as uuid zero */
@@ -805,7 +925,9 @@ const char *px_applier_check_invariants(const struct px_applier *a)
  * addresses of PX_CONF_ADDR_BYTES. */
 #define SNAP_MS_BYTES (32u + PX_REPLICAS_MAX * PX_CONF_ADDR_BYTES)
 #define SNAP_HDR_V4_BYTES (SNAP_HDR_BYTES + SNAP_MS_BYTES)
-#define SNAP_SESS_HDR_BYTES 25u   /* id, last_seq, status, reply_len, owner */
+#define SNAP_SESS_HDR_BYTES 40u   /* id, last_seq, floor, applied, owner, ring */
+#define SNAP_ENTRY_BYTES 8u       /* status, kept, len, start; then the reply if kept */
+#define SNAP_SESS_HDR_V3_BYTES 25u   /* id, last_seq, status, reply_len, owner */
 #define SNAP_SESS_HDR_V2_BYTES 21u   /* id, last_seq, status, reply_len */
 #define SNAP_SVC_LEN_BYTES 8u
 
@@ -816,7 +938,9 @@ static bool has_snapshots(const struct px_applier *a)
 
 size_t px_snapshot_bytes_max(uint32_t max_sessions, size_t service_max)
 {
-	return SNAP_HDR_V4_BYTES + (size_t)max_sessions * (SNAP_SESS_HDR_BYTES + PX_REPLY_BYTES_MAX) +
+	/* A session's kept replies lie apart in its ring: RING_BYTES of them at most. */
+	return SNAP_HDR_V4_BYTES +
+	       (size_t)max_sessions * (SNAP_SESS_HDR_BYTES + WIN * SNAP_ENTRY_BYTES + RING_BYTES) +
 	       SNAP_SVC_LEN_BYTES + service_max;
 }
 
@@ -860,14 +984,31 @@ size_t px_applier_snapshot(const struct px_applier *a, uint8_t *buf, size_t cap)
 	 * n_sessions (the list is a circle through the sentinel). */
 	for (uint32_t ref = ss[0].prev; ref != 0; ref = sess_at((struct apply_session *)ss, ref)->prev) {
 		const struct apply_session *e = sess_at((struct apply_session *)ss, ref);
+		uint8_t *cold = cold_of(a, ref);
 		wire_st64(p, e->id);
 		wire_st64(p + 8, e->last_seq);
-		p[16] = e->reply_status;
-		wire_st32(p + 17, e->reply_len);
-		wire_st32(p + 21, e->owner);
+		wire_st64(p + 16, e->floor);
+		wire_st64(p + 24, e->applied);
+		wire_st32(p + 32, e->owner);
+		wire_st32(p + 36, e->written);
 		p += SNAP_SESS_HDR_BYTES;
-		memcpy(p, reply_cache(a, ref), e->reply_len);
-		p += e->reply_len;
+		/* Bounded: WIN bits. */
+		for (uint32_t k = 0; k < WIN; k++) {
+			if (((e->applied >> k) & 1u) == 0)
+				continue;
+			const struct apply_entry *x = &entries_of(cold)[(e->last_seq - k) & WIN_MASK];
+			bool kept = entry_kept(x, e->written);
+			p[0] = x->status;
+			p[1] = kept ? 1u : 0u;
+			wire_st16(p + 2, x->len);
+			/* Not kept: where it was no longer matters (restore puts it behind). */
+			wire_st32(p + 4, kept ? x->start : 0);
+			p += SNAP_ENTRY_BYTES;
+			if (kept) {
+				memcpy(p, ring_of(cold) + (x->start & RING_MASK), x->len);
+				p += x->len;
+			}
+		}
 	}
 	size_t room = cap - (size_t)(p - buf) - SNAP_SVC_LEN_BYTES;
 	size_t n = a->svc.snapshot(a->svc.ctx, p + SNAP_SVC_LEN_BYTES, room);
@@ -880,7 +1021,8 @@ size_t px_applier_snapshot(const struct px_applier *a, uint8_t *buf, size_t cap)
 /** The header's length if buf starts with a snapshot header of a version we read. */
 static size_t snap_hdr_len(const uint8_t *buf, size_t len)
 {
-	if (buf != NULL && len >= SNAP_HDR_V4_BYTES && memcmp(buf, SNAP_MAGIC, 8) == 0)
+	if (buf != NULL && len >= SNAP_HDR_V4_BYTES &&
+	    (memcmp(buf, SNAP_MAGIC, 8) == 0 || memcmp(buf, SNAP_MAGIC_V4, 8) == 0))
 		return SNAP_HDR_V4_BYTES;
 	if (buf != NULL && len >= SNAP_HDR_BYTES &&
 	    (memcmp(buf, SNAP_MAGIC_V3, 8) == 0 || memcmp(buf, SNAP_MAGIC_V2, 8) == 0))
@@ -984,10 +1126,13 @@ int px_applier_restore(struct px_applier *a, const uint8_t *buf, size_t len)
 	if (max != a->max_sessions || n > a->max_sessions || slot > PX_SLOT_MAX ||
 	    px_uuid_fresh(uuid))
 		goto bad;
-	/* Version 3 keeps each session's owner; older ones are read as owner 0 (no key's:
-	 * an authenticated client of such a session registers again). */
-	size_t sess_hdr = memcmp(buf, SNAP_MAGIC, 8) == 0 || memcmp(buf, SNAP_MAGIC_V3, 8) == 0
-				  ? SNAP_SESS_HDR_BYTES : SNAP_SESS_HDR_V2_BYTES;
+	/* Version 5 keeps each session's window; 3 and 4 one reply per session, and each
+	 * session's owner; older ones are read as owner 0 (no key's: an authenticated
+	 * client of such a session registers again). */
+	bool v5 = memcmp(buf, SNAP_MAGIC, 8) == 0;
+	size_t sess_hdr = v5 ? SNAP_SESS_HDR_BYTES
+		     : memcmp(buf, SNAP_MAGIC_V4, 8) == 0 || memcmp(buf, SNAP_MAGIC_V3, 8) == 0
+			       ? SNAP_SESS_HDR_V3_BYTES : SNAP_SESS_HDR_V2_BYTES;
 	p += hdr;
 	uint64_t next_pos = px_session_id(slot + 1, 0);
 	for (uint32_t i = 0; i < n; i++) {
@@ -995,13 +1140,7 @@ int px_applier_restore(struct px_applier *a, const uint8_t *buf, size_t len)
 			goto bad;
 		uint64_t id = wire_ld64(p);
 		uint64_t last_seq = wire_ld64(p + 8);
-		uint8_t status = p[16];
-		uint32_t rlen = wire_ld32(p + 17);
-		uint32_t owner = sess_hdr == SNAP_SESS_HDR_BYTES ? wire_ld32(p + 21) : 0;
-		p += sess_hdr;
-		if (id < px_session_id(1, 0) || id >= next_pos || status >= PX_STATUS_MAX ||
-		    rlen > PX_REPLY_BYTES_MAX || (size_t)(end - p) < rlen ||
-		    (last_seq == 0 && rlen != 0))
+		if (id < px_session_id(1, 0) || id >= next_pos || last_seq > PX_SEQ_MASK)
 			goto bad;
 		uint32_t b = index_probe(a, id);
 		if (a->index[b].ref != 0)
@@ -1010,13 +1149,68 @@ int px_applier_restore(struct px_applier *a, const uint8_t *buf, size_t len)
 		a->index[b].id = id;
 		a->index[b].ref = ref;
 		struct apply_session *e = sess_at(a->sessions, ref);
+		uint8_t *cold = cold_of(a, ref);
 		e->id = id;
 		e->last_seq = last_seq;
-		e->reply_status = status;
-		e->reply_len = (uint16_t)rlen;
-		e->owner = owner;
-		memcpy(reply_cache(a, ref), p, rlen);
-		p += rlen;
+		if (v5) {
+			e->floor = wire_ld64(p + 16);
+			e->applied = wire_ld64(p + 24);
+			e->owner = wire_ld32(p + 32);
+			e->written = wire_ld32(p + 36);
+			p += sess_hdr;
+			/* Bits only for seqs 1..last_seq, bit 0 iff last_seq. */
+			uint64_t valid = last_seq >= WIN ? WIN_ALL : (1ull << last_seq) - 1u;
+			if (e->floor > last_seq || (e->applied & ~valid) != 0 ||
+			    ((e->applied & 1u) != 0) != (last_seq != 0))
+				goto bad;
+			for (uint32_t k = 0; k < WIN; k++) {
+				if (((e->applied >> k) & 1u) == 0)
+					continue;
+				if ((size_t)(end - p) < SNAP_ENTRY_BYTES)
+					goto bad;
+				struct apply_entry *x = &entries_of(cold)[(last_seq - k) & WIN_MASK];
+				uint8_t status = p[0], kept = p[1];
+				uint32_t rlen = wire_ld16(p + 2), start = wire_ld32(p + 4);
+				p += SNAP_ENTRY_BYTES;
+				if ((status != PX_OK && status != PX_BAD_COMMAND) || kept > 1 ||
+				    rlen > PX_REPLY_BYTES_MAX)
+					goto bad;
+				x->status = status;
+				x->len = (uint16_t)rlen;
+				x->pad = 0;
+				if (!kept) {
+					/* Behind the ring, for good: the write position only grows. */
+					x->start = e->written - RING_BYTES - 1u;
+					continue;
+				}
+				if (e->written - start > RING_BYTES || e->written - start < rlen ||
+				    (start & RING_MASK) + rlen > RING_BYTES || (size_t)(end - p) < rlen)
+					goto bad;
+				x->start = start;
+				memcpy(ring_of(cold) + (start & RING_MASK), p, rlen);
+				p += rlen;
+			}
+		} else {
+			/* One reply, to last_seq: a window holding it alone, the floor at it
+			 * (that applier answered anything lower stale). */
+			uint8_t status = p[16];
+			uint32_t rlen = wire_ld32(p + 17);
+			e->owner = sess_hdr == SNAP_SESS_HDR_V3_BYTES ? wire_ld32(p + 21) : 0;
+			p += sess_hdr;
+			if (status >= PX_STATUS_MAX || rlen > PX_REPLY_BYTES_MAX ||
+			    (size_t)(end - p) < rlen || (last_seq == 0 && rlen != 0))
+				goto bad;
+			e->floor = last_seq;
+			e->applied = last_seq != 0 ? 1u : 0u;
+			e->written = rlen;
+			struct apply_entry *x = &entries_of(cold)[last_seq & WIN_MASK];
+			x->start = 0;
+			x->len = (uint16_t)rlen;
+			x->status = status;
+			x->pad = 0;
+			memcpy(ring_of(cold), p, rlen);
+			p += rlen;
+		}
 		lru_push_front(a->sessions, ref);
 	}
 	if ((size_t)(end - p) < SNAP_SVC_LEN_BYTES)

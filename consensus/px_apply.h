@@ -3,24 +3,48 @@
  * client sessions for exactly-once semantics (Ongaro's dissertation, "Consensus:
  * Bridging Theory and Practice", section 6.3; VR's client table).
  *
- * A client registers through the log, then sends commands (session id, seq), one
- * outstanding at a time. Each command of a batch has a log position,
- * px_session_id(slot, index in the batch). For each command in slot order:
- *   - seq == 0: a registration. A new session is created with id = the command's
+ * A client registers through the log, then sends commands (session id, seq), up to
+ * PX_SESSION_WINDOW outstanding at a time (a window, as in Ongaro's section 6.3: the
+ * client says with each command which of its earlier ones it still awaits). Each
+ * command of a batch has a log position, px_session_id(slot, index in the batch). The
+ * seq field of a command is px_seq_field(seq, behind): the sequence number (bits
+ * 0..55, from 1 in each session) and `behind` (bits 56..63): how many seqs below this
+ * one the client still awaits, so that seq - behind is the oldest (its "floor"; a
+ * client with one command outstanding sends behind 0). Per session the applier keeps
+ * the highest seq applied (last_seq), the highest floor any command named, which of
+ * the seqs in [last_seq - PX_SESSION_WINDOW + 1, last_seq] it applied, and their
+ * replies (a ring of PX_REPLY_BYTES_MAX bytes per session: the newest reply is always
+ * kept, older ones until the ring's bytes are reused). For each command in slot order:
+ *   - seq field == 0: a registration. A new session is created with id = the command's
  *     position (unique, never reused, never 0), last_seq 0, and the reply is PX_OK with
  *     body = the id (u64 LE, PX_SESSION_ID_BYTES), client_id = the command's client_id
  *     (the client's nonce) and seq 0. When the table is full the least recently used
  *     session is evicted first: a deterministic function of the applied log, so every
  *     replica evicts the same session at the same slot. A seq 0 with a body is no
- *     registration: PX_BAD_COMMAND.
+ *     registration: PX_BAD_COMMAND; so is a seq field whose seq is 0 but behind not.
  *   - the session id is not in the table: PX_SESSION_EXPIRED, nothing applied. Either
  *     the id is a position the log has passed (its session was evicted; whether this
  *     command was applied before can no longer be told, and no later registration can
  *     bring the id back, so the command is refused forever), or a position it has not
  *     reached (or slot 0): never issued, impossible for an honest client.
- *   - seq == session.last_seq: duplicate; the cached reply is returned, nothing applied.
- *   - seq <  session.last_seq: stale retry of an answered command; PX_SESSION_EXPIRED.
- *   - seq >  session.last_seq: applied; the reply is cached in the session.
+ *   - the session's floor rises to seq - behind if that is higher. Then, with
+ *     lo = max(floor, last_seq - PX_SESSION_WINDOW + 1):
+ *   - seq <  lo: behind the window: PX_SESSION_EXPIRED with the one-byte body
+ *     PX_EXPIRED_SEQ, nothing applied, now or later (the client said it no longer
+ *     awaits it, or it is older than the window: whether it was applied can no longer
+ *     be told). The session lives on.
+ *   - seq in [lo, last_seq] and applied before: a duplicate; the cached reply is
+ *     returned, nothing applied; if the ring no longer holds that reply,
+ *     PX_SESSION_EXPIRED with the body PX_EXPIRED_REPLY (it was applied; its reply is
+ *     gone; the session lives on).
+ *   - seq in [lo, last_seq] and not applied: a gap filled (commands of a pipelining
+ *     client may be chosen out of order, through resends and failover): applied, its
+ *     reply cached; last_seq stays.
+ *   - seq >  last_seq: applied, the reply cached; last_seq = seq, the window slides.
+ * So a (session, seq) is applied at most once: only while its seq is within the window
+ * and not marked applied, and a seq leaves the window only upwards. A client with one
+ * command outstanding (behind 0) sees the older rule: its last seq again is a
+ * duplicate, anything lower stale.
  * A registration makes its session the most recently used, and so does every command
  * that finds its session (applied, duplicate or stale).
  *   - client_id 0, seq 0, a body of PX_UUID_BYTES: a bind (node/ proposes it, no
@@ -105,6 +129,34 @@ static inline uint64_t px_session_id(uint64_t slot, uint32_t index)
 	return slot * PX_BATCH_CMDS_MAX + index;
 }
 
+/** Bits of a command's seq field that are its sequence number; the top 8 are `behind`. */
+#define PX_SEQ_BITS 56u
+#define PX_SEQ_MASK ((1ull << PX_SEQ_BITS) - 1u)
+
+_Static_assert(PX_SESSION_WINDOW <= 256u, "behind (seqs still awaited) fits 8 bits");
+
+/** A command's seq field: seq (1..PX_SEQ_MASK) and how many seqs below it the client
+ *  still awaits (0..PX_SESSION_WINDOW - 1). */
+static inline uint64_t px_seq_field(uint64_t seq, uint32_t behind)
+{
+	return (seq & PX_SEQ_MASK) | ((uint64_t)(behind & 0xffu) << PX_SEQ_BITS);
+}
+/** The sequence number in a seq field. */
+static inline uint64_t px_seq_of(uint64_t field)
+{
+	return field & PX_SEQ_MASK;
+}
+/** The `behind` in a seq field. */
+static inline uint32_t px_seq_behind(uint64_t field)
+{
+	return (uint32_t)(field >> PX_SEQ_BITS);
+}
+
+/** The one-byte body of a PX_SESSION_EXPIRED reply to a command of a session the
+ *  applier still holds (an empty body: the session is not held). */
+#define PX_EXPIRED_SEQ 1u    /**< seq behind the session's window: never applied now */
+#define PX_EXPIRED_REPLY 2u  /**< applied, but its cached reply is no longer kept */
+
 /** A reply to one client command. data points into the px_apply_out buffer.
  *  Registrations: client_id is the client's nonce, seq 0, data the session id. */
 struct px_reply {
@@ -137,8 +189,9 @@ struct px_applier;
 struct px_apply_counters {
 	uint64_t slots;        /**< slots applied (no-ops included) */
 	uint64_t commands;     /**< commands passed to the service */
-	uint64_t duplicates;   /**< seq == last_seq: answered from the session's cache */
-	uint64_t stale;        /**< seq < last_seq: PX_SESSION_EXPIRED */
+	uint64_t duplicates;   /**< a seq the window marks applied: answered from the
+	                            session's cache */
+	uint64_t stale;        /**< seq behind the window: PX_SESSION_EXPIRED */
 	uint64_t expired;      /**< session id of a position the log passed, not in the
 	                            table (evicted): PX_SESSION_EXPIRED */
 	uint64_t evictions;    /**< sessions evicted (LRU) to make room */
@@ -154,10 +207,15 @@ struct px_apply_counters {
 	uint64_t binds_late;   /**< binds applied after the uuid was set: no effect */
 	uint64_t members_grown; /**< member masks applied that added a member */
 	uint64_t conf;          /**< configuration entries applied that took (membership) */
+	uint64_t gaps_filled;   /**< commands applied below their session's last_seq (a
+	                             pipelining client's, chosen out of order) */
+	uint64_t replies_lost;  /**< duplicates whose reply the ring no longer held:
+	                             PX_SESSION_EXPIRED (PX_EXPIRED_REPLY) */
 };
 
 /** Bytes of arena for this many sessions (0 if max_sessions is out of range).
- *  Dominated by the reply caches: max_sessions * (PX_REPLY_BYTES_MAX + 64). */
+ *  Dominated by the reply caches: max_sessions * (PX_REPLY_BYTES_MAX + 8 *
+ *  PX_SESSION_WINDOW + 128), 4.7 KiB a session. */
 size_t px_applier_arena_bytes(uint32_t max_sessions);
 
 /** NULL + errno (EINVAL: sessions 0 or > PX_SESSIONS_MAX; ENOSPC: arena too small). */
@@ -246,8 +304,8 @@ const struct px_apply_counters *px_applier_counters(const struct px_applier *a);
 /** Sessions held now (<= max_sessions). */
 uint32_t px_applier_sessions(const struct px_applier *a);
 
-/** True and *last_seq (0 before its first command) if the table holds session_id.
- *  Does not touch the LRU order. */
+/** True and *last_seq (the highest seq applied; 0 before its first command) if the
+ *  table holds session_id. Does not touch the LRU order. */
 bool px_applier_session_peek(const struct px_applier *a, uint64_t session_id,
 			     uint64_t *last_seq);
 
@@ -279,17 +337,24 @@ bool px_applier_session_owner(const struct px_applier *a, uint64_t session_id,
  * A snapshot is the applier's state (the last slot applied, the hash chain, every
  * session in LRU order with its cached reply) followed by the service's snapshot, in
  * one buffer (format in docs/storage.md, little-endian):
- *   magic "PXSNAP04" (8), slot u64, chain u64, max_sessions u32, n_sessions u32,
+ *   magic "PXSNAP05" (8), slot u64, chain u64, max_sessions u32, n_sessions u32,
  *   the cluster uuid (lo u64, hi u64; zero: not bound yet), members u32, zero u32,
  *   the membership in force after slot: cur (epoch u32, voters u16, learners u16),
  *   next (the same), next_eff u64, alpha u32, zero u32, then PX_REPLICAS_MAX addresses
  *   of PX_CONF_ADDR_BYTES (NUL-padded; epoch 0: unknown),
  *   then n_sessions times, least recently used first:
- *     id u64, last_seq u64, reply_status u8, reply_len u32, owner u32, reply bytes,
+ *     id u64, last_seq u64, floor u64, applied u64 (bit i: seq last_seq - i applied),
+ *     owner u32, ring u32 (the reply ring's write position), then for each bit set in
+ *     applied, lowest first: status u8, kept u8 (1: its reply is in the ring), len u16,
+ *     start u32 (its position in the ring), and, if kept, the len reply bytes,
  *   then service_len u64 and the service's bytes.
  * Restoring it gives an applier that answers every later command exactly as the one
- * that wrote it: which session an eviction takes depends on the LRU order only.
- * "PXSNAP03" (before membership) is read with the membership unknown;
+ * that wrote it: which session an eviction takes depends on the LRU order only, which
+ * reply a later one overwrites on the ring positions only.
+ * "PXSNAP04" (one reply per session: id u64, last_seq u64, reply_status u8, reply_len
+ * u32, owner u32, reply bytes) is read as a window holding last_seq alone, with the
+ * floor at last_seq (what that applier answered: anything lower was stale);
+ * "PXSNAP03" (before membership) is read with the membership unknown too;
  * "PXSNAP02" (before session owners: no owner field) is read with owners 0; "PXSNAP01"
  * (before the uuid: the header ends after n_sessions) is read as unbound too.
  * px_snapshot_rebase (a backup seeding a new cluster) also clears the uuid. */

@@ -59,6 +59,12 @@
 /** Client sessions kept by the applier (LRU, evicted deterministically at apply). */
 #define PX_SESSIONS_MAX 65536u
 
+/** Sequence numbers one client session may have outstanding at once (its window,
+ *  px_apply.h): a pipelining client keeps at most this many commands in flight, and
+ *  the applier remembers which of the last this many seqs it applied, with their
+ *  replies. A power of two, at most 64 (one bit each in a u64). */
+#define PX_SESSION_WINDOW 64u
+
 /** Slots a leader re-sends to one lagging follower per heartbeat (catch-up). */
 #define PX_CATCHUP_SLOTS_MAX 32u
 
@@ -113,6 +119,9 @@ _Static_assert(PX_MSG_BYTES_MAX >= PX_SLOT_BYTES_MAX + 1024,
                "one maximal slot fits a message with its headers");
 _Static_assert(PX_OUT_MSGS_MAX >= 2 * PX_REPLICAS_MAX + 4,
                "one step can answer or address every peer twice");
+_Static_assert(PX_SESSION_WINDOW >= 1 && PX_SESSION_WINDOW <= 64 &&
+	       (PX_SESSION_WINDOW & (PX_SESSION_WINDOW - 1)) == 0,
+	       "a session's window is a power of two that fits a u64 bitmap");
 _Static_assert(PX_CATCHUP_SLOTS_MAX <= PX_MSG_ENTRIES_MAX, "catch-up entries fit a message");
 _Static_assert(PX_REPLY_BYTES_MAX <= PX_MSG_BYTES_MAX - 256, "a reply fits a message");
 _Static_assert(PX_ROUND_MAX < (1ull << 56) - 1, "round + 1 fits a ballot's 56 round bits");

@@ -126,7 +126,7 @@ struct dp_counters {
 #define DP_APPLY_FIELDS(X)                                                               \
 	X(slots) X(commands) X(duplicates) X(stale) X(expired) X(evictions) X(noops)     \
 	X(bad_seq) X(reads) X(registrations) X(unissued) X(binds) X(binds_late)          \
-	X(members_grown)
+	X(members_grown) X(gaps_filled) X(replies_lost)
 /* Snapshots and state transfer: node/node.h's struct node_counters, the st_ and
  *  snapshot fields. */
 #define DP_TRANSFER_FIELDS(X)                                                            \

@@ -14,7 +14,7 @@
  *       40      8  created_s: when pwctl wrote it, seconds since the epoch (informational)
  *       48      8  reserved, 0
  *       56      8  header hash: wire_snap_hash of bytes [0, 56)
- *       64    len  the snapshot (px_apply.h's format: "PXSNAP04", ...)
+ *       64    len  the snapshot (px_apply.h's format: "PXSNAP05", ...)
  *
  * All little-endian. A file is exactly 64 + len bytes. Pure (no I/O, no allocation): the
  * callers read and write the file.

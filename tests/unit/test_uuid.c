@@ -172,8 +172,16 @@ static void test_other_cluster_dropped(void **state)
 	pxh_free(c);
 }
 
-/* A version-3 snapshot rewritten in an older format (2: no session owners; 1: no
- * uuid either), in place; its new length. */
+static uint64_t ld64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* A version-5 snapshot rewritten in an older format (2: no session owners, one reply
+ * per session; 1: no uuid either), in place; its new length. */
 static size_t downgrade(uint8_t *buf, size_t len, int version)
 {
 	uint32_t n = (uint32_t)buf[28] | (uint32_t)buf[29] << 8 | (uint32_t)buf[30] << 16 |
@@ -183,10 +191,31 @@ static size_t downgrade(uint8_t *buf, size_t len, int version)
 	size_t rd = 56 + 32 + PX_REPLICAS_MAX * PX_CONF_ADDR_BYTES, wr = version == 1 ? 32 : 56;
 	memcpy(buf, version == 1 ? "PXSNAP01" : "PXSNAP02", 8);
 	for (uint32_t i = 0; i < n; i++) {
-		uint32_t rlen = (uint32_t)buf[rd + 17] | (uint32_t)buf[rd + 18] << 8;
-		memmove(buf + wr, buf + rd, 21);
-		memmove(buf + wr + 21, buf + rd + 25, rlen);
-		rd += 25 + rlen;
+		/* Version 5: id, last_seq, floor, applied, owner, ring; an entry (status,
+		 * kept, len u16, start u32, the reply if kept) per applied bit, newest first.
+		 * Version 2: id, last_seq, status u8, len u32, the newest reply. */
+		uint8_t sess[16], status = 0, reply[PX_REPLY_BYTES_MAX];
+		uint64_t applied = ld64(buf + rd + 24);
+		uint32_t rlen = 0;
+		memcpy(sess, buf + rd, 16);
+		rd += 40;
+		for (uint32_t k = 0; k < 64; k++) {
+			if (((applied >> k) & 1u) == 0)
+				continue;
+			uint32_t l = (uint32_t)buf[rd + 2] | (uint32_t)buf[rd + 3] << 8;
+			bool kept = buf[rd + 1] != 0;
+			if (k == 0) {
+				status = buf[rd];
+				rlen = l;
+				memcpy(reply, buf + rd + 8, l);
+			}
+			rd += 8 + (kept ? l : 0);
+		}
+		memcpy(buf + wr, sess, 16);
+		buf[wr + 16] = status;
+		for (int b = 0; b < 4; b++)
+			buf[wr + 17 + b] = (uint8_t)(rlen >> (8 * b));
+		memcpy(buf + wr + 21, reply, rlen);
 		wr += 21 + rlen;
 	}
 	memmove(buf + wr, buf + rd, len - rd);
@@ -220,7 +249,7 @@ static void test_snapshot_keeps_uuid(void **state)
 	assert_non_null(buf);
 	size_t len = px_applier_snapshot(a, buf, cap);
 	assert_true(len > 0);
-	assert_memory_equal(buf, "PXSNAP04", 8);
+	assert_memory_equal(buf, "PXSNAP05", 8);
 	/* The membership in force comes along too (the cluster file's: epoch 1, 0-2). */
 	assert_int_equal(px_applier_membership(a)->cur.epoch, 1);
 	assert_int_equal(px_applier_membership(a)->cur.voters, 7);
