@@ -418,26 +418,38 @@ static bool kv_value(struct cluster *cl, const char *key, char *buf, size_t cap)
 
 /* ---- helpers ---- */
 
+/** Options for a client of the fake cluster cl (the caller sets the timing). */
+static void fake_opts(struct pw_client_opts *o, struct cluster *cl, uint64_t client_id,
+		      uint32_t deadline_ms)
+{
+	pw_client_opts_default(o);
+	o->members = cl->addrs;
+	o->n_members = N_FAKES;
+	o->cluster_id = CLUSTER_ID;
+	o->client_id = client_id;
+	o->deadline_ms = deadline_ms;
+}
+
+static struct pw_client *open_or_fail(const struct pw_client_opts *o)
+{
+	char err[256] = "";
+	struct pw_client *c = pw_client_open(o, err, sizeof(err));
+
+	if (c == NULL)
+		fail_msg("pw_client_open: %s", err);
+	return c;
+}
+
 static struct pw_client *open_client_retries(struct cluster *cl, uint64_t client_id,
 					     uint32_t attempt_ms, uint32_t deadline_ms,
 					     uint32_t retries_max)
 {
 	struct pw_client_opts o;
-	struct pw_client *c;
-	char err[256] = "";
 
-	pw_client_opts_default(&o);
-	o.members = cl->addrs;
-	o.n_members = N_FAKES;
-	o.cluster_id = CLUSTER_ID;
-	o.client_id = client_id;
+	fake_opts(&o, cl, client_id, deadline_ms);
 	o.attempt_timeout_ms = attempt_ms;
-	o.deadline_ms = deadline_ms;
 	o.retries_max = retries_max;
-	c = pw_client_open(&o, err, sizeof(err));
-	if (c == NULL)
-		fail_msg("pw_client_open: %s", err);
-	return c;
+	return open_or_fail(&o);
 }
 
 static struct pw_client *open_client(struct cluster *cl, uint64_t client_id,
@@ -1393,21 +1405,11 @@ static struct pw_client *open_async(struct cluster *cl, uint64_t client_id, uint
 				    uint32_t deadline_ms, bool unordered)
 {
 	struct pw_client_opts o;
-	struct pw_client *c;
-	char err[256] = "";
 
-	pw_client_opts_default(&o);
-	o.members = cl->addrs;
-	o.n_members = N_FAKES;
-	o.cluster_id = CLUSTER_ID;
-	o.client_id = client_id;
+	fake_opts(&o, cl, client_id, deadline_ms);
 	o.attempt_timeout_us = attempt_us;
-	o.deadline_ms = deadline_ms;
 	o.unordered = unordered;
-	c = pw_client_open(&o, err, sizeof(err));
-	if (c == NULL)
-		fail_msg("pw_client_open: %s", err);
-	return c;
+	return open_or_fail(&o);
 }
 
 /** Polls until n completions came (or 10 s passed), appending them to done. */
