@@ -336,4 +336,9 @@ local function heuristic(tvb, pinfo, root)
 end
 
 p:register_heuristic("udp", heuristic)
-DissectorTable.get("udp.port"):add_for_decode_as(p)
+-- The deploy/ files' ports (7100-7108); other ports are found by the heuristic, which
+-- Wireshark tries only after a dissector registered for the port declined: where a port
+-- belongs to another protocol, use -o udp.try_heuristic_first:TRUE or Decode As.
+local udp_port = DissectorTable.get("udp.port")
+udp_port:add("7100-7108", p)
+udp_port:add_for_decode_as(p)

@@ -12,7 +12,10 @@ command -v tshark >/dev/null || fail "tshark is not installed (scripts/setup ins
 CAP=$TMP/cap.pcapng
 TSHARK_PID=""
 EXTRA_CLEANUP="[ -n \"\$TSHARK_PID\" ] && kill \$TSHARK_PID 2>/dev/null; $EXTRA_CLEANUP"
-ts() { tshark -n -r "$CAP" -X lua_script:"$LUA" "$@" 2>>"$TMP/tshark-read.log"; }
+# Heuristics first: the test's ports (from its PID) may be some other protocol's
+# registered port, whose dissector would otherwise claim the datagrams.
+ts() { tshark -n -r "$CAP" -X lua_script:"$LUA" -o udp.try_heuristic_first:TRUE "$@" \
+	2>>"$TMP/tshark-read.log"; }
 
 write_config 3
 for i in 0 1 2; do start_replica "$i" --bootstrap; done
