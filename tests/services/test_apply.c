@@ -136,6 +136,19 @@ static void rig_apply(struct rig *r, const struct batch *b)
 	assert_int_equal(px_applier_last_slot(r->a), r->slot);
 }
 
+static void assert_same_replies(const struct rig *r1, const struct rig *r2)
+{
+	assert_int_equal(r1->out.n, r2->out.n);
+	for (uint32_t i = 0; i < r1->out.n; i++) {
+		const struct px_reply *p1 = &r1->out.replies[i], *p2 = &r2->out.replies[i];
+		assert_int_equal(p1->client_id, p2->client_id);
+		assert_int_equal(p1->seq, p2->seq);
+		assert_int_equal(p1->status, p2->status);
+		assert_int_equal(p1->len, p2->len);
+		assert_memory_equal(p1->data, p2->data, p1->len);
+	}
+}
+
 /** Applies a batch of one command; returns its reply. */
 static const struct px_reply *rig_one(struct rig *r, uint64_t client, uint64_t seq,
 				      const char *body)
@@ -655,15 +668,10 @@ static void test_replicas_agree(void **state)
 		random_batch(&b, &rng, seqs, ids, CLIENTS, r1->a, r1->slot + 1);
 		rig_apply(r1, &b);
 		rig_apply(r2, &b);
-		assert_int_equal(r1->out.n, r2->out.n);
+		assert_same_replies(r1, r2);
 		for (i = 0; i < r1->out.n; i++) {
-			const struct px_reply *p1 = &r1->out.replies[i], *p2 = &r2->out.replies[i];
+			const struct px_reply *p1 = &r1->out.replies[i];
 
-			assert_int_equal(p1->client_id, p2->client_id);
-			assert_int_equal(p1->seq, p2->seq);
-			assert_int_equal(p1->status, p2->status);
-			assert_int_equal(p1->len, p2->len);
-			assert_memory_equal(p1->data, p2->data, p1->len);
 			if (p1->seq == 0 && p1->status == PX_OK) {
 				/* A registration: its position, so ids only grow. */
 				uint64_t id = reply_session(p1, p1->client_id);
@@ -1181,19 +1189,6 @@ static void random_window_batch(struct batch *b, uint64_t *rng, const uint64_t *
 		if (next[c] - oldest[c] >= PX_SESSION_WINDOW)
 			oldest[c] = next[c] - PX_SESSION_WINDOW + 1;          /* gave up */
 		batch_add(b, ids[c], px_seq_field(seq, (uint32_t)behind), cmd, len);
-	}
-}
-
-static void assert_same_replies(const struct rig *r1, const struct rig *r2)
-{
-	assert_int_equal(r1->out.n, r2->out.n);
-	for (uint32_t i = 0; i < r1->out.n; i++) {
-		const struct px_reply *p1 = &r1->out.replies[i], *p2 = &r2->out.replies[i];
-		assert_int_equal(p1->client_id, p2->client_id);
-		assert_int_equal(p1->seq, p2->seq);
-		assert_int_equal(p1->status, p2->status);
-		assert_int_equal(p1->len, p2->len);
-		assert_memory_equal(p1->data, p2->data, p1->len);
 	}
 }
 
