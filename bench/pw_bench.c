@@ -158,7 +158,7 @@ static double h_pct(const struct hist *h, double p)
 
 struct opts {
 	const char *config, *csv, *label, *history;
-	uint32_t clients, keys, value_bytes, attempt_ms, deadline_ms, think_us, inflight;
+	uint32_t clients, keys, value_bytes, attempt_ms, attempt_us, deadline_ms, think_us, inflight;
 	uint32_t mix[MIX_N]; /* weights: put, get, append, cas, del */
 	uint64_t max_ops;    /* 0: no limit */
 	double rate, seconds, warmup;
@@ -404,6 +404,7 @@ static struct pw_client *open_client(const struct opts *o, char *err, size_t err
 	pw_client_opts_default(&co);
 	co.config_path = o->config;
 	co.attempt_timeout_ms = o->attempt_ms;
+	co.attempt_timeout_us = o->attempt_us; /* 0: attempt_ms */
 	co.deadline_ms = o->deadline_ms;
 	co.max_inflight = o->inflight;
 	return pw_client_open(&co, err, errlen);
@@ -644,7 +645,8 @@ static void usage(void)
 		"usage: pw-bench --config FILE [--clients N] [--rate OPS_PER_S] [--seconds S]\n"
 		"                [--warmup S] [--value-bytes B] [--keys K]\n"
 		"                [--mix PUT,GET,APPEND,CAS,DEL] [--csv FILE] [--label TEXT]\n"
-		"                [--attempt-ms MS] [--deadline-ms MS] [--think-us US]\n"
+		"                [--attempt-ms MS | --attempt-us US] [--deadline-ms MS]\n"
+		"                [--think-us US]\n"
 		"                [--max-ops N] [--history FILE] [--final-reads]\n"
 		"                [--inflight K]\n");
 }
@@ -682,6 +684,7 @@ int main(int argc, char **argv)
 		{"mix", required_argument, NULL, 'm'}, {"csv", required_argument, NULL, 'C'},
 		{"label", required_argument, NULL, 'l'},
 		{"attempt-ms", required_argument, NULL, 'a'},
+		{"attempt-us", required_argument, NULL, 'U'},
 		{"deadline-ms", required_argument, NULL, 'd'},
 		{"think-us", required_argument, NULL, 't'},
 		{"max-ops", required_argument, NULL, 'M'},
@@ -709,6 +712,7 @@ int main(int argc, char **argv)
 		case 'C': o.csv = optarg; break;
 		case 'l': o.label = optarg; break;
 		case 'a': o.attempt_ms = (uint32_t)strtoul(optarg, NULL, 10); break;
+		case 'U': o.attempt_us = (uint32_t)strtoul(optarg, NULL, 10); break;
 		case 'd': o.deadline_ms = (uint32_t)strtoul(optarg, NULL, 10); break;
 		case 't': o.think_us = (uint32_t)strtoul(optarg, NULL, 10); break;
 		case 'M': o.max_ops = strtoull(optarg, NULL, 10); break;

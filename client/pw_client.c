@@ -1133,10 +1133,11 @@ static bool learn_members(struct pw_client *c, uint8_t prefer, uint64_t deadline
 	return rc == PW_OK;
 }
 
-/** The current backoff, doubled for next time up to one attempt's timeout. */
+/** The current backoff, doubled for next time; never longer than one attempt's timeout
+ *  (with an attempt of 200 us, the 2 ms default first backoff would outlast it). */
 static uint64_t backoff_next(const struct pw_client *c, uint64_t *backoff)
 {
-	uint64_t b = *backoff;
+	uint64_t b = *backoff < c->attempt_ns ? *backoff : c->attempt_ns;
 
 	*backoff = b * 2 < c->attempt_ns ? b * 2 : c->attempt_ns;
 	return b;
