@@ -132,6 +132,10 @@ struct rm_faults {
 	uint32_t torn_ppm;       /**< a prefix lands, RM_WC_RETRY_EXC_ERR */
 	uint32_t delay_ppm;      /**< the operation waits 1..delay_polls_max polls */
 	uint32_t delay_polls_max;
+	/** A write stalls stall_us in the middle of its copy, after the permission check
+	 *  (a slow or stopped writer: what rm_revoke must wait for). */
+	uint32_t stall_ppm;
+	uint32_t stall_us;
 };
 
 struct rm_conf {
@@ -196,7 +200,7 @@ struct rm_stats {
 	uint64_t wc_ok, wc_rem_access, wc_retry_exc, wc_flush, wc_other;
 	uint64_t grants, revokes, revoke_resets, revoke_timeouts, connects;
 	/* shm fault injection */
-	uint64_t faults_dropped, faults_torn, faults_delayed;
+	uint64_t faults_dropped, faults_torn, faults_delayed, faults_stalled;
 };
 
 struct rm_ctx;

@@ -68,7 +68,7 @@ struct shm_ctl {
 	struct shm_slot slot[RM_PEERS_MAX];   /**< indexed by the writer's node id */
 };
 
-enum fate { FATE_OK = 0, FATE_DROP, FATE_TORN };
+enum fate { FATE_OK = 0, FATE_DROP, FATE_TORN, FATE_STALL };
 
 struct shm_wr {
 	uint64_t wr_id;
@@ -451,6 +451,9 @@ static int shm_post(struct rm_ctx *b, uint32_t peer, enum rm_op op, uint64_t wr_
 	else if (op == RM_OP_WRITE && x->faults.torn_ppm &&
 		 rm_rand(&x->rng) % 1000000u < x->faults.torn_ppm)
 		w->fate = FATE_TORN;
+	else if (op == RM_OP_WRITE && x->faults.stall_ppm &&
+		 rm_rand(&x->rng) % 1000000u < x->faults.stall_ppm)
+		w->fate = FATE_STALL;
 	c->tail++;
 	return 0;
 }
@@ -517,7 +520,18 @@ static enum rm_status exec(struct shm_ctx *x, uint32_t peer, struct shm_wr *w)
 		b->stats.faults_torn++;
 		st = RM_WC_RETRY_EXC_ERR;
 	}
-	memcpy(remote, w->local, n);
+	if (w->fate == FATE_STALL) {
+		/* Half, a pause with the permission check behind us, the rest. */
+		uint32_t h = n / 2;
+		memcpy(remote, w->local, h);
+		b->stats.faults_stalled++;
+		uint64_t until = now_ns() + (uint64_t)x->faults.stall_us * 1000ull;
+		while (now_ns() < until)
+			;
+		memcpy(remote + h, w->local + h, n - h);
+	} else {
+		memcpy(remote, w->local, n);
+	}
 	/* Pairs with shm_revoke's load: the copy happens before the revoke returns. */
 	atomic_fetch_sub_explicit(&sl->inflight, 1, memory_order_release);
 	return st;

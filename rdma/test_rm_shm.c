@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <fcntl.h>
@@ -566,8 +567,11 @@ static void test_revoke_races_writer(void **state)
 		fcntl(stop[0], F_SETFL, O_NONBLOCK);
 		char cl[RM_NAME_MAX];
 		snprintf(cl, sizeof(cl), "%s", f->cluster);
+		/* Every copy pauses 200 us between the permission check and its second
+		 * half: a revoke nearly always finds one in progress. */
 		struct rm_conf cf = { .backend = RM_BACKEND_SHM, .self = 1, .sq_depth = 64,
-			.cq_depth = 64, .max_inline = 256, .cluster = cl };
+			.cq_depth = 64, .max_inline = 256, .cluster = cl,
+			.faults = { .seed = 1, .stall_ppm = 1000000, .stall_us = 200 } };
 		struct rm_ctx *c = rm_open(&cf, NULL, 0);
 		if (!c || rm_connect(c, 0, NULL) != 0)
 			_exit(20);
@@ -580,7 +584,7 @@ static void test_revoke_races_writer(void **state)
 			if (rm_peer_state(c, 0) != RM_PEER_CONNECTED && rm_connect(c, 0, NULL) != 0)
 				_exit(21);
 			uint8_t small[256];
-			memset(small, (int)(i & 0xff) | 1, sizeof(small));
+			memset(small, (int)(i % 255) + 1, sizeof(small));
 			if (rm_post_write(c, 0, i, small, sizeof(small), &f->r[0].desc, 0,
 					  RM_WR_SIGNALED | RM_WR_INLINE) != 0)
 				_exit(22);
@@ -626,6 +630,111 @@ static void test_revoke_races_writer(void **state)
 	assert_memory_equal(f->r[0].base, snap, sizeof(snap));
 }
 
+/* A child (node 1) that writes "stalled write" once, stalling stall_us in the middle
+ * of the copy, after telling the parent through ready. Exit 0 if the write completed
+ * with want. */
+static int child_stalled(struct fx *f, int ready, uint32_t stall_us, enum rm_status want)
+{
+	char cl[RM_NAME_MAX];
+	snprintf(cl, sizeof(cl), "%s", f->cluster);
+	struct rm_conf cf = { .backend = RM_BACKEND_SHM, .self = 1, .sq_depth = 8,
+		.cq_depth = 8, .max_inline = 64, .cluster = cl,
+		.faults = { .seed = 3, .stall_ppm = 1000000, .stall_us = stall_us } };
+	struct rm_ctx *c = rm_open(&cf, NULL, 0);
+	if (!c || rm_connect(c, 0, NULL) != 0)
+		return 30;
+	if (rm_post_write(c, 0, 1, "stalled write", 14, &f->r[0].desc, 0,
+			  RM_WR_SIGNALED | RM_WR_INLINE) != 0)
+		return 31;
+	if (write(ready, "r", 1) != 1)
+		return 32;
+	struct rm_wc wc[1];
+	unsigned got = 0;
+	for (int i = 0; i < 1000 && !got; i++)
+		got = rm_poll(c, wc, 1);
+	if (got != 1 || wc[0].status != want)
+		return 33;
+	rm_close(c);
+	return 0;
+}
+
+static void close_others(struct fx *f)
+{
+	for (uint32_t n = 1; n < NODES; n++) {
+		rm_close(f->c[n]);
+		f->c[n] = NULL;
+	}
+}
+
+/* A writer stopped in the middle of a copy: rm_revoke cannot establish the fence and
+ * says so (-ETIMEDOUT) rather than returning as if it had. */
+static void test_revoke_times_out_on_stalled_writer(void **state)
+{
+	struct fx *f = *state;
+	close_others(f);
+	int ready[2];
+	assert_int_equal(pipe(ready), 0);
+	assert_int_equal(rm_grant(f->c[0], 1), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(child_stalled(f, ready[1], 1000000, RM_WC_SUCCESS));
+	char b;
+	assert_int_equal(read(ready[0], &b, 1), 1);
+	usleep(50000);   /* the child is inside its 1 s stall */
+	assert_int_equal(rm_revoke(f->c[0], 1), -ETIMEDOUT);   /* waited 200 ms */
+	assert_int_equal(rm_stats(f->c[0])->revoke_timeouts, 1);
+	int ws;
+	assert_int_equal(waitpid(pid, &ws, 0), pid);
+	close(ready[0]);
+	close(ready[1]);
+	assert_true(WIFEXITED(ws));
+	assert_int_equal(WEXITSTATUS(ws), 0);
+	/* The write that passed its check before the revoke finished; now it is fenced. */
+	assert_string_equal(f->r[0].base, "stalled write");
+	assert_int_equal(rm_revoke(f->c[0], 1), 0);
+}
+
+/* A writer killed -9 in the middle of a copy leaves its in-flight count raised; the
+ * revoke sees the process is gone and returns at once, and the node's next process
+ * takes the slot over. */
+static void test_revoke_after_writer_killed(void **state)
+{
+	struct fx *f = *state;
+	close_others(f);
+	int ready[2];
+	assert_int_equal(pipe(ready), 0);
+	assert_int_equal(rm_grant(f->c[0], 1), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(child_stalled(f, ready[1], 30000000, RM_WC_SUCCESS));
+	char b;
+	assert_int_equal(read(ready[0], &b, 1), 1);
+	usleep(50000);
+	assert_int_equal(kill(pid, SIGKILL), 0);
+	int ws;
+	assert_int_equal(waitpid(pid, &ws, 0), pid);
+	close(ready[0]);
+	close(ready[1]);
+	assert_true(WIFSIGNALED(ws));
+	/* Half of it landed: a torn entry, which a checksum would refuse. */
+	assert_memory_equal(f->r[0].base, "stalled", 7);
+	assert_memory_not_equal(f->r[0].base, "stalled write", 14);
+	assert_int_equal(rm_revoke(f->c[0], 1), 0);
+	assert_int_equal(rm_stats(f->c[0])->revoke_timeouts, 0);
+	/* Node 1 restarted: it claims its slot again; granted, its write lands. */
+	assert_int_equal(rm_grant(f->c[0], 1), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(child_write(f, 1, "after restart", RM_WC_SUCCESS));
+	assert_int_equal(waitpid(pid, &ws, 0), pid);
+	assert_true(WIFEXITED(ws));
+	assert_int_equal(WEXITSTATUS(ws), 0);
+	assert_string_equal((char *)f->r[0].base + 512, "after restart");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -640,6 +749,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cleanup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_processes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_revoke_races_writer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_revoke_times_out_on_stalled_writer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_revoke_after_writer_killed, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("rm_shm", tests, NULL, NULL);
 }
