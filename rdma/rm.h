@@ -53,15 +53,17 @@
  * registered and must not change until the operation completes (or a later signaled one
  * on the same peer does).
  *
- * Revoke. After rm_revoke(ctx, p) returns 0, no write from p lands in this node's
- * regions, including any p had already posted (shm: the revoke waits until writes p has
- * begun copying are done; verbs: the QP's access flags are changed, or it is reset).
- * Later writes from p complete at p with RM_WC_REM_ACCESS_ERR (shm, verbs with access
- * flags) or RM_WC_RETRY_EXC_ERR (verbs after the reset fallback). Reads stay allowed.
- * rm_revoke returns -ETIMEDOUT if it could not establish that (shm: a writer stalled in
- * the middle of a copy past conf.revoke_wait_us): the caller must then not rely on p
+ * Revoke. shm: after rm_revoke(ctx, p) returns 0, no write from p lands in this node's
+ * regions, including any p had already posted: the revoke waits until copies p has
+ * begun are done; later ones complete at p with RM_WC_REM_ACCESS_ERR. verbs: the QP's
+ * access flags lose remote write (or, if the device refuses that, the QP is reset);
+ * packets arriving after that are refused (p sees RM_WC_REM_ACCESS_ERR, or
+ * RM_WC_RETRY_EXC_ERR after a reset), but a multi-packet write whose first packets
+ * were accepted before may have placed part of its bytes (torn: the checksum covers
+ * it). Reads stay allowed. rm_revoke returns -ETIMEDOUT (shm: a writer stalled in the
+ * middle of a copy past conf.revoke_wait_us) or -EIO (verbs: neither the access change
+ * nor the reset worked) when it could not fence p: the caller must then not rely on p
  * being fenced.
- *
  * Memory and bounds: rm_open allocates every queue (sq_depth per peer, cq_depth, the
  * inline buffers); rm_region_reg allocates and registers a region (control path, before
  * peers connect). The data path (rm_post_write, rm_post_read, rm_poll) allocates
