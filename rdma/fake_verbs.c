@@ -15,6 +15,13 @@ int fake_n_devices = 1;
 int fake_list_errno;
 bool fake_refuse_access_modify;
 bool fake_link_down;
+bool fake_refuse_err;
+static bool refuse_reset_once;
+
+void fake_qp_refuse_reset_once(void)
+{
+	refuse_reset_once = true;
+}
 
 #define FAKE_QPS 64
 #define FAKE_MRS 64
@@ -456,12 +463,17 @@ int ibv_modify_qp(struct ibv_qp *qp, struct ibv_qp_attr *a, int mask)
 	case IBV_QPS_RESET:
 		if (mask != IBV_QP_STATE)
 			return EINVAL;
+		if (refuse_reset_once) {
+			refuse_reset_once = false;
+			return EIO;
+		}
 		q->head = q->tail = 0;   /* a reset discards work without completions */
 		q->access = 0;
+		q->dest_qpn = 0;
 		q->log.resets++;
 		break;
 	case IBV_QPS_ERR:
-		if (mask != IBV_QP_STATE)
+		if (mask != IBV_QP_STATE || fake_refuse_err)
 			return EINVAL;
 		qp->state = IBV_QPS_ERR;
 		flush(q);

@@ -26,6 +26,10 @@ extern int fake_n_devices;
 extern int fake_list_errno;
 /** ibv_modify_qp refuses an access-flags-only change (the reset fallback's case). */
 extern bool fake_refuse_access_modify;
+/** ibv_modify_qp refuses a move to IBV_QPS_ERR too (the last fallback's case). */
+extern bool fake_refuse_err;
+/** The next move to IBV_QPS_RESET is refused. */
+void fake_qp_refuse_reset_once(void);
 /** No packet gets through: every executed operation times out. */
 extern bool fake_link_down;
 

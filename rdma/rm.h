@@ -227,7 +227,9 @@ int rm_region_reg(struct rm_ctx *ctx, size_t len, struct rm_region *out);
 /** This node's end of the connection to peer, to be sent to it. */
 int rm_endpoint_get(struct rm_ctx *ctx, uint32_t peer, struct rm_endpoint *out);
 /** Connects (or reconnects, after RM_PEER_ERROR) to peer. Shm: the peer's context must
- *  exist and have registered its regions (-ENOENT otherwise). Verbs: remote is the
+ *  exist and have registered its regions (-ENOENT otherwise). Requests still queued
+ *  on the old connection complete as flushed first (-EBUSY if the completion queue has
+ *  no room for them: poll, then connect again). Verbs: remote is the
  *  peer's endpoint; the QP goes RESET -> INIT -> RTR -> RTS. Write permission for the
  *  peer is whatever rm_grant/rm_revoke last set (initially revoked). */
 int rm_connect(struct rm_ctx *ctx, uint32_t peer, const struct rm_endpoint *remote);

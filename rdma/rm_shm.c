@@ -313,7 +313,7 @@ static bool pid_dead(int32_t pid)
 	return pid > 0 && kill(pid, 0) != 0 && errno == ESRCH;
 }
 
-static void flush_queue(struct shm_ctx *x, uint32_t peer);
+static bool flush_queue(struct shm_ctx *x, uint32_t peer);
 
 static int shm_connect(struct rm_ctx *b, uint32_t peer, const struct rm_endpoint *remote)
 {
@@ -321,8 +321,10 @@ static int shm_connect(struct rm_ctx *b, uint32_t peer, const struct rm_endpoint
 	struct shm_ctx *x = (struct shm_ctx *)b;
 	struct shm_conn *c = &x->conn[peer];
 	char name[96];
-	/* Reconnect: whatever was queued is flushed first (a QP reset drops its work). */
-	flush_queue(x, peer);
+	/* Reconnect: whatever was queued completes as flushed first; if the CQ has no room
+	 * for it, the caller polls and connects again. */
+	if (!flush_queue(x, peer))
+		return -EBUSY;
 	conn_unmap(c);
 	b->state[peer] = RM_PEER_IDLE;
 	uint64_t len;
@@ -475,17 +477,16 @@ static uint32_t cq_room(const struct shm_ctx *x)
 	return x->base.conf.cq_depth - (x->cq_tail - x->cq_head);
 }
 
-/* Completes everything queued on peer as flushed, as far as the CQ has room. */
-static void flush_queue(struct shm_ctx *x, uint32_t peer)
+/* Completes what is queued on peer as flushed, as far as the CQ has room (the rest
+ * waits for the next poll). Returns true if nothing is left. */
+static bool flush_queue(struct shm_ctx *x, uint32_t peer)
 {
 	struct shm_conn *c = &x->conn[peer];
 	while (c->head != c->tail && cq_room(x) > 0) {
 		cq_push(x, peer, &c->sq[c->head % x->base.conf.sq_depth], RM_WC_FLUSH_ERR);
 		c->head++;
 	}
-	/* Anything the CQ had no room for is dropped: a CQ overrun, which cq_depth >=
-	 * sq_depth and polling prevent for one failed peer. */
-	c->head = c->tail;
+	return c->head == c->tail;
 }
 
 /* Executes one operation against the peer's mapped memory (the NIC's part). */

@@ -53,7 +53,7 @@
 
 struct vb_peer {
 	struct ibv_qp *qp;
-	uint32_t psn;            /**< our starting PSN for this connection */
+	uint32_t psn;            /**< our starting PSN: drawn by rm_endpoint_get */
 	uint16_t gen;            /**< connection generation, bumped by each connect */
 	bool granted;
 	uint64_t *wr_id;         /**< sq_depth caller ids, by seq % sq_depth */
@@ -84,8 +84,10 @@ struct vb_ctx {
 	struct vb_peer peer[RM_PEERS_MAX];
 	/* Completions collected while draining a peer in rm_connect, returned first. */
 	struct rm_wc *pend;
+	uint32_t pend_cap;       /**< cq_depth + sq_depth */
 	uint32_t pend_head, pend_tail;
 	struct ibv_wc wc_buf[RM_POLL_MAX];
+	uint64_t rng;            /**< draws each connection's starting PSN */
 };
 
 static const struct rm_ops vb_ops;
@@ -226,18 +228,24 @@ struct rm_ctx *rm_verbs_open(const struct rm_conf *conf, char *err, size_t errle
 		snprintf(err, errlen, "rm verbs: ibv_alloc_pd on %s: %s", devname, strerror(errno));
 		return fail(x, ENOMEM);
 	}
-	x->cq = ibv_create_cq(x->dev, (int)conf->cq_depth, NULL, NULL, 0);
+	/* The device's CQ must hold a flush of every peer's whole queue at once (an
+	 * overrun is fatal on a NIC); cq_depth bounds the completions we keep. */
+	uint32_t cqe = (RM_PEERS_MAX - 1) * conf->sq_depth;
+	if (cqe < conf->cq_depth)
+		cqe = conf->cq_depth;
+	x->cq = ibv_create_cq(x->dev, (int)cqe, NULL, NULL, 0);
 	if (!x->cq) {
-		snprintf(err, errlen, "rm verbs: ibv_create_cq of %u entries on %s: %s",
-			 conf->cq_depth, devname, strerror(errno));
+		snprintf(err, errlen, "rm verbs: ibv_create_cq of %u entries on %s: %s; lower "
+			 "sq_depth", cqe, devname, strerror(errno));
 		return fail(x, ENOMEM);
 	}
-	x->pend = calloc(conf->cq_depth, sizeof(*x->pend));
+	x->pend_cap = conf->cq_depth + conf->sq_depth;
+	x->pend = calloc(x->pend_cap, sizeof(*x->pend));
 	if (!x->pend) {
 		snprintf(err, errlen, "rm verbs: out of memory");
 		return fail(x, ENOMEM);
 	}
-	uint64_t seed = (uint64_t)getpid() ^ (uint64_t)time(NULL) ^ ((uint64_t)conf->self << 40);
+	x->rng = (uint64_t)getpid() ^ (uint64_t)time(NULL) ^ ((uint64_t)conf->self << 40);
 	for (uint32_t p = 0; p < RM_PEERS_MAX; p++) {
 		if (p == conf->self)
 			continue;
@@ -267,7 +275,6 @@ struct rm_ctx *rm_verbs_open(const struct rm_conf *conf, char *err, size_t errle
 				 "%u: lower it", devname, ia.cap.max_inline_data, conf->max_inline);
 			return fail(x, EINVAL);
 		}
-		v->psn = (uint32_t)rm_rand(&seed) & 0xffffff;
 	}
 	return &x->base;
 }
@@ -303,6 +310,9 @@ static int vb_endpoint_get(struct rm_ctx *b, uint32_t peer, struct rm_endpoint *
 	struct vb_ctx *x = (struct vb_ctx *)b;
 	memset(out, 0, sizeof(*out));
 	out->node = b->conf.self;
+	/* A fresh starting PSN for each connection, so that packets of an older one are
+	 * out of sequence for the new one. The next rm_connect uses it. */
+	x->peer[peer].psn = (uint32_t)rm_rand(&x->rng) & 0xffffff;
 	out->qpn = x->peer[peer].qp->qp_num;
 	out->psn = x->peer[peer].psn;
 	out->lid = x->lid;
@@ -355,7 +365,7 @@ static bool translate(struct vb_ctx *x, const struct ibv_wc *w, struct rm_wc *ou
 static int drain_peer(struct vb_ctx *x, uint32_t p)
 {
 	struct vb_peer *v = &x->peer[p];
-	uint32_t cqd = x->base.conf.cq_depth;
+	uint32_t cqd = x->pend_cap;
 	for (int i = 0; i < VB_DRAIN_POLLS && v->retired < v->posted; i++) {
 		uint32_t room = cqd - (x->pend_tail - x->pend_head);
 		if (room == 0)
@@ -373,6 +383,21 @@ static int drain_peer(struct vb_ctx *x, uint32_t p)
 	return v->retired < v->posted ? -EBUSY : 0;
 }
 
+/* Moves the QP to error, which makes the device flush every outstanding request to
+ * the CQ, and collects them into the pending ring. */
+static int quiesce(struct vb_ctx *x, uint32_t p)
+{
+	struct ibv_qp_attr a;
+	memset(&a, 0, sizeof(a));
+	a.qp_state = IBV_QPS_ERR;
+	int rc = modify(x->peer[p].qp, &a, IBV_QP_STATE);
+	if (rc == 0)
+		x->base.state[p] = RM_PEER_ERROR;
+	if (rc == 0 && x->peer[p].retired < x->peer[p].posted)
+		rc = drain_peer(x, p);
+	return rc;
+}
+
 static int vb_connect(struct rm_ctx *b, uint32_t p, const struct rm_endpoint *r)
 {
 	struct vb_ctx *x = (struct vb_ctx *)b;
@@ -384,14 +409,8 @@ static int vb_connect(struct rm_ctx *b, uint32_t p, const struct rm_endpoint *r)
 	struct ibv_qp_attr a;
 	/* A reconnect first collects what the old connection still owes: moving the QP to
 	 * error makes the device flush every outstanding operation to the CQ. */
-	if (v->retired < v->posted) {
-		memset(&a, 0, sizeof(a));
-		a.qp_state = IBV_QPS_ERR;
-		if ((rc = modify(v->qp, &a, IBV_QP_STATE)) != 0)
-			return rc;
-		if ((rc = drain_peer(x, p)) != 0)
-			return rc;
-	}
+	if (v->retired < v->posted && (rc = quiesce(x, p)) != 0)
+		return rc;
 	b->state[p] = RM_PEER_IDLE;
 	memset(&a, 0, sizeof(a));
 	a.qp_state = IBV_QPS_RESET;
@@ -474,18 +493,34 @@ static int vb_revoke(struct rm_ctx *b, uint32_t p)
 	a.qp_access_flags = qp_access(false);
 	if (modify(v->qp, &a, IBV_QP_ACCESS_FLAGS) == 0)
 		return 0;
-	/* Fallback: a reset QP answers nothing; the peer's writes time out. What was
-	 * outstanding on our side of it is dropped with the reset (rm_connect's drain does
-	 * not run), so count it as flushed. */
+	/* Fallback: take the QP out of service. In the error state it drops what arrives
+	 * (the peer's writes time out) and flushes our own outstanding requests to the CQ,
+	 * where rm_poll returns them. If even that is refused, RESET, which discards them
+	 * without completions: they are returned as RM_WC_RETRY_EXC_ERR (fate unknown). */
+	b->stats.revoke_resets++;
+	memset(&a, 0, sizeof(a));
+	a.qp_state = IBV_QPS_ERR;
+	if (modify(v->qp, &a, IBV_QP_STATE) == 0) {
+		b->state[p] = RM_PEER_ERROR;
+		return 0;
+	}
 	memset(&a, 0, sizeof(a));
 	a.qp_state = IBV_QPS_RESET;
-	int rc = modify(v->qp, &a, IBV_QP_STATE);
-	if (rc)
+	if (modify(v->qp, &a, IBV_QP_STATE) != 0)
 		return -EIO;   /* neither worked: the peer is not fenced */
-	b->stats.revoke_resets++;
-	v->gen++;
+	b->state[p] = RM_PEER_ERROR;
+	uint32_t total = x->pend_cap;
+	for (uint64_t seq = v->retired; seq < v->posted; seq++) {
+		uint32_t slot = (uint32_t)(seq % b->conf.sq_depth);
+		if (x->pend_tail - x->pend_head < total) {
+			x->pend[x->pend_tail++ % total] = (struct rm_wc){ .wr_id = v->wr_id[slot],
+				.peer = p, .len = v->len[slot], .op = (enum rm_op)v->op[slot],
+				.status = RM_WC_RETRY_EXC_ERR };
+			rm_count_wc(&b->stats, RM_WC_RETRY_EXC_ERR);
+		}
+	}
+	v->gen++;   /* anything the device still reports of them is stale */
 	v->retired = v->posted = 0;
-	b->state[p] = RM_PEER_IDLE;
 	return 0;
 }
 
@@ -546,7 +581,7 @@ static unsigned vb_poll(struct rm_ctx *b, struct rm_wc *wc, unsigned max)
 	struct vb_ctx *x = (struct vb_ctx *)b;
 	unsigned n = 0;
 	while (n < max && x->pend_head != x->pend_tail)
-		wc[n++] = x->pend[x->pend_head++ % b->conf.cq_depth];
+		wc[n++] = x->pend[x->pend_head++ % x->pend_cap];
 	if (n == max)
 		return n;
 	int got = ibv_poll_cq(x->cq, (int)(max - n), x->wc_buf);

@@ -16,6 +16,7 @@
 
 #include "fake_verbs.h"
 #include "rm.h"
+#include "test_alloc_count.h"
 
 #define REGION 65536u
 
@@ -37,6 +38,7 @@ static int setup(void **state)
 	fake_list_errno = 0;
 	fake_refuse_access_modify = false;
 	fake_link_down = false;
+	fake_refuse_err = false;
 	struct fx *f = calloc(1, sizeof(*f));
 	if (!f)
 		return -1;
@@ -289,12 +291,13 @@ static void test_leader_change_and_reset_fallback(void **state)
 	link2(f, 0, 1);
 	link2(f, 0, 2);
 	assert_int_equal(rm_grant(f->c[0], 1), 0);
-	/* The device refuses the access change: the revoke resets the QP instead. */
+	/* The device refuses the access change: the revoke takes the QP out of service
+	 * (the error state) instead. */
 	fake_refuse_access_modify = true;
 	assert_int_equal(rm_revoke(f->c[0], 1), 0);
-	assert_int_equal(fake_qp_state(f->ep[0][1].qpn), IBV_QPS_RESET);
+	assert_int_equal(fake_qp_state(f->ep[0][1].qpn), IBV_QPS_ERR);
 	assert_int_equal(rm_stats(f->c[0])->revoke_resets, 1);
-	assert_int_equal(rm_peer_state(f->c[0], 1), RM_PEER_IDLE);
+	assert_int_equal(rm_peer_state(f->c[0], 1), RM_PEER_ERROR);
 	fake_refuse_access_modify = false;
 	assert_int_equal(rm_grant(f->c[0], 2), 0);
 	uint8_t *s1 = stage(f, 1, "old", 4);
@@ -366,15 +369,90 @@ static void test_retry_exceeded_and_reconnect(void **state)
 	assert_int_equal(wc[0].status, RM_WC_SUCCESS);
 }
 
+/* The last fallback: the device refuses both the access change and the error state;
+ * the QP is reset, and the follower's own requests still queued on it come back as
+ * retry exceeded (their fate unknown), one completion each. */
+static void test_revoke_last_fallback_reset(void **state)
+{
+	struct fx *f = *state;
+	link2(f, 0, 1);
+	assert_int_equal(rm_grant(f->c[0], 1), 0);
+	assert_int_equal(rm_grant(f->c[1], 0), 0);
+	uint8_t *src = stage(f, 0, "from the follower", 18);
+	assert_int_equal(rm_post_write(f->c[0], 1, 1, src, 18, &f->r[1].desc, 0, 0), 0);
+	assert_int_equal(rm_post_write(f->c[0], 1, 2, src, 18, &f->r[1].desc, 64,
+				       RM_WR_SIGNALED), 0);
+	fake_refuse_access_modify = true;
+	fake_refuse_err = true;
+	assert_int_equal(rm_revoke(f->c[0], 1), 0);
+	assert_int_equal(fake_qp_state(f->ep[0][1].qpn), IBV_QPS_RESET);
+	assert_int_equal(rm_peer_state(f->c[0], 1), RM_PEER_ERROR);
+	struct rm_wc wc[4];
+	assert_int_equal(poll_n(f->c[0], wc, 2), 2);
+	assert_int_equal(wc[0].wr_id, 1);
+	assert_int_equal(wc[0].status, RM_WC_RETRY_EXC_ERR);
+	assert_int_equal(wc[1].wr_id, 2);
+	assert_int_equal(wc[1].status, RM_WC_RETRY_EXC_ERR);
+	assert_int_equal(rm_poll(f->c[0], wc, 4), 0);
+	/* The old leader's writes get no answer. */
+	uint8_t *s1 = stage(f, 1, "old", 4);
+	assert_int_equal(rm_post_write(f->c[1], 0, 3, s1, 4, &f->r[0].desc, 0,
+				       RM_WR_SIGNALED), 0);
+	assert_int_equal(poll_n(f->c[1], wc, 1), 1);
+	assert_int_equal(wc[0].status, RM_WC_RETRY_EXC_ERR);
+	/* Neither fallback: not fenced, and said so. */
+	fake_refuse_err = false;
+	link2(f, 0, 1);
+	fake_refuse_err = true;
+	fake_qp_refuse_reset_once();
+	assert_int_equal(rm_revoke(f->c[0], 1), -EIO);
+	fake_refuse_access_modify = false;
+	fake_refuse_err = false;
+}
+
+/* The data path allocates nothing: posts (inline and staged, signaled and not),
+ * polls, reads, and the error path (refused, flushed). */
+static void test_data_path_allocates_nothing(void **state)
+{
+	struct fx *f = *state;
+	link2(f, 0, 1);
+	assert_int_equal(rm_grant(f->c[0], 1), 0);
+	uint8_t *src = stage(f, 1, "entry", 6);
+	uint8_t *dst = (uint8_t *)f->r[1].base + 4096;
+	struct rm_wc wc[RM_POLL_MAX];
+	unsigned long before = test_allocs;
+	unsigned done = 0;
+	for (unsigned i = 0; i < 2000; i++) {
+		unsigned fl = (i % 3 == 0 ? RM_WR_SIGNALED : 0) | (i % 2 ? RM_WR_INLINE : 0);
+		assert_int_equal(rm_post_write(f->c[1], 0, i, src, 6, &f->r[0].desc,
+					       (i % 100) * 8, fl), 0);
+		if (i % 50 == 0)
+			assert_int_equal(rm_post_read(f->c[1], 0, 100000 + i, dst, 6,
+						      &f->r[0].desc, 0), 0);
+		done += rm_poll(f->c[1], wc, RM_POLL_MAX);
+	}
+	assert_int_equal(rm_revoke(f->c[0], 1), 0);
+	assert_int_equal(rm_post_write(f->c[1], 0, 1, src, 6, &f->r[0].desc, 0, 0), 0);
+	assert_int_equal(rm_post_write(f->c[1], 0, 2, src, 6, &f->r[0].desc, 0, 0), 0);
+	unsigned err = poll_n(f->c[1], wc, 2);
+	assert_int_equal(test_allocs, before);
+	assert_true(done >= 667 + 40);
+	assert_int_equal(err, 2);
+	assert_int_equal(wc[0].status, RM_WC_REM_ACCESS_ERR);
+	assert_int_equal(wc[1].status, RM_WC_FLUSH_ERR);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_no_device),
 		cmocka_unit_test_setup_teardown(test_qp_transitions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_data_path_allocates_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_read_signalling_inline, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_revoke_gives_remote_access_error, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_leader_change_and_reset_fallback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retry_exceeded_and_reconnect, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_revoke_last_fallback_reset, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("rm_verbs", tests, NULL, NULL);
 }
