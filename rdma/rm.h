@@ -197,6 +197,9 @@ struct rm_wc {
 	enum rm_status status;
 };
 
+/** Counters of one context. wc_* count outcomes as this side learned them: the verbs
+ *  backend never learns of an unsignaled success (its wc_ok counts completions), the
+ *  shm backend executes every operation itself and counts them all. */
 struct rm_stats {
 	uint64_t writes_posted, reads_posted, signaled_forced;
 	uint64_t wc_ok, wc_rem_access, wc_retry_exc, wc_flush, wc_other;
