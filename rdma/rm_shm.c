@@ -82,8 +82,13 @@ struct shm_wr {
 
 struct shm_conn {
 	struct shm_ctl *ctl;                  /**< the peer's control page, mapped */
+	uint64_t ctl_map;                     /**< bytes mapped */
 	uint8_t *region[RM_REGIONS_MAX];      /**< the peer's regions, mapped */
+	/** Mapped bytes and key of each, read once at connect: the peer's control page
+	 *  is its to write, so bounds are never taken from it afterwards. */
 	uint64_t region_len[RM_REGIONS_MAX];
+	uint32_t region_rkey[RM_REGIONS_MAX];
+	uint64_t region_map[RM_REGIONS_MAX];  /**< bytes mapped (the object's size) */
 	uint32_t n_regions;
 	struct shm_wr *sq;                    /**< sq_depth entries */
 	uint8_t *inline_buf;                  /**< sq_depth * max_inline bytes */
@@ -195,9 +200,9 @@ static void conn_unmap(struct shm_conn *c)
 {
 	for (uint32_t k = 0; k < c->n_regions; k++)
 		if (c->region[k])
-			munmap(c->region[k], (size_t)c->region_len[k]);
+			munmap(c->region[k], (size_t)c->region_map[k]);
 	if (c->ctl)
-		munmap(c->ctl, page_round(sizeof(struct shm_ctl)));
+		munmap(c->ctl, (size_t)c->ctl_map);
 	c->ctl = NULL;
 	c->n_regions = 0;
 	memset(c->region, 0, sizeof(c->region));
@@ -333,6 +338,7 @@ static int shm_connect(struct rm_ctx *b, uint32_t peer, const struct rm_endpoint
 	if (!ctl)
 		return -ENOENT;
 	c->ctl = ctl;
+	c->ctl_map = len;
 	if (len < sizeof(struct shm_ctl) ||
 	    atomic_load_explicit(&ctl->magic, memory_order_acquire) != SHM_MAGIC ||
 	    ctl->node != peer) {
@@ -358,12 +364,14 @@ static int shm_connect(struct rm_ctx *b, uint32_t peer, const struct rm_endpoint
 		n = RM_REGIONS_MAX;
 	for (uint32_t k = 0; k < n; k++) {
 		obj_name(name, sizeof(name), b->cluster, peer, (int)k);
-		c->region[k] = obj_map(name, &c->region_len[k]);
+		c->region[k] = obj_map(name, &c->region_map[k]);
 		c->n_regions = k + 1;
-		if (!c->region[k] || c->region_len[k] < ctl->region[k].len) {
+		if (!c->region[k] || c->region_map[k] < ctl->region[k].len) {
 			conn_unmap(c);
 			return -ENOENT;
 		}
+		c->region_len[k] = ctl->region[k].len;
+		c->region_rkey[k] = ctl->region[k].rkey;
 	}
 	c->head = c->tail = 0;
 	c->unsignaled_run = 0;
@@ -498,9 +506,8 @@ static enum rm_status exec(struct shm_ctx *x, uint32_t peer, struct shm_wr *w)
 		b->stats.faults_dropped++;
 		return RM_WC_RETRY_EXC_ERR;
 	}
-	if (w->index >= c->n_regions || w->rkey != c->ctl->region[w->index].rkey ||
-	    w->off > c->ctl->region[w->index].len ||
-	    w->len > c->ctl->region[w->index].len - w->off)
+	if (w->index >= c->n_regions || w->rkey != c->region_rkey[w->index] ||
+	    w->off > c->region_len[w->index] || w->len > c->region_len[w->index] - w->off)
 		return RM_WC_REM_ACCESS_ERR;
 	uint8_t *remote = c->region[w->index] + w->off;
 	if (w->op == RM_OP_READ) {
