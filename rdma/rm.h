@@ -156,7 +156,7 @@ struct rm_conf {
 	uint8_t port;            /**< device port, usually 1 */
 	uint8_t gid_index;       /**< RoCE v2 GID table index (show_gids names it) */
 	/** Local ACK timeout exponent: 4.096 us * 2^timeout per attempt (0: default 8,
-	 *  1.07 ms), and how many retries (retry_cnt, 0..7; default 2 when timeout is 0). */
+	 *  1.05 ms), and how many retries (retry_cnt, 0..7; default 2 when timeout is 0). */
 	uint8_t timeout;
 	uint8_t retry_cnt;
 };
