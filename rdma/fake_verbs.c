@@ -314,6 +314,24 @@ int ibv_query_gid(struct ibv_context *c, uint8_t port, int index, union ibv_gid 
 	return 0;
 }
 
+/* Each address has two entries, as on a RoCE NIC: even indexes RoCE v1, odd v2. */
+int _ibv_query_gid_ex(struct ibv_context *c, uint32_t port, uint32_t index,
+		      struct ibv_gid_entry *e, uint32_t flags, size_t size)
+{
+	(void)flags;
+	if (size < sizeof(*e) || index >= 8)
+		return EINVAL;
+	if (index >= 4)
+		return ENODATA;   /* an empty slot, as the kernel answers */
+	memset(e, 0, sizeof(*e));
+	if (ibv_query_gid(c, (uint8_t)port, (int)index, &e->gid) != 0)
+		return EINVAL;
+	e->gid_index = index;
+	e->port_num = port;
+	e->gid_type = index % 2 ? IBV_GID_TYPE_ROCE_V2 : IBV_GID_TYPE_ROCE_V1;
+	return 0;
+}
+
 struct ibv_pd *ibv_alloc_pd(struct ibv_context *c)
 {
 	struct ibv_pd *pd = calloc(1, sizeof(*pd));

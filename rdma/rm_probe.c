@@ -3,7 +3,8 @@
  * replica would, and says what it found: the device's endpoint (QP number, GID, MTU)
  * or the error that names what is missing. Exit 0 if a context opened, 2 if none.
  *
- *   rm-probe [--device NAME] [--port N] [--gid-index N]
+ *   rm-probe [--device NAME] [--port N] [--gid-index N]   (defaults: first, 1, 1: on
+ *            mlx5 index 1 is the RoCE v2 entry of the link-local address)
  *   rm-probe --expect-ok-or-nodev   (the test: either outcome, but a whole one)
  */
 #include <errno.h>
@@ -16,7 +17,7 @@
 int main(int argc, char **argv)
 {
 	struct rm_conf cf = { .backend = RM_BACKEND_VERBS, .self = 0, .sq_depth = 64,
-		.cq_depth = 256, .max_inline = 0, .port = 1, .gid_index = 0 };
+		.cq_depth = 256, .max_inline = 0, .port = 1, .gid_index = 1 };
 	int test = 0;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--device") && i + 1 < argc)

@@ -210,17 +210,32 @@ struct rm_ctx *rm_verbs_open(const struct rm_conf *conf, char *err, size_t errle
 	x->mtu = (uint8_t)pa.active_mtu;
 	x->lid = pa.lid;
 	x->roce = pa.link_layer == IBV_LINK_LAYER_ETHERNET;
-	if (ibv_query_gid(x->dev, port, conf->gid_index, &x->gid) != 0) {
-		snprintf(err, errlen, "rm verbs: %s port %u: no GID index %u (ibv_query_gid: %s); "
-			 "show_gids lists the indexes", devname, port, conf->gid_index,
-			 strerror(errno));
-		return fail(x, EINVAL);
+	/* The GID entry and its type: on Ethernet it must be RoCE v2 (UDP/IP, routable);
+	 * a kernel without the extended query gets the plain one, unchecked. */
+	struct ibv_gid_entry ge;
+	memset(&ge, 0, sizeof(ge));
+	int grc = ibv_query_gid_ex(x->dev, port, conf->gid_index, &ge, 0);
+	if (grc == 0) {
+		x->gid = ge.gid;
+	} else if (grc == EOPNOTSUPP || grc == ENOSYS) {
+		if (ibv_query_gid(x->dev, port, conf->gid_index, &x->gid) != 0)
+			grc = errno ? errno : EINVAL;
+		else
+			grc = 0;
+		ge.gid_type = IBV_GID_TYPE_ROCE_V2;
 	}
 	static const uint8_t zero[16];
-	if (x->roce && memcmp(x->gid.raw, zero, 16) == 0) {
-		snprintf(err, errlen, "rm verbs: %s port %u: GID index %u is empty; show_gids "
-			 "lists the indexes (pick the RoCE v2 one of the address to use)",
-			 devname, port, conf->gid_index);
+	if (grc != 0 || (x->roce && memcmp(x->gid.raw, zero, 16) == 0)) {
+		snprintf(err, errlen, "rm verbs: %s port %u: GID index %u is empty or absent "
+			 "(%s); show_gids lists the indexes (pick the RoCE v2 one of the "
+			 "address to use)", devname, port, conf->gid_index,
+			 grc ? strerror(grc) : "all zero");
+		return fail(x, EINVAL);
+	}
+	if (x->roce && ge.gid_type != IBV_GID_TYPE_ROCE_V2) {
+		snprintf(err, errlen, "rm verbs: %s port %u: GID index %u is RoCE v1, not v2; "
+			 "show_gids lists the indexes (each address has a v1 and a v2 entry: "
+			 "pick the v2 one)", devname, port, conf->gid_index);
 		return fail(x, EINVAL);
 	}
 	x->pd = ibv_alloc_pd(x->dev);

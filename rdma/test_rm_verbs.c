@@ -119,7 +119,10 @@ static void test_no_device(void **state)
 	cf = conf_for(0);
 	cf.gid_index = 5;   /* an empty slot of the fake's table */
 	assert_null(rm_open(&cf, err, sizeof(err)));
-	assert_non_null(strstr(err, "GID index 5 is empty"));
+	assert_non_null(strstr(err, "GID index 5 is empty or absent"));
+	cf.gid_index = 2;   /* the fake's RoCE v1 entry of its third address */
+	assert_null(rm_open(&cf, err, sizeof(err)));
+	assert_non_null(strstr(err, "GID index 2 is RoCE v1, not v2"));
 	cf = conf_for(0);
 	cf.port = 2;
 	assert_null(rm_open(&cf, err, sizeof(err)));
