@@ -2,7 +2,8 @@
 # pwctl against three real paxwired (kernel UDP, authenticated; issue 15): options after
 # the command; a value over the cluster's limit named with its key (kv_value_bytes); a
 # transfer to a member that does not answer, or is no member, refused at once; with
-# every replica gone, reads and queries say "no answer", only writes "outcome unknown".
+# every replica gone, reads and queries say "no answer", only writes "outcome unknown";
+# status names a recovering replica's role.
 # Uses lib.sh, which stops everything it started on any exit.
 . "$(dirname "$0")/lib.sh" "$1"
 
@@ -70,10 +71,19 @@ for cmd in "get cli-k" "stats" "stats 0" "members" "leader" "status" "is-leader 
 	grep -q "outcome unknown\|may or may not" "$TMP/err" && fail "pwctl $cmd: $(cat "$TMP/err")"
 	[ -s "$TMP/err" ] || fail "pwctl $cmd said nothing"
 done
-say "get with no replica: $(cat "$TMP/err")"
 run 2 --config "$CONFIG" --timeout 300 --attempt 100 get cli-k
+say "get with no replica: $(cat "$TMP/err")"
 grep -q "no answer" "$TMP/err" || fail "get: $(cat "$TMP/err")"
 run 2 --config "$CONFIG" --timeout 300 --attempt 100 put cli-k v2
 grep -q "outcome unknown" "$TMP/err" || fail "put with no replica: $(cat "$TMP/err")"
+# A replica restarted while its peers are stopped stays recovering: status says so
+# (its stats' role), not "follower".
+kill -9 "${PIDS[$F]}"
+wait_gone "${PIDS[$F]}"
+start_replica "$F"
+sleep 0.3
+run 2 --config "$CONFIG" --timeout 500 --attempt 100 status
+say "status, $F recovering: $(grep "^$F " "$TMP/out")"
+grep -q "^$F .*recovering" "$TMP/out" || fail "status of a recovering replica: $(cat "$TMP/out")"
 for i in 0 1 2; do kill -CONT "${PIDS[$i]}"; done
 echo "1 passed, 0 failed"
