@@ -1380,9 +1380,11 @@ static int global_opt(const char *a)
  * it stood up to a "--", then "--", then the command and its arguments in their order
  * (a command's own flags, --json, --wait MS..., among them). Words after a "--" are
  * arguments, whatever they look like. *help: --help or -h after the command (its
- * help); *version: --version anywhere before a "--". @return out's count.
+ * help); *version: --version anywhere before a "--"; *bad: a word after the command
+ * that looks like an option and is none (NULL if none). @return out's count.
  */
-static int hoist_options(int argc, char **argv, char **out, bool *help, bool *version)
+static int hoist_options(int argc, char **argv, char **out, bool *help, bool *version,
+			 const char **bad)
 {
 	int n = 1, np = 0;
 	bool literal = false;
@@ -1390,6 +1392,7 @@ static int hoist_options(int argc, char **argv, char **out, bool *help, bool *ve
 
 	out[0] = argv[0];
 	*help = *version = false;
+	*bad = NULL;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		int g;
@@ -1407,6 +1410,10 @@ static int hoist_options(int argc, char **argv, char **out, bool *help, bool *ve
 			*help = true;
 		} else if (np == 0 && a[0] == '-' && a[1] != '\0') {
 			out[n++] = argv[i];   /* before the command: getopt takes or refuses it */
+		} else if (np > 0 && a[0] == '-' && a[1] == '-' && command_help(pos[0]) == NULL &&
+			   *bad == NULL) {
+			*bad = a;   /* the membership commands have flags of their own */
+			pos[np++] = argv[i];
 		} else {
 			pos[np++] = argv[i];
 		}
@@ -1445,13 +1452,14 @@ int main(int argc, char **argv)
 	if (argc >= 2 && strcmp(argv[1], "keygen") == 0)
 		return keygen(argc - 1, argv + 1);
 	bool cmd_help, version;
+	const char *bad;
 	static char **av;   /* static: reachable until exit (no leak report) */
 	av = calloc((size_t)argc * 2u + 2u, sizeof(*av));
 	if (av == NULL) {
 		fprintf(stderr, "pwctl: out of memory\n");
 		return EXIT_USAGE;
 	}
-	argc = hoist_options(argc, argv, av, &cmd_help, &version);
+	argc = hoist_options(argc, argv, av, &cmd_help, &version, &bad);
 	argv = av;
 	if (version) {
 		printf("pwctl (paxwire) %s\n", PW_VERSION);
@@ -1518,6 +1526,12 @@ int main(int argc, char **argv)
 		}
 		fputs(ci->help != NULL ? ci->help : command_help(ci->name), stdout);
 		return EXIT_DONE;
+	}
+	if (bad != NULL) {
+		fprintf(stderr, "pwctl %s: unknown option %s (pwctl %s --help); an argument that "
+			"starts with -- goes after \"--\": pwctl %s -- ARGS\n", argv[optind], bad,
+			argv[optind], argv[optind]);
+		return EXIT_USAGE;
 	}
 
 	if ((o.config_path == NULL) == (o.n_members == 0)) {

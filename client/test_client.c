@@ -1418,6 +1418,9 @@ static void test_pwctl_cli(void **state)
 	assert_int_equal(pwctl_raw(out, sizeof(out), "%s put -- k2 --timeout", m), 0);
 	assert_int_equal(pwctl_raw(out, sizeof(out), "get k2 %s", m), 0);
 	assert_string_equal(out, "--timeout\n");
+	assert_int_equal(pwctl_raw(out, sizeof(out), "get k2 --bogus %s", m), 3);
+	assert_non_null(strstr(out, "unknown option --bogus"));
+	assert_int_equal(pwctl_raw(out, sizeof(out), "members --json %s", m), 0);
 	/* transfer-leader to a member that does not answer: refused at once, exit 1. */
 	pthread_mutex_lock(&cl->mu);
 	cl->f[0].drop_before = 1000;
