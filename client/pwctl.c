@@ -1147,6 +1147,12 @@ static int run(struct pw_client *c, int argc, char **argv)
 		rc = pw_append(c, argv[1], strlen(argv[1]), &off);
 		if (rc == PW_OK)
 			printf("%" PRIu64 "\n", off);
+		if (rc == PW_E_TOO_LARGE) {
+			fprintf(stderr, "pwctl append: the record is %zu bytes; one record carries at "
+				"most %u (PW_RECORD_BYTES_MAX: it must fit one read reply); nothing "
+				"sent\n", strlen(argv[1]), (unsigned)PW_RECORD_BYTES_MAX);
+			return EXIT_USAGE;
+		}
 		return report(cmd, rc);
 	}
 	if (strcmp(cmd, "read") == 0) {

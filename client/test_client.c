@@ -1358,7 +1358,7 @@ static int pwctl_raw(char *out, size_t cap, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 static int pwctl_raw(char *out, size_t cap, const char *fmt, ...)
 {
-	char args[1024], cmd[1200];
+	static char args[8192], cmd[8400];
 	va_list ap;
 	size_t n;
 	FILE *p;
@@ -1421,6 +1421,17 @@ static void test_pwctl_cli(void **state)
 	assert_int_equal(pwctl_raw(out, sizeof(out), "get k2 --bogus %s", m), 3);
 	assert_non_null(strstr(out, "unknown option --bogus"));
 	assert_int_equal(pwctl_raw(out, sizeof(out), "members --json %s", m), 0);
+	/* Limits the client knows: named, nothing sent (exit 3). */
+	{
+		static char big[5001];
+		memset(big, 'x', 5000);
+		big[300] = '\0';
+		assert_int_equal(pwctl_raw(out, sizeof(out), "put %s v %s", big, m), 3);
+		assert_non_null(strstr(out, "key is 300 bytes; the protocol's limit is 255"));
+		big[300] = 'x';
+		assert_int_equal(pwctl_raw(out, sizeof(out), "append %s %s", big, m), 3);
+		assert_non_null(strstr(out, "the record is 5000 bytes; one record carries at most"));
+	}
 	/* transfer-leader to a member that does not answer: refused at once, exit 1. */
 	pthread_mutex_lock(&cl->mu);
 	cl->f[0].drop_before = 1000;
