@@ -49,6 +49,7 @@ static void usage(FILE *f)
 "                       cluster key (docs/security.md)\n"
 "  --help               this text (COMMAND --help: that command's)\n"
 "  --version            the version (from git when built) and exit\n"
+"\n"
 "Options may come before or after the command (pwctl put k v --config FILE); after\n"
 "\"--\", every word is an argument (pwctl put -- k --json).\n"
 "\n"
