@@ -34,6 +34,7 @@
 #include "auth.h"
 #include "env.h"
 #include "paxwire.h"
+#include "pw_transport.h"
 #include "wire_kv.h"
 #include "wire_stream.h"
 #include "px.h"
@@ -120,6 +121,10 @@ struct aop {
 };
 
 struct pw_client {
+	/** How datagrams travel (pw_transport.h): udp_ops on fd, the default. */
+	const struct pw_tp_ops *tp;
+	void *tp_arg;
+	/** The UDP transport's socket; -1 with another transport. */
 	int fd;
 	uint32_t cluster_id;
 	/** One above the highest id in `known`: 1..PW_MEMBERS_MAX. */
@@ -208,11 +213,15 @@ struct pw_client {
 	 *  membership (learn_members) at the top of the next engine round. */
 	bool learn_pending;
 	uint8_t learn_prefer, learn_hint;
-	/** The send batch: datagrams laid end to end in txb. */
+	/** The send batch: datagrams laid end to end in txb, described in txd. */
 	uint32_t txn, txoff;
+	struct pw_tp_dgram txd[BATCH_N];
+	uint8_t txb[TXB_BYTES];
+	/** The receive batch: rxd[i] is rxb[i]. */
+	struct pw_tp_dgram rxd[BATCH_N];
+	/* The UDP transport's message headers (sendmmsg, recvmmsg into rxb). */
 	struct mmsghdr txm[BATCH_N];
 	struct iovec txv[BATCH_N];
-	uint8_t txb[TXB_BYTES];
 	struct mmsghdr rxm[BATCH_N];
 	struct iovec rxv[BATCH_N];
 	struct sockaddr_in rxa[BATCH_N];
@@ -515,6 +524,7 @@ void pw_client_opts_default(struct pw_client_opts *o)
 }
 
 static void engine_rx_init(struct pw_client *c);
+static const struct pw_tp_ops udp_ops;
 
 struct pw_client *pw_client_open(const struct pw_client_opts *o, char *err, size_t errlen)
 {
@@ -599,6 +609,8 @@ struct pw_client *pw_client_open(const struct pw_client_opts *o, char *err, size
 		set_err(err, errlen, "UDP socket: %s", strerror(errno));
 		goto fail;
 	}
+	c->tp = &udp_ops;
+	c->tp_arg = c;
 	return c;
 fail:
 	pw_client_close(c);
@@ -610,7 +622,9 @@ void pw_client_close(struct pw_client *c)
 {
 	if (c == NULL)
 		return;
-	if (c->fd >= 0)
+	if (c->tp != NULL)
+		c->tp->close(c->tp_arg);
+	else if (c->fd >= 0)
 		close(c->fd);
 	if (c->efd >= 0)
 		close(c->efd);
@@ -722,11 +736,10 @@ static void learn_life(struct pw_client *c, uint8_t to)
 	len = auth_client_seal(&c->auth, to, buf, len, sizeof(buf));
 	assert(len != 0);
 	c->st.sends++;
-	if (sendto(c->fd, buf, len, 0, (const struct sockaddr *)&c->addr[to],
-		   sizeof(c->addr[to])) != (ssize_t)len)
+	struct pw_tp_dgram d = { .buf = buf, .len = (uint32_t)len, .peer = to };
+	if (c->tp->send(c->tp_arg, &d, 1) != 1)
 		c->st.send_errors++;
 	while (!auth_client_bound(&c->auth, to)) {
-		struct pollfd p = { .fd = c->fd, .events = POLLIN };
 		int rc = recv_decoded(c);
 		if (rc < 0)
 			return;
@@ -736,12 +749,9 @@ static void learn_life(struct pw_client *c, uint8_t to)
 				(void)engine_dispatch(c);
 			continue;
 		}
-		uint64_t now = now_ns();
-		if (now >= until)
+		if (now_ns() >= until)
 			return;   /* silent: the send below goes as a challenge, and times out */
-		struct timespec ts = { .tv_sec = (time_t)((until - now) / 1000000000ull),
-				       .tv_nsec = (long)((until - now) % 1000000000ull) };
-		if (ppoll(&p, 1, &ts, NULL) < 0 && errno != EINTR)
+		if (c->tp->wait(c->tp_arg, until) < 0)
 			return;
 	}
 }
@@ -750,8 +760,6 @@ static void learn_life(struct pw_client *c, uint8_t to)
  *  datagram: the attempt then times out and the next member is tried. */
 static void send_to(struct pw_client *c, uint8_t to)
 {
-	ssize_t n;
-
 	assert(is_known(c, to));
 	/* A probe (seq 0, no flags) is itself a fine challenge: it changes nothing. */
 	bool probe = c->tx[PX_WIRE_OFF_TYPE] == PX_MSG_REQUEST && c->tx[PX_WIRE_OFF_FLAGS] == 0 &&
@@ -763,12 +771,9 @@ static void send_to(struct pw_client *c, uint8_t to)
 	size_t len = c->auth_on ? auth_client_seal(&c->auth, to, c->tx, c->tx_len, sizeof(c->tx))
 				: c->tx_len;
 	assert(len != 0);
-	do {
-		n = sendto(c->fd, c->tx, len, 0, (const struct sockaddr *)&c->addr[to],
-			   sizeof(c->addr[to]));
-	} while (n < 0 && errno == EINTR);
+	struct pw_tp_dgram d = { .buf = c->tx, .len = (uint32_t)len, .peer = to };
 	c->st.sends++;
-	if (n != (ssize_t)len)
+	if (c->tp->send(c->tp_arg, &d, 1) != 1)
 		c->st.send_errors++;
 }
 
@@ -782,15 +787,125 @@ static uint8_t member_of(const struct pw_client *c, const struct sockaddr_in *a)
 	return PX_NODE_NONE;
 }
 
-/**
- * Checks and decodes one datagram of len bytes at buf, from `from`, into c->msg
- * (authenticated: opened in place). @return true if c->msg holds it; false: counted
- * and dropped.
- */
-static bool decode_dgram(struct pw_client *c, uint8_t *buf, size_t len,
-			 const struct sockaddr_in *from)
+/* ---- the kernel UDP transport (pw_transport.h): the client itself is its state ---- */
+
+static uint32_t udp_send(void *tp, const struct pw_tp_dgram *d, uint32_t n)
 {
-	if (len > PX_DGRAM_BYTES_MAX) {
+	struct pw_client *c = tp;
+	uint32_t done = 0;
+
+	if (n == 1) {
+		ssize_t k;
+		do {
+			k = sendto(c->fd, d->buf, d->len, 0, (const struct sockaddr *)&c->addr[d->peer],
+				   sizeof(c->addr[d->peer]));
+		} while (k < 0 && errno == EINTR);
+		return k == (ssize_t)d->len;
+	}
+	assert(n <= BATCH_N);
+	for (uint32_t i = 0; i < n; i++) {
+		c->txv[i] = (struct iovec){ .iov_base = d[i].buf, .iov_len = d[i].len };
+		c->txm[i].msg_hdr = (struct msghdr){
+			.msg_name = &c->addr[d[i].peer], .msg_namelen = sizeof(c->addr[d[i].peer]),
+			.msg_iov = &c->txv[i], .msg_iovlen = 1 };
+	}
+	while (done < n) {
+		int k = sendmmsg(c->fd, c->txm + done, n - done, 0);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			break;
+		done += (uint32_t)k;
+	}
+	return done;
+}
+
+/** One datagram: recvfrom into d's buffer. The engine's batch (c->rxd, BATCH_N): one
+ *  recvmmsg into rxb, whose headers engine_rx_init laid out. */
+static int udp_recv(void *tp, struct pw_tp_dgram *d, uint32_t n)
+{
+	struct pw_client *c = tp;
+
+	for (;;) {
+		if (n == 1) {
+			struct sockaddr_in from;
+			socklen_t flen = sizeof(from);
+			ssize_t k = recvfrom(c->fd, d->buf, d->cap, MSG_DONTWAIT | MSG_TRUNC,
+					     (struct sockaddr *)&from, &flen);
+			if (k >= 0) {
+				d->trunc = (size_t)k > d->cap;
+				d->len = d->trunc ? d->cap : (uint32_t)k;
+				d->peer = member_of(c, &from);
+				return 1;
+			}
+		} else {
+			assert(d == c->rxd && n <= BATCH_N);
+			int k = recvmmsg(c->fd, c->rxm, n, MSG_DONTWAIT, NULL);
+			if (k >= 0) {
+				for (int i = 0; i < k; i++) {
+					d[i].len = c->rxm[i].msg_len;
+					d[i].trunc = (c->rxm[i].msg_hdr.msg_flags & MSG_TRUNC) != 0;
+					d[i].peer = member_of(c, &c->rxa[i]);
+					/* The kernel wrote these: as engine_rx_init laid them. */
+					c->rxm[i].msg_hdr.msg_namelen = sizeof(c->rxa[i]);
+					c->rxm[i].msg_hdr.msg_flags = 0;
+				}
+				return k;
+			}
+		}
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return 0;
+		if (errno != EINTR && errno != ECONNREFUSED)
+			return -errno;
+	}
+}
+
+static int udp_wait(void *tp, uint64_t until_ns)
+{
+	struct pw_client *c = tp;
+	uint64_t now = now_ns();
+
+	if (now >= until_ns)
+		return 0;
+	uint64_t left = until_ns - now;
+	struct pollfd p = { .fd = c->fd, .events = POLLIN };
+	struct timespec ts = { .tv_sec = (time_t)(left / 1000000000ull),
+			       .tv_nsec = (long)(left % 1000000000ull) };
+	if (ppoll(&p, 1, &ts, NULL) < 0 && errno != EINTR)
+		return -errno;
+	return 0;
+}
+
+static int udp_fd(void *tp)
+{
+	return ((struct pw_client *)tp)->fd;
+}
+
+static void udp_close(void *tp)
+{
+	struct pw_client *c = tp;
+
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+}
+
+static const struct pw_tp_ops udp_ops = {
+	.name = "udp", .send = udp_send, .recv = udp_recv, .wait = udp_wait, .fd = udp_fd,
+	.close = udp_close,
+};
+
+/**
+ * Checks and decodes one received datagram (d: its bytes, and the member it came from
+ * as the transport says) into c->msg (authenticated: opened in place).
+ * @return true if c->msg holds it; false: counted and dropped.
+ */
+static bool decode_dgram(struct pw_client *c, const struct pw_tp_dgram *d)
+{
+	uint8_t *buf = d->buf;
+	size_t len = d->len;
+
+	if (d->trunc || len > PX_DGRAM_BYTES_MAX) {
 		c->st.undecodable++;
 		return false;
 	}
@@ -798,7 +913,7 @@ static bool decode_dgram(struct pw_client *c, uint8_t *buf, size_t len,
 	if (c->auth_on) {
 		/* Only a member's datagram, sealed for this client life, is read. */
 		size_t msg_len = 0;
-		sender = member_of(c, from);
+		sender = d->peer < PW_MEMBERS_MAX && is_known(c, d->peer) ? d->peer : PX_NODE_NONE;
 		if (sender == PX_NODE_NONE ||
 		    auth_client_open(&c->auth, sender, buf, len, &msg_len) != AUTH_OK) {
 			c->st.unauthentic++;
@@ -828,19 +943,12 @@ static bool decode_dgram(struct pw_client *c, uint8_t *buf, size_t len,
 static int recv_decoded(struct pw_client *c)
 {
 	for (;;) {
-		struct sockaddr_in from;
-		socklen_t flen = sizeof(from);
-		ssize_t n = recvfrom(c->fd, c->rx, sizeof(c->rx), MSG_DONTWAIT | MSG_TRUNC,
-				     (struct sockaddr *)&from, &flen);
+		struct pw_tp_dgram d = { .buf = c->rx, .cap = sizeof(c->rx) };
+		int n = c->tp->recv(c->tp_arg, &d, 1);
 
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return 0;
-			if (errno == EINTR || errno == ECONNREFUSED)
-				continue;
-			return -errno;
-		}
-		if (decode_dgram(c, c->rx, (size_t)n, &from))
+		if (n <= 0)
+			return n;
+		if (decode_dgram(c, &d))
 			return 1;
 	}
 }
@@ -879,21 +987,15 @@ static int recv_match(struct pw_client *c, uint64_t client_id, uint64_t seq)
 static int await_reply(struct pw_client *c, uint64_t client_id, uint64_t seq, uint64_t until)
 {
 	for (;;) {
-		struct pollfd p = { .fd = c->fd, .events = POLLIN };
-		struct timespec ts;
-		uint64_t now, left;
 		int rc = recv_match(c, client_id, seq);
 
 		if (rc != 0)
 			return rc;
-		now = now_ns();
-		if (now >= until)
+		if (now_ns() >= until)
 			return 0;
-		left = until - now;
-		ts.tv_sec = (time_t)(left / 1000000000ull);
-		ts.tv_nsec = (long)(left % 1000000000ull);
-		if (ppoll(&p, 1, &ts, NULL) < 0 && errno != EINTR)
-			return -errno;
+		rc = c->tp->wait(c->tp_arg, until);
+		if (rc < 0)
+			return rc;
 	}
 }
 
@@ -1547,8 +1649,9 @@ int pw_execute(struct pw_client *c, const void *cmd, size_t len, void *reply, si
  * answer moves every later send), and silence: when one command's attempt times out
  * and nothing was heard from its member since it was sent, every command awaiting that
  * member moves on to the next one at once. Every round: receive everything queued
- * (recvmmsg), run the timers, hand out seqs, send everything due (sendmmsg), and wait
- * (ppoll) until the next timer or datagram. The work of a round is bounded by
+ * (the transport's receive batch: UDP recvmmsg), run the timers, hand out seqs, send
+ * everything due (one send batch: UDP sendmmsg), and wait (the transport's wait: UDP
+ * ppoll) until the next timer or datagram. The work of a round is bounded by
  * max_inflight commands and BATCH_N datagrams per system call.
  */
 
@@ -1756,30 +1859,19 @@ static void batch_add(struct pw_client *c, struct aop *o, uint64_t field, uint8_
 	if (c->auth_on)
 		len = auth_client_seal(&c->auth, o->target, buf, len, TX_BYTES + PX_TRAILER_BYTES);
 	assert(len != 0);
-	c->txv[c->txn] = (struct iovec){ .iov_base = buf, .iov_len = len };
-	c->txm[c->txn].msg_hdr = (struct msghdr){
-		.msg_name = &c->addr[o->target], .msg_namelen = sizeof(c->addr[o->target]),
-		.msg_iov = &c->txv[c->txn], .msg_iovlen = 1 };
+	c->txd[c->txn] = (struct pw_tp_dgram){ .buf = buf, .len = (uint32_t)len,
+						.peer = o->target };
 	c->txn++;
 	c->txoff += (uint32_t)((len + 63u) & ~(size_t)63u);
 	c->st.sends++;
 }
 
-/** Sends the batch: one sendmmsg per BATCH_N datagrams. A failure counts as loss. */
+/** Sends the batch (UDP: one sendmmsg). What the transport does not take counts as
+ *  loss. */
 static void batch_flush(struct pw_client *c)
 {
-	uint32_t done = 0;
-
-	while (done < c->txn) {
-		int n = sendmmsg(c->fd, c->txm + done, c->txn - done, 0);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			c->st.send_errors += c->txn - done;
-			break;
-		}
-		done += (uint32_t)n;
-	}
+	if (c->txn != 0)
+		c->st.send_errors += c->txn - c->tp->send(c->tp_arg, c->txd, c->txn);
 	c->txn = 0;
 	c->txoff = 0;
 }
@@ -1935,6 +2027,7 @@ static bool engine_dispatch(struct pw_client *c)
 static void engine_rx_init(struct pw_client *c)
 {
 	for (uint32_t i = 0; i < BATCH_N; i++) {
+		c->rxd[i] = (struct pw_tp_dgram){ .buf = c->rxb[i], .cap = RXB_BYTES };
 		c->rxv[i] = (struct iovec){ .iov_base = c->rxb[i], .iov_len = RXB_BYTES };
 		c->rxm[i].msg_hdr = (struct msghdr){
 			.msg_name = &c->rxa[i], .msg_namelen = sizeof(c->rxa[i]),
@@ -1942,34 +2035,20 @@ static void engine_rx_init(struct pw_client *c)
 	}
 }
 
-/** Reads every datagram queued, BATCH_N per recvmmsg. 0 or -errno. */
+/** Reads every datagram queued, BATCH_N per receive (UDP: recvmmsg). 0 or -errno. */
 static int engine_recv(struct pw_client *c)
 {
 	for (;;) {
-		int n = recvmmsg(c->fd, c->rxm, BATCH_N, MSG_DONTWAIT, NULL);
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return 0;
-			if (errno == EINTR || errno == ECONNREFUSED)
-				continue;
-			return -errno;
-		}
+		int n = c->tp->recv(c->tp_arg, c->rxd, BATCH_N);
+		if (n < 0)
+			return n;
 		for (int i = 0; i < n; i++) {
-			if (c->rxm[i].msg_hdr.msg_flags & MSG_TRUNC) {
-				c->st.undecodable++;
-				continue;
-			}
-			if (!decode_dgram(c, c->rxb[i], c->rxm[i].msg_len, &c->rxa[i]))
+			if (!decode_dgram(c, &c->rxd[i]))
 				continue;
 			if (c->msg.type != PX_MSG_REPLY)
 				c->st.not_reply++;
 			else if (!engine_dispatch(c))
 				c->st.foreign++;
-		}
-		/* The kernel wrote the source addresses' lengths and the flags. */
-		for (int i = 0; i < n; i++) {
-			c->rxm[i].msg_hdr.msg_namelen = sizeof(c->rxa[i]);
-			c->rxm[i].msg_hdr.msg_flags = 0;
 		}
 		if ((uint32_t)n < BATCH_N)
 			return 0;
@@ -2045,13 +2124,7 @@ static int engine_round(struct pw_client *c, uint64_t until, const struct aop *w
 		wake = until;
 	if (now >= wake)
 		return 0;
-	struct pollfd p = { .fd = c->fd, .events = POLLIN };
-	uint64_t left = wake - now;
-	struct timespec ts = { .tv_sec = (time_t)(left / 1000000000ull),
-			       .tv_nsec = (long)(left % 1000000000ull) };
-	if (ppoll(&p, 1, &ts, NULL) < 0 && errno != EINTR)
-		return -errno;
-	return 0;
+	return c->tp->wait(c->tp_arg, wake);
 }
 
 /** Keeps the timerfd of pw_client_fd armed for the engine's next need. */
@@ -2372,11 +2445,16 @@ int pw_client_fd(struct pw_client *c)
 {
 	if (c->efd >= 0)
 		return c->efd;
+	int fd = c->tp->fd(c->tp_arg);
+	if (fd < 0) {
+		errno = EOPNOTSUPP;   /* a polled transport: call pw_poll(c, ..., 0) in a loop */
+		return -1;
+	}
 	int efd = epoll_create1(EPOLL_CLOEXEC);
 	int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	struct epoll_event ev = { .events = EPOLLIN };
 	if (efd < 0 || tfd < 0 ||
-	    (ev.data.fd = c->fd, epoll_ctl(efd, EPOLL_CTL_ADD, c->fd, &ev)) != 0 ||
+	    (ev.data.fd = fd, epoll_ctl(efd, EPOLL_CTL_ADD, fd, &ev)) != 0 ||
 	    (ev.data.fd = tfd, epoll_ctl(efd, EPOLL_CTL_ADD, tfd, &ev)) != 0) {
 		int e = errno;
 		if (efd >= 0)
@@ -2860,21 +2938,15 @@ static int recv_chunk(struct pw_client *c, uint8_t from)
 static int await_chunk(struct pw_client *c, uint8_t from, uint64_t until)
 {
 	for (;;) {
-		struct pollfd p = { .fd = c->fd, .events = POLLIN };
-		struct timespec ts;
-		uint64_t now, left;
 		int rc = recv_chunk(c, from);
 
 		if (rc != 0)
 			return rc;
-		now = now_ns();
-		if (now >= until)
+		if (now_ns() >= until)
 			return 0;
-		left = until - now;
-		ts.tv_sec = (time_t)(left / 1000000000ull);
-		ts.tv_nsec = (long)(left % 1000000000ull);
-		if (ppoll(&p, 1, &ts, NULL) < 0 && errno != EINTR)
-			return -errno;
+		rc = c->tp->wait(c->tp_arg, until);
+		if (rc < 0)
+			return rc;
 	}
 }
 
