@@ -233,6 +233,22 @@ struct pw_client_opts {
 	 *  submitted (a command answered early waits for those before it). true: in the
 	 *  order they complete. */
 	bool unordered;
+	/** How datagrams travel. NULL or "udp" (the default): a kernel UDP socket.
+	 *  "dpdk": kernel bypass, in builds of the library made with DPDK: this process
+	 *  starts DPDK's EAL with eal_args (once per process; later clients reuse it and
+	 *  their eal_args are ignored), and ethdev port j leads to member j (a memif link
+	 *  to that replica's client port, or a NIC port), the client being 127.0.0.254:9999
+	 *  on each (the cluster file's members' ip, port and mac are where it sends; the
+	 *  cluster runs with clients = dpdk). The same API over both; with "dpdk" the
+	 *  client busy-polls (pw_poll(c, ..., 0) in your loop; a synchronous call spins
+	 *  until its answer) and pw_client_fd fails with EOPNOTSUPP. Members learnt at
+	 *  run time are not reachable over "dpdk" (their ports are fixed at open). Anything
+	 *  else, or "dpdk" in a build without DPDK, fails pw_client_open with a message. */
+	const char *transport;
+	/** "dpdk": the EAL arguments, separated by spaces, e.g. "--no-huge -m 256 --no-pci
+	 *  --file-prefix=app1 --vdev=net_memif0,role=client,socket=/run/pw/c0.sock ..."
+	 *  (deploy/memif-mesh and tests/cluster/client_memif.sh show memif layouts). */
+	const char *eal_args;
 };
 
 /**
@@ -659,7 +675,8 @@ void pw_client_set_completion(struct pw_client *c, pw_complete_fn fn, void *arg)
  * or select (for reading) in your loop, then call pw_poll(c, ..., 0); do not read it or
  * close it (pw_client_close does). An epoll descriptor over the client's UDP socket
  * and a timerfd, made at the first call (later calls return the same one).
- * @return the descriptor, or -1 with errno set.
+ * @return the descriptor, or -1 with errno set (EOPNOTSUPP: transport "dpdk", which
+ *         has none: call pw_poll(c, ..., 0) in a loop).
  */
 int pw_client_fd(struct pw_client *c);
 

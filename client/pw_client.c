@@ -174,6 +174,8 @@ struct pw_client {
 	uint8_t reply[PX_REPLY_BYTES_MAX];
 
 	struct sockaddr_in addr[PW_MEMBERS_MAX];
+	/** Each member's MAC from the cluster file (zero: unknown), for transport dpdk. */
+	uint8_t mac[PW_MEMBERS_MAX][6];
 	char addr_str[PW_MEMBERS_MAX][64];
 	/** Authentication (docs/security.md): on when the cluster file says so (or, with
 	 *  members given by hand, when a key file is given). */
@@ -438,6 +440,7 @@ static int load_members(struct pw_client *c, const struct pw_client_opts *o, cha
 				.sin_port = htons(cfg.members[i].port),
 				.sin_addr.s_addr = cfg.members[i].ip_be,
 			};
+			memcpy(c->mac[i], cfg.members[i].mac, sizeof(c->mac[i]));
 			c->known = (uint16_t)(c->known | (1u << i));
 		}
 		known_changed(c);
@@ -603,6 +606,35 @@ struct pw_client *pw_client_open(const struct pw_client_opts *o, char *err, size
 	c->backoff_ns = o->backoff_ms * NS_PER_MS;
 	c->retries_max = o->retries_max;
 
+	if (o->transport != NULL && strcmp(o->transport, "dpdk") == 0) {
+#ifdef PW_CLIENT_HAVE_DPDK
+		struct pw_tp_dpdk_member m[PW_MEMBERS_MAX];
+		memset(m, 0, sizeof(m));
+		for (uint8_t i = 0; i < c->n_members; i++) {
+			if (!is_known(c, i))
+				continue;
+			m[i].present = true;
+			m[i].ip_be = c->addr[i].sin_addr.s_addr;
+			m[i].port = ntohs(c->addr[i].sin_port);
+			memcpy(m[i].mac, c->mac[i], sizeof(m[i].mac));
+		}
+		rc = pw_tp_dpdk_open(o->eal_args, m, c->n_members, &c->tp, &c->tp_arg, err, errlen);
+		if (rc != 0)
+			goto fail;
+		return c;
+#else
+		set_err(err, errlen, "transport dpdk: this build of libpaxwire-client has no DPDK "
+			"(meson found no libdpdk); fix: transport udp, or rebuild with libdpdk");
+		rc = -ENOTSUP;
+		goto fail;
+#endif
+	}
+	if (o->transport != NULL && strcmp(o->transport, "udp") != 0) {
+		set_err(err, errlen, "transport \"%s\": unknown; fix: \"udp\" (the default) or "
+			"\"dpdk\"", o->transport);
+		rc = -EINVAL;
+		goto fail;
+	}
 	c->fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (c->fd < 0 || bind(c->fd, (const struct sockaddr *)&any, sizeof(any)) != 0) {
 		rc = -errno;

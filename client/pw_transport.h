@@ -48,4 +48,26 @@ struct pw_tp_ops {
 	void (*close)(void *tp);
 };
 
+/** A member as the DPDK transport reaches it: ethdev port j leads to member j. */
+struct pw_tp_dpdk_member {
+	bool present;
+	uint32_t ip_be;       /**< its address, as the cluster file gives it */
+	uint16_t port;        /**< host order */
+	uint8_t mac[6];       /**< its MAC; all zero: broadcast */
+};
+
+/** The client side's own address on every port (a replica answers the source of the
+ *  frame it got, MAC included). */
+#define PW_TP_DPDK_IP 0x7f0000feu   /* 127.0.0.254 */
+#define PW_TP_DPDK_PORT 9999u
+
+/**
+ * Opens the DPDK transport (pw_transport_dpdk.c; only in builds with DPDK): starts the
+ * EAL with eal_args (space separated; once per process: a second client reuses it, and
+ * its eal_args are ignored), then opens ethdev port j for each present member j.
+ * @return 0 with *ops and *tp set, or -errno with err saying what failed and what to do.
+ */
+int pw_tp_dpdk_open(const char *eal_args, const struct pw_tp_dpdk_member *m, uint8_t n,
+		    const struct pw_tp_ops **ops, void **tp, char *err, size_t errlen);
+
 #endif

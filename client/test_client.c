@@ -1275,6 +1275,27 @@ static void test_open_errors(void **state)
 	o.members = bad;
 	o.n_members = PW_MEMBERS_MAX + 1;
 	assert_null(pw_client_open(&o, err, sizeof(err)));
+	/* Transports: an unknown name; "dpdk" without EAL arguments (DPDK builds: nothing
+	 * started) or in a build without DPDK. Each error says what to do. */
+	const char *good[] = { "127.0.0.1:7100" };
+	o.members = good;
+	o.n_members = 1;
+	o.transport = "rdma";
+	assert_null(pw_client_open(&o, err, sizeof(err)));
+	assert_int_equal(errno, EINVAL);
+	assert_non_null(strstr(err, "transport \"rdma\": unknown; fix:"));
+	o.transport = "dpdk";
+	o.eal_args = NULL;
+	assert_null(pw_client_open(&o, err, sizeof(err)));
+	assert_non_null(strstr(err, "transport dpdk: "));
+	assert_true(strstr(err, "no EAL arguments; fix: opts.eal_args") != NULL ||
+		    strstr(err, "has no DPDK (meson found no libdpdk); fix:") != NULL);
+	o.transport = "udp";
+	struct pw_client *c = pw_client_open(&o, err, sizeof(err));
+	assert_non_null(c);
+	assert_true(pw_client_fd(c) >= 0);
+	pw_client_close(c);
+	o.transport = NULL;
 	for (int e = 0; e < PW_E_MAX; e++)
 		assert_string_not_equal(pw_strerror(e), "unknown error");
 	assert_string_equal(pw_strerror(PW_E_MAX), "unknown error");
