@@ -1307,6 +1307,8 @@ static bool aop_live(const struct aop *o);
 static void aop_complete(struct pw_client *c, struct aop *o, int rc);
 static int reg_start(struct pw_client *c, uint64_t now, uint64_t deadline, uint64_t for_id);
 static int engine_round(struct pw_client *c, uint64_t until, const struct aop *want);
+static void engine_assign(struct pw_client *c, uint64_t now);
+static void engine_send(struct pw_client *c);
 
 /** Runs the engine until o (a synchronous call's op, or the registration) is no longer
  *  live. Other commands' completions wait for pw_poll. 0 or -errno (a socket error). */
@@ -1346,6 +1348,10 @@ static int run_cmd(struct pw_client *c)
 			   .deadline = c->call_ns + c->deadline_ns, .cmd_len = c->cmd_len,
 			   .state = AOP_QUEUED, .op = PW_OP_EXECUTE, .cmd = c->cmd,
 			   .reply = c->reply };
+	/* Out at once (with whatever else is due), before the rounds, which receive first:
+	 * no receive system call ahead of the send. */
+	engine_assign(c, c->call_ns);
+	engine_send(c);
 	rc = engine_wait(c, o);
 	if (rc < 0) {
 		if (aop_live(o))
