@@ -158,7 +158,7 @@ static double h_pct(const struct hist *h, double p)
 }
 
 struct opts {
-	const char *config, *csv, *label, *history;
+	const char *config, *csv, *label, *history, *transport, *eal;
 	uint32_t clients, keys, value_bytes, attempt_ms, attempt_us, deadline_ms, think_us, inflight;
 	uint32_t mix[MIX_N]; /* weights: put, get, append, cas, del */
 	uint64_t max_ops;    /* 0: no limit */
@@ -408,6 +408,8 @@ static struct pw_client *open_client(const struct opts *o, char *err, size_t err
 	co.attempt_timeout_us = o->attempt_us; /* 0: attempt_ms */
 	co.deadline_ms = o->deadline_ms;
 	co.max_inflight = o->inflight;
+	co.transport = o->transport;
+	co.eal_args = o->eal;
 	return pw_client_open(&co, err, errlen);
 }
 
@@ -649,7 +651,9 @@ static void usage_to(FILE *f)
 		"                [--attempt-ms MS | --attempt-us US] [--deadline-ms MS]\n"
 		"                [--think-us US]\n"
 		"                [--max-ops N] [--history FILE] [--final-reads]\n"
-		"                [--inflight K]\n");
+		"                [--inflight K] [--transport udp|dpdk --eal \"EAL ARGS\"]\n"
+		"  --transport dpdk: the library's DPDK transport (ethdev port j to member j;\n"
+		"  one client: --clients 1, no --final-reads)\n");
 }
 
 static void usage(void)
@@ -699,9 +703,11 @@ int main(int argc, char **argv)
 		{"history", required_argument, NULL, 'H'},
 		{"final-reads", no_argument, NULL, 'f'}, {"help", no_argument, NULL, 'h'},
 		{"inflight", required_argument, NULL, 'K'},
+		{"transport", required_argument, NULL, 'T'},
+		{"eal", required_argument, NULL, 'E'},
 		{NULL, 0, NULL, 0}};
 	int ch;
-	while ((ch = getopt_long(argc, argv, "c:n:r:s:w:v:k:m:C:l:a:d:t:M:H:fhK:", lo, NULL)) !=
+	while ((ch = getopt_long(argc, argv, "c:n:r:s:w:v:k:m:C:l:a:d:t:M:H:fhK:T:E:", lo, NULL)) !=
 	       -1) {
 		switch (ch) {
 		case 'c': o.config = optarg; break;
@@ -727,6 +733,8 @@ int main(int argc, char **argv)
 		case 'H': o.history = optarg; break;
 		case 'f': o.final_reads = true; break;
 		case 'K': o.inflight = (uint32_t)strtoul(optarg, NULL, 10); break;
+		case 'T': o.transport = optarg; break;
+		case 'E': o.eal = optarg; break;
 		case 'h': usage_to(stdout); return 0;
 		default: usage(); return 2;
 		}
@@ -746,13 +754,16 @@ int main(int argc, char **argv)
 	    o.deadline_ms == 0 || (append && kv) || (append && o.final_reads) ||
 	    (o.rate > 0 && o.think_us > 0) || o.inflight < 1 || o.inflight > PW_INFLIGHT_MAX ||
 	    (o.inflight > 1 && (o.rate > 0 || o.think_us > 0 || o.mix[MIX_CAS] > 0)) ||
+	    (o.transport != NULL && strcmp(o.transport, "dpdk") == 0 &&
+	     (o.clients != 1 || o.final_reads)) ||
 	    strchr(o.label, '"') != NULL ||
 	    strchr(o.label, '\\') != NULL) {
 		fprintf(stderr, "pw-bench: --config is required; --clients in [1, %u]; "
 				"--keys in [1, %u]; --value-bytes in [1, %u]; append cannot be "
 				"mixed with put/get/cas/del nor with --final-reads; --think-us is "
 				"for the closed loop (no --rate); --inflight in [1, 64], closed "
-				"loop, no cas; no quotes in --label\n",
+				"loop, no cas; --transport dpdk: --clients 1, no --final-reads; "
+				"no quotes in --label\n",
 			CLIENTS_MAX, KEYS_MAX, vmax);
 		usage();
 		return 2;

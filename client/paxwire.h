@@ -16,8 +16,10 @@
  *     own loop through pw_client_fd. The replicas keep a window of 64 sequence numbers
  *     per session, so exactly-once holds with commands in flight together, resent, and
  *     chosen out of order (docs/consistency.md, "Client sessions").
- * A synchronous call runs one command at a time in the client's session, and needs no
- * asynchronous command outstanding (PW_E_AGAIN otherwise).
+ * Both kinds may be mixed: a synchronous call is submitted like an asynchronous command
+ * (the next seq of the session, after those outstanding; it waits for room in the
+ * window) and runs the client until it completes; asynchronous commands outstanding
+ * keep running meanwhile, and their completions wait for the next pw_poll.
  *
  * Threads: a client object is NOT thread safe. Every call on one client (submitting,
  * polling, the synchronous operations, closing) must come from one thread at a time;
@@ -152,7 +154,9 @@ enum pw_err {
 	 *  it is in force (pw_members: next_epoch 0). */
 	PW_E_BUSY = 16,
 	/** Asynchronous submission: the client already has max_inflight commands
-	 *  submitted and not yet completed (pw_poll them first). Nothing was sent. */
+	 *  submitted and not yet completed (pw_poll them first); or a synchronous call
+	 *  from a completion callback; or pw_client_new_session while commands are
+	 *  outstanding. Nothing was sent. */
 	PW_E_AGAIN = 17,
 	/** Asynchronous: the command was cancelled (pw_cancel) before its answer came.
 	 *  If its completion's `sent` is false nothing of it went out and it is never
@@ -232,6 +236,22 @@ struct pw_client_opts {
 	 *  submitted (a command answered early waits for those before it). true: in the
 	 *  order they complete. */
 	bool unordered;
+	/** How datagrams travel. NULL or "udp" (the default): a kernel UDP socket.
+	 *  "dpdk": kernel bypass, in builds of the library made with DPDK: this process
+	 *  starts DPDK's EAL with eal_args (once per process; later clients reuse it and
+	 *  their eal_args are ignored), and ethdev port j leads to member j (a memif link
+	 *  to that replica's client port, or a NIC port), the client being 127.0.0.254:9999
+	 *  on each (the cluster file's members' ip, port and mac are where it sends; the
+	 *  cluster runs with clients = dpdk). The same API over both; with "dpdk" the
+	 *  client busy-polls (pw_poll(c, ..., 0) in your loop; a synchronous call spins
+	 *  until its answer) and pw_client_fd fails with EOPNOTSUPP. Members learnt at
+	 *  run time are not reachable over "dpdk" (their ports are fixed at open). Anything
+	 *  else, or "dpdk" in a build without DPDK, fails pw_client_open with a message. */
+	const char *transport;
+	/** "dpdk": the EAL arguments, separated by spaces, e.g. "--no-huge -m 256 --no-pci
+	 *  --file-prefix=app1 --vdev=net_memif0,role=client,socket=/run/pw/c0.sock ..."
+	 *  (deploy/memif-mesh and tests/cluster/client_memif.sh show memif layouts). */
+	const char *eal_args;
 };
 
 /**
@@ -529,11 +549,13 @@ int pw_execute(struct pw_client *c, const void *cmd, size_t len, void *reply, si
  * it is refused. Completions come in submission order unless opts.unordered.
  *
  * Every submitted command gets exactly one completion, whatever happens to it, except
- * when the client is closed first. The synchronous operations keep their own loop, one
- * command at a time: they return PW_E_AGAIN while asynchronous commands are
- * outstanding (their seqs would not fit the window's floor). pw_probe, pw_members and
- * the other admin calls may be mixed in: replies to asynchronous commands that arrive
- * meanwhile are kept for them.
+ * when the client is closed first. The synchronous operations run on the same engine:
+ * each takes the session's next seq (waiting for room if the window of PW_INFLIGHT_MAX
+ * seqs is full), runs the client until its own answer comes, and returns; the completions of asynchronous commands that arrive meanwhile
+ * wait for the next pw_poll (no callback runs inside a synchronous call). They do not
+ * count in pw_client_outstanding. pw_probe, pw_members and the other admin calls may
+ * be mixed in too: replies to asynchronous commands that arrive meanwhile are kept
+ * for them.
  */
 
 /** Commands one session may have outstanding (the replicas' window per session). */
@@ -585,8 +607,8 @@ struct pw_request {
 };
 
 /** A completion callback (pw_client_set_completion). It may submit and cancel
- *  commands on this client, but not call pw_poll, a synchronous operation or
- *  pw_client_close. */
+ *  commands on this client, but not call pw_poll, a synchronous operation (it
+ *  returns PW_E_AGAIN, unsent) or pw_client_close. */
 typedef void (*pw_complete_fn)(void *arg, const struct pw_completion *done);
 
 /**
@@ -656,7 +678,8 @@ void pw_client_set_completion(struct pw_client *c, pw_complete_fn fn, void *arg)
  * or select (for reading) in your loop, then call pw_poll(c, ..., 0); do not read it or
  * close it (pw_client_close does). An epoll descriptor over the client's UDP socket
  * and a timerfd, made at the first call (later calls return the same one).
- * @return the descriptor, or -1 with errno set.
+ * @return the descriptor, or -1 with errno set (EOPNOTSUPP: transport "dpdk", which
+ *         has none: call pw_poll(c, ..., 0) in a loop).
  */
 int pw_client_fd(struct pw_client *c);
 

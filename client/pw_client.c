@@ -34,6 +34,7 @@
 #include "auth.h"
 #include "env.h"
 #include "paxwire.h"
+#include "pw_transport.h"
 #include "wire_kv.h"
 #include "wire_stream.h"
 #include "px.h"
@@ -56,7 +57,7 @@ _Static_assert(PW_KV_BYTES_MAX == PX_CMD_BYTES_MAX - WIRE_KV_CMD_HDR_BYTES,
 _Static_assert(PW_RECORD_BYTES_MAX == WIRE_STREAM_PAYLOAD_MAX, "record bound = the stream's");
 _Static_assert(PW_E_MAX == 19, "pw_strerror covers every code");
 _Static_assert(PW_INFLIGHT_MAX == PX_SESSION_WINDOW, "in flight = the replicas' window");
-_Static_assert(2 * PW_INFLIGHT_MAX < 256, "an op's index + 1 fits a u8 (win[])");
+_Static_assert(2 * PW_INFLIGHT_MAX + 1 < 256, "an op's index + 1 fits a u8 (win[])");
 
 #define PW_ATTEMPT_TIMEOUT_MS_DEFAULT 100u
 #define PW_DEADLINE_MS_DEFAULT 3000u
@@ -90,7 +91,12 @@ _Static_assert(SERVICE_KV == CFG_SERVICE_KV && SERVICE_STREAM == CFG_SERVICE_STR
 	       "service numbers as in the cluster file");
 #endif
 
-/** An asynchronous command (or the registration in progress, c->reg). */
+/** The slot in c->ops of the synchronous call in progress (pw_put, ...): never handed
+ *  to pw_submit, never delivered by pw_poll, not counted in `outstanding`. */
+#define SYNC_OP 0u
+
+/** A command (asynchronous, or the synchronous one in ops[SYNC_OP]), or the
+ *  registration in progress (c->reg). */
 enum aop_state {
 	AOP_FREE = 0,
 	AOP_QUEUED,   /**< submitted; waits for a session, or for room in the window */
@@ -115,6 +121,10 @@ struct aop {
 };
 
 struct pw_client {
+	/** How datagrams travel (pw_transport.h): udp_ops on fd, the default. */
+	const struct pw_tp_ops *tp;
+	void *tp_arg;
+	/** The UDP transport's socket; -1 with another transport. */
 	int fd;
 	uint32_t cluster_id;
 	/** One above the highest id in `known`: 1..PW_MEMBERS_MAX. */
@@ -165,6 +175,8 @@ struct pw_client {
 	uint8_t reply[PX_REPLY_BYTES_MAX];
 
 	struct sockaddr_in addr[PW_MEMBERS_MAX];
+	/** Each member's MAC from the cluster file (zero: unknown), for transport dpdk. */
+	uint8_t mac[PW_MEMBERS_MAX][6];
 	char addr_str[PW_MEMBERS_MAX][64];
 	/** Authentication (docs/security.md): on when the cluster file says so (or, with
 	 *  members given by hand, when a key file is given). */
@@ -178,10 +190,16 @@ struct pw_client {
 	uint8_t rx[RX_BYTES];
 	struct px_msg msg;                /**< the last decoded datagram; body points into rx */
 
-	/* The asynchronous engine (pw_submit, pw_poll). */
-	struct aop *ops;                  /**< 2 x max_inflight of them: those delivered by
-	                                       the last pw_poll keep their buffers */
+	/* The engine (pw_submit, pw_poll; the synchronous calls: ops[SYNC_OP]). */
+	struct aop *ops;                  /**< ops[SYNC_OP], then 2 x max_inflight for
+	                                       pw_submit: those delivered by the last pw_poll
+	                                       keep their buffers */
 	uint32_t n_ops;
+	/** Every op at or above it is AOP_FREE (1..n_ops): the engine's loops stop there,
+	 *  so that a client with few commands in flight does not walk all n_ops. */
+	uint32_t ops_hi;
+	/** pw_poll is handing out completions (a callback runs): no synchronous call. */
+	bool delivering;
 	uint32_t max_inflight;
 	uint32_t outstanding;             /**< submitted, not delivered */
 	struct aop reg;                   /**< the registration, AOP_FLIGHT while it runs */
@@ -198,11 +216,15 @@ struct pw_client {
 	 *  membership (learn_members) at the top of the next engine round. */
 	bool learn_pending;
 	uint8_t learn_prefer, learn_hint;
-	/** The send batch: datagrams laid end to end in txb. */
+	/** The send batch: datagrams laid end to end in txb, described in txd. */
 	uint32_t txn, txoff;
+	struct pw_tp_dgram txd[BATCH_N];
+	uint8_t txb[TXB_BYTES];
+	/** The receive batch: rxd[i] is rxb[i]. */
+	struct pw_tp_dgram rxd[BATCH_N];
+	/* The UDP transport's message headers (sendmmsg, recvmmsg into rxb). */
 	struct mmsghdr txm[BATCH_N];
 	struct iovec txv[BATCH_N];
-	uint8_t txb[TXB_BYTES];
 	struct mmsghdr rxm[BATCH_N];
 	struct iovec rxv[BATCH_N];
 	struct sockaddr_in rxa[BATCH_N];
@@ -419,6 +441,7 @@ static int load_members(struct pw_client *c, const struct pw_client_opts *o, cha
 				.sin_port = htons(cfg.members[i].port),
 				.sin_addr.s_addr = cfg.members[i].ip_be,
 			};
+			memcpy(c->mac[i], cfg.members[i].mac, sizeof(c->mac[i]));
 			c->known = (uint16_t)(c->known | (1u << i));
 		}
 		known_changed(c);
@@ -504,6 +527,9 @@ void pw_client_opts_default(struct pw_client_opts *o)
 	};
 }
 
+static void engine_rx_init(struct pw_client *c);
+static const struct pw_tp_ops udp_ops;
+
 struct pw_client *pw_client_open(const struct pw_client_opts *o, char *err, size_t errlen)
 {
 	struct sockaddr_in any = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_ANY) };
@@ -534,9 +560,10 @@ struct pw_client *pw_client_open(const struct pw_client_opts *o, char *err, size
 	c->unordered = o->unordered;
 	c->learn_hint = PX_NODE_NONE;
 	c->max_inflight = o->max_inflight != 0 ? o->max_inflight : PW_INFLIGHT_MAX;
-	c->n_ops = 2u * c->max_inflight;
+	c->n_ops = 1u + 2u * c->max_inflight;
+	c->ops_hi = SYNC_OP + 1u;
 	c->ops = calloc(c->n_ops, sizeof(*c->ops));
-	c->op_mem = malloc((size_t)c->n_ops * (PX_CMD_BYTES_MAX + PX_REPLY_BYTES_MAX));
+	c->op_mem = malloc((size_t)(c->n_ops - 1u) * (PX_CMD_BYTES_MAX + PX_REPLY_BYTES_MAX));
 	if (c->ops == NULL || c->op_mem == NULL) {
 		set_err(err, errlen, "out of memory");
 		free(c->ops);
@@ -545,11 +572,15 @@ struct pw_client *pw_client_open(const struct pw_client_opts *o, char *err, size
 		errno = ENOMEM;
 		return NULL;
 	}
-	for (uint32_t i = 0; i < c->n_ops; i++) {
-		c->ops[i].cmd = c->op_mem + (size_t)i * (PX_CMD_BYTES_MAX + PX_REPLY_BYTES_MAX);
+	for (uint32_t i = SYNC_OP + 1u; i < c->n_ops; i++) {
+		c->ops[i].cmd = c->op_mem + (size_t)(i - 1u) * (PX_CMD_BYTES_MAX + PX_REPLY_BYTES_MAX);
 		c->ops[i].reply = c->ops[i].cmd + PX_CMD_BYTES_MAX;
 	}
 	c->reg.reply = c->reply;   /* a registration's answer: 8 bytes */
+	/* The synchronous calls' command and reply are the client's own. */
+	c->ops[SYNC_OP].cmd = c->cmd;
+	c->ops[SYNC_OP].reply = c->reply;
+	engine_rx_init(c);
 	rc = load_members(c, o, err, errlen);
 	if (rc != 0)
 		goto fail;
@@ -576,12 +607,43 @@ struct pw_client *pw_client_open(const struct pw_client_opts *o, char *err, size
 	c->backoff_ns = o->backoff_ms * NS_PER_MS;
 	c->retries_max = o->retries_max;
 
+	if (o->transport != NULL && strcmp(o->transport, "dpdk") == 0) {
+#ifdef PW_CLIENT_HAVE_DPDK
+		struct pw_tp_dpdk_member m[PW_MEMBERS_MAX];
+		memset(m, 0, sizeof(m));
+		for (uint8_t i = 0; i < c->n_members; i++) {
+			if (!is_known(c, i))
+				continue;
+			m[i].present = true;
+			m[i].ip_be = c->addr[i].sin_addr.s_addr;
+			m[i].port = ntohs(c->addr[i].sin_port);
+			memcpy(m[i].mac, c->mac[i], sizeof(m[i].mac));
+		}
+		rc = pw_tp_dpdk_open(o->eal_args, m, c->n_members, &c->tp, &c->tp_arg, err, errlen);
+		if (rc != 0)
+			goto fail;
+		return c;
+#else
+		set_err(err, errlen, "transport dpdk: this build of libpaxwire-client has no DPDK "
+			"(meson found no libdpdk); fix: transport udp, or rebuild with libdpdk");
+		rc = -ENOTSUP;
+		goto fail;
+#endif
+	}
+	if (o->transport != NULL && strcmp(o->transport, "udp") != 0) {
+		set_err(err, errlen, "transport \"%s\": unknown; fix: \"udp\" (the default) or "
+			"\"dpdk\"", o->transport);
+		rc = -EINVAL;
+		goto fail;
+	}
 	c->fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (c->fd < 0 || bind(c->fd, (const struct sockaddr *)&any, sizeof(any)) != 0) {
 		rc = -errno;
 		set_err(err, errlen, "UDP socket: %s", strerror(errno));
 		goto fail;
 	}
+	c->tp = &udp_ops;
+	c->tp_arg = c;
 	return c;
 fail:
 	pw_client_close(c);
@@ -593,7 +655,9 @@ void pw_client_close(struct pw_client *c)
 {
 	if (c == NULL)
 		return;
-	if (c->fd >= 0)
+	if (c->tp != NULL)
+		c->tp->close(c->tp_arg);
+	else if (c->fd >= 0)
 		close(c->fd);
 	if (c->efd >= 0)
 		close(c->efd);
@@ -705,11 +769,10 @@ static void learn_life(struct pw_client *c, uint8_t to)
 	len = auth_client_seal(&c->auth, to, buf, len, sizeof(buf));
 	assert(len != 0);
 	c->st.sends++;
-	if (sendto(c->fd, buf, len, 0, (const struct sockaddr *)&c->addr[to],
-		   sizeof(c->addr[to])) != (ssize_t)len)
+	struct pw_tp_dgram d = { .buf = buf, .len = (uint32_t)len, .peer = to };
+	if (c->tp->send(c->tp_arg, &d, 1) != 1)
 		c->st.send_errors++;
 	while (!auth_client_bound(&c->auth, to)) {
-		struct pollfd p = { .fd = c->fd, .events = POLLIN };
 		int rc = recv_decoded(c);
 		if (rc < 0)
 			return;
@@ -719,12 +782,9 @@ static void learn_life(struct pw_client *c, uint8_t to)
 				(void)engine_dispatch(c);
 			continue;
 		}
-		uint64_t now = now_ns();
-		if (now >= until)
+		if (now_ns() >= until)
 			return;   /* silent: the send below goes as a challenge, and times out */
-		struct timespec ts = { .tv_sec = (time_t)((until - now) / 1000000000ull),
-				       .tv_nsec = (long)((until - now) % 1000000000ull) };
-		if (ppoll(&p, 1, &ts, NULL) < 0 && errno != EINTR)
+		if (c->tp->wait(c->tp_arg, until) < 0)
 			return;
 	}
 }
@@ -733,8 +793,6 @@ static void learn_life(struct pw_client *c, uint8_t to)
  *  datagram: the attempt then times out and the next member is tried. */
 static void send_to(struct pw_client *c, uint8_t to)
 {
-	ssize_t n;
-
 	assert(is_known(c, to));
 	/* A probe (seq 0, no flags) is itself a fine challenge: it changes nothing. */
 	bool probe = c->tx[PX_WIRE_OFF_TYPE] == PX_MSG_REQUEST && c->tx[PX_WIRE_OFF_FLAGS] == 0 &&
@@ -746,12 +804,9 @@ static void send_to(struct pw_client *c, uint8_t to)
 	size_t len = c->auth_on ? auth_client_seal(&c->auth, to, c->tx, c->tx_len, sizeof(c->tx))
 				: c->tx_len;
 	assert(len != 0);
-	do {
-		n = sendto(c->fd, c->tx, len, 0, (const struct sockaddr *)&c->addr[to],
-			   sizeof(c->addr[to]));
-	} while (n < 0 && errno == EINTR);
+	struct pw_tp_dgram d = { .buf = c->tx, .len = (uint32_t)len, .peer = to };
 	c->st.sends++;
-	if (n != (ssize_t)len)
+	if (c->tp->send(c->tp_arg, &d, 1) != 1)
 		c->st.send_errors++;
 }
 
@@ -765,15 +820,125 @@ static uint8_t member_of(const struct pw_client *c, const struct sockaddr_in *a)
 	return PX_NODE_NONE;
 }
 
-/**
- * Checks and decodes one datagram of len bytes at buf, from `from`, into c->msg
- * (authenticated: opened in place). @return true if c->msg holds it; false: counted
- * and dropped.
- */
-static bool decode_dgram(struct pw_client *c, uint8_t *buf, size_t len,
-			 const struct sockaddr_in *from)
+/* ---- the kernel UDP transport (pw_transport.h): the client itself is its state ---- */
+
+static uint32_t udp_send(void *tp, const struct pw_tp_dgram *d, uint32_t n)
 {
-	if (len > PX_DGRAM_BYTES_MAX) {
+	struct pw_client *c = tp;
+	uint32_t done = 0;
+
+	if (n == 1) {
+		ssize_t k;
+		do {
+			k = sendto(c->fd, d->buf, d->len, 0, (const struct sockaddr *)&c->addr[d->peer],
+				   sizeof(c->addr[d->peer]));
+		} while (k < 0 && errno == EINTR);
+		return k == (ssize_t)d->len;
+	}
+	assert(n <= BATCH_N);
+	for (uint32_t i = 0; i < n; i++) {
+		c->txv[i] = (struct iovec){ .iov_base = d[i].buf, .iov_len = d[i].len };
+		c->txm[i].msg_hdr = (struct msghdr){
+			.msg_name = &c->addr[d[i].peer], .msg_namelen = sizeof(c->addr[d[i].peer]),
+			.msg_iov = &c->txv[i], .msg_iovlen = 1 };
+	}
+	while (done < n) {
+		int k = sendmmsg(c->fd, c->txm + done, n - done, 0);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			break;
+		done += (uint32_t)k;
+	}
+	return done;
+}
+
+/** One datagram: recvfrom into d's buffer. The engine's batch (c->rxd, BATCH_N): one
+ *  recvmmsg into rxb, whose headers engine_rx_init laid out. */
+static int udp_recv(void *tp, struct pw_tp_dgram *d, uint32_t n)
+{
+	struct pw_client *c = tp;
+
+	for (;;) {
+		if (n == 1) {
+			struct sockaddr_in from;
+			socklen_t flen = sizeof(from);
+			ssize_t k = recvfrom(c->fd, d->buf, d->cap, MSG_DONTWAIT | MSG_TRUNC,
+					     (struct sockaddr *)&from, &flen);
+			if (k >= 0) {
+				d->trunc = (size_t)k > d->cap;
+				d->len = d->trunc ? d->cap : (uint32_t)k;
+				d->peer = member_of(c, &from);
+				return 1;
+			}
+		} else {
+			assert(d == c->rxd && n <= BATCH_N);
+			int k = recvmmsg(c->fd, c->rxm, n, MSG_DONTWAIT, NULL);
+			if (k >= 0) {
+				for (int i = 0; i < k; i++) {
+					d[i].len = c->rxm[i].msg_len;
+					d[i].trunc = (c->rxm[i].msg_hdr.msg_flags & MSG_TRUNC) != 0;
+					d[i].peer = member_of(c, &c->rxa[i]);
+					/* The kernel wrote these: as engine_rx_init laid them. */
+					c->rxm[i].msg_hdr.msg_namelen = sizeof(c->rxa[i]);
+					c->rxm[i].msg_hdr.msg_flags = 0;
+				}
+				return k;
+			}
+		}
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return 0;
+		if (errno != EINTR && errno != ECONNREFUSED)
+			return -errno;
+	}
+}
+
+static int udp_wait(void *tp, uint64_t until_ns)
+{
+	struct pw_client *c = tp;
+	uint64_t now = now_ns();
+
+	if (now >= until_ns)
+		return 0;
+	uint64_t left = until_ns - now;
+	struct pollfd p = { .fd = c->fd, .events = POLLIN };
+	struct timespec ts = { .tv_sec = (time_t)(left / 1000000000ull),
+			       .tv_nsec = (long)(left % 1000000000ull) };
+	if (ppoll(&p, 1, &ts, NULL) < 0 && errno != EINTR)
+		return -errno;
+	return 0;
+}
+
+static int udp_fd(void *tp)
+{
+	return ((struct pw_client *)tp)->fd;
+}
+
+static void udp_close(void *tp)
+{
+	struct pw_client *c = tp;
+
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+}
+
+static const struct pw_tp_ops udp_ops = {
+	.name = "udp", .send = udp_send, .recv = udp_recv, .wait = udp_wait, .fd = udp_fd,
+	.close = udp_close,
+};
+
+/**
+ * Checks and decodes one received datagram (d: its bytes, and the member it came from
+ * as the transport says) into c->msg (authenticated: opened in place).
+ * @return true if c->msg holds it; false: counted and dropped.
+ */
+static bool decode_dgram(struct pw_client *c, const struct pw_tp_dgram *d)
+{
+	uint8_t *buf = d->buf;
+	size_t len = d->len;
+
+	if (d->trunc || len > PX_DGRAM_BYTES_MAX) {
 		c->st.undecodable++;
 		return false;
 	}
@@ -781,7 +946,7 @@ static bool decode_dgram(struct pw_client *c, uint8_t *buf, size_t len,
 	if (c->auth_on) {
 		/* Only a member's datagram, sealed for this client life, is read. */
 		size_t msg_len = 0;
-		sender = member_of(c, from);
+		sender = d->peer < PW_MEMBERS_MAX && is_known(c, d->peer) ? d->peer : PX_NODE_NONE;
 		if (sender == PX_NODE_NONE ||
 		    auth_client_open(&c->auth, sender, buf, len, &msg_len) != AUTH_OK) {
 			c->st.unauthentic++;
@@ -811,19 +976,12 @@ static bool decode_dgram(struct pw_client *c, uint8_t *buf, size_t len,
 static int recv_decoded(struct pw_client *c)
 {
 	for (;;) {
-		struct sockaddr_in from;
-		socklen_t flen = sizeof(from);
-		ssize_t n = recvfrom(c->fd, c->rx, sizeof(c->rx), MSG_DONTWAIT | MSG_TRUNC,
-				     (struct sockaddr *)&from, &flen);
+		struct pw_tp_dgram d = { .buf = c->rx, .cap = sizeof(c->rx) };
+		int n = c->tp->recv(c->tp_arg, &d, 1);
 
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return 0;
-			if (errno == EINTR || errno == ECONNREFUSED)
-				continue;
-			return -errno;
-		}
-		if (decode_dgram(c, c->rx, (size_t)n, &from))
+		if (n <= 0)
+			return n;
+		if (decode_dgram(c, &d))
 			return 1;
 	}
 }
@@ -862,21 +1020,15 @@ static int recv_match(struct pw_client *c, uint64_t client_id, uint64_t seq)
 static int await_reply(struct pw_client *c, uint64_t client_id, uint64_t seq, uint64_t until)
 {
 	for (;;) {
-		struct pollfd p = { .fd = c->fd, .events = POLLIN };
-		struct timespec ts;
-		uint64_t now, left;
 		int rc = recv_match(c, client_id, seq);
 
 		if (rc != 0)
 			return rc;
-		now = now_ns();
-		if (now >= until)
+		if (now_ns() >= until)
 			return 0;
-		left = until - now;
-		ts.tv_sec = (time_t)(left / 1000000000ull);
-		ts.tv_nsec = (long)(left % 1000000000ull);
-		if (ppoll(&p, 1, &ts, NULL) < 0 && errno != EINTR)
-			return -errno;
+		rc = c->tp->wait(c->tp_arg, until);
+		if (rc < 0)
+			return rc;
 	}
 }
 
@@ -1106,7 +1258,7 @@ static int members_ask(struct pw_client *c, uint16_t to, uint64_t deadline,
 }
 
 /**
- * Within an operation (exchange): a hint named a member this client has no address
+ * Within an operation (the engine, or an admin request): a hint named a member this client has no address
  * for, or every member it tried was silent. Asks the known members (`prefer` first,
  * if it is one: it just answered) for the membership, keeping the request in flight
  * (c->tx) intact. At most one attempt's time of the operation's deadline.
@@ -1144,126 +1296,6 @@ static uint64_t backoff_next(const struct pw_client *c, uint64_t *backoff)
 	return b;
 }
 
-/**
- * Sends the REQUEST in c->tx, for (client_id, seq), until a final answer comes: a REPLY
- * with PX_OK, PX_BAD_COMMAND or PX_SESSION_EXPIRED, left in c->msg. Retries re-send the
- * same bytes and change only the `to` byte: after silence to the next member, after
- * NOT_LEADER to the hint (or the next member, after a pause), after BUSY to the same
- * member after a backoff. *sends counts the datagrams of the whole operation (bounded by
- * retries_max + 1 together with the registration, if any).
- * @return PW_OK, PW_E_TIMEOUT, PW_E_NO_LEADER or PW_E_SYS.
- */
-static int exchange(struct pw_client *c, uint64_t client_id, uint64_t seq, uint8_t target,
-		    uint64_t deadline, uint32_t *sends)
-{
-	uint64_t next_send = now_ns(), attempt_end = 0, backoff = c->backoff_ns;
-	bool awaiting = false, leader_named = false, redirected = false, learnt = false;
-	uint32_t silent = 0;   /* attempts in a row that got no answer */
-	int rc;
-
-	for (;;) {
-		const struct px_msg *m = &c->msg;
-		uint64_t now = now_ns(), wake;
-
-		if (now >= deadline)
-			break;
-		if (!awaiting) {
-			if (*sends > c->retries_max)
-				break;
-			if (now >= next_send) {
-				send_to(c, target);
-				(*sends)++;
-				awaiting = true;
-				attempt_end = now + c->attempt_ns;
-			}
-		}
-		wake = awaiting ? attempt_end : next_send;
-		rc = await_reply(c, client_id, seq, wake < deadline ? wake : deadline);
-		if (rc < 0) {
-			errno = -rc;
-			return PW_E_SYS;
-		}
-		now = now_ns();
-		if (rc == 0) {
-			if (awaiting && now >= attempt_end) {
-				/* Silence: the member is down or slow, or the datagrams were
-				 * lost. Try the next one; a follower will redirect. */
-				c->st.attempt_timeouts++;
-				awaiting = false;
-				/* It may have restarted: its new life is learned again. */
-				if (c->auth_on)
-					auth_client_forget(&c->auth, target);
-				c->leader = PX_NODE_NONE;
-				/* Every member tried is silent: the cluster may have moved on
-				 * (members replaced); ask whoever answers what it is now. */
-				if (++silent >= popcount16(rotation(c)) && !learnt) {
-					learnt = true;
-					silent = 0;
-					(void)learn_members(c, PX_NODE_NONE, deadline);
-				}
-				target = next_member(c, target);
-				next_send = now_ns();
-			}
-			continue;
-		}
-		silent = 0;
-		c->st.replies++;
-		switch (m->status) {
-		case PX_OK:
-		case PX_BAD_COMMAND:
-		case PX_SESSION_EXPIRED:
-			/* Whoever answered finally applied it (or refused it in the log): the
-			 * leader, or a member that led when an earlier attempt reached it. */
-			c->leader = is_known(c, m->from) ? m->from : PX_NODE_NONE;
-			return PW_OK;
-		case PX_NOT_LEADER:
-			c->st.redirects++;
-			if (!awaiting || m->from != target)
-				continue;   /* about an earlier attempt: the current one stands */
-			awaiting = false;
-			/* A leader this client has no address for (a member added since its
-			 * file was written): learn the membership from the member that said so. */
-			if (m->leader_hint < PX_REPLICAS_MAX && m->leader_hint != m->from &&
-			    !is_known(c, m->leader_hint) && !learnt) {
-				uint8_t hint = m->leader_hint, from = m->from;
-				learnt = true;
-				(void)learn_members(c, from, deadline);
-				/* c->msg was reused: put the answer back as it was read. */
-				c->msg.leader_hint = hint;
-				c->msg.from = from;
-			}
-			if (is_known(c, m->leader_hint) && m->leader_hint != m->from) {
-				/* Follow a hint at once the first time; a second redirect in
-				 * one operation suggests an election, so back off. */
-				leader_named = true;
-				target = c->leader = m->leader_hint;
-				next_send = redirected ? now + backoff_next(c, &backoff) : now;
-				redirected = true;
-			} else {
-				/* No leader known there: ask the next member after a pause. */
-				c->leader = PX_NODE_NONE;
-				target = next_member(c, m->from);
-				next_send = now_ns() + backoff_next(c, &backoff);
-			}
-			continue;
-		case PX_BUSY:
-			c->st.busy++;
-			if (!awaiting || m->from != target)
-				continue;
-			awaiting = false;
-			leader_named = true;
-			c->leader = m->from;
-			next_send = now + backoff_next(c, &backoff);
-			continue;
-		default:
-			/* px_decode accepts only status < PX_STATUS_MAX. */
-			assert(0 && "REPLY status out of range");
-			continue;
-		}
-	}
-	return leader_named ? PW_E_TIMEOUT : PW_E_NO_LEADER;
-}
-
 /** The member to send to first: the leader if known, else one picked by `spread`
  *  (a nonce), which spreads clients over the members until they learn the leader. */
 static uint8_t first_target(const struct pw_client *c, uint64_t spread)
@@ -1272,103 +1304,77 @@ static uint8_t first_target(const struct pw_client *c, uint64_t spread)
 								   : nth_member(c, spread);
 }
 
-/**
- * Registers a new session (docs/protocol.md 8.5): a REQUEST flagged PX_MF_REGISTER,
- * seq 0, the nonce as client id, no body, retried like a command. A retry may
- * register twice (the first reply lost): the extra session is an orphan the cluster
- * evicts in its turn. On PW_OK c->session_id is the new id and seq starts over.
- * @return PW_OK, PW_E_PROTOCOL (the answer is no registration reply), PW_E_SYS
- *         (getrandom), or exchange()'s errors.
- */
-static int session_register(struct pw_client *c, uint64_t deadline, uint32_t *sends)
-{
-	const struct px_msg *m = &c->msg;
-	/* Authenticated: the nonce's top bits name this client's key, which owns the
-	 * session (docs/security.md, "Sessions"). */
-	uint64_t nonce = c->auth_on ? (c->nonce & ((1ull << PX_OWNER_SHIFT) - 1u)) |
-					      ((uint64_t)px_owner_tag(c->auth.id,
-								      c->auth.role == AUTH_ROLE_ADMIN)
-					       << PX_OWNER_SHIFT)
-				    : c->nonce;
-	uint64_t id, next;
-	int rc;
+static bool aop_live(const struct aop *o);
+static void aop_complete(struct pw_client *c, struct aop *o, int rc);
+static int reg_start(struct pw_client *c, uint64_t now, uint64_t deadline, uint64_t for_id);
+static int engine_round(struct pw_client *c, uint64_t until, const struct aop *want);
+static void engine_assign(struct pw_client *c, uint64_t now);
+static void engine_send(struct pw_client *c);
 
-	/* The nonce of the registration after this one, drawn now so that a failure of
-	 * getrandom cannot leave a nonce in use twice. */
-	rc = random_id(nonce, &next);
-	if (rc != 0) {
-		errno = -rc;
-		return PW_E_SYS;
+/** Runs the engine until o (a synchronous call's op, or the registration) is no longer
+ *  live. Other commands' completions wait for pw_poll. 0 or -errno (a socket error). */
+static int engine_wait(struct pw_client *c, const struct aop *o)
+{
+	/* Bounded: o's deadline ends it (engine_timers), and each round waits for an event. */
+	while (aop_live(o)) {
+		int rc = engine_round(c, UINT64_MAX, o);
+		if (rc < 0)
+			return rc;
 	}
-	c->nonce = next;
-	encode_request_flags(c, nonce, 0, NULL, 0, first_target(c, nonce), PX_MF_REGISTER);
-	rc = exchange(c, nonce, 0, first_target(c, nonce), deadline, sends);
-	if (rc != PW_OK)
-		return rc;
-	if (m->status != PX_OK || m->body_len != PX_SESSION_ID_BYTES)
-		return PW_E_PROTOCOL;
-	id = wire_ld64(m->body);
-	if (id == 0)
-		return PW_E_PROTOCOL;
-	c->session_id = id;
-	c->seq = 0;
-	if (c->registrations++ > 0)
-		c->st.new_sessions++;
-	return PW_OK;
+	return 0;
 }
 
 /**
- * Runs the command in c->cmd[0..c->cmd_len) to its final REPLY, registering a session
- * first if the client has none: on PW_OK, c->status is PX_OK or PX_BAD_COMMAND and
- * c->reply holds the reply. c->sent says whether any datagram of the command went out
- * (a registration that failed sends none).
- * @return PW_OK, PW_E_TIMEOUT, PW_E_NO_LEADER, PW_E_SESSION_EXPIRED, PW_E_PROTOCOL or
- *         PW_E_SYS.
+ * Runs the command in c->cmd[0..c->cmd_len) to its final REPLY through the engine (the
+ * synchronous call's op, ops[SYNC_OP]), registering a session first if the client has
+ * none; asynchronous commands outstanding keep running meanwhile, and those that
+ * complete wait for pw_poll. On PW_OK, c->status is PX_OK or PX_BAD_COMMAND and c->reply
+ * holds the reply. c->sent says whether any datagram of the command went out (a
+ * registration that failed sends none).
+ * @return PW_OK, PW_E_TIMEOUT, PW_E_NO_LEADER, PW_E_SESSION_EXPIRED, PW_E_PROTOCOL,
+ *         PW_E_SYS, or PW_E_AGAIN (called from a completion callback: not sent).
  */
 static int run_cmd(struct pw_client *c)
 {
-	const struct px_msg *m = &c->msg;
-	uint64_t deadline;
-	uint32_t sends = 0;
+	struct aop *o = &c->ops[SYNC_OP];
 	int rc;
 
 	c->sent = false;
-	/* Its seq and floor would not know of them (the engine's window). */
-	if (engine_busy(c))
+	if (c->delivering)
 		return PW_E_AGAIN;
 	c->st.ops++;
 	c->call_ns = now_ns();
 	c->return_ns = 0;
-	deadline = c->call_ns + c->deadline_ns;
-	if (c->session_id == 0 && (rc = session_register(c, deadline, &sends)) != PW_OK)
-		goto fail;
-	c->seq++;
-	encode_request(c, c->session_id, c->seq, c->cmd, c->cmd_len,
-		       first_target(c, c->session_id));
-	uint32_t sends0 = sends;
-	rc = exchange(c, c->session_id, c->seq, first_target(c, c->session_id), deadline,
-		      &sends);
-	c->sent = sends > sends0;
-	if (rc != PW_OK)
-		goto fail;
-	c->return_ns = now_ns();
-	if (m->status == PX_SESSION_EXPIRED) {
+	*o = (struct aop){ .id = ++c->next_id, .call_ns = c->call_ns,
+			   .deadline = c->call_ns + c->deadline_ns, .cmd_len = c->cmd_len,
+			   .state = AOP_QUEUED, .op = PW_OP_EXECUTE, .cmd = c->cmd,
+			   .reply = c->reply };
+	/* Out at once (with whatever else is due), before the rounds, which receive first:
+	 * no receive system call ahead of the send. */
+	engine_assign(c, c->call_ns);
+	engine_send(c);
+	rc = engine_wait(c, o);
+	if (rc < 0) {
+		if (aop_live(o))
+			aop_complete(c, o, PW_E_SYS);
+		errno = -rc;
+	} else {
+		rc = o->rc;
+	}
+	c->sent = o->sent;
+	if (rc == PW_OK) {
+		c->return_ns = o->return_ns;
+		c->status = o->status;
+		c->reply_len = o->reply_len;
+	} else if (rc == PW_E_SESSION_EXPIRED && c->session_id == 0 &&
+		   c->reg.state != AOP_FLIGHT && now_ns() < o->deadline &&
+		   reg_start(c, now_ns(), o->deadline, 0) == PW_OK) {
 		/* The cluster no longer holds the session (evicted): it cannot vouch for
 		 * what became of this command. Register a new one now, within what is left
 		 * of the deadline; if that fails, the next operation registers. */
-		c->session_id = 0;
-		(void)session_register(c, deadline, &sends);
-		return PW_E_SESSION_EXPIRED;
+		(void)engine_wait(c, &c->reg);
 	}
-	c->status = m->status;
-	assert(m->body_len <= sizeof(c->reply));   /* px_decode: <= PX_REPLY_BYTES_MAX */
-	c->reply_len = m->body_len;
-	if (m->body_len != 0)
-		memcpy(c->reply, m->body, m->body_len);
-	return PW_OK;
-fail:
-	if (rc == PW_E_TIMEOUT || rc == PW_E_NO_LEADER)
-		c->st.timeouts++;
+	*o = (struct aop){ .cmd = c->cmd, .reply = c->reply };
 	return rc;
 }
 
@@ -1665,21 +1671,26 @@ int pw_execute(struct pw_client *c, const void *cmd, size_t len, void *reply, si
 }
 
 /* ---------------------------------------------------------------------------------- */
-/* The asynchronous engine (paxwire.h, "Asynchronous operations")                       */
+/* The engine (paxwire.h, "Asynchronous operations"; the synchronous calls run on it)  */
 /*
- * Commands live in c->ops (max_inflight of them, buffers allocated at open). A
- * submitted command is AOP_QUEUED until the session is registered and the window has
+ * Commands live in c->ops (buffers allocated at open): ops[SYNC_OP] for the synchronous
+ * call in progress (run_cmd: queued like a submitted command, then the engine runs until
+ * it completes; the completions of other commands wait for pw_poll), then 2 x
+ * max_inflight for pw_submit (those delivered by the last pw_poll keep their buffers).
+ * A command is AOP_QUEUED until the session is registered and the window has
  * room: seqs are handed out in submission order, and a seq is given only while it is
  * within PW_INFLIGHT_MAX of the oldest one still in flight, so that every REQUEST can
  * name that oldest as its floor (px_seq_field: behind = seq - oldest) and the replicas'
- * window covers every command awaited. Each command in flight runs the rules of the
- * synchronous exchange() on its own (a target member, an attempt timeout, a backoff, a
- * retry budget, a deadline), with two things shared: the leader (a redirect or an
+ * window covers every command awaited. Each command in flight runs on its own: after
+ * silence the next member, after NOT_LEADER the hint at once (a second redirect after a
+ * backoff), after BUSY the same member after a backoff; its own attempt timeout, backoff,
+ * retry budget (retries_max + 1 sends) and deadline. Two things are shared: the leader (a redirect or an
  * answer moves every later send), and silence: when one command's attempt times out
  * and nothing was heard from its member since it was sent, every command awaiting that
  * member moves on to the next one at once. Every round: receive everything queued
- * (recvmmsg), run the timers, hand out seqs, send everything due (sendmmsg), and wait
- * (ppoll) until the next timer or datagram. The work of a round is bounded by
+ * (the transport's receive batch: UDP recvmmsg), run the timers, hand out seqs, send
+ * everything due (one send batch: UDP sendmmsg), and wait (the transport's wait: UDP
+ * ppoll) until the next timer or datagram. The work of a round is bounded by
  * max_inflight commands and BATCH_N datagrams per system call.
  */
 
@@ -1692,7 +1703,7 @@ static bool engine_busy(const struct pw_client *c)
 {
 	if (c->reg.state == AOP_FLIGHT)
 		return true;
-	for (uint32_t i = 0; i < c->n_ops; i++)
+	for (uint32_t i = 0; i < c->ops_hi; i++)
 		if (c->ops[i].state != AOP_FREE && c->ops[i].state != AOP_OUT)
 			return true;
 	return false;
@@ -1703,7 +1714,7 @@ static uint64_t oldest_flight(const struct pw_client *c)
 {
 	uint64_t s = 0;
 
-	for (uint32_t i = 0; i < c->n_ops; i++)
+	for (uint32_t i = 0; i < c->ops_hi; i++)
 		if (c->ops[i].state == AOP_FLIGHT && (s == 0 || c->ops[i].seq < s))
 			s = c->ops[i].seq;
 	return s;
@@ -1717,7 +1728,8 @@ static void aop_complete(struct pw_client *c, struct aop *o, int rc)
 		if (*w != 0 && &c->ops[*w - 1u] == o)
 			*w = 0;
 	}
-	if (rc == PW_E_TIMEOUT || rc == PW_E_NO_LEADER)
+	/* Operations timed out; a registration's failure counts in the commands it ends. */
+	if ((rc == PW_E_TIMEOUT || rc == PW_E_NO_LEADER) && o != &c->reg)
 		c->st.timeouts++;
 	o->rc = rc;
 	o->state = o == &c->reg ? AOP_FREE : AOP_DONE;
@@ -1729,7 +1741,7 @@ static void aop_complete(struct pw_client *c, struct aop *o, int rc)
 static void reg_failed(struct pw_client *c, int rc)
 {
 	aop_complete(c, &c->reg, rc);
-	for (uint32_t i = 0; i < c->n_ops; i++)
+	for (uint32_t i = 0; i < c->ops_hi; i++)
 		if (c->ops[i].state == AOP_QUEUED)
 			aop_complete(c, &c->ops[i], rc);
 }
@@ -1738,15 +1750,16 @@ static void reg_failed(struct pw_client *c, int rc)
  *  ends PW_E_SESSION_EXPIRED; queued ones wait for a new registration. */
 static void session_gone(struct pw_client *c)
 {
-	for (uint32_t i = 0; i < c->n_ops; i++)
+	for (uint32_t i = 0; i < c->ops_hi; i++)
 		if (c->ops[i].state == AOP_FLIGHT)
 			aop_complete(c, &c->ops[i], PW_E_SESSION_EXPIRED);
 	c->session_id = 0;
 	c->seq = 0;
 }
 
-/** Starts a registration (c->reg) for the queued commands, until `deadline`. */
-static int reg_start(struct pw_client *c, uint64_t now, uint64_t deadline)
+/** Starts a registration (c->reg) for the queued commands, until `deadline`; `for_id`:
+ *  the command that waits for it first (its id; 0: none). */
+static int reg_start(struct pw_client *c, uint64_t now, uint64_t deadline, uint64_t for_id)
 {
 	struct aop *r = &c->reg;
 	uint64_t nonce = c->auth_on ? (c->nonce & ((1ull << PX_OWNER_SHIFT) - 1u)) |
@@ -1763,7 +1776,7 @@ static int reg_start(struct pw_client *c, uint64_t now, uint64_t deadline)
 	}
 	c->nonce = next;
 	uint8_t *reply = r->reply;
-	*r = (struct aop){ .id = 0, .cid = nonce, .call_ns = now, .deadline = deadline,
+	*r = (struct aop){ .id = for_id, .cid = nonce, .call_ns = now, .deadline = deadline,
 			   .next_send = now, .backoff = c->backoff_ns, .state = AOP_FLIGHT,
 			   .target = first_target(c, nonce), .reply = reply };
 	return PW_OK;
@@ -1775,14 +1788,14 @@ static void engine_assign(struct pw_client *c, uint64_t now)
 {
 	for (;;) {
 		struct aop *o = NULL;
-		for (uint32_t i = 0; i < c->n_ops; i++)
+		for (uint32_t i = 0; i < c->ops_hi; i++)
 			if (c->ops[i].state == AOP_QUEUED && (o == NULL || c->ops[i].id < o->id))
 				o = &c->ops[i];
 		if (o == NULL)
 			return;
 		if (c->session_id == 0) {
 			if (c->reg.state != AOP_FLIGHT) {
-				int rc = reg_start(c, now, o->deadline);
+				int rc = reg_start(c, now, o->deadline, o->id);
 				if (rc != PW_OK)
 					reg_failed(c, rc);
 			}
@@ -1793,6 +1806,10 @@ static void engine_assign(struct pw_client *c, uint64_t now)
 			return;
 		o->seq = ++c->seq;
 		o->cid = c->session_id;
+		/* A synchronous call's budget of sends (retries_max + 1) covers the
+		 * registration it waited for, as its deadline does. */
+		if (o == &c->ops[SYNC_OP] && c->reg.id == o->id)
+			o->sends = c->reg.sends;
 		c->win[o->seq % PW_INFLIGHT_MAX] = (uint8_t)(o - c->ops + 1);
 		o->state = AOP_FLIGHT;
 		o->target = first_target(c, c->session_id);
@@ -1809,8 +1826,8 @@ static void member_silent(struct pw_client *c, uint8_t m, uint64_t now)
 		auth_client_forget(&c->auth, m);
 	if (c->leader == m)
 		c->leader = PX_NODE_NONE;
-	for (uint32_t i = 0; i <= c->n_ops; i++) {
-		struct aop *o = i < c->n_ops ? &c->ops[i] : &c->reg;
+	for (uint32_t i = 0; i <= c->ops_hi; i++) {
+		struct aop *o = i < c->ops_hi ? &c->ops[i] : &c->reg;
 		if (o->state != AOP_FLIGHT || !o->awaiting || o->target != m)
 			continue;
 		c->st.attempt_timeouts++;
@@ -1829,8 +1846,8 @@ static void member_silent(struct pw_client *c, uint8_t m, uint64_t now)
 /** Deadlines and attempt timeouts. */
 static void engine_timers(struct pw_client *c, uint64_t now)
 {
-	for (uint32_t i = 0; i <= c->n_ops; i++) {
-		struct aop *o = i < c->n_ops ? &c->ops[i] : &c->reg;
+	for (uint32_t i = 0; i <= c->ops_hi; i++) {
+		struct aop *o = i < c->ops_hi ? &c->ops[i] : &c->reg;
 		if (!aop_live(o))
 			continue;
 		if (now >= o->deadline) {
@@ -1881,30 +1898,19 @@ static void batch_add(struct pw_client *c, struct aop *o, uint64_t field, uint8_
 	if (c->auth_on)
 		len = auth_client_seal(&c->auth, o->target, buf, len, TX_BYTES + PX_TRAILER_BYTES);
 	assert(len != 0);
-	c->txv[c->txn] = (struct iovec){ .iov_base = buf, .iov_len = len };
-	c->txm[c->txn].msg_hdr = (struct msghdr){
-		.msg_name = &c->addr[o->target], .msg_namelen = sizeof(c->addr[o->target]),
-		.msg_iov = &c->txv[c->txn], .msg_iovlen = 1 };
+	c->txd[c->txn] = (struct pw_tp_dgram){ .buf = buf, .len = (uint32_t)len,
+						.peer = o->target };
 	c->txn++;
 	c->txoff += (uint32_t)((len + 63u) & ~(size_t)63u);
 	c->st.sends++;
 }
 
-/** Sends the batch: one sendmmsg per BATCH_N datagrams. A failure counts as loss. */
+/** Sends the batch (UDP: one sendmmsg). What the transport does not take counts as
+ *  loss. */
 static void batch_flush(struct pw_client *c)
 {
-	uint32_t done = 0;
-
-	while (done < c->txn) {
-		int n = sendmmsg(c->fd, c->txm + done, c->txn - done, 0);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			c->st.send_errors += c->txn - done;
-			break;
-		}
-		done += (uint32_t)n;
-	}
+	if (c->txn != 0)
+		c->st.send_errors += c->txn - c->tp->send(c->tp_arg, c->txd, c->txn);
 	c->txn = 0;
 	c->txoff = 0;
 }
@@ -1915,8 +1921,8 @@ static void engine_send(struct pw_client *c)
 	uint64_t now = now_ns();
 
 	/* Authenticated: a member's life first (a probe, waited for; rare). */
-	for (uint32_t i = 0; i <= c->n_ops && c->auth_on; i++) {
-		struct aop *o = i < c->n_ops ? &c->ops[i] : &c->reg;
+	for (uint32_t i = 0; i <= c->ops_hi && c->auth_on; i++) {
+		struct aop *o = i < c->ops_hi ? &c->ops[i] : &c->reg;
 		if (o->state == AOP_FLIGHT && !o->awaiting && now >= o->next_send &&
 		    !auth_client_bound(&c->auth, o->target)) {
 			learn_life(c, o->target);
@@ -1924,8 +1930,8 @@ static void engine_send(struct pw_client *c)
 		}
 	}
 	uint64_t oldest = oldest_flight(c);
-	for (uint32_t i = 0; i <= c->n_ops; i++) {
-		struct aop *o = i < c->n_ops ? &c->ops[i] : &c->reg;
+	for (uint32_t i = 0; i <= c->ops_hi; i++) {
+		struct aop *o = i < c->ops_hi ? &c->ops[i] : &c->reg;
 		if (o->state != AOP_FLIGHT || o->awaiting || now < o->next_send)
 			continue;
 		if (o->sends > c->retries_max) {
@@ -2055,30 +2061,28 @@ static bool engine_dispatch(struct pw_client *c)
 	}
 }
 
-/** Reads every datagram queued, BATCH_N per recvmmsg. 0 or -errno. */
+/** Lays out the receive batch's headers (at open; engine_recv restores what the
+ *  kernel changes). */
+static void engine_rx_init(struct pw_client *c)
+{
+	for (uint32_t i = 0; i < BATCH_N; i++) {
+		c->rxd[i] = (struct pw_tp_dgram){ .buf = c->rxb[i], .cap = RXB_BYTES };
+		c->rxv[i] = (struct iovec){ .iov_base = c->rxb[i], .iov_len = RXB_BYTES };
+		c->rxm[i].msg_hdr = (struct msghdr){
+			.msg_name = &c->rxa[i], .msg_namelen = sizeof(c->rxa[i]),
+			.msg_iov = &c->rxv[i], .msg_iovlen = 1 };
+	}
+}
+
+/** Reads every datagram queued, BATCH_N per receive (UDP: recvmmsg). 0 or -errno. */
 static int engine_recv(struct pw_client *c)
 {
 	for (;;) {
-		for (uint32_t i = 0; i < BATCH_N; i++) {
-			c->rxv[i] = (struct iovec){ .iov_base = c->rxb[i], .iov_len = RXB_BYTES };
-			c->rxm[i].msg_hdr = (struct msghdr){
-				.msg_name = &c->rxa[i], .msg_namelen = sizeof(c->rxa[i]),
-				.msg_iov = &c->rxv[i], .msg_iovlen = 1 };
-		}
-		int n = recvmmsg(c->fd, c->rxm, BATCH_N, MSG_DONTWAIT, NULL);
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return 0;
-			if (errno == EINTR || errno == ECONNREFUSED)
-				continue;
-			return -errno;
-		}
+		int n = c->tp->recv(c->tp_arg, c->rxd, BATCH_N);
+		if (n < 0)
+			return n;
 		for (int i = 0; i < n; i++) {
-			if (c->rxm[i].msg_hdr.msg_flags & MSG_TRUNC) {
-				c->st.undecodable++;
-				continue;
-			}
-			if (!decode_dgram(c, c->rxb[i], c->rxm[i].msg_len, &c->rxa[i]))
+			if (!decode_dgram(c, &c->rxd[i]))
 				continue;
 			if (c->msg.type != PX_MSG_REPLY)
 				c->st.not_reply++;
@@ -2099,8 +2103,8 @@ static uint64_t engine_next(const struct pw_client *c)
 	bool room = c->session_id == 0 ? c->reg.state != AOP_FLIGHT
 				       : oldest == 0 || c->seq + 1u - oldest < PW_INFLIGHT_MAX;
 
-	for (uint32_t i = 0; i <= c->n_ops; i++) {
-		const struct aop *o = i < c->n_ops ? &c->ops[i] : &c->reg;
+	for (uint32_t i = 0; i <= c->ops_hi; i++) {
+		const struct aop *o = i < c->ops_hi ? &c->ops[i] : &c->reg;
 		if (!aop_live(o))
 			continue;
 		if (o->state == AOP_QUEUED && room)
@@ -2122,7 +2126,7 @@ static struct aop *engine_ready(struct pw_client *c)
 {
 	struct aop *o = NULL;
 
-	for (uint32_t i = 0; i < c->n_ops; i++) {
+	for (uint32_t i = SYNC_OP + 1u; i < c->ops_hi; i++) {
 		struct aop *x = &c->ops[i];
 		if (x->state != AOP_DONE && !(aop_live(x) && !c->unordered))
 			continue;
@@ -2133,8 +2137,10 @@ static struct aop *engine_ready(struct pw_client *c)
 }
 
 /** One round of the engine's work, then a wait until `until` (ns) for the next event,
- *  unless a completion is ready or nothing is outstanding. 0 or -errno. */
-static int engine_round(struct pw_client *c, uint64_t until)
+ *  unless a completion is ready or nothing is outstanding; with `want` (a synchronous
+ *  call's op, or the registration), unless `want` is no longer live: completions of
+ *  other commands then wait for pw_poll. 0 or -errno. */
+static int engine_round(struct pw_client *c, uint64_t until, const struct aop *want)
 {
 	if (c->learn_pending) {
 		c->learn_pending = false;
@@ -2150,20 +2156,14 @@ static int engine_round(struct pw_client *c, uint64_t until)
 	engine_timers(c, now_ns());
 	engine_assign(c, now_ns());
 	engine_send(c);
-	if (engine_ready(c) != NULL || !engine_busy(c))
+	if (want != NULL ? !aop_live(want) : engine_ready(c) != NULL || !engine_busy(c))
 		return 0;
 	uint64_t now = now_ns(), wake = engine_next(c);
 	if (wake > until)
 		wake = until;
 	if (now >= wake)
 		return 0;
-	struct pollfd p = { .fd = c->fd, .events = POLLIN };
-	uint64_t left = wake - now;
-	struct timespec ts = { .tv_sec = (time_t)(left / 1000000000ull),
-			       .tv_nsec = (long)(left % 1000000000ull) };
-	if (ppoll(&p, 1, &ts, NULL) < 0 && errno != EINTR)
-		return -errno;
-	return 0;
+	return c->tp->wait(c->tp_arg, wake);
 }
 
 /** Keeps the timerfd of pw_client_fd armed for the engine's next need. */
@@ -2292,7 +2292,7 @@ int pw_submit(struct pw_client *c, const struct pw_request *rq, uint64_t *id)
 		return PW_E_INVAL;
 	if (c->outstanding >= c->max_inflight)
 		return PW_E_AGAIN;
-	for (uint32_t i = 0; i < c->n_ops && o == NULL; i++)
+	for (uint32_t i = SYNC_OP + 1u; i < c->n_ops && o == NULL; i++)
 		if (c->ops[i].state == AOP_FREE)
 			o = &c->ops[i];
 	if (o == NULL)
@@ -2350,6 +2350,8 @@ int pw_submit(struct pw_client *c, const struct pw_request *rq, uint64_t *id)
 								   : c->deadline_ns),
 			   .cmd_len = len, .state = AOP_QUEUED, .op = (uint8_t)rq->op,
 			   .cas_expect = rq->expect != NULL, .cmd = cmd, .reply = reply };
+	if ((uint32_t)(o - c->ops) >= c->ops_hi)
+		c->ops_hi = (uint32_t)(o - c->ops) + 1u;
 	c->outstanding++;
 	c->st.ops++;
 	if (id != NULL)
@@ -2406,7 +2408,7 @@ int pw_cancel(struct pw_client *c, uint64_t id)
 {
 	if (c == NULL || id == 0)
 		return PW_E_INVAL;
-	for (uint32_t i = 0; i < c->n_ops; i++) {
+	for (uint32_t i = SYNC_OP + 1u; i < c->ops_hi; i++) {
 		struct aop *o = &c->ops[i];
 		if (o->id == id && aop_live(o)) {
 			o->return_ns = 0;
@@ -2431,9 +2433,11 @@ int pw_poll(struct pw_client *c, struct pw_completion *out, int max, int64_t tim
 		return -1;
 	}
 	/* The last call's completions: their buffers are free now. */
-	for (uint32_t i = 0; i < c->n_ops; i++)
+	for (uint32_t i = SYNC_OP + 1u; i < c->ops_hi; i++)
 		if (c->ops[i].state == AOP_OUT)
 			c->ops[i] = (struct aop){ .cmd = c->ops[i].cmd, .reply = c->ops[i].reply };
+	while (c->ops_hi > SYNC_OP + 1u && c->ops[c->ops_hi - 1u].state == AOP_FREE)
+		c->ops_hi--;
 	if (c->tfd >= 0 && c->armed_ns != 0 && c->armed_ns <= now_ns()) {
 		uint64_t ticks;
 		if (read(c->tfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN) {
@@ -2448,7 +2452,7 @@ int pw_poll(struct pw_client *c, struct pw_completion *out, int max, int64_t tim
 	/* Bounded: each round either delivers, waits until `until`, or finds nothing
 	 * outstanding. */
 	for (;;) {
-		int rc = engine_round(c, until);
+		int rc = engine_round(c, until, NULL);
 		if (rc < 0) {
 			fd_rearm(c);
 			errno = -rc;
@@ -2460,8 +2464,11 @@ int pw_poll(struct pw_client *c, struct pw_completion *out, int max, int64_t tim
 			aop_result(c, o, &done);
 			o->state = AOP_OUT;
 			c->outstanding--;
-			if (c->done_fn != NULL)
+			if (c->done_fn != NULL) {
+				c->delivering = true;
 				c->done_fn(c->done_arg, &done);
+				c->delivering = false;
+			}
 			else
 				out[delivered] = done;
 			delivered++;
@@ -2477,11 +2484,16 @@ int pw_client_fd(struct pw_client *c)
 {
 	if (c->efd >= 0)
 		return c->efd;
+	int fd = c->tp->fd(c->tp_arg);
+	if (fd < 0) {
+		errno = EOPNOTSUPP;   /* a polled transport: call pw_poll(c, ..., 0) in a loop */
+		return -1;
+	}
 	int efd = epoll_create1(EPOLL_CLOEXEC);
 	int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	struct epoll_event ev = { .events = EPOLLIN };
 	if (efd < 0 || tfd < 0 ||
-	    (ev.data.fd = c->fd, epoll_ctl(efd, EPOLL_CTL_ADD, c->fd, &ev)) != 0 ||
+	    (ev.data.fd = fd, epoll_ctl(efd, EPOLL_CTL_ADD, fd, &ev)) != 0 ||
 	    (ev.data.fd = tfd, epoll_ctl(efd, EPOLL_CTL_ADD, tfd, &ev)) != 0) {
 		int e = errno;
 		if (efd >= 0)
@@ -2968,21 +2980,15 @@ static int recv_chunk(struct pw_client *c, uint8_t from)
 static int await_chunk(struct pw_client *c, uint8_t from, uint64_t until)
 {
 	for (;;) {
-		struct pollfd p = { .fd = c->fd, .events = POLLIN };
-		struct timespec ts;
-		uint64_t now, left;
 		int rc = recv_chunk(c, from);
 
 		if (rc != 0)
 			return rc;
-		now = now_ns();
-		if (now >= until)
+		if (now_ns() >= until)
 			return 0;
-		left = until - now;
-		ts.tv_sec = (time_t)(left / 1000000000ull);
-		ts.tv_nsec = (long)(left % 1000000000ull);
-		if (ppoll(&p, 1, &ts, NULL) < 0 && errno != EINTR)
-			return -errno;
+		rc = c->tp->wait(c->tp_arg, until);
+		if (rc < 0)
+			return rc;
 	}
 }
 

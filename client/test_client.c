@@ -1276,6 +1276,27 @@ static void test_open_errors(void **state)
 	o.members = bad;
 	o.n_members = PW_MEMBERS_MAX + 1;
 	assert_null(pw_client_open(&o, err, sizeof(err)));
+	/* Transports: an unknown name; "dpdk" without EAL arguments (DPDK builds: nothing
+	 * started) or in a build without DPDK. Each error says what to do. */
+	const char *good[] = { "127.0.0.1:7100" };
+	o.members = good;
+	o.n_members = 1;
+	o.transport = "rdma";
+	assert_null(pw_client_open(&o, err, sizeof(err)));
+	assert_int_equal(errno, EINVAL);
+	assert_non_null(strstr(err, "transport \"rdma\": unknown; fix:"));
+	o.transport = "dpdk";
+	o.eal_args = NULL;
+	assert_null(pw_client_open(&o, err, sizeof(err)));
+	assert_non_null(strstr(err, "transport dpdk: "));
+	assert_true(strstr(err, "no EAL arguments; fix: opts.eal_args") != NULL ||
+		    strstr(err, "has no DPDK (meson found no libdpdk); fix:") != NULL);
+	o.transport = "udp";
+	struct pw_client *c = pw_client_open(&o, err, sizeof(err));
+	assert_non_null(c);
+	assert_true(pw_client_fd(c) >= 0);
+	pw_client_close(c);
+	o.transport = NULL;
 	for (int e = 0; e < PW_E_MAX; e++)
 		assert_string_not_equal(pw_strerror(e), "unknown error");
 	assert_string_equal(pw_strerror(PW_E_MAX), "unknown error");
@@ -1550,8 +1571,9 @@ static void test_async_ordered_exactly_once(void **state)
 					      &ids[i]), PW_OK);
 	}
 	assert_int_equal(pw_client_outstanding(c), N);
-	/* The synchronous calls wait their turn. */
-	assert_int_equal(pw_put(c, "x", 1, "y", 1), PW_E_AGAIN);
+	/* A synchronous call runs among them; their completions wait for pw_poll. */
+	assert_int_equal(pw_put(c, "x", 1, "y", 1), PW_OK);
+	assert_int_equal(pw_client_outstanding(c), N);
 	assert_int_equal(poll_n(c, done, N), N);
 	for (int i = 0; i < N; i++) {
 		assert_int_equal(done[i].rc, PW_OK);
@@ -1564,7 +1586,7 @@ static void test_async_ordered_exactly_once(void **state)
 		assert_true(kv_value(cl, key, v, sizeof(v)));
 	}
 	struct px_apply_counters ac = applier_counters(cl);
-	assert_int_equal(ac.commands, N);
+	assert_int_equal(ac.commands, N + 1);
 	assert_true(ac.duplicates >= 10);
 	assert_int_equal(pw_client_outstanding(c), 0);
 	/* A get reads what the puts wrote; then the synchronous calls work again. */
@@ -1574,6 +1596,129 @@ static void test_async_ordered_exactly_once(void **state)
 	assert_int_equal(done[0].vlen, 1);
 	assert_memory_equal(done[0].value, "v", 1);
 	assert_int_equal(pw_put(c, "x", 1, "y", 1), PW_OK);
+	pw_client_close(c);
+	cluster_stop(cl);
+}
+
+/* Synchronous calls while a full window of asynchronous commands is outstanding (64 in
+ * flight; the leader drops some requests and some replies): each synchronous call waits
+ * for room in the window, returns its own outcome, and leaves the others' completions
+ * to pw_poll, which delivers every one in submission order; everything applied once. */
+static void test_sync_amid_async(void **state)
+{
+	enum { N = PW_INFLIGHT_MAX };
+	struct cluster *cl = cluster_start(1, 1);
+	struct pw_client *c = open_async(cl, ID_TO_1, 20000, 5000, false);
+	static struct pw_completion done[N];
+	uint64_t ids[N];
+	char key[16], v[64];
+	size_t len = 0;
+
+	(void)state;
+	SCRIPT(cl, { cl->f[1].drop_before = 5; cl->f[1].drop_after = 10; });
+	for (int i = 0; i < N; i++) {
+		snprintf(key, sizeof(key), "m%d", i);
+		assert_int_equal(pw_put_async(c, key, strlen(key), "a", 1, (void *)(intptr_t)i,
+					      &ids[i]), PW_OK);
+	}
+	assert_int_equal(pw_put_async(c, "z", 1, "z", 1, NULL, NULL), PW_E_AGAIN);
+	assert_int_equal(pw_put(c, "s", 1, "sync", 4), PW_OK);
+	assert_int_equal(pw_client_outstanding(c), N);
+	assert_int_equal(pw_get(c, "s", 1, v, sizeof(v), &len), PW_OK);
+	assert_int_equal(len, 4);
+	assert_memory_equal(v, "sync", 4);
+	assert_int_equal(pw_del(c, "nope", 4), PW_E_NOT_FOUND);
+	assert_int_equal(pw_client_outstanding(c), N);
+	assert_int_equal(poll_n(c, done, N), N);
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(done[i].rc, PW_OK);
+		assert_int_equal(done[i].id, ids[i]);
+		assert_int_equal((intptr_t)done[i].user, i);
+		snprintf(key, sizeof(key), "m%d", i);
+		assert_true(kv_value(cl, key, v, sizeof(v)));
+		assert_string_equal(v, "a");
+	}
+	assert_int_equal(pw_client_outstanding(c), 0);
+	assert_true(kv_value(cl, "s", v, sizeof(v)));
+	assert_string_equal(v, "sync");
+	struct px_apply_counters ac = applier_counters(cl);
+	assert_int_equal(ac.commands, N + 3);
+	assert_true(ac.duplicates >= 10);
+	/* One session throughout: the synchronous calls took seqs in it. */
+	assert_int_equal(ac.registrations, 1);
+	struct pw_client_stats st;
+	pw_client_stats(c, &st);
+	assert_int_equal(st.ops, N + 3);
+	assert_int_equal(st.new_sessions, 0);
+	pw_client_close(c);
+	cluster_stop(cl);
+}
+
+/* A callback is never run inside a synchronous call (completions wait for pw_poll), and
+ * a synchronous call made from a callback is refused unsent (PW_E_AGAIN). Failover with
+ * both kinds in flight: the leader goes silent, and the asynchronous commands and the
+ * synchronous put move to the new leader together, each applied once. */
+struct mix_log {
+	struct pw_client *c;
+	int n, ok, again;
+};
+
+static void on_done_mix(void *arg, const struct pw_completion *d)
+{
+	struct mix_log *l = arg;
+	l->n++;
+	if (d->rc == PW_OK)
+		l->ok++;
+	if (pw_put(l->c, "cb", 2, "x", 1) == PW_E_AGAIN)
+		l->again++;
+}
+
+static void test_sync_amid_async_failover(void **state)
+{
+	enum { N = 20 };
+	struct cluster *cl = cluster_start(0, 1);
+	struct pw_client *c = open_async(cl, 300, 30000, 5000, true);
+	struct mix_log log = { .c = c };
+	char key[16], v[16];
+
+	(void)state;
+	pw_client_set_completion(c, on_done_mix, &log);
+	assert_int_equal(pw_put(c, "a", 1, "1", 1), PW_OK);   /* finds the leader */
+	for (int i = 0; i < N; i++) {
+		snprintf(key, sizeof(key), "g%d", i);
+		assert_int_equal(pw_put_async(c, key, strlen(key), "v", 1, NULL, NULL), PW_OK);
+	}
+	assert_int_equal(pw_put(c, "b", 1, "2", 1), PW_OK);
+	assert_int_equal(log.n, 0);
+	/* Member 0 dies (drops everything) and member 2 leads; 1 hints at 2. */
+	SCRIPT(cl, {
+		cl->f[0].drop_before = 1000000;
+		cl->f[0].leads = false;
+		cl->f[2].leads = true;
+		cl->f[1].hint = 2;
+		cl->f[2].hint = 2;
+	});
+	for (int i = N; i < 2 * N; i++) {
+		snprintf(key, sizeof(key), "g%d", i);
+		assert_int_equal(pw_put_async(c, key, strlen(key), "v", 1, NULL, NULL), PW_OK);
+	}
+	assert_int_equal(pw_put(c, "c", 1, "3", 1), PW_OK);
+	assert_int_equal(pw_client_leader(c), 2);
+	uint64_t end = mono_ns() + 10000000000ull;
+	while (log.n < 2 * N && mono_ns() < end)
+		assert_true(pw_poll(c, NULL, 0, 100000) >= 0);
+	assert_int_equal(log.n, 2 * N);
+	assert_int_equal(log.ok, 2 * N);
+	assert_int_equal(log.again, 2 * N);
+	for (int i = 0; i < 2 * N; i++) {
+		snprintf(key, sizeof(key), "g%d", i);
+		assert_true(kv_value(cl, key, v, sizeof(v)));
+	}
+	assert_true(kv_value(cl, "c", v, sizeof(v)));
+	assert_string_equal(v, "3");
+	assert_false(kv_value(cl, "cb", v, sizeof(v)));
+	struct px_apply_counters ac = applier_counters(cl);
+	assert_int_equal(ac.commands, 2 * N + 3);
 	pw_client_close(c);
 	cluster_stop(cl);
 }
@@ -1794,6 +1939,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_async_fd),
 		cmocka_unit_test(test_async_many_sessions),
 		cmocka_unit_test(test_pwctl_cli),
+		cmocka_unit_test(test_sync_amid_async),
+		cmocka_unit_test(test_sync_amid_async_failover),
 	};
 
 	if (argc > 1)

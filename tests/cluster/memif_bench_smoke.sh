@@ -14,7 +14,7 @@ OUT=$(mktemp -d /tmp/pw-memif-smoke.XXXXXX)
 trap 'rm -rf "$OUT"' EXIT
 "$SRC/bench/memif-bench" --build "$BUILD" --out "$OUT" --seconds 0.5 --warmup 0.2 \
 	--outstanding 64
-for r in wire r1-k1 r1-k64 r3-k1 r3-k64; do
+for r in wire r1-k1 r1-k64 r3-k1 r3-k64 r3-lib-k1 r3-lib-k32; do
 	j=$OUT/$r.json
 	[ -s "$j" ] || { echo "FAIL: $r produced no result"; exit 1; }
 	ok=$(sed -n 's/.*"ok":\([0-9]*\).*/\1/p' "$j")
