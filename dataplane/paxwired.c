@@ -1240,6 +1240,13 @@ int main(int argc, char **argv)
 	}
 	if (a.restore != NULL)
 		restore_backup(d, a.restore, backup_fd, &backup, &ar);
+	/* The admin stats reply (pwctl stats / metrics) is one REPLY: its longest form must
+	 * fit, whatever the counters hold (a programmer error if not: shrink DP_MG_ADMIN). */
+	if (dp_metrics_admin_len_max() >= PX_REPLY_BYTES_MAX) {
+		fprintf(stderr, "paxwired: bug: the admin stats reply can reach %u bytes, over "
+			"PX_REPLY_BYTES_MAX (%u)\n", dp_metrics_admin_len_max(), PX_REPLY_BYTES_MAX);
+		abort();
+	}
 #if defined(PW_HAVE_DPDK)
 	if (cfg.transport == CFG_TRANSPORT_DPDK) {
 		/* Static: DPDK's telemetry thread may read it until the process exits. */

@@ -479,6 +479,7 @@ static void note_commits(struct node *n, uint64_t lo, uint64_t hi)
 		uint64_t lat = now > *t0 ? now - *t0 : 1u;
 		uint32_t b = 63u - (uint32_t)__builtin_clzll(lat);
 		n->c.commit_lat[b < NODE_LAT_BUCKETS ? b : NODE_LAT_BUCKETS - 1u]++;
+		n->c.commit_lat_sum_ns += lat;
 		*t0 = 0;
 	}
 }
@@ -1835,14 +1836,15 @@ static void on_admin(struct node *n, const struct px_msg *m, const struct node_f
 	uint8_t status = PX_BAD_COMMAND;
 
 	n->c.admin++;
-	if (m->body_len == 1 && m->body[0] == PX_ADMIN_STATS) {
+	if ((m->body_len == 1 || m->body_len == 2) && m->body[0] == PX_ADMIN_STATS) {
 		admin_log_at(n, NODE_LOG_DEBUG, src, "stats");
-		if (n->ops->admin_stats == NULL) {
+		uint8_t page = m->body_len == 2 ? m->body[1] : 0u;
+		uint32_t len = n->ops->admin_stats == NULL ? 0u :
+			n->ops->admin_stats(n->ctx, page, (char *)n->read_reply, PX_REPLY_BYTES_MAX);
+		if (len == 0) {   /* no metrics, or no such page */
 			send_reply(n, src, m->client_id, m->seq, PX_BAD_COMMAND, NULL, 0);
 			return;
 		}
-		uint32_t len = n->ops->admin_stats(n->ctx, (char *)n->read_reply,
-						   PX_REPLY_BYTES_MAX);
 		if (len > PX_REPLY_BYTES_MAX)
 			node_bug(n, "admin_stats wrote %u bytes", len);
 		send_reply(n, src, m->client_id, m->seq, PX_OK, n->read_reply, len);
