@@ -360,6 +360,12 @@ uint32_t dp_metrics_json(const struct dp_snap *s, uint32_t groups, const char *h
  *  bucket [2^b, 2^(b+1)) ns), interpolated within its bucket; 0 with no commit. */
 uint64_t dp_lat_quantile(const uint64_t *c, uint32_t n, double q);
 
+/** Bytes of the stats line's buffer (dp_stats_print). */
+#define DP_STATS_LINE_BYTES 16384u
+/** The longest stats line (every group, every value at its largest, the final line's
+ *  fields): paxwired checks at start that it fits DP_STATS_LINE_BYTES. */
+uint32_t dp_metrics_line_len_max(void);
+
 /** The longest admin stats reply (of any page) any snapshot can give (every value at
  *  its largest). paxwired checks it fits PX_REPLY_BYTES_MAX at start. */
 uint32_t dp_metrics_admin_len_max(void);

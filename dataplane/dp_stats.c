@@ -302,7 +302,7 @@ const uint32_t dp_admin_pages[DP_ADMIN_PAGES] = {
 
 uint32_t dp_metrics_admin_len_max(void)
 {
-	static char buf[2u * PX_REPLY_BYTES_MAX];
+	static char buf[DP_STATS_LINE_BYTES];
 	struct dp_snap s;
 	uint32_t worst = 0;
 	/* Every counter at its largest (20 digits), each role name, durable mode. */
@@ -321,10 +321,27 @@ uint32_t dp_metrics_admin_len_max(void)
 	return worst;
 }
 
+uint32_t dp_metrics_line_len_max(void)
+{
+	static char buf[2u * DP_STATS_LINE_BYTES];
+	static const char head[] = "\"final\":true,\"apply_chain\":18446744073709551615,"
+				   "\"service_hash\":18446744073709551615,";
+	struct dp_snap s;
+	uint32_t worst = 0;
+	memset(&s, 0xff, sizeof(s));
+	s.leader = PX_REPLICAS_MAX - 1u;
+	for (uint64_t role = PX_FOLLOWER; role <= PX_RECOVERING; role++) {
+		s.role = role;
+		uint32_t n = dp_metrics_json(&s, DP_MG_ALL, head, buf, sizeof(buf));
+		worst = n > worst ? n : worst;
+	}
+	return worst;
+}
+
 void dp_stats_print(struct dp_ctx *d, FILE *f, uint64_t now_ns, bool final)
 {
-	/* The whole schema with every value at its largest is under 12 KiB. */
-	static char buf[16384];
+	/* Holds the longest line (checked at start: dp_metrics_line_len_max). */
+	static char buf[DP_STATS_LINE_BYTES];
 	char head[128];
 	struct dp_snap s;
 

@@ -1247,6 +1247,11 @@ int main(int argc, char **argv)
 			"PX_REPLY_BYTES_MAX (%u)\n", dp_metrics_admin_len_max(), PX_REPLY_BYTES_MAX);
 		abort();
 	}
+	if (dp_metrics_line_len_max() >= DP_STATS_LINE_BYTES) {
+		fprintf(stderr, "paxwired: bug: the stats line can reach %u bytes, over "
+			"DP_STATS_LINE_BYTES (%u)\n", dp_metrics_line_len_max(), DP_STATS_LINE_BYTES);
+		abort();
+	}
 #if defined(PW_HAVE_DPDK)
 	if (cfg.transport == CFG_TRANSPORT_DPDK) {
 		/* Static: DPDK's telemetry thread may read it until the process exits. */

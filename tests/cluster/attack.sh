@@ -133,7 +133,7 @@ def settled(i, want):
     for _ in range(30):
         lines = [l for l in open(f"{tmp}/replica{i}.log") if l.startswith('{"paxwired"')]
         a = json.loads(lines[-1])
-        if key not in a or sum(a[key].values()) + sum(a["nic"]["drops"].values()) >= want:
+        if key not in a or sum(a[key].values()) + sum(a["nic_drops"].values()) >= want:
             break
         time.sleep(0.1)
     return a
@@ -141,9 +141,9 @@ for i in range(3):
     b = load(f"{tmp}/before{i}.json")
     sent = sum(atk[k]["by_target"][i] for k in kinds)
     sock = int(open(f"{tmp}/sockdrops-after{i}").read()) - int(open(f"{tmp}/sockdrops-before{i}").read())
-    a = settled(i, sum(b.get(key, {}).values()) + sum(b["nic"]["drops"].values()) + sent - sock)
-    nic = sum(v for k, v in a["nic"]["drops"].items() if k.startswith("rx_")) - \
-        sum(v for k, v in b["nic"]["drops"].items() if k.startswith("rx_"))
+    a = settled(i, sum(b.get(key, {}).values()) + sum(b["nic_drops"].values()) + sent - sock)
+    nic = sum(v for k, v in a["nic_drops"].items() if k.startswith("rx_")) - \
+        sum(v for k, v in b["nic_drops"].items() if k.startswith("rx_"))
     if key not in a:
         bad.append(f"replica {i}: no {key} in its stats line")
         continue

@@ -110,16 +110,16 @@ def settled(i, want):
     for _ in range(30):
         lines = [l for l in open(f"{tmp}/replica{i}.log") if l.startswith('{"paxwired"')]
         a = json.loads(lines[-1])
-        if key not in a or sum(a[key].values()) + sum(a["nic"]["drops"].values()) >= want:
+        if key not in a or sum(a[key].values()) + sum(a["nic_drops"].values()) >= want:
             break
         time.sleep(0.1)
     return a
 for i in range(3):
     sent = sum(x["by_target"][i] for x in atk)
     b = load(f"{tmp}/before{i}.json")
-    a = settled(i, sum(b.get(key, {}).values()) + sum(b["nic"]["drops"].values()) + sent - dropped_tx)
-    nic = sum(v for k, v in a["nic"]["drops"].items() if k.startswith("rx_")) - \
-        sum(v for k, v in b["nic"]["drops"].items() if k.startswith("rx_"))
+    a = settled(i, sum(b.get(key, {}).values()) + sum(b["nic_drops"].values()) + sent - dropped_tx)
+    nic = sum(v for k, v in a["nic_drops"].items() if k.startswith("rx_")) - \
+        sum(v for k, v in b["nic_drops"].items() if k.startswith("rx_"))
     if key not in a:
         bad.append(f"replica {i}: no {key} in its stats line")
         continue
