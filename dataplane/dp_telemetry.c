@@ -165,5 +165,5 @@ int dp_telemetry_register(struct dp_pub *p)
 	if (r != 0)
 		return r;
 	return rte_telemetry_register_cmd("/paxwire/commit_latency", cb_latency,
-		"the identity fields and the leader's propose-to-commit latency: count, sum, quantiles, cumulative buckets (docs/metrics.md). No parameters");
+		"the leader's commit latency: count, sum, quantiles, cumulative buckets (docs/metrics.md). No parameters");
 }
