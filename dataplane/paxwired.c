@@ -1317,6 +1317,8 @@ int main(int argc, char **argv)
 	int run_rc = dp_run(d);
 
 	dp_stats_print(d, stdout, dp_now_ns(), true);
+	if (cfg.transport == CFG_TRANSPORT_DPDK)
+		env_runtime_dir_remove();   /* telemetry ends here: nothing left to read */
 	int exit_code = run_rc == 0 ? 0 : 1;
 	/* A snapshot save still running is abandoned (the previous one stays the newest). */
 	snapstore_close(d->ss);

@@ -1,8 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0
  * env with DPDK: the EAL, its lcores and the TSC clock.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
+#include <string.h>
+#include <unistd.h>
 
 #include <rte_cycles.h>
 #include <rte_eal.h>
@@ -98,10 +102,47 @@ int env_lcore_wait(void)
 	return r;
 }
 
+/** Removes the EAL's runtime dir of this process's --file-prefix (its telemetry socket,
+ *  lock and config files): each process has a prefix of its own, and the dirs would
+ *  otherwise pile up under /var/run/dpdk (or $RUNTIME_DIRECTORY/dpdk). Entries only,
+ *  one level: the EAL makes no subdirectory. */
+static void remove_runtime_dir(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (d == NULL)
+		return;
+	struct dirent *e;
+	char path[PATH_MAX];
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) < sizeof(path))
+			(void)unlink(path);
+	}
+	closedir(d);
+	(void)rmdir(dir);
+}
+
+void env_runtime_dir_remove(void)
+{
+	if (g_eal_up && rte_eal_get_runtime_dir()[0] != '\0')
+		remove_runtime_dir(rte_eal_get_runtime_dir());
+}
+
 void env_eal_cleanup(void)
 {
-	if (g_eal_up)
+	if (g_eal_up) {
+		char dir[PATH_MAX];
+		snprintf(dir, sizeof(dir), "%s", rte_eal_get_runtime_dir());
+		/* First: a process that dies inside rte_eal_cleanup (a memif peer gone at
+		 * the same moment) leaves nothing behind either; no other process uses the
+		 * files of this prefix, and the EAL's threads keep their open sockets. */
+		if (dir[0] != '\0')
+			remove_runtime_dir(dir);
 		(void)rte_eal_cleanup();
+		if (dir[0] != '\0')
+			remove_runtime_dir(dir);   /* anything the cleanup itself left */
+	}
 	g_eal_up = false;
 	g_tsc_mult = 0;
 }

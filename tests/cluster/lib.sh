@@ -9,6 +9,10 @@ PWBENCH=$BUILD/bench/pw-bench
 LINCHECK=$BUILD/tests/lincheck/pw-lincheck
 MEMIF_MESH=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../deploy" && pwd)/memif-mesh
 TMP=$(mktemp -d /tmp/pw-cluster.XXXXXX)
+# DPDK runtime dirs (one per --file-prefix: telemetry sockets, locks) under $TMP, gone
+# with it even after a kill -9 (paxwired removes its own when it exits cleanly).
+export RUNTIME_DIRECTORY=$TMP/run
+mkdir -p "$RUNTIME_DIRECTORY"
 declare -a PIDS=()
 EXTRA_CLEANUP=${EXTRA_CLEANUP:-}
 
