@@ -358,6 +358,8 @@ static void periodic(struct dp_ctx *d, uint64_t now)
 	 * the atomic only makes the handler's write well defined. */
 	if (atomic_exchange_explicit(d->stats_now, false, memory_order_relaxed))
 		dp_stats_print(d, stdout, now, false);
+	if (d->hup != NULL && atomic_exchange_explicit(d->hup, false, memory_order_relaxed))
+		dp_log(d, DP_LOG_INFO, "SIGHUP: ignored (the cluster file is read only at start; logs go to stderr, nothing to reopen); to apply a new configuration, restart this replica (docs/operations.md)");
 	if (d->stats_interval_ns != 0 && now >= d->next_stats_ns) {
 		dp_stats_print(d, stdout, now, false);
 		d->next_stats_ns = now + d->stats_interval_ns;

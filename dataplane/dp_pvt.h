@@ -20,6 +20,7 @@
 #include <stdio.h>
 
 #include "env.h"
+#include "env_log.h"
 #include "journal.h"
 #include "snapstore.h"
 #include "nic.h"
@@ -200,7 +201,9 @@ bool dp_pub_read(struct dp_pub *p, struct dp_snap *s);
 /* ---------------------------------------------------------------------------------- */
 /* Context                                                                             */
 
-enum dp_log_level { DP_LOG_ERROR = 0, DP_LOG_WARN = 1, DP_LOG_INFO = 2, DP_LOG_DEBUG = 3 };
+/** The levels of env_log.h (paxwired's lines go through it: timestamps, text or JSON). */
+enum dp_log_level { DP_LOG_ERROR = ENV_LOG_ERROR, DP_LOG_WARN = ENV_LOG_WARN,
+		    DP_LOG_INFO = ENV_LOG_INFO, DP_LOG_DEBUG = ENV_LOG_DEBUG };
 
 /** One replica's loop state. Owned by the thread running dp_run (no sharing). */
 struct dp_ctx {
@@ -281,6 +284,7 @@ struct dp_ctx {
 	/* Signals (set by handlers in paxwired.c; the only state shared with them) */
 	atomic_bool *stop;
 	atomic_bool *stats_now;
+	atomic_bool *hup;                     /**< SIGHUP came: log it (and nothing else) */
 
 	/* Snapshot for off-thread readers (NULL: nobody reads one, nothing published) */
 	struct dp_pub *pub;

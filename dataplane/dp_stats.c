@@ -38,17 +38,13 @@ const char *dp_px_drop_name(enum px_drop drop)
 }
 
 
-static const char *const level_names[] = { "error", "warn", "info", "debug" };
-
 void dp_log(const struct dp_ctx *d, enum dp_log_level lvl, const char *fmt, ...)
 {
 	if (lvl > d->log_level)
 		return;
 	va_list ap;
 	va_start(ap, fmt);
-	fprintf(stderr, "paxwired[%u] %s: ", d->self, level_names[lvl]);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	env_vlogf((enum env_log_level)lvl, fmt, ap);   /* the line says paxwired[self] */
 	va_end(ap);
 }
 

@@ -14,8 +14,10 @@
 #include <rte_ethdev.h>
 #include <rte_launch.h>
 #include <rte_lcore.h>
+#include <rte_log.h>
 
 #include "env.h"
+#include "env_log.h"
 
 /* Written once by env_eal_init on the main thread, before any port or lcore: read-only
  * afterwards, so any thread may read them. */
@@ -37,10 +39,25 @@ bool env_dpdk_built(void)
 	return true;
 }
 
+/** The level of the DPDK log line being written (rte_log.h levels: 1 emerg .. 8 debug). */
+static enum env_log_level rte_level(void)
+{
+	int l = rte_log_cur_msg_loglevel();
+	const int err = (int)RTE_LOG_ERR, warn = (int)RTE_LOG_WARNING, dbg = (int)RTE_LOG_DEBUG;
+	return l <= err ? ENV_LOG_ERROR : l == warn ? ENV_LOG_WARN :
+	       l >= dbg ? ENV_LOG_DEBUG : ENV_LOG_INFO;
+}
+
 int env_eal_init(int argc, char **argv, char *err, size_t errlen)
 {
 	if (g_eal_up)
 		return 0;
+	/* DPDK's own lines through the process's log (timestamps, JSON), at their level. */
+	if (env_log_is_setup()) {
+		FILE *f = env_log_stream(rte_level);
+		if (f != NULL)
+			rte_openlog_stream(f);
+	}
 	int r = rte_eal_init(argc, argv);
 	if (r < 0) {
 		int e = rte_errno;
