@@ -54,7 +54,7 @@ start_load 4 14 $KEYS
 sleep 1
 
 # latest I: replica I's latest stats line
-latest() { grep '"paxwired"' "$TMP/replica$1.log" | tail -n 1; }
+latest() { grep '^{"final"' "$TMP/replica$1.log" | tail -n 1; }
 # sock_drops PORT: the kernel's drop count of the UDP socket bound to PORT
 sock_drops() {
 	awk -v p="$(printf ':%04X' "$1")" '$2 ~ p"$" { d += $NF } END { print d + 0 }' /proc/net/udp
@@ -131,7 +131,7 @@ def settled(i, want):
     """Replica i's latest stats line once its drops reach want (a busy replica may still
     be working through its socket's queue), or after 3 s."""
     for _ in range(30):
-        lines = [l for l in open(f"{tmp}/replica{i}.log") if l.startswith('{"paxwired"')]
+        lines = [l for l in open(f"{tmp}/replica{i}.log") if l.startswith('{"final"')]
         a = json.loads(lines[-1])
         if key not in a or sum(a[key].values()) + sum(a["nic_drops"].values()) >= want:
             break
