@@ -607,8 +607,12 @@ static void on_role(struct node *n, enum px_role role)
 static void watch_leader(struct node *n)
 {
 	const struct px_counters *pc = px_counters(n->r);
-	uint64_t b = px_promised(n->r);
+	uint8_t l = px_leader_hint(n->r);
 
+	if (pc->suspicions == n->suspicions_seen &&
+	    pc->stepdowns_check_quorum == n->stepdowns_seen && l == n->leader_seen)
+		return;   /* the common case: three compares */
+	uint64_t b = px_promised(n->r);
 	if (pc->suspicions != n->suspicions_seen) {
 		n->suspicions_seen = pc->suspicions;
 		if (n->leader_seen != PX_NODE_NONE)
@@ -623,7 +627,6 @@ static void watch_leader(struct node *n)
 		      "quorum lost: as leader, heard from fewer than a majority within an election timeout; stepping down (commit %" PRIu64 ")",
 		      px_commit(n->r));
 	}
-	uint8_t l = px_leader_hint(n->r);
 	if (l == n->leader_seen)
 		return;
 	char was[8] = "none", now[8] = "none";
