@@ -719,6 +719,75 @@ static void restore_node(struct dp_ctx *d, const struct journal_replay *rp,
 }
 
 /** Sleeps about a millisecond (start-up waits for the disk). */
+/* Free hugepages of every size, from /proc/meminfo (HugePages_Free counts the default
+ * size; hugepages-*kB/free_hugepages every size). -1: unknown. */
+static long hugepages_free(void)
+{
+	static const char *const sizes[] = { "2048kB", "1048576kB" };
+	long total = -1;
+
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		char path[96];
+		FILE *f;
+		long n;
+
+		snprintf(path, sizeof(path), "/sys/kernel/mm/hugepages/hugepages-%s/free_hugepages",
+			 sizes[i]);
+		f = fopen(path, "r");
+		if (f == NULL)
+			continue;
+		if (fscanf(f, "%ld", &n) == 1)
+			total = (total < 0 ? 0 : total) + n;
+		fclose(f);
+	}
+	return total;
+}
+
+/* Why rte_eal_init failed, in the operator's terms (issue 15: DPDK's own text, e.g.
+ * "Permission denied" when no hugepages are reserved, points the wrong way), and the fix.
+ * Reads the EAL arguments and the host; prints one line per finding. */
+static void eal_diagnose(int argc, char **argv)
+{
+	bool no_huge = false, found = false;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--no-huge") == 0)
+			no_huge = true;
+	}
+	if (!no_huge && hugepages_free() == 0) {
+		env_logf(ENV_LOG_ERROR, "no free hugepages on this host (free_hugepages is 0 for every size under /sys/kernel/mm/hugepages); fix: deploy/setup-host --hugepages 1024 --apply (or: echo 1024 > /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages), or, in a lab without a NIC, add --no-huge --no-pci before \"--\"\n");
+		found = true;
+	}
+	for (int i = 1; i + 1 < argc; i++) {
+		const char *addr;
+		char dev[160], drv[256];
+		ssize_t n;
+
+		if (strcmp(argv[i], "-a") != 0 && strcmp(argv[i], "--allow") != 0)
+			continue;
+		addr = argv[i + 1];
+		snprintf(dev, sizeof(dev), "/sys/bus/pci/devices/%.*s", 64, addr);
+		if (access(dev, F_OK) != 0) {
+			env_logf(ENV_LOG_ERROR, "-a %s: no such PCI device on this host (lspci -D lists them; the address has the form 0000:3b:00.0)\n",
+				addr);
+			found = true;
+			continue;
+		}
+		snprintf(dev, sizeof(dev), "/sys/bus/pci/devices/%.*s/driver", 64, addr);
+		n = readlink(dev, drv, sizeof(drv) - 1);
+		drv[n > 0 ? n : 0] = '\0';
+		const char *name = strrchr(drv, '/') ? strrchr(drv, '/') + 1 : drv;
+		if (n <= 0 || (strcmp(name, "vfio-pci") != 0 && strcmp(name, "uio_pci_generic") != 0 &&
+			       strcmp(name, "igb_uio") != 0 && strcmp(name, "mlx5_core") != 0)) {
+			env_logf(ENV_LOG_ERROR, "-a %s: the port is bound to %s, not vfio-pci; fix: deploy/setup-host --pci %s --apply (or: modprobe vfio-pci; dpdk-devbind.py --bind=vfio-pci %s)\n",
+				addr, n > 0 ? name : "no driver", addr, addr);
+			found = true;
+		}
+	}
+	if (!found)
+		env_logf(ENV_LOG_ERROR, "fix: correct the EAL arguments before \"--\" (DPDK's EAL parameters: https://doc.dpdk.org/guides-22.11/linux_gsg/linux_eal_parameters.html); deploy/setup-host checks the host (hugepages, binding, cores)\n");
+}
+
 static void nap_1ms(void)
 {
 	struct timespec ts = { .tv_sec = 0, .tv_nsec = 1000000 };
@@ -1229,8 +1298,8 @@ int main(int argc, char **argv)
 			return 2;
 		}
 		if (env_eal_init(eal_argc, eal_argv, err, sizeof(err)) != 0) {
-			env_logf(ENV_LOG_ERROR, "%s; fix: correct the EAL arguments before \"--\" (see dpdk-testpmd --help for their syntax)\n",
-				err);
+			env_logf(ENV_LOG_ERROR, "the DPDK environment did not start: %s\n", err);
+			eal_diagnose(eal_argc, eal_argv);
 			return 1;
 		}
 	}

@@ -57,6 +57,7 @@
  *  long (the peer process restarted; a memif client does not reconnect by itself). */
 #define DPDK_LINK_CHECK_NS 200000000u
 #define DPDK_LINK_RESTART_NS 1000000000u
+#define DPDK_LINK_RESTART_MAX_NS 4000000000ull
 /** memif's buffer size when its vdev gives no bsize= (DPDK 22.11's default). */
 #define DPDK_MEMIF_BSIZE_DEFAULT 2048u
 
@@ -66,12 +67,21 @@ struct nic_dpdk {
 	struct nic_port base;   /* first: the dispatch casts */
 	uint16_t port_id;
 	bool started;
+	/** Started and not stopped since: false after a housekeeping restart whose start
+	 *  failed (a memif client whose server is gone: its connect fails). No burst then:
+	 *  ethdev's stand-in burst functions of a stopped port print a stack dump that
+	 *  looks like a crash (issue 15). Written and read by the port's own thread. */
+	bool running;
 	bool mac_soft;          /**< the PMD could not take conf's MAC: used in software */
 	bool driver_is_memif;
 	bool is_memif_client;        /**< a memif client: housekeep restarts it when its link
 	                             stays down */
 	uint64_t next_link_check_ns;
 	uint64_t link_down_since_ns;   /**< 0: up (or not looked at yet) */
+	/** How long the link stays down before the next restart: DPDK_LINK_RESTART_NS,
+	 *  doubled after each restart that could not start the port (its peer is gone:
+	 *  memif logs a failed connect each time), up to DPDK_LINK_RESTART_MAX_NS. */
+	uint64_t restart_wait_ns;
 	struct rte_mempool *pool;
 	struct rte_ether_addr mac;
 	/* rx: mbufs of the last burst (rx_held[k] carries view k), freed by rx_done except
@@ -124,7 +134,7 @@ static void flush_ctl(struct nic_dpdk *u)
 		u->ctl_n = 0;
 		return;
 	}
-	uint16_t sent = rte_eth_tx_burst(u->port_id, 0, u->ctl, u->ctl_n);
+	uint16_t sent = u->running ? rte_eth_tx_burst(u->port_id, 0, u->ctl, u->ctl_n) : 0;
 	for (uint16_t i = sent; i < u->ctl_n; i++)
 		rte_pktmbuf_free(u->ctl[i]);
 	u->base.stats.ctl_tx_drops += (uint64_t)(u->ctl_n - sent);
@@ -330,7 +340,7 @@ static uint16_t dpdk_rx_burst(struct nic_port *p, struct nic_pkt *pkts, uint16_t
 		if (u->rx_stash_off == u->rx_stash_n)
 			u->rx_stash_off = u->rx_stash_n = 0;
 	} else {
-		got = rte_eth_rx_burst(u->port_id, 0, in, n);
+		got = u->running ? rte_eth_rx_burst(u->port_id, 0, in, n) : 0;
 	}
 	uint16_t k = 0;
 	for (uint16_t i = 0; i < got; i++) {
@@ -404,12 +414,18 @@ static uint32_t dpdk_tx_flush(struct nic_port *p)
 	if (u->ctl_ring != NULL) {
 		struct rte_mbuf *c[NIC_BURST_MAX];
 		unsigned k = rte_ring_sc_dequeue_burst(u->ctl_ring, (void **)c, NIC_BURST_MAX, NULL);
-		uint16_t s = k > 0 ? rte_eth_tx_burst(u->port_id, 0, c, (uint16_t)k) : 0;
+		uint16_t s = k > 0 && u->running ? rte_eth_tx_burst(u->port_id, 0, c, (uint16_t)k) : 0;
 		for (unsigned i = s; i < k; i++)
 			rte_pktmbuf_free(c[i]);
 		p->stats.drops[NIC_DROP_TX_FULL] += k - s;   /* this thread's counter */
 	}
 	uint32_t n = p->tx_pending, sent = 0;
+	if (!u->running) {   /* stopped (dpdk_housekeep): the link is down, nothing goes */
+		for (uint32_t i = 0; i < n; i++)
+			rte_pktmbuf_free(u->txq[i]);
+		p->stats.drops[NIC_DROP_TX_ERROR] += n;
+		return 0;
+	}
 	/* Bounded: one tx_burst per NIC_BURST_MAX queued, stopping at the first short one. */
 	while (sent < n) {
 		uint16_t want = (uint16_t)RTE_MIN(n - sent, NIC_BURST_MAX);
@@ -437,7 +453,8 @@ static int dpdk_wait_rx(struct nic_port *p, uint64_t timeout_ns)
 	uint64_t start = env_mono_ns();
 	for (;;) {
 		u->rx_stash_off = 0;
-		u->rx_stash_n = rte_eth_rx_burst(u->port_id, 0, u->rx_stash, p->conf.burst);
+		u->rx_stash_n = u->running ? rte_eth_rx_burst(u->port_id, 0, u->rx_stash,
+							      p->conf.burst) : 0;
 		if (u->rx_stash_n > 0)
 			return 1;
 		uint64_t el = env_mono_ns() - start;
@@ -461,19 +478,23 @@ static void dpdk_housekeep(struct nic_port *p, uint64_t now)
 		return;
 	if (link.link_status == RTE_ETH_LINK_UP) {
 		u->link_down_since_ns = 0;
+		u->restart_wait_ns = DPDK_LINK_RESTART_NS;
 		return;
 	}
 	if (u->link_down_since_ns == 0) {
 		u->link_down_since_ns = now;
 		return;
 	}
-	if (now - u->link_down_since_ns < DPDK_LINK_RESTART_NS)
+	if (now - u->link_down_since_ns < u->restart_wait_ns)
 		return;
-	/* Down for a second: a client-role port reconnects on start (server-role ports
-	 * keep listening by themselves and are left alone). What was queued is lost, which
-	 * the protocol tolerates. */
-	(void)rte_eth_dev_stop(u->port_id);
-	(void)rte_eth_dev_start(u->port_id);
+	/* Down for a second (up to 4 s after failed restarts): a client-role port
+	 * reconnects on start (server-role ports keep listening by themselves and are left
+	 * alone). What was queued is lost, which the protocol tolerates. */
+	if (u->running)
+		(void)rte_eth_dev_stop(u->port_id);
+	u->running = rte_eth_dev_start(u->port_id) == 0;
+	if (!u->running && u->restart_wait_ns < DPDK_LINK_RESTART_MAX_NS)
+		u->restart_wait_ns *= 2;
 	p->stats.link_restarts++;
 	u->link_down_since_ns = now;
 }
@@ -490,7 +511,8 @@ static void dpdk_close(struct nic_port *p)
 		rte_pktmbuf_free(u->txq[i]);
 	rte_pktmbuf_free(u->spare);
 	if (u->started) {
-		(void)rte_eth_dev_stop(u->port_id);
+		if (u->running)
+			(void)rte_eth_dev_stop(u->port_id);
 		(void)rte_eth_dev_close(u->port_id);
 	}
 	/* memif handles its peer's disconnect on the EAL interrupt thread, which can still
@@ -680,6 +702,8 @@ struct nic_port *nic_dpdk_open(const struct nic_conf *conf, char *err, size_t er
 		return open_fail(u, -r);
 	}
 	u->started = true;
+	u->running = true;
+	u->restart_wait_ns = DPDK_LINK_RESTART_NS;
 	(void)rte_eth_promiscuous_disable(pid);   /* not every PMD supports it */
 	r = 0;
 	if (u->mac_soft)

@@ -278,7 +278,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		case OP_LIFE:
 			if (arg & 1)
-				tx_start(s.tx_life > 1 + arg ? s.tx_life - 1 - arg : 1, s.tx_gen,
+				tx_start(s.tx_life > 1u + arg ? s.tx_life - 1u - arg : 1, s.tx_gen,
 					 s.tx_stranger);
 			else
 				tx_start(s.tx_life + 1 + arg, s.tx_gen, s.tx_stranger);

@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * A fake RDMA device for the verbs backend's tests (fake_verbs.c). It defines the
+ * libibverbs control-path functions the backend calls (the test links this object
+ * instead of libibverbs: a link-time shim) and gives each context an ops table whose
+ * post_send and poll_cq emulate RC one-sided writes and reads between the fake QPs of
+ * this process: the inline ibv_post_send/ibv_poll_cq of <infiniband/verbs.h> dispatch
+ * through it, so the backend's real data path runs against it.
+ *
+ * The model: posted work waits in the QP until its CQ is polled, then executes in order:
+ * the destination QP (by dest_qp_num) must be in RTR or RTS and the link up, otherwise
+ * IBV_WC_RETRY_EXC_ERR; its access flags must allow the operation and the rkey must
+ * name a registered region covering the range with the right access, otherwise
+ * IBV_WC_REM_ACCESS_ERR. An error moves the requester QP to IBV_QPS_ERR and flushes
+ * the rest (IBV_WC_WR_FLUSH_ERR, signaled or not). ibv_modify_qp checks the state
+ * machine (RESET->INIT->RTR->RTS, any->RESET/ERR, access flags alone in RTS) and the
+ * attribute masks each transition needs, and records the attributes. */
+#ifndef FAKE_VERBS_H
+#define FAKE_VERBS_H
+
+#include <infiniband/verbs.h>
+#include <stdbool.h>
+
+/** Devices ibv_get_device_list reports (0..2; named fake0, fake1). */
+extern int fake_n_devices;
+/** ibv_get_device_list fails (returns NULL with this errno) when nonzero. */
+extern int fake_list_errno;
+/** ibv_modify_qp refuses an access-flags-only change (the reset fallback's case). */
+extern bool fake_refuse_access_modify;
+/** ibv_modify_qp refuses a move to IBV_QPS_ERR too (the last fallback's case). */
+extern bool fake_refuse_err;
+/** The next move to IBV_QPS_RESET is refused. */
+void fake_qp_refuse_reset_once(void);
+/** No packet gets through: every executed operation times out. */
+extern bool fake_link_down;
+
+/** What ibv_modify_qp last accepted for a QP, per target state. */
+struct fake_qp_log {
+	struct ibv_qp_attr init, rtr, rts;
+	int init_mask, rtr_mask, rts_mask;
+	int access_changes;          /**< accepted access-flags-only changes */
+	int resets;
+	unsigned last_send_flags;    /**< of the last posted work request */
+	int posted;
+};
+
+/** The fake QP with number qpn: its state, access flags and log. NULL if none. */
+enum ibv_qp_state fake_qp_state(uint32_t qpn);
+int fake_qp_access(uint32_t qpn);
+const struct fake_qp_log *fake_qp_log(uint32_t qpn);
+/** Objects the fake holds (devices opened, PDs, MRs, CQs, QPs): 0 after clean closes. */
+int fake_live_objects(void);
+
+#endif
