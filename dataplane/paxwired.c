@@ -1221,15 +1221,6 @@ int main(int argc, char **argv)
 	if (rc != 0)
 		return rc < 0 ? 0 : rc;
 	env_log_setup("paxwired", (int)a.id, a.log_format, (enum env_log_level)a.log_level);
-	/* The first line: what runs, and how it was started (the config summary follows
-	 * once the cluster file is read and the ports are up). */
-	env_logf(ENV_LOG_INFO, "paxwired %s starting (pid %ld): --config %s --id %ld%s%s%s%s%s, log level %s, format %s",
-		 PW_VERSION, (long)getpid(), a.config, a.id, a.bootstrap ? " --bootstrap" : "",
-		 a.rejoin ? " --rejoin" : "", a.join ? " --join" : "", a.restore != NULL ? " --restore " : "",
-		 a.restore != NULL ? a.restore : "",
-		 a.log_level == DP_LOG_ERROR ? "error" : a.log_level == DP_LOG_WARN ? "warn" :
-		 a.log_level == DP_LOG_INFO ? "info" : "debug",
-		 a.log_format == ENV_LOG_JSON ? "json" : "text");
 
 	static struct cfg_cluster cfg;
 	char err[512];
@@ -1327,6 +1318,17 @@ int main(int argc, char **argv)
 		d->repair = rp.repair;
 	}
 	dp_init(d, &cfg, &a, &ar);
+	/* The start line: what runs, and how it was started; the first line of a start whose
+	 * configuration and service were accepted (a refusal before this point is one error
+	 * line; with transport = dpdk the EAL's own lines come before it). The config
+	 * summary follows once the ports are up. */
+	env_logf(ENV_LOG_INFO, "paxwired %s starting (pid %ld): --config %s --id %ld%s%s%s%s%s, log level %s, format %s",
+		 PW_VERSION, (long)getpid(), a.config, a.id, a.bootstrap ? " --bootstrap" : "",
+		 a.rejoin ? " --rejoin" : "", a.join ? " --join" : "", a.restore != NULL ? " --restore " : "",
+		 a.restore != NULL ? a.restore : "",
+		 a.log_level == DP_LOG_ERROR ? "error" : a.log_level == DP_LOG_WARN ? "warn" :
+		 a.log_level == DP_LOG_INFO ? "info" : "debug",
+		 a.log_format == ENV_LOG_JSON ? "json" : "text");
 	dp_log(d, DP_LOG_INFO, "arenas: %zu MiB allocated at start-up from %s", mp_allocated() >> 20,
 	       mp_source_name(mp_source()));
 	if (d->j != NULL && ar.snap != NULL) {
