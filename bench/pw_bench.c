@@ -78,6 +78,7 @@
 #include "env.h"
 #include "paxwire.h"
 #include "pw_history.h"
+#include "pw_version.h"
 
 #define CLIENTS_MAX 256u
 #define SUB_BITS 7u
@@ -639,9 +640,9 @@ static int final_reads(const struct opts *o, FILE *history, uint64_t *ok, uint64
 	return 0;
 }
 
-static void usage(void)
+static void usage_to(FILE *f)
 {
-	fprintf(stderr,
+	fprintf(f,
 		"usage: pw-bench --config FILE [--clients N] [--rate OPS_PER_S] [--seconds S]\n"
 		"                [--warmup S] [--value-bytes B] [--keys K]\n"
 		"                [--mix PUT,GET,APPEND,CAS,DEL] [--csv FILE] [--label TEXT]\n"
@@ -649,6 +650,11 @@ static void usage(void)
 		"                [--think-us US]\n"
 		"                [--max-ops N] [--history FILE] [--final-reads]\n"
 		"                [--inflight K]\n");
+}
+
+static void usage(void)
+{
+	usage_to(stderr);
 }
 
 static int parse_mix(const char *s, uint32_t mix[MIX_N])
@@ -673,6 +679,8 @@ static int parse_mix(const char *s, uint32_t mix[MIX_N])
 
 int main(int argc, char **argv)
 {
+	if (pw_version_arg(argc, argv, "pw-bench"))
+		return 0;
 	struct opts o = {.clients = 1, .inflight = 1, .keys = 1024, .value_bytes = 16, .attempt_ms = 100,
 			 .deadline_ms = 3000, .mix = {100, 0, 0, 0, 0}, .seconds = 5, .warmup = 1,
 			 .label = ""};
@@ -719,7 +727,7 @@ int main(int argc, char **argv)
 		case 'H': o.history = optarg; break;
 		case 'f': o.final_reads = true; break;
 		case 'K': o.inflight = (uint32_t)strtoul(optarg, NULL, 10); break;
-		case 'h': usage(); return 0;
+		case 'h': usage_to(stdout); return 0;
 		default: usage(); return 2;
 		}
 	}

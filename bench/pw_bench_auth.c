@@ -24,6 +24,7 @@
 #include <sodium.h>
 
 #include "env.h"
+#include "pw_version.h"
 
 #define SIZES_MAX 8u
 #define REPS_MAX 31u
@@ -85,6 +86,8 @@ static int cmp_double(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
+	if (pw_version_arg(argc, argv, "pw-bench-auth"))
+		return 0;
 	size_t sizes[SIZES_MAX] = { 64, 512, 1400 };
 	unsigned n_sizes = 3, reps = 5;
 	uint64_t iters = 200000;

@@ -25,6 +25,7 @@
 #include "px.h"
 #include "px_apply.h"
 #include "pxh.h"
+#include "pw_version.h"
 
 #define CLIENTS 1024u
 #define CMDS_MAX 256u
@@ -202,12 +203,17 @@ static int cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-static void usage(void)
+static void usage_to(FILE *f)
 {
-	fprintf(stderr,
+	fprintf(f,
 		"usage: pw-bench-core [--replicas 3,5] [--batch 1,8,32,128] [--cmd-bytes 16]\n"
 		"                     [--seconds 1.0] [--reps 5] [--window 1024] [--auth off|on]\n"
 		"Prints one JSON object per configuration (median of --reps runs).\n");
+}
+
+static void usage(void)
+{
+	usage_to(stderr);
 }
 
 static uint32_t parse_list(const char *s, uint32_t *out, uint32_t max)
@@ -222,6 +228,8 @@ static uint32_t parse_list(const char *s, uint32_t *out, uint32_t max)
 
 int main(int argc, char **argv)
 {
+	if (pw_version_arg(argc, argv, "pw-bench-core"))
+		return 0;
 	uint32_t reps_list[8] = {3, 5}, n_rep = 2;
 	uint32_t batches[8] = {1, 8, 32, 128}, n_batch = 4;
 	uint32_t cmd_bytes = 16, reps = 5, window = 1024;
@@ -253,7 +261,7 @@ int main(int argc, char **argv)
 			}
 			g_auth = strcmp(optarg, "on") == 0;
 			break;
-		case 'h': usage(); return 0;
+		case 'h': usage_to(stdout); return 0;
 		default: usage(); return 2;
 		}
 	}

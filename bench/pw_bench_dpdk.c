@@ -45,6 +45,7 @@
 #include "px_apply.h"
 #include "px_codec.h"
 #include "wire_le.h"
+#include "pw_version.h"
 
 /** Sessions at most (each is one outstanding command). */
 #define BD_SESSIONS_MAX 4096u
@@ -298,13 +299,18 @@ static double pct(const uint32_t *v, uint64_t n, double p)
 	return v[i] / 1000.0;
 }
 
-static void usage(void)
+static void usage_to(FILE *f)
 {
-	fprintf(stderr,
+	fprintf(f,
 		"usage: pw-bench-dpdk [EAL args] -- --config FILE [--mode paxwire|wire] [--outstanding K]\n"
 		"                     [--seconds S] [--warmup S] [--value-bytes V] [--label TEXT]\n"
 		"                     [--key FILE (default: $PAXWIRE_KEY_FILE)]\n"
 		"(see the top of bench/pw_bench_dpdk.c and docs/benchmarks.md)\n");
+}
+
+static void usage(void)
+{
+	usage_to(stderr);
 }
 
 static int parse(struct bench *b, int argc, char **argv, const char **config)
@@ -358,6 +364,14 @@ static int parse(struct bench *b, int argc, char **argv, const char **config)
 
 int main(int argc, char **argv)
 {
+	if (pw_version_arg(argc, argv, "pw-bench-dpdk"))
+		return 0;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0) {   /* before the EAL takes it */
+			usage_to(stdout);
+			return 0;
+		}
+	}
 	static struct bench bench;
 	struct bench *b = &bench;
 	char err[512];

@@ -44,6 +44,7 @@
 #include <unistd.h>
 
 #include "env.h"
+#include "pw_version.h"
 
 #define CLIENTS_MAX 256u
 #define ENDPOINTS_MAX 8u
@@ -263,11 +264,16 @@ static int cmp_u64(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+static void usage_to(FILE *f, int code)
+{
+	fprintf(f, "usage: pw-bench-etcd --endpoint HOST:PORT [--endpoint ...] [--clients N]\n"
+			"                     [--seconds S] [--keys K] [--value-bytes B] [--rate R]\n");
+	exit(code);
+}
+
 static void usage(void)
 {
-	fprintf(stderr, "usage: pw-bench-etcd --endpoint HOST:PORT [--endpoint ...] [--clients N]\n"
-			"                     [--seconds S] [--keys K] [--value-bytes B] [--rate R]\n");
-	exit(2);
+	usage_to(stderr, 2);
 }
 
 static int parse_ep(struct sockaddr_in *a, const char *s)
@@ -288,6 +294,11 @@ static int parse_ep(struct sockaddr_in *a, const char *s)
 
 int main(int argc, char **argv)
 {
+	if (pw_version_arg(argc, argv, "pw-bench-etcd"))
+		return 0;
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			usage_to(stdout, 0);
 	struct opts o = {.clients = 1, .seconds = 5, .keys = 16, .value_bytes = 8};
 	static const struct option lo[] = {
 		{"endpoint", required_argument, NULL, 'e'},

@@ -27,6 +27,7 @@
 #include "env.h"
 #include "svc_kv.h"
 #include "svc_stream.h"
+#include "pw_version.h"
 
 #define KEY_BYTES 16u
 #define REPS_MAX 99u
@@ -201,16 +202,23 @@ static void print(const char *service, const char *count_name, const struct figu
 	fflush(stdout);
 }
 
-static void usage(void)
+static void usage_to(FILE *f)
 {
-	fprintf(stderr,
+	fprintf(f,
 		"usage: pw-bench-snap [--keys 100000] [--value-bytes 1000] [--reps 5]\n"
 		"Prints one JSON line for kv and one for stream: snapshot() and restore() times\n"
 		"(median of --reps) of about keys x value-bytes of live state.\n");
 }
 
+static void usage(void)
+{
+	usage_to(stderr);
+}
+
 int main(int argc, char **argv)
 {
+	if (pw_version_arg(argc, argv, "pw-bench-snap"))
+		return 0;
 	uint32_t keys = 100000, value_bytes = 1000, reps = 5;
 	static const struct option opts[] = {
 		{ "keys", required_argument, NULL, 'k' },
@@ -226,7 +234,7 @@ int main(int argc, char **argv)
 		case 'k': keys = (uint32_t)strtoul(optarg, NULL, 10); break;
 		case 'v': value_bytes = (uint32_t)strtoul(optarg, NULL, 10); break;
 		case 'n': reps = (uint32_t)strtoul(optarg, NULL, 10); break;
-		case 'h': usage(); return 0;
+		case 'h': usage_to(stdout); return 0;
 		default: usage(); return 2;
 		}
 	}

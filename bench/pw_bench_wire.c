@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "env.h"
+#include "pw_version.h"
 
 #define DGRAM_BYTES_MAX 8192u
 #define SAMPLES_MAX (1u << 22)
@@ -97,16 +98,26 @@ static int cmp_u64(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-static void usage(void)
+static void usage_to(FILE *f, int code)
 {
-	fprintf(stderr, "usage: pw-bench-wire [--seconds S] [--req-bytes B] [--reply-bytes B]\n"
+	fprintf(f, "usage: pw-bench-wire [--seconds S] [--req-bytes B] [--reply-bytes B]\n"
 			"                     [--server-idle adaptive|block|busy]"
 			" [--client-idle poll|busy]\n");
-	exit(2);
+	exit(code);
+}
+
+static void usage(void)
+{
+	usage_to(stderr, 2);
 }
 
 int main(int argc, char **argv)
 {
+	if (pw_version_arg(argc, argv, "pw-bench-wire"))
+		return 0;
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			usage_to(stdout, 0);
 	double seconds = 3;
 	uint32_t req_bytes = 82, reply_bytes = 67;
 	enum server_idle sidle = SRV_ADAPTIVE;

@@ -172,7 +172,10 @@ const char *pw_strerror(int err);
  * @param err an enum pw_err value.
  * @return true if an operation that returned err may or may not have taken effect
  *         (PW_E_TIMEOUT, PW_E_NO_LEADER, PW_E_SESSION_EXPIRED, PW_E_PROTOCOL, PW_E_SYS,
- *         PW_E_CANCELLED: see its completion's `sent`).
+ *         PW_E_CANCELLED: see its completion's `sent`). That matters for writes: a
+ *         read (pw_get, pw_read) or a query (pw_probe, pw_member_stats, pw_members)
+ *         changes nothing whatever it returns, so such an error means only "no
+ *         answer" (pwctl says so; pw_strerror's texts are the writes').
  */
 bool pw_err_outcome_unknown(int err);
 
@@ -684,7 +687,8 @@ struct pw_member_status {
  * yet, so the probe is a REQUEST with seq 0, no REGISTER flag and an empty command: a
  * member that is not the leader answers NOT_LEADER (with its hint); the leader answers
  * BAD_COMMAND at once (seq 0 is no command), logging nothing. So a probe changes no
- * state. The probe is sent up to 3 times, attempt_timeout_ms apart, to the members that
+ * state: no log slot, no session (tests/cluster/probes.sh checks every member's commit
+ * point and applied slot after 400 probes). It needs no admin key. The probe is sent up to 3 times, attempt_timeout_ms apart, to the members that
  * have not answered, within the deadline. The leader found is cached.
  * @param c client.
  * @param st receives one entry per member, indexed by node id: pw_client_members(c)

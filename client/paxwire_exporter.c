@@ -26,6 +26,7 @@
 
 #include "paxwire.h"
 #include "pw_metrics.h"
+#include "pw_version.h"
 
 #define CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
@@ -41,7 +42,8 @@ static void usage(FILE *f)
 "  --listen ADDR:PORT  where to serve (ADDR: an IPv4 address, default 127.0.0.1)\n"
 "  --key FILE        an admin key (default: $PAXWIRE_KEY_FILE; docs/security.md)\n"
 "  --timeout MS      how long to wait for one member's answer (default 1000)\n"
-"  --help            this text\n", f);
+"  --help            this text\n"
+"  --version         the version (from git when built) and exit\n", f);
 }
 
 static struct pw_client *g_client;
@@ -149,6 +151,7 @@ int main(int argc, char **argv)
 		{ "key", required_argument, NULL, 'k' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct pw_client_opts o;
@@ -175,6 +178,7 @@ int main(int argc, char **argv)
 			break;
 		}
 		case 'h': usage(stdout); return 0;
+		case 'V': printf("paxwire-exporter (paxwire) %s\n", PW_VERSION); return 0;
 		default: usage(stderr); return 2;
 		}
 	}

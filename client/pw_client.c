@@ -142,9 +142,10 @@ struct pw_client {
 	/** The client id of probes and admin requests (random, nonzero, fixed): apart from
 	 *  the nonces, so that a late answer to a probe is never taken for a registration's. */
 	uint64_t probe_id;
-	/** The seq of the last membership request (PX_ADMIN_MEMBERS, ADD, REMOVE: with
-	 *  probe_id, no session): each call its own, so that a late answer to an earlier
-	 *  one (several members asked at once) is never taken for this one's. */
+	/** The seq of the last admin request (PX_ADMIN_MEMBERS, ADD, REMOVE, STATS,
+	 *  TRANSFER: with probe_id, no session): each call its own, so that a late answer
+	 *  to an earlier one (several members asked at once), or to a probe (seq 0; the
+	 *  leader's is BAD_COMMAND), is never taken for this one's. */
 	uint64_t admin_seq;
 	/** Last seq sent in this session; 0 before the first. */
 	uint64_t seq;
@@ -2582,6 +2583,7 @@ int pw_transfer_leader(struct pw_client *c, uint8_t target)
 	const uint8_t body[2] = { PX_ADMIN_TRANSFER, target };
 	uint64_t backoff = c->backoff_ns;
 	bool heard = false, started = false;
+	const uint64_t seq = ++c->admin_seq;   /* not 0: a probe's late answer is no refusal */
 
 	/* A member this client has no address for yet (added since its file was written). */
 	if (target < PX_REPLICAS_MAX && !is_known(c, target)) {
@@ -2600,10 +2602,10 @@ int pw_transfer_leader(struct pw_client *c, uint8_t target)
 
 		if (now >= deadline)
 			return heard ? PW_E_TIMEOUT : PW_E_NO_LEADER;
-		encode_request_flags(c, c->probe_id, 0, body, sizeof(body), to, PX_MF_ADMIN);
+		encode_request_flags(c, c->probe_id, seq, body, sizeof(body), to, PX_MF_ADMIN);
 		send_to(c, to);
 		end = now + c->attempt_ns < deadline ? now + c->attempt_ns : deadline;
-		rc = await_reply(c, c->probe_id, 0, end);
+		rc = await_reply(c, c->probe_id, seq, end);
 		if (rc < 0) {
 			errno = -rc;
 			return PW_E_SYS;
@@ -2656,6 +2658,7 @@ int pw_member_stats_page(struct pw_client *c, uint8_t member, uint8_t page, char
 {
 	const uint64_t deadline = now_ns() + c->deadline_ns;
 	const uint8_t body[2] = { PX_ADMIN_STATS, page };
+	uint64_t seq;
 
 	if (member >= PW_MEMBERS_MAX || buf == NULL || len == NULL)
 		return PW_E_INVAL;
@@ -2666,6 +2669,7 @@ int pw_member_stats_page(struct pw_client *c, uint8_t member, uint8_t page, char
 		if (!is_known(c, member))
 			return PW_E_INVAL;
 	}
+	seq = ++c->admin_seq;   /* not 0: a probe's late answer (BAD_COMMAND) is no refusal */
 	for (uint32_t round = 0; round < PW_PROBE_ROUNDS; round++) {
 		uint64_t now = now_ns(), end;
 		const struct px_msg *m = &c->msg;
@@ -2674,11 +2678,11 @@ int pw_member_stats_page(struct pw_client *c, uint8_t member, uint8_t page, char
 		if (now >= deadline)
 			break;
 		/* Page 0 as the one-byte request of every release: older replicas answer it. */
-		encode_request_flags(c, c->probe_id, 0, body, page == 0 ? 1u : 2u, member,
+		encode_request_flags(c, c->probe_id, seq, body, page == 0 ? 1u : 2u, member,
 				     PX_MF_ADMIN);
 		send_to(c, member);
 		end = now + c->attempt_ns < deadline ? now + c->attempt_ns : deadline;
-		rc = await_reply(c, c->probe_id, 0, end);
+		rc = await_reply(c, c->probe_id, seq, end);
 		if (rc < 0) {
 			errno = -rc;
 			return PW_E_SYS;

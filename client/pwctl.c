@@ -15,7 +15,9 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "cfg.h"
 #include "paxwire.h"
+#include "pw_version.h"
 #include "pw_history.h"
 #include "pw_metrics.h"
 #include "wire_backup.h"
@@ -31,6 +33,7 @@ static void usage(FILE *f)
 {
 	fputs(
 "usage: pwctl (--config FILE | --member HOST:PORT... --cluster ID) [options] COMMAND [ARGS]\n"
+"       pwctl COMMAND --help      that command's usage\n"
 "       pwctl keygen [--client ID | --admin ID] [--from CLUSTER_KEY] FILE\n"
 "       pwctl keygen (--rotate | --retire) CLUSTER_KEY FILE\n"
 "\n"
@@ -45,7 +48,11 @@ static void usage(FILE *f)
 "                       commands (stats, metrics, transfer-leader, snapshot save, add-member,\n"
 "                       remove-member, replace-member) need an admin key or the\n"
 "                       cluster key (docs/security.md)\n"
-"  --help               this text\n"
+"  --help               this text (COMMAND --help: that command's)\n"
+"  --version            the version (from git when built) and exit\n"
+"\n"
+"Options may come before or after the command (pwctl put k v --config FILE); after\n"
+"\"--\", every word is an argument (pwctl put -- k --json).\n"
 "\n"
 "keys (docs/security.md; files are written mode 0600 and never overwritten):\n"
 "  keygen FILE          a new cluster key (generation 1): key_file = FILE in the\n"
@@ -102,26 +109,110 @@ static void usage(FILE *f)
 "                       the search for a member and each wait for the next chunk, not\n"
 "                       the whole transfer\n"
 "\n"
-"The probe (status, leader, is-leader) is a REQUEST with seq 0 that is no command:\n"
-"followers answer NOT_LEADER, the leader answers BAD_COMMAND at once and logs\n"
-"nothing. Each kv or stream command first registers a client session through the\n"
-"log. Reads (get, read) are linearizable.\n"
+"Probes write nothing: status, leader and is-leader send a REQUEST with seq 0 that is\n"
+"no command (followers answer NOT_LEADER, the leader BAD_COMMAND at once; no log\n"
+"slot), members an admin query any key may send; status adds each member's commit /\n"
+"applied, an admin query (stats), only with an admin or cluster key. Each kv or\n"
+"stream command first registers a client session through the log. Reads (get, read)\n"
+"are linearizable: the leader serves them by read index, without a log slot, or\n"
+"through the log when it cannot yet (docs/consistency.md, \"Reads\").\n"
 "\n"
 "exit status:\n"
 "  0  done: stored, found, swapped, removed, appended; a leader answered;\n"
 "     is-leader: N leads\n"
 "  1  a definite no, nothing changed: not found, cas mismatch, store full, bad command,\n"
 "     offset truncated or beyond the end; is-leader: N says it does not lead;\n"
+"     transfer-leader: N is no voter, or does not answer (refused at once);\n"
 "     snapshot save: every member that answered has no snapshot to give;\n"
 "     add/remove/replace-member: the leader refused, or a change is under way\n"
-"  2  outcome unknown: timeout, no leader, session expired, unexpected reply\n"
-"     (the operation may or may not have been applied); status/leader: no leader\n"
-"     answered; is-leader: N did not answer; snapshot save: no member answered,\n"
+"  2  writes (put, del, cas, append): outcome unknown: timeout, no leader, session\n"
+"     expired, unexpected reply (it may or may not have been applied); reads and\n"
+"     queries (get, read, stats, members): no answer, nothing changed; status/leader:\n"
+"     no leader answered; is-leader: N did not answer; snapshot save: no member answered,\n"
 "     or the transfer stalled (FILE untouched); add/remove/replace-member: no\n"
 "     answer, or the change was not in force within --wait\n"
 "  3  usage, configuration or system error\n",
 	      f);
 }
+
+/* Per command: its usage line, what it does, and its kind: a write's outcome may be
+ * unknown when no answer comes; a read or a query changes nothing, so no answer is
+ * only that. The membership commands' longer texts are below (help_members...). */
+enum cmd_kind { K_WRITE, K_READ };
+struct cmd_info {
+	const char *name;
+	enum cmd_kind kind;
+	const char *help;   /* NULL: command_help() has it */
+};
+static const struct cmd_info cmds[] = {
+	{ "put", K_WRITE, "usage: pwctl [options] put KEY VALUE\n\n"
+	  "Stores KEY = VALUE (kv cluster). The cluster's limits: kv_key_bytes and\n"
+	  "kv_value_bytes in the cluster file (default 64 and 1024 bytes). Exit 0 stored,\n"
+	  "1 refused (store full, beyond a limit: nothing changed), 2 outcome unknown.\n" },
+	{ "get", K_READ, "usage: pwctl [options] get KEY\n\n"
+	  "Prints KEY's value (raw bytes and a newline); linearizable. Exit 0 found,\n"
+	  "1 not found, 2 no answer (nothing changed).\n" },
+	{ "del", K_WRITE, "usage: pwctl [options] del KEY\n\n"
+	  "Removes KEY. Exit 0 removed, 1 not found, 2 outcome unknown.\n" },
+	{ "cas", K_WRITE, "usage: pwctl [options] cas KEY EXPECT|- NEW\n\n"
+	  "Sets KEY = NEW if KEY holds EXPECT ('-': if KEY is absent). Exit 0 swapped,\n"
+	  "1 mismatch (nothing changed), 2 outcome unknown.\n" },
+	{ "append", K_WRITE, "usage: pwctl [options] append DATA\n\n"
+	  "Appends a record to the stream (stream cluster); prints its offset. Exit 0\n"
+	  "appended, 1 refused, 2 outcome unknown.\n" },
+	{ "read", K_READ, "usage: pwctl [options] read OFFSET [MAX]\n\n"
+	  "Prints records from OFFSET on, one per line: OFFSET<TAB>DATA (\\\\ and\n"
+	  "non-printable bytes as \\xNN), at most about MAX bytes (default 4096); the next\n"
+	  "offset to read goes to stderr. Exit 0, 1 truncated or beyond the end, 2 no answer.\n" },
+	{ "status", K_READ, "usage: pwctl [options] status\n\n"
+	  "Probes every member (a REQUEST that is no command: no log slot): does it answer,\n"
+	  "does it lead, in how long; with an admin or cluster key also its role (recovering,\n"
+	  "candidate...) and commit / applied (an admin query, stats). With a client key those\n"
+	  "columns stay empty: the members refuse admin queries from client keys. Exit 0 a\n"
+	  "leader answered, 2 none did.\n" },
+	{ "leader", K_READ, "usage: pwctl [options] leader\n\n"
+	  "Prints the id of the member that answers the probe as leader (no log slot). Exit\n"
+	  "0, or 2 if none did.\n" },
+	{ "is-leader", K_READ, "usage: pwctl [options] is-leader N\n\n"
+	  "For health checks (no log slot): exit 0 if member N answers as leader, 1 if it\n"
+	  "answers that it does not, 2 if it does not answer.\n" },
+	{ "transfer-leader", K_WRITE, "usage: pwctl [options] transfer-leader N\n\n"
+	  "Asks the leader to hand leadership to voter N, then waits until N leads (within\n"
+	  "--timeout). Refused at once, exit 1, when N is no voter of the membership in force\n"
+	  "or does not answer a probe: nothing is asked of the leader. Needs an admin key.\n"
+	  "Exit 0 N leads, 1 refused, 2 no answer or N did not take over in time.\n" },
+	{ "stats", K_READ, "usage: pwctl [options] stats [N]\n\n"
+	  "Each member's (or member N's) state and counters, one JSON line each (an admin\n"
+	  "query: no log slot). Needs an admin key. Exit 0, 2 a member did not answer.\n" },
+	{ "members", K_READ, NULL },
+	{ "add-member", K_WRITE, NULL },
+	{ "remove-member", K_WRITE, NULL },
+	{ "replace-member", K_WRITE, NULL },
+	{ "snapshot", K_READ, "usage: pwctl [options] snapshot save FILE\n\n"
+	  "A backup: fetches a snapshot of the applied state from a member (followers\n"
+	  "first), holding every write acknowledged before it started, and writes FILE\n"
+	  "atomically (docs/operations.md, \"Backup and restore\"). Needs an admin key.\n" },
+	{ "keygen", K_WRITE, "usage: pwctl keygen FILE | keygen (--client|--admin) ID --from CLUSTER_KEY FILE\n"
+	  "       | keygen (--rotate|--retire) CLUSTER_KEY FILE\n\n"
+	  "Writes a key file (mode 0600, never overwritten); see pwctl --help and\n"
+	  "docs/security.md, \"Keys\".\n" },
+};
+
+static const struct cmd_info *cmd_find(const char *name)
+{
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (strcmp(cmds[i].name, name) == 0)
+			return &cmds[i];
+	return NULL;
+}
+
+/** The total time of one operation (--timeout), named in "no answer" errors. */
+static uint32_t g_timeout_ms;
+/** Whether this run may send admin queries (an admin or cluster key, or none: auth
+ *  off at this client). */
+static bool g_admin = true;
+/** The cluster file (--config), read for its limits when the service refuses. */
+static const char *g_config_path;
 
 /** Exit code for an operation's result. */
 static int exit_for(int rc)
@@ -145,11 +236,84 @@ static int exit_for(int rc)
 	}
 }
 
+/**
+ * What rc means for cmd: a write's lost answer leaves its outcome unknown
+ * (pw_strerror says so); a read or a query changes nothing, so it is only "no answer".
+ */
+static const char *err_text(const char *cmd, int rc, char *buf, size_t cap)
+{
+	const struct cmd_info *ci = cmd_find(cmd);
+
+	if (ci == NULL || ci->kind == K_WRITE)
+		return pw_strerror(rc);
+	switch (rc) {
+	case PW_E_TIMEOUT:
+		snprintf(buf, cap, "no answer within %u ms (--timeout); a read or query changes "
+			 "nothing; fix: pwctl status, or a longer --timeout", g_timeout_ms);
+		return buf;
+	case PW_E_NO_LEADER:
+		return "no answer: no member answered, or none knows a leader; a read changes "
+		       "nothing; fix: pwctl status";
+	case PW_E_SESSION_EXPIRED:
+		return "the client's session expired before the answer; a read changes "
+		       "nothing: run it again";
+	case PW_E_PROTOCOL:
+		return "an answer that is no reply of this service (is the cluster's service "
+		       "the one this command is for?); nothing changed";
+	default:
+		return pw_strerror(rc);
+	}
+}
+
 static int report(const char *cmd, int rc)
 {
+	char buf[256];
+
 	if (rc != PW_OK)
-		fprintf(stderr, "pwctl %s: %s\n", cmd, pw_strerror(rc));
+		fprintf(stderr, "pwctl %s: %s\n", cmd, err_text(cmd, rc, buf, sizeof(buf)));
 	return exit_for(rc);
+}
+
+/**
+ * A kv write the service refused (PW_E_BAD_COMMAND) or the client could not send
+ * (PW_E_TOO_LARGE): which limit, and its key in the cluster file. The replies carry
+ * no reason, so the limits are those of the cluster file this run was given (the
+ * replicas' own, when they run with the same file). @return the exit code.
+ */
+static int report_kv_write(const char *cmd, int rc, size_t klen, size_t vlen, size_t elen)
+{
+	size_t v = vlen > elen ? vlen : elen;
+	const char *what = vlen >= elen ? "value" : "expected value";
+
+	if (rc == PW_E_TOO_LARGE) {
+		if (klen > PW_KEY_BYTES_MAX)
+			fprintf(stderr, "pwctl %s: key is %zu bytes; the protocol's limit is %u "
+				"(PW_KEY_BYTES_MAX); nothing sent\n", cmd, klen, PW_KEY_BYTES_MAX);
+		else
+			fprintf(stderr, "pwctl %s: key and %s are %zu bytes; one command carries at "
+				"most %u (PW_KV_BYTES_MAX); nothing sent\n", cmd, what,
+				klen + vlen + elen, (unsigned)PW_KV_BYTES_MAX);
+		return EXIT_USAGE;
+	}
+	if (rc != PW_E_BAD_COMMAND || g_config_path == NULL)
+		return report(cmd, rc);
+	struct cfg_cluster cfg;
+	char err[512];
+	if (cfg_load(g_config_path, &cfg, err, sizeof(err)) == 0 && cfg.service == CFG_SERVICE_KV) {
+		if (klen > cfg.kv_key_bytes) {
+			fprintf(stderr, "pwctl %s: the service refused it, nothing changed: key is %zu "
+				"bytes; the cluster's limit is kv_key_bytes = %u (%s)\n", cmd, klen,
+				cfg.kv_key_bytes, g_config_path);
+			return EXIT_NO;
+		}
+		if (v > cfg.kv_value_bytes) {
+			fprintf(stderr, "pwctl %s: the service refused it, nothing changed: %s is %zu "
+				"bytes; the cluster's limit is kv_value_bytes = %u (%s)\n", cmd, what,
+				v, cfg.kv_value_bytes, g_config_path);
+			return EXIT_NO;
+		}
+	}
+	return report(cmd, rc);
 }
 
 static bool parse_u64(const char *s, uint64_t *v)
@@ -208,7 +372,7 @@ static bool parse_member(const struct pw_client *c, const char *s, uint8_t *id)
 	return true;
 }
 
-static int cmd_status(struct pw_client *c, const char *what, const char *arg)
+static int cmd_status(struct pw_client *c, const char *what, const char *arg, bool admin)
 {
 	struct pw_member_status st[PW_MEMBERS_MAX];
 	int leader = -1, rc;
@@ -253,10 +417,17 @@ static int cmd_status(struct pw_client *c, const char *what, const char *arg)
 
 	printf("%-6s %-22s %-48s %s\n", "member", "address", "state", "commit / applied");
 	for (uint8_t i = 0; i < n; i++) {
-		char state[96], js[PW_REPLY_BYTES_MAX + 1], progress[64] = "";
+		char state[96], js[PW_REPLY_BYTES_MAX + 1], progress[64] = "", role[16] = "";
 		size_t jl = 0;
 		uint64_t cm = 0, ap = 0;
-		const char *pc, *pa;
+		const char *pc, *pa, *pr;
+		/* The member's own counters (an admin query, not logged; admin keys only: a
+		 * member drops, and logs, an admin query sealed with a client key). */
+		bool have_js = admin && st[i].answered &&
+			       pw_client_member_addr(c, i) != NULL &&
+			       pw_member_stats(c, i, js, sizeof(js), &jl) == PW_OK;
+		if (have_js && (pr = strstr(js, "\"role\":\"")) != NULL)
+			sscanf(pr, "\"role\":\"%15[a-z]", role);
 
 		if (pw_client_member_addr(c, i) == NULL)
 			continue;   /* an id this client knows no address for */
@@ -271,22 +442,64 @@ static int cmd_status(struct pw_client *c, const char *what, const char *arg)
 			snprintf(state, sizeof(state), "no answer");
 		else if (st[i].leads)
 			snprintf(state, sizeof(state), "leader (%.2f ms)", st[i].rtt_ns / 1e6);
+		else if (role[0] != '\0' && strcmp(role, "follower") != 0)
+			snprintf(state, sizeof(state), "%s, answers as no leader (%.2f ms)", role,
+				 st[i].rtt_ns / 1e6);
 		else if (st[i].leader_hint >= 0)
 			snprintf(state, sizeof(state), "follower, says the leader is %d (%.2f ms)",
 				 st[i].leader_hint, st[i].rtt_ns / 1e6);
 		else
 			snprintf(state, sizeof(state), "follower, knows no leader (%.2f ms)",
 				 st[i].rtt_ns / 1e6);
-		/* The member's own counters (an admin REQUEST, not logged). */
-		if (st[i].answered && pw_member_stats(c, i, js, sizeof(js), &jl) == PW_OK &&
-		    (pc = strstr(js, "\"commit\":")) != NULL &&
+		if (have_js && (pc = strstr(js, "\"commit\":")) != NULL &&
 		    (pa = strstr(js, "\"applied\":")) != NULL &&
 		    sscanf(pc, "\"commit\":%" SCNu64, &cm) == 1 &&
 		    sscanf(pa, "\"applied\":%" SCNu64, &ap) == 1)
 			snprintf(progress, sizeof(progress), "%" PRIu64 " / %" PRIu64, cm, ap);
 		printf("%-6u %-22s %-48s %s\n", (unsigned)i, st[i].addr, state, progress);
 	}
+	if (!admin)
+		fprintf(stderr, "pwctl status: commit / applied need an admin or cluster key (an "
+			"admin query); this run has a client key\n");
+	if (leader < 0)
+		fprintf(stderr, "pwctl status: no member answered as leader\n");
 	return leader >= 0 ? EXIT_DONE : EXIT_UNKNOWN;
+}
+
+/**
+ * Before a transfer: refused at once, nothing asked of the leader, when target is no
+ * voter of the membership in force (the leader's view) or does not answer a probe: the
+ * leader would start a transfer that cannot end. @return an exit code, or -1: go on.
+ */
+static int transfer_check(struct pw_client *c, uint8_t target)
+{
+	struct pw_member_status st[PW_MEMBERS_MAX];
+	struct pw_membership ms;
+
+	if (pw_members(c, -1, &ms, NULL, 0, NULL) == PW_OK) {
+		const char *role = NULL;
+		for (uint8_t k = 0; k < ms.n; k++)
+			if (ms.m[k].id == target)
+				role = ms.m[k].role;
+		if (role == NULL || strcmp(role, "voter") != 0) {
+			fprintf(stderr, "pwctl transfer-leader: member %u is %s%s at epoch %u; only a "
+				"voter can lead; nothing asked of the leader (pwctl members)\n",
+				(unsigned)target, role == NULL ? "no member" : "a ",
+				role == NULL ? "" : role, ms.epoch);
+			return EXIT_NO;
+		}
+	}
+	if (pw_client_member_addr(c, target) == NULL)
+		return -1;   /* pw_transfer_leader learns its address, or refuses */
+	if (pw_probe(c, st) != PW_OK)
+		return -1;
+	if (!st[target].answered) {
+		fprintf(stderr, "pwctl transfer-leader: member %u (%s) does not answer; it could not "
+			"take over; nothing asked of the leader; fix: start it, or pick a member that "
+			"answers (pwctl status)\n", (unsigned)target, st[target].addr);
+		return EXIT_NO;
+	}
+	return -1;
 }
 
 /* ---- snapshot save ---------------------------------------------------------------- */
@@ -575,8 +788,8 @@ static int cmd_members(struct pw_client *c, bool json)
 	int rc = pw_members(c, -1, &ms, js, sizeof(js), &jl);
 
 	if (rc != PW_OK) {
-		fprintf(stderr, "pwctl members: %s%s\n", pw_strerror(rc),
-			rc == PW_E_TIMEOUT ? " (no member answered: pwctl status)" : "");
+		char eb[256];
+		fprintf(stderr, "pwctl members: %s\n", err_text("members", rc, eb, sizeof(eb)));
 		return rc == PW_E_SYS ? EXIT_USAGE : EXIT_UNKNOWN;
 	}
 	if (json) {
@@ -843,8 +1056,9 @@ static int cmd_membership(struct pw_client *c, int argc, char **argv)
 	struct pw_membership ms;
 	int rc = pw_members(c, -1, &ms, NULL, 0, NULL);
 	if (rc != PW_OK) {
-		fprintf(stderr, "pwctl replace-member: %s (no member answered: pwctl status)\n",
-			pw_strerror(rc));
+		char eb[256];
+		fprintf(stderr, "pwctl replace-member: the membership: %s; nothing changed\n",
+			err_text("members", rc, eb, sizeof(eb)));
 		return exit_for(rc);
 	}
 	const struct pw_member_info *old = member_in(&ms, id), *nw = member_in(&ms, id2);
@@ -919,15 +1133,17 @@ static int run(struct pw_client *c, int argc, char **argv)
 #define NEED(n)                                                                           \
 	do {                                                                              \
 		if (argc != (n) + 1) {                                                    \
-			fprintf(stderr, "pwctl %s: expected %d argument%s (pwctl --help)\n", \
-				cmd, (n), (n) == 1 ? "" : "s");                           \
+			fprintf(stderr, "pwctl %s: expected %d argument%s (pwctl %s --help)\n", \
+				cmd, (n), (n) == 1 ? "" : "s", cmd);                      \
 			return EXIT_USAGE;                                                \
 		}                                                                         \
 	} while (0)
 
 	if (strcmp(cmd, "put") == 0) {
 		NEED(2);
-		return report(cmd, pw_put(c, argv[1], strlen(argv[1]), argv[2], strlen(argv[2])));
+		return report_kv_write(cmd, pw_put(c, argv[1], strlen(argv[1]), argv[2],
+						   strlen(argv[2])),
+				       strlen(argv[1]), strlen(argv[2]), 0);
 	}
 	if (strcmp(cmd, "get") == 0) {
 		NEED(1);
@@ -947,14 +1163,22 @@ static int run(struct pw_client *c, int argc, char **argv)
 
 		NEED(3);
 		absent = strcmp(argv[2], "-") == 0;
-		return report(cmd, pw_cas(c, argv[1], strlen(argv[1]), absent ? NULL : argv[2],
-					  absent ? 0 : strlen(argv[2]), argv[3], strlen(argv[3])));
+		rc = pw_cas(c, argv[1], strlen(argv[1]), absent ? NULL : argv[2],
+			    absent ? 0 : strlen(argv[2]), argv[3], strlen(argv[3]));
+		return report_kv_write(cmd, rc, strlen(argv[1]), strlen(argv[3]),
+				       absent ? 0 : strlen(argv[2]));
 	}
 	if (strcmp(cmd, "append") == 0) {
 		NEED(1);
 		rc = pw_append(c, argv[1], strlen(argv[1]), &off);
 		if (rc == PW_OK)
 			printf("%" PRIu64 "\n", off);
+		if (rc == PW_E_TOO_LARGE) {
+			fprintf(stderr, "pwctl append: the record is %zu bytes; one record carries at "
+				"most %u (PW_RECORD_BYTES_MAX: it must fit one read reply); nothing "
+				"sent\n", strlen(argv[1]), (unsigned)PW_RECORD_BYTES_MAX);
+			return EXIT_USAGE;
+		}
 		return report(cmd, rc);
 	}
 	if (strcmp(cmd, "read") == 0) {
@@ -975,11 +1199,11 @@ static int run(struct pw_client *c, int argc, char **argv)
 	}
 	if (strcmp(cmd, "status") == 0 || strcmp(cmd, "leader") == 0) {
 		NEED(0);
-		return cmd_status(c, cmd, NULL);
+		return cmd_status(c, cmd, NULL, g_admin);
 	}
 	if (strcmp(cmd, "is-leader") == 0) {
 		NEED(1);
-		return cmd_status(c, cmd, argv[1]);
+		return cmd_status(c, cmd, argv[1], g_admin);
 	}
 	if (strcmp(cmd, "stats") == 0) {
 		if (argc > 2) {
@@ -1005,7 +1229,9 @@ static int run(struct pw_client *c, int argc, char **argv)
 				printf("%s\n", js);
 				continue;
 			}
-			fprintf(stderr, "pwctl stats: member %u: %s\n", (unsigned)i, pw_strerror(rc));
+			char eb[256];
+			fprintf(stderr, "pwctl stats: member %u: %s\n", (unsigned)i,
+				err_text(cmd, rc, eb, sizeof(eb)));
 			worst = exit_for(rc) > worst ? exit_for(rc) : worst;
 		}
 		return worst;
@@ -1024,6 +1250,9 @@ static int run(struct pw_client *c, int argc, char **argv)
 				argv[1], PW_MEMBERS_MAX - 1u);
 			return EXIT_USAGE;
 		}
+		int code = transfer_check(c, (uint8_t)n);
+		if (code >= 0)
+			return code;
 		rc = pw_transfer_leader(c, (uint8_t)n);
 		if (rc == PW_OK)
 			printf("leader is now %lu\n", n);
@@ -1051,15 +1280,15 @@ static bool admin_key_ok(const struct pw_client_opts *o, const char *cmd)
 	struct auth_keys k;
 	char err[512];
 
-	if (path == NULL || path[0] == 0 ||
-	    (strcmp(cmd, "stats") != 0 && strcmp(cmd, "metrics") != 0 &&
-	     strcmp(cmd, "transfer-leader") != 0 &&
-	     strcmp(cmd, "snapshot") != 0 && strcmp(cmd, "add-member") != 0 &&
-	     strcmp(cmd, "remove-member") != 0 && strcmp(cmd, "replace-member") != 0))
+	if (path == NULL || path[0] == 0)
 		return true;
 	if (auth_init() != 0 || auth_keys_load(path, &k, err, sizeof(err)) != 0)
 		return true;   /* pw_client_open says what is wrong with it */
-	bool ok = k.kind != AUTH_KIND_CLIENT;
+	g_admin = k.kind != AUTH_KIND_CLIENT;   /* status asks stats only then */
+	bool ok = g_admin ||
+		  (strcmp(cmd, "stats") != 0 && strcmp(cmd, "metrics") != 0 &&
+		   strcmp(cmd, "transfer-leader") != 0 && strcmp(cmd, "snapshot") != 0 && strcmp(cmd, "add-member") != 0 &&
+		   strcmp(cmd, "remove-member") != 0 && strcmp(cmd, "replace-member") != 0);
 	if (!ok)
 		fprintf(stderr, "pwctl %s: an admin command, and %s is a client key (id %u); fix: "
 			"--key ADMIN_KEY (pwctl keygen --admin ID --from CLUSTER_KEY FILE) or the "
@@ -1167,6 +1396,71 @@ static int keygen(int argc, char **argv)
 	return EXIT_DONE;
 }
 
+/** The options of every command (main's getopt), and whether each takes a value. */
+static int global_opt(const char *a)
+{
+	static const char *const with_arg[] = { "--config", "--member", "--cluster", "--timeout",
+						 "--attempt", "--history", "--key" };
+	for (size_t i = 0; i < sizeof(with_arg) / sizeof(with_arg[0]); i++) {
+		size_t n = strlen(with_arg[i]);
+		if (strncmp(a, with_arg[i], n) == 0 && a[n] == '\0')
+			return 2;   /* --config FILE */
+		if (strncmp(a, with_arg[i], n) == 0 && a[n] == '=')
+			return 1;   /* --config=FILE */
+	}
+	return 0;
+}
+
+/**
+ * Options anywhere: out gets argv[0], every option of main's (and its value) wherever
+ * it stood up to a "--", then "--", then the command and its arguments in their order
+ * (a command's own flags, --json, --wait MS..., among them). Words after a "--" are
+ * arguments, whatever they look like. *help: --help or -h after the command (its
+ * help); *version: --version anywhere before a "--"; *bad: a word after the command
+ * that looks like an option and is none (NULL if none). @return out's count.
+ */
+static int hoist_options(int argc, char **argv, char **out, bool *help, bool *version,
+			 const char **bad)
+{
+	int n = 1, np = 0;
+	bool literal = false;
+	char **pos = out + argc + 1;   /* scratch: the second half of out */
+
+	out[0] = argv[0];
+	*help = *version = false;
+	*bad = NULL;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		int g;
+		if (literal) {
+			pos[np++] = argv[i];
+		} else if (strcmp(a, "--") == 0) {
+			literal = true;
+		} else if ((g = global_opt(a)) != 0) {
+			out[n++] = argv[i];
+			if (g == 2 && i + 1 < argc)
+				out[n++] = argv[++i];
+		} else if (strcmp(a, "--version") == 0) {
+			*version = true;
+		} else if (np > 0 && (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)) {
+			*help = true;
+		} else if (np == 0 && a[0] == '-' && a[1] != '\0') {
+			out[n++] = argv[i];   /* before the command: getopt takes or refuses it */
+		} else if (np > 0 && a[0] == '-' && a[1] == '-' && command_help(pos[0]) == NULL &&
+			   *bad == NULL) {
+			*bad = a;   /* the membership commands have flags of their own */
+			pos[np++] = argv[i];
+		} else {
+			pos[np++] = argv[i];
+		}
+	}
+	out[n++] = (char *)"--";
+	for (int k = 0; k < np; k++)
+		out[n++] = pos[k];
+	out[n] = NULL;
+	return n;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -1193,6 +1487,20 @@ int main(int argc, char **argv)
 
 	if (argc >= 2 && strcmp(argv[1], "keygen") == 0)
 		return keygen(argc - 1, argv + 1);
+	bool cmd_help, version;
+	const char *bad;
+	static char **av;   /* static: reachable until exit (no leak report) */
+	av = calloc((size_t)argc * 2u + 2u, sizeof(*av));
+	if (av == NULL) {
+		fprintf(stderr, "pwctl: out of memory\n");
+		return EXIT_USAGE;
+	}
+	argc = hoist_options(argc, argv, av, &cmd_help, &version, &bad);
+	argv = av;
+	if (version) {
+		printf("pwctl (paxwire) %s\n", PW_VERSION);
+		return EXIT_DONE;
+	}
 	pw_client_opts_default(&o);
 	o.members = members;
 	/* '+': stop at the command, so that its arguments may start with '-' (cas K - V). */
@@ -1245,13 +1553,23 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	/* COMMAND --help (the membership commands): its text, without a cluster file. */
-	for (int i = optind + 1; i < argc && command_help(argv[optind]) != NULL; i++) {
-		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-			fputs(command_help(argv[optind]), stdout);
-			return EXIT_DONE;
+	/* COMMAND --help: its text, without a cluster file. */
+	if (cmd_help) {
+		const struct cmd_info *ci = cmd_find(argv[optind]);
+		if (ci == NULL) {
+			fprintf(stderr, "pwctl: unknown command \"%s\" (pwctl --help)\n", argv[optind]);
+			return EXIT_USAGE;
 		}
+		fputs(ci->help != NULL ? ci->help : command_help(ci->name), stdout);
+		return EXIT_DONE;
 	}
+	if (bad != NULL) {
+		fprintf(stderr, "pwctl %s: unknown option %s (pwctl %s --help); an argument that "
+			"starts with -- goes after \"--\": pwctl %s -- ARGS\n", argv[optind], bad,
+			argv[optind], argv[optind]);
+		return EXIT_USAGE;
+	}
+
 	if ((o.config_path == NULL) == (o.n_members == 0)) {
 		fprintf(stderr, "pwctl: give either --config FILE or --member HOST:PORT "
 			"(pwctl --help)\n");
@@ -1262,6 +1580,8 @@ int main(int argc, char **argv)
 
 	if (!admin_key_ok(&o, argv[optind]))
 		return EXIT_USAGE;
+	g_timeout_ms = o.deadline_ms;
+	g_config_path = o.config_path;
 	c = pw_client_open(&o, err, sizeof(err));
 	if (c == NULL) {
 		fprintf(stderr, "pwctl: %s\n", err[0] != '\0' ? err : strerror(errno));

@@ -35,6 +35,7 @@
 #include "env.h"
 #include "lincheck.h"
 #include "paxwire.h"
+#include "pw_version.h"
 #include "pw_history.h"
 #include "svc_kv.h"
 #include "svc_stream.h"
@@ -1352,6 +1353,109 @@ static void test_pwctl(void **state)
 	cluster_stop(cl);
 }
 
+/** Runs `pwctl ARGS` (no member options added); stdout and stderr in out. */
+static int pwctl_raw(char *out, size_t cap, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int pwctl_raw(char *out, size_t cap, const char *fmt, ...)
+{
+	static char args[8192], cmd[8400];
+	va_list ap;
+	size_t n;
+	FILE *p;
+	int st;
+
+	va_start(ap, fmt);
+	vsnprintf(args, sizeof(args), fmt, ap);
+	va_end(ap);
+	snprintf(cmd, sizeof(cmd), "%s %s 2>&1", pwctl_path, args);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	n = fread(out, 1, cap - 1, p);
+	out[n] = '\0';
+	st = pclose(p);
+	assert_true(WIFEXITED(st));
+	return WEXITSTATUS(st);
+}
+
+/** pwctl's command line (issue 15): --version; COMMAND --help for every command, exit 0
+ *  without a cluster; options after the command; "no answer" for reads and queries,
+ *  "outcome unknown" for writes only; transfer-leader to a silent member refused. */
+static void test_pwctl_cli(void **state)
+{
+	static const char *const cmds[] = { "put", "get", "del", "cas", "append", "read",
+					    "status", "leader", "is-leader", "transfer-leader",
+					    "stats", "members", "add-member", "remove-member",
+					    "replace-member", "snapshot" };
+	char out[4096], m[256];
+	struct cluster *cl;
+
+	(void)state;
+	if (pwctl_path == NULL)
+		skip();
+	assert_int_equal(pwctl_raw(out, sizeof(out), "--version"), 0);
+	assert_non_null(strstr(out, "pwctl (paxwire) " PW_VERSION "\n"));
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		char want[64];
+		if (pwctl_raw(out, sizeof(out), "%s --help", cmds[i]) != 0)
+			fail_msg("pwctl %s --help: %s", cmds[i], out);
+		snprintf(want, sizeof(want), "] %s", cmds[i]);
+		if (strncmp(out, "usage: pwctl ", 13) != 0 || strstr(out, want) == NULL)
+			fail_msg("pwctl %s --help: %s", cmds[i], out);
+	}
+	assert_int_equal(pwctl_raw(out, sizeof(out), "put k v -h"), 0);
+	assert_non_null(strstr(out, "put KEY VALUE"));
+	assert_int_equal(pwctl_raw(out, sizeof(out), "frobnicate --help"), 3);
+	/* Too few arguments: that command's help named. */
+	cl = cluster_start(2, 1);
+	snprintf(m, sizeof(m), "--member %s --member %s --member %s --cluster %u --attempt 100 "
+		 "--timeout 1000", cl->addrs[0], cl->addrs[1], cl->addrs[2], CLUSTER_ID);
+	assert_int_equal(pwctl_raw(out, sizeof(out), "put onlykey %s", m), 3);
+	assert_non_null(strstr(out, "pwctl put --help"));
+	/* Options after the command, and around it. */
+	assert_int_equal(pwctl_raw(out, sizeof(out), "put k1 v1 %s", m), 0);
+	assert_int_equal(pwctl_raw(out, sizeof(out), "--timeout 1000 get %s k1", m), 0);
+	assert_string_equal(out, "v1\n");
+	assert_int_equal(pwctl_raw(out, sizeof(out), "%s put -- k2 --timeout", m), 0);
+	assert_int_equal(pwctl_raw(out, sizeof(out), "get k2 %s", m), 0);
+	assert_string_equal(out, "--timeout\n");
+	assert_int_equal(pwctl_raw(out, sizeof(out), "get k2 --bogus %s", m), 3);
+	assert_non_null(strstr(out, "unknown option --bogus"));
+	assert_int_equal(pwctl_raw(out, sizeof(out), "members --json %s", m), 0);
+	/* Limits the client knows: named, nothing sent (exit 3). */
+	{
+		static char big[5001];
+		memset(big, 'x', 5000);
+		big[300] = '\0';
+		assert_int_equal(pwctl_raw(out, sizeof(out), "put %s v %s", big, m), 3);
+		assert_non_null(strstr(out, "key is 300 bytes; the protocol's limit is 255"));
+		big[300] = 'x';
+		assert_int_equal(pwctl_raw(out, sizeof(out), "append %s %s", big, m), 3);
+		assert_non_null(strstr(out, "the record is 5000 bytes; one record carries at most"));
+	}
+	/* transfer-leader to a member that does not answer: refused at once, exit 1. */
+	pthread_mutex_lock(&cl->mu);
+	cl->f[0].drop_before = 1000;
+	pthread_mutex_unlock(&cl->mu);
+	assert_int_equal(pwctl_raw(out, sizeof(out), "transfer-leader 0 %s", m), 1);
+	assert_non_null(strstr(out, "member 0 ("));
+	assert_non_null(strstr(out, "does not answer"));
+	/* No member answers: reads and queries fail with "no answer", writes with
+	 * "outcome unknown". */
+	pthread_mutex_lock(&cl->mu);
+	for (int i = 0; i < N_FAKES; i++)
+		cl->f[i].drop_before = 1000;
+	pthread_mutex_unlock(&cl->mu);
+	assert_int_equal(pwctl_raw(out, sizeof(out), "get k1 %s", m), 2);
+	assert_non_null(strstr(out, "no answer"));
+	assert_null(strstr(out, "outcome unknown"));
+	assert_int_equal(pwctl_raw(out, sizeof(out), "stats 1 %s", m), 2);
+	assert_non_null(strstr(out, "no answer"));
+	assert_null(strstr(out, "outcome unknown"));
+	assert_int_equal(pwctl_raw(out, sizeof(out), "put k1 v2 %s", m), 2);
+	assert_non_null(strstr(out, "outcome unknown"));
+	cluster_stop(cl);
+}
+
 /** pwctl --history: each run appends its operation, as a client of its own. */
 static void test_pwctl_history(void **state)
 {
@@ -1689,6 +1793,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_async_cancel),
 		cmocka_unit_test(test_async_fd),
 		cmocka_unit_test(test_async_many_sessions),
+		cmocka_unit_test(test_pwctl_cli),
 	};
 
 	if (argc > 1)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # pwctl transfer-leader and stats against 3 real paxwired (kernel UDP): leadership moves
 # to the member asked for, writes go on through the new leader, a bad target is
-# refused, transferring to the current leader is a no-op; every member answers `stats`
+# refused (exit 1: no member), transferring to the current leader is a no-op; every member answers `stats`
 # (the new leader with its commit-latency histogram) and `status` shows their progress. Uses tests/cluster/lib.sh, which stops
 # everything it started on any exit.
 . "$(dirname "$0")/../tests/cluster/lib.sh" "$1"
@@ -32,7 +32,7 @@ set +e
 "$PWCTL" --config "$CONFIG" transfer-leader 7 2>/dev/null
 rc=$?
 set -e
-[ $rc = 3 ] || fail "transfer-leader 7 exited $rc, want 3 (usage)"
+[ $rc = 1 ] || fail "transfer-leader 7 exited $rc, want 1 (no member: refused)"
 grep -q '"transfers":1' <(tail -n 1 "$TMP/replica$L.log") ||
 	grep -q "transfer leadership to $T: started" "$TMP/replica$L.log" || fail "no transfer logged by $L"
 echo "1 passed, 0 failed"

@@ -14,6 +14,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ctype.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -29,6 +30,7 @@
 #include <unistd.h>
 
 #include "dp_pvt.h"
+#include "pw_version.h"
 #include "svc_kv.h"
 #include "mempool.h"
 #include "svc_stream.h"
@@ -91,24 +93,24 @@ static const char usage_text[] =
 	"ethdev ports (clients = dpdk) or on a kernel socket at ip:port (clients = udp);\n"
 	"docs/operations.md has the whole picture.\n"
 	"\n"
-	"  -c, --config FILE           cluster file (INI; examples in deploy/)\n"
-	"  -i, --id N                  this replica's id: 0 .. replicas-1 (the initial\n"
+	"      --config FILE           cluster file (INI; examples in deploy/)\n"
+	"      --id N                  this replica's id: 0 .. replicas-1 (the initial\n"
 	"                              voters), or a [replica.N] section of FILE above them\n"
 	"                              (a member added at run time: --join)\n"
-	"  -b, --bootstrap             this is the first start of a NEW cluster (see below)\n"
-	"  -r, --restore BACKUP        with --bootstrap: the new cluster starts from a backup\n"
+	"      --bootstrap             this is the first start of a NEW cluster (see below)\n"
+	"      --restore BACKUP        with --bootstrap: the new cluster starts from a backup\n"
 	"                              (pwctl snapshot save BACKUP), the state and client\n"
 	"                              sessions after its slot; give every replica the same\n"
 	"                              file (docs/operations.md, \"Backup and restore\")\n"
-	"  -d, --data-dir DIR          durability = durable: the dir of this replica's journal\n"
+	"      --data-dir DIR          durability = durable: the dir of this replica's journal\n"
 	"                              (created if missing; one per replica, never shared, on\n"
 	"                              a local file system); required in durable mode, refused\n"
 	"                              in memory mode\n"
-	"  -j, --rejoin                durable: this replica ran before and its data dir was\n"
+	"      --rejoin                durable: this replica ran before and its data dir was\n"
 	"                              lost (a new disk): it starts from an empty dir and\n"
 	"                              repairs from its peers, as memory mode recovers\n"
 	"                              (docs/operations.md, \"Replace a lost data dir\")\n"
-	"  -J, --join                  durable: the first start of a NEW replica joining a\n"
+	"      --join                  durable: the first start of a NEW replica joining a\n"
 	"                              running cluster. Its id is one no replica ever ran\n"
 	"                              with (not an initial voter), FILE has a [replica.N]\n"
 	"                              section with its address, its data dir is empty. It\n"
@@ -118,13 +120,17 @@ static const char usage_text[] =
 	"                              promoted to voter once caught up. Later restarts go\n"
 	"                              without --join (docs/operations.md, \"Membership\n"
 	"                              changes\")\n"
-	"  -s, --stats-interval-ms MS  print one JSON line of counters to stdout every MS ms\n"
+	"      --stats-interval-ms MS  print one JSON line of counters to stdout every MS ms\n"
 	"                              (default 0: never; SIGUSR1 prints one at any time)\n"
-	"  -l, --log-level LEVEL       error, warn, info (default) or debug; logs go to stderr\n"
-	"  --log-format text|json      log lines as text (default: UTC time to the microsecond,\n"
+	"      --log-level LEVEL       error, warn, info (default) or debug; logs go to stderr\n"
+	"      --log-format text|json  log lines as text (default: UTC time to the microsecond,\n"
 	"                              paxwired[ID], level, message) or one JSON object each\n"
 	"                              (ts, prog, id, level, msg); docs/operations.md, Logs\n"
 	"  -h, --help                  this text\n"
+	"      --version               the version (from git when built) and exit\n"
+	"Long options only (and -h): paxwired's arguments share the command line with the\n"
+	"EAL's, whose short options (-l lcores, -c, -b, -d, -m, -n, -r, -s...) mean other\n"
+	"things.\n"
 	"\n"
 	"Bootstrap rule (durability = memory: nothing is kept on disk):\n"
 	"  - Start every replica of a new cluster with --bootstrap.\n"
@@ -206,6 +212,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "log-format", required_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	a->config = NULL;
@@ -220,7 +227,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 	a->log_format = ENV_LOG_TEXT;
 	int o;
 	unsigned long v;
-	while ((o = getopt_long(argc, argv, "c:i:bjJr:d:s:l:h", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (o) {
 		case 'c':
 			a->config = optarg;
@@ -292,7 +299,13 @@ static int parse_args(int argc, char **argv, struct args *a)
 		case 'h':
 			fputs(usage_text, stdout);
 			return -1;
+		case 'V':
+			printf("paxwired (paxwire) %s\n", PW_VERSION);
+			return -1;
 		default:
+			if (optopt > 0 && optopt < 128 && isalpha(optopt))
+				env_logf(ENV_LOG_ERROR, "-%c: paxwired takes long options only; EAL options (-l for lcores...) go before \"--\" (paxwired [EAL args] -- --config FILE ...); the log level is --log-level LEVEL\n",
+					 optopt);
 			env_logf(ENV_LOG_ERROR, "see paxwired --help\n");
 			return 2;
 		}

@@ -14,6 +14,11 @@
 
 #include "counter.h"
 #include "paxwire.h"
+#if __has_include("pw_version.h")   /* built in paxwire's tree: --version */
+#include "pw_version.h"
+#else
+#define pw_version_arg(argc, argv, name) false
+#endif
 
 #define EXIT_DONE 0      /* done */
 #define EXIT_NO 1        /* a definite no: not found, full, overflow, bad command */
@@ -55,6 +60,8 @@ static const char *const result_names[] = {
 
 int main(int argc, char **argv)
 {
+	if (pw_version_arg(argc, argv, "pwcount"))
+		return 0;
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "timeout", required_argument, NULL, 't' },

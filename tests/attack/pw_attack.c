@@ -81,6 +81,7 @@
 #ifdef PW_ATTACK_DPDK
 #include "env.h"
 #include "nic.h"
+#include "pw_version.h"
 #endif
 
 #define TARGETS_MAX 64u
@@ -1583,6 +1584,8 @@ static int parse_ports(struct atk *a, const char *s)
 
 int main(int argc, char **argv)
 {
+	if (pw_version_arg(argc, argv, "pw-attack"))
+		return 0;
 	static struct atk at;
 	struct atk *a = &at;
 	char err[512];

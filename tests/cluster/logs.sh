@@ -2,14 +2,14 @@
 # Logs (docs/operations.md, "Logs"): three replicas over kernel UDP, replica 2 with
 # --log-format json. Every line of the text replicas' stderr starts with a UTC timestamp
 # to the microsecond and paxwired[ID] LEVEL:, every one of replica 2's is a JSON object
-# (ts, prog, id, level, msg); the first line is the start line with the version (meson's
-# project version) and the next ones the config summary. After kill -9 of the leader, a
+# (ts, prog, id, level, msg); the first line is the start line with the version (the
+# build's pw_version.h, as --version prints it), then the config summary. After kill -9 of the leader, a
 # surviving follower logs the leader change, and a survivor its suspicion of the old one;
 # SIGHUP is logged and ignored; the new leader, left alone (its follower stopped), logs
 # that it lost its quorum, and that it is back once the follower runs again.
 . "$(dirname "$0")/lib.sh" "$1"
-VERSION=$(sed -n "s/^ *version *: *'\([^']*\)'.*/\1/p" "$(dirname "$0")/../../meson.build" | head -n 1)
-[ -n "$VERSION" ] || fail "no version in meson.build"
+VERSION=$(grep '^#define PW_VERSION ' "$BUILD/pw_version.h" | cut -d'"' -f2)
+[ -n "$VERSION" ] || fail "no PW_VERSION in $BUILD/pw_version.h"
 
 write_config 3
 start_replica 0 --bootstrap

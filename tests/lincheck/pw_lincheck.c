@@ -14,6 +14,7 @@
 
 #include "env.h"
 #include "lincheck.h"
+#include "pw_version.h"
 
 #define PW_LC_EXIT_USAGE 3
 #define PW_LC_TIMEOUT_S_DEFAULT 60.0
@@ -61,6 +62,8 @@ print_witness(const struct lc_history *h, const struct lc_witness *w)
 int
 main(int argc, char **argv)
 {
+	if (pw_version_arg(argc, argv, "pw-lincheck"))
+		return 0;
 	struct lc_limits lim = { .time_limit_s = PW_LC_TIMEOUT_S_DEFAULT };
 	struct lc_witness w;
 	struct lc_history *h;

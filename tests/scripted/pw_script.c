@@ -189,6 +189,7 @@ static int node_arg(struct ctx *x, const char *s)
 
 /* Queued messages decode again for printing (they are bytes in the harness). */
 #include "px_codec.h"
+#include "pw_version.h"
 static void print_queue(struct ctx *x)
 {
 	static struct px_msg m;
@@ -364,12 +365,19 @@ static int run_cmd(struct ctx *x, char *line, char *err, size_t errlen)
 
 int main(int argc, char **argv)
 {
+	if (pw_version_arg(argc, argv, "pw-script"))
+		return 0;
 	bool rewrite = false;
 	const char *path = NULL;
 	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--rewrite") == 0)
+		if (strcmp(argv[i], "--rewrite") == 0) {
 			rewrite = true;
-		else
+		} else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			printf("usage: pw-script [--rewrite] FILE\n"
+			       "Runs a scripted interaction test (tests/scripted/*.txt): exit 0 if the\n"
+			       "output matches; --rewrite writes the actual output back into FILE.\n");
+			return 0;
+		} else
 			path = argv[i];
 	}
 	if (path == NULL) {

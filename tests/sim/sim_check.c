@@ -172,6 +172,77 @@ void sim_check_reply(struct sim *s, const struct sim_node *n, const struct px_re
 			 n->id, r->client_id, r->seq);
 }
 
+/* The new epoch of a configuration entry read from its bytes (px.h: a batch of one
+ * command, client 0, seq 0, whose body is magic, base epoch, new epoch, ...), not by
+ * the core's parser; 0 if the value is no such entry. */
+static uint32_t conf_new_epoch(const uint8_t *v, uint32_t len)
+{
+	const uint32_t body = PX_BATCH_HDR_BYTES + PX_CMD_HDR_BYTES;
+
+	if (len != body + PX_CONF_BYTES)
+		return 0;
+	if ((uint32_t)(v[body] | v[body + 1] << 8 | v[body + 2] << 16 |
+		       (uint32_t)v[body + 3] << 24) != PX_CONF_MAGIC)
+		return 0;
+	return (uint32_t)(v[body + 8] | v[body + 9] << 8 | v[body + 10] << 16 |
+			  (uint32_t)v[body + 11] << 24);
+}
+
+void sim_conf_proposed(struct sim *s, const struct sim_node *n, uint64_t slot)
+{
+	uint64_t vballot;
+	bool chosen;
+	const uint8_t *value;
+	uint32_t len, epoch;
+
+	if (s->n_conf_reqs >= SIM_CONFS_MAX ||
+	    !px_slot_peek(n->r, slot, &vballot, &chosen, &value, &len))
+		return;
+	epoch = conf_new_epoch(value, len);
+	if (epoch == 0)
+		sim_fail(s, "members", "node %u: the change it took at slot %" PRIu64
+			 " left no configuration entry there", n->id, slot);
+	s->conf_req_slot[s->n_conf_reqs] = slot;
+	s->conf_req_hash[s->n_conf_reqs] = px_hash_bytes(PX_HASH_SEED, value, len);
+	s->conf_req_epoch[s->n_conf_reqs] = epoch;
+	s->n_conf_reqs++;
+}
+
+/* The newest epoch m has chosen: in force, or pending until its alpha window ends. */
+static uint32_t epoch_chosen(const struct px_membership *m)
+{
+	return m->next_eff != 0 && m->next.epoch > m->cur.epoch ? m->next.epoch : m->cur.epoch;
+}
+
+void sim_check_confs(struct sim *s)
+{
+	for (uint32_t k = 0; k < s->n_conf_reqs; k++) {
+		uint64_t slot = s->conf_req_slot[k];
+		const struct sim_slot_rec *rec;
+		uint32_t want = s->conf_req_epoch[k];
+
+		if (slot > SIM_SLOTS_MAX)
+			continue;
+		rec = &s->slots[slot];
+		if (!rec->chosen_ok || rec->chosen_hash != s->conf_req_hash[k])
+			continue;   /* not chosen: a new leader's phase 1 put something else there */
+		if (epoch_chosen(&s->ms) < want)
+			sim_fail(s, "members", "slot %" PRIu64 ": a change to epoch %u was chosen, "
+				 "but the log's membership is at epoch %u", slot, want,
+				 epoch_chosen(&s->ms));
+		for (uint32_t i = 0; i < s->o.n_nodes; i++) {
+			const struct sim_node *n = &s->nodes[i];
+
+			if (!n->up || n->removed || px_commit(n->r) < slot)
+				continue;
+			if (epoch_chosen(px_membership(n->r)) < want)
+				sim_fail(s, "members", "slot %" PRIu64 ": a change to epoch %u was "
+					 "chosen and node %u committed it, but it is at epoch %u",
+					 slot, want, i, epoch_chosen(px_membership(n->r)));
+		}
+	}
+}
+
 static void check_p2(struct sim *s, uint64_t slot);
 
 /** Node n holds slot `slot` accepted (not known chosen): one more acceptor of that value

@@ -27,6 +27,7 @@
 #include "env.h"
 #include "lincheck.h"
 #include "sim_pvt.h"
+#include "pw_version.h"
 
 #define SIM_JOBS_MAX 256u
 
@@ -655,6 +656,8 @@ out:
 
 int main(int argc, char **argv)
 {
+	if (pw_version_arg(argc, argv, "pw-sim"))
+		return 0;
 	struct sim_args a;
 
 	if (parse_args(argc, argv, &a) != 0)

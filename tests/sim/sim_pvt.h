@@ -646,6 +646,14 @@ struct sim {
 	uint32_t conf_voters[SIM_CONFS_MAX];
 	struct sim_rng rng_members;
 	uint64_t member_adds, member_removes, member_jumps, member_refused;
+	/* Every membership change a leader took (members_ops: its slot, and the hash and
+	 * new epoch of its entry there as the leader proposed it), checked after the
+	 * liveness phase (sim_check_confs): one that was chosen is in force everywhere.
+	 * Independent of the core's parser: the epoch is read from the entry's bytes. */
+	uint32_t n_conf_reqs;
+	uint64_t conf_req_slot[SIM_CONFS_MAX];
+	uint64_t conf_req_hash[SIM_CONFS_MAX];
+	uint32_t conf_req_epoch[SIM_CONFS_MAX];
 	uint8_t swizzle_step;          /**< cut so far; then restored so far */
 	bool swizzle_restoring;
 
@@ -763,6 +771,13 @@ uint32_t sim_voters_at(const struct sim *s, uint64_t slot);
 /** Slot `slot` was committed or applied with this value (each slot once, in order,
  *  whichever replica gets there first): the simulator's membership follows. */
 void sim_members_track(struct sim *s, uint64_t slot, const uint8_t *value, uint32_t len);
+/** A membership change leader n proposed at slot (members_ops): recorded for
+ *  sim_check_confs. */
+void sim_conf_proposed(struct sim *s, const struct sim_node *n, uint64_t slot);
+/** After the liveness phase: every recorded change whose entry was chosen is in force
+ *  (its new epoch or a later one) in the simulator's copy and at every member that
+ *  runs. */
+void sim_check_confs(struct sim *s);
 void sim_check_node(struct sim *s, struct sim_node *n, const char *step);
 /** Records the values node n holds accepted (not known chosen) in the slots the step
  *  changed: the entries of s->obs_msg if an ACCEPT, [s->obs_lo, s->obs_hi], and all of

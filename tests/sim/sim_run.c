@@ -413,13 +413,17 @@ static void members_ops(struct sim *s)
 		int64_t rj = node_set_members(l->nd, (uint16_t)v, 0);
 		if (rj > 0) {
 			s->member_jumps++;
+			sim_conf_proposed(s, l, (uint64_t)rj);
 			for (i = 0; i < s->o.n_nodes; i++)
 				if ((was >> i) & 1u && !((v >> i) & 1u))
 					s->nodes[i].removed = true;
 		} else {
 			s->member_refused++;
 		}
-		if (rj <= 0 && rj != -EAGAIN && rj != -EINVAL)
+		/* -EAGAIN: not leader any more, a change under way, no room in the window.
+		 * Never -EINVAL: the set is valid (3 or more voters, no learners), built on
+		 * the configuration in force, so the core must take it. */
+		if (rj <= 0 && rj != -EAGAIN)
 			sim_fail(s, "effects", "node %u: membership jump = %" PRId64, l->id, rj);
 		sim_trace(s, "n%u MEMBERS jump to %03x: %" PRId64, l->id, v, rj);
 		return;
@@ -448,19 +452,24 @@ static void members_ops(struct sim *s)
 			sim_node_start(s, n, true);
 		rc = node_add_member(l->nd, (uint8_t)i, "sim");
 		if (rc > 0) {
+			sim_conf_proposed(s, l, (uint64_t)rc);
 			n->added = true;
 			s->member_adds++;
 		}
 	} else {
 		rc = node_remove_member(l->nd, (uint8_t)i);
 		if (rc > 0) {
+			sim_conf_proposed(s, l, (uint64_t)rc);
 			s->member_removes++;
 			n->removed = true;
 		}
 	}
 	if (rc <= 0)
 		s->member_refused++;
-	if (rc <= 0 && rc != -EAGAIN && rc != -EINVAL)
+	/* -EINVAL only where the change is invalid: an add beyond PX_LEARNERS_MAX learners
+	 * (a remove keeps 3 voters or more, an add picks an id that never ran). */
+	bool einval_ok = add && __builtin_popcount(cur->learners) + 1 > (int)PX_LEARNERS_MAX;
+	if (rc <= 0 && rc != -EAGAIN && !(rc == -EINVAL && einval_ok))
 		sim_fail(s, "effects", "node %u: membership change = %" PRId64, l->id, rc);
 	sim_trace(s, "n%u MEMBERS %s %u: %" PRId64, l->id, add ? "add" : "remove", i, rc);
 }
@@ -1033,6 +1042,7 @@ static void run_phases(struct sim *s)
 			 s->o.liveness_time, why);
 	for (i = 0; i < s->o.n_nodes; i++)
 		s->st_nodes += s->nodes[i].st_needed;
+	sim_check_confs(s);
 
 	lc = sim_history_check(s, why, sizeof(why));
 	s->lincheck = lc;
