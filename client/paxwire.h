@@ -744,6 +744,16 @@ int pw_transfer_leader(struct pw_client *c, uint8_t target);
  */
 int pw_member_stats(struct pw_client *c, uint8_t member, char *buf, size_t cap, size_t *len);
 
+/**
+ * pw_member_stats for page `page` of the member's metrics (docs/metrics.md: each page
+ * is one JSON object of the identity fields and some of the metric groups; page 0 is
+ * what pw_member_stats answers). Ask pages 0, 1, ... until PW_E_BAD_COMMAND (no such
+ * page) to get every group.
+ * @return as pw_member_stats; PW_E_BAD_COMMAND also when there is no such page.
+ */
+int pw_member_stats_page(struct pw_client *c, uint8_t member, uint8_t page, char *buf,
+			 size_t cap, size_t *len);
+
 /** One member, as a member reports it (pw_members). */
 struct pw_member_info {
 	uint8_t id;

@@ -2662,8 +2662,14 @@ int pw_transfer_leader(struct pw_client *c, uint8_t target)
 
 int pw_member_stats(struct pw_client *c, uint8_t member, char *buf, size_t cap, size_t *len)
 {
+	return pw_member_stats_page(c, member, 0, buf, cap, len);
+}
+
+int pw_member_stats_page(struct pw_client *c, uint8_t member, uint8_t page, char *buf,
+			 size_t cap, size_t *len)
+{
 	const uint64_t deadline = now_ns() + c->deadline_ns;
-	const uint8_t body[1] = { PX_ADMIN_STATS };
+	const uint8_t body[2] = { PX_ADMIN_STATS, page };
 	uint64_t seq;
 
 	if (member >= PW_MEMBERS_MAX || buf == NULL || len == NULL)
@@ -2683,7 +2689,9 @@ int pw_member_stats(struct pw_client *c, uint8_t member, char *buf, size_t cap, 
 
 		if (now >= deadline)
 			break;
-		encode_request_flags(c, c->probe_id, seq, body, sizeof(body), member, PX_MF_ADMIN);
+		/* Page 0 as the one-byte request of every release: older replicas answer it. */
+		encode_request_flags(c, c->probe_id, seq, body, page == 0 ? 1u : 2u, member,
+				     PX_MF_ADMIN);
 		send_to(c, member);
 		end = now + c->attempt_ns < deadline ? now + c->attempt_ns : deadline;
 		rc = await_reply(c, c->probe_id, seq, end);
@@ -2699,7 +2707,7 @@ int pw_member_stats(struct pw_client *c, uint8_t member, char *buf, size_t cap, 
 		if (m->status == PX_BUSY)
 			continue;   /* a challenge answered: now bound to its life */
 		if (m->status != PX_OK)
-			return PW_E_BAD_COMMAND;   /* a member that cannot answer it */
+			return PW_E_BAD_COMMAND;   /* a member that cannot answer it (no such page) */
 		*len = m->body_len;
 		if (m->body_len + 1u > cap)
 			return PW_E_BUFFER;

@@ -19,6 +19,7 @@
 #include "paxwire.h"
 #include "pw_version.h"
 #include "pw_history.h"
+#include "pw_metrics.h"
 #include "wire_backup.h"
 #include "wire_le.h"
 
@@ -44,7 +45,7 @@ static void usage(FILE *f)
 "                       at most the timeout)\n"
 "  --history FILE       append the operation to FILE in the pw-lincheck format\n"
 "  --key FILE           this client's key file (default: $PAXWIRE_KEY_FILE); admin\n"
-"                       commands (stats, transfer-leader, snapshot save, add-member,\n"
+"                       commands (stats, metrics, transfer-leader, snapshot save, add-member,\n"
 "                       remove-member, replace-member) need an admin key or the\n"
 "                       cluster key (docs/security.md)\n"
 "  --help               this text (COMMAND --help: that command's)\n"
@@ -84,6 +85,10 @@ static void usage(FILE *f)
 "                       does not, 2 if it does not answer (for health checks)\n"
 "  transfer-leader N    ask the leader to hand over to member N; waits until N leads\n"
 "  stats [N]            each member's (or member N's) state and counters, one JSON line each\n"
+"                       (page 0 of its metrics: docs/metrics.md)\n"
+"  metrics              every member's metrics, every page, in the Prometheus text\n"
+"                       format (member=\"N\" labels; docs/metrics.md); exit 2 if a\n"
+"                       member did not answer\n"
 "  members [--json]     the membership the leader (or a member) knows: id, address,\n"
 "                       role (voter, learner, leaving, joining), lag behind the commit\n"
 "  add-member ID IP:PORT [--voter] [--wait MS]\n"
@@ -1095,6 +1100,26 @@ static const char *command_help(const char *cmd)
 	return NULL;
 }
 
+/** pwctl metrics: every member's metrics, every page, in the Prometheus text format
+ *  (client/pw_metrics.c; docs/metrics.md). Exit 2 if a member did not answer (its
+ *  paxwire_member_up is 0 then). */
+static int cmd_metrics(struct pw_client *c)
+{
+	struct pwm_set *m = pwm_new();
+	if (m == NULL) {
+		fprintf(stderr, "pwctl metrics: out of memory\n");
+		return EXIT_USAGE;
+	}
+	unsigned asked = 0;
+	for (uint8_t i = 0; i < pw_client_members(c); i++)
+		asked += pw_client_member_addr(c, i) != NULL;
+	fflush(stdout);
+	unsigned ok = pwm_collect(m, c, stderr);
+	pwm_write(m, stdout);
+	pwm_free(m);
+	return ok == asked ? EXIT_DONE : EXIT_UNKNOWN;
+}
+
 /** Runs one command; argv[0] is its name. Returns the exit code. */
 static int run(struct pw_client *c, int argc, char **argv)
 {
@@ -1211,6 +1236,10 @@ static int run(struct pw_client *c, int argc, char **argv)
 		}
 		return worst;
 	}
+	if (strcmp(cmd, "metrics") == 0) {
+		NEED(0);
+		return cmd_metrics(c);
+	}
 	if (strcmp(cmd, "transfer-leader") == 0) {
 		NEED(1);
 		char *end = NULL;
@@ -1257,8 +1286,8 @@ static bool admin_key_ok(const struct pw_client_opts *o, const char *cmd)
 		return true;   /* pw_client_open says what is wrong with it */
 	g_admin = k.kind != AUTH_KIND_CLIENT;   /* status asks stats only then */
 	bool ok = g_admin ||
-		  (strcmp(cmd, "stats") != 0 && strcmp(cmd, "transfer-leader") != 0 &&
-		   strcmp(cmd, "snapshot") != 0 && strcmp(cmd, "add-member") != 0 &&
+		  (strcmp(cmd, "stats") != 0 && strcmp(cmd, "metrics") != 0 &&
+		   strcmp(cmd, "transfer-leader") != 0 && strcmp(cmd, "snapshot") != 0 && strcmp(cmd, "add-member") != 0 &&
 		   strcmp(cmd, "remove-member") != 0 && strcmp(cmd, "replace-member") != 0);
 	if (!ok)
 		fprintf(stderr, "pwctl %s: an admin command, and %s is a client key (id %u); fix: "

@@ -24,7 +24,7 @@ out=$("$PWCTL" --config "$CONFIG" transfer-leader "$T") || fail "transfer to the
 [ "$("$PWCTL" --config "$CONFIG" leader)" = "$T" ] || fail "leader moved on a no-op"
 st=$("$PWCTL" --config "$CONFIG" stats "$T") || fail "pwctl stats $T"
 say "stats $T: ${st:0:160}..."
-case "$st" in *'"role":"leader"'*'"commit_latency_log2_ns":['*) ;; *) fail "stats of $T: $st";; esac
+case "$st" in *'"role":"leader"'*'"commit_latency_ns_buckets":['*) ;; *) fail "stats of $T: $st";; esac
 [ "$("$PWCTL" --config "$CONFIG" stats | grep -c '"role":')" = 3 ] || fail "stats of every member"
 "$PWCTL" --config "$CONFIG" status | tee "$TMP/status.txt"
 [ "$(grep -cE ' [0-9]+ / [0-9]+$' "$TMP/status.txt")" = 3 ] || fail "status lacks commit / applied"

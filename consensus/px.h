@@ -243,8 +243,9 @@ enum px_msg_type {
 
 /** Admin commands (REQUEST with PX_MF_ADMIN). Body: u8 op, then its argument. */
 #define PX_ADMIN_TRANSFER 1u  /**< u8 target: the leader hands leadership to target */
-#define PX_ADMIN_STATS 2u     /**< no argument: any member answers with its counters (a
-                                   JSON object in the REPLY body) */
+#define PX_ADMIN_STATS 2u     /**< optional u8 page (none: 0): any member answers with
+                                   its metrics, that page's groups (a JSON object in
+                                   the REPLY body: docs/metrics.md) */
 #define PX_ADMIN_MEMBERS 3u   /**< no argument: any member answers with the membership it
                                    knows (a JSON object: docs/operations.md) */
 #define PX_ADMIN_ADD 4u       /**< u8 id, then the address text (1..31 bytes): the leader

@@ -146,7 +146,7 @@ sleep 0.3
 for n in 0 1 2; do
 	echo "  replica $n stderr:"; sed 's/^/    /' "$RUN/r$n.err" | tail -3
 	echo "  replica $n nic counters:"
-	grep -o '"nic":{[^}]*}[^}]*}' "$RUN/r$n.out" | tail -1 | sed 's/^/    /'
+	grep -o '"nic":{[^}]*}' "$RUN/r$n.out" | tail -1 | sed 's/^/    /'
 done
 echo "afpacket-cluster: $fails failed"
 [ "$fails" = 0 ]

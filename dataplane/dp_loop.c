@@ -94,80 +94,20 @@ static void op_log(void *ctx, int level, const char *line)
 	dp_log(d, (enum dp_log_level)level, "%s", line);
 }
 
-/** PX_ADMIN_STATS: a compact JSON object of this replica's state and main counters
- *  into buf (at most cap bytes). @return its length. */
-static uint32_t op_admin_stats(void *ctx, char *buf, uint32_t cap)
+/** PX_ADMIN_STATS: page `page` of this replica's metrics (dp_admin_pages,
+ *  docs/metrics.md) as one JSON object into buf (at most cap bytes).
+ *  @return its length; 0: no such page. */
+static uint32_t op_admin_stats(void *ctx, uint8_t page, char *buf, uint32_t cap)
 {
 	struct dp_ctx *d = ctx;
 	struct dp_snap s;
+	if (page >= DP_ADMIN_PAGES)
+		return 0;
 	dp_snap_fill(d, dp_now_ns(), &s);
-	uint64_t drops = 0;
-	for (int i = 0; i < NIC_DROP_MAX; i++)
-		drops += s.nic.drops[i];
-	for (int i = 1; i < PX_WIRE_E_MAX; i++)
-		drops += s.node.decode_drops[i];
-	for (int i = 0; i < PX_DROP_MAX; i++)
-		drops += s.px.drops[i];
-	int n = snprintf(buf, cap,
-		"{\"id\":%" PRIu64 ",\"role\":\"%s\",\"leader\":%d,\"ballot_round\":%" PRIu64
-		",\"ballot_node\":%" PRIu64 ",\"commit\":%" PRIu64 ",\"applied\":%" PRIu64
-		",\"last_slot\":%" PRIu64 ",\"t_ms\":%" PRIu64 ",\"rx_pkts\":%" PRIu64
-		",\"tx_pkts\":%" PRIu64 ",\"drops\":%" PRIu64 ",\"requests\":%" PRIu64
-		",\"proposals\":%" PRIu64 ",\"commands_proposed\":%" PRIu64 ",\"commits\":%" PRIu64
-		",\"elections_started\":%" PRIu64 ",\"leaderships_won\":%" PRIu64
-		",\"reads_index\":%" PRIu64 ",\"sessions\":%" PRIu64 ",\"flushes\":%" PRIu64
-		",\"batch_max\":%" PRIu64 ",\"commit_latency_log2_ns\":[",
-		s.self, px_role_name((enum px_role)s.role),
-		s.leader == PX_NODE_NONE ? -1 : (int)s.leader, s.ballot_round, s.ballot_node,
-		s.commit, s.applied, s.last_slot, s.t_ms, s.nic.rx_pkts, s.nic.tx_pkts, drops,
-		s.node.requests, s.px.proposals, s.px.commands_proposed, s.px.commits,
-		s.px.elections_started, s.px.leaderships_won, s.node.reads_index, s.sessions,
-		s.node.flushes, s.node.batch_max);
-	uint32_t nb = NODE_LAT_BUCKETS;
-	while (nb > 0 && s.node.commit_lat[nb - 1u] == 0)
-		nb--;
-	for (uint32_t b = 0; b < nb && n > 0 && (uint32_t)n < cap; b++)
-		n += snprintf(buf + n, cap - (uint32_t)n, "%s%" PRIu64, b ? "," : "",
-			      s.node.commit_lat[b]);
-	if (n > 0 && (uint32_t)n < cap)
-		n += snprintf(buf + n, cap - (uint32_t)n, "]");
-	/* Datagrams dropped by authentication, by reason (docs/security.md). */
-	if (n > 0 && (uint32_t)n < cap)
-		n += snprintf(buf + n, cap - (uint32_t)n, ",\"auth\":%s,\"auth_drops\":{",
-			      d->cfg->auth_off ? "false" : "true");
-	for (int i = 1; i < AUTH_E_MAX && n > 0 && (uint32_t)n < cap; i++)
-		n += snprintf(buf + n, cap - (uint32_t)n, "%s\"%s\":%" PRIu64, i > 1 ? "," : "",
-			      auth_err_name((enum auth_err)i), s.node.auth_drops[i]);
-	if (n > 0 && (uint32_t)n < cap)
-		n += snprintf(buf + n, cap - (uint32_t)n, "}");
-	/* The core's drops by reason (not_member: a removed replica, or a stranger, still
-	 * sending), and the membership this replica knows. */
-	if (n > 0 && (uint32_t)n < cap)
-		n += snprintf(buf + n, cap - (uint32_t)n, ",\"px_drops\":{");
-	for (int i = 0; i < PX_DROP_MAX && n > 0 && (uint32_t)n < cap; i++)
-		n += snprintf(buf + n, cap - (uint32_t)n, "%s\"%s\":%" PRIu64, i > 0 ? "," : "",
-			      dp_px_drop_name((enum px_drop)i), s.px.drops[i]);
-	if (n > 0 && (uint32_t)n < cap) {
-		const struct px_membership *ms = px_membership(d->r);
-		n += snprintf(buf + n, cap - (uint32_t)n,
-			      "},\"config_epoch\":%" PRIu32 ",\"voters\":%u,\"learners\":%u",
-			      ms->cur.epoch, ms->cur.voters, ms->cur.learners);
-	}
-	if (s.durable && n > 0 && (uint32_t)n < cap)
-		n += snprintf(buf + n, cap - (uint32_t)n,
-			      ",\"journal\":{\"records\":%" PRIu64 ",\"bytes\":%" PRIu64
-			      ",\"syncs\":%" PRIu64 ",\"drains\":%" PRIu64
-			      ",\"ring_full_waits\":%" PRIu64 ",\"max_drain_bytes\":%" PRIu64
-			      ",\"sync_seq\":%" PRIu64 ",\"persisted_seq\":%" PRIu64 "}",
-			      s.journal.records, s.journal.bytes, s.journal.syncs, s.journal.drains,
-			      s.journal.ring_full_waits, s.journal.max_drain_bytes, s.sync_seq,
-			      s.persisted_seq);
-	if (n > 0 && (uint32_t)n < cap)
-		n += snprintf(buf + n, cap - (uint32_t)n, "}");
-	/* Under 3 KiB with every bucket and counter at its largest (20 digits each): always
-	 * fits PX_REPLY_BYTES_MAX. */
-	assert(n > 0 && (uint32_t)n < cap);
-	return (uint32_t)n;
+	uint32_t n = dp_metrics_json(&s, dp_admin_pages[page], NULL, buf, cap);
+	/* paxwired checked at start that the longest reply fits (dp_metrics_admin_len_max). */
+	assert(n < cap);
+	return n;
 }
 
 /* The journal (durable mode): each op copies its record into the journal's ring, with no
@@ -418,6 +358,8 @@ static void periodic(struct dp_ctx *d, uint64_t now)
 	 * the atomic only makes the handler's write well defined. */
 	if (atomic_exchange_explicit(d->stats_now, false, memory_order_relaxed))
 		dp_stats_print(d, stdout, now, false);
+	if (d->hup != NULL && atomic_exchange_explicit(d->hup, false, memory_order_relaxed))
+		dp_log(d, DP_LOG_INFO, "SIGHUP: ignored (the cluster file is read only at start; logs go to stderr, nothing to reopen); to apply a new configuration, restart this replica (docs/operations.md)");
 	if (d->stats_interval_ns != 0 && now >= d->next_stats_ns) {
 		dp_stats_print(d, stdout, now, false);
 		d->next_stats_ns = now + d->stats_interval_ns;

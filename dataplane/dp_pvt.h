@@ -20,6 +20,7 @@
 #include <stdio.h>
 
 #include "env.h"
+#include "env_log.h"
 #include "journal.h"
 #include "snapstore.h"
 #include "nic.h"
@@ -148,6 +149,10 @@ struct dp_snap {
 	uint64_t ballot_round, ballot_node;
 	uint64_t commit, applied, last_slot;
 	uint64_t state_transfer_needed;   /**< 0 or 1 */
+	uint64_t uuid_hi, uuid_lo;     /**< the cluster uuid */
+	uint64_t config_epoch;         /**< the membership in force */
+	uint64_t voters, learners;     /**< its bit masks (bit j: replica j) */
+	uint64_t auth_on;              /**< 0 or 1: the cluster authenticates */
 	struct nic_stats nic;
 	struct dp_counters dp;
 	struct node_counters node;     /**< decode drops, requests, commit latency, ... */
@@ -196,7 +201,9 @@ bool dp_pub_read(struct dp_pub *p, struct dp_snap *s);
 /* ---------------------------------------------------------------------------------- */
 /* Context                                                                             */
 
-enum dp_log_level { DP_LOG_ERROR = 0, DP_LOG_WARN = 1, DP_LOG_INFO = 2, DP_LOG_DEBUG = 3 };
+/** The levels of env_log.h (paxwired's lines go through it: timestamps, text or JSON). */
+enum dp_log_level { DP_LOG_ERROR = ENV_LOG_ERROR, DP_LOG_WARN = ENV_LOG_WARN,
+		    DP_LOG_INFO = ENV_LOG_INFO, DP_LOG_DEBUG = ENV_LOG_DEBUG };
 
 /** One replica's loop state. Owned by the thread running dp_run (no sharing). */
 struct dp_ctx {
@@ -277,6 +284,7 @@ struct dp_ctx {
 	/* Signals (set by handlers in paxwired.c; the only state shared with them) */
 	atomic_bool *stop;
 	atomic_bool *stats_now;
+	atomic_bool *hup;                     /**< SIGHUP came: log it (and nothing else) */
 
 	/* Snapshot for off-thread readers (NULL: nobody reads one, nothing published) */
 	struct dp_pub *pub;
@@ -301,6 +309,70 @@ int dp_run(struct dp_ctx *d);
 
 /** Prints one JSON line of every counter to f (and flushes it). */
 void dp_stats_print(struct dp_ctx *d, FILE *f, uint64_t now_ns, bool final);
+
+/* ---------------------------------------------------------------------------------- */
+/* The metrics schema (docs/metrics.md): one walk over a snapshot that every output      */
+/* (the stats line, the admin stats reply of pwctl stats / metrics, DPDK telemetry)    */
+/* renders, so that a name means the same thing, with the same shape, everywhere.       */
+
+/** The groups after the identity fields, in output order; a mask of (1u << group)
+ *  says which an output carries. Each is one flat dict of u64 values (DPDK telemetry
+ *  nests no deeper), except DP_MG_LATENCY: the dict commit_latency_ns (count, sum,
+ *  p50, p90, p99, p999) and the array commit_latency_ns_buckets. */
+enum dp_mgroup {
+	DP_MG_NIC, DP_MG_NIC_DROPS, DP_MG_DECODE_DROPS, DP_MG_AUTH_DROPS, DP_MG_AUTH,
+	DP_MG_MSGS_IN, DP_MG_DP, DP_MG_PX, DP_MG_PX_DROPS, DP_MG_APPLY, DP_MG_TRANSFER,
+	DP_MG_JOURNAL, DP_MG_LATENCY, DP_MG_MAX
+};
+#define DP_MG_ALL ((1u << DP_MG_MAX) - 1u)
+/** The admin stats reply (PX_ADMIN_STATS) is one REPLY of at most PX_REPLY_BYTES_MAX:
+ *  the groups come in pages, each with the identity fields. Page 0 (pwctl stats) holds
+ *  what an operator watches; pwctl metrics and paxwire-exporter ask for every page.
+ *  paxwired checks at start that each fits with every value at its largest
+ *  (dp_metrics_admin_len_max). */
+#define DP_ADMIN_PAGES 3u
+extern const uint32_t dp_admin_pages[DP_ADMIN_PAGES];
+
+/** Commit latency buckets: bucket b counts the commits of at most 2^(b+1) - 1 ns
+ *  (cumulative; the last one, b = NODE_LAT_BUCKETS - 1, counts every commit). */
+#define DP_LAT_QUANTILES 4u
+
+/** What a walk renders into (JSON text, DPDK telemetry data). Names are static. */
+struct dp_emit {
+	void *arg;
+	void (*u64)(void *arg, const char *name, uint64_t v);
+	void (*i64)(void *arg, const char *name, int64_t v);
+	void (*str)(void *arg, const char *name, const char *v);
+	void (*begin)(void *arg, const char *dict);   /**< a nested dict starts */
+	void (*end)(void *arg);                        /**< ... and ends */
+	void (*array)(void *arg, const char *name, const uint64_t *v, uint32_t n);
+};
+
+/** Renders s's identity fields and the groups in mask `groups` (journal only in
+ *  durable mode) through e. Off the per-packet path. */
+void dp_metrics_walk(const struct dp_snap *s, uint32_t groups, const struct dp_emit *e);
+
+/**
+ * The same as one JSON object into buf (NUL-terminated). head, if not NULL, is put
+ * first inside the object (members with their trailing comma).
+ * @return its length; cap or more if it did not fit (buf then holds a truncated text).
+ */
+uint32_t dp_metrics_json(const struct dp_snap *s, uint32_t groups, const char *head,
+			 char *buf, uint32_t cap);
+
+/** The commit latency at quantile q (0 < q <= 1) of the log2 histogram c (counts per
+ *  bucket [2^b, 2^(b+1)) ns), interpolated within its bucket; 0 with no commit. */
+uint64_t dp_lat_quantile(const uint64_t *c, uint32_t n, double q);
+
+/** Bytes of the stats line's buffer (dp_stats_print). */
+#define DP_STATS_LINE_BYTES 16384u
+/** The longest stats line (every group, every value at its largest, the final line's
+ *  fields): paxwired checks at start that it fits DP_STATS_LINE_BYTES. */
+uint32_t dp_metrics_line_len_max(void);
+
+/** The longest admin stats reply (of any page) any snapshot can give (every value at
+ *  its largest). paxwired checks it fits PX_REPLY_BYTES_MAX at start. */
+uint32_t dp_metrics_admin_len_max(void);
 
 /** Monotonic nanoseconds. */
 uint64_t dp_now_ns(void);

@@ -2,11 +2,11 @@
  * DPDK builds, transport = dpdk: paxwired's counters as DPDK telemetry commands
  * (dpdk-telemetry.py, Telegraf's dpdk input, ...) on the EAL's telemetry socket
  * (/var/run/dpdk/<file-prefix>/dpdk_telemetry.v2):
- *   /paxwire/stats  every field of the JSON stats line (dp_stats_print), one dict;
- *                   nested groups one level deep (DPDK 22.11 telemetry nests no deeper),
- *                   so nic.drops and px.drops are the dicts nic_drops and px_drops;
- *                   durable mode adds the dict journal.
- *   /paxwire/role   id, role, leader, ballot.
+ *   /paxwire/stats           every group of the metrics schema (docs/metrics.md), the
+ *                            same names and shapes as the stats line and pwctl stats
+ *                            (dp_metrics_walk renders all three);
+ *   /paxwire/role            the identity and state fields only;
+ *   /paxwire/commit_latency  those and the commit latency group.
  * The callbacks run on DPDK's telemetry thread: they never touch the loop's state, only
  * the snapshot the loop publishes through the seqlock of struct dp_pub (dp_stats.c).
  */
@@ -47,29 +47,88 @@ static int snap_get(struct dp_snap *s)
 	return dp_pub_read(p, s) ? 0 : -EAGAIN;
 }
 
-#define ADD_U64(t, s, f) rte_tel_data_add_dict_u64((t), #f, (s)->f)
+/* The metrics walk (dp_metrics_walk) rendered as telemetry data: scalars into the top
+ * dict, or into the nested dict being built; arrays into the top dict. */
+struct tw {
+	struct rte_tel_data *top;
+	struct rte_tel_data *cur;      /**< the nested dict being built, or NULL */
+	const char *cur_name;
+	bool cur_failed;               /**< its allocation failed: its members are left out */
+};
 
-static void add_head(struct rte_tel_data *t, const struct dp_snap *s)
+static struct rte_tel_data *tw_to(struct tw *w)
 {
-	rte_tel_data_add_dict_u64(t, "id", s->self);
-	rte_tel_data_add_dict_u64(t, "cluster", s->cluster);
-	rte_tel_data_add_dict_u64(t, "t_ms", s->t_ms);
-	rte_tel_data_add_dict_string(t, "role", px_role_name((enum px_role)s->role));
-	/* -1: no leader known (the JSON line's null) */
-	rte_tel_data_add_dict_int(t, "leader", s->leader == PX_NODE_NONE ? -1 : (int)s->leader);
-	rte_tel_data_add_dict_u64(t, "ballot", (s->ballot_round << 8) | s->ballot_node);
-	ADD_U64(t, s, ballot_round);
-	ADD_U64(t, s, ballot_node);
+	return w->cur != NULL ? w->cur : (w->cur_failed ? NULL : w->top);
 }
 
-/** Every command's start: a fresh snapshot, a dict, and the identity fields. */
-static int begin_dict(struct rte_tel_data *t, struct dp_snap *s)
+static void tw_u64(void *arg, const char *name, uint64_t v)
 {
-	int r = snap_get(s);
+	struct rte_tel_data *d = tw_to(arg);
+	if (d != NULL)
+		rte_tel_data_add_dict_u64(d, name, v);
+}
+
+static void tw_i64(void *arg, const char *name, int64_t v)
+{
+	struct rte_tel_data *d = tw_to(arg);
+	if (d != NULL)
+		rte_tel_data_add_dict_int(d, name, (int)v);   /* the leader: -1 .. 8 */
+}
+
+static void tw_str(void *arg, const char *name, const char *v)
+{
+	struct rte_tel_data *d = tw_to(arg);
+	if (d != NULL)
+		rte_tel_data_add_dict_string(d, name, v);
+}
+
+static void tw_begin(void *arg, const char *dict)
+{
+	struct tw *w = arg;
+	w->cur = rte_tel_data_alloc();
+	w->cur_name = dict;
+	w->cur_failed = w->cur == NULL;
+	if (w->cur != NULL)
+		rte_tel_data_start_dict(w->cur);
+}
+
+static void tw_end(void *arg)
+{
+	struct tw *w = arg;
+	/* t owns the dict from here (keep = 0: freed with t). */
+	if (w->cur != NULL && rte_tel_data_add_dict_container(w->top, w->cur_name, w->cur, 0) != 0)
+		rte_tel_data_free(w->cur);
+	w->cur = NULL;
+	w->cur_failed = false;
+}
+
+static void tw_array(void *arg, const char *name, const uint64_t *v, uint32_t n)
+{
+	struct tw *w = arg;
+	struct rte_tel_data *a = rte_tel_data_alloc();
+	if (a == NULL)
+		return;
+	rte_tel_data_start_array(a, RTE_TEL_U64_VAL);
+	for (uint32_t i = 0; i < n; i++)
+		rte_tel_data_add_array_u64(a, v[i]);
+	if (rte_tel_data_add_dict_container(w->top, name, a, 0) != 0)
+		rte_tel_data_free(a);
+}
+
+/** Every command: a fresh snapshot, rendered as one dict of the groups in mask. */
+static int answer(struct rte_tel_data *t, uint32_t groups)
+{
+	struct dp_snap s;
+	int r = snap_get(&s);
 	if (r != 0)
 		return r;
 	rte_tel_data_start_dict(t);
-	add_head(t, s);
+	struct tw w = { .top = t };
+	const struct dp_emit e = {
+		.arg = &w, .u64 = tw_u64, .i64 = tw_i64, .str = tw_str,
+		.begin = tw_begin, .end = tw_end, .array = tw_array,
+	};
+	dp_metrics_walk(&s, groups, &e);
 	return 0;
 }
 
@@ -77,150 +136,34 @@ static int cb_role(const char *cmd, const char *params, struct rte_tel_data *t)
 {
 	(void)cmd;
 	(void)params;
-	struct dp_snap s;
-	int r = begin_dict(t, &s);
-	if (r != 0)
-		return r;
-	return 0;
-}
-
-/** A nested dict, or NULL (then the group is left out). */
-static struct rte_tel_data *dict_new(void)
-{
-	struct rte_tel_data *c = rte_tel_data_alloc();
-	if (c != NULL)
-		rte_tel_data_start_dict(c);
-	return c;
-}
-
-/** Adds c to t as name; t owns it from here (keep = 0: freed with t). */
-static void dict_put(struct rte_tel_data *t, const char *name, struct rte_tel_data *c)
-{
-	if (c != NULL && rte_tel_data_add_dict_container(t, name, c, 0) != 0)
-		rte_tel_data_free(c);
+	return answer(t, 0);
 }
 
 static int cb_stats(const char *cmd, const char *params, struct rte_tel_data *t)
 {
 	(void)cmd;
 	(void)params;
-	struct dp_snap s;
-	int r = begin_dict(t, &s);
-	if (r != 0)
-		return r;
-	ADD_U64(t, &s, commit);
-	ADD_U64(t, &s, applied);
-	ADD_U64(t, &s, last_slot);
-	rte_tel_data_add_dict_int(t, "state_transfer_needed", s.state_transfer_needed != 0);
-
-	struct rte_tel_data *c;
-#define F(field) rte_tel_data_add_dict_u64(c, #field, grp->field);
-	c = dict_new();
-	if (c != NULL) {
-		const struct nic_stats *grp = &s.nic;
-		DP_NIC_FIELDS(F)
-	}
-	dict_put(t, "nic", c);
-	c = dict_new();
-	for (int i = 0; c != NULL && i < NIC_DROP_MAX; i++)
-		rte_tel_data_add_dict_u64(c, nic_drop_name((enum nic_drop)i), s.nic.drops[i]);
-	dict_put(t, "nic_drops", c);
-
-	c = dict_new();
-	for (int i = 1; c != NULL && i < PX_WIRE_E_MAX; i++)
-		rte_tel_data_add_dict_u64(c, px_wire_err_name((enum px_wire_err)i),
-					  s.node.decode_drops[i]);
-	dict_put(t, "decode_drops", c);
-
-	c = dict_new();
-	for (int i = 1; c != NULL && i < PX_MSG_TYPE_MAX; i++)
-		if (*px_msg_type_name((uint8_t)i) != '?')
-			rte_tel_data_add_dict_u64(c, px_msg_type_name((uint8_t)i), s.node.msgs_in[i]);
-	dict_put(t, "msgs_in", c);
-
-	c = dict_new();
-	if (c != NULL) {
-		const struct dp_counters *grp = &s.dp;
-		DP_LOOP_FIELDS(F)
-	}
-	if (c != NULL) {
-		const struct node_counters *grp = &s.node;
-		DP_NODE_FIELDS(F)
-	}
-	dict_put(t, "dp", c);
-
-	c = dict_new();
-	if (c != NULL) {
-		const struct px_counters *grp = &s.px;
-		DP_PX_FIELDS(F)
-	}
-	dict_put(t, "px", c);
-	c = dict_new();
-	for (int i = 0; c != NULL && i < PX_DROP_MAX; i++)
-		rte_tel_data_add_dict_u64(c, dp_px_drop_name((enum px_drop)i), s.px.drops[i]);
-	dict_put(t, "px_drops", c);
-
-	c = dict_new();
-	if (c != NULL) {
-		const struct px_apply_counters *grp = &s.apply;
-		DP_APPLY_FIELDS(F)
-		rte_tel_data_add_dict_u64(c, "sessions", s.sessions);
-	}
-	dict_put(t, "apply", c);
-	c = dict_new();
-	if (c != NULL) {
-		const struct node_counters *grp = &s.node;
-		DP_TRANSFER_FIELDS(F)
-	}
-	dict_put(t, "transfer", c);
-	if (s.durable) {
-		c = dict_new();
-		if (c != NULL) {
-			const struct journal_counters *grp = &s.journal;
-			DP_JOURNAL_FIELDS(F)
-			rte_tel_data_add_dict_u64(c, "sync_seq", s.sync_seq);
-			rte_tel_data_add_dict_u64(c, "persisted_seq", s.persisted_seq);
-		}
-		dict_put(t, "journal", c);
-	}
-#undef F
-	return 0;
+	return answer(t, DP_MG_ALL);
 }
 
-/** /paxwire/commit_latency: the leader's propose-to-commit histogram, log2 buckets. */
 static int cb_latency(const char *cmd, const char *params, struct rte_tel_data *t)
 {
 	(void)cmd;
 	(void)params;
-	struct dp_snap s;
-	int r = begin_dict(t, &s);
-	if (r != 0)
-		return r;
-	rte_tel_data_add_dict_string(t, "buckets", "count of commits in [2^b, 2^(b+1)) ns, b = 0..31");
-	struct rte_tel_data *a = rte_tel_data_alloc();
-	if (a == NULL)
-		return -ENOMEM;
-	rte_tel_data_start_array(a, RTE_TEL_U64_VAL);
-	for (uint32_t b = 0; b < NODE_LAT_BUCKETS; b++)
-		rte_tel_data_add_array_u64(a, s.node.commit_lat[b]);
-	if (rte_tel_data_add_dict_container(t, "commit_latency_log2_ns", a, 0) != 0) {
-		rte_tel_data_free(a);
-		return -ENOMEM;
-	}
-	return 0;
+	return answer(t, 1u << DP_MG_LATENCY);
 }
 
 int dp_telemetry_register(struct dp_pub *p)
 {
 	g_pub = p;
 	int r = rte_telemetry_register_cmd("/paxwire/stats", cb_stats,
-		"paxwired's counters (the JSON stats line's fields). No parameters");
+		"paxwired's metrics, every group of docs/metrics.md (the stats line's). No parameters");
 	if (r != 0)
 		return r;
 	r = rte_telemetry_register_cmd("/paxwire/role", cb_role,
-		"paxwired's id, role, leader and ballot. No parameters");
+		"paxwired's identity and state fields (docs/metrics.md). No parameters");
 	if (r != 0)
 		return r;
 	return rte_telemetry_register_cmd("/paxwire/commit_latency", cb_latency,
-		"the leader's propose-to-commit latency histogram, log2 ns buckets. No parameters");
+		"the leader's commit latency: count, sum, quantiles, cumulative buckets (docs/metrics.md). No parameters");
 }

@@ -63,6 +63,18 @@ static void on_stop_signal(int sig)
 	atomic_store_explicit(&g_stop, true, memory_order_release);
 }
 
+static atomic_bool g_hup;
+
+/** SIGHUP: logged and otherwise ignored (docs/operations.md, "Logs"): the cluster file
+ *  is read only at start, and the logs go to stderr, which whoever started paxwired
+ *  owns (nothing to reopen). The loop logs the line (dp_loop.c), not this handler. */
+static void on_hup_signal(int sig)
+{
+	(void)sig;
+	/* relaxed: read by an exchange on the loop's thread, like stats_now */
+	atomic_store_explicit(&g_hup, true, memory_order_relaxed);
+}
+
 static void on_stats_signal(int sig)
 {
 	(void)sig;
@@ -73,7 +85,7 @@ static void on_stats_signal(int sig)
 static const char usage_text[] =
 	"usage: paxwired [[EAL args] --] --config FILE --id N [--bootstrap [--restore BACKUP]]\n"
 	"                [--data-dir DIR [--rejoin | --join]] [--stats-interval-ms MS]\n"
-	"                [--log-level error|warn|info|debug]\n"
+	"                [--log-level error|warn|info|debug] [--log-format text|json]\n"
 	"\n"
 	"Runs replica N of the paxwire cluster described in FILE. transport = udp: one kernel\n"
 	"UDP socket at the ip:port of [replica.N] for peers and clients. transport = dpdk:\n"
@@ -111,6 +123,9 @@ static const char usage_text[] =
 	"      --stats-interval-ms MS  print one JSON line of counters to stdout every MS ms\n"
 	"                              (default 0: never; SIGUSR1 prints one at any time)\n"
 	"      --log-level LEVEL       error, warn, info (default) or debug; logs go to stderr\n"
+	"      --log-format text|json  log lines as text (default: UTC time to the microsecond,\n"
+	"                              paxwired[ID], level, message) or one JSON object each\n"
+	"                              (ts, prog, id, level, msg); docs/operations.md, Logs\n"
 	"  -h, --help                  this text\n"
 	"      --version               the version (from git when built) and exit\n"
 	"Long options only (and -h): paxwired's arguments share the command line with the\n"
@@ -166,6 +181,7 @@ struct args {
 	const char *data_dir;   /**< durable mode: the journal's dir; NULL if not given */
 	uint32_t stats_interval_ms;
 	enum dp_log_level log_level;
+	enum env_log_format log_format;
 };
 
 static bool parse_ulong(const char *s, unsigned long max, unsigned long *out)
@@ -194,6 +210,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{ "data-dir", required_argument, NULL, 'd' },
 		{ "stats-interval-ms", required_argument, NULL, 's' },
 		{ "log-level", required_argument, NULL, 'l' },
+		{ "log-format", required_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -207,6 +224,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 	a->data_dir = NULL;
 	a->stats_interval_ms = 0;
 	a->log_level = DP_LOG_INFO;
+	a->log_format = ENV_LOG_TEXT;
 	int o;
 	unsigned long v;
 	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -216,7 +234,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 			break;
 		case 'i':
 			if (!parse_ulong(optarg, 255, &v)) {
-				fprintf(stderr, "paxwired: --id %s: not a replica id; fix: --id N with N in 0..replicas-1\n",
+				env_logf(ENV_LOG_ERROR, "--id %s: not a replica id; fix: --id N with N in 0..replicas-1\n",
 					optarg);
 				return 2;
 			}
@@ -233,21 +251,21 @@ static int parse_args(int argc, char **argv, struct args *a)
 			break;
 		case 'r':
 			if (*optarg == '\0') {
-				fprintf(stderr, "paxwired: --restore: an empty path; fix: --restore BACKUP, a file pwctl snapshot save wrote\n");
+				env_logf(ENV_LOG_ERROR, "--restore: an empty path; fix: --restore BACKUP, a file pwctl snapshot save wrote\n");
 				return 2;
 			}
 			a->restore = optarg;
 			break;
 		case 'd':
 			if (*optarg == '\0') {
-				fprintf(stderr, "paxwired: --data-dir: an empty path; fix: --data-dir DIR, e.g. /var/lib/paxwire/replica-N\n");
+				env_logf(ENV_LOG_ERROR, "--data-dir: an empty path; fix: --data-dir DIR, e.g. /var/lib/paxwire/replica-N\n");
 				return 2;
 			}
 			a->data_dir = optarg;
 			break;
 		case 's':
 			if (!parse_ulong(optarg, 86400000ul, &v)) {
-				fprintf(stderr, "paxwired: --stats-interval-ms %s: not a number of milliseconds; fix: --stats-interval-ms 1000 (0: off)\n",
+				env_logf(ENV_LOG_ERROR, "--stats-interval-ms %s: not a number of milliseconds; fix: --stats-interval-ms 1000 (0: off)\n",
 					optarg);
 				return 2;
 			}
@@ -263,11 +281,21 @@ static int parse_args(int argc, char **argv, struct args *a)
 			else if (strcmp(optarg, "debug") == 0)
 				a->log_level = DP_LOG_DEBUG;
 			else {
-				fprintf(stderr, "paxwired: --log-level %s: unknown level; fix: --log-level error, warn, info or debug\n",
+				env_logf(ENV_LOG_ERROR, "--log-level %s: unknown level; fix: --log-level error, warn, info or debug\n",
 					optarg);
 				return 2;
 			}
 			break;
+		case 'F': {
+			int f = env_log_format_parse(optarg);
+			if (f < 0) {
+				env_logf(ENV_LOG_ERROR, "--log-format %s: unknown format; fix: --log-format text or json\n",
+					 optarg);
+				return 2;
+			}
+			a->log_format = (enum env_log_format)f;
+			break;
+		}
 		case 'h':
 			fputs(usage_text, stdout);
 			return -1;
@@ -276,43 +304,43 @@ static int parse_args(int argc, char **argv, struct args *a)
 			return -1;
 		default:
 			if (optopt > 0 && optopt < 128 && isalpha(optopt))
-				fprintf(stderr, "paxwired: -%c: paxwired takes long options only; EAL options (-l for lcores...) go before \"--\" (paxwired [EAL args] -- --config FILE ...); the log level is --log-level LEVEL\n",
-					optopt);
-			fprintf(stderr, "paxwired: see paxwired --help\n");
+				env_logf(ENV_LOG_ERROR, "-%c: paxwired takes long options only; EAL options (-l for lcores...) go before \"--\" (paxwired [EAL args] -- --config FILE ...); the log level is --log-level LEVEL\n",
+					 optopt);
+			env_logf(ENV_LOG_ERROR, "see paxwired --help\n");
 			return 2;
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "paxwired: unexpected argument '%s'; fix: see paxwired --help\n",
+		env_logf(ENV_LOG_ERROR, "unexpected argument '%s'; fix: see paxwired --help\n",
 			argv[optind]);
 		return 2;
 	}
 	if (a->restore != NULL && !a->bootstrap) {
-		fprintf(stderr, "paxwired: --restore %s without --bootstrap: a backup seeds a NEW cluster, whose every replica starts with both; fix: paxwired --config FILE --id N --bootstrap --restore %s (the same file for every replica); a replica of a running cluster restarts without either\n",
+		env_logf(ENV_LOG_ERROR, "--restore %s without --bootstrap: a backup seeds a NEW cluster, whose every replica starts with both; fix: paxwired --config FILE --id N --bootstrap --restore %s (the same file for every replica); a replica of a running cluster restarts without either\n",
 			a->restore, a->restore);
 		return 2;
 	}
 	if (a->rejoin && a->bootstrap) {
-		fprintf(stderr, "paxwired: --rejoin with --bootstrap: --rejoin brings back a replica of a running cluster whose data dir was lost, --bootstrap starts a new cluster; fix: give one of them\n");
+		env_logf(ENV_LOG_ERROR, "--rejoin with --bootstrap: --rejoin brings back a replica of a running cluster whose data dir was lost, --bootstrap starts a new cluster; fix: give one of them\n");
 		return 2;
 	}
 	if (a->join && (a->bootstrap || a->rejoin)) {
-		fprintf(stderr, "paxwired: --join with --%s: --join is the first start of a NEW replica joining a running cluster, --%s %s; fix: give one of them\n",
+		env_logf(ENV_LOG_ERROR, "--join with --%s: --join is the first start of a NEW replica joining a running cluster, --%s %s; fix: give one of them\n",
 			a->bootstrap ? "bootstrap" : "rejoin", a->bootstrap ? "bootstrap" : "rejoin",
 			a->bootstrap ? "starts a new cluster"
 				     : "brings back a replica whose data dir was lost");
 		return 2;
 	}
 	if (a->join && a->data_dir == NULL) {
-		fprintf(stderr, "paxwired: --join without --data-dir: membership changes need durable mode, whose replica keeps its journal in a data dir; fix: paxwired --config FILE --id N --data-dir DIR --join (an empty DIR), with durability = durable in FILE\n");
+		env_logf(ENV_LOG_ERROR, "--join without --data-dir: membership changes need durable mode, whose replica keeps its journal in a data dir; fix: paxwired --config FILE --id N --data-dir DIR --join (an empty DIR), with durability = durable in FILE\n");
 		return 2;
 	}
 	if (a->rejoin && a->data_dir == NULL) {
-		fprintf(stderr, "paxwired: --rejoin without --data-dir: a rejoin is for durable mode, whose replica starts from an empty data dir; fix: paxwired --config FILE --id N --data-dir DIR --rejoin (memory mode: a restart without --bootstrap already recovers from its peers)\n");
+		env_logf(ENV_LOG_ERROR, "--rejoin without --data-dir: a rejoin is for durable mode, whose replica starts from an empty data dir; fix: paxwired --config FILE --id N --data-dir DIR --rejoin (memory mode: a restart without --bootstrap already recovers from its peers)\n");
 		return 2;
 	}
 	if (a->config == NULL || a->id < 0) {
-		fprintf(stderr, "paxwired: %s is required; fix: paxwired --config FILE --id N [--bootstrap] (see --help)\n",
+		env_logf(ENV_LOG_ERROR, "%s is required; fix: paxwired --config FILE --id N [--bootstrap] (see --help)\n",
 			a->config == NULL ? "--config FILE" : "--id N");
 		return 2;
 	}
@@ -324,7 +352,7 @@ static uint64_t random_u64(void)
 	uint64_t v = 0;
 	ssize_t r = getrandom(&v, sizeof(v), 0);
 	if (r != (ssize_t)sizeof(v)) {
-		fprintf(stderr, "paxwired: getrandom: %s; fix: a Linux kernel >= 3.17 with a seeded entropy pool\n",
+		env_logf(ENV_LOG_ERROR, "getrandom: %s; fix: a Linux kernel >= 3.17 with a seeded entropy pool\n",
 			r < 0 ? strerror(errno) : "short read");
 		exit(1);
 	}
@@ -337,7 +365,7 @@ static void *alloc_or_die(size_t n, const char *what)
 {
 	void *p = mp_zalloc(n, what);
 	if (p == NULL) {
-		fprintf(stderr, "paxwired: cannot allocate %zu bytes for %s (from %s); fix: %s, or lower the sizes in the cluster file (window_slots, slot_bytes, sessions, kv_keys, ...)\n",
+		env_logf(ENV_LOG_ERROR, "cannot allocate %zu bytes for %s (from %s); fix: %s, or lower the sizes in the cluster file (window_slots, slot_bytes, sessions, kv_keys, ...)\n",
 			n, what, mp_source_name(mp_source()),
 			mp_source() == MP_HUGEPAGES
 				? "reserve more hugepages (/sys/kernel/mm/hugepages/*/nr_hugepages) or give the EAL more (--socket-mem)"
@@ -378,19 +406,19 @@ static void die_open(const struct cfg_cluster *cfg, uint8_t id, int e, const cha
 	uint32_t ip_line = cfg_key_line(path, sec, "ip");
 	switch (e) {
 	case EADDRINUSE:
-		fprintf(stderr, "paxwired: %s; is another paxwired running with this --id? fix: stop it, or give [replica.%u] another port (%s:%" PRIu32 ")\n",
+		env_logf(ENV_LOG_ERROR, "%s; is another paxwired running with this --id? fix: stop it, or give [replica.%u] another port (%s:%" PRIu32 ")\n",
 			err, id, path, port_line);
 		break;
 	case EADDRNOTAVAIL:
-		fprintf(stderr, "paxwired: %s; %s is not an address of this host; fix: run --id %u on the host that owns it, or correct ip (%s:%" PRIu32 ")\n",
+		env_logf(ENV_LOG_ERROR, "%s; %s is not an address of this host; fix: run --id %u on the host that owns it, or correct ip (%s:%" PRIu32 ")\n",
 			err, cfg->members[id].ip, id, path, ip_line);
 		break;
 	case EACCES:
-		fprintf(stderr, "paxwired: %s; fix: use a port >= 1024 (%s:%" PRIu32 ") or grant CAP_NET_BIND_SERVICE\n",
+		env_logf(ENV_LOG_ERROR, "%s; fix: use a port >= 1024 (%s:%" PRIu32 ") or grant CAP_NET_BIND_SERVICE\n",
 			err, path, port_line);
 		break;
 	default:
-		fprintf(stderr, "paxwired: %s; fix: check [replica.%u] in %s and the host's network setup\n",
+		env_logf(ENV_LOG_ERROR, "%s; fix: check [replica.%u] in %s and the host's network setup\n",
 			err, id, path);
 		break;
 	}
@@ -400,7 +428,7 @@ static void die_open(const struct cfg_cluster *cfg, uint8_t id, int e, const cha
 static void die_open_eth(const struct cfg_cluster *cfg, uint8_t id, uint16_t eth,
 			 const char *err)
 {
-	fprintf(stderr, "paxwired: %s; [replica.%u] in %s uses ethdev port %u (port_index or a link.J line); fix: give the EAL one device per port, in port order (e.g. --vdev=net_memif0,... --vdev=net_memif1,...), or correct port_index / link.J\n",
+	env_logf(ENV_LOG_ERROR, "%s; [replica.%u] in %s uses ethdev port %u (port_index or a link.J line); fix: give the EAL one device per port, in port order (e.g. --vdev=net_memif0,... --vdev=net_memif1,...), or correct port_index / link.J\n",
 		err, id, cfg->path, eth);
 	exit(1);
 }
@@ -452,7 +480,7 @@ static void init_service(struct dp_ctx *d, const struct cfg_cluster *cfg, struct
 	if (cfg->service_lib[0] != '\0') {
 		sd = svc_plugin_load(cfg->service_lib, name, &ar->service_lib, err, sizeof(err));
 		if (sd == NULL) {
-			fprintf(stderr, "paxwired: %s:%" PRIu32 ": service_lib = %s: %s\n", path,
+			env_logf(ENV_LOG_ERROR, "%s:%" PRIu32 ": service_lib = %s: %s\n", path,
 				cfg_key_line(path, "cluster", "service_lib"), cfg->service_lib,
 				err);
 			exit(1);
@@ -462,7 +490,7 @@ static void init_service(struct dp_ctx *d, const struct cfg_cluster *cfg, struct
 		if (sd == NULL) {
 			char names[128];
 			svc_builtin_names(names, sizeof(names));
-			fprintf(stderr, "paxwired: %s:%" PRIu32 ": service = %s: no built-in service of that name (built in: %s); fix: service = one of those, or add service_lib = /path/to/the plugin's .so\n",
+			env_logf(ENV_LOG_ERROR, "%s:%" PRIu32 ": service = %s: no built-in service of that name (built in: %s); fix: service = one of those, or add service_lib = /path/to/the plugin's .so\n",
 				path, name_line, name, names);
 			exit(1);
 		}
@@ -483,7 +511,7 @@ static void init_service(struct dp_ctx *d, const struct cfg_cluster *cfg, struct
 				 .n = cfg->n_service_params, .v = pv };
 	size_t len = 0;
 	if (svc_check(sd, &sp, &len, err, sizeof(err)) != 0) {
-		fprintf(stderr, "paxwired: %s\n", err);
+		env_logf(ENV_LOG_ERROR, "%s\n", err);
 		exit(1);
 	}
 	char what[64];
@@ -491,7 +519,7 @@ static void init_service(struct dp_ctx *d, const struct cfg_cluster *cfg, struct
 	/* At least a cache line, so that a stateless service gets an arena too. */
 	ar->service = alloc_or_die(len > 64 ? len : 64, what);
 	if (svc_init(sd, &sp, ar->service, len > 64 ? len : 64, &d->svc, err, sizeof(err)) != 0) {
-		fprintf(stderr, "paxwired: %s\n", err);
+		env_logf(ENV_LOG_ERROR, "%s\n", err);
 		exit(1);
 	}
 }
@@ -551,53 +579,53 @@ static struct journal *open_journal(const struct cfg_cluster *cfg, const struct 
 	char err[JOURNAL_ERR_BYTES];
 	int rc = journal_open(&jc, &j, rp, err, sizeof(err));
 	if (rc != 0) {
-		fprintf(stderr, "paxwired: %s\n", err);
+		env_logf(ENV_LOG_ERROR, "%s\n", err);
 		if (rc == -EBUSY)
-			fprintf(stderr, "paxwired: fix: another paxwired runs with --data-dir %s (two replicas must never share one); stop it, or give this replica its own dir\n",
+			env_logf(ENV_LOG_ERROR, "fix: another paxwired runs with --data-dir %s (two replicas must never share one); stop it, or give this replica its own dir\n",
 				dir);
 		else if (rc == -EBADMSG && strstr(err, "rebuild") != NULL && a->bootstrap)
-			fprintf(stderr, "paxwired: fix: this replica ran before (its dir holds a journal): start it without --bootstrap, which sets the damaged journal aside and repairs the replica from its peers (docs/operations.md, \"Durable mode\")\n");
+			env_logf(ENV_LOG_ERROR, "fix: this replica ran before (its dir holds a journal): start it without --bootstrap, which sets the damaged journal aside and repairs the replica from its peers (docs/operations.md, \"Durable mode\")\n");
 		else if (rc == -EBADMSG && strstr(err, "rebuild") != NULL && joined(cfg, a))
-			fprintf(stderr, "paxwired: a repair from peers is impossible for replica %ld: it joined the cluster at run time (--join), and a repair recovers from a majority of a membership this replica cannot know before it has its state; fix: remove it (pwctl remove-member %ld), then add a NEW replica with a new id and an empty data dir (docs/operations.md, \"Replace a dead box\")\n",
+			env_logf(ENV_LOG_ERROR, "a repair from peers is impossible for replica %ld: it joined the cluster at run time (--join), and a repair recovers from a majority of a membership this replica cannot know before it has its state; fix: remove it (pwctl remove-member %ld), then add a NEW replica with a new id and an empty data dir (docs/operations.md, \"Replace a dead box\")\n",
 				a->id, a->id);
 		else if (rc == -EBADMSG && strstr(err, "rebuild") != NULL)
-			fprintf(stderr, "paxwired: a repair from peers is impossible: the cluster has one replica (replicas = 1), so nothing else holds what the journal lost; fix: keep the dir as it is, and start a new cluster from a backup (--bootstrap --restore FILE) in an empty data dir (docs/operations.md, \"Backup and restore\")\n");
+			env_logf(ENV_LOG_ERROR, "a repair from peers is impossible: the cluster has one replica (replicas = 1), so nothing else holds what the journal lost; fix: keep the dir as it is, and start a new cluster from a backup (--bootstrap --restore FILE) in an empty data dir (docs/operations.md, \"Backup and restore\")\n");
 		else if (rc == -EEXIST && a->rejoin)
-			fprintf(stderr, "paxwired: fix: this replica's data dir is not lost: restart it without --rejoin (it replays its journal)\n");
+			env_logf(ENV_LOG_ERROR, "fix: this replica's data dir is not lost: restart it without --rejoin (it replays its journal)\n");
 		else if (rc == -ENOENT)
-			fprintf(stderr, "paxwired: fix: create the parent of %s first (mkdir -p): paxwired creates only the data dir itself\n",
+			env_logf(ENV_LOG_ERROR, "fix: create the parent of %s first (mkdir -p): paxwired creates only the data dir itself\n",
 				dir);
 		else if (rc != -EBADMSG)
-			fprintf(stderr, "paxwired: fix: --data-dir must name a directory this user can create and write, on a local file system with free space\n");
+			env_logf(ENV_LOG_ERROR, "fix: --data-dir must name a directory this user can create and write, on a local file system with free space\n");
 		exit(1);
 	}
 	if (a->bootstrap && rp->repair) {
-		fprintf(stderr, "paxwired: --bootstrap, but data dir %s is being repaired from the peers (it holds a '" JOURNAL_REPAIRING_NAME "' file: a damaged journal was set aside): this replica has run before; fix: restart it without --bootstrap (the repair starts over)\n",
+		env_logf(ENV_LOG_ERROR, "--bootstrap, but data dir %s is being repaired from the peers (it holds a '" JOURNAL_REPAIRING_NAME "' file: a damaged journal was set aside): this replica has run before; fix: restart it without --bootstrap (the repair starts over)\n",
 			dir);
 		journal_close(j);
 		exit(1);
 	}
 	if (a->join && (rp->records > 0 || rp->repair)) {
-		fprintf(stderr, "paxwired: --join, but data dir %s holds a journal (%" PRIu64 " records, commit %" PRIu64 "%s): this replica has joined (or run) before; fix: restart it without --join (it replays its journal); a NEW replica joins with an empty data dir\n",
+		env_logf(ENV_LOG_ERROR, "--join, but data dir %s holds a journal (%" PRIu64 " records, commit %" PRIu64 "%s): this replica has joined (or run) before; fix: restart it without --join (it replays its journal); a NEW replica joins with an empty data dir\n",
 			dir, rp->records, rp->commit, rp->repair ? ", a repair under way" : "");
 		journal_close(j);
 		exit(1);
 	}
 	if (a->bootstrap && rp->records > 0) {
-		fprintf(stderr, "paxwired: --bootstrap, but data dir %s holds a journal (%" PRIu64 " records, commit %" PRIu64 "): this replica has run before; fix: restart it without --bootstrap (it replays its journal), or, to start a NEW cluster, empty every replica's data dir first\n",
+		env_logf(ENV_LOG_ERROR, "--bootstrap, but data dir %s holds a journal (%" PRIu64 " records, commit %" PRIu64 "): this replica has run before; fix: restart it without --bootstrap (it replays its journal), or, to start a NEW cluster, empty every replica's data dir first\n",
 			dir, rp->records, rp->commit);
 		journal_close(j);
 		exit(1);
 	}
 	if (!a->bootstrap && !a->join && rp->records == 0 && !rp->repair && joined(cfg, a)) {
-		fprintf(stderr, "paxwired: data dir %s holds no journal, and replica %ld is not one of the cluster's initial voters (replicas = %u in %s: ids 0..%u): a replica added at run time starts the first time with --join; fix: paxwired --config %s --id %ld --data-dir %s --join (docs/operations.md, \"Membership changes\")\n",
+		env_logf(ENV_LOG_ERROR, "data dir %s holds no journal, and replica %ld is not one of the cluster's initial voters (replicas = %u in %s: ids 0..%u): a replica added at run time starts the first time with --join; fix: paxwired --config %s --id %ld --data-dir %s --join (docs/operations.md, \"Membership changes\")\n",
 			dir, a->id, cfg->n_replicas, cfg->path, cfg->n_replicas - 1u, cfg->path, a->id,
 			dir);
 		journal_close(j);
 		exit(1);
 	}
 	if (!a->bootstrap && !a->join && rp->records == 0 && !rp->repair) {
-		fprintf(stderr, "paxwired: data dir %s holds no journal, and a start without --bootstrap is a restart: from an empty dir this replica would forget the promises and votes of its last run; fix: add --bootstrap if this is the first start of a new cluster; if this replica ran before and its data dir was lost, add --rejoin (it repairs from its peers: docs/operations.md, \"Replace a lost data dir\")\n",
+		env_logf(ENV_LOG_ERROR, "data dir %s holds no journal, and a start without --bootstrap is a restart: from an empty dir this replica would forget the promises and votes of its last run; fix: add --bootstrap if this is the first start of a new cluster; if this replica ran before and its data dir was lost, add --rejoin (it repairs from its peers: docs/operations.md, \"Replace a lost data dir\")\n",
 			dir);
 		journal_close(j);
 		exit(1);
@@ -740,7 +768,7 @@ static void eal_diagnose(int argc, char **argv)
 			no_huge = true;
 	}
 	if (!no_huge && hugepages_free() == 0) {
-		fprintf(stderr, "paxwired: no free hugepages on this host (free_hugepages is 0 for every size under /sys/kernel/mm/hugepages); fix: deploy/setup-host --hugepages 1024 --apply (or: echo 1024 > /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages), or, in a lab without a NIC, add --no-huge --no-pci before \"--\"\n");
+		env_logf(ENV_LOG_ERROR, "no free hugepages on this host (free_hugepages is 0 for every size under /sys/kernel/mm/hugepages); fix: deploy/setup-host --hugepages 1024 --apply (or: echo 1024 > /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages), or, in a lab without a NIC, add --no-huge --no-pci before \"--\"\n");
 		found = true;
 	}
 	for (int i = 1; i + 1 < argc; i++) {
@@ -753,7 +781,7 @@ static void eal_diagnose(int argc, char **argv)
 		addr = argv[i + 1];
 		snprintf(dev, sizeof(dev), "/sys/bus/pci/devices/%.*s", 64, addr);
 		if (access(dev, F_OK) != 0) {
-			fprintf(stderr, "paxwired: -a %s: no such PCI device on this host (lspci -D lists them; the address has the form 0000:3b:00.0)\n",
+			env_logf(ENV_LOG_ERROR, "-a %s: no such PCI device on this host (lspci -D lists them; the address has the form 0000:3b:00.0)\n",
 				addr);
 			found = true;
 			continue;
@@ -764,13 +792,13 @@ static void eal_diagnose(int argc, char **argv)
 		const char *name = strrchr(drv, '/') ? strrchr(drv, '/') + 1 : drv;
 		if (n <= 0 || (strcmp(name, "vfio-pci") != 0 && strcmp(name, "uio_pci_generic") != 0 &&
 			       strcmp(name, "igb_uio") != 0 && strcmp(name, "mlx5_core") != 0)) {
-			fprintf(stderr, "paxwired: -a %s: the port is bound to %s, not vfio-pci; fix: deploy/setup-host --pci %s --apply (or: modprobe vfio-pci; dpdk-devbind.py --bind=vfio-pci %s)\n",
+			env_logf(ENV_LOG_ERROR, "-a %s: the port is bound to %s, not vfio-pci; fix: deploy/setup-host --pci %s --apply (or: modprobe vfio-pci; dpdk-devbind.py --bind=vfio-pci %s)\n",
 				addr, n > 0 ? name : "no driver", addr, addr);
 			found = true;
 		}
 	}
 	if (!found)
-		fprintf(stderr, "paxwired: fix: correct the EAL arguments before \"--\" (DPDK's EAL parameters: https://doc.dpdk.org/guides-22.11/linux_gsg/linux_eal_parameters.html); deploy/setup-host checks the host (hugepages, binding, cores)\n");
+		env_logf(ENV_LOG_ERROR, "fix: correct the EAL arguments before \"--\" (DPDK's EAL parameters: https://doc.dpdk.org/guides-22.11/linux_gsg/linux_eal_parameters.html); deploy/setup-host checks the host (hugepages, binding, cores)\n");
 }
 
 static void nap_1ms(void)
@@ -788,7 +816,7 @@ static void read_backup_or_die(int fd, const char *path, uint8_t *p, uint64_t n,
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0) {
-			fprintf(stderr, "paxwired: --restore %s: read at offset %" PRIu64 ": %s; fix: the path of a whole backup file (pwctl snapshot save FILE)\n",
+			env_logf(ENV_LOG_ERROR, "--restore %s: read at offset %" PRIu64 ": %s; fix: the path of a whole backup file (pwctl snapshot save FILE)\n",
 				path, off, r < 0 ? strerror(errno) : "unexpected end of file");
 			exit(1);
 		}
@@ -812,25 +840,25 @@ static int open_backup(const char *path, struct wire_backup_hdr *h)
 
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &sb) != 0) {
-		fprintf(stderr, "paxwired: --restore %s: %s; fix: the path of a backup file (pwctl snapshot save FILE), readable by this user\n",
+		env_logf(ENV_LOG_ERROR, "--restore %s: %s; fix: the path of a backup file (pwctl snapshot save FILE), readable by this user\n",
 			path, strerror(errno));
 		exit(1);
 	}
 	if ((uint64_t)sb.st_size < sizeof(hdr)) {
-		fprintf(stderr, "paxwired: --restore %s: %" PRIu64 " bytes, shorter than a backup's header (%u): not a backup file; fix: the path of a backup file (pwctl snapshot save FILE)\n",
+		env_logf(ENV_LOG_ERROR, "--restore %s: %" PRIu64 " bytes, shorter than a backup's header (%u): not a backup file; fix: the path of a backup file (pwctl snapshot save FILE)\n",
 			path, (uint64_t)sb.st_size, WIRE_BACKUP_HDR_BYTES);
 		exit(1);
 	}
 	read_backup_or_die(fd, path, hdr, sizeof(hdr), 0);
 	int rc = wire_backup_decode(hdr, sizeof(hdr), h, &why);
 	if (rc != 0) {
-		fprintf(stderr, "paxwired: --restore %s: %s; fix: %s\n", path, why,
+		env_logf(ENV_LOG_ERROR, "--restore %s: %s; fix: %s\n", path, why,
 			rc == -ENOTSUP ? "restore it with the paxwired version that wrote it"
 				       : "restore another copy of the backup, or take one again");
 		exit(1);
 	}
 	if ((uint64_t)sb.st_size != sizeof(hdr) + h->len) {
-		fprintf(stderr, "paxwired: --restore %s: the file is %" PRIu64 " bytes, its header says %" PRIu64 " (a %" PRIu64 "-byte snapshot after it): cut short or extended; fix: restore another copy of the backup, or take one again\n",
+		env_logf(ENV_LOG_ERROR, "--restore %s: the file is %" PRIu64 " bytes, its header says %" PRIu64 " (a %" PRIu64 "-byte snapshot after it): cut short or extended; fix: restore another copy of the backup, or take one again\n",
 			path, (uint64_t)sb.st_size, (uint64_t)sizeof(hdr) + h->len, h->len);
 		exit(1);
 	}
@@ -856,12 +884,12 @@ static void restore_backup(struct dp_ctx *d, const char *path, int fd,
 	int rc;
 
 	if (ar->snap == NULL) {
-		fprintf(stderr, "paxwired: --restore %s: service %s has no snapshots, so no replica of it can start from one; fix: start the new cluster with the service the backup was taken of (kv, stream, or a plugin with snapshots)\n",
+		env_logf(ENV_LOG_ERROR, "--restore %s: service %s has no snapshots, so no replica of it can start from one; fix: start the new cluster with the service the backup was taken of (kv, stream, or a plugin with snapshots)\n",
 			path, cfg->service_name);
 		exit(1);
 	}
 	if (h->len > ar->snap_len) {
-		fprintf(stderr, "paxwired: --restore %s: its snapshot is %" PRIu64 " bytes, this replica's snapshot buffer holds %zu (the bound of service %s's sizes and of sessions = %" PRIu32 " in %s); fix: give the new cluster sizes at least those of the cluster the backup was taken of (kv_keys, kv_key_bytes, kv_value_bytes or stream_records, stream_bytes; sessions)\n",
+		env_logf(ENV_LOG_ERROR, "--restore %s: its snapshot is %" PRIu64 " bytes, this replica's snapshot buffer holds %zu (the bound of service %s's sizes and of sessions = %" PRIu32 " in %s); fix: give the new cluster sizes at least those of the cluster the backup was taken of (kv_keys, kv_key_bytes, kv_value_bytes or stream_records, stream_bytes; sessions)\n",
 			path, h->len, ar->snap_len, cfg->service_name, cfg->sessions, cfg->path);
 		exit(1);
 	}
@@ -870,7 +898,7 @@ static void restore_backup(struct dp_ctx *d, const char *path, int fd,
 	uint64_t slot = 0, chain = 0;
 	if (wire_backup_check(h, ar->snap, h->len, &why) != 0 ||
 	    !px_snapshot_peek(ar->snap, h->len, &slot, &chain) || slot != h->slot) {
-		fprintf(stderr, "paxwired: --restore %s: %s; fix: restore another copy of the backup, or take one again\n",
+		env_logf(ENV_LOG_ERROR, "--restore %s: %s; fix: restore another copy of the backup, or take one again\n",
 			path, why != NULL ? why : "the snapshot inside is not one of the header's slot");
 		exit(1);
 	}
@@ -881,7 +909,7 @@ static void restore_backup(struct dp_ctx *d, const char *path, int fd,
 	uint64_t backup_slot = slot;
 	if (slot > PX_SLOT_MAX - PX_RESTORE_SLOT_GAP ||
 	    px_snapshot_rebase(ar->snap, h->len, slot + PX_RESTORE_SLOT_GAP) != 0) {
-		fprintf(stderr, "paxwired: --restore %s: slot %" PRIu64 " leaves no room for the new cluster's log; fix: none (a log this long cannot be restored)\n",
+		env_logf(ENV_LOG_ERROR, "--restore %s: slot %" PRIu64 " leaves no room for the new cluster's log; fix: none (a log this long cannot be restored)\n",
 			path, slot);
 		exit(1);
 	}
@@ -892,7 +920,7 @@ static void restore_backup(struct dp_ctx *d, const char *path, int fd,
 		 * loads (the newest): refused. One of the same slot is replaced. */
 		uint64_t old_slot = 0, old_len = 0;
 		if (snapstore_newest_info(d->data_dir, &old_slot, &old_len) == 0 && old_slot > slot) {
-			fprintf(stderr, "paxwired: --restore %s: data dir %s holds a snapshot of slot %" PRIu64 " from an earlier run, above the backup's %" PRIu64 "; fix: empty every replica's data dir before starting a new cluster\n",
+			env_logf(ENV_LOG_ERROR, "--restore %s: data dir %s holds a snapshot of slot %" PRIu64 " from an earlier run, above the backup's %" PRIu64 "; fix: empty every replica's data dir before starting a new cluster\n",
 				path, d->data_dir, old_slot, slot);
 			exit(1);
 		}
@@ -901,7 +929,7 @@ static void restore_backup(struct dp_ctx *d, const char *path, int fd,
 		struct snapstore_done done;
 		rc = snapstore_save(d->ss, slot, snap_id, ar->snap, h->len);
 		if (rc != 0) {
-			fprintf(stderr, "paxwired: --restore %s: saving the snapshot to %s: %s\n", path,
+			env_logf(ENV_LOG_ERROR, "--restore %s: saving the snapshot to %s: %s\n", path,
 				d->data_dir, strerror(-rc));
 			exit(1);
 		}
@@ -909,7 +937,7 @@ static void restore_backup(struct dp_ctx *d, const char *path, int fd,
 		while (!snapstore_poll(d->ss, &done))
 			nap_1ms();
 		if (done.err != 0) {
-			fprintf(stderr, "paxwired: --restore %s: saving the snapshot: %s; fix: check the disk of %s (free space, permissions), empty the data dir, start again\n",
+			env_logf(ENV_LOG_ERROR, "--restore %s: saving the snapshot: %s; fix: check the disk of %s (free space, permissions), empty the data dir, start again\n",
 				path, done.why, d->data_dir);
 			exit(1);
 		}
@@ -917,12 +945,12 @@ static void restore_backup(struct dp_ctx *d, const char *path, int fd,
 	}
 	rc = node_start_from(d->nd, ar->snap, h->len);
 	if (rc == -EBADMSG) {
-		fprintf(stderr, "paxwired: --restore %s: service %s refused the snapshot (more sessions or a larger state than this cluster's sizes hold, or a snapshot of another service); fix: start the new cluster with the service and sizes (and sessions) of the cluster the backup was taken of\n",
+		env_logf(ENV_LOG_ERROR, "--restore %s: service %s refused the snapshot (more sessions or a larger state than this cluster's sizes hold, or a snapshot of another service); fix: start the new cluster with the service and sizes (and sessions) of the cluster the backup was taken of\n",
 			path, cfg->service_name);
 		exit(1);
 	}
 	if (rc != 0) {
-		fprintf(stderr, "paxwired: node_start_from: %s; a bug: report it\n", strerror(-rc));
+		env_logf(ENV_LOG_ERROR, "node_start_from: %s; a bug: report it\n", strerror(-rc));
 		exit(1);
 	}
 	if (d->j != NULL) {
@@ -932,7 +960,7 @@ static void restore_backup(struct dp_ctx *d, const char *path, int fd,
 		uint64_t s;
 		while ((s = journal_poll(d->j)) < d->sync_seq) {
 			if (journal_failed(d->j) != NULL) {
-				fprintf(stderr, "paxwired: --restore %s: %s; fix: check the disk of %s, empty the data dir, start again\n",
+				env_logf(ENV_LOG_ERROR, "--restore %s: %s; fix: check the disk of %s, empty the data dir, start again\n",
 					path, journal_failed(d->j), d->data_dir);
 				exit(1);
 			}
@@ -981,7 +1009,7 @@ static uint64_t start_life(const struct dp_ctx *d)
 	int n = snprintf(buf, sizeof(buf), "%" PRIu64 "\n", life);
 	if (fd < 0 || write(fd, buf, (size_t)n) != n || fsync(fd) != 0 || close(fd) != 0 ||
 	    rename(tmp, path) != 0) {
-		fprintf(stderr, "paxwired: %s: %s; fix: check the data dir (free space, permissions)\n",
+		env_logf(ENV_LOG_ERROR, "%s: %s; fix: check the data dir (free space, permissions)\n",
 			path, strerror(errno));
 		exit(1);
 	}
@@ -995,26 +1023,26 @@ static int load_keys(const struct cfg_cluster *cfg, struct auth_keys *k)
 	char err[512];
 
 	if (cfg->auth_off) {
-		fprintf(stderr, "paxwired: WARNING: %s:%" PRIu32 ": auth = off: this replica takes every datagram as it comes; anyone who can send to its ports can forge votes, commands and admin requests (a lab on a trusted network only; docs/security.md)\n",
+		env_logf(ENV_LOG_WARN, "WARNING: %s:%" PRIu32 ": auth = off: this replica takes every datagram as it comes; anyone who can send to its ports can forge votes, commands and admin requests (a lab on a trusted network only; docs/security.md)\n",
 			cfg->path, cfg_key_line(cfg->path, "cluster", "auth"));
 		return 0;
 	}
 	if (auth_init() != 0) {
-		fprintf(stderr, "paxwired: libsodium failed to initialise; fix: check the libsodium23 package\n");
+		env_logf(ENV_LOG_ERROR, "libsodium failed to initialise; fix: check the libsodium23 package\n");
 		return 1;
 	}
 	if (!auth_available()) {
-		fprintf(stderr, "paxwired: authentication uses AES-256-GCM, which libsodium runs only on a CPU with AES-NI and PCLMUL, and this one lacks them; fix: run the replicas on x86-64 CPUs that have both (any since 2010), or, for a lab only, auth = off in %s\n",
+		env_logf(ENV_LOG_ERROR, "authentication uses AES-256-GCM, which libsodium runs only on a CPU with AES-NI and PCLMUL, and this one lacks them; fix: run the replicas on x86-64 CPUs that have both (any since 2010), or, for a lab only, auth = off in %s\n",
 			cfg->path);
 		return 1;
 	}
 	if (auth_keys_load(cfg->key_file, k, err, sizeof(err)) != 0) {
-		fprintf(stderr, "paxwired: key_file (%s:%" PRIu32 "): %s\n", cfg->path,
+		env_logf(ENV_LOG_ERROR, "key_file (%s:%" PRIu32 "): %s\n", cfg->path,
 			cfg_key_line(cfg->path, "cluster", "key_file"), err);
 		return 1;
 	}
 	if (k->kind != AUTH_KIND_CLUSTER) {
-		fprintf(stderr, "paxwired: key_file %s is a %s key file (id %u), not the cluster key; fix: key_file = the file `pwctl keygen FILE` made (client keys are for clients)\n",
+		env_logf(ENV_LOG_ERROR, "key_file %s is a %s key file (id %u), not the cluster key; fix: key_file = the file `pwctl keygen FILE` made (client keys are for clients)\n",
 			cfg->key_file, k->kind == AUTH_KIND_ADMIN ? "admin" : "client", k->id);
 		return 1;
 	}
@@ -1033,6 +1061,7 @@ static void dp_init(struct dp_ctx *d, const struct cfg_cluster *cfg, const struc
 	d->stats_interval_ns = (uint64_t)a->stats_interval_ms * 1000000u;
 	d->stop = &g_stop;
 	d->stats_now = &g_stats_now;
+	d->hup = &g_hup;
 
 	/* The core's configuration */
 	cfg_to_px(cfg, id, &d->pxc);
@@ -1049,7 +1078,7 @@ static void dp_init(struct dp_ctx *d, const struct cfg_cluster *cfg, const struc
 	d->pxc.boot_nonce = recover ? (random_u64() | 1u) : 0;
 	const char *why = NULL;
 	if (px_config_check(&d->pxc, &why) != 0) {
-		fprintf(stderr, "paxwired: %s: the core refuses this configuration: %s; fix: correct it in the file\n",
+		env_logf(ENV_LOG_ERROR, "%s: the core refuses this configuration: %s; fix: correct it in the file\n",
 			cfg->path, why);
 		exit(1);
 	}
@@ -1088,7 +1117,7 @@ static void dp_init(struct dp_ctx *d, const struct cfg_cluster *cfg, const struc
 		ar->snap = mmap(NULL, ar->snap_len, PROT_READ | PROT_WRITE,
 				MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 		if (ar->snap == MAP_FAILED) {
-			fprintf(stderr, "paxwired: cannot map %zu bytes for the snapshot buffer: %s; fix: lower kv_keys or sessions, or allow more virtual memory (ulimit -v)\n",
+			env_logf(ENV_LOG_ERROR, "cannot map %zu bytes for the snapshot buffer: %s; fix: lower kv_keys or sessions, or allow more virtual memory (ulimit -v)\n",
 				ar->snap_len, strerror(errno));
 			exit(1);
 		}
@@ -1101,7 +1130,7 @@ static void dp_init(struct dp_ctx *d, const struct cfg_cluster *cfg, const struc
 	}
 	size_t nlen = node_arena_bytes(&nc);
 	if (nlen == 0) {
-		fprintf(stderr, "paxwired: %s: the node refuses this configuration; fix: check sessions and the [cluster] sizes\n",
+		env_logf(ENV_LOG_ERROR, "%s: the node refuses this configuration; fix: check sessions and the [cluster] sizes\n",
 			cfg->path);
 		exit(1);
 	}
@@ -1109,7 +1138,7 @@ static void dp_init(struct dp_ctx *d, const struct cfg_cluster *cfg, const struc
 	d->nd = node_init(&nc, &d->svc, d->j != NULL ? &dp_node_ops_durable : &dp_node_ops, d,
 			  NULL, ar->node, nlen, &why);
 	if (d->nd == NULL) {
-		fprintf(stderr, "paxwired: node_init: %s%s%s; fix: check the [cluster] sizes\n",
+		env_logf(ENV_LOG_ERROR, "node_init: %s%s%s; fix: check the [cluster] sizes\n",
 			strerror(errno), why ? ": " : "", why ? why : "");
 		exit(1);
 	}
@@ -1160,7 +1189,7 @@ static void dp_init(struct dp_ctx *d, const struct cfg_cluster *cfg, const struc
 			slot++;
 		if (slot == d->n_ports) {
 			if (d->n_ports >= DP_PORTS_MAX - 1u) {   /* one slot kept for a socket */
-				fprintf(stderr, "paxwired: more than %u ports (the EAL made %u ethdev ports); fix: give replica %u at most %u --vdev/PCI devices\n",
+				env_logf(ENV_LOG_ERROR, "more than %u ports (the EAL made %u ethdev ports); fix: give replica %u at most %u --vdev/PCI devices\n",
 					DP_PORTS_MAX, n_eth, id, DP_PORTS_MAX);
 				exit(1);
 			}
@@ -1204,75 +1233,76 @@ int main(int argc, char **argv)
 	int rc = parse_args(argc, argv, &a);
 	if (rc != 0)
 		return rc < 0 ? 0 : rc;
+	env_log_setup("paxwired", (int)a.id, a.log_format, (enum env_log_level)a.log_level);
 
 	static struct cfg_cluster cfg;
 	char err[512];
 	if (cfg_load(a.config, &cfg, err, sizeof(err)) != 0) {
-		fprintf(stderr, "paxwired: %s\n", err);
+		env_logf(ENV_LOG_ERROR, "%s\n", err);
 		return 1;
 	}
 	if (cfg.transport == CFG_TRANSPORT_DPDK && !nic_dpdk_built()) {
-		fprintf(stderr, "paxwired: %s:%" PRIu32 ": transport = dpdk: this paxwired was built without DPDK (meson did not find libdpdk); fix: install DPDK (pkg-config libdpdk) and rebuild, or transport = udp\n",
+		env_logf(ENV_LOG_ERROR, "%s:%" PRIu32 ": transport = dpdk: this paxwired was built without DPDK (meson did not find libdpdk); fix: install DPDK (pkg-config libdpdk) and rebuild, or transport = udp\n",
 			cfg.path, cfg_key_line(cfg.path, "cluster", "transport"));
 		return 1;
 	}
 	if (cfg.transport == CFG_TRANSPORT_UDP && eal_argc > 1) {
-		fprintf(stderr, "paxwired: EAL arguments given ('%s' ...) but %s has transport = udp; fix: drop everything before \"--\", or set transport = dpdk\n",
+		env_logf(ENV_LOG_ERROR, "EAL arguments given ('%s' ...) but %s has transport = udp; fix: drop everything before \"--\", or set transport = dpdk\n",
 			eal_argv[1], cfg.path);
 		return 2;
 	}
 	if (a.id >= PX_REPLICAS_MAX || !((cfg.listed >> a.id) & 1u)) {
-		fprintf(stderr, "paxwired: --id %ld: %s has no [replica.%ld] (replicas = %u: the initial voters are 0..%u; ids go up to %u); fix: --id N with N in 0..%u, or, for a replica added at run time, add a [replica.N] section with its ip and port to the file and start it with --join\n",
+		env_logf(ENV_LOG_ERROR, "--id %ld: %s has no [replica.%ld] (replicas = %u: the initial voters are 0..%u; ids go up to %u); fix: --id N with N in 0..%u, or, for a replica added at run time, add a [replica.N] section with its ip and port to the file and start it with --join\n",
 			a.id, cfg.path, a.id, cfg.n_replicas, cfg.n_replicas - 1u,
 			PX_REPLICAS_MAX - 1u, cfg.n_replicas - 1u);
 		return 1;
 	}
 	if (a.join && a.id < cfg.n_replicas) {
-		fprintf(stderr, "paxwired: --join --id %ld: replica %ld is one of the cluster's initial voters (replicas = %u in %s), so a replica ran with that id, and a joining replica must take an id no replica ever ran with (the old one's votes would count for the new one); fix: a NEW id above %u with its own [replica.N] section; if this replica's data dir was lost, start it with --rejoin instead\n",
+		env_logf(ENV_LOG_ERROR, "--join --id %ld: replica %ld is one of the cluster's initial voters (replicas = %u in %s), so a replica ran with that id, and a joining replica must take an id no replica ever ran with (the old one's votes would count for the new one); fix: a NEW id above %u with its own [replica.N] section; if this replica's data dir was lost, start it with --rejoin instead\n",
 			a.id, a.id, cfg.n_replicas, cfg.path, cfg.n_replicas - 1u);
 		return 2;
 	}
 	bool late = a.id >= cfg.n_replicas;   /* added at run time (--join, then restarts) */
 	if ((a.join || late) && cfg.durability != PX_DURABLE) {
-		fprintf(stderr, "paxwired: %s%s: %s:%" PRIu32 ": durability = memory; membership changes (a replica added at run time) need durability = durable (a memory-mode restart recovers from a majority of a membership it may no longer know: docs/consistency.md); fix: run the cluster with durability = durable, or list this replica among the initial voters of a new cluster\n",
+		env_logf(ENV_LOG_ERROR, "%s%s: %s:%" PRIu32 ": durability = memory; membership changes (a replica added at run time) need durability = durable (a memory-mode restart recovers from a majority of a membership it may no longer know: docs/consistency.md); fix: run the cluster with durability = durable, or list this replica among the initial voters of a new cluster\n",
 			a.join ? "--join" : "--id ", a.join ? "" : argv_id(a.id), cfg.path,
 			cfg_key_line(cfg.path, "cluster", "durability"));
 		return 2;
 	}
 	if (late && a.bootstrap) {
-		fprintf(stderr, "paxwired: --bootstrap --id %ld: a new cluster's replicas are its initial voters, ids 0..%u (replicas = %u in %s); fix: start the new cluster with those; a replica added later starts once with --join\n",
+		env_logf(ENV_LOG_ERROR, "--bootstrap --id %ld: a new cluster's replicas are its initial voters, ids 0..%u (replicas = %u in %s); fix: start the new cluster with those; a replica added later starts once with --join\n",
 			a.id, cfg.n_replicas - 1u, cfg.n_replicas, cfg.path);
 		return 2;
 	}
 	if (late && a.rejoin) {
-		fprintf(stderr, "paxwired: --rejoin --id %ld: replica %ld was added at run time, and a repair from the peers needs a membership this replica cannot know before it has its state; fix: remove it (pwctl remove-member %ld), then add a NEW replica with a new id and an empty data dir (docs/operations.md, \"Replace a dead box\")\n",
+		env_logf(ENV_LOG_ERROR, "--rejoin --id %ld: replica %ld was added at run time, and a repair from the peers needs a membership this replica cannot know before it has its state; fix: remove it (pwctl remove-member %ld), then add a NEW replica with a new id and an empty data dir (docs/operations.md, \"Replace a dead box\")\n",
 			a.id, a.id, a.id);
 		return 2;
 	}
 	if ((a.join || late) && cfg_mesh(&cfg)) {
-		fprintf(stderr, "paxwired: --id %ld%s: %s is a mesh of point-to-point DPDK links (link.J lines: one port per peer, fixed at start), which cannot reach a member added at run time; fix: run the cluster with transport = udp (or DPDK with one port per replica behind a switch: port_index, no link.J) to change its membership online; a memif mesh's membership is fixed: to grow it, start a new cluster that lists every member from a backup (docs/operations.md, \"Backup and restore\")\n",
+		env_logf(ENV_LOG_ERROR, "--id %ld%s: %s is a mesh of point-to-point DPDK links (link.J lines: one port per peer, fixed at start), which cannot reach a member added at run time; fix: run the cluster with transport = udp (or DPDK with one port per replica behind a switch: port_index, no link.J) to change its membership online; a memif mesh's membership is fixed: to grow it, start a new cluster that lists every member from a backup (docs/operations.md, \"Backup and restore\")\n",
 			a.id, a.join ? " --join" : "", cfg.path);
 		return 2;
 	}
 	if (cfg.durability == PX_DURABLE && a.data_dir == NULL) {
-		fprintf(stderr, "paxwired: %s:%" PRIu32 ": durability = durable keeps a journal on disk, and no --data-dir was given; fix: paxwired --config %s --id %ld --data-dir DIR (one dir per replica, on a local disk, e.g. /var/lib/paxwire/replica-%ld)\n",
+		env_logf(ENV_LOG_ERROR, "%s:%" PRIu32 ": durability = durable keeps a journal on disk, and no --data-dir was given; fix: paxwired --config %s --id %ld --data-dir DIR (one dir per replica, on a local disk, e.g. /var/lib/paxwire/replica-%ld)\n",
 			cfg.path, cfg_key_line(cfg.path, "cluster", "durability"), cfg.path, a.id,
 			a.id);
 		return 2;
 	}
 	if (cfg.durability == PX_MEMORY && a.data_dir != NULL) {
-		fprintf(stderr, "paxwired: --data-dir %s: %s has durability = memory, which keeps nothing on disk; fix: drop --data-dir, or set durability = durable in [cluster] (every replica alike)\n",
+		env_logf(ENV_LOG_ERROR, "--data-dir %s: %s has durability = memory, which keeps nothing on disk; fix: drop --data-dir, or set durability = durable in [cluster] (every replica alike)\n",
 			a.data_dir, cfg.path);
 		return 2;
 	}
 	if (cfg.transport == CFG_TRANSPORT_DPDK) {
 		if (eal_argc < 2) {
-			fprintf(stderr, "paxwired: transport = dpdk needs EAL arguments before \"--\"; fix: paxwired --no-huge --no-pci --vdev=net_memif0,role=server,bsize=18432,socket=/tmp/pw.sock -- --config %s --id %ld ...\n",
+			env_logf(ENV_LOG_ERROR, "transport = dpdk needs EAL arguments before \"--\"; fix: paxwired --no-huge --no-pci --vdev=net_memif0,role=server,bsize=18432,socket=/tmp/pw.sock -- --config %s --id %ld ...\n",
 				cfg.path, a.id);
 			return 2;
 		}
 		if (env_eal_init(eal_argc, eal_argv, err, sizeof(err)) != 0) {
-			fprintf(stderr, "paxwired: the DPDK environment did not start: %s\n", err);
+			env_logf(ENV_LOG_ERROR, "the DPDK environment did not start: %s\n", err);
 			eal_diagnose(eal_argc, eal_argv);
 			return 1;
 		}
@@ -1301,6 +1331,17 @@ int main(int argc, char **argv)
 		d->repair = rp.repair;
 	}
 	dp_init(d, &cfg, &a, &ar);
+	/* The start line: what runs, and how it was started; the first line of a start whose
+	 * configuration and service were accepted (a refusal before this point is one error
+	 * line; with transport = dpdk the EAL's own lines come before it). The config
+	 * summary follows once the ports are up. */
+	env_logf(ENV_LOG_INFO, "paxwired %s starting (pid %ld): --config %s --id %ld%s%s%s%s%s, log level %s, format %s",
+		 PW_VERSION, (long)getpid(), a.config, a.id, a.bootstrap ? " --bootstrap" : "",
+		 a.rejoin ? " --rejoin" : "", a.join ? " --join" : "", a.restore != NULL ? " --restore " : "",
+		 a.restore != NULL ? a.restore : "",
+		 a.log_level == DP_LOG_ERROR ? "error" : a.log_level == DP_LOG_WARN ? "warn" :
+		 a.log_level == DP_LOG_INFO ? "info" : "debug",
+		 a.log_format == ENV_LOG_JSON ? "json" : "text");
 	dp_log(d, DP_LOG_INFO, "arenas: %zu MiB allocated at start-up from %s", mp_allocated() >> 20,
 	       mp_source_name(mp_source()));
 	if (d->j != NULL && ar.snap != NULL) {
@@ -1309,7 +1350,7 @@ int main(int argc, char **argv)
 		char serr[SNAPSTORE_ERR_BYTES];
 		int src = snapstore_open(&sc, &d->ss, serr, sizeof(serr));
 		if (src != 0) {
-			fprintf(stderr, "paxwired: %s\n", serr);
+			env_logf(ENV_LOG_ERROR, "%s\n", serr);
 			exit(1);
 		}
 	}
@@ -1322,6 +1363,18 @@ int main(int argc, char **argv)
 	}
 	if (a.restore != NULL)
 		restore_backup(d, a.restore, backup_fd, &backup, &ar);
+	/* The admin stats reply (pwctl stats / metrics) is one REPLY: its longest form must
+	 * fit, whatever the counters hold (a programmer error if not: shrink DP_MG_ADMIN). */
+	if (dp_metrics_admin_len_max() >= PX_REPLY_BYTES_MAX) {
+		env_logf(ENV_LOG_ERROR, "bug: the admin stats reply can reach %u bytes, over "
+			"PX_REPLY_BYTES_MAX (%u)\n", dp_metrics_admin_len_max(), PX_REPLY_BYTES_MAX);
+		abort();
+	}
+	if (dp_metrics_line_len_max() >= DP_STATS_LINE_BYTES) {
+		env_logf(ENV_LOG_ERROR, "bug: the stats line can reach %u bytes, over "
+			"DP_STATS_LINE_BYTES (%u)\n", dp_metrics_line_len_max(), DP_STATS_LINE_BYTES);
+		abort();
+	}
 #if defined(PW_HAVE_DPDK)
 	if (cfg.transport == CFG_TRANSPORT_DPDK) {
 		/* Static: DPDK's telemetry thread may read it until the process exits. */
@@ -1343,6 +1396,8 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sa.sa_handler = on_stats_signal;
 	sigaction(SIGUSR1, &sa, NULL);
+	sa.sa_handler = on_hup_signal;
+	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	/* A file-size limit (RLIMIT_FSIZE) then fails the journal's write with EFBIG, a
 	 * storage error the loop reports and stops on, rather than killing the process. */
@@ -1364,7 +1419,7 @@ int main(int argc, char **argv)
 	char where[32];
 	nic_addr_format(&d->peers[d->self], where, sizeof(where));
 	dp_log(d, DP_LOG_INFO,
-	       "replica %u %s %u, cluster %" PRIu32 ", %s %s (%u port%s, clients over %s), service %s%s%s%s, idle %s, tick %" PRIu32 " us (heartbeat %" PRIu32 ", election %" PRIu32 " ticks), %s",
+	       "config: replica %u %s %u, cluster %" PRIu32 ", %s %s (%u port%s, clients over %s), service %s%s%s%s, idle %s, tick %" PRIu32 " us (heartbeat %" PRIu32 ", election %" PRIu32 " ticks), %s",
 	       d->self, d->self < cfg.n_replicas ? "of" : "(added at run time) beside initial voters:",
 	       cfg.n_replicas, cfg.cluster_id, cfg_transport_name(cfg.transport), where,
 	       d->n_ports, d->n_ports == 1 ? "" : "s", cfg_clients_name(cfg.clients),
@@ -1387,6 +1442,8 @@ int main(int argc, char **argv)
 	int run_rc = dp_run(d);
 
 	dp_stats_print(d, stdout, dp_now_ns(), true);
+	if (cfg.transport == CFG_TRANSPORT_DPDK)
+		env_runtime_dir_remove();   /* telemetry ends here: nothing left to read */
 	int exit_code = run_rc == 0 ? 0 : 1;
 	/* A snapshot save still running is abandoned (the previous one stays the newest). */
 	snapstore_close(d->ss);

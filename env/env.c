@@ -56,3 +56,7 @@ int env_lcore_wait(void)
 void env_eal_cleanup(void)
 {
 }
+
+void env_runtime_dir_remove(void)
+{
+}

@@ -65,6 +65,9 @@ int env_lcore_wait(void);
 
 /** Releases the EAL (after every DPDK port is closed). No-op without DPDK or when the
  *  EAL is not up. */
-void env_eal_cleanup(void);
+void env_eal_cleanup(void);   /* also removes the EAL's runtime dir of this --file-prefix */
+/** Removes the EAL's runtime dir of this --file-prefix (its telemetry socket, ...) now,
+ *  before the ports close: a process that stops leaves none behind. */
+void env_runtime_dir_remove(void);
 
 #endif /* ENV_H */

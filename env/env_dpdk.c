@@ -1,8 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0
  * env with DPDK: the EAL, its lcores and the TSC clock.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
+#include <string.h>
+#include <unistd.h>
 
 #include <rte_cycles.h>
 #include <rte_eal.h>
@@ -10,8 +14,10 @@
 #include <rte_ethdev.h>
 #include <rte_launch.h>
 #include <rte_lcore.h>
+#include <rte_log.h>
 
 #include "env.h"
+#include "env_log.h"
 
 /* Written once by env_eal_init on the main thread, before any port or lcore: read-only
  * afterwards, so any thread may read them. */
@@ -33,10 +39,25 @@ bool env_dpdk_built(void)
 	return true;
 }
 
+/** The level of the DPDK log line being written (rte_log.h levels: 1 emerg .. 8 debug). */
+static enum env_log_level rte_level(void)
+{
+	int l = rte_log_cur_msg_loglevel();
+	const int err = (int)RTE_LOG_ERR, warn = (int)RTE_LOG_WARNING, dbg = (int)RTE_LOG_DEBUG;
+	return l <= err ? ENV_LOG_ERROR : l == warn ? ENV_LOG_WARN :
+	       l >= dbg ? ENV_LOG_DEBUG : ENV_LOG_INFO;
+}
+
 int env_eal_init(int argc, char **argv, char *err, size_t errlen)
 {
 	if (g_eal_up)
 		return 0;
+	/* DPDK's own lines through the process's log (timestamps, JSON), at their level. */
+	if (env_log_is_setup()) {
+		FILE *f = env_log_stream(rte_level);
+		if (f != NULL)
+			rte_openlog_stream(f);
+	}
 	int r = rte_eal_init(argc, argv);
 	if (r < 0) {
 		int e = rte_errno;
@@ -98,10 +119,47 @@ int env_lcore_wait(void)
 	return r;
 }
 
+/** Removes the EAL's runtime dir of this process's --file-prefix (its telemetry socket,
+ *  lock and config files): each process has a prefix of its own, and the dirs would
+ *  otherwise pile up under /var/run/dpdk (or $RUNTIME_DIRECTORY/dpdk). Entries only,
+ *  one level: the EAL makes no subdirectory. */
+static void remove_runtime_dir(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (d == NULL)
+		return;
+	struct dirent *e;
+	char path[PATH_MAX];
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) < sizeof(path))
+			(void)unlink(path);
+	}
+	closedir(d);
+	(void)rmdir(dir);
+}
+
+void env_runtime_dir_remove(void)
+{
+	if (g_eal_up && rte_eal_get_runtime_dir()[0] != '\0')
+		remove_runtime_dir(rte_eal_get_runtime_dir());
+}
+
 void env_eal_cleanup(void)
 {
-	if (g_eal_up)
+	if (g_eal_up) {
+		char dir[PATH_MAX];
+		snprintf(dir, sizeof(dir), "%s", rte_eal_get_runtime_dir());
+		/* First: a process that dies inside rte_eal_cleanup (a memif peer gone at
+		 * the same moment) leaves nothing behind either; no other process uses the
+		 * files of this prefix, and the EAL's threads keep their open sockets. */
+		if (dir[0] != '\0')
+			remove_runtime_dir(dir);
 		(void)rte_eal_cleanup();
+		if (dir[0] != '\0')
+			remove_runtime_dir(dir);   /* anything the cleanup itself left */
+	}
 	g_eal_up = false;
 	g_tsc_mult = 0;
 }

@@ -102,6 +102,12 @@ struct node {
 	bool lead_first_pending;
 	uint64_t lead_commit_from;   /**< commit point when the leadership was won */
 	uint64_t lead_won_ns;        /**< ops.now_ns then (0 without a clock) */
+	/* What watch_leader logged last: the leader known, the core's suspicion and
+	 * check-quorum step-down counts, and whether a quorum was lost since. */
+	uint8_t leader_seen;
+	uint64_t suspicions_seen;
+	uint64_t stepdowns_seen;
+	bool quorum_lost;
 	/* Membership (docs/operations.md, "Membership changes"). */
 	uint64_t conf_seen;          /**< the applier's conf counter members_sync saw */
 	uint32_t epoch_seen;         /**< the epoch members_sync logged last */
@@ -479,6 +485,7 @@ static void note_commits(struct node *n, uint64_t lo, uint64_t hi)
 		uint64_t lat = now > *t0 ? now - *t0 : 1u;
 		uint32_t b = 63u - (uint32_t)__builtin_clzll(lat);
 		n->c.commit_lat[b < NODE_LAT_BUCKETS ? b : NODE_LAT_BUCKETS - 1u]++;
+		n->c.commit_lat_sum_ns += lat;
 		*t0 = 0;
 	}
 }
@@ -592,6 +599,51 @@ static void on_role(struct node *n, enum px_role role)
 	n->lead_won_ns = n->ops->now_ns != NULL ? n->ops->now_ns(n->ctx) : 0;
 }
 
+/** Every replica says when the leader it knows changes and when its failure detector
+ *  suspects the leader; a leader says when it steps down for want of a quorum (heard
+ *  from fewer than a majority within an election timeout), and then, once a leader is
+ *  known again, that a quorum is back. A few compares per call into the core; a line
+ *  only on a change (docs/operations.md, "Logs"). */
+static void watch_leader(struct node *n)
+{
+	const struct px_counters *pc = px_counters(n->r);
+	uint8_t l = px_leader_hint(n->r);
+
+	if (pc->suspicions == n->suspicions_seen &&
+	    pc->stepdowns_check_quorum == n->stepdowns_seen && l == n->leader_seen)
+		return;   /* the common case: three compares */
+	uint64_t b = px_promised(n->r);
+	if (pc->suspicions != n->suspicions_seen) {
+		n->suspicions_seen = pc->suspicions;
+		if (n->leader_seen != PX_NODE_NONE)
+			logf_(n, NODE_LOG_WARN,
+			      "leader %u suspected: no word from it for an election timeout (ballot %" PRIu64 ".%u, commit %" PRIu64 ")",
+			      n->leader_seen, px_ballot_round(b), px_ballot_node(b), px_commit(n->r));
+	}
+	if (pc->stepdowns_check_quorum != n->stepdowns_seen) {
+		n->stepdowns_seen = pc->stepdowns_check_quorum;
+		n->quorum_lost = true;
+		logf_(n, NODE_LOG_WARN,
+		      "quorum lost: as leader, heard from fewer than a majority within an election timeout; stepping down (commit %" PRIu64 ")",
+		      px_commit(n->r));
+	}
+	if (l == n->leader_seen)
+		return;
+	char was[8] = "none", now[8] = "none";
+	if (n->leader_seen != PX_NODE_NONE)
+		snprintf(was, sizeof(was), "%u", n->leader_seen);
+	if (l != PX_NODE_NONE)
+		snprintf(now, sizeof(now), "%u", l);
+	logf_(n, NODE_LOG_INFO, "leader %s -> %s (ballot %" PRIu64 ".%u, commit %" PRIu64 ", role %s)",
+	      was, now, px_ballot_round(b), px_ballot_node(b), px_commit(n->r),
+	      px_role_name(px_role(n->r)));
+	n->leader_seen = l;
+	if (n->quorum_lost && l != PX_NODE_NONE) {
+		n->quorum_lost = false;
+		logf_(n, NODE_LOG_INFO, "quorum regained: leader %u holds a majority's votes", l);
+	}
+}
+
 /** Logs a leadership's first commit, with the clock (CLOCK_MONOTONIC in paxwired over
  *  UDP, the TSC calibrated against it with DPDK): bench/failover reads the line. */
 static void note_first_commit(struct node *n)
@@ -666,6 +718,7 @@ static void handle_out(struct node *n, enum node_call call, const struct px_msg 
 		on_role(n, o->role);
 		fail_reads(n);
 	}
+	watch_leader(n);
 	note_first_commit(n);
 	/* Commands wait for the next flush only at a leader (node_flush answers those it
 	 * holds itself). */
@@ -870,6 +923,7 @@ struct node *node_init(const struct node_conf *c, const struct px_service *svc,
 		return NULL;
 	}
 	n->role = px_role(n->r);
+	n->leader_seen = PX_NODE_NONE;
 
 	/* The REPLY header, once: only the per-reply fields change (send_reply). */
 	memset(n->reply, 0, offsetof(struct px_msg, entries));
@@ -1835,14 +1889,15 @@ static void on_admin(struct node *n, const struct px_msg *m, const struct node_f
 	uint8_t status = PX_BAD_COMMAND;
 
 	n->c.admin++;
-	if (m->body_len == 1 && m->body[0] == PX_ADMIN_STATS) {
+	if ((m->body_len == 1 || m->body_len == 2) && m->body[0] == PX_ADMIN_STATS) {
 		admin_log_at(n, NODE_LOG_DEBUG, src, "stats");
-		if (n->ops->admin_stats == NULL) {
+		uint8_t page = m->body_len == 2 ? m->body[1] : 0u;
+		uint32_t len = n->ops->admin_stats == NULL ? 0u :
+			n->ops->admin_stats(n->ctx, page, (char *)n->read_reply, PX_REPLY_BYTES_MAX);
+		if (len == 0) {   /* no metrics, or no such page */
 			send_reply(n, src, m->client_id, m->seq, PX_BAD_COMMAND, NULL, 0);
 			return;
 		}
-		uint32_t len = n->ops->admin_stats(n->ctx, (char *)n->read_reply,
-						   PX_REPLY_BYTES_MAX);
 		if (len > PX_REPLY_BYTES_MAX)
 			node_bug(n, "admin_stats wrote %u bytes", len);
 		send_reply(n, src, m->client_id, m->seq, PX_OK, n->read_reply, len);

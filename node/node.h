@@ -102,9 +102,10 @@ struct node_ops {
 	uint64_t (*now_ns)(void *ctx);
 	/** One line of log at level (enum node_log); NULL: none. */
 	void (*log)(void *ctx, int level, const char *line);
-	/** PX_ADMIN_STATS: a JSON object of the embedder's state and counters into buf (at
-	 *  most cap bytes, PX_REPLY_BYTES_MAX); its length. NULL: answered BAD_COMMAND. */
-	uint32_t (*admin_stats)(void *ctx, char *buf, uint32_t cap);
+	/** PX_ADMIN_STATS: page `page` of the embedder's metrics, a JSON object, into buf
+	 *  (at most cap bytes, PX_REPLY_BYTES_MAX); its length, 0 if there is no such
+	 *  page. NULL, or 0: answered BAD_COMMAND. */
+	uint32_t (*admin_stats)(void *ctx, uint8_t page, char *buf, uint32_t cap);
 	/** A client's address as text, for the log (admin actions name who asked); NULL:
 	 *  its first bytes in hex. */
 	void (*addr_name)(void *ctx, const struct node_addr *a, char *buf, size_t cap);
@@ -309,7 +310,10 @@ struct node_counters {
 	uint64_t auth_owner_other; /**< REQUESTs of a session another key registered
 	                                (answered SESSION_EXPIRED), or REGISTERs whose
 	                                nonce does not carry their key's tag (BAD_COMMAND) */
-	uint64_t commit_lat[NODE_LAT_BUCKETS];  /**< leader: slots by commit latency */
+	uint64_t commit_lat[NODE_LAT_BUCKETS];  /**< leader: slots by commit latency, log2
+	                                             ns buckets [2^b, 2^(b+1)) (the last
+	                                             one: 2^31 ns and over) */
+	uint64_t commit_lat_sum_ns;               /**< the sum of those latencies */
 };
 
 struct node;

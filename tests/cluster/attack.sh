@@ -54,7 +54,7 @@ start_load 4 14 $KEYS
 sleep 1
 
 # latest I: replica I's latest stats line
-latest() { grep '"paxwired"' "$TMP/replica$1.log" | tail -n 1; }
+latest() { grep '^{"final"' "$TMP/replica$1.log" | tail -n 1; }
 # sock_drops PORT: the kernel's drop count of the UDP socket bound to PORT
 sock_drops() {
 	awk -v p="$(printf ':%04X' "$1")" '$2 ~ p"$" { d += $NF } END { print d + 0 }' /proc/net/udp
@@ -131,9 +131,9 @@ def settled(i, want):
     """Replica i's latest stats line once its drops reach want (a busy replica may still
     be working through its socket's queue), or after 3 s."""
     for _ in range(30):
-        lines = [l for l in open(f"{tmp}/replica{i}.log") if l.startswith('{"paxwired"')]
+        lines = [l for l in open(f"{tmp}/replica{i}.log") if l.startswith('{"final"')]
         a = json.loads(lines[-1])
-        if key not in a or sum(a[key].values()) + sum(a["nic"]["drops"].values()) >= want:
+        if key not in a or sum(a[key].values()) + sum(a["nic_drops"].values()) >= want:
             break
         time.sleep(0.1)
     return a
@@ -141,9 +141,9 @@ for i in range(3):
     b = load(f"{tmp}/before{i}.json")
     sent = sum(atk[k]["by_target"][i] for k in kinds)
     sock = int(open(f"{tmp}/sockdrops-after{i}").read()) - int(open(f"{tmp}/sockdrops-before{i}").read())
-    a = settled(i, sum(b.get(key, {}).values()) + sum(b["nic"]["drops"].values()) + sent - sock)
-    nic = sum(v for k, v in a["nic"]["drops"].items() if k.startswith("rx_")) - \
-        sum(v for k, v in b["nic"]["drops"].items() if k.startswith("rx_"))
+    a = settled(i, sum(b.get(key, {}).values()) + sum(b["nic_drops"].values()) + sent - sock)
+    nic = sum(v for k, v in a["nic_drops"].items() if k.startswith("rx_")) - \
+        sum(v for k, v in b["nic_drops"].items() if k.startswith("rx_"))
     if key not in a:
         bad.append(f"replica {i}: no {key} in its stats line")
         continue

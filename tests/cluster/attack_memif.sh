@@ -57,7 +57,7 @@ for i in 0 1 2; do
 done
 L=$(wait_leader 10 2>/dev/null) || true   # no kernel client port: pwctl cannot ask
 sleep 1
-latest() { grep '"paxwired"' "$TMP/replica$1.log" | tail -n 1; }
+latest() { grep '^{"final"' "$TMP/replica$1.log" | tail -n 1; }
 leader_id() {
 	local i
 	for i in 0 1 2; do latest "$i" | grep -q '"role":"leader"' && { echo "$i"; return 0; }; done
@@ -108,18 +108,18 @@ def settled(i, want):
     """Replica i's latest stats line once its drops reach want (a busy replica may still
     be working through its queue), or after 3 s."""
     for _ in range(30):
-        lines = [l for l in open(f"{tmp}/replica{i}.log") if l.startswith('{"paxwired"')]
+        lines = [l for l in open(f"{tmp}/replica{i}.log") if l.startswith('{"final"')]
         a = json.loads(lines[-1])
-        if key not in a or sum(a[key].values()) + sum(a["nic"]["drops"].values()) >= want:
+        if key not in a or sum(a[key].values()) + sum(a["nic_drops"].values()) >= want:
             break
         time.sleep(0.1)
     return a
 for i in range(3):
     sent = sum(x["by_target"][i] for x in atk)
     b = load(f"{tmp}/before{i}.json")
-    a = settled(i, sum(b.get(key, {}).values()) + sum(b["nic"]["drops"].values()) + sent - dropped_tx)
-    nic = sum(v for k, v in a["nic"]["drops"].items() if k.startswith("rx_")) - \
-        sum(v for k, v in b["nic"]["drops"].items() if k.startswith("rx_"))
+    a = settled(i, sum(b.get(key, {}).values()) + sum(b["nic_drops"].values()) + sent - dropped_tx)
+    nic = sum(v for k, v in a["nic_drops"].items() if k.startswith("rx_")) - \
+        sum(v for k, v in b["nic_drops"].items() if k.startswith("rx_"))
     if key not in a:
         bad.append(f"replica {i}: no {key} in its stats line")
         continue

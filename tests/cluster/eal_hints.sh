@@ -34,7 +34,7 @@ hint() {
 		grep -qF -- "$what" "$OUT" || fail "paxwired -a $addr: no '$what' in: $(cat "$OUT")"
 	done
 	grep -q "testpmd" "$OUT" && fail "paxwired -a $addr still names dpdk-testpmd: $(cat "$OUT")"
-	say "paxwired -a $addr: $(grep -c '^paxwired:' "$OUT") lines of its own, each finding named"
+	say "paxwired -a $addr: $(grep -c 'paxwired.* error: ' "$OUT") lines of its own, each finding named"
 }
 
 hint 0000:ff:1f.7 "the DPDK environment did not start" \

@@ -9,6 +9,10 @@ PWBENCH=$BUILD/bench/pw-bench
 LINCHECK=$BUILD/tests/lincheck/pw-lincheck
 MEMIF_MESH=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../deploy" && pwd)/memif-mesh
 TMP=$(mktemp -d /tmp/pw-cluster.XXXXXX)
+# DPDK runtime dirs (one per --file-prefix: telemetry sockets, locks) under $TMP, gone
+# with it even after a kill -9 (paxwired removes its own when it exits cleanly).
+export RUNTIME_DIRECTORY=$TMP/run
+mkdir -p "$RUNTIME_DIRECTORY"
 declare -a PIDS=()
 EXTRA_CLEANUP=${EXTRA_CLEANUP:-}
 
@@ -112,7 +116,7 @@ eal_args() {
 }
 
 # start_replica I [--bootstrap|--rejoin|--join] [PREFIX...]: PREFIX runs it (e.g. ip netns
-# exec NS)
+# exec NS); PAXWIRED_ARGS: more paxwired arguments (e.g. --log-format json)
 start_replica() {
 	local i=$1; shift
 	local boot=""
@@ -123,7 +127,8 @@ start_replica() {
 	[ "$TRANSPORT" = memif ] && eal=$(eal_args "$i")
 	[ -n "$DATA" ] && data="--data-dir $DATA/replica$i"
 	# shellcheck disable=SC2086  # eal and data are lists of words
-	"$@" "$PAXWIRED" $eal --config "$CONFIG" --id "$i" $boot $data --stats-interval-ms 200 \
+	# shellcheck disable=SC2086  # PAXWIRED_ARGS is a list of words
+	"$@" "$PAXWIRED" $eal --config "$CONFIG" --id "$i" $boot $data --stats-interval-ms 200 ${PAXWIRED_ARGS:-} \
 		>> "$TMP/replica$i.log" 2>&1 &
 	PIDS[$i]=$!
 	disown $!   # killed on purpose: no job-control notice

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # DPDK telemetry: a 1-replica paxwired over net_ring (no root, no NIC) serves
-# /paxwire/role and /paxwire/stats on its telemetry socket: the role is leader, the
-# stats carry every counter group, and the snapshot is live (its clock advances).
+# /paxwire/role, /paxwire/stats and /paxwire/commit_latency on its telemetry socket,
+# read with tel-query and with dpdk-telemetry.py: the role is leader, the stats have the
+# stats line's schema (docs/metrics.md: same keys and shapes), the snapshot is live (its
+# clock advances), and the latency buckets are cumulative.
 . "$(dirname "$0")/lib.sh" "$1"
 TELQ=$BUILD/tests/cluster/tel-query
 RUN=$TMP/run
@@ -42,17 +44,47 @@ say "/paxwire/role: $role"
 case "$role" in *'"role":"leader"'*) ;; *) fail "a 1-replica cluster did not report leadership";; esac
 s1=$("$TELQ" "$SOCK" /paxwire/stats)
 sleep 0.3
-s2=$("$TELQ" "$SOCK" /paxwire/stats)
-say "/paxwire/stats: ${s2:0:300}..."
-for k in '"commit":' '"nic":' '"decode_drops":' '"px":' '"apply":' '"px_drops":'; do
-	case "$s2" in *"$k"*) ;; *) fail "stats lack $k";; esac
-done
-t1=$(printf '%s' "$s1" | grep -o '"t_ms":[0-9]*' | head -1 | cut -d: -f2)
-t2=$(printf '%s' "$s2" | grep -o '"t_ms":[0-9]*' | head -1 | cut -d: -f2)
-[ -n "$t1" ] && [ -n "$t2" ] && [ "$t2" -gt "$t1" ] || fail "the snapshot is not live ($t1 -> $t2)"
-lat=$("$TELQ" "$SOCK" /paxwire/commit_latency) || fail "commit_latency query failed"
-say "/paxwire/commit_latency: ${lat:0:200}..."
-n=$(printf '%s' "$lat" | sed -n 's/.*"commit_latency_log2_ns":\[\([0-9,]*\)\].*/\1/p' | tr ',' '\n' | grep -c .)
-[ "$n" = 32 ] || fail "commit_latency has $n buckets, want 32"
+# The operator's tool (package dpdk-dev, installed by scripts/setup): one JSON reply a
+# command on stdout, the socket found from --file-prefix and RUNTIME_DIRECTORY.
+command -v dpdk-telemetry.py >/dev/null || fail "dpdk-telemetry.py not found: install dpdk-dev (scripts/setup)"
+printf '/paxwire/stats\n/paxwire/commit_latency\n/paxwire/role\n' |
+	RUNTIME_DIRECTORY=$RUN dpdk-telemetry.py -f "pwtel$$" > "$TMP/dpdk-telemetry.out" 2>&1 ||
+	fail "dpdk-telemetry.py failed: $(cat "$TMP/dpdk-telemetry.out")"
+say "dpdk-telemetry.py: $(head -c 300 "$TMP/dpdk-telemetry.out")..."
+kill -USR1 "${PIDS[0]}"
+sleep 0.3
+grep '^{' "$TMP/replica0.log" | tail -n 1 > "$TMP/line.json"
+# The same schema as the stats line (docs/metrics.md): every key, shape and group; the
+# leader an integer; the snapshot live; the latency buckets cumulative.
+python3 - "$TMP/dpdk-telemetry.out" "$TMP/line.json" "$s1" <<'PY' || fail "telemetry does not match the stats line's schema"
+import json, sys
+replies = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+assert len(replies) == 3, f"{len(replies)} replies: {open(sys.argv[1]).read()[:500]}"
+st = replies[0]["/paxwire/stats"]
+lat = replies[1]["/paxwire/commit_latency"]
+role = replies[2]["/paxwire/role"]
+line = json.load(open(sys.argv[2]))
+first = json.loads(sys.argv[3])["/paxwire/stats"]
+bad = []
+for k in set(line) - {"final", "apply_chain", "service_hash"} | set(st):
+    if k not in st or k not in line:
+        bad.append(f"{k}: only in {'the line' if k in line else 'telemetry'}")
+    elif type(st[k]) != type(line[k]):
+        bad.append(f"{k}: {type(st[k]).__name__} in telemetry, {type(line[k]).__name__} in the line")
+    elif isinstance(st[k], dict) and set(st[k]) != set(line[k]):
+        bad.append(f"{k}: keys differ: {sorted(set(st[k]) ^ set(line[k]))}")
+if role.get("role") != "leader" or role.get("leader") != 0 or st.get("leader") != 0:
+    bad.append(f"role {role}")
+if not st["t_ms"] > first["t_ms"]:
+    bad.append(f"the snapshot is not live ({first['t_ms']} -> {st['t_ms']})")
+b = lat.get("commit_latency_ns_buckets", [])
+c = lat.get("commit_latency_ns", {})
+if len(b) != 32 or b != sorted(b) or b[-1] != c.get("count"):
+    bad.append(f"latency: {c} {b}")
+for x in bad:
+    print("BAD:", x)
+print(f"telemetry: {len(st)} keys, the line's schema; commits timed {c.get('count')}")
+sys.exit(1 if bad else 0)
+PY
 kill -TERM "${PIDS[0]}"
 echo "1 passed, 0 failed"
