@@ -38,7 +38,7 @@ for i in 0 1 2; do
 	start_replica "$i" --bootstrap
 	sleep 0.3
 done
-latest() { grep '"paxwired"' "$TMP/replica$1.log" | tail -n 1; }
+latest() { grep '^{"final"' "$TMP/replica$1.log" | tail -n 1; }   # the stats lines (docs/metrics.md)
 leader_id() {
 	local i
 	for i in 0 1 2; do latest "$i" | grep -q '"role":"leader"' && { echo "$i"; return 0; }; done
