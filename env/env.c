@@ -53,6 +53,10 @@ int env_lcore_wait(void)
 	return -ENOTSUP;
 }
 
+void env_eal_keep(void)
+{
+}
+
 void env_eal_cleanup(void)
 {
 }

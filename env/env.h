@@ -66,6 +66,11 @@ int env_lcore_wait(void);
 /** Releases the EAL (after every DPDK port is closed). No-op without DPDK or when the
  *  EAL is not up. */
 void env_eal_cleanup(void);   /* also removes the EAL's runtime dir of this --file-prefix */
+/** env_eal_cleanup then only removes the runtime dir: rte_eal_cleanup would unmap
+ *  memory that an EAL thread still uses (a memif port left open: nic_dpdk.c). Memory
+ *  goes back when the process exits; hugepage files of a --file-prefix (not with
+ *  --in-memory or --huge-unlink) are reused at its next start. */
+void env_eal_keep(void);
 /** Removes the EAL's runtime dir of this --file-prefix (its telemetry socket, ...) now,
  *  before the ports close: a process that stops leaves none behind. */
 void env_runtime_dir_remove(void);

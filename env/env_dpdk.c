@@ -22,6 +22,7 @@
 /* Written once by env_eal_init on the main thread, before any port or lcore: read-only
  * afterwards, so any thread may read them. */
 static bool g_eal_up;
+static bool g_eal_keep;   /* env_eal_keep: no rte_eal_cleanup at exit */
 /* env_now_ns: ns = base_ns + ((tsc - base_tsc) * mult) >> 32, mult = 2^32 * 1e9 / hz. */
 static uint64_t g_tsc_base, g_tsc_base_ns, g_tsc_mult;
 static unsigned g_worker = RTE_MAX_LCORE;
@@ -146,6 +147,11 @@ void env_runtime_dir_remove(void)
 		remove_runtime_dir(rte_eal_get_runtime_dir());
 }
 
+void env_eal_keep(void)
+{
+	g_eal_keep = true;
+}
+
 void env_eal_cleanup(void)
 {
 	if (g_eal_up) {
@@ -156,8 +162,9 @@ void env_eal_cleanup(void)
 		 * files of this prefix, and the EAL's threads keep their open sockets. */
 		if (dir[0] != '\0')
 			remove_runtime_dir(dir);
-		(void)rte_eal_cleanup();
-		if (dir[0] != '\0')
+		if (!g_eal_keep)
+			(void)rte_eal_cleanup();
+		if (dir[0] != '\0' && !g_eal_keep)
 			remove_runtime_dir(dir);   /* anything the cleanup itself left */
 	}
 	g_eal_up = false;

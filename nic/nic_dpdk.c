@@ -41,6 +41,7 @@
 #include <rte_ring.h>
 #include <rte_udp.h>
 
+#include "env_log.h"
 #include "env.h"
 #include "nic_pvt.h"
 
@@ -76,6 +77,10 @@ struct nic_dpdk {
 	bool driver_is_memif;
 	bool is_memif_client;        /**< a memif client: housekeep restarts it when its link
 	                             stays down */
+	/** The link as housekeep last saw it (logged when it changes; issue 15): 0 not
+	 *  looked at yet, 1 up, 2 down. */
+	uint8_t link_seen;
+	const char *driver;          /**< the PMD's name (static in the driver), for the log */
 	uint64_t next_link_check_ns;
 	uint64_t link_down_since_ns;   /**< 0: up (or not looked at yet) */
 	/** How long the link stays down before the next restart: DPDK_LINK_RESTART_NS,
@@ -470,11 +475,25 @@ static int dpdk_wait_rx(struct nic_port *p, uint64_t timeout_ns)
 static void dpdk_housekeep(struct nic_port *p, uint64_t now)
 {
 	struct nic_dpdk *u = dpdk_of(p);
-	if (!u->is_memif_client || now < u->next_link_check_ns)
+	if (now < u->next_link_check_ns)
 		return;
 	u->next_link_check_ns = now + DPDK_LINK_CHECK_NS;
 	struct rte_eth_link link;
 	if (rte_eth_link_get_nowait(u->port_id, &link) != 0)
+		return;
+	/* The log says when a link goes down or comes back (a memif peer stopped or
+	 * started, a cable, a switch port); a link down at start is said once. */
+	uint8_t seen = link.link_status == RTE_ETH_LINK_UP ? 1 : 2;
+	if (seen != u->link_seen) {
+		if (seen == 2)
+			env_logf(ENV_LOG_WARN, "dpdk port %u (%s): link down%s", u->port_id,
+				 u->driver, u->link_seen == 0 ? " (at start: its peer may not run yet)"
+				 : u->is_memif_client ? " (the memif peer stopped? reconnecting)" : "");
+		else if (u->link_seen != 0)
+			env_logf(ENV_LOG_INFO, "dpdk port %u (%s): link up", u->port_id, u->driver);
+		u->link_seen = seen;
+	}
+	if (!u->is_memif_client)
 		return;
 	if (link.link_status == RTE_ETH_LINK_UP) {
 		u->link_down_since_ns = 0;
@@ -510,22 +529,24 @@ static void dpdk_close(struct nic_port *p)
 	for (uint32_t i = 0; i < p->tx_pending; i++)
 		rte_pktmbuf_free(u->txq[i]);
 	rte_pktmbuf_free(u->spare);
-	/* memif handles its peer's disconnect on the EAL interrupt thread (DPDK 22.11). A
-	 * callback that runs while the port is closed reads the freed device (a SIGSEGV
-	 * in eal-intr-thread when every replica of a mesh stopped at once: 4 of 5 runs),
-	 * and one that runs after it can still be freeing this port's mbufs. So: stop
-	 * (our side disconnects; its control channel's callback is unregistered, or
-	 * pending), give a callback already running time to end, close, and again before
-	 * the pool goes. Shutdown only: 100 ms per memif port. */
+	/* memif (DPDK 22.11) handles its peer's disconnect on the EAL interrupt thread,
+	 * and rte_eth_dev_stop runs the same disconnect on this thread: when a peer stops
+	 * at the same moment, the two free the port's control channel and regions twice
+	 * (a SIGSEGV in eal-intr-thread inside a memif callback, this thread inside
+	 * dpdk_close: seen in a core dump, every replica of a mesh stopping at once). No
+	 * teardown is safe while that thread runs, and DPDK 22.11 cannot stop it: a memif
+	 * port is left as it is (its peers see the socket close when the process exits),
+	 * and so is the EAL (env_eal_keep: no rte_eal_cleanup, which would unmap memory
+	 * under that thread). Shutdown only. */
+	if (u->driver_is_memif) {
+		env_eal_keep();
+		return;
+	}
 	if (u->started) {
 		if (u->running)
 			(void)rte_eth_dev_stop(u->port_id);
-		if (u->driver_is_memif)
-			rte_delay_ms(50);
 		(void)rte_eth_dev_close(u->port_id);
 	}
-	if (u->driver_is_memif)
-		rte_delay_ms(50);
 	if (u->ctl_ring != NULL) {
 		struct rte_mbuf *c;
 		while (rte_ring_sc_dequeue(u->ctl_ring, (void **)&c) == 0)
@@ -608,6 +629,7 @@ struct nic_port *nic_dpdk_open(const struct nic_conf *conf, char *err, size_t er
 		return open_fail(u, -r);
 	}
 	u->driver_is_memif = strcmp(info.driver_name, "net_memif") == 0;
+	u->driver = info.driver_name;
 	if (u->driver_is_memif && info.device != NULL) {
 		const struct rte_devargs *da = rte_dev_devargs(info.device);
 		const char *args = da != NULL && da->args != NULL ? da->args : "";
