@@ -413,37 +413,7 @@ static void test_revoke_last_fallback_reset(void **state)
 	fake_refuse_err = false;
 }
 
-/* The data path allocates nothing: posts (inline and staged, signaled and not),
- * polls, reads, and the error path (refused, flushed). */
-static void test_data_path_allocates_nothing(void **state)
-{
-	struct fx *f = *state;
-	link2(f, 0, 1);
-	assert_int_equal(rm_grant(f->c[0], 1), 0);
-	uint8_t *src = stage(f, 1, "entry", 6);
-	uint8_t *dst = (uint8_t *)f->r[1].base + 4096;
-	struct rm_wc wc[RM_POLL_MAX];
-	unsigned long before = test_allocs;
-	unsigned done = 0;
-	for (unsigned i = 0; i < 2000; i++) {
-		unsigned fl = (i % 3 == 0 ? RM_WR_SIGNALED : 0) | (i % 2 ? RM_WR_INLINE : 0);
-		assert_int_equal(rm_post_write(f->c[1], 0, i, src, 6, &f->r[0].desc,
-					       (i % 100) * 8, fl), 0);
-		if (i % 50 == 0)
-			assert_int_equal(rm_post_read(f->c[1], 0, 100000 + i, dst, 6,
-						      &f->r[0].desc, 0), 0);
-		done += rm_poll(f->c[1], wc, RM_POLL_MAX);
-	}
-	assert_int_equal(rm_revoke(f->c[0], 1), 0);
-	assert_int_equal(rm_post_write(f->c[1], 0, 1, src, 6, &f->r[0].desc, 0, 0), 0);
-	assert_int_equal(rm_post_write(f->c[1], 0, 2, src, 6, &f->r[0].desc, 0, 0), 0);
-	unsigned err = poll_n(f->c[1], wc, 2);
-	assert_int_equal(test_allocs, before);
-	assert_true(done >= 667 + 40);
-	assert_int_equal(err, 2);
-	assert_int_equal(wc[0].status, RM_WC_REM_ACCESS_ERR);
-	assert_int_equal(wc[1].status, RM_WC_FLUSH_ERR);
-}
+#include "test_rm_contract.h"
 
 int main(void)
 {
