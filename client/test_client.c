@@ -1303,24 +1303,30 @@ static void test_open_errors(void **state)
 	assert_string_equal(pw_strerror(-1), "unknown error");
 }
 
-/** Runs pwctl with the fakes' addresses; returns its exit code, stdout in out. */
-static int pwctl(struct cluster *cl, char *out, size_t cap, const char *args)
+/** Runs the shell command cmd; what it writes to stdout in out; returns its exit code. */
+static int run_cmd(const char *cmd, char *out, size_t cap)
 {
-	char cmd[1024];
+	FILE *p = popen(cmd, "r");
 	size_t n;
-	FILE *p;
 	int st;
 
-	snprintf(cmd, sizeof(cmd), "%s --member %s --member %s --member %s --cluster %u "
-		 "--attempt 100 --timeout 1000 %s 2>/dev/null",
-		 pwctl_path, cl->addrs[0], cl->addrs[1], cl->addrs[2], CLUSTER_ID, args);
-	p = popen(cmd, "r");
 	assert_non_null(p);
 	n = fread(out, 1, cap - 1, p);
 	out[n] = '\0';
 	st = pclose(p);
 	assert_true(WIFEXITED(st));
 	return WEXITSTATUS(st);
+}
+
+/** Runs pwctl with the fakes' addresses; returns its exit code, stdout in out. */
+static int pwctl(struct cluster *cl, char *out, size_t cap, const char *args)
+{
+	char cmd[1024];
+
+	snprintf(cmd, sizeof(cmd), "%s --member %s --member %s --member %s --cluster %u "
+		 "--attempt 100 --timeout 1000 %s 2>/dev/null",
+		 pwctl_path, cl->addrs[0], cl->addrs[1], cl->addrs[2], CLUSTER_ID, args);
+	return run_cmd(cmd, out, cap);
 }
 
 /** pwctl's commands and exit codes (0 done, 1 definite no, 2 unknown, 3 usage). */
@@ -1381,21 +1387,12 @@ static int pwctl_raw(char *out, size_t cap, const char *fmt, ...)
 {
 	static char args[8192], cmd[8400];
 	va_list ap;
-	size_t n;
-	FILE *p;
-	int st;
 
 	va_start(ap, fmt);
 	vsnprintf(args, sizeof(args), fmt, ap);
 	va_end(ap);
 	snprintf(cmd, sizeof(cmd), "%s %s 2>&1", pwctl_path, args);
-	p = popen(cmd, "r");
-	assert_non_null(p);
-	n = fread(out, 1, cap - 1, p);
-	out[n] = '\0';
-	st = pclose(p);
-	assert_true(WIFEXITED(st));
-	return WEXITSTATUS(st);
+	return run_cmd(cmd, out, cap);
 }
 
 /** pwctl's command line (issue 15): --version; COMMAND --help for every command, exit 0
