@@ -1,9 +1,27 @@
 /* SPDX-License-Identifier: Apache-2.0
  * One test body that both backends' tests run (test_rm_shm.c, test_rm_verbs.c): the
  * contract of rm.h, whatever the backend. Included after the including file has
- * defined its fixture: struct fx (c[], r[]), link2, stage, poll_n and test_allocs. */
+ * defined its fixture: struct fx (c[], r[]), REGION, link2 and test_allocs; it gives
+ * them poll_n and stage. */
 #ifndef TEST_RM_CONTRACT_H
 #define TEST_RM_CONTRACT_H
+
+/* Polls c until n completions came (bounded). */
+static unsigned poll_n(struct rm_ctx *c, struct rm_wc *wc, unsigned n)
+{
+	unsigned got = 0;
+	for (int i = 0; i < 1000 && got < n; i++)
+		got += rm_poll(c, wc + got, n - got);
+	return got;
+}
+
+/* A staged source buffer inside the writer's registered region. */
+static uint8_t *stage(struct fx *f, uint32_t node, const void *src, size_t len)
+{
+	uint8_t *p = (uint8_t *)f->r[node].base + REGION / 2;
+	memcpy(p, src, len);
+	return p;
+}
 
 /* The data path allocates nothing: posts (inline and staged, signaled and not),
  * polls, reads, and the error path (refused, flushed). */

@@ -90,22 +90,7 @@ static void link2(struct fx *f, uint32_t a, uint32_t b)
 	assert_int_equal(rm_connect(f->c[b], a, &ea), 0);
 }
 
-/* Polls c until n completions came (bounded). */
-static unsigned poll_n(struct rm_ctx *c, struct rm_wc *wc, unsigned n)
-{
-	unsigned got = 0;
-	for (int i = 0; i < 1000 && got < n; i++)
-		got += rm_poll(c, wc + got, n - got);
-	return got;
-}
-
-/* A staged source buffer inside the writer's registered region. */
-static uint8_t *stage(struct fx *f, uint32_t node, const void *src, size_t len)
-{
-	uint8_t *p = (uint8_t *)f->r[node].base + REGION / 2;
-	memcpy(p, src, len);
-	return p;
-}
+#include "test_rm_contract.h"
 
 static void test_write_lands(void **state)
 {
@@ -736,7 +721,6 @@ static void test_revoke_after_writer_killed(void **state)
 	assert_string_equal((char *)f->r[0].base + 512, "after restart");
 }
 
-#include "test_rm_contract.h"
 
 int main(void)
 {

@@ -77,20 +77,7 @@ static void link2(struct fx *f, uint32_t a, uint32_t b)
 	assert_int_equal(rm_connect(f->c[b], a, &f->ep[a][b]), 0);
 }
 
-static unsigned poll_n(struct rm_ctx *c, struct rm_wc *wc, unsigned n)
-{
-	unsigned got = 0;
-	for (int i = 0; i < 1000 && got < n; i++)
-		got += rm_poll(c, wc + got, n - got);
-	return got;
-}
-
-static uint8_t *stage(struct fx *f, uint32_t node, const void *src, size_t len)
-{
-	uint8_t *p = (uint8_t *)f->r[node].base + REGION / 2;
-	memcpy(p, src, len);
-	return p;
-}
+#include "test_rm_contract.h"
 
 static void test_no_device(void **state)
 {
@@ -413,7 +400,6 @@ static void test_revoke_last_fallback_reset(void **state)
 	fake_refuse_err = false;
 }
 
-#include "test_rm_contract.h"
 
 int main(void)
 {
