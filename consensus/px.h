@@ -108,6 +108,11 @@ enum px_bug {
 	                                        new voters */
 	PX_BUG_CONF_NO_ALPHA = 1u << 18,   /**< the leader proposes past the alpha window
 	                                        and into a pending configuration */
+	/* node/'s remote-memory log transport (docs/rdma.md), honoured by node/: */
+	PX_BUG_RM_NO_REVOKE = 1u << 19,    /**< a follower promises a new ballot without
+	                                        revoking the old leader's write access */
+	PX_BUG_RM_COUNT_POSTED = 1u << 20, /**< a leader counts a write as accepted when it
+	                                        posts it, not when it completes */
 };
 
 /* ---------------------------------------------------------------------------------- */
@@ -216,6 +221,12 @@ enum px_msg_type {
 	 *  sender knows it as a member of its cluster, whose uuid the header carries. No
 	 *  body. docs/protocol.md, "Cluster uuid". */
 	PX_MSG_REFUSE = 14,
+	/** node/, never the core: the remote-memory log transport's setup (docs/rdma.md):
+	 *  a leader's HELLO (its endpoint), a follower's GRANT (PX_MF_RM_GRANT: its
+	 *  endpoint, log region, next record, horizon). nonce: the HELLO it belongs to;
+	 *  slot_lo: the follower's next record; slot_hi: its horizon; body: node/'s bytes,
+	 *  at most PX_RM_BODY_MAX. */
+	PX_MSG_RM = 15,
 	PX_MSG_REQUEST = 20,       /**< client -> replica: one command */
 	PX_MSG_REPLY = 21,         /**< replica -> client */
 	PX_MSG_TYPE_MAX = 22,
@@ -237,6 +248,7 @@ enum px_msg_type {
                                    as a command with seq 0; the REPLY (client_id = the
                                    nonce, seq 0) carries the session id (px_apply.h) */
 
+#define PX_MF_RM_GRANT 0x01u  /**< RM: a follower's grant (else a leader's HELLO) */
 #define PX_MF_SNAP_NONE 0x01u /**< SNAP_CHUNK: the sender cannot serve the snapshot
                                    asked for (it needs state itself, or is behind the
                                    slot asked for): ask another replica */

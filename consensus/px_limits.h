@@ -34,6 +34,8 @@
 /** Bytes a datagram carries after its message: the authentication trailer (auth/auth.h,
  *  docs/protocol.md "Authentication trailer"); and so the largest datagram. */
 #define PX_TRAILER_BYTES 40u
+/** Largest body of an RM message (node/'s remote-memory setup: endpoint and region). */
+#define PX_RM_BODY_MAX 128u
 #define PX_DGRAM_BYTES_MAX (PX_MSG_BYTES_MAX + PX_TRAILER_BYTES)
 
 /** Log entries carried by one message (ACCEPT, PROMISE, RECOVER_REPLY). */

@@ -50,6 +50,7 @@ const char *px_msg_type_name(uint8_t type)
 	case PX_MSG_SNAP_REQ: return "SNAP_REQ";
 	case PX_MSG_SNAP_CHUNK: return "SNAP_CHUNK";
 	case PX_MSG_REFUSE: return "REFUSE";
+	case PX_MSG_RM: return "RM";
 	case PX_MSG_RECOVER: return "RECOVER";
 	case PX_MSG_RECOVER_REPLY: return "RECOVER_REPLY";
 	case PX_MSG_REQUEST: return "REQUEST";

@@ -223,7 +223,29 @@ struct node_conf {
 	 * start), which node_add_member's refusal names (-EPERM) and PX_ADMIN_ADD answers.
 	 */
 	const char *members_fixed;
+	/**
+	 * The remote-memory log transport (docs/rdma.md; rdma/rm.h): NULL, the message
+	 * path only. Else a context the embedder opened (rm_open: shared memory or verbs,
+	 * conf.self = this replica's id; it stays the embedder's to close after the node
+	 * is done): as leader, this replica writes its ACCEPTs into each follower's log
+	 * region and counts a follower when the write completes; as follower, it lets
+	 * exactly the leader it promised write its region, and takes what lands from
+	 * there. Setup (RM messages), election, recovery, catch-up, state transfer and
+	 * membership stay on the message path. Memory durability only. The embedder calls
+	 * node_rm_poll every loop iteration.
+	 */
+	struct rm_ctx *rm;
+	/** Records in this replica's log region (a power of two, 8..NODE_RM_RING_MAX; 0:
+	 *  NODE_RM_RING_DEFAULT). Each holds one encoded ACCEPT. */
+	uint32_t rm_ring;
 };
+
+/** Remote-memory log transport bounds (docs/rdma.md). */
+#define NODE_RM_RING_DEFAULT 64u
+#define NODE_RM_RING_MAX 1024u
+/** Writes a leader keeps in flight per follower at most (and rm_conf.sq_depth at least). */
+#define NODE_RM_INFLIGHT 32u
+struct rm_ctx;
 
 /** Default and largest auth_clients. */
 #define NODE_AUTH_CLIENTS_DEFAULT 1024u
@@ -449,6 +471,42 @@ uint32_t node_reads_held(const struct node *n);
 uint64_t node_read_confirmed(const struct node *n);
 /** Replicas in the cluster, this one's id. */
 uint8_t node_self(const struct node *n);
+
+/**
+ * The remote-memory log transport's work (no-op without conf.rm): completions of this
+ * replica's writes (a leader counts the followers they reached) and the records
+ * written into its log region (a follower takes them, in order, as its leader's
+ * ACCEPTs). Call it every loop iteration. Returns what it handled (0: nothing to do).
+ */
+unsigned node_rm_poll(struct node *n);
+
+/** The remote-memory transport's counters (all zero without conf.rm). */
+struct node_rm_counters {
+	uint64_t writes;           /**< leader: ACCEPTs written into a follower's region */
+	uint64_t write_bytes;
+	uint64_t completions;      /**< leader: writes that completed successfully */
+	uint64_t counted;          /**< leader: acks derived from completions */
+	uint64_t write_errors;     /**< leader: writes that completed with an error */
+	uint64_t fallback;         /**< leader: ACCEPTs sent as datagrams to a follower the
+	                                transport could not take (not granted, ring full,
+	                                beyond its horizon, a write refused) */
+	uint64_t reads;            /**< leader: reads of a follower's position */
+	uint64_t hellos;           /**< leader: HELLOs sent */
+	uint64_t grants_in;        /**< leader: GRANTs taken */
+	uint64_t grants;           /**< follower: write access granted */
+	uint64_t revokes;          /**< follower: write access taken back */
+	uint64_t revoke_failed;    /**< follower: a revoke that could not fence (the promise
+	                                it was for was not made) */
+	uint64_t records;          /**< follower: records taken from its region */
+	uint64_t record_bytes;
+	uint64_t torn;             /**< follower: a record whose checksum failed (torn or
+	                                landing; waited on) */
+	uint64_t record_drops;     /**< follower: records dropped (not an ACCEPT of the
+	                                granted leader at its ballot; bad length) */
+	uint64_t setup_drops;      /**< RM messages dropped (stale, malformed, refused) */
+	uint64_t errors;           /**< rm calls that failed on the control path */
+};
+const struct node_rm_counters *node_rm_counters(const struct node *n);
 
 /** Proposes commands directly, not from a client's REQUEST (tests, benchmarks): no one
  *  is answered. @return the number taken (px_propose), its effects handled. */

@@ -40,6 +40,8 @@ _Static_assert((uint64_t)PX_WIRE_HDR_BYTES + 4u * PX_REPLICAS_MAX + 36u +
 #define BODY_REPLY 22u         /* client_id, seq, status, leader_hint, body_len */
 #define BODY_SNAP_REQ 32u      /* need (slot_lo), slot (slot_hi), id (nonce), off */
 #define BODY_SNAP_CHUNK 36u    /* slot, id, total, off, body_len; then the bytes */
+#define BODY_RM 28u            /* hello id (nonce), next (slot_lo), horizon (slot_hi),
+                                  body_len; then node/'s bytes */
 
 uint8_t px_wire_type_flags(uint8_t type)
 {
@@ -60,6 +62,8 @@ uint8_t px_wire_type_flags(uint8_t type)
 		return PX_MF_ADMIN | PX_MF_REGISTER;
 	case PX_MSG_SNAP_CHUNK:
 		return PX_MF_SNAP_NONE;
+	case PX_MSG_RM:
+		return PX_MF_RM_GRANT;
 	default:
 		return 0;
 	}
@@ -67,7 +71,7 @@ uint8_t px_wire_type_flags(uint8_t type)
 
 static bool type_known(uint8_t type)
 {
-	return (type >= PX_MSG_PREVOTE && type <= PX_MSG_REFUSE) ||
+	return (type >= PX_MSG_PREVOTE && type <= PX_MSG_RM) ||
 	       type == PX_MSG_REQUEST || type == PX_MSG_REPLY;
 }
 
@@ -76,7 +80,15 @@ static bool type_known(uint8_t type)
  * PX_NODE_NONE). */
 static bool type_is_node(uint8_t type)
 {
-	return type == PX_MSG_SNAP_REQ || type == PX_MSG_SNAP_CHUNK || type == PX_MSG_REFUSE;
+	return type == PX_MSG_SNAP_REQ || type == PX_MSG_SNAP_CHUNK || type == PX_MSG_REFUSE ||
+	       type == PX_MSG_RM;
+}
+
+/* Types with an opaque variable body (body_len, then the bytes). */
+static bool type_has_body(uint8_t type)
+{
+	return type == PX_MSG_REQUEST || type == PX_MSG_REPLY || type == PX_MSG_SNAP_CHUNK ||
+	       type == PX_MSG_RM;
 }
 
 static bool type_is_client(uint8_t type)
@@ -148,6 +160,8 @@ static uint32_t body_fixed_bytes(uint8_t type)
 		return BODY_SNAP_REQ;
 	case PX_MSG_SNAP_CHUNK:
 		return BODY_SNAP_CHUNK;
+	case PX_MSG_RM:
+		return BODY_RM;
 	case PX_MSG_NACK:
 	case PX_MSG_TIMEOUT_NOW:
 	case PX_MSG_REFUSE:
@@ -190,6 +204,10 @@ static void check_encodable(const struct px_msg *m)
 		assert(m->body_len == 0 || m->body != NULL);
 		assert(m->snap_off <= m->snap_total && m->body_len <= m->snap_total - m->snap_off);
 	}
+	if (m->type == PX_MSG_RM) {
+		assert(m->body_len <= PX_RM_BODY_MAX);
+		assert(m->body_len == 0 || m->body != NULL);
+	}
 	if (m->type == PX_MSG_REPLY) {
 		assert(m->status < PX_STATUS_MAX);
 		assert(m->body_len <= PX_REPLY_BYTES_MAX);
@@ -205,7 +223,7 @@ static uint32_t body_bytes(const struct px_msg *m)
 	if (type_has_entries(m->type)) {
 		for (uint32_t i = 0; i < m->n_entries; i++)
 			n += PX_WIRE_ENTRY_HDR_BYTES + m->entries[i].len;
-	} else if (type_is_client(m->type) || m->type == PX_MSG_SNAP_CHUNK) {
+	} else if (type_has_body(m->type)) {
 		n += m->body_len;
 	}
 	return n;
@@ -329,6 +347,16 @@ size_t px_encode(const struct px_msg *m, uint8_t *buf, size_t cap)
 		wire_st64(p + 24, m->snap_off);
 		wire_st32(p + 32, m->body_len);
 		p += BODY_SNAP_CHUNK;
+		if (m->body_len != 0)
+			memcpy(p, m->body, m->body_len);
+		p += m->body_len;
+		break;
+	case PX_MSG_RM:
+		wire_st64(p, m->nonce);
+		wire_st64(p + 8, m->slot_lo);
+		wire_st64(p + 16, m->slot_hi);
+		wire_st32(p + 24, m->body_len);
+		p += BODY_RM;
 		if (m->body_len != 0)
 			memcpy(p, m->body, m->body_len);
 		p += m->body_len;
@@ -567,6 +595,14 @@ enum px_wire_err px_decode(const uint8_t *buf, size_t len, uint32_t cluster_id,
 		if (err == PX_WIRE_OK && m->body_len > m->snap_total - m->snap_off)
 			return PX_WIRE_E_FIELD;
 		break;
+	case PX_MSG_RM:
+		m->nonce = wire_ld64(p);
+		m->slot_lo = wire_ld64(p + 8);
+		m->slot_hi = wire_ld64(p + 16);
+		m->body_len = wire_ld32(p + 24);
+		err = get_client_body(p + fixed, body_len - fixed, PX_RM_BODY_MAX, m, &used);
+		used += fixed;
+		break;
 	case PX_MSG_NACK:
 	case PX_MSG_TIMEOUT_NOW:
 	case PX_MSG_REFUSE:
@@ -575,7 +611,7 @@ enum px_wire_err px_decode(const uint8_t *buf, size_t len, uint32_t cluster_id,
 	}
 	if (err != PX_WIRE_OK)
 		return err;
-	if (!type_has_entries(type) && !type_is_client(type) && type != PX_MSG_SNAP_CHUNK)
+	if (!type_has_entries(type) && !type_has_body(type))
 		used = fixed;
 	if (used != body_len)
 		return PX_WIRE_E_TRAILING;

@@ -600,7 +600,7 @@ static void test_errors(void **state)
 	expect_err(buf, len, CLUSTER, 3, PX_WIRE_E_VERSION);
 	buf[PX_WIRE_OFF_VERSION] = PX_WIRE_VERSION;
 	for (unsigned t = 0; t < 256; t++) {
-		bool known = (t >= PX_MSG_PREVOTE && t <= PX_MSG_REFUSE) ||
+		bool known = (t >= PX_MSG_PREVOTE && t <= PX_MSG_RM) ||
 			     t == PX_MSG_REQUEST || t == PX_MSG_REPLY;
 
 		if (known)

@@ -363,11 +363,11 @@ static uint8_t corrupt(struct sim *s, uint8_t src, uint8_t dst, const uint8_t *b
 
 	*out = buf;
 	*out_len = len;
-	/* The core's messages only: SNAP_REQ, SNAP_CHUNK and REFUSE never reach the core's
+	/* The core's messages only: SNAP_REQ, SNAP_CHUNK, REFUSE and RM never reach the core's
 	 * checks (node/ validates them; tests/unit/test_transfer.c feeds it bad ones). */
 	if (!hit || src >= s->o.n_nodes || dst >= s->o.n_nodes ||
 	    buf[PX_WIRE_OFF_TYPE] == PX_MSG_SNAP_REQ || buf[PX_WIRE_OFF_TYPE] == PX_MSG_SNAP_CHUNK ||
-	    buf[PX_WIRE_OFF_TYPE] == PX_MSG_REFUSE)
+	    buf[PX_WIRE_OFF_TYPE] == PX_MSG_REFUSE || buf[PX_WIRE_OFF_TYPE] == PX_MSG_RM)
 		return SIM_CX_NONE;
 	/* Bounded: a few tries for a rewrite that applies to this type, each on a fresh
 	 * decode (a rewrite that does not apply may have touched m). */
