@@ -5,7 +5,10 @@
  *   /paxwire-CLUSTER-nID-ctl   the node's control page (struct shm_ctl)
  *   /paxwire-CLUSTER-nID-rK    the node's region K
  * The owner creates them (O_EXCL) and unlinks them in rm_close; rm_shm_unlink_node
- * removes what a crashed owner left.
+ * removes what a crashed owner left. Both first revoke every writer on the control
+ * page (ctl_fence_all): a peer that still maps the old objects gets
+ * RM_WC_REM_ACCESS_ERR, as a NIC answers writes to a dead process's queue pair with an
+ * error, rather than landing writes nobody will read.
  *
  * The writer plays the NIC: rm_post_write only queues; rm_poll, on the writer's CPU,
  * checks the target's permission word for this writer and copies into the target's
@@ -125,11 +128,33 @@ static size_t page_round(size_t len)
 	return (len + pg - 1) / pg * pg;
 }
 
+/* Takes write access from every writer of a control page and marks it closed: the
+ * node is gone (closed, or dead and about to be replaced), and what a NIC gives when a
+ * process's queue pairs are destroyed with it, a writer's next write failing, its
+ * mapping of the old objects must not go on succeeding into memory nobody reads. */
+static void ctl_fence_all(struct shm_ctl *ctl)
+{
+	for (uint32_t p = 0; p < RM_PEERS_MAX; p++)
+		atomic_store_explicit(&ctl->slot[p].perm, 0, memory_order_seq_cst);
+	atomic_store_explicit(&ctl->magic, 0, memory_order_release);
+}
+
+static void *obj_map(const char *name, uint64_t *len);
+
 int rm_shm_unlink_node(const char *cluster, uint32_t node)
 {
 	char name[96];
 	int n = 0;
+	uint64_t len = 0;
 	obj_name(name, sizeof(name), cluster, node, -1);
+	/* A crashed owner's writers are fenced before its objects go: they may still
+	 * have them mapped. */
+	struct shm_ctl *ctl = obj_map(name, &len);
+	if (ctl != NULL) {
+		if (len >= sizeof(struct shm_ctl))
+			ctl_fence_all(ctl);
+		munmap(ctl, (size_t)len);
+	}
 	if (shm_unlink(name) == 0)
 		n++;
 	for (int k = 0; k < (int)RM_REGIONS_MAX; k++) {
@@ -223,6 +248,7 @@ static void shm_close(struct rm_ctx *b)
 		shm_unlink(name);
 	}
 	if (x->ctl) {
+		ctl_fence_all(x->ctl);
 		munmap(x->ctl, page_round(sizeof(struct shm_ctl)));
 		obj_name(name, sizeof(name), b->cluster, b->conf.self, -1);
 		shm_unlink(name);

@@ -116,6 +116,36 @@ static void test_write_lands(void **state)
 	assert_int_equal(rm_stats(f->c[1])->wc_ok, 2);
 }
 
+/* A target that closes (or dies and has its objects removed) takes every writer's
+ * access with it: a writer that still maps the old objects gets an error, not a
+ * success into memory nobody will read (what a NIC answers for a dead QP). */
+static void test_writes_to_closed_target_fail(void **state)
+{
+	struct fx *f = *state;
+	link2(f, 0, 1);
+	link2(f, 2, 1);
+	assert_int_equal(rm_grant(f->c[0], 1), 0);
+	assert_int_equal(rm_grant(f->c[2], 1), 0);
+	uint8_t *src = stage(f, 1, "late", 4);
+	struct rm_wc wc[1];
+	assert_int_equal(rm_post_write(f->c[1], 0, 1, src, 4, &f->r[0].desc, 0,
+				       RM_WR_SIGNALED), 0);
+	assert_int_equal(poll_n(f->c[1], wc, 1), 1);
+	assert_int_equal(wc[0].status, RM_WC_SUCCESS);
+	rm_close(f->c[0]);
+	f->c[0] = NULL;
+	assert_int_equal(rm_post_write(f->c[1], 0, 2, src, 4, &f->r[0].desc, 0,
+				       RM_WR_SIGNALED), 0);
+	assert_int_equal(poll_n(f->c[1], wc, 1), 1);
+	assert_int_equal(wc[0].status, RM_WC_REM_ACCESS_ERR);
+	/* The crash case: the owner never closes; whoever cleans up fences first. */
+	assert_int_equal(rm_shm_unlink_node(f->cluster, 2), 2);
+	assert_int_equal(rm_post_write(f->c[1], 2, 3, src, 4, &f->r[2].desc, 0,
+				       RM_WR_SIGNALED), 0);
+	assert_int_equal(poll_n(f->c[1], wc, 1), 1);
+	assert_int_equal(wc[0].status, RM_WC_REM_ACCESS_ERR);
+}
+
 static void test_read(void **state)
 {
 	struct fx *f = *state;
@@ -735,6 +765,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_faults_deterministic_and_delays, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inline_and_queue_bounds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cleanup, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_writes_to_closed_target_fail, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_processes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_revoke_races_writer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_revoke_times_out_on_stalled_writer, setup, teardown),
