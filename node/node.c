@@ -24,6 +24,7 @@
 
 #include "node.h"
 #include "auth.h"
+#include "node_rm.h"
 #include "wire_hash.h"
 
 /** Where a client's datagram came from: its address and, authenticated, its life's
@@ -187,6 +188,9 @@ struct node {
 	/* Authentication (docs/security.md); NULL: off (auth = off). */
 	struct node_auth *au;
 	struct node_from cur;        /**< the datagram node_recv handles */
+
+	/* The remote-memory log transport (node_rm.c); NULL: off (conf.rm NULL). */
+	struct node_rm *rm;
 
 	struct node_counters c;
 };
@@ -394,6 +398,8 @@ static void send_msg(struct node *n, const struct px_msg *m)
 	if (m->to != PX_NODE_NONE) {
 		if (m->to >= n->n_replicas || m->to == n->self)
 			node_bug(n, "the core sent a message (type %u) to %u", m->type, m->to);
+		if (n->rm != NULL && nrm_send_accept(n, n->rm, m, m->to, NULL, 0))
+			return;
 		tx(n, m, &dst, NULL);
 		return;
 	}
@@ -407,6 +413,8 @@ static void send_msg(struct node *n, const struct px_msg *m)
 			 (unsigned)sizeof(n->bcast));
 	for (uint8_t j = 0; j < n->n_replicas; j++) {
 		if (!((to >> j) & 1u))
+			continue;
+		if (n->rm != NULL && nrm_send_accept(n, n->rm, m, j, n->bcast, (uint32_t)len))
 			continue;
 		dst.peer = j;
 		tx_copy(n, n->bcast, (uint32_t)len, &dst);
@@ -434,6 +442,7 @@ static void send_reply(struct node *n, const struct node_from *to, uint64_t clie
 /* Effects                                                                             */
 
 static void handle_out(struct node *n, enum node_call call, const struct px_msg *in);
+static void step_msg(struct node *n, const struct px_msg *m, enum node_call call);
 static void st_start(struct node *n);
 static void uuid_sync(struct node *n);
 static void uuid_unbound(struct node *n);
@@ -736,6 +745,13 @@ static void handle_out(struct node *n, enum node_call call, const struct px_msg 
 	}
 	if (n->read_n > 0)
 		serve_reads(n);
+	if (n->rm != NULL && !nrm_after_call(n, n->rm)) {
+		uint64_t wb = 0;
+		uint8_t w = nrm_writer(n->rm, &wb);
+		node_bug(n, "rm: replica %u may write this log at ballot %#" PRIx64 " but the "
+			 "promise is %#" PRIx64 ": the core promised without the fence", w, wb,
+			 px_promised(n->r));
+	}
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -744,7 +760,7 @@ static void handle_out(struct node *n, enum node_call call, const struct px_msg 
 /** Where node_init carves the arena (node_arena_bytes sums the same). */
 struct layout {
 	size_t node, replica, applier, out, aout, msg, reply, smsg, reads, read_bytes,
-		read_reply, clients, slot_t0, st_bits, auth, auth_cl, total;
+		read_reply, clients, slot_t0, st_bits, auth, auth_cl, rm, total;
 	uint32_t auth_n;
 	uint64_t st_words;
 	size_t replica_len, applier_len;
@@ -780,6 +796,8 @@ static bool conf_ok(const struct node_conf *c, const char **why)
 	else if (c->keys != NULL && !auth_available())
 		w = "authentication needs AES-256-GCM, which libsodium runs only on a CPU with "
 		    "AES-NI and PCLMUL; this one has not both (docs/security.md)";
+	else
+		w = nrm_conf_check(c);
 	if (why != NULL)
 		*why = w;
 	return w == NULL;
@@ -812,6 +830,7 @@ static void layout(const struct node_conf *c, struct layout *l)
 		  : c->auth_clients != 0 ? c->auth_clients : NODE_AUTH_CLIENTS_DEFAULT;
 	PLACE(auth, c->keys != NULL ? sizeof(struct node_auth) : 0);
 	PLACE(auth_cl, (size_t)l->auth_n * sizeof(struct node_auth_client));
+	PLACE(rm, nrm_bytes(c));
 #undef PLACE
 	l->total = off + 64;   /* room to align the arena's start */
 }
@@ -940,6 +959,14 @@ struct node *node_init(const struct node_conf *c, const struct px_service *svc,
 	if (c->keys != NULL)
 		auth_setup(n, c, (struct node_auth *)(base + l.auth),
 			   (struct node_auth_client *)(base + l.auth_cl), l.auth_n);
+	if (c->rm != NULL) {
+		n->rm = nrm_init(c, base + l.rm, &w);
+		if (n->rm == NULL) {
+			if (why != NULL)
+				*why = w;
+			return NULL;   /* errno from nrm_init */
+		}
+	}
 	return n;
 }
 
@@ -2200,14 +2227,95 @@ bool node_recv(struct node *n, const uint8_t *buf, uint32_t len, const struct no
 			on_snap_chunk(n, m);
 		return false;
 	}
+	case PX_MSG_RM:
+		/* Setup of the remote-memory transport: for this replica, from a member. */
+		if (n->rm == NULL || m->to != n->self ||
+		    !px_heard_from(n->r, m->from, m->config_epoch)) {
+			n->c.unexpected++;
+			return false;
+		}
+		nrm_on_msg(n, n->rm, m);
+		return false;
 	default:
 		break;
 	}
+	/* A message that may raise the promise fences the remote writer first. */
+	if (n->rm != NULL && !nrm_before_step(n, n->rm, m))
+		return false;
+	step_msg(n, m, NODE_CALL_STEP);
+	return false;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* For node_rm.c (node_rm.h)                                                           */
+
+/** A datagram's message (NODE_CALL_STEP) or one the remote-memory transport made. */
+static void step_msg(struct node *n, const struct px_msg *m, enum node_call call)
+{
 	n->c.steps++;
 	px_out_reset(n->out);
 	px_step(n->r, m, n->out);
-	handle_out(n, NODE_CALL_STEP, m);
-	return false;
+	handle_out(n, call, m);
+}
+
+void node_pvt_step(struct node *n, const struct px_msg *m)
+{
+	step_msg(n, m, NODE_CALL_RM);
+}
+
+void node_pvt_send_rm(struct node *n, uint8_t to, uint8_t flags, uint64_t nonce,
+		      uint64_t slot_lo, uint64_t slot_hi, const uint8_t *body, uint32_t len)
+{
+	struct node_dst dst = { .peer = to, .client = NULL };
+	struct px_msg *m = n->smsg;
+
+	snap_msg_init(n, PX_MSG_RM, to);
+	m->flags = flags;
+	m->nonce = nonce;
+	m->slot_lo = slot_lo;
+	m->slot_hi = slot_hi;
+	m->body = body;
+	m->body_len = len;
+	tx(n, m, &dst, NULL);
+}
+
+void node_pvt_log(struct node *n, int level, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+
+	if (n->ops->log == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	n->ops->log(n->ctx, level, line);
+}
+
+struct px_replica *node_pvt_replica(struct node *n) { return n->r; }
+
+void node_pvt_rm_polled(struct node *n)
+{
+	if (n->have_obs && n->obs.rm_polled != NULL)
+		n->obs.rm_polled(n->obs.ctx);
+}
+
+unsigned node_rm_poll(struct node *n)
+{
+	return n->rm != NULL && n->refused[0] == 0 ? nrm_poll(n, n->rm) : 0;
+}
+
+unsigned node_rm_landed(struct node *n, void (*visit)(void *ctx, const struct px_msg *m),
+			void *ctx)
+{
+	return n->rm != NULL ? nrm_landed(n, n->rm, visit, ctx) : 0;
+}
+
+const struct node_rm_counters *node_rm_counters(const struct node *n)
+{
+	static const struct node_rm_counters none;
+
+	return n->rm != NULL ? nrm_counters(n->rm) : &none;
 }
 
 void node_flush(struct node *n)
@@ -2259,6 +2367,8 @@ void node_tick(struct node *n)
 	px_out_reset(n->out);
 	px_tick(n->r, n->out);
 	handle_out(n, NODE_CALL_TICK, NULL);
+	if (n->rm != NULL)
+		nrm_tick(n, n->rm);
 	uuid_bind_propose(n);
 	members_promote(n);
 	n->serve_budget = 2u * n->chunks_per_tick;

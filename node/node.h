@@ -139,6 +139,9 @@ enum node_call {
 	NODE_CALL_READ,       /**< px_read_begin */
 	NODE_CALL_TRANSFER,   /**< px_transfer_leadership */
 	NODE_CALL_INSTALL,    /**< px_state_installed (a snapshot) */
+	NODE_CALL_RM,         /**< px_step of a message the remote-memory transport made:
+	                           an ACCEPT taken from this replica's log region, or an
+	                           ACCEPTED built from write completions */
 };
 
 /**
@@ -147,7 +150,7 @@ enum node_call {
  */
 struct node_observer {
 	/** After each call into the core, its effects handled but the committed range not
-	 *  applied yet. in: the peer message (NODE_CALL_STEP), else NULL. */
+	 *  applied yet. in: the peer message (NODE_CALL_STEP, NODE_CALL_RM), else NULL. */
 	void (*step)(void *ctx, enum node_call call, const struct px_msg *in,
 		     const struct px_out *out);
 	/** Around each applied slot (the service runs in between). */
@@ -162,6 +165,10 @@ struct node_observer {
 	void (*read_served)(void *ctx, uint64_t ticket, uint64_t index, uint64_t applied,
 			    uint64_t client_id, uint64_t seq, uint8_t status, const uint8_t *reply,
 			    uint32_t len);
+	/** The remote-memory transport polled its context: the writes this replica had
+	 *  in flight that were going to land have landed, and their completions are not
+	 *  counted yet (a checker looks at every follower's region here: node_rm_landed). */
+	void (*rm_polled)(void *ctx);
 	void *ctx;
 };
 
@@ -479,6 +486,16 @@ uint8_t node_self(const struct node *n);
  * ACCEPTs). Call it every loop iteration. Returns what it handled (0: nothing to do).
  */
 unsigned node_rm_poll(struct node *n);
+
+/**
+ * For a checker (pw-sim's oracle): visits, in order, the ACCEPTs that have landed whole
+ * in this replica's log region from the leader it granted, at that leader's ballot,
+ * and are not taken yet, without taking them. Under the remote-memory transport a
+ * follower's acceptance is the landing (docs/consistency.md): its core takes the
+ * record before it may promise another ballot. Returns how many it visited.
+ */
+unsigned node_rm_landed(struct node *n, void (*visit)(void *ctx, const struct px_msg *m),
+			void *ctx);
 
 /** The remote-memory transport's counters (all zero without conf.rm). */
 struct node_rm_counters {

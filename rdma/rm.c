@@ -208,8 +208,6 @@ unsigned rm_poll(struct rm_ctx *ctx, struct rm_wc *wc, unsigned max)
 {
 	if (max > RM_POLL_MAX)
 		max = RM_POLL_MAX;
-	if (max == 0)
-		return 0;
 	return ctx->ops->poll(ctx, wc, max);
 }
 

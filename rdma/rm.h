@@ -254,7 +254,9 @@ int rm_post_write(struct rm_ctx *ctx, uint32_t peer, uint64_t wr_id, const void 
  *  region). Always signaled. Returns as rm_post_write. */
 int rm_post_read(struct rm_ctx *ctx, uint32_t peer, uint64_t wr_id, void *dst,
 		 uint32_t len, const struct rm_region_desc *remote, uint64_t off);
-/** Progresses and returns up to max (clamped to RM_POLL_MAX) completions. */
+/** Progresses and returns up to max (clamped to RM_POLL_MAX) completions. max 0:
+ *  progress only (shm: executes what is queued, as the NIC would meanwhile; its
+ *  completions wait for the next call). */
 unsigned rm_poll(struct rm_ctx *ctx, struct rm_wc *wc, unsigned max);
 
 /** Replaces the fault injection settings (shm; -ENOTSUP on verbs). */

@@ -247,12 +247,14 @@ static void check_p2(struct sim *s, uint64_t slot);
 
 /** Node n holds slot `slot` accepted (not known chosen): one more acceptor of that value
  *  at that ballot. */
+static void add_vote(struct sim *s, const struct sim_node *n, uint64_t slot, uint64_t vballot,
+		     uint64_t h);
+
 static void observe_slot(struct sim *s, const struct sim_node *n, uint64_t slot)
 {
 	const uint8_t *value;
 	uint64_t vballot, h;
-	struct sim_slot_rec *rec;
-	uint32_t len, i;
+	uint32_t len;
 	bool chosen;
 
 	/* Only a value held at the replica's promised ballot is a vote it cast (and acks):
@@ -262,8 +264,17 @@ static void observe_slot(struct sim *s, const struct sim_node *n, uint64_t slot)
 	    !px_slot_peek(n->r, slot, &vballot, &chosen, &value, &len) || chosen ||
 	    vballot != px_promised(n->r))
 		return;
-	rec = &s->slots[slot];
 	h = px_hash_bytes(PX_HASH_SEED, value, len);
+	add_vote(s, n, slot, vballot, h);
+}
+
+/** Replica n holds value hash h for slot at ballot vballot, its promise: a vote. */
+static void add_vote(struct sim *s, const struct sim_node *n, uint64_t slot, uint64_t vballot,
+		     uint64_t h)
+{
+	struct sim_slot_rec *rec = &s->slots[slot];
+	uint32_t i;
+
 	for (i = 0; i < rec->n_groups; i++) {
 		if (rec->groups[i].vballot == vballot && rec->groups[i].value_hash == h) {
 			rec->groups[i].nodes |= 1u << n->id;
@@ -386,6 +397,53 @@ void sim_oracle_crash(struct sim *s, const struct sim_node *n)
 				g->nodes &= ~bit;
 		}
 	}
+}
+
+/**
+ * --log-transport rdma: an ACCEPT that landed whole in follower n's log region under
+ * its grant is n's vote from the moment it lands (docs/consistency.md): the leader
+ * counts it from the write's completion, and n's core takes it before it may promise
+ * anything else. Votes for the slots its core will take: not chosen there, inside its
+ * window (the leader writes nothing past the horizon n published).
+ */
+static void landed_visit(void *ctx, const struct px_msg *m)
+{
+	const struct sim_node *n = ctx;
+	struct sim *s = n->sim;
+
+	/* A pre-candidate has not left the promise: its core takes the record all the
+	 * same (pxr_on_accept makes it a follower again). */
+	if ((px_role(n->r) != PX_FOLLOWER && px_role(n->r) != PX_PRECANDIDATE) ||
+	    m->ballot != px_promised(n->r))
+		return;
+	/* As px_step will judge it: a stale number of the leader is dropped, a newer
+	 * number of this replica makes it re-announce first (no vote). */
+	if (m->n_inc <= m->from || m->n_inc <= n->id ||
+	    m->incarnation[m->from] < px_incarnation(n->r, m->from) ||
+	    m->incarnation[n->id] > px_incarnation(n->r, n->id))
+		return;
+	for (uint32_t i = 0; i < m->n_entries; i++) {
+		const struct px_entry *x = &m->entries[i];
+		const uint8_t *value;
+		uint64_t vb;
+		uint32_t len;
+		bool chosen;
+
+		if (x->slot == 0 || x->slot > SIM_SLOTS_MAX ||
+		    x->slot <= px_applied_slot(n->r) ||
+		    x->slot > px_applied_slot(n->r) + s->o.window_slots)
+			continue;
+		if (px_slot_peek(n->r, x->slot, &vb, &chosen, &value, &len) && chosen)
+			continue;
+		add_vote(s, n, x->slot, m->ballot, px_hash_bytes(PX_HASH_SEED, x->value, x->len));
+	}
+}
+
+void sim_observe_landed(struct sim *s, struct sim_node *n)
+{
+	(void)s;
+	if (n->up && n->nd != NULL)
+		(void)node_rm_landed(n->nd, landed_visit, n);
 }
 
 void sim_observe(struct sim *s, const struct sim_node *n, bool whole_log)

@@ -70,6 +70,11 @@ static void usage(FILE *f)
 		"  --twice           run every seed twice and fail if the runs differ\n"
 		"  -v                print each seed's options and a summary\n"
 		"  --trace           print every message, crash and state change (replays)\n"
+		"  --log-transport rdma\n"
+		"                    leaders write ACCEPTs into followers' memory through the\n"
+		"                    remote-memory transport's shared-memory backend (in this\n"
+		"                    process; docs/rdma.md), memory mode, its faults drawn per\n"
+		"                    seed; 'message' (the default) sends them as datagrams\n"
 		"  --auth            authenticate every datagram (docs/security.md): the node's\n"
 		"                    trailer checks run; the network's rewrites become drops\n"
 		"  --log-reads       kv GETs go through the log as commands (the old path),\n"
@@ -144,6 +149,15 @@ static int parse_args(int argc, char **argv, struct sim_args *a)
 			sim_log_reads = true;
 		} else if (strcmp(arg, "--auth") == 0) {
 			sim_auth = true;
+		} else if (strcmp(arg, "--log-transport") == 0 && i + 1 < argc) {
+			const char *lt = argv[++i];
+			if (strcmp(lt, "rdma") == 0) {
+				sim_rm = true;
+			} else if (strcmp(lt, "message") != 0) {
+				fprintf(stderr, "pw-sim: --log-transport takes message or rdma, "
+					"not '%s'\n", lt);
+				return -1;
+			}
 		} else if (strcmp(arg, "--no-bias") == 0) {
 			sim_no_bias = true;
 		} else if (strcmp(arg, "--no-members") == 0) {
@@ -192,6 +206,11 @@ static int parse_args(int argc, char **argv, struct sim_args *a)
 			goto bad;
 		}
 	}
+	if ((a->bugs & (PX_BUG_RM_NO_REVOKE | PX_BUG_RM_COUNT_POSTED)) != 0 && !sim_rm) {
+		fprintf(stderr, "pw-sim: --bug %s plants a bug in the remote-memory transport: "
+			"it needs --log-transport rdma\n", a->bug_name);
+		return -1;
+	}
 	return 0;
 bad:
 	fprintf(stderr, "pw-sim: bad argument '%s'\n", argv[i]);
@@ -211,6 +230,8 @@ static void print_replay(const struct sim_args *a, uint64_t seed)
 		printf(" --log-reads");
 	if (sim_auth)
 		printf(" --auth");
+	if (sim_rm)
+		printf(" --log-transport rdma");
 	if (sim_no_bias)
 		printf(" --no-bias");
 	if (sim_no_members)

@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "sim_pvt.h"
+#include "rm.h"
 
 /** kv store bounds: keys "k0".."k7", values "client.seq". */
 #define SIM_KV_KEYS (2u * SIM_KEYS_MAX)
@@ -161,6 +162,86 @@ static uint32_t seed_max_sessions(const struct sim *s)
 }
 
 
+/* ---------------------------------------------------------------------------------- */
+/* --log-transport rdma                                                                */
+
+/** A life's remote-memory context: the shm backend, in this process, its faults seeded
+ *  from the seed, the node and the life (deterministic). Faults only before healing. */
+static void rm_life_open(struct sim *s, struct sim_node *n)
+{
+	char err[256];
+	struct rm_conf rc = {
+		.backend = RM_BACKEND_SHM, .self = n->id, .sq_depth = 2u * NODE_RM_INFLIGHT,
+		.cq_depth = 4u * NODE_RM_INFLIGHT, .max_inline = 0, .revoke_wait_us = 100000,
+		.cluster = s->rm_cluster,
+	};
+	if (!s->liveness) {
+		struct sim_rng r;
+		sim_rng_seed(&r, s->o.seed ^ ((uint64_t)n->id << 48) ^ ((uint64_t)n->restarts << 32),
+			     SIM_STREAM_RM_FAULTS);
+		rc.faults.seed = sim_rng_next(&r);
+		rc.faults.drop_ppm = s->o.rm_drop_ppm;
+		rc.faults.torn_ppm = s->o.rm_torn_ppm;
+		rc.faults.delay_ppm = s->o.rm_delay_ppm;
+		rc.faults.delay_polls_max = s->o.rm_delay_polls;
+	}
+	/* Objects a failed run of this process and seed left behind (none, normally). */
+	(void)rm_shm_unlink_node(s->rm_cluster, n->id);
+	n->rm = rm_open(&rc, err, sizeof(err));
+	if (n->rm == NULL)
+		sim_fail(s, "init", "node %u: rm_open: %s", n->id, err);
+}
+
+/** The life ends: closing takes every writer's access to its regions with it. */
+static void rm_life_close(struct sim *s, struct sim_node *n)
+{
+	if (n->nd != NULL)
+		sim_node_rm_account(s, n);
+	rm_close(n->rm);
+	n->rm = NULL;
+	n->conf.rm = NULL;
+}
+
+void sim_node_rm_account(struct sim *s, const struct sim_node *n)
+{
+	const struct node_rm_counters *c = node_rm_counters(n->nd);
+	struct node_rm_counters *t = &s->rm_tot;
+
+	t->writes += c->writes;
+	t->write_bytes += c->write_bytes;
+	t->completions += c->completions;
+	t->counted += c->counted;
+	t->write_errors += c->write_errors;
+	t->fallback += c->fallback;
+	t->reads += c->reads;
+	t->hellos += c->hellos;
+	t->grants_in += c->grants_in;
+	t->grants += c->grants;
+	t->revokes += c->revokes;
+	t->revoke_failed += c->revoke_failed;
+	t->records += c->records;
+	t->record_bytes += c->record_bytes;
+	t->torn += c->torn;
+	t->record_drops += c->record_drops;
+	t->setup_drops += c->setup_drops;
+	t->errors += c->errors;
+}
+
+void sim_node_rm_poll(struct sim *s, struct sim_node *n)
+{
+	(void)s;
+	if (n->rm != NULL && n->nd != NULL)
+		(void)node_rm_poll(n->nd);
+}
+
+void sim_node_rm_heal(struct sim *s, struct sim_node *n)
+{
+	static const struct rm_faults none;
+
+	if (n->rm != NULL && rm_faults_set(n->rm, &none) != 0)
+		sim_fail(s, "init", "node %u: rm_faults_set refused", n->id);
+}
+
 static void node_config(struct sim *s, struct sim_node *n, bool restart)
 {
 	struct px_config *cfg = &n->conf.px;
@@ -208,6 +289,12 @@ static void node_config(struct sim *s, struct sim_node *n, bool restart)
 		/* A life above every earlier start's, as auth_life_now gives paxwired. */
 		n->conf.keys = &s->keys;
 		n->conf.auth_life = ++s->lives;
+	}
+	if (s->o.rm) {
+		if (n->rm == NULL)
+			rm_life_open(s, n);
+		n->conf.rm = n->rm;
+		n->conf.rm_ring = s->o.rm_ring;
 	}
 	if (px_config_check(cfg, &why) != 0)
 		sim_fail(s, "config", "node %u: px_config_check rejects the derived config: %s",
@@ -258,6 +345,7 @@ void sim_node_setup(struct sim *s, struct sim_node *n, uint8_t id)
 
 void sim_node_free(struct sim_node *n)
 {
+	rm_close(n->rm);
 	free(n->journal);
 	free(n->journal_bytes);
 	free(n->staging_values);
@@ -581,6 +669,8 @@ void sim_node_crash(struct sim *s, struct sim_node *n)
 	n->staging_n = 0;
 	n->n_held = 0;     /* requests queued at the node: the clients time out and resend */
 	n->up = false;
+	if (n->rm != NULL)
+		rm_life_close(s, n);
 	n->nd = NULL;
 	n->r = NULL;
 	n->applier = NULL;
@@ -735,6 +825,7 @@ static const char *call_name(enum node_call call)
 {
 	switch (call) {
 	case NODE_CALL_STEP: return "step";
+	case NODE_CALL_RM: return "rm-step";
 	case NODE_CALL_TICK: return "tick";
 	case NODE_CALL_PROPOSE: return "propose";
 	case NODE_CALL_PERSISTED: return "persisted";
@@ -753,6 +844,11 @@ static void obs_step(void *ctx, enum node_call call, const struct px_msg *in,
 	struct sim_node *n = ctx;
 	struct sim *s = n->sim;
 
+	if (call == NODE_CALL_RM) {
+		s->obs_msg = in;   /* a record's ACCEPT: its slots are looked at */
+		if (s->trace)
+			sim_trace_msg(s, "rm-step", n->id, in);
+	}
 	if (call == NODE_CALL_STEP) {
 		n->step_seen = true;
 		if (n->must_refuse && out->dropped == 0)
@@ -912,6 +1008,16 @@ static void obs_read_served(void *ctx, uint64_t ticket, uint64_t index, uint64_t
 
 /** A snapshot was installed (state transfer, or a durable restart's): the state must
  *  be the one every replica had after that slot. */
+/** --log-transport rdma: what landed in any follower's region is its vote from then. */
+static void obs_rm_polled(void *ctx)
+{
+	struct sim_node *n = ctx;
+	struct sim *s = n->sim;
+
+	for (uint32_t i = 0; i < s->o.n_nodes; i++)
+		sim_observe_landed(s, &s->nodes[i]);
+}
+
 static void obs_installed(void *ctx, uint64_t slot)
 {
 	struct sim_node *n = ctx;
@@ -974,7 +1080,7 @@ void sim_node_start(struct sim *s, struct sim_node *n, bool restart)
 	struct node_observer obs = {
 		.step = obs_step, .apply_begin = obs_apply_begin, .apply_end = obs_apply_end,
 		.installed = obs_installed, .read_begin = obs_read_begin,
-		.read_served = obs_read_served, .ctx = n,
+		.read_served = obs_read_served, .rm_polled = obs_rm_polled, .ctx = n,
 	};
 	memset(n->arena, 0, n->arena_len);
 	n->nd = node_init(&n->conf, &svc,

@@ -32,11 +32,15 @@ const struct sim_bug_name sim_bug_names[] = {
 	{"learner-votes", PX_BUG_LEARNER_VOTES},
 	{"conf-no-phase1", PX_BUG_CONF_NO_PHASE1},
 	{"conf-no-alpha", PX_BUG_CONF_NO_ALPHA},
+	/* Only with --log-transport rdma (node/node_rm.c honours them). */
+	{"rm-no-revoke", PX_BUG_RM_NO_REVOKE},
+	{"rm-count-posted", PX_BUG_RM_COUNT_POSTED},
 };
 const uint32_t sim_bug_count = sizeof(sim_bug_names) / sizeof(sim_bug_names[0]);
 
 bool sim_log_reads;
 bool sim_auth;
+bool sim_rm;
 bool sim_no_bias;
 bool sim_no_members;
 bool sim_jumps = true;
@@ -259,6 +263,26 @@ void sim_opts_derive(struct sim_opts *o)
 		}
 	}
 
+	/* --log-transport rdma: the remote-memory transport serves memory mode only; its
+	 * faults, swarm-style: a seed in four writes over a perfect transport, the others
+	 * draw loss, tearing and delay (each completing with an error resets the path to
+	 * the message path until the leader's next HELLO). */
+	o->rm = sim_rm;
+	if (o->rm) {
+		sim_rng_seed(r, o->seed, SIM_STREAM_RM);
+		o->durability = PX_MEMORY;
+		/* Memory mode changes no membership (px_propose_members: -ENOTSUP). */
+		o->n_nodes = o->n_replicas;
+		o->members_pm = 0;
+		o->rm_ring = 8u << sim_rng_below(r, 4);
+		if (sim_rng_below(r, 4) != 0) {
+			o->rm_drop_ppm = sim_rng_below(r, 2) ? sim_rng_below(r, 20000) : 0;
+			o->rm_torn_ppm = sim_rng_below(r, 2) ? sim_rng_below(r, 20000) : 0;
+			o->rm_delay_ppm = sim_rng_below(r, 2) ? sim_rng_below(r, 300000) : 0;
+			o->rm_delay_polls = sim_rng_range(r, 1, 20);
+		}
+	}
+
 	if (sim_failover) {
 		/* --failover (sim_pvt.h): microsecond units, the dedicated-core profile,
 		 * 5 us links, no faults but the measured crash and transfer (sim_run.c),
@@ -356,4 +380,8 @@ void sim_opts_print(const struct sim_opts *o, const char *p)
 	       o->recover_cut_pm, o->transfer_pm, o->mistake_pm);
 	printf("%sdisk: sector_pm=%u misdirect_pcm=%u sync_error_pcm=%u\n", p, o->sector_pm,
 	       o->misdirect_pcm, o->sync_error_pcm);
+	if (o->rm)
+		printf("%slog_transport=rdma (shm) ring=%u drop_ppm=%u torn_ppm=%u delay_ppm=%u "
+		       "delay_polls=%u\n", p, o->rm_ring, o->rm_drop_ppm, o->rm_torn_ppm,
+		       o->rm_delay_ppm, o->rm_delay_polls);
 }

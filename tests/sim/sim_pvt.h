@@ -220,6 +220,17 @@ struct sim_opts {
 	                                     the wrong place (per 100,000) */
 	uint32_t sync_error_pcm;        /**< persist requests whose sync fails (per 100,000):
 	                                     the node fail-stops */
+
+	/* --log-transport rdma (not derived: set by main; its rates are drawn last, on a
+	 * stream of their own, SIM_STREAM_RM). The leader writes ACCEPTs into followers'
+	 * log regions through the shared-memory backend of rdma/rm.h, in this process;
+	 * memory mode only (the transport's limit), so durability is forced to memory. */
+	bool rm;
+	uint32_t rm_ring;               /**< node_conf.rm_ring: 8..64 records */
+	uint32_t rm_drop_ppm;           /**< writes lost (retry exceeded), per million */
+	uint32_t rm_torn_ppm;           /**< writes torn (a prefix lands, retry exceeded) */
+	uint32_t rm_delay_ppm;          /**< writes that complete late ... */
+	uint32_t rm_delay_polls;        /**< ... by up to this many polls */
 };
 
 /** Disk faults switched off on the command line (--no-corrupt-sectors, --no-misdirect,
@@ -234,6 +245,8 @@ extern uint32_t sim_disk_off;
 /** --log-reads, set once by main before any run (every run copies it into its opts). */
 extern bool sim_log_reads;
 extern bool sim_auth;
+/** --log-transport rdma. */
+extern bool sim_rm;
 /** --no-bias: a planted bug runs under the seed's own fault mix, not a raised one. */
 extern bool sim_no_bias;
 extern bool sim_no_members;
@@ -389,6 +402,9 @@ struct sim_node {
 	/* The node (node/node.h) and what the checks read of it. */
 	struct node_conf conf;
 	struct node *nd;
+	/** --log-transport rdma: this life's remote-memory context (closed at a crash,
+	 *  which takes every writer's access with it, as a NIC does for a dead process). */
+	struct rm_ctx *rm;
 	const struct px_replica *r;        /**< node_replica(nd), NULL while down */
 	const struct px_applier *applier;  /**< node_applier(nd) */
 	void *arena;                       /**< the node's, reused by every life */
@@ -621,6 +637,11 @@ struct sim {
 	uint64_t lives;
 	struct auth_client *client_auth[SIM_CLIENTS_MAX];
 	struct sim_net net;
+	/* --log-transport rdma: the shm objects' cluster name (this process and seed), and
+	 * the transport's counters summed over every life that ended. */
+	char rm_cluster[32];
+	struct node_rm_counters rm_tot;
+	bool rm_accounted;         /**< the lives still running were added (end of run) */
 
 	struct sim_slot_rec *slots;    /**< SIM_SLOTS_MAX + 1, by slot */
 	uint64_t slot_hi;              /**< highest slot recorded */
@@ -731,6 +752,14 @@ void sim_node_deliver(struct sim *s, struct sim_node *n, const uint8_t *buf, uin
 /** Asks leader n to hand leadership to target (px_transfer_leadership). */
 void sim_node_transfer(struct sim *s, struct sim_node *n, uint8_t target);
 void sim_node_tick(struct sim *s, struct sim_node *n);
+/** --log-transport rdma: the node's remote-memory work (completions, records). */
+void sim_node_rm_poll(struct sim *s, struct sim_node *n);
+/** Turns the transport's fault injection off on every live context (heal). */
+void sim_node_rm_heal(struct sim *s, struct sim_node *n);
+/** --log-transport rdma: the records landed in n's region are its votes (sim_check.c). */
+void sim_observe_landed(struct sim *s, struct sim_node *n);
+/** Adds the node's transport counters of this life to s->rm_tot. */
+void sim_node_rm_account(struct sim *s, const struct sim_node *n);
 void sim_node_disk_step(struct sim *s, struct sim_node *n);
 /** A reply the applier of node n produced for command `index` of `slot`: if it is a
  *  registration's, checks that the id is that position and records id -> client. */

@@ -28,6 +28,8 @@ enum sim_stream {
 	SIM_STREAM_AUTH = 11,      /**< --auth: the cluster key (sim_client.c) */
 	SIM_STREAM_MEMBERS = 12,   /**< membership options (sim_opts.c) */
 	SIM_STREAM_MEMBER_OPS = 13, /**< membership changes (sim_run.c) */
+	SIM_STREAM_RM = 14,        /**< --log-transport rdma: its options (sim_opts.c) */
+	SIM_STREAM_RM_FAULTS = 15, /**< and each life's fault seed (sim_node.c) */
 };
 
 struct sim_rng {

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lincheck.h"
 #include "sim_pvt.h"
@@ -726,6 +727,15 @@ static void step_time(struct sim *s)
 		sim_net_free(s, m);
 		delivered++;
 	}
+	/* The remote-memory transport, every time unit: each node takes its completions
+	 * and the records in its region (the oracle sees what landed as votes between the
+	 * two: the rm_polled observer). A paused node does nothing; writes into its
+	 * memory land all the same. */
+	for (i = 0; i < s->o.n_nodes && s->o.rm; i++) {
+		n = &s->nodes[i];
+		if (n->up && n->paused_until <= s->now)
+			sim_node_rm_poll(s, n);
+	}
 	if (delivered > s->unit_deliveries_max)
 		s->unit_deliveries_max = delivered;
 	s->window_deliveries += delivered;
@@ -798,6 +808,7 @@ static void heal(struct sim *s)
 		s->nodes[i].quarantine_until = 0;
 		s->nodes[i].recover_cut = false;
 		s->nodes[i].crash_at = 0;
+		sim_node_rm_heal(s, &s->nodes[i]);
 		if (!s->nodes[i].up && s->nodes[i].down_until != UINT64_MAX)
 			s->nodes[i].down_until = s->now;
 	}
@@ -998,11 +1009,32 @@ static void summary(const struct sim *s, uint64_t hash)
 	       " installs=%" PRIu64 " lincheck=%s\n",
 	       s->ops_done, s->slot_hi, s->st_nodes, s->installs,
 	       s->lincheck < 0 ? "not run" : lc_result_str((enum lc_result)s->lincheck));
+	if (s->o.rm) {
+		const struct node_rm_counters *c = &s->rm_tot;
+		printf("  rdma: writes=%" PRIu64 " completions=%" PRIu64 " counted=%" PRIu64
+		       " write_errors=%" PRIu64 " fallback=%" PRIu64 " hellos=%" PRIu64
+		       " grants=%" PRIu64 " revokes=%" PRIu64 " records=%" PRIu64 " torn=%" PRIu64
+		       " record_drops=%" PRIu64 " setup_drops=%" PRIu64 "\n", c->writes,
+		       c->completions, c->counted, c->write_errors, c->fallback, c->hellos,
+		       c->grants, c->revokes, c->records, c->torn, c->record_drops,
+		       c->setup_drops);
+	}
 	printf("  final state hash=%016" PRIx64 "\n", hash);
 }
 
 /* ---------------------------------------------------------------------------------- */
 /* One seed                                                                            */
+
+/** Adds the transport counters of the lives still running to s->rm_tot, once. */
+static void rm_account_live(struct sim *s)
+{
+	if (s->rm_accounted)
+		return;
+	s->rm_accounted = true;
+	for (uint32_t i = 0; i < s->o.n_nodes; i++)
+		if (s->nodes[i].up && s->nodes[i].nd != NULL)
+			sim_node_rm_account(s, &s->nodes[i]);
+}
 
 static void run_phases(struct sim *s)
 {
@@ -1048,6 +1080,16 @@ static void run_phases(struct sim *s)
 	s->lincheck = lc;
 	if (lc == LC_NOT_LINEARIZABLE)
 		sim_fail(s, "linearizability", "history not linearizable: %s", why);
+	if (s->o.rm) {
+		rm_account_live(s);
+		/* A run that never took the remote-memory path tested none of it. */
+		if (s->rm_tot.records == 0 || s->rm_tot.counted == 0)
+			sim_fail(s, "rm-unused", "--log-transport rdma: %" PRIu64 " records taken, %"
+				 PRIu64 " acks counted from completions (hellos=%" PRIu64
+				 " grants=%" PRIu64 " fallback=%" PRIu64 ")", s->rm_tot.records,
+				 s->rm_tot.counted, s->rm_tot.hellos, s->rm_tot.grants,
+				 s->rm_tot.fallback);
+	}
 }
 
 int sim_run(uint64_t seed, uint32_t bugs, bool control, bool verbose, bool trace,
@@ -1076,6 +1118,8 @@ int sim_run(uint64_t seed, uint32_t bugs, bool control, bool verbose, bool trace
 	s->transfer_us = SIM_FO_NO_VALUE;
 	s->fo_state = FO_CRASH;
 	sim_opts_derive(&s->o);
+	snprintf(s->rm_cluster, sizeof(s->rm_cluster), "sim%d-%" PRIu64, (int)getpid(),
+		 seed % UINT64_C(1000000000000));
 	sim_rng_seed(&s->rng_net, seed, SIM_STREAM_NET);
 	sim_rng_seed(&s->rng_fault, seed, SIM_STREAM_FAULT);
 	sim_rng_seed(&s->rng_work, seed, SIM_STREAM_WORK);
@@ -1115,6 +1159,8 @@ int sim_run(uint64_t seed, uint32_t bugs, bool control, bool verbose, bool trace
 	} else {
 		res->state_hash = state_hash(s);
 	}
+	if (s->o.rm)
+		rm_account_live(s);
 	if (verbose)
 		summary(s, res->state_hash);
 
