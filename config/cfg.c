@@ -39,6 +39,8 @@ enum key_kind {
 	K_SERVICE_LIB,
 	K_KEY_FILE,
 	K_AUTH,
+	K_LOG_TRANSPORT,
+	K_RM_DEVICE,
 };
 
 struct cluster_key {
@@ -86,11 +88,16 @@ static const struct cluster_key cluster_keys[] = {
 	U32("auth_clients", auth_clients, 8, 65536, true),
 	U32("heartbeat_us", heartbeat_us, 1, CFG_HEARTBEAT_US_MAX, false),
 	U32("election_us", election_us, 2, CFG_ELECTION_US_MAX, false),
+	{ "log_transport", K_LOG_TRANSPORT, 0, 0, false, 0 },
+	U32("rm_ring", rm_ring, 8, 1024, true),
+	{ "rm_device", K_RM_DEVICE, 0, 0, false, 0 },
+	U32("rm_port", rm_port, 1, 255, false),
+	U32("rm_gid_index", rm_gid_index, 0, 255, false),
 };
 #undef U32
 
 #define N_CLUSTER_KEYS (sizeof(cluster_keys) / sizeof(cluster_keys[0]))
-_Static_assert(N_CLUSTER_KEYS == 29, "CK_ELECTION_US below is the last key's index");
+_Static_assert(N_CLUSTER_KEYS == 34, "CK_RM_GID_INDEX below is the last key's index");
 
 enum ck {  /* indices of the keys the cross-checks name */
 	CK_ID = 0,
@@ -117,6 +124,11 @@ enum ck {  /* indices of the keys the cross-checks name */
 	CK_AUTH_CLIENTS = 26,
 	CK_HEARTBEAT_US = 27,
 	CK_ELECTION_US = 28,
+	CK_LOG_TRANSPORT = 29,
+	CK_RM_RING = 30,
+	CK_RM_DEVICE = 31,
+	CK_RM_PORT = 32,
+	CK_RM_GID_INDEX = 33,
 };
 
 enum mk { MK_IP, MK_PORT, MK_MAC, MK_PORT_INDEX, MK_MAX };
@@ -127,7 +139,8 @@ static const char *const member_keys[MK_MAX] = { "ip", "port", "mac", "port_inde
 	"window_slots, pipeline_slots, batch_cmds_max, slot_bytes, sessions, kv_keys, "     \
 	"idle, service, kv_key_bytes, kv_value_bytes, stream_records, stream_bytes, "  \
 	"clients, stages, service_lib, transfer_chunks_per_tick, snapshot_every, "  \
-	"key_file, auth, auth_clients, heartbeat_us, election_us"
+	"key_file, auth, auth_clients, heartbeat_us, election_us, log_transport, rm_ring, "  \
+	"rm_device, rm_port, rm_gid_index"
 
 /* ---------------------------------------------------------------------------------- */
 /* Loader context                                                                      */
@@ -339,6 +352,25 @@ static int on_cluster_key(struct ld *l, const char *name, const char *value)
 		else
 			return fail(l, l->line, "auth = %s: auth is on or off; fix: auth = on (with key_file = FILE) or, for a lab only, auth = off",
 				    value);
+		return 1;
+	case K_LOG_TRANSPORT:
+		if (strcmp(value, "message") == 0)
+			c->log_transport = CFG_LOG_MESSAGE;
+		else if (strcmp(value, "shm") == 0)
+			c->log_transport = CFG_LOG_SHM;
+		else if (strcmp(value, "rdma") == 0)
+			c->log_transport = CFG_LOG_RDMA;
+		else
+			return fail(l, l->line, "log_transport = %s: unknown log transport; fix: log_transport = message (ACCEPTs as datagrams), shm (one-sided writes through shared memory: every replica on this host) or rdma (one-sided RDMA writes: rm_device, rm_port, rm_gid_index)",
+				    value);
+		return 1;
+	case K_RM_DEVICE:
+		if (value[0] == 0 || strlen(value) >= sizeof(c->rm_device) ||
+		    strspn(value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") !=
+			    strlen(value))
+			return fail(l, l->line, "rm_device = %s: not an RDMA device name (1..%zu of A-Z a-z 0-9 _ - .); fix: rm_device = mlx5_0 (ibv_devices lists them)",
+				    value, sizeof(c->rm_device) - 1u);
+		memcpy(c->rm_device, value, strlen(value) + 1);
 		return 1;
 	case K_CLIENTS:
 		if (strcmp(value, "dpdk") == 0)
@@ -752,6 +784,17 @@ static int check_cluster(struct ld *l)
 		return fail(l, line, "an election timeout of %" PRIu32 " us is %" PRIu64 " ticks of tick_us = %" PRIu32 ", above the core's %u; fix: a larger tick_us (e.g. tick_us = 1000) or a shorter election timeout",
 			    c->election_us, election_ticks, c->tick_us, PX_TICKS_MAX);
 	}
+	/* One-sided log writes (docs/rdma.md): a landed write is in a replica's memory,
+	 * not on its disk, so the transport serves memory mode only. */
+	if (c->log_transport != CFG_LOG_MESSAGE && c->durability != PX_MEMORY)
+		return fail(l, kl[CK_LOG_TRANSPORT], "log_transport = %s with durability = durable: a one-sided write lands in a replica's memory, not on its disk; fix: durability = memory, or log_transport = message",
+			    cfg_log_transport_name(c->log_transport));
+	if (c->log_transport == CFG_LOG_MESSAGE && kl[CK_RM_RING] != 0)
+		return fail(l, kl[CK_RM_RING], "rm_ring is set but log_transport = message; fix: log_transport = shm or rdma, or remove the line");
+	for (uint32_t k = CK_RM_DEVICE; k <= CK_RM_GID_INDEX; k++)
+		if (kl[k] != 0 && c->log_transport != CFG_LOG_RDMA)
+			return fail(l, kl[k], "%s is set but log_transport = %s (the RDMA device keys go with log_transport = rdma); fix: log_transport = rdma, or remove the line",
+				    cluster_keys[k].name, cfg_log_transport_name(c->log_transport));
 	if (c->pipeline_slots > c->window_slots / 2u) {
 		uint32_t line = kl[CK_PIPELINE] ? kl[CK_PIPELINE] : kl[CK_WINDOW];
 		return fail(l, line, "pipeline_slots = %" PRIu32 " is more than window_slots / 2 = %" PRIu32 " (the window holds the pipeline twice: in flight plus history for catch-up); fix: pipeline_slots = %" PRIu32 " or less, or window_slots = %" PRIu32,
@@ -859,6 +902,11 @@ void cfg_defaults(struct cfg_cluster *cfg)
 	cfg->key_file[0] = 0;
 	cfg->auth_off = false;
 	cfg->auth_clients = 1024;
+	cfg->log_transport = CFG_LOG_MESSAGE;
+	cfg->rm_ring = 64;
+	cfg->rm_device[0] = 0;
+	cfg->rm_port = 1;
+	cfg->rm_gid_index = 0;
 	for (uint8_t i = 0; i < PX_REPLICAS_MAX; i++)
 		cfg->members[i].id = i;
 }
@@ -1001,6 +1049,19 @@ const char *cfg_service_name(enum cfg_service s)
 		return "stream";
 	case CFG_SERVICE_OTHER:
 		return "other";
+	}
+	return "?";
+}
+
+const char *cfg_log_transport_name(enum cfg_log_transport t)
+{
+	switch (t) {
+	case CFG_LOG_MESSAGE:
+		return "message";
+	case CFG_LOG_SHM:
+		return "shm";
+	case CFG_LOG_RDMA:
+		return "rdma";
 	}
 	return "?";
 }

@@ -41,6 +41,16 @@
  *                           ; on a trusted network only; paxwired warns at start)
  *   auth_clients = 1024     ; client lives each replica keeps authenticated (power of
  *                           ; two, 8..65536; each has its replay window)
+ *   log_transport = message ; message (ACCEPTs as datagrams) | shm (the leader writes
+ *                           ; them into followers' memory: one-sided writes through
+ *                           ; shared memory, every replica on this host) | rdma (one-
+ *                           ; sided RDMA writes, RC over RoCE v2: docs/rdma.md; NOT
+ *                           ; TESTED ON HARDWARE). shm and rdma need durability = memory
+ *   rm_ring = 64            ; shm, rdma: records in each follower's log region (power
+ *                           ; of two, 8..1024; one record per ACCEPT)
+ *   rm_device = mlx5_0      ; rdma only: the device (default: the first one found)
+ *   rm_port = 1             ; rdma only: its port
+ *   rm_gid_index = 0        ; rdma only: the RoCE v2 GID index (show_gids names it)
  *   snapshot_every = 0      ; take a snapshot every N applied slots (durable: saved
  *                           ; to the data dir, the journal compacted below it);
  *                           ; 0: memory mode only when a peer asks for one, durable
@@ -94,6 +104,10 @@ enum cfg_service { CFG_SERVICE_KV = 1, CFG_SERVICE_STREAM = 2, CFG_SERVICE_OTHER
  *  or kernel clients behind a NIC/bridge), or on a kernel UDP socket at its ip:port
  *  (kernel clients on the same host, while peers talk over memif links). */
 enum cfg_clients { CFG_CLIENTS_DPDK = 1, CFG_CLIENTS_UDP = 2 };
+/** How a leader's ACCEPTs reach followers (docs/rdma.md): datagrams, or one-sided writes
+ *  into their log regions (shared memory on one host, or RDMA). Control traffic
+ *  (elections, recovery, catch-up, state transfer, clients) stays on `transport`. */
+enum cfg_log_transport { CFG_LOG_MESSAGE = 1, CFG_LOG_SHM = 2, CFG_LOG_RDMA = 3 };
 
 struct cfg_member {
 	uint8_t id;
@@ -177,6 +191,11 @@ struct cfg_cluster {
 	 *  heartbeat_ms and election_ms above are then these / 1000, rounded down (0 for
 	 *  a sub-millisecond timer). */
 	uint32_t heartbeat_us, election_us;
+	/** log_transport and its keys (docs/rdma.md). rm_device "": the first device. */
+	enum cfg_log_transport log_transport;
+	uint32_t rm_ring;
+	char rm_device[64];
+	uint32_t rm_port, rm_gid_index;
 };
 
 /* Bounds the loader checks. The service bounds repeat services/svc_kv.h and
@@ -230,5 +249,6 @@ const char *cfg_transport_name(enum cfg_transport t);
 const char *cfg_idle_name(enum cfg_idle i);
 const char *cfg_service_name(enum cfg_service s);
 const char *cfg_clients_name(enum cfg_clients c);
+const char *cfg_log_transport_name(enum cfg_log_transport t);
 
 #endif /* CFG_H */

@@ -307,6 +307,33 @@ static void test_durable(void **state)
 	assert_false(px.restarted);
 }
 
+static void test_log_transport(void **state)
+{
+	(void)state;
+	struct cfg_cluster c;
+	char err[512];
+	/* The default: ACCEPTs as datagrams. */
+	write_file("[cluster]\nid = 7\nreplicas = 3\n" MEMBERS3);
+	if (cfg_load(path, &c, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_int_equal(c.log_transport, CFG_LOG_MESSAGE);
+	assert_string_equal(cfg_log_transport_name(c.log_transport), "message");
+	write_file("[cluster]\nid = 7\nreplicas = 3\nlog_transport = rdma\nrm_device = mlx5_1\n"
+		   "rm_port = 2\nrm_gid_index = 3\nrm_ring = 256\n" MEMBERS3);
+	if (cfg_load(path, &c, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_int_equal(c.log_transport, CFG_LOG_RDMA);
+	assert_string_equal(c.rm_device, "mlx5_1");
+	assert_int_equal(c.rm_port, 2);
+	assert_int_equal(c.rm_gid_index, 3);
+	assert_int_equal(c.rm_ring, 256);
+	write_file("[cluster]\nid = 7\nreplicas = 3\nlog_transport = shm\n" MEMBERS3);
+	if (cfg_load(path, &c, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_int_equal(c.log_transport, CFG_LOG_SHM);
+	assert_int_equal(c.rm_ring, 64);
+}
+
 static void test_timers_us(void **state)
 {
 	(void)state;
@@ -382,6 +409,18 @@ struct bad {
 #define CL "[cluster]\nid = 1\nreplicas = 3\n"  /* lines 1-3 */
 
 static const struct bad bads[] = {
+	{ "log transport unknown", CL "log_transport = carrier-pigeon\n" MEMBERS3, 4,
+	  "unknown log transport", "fix: log_transport = message" },
+	{ "one-sided writes are not durable", CL "durability = durable\nlog_transport = shm\n"
+	  MEMBERS3, 5, "log_transport = shm with durability = durable", "fix: durability = memory" },
+	{ "rm_ring without the transport", CL "rm_ring = 64\n" MEMBERS3, 4,
+	  "rm_ring is set but log_transport = message", "fix: log_transport = shm or rdma" },
+	{ "rm_ring not a power of two", CL "log_transport = shm\nrm_ring = 100\n" MEMBERS3, 5,
+	  "power of two", "fix: rm_ring =" },
+	{ "device keys without rdma", CL "log_transport = shm\nrm_gid_index = 3\n" MEMBERS3, 5,
+	  "rm_gid_index is set but log_transport = shm", "fix: log_transport = rdma" },
+	{ "bad device name", CL "log_transport = rdma\nrm_device = mlx5 0\n" MEMBERS3, 5,
+	  "not an RDMA device name", "fix: rm_device = mlx5_0" },
 	{ "unknown durability", CL "durability = sometimes\n" MEMBERS3, 4,
 	  "unknown durability", "fix: durability = memory (durability by replication) or durability = durable" },
 	{ "unknown key", CL "heartbeat = 5\n" MEMBERS3, 4, "unknown key 'heartbeat'",
@@ -657,8 +696,9 @@ static void test_deploy_files(void **state)
 	static const char *const files[] = { "local-3-udp.ini", "local-5-udp.ini",
 					     "local-3-memif.ini", "local-5-memif.ini",
 					     "local-3-afpacket.ini", "nic-3.ini",
-					     "local-3-durable.ini", "local-3-dedicated.ini" };
-	static const uint8_t replicas[] = { 3, 5, 3, 5, 3, 3, 3, 3 };
+					     "local-3-durable.ini", "local-3-dedicated.ini",
+					     "local-3-shm.ini", "rdma-3.ini" };
+	static const uint8_t replicas[] = { 3, 5, 3, 5, 3, 3, 3, 3, 3, 3 };
 	_Static_assert(sizeof(files) / sizeof(files[0]) == sizeof(replicas), "one count per file");
 	const char *src = getenv("PW_DEPLOY_DIR");
 	if (src == NULL)
@@ -674,6 +714,9 @@ static void test_deploy_files(void **state)
 		/* Only the durable example keeps a journal. */
 		assert_int_equal(c.durability, strstr(files[i], "durable") != NULL ? PX_DURABLE
 										    : PX_MEMORY);
+		assert_int_equal(c.log_transport, strstr(files[i], "shm") != NULL    ? CFG_LOG_SHM
+						  : strstr(files[i], "rdma") != NULL ? CFG_LOG_RDMA
+										     : CFG_LOG_MESSAGE);
 	}
 }
 
@@ -684,6 +727,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_durable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timers_us, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_log_transport, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_listed_beyond_replicas, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_links, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_service_params, setup, teardown),

@@ -522,12 +522,17 @@ int dp_run(struct dp_ctx *d)
 			n += rx_port(d, k);
 		/* Whatever every port brought goes as one batch (or several, by size). */
 		propose(d);
+		/* One-sided log writes: the writes just posted execute (shm: on this CPU) and
+		 * their completions count; records that landed here are taken. */
+		n += node_rm_poll(d->nd);
 		if (d->j != NULL && (rc = poll_journal(d)) != 0)
 			break;
 		now = dp_now_ns();
 		if (n > 0)
 			d->last_rx_ns = now;
 		run_ticks(d, now);
+		/* What the ticks posted (catch-up, HELLOs' answers) goes before any sleep. */
+		n += node_rm_poll(d->nd);
 		if (node_refused(d->nd) != NULL) {
 			/* A peer refused this fresh start (logged by the node). */
 			rc = -EPERM;

@@ -220,6 +220,9 @@ struct dp_ctx {
 	struct node *nd;
 	const struct px_replica *r;    /**< node_replica(nd), for queries */
 	struct px_service svc;
+	/** The remote-memory context of log_transport = shm | rdma (node_conf.rm); NULL
+	 *  with log_transport = message. */
+	struct rm_ctx *rm;
 
 	/* The journal (durable mode; NULL in memory mode). The node's journal ops append to
 	 * it (dp_node_ops_durable); the loop hands each newly durable seq to node_persisted.

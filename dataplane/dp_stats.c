@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "dp_pvt.h"
+#include "rm.h"
 
 /* Names of enum px_drop, for the JSON keys. */
 static const char *const px_drop_names[PX_DROP_MAX] = {
@@ -359,6 +360,25 @@ void dp_stats_print(struct dp_ctx *d, FILE *f, uint64_t now_ns, bool final)
 		return;
 	}
 	fprintf(f, "%s\n", buf);
+	if (d->rm != NULL) {
+		/* One-sided log writes (docs/rdma.md, "Counters"): a line of their own
+		 * ("at_exit", not "final": tools take the one "final" line as the state). */
+		const struct node_rm_counters *c = node_rm_counters(d->nd);
+		const struct rm_stats *rs = rm_stats(d->rm);
+		fprintf(f, "{\"rm\":{\"at_exit\":%s,\"writes\":%" PRIu64 ",\"write_bytes\":%" PRIu64
+			",\"completions\":%" PRIu64 ",\"counted\":%" PRIu64 ",\"write_errors\":%" PRIu64
+			",\"fallback\":%" PRIu64 ",\"reads\":%" PRIu64 ",\"hellos\":%" PRIu64
+			",\"grants_in\":%" PRIu64 ",\"grants\":%" PRIu64 ",\"revokes\":%" PRIu64
+			",\"revoke_failed\":%" PRIu64 ",\"records\":%" PRIu64 ",\"record_bytes\":%" PRIu64
+			",\"torn\":%" PRIu64 ",\"record_drops\":%" PRIu64 ",\"setup_drops\":%" PRIu64
+			",\"errors\":%" PRIu64 ",\"wc_rem_access\":%" PRIu64 ",\"wc_retry_exc\":%" PRIu64
+			",\"wc_flush\":%" PRIu64 "}}\n",
+			final ? "true" : "false", c->writes, c->write_bytes, c->completions, c->counted,
+			c->write_errors, c->fallback, c->reads, c->hellos, c->grants_in, c->grants,
+			c->revokes, c->revoke_failed, c->records, c->record_bytes, c->torn,
+			c->record_drops, c->setup_drops, c->errors, rs->wc_rem_access, rs->wc_retry_exc,
+			rs->wc_flush);
+	}
 	fflush(f);
 }
 

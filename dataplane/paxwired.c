@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "dp_pvt.h"
+#include "rm.h"
 #include "pw_version.h"
 #include "svc_kv.h"
 #include "mempool.h"
@@ -373,6 +374,49 @@ static void *alloc_or_die(size_t n, const char *what)
 		exit(1);
 	}
 	return p;
+}
+
+/** The remote-memory context of log_transport = shm | rdma. shm names its objects
+ *  /dev/shm/paxwire-c<cluster id>-n<id>-*: a previous life's (kill -9) are removed
+ *  first, which revokes the access of every writer that still maps them. Exits with a
+ *  message naming the cause and the fix. */
+static struct rm_ctx *open_rm(const struct cfg_cluster *cfg, uint8_t id)
+{
+	char err[256], name[RM_NAME_MAX];
+	struct rm_conf rc = {
+		.self = id,
+		.sq_depth = 2u * NODE_RM_INFLIGHT,
+		.cq_depth = 4u * NODE_RM_INFLIGHT,
+		.revoke_wait_us = 100000,   /* a writer stalled mid-copy: no promise until then */
+	};
+	if (cfg->log_transport == CFG_LOG_SHM) {
+		snprintf(name, sizeof(name), "c%" PRIu32, cfg->cluster_id);
+		rc.backend = RM_BACKEND_SHM;
+		rc.cluster = name;
+		int gone = rm_shm_unlink_node(name, id);
+		if (gone > 0)
+			env_logf(ENV_LOG_INFO, "log_transport = shm: removed %d objects of an earlier run of replica %u (/dev/shm/paxwire-%s-n%u-*), its writers fenced\n",
+				gone, id, name, id);
+	} else {
+		if (!rm_verbs_built()) {
+			env_logf(ENV_LOG_ERROR, "%s:%" PRIu32 ": log_transport = rdma, but this paxwired was built without libibverbs; fix: install libibverbs-dev (rdma-core) and rebuild, or log_transport = message\n",
+				cfg->path, cfg_key_line(cfg->path, "cluster", "log_transport"));
+			exit(1);
+		}
+		rc.backend = RM_BACKEND_VERBS;
+		rc.device = cfg->rm_device[0] != 0 ? cfg->rm_device : NULL;
+		rc.port = (uint8_t)cfg->rm_port;
+		rc.gid_index = (uint8_t)cfg->rm_gid_index;
+		rc.max_inline = 0;
+	}
+	struct rm_ctx *ctx = rm_open(&rc, err, sizeof(err));
+	if (ctx == NULL) {
+		env_logf(ENV_LOG_ERROR, "%s:%" PRIu32 ": log_transport = %s: %s\n", cfg->path,
+			cfg_key_line(cfg->path, "cluster", "log_transport"),
+			cfg_log_transport_name(cfg->log_transport), err);
+		exit(1);
+	}
+	return ctx;
 }
 
 /** Why a memif mesh refuses pwctl add-member (node_conf.members_fixed; PX_ADMIN_ADD's
@@ -1128,6 +1172,13 @@ static void dp_init(struct dp_ctx *d, const struct cfg_cluster *cfg, const struc
 		       "service %s has no snapshots: a replica that falls behind the log window cannot heal by state transfer",
 		       cfg->service_name);
 	}
+	/* One-sided log writes (docs/rdma.md): the remote-memory context the node registers
+	 * its log region in. Control traffic stays on the ports below. */
+	if (cfg->log_transport != CFG_LOG_MESSAGE) {
+		d->rm = open_rm(cfg, id);
+		nc.rm = d->rm;
+		nc.rm_ring = cfg->rm_ring;
+	}
 	size_t nlen = node_arena_bytes(&nc);
 	if (nlen == 0) {
 		env_logf(ENV_LOG_ERROR, "%s: the node refuses this configuration; fix: check sessions and the [cluster] sizes\n",
@@ -1466,6 +1517,9 @@ int main(int argc, char **argv)
 				  : "stopped: storage failed");
 	for (uint8_t k = 0; k < d->n_ports; k++)
 		nic_close(d->ports[k]);
+	/* shm: its objects go, and every writer's access with them. */
+	rm_close(d->rm);
+	d->rm = NULL;
 	mp_free(ar.node);
 	mp_free(ar.service);
 	if (ar.snap != NULL)

@@ -54,6 +54,15 @@ if [ "$DURABILITY" = durable ]; then
 	EXTRA_CLEANUP="rm -rf '$DATA'; $EXTRA_CLEANUP"
 fi
 
+# LOG_TRANSPORT=message (default), shm: the leader writes ACCEPTs into followers' memory
+# (docs/rdma.md). shm objects are named after the cluster id (/dev/shm/paxwire-cID-*):
+# removed on every exit, a kill -9'd replica's included.
+LOG_TRANSPORT=${LOG_TRANSPORT:-message}
+CLUSTER_ID=$((($$ % 60000) + 1))
+if [ "$LOG_TRANSPORT" != message ]; then
+	EXTRA_CLEANUP="rm -f /dev/shm/paxwire-c$CLUSTER_ID-n*; $EXTRA_CLEANUP"
+fi
+
 # Authentication (docs/security.md): every test cluster runs with it. make_keys writes
 # the cluster key (the replicas' key_file), a client key (id 1: the workloads) and an
 # admin key (id 2: pwctl's stats, transfer-leader, backups), once per test; tools take
@@ -76,7 +85,7 @@ write_config() {
 	N_REPLICAS=$n
 	{
 		echo "[cluster]"
-		echo "id = $((($$ % 60000) + 1))"
+		echo "id = $CLUSTER_ID"
 		echo "key_file = $CLUSTER_KEY"
 		echo "replicas = $n"
 		if [ "$TRANSPORT" = memif ]; then
@@ -86,6 +95,7 @@ write_config() {
 			echo "transport = udp"
 		fi
 		echo "durability = $DURABILITY"
+		[ "$LOG_TRANSPORT" != message ] && echo "log_transport = $LOG_TRANSPORT"
 		echo "heartbeat_ms = 10"
 		echo "election_ms = 150"
 		echo "tick_us = 1000"
@@ -163,6 +173,13 @@ wait_leader() {
 		sleep 0.05
 	done
 	return 1
+}
+
+# rm_stat_of I FIELD: the latest value of a field of replica I's remote-memory transport
+# (its {"rm":...} stats lines; log_transport = shm | rdma)
+rm_stat_of() {
+	{ grep '^{"rm":' "$TMP/replica$1.log" 2>/dev/null || true; } | tail -n 1 |
+		{ grep -o "\"$2\":[0-9]*" || true; } | cut -d: -f2
 }
 
 # stat_of I FIELD: the latest value of a numeric field in replica I's stats lines
