@@ -398,7 +398,8 @@ static void send_msg(struct node *n, const struct px_msg *m)
 	if (m->to != PX_NODE_NONE) {
 		if (m->to >= n->n_replicas || m->to == n->self)
 			node_bug(n, "the core sent a message (type %u) to %u", m->type, m->to);
-		if (n->rm != NULL && nrm_send_accept(n, n->rm, m, m->to, NULL, 0))
+		if (n->rm != NULL && (nrm_send_accept(n, n->rm, m, m->to, NULL, 0) ||
+				      nrm_quiet(n->rm, m)))
 			return;
 		tx(n, m, &dst, NULL);
 		return;

@@ -522,6 +522,8 @@ struct node_rm_counters {
 	                                granted leader at its ballot; bad length) */
 	uint64_t setup_drops;      /**< RM messages dropped (stale, malformed, refused) */
 	uint64_t errors;           /**< rm calls that failed on the control path */
+	uint64_t quiet_acks;       /**< follower: ACCEPTEDs not sent in answer to records
+	                                (their leader counts the completions instead) */
 };
 const struct node_rm_counters *node_rm_counters(const struct node *n);
 

@@ -30,6 +30,7 @@
 #define EP_BYTES 31u
 #define DESC_BYTES 28u
 #define GRANT_BYTES (EP_BYTES + DESC_BYTES + 4u)   /* + the follower's incarnation */
+#define HELLO_BYTES (EP_BYTES + 4u)                /* + the leader's incarnation */
 #define NPEERS PX_REPLICAS_MAX
 #define NONE 0xffu
 _Static_assert(GRANT_BYTES <= PX_RM_BODY_MAX, "a GRANT's body fits");
@@ -93,6 +94,8 @@ struct node_rm {
 	uint64_t wballot;
 	uint64_t next;              /**< the next record seq to take */
 	uint64_t torn_seq;          /**< the seq last counted torn (once per record) */
+	uint8_t quiet;              /**< while a record is stepped: its leader, whose ACCEPTED
+	                                 the core's answer would be (NONE otherwise) */
 	/* leader */
 	uint64_t hello_ctr;
 	struct lpeer p[NPEERS];
@@ -175,12 +178,14 @@ struct node_rm *nrm_init(const struct node_conf *c, void *mem, const char **why)
 	t->bugs = c->px.bugs;
 	t->cluster_id = c->px.cluster_id;
 	t->writer = NONE;
+	t->quiet = NONE;
 	t->next = 1;
 	if (rm_region_reg(t->ctx, HDR_BYTES + (size_t)t->ring * REC_BYTES, &t->log) != 0 ||
 	    rm_region_reg(t->ctx, (size_t)NPEERS * (NODE_RM_INFLIGHT * REC_BYTES + 64u),
 			  &t->stage) != 0) {
 		*why = "rm_region_reg failed: the remote-memory context has no room for the "
-		       "log region (it takes 4 regions; one context per node)";
+		       "log region and the staging region (2 of its RM_REGIONS_MAX; one "
+		       "context per node)";
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -299,7 +304,11 @@ static unsigned drain(struct node *n, struct node_rm *t)
 			t->c.record_drops++;
 			continue;
 		}
+		/* The leader counted this record from its write's completion: the core's
+		 * ACCEPTED in answer would tell it nothing more (nrm_quiet). */
+		t->quiet = t->writer;
 		node_pvt_step(n, &t->msg);
+		t->quiet = NONE;
 	}
 	publish(t, r);
 	return took;
@@ -356,9 +365,10 @@ static bool may_unsettle(struct node *n, const struct node_rm *t, const struct p
 	uint8_t self = node_self(n);
 
 	/* Only px_step of a message raises a promise (ticks only pre-vote): one above the
-	 * granted ballot, or one that may start this replica's own candidacy. */
-	if (m->ballot > t->wballot || m->type == PX_MSG_PREVOTE_REPLY ||
-	    m->type == PX_MSG_TIMEOUT_NOW)
+	 * granted ballot (a PREVOTE's names a ballot it does not make anyone promise), or
+	 * one that may start this replica's own candidacy. */
+	if ((m->ballot > t->wballot && m->type != PX_MSG_PREVOTE) ||
+	    m->type == PX_MSG_PREVOTE_REPLY || m->type == PX_MSG_TIMEOUT_NOW)
 		return true;
 	/* A crash vector with a newer number of this replica (it re-announces: no vote
 	 * until it has) or of the leader (whose records carry the old one: stale). */
@@ -368,9 +378,18 @@ static bool may_unsettle(struct node *n, const struct node_rm *t, const struct p
 
 bool nrm_before_step(struct node *n, struct node_rm *t, const struct px_msg *m)
 {
-	if (t->writer == NONE || m->type == PX_MSG_PREVOTE || !may_unsettle(n, t, m))
+	/* Every message the core steps merges its crash vector, a PREVOTE's too. */
+	if (t->writer == NONE || !may_unsettle(n, t, m))
 		return true;
 	return fence(n, t);
+}
+
+bool nrm_quiet(struct node_rm *t, const struct px_msg *m)
+{
+	if (t->quiet == NONE || m->type != PX_MSG_ACCEPTED || m->to != t->quiet)
+		return false;
+	t->c.quiet_acks++;
+	return true;
 }
 
 bool nrm_after_call(struct node *n, struct node_rm *t)
@@ -392,9 +411,12 @@ static void on_hello(struct node *n, struct node_rm *t, const struct px_msg *m)
 	struct rm_endpoint ep, mine;
 	uint8_t body[GRANT_BYTES];
 
-	/* Only the leader whose ballot this replica promised, while it follows. */
-	if (m->body_len != EP_BYTES || px_role(r) != PX_FOLLOWER || m->ballot == 0 ||
-	    px_promised(r) != m->ballot || px_ballot_node(m->ballot) != m->from) {
+	/* Only the leader whose ballot this replica promised, while it follows, and only
+	 * if its records would not be dropped as a stale life's: the incarnation its
+	 * records carry for itself is no older than the one this replica knows. */
+	if (m->body_len != HELLO_BYTES || px_role(r) != PX_FOLLOWER || m->ballot == 0 ||
+	    px_promised(r) != m->ballot || px_ballot_node(m->ballot) != m->from ||
+	    wire_ld32(m->body + EP_BYTES) < px_incarnation(r, m->from)) {
 		t->c.setup_drops++;
 		return;
 	}
@@ -465,7 +487,12 @@ static void on_grant(struct node *n, struct node_rm *t, const struct px_msg *m)
 	ep_get(m->body, &ep);
 	desc_get(m->body + EP_BYTES, &d);
 	uint32_t inc = wire_ld32(m->body + EP_BYTES + DESC_BYTES);
+	/* The region's length is page-rounded (64 KiB pages leave room for several more
+	 * records): the ring is the largest power of two that fits, which is the
+	 * follower's own (it has at least 8 records, and less than a page is added). */
 	uint64_t ring = d.len > HDR_BYTES ? (d.len - HDR_BYTES) / REC_BYTES : 0;
+	while (ring & (ring - 1u))
+		ring &= ring - 1u;
 	if (ep.node != m->from || d.owner != m->from || ring < 8u || ring > NODE_RM_RING_MAX ||
 	    (ring & (ring - 1u)) != 0 || m->slot_lo == 0 || m->slot_lo > (1ull << 62) ||
 	    inc != px_incarnation(r, m->from)) {
@@ -511,7 +538,7 @@ void nrm_tick(struct node *n, struct node_rm *t)
 	bool leader = px_role(r) == PX_LEADER;
 	uint64_t b = px_promised(r);
 	uint32_t to = leader ? px_recipients(r) : 0;
-	uint8_t body[EP_BYTES];
+	uint8_t body[HELLO_BYTES];
 
 	for (uint8_t j = 0; j < NPEERS; j++) {
 		struct lpeer *p = &t->p[j];
@@ -534,6 +561,7 @@ void nrm_tick(struct node *n, struct node_rm *t)
 		p->age = 0;
 		p->hello_id = ++t->hello_ctr;
 		ep_put(body, &ep);
+		wire_st32(body + EP_BYTES, px_incarnation(r, node_self(n)));
 		t->c.hellos++;
 		node_pvt_send_rm(n, j, 0, p->hello_id, 0, 0, body, sizeof(body));
 	}
@@ -558,8 +586,10 @@ bool nrm_send_accept(struct node *n, struct node_rm *t, const struct px_msg *m, 
 	if (m->type != PX_MSG_ACCEPT || m->n_entries == 0 || to >= NPEERS)
 		return false;
 	struct lpeer *p = &t->p[to];
-	if (p->st != PATH_ACTIVE || p->ballot != m->ballot || px_role(r) != PX_LEADER)
+	if (p->st != PATH_ACTIVE || p->ballot != m->ballot || px_role(r) != PX_LEADER) {
+		t->c.fallback++;   /* no write path to this follower (yet) */
 		return false;
+	}
 	if (px_incarnation(r, to) != p->inc) {
 		/* A newer number of the follower: its core drops what was written for the
 		 * old one. The message path until the next GRANT. */

@@ -43,6 +43,9 @@ struct node_rm *nrm_init(const struct node_conf *c, void *mem, const char **why)
  *  it went as a write into the peer's region (no datagram to send). */
 bool nrm_send_accept(struct node *n, struct node_rm *t, const struct px_msg *m, uint8_t to,
 		     const uint8_t *enc, uint32_t len);
+/** Follower: the core's message m goes unsent: an ACCEPTED answering a record, to the
+ *  leader that wrote it (it counts the write's completion instead). */
+bool nrm_quiet(struct node_rm *t, const struct px_msg *m);
 /** Follower, before the core steps the datagram m: fences the granted leader first
  *  when m may raise the promise. false: the fence failed; m must not be stepped. */
 bool nrm_before_step(struct node *n, struct node_rm *t, const struct px_msg *m);

@@ -232,7 +232,11 @@ int rm_endpoint_get(struct rm_ctx *ctx, uint32_t peer, struct rm_endpoint *out);
 /** Connects (or reconnects, after RM_PEER_ERROR) to peer. Shm: the peer's context must
  *  exist and have registered its regions (-ENOENT otherwise). Requests still queued
  *  on the old connection complete as flushed first (-EBUSY if the completion queue has
- *  no room for them: poll, then connect again). Verbs: remote is the
+ *  no room for them: poll, then connect again). It also resets this end: whatever the
+ *  peer posted to this node before it connects again fails (RM_WC_RETRY_EXC_ERR at the
+ *  peer) and lands nothing, even if this node grants it write access meanwhile (verbs:
+ *  the QP's reset and a fresh PSN drop the old packets; shm: a connection generation in
+ *  the control page). Verbs: remote is the
  *  peer's endpoint; the QP goes RESET -> INIT -> RTR -> RTS. Write permission for the
  *  peer is whatever rm_grant/rm_revoke last set (initially revoked). */
 int rm_connect(struct rm_ctx *ctx, uint32_t peer, const struct rm_endpoint *remote);

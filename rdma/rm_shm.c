@@ -53,6 +53,10 @@ struct shm_slot {
 	_Alignas(64) _Atomic uint32_t perm;   /**< 1: this writer may write */
 	_Atomic uint32_t inflight;            /**< its copies between check and end */
 	_Atomic int32_t pid;                  /**< the writer process, 0 if none yet */
+	/** Bumped by the owner's rm_connect to this writer: the owner's end of the
+	 *  connection was reset, so whatever the writer queued before it connects again
+	 *  is dead (a NIC's QP reset, with a fresh PSN, drops the old packets). */
+	_Atomic uint32_t conn_gen;
 };
 
 struct shm_region_info {
@@ -97,6 +101,7 @@ struct shm_conn {
 	uint8_t *inline_buf;                  /**< sq_depth * max_inline bytes */
 	uint32_t head, tail;                  /**< free-running; tail - head queued */
 	uint32_t unsignaled_run;
+	uint32_t conn_gen;                    /**< the peer's slot's conn_gen at connect */
 };
 
 struct shm_ctx {
@@ -384,6 +389,10 @@ static int shm_connect(struct rm_ctx *b, uint32_t peer, const struct rm_endpoint
 		atomic_store_explicit(&sl->inflight, 0, memory_order_seq_cst);
 		atomic_store_explicit(&sl->pid, me, memory_order_release);
 	}
+	/* Our end of the connection is reset: what the peer had queued for us before it
+	 * connects again must not land (seq_cst: ordered before a later rm_grant). */
+	atomic_fetch_add_explicit(&x->ctl->slot[peer].conn_gen, 1, memory_order_seq_cst);
+	c->conn_gen = atomic_load_explicit(&sl->conn_gen, memory_order_seq_cst);
 	/* Pairs with the release store in shm_region_reg. */
 	uint32_t n = atomic_load_explicit(&ctl->n_regions, memory_order_acquire);
 	if (n > RM_REGIONS_MAX)
@@ -536,14 +545,18 @@ static enum rm_status exec(struct shm_ctx *x, uint32_t peer, struct shm_wr *w)
 	    w->off > c->region_len[w->index] || w->len > c->region_len[w->index] - w->off)
 		return RM_WC_REM_ACCESS_ERR;
 	uint8_t *remote = c->region[w->index] + w->off;
+	struct shm_slot *sl = &c->ctl->slot[b->conf.self];
+	/* The target reset its end since we connected: nothing of ours lands there. */
+	if (atomic_load_explicit(&sl->conn_gen, memory_order_seq_cst) != c->conn_gen)
+		return RM_WC_RETRY_EXC_ERR;
 	if (w->op == RM_OP_READ) {
 		memcpy(w->local, remote, w->len);
 		return RM_WC_SUCCESS;
 	}
-	struct shm_slot *sl = &c->ctl->slot[b->conf.self];
 	/* The Dekker pair of the file comment: this increment, then the load of perm. */
 	atomic_fetch_add_explicit(&sl->inflight, 1, memory_order_seq_cst);
-	if (!atomic_load_explicit(&sl->perm, memory_order_seq_cst)) {
+	if (!atomic_load_explicit(&sl->perm, memory_order_seq_cst) ||
+	    atomic_load_explicit(&sl->conn_gen, memory_order_seq_cst) != c->conn_gen) {
 		atomic_fetch_sub_explicit(&sl->inflight, 1, memory_order_release);
 		return RM_WC_REM_ACCESS_ERR;
 	}

@@ -146,6 +146,43 @@ static void test_writes_to_closed_target_fail(void **state)
 	assert_int_equal(wc[0].status, RM_WC_REM_ACCESS_ERR);
 }
 
+/* A target's reconnect resets its end: a write the writer queued before it, executed
+ * after it, lands nothing, even though the target granted the writer again; once the
+ * writer connects again, its writes land. (What keeps a re-granted leader's stale
+ * writes out of a follower's log: docs/rdma.md.) */
+static void test_reconnect_kills_old_writes(void **state)
+{
+	struct fx *f = *state;
+	link2(f, 0, 1);
+	assert_int_equal(rm_grant(f->c[0], 1), 0);
+	uint8_t *src = stage(f, 1, "stale", 5);
+	struct rm_wc wc[2];
+	assert_int_equal(rm_post_write(f->c[1], 0, 1, src, 5, &f->r[0].desc, 64,
+				       RM_WR_SIGNALED), 0);
+	/* The target revokes, reconnects to the writer and grants it again before the
+	 * queued write runs (the writer's poll plays the NIC). */
+	assert_int_equal(rm_revoke(f->c[0], 1), 0);
+	struct rm_endpoint e1;
+	assert_int_equal(rm_endpoint_get(f->c[1], 0, &e1), 0);
+	assert_int_equal(rm_connect(f->c[0], 1, &e1), 0);
+	assert_int_equal(rm_grant(f->c[0], 1), 0);
+	assert_int_equal(poll_n(f->c[1], wc, 1), 1);
+	assert_int_equal(wc[0].wr_id, 1);
+	assert_int_equal(wc[0].status, RM_WC_RETRY_EXC_ERR);
+	uint8_t zero[5] = {0};
+	assert_memory_equal((uint8_t *)f->r[0].base + 64, zero, 5);
+	/* Reads die the same way until the writer connects again. */
+	assert_int_equal(rm_peer_state(f->c[1], 0), RM_PEER_ERROR);
+	struct rm_endpoint e0;
+	assert_int_equal(rm_endpoint_get(f->c[0], 1, &e0), 0);
+	assert_int_equal(rm_connect(f->c[1], 0, &e0), 0);
+	assert_int_equal(rm_post_write(f->c[1], 0, 2, src, 5, &f->r[0].desc, 64,
+				       RM_WR_SIGNALED), 0);
+	assert_int_equal(poll_n(f->c[1], wc, 1), 1);
+	assert_int_equal(wc[0].status, RM_WC_SUCCESS);
+	assert_memory_equal((uint8_t *)f->r[0].base + 64, "stale", 5);
+}
+
 static void test_read(void **state)
 {
 	struct fx *f = *state;
@@ -766,6 +803,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_inline_and_queue_bounds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cleanup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_writes_to_closed_target_fail, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reconnect_kills_old_writes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_processes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_revoke_races_writer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_revoke_times_out_on_stalled_writer, setup, teardown),

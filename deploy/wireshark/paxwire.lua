@@ -22,7 +22,7 @@ local types = {
 	[1] = "PREVOTE", [2] = "PREVOTE_REPLY", [3] = "PREPARE", [4] = "PROMISE",
 	[5] = "ACCEPT", [6] = "ACCEPTED", [7] = "NACK", [8] = "TIMEOUT_NOW",
 	[9] = "STATE_NEEDED", [10] = "RECOVER", [11] = "RECOVER_REPLY", [12] = "SNAP_REQ",
-	[13] = "SNAP_CHUNK", [14] = "REFUSE", [20] = "REQUEST", [21] = "REPLY",
+	[13] = "SNAP_CHUNK", [14] = "REFUSE", [15] = "RM", [20] = "REQUEST", [21] = "REPLY",
 }
 local statuses = {
 	[0] = "OK", [1] = "NOT_LEADER", [2] = "SESSION_EXPIRED", [3] = "BUSY",
@@ -187,6 +187,9 @@ local bodies = {
 	[12] = { { f.slot_lo, 8 }, { f.slot_hi, 8 }, { f.nonce, 8 }, { f.snap_off, 8 } },
 	[13] = { { f.slot_hi, 8 }, { f.nonce, 8 }, { f.snap_total, 8 }, { f.snap_off, 8 },
 		 { f.body_len, 4 } },
+	-- RM (docs/protocol.md): the HELLO it answers, the follower's next record and
+	-- horizon, then node/node_rm.c's bytes (endpoint, region, incarnation)
+	[15] = { { f.nonce, 8 }, { f.slot_lo, 8 }, { f.slot_hi, 8 }, { f.body_len, 4 } },
 }
 
 local function dissect_body(tvb, pinfo, tree, ty, off, e)
@@ -249,6 +252,11 @@ local function dissect_body(tvb, pinfo, tree, ty, off, e)
 		if p0 + clen > e then return bad(tree, tvb, p0, "chunk past the body") end
 		if clen > 0 then tree:add(f.chunk, tvb(p0, clen)) end
 		p0 = p0 + clen
+	elseif ty == 15 then
+		local blen = u32(tvb, off + 24)
+		if p0 + blen > e then return bad(tree, tvb, p0, "RM body past the datagram") end
+		if blen > 0 then tree:add(f.chunk, tvb(p0, blen)) end
+		p0 = p0 + blen
 	end
 	if p0 ~= e then return bad(tree, tvb, p0, "bytes after the body") end
 	return info

@@ -304,6 +304,48 @@ static void test_roundtrip_all_types(void **state)
 	}
 }
 
+static void expect_err(const uint8_t *buf, size_t len, uint32_t cluster, uint8_t n_rep,
+		       enum px_wire_err want);
+
+/* RM (15), node/'s setup of the remote-memory transport: header fields and an opaque
+ * body of at most PX_RM_BODY_MAX bytes, both ways; a longer body is refused. */
+static void test_rm_message(void **state)
+{
+	static struct px_msg m;
+	static uint8_t body[PX_RM_BODY_MAX];
+
+	(void)state;
+	for (uint32_t i = 0; i < sizeof(body); i++)
+		body[i] = (uint8_t)(i * 7u + 1u);
+	memset(&m, 0, sizeof(m));
+	m.type = PX_MSG_RM;
+	m.from = 1;
+	m.to = 2;
+	m.cluster_id = CLUSTER;
+	m.config_epoch = 1;
+	m.ballot = 0x202;
+	m.nonce = 77;
+	m.slot_lo = 5;
+	m.slot_hi = 1029;
+	for (uint32_t len = 0; len <= PX_RM_BODY_MAX; len += 63u) {
+		m.flags = len != 0 ? PX_MF_RM_GRANT : 0;
+		m.body = len != 0 ? body : NULL;
+		m.body_len = len;
+		roundtrip(&m);
+	}
+	m.flags = PX_MF_RM_GRANT;
+	m.body = body;
+	m.body_len = PX_RM_BODY_MAX;
+	size_t len = px_encode(&m, big, sizeof(big));
+	assert_true(len > PX_RM_BODY_MAX);
+	/* One byte more than the bound, the header's lengths agreeing. */
+	big[len] = 0;
+	wire_st32(big + len - PX_RM_BODY_MAX - 4u, PX_RM_BODY_MAX + 1u);
+	wire_st32(big + PX_WIRE_OFF_TOTAL_LEN, (uint32_t)len + 1u);
+	wire_st32(big + PX_WIRE_OFF_BODY_LEN, wire_ld32(big + PX_WIRE_OFF_BODY_LEN) + 1u);
+	expect_err(big, len + 1u, CLUSTER, 3, PX_WIRE_E_CMD_LEN);
+}
+
 static void test_roundtrip_maximal_sizes(void **state)
 {
 	static struct px_msg m;
@@ -990,6 +1032,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_roundtrip_all_types),
 		cmocka_unit_test(test_roundtrip_maximal_sizes),
+		cmocka_unit_test(test_rm_message),
 		cmocka_unit_test(test_header_layout),
 		cmocka_unit_test(test_body_layouts),
 		cmocka_unit_test(test_encode_cap),

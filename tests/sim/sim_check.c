@@ -411,6 +411,7 @@ static void landed_visit(void *ctx, const struct px_msg *m)
 	const struct sim_node *n = ctx;
 	struct sim *s = n->sim;
 
+	if (getenv("DBGL")) fprintf(stderr, "t=%lu landed n%u role=%d b=%lx prom=%lx applied=%lu n=%u first=%lu inc_from=%u/%u inc_self=%u/%u\n", (unsigned long)s->now, n->id, px_role(n->r), (unsigned long)m->ballot, (unsigned long)px_promised(n->r), (unsigned long)px_applied_slot(n->r), m->n_entries, m->n_entries ? (unsigned long)m->entries[0].slot : 0ul, m->incarnation[m->from], px_incarnation(n->r, m->from), m->incarnation[n->id], px_incarnation(n->r, n->id));
 	/* A pre-candidate has not left the promise: its core takes the record all the
 	 * same (pxr_on_accept makes it a follower again). */
 	if ((px_role(n->r) != PX_FOLLOWER && px_role(n->r) != PX_PRECANDIDATE) ||

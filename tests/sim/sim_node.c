@@ -224,6 +224,7 @@ void sim_node_rm_account(struct sim *s, const struct sim_node *n)
 	t->torn += c->torn;
 	t->record_drops += c->record_drops;
 	t->setup_drops += c->setup_drops;
+	t->quiet_acks += c->quiet_acks;
 	t->errors += c->errors;
 }
 
