@@ -2229,9 +2229,14 @@ bool node_recv(struct node *n, const uint8_t *buf, uint32_t len, const struct no
 		return false;
 	}
 	case PX_MSG_RM:
-		/* Setup of the remote-memory transport: for this replica, from a member. */
+		/* Setup of the remote-memory transport: for this replica, from a member,
+		 * both bound to the same cluster uuid. A replica that has not bound it (a
+		 * first start, a restart still catching up to the bind) catches up over
+		 * datagrams, where the bootstrap guard's refusals meet it as they would
+		 * without the transport. */
 		if (n->rm == NULL || m->to != n->self ||
-		    !px_heard_from(n->r, m->from, m->config_epoch)) {
+		    !px_heard_from(n->r, m->from, m->config_epoch) ||
+		    !px_uuid_is_id(n->uuid) || !px_uuid_eq(m->uuid, n->uuid)) {
 			n->c.unexpected++;
 			return false;
 		}
@@ -2295,6 +2300,41 @@ void node_pvt_log(struct node *n, int level, const char *fmt, ...)
 
 struct px_replica *node_pvt_replica(struct node *n) { return n->r; }
 
+uint32_t node_pvt_seal(struct node *n, uint8_t to, uint8_t *buf, uint32_t len, uint32_t cap)
+{
+	if (n->au == NULL)
+		return len;
+	if (to >= n->n_replicas || to == n->self || cap < len + PX_TRAILER_BYTES)
+		node_bug(n, "a record for %u: %u bytes in %u", to, len, cap);
+	struct node_dst dst = { .peer = to, .client = NULL };
+	return seal(n, &n->au->tx[to], &dst, buf, len, cap);
+}
+
+uint32_t node_pvt_verify(struct node *n, uint8_t from, const uint8_t *buf, uint32_t len)
+{
+	if (n->au == NULL)
+		return len;
+	struct auth_trailer t;
+	size_t msg_len = 0;
+	enum auth_err e = auth_parse(buf, len, &t, &msg_len);
+	const struct auth_rx *rx = from < PX_REPLICAS_MAX ? &n->au->rx[from] : NULL;
+
+	if (e == AUTH_OK && (rx == NULL || t.role != AUTH_ROLE_PEER || t.key_id != from ||
+			     buf[PX_WIRE_OFF_FROM] != from))
+		e = AUTH_E_SENDER;
+	/* The writer's life as its datagrams (its HELLO first) made it known here: a
+	 * record opens no new life and moves no replay window (its seq orders it). */
+	if (e == AUTH_OK && (rx->life == 0 || t.life != rx->life || t.gen != rx->gen))
+		e = AUTH_E_OLD_LIFE;
+	if (e == AUTH_OK)
+		e = auth_verify(&rx->st, &t, buf, msg_len);
+	if (e != AUTH_OK) {
+		n->c.auth_drops[e]++;
+		return 0;
+	}
+	return (uint32_t)msg_len;
+}
+
 void node_pvt_rm_polled(struct node *n)
 {
 	if (n->have_obs && n->obs.rm_polled != NULL)
@@ -2304,6 +2344,11 @@ void node_pvt_rm_polled(struct node *n)
 unsigned node_rm_poll(struct node *n)
 {
 	return n->rm != NULL && n->refused[0] == 0 ? nrm_poll(n, n->rm) : 0;
+}
+
+bool node_rm_forge(struct node *n, unsigned how, uint64_t rnd)
+{
+	return n->rm != NULL && nrm_forge(n->rm, how, rnd);
 }
 
 unsigned node_rm_landed(struct node *n, void (*visit)(void *ctx, const struct px_msg *m),

@@ -497,6 +497,16 @@ unsigned node_rm_poll(struct node *n);
 unsigned node_rm_landed(struct node *n, void (*visit)(void *ctx, const struct px_msg *m),
 			void *ctx);
 
+/**
+ * For a simulator's hostile fabric: writes into this replica's own log region, at the
+ * next record it will take (only if that record has not landed), a record that is
+ * whole (its seq, length and CRC32C hold: a checksum is no authentication) but not
+ * its leader's: how 0, noise behind a paxwire header; 1, an authentic record it took
+ * before, replayed at this seq. Authenticated mode must refuse both (record_drops).
+ * true if it wrote one.
+ */
+bool node_rm_forge(struct node *n, unsigned how, uint64_t rnd);
+
 /** The remote-memory transport's counters (all zero without conf.rm). */
 struct node_rm_counters {
 	uint64_t writes;           /**< leader: ACCEPTs written into a follower's region */

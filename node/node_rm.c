@@ -26,7 +26,8 @@
 
 #define HDR_BYTES 64u
 #define REC_HDR 24u
-#define REC_BYTES ((REC_HDR + PX_MSG_BYTES_MAX + 63u) & ~63u)
+#define BIND_BYTES 16u   /* after the ACCEPT: the record's seq and the grant's HELLO id */
+#define REC_BYTES ((REC_HDR + PX_DGRAM_BYTES_MAX + BIND_BYTES + 63u) & ~63u)
 #define EP_BYTES 31u
 #define DESC_BYTES 28u
 #define GRANT_BYTES (EP_BYTES + DESC_BYTES + 4u)   /* + the follower's incarnation */
@@ -92,6 +93,13 @@ struct node_rm {
 	/* follower */
 	uint8_t writer;             /**< the granted leader, NONE */
 	uint64_t wballot;
+	uint64_t wnonce;            /**< the HELLO id of the grant: every record binds it */
+	/* The last grant made (kept across fences): a HELLO of that leader at that ballot
+	 * with an id no newer is a late copy, refused (re-granting it would make this
+	 * replica expect records bound to an id its leader has moved past). */
+	uint8_t last_from;
+	uint64_t last_ballot, last_nonce;
+	uint64_t bad_seq;           /**< the seq last counted in record_drops (once each) */
 	uint64_t next;              /**< the next record seq to take */
 	uint64_t torn_seq;          /**< the seq last counted torn (once per record) */
 	uint8_t quiet;              /**< while a record is stepped: its leader, whose ACCEPTED
@@ -178,6 +186,7 @@ struct node_rm *nrm_init(const struct node_conf *c, void *mem, const char **why)
 	t->bugs = c->px.bugs;
 	t->cluster_id = c->px.cluster_id;
 	t->writer = NONE;
+	t->last_from = NONE;
 	t->quiet = NONE;
 	t->next = 1;
 	if (rm_region_reg(t->ctx, HDR_BYTES + (size_t)t->ring * REC_BYTES, &t->log) != 0 ||
@@ -196,6 +205,36 @@ struct node_rm *nrm_init(const struct node_conf *c, void *mem, const char **why)
 }
 
 const struct node_rm_counters *nrm_counters(const struct node_rm *t) { return &t->c; }
+
+bool nrm_forge(struct node_rm *t, unsigned how, uint64_t rnd)
+{
+	if (t->writer == NONE)
+		return false;
+	uint8_t *slot = ring_rec(t, t->next);
+	if (__atomic_load_n((const uint64_t *)slot, __ATOMIC_ACQUIRE) == t->next)
+		return false;   /* the leader's record is there: a fabric that lies erases it */
+	uint8_t *rec = t->rec;
+	uint32_t len;
+	if (how == 0 || wire_ld32(rec + 8) == 0 || wire_ld32(rec + 8) > PX_DGRAM_BYTES_MAX +
+							      BIND_BYTES) {
+		/* Bytes of no one's: a header-sized prefix copied from the last record seen
+		 * (so the message looks like a paxwire one), the rest noise. */
+		len = 100u + (uint32_t)(rnd % 300u);
+		for (uint32_t i = PX_WIRE_HDR_BYTES; i < len; i++) {
+			rnd = rnd * 6364136223846793005ull + 1442695040888963407ull;
+			rec[REC_HDR + i] = (uint8_t)(rnd >> 56);
+		}
+	} else {
+		len = wire_ld32(rec + 8);   /* an authentic record replayed at another seq */
+	}
+	wire_st64(rec, t->next);
+	wire_st32(rec + 8, len);
+	wire_st32(rec + 12, 0);
+	wire_st64(rec + 16, t->wballot);
+	wire_st32(rec + 12, storage_crc32c(rec, REC_HDR + len));
+	memcpy(slot, rec, REC_HDR + len);
+	return true;
+}
 
 /* ---------------------------------------------------------------------------------- */
 /* Bodies of RM messages                                                               */
@@ -251,7 +290,7 @@ static uint32_t rec_copy(struct node_rm *t, uint64_t seq)
 	if (__atomic_load_n((const uint64_t *)rec, __ATOMIC_ACQUIRE) != seq)
 		return 0;
 	uint32_t len = wire_ld32(rec + 8);
-	if (len == 0 || len > PX_MSG_BYTES_MAX)
+	if (len == 0 || len > PX_DGRAM_BYTES_MAX + BIND_BYTES)
 		return 0;
 	memcpy(t->rec, rec, REC_HDR + len);
 	uint32_t crc = wire_ld32(t->rec + 12);
@@ -262,11 +301,26 @@ static uint32_t rec_copy(struct node_rm *t, uint64_t seq)
 	return len;
 }
 
-/** The whole record in t->rec (len bytes of ACCEPT) decoded into t->msg: true if it is
- *  an ACCEPT of the granted leader at the granted ballot, for this replica. */
-static bool rec_valid(const struct node *n, struct node_rm *t, uint32_t len)
+/** The whole record seq in t->rec (len bytes: an ACCEPT, its binding, sealed in
+ *  authenticated mode) opened and decoded into t->msg: true if it is an authentic
+ *  ACCEPT of the granted leader at the granted ballot, for this replica, written for
+ *  this seq under this grant. The binding (seq, HELLO id) is inside what the trailer
+ *  authenticates: an authentic record replayed at another seq, or from an earlier
+ *  grant, is refused like a forged one. */
+static bool rec_valid(struct node *n, struct node_rm *t, uint64_t seq, uint32_t len)
 {
 	struct px_msg *m = &t->msg;
+
+	if (t->writer == NONE)
+		return false;
+	/* Nothing unauthenticated reaches the core: a record is sealed as a datagram. */
+	len = node_pvt_verify(n, t->writer, t->rec + REC_HDR, len);
+	if (len < PX_WIRE_HDR_BYTES + BIND_BYTES)
+		return false;
+	len -= BIND_BYTES;
+	if (wire_ld64(t->rec + REC_HDR + len) != seq ||
+	    wire_ld64(t->rec + REC_HDR + len + 8u) != t->wnonce)
+		return false;
 	enum px_wire_err e = px_decode(t->rec + REC_HDR, len, t->cluster_id, PX_REPLICAS_MAX, m);
 
 	return e == PX_WIRE_OK && t->writer != NONE && m->type == PX_MSG_ACCEPT &&
@@ -296,14 +350,20 @@ static unsigned drain(struct node *n, struct node_rm *t)
 			}
 			break;
 		}
+		if (!rec_valid(n, t, t->next, len)) {
+			/* Whole but not the granted leader's record for this seq (forged,
+			 * replayed, or a bug): taken as not landed, so that the leader's own
+			 * write of this seq, when it lands, is the one taken. Counted once. */
+			if (t->bad_seq != t->next) {
+				t->bad_seq = t->next;
+				t->c.record_drops++;
+			}
+			break;
+		}
 		t->next++;
 		took++;
 		t->c.records++;
 		t->c.record_bytes += len;
-		if (!rec_valid(n, t, len)) {
-			t->c.record_drops++;
-			continue;
-		}
 		/* The leader counted this record from its write's completion: the core's
 		 * ACCEPTED in answer would tell it nothing more (nrm_quiet). */
 		t->quiet = t->writer;
@@ -321,10 +381,8 @@ unsigned nrm_landed(struct node *n, struct node_rm *t,
 
 	for (uint64_t seq = t->next; seq < t->next + t->ring; seq++) {
 		uint32_t len = rec_copy(t, seq);
-		if (len == 0)
-			break;
-		if (!rec_valid(n, t, len))
-			continue;
+		if (len == 0 || !rec_valid(n, t, seq, len))
+			break;   /* as drain: it stops there */
 		visit(ctx, &t->msg);
 		seen++;
 	}
@@ -416,7 +474,9 @@ static void on_hello(struct node *n, struct node_rm *t, const struct px_msg *m)
 	 * records carry for itself is no older than the one this replica knows. */
 	if (m->body_len != HELLO_BYTES || px_role(r) != PX_FOLLOWER || m->ballot == 0 ||
 	    px_promised(r) != m->ballot || px_ballot_node(m->ballot) != m->from ||
-	    wire_ld32(m->body + EP_BYTES) < px_incarnation(r, m->from)) {
+	    wire_ld32(m->body + EP_BYTES) < px_incarnation(r, m->from) ||
+	    (m->from == t->last_from && m->ballot == t->last_ballot &&
+	     m->nonce <= t->last_nonce)) {
 		t->c.setup_drops++;
 		return;
 	}
@@ -449,6 +509,10 @@ static void on_hello(struct node *n, struct node_rm *t, const struct px_msg *m)
 	}
 	t->writer = m->from;
 	t->wballot = m->ballot;
+	t->wnonce = m->nonce;
+	t->last_from = m->from;
+	t->last_ballot = m->ballot;
+	t->last_nonce = m->nonce;
 	t->c.grants++;
 	publish(t, r);
 	ep_put(body, &mine);
@@ -617,6 +681,11 @@ bool nrm_send_accept(struct node *n, struct node_rm *t, const struct px_msg *m, 
 			return false;
 		len = (uint32_t)l;
 	}
+	/* The binding, then (authenticated mode) the trailer over both. */
+	wire_st64(rec + REC_HDR + len, p->seq);
+	wire_st64(rec + REC_HDR + len + 8u, p->hello_id);
+	len = node_pvt_seal(n, to, rec + REC_HDR, len + BIND_BYTES,
+			    PX_DGRAM_BYTES_MAX + BIND_BYTES);
 	wire_st64(rec, p->seq);
 	wire_st32(rec + 8, len);
 	wire_st32(rec + 12, 0);

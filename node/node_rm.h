@@ -29,6 +29,14 @@ void node_pvt_send_rm(struct node *n, uint8_t to, uint8_t flags, uint64_t nonce,
 void node_pvt_log(struct node *n, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 struct px_replica *node_pvt_replica(struct node *n);
+/** Authenticated mode (node_conf.keys): appends the trailer for peer `to` to the len
+ *  encoded bytes in buf (cap >= len + PX_TRAILER_BYTES), as to a datagram for it;
+ *  returns the new length. Without keys: len. */
+uint32_t node_pvt_seal(struct node *n, uint8_t to, uint8_t *buf, uint32_t len, uint32_t cap);
+/** Authenticated mode: checks a record's trailer as peer `from`'s (its current life,
+ *  the tag; no replay window: the record's seq orders it); returns the message's
+ *  length, or 0 (counted in auth_drops). Without keys: len. */
+uint32_t node_pvt_verify(struct node *n, uint8_t from, const uint8_t *buf, uint32_t len);
 /** The observer's rm_polled, if any. */
 void node_pvt_rm_polled(struct node *n);
 
@@ -62,6 +70,8 @@ void nrm_on_msg(struct node *n, struct node_rm *t, const struct px_msg *m);
 /** Every tick: a leader (re-)sends HELLOs to followers without a write path. */
 void nrm_tick(struct node *n, struct node_rm *t);
 unsigned nrm_poll(struct node *n, struct node_rm *t);
+/** node_rm_forge. */
+bool nrm_forge(struct node_rm *t, unsigned how, uint64_t rnd);
 const struct node_rm_counters *nrm_counters(const struct node_rm *t);
 
 #endif /* NODE_RM_H */

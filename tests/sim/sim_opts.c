@@ -281,6 +281,10 @@ void sim_opts_derive(struct sim_opts *o)
 			o->rm_delay_ppm = sim_rng_below(r, 2) ? sim_rng_below(r, 300000) : 0;
 			o->rm_delay_polls = sim_rng_range(r, 1, 20);
 		}
+		/* Drawn in every rdma run (the stream stays the same), used with --auth:
+		 * every such seed has a fabric that forges. */
+		v = sim_rng_range(r, 1, 100);
+		o->rm_forge_pm = o->auth ? v : 0;
 	}
 
 	if (sim_failover) {
@@ -382,6 +386,6 @@ void sim_opts_print(const struct sim_opts *o, const char *p)
 	       o->misdirect_pcm, o->sync_error_pcm);
 	if (o->rm)
 		printf("%slog_transport=rdma (shm) ring=%u drop_ppm=%u torn_ppm=%u delay_ppm=%u "
-		       "delay_polls=%u\n", p, o->rm_ring, o->rm_drop_ppm, o->rm_torn_ppm,
-		       o->rm_delay_ppm, o->rm_delay_polls);
+		       "delay_polls=%u forge_pm=%u\n", p, o->rm_ring, o->rm_drop_ppm, o->rm_torn_ppm,
+		       o->rm_delay_ppm, o->rm_delay_polls, o->rm_forge_pm);
 }

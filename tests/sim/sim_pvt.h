@@ -231,6 +231,9 @@ struct sim_opts {
 	uint32_t rm_torn_ppm;           /**< writes torn (a prefix lands, retry exceeded) */
 	uint32_t rm_delay_ppm;          /**< writes that complete late ... */
 	uint32_t rm_delay_polls;        /**< ... by up to this many polls */
+	/** --auth too: per mille chance per time unit that a hostile fabric forges a
+	 *  record in a follower's region (node_rm_forge), which it must refuse. */
+	uint32_t rm_forge_pm;
 };
 
 /** Disk faults switched off on the command line (--no-corrupt-sectors, --no-misdirect,
@@ -642,6 +645,7 @@ struct sim {
 	char rm_cluster[32];
 	struct node_rm_counters rm_tot;
 	bool rm_accounted;         /**< the lives still running were added (end of run) */
+	uint64_t rm_forged;        /**< records forged (rm_forge_pm) */
 
 	struct sim_slot_rec *slots;    /**< SIM_SLOTS_MAX + 1, by slot */
 	uint64_t slot_hi;              /**< highest slot recorded */

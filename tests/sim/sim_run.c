@@ -731,6 +731,16 @@ static void step_time(struct sim *s)
 	 * and the records in its region (the oracle sees what landed as votes between the
 	 * two: the rm_polled observer). A paused node does nothing; writes into its
 	 * memory land all the same. */
+	/* A hostile fabric (with --auth): a record forged into a follower's region. */
+	if (s->o.rm_forge_pm != 0 && !s->liveness &&
+	    sim_rng_chance(&s->rng_hostile, s->o.rm_forge_pm)) {
+		n = &s->nodes[sim_rng_below(&s->rng_hostile, s->o.n_nodes)];
+		uint64_t rnd = sim_rng_next(&s->rng_hostile);
+		if (n->up && node_rm_forge(n->nd, (unsigned)(rnd & 1u), rnd >> 1)) {
+			s->rm_forged++;
+			sim_trace(s, "n%u RM FORGED (%s)", n->id, rnd & 1u ? "replay" : "noise");
+		}
+	}
 	for (i = 0; i < s->o.n_nodes && s->o.rm; i++) {
 		n = &s->nodes[i];
 		if (n->up && n->paused_until <= s->now)
@@ -1014,10 +1024,10 @@ static void summary(const struct sim *s, uint64_t hash)
 		printf("  rdma: writes=%" PRIu64 " completions=%" PRIu64 " counted=%" PRIu64
 		       " write_errors=%" PRIu64 " fallback=%" PRIu64 " hellos=%" PRIu64
 		       " grants=%" PRIu64 " revokes=%" PRIu64 " records=%" PRIu64 " torn=%" PRIu64
-		       " record_drops=%" PRIu64 " setup_drops=%" PRIu64 "\n", c->writes,
-		       c->completions, c->counted, c->write_errors, c->fallback, c->hellos,
-		       c->grants, c->revokes, c->records, c->torn, c->record_drops,
-		       c->setup_drops);
+		       " record_drops=%" PRIu64 " setup_drops=%" PRIu64 " forged=%" PRIu64 "\n",
+		       c->writes, c->completions, c->counted, c->write_errors, c->fallback,
+		       c->hellos, c->grants, c->revokes, c->records, c->torn, c->record_drops,
+		       c->setup_drops, s->rm_forged);
 	}
 	printf("  final state hash=%016" PRIx64 "\n", hash);
 }
