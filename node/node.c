@@ -198,18 +198,25 @@ struct node {
 /* ---------------------------------------------------------------------------------- */
 /* Small helpers                                                                       */
 
-__attribute__((format(printf, 3, 4)))
-static void logf_(const struct node *n, int level, const char *fmt, ...)
+__attribute__((format(printf, 3, 0)))
+static void vlogf_(const struct node *n, int level, const char *fmt, va_list ap)
 {
 	char line[512];
-	va_list ap;
 
 	if (n->ops->log == NULL)
 		return;
-	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
 	n->ops->log(n->ctx, level, line);
+}
+
+__attribute__((format(printf, 3, 4)))
+static void logf_(const struct node *n, int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlogf_(n, level, fmt, ap);
+	va_end(ap);
 }
 
 /** Our bug (the core broke its contract, or we did): say so and stop. */
@@ -2287,15 +2294,11 @@ void node_pvt_send_rm(struct node *n, uint8_t to, uint8_t flags, uint64_t nonce,
 
 void node_pvt_log(struct node *n, int level, const char *fmt, ...)
 {
-	char line[512];
 	va_list ap;
 
-	if (n->ops->log == NULL)
-		return;
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	vlogf_(n, level, fmt, ap);
 	va_end(ap);
-	n->ops->log(n->ctx, level, line);
 }
 
 struct px_replica *node_pvt_replica(struct node *n) { return n->r; }
