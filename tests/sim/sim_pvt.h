@@ -858,6 +858,8 @@ struct sim_result {
 	/** --failover: crash to the first commit by a new leader, and transfer request to
 	 *  the first commit by its target, in us; SIM_FO_NO_VALUE if not measured. */
 	uint64_t failover_us, transfer_us;
+	/** --log-transport rdma: records taken and acks counted from completions. */
+	uint64_t rm_records, rm_counted;
 	char check[64];
 	char detail[512];
 };
