@@ -64,6 +64,10 @@ struct node_auth {
 	struct auth_keys keys;
 	struct auth_tx tx[PX_REPLICAS_MAX];
 	struct auth_rx rx[PX_REPLICAS_MAX];
+	/** The granted remote-memory writer's receiving state as its HELLO left it: its
+	 *  records are sealed under that life, which rx[writer] may leave (a datagram of
+	 *  its next life) before a fence takes them. */
+	struct auth_rx rm_writer;
 	uint64_t life;           /**< this replica's */
 	uint64_t reply_ctr;      /**< the counter of every reply this life: each client
 	                              life's reply key is used by this replica only, and a
@@ -2313,6 +2317,12 @@ uint32_t node_pvt_seal(struct node *n, uint8_t to, uint8_t *buf, uint32_t len, u
 	return seal(n, &n->au->tx[to], &dst, buf, len, cap);
 }
 
+void node_pvt_rm_granted(struct node *n, uint8_t from)
+{
+	if (n->au != NULL && from < PX_REPLICAS_MAX)
+		n->au->rm_writer = n->au->rx[from];
+}
+
 uint32_t node_pvt_verify(struct node *n, uint8_t from, const uint8_t *buf, uint32_t len)
 {
 	if (n->au == NULL)
@@ -2320,12 +2330,12 @@ uint32_t node_pvt_verify(struct node *n, uint8_t from, const uint8_t *buf, uint3
 	struct auth_trailer t;
 	size_t msg_len = 0;
 	enum auth_err e = auth_parse(buf, len, &t, &msg_len);
-	const struct auth_rx *rx = from < PX_REPLICAS_MAX ? &n->au->rx[from] : NULL;
+	const struct auth_rx *rx = from < PX_REPLICAS_MAX ? &n->au->rm_writer : NULL;
 
 	if (e == AUTH_OK && (rx == NULL || t.role != AUTH_ROLE_PEER || t.key_id != from ||
 			     buf[PX_WIRE_OFF_FROM] != from))
 		e = AUTH_E_SENDER;
-	/* The writer's life as its datagrams (its HELLO first) made it known here: a
+	/* The writer's life as its HELLO made it known here (node_pvt_rm_granted): a
 	 * record opens no new life and moves no replay window (its seq orders it). */
 	if (e == AUTH_OK && (rx->life == 0 || t.life != rx->life || t.gen != rx->gen))
 		e = AUTH_E_OLD_LIFE;

@@ -510,6 +510,7 @@ static void on_hello(struct node *n, struct node_rm *t, const struct px_msg *m)
 	t->writer = m->from;
 	t->wballot = m->ballot;
 	t->wnonce = m->nonce;
+	node_pvt_rm_granted(n, m->from);
 	t->last_from = m->from;
 	t->last_ballot = m->ballot;
 	t->last_nonce = m->nonce;

@@ -33,9 +33,12 @@ struct px_replica *node_pvt_replica(struct node *n);
  *  encoded bytes in buf (cap >= len + PX_TRAILER_BYTES), as to a datagram for it;
  *  returns the new length. Without keys: len. */
 uint32_t node_pvt_seal(struct node *n, uint8_t to, uint8_t *buf, uint32_t len, uint32_t cap);
-/** Authenticated mode: checks a record's trailer as peer `from`'s (its current life,
- *  the tag; no replay window: the record's seq orders it); returns the message's
- *  length, or 0 (counted in auth_drops). Without keys: len. */
+/** Authenticated mode: the grant to peer `from` is made: its life as its HELLO showed
+ *  it is the one its records are checked against (node_pvt_verify). */
+void node_pvt_rm_granted(struct node *n, uint8_t from);
+/** Authenticated mode: checks a record's trailer as the granted peer `from`'s (the
+ *  life it had at the grant, the tag; no replay window: the record's seq orders it);
+ *  returns the message's length, or 0 (counted in auth_drops). Without keys: len. */
 uint32_t node_pvt_verify(struct node *n, uint8_t from, const uint8_t *buf, uint32_t len);
 /** The observer's rm_polled, if any. */
 void node_pvt_rm_polled(struct node *n);
