@@ -366,14 +366,14 @@ void dp_stats_print(struct dp_ctx *d, FILE *f, uint64_t now_ns, bool final)
 		const struct node_rm_counters *c = node_rm_counters(d->nd);
 		const struct rm_stats *rs = rm_stats(d->rm);
 		fprintf(f, "{\"rm\":{\"at_exit\":%s,\"writes\":%" PRIu64 ",\"write_bytes\":%" PRIu64
-			",\"completions\":%" PRIu64 ",\"counted\":%" PRIu64 ",\"write_errors\":%" PRIu64
+			",\"inline_writes\":%" PRIu64 ",\"completions\":%" PRIu64 ",\"counted\":%" PRIu64 ",\"write_errors\":%" PRIu64
 			",\"fallback\":%" PRIu64 ",\"reads\":%" PRIu64 ",\"hellos\":%" PRIu64
 			",\"grants_in\":%" PRIu64 ",\"grants\":%" PRIu64 ",\"revokes\":%" PRIu64
 			",\"revoke_failed\":%" PRIu64 ",\"records\":%" PRIu64 ",\"record_bytes\":%" PRIu64
 			",\"torn\":%" PRIu64 ",\"record_drops\":%" PRIu64 ",\"setup_drops\":%" PRIu64
 			",\"errors\":%" PRIu64 ",\"quiet_acks\":%" PRIu64 ",\"wc_rem_access\":%" PRIu64 ",\"wc_retry_exc\":%" PRIu64
 			",\"wc_flush\":%" PRIu64 "}}\n",
-			final ? "true" : "false", c->writes, c->write_bytes, c->completions, c->counted,
+			final ? "true" : "false", c->writes, c->write_bytes, c->inline_writes, c->completions, c->counted,
 			c->write_errors, c->fallback, c->reads, c->hellos, c->grants_in, c->grants,
 			c->revokes, c->revoke_failed, c->records, c->record_bytes, c->torn,
 			c->record_drops, c->setup_drops, c->errors, c->quiet_acks, rs->wc_rem_access, rs->wc_retry_exc,

@@ -388,6 +388,8 @@ static struct rm_ctx *open_rm(const struct cfg_cluster *cfg, uint8_t id)
 		.sq_depth = 2u * NODE_RM_INFLIGHT,
 		.cq_depth = 4u * NODE_RM_INFLIGHT,
 		.revoke_wait_us = 100000,   /* a writer stalled mid-copy: no promise until then */
+		.max_inline = RM_INLINE_MAX, /* small records inline; verbs takes what the
+		                                device gives (rm_max_inline) */
 	};
 	if (cfg->log_transport == CFG_LOG_SHM) {
 		snprintf(name, sizeof(name), "c%" PRIu32, cfg->cluster_id);
@@ -407,7 +409,6 @@ static struct rm_ctx *open_rm(const struct cfg_cluster *cfg, uint8_t id)
 		rc.device = cfg->rm_device[0] != 0 ? cfg->rm_device : NULL;
 		rc.port = (uint8_t)cfg->rm_port;
 		rc.gid_index = (uint8_t)cfg->rm_gid_index;
-		rc.max_inline = 0;
 	}
 	struct rm_ctx *ctx = rm_open(&rc, err, sizeof(err));
 	if (ctx == NULL) {
@@ -416,6 +417,9 @@ static struct rm_ctx *open_rm(const struct cfg_cluster *cfg, uint8_t id)
 			cfg_log_transport_name(cfg->log_transport), err);
 		exit(1);
 	}
+	if (rm_max_inline(ctx) < RM_INLINE_MAX)
+		env_logf(ENV_LOG_INFO, "log_transport = %s: records up to %u bytes go inline (the device took no more)\n",
+			 cfg_log_transport_name(cfg->log_transport), rm_max_inline(ctx));
 	return ctx;
 }
 

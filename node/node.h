@@ -511,6 +511,8 @@ bool node_rm_forge(struct node *n, unsigned how, uint64_t rnd);
 struct node_rm_counters {
 	uint64_t writes;           /**< leader: ACCEPTs written into a follower's region */
 	uint64_t write_bytes;
+	uint64_t inline_writes;    /**< leader: of those, small enough to post inline
+	                                (rm_max_inline) */
 	uint64_t completions;      /**< leader: writes that completed successfully */
 	uint64_t counted;          /**< leader: acks derived from completions */
 	uint64_t write_errors;     /**< leader: writes that completed with an error */

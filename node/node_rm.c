@@ -693,9 +693,12 @@ bool nrm_send_accept(struct node *n, struct node_rm *t, const struct px_msg *m, 
 	wire_st64(rec + 16, m->ballot);
 	wire_st32(rec + 12, storage_crc32c(rec, REC_HDR + len));
 	uint64_t id = WR_MAKE(to, p->gen, 0u, ++p->wr_seq);
+	/* Every record signaled: its completion is the follower's ack. A small one goes
+	 * inline (the NIC takes the bytes with the work request, no DMA read of them). */
+	bool inl = REC_HDR + len <= rm_max_inline(t->ctx);
 	int rc = rm_post_write(t->ctx, to, id, rec, REC_HDR + len, &p->remote,
 			       HDR_BYTES + (uint64_t)(p->seq & (p->ring - 1u)) * REC_BYTES,
-			       RM_WR_SIGNALED);
+			       RM_WR_SIGNALED | (inl ? RM_WR_INLINE : 0u));
 	if (rc != 0) {
 		if (rc != -ENOBUFS)
 			path_reset(p, PATH_IDLE);
@@ -711,6 +714,7 @@ bool nrm_send_accept(struct node *n, struct node_rm *t, const struct px_msg *m, 
 	p->q_n++;
 	p->seq++;
 	t->c.writes++;
+	t->c.inline_writes += inl;
 	t->c.write_bytes += REC_HDR + len;
 	/* Read the follower's position before the ring or the horizon runs out. */
 	if (p->seq - p->consumed >= p->ring / 2u || hi + t->window / 4u >= p->horizon)

@@ -28,6 +28,7 @@ void fake_qp_refuse_reset_once(void)
 #define FAKE_SQ 1024
 #define FAKE_CQ 4096
 #define FAKE_INLINE 256
+uint32_t fake_max_inline = FAKE_INLINE;
 
 struct fake_wr {
 	struct ibv_send_wr wr;
@@ -419,7 +420,7 @@ int ibv_destroy_cq(struct ibv_cq *cq)
 struct ibv_qp *ibv_create_qp(struct ibv_pd *pd, struct ibv_qp_init_attr *ia)
 {
 	if (ia->qp_type != IBV_QPT_RC || ia->cap.max_send_wr == 0 ||
-	    ia->cap.max_send_wr > FAKE_SQ || ia->cap.max_inline_data > FAKE_INLINE) {
+	    ia->cap.max_send_wr > FAKE_SQ || ia->cap.max_inline_data > fake_max_inline) {
 		errno = EINVAL;
 		return NULL;
 	}

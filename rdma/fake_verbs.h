@@ -28,6 +28,8 @@ extern int fake_list_errno;
 extern bool fake_refuse_access_modify;
 /** ibv_modify_qp refuses a move to IBV_QPS_ERR too (the last fallback's case). */
 extern bool fake_refuse_err;
+/** ibv_create_qp refuses more inline bytes than this (at most 256, the default). */
+extern uint32_t fake_max_inline;
 /** The next move to IBV_QPS_RESET is refused. */
 void fake_qp_refuse_reset_once(void);
 /** No packet gets through: every executed operation times out. */

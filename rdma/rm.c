@@ -171,6 +171,11 @@ static int post_check(struct rm_ctx *ctx, uint32_t peer, uint32_t len,
 	return 0;
 }
 
+uint32_t rm_max_inline(const struct rm_ctx *ctx)
+{
+	return ctx ? ctx->conf.max_inline : 0;
+}
+
 int rm_post_write(struct rm_ctx *ctx, uint32_t peer, uint64_t wr_id, const void *src,
 		  uint32_t len, const struct rm_region_desc *remote, uint64_t off,
 		  unsigned flags)

@@ -48,7 +48,7 @@
  * fill with unsignaled work (every sq_depth/2 posts): a caller may receive a successful
  * completion for a wr_id it posted unsignaled. Reads are always signaled.
  *
- * Inline. With RM_WR_INLINE and len <= conf.max_inline the bytes are copied at post time
+ * Inline. With RM_WR_INLINE and len <= rm_max_inline(ctx) the bytes are copied at post time
  * and src may be reused at once; otherwise src must lie in a region this context
  * registered and must not change until the operation completes (or a later signaled one
  * on the same peer does).
@@ -125,7 +125,7 @@ enum rm_peer_state {
 
 /** rm_post_write flags. */
 #define RM_WR_SIGNALED 0x1u  /**< produce a completion on success too */
-#define RM_WR_INLINE 0x2u    /**< copy the bytes at post time (len <= conf.max_inline) */
+#define RM_WR_INLINE 0x2u    /**< copy the bytes at post time (len <= rm_max_inline(ctx)) */
 
 /** Deterministic fault injection (shm backend). Rates are per million operations. */
 struct rm_faults {
@@ -145,7 +145,7 @@ struct rm_conf {
 	uint32_t self;           /**< this node's id, < RM_PEERS_MAX */
 	uint32_t sq_depth;       /**< operations queued per peer, 2..RM_SQ_DEPTH_MAX */
 	uint32_t cq_depth;       /**< completions held, >= sq_depth, <= RM_CQ_DEPTH_MAX */
-	uint32_t max_inline;     /**< largest inline write, <= RM_INLINE_MAX */
+	uint32_t max_inline;     /**< largest inline write, <= RM_INLINE_MAX: asked; verbs may take less (rm_max_inline) */
 	/** How long rm_revoke waits for a peer's writes in progress (shm), microseconds. */
 	uint32_t revoke_wait_us;
 	/* shm */
@@ -204,6 +204,7 @@ struct rm_stats {
 	uint64_t writes_posted, reads_posted, signaled_forced;
 	uint64_t wc_ok, wc_rem_access, wc_retry_exc, wc_flush, wc_other;
 	uint64_t grants, revokes, revoke_resets, revoke_timeouts, connects;
+	uint64_t inline_lowered;   /**< verbs: the device took less inline than asked */
 	/* shm fault injection */
 	uint64_t faults_dropped, faults_torn, faults_delayed, faults_stalled;
 };
@@ -226,6 +227,9 @@ void rm_close(struct rm_ctx *ctx);
 /** Allocates and registers a zeroed region of len bytes (rounded up to a page);
  *  remote-readable by connected peers, remote-writable by the granted ones. */
 int rm_region_reg(struct rm_ctx *ctx, size_t len, struct rm_region *out);
+/** The largest write RM_WR_INLINE takes on this context: conf.max_inline, or less where
+ *  the device gave less (verbs: asked for and halved while ibv_create_qp refuses). */
+uint32_t rm_max_inline(const struct rm_ctx *ctx);
 
 /** This node's end of the connection to peer, to be sent to it. */
 int rm_endpoint_get(struct rm_ctx *ctx, uint32_t peer, struct rm_endpoint *out);

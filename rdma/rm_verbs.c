@@ -272,23 +272,34 @@ struct rm_ctx *rm_verbs_open(const struct rm_conf *conf, char *err, size_t errle
 			snprintf(err, errlen, "rm verbs: out of memory");
 			return fail(x, ENOMEM);
 		}
-		struct ibv_qp_init_attr ia = {
-			.send_cq = x->cq, .recv_cq = x->cq, .qp_type = IBV_QPT_RC, .sq_sig_all = 0,
-			.cap = { .max_send_wr = conf->sq_depth, .max_recv_wr = 1,
-				 .max_send_sge = 1, .max_recv_sge = 1,
-				 .max_inline_data = conf->max_inline },
-		};
-		v->qp = ibv_create_qp(x->pd, &ia);
+		/* Inline is an extension of the devices, not of the spec: the most a QP takes
+		 * varies (with the WQE size, the SGEs). Ask for max_inline and halve it while
+		 * the device refuses; the context then holds what every QP took (rm_max_inline):
+		 * inline is a speed-up, not a reason to refuse to run. */
+		struct ibv_qp_init_attr ia;
+		for (;;) {
+			ia = (struct ibv_qp_init_attr){
+				.send_cq = x->cq, .recv_cq = x->cq, .qp_type = IBV_QPT_RC,
+				.sq_sig_all = 0,
+				.cap = { .max_send_wr = conf->sq_depth, .max_recv_wr = 1,
+					 .max_send_sge = 1, .max_recv_sge = 1,
+					 .max_inline_data = x->base.conf.max_inline },
+			};
+			v->qp = ibv_create_qp(x->pd, &ia);
+			if (v->qp || x->base.conf.max_inline == 0)
+				break;
+			x->base.conf.max_inline /= 2u;
+			x->base.stats.inline_lowered++;
+		}
 		if (!v->qp) {
-			snprintf(err, errlen, "rm verbs: ibv_create_qp (RC, %u send WRs, %u inline "
-				 "bytes) on %s: %s; lower sq_depth or max_inline", conf->sq_depth,
-				 conf->max_inline, devname, strerror(errno));
+			snprintf(err, errlen, "rm verbs: ibv_create_qp (RC, %u send WRs) on %s: %s; "
+				 "lower sq_depth", conf->sq_depth, devname, strerror(errno));
 			return fail(x, ENOMEM);
 		}
-		if (ia.cap.max_inline_data < conf->max_inline) {
-			snprintf(err, errlen, "rm verbs: %s gives %u inline bytes, max_inline asks "
-				 "%u: lower it", devname, ia.cap.max_inline_data, conf->max_inline);
-			return fail(x, EINVAL);
+		if (ia.cap.max_inline_data < x->base.conf.max_inline) {
+			/* Created, but with less than asked: take what it gives. */
+			x->base.conf.max_inline = ia.cap.max_inline_data;
+			x->base.stats.inline_lowered++;
 		}
 	}
 	return &x->base;

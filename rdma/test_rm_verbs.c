@@ -39,6 +39,7 @@ static int setup(void **state)
 	fake_refuse_access_modify = false;
 	fake_link_down = false;
 	fake_refuse_err = false;
+	fake_max_inline = 256;
 	struct fx *f = calloc(1, sizeof(*f));
 	if (!f)
 		return -1;
@@ -119,6 +120,62 @@ static void test_no_device(void **state)
 	assert_null(rm_open(&cf, err, sizeof(err)));
 	assert_non_null(strstr(err, "max_inline"));
 	assert_int_equal(fake_live_objects(), 0);   /* every failure released what it made */
+}
+
+/* A device that takes less inline than asked: the context halves its ask until
+ * ibv_create_qp takes it, says so (rm_max_inline, inline_lowered), and refuses longer
+ * inline posts; with none at all it still runs, without inline. */
+static void test_inline_lowered_to_what_the_device_takes(void **state)
+{
+	(void)state;
+	char err[256];
+	fake_max_inline = 100;
+	struct rm_conf cf = conf_for(0);
+	cf.max_inline = 256;
+	struct rm_ctx *c = rm_open(&cf, err, sizeof(err));
+	assert_non_null(c);
+	assert_int_equal(rm_max_inline(c), 64);   /* 256, 128 refused */
+	assert_true(rm_stats(c)->inline_lowered >= 2);
+	struct rm_ctx *d = rm_open(&(struct rm_conf){ .backend = RM_BACKEND_VERBS, .self = 1,
+		.sq_depth = 16, .cq_depth = 64, .max_inline = 64, .port = 1, .gid_index = 3 },
+		err, sizeof(err));
+	assert_non_null(d);
+	assert_int_equal(rm_max_inline(d), 64);
+	assert_int_equal(rm_stats(d)->inline_lowered, 0);
+	struct rm_region rc, rd;
+	struct rm_endpoint ec, ed;
+	assert_int_equal(rm_region_reg(c, REGION, &rc), 0);
+	assert_int_equal(rm_region_reg(d, REGION, &rd), 0);
+	assert_int_equal(rm_endpoint_get(c, 1, &ec), 0);
+	assert_int_equal(rm_endpoint_get(d, 0, &ed), 0);
+	assert_int_equal(rm_connect(c, 1, &ed), 0);
+	assert_int_equal(rm_connect(d, 0, &ec), 0);
+	assert_int_equal(rm_grant(d, 0), 0);
+	char big[100] = { 0 };
+	assert_int_equal(rm_post_write(c, 1, 1, big, sizeof(big), &rd.desc, 0, RM_WR_INLINE |
+				       RM_WR_SIGNALED), -EINVAL);
+	char small[64] = "inline after lowering";
+	assert_int_equal(rm_post_write(c, 1, 2, small, sizeof(small), &rd.desc, 0,
+				       RM_WR_INLINE | RM_WR_SIGNALED), 0);
+	memset(small, 0, sizeof(small));   /* copied at post */
+	struct rm_wc wc[4];
+	unsigned got = 0;
+	for (int i = 0; i < 100 && got == 0; i++)
+		got = rm_poll(c, wc, 4);
+	assert_int_equal(got, 1);
+	assert_int_equal(wc[0].wr_id, 2);
+	assert_int_equal(wc[0].status, RM_WC_SUCCESS);
+	assert_memory_equal(rd.base, "inline after lowering", 22);
+	rm_close(c);
+	rm_close(d);
+	/* No inline at all: it opens, with none. */
+	fake_max_inline = 0;
+	c = rm_open(&cf, err, sizeof(err));
+	assert_non_null(c);
+	assert_int_equal(rm_max_inline(c), 0);
+	rm_close(c);
+	fake_max_inline = 256;
+	assert_int_equal(fake_live_objects(), 0);
 }
 
 static void test_qp_transitions(void **state)
@@ -408,6 +465,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_qp_transitions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_data_path_allocates_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_read_signalling_inline, setup, teardown),
+		cmocka_unit_test(test_inline_lowered_to_what_the_device_takes),
 		cmocka_unit_test_setup_teardown(test_revoke_gives_remote_access_error, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_leader_change_and_reset_fallback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retry_exceeded_and_reconnect, setup, teardown),

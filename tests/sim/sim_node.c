@@ -172,7 +172,7 @@ static void rm_life_open(struct sim *s, struct sim_node *n)
 	char err[256];
 	struct rm_conf rc = {
 		.backend = RM_BACKEND_SHM, .self = n->id, .sq_depth = 2u * NODE_RM_INFLIGHT,
-		.cq_depth = 4u * NODE_RM_INFLIGHT, .max_inline = 0, .revoke_wait_us = 100000,
+		.cq_depth = 4u * NODE_RM_INFLIGHT, .max_inline = RM_INLINE_MAX, .revoke_wait_us = 100000,
 		.cluster = s->rm_cluster,
 	};
 	if (!s->liveness) {
@@ -209,6 +209,7 @@ void sim_node_rm_account(struct sim *s, const struct sim_node *n)
 
 	t->writes += c->writes;
 	t->write_bytes += c->write_bytes;
+	t->inline_writes += c->inline_writes;
 	t->completions += c->completions;
 	t->counted += c->counted;
 	t->write_errors += c->write_errors;
