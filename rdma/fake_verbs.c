@@ -17,13 +17,30 @@ bool fake_refuse_access_modify;
 bool fake_link_down;
 bool fake_refuse_err;
 static bool refuse_reset_once;
+static struct fake_faults faults;
+static uint64_t fault_rng;
+
+void fake_faults_set(const struct fake_faults *f)
+{
+	faults = *f;
+	fault_rng = f->seed | 1u;
+}
+
+/** xorshift64*: one draw in [0, 1e6). */
+static uint32_t fault_draw(void)
+{
+	fault_rng ^= fault_rng >> 12;
+	fault_rng ^= fault_rng << 25;
+	fault_rng ^= fault_rng >> 27;
+	return (uint32_t)((fault_rng * 2685821657736338717ull) >> 32) % 1000000u;
+}
 
 void fake_qp_refuse_reset_once(void)
 {
 	refuse_reset_once = true;
 }
 
-#define FAKE_QPS 64
+#define FAKE_QPS 128   /* pw-sim: 8 per context, up to 9 contexts and a restart's */
 #define FAKE_MRS 64
 #define FAKE_SQ 1024
 #define FAKE_CQ 4096
@@ -45,6 +62,8 @@ struct fake_qp {
 	uint32_t max_send_wr;
 	struct fake_wr *sq;
 	uint32_t head, tail;
+	uint32_t hold;               /**< polls the head operation still waits (faults) */
+	bool head_drawn;             /**< the head operation's delay was drawn */
 	struct fake_qp_log log;
 };
 
@@ -145,6 +164,17 @@ static enum ibv_wc_status execute(struct fake_qp *q, struct fake_wr *w)
 							       w->sge.length))
 		return IBV_WC_REM_ACCESS_ERR;
 	void *remote = (void *)(uintptr_t)w->wr.wr.rdma.remote_addr;
+	if (faults.drop_ppm && fault_draw() < faults.drop_ppm)
+		return IBV_WC_RETRY_EXC_ERR;
+	if (wr_op && faults.torn_ppm && fault_draw() < faults.torn_ppm) {
+		const void *src = (w->wr.send_flags & IBV_SEND_INLINE) ? (const void *)w->data :
+				  (const void *)(uintptr_t)w->sge.addr;
+		struct ibv_mr *lm = mr_by_lkey(w->sge.lkey);
+		if ((w->wr.send_flags & IBV_SEND_INLINE) || (lm && in_mr(lm, w->sge.addr,
+									   w->sge.length)))
+			memcpy(remote, src, w->sge.length / 2u);
+		return IBV_WC_RETRY_EXC_ERR;
+	}
 	if (wr_op && (w->wr.send_flags & IBV_SEND_INLINE)) {
 		memcpy(remote, w->data, w->sge.length);
 		return IBV_WC_SUCCESS;
@@ -163,6 +193,8 @@ static enum ibv_wc_status execute(struct fake_qp *q, struct fake_wr *w)
 static void flush(struct fake_qp *q)
 {
 	struct fake_cq *c = (struct fake_cq *)q->qp.send_cq;
+	q->hold = 0;
+	q->head_drawn = false;
 	while (q->head != q->tail) {
 		cq_add(c, &q->sq[q->head % q->max_send_wr], IBV_WC_WR_FLUSH_ERR, q->qp.qp_num);
 		q->head++;
@@ -173,6 +205,16 @@ static void progress(struct fake_qp *q)
 {
 	struct fake_cq *c = (struct fake_cq *)q->qp.send_cq;
 	while (q->head != q->tail && q->qp.state == IBV_QPS_RTS) {
+		if (q->hold > 0) {
+			q->hold--;
+			return;
+		}
+		if (!q->head_drawn && faults.delay_ppm && fault_draw() < faults.delay_ppm) {
+			q->head_drawn = true;
+			q->hold = 1u + fault_draw() % (faults.delay_polls_max ? faults.delay_polls_max : 1u);
+			return;
+		}
+		q->head_drawn = false;
 		struct fake_wr *w = &q->sq[q->head % q->max_send_wr];
 		enum ibv_wc_status st = execute(q, w);
 		q->head++;
@@ -487,6 +529,8 @@ int ibv_modify_qp(struct ibv_qp *qp, struct ibv_qp_attr *a, int mask)
 			return EIO;
 		}
 		q->head = q->tail = 0;   /* a reset discards work without completions */
+		q->hold = 0;
+		q->head_drawn = false;
 		q->access = 0;
 		q->dest_qpn = 0;
 		q->log.resets++;

@@ -30,6 +30,20 @@ extern bool fake_refuse_access_modify;
 extern bool fake_refuse_err;
 /** ibv_create_qp refuses more inline bytes than this (at most 256, the default). */
 extern uint32_t fake_max_inline;
+/** Faults of the fabric (pw-sim): per million executed operations, drawn from one
+ *  seed in execution order (deterministic for a deterministic caller). A dropped one
+ *  lands nothing, a torn write lands a prefix; both complete IBV_WC_RETRY_EXC_ERR (the
+ *  requester QP goes to the error state, as on a link that failed mid-write). The
+ *  checks of the target (state, access flags, rkey) are made when the operation runs. */
+struct fake_faults {
+	uint64_t seed;
+	uint32_t drop_ppm, torn_ppm;
+	/** An operation (and, RC being in order, every later one of its QP) waits
+	 *  1..delay_polls_max polls of its CQ before it runs; a QP destroyed meanwhile
+	 *  runs none of them. */
+	uint32_t delay_ppm, delay_polls_max;
+};
+void fake_faults_set(const struct fake_faults *f);
 /** The next move to IBV_QPS_RESET is refused. */
 void fake_qp_refuse_reset_once(void);
 /** No packet gets through: every executed operation times out. */

@@ -26,6 +26,7 @@
 
 #include "env.h"
 #include "lincheck.h"
+#include "rm.h"
 #include "sim_pvt.h"
 #include "pw_version.h"
 
@@ -75,6 +76,11 @@ static void usage(FILE *f)
 		"                    remote-memory transport's shared-memory backend (in this\n"
 		"                    process; docs/rdma.md), memory mode, its faults drawn per\n"
 		"                    seed; 'message' (the default) sends them as datagrams\n"
+		"  --log-transport rdma-verbs\n"
+		"                    the same through the verbs backend (rdma/rm_verbs.c) on\n"
+		"                    the fake RDMA device linked into pw-sim (rdma/fake_verbs.c:\n"
+		"                    RC QPs, access flags, error completions; drops,\n"
+		"                    tears and delays drawn per seed)\n"
 		"  --auth            authenticate every datagram (docs/security.md): the node's\n"
 		"                    trailer checks run; the network's rewrites become drops\n"
 		"  --log-reads       kv GETs go through the log as commands (the old path),\n"
@@ -153,9 +159,17 @@ static int parse_args(int argc, char **argv, struct sim_args *a)
 			const char *lt = argv[++i];
 			if (strcmp(lt, "rdma") == 0) {
 				sim_rm = true;
+			} else if (strcmp(lt, "rdma-verbs") == 0) {
+				if (!rm_verbs_built()) {
+					fprintf(stderr, "pw-sim: --log-transport rdma-verbs: this "
+						"pw-sim was built without libibverbs (and so without "
+						"the fake device); install libibverbs-dev and rebuild\n");
+					return -1;
+				}
+				sim_rm = sim_rm_verbs = true;
 			} else if (strcmp(lt, "message") != 0) {
-				fprintf(stderr, "pw-sim: --log-transport takes message or rdma, "
-					"not '%s'\n", lt);
+				fprintf(stderr, "pw-sim: --log-transport takes message, rdma or "
+					"rdma-verbs, not '%s'\n", lt);
 				return -1;
 			}
 		} else if (strcmp(arg, "--no-bias") == 0) {
@@ -231,7 +245,7 @@ static void print_replay(const struct sim_args *a, uint64_t seed)
 	if (sim_auth)
 		printf(" --auth");
 	if (sim_rm)
-		printf(" --log-transport rdma");
+		printf(" --log-transport %s", sim_rm_verbs ? "rdma-verbs" : "rdma");
 	if (sim_no_bias)
 		printf(" --no-bias");
 	if (sim_no_members)

@@ -28,6 +28,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef PW_SIM_FAKE_VERBS
+#include "fake_verbs.h"
+#endif
 #include "sim_pvt.h"
 #include "rm.h"
 
@@ -185,8 +188,26 @@ static void rm_life_open(struct sim *s, struct sim_node *n)
 		rc.faults.delay_ppm = s->o.rm_delay_ppm;
 		rc.faults.delay_polls_max = s->o.rm_delay_polls;
 	}
-	/* Objects a failed run of this process and seed left behind (none, normally). */
-	(void)rm_shm_unlink_node(s->rm_cluster, n->id);
+	if (s->o.rm_verbs) {
+		/* The fake device (rdma/fake_verbs.c, linked in): port 1, GID index 3 is
+		 * its RoCE v2 entry. Writes run when the writer polls. */
+		rc.backend = RM_BACKEND_VERBS;
+		rc.cluster = NULL;
+		rc.port = 1;
+		rc.gid_index = 3;
+#ifdef PW_SIM_FAKE_VERBS
+		/* The device is the process's: its faults follow the latest life opened
+		 * (seeded as above, so deterministic), and healing clears them. */
+		fake_faults_set(&(struct fake_faults){ .seed = rc.faults.seed,
+			.drop_ppm = rc.faults.drop_ppm, .torn_ppm = rc.faults.torn_ppm,
+			.delay_ppm = rc.faults.delay_ppm,
+			.delay_polls_max = rc.faults.delay_polls_max });
+#endif
+		memset(&rc.faults, 0, sizeof(rc.faults));
+	} else {
+		/* Objects a failed run of this process and seed left behind (none). */
+		(void)rm_shm_unlink_node(s->rm_cluster, n->id);
+	}
 	n->rm = rm_open(&rc, err, sizeof(err));
 	if (n->rm == NULL)
 		sim_fail(s, "init", "node %u: rm_open: %s", n->id, err);
@@ -240,7 +261,11 @@ void sim_node_rm_heal(struct sim *s, struct sim_node *n)
 {
 	static const struct rm_faults none;
 
-	if (n->rm != NULL && rm_faults_set(n->rm, &none) != 0)
+#ifdef PW_SIM_FAKE_VERBS
+	if (s->o.rm_verbs)
+		fake_faults_set(&(struct fake_faults){ 0 });
+#endif
+	if (n->rm != NULL && !s->o.rm_verbs && rm_faults_set(n->rm, &none) != 0)
 		sim_fail(s, "init", "node %u: rm_faults_set refused", n->id);
 }
 

@@ -41,6 +41,7 @@ const uint32_t sim_bug_count = sizeof(sim_bug_names) / sizeof(sim_bug_names[0]);
 bool sim_log_reads;
 bool sim_auth;
 bool sim_rm;
+bool sim_rm_verbs;
 bool sim_no_bias;
 bool sim_no_members;
 bool sim_jumps = true;
@@ -285,6 +286,8 @@ void sim_opts_derive(struct sim_opts *o)
 		 * every such seed has a fabric that forges. */
 		v = sim_rng_range(r, 1, 100);
 		o->rm_forge_pm = o->auth ? v : 0;
+		/* rdma-verbs: the fake device draws the same faults (rdma/fake_verbs.h). */
+		o->rm_verbs = sim_rm_verbs;
 	}
 
 	if (sim_failover) {
@@ -385,7 +388,8 @@ void sim_opts_print(const struct sim_opts *o, const char *p)
 	printf("%sdisk: sector_pm=%u misdirect_pcm=%u sync_error_pcm=%u\n", p, o->sector_pm,
 	       o->misdirect_pcm, o->sync_error_pcm);
 	if (o->rm)
-		printf("%slog_transport=rdma (shm) ring=%u drop_ppm=%u torn_ppm=%u delay_ppm=%u "
-		       "delay_polls=%u forge_pm=%u\n", p, o->rm_ring, o->rm_drop_ppm, o->rm_torn_ppm,
+		printf("%slog_transport=rdma (%s) ring=%u drop_ppm=%u torn_ppm=%u delay_ppm=%u "
+		       "delay_polls=%u forge_pm=%u\n", p, o->rm_verbs ? "verbs, fake device" : "shm",
+		       o->rm_ring, o->rm_drop_ppm, o->rm_torn_ppm,
 		       o->rm_delay_ppm, o->rm_delay_polls, o->rm_forge_pm);
 }

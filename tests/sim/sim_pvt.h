@@ -226,6 +226,7 @@ struct sim_opts {
 	 * log regions through the shared-memory backend of rdma/rm.h, in this process;
 	 * memory mode only (the transport's limit), so durability is forced to memory. */
 	bool rm;
+	bool rm_verbs;            /**< the verbs backend on the fake device */
 	uint32_t rm_ring;               /**< node_conf.rm_ring: 8..64 records */
 	uint32_t rm_drop_ppm;           /**< writes lost (retry exceeded), per million */
 	uint32_t rm_torn_ppm;           /**< writes torn (a prefix lands, retry exceeded) */
@@ -250,6 +251,7 @@ extern bool sim_log_reads;
 extern bool sim_auth;
 /** --log-transport rdma. */
 extern bool sim_rm;
+extern bool sim_rm_verbs;   /**< --log-transport rdma-verbs */
 /** --no-bias: a planted bug runs under the seed's own fault mix, not a raised one. */
 extern bool sim_no_bias;
 extern bool sim_no_members;
