@@ -64,6 +64,7 @@ struct fake_qp {
 	uint32_t head, tail;
 	uint32_t hold;               /**< polls the head operation still waits (faults) */
 	bool head_drawn;             /**< the head operation's delay was drawn */
+	uint8_t refuse_fence;        /**< moves to ERR or RESET still refused (faults) */
 	struct fake_qp_log log;
 };
 
@@ -515,6 +516,12 @@ int ibv_modify_qp(struct ibv_qp *qp, struct ibv_qp_attr *a, int mask)
 		    (qp->state != IBV_QPS_RTS && qp->state != IBV_QPS_RTR) ||
 		    fake_refuse_access_modify)
 			return EINVAL;
+		if ((q->access & IBV_ACCESS_REMOTE_WRITE) &&
+		    !(a->qp_access_flags & IBV_ACCESS_REMOTE_WRITE) && faults.revoke_fail_ppm &&
+		    fault_draw() < faults.revoke_fail_ppm) {
+			q->refuse_fence = fault_draw() % 2u ? 2u : 0u;
+			return EIO;
+		}
 		q->access = a->qp_access_flags;
 		q->log.access_changes++;
 		return 0;
@@ -528,6 +535,10 @@ int ibv_modify_qp(struct ibv_qp *qp, struct ibv_qp_attr *a, int mask)
 			refuse_reset_once = false;
 			return EIO;
 		}
+		if (q->refuse_fence > 0) {
+			q->refuse_fence--;
+			return EIO;
+		}
 		q->head = q->tail = 0;   /* a reset discards work without completions */
 		q->hold = 0;
 		q->head_drawn = false;
@@ -538,6 +549,10 @@ int ibv_modify_qp(struct ibv_qp *qp, struct ibv_qp_attr *a, int mask)
 	case IBV_QPS_ERR:
 		if (mask != IBV_QP_STATE || fake_refuse_err)
 			return EINVAL;
+		if (q->refuse_fence > 0) {
+			q->refuse_fence--;
+			return EIO;
+		}
 		qp->state = IBV_QPS_ERR;
 		flush(q);
 		return 0;

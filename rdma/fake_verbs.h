@@ -42,6 +42,10 @@ struct fake_faults {
 	 *  1..delay_polls_max polls of its CQ before it runs; a QP destroyed meanwhile
 	 *  runs none of them. */
 	uint32_t delay_ppm, delay_polls_max;
+	/** A revoke refused: the access-flags change that takes remote write away is
+	 *  refused; of those, half also refuse the QP's next moves to the error state and
+	 *  to RESET (the backend's fallbacks), so the revoke fails whole (-EIO). */
+	uint32_t revoke_fail_ppm;
 };
 void fake_faults_set(const struct fake_faults *f);
 /** The next move to IBV_QPS_RESET is refused. */

@@ -288,6 +288,9 @@ void sim_opts_derive(struct sim_opts *o)
 		o->rm_forge_pm = o->auth ? v : 0;
 		/* rdma-verbs: the fake device draws the same faults (rdma/fake_verbs.h). */
 		o->rm_verbs = sim_rm_verbs;
+		/* Its own draw, made only then: the shm seeds' options stay as they were. */
+		if (o->rm_verbs && sim_rng_below(r, 2))
+			o->rm_revoke_fail_ppm = sim_rng_below(r, 300000);
 	}
 
 	if (sim_failover) {
@@ -389,7 +392,7 @@ void sim_opts_print(const struct sim_opts *o, const char *p)
 	       o->misdirect_pcm, o->sync_error_pcm);
 	if (o->rm)
 		printf("%slog_transport=rdma (%s) ring=%u drop_ppm=%u torn_ppm=%u delay_ppm=%u "
-		       "delay_polls=%u forge_pm=%u\n", p, o->rm_verbs ? "verbs, fake device" : "shm",
-		       o->rm_ring, o->rm_drop_ppm, o->rm_torn_ppm,
-		       o->rm_delay_ppm, o->rm_delay_polls, o->rm_forge_pm);
+		       "delay_polls=%u forge_pm=%u revoke_fail_ppm=%u\n", p,
+		       o->rm_verbs ? "verbs, fake device" : "shm", o->rm_ring, o->rm_drop_ppm, o->rm_torn_ppm,
+		       o->rm_delay_ppm, o->rm_delay_polls, o->rm_forge_pm, o->rm_revoke_fail_ppm);
 }

@@ -227,6 +227,7 @@ struct sim_opts {
 	 * memory mode only (the transport's limit), so durability is forced to memory. */
 	bool rm;
 	bool rm_verbs;            /**< the verbs backend on the fake device */
+	uint32_t rm_revoke_fail_ppm; /**< rm_verbs: revokes the fake refuses */
 	uint32_t rm_ring;               /**< node_conf.rm_ring: 8..64 records */
 	uint32_t rm_drop_ppm;           /**< writes lost (retry exceeded), per million */
 	uint32_t rm_torn_ppm;           /**< writes torn (a prefix lands, retry exceeded) */

@@ -1033,11 +1033,12 @@ static void summary(const struct sim *s, uint64_t hash)
 		const struct node_rm_counters *c = &s->rm_tot;
 		printf("  rdma: writes=%" PRIu64 " inline=%" PRIu64 " completions=%" PRIu64 " counted=%" PRIu64
 		       " write_errors=%" PRIu64 " fallback=%" PRIu64 " hellos=%" PRIu64
-		       " grants=%" PRIu64 " revokes=%" PRIu64 " records=%" PRIu64 " torn=%" PRIu64
+		       " grants=%" PRIu64 " revokes=%" PRIu64 " revoke_failed=%" PRIu64
+		       " records=%" PRIu64 " torn=%" PRIu64
 		       " record_drops=%" PRIu64 " setup_drops=%" PRIu64 " forged=%" PRIu64 "\n",
 		       c->writes, c->inline_writes, c->completions, c->counted, c->write_errors,
 		       c->fallback,
-		       c->hellos, c->grants, c->revokes, c->records, c->torn, c->record_drops,
+		       c->hellos, c->grants, c->revokes, c->revoke_failed, c->records, c->torn, c->record_drops,
 		       c->setup_drops, s->rm_forged);
 	}
 	printf("  final state hash=%016" PRIx64 "\n", hash);
