@@ -4,12 +4,14 @@
  * journal, clock-free ticks) and what the tests look at.
  */
 #include <errno.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "node.h"
 #include "px_codec.h"
+#include "rm.h"
 #include "svc_kv.h"
 #include "pxh.h"
 
@@ -54,6 +56,7 @@ struct pxh_node {
 	bool repair;        /* this life repairs a damaged journal (pxh_repair) */
 	uint64_t role_changes;     /* since creation (a node's own count restarts) */
 	uint8_t tx[PX_DGRAM_BYTES_MAX];   /* one datagram being encoded */
+	struct rm_ctx *rm;         /* opts.rm: this life's context, NULL while down */
 };
 
 /** Registrations seen (nonce -> session id), open addressing; bounded: a test that
@@ -80,6 +83,7 @@ struct pxh_cluster {
 	uint32_t n_free;
 	uint8_t *pool;
 	struct pxh_stats st;
+	char rm_cluster[32];            /* opts.rm: names this cluster's shm objects */
 };
 
 static void *xcalloc(size_t n, size_t sz)
@@ -343,6 +347,23 @@ static void node_boot_as(struct pxh_cluster *c, uint8_t i, bool restarted, bool 
 		nd->snap_bytes = px_snapshot_bytes_max(conf->sessions, svc_kv_snapshot_max(kv));
 		nd->snap_buf = xcalloc(1, nd->snap_bytes);   /* lazily mapped */
 	}
+	if (c->o.rm) {
+		if (nd->rm == NULL) {
+			char err[256];
+			struct rm_conf rc = {
+				.backend = RM_BACKEND_SHM, .self = i, .sq_depth = 2u * NODE_RM_INFLIGHT,
+				.cq_depth = 4u * NODE_RM_INFLIGHT, .max_inline = RM_INLINE_MAX,
+				.revoke_wait_us = 100000, .cluster = c->rm_cluster,
+			};
+			nd->rm = rm_open(&rc, err, sizeof(err));
+			if (nd->rm == NULL) {
+				fprintf(stderr, "pxh: node %u: rm_open: %s\n", i, err);
+				abort();
+			}
+		}
+		conf->rm = nd->rm;
+		conf->rm_ring = c->o.rm_ring;
+	}
 	conf->snapshot_buf = nd->snap_buf;
 	conf->snapshot_bytes = nd->snap_bytes;
 	if (nd->arena == NULL) {
@@ -403,6 +424,10 @@ struct pxh_cluster *pxh_new(const struct pxh_opts *o)
 		c->free_bufs[c->n_free++] = c->pool + (size_t)k * PX_DGRAM_BYTES_MAX;
 	for (uint8_t i = 0; i < PXH_NODES_MAX; i++)
 		c->addr[i].b[0] = i;
+	if (o->rm) {
+		static unsigned made;
+		snprintf(c->rm_cluster, sizeof(c->rm_cluster), "pxh-%ld-%u", (long)getpid(), made++);
+	}
 	for (uint8_t i = 0; i < o->n; i++)
 		node_boot(c, i, false);
 	return c;
@@ -414,6 +439,9 @@ void pxh_free(struct pxh_cluster *c)
 		return;
 	for (uint8_t i = 0; i < c->o.n; i++) {
 		struct pxh_node *nd = &c->nodes[i];
+		rm_close(nd->rm);
+		if (c->o.rm)
+			(void)rm_shm_unlink_node(c->rm_cluster, i);
 		free(nd->arena);
 		free(nd->kv_arena);
 		free(nd->snap_buf);
@@ -536,6 +564,23 @@ void pxh_tick(struct pxh_cluster *c, uint8_t i)
 		return;
 	node_tick(c->nodes[i].nd);
 	after_call(c, i);
+	if (c->nodes[i].rm != NULL) {
+		(void)node_rm_poll(c->nodes[i].nd);
+		after_call(c, i);
+	}
+}
+
+unsigned pxh_rm_poll(struct pxh_cluster *c)
+{
+	unsigned done = 0;
+	for (uint8_t i = 0; i < c->o.n; i++) {
+		struct pxh_node *nd = &c->nodes[i];
+		if (!nd->up || nd->rm == NULL)
+			continue;
+		done += node_rm_poll(nd->nd);
+		after_call(c, i);
+	}
+	return done;
 }
 
 static void deliver(struct pxh_cluster *c, struct pxh_msg *m)
@@ -563,8 +608,15 @@ static void deliver(struct pxh_cluster *c, struct pxh_msg *m)
 
 bool pxh_deliver_one(struct pxh_cluster *c)
 {
-	if (c->q_len == 0)
-		return false;
+	/* opts.rm: a dry queue may only mean writes wait for their writer's poll, and
+	 * records for their reader's (a poll that handled something may have sent). */
+	if (c->q_len == 0) {
+		if (!c->o.rm)
+			return false;
+		unsigned did = pxh_rm_poll(c);
+		if (c->q_len == 0)
+			return did != 0;   /* progress (true) even with nothing sent */
+	}
 	struct pxh_msg m = q_take(c, 0);
 	deliver(c, &m);
 	q_release(c, &m);
@@ -681,6 +733,11 @@ void pxh_crash(struct pxh_cluster *c, uint8_t i)
 	struct pxh_node *nd = &c->nodes[i];
 	nd->up = false;
 	nd->persist_pending = 0;
+	/* Closing takes every writer's access to its regions with it, as a NIC answers
+	 * writes to a dead process's queue pairs with errors. */
+	rm_close(nd->rm);
+	nd->rm = NULL;
+	nd->conf.rm = NULL;
 	/* Memory mode keeps no disk (nothing was ever written to it). */
 }
 

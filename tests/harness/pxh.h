@@ -52,6 +52,14 @@ struct pxh_opts {
 	 *  each boot a higher life). Messages a test injects (pxh_inject) carry no
 	 *  trailer and are dropped then: the core tests run without. */
 	bool auth;
+	/** The remote-memory log transport (node_conf.rm, docs/rdma.md): each life of a
+	 *  node opens a context on the shared-memory backend in this process (objects in
+	 *  /dev/shm named for this cluster, removed by pxh_crash and pxh_free), and the
+	 *  harness polls it (node_rm_poll) after each tick and whenever the queue runs
+	 *  dry in pxh_deliver_one. rm_ring: records per follower region (0: the node's
+	 *  default). */
+	bool rm;
+	uint32_t rm_ring;
 	/** Optional observer of every delivered message (golden traces). */
 	void (*trace)(void *ctx, const struct px_msg *m, uint8_t to);
 	void *trace_ctx;
@@ -75,7 +83,8 @@ bool pxh_is_up(const struct pxh_cluster *c, uint8_t i);
 
 /** Ticks one node (if up), or every node if i == PX_NODE_NONE. */
 void pxh_tick(struct pxh_cluster *c, uint8_t i);
-/** Delivers the oldest queued message. false: queue empty. */
+/** Delivers the oldest queued message. false: queue empty (opts.rm: and a poll of the
+ *  remote-memory transports did nothing; one that did counts as a delivery). */
 bool pxh_deliver_one(struct pxh_cluster *c);
 /** Delivers until the queue is empty or max messages went. Returns the count. */
 uint32_t pxh_deliver_all(struct pxh_cluster *c, uint32_t max);
@@ -133,6 +142,9 @@ const struct auth_keys *pxh_auth_keys(const struct pxh_cluster *c);
 
 /** The node's embedder (node.h): its counters, snapshot state. */
 struct node *pxh_node(struct pxh_cluster *c, uint8_t i);
+/** opts.rm: polls every live node's remote-memory transport once (node_rm_poll).
+ *  @return what they handled (0: nothing landed or completed). */
+unsigned pxh_rm_poll(struct pxh_cluster *c);
 
 /** Crash: the node's process is gone; queued messages to it are dropped on delivery. */
 void pxh_crash(struct pxh_cluster *c, uint8_t i);
