@@ -496,6 +496,10 @@ static void on_hello(struct node *n, struct node_rm *t, const struct px_msg *m)
 		if (__atomic_load_n(seq, __ATOMIC_RELAXED) >= t->next)
 			__atomic_store_n(seq, 0, __ATOMIC_RELAXED);
 	}
+	/* What lies at next from here on is new: a bad or torn record there is counted
+	 * again (seqs start at 1). */
+	t->bad_seq = 0;
+	t->torn_seq = 0;
 	int rc = rm_endpoint_get(t->ctx, m->from, &mine);
 	if (rc == 0)
 		rc = rm_connect(t->ctx, m->from, &ep);
