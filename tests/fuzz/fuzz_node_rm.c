@@ -100,16 +100,14 @@ static struct pxh_cluster *setup(void)
 	check(c != NULL, "pxh_new");
 	uint8_t l = pxh_elect(c, 2000);
 	check(l != PX_NODE_NONE, "no leader");
-	uint64_t nonces[4] = { 11, 12, 13, 14 }, ids[4];
-	check(pxh_register(c, l, nonces, 4, ids) == 4, "registrations");
+	check(pxh_register_range(c, l, 11, 4) == 4, "registrations");
 	n_kept = 0;
 	memset(kept, 0, sizeof(kept));
 	for (int t = 0; t < 40; t++) {
 		pxh_tick(c, PX_NODE_NONE);
 		deliver_keeping(c);
 	}
-	uint64_t more[4] = { 21, 22, 23, 24 };
-	check(pxh_register(c, l, more, 4, ids) == 4, "registrations");
+	check(pxh_register_range(c, l, 21, 4) == 4, "registrations");
 	for (uint8_t i = 0; i < 3; i++)
 		if (i != l)
 			check(node_rm_counters(pxh_node(c, i))->records > 0, "no records taken");
@@ -191,11 +189,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		default: {
 			/* More of the log: 1 to 4 registrations at the leader, if there is one. */
 			uint8_t l = pxh_leader(c);
-			uint64_t nonces[4], ids[4];
-			for (unsigned k = 0; k < 4; k++)
-				nonces[k] = 1000u + op * 4u + k;
 			if (l != PX_NODE_NONE)
-				(void)pxh_register(c, l, nonces, 1u + a % 4u, ids);
+				(void)pxh_register_range(c, l, 1000u + op * 4u, 1u + a % 4u);
 			break;
 		}
 		}

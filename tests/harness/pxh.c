@@ -842,6 +842,16 @@ uint64_t pxh_role_changes(const struct pxh_cluster *c, uint8_t i)
 	return c->nodes[i].role_changes;
 }
 
+uint32_t pxh_register_range(struct pxh_cluster *c, uint8_t i, uint64_t first, uint32_t n)
+{
+	uint64_t nonces[64], ids[64];
+	if (n > 64)
+		n = 64;
+	for (uint32_t k = 0; k < n; k++)
+		nonces[k] = first + k;
+	return pxh_register(c, i, nonces, n, ids);
+}
+
 uint32_t pxh_register(struct pxh_cluster *c, uint8_t i, const uint64_t *nonces, uint32_t n,
 		      uint64_t *ids)
 {

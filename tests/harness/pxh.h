@@ -127,6 +127,9 @@ void pxh_isolate(struct pxh_cluster *c, uint8_t i, bool cut);
  *  @return the number of nonces that got a session. */
 uint32_t pxh_register(struct pxh_cluster *c, uint8_t i, const uint64_t *nonces, uint32_t n,
 		      uint64_t *ids);
+/** pxh_register for the nonces first..first+n-1 (n at most 64), ids not kept.
+ *  @return the number that got a session. */
+uint32_t pxh_register_range(struct pxh_cluster *c, uint8_t i, uint64_t first, uint32_t n);
 /** The newest session id the log gave nonce (learned from applied registrations); 0
  *  if none yet. */
 uint64_t pxh_session(const struct pxh_cluster *c, uint64_t nonce);

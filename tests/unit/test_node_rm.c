@@ -65,11 +65,7 @@ static const struct node_rm_counters *rmc(struct pxh_cluster *c, uint8_t i)
 /* Registers n fresh clients through the leader (commands through the log). */
 static void load(struct pxh_cluster *c, uint8_t l, uint64_t first, uint32_t n)
 {
-	uint64_t nonces[16], ids[16];
-	assert_true(n <= 16);
-	for (uint32_t k = 0; k < n; k++)
-		nonces[k] = first + k;
-	assert_int_equal(pxh_register(c, l, nonces, n, ids), n);
+	assert_int_equal(pxh_register_range(c, l, first, n), n);
 }
 
 /* Every live replica has applied what the leader applied, to the same state. */

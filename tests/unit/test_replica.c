@@ -33,11 +33,8 @@ static uint32_t next_seq[1u << 16];
  *  cluster until the log gave each a session (pxh_register). */
 static void register_clients(struct pxh_cluster *c, uint8_t l, uint64_t first, uint32_t n)
 {
-	uint64_t nonces[64], ids[64];
 	assert_true(n <= 64);
-	for (uint32_t i = 0; i < n; i++)
-		nonces[i] = first + i;
-	assert_int_equal(pxh_register(c, l, nonces, n, ids), n);
+	assert_int_equal(pxh_register_range(c, l, first, n), n);
 }
 
 /** n put commands, key "k<i % keys>" = "v<seq0 + i>", from clients client..client+n-1
